@@ -1,0 +1,44 @@
+"""Length padding, so ciphertext sizes reveal only a coarse size class.
+
+Uses the Padmé scheme (Nikitin et al., PETS 2019): a length L is rounded up so
+that only O(log log L) bits of it remain, with at most about 12 % overhead.
+Below 256 bytes everything pads to 256. The padded block is
+``u32 length || data || zeros`` and unpadding checks every byte.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from .errors import MalformedMessage
+
+_LEN = struct.Struct(">I")
+MIN_PADDED = 256
+
+
+def padded_length(length: int) -> int:
+    """The Padmé bucket for a block of ``length`` bytes (at least ``MIN_PADDED``)."""
+    if length <= MIN_PADDED:
+        return MIN_PADDED
+    exponent = length.bit_length() - 1
+    significant = exponent.bit_length()
+    low_bits = exponent - significant
+    mask = (1 << low_bits) - 1
+    return (length + mask) & ~mask
+
+
+def pad(data: bytes) -> bytes:
+    body = _LEN.pack(len(data)) + data
+    return body + bytes(padded_length(len(body)) - len(body))
+
+
+def unpad(block: bytes) -> bytes:
+    if len(block) < _LEN.size:
+        raise MalformedMessage("padded block too short")
+    (length,) = _LEN.unpack_from(block)
+    end = _LEN.size + length
+    if end > len(block):
+        raise MalformedMessage("padding length points past the block")
+    if any(block[end:]):
+        raise MalformedMessage("padding bytes are not zero")
+    return block[_LEN.size : end]

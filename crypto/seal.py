@@ -1,0 +1,273 @@
+"""Sealing a message for a set of recipients, and opening one.
+
+Sender, for recipients R::
+
+    inner  = msgpack{room, from, sent_at, msg_id, direct, to: [[name, fp(IK)] ...], body}
+    sig    = IK.sign("susurro/msg/v1" || inner)
+    sealed = msgpack[inner, sig]
+    ct_r   = Box(SK_self, SK_r).encrypt(pad(msgpack[sealed, n_r]))   for each r in R
+
+One signed ``inner`` for everyone: all recipients see the same text and the
+same recipient list. ``n_r`` counts messages from this sender session to r;
+it sits inside the pairwise Box so only sender and recipient can set it.
+
+Recipient: open the Box, unpad, check that ``from`` is the sender the relay
+named, verify the signature over the *received* inner bytes (never
+re-serialized), and check that we are in ``to`` under our own identity key.
+Counter and id checks are stateful and live in ``replay.ReplayGuard``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+import nacl.exceptions
+import nacl.public
+
+from .encoding import MESSAGE_PURPOSE
+from .errors import (
+    BadSignature,
+    DecryptFailed,
+    MalformedMessage,
+    MessageTooLarge,
+    NotAddressedToMe,
+    SenderMismatch,
+)
+from .fingerprint import FINGERPRINT_SIZE, fingerprint_bytes
+from .identity import IdentityKey, verify_signature
+from .padding import pad, unpad
+from .session import SessionKey, make_box
+
+#: Largest message text, in UTF-8 bytes. A room message is one ciphertext per
+#: recipient, so the relay's frame limit also bounds body size x recipients.
+MAX_BODY_BYTES = 16 * 1024
+MAX_ROOM_CHARS = 64
+MAX_NAME_CHARS = 128
+MAX_MSG_ID_CHARS = 64
+MAX_RECIPIENTS = 1024
+#: An opened plaintext can never be larger than this; bounds msgpack parsing.
+MAX_PLAINTEXT = MAX_BODY_BYTES + MAX_RECIPIENTS * (MAX_NAME_CHARS * 4 + FINGERPRINT_SIZE + 16) + 4096
+MAX_COUNTER = 2**63 - 1
+
+_UNPACK_LIMITS: dict[str, Any] = {
+    "raw": False,
+    "strict_map_key": True,
+    "max_str_len": MAX_PLAINTEXT,
+    "max_bin_len": MAX_PLAINTEXT,
+    "max_array_len": MAX_RECIPIENTS,
+    "max_map_len": 16,
+    "max_ext_len": 0,
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Recipient:
+    """Who a message is sealed for: name, identity key, session key, and our counter to them."""
+
+    name: str
+    identity_key: bytes
+    session_key: bytes
+    counter: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InnerMessage:
+    """The signed content every recipient of one message sees identically."""
+
+    room: str
+    sender: str
+    sent_at: int
+    msg_id: str
+    direct: bool
+    to: tuple[tuple[str, bytes], ...]
+    body: str
+
+    @property
+    def recipient_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.to)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "room": self.room,
+            "from": self.sender,
+            "sent_at": self.sent_at,
+            "msg_id": self.msg_id,
+            "direct": self.direct,
+            "to": [[name, fp] for name, fp in self.to],
+            "body": self.body,
+        }
+
+    @classmethod
+    def from_wire(cls, raw: object) -> InnerMessage:
+        """Validate every field's type and size; any deviation is ``MalformedMessage``."""
+        if not isinstance(raw, dict):
+            raise MalformedMessage("inner message is not a map")
+        try:
+            room, sender, sent_at = raw["room"], raw["from"], raw["sent_at"]
+            msg_id, direct, to, body = raw["msg_id"], raw["direct"], raw["to"], raw["body"]
+        except KeyError as exc:
+            raise MalformedMessage(f"inner message lacks field {exc.args[0]!r}") from None
+        _expect(isinstance(room, str) and len(room) <= MAX_ROOM_CHARS, "room")
+        _expect(isinstance(sender, str) and 0 < len(sender) <= MAX_NAME_CHARS, "from")
+        _expect(isinstance(sent_at, int) and not isinstance(sent_at, bool) and 0 <= sent_at < 2**63, "sent_at")
+        _expect(isinstance(msg_id, str) and 0 < len(msg_id) <= MAX_MSG_ID_CHARS, "msg_id")
+        _expect(isinstance(direct, bool), "direct")
+        _expect(isinstance(body, str) and len(body.encode("utf-8", "surrogatepass")) <= MAX_BODY_BYTES, "body")
+        _expect(isinstance(to, list) and 0 < len(to) <= MAX_RECIPIENTS, "to")
+        pairs = []
+        for entry in to:
+            _expect(isinstance(entry, list) and len(entry) == 2, "to entry")
+            name, fp = entry
+            _expect(isinstance(name, str) and 0 < len(name) <= MAX_NAME_CHARS, "to name")
+            _expect(isinstance(fp, bytes) and len(fp) == FINGERPRINT_SIZE, "to fingerprint")
+            pairs.append((name, fp))
+        return cls(room=room, sender=sender, sent_at=sent_at, msg_id=msg_id, direct=direct, to=tuple(pairs), body=body)
+
+
+def _expect(ok: bool, what: str) -> None:
+    if not ok:
+        raise MalformedMessage(f"inner message field {what!r} is missing, of the wrong type or too large")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpenedMessage:
+    """A message that decrypted, verified and is addressed to us. Not yet replay-checked."""
+
+    inner: InnerMessage
+    counter: int
+
+
+class BoxCache:
+    """One ``Box`` per peer session key for our session key.
+
+    Building a Box costs an X25519 scalar multiplication, about 12 times an
+    encryption, so it is done once per peer session, not once per message.
+    """
+
+    def __init__(self, own: SessionKey, max_entries: int = 16_384) -> None:
+        self.own = own
+        self._boxes: dict[bytes, nacl.public.Box] = {}
+        self._max_entries = max_entries
+
+    def box_for(self, peer_session_public: bytes) -> nacl.public.Box:
+        box = self._boxes.get(peer_session_public)
+        if box is None:
+            box = make_box(self.own, peer_session_public)  # raises BadPublicKey
+            if len(self._boxes) >= self._max_entries:
+                self._boxes.clear()
+            self._boxes[peer_session_public] = box
+        return box
+
+    def forget(self, peer_session_public: bytes) -> None:
+        self._boxes.pop(peer_session_public, None)
+
+
+def seal_message(
+    *,
+    identity: IdentityKey,
+    boxes: BoxCache,
+    sender: str,
+    recipients: Sequence[Recipient],
+    body: str,
+    msg_id: str,
+    sent_at: int,
+    room: str = "",
+    direct: bool = False,
+) -> dict[str, bytes]:
+    """Seal ``body`` for every recipient; returns ``{recipient name: ciphertext}``."""
+    encoded_body = body.encode("utf-8")
+    if len(encoded_body) > MAX_BODY_BYTES:
+        raise MessageTooLarge(f"message is {len(encoded_body)} bytes; the limit is {MAX_BODY_BYTES}")
+    if not recipients:
+        raise ValueError("a message needs at least one recipient")
+    if len(recipients) > MAX_RECIPIENTS:
+        raise MessageTooLarge(f"{len(recipients)} recipients; the limit is {MAX_RECIPIENTS}")
+    inner = InnerMessage(
+        room=room,
+        sender=sender,
+        sent_at=sent_at,
+        msg_id=msg_id,
+        direct=direct,
+        to=tuple((r.name, fingerprint_bytes(r.identity_key)) for r in recipients),
+        body=body,
+    )
+    inner_bytes = msgpack.packb(inner.to_wire(), use_bin_type=True)
+    signature = identity.sign(MESSAGE_PURPOSE, inner_bytes)
+    sealed = msgpack.packb([inner_bytes, signature], use_bin_type=True)
+    out: dict[str, bytes] = {}
+    for recipient in recipients:
+        if not 0 < recipient.counter <= MAX_COUNTER:
+            raise ValueError("recipient counters start at 1")
+        block = pad(msgpack.packb([sealed, recipient.counter], use_bin_type=True))
+        out[recipient.name] = bytes(boxes.box_for(recipient.session_key).encrypt(block))
+    return out
+
+
+def open_message(
+    *,
+    boxes: BoxCache,
+    ciphertext: bytes,
+    relay_sender: str,
+    sender_identity_key: bytes,
+    sender_session_key: bytes,
+    own_name: str,
+    own_identity_key: bytes,
+) -> OpenedMessage:
+    """Decrypt and check one message; raises the ``CryptoError`` for the first failed check.
+
+    ``relay_sender`` is the name the relay put in ``deliver.from``; the sender's
+    keys are the ones from that member's verified certificate (and the pinned
+    identity key). Checks, in order: Box opens (``DecryptFailed``), format
+    (``MalformedMessage``), signed sender equals relay sender
+    (``SenderMismatch``: also catches our own ciphertext reflected back to
+    us), signature (``BadSignature``), we are a signed recipient
+    (``NotAddressedToMe``).
+    """
+    try:
+        block = boxes.box_for(sender_session_key).decrypt(ciphertext)
+    except (nacl.exceptions.CryptoError, ValueError, TypeError):
+        raise DecryptFailed(f"message claimed to be from {relay_sender!r} does not decrypt") from None
+    plaintext = unpad(block)
+    if len(plaintext) > MAX_PLAINTEXT:
+        raise MalformedMessage("plaintext larger than any valid message")
+    sealed, counter = _unpack_pair(plaintext, "envelope")
+    if not isinstance(sealed, bytes) or not isinstance(counter, int) or isinstance(counter, bool):
+        raise MalformedMessage("envelope fields have the wrong types")
+    if not 0 < counter <= MAX_COUNTER:
+        raise MalformedMessage("counter out of range")
+    inner_bytes, signature = _unpack_pair(sealed, "sealed message")
+    if not isinstance(inner_bytes, bytes) or not isinstance(signature, bytes):
+        raise MalformedMessage("sealed message fields have the wrong types")
+    # The Box already authenticated these bytes as coming from the holder of
+    # the sender's (or our own) session key, so reading ``from`` before the
+    # signature is safe, and it names a reflected message for what it is.
+    inner = InnerMessage.from_wire(_unpack(inner_bytes, "inner message"))
+    if inner.sender != relay_sender:
+        raise SenderMismatch(
+            f"relay says the message is from {relay_sender!r} but it is signed as from {inner.sender!r}"
+        )
+    try:
+        verify_signature(sender_identity_key, signature, MESSAGE_PURPOSE, inner_bytes)
+    except BadSignature:
+        raise BadSignature(f"signature on a message from {relay_sender!r} does not verify") from None
+    own_fp = fingerprint_bytes(own_identity_key)
+    if (own_name, own_fp) not in inner.to:
+        raise NotAddressedToMe(f"message from {relay_sender!r} is not addressed to {own_name!r} under this identity")
+    return OpenedMessage(inner=inner, counter=counter)
+
+
+def _unpack(data: bytes, what: str) -> Any:
+    try:
+        return msgpack.unpackb(data, **_UNPACK_LIMITS)
+    except (ValueError, TypeError, RecursionError):
+        raise MalformedMessage(f"{what} is not valid msgpack") from None
+
+
+def _unpack_pair(data: bytes, what: str) -> tuple[Any, Any]:
+    value = _unpack(data, what)
+    if not isinstance(value, list) or len(value) != 2:
+        raise MalformedMessage(f"{what} is not a pair")
+    return value[0], value[1]

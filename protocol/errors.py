@@ -1,0 +1,48 @@
+"""Protocol errors, split by who is at fault (as h11 does).
+
+``RemoteProtocolError`` means the peer sent something we refuse; the relay turns
+it into an ``error`` frame, the client into a warning. ``LocalProtocolError``
+means our own code tried to build something invalid: a bug or a request the
+protocol cannot carry (e.g. a message larger than the relay's frame limit).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class ErrorCode(str, Enum):
+    """Codes carried in ``error`` frames; stable strings, documented in docs/protocol.md."""
+
+    BAD_FRAME = "bad_frame"
+    FRAME_TOO_LARGE = "frame_too_large"
+    BAD_VERSION = "bad_version"
+    BAD_TYPE = "bad_type"
+    BAD_FIELD = "bad_field"
+    NOT_JOINED = "not_joined"
+    ALREADY_JOINED = "already_joined"
+    BAD_PROOF = "bad_proof"
+    BAD_CERT = "bad_cert"
+    BAD_NAME = "bad_name"
+    NAME_TAKEN = "name_taken"
+    FULL = "full"
+    TOO_MANY_RECIPIENTS = "too_many_recipients"
+    HANDSHAKE_TIMEOUT = "handshake_timeout"
+    INTERNAL = "internal"
+
+
+class ProtocolError(Exception):
+    """Base of every protocol error: a machine-readable code and a human detail."""
+
+    def __init__(self, code: ErrorCode, detail: str) -> None:
+        super().__init__(f"{code.value}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent bytes or a frame that breaks the protocol."""
+
+
+class LocalProtocolError(ProtocolError):
+    """We were asked to build or send something the protocol forbids."""

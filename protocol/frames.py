@@ -1,0 +1,381 @@
+"""The frame types of the Susurro wire protocol and their validation.
+
+Each frame is a frozen, slotted, keyword-only dataclass that checks its fields
+when built, so an invalid frame cannot exist in memory. ``decode_frame`` is the
+one boundary where untrusted bytes become frames: every failure there is a
+``RemoteProtocolError`` with a code, never a ``KeyError`` deep in a handler.
+Building an invalid frame locally raises ``LocalProtocolError``.
+
+On the wire every frame is a msgpack map with ``v`` (protocol version) and
+``t`` (type); see docs/protocol.md for the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, TypeVar
+
+from .errors import ErrorCode, LocalProtocolError, ProtocolError, RemoteProtocolError
+from .framing import encode_frame, pack_payload, unpack_payload
+from .limits import (
+    CHALLENGE_SIZE,
+    DEFAULT_MAX_FRAME,
+    MAX_CODE_CHARS,
+    MAX_DETAIL_CHARS,
+    MAX_MAP_LEN,
+    MAX_MSG_ID_CHARS,
+    MAX_NAME_CHARS,
+    MAX_ROSTER,
+    PROTOCOL_VERSION,
+    PUBLIC_KEY_SIZE,
+    SIGNATURE_SIZE,
+)
+
+#: Raw names are bounded before normalization (NFKC may change the length);
+#: the name rules in ``names`` then apply the real 32-character limit.
+MAX_RAW_NAME_CHARS = 4 * MAX_NAME_CHARS
+#: Timestamps are whole seconds since the Unix epoch, 0 .. year 9999.
+MAX_TIMESTAMP = 253_402_300_799
+
+
+def _fail(detail: str) -> LocalProtocolError:
+    return LocalProtocolError(ErrorCode.BAD_FIELD, detail)
+
+
+def _check_str(name: str, value: object, max_chars: int, *, allow_empty: bool = False) -> None:
+    if not isinstance(value, str):
+        raise _fail(f"{name} must be a string")
+    if not value and not allow_empty:
+        raise _fail(f"{name} must not be empty")
+    if len(value) > max_chars:
+        raise _fail(f"{name} is longer than {max_chars} characters")
+
+
+def _check_bytes(name: str, value: object, *, size: int | None = None, max_size: int | None = None) -> None:
+    if not isinstance(value, bytes):
+        raise _fail(f"{name} must be binary")
+    if size is not None and len(value) != size:
+        raise _fail(f"{name} must be exactly {size} bytes, got {len(value)}")
+    if max_size is not None and len(value) > max_size:
+        raise _fail(f"{name} is longer than {max_size} bytes")
+
+
+def _check_int(name: str, value: object, low: int, high: int) -> None:
+    # bool is an int subclass; a True where a number belongs is a type error.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _fail(f"{name} must be an integer")
+    if not low <= value <= high:
+        raise _fail(f"{name} must be in {low}..{high}")
+
+
+def _check_names(name: str, value: object, max_items: int) -> None:
+    if not isinstance(value, tuple):
+        raise _fail(f"{name} must be a list")
+    if len(value) > max_items:
+        raise _fail(f"{name} has more than {max_items} entries")
+    for item in value:
+        _check_str(f"{name} entry", item, MAX_RAW_NAME_CHARS)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Member:
+    """A roster entry: a name with its identity key and certified session key."""
+
+    name: str
+    ik: bytes
+    sk: bytes
+    cert: bytes
+    issued_at: int
+
+    def __post_init__(self) -> None:
+        _check_str("name", self.name, MAX_RAW_NAME_CHARS)
+        _check_bytes("ik", self.ik, size=PUBLIC_KEY_SIZE)
+        _check_bytes("sk", self.sk, size=PUBLIC_KEY_SIZE)
+        _check_bytes("cert", self.cert, size=SIGNATURE_SIZE)
+        _check_int("issued_at", self.issued_at, 0, MAX_TIMESTAMP)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"name": self.name, "ik": self.ik, "sk": self.sk, "cert": self.cert, "issued_at": self.issued_at}
+
+    @classmethod
+    def from_wire(cls, raw: object) -> Member:
+        if not isinstance(raw, Mapping):
+            raise _fail("member must be a map")
+        return cls(**_take(raw, ("name", "ik", "sk", "cert", "issued_at")))
+
+
+def _take(raw: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    missing = [n for n in names if n not in raw]
+    if missing:
+        raise _fail(f"missing field(s): {', '.join(missing)}")
+    return {n: raw[n] for n in names}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Frame:
+    """Base of all frames. ``TYPE`` is the wire ``t``; ``WIRE_NAMES`` maps renamed fields."""
+
+    TYPE: ClassVar[str] = ""
+    #: Python attribute name -> wire key, where they differ (``from`` is a keyword).
+    WIRE_NAMES: ClassVar[dict[str, str]] = {}
+
+    def to_wire(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"v": PROTOCOL_VERSION, "t": self.TYPE}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Member):
+                value = value.to_wire()
+            elif isinstance(value, tuple):
+                value = [v.to_wire() if isinstance(v, Member) else v for v in value]
+            out[self.WIRE_NAMES.get(f.name, f.name)] = value
+        return out
+
+    @classmethod
+    def from_wire(cls, raw: Mapping[str, Any]) -> Frame:
+        """Build from a decoded map; subclasses convert nested values first."""
+        names = tuple(cls.WIRE_NAMES.get(f.name, f.name) for f in fields(cls))
+        values = _take(raw, names)
+        return cls(**{f.name: values[cls.WIRE_NAMES.get(f.name, f.name)] for f in fields(cls)})
+
+
+# --- client -> relay ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hello(Frame):
+    """Join request: a name, keys, the session certificate and proof of possession."""
+
+    TYPE: ClassVar[str] = "hello"
+    name: str
+    ik: bytes
+    sk: bytes
+    cert: bytes
+    issued_at: int
+    proof: bytes
+
+    def __post_init__(self) -> None:
+        Member(name=self.name, ik=self.ik, sk=self.sk, cert=self.cert, issued_at=self.issued_at)
+        _check_bytes("proof", self.proof, size=SIGNATURE_SIZE)
+
+    def member(self) -> Member:
+        return Member(name=self.name, ik=self.ik, sk=self.sk, cert=self.cert, issued_at=self.issued_at)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Send(Frame):
+    """One message: a ciphertext per recipient, keyed by recipient name."""
+
+    TYPE: ClassVar[str] = "send"
+    id: str
+    to: Mapping[str, bytes]
+
+    def __post_init__(self) -> None:
+        _check_str("id", self.id, MAX_MSG_ID_CHARS)
+        if not isinstance(self.to, Mapping):
+            raise _fail("to must be a map of name to ciphertext")
+        if not self.to:
+            raise _fail("to must name at least one recipient")
+        if len(self.to) > MAX_MAP_LEN:
+            raise _fail(f"to has more than {MAX_MAP_LEN} recipients")
+        for name, ct in self.to.items():
+            _check_str("recipient name", name, MAX_RAW_NAME_CHARS)
+            _check_bytes("ciphertext", ct)
+            if not ct:
+                raise _fail("ciphertext must not be empty")
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"v": PROTOCOL_VERSION, "t": self.TYPE, "id": self.id, "to": dict(self.to)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ping(Frame):
+    TYPE: ClassVar[str] = "ping"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Bye(Frame):
+    TYPE: ClassVar[str] = "bye"
+
+
+# --- relay -> client ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Challenge(Frame):
+    """First frame from the relay: a fresh nonce to sign, and the relay's limits."""
+
+    TYPE: ClassVar[str] = "challenge"
+    nonce: bytes
+    max_frame: int
+    max_recipients: int
+
+    def __post_init__(self) -> None:
+        _check_bytes("nonce", self.nonce, size=CHALLENGE_SIZE)
+        _check_int("max_frame", self.max_frame, 1, 2**32 - 1)
+        _check_int("max_recipients", self.max_recipients, 1, MAX_MAP_LEN)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Welcome(Frame):
+    """Join accepted: the name as the relay recorded it and everyone else present."""
+
+    TYPE: ClassVar[str] = "welcome"
+    name: str
+    roster: tuple[Member, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        _check_str("name", self.name, MAX_RAW_NAME_CHARS)
+        if not isinstance(self.roster, tuple) or len(self.roster) > MAX_ROSTER:
+            raise _fail(f"roster must be a list of at most {MAX_ROSTER} members")
+        for member in self.roster:
+            if not isinstance(member, Member):
+                raise _fail("roster entries must be members")
+
+    @classmethod
+    def from_wire(cls, raw: Mapping[str, Any]) -> Frame:
+        values = _take(raw, ("name", "roster"))
+        roster = values["roster"]
+        if not isinstance(roster, list):
+            raise _fail("roster must be a list")
+        return cls(name=values["name"], roster=tuple(Member.from_wire(m) for m in roster))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Joined(Frame):
+    TYPE: ClassVar[str] = "joined"
+    member: Member
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.member, Member):
+            raise _fail("member must be a member record")
+
+    @classmethod
+    def from_wire(cls, raw: Mapping[str, Any]) -> Frame:
+        return cls(member=Member.from_wire(_take(raw, ("member",))["member"]))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Left(Frame):
+    TYPE: ClassVar[str] = "left"
+    name: str
+
+    def __post_init__(self) -> None:
+        _check_str("name", self.name, MAX_RAW_NAME_CHARS)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Deliver(Frame):
+    """One recipient's ciphertext, with the sender name the relay vouches for."""
+
+    TYPE: ClassVar[str] = "deliver"
+    WIRE_NAMES: ClassVar[dict[str, str]] = {"sender": "from"}
+    sender: str
+    id: str
+    ct: bytes
+
+    def __post_init__(self) -> None:
+        _check_str("from", self.sender, MAX_RAW_NAME_CHARS)
+        _check_str("id", self.id, MAX_MSG_ID_CHARS)
+        _check_bytes("ct", self.ct)
+        if not self.ct:
+            raise _fail("ct must not be empty")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ack(Frame):
+    """The relay's delivery report for one ``send``: handed on, or not."""
+
+    TYPE: ClassVar[str] = "ack"
+    id: str
+    delivered: tuple[str, ...]
+    missing: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        _check_str("id", self.id, MAX_MSG_ID_CHARS)
+        _check_names("delivered", self.delivered, MAX_MAP_LEN)
+        _check_names("missing", self.missing, MAX_MAP_LEN)
+
+    @classmethod
+    def from_wire(cls, raw: Mapping[str, Any]) -> Frame:
+        values = _take(raw, ("id", "delivered", "missing"))
+        lists = {}
+        for key in ("delivered", "missing"):
+            if not isinstance(values[key], list):
+                raise _fail(f"{key} must be a list")
+            lists[key] = tuple(values[key])
+        return cls(id=values["id"], **lists)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Error(Frame):
+    """A refusal. ``code`` is an ``ErrorCode`` value; unknown codes are kept as text."""
+
+    TYPE: ClassVar[str] = "error"
+    code: str
+    detail: str
+
+    def __post_init__(self) -> None:
+        _check_str("code", self.code, MAX_CODE_CHARS)
+        _check_str("detail", self.detail, MAX_DETAIL_CHARS, allow_empty=True)
+
+    @classmethod
+    def from_protocol_error(cls, exc: ProtocolError) -> Error:
+        return cls(code=exc.code.value, detail=exc.detail[:MAX_DETAIL_CHARS])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pong(Frame):
+    TYPE: ClassVar[str] = "pong"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Shutdown(Frame):
+    TYPE: ClassVar[str] = "shutdown"
+    reason: str
+
+    def __post_init__(self) -> None:
+        _check_str("reason", self.reason, MAX_DETAIL_CHARS, allow_empty=True)
+
+
+CLIENT_FRAMES: dict[str, type[Frame]] = {cls.TYPE: cls for cls in (Hello, Send, Ping, Bye)}
+RELAY_FRAMES: dict[str, type[Frame]] = {
+    cls.TYPE: cls for cls in (Challenge, Welcome, Joined, Left, Deliver, Ack, Error, Pong, Shutdown)
+}
+
+F = TypeVar("F", bound=Frame)
+
+
+def decode_frame(
+    payload: bytes,
+    allowed: Mapping[str, type[Frame]],
+    *,
+    max_bin_len: int = DEFAULT_MAX_FRAME,
+) -> Frame:
+    """Turn one frame payload from the network into a validated frame.
+
+    ``allowed`` is ``CLIENT_FRAMES`` on the relay and ``RELAY_FRAMES`` on a
+    client: a frame type meant for the other direction is a ``bad_type``.
+    """
+    raw = unpack_payload(payload, max_bin_len=max_bin_len)
+    if not isinstance(raw, dict):
+        raise RemoteProtocolError(ErrorCode.BAD_FRAME, "a frame must be a msgpack map")
+    version = raw.get("v")
+    if version != PROTOCOL_VERSION or isinstance(version, bool):
+        detail = f"unsupported protocol version {version!r:.20}; this side speaks {PROTOCOL_VERSION}"
+        raise RemoteProtocolError(ErrorCode.BAD_VERSION, detail)
+    kind = raw.get("t")
+    if not isinstance(kind, str) or kind not in allowed:
+        raise RemoteProtocolError(ErrorCode.BAD_TYPE, f"unexpected frame type {kind!r:.40}")
+    try:
+        return allowed[kind].from_wire(raw)
+    except LocalProtocolError as exc:
+        raise RemoteProtocolError(exc.code, f"{kind}: {exc.detail}") from None
+    except TypeError:
+        # A nested value of the wrong shape (e.g. a list where a map belongs).
+        raise RemoteProtocolError(ErrorCode.BAD_FIELD, f"{kind}: malformed fields") from None
+
+
+def encode(frame: Frame, *, max_frame: int = DEFAULT_MAX_FRAME) -> bytes:
+    """Serialize a frame with its length prefix, refusing one over ``max_frame``."""
+    return encode_frame(pack_payload(frame.to_wire()), max_frame=max_frame)

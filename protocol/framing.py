@@ -1,0 +1,119 @@
+"""Length-prefixed msgpack framing: bytes in, frames out, with no I/O.
+
+A frame is a 4-byte big-endian length followed by that many bytes holding one
+msgpack map. ``FrameDecoder`` is fed whatever the socket returned and yields
+complete payloads; it refuses an oversized length as soon as the prefix is
+read, so a hostile peer cannot make us buffer more than ``max_frame`` bytes.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import msgpack
+
+from .errors import ErrorCode, LocalProtocolError, RemoteProtocolError
+from .limits import (
+    ABSOLUTE_MAX_FRAME,
+    DEFAULT_MAX_FRAME,
+    LENGTH_PREFIX_SIZE,
+    MAX_ARRAY_LEN,
+    MAX_MAP_LEN,
+    MAX_STR_LEN,
+)
+
+_LENGTH = struct.Struct(">I")
+
+
+def pack_payload(obj: dict[str, Any]) -> bytes:
+    """Serialize one frame body; bytes stay ``bin``, strings stay ``str``."""
+    packed: bytes = msgpack.packb(obj, use_bin_type=True)
+    return packed
+
+
+def unpack_payload(payload: bytes, *, max_bin_len: int = DEFAULT_MAX_FRAME) -> Any:
+    """Parse one frame body with every msgpack safety limit on.
+
+    Raises ``RemoteProtocolError(BAD_FRAME)`` for anything msgpack refuses:
+    truncation, trailing bytes, ext types (timestamps included), non-string
+    map keys, or a container larger than the limits in ``limits``.
+    """
+    try:
+        return msgpack.unpackb(
+            payload,
+            raw=False,
+            strict_map_key=True,
+            use_list=True,
+            max_str_len=MAX_STR_LEN,
+            max_bin_len=max_bin_len,
+            max_array_len=MAX_ARRAY_LEN,
+            max_map_len=MAX_MAP_LEN,
+            max_ext_len=0,
+        )
+    except (ValueError, TypeError, RecursionError) as exc:
+        # msgpack's errors (ExtraData, FormatError, StackError, limit errors)
+        # are all ValueError subclasses; nothing else is expected here.
+        detail = f"not a valid msgpack frame ({exc.__class__.__name__})"
+        raise RemoteProtocolError(ErrorCode.BAD_FRAME, detail) from None
+
+
+def encode_frame(payload: bytes, *, max_frame: int = DEFAULT_MAX_FRAME) -> bytes:
+    """Prefix ``payload`` with its length, refusing what the peer would reject."""
+    if not payload:
+        raise LocalProtocolError(ErrorCode.BAD_FRAME, "empty frame")
+    if len(payload) > max_frame:
+        raise LocalProtocolError(
+            ErrorCode.FRAME_TOO_LARGE,
+            f"frame of {len(payload)} bytes exceeds the limit of {max_frame} bytes",
+        )
+    return _LENGTH.pack(len(payload)) + payload
+
+
+class FrameDecoder:
+    """Incremental decoder: ``feed`` bytes, then take payloads with ``next_payload``.
+
+    Bounded in space: the buffer never holds more than one maximal frame plus
+    one ``feed`` call's data. After a ``RemoteProtocolError`` the stream is out
+    of sync and the decoder refuses further use.
+    """
+
+    def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
+        if not 0 < max_frame <= ABSOLUTE_MAX_FRAME:
+            raise ValueError(f"max_frame must be in 1..{ABSOLUTE_MAX_FRAME}")
+        self.max_frame = max_frame
+        self._buffer = bytearray()
+        self._broken: RemoteProtocolError | None = None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet returned as a frame."""
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> None:
+        if self._broken is not None:
+            raise self._broken
+        self._buffer += data
+
+    def next_payload(self) -> bytes | None:
+        """Return the next complete payload, or ``None`` until more data arrives."""
+        if self._broken is not None:
+            raise self._broken
+        if len(self._buffer) < LENGTH_PREFIX_SIZE:
+            return None
+        (length,) = _LENGTH.unpack_from(self._buffer)
+        if length == 0:
+            self._broken = RemoteProtocolError(ErrorCode.BAD_FRAME, "zero-length frame")
+            raise self._broken
+        if length > self.max_frame:
+            self._broken = RemoteProtocolError(
+                ErrorCode.FRAME_TOO_LARGE,
+                f"frame length {length} exceeds the limit of {self.max_frame} bytes",
+            )
+            raise self._broken
+        end = LENGTH_PREFIX_SIZE + length
+        if len(self._buffer) < end:
+            return None
+        payload = bytes(self._buffer[LENGTH_PREFIX_SIZE:end])
+        del self._buffer[:end]
+        return payload

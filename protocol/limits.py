@@ -1,0 +1,43 @@
+"""Every size limit of the wire protocol, in one place.
+
+Anything that arrives from the network is bounded by one of these constants
+before it is allocated or parsed; the relay exposes the ones an operator may
+want to tune as flags, with these as the defaults.
+"""
+
+from __future__ import annotations
+
+PROTOCOL_VERSION = 1
+
+#: Bytes in the big-endian length prefix of every frame.
+LENGTH_PREFIX_SIZE = 4
+#: Default (and client-side assumed) maximum frame payload, in bytes.
+DEFAULT_MAX_FRAME = 1024 * 1024
+#: No relay may be configured above this: it bounds a reader's buffer.
+ABSOLUTE_MAX_FRAME = 16 * 1024 * 1024
+#: The smallest useful frame limit (a welcome for a small room must fit).
+MIN_MAX_FRAME = 4 * 1024
+
+#: Member names: characters after NFKC normalization.
+MAX_NAME_CHARS = 32
+#: Client-chosen message ids (the relay only echoes them).
+MAX_MSG_ID_CHARS = 64
+#: Free-text fields the relay writes (error details, shutdown reasons).
+MAX_DETAIL_CHARS = 512
+#: Error codes and frame type names.
+MAX_CODE_CHARS = 32
+#: Recipients in one ``send`` (the relay may be configured lower).
+DEFAULT_MAX_RECIPIENTS = 256
+#: Members listed in one ``welcome`` roster.
+MAX_ROSTER = 10_000
+
+#: Bounds handed to msgpack's unpacker; no single container or string from the
+#: network can be larger than this, whatever its length header claims.
+MAX_STR_LEN = 64 * 1024
+MAX_ARRAY_LEN = MAX_ROSTER
+MAX_MAP_LEN = 1024
+
+#: Fixed sizes of keys and signatures on the wire.
+PUBLIC_KEY_SIZE = 32
+SIGNATURE_SIZE = 64
+CHALLENGE_SIZE = 32
