@@ -2,7 +2,7 @@
 (which check before connecting, to give the user a clear error early).
 
 A name is NFKC-normalized, then must be 1-32 characters of letters, ASCII
-digits and ``_ - .``, with combining marks allowed only after a letter (at most
+digits and ``_ - .`` (at least one letter or digit), with combining marks allowed only after a letter (at most
 two in a row). Letters must come from one script, so a Cyrillic ``а`` cannot
 hide in a Latin name; Japanese (Han + kana) and Korean (Hangul + Han) mixes
 are allowed. Uniqueness is decided on ``name_key`` (the casefolded name).
@@ -69,6 +69,8 @@ def normalize_name(raw: str) -> str:
         else:
             shown = ch if ch.isprintable() and not ch.isspace() else f"U+{ord(ch):04X}"
             raise BadName(f"character {shown!s} is not allowed: use letters, digits 0-9 and _ - .")
+    if not scripts and not any("0" <= ch <= "9" for ch in name):
+        raise BadName("a name needs at least one letter or digit")
     if len(scripts) > 1 and not (scripts <= _JAPANESE or scripts <= _KOREAN):
         listed = ", ".join(sorted(s.lower() for s in scripts))
         raise BadName(f"a name must not mix scripts ({listed}): it could imitate another name")

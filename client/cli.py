@@ -1,0 +1,368 @@
+"""``susurro-cli``: the terminal client, and the one-command local demo.
+
+One main thread owns the output: it takes both the core's events and the
+lines typed on stdin from one queue, so nothing is printed from two threads.
+With ``--json`` every line on stdout is one JSON object (for scripts/tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crypto import CryptoError, load_or_create_identity, short_fingerprint
+from protocol import BadName, normalize_name
+
+from . import events as ev
+from .connection import ConnectFailed, RelayConnection, parse_address
+from .home import identity_path, susurro_home
+from .session import ClientSession, SendError
+
+DEFAULT_RELAY = "127.0.0.1:12345"
+#: Overrides the address of the one-command local demo (tests use a free port).
+LOCAL_RELAY_ENV = "SUSURRO_LOCAL_RELAY"
+JOIN_TIMEOUT = 20.0
+
+DESCRIPTION = """\
+Susurro terminal client: end-to-end encrypted group chat over a blind relay.
+
+Type a line to send it to everyone in the room. Commands:
+  /msg NAME TEXT   direct message to one member
+  /who             list members with their fingerprints
+  /quit            leave (Ctrl-D works too)
+  /help            this list
+Start a line with // to send a message that begins with '/'.
+
+Without --server the client uses the relay on 127.0.0.1:12345, starting one
+inside this process if none is running there: the one-command local demo.
+"""
+
+HELP_LINES = [
+    "/msg NAME TEXT   direct message to one member",
+    "/who             list members with their fingerprints",
+    "/quit            leave the room (Ctrl-D works too)",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TypedLine:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class EndOfInput:
+    pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="susurro-cli", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--server", metavar="HOST:PORT", help=f"relay address (default {DEFAULT_RELAY}, started locally if absent)"
+    )
+    parser.add_argument("--name", help="your name in the room (asked for if omitted on a terminal)")
+    parser.add_argument(
+        "--identity",
+        metavar="FILE",
+        type=Path,
+        help="identity key file (default $SUSURRO_HOME/identities/NAME.key, created on first use)",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object per event on stdout (for scripts)")
+    return parser
+
+
+# --- rendering ------------------------------------------------------------------
+
+
+def event_to_json(event: ev.Event) -> dict[str, Any]:
+    if isinstance(event, ev.Connected):
+        return {"event": "connected", "name": event.name, "fingerprint": event.fingerprint, "relay": event.relay}
+    if isinstance(event, ev.Roster):
+        return {"event": "roster", "members": [{"name": m.name, "fingerprint": m.fingerprint} for m in event.members]}
+    if isinstance(event, ev.Joined):
+        return {"event": "joined", "name": event.member.name, "fingerprint": event.member.fingerprint}
+    if isinstance(event, ev.Left):
+        return {"event": "left", "name": event.name}
+    if isinstance(event, ev.Message):
+        return {
+            "event": "message",
+            "from": event.sender,
+            "text": event.text,
+            "to": list(event.to),
+            "direct": event.direct,
+            "msg_id": event.msg_id,
+            "sent_at": event.sent_at,
+        }
+    if isinstance(event, ev.Delivery):
+        return {
+            "event": "delivery",
+            "msg_id": event.msg_id,
+            "delivered": list(event.delivered),
+            "missing": list(event.missing),
+        }
+    if isinstance(event, ev.Warning):
+        return {"event": "warning", "kind": event.kind, "detail": event.detail, "from": event.sender}
+    if isinstance(event, ev.Disconnected):
+        return {"event": "disconnected", "reason": event.reason, "code": event.code}
+    raise TypeError(f"no JSON form for {event!r}")
+
+
+def _clock(millis: int | None = None) -> str:
+    return time.strftime("%H:%M", time.localtime(millis / 1000 if millis is not None else None))
+
+
+def event_to_text(event: ev.Event) -> str | None:
+    if isinstance(event, ev.Connected):
+        return (
+            f"* joined as {event.name} via {event.relay}, end-to-end encrypted\n* your fingerprint: {event.fingerprint}"
+        )
+    if isinstance(event, ev.Roster):
+        if not event.members:
+            return "* nobody else is here yet"
+        return "* in the room: " + ", ".join(
+            f"{m.name} (fp {short_fingerprint(m.identity_key)} …)" for m in event.members
+        )
+    if isinstance(event, ev.Joined):
+        return f"* {event.member.name} joined (fp {short_fingerprint(event.member.identity_key)} …)"
+    if isinstance(event, ev.Left):
+        return f"* {event.name} left"
+    if isinstance(event, ev.Message):
+        prefix = f"[{_clock(event.sent_at)}] "
+        if event.direct:
+            return f"{prefix}<{event.sender} → you> {event.text}"
+        return f"{prefix}<{event.sender}> {event.text}"
+    if isinstance(event, ev.Delivery):
+        if event.missing:
+            return f"! not delivered to: {', '.join(event.missing)}"
+        return f"  ✓ delivered to {', '.join(event.delivered)}"
+    if isinstance(event, ev.Warning):
+        return f"! warning ({event.kind}): {event.detail}"
+    if isinstance(event, ev.Disconnected):
+        return f"* disconnected: {event.reason}"
+    return None
+
+
+class Output:
+    """Writes events and notices to stdout in the chosen form, flushing each line."""
+
+    def __init__(self, as_json: bool, stream: Any = None) -> None:
+        self.as_json = as_json
+        self.stream = stream or sys.stdout
+
+    def event(self, event: ev.Event) -> None:
+        if self.as_json:
+            self._write(json.dumps(event_to_json(event), ensure_ascii=False))
+        else:
+            text = event_to_text(event)
+            if text is not None:
+                self._write(text)
+
+    def notice(self, text: str, **fields: Any) -> None:
+        """Status for the user. In JSON mode it goes to stderr, keeping stdout parseable."""
+        if self.as_json:
+            print(text, file=sys.stderr, flush=True)
+        else:
+            self._write(f"* {text}")
+
+    def record(self, obj: dict[str, Any], text: str | None) -> None:
+        """A client-side event (sent, send failure, /who) in the chosen form."""
+        if self.as_json:
+            self._write(json.dumps(obj, ensure_ascii=False))
+        elif text is not None:
+            self._write(text)
+
+    def _write(self, line: str) -> None:
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+# --- local demo relay --------------------------------------------------------------
+
+
+def start_local_relay(host: str, port: int, output: Output) -> Callable[[], None] | None:
+    """Start an in-process relay on (host, port); returns its stop function.
+
+    Returns None when the address is taken (another demo just started one).
+    The client core never imports the relay; only this demo entry point does.
+    """
+    from relay import RelayConfig, RelayServer
+
+    home = susurro_home()
+    home.mkdir(parents=True, exist_ok=True)
+    log_file = home / "relay.log"
+    # The demo relay logs to a file, not over the chat on this terminal.
+    if not logging.getLogger("susurro.relay").handlers:
+        handler = logging.FileHandler(log_file, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger = logging.getLogger("susurro.relay")
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    server = RelayServer(RelayConfig(host=host, port=port))
+    try:
+        server.start()
+    except OSError:
+        return None
+    output.notice(
+        f"no relay was running on {host}:{port}; started one in this process "
+        f"(others on this machine join with: susurro-cli --name NAME; relay log: {log_file})"
+    )
+    return server.stop
+
+
+def connect(
+    args: argparse.Namespace, session: ClientSession, events: queue.Queue[object], output: Output
+) -> tuple[RelayConnection, Callable[[], None] | None]:
+    stop_relay: Callable[[], None] | None = None
+    if args.server:
+        host, port = parse_address(args.server)
+        return RelayConnection.open(session, host, port, events), None
+    host, port = parse_address(os.environ.get(LOCAL_RELAY_ENV, DEFAULT_RELAY))
+    for _attempt in range(2):
+        try:
+            return RelayConnection.open(session, host, port, events), stop_relay
+        except ConnectFailed:
+            if stop_relay is not None:
+                raise
+            stop_relay = start_local_relay(host, port, output)
+            if stop_relay is None:  # lost a race with another demo: connect to it
+                time.sleep(0.2)
+    return RelayConnection.open(session, host, port, events), stop_relay
+
+
+# --- main loop -----------------------------------------------------------------
+
+
+def _read_stdin(lines: queue.Queue[object]) -> None:
+    for line in sys.stdin:
+        lines.put(TypedLine(line.rstrip("\r\n")))
+    lines.put(EndOfInput())
+
+
+def handle_line(line: str, connection: RelayConnection, output: Output) -> bool:
+    """Act on one typed line; returns False when the user asked to leave."""
+    if not line.strip():
+        return True
+    if line.startswith("/") and not line.startswith("//"):
+        command, _, rest = line[1:].partition(" ")
+        command = command.lower()
+        if command in ("quit", "exit", "q"):
+            return False
+        if command == "who":
+            members = [connection.session.peers[n].info() for n in connection.session.member_names()]
+            output.event(ev.Roster(members=tuple(members)))
+            return True
+        if command == "help":
+            for text in HELP_LINES:
+                output.record({"event": "help", "text": text}, text)
+            return True
+        if command == "msg":
+            name, _, text = rest.strip().partition(" ")
+            if not name or not text.strip():
+                _send_failed(output, "usage: /msg NAME TEXT")
+                return True
+            _send(connection, output, text, [name])
+            return True
+        _send_failed(output, f"unknown command /{command}; type /help")
+        return True
+    _send(connection, output, line[1:] if line.startswith("//") else line, None)
+    return True
+
+
+def _send(connection: RelayConnection, output: Output, text: str, to: list[str] | None) -> None:
+    try:
+        msg_id = connection.send_message(text, to)
+    except SendError as exc:
+        _send_failed(output, str(exc))
+        return
+    except OSError as exc:
+        _send_failed(output, f"connection to the relay lost ({exc.strerror or exc})")
+        return
+    recipients = to if to is not None else connection.session.member_names()
+    output.record({"event": "sent", "msg_id": msg_id, "to": recipients, "direct": to is not None}, None)
+
+
+def _send_failed(output: Output, detail: str) -> None:
+    output.record({"event": "warning", "kind": "send_failed", "detail": detail, "from": None}, f"! not sent: {detail}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    output = Output(args.json)
+    name = args.name
+    if name is None:
+        if not sys.stdin.isatty():
+            print("susurro-cli: --name is required when stdin is not a terminal", file=sys.stderr)
+            return 2
+        try:
+            name = input("Your name: ")
+        except EOFError:
+            return 2
+    try:
+        name = normalize_name(name)
+        key_file = args.identity or identity_path(name)
+        identity, created = load_or_create_identity(key_file)
+    except BadName as exc:
+        print(f"susurro-cli: invalid name {name!r}: {exc.detail}", file=sys.stderr)
+        return 2
+    except (CryptoError, OSError) as exc:
+        print(f"susurro-cli: {exc}", file=sys.stderr)
+        return 2
+    if created:
+        output.notice(f"created a new identity key for {name} in {key_file}")
+
+    events: queue.Queue[object] = queue.Queue()
+    relay_label = args.server or os.environ.get(LOCAL_RELAY_ENV, DEFAULT_RELAY)
+    session = ClientSession(identity, name, relay=relay_label)
+    try:
+        connection, stop_relay = connect(args, session, events, output)
+    except (ConnectFailed, ValueError) as exc:
+        print(f"susurro-cli: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return run(connection, events, output)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        connection.close()
+        if stop_relay is not None:
+            stop_relay()
+
+
+def run(connection: RelayConnection, events: queue.Queue[object], output: Output) -> int:
+    deadline = time.monotonic() + JOIN_TIMEOUT
+    joined = False
+    while True:
+        timeout = None if joined else max(0.0, deadline - time.monotonic())
+        try:
+            item = events.get(timeout=timeout)
+        except queue.Empty:
+            output.event(ev.Disconnected(reason=f"no welcome from the relay within {JOIN_TIMEOUT:g} s"))
+            return 1
+        if isinstance(item, ev.Event):
+            output.event(item)
+            if isinstance(item, ev.Connected):
+                joined = True
+                threading.Thread(target=_read_stdin, args=(events,), name="stdin", daemon=True).start()
+            elif isinstance(item, ev.Disconnected):
+                return 1
+        elif isinstance(item, TypedLine):
+            if not handle_line(item.text, connection, output):
+                return 0
+        elif isinstance(item, EndOfInput):
+            return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""The client's socket edge: a ``ClientSession`` driven by one reader thread.
+
+Frames from the relay become events on a thread-safe queue, which the CLI or
+the GUI drains on its own thread. One lock guards the session and the socket's
+send side, so the reader (answering the challenge) and the user (sending a
+message) never interleave half-frames.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import socket
+import threading
+import time
+
+from . import events as ev
+from .session import ClientSession
+
+CONNECT_TIMEOUT = 10.0
+CLOSE_TIMEOUT = 2.0
+RECV_SIZE = 64 * 1024
+
+
+class ConnectFailed(Exception):
+    """The relay could not be reached; the message says where and why."""
+
+
+def parse_address(text: str, default_port: int = 12345) -> tuple[str, int]:
+    """``HOST:PORT``, ``[V6]:PORT`` or ``HOST`` -> (host, port); ValueError with a reason."""
+    text = text.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ""
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    else:
+        host, port_text = text, ""
+    if not host:
+        raise ValueError(f"{text!r} has no host; use HOST:PORT, e.g. relay.example.org:12345")
+    if not port_text:
+        return host, default_port
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"{port_text!r} is not a valid port (1-65535)")
+    return host, int(port_text)
+
+
+def open_socket(host: str, port: int, timeout: float = CONNECT_TIMEOUT) -> socket.socket:
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except ConnectionRefusedError:
+        raise ConnectFailed(
+            f"cannot reach the relay at {host}:{port}: connection refused (is susurro-relay running?)"
+        ) from None
+    except TimeoutError:
+        raise ConnectFailed(f"cannot reach the relay at {host}:{port}: no answer within {timeout:g} s") from None
+    except OSError as exc:
+        raise ConnectFailed(f"cannot reach the relay at {host}:{port}: {exc.strerror or exc}") from None
+    sock.settimeout(None)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+class RelayConnection:
+    def __init__(self, session: ClientSession, sock: socket.socket, events: queue.Queue[object]) -> None:
+        self.session = session
+        self.events = events
+        self._sock = sock
+        self._lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read_loop, name="susurro-reader", daemon=True)
+
+    @classmethod
+    def open(cls, session: ClientSession, host: str, port: int, events: queue.Queue[object]) -> RelayConnection:
+        connection = cls(session, open_socket(host, port), events)
+        connection._reader.start()
+        return connection
+
+    def send_message(self, text: str, to: list[str] | None = None) -> str:
+        """Seal and send; raises ``SendError`` with the reason if it cannot."""
+        with self._lock:
+            msg_id = self.session.send_message(text, time.time(), to)
+            self._flush()
+        return msg_id
+
+    def close(self) -> None:
+        """Leave cleanly: ``bye``, then wait briefly for the relay to hang up."""
+        with self._lock:
+            self.session.close()
+            with contextlib.suppress(OSError):
+                self._flush()
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_WR)
+        if self._reader.is_alive() and threading.current_thread() is not self._reader:
+            self._reader.join(CLOSE_TIMEOUT)
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._sock.close()
+
+    def _flush(self) -> None:
+        data = self.session.data_to_send()
+        if data:
+            self._sock.sendall(data)
+
+    def _read_loop(self) -> None:
+        reason = "the relay closed the connection"
+        try:
+            while True:
+                try:
+                    data = self._sock.recv(RECV_SIZE)
+                except OSError as exc:
+                    reason = f"connection to the relay lost ({exc.strerror or exc.__class__.__name__})"
+                    break
+                if not data:
+                    break
+                with self._lock:
+                    produced = self.session.receive_data(data, time.time())
+                    try:
+                        self._flush()
+                    except OSError as exc:
+                        reason = f"connection to the relay lost ({exc.strerror or exc.__class__.__name__})"
+                        produced.extend(self.session.connection_lost(reason))
+                for event in produced:
+                    self.events.put(event)
+                if any(isinstance(e, ev.Disconnected) for e in produced):
+                    break
+        finally:
+            with self._lock:
+                final = self.session.connection_lost(reason)
+            for event in final:
+                self.events.put(event)
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)

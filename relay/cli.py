@@ -1,0 +1,176 @@
+"""``susurro-relay``: run the blind relay."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from types import FrameType
+
+from protocol.limits import ABSOLUTE_MAX_FRAME, MIN_MAX_FRAME
+
+from .config import (
+    DEFAULT_HANDSHAKE_TIMEOUT,
+    DEFAULT_HOST,
+    DEFAULT_MAX_CLIENTS,
+    DEFAULT_PORT,
+    RelayConfig,
+)
+from .outbox import DEFAULT_OUTBOX_BYTES
+from .server import RelayServer, format_address
+
+DESCRIPTION = """\
+Susurro's blind relay. It routes sealed envelopes between members of one room
+and keeps the roster; it never holds a private key and never sees a message's
+text, so its logs hold only metadata (names, sizes, times) and ciphertext.
+"""
+
+EPILOG = """\
+examples:
+  susurro-relay                              local relay on 127.0.0.1:12345
+  susurro-relay --host 0.0.0.0 --log-file relay.log
+  susurro-relay --port 0                     pick a free port (printed on start)
+
+On start it prints 'listening on HOST:PORT'. SIGTERM or Ctrl-C tells every
+client the relay is shutting down, then exits 0.
+"""
+
+
+def _positive_int(low: int, high: int | None = None):  # type: ignore[no-untyped-def]
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            bound = f"{low}..{high}" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"{value} is out of range ({bound})")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="susurro-relay",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    net = parser.add_argument_group("network")
+    net.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST}; 0.0.0.0 or :: for all)"
+    )
+    net.add_argument(
+        "--port",
+        type=_positive_int(0, 65535),
+        default=DEFAULT_PORT,
+        help=f"TCP port (default {DEFAULT_PORT}; 0 picks a free one)",
+    )
+    logs = parser.add_argument_group("logging")
+    logs.add_argument("--log-file", help="also append log lines to this file")
+    logs.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="default INFO: one line per event",
+    )
+    logs.add_argument(
+        "--log-ciphertext",
+        action="store_true",
+        help="log whole ciphertexts in deliver lines (default: a 16-byte prefix)",
+    )
+    limits = parser.add_argument_group("limits")
+    limits.add_argument(
+        "--max-frame",
+        type=_positive_int(MIN_MAX_FRAME, ABSOLUTE_MAX_FRAME),
+        default=1024 * 1024,
+        help="largest frame in bytes (default 1048576)",
+    )
+    limits.add_argument(
+        "--max-clients",
+        type=_positive_int(1),
+        default=DEFAULT_MAX_CLIENTS,
+        help=f"connections at once (default {DEFAULT_MAX_CLIENTS})",
+    )
+    limits.add_argument(
+        "--max-recipients", type=_positive_int(1, 1024), default=256, help="recipients per message (default 256)"
+    )
+    limits.add_argument(
+        "--outbox-bytes",
+        type=_positive_int(4096),
+        default=DEFAULT_OUTBOX_BYTES,
+        help="bytes queued for one client before it is dropped as a slow consumer (default 1048576)",
+    )
+    limits.add_argument(
+        "--handshake-timeout",
+        type=float,
+        default=DEFAULT_HANDSHAKE_TIMEOUT,
+        help=f"seconds from connect to a valid hello (default {DEFAULT_HANDSHAKE_TIMEOUT:g})",
+    )
+    return parser
+
+
+def configure_logging(level: str, log_file: str | None) -> None:
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    logger = logging.getLogger("susurro.relay")
+    logger.setLevel(level)
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        logger.addHandler(handler)
+    logger.propagate = False
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.handshake_timeout <= 0:
+        print("susurro-relay: --handshake-timeout must be positive", file=sys.stderr)
+        return 2
+    try:
+        configure_logging(args.log_level, args.log_file)
+    except OSError as exc:
+        print(f"susurro-relay: cannot open log file: {exc}", file=sys.stderr)
+        return 2
+    config = RelayConfig(
+        host=args.host,
+        port=args.port,
+        max_frame=args.max_frame,
+        max_clients=args.max_clients,
+        max_recipients=args.max_recipients,
+        outbox_bytes=args.outbox_bytes,
+        handshake_timeout=args.handshake_timeout,
+        log_ciphertext=args.log_ciphertext,
+    )
+    server = RelayServer(config)
+    try:
+        host, port = server.start()
+    except OSError as exc:
+        print(
+            f"susurro-relay: cannot listen on {format_address(args.host, args.port)}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 1
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    print(f"listening on {format_address(host, port)}", flush=True)
+    logging.getLogger("susurro.relay").info(
+        "start addr=%s max_clients=%d", format_address(host, port), config.max_clients
+    )
+    try:
+        while not server.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        server.stop()
+    logging.getLogger("susurro.relay").info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

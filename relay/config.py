@@ -1,0 +1,28 @@
+"""Relay settings with their defaults; every limit is a flag of ``susurro-relay``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from protocol.limits import DEFAULT_MAX_FRAME, DEFAULT_MAX_RECIPIENTS
+
+from .outbox import DEFAULT_OUTBOX_BYTES
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 12345
+DEFAULT_MAX_CLIENTS = 1000
+DEFAULT_HANDSHAKE_TIMEOUT = 10.0
+#: How long a closing connection's writer may take to flush before the socket is cut.
+FLUSH_TIMEOUT = 2.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RelayConfig:
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    max_frame: int = DEFAULT_MAX_FRAME
+    max_clients: int = DEFAULT_MAX_CLIENTS
+    max_recipients: int = DEFAULT_MAX_RECIPIENTS
+    outbox_bytes: int = DEFAULT_OUTBOX_BYTES
+    handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT
+    log_ciphertext: bool = False

@@ -1,0 +1,288 @@
+"""The relay's logic, with no sockets: bytes from a connection in, frames to
+outboxes out.
+
+``RelayCore`` owns the roster and decides who gets what. It never sees a
+private key or a plaintext: a ``send`` carries one opaque ciphertext per
+recipient, and each recipient is handed only its own. Every bad input becomes
+an ``error`` frame for that connection alone, at one boundary (``receive``);
+nothing a client sends can raise out of it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from crypto import BadCertificate, BadSignature, SessionCertificate, short_fingerprint, verify_join_proof
+from protocol import (
+    CLIENT_FRAMES,
+    Ack,
+    Bye,
+    Challenge,
+    Deliver,
+    Error,
+    ErrorCode,
+    Frame,
+    FrameDecoder,
+    Hello,
+    Joined,
+    Left,
+    Ping,
+    Pong,
+    ProtocolError,
+    RemoteProtocolError,
+    Send,
+    Shutdown,
+    Welcome,
+    decode_frame,
+    encode,
+    normalize_name,
+)
+from protocol.limits import ABSOLUTE_MAX_FRAME, CHALLENGE_SIZE
+
+from .config import RelayConfig
+from .roster import NameTaken, Roster, RosterEntry
+
+log = logging.getLogger("susurro.relay")
+
+#: Hex characters of each ciphertext shown in a ``deliver`` log line.
+CIPHERTEXT_LOG_PREFIX = 32
+#: Framing errors leave the byte stream out of sync: the connection must go.
+_FATAL_CODES = frozenset({ErrorCode.BAD_FRAME, ErrorCode.FRAME_TOO_LARGE})
+
+
+class OutboxLike(Protocol):
+    def offer(self, data: bytes) -> bool: ...
+
+
+@dataclass(eq=False)
+class Connection:
+    """One client connection's protocol state. ``name`` is set once joined."""
+
+    id: int
+    address: str
+    outbox: OutboxLike
+    decoder: FrameDecoder
+    nonce: bytes
+    name: str | None = None
+    closing: bool = False
+    sent_frames: int = field(default=0)
+
+    @property
+    def joined(self) -> bool:
+        return self.name is not None
+
+    def label(self) -> str:
+        return f"name={self.name}" if self.name else f"conn={self.id}"
+
+
+def _ct_log(ct: bytes, whole: bool) -> str:
+    if whole or len(ct) * 2 <= CIPHERTEXT_LOG_PREFIX:
+        return ct.hex()
+    return ct[: CIPHERTEXT_LOG_PREFIX // 2].hex() + "..."
+
+
+class RelayCore:
+    def __init__(self, config: RelayConfig, random_bytes: Callable[[int], bytes] = os.urandom) -> None:
+        self.config = config
+        self.roster: Roster[Connection] = Roster()
+        self._random_bytes = random_bytes
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._connections: set[Connection] = set()
+
+    # --- connection lifecycle ---------------------------------------------
+
+    @property
+    def connection_count(self) -> int:
+        with self._lock:
+            return len(self._connections)
+
+    def connect(self, outbox: OutboxLike, address: str) -> Connection | None:
+        """Admit a new connection and send its challenge; ``None`` if the relay is full."""
+        with self._lock:
+            if len(self._connections) >= self.config.max_clients:
+                full = True
+            else:
+                full = False
+                conn = Connection(
+                    id=next(self._ids),
+                    address=address,
+                    outbox=outbox,
+                    decoder=FrameDecoder(self.config.max_frame),
+                    nonce=self._random_bytes(CHALLENGE_SIZE),
+                )
+                self._connections.add(conn)
+        if full:
+            log.warning("reject addr=%s code=full detail=relay at max clients (%d)", address, self.config.max_clients)
+            outbox.offer(encode(Error(code=ErrorCode.FULL.value, detail="the relay is full; try again later")))
+            return None
+        log.info("connect conn=%d addr=%s", conn.id, address)
+        self._send(
+            conn,
+            Challenge(nonce=conn.nonce, max_frame=self.config.max_frame, max_recipients=self.config.max_recipients),
+        )
+        return conn
+
+    def disconnect(self, conn: Connection, reason: str) -> None:
+        """Forget ``conn``; if it had joined, tell everyone else it left. Idempotent."""
+        with self._lock:
+            if conn not in self._connections:
+                return
+            self._connections.discard(conn)
+        conn.closing = True
+        if conn.name is None:
+            log.info("close conn=%d addr=%s reason=%s", conn.id, conn.address, reason)
+            return
+        left = encode(Left(name=conn.name))
+
+        def announce(others: list[RosterEntry[Connection]]) -> None:
+            for entry in others:
+                entry.peer.outbox.offer(left)
+
+        if self.roster.leave(conn.name, conn, announce):
+            log.info("leave name=%s addr=%s reason=%s members=%d", conn.name, conn.address, reason, len(self.roster))
+
+    def handshake_timed_out(self, conn: Connection) -> None:
+        self._reject(conn, RemoteProtocolError(ErrorCode.HANDSHAKE_TIMEOUT, "no valid hello in time"))
+
+    def shutdown(self, reason: str) -> None:
+        """Tell every connection the relay is going away."""
+        frame = encode(Shutdown(reason=reason))
+        with self._lock:
+            connections = list(self._connections)
+        for conn in connections:
+            conn.outbox.offer(frame)
+            conn.closing = True
+        log.info("shutdown reason=%s connections=%d", reason, len(connections))
+
+    # --- input --------------------------------------------------------------
+
+    def receive(self, conn: Connection, data: bytes) -> bool:
+        """Feed bytes from ``conn``; returns False when the connection must close.
+
+        The single boundary where client errors become ``error`` frames.
+        """
+        if conn.closing:
+            return False
+        try:
+            conn.decoder.feed(data)
+            while (payload := conn.decoder.next_payload()) is not None:
+                try:
+                    frame = decode_frame(payload, CLIENT_FRAMES, max_bin_len=self.config.max_frame)
+                    self._dispatch(conn, frame)
+                except ProtocolError as exc:
+                    self._reject(conn, exc)
+                if conn.closing:
+                    return False
+        except ProtocolError as exc:  # framing: the stream is out of sync
+            self._reject(conn, exc)
+            return False
+        return not conn.closing
+
+    def _reject(self, conn: Connection, exc: ProtocolError) -> None:
+        log.warning("reject %s addr=%s code=%s detail=%s", conn.label(), conn.address, exc.code.value, exc.detail[:200])
+        self._send(conn, Error.from_protocol_error(exc))
+        # Before a join every error ends the attempt; after it, only errors that
+        # desynchronize the stream do. One bad frame does not cost a member the room.
+        if not conn.joined or exc.code in _FATAL_CODES or exc.code is ErrorCode.HANDSHAKE_TIMEOUT:
+            conn.closing = True
+
+    def _dispatch(self, conn: Connection, frame: Frame) -> None:
+        if isinstance(frame, Hello):
+            self._handle_hello(conn, frame)
+        elif not conn.joined:
+            raise RemoteProtocolError(ErrorCode.NOT_JOINED, f"{frame.TYPE} before hello")
+        elif isinstance(frame, Send):
+            self._handle_send(conn, frame)
+        elif isinstance(frame, Ping):
+            self._send(conn, Pong())
+        elif isinstance(frame, Bye):
+            conn.closing = True
+
+    # --- handlers -----------------------------------------------------------
+
+    def _handle_hello(self, conn: Connection, hello: Hello) -> None:
+        if conn.joined:
+            raise RemoteProtocolError(ErrorCode.ALREADY_JOINED, "this connection has already joined")
+        try:
+            canonical = normalize_name(hello.name)
+        except ProtocolError as exc:
+            raise RemoteProtocolError(ErrorCode.BAD_NAME, exc.detail) from None
+        if canonical != hello.name:
+            raise RemoteProtocolError(ErrorCode.BAD_NAME, f"send the name in normalized form: {canonical!r}")
+        try:
+            verify_join_proof(hello.ik, hello.proof, conn.nonce, hello.name, hello.sk)
+        except BadSignature:
+            detail = "the join proof does not verify for this challenge"
+            raise RemoteProtocolError(ErrorCode.BAD_PROOF, detail) from None
+        certificate = SessionCertificate(
+            name=hello.name,
+            identity_key=hello.ik,
+            session_key=hello.sk,
+            issued_at=hello.issued_at,
+            signature=hello.cert,
+        )
+        try:
+            certificate.verify()
+        except BadCertificate:
+            raise RemoteProtocolError(ErrorCode.BAD_CERT, "the session certificate does not verify") from None
+        member = hello.member()
+        joined = encode(Joined(member=member), max_frame=ABSOLUTE_MAX_FRAME)
+
+        def announce(others: list[RosterEntry[Connection]]) -> None:
+            # Under the roster lock, so the joiner's welcome is queued before any
+            # later joined/left, and everyone else learns of it before it can send.
+            conn.name = hello.name
+            welcome = Welcome(name=hello.name, roster=tuple(entry.member for entry in others))
+            conn.outbox.offer(encode(welcome, max_frame=ABSOLUTE_MAX_FRAME))
+            for entry in others:
+                entry.peer.outbox.offer(joined)
+
+        try:
+            self.roster.join(member, conn, announce)
+        except NameTaken:
+            raise RemoteProtocolError(ErrorCode.NAME_TAKEN, f"the name {hello.name!r} is in use") from None
+        log.info(
+            "join name=%s fp=%s addr=%s members=%d",
+            hello.name,
+            short_fingerprint(hello.ik).replace(" ", ""),
+            conn.address,
+            len(self.roster),
+        )
+
+    def _handle_send(self, conn: Connection, send: Send) -> None:
+        assert conn.name is not None
+        if len(send.to) > self.config.max_recipients:
+            raise RemoteProtocolError(
+                ErrorCode.TOO_MANY_RECIPIENTS,
+                f"send {send.id!r} names {len(send.to)} recipients; this relay allows {self.config.max_recipients}",
+            )
+        found, missing = self.roster.lookup(send.to.keys())
+        delivered: list[str] = []
+        for wire_name, name, peer in found:
+            ct = send.to[wire_name]
+            frame = encode(Deliver(sender=conn.name, id=send.id, ct=ct), max_frame=ABSOLUTE_MAX_FRAME)
+            if peer.outbox.offer(frame):
+                delivered.append(name)
+                log.info(
+                    "deliver from=%s to=%s id=%s bytes=%d ct=%s",
+                    conn.name,
+                    name,
+                    send.id,
+                    len(ct),
+                    _ct_log(ct, self.config.log_ciphertext),
+                )
+            else:
+                missing.append(wire_name)
+        for name in missing:
+            log.info("undeliverable from=%s to=%s id=%s", conn.name, name[:64], send.id)
+        self._send(conn, Ack(id=send.id, delivered=tuple(delivered), missing=tuple(missing)), limit=ABSOLUTE_MAX_FRAME)
+
+    def _send(self, conn: Connection, frame: Frame, limit: int | None = None) -> None:
+        conn.outbox.offer(encode(frame, max_frame=limit or self.config.max_frame))

@@ -1,0 +1,85 @@
+"""Who is in the room: one object behind one lock.
+
+Entries are keyed by ``name_key`` (casefolded) so ``Alice`` and ``alice``
+cannot both join. Every method takes the lock briefly and never does I/O;
+callers that must keep an order (welcome before anyone's ``joined``) pass a
+callback that runs under the lock and may only enqueue.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from protocol import Member, name_key
+
+P = TypeVar("P")
+
+
+class NameTaken(Exception):
+    pass
+
+
+class RoomFull(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class RosterEntry(Generic[P]):
+    member: Member
+    peer: P
+
+
+class Roster(Generic[P]):
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, RosterEntry[P]] = {}
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def join(
+        self,
+        member: Member,
+        peer: P,
+        announce: Callable[[list[RosterEntry[P]]], None],
+    ) -> None:
+        """Add ``member``; ``announce(others)`` runs under the lock to enqueue welcome/joined."""
+        key = name_key(member.name)
+        with self._lock:
+            if key in self._entries:
+                raise NameTaken(member.name)
+            others = list(self._entries.values())
+            self._entries[key] = RosterEntry(member, peer)
+            announce(others)
+
+    def leave(self, name: str, peer: P, announce: Callable[[list[RosterEntry[P]]], None]) -> bool:
+        """Remove ``name`` if it is still held by ``peer``; ``announce(others)`` runs under the lock."""
+        key = name_key(name)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry.peer is not peer:
+                return False
+            del self._entries[key]
+            announce(list(self._entries.values()))
+            return True
+
+    def lookup(self, names: Iterable[str]) -> tuple[list[tuple[str, str, P]], list[str]]:
+        """Split ``names`` into present ``(asked name, roster name, peer)`` and absent names."""
+        found: list[tuple[str, str, P]] = []
+        missing: list[str] = []
+        with self._lock:
+            for name in names:
+                entry = self._entries.get(name_key(name))
+                if entry is None:
+                    missing.append(name)
+                else:
+                    found.append((name, entry.member.name, entry.peer))
+        return found, missing
+
+    def peers(self) -> list[P]:
+        with self._lock:
+            return [entry.peer for entry in self._entries.values()]

@@ -1,0 +1,220 @@
+"""Sockets and threads around ``RelayCore``: this module only moves bytes.
+
+Threads: one acceptor; per connection one reader (recv -> core.receive) and
+one writer (drains the connection's ``Outbox`` with ``sendall``). No lock is
+held during any socket call. A connection whose outbox overflows is cut at
+once with ``shutdown(SHUT_RDWR)``, which also unblocks its writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+import time
+
+from .config import FLUSH_TIMEOUT, RelayConfig
+from .core import Connection, RelayCore
+from .outbox import Outbox
+
+log = logging.getLogger("susurro.relay")
+
+#: msgpack's C unpacker keeps about 40 KiB of parser state on the stack, and a
+#: 32 KiB thread stack segfaults it; 512 KiB leaves a wide margin for logging
+#: and tracebacks while keeping a thousand connections' stacks small.
+THREAD_STACK_SIZE = 512 * 1024
+RECV_SIZE = 64 * 1024
+LISTEN_BACKLOG = 512
+
+
+def format_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class RelayServer:
+    """A running relay: ``start()`` binds and serves in background threads."""
+
+    def __init__(self, config: RelayConfig) -> None:
+        self.config = config
+        self.core = RelayCore(config)
+        self._listener: socket.socket | None = None
+        self._acceptor: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        self._threads_lock = threading.Lock()
+        self._threads: set[threading.Thread] = set()
+        self._sockets: dict[Connection, socket.socket] = {}
+
+    @property
+    def address(self) -> tuple[str, int]:
+        assert self._listener is not None, "not started"
+        host, port = self._listener.getsockname()[:2]
+        return host, port
+
+    def start(self) -> tuple[str, int]:
+        threading.stack_size(THREAD_STACK_SIZE)
+        infos = socket.getaddrinfo(self.config.host, self.config.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family = infos[0][0]
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                # '::' should accept IPv4 too, as operators expect of a public bind.
+                with contextlib.suppress(OSError):
+                    listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            listener.bind(infos[0][4])
+            listener.listen(LISTEN_BACKLOG)
+        except BaseException:
+            listener.close()
+            raise
+        self._listener = listener
+        self._acceptor = threading.Thread(target=self._accept_loop, name="relay-acceptor", daemon=True)
+        self._acceptor.start()
+        return self.address
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the relay has stopped; True if it did."""
+        return self._stopped.wait(timeout)
+
+    def stop(self, reason: str = "the relay is shutting down") -> None:
+        """Send ``shutdown`` to everyone, flush for up to FLUSH_TIMEOUT, close."""
+        if self._stopping.is_set():
+            self._stopped.wait(FLUSH_TIMEOUT + 1)
+            return
+        self._stopping.set()
+        if self._listener is not None:
+            _cut(self._listener)  # wakes the acceptor: close() alone does not on Linux
+            with contextlib.suppress(OSError):
+                self._listener.close()
+        self.core.shutdown(reason)
+        with self._threads_lock:
+            sockets = dict(self._sockets)
+        for conn in sockets:
+            outbox = conn.outbox
+            if isinstance(outbox, Outbox):
+                outbox.close("shutdown")
+        deadline = time.monotonic() + FLUSH_TIMEOUT
+        for thread in self._live_threads():
+            thread.join(max(0.0, deadline - time.monotonic()))
+        for sock in sockets.values():
+            _cut(sock)
+        for thread in self._live_threads():
+            thread.join(1.0)
+        if self._acceptor is not None:
+            self._acceptor.join(1.0)
+        self._stopped.set()
+
+    def thread_count(self) -> int:
+        return len(self._live_threads())
+
+    def _live_threads(self) -> list[threading.Thread]:
+        with self._threads_lock:
+            self._threads = {t for t in self._threads if t.is_alive()}
+            return list(self._threads)
+
+    # --- threads ----------------------------------------------------------------
+
+    def _accept_loop(self) -> None:
+        assert self._listener is not None
+        while not self._stopping.is_set():
+            try:
+                sock, peer = self._listener.accept()
+            except OSError:
+                if self._stopping.is_set():
+                    return
+                log.exception("accept failed")
+                time.sleep(0.1)  # e.g. EMFILE: do not spin
+                continue
+            try:
+                self._admit(sock, format_address(*peer[:2]))
+            except Exception:
+                log.exception("could not start a connection")
+                _cut(sock)
+
+    def _admit(self, sock: socket.socket, address: str) -> None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        outbox = Outbox(self.config.outbox_bytes, on_overflow=lambda: _cut(sock))
+        conn = self.core.connect(outbox, address)
+        if conn is None:  # full: flush the error frame, then close
+            outbox.close("full")
+            writer = threading.Thread(target=self._write_loop, args=(sock, outbox, None), daemon=True)
+            self._track(writer)
+            writer.start()
+            return
+        writer = threading.Thread(
+            target=self._write_loop, args=(sock, outbox, conn), name=f"relay-w{conn.id}", daemon=True
+        )
+        reader = threading.Thread(
+            target=self._read_loop, args=(sock, outbox, conn, writer), name=f"relay-r{conn.id}", daemon=True
+        )
+        with self._threads_lock:
+            self._sockets[conn] = sock
+        self._track(writer)
+        self._track(reader)
+        writer.start()
+        reader.start()
+
+    def _track(self, thread: threading.Thread) -> None:
+        with self._threads_lock:
+            self._threads.add(thread)
+
+    def _read_loop(self, sock: socket.socket, outbox: Outbox, conn: Connection, writer: threading.Thread) -> None:
+        reason = "closed by client"
+        try:
+            sock.settimeout(self.config.handshake_timeout)
+            while True:
+                try:
+                    data = sock.recv(RECV_SIZE)
+                except TimeoutError:
+                    if conn.joined:
+                        continue
+                    self.core.handshake_timed_out(conn)
+                    reason = "handshake_timeout"
+                    break
+                except OSError as exc:
+                    reason = outbox.close_reason or f"connection lost ({exc.__class__.__name__})"
+                    break
+                if not data:
+                    reason = outbox.close_reason or "closed by client"
+                    break
+                keep_open = self.core.receive(conn, data)
+                if conn.joined and sock.gettimeout() is not None:
+                    sock.settimeout(None)
+                if not keep_open:
+                    reason = outbox.close_reason or ("bye" if conn.joined else "refused")
+                    break
+        except Exception:
+            reason = "internal error"
+            log.exception("reader for conn=%d failed", conn.id)
+        finally:
+            self.core.disconnect(conn, reason)
+            outbox.close(reason)
+            writer.join(FLUSH_TIMEOUT)
+            _cut(sock)
+            sock.close()
+            with self._threads_lock:
+                self._sockets.pop(conn, None)
+
+    def _write_loop(self, sock: socket.socket, outbox: Outbox, conn: Connection | None) -> None:
+        try:
+            while (data := outbox.take()) is not None:
+                sock.sendall(data)
+        except OSError:
+            outbox.abort("write failed")
+            _cut(sock)
+        except Exception:
+            log.exception("writer failed")
+            outbox.abort("internal error")
+        finally:
+            # Let the peer see EOF after the last frame; the reader closes the fd.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_WR)
+            if conn is None:
+                sock.close()
+
+
+def _cut(sock: socket.socket) -> None:
+    """Abort both directions; unblocks any thread in recv or sendall on ``sock``."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
