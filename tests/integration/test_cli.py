@@ -1,0 +1,105 @@
+"""The command-line surfaces: the one-command local demo, --help, and clear errors."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+from pathlib import Path
+
+from .processes import WAIT, CliProcess, console_script
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def run(args: list[str], home: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SUSURRO_HOME": str(home)}
+    return subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=WAIT, env=env, check=False)
+
+
+def test_demo_starts_an_embedded_relay_that_a_second_client_joins(tmp_path: Path) -> None:
+    local = {"SUSURRO_LOCAL_RELAY": f"127.0.0.1:{free_port()}"}
+    host = CliProcess("host", tmp_path / "host", server=None, env=local)
+    guest = None
+    try:
+        host.expect_event("connected", name="host")
+        assert "started one in this process" in host.stderr()
+        guest = CliProcess("guest", tmp_path / "guest", server=None, env=local)
+        guest.expect_event("connected", name="guest")
+        assert "started one" not in guest.stderr()  # it found the host's relay
+        text = f"hello over the demo relay {secrets.token_hex(4)}"
+        guest.type(text)
+        assert host.expect_event("message", text=text)["from"] == "guest"
+        # The demo relay logs to SUSURRO_HOME/relay.log: ciphertext only.
+        log = (tmp_path / "host" / "relay.log").read_text("utf-8")
+        assert "deliver from=guest to=host" in log and text not in log
+        # When the host quits, its relay goes with it and the guest is told.
+        host.type("/quit")
+        assert host.wait() == 0
+        assert guest.expect_event("disconnected")["code"] == "shutdown"
+    finally:
+        host.stop()
+        if guest is not None:
+            guest.stop()
+
+
+def test_cli_refuses_an_unreachable_relay_clearly(tmp_path: Path) -> None:
+    result = run(
+        [*console_script("susurro-cli", "client"), "--name", "dana", "--server", f"127.0.0.1:{free_port()}"], tmp_path
+    )
+    assert result.returncode == 1
+    assert "cannot reach the relay" in result.stderr and "connection refused" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_refuses_a_bad_name_before_connecting(tmp_path: Path) -> None:
+    result = run([*console_script("susurro-cli", "client"), "--name", "dаna", "--server", "127.0.0.1:1"], tmp_path)
+    assert result.returncode == 2
+    assert "must not mix scripts" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_name_taken_is_reported_as_the_reason(tmp_path: Path, relay_server: object) -> None:
+    host, port = relay_server.address  # type: ignore[attr-defined]
+    first = CliProcess("erin", tmp_path / "a", f"{host}:{port}")
+    second = CliProcess("Erin", tmp_path / "b", f"{host}:{port}")
+    try:
+        first.expect_event("connected", name="erin")
+        refused = second.expect_event("disconnected")
+        assert refused["code"] == "name_taken" and "in use" in refused["reason"]
+        assert second.wait() == 1
+    finally:
+        first.stop()
+        second.stop()
+
+
+def test_help_explains_both_commands(tmp_path: Path) -> None:
+    relay_help = run([*console_script("susurro-relay", "relay"), "--help"], tmp_path)
+    assert relay_help.returncode == 0
+    for flag in ("--host", "--port", "--log-file", "--log-level", "--log-ciphertext", "--max-frame", "--max-clients"):
+        assert flag in relay_help.stdout
+    cli_help = run([*console_script("susurro-cli", "client"), "--help"], tmp_path)
+    assert cli_help.returncode == 0
+    for text in ("--server", "--name", "--identity", "--json", "/msg", "/who", "/quit"):
+        assert text in cli_help.stdout
+
+
+def test_identity_is_created_once_and_reused(tmp_path: Path, relay_server: object) -> None:
+    host, port = relay_server.address  # type: ignore[attr-defined]
+    fingerprints = []
+    for _ in range(2):
+        client = CliProcess("fran", tmp_path, f"{host}:{port}")
+        try:
+            fingerprints.append(client.expect_event("connected")["fingerprint"])
+            client.type("/quit")
+            assert client.wait() == 0
+        finally:
+            client.stop()
+    key_file = tmp_path / "identities" / "fran.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert fingerprints[0] == fingerprints[1]
