@@ -67,15 +67,17 @@ def test_cli_refuses_a_bad_name_before_connecting(tmp_path: Path) -> None:
 def test_name_taken_is_reported_as_the_reason(tmp_path: Path, relay_server: object) -> None:
     host, port = relay_server.address  # type: ignore[attr-defined]
     first = CliProcess("erin", tmp_path / "a", f"{host}:{port}")
-    second = CliProcess("Erin", tmp_path / "b", f"{host}:{port}")
+    second = None
     try:
         first.expect_event("connected", name="erin")
+        second = CliProcess("Erin", tmp_path / "b", f"{host}:{port}")
         refused = second.expect_event("disconnected")
         assert refused["code"] == "name_taken" and "in use" in refused["reason"]
         assert second.wait() == 1
     finally:
         first.stop()
-        second.stop()
+        if second is not None:
+            second.stop()
 
 
 def test_help_explains_both_commands(tmp_path: Path) -> None:
