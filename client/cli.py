@@ -218,7 +218,7 @@ def start_local_relay(host: str, port: int, output: Output) -> Callable[[], None
         f"no relay was running on {host}:{port}; started one in this process "
         f"(others on this machine join with: susurro-cli --name NAME; relay log: {log_file})"
     )
-    return server.stop
+    return lambda: server.stop("the person running this demo relay left")
 
 
 def connect(

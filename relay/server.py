@@ -77,7 +77,7 @@ class RelayServer:
         """Block until the relay has stopped; True if it did."""
         return self._stopped.wait(timeout)
 
-    def stop(self, reason: str = "the relay is shutting down") -> None:
+    def stop(self, reason: str = "stopped by its operator") -> None:
         """Send ``shutdown`` to everyone, flush for up to FLUSH_TIMEOUT, close."""
         if self._stopping.is_set():
             self._stopped.wait(FLUSH_TIMEOUT + 1)
