@@ -131,15 +131,31 @@ class ClientSession:
                     continue
                 out.extend(self._handle(frame, now))
         except RemoteProtocolError as exc:  # framing: the stream cannot be trusted further
-            self.state = State.CLOSED
-            out.append(ev.Disconnected(reason=f"the relay broke the protocol: {exc.detail}", code=exc.code.value))
+            out.extend(self._end(f"the relay broke the protocol: {exc.detail}", exc.code.value))
         return out
 
     def connection_lost(self, reason: str) -> list[ev.Event]:
         if self.state is State.CLOSED:
             return []
+        return self._end(reason)
+
+    def _end(self, reason: str, code: str | None = None) -> list[ev.Event]:
+        """Close the session; messages still awaiting an ack are reported, not dropped."""
         self.state = State.CLOSED
-        return [ev.Disconnected(reason=reason)]
+        out: list[ev.Event] = []
+        if self._pending:
+            shown = list(self._pending)[:10]
+            ids = ", ".join(shown) + (", …" if len(self._pending) > len(shown) else "")
+            out.append(
+                ev.Warning(
+                    kind="delivery_unknown",
+                    detail=f"the connection ended before the relay reported delivery of {len(self._pending)} "
+                    f"message(s): {ids}",
+                )
+            )
+            self._pending.clear()
+        out.append(ev.Disconnected(reason=reason, code=code))
+        return out
 
     def close(self) -> None:
         """Say goodbye; the caller sends ``data_to_send()`` and closes the socket."""
@@ -218,10 +234,7 @@ class ClientSession:
         if isinstance(frame, Error):
             return self._on_error(frame)
         if isinstance(frame, Shutdown):
-            self.state = State.CLOSED
-            return [
-                ev.Disconnected(reason=f"the relay shut down ({frame.reason or 'no reason given'})", code="shutdown")
-            ]
+            return self._end(f"the relay shut down ({frame.reason or 'no reason given'})", "shutdown")
         if isinstance(frame, Pong):
             return []
         if isinstance(frame, Welcome):
@@ -261,16 +274,14 @@ class ClientSession:
 
     def _on_error(self, error: Error) -> list[ev.Event]:
         if self.state is not State.JOINED:
-            self.state = State.CLOSED
-            return [ev.Disconnected(reason=f"the relay refused to let us join: {error.detail}", code=error.code)]
+            return self._end(f"the relay refused to let us join: {error.detail}", error.code)
         return [ev.Warning(kind="relay_error", detail=f"{error.code}: {error.detail}")]
 
     def _on_welcome(self, welcome: Welcome) -> list[ev.Event]:
         if self.state is not State.JOINING:
             return [ev.Warning(kind="protocol_error", detail="unexpected welcome")]
         if welcome.name != self.name:
-            self.state = State.CLOSED
-            return [ev.Disconnected(reason=f"the relay welcomed us as {welcome.name!r}, not {self.name!r}")]
+            return self._end(f"the relay welcomed us as {welcome.name!r}, not {self.name!r}")
         self.state = State.JOINED
         out: list[ev.Event] = [ev.Connected(name=self.name, fingerprint=self.identity.fingerprint, relay=self.relay)]
         for member in welcome.roster:
