@@ -34,6 +34,7 @@ from crypto import (
 from protocol import (
     RELAY_FRAMES,
     Ack,
+    BadName,
     Bye,
     Challenge,
     Deliver,
@@ -52,6 +53,7 @@ from protocol import (
     Welcome,
     decode_frame,
     encode,
+    name_key,
     normalize_name,
 )
 from protocol import Joined as JoinedFrame
@@ -59,9 +61,6 @@ from protocol.limits import ABSOLUTE_MAX_FRAME, DEFAULT_MAX_FRAME
 
 from . import events as ev
 
-#: Our decoder accepts frames up to twice the relay's announced limit: a
-#: ``deliver`` or ``welcome`` is slightly larger than what the sender framed.
-FRAME_SLACK_FACTOR = 2
 #: Acks we wait for at once; older entries are forgotten (reported as unknown).
 MAX_PENDING_ACKS = 10_000
 ROOM = "main"
@@ -102,7 +101,10 @@ class ClientSession:
         self.session_key = SessionKey.generate()
         self._boxes = BoxCache(self.session_key)
         self._replay = ReplayGuard()
-        self._decoder = FrameDecoder(DEFAULT_MAX_FRAME * FRAME_SLACK_FACTOR)
+        # The relay's frames may exceed its own client limit (a welcome for a big
+        # room, a deliver with a long sender name), so we accept up to the
+        # protocol's absolute bound: still a hard cap on what we buffer.
+        self._decoder = FrameDecoder(ABSOLUTE_MAX_FRAME)
         self._outgoing = bytearray()
         self.max_frame = DEFAULT_MAX_FRAME
         self.max_recipients = 1
@@ -181,7 +183,7 @@ class ClientSession:
                 raise SendError("nobody else is in the room")
         else:
             targets = []
-            for name in to:
+            for name in dict.fromkeys(to):  # each recipient once, in order: one counter step each
                 peer = self.peers.get(name)
                 if peer is None:
                     raise SendError(f"{name} is not in the room")
@@ -256,7 +258,6 @@ class ClientSession:
             return [ev.Warning(kind="protocol_error", detail="the relay sent a second challenge")]
         self.max_frame = challenge.max_frame
         self.max_recipients = challenge.max_recipients
-        self._decoder.max_frame = min(ABSOLUTE_MAX_FRAME, challenge.max_frame * FRAME_SLACK_FACTOR)
         issued_at = int(now)
         cert = SessionCertificate.issue(self.identity, self.name, self.session_key.public, issued_at)
         self._emit(
@@ -295,7 +296,15 @@ class ClientSession:
 
     def _verify_member(self, member: Member) -> Peer | ev.Warning:
         """Check a roster entry ourselves: the relay's word that a key is a name's is not enough."""
-        if member.name == self.name:
+        try:
+            canonical = normalize_name(member.name)
+        except BadName as exc:
+            return ev.Warning(kind="bad_name", detail=f"the relay listed a member with an invalid name: {exc.detail}")
+        if canonical != member.name:
+            return ev.Warning(
+                kind="bad_name", detail=f"the relay listed a member with a non-normalized name {member.name!r}"
+            )
+        if name_key(member.name) == name_key(self.name):
             return ev.Warning(
                 kind="impersonation", detail=f"the relay lists another member under our own name {member.name!r}"
             )
@@ -320,12 +329,27 @@ class ClientSession:
         )
 
     def _on_joined(self, member: Member) -> list[ev.Event]:
+        old = self.peers.get(member.name)
+        if old is not None and old.session_key == member.sk:
+            return []  # a repeated announcement; resetting counters would break the session
         peer_or_warning = self._verify_member(member)
         if isinstance(peer_or_warning, ev.Warning):
             return [peer_or_warning]
-        old = self.peers.get(member.name)
         if old is not None:
+            # The relay keeps names unique and announces ``left`` first, so a
+            # second ``joined`` is the relay speaking for someone else.
             self._forget(old)
+            if old.identity_key != member.ik:
+                del self.peers[member.name]
+                return [
+                    ev.Warning(
+                        kind="key_changed",
+                        detail=f"the relay announced {member.name} again with a different identity key "
+                        f"(fingerprint {peer_or_warning.fingerprint}, was {old.fingerprint}) without them leaving; "
+                        "messages to this name are blocked",
+                        sender=member.name,
+                    )
+                ]
         self.peers[member.name] = peer_or_warning
         return [ev.Joined(member=peer_or_warning.info())]
 

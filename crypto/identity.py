@@ -135,11 +135,14 @@ def load_identity(path: Path) -> IdentityKey:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise KeyFileError(f"no identity key file at {path}") from None
+    except RecursionError:
+        raise KeyFileError(f"{path} is not a Susurro identity key file (nested too deeply)") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise KeyFileError(f"cannot read identity key file {path}: {exc}") from None
     if not isinstance(document, dict) or document.get("format") != KEY_FILE_FORMAT:
         raise KeyFileError(f"{path} is not a Susurro identity key file")
-    if document.get("version") != KEY_FILE_VERSION:
+    version = document.get("version")
+    if type(version) is not int or version != KEY_FILE_VERSION:  # JSON true == 1 in Python
         raise KeyFileError(
             f"{path} has key file version {document.get('version')!r}; this Susurro reads version {KEY_FILE_VERSION}"
         )

@@ -52,7 +52,21 @@ MAX_RECIPIENTS = 1024
 MAX_PLAINTEXT = MAX_BODY_BYTES + MAX_RECIPIENTS * (MAX_NAME_CHARS * 4 + FINGERPRINT_SIZE + 16) + 4096
 MAX_COUNTER = 2**63 - 1
 
+
+def _refuse_ext(code: int, data: bytes) -> Any:
+    raise ValueError("msgpack extension types are not allowed")
+
+
+def _string_keyed_map(pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs) or not all(type(key) is str for key in result):
+        raise ValueError("map keys must be unique strings")
+    return result
+
+
 _UNPACK_LIMITS: dict[str, Any] = {
+    "ext_hook": _refuse_ext,
+    "object_pairs_hook": _string_keyed_map,
     "raw": False,
     "strict_map_key": True,
     "max_str_len": MAX_PLAINTEXT,
@@ -178,7 +192,10 @@ def seal_message(
     direct: bool = False,
 ) -> dict[str, bytes]:
     """Seal ``body`` for every recipient; returns ``{recipient name: ciphertext}``."""
-    encoded_body = body.encode("utf-8")
+    try:
+        encoded_body = body.encode("utf-8")
+    except UnicodeEncodeError:
+        raise MalformedMessage("message text is not valid Unicode (lone surrogate)") from None
     if len(encoded_body) > MAX_BODY_BYTES:
         raise MessageTooLarge(f"message is {len(encoded_body)} bytes; the limit is {MAX_BODY_BYTES}")
     if not recipients:

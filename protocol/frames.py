@@ -361,7 +361,7 @@ def decode_frame(
     if not isinstance(raw, dict):
         raise RemoteProtocolError(ErrorCode.BAD_FRAME, "a frame must be a msgpack map")
     version = raw.get("v")
-    if version != PROTOCOL_VERSION or isinstance(version, bool):
+    if type(version) is not int or version != PROTOCOL_VERSION:
         detail = f"unsupported protocol version {version!r:.20}; this side speaks {PROTOCOL_VERSION}"
         raise RemoteProtocolError(ErrorCode.BAD_VERSION, detail)
     kind = raw.get("t")

@@ -28,8 +28,25 @@ _LENGTH = struct.Struct(">I")
 
 def pack_payload(obj: dict[str, Any]) -> bytes:
     """Serialize one frame body; bytes stay ``bin``, strings stay ``str``."""
-    packed: bytes = msgpack.packb(obj, use_bin_type=True)
+    try:
+        packed: bytes = msgpack.packb(obj, use_bin_type=True)
+    except UnicodeEncodeError:  # a lone surrogate: not UTF-8, so not carriable
+        raise LocalProtocolError(ErrorCode.BAD_FIELD, "text is not valid Unicode (lone surrogate)") from None
     return packed
+
+
+def _refuse_ext(code: int, data: bytes) -> Any:
+    # max_ext_len=0 still lets a zero-length ext through; this catches it.
+    raise ValueError("msgpack extension types are not allowed")
+
+
+def _string_keyed_map(pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
+    """Map keys must be ``str`` (strict_map_key still allows ``bin``) and unique:
+    a duplicate key is an ambiguity two parsers could resolve differently."""
+    result = dict(pairs)
+    if len(result) != len(pairs) or not all(type(key) is str for key in result):
+        raise ValueError("map keys must be unique strings")
+    return result
 
 
 def unpack_payload(payload: bytes, *, max_bin_len: int = DEFAULT_MAX_FRAME) -> Any:
@@ -37,7 +54,7 @@ def unpack_payload(payload: bytes, *, max_bin_len: int = DEFAULT_MAX_FRAME) -> A
 
     Raises ``RemoteProtocolError(BAD_FRAME)`` for anything msgpack refuses:
     truncation, trailing bytes, ext types (timestamps included), non-string
-    map keys, or a container larger than the limits in ``limits``.
+    or duplicate map keys, or a container larger than the limits in ``limits``.
     """
     try:
         return msgpack.unpackb(
@@ -50,6 +67,8 @@ def unpack_payload(payload: bytes, *, max_bin_len: int = DEFAULT_MAX_FRAME) -> A
             max_array_len=MAX_ARRAY_LEN,
             max_map_len=MAX_MAP_LEN,
             max_ext_len=0,
+            ext_hook=_refuse_ext,
+            object_pairs_hook=_string_keyed_map,
         )
     except (ValueError, TypeError, RecursionError) as exc:
         # msgpack's errors (ExtraData, FormatError, StackError, limit errors)
