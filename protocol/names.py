@@ -57,8 +57,10 @@ def normalize_name(raw: str) -> str:
         category = unicodedata.category(ch)
         if category in _MARK_CATEGORIES:
             marks_in_a_row += 1
-            if not previous_is_letter or marks_in_a_row > _MAX_MARKS_IN_A_ROW:
+            if not previous_is_letter:
                 raise BadName(f"combining mark U+{ord(ch):04X} is only allowed right after a letter")
+            if marks_in_a_row > _MAX_MARKS_IN_A_ROW:
+                raise BadName(f"at most {_MAX_MARKS_IN_A_ROW} combining marks may follow one letter")
             continue
         marks_in_a_row = 0
         if category in _LETTER_CATEGORIES:

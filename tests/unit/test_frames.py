@@ -1,0 +1,539 @@
+"""Frame types on the wire: round trips, typed refusals, and the decode fuzz invariant."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import msgpack
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from protocol import (
+    CLIENT_FRAMES,
+    RELAY_FRAMES,
+    Ack,
+    Bye,
+    Challenge,
+    Deliver,
+    Error,
+    ErrorCode,
+    Frame,
+    FrameDecoder,
+    Hello,
+    Joined,
+    Left,
+    LocalProtocolError,
+    Member,
+    Ping,
+    Pong,
+    ProtocolError,
+    RemoteProtocolError,
+    Send,
+    Shutdown,
+    Welcome,
+    decode_frame,
+    encode,
+)
+from protocol.frames import MAX_RAW_NAME_CHARS, MAX_TIMESTAMP
+from protocol.limits import (
+    CHALLENGE_SIZE,
+    LENGTH_PREFIX_SIZE,
+    MAX_CODE_CHARS,
+    MAX_DETAIL_CHARS,
+    MAX_MAP_LEN,
+    MAX_MSG_ID_CHARS,
+    PROTOCOL_VERSION,
+    PUBLIC_KEY_SIZE,
+    SIGNATURE_SIZE,
+)
+
+IK = bytes(range(32))
+SK = bytes(range(32, 64))
+SIG = bytes(range(64))
+PROOF = bytes(range(64, 128))
+NONCE = bytes(range(100, 132))
+T0 = 1_700_000_000
+
+MEMBER = Member(name="bob", ik=IK, sk=SK, cert=SIG, issued_at=T0)
+MEMBER2 = Member(name="Ünïcödé_名前", ik=SK, sk=IK, cert=PROOF, issued_at=0)
+
+SAMPLES: list[Frame] = [
+    Hello(name="alice", ik=IK, sk=SK, cert=SIG, issued_at=T0, proof=PROOF),
+    Send(id="m-1", to={"bob": b"\x01ct", "carol": b"\x00" * 100}),
+    Ping(),
+    Bye(),
+    Challenge(nonce=NONCE, max_frame=1024 * 1024, max_recipients=256),
+    Welcome(name="alice", roster=(MEMBER, MEMBER2)),
+    Joined(member=MEMBER),
+    Left(name="bob"),
+    Deliver(sender="bob", id="m-1", ct=b"\xff" * 48),
+    Ack(id="m-1", delivered=("bob",), missing=("carol", "dave")),
+    Error(code=ErrorCode.BAD_FIELD.value, detail="send: to must name at least one recipient"),
+    Pong(),
+    Shutdown(reason="relay is restarting"),
+]
+EDGE_SAMPLES: list[Frame] = [
+    Welcome(name="alice"),
+    Ack(id="x", delivered=(), missing=()),
+    Error(code="some_future_code", detail=""),
+    Shutdown(reason=""),
+    Challenge(nonce=NONCE, max_frame=2**32 - 1, max_recipients=MAX_MAP_LEN),
+    Hello(name="n" * MAX_RAW_NAME_CHARS, ik=IK, sk=SK, cert=SIG, issued_at=MAX_TIMESTAMP, proof=PROOF),
+    Deliver(sender="b", id="i" * MAX_MSG_ID_CHARS, ct=b"\x00"),
+]
+
+
+def direction(frame: Frame) -> dict[str, type[Frame]]:
+    return CLIENT_FRAMES if frame.TYPE in CLIENT_FRAMES else RELAY_FRAMES
+
+
+def other_direction(frame: Frame) -> dict[str, type[Frame]]:
+    return RELAY_FRAMES if frame.TYPE in CLIENT_FRAMES else CLIENT_FRAMES
+
+
+def payload_of(frame: Frame) -> bytes:
+    wire = encode(frame)
+    assert int.from_bytes(wire[:LENGTH_PREFIX_SIZE], "big") == len(wire) - LENGTH_PREFIX_SIZE
+    return wire[LENGTH_PREFIX_SIZE:]
+
+
+def round_trip(frame: Frame) -> Frame:
+    decoder = FrameDecoder()
+    decoder.feed(encode(frame))
+    payload = decoder.next_payload()
+    assert payload is not None
+    assert decoder.next_payload() is None
+    return decode_frame(payload, direction(frame))
+
+
+def pack(obj: Any) -> bytes:
+    return msgpack.packb(obj, use_bin_type=True)
+
+
+def remote_error(payload: bytes, allowed: dict[str, type[Frame]]) -> RemoteProtocolError:
+    with pytest.raises(RemoteProtocolError) as info:
+        decode_frame(payload, allowed)
+    assert not isinstance(info.value, LocalProtocolError)
+    return info.value
+
+
+# --- round trips -------------------------------------------------------------
+
+
+def test_samples_cover_every_frame_type_exactly_once() -> None:
+    types = [f.TYPE for f in SAMPLES]
+    assert sorted(types) == sorted([*CLIENT_FRAMES, *RELAY_FRAMES])
+    assert not set(CLIENT_FRAMES) & set(RELAY_FRAMES)
+
+
+@pytest.mark.parametrize("frame", SAMPLES + EDGE_SAMPLES, ids=lambda f: type(f).__name__)
+def test_every_frame_round_trips(frame: Frame) -> None:
+    decoded = round_trip(frame)
+    assert type(decoded) is type(frame)
+    assert decoded == frame
+
+
+@pytest.mark.parametrize("frame", SAMPLES, ids=lambda f: type(f).__name__)
+def test_wire_map_has_version_and_type(frame: Frame) -> None:
+    raw = msgpack.unpackb(payload_of(frame), raw=False)
+    assert raw["v"] == PROTOCOL_VERSION
+    assert raw["t"] == frame.TYPE
+
+
+@pytest.mark.parametrize("frame", SAMPLES, ids=lambda f: type(f).__name__)
+def test_frame_from_the_other_direction_is_bad_type(frame: Frame) -> None:
+    assert remote_error(payload_of(frame), other_direction(frame)).code is ErrorCode.BAD_TYPE
+
+
+def test_deliver_sender_is_from_on_the_wire() -> None:
+    raw = msgpack.unpackb(payload_of(Deliver(sender="bob", id="1", ct=b"c")), raw=False)
+    assert raw == {"v": 1, "t": "deliver", "from": "bob", "id": "1", "ct": b"c"}
+
+
+def test_keys_stay_binary_and_names_stay_text_on_the_wire() -> None:
+    raw = msgpack.unpackb(payload_of(SAMPLES[0]), raw=False)
+    assert raw == {
+        "v": 1,
+        "t": "hello",
+        "name": "alice",
+        "ik": IK,
+        "sk": SK,
+        "cert": SIG,
+        "issued_at": T0,
+        "proof": PROOF,
+    }
+
+
+def test_welcome_roster_is_a_list_of_member_maps_on_the_wire() -> None:
+    raw = msgpack.unpackb(payload_of(Welcome(name="a", roster=(MEMBER,))), raw=False)
+    assert raw["roster"] == [{"name": "bob", "ik": IK, "sk": SK, "cert": SIG, "issued_at": T0}]
+
+
+def test_hello_member_matches_its_fields() -> None:
+    hello = SAMPLES[0]
+    assert isinstance(hello, Hello)
+    assert hello.member() == Member(name="alice", ik=IK, sk=SK, cert=SIG, issued_at=T0)
+
+
+def test_decode_ignores_unknown_extra_fields() -> None:
+    frame = decode_frame(pack({"v": 1, "t": "left", "name": "bob", "future": [1, 2]}), RELAY_FRAMES)
+    assert frame == Left(name="bob")
+
+
+# --- hypothesis round trips --------------------------------------------------
+
+names = st.text(min_size=1, max_size=MAX_RAW_NAME_CHARS)
+msg_ids = st.text(min_size=1, max_size=MAX_MSG_ID_CHARS)
+key32 = st.binary(min_size=PUBLIC_KEY_SIZE, max_size=PUBLIC_KEY_SIZE)
+sig64 = st.binary(min_size=SIGNATURE_SIZE, max_size=SIGNATURE_SIZE)
+members = st.builds(
+    Member, name=names, ik=key32, sk=key32, cert=sig64, issued_at=st.integers(0, MAX_TIMESTAMP)
+)
+
+
+@given(
+    id=msg_ids,
+    to=st.dictionaries(names, st.binary(min_size=1, max_size=200), min_size=1, max_size=20),
+)
+def test_send_round_trips(id: str, to: dict[str, bytes]) -> None:
+    frame = Send(id=id, to=to)
+    decoded = round_trip(frame)
+    assert isinstance(decoded, Send)
+    assert decoded.id == id
+    assert dict(decoded.to) == to
+
+
+@given(sender=names, id=msg_ids, ct=st.binary(min_size=1, max_size=500))
+def test_deliver_round_trips(sender: str, id: str, ct: bytes) -> None:
+    assert round_trip(Deliver(sender=sender, id=id, ct=ct)) == Deliver(sender=sender, id=id, ct=ct)
+
+
+@given(id=msg_ids, delivered=st.lists(names, max_size=10), missing=st.lists(names, max_size=10))
+def test_ack_round_trips(id: str, delivered: list[str], missing: list[str]) -> None:
+    frame = Ack(id=id, delivered=tuple(delivered), missing=tuple(missing))
+    assert round_trip(frame) == frame
+
+
+@settings(max_examples=50)
+@given(name=names, roster=st.lists(members, max_size=8))
+def test_welcome_round_trips(name: str, roster: list[Member]) -> None:
+    frame = Welcome(name=name, roster=tuple(roster))
+    assert round_trip(frame) == frame
+
+
+# --- malformed frames: each class has its code ---------------------------------
+
+
+def hello_map(**changes: Any) -> dict[str, Any]:
+    raw: dict[str, Any] = {
+        "v": 1,
+        "t": "hello",
+        "name": "alice",
+        "ik": IK,
+        "sk": SK,
+        "cert": SIG,
+        "issued_at": T0,
+        "proof": PROOF,
+    }
+    raw.update(changes)
+    return raw
+
+
+def without(raw: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in raw.items() if k != key}
+
+
+MEMBER_MAP = {"name": "bob", "ik": IK, "sk": SK, "cert": SIG, "issued_at": T0}
+
+C, R = CLIENT_FRAMES, RELAY_FRAMES
+MALFORMED: list[tuple[str, bytes, dict[str, type[Frame]], ErrorCode]] = [
+    # not a map
+    ("array", pack([1, "hello"]), C, ErrorCode.BAD_FRAME),
+    ("string", pack("hello"), C, ErrorCode.BAD_FRAME),
+    ("int", pack(1), R, ErrorCode.BAD_FRAME),
+    ("nil", pack(None), R, ErrorCode.BAD_FRAME),
+    ("not msgpack", b"\xc1", C, ErrorCode.BAD_FRAME),
+    ("trailing data", pack({"v": 1, "t": "ping"}) + b"\x00", C, ErrorCode.BAD_FRAME),
+    # version
+    ("missing v", pack({"t": "ping"}), C, ErrorCode.BAD_VERSION),
+    ("v 2", pack({"v": 2, "t": "ping"}), C, ErrorCode.BAD_VERSION),
+    ("v 0", pack({"v": 0, "t": "ping"}), C, ErrorCode.BAD_VERSION),
+    ("v True", pack({"v": True, "t": "ping"}), C, ErrorCode.BAD_VERSION),
+    ("v str", pack({"v": "1", "t": "ping"}), C, ErrorCode.BAD_VERSION),
+    ("v float", pack({"v": 1.0, "t": "ping"}), C, ErrorCode.BAD_VERSION),
+    ("v nil", pack({"v": None, "t": "ping"}), R, ErrorCode.BAD_VERSION),
+    ("v list", pack({"v": [1], "t": "pong"}), R, ErrorCode.BAD_VERSION),
+    # type
+    ("missing t", pack({"v": 1}), C, ErrorCode.BAD_TYPE),
+    ("unknown t", pack({"v": 1, "t": "launch"}), C, ErrorCode.BAD_TYPE),
+    ("t wrong case", pack({"v": 1, "t": "PING"}), C, ErrorCode.BAD_TYPE),
+    ("t int", pack({"v": 1, "t": 1}), C, ErrorCode.BAD_TYPE),
+    ("t bin", pack({"v": 1, "t": b"ping"}), C, ErrorCode.BAD_TYPE),
+    ("t nil", pack({"v": 1, "t": None}), R, ErrorCode.BAD_TYPE),
+    ("relay frame to relay", pack({"v": 1, "t": "deliver", "from": "a", "id": "1", "ct": b"x"}), C, ErrorCode.BAD_TYPE),
+    ("relay pong to relay", pack({"v": 1, "t": "pong"}), C, ErrorCode.BAD_TYPE),
+    ("client send to client", pack({"v": 1, "t": "send", "id": "1", "to": {"b": b"x"}}), R, ErrorCode.BAD_TYPE),
+    # fields
+    ("hello missing proof", pack(without(hello_map(), "proof")), C, ErrorCode.BAD_FIELD),
+    ("hello missing name", pack(without(hello_map(), "name")), C, ErrorCode.BAD_FIELD),
+    ("hello name int", pack(hello_map(name=5)), C, ErrorCode.BAD_FIELD),
+    ("hello name bin", pack(hello_map(name=b"alice")), C, ErrorCode.BAD_FIELD),
+    ("hello name empty", pack(hello_map(name="")), C, ErrorCode.BAD_FIELD),
+    ("hello name oversize", pack(hello_map(name="a" * (MAX_RAW_NAME_CHARS + 1))), C, ErrorCode.BAD_FIELD),
+    ("hello ik str", pack(hello_map(ik="k" * 32)), C, ErrorCode.BAD_FIELD),
+    ("hello ik 31 bytes", pack(hello_map(ik=IK[:31])), C, ErrorCode.BAD_FIELD),
+    ("hello ik 33 bytes", pack(hello_map(ik=IK + b"\x00")), C, ErrorCode.BAD_FIELD),
+    ("hello sk 31 bytes", pack(hello_map(sk=SK[:31])), C, ErrorCode.BAD_FIELD),
+    ("hello cert 63 bytes", pack(hello_map(cert=SIG[:63])), C, ErrorCode.BAD_FIELD),
+    ("hello proof 65 bytes", pack(hello_map(proof=PROOF + b"\x00")), C, ErrorCode.BAD_FIELD),
+    ("hello issued_at str", pack(hello_map(issued_at=str(T0))), C, ErrorCode.BAD_FIELD),
+    ("hello issued_at float", pack(hello_map(issued_at=float(T0))), C, ErrorCode.BAD_FIELD),
+    ("hello issued_at bool", pack(hello_map(issued_at=True)), C, ErrorCode.BAD_FIELD),
+    ("hello issued_at negative", pack(hello_map(issued_at=-1)), C, ErrorCode.BAD_FIELD),
+    ("hello issued_at past 9999", pack(hello_map(issued_at=MAX_TIMESTAMP + 1)), C, ErrorCode.BAD_FIELD),
+    ("send empty to", pack({"v": 1, "t": "send", "id": "1", "to": {}}), C, ErrorCode.BAD_FIELD),
+    ("send to list", pack({"v": 1, "t": "send", "id": "1", "to": [["b", b"x"]]}), C, ErrorCode.BAD_FIELD),
+    ("send to str", pack({"v": 1, "t": "send", "id": "1", "to": "bob"}), C, ErrorCode.BAD_FIELD),
+    ("send empty ct", pack({"v": 1, "t": "send", "id": "1", "to": {"bob": b""}}), C, ErrorCode.BAD_FIELD),
+    ("send ct str", pack({"v": 1, "t": "send", "id": "1", "to": {"bob": "ct"}}), C, ErrorCode.BAD_FIELD),
+    ("send empty name", pack({"v": 1, "t": "send", "id": "1", "to": {"": b"x"}}), C, ErrorCode.BAD_FIELD),
+    ("send bin name", pack({"v": 1, "t": "send", "id": "1", "to": {b"bob": b"x"}}), C, ErrorCode.BAD_FRAME),
+    ("duplicate t", b"\x83\xa1v\x01\xa1t\xa4ping\xa1t\xa4send", C, ErrorCode.BAD_FRAME),
+    ("send id oversize", pack({"v": 1, "t": "send", "id": "i" * 65, "to": {"b": b"x"}}), C, ErrorCode.BAD_FIELD),
+    ("send id empty", pack({"v": 1, "t": "send", "id": "", "to": {"b": b"x"}}), C, ErrorCode.BAD_FIELD),
+    ("send id int", pack({"v": 1, "t": "send", "id": 7, "to": {"b": b"x"}}), C, ErrorCode.BAD_FIELD),
+    ("send missing to", pack({"v": 1, "t": "send", "id": "1"}), C, ErrorCode.BAD_FIELD),
+    ("challenge nonce 31", pack({"v": 1, "t": "challenge", "nonce": NONCE[:31], "max_frame": 9, "max_recipients": 1}),
+     R, ErrorCode.BAD_FIELD),
+    ("challenge max_frame bool", pack({"v": 1, "t": "challenge", "nonce": NONCE, "max_frame": True,
+                                       "max_recipients": 1}), R, ErrorCode.BAD_FIELD),
+    ("challenge max_frame 0", pack({"v": 1, "t": "challenge", "nonce": NONCE, "max_frame": 0, "max_recipients": 1}),
+     R, ErrorCode.BAD_FIELD),
+    ("challenge max_frame 2**32", pack({"v": 1, "t": "challenge", "nonce": NONCE, "max_frame": 2**32,
+                                        "max_recipients": 1}), R, ErrorCode.BAD_FIELD),
+    ("challenge max_recipients over map limit", pack({"v": 1, "t": "challenge", "nonce": NONCE, "max_frame": 9,
+                                                      "max_recipients": MAX_MAP_LEN + 1}), R, ErrorCode.BAD_FIELD),
+    ("welcome roster map", pack({"v": 1, "t": "welcome", "name": "a", "roster": {"bob": MEMBER_MAP}}),
+     R, ErrorCode.BAD_FIELD),
+    ("welcome missing roster", pack({"v": 1, "t": "welcome", "name": "a"}), R, ErrorCode.BAD_FIELD),
+    ("welcome roster entry str", pack({"v": 1, "t": "welcome", "name": "a", "roster": ["bob"]}),
+     R, ErrorCode.BAD_FIELD),
+    ("welcome roster entry list", pack({"v": 1, "t": "welcome", "name": "a", "roster": [[1, 2]]}),
+     R, ErrorCode.BAD_FIELD),
+    ("welcome member missing cert",
+     pack({"v": 1, "t": "welcome", "name": "a", "roster": [without(MEMBER_MAP, "cert")]}), R, ErrorCode.BAD_FIELD),
+    ("welcome member sk 31", pack({"v": 1, "t": "welcome", "name": "a", "roster": [{**MEMBER_MAP, "sk": SK[:31]}]}),
+     R, ErrorCode.BAD_FIELD),
+    ("joined member list", pack({"v": 1, "t": "joined", "member": list(MEMBER_MAP.values())}), R, ErrorCode.BAD_FIELD),
+    ("joined missing member", pack({"v": 1, "t": "joined"}), R, ErrorCode.BAD_FIELD),
+    ("joined member issued_at bool", pack({"v": 1, "t": "joined", "member": {**MEMBER_MAP, "issued_at": False}}),
+     R, ErrorCode.BAD_FIELD),
+    ("left name nil", pack({"v": 1, "t": "left", "name": None}), R, ErrorCode.BAD_FIELD),
+    ("deliver empty ct", pack({"v": 1, "t": "deliver", "from": "a", "id": "1", "ct": b""}), R, ErrorCode.BAD_FIELD),
+    ("deliver sender key instead of from", pack({"v": 1, "t": "deliver", "sender": "a", "id": "1", "ct": b"x"}),
+     R, ErrorCode.BAD_FIELD),
+    ("ack delivered str", pack({"v": 1, "t": "ack", "id": "1", "delivered": "bob", "missing": []}),
+     R, ErrorCode.BAD_FIELD),
+    ("ack missing ints", pack({"v": 1, "t": "ack", "id": "1", "delivered": [], "missing": [1]}),
+     R, ErrorCode.BAD_FIELD),
+    ("ack too many names", pack({"v": 1, "t": "ack", "id": "1", "delivered": ["b"] * (MAX_MAP_LEN + 1),
+                                 "missing": []}), R, ErrorCode.BAD_FIELD),
+    ("error code oversize", pack({"v": 1, "t": "error", "code": "c" * (MAX_CODE_CHARS + 1), "detail": ""}),
+     R, ErrorCode.BAD_FIELD),
+    ("error code empty", pack({"v": 1, "t": "error", "code": "", "detail": "d"}), R, ErrorCode.BAD_FIELD),
+    ("error detail oversize", pack({"v": 1, "t": "error", "code": "x", "detail": "d" * (MAX_DETAIL_CHARS + 1)}),
+     R, ErrorCode.BAD_FIELD),
+    ("shutdown reason bin", pack({"v": 1, "t": "shutdown", "reason": b"bye"}), R, ErrorCode.BAD_FIELD),
+]
+
+
+@pytest.mark.parametrize(
+    ("payload", "allowed", "code"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED]
+)
+def test_malformed_frame_has_typed_code(payload: bytes, allowed: dict[str, type[Frame]], code: ErrorCode) -> None:
+    assert remote_error(payload, allowed).code is code
+
+
+def test_field_error_detail_names_the_frame_type() -> None:
+    error = remote_error(pack(hello_map(ik=IK[:31])), CLIENT_FRAMES)
+    assert error.detail.startswith("hello: ")
+    assert "ik" in error.detail
+
+
+def test_hostile_version_is_not_echoed_in_full() -> None:
+    error = remote_error(pack({"v": "x" * 10_000, "t": "ping"}), CLIENT_FRAMES)
+    assert error.code is ErrorCode.BAD_VERSION
+    assert len(error.detail) < 200
+
+
+# --- building invalid frames locally -------------------------------------------
+
+LOCAL_INVALID: list[tuple[str, Any]] = [
+    ("hello empty name", lambda: Hello(name="", ik=IK, sk=SK, cert=SIG, issued_at=T0, proof=PROOF)),
+    ("hello short ik", lambda: Hello(name="a", ik=IK[:31], sk=SK, cert=SIG, issued_at=T0, proof=PROOF)),
+    ("hello short proof", lambda: Hello(name="a", ik=IK, sk=SK, cert=SIG, issued_at=T0, proof=PROOF[:63])),
+    ("hello bool issued_at", lambda: Hello(name="a", ik=IK, sk=SK, cert=SIG, issued_at=True, proof=PROOF)),
+    ("member bytearray ik", lambda: Member(name="a", ik=bytearray(IK), sk=SK, cert=SIG, issued_at=T0)),
+    ("send empty to", lambda: Send(id="1", to={})),
+    ("send empty ct", lambda: Send(id="1", to={"bob": b""})),
+    ("send to list", lambda: Send(id="1", to=[("bob", b"x")])),
+    ("send too many", lambda: Send(id="1", to={f"u{i}": b"x" for i in range(MAX_MAP_LEN + 1)})),
+    ("challenge short nonce", lambda: Challenge(nonce=b"n" * (CHALLENGE_SIZE - 1), max_frame=1, max_recipients=1)),
+    ("challenge zero recipients", lambda: Challenge(nonce=NONCE, max_frame=1, max_recipients=0)),
+    ("welcome roster list", lambda: Welcome(name="a", roster=[MEMBER])),
+    ("welcome roster of dicts", lambda: Welcome(name="a", roster=(MEMBER_MAP,))),
+    ("joined dict member", lambda: Joined(member=MEMBER_MAP)),
+    ("left oversize name", lambda: Left(name="x" * (MAX_RAW_NAME_CHARS + 1))),
+    ("deliver empty ct", lambda: Deliver(sender="a", id="1", ct=b"")),
+    ("deliver str ct", lambda: Deliver(sender="a", id="1", ct="ct")),
+    ("ack list delivered", lambda: Ack(id="1", delivered=["bob"], missing=())),
+    ("ack empty name", lambda: Ack(id="1", delivered=("",), missing=())),
+    ("error long code", lambda: Error(code="c" * (MAX_CODE_CHARS + 1), detail="")),
+    ("shutdown long reason", lambda: Shutdown(reason="r" * (MAX_DETAIL_CHARS + 1))),
+]
+
+
+@pytest.mark.parametrize("build", [c[1] for c in LOCAL_INVALID], ids=[c[0] for c in LOCAL_INVALID])
+def test_building_an_invalid_frame_raises_local_protocol_error(build: Any) -> None:
+    with pytest.raises(LocalProtocolError) as info:
+        build()
+    assert not isinstance(info.value, RemoteProtocolError)
+    assert info.value.code is ErrorCode.BAD_FIELD
+
+
+def test_encode_refuses_a_frame_over_max_frame() -> None:
+    frame = Deliver(sender="a", id="1", ct=b"x" * 1000)
+    assert len(encode(frame, max_frame=2000)) > 1000
+    with pytest.raises(LocalProtocolError) as info:
+        encode(frame, max_frame=1000)
+    assert info.value.code is ErrorCode.FRAME_TOO_LARGE
+
+
+def test_frames_are_frozen() -> None:
+    frame = Left(name="bob")
+    with pytest.raises(AttributeError):
+        frame.name = "eve"  # type: ignore[misc]
+    assert frame.name == "bob"
+
+
+def test_error_from_protocol_error_truncates_detail() -> None:
+    exc = RemoteProtocolError(ErrorCode.BAD_FIELD, "d" * 5000)
+    frame = Error.from_protocol_error(exc)
+    assert frame.code == "bad_field"
+    assert frame.detail == "d" * MAX_DETAIL_CHARS
+    assert round_trip(frame) == frame
+
+
+def test_remote_and_local_errors_share_the_base() -> None:
+    assert issubclass(RemoteProtocolError, ProtocolError)
+    assert issubclass(LocalProtocolError, ProtocolError)
+    assert not issubclass(RemoteProtocolError, LocalProtocolError)
+    error = RemoteProtocolError(ErrorCode.BAD_TYPE, "nope")
+    assert str(error) == "bad_type: nope"
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [Left(name="bob\ud800"), Send(id="\udfff", to={"bob": b"x"}), Send(id="1", to={"b\ud800": b"x"})],
+    ids=["left name", "send id", "send recipient"],
+)
+def test_unencodable_text_is_refused_locally(frame: Frame) -> None:
+    # A lone surrogate passes the str checks but is not UTF-8: the frame cannot be carried.
+    with pytest.raises(LocalProtocolError) as info:
+        encode(frame)
+    assert info.value.code is ErrorCode.BAD_FIELD
+
+
+# --- fuzz invariant ------------------------------------------------------------
+
+FIELD_NAMES = sorted(
+    {"name", "ik", "sk", "cert", "issued_at", "proof", "id", "to", "nonce", "max_frame", "max_recipients",
+     "roster", "member", "from", "ct", "delivered", "missing", "code", "detail", "reason"}
+)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**64 - 1),
+    st.integers(-2, 2000),
+    st.floats(allow_nan=True),
+    st.text(max_size=40),
+    st.binary(max_size=80),
+    st.binary(min_size=32, max_size=32),
+    st.binary(min_size=64, max_size=64),
+)
+keys = st.one_of(st.sampled_from(FIELD_NAMES), st.text(max_size=8))
+values = st.recursive(
+    scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=5),
+        st.dictionaries(keys, children, max_size=6),
+        st.just(MEMBER_MAP),
+        st.lists(children, max_size=5),
+        st.dictionaries(keys, children, max_size=6),
+        st.dictionaries(st.binary(max_size=4), children, max_size=2),  # bin keys: refused as BAD_FRAME
+    ),
+    max_leaves=20,
+)
+member_maps = st.fixed_dictionaries(
+    {"name": st.text(min_size=1, max_size=8), "ik": key32, "sk": key32, "cert": sig64, "issued_at": st.integers(0, 9)}
+)
+#: Plausible values per wire field, so the fuzz also reaches the per-field checks and successful decodes.
+GOOD_VALUES: dict[str, st.SearchStrategy[Any]] = {
+    "name": st.text(min_size=1, max_size=8),
+    "ik": key32,
+    "sk": key32,
+    "cert": sig64,
+    "proof": sig64,
+    "issued_at": st.integers(-1, 2**40),
+    "id": st.text(min_size=1, max_size=8),
+    "to": st.dictionaries(st.text(max_size=4), st.binary(max_size=4), max_size=3),
+    "nonce": key32,
+    "max_frame": st.integers(-1, 2**33),
+    "max_recipients": st.integers(-1, 2000),
+    "roster": st.lists(member_maps, max_size=3),
+    "member": member_maps,
+    "from": st.text(min_size=1, max_size=8),
+    "ct": st.binary(max_size=8),
+    "delivered": st.lists(st.text(max_size=4), max_size=3),
+    "missing": st.lists(st.text(max_size=4), max_size=3),
+    "code": st.text(max_size=40),
+    "detail": st.text(max_size=40),
+    "reason": st.text(max_size=40),
+}
+WIRE_FIELDS = {
+    t: [cls.WIRE_NAMES.get(f.name, f.name) for f in dataclasses.fields(cls)]
+    for t, cls in {**CLIENT_FRAMES, **RELAY_FRAMES}.items()
+}
+
+
+@st.composite
+def frame_maps(draw: st.DrawFn) -> dict[Any, Any]:
+    kind = draw(st.sampled_from(sorted(WIRE_FIELDS))) if draw(st.integers(0, 9)) else draw(values)
+    raw: dict[Any, Any] = draw(st.dictionaries(keys, values, max_size=3))
+    for name in WIRE_FIELDS.get(kind, []) if isinstance(kind, str) else []:
+        raw[name] = draw(GOOD_VALUES[name]) if draw(st.integers(0, 9)) else draw(values)
+    raw["v"] = 1 if draw(st.integers(0, 9)) else draw(values)
+    raw["t"] = kind
+    for name in draw(st.sets(st.sampled_from(sorted(raw, key=repr)), max_size=1)):
+        if draw(st.integers(0, 9)) == 0:
+            del raw[name]
+    return raw
+
+
+@settings(max_examples=400, deadline=None)
+@given(raw=st.one_of(frame_maps(), frame_maps(), values))
+def test_fuzz_decode_frame_returns_a_frame_or_raises_remote_protocol_error(raw: Any) -> None:
+    payload = pack(raw)
+    for allowed in (CLIENT_FRAMES, RELAY_FRAMES):
+        try:
+            frame = decode_frame(payload, allowed)
+        except RemoteProtocolError as exc:
+            assert isinstance(exc.code, ErrorCode)
+        else:
+            assert isinstance(frame, Frame)
+            assert isinstance(raw, dict)
+            assert type(frame) is allowed[raw["t"]]
+            # A frame that decoded re-encodes and decodes to itself.
+            assert decode_frame(payload_of(frame), allowed) == frame
