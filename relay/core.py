@@ -266,6 +266,9 @@ class RelayCore:
         found, missing = self.roster.lookup(send.to.keys())
         delivered: list[str] = []
         for wire_name, name, peer in found:
+            if name in delivered:  # "bob" and "BOB" are one member: one copy
+                missing.append(wire_name)
+                continue
             ct = send.to[wire_name]
             frame = encode(Deliver(sender=conn.name, id=send.id, ct=ct), max_frame=ABSOLUTE_MAX_FRAME)
             if peer.outbox.offer(frame):

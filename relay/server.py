@@ -161,25 +161,31 @@ class RelayServer:
 
     def _read_loop(self, sock: socket.socket, outbox: Outbox, conn: Connection, writer: threading.Thread) -> None:
         reason = "closed by client"
+        # The handshake deadline counts from connect, not per recv: a client
+        # trickling one byte at a time must not hold a connection slot forever.
+        deadline = time.monotonic() + self.config.handshake_timeout
         try:
-            sock.settimeout(self.config.handshake_timeout)
             while True:
+                if not conn.joined:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        self.core.handshake_timed_out(conn)
+                        reason = "handshake_timeout"
+                        break
+                    sock.settimeout(remaining)
                 try:
                     data = sock.recv(RECV_SIZE)
                 except TimeoutError:
-                    if conn.joined:
-                        continue
-                    self.core.handshake_timed_out(conn)
-                    reason = "handshake_timeout"
-                    break
+                    continue  # the deadline check above decides
                 except OSError as exc:
                     reason = outbox.close_reason or f"connection lost ({exc.__class__.__name__})"
                     break
                 if not data:
                     reason = outbox.close_reason or "closed by client"
                     break
+                was_joined = conn.joined
                 keep_open = self.core.receive(conn, data)
-                if conn.joined and sock.gettimeout() is not None:
+                if conn.joined and not was_joined:
                     sock.settimeout(None)
                 if not keep_open:
                     reason = outbox.close_reason or ("bye" if conn.joined else "refused")

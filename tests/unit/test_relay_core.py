@@ -1,0 +1,660 @@
+"""The relay's routing logic without sockets: ``RelayCore``, ``Outbox``, ``Roster``.
+
+``RelayCore`` talks to connections only through their outbox's ``offer``, so an
+in-memory outbox (a list of the bytes offered) is the whole I/O surface here.
+Every frame a test reads back is decoded with the client's own validation.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from crypto import IdentityKey, SessionCertificate, SessionKey, join_proof
+from protocol import (
+    RELAY_FRAMES,
+    Ack,
+    Bye,
+    Challenge,
+    Deliver,
+    Error,
+    Frame,
+    FrameDecoder,
+    Hello,
+    Joined,
+    Left,
+    Member,
+    Ping,
+    Pong,
+    Send,
+    Welcome,
+    decode_frame,
+    encode,
+)
+from protocol.framing import pack_payload
+from protocol.limits import ABSOLUTE_MAX_FRAME, CHALLENGE_SIZE
+from relay import Connection, Outbox, RelayConfig, RelayCore, Roster
+from relay.roster import NameTaken
+
+
+class MemoryOutbox:
+    """The core's outbox interface, collecting bytes; ``accept=False`` plays a full outbox."""
+
+    def __init__(self, accept: bool = True) -> None:
+        self.accept = accept
+        self.offered: list[bytes] = []
+        self.data: list[bytes] = []
+        self._read = 0
+
+    def offer(self, data: bytes) -> bool:
+        self.offered.append(data)
+        if self.accept:
+            self.data.append(data)
+        return self.accept
+
+    def frames(self) -> list[Frame]:
+        """Every accepted frame so far, decoded as a client would."""
+        decoder = FrameDecoder(ABSOLUTE_MAX_FRAME)
+        out: list[Frame] = []
+        for chunk in self.data:
+            decoder.feed(chunk)
+            while (payload := decoder.next_payload()) is not None:
+                out.append(decode_frame(payload, RELAY_FRAMES, max_bin_len=ABSOLUTE_MAX_FRAME))
+        assert decoder.buffered == 0, "the core offered a partial frame"
+        return out
+
+    def new_frames(self) -> list[Frame]:
+        """Frames accepted since the last call."""
+        frames = self.frames()
+        fresh = frames[self._read :]
+        self._read = len(frames)
+        return fresh
+
+    def raw(self) -> bytes:
+        return b"".join(self.data)
+
+
+NONCE = bytes(range(CHALLENGE_SIZE))
+
+
+def make_core(**overrides: Any) -> RelayCore:
+    return RelayCore(RelayConfig(**overrides), random_bytes=lambda n: NONCE[:n])
+
+
+def hello_for(name: str, nonce: bytes = NONCE, identity: IdentityKey | None = None) -> Hello:
+    identity = identity or IdentityKey.generate()
+    session = SessionKey.generate()
+    cert = SessionCertificate.issue(identity, name, session.public, 1_700_000_000)
+    return Hello(
+        name=name,
+        ik=identity.public,
+        sk=session.public,
+        cert=cert.signature,
+        issued_at=1_700_000_000,
+        proof=join_proof(identity, nonce, name, session.public),
+    )
+
+
+def connect(core: RelayCore, accept: bool = True) -> tuple[Connection, MemoryOutbox]:
+    outbox = MemoryOutbox(accept)
+    conn = core.connect(outbox, "test:1")
+    assert conn is not None
+    return conn, outbox
+
+
+def join(core: RelayCore, name: str) -> tuple[Connection, MemoryOutbox, Hello]:
+    conn, outbox = connect(core)
+    hello = hello_for(name, conn.nonce)
+    assert core.receive(conn, encode(hello)) is True
+    assert conn.joined and conn.name == name
+    frames = outbox.new_frames()
+    assert [f.TYPE for f in frames] == ["challenge", "welcome"]
+    return conn, outbox, hello
+
+
+def send(core: RelayCore, conn: Connection, msg_id: str, to: dict[str, bytes]) -> bool:
+    return core.receive(conn, encode(Send(id=msg_id, to=to)))
+
+
+# --- connect and join ---------------------------------------------------------
+
+
+def test_connect_sends_a_challenge_with_the_limits() -> None:
+    core = make_core(max_frame=8192, max_recipients=7)
+    conn, outbox = connect(core)
+    assert outbox.frames() == [Challenge(nonce=NONCE, max_frame=8192, max_recipients=7)]
+    assert conn.nonce == NONCE and not conn.joined
+    assert core.connection_count == 1
+
+
+def test_each_connection_gets_a_fresh_nonce() -> None:
+    core = RelayCore(RelayConfig())  # the real os.urandom
+    nonces = {connect(core)[0].nonce for _ in range(20)}
+    assert len(nonces) == 20 and all(len(n) == CHALLENGE_SIZE for n in nonces)
+
+
+def test_join_sends_welcome_then_joined_to_others_in_order() -> None:
+    core = make_core()
+    alice, alice_out, alice_hello = join(core, "alice")
+    bob_conn, bob_out = connect(core)
+    bob_hello = hello_for("bob", bob_conn.nonce)
+    assert core.receive(bob_conn, encode(bob_hello))
+    assert bob_out.new_frames() == [
+        Challenge(nonce=NONCE, max_frame=core.config.max_frame, max_recipients=core.config.max_recipients),
+        Welcome(name="bob", roster=(alice_hello.member(),)),
+    ]
+    assert alice_out.new_frames() == [Joined(member=bob_hello.member())]
+    # bob can send at once, and alice sees his joined before his message.
+    assert send(core, bob_conn, "m1", {"alice": b"\x01" * 32})
+    assert [f.TYPE for f in alice_out.frames()] == ["challenge", "welcome", "joined", "deliver"]
+    carol, carol_out, carol_hello = join(core, "carol")
+    assert alice_out.new_frames()[-1] == Joined(member=carol_hello.member())
+    assert bob_out.new_frames() == [Ack(id="m1", delivered=("alice",), missing=()), Joined(member=carol_hello.member())]
+    welcome = carol_out.frames()[1]
+    assert isinstance(welcome, Welcome)
+    assert sorted(m.name for m in welcome.roster) == ["alice", "bob"]
+    assert alice.joined and carol.joined
+
+
+@pytest.mark.parametrize(
+    ("hello_name", "code"),
+    [("a b", "bad_name"), ("\u0430lice", "bad_name"), ("ａｌｉｃｅ", "bad_name"), ("ALICE", "name_taken")],
+    ids=ascii,
+)
+def test_refused_hello_closes_before_join(hello_name: str, code: str) -> None:
+    core = make_core()
+    _, alice_out, _ = join(core, "alice")
+    conn, outbox = connect(core)
+    assert core.receive(conn, encode(hello_for(hello_name, conn.nonce))) is False
+    frames = outbox.frames()
+    assert len(frames) == 2 and isinstance(frames[1], Error) and frames[1].code == code
+    assert not conn.joined and conn.closing
+    assert alice_out.new_frames() == []  # nobody hears of a refused joiner
+    core.disconnect(conn, "refused")
+    assert alice_out.new_frames() == []
+
+
+def test_proof_for_another_nonce_is_refused() -> None:
+    core = RelayCore(RelayConfig())
+    conn, outbox = connect(core)
+    assert core.receive(conn, encode(hello_for("alice", b"\x00" * CHALLENGE_SIZE))) is False
+    assert outbox.frames()[-1] == Error(code="bad_proof", detail="the join proof does not verify for this challenge")
+
+
+def test_frame_before_hello_is_not_joined() -> None:
+    core = make_core()
+    conn, outbox = connect(core)
+    assert core.receive(conn, encode(Ping())) is False
+    error = outbox.frames()[-1]
+    assert isinstance(error, Error) and error.code == "not_joined"
+
+
+# --- routing --------------------------------------------------------------------
+
+
+def test_send_routes_each_recipient_only_its_own_ciphertext() -> None:
+    core = make_core()
+    alice, alice_out, _ = join(core, "alice")
+    members = {name: join(core, name) for name in ("bob", "carol", "dave")}
+    alice_out.new_frames()
+    cts = {name: bytes([i + 1]) * 40 + name.encode() for i, name in enumerate(members)}
+    del cts["dave"]  # dave is present but not addressed
+    assert send(core, alice, "m1", cts) is True
+    for name, (_, outbox, _) in members.items():
+        delivers = [f for f in outbox.new_frames() if isinstance(f, Deliver)]
+        if name == "dave":
+            assert delivers == []
+        else:
+            assert delivers == [Deliver(sender="alice", id="m1", ct=cts[name])]
+        for other, ct in cts.items():
+            if other != name:
+                assert ct not in outbox.raw(), f"{name} received {other}'s ciphertext"
+    ack = alice_out.new_frames()
+    assert len(ack) == 1 and isinstance(ack[0], Ack)
+    assert sorted(ack[0].delivered) == ["bob", "carol"] and ack[0].missing == ()
+
+
+def test_ack_reports_absent_names_as_missing() -> None:
+    core = make_core()
+    alice, alice_out, _ = join(core, "alice")
+    _, bob_out, _ = join(core, "bob")
+    alice_out.new_frames()
+    assert send(core, alice, "m1", {"bob": b"\x01" * 32, "ghost": b"\x02" * 32})
+    assert alice_out.new_frames() == [Ack(id="m1", delivered=("bob",), missing=("ghost",))]
+    assert bob_out.new_frames() == [Deliver(sender="alice", id="m1", ct=b"\x01" * 32)]
+
+
+def test_case_variant_duplicate_recipient_gets_one_copy() -> None:
+    core = make_core()
+    alice, alice_out, _ = join(core, "alice")
+    _, bob_out, _ = join(core, "bob")
+    alice_out.new_frames()
+    assert send(core, alice, "m1", {"bob": b"\x01" * 32, "BOB": b"\x02" * 32})
+    assert bob_out.new_frames() == [Deliver(sender="alice", id="m1", ct=b"\x01" * 32)]
+    assert alice_out.new_frames() == [Ack(id="m1", delivered=("bob",), missing=("BOB",))]
+
+
+def test_ack_names_the_member_as_the_roster_has_it() -> None:
+    core = make_core()
+    alice, alice_out, _ = join(core, "alice")
+    _, bob_out, _ = join(core, "Bob")
+    alice_out.new_frames()
+    assert send(core, alice, "m1", {"BOB": b"\x01" * 32})
+    assert alice_out.new_frames() == [Ack(id="m1", delivered=("Bob",), missing=())]
+    assert bob_out.new_frames() == [Deliver(sender="alice", id="m1", ct=b"\x01" * 32)]
+
+
+def test_full_outbox_counts_as_missing() -> None:
+    core = make_core()
+    alice, alice_out, _ = join(core, "alice")
+    _, bob_out, _ = join(core, "bob")
+    _, carol_out, _ = join(core, "carol")
+    for outbox in (alice_out, bob_out):
+        outbox.new_frames()
+    bob_out.accept = False
+    assert send(core, alice, "m1", {"bob": b"\x01" * 32, "carol": b"\x02" * 32})
+    assert alice_out.new_frames() == [Ack(id="m1", delivered=("carol",), missing=("bob",))]
+    assert carol_out.new_frames() == [Deliver(sender="alice", id="m1", ct=b"\x02" * 32)]
+    assert bob_out.new_frames() == []
+
+
+def test_too_many_recipients_delivers_nothing_and_keeps_the_member() -> None:
+    core = make_core(max_recipients=2)
+    alice, alice_out, _ = join(core, "alice")
+    _, bob_out, _ = join(core, "bob")
+    alice_out.new_frames()
+    assert send(core, alice, "m1", {"bob": b"\x01", "x": b"\x02", "y": b"\x03"}) is True
+    error = alice_out.new_frames()
+    assert len(error) == 1 and isinstance(error[0], Error) and error[0].code == "too_many_recipients"
+    assert bob_out.new_frames() == []
+    assert core.receive(alice, encode(Ping())) is True
+    assert alice_out.new_frames() == [Pong()]
+
+
+def test_bad_field_after_join_keeps_the_connection() -> None:
+    core = make_core()
+    alice, alice_out, _ = join(core, "alice")
+    bad = pack_payload({"v": 1, "t": "send", "id": "m1", "to": {}})
+    assert core.receive(alice, len(bad).to_bytes(4, "big") + bad) is True
+    error = alice_out.new_frames()
+    assert len(error) == 1 and isinstance(error[0], Error) and error[0].code == "bad_field"
+    assert core.receive(alice, encode(Ping())) is True
+    assert alice_out.new_frames() == [Pong()]
+
+
+def test_bye_closes() -> None:
+    core = make_core()
+    alice, _, _ = join(core, "alice")
+    assert core.receive(alice, encode(Bye())) is False
+    assert core.receive(alice, encode(Ping())) is False  # nothing is read after bye
+
+
+# --- disconnect -----------------------------------------------------------------
+
+
+def test_disconnect_announces_left_exactly_once() -> None:
+    core = make_core()
+    alice, alice_out, _ = join(core, "alice")
+    bob, bob_out, _ = join(core, "bob")
+    _, carol_out, _ = join(core, "carol")
+    for outbox in (alice_out, bob_out, carol_out):
+        outbox.new_frames()
+    core.disconnect(bob, "closed by client")
+    core.disconnect(bob, "closed by client")
+    core.disconnect(bob, "again")
+    assert alice_out.new_frames() == [Left(name="bob")]
+    assert carol_out.new_frames() == [Left(name="bob")]
+    assert bob_out.new_frames() == []
+    assert core.connection_count == 2
+    assert send(core, alice, "m1", {"bob": b"\x01"})
+    assert alice_out.new_frames() == [Ack(id="m1", delivered=(), missing=("bob",))]
+    # The name is free again.
+    join(core, "BOB")
+    assert alice_out.new_frames()[0].TYPE == "joined"
+
+
+def test_disconnect_before_join_announces_nothing() -> None:
+    core = make_core()
+    _, alice_out, _ = join(core, "alice")
+    conn, _ = connect(core)
+    core.disconnect(conn, "closed by client")
+    assert alice_out.new_frames() == []
+    assert core.connection_count == 1
+
+
+def test_concurrent_disconnects_announce_left_once() -> None:
+    core = make_core()
+    _, alice_out, _ = join(core, "alice")
+    bob, _, _ = join(core, "bob")
+    alice_out.new_frames()
+    barrier = threading.Barrier(8)
+
+    def leave() -> None:
+        barrier.wait(timeout=5)
+        core.disconnect(bob, "race")
+
+    threads = [threading.Thread(target=leave) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=5)
+    assert alice_out.new_frames() == [Left(name="bob")]
+
+
+def test_max_clients_refuses_with_full_and_frees_slots() -> None:
+    core = make_core(max_clients=2)
+    first, _ = connect(core)
+    connect(core)
+    refused = MemoryOutbox()
+    assert core.connect(refused, "test:3") is None
+    frames = refused.frames()
+    assert len(frames) == 1 and isinstance(frames[0], Error) and frames[0].code == "full"  # no challenge
+    assert core.connection_count == 2
+    core.disconnect(first, "closed by client")
+    again = MemoryOutbox()
+    assert core.connect(again, "test:4") is not None
+    assert isinstance(again.frames()[0], Challenge)
+
+
+def test_handshake_timeout_sends_error_and_closes() -> None:
+    core = make_core()
+    conn, outbox = connect(core)
+    core.handshake_timed_out(conn)
+    error = outbox.frames()[-1]
+    assert isinstance(error, Error) and error.code == "handshake_timeout"
+    assert core.receive(conn, encode(hello_for("alice", conn.nonce))) is False
+    assert not conn.joined
+
+
+def test_shutdown_reaches_every_connection() -> None:
+    core = make_core()
+    _, alice_out, _ = join(core, "alice")
+    conn, outbox = connect(core)
+    core.shutdown("maintenance")
+    for out in (alice_out, outbox):
+        last = out.frames()[-1]
+        assert last.TYPE == "shutdown" and last.reason == "maintenance"  # type: ignore[attr-defined]
+    assert conn.closing
+
+
+# --- the fuzz invariant -----------------------------------------------------------
+#
+# Whatever a client sends, ``receive`` returns a bool and every byte the core
+# offers is a whole, valid relay frame. Three kinds of input: raw bytes (mostly
+# refused at the length prefix), random bodies behind a correct prefix (refused
+# by msgpack or the schema), and msgpack maps shaped like client frames with
+# random fields (refused field by field, or routed).
+
+FUZZ_IDENTITY = IdentityKey.generate()
+FUZZ_HELLO = encode(hello_for("fuzzer", NONCE, FUZZ_IDENTITY))
+fuzz_settings = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=12)
+    | st.binary(max_size=40)
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=8,
+)
+recipients = st.sampled_from(["watcher", "WATCHER", "fuzzer", "ghost", ""]) | st.text(max_size=8)
+frame_maps = st.fixed_dictionaries(
+    {
+        "v": st.just(1) | values,
+        "t": st.sampled_from(["hello", "send", "ping", "bye", "deliver", "ack", "nope"]) | values,
+    },
+    optional={
+        "id": st.text(max_size=70) | values,
+        "to": st.dictionaries(recipients, st.binary(max_size=40) | values, max_size=4) | values,
+        "name": st.sampled_from(["watcher", "fuzzer", "alice"]) | values,
+        "ik": st.binary(min_size=32, max_size=32) | values,
+        "sk": st.binary(min_size=32, max_size=32) | values,
+        "cert": st.binary(min_size=64, max_size=64) | values,
+        "proof": st.binary(min_size=64, max_size=64) | values,
+        "issued_at": st.integers(min_value=-1, max_value=2**40) | values,
+    },
+)
+
+
+def _framed(body: bytes) -> bytes:
+    return len(body).to_bytes(4, "big") + body
+
+
+plausible_sends = st.fixed_dictionaries(
+    {
+        "v": st.just(1),
+        "t": st.just("send"),
+        "id": st.text(min_size=1, max_size=64),
+        "to": st.dictionaries(recipients, st.binary(min_size=1, max_size=40), min_size=1, max_size=4),
+    }
+)
+plausible_frames = plausible_sends | st.just({"v": 1, "t": "ping"}) | frame_maps
+structured = st.lists(plausible_frames.map(lambda m: _framed(pack_payload(m))), min_size=1, max_size=4).map(b"".join)
+client_bytes = st.binary(max_size=512) | st.binary(min_size=1, max_size=200).map(_framed) | structured
+
+
+@st.composite
+def chunked(draw: st.DrawFn, stream: st.SearchStrategy[bytes]) -> list[bytes]:
+    """One byte stream split at random points, as a socket might deliver it."""
+    data = draw(stream)
+    cuts = sorted(draw(st.lists(st.integers(min_value=0, max_value=len(data)), max_size=4)))
+    edges = [0, *cuts, len(data)]
+    return [data[a:b] for a, b in itertools.pairwise(edges)]
+
+
+def feed(core: RelayCore, conn: Connection, pieces: list[bytes]) -> None:
+    for piece in pieces:
+        result = core.receive(conn, piece)
+        assert isinstance(result, bool)
+        assert result is not conn.closing
+        if not result:
+            assert core.receive(conn, b"\x00\x00\x00\x01\x80") is False  # nothing is read once closing
+            break
+
+
+@fuzz_settings
+@given(pieces=chunked(client_bytes))
+def test_any_bytes_before_join_never_raise(pieces: list[bytes]) -> None:
+    core = make_core()
+    _, watcher_out, _ = join(core, "watcher")
+    conn, outbox = connect(core)
+    feed(core, conn, pieces)
+    frames = outbox.frames()  # every byte offered is a whole, valid relay frame
+    assert isinstance(frames[0], Challenge)
+    assert all(isinstance(f, Error) for f in frames[1:])
+    assert len(frames) <= 2  # before a join the first refusal ends the connection
+    assert not conn.joined
+    core.disconnect(conn, "fuzz")
+    assert watcher_out.new_frames() == []  # a stranger who never joined reaches no one
+    assert core.connection_count == 1
+
+
+@fuzz_settings
+@given(pieces=chunked(client_bytes))
+def test_any_bytes_after_join_never_raise(pieces: list[bytes]) -> None:
+    core = make_core()
+    _, watcher_out, _ = join(core, "watcher")
+    conn, outbox = connect(core)
+    assert core.receive(conn, FUZZ_HELLO) is True
+    assert conn.joined
+    watcher_out.new_frames()
+    feed(core, conn, pieces)
+    frames = outbox.frames()
+    assert [f.TYPE for f in frames[:2]] == ["challenge", "welcome"]
+    assert {f.TYPE for f in frames[2:]} <= {"error", "ack", "pong", "deliver"}
+    assert conn.decoder.buffered <= core.config.max_frame + 4 + 512
+    core.disconnect(conn, "fuzz")
+    core.disconnect(conn, "fuzz")
+    seen = watcher_out.new_frames()
+    assert seen[-1] == Left(name="fuzzer")
+    # The watcher only ever hears, from the fuzzer, delivers the relay vouches for.
+    assert all(isinstance(f, Deliver) and f.sender == "fuzzer" for f in seen[:-1])
+    assert core.connection_count == 1
+
+
+@fuzz_settings
+@given(noise=st.binary(max_size=256), msg_id=st.text(min_size=1, max_size=64))
+def test_valid_frame_then_noise_never_raises(noise: bytes, msg_id: str) -> None:
+    core = make_core()
+    _, bob_out, _ = join(core, "bob")
+    conn, outbox = connect(core)
+    assert core.receive(conn, FUZZ_HELLO)
+    bob_out.new_frames()
+    frame = encode(Send(id=msg_id, to={"bob": b"\x01" * 8}))
+    assert isinstance(core.receive(conn, frame + noise), bool)
+    outbox.frames()
+    delivered = [f for f in bob_out.new_frames() if isinstance(f, Deliver)]
+    # The whole frame before the noise is routed, whatever follows it.
+    assert delivered[:1] == [Deliver(sender="fuzzer", id=msg_id, ct=b"\x01" * 8)]
+
+
+# --- Outbox -----------------------------------------------------------------------
+
+
+class OverflowCounter:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self) -> None:
+        self.calls += 1
+
+
+def test_outbox_accepts_within_budget_in_order() -> None:
+    box = Outbox(max_bytes=100)
+    assert all(box.offer(bytes([i]) * 25) for i in range(4))  # exactly 100 bytes
+    assert box.queued_bytes == 100
+    assert [box.take() for _ in range(4)] == [bytes([i]) * 25 for i in range(4)]
+    assert box.queued_bytes == 0
+    assert box.close_reason is None
+
+
+def test_outbox_overflow_fails_calls_back_once_and_marks_slow_consumer() -> None:
+    counter = OverflowCounter()
+    box = Outbox(max_bytes=100, on_overflow=counter)
+    assert box.offer(b"a" * 60)
+    assert box.offer(b"b" * 40)
+    assert box.offer(b"c") is False
+    assert counter.calls == 1
+    assert box.close_reason == "slow_consumer"
+    assert box.offer(b"d") is False
+    assert box.offer(b"e" * 500) is False
+    assert counter.calls == 1
+    assert box.take() is None  # an evicted consumer gets nothing more
+
+
+def test_outbox_takes_one_frame_larger_than_the_budget_when_empty() -> None:
+    counter = OverflowCounter()
+    box = Outbox(max_bytes=100, on_overflow=counter)
+    assert box.offer(b"x" * 1000)
+    assert counter.calls == 0 and box.close_reason is None
+    assert box.take() == b"x" * 1000
+    assert box.offer(b"y" * 1000)  # empty again
+    assert box.offer(b"z") is False  # but nothing on top of it
+    assert counter.calls == 1
+
+
+def test_outbox_take_drains_then_returns_none_after_close() -> None:
+    box = Outbox(max_bytes=100)
+    box.offer(b"one")
+    box.offer(b"two")
+    box.close("bye")
+    assert box.offer(b"three") is False
+    assert box.take() == b"one"
+    assert box.take() == b"two"
+    assert box.take() is None
+    assert box.take() is None
+    assert box.close_reason == "bye"
+
+
+def test_outbox_abort_drops_queued_data() -> None:
+    box = Outbox(max_bytes=100)
+    box.offer(b"one")
+    box.abort("write failed")
+    assert box.take() is None
+    assert box.close_reason == "write failed"
+
+
+def test_outbox_take_blocks_until_offer_or_close() -> None:
+    box = Outbox(max_bytes=100)
+    got: list[bytes | None] = []
+
+    def writer() -> None:
+        got.append(box.take())
+        got.append(box.take())
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    time.sleep(0.05)
+    assert got == []  # still waiting
+    box.offer(b"frame")
+    box.close("done")
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert got == [b"frame", None]
+
+
+# --- Roster -----------------------------------------------------------------------
+
+
+def member(name: str) -> Member:
+    return hello_for(name).member()
+
+
+def test_roster_join_lookup_leave() -> None:
+    roster: Roster[str] = Roster()
+    seen: list[list[str]] = []
+    roster.join(member("alice"), "conn-a", lambda others: seen.append([e.member.name for e in others]))
+    roster.join(member("Bob"), "conn-b", lambda others: seen.append([e.member.name for e in others]))
+    assert seen == [[], ["alice"]]
+    assert len(roster) == 2
+    found, missing = roster.lookup(["ALICE", "bob", "carol"])
+    assert found == [("ALICE", "alice", "conn-a"), ("bob", "Bob", "conn-b")]
+    assert missing == ["carol"]
+    left: list[list[str]] = []
+    assert roster.leave("alice", "conn-a", lambda others: left.append([e.member.name for e in others]))
+    assert left == [["Bob"]]
+    assert roster.lookup(["alice"]) == ([], ["alice"])
+    assert sorted(roster.peers()) == ["conn-b"]
+
+
+@pytest.mark.parametrize("variant", ["ALICE", "Alice", "aLiCe"])
+def test_roster_refuses_casefold_collisions(variant: str) -> None:
+    roster: Roster[str] = Roster()
+    roster.join(member("alice"), "first", lambda others: None)
+    called: list[object] = []
+    with pytest.raises(NameTaken):
+        roster.join(member(variant), "second", called.append)
+    assert called == []  # announce never runs for a refused join
+    assert roster.lookup([variant])[0] == [(variant, "alice", "first")]
+
+
+def test_roster_casefold_beyond_ascii() -> None:
+    roster: Roster[str] = Roster()
+    roster.join(member("straße"), "first", lambda others: None)
+    with pytest.raises(NameTaken):
+        roster.join(member("STRASSE"), "second", lambda others: None)
+    assert roster.lookup(["Strasse"])[0] == [("Strasse", "straße", "first")]
+
+
+def test_roster_leave_by_another_peer_is_ignored() -> None:
+    roster: Roster[str] = Roster()
+    roster.join(member("alice"), "first", lambda others: None)
+    called: list[object] = []
+    assert roster.leave("alice", "impostor", called.append) is False
+    assert roster.leave("nobody", "first", called.append) is False
+    assert called == []
+    assert len(roster) == 1
+    assert roster.leave("ALICE", "first", lambda others: None) is True
+    assert roster.leave("alice", "first", called.append) is False
+    assert len(roster) == 0
