@@ -15,6 +15,7 @@ import queue
 import sys
 import threading
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,6 +119,31 @@ def event_to_json(event: ev.Event) -> dict[str, Any]:
     raise TypeError(f"no JSON form for {event!r}")
 
 
+#: Characters that reorder or hide text on screen (bidi controls, zero-width marks).
+_INVISIBLE = frozenset(
+    "\u061c\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff"
+)
+
+
+def printable(text: str) -> str:
+    """Make untrusted text safe for a terminal.
+
+    Control characters (ANSI escapes, carriage returns) and bidi or invisible
+    characters are shown as escapes instead of acting on the terminal, and a
+    newline starts an indented continuation line, so a message can never clear
+    the screen or fake a line that looks like it came from someone else.
+    """
+    out = []
+    for ch in text:
+        if ch == "\n":
+            out.append("\n    ")
+        elif ch in _INVISIBLE or unicodedata.category(ch) in ("Cc", "Cs"):
+            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def _clock(millis: int | None = None) -> str:
     return time.strftime("%H:%M", time.localtime(millis / 1000 if millis is not None else None))
 
@@ -140,16 +166,16 @@ def event_to_text(event: ev.Event) -> str | None:
     if isinstance(event, ev.Message):
         prefix = f"[{_clock(event.sent_at)}] "
         if event.direct:
-            return f"{prefix}<{event.sender} → you> {event.text}"
-        return f"{prefix}<{event.sender}> {event.text}"
+            return f"{prefix}<{event.sender} → you> {printable(event.text)}"
+        return f"{prefix}<{event.sender}> {printable(event.text)}"
     if isinstance(event, ev.Delivery):
         if event.missing:
             return f"! not delivered to: {', '.join(event.missing)}"
         return f"  ✓ delivered to {', '.join(event.delivered)}"
     if isinstance(event, ev.Warning):
-        return f"! warning ({event.kind}): {event.detail}"
+        return f"! warning ({printable(event.kind)}): {printable(event.detail)}"
     if isinstance(event, ev.Disconnected):
-        return f"* disconnected: {event.reason}"
+        return f"* disconnected: {printable(event.reason)}"
     return None
 
 
@@ -162,7 +188,7 @@ class Output:
 
     def event(self, event: ev.Event) -> None:
         if self.as_json:
-            self._write(json.dumps(event_to_json(event), ensure_ascii=False))
+            self._write(json.dumps(event_to_json(event)))
         else:
             text = event_to_text(event)
             if text is not None:
@@ -178,7 +204,7 @@ class Output:
     def record(self, obj: dict[str, Any], text: str | None) -> None:
         """A client-side event (sent, send failure, /who) in the chosen form."""
         if self.as_json:
-            self._write(json.dumps(obj, ensure_ascii=False))
+            self._write(json.dumps(obj))
         elif text is not None:
             self._write(text)
 
@@ -299,6 +325,11 @@ def _send_failed(output: Output, detail: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Whatever the locale, a peer's text must never crash the client: what the
+    # terminal cannot show is replaced, and undecodable input becomes U+FFFD.
+    for stream in (sys.stdin, sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
     output = Output(args.json)
     name = args.name
     if name is None:

@@ -105,3 +105,36 @@ def test_identity_is_created_once_and_reused(tmp_path: Path, relay_server: objec
     key_file = tmp_path / "identities" / "fran.key"
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert fingerprints[0] == fingerprints[1]
+
+
+def test_text_client_survives_hostile_text_and_an_ascii_terminal(tmp_path: Path, relay_server: object) -> None:
+    host, port = relay_server.address  # type: ignore[attr-defined]
+    sender = CliProcess("gus", tmp_path / "gus", f"{host}:{port}")
+    env = {**os.environ, "SUSURRO_HOME": str(tmp_path / "hana"), "PYTHONIOENCODING": "ascii", "LC_ALL": "C"}
+    reader = subprocess.Popen(
+        [*console_script("susurro-cli", "client"), "--name", "hana", "--server", f"{host}:{port}"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        sender.expect_event("connected")
+        sender.expect_event("joined", name="hana")
+        sender.type("café \x1b[2J clear screen")
+        sender.expect_event("delivery")
+        assert reader.stdin is not None
+        reader.stdin.write(b"\xff\xfe not utf-8\n")  # invalid input must not kill the input thread
+        reader.stdin.flush()
+        message = sender.expect_event("message", **{"from": "hana"})
+        assert message["text"] == "\ufffd\ufffd not utf-8"
+        out, err = reader.communicate(b"/quit\n", timeout=WAIT)
+        assert reader.returncode == 0, err
+        assert b"\x1b" not in out
+        assert b"<gus> caf? \\x1b[2J clear screen" in out
+        assert b"Traceback" not in err
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+            reader.communicate(timeout=WAIT)
+        sender.stop()

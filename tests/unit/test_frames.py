@@ -188,9 +188,7 @@ names = st.text(min_size=1, max_size=MAX_RAW_NAME_CHARS)
 msg_ids = st.text(min_size=1, max_size=MAX_MSG_ID_CHARS)
 key32 = st.binary(min_size=PUBLIC_KEY_SIZE, max_size=PUBLIC_KEY_SIZE)
 sig64 = st.binary(min_size=SIGNATURE_SIZE, max_size=SIGNATURE_SIZE)
-members = st.builds(
-    Member, name=names, ik=key32, sk=key32, cert=sig64, issued_at=st.integers(0, MAX_TIMESTAMP)
-)
+members = st.builds(Member, name=names, ik=key32, sk=key32, cert=sig64, issued_at=st.integers(0, MAX_TIMESTAMP))
 
 
 @given(
@@ -305,53 +303,119 @@ MALFORMED: list[tuple[str, bytes, dict[str, type[Frame]], ErrorCode]] = [
     ("send id empty", pack({"v": 1, "t": "send", "id": "", "to": {"b": b"x"}}), C, ErrorCode.BAD_FIELD),
     ("send id int", pack({"v": 1, "t": "send", "id": 7, "to": {"b": b"x"}}), C, ErrorCode.BAD_FIELD),
     ("send missing to", pack({"v": 1, "t": "send", "id": "1"}), C, ErrorCode.BAD_FIELD),
-    ("challenge nonce 31", pack({"v": 1, "t": "challenge", "nonce": NONCE[:31], "max_frame": 9, "max_recipients": 1}),
-     R, ErrorCode.BAD_FIELD),
-    ("challenge max_frame bool", pack({"v": 1, "t": "challenge", "nonce": NONCE, "max_frame": True,
-                                       "max_recipients": 1}), R, ErrorCode.BAD_FIELD),
-    ("challenge max_frame 0", pack({"v": 1, "t": "challenge", "nonce": NONCE, "max_frame": 0, "max_recipients": 1}),
-     R, ErrorCode.BAD_FIELD),
-    ("challenge max_frame 2**32", pack({"v": 1, "t": "challenge", "nonce": NONCE, "max_frame": 2**32,
-                                        "max_recipients": 1}), R, ErrorCode.BAD_FIELD),
-    ("challenge max_recipients over map limit", pack({"v": 1, "t": "challenge", "nonce": NONCE, "max_frame": 9,
-                                                      "max_recipients": MAX_MAP_LEN + 1}), R, ErrorCode.BAD_FIELD),
-    ("welcome roster map", pack({"v": 1, "t": "welcome", "name": "a", "roster": {"bob": MEMBER_MAP}}),
-     R, ErrorCode.BAD_FIELD),
+    (
+        "challenge nonce 31",
+        pack({"v": 1, "t": "challenge", "nonce": NONCE[:31], "max_frame": 9, "max_recipients": 1}),
+        R,
+        ErrorCode.BAD_FIELD,
+    ),
+    (
+        "challenge max_frame bool",
+        pack({"v": 1, "t": "challenge", "nonce": NONCE, "max_frame": True, "max_recipients": 1}),
+        R,
+        ErrorCode.BAD_FIELD,
+    ),
+    (
+        "challenge max_frame 0",
+        pack({"v": 1, "t": "challenge", "nonce": NONCE, "max_frame": 0, "max_recipients": 1}),
+        R,
+        ErrorCode.BAD_FIELD,
+    ),
+    (
+        "challenge max_frame 2**32",
+        pack({"v": 1, "t": "challenge", "nonce": NONCE, "max_frame": 2**32, "max_recipients": 1}),
+        R,
+        ErrorCode.BAD_FIELD,
+    ),
+    (
+        "challenge max_recipients over map limit",
+        pack({"v": 1, "t": "challenge", "nonce": NONCE, "max_frame": 9, "max_recipients": MAX_MAP_LEN + 1}),
+        R,
+        ErrorCode.BAD_FIELD,
+    ),
+    (
+        "welcome roster map",
+        pack({"v": 1, "t": "welcome", "name": "a", "roster": {"bob": MEMBER_MAP}}),
+        R,
+        ErrorCode.BAD_FIELD,
+    ),
     ("welcome missing roster", pack({"v": 1, "t": "welcome", "name": "a"}), R, ErrorCode.BAD_FIELD),
-    ("welcome roster entry str", pack({"v": 1, "t": "welcome", "name": "a", "roster": ["bob"]}),
-     R, ErrorCode.BAD_FIELD),
-    ("welcome roster entry list", pack({"v": 1, "t": "welcome", "name": "a", "roster": [[1, 2]]}),
-     R, ErrorCode.BAD_FIELD),
-    ("welcome member missing cert",
-     pack({"v": 1, "t": "welcome", "name": "a", "roster": [without(MEMBER_MAP, "cert")]}), R, ErrorCode.BAD_FIELD),
-    ("welcome member sk 31", pack({"v": 1, "t": "welcome", "name": "a", "roster": [{**MEMBER_MAP, "sk": SK[:31]}]}),
-     R, ErrorCode.BAD_FIELD),
+    (
+        "welcome roster entry str",
+        pack({"v": 1, "t": "welcome", "name": "a", "roster": ["bob"]}),
+        R,
+        ErrorCode.BAD_FIELD,
+    ),
+    (
+        "welcome roster entry list",
+        pack({"v": 1, "t": "welcome", "name": "a", "roster": [[1, 2]]}),
+        R,
+        ErrorCode.BAD_FIELD,
+    ),
+    (
+        "welcome member missing cert",
+        pack({"v": 1, "t": "welcome", "name": "a", "roster": [without(MEMBER_MAP, "cert")]}),
+        R,
+        ErrorCode.BAD_FIELD,
+    ),
+    (
+        "welcome member sk 31",
+        pack({"v": 1, "t": "welcome", "name": "a", "roster": [{**MEMBER_MAP, "sk": SK[:31]}]}),
+        R,
+        ErrorCode.BAD_FIELD,
+    ),
     ("joined member list", pack({"v": 1, "t": "joined", "member": list(MEMBER_MAP.values())}), R, ErrorCode.BAD_FIELD),
     ("joined missing member", pack({"v": 1, "t": "joined"}), R, ErrorCode.BAD_FIELD),
-    ("joined member issued_at bool", pack({"v": 1, "t": "joined", "member": {**MEMBER_MAP, "issued_at": False}}),
-     R, ErrorCode.BAD_FIELD),
+    (
+        "joined member issued_at bool",
+        pack({"v": 1, "t": "joined", "member": {**MEMBER_MAP, "issued_at": False}}),
+        R,
+        ErrorCode.BAD_FIELD,
+    ),
     ("left name nil", pack({"v": 1, "t": "left", "name": None}), R, ErrorCode.BAD_FIELD),
     ("deliver empty ct", pack({"v": 1, "t": "deliver", "from": "a", "id": "1", "ct": b""}), R, ErrorCode.BAD_FIELD),
-    ("deliver sender key instead of from", pack({"v": 1, "t": "deliver", "sender": "a", "id": "1", "ct": b"x"}),
-     R, ErrorCode.BAD_FIELD),
-    ("ack delivered str", pack({"v": 1, "t": "ack", "id": "1", "delivered": "bob", "missing": []}),
-     R, ErrorCode.BAD_FIELD),
-    ("ack missing ints", pack({"v": 1, "t": "ack", "id": "1", "delivered": [], "missing": [1]}),
-     R, ErrorCode.BAD_FIELD),
-    ("ack too many names", pack({"v": 1, "t": "ack", "id": "1", "delivered": ["b"] * (MAX_MAP_LEN + 1),
-                                 "missing": []}), R, ErrorCode.BAD_FIELD),
-    ("error code oversize", pack({"v": 1, "t": "error", "code": "c" * (MAX_CODE_CHARS + 1), "detail": ""}),
-     R, ErrorCode.BAD_FIELD),
+    (
+        "deliver sender key instead of from",
+        pack({"v": 1, "t": "deliver", "sender": "a", "id": "1", "ct": b"x"}),
+        R,
+        ErrorCode.BAD_FIELD,
+    ),
+    (
+        "ack delivered str",
+        pack({"v": 1, "t": "ack", "id": "1", "delivered": "bob", "missing": []}),
+        R,
+        ErrorCode.BAD_FIELD,
+    ),
+    (
+        "ack missing ints",
+        pack({"v": 1, "t": "ack", "id": "1", "delivered": [], "missing": [1]}),
+        R,
+        ErrorCode.BAD_FIELD,
+    ),
+    (
+        "ack too many names",
+        pack({"v": 1, "t": "ack", "id": "1", "delivered": ["b"] * (MAX_MAP_LEN + 1), "missing": []}),
+        R,
+        ErrorCode.BAD_FIELD,
+    ),
+    (
+        "error code oversize",
+        pack({"v": 1, "t": "error", "code": "c" * (MAX_CODE_CHARS + 1), "detail": ""}),
+        R,
+        ErrorCode.BAD_FIELD,
+    ),
     ("error code empty", pack({"v": 1, "t": "error", "code": "", "detail": "d"}), R, ErrorCode.BAD_FIELD),
-    ("error detail oversize", pack({"v": 1, "t": "error", "code": "x", "detail": "d" * (MAX_DETAIL_CHARS + 1)}),
-     R, ErrorCode.BAD_FIELD),
+    (
+        "error detail oversize",
+        pack({"v": 1, "t": "error", "code": "x", "detail": "d" * (MAX_DETAIL_CHARS + 1)}),
+        R,
+        ErrorCode.BAD_FIELD,
+    ),
     ("shutdown reason bin", pack({"v": 1, "t": "shutdown", "reason": b"bye"}), R, ErrorCode.BAD_FIELD),
 ]
 
 
-@pytest.mark.parametrize(
-    ("payload", "allowed", "code"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED]
-)
+@pytest.mark.parametrize(("payload", "allowed", "code"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED])
 def test_malformed_frame_has_typed_code(payload: bytes, allowed: dict[str, type[Frame]], code: ErrorCode) -> None:
     assert remote_error(payload, allowed).code is code
 
@@ -449,8 +513,28 @@ def test_unencodable_text_is_refused_locally(frame: Frame) -> None:
 # --- fuzz invariant ------------------------------------------------------------
 
 FIELD_NAMES = sorted(
-    {"name", "ik", "sk", "cert", "issued_at", "proof", "id", "to", "nonce", "max_frame", "max_recipients",
-     "roster", "member", "from", "ct", "delivered", "missing", "code", "detail", "reason"}
+    {
+        "name",
+        "ik",
+        "sk",
+        "cert",
+        "issued_at",
+        "proof",
+        "id",
+        "to",
+        "nonce",
+        "max_frame",
+        "max_recipients",
+        "roster",
+        "member",
+        "from",
+        "ct",
+        "delivered",
+        "missing",
+        "code",
+        "detail",
+        "reason",
+    }
 )
 scalars = st.one_of(
     st.none(),

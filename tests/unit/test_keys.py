@@ -155,7 +155,7 @@ BAD_FILES: dict[str, Any] = {
     "not json": "this is not json {",
     "empty file": "",
     "json list": [good_document()],
-    "json string": "\"susurro-identity\"",
+    "json string": '"susurro-identity"',
     "not utf-8": None,
 }
 
