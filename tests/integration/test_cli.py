@@ -110,6 +110,7 @@ def test_identity_is_created_once_and_reused(tmp_path: Path, relay_server: objec
 def test_text_client_survives_hostile_text_and_an_ascii_terminal(tmp_path: Path, relay_server: object) -> None:
     host, port = relay_server.address  # type: ignore[attr-defined]
     sender = CliProcess("gus", tmp_path / "gus", f"{host}:{port}")
+    sender.expect_event("connected")
     env = {**os.environ, "SUSURRO_HOME": str(tmp_path / "hana"), "PYTHONIOENCODING": "ascii", "LC_ALL": "C"}
     reader = subprocess.Popen(
         [*console_script("susurro-cli", "client"), "--name", "hana", "--server", f"{host}:{port}"],
@@ -119,7 +120,6 @@ def test_text_client_survives_hostile_text_and_an_ascii_terminal(tmp_path: Path,
         env=env,
     )
     try:
-        sender.expect_event("connected")
         sender.expect_event("joined", name="hana")
         sender.type("café \x1b[2J clear screen")
         sender.expect_event("delivery")
