@@ -64,6 +64,14 @@ from . import events as ev
 #: Acks we wait for at once; older entries are forgotten (reported as unknown).
 MAX_PENDING_ACKS = 10_000
 ROOM = "main"
+#: Relay frames may be larger than the relay's limit on ours (a welcome lists
+#: up to 10,000 members at ~250 bytes each), so we accept at least this much.
+MIN_RELAY_FRAME_LIMIT = 4 * 1024 * 1024
+
+
+def relay_frame_limit(relay_max_frame: int) -> int:
+    """The largest frame we accept from a relay that announced ``relay_max_frame``."""
+    return min(ABSOLUTE_MAX_FRAME, max(MIN_RELAY_FRAME_LIMIT, 2 * relay_max_frame))
 
 
 class State(enum.Enum):
@@ -101,10 +109,7 @@ class ClientSession:
         self.session_key = SessionKey.generate()
         self._boxes = BoxCache(self.session_key)
         self._replay = ReplayGuard()
-        # The relay's frames may exceed its own client limit (a welcome for a big
-        # room, a deliver with a long sender name), so we accept up to the
-        # protocol's absolute bound: still a hard cap on what we buffer.
-        self._decoder = FrameDecoder(ABSOLUTE_MAX_FRAME)
+        self._decoder = FrameDecoder(relay_frame_limit(DEFAULT_MAX_FRAME))
         self._outgoing = bytearray()
         self.max_frame = DEFAULT_MAX_FRAME
         self.max_recipients = 1
@@ -258,6 +263,7 @@ class ClientSession:
             return [ev.Warning(kind="protocol_error", detail="the relay sent a second challenge")]
         self.max_frame = challenge.max_frame
         self.max_recipients = challenge.max_recipients
+        self._decoder.max_frame = relay_frame_limit(challenge.max_frame)
         issued_at = int(now)
         cert = SessionCertificate.issue(self.identity, self.name, self.session_key.public, issued_at)
         self._emit(

@@ -51,22 +51,45 @@ MAX_RECIPIENTS = 1024
 #: An opened plaintext can never be larger than this; bounds msgpack parsing.
 MAX_PLAINTEXT = MAX_BODY_BYTES + MAX_RECIPIENTS * (MAX_NAME_CHARS * 4 + FINGERPRINT_SIZE + 16) + 4096
 MAX_COUNTER = 2**63 - 1
+#: ``sent_at`` is milliseconds since the epoch, no later than the year 9999, so
+#: every view can turn it into a date without overflowing.
+MAX_SENT_AT = 253_402_300_799_999
+
+
+#: Containers in one opened plaintext: the ``to`` list's pairs and a few more.
+_MAX_CONTAINERS = MAX_RECIPIENTS + 16
 
 
 def _refuse_ext(code: int, data: bytes) -> Any:
     raise ValueError("msgpack extension types are not allowed")
 
 
-def _string_keyed_map(pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs) or not all(type(key) is str for key in result):
-        raise ValueError("map keys must be unique strings")
-    return result
+class _ContainerBudget:
+    """Bounds the number of containers parsed (amplification) and refuses
+    non-string or duplicate map keys; ``protocol.framing`` does the same for
+    frames (``crypto`` imports nothing of ours, hence this small twin)."""
+
+    __slots__ = ("remaining",)
+
+    def __init__(self) -> None:
+        self.remaining = _MAX_CONTAINERS
+
+    def map(self, pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
+        self.array(pairs)
+        result = dict(pairs)
+        if len(result) != len(pairs) or not all(type(key) is str for key in result):
+            raise ValueError("map keys must be unique strings")
+        return result
+
+    def array(self, items: list[Any]) -> list[Any]:
+        self.remaining -= 1
+        if self.remaining < 0:
+            raise ValueError("too many containers")
+        return items
 
 
 _UNPACK_LIMITS: dict[str, Any] = {
     "ext_hook": _refuse_ext,
-    "object_pairs_hook": _string_keyed_map,
     "raw": False,
     "strict_map_key": True,
     "max_str_len": MAX_PLAINTEXT,
@@ -126,7 +149,7 @@ class InnerMessage:
             raise MalformedMessage(f"inner message lacks field {exc.args[0]!r}") from None
         _expect(isinstance(room, str) and len(room) <= MAX_ROOM_CHARS, "room")
         _expect(isinstance(sender, str) and 0 < len(sender) <= MAX_NAME_CHARS, "from")
-        _expect(isinstance(sent_at, int) and not isinstance(sent_at, bool) and 0 <= sent_at < 2**63, "sent_at")
+        _expect(isinstance(sent_at, int) and not isinstance(sent_at, bool) and 0 <= sent_at <= MAX_SENT_AT, "sent_at")
         _expect(isinstance(msg_id, str) and 0 < len(msg_id) <= MAX_MSG_ID_CHARS, "msg_id")
         _expect(isinstance(direct, bool), "direct")
         _expect(isinstance(body, str) and len(body.encode("utf-8", "surrogatepass")) <= MAX_BODY_BYTES, "body")
@@ -277,8 +300,9 @@ def open_message(
 
 
 def _unpack(data: bytes, what: str) -> Any:
+    budget = _ContainerBudget()
     try:
-        return msgpack.unpackb(data, **_UNPACK_LIMITS)
+        return msgpack.unpackb(data, object_pairs_hook=budget.map, list_hook=budget.array, **_UNPACK_LIMITS)
     except (ValueError, TypeError, RecursionError):
         raise MalformedMessage(f"{what} is not valid msgpack") from None
 

@@ -362,11 +362,13 @@ def decode_frame(
         raise RemoteProtocolError(ErrorCode.BAD_FRAME, "a frame must be a msgpack map")
     version = raw.get("v")
     if type(version) is not int or version != PROTOCOL_VERSION:
-        detail = f"unsupported protocol version {version!r:.20}; this side speaks {PROTOCOL_VERSION}"
+        shown = repr(version)[:20] if isinstance(version, (int, str)) else type(version).__name__
+        detail = f"unsupported protocol version {shown}; this side speaks {PROTOCOL_VERSION}"
         raise RemoteProtocolError(ErrorCode.BAD_VERSION, detail)
     kind = raw.get("t")
     if not isinstance(kind, str) or kind not in allowed:
-        raise RemoteProtocolError(ErrorCode.BAD_TYPE, f"unexpected frame type {kind!r:.40}")
+        shown = repr(kind)[:40] if isinstance(kind, (int, str)) else type(kind).__name__
+        raise RemoteProtocolError(ErrorCode.BAD_TYPE, f"unexpected frame type {shown}")
     try:
         return allowed[kind].from_wire(raw)
     except LocalProtocolError as exc:

@@ -19,6 +19,7 @@ from .limits import (
     DEFAULT_MAX_FRAME,
     LENGTH_PREFIX_SIZE,
     MAX_ARRAY_LEN,
+    MAX_CONTAINERS,
     MAX_MAP_LEN,
     MAX_STR_LEN,
 )
@@ -40,13 +41,37 @@ def _refuse_ext(code: int, data: bytes) -> Any:
     raise ValueError("msgpack extension types are not allowed")
 
 
-def _string_keyed_map(pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
-    """Map keys must be ``str`` (strict_map_key still allows ``bin``) and unique:
-    a duplicate key is an ambiguity two parsers could resolve differently."""
-    result = dict(pairs)
-    if len(result) != len(pairs) or not all(type(key) is str for key in result):
-        raise ValueError("map keys must be unique strings")
-    return result
+class _ContainerBudget:
+    """msgpack hooks that bound the *number* of containers in one payload.
+
+    Per-container limits do not stop amplification: a 1-byte empty array
+    becomes a ~60-byte Python object, so a 1 MiB frame of them costs ~70 MiB.
+    The hooks run as each container completes, so parsing stops as soon as
+    the budget is spent. The map hook also refuses non-string and duplicate
+    keys (``strict_map_key`` still allows ``bin`` keys, and a duplicate key is
+    an ambiguity two parsers could resolve differently).
+    """
+
+    __slots__ = ("remaining",)
+
+    def __init__(self, budget: int) -> None:
+        self.remaining = budget
+
+    def _spend(self) -> None:
+        self.remaining -= 1
+        if self.remaining < 0:
+            raise ValueError("too many containers in one payload")
+
+    def map(self, pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
+        self._spend()
+        result = dict(pairs)
+        if len(result) != len(pairs) or not all(type(key) is str for key in result):
+            raise ValueError("map keys must be unique strings")
+        return result
+
+    def array(self, items: list[Any]) -> list[Any]:
+        self._spend()
+        return items
 
 
 def unpack_payload(payload: bytes, *, max_bin_len: int = DEFAULT_MAX_FRAME) -> Any:
@@ -54,8 +79,10 @@ def unpack_payload(payload: bytes, *, max_bin_len: int = DEFAULT_MAX_FRAME) -> A
 
     Raises ``RemoteProtocolError(BAD_FRAME)`` for anything msgpack refuses:
     truncation, trailing bytes, ext types (timestamps included), non-string
-    or duplicate map keys, or a container larger than the limits in ``limits``.
+    or duplicate map keys, a container larger than the limits in ``limits``,
+    or more than ``MAX_CONTAINERS`` containers in all.
     """
+    budget = _ContainerBudget(MAX_CONTAINERS)
     try:
         return msgpack.unpackb(
             payload,
@@ -68,7 +95,8 @@ def unpack_payload(payload: bytes, *, max_bin_len: int = DEFAULT_MAX_FRAME) -> A
             max_map_len=MAX_MAP_LEN,
             max_ext_len=0,
             ext_hook=_refuse_ext,
-            object_pairs_hook=_string_keyed_map,
+            object_pairs_hook=budget.map,
+            list_hook=budget.array,
         )
     except (ValueError, TypeError, RecursionError) as exc:
         # msgpack's errors (ExtraData, FormatError, StackError, limit errors)

@@ -36,6 +36,13 @@ MAX_ROSTER = 10_000
 MAX_STR_LEN = 64 * 1024
 MAX_ARRAY_LEN = MAX_ROSTER
 MAX_MAP_LEN = 1024
+#: Containers (maps and arrays) in one frame, in all: a full welcome needs one
+#: map per member. Bounds the heap a frame can cost, whatever its nesting.
+MAX_CONTAINERS = MAX_ROSTER + 64
+
+#: Frames a relay accepts before a successful join: only a ``hello`` is valid
+#: there, and it is about 300 bytes. Unauthenticated peers get no more.
+MAX_HANDSHAKE_FRAME = 2048
 
 #: Fixed sizes of keys and signatures on the wire.
 PUBLIC_KEY_SIZE = 32

@@ -43,7 +43,7 @@ from protocol import (
     encode,
     normalize_name,
 )
-from protocol.limits import ABSOLUTE_MAX_FRAME, CHALLENGE_SIZE
+from protocol.limits import ABSOLUTE_MAX_FRAME, CHALLENGE_SIZE, MAX_HANDSHAKE_FRAME
 
 from .config import RelayConfig
 from .roster import NameTaken, Roster, RosterEntry
@@ -114,7 +114,8 @@ class RelayCore:
                     id=next(self._ids),
                     address=address,
                     outbox=outbox,
-                    decoder=FrameDecoder(self.config.max_frame),
+                    # Until it joins, a peer is unauthenticated and may only send a hello.
+                    decoder=FrameDecoder(min(MAX_HANDSHAKE_FRAME, self.config.max_frame)),
                     nonce=self._random_bytes(CHALLENGE_SIZE),
                 )
                 self._connections.add(conn)
@@ -174,7 +175,7 @@ class RelayCore:
             conn.decoder.feed(data)
             while (payload := conn.decoder.next_payload()) is not None:
                 try:
-                    frame = decode_frame(payload, CLIENT_FRAMES, max_bin_len=self.config.max_frame)
+                    frame = decode_frame(payload, CLIENT_FRAMES, max_bin_len=conn.decoder.max_frame)
                     self._dispatch(conn, frame)
                 except ProtocolError as exc:
                     self._reject(conn, exc)
@@ -239,6 +240,7 @@ class RelayCore:
             # Under the roster lock, so the joiner's welcome is queued before any
             # later joined/left, and everyone else learns of it before it can send.
             conn.name = hello.name
+            conn.decoder.max_frame = self.config.max_frame
             welcome = Welcome(name=hello.name, roster=tuple(entry.member for entry in others))
             conn.outbox.offer(encode(welcome, max_frame=ABSOLUTE_MAX_FRAME))
             for entry in others:
