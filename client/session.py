@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import secrets
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from crypto import (
@@ -67,6 +68,8 @@ ROOM = "main"
 #: Relay frames may be larger than the relay's limit on ours (a welcome lists
 #: up to 10,000 members at ~250 bytes each), so we accept at least this much.
 MIN_RELAY_FRAME_LIMIT = 4 * 1024 * 1024
+#: Ended peer sessions remembered so the relay cannot bring one back (32 bytes each).
+MAX_RETIRED_SESSIONS = 65_536
 
 
 def relay_frame_limit(relay_max_frame: int) -> int:
@@ -115,6 +118,7 @@ class ClientSession:
         self.max_recipients = 1
         self.peers: dict[str, Peer] = {}
         self._pending: dict[str, tuple[str, ...]] = {}
+        self._retired_sessions: OrderedDict[bytes, None] = OrderedDict()
 
     # --- I/O boundary ---------------------------------------------------------
 
@@ -291,7 +295,20 @@ class ClientSession:
             return self._end(f"the relay welcomed us as {welcome.name!r}, not {self.name!r}")
         self.state = State.JOINED
         out: list[ev.Event] = [ev.Connected(name=self.name, fingerprint=self.identity.fingerprint, relay=self.relay)]
+        listed_twice: set[str] = set()
         for member in welcome.roster:
+            if member.name in self.peers or member.name in listed_twice:
+                # Which of the two keys is the real one? Trust neither.
+                self.peers.pop(member.name, None)
+                listed_twice.add(member.name)
+                out.append(
+                    ev.Warning(
+                        kind="duplicate_name",
+                        detail=f"the relay listed {member.name} more than once; messages to this name are blocked",
+                        sender=member.name,
+                    )
+                )
+                continue
             peer_or_warning = self._verify_member(member)
             if isinstance(peer_or_warning, ev.Warning):
                 out.append(peer_or_warning)
@@ -310,9 +327,29 @@ class ClientSession:
             return ev.Warning(
                 kind="bad_name", detail=f"the relay listed a member with a non-normalized name {member.name!r}"
             )
-        if name_key(member.name) == name_key(self.name):
+        if name_key(member.name) == name_key(self.name) or member.sk == self.session_key.public:
+            return ev.Warning(kind="impersonation", detail=f"the relay lists another member as us ({member.name!r})")
+        for other in self.peers.values():
+            if other.name != member.name and name_key(other.name) == name_key(member.name):
+                return ev.Warning(
+                    kind="duplicate_name",
+                    detail=f"the relay listed {member.name!r} while {other.name!r} is present (member ignored)",
+                    sender=member.name,
+                )
+            if other.name != member.name and other.session_key == member.sk:
+                return ev.Warning(
+                    kind="impersonation",
+                    detail=f"the relay listed {member.name!r} with {other.name!r}'s session key (member ignored)",
+                    sender=member.name,
+                )
+        if member.sk in self._retired_sessions:
+            # Session keys are fresh for every connection: an ended one coming
+            # back is the relay replaying an old announcement, which would let
+            # it replay that session's messages with their counters reset.
             return ev.Warning(
-                kind="impersonation", detail=f"the relay lists another member under our own name {member.name!r}"
+                kind="stale_session",
+                detail=f"the relay re-announced an ended session of {member.name!r} (member ignored)",
+                sender=member.name,
             )
         cert = SessionCertificate(
             name=member.name,
@@ -369,6 +406,9 @@ class ClientSession:
     def _forget(self, peer: Peer) -> None:
         self._boxes.forget(peer.session_key)
         self._replay.forget_session(peer.session_key)
+        self._retired_sessions[peer.session_key] = None
+        if len(self._retired_sessions) > MAX_RETIRED_SESSIONS:
+            self._retired_sessions.popitem(last=False)
 
     def _on_deliver(self, deliver: Deliver) -> list[ev.Event]:
         peer = self.peers.get(deliver.sender)

@@ -25,6 +25,7 @@ from crypto import (
     IdentityKey,
     Recipient,
     SessionCertificate,
+    SessionKey,
     fingerprint,
     pad,
     seal_message,
@@ -454,10 +455,12 @@ def test_fake_left_and_rejoin_does_not_reopen_the_replay_window(room: SessionPai
     captured = capture_delivers(room, "bob", pass_on=True)
     room["alice"].send_message("say it once", room.now)
     assert kinds(room.pump()["bob"]) == ["Message"]
-    # The relay pretends alice left and came back with the same session, which
-    # resets bob's counter for her; the remembered message id still catches it.
+    # The relay pretends alice left and came back with the same session (which
+    # would reset bob's counter for her). A session key is fresh per connection,
+    # so an ended one coming back is refused, and the replay has nobody to be from.
     produced = room.inject("bob", Left(name="alice"), Joined(member=member_record(room, "alice")), captured[0])
-    assert kinds(produced) == ["Left", "Joined", "Warning:replay"]
+    assert kinds(produced) == ["Left", "Warning:stale_session", "Warning:unknown_sender"]
+    assert "alice" not in room["bob"].peers
 
 
 def test_ciphertext_not_addressed_to_the_recipient_is_refused(room: SessionPair) -> None:
@@ -920,3 +923,37 @@ def test_connection_lost_yields_exactly_one_disconnected(room: SessionPair) -> N
     others = room.pump()
     assert others["alice"] == [ev.Left(name="bob")]
     assert others["carol"] == [ev.Left(name="bob")]
+
+
+def test_roster_lies_about_names_and_session_keys_are_refused(room: SessionPair) -> None:
+    bob = room["bob"]
+    alice_record = member_record(room, "alice")
+    mallory = IdentityKey.generate()
+    # A case variant of a present member.
+    variant = certified_member(mallory, "Alice", SessionKey.generate().public)
+    # A new name carrying a present member's session key.
+    cloned = certified_member(mallory, "eve", alice_record.sk)
+    # A member presented with bob's own session key.
+    mirrored = certified_member(mallory, "zed", bob.session_key.public)
+    produced = room.inject("bob", Joined(member=variant), Joined(member=cloned), Joined(member=mirrored))
+    assert kinds(produced) == ["Warning:duplicate_name", "Warning:impersonation", "Warning:impersonation"]
+    assert set(bob.peers) == {"alice", "carol"}
+
+
+def test_a_name_listed_twice_in_welcome_is_blocked() -> None:
+    pair = SessionPair()
+    pair.join("alice", "bob")
+    pair.add("carol")
+
+    def duplicate_bob(frame: Frame) -> list[Frame]:
+        if isinstance(frame, Welcome):
+            fake = certified_member(IdentityKey.generate(), "bob", SessionKey.generate().public)
+            return [dataclasses.replace(frame, roster=(*frame.roster, fake))]
+        return [frame]
+
+    pair.intercept("carol", duplicate_bob)
+    produced = pair.pump()["carol"]
+    assert kinds(produced) == ["Connected", "Warning:duplicate_name", "Roster"]
+    assert "bob" not in pair["carol"].peers
+    with pytest.raises(SendError, match="not in the room"):
+        pair["carol"].send_message("hi bob", pair.now, to=["bob"])
