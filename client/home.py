@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
+import unicodedata
 from pathlib import Path
-
-from protocol import name_key
 
 
 def susurro_home() -> Path:
@@ -14,5 +13,8 @@ def susurro_home() -> Path:
 
 
 def identity_path(name: str) -> Path:
-    """One identity key file per name; names are already validated, so safe as file names."""
-    return susurro_home() / "identities" / f"{name_key(name)}.key"
+    """One identity key file per name (casefolded: ``Alice`` and ``alice`` share one).
+
+    Names are validated before they get here, so they are safe as file names.
+    """
+    return susurro_home() / "identities" / f"{unicodedata.normalize('NFKC', name.casefold())}.key"

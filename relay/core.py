@@ -248,8 +248,13 @@ class RelayCore:
 
         try:
             self.roster.join(member, conn, announce)
-        except NameTaken:
-            raise RemoteProtocolError(ErrorCode.NAME_TAKEN, f"the name {hello.name!r} is in use") from None
+        except NameTaken as taken:
+            present = taken.args[0]
+            if present == hello.name:
+                detail = f"the name {hello.name!r} is in use"
+            else:
+                detail = f"the name {hello.name!r} is in use: it looks like {present!r}, who is here"
+            raise RemoteProtocolError(ErrorCode.NAME_TAKEN, detail) from None
         log.info(
             "join name=%s fp=%s addr=%s members=%d",
             hello.name,

@@ -1,7 +1,8 @@
 """Who is in the room: one object behind one lock.
 
-Entries are keyed by ``name_key`` (casefolded) so ``Alice`` and ``alice``
-cannot both join. Every method takes the lock briefly and never does I/O;
+Entries are keyed by ``name_key`` (casefolded, lookalikes folded) so
+``Alice`` and ``alice``, or Cyrillic ``аӏісе`` and ``alice``, cannot both join.
+Every method takes the lock briefly and never does I/O;
 callers that must keep an order (welcome before anyone's ``joined``) pass a
 callback that runs under the lock and may only enqueue.
 """
@@ -19,7 +20,7 @@ P = TypeVar("P")
 
 
 class NameTaken(Exception):
-    pass
+    """The name, or one a reader could mistake for it, is present; ``args[0]`` is that name."""
 
 
 class RoomFull(Exception):
@@ -51,7 +52,7 @@ class Roster(Generic[P]):
         key = name_key(member.name)
         with self._lock:
             if key in self._entries:
-                raise NameTaken(member.name)
+                raise NameTaken(self._entries[key].member.name)
             others = list(self._entries.values())
             self._entries[key] = RosterEntry(member, peer)
             announce(others)

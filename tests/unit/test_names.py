@@ -30,7 +30,8 @@ ACCEPTED = [
     ("김민수", "김민수"),  # Hangul
     ("Ωμέγα", "Ωμέγα"),  # Greek on its own is fine
     ("Дмитрий", "Дмитрий"),  # Cyrillic on its own is fine
-    ("x\u0301\u0302", "x\u0301\u0302"),  # two marks in a row is the limit
+    ("\u0915\u0947\u0902", "\u0915\u0947\u0902"),  # Devanagari: two marks of the letter's script is the limit
+    ("日本々", "日本々"),  # the ideographic iteration mark belongs in Japanese names
     ("a\u00b9", "a1"),  # superscript one folds to an ASCII digit
 ]
 
@@ -128,7 +129,7 @@ def test_control_character_is_shown_as_a_code_point() -> None:
 
 @pytest.mark.parametrize("variant", ["Alice", "ALICE", "alice", "aLiCe", "ＡＬＩＣＥ"])
 def test_name_key_makes_case_variants_collide(variant: str) -> None:
-    assert name_key(normalize_name(variant)) == "alice"
+    assert name_key(normalize_name(variant)) == name_key("alice")
 
 
 @pytest.mark.parametrize(
@@ -175,3 +176,41 @@ def test_normalize_name_on_name_like_text(raw: str) -> None:
     else:
         assert normalize_name(name) == name
         assert not any(unicodedata.category(ch) in {"Cc", "Cf", "Zs", "Zl", "Zp", "So"} for ch in name)
+
+
+# Regressions from the adversarial review: invisible characters, Latin
+# imitations and overlay marks were accepted, and lookalikes did not collide.
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "alice\u034f",  # combining grapheme joiner
+        "alice\ufe0f",  # variation selector
+        "alice\U000e0100",  # variation selector supplement
+        "alice\u17b4",  # Khmer invisible vowel
+        "\u3164",  # Hangul filler: an invisible name
+        "\u115f",
+        "李\u1160",
+        "a\u01c0ice",  # dental click drawn like l
+        "\u0251lice",  # IPA alpha
+        "\u1d00\u029f\u026a\u1d04\u1d07",  # small capitals
+        "alice\u0338\u0338",  # overlay marks on Latin letters
+        "x\u0301\u0302",  # leftover Latin combining marks (NFKC composes real accents)
+    ],
+)
+def test_invisible_and_imitation_characters_are_refused(raw: str) -> None:
+    with pytest.raises(BadName):
+        normalize_name(raw)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("\u0430\u04cf\u0456\u0441\u0435", "alice"),  # all-Cyrillic lookalike
+        ("\u0422\u041e\u041c", "TOM"),  # Cyrillic capitals
+        ("\u0391\u0392\u0395", "ABE"),  # Greek capitals
+        ("Ian", "lan"),
+        ("b0b", "bob"),
+    ],
+)
+def test_lookalikes_collide(a: str, b: str) -> None:
+    assert name_key(normalize_name(a)) == name_key(normalize_name(b))
