@@ -52,6 +52,19 @@ def _check_str(name: str, value: object, max_chars: int, *, allow_empty: bool = 
         raise _fail(f"{name} is longer than {max_chars} characters")
 
 
+_MSG_ID_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-")
+
+
+def _check_msg_id(value: object) -> None:
+    """Message ids are opaque tokens: ASCII letters, digits, ``_`` and ``-``.
+
+    The relay logs them; a free-text id could forge lines in its audit log.
+    """
+    _check_str("id", value, MAX_MSG_ID_CHARS)
+    if not isinstance(value, str) or not _MSG_ID_CHARS.issuperset(value):
+        raise _fail("id may only hold ASCII letters, digits, '_' and '-'")
+
+
 def _check_bytes(name: str, value: object, *, size: int | None = None, max_size: int | None = None) -> None:
     if not isinstance(value, bytes):
         raise _fail(f"{name} must be binary")
@@ -171,7 +184,7 @@ class Send(Frame):
     to: Mapping[str, bytes]
 
     def __post_init__(self) -> None:
-        _check_str("id", self.id, MAX_MSG_ID_CHARS)
+        _check_msg_id(self.id)
         if not isinstance(self.to, Mapping):
             raise _fail("to must be a map of name to ciphertext")
         if not self.to:
@@ -276,7 +289,7 @@ class Deliver(Frame):
 
     def __post_init__(self) -> None:
         _check_str("from", self.sender, MAX_RAW_NAME_CHARS)
-        _check_str("id", self.id, MAX_MSG_ID_CHARS)
+        _check_msg_id(self.id)
         _check_bytes("ct", self.ct)
         if not self.ct:
             raise _fail("ct must not be empty")
@@ -292,7 +305,7 @@ class Ack(Frame):
     missing: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        _check_str("id", self.id, MAX_MSG_ID_CHARS)
+        _check_msg_id(self.id)
         _check_names("delivered", self.delivered, MAX_MAP_LEN)
         _check_names("missing", self.missing, MAX_MAP_LEN)
 

@@ -291,7 +291,7 @@ class RelayCore:
             else:
                 missing.append(wire_name)
         for name in missing:
-            log.info("undeliverable from=%s to=%s id=%s", conn.name, name[:64], send.id)
+            log.info("undeliverable from=%s to=%r id=%s", conn.name, name[:64], send.id)
         self._send(conn, Ack(id=send.id, delivered=tuple(delivered), missing=tuple(missing)), limit=ABSOLUTE_MAX_FRAME)
 
     def _send(self, conn: Connection, frame: Frame, limit: int | None = None) -> None:

@@ -185,7 +185,9 @@ def test_decode_ignores_unknown_extra_fields() -> None:
 # --- hypothesis round trips --------------------------------------------------
 
 names = st.text(min_size=1, max_size=MAX_RAW_NAME_CHARS)
-msg_ids = st.text(min_size=1, max_size=MAX_MSG_ID_CHARS)
+msg_ids = st.text(
+    alphabet="0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-", min_size=1, max_size=MAX_MSG_ID_CHARS
+)
 key32 = st.binary(min_size=PUBLIC_KEY_SIZE, max_size=PUBLIC_KEY_SIZE)
 sig64 = st.binary(min_size=SIGNATURE_SIZE, max_size=SIGNATURE_SIZE)
 members = st.builds(Member, name=names, ik=key32, sk=key32, cert=sig64, issued_at=st.integers(0, MAX_TIMESTAMP))
@@ -441,6 +443,9 @@ LOCAL_INVALID: list[tuple[str, Any]] = [
     ("hello bool issued_at", lambda: Hello(name="a", ik=IK, sk=SK, cert=SIG, issued_at=True, proof=PROOF)),
     ("member bytearray ik", lambda: Member(name="a", ik=bytearray(IK), sk=SK, cert=SIG, issued_at=T0)),
     ("send empty to", lambda: Send(id="1", to={})),
+    ("send id with newline", lambda: Send(id="m1\n2026-01-01 INFO join name=admin", to={"bob": b"x"})),
+    ("send id with space", lambda: Send(id="m 1", to={"bob": b"x"})),
+    ("deliver id non-ascii", lambda: Deliver(sender="a", id="mé", ct=b"x")),
     ("send empty ct", lambda: Send(id="1", to={"bob": b""})),
     ("send to list", lambda: Send(id="1", to=[("bob", b"x")])),
     ("send too many", lambda: Send(id="1", to={f"u{i}": b"x" for i in range(MAX_MAP_LEN + 1)})),
@@ -500,8 +505,8 @@ def test_remote_and_local_errors_share_the_base() -> None:
 
 @pytest.mark.parametrize(
     "frame",
-    [Left(name="bob\ud800"), Send(id="\udfff", to={"bob": b"x"}), Send(id="1", to={"b\ud800": b"x"})],
-    ids=["left name", "send id", "send recipient"],
+    [Left(name="bob\ud800"), Send(id="1", to={"b\ud800": b"x"})],
+    ids=["left name", "send recipient"],
 )
 def test_unencodable_text_is_refused_locally(frame: Frame) -> None:
     # A lone surrogate passes the str checks but is not UTF-8: the frame cannot be carried.
