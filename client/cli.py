@@ -286,8 +286,7 @@ def handle_line(line: str, connection: RelayConnection, output: Output) -> bool:
         if command in ("quit", "exit", "q"):
             return False
         if command == "who":
-            members = [connection.session.peers[n].info() for n in connection.session.member_names()]
-            output.event(ev.Roster(members=tuple(members)))
+            output.event(ev.Roster(members=tuple(connection.members())))
             return True
         if command == "help":
             for text in HELP_LINES:

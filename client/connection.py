@@ -15,9 +15,13 @@ import threading
 import time
 
 from . import events as ev
-from .session import ClientSession
+from .session import ClientSession, SendError
 
 CONNECT_TIMEOUT = 10.0
+#: A relay that stops reading must not freeze the user: a send that cannot
+#: complete in this time ends the connection (the message is then reported as
+#: of unknown delivery, never silently lost).
+SEND_TIMEOUT = 10.0
 CLOSE_TIMEOUT = 2.0
 RECV_SIZE = 64 * 1024
 
@@ -45,7 +49,9 @@ def parse_address(text: str, default_port: int = 12345) -> tuple[str, int]:
     return host, int(port_text)
 
 
-def open_socket(host: str, port: int, timeout: float = CONNECT_TIMEOUT) -> socket.socket:
+def open_socket(
+    host: str, port: int, timeout: float = CONNECT_TIMEOUT, send_timeout: float = SEND_TIMEOUT
+) -> socket.socket:
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
     except ConnectionRefusedError:
@@ -56,7 +62,7 @@ def open_socket(host: str, port: int, timeout: float = CONNECT_TIMEOUT) -> socke
         raise ConnectFailed(f"cannot reach the relay at {host}:{port}: no answer within {timeout:g} s") from None
     except OSError as exc:
         raise ConnectFailed(f"cannot reach the relay at {host}:{port}: {exc.strerror or exc}") from None
-    sock.settimeout(None)
+    sock.settimeout(send_timeout)  # bounds sendall; the reader treats a recv timeout as "nothing yet"
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
 
@@ -70,8 +76,16 @@ class RelayConnection:
         self._reader = threading.Thread(target=self._read_loop, name="susurro-reader", daemon=True)
 
     @classmethod
-    def open(cls, session: ClientSession, host: str, port: int, events: queue.Queue[object]) -> RelayConnection:
-        connection = cls(session, open_socket(host, port), events)
+    def open(
+        cls,
+        session: ClientSession,
+        host: str,
+        port: int,
+        events: queue.Queue[object],
+        *,
+        send_timeout: float = SEND_TIMEOUT,
+    ) -> RelayConnection:
+        connection = cls(session, open_socket(host, port, send_timeout=send_timeout), events)
         connection._reader.start()
         return connection
 
@@ -79,11 +93,27 @@ class RelayConnection:
         """Seal and send; raises ``SendError`` with the reason if it cannot."""
         with self._lock:
             msg_id = self.session.send_message(text, time.time(), to)
-            self._flush()
+            try:
+                self._flush()
+            except OSError as exc:
+                # Part of a frame may be out: the stream is unusable. Cutting it
+                # makes the reader end the session, which reports this message
+                # (and any other awaiting an ack) as of unknown delivery.
+                self._cut()
+                raise SendError(f"connection to the relay lost ({exc.strerror or exc.__class__.__name__})") from None
         return msg_id
 
+    def members(self) -> list[ev.MemberInfo]:
+        """The verified members now present, sorted by name (a snapshot for views)."""
+        with self._lock:
+            return [self.session.peers[name].info() for name in self.session.member_names()]
+
     def close(self) -> None:
-        """Leave cleanly: ``bye``, then wait briefly for the relay to hang up."""
+        """Leave cleanly: ``bye``, then wait briefly for the relay to hang up.
+
+        Bounded: the ``bye`` send is limited by SEND_TIMEOUT and the wait by
+        CLOSE_TIMEOUT, so quitting never hangs on a relay that stopped reading.
+        """
         with self._lock:
             self.session.close()
             with contextlib.suppress(OSError):
@@ -92,9 +122,12 @@ class RelayConnection:
             self._sock.shutdown(socket.SHUT_WR)
         if self._reader.is_alive() and threading.current_thread() is not self._reader:
             self._reader.join(CLOSE_TIMEOUT)
+        self._cut()
+        self._sock.close()
+
+    def _cut(self) -> None:
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
-        self._sock.close()
 
     def _flush(self) -> None:
         data = self.session.data_to_send()
@@ -107,6 +140,8 @@ class RelayConnection:
             while True:
                 try:
                     data = self._sock.recv(RECV_SIZE)
+                except TimeoutError:
+                    continue  # the timeout bounds sends; a quiet relay is fine
                 except OSError as exc:
                     reason = f"connection to the relay lost ({exc.strerror or exc.__class__.__name__})"
                     break
@@ -128,5 +163,4 @@ class RelayConnection:
                 final = self.session.connection_lost(reason)
             for event in final:
                 self.events.put(event)
-            with contextlib.suppress(OSError):
-                self._sock.shutdown(socket.SHUT_RDWR)
+            self._cut()

@@ -1,0 +1,75 @@
+"""A relay that misbehaves at the socket level cannot hang or crash the client.
+
+A fake relay on a real loopback socket completes the join and then stops
+reading; the client's sends must fail within the send timeout, the messages
+must be reported (never silently lost), and quitting must not hang.
+"""
+
+from __future__ import annotations
+
+import queue
+import socket
+import threading
+import time
+
+import pytest
+
+from client import events as ev
+from client.connection import RelayConnection
+from client.session import ClientSession, SendError
+from crypto import IdentityKey, SessionCertificate, SessionKey
+from protocol import Challenge, Member, Welcome, encode
+
+WAIT = 10.0
+
+
+def fake_relay_that_stops_reading(listener: socket.socket, stop: threading.Event) -> None:
+    conn, _ = listener.accept()
+    with conn:
+        conn.sendall(encode(Challenge(nonce=b"\x01" * 32, max_frame=1 << 20, max_recipients=8)))
+        conn.recv(4096)  # the hello
+        bob, bob_session = IdentityKey.generate(), SessionKey.generate()
+        cert = SessionCertificate.issue(bob, "bob", bob_session.public, 1)
+        member = Member(name="bob", ik=bob.public, sk=bob_session.public, cert=cert.signature, issued_at=1)
+        conn.sendall(encode(Welcome(name="alice", roster=(member,))))
+        stop.wait(WAIT * 3)  # ...and never read again
+
+
+def next_event(events: queue.Queue[object], kind: type, timeout: float = WAIT) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        event = events.get(timeout=max(0.01, deadline - time.monotonic()))
+        if isinstance(event, kind):
+            return event
+    raise AssertionError(f"no {kind.__name__} within {timeout} s")
+
+
+@pytest.mark.timeout(60)
+def test_a_relay_that_stops_reading_cannot_freeze_the_client() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+    relay = threading.Thread(target=fake_relay_that_stops_reading, args=(listener, stop), daemon=True)
+    relay.start()
+    events: queue.Queue[object] = queue.Queue()
+    host, port = listener.getsockname()[:2]
+    connection = RelayConnection.open(
+        ClientSession(IdentityKey.generate(), "alice"), host, port, events, send_timeout=0.5
+    )
+    try:
+        next_event(events, ev.Connected)
+        sent: list[str] = []
+        with pytest.raises(SendError, match="connection to the relay lost"):
+            for _ in range(10_000):  # far more than the socket buffers hold
+                sent.append(connection.send_message("x" * 16_000))
+        assert sent, "some messages fit in the socket buffers before the relay stalled"
+        warning = next_event(events, ev.Warning)
+        assert isinstance(warning, ev.Warning) and warning.kind == "delivery_unknown"
+        assert f"{len(sent) + 1} message(s)" in warning.detail  # the failed one too
+        assert isinstance(next_event(events, ev.Disconnected), ev.Disconnected)
+        closer = threading.Thread(target=connection.close, daemon=True)
+        closer.start()
+        closer.join(WAIT)
+        assert not closer.is_alive(), "close() hung on a relay that stopped reading"
+    finally:
+        stop.set()
+        listener.close()
