@@ -476,3 +476,45 @@ def test_short_fingerprint_is_the_first_two_groups() -> None:
         groups = fingerprint(key).split(" ")
         assert short_fingerprint(key) == f"{groups[0]} {groups[1]}"
         assert re.fullmatch(r"\d{4} \d{4}", short_fingerprint(key))
+
+
+# Regressions from the adversarial review: the key file could be swapped
+# between the permission check and the read, followed through a symlink, or
+# live in a directory anyone could write to.
+
+
+def test_load_refuses_a_symlinked_key_file(tmp_path: Path) -> None:
+    real = tmp_path / "real.key"
+    save_identity(IdentityKey.generate(), real)
+    link = tmp_path / "link.key"
+    link.symlink_to(real)
+    with pytest.raises(KeyFileError, match="cannot open"):
+        load_identity(link)
+
+
+def test_load_refuses_a_key_in_a_directory_others_can_write(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    key_file = shared / "me.key"
+    save_identity(IdentityKey.generate(), key_file)
+    shared.chmod(0o777)
+    with pytest.raises(KeyFileError, match="writable by other users"):
+        load_identity(key_file)
+
+
+def test_create_refuses_a_dangling_symlink_in_place_of_the_key(tmp_path: Path) -> None:
+    trap = tmp_path / "me.key"
+    trap.symlink_to(tmp_path / "somewhere-else.key")
+    with pytest.raises(KeyFileError):
+        load_or_create_identity(trap)
+    assert not (tmp_path / "somewhere-else.key").exists()
+
+
+def test_two_creators_cannot_both_own_the_file(tmp_path: Path) -> None:
+    key_file = tmp_path / "me.key"
+    first = IdentityKey.generate()
+    save_identity(first, key_file)
+    with pytest.raises(KeyFileError, match="already exists"):
+        save_identity(IdentityKey.generate(), key_file)
+    assert load_identity(key_file).public == first.public
+    assert [p.name for p in tmp_path.iterdir()] == ["me.key"]  # no temp file left behind
