@@ -27,6 +27,7 @@ from crypto import (
     SessionCertificate,
     SessionKey,
     fingerprint,
+    fingerprint_bytes,
     join_proof,
     make_box,
     open_message,
@@ -443,6 +444,7 @@ class ClientSession:
                 )
             )
         inner = opened.inner
+        out.extend(self._cross_check_recipients(peer.name, inner.to))
         out.append(
             ev.Message(
                 sender=peer.name,
@@ -453,6 +455,27 @@ class ClientSession:
                 sent_at=inner.sent_at,
             )
         )
+        return out
+
+    def _cross_check_recipients(self, sender: str, to: tuple[tuple[str, bytes], ...]) -> list[ev.Event]:
+        """Compare the signed recipient list with the keys we hold for the same names.
+
+        The sender signed which identity key it encrypted to for each member.
+        If that differs from the key we hold for the member, the relay gave
+        one of us a substituted key: someone may be reading along.
+        """
+        out: list[ev.Event] = []
+        for name, fp in to:
+            peer = self.peers.get(name)
+            if peer is not None and fingerprint_bytes(peer.identity_key) != fp:
+                out.append(
+                    ev.Warning(
+                        kind="recipient_key_mismatch",
+                        detail=f"{sender} encrypted this message to a different identity key for {name} than the "
+                        f"one you have ({peer.fingerprint}); one of you was given a substituted key",
+                        sender=sender,
+                    )
+                )
         return out
 
     def _on_ack(self, ack: Ack) -> list[ev.Event]:

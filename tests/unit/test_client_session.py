@@ -957,3 +957,16 @@ def test_a_name_listed_twice_in_welcome_is_blocked() -> None:
     assert "bob" not in pair["carol"].peers
     with pytest.raises(SendError, match="not in the room"):
         pair["carol"].send_message("hi bob", pair.now, to=["bob"])
+
+
+def test_a_key_substituted_for_one_member_is_seen_by_the_others(room: SessionPair) -> None:
+    # The relay gave alice a different identity key for carol (as a
+    # man-in-the-middle would). bob sees alice's signed recipient list name
+    # carol with a key that is not the carol bob knows.
+    mallory = IdentityKey.generate()
+    alice = room["alice"]
+    alice.peers["carol"].identity_key = mallory.public
+    alice.send_message("who is reading this?", room.now)
+    produced = room.pump()["bob"]
+    assert kinds(produced) == ["Warning:recipient_key_mismatch", "Message"]
+    assert "carol" in produced[0].detail
