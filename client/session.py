@@ -47,7 +47,6 @@ from protocol import (
     Left,
     LocalProtocolError,
     Member,
-    Ping,
     Pong,
     RemoteProtocolError,
     Send,
@@ -234,9 +233,6 @@ class ClientSession:
         self._pending[msg_id] = tuple(p.name for p in targets)
         self._outgoing += data
         return msg_id
-
-    def ping(self) -> None:
-        self._emit(Ping())
 
     # --- frame handlers -----------------------------------------------------------
 

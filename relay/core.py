@@ -15,7 +15,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from crypto import BadCertificate, BadSignature, SessionCertificate, short_fingerprint, verify_join_proof
@@ -71,7 +71,6 @@ class Connection:
     nonce: bytes
     name: str | None = None
     closing: bool = False
-    sent_frames: int = field(default=0)
 
     @property
     def joined(self) -> bool:
@@ -272,10 +271,12 @@ class RelayCore:
             )
         found, missing = self.roster.lookup(send.to.keys())
         delivered: list[str] = []
+        reached: set[str] = set()
         for wire_name, name, peer in found:
-            if name in delivered:  # "bob" and "BOB" are one member: one copy
+            if name in reached:  # "bob" and "BOB" are one member: one copy
                 missing.append(wire_name)
                 continue
+            reached.add(name)
             ct = send.to[wire_name]
             frame = encode(Deliver(sender=conn.name, id=send.id, ct=ct), max_frame=ABSOLUTE_MAX_FRAME)
             if peer.outbox.offer(frame):
