@@ -95,11 +95,19 @@ def _in_ranges(ch: str, ranges: tuple[tuple[int, int], ...]) -> bool:
     return any(low <= code <= high for low, high in ranges)
 
 
+#: Script names of two words, where the first alone would lump scripts
+#: together ("OLD ITALIC" and "OLD TURKIC" are different scripts).
+_TWO_WORD_SCRIPT_PREFIXES = frozenset({"OLD", "INSCRIPTIONAL", "PSALTER", "CAUCASIAN", "MEROITIC", "LINEAR", "NEW"})
+
+
 def _script(ch: str) -> str:
     try:
-        return unicodedata.name(ch).split(" ", 1)[0]
+        words = unicodedata.name(ch).split(" ", 2)
     except ValueError:  # unnamed code point
         return "UNKNOWN"
+    if words[0] in _TWO_WORD_SCRIPT_PREFIXES and len(words) > 1:
+        return f"{words[0]} {words[1]}"
+    return words[0]
 
 
 def normalize_name(raw: str) -> str:

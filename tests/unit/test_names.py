@@ -195,6 +195,7 @@ def test_normalize_name_on_name_like_text(raw: str) -> None:
         "\u1d00\u029f\u026a\u1d04\u1d07",  # small capitals
         "alice\u0338\u0338",  # overlay marks on Latin letters
         "x\u0301\u0302",  # leftover Latin combining marks (NFKC composes real accents)
+        "\U00010300\U00010c00",  # Old Italic + Old Turkic: two scripts, not one "OLD" script
     ],
 )
 def test_invisible_and_imitation_characters_are_refused(raw: str) -> None:
