@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crypto import CryptoError, load_or_create_identity, short_fingerprint
+from crypto import CryptoError, short_fingerprint
 from protocol import BadName, normalize_name
 
 from . import events as ev
 from .connection import ConnectFailed, RelayConnection, parse_address
 from .home import identity_path, susurro_home
+from .passphrase import change_identity_passphrase, identity_is_protected, open_identity, read_passphrase_file
 from .session import ClientSession, SendError
 
 DEFAULT_RELAY = "127.0.0.1:12345"
@@ -80,6 +81,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="identity key file (default $SUSURRO_HOME/identities/NAME.key, created on first use)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object per event on stdout (for scripts)")
+    keys = parser.add_argument_group("key file passphrase")
+    keys.add_argument(
+        "--passphrase",
+        action="store_true",
+        help="protect a new identity key file with a passphrase (asked twice); "
+        "a protected file is always asked for on a terminal",
+    )
+    keys.add_argument(
+        "--passphrase-file",
+        metavar="FILE",
+        type=Path,
+        help="read the passphrase from the first line of FILE instead of asking (for scripts; keep it mode 600)",
+    )
+    keys.add_argument(
+        "--change-passphrase",
+        action="store_true",
+        help="add, change or remove the passphrase of the identity key file, then exit",
+    )
     return parser
 
 
@@ -342,7 +361,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         name = normalize_name(name)
         key_file = args.identity or identity_path(name)
-        identity, created = load_or_create_identity(key_file)
+        passphrase = read_passphrase_file(args.passphrase_file) if args.passphrase_file else None
+        if args.change_passphrase:
+            protected = change_identity_passphrase(key_file, passphrase=passphrase)
+            print(f"{key_file} is now {'protected by a passphrase' if protected else 'not protected'}", file=sys.stderr)
+            return 0
+        identity, created = open_identity(
+            key_file, protect=args.passphrase, passphrase=passphrase, interactive=sys.stdin.isatty()
+        )
     except BadName as exc:
         print(f"susurro-cli: invalid name {name!r}: {exc.detail}", file=sys.stderr)
         return 2
@@ -351,6 +377,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if created:
         output.notice(f"created a new identity key for {name} in {key_file}")
+    if (args.passphrase or args.passphrase_file) and not created and not identity_is_protected(key_file):
+        output.notice(f"{key_file} is not passphrase-protected; add one with --change-passphrase")
 
     events: queue.Queue[object] = queue.Queue()
     relay_label = args.server or os.environ.get(LOCAL_RELAY_ENV, DEFAULT_RELAY)

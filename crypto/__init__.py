@@ -13,11 +13,23 @@ from .errors import (
     MalformedMessage,
     MessageTooLarge,
     NotAddressedToMe,
+    PassphraseRequired,
     Replay,
     SenderMismatch,
+    WrongPassphrase,
 )
 from .fingerprint import fingerprint, fingerprint_bytes, short_fingerprint
-from .identity import IdentityKey, load_identity, load_or_create_identity, save_identity, verify_signature
+from .identity import (
+    IdentityKey,
+    change_passphrase,
+    decode_key_file,
+    encode_key_file,
+    is_protected,
+    load_identity,
+    load_or_create_identity,
+    save_identity,
+    verify_signature,
+)
 from .padding import pad, padded_length, unpad
 from .replay import CounterCheck, ReplayGuard
 from .seal import MAX_BODY_BYTES, BoxCache, InnerMessage, OpenedMessage, Recipient, open_message, seal_message
@@ -42,14 +54,20 @@ __all__ = [
     "MessageTooLarge",
     "NotAddressedToMe",
     "OpenedMessage",
+    "PassphraseRequired",
     "Recipient",
     "Replay",
     "ReplayGuard",
     "SenderMismatch",
     "SessionCertificate",
     "SessionKey",
+    "WrongPassphrase",
+    "change_passphrase",
+    "decode_key_file",
+    "encode_key_file",
     "fingerprint",
     "fingerprint_bytes",
+    "is_protected",
     "join_proof",
     "load_identity",
     "load_or_create_identity",

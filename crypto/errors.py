@@ -70,3 +70,15 @@ class KeyFileError(CryptoError):
     """A key file is missing, unreadable, of an unknown format, or too widely readable."""
 
     kind = "key_file"
+
+
+class PassphraseRequired(KeyFileError):
+    """The key file is protected by a passphrase and none was given."""
+
+    kind = "passphrase_required"
+
+
+class WrongPassphrase(KeyFileError):
+    """The passphrase does not open the key file (or the file was altered: the two look the same)."""
+
+    kind = "wrong_passphrase"
