@@ -22,13 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from crypto import CryptoError, short_fingerprint
-from protocol import BadName, normalize_name
+from crypto.safety import safety_number_rows
+from crypto.trust import TrustStore, TrustStoreError
+from protocol import BadName, name_key, normalize_name
 
 from . import events as ev
 from .connection import ConnectFailed, RelayConnection, parse_address
-from .home import identity_path, susurro_home
+from .home import identity_path, susurro_home, trust_path
 from .passphrase import change_identity_passphrase, identity_is_protected, open_identity, read_passphrase_file
-from .session import ClientSession, SendError
+from .session import ClientSession, SendError, TrustError
 
 DEFAULT_RELAY = "127.0.0.1:12345"
 #: Overrides the address of the one-command local demo (tests use a free port).
@@ -40,7 +42,11 @@ Susurro terminal client: end-to-end encrypted group chat over a blind relay.
 
 Type a line to send it to everyone in the room. Commands:
   /msg NAME TEXT   direct message to one member
-  /who             list members with their fingerprints
+  /who             list members with their fingerprints and trust
+  /verify NAME     show the safety number to compare with NAME
+  /verified NAME   mark NAME verified after the numbers matched
+  /accept NAME     accept NAME's changed key (after checking it)
+  /strict on|off   send only to verified members
   /quit            leave (Ctrl-D works too)
   /help            this list
 Start a line with // to send a message that begins with '/'.
@@ -51,7 +57,11 @@ inside this process if none is running there: the one-command local demo.
 
 HELP_LINES = [
     "/msg NAME TEXT   direct message to one member",
-    "/who             list members with their fingerprints",
+    "/who             list members with their fingerprints and trust",
+    "/verify NAME     show the safety number to compare with NAME (in person or by phone)",
+    "/verified NAME   mark NAME verified once the numbers matched",
+    "/accept NAME     accept NAME's changed identity key (compare safety numbers first)",
+    "/strict on|off   send only to verified members",
     "/quit            leave the room (Ctrl-D works too)",
 ]
 
@@ -99,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="add, change or remove the passphrase of the identity key file, then exit",
     )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="send only to members you verified (/verified NAME); others are listed as skipped",
+    )
     return parser
 
 
@@ -109,9 +124,19 @@ def event_to_json(event: ev.Event) -> dict[str, Any]:
     if isinstance(event, ev.Connected):
         return {"event": "connected", "name": event.name, "fingerprint": event.fingerprint, "relay": event.relay}
     if isinstance(event, ev.Roster):
-        return {"event": "roster", "members": [{"name": m.name, "fingerprint": m.fingerprint} for m in event.members]}
+        return {
+            "event": "roster",
+            "members": [{"name": m.name, "fingerprint": m.fingerprint, "trust": m.trust} for m in event.members],
+        }
     if isinstance(event, ev.Joined):
-        return {"event": "joined", "name": event.member.name, "fingerprint": event.member.fingerprint}
+        return {
+            "event": "joined",
+            "name": event.member.name,
+            "fingerprint": event.member.fingerprint,
+            "trust": event.member.trust,
+        }
+    if isinstance(event, ev.TrustUpdated):
+        return {"event": "trust", "name": event.member.name, "trust": event.member.trust}
     if isinstance(event, ev.Left):
         return {"event": "left", "name": event.name}
     if isinstance(event, ev.Message):
@@ -123,6 +148,7 @@ def event_to_json(event: ev.Event) -> dict[str, Any]:
             "direct": event.direct,
             "msg_id": event.msg_id,
             "sent_at": event.sent_at,
+            "trust": event.trust,
         }
     if isinstance(event, ev.Delivery):
         return {
@@ -130,6 +156,16 @@ def event_to_json(event: ev.Event) -> dict[str, Any]:
             "msg_id": event.msg_id,
             "delivered": list(event.delivered),
             "missing": list(event.missing),
+            "skipped": list(event.skipped),
+        }
+    if isinstance(event, ev.KeyChanged):
+        return {
+            "event": "warning",
+            "kind": event.kind,
+            "detail": event.detail,
+            "from": event.sender,
+            "old_fingerprint": event.old_fingerprint,
+            "new_fingerprint": event.new_fingerprint,
         }
     if isinstance(event, ev.Warning):
         return {"event": "warning", "kind": event.kind, "detail": event.detail, "from": event.sender}
@@ -167,6 +203,9 @@ def _clock(millis: int | None = None) -> str:
     return time.strftime("%H:%M", time.localtime(millis / 1000 if millis is not None else None))
 
 
+_TRUST_LABELS = {"new": "new", "pinned": "seen before", "verified": "verified ✓", "changed": "KEY CHANGED"}
+
+
 def event_to_text(event: ev.Event) -> str | None:
     if isinstance(event, ev.Connected):
         return (
@@ -176,21 +215,38 @@ def event_to_text(event: ev.Event) -> str | None:
         if not event.members:
             return "* nobody else is here yet"
         return "* in the room: " + ", ".join(
-            f"{m.name} (fp {short_fingerprint(m.identity_key)} …)" for m in event.members
+            f"{m.name} (fp {short_fingerprint(m.identity_key)} …, {_TRUST_LABELS.get(m.trust, m.trust)})"
+            for m in event.members
         )
     if isinstance(event, ev.Joined):
-        return f"* {event.member.name} joined (fp {short_fingerprint(event.member.identity_key)} …)"
+        member = event.member
+        label = _TRUST_LABELS.get(member.trust, member.trust)
+        return f"* {member.name} joined (fp {short_fingerprint(member.identity_key)} …, {label})"
+    if isinstance(event, ev.TrustUpdated):
+        return f"* {event.member.name} is now {_TRUST_LABELS.get(event.member.trust, event.member.trust)}"
     if isinstance(event, ev.Left):
         return f"* {event.name} left"
     if isinstance(event, ev.Message):
         prefix = f"[{_clock(event.sent_at)}] "
+        badge = {"verified": " ✓", "changed": " [key changed]"}.get(event.trust, "")
         if event.direct:
-            return f"{prefix}<{event.sender} → you> {printable(event.text)}"
-        return f"{prefix}<{event.sender}> {printable(event.text)}"
+            return f"{prefix}<{event.sender}{badge} → you> {printable(event.text)}"
+        return f"{prefix}<{event.sender}{badge}> {printable(event.text)}"
     if isinstance(event, ev.Delivery):
+        lines = []
         if event.missing:
-            return f"! not delivered to: {', '.join(event.missing)}"
-        return f"  ✓ delivered to {', '.join(event.delivered)}"
+            lines.append(f"! not delivered to: {', '.join(event.missing)}")
+        if event.skipped:
+            lines.append(f"! not encrypted to (key changed or not verified): {', '.join(event.skipped)}")
+        if not lines:
+            lines.append(f"  ✓ delivered to {', '.join(event.delivered)}")
+        return "\n".join(lines)
+    if isinstance(event, ev.KeyChanged):
+        return (
+            f"! {event.name}'s identity key CHANGED (was {event.old_fingerprint}, now {event.new_fingerprint}).\n"
+            f"  A new device, or the relay substituting keys. Nothing is encrypted to {event.name} until you\n"
+            f"  compare safety numbers (/verify {event.name}) and accept the new key (/accept {event.name})."
+        )
     if isinstance(event, ev.Warning):
         return f"! warning ({printable(event.kind)}): {printable(event.detail)}"
     if isinstance(event, ev.Disconnected):
@@ -311,6 +367,19 @@ def handle_line(line: str, connection: RelayConnection, output: Output) -> bool:
             for text in HELP_LINES:
                 output.record({"event": "help", "text": text}, text)
             return True
+        if command in ("verify", "verified", "accept"):
+            _trust_command(command, rest.strip(), connection, output)
+            return True
+        if command == "strict":
+            setting = rest.strip().lower()
+            if setting not in ("on", "off", ""):
+                _send_failed(output, "usage: /strict on|off")
+                return True
+            if setting:
+                connection.set_strict(setting == "on")
+            state = "on: sending only to verified members" if connection.session.strict else "off"
+            output.record({"event": "strict", "on": connection.session.strict}, f"* strict mode {state}")
+            return True
         if command == "msg":
             name, _, text = rest.strip().partition(" ")
             if not name or not text.strip():
@@ -335,6 +404,28 @@ def _send(connection: RelayConnection, output: Output, text: str, to: list[str] 
         return
     recipients = to if to is not None else connection.session.member_names()
     output.record({"event": "sent", "msg_id": msg_id, "to": recipients, "direct": to is not None}, None)
+
+
+def _trust_command(command: str, name: str, connection: RelayConnection, output: Output) -> None:
+    if not name:
+        _send_failed(output, f"usage: /{command} NAME")
+        return
+    try:
+        if command == "verify":
+            number = connection.safety_number(name)
+            rows = safety_number_rows(number)
+            text = "\n".join(
+                [f"* safety number with {name} (compare it with theirs, in person or by phone):"]
+                + [f"    {row}" for row in rows]
+                + [f"* if every digit matches: /verified {name}"]
+            )
+            output.record({"event": "safety_number", "name": name, "number": number}, text)
+        elif command == "verified":
+            connection.mark_verified(name)
+        else:
+            connection.accept_key(name)
+    except TrustError as exc:
+        output.record({"event": "warning", "kind": "trust_failed", "detail": str(exc), "from": None}, f"! {exc}")
 
 
 def _send_failed(output: Output, detail: str) -> None:
@@ -382,7 +473,12 @@ def main(argv: list[str] | None = None) -> int:
 
     events: queue.Queue[object] = queue.Queue()
     relay_label = args.server or os.environ.get(LOCAL_RELAY_ENV, DEFAULT_RELAY)
-    session = ClientSession(identity, name, relay=relay_label)
+    try:
+        trust = TrustStore.open(trust_path(), key_of=name_key)
+    except TrustStoreError as exc:
+        print(f"susurro-cli: {exc}", file=sys.stderr)
+        return 2
+    session = ClientSession(identity, name, relay=relay_label, trust=trust, strict=args.strict)
     try:
         connection, stop_relay = connect(args, session, events, output)
     except (ConnectFailed, ValueError) as exc:

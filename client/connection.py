@@ -103,6 +103,29 @@ class RelayConnection:
                 raise SendError(f"connection to the relay lost ({exc.strerror or exc.__class__.__name__})") from None
         return msg_id
 
+    # --- trust: the core decides, events go on the queue like everything else ---
+
+    def safety_number(self, name: str) -> str:
+        """Raises ``TrustError`` if ``name`` is not present."""
+        with self._lock:
+            return self.session.safety_number(name)
+
+    def mark_verified(self, name: str) -> None:
+        with self._lock:
+            produced = self.session.mark_verified(name)
+        for event in produced:
+            self.events.put(event)
+
+    def accept_key(self, name: str) -> None:
+        with self._lock:
+            produced = self.session.accept_key(name)
+        for event in produced:
+            self.events.put(event)
+
+    def set_strict(self, strict: bool) -> None:
+        with self._lock:
+            self.session.strict = strict
+
     def members(self) -> list[ev.MemberInfo]:
         """The verified members now present, sorted by name (a snapshot for views)."""
         with self._lock:
@@ -140,8 +163,14 @@ class RelayConnection:
             while True:
                 try:
                     data = self._sock.recv(RECV_SIZE)
-                except TimeoutError:
-                    continue  # the timeout bounds sends; a quiet relay is fine
+                except TimeoutError:  # the timeout bounds sends; a quiet relay is fine
+                    with self._lock:
+                        produced = self.session.tick(time.time())  # e.g. a session key rotation by age
+                        with contextlib.suppress(OSError):
+                            self._flush()
+                    for event in produced:
+                        self.events.put(event)
+                    continue
                 except OSError as exc:
                     reason = f"connection to the relay lost ({exc.strerror or exc.__class__.__name__})"
                     break

@@ -17,6 +17,8 @@ class MemberInfo:
     name: str
     fingerprint: str
     identity_key: bytes
+    #: "new" (first sight, pinned now), "pinned", "verified" or "changed" (blocked until accepted).
+    trust: str = "new"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,6 +62,8 @@ class Message(Event):
     direct: bool
     msg_id: str
     sent_at: int
+    #: The sender's trust state when it arrived: views badge "verified" and mark "new"/"changed".
+    trust: str = "new"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,12 +76,35 @@ class Warning(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class KeyChanged(Warning):
+    """A member's identity key differs from the one pinned for the name.
+
+    Either they made a new key (new device, lost file) or the relay is
+    substituting one. Nothing is encrypted to them until the user compares
+    safety numbers and accepts the new key. ``kind`` is ``key_changed``.
+    """
+
+    name: str
+    old_fingerprint: str
+    new_fingerprint: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrustUpdated(Event):
+    """The user verified or accepted a member's key; ``member.trust`` is the new state."""
+
+    member: MemberInfo
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Delivery(Event):
     """The relay's report for one of our messages: who got it handed on, who did not."""
 
     msg_id: str
     delivered: tuple[str, ...]
     missing: tuple[str, ...]
+    #: Members we did not encrypt to: key changed and not accepted, or not verified in strict mode.
+    skipped: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

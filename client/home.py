@@ -18,3 +18,8 @@ def identity_path(name: str) -> Path:
     Names are validated before they get here, so they are safe as file names.
     """
     return susurro_home() / "identities" / f"{unicodedata.normalize('NFKC', name.casefold())}.key"
+
+
+def trust_path() -> Path:
+    """The pinned identity keys of everyone this user has met (shared by all their names)."""
+    return susurro_home() / "trust.json"

@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from crypto import (
     BoxCache,
     CryptoError,
+    DecryptFailed,
     IdentityKey,
     MessageTooLarge,
+    OpenedMessage,
     Recipient,
     ReplayGuard,
     SessionCertificate,
@@ -33,6 +35,8 @@ from crypto import (
     open_message,
     seal_message,
 )
+from crypto.safety import safety_number
+from crypto.trust import TrustState, TrustStore, TrustStoreError
 from protocol import (
     RELAY_FRAMES,
     Ack,
@@ -48,6 +52,8 @@ from protocol import (
     LocalProtocolError,
     Member,
     Pong,
+    Rekey,
+    Rekeyed,
     RemoteProtocolError,
     Send,
     Shutdown,
@@ -70,6 +76,13 @@ ROOM = "main"
 MIN_RELAY_FRAME_LIMIT = 4 * 1024 * 1024
 #: Ended peer sessions remembered so the relay cannot bring one back (32 bytes each).
 MAX_RETIRED_SESSIONS = 65_536
+#: Our session key is replaced after this many sent messages or this age,
+#: whichever comes first, so a stolen session key exposes a bounded window.
+ROTATE_AFTER_MESSAGES = 1_000
+ROTATE_AFTER_SECONDS = 24 * 3600
+#: After a rotation, the previous key still opens messages that peers sealed
+#: before they heard of the new one (they arrive within seconds); then it is dropped.
+PREVIOUS_KEY_GRACE = 120.0
 
 
 def relay_frame_limit(relay_max_frame: int) -> int:
@@ -88,6 +101,19 @@ class SendError(Exception):
     """A message the client refuses to send, with the reason for the user."""
 
 
+class TrustError(Exception):
+    """A trust action (verify, accept) the client refuses, with the reason for the user."""
+
+
+@dataclass(slots=True)
+class PreviousKey:
+    """Our session key before the last rotation, kept briefly for in-flight messages."""
+
+    key: SessionKey
+    boxes: BoxCache
+    expires: float
+
+
 @dataclass(slots=True)
 class Peer:
     """A member whose certificate verified, with our message counter to it."""
@@ -98,16 +124,40 @@ class Peer:
     issued_at: int
     fingerprint: str
     sent: int = 0
+    trust: TrustState = TrustState.NEW
 
     def info(self) -> ev.MemberInfo:
-        return ev.MemberInfo(name=self.name, fingerprint=self.fingerprint, identity_key=self.identity_key)
+        return ev.MemberInfo(
+            name=self.name, fingerprint=self.fingerprint, identity_key=self.identity_key, trust=self.trust.value
+        )
 
 
 class ClientSession:
-    def __init__(self, identity: IdentityKey, name: str, relay: str = "") -> None:
+    def __init__(
+        self,
+        identity: IdentityKey,
+        name: str,
+        relay: str = "",
+        trust: TrustStore | None = None,
+        strict: bool = False,
+        *,
+        rotate_after_messages: int = ROTATE_AFTER_MESSAGES,
+        rotate_after_seconds: float = ROTATE_AFTER_SECONDS,
+    ) -> None:
         self.identity = identity
         self.name = normalize_name(name)  # raises BadName with the rule broken
         self.relay = relay
+        #: Pinned keys; in memory only unless the caller passes a store with a file.
+        self.trust = trust if trust is not None else TrustStore(None, key_of=name_key)
+        #: Send only to members whose key the user verified.
+        self.strict = strict
+        self.rotate_after_messages = rotate_after_messages
+        self.rotate_after_seconds = rotate_after_seconds
+        self._key_issued_at = 0
+        self._key_born = 0.0
+        self._sent_with_key = 0
+        self._previous: PreviousKey | None = None
+        self._trust_store_failed = False
         self.state = State.AWAITING_CHALLENGE
         self.session_key = SessionKey.generate()
         self._boxes = BoxCache(self.session_key)
@@ -117,7 +167,8 @@ class ClientSession:
         self.max_frame = DEFAULT_MAX_FRAME
         self.max_recipients = 1
         self.peers: dict[str, Peer] = {}
-        self._pending: dict[str, tuple[str, ...]] = {}
+        #: msg id -> (members addressed, members skipped), until the relay's ack.
+        self._pending: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         self._retired_sessions: OrderedDict[bytes, None] = OrderedDict()
 
     # --- I/O boundary ---------------------------------------------------------
@@ -143,7 +194,18 @@ class ClientSession:
                 out.extend(self._handle(frame, now))
         except RemoteProtocolError as exc:  # framing: the stream cannot be trusted further
             out.extend(self._end(f"the relay broke the protocol: {exc.detail}", exc.code.value))
+        out.extend(self._save_trust())
         return out
+
+    def tick(self, now: float) -> list[ev.Event]:
+        """Time passes: rotate our session key when it is due, drop an expired previous key.
+
+        The connection calls this now and then (and after it, sends
+        ``data_to_send()``); sending and receiving do the same housekeeping.
+        """
+        if self.state is State.JOINED:
+            self._housekeeping(now)
+        return self._save_trust()
 
     def connection_lost(self, reason: str) -> list[ev.Event]:
         if self.state is State.CLOSED:
@@ -186,17 +248,22 @@ class ClientSession:
             raise SendError("not connected to the relay")
         if not text.strip():
             raise SendError("empty message")
+        self._housekeeping(now)
         if to is None:
-            targets = list(self.peers.values())
-            if not targets:
+            candidates = list(self.peers.values())
+            if not candidates:
                 raise SendError("nobody else is in the room")
         else:
-            targets = []
+            candidates = []
             for name in dict.fromkeys(to):  # each recipient once, in order: one counter step each
                 peer = self.peers.get(name)
                 if peer is None:
                     raise SendError(f"{name} is not in the room")
-                targets.append(peer)
+                candidates.append(peer)
+        targets = [p for p in candidates if self._may_encrypt_to(p)]
+        skipped = tuple(p.name for p in candidates if not self._may_encrypt_to(p))
+        if not targets:
+            raise SendError("not sent: " + "; ".join(self._blocked_reason(self.peers[n]) for n in skipped))
         if len(targets) > self.max_recipients:
             raise SendError(f"{len(targets)} recipients; this relay allows {self.max_recipients} per message")
         msg_id = secrets.token_hex(8)
@@ -228,11 +295,98 @@ class ClientSession:
             raise SendError(f"cannot encrypt: {exc}") from None
         for peer in targets:  # only now that the frame exists do counters advance
             peer.sent += 1
+        self._sent_with_key += 1
         if len(self._pending) >= MAX_PENDING_ACKS:
             self._pending.pop(next(iter(self._pending)))
-        self._pending[msg_id] = tuple(p.name for p in targets)
+        self._pending[msg_id] = (tuple(p.name for p in targets), skipped)
         self._outgoing += data
         return msg_id
+
+    def _may_encrypt_to(self, peer: Peer) -> bool:
+        if peer.trust is TrustState.CHANGED:
+            return False
+        return peer.trust is TrustState.VERIFIED or not self.strict
+
+    def _blocked_reason(self, peer: Peer) -> str:
+        if peer.trust is TrustState.CHANGED:
+            return (
+                f"{peer.name}'s identity key changed; compare safety numbers, then accept the new key "
+                f"(/verify {peer.name}, /accept {peer.name})"
+            )
+        return f"{peer.name} is not verified and strict mode is on (/verify {peer.name})"
+
+    # --- trust ------------------------------------------------------------------
+
+    def _present(self, name: str) -> Peer:
+        peer = self.peers.get(name)
+        if peer is None:
+            raise TrustError(f"{name} is not in the room")
+        return peer
+
+    def safety_number(self, name: str) -> str:
+        """The safety number to compare with ``name`` (12 groups of 5 digits)."""
+        return safety_number(self.identity.public, self._present(name).identity_key)
+
+    def mark_verified(self, name: str) -> list[ev.Event]:
+        """The user compared safety numbers with ``name``: pin its current key as verified.
+
+        For a changed key this also accepts it: comparing the number is the check
+        that accepting asks for.
+        """
+        peer = self._present(name)
+        self.trust.mark_verified(peer.name, peer.identity_key, peer.issued_at)
+        peer.trust = TrustState.VERIFIED
+        return [ev.TrustUpdated(member=peer.info()), *self._save_trust()]
+
+    def accept_key(self, name: str) -> list[ev.Event]:
+        """Accept ``name``'s changed identity key (pinned, not verified) so messages reach it again."""
+        peer = self._present(name)
+        if peer.trust is not TrustState.CHANGED:
+            raise TrustError(f"{name}'s identity key has not changed; there is nothing to accept")
+        self.trust.accept(peer.name, peer.identity_key, peer.issued_at)
+        peer.trust = TrustState.PINNED
+        return [ev.TrustUpdated(member=peer.info()), *self._save_trust()]
+
+    def _save_trust(self) -> list[ev.Event]:
+        """Persist pins; a failure is reported once and chatting goes on (pins stay in memory)."""
+        try:
+            self.trust.save()
+        except TrustStoreError as exc:
+            if not self._trust_store_failed:
+                self._trust_store_failed = True
+                return [ev.Warning(kind="trust_store", detail=str(exc))]
+        return []
+
+    # --- our session key ---------------------------------------------------------
+
+    def _housekeeping(self, now: float) -> None:
+        if self._previous is not None and now >= self._previous.expires:
+            self._previous = None  # drop the old secret: forward secrecy for what it opened
+        if self.state is State.JOINED and (
+            self._sent_with_key >= self.rotate_after_messages or now - self._key_born >= self.rotate_after_seconds
+        ):
+            self._rotate(now)
+
+    def _rotate(self, now: float) -> None:
+        """Certify a fresh session key and announce it through the relay.
+
+        Counters restart: receivers keep counters per *sender session key*,
+        and ours is new. The relay forwards our ``rekey`` before any message
+        we seal with the new key, so peers always know it first.
+        """
+        new_key = SessionKey.generate()
+        issued_at = max(int(now), self._key_issued_at + 1)  # strictly later, or peers call it stale
+        cert = SessionCertificate.issue(self.identity, self.name, new_key.public, issued_at)
+        self._emit(Rekey(sk=new_key.public, cert=cert.signature, issued_at=issued_at))
+        # Only one previous key is kept: an older one is dropped here.
+        self._previous = PreviousKey(self.session_key, self._boxes, now + PREVIOUS_KEY_GRACE)
+        self.session_key = new_key
+        self._boxes = BoxCache(new_key)
+        self._key_issued_at = issued_at
+        self._key_born = now
+        self._sent_with_key = 0
+        for peer in self.peers.values():
+            peer.sent = 0
 
     # --- frame handlers -----------------------------------------------------------
 
@@ -253,6 +407,8 @@ class ClientSession:
             return self._on_joined(frame.member)
         if isinstance(frame, Left):
             return self._on_left(frame.name)
+        if isinstance(frame, Rekeyed):
+            return self._on_rekeyed(frame.member)
         if isinstance(frame, Deliver):
             return self._on_deliver(frame)
         if isinstance(frame, Ack):
@@ -266,6 +422,7 @@ class ClientSession:
         self.max_recipients = challenge.max_recipients
         self._decoder.max_frame = relay_frame_limit(challenge.max_frame)
         issued_at = int(now)
+        self._key_issued_at, self._key_born = issued_at, now
         cert = SessionCertificate.issue(self.identity, self.name, self.session_key.public, issued_at)
         self._emit(
             Hello(
@@ -311,6 +468,7 @@ class ClientSession:
                 out.append(peer_or_warning)
             else:
                 self.peers[peer_or_warning.name] = peer_or_warning
+                out.extend(self._apply_trust(peer_or_warning))
         out.append(ev.Roster(members=tuple(p.info() for p in self.peers.values())))
         return out
 
@@ -324,7 +482,8 @@ class ClientSession:
             return ev.Warning(
                 kind="bad_name", detail=f"the relay listed a member with a non-normalized name {member.name!r}"
             )
-        if name_key(member.name) == name_key(self.name) or member.sk == self.session_key.public:
+        own_keys = {self.session_key.public} | ({self._previous.key.public} if self._previous else set())
+        if name_key(member.name) == name_key(self.name) or member.sk in own_keys:
             return ev.Warning(kind="impersonation", detail=f"the relay lists another member as us ({member.name!r})")
         for other in self.peers.values():
             if other.name != member.name and name_key(other.name) == name_key(member.name):
@@ -360,6 +519,15 @@ class ClientSession:
             make_box(self.session_key, member.sk)  # refuses all-zero and low-order keys
         except CryptoError as exc:  # BadCertificate or BadPublicKey
             return ev.Warning(kind=exc.kind, detail=f"{member.name}: {exc} (member ignored)", sender=member.name)
+        if self.trust.is_stale(member.name, member.ik, member.issued_at):
+            # A certificate older than one already seen for this key is an
+            # ended session brought back, even across our restarts.
+            return ev.Warning(
+                kind="stale_certificate",
+                detail=f"the relay announced {member.name!r} with a session certificate older than one already "
+                "seen for that key (an old session replayed; member ignored)",
+                sender=member.name,
+            )
         return Peer(
             name=member.name,
             identity_key=member.ik,
@@ -391,7 +559,69 @@ class ClientSession:
                     )
                 ]
         self.peers[member.name] = peer_or_warning
-        return [ev.Joined(member=peer_or_warning.info())]
+        trust_events = self._apply_trust(peer_or_warning)
+        return [ev.Joined(member=peer_or_warning.info()), *trust_events]
+
+    def _apply_trust(self, peer: Peer) -> list[ev.Event]:
+        """Compare a verified member's identity key with the pin; a changed key blocks sending."""
+        pinned = self.trust.contact(peer.name)
+        peer.trust = self.trust.observe(peer.name, peer.identity_key, peer.issued_at)
+        if peer.trust is not TrustState.CHANGED or pinned is None:
+            return []
+        old = fingerprint(pinned.identity_key)
+        return [
+            ev.KeyChanged(
+                kind="key_changed",
+                detail=f"{peer.name}'s identity key changed (fingerprint was {old}, now {peer.fingerprint}). "
+                "They may have a new device or key file, or the relay is substituting keys. Nothing is "
+                f"encrypted to {peer.name} until you compare safety numbers and accept the new key.",
+                sender=peer.name,
+                name=peer.name,
+                old_fingerprint=old,
+                new_fingerprint=peer.fingerprint,
+            )
+        ]
+
+    def _on_rekeyed(self, member: Member) -> list[ev.Event]:
+        """A present member rotated its session key: check the new certificate like a join."""
+        peer = self.peers.get(member.name)
+        if peer is None:
+            return [
+                ev.Warning(
+                    kind="unknown_sender",
+                    detail=f"the relay announced a new session key for {member.name!r}, who is not in the room",
+                    sender=member.name,
+                )
+            ]
+        if member.sk == peer.session_key:
+            return []  # a repeated announcement
+        if member.ik != peer.identity_key:
+            self._forget(peer)
+            del self.peers[peer.name]
+            return [
+                ev.Warning(
+                    kind="key_changed",
+                    detail=f"the relay announced a session key rotation for {member.name} under a different "
+                    "identity key; messages to this name are blocked",
+                    sender=member.name,
+                )
+            ]
+        checked = self._verify_member(member)
+        if isinstance(checked, ev.Warning):
+            return [checked]
+        if member.issued_at <= peer.issued_at:
+            return [
+                ev.Warning(
+                    kind="stale_certificate",
+                    detail=f"the relay announced a session key for {member.name} certified no later than the "
+                    "current one (an old session replayed; ignored)",
+                    sender=member.name,
+                )
+            ]
+        self._forget(peer)  # the old session key is retired: it can never come back
+        peer.session_key, peer.issued_at = member.sk, member.issued_at
+        self.trust.observe(peer.name, peer.identity_key, peer.issued_at)
+        return []
 
     def _on_left(self, name: str) -> list[ev.Event]:
         peer = self.peers.pop(name, None)
@@ -418,15 +648,7 @@ class ClientSession:
                 )
             ]
         try:
-            opened = open_message(
-                boxes=self._boxes,
-                ciphertext=deliver.ct,
-                relay_sender=deliver.sender,
-                sender_identity_key=peer.identity_key,
-                sender_session_key=peer.session_key,
-                own_name=self.name,
-                own_identity_key=self.identity.public,
-            )
+            opened = self._open(deliver, peer)
             check = self._replay.check(peer.session_key, peer.name, opened.inner.msg_id, opened.counter)
         except CryptoError as exc:  # each failed check, Replay included, has its own kind
             return [ev.Warning(kind=exc.kind, detail=str(exc), sender=peer.name)]
@@ -449,9 +671,29 @@ class ClientSession:
                 direct=inner.direct,
                 msg_id=inner.msg_id,
                 sent_at=inner.sent_at,
+                trust=peer.trust.value,
             )
         )
         return out
+
+    def _open(self, deliver: Deliver, peer: Peer) -> OpenedMessage:
+        """Open with our current session key, or the previous one within its grace period."""
+        keys = [self._boxes] + ([self._previous.boxes] if self._previous is not None else [])
+        for index, boxes in enumerate(keys):
+            try:
+                return open_message(
+                    boxes=boxes,
+                    ciphertext=deliver.ct,
+                    relay_sender=deliver.sender,
+                    sender_identity_key=peer.identity_key,
+                    sender_session_key=peer.session_key,
+                    own_name=self.name,
+                    own_identity_key=self.identity.public,
+                )
+            except DecryptFailed:
+                if index == len(keys) - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def _cross_check_recipients(self, sender: str, to: tuple[tuple[str, bytes], ...]) -> list[ev.Event]:
         """Compare the signed recipient list with the keys we hold for the same names.
@@ -475,18 +717,19 @@ class ClientSession:
         return out
 
     def _on_ack(self, ack: Ack) -> list[ev.Event]:
-        addressed = self._pending.pop(ack.id, None)
-        if addressed is None:
+        pending = self._pending.pop(ack.id, None)
+        if pending is None:
             return [
                 ev.Warning(
                     kind="protocol_error", detail=f"the relay acknowledged a message we did not send ({ack.id!r})"
                 )
             ]
+        addressed, skipped = pending
         # Trust the relay only for names we addressed; anyone we addressed that
         # the relay does not list as delivered counts as missing.
         delivered = tuple(n for n in addressed if n in ack.delivered)
         missing = tuple(n for n in addressed if n not in delivered)
-        return [ev.Delivery(msg_id=ack.id, delivered=delivered, missing=missing)]
+        return [ev.Delivery(msg_id=ack.id, delivered=delivered, missing=missing, skipped=skipped)]
 
     def _emit(self, frame: Frame) -> None:
         self._outgoing += encode(frame, max_frame=ABSOLUTE_MAX_FRAME)

@@ -211,6 +211,21 @@ class Bye(Frame):
     TYPE: ClassVar[str] = "bye"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rekey(Frame):
+    """A joined member's fresh session key, certified by its identity key (rotation)."""
+
+    TYPE: ClassVar[str] = "rekey"
+    sk: bytes
+    cert: bytes
+    issued_at: int
+
+    def __post_init__(self) -> None:
+        _check_bytes("sk", self.sk, size=PUBLIC_KEY_SIZE)
+        _check_bytes("cert", self.cert, size=SIGNATURE_SIZE)
+        _check_int("issued_at", self.issued_at, 0, MAX_TIMESTAMP)
+
+
 # --- relay -> client ---------------------------------------------------------
 
 
@@ -257,6 +272,22 @@ class Welcome(Frame):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Joined(Frame):
     TYPE: ClassVar[str] = "joined"
+    member: Member
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.member, Member):
+            raise _fail("member must be a member record")
+
+    @classmethod
+    def from_wire(cls, raw: Mapping[str, Any]) -> Frame:
+        return cls(member=Member.from_wire(_take(raw, ("member",))["member"]))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rekeyed(Frame):
+    """A present member rotated its session key; ``member`` carries the new certificate."""
+
+    TYPE: ClassVar[str] = "rekeyed"
     member: Member
 
     def __post_init__(self) -> None:
@@ -355,6 +386,9 @@ CLIENT_FRAMES: dict[str, type[Frame]] = {cls.TYPE: cls for cls in (Hello, Send, 
 RELAY_FRAMES: dict[str, type[Frame]] = {
     cls.TYPE: cls for cls in (Challenge, Welcome, Joined, Left, Deliver, Ack, Error, Pong, Shutdown)
 }
+# Session key rotation (issue 4), kept as its own block so other additions merge cleanly.
+CLIENT_FRAMES[Rekey.TYPE] = Rekey
+RELAY_FRAMES[Rekeyed.TYPE] = Rekeyed
 
 F = TypeVar("F", bound=Frame)
 

@@ -32,9 +32,12 @@ from protocol import (
     Hello,
     Joined,
     Left,
+    Member,
     Ping,
     Pong,
     ProtocolError,
+    Rekey,
+    Rekeyed,
     RemoteProtocolError,
     Send,
     Shutdown,
@@ -204,6 +207,8 @@ class RelayCore:
             self._send(conn, Pong())
         elif isinstance(frame, Bye):
             conn.closing = True
+        elif isinstance(frame, Rekey):
+            self._handle_rekey(conn, frame)
 
     # --- handlers -----------------------------------------------------------
 
@@ -261,6 +266,46 @@ class RelayCore:
             conn.address,
             len(self.roster),
         )
+
+    def _handle_rekey(self, conn: Connection, rekey: Rekey) -> None:
+        """A member rotates its session key: check the certificate, tell the others.
+
+        The relay checks what it can (the certificate is signed by the identity
+        key this connection joined with, and time moves forward) so a buggy or
+        hostile client cannot make everyone else drop it; clients check again.
+        """
+        assert conn.name is not None
+        current = self.roster.member(conn.name, conn)
+        if current is None:
+            raise RemoteProtocolError(ErrorCode.NOT_JOINED, "rekey from a connection that is not in the roster")
+        if rekey.issued_at <= current.issued_at or rekey.sk == current.sk:
+            raise RemoteProtocolError(
+                ErrorCode.BAD_CERT, "a rekey needs a new session key certified later than the current one"
+            )
+        member = Member(name=conn.name, ik=current.ik, sk=rekey.sk, cert=rekey.cert, issued_at=rekey.issued_at)
+        try:
+            SessionCertificate(
+                name=member.name,
+                identity_key=member.ik,
+                session_key=member.sk,
+                issued_at=member.issued_at,
+                signature=member.cert,
+            ).verify()
+        except BadCertificate:
+            raise RemoteProtocolError(ErrorCode.BAD_CERT, "the new session certificate does not verify") from None
+        rekeyed = encode(Rekeyed(member=member), max_frame=ABSOLUTE_MAX_FRAME)
+
+        def announce(others: list[RosterEntry[Connection]]) -> None:
+            for entry in others:
+                entry.peer.outbox.offer(rekeyed)
+
+        if self.roster.replace(conn.name, conn, member, announce) is not None:
+            log.info(
+                "rekey name=%s fp=%s members=%d",
+                conn.name,
+                short_fingerprint(member.ik).replace(" ", ""),
+                len(self.roster),
+            )
 
     def _handle_send(self, conn: Connection, send: Send) -> None:
         assert conn.name is not None

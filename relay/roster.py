@@ -68,6 +68,29 @@ class Roster(Generic[P]):
             announce(list(self._entries.values()))
             return True
 
+    def replace(
+        self, name: str, peer: P, member: Member, announce: Callable[[list[RosterEntry[P]]], None]
+    ) -> Member | None:
+        """Swap ``peer``'s roster record (session key rotation); returns the old record.
+
+        ``announce(others)`` runs under the lock, so anyone joining later gets
+        the new record in its welcome and nobody hears of it twice.
+        """
+        key = name_key(name)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry.peer is not peer:
+                return None
+            self._entries[key] = RosterEntry(member, peer)
+            announce([e for k, e in self._entries.items() if k != key])
+            return entry.member
+
+    def member(self, name: str, peer: P) -> Member | None:
+        """The current record of ``name`` if ``peer`` holds it."""
+        with self._lock:
+            entry = self._entries.get(name_key(name))
+            return entry.member if entry is not None and entry.peer is peer else None
+
     def lookup(self, names: Iterable[str]) -> tuple[list[tuple[str, str, P]], list[str]]:
         """Split ``names`` into present ``(asked name, roster name, peer)`` and absent names."""
         found: list[tuple[str, str, P]] = []

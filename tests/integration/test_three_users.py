@@ -52,7 +52,7 @@ def test_three_users_chat_and_relay_sees_only_ciphertext(
     alice.expect_event("joined", name="carol", fingerprint=fingerprints["carol"])
     bob.expect_event("joined", name="carol", fingerprint=fingerprints["carol"])
     bob_roster = bob.expect_event("roster")
-    assert bob_roster["members"] == [{"name": "alice", "fingerprint": fingerprints["alice"]}]
+    assert bob_roster["members"] == [{"name": "alice", "fingerprint": fingerprints["alice"], "trust": "new"}]
     carol_roster = carol.expect_event("roster")
     assert sorted(m["name"] for m in carol_roster["members"]) == ["alice", "bob"]
     for member in carol_roster["members"]:

@@ -20,7 +20,7 @@ EVENTS = [
     ),
     (
         ev.Roster(members=(MEMBER,)),
-        {"event": "roster", "members": [{"name": "bob", "fingerprint": MEMBER.fingerprint}]},
+        {"event": "roster", "members": [{"name": "bob", "fingerprint": MEMBER.fingerprint, "trust": "new"}]},
     ),
     (ev.Joined(member=MEMBER), {"event": "joined", "name": "bob", "fingerprint": MEMBER.fingerprint}),
     (ev.Left(name="bob"), {"event": "left", "name": "bob"}),
@@ -30,9 +30,19 @@ EVENTS = [
     ),
     (
         ev.Delivery(msg_id="m1", delivered=("bob",), missing=("carol",)),
-        {"event": "delivery", "msg_id": "m1", "delivered": ["bob"], "missing": ["carol"]},
+        {"event": "delivery", "msg_id": "m1", "delivered": ["bob"], "missing": ["carol"], "skipped": []},
     ),
     (ev.Warning(kind="replay", detail="d", sender="bob"), {"event": "warning", "kind": "replay", "detail": "d"}),
+    (
+        ev.KeyChanged(
+            kind="key_changed", detail="d", sender="bob", name="bob", old_fingerprint="1", new_fingerprint="2"
+        ),
+        {"event": "warning", "kind": "key_changed", "from": "bob", "old_fingerprint": "1", "new_fingerprint": "2"},
+    ),
+    (
+        ev.TrustUpdated(member=ev.MemberInfo(name="bob", fingerprint="1", identity_key=b"k", trust="verified")),
+        {"event": "trust", "name": "bob", "trust": "verified"},
+    ),
     (ev.Disconnected(reason="gone", code="shutdown"), {"event": "disconnected", "reason": "gone", "code": "shutdown"}),
 ]
 
@@ -48,6 +58,20 @@ def test_json_form_has_the_documented_fields(event: ev.Event, expected: dict[str
 def test_delivery_text_names_who_was_not_reached() -> None:
     text = event_to_text(ev.Delivery(msg_id="m1", delivered=("bob",), missing=("carol", "dave")))
     assert text == "! not delivered to: carol, dave"
+
+
+def test_delivery_text_names_who_was_skipped() -> None:
+    text = event_to_text(ev.Delivery(msg_id="m1", delivered=("bob",), missing=(), skipped=("mallory",)))
+    assert text == "! not encrypted to (key changed or not verified): mallory"
+
+
+def test_key_change_text_says_what_to_do() -> None:
+    text = event_to_text(
+        ev.KeyChanged(
+            kind="key_changed", detail="d", sender="bob", name="bob", old_fingerprint="1", new_fingerprint="2"
+        )
+    )
+    assert text is not None and "CHANGED" in text and "/verify bob" in text and "/accept bob" in text
 
 
 def test_warning_is_never_rendered_like_a_message() -> None:

@@ -1,0 +1,272 @@
+"""Who we believe each name is: pinned identity keys (trust on first use).
+
+The relay tells us which identity key belongs to a name; an untrusted relay
+could lie. The trust store remembers the first key seen for each name and
+flags any later difference, so a relay that swaps a key is caught the next
+time, and people who compared safety numbers mark the key *verified*.
+
+States, per name and key:
+
+- ``new``: first sight; the key is pinned now.
+- ``pinned``: the key matches the one pinned earlier.
+- ``verified``: pinned, and the user compared safety numbers.
+- ``changed``: the key differs from the pinned one; the client encrypts
+  nothing to it until the user accepts the new key.
+
+The store also remembers, for each pinned key, the newest session-certificate
+time seen, so a relay cannot bring back an older session of that person (a
+*stale* certificate), even after the client restarts.
+
+Names are compared by a key the caller chooses (the client passes the
+protocol's lookalike-folding ``name_key``), so ``alice`` and ``ALICE`` are one
+contact. The file is JSON, written atomically (temp file + ``os.replace``),
+mode 0600, and refused if other users could have written it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import os
+import stat
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import CryptoError
+
+TRUST_FILE_FORMAT = "susurro-trust"
+TRUST_FILE_VERSION = 1
+#: Contacts kept; past this, new names are still checked but no longer pinned on disk.
+MAX_CONTACTS = 50_000
+MAX_TRUST_FILE_BYTES = 32 * 1024 * 1024
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_KEY_SIZE = 32
+_MAX_NAME_CHARS = 256
+_MAX_TIMESTAMP = 2**40
+
+
+class TrustState(str, enum.Enum):
+    NEW = "new"
+    PINNED = "pinned"
+    VERIFIED = "verified"
+    CHANGED = "changed"
+
+
+class TrustStoreError(CryptoError):
+    """The trust file cannot be read or written; the message says which and why."""
+
+    kind = "trust_store"
+
+
+@dataclass(slots=True)
+class Contact:
+    """A pinned name: its identity key, whether it was verified, newest certificate seen."""
+
+    name: str
+    identity_key: bytes
+    verified: bool = False
+    newest_certificate: int = 0
+
+
+class TrustStore:
+    """Pins, verification marks and certificate freshness; thread-safe.
+
+    With ``path=None`` the store lives in memory only (tests, scripts that
+    must not touch the user's files).
+    """
+
+    def __init__(self, path: Path | None = None, key_of: Callable[[str], str] = str) -> None:
+        self.path = Path(path) if path is not None else None
+        self._key_of = key_of
+        self._lock = threading.RLock()
+        self._contacts: dict[str, Contact] = {}
+        self._dirty = False
+
+    @classmethod
+    def open(cls, path: Path, key_of: Callable[[str], str] = str) -> TrustStore:
+        """Load the store at ``path`` (an absent file is an empty store)."""
+        store = cls(path, key_of)
+        store._load()
+        return store
+
+    # --- queries -----------------------------------------------------------
+
+    def contact(self, name: str) -> Contact | None:
+        with self._lock:
+            found = self._contacts.get(self._key_of(name))
+            return None if found is None else dataclasses.replace(found)
+
+    def state(self, name: str, identity_key: bytes) -> TrustState:
+        """How ``identity_key`` for ``name`` compares with the pin; no side effect."""
+        with self._lock:
+            pinned = self._contacts.get(self._key_of(name))
+            if pinned is None:
+                return TrustState.NEW
+            if pinned.identity_key != identity_key:
+                return TrustState.CHANGED
+            return TrustState.VERIFIED if pinned.verified else TrustState.PINNED
+
+    def is_stale(self, name: str, identity_key: bytes, issued_at: int) -> bool:
+        """True if a certificate of the pinned key is older than the newest one seen."""
+        with self._lock:
+            pinned = self._contacts.get(self._key_of(name))
+            return pinned is not None and pinned.identity_key == identity_key and issued_at < pinned.newest_certificate
+
+    # --- changes -------------------------------------------------------------
+
+    def observe(self, name: str, identity_key: bytes, issued_at: int) -> TrustState:
+        """Record a sighting: pin a first-seen name, note a newer certificate.
+
+        Returns the state *as seen* (``new`` on first sight, though the key is
+        pinned from now on). A changed key is not re-pinned: that takes
+        ``accept``.
+        """
+        with self._lock:
+            state = self.state(name, identity_key)
+            if state is TrustState.NEW:
+                if len(self._contacts) < MAX_CONTACTS:
+                    self._contacts[self._key_of(name)] = Contact(name, identity_key, False, issued_at)
+                    self._dirty = True
+            elif state is not TrustState.CHANGED:
+                pinned = self._contacts[self._key_of(name)]
+                if issued_at > pinned.newest_certificate:
+                    pinned.newest_certificate = issued_at
+                    self._dirty = True
+            return state
+
+    def accept(self, name: str, identity_key: bytes, issued_at: int = 0) -> None:
+        """Pin ``identity_key`` for ``name`` in place of the old key (not verified)."""
+        with self._lock:
+            self._contacts[self._key_of(name)] = Contact(name, identity_key, False, issued_at)
+            self._dirty = True
+
+    def mark_verified(self, name: str, identity_key: bytes, issued_at: int = 0) -> None:
+        """The user compared safety numbers for this key: pin it as verified."""
+        with self._lock:
+            pinned = self._contacts.get(self._key_of(name))
+            newest = pinned.newest_certificate if pinned is not None and pinned.identity_key == identity_key else 0
+            self._contacts[self._key_of(name)] = Contact(name, identity_key, True, max(newest, issued_at))
+            self._dirty = True
+
+    def unverify(self, name: str) -> None:
+        with self._lock:
+            pinned = self._contacts.get(self._key_of(name))
+            if pinned is not None and pinned.verified:
+                pinned.verified = False
+                self._dirty = True
+
+    # --- persistence -----------------------------------------------------------
+
+    def save(self) -> None:
+        """Write the store if it changed. Raises ``TrustStoreError`` on failure."""
+        with self._lock:
+            if not self._dirty or self.path is None:
+                self._dirty = False
+                return
+            document = {
+                "format": TRUST_FILE_FORMAT,
+                "version": TRUST_FILE_VERSION,
+                "contacts": [
+                    {
+                        "name": c.name,
+                        "identity_key": c.identity_key.hex(),
+                        "verified": c.verified,
+                        "newest_certificate": c.newest_certificate,
+                    }
+                    for c in self._contacts.values()
+                ],
+            }
+            data = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            try:
+                self._write_atomically(data)
+            except OSError as exc:
+                raise TrustStoreError(f"cannot save pinned keys to {self.path}: {exc.strerror or exc}") from None
+            self._dirty = False
+
+    def _write_atomically(self, data: bytes) -> None:
+        assert self.path is not None
+        directory = self.path.parent
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, temp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)  # mode 0600
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, self.path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+
+    def _load(self) -> None:
+        assert self.path is not None
+        path = self.path
+        try:
+            fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise TrustStoreError(f"cannot open the trust file {path}: {exc.strerror or exc}") from None
+        try:
+            with os.fdopen(fd, "rb") as handle:
+                info = os.fstat(handle.fileno())
+                if not stat.S_ISREG(info.st_mode):
+                    raise TrustStoreError(f"{path} is not a regular file")
+                if os.name == "posix":
+                    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+                        raise TrustStoreError(
+                            f"{path} is writable by other users (mode {stat.S_IMODE(info.st_mode):o}), who could "
+                            f"mark keys verified; check it, then run 'chmod 600 {path}'"
+                        )
+                    if info.st_uid != os.getuid():
+                        raise TrustStoreError(f"{path} belongs to another user; refusing to trust its pins")
+                if info.st_size > MAX_TRUST_FILE_BYTES:
+                    raise TrustStoreError(f"{path} is larger than {MAX_TRUST_FILE_BYTES} bytes; not a trust file")
+                document = json.loads(handle.read(MAX_TRUST_FILE_BYTES + 1).decode("utf-8"))
+        except RecursionError:
+            raise TrustStoreError(f"{path} is not a Susurro trust file (nested too deeply)") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise TrustStoreError(f"cannot read the trust file {path}: {exc}") from None
+        self._contacts = self._parse(document)
+
+    def _parse(self, document: object) -> dict[str, Contact]:
+        path = self.path
+
+        def bad(why: str) -> TrustStoreError:
+            return TrustStoreError(
+                f"{path} is damaged ({why}); move it away to start pinning afresh (every contact will show as new)"
+            )
+
+        if not isinstance(document, dict) or document.get("format") != TRUST_FILE_FORMAT:
+            raise bad("not a Susurro trust file")
+        version = document.get("version")
+        if type(version) is not int or version != TRUST_FILE_VERSION:
+            raise bad(f"version {version!r}; this Susurro reads version {TRUST_FILE_VERSION}")
+        entries = document.get("contacts")
+        if not isinstance(entries, list) or len(entries) > MAX_CONTACTS:
+            raise bad("the contact list is missing or too long")
+        contacts: dict[str, Contact] = {}
+        for entry in entries:
+            if not isinstance(entry, dict):
+                raise bad("a contact is not an object")
+            name, key_hex = entry.get("name"), entry.get("identity_key")
+            verified, newest = entry.get("verified"), entry.get("newest_certificate")
+            if not isinstance(name, str) or not 0 < len(name) <= _MAX_NAME_CHARS:
+                raise bad("a contact has no valid name")
+            if not isinstance(key_hex, str) or len(key_hex) != 2 * _KEY_SIZE:
+                raise bad(f"the key of {name!r} is not 64 hex digits")
+            try:
+                key = bytes.fromhex(key_hex)
+            except ValueError:
+                raise bad(f"the key of {name!r} is not 64 hex digits") from None
+            if type(verified) is not bool or type(newest) is not int or not 0 <= newest < _MAX_TIMESTAMP:
+                raise bad(f"the entry of {name!r} has bad fields")
+            key_name = self._key_of(name)
+            if key_name in contacts:
+                raise bad(f"{name!r} is pinned twice")
+            contacts[key_name] = Contact(name, key, verified, newest)
+        return contacts
