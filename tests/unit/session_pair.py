@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from client import events as ev
 from client.session import ClientSession, State
@@ -98,16 +99,20 @@ class SessionPair:
 
     # --- building the room -------------------------------------------------------
 
-    def add(self, label: str, *, name: str | None = None, identity: IdentityKey | None = None) -> ClientSession:
+    def add(
+        self, label: str, *, name: str | None = None, identity: IdentityKey | None = None, **session_options: Any
+    ) -> ClientSession:
         """Connect a new client (the relay queues its challenge); does not pump.
 
         ``label`` names the client in this harness; ``name`` is the name it asks
         the relay for (default: the label), so two clients may ask for one name.
+        ``session_options`` go to ``ClientSession`` (a trust store, strict mode,
+        rotation thresholds).
         """
         if label in self.nodes:
             raise ValueError(f"there is already a client labelled {label!r}")
         identity = identity or IdentityKey.generate()
-        session = ClientSession(identity, name or label, relay="memory")
+        session = ClientSession(identity, name or label, relay="memory", **session_options)
         outbox = MemoryOutbox()
         conn = self.relay.connect(outbox, f"memory:{label}")
         node = Node(label=label, identity=identity, session=session, outbox=outbox, conn=conn)

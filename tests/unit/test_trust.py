@@ -1,0 +1,236 @@
+"""The trust store (TOFU pins, verification, certificate freshness) and safety numbers."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from crypto import BadPublicKey
+from crypto.safety import safety_number, safety_number_rows
+from crypto.trust import MAX_CONTACTS, TrustState, TrustStore, TrustStoreError
+from protocol import name_key
+
+KEY_A = bytes(range(32))
+KEY_B = bytes(range(32, 64))
+keys = st.binary(min_size=32, max_size=32)
+
+# --- safety numbers -----------------------------------------------------------
+
+
+def test_safety_number_known_answer() -> None:
+    # Pinned so that a change to the derivation (which would make every
+    # verified contact look different to users) cannot pass unnoticed.
+    assert safety_number(KEY_A, KEY_B) == ("34113 49159 48861 57068 67379 79113 64020 69267 71266 20164 19440 72553")
+
+
+@given(keys, keys)
+def test_safety_number_is_order_independent_and_shaped(a: bytes, b: bytes) -> None:
+    number = safety_number(a, b)
+    assert number == safety_number(b, a)
+    groups = number.split(" ")
+    assert len(groups) == 12
+    assert all(len(g) == 5 and g.isdigit() for g in groups)
+    assert safety_number_rows(number) == [" ".join(groups[0:4]), " ".join(groups[4:8]), " ".join(groups[8:12])]
+
+
+@given(keys, keys, keys)
+def test_each_person_contributes_a_half(a: bytes, b: bytes, c: bytes) -> None:
+    # The number for (a, b) and for (a, c) share a's half: whoever's key changed is visible.
+    if len({a, b, c}) < 3:
+        return
+    halves_ab = {safety_number(a, b)[:35], safety_number(a, b)[36:]}
+    halves_ac = {safety_number(a, c)[:35], safety_number(a, c)[36:]}
+    assert len(halves_ab & halves_ac) == 1
+    assert safety_number(a, b) != safety_number(a, c)
+
+
+@pytest.mark.parametrize("bad", [b"", b"\x00" * 31, b"\x00" * 33, "a" * 32])
+def test_safety_number_refuses_a_malformed_key(bad: object) -> None:
+    with pytest.raises(BadPublicKey):
+        safety_number(KEY_A, bad)  # type: ignore[arg-type]
+
+
+# --- pins -----------------------------------------------------------------------
+
+
+def test_first_sight_pins_then_the_same_key_is_pinned() -> None:
+    store = TrustStore()
+    assert store.state("bob", KEY_A) is TrustState.NEW
+    assert store.observe("bob", KEY_A, 10) is TrustState.NEW
+    assert store.observe("bob", KEY_A, 11) is TrustState.PINNED
+    assert store.state("bob", KEY_A) is TrustState.PINNED
+
+
+def test_a_different_key_is_changed_and_does_not_replace_the_pin() -> None:
+    store = TrustStore()
+    store.observe("bob", KEY_A, 10)
+    assert store.observe("bob", KEY_B, 20) is TrustState.CHANGED
+    assert store.observe("bob", KEY_B, 21) is TrustState.CHANGED  # seeing it again does not make it pinned
+    assert store.observe("bob", KEY_A, 22) is TrustState.PINNED
+    contact = store.contact("bob")
+    assert contact is not None and contact.identity_key == KEY_A
+
+
+def test_accept_repins_unverified_and_verify_marks() -> None:
+    store = TrustStore()
+    store.observe("bob", KEY_A, 10)
+    store.mark_verified("bob", KEY_A)
+    assert store.state("bob", KEY_A) is TrustState.VERIFIED
+    assert store.state("bob", KEY_B) is TrustState.CHANGED
+    store.accept("bob", KEY_B, 30)
+    assert store.state("bob", KEY_B) is TrustState.PINNED  # accepting is not verifying
+    assert store.state("bob", KEY_A) is TrustState.CHANGED
+    store.mark_verified("bob", KEY_B)
+    assert store.state("bob", KEY_B) is TrustState.VERIFIED
+    store.unverify("bob")
+    assert store.state("bob", KEY_B) is TrustState.PINNED
+
+
+def test_lookalike_names_share_one_pin() -> None:
+    store = TrustStore(key_of=name_key)
+    store.observe("alice", KEY_A, 10)
+    assert store.state("ALICE", KEY_A) is TrustState.PINNED
+    assert store.state("ALICE", KEY_B) is TrustState.CHANGED
+
+
+def test_stale_certificates_are_older_than_the_newest_seen() -> None:
+    store = TrustStore()
+    assert not store.is_stale("bob", KEY_A, 5)  # nothing seen yet
+    store.observe("bob", KEY_A, 100)
+    store.observe("bob", KEY_A, 200)
+    assert store.is_stale("bob", KEY_A, 199)
+    assert not store.is_stale("bob", KEY_A, 200)  # the newest itself (re-listed) is not stale
+    assert not store.is_stale("bob", KEY_A, 201)
+    assert not store.is_stale("bob", KEY_B, 1)  # another key is a key change, not staleness
+    store.observe("bob", KEY_A, 150)  # an older sighting never lowers the mark
+    assert store.is_stale("bob", KEY_A, 199)
+
+
+# --- the file -------------------------------------------------------------------
+
+
+def test_pins_survive_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "home" / "trust.json"
+    store = TrustStore.open(path, key_of=name_key)
+    store.observe("bob", KEY_A, 100)
+    store.observe("carol", KEY_B, 7)
+    store.mark_verified("carol", KEY_B)
+    store.save()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["trust.json"]  # no temp file left behind
+
+    again = TrustStore.open(path, key_of=name_key)
+    assert again.state("bob", KEY_A) is TrustState.PINNED
+    assert again.state("BOB", KEY_B) is TrustState.CHANGED
+    assert again.state("carol", KEY_B) is TrustState.VERIFIED
+    assert again.is_stale("bob", KEY_A, 99)
+
+
+def test_an_absent_file_is_an_empty_store_and_nothing_is_written_until_a_change(tmp_path: Path) -> None:
+    path = tmp_path / "trust.json"
+    store = TrustStore.open(path)
+    store.save()
+    assert not path.exists()
+    store.observe("bob", KEY_A, 1)
+    store.save()
+    assert path.exists()
+
+
+def test_a_file_others_can_write_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "trust.json"
+    store = TrustStore.open(path)
+    store.observe("bob", KEY_A, 1)
+    store.save()
+    os.chmod(path, 0o620)
+    with pytest.raises(TrustStoreError, match="writable by other users"):
+        TrustStore.open(path)
+
+
+def test_a_symlinked_file_is_refused(tmp_path: Path) -> None:
+    real = tmp_path / "elsewhere.json"
+    real.write_text("{}")
+    link = tmp_path / "trust.json"
+    link.symlink_to(real)
+    with pytest.raises(TrustStoreError):
+        TrustStore.open(link)
+
+
+def _document(**overrides: object) -> dict[str, object]:
+    contact = {"name": "bob", "identity_key": KEY_A.hex(), "verified": False, "newest_certificate": 1}
+    contact.update({k: v for k, v in overrides.items() if k in contact})
+    document: dict[str, object] = {"format": "susurro-trust", "version": 1, "contacts": [contact]}
+    document.update({k: v for k, v in overrides.items() if k not in contact})
+    return document
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        "not json",
+        json.dumps([]),
+        json.dumps(_document(format="other")),
+        json.dumps(_document(version=2)),
+        json.dumps(_document(version=True)),
+        json.dumps(_document(contacts={})),
+        json.dumps(_document(identity_key="zz" * 32)),
+        json.dumps(_document(identity_key=KEY_A.hex()[:-2])),
+        json.dumps(_document(verified="yes")),
+        json.dumps(_document(newest_certificate=-1)),
+        json.dumps(_document(newest_certificate=1.5)),
+        json.dumps(_document(name="")),
+        json.dumps({"format": "susurro-trust", "version": 1, "contacts": [_document()["contacts"][0]] * 2}),  # type: ignore[index]
+        "[" * 100_000,
+    ],
+)
+def test_a_damaged_file_is_one_clear_error(tmp_path: Path, document: str) -> None:
+    path = tmp_path / "trust.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(document)
+    with pytest.raises(TrustStoreError, match=str(path)):
+        TrustStore.open(path)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=70),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=20), inner, max_size=4),
+        max_leaves=20,
+    )
+)
+def test_any_json_is_loaded_or_refused_with_a_trust_store_error(
+    tmp_path_factory: pytest.TempPathFactory, doc: object
+) -> None:
+    path = tmp_path_factory.mktemp("trust") / "trust.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"format": "susurro-trust", "version": 1, "contacts": doc}, handle)
+    try:
+        TrustStore.open(path)
+    except TrustStoreError:
+        pass
+
+
+def test_a_store_that_cannot_be_written_says_where(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    store = TrustStore(blocker / "trust.json")
+    store.observe("bob", KEY_A, 1)
+    with pytest.raises(TrustStoreError, match="cannot save pinned keys"):
+        store.save()
+
+
+def test_contacts_beyond_the_cap_are_checked_but_not_pinned() -> None:
+    store = TrustStore()
+    for i in range(MAX_CONTACTS):
+        store.observe(f"n{i}", KEY_B, 1)
+    assert store.observe("newcomer", KEY_A, 1) is TrustState.NEW
+    assert store.contact("newcomer") is None
+    assert store.observe("n0", KEY_A, 2) is TrustState.CHANGED  # existing pins still hold
