@@ -18,6 +18,7 @@ from .config import (
     RelayConfig,
 )
 from .outbox import DEFAULT_OUTBOX_BYTES
+from .registry import RegistryError
 from .server import RelayServer, format_address
 
 DESCRIPTION = """\
@@ -109,6 +110,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_HANDSHAKE_TIMEOUT,
         help=f"seconds from connect to a valid hello (default {DEFAULT_HANDSHAKE_TIMEOUT:g})",
     )
+    names = parser.add_argument_group("name registry")
+    names.add_argument(
+        "--registry",
+        metavar="FILE",
+        help="remember which identity key first joined under each name, in FILE (created if absent), "
+        "and refuse that name to any other key, across restarts",
+    )
+    names.add_argument(
+        "--registry-max-names",
+        type=_positive_int(1),
+        default=100_000,
+        help="names the registry may hold; new names beyond it are refused (default 100000)",
+    )
     return parser
 
 
@@ -144,8 +158,14 @@ def main(argv: list[str] | None = None) -> int:
         outbox_bytes=args.outbox_bytes,
         handshake_timeout=args.handshake_timeout,
         log_ciphertext=args.log_ciphertext,
+        registry=args.registry,
+        registry_max_names=args.registry_max_names,
     )
-    server = RelayServer(config)
+    try:
+        server = RelayServer(config)
+    except RegistryError as exc:
+        print(f"susurro-relay: {exc}", file=sys.stderr)
+        return 2
     try:
         host, port = server.start()
     except OSError as exc:

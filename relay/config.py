@@ -26,3 +26,6 @@ class RelayConfig:
     outbox_bytes: int = DEFAULT_OUTBOX_BYTES
     handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT
     log_ciphertext: bool = False
+    #: Name registry file (``--registry``); None: names are free again once their holder leaves.
+    registry: str | None = None
+    registry_max_names: int = 100_000

@@ -49,6 +49,7 @@ from protocol import (
 from protocol.limits import ABSOLUTE_MAX_FRAME, CHALLENGE_SIZE, MAX_HANDSHAKE_FRAME
 
 from .config import RelayConfig
+from .registry import NameRegistry
 from .roster import NameTaken, Roster, RosterEntry
 
 log = logging.getLogger("susurro.relay")
@@ -97,6 +98,8 @@ class RelayCore:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._connections: set[Connection] = set()
+        # Raises RegistryError for an unreadable or corrupt file: the relay must not start without it.
+        self.registry = NameRegistry(config.registry, config.registry_max_names) if config.registry else None
 
     # --- connection lifecycle ---------------------------------------------
 
@@ -237,6 +240,8 @@ class RelayCore:
             certificate.verify()
         except BadCertificate:
             raise RemoteProtocolError(ErrorCode.BAD_CERT, "the session certificate does not verify") from None
+        if self.registry is not None and self.registry.admit(hello.name, hello.ik):
+            log.info("register name=%s fp=%s", hello.name, short_fingerprint(hello.ik).replace(" ", ""))
         member = hello.member()
         joined = encode(Joined(member=member), max_frame=ABSOLUTE_MAX_FRAME)
 
