@@ -1,0 +1,407 @@
+"""The load generator: many chat clients in one process, one selector loop.
+
+``relay_load`` starts a few of these workers as separate processes and drives
+them over a pipe: connect N clients to a server, run a step at a fixed offered
+rate, report what arrived, close. Three dialects:
+
+- ``susurro``: the real join (challenge, signed hello, welcome), then valid
+  ``send`` frames to every other member, one real sealed ciphertext reused for
+  every recipient (the relay cannot tell). Receivers do not open or verify
+  anything: they count ``deliver`` frames (verification would cost ~36 µs
+  each and measure this process, not the relay; ``crypto_cost`` measures the
+  client side).
+- ``frame``: the baselines' wire, a 4-byte length and the payload.
+- ``irc``: NICK/USER, JOIN one channel, PRIVMSG to it.
+
+Every message carries ``x<20 digits>z``: the sender's ``time.monotonic_ns()``
+(one system-wide clock on Linux, so comparable across processes). In Susurro
+it is the message id, which the relay echoes in each ``deliver``; elsewhere it
+is the text. Receivers find it with one regular expression per read, which
+both counts deliveries and gives their latency.
+
+Every loop here is bounded by a deadline; nothing waits forever.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import re
+import selectors
+import socket
+import time
+from array import array
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+PAYLOAD_BYTES = 296  # a padded Susurro ciphertext of a short message
+MARKER_PLACEHOLDER = "x" + "0" * 20 + "z"
+#: Bytes kept from the end of one read to find a marker split across reads.
+TAIL_BYTES = 128
+#: A client's unsent bytes above this mean the server stopped reading from it:
+#: further messages are counted as offered but refused.
+WBUF_LIMIT = 8 * 1024 * 1024
+RECV_SIZE = 256 * 1024
+MAX_LATENCY_SAMPLES = 100_000
+CHANNEL = b"#bench"
+
+PATTERNS = {
+    # Only deliver frames: the sender's ack echoes the id too, and must not count.
+    "susurro": re.compile(rb"\xa7deliver\xa4from.{1,40}?\xa2id\xb6x(\d{20})z", re.S),
+    "frame": re.compile(rb"x(\d{20})z"),
+    "irc": re.compile(rb"x(\d{20})z"),
+}
+
+
+@dataclass(eq=False)
+class Client:
+    name: str
+    sock: socket.socket
+    state: str = "connecting"
+    tail: bytes = b""
+    wbuf: bytearray = field(default_factory=bytearray)
+    head: bytes = b""
+    after: bytes = b""
+    writing: bool = False
+    closed: bool = False
+    join_sent: bool = False
+    # susurro handshake only
+    decoder: Any = None
+    identity: Any = None
+    session: Any = None
+
+
+class Worker:
+    def __init__(self, pipe: Connection) -> None:
+        self.pipe = pipe
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(pipe.fileno(), selectors.EVENT_READ, None)
+        self.clients: list[Client] = []
+        self.dialect = "frame"
+        self.pattern = PATTERNS["frame"]
+        self.disconnected = 0
+        self.last_rx = 0.0
+        # the current step's window and tallies
+        self.t0 = 0
+        self.t1 = 0
+        self.latencies = array("q")
+        self.lat_max = 0
+        self.pings: list[Client] = []
+
+    # --- the command loop -----------------------------------------------------
+
+    def run(self) -> None:
+        while True:
+            command = self.pipe.recv()
+            kind = command[0]
+            if kind == "connect":
+                self.pipe.send(self.connect(*command[1:]))
+            elif kind == "step":
+                self.pipe.send(self.step(*command[1:]))
+            elif kind == "close":
+                self.close_all()
+                self.pipe.send(("closed",))
+            elif kind == "stop":
+                self.close_all()
+                self.pipe.send(("stopped",))
+                return
+
+    # --- connecting -------------------------------------------------------------
+
+    def connect(
+        self, dialect: str, host: str, port: int, names: list[str], everyone: list[str], batch: int, timeout: float
+    ) -> tuple[str, int, str]:
+        """Connect and join ``names`` in batches; returns ("ready", count, problems)."""
+        self.dialect = dialect
+        self.pattern = PATTERNS[dialect]
+        deadline = time.monotonic() + timeout
+        problems: list[str] = []
+        for start in range(0, len(names), batch):
+            group: list[Client] = []
+            for name in names[start : start + batch]:
+                try:
+                    sock = socket.create_connection((host, port), timeout=max(0.1, deadline - time.monotonic()))
+                except OSError as exc:
+                    problems.append(f"{name}: connect failed ({exc})")
+                    continue
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.setblocking(False)
+                client = Client(name=name, sock=sock, state="handshake")
+                self.selector.register(sock, selectors.EVENT_READ, client)
+                self.clients.append(client)
+                group.append(client)
+                self._begin_handshake(client)
+            while any(c.state == "handshake" for c in group) and time.monotonic() < deadline:
+                self._poll(0.05)
+            for client in group:
+                if client.state == "handshake":
+                    problems.append(f"{client.name}: no welcome within the time limit")
+                    self._drop(client)
+            if time.monotonic() >= deadline:
+                problems.append("connect phase ran out of time")
+                break
+        self._build_messages(everyone)
+        ready = sum(1 for c in self.clients if c.state == "ready")
+        # Let the burst of join announcements drain before anyone measures.
+        self._settle(0.3, 5.0)
+        return ("ready", ready, "; ".join(problems[:5]))
+
+    def _begin_handshake(self, client: Client) -> None:
+        if self.dialect == "susurro":
+            from crypto import IdentityKey, SessionKey
+            from protocol import FrameDecoder
+
+            client.decoder = FrameDecoder(16 * 1024 * 1024)
+            client.identity = IdentityKey.generate()
+            client.session = SessionKey.generate()
+        elif self.dialect == "irc":
+            nick = client.name.encode()
+            self._write(client, b"NICK " + nick + b"\r\nUSER " + nick + b" 0 * :bench\r\n")
+
+    def _handshake_data(self, client: Client, data: bytes) -> None:
+        if self.dialect == "frame":
+            client.tail += data
+            if len(client.tail) >= 6:
+                client.state = "ready"
+                client.tail = b""
+        elif self.dialect == "irc":
+            buf = client.tail + data
+            self._answer_pings(client, buf)
+            if b" 001 " in buf and not client.join_sent:
+                client.join_sent = True
+                self._write(client, b"JOIN " + CHANNEL + b"\r\n")
+            if b" 366 " in buf:
+                client.state = "ready"
+                client.tail = b""
+            else:
+                client.tail = buf[-4096:]
+        else:
+            self._susurro_handshake(client, data)
+
+    def _susurro_handshake(self, client: Client, data: bytes) -> None:
+        from crypto import SessionCertificate, join_proof
+        from protocol import RELAY_FRAMES, Challenge, Error, Hello, Welcome, decode_frame, encode
+
+        client.decoder.feed(data)
+        while (payload := client.decoder.next_payload()) is not None:
+            frame = decode_frame(payload, RELAY_FRAMES, max_bin_len=client.decoder.max_frame)
+            if isinstance(frame, Challenge):
+                issued = int(time.time())
+                cert = SessionCertificate.issue(client.identity, client.name, client.session.public, issued)
+                hello = Hello(
+                    name=client.name,
+                    ik=client.identity.public,
+                    sk=client.session.public,
+                    cert=cert.signature,
+                    issued_at=issued,
+                    proof=join_proof(client.identity, frame.nonce, client.name, client.session.public),
+                )
+                self._write(client, encode(hello))
+            elif isinstance(frame, Welcome):
+                client.state = "ready"
+                client.decoder = None
+                return
+            elif isinstance(frame, Error):
+                client.state = f"refused: {frame.code} {frame.detail}"
+                return
+
+    def _build_messages(self, everyone: list[str]) -> None:
+        """Each client's message as ``head + marker + after``, built once."""
+        if self.dialect == "frame":
+            for c in self.clients:
+                c.head = PAYLOAD_BYTES.to_bytes(4, "big")
+                c.after = b"p" * (PAYLOAD_BYTES - len(MARKER_PLACEHOLDER))
+        elif self.dialect == "irc":
+            for c in self.clients:
+                c.head = b"PRIVMSG " + CHANNEL + b" :"
+                c.after = b" " + b"p" * (PAYLOAD_BYTES - len(MARKER_PLACEHOLDER) - 1) + b"\r\n"
+        else:
+            from protocol import Send, encode
+
+            ciphertext = _real_ciphertext()
+            for c in self.clients:
+                to = {name: ciphertext for name in everyone if name != c.name}
+                frame = encode(Send(id=MARKER_PLACEHOLDER, to=to), max_frame=16 * 1024 * 1024)
+                at = frame.index(MARKER_PLACEHOLDER.encode())
+                c.head, c.after = frame[:at], frame[at + len(MARKER_PLACEHOLDER) :]
+
+    # --- one measured step ----------------------------------------------------------
+
+    def step(self, t0: int, seconds: float, rate: float, drain_max: float) -> dict[str, Any]:
+        """Send at ``rate`` msgs/s (all our clients together) from ``t0`` for ``seconds``."""
+        ready = [c for c in self.clients if c.state == "ready" and not c.closed]
+        self.t0, self.t1 = t0, t0 + int(seconds * 1e9)
+        self.latencies = array("q")
+        self.lat_max = 0
+        lost_before = self.disconnected
+        scheduled = sent = refused = 0
+        while time.monotonic_ns() < t0:
+            self._poll(min(0.01, max(0.0, (t0 - time.monotonic_ns()) / 1e9)))
+        interval = 1e9 / rate if rate > 0 else float("inf")
+        while ready:
+            now = time.monotonic_ns()
+            if now >= self.t1:
+                break
+            due = min(int((now - t0) / interval) + 1, int((self.t1 - t0) / interval))
+            while scheduled < due:
+                client = ready[scheduled % len(ready)]
+                scheduled += 1
+                if client.closed or len(client.wbuf) > WBUF_LIMIT:
+                    refused += 1
+                    continue
+                self._write(client, client.head + b"x%020dz" % time.monotonic_ns() + client.after)
+                sent += 1
+            next_due = t0 + (scheduled) * interval
+            self._poll(min(0.002, max(0.0, (next_due - time.monotonic_ns()) / 1e9)))
+        scheduled_total = int(seconds * rate)
+        lagged = max(0, scheduled_total - scheduled)
+        self._settle(0.3, drain_max)
+        unsent = sum(len(c.wbuf) for c in self.clients)
+        samples = self.latencies
+        delivered = len(samples)
+        if len(samples) > MAX_LATENCY_SAMPLES:
+            samples = samples[:: len(samples) // MAX_LATENCY_SAMPLES + 1]
+        return {
+            "scheduled": scheduled,
+            "sent": sent,
+            "refused": refused,
+            "lagged": lagged,
+            "delivered": delivered,
+            "latencies": samples.tobytes(),
+            "lat_max": self.lat_max,
+            "lost_clients": self.disconnected - lost_before,
+            "unsent_bytes": unsent,
+        }
+
+    def _settle(self, quiet: float, limit: float) -> None:
+        """Keep reading until nothing arrived for ``quiet`` seconds (at most ``limit``)."""
+        start = time.monotonic()
+        self.last_rx = start
+        while True:
+            now = time.monotonic()
+            pending = any(c.wbuf for c in self.clients if not c.closed)
+            if now - start >= limit or (now - self.last_rx >= quiet and not pending):
+                return
+            self._poll(0.02)
+
+    # --- I/O ------------------------------------------------------------------------
+
+    def _poll(self, timeout: float) -> None:
+        for key, mask in self.selector.select(timeout):
+            client = key.data
+            if client is None:
+                continue  # the pipe: commands are read between phases
+            if mask & selectors.EVENT_READ:
+                self._read(client)
+            if mask & selectors.EVENT_WRITE and not client.closed:
+                self._flush(client)
+
+    def _read(self, client: Client) -> None:
+        try:
+            data = client.sock.recv(RECV_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(client)
+            return
+        self.last_rx = time.monotonic()
+        if client.state == "handshake":
+            try:
+                self._handshake_data(client, data)
+            except Exception as exc:  # a refused or garbled join: report, not crash
+                client.state = f"failed: {exc}"
+            if client.state not in ("handshake", "ready"):
+                self._drop(client)
+            return
+        buf = client.tail + data
+        found = self.pattern.findall(buf)
+        if found:
+            end = buf.rfind(found[-1]) + len(found[-1]) + 1
+            client.tail = buf[max(end, len(buf) - TAIL_BYTES) :]
+            now = time.monotonic_ns()
+            t0, t1 = self.t0, self.t1
+            lat = [now - t for t in map(int, found) if t0 <= t <= t1]
+            if lat:
+                self.latencies.extend(lat)
+                top = max(lat)
+                if top > self.lat_max:
+                    self.lat_max = top
+        else:
+            client.tail = buf[-TAIL_BYTES:]
+        if self.dialect == "irc" and b"PING" in buf:
+            self._answer_pings(client, buf)
+
+    def _answer_pings(self, client: Client, buf: bytes) -> None:
+        for line in buf.split(b"\r\n"):
+            if line.startswith(b"PING"):
+                self._write(client, b"PONG" + line[4:] + b"\r\n")
+
+    def _write(self, client: Client, data: bytes) -> None:
+        if client.closed:
+            return
+        client.wbuf += data
+        self._flush(client)
+
+    def _flush(self, client: Client) -> None:
+        try:
+            n = client.sock.send(client.wbuf)
+        except BlockingIOError:
+            n = 0
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EWOULDBLOCK):
+                self._drop(client)
+                return
+            n = 0
+        if n:
+            del client.wbuf[:n]
+        want = selectors.EVENT_READ | (selectors.EVENT_WRITE if client.wbuf else 0)
+        if client.writing != bool(client.wbuf):
+            client.writing = bool(client.wbuf)
+            self.selector.modify(client.sock, want, client)
+
+    def _drop(self, client: Client) -> None:
+        if client.closed:
+            return
+        client.closed = True
+        client.wbuf.clear()
+        if client.state == "ready":
+            self.disconnected += 1
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(client.sock)
+        client.sock.close()
+
+    def close_all(self) -> None:
+        for client in self.clients:
+            self._drop(client)
+        self.clients.clear()
+
+
+def _real_ciphertext() -> bytes:
+    """One short message really sealed for one recipient: the size the relay sees."""
+    from crypto import BoxCache, IdentityKey, Recipient, SessionKey, seal_message
+
+    peer = SessionKey.generate()
+    sealed = seal_message(
+        identity=IdentityKey.generate(),
+        boxes=BoxCache(SessionKey.generate()),
+        sender="bench",
+        recipients=[
+            Recipient(name="peer", identity_key=IdentityKey.generate().public, session_key=peer.public, counter=1)
+        ],
+        body="a benchmark message",
+        msg_id="m1",
+        sent_at=int(time.time() * 1000),
+        room="main",
+    )
+    return sealed["peer"]
+
+
+def worker_main(pipe: Connection) -> None:
+    """Entry point of a worker process."""
+    try:
+        Worker(pipe).run()
+    except (EOFError, KeyboardInterrupt):
+        pass

@@ -1,0 +1,425 @@
+"""Relay throughput and latency: Susurro against baselines and IRC peers, in one run.
+
+``python -m benchmarks.relay_load`` starts each server in turn as its own
+process on a fixed loopback port (21000-21999): the real ``susurro-relay``,
+the two minimal broadcast baselines in this package (threaded, asyncio), and
+the IRC servers ngircd and miniircd when installed. For each N in the sweep,
+load-generator processes connect N clients to one room; every client sends at
+a fixed rate, and the rate steps up until delivery falls below 100 % or p99
+latency passes 50 ms. One table row per step; then the best rate per server
+and the ratios. Then relay memory with 1,000 idle connections.
+
+Only ratios within one run mean anything; see docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import multiprocessing
+import os
+import platform
+import sys
+import time
+from array import array
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from multiprocessing.connection import Connection
+from typing import Any
+
+from . import loadgen, servers
+from .procstat import cpu_seconds
+
+DEFAULT_CLIENTS = (10, 100, 500)
+DEFAULT_SECONDS = 2.0
+DEFAULT_START_RATE = 10_000  # deliveries/s of the first step
+MAX_P99_MS = 50.0
+BASE_PORT = 21100
+PORT_LIMIT = 21999
+CONNECT_BATCH = {"miniircd": 2}  # per worker; miniircd listens with a backlog of 5
+DEFAULT_BATCH = 25
+
+
+@dataclass
+class StepResult:
+    server: str
+    clients: int
+    offered: float  # msgs/s actually offered
+    deliveries: float  # per second
+    delivered_pct: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    cpu_pct: float | None
+    rss: int | None
+    gen_cpu_pct: float | None
+    note: str
+
+    @property
+    def passed(self) -> bool:
+        return self.delivered_pct >= 100.0 and self.p99_ms <= MAX_P99_MS and not self.note.startswith("lost")
+
+
+class Generators:
+    """The load-generator worker processes and the pipe to each."""
+
+    def __init__(self, count: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.pipes: list[Connection] = []
+        self.procs: list[Any] = []
+        for _ in range(count):
+            ours, theirs = context.Pipe()
+            proc = context.Process(target=loadgen.worker_main, args=(theirs,), daemon=True)
+            proc.start()
+            theirs.close()
+            self.pipes.append(ours)
+            self.procs.append(proc)
+
+    def ask(self, commands: list[tuple[Any, ...]], timeout: float) -> list[Any]:
+        for pipe, command in zip(self.pipes, commands, strict=True):
+            pipe.send(command)
+        answers = []
+        deadline = time.monotonic() + timeout
+        for pipe in self.pipes:
+            if not pipe.poll(max(0.0, deadline - time.monotonic())):
+                raise TimeoutError("a load generator did not answer in time")
+            answers.append(pipe.recv())
+        return answers
+
+    def broadcast(self, command: tuple[Any, ...], timeout: float) -> list[Any]:
+        return self.ask([command] * len(self.pipes), timeout)
+
+    def cpu_seconds(self) -> float | None:
+        values = [cpu_seconds(p.pid) for p in self.procs]
+        return None if any(v is None for v in values) else sum(v for v in values if v is not None)
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.broadcast(("stop",), 10.0)
+        for proc in self.procs:
+            proc.join(5)
+            if proc.is_alive():
+                proc.kill()
+
+
+class Ports:
+    def __init__(self, base: int) -> None:
+        self.next = base
+
+    def take(self) -> int:
+        port = self.next
+        self.next += 1
+        if port > PORT_LIMIT:
+            raise RuntimeError("ran out of benchmark ports (21000-21999)")
+        return port
+
+
+def split(names: list[str], parts: int) -> list[list[str]]:
+    return [names[i::parts] for i in range(parts)]
+
+
+def connect(gens: Generators, server: servers.ServerProcess, names: list[str], timeout: float) -> tuple[int, str]:
+    batch = CONNECT_BATCH.get(server.name, DEFAULT_BATCH)
+    shares = split(names, len(gens.pipes))
+    answers = gens.ask(
+        [("connect", server.dialect, servers.HOST, server.port, share, names, batch, timeout) for share in shares],
+        timeout + 30,
+    )
+    ready = sum(a[1] for a in answers)
+    problems = "; ".join(a[2] for a in answers if a[2])
+    return ready, problems
+
+
+def percentile(sorted_values: array[int] | list[int], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, int(q * len(sorted_values)))
+    return sorted_values[index] / 1e6
+
+
+def run_step(gens: Generators, server: servers.ServerProcess, n: int, rate_msgs: float, seconds: float) -> StepResult:
+    t0 = time.monotonic_ns() + 300_000_000
+    workers = len(gens.pipes)
+    shares = [len(s) for s in split(list(range(n)), workers)]
+    for pipe, share in zip(gens.pipes, shares, strict=True):
+        pipe.send(("step", t0, seconds, rate_msgs * share / n, 3.0))
+    time.sleep(max(0.0, (t0 - time.monotonic_ns()) / 1e9))
+    cpu0, gen0, wall0 = server.cpu_seconds(), gens.cpu_seconds(), time.monotonic()
+    time.sleep(max(0.0, (t0 + seconds * 1e9 - time.monotonic_ns()) / 1e9))
+    cpu1, gen1, wall1 = server.cpu_seconds(), gens.cpu_seconds(), time.monotonic()
+    rss = server.rss_bytes()
+    answers = []
+    for pipe in gens.pipes:
+        if not pipe.poll(seconds + 30):
+            raise TimeoutError("a load generator did not report its step")
+        answers.append(pipe.recv())
+    scheduled = sum(a["scheduled"] for a in answers)
+    sent = sum(a["sent"] for a in answers)
+    refused = sum(a["refused"] for a in answers)
+    lagged = sum(a["lagged"] for a in answers)
+    delivered = sum(a["delivered"] for a in answers)
+    lost = sum(a["lost_clients"] for a in answers)
+    latencies = array("q")
+    for a in answers:
+        latencies.frombytes(a["latencies"])
+    ordered = sorted(latencies)
+    lat_max = max((a["lat_max"] for a in answers), default=0) / 1e6
+    expected = (sent + refused) * (n - 1)
+    pct = 100.0 * delivered / expected if expected else 0.0
+    notes = []
+    if lost:
+        notes.append(f"lost {lost} clients")
+    if refused:
+        notes.append(f"{refused} msgs refused (server not reading)")
+    if lagged > 0.05 * (scheduled + lagged):
+        notes.append("generator-bound")
+    if not server.alive():
+        notes.insert(0, "lost: server died")
+    wall = wall1 - wall0
+    cpu = None if cpu0 is None or cpu1 is None else 100.0 * (cpu1 - cpu0) / wall
+    gen_cpu = None if gen0 is None or gen1 is None else 100.0 * (gen1 - gen0) / wall
+    return StepResult(
+        server=server.name,
+        clients=n,
+        offered=(sent + refused) / seconds,
+        deliveries=delivered / seconds,
+        delivered_pct=pct,
+        p50_ms=percentile(ordered, 0.50),
+        p99_ms=percentile(ordered, 0.99),
+        max_ms=lat_max,
+        cpu_pct=cpu,
+        rss=rss,
+        gen_cpu_pct=gen_cpu,
+        note=", ".join(notes),
+    )
+
+
+HEADER = (
+    f"{'server':<9} {'N':>4} {'offered msg/s':>13} {'deliveries/s':>12} {'delivered':>9} "
+    f"{'p50 ms':>7} {'p99 ms':>8} {'max ms':>8} {'relay CPU':>9} {'relay RSS':>9} {'gen CPU':>7}  note"
+)
+
+
+def format_row(r: StepResult) -> str:
+    cpu = f"{r.cpu_pct:.0f} %" if r.cpu_pct is not None else "?"
+    gen = f"{r.gen_cpu_pct:.0f} %" if r.gen_cpu_pct is not None else "?"
+    rss = f"{r.rss / 2**20:.1f} MiB" if r.rss is not None else "?"
+    mark = "" if r.passed else ("saturated" if not r.note else "")
+    note = ", ".join(x for x in (mark, r.note) if x)
+    return (
+        f"{r.server:<9} {r.clients:>4} {r.offered:>13,.0f} {r.deliveries:>12,.0f} {r.delivered_pct:>8.2f}% "
+        f"{r.p50_ms:>7.2f} {r.p99_ms:>8.2f} {r.max_ms:>8.1f} {cpu:>9} {rss:>9} {gen:>7}  {note}"
+    )
+
+
+def sweep_one(
+    gens: Generators,
+    name: str,
+    n: int,
+    args: argparse.Namespace,
+    ports: Ports,
+    results: list[StepResult],
+) -> None:
+    try:
+        server = servers.start(name, ports.take(), args.relay_arg)
+    except servers.ServerUnavailable as exc:
+        print(f"# skipped {name}: {exc}", flush=True)
+        return
+    try:
+        names = [f"u{n}x{i}" for i in range(n)]
+        ready, problems = connect(gens, server, names, timeout=60 + n * 0.2)
+        if ready < n:
+            print(f"# {name} N={n}: only {ready} of {n} clients joined ({problems}); skipped", flush=True)
+            return
+        rate = args.start_rate / (n - 1)  # msgs/s so that deliveries/s starts at start_rate
+        best: float | None = None
+        worst: float | None = None
+        for _ in range(args.max_steps):
+            row = run_step(gens, server, n, rate, args.seconds)
+            results.append(row)
+            print(format_row(row), flush=True)
+            if row.note.startswith("lost") or not server.alive():
+                break
+            if row.passed:
+                best = rate
+                if "generator-bound" in row.note:
+                    break
+            else:
+                worst = rate
+            if worst is None:
+                rate *= 2
+            elif best is None or worst / best < 1.3:
+                break
+            else:
+                rate = (best * worst) ** 0.5
+                if "refused" in row.note or row.note.startswith("lost"):
+                    break  # the server's connections are wedged; no clean retry here
+    finally:
+        with contextlib.suppress(Exception):
+            gens.broadcast(("close",), 30.0)
+        server.stop()
+
+
+def idle_memory(gens: Generators, name: str, count: int, ports: Ports) -> str | None:
+    try:
+        server = servers.start(name, ports.take())
+    except servers.ServerUnavailable as exc:
+        return f"{name:<9} skipped: {exc}"
+    try:
+        time.sleep(0.5)
+        before = server.rss_bytes()
+        names = [f"i{i}" for i in range(count)]
+        ready, problems = connect(gens, server, names, timeout=60 + count * 0.2)
+        time.sleep(1.0)
+        after = server.rss_bytes()
+        if before is None or after is None:
+            return f"{name:<9} RSS not readable on this system"
+        per = (after - before) / max(1, ready) / 1024
+        note = "" if ready == count else f"  (only {ready} joined: {problems[:120]})"
+        return f"{name:<9} {ready:>6} {before / 2**20:>10.1f} MiB {after / 2**20:>10.1f} MiB {per:>10.1f} KiB{note}"
+    finally:
+        with contextlib.suppress(Exception):
+            gens.broadcast(("close",), 30.0)
+        server.stop()
+
+
+def summary(results: list[StepResult], sweep: list[int], names: list[str]) -> list[str]:
+    lines = ["", "max deliveries/s with 100 % delivered and p99 <= 50 ms:"]
+    best: dict[tuple[str, int], StepResult] = {}
+    for r in results:
+        key = (r.server, r.clients)
+        if r.passed and (key not in best or r.deliveries > best[key].deliveries):
+            best[key] = r
+    for n in sweep:
+        cells = []
+        for name in names:
+            r = best.get((name, n))
+            cells.append(f"{name}={r.deliveries:,.0f}" if r else f"{name}=-")
+        lines.append(f"  N={n:<4} " + "  ".join(cells))
+    lines.append("")
+    for n in sweep:
+        ours = best.get(("susurro", n))
+        for other, label in (
+            ("threaded", "threaded-baseline"),
+            ("asyncio", "asyncio-baseline"),
+            ("ngircd", "ngircd"),
+            ("miniircd", "miniircd"),
+        ):
+            theirs = best.get((other, n))
+            if other not in names:
+                continue
+            if ours and theirs:
+                ratio = f"{ours.deliveries / theirs.deliveries:.2f}"
+            else:
+                ratio = "n/a (" + ("susurro" if not ours else other) + " had no passing step)"
+            lines.append(f"N={n}: susurro/{label} max deliveries/s ratio = {ratio}")
+        if ours:
+            half = [
+                r
+                for r in results
+                if r.server == "susurro" and r.clients == n and r.passed and r.deliveries <= ours.deliveries / 2 * 1.05
+            ]
+            if half:
+                h = max(half, key=lambda r: r.deliveries)
+                lines.append(
+                    f"N={n}: susurro p99 at {h.deliveries:,.0f} deliveries/s (<= half its max) = {h.p99_ms:.2f} ms"
+                )
+    return lines
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.relay_load", description=__doc__.split("\n\n")[0] if __doc__ else None
+    )
+    parser.add_argument("--clients", default=None, help="comma-separated N sweep (default 10,100,500)")
+    parser.add_argument("--seconds", type=float, default=None, help=f"length of each step (default {DEFAULT_SECONDS})")
+    parser.add_argument("--quick", action="store_true", help="a ~20-second smoke run: N=10, two short steps")
+    parser.add_argument("--servers", default=",".join(servers.SERVERS), help="comma-separated servers to run")
+    parser.add_argument("--workers", type=int, default=2, help="load-generator processes (default 2)")
+    parser.add_argument("--start-rate", type=float, default=DEFAULT_START_RATE, help="deliveries/s of the first step")
+    parser.add_argument("--max-steps", type=int, default=None, help="rate steps per server and N (default 9)")
+    parser.add_argument("--idle", type=int, default=None, help="idle connections for the memory table (default 1000)")
+    parser.add_argument("--base-port", type=int, default=BASE_PORT, help=f"first port to use (default {BASE_PORT})")
+    parser.add_argument(
+        "--relay-arg", action="append", default=[], help="extra argument for susurro-relay (repeatable)"
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        sweep = [10]
+        args.seconds = args.seconds or 1.0
+        args.max_steps = args.max_steps or 2
+        args.idle = 50 if args.idle is None else args.idle
+    else:
+        sweep = list(DEFAULT_CLIENTS)
+        args.seconds = args.seconds or DEFAULT_SECONDS
+        args.max_steps = args.max_steps or 9
+        args.idle = 1000 if args.idle is None else args.idle
+    if args.clients:
+        sweep = [int(x) for x in args.clients.split(",") if x.strip()]
+    if any(n < 2 for n in sweep):
+        parser.error("every N must be at least 2 (a room needs a sender and a receiver)")
+    args.sweep = sweep
+    args.server_names = [s.strip() for s in args.servers.split(",") if s.strip()]
+    unknown = set(args.server_names) - set(servers.SERVERS)
+    if unknown:
+        parser.error(f"unknown server(s): {', '.join(sorted(unknown))}; known: {', '.join(servers.SERVERS)}")
+    if not 21000 <= args.base_port <= PORT_LIMIT:
+        parser.error("--base-port must be in 21000-21999")
+    return args
+
+
+def raise_fd_limit() -> None:
+    with contextlib.suppress(ImportError, ValueError, OSError):
+        import resource
+
+        _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536) if hard > 0 else 65536, hard))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not os.path.exists("/proc/self/stat"):
+        print("# note: no /proc here, so relay CPU and RSS show as '?'", flush=True)
+    raise_fd_limit()  # children inherit it: 1,000 connections need more than 1,024 descriptors
+    started = datetime.now(timezone.utc)
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    print(
+        f"# relay_load {started:%Y-%m-%d %H:%M} UTC on {platform.node()}: {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, load average {load[0]:.2f} at start",
+        flush=True,
+    )
+    print(
+        f"# sweep N={','.join(map(str, args.sweep))}, {args.seconds:g} s per step, {args.workers} generator "
+        f"processes, pass = 100 % delivered and p99 <= {MAX_P99_MS:g} ms",
+        flush=True,
+    )
+    gens = Generators(args.workers)
+    ports = Ports(args.base_port)
+    results: list[StepResult] = []
+    try:
+        print(HEADER, flush=True)
+        for n in args.sweep:
+            for name in args.server_names:
+                sweep_one(gens, name, n, args, ports, results)
+        for line in summary(results, args.sweep, args.server_names):
+            print(line, flush=True)
+        if args.idle:
+            print("", flush=True)
+            print(f"idle connections: RSS with {args.idle} joined clients doing nothing", flush=True)
+            print(f"{'server':<9} {'conns':>6} {'RSS before':>14} {'RSS after':>14} {'per conn':>14}", flush=True)
+            for name in args.server_names:
+                line = idle_memory(gens, name, args.idle, ports)
+                if line:
+                    print(line, flush=True)
+    except KeyboardInterrupt:
+        print("# interrupted", flush=True)
+        return 130
+    finally:
+        gens.stop()
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    print(f"# done in {(datetime.now(timezone.utc) - started).total_seconds():.0f} s; load average {load[0]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
