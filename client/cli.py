@@ -454,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         key_file = args.identity or identity_path(name)
         passphrase = read_passphrase_file(args.passphrase_file) if args.passphrase_file else None
         if args.change_passphrase:
-            protected = change_identity_passphrase(key_file, passphrase=passphrase)
+            protected = change_identity_passphrase(key_file, passphrase=passphrase, interactive=sys.stdin.isatty())
             print(f"{key_file} is now {'protected by a passphrase' if protected else 'not protected'}", file=sys.stderr)
             return 0
         identity, created = open_identity(

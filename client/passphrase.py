@@ -38,6 +38,20 @@ class PassphraseMismatch(KeyFileError):
     kind = "passphrase_mismatch"
 
 
+class PassphraseCancelled(KeyFileError):
+    """The person pressed Ctrl-C or Ctrl-D at a passphrase prompt."""
+
+    kind = "passphrase_cancelled"
+
+
+def ask_on_terminal(prompt: str) -> str:
+    """``getpass`` on the controlling terminal; Ctrl-C or Ctrl-D cancels cleanly."""
+    try:
+        return getpass.getpass(prompt)
+    except (EOFError, KeyboardInterrupt):
+        raise PassphraseCancelled("no passphrase given (cancelled)") from None
+
+
 def read_passphrase_file(path: Path) -> str:
     """The first line of ``path`` (without its line ending) as the passphrase.
 
@@ -87,7 +101,7 @@ def open_identity(
     protect: bool,
     passphrase: str | None,
     interactive: bool,
-    ask: Ask = getpass.getpass,
+    ask: Ask = ask_on_terminal,
 ) -> tuple[IdentityKey, bool]:
     """Load ``key_file`` or create it; returns (key, created).
 
@@ -120,13 +134,17 @@ def identity_is_protected(key_file: Path) -> bool:
         return False
 
 
-def change_identity_passphrase(key_file: Path, *, passphrase: str | None, ask: Ask = getpass.getpass) -> bool:
+def change_identity_passphrase(
+    key_file: Path, *, passphrase: str | None, interactive: bool, ask: Ask = ask_on_terminal
+) -> bool:
     """Add, change or remove the passphrase of ``key_file``, asking on the terminal.
 
     ``passphrase`` (from ``--passphrase-file``) is the *current* one. Returns
     whether the file is protected afterwards.
     """
     key_file = Path(key_file)
+    if not interactive:
+        raise KeyFileError("--change-passphrase asks for the new passphrase on a terminal; run it in one")
     if passphrase is None and is_protected(key_file):
         passphrase = ask(f"Current passphrase for {key_file}: ")
     load_identity(key_file, passphrase)  # a wrong passphrase fails before asking for a new one

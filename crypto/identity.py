@@ -151,7 +151,7 @@ def _derive(passphrase: str, salt: bytes, opslimit: int, memlimit: int) -> bytes
         return nacl.pwhash.argon2id.kdf(
             nacl.secret.SecretBox.KEY_SIZE, _passphrase_bytes(passphrase), salt, opslimit=opslimit, memlimit=memlimit
         )
-    except MemoryError:
+    except (MemoryError, nacl.exceptions.RuntimeError):  # libsodium could not allocate memlimit bytes
         raise KeyFileError(f"not enough memory for argon2id ({memlimit // (1024 * 1024)} MiB)") from None
 
 

@@ -258,3 +258,27 @@ def test_wrong_answer_on_the_terminal_is_one_clear_error(tmp_path: Path, answer:
     code, _, err = term.finish()
     assert code == 2
     assert err == f"susurro-cli: wrong passphrase for {key_file} (or the file was altered)\n"
+
+
+@pytest.mark.parametrize("key", ["\x03", "\x04"], ids=["ctrl-c", "ctrl-d"])
+def test_cancelling_the_prompt_is_a_clean_exit(tmp_path: Path, key: str) -> None:
+    home = tmp_path / "home"
+    term = TerminalCli(["--name", "lee", "--server", "127.0.0.1:1", "--passphrase"], home)
+    term.expect("New passphrase: ")
+    os.write(term.master, key.encode())
+    code, _, err = term.finish()
+    assert code == 2
+    assert err == "susurro-cli: no passphrase given (cancelled)\n"
+    assert not (home / "identities" / "lee.key").exists()
+
+
+def test_change_passphrase_needs_a_terminal(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    secret = passphrase_file(tmp_path, "p")
+    base = ["--name", "max", "--server", "127.0.0.1:1", "--passphrase-file", str(secret)]
+    run_cli(base, home)
+    before = (home / "identities" / "max.key").read_bytes()
+    result = run_cli([*base, "--change-passphrase"], home, stdin="new\nnew\n")
+    assert result.returncode == 2
+    assert "asks for the new passphrase on a terminal" in result.stderr
+    assert (home / "identities" / "max.key").read_bytes() == before
