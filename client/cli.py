@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import queue
+import ssl
 import sys
 import threading
 import time
@@ -31,6 +32,7 @@ from .connection import ConnectFailed, RelayConnection, parse_address
 from .home import identity_path, susurro_home, trust_path
 from .passphrase import change_identity_passphrase, identity_is_protected, open_identity, read_passphrase_file
 from .session import ClientSession, SendError, TrustError
+from .tls import TLSSetupError, client_context
 
 DEFAULT_RELAY = "127.0.0.1:12345"
 #: Overrides the address of the one-command local demo (tests use a free port).
@@ -113,6 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--strict",
         action="store_true",
         help="send only to members you verified (/verified NAME); others are listed as skipped",
+    )
+    tls = parser.add_argument_group(
+        "TLS (hides metadata from the network; messages are end-to-end encrypted either way)"
+    )
+    tls.add_argument("--tls", action="store_true", help="connect with TLS and verify the relay's certificate")
+    tls.add_argument(
+        "--cafile",
+        metavar="FILE",
+        help="trust only the certificate authorities in this PEM file (implies --tls; default: the system's)",
     )
     return parser
 
@@ -323,12 +334,16 @@ def start_local_relay(host: str, port: int, output: Output) -> Callable[[], None
 
 
 def connect(
-    args: argparse.Namespace, session: ClientSession, events: queue.Queue[object], output: Output
+    args: argparse.Namespace,
+    session: ClientSession,
+    events: queue.Queue[object],
+    output: Output,
+    tls: ssl.SSLContext | None = None,
 ) -> tuple[RelayConnection, Callable[[], None] | None]:
     stop_relay: Callable[[], None] | None = None
     if args.server:
         host, port = parse_address(args.server)
-        return RelayConnection.open(session, host, port, events), None
+        return RelayConnection.open(session, host, port, events, tls=tls), None
     host, port = parse_address(os.environ.get(LOCAL_RELAY_ENV, DEFAULT_RELAY))
     for _attempt in range(2):
         try:
@@ -440,6 +455,16 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")
     output = Output(args.json)
+    tls: ssl.SSLContext | None = None
+    if args.tls or args.cafile:
+        if not args.server:
+            print("susurro-cli: --tls needs --server (the local demo relay has no certificate)", file=sys.stderr)
+            return 2
+        try:
+            tls = client_context(args.cafile)
+        except TLSSetupError as exc:
+            print(f"susurro-cli: {exc}", file=sys.stderr)
+            return 2
     name = args.name
     if name is None:
         if not sys.stdin.isatty():
@@ -480,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     session = ClientSession(identity, name, relay=relay_label, trust=trust, strict=args.strict)
     try:
-        connection, stop_relay = connect(args, session, events, output)
+        connection, stop_relay = connect(args, session, events, output, tls)
     except (ConnectFailed, ValueError) as exc:
         print(f"susurro-cli: {exc}", file=sys.stderr)
         return 1

@@ -11,10 +11,12 @@ from __future__ import annotations
 import contextlib
 import queue
 import socket
+import ssl
 import threading
 import time
 
 from . import events as ev
+from . import tls as client_tls
 from .session import ClientSession, SendError
 
 CONNECT_TIMEOUT = 10.0
@@ -50,8 +52,13 @@ def parse_address(text: str, default_port: int = 12345) -> tuple[str, int]:
 
 
 def open_socket(
-    host: str, port: int, timeout: float = CONNECT_TIMEOUT, send_timeout: float = SEND_TIMEOUT
+    host: str,
+    port: int,
+    timeout: float = CONNECT_TIMEOUT,
+    send_timeout: float = SEND_TIMEOUT,
+    tls: ssl.SSLContext | None = None,
 ) -> socket.socket:
+    """Connect (and with ``tls`` complete the TLS handshake); ``ConnectFailed`` says why not."""
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
     except ConnectionRefusedError:
@@ -62,6 +69,12 @@ def open_socket(
         raise ConnectFailed(f"cannot reach the relay at {host}:{port}: no answer within {timeout:g} s") from None
     except OSError as exc:
         raise ConnectFailed(f"cannot reach the relay at {host}:{port}: {exc.strerror or exc}") from None
+    if tls is not None:
+        try:
+            sock = client_tls.secure(sock, tls, host, port, timeout)  # type: ignore[assignment]  # socket-like
+        except client_tls.TLSFailed as exc:
+            sock.close()
+            raise ConnectFailed(str(exc)) from None
     sock.settimeout(send_timeout)  # bounds sendall; the reader treats a recv timeout as "nothing yet"
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
@@ -84,8 +97,10 @@ class RelayConnection:
         events: queue.Queue[object],
         *,
         send_timeout: float = SEND_TIMEOUT,
+        tls: ssl.SSLContext | None = None,
     ) -> RelayConnection:
-        connection = cls(session, open_socket(host, port, send_timeout=send_timeout), events)
+        """Connect and start reading; ``tls`` from ``client.tls.client_context`` turns on TLS."""
+        connection = cls(session, open_socket(host, port, send_timeout=send_timeout, tls=tls), events)
         connection._reader.start()
         return connection
 

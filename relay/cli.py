@@ -20,6 +20,7 @@ from .config import (
 from .outbox import DEFAULT_OUTBOX_BYTES
 from .registry import RegistryError
 from .server import RelayServer, format_address
+from .tls import TLSConfigError
 
 DESCRIPTION = """\
 Susurro's blind relay. It routes sealed envelopes between members of one room
@@ -69,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_PORT,
         help=f"TCP port (default {DEFAULT_PORT}; 0 picks a free one)",
     )
+    tls = parser.add_argument_group(
+        "TLS (hides metadata from the network; messages are end-to-end encrypted either way)"
+    )
+    tls.add_argument("--tls-cert", metavar="FILE", help="PEM certificate chain: serve TLS 1.2+ instead of plain TCP")
+    tls.add_argument("--tls-key", metavar="FILE", help="PEM private key for --tls-cert (default: read from that file)")
     logs = parser.add_argument_group("logging")
     logs.add_argument("--log-file", help="also append log lines to this file")
     logs.add_argument(
@@ -141,6 +147,9 @@ def configure_logging(level: str, log_file: str | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.tls_key and not args.tls_cert:
+        print("susurro-relay: --tls-key needs --tls-cert", file=sys.stderr)
+        return 2
     if args.handshake_timeout <= 0:
         print("susurro-relay: --handshake-timeout must be positive", file=sys.stderr)
         return 2
@@ -160,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         log_ciphertext=args.log_ciphertext,
         registry=args.registry,
         registry_max_names=args.registry_max_names,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
     )
     try:
         server = RelayServer(config)
@@ -168,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         host, port = server.start()
+    except TLSConfigError as exc:
+        print(f"susurro-relay: TLS: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(
             f"susurro-relay: cannot listen on {format_address(args.host, args.port)}: {exc.strerror or exc}",

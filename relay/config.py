@@ -29,3 +29,6 @@ class RelayConfig:
     #: Name registry file (``--registry``); None: names are free again once their holder leaves.
     registry: str | None = None
     registry_max_names: int = 100_000
+    # TLS (relay/tls.py): PEM certificate chain and key; None serves plain TCP.
+    tls_cert: str | None = None
+    tls_key: str | None = None

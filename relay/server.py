@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import ssl
 import threading
 import time
 
+from . import tls as relay_tls
 from .config import FLUSH_TIMEOUT, RelayConfig
 from .core import Connection, RelayCore
 from .outbox import Outbox
@@ -45,6 +47,8 @@ class RelayServer:
         self._threads_lock = threading.Lock()
         self._threads: set[threading.Thread] = set()
         self._sockets: dict[Connection, socket.socket] = {}
+        self._tls: ssl.SSLContext | None = None
+        self._handshakes = relay_tls.HandshakeGate(config.max_clients)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -54,6 +58,8 @@ class RelayServer:
 
     def start(self) -> tuple[str, int]:
         threading.stack_size(THREAD_STACK_SIZE)
+        if self.config.tls_cert is not None:  # TLSConfigError says which file is wrong
+            self._tls = relay_tls.server_context(self.config.tls_cert, self.config.tls_key)
         infos = socket.getaddrinfo(self.config.host, self.config.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
         family = infos[0][0]
         listener = socket.socket(family, socket.SOCK_STREAM)
@@ -87,6 +93,7 @@ class RelayServer:
             _cut(self._listener)  # wakes the acceptor: close() alone does not on Linux
             with contextlib.suppress(OSError):
                 self._listener.close()
+        self._handshakes.cut_all()
         self.core.shutdown(reason)
         with self._threads_lock:
             sockets = dict(self._sockets)
@@ -127,12 +134,45 @@ class RelayServer:
                 time.sleep(0.1)  # e.g. EMFILE: do not spin
                 continue
             try:
-                self._admit(sock, format_address(*peer[:2]))
+                if self._tls is not None:
+                    self._admit_tls(sock, format_address(*peer[:2]))
+                else:
+                    self._admit(sock, format_address(*peer[:2]))
             except Exception:
                 log.exception("could not start a connection")
                 _cut(sock)
 
-    def _admit(self, sock: socket.socket, address: str) -> None:
+    def _admit_tls(self, sock: socket.socket, address: str) -> None:
+        """Hand the TLS handshake to its own thread; the acceptor moves on at once."""
+        if not self._handshakes.enter(sock):
+            log.warning("reject addr=%s code=full detail=too many TLS handshakes in progress", address)
+            _cut(sock)
+            sock.close()
+            return
+        thread = threading.Thread(
+            target=self._tls_then_admit, args=(sock, address, time.monotonic()), name="relay-tls", daemon=True
+        )
+        self._track(thread)
+        thread.start()
+
+    def _tls_then_admit(self, sock: socket.socket, address: str, started: float) -> None:
+        assert self._tls is not None
+        try:
+            stream = relay_tls.accept(sock, self._tls, started + self.config.handshake_timeout)
+        except Exception as exc:  # any failure ends only this connection
+            log.info("tls-fail addr=%s reason=%s", address, relay_tls.describe(exc))
+            _cut(sock)
+            sock.close()
+            return
+        finally:
+            self._handshakes.leave(sock)
+        if self._stopping.is_set():
+            _cut(sock)
+            sock.close()
+            return
+        self._admit(stream, address, started)  # type: ignore[arg-type]  # TLSStream has the socket calls we use
+
+    def _admit(self, sock: socket.socket, address: str, started: float | None = None) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         outbox = Outbox(self.config.outbox_bytes, on_overflow=lambda: _cut(sock))
         conn = self.core.connect(outbox, address)
@@ -146,7 +186,7 @@ class RelayServer:
             target=self._write_loop, args=(sock, outbox, conn), name=f"relay-w{conn.id}", daemon=True
         )
         reader = threading.Thread(
-            target=self._read_loop, args=(sock, outbox, conn, writer), name=f"relay-r{conn.id}", daemon=True
+            target=self._read_loop, args=(sock, outbox, conn, writer, started), name=f"relay-r{conn.id}", daemon=True
         )
         with self._threads_lock:
             self._sockets[conn] = sock
@@ -159,11 +199,13 @@ class RelayServer:
         with self._threads_lock:
             self._threads.add(thread)
 
-    def _read_loop(self, sock: socket.socket, outbox: Outbox, conn: Connection, writer: threading.Thread) -> None:
+    def _read_loop(
+        self, sock: socket.socket, outbox: Outbox, conn: Connection, writer: threading.Thread, started: float | None
+    ) -> None:
         reason = "closed by client"
-        # The handshake deadline counts from connect, not per recv: a client
-        # trickling one byte at a time must not hold a connection slot forever.
-        deadline = time.monotonic() + self.config.handshake_timeout
+        # The handshake deadline counts from connect (TLS included), not per recv: a
+        # client trickling one byte at a time must not hold a connection slot forever.
+        deadline = (time.monotonic() if started is None else started) + self.config.handshake_timeout
         try:
             while True:
                 if not conn.joined:

@@ -84,9 +84,11 @@ def _readline_with_timeout(stream: Any, timeout: float) -> str:
 class CliProcess:
     """``susurro-cli --json``: lines in on stdin, parsed JSON events out."""
 
-    def __init__(self, name: str, home: Path, server: str | None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, name: str, home: Path, server: str | None, env: dict[str, str] | None = None, extra: tuple[str, ...] = ()
+    ) -> None:
         self.name = name
-        args = [*console_script("susurro-cli", "client"), "--name", name, "--json"]
+        args = [*console_script("susurro-cli", "client"), "--name", name, "--json", *extra]
         if server is not None:
             args += ["--server", server]
         environment = {**os.environ, "SUSURRO_HOME": str(home), **(env or {})}

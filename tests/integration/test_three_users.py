@@ -34,14 +34,21 @@ def clients(tmp_path: Path) -> Iterator[list[CliProcess]]:
 def test_three_users_chat_and_relay_sees_only_ciphertext(
     relay: RelayProcess, clients: list[CliProcess], tmp_path: Path
 ) -> None:
+    three_user_session(relay, clients, tmp_path)
+
+
+def three_user_session(
+    relay: RelayProcess, clients: list[CliProcess], tmp_path: Path, client_args: tuple[str, ...] = ()
+) -> None:
+    """The whole scripted session; ``client_args`` go to every client (e.g. ``--tls``)."""
     # Each user has their own SUSURRO_HOME, as on three machines.
-    alice = CliProcess("alice", tmp_path / "alice", relay.address)
+    alice = CliProcess("alice", tmp_path / "alice", relay.address, extra=client_args)
     clients.append(alice)
     me_alice = alice.expect_event("connected", name="alice")
-    bob = CliProcess("bob", tmp_path / "bob", relay.address)
+    bob = CliProcess("bob", tmp_path / "bob", relay.address, extra=client_args)
     clients.append(bob)
     me_bob = bob.expect_event("connected", name="bob")
-    carol = CliProcess("carol", tmp_path / "carol", relay.address)
+    carol = CliProcess("carol", tmp_path / "carol", relay.address, extra=client_args)
     clients.append(carol)
     me_carol = carol.expect_event("connected", name="carol")
     fingerprints = {"alice": me_alice["fingerprint"], "bob": me_bob["fingerprint"], "carol": me_carol["fingerprint"]}
