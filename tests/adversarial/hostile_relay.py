@@ -46,16 +46,19 @@ from typing import Literal
 from client import events as ev
 from client.connection import RelayConnection
 from client.session import ClientSession
-from crypto import IdentityKey
+from crypto import IdentityKey, SessionCertificate
 from protocol import (
     CLIENT_FRAMES,
     RELAY_FRAMES,
+    Deliver,
     Error,
     Frame,
     FrameDecoder,
+    Member,
     Ping,
     Pong,
     ProtocolError,
+    Send,
     decode_frame,
     encode,
 )
@@ -348,6 +351,13 @@ class Client:
             if match(event):
                 return event
 
+    def seen_or_wait(self, match: Callable[[ev.Event], bool], timeout: float = WAIT, what: str = "event") -> ev.Event:
+        """The first logged event that matches, or else the next one to arrive."""
+        for event in self.log:
+            if match(event):
+                return event
+        return self.wait_for(match, timeout, what)
+
     def wait_event(self, kind: type[ev.Event], timeout: float = WAIT) -> ev.Event:
         return self.wait_for(lambda e: isinstance(e, kind), timeout, kind.__name__)
 
@@ -498,3 +508,44 @@ class HostileRoom:
         self.proxy.close()
         self.relay.stop()
         threading.excepthook = self._previous_hook
+
+
+# --- helpers for attack tests ----------------------------------------------------------------------------
+
+
+def certified(identity: IdentityKey, name: str, session_public: bytes, issued_at: int = 1) -> Member:
+    """A roster record whose certificate genuinely verifies under ``identity``."""
+    cert = SessionCertificate.issue(identity, name, session_public, issued_at)
+    return Member(name=name, ik=identity.public, sk=session_public, cert=cert.signature, issued_at=issued_at)
+
+
+def delivers(frames: Sequence[Frame]) -> list[Deliver]:
+    return [f for f in frames if isinstance(f, Deliver)]
+
+
+def sends(frames: Sequence[Frame]) -> list[Send]:
+    return [f for f in frames if isinstance(f, Send)]
+
+
+def send_and_wait(sender: Client, text: str, recipients: Sequence[Client], to: list[str] | None = None) -> str:
+    """Send ``text`` and wait until every recipient shows it: the baseline before an attack."""
+    msg_id = sender.send(text, to)
+    sender.wait_for(lambda e: isinstance(e, ev.Delivery) and e.msg_id == msg_id, what=f"Delivery({msg_id})")
+    for recipient in recipients:
+        recipient.wait_message(text)
+    return msg_id
+
+
+def assert_no_forgery(client: Client, genuine: dict[str, str]) -> None:
+    """Every ``Message`` the client showed is a genuine ``{text: sender}``, and none twice."""
+    seen_ids = set()
+    for message in client.messages():
+        assert message.text in genuine, f"{client.label} showed a forged text {message.text!r}"
+        assert message.sender == genuine[message.text], f"{message.text!r} attributed to {message.sender}"
+        assert message.msg_id not in seen_ids, f"{client.label} showed {message.msg_id} twice"
+        seen_ids.add(message.msg_id)
+
+
+def after_barrier(*clients: Client) -> None:
+    for client in clients:
+        client.barrier()

@@ -29,7 +29,19 @@ from crypto.seal import open_message
 from protocol import Ack, Deliver, Frame, Joined, Member, Send, Welcome
 from protocol.framing import pack_payload
 
-from .hostile_relay import TO_CLIENT, TO_RELAY, Client, HostileRoom, Item
+from .hostile_relay import (
+    TO_CLIENT,
+    TO_RELAY,
+    Client,
+    HostileRoom,
+    Item,
+    after_barrier,
+    assert_no_forgery,
+    certified,
+    delivers,
+    send_and_wait,
+    sends,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -51,47 +63,6 @@ def trio(hostile: HostileRoom) -> HostileRoom:
         hostile.join(label)
     hostile.forget_events()
     return hostile
-
-
-# --- helpers ----------------------------------------------------------------------------
-
-
-def certified(identity: IdentityKey, name: str, session_public: bytes, issued_at: int = 1) -> Member:
-    """A roster record whose certificate genuinely verifies under ``identity``."""
-    cert = SessionCertificate.issue(identity, name, session_public, issued_at)
-    return Member(name=name, ik=identity.public, sk=session_public, cert=cert.signature, issued_at=issued_at)
-
-
-def delivers(frames: Sequence[Frame]) -> list[Deliver]:
-    return [f for f in frames if isinstance(f, Deliver)]
-
-
-def sends(frames: Sequence[Frame]) -> list[Send]:
-    return [f for f in frames if isinstance(f, Send)]
-
-
-def send_and_wait(sender: Client, text: str, recipients: Sequence[Client], to: list[str] | None = None) -> str:
-    """Send ``text`` and wait until every recipient shows it: the baseline before an attack."""
-    msg_id = sender.send(text, to)
-    sender.wait_for(lambda e: isinstance(e, ev.Delivery) and e.msg_id == msg_id, what=f"Delivery({msg_id})")
-    for recipient in recipients:
-        recipient.wait_message(text)
-    return msg_id
-
-
-def assert_no_forgery(client: Client, genuine: dict[str, str]) -> None:
-    """Every ``Message`` the client showed is a genuine ``{text: sender}``, and none twice."""
-    seen_ids = set()
-    for message in client.messages():
-        assert message.text in genuine, f"{client.label} showed a forged text {message.text!r}"
-        assert message.sender == genuine[message.text], f"{message.text!r} attributed to {message.sender}"
-        assert message.msg_id not in seen_ids, f"{client.label} showed {message.msg_id} twice"
-        seen_ids.add(message.msg_id)
-
-
-def after_barrier(*clients: Client) -> None:
-    for client in clients:
-        client.barrier()
 
 
 # --- 2. session-key substitution with a certificate that does not verify ---------------

@@ -1,0 +1,293 @@
+"""Relay lies that only the trust store can catch, on real sockets.
+
+Attacks 1 (identity key substituted on join), 3 (a ghost member: trust state
+and strict mode) and 9 (a stale session certificate after rotation) of issue 4.
+Each client keeps its ``TrustStore`` across its sessions, as the real client
+does through ``$SUSURRO_HOME/trust.json`` (in memory here: the file format has
+its own tests).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import pytest
+
+from client import events as ev
+from client.session import ClientSession, SendError
+from crypto import BoxCache, IdentityKey, Recipient, SessionKey, fingerprint, seal_message
+from crypto.trust import TrustStore
+from protocol import Deliver, Frame, Joined, Member, Rekeyed, Welcome, name_key
+
+from .hostile_relay import (
+    TO_RELAY,
+    Client,
+    HostileRoom,
+    Item,
+    after_barrier,
+    certified,
+    delivers,
+    send_and_wait,
+    sends,
+)
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def hostile() -> Iterator[HostileRoom]:
+    room = HostileRoom()
+    try:
+        yield room
+        room.check()
+    finally:
+        room.close()
+
+
+def store() -> TrustStore:
+    """A trust store in memory, keyed as the client keys names."""
+    return TrustStore(None, key_of=name_key)
+
+
+def join_with(room: HostileRoom, label: str, trust: TrustStore, name: str | None = None, **kwargs: object) -> Client:
+    identity = kwargs.pop("identity", None) or IdentityKey.generate()
+    assert isinstance(identity, IdentityKey)
+    others_see_it = bool(kwargs.pop("others_see_it", True))
+    session = ClientSession(identity, name or label, relay="hostile", trust=trust, **kwargs)  # type: ignore[arg-type]
+    return room.join(label, session=session, others_see_it=others_see_it)
+
+
+def addressed(room: HostileRoom, label: str) -> list[set[str]]:
+    """The recipients of every ``send`` the client wrote, as the relay received them."""
+    return [set(send.to) for send in sends(room.proxy.seen(label, TO_RELAY))]
+
+
+def forged_deliver(attacker: IdentityKey, attacker_sk: SessionKey, sender: str, to: Client, text: str) -> Deliver:
+    """A message the attacker seals as ``sender`` with its own keys, for ``to``'s current session."""
+    recipient = Recipient(
+        name=to.name, identity_key=to.identity.public, session_key=to.session.session_key.public, counter=1
+    )
+    ct = seal_message(
+        identity=attacker,
+        boxes=BoxCache(attacker_sk),
+        sender=sender,
+        recipients=[recipient],
+        body=text,
+        msg_id="forged",
+        sent_at=1,
+    )
+    return Deliver(sender=sender, id="forged", ct=ct[to.name])
+
+
+# --- 1. identity key substituted on join --------------------------------------------------
+
+
+def substitute(member: Member, attacker: IdentityKey, attacker_sk: SessionKey) -> Member:
+    """``member`` under the attacker's identity and session keys, with a certificate that verifies."""
+    return certified(attacker, member.name, attacker_sk.public, member.issued_at)
+
+
+@pytest.mark.parametrize("where", ["joined", "welcome"])
+def test_attack1_identity_key_substituted_on_rejoin_is_key_changed_and_blocks_sending(
+    hostile: HostileRoom, where: str
+) -> None:
+    """alice met carol before; when carol comes back the relay presents its own key as hers."""
+    attacker, attacker_sk = IdentityKey.generate(), SessionKey.generate()
+    alice_trust = store()
+    carol_identity = IdentityKey.generate()
+    alice = join_with(hostile, "alice", alice_trust)
+    bob = hostile.join("bob")
+    carol = hostile.join("carol", identity=carol_identity)
+    assert alice_trust.contact("carol") is not None  # pinned on first sight
+
+    def swap_carol(label: str, frame: Frame) -> list[Item]:
+        if isinstance(frame, Joined) and frame.member.name == "carol":
+            return [Joined(member=substitute(frame.member, attacker, attacker_sk))]
+        if isinstance(frame, Welcome):
+            roster = tuple(substitute(m, attacker, attacker_sk) if m.name == "carol" else m for m in frame.roster)
+            return [dataclasses.replace(frame, roster=roster)]
+        return [frame]
+
+    if where == "joined":  # carol reconnects while alice stays
+        hostile.leave("carol")
+        hostile.proxy.set_hook("alice", swap_carol)
+        hostile.join("carol2", name="carol", identity=carol_identity, others_see_it=False)
+        bob.wait_for(lambda e: isinstance(e, ev.Joined) and e.member.name == "carol")
+        target = alice
+    else:  # alice reconnects (same trust store) while carol stays
+        hostile.leave("alice")
+        hostile.proxy.set_hook("alice2", swap_carol)
+        target = join_with(hostile, "alice2", alice_trust, name="alice", identity=alice.identity)
+    del carol
+
+    changed = target.seen_or_wait(lambda e: isinstance(e, ev.KeyChanged), what="KeyChanged")
+    assert isinstance(changed, ev.KeyChanged)
+    assert changed.kind == "key_changed" and changed.name == "carol"
+    assert changed.old_fingerprint == fingerprint(carol_identity.public)
+    assert changed.new_fingerprint == fingerprint(attacker.public)
+    assert {m.name: m.trust for m in target.connection.members()}["carol"] == "changed"
+
+    # Sending to carol is blocked: a direct message is refused, a room message skips her.
+    with pytest.raises(SendError, match="identity key changed"):
+        target.send("for carol's eyes", to=["carol"])
+    msg_id = send_and_wait(target, "room message", [bob])
+    delivery = next(e for e in target.log if isinstance(e, ev.Delivery) and e.msg_id == msg_id)
+    assert isinstance(delivery, ev.Delivery)
+    assert delivery.skipped == ("carol",) and delivery.delivered == ("bob",)
+    assert addressed(hostile, target.label) == [{"bob"}]  # nothing ever encrypted to the attacker's key
+
+    # What the attacker sends as carol is never shown as trusted: it is marked "changed".
+    target.proxy.inject(target.label, forged_deliver(attacker, attacker_sk, "carol", target, "carol: trust me"))
+    after_barrier(target, bob)
+    assert target.warnings() == ["key_changed"]
+    for message in target.messages():
+        if message.sender == "carol":
+            assert message.trust == "changed", message
+    assert bob.warnings() == []
+
+
+def test_attack1_accepting_the_changed_key_is_what_unblocks_it(hostile: HostileRoom) -> None:
+    """The block lifts only through the user's ``accept_key``; nothing the relay sends lifts it."""
+    attacker, attacker_sk = IdentityKey.generate(), SessionKey.generate()
+    alice_trust = store()
+    alice = join_with(hostile, "alice", alice_trust)
+    bob_identity = IdentityKey.generate()
+    hostile.join("bob", identity=bob_identity)
+    hostile.leave("bob")
+    forged: list[Member] = []
+
+    def swap_bob(label: str, frame: Frame) -> list[Item]:
+        if isinstance(frame, Joined) and frame.member.name == "bob":
+            forged.append(substitute(frame.member, attacker, attacker_sk))
+            return [Joined(member=forged[-1])]
+        return [frame]
+
+    hostile.proxy.set_hook("alice", swap_bob)
+    hostile.join("bob2", name="bob", identity=bob_identity)
+    alice.seen_or_wait(lambda e: isinstance(e, ev.KeyChanged), what="KeyChanged")
+    # The relay announces the substituted key again, and a left + joined: still blocked.
+    hostile.proxy.inject("alice", Joined(member=forged[0]))
+    after_barrier(alice)
+    with pytest.raises(SendError, match="identity key changed"):
+        alice.send("blocked", to=["bob"])
+    alice.connection.accept_key("bob")
+    updated = alice.wait_event(ev.TrustUpdated)
+    assert isinstance(updated, ev.TrustUpdated) and updated.member.trust == "pinned"
+    alice.send("now allowed", to=["bob"])
+    after_barrier(alice)
+    assert addressed(hostile, "alice") == [{"bob"}]
+
+
+# --- 3. a ghost member: new, visible, skipped in strict mode ----------------------------------
+
+
+def test_attack3_ghost_member_is_new_and_strict_mode_skips_it(hostile: HostileRoom) -> None:
+    alice = join_with(hostile, "alice", store())
+    bob, carol = hostile.join("bob"), hostile.join("carol")
+    alice.connection.mark_verified("bob")
+    alice.connection.mark_verified("carol")
+    for _ in range(2):
+        updated = alice.wait_event(ev.TrustUpdated)
+        assert isinstance(updated, ev.TrustUpdated) and updated.member.trust == "verified"
+
+    ghost_identity, ghost_session = IdentityKey.generate(), SessionKey.generate()
+    hostile.proxy.inject("alice", Joined(member=certified(ghost_identity, "ghost", ghost_session.public)))
+    joined = alice.wait_for(lambda e: isinstance(e, ev.Joined) and e.member.name == "ghost")
+    assert isinstance(joined, ev.Joined) and joined.member.trust == "new"
+
+    alice.connection.set_strict(True)
+    msg_id = send_and_wait(alice, "verified only", [bob, carol])
+    delivery = next(e for e in alice.log if isinstance(e, ev.Delivery) and e.msg_id == msg_id)
+    assert isinstance(delivery, ev.Delivery)
+    assert delivery.skipped == ("ghost",)
+    assert set(delivery.delivered) == {"bob", "carol"}
+    with pytest.raises(SendError, match="not verified and strict mode is on"):
+        alice.send("to the ghost", to=["ghost"])
+    after_barrier(alice, bob, carol)
+    assert addressed(hostile, "alice") == [{"bob", "carol"}]
+    for member in (bob, carol):
+        (message,) = member.messages()
+        assert set(message.to) == {"bob", "carol"}  # the signed list: no ghost
+        assert member.warnings() == []
+    assert alice.warnings() == []
+
+
+def test_attack3_without_strict_mode_the_ghost_gets_a_copy_and_everyone_sees_it(hostile: HostileRoom) -> None:
+    alice = join_with(hostile, "alice", store())
+    bob = hostile.join("bob")
+    ghost_identity, ghost_session = IdentityKey.generate(), SessionKey.generate()
+    hostile.proxy.inject("alice", Joined(member=certified(ghost_identity, "ghost", ghost_session.public)))
+    alice.wait_for(lambda e: isinstance(e, ev.Joined) and e.member.name == "ghost")
+    send_and_wait(alice, "not strict", [bob])
+    after_barrier(bob)
+    (message,) = bob.messages()
+    assert set(message.to) == {"bob", "ghost"}
+    assert message.trust == "new"  # bob never pinned alice before: also shown
+
+
+# --- 9. a stale session certificate replayed after rotation -----------------------------------
+
+
+@pytest.fixture
+def rotated(hostile: HostileRoom) -> tuple[HostileRoom, Member, Member, list[Deliver]]:
+    """bob rotates his session key after one message; returns his old and new records,
+    and alice's copy of the message sealed under the old key."""
+    alice = join_with(hostile, "alice", store())
+    bob = join_with(hostile, "bob", store(), rotate_after_messages=1)
+    (old,) = [f.member for f in hostile.proxy.seen("alice") if isinstance(f, Joined)]
+    send_and_wait(bob, "under the first key", [alice])
+    send_and_wait(bob, "under the second key", [alice])  # rekey goes out first
+    rekeyed = [f.member for f in hostile.proxy.seen("alice") if isinstance(f, Rekeyed)]
+    assert len(rekeyed) == 1, "bob's session key was expected to rotate once"
+    (new,) = rekeyed
+    assert new.issued_at > old.issued_at and new.sk != old.sk and new.ik == old.ik
+    old_delivers = delivers(hostile.proxy.seen("alice"))[:1]
+    hostile.forget_events()
+    return hostile, old, new, old_delivers
+
+
+@pytest.mark.parametrize("frame", ["rekeyed", "joined"])
+def test_attack9_old_certificate_replayed_to_a_member_who_saw_the_rotation(
+    rotated: tuple[HostileRoom, Member, Member, list[Deliver]], frame: str
+) -> None:
+    room, old, _, old_delivers = rotated
+    alice = room.clients["alice"]
+    replay = Rekeyed(member=old) if frame == "rekeyed" else Joined(member=old)
+    room.proxy.inject("alice", replay, *old_delivers)
+    after_barrier(alice)
+    # alice retired the old session key at the rotation: it cannot come back.
+    assert alice.warnings() == ["stale_session", "decrypt_failed"]
+    assert alice.messages() == []
+    send_and_wait(room.clients["bob"], "still bob's new key", [alice])
+
+
+@pytest.mark.parametrize("frame", ["rekeyed", "joined", "welcome"])
+def test_attack9_old_certificate_replayed_to_a_member_who_never_saw_it_is_stale(
+    rotated: tuple[HostileRoom, Member, Member, list[Deliver]], frame: str
+) -> None:
+    """carol joins after the rotation, so her session never saw bob's old key: only the
+    certificate's age (remembered per identity key in her trust store) gives the replay away."""
+    room, old, new, _ = rotated
+    carol_trust = store()
+    carol = join_with(room, "carol", carol_trust)
+    assert carol.session.peers["bob"].session_key == new.sk
+    if frame == "welcome":  # carol restarts; the relay lists bob's old session in her welcome
+        room.leave("carol")
+
+        def old_bob(label: str, f: Frame) -> list[Item]:
+            if isinstance(f, Welcome):
+                return [dataclasses.replace(f, roster=tuple(old if m.name == "bob" else m for m in f.roster))]
+            return [f]
+
+        room.proxy.set_hook("carol2", old_bob)
+        carol = join_with(room, "carol2", carol_trust, name="carol", identity=carol.identity)
+        assert "bob" not in carol.session.member_names()
+    else:
+        room.proxy.inject("carol", Rekeyed(member=old) if frame == "rekeyed" else Joined(member=old))
+        after_barrier(carol)
+        assert carol.session.peers["bob"].session_key == new.sk
+        send_and_wait(room.clients["bob"], "new key still works", [carol])
+    after_barrier(carol)
+    assert carol.warnings() == ["stale_certificate"]
+    assert carol.texts() == ([] if frame == "welcome" else ["new key still works"])
