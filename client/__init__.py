@@ -1,6 +1,6 @@
 """The Susurro client: a headless core (``ClientSession``, sans-I/O), its socket
 edge (``RelayConnection``) and the views built on its event stream (the CLI;
-the Tk GUI comes later).
+the Tk GUI in ``client.gui``).
 """
 
 from . import events

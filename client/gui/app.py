@@ -1,0 +1,331 @@
+"""The GUI's controller: sign in, then run one chat window over the core's event queue.
+
+Threading: everything here runs on the Tk thread. Blocking work (key file,
+connect, send, close) goes to the ``Worker``; the core's reader thread puts
+events on the connection's queue. A single ``after`` loop drains both queues,
+so widgets are only ever touched from the Tk thread.
+
+A ``SusurroApp`` owns only ``Toplevel`` windows, never the Tk root, so one
+root can host several apps: the GUI tests run two signed-in users in one
+process this way, which is more robust than two ``Tk()`` interpreters.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+import tkinter as tk
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from client import events as ev
+from client.session import SendError
+
+from .presenter import ROOM, ChatState, Line, clock
+from .settings import Settings
+from .signin import JOIN_TIMEOUT, OpenedSession, SignInError, SignInRequest, default_relay, open_session, refusal
+from .signin_dialog import SignInDialog
+from .strings import Strings, pick_language
+from .verify_dialog import VerifyDialog
+from .window import ChatWindow, WindowActions
+from .worker import Worker
+
+POLL_MS = 50
+#: Events handled per poll, so a flood of messages cannot freeze the window.
+EVENTS_PER_POLL = 200
+#: Bound on waiting for the worker to finish closing when the app ends.
+SHUTDOWN_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Options:
+    """What the command line said (all optional: the dialog asks for the rest)."""
+
+    server: str | None = None
+    name: str | None = None
+    identity: str | None = None
+    lang: str | None = None
+
+
+class SusurroApp:
+    def __init__(
+        self,
+        root: tk.Misc,
+        options: Options,
+        *,
+        strings: Strings | None = None,
+        settings: Settings | None = None,
+        on_exit: Callable[[], None] | None = None,
+    ) -> None:
+        self.root = root
+        self.options = options
+        self.strings = strings or Strings(pick_language(options.lang))
+        self.settings = settings or Settings()
+        self.on_exit = on_exit
+        self.worker = Worker()
+        self.opened: OpenedSession | None = None
+        self.state: ChatState | None = None
+        self.window: ChatWindow | None = None
+        self.dialog: SignInDialog | None = None
+        self.request: SignInRequest | None = None
+        self.closed = False
+        self._closing = False
+        self._join_deadline: float | None = None
+        self._before_welcome: list[ev.Event] = []
+        self._after_id: str | None = None
+        self.verify_dialog: VerifyDialog | None = None
+
+    # --- starting ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """``--server`` and ``--name`` given: connect at once; otherwise ask."""
+        if self.options.server and self.options.name:
+            self._sign_in(
+                SignInRequest(
+                    name=self.options.name, relay=self.options.server, identity=self.options.identity or ""
+                )
+            )
+        else:
+            self.show_sign_in()
+        self._poll()
+
+    def show_sign_in(self, error: SignInError | None = None) -> None:
+        if self.dialog is None:
+            settings = self.settings
+            self.dialog = SignInDialog(
+                self.root,
+                self.strings,
+                name=self.options.name or settings.get("name", ""),
+                relay=self.options.server or settings.get("relay", "") or default_relay(),
+                identity=self.options.identity or settings.get("identity", ""),
+                on_submit=self._submit,
+                on_cancel=self.close,
+            )
+        if error is not None:
+            self.dialog.show_error(error.field, error.message)
+
+    def _submit(self, values: dict[str, str | None]) -> None:
+        relay = (values["relay"] or "").strip()
+        self._sign_in(
+            SignInRequest(
+                name=values["name"] or "",
+                relay=relay,
+                identity=values["identity"] or "",
+                passphrase=values["passphrase"],
+                # The one-command demo: the default local address may start a
+                # relay in this process, as susurro-cli does; a named server never.
+                allow_local_relay=not self.options.server and relay == default_relay(),
+            )
+        )
+
+    def _sign_in(self, request: SignInRequest) -> None:
+        self.request = request
+        if self.dialog is not None:
+            self.dialog.busy(self.strings("connecting_to", relay=request.relay.strip()))
+        strings = self.strings
+        self.worker.submit(lambda: open_session(request, strings), self._on_opened)
+
+    def _on_opened(self, opened: OpenedSession | None, error: BaseException | None) -> None:
+        if self._closing:
+            if opened is not None:
+                self._shutdown_session(opened)
+            return
+        if error is not None or opened is None:
+            failure = error if isinstance(error, SignInError) else SignInError("relay", str(error))
+            self._sign_in_failed(failure)
+            return
+        self.opened = opened
+        self._join_deadline = time.monotonic() + JOIN_TIMEOUT
+
+    def _sign_in_failed(self, error: SignInError) -> None:
+        if self.opened is not None:
+            self._shutdown_session(self.opened)
+            self.opened = None
+        self._join_deadline = None
+        self._before_welcome.clear()
+        self.show_sign_in(error)
+
+    def _shutdown_session(self, opened: OpenedSession) -> None:
+        def shutdown() -> None:
+            opened.connection.close()
+            if opened.stop_relay is not None:
+                opened.stop_relay()
+
+        self.worker.submit(shutdown)
+
+    # --- the event loop ------------------------------------------------------------------
+
+    def _poll(self) -> None:
+        self._after_id = None
+        if self.closed:
+            return
+        while not self.closed:
+            try:
+                self.worker.done.get_nowait().deliver()
+            except queue.Empty:
+                break
+        if self._closing:
+            if not self.closed:
+                self._after_id = self.root.after(POLL_MS, self._poll)
+            return
+        opened = self.opened
+        for _ in range(EVENTS_PER_POLL):
+            if opened is None or self.opened is not opened:
+                break
+            try:
+                item = opened.events.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, ev.Event):
+                self._on_event(item)
+        if self.window is None and self._join_deadline is not None and time.monotonic() > self._join_deadline:
+            self._sign_in_failed(SignInError("relay", self.strings("err_no_welcome", seconds=f"{JOIN_TIMEOUT:g}")))
+        if not self.closed:
+            self._after_id = self.root.after(POLL_MS, self._poll)
+
+    def _on_event(self, event: ev.Event) -> None:
+        if self.window is None or self.state is None:
+            if isinstance(event, ev.Connected):
+                self._enter_chat(event)
+            elif isinstance(event, ev.Disconnected):
+                name = self.request.name.strip() if self.request else ""
+                self._sign_in_failed(refusal(event, name, self.strings))
+            else:
+                self._before_welcome.append(event)
+            return
+        self.window.apply(self.state.apply(event))
+
+    def _enter_chat(self, connected: ev.Connected) -> None:
+        opened = self.opened
+        assert opened is not None
+        self._join_deadline = None
+        self.settings.update(
+            name=opened.name, relay=opened.relay, identity=self.request.identity if self.request else None
+        )
+        if self.dialog is not None:
+            self.dialog.destroy()
+            self.dialog = None
+        self.state = ChatState(self.strings, relay=opened.relay)
+        self.window = ChatWindow(
+            self.root,
+            self.strings,
+            WindowActions(
+                send=self.send,
+                open_direct=self.open_direct,
+                verify=self.verify,
+                accept_key=self.accept_key,
+                close=self.close,
+                tab_closed=self.state.close_tab,
+            ),
+            geometry=self.settings.get("geometry"),
+            sash=self.settings.get("sash"),
+        )
+        if opened.started_relay:
+            self._notice(self.strings("started_local_relay", relay=opened.relay))
+        if opened.created_key:
+            self._notice(self.strings("created_key", path=str(opened.key_file)))
+        self.window.apply(self.state.apply(connected))
+        for event in self._before_welcome:
+            self.window.apply(self.state.apply(event))
+        self._before_welcome.clear()
+
+    def _notice(self, text: str) -> None:
+        if self.window is not None:
+            self.window.apply([Line(conversation=ROOM, kind="notice", text=text, clock=clock())])
+
+    # --- what the window forwards ------------------------------------------------------
+
+    def send(self, text: str, conversation: str) -> bool:
+        """Compose (view rules) then send on the worker; returns whether to clear the entry."""
+        if self.state is None or self.window is None or self.opened is None:
+            return False
+        outgoing, updates = self.state.compose(text, conversation)
+        self.window.apply(updates)
+        if outgoing is None:
+            return False
+        connection, state, window = self.opened.connection, self.state, self.window
+        to = list(outgoing.to) if outgoing.to is not None else None
+
+        def done(msg_id: str | None, error: BaseException | None) -> None:
+            if error is not None or msg_id is None:
+                reason = str(error) if isinstance(error, SendError) else f"{type(error).__name__}: {error}"
+                window.apply(state.send_failed(outgoing.ref, reason))
+            else:
+                window.apply(state.sent(outgoing.ref, msg_id))
+
+        self.worker.submit(lambda: connection.send_message(outgoing.text, to), done)
+        return True
+
+    def open_direct(self, name: str) -> None:
+        if self.state is not None and self.window is not None:
+            self.window.apply(self.state.open_tab(name))
+
+    def verify(self, name: str) -> None:
+        """Ask the core for the safety number (on the worker), then show the dialog."""
+        if self.opened is None or self.state is None or name == self.state.name:
+            return
+        member = self.state.members.get(name)
+        if member is None:
+            return
+        connection = self.opened.connection
+        compute = getattr(connection, "safety_number", None)
+        state, window = self.state, self.window
+
+        def show(number: str | None, error: BaseException | None) -> None:
+            if window is None or not window.top.winfo_exists():
+                return
+            self.verify_dialog = VerifyDialog(
+                window.top,
+                self.strings,
+                name=name,
+                safety_number=number if error is None else None,
+                their_fingerprint=member.fingerprint,
+                own_fingerprint=state.fingerprint,
+                verified=getattr(member, "trust", "new") == "verified",
+                on_mark_verified=self.mark_verified,
+            )
+
+        self.worker.submit(lambda: compute(name) if compute is not None else None, show)
+
+    def mark_verified(self, name: str) -> None:
+        self._core_call("mark_verified", name)
+
+    def accept_key(self, name: str) -> None:
+        self._core_call("accept_key", name)
+
+    def _core_call(self, method: str, name: str) -> None:
+        """Trust actions: the core answers with events (``TrustUpdated``) on its queue."""
+        if self.opened is None:
+            return
+        call = getattr(self.opened.connection, method, None)
+        if call is not None:
+            self.worker.submit(lambda: call(name))
+
+    # --- closing -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Leave: remember the layout, say bye (on the worker), then remove the windows."""
+        if self._closing:
+            return
+        self._closing = True
+        if self.window is not None:
+            self.settings.update(**self.window.layout())
+            self.window.top.withdraw()
+        if self.dialog is not None:
+            self.dialog.top.withdraw()
+        if self.opened is not None:
+            self._shutdown_session(self.opened)
+        self.worker.submit(lambda: None, lambda _r, _e: self._finish())
+
+    def _finish(self) -> None:
+        self.closed = True
+        if self._after_id is not None:
+            self.root.after_cancel(self._after_id)
+            self._after_id = None
+        for widget in (self.window, self.dialog):
+            if widget is not None:
+                widget.destroy()
+        self.window = self.dialog = None
+        self.worker.stop(SHUTDOWN_TIMEOUT)
+        if self.on_exit is not None:
+            self.on_exit()

@@ -1,0 +1,187 @@
+"""Signing in, without Tk: check the form, load the key, reach the relay.
+
+``open_session`` runs on the GUI's worker thread (it blocks on the key file
+and the network). Every way it can fail becomes a ``SignInError`` naming the
+form field to fix and a sentence for the user; the dialog shows exactly that,
+so nothing ends in a traceback. ``refusal`` does the same for a relay that
+answers but will not let us in (name taken, bad name).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import crypto
+import crypto.identity
+from client import events as ev
+from client.cli import DEFAULT_RELAY, LOCAL_RELAY_ENV, start_local_relay
+from client.connection import ConnectFailed, RelayConnection, parse_address
+from client.home import identity_path
+from client.session import ClientSession
+from protocol import BadName, normalize_name
+
+from .strings import Strings
+
+#: How long the relay may take between our connect and its welcome.
+JOIN_TIMEOUT = 20.0
+#: Fields of the sign-in form, as named in ``SignInError.field``.
+FIELDS = ("name", "relay", "identity", "passphrase")
+
+
+class SignInError(Exception):
+    """A sign-in that failed, with the form field to highlight and the words to show."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignInRequest:
+    name: str
+    relay: str
+    identity: str = ""  # empty: the default key file for this name
+    passphrase: str | None = None
+    #: May a relay be started in this process if none answers? Only for the
+    #: default local address, and never when the user named a server.
+    allow_local_relay: bool = False
+
+
+@dataclass(slots=True, kw_only=True)
+class OpenedSession:
+    connection: RelayConnection
+    events: queue.Queue[object]
+    name: str
+    relay: str
+    key_file: Path
+    created_key: bool
+    stop_relay: Callable[[], None] | None = None
+    started_relay: bool = False
+
+
+def default_relay() -> str:
+    """The one-command demo's address (tests move it to a free port with the env variable)."""
+    return os.environ.get(LOCAL_RELAY_ENV, DEFAULT_RELAY)
+
+
+def key_file_for(name: str, identity: str) -> Path | None:
+    """The key file the form points at: the given one, else the default for a valid name."""
+    if identity.strip():
+        return Path(identity.strip()).expanduser()
+    try:
+        return identity_path(normalize_name(name))
+    except BadName:
+        return None
+
+
+def needs_passphrase(path: Path | None) -> bool:
+    """Whether the key file exists and is protected (so the form shows the passphrase field).
+
+    ``crypto.identity.is_protected`` comes with passphrase-protected key files;
+    before that, no file is protected.
+    """
+    is_protected = getattr(crypto.identity, "is_protected", None)
+    if path is None or is_protected is None or not path.exists():
+        return False
+    try:
+        return bool(is_protected(path))
+    except (crypto.CryptoError, OSError, ValueError):
+        return False  # loading will report what is wrong with the file
+
+
+def load_key(path: Path, passphrase: str | None, strings: Strings) -> tuple[crypto.IdentityKey, bool]:
+    """Load or create the identity key; errors name the field to fix."""
+    passphrase_required = getattr(crypto, "PassphraseRequired", None)
+    wrong_passphrase = getattr(crypto, "WrongPassphrase", None)
+    try:
+        if passphrase:
+            return crypto.load_or_create_identity(path, passphrase)  # type: ignore[call-arg]
+        return crypto.load_or_create_identity(path)
+    except crypto.CryptoError as exc:
+        if passphrase_required is not None and isinstance(exc, passphrase_required):
+            raise SignInError("passphrase", strings("err_passphrase_required")) from None
+        if wrong_passphrase is not None and isinstance(exc, wrong_passphrase):
+            raise SignInError("passphrase", strings("err_wrong_passphrase")) from None
+        raise SignInError("identity", strings("err_identity", detail=str(exc))) from None
+    except OSError as exc:
+        raise SignInError("identity", strings("err_identity", detail=exc.strerror or str(exc))) from None
+
+
+def validate(request: SignInRequest, strings: Strings) -> tuple[str, str, int]:
+    """Check the form before touching files or the network: (name, host, port)."""
+    if not request.name.strip():
+        raise SignInError("name", strings("err_name_empty"))
+    try:
+        name = normalize_name(request.name.strip())
+    except BadName as exc:
+        raise SignInError("name", strings("err_bad_name", detail=exc.detail)) from None
+    try:
+        host, port = parse_address(request.relay)
+    except ValueError as exc:
+        raise SignInError("relay", strings("err_bad_address", detail=str(exc))) from None
+    return name, host, port
+
+
+class _Notices:
+    """Collects what ``start_local_relay`` would print; the window says it in its own words."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def notice(self, text: str, **_fields: object) -> None:
+        self.lines.append(text)
+
+
+def open_session(request: SignInRequest, strings: Strings) -> OpenedSession:
+    """Validate, load the key and connect (blocking: run it off the Tk thread).
+
+    With ``allow_local_relay`` and nobody listening, start the same in-process
+    demo relay ``susurro-cli`` starts (``client.cli.start_local_relay``).
+    """
+    name, host, port = validate(request, strings)
+    key_file = key_file_for(name, request.identity)
+    assert key_file is not None  # the name is valid
+    identity, created = load_key(key_file, request.passphrase, strings)
+    relay_label = request.relay.strip()
+    session = ClientSession(identity, name, relay=relay_label)
+    events: queue.Queue[object] = queue.Queue()
+    stop_relay: Callable[[], None] | None = None
+    try:
+        connection = RelayConnection.open(session, host, port, events)
+    except ConnectFailed as exc:
+        if not request.allow_local_relay:
+            raise SignInError("relay", strings("err_unreachable", detail=str(exc))) from None
+        stop_relay = start_local_relay(host, port, _Notices())  # type: ignore[arg-type]
+        if stop_relay is None:  # another demo won the race for the port: join it
+            time.sleep(0.2)
+        try:
+            connection = RelayConnection.open(session, host, port, events)
+        except ConnectFailed as again:
+            if stop_relay is not None:
+                stop_relay()
+            raise SignInError("relay", strings("err_unreachable", detail=str(again))) from None
+    return OpenedSession(
+        connection=connection,
+        events=events,
+        name=name,
+        relay=relay_label,
+        key_file=key_file,
+        created_key=created,
+        stop_relay=stop_relay,
+        started_relay=stop_relay is not None,
+    )
+
+
+def refusal(event: ev.Disconnected, name: str, strings: Strings) -> SignInError:
+    """The relay ended the session before welcoming us: which field, which words."""
+    if event.code == "name_taken":
+        return SignInError("name", strings("err_name_taken", name=name))
+    if event.code == "bad_name":
+        return SignInError("name", strings("err_bad_name", detail=event.reason))
+    return SignInError("relay", strings("err_refused", detail=event.reason))

@@ -1,0 +1,99 @@
+"""Driving real Susurro windows from tests: bounded waits that pump Tk, typing, reading panes.
+
+Each wait is a poll loop with a deadline that calls ``root.update()``, so Tk
+handles the app's ``after`` loop, the worker's results and the core's events
+while the test waits; a condition that never comes fails with what was seen.
+"""
+
+from __future__ import annotations
+
+import time
+import tkinter as tk
+from collections.abc import Callable
+from pathlib import Path
+
+from client.gui.app import Options, SusurroApp
+from client.gui.presenter import ROOM
+from client.gui.settings import Settings
+from client.gui.strings import Strings
+from client.gui.window import ChatWindow
+
+WAIT = 20.0  # seconds: the bound on every wait for something to appear
+
+
+def pump(root: tk.Misc, until: Callable[[], object], what: str, timeout: float = WAIT) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        root.update()
+        result = until()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(0.02)
+
+
+def start_app(
+    root: tk.Misc, home: Path, *, name: str | None = None, server: str | None = None, lang: str = "en"
+) -> SusurroApp:
+    """An app with its own key file and settings under ``home`` (as on its own machine)."""
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    identity = str(home / f"{name}.key") if name else None
+    app = SusurroApp(
+        root,
+        Options(server=server, name=name, identity=identity, lang=lang),
+        strings=Strings(lang),
+        settings=Settings(home / "gui.json"),
+    )
+    app.start()
+    return app
+
+
+def signed_in(root: tk.Misc, app: SusurroApp) -> ChatWindow:
+    pump(root, lambda: app.window is not None, f"{app.options.name} signed in")
+    assert app.window is not None
+    return app.window
+
+
+def pane(app: SusurroApp, conversation: str = ROOM) -> str:
+    assert app.window is not None
+    if conversation not in app.window.conversations:
+        return ""
+    return app.window.conversations[conversation].contents()
+
+
+def wait_in_pane(root: tk.Misc, app: SusurroApp, text: str, conversation: str = ROOM) -> str:
+    where = f"{app.options.name}'s {'room' if conversation == ROOM else conversation} pane"
+    try:
+        pump(root, lambda: text in pane(app, conversation), f"{text!r} in {where}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; it shows:\n{pane(app, conversation)}") from None
+    return pane(app, conversation)
+
+
+def type_line(root: tk.Misc, app: SusurroApp, text: str, *, shift_lines: tuple[str, ...] = ()) -> None:
+    """Type into the real entry and press Enter (Shift+Enter between ``shift_lines``)."""
+    window = app.window
+    assert window is not None
+    window.top.deiconify()
+    window.entry.focus_force()
+    root.update()
+    window.entry.insert("insert", text)
+    for line in shift_lines:
+        window.entry.event_generate("<Shift-Return>")
+        window.entry.insert("insert", line)
+    window.entry.event_generate("<Return>")
+    root.update()
+
+
+def roster(app: SusurroApp) -> dict[str, tuple[str, str]]:
+    """name -> (fingerprint shown, trust shown), read from the Treeview."""
+    assert app.window is not None
+    tree = app.window.roster
+    return {iid: tuple(tree.item(iid, "values")) for iid in tree.get_children()}  # type: ignore[misc]
+
+
+def close_app(root: tk.Misc, app: SusurroApp) -> None:
+    if not app.closed:
+        app.close()
+        pump(root, lambda: app.closed, f"{app.options.name} closed")

@@ -1,0 +1,120 @@
+"""The sign-in dialog, driven through its real entries and keys.
+
+Every failure must end in the dialog with plain words and the field to fix
+highlighted, never in a traceback or a half-open window.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from client.gui.app import SusurroApp
+from client.gui.signin_dialog import ERROR_BACKGROUND
+
+from .driver import close_app, pump, signed_in, start_app
+
+
+def fill_and_submit(root, app: SusurroApp, **fields: str) -> None:  # type: ignore[no-untyped-def]
+    pump(root, lambda: app.dialog is not None, "the sign-in dialog")
+    dialog = app.dialog
+    assert dialog is not None
+    for field, value in fields.items():
+        entry = dialog.entries[field]
+        entry.delete(0, "end")
+        entry.insert(0, value)
+    dialog.top.deiconify()
+    dialog.entries["name"].focus_force()
+    root.update()
+    dialog.entries["name"].event_generate("<Return>")
+
+
+def wait_error(root, app: SusurroApp) -> str:  # type: ignore[no-untyped-def]
+    pump(root, lambda: app.dialog is not None and app.dialog.error.cget("text"), "an error in the sign-in dialog")
+    assert app.dialog is not None
+    return str(app.dialog.error.cget("text"))
+
+
+def highlighted(app: SusurroApp) -> list[str]:
+    assert app.dialog is not None
+    return [f for f, e in app.dialog.entries.items() if e.cget("background") == ERROR_BACKGROUND]
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_taken_name_is_shown_on_the_name_field(tk_root, relay_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    root = tk_root
+    host, port = relay_server.address
+    first = start_app(root, tmp_path / "first", name="alice", server=f"{host}:{port}")
+    second = start_app(root, tmp_path / "second")
+    try:
+        signed_in(root, first)
+        fill_and_submit(root, second, name="Alice", relay=f"{host}:{port}",
+                        identity=str(tmp_path / "second" / "alice.key"))
+        error = wait_error(root, second)
+        assert error == "Someone is already connected as Alice. Pick another name."
+        assert highlighted(second) == ["name"]
+        assert second.window is None and second.dialog is not None
+        # Fixing the name signs in from the same dialog.
+        fill_and_submit(root, second, name="alicia")
+        assert signed_in(root, second).top.title() == "Susurro: alicia"
+        assert second.dialog is None
+    finally:
+        close_app(root, first)
+        close_app(root, second)
+
+
+def test_unreachable_relay_is_shown_on_the_address_field(tk_root, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    root = tk_root
+    app = start_app(root, tmp_path / "a")
+    try:
+        fill_and_submit(root, app, name="alice", relay=f"127.0.0.1:{free_port()}",
+                        identity=str(tmp_path / "a" / "alice.key"))
+        error = wait_error(root, app)
+        assert error.startswith("Cannot reach the relay: cannot reach the relay at 127.0.0.1:")
+        assert "connection refused" in error
+        assert highlighted(app) == ["relay"]
+        assert app.window is None
+    finally:
+        close_app(root, app)
+
+
+def test_bad_name_and_bad_address_never_touch_the_network(tk_root, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    root = tk_root
+    app = start_app(root, tmp_path / "a")
+    try:
+        fill_and_submit(root, app, name="no spaces allowed", relay="127.0.0.1:1")
+        assert wait_error(root, app).startswith("That name is not allowed: ")
+        assert highlighted(app) == ["name"]
+        fill_and_submit(root, app, name="alice", relay="127.0.0.1:99999")
+        pump(root, lambda: "relay address is not valid" in str(app.dialog.error.cget("text")), "address error")
+        assert highlighted(app) == ["relay"]
+        assert not (tmp_path / "a" / "identities").exists(), "no key was created for a refused form"
+    finally:
+        close_app(root, app)
+
+
+def test_escape_cancels_and_relay_address_is_remembered(tk_root, relay_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    root = tk_root
+    host, port = relay_server.address
+    home = tmp_path / "a"
+    app = start_app(root, home)
+    fill_and_submit(root, app, name="alice", relay=f"{host}:{port}", identity=str(home / "alice.key"))
+    signed_in(root, app)
+    close_app(root, app)
+    again = start_app(root, home)
+    try:
+        pump(root, lambda: again.dialog is not None, "the sign-in dialog")
+        assert again.dialog.entries["relay"].get() == f"{host}:{port}"
+        assert again.dialog.entries["name"].get() == "alice"
+        again.dialog.entries["name"].focus_force()
+        root.update()
+        again.dialog.entries["name"].event_generate("<Escape>")
+        pump(root, lambda: again.closed, "Escape closed the dialog and the app")
+    finally:
+        close_app(root, again)
