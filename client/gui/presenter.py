@@ -206,6 +206,23 @@ class ChatState:
             return self._message(event)
         if isinstance(event, ev.Delivery):
             return self._delivery(event)
+        if isinstance(event, ev.KeyChanged):  # before Warning: it is one, with a decision attached
+            self.blocked.add(event.name)
+            text = s(
+                "banner_key_changed",
+                name=event.name,
+                old=short_fp(event.old_fingerprint),
+                new=short_fp(event.new_fingerprint),
+            )
+            where = event.name if event.name in self.tabs else ROOM
+            return [Banner(conversation=where, kind="key_changed", text=text, name=event.name, accept=True),
+                    self.roster()]
+        if isinstance(event, ev.TrustUpdated):
+            member = event.member
+            self.members[member.name] = member
+            if trust_of(member) != "changed":
+                self.blocked.discard(member.name)
+            return [self.roster(), BannersResolved(name=member.name)]
         if isinstance(event, ev.Warning):
             where = event.sender if event.sender in self.tabs else ROOM
             text = s("banner_warning", kind=printable(event.kind), detail=printable(event.detail))
@@ -220,25 +237,6 @@ class ChatState:
                 "status_reconnecting", delay=f"{getattr(event, 'delay', 0):.0f}", attempt=getattr(event, "attempt", 1)
             )
             return [self.status()]
-        if kind == "KeyChanged":
-            name = str(getattr(event, "name", ""))
-            self.blocked.add(name)
-            text = s(
-                "banner_key_changed",
-                name=name,
-                old=short_fp(str(getattr(event, "old_fingerprint", ""))),
-                new=short_fp(str(getattr(event, "new_fingerprint", ""))),
-            )
-            where = name if name in self.tabs else ROOM
-            return [Banner(conversation=where, kind="key_changed", text=text, name=name, accept=True), self.roster()]
-        if kind == "TrustUpdated":
-            member = getattr(event, "member", None)
-            if not isinstance(member, ev.MemberInfo):
-                return []
-            self.members[member.name] = member
-            if trust_of(member) != "changed":
-                self.blocked.discard(member.name)
-            return [self.roster(), BannersResolved(name=member.name)]
         return []
 
     def _message(self, event: ev.Message) -> list[Update]:

@@ -75,8 +75,9 @@ def test_two_windows_and_a_cli_chat(tk_root, relay_server, cli_clients, tmp_path
 
         # The CLI's message appears in both windows.
         carol.type("saludos desde la terminal")
-        wait_in_pane(root, alice, "carol: saludos desde la terminal")
-        wait_in_pane(root, bob, "carol: saludos desde la terminal")
+        for app in (alice, bob):
+            shown = wait_in_pane(root, app, "saludos desde la terminal")
+            assert "carol [new]: saludos desde la terminal" in shown, "first sight of carol is marked new"
 
         # A leave shows in both windows and empties the roster row.
         carol.type("/quit")

@@ -46,14 +46,14 @@ def test_direct_message_opens_a_tab_and_reaches_nobody_else(tk_root, relay_serve
         win_a.roster.event_generate("<Return>")
         pump(root, lambda: win_a.current_conversation() == "bob", "alice's tab with bob selected")
         type_line(root, alice, "solo para bob")
-        text = wait_in_pane(root, bob, "alice: solo para bob", conversation="alice")
+        text = wait_in_pane(root, bob, "alice [new]: solo para bob", conversation="alice")
         assert "solo para bob" not in pane(bob, ROOM), "a direct message is not shown in the room"
         assert win_b.current_conversation() == ROOM, "an incoming tab does not steal focus"
         wait_in_pane(root, alice, "✓ delivered to bob", conversation="bob")
 
         # Bob answers with /msg from the room tab; it lands in the same tabs.
         type_line(root, bob, "/msg alice recibido")
-        wait_in_pane(root, alice, "bob: recibido", conversation="bob")
+        wait_in_pane(root, alice, "bob [new]: recibido", conversation="bob")
         assert win_b.current_conversation() == "alice"
         assert "recibido" not in pane(alice, ROOM)
 
@@ -68,7 +68,7 @@ def test_direct_message_opens_a_tab_and_reaches_nobody_else(tk_root, relay_serve
         # Carol got neither: the next room message is the first message she sees.
         win_a.notebook.select(0)
         type_line(root, alice, "para toda la sala")
-        wait_in_pane(root, bob, "alice: para toda la sala")
+        wait_in_pane(root, bob, "alice [new]: para toda la sala")
         seen = carol.expect_event("message", **{"from": "alice"})
         assert seen["text"] == "para toda la sala"
         assert [e for e in carol.events if e.get("event") == "message"] == [seen]
