@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from types import FrameType
 
 from protocol.limits import ABSOLUTE_MAX_FRAME, MIN_MAX_FRAME
 
+from .addresses import announce
 from .config import (
     DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_HOST,
@@ -17,9 +19,11 @@ from .config import (
     DEFAULT_PORT,
     RelayConfig,
 )
+from .environment import apply_environment, document_environment
 from .outbox import DEFAULT_OUTBOX_BYTES
 from .registry import RegistryError
 from .server import RelayServer, format_address
+from .status import DEFAULT_STATUS_HOST, StatusServer
 from .tls import TLSConfigError
 
 DESCRIPTION = """\
@@ -75,6 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tls.add_argument("--tls-cert", metavar="FILE", help="PEM certificate chain: serve TLS 1.2+ instead of plain TCP")
     tls.add_argument("--tls-key", metavar="FILE", help="PEM private key for --tls-cert (default: read from that file)")
+    status = parser.add_argument_group("monitoring")
+    status.add_argument(
+        "--status-port",
+        type=_positive_int(0, 65535),
+        help="serve GET /status (JSON: uptime, connection and member counts, no names) on this port; default off",
+    )
+    status.add_argument(
+        "--status-host", default=DEFAULT_STATUS_HOST, help=f"address for --status-port (default {DEFAULT_STATUS_HOST})"
+    )
     logs = parser.add_argument_group("logging")
     logs.add_argument("--log-file", help="also append log lines to this file")
     logs.add_argument(
@@ -146,7 +159,10 @@ def configure_logging(level: str, log_file: str | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    document_environment(parser)
+    apply_environment(parser, os.environ)  # flag > SUSURRO_RELAY_* variable > default
+    args = parser.parse_args(argv)
     if args.tls_key and not args.tls_cert:
         print("susurro-relay: --tls-key needs --tls-cert", file=sys.stderr)
         return 2
@@ -193,17 +209,51 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
-    print(f"listening on {format_address(host, port)}", flush=True)
-    logging.getLogger("susurro.relay").info(
-        "start addr=%s max_clients=%d", format_address(host, port), config.max_clients
-    )
-    try:
+    status: StatusServer | bool | None = None
+    try:  # a SIGTERM right after start must still stop cleanly
+        logging.getLogger("susurro.relay").info(
+            "start addr=%s max_clients=%d tls=%s", format_address(host, port), config.max_clients, _on(args.tls_cert)
+        )
+        print(f"listening on {format_address(host, port)}", flush=True)
+        status = _start_status(args, server)
+        if status is False:
+            server.stop()
+            return 1
+        say = lambda line: print(line, flush=True)  # noqa: E731
+        announce(host, port, bool(args.tls_cert), say, logging.getLogger("susurro.relay"))
         while not server.wait(0.5):
             pass
     except KeyboardInterrupt:
         server.stop()
+    if isinstance(status, StatusServer):
+        status.stop()
     logging.getLogger("susurro.relay").info("stopped")
     return 0
+
+
+def _on(value: object) -> str:
+    return "on" if value else "off"
+
+
+def _start_status(args: argparse.Namespace, server: RelayServer) -> StatusServer | bool | None:
+    """Start ``--status-port`` if asked; False (after saying why) if it cannot bind."""
+    if args.status_port is None:
+        return None
+    status = StatusServer(
+        args.status_host,
+        args.status_port,
+        lambda: (server.core.connection_count, len(server.core.roster)),
+        tls=bool(args.tls_cert),
+    )
+    try:
+        host, port = status.start()
+    except OSError as exc:
+        where = format_address(args.status_host, args.status_port)
+        print(f"susurro-relay: cannot serve status on {where}: {exc.strerror or exc}", file=sys.stderr)
+        return False
+    print(f"status on http://{format_address(host, port)}/status", flush=True)
+    logging.getLogger("susurro.relay").info("status addr=%s", format_address(host, port))
+    return status
 
 
 if __name__ == "__main__":
