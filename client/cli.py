@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--passphrase",
         action="store_true",
         help="protect a new identity key file with a passphrase (asked twice); "
-        "a protected file is always asked for on a terminal",
+        "the passphrase of a protected file is asked for on a terminal even without this flag",
     )
     keys.add_argument(
         "--passphrase-file",

@@ -138,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     names.add_argument(
         "--registry-max-names",
+        metavar="N",
         type=_positive_int(1),
         default=100_000,
         help="names the registry may hold; new names beyond it are refused (default 100000)",
