@@ -177,13 +177,21 @@ class TamperingProxy:
             else:
                 self._hooks[(label, direction)] = hook
 
-    def inject(self, label: str, *items: Item, direction: Direction = TO_CLIENT) -> None:
-        """Put frames, payloads or raw bytes on ``label``'s stream, as if the other end sent them."""
+    def inject(self, label: str, *items: Item, direction: Direction = TO_CLIENT) -> bool:
+        """Put frames, payloads or raw bytes on ``label``'s stream, as if the other end sent them.
+
+        Returns False if the receiver hung up part way (a client that a
+        ``shutdown`` or a broken frame disconnected): the rest is not sent.
+        """
         link = self.link(label)
         for item in items:
             if direction == TO_RELAY and isinstance(item, Ping):
                 raise ValueError("use barrier(); a ping injected here would desynchronize pong accounting")
-            link.send(direction, to_stream(item))
+            try:
+                link.send(direction, to_stream(item))
+            except OSError:
+                return False
+        return True
 
     def seen(self, label: str, direction: Direction = TO_CLIENT) -> list[Frame]:
         """A snapshot of the frames that arrived on ``label``'s link, before any hook."""
@@ -203,6 +211,15 @@ class TamperingProxy:
                 link.pongs_owed.append(token)
             link.relay_sock.sendall(encode(Ping()))
         return token
+
+    def end_stream(self, label: str) -> None:
+        """Close the stream to ``label`` after what was sent so far (a half-close).
+
+        The client reads everything, then the end of the stream: its
+        ``Disconnected`` is a barrier that works even after a partial frame.
+        """
+        with contextlib.suppress(OSError):
+            self.link(label).client_sock.shutdown(socket.SHUT_WR)
 
     def cut(self, label: str) -> None:
         """Break ``label``'s connections in both directions, as a relay that hangs up does."""
