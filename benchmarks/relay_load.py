@@ -19,12 +19,16 @@ import contextlib
 import multiprocessing
 import os
 import platform
+import shutil
+import signal
+import subprocess
 import sys
 import time
 from array import array
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from . import loadgen, servers
@@ -225,6 +229,7 @@ def sweep_one(
     except servers.ServerUnavailable as exc:
         print(f"# skipped {name}: {exc}", flush=True)
         return
+    profiler = start_py_spy(args.py_spy, server, n) if name == "susurro" else None
     try:
         names = [f"u{n}x{i}" for i in range(n)]
         ready, problems = connect(gens, server, names, timeout=60 + n * 0.2)
@@ -255,9 +260,40 @@ def sweep_one(
                 if "refused" in row.note or row.note.startswith("lost"):
                     break  # the server's connections are wedged; no clean retry here
     finally:
+        if profiler is not None:
+            stop_py_spy(profiler)
         with contextlib.suppress(Exception):
             gens.broadcast(("close",), 30.0)
         server.stop()
+
+
+def start_py_spy(directory: str | None, server: servers.ServerProcess, n: int) -> subprocess.Popen[bytes] | None:
+    """Sample the relay with py-spy (all threads, collapsed stacks) for the whole sweep at this N."""
+    if not directory:
+        return None
+    binary = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(binary).exists():
+        print("# py-spy is not installed (pip install py-spy); profiling skipped", flush=True)
+        return None
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    output = Path(directory) / f"susurro-N{n}.txt"
+    print(f"# profiling the relay with py-spy into {output}", flush=True)
+    argv = [binary, "record", "--pid", str(server.pid), "--rate", "100", "--nonblocking", "--format", "raw"]
+    return subprocess.Popen(
+        [*argv, "--output", str(output)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def stop_py_spy(profiler: subprocess.Popen[bytes]) -> None:
+    profiler.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+    try:
+        profiler.wait(30)
+    except subprocess.TimeoutExpired:
+        profiler.kill()
+        profiler.wait(10)
 
 
 def idle_memory(gens: Generators, name: str, count: int, ports: Ports) -> str | None:
@@ -340,6 +376,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-steps", type=int, default=None, help="rate steps per server and N (default 9)")
     parser.add_argument("--idle", type=int, default=None, help="idle connections for the memory table (default 1000)")
     parser.add_argument("--base-port", type=int, default=BASE_PORT, help=f"first port to use (default {BASE_PORT})")
+    parser.add_argument("--py-spy", metavar="DIR", help="profile the Susurro relay with py-spy into DIR")
     parser.add_argument(
         "--relay-arg", action="append", default=[], help="extra argument for susurro-relay (repeatable)"
     )

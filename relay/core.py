@@ -24,7 +24,7 @@ from protocol import (
     Ack,
     Bye,
     Challenge,
-    Deliver,
+    DeliverEncoder,
     Error,
     ErrorCode,
     Frame,
@@ -322,25 +322,37 @@ class RelayCore:
         found, missing = self.roster.lookup(send.to.keys())
         delivered: list[str] = []
         reached: set[str] = set()
+        encoder = DeliverEncoder(conn.name, send.id, max_frame=ABSOLUTE_MAX_FRAME)
+        audit = self.config.log_ciphertext
+        first_ct = b""
+        total_bytes = 0
         for wire_name, name, peer in found:
             if name in reached:  # "bob" and "BOB" are one member: one copy
                 missing.append(wire_name)
                 continue
             reached.add(name)
             ct = send.to[wire_name]
-            frame = encode(Deliver(sender=conn.name, id=send.id, ct=ct), max_frame=ABSOLUTE_MAX_FRAME)
-            if peer.outbox.offer(frame):
+            if peer.outbox.offer(encoder.frame(ct)):
                 delivered.append(name)
-                log.info(
-                    "deliver from=%s to=%s id=%s bytes=%d ct=%s",
-                    conn.name,
-                    name,
-                    send.id,
-                    len(ct),
-                    _ct_log(ct, self.config.log_ciphertext),
-                )
+                total_bytes += len(ct)
+                first_ct = first_ct or ct
+                if audit:  # --log-ciphertext: every copy, whole, for a full audit
+                    log.info(
+                        "deliver from=%s to=%s id=%s bytes=%d ct=%s", conn.name, name, send.id, len(ct), ct.hex()
+                    )
             else:
                 missing.append(wire_name)
+        if delivered and not audit and log.isEnabledFor(logging.INFO):
+            # One line per send, not per copy: with a hundred recipients the
+            # per-copy lines cost more CPU than the routing itself.
+            log.info(
+                "deliver from=%s to=%s id=%s bytes=%d ct=%s",
+                conn.name,
+                ",".join(delivered),
+                send.id,
+                total_bytes,
+                _ct_log(first_ct, False),
+            )
         for name in missing:
             log.info("undeliverable from=%s to=%r id=%s", conn.name, name[:64], send.id)
         self._send(conn, Ack(id=send.id, delivered=tuple(delivered), missing=tuple(missing)), limit=ABSOLUTE_MAX_FRAME)

@@ -37,6 +37,10 @@ class Roster(Generic[P]):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: dict[str, RosterEntry[P]] = {}
+        #: The same entries under the exact name each member joined with: a
+        #: ``send`` names members as the roster spells them, so routing finds
+        #: them without folding every name (``name_key`` is the slow part).
+        self._exact: dict[str, RosterEntry[P]] = {}
 
     def __len__(self) -> int:
         with self._lock:
@@ -54,7 +58,7 @@ class Roster(Generic[P]):
             if key in self._entries:
                 raise NameTaken(self._entries[key].member.name)
             others = list(self._entries.values())
-            self._entries[key] = RosterEntry(member, peer)
+            self._entries[key] = self._exact[member.name] = RosterEntry(member, peer)
             announce(others)
 
     def leave(self, name: str, peer: P, announce: Callable[[list[RosterEntry[P]]], None]) -> bool:
@@ -65,6 +69,7 @@ class Roster(Generic[P]):
             if entry is None or entry.peer is not peer:
                 return False
             del self._entries[key]
+            self._exact.pop(entry.member.name, None)
             announce(list(self._entries.values()))
             return True
 
@@ -81,7 +86,8 @@ class Roster(Generic[P]):
             entry = self._entries.get(key)
             if entry is None or entry.peer is not peer:
                 return None
-            self._entries[key] = RosterEntry(member, peer)
+            self._exact.pop(entry.member.name, None)
+            self._entries[key] = self._exact[member.name] = RosterEntry(member, peer)
             announce([e for k, e in self._entries.items() if k != key])
             return entry.member
 
@@ -96,8 +102,11 @@ class Roster(Generic[P]):
         found: list[tuple[str, str, P]] = []
         missing: list[str] = []
         with self._lock:
+            exact = self._exact
             for name in names:
-                entry = self._entries.get(name_key(name))
+                entry = exact.get(name)
+                if entry is None:
+                    entry = self._entries.get(name_key(name))
                 if entry is None:
                     missing.append(name)
                 else:

@@ -246,7 +246,9 @@ class RelayServer:
 
     def _write_loop(self, sock: socket.socket, outbox: Outbox, conn: Connection | None) -> None:
         try:
-            while (data := outbox.take()) is not None:
+            # Everything queued goes out in one sendall: one system call and one
+            # wake-up per batch, not per frame (see docs/performance.md).
+            while (data := outbox.take_all()) is not None:
                 sock.sendall(data)
         except OSError:
             outbox.abort("write failed")
