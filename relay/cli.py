@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument(
         "--log-ciphertext",
         action="store_true",
-        help="log whole ciphertexts in deliver lines (default: a 16-byte prefix)",
+        help="one deliver line per copy with its whole ciphertext (default: one line per message, 16-byte prefix)",
     )
     limits = parser.add_argument_group("limits")
     limits.add_argument(

@@ -56,6 +56,23 @@ def test_deliver_lines_show_a_prefix_or_the_whole_ciphertext(caplog: pytest.LogC
     assert "undeliverable from=alice to='ghost' id=m1" in lines
 
 
+def test_one_deliver_line_per_send_or_one_per_copy_when_auditing(caplog: pytest.LogCaptureFixture) -> None:
+    for audit in (False, True):
+        core = RelayCore(RelayConfig(log_ciphertext=audit))
+        alice = joined(core, "alice")
+        joined(core, "bob")
+        joined(core, "carol")
+        to = {"bob": b"\x01" * 300, "carol": b"\x02" * 300}
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="susurro.relay"):
+            core.receive(alice, encode(Send(id="m2", to=to)))  # type: ignore[arg-type]
+        deliver = [r.getMessage() for r in caplog.records if r.getMessage().startswith("deliver ")]
+        if audit:
+            assert deliver == [f"deliver from=alice to={n} id=m2 bytes=300 ct={ct.hex()}" for n, ct in to.items()]
+        else:
+            assert deliver == [f"deliver from=alice to=bob,carol id=m2 bytes=600 ct={'01' * 16}..."]
+
+
 def test_join_and_reject_lines(caplog: pytest.LogCaptureFixture) -> None:
     core = RelayCore(RelayConfig())
     with caplog.at_level(logging.INFO, logger="susurro.relay"):
