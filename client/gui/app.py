@@ -17,6 +17,7 @@ import time
 import tkinter as tk
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from client import events as ev
 from client.session import SendError
@@ -45,6 +46,10 @@ class Options:
     name: str | None = None
     identity: str | None = None
     lang: str | None = None
+    tls: bool = False
+    cafile: str | None = None
+    #: The pinned-keys file; None: ``$SUSURRO_HOME/trust.json`` (tests give each user one).
+    trust_file: str | None = None
 
 
 class SusurroApp:
@@ -82,7 +87,10 @@ class SusurroApp:
         if self.options.server and self.options.name:
             self._sign_in(
                 SignInRequest(
-                    name=self.options.name, relay=self.options.server, identity=self.options.identity or ""
+                    name=self.options.name,
+                    relay=self.options.server,
+                    identity=self.options.identity or "",
+                    **self._connection_options(),
                 )
             )
         else:
@@ -115,8 +123,13 @@ class SusurroApp:
                 # The one-command demo: the default local address may start a
                 # relay in this process, as susurro-cli does; a named server never.
                 allow_local_relay=not self.options.server and relay == default_relay(),
+                **self._connection_options(),
             )
         )
+
+    def _connection_options(self) -> dict[str, Any]:
+        options = self.options
+        return {"tls": options.tls, "cafile": options.cafile or "", "trust_file": options.trust_file or ""}
 
     def _sign_in(self, request: SignInRequest) -> None:
         self.request = request

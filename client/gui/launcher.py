@@ -32,6 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--identity", metavar="FILE", help="identity key file (default $SUSURRO_HOME/identities/NAME.key)"
     )
     parser.add_argument("--lang", choices=LANGUAGES, help="interface language (default: from the locale)")
+    parser.add_argument("--tls", action="store_true", help="connect with TLS and verify the relay's certificate")
+    parser.add_argument(
+        "--cafile", metavar="FILE", help="trust only the certificate authorities in this PEM file (implies --tls)"
+    )
     return parser
 
 
@@ -53,7 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     root.withdraw()  # the app's windows are Toplevels; the root only hosts them
     app = SusurroApp(
         root,
-        Options(server=args.server, name=args.name, identity=args.identity, lang=args.lang),
+        Options(
+            server=args.server,
+            name=args.name,
+            identity=args.identity,
+            lang=args.lang,
+            tls=args.tls or bool(args.cafile),
+            cafile=args.cafile,
+        ),
         strings=strings,
         on_exit=root.quit,
     )

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import crypto
-import crypto.identity
 from client import events as ev
 from client.cli import DEFAULT_RELAY, LOCAL_RELAY_ENV, start_local_relay
 from client.connection import ConnectFailed, RelayConnection, parse_address
-from client.home import identity_path
+from client.home import identity_path, trust_path
 from client.session import ClientSession
-from protocol import BadName, normalize_name
+from client.tls import TLSSetupError, client_context
+from crypto.trust import TrustStore, TrustStoreError
+from protocol import BadName, name_key, normalize_name
 
 from .strings import Strings
 
@@ -51,6 +52,11 @@ class SignInRequest:
     #: May a relay be started in this process if none answers? Only for the
     #: default local address, and never when the user named a server.
     allow_local_relay: bool = False
+    #: TLS to the relay (``--tls``), trusting ``cafile`` or the system's CAs.
+    tls: bool = False
+    cafile: str = ""
+    #: The trust store (pinned keys); empty: ``$SUSURRO_HOME/trust.json``.
+    trust_file: str = ""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -81,33 +87,24 @@ def key_file_for(name: str, identity: str) -> Path | None:
 
 
 def needs_passphrase(path: Path | None) -> bool:
-    """Whether the key file exists and is protected (so the form shows the passphrase field).
-
-    ``crypto.identity.is_protected`` comes with passphrase-protected key files;
-    before that, no file is protected.
-    """
-    is_protected = getattr(crypto.identity, "is_protected", None)
-    if path is None or is_protected is None or not path.exists():
+    """Whether the key file exists and is protected (so the form shows the passphrase field)."""
+    if path is None or not path.exists():
         return False
     try:
-        return bool(is_protected(path))
+        return crypto.is_protected(path)
     except (crypto.CryptoError, OSError, ValueError):
         return False  # loading will report what is wrong with the file
 
 
 def load_key(path: Path, passphrase: str | None, strings: Strings) -> tuple[crypto.IdentityKey, bool]:
     """Load or create the identity key; errors name the field to fix."""
-    passphrase_required = getattr(crypto, "PassphraseRequired", None)
-    wrong_passphrase = getattr(crypto, "WrongPassphrase", None)
     try:
-        if passphrase:
-            return crypto.load_or_create_identity(path, passphrase)  # type: ignore[call-arg]
-        return crypto.load_or_create_identity(path)
+        return crypto.load_or_create_identity(path, passphrase or None)
+    except crypto.PassphraseRequired:
+        raise SignInError("passphrase", strings("err_passphrase_required")) from None
+    except crypto.WrongPassphrase:
+        raise SignInError("passphrase", strings("err_wrong_passphrase")) from None
     except crypto.CryptoError as exc:
-        if passphrase_required is not None and isinstance(exc, passphrase_required):
-            raise SignInError("passphrase", strings("err_passphrase_required")) from None
-        if wrong_passphrase is not None and isinstance(exc, wrong_passphrase):
-            raise SignInError("passphrase", strings("err_wrong_passphrase")) from None
         raise SignInError("identity", strings("err_identity", detail=str(exc))) from None
     except OSError as exc:
         raise SignInError("identity", strings("err_identity", detail=exc.strerror or str(exc))) from None
@@ -149,13 +146,23 @@ def open_session(request: SignInRequest, strings: Strings) -> OpenedSession:
     assert key_file is not None  # the name is valid
     identity, created = load_key(key_file, request.passphrase, strings)
     relay_label = request.relay.strip()
-    session = ClientSession(identity, name, relay=relay_label)
+    try:
+        trust = TrustStore.open(Path(request.trust_file) if request.trust_file else trust_path(), key_of=name_key)
+    except (TrustStoreError, OSError) as exc:
+        raise SignInError("", strings("err_trust_store", detail=str(exc))) from None
+    tls = None
+    if request.tls or request.cafile:
+        try:
+            tls = client_context(request.cafile or None)
+        except TLSSetupError as exc:
+            raise SignInError("relay", strings("err_tls", detail=str(exc))) from None
+    session = ClientSession(identity, name, relay=relay_label, trust=trust)
     events: queue.Queue[object] = queue.Queue()
     stop_relay: Callable[[], None] | None = None
     try:
-        connection = RelayConnection.open(session, host, port, events)
+        connection = RelayConnection.open(session, host, port, events, tls=tls)
     except ConnectFailed as exc:
-        if not request.allow_local_relay:
+        if not request.allow_local_relay or tls is not None:
             raise SignInError("relay", strings("err_unreachable", detail=str(exc))) from None
         stop_relay = start_local_relay(host, port, _Notices())  # type: ignore[arg-type]
         if stop_relay is None:  # another demo won the race for the port: join it

@@ -40,6 +40,8 @@ EN: dict[str, str] = {
     "err_identity": "Cannot use the identity key file: {detail}",
     "err_passphrase_required": "This key file is protected: type its passphrase.",
     "err_wrong_passphrase": "Wrong passphrase for this key file.",
+    "err_trust_store": "Cannot open the list of known keys: {detail}",
+    "err_tls": "Cannot set up TLS: {detail}",
     # main window
     "room_tab": "Room",
     "roster_title": "People here",
@@ -134,6 +136,8 @@ ES: dict[str, str] = {
     "err_identity": "No se puede usar el archivo de clave: {detail}",
     "err_passphrase_required": "Este archivo de clave está protegido: escribe su frase de paso.",
     "err_wrong_passphrase": "Frase de paso incorrecta para este archivo de clave.",
+    "err_trust_store": "No se puede abrir la lista de claves conocidas: {detail}",
+    "err_tls": "No se puede preparar TLS: {detail}",
     "room_tab": "Sala",
     "roster_title": "Personas aquí",
     "col_name": "Nombre",

@@ -71,6 +71,12 @@ def display(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.wait(10)
 
 
+@pytest.fixture(autouse=True)
+def _private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Key files, trust store and GUI settings of the code under test stay in the test's directory."""
+    monkeypatch.setenv("SUSURRO_HOME", str(tmp_path / "home"))
+
+
 @pytest.fixture(scope="session")
 def _session_root(display: str) -> Iterator[object]:
     """One Tk interpreter for the whole session.

@@ -41,7 +41,7 @@ def start_app(
     identity = str(home / f"{name}.key") if name else None
     app = SusurroApp(
         root,
-        Options(server=server, name=name, identity=identity, lang=lang),
+        Options(server=server, name=name, identity=identity, lang=lang, trust_file=str(home / "trust.json")),
         strings=Strings(lang),
         settings=Settings(home / "gui.json"),
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from client.gui.app import SusurroApp
 from client.gui.signin_dialog import ERROR_BACKGROUND
+from crypto import IdentityKey, save_identity
 
 from .driver import close_app, pump, signed_in, start_app
 
@@ -94,7 +95,7 @@ def test_bad_name_and_bad_address_never_touch_the_network(tk_root, tmp_path: Pat
         fill_and_submit(root, app, name="alice", relay="127.0.0.1:99999")
         pump(root, lambda: "relay address is not valid" in str(app.dialog.error.cget("text")), "address error")
         assert highlighted(app) == ["relay"]
-        assert not (tmp_path / "a" / "identities").exists(), "no key was created for a refused form"
+        assert not (tmp_path / "home" / "identities").exists(), "no key was created for a refused form"
     finally:
         close_app(root, app)
 
@@ -118,3 +119,25 @@ def test_escape_cancels_and_relay_address_is_remembered(tk_root, relay_server, t
         pump(root, lambda: again.closed, "Escape closed the dialog and the app")
     finally:
         close_app(root, again)
+
+
+def test_protected_key_asks_for_its_passphrase(tk_root, relay_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    root = tk_root
+    host, port = relay_server.address
+    key_file = tmp_path / "keys" / "alice.key"
+    key_file.parent.mkdir(mode=0o700)
+    save_identity(IdentityKey.generate(), key_file, "correct horse")
+    app = start_app(root, tmp_path / "a")
+    try:
+        pump(root, lambda: app.dialog is not None, "the sign-in dialog")
+        assert not app.dialog.passphrase_shown
+        fill_and_submit(root, app, name="alice", relay=f"{host}:{port}", identity=str(key_file))
+        assert wait_error(root, app) == "This key file is protected: type its passphrase."
+        assert app.dialog.passphrase_shown and highlighted(app) == ["passphrase"]
+        fill_and_submit(root, app, passphrase="wrong horse")
+        pump(root, lambda: "Wrong passphrase" in str(app.dialog.error.cget("text")), "wrong passphrase error")
+        assert highlighted(app) == ["passphrase"]
+        fill_and_submit(root, app, passphrase="correct horse")
+        signed_in(root, app)
+    finally:
+        close_app(root, app)

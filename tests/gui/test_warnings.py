@@ -1,0 +1,79 @@
+"""A relay that tampers with or replays a message: the window shows a banner, never the text.
+
+Alice's GUI talks to the real relay through ``TamperingProxy`` (the hostile
+relay of the adversarial suite), which rewrites the ``deliver`` frames meant
+for her; Bob's GUI talks to the relay directly and types real messages.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from protocol import Deliver, Frame
+from tests.adversarial.hostile_relay import TamperingProxy
+
+from .driver import close_app, pane, pump, signed_in, start_app, type_line, wait_in_pane
+
+
+@pytest.fixture
+def proxy(relay_server) -> Iterator[TamperingProxy]:  # type: ignore[no-untyped-def]
+    tamper = TamperingProxy(relay_server.address)
+    try:
+        yield tamper
+    finally:
+        tamper.close()
+    assert not tamper.errors, tamper.errors
+
+
+def banners(app) -> list[str]:  # type: ignore[no-untyped-def]
+    return app.window.conversations[""].banner_texts()
+
+
+def test_tampered_and_replayed_messages_show_banners_not_text(tk_root, relay_server, proxy, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    root = tk_root
+    mode = {"value": "pass"}
+
+    def hook(_label: str, frame: Frame) -> Sequence[Frame]:
+        if not isinstance(frame, Deliver) or mode["value"] == "pass":
+            return [frame]
+        if mode["value"] == "flip":
+            ct = bytearray(frame.ct)
+            ct[len(ct) // 2] ^= 0x01
+            return [dataclasses.replace(frame, ct=bytes(ct))]
+        return [frame, frame]  # replay: the same envelope twice
+
+    host, port = relay_server.address
+    phost, pport = proxy.address
+    proxy.expect("alice")
+    alice = start_app(root, tmp_path / "alice", name="alice", server=f"{phost}:{pport}")
+    bob = None
+    try:
+        signed_in(root, alice)
+        proxy.set_hook("alice", hook)
+        bob = start_app(root, tmp_path / "bob", name="bob", server=f"{host}:{port}")
+        signed_in(root, bob)
+        wait_in_pane(root, alice, "bob joined")
+
+        mode["value"] = "flip"
+        type_line(root, bob, "secreto alterado")
+        pump(root, lambda: banners(alice), "a banner in alice's window")
+        assert banners(alice)[0].startswith("Warning (decrypt_failed): ")
+        wait_in_pane(root, bob, "✓ delivered to alice")  # the relay did hand it on
+        assert "secreto alterado" not in pane(alice)
+        assert "secreto alterado" not in " ".join(banners(alice))
+
+        mode["value"] = "replay"
+        type_line(root, bob, "dicho una vez")
+        pump(root, lambda: any(b.startswith("Warning (replay): ") for b in banners(alice)), "a replay banner")
+        # The tampered message left a hole in Bob's counter: that is reported too.
+        kinds = [b.split(")")[0].removeprefix("Warning (") for b in banners(alice)]
+        assert kinds == ["decrypt_failed", "gap", "replay"]
+        assert pane(alice).count("dicho una vez") == 1
+    finally:
+        close_app(root, alice)
+        if bob is not None:
+            close_app(root, bob)
