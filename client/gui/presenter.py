@@ -296,6 +296,7 @@ class ChatState:
         to: tuple[str, ...] | None = None if conversation == ROOM else (conversation,)
         updates: list[Update] = []
         switched = False
+        origin = conversation  # refusals are shown where the user typed
         if text.startswith("/") and not text.startswith("//"):
             command, _, rest = text[1:].partition(" ")
             if command.lower() != "msg":
@@ -308,12 +309,11 @@ class ChatState:
         elif text.startswith("//"):
             text = text[1:]
         if to is not None and to[0] not in self.members:
-            return None, [self._error(conversation if conversation in self.tabs else ROOM,
-                                      s("not_in_room", name=printable(to[0])))]
+            return None, [self._error(origin, s("not_in_room", name=printable(to[0])))]
         if self.connection != "connected":
-            return None, [self._error(conversation, s("not_sent", reason=self.send_block_reason()))]
+            return None, [self._error(origin, s("not_sent", reason=self.send_block_reason()))]
         if to is not None and to[0] in self.blocked:
-            return None, [self._error(conversation, s("not_sent", reason=s("reason_key_changed", name=to[0])))]
+            return None, [self._error(origin, s("not_sent", reason=s("reason_key_changed", name=to[0])))]
         if conversation != ROOM and (conversation not in self.tabs or switched):
             self.tabs.add(conversation)
             updates.append(OpenTab(name=conversation, focus=True))
@@ -339,6 +339,7 @@ class ChatState:
         return self._delivery(early) if early is not None else []
 
     def send_failed(self, ref: str, reason: str) -> list[Update]:
+        reason = reason.removeprefix("not sent: ")  # the core's reasons sometimes say it already
         return [DeliveryNote(ref=ref, text=self.strings("not_sent", reason=printable(reason)), ok=False)]
 
     def open_tab(self, name: str) -> list[Update]:

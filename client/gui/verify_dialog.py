@@ -11,15 +11,9 @@ import tkinter as tk
 from collections.abc import Callable
 from tkinter import ttk
 
+from crypto.safety import safety_number_rows
+
 from .strings import Strings
-
-GROUPS_PER_ROW = 4
-
-
-def safety_rows(number: str) -> str:
-    """``'12345 67890 …'`` (12 groups) as three rows of four groups."""
-    groups = number.split()
-    return "\n".join(" ".join(groups[i : i + GROUPS_PER_ROW]) for i in range(0, len(groups), GROUPS_PER_ROW))
 
 
 class VerifyDialog:
@@ -45,7 +39,8 @@ class VerifyDialog:
         body.pack(fill="both", expand=True)
         if safety_number:
             ttk.Label(body, text=strings("verify_intro", name=name), wraplength=380, justify="left").pack(anchor="w")
-            self.number = ttk.Label(body, text=safety_rows(safety_number), font="TkFixedFont", justify="center")
+            rows = "\n".join(safety_number_rows(safety_number))
+            self.number = ttk.Label(body, text=rows, font="TkFixedFont", justify="center")
             self.number.pack(pady=10)
         else:
             ttk.Label(body, text=strings("verify_unavailable"), wraplength=380, justify="left").pack(anchor="w")

@@ -131,3 +131,12 @@ def test_without_a_display_susurro_says_so_in_one_line() -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "susurro-cli" in lines[0] and "display" in lines[0], result.stderr
     assert result.stdout == ""
+
+
+def test_delivery_lists_who_was_skipped_for_a_changed_key() -> None:
+    state = joined_state()
+    outgoing, _ = state.compose("hi", ROOM)
+    assert outgoing is not None
+    state.sent(outgoing.ref, "x2")
+    note = state.apply(ev.Delivery(msg_id="x2", delivered=("carol",), missing=(), skipped=("bob",)))
+    assert note == [DeliveryNote(ref=outgoing.ref, text="✓ delivered to carol; not encrypted to: bob", ok=False)]
