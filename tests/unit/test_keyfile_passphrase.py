@@ -375,3 +375,38 @@ def test_change_refuses_a_loose_file(tmp_path: Path) -> None:
     os.chmod(path, 0o644)
     with pytest.raises(KeyFileError, match="chmod 600"):
         change_passphrase(path, PASSPHRASE, "new")
+
+
+# --- fuzz: any bytes are a key or a KeyFileError, never another exception ------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=512), passphrase=st.one_of(st.none(), st.text(max_size=8)))
+def test_any_bytes_decode_to_a_key_or_a_key_file_error(data: bytes, passphrase: str | None) -> None:
+    try:
+        decode_key_file(data, passphrase)
+    except KeyFileError:
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    field=st.sampled_from(["format", "version", "protection", "salt", "opslimit", "memlimit", "box"]),
+    value=st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(min_value=-(2**70), max_value=2**70),
+        st.floats(allow_nan=True),
+        st.text(max_size=100),
+        st.lists(st.integers(), max_size=3),
+        st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    ),
+)
+def test_any_value_in_any_field_is_refused_cleanly(field: str, value: Any) -> None:
+    document = protected_document()
+    document[field] = value
+    try:
+        key = decode_key_file(json.dumps(document).encode("utf-8"), PASSPHRASE)
+    except KeyFileError:
+        return
+    assert key.public == KEY.public  # only an unchanged value can still open

@@ -263,3 +263,34 @@ def test_the_longest_names_fit_the_per_entry_bound(tmp_path: Path) -> None:
     registry = NameRegistry(path, max_names=1)
     registry.admit(longest, ALICE)
     assert NameRegistry(path, max_names=1).identity_key(longest) == ALICE
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.binary(max_size=600))
+def test_any_file_content_loads_or_is_a_registry_error(data: bytes) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "names.json"
+        path.write_bytes(data)
+        try:
+            NameRegistry(path, max_names=1)
+        except RegistryError:
+            pass
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    entry=st.dictionaries(
+        st.sampled_from(["name", "ik", "extra"]),
+        st.one_of(st.none(), st.integers(), st.text(max_size=40), st.binary(max_size=40).map(b64)),
+        max_size=3,
+    )
+)
+def test_any_entry_loads_or_is_a_registry_error(entry: dict[str, Any]) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "names.json"
+        path.write_text(doc([entry]), encoding="utf-8")
+        try:
+            registry = NameRegistry(path)
+        except RegistryError:
+            return
+        assert registry.identity_key(entry["name"]) == base64.b64decode(entry["ik"])
