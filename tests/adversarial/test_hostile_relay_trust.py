@@ -291,3 +291,25 @@ def test_attack9_old_certificate_replayed_to_a_member_who_never_saw_it_is_stale(
     after_barrier(carol)
     assert carol.warnings() == ["stale_certificate"]
     assert carol.texts() == ([] if frame == "welcome" else ["new key still works"])
+
+
+# --- 9, continued: a certificate from the same second -------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a second `joined` for a present member with the same identity key and a certificate no newer than "
+    "the current one replaces the current session (is_stale compares with `<` in whole seconds, and "
+    "_on_joined has no 'not later than current' check as _on_rekeyed does): a relay holding the private key of "
+    "an earlier session from the same second (a quick reconnect) can swap it back in; reported to the lead",
+)
+def test_attack9_earlier_session_from_the_same_second_cannot_replace_the_current_one(hostile: HostileRoom) -> None:
+    alice = join_with(hostile, "alice", store())
+    bob = hostile.join("bob")
+    current = alice.session.peers["bob"]
+    # bob's previous connection, certified in the same second as this one; the relay kept its secret.
+    earlier = SessionKey.generate()
+    hostile.proxy.inject("alice", Joined(member=certified(bob.identity, "bob", earlier.public, current.issued_at)))
+    after_barrier(alice)
+    assert alice.warnings() == ["stale_certificate"]
+    assert alice.session.peers["bob"].session_key == bob.session.session_key.public
