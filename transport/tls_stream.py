@@ -68,12 +68,21 @@ class TLSStream:
         ``OSError`` otherwise. Leaves a socket timeout set: callers set theirs.
         """
         while True:
+            failure: ssl.SSLError | None = None
             with self._state:
                 try:
                     self._tls.do_handshake()
                     done = True
                 except ssl.SSLWantReadError:
                     done = False
+                except ssl.SSLError as exc:
+                    failure, done = exc, False
+            if failure is not None:
+                # Send the alert OpenSSL wrote (e.g. "unknown CA"), so the peer
+                # can log why, then report the failure here.
+                with contextlib.suppress(OSError):
+                    self._flush()
+                raise failure
             self._flush()
             if done:
                 return

@@ -79,6 +79,9 @@ def test_untrusted_certificate_is_refused_with_the_documented_message(pki: TlsFi
     assert "--cafile" in result.stderr
     assert "Traceback" not in result.stderr
     assert "joined as" not in result.stdout  # it never joined
+    # The client told the relay why (a TLS alert), and the relay logged it.
+    assert "tls-fail addr=127.0.0.1:" in relay.all_output()
+    assert "reason=tlsv1_alert_unknown_ca" in relay.all_output()
 
 
 def test_certificate_for_another_host_is_refused(pki: TlsFiles, tmp_path: Path) -> None:
