@@ -472,6 +472,7 @@ class HostileRoom:
         name: str | None = None,
         identity: IdentityKey | None = None,
         session: ClientSession | None = None,
+        send_timeout: float | None = None,
     ) -> Client:
         """Open a real client through the proxy; does not wait for the join."""
         if label in self.clients:
@@ -482,7 +483,8 @@ class HostileRoom:
         host, port = self.proxy.address
         with self._connect_lock:  # accept order == connect order, so labels match
             self.proxy.expect(label)
-            connection = RelayConnection.open(session, host, port, events)
+            options = {} if send_timeout is None else {"send_timeout": send_timeout}
+            connection = RelayConnection.open(session, host, port, events, **options)
         client = Client(
             label=label, identity=identity, session=session, connection=connection, events=events, proxy=self.proxy
         )

@@ -10,6 +10,7 @@ its own tests).
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -18,7 +19,7 @@ from client import events as ev
 from client.session import ClientSession, SendError
 from crypto import BoxCache, IdentityKey, Recipient, SessionKey, fingerprint, seal_message
 from crypto.trust import TrustStore
-from protocol import Deliver, Frame, Joined, Member, Rekeyed, Welcome, name_key
+from protocol import Deliver, Frame, Joined, Member, Rekey, Rekeyed, Welcome, name_key
 
 from .hostile_relay import (
     TO_RELAY,
@@ -313,3 +314,52 @@ def test_attack9_earlier_session_from_the_same_second_cannot_replace_the_current
     after_barrier(alice)
     assert alice.warnings() == ["stale_certificate"]
     assert alice.session.peers["bob"].session_key == bob.session.session_key.public
+
+
+# --- rotation: what the relay can still hide ------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="counters restart with each new session key and nothing tells the recipient how many messages the "
+    "previous key carried, so a relay that drops the last messages before a rotation is never reported as a gap",
+)
+def test_a_message_dropped_just_before_a_rotation_is_a_gap(hostile: HostileRoom) -> None:
+    alice = join_with(hostile, "alice", store())
+    bob = join_with(hostile, "bob", store(), rotate_after_messages=2)
+    hostile.forget_events()
+    seen = [0]
+
+    def drop_second(label: str, frame: Frame) -> list[Item]:
+        if isinstance(frame, Deliver):
+            seen[0] += 1
+            if seen[0] == 2:
+                return []
+        return [frame]
+
+    hostile.proxy.set_hook("alice", drop_second)
+    for text in ("one", "two", "three"):  # "three" goes out under bob's second session key
+        msg_id = bob.send(text, ["alice"])
+        bob.wait_for(lambda e, i=msg_id: isinstance(e, ev.Delivery) and e.msg_id == i)
+    after_barrier(alice)
+    assert any(isinstance(f, Rekeyed) for f in hostile.proxy.seen("alice"))
+    assert alice.texts() == ["one", "three"]
+    assert "gap" in alice.warnings()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RelayConnection calls ClientSession.tick only when recv times out (after send_timeout of silence), "
+    "not about once a second: a member who only receives in a busy room never rotates its session key by age",
+)
+def test_a_member_who_only_receives_still_rotates_by_age(hostile: HostileRoom) -> None:
+    session = ClientSession(IdentityKey.generate(), "lurker", relay="hostile", rotate_after_seconds=1.0)
+    hostile.connect("lurker", session=session, send_timeout=3.0).wait_event(ev.Roster)
+    bob = hostile.join("bob")
+    deadline = time.monotonic() + 5.0  # the key is due after 1 s; the lurker's recv never idles for 3 s
+    rotated = False
+    while not rotated and time.monotonic() < deadline:
+        bob.send("chatter", ["lurker"])
+        time.sleep(0.2)  # the traffic itself: one message every 0.2 s
+        rotated = any(isinstance(f, Rekey) for f in hostile.proxy.seen("lurker", TO_RELAY))
+    assert rotated, "the lurker's session key never rotated while it only received"
