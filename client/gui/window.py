@@ -30,6 +30,7 @@ from .strings import Strings
 
 MAX_BANNERS = 5
 DEFAULT_GEOMETRY = "920x580"
+ROSTER_WIDTH = 300
 BANNER_BACKGROUND = "#fde2e1"
 BANNER_BORDER = "#c0392b"
 
@@ -208,9 +209,9 @@ class ChatWindow:
         self.roster.heading("#0", text=strings("col_name"))
         self.roster.heading("fingerprint", text=strings("col_fingerprint"))
         self.roster.heading("trust", text=strings("col_trust"))
-        self.roster.column("#0", width=120, stretch=True)
-        self.roster.column("fingerprint", width=90, stretch=False)
-        self.roster.column("trust", width=90, stretch=False)
+        self.roster.column("#0", width=115, stretch=True)
+        self.roster.column("fingerprint", width=82, stretch=False)
+        self.roster.column("trust", width=82, stretch=False)
         self.roster.tag_configure("changed", foreground="#a40000")
         self.roster.tag_configure("verified", foreground="#1e7b34")
         self.roster.tag_configure("self", foreground="#1f4e96")
@@ -223,8 +224,8 @@ class ChatWindow:
         self.message_button.pack(side="left")
         self.verify_button = ttk.Button(buttons, text=strings("verify_button"), command=self._verify_selected)
         self.verify_button.pack(side="left", padx=(4, 0))
-        if sash is not None:
-            self.top.after_idle(lambda: self._restore_sash(sash))
+        self._pending_sash: int | None = sash if sash is not None else -ROSTER_WIDTH
+        self.paned.bind("<Configure>", self._restore_sash, add="+")
         self.entry.focus_set()
 
     # --- drawing ------------------------------------------------------------------------
@@ -306,9 +307,18 @@ class ChatWindow:
         """What to remember: window size and position, and where the pane split is."""
         return {"geometry": self.top.geometry(), "sash": int(self.paned.sashpos(0))}
 
-    def _restore_sash(self, position: int) -> None:
-        self.top.update_idletasks()
-        self.paned.sashpos(0, position)
+    def _restore_sash(self, event: tk.Event) -> None:
+        """Put the split back once the panes have their real width (earlier, Tk clamps it to 0).
+
+        A negative position counts from the right: the default leaves the
+        roster ``ROSTER_WIDTH`` pixels, whatever the window's size.
+        """
+        position = self._pending_sash
+        if position is not None and position < 0:
+            position = max(event.width // 2, event.width + position)
+        if position is not None and event.width > position:
+            self._pending_sash = None
+            self.paned.sashpos(0, position)
 
     # --- user actions ------------------------------------------------------------------
 

@@ -7,16 +7,12 @@ that Xvfb picks itself (``-displayfd``), so parallel runs never collide.
 from __future__ import annotations
 
 import os
-import select
-import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-XVFB_START_TIMEOUT = 30.0
+from .xvfb import start_xvfb, stop_xvfb, xvfb_binary
 
 
 @pytest.fixture(scope="session")
@@ -26,49 +22,15 @@ def display(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if existing:
         yield existing
         return
-    xvfb = shutil.which("Xvfb")
-    if xvfb is None:
+    if xvfb_binary() is None:
         pytest.skip("Xvfb not installed")
-    log: Path = tmp_path_factory.mktemp("xvfb") / "xvfb.log"
-    read_fd, write_fd = os.pipe()
-    with log.open("wb") as log_file:
-        proc = subprocess.Popen(
-            [xvfb, "-displayfd", str(write_fd), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-            pass_fds=(write_fd,),
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=log_file,
-        )
-    os.close(write_fd)
-    # Xvfb writes the number, then a newline in a second write: read up to the
-    # newline before closing, or the second write fails and Xvfb exits.
-    received = b""
-    deadline = time.monotonic() + XVFB_START_TIMEOUT
+    proc, name = start_xvfb(tmp_path_factory.mktemp("xvfb") / "xvfb.log")
+    os.environ["DISPLAY"] = name
     try:
-        while not received.endswith(b"\n") and (remaining := deadline - time.monotonic()) > 0:
-            ready, _, _ = select.select([read_fd], [], [], remaining)
-            chunk = os.read(read_fd, 64) if ready else b""
-            if not chunk:
-                break
-            received += chunk
-    finally:
-        os.close(read_fd)
-    number = received.decode().strip()
-    if not number.isdigit():
-        proc.kill()
-        proc.wait(10)
-        raise AssertionError(f"Xvfb did not report a display within {XVFB_START_TIMEOUT} s: {log.read_text()!r}")
-    os.environ["DISPLAY"] = f":{number}"
-    try:
-        yield os.environ["DISPLAY"]
+        yield name
     finally:
         del os.environ["DISPLAY"]
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_xvfb(proc)
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,85 @@
+"""Regenerate ``docs/screenshots/conversation.png``: two real windows in a real conversation.
+
+    .venv/bin/python -m tests.gui.screenshot [OUTPUT.png]
+
+Starts a private Xvfb (unless ``DISPLAY`` is set... it always uses its own, so
+the picture does not depend on your desktop), a relay on an ephemeral port,
+and two signed-in windows side by side; types a short conversation through
+the real entries, verifies one contact through the real dialog, then grabs
+the screen with ImageMagick's ``import`` and trims it to the two windows.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import tkinter as tk
+from pathlib import Path
+
+from relay import RelayConfig, RelayServer
+
+from .driver import close_app, pump, signed_in, start_app, type_line, wait_in_pane
+from .xvfb import start_xvfb, stop_xvfb
+
+WIDTH, HEIGHT, GAP = 760, 400, 6
+
+
+def stage(root: tk.Tk, work: Path, server: str) -> list[object]:
+    ana = start_app(root, work / "ana", name="ana", server=server, lang="es")
+    win_ana = signed_in(root, ana)
+    beto = start_app(root, work / "beto", name="beto", server=server)
+    win_beto = signed_in(root, beto)
+    for window, x in ((win_ana, 0), (win_beto, WIDTH + GAP)):
+        window.top.geometry(f"{WIDTH}x{HEIGHT}+{x}+0")
+    wait_in_pane(root, ana, "beto")
+    ana.verify("beto")
+    pump(root, lambda: ana.verify_dialog is not None, "verify dialog")
+    ana.verify_dialog.mark_button.invoke()  # type: ignore[attr-defined]
+    type_line(root, ana, "/msg beto esto es solo para ti")
+    wait_in_pane(root, beto, "solo para ti", conversation="ana")
+    win_ana.notebook.select(0)
+    type_line(root, ana, "hola beto, ¿me lees?")
+    wait_in_pane(root, beto, "me lees")
+    type_line(root, beto, "loud and clear; the relay only ever sees ciphertext")
+    wait_in_pane(root, ana, "ciphertext")
+    type_line(
+        root, ana, "perfecto. Los números de seguridad coinciden,", shift_lines=("te he marcado como verificado.",)
+    )
+    wait_in_pane(root, beto, "verificado")
+    wait_in_pane(root, ana, "entregado a beto")
+    for _ in range(20):
+        root.update()
+    return [ana, beto]
+
+
+def main(argv: list[str]) -> int:
+    output = Path(argv[0] if argv else "docs/screenshots/conversation.png").resolve()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        os.environ["SUSURRO_HOME"] = str(work / "home")
+        proc, display = start_xvfb(work / "xvfb.log", size=f"{2 * WIDTH + GAP}x{HEIGHT}x24")
+        os.environ["DISPLAY"] = display
+        relay = RelayServer(RelayConfig(host="127.0.0.1", port=0))
+        relay.start()
+        root = tk.Tk(className="Susurro")
+        root.withdraw()
+        try:
+            apps = stage(root, work, "{}:{}".format(*relay.address))
+            raw = work / "screen.png"
+            subprocess.run(["import", "-display", display, "-window", "root", str(raw)], check=True, timeout=60)
+            output.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run(["convert", str(raw), "-strip", "-colors", "128", f"PNG8:{output}"], check=True, timeout=60)
+            for app in apps:
+                close_app(root, app)  # type: ignore[arg-type]
+        finally:
+            root.destroy()
+            relay.stop()
+            stop_xvfb(proc)
+    print(f"{output} ({output.stat().st_size // 1024} KiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
