@@ -48,6 +48,8 @@ from protocol import (
     Frame,
     FrameDecoder,
     Hello,
+    Keepalive,
+    KeepaliveAck,
     Left,
     LocalProtocolError,
     Member,
@@ -398,6 +400,9 @@ class ClientSession:
         if isinstance(frame, Shutdown):
             return self._end(f"the relay shut down ({frame.reason or 'no reason given'})", "shutdown")
         if isinstance(frame, Pong):
+            return []
+        if isinstance(frame, Keepalive):  # the relay checks we are still here
+            self._emit(KeepaliveAck())
             return []
         if isinstance(frame, Welcome):
             return self._on_welcome(frame)

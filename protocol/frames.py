@@ -400,6 +400,27 @@ RELAY_FRAMES: dict[str, type[Frame]] = {
 CLIENT_FRAMES[Rekey.TYPE] = Rekey
 RELAY_FRAMES[Rekeyed.TYPE] = Rekeyed
 
+
+# --- keepalive from the relay (issue 5) ----------------------------------------
+# A relay that has heard nothing from a member for a while asks whether it is
+# still there; any frame back resets its idle timer, and a client answers this
+# one with ``keepalive_ack``. Types of their own rather than ``ping``/``pong``
+# in the other direction, so each frame type still travels one way only.
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Keepalive(Frame):
+    TYPE: ClassVar[str] = "keepalive"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeepaliveAck(Frame):
+    TYPE: ClassVar[str] = "keepalive_ack"
+
+
+RELAY_FRAMES[Keepalive.TYPE] = Keepalive
+CLIENT_FRAMES[KeepaliveAck.TYPE] = KeepaliveAck
+
 F = TypeVar("F", bound=Frame)
 
 

@@ -16,11 +16,16 @@ from .config import (
     DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_HOST,
     DEFAULT_MAX_CLIENTS,
+    DEFAULT_MAX_PER_IP,
     DEFAULT_PORT,
+    DEFAULT_SEND_TIMEOUT,
     RelayConfig,
 )
 from .environment import apply_environment, document_environment
+from .fdlimit import ResourceLimitError
+from .idle import DEFAULT_IDLE_PING, DEFAULT_IDLE_TIMEOUT
 from .outbox import DEFAULT_OUTBOX_BYTES
+from .ratelimit import DEFAULT_RATE_BURST, DEFAULT_RATE_PER_SECOND
 from .registry import RegistryError
 from .server import RelayServer, format_address
 from .status import DEFAULT_STATUS_HOST, StatusServer
@@ -143,7 +148,63 @@ def build_parser() -> argparse.ArgumentParser:
         default=100_000,
         help="names the registry may hold; new names beyond it are refused (default 100000)",
     )
+    add_robustness_flags(limits)
     return parser
+
+
+def add_robustness_flags(limits: argparse._ArgumentGroup) -> None:
+    """Keepalive, flood and per-address limits (issue 5); defaults in docs/deploy.md."""
+    limits.add_argument(
+        "--idle-ping",
+        type=float,
+        default=DEFAULT_IDLE_PING,
+        help=f"seconds of silence from a member before the relay sends a keepalive (default {DEFAULT_IDLE_PING:g})",
+    )
+    limits.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=DEFAULT_IDLE_TIMEOUT,
+        help=f"seconds of silence before a member is disconnected (default {DEFAULT_IDLE_TIMEOUT:g})",
+    )
+    limits.add_argument(
+        "--send-timeout",
+        type=float,
+        default=DEFAULT_SEND_TIMEOUT,
+        help=f"seconds one send to a client may block before it is dropped (default {DEFAULT_SEND_TIMEOUT:g})",
+    )
+    limits.add_argument(
+        "--max-per-ip",
+        type=_positive_int(1),
+        default=DEFAULT_MAX_PER_IP,
+        help=f"connections at once from one address; loopback is exempt (default {DEFAULT_MAX_PER_IP})",
+    )
+    limits.add_argument(
+        "--limit-loopback",
+        action="store_true",
+        help="apply --max-per-ip to loopback addresses too (default: exempt, for local demos and SSH tunnels)",
+    )
+    limits.add_argument(
+        "--rate-burst",
+        type=_positive_int(1),
+        default=DEFAULT_RATE_BURST,
+        help=f"frames a member may send at once before the rate applies (default {DEFAULT_RATE_BURST})",
+    )
+    limits.add_argument(
+        "--rate-per-second",
+        type=float,
+        default=DEFAULT_RATE_PER_SECOND,
+        help=f"sustained frames per second per member; 0 turns flood control off (default {DEFAULT_RATE_PER_SECOND:g})",
+    )
+
+
+def robustness_flag_error(args: argparse.Namespace) -> str | None:
+    if not 0 < args.idle_ping < args.idle_timeout:
+        return "--idle-ping must be positive and below --idle-timeout"
+    if args.send_timeout <= 0:
+        return "--send-timeout must be positive"
+    if args.rate_per_second < 0:
+        return "--rate-per-second must be 0 (off) or positive"
+    return None
 
 
 def configure_logging(level: str, log_file: str | None) -> None:
@@ -170,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.handshake_timeout <= 0:
         print("susurro-relay: --handshake-timeout must be positive", file=sys.stderr)
         return 2
+    if (problem := robustness_flag_error(args)) is not None:
+        print(f"susurro-relay: {problem}", file=sys.stderr)
+        return 2
     try:
         configure_logging(args.log_level, args.log_file)
     except OSError as exc:
@@ -188,6 +252,13 @@ def main(argv: list[str] | None = None) -> int:
         registry_max_names=args.registry_max_names,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
+        idle_ping=args.idle_ping,
+        idle_timeout=args.idle_timeout,
+        send_timeout=args.send_timeout,
+        max_per_ip=args.max_per_ip,
+        limit_loopback=args.limit_loopback,
+        rate_burst=args.rate_burst,
+        rate_per_second=args.rate_per_second,
     )
     try:
         server = RelayServer(config)
@@ -204,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
             f"susurro-relay: cannot listen on {format_address(args.host, args.port)}: {exc.strerror or exc}",
             file=sys.stderr,
         )
+        return 1
+    except ResourceLimitError as exc:
+        print(f"susurro-relay: {exc}", file=sys.stderr)
         return 1
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

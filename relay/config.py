@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 from protocol.limits import DEFAULT_MAX_FRAME, DEFAULT_MAX_RECIPIENTS
 
+from .idle import DEFAULT_IDLE_PING, DEFAULT_IDLE_TIMEOUT
 from .outbox import DEFAULT_OUTBOX_BYTES
+from .ratelimit import DEFAULT_RATE_BURST, DEFAULT_RATE_PER_SECOND
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 12345
@@ -14,6 +16,10 @@ DEFAULT_MAX_CLIENTS = 1000
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0
 #: How long a closing connection's writer may take to flush before the socket is cut.
 FLUSH_TIMEOUT = 2.0
+#: Connections at once from one source address (loopback exempt unless asked).
+DEFAULT_MAX_PER_IP = 16
+#: A blocking send to one client may take this long before the client is dropped.
+DEFAULT_SEND_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,3 +38,11 @@ class RelayConfig:
     # TLS (relay/tls.py): PEM certificate chain and key; None serves plain TCP.
     tls_cert: str | None = None
     tls_key: str | None = None
+    # Issue 5: keepalive, flood and per-address limits (see docs/deploy.md).
+    idle_ping: float = DEFAULT_IDLE_PING
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    send_timeout: float = DEFAULT_SEND_TIMEOUT
+    max_per_ip: int = DEFAULT_MAX_PER_IP
+    limit_loopback: bool = False
+    rate_burst: int = DEFAULT_RATE_BURST
+    rate_per_second: float = DEFAULT_RATE_PER_SECOND

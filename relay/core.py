@@ -10,10 +10,13 @@ nothing a client sends can raise out of it.
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import logging
 import os
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -31,6 +34,8 @@ from protocol import (
     FrameDecoder,
     Hello,
     Joined,
+    Keepalive,
+    KeepaliveAck,
     Left,
     Member,
     Ping,
@@ -49,6 +54,7 @@ from protocol import (
 from protocol.limits import ABSOLUTE_MAX_FRAME, CHALLENGE_SIZE, MAX_HANDSHAKE_FRAME
 
 from .config import RelayConfig
+from .ratelimit import RateLimiter, Verdict
 from .registry import NameRegistry
 from .roster import NameTaken, Roster, RosterEntry
 
@@ -58,6 +64,8 @@ log = logging.getLogger("susurro.relay")
 CIPHERTEXT_LOG_PREFIX = 32
 #: Framing errors leave the byte stream out of sync: the connection must go.
 _FATAL_CODES = frozenset({ErrorCode.BAD_FRAME, ErrorCode.FRAME_TOO_LARGE})
+#: Timeouts end a connection whatever its state.
+_CLOSING_CODES = frozenset({ErrorCode.HANDSHAKE_TIMEOUT, ErrorCode.IDLE_TIMEOUT})
 
 
 class OutboxLike(Protocol):
@@ -75,6 +83,11 @@ class Connection:
     nonce: bytes
     name: str | None = None
     closing: bool = False
+    # Issue 5: the source address (for the per-address limit), the flood
+    # limiter, and why the relay chose to close (for the leave log line).
+    ip: str = ""
+    limiter: RateLimiter | None = None
+    close_reason: str | None = None
 
     @property
     def joined(self) -> bool:
@@ -90,16 +103,33 @@ def _ct_log(ct: bytes, whole: bool) -> str:
     return ct[: CIPHERTEXT_LOG_PREFIX // 2].hex() + "..."
 
 
+def is_loopback(ip: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and IPv4-mapped loopback; False for anything unparsable."""
+    try:
+        address = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
+
+
 class RelayCore:
-    def __init__(self, config: RelayConfig, random_bytes: Callable[[int], bytes] = os.urandom) -> None:
+    def __init__(
+        self,
+        config: RelayConfig,
+        random_bytes: Callable[[int], bytes] = os.urandom,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.config = config
         self.roster: Roster[Connection] = Roster()
         self._random_bytes = random_bytes
+        self._clock = clock
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._connections: set[Connection] = set()
         # Raises RegistryError for an unreadable or corrupt file: the relay must not start without it.
         self.registry = NameRegistry(config.registry, config.registry_max_names) if config.registry else None
+        self._per_ip: Counter[str] = Counter()
 
     # --- connection lifecycle ---------------------------------------------
 
@@ -108,13 +138,21 @@ class RelayCore:
         with self._lock:
             return len(self._connections)
 
-    def connect(self, outbox: OutboxLike, address: str) -> Connection | None:
-        """Admit a new connection and send its challenge; ``None`` if the relay is full."""
+    def connect(self, outbox: OutboxLike, address: str, ip: str = "") -> Connection | None:
+        """Admit a new connection and send its challenge; ``None`` if refused (full, or too many from ``ip``)."""
+        counted = bool(ip) and (self.config.limit_loopback or not is_loopback(ip))
+        refusal: Error | None = None
         with self._lock:
             if len(self._connections) >= self.config.max_clients:
-                full = True
+                refusal = Error(code=ErrorCode.FULL.value, detail="the relay is full; try again later")
+                log_detail = f"relay at max clients ({self.config.max_clients})"
+            elif counted and self._per_ip[ip] >= self.config.max_per_ip:
+                refusal = Error(
+                    code=ErrorCode.TOO_MANY_CONNECTIONS.value,
+                    detail=f"{self.config.max_per_ip} connections from your address already; close one and retry",
+                )
+                log_detail = f"{self.config.max_per_ip} connections from this address"
             else:
-                full = False
                 conn = Connection(
                     id=next(self._ids),
                     address=address,
@@ -122,11 +160,15 @@ class RelayCore:
                     # Until it joins, a peer is unauthenticated and may only send a hello.
                     decoder=FrameDecoder(min(MAX_HANDSHAKE_FRAME, self.config.max_frame)),
                     nonce=self._random_bytes(CHALLENGE_SIZE),
+                    ip=ip if counted else "",
+                    limiter=RateLimiter(self.config.rate_burst, self.config.rate_per_second, self._clock()),
                 )
                 self._connections.add(conn)
-        if full:
-            log.warning("reject addr=%s code=full detail=relay at max clients (%d)", address, self.config.max_clients)
-            outbox.offer(encode(Error(code=ErrorCode.FULL.value, detail="the relay is full; try again later")))
+                if counted:
+                    self._per_ip[ip] += 1
+        if refusal is not None:
+            log.warning("reject addr=%s code=%s detail=%s", address, refusal.code, log_detail)
+            outbox.offer(encode(refusal))
             return None
         log.info("connect conn=%d addr=%s", conn.id, address)
         self._send(
@@ -141,6 +183,10 @@ class RelayCore:
             if conn not in self._connections:
                 return
             self._connections.discard(conn)
+            if conn.ip:
+                self._per_ip[conn.ip] -= 1
+                if self._per_ip[conn.ip] <= 0:
+                    del self._per_ip[conn.ip]
         conn.closing = True
         if conn.name is None:
             log.info("close conn=%d addr=%s reason=%s", conn.id, conn.address, reason)
@@ -156,6 +202,15 @@ class RelayCore:
 
     def handshake_timed_out(self, conn: Connection) -> None:
         self._reject(conn, RemoteProtocolError(ErrorCode.HANDSHAKE_TIMEOUT, "no valid hello in time"))
+
+    def keepalive(self, conn: Connection) -> None:
+        """Probe a member that has been quiet for ``idle_ping`` seconds."""
+        self._send(conn, Keepalive())
+
+    def idle_timed_out(self, conn: Connection) -> None:
+        detail = f"nothing heard for {self.config.idle_timeout:g} s"
+        self._reject(conn, RemoteProtocolError(ErrorCode.IDLE_TIMEOUT, detail))
+        conn.close_reason = "idle_timeout"
 
     def shutdown(self, reason: str) -> None:
         """Tell every connection the relay is going away."""
@@ -179,6 +234,15 @@ class RelayCore:
         try:
             conn.decoder.feed(data)
             while (payload := conn.decoder.next_payload()) is not None:
+                # Flood control counts frames before parsing them: a refused
+                # frame costs the relay no msgpack work.
+                if conn.joined and conn.limiter is not None:
+                    verdict = conn.limiter.take(self._clock())
+                    if verdict is not Verdict.ALLOW:
+                        self._rate_limited(conn, verdict)
+                        if conn.closing:
+                            return False
+                        continue
                 try:
                     frame = decode_frame(payload, CLIENT_FRAMES, max_bin_len=conn.decoder.max_frame)
                     self._dispatch(conn, frame)
@@ -191,12 +255,23 @@ class RelayCore:
             return False
         return not conn.closing
 
+    def _rate_limited(self, conn: Connection, verdict: Verdict) -> None:
+        limiter = conn.limiter
+        assert limiter is not None
+        rule = f"at most {limiter.rate:g} frames/s after a burst of {limiter.burst}"
+        if verdict is Verdict.DISCONNECT:
+            self._reject(conn, RemoteProtocolError(ErrorCode.RATE_LIMITED, f"kept sending too fast ({rule}); closing"))
+            conn.closing = True
+            conn.close_reason = "rate_limited"
+        else:
+            self._reject(conn, RemoteProtocolError(ErrorCode.RATE_LIMITED, f"frame dropped: {rule}"))
+
     def _reject(self, conn: Connection, exc: ProtocolError) -> None:
         log.warning("reject %s addr=%s code=%s detail=%s", conn.label(), conn.address, exc.code.value, exc.detail[:200])
         self._send(conn, Error.from_protocol_error(exc))
         # Before a join every error ends the attempt; after it, only errors that
         # desynchronize the stream do. One bad frame does not cost a member the room.
-        if not conn.joined or exc.code in _FATAL_CODES or exc.code is ErrorCode.HANDSHAKE_TIMEOUT:
+        if not conn.joined or exc.code in _FATAL_CODES or exc.code in _CLOSING_CODES:
             conn.closing = True
 
     def _dispatch(self, conn: Connection, frame: Frame) -> None:
@@ -208,6 +283,8 @@ class RelayCore:
             self._handle_send(conn, frame)
         elif isinstance(frame, Ping):
             self._send(conn, Pong())
+        elif isinstance(frame, KeepaliveAck):
+            pass  # hearing it at all reset the idle timer
         elif isinstance(frame, Bye):
             conn.closing = True
         elif isinstance(frame, Rekey):

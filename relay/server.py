@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
+import select
 import socket
 import ssl
 import threading
@@ -18,6 +20,8 @@ import time
 from . import tls as relay_tls
 from .config import FLUSH_TIMEOUT, RelayConfig
 from .core import Connection, RelayCore
+from .fdlimit import descriptors_needed, ensure_fd_limit
+from .idle import IdleAction, IdleWatch
 from .outbox import Outbox
 
 log = logging.getLogger("susurro.relay")
@@ -27,7 +31,14 @@ log = logging.getLogger("susurro.relay")
 #: and tracebacks while keeping a thousand connections' stacks small.
 THREAD_STACK_SIZE = 512 * 1024
 RECV_SIZE = 64 * 1024
+#: The smallest accept queue; it grows with --max-clients (the kernel caps it at somaxconn).
 LISTEN_BACKLOG = 512
+MAX_LISTEN_BACKLOG = 65535
+
+
+def listen_backlog(max_clients: int) -> int:
+    """Room for a whole room reconnecting at once after a relay restart."""
+    return max(LISTEN_BACKLOG, min(max_clients, MAX_LISTEN_BACKLOG))
 
 
 def format_address(host: str, port: int) -> str:
@@ -57,6 +68,8 @@ class RelayServer:
         return host, port
 
     def start(self) -> tuple[str, int]:
+        """Bind and serve. Raises ``OSError`` (cannot listen) or ``ResourceLimitError`` (fd limit)."""
+        ensure_fd_limit(descriptors_needed(self.config.max_clients))
         threading.stack_size(THREAD_STACK_SIZE)
         if self.config.tls_cert is not None:  # TLSConfigError says which file is wrong
             self._tls = relay_tls.server_context(self.config.tls_cert, self.config.tls_key)
@@ -70,7 +83,7 @@ class RelayServer:
                 with contextlib.suppress(OSError):
                     listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
             listener.bind(infos[0][4])
-            listener.listen(LISTEN_BACKLOG)
+            listener.listen(listen_backlog(self.config.max_clients))
         except BaseException:
             listener.close()
             raise
@@ -134,15 +147,16 @@ class RelayServer:
                 time.sleep(0.1)  # e.g. EMFILE: do not spin
                 continue
             try:
+                address, ip = format_address(*peer[:2]), peer[0]
                 if self._tls is not None:
-                    self._admit_tls(sock, format_address(*peer[:2]))
+                    self._admit_tls(sock, address, ip)
                 else:
-                    self._admit(sock, format_address(*peer[:2]))
+                    self._admit(sock, address, ip=ip)
             except Exception:
                 log.exception("could not start a connection")
                 _cut(sock)
 
-    def _admit_tls(self, sock: socket.socket, address: str) -> None:
+    def _admit_tls(self, sock: socket.socket, address: str, ip: str) -> None:
         """Hand the TLS handshake to its own thread; the acceptor moves on at once."""
         if not self._handshakes.enter(sock):
             log.warning("reject addr=%s code=full detail=too many TLS handshakes in progress", address)
@@ -150,12 +164,12 @@ class RelayServer:
             sock.close()
             return
         thread = threading.Thread(
-            target=self._tls_then_admit, args=(sock, address, time.monotonic()), name="relay-tls", daemon=True
+            target=self._tls_then_admit, args=(sock, address, ip, time.monotonic()), name="relay-tls", daemon=True
         )
         self._track(thread)
         thread.start()
 
-    def _tls_then_admit(self, sock: socket.socket, address: str, started: float) -> None:
+    def _tls_then_admit(self, sock: socket.socket, address: str, ip: str, started: float) -> None:
         assert self._tls is not None
         try:
             stream = relay_tls.accept(sock, self._tls, started + self.config.handshake_timeout)
@@ -170,12 +184,17 @@ class RelayServer:
             _cut(sock)
             sock.close()
             return
-        self._admit(stream, address, started)  # type: ignore[arg-type]  # TLSStream has the socket calls we use
+        self._admit(stream, address, started, ip)  # type: ignore[arg-type]  # TLSStream has the socket calls we use
 
-    def _admit(self, sock: socket.socket, address: str, started: float | None = None) -> None:
+    def _admit(self, sock: socket.socket, address: str, started: float | None = None, ip: str = "") -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # Bounds every blocking send: a client that stops reading with a
+        # nearly full outbox is cut after this long, not waited for forever.
+        # The reader never blocks in recv (it polls first), so this is the
+        # send timeout only.
+        sock.settimeout(self.config.send_timeout)
         outbox = Outbox(self.config.outbox_bytes, on_overflow=lambda: _cut(sock))
-        conn = self.core.connect(outbox, address)
+        conn = self.core.connect(outbox, address, ip)
         if conn is None:  # full: flush the error frame, then close
             outbox.close("full")
             writer = threading.Thread(target=self._write_loop, args=(sock, outbox, None), daemon=True)
@@ -206,31 +225,41 @@ class RelayServer:
         # The handshake deadline counts from connect (TLS included), not per recv: a
         # client trickling one byte at a time must not hold a connection slot forever.
         deadline = (time.monotonic() if started is None else started) + self.config.handshake_timeout
+        idle = IdleWatch(self.config.idle_ping, self.config.idle_timeout, time.monotonic())
+        poller = select.poll()  # no descriptor of its own, unlike epoll; no FD_SETSIZE cap, unlike select
+        poller.register(sock, select.POLLIN)
         try:
             while True:
+                now = time.monotonic()
                 if not conn.joined:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
+                    wait = deadline - now
+                    if wait <= 0:
                         self.core.handshake_timed_out(conn)
                         reason = "handshake_timeout"
                         break
-                    sock.settimeout(remaining)
+                else:
+                    action, wait = idle.due(now)
+                    if action is IdleAction.DROP:
+                        self.core.idle_timed_out(conn)
+                        reason = "idle_timeout"
+                        break
+                    if action is IdleAction.PING:
+                        self.core.keepalive(conn)
+                if not _readable(sock, poller, wait):
+                    continue  # the deadline and idle checks above decide
                 try:
                     data = sock.recv(RECV_SIZE)
-                except TimeoutError:
-                    continue  # the deadline check above decides
+                except (BlockingIOError, TimeoutError):
+                    continue  # a spurious wakeup (TLS record not complete yet)
                 except OSError as exc:
                     reason = outbox.close_reason or f"connection lost ({exc.__class__.__name__})"
                     break
                 if not data:
                     reason = outbox.close_reason or "closed by client"
                     break
-                was_joined = conn.joined
-                keep_open = self.core.receive(conn, data)
-                if conn.joined and not was_joined:
-                    sock.settimeout(None)
-                if not keep_open:
-                    reason = outbox.close_reason or ("bye" if conn.joined else "refused")
+                idle.heard(time.monotonic())
+                if not self.core.receive(conn, data):
+                    reason = outbox.close_reason or conn.close_reason or ("bye" if conn.joined else "refused")
                     break
         except Exception:
             reason = "internal error"
@@ -262,6 +291,14 @@ class RelayServer:
                 sock.shutdown(socket.SHUT_WR)
             if conn is None:
                 sock.close()
+
+
+def _readable(sock: socket.socket, poller: select.poll, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for bytes (or EOF, or an error) on ``sock``."""
+    pending = getattr(sock, "pending", None)  # a TLS socket may hold decrypted bytes already
+    if pending is not None and pending() > 0:
+        return True
+    return bool(poller.poll(max(1, math.ceil(timeout * 1000))))
 
 
 def _cut(sock: socket.socket) -> None:

@@ -137,6 +137,17 @@ class TLSStream:
     def settimeout(self, timeout: float | None) -> None:
         self._sock.settimeout(timeout)
 
+    # The relay's reader polls the descriptor before each ``recv`` (issue 5:
+    # idle and handshake deadlines without a recv timeout), and must not wait
+    # on it while bytes already sit in the TLS buffers, which poll cannot see.
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def pending(self) -> int:
+        """Bytes received but not yet returned by ``recv`` (decrypted or not)."""
+        with self._state:
+            return self._tls.pending() + self._incoming.pending
+
     def setsockopt(self, level: int, option: int, value: int) -> None:
         self._sock.setsockopt(level, option, value)
 

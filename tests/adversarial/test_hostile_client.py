@@ -581,7 +581,8 @@ def test_a_member_who_never_reads_is_evicted_not_waited_for(
     relay_factory: Factory, member: Any, clients: list[HostileClient], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="susurro.relay")
-    server = relay_factory(outbox_bytes=4096)
+    # Flood control off: this sender floods on purpose, to fill kernel buffers.
+    server = relay_factory(outbox_bytes=4096, rate_per_second=0)
     watcher = member(server, "watcher")
     sloth = connect(server, rcvbuf=4096)
     clients.append(sloth)

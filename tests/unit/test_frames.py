@@ -23,6 +23,8 @@ from protocol import (
     FrameDecoder,
     Hello,
     Joined,
+    Keepalive,
+    KeepaliveAck,
     Left,
     LocalProtocolError,
     Member,
@@ -77,6 +79,8 @@ SAMPLES: list[Frame] = [
     Error(code=ErrorCode.BAD_FIELD.value, detail="send: to must name at least one recipient"),
     Pong(),
     Shutdown(reason="relay is restarting"),
+    Keepalive(),
+    KeepaliveAck(),
 ]
 EDGE_SAMPLES: list[Frame] = [
     Welcome(name="alice"),

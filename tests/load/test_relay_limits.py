@@ -1,0 +1,367 @@
+"""The relay's limits against real sockets: flood control, keepalive, per-address
+limit, silent sockets at the handshake timeout, slow consumers, clients killed
+mid-frame, and no thread or descriptor left behind by any of them.
+
+Every test also checks that everyone else kept every message: one misbehaving
+client never costs another member a frame. Counts, not wall-clock times.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import selectors
+import socket
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from adversarial.hostile_client import (
+    HostileClient,
+    assert_pair_can_chat,
+    connect,
+    joined_client,
+    raw_frame,
+)
+
+from protocol import Ack, Deliver, Error, Frame, Joined, Keepalive, KeepaliveAck, Left, Ping, Pong
+from protocol.limits import PROTOCOL_VERSION
+from relay import RelayServer
+
+from .helpers import WAIT, log_lines, open_fds, wait_until
+
+Factory = Callable[..., RelayServer]
+
+
+@pytest.fixture
+def clients() -> Iterator[list[HostileClient]]:
+    opened: list[HostileClient] = []
+    try:
+        yield opened
+    finally:
+        for client in opened:
+            client.close()
+
+
+@pytest.fixture
+def member(clients: list[HostileClient]) -> Callable[[RelayServer, str], HostileClient]:
+    def make(server: RelayServer, name: str) -> HostileClient:
+        client = joined_client(server, name)
+        clients.append(client)
+        return client
+
+    return make
+
+
+def room(server: RelayServer, member: Any, names: list[str]) -> dict[str, HostileClient]:
+    """Join ``names`` in order; every member has seen every later join when this returns."""
+    members: dict[str, HostileClient] = {}
+    for name in names:
+        members[name] = member(server, name)
+    for index, name in enumerate(names):
+        for _ in names[index + 1 :]:
+            members[name].expect_frame(Joined)
+    return members
+
+
+def read_until(client: HostileClient, done: Callable[[list[Frame]], bool], limit: int = 100_000) -> list[Frame]:
+    """Read frames until ``done(frames so far)``; each read bounded by WAIT, the count by ``limit``."""
+    frames: list[Frame] = []
+    while not done(frames):
+        assert len(frames) < limit, "far more frames than the test sent"
+        frames.append(client.recv_frame(timeout=WAIT))
+    return frames
+
+
+def tally(frames: list[Frame], *, left: str) -> tuple[list[Deliver], list[Ack], bool]:
+    delivers = [f for f in frames if isinstance(f, Deliver)]
+    acks = [f for f in frames if isinstance(f, Ack)]
+    return delivers, acks, Left(name=left) in frames
+
+
+# --- flood control --------------------------------------------------------------
+
+
+def test_a_flood_is_rate_limited_then_cut_while_everyone_elses_messages_arrive(
+    relay_factory: Factory, member: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="susurro.relay")
+    server = relay_factory(rate_burst=20, rate_per_second=10.0)
+    names = [f"m{i}" for i in range(9)]
+    members = room(server, member, [*names, "flooder"])
+    flooder = members.pop("flooder")
+    # 2,000 frames in one write: far past the burst, faster than any refill.
+    flood = b"".join(
+        raw_frame({"v": PROTOCOL_VERSION, "t": "send", "id": f"f{i}", "to": {n: b"\xff" * 40 for n in names}})
+        for i in range(2000)
+    )
+    rounds = 10  # each honest member sends 10 frames: within its own burst
+    for r in range(rounds):
+        if r == 1:
+            flooder.send_raw(flood)
+        for sender in names:
+            others = {n: secrets.token_bytes(60) for n in names if n != sender}
+            members[sender].send_message(f"{sender}-{r}", others)
+    honest_expected = rounds * (len(names) - 1)
+
+    def complete(frames: list[Frame]) -> bool:
+        delivers, acks, left = tally(frames, left="flooder")
+        return left and len(acks) == rounds and sum(d.sender != "flooder" for d in delivers) >= honest_expected
+
+    for name in names:
+        delivers, acks, _ = tally(read_until(members[name], complete), left="flooder")
+        honest = [d for d in delivers if d.sender != "flooder"]
+        assert len(honest) == honest_expected, f"{name} lost honest messages"
+        assert {d.id for d in honest} == {f"{s}-{r}" for s in names if s != name for r in range(rounds)}
+        # The flood reached nobody beyond the burst (plus what trickled in as tokens refilled).
+        assert sum(d.sender == "flooder" for d in delivers) <= 40
+        assert all(not a.missing for a in acks), "every honest send was delivered to all"
+    refusals = log_lines(caplog.records, "reject name=flooder ")
+    assert refusals and all("code=rate_limited" in line for line in refusals)
+    assert len(refusals) <= 2 * 20 + 2, "refusals are bounded: continued excess ends the connection"
+    wait_until(lambda: bool(log_lines(caplog.records, "leave name=flooder ")), "the flooder's leave line")
+    assert log_lines(caplog.records, "leave name=flooder ")[0].split()[3] == "reason=rate_limited"
+    assert_pair_can_chat(server)
+
+
+def test_a_short_burst_over_the_limit_costs_frames_not_the_connection(relay_factory: Factory, member: Any) -> None:
+    server = relay_factory(rate_burst=5, rate_per_second=1.0)
+    alice = member(server, "alice")
+    alice.send_raw(raw_frame({"v": PROTOCOL_VERSION, "t": "ping"}) * 8)
+    frames = [alice.recv_frame() for _ in range(8)]
+    assert [type(f) for f in frames].count(Pong) == 5
+    errors = [f for f in frames if isinstance(f, Error)]
+    assert len(errors) == 3 and all(e.code == "rate_limited" for e in errors)
+    # The connection stays: once tokens are back, a ping is answered again.
+    deadline = time.monotonic() + WAIT
+    while True:
+        alice.send_frame(Ping())
+        frame = alice.recv_frame()
+        if isinstance(frame, Pong):
+            break
+        assert isinstance(frame, Error) and frame.code == "rate_limited"
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+
+
+# --- keepalive --------------------------------------------------------------------
+
+
+def test_a_quiet_member_is_probed_and_dropped_if_it_never_answers(
+    relay_factory: Factory, member: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="susurro.relay")
+    server = relay_factory(idle_ping=0.3, idle_timeout=0.9)
+    mute = member(server, "mute")
+    answering = member(server, "answering")
+    assert isinstance(mute.expect_frame(Joined), Joined)
+    # "answering" answers every keepalive, and is still in the room after "mute" is gone.
+    keepalives = 0
+    seen: list[Frame] = []
+    while Left(name="mute") not in seen or keepalives < 4:
+        assert len(seen) < 50
+        seen.append(answering.recv_frame())
+        if isinstance(seen[-1], Keepalive):
+            keepalives += 1
+            answering.send_frame(KeepaliveAck())
+    # "mute" got one keepalive, then the idle timeout.
+    assert isinstance(mute.recv_frame(), Keepalive)
+    assert mute.expect_error("idle_timeout").detail == "nothing heard for 0.9 s"
+    mute.expect_closed()
+    wait_until(lambda: bool(log_lines(caplog.records, "leave name=mute ")), "the leave line")
+    assert log_lines(caplog.records, "leave name=mute ")[0].split()[3] == "reason=idle_timeout"
+    answering.send_frame(Ping())
+    assert isinstance(answering.expect_frame(Pong, skip=("keepalive",)), Pong)
+
+
+def test_a_client_core_answers_keepalives_by_itself(relay_factory: Factory) -> None:
+    """A real ``RelayConnection`` stays joined through many idle periods."""
+    import queue
+
+    from client.connection import RelayConnection
+    from client.events import Connected, Disconnected
+    from client.session import ClientSession
+    from crypto import IdentityKey
+
+    server = relay_factory(idle_ping=0.2, idle_timeout=0.6)
+    events: queue.Queue[object] = queue.Queue()
+    session = ClientSession(IdentityKey.generate(), "quiet")
+    host, port = server.address
+    connection = RelayConnection.open(session, host, port, events)
+    try:
+        assert isinstance(events.get(timeout=WAIT), Connected)
+        time.sleep(2.0)  # ten keepalive periods of silence from the user: the point of the test
+        assert server.core.connection_count == 1
+        while not events.empty():
+            assert not isinstance(events.get_nowait(), Disconnected)
+    finally:
+        connection.close()
+
+
+# --- per-address limit -------------------------------------------------------------
+
+
+def test_per_address_limit_applies_to_loopback_when_asked(relay_factory: Factory, clients: list[HostileClient]) -> None:
+    server = relay_factory(max_per_ip=2, limit_loopback=True)
+    first, second = connect(server), connect(server)
+    clients += [first, second]
+    first.challenge()
+    second.challenge()
+    third = connect(server)
+    clients.append(third)
+    third.expect_error("too_many_connections")
+    third.expect_closed()
+    first.close()
+    wait_until(lambda: server.core.connection_count == 1, "the relay noticed the close")
+    fourth = connect(server)
+    clients.append(fourth)
+    fourth.challenge()  # the slot is free again
+
+
+def test_loopback_is_exempt_from_the_per_address_limit_by_default(
+    relay_factory: Factory, clients: list[HostileClient]
+) -> None:
+    server = relay_factory(max_per_ip=2)
+    for _ in range(6):
+        client = connect(server)
+        clients.append(client)
+        client.challenge()
+    assert server.core.connection_count == 6
+
+
+# --- silent sockets -----------------------------------------------------------------
+
+
+def test_200_silent_sockets_are_closed_at_the_handshake_timeout_while_members_chat(
+    relay_factory: Factory, member: Any
+) -> None:
+    server = relay_factory(handshake_timeout=1.0)
+    baseline_threads = server.thread_count()
+    silent: list[socket.socket] = []
+    selector = selectors.DefaultSelector()
+    try:
+        for _ in range(200):
+            sock = socket.create_connection(server.address, timeout=WAIT)
+            sock.setblocking(False)
+            silent.append(sock)
+            selector.register(sock, selectors.EVENT_READ)
+        # Meanwhile a normal pair joins and chats through the same relay.
+        assert_pair_can_chat(server)
+        # Every silent socket gets its challenge, then the error, then EOF.
+        received = {sock.fileno(): b"" for sock in silent}
+        open_count = len(silent)
+        deadline = time.monotonic() + WAIT
+        while open_count:
+            assert time.monotonic() < deadline, f"{open_count} silent sockets still open"
+            for key, _ in selector.select(timeout=1.0):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                try:
+                    data = sock.recv(65536)
+                except ConnectionResetError:
+                    data = b""
+                if data:
+                    received[sock.fileno()] += data
+                else:
+                    selector.unregister(sock)
+                    open_count -= 1
+        assert all(b"handshake_timeout" in data for data in received.values())
+    finally:
+        selector.close()
+        for sock in silent:
+            sock.close()
+    wait_until(lambda: server.core.connection_count == 0, "the relay forgot the silent sockets")
+    wait_until(lambda: server.thread_count() == baseline_threads, "relay threads back to baseline")
+
+
+# --- slow consumer ---------------------------------------------------------------------
+
+
+def test_a_reader_that_stops_is_evicted_while_a_10_member_room_keeps_every_message(
+    relay_factory: Factory, member: Any, clients: list[HostileClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="susurro.relay")
+    server = relay_factory(outbox_bytes=64 * 1024)
+    names = [f"r{i}" for i in range(10)]
+    members = room(server, member, names)
+    sloth = connect(server, rcvbuf=4096)
+    clients.append(sloth)
+    sloth.join("sloth")
+    for name in names:
+        members[name].expect_frame(Joined)
+    rounds = 15  # within each sender's burst of 20 frames
+    big = secrets.token_bytes(60 * 1024)  # the sloth's copy is big, to fill its buffers fast
+    for r in range(rounds):
+        for sender in names:
+            to = {n: secrets.token_bytes(1024) for n in names if n != sender}
+            to["sloth"] = big
+            members[sender].send_message(f"{sender}-{r}", to)
+    expected = rounds * (len(names) - 1)
+
+    def complete(frames: list[Frame]) -> bool:
+        delivers, acks, left = tally(frames, left="sloth")
+        return left and len(acks) == rounds and len(delivers) >= expected
+
+    for name in names:
+        delivers, acks, _ = tally(read_until(members[name], complete), left="sloth")
+        assert len(delivers) == expected
+        assert {d.id for d in delivers} == {f"{s}-{r}" for s in names if s != name for r in range(rounds)}
+        for ack in acks:
+            assert set(ack.missing) <= {"sloth"}
+            assert set(ack.delivered) == set(names) - {name} | ({"sloth"} - set(ack.missing))
+    leave = log_lines(caplog.records, "leave name=sloth ")
+    assert leave and leave[0].split()[3] == "reason=slow_consumer"
+
+
+# --- killed mid-frame ---------------------------------------------------------------------
+
+
+def test_a_client_killed_mid_frame_leaves_and_nothing_partial_is_forwarded(
+    relay_factory: Factory, member: Any, clients: list[HostileClient]
+) -> None:
+    server = relay_factory()
+    names = [f"w{i}" for i in range(5)]
+    members = room(server, member, names)
+    victim = connect(server)
+    clients.append(victim)
+    victim.join("victim")
+    for name in names:
+        members[name].expect_frame(Joined)
+    # One complete frame, then half of the next, then RST (SO_LINGER 0).
+    whole = raw_frame({"v": PROTOCOL_VERSION, "t": "send", "id": "whole", "to": {n: b"\x01" * 300 for n in names}})
+    half = raw_frame({"v": PROTOCOL_VERSION, "t": "send", "id": "half", "to": {n: b"\x02" * 300 for n in names}})
+    victim.send_raw(whole + half[: len(half) // 2])
+    victim.abort()
+    for name in names:
+        first = members[name].recv_frame()
+        assert first == Deliver(sender="victim", id="whole", ct=b"\x01" * 300)
+        assert members[name].recv_frame() == Left(name="victim")
+    wait_until(lambda: server.core.connection_count == len(names), "the relay dropped the victim")
+    for name in names:  # nothing else, in particular no "half", is pending for anyone
+        members[name].send_frame(Ping())
+        assert isinstance(members[name].recv_frame(), Pong)
+    assert_pair_can_chat(server)
+
+
+# --- no leaks ------------------------------------------------------------------------------
+
+
+def test_no_thread_or_descriptor_outlives_its_client(relay_factory: Factory) -> None:
+    server = relay_factory()
+    baseline_threads = server.thread_count()
+    baseline_fds = open_fds()
+    for cycle in range(3):
+        group = [joined_client(server, f"c{cycle}x{i}") for i in range(30)]
+        assert server.thread_count() == baseline_threads + 2 * len(group)  # one reader, one writer each
+        for index, client in enumerate(group):
+            if index % 3 == 0:
+                client.abort()  # RST
+            elif index % 3 == 1:
+                client.close()  # FIN
+            else:
+                client.send_raw(raw_frame({"v": PROTOCOL_VERSION, "t": "bye"}))  # a clean leave
+                client.close()
+        wait_until(lambda: server.core.connection_count == 0, "every connection forgotten")
+        wait_until(lambda: server.thread_count() == baseline_threads, "relay threads back to baseline")
+        wait_until(lambda: open_fds() <= baseline_fds, f"descriptors back to {baseline_fds}")
