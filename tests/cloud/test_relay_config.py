@@ -51,9 +51,9 @@ def test_empty_variable_counts_as_unset() -> None:
 
 def test_every_flag_has_a_variable_including_ones_added_later() -> None:
     parser = build_parser()
-    parser.add_argument("--idle-timeout", type=float, default=60.0)  # as another engineer would
-    apply_environment(parser, {"SUSURRO_RELAY_IDLE_TIMEOUT": "5"})
-    assert parser.parse_args([]).idle_timeout == 5.0
+    parser.add_argument("--future-knob", type=float, default=60.0)  # as another engineer would
+    apply_environment(parser, {"SUSURRO_RELAY_FUTURE_KNOB": "5"})
+    assert parser.parse_args([]).future_knob == 5.0
     names = {variable_for(a) for a in parser._actions if a.option_strings and a.dest != "help"}
     for flag in ("--host", "--port", "--tls-cert", "--tls-key", "--status-port", "--log-file", "--max-clients"):
         assert "SUSURRO_RELAY_" + flag[2:].upper().replace("-", "_") in names
