@@ -15,11 +15,12 @@ from collections.abc import Iterator
 
 import pytest
 
+import crypto.trust as trust_module
 from client import events as ev
 from client.session import ClientSession, SendError
 from crypto import BoxCache, IdentityKey, Recipient, SessionKey, fingerprint, seal_message
 from crypto.trust import TrustStore
-from protocol import Deliver, Frame, Joined, Member, Rekey, Rekeyed, Welcome, name_key
+from protocol import Deliver, Frame, Joined, Left, Member, Rekey, Rekeyed, Welcome, name_key
 
 from .hostile_relay import (
     TO_RELAY,
@@ -363,3 +364,25 @@ def test_a_member_who_only_receives_still_rotates_by_age(hostile: HostileRoom) -
         time.sleep(0.2)  # the traffic itself: one message every 0.2 s
         rotated = any(isinstance(f, Rekey) for f in hostile.proxy.seen("lurker", TO_RELAY))
     assert rotated, "the lurker's session key never rotated while it only received"
+
+
+# --- the trust store itself as a target ------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="TrustStore.observe stops pinning once MAX_CONTACTS names are pinned; a relay that announces that "
+    "many invented members fills the user's trust file for good, after which no new contact is ever pinned and "
+    "its key can be substituted later without a KeyChanged",
+)
+def test_invented_members_cannot_use_up_the_trust_store(hostile: HostileRoom, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(trust_module, "MAX_CONTACTS", 20)  # 50,000 in production; the attack is the same
+    alice_trust = store()
+    alice = join_with(hostile, "alice", alice_trust)
+    for n in range(20):  # invented members: each joins and leaves, and stays pinned
+        fake = certified(IdentityKey.generate(), f"fake{n}", SessionKey.generate().public, 1)
+        hostile.proxy.inject("alice", Joined(member=fake), Left(name=fake.name))
+    after_barrier(alice)
+    dave_identity = IdentityKey.generate()
+    hostile.join("dave", identity=dave_identity)
+    assert alice_trust.contact("dave") is not None, "a genuine new contact was not pinned"
