@@ -16,6 +16,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 
 from . import tls as relay_tls
 from .config import FLUSH_TIMEOUT, RelayConfig
@@ -188,12 +189,20 @@ class RelayServer:
 
     def _admit(self, sock: socket.socket, address: str, started: float | None = None, ip: str = "") -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        # Bounds every blocking send: a client that stops reading with a
-        # nearly full outbox is cut after this long, not waited for forever.
-        # The reader never blocks in recv (it polls first), so this is the
-        # send timeout only.
-        sock.settimeout(self.config.send_timeout)
-        outbox = Outbox(self.config.outbox_bytes, on_overflow=lambda: _cut(sock))
+        if type(sock) is socket.socket:
+            # A plain socket stays in blocking mode: producers write to it with
+            # MSG_DONTWAIT (``_direct_sender``) and the writer bounds its own
+            # sends by send_timeout (``_sender_within``). A socket timeout
+            # would make every send wait for writability first.
+            send_now = _direct_sender(sock)
+        else:
+            # Bounds every blocking send: a client that stops reading with a
+            # nearly full outbox is cut after this long, not waited for forever.
+            # The reader never blocks in recv (it polls first), so this is the
+            # send timeout only.
+            sock.settimeout(self.config.send_timeout)
+            send_now = None
+        outbox = Outbox(self.config.outbox_bytes, on_overflow=lambda: _cut(sock), send_now=send_now)
         conn = self.core.connect(outbox, address, ip)
         if conn is None:  # full: flush the error frame, then close
             outbox.close("full")
@@ -274,11 +283,12 @@ class RelayServer:
                 self._sockets.pop(conn, None)
 
     def _write_loop(self, sock: socket.socket, outbox: Outbox, conn: Connection | None) -> None:
+        send_all = _sender_within(sock, self.config.send_timeout)
         try:
-            # Everything queued goes out in one sendall: one system call and one
+            # Everything queued goes out in one call: one system call and one
             # wake-up per batch, not per frame (see docs/performance.md).
             while (data := outbox.take_all()) is not None:
-                sock.sendall(data)
+                send_all(data)
         except OSError:
             outbox.abort("write failed")
             _cut(sock)
@@ -299,6 +309,51 @@ def _readable(sock: socket.socket, poller: select.poll, timeout: float) -> bool:
     if pending is not None and pending() > 0:
         return True
     return bool(poller.poll(max(1, math.ceil(timeout * 1000))))
+
+
+def _sender_within(sock: socket.socket, timeout: float) -> Callable[[bytes], None]:
+    """``sendall`` for the writer, bounded by ``timeout`` seconds per batch.
+
+    A socket with a timeout (a TLS stream) bounds its own ``sendall``. A plain
+    socket stays in blocking mode for ``_direct_sender``, so the bound is kept
+    here: non-blocking sends, and ``poll`` for room in between. Raises
+    ``TimeoutError`` (an ``OSError``) when the client stops reading that long.
+    """
+    flag = getattr(socket, "MSG_DONTWAIT", 0)
+    if type(sock) is not socket.socket or not flag or sock.gettimeout() is not None:
+        return sock.sendall
+    poller = select.poll()
+    poller.register(sock, select.POLLOUT)
+
+    def send_all(data: bytes) -> None:
+        view = memoryview(data)
+        deadline = time.monotonic() + timeout
+        while view:
+            try:
+                view = view[sock.send(view, flag) :]
+                continue
+            except BlockingIOError:
+                pass
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not poller.poll(max(1, math.ceil(remaining * 1000))):
+                raise TimeoutError(f"no room to send for {timeout:g} s")
+
+    return send_all
+
+
+def _direct_sender(sock: socket.socket) -> Callable[[bytes], int] | None:
+    """A send on ``sock`` that never blocks, for producers to call from any thread.
+
+    Only for a plain socket in blocking mode, where ``MSG_DONTWAIT`` makes one
+    call non-blocking without touching the socket's mode (a socket with a
+    timeout would first wait for writability). TLS streams keep to their
+    writer thread: one TLS record stream must have one writer.
+    """
+    flag = getattr(socket, "MSG_DONTWAIT", 0)
+    if type(sock) is not socket.socket or not flag or sock.gettimeout() is not None:
+        return None
+    send = sock.send
+    return lambda data: send(data, flag)
 
 
 def _cut(sock: socket.socket) -> None:
