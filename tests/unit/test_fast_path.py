@@ -264,3 +264,46 @@ def test_a_frame_offered_during_a_direct_send_waits_behind_its_remainder() -> No
     box = Outbox(max_bytes=100, send_now=send_now)
     assert box.offer(b"first-frame")
     assert box.take_all() == b"-framesecond"
+
+
+# --- the writer's own send timeout on plain sockets -----------------------------------------
+
+
+def test_writer_send_gives_up_when_the_client_stops_reading() -> None:
+    import socket
+
+    from relay.server import _sender_within
+
+    ours, theirs = socket.socketpair()
+    try:
+        send_all = _sender_within(ours, 0.3)
+        with pytest.raises(TimeoutError):
+            send_all(b"x" * (64 * 1024 * 1024))  # far more than both kernel buffers hold
+        assert ours.gettimeout() is None  # still blocking mode, for the producers' MSG_DONTWAIT
+    finally:
+        ours.close()
+        theirs.close()
+
+
+def test_writer_send_delivers_everything_to_a_reader() -> None:
+    import socket
+
+    from relay.server import _sender_within
+
+    ours, theirs = socket.socketpair()
+    data = bytes(range(256)) * 8192  # 2 MiB: several rounds of waiting for room
+    received = bytearray()
+
+    def read() -> None:
+        while len(received) < len(data) and (chunk := theirs.recv(65536)):
+            received.extend(chunk)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        _sender_within(ours, 30.0)(data)
+        reader.join(30)
+        assert bytes(received) == data
+    finally:
+        ours.close()
+        theirs.close()
