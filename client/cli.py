@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import queue
 import ssl
@@ -182,6 +183,8 @@ def event_to_json(event: ev.Event) -> dict[str, Any]:
         return {"event": "warning", "kind": event.kind, "detail": event.detail, "from": event.sender}
     if isinstance(event, ev.Disconnected):
         return {"event": "disconnected", "reason": event.reason, "code": event.code}
+    if isinstance(event, ev.Reconnecting):
+        return {"event": "reconnecting", "delay": event.delay, "attempt": event.attempt, "reason": event.reason}
     raise TypeError(f"no JSON form for {event!r}")
 
 
@@ -262,6 +265,9 @@ def event_to_text(event: ev.Event) -> str | None:
         return f"! warning ({printable(event.kind)}): {printable(event.detail)}"
     if isinstance(event, ev.Disconnected):
         return f"* disconnected: {printable(event.reason)}"
+    if isinstance(event, ev.Reconnecting):
+        seconds = max(1, math.ceil(event.delay))
+        return f"* reconnecting in {seconds} s (attempt {event.attempt}): {printable(event.reason)}"
     return None
 
 
@@ -531,7 +537,7 @@ def run(connection: RelayConnection, events: queue.Queue[object], output: Output
             return 1
         if isinstance(item, ev.Event):
             output.event(item)
-            if isinstance(item, ev.Connected):
+            if isinstance(item, ev.Connected) and not joined:  # again after a reconnect: one reader is enough
                 joined = True
                 threading.Thread(target=_read_stdin, args=(events,), name="stdin", daemon=True).start()
             elif isinstance(item, ev.Disconnected):

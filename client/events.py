@@ -113,3 +113,19 @@ class Disconnected(Event):
 
     reason: str
     code: str | None = None
+
+
+# --- reconnect (issue 5) ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reconnecting(Event):
+    """The link to the relay broke; the next attempt starts in ``delay`` seconds.
+
+    After a successful attempt the usual ``Connected`` and ``Roster`` follow
+    (a fresh session key, the same identity). ``reason`` says what broke.
+    """
+
+    delay: float
+    attempt: int
+    reason: str

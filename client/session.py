@@ -240,7 +240,7 @@ class ClientSession:
 
     # --- sending ----------------------------------------------------------------
 
-    def send_message(self, text: str, now: float, to: list[str] | None = None) -> str:
+    def send_message(self, text: str, now: float, to: list[str] | None = None, *, msg_id: str | None = None) -> str:
         """Seal ``text`` for the room (``to=None``) or for the named members.
 
         Returns the message id; the frame is queued in ``data_to_send()``.
@@ -268,7 +268,7 @@ class ClientSession:
             raise SendError("not sent: " + "; ".join(self._blocked_reason(self.peers[n]) for n in skipped))
         if len(targets) > self.max_recipients:
             raise SendError(f"{len(targets)} recipients; this relay allows {self.max_recipients} per message")
-        msg_id = secrets.token_hex(8)
+        msg_id = msg_id or secrets.token_hex(8)  # a held message keeps the id its sender was shown
         recipients = [
             Recipient(name=p.name, identity_key=p.identity_key, session_key=p.session_key, counter=p.sent + 1)
             for p in targets

@@ -487,7 +487,8 @@ class HostileRoom:
         with self._connect_lock:  # accept order == connect order, so labels match
             self.proxy.expect(label)
             options = {} if send_timeout is None else {"send_timeout": send_timeout}
-            connection = RelayConnection.open(session, host, port, events, **options)
+            # One connection per label through the proxy: no automatic reconnect (issue 5).
+            connection = RelayConnection.open(session, host, port, events, reconnect=False, **options)
         client = Client(
             label=label, identity=identity, session=session, connection=connection, events=events, proxy=self.proxy
         )

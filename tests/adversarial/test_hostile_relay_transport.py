@@ -53,7 +53,7 @@ def test_a_relay_that_stops_reading_cannot_freeze_the_client() -> None:
     events: queue.Queue[object] = queue.Queue()
     host, port = listener.getsockname()[:2]
     connection = RelayConnection.open(
-        ClientSession(IdentityKey.generate(), "alice"), host, port, events, send_timeout=0.5
+        ClientSession(IdentityKey.generate(), "alice"), host, port, events, send_timeout=0.5, reconnect=False
     )
     try:
         next_event(events, ev.Connected)

@@ -348,11 +348,7 @@ def test_a_message_dropped_just_before_a_rotation_is_a_gap(hostile: HostileRoom)
     assert "gap" in alice.warnings()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RelayConnection calls ClientSession.tick only when recv times out (after send_timeout of silence), "
-    "not about once a second: a member who only receives in a busy room never rotates its session key by age",
-)
+# Was xfail: the reader only ticked after send_timeout of silence. It now wakes once a second (issue 5).
 def test_a_member_who_only_receives_still_rotates_by_age(hostile: HostileRoom) -> None:
     session = ClientSession(IdentityKey.generate(), "lurker", relay="hostile", rotate_after_seconds=1.0)
     hostile.connect("lurker", session=session, send_timeout=3.0).wait_event(ev.Roster)

@@ -1,0 +1,98 @@
+"""The reconnect policy, ack watch and held-message queue as pure objects; and how the CLI shows a reconnect."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from client import events as ev
+from client.cli import event_to_json, event_to_text
+from client.reconnect import (
+    NAME_TAKEN_RETRIES,
+    AckWatch,
+    Backoff,
+    HeldMessage,
+    HeldMessages,
+    retry_after_refusal,
+)
+
+
+def test_backoff_doubles_from_one_second_to_thirty() -> None:
+    top = Backoff(rng=lambda: 1.0)
+    assert [top.next_delay() for _ in range(8)] == [1, 2, 4, 8, 16, 30, 30, 30]
+    bottom = Backoff(rng=lambda: 0.0)
+    assert [bottom.next_delay() for _ in range(7)] == [0.5, 1, 2, 4, 8, 15, 15]
+    assert bottom.attempt == 7
+    bottom.reset()
+    assert bottom.next_delay() == 0.5 and bottom.attempt == 1
+
+
+@given(st.lists(st.floats(min_value=0.0, max_value=1.0, exclude_max=True), min_size=1, max_size=80))
+def test_backoff_jitter_stays_between_half_and_whole_step(draws: list[float]) -> None:
+    values = iter(draws)
+    backoff = Backoff(rng=lambda: next(values))
+    for attempt in range(1, len(draws) + 1):
+        step = min(30.0, 2.0 ** (attempt - 1))
+        assert step / 2 <= backoff.next_delay() <= step
+
+
+@pytest.mark.parametrize(
+    ("code", "ever_joined", "seen", "retry"),
+    [
+        (None, True, 0, True),  # the connection was lost
+        (None, False, 0, True),
+        ("full", False, 0, True),
+        ("too_many_connections", True, 0, True),
+        ("rate_limited", True, 0, True),
+        ("idle_timeout", True, 0, True),
+        ("handshake_timeout", True, 0, True),
+        ("bad_frame", True, 0, True),  # the relay sent garbage: start over
+        ("frame_too_large", True, 0, True),
+        ("shutdown", True, 0, False),  # the operator stopped it
+        ("bad_name", True, 0, False),
+        ("bad_version", True, 0, False),
+        ("bad_proof", True, 0, False),
+        ("bad_cert", True, 0, False),
+        ("name_taken", False, 1, False),  # someone else has the name
+        ("name_taken", True, 1, True),  # probably our own old connection, not yet timed out
+        ("name_taken", True, NAME_TAKEN_RETRIES, True),
+        ("name_taken", True, NAME_TAKEN_RETRIES + 1, False),
+    ],
+)
+def test_which_endings_are_retried(code: str | None, ever_joined: bool, seen: int, retry: bool) -> None:
+    assert retry_after_refusal(code, ever_joined=ever_joined, name_taken_seen=seen) is retry
+
+
+def test_ack_watch_reports_each_late_message_once_in_order() -> None:
+    watch = AckWatch(timeout=30.0)
+    watch.sent("a", 0.0)
+    watch.sent("b", 10.0)
+    watch.sent("c", 20.0)
+    watch.settled("b")
+    assert watch.overdue(29.9) == []
+    assert watch.overdue(30.0) == ["a"]
+    assert watch.overdue(100.0) == ["c"]
+    assert watch.overdue(200.0) == []
+    assert len(watch) == 0
+
+
+def test_held_messages_are_bounded_and_kept_in_order() -> None:
+    held = HeldMessages(limit=2)
+    first = HeldMessage("m1", "one", None, ("bob",))
+    second = HeldMessage("m2", "two", ("bob",), ("bob",))
+    assert held.add(first) and held.add(second)
+    assert not held.add(HeldMessage("m3", "three", None, ()))
+    assert held.take_all() == [first, second]
+    assert len(held) == 0
+
+
+def test_the_terminal_shows_reconnecting_in_n_seconds() -> None:
+    event = ev.Reconnecting(delay=3.6, attempt=2, reason="connection to the relay lost (reset)")
+    assert event_to_text(event) == "* reconnecting in 4 s (attempt 2): connection to the relay lost (reset)"
+    assert event_to_json(event) == {
+        "event": "reconnecting",
+        "delay": 3.6,
+        "attempt": 2,
+        "reason": "connection to the relay lost (reset)",
+    }
