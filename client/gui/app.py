@@ -78,6 +78,7 @@ class SusurroApp:
         self._join_deadline: float | None = None
         self._before_welcome: list[ev.Event] = []
         self._after_id: str | None = None
+        self._close_requested = False
         self.verify_dialog: VerifyDialog | None = None
 
     # --- starting ---------------------------------------------------------------------
@@ -168,10 +169,16 @@ class SusurroApp:
 
     # --- the event loop ------------------------------------------------------------------
 
+    def request_close(self) -> None:
+        """Ask to leave from a signal handler: only sets a flag, the Tk loop acts on it."""
+        self._close_requested = True
+
     def _poll(self) -> None:
         self._after_id = None
         if self.closed:
             return
+        if self._close_requested and not self._closing:
+            self.close()
         while not self.closed:
             try:
                 self.worker.done.get_nowait().deliver()

@@ -7,6 +7,7 @@ Without a display (or without Tk) it prints one line pointing to
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 
@@ -68,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
         strings=strings,
         on_exit=root.quit,
     )
+    # Ctrl-C and SIGTERM leave cleanly (bye to the relay, settings saved).
+    # An exception raised inside a Tk callback would only be printed, so the
+    # handlers set a flag that the app's own loop acts on.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda _signum, _frame: app.request_close())
     app.start()
     try:
         root.mainloop()

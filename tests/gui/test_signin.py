@@ -141,3 +141,14 @@ def test_protected_key_asks_for_its_passphrase(tk_root, relay_server, tmp_path: 
         signed_in(root, app)
     finally:
         close_app(root, app)
+
+
+def test_command_line_sign_in_failure_falls_back_to_the_dialog(tk_root, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    root = tk_root
+    app = start_app(root, tmp_path / "a", name="alice", server=f"127.0.0.1:{free_port()}")
+    try:
+        assert "Cannot reach the relay" in wait_error(root, app)
+        assert highlighted(app) == ["relay"]
+        assert app.dialog.entries["name"].get() == "alice"
+    finally:
+        close_app(root, app)
