@@ -351,9 +351,10 @@ def test_a_message_dropped_just_before_a_rotation_is_a_gap(hostile: HostileRoom)
 # Was xfail: the reader only ticked after send_timeout of silence. It now wakes once a second (issue 5).
 def test_a_member_who_only_receives_still_rotates_by_age(hostile: HostileRoom) -> None:
     session = ClientSession(IdentityKey.generate(), "lurker", relay="hostile", rotate_after_seconds=1.0)
-    hostile.connect("lurker", session=session, send_timeout=3.0).wait_event(ev.Roster)
+    # A long send timeout: the reader only ticks after that much silence, which must not happen by accident.
+    hostile.connect("lurker", session=session, send_timeout=30.0).wait_event(ev.Roster)
     bob = hostile.join("bob")
-    deadline = time.monotonic() + 5.0  # the key is due after 1 s; the lurker's recv never idles for 3 s
+    deadline = time.monotonic() + 8.0  # the key is due after 1 s; the lurker's recv never idles for 30 s
     rotated = False
     while not rotated and time.monotonic() < deadline:
         bob.send("chatter", ["lurker"])
