@@ -278,7 +278,7 @@ def start_py_spy(directory: str | None, server: servers.ServerProcess, n: int) -
     Path(directory).mkdir(parents=True, exist_ok=True)
     output = Path(directory) / f"susurro-N{n}.txt"
     print(f"# profiling the relay with py-spy into {output}", flush=True)
-    argv = [binary, "record", "--pid", str(server.pid), "--rate", "100", "--nonblocking", "--format", "raw"]
+    argv = [binary, "record", "--pid", str(server.pid), "--rate", "200", "--format", "raw"]
     return subprocess.Popen(
         [*argv, "--output", str(output)],
         stdin=subprocess.DEVNULL,
