@@ -27,9 +27,11 @@ def padded_length(length: int) -> int:
     return (length + mask) & ~mask
 
 
-def pad(data: bytes) -> bytes:
-    body = _LEN.pack(len(data)) + data
-    return body + bytes(padded_length(len(body)) - len(body))
+def pad(data: bytes, *more: bytes) -> bytes:
+    """Pad ``data`` (followed by ``more``, if given: padded as one, copied once)."""
+    length = len(data) + sum(len(part) for part in more)
+    size = _LEN.size + length
+    return b"".join((_LEN.pack(length), data, *more, bytes(padded_length(size) - size)))
 
 
 def unpad(block: bytes) -> bytes:
@@ -39,6 +41,6 @@ def unpad(block: bytes) -> bytes:
     end = _LEN.size + length
     if end > len(block):
         raise MalformedMessage("padding length points past the block")
-    if any(block[end:]):
+    if block.count(0, end) != len(block) - end:  # in C, not one Python int per byte
         raise MalformedMessage("padding bytes are not zero")
     return block[_LEN.size : end]

@@ -19,13 +19,16 @@ Counter and id checks are stateful and live in ``replay.ReplayGuard``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import msgpack
+import nacl.bindings
 import nacl.exceptions
 import nacl.public
+import nacl.utils
 
 from .encoding import MESSAGE_PURPOSE
 from .errors import (
@@ -55,6 +58,10 @@ MAX_COUNTER = 2**63 - 1
 #: every view can turn it into a date without overflowing.
 MAX_SENT_AT = 253_402_300_799_999
 
+
+#: A recipient's fingerprint is hashed from its identity key for every message
+#: sealed to it and every message opened; keys repeat, so hash each once.
+_fingerprint = functools.lru_cache(maxsize=4096)(fingerprint_bytes)
 
 #: Containers in one opened plaintext: the ``to`` list's pairs and a few more.
 _MAX_CONTAINERS = MAX_RECIPIENTS + 16
@@ -155,12 +162,19 @@ class InnerMessage:
         _expect(isinstance(body, str) and len(body.encode("utf-8", "surrogatepass")) <= MAX_BODY_BYTES, "body")
         _expect(isinstance(to, list) and 0 < len(to) <= MAX_RECIPIENTS, "to")
         pairs = []
+        # One test per entry (this loop runs for every recipient of every
+        # message opened); msgpack yields exactly list, str and bytes.
         for entry in to:
-            _expect(isinstance(entry, list) and len(entry) == 2, "to entry")
-            name, fp = entry
-            _expect(isinstance(name, str) and 0 < len(name) <= MAX_NAME_CHARS, "to name")
-            _expect(isinstance(fp, bytes) and len(fp) == FINGERPRINT_SIZE, "to fingerprint")
-            pairs.append((name, fp))
+            if (
+                type(entry) is not list
+                or len(entry) != 2
+                or type(entry[0]) is not str
+                or not 0 < len(entry[0]) <= MAX_NAME_CHARS
+                or type(entry[1]) is not bytes
+                or len(entry[1]) != FINGERPRINT_SIZE
+            ):
+                raise MalformedMessage("inner message field 'to entry' has the wrong shape, type or size")
+            pairs.append((entry[0], entry[1]))
         return cls(room=room, sender=sender, sent_at=sent_at, msg_id=msg_id, direct=direct, to=tuple(pairs), body=body)
 
 
@@ -202,6 +216,19 @@ class BoxCache:
         self._boxes.pop(peer_session_public, None)
 
 
+def _encrypt(box: nacl.public.Box, block: bytes) -> bytes:
+    """``bytes(box.encrypt(block))`` without PyNaCl's wrapper object.
+
+    The same construction and layout: a fresh random 24-byte nonce, then
+    ``nonce || crypto_box_easy_afternm(block)`` under the Box's precomputed
+    key. Skipping the ``EncryptedMessage`` and the copy out of it saves about
+    a seventh of each recipient's cost when sealing for a room.
+    """
+    nonce = nacl.utils.random(nacl.public.Box.NONCE_SIZE)
+    ciphertext: bytes = nacl.bindings.crypto_box_easy_afternm(block, nonce, box.shared_key())
+    return nonce + ciphertext
+
+
 def seal_message(
     *,
     identity: IdentityKey,
@@ -231,18 +258,21 @@ def seal_message(
         sent_at=sent_at,
         msg_id=msg_id,
         direct=direct,
-        to=tuple((r.name, fingerprint_bytes(r.identity_key)) for r in recipients),
+        to=tuple((r.name, _fingerprint(r.identity_key)) for r in recipients),
         body=body,
     )
     inner_bytes = msgpack.packb(inner.to_wire(), use_bin_type=True)
     signature = identity.sign(MESSAGE_PURPOSE, inner_bytes)
     sealed = msgpack.packb([inner_bytes, signature], use_bin_type=True)
+    # msgpack[sealed, n] is a 2-array header, the packed ``sealed`` (the same
+    # for everyone: packed once) and the packed counter (per recipient).
+    head = b"\x92" + msgpack.packb(sealed, use_bin_type=True)
     out: dict[str, bytes] = {}
     for recipient in recipients:
         if not 0 < recipient.counter <= MAX_COUNTER:
             raise ValueError("recipient counters start at 1")
-        block = pad(msgpack.packb([sealed, recipient.counter], use_bin_type=True))
-        out[recipient.name] = bytes(boxes.box_for(recipient.session_key).encrypt(block))
+        block = pad(head, msgpack.packb(recipient.counter))
+        out[recipient.name] = _encrypt(boxes.box_for(recipient.session_key), block)
     return out
 
 
@@ -293,7 +323,7 @@ def open_message(
         verify_signature(sender_identity_key, signature, MESSAGE_PURPOSE, inner_bytes)
     except BadSignature:
         raise BadSignature(f"signature on a message from {relay_sender!r} does not verify") from None
-    own_fp = fingerprint_bytes(own_identity_key)
+    own_fp = _fingerprint(own_identity_key)
     if (own_name, own_fp) not in inner.to:
         raise NotAddressedToMe(f"message from {relay_sender!r} is not addressed to {own_name!r} under this identity")
     return OpenedMessage(inner=inner, counter=counter)

@@ -307,3 +307,48 @@ def test_writer_send_delivers_everything_to_a_reader() -> None:
     finally:
         ours.close()
         theirs.close()
+
+
+# --- sealing: the shortcuts produce the same bytes -----------------------------------------
+
+
+@given(data=st.binary(max_size=3000), more=st.lists(st.binary(max_size=300), max_size=3))
+def test_pad_of_parts_equals_pad_of_their_concatenation(data: bytes, more: list[bytes]) -> None:
+    from crypto import pad, unpad
+
+    joined = data + b"".join(more)
+    assert pad(data, *more) == pad(joined)
+    assert unpad(pad(data, *more)) == joined
+
+
+@given(sealed=st.binary(max_size=5000), counter=st.integers(1, 2**63 - 1))
+def test_envelope_head_plus_counter_is_the_packed_pair(sealed: bytes, counter: int) -> None:
+    import msgpack
+
+    head = b"\x92" + msgpack.packb(sealed, use_bin_type=True)
+    assert head + msgpack.packb(counter) == msgpack.packb([sealed, counter], use_bin_type=True)
+
+
+@given(block=st.binary(min_size=4, max_size=600))
+def test_unpad_refuses_any_nonzero_padding_byte(block: bytes) -> None:
+    from crypto import MalformedMessage, pad, unpad
+
+    padded = bytearray(pad(block))
+    end = 4 + len(block)
+    if end < len(padded):
+        padded[-1] = 1
+        with pytest.raises(MalformedMessage):
+            unpad(bytes(padded))
+
+
+def test_seal_encryption_is_box_encrypt_layout_and_fresh_nonces() -> None:
+    import nacl.public
+
+    from crypto.seal import _encrypt
+
+    ours, theirs = nacl.public.PrivateKey.generate(), nacl.public.PrivateKey.generate()
+    box = nacl.public.Box(ours, theirs.public_key)
+    first, second = _encrypt(box, b"block"), _encrypt(box, b"block")
+    assert nacl.public.Box(theirs, ours.public_key).decrypt(first) == b"block"
+    assert len(first) == len(bytes(box.encrypt(b"block")))
+    assert first[:24] != second[:24]  # a new random nonce every time
