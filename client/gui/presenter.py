@@ -180,15 +180,17 @@ class ChatState:
         """The updates one event from the core produces."""
         s = self.strings
         if isinstance(event, ev.Connected):
+            again = bool(self.name)  # a reconnect: same window, fresh session
             self.name, self.fingerprint, self.connection, self.reason = event.name, event.fingerprint, "connected", ""
             self.relay = event.relay or self.relay
             self.members.clear()  # a fresh session (also after a reconnect): the roster follows
-            return [
-                Title(text=s("window_title", name=self.name)),
-                self.status(),
-                self._notice(ROOM, s("you_joined", name=self.name, fingerprint=self.fingerprint)),
-                self.roster(),
-            ]
+            text = (
+                s("reconnected", relay=self.relay)
+                if again
+                else s("you_joined", name=self.name, fingerprint=self.fingerprint)
+            )
+            title = Title(text=s("window_title", name=self.name))
+            return [title, self.status(), self._notice(ROOM, text), self.roster()]
         if isinstance(event, ev.Roster):
             self.members = {m.name: m for m in event.members}
             names = ", ".join(sorted(self.members))
@@ -230,12 +232,9 @@ class ChatState:
         if isinstance(event, ev.Disconnected):
             self.connection, self.reason = "disconnected", event.reason
             return [self.status(), self._notice(ROOM, s("status_disconnected", reason=printable(event.reason)))]
-        kind = type(event).__name__
-        if kind == "Reconnecting":
+        if isinstance(event, ev.Reconnecting):
             self.connection = "reconnecting"
-            self.reason = s(
-                "status_reconnecting", delay=f"{getattr(event, 'delay', 0):.0f}", attempt=getattr(event, "attempt", 1)
-            )
+            self.reason = s("status_reconnecting", delay=f"{event.delay:.1f}", attempt=event.attempt)
             return [self.status()]
         return []
 

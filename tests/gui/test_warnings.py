@@ -77,3 +77,41 @@ def test_tampered_and_replayed_messages_show_banners_not_text(tk_root, relay_ser
         close_app(root, alice)
         if bob is not None:
             close_app(root, bob)
+
+
+def test_a_cut_connection_shows_reconnecting_then_recovers(tk_root, relay_server, proxy, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The relay link breaks (no shutdown frame): the window stays, says so, and comes back by itself."""
+    root = tk_root
+    host, port = relay_server.address
+    phost, pport = proxy.address
+    proxy.expect("alice")
+    alice = start_app(root, tmp_path / "alice", name="alice", server=f"{phost}:{pport}")
+    bob = None
+    try:
+        window = signed_in(root, alice)
+        bob = start_app(root, tmp_path / "bob", name="bob", server=f"{host}:{port}")
+        signed_in(root, bob)
+        wait_in_pane(root, alice, "bob joined")
+        states: list[str] = []
+
+        def saw(text: str) -> bool:
+            status = str(window.status_connection.cget("text"))
+            if not states or states[-1] != status:
+                states.append(status)
+            return status.startswith(text)
+
+        proxy.expect("alice-again")
+        proxy.cut("alice")
+        pump(root, lambda: saw("connection lost; reconnecting in "), "the reconnecting status")
+        assert str(window.entry.cget("state")) == "disabled"
+        assert str(window.hint.cget("text")) == "Sending is off: reconnecting to the relay"
+        pump(root, lambda: saw("connected to "), f"connected again (status went {states})")
+        assert str(window.entry.cget("state")) == "normal"
+        wait_in_pane(root, alice, f"Reconnected to {phost}:{pport}")
+        pump(root, lambda: "bob" in window.roster.get_children(), "bob back in the roster")
+        type_line(root, alice, "de vuelta")
+        wait_in_pane(root, bob, "de vuelta")
+    finally:
+        close_app(root, alice)
+        if bob is not None:
+            close_app(root, bob)
