@@ -348,10 +348,10 @@ def test_a_message_dropped_just_before_a_rotation_is_a_gap(hostile: HostileRoom)
     assert "gap" in alice.warnings()
 
 
-# Was xfail: the reader only ticked after send_timeout of silence. It now wakes once a second (issue 5).
+# Found by this suite (the reader only ticked after send_timeout of silence); fixed with reconnect (issue 5).
 def test_a_member_who_only_receives_still_rotates_by_age(hostile: HostileRoom) -> None:
     session = ClientSession(IdentityKey.generate(), "lurker", relay="hostile", rotate_after_seconds=1.0)
-    # A long send timeout: the reader only ticks after that much silence, which must not happen by accident.
+    # A long send timeout, so a stalled machine cannot make the reader tick by accident after a recv timeout.
     hostile.connect("lurker", session=session, send_timeout=30.0).wait_event(ev.Roster)
     bob = hostile.join("bob")
     deadline = time.monotonic() + 8.0  # the key is due after 1 s; the lurker's recv never idles for 30 s
