@@ -176,6 +176,8 @@ def test_messages_flow_both_ways_over_tls_in_process(pki: TlsFiles, relay_factor
     fay, fay_events = _join(server, "fay", context)
     gil, gil_events = _join(server, "gil", context)
     try:
+        while not (isinstance(event := fay_events.get(timeout=WAIT), ev.Joined) and event.member.name == "gil"):
+            assert not isinstance(event, ev.Disconnected), event
         for i in range(20):
             fay.send_message(f"from fay {i}")
             gil.send_message(f"from gil {i}")
