@@ -119,6 +119,9 @@ def start_susurro(port: int, extra: list[str] | None = None) -> ServerProcess:
         # 10-member room at 100 messages/s. ngircd runs with penalties off too.
         "--rate-per-second",
         "0",
+        # A 500-member room sends to 499 at once; the default allows 256.
+        "--max-recipients",
+        "1024",
         *(extra or []),
     ]
     return _spawn("susurro", "susurro", port, argv, workdir, cwd=REPO_ROOT)
