@@ -295,6 +295,15 @@ class RelayConnection:
     def _cut(self) -> None:
         _cut(self._sock)
 
+    def _flush_or_cut(self) -> None:
+        """Flush from the reader's timers; a failed send may have left half a frame,
+        so the connection is cut and the reader ends the session (which reports
+        what was unacknowledged) instead of writing more after it."""
+        try:
+            self._flush()
+        except OSError:
+            self._cut()
+
     def _flush(self) -> None:
         data = self.session.data_to_send()
         if data:
@@ -369,8 +378,11 @@ class RelayConnection:
                     break
                 if silent >= RELAY_PING_AFTER and not pinged:
                     pinged = True
-                    with self._lock, contextlib.suppress(OSError):
-                        sock.sendall(encode(Ping()))
+                    with self._lock:
+                        try:
+                            sock.sendall(encode(Ping()))
+                        except OSError:
+                            _cut(sock)
                 if not _readable(sock, poller, TICK):
                     continue
                 try:
@@ -412,8 +424,7 @@ class RelayConnection:
         with self._lock:
             produced = self.session.tick(time.time())  # e.g. a session key rotation by age
             late = self._acks.overdue(now)
-            with contextlib.suppress(OSError):
-                self._flush()
+            self._flush_or_cut()
         produced.extend(
             ev.Warning(
                 kind="delivery_unknown",
@@ -464,8 +475,7 @@ class RelayConnection:
                     continue
                 self._acks.sent(msg_id, time.monotonic())
                 self._resent[msg_id] = message.intended
-            with contextlib.suppress(OSError):  # a failure here ends the session, which reports them
-                self._flush()
+            self._flush_or_cut()
         for message, why in refused:
             detail = f"message {message.msg_id} could not be sent after reconnecting: {why}"
             self.events.put(ev.Warning(kind="not_sent", detail=detail))

@@ -32,7 +32,7 @@ import msgpack
 import pytest
 
 from crypto import IdentityKey, SessionCertificate, SessionKey, join_proof
-from protocol import Ack, Challenge, Hello, Welcome, decode_frame, encode
+from protocol import Ack, Challenge, Hello, Keepalive, KeepaliveAck, Welcome, decode_frame, encode
 from protocol.frames import RELAY_FRAMES
 from protocol.limits import ABSOLUTE_MAX_FRAME
 
@@ -47,7 +47,10 @@ MESSAGES_EACH = 5
 JOIN_SECONDS = float(os.environ.get("SUSURRO_LOAD_JOIN_SECONDS", "30"))
 #: Bound on the whole message phase (1,247,500 deliveries) on a shared two-core machine.
 DELIVERY_SECONDS = 300.0
+#: Fail early if no delivery arrives for this long (something was lost, not slow).
+STALL_SECONDS = 30.0
 CT = secrets.token_bytes(296)
+KEEPALIVE_ACK = encode(KeepaliveAck())
 _LENGTH = struct.Struct(">I")
 #: How every ``deliver`` payload begins: a 5-entry map, then "v": 1, "t": "deliver".
 DELIVER_HEAD = b"\x85\xa1v\x01\xa1t\xa7deliver"
@@ -208,6 +211,8 @@ def test_500_members_5_messages_each_every_delivery_arrives_and_the_relay_cleans
                 elif isinstance(frame, Welcome):
                     client.joined = True
                     joined += 1
+                elif isinstance(frame, Keepalive):  # answered as a real client does
+                    client.out += KEEPALIVE_ACK
                 else:
                     raise AssertionError(f"unexpected {frame!r}")
             for client in clients:
@@ -220,8 +225,16 @@ def test_500_members_5_messages_each_every_delivery_arrives_and_the_relay_cleans
         expected_each = MESSAGES_EACH * (CLIENTS - 1)
         deadline = started + DELIVERY_SECONDS
         done = 0
+        progress, last_progress = -1, time.monotonic()
         while done < CLIENTS:
             assert time.monotonic() < deadline, f"{done} of {CLIENTS} members got everything in time"
+            arrived = sum(c.delivers for c in clients)
+            if arrived != progress:
+                progress, last_progress = arrived, time.monotonic()
+            # A lost delivery would otherwise only show at the deadline: fail as soon as nothing moves.
+            assert time.monotonic() - last_progress < STALL_SECONDS, (
+                f"no delivery for {STALL_SECONDS:g} s: {arrived:,} of {CLIENTS * expected_each:,} arrived"
+            )
             for client in clients:  # top up: one send frame in flight per member at a time
                 if not client.out and client.sent < MESSAGES_EACH:
                     client.out += send_frame(client, [n for n in names if n != client.name], client.sent)
@@ -229,6 +242,9 @@ def test_500_members_5_messages_each_every_delivery_arrives_and_the_relay_cleans
                 watch(selector, client)
             for client, payload in pump(selector, 0.5):
                 frame = decode_frame(payload, RELAY_FRAMES, max_bin_len=ABSOLUTE_MAX_FRAME)
+                if isinstance(frame, Keepalive):  # a member quiet for 60 s while it receives
+                    client.out += KEEPALIVE_ACK
+                    continue
                 assert isinstance(frame, Ack), frame
                 client.acks += 1
                 client.missing += len(frame.missing)
