@@ -22,7 +22,7 @@ from typing import Any
 from client import events as ev
 from client.session import SendError
 
-from .presenter import ROOM, ChatState, Line, clock
+from .presenter import ROOM, ChatState, Line, clock, trust_of
 from .settings import Settings
 from .signin import JOIN_TIMEOUT, OpenedSession, SignInError, SignInRequest, default_relay, open_session, refusal
 from .signin_dialog import SignInDialog
@@ -288,7 +288,6 @@ class SusurroApp:
         if member is None:
             return
         connection = self.opened.connection
-        compute = getattr(connection, "safety_number", None)
         state, window = self.state, self.window
 
         def show(number: str | None, error: BaseException | None) -> None:
@@ -301,25 +300,23 @@ class SusurroApp:
                 safety_number=number if error is None else None,
                 their_fingerprint=member.fingerprint,
                 own_fingerprint=state.fingerprint,
-                verified=getattr(member, "trust", "new") == "verified",
+                verified=trust_of(member) == "verified",
                 on_mark_verified=self.mark_verified,
             )
 
-        self.worker.submit(lambda: compute(name) if compute is not None else None, show)
+        # TrustError (the member just left) leaves the dialog without a number, saying so.
+        self.worker.submit(lambda: connection.safety_number(name), show)
 
+    # Trust actions: the core answers with events (``TrustUpdated``) on its queue.
     def mark_verified(self, name: str) -> None:
-        self._core_call("mark_verified", name)
+        if self.opened is not None:
+            connection = self.opened.connection
+            self.worker.submit(lambda: connection.mark_verified(name))
 
     def accept_key(self, name: str) -> None:
-        self._core_call("accept_key", name)
-
-    def _core_call(self, method: str, name: str) -> None:
-        """Trust actions: the core answers with events (``TrustUpdated``) on its queue."""
-        if self.opened is None:
-            return
-        call = getattr(self.opened.connection, method, None)
-        if call is not None:
-            self.worker.submit(lambda: call(name))
+        if self.opened is not None:
+            connection = self.opened.connection
+            self.worker.submit(lambda: connection.accept_key(name))
 
     # --- closing -------------------------------------------------------------------------
 

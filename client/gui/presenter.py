@@ -31,14 +31,9 @@ def short_fp(fingerprint: str) -> str:
     return " ".join(fingerprint.split(" ")[:2])
 
 
-def trust_of(obj: object) -> str:
-    """The trust state of a member or message, as a plain string ("new" when unknown).
-
-    Written against the ``trust`` attribute the trust work adds to
-    ``MemberInfo`` and ``Message``; with a core that has none yet, everyone is new.
-    """
-    value = getattr(obj, "trust", "new")
-    value = getattr(value, "value", value)  # a str enum or a plain str
+def trust_of(obj: ev.MemberInfo | ev.Message) -> str:
+    """The trust state of a member or message as one of ``TRUST_STATES`` (unknown values read as "new")."""
+    value = str(getattr(obj.trust, "value", obj.trust))  # a TrustState (str enum) or a plain str
     return value if value in TRUST_STATES else "new"
 
 
@@ -239,7 +234,7 @@ class ChatState:
         return []
 
     def _message(self, event: ev.Message) -> list[Update]:
-        trust = trust_of(event) if hasattr(event, "trust") else ""  # a core without trust: no badge
+        trust = trust_of(event)
         badge = {"verified": "badge_verified", "changed": "badge_changed", "new": "badge_new"}.get(trust)
         updates: list[Update] = []
         conversation = ROOM
@@ -268,7 +263,7 @@ class ChatState:
         s = self.strings
         parts: list[str] = []
         missing = tuple(event.missing)
-        skipped = tuple(getattr(event, "skipped", ()))
+        skipped = tuple(event.skipped)
         if missing:
             parts.append(s("not_delivered_to", names=", ".join(missing)))
         if skipped:

@@ -98,7 +98,7 @@ EN: dict[str, str] = {
     "verify_title": "Verify {name}",
     "verify_intro": "Compare this safety number with {name}, in person or on a call. "
     "If it matches on both screens, nobody is in the middle.",
-    "verify_unavailable": "Safety numbers are not available in this version; compare fingerprints instead.",
+    "verify_unavailable": "No safety number: {name} is no longer in the room.",
     "their_fingerprint": "{name}'s fingerprint: {fingerprint}",
     "your_fingerprint": "Your fingerprint: {fingerprint}",
     "mark_verified": "Mark as verified",
@@ -191,7 +191,7 @@ ES: dict[str, str] = {
     "verify_title": "Verificar a {name}",
     "verify_intro": "Compara este número de seguridad con {name}, en persona o por teléfono. "
     "Si coincide en las dos pantallas, no hay nadie en medio.",
-    "verify_unavailable": "Los números de seguridad no están disponibles en esta versión; compara las huellas.",
+    "verify_unavailable": "No hay número de seguridad: {name} ya no está en la sala.",
     "their_fingerprint": "Huella de {name}: {fingerprint}",
     "your_fingerprint": "Tu huella: {fingerprint}",
     "mark_verified": "Marcar como verificado",

@@ -43,7 +43,8 @@ class VerifyDialog:
             self.number = ttk.Label(body, text=rows, font="TkFixedFont", justify="center")
             self.number.pack(pady=10)
         else:
-            ttk.Label(body, text=strings("verify_unavailable"), wraplength=380, justify="left").pack(anchor="w")
+            unavailable = strings("verify_unavailable", name=name)
+            ttk.Label(body, text=unavailable, wraplength=380, justify="left").pack(anchor="w")
             self.number = None
         ttk.Label(body, text=strings("their_fingerprint", name=name, fingerprint=their_fingerprint)).pack(anchor="w")
         ttk.Label(body, text=strings("your_fingerprint", fingerprint=own_fingerprint)).pack(anchor="w")
