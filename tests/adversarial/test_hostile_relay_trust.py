@@ -17,7 +17,7 @@ import pytest
 
 import crypto.trust as trust_module
 from client import events as ev
-from client.session import ClientSession, SendError
+from client.session import ClientSession, SendError, TrustError
 from crypto import BoxCache, IdentityKey, Recipient, SessionKey, fingerprint, seal_message
 from crypto.trust import TrustStore
 from protocol import Deliver, Frame, Joined, Left, Member, Rekey, Rekeyed, Welcome, name_key
@@ -383,3 +383,33 @@ def test_invented_members_cannot_use_up_the_trust_store(hostile: HostileRoom, mo
     dave_identity = IdentityKey.generate()
     hostile.join("dave", identity=dave_identity)
     assert alice_trust.contact("dave") is not None, "a genuine new contact was not pinned"
+
+
+# --- verifying: the number the user compared is the key that gets verified -------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="mark_verified(name) verifies (and, for a changed key, accepts) whatever key the member has *now*, not "
+    "the one whose safety number the user compared: a relay that swaps the key between /verify and /verified (or "
+    "while the GUI's verify dialog is open) gets its own key verified",
+)
+def test_a_key_swapped_between_showing_and_confirming_the_safety_number_is_not_verified(hostile: HostileRoom) -> None:
+    attacker, attacker_sk = IdentityKey.generate(), SessionKey.generate()
+    alice = join_with(hostile, "alice", store())
+    bob_identity = IdentityKey.generate()
+    hostile.join("bob", identity=bob_identity)
+    shown = alice.connection.safety_number("bob")  # the user reads this out to bob, and it matches
+    hostile.leave("bob")
+    hostile.proxy.set_hook(
+        "alice",
+        lambda label, f: [Joined(member=substitute(f.member, attacker, attacker_sk))]
+        if isinstance(f, Joined) and f.member.name == "bob"
+        else [f],
+    )
+    hostile.join("bob2", name="bob", identity=bob_identity)
+    alice.seen_or_wait(lambda e: isinstance(e, ev.KeyChanged), what="KeyChanged")
+    assert alice.connection.safety_number("bob") != shown
+    with pytest.raises(TrustError):  # ...the user now confirms what they compared a moment ago
+        alice.connection.mark_verified("bob")
+    assert {m.name: m.trust for m in alice.connection.members()}["bob"] == "changed"
