@@ -311,12 +311,17 @@ class SusurroApp:
     def mark_verified(self, name: str) -> None:
         if self.opened is not None:
             connection = self.opened.connection
-            self.worker.submit(lambda: connection.mark_verified(name))
+            self.worker.submit(lambda: connection.mark_verified(name), self._trust_done)
 
     def accept_key(self, name: str) -> None:
         if self.opened is not None:
             connection = self.opened.connection
-            self.worker.submit(lambda: connection.accept_key(name))
+            self.worker.submit(lambda: connection.accept_key(name), self._trust_done)
+
+    def _trust_done(self, _result: object, error: BaseException | None) -> None:
+        """A refused trust action (the member left, nothing to accept) is said, not swallowed."""
+        if error is not None and self.window is not None:
+            self.window.apply([Line(conversation=ROOM, kind="error", text=str(error), clock=clock())])
 
     # --- closing -------------------------------------------------------------------------
 

@@ -189,10 +189,11 @@ class ChatWindow:
 
         compose = ttk.Frame(left, padding=(0, 4, 0, 0))
         compose.pack(side="top", fill="x")
-        self.entry = tk.Text(compose, height=3, wrap="word", font=self.fonts["text"], undo=True)
-        self.entry.pack(side="left", fill="x", expand=True)
+        # A Text asks for 80 columns; width=1 lets it take only what the Send button leaves.
+        self.entry = tk.Text(compose, height=3, width=1, wrap="word", font=self.fonts["text"], undo=True)
         self.send_button = ttk.Button(compose, text=strings("send_button"), command=self._send)
-        self.send_button.pack(side="left", padx=(4, 0), fill="y")
+        self.send_button.pack(side="right", padx=(4, 0), fill="y")
+        self.entry.pack(side="left", fill="x", expand=True)
         self.hint = ttk.Label(left, text=strings("entry_hint"), foreground="#666666")
         self.hint.pack(side="top", anchor="w")
         self.entry.bind("<Return>", self._on_return)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from relay import RelayConfig, RelayServer
 
-from .driver import close_app, pump, signed_in, start_app, type_line, wait_in_pane
+from .driver import close_app, pane, pump, signed_in, start_app, type_line, wait_in_pane
 from .xvfb import start_xvfb, stop_xvfb
 
 WIDTH, HEIGHT, GAP = 760, 400, 6
@@ -48,7 +48,7 @@ def stage(root: tk.Tk, work: Path, server: str) -> list[object]:
         root, ana, "perfecto. Los números de seguridad coinciden,", shift_lines=("te he marcado como verificado.",)
     )
     wait_in_pane(root, beto, "verificado")
-    wait_in_pane(root, ana, "entregado a beto")
+    pump(root, lambda: "enviando" not in pane(ana), "every message of ana's has its delivery note")
     for _ in range(20):
         root.update()
     return [ana, beto]

@@ -13,13 +13,13 @@ from tests.integration.processes import WAIT, CliProcess, console_script
 def test_susurro_with_server_and_name_joins_at_once_and_leaves_on_ctrl_c(display, relay_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     server = "{}:{}".format(*relay_server.address)
     watcher = CliProcess("watcher", tmp_path / "watcher", server)
+    watcher.expect_event("connected", name="watcher")  # before the GUI starts: it must see a join
     env = {**os.environ, "DISPLAY": display, "SUSURRO_HOME": str(tmp_path / "gui-home")}
     gui = subprocess.Popen(
         [*console_script("susurro", "client.gui"), "--server", server, "--name", "ventana"],
         env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     try:
-        watcher.expect_event("connected", name="watcher")
         joined = watcher.expect_event("joined", name="ventana")
         assert len(joined["fingerprint"].split()) == 8
         watcher.type("hola ventana")

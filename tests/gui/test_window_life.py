@@ -94,5 +94,12 @@ def test_interface_language(tk_root, relay_server, tmp_path: Path, lang: str, ro
         window = signed_in(root, app)
         pump(root, lambda: str(window.status_connection.cget("text")).startswith(connected), "status in language")
         assert window.notebook.tab(window.conversations[ROOM].frame, "text") == room
+        # Keyboard: Tab leaves the message entry (it does not insert a tab character).
+        window.entry.focus_force()
+        root.update()
+        window.entry.event_generate("<Tab>")
+        pump(root, lambda: str(window.top.focus_get()) == str(window.send_button),
+             f"Tab moved to the Send button, not {window.top.focus_get()}")
+        assert window.entry.get("1.0", "end-1c") == ""
     finally:
         close_app(root, app)
