@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from . import tls as relay_tls
 from .config import FLUSH_TIMEOUT, RelayConfig
-from .core import Connection, RelayCore
+from .core import Connection, RelayCore, is_loopback
 from .fdlimit import descriptors_needed, ensure_fd_limit
 from .idle import IdleAction, IdleWatch
 from .outbox import Outbox
@@ -60,7 +60,9 @@ class RelayServer:
         self._threads: set[threading.Thread] = set()
         self._sockets: dict[Connection, socket.socket] = {}
         self._tls: ssl.SSLContext | None = None
-        self._handshakes = relay_tls.HandshakeGate(config.max_clients)
+        self._handshakes = relay_tls.HandshakeGate(
+            config.max_clients, config.max_per_ip, lambda ip: config.limit_loopback or not is_loopback(ip)
+        )
 
     @property
     def address(self) -> tuple[str, int]:
@@ -159,8 +161,9 @@ class RelayServer:
 
     def _admit_tls(self, sock: socket.socket, address: str, ip: str) -> None:
         """Hand the TLS handshake to its own thread; the acceptor moves on at once."""
-        if not self._handshakes.enter(sock):
-            log.warning("reject addr=%s code=full detail=too many TLS handshakes in progress", address)
+        refused = self._handshakes.enter(sock, ip)
+        if refused is not None:
+            log.warning("reject addr=%s code=full detail=%s", address, refused)
             _cut(sock)
             sock.close()
             return

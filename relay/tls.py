@@ -7,7 +7,8 @@ without TLS, or a network that breaks it, still cannot read or forge them.
 Each TLS handshake runs on its own thread under the relay's handshake
 deadline (counted from connect), so a peer that opens a connection and never
 finishes TLS cannot stall the acceptor; and at most ``max_clients`` handshakes
-run at once, so such peers cannot pile up threads either.
+run at once (``max_per_ip`` from one address), so such peers cannot pile up
+threads or crowd others out either.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import contextlib
 import socket
 import ssl
 import threading
+from collections import Counter
+from collections.abc import Callable
 
 from transport import TLSStream
 
@@ -71,24 +74,42 @@ def describe(exc: BaseException) -> str:
 
 
 class HandshakeGate:
-    """Counts the TLS handshakes in progress and can cut them all at shutdown."""
+    """Counts the TLS handshakes in progress, in all and per source address.
 
-    def __init__(self, limit: int) -> None:
+    The per-address bound matters because the relay's per-address connection
+    limit applies only once TLS is done: without it, one address opening
+    ``limit`` silent connections could keep every other client from starting
+    TLS for a whole handshake timeout, again and again.
+    """
+
+    def __init__(self, limit: int, per_address: int, counted: Callable[[str], bool] = lambda ip: True) -> None:
         self.limit = limit
+        self.per_address = per_address
+        self._counted = counted
         self._lock = threading.Lock()
-        self._pending: set[socket.socket] = set()
+        self._pending: dict[socket.socket, str] = {}
+        self._per_ip: Counter[str] = Counter()
 
-    def enter(self, sock: socket.socket) -> bool:
-        """Admit one more handshake; False if ``limit`` are already running."""
+    def enter(self, sock: socket.socket, ip: str = "") -> str | None:
+        """Admit one more handshake from ``ip``; otherwise the reason it is refused."""
         with self._lock:
             if len(self._pending) >= self.limit:
-                return False
-            self._pending.add(sock)
-            return True
+                return "too many TLS handshakes in progress"
+            counted = bool(ip) and self._counted(ip)
+            if counted and self._per_ip[ip] >= self.per_address:
+                return f"{self.per_address} TLS handshakes from this address in progress"
+            self._pending[sock] = ip if counted else ""
+            if counted:
+                self._per_ip[ip] += 1
+            return None
 
     def leave(self, sock: socket.socket) -> None:
         with self._lock:
-            self._pending.discard(sock)
+            ip = self._pending.pop(sock, "")
+            if ip:
+                self._per_ip[ip] -= 1
+                if self._per_ip[ip] <= 0:
+                    del self._per_ip[ip]
 
     def cut_all(self) -> None:
         """Abort every handshake in progress (their threads then exit)."""

@@ -194,3 +194,35 @@ def test_messages_flow_both_ways_over_tls_in_process(pki: TlsFiles, relay_factor
     finally:
         fay.close()
         gil.close()
+
+
+def test_one_address_cannot_hold_every_tls_handshake_slot(pki: TlsFiles, relay_factory: object) -> None:
+    server: RelayServer = relay_factory(  # type: ignore[operator]
+        tls_cert=str(pki.cert), tls_key=str(pki.key), max_per_ip=2, limit_loopback=True, handshake_timeout=10.0
+    )
+    host, port = server.address
+    stallers = [socket.create_connection((host, port), timeout=WAIT) for _ in range(2)]
+    try:
+        # A third silent connection from the same address is cut at once, not
+        # after the handshake timeout: it never got a handshake slot.
+        third = socket.create_connection((host, port), timeout=WAIT)
+        with third:
+            third.settimeout(WAIT)
+            assert third.recv(1) == b""
+        for staller in stallers:  # the first two are still waiting for their TLS
+            staller.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                staller.recv(1)
+    finally:
+        for staller in stallers:
+            staller.close()
+    # Once they are gone, the address gets its slots back.
+    deadline = time.monotonic() + WAIT
+    while True:
+        try:
+            connection, _ = _join(server, "hal", client_context(str(pki.ca)))
+            break
+        except Exception:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    connection.close()
