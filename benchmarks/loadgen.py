@@ -322,8 +322,10 @@ class Worker:
             end = buf.rfind(found[-1]) + len(found[-1]) + 1
             client.tail = buf[max(end, len(buf) - TAIL_BYTES) :]
             now = time.monotonic_ns()
-            t0, t1 = self.t0, self.t1
-            lat = [now - t for t in map(int, found) if t0 <= t <= t1]
+            # Only this step's messages (stamped at or after its start) count;
+            # the last burst of a step may be stamped just past its end.
+            t0 = self.t0
+            lat = [now - t for t in map(int, found) if t >= t0]
             if lat:
                 self.latencies.extend(lat)
                 top = max(lat)
