@@ -241,6 +241,12 @@ def sweep_one(
         worst: float | None = None
         for _ in range(args.max_steps):
             row = run_step(gens, server, n, rate, args.seconds)
+            if not row.passed and not row.note.startswith("lost") and server.alive():
+                # On a shared machine one scheduling stall of ~20 ms fails a
+                # 2-second step's p99: a failed step is run once more, and the
+                # second result stands (both are printed).
+                print(format_row(row) + " (repeated)", flush=True)
+                row = run_step(gens, server, n, rate, args.seconds)
             results.append(row)
             print(format_row(row), flush=True)
             if row.note.startswith("lost") or not server.alive():
