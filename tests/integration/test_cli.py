@@ -6,6 +6,7 @@ import os
 import secrets
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 from .processes import WAIT, CliProcess, console_script
@@ -35,9 +36,14 @@ def test_demo_starts_an_embedded_relay_that_a_second_client_joins(tmp_path: Path
         text = f"hello over the demo relay {secrets.token_hex(4)}"
         guest.type(text)
         assert host.expect_event("message", text=text)["from"] == "guest"
-        # The demo relay logs to SUSURRO_HOME/relay.log: ciphertext only.
-        log = (tmp_path / "host" / "relay.log").read_text("utf-8")
-        assert "deliver from=guest to=host" in log and text not in log
+        # The demo relay logs to SUSURRO_HOME/relay.log: ciphertext only. The line is
+        # written just after the frame is queued, so the host can see the message first.
+        log_file = tmp_path / "host" / "relay.log"
+        deadline = time.monotonic() + WAIT
+        while "deliver from=guest to=host" not in (log := log_file.read_text("utf-8")):
+            assert time.monotonic() < deadline, f"no deliver line in {log!r}"
+            time.sleep(0.05)
+        assert text not in log
         # When the host quits, its relay goes with it and the guest is told.
         host.type("/quit")
         assert host.wait() == 0
