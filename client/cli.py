@@ -372,8 +372,12 @@ def _read_stdin(lines: queue.Queue[object]) -> None:
     lines.put(EndOfInput())
 
 
-def handle_line(line: str, connection: RelayConnection, output: Output) -> bool:
-    """Act on one typed line; returns False when the user asked to leave."""
+def handle_line(line: str, connection: RelayConnection, output: Output, compared: dict[str, str] | None = None) -> bool:
+    """Act on one typed line; returns False when the user asked to leave.
+
+    ``compared`` remembers the safety number last shown for each name, so
+    ``/verified`` marks exactly the key whose number the user compared.
+    """
     if not line.strip():
         return True
     if line.startswith("/") and not line.startswith("//"):
@@ -389,7 +393,7 @@ def handle_line(line: str, connection: RelayConnection, output: Output) -> bool:
                 output.record({"event": "help", "text": text}, text)
             return True
         if command in ("verify", "verified", "accept"):
-            _trust_command(command, rest.strip(), connection, output)
+            _trust_command(command, rest.strip(), connection, output, {} if compared is None else compared)
             return True
         if command == "strict":
             setting = rest.strip().lower()
@@ -423,11 +427,16 @@ def _send(connection: RelayConnection, output: Output, text: str, to: list[str] 
     except OSError as exc:
         _send_failed(output, f"connection to the relay lost ({exc.strerror or exc})")
         return
-    recipients = to if to is not None else connection.session.member_names()
-    output.record({"event": "sent", "msg_id": msg_id, "to": recipients, "direct": to is not None}, None)
+    addressed, skipped = connection.recipients_of(msg_id)
+    output.record(
+        {"event": "sent", "msg_id": msg_id, "to": list(addressed), "skipped": list(skipped), "direct": to is not None},
+        None,
+    )
 
 
-def _trust_command(command: str, name: str, connection: RelayConnection, output: Output) -> None:
+def _trust_command(
+    command: str, name: str, connection: RelayConnection, output: Output, compared: dict[str, str]
+) -> None:
     if not name:
         _send_failed(output, f"usage: /{command} NAME")
         return
@@ -440,9 +449,12 @@ def _trust_command(command: str, name: str, connection: RelayConnection, output:
                 + [f"    {row}" for row in rows]
                 + [f"* if every digit matches: /verified {name}"]
             )
+            compared[name] = number
             output.record({"event": "safety_number", "name": name, "number": number}, text)
         elif command == "verified":
-            connection.mark_verified(name)
+            if name not in compared:
+                raise TrustError(f"first compare safety numbers with {name}: /verify {name}")
+            connection.mark_verified(name, compared.pop(name))
         else:
             connection.accept_key(name)
     except TrustError as exc:
@@ -528,6 +540,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(connection: RelayConnection, events: queue.Queue[object], output: Output) -> int:
     deadline = time.monotonic() + JOIN_TIMEOUT
     joined = False
+    compared: dict[str, str] = {}
     while True:
         timeout = None if joined else max(0.0, deadline - time.monotonic())
         try:
@@ -543,7 +556,7 @@ def run(connection: RelayConnection, events: queue.Queue[object], output: Output
             elif isinstance(item, ev.Disconnected):
                 return 1
         elif isinstance(item, TypedLine):
-            if not handle_line(item.text, connection, output):
+            if not handle_line(item.text, connection, output, compared):
                 return 0
         elif isinstance(item, EndOfInput):
             return 0

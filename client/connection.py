@@ -232,9 +232,10 @@ class RelayConnection:
         with self._lock:
             return self.session.safety_number(name)
 
-    def mark_verified(self, name: str) -> None:
+    def mark_verified(self, name: str, compared: str | None = None) -> None:
+        """``compared``: the safety number the user compared (refused if the key changed since)."""
         with self._lock:
-            produced = self.session.mark_verified(name)
+            produced = self.session.mark_verified(name, compared)
         for event in produced:
             self.events.put(event)
 
@@ -247,6 +248,11 @@ class RelayConnection:
     def set_strict(self, strict: bool) -> None:
         with self._lock:
             self.session.strict = strict
+
+    def recipients_of(self, msg_id: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(encrypted to, skipped) for a message still awaiting its ack; empty once acked."""
+        with self._lock:
+            return self.session.recipients_of(msg_id)
 
     def members(self) -> list[ev.MemberInfo]:
         """The verified members now present, sorted by name (a snapshot for views)."""

@@ -36,7 +36,7 @@ from crypto import (
     seal_message,
 )
 from crypto.safety import safety_number
-from crypto.trust import TrustState, TrustStore, TrustStoreError
+from crypto.trust import MAX_CONTACTS, TrustState, TrustStore, TrustStoreError
 from protocol import (
     RELAY_FRAMES,
     Ack,
@@ -66,7 +66,7 @@ from protocol import (
     normalize_name,
 )
 from protocol import Joined as JoinedFrame
-from protocol.limits import ABSOLUTE_MAX_FRAME, DEFAULT_MAX_FRAME
+from protocol.limits import ABSOLUTE_MAX_FRAME, DEFAULT_MAX_FRAME, MAX_ROSTER
 
 from . import events as ev
 
@@ -76,6 +76,9 @@ ROOM = "main"
 #: Relay frames may be larger than the relay's limit on ours (a welcome lists
 #: up to 10,000 members at ~250 bytes each), so we accept at least this much.
 MIN_RELAY_FRAME_LIMIT = 4 * 1024 * 1024
+#: Members met for the first time that one session pins; past it they show as
+#: new without being remembered, so a relay cannot flood the trust store.
+MAX_NEW_PINS_PER_SESSION = 1_000
 #: Ended peer sessions remembered so the relay cannot bring one back (32 bytes each).
 MAX_RETIRED_SESSIONS = 65_536
 #: Our session key is replaced after this many sent messages or this age,
@@ -85,6 +88,8 @@ ROTATE_AFTER_SECONDS = 24 * 3600
 #: After a rotation, the previous key still opens messages that peers sealed
 #: before they heard of the new one (they arrive within seconds); then it is dropped.
 PREVIOUS_KEY_GRACE = 120.0
+#: At most this many previous keys are kept (rotations within one grace period).
+MAX_PREVIOUS_KEYS = 4
 
 
 def relay_frame_limit(relay_max_frame: int) -> int:
@@ -145,6 +150,7 @@ class ClientSession:
         *,
         rotate_after_messages: int = ROTATE_AFTER_MESSAGES,
         rotate_after_seconds: float = ROTATE_AFTER_SECONDS,
+        issued_after: int = 0,
     ) -> None:
         self.identity = identity
         self.name = normalize_name(name)  # raises BadName with the rule broken
@@ -155,11 +161,15 @@ class ClientSession:
         self.strict = strict
         self.rotate_after_messages = rotate_after_messages
         self.rotate_after_seconds = rotate_after_seconds
-        self._key_issued_at = 0
+        #: A reconnecting client passes its last certificate time here, so the
+        #: new session is certified later even if rotations ran ahead of the clock.
+        self._key_issued_at = issued_after
         self._key_born = 0.0
         self._sent_with_key = 0
-        self._previous: PreviousKey | None = None
-        self._trust_store_failed = False
+        #: Our session keys before the last rotations, newest last, each until its grace ends.
+        self._previous: list[PreviousKey] = []
+        self._warned: set[str] = set()
+        self._new_pins = 0
         self.state = State.AWAITING_CHALLENGE
         self.session_key = SessionKey.generate()
         self._boxes = BoxCache(self.session_key)
@@ -169,9 +179,17 @@ class ClientSession:
         self.max_frame = DEFAULT_MAX_FRAME
         self.max_recipients = 1
         self.peers: dict[str, Peer] = {}
+        # Indexes over ``peers`` so checking a roster of n members costs O(n), not O(n**2).
+        self._peer_by_name_key: dict[str, str] = {}
+        self._peer_by_session_key: dict[bytes, str] = {}
         #: msg id -> (members addressed, members skipped), until the relay's ack.
         self._pending: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         self._retired_sessions: OrderedDict[bytes, None] = OrderedDict()
+
+    @property
+    def certificate_time(self) -> int:
+        """``issued_at`` of our current session certificate (pass it as ``issued_after`` on reconnect)."""
+        return self._key_issued_at
 
     # --- I/O boundary ---------------------------------------------------------
 
@@ -185,6 +203,8 @@ class ClientSession:
         if self.state is State.CLOSED:
             return []
         out: list[ev.Event] = []
+        if self.state is State.JOINED:
+            self._housekeeping(now)  # a busy room must not keep an expired key alive
         try:
             self._decoder.feed(data)
             while self.state is not State.CLOSED and (payload := self._decoder.next_payload()) is not None:
@@ -202,8 +222,9 @@ class ClientSession:
     def tick(self, now: float) -> list[ev.Event]:
         """Time passes: rotate our session key when it is due, drop an expired previous key.
 
-        The connection calls this now and then (and after it, sends
-        ``data_to_send()``); sending and receiving do the same housekeeping.
+        The connection calls this about once a second (and after it, sends
+        ``data_to_send()``); ``send_message`` and ``receive_data`` do the same
+        housekeeping, so a key never outlives its grace while traffic flows.
         """
         if self.state is State.JOINED:
             self._housekeeping(now)
@@ -250,7 +271,7 @@ class ClientSession:
             raise SendError("not connected to the relay")
         if not text.strip():
             raise SendError("empty message")
-        self._housekeeping(now)
+        self._housekeeping(now, sending=True)
         if to is None:
             candidates = list(self.peers.values())
             if not candidates:
@@ -304,6 +325,10 @@ class ClientSession:
         self._outgoing += data
         return msg_id
 
+    def recipients_of(self, msg_id: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(encrypted to, skipped) for a message still awaiting its ack; empty once acked."""
+        return self._pending.get(msg_id, ((), ()))
+
     def _may_encrypt_to(self, peer: Peer) -> bool:
         if peer.trust is TrustState.CHANGED:
             return False
@@ -329,14 +354,25 @@ class ClientSession:
         """The safety number to compare with ``name`` (12 groups of 5 digits)."""
         return safety_number(self.identity.public, self._present(name).identity_key)
 
-    def mark_verified(self, name: str) -> list[ev.Event]:
+    def mark_verified(self, name: str, compared: str | None = None) -> list[ev.Event]:
         """The user compared safety numbers with ``name``: pin its current key as verified.
 
-        For a changed key this also accepts it: comparing the number is the check
-        that accepting asks for.
+        ``compared`` is the safety number the user was shown and compared;
+        if the key changed since (the relay swapped it in between), this is
+        refused rather than verifying a key the user never saw. Views always
+        pass it. For a changed key, verifying also accepts it: comparing the
+        number is the check that accepting asks for.
         """
         peer = self._present(name)
-        self.trust.mark_verified(peer.name, peer.identity_key, peer.issued_at)
+        if compared is not None and compared != safety_number(self.identity.public, peer.identity_key):
+            raise TrustError(
+                f"{name}'s identity key is not the one whose safety number you compared; "
+                f"compare the numbers again (/verify {name})"
+            )
+        try:
+            self.trust.mark_verified(peer.name, peer.identity_key, peer.issued_at)
+        except TrustStoreError as exc:
+            raise TrustError(str(exc)) from None
         peer.trust = TrustState.VERIFIED
         return [ev.TrustUpdated(member=peer.info()), *self._save_trust()]
 
@@ -345,7 +381,10 @@ class ClientSession:
         peer = self._present(name)
         if peer.trust is not TrustState.CHANGED:
             raise TrustError(f"{name}'s identity key has not changed; there is nothing to accept")
-        self.trust.accept(peer.name, peer.identity_key, peer.issued_at)
+        try:
+            self.trust.accept(peer.name, peer.identity_key, peer.issued_at)
+        except TrustStoreError as exc:
+            raise TrustError(str(exc)) from None
         peer.trust = TrustState.PINNED
         return [ev.TrustUpdated(member=peer.info()), *self._save_trust()]
 
@@ -354,18 +393,22 @@ class ClientSession:
         try:
             self.trust.save()
         except TrustStoreError as exc:
-            if not self._trust_store_failed:
-                self._trust_store_failed = True
-                return [ev.Warning(kind="trust_store", detail=str(exc))]
+            return self._warn_once("save", ev.Warning(kind="trust_store", detail=str(exc)))
         return []
 
     # --- our session key ---------------------------------------------------------
 
-    def _housekeeping(self, now: float) -> None:
-        if self._previous is not None and now >= self._previous.expires:
-            self._previous = None  # drop the old secret: forward secrecy for what it opened
+    def _housekeeping(self, now: float, *, sending: bool = False) -> None:
+        """Drop expired previous keys; rotate by age, and by count just before a send.
+
+        Counting rotations happen only on the send path, so the message that
+        crosses the threshold is the first one sealed with the new key.
+        """
+        # Drop old secrets whose grace is over: forward secrecy for what they opened.
+        self._previous = [previous for previous in self._previous if now < previous.expires]
         if self.state is State.JOINED and (
-            self._sent_with_key >= self.rotate_after_messages or now - self._key_born >= self.rotate_after_seconds
+            (sending and self._sent_with_key >= self.rotate_after_messages)
+            or now - self._key_born >= self.rotate_after_seconds
         ):
             self._rotate(now)
 
@@ -380,8 +423,8 @@ class ClientSession:
         issued_at = max(int(now), self._key_issued_at + 1)  # strictly later, or peers call it stale
         cert = SessionCertificate.issue(self.identity, self.name, new_key.public, issued_at)
         self._emit(Rekey(sk=new_key.public, cert=cert.signature, issued_at=issued_at))
-        # Only one previous key is kept: an older one is dropped here.
-        self._previous = PreviousKey(self.session_key, self._boxes, now + PREVIOUS_KEY_GRACE)
+        self._previous.append(PreviousKey(self.session_key, self._boxes, now + PREVIOUS_KEY_GRACE))
+        del self._previous[:-MAX_PREVIOUS_KEYS]
         self.session_key = new_key
         self._boxes = BoxCache(new_key)
         self._key_issued_at = issued_at
@@ -426,7 +469,7 @@ class ClientSession:
         self.max_frame = challenge.max_frame
         self.max_recipients = challenge.max_recipients
         self._decoder.max_frame = relay_frame_limit(challenge.max_frame)
-        issued_at = int(now)
+        issued_at = max(int(now), self._key_issued_at + 1)
         self._key_issued_at, self._key_born = issued_at, now
         cert = SessionCertificate.issue(self.identity, self.name, self.session_key.public, issued_at)
         self._emit(
@@ -458,7 +501,8 @@ class ClientSession:
         for member in welcome.roster:
             if member.name in self.peers or member.name in listed_twice:
                 # Which of the two keys is the real one? Trust neither.
-                self.peers.pop(member.name, None)
+                if member.name in self.peers:
+                    self._drop_peer(self.peers[member.name])
                 listed_twice.add(member.name)
                 out.append(
                     ev.Warning(
@@ -471,8 +515,10 @@ class ClientSession:
             peer_or_warning = self._verify_member(member)
             if isinstance(peer_or_warning, ev.Warning):
                 out.append(peer_or_warning)
+            elif len(self.peers) >= MAX_ROSTER:
+                out.append(self._roster_full(member.name))
             else:
-                self.peers[peer_or_warning.name] = peer_or_warning
+                self._add_peer(peer_or_warning)
                 out.extend(self._apply_trust(peer_or_warning))
         out.append(ev.Roster(members=tuple(p.info() for p in self.peers.values())))
         return out
@@ -487,22 +533,24 @@ class ClientSession:
             return ev.Warning(
                 kind="bad_name", detail=f"the relay listed a member with a non-normalized name {member.name!r}"
             )
-        own_keys = {self.session_key.public} | ({self._previous.key.public} if self._previous else set())
-        if name_key(member.name) == name_key(self.name) or member.sk in own_keys:
+        own_keys = {self.session_key.public, *(previous.key.public for previous in self._previous)}
+        member_key = name_key(member.name)
+        if member_key == name_key(self.name) or member.sk in own_keys:
             return ev.Warning(kind="impersonation", detail=f"the relay lists another member as us ({member.name!r})")
-        for other in self.peers.values():
-            if other.name != member.name and name_key(other.name) == name_key(member.name):
-                return ev.Warning(
-                    kind="duplicate_name",
-                    detail=f"the relay listed {member.name!r} while {other.name!r} is present (member ignored)",
-                    sender=member.name,
-                )
-            if other.name != member.name and other.session_key == member.sk:
-                return ev.Warning(
-                    kind="impersonation",
-                    detail=f"the relay listed {member.name!r} with {other.name!r}'s session key (member ignored)",
-                    sender=member.name,
-                )
+        other = self._peer_by_name_key.get(member_key)
+        if other is not None and other != member.name:
+            return ev.Warning(
+                kind="duplicate_name",
+                detail=f"the relay listed {member.name!r} while {other!r} is present (member ignored)",
+                sender=member.name,
+            )
+        other = self._peer_by_session_key.get(member.sk)
+        if other is not None and other != member.name:
+            return ev.Warning(
+                kind="impersonation",
+                detail=f"the relay listed {member.name!r} with {other!r}'s session key (member ignored)",
+                sender=member.name,
+            )
         if member.sk in self._retired_sessions:
             # Session keys are fresh for every connection: an ended one coming
             # back is the relay replaying an old announcement, which would let
@@ -551,26 +599,47 @@ class ClientSession:
         if old is not None:
             # The relay keeps names unique and announces ``left`` first, so a
             # second ``joined`` is the relay speaking for someone else.
-            self._forget(old)
+            self._drop_peer(old)
             if old.identity_key != member.ik:
-                del self.peers[member.name]
                 return [
                     ev.Warning(
                         kind="key_changed",
                         detail=f"the relay announced {member.name} again with a different identity key "
                         f"(fingerprint {peer_or_warning.fingerprint}, was {old.fingerprint}) without them leaving; "
-                        "messages to this name are blocked",
+                        "this member is ignored until they join again",
                         sender=member.name,
                     )
                 ]
-        self.peers[member.name] = peer_or_warning
+        elif len(self.peers) >= MAX_ROSTER:
+            return [self._roster_full(member.name)]
+        self._add_peer(peer_or_warning)
         trust_events = self._apply_trust(peer_or_warning)
         return [ev.Joined(member=peer_or_warning.info()), *trust_events]
 
     def _apply_trust(self, peer: Peer) -> list[ev.Event]:
         """Compare a verified member's identity key with the pin; a changed key blocks sending."""
         pinned = self.trust.contact(peer.name)
-        peer.trust = self.trust.observe(peer.name, peer.identity_key, peer.issued_at)
+        # Pinning is bounded per session, so a relay cannot fill the store with
+        # ghosts (which would end pinning for everyone met later).
+        may_pin = self._new_pins < MAX_NEW_PINS_PER_SESSION and not self.trust.full
+        peer.trust = self.trust.observe(peer.name, peer.identity_key, peer.issued_at, pin=may_pin)
+        if peer.trust is TrustState.NEW:
+            if may_pin:
+                self._new_pins += 1
+                return []
+            return self._warn_once(
+                "pins",
+                ev.Warning(
+                    kind="trust_store",
+                    detail=(
+                        f"your trust store is full ({MAX_CONTACTS} contacts): people you meet now are not pinned; "
+                        f"remove old contacts from {self.trust.path}"
+                        if self.trust.full
+                        else f"the relay introduced more than {MAX_NEW_PINS_PER_SESSION} people you had never seen "
+                        "in this session; the others are shown as new and not pinned"
+                    ),
+                ),
+            )
         if peer.trust is not TrustState.CHANGED or pinned is None:
             return []
         old = fingerprint(pinned.identity_key)
@@ -600,20 +669,21 @@ class ClientSession:
             ]
         if member.sk == peer.session_key:
             return []  # a repeated announcement
+        checked = self._verify_member(member)
+        if isinstance(checked, ev.Warning):
+            return [checked]
         if member.ik != peer.identity_key:
-            self._forget(peer)
-            del self.peers[peer.name]
+            # Rotation never changes the identity key: this is the relay
+            # speaking for someone else. Trust neither key until they rejoin.
+            self._drop_peer(peer)
             return [
                 ev.Warning(
                     kind="key_changed",
                     detail=f"the relay announced a session key rotation for {member.name} under a different "
-                    "identity key; messages to this name are blocked",
+                    "identity key; this member is ignored until they join again",
                     sender=member.name,
                 )
             ]
-        checked = self._verify_member(member)
-        if isinstance(checked, ev.Warning):
-            return [checked]
         if member.issued_at <= peer.issued_at:
             return [
                 ev.Warning(
@@ -624,16 +694,43 @@ class ClientSession:
                 )
             ]
         self._forget(peer)  # the old session key is retired: it can never come back
+        del self._peer_by_session_key[peer.session_key]
         peer.session_key, peer.issued_at = member.sk, member.issued_at
-        self.trust.observe(peer.name, peer.identity_key, peer.issued_at)
+        self._peer_by_session_key[peer.session_key] = peer.name
+        self.trust.observe(peer.name, peer.identity_key, peer.issued_at, pin=False)
         return []
 
     def _on_left(self, name: str) -> list[ev.Event]:
-        peer = self.peers.pop(name, None)
+        peer = self.peers.get(name)
         if peer is None:
             return []
-        self._forget(peer)
+        self._drop_peer(peer)
         return [ev.Left(name=name)]
+
+    def _add_peer(self, peer: Peer) -> None:
+        self.peers[peer.name] = peer
+        self._peer_by_name_key[name_key(peer.name)] = peer.name
+        self._peer_by_session_key[peer.session_key] = peer.name
+
+    def _drop_peer(self, peer: Peer) -> None:
+        """Remove a member and retire its session key for good."""
+        del self.peers[peer.name]
+        self._peer_by_name_key.pop(name_key(peer.name), None)
+        self._peer_by_session_key.pop(peer.session_key, None)
+        self._forget(peer)
+
+    def _roster_full(self, name: str) -> ev.Warning:
+        return ev.Warning(
+            kind="roster_full",
+            detail=f"the relay announced more than {MAX_ROSTER} members; {name!r} is ignored",
+            sender=name,
+        )
+
+    def _warn_once(self, topic: str, warning: ev.Warning) -> list[ev.Event]:
+        if topic in self._warned:
+            return []
+        self._warned.add(topic)
+        return [warning]
 
     def _forget(self, peer: Peer) -> None:
         self._boxes.forget(peer.session_key)
@@ -683,7 +780,7 @@ class ClientSession:
 
     def _open(self, deliver: Deliver, peer: Peer) -> OpenedMessage:
         """Open with our current session key, or the previous one within its grace period."""
-        keys = [self._boxes] + ([self._previous.boxes] if self._previous is not None else [])
+        keys = [self._boxes, *(previous.boxes for previous in reversed(self._previous))]
         for index, boxes in enumerate(keys):
             try:
                 return open_message(

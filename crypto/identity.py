@@ -43,6 +43,7 @@ import nacl.utils
 
 from .encoding import signing_payload
 from .errors import BadSignature, KeyFileError, PassphraseRequired, WrongPassphrase
+from .files import shared_directory_problem
 from .fingerprint import fingerprint, fingerprint_bytes
 
 KEY_FILE_FORMAT = "susurro-identity"
@@ -319,14 +320,9 @@ def _sync_directory(directory: Path) -> None:
 
 def _check_directory(directory: Path) -> None:
     """Refuse a key directory others can write to: they could swap the key file."""
-    if os.name != "posix":
-        return
-    mode = directory.stat().st_mode
-    if mode & (stat.S_IWGRP | stat.S_IWOTH) and not mode & stat.S_ISVTX:
-        raise KeyFileError(
-            f"{directory} is writable by other users (mode {stat.S_IMODE(mode):o}); "
-            f"run 'chmod 700 {directory}' or keep keys elsewhere"
-        )
+    problem = shared_directory_problem(directory)
+    if problem is not None:
+        raise KeyFileError(f"{problem} or keep keys elsewhere")
 
 
 def _read_key_file(path: Path) -> bytes:

@@ -20,11 +20,15 @@ time seen, so a relay cannot bring back an older session of that person (a
 Names are compared by a key the caller chooses (the client passes the
 protocol's lookalike-folding ``name_key``), so ``alice`` and ``ALICE`` are one
 contact. The file is JSON, written atomically (temp file + ``os.replace``),
-mode 0600, and refused if other users could have written it.
+mode 0600, and refused if other users could have written it or its directory.
+Two clients of the same user may share the file: each save takes a lock,
+re-reads the file and merges (the user's own decisions win, certificate times
+only move forward), so neither erases what the other learned.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import json
@@ -32,16 +36,24 @@ import os
 import stat
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import CryptoError
+from .files import shared_directory_problem
+
+try:  # POSIX; elsewhere two clients sharing one file may overwrite each other's pins
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
 
 TRUST_FILE_FORMAT = "susurro-trust"
 TRUST_FILE_VERSION = 1
-#: Contacts kept; past this, new names are still checked but no longer pinned on disk.
+#: Contacts pinned automatically; past this, new names are still checked but not pinned.
 MAX_CONTACTS = 50_000
+#: The user's own decisions (verify, accept) may go past MAX_CONTACTS up to this.
+MAX_FILE_CONTACTS = MAX_CONTACTS + 10_000
 MAX_TRUST_FILE_BYTES = 32 * 1024 * 1024
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _KEY_SIZE = 32
@@ -84,7 +96,9 @@ class TrustStore:
         self._key_of = key_of
         self._lock = threading.RLock()
         self._contacts: dict[str, Contact] = {}
-        self._dirty = False
+        #: What this process changed since the last save, and how: "pin" (first
+        #: sight), "seen" (a newer certificate) or "user" (verify/accept/unverify).
+        self._changed: dict[str, str] = {}
 
     @classmethod
     def open(cls, path: Path, key_of: Callable[[str], str] = str) -> TrustStore:
@@ -110,6 +124,12 @@ class TrustStore:
                 return TrustState.CHANGED
             return TrustState.VERIFIED if pinned.verified else TrustState.PINNED
 
+    @property
+    def full(self) -> bool:
+        """No room for automatic pins (the user's own decisions still fit)."""
+        with self._lock:
+            return len(self._contacts) >= MAX_CONTACTS
+
     def is_stale(self, name: str, identity_key: bytes, issued_at: int) -> bool:
         """True if a certificate of the pinned key is older than the newest one seen."""
         with self._lock:
@@ -118,8 +138,8 @@ class TrustStore:
 
     # --- changes -------------------------------------------------------------
 
-    def observe(self, name: str, identity_key: bytes, issued_at: int) -> TrustState:
-        """Record a sighting: pin a first-seen name, note a newer certificate.
+    def observe(self, name: str, identity_key: bytes, issued_at: int, *, pin: bool = True) -> TrustState:
+        """Record a sighting: pin a first-seen name (if ``pin`` and there is room), note a newer certificate.
 
         Returns the state *as seen* (``new`` on first sight, though the key is
         pinned from now on). A changed key is not re-pinned: that takes
@@ -127,65 +147,116 @@ class TrustStore:
         """
         with self._lock:
             state = self.state(name, identity_key)
+            key = self._key_of(name)
             if state is TrustState.NEW:
-                if len(self._contacts) < MAX_CONTACTS:
-                    self._contacts[self._key_of(name)] = Contact(name, identity_key, False, issued_at)
-                    self._dirty = True
+                if pin and len(self._contacts) < MAX_CONTACTS:
+                    self._contacts[key] = Contact(name, identity_key, False, issued_at)
+                    self._changed[key] = "pin"
             elif state is not TrustState.CHANGED:
-                pinned = self._contacts[self._key_of(name)]
+                pinned = self._contacts[key]
                 if issued_at > pinned.newest_certificate:
                     pinned.newest_certificate = issued_at
-                    self._dirty = True
+                    self._changed.setdefault(key, "seen")
             return state
 
     def accept(self, name: str, identity_key: bytes, issued_at: int = 0) -> None:
         """Pin ``identity_key`` for ``name`` in place of the old key (not verified)."""
-        with self._lock:
-            self._contacts[self._key_of(name)] = Contact(name, identity_key, False, issued_at)
-            self._dirty = True
+        self._decide(Contact(name, identity_key, False, issued_at))
 
     def mark_verified(self, name: str, identity_key: bytes, issued_at: int = 0) -> None:
         """The user compared safety numbers for this key: pin it as verified."""
         with self._lock:
             pinned = self._contacts.get(self._key_of(name))
             newest = pinned.newest_certificate if pinned is not None and pinned.identity_key == identity_key else 0
-            self._contacts[self._key_of(name)] = Contact(name, identity_key, True, max(newest, issued_at))
-            self._dirty = True
+            self._decide(Contact(name, identity_key, True, max(newest, issued_at)))
 
     def unverify(self, name: str) -> None:
         with self._lock:
             pinned = self._contacts.get(self._key_of(name))
             if pinned is not None and pinned.verified:
-                pinned.verified = False
-                self._dirty = True
+                self._decide(dataclasses.replace(pinned, verified=False))
+
+    def _decide(self, contact: Contact) -> None:
+        """Record a decision of the user's; it wins over anything another client saved."""
+        with self._lock:
+            key = self._key_of(contact.name)
+            if key not in self._contacts and len(self._contacts) >= MAX_FILE_CONTACTS:
+                raise TrustStoreError(
+                    f"the trust store holds {len(self._contacts)} contacts, its limit; "
+                    f"remove old ones from {self.path} first"
+                )
+            self._contacts[key] = contact
+            self._changed[key] = "user"
 
     # --- persistence -----------------------------------------------------------
 
     def save(self) -> None:
-        """Write the store if it changed. Raises ``TrustStoreError`` on failure."""
+        """Write the store if it changed, merged with what is on disk now.
+
+        Raises ``TrustStoreError`` on failure (the pins stay in memory).
+        """
         with self._lock:
-            if not self._dirty or self.path is None:
-                self._dirty = False
+            if not self._changed or self.path is None:
+                self._changed.clear()
                 return
-            document = {
-                "format": TRUST_FILE_FORMAT,
-                "version": TRUST_FILE_VERSION,
-                "contacts": [
-                    {
-                        "name": c.name,
-                        "identity_key": c.identity_key.hex(),
-                        "verified": c.verified,
-                        "newest_certificate": c.newest_certificate,
-                    }
-                    for c in self._contacts.values()
-                ],
-            }
-            data = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
             try:
-                self._write_atomically(data)
+                with self._file_lock():
+                    self._contacts = self._merge(self._read())
+                    self._write_atomically(self._serialize())
             except OSError as exc:
                 raise TrustStoreError(f"cannot save pinned keys to {self.path}: {exc.strerror or exc}") from None
-            self._dirty = False
+            self._changed.clear()
+
+    def _merge(self, on_disk: dict[str, Contact]) -> dict[str, Contact]:
+        """What another client saved, updated with what this one changed.
+
+        The user's decisions here win; a first-sight pin yields to a pin another
+        client made first (first use is first use); certificate times only rise.
+        Entries this client did not touch are taken from disk as they are now.
+        """
+        merged = dict(on_disk)
+        for key, how in self._changed.items():
+            mine = self._contacts.get(key)
+            if mine is None:
+                continue
+            theirs = merged.get(key)
+            if theirs is None or how == "user":
+                merged[key] = mine
+            elif theirs.identity_key == mine.identity_key:
+                theirs.newest_certificate = max(theirs.newest_certificate, mine.newest_certificate)
+        return merged
+
+    def _serialize(self) -> bytes:
+        document = {
+            "format": TRUST_FILE_FORMAT,
+            "version": TRUST_FILE_VERSION,
+            "contacts": [
+                {
+                    "name": c.name,
+                    "identity_key": c.identity_key.hex(),
+                    "verified": c.verified,
+                    "newest_certificate": c.newest_certificate,
+                }
+                for c in self._contacts.values()
+            ],
+        }
+        return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    @contextlib.contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        """An exclusive lock on a side file, so read-merge-write is atomic between clients."""
+        assert self.path is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        problem = shared_directory_problem(self.path.parent)
+        if problem is not None:
+            raise TrustStoreError(f"refusing to keep pinned keys in {self.path.parent}: {problem}")
+        fd = os.open(self.path.with_name(f".{self.path.name}.lock"), os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o600)
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
 
     def _write_atomically(self, data: bytes) -> None:
         assert self.path is not None
@@ -204,11 +275,20 @@ class TrustStore:
 
     def _load(self) -> None:
         assert self.path is not None
+        if self.path.parent.exists():
+            problem = shared_directory_problem(self.path.parent)
+            if problem is not None:
+                raise TrustStoreError(f"refusing pinned keys in {self.path.parent}: {problem}")
+        self._contacts = self._read()
+
+    def _read(self) -> dict[str, Contact]:
+        """The contacts on disk now (none if there is no file yet)."""
+        assert self.path is not None
         path = self.path
         try:
             fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
         except FileNotFoundError:
-            return
+            return {}
         except OSError as exc:
             raise TrustStoreError(f"cannot open the trust file {path}: {exc.strerror or exc}") from None
         try:
@@ -231,7 +311,7 @@ class TrustStore:
             raise TrustStoreError(f"{path} is not a Susurro trust file (nested too deeply)") from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise TrustStoreError(f"cannot read the trust file {path}: {exc}") from None
-        self._contacts = self._parse(document)
+        return self._parse(document)
 
     def _parse(self, document: object) -> dict[str, Contact]:
         path = self.path
@@ -247,7 +327,7 @@ class TrustStore:
         if type(version) is not int or version != TRUST_FILE_VERSION:
             raise bad(f"version {version!r}; this Susurro reads version {TRUST_FILE_VERSION}")
         entries = document.get("contacts")
-        if not isinstance(entries, list) or len(entries) > MAX_CONTACTS:
+        if not isinstance(entries, list) or len(entries) > MAX_FILE_CONTACTS:
             raise bad("the contact list is missing or too long")
         contacts: dict[str, Contact] = {}
         for entry in entries:

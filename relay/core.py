@@ -56,7 +56,7 @@ from protocol.limits import ABSOLUTE_MAX_FRAME, CHALLENGE_SIZE, MAX_HANDSHAKE_FR
 from .config import RelayConfig
 from .ratelimit import RateLimiter, Verdict
 from .registry import NameRegistry
-from .roster import NameTaken, Roster, RosterEntry
+from .roster import NameTaken, Roster, RosterEntry, SessionKeyInUse
 
 log = logging.getLogger("susurro.relay")
 
@@ -341,6 +341,8 @@ class RelayCore:
             else:
                 detail = f"the name {hello.name!r} is in use: it looks like {present!r}, who is here"
             raise RemoteProtocolError(ErrorCode.NAME_TAKEN, detail) from None
+        except SessionKeyInUse:
+            raise RemoteProtocolError(ErrorCode.BAD_CERT, "that session key is in use by another member") from None
         log.info(
             "join name=%s fp=%s addr=%s members=%d",
             hello.name,
@@ -381,7 +383,11 @@ class RelayCore:
             for entry in others:
                 entry.peer.outbox.offer(rekeyed)
 
-        if self.roster.replace(conn.name, conn, member, announce) is not None:
+        try:
+            replaced = self.roster.replace(conn.name, conn, member, announce)
+        except SessionKeyInUse:
+            raise RemoteProtocolError(ErrorCode.BAD_CERT, "that session key is in use by another member") from None
+        if replaced is not None:
             log.info(
                 "rekey name=%s fp=%s members=%d",
                 conn.name,

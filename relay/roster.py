@@ -23,6 +23,12 @@ class NameTaken(Exception):
     """The name, or one a reader could mistake for it, is present; ``args[0]`` is that name."""
 
 
+class SessionKeyInUse(Exception):
+    """Another member holds this session key: two members with one key would make
+    clients refuse one of them as an impersonator (the join proof is signed by the
+    identity key, so nothing else stops a member from naming someone else's key)."""
+
+
 class RoomFull(Exception):
     pass
 
@@ -41,6 +47,7 @@ class Roster(Generic[P]):
         #: ``send`` names members as the roster spells them, so routing finds
         #: them without folding every name (``name_key`` is the slow part).
         self._exact: dict[str, RosterEntry[P]] = {}
+        self._session_keys: set[bytes] = set()
 
     def __len__(self) -> int:
         with self._lock:
@@ -57,8 +64,11 @@ class Roster(Generic[P]):
         with self._lock:
             if key in self._entries:
                 raise NameTaken(self._entries[key].member.name)
+            if member.sk in self._session_keys:
+                raise SessionKeyInUse()
             others = list(self._entries.values())
             self._entries[key] = self._exact[member.name] = RosterEntry(member, peer)
+            self._session_keys.add(member.sk)
             announce(others)
 
     def leave(self, name: str, peer: P, announce: Callable[[list[RosterEntry[P]]], None]) -> bool:
@@ -70,6 +80,7 @@ class Roster(Generic[P]):
                 return False
             del self._entries[key]
             self._exact.pop(entry.member.name, None)
+            self._session_keys.discard(entry.member.sk)
             announce(list(self._entries.values()))
             return True
 
@@ -86,8 +97,12 @@ class Roster(Generic[P]):
             entry = self._entries.get(key)
             if entry is None or entry.peer is not peer:
                 return None
+            if member.sk in self._session_keys:
+                raise SessionKeyInUse()
             self._exact.pop(entry.member.name, None)
             self._entries[key] = self._exact[member.name] = RosterEntry(member, peer)
+            self._session_keys.discard(entry.member.sk)
+            self._session_keys.add(member.sk)
             announce([e for k, e in self._entries.items() if k != key])
             return entry.member
 

@@ -94,9 +94,15 @@ def test_strict_mode_lists_unverified_members_as_skipped(
     bob, carol = clients[1], clients[2]
     alice.type("/strict on")
     alice.expect_event("strict", on=True)
+    alice.type("/verified carol")  # without comparing first: refused
+    assert "/verify carol" in alice.expect_event("warning", kind="trust_failed")["detail"]
+    alice.type("/verify carol")
+    alice.expect_event("safety_number", name="carol")
     alice.type("/verified carol")
     alice.expect_event("trust", name="carol", trust="verified")
     alice.type("for verified eyes")
+    sent = alice.expect_event("sent")
+    assert (sent["to"], sent["skipped"]) == (["carol"], ["bob"])
     delivery = alice.expect_event("delivery", delivered=["carol"])
     assert delivery["skipped"] == ["bob"]
     assert carol.expect_event("message", text="for verified eyes")["from"] == "alice"

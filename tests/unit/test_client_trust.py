@@ -12,15 +12,29 @@ import pytest
 
 from client import events as ev
 from client.session import PREVIOUS_KEY_GRACE, SendError, TrustError
-from crypto import IdentityKey, SessionCertificate, SessionKey
+from crypto import IdentityKey, SessionCertificate, SessionKey, join_proof
 from crypto.safety import safety_number
 from crypto.trust import TrustStore
-from protocol import Deliver, Frame, Joined, Left, Member, Rekey, Rekeyed, encode, name_key
+from protocol import (
+    RELAY_FRAMES,
+    Deliver,
+    Frame,
+    FrameDecoder,
+    Hello,
+    Joined,
+    Left,
+    Member,
+    Rekey,
+    Rekeyed,
+    decode_frame,
+    encode,
+    name_key,
+)
 
 try:  # tests/unit may or may not become a package; work either way
-    from .session_pair import SessionPair, kinds, only
+    from .session_pair import MemoryOutbox, SessionPair, kinds, only
 except ImportError:
-    from session_pair import SessionPair, kinds, only  # type: ignore[no-redef]
+    from session_pair import MemoryOutbox, SessionPair, kinds, only  # type: ignore[no-redef]
 
 
 def rejoin(pair: SessionPair, label: str, identity: IdentityKey | None = None, **options: object) -> None:
@@ -324,3 +338,144 @@ def test_the_relay_refuses_a_rekey_that_does_not_verify_or_goes_back_in_time() -
         assert [e.kind for e in errors] == ["relay_error"] and "bad_cert" in errors[0].detail
         assert only(produced["bob"], ev.Warning) == []
     assert room["bob"].peers["alice"].session_key == alice.session_key.public
+
+
+# --- review findings (each failed before its fix) -----------------------------------------
+
+
+def test_verified_is_bound_to_the_key_whose_number_was_compared(room: SessionPair) -> None:
+    compared = room["alice"].safety_number("bob")
+    # Between /verify and /verified the relay swaps bob's key for one it owns.
+    impostor = certified(IdentityKey.generate(), "bob", int(room.now) + 10)
+    room.inject("alice", Left(name="bob"), Joined(member=impostor))
+    with pytest.raises(TrustError, match="compare the numbers again"):
+        room["alice"].mark_verified("bob", compared)
+    assert room["alice"].peers["bob"].trust.value == "changed"  # still blocked
+    with pytest.raises(TrustError, match="not the one"):
+        room["alice"].mark_verified("bob", "00000 " * 11 + "00000")
+
+
+def test_a_flood_of_ghosts_cannot_fill_the_trust_store(
+    room: SessionPair, alice_store: TrustStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import client.session as session_module
+
+    monkeypatch.setattr(session_module, "MAX_NEW_PINS_PER_SESSION", 3)
+    relay_key = IdentityKey.generate()
+    produced: list[ev.Event] = []
+    for i in range(6):
+        produced += room.inject("alice", Joined(member=certified(relay_key, f"ghost{i}", 10 + i)))
+    warnings = only(produced, ev.Warning)
+    assert [w.kind for w in warnings] == ["trust_store"]  # said once, not six times
+    assert "never seen" in warnings[0].detail
+    # bob and carol were pinned at the join (2 of the 3); one ghost took the last pin.
+    pinned = [n for n in ("ghost0", "ghost1", "ghost2", "ghost3") if alice_store.contact(n) is not None]
+    assert pinned == ["ghost0"]
+    assert all(p.trust.value == "new" for n, p in room["alice"].peers.items() if n.startswith("ghost"))
+
+
+def test_a_busy_room_drops_the_previous_key_without_any_tick() -> None:
+    room = rotating_room(rotate_after_seconds=1000)
+    held: list[Frame] = []
+
+    def hold(frame: Frame) -> list[Frame]:
+        if isinstance(frame, Deliver) and frame.sender == "bob":
+            held.append(frame)
+            return []
+        return [frame]
+
+    room["bob"].send_message("sealed to the old key", room.now, to=["alice"])
+    room.intercept("alice", hold)
+    room.pump()
+    room.intercept("alice", None)
+    room["alice"].tick(room.now + 1001)  # rotation
+    room.pump()
+    # Traffic keeps flowing (carol talks), but nobody calls tick() again.
+    room.now += 1001 + PREVIOUS_KEY_GRACE + 1
+    room["carol"].send_message("busy", room.now)
+    assert [m.text for m in only(room.pump()["alice"], ev.Message)] == ["busy"]
+    assert kinds(room.inject("alice", held[0])) == ["Warning:decrypt_failed"]
+
+
+def test_two_rotations_within_the_grace_period_keep_both_old_keys() -> None:
+    room = rotating_room(rotate_after_messages=1)
+    held: list[Frame] = []
+
+    def hold(frame: Frame) -> list[Frame]:
+        if isinstance(frame, Deliver):
+            held.append(frame)
+            return []
+        return [frame]
+
+    room["bob"].send_message("to key 1", room.now, to=["alice"])
+    room.intercept("alice", hold)
+    room.pump()
+    room.intercept("alice", None)
+    room["alice"].send_message("a", room.now)  # sent with key 1
+    room.pump()
+    room["alice"].send_message("b", room.now)  # rotates to key 2 first
+    room.pump()
+    room["alice"].send_message("c", room.now)  # rotates to key 3 first
+    room.pump()
+    assert [m.text for m in only(room.inject("alice", held[0]), ev.Message)] == ["to key 1"]
+
+
+def test_a_reconnect_is_certified_after_rotations_that_ran_ahead_of_the_clock() -> None:
+    room = rotating_room(rotate_after_messages=1)
+    for text in ("one", "two", "three", "four"):
+        room["alice"].send_message(text, room.now)
+        room.pump()
+    ahead = room["alice"].certificate_time
+    assert ahead > int(room.now)  # several rotations in the same second
+    identity = room.identity("alice")
+    room["alice"].close()
+    room.pump()
+    del room.nodes["alice"]
+    room.add("alice", identity=identity, issued_after=ahead)
+    produced = room.pump()
+    assert kinds(produced["bob"]) == ["Joined"]  # not refused as stale
+
+
+def test_the_relay_refuses_another_members_session_key() -> None:
+    room = rotating_room()
+    alice, bob = room["alice"], room["bob"]
+    # A member rotates to bob's session key (it needs only its own identity key to certify it).
+    cert = SessionCertificate.issue(alice.identity, "alice", bob.session_key.public, alice.certificate_time + 5)
+    room.relay.receive(
+        room.nodes["alice"].conn,
+        encode(Rekey(sk=bob.session_key.public, cert=cert.signature, issued_at=alice.certificate_time + 5)),
+    )
+    produced = room.pump()
+    assert [w.kind for w in only(produced["alice"], ev.Warning)] == ["relay_error"]
+    assert "in use" in only(produced["alice"], ev.Warning)[0].detail
+    assert only(produced["carol"], ev.Warning) == []
+    # A newcomer still sees both, each with its own key.
+    joined = room.join("dave")["dave"]
+    assert {m.name for m in only(joined, ev.Roster)[0].members} == {"alice", "bob", "carol"}
+
+
+def test_the_relay_refuses_a_join_with_another_members_session_key() -> None:
+    room = rotating_room()
+    mallory = IdentityKey.generate()
+    bob_session = room["bob"].session_key.public  # public: any member knows it
+    outbox = MemoryOutbox()
+    conn = room.relay.connect(outbox, "memory:mallory")
+    assert conn is not None
+    cert = SessionCertificate.issue(mallory, "mallory", bob_session, 7)
+    hello = Hello(
+        name="mallory",
+        ik=mallory.public,
+        sk=bob_session,
+        cert=cert.signature,
+        issued_at=7,
+        proof=join_proof(mallory, conn.nonce, "mallory", bob_session),
+    )
+    assert not room.relay.receive(conn, encode(hello))
+    decoder = FrameDecoder(1 << 20)
+    decoder.feed(outbox.take_all())
+    frames = []
+    while (payload := decoder.next_payload()) is not None:
+        frames.append(decode_frame(payload, RELAY_FRAMES))
+    assert [f.TYPE for f in frames] == ["challenge", "error"]
+    assert frames[1].code == "bad_cert" and "in use" in frames[1].detail
+    assert only(room.pump()["alice"], ev.Joined) == []

@@ -123,7 +123,8 @@ def test_pins_survive_a_restart(tmp_path: Path) -> None:
     store.mark_verified("carol", KEY_B)
     store.save()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert [p.name for p in path.parent.iterdir()] == ["trust.json"]  # no temp file left behind
+    # No temp file left behind (the lock file that serializes savers stays).
+    assert sorted(p.name for p in path.parent.iterdir()) == [".trust.json.lock", "trust.json"]
 
     again = TrustStore.open(path, key_of=name_key)
     assert again.state("bob", KEY_A) is TrustState.PINNED
@@ -234,3 +235,74 @@ def test_contacts_beyond_the_cap_are_checked_but_not_pinned() -> None:
     assert store.observe("newcomer", KEY_A, 1) is TrustState.NEW
     assert store.contact("newcomer") is None
     assert store.observe("n0", KEY_A, 2) is TrustState.CHANGED  # existing pins still hold
+
+
+def test_a_directory_others_can_write_is_refused(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    store = TrustStore.open(home / "trust.json")
+    store.observe("bob", KEY_A, 1)
+    os.chmod(home, 0o777)
+    with pytest.raises(TrustStoreError, match="writable by other users"):
+        store.save()
+    with pytest.raises(TrustStoreError, match="writable by other users"):
+        TrustStore.open(home / "trust.json")
+
+
+def test_two_clients_sharing_the_file_keep_each_others_pins_and_decisions(tmp_path: Path) -> None:
+    path = tmp_path / "trust.json"
+    first, second = TrustStore.open(path), TrustStore.open(path)  # two processes, one user
+    first.observe("bob", KEY_A, 100)
+    first.save()
+    second.observe("carol", KEY_B, 5)
+    second.observe("bob", KEY_B, 7)  # second never saw bob's pin: its own first sight differs
+    second.save()
+    first.mark_verified("bob", KEY_A)
+    first.save()
+    second.observe("carol", KEY_B, 9)  # a newer certificate seen by the second client
+    second.save()
+
+    merged = TrustStore.open(path)
+    assert merged.state("bob", KEY_A) is TrustState.VERIFIED  # the first pin won, the decision kept
+    assert merged.state("carol", KEY_B) is TrustState.PINNED
+    assert merged.is_stale("carol", KEY_B, 8)
+    assert second.state("bob", KEY_A) is TrustState.VERIFIED  # saving refreshed the second client too
+
+
+def test_a_users_decision_wins_over_another_clients_pin(tmp_path: Path) -> None:
+    path = tmp_path / "trust.json"
+    first, second = TrustStore.open(path), TrustStore.open(path)
+    first.observe("bob", KEY_A, 1)
+    first.save()
+    second.accept("bob", KEY_B, 2)  # the user accepted bob's new key in the second client
+    second.save()
+    first.observe("bob", KEY_A, 3)  # the first client still sees the old key: only a newer time
+    first.save()
+    assert TrustStore.open(path).state("bob", KEY_B) is TrustState.PINNED
+
+
+def test_a_damaged_file_is_never_overwritten(tmp_path: Path) -> None:
+    path = tmp_path / "trust.json"
+    store = TrustStore.open(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("{damaged")
+    store.observe("bob", KEY_A, 1)
+    with pytest.raises(TrustStoreError, match="cannot read"):
+        store.save()
+    assert path.read_text() == "{damaged"
+
+
+def test_user_decisions_fit_past_the_automatic_cap_up_to_the_file_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    import crypto.trust as trust_module
+
+    monkeypatch.setattr(trust_module, "MAX_CONTACTS", 3)
+    monkeypatch.setattr(trust_module, "MAX_FILE_CONTACTS", 4)
+    store = TrustStore()
+    for name in ("a", "b", "c"):
+        store.observe(name, KEY_A, 1)
+    assert store.full
+    assert store.observe("d", KEY_A, 1) is TrustState.NEW and store.contact("d") is None
+    store.mark_verified("d", KEY_A)  # the user's decision still fits
+    with pytest.raises(TrustStoreError, match="its limit"):
+        store.accept("e", KEY_A)
