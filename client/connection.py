@@ -113,6 +113,9 @@ def renew_session(old: ClientSession) -> ClientSession:
         strict=old.strict,
         rotate_after_messages=old.rotate_after_messages,
         rotate_after_seconds=old.rotate_after_seconds,
+        # Certified strictly later than every certificate of the old session, so
+        # peers can tell the new session from a replay of the old one.
+        issued_after=old.certificate_time,
     )
 
 

@@ -596,6 +596,17 @@ class ClientSession:
         peer_or_warning = self._verify_member(member)
         if isinstance(peer_or_warning, ev.Warning):
             return [peer_or_warning]
+        if old is not None and old.identity_key == member.ik and member.issued_at <= old.issued_at:
+            # Sessions of one identity are certified in increasing time: one no
+            # later than the current is an old session brought back.
+            return [
+                ev.Warning(
+                    kind="stale_certificate",
+                    detail=f"the relay announced {member.name} with a session certified no later than the "
+                    "current one (an old session replayed; ignored)",
+                    sender=member.name,
+                )
+            ]
         if old is not None:
             # The relay keeps names unique and announces ``left`` first, so a
             # second ``joined`` is the relay speaking for someone else.
