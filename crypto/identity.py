@@ -372,7 +372,8 @@ def load_identity(path: Path, passphrase: str | None = None) -> IdentityKey:
 def is_protected(path: Path) -> bool:
     """Whether the key file at ``path`` needs a passphrase (same checks as loading)."""
     path = Path(path)
-    return _parse_document(_read_key_file(path), str(path))["protection"] == PROTECTION_ARGON2ID
+    protection: object = _parse_document(_read_key_file(path), str(path))["protection"]
+    return protection == PROTECTION_ARGON2ID
 
 
 def load_or_create_identity(path: Path, passphrase: str | None = None) -> tuple[IdentityKey, bool]:

@@ -280,8 +280,9 @@ class Welcome(Frame):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Joined(Frame):
-    TYPE: ClassVar[str] = "joined"
+class _MemberAnnouncement(Frame):
+    """A relay frame carrying one roster record (``joined``, ``rekeyed``)."""
+
     member: Member
 
     def __post_init__(self) -> None:
@@ -294,19 +295,15 @@ class Joined(Frame):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Rekeyed(Frame):
+class Joined(_MemberAnnouncement):
+    TYPE: ClassVar[str] = "joined"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rekeyed(_MemberAnnouncement):
     """A present member rotated its session key; ``member`` carries the new certificate."""
 
     TYPE: ClassVar[str] = "rekeyed"
-    member: Member
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.member, Member):
-            raise _fail("member must be a member record")
-
-    @classmethod
-    def from_wire(cls, raw: Mapping[str, Any]) -> Frame:
-        return cls(member=Member.from_wire(_take(raw, ("member",))["member"]))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
