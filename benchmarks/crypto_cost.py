@@ -26,7 +26,7 @@ import msgpack
 import nacl.public
 import nacl.signing
 
-from crypto import (
+from susurro.crypto import (
     BoxCache,
     IdentityKey,
     Recipient,
@@ -35,7 +35,7 @@ from crypto import (
     pad,
     seal_message,
 )
-from crypto.encoding import MESSAGE_PURPOSE, signing_payload
+from susurro.crypto.encoding import MESSAGE_PURPOSE, signing_payload
 
 RECIPIENTS = (1, 10, 100, 1000)
 BODY = "see you at the station at nine, bring the map"
@@ -218,8 +218,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _inner_size(room: Room) -> int:
     """Bytes of the signed inner message for this room (what ``sign`` covers)."""
-    from crypto.fingerprint import fingerprint_bytes
-    from crypto.seal import InnerMessage
+    from susurro.crypto.fingerprint import fingerprint_bytes
+    from susurro.crypto.seal import InnerMessage
 
     inner = InnerMessage(
         room="main",

@@ -149,8 +149,8 @@ class Worker:
 
     def _begin_handshake(self, client: Client) -> None:
         if self.dialect == "susurro":
-            from crypto import IdentityKey, SessionKey
-            from protocol import FrameDecoder
+            from susurro.crypto import IdentityKey, SessionKey
+            from susurro.protocol import FrameDecoder
 
             client.decoder = FrameDecoder(16 * 1024 * 1024)
             client.identity = IdentityKey.generate()
@@ -180,8 +180,8 @@ class Worker:
             self._susurro_handshake(client, data)
 
     def _susurro_handshake(self, client: Client, data: bytes) -> None:
-        from crypto import SessionCertificate, join_proof
-        from protocol import RELAY_FRAMES, Challenge, Error, Hello, Welcome, decode_frame, encode
+        from susurro.crypto import SessionCertificate, join_proof
+        from susurro.protocol import RELAY_FRAMES, Challenge, Error, Hello, Welcome, decode_frame, encode
 
         client.decoder.feed(data)
         while (payload := client.decoder.next_payload()) is not None:
@@ -217,7 +217,7 @@ class Worker:
                 c.head = b"PRIVMSG " + CHANNEL + b" :"
                 c.after = b" " + b"p" * (PAYLOAD_BYTES - len(MARKER_PLACEHOLDER) - 1) + b"\r\n"
         else:
-            from protocol import Send, encode
+            from susurro.protocol import Send, encode
 
             ciphertext = _real_ciphertext()
             for c in self.clients:
@@ -383,7 +383,7 @@ class Worker:
 
 def _real_ciphertext() -> bytes:
     """One short message really sealed for one recipient: the size the relay sees."""
-    from crypto import BoxCache, IdentityKey, Recipient, SessionKey, seal_message
+    from susurro.crypto import BoxCache, IdentityKey, Recipient, SessionKey, seal_message
 
     peer = SessionKey.generate()
     sealed = seal_message(

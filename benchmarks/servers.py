@@ -108,7 +108,7 @@ def start_susurro(port: int, extra: list[str] | None = None) -> ServerProcess:
     argv = [
         sys.executable,
         "-m",
-        "relay",
+        "susurro.relay",
         "--host",
         HOST,
         "--port",

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crypto import CryptoError, short_fingerprint
-from crypto.safety import safety_number_rows
-from crypto.trust import TrustStore, TrustStoreError
-from protocol import BadName, name_key, normalize_name
+from susurro.crypto import CryptoError, short_fingerprint
+from susurro.crypto.safety import safety_number_rows
+from susurro.crypto.trust import TrustStore, TrustStoreError
+from susurro.protocol import BadName, name_key, normalize_name
 
 from . import events as ev
 from .connection import ConnectFailed, RelayConnection, parse_address
@@ -314,7 +314,7 @@ def start_local_relay(host: str, port: int, output: Output) -> Callable[[], None
     Returns None when the address is taken (another demo just started one).
     The client core never imports the relay; only this demo entry point does.
     """
-    from relay import RelayConfig, RelayServer
+    from susurro.relay import RelayConfig, RelayServer
 
     home = susurro_home()
     home.mkdir(parents=True, exist_ok=True)

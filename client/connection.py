@@ -19,7 +19,7 @@ import ssl
 import threading
 import time
 
-from protocol import Ping, encode
+from susurro.protocol import Ping, encode
 
 from . import events as ev
 from . import tls as client_tls

@@ -16,7 +16,7 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from crypto import (
+from susurro.crypto import (
     IdentityKey,
     KeyFileError,
     PassphraseRequired,

@@ -17,7 +17,7 @@ import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from crypto import (
+from susurro.crypto import (
     BoxCache,
     CryptoError,
     DecryptFailed,
@@ -35,9 +35,9 @@ from crypto import (
     open_message,
     seal_message,
 )
-from crypto.safety import safety_number
-from crypto.trust import MAX_CONTACTS, TrustState, TrustStore, TrustStoreError
-from protocol import (
+from susurro.crypto.safety import safety_number
+from susurro.crypto.trust import MAX_CONTACTS, TrustState, TrustStore, TrustStoreError
+from susurro.protocol import (
     RELAY_FRAMES,
     Ack,
     BadName,
@@ -65,8 +65,8 @@ from protocol import (
     name_key,
     normalize_name,
 )
-from protocol import Joined as JoinedFrame
-from protocol.limits import ABSOLUTE_MAX_FRAME, DEFAULT_MAX_FRAME, MAX_ROSTER
+from susurro.protocol import Joined as JoinedFrame
+from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, DEFAULT_MAX_FRAME, MAX_ROSTER
 
 from . import events as ev
 

@@ -16,7 +16,7 @@ import socket
 import ssl
 import time
 
-from transport import TLSStream
+from susurro.transport import TLSStream
 
 MINIMUM_VERSION = ssl.TLSVersion.TLSv1_2
 #: The start of the message for a refused certificate (tests and docs quote it).

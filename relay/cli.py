@@ -9,7 +9,7 @@ import signal
 import sys
 from types import FrameType
 
-from protocol.limits import ABSOLUTE_MAX_FRAME, MIN_MAX_FRAME
+from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, MIN_MAX_FRAME
 
 from .addresses import announce
 from .config import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from protocol.limits import DEFAULT_MAX_FRAME, DEFAULT_MAX_RECIPIENTS
+from susurro.protocol.limits import DEFAULT_MAX_FRAME, DEFAULT_MAX_RECIPIENTS
 
 from .idle import DEFAULT_IDLE_PING, DEFAULT_IDLE_TIMEOUT
 from .outbox import DEFAULT_OUTBOX_BYTES

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from crypto import BadCertificate, BadSignature, SessionCertificate, short_fingerprint, verify_join_proof
-from protocol import (
+from susurro.crypto import BadCertificate, BadSignature, SessionCertificate, short_fingerprint, verify_join_proof
+from susurro.protocol import (
     CLIENT_FRAMES,
     Ack,
     Bye,
@@ -51,7 +51,7 @@ from protocol import (
     encode,
     normalize_name,
 )
-from protocol.limits import ABSOLUTE_MAX_FRAME, CHALLENGE_SIZE, MAX_HANDSHAKE_FRAME
+from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, CHALLENGE_SIZE, MAX_HANDSHAKE_FRAME
 
 from .config import RelayConfig
 from .ratelimit import RateLimiter, Verdict

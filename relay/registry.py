@@ -33,7 +33,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from protocol import ErrorCode, ProtocolError, RemoteProtocolError, name_key, normalize_name
+from susurro.protocol import ErrorCode, ProtocolError, RemoteProtocolError, name_key, normalize_name
 
 log = logging.getLogger("susurro.relay")
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from protocol import Member, name_key
+from susurro.protocol import Member, name_key
 
 P = TypeVar("P")
 

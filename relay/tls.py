@@ -20,7 +20,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 
-from transport import TLSStream
+from susurro.transport import TLSStream
 
 #: Oldest protocol version served. TLS 1.0 and 1.1 are deprecated (RFC 8996).
 MINIMUM_VERSION = ssl.TLSVersion.TLSv1_2

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from relay import RelayConfig, RelayServer
+from susurro.relay import RelayConfig, RelayServer
 
 
 def start_relay(**overrides: object) -> RelayServer:

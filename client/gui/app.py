@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from client import events as ev
-from client.session import SendError
+from susurro.client import events as ev
+from susurro.client.session import SendError
 
 from .presenter import ROOM, ChatState, Line, clock, trust_of
 from .settings import Settings

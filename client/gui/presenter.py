@@ -16,8 +16,8 @@ import itertools
 import time
 from dataclasses import dataclass, field
 
-from client import events as ev
-from client.cli import printable
+from susurro.client import events as ev
+from susurro.client.cli import printable
 
 from .strings import Strings
 

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from client.home import susurro_home
+from susurro.client.home import susurro_home
 
 KEYS = ("name", "relay", "identity", "geometry", "sash")
 MAX_SETTINGS_BYTES = 64 * 1024

@@ -16,15 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import crypto
-from client import events as ev
-from client.cli import DEFAULT_RELAY, LOCAL_RELAY_ENV, start_local_relay
-from client.connection import ConnectFailed, RelayConnection, parse_address
-from client.home import identity_path, trust_path
-from client.session import ClientSession
-from client.tls import TLSSetupError, client_context
-from crypto.trust import TrustStore, TrustStoreError
-from protocol import BadName, name_key, normalize_name
+from susurro import crypto
+from susurro.client import events as ev
+from susurro.client.cli import DEFAULT_RELAY, LOCAL_RELAY_ENV, start_local_relay
+from susurro.client.connection import ConnectFailed, RelayConnection, parse_address
+from susurro.client.home import identity_path, trust_path
+from susurro.client.session import ClientSession
+from susurro.client.tls import TLSSetupError, client_context
+from susurro.crypto.trust import TrustStore, TrustStoreError
+from susurro.protocol import BadName, name_key, normalize_name
 
 from .strings import Strings
 

@@ -11,7 +11,7 @@ import tkinter as tk
 from collections.abc import Callable
 from tkinter import ttk
 
-from crypto.safety import safety_number_rows
+from susurro.crypto.safety import safety_number_rows
 
 from .strings import Strings
 

@@ -19,8 +19,8 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from crypto import IdentityKey, SessionCertificate, SessionKey, join_proof
-from protocol import (
+from susurro.crypto import IdentityKey, SessionCertificate, SessionKey, join_proof
+from susurro.protocol import (
     RELAY_FRAMES,
     Ack,
     Challenge,
@@ -36,8 +36,8 @@ from protocol import (
     decode_frame,
     encode,
 )
-from protocol.framing import pack_payload
-from protocol.limits import ABSOLUTE_MAX_FRAME
+from susurro.protocol.framing import pack_payload
+from susurro.protocol.limits import ABSOLUTE_MAX_FRAME
 
 #: Upper bound on any single wait for the relay, in seconds.
 DEFAULT_TIMEOUT = 5.0

@@ -43,11 +43,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from client import events as ev
-from client.connection import RelayConnection
-from client.session import ClientSession
-from crypto import IdentityKey, SessionCertificate
-from protocol import (
+from susurro.client import events as ev
+from susurro.client.connection import RelayConnection
+from susurro.client.session import ClientSession
+from susurro.crypto import IdentityKey, SessionCertificate
+from susurro.protocol import (
     CLIENT_FRAMES,
     RELAY_FRAMES,
     Deliver,
@@ -62,9 +62,9 @@ from protocol import (
     decode_frame,
     encode,
 )
-from protocol.framing import encode_frame
-from protocol.limits import ABSOLUTE_MAX_FRAME
-from relay import RelayConfig, RelayServer
+from susurro.protocol.framing import encode_frame
+from susurro.protocol.limits import ABSOLUTE_MAX_FRAME
+from susurro.relay import RelayConfig, RelayServer
 
 #: Generous: the machine running the suite is shared and may be slow.
 WAIT = 15.0

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from crypto import IdentityKey, SessionKey
-from protocol import (
+from susurro.crypto import IdentityKey, SessionKey
+from susurro.protocol import (
     CLIENT_FRAMES,
     Ack,
     Deliver,
@@ -31,9 +31,9 @@ from protocol import (
     Welcome,
     decode_frame,
 )
-from protocol.framing import pack_payload
-from protocol.limits import PROTOCOL_VERSION
-from relay import RelayServer
+from susurro.protocol.framing import pack_payload
+from susurro.protocol.limits import PROTOCOL_VERSION
+from susurro.relay import RelayServer
 
 from .hostile_client import (
     ROSTER_NOISE,

@@ -22,12 +22,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from client import events as ev
-from client.session import SendError
-from crypto import BoxCache, IdentityKey, Recipient, SessionCertificate, SessionKey, fingerprint_bytes, seal_message
-from crypto.seal import open_message
-from protocol import Ack, Deliver, Frame, Joined, Member, Send, Welcome
-from protocol.framing import pack_payload
+from susurro.client import events as ev
+from susurro.client.session import SendError
+from susurro.crypto import (
+    BoxCache,
+    IdentityKey,
+    Recipient,
+    SessionCertificate,
+    SessionKey,
+    fingerprint_bytes,
+    seal_message,
+)
+from susurro.crypto.seal import open_message
+from susurro.protocol import Ack, Deliver, Frame, Joined, Member, Send, Welcome
+from susurro.protocol.framing import pack_payload
 
 from .hostile_relay import (
     TO_CLIENT,

@@ -14,11 +14,11 @@ import time
 
 import pytest
 
-from client import events as ev
-from client.connection import RelayConnection
-from client.session import ClientSession, SendError
-from crypto import IdentityKey, SessionCertificate, SessionKey
-from protocol import Challenge, Member, Welcome, encode
+from susurro.client import events as ev
+from susurro.client.connection import RelayConnection
+from susurro.client.session import ClientSession, SendError
+from susurro.crypto import IdentityKey, SessionCertificate, SessionKey
+from susurro.protocol import Challenge, Member, Welcome, encode
 
 WAIT = 10.0
 

@@ -15,12 +15,12 @@ from collections.abc import Iterator
 
 import pytest
 
-import crypto.trust as trust_module
-from client import events as ev
-from client.session import ClientSession, SendError, TrustError
-from crypto import BoxCache, IdentityKey, Recipient, SessionKey, fingerprint, seal_message
-from crypto.trust import TrustStore
-from protocol import Deliver, Frame, Joined, Left, Member, Rekey, Rekeyed, Welcome, name_key
+import susurro.crypto.trust as trust_module
+from susurro.client import events as ev
+from susurro.client.session import ClientSession, SendError, TrustError
+from susurro.crypto import BoxCache, IdentityKey, Recipient, SessionKey, fingerprint, seal_message
+from susurro.crypto.trust import TrustStore
+from susurro.protocol import Deliver, Frame, Joined, Left, Member, Rekey, Rekeyed, Welcome, name_key
 
 from .hostile_relay import (
     TO_RELAY,

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from integration.processes import WAIT, console_script
 
-from relay.cli import build_parser
-from relay.environment import PREFIX, variable_for
+from susurro.relay.cli import build_parser
+from susurro.relay.environment import PREFIX, variable_for
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "deploy" / "susurro-relay.service"
@@ -66,7 +66,7 @@ def test_systemd_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     if tool is None:
         pytest.skip("systemd-analyze is not installed (it comes with systemd)")
     # verify also checks that ExecStart exists: point it at this checkout's script.
-    script = console_script("susurro-relay", "relay")
+    script = console_script("susurro-relay")
     if len(script) != 1:
         pytest.skip("the susurro-relay console script is not installed")
     unit = tmp_path / "susurro-relay.service"
@@ -95,17 +95,31 @@ def test_container_runs_the_relay_as_a_non_root_user() -> None:
 
 
 def test_container_and_unit_use_the_same_console_script() -> None:
-    assert pyproject("susurro-relay") == '"relay.cli:main"'
+    assert pyproject("susurro-relay") == '"susurro.relay.cli:main"'
     entry = next(args for op, args in container_instructions() if op == "ENTRYPOINT")
     assert json.loads(entry) == ["susurro-relay"]  # exec form: SIGTERM reaches the relay
     assert Path(unit_settings()["ExecStart"][0].split()[0]).name == "susurro-relay"
 
 
+def package_folders() -> set[str]:
+    """The repository folders pip reads for the packages in pyproject (susurro/ links to the others)."""
+    packages = json.loads(_packages_block())
+    folders = {(ROOT / package.replace(".", "/")).resolve().relative_to(ROOT).parts[0] for package in packages}
+    assert "susurro" in folders and len(folders) > 1, folders
+    return folders | {"susurro"}
+
+
+def _packages_block() -> str:
+    text = (ROOT / "pyproject.toml").read_text()
+    block = re.search(r"^packages = (\[.*?\])", text, re.M | re.S)
+    assert block, "no packages list in pyproject.toml"
+    return re.sub(r",\s*\]$", "]", block.group(1))
+
+
 def test_container_copies_every_package_it_installs() -> None:
-    packages = json.loads(pyproject("packages"))
     copies = [args.split() for op, args in container_instructions() if op == "COPY"]
     copied = {parts[0] for parts in copies if len(parts) == 2 and parts[1].rstrip("/") in (parts[0], f"./{parts[0]}")}
-    missing = [p for p in packages if p.split(".")[0] not in copied]  # a subpackage comes with its parent
+    missing = sorted(package_folders() - copied)
     assert not missing, f"Containerfile does not COPY {missing}: pip install would fail"
 
 

@@ -11,13 +11,13 @@ import msgpack
 import nacl.public
 import nacl.signing
 
-from crypto import BoxCache, IdentityKey, SessionCertificate, SessionKey, open_message, verify_join_proof
-from crypto.encoding import CERT_PURPOSE, JOIN_PURPOSE, MESSAGE_PURPOSE, signing_payload
-from crypto.fingerprint import fingerprint, fingerprint_bytes
-from crypto.padding import pad
-from crypto.seal import InnerMessage
-from protocol import CLIENT_FRAMES, RELAY_FRAMES, Deliver, Ping, encode
-from protocol.errors import ErrorCode
+from susurro.crypto import BoxCache, IdentityKey, SessionCertificate, SessionKey, open_message, verify_join_proof
+from susurro.crypto.encoding import CERT_PURPOSE, JOIN_PURPOSE, MESSAGE_PURPOSE, signing_payload
+from susurro.crypto.fingerprint import fingerprint, fingerprint_bytes
+from susurro.crypto.padding import pad
+from susurro.crypto.seal import InnerMessage
+from susurro.protocol import CLIENT_FRAMES, RELAY_FRAMES, Deliver, Ping, encode
+from susurro.protocol.errors import ErrorCode
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from integration.processes import WAIT, RelayProcess, _readline_with_timeout, console_script
 
-from relay.addresses import announce
-from relay.cli import build_parser
-from relay.environment import apply_environment, variable_for
+from susurro.relay.addresses import announce
+from susurro.relay.cli import build_parser
+from susurro.relay.environment import apply_environment, variable_for
 
 
 def parse(environ: dict[str, str], *argv: str) -> argparse.Namespace:
@@ -61,7 +61,7 @@ def test_every_flag_has_a_variable_including_ones_added_later() -> None:
 
 def run_relay(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*console_script("susurro-relay", "relay"), *args],
+        [*console_script("susurro-relay"), *args],
         env={**os.environ, **env},
         capture_output=True,
         text=True,

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from integration.processes import WAIT, CliProcess, RelayProcess
 
-from client import events as ev
-from client.connection import RelayConnection
-from client.session import ClientSession
-from crypto import IdentityKey
-from relay import RelayServer
-from relay.status import StatusServer
+from susurro.client import events as ev
+from susurro.client.connection import RelayConnection
+from susurro.client.session import ClientSession
+from susurro.crypto import IdentityKey
+from susurro.relay import RelayServer
+from susurro.relay.status import StatusServer
 
 
 def get(url: str) -> tuple[int, dict[str, object]]:

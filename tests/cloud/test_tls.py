@@ -15,13 +15,13 @@ import pytest
 from integration.processes import WAIT, CliProcess, RelayProcess, console_script
 from integration.test_three_users import three_user_session
 
-from client import events as ev
-from client.connection import RelayConnection
-from client.session import ClientSession
-from client.tls import CERTIFICATE_REFUSED, client_context
-from crypto import IdentityKey
-from relay import RelayServer
-from relay.tls import TLSConfigError
+from susurro.client import events as ev
+from susurro.client.connection import RelayConnection
+from susurro.client.session import ClientSession
+from susurro.client.tls import CERTIFICATE_REFUSED, client_context
+from susurro.crypto import IdentityKey
+from susurro.relay import RelayServer
+from susurro.relay.tls import TLSConfigError
 
 from .certs import TlsFiles, make_pki, needs_openssl
 
@@ -46,7 +46,7 @@ def clients() -> Iterator[list[CliProcess]]:
 def run_cli(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SUSURRO_HOME": str(home)}
     return subprocess.run(
-        [*console_script("susurro-cli", "client"), *args],
+        [*console_script("susurro-cli"), *args],
         input="",
         capture_output=True,
         text=True,
@@ -111,7 +111,7 @@ def test_tls_client_against_a_plain_relay_says_so(tmp_path: Path, pki: TlsFiles)
 
 
 def test_bad_tls_files_stop_the_relay_with_a_clear_error(pki: TlsFiles, tmp_path: Path, relay_factory: object) -> None:
-    relay = console_script("susurro-relay", "relay")
+    relay = console_script("susurro-relay")
     missing = subprocess.run(
         [*relay, "--port", "0", "--tls-cert", str(tmp_path / "nope.pem")],
         capture_output=True,

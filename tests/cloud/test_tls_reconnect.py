@@ -11,12 +11,12 @@ from pathlib import Path
 
 from integration.processes import WAIT, RelayProcess
 
-from client import events as ev
-from client.connection import RelayConnection
-from client.reconnect import Backoff
-from client.session import ClientSession
-from client.tls import client_context
-from crypto import IdentityKey
+from susurro.client import events as ev
+from susurro.client.connection import RelayConnection
+from susurro.client.reconnect import Backoff
+from susurro.client.session import ClientSession
+from susurro.client.tls import client_context
+from susurro.crypto import IdentityKey
 
 from .certs import make_pki, needs_openssl
 

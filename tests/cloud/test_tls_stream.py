@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 
-from transport import TLSStream
+from susurro.transport import TLSStream
 
 from .certs import TlsFiles, make_pki, needs_openssl
 

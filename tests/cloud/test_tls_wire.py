@@ -11,12 +11,12 @@ import time
 
 import pytest
 
-from client import events as ev
-from client.connection import RelayConnection
-from client.session import ClientSession
-from client.tls import client_context
-from crypto import IdentityKey
-from relay import RelayServer
+from susurro.client import events as ev
+from susurro.client.connection import RelayConnection
+from susurro.client.session import ClientSession
+from susurro.client.tls import client_context
+from susurro.crypto import IdentityKey
+from susurro.relay import RelayServer
 
 from .certs import TlsFiles, make_pki, needs_openssl
 

@@ -12,11 +12,11 @@ import tkinter as tk
 from collections.abc import Callable
 from pathlib import Path
 
-from client.gui.app import Options, SusurroApp
-from client.gui.presenter import ROOM
-from client.gui.settings import Settings
-from client.gui.strings import Strings
-from client.gui.window import ChatWindow
+from susurro.client.gui.app import Options, SusurroApp
+from susurro.client.gui.presenter import ROOM
+from susurro.client.gui.settings import Settings
+from susurro.client.gui.strings import Strings
+from susurro.client.gui.window import ChatWindow
 
 WAIT = 20.0  # seconds: the bound on every wait for something to appear
 

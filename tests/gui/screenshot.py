@@ -18,7 +18,7 @@ import tempfile
 import tkinter as tk
 from pathlib import Path
 
-from relay import RelayConfig, RelayServer
+from susurro.relay import RelayConfig, RelayServer
 
 from .driver import close_app, pane, pump, signed_in, start_app, type_line, wait_in_pane
 from .xvfb import start_xvfb, stop_xvfb

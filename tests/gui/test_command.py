@@ -16,7 +16,7 @@ def test_susurro_with_server_and_name_joins_at_once_and_leaves_on_ctrl_c(display
     watcher.expect_event("connected", name="watcher")  # before the GUI starts: it must see a join
     env = {**os.environ, "DISPLAY": display, "SUSURRO_HOME": str(tmp_path / "gui-home")}
     gui = subprocess.Popen(
-        [*console_script("susurro", "client.gui"), "--server", server, "--name", "ventana"],
+        [*console_script("susurro"), "--server", server, "--name", "ventana"],
         env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     try:

@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from client import events as ev
-from client.gui.presenter import (
+from susurro.client import events as ev
+from susurro.client.gui.presenter import (
     ROOM,
     Banner,
     ChatState,
@@ -19,7 +19,7 @@ from client.gui.presenter import (
     RosterRows,
     Status,
 )
-from client.gui.strings import EN, ES, Strings, pick_language
+from susurro.client.gui.strings import EN, ES, Strings, pick_language
 from tests.integration.processes import console_script
 
 
@@ -124,7 +124,7 @@ def test_disconnected_disables_sending_with_a_reason_in_spanish() -> None:
 def test_without_a_display_susurro_says_so_in_one_line() -> None:
     env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
     result = subprocess.run(
-        [*console_script("susurro", "client.gui"), "--name", "alice"],
+        [*console_script("susurro"), "--name", "alice"],
         env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
     )
     assert result.returncode == 2

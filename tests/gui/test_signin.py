@@ -9,9 +9,9 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from client.gui.app import SusurroApp
-from client.gui.signin_dialog import ERROR_BACKGROUND
-from crypto import IdentityKey, save_identity
+from susurro.client.gui.app import SusurroApp
+from susurro.client.gui.signin_dialog import ERROR_BACKGROUND
+from susurro.crypto import IdentityKey, save_identity
 
 from .driver import close_app, pump, signed_in, start_app
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from client.gui.presenter import ROOM
+from susurro.client.gui.presenter import ROOM
 
 from .driver import close_app, pane, pump, roster, signed_in, start_app, type_line, wait_in_pane
 

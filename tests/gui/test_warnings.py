@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from protocol import Deliver, Frame
+from susurro.protocol import Deliver, Frame
 from tests.adversarial.hostile_relay import TamperingProxy
 
 from .driver import close_app, pane, pump, signed_in, start_app, type_line, wait_in_pane

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from client.gui.presenter import ROOM
+from susurro.client.gui.presenter import ROOM
 
 from .driver import close_app, pane, pump, signed_in, start_app, type_line, wait_in_pane
 from .test_signin import fill_and_submit, free_port

@@ -18,13 +18,16 @@ from typing import Any
 WAIT = 15.0  # seconds: the bound on every wait for an event
 
 
-def console_script(name: str, module: str) -> list[str]:
+SCRIPT_MODULES = {"susurro-relay": "susurro.relay", "susurro-cli": "susurro.client", "susurro": "susurro.client.gui"}
+
+
+def console_script(name: str, module: str | None = None) -> list[str]:
     """The installed console script next to this interpreter, else ``python -m``."""
     sibling = Path(sys.executable).with_name(name)
     if sibling.exists():
         return [str(sibling)]
     found = shutil.which(name)
-    return [found] if found else [sys.executable, "-m", module]
+    return [found] if found else [sys.executable, "-m", module or SCRIPT_MODULES[name]]
 
 
 class RelayProcess:
@@ -33,7 +36,7 @@ class RelayProcess:
         self.stderr_file = tmp / "relay.stderr"
         self._stderr = self.stderr_file.open("wb")
         self.proc = subprocess.Popen(
-            [*console_script("susurro-relay", "relay"), "--port", "0", "--log-file", str(self.log_file), *extra],
+            [*console_script("susurro-relay"), "--port", "0", "--log-file", str(self.log_file), *extra],
             stdout=subprocess.PIPE,
             stderr=self._stderr,
             stdin=subprocess.DEVNULL,
@@ -88,7 +91,7 @@ class CliProcess:
         self, name: str, home: Path, server: str | None, env: dict[str, str] | None = None, extra: tuple[str, ...] = ()
     ) -> None:
         self.name = name
-        args = [*console_script("susurro-cli", "client"), "--name", name, "--json", *extra]
+        args = [*console_script("susurro-cli"), "--name", name, "--json", *extra]
         if server is not None:
             args += ["--server", server]
         environment = {**os.environ, "SUSURRO_HOME": str(home), **(env or {})}

@@ -56,7 +56,7 @@ def test_demo_starts_an_embedded_relay_that_a_second_client_joins(tmp_path: Path
 
 def test_cli_refuses_an_unreachable_relay_clearly(tmp_path: Path) -> None:
     result = run(
-        [*console_script("susurro-cli", "client"), "--name", "dana", "--server", f"127.0.0.1:{free_port()}"], tmp_path
+        [*console_script("susurro-cli"), "--name", "dana", "--server", f"127.0.0.1:{free_port()}"], tmp_path
     )
     assert result.returncode == 1
     assert "cannot reach the relay" in result.stderr and "connection refused" in result.stderr
@@ -64,7 +64,7 @@ def test_cli_refuses_an_unreachable_relay_clearly(tmp_path: Path) -> None:
 
 
 def test_cli_refuses_a_bad_name_before_connecting(tmp_path: Path) -> None:
-    result = run([*console_script("susurro-cli", "client"), "--name", "dаna", "--server", "127.0.0.1:1"], tmp_path)
+    result = run([*console_script("susurro-cli"), "--name", "dаna", "--server", "127.0.0.1:1"], tmp_path)
     assert result.returncode == 2
     assert "must not mix scripts" in result.stderr
     assert "Traceback" not in result.stderr
@@ -87,11 +87,11 @@ def test_name_taken_is_reported_as_the_reason(tmp_path: Path, relay_server: obje
 
 
 def test_help_explains_both_commands(tmp_path: Path) -> None:
-    relay_help = run([*console_script("susurro-relay", "relay"), "--help"], tmp_path)
+    relay_help = run([*console_script("susurro-relay"), "--help"], tmp_path)
     assert relay_help.returncode == 0
     for flag in ("--host", "--port", "--log-file", "--log-level", "--log-ciphertext", "--max-frame", "--max-clients"):
         assert flag in relay_help.stdout
-    cli_help = run([*console_script("susurro-cli", "client"), "--help"], tmp_path)
+    cli_help = run([*console_script("susurro-cli"), "--help"], tmp_path)
     assert cli_help.returncode == 0
     for text in ("--server", "--name", "--identity", "--json", "/msg", "/who", "/quit"):
         assert text in cli_help.stdout
@@ -119,7 +119,7 @@ def test_text_client_survives_hostile_text_and_an_ascii_terminal(tmp_path: Path,
     sender.expect_event("connected")
     env = {**os.environ, "SUSURRO_HOME": str(tmp_path / "hana"), "PYTHONIOENCODING": "ascii", "LC_ALL": "C"}
     reader = subprocess.Popen(
-        [*console_script("susurro-cli", "client"), "--name", "hana", "--server", f"{host}:{port}"],
+        [*console_script("susurro-cli"), "--name", "hana", "--server", f"{host}:{port}"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from relay import RelayServer
+from susurro.relay import RelayServer
 
 from .processes import CliProcess
 

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from crypto import is_protected, load_identity
+from susurro.crypto import is_protected, load_identity
 
 from .processes import WAIT, console_script
 
-CLI = console_script("susurro-cli", "client")
+CLI = console_script("susurro-cli")
 
 
 def passphrase_file(tmp_path: Path, text: str, name: str = "pass.txt") -> Path:

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from adversarial.hostile_client import connect  # tests/ is on sys.path (rootdir-relative packages)
 
-from crypto import IdentityKey
-from protocol import Welcome
-from relay import RelayServer
+from susurro.crypto import IdentityKey
+from susurro.protocol import Welcome
+from susurro.relay import RelayServer
 
 from .processes import WAIT, CliProcess, RelayProcess, console_script
 
@@ -109,7 +109,7 @@ def test_relay_refuses_to_start_with_a_corrupt_registry(tmp_path: Path) -> None:
     path = tmp_path / "names.json"
     path.write_text('{"format": "susurro-registry", "version": 1, "names": [{"name": "x"}]}', encoding="utf-8")
     result = subprocess.run(
-        [*console_script("susurro-relay", "relay"), "--port", "0", "--registry", str(path)],
+        [*console_script("susurro-relay"), "--port", "0", "--registry", str(path)],
         capture_output=True,
         text=True,
         timeout=WAIT,

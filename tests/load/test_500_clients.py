@@ -31,10 +31,10 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from crypto import IdentityKey, SessionCertificate, SessionKey, join_proof
-from protocol import Ack, Challenge, Hello, Keepalive, KeepaliveAck, Welcome, decode_frame, encode
-from protocol.frames import RELAY_FRAMES
-from protocol.limits import ABSOLUTE_MAX_FRAME
+from susurro.crypto import IdentityKey, SessionCertificate, SessionKey, join_proof
+from susurro.protocol import Ack, Challenge, Hello, Keepalive, KeepaliveAck, Welcome, decode_frame, encode
+from susurro.protocol.frames import RELAY_FRAMES
+from susurro.protocol.limits import ABSOLUTE_MAX_FRAME
 
 from .helpers import wait_until
 

@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 from adversarial.hostile_client import assert_pair_can_chat, connect, joined_client
 
-from protocol import Ack
-from relay import RelayServer
-from relay.fdlimit import FD_HEADROOM
+from susurro.protocol import Ack
+from susurro.relay import RelayServer
+from susurro.relay.fdlimit import FD_HEADROOM
 
 from .helpers import WAIT, log_lines, wait_until
 
 Factory = Callable[..., RelayServer]
 
-RELAY = [sys.executable, "-m", "relay", "--port", "0", "--log-level", "WARNING"]
+RELAY = [sys.executable, "-m", "susurro.relay", "--port", "0", "--log-level", "WARNING"]
 
 
 def limit_nofile(soft: int, hard: int) -> Callable[[], None]:

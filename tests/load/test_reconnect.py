@@ -19,15 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from client import events as ev
-from client.connection import RelayConnection
-from client.reconnect import Backoff
-from client.session import ClientSession, SendError
-from crypto import IdentityKey
-from crypto.trust import TrustStore
-from protocol import Ack, Challenge, Frame, Hello, encode, name_key
-from protocol.framing import pack_payload
-from relay import RelayServer
+from susurro.client import events as ev
+from susurro.client.connection import RelayConnection
+from susurro.client.reconnect import Backoff
+from susurro.client.session import ClientSession, SendError
+from susurro.crypto import IdentityKey
+from susurro.crypto.trust import TrustStore
+from susurro.protocol import Ack, Challenge, Frame, Hello, encode, name_key
+from susurro.protocol.framing import pack_payload
+from susurro.relay import RelayServer
 
 from .helpers import WAIT, wait_until
 

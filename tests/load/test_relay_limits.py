@@ -25,9 +25,9 @@ from adversarial.hostile_client import (
     raw_frame,
 )
 
-from protocol import Ack, Deliver, Error, Frame, Joined, Keepalive, KeepaliveAck, Left, Ping, Pong
-from protocol.limits import PROTOCOL_VERSION
-from relay import RelayServer
+from susurro.protocol import Ack, Deliver, Error, Frame, Joined, Keepalive, KeepaliveAck, Left, Ping, Pong
+from susurro.protocol.limits import PROTOCOL_VERSION
+from susurro.relay import RelayServer
 
 from .helpers import WAIT, log_lines, open_fds, wait_until
 
@@ -179,10 +179,10 @@ def test_a_client_core_answers_keepalives_by_itself(relay_factory: Factory) -> N
     """A real ``RelayConnection`` stays joined through many idle periods."""
     import queue
 
-    from client.connection import RelayConnection
-    from client.events import Connected, Disconnected
-    from client.session import ClientSession
-    from crypto import IdentityKey
+    from susurro.client.connection import RelayConnection
+    from susurro.client.events import Connected, Disconnected
+    from susurro.client.session import ClientSession
+    from susurro.crypto import IdentityKey
 
     server = relay_factory(idle_ping=0.2, idle_timeout=0.6)
     events: queue.Queue[object] = queue.Queue()

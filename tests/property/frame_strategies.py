@@ -24,10 +24,10 @@ from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
-from client import events as ev
-from client.session import ClientSession
-from crypto import BoxCache, IdentityKey, Recipient, SessionCertificate, SessionKey, seal_message
-from protocol import (
+from susurro.client import events as ev
+from susurro.client.session import ClientSession
+from susurro.crypto import BoxCache, IdentityKey, Recipient, SessionCertificate, SessionKey, seal_message
+from susurro.protocol import (
     Ack,
     Challenge,
     Deliver,
@@ -42,8 +42,8 @@ from protocol import (
     Welcome,
     encode,
 )
-from protocol.framing import encode_frame, pack_payload
-from protocol.limits import ABSOLUTE_MAX_FRAME
+from susurro.protocol.framing import encode_frame, pack_payload
+from susurro.protocol.limits import ABSOLUTE_MAX_FRAME
 
 GENUINE = "GENUINE"
 FORGED = "FORGED"

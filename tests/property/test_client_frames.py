@@ -17,10 +17,10 @@ import secrets
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from client import events as ev
-from client.session import ClientSession, State
-from crypto import IdentityKey
-from protocol import Challenge, Welcome, encode
+from susurro.client import events as ev
+from susurro.client.session import ClientSession, State
+from susurro.crypto import IdentityKey
+from susurro.protocol import Challenge, Welcome, encode
 
 from .frame_strategies import NOW, Party, Target, check_invariants, cut, splitting, stream_items
 

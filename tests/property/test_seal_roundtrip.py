@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crypto import (
+from susurro.crypto import (
     MAX_BODY_BYTES,
     BoxCache,
     DecryptFailed,
@@ -28,7 +28,7 @@ from crypto import (
     open_message,
     seal_message,
 )
-from crypto.seal import MAX_COUNTER, MAX_MSG_ID_CHARS, MAX_NAME_CHARS, MAX_ROOM_CHARS, MAX_SENT_AT
+from susurro.crypto.seal import MAX_COUNTER, MAX_MSG_ID_CHARS, MAX_NAME_CHARS, MAX_ROOM_CHARS, MAX_SENT_AT
 
 
 @dataclass(frozen=True)

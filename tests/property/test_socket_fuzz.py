@@ -21,7 +21,7 @@ from adversarial.hostile_relay import HostileRoom, Raw
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from client import events as ev
+from susurro.client import events as ev
 
 from .frame_strategies import Party, Target, check_invariants, cut, splitting, stream_items
 

@@ -22,12 +22,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from client import events as ev
-from client.session import ClientSession, State
-from crypto import IdentityKey
-from protocol import RELAY_FRAMES, Frame, FrameDecoder, decode_frame, encode
-from protocol.limits import ABSOLUTE_MAX_FRAME
-from relay import Connection, RelayConfig, RelayCore
+from susurro.client import events as ev
+from susurro.client.session import ClientSession, State
+from susurro.crypto import IdentityKey
+from susurro.protocol import RELAY_FRAMES, Frame, FrameDecoder, decode_frame, encode
+from susurro.protocol.limits import ABSOLUTE_MAX_FRAME
+from susurro.relay import Connection, RelayConfig, RelayCore
 
 #: What a hook may hand on in place of one frame: frames (re-encoded) or raw bytes.
 Item = Frame | bytes

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from client import events as ev
-from client.cli import event_to_json, event_to_text, printable
+from susurro.client import events as ev
+from susurro.client.cli import event_to_json, event_to_text, printable
 
 MEMBER = ev.MemberInfo(name="bob", fingerprint="1234 5678 9012 3456 7890 1234 5678 9012", identity_key=b"\x01" * 32)
 

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from client import events as ev
-from client.session import ClientSession, SendError, State
-from crypto import (
+from susurro.client import events as ev
+from susurro.client.session import ClientSession, SendError, State
+from susurro.crypto import (
     MAX_BODY_BYTES,
     BoxCache,
     IdentityKey,
@@ -30,8 +30,8 @@ from crypto import (
     pad,
     seal_message,
 )
-from protocol import RELAY_FRAMES, Ack, Challenge, Deliver, Error, Frame, Joined, Left, Member, Welcome, encode
-from relay import RelayConfig
+from susurro.protocol import RELAY_FRAMES, Ack, Challenge, Deliver, Error, Frame, Joined, Left, Member, Welcome, encode
+from susurro.relay import RelayConfig
 
 try:  # tests/unit may or may not become a package; work either way
     from .session_pair import SessionPair, flip_bit, kinds, only

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import pytest
 
-from client import events as ev
-from client.session import PREVIOUS_KEY_GRACE, SendError, TrustError
-from crypto import IdentityKey, SessionCertificate, SessionKey, join_proof
-from crypto.safety import safety_number
-from crypto.trust import TrustStore
-from protocol import (
+from susurro.client import events as ev
+from susurro.client.session import PREVIOUS_KEY_GRACE, SendError, TrustError
+from susurro.crypto import IdentityKey, SessionCertificate, SessionKey, join_proof
+from susurro.crypto.safety import safety_number
+from susurro.crypto.trust import TrustStore
+from susurro.protocol import (
     RELAY_FRAMES,
     Deliver,
     Frame,
@@ -358,7 +358,7 @@ def test_verified_is_bound_to_the_key_whose_number_was_compared(room: SessionPai
 def test_a_flood_of_ghosts_cannot_fill_the_trust_store(
     room: SessionPair, alice_store: TrustStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import client.session as session_module
+    import susurro.client.session as session_module
 
     monkeypatch.setattr(session_module, "MAX_NEW_PINS_PER_SESSION", 3)
     relay_key = IdentityKey.generate()

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocol import Ack, Deliver, DeliverEncoder, LocalProtocolError, Member, Send, encode
-from protocol.frames import MAX_RAW_NAME_CHARS
-from protocol.limits import ABSOLUTE_MAX_FRAME
-from relay import Outbox, Roster
-from relay.outbox import MAX_BATCH_BYTES
+from susurro.protocol import Ack, Deliver, DeliverEncoder, LocalProtocolError, Member, Send, encode
+from susurro.protocol.frames import MAX_RAW_NAME_CHARS
+from susurro.protocol.limits import ABSOLUTE_MAX_FRAME
+from susurro.relay import Outbox, Roster
+from susurro.relay.outbox import MAX_BATCH_BYTES
 
 TOKEN = st.text(alphabet="0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-", min_size=1, max_size=64)
 # Ciphertext sizes around msgpack's bin8/bin16/bin32 boundaries, and small ones.
@@ -272,7 +272,7 @@ def test_a_frame_offered_during_a_direct_send_waits_behind_its_remainder() -> No
 def test_writer_send_gives_up_when_the_client_stops_reading() -> None:
     import socket
 
-    from relay.server import _sender_within
+    from susurro.relay.server import _sender_within
 
     ours, theirs = socket.socketpair()
     try:
@@ -288,7 +288,7 @@ def test_writer_send_gives_up_when_the_client_stops_reading() -> None:
 def test_writer_send_delivers_everything_to_a_reader() -> None:
     import socket
 
-    from relay.server import _sender_within
+    from susurro.relay.server import _sender_within
 
     ours, theirs = socket.socketpair()
     data = bytes(range(256)) * 8192  # 2 MiB: several rounds of waiting for room
@@ -314,7 +314,7 @@ def test_writer_send_delivers_everything_to_a_reader() -> None:
 
 @given(data=st.binary(max_size=3000), more=st.lists(st.binary(max_size=300), max_size=3))
 def test_pad_of_parts_equals_pad_of_their_concatenation(data: bytes, more: list[bytes]) -> None:
-    from crypto import pad, unpad
+    from susurro.crypto import pad, unpad
 
     joined = data + b"".join(more)
     assert pad(data, *more) == pad(joined)
@@ -331,7 +331,7 @@ def test_envelope_head_plus_counter_is_the_packed_pair(sealed: bytes, counter: i
 
 @given(block=st.binary(min_size=4, max_size=600))
 def test_unpad_refuses_any_nonzero_padding_byte(block: bytes) -> None:
-    from crypto import MalformedMessage, pad, unpad
+    from susurro.crypto import MalformedMessage, pad, unpad
 
     padded = bytearray(pad(block))
     end = 4 + len(block)
@@ -344,7 +344,7 @@ def test_unpad_refuses_any_nonzero_padding_byte(block: bytes) -> None:
 def test_seal_encryption_is_box_encrypt_layout_and_fresh_nonces() -> None:
     import nacl.public
 
-    from crypto.seal import _encrypt
+    from susurro.crypto.seal import _encrypt
 
     ours, theirs = nacl.public.PrivateKey.generate(), nacl.public.PrivateKey.generate()
     box = nacl.public.Box(ours, theirs.public_key)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol import (
+from susurro.protocol import (
     CLIENT_FRAMES,
     RELAY_FRAMES,
     Ack,
@@ -40,8 +40,8 @@ from protocol import (
     decode_frame,
     encode,
 )
-from protocol.frames import MAX_RAW_NAME_CHARS, MAX_TIMESTAMP
-from protocol.limits import (
+from susurro.protocol.frames import MAX_RAW_NAME_CHARS, MAX_TIMESTAMP
+from susurro.protocol.limits import (
     CHALLENGE_SIZE,
     LENGTH_PREFIX_SIZE,
     MAX_CODE_CHARS,

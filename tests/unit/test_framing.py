@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol import (
+from susurro.protocol import (
     CLIENT_FRAMES,
     RELAY_FRAMES,
     ErrorCode,
@@ -26,8 +26,8 @@ from protocol import (
     decode_frame,
     encode_frame,
 )
-from protocol.framing import unpack_payload
-from protocol.limits import (
+from susurro.protocol.framing import unpack_payload
+from susurro.protocol.limits import (
     ABSOLUTE_MAX_FRAME,
     DEFAULT_MAX_FRAME,
     LENGTH_PREFIX_SIZE,

@@ -22,8 +22,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import crypto.identity as identity_module
-from crypto import (
+import susurro.crypto.identity as identity_module
+from susurro.crypto import (
     CryptoError,
     IdentityKey,
     KeyFileError,

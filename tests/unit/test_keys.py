@@ -16,7 +16,7 @@ import nacl.public
 import nacl.signing
 import pytest
 
-from crypto import (
+from susurro.crypto import (
     CERT_PURPOSE,
     JOIN_PURPOSE,
     MESSAGE_PURPOSE,

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol import BadName, ErrorCode, LocalProtocolError, name_key, normalize_name
-from protocol.limits import MAX_NAME_CHARS
+from susurro.protocol import BadName, ErrorCode, LocalProtocolError, name_key, normalize_name
+from susurro.protocol.limits import MAX_NAME_CHARS
 
 ACCEPTED = [
     # (raw, canonical)

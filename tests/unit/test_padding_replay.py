@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crypto import CounterCheck, MalformedMessage, Replay, ReplayGuard, pad, padded_length, unpad
-from crypto.padding import MIN_PADDED
+from susurro.crypto import CounterCheck, MalformedMessage, Replay, ReplayGuard, pad, padded_length, unpad
+from susurro.crypto.padding import MIN_PADDED
 
 # --- padding -------------------------------------------------------------------
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relay.idle import IdleAction, IdleWatch
-from relay.ratelimit import RateLimiter, Verdict
+from susurro.relay.idle import IdleAction, IdleWatch
+from susurro.relay.ratelimit import RateLimiter, Verdict
 
 
 def test_burst_then_refusals_then_disconnect_when_the_flood_goes_on() -> None:

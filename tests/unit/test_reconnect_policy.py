@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from client import events as ev
-from client.cli import event_to_json, event_to_text
-from client.reconnect import (
+from susurro.client import events as ev
+from susurro.client.cli import event_to_json, event_to_text
+from susurro.client.reconnect import (
     NAME_TAKEN_RETRIES,
     AckWatch,
     Backoff,

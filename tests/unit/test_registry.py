@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crypto import IdentityKey
-from protocol import ErrorCode, RemoteProtocolError, name_key
-from relay.registry import NameRegistry, RegistryError
+from susurro.crypto import IdentityKey
+from susurro.protocol import ErrorCode, RemoteProtocolError, name_key
+from susurro.relay.registry import NameRegistry, RegistryError
 
 ALICE = IdentityKey.from_seed(bytes(range(32))).public
 MALLORY = IdentityKey.from_seed(bytes(range(1, 33))).public

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crypto import IdentityKey, SessionCertificate, SessionKey, join_proof
-from protocol import (
+from susurro.crypto import IdentityKey, SessionCertificate, SessionKey, join_proof
+from susurro.protocol import (
     RELAY_FRAMES,
     Ack,
     Bye,
@@ -37,10 +37,10 @@ from protocol import (
     decode_frame,
     encode,
 )
-from protocol.framing import pack_payload
-from protocol.limits import ABSOLUTE_MAX_FRAME, CHALLENGE_SIZE
-from relay import Connection, Outbox, RelayConfig, RelayCore, Roster
-from relay.roster import NameTaken
+from susurro.protocol.framing import pack_payload
+from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, CHALLENGE_SIZE
+from susurro.relay import Connection, Outbox, RelayConfig, RelayCore, Roster
+from susurro.relay.roster import NameTaken
 
 
 class MemoryOutbox:

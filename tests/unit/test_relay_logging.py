@@ -6,9 +6,9 @@ import logging
 
 import pytest
 
-from crypto import IdentityKey, SessionCertificate, SessionKey, join_proof
-from protocol import RELAY_FRAMES, Challenge, Hello, Send, decode_frame, encode
-from relay import RelayConfig, RelayCore
+from susurro.crypto import IdentityKey, SessionCertificate, SessionKey, join_proof
+from susurro.protocol import RELAY_FRAMES, Challenge, Hello, Send, decode_frame, encode
+from susurro.relay import RelayConfig, RelayCore
 
 
 class ListOutbox:

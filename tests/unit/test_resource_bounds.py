@@ -10,9 +10,9 @@ from __future__ import annotations
 import msgpack
 import pytest
 
-from client.session import ClientSession
-from crypto import BoxCache, IdentityKey, MalformedMessage, SessionKey, open_message, pad
-from protocol import (
+from susurro.client.session import ClientSession
+from susurro.crypto import BoxCache, IdentityKey, MalformedMessage, SessionKey, open_message, pad
+from susurro.protocol import (
     CLIENT_FRAMES,
     RELAY_FRAMES,
     ErrorCode,
@@ -22,9 +22,9 @@ from protocol import (
     decode_frame,
     encode,
 )
-from protocol.framing import unpack_payload
-from protocol.limits import MAX_CONTAINERS, MAX_HANDSHAKE_FRAME, MAX_ROSTER
-from relay import RelayConfig, RelayCore
+from susurro.protocol.framing import unpack_payload
+from susurro.protocol.limits import MAX_CONTAINERS, MAX_HANDSHAKE_FRAME, MAX_ROSTER
+from susurro.relay import RelayConfig, RelayCore
 
 
 def empty_arrays(groups: int, per_group: int) -> bytes:
@@ -109,7 +109,7 @@ def test_sealed_plaintext_with_too_many_containers_is_malformed() -> None:
 
 
 def test_client_frame_limit_follows_the_relay_but_stays_bounded() -> None:
-    from client.session import relay_frame_limit
+    from susurro.client.session import relay_frame_limit
 
     assert relay_frame_limit(4096) == 4 * 1024 * 1024
     assert relay_frame_limit(8 * 1024 * 1024) == 16 * 1024 * 1024

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crypto import (
+from susurro.crypto import (
     MAX_BODY_BYTES,
     MESSAGE_PURPOSE,
     BadSignature,
@@ -31,8 +31,8 @@ from crypto import (
     padded_length,
     seal_message,
 )
-from crypto.padding import MIN_PADDED
-from crypto.seal import MAX_COUNTER
+from susurro.crypto.padding import MIN_PADDED
+from susurro.crypto.seal import MAX_COUNTER
 
 T0 = 1_700_000_000
 BOX_OVERHEAD = nacl.public.Box.NONCE_SIZE + 16  # nonce + Poly1305 tag

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crypto import BadPublicKey
-from crypto.safety import safety_number, safety_number_rows
-from crypto.trust import MAX_CONTACTS, TrustState, TrustStore, TrustStoreError
-from protocol import name_key
+from susurro.crypto import BadPublicKey
+from susurro.crypto.safety import safety_number, safety_number_rows
+from susurro.crypto.trust import MAX_CONTACTS, TrustState, TrustStore, TrustStoreError
+from susurro.protocol import name_key
 
 KEY_A = bytes(range(32))
 KEY_B = bytes(range(32, 64))
@@ -294,7 +294,7 @@ def test_a_damaged_file_is_never_overwritten(tmp_path: Path) -> None:
 
 
 def test_user_decisions_fit_past_the_automatic_cap_up_to_the_file_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    import crypto.trust as trust_module
+    import susurro.crypto.trust as trust_module
 
     monkeypatch.setattr(trust_module, "MAX_CONTACTS", 3)
     monkeypatch.setattr(trust_module, "MAX_FILE_CONTACTS", 4)

@@ -1,0 +1,12 @@
+"""Susurro: end-to-end encrypted group chat over a blind relay.
+
+The subpackages live in folders at the repository root (``protocol/``,
+``crypto/``, ``relay/``, ``client/``, ``transport/``) and are installed under
+this one name by the ``package-dir`` mapping in ``pyproject.toml``, so that
+nothing of ours lands in site-packages as a bare ``crypto`` or ``protocol``
+(both are unrelated PyPI distributions).
+"""
+
+__all__ = ["__version__"]
+
+__version__ = "0.1.0"
