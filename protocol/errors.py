@@ -29,7 +29,7 @@ class ErrorCode(str, Enum):
     TOO_MANY_RECIPIENTS = "too_many_recipients"
     HANDSHAKE_TIMEOUT = "handshake_timeout"
     INTERNAL = "internal"
-    # Limits that keep one client from costing the others (issue 5).
+    # Limits that keep one client from costing the others (flood, idle, per-address).
     RATE_LIMITED = "rate_limited"
     IDLE_TIMEOUT = "idle_timeout"
     TOO_MANY_CONNECTIONS = "too_many_connections"

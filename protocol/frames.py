@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import msgpack
 
@@ -393,12 +393,12 @@ CLIENT_FRAMES: dict[str, type[Frame]] = {cls.TYPE: cls for cls in (Hello, Send, 
 RELAY_FRAMES: dict[str, type[Frame]] = {
     cls.TYPE: cls for cls in (Challenge, Welcome, Joined, Left, Deliver, Ack, Error, Pong, Shutdown)
 }
-# Session key rotation (issue 4), kept as its own block so other additions merge cleanly.
+# Session key rotation (decision 15), kept as its own block so other additions merge cleanly.
 CLIENT_FRAMES[Rekey.TYPE] = Rekey
 RELAY_FRAMES[Rekeyed.TYPE] = Rekeyed
 
 
-# --- keepalive from the relay (issue 5) ----------------------------------------
+# --- keepalive from the relay (idle detection, decision 22) --------------------
 # A relay that has heard nothing from a member for a while asks whether it is
 # still there; any frame back resets its idle timer, and a client answers this
 # one with ``keepalive_ack``. Types of their own rather than ``ping``/``pong``
@@ -417,9 +417,6 @@ class KeepaliveAck(Frame):
 
 RELAY_FRAMES[Keepalive.TYPE] = Keepalive
 CLIENT_FRAMES[KeepaliveAck.TYPE] = KeepaliveAck
-
-F = TypeVar("F", bound=Frame)
-
 
 def decode_frame(
     payload: bytes,

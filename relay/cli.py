@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_robustness_flags(limits: argparse._ArgumentGroup) -> None:
-    """Keepalive, flood and per-address limits (issue 5); defaults in docs/deploy.md."""
+    """Keepalive, flood and per-address limits; defaults in docs/deploy.md."""
     limits.add_argument(
         "--idle-ping",
         type=float,

@@ -38,7 +38,7 @@ class RelayConfig:
     # TLS (relay/tls.py): PEM certificate chain and key; None serves plain TCP.
     tls_cert: str | None = None
     tls_key: str | None = None
-    # Issue 5: keepalive, flood and per-address limits (see docs/deploy.md).
+    # Keepalive, flood and per-address limits (see docs/deploy.md).
     idle_ping: float = DEFAULT_IDLE_PING
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     send_timeout: float = DEFAULT_SEND_TIMEOUT

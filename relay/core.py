@@ -83,7 +83,7 @@ class Connection:
     nonce: bytes
     name: str | None = None
     closing: bool = False
-    # Issue 5: the source address (for the per-address limit), the flood
+    # The source address (for the per-address limit), the flood
     # limiter, and why the relay chose to close (for the leave log line).
     ip: str = ""
     limiter: RateLimiter | None = None

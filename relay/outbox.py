@@ -130,16 +130,6 @@ class Outbox:
         with self._cond:
             self._give_up(reason)
 
-    def take(self) -> bytes | None:
-        """Block until there is data; the oldest frame, or ``None`` once closed and drained."""
-        with self._cond:
-            if not self._wait_for_data():
-                return None
-            data = self._queue.popleft()
-            self._queued_bytes -= len(data)
-            self._writer_busy = True
-            return data
-
     def take_all(self) -> bytes | None:
         """Block until there is data; what is queued, in order, as one block.
 

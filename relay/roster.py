@@ -29,10 +29,6 @@ class SessionKeyInUse(Exception):
     identity key, so nothing else stops a member from naming someone else's key)."""
 
 
-class RoomFull(Exception):
-    pass
-
-
 @dataclass(frozen=True, slots=True)
 class RosterEntry(Generic[P]):
     member: Member

@@ -1,12 +1,15 @@
-"""Shared fixtures: a real relay on an ephemeral loopback port, in this process."""
+"""Fixtures every kind of test shares: a real relay on an ephemeral loopback port (in this
+process), and lists of clients that are closed at teardown."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from susurro.relay import RelayConfig, RelayServer
+from tests.helpers.hostile_client import HostileClient, joined_client
+from tests.helpers.processes import CliProcess
 
 
 def start_relay(**overrides: object) -> RelayServer:
@@ -42,3 +45,37 @@ def relay_factory() -> Iterator[object]:
     finally:
         for server in started:
             server.stop()
+
+
+@pytest.fixture
+def cli_clients() -> Iterator[list[CliProcess]]:
+    """Terminal clients a test starts (append them); each is stopped at teardown, even when the test fails."""
+    started: list[CliProcess] = []
+    try:
+        yield started
+    finally:
+        for client in started:
+            client.stop()
+
+
+@pytest.fixture
+def hostile_clients() -> Iterator[list[HostileClient]]:
+    """Raw-socket clients a test opens (append them); each is closed at teardown, even when the test fails."""
+    opened: list[HostileClient] = []
+    try:
+        yield opened
+    finally:
+        for client in opened:
+            client.close()
+
+
+@pytest.fixture
+def member(hostile_clients: list[HostileClient]) -> Callable[[RelayServer, str], HostileClient]:
+    """``member(server, name)``: a raw-socket client that has joined ``server`` as ``name``."""
+
+    def make(server: RelayServer, name: str) -> HostileClient:
+        client = joined_client(server, name)
+        hostile_clients.append(client)
+        return client
+
+    return make

@@ -137,7 +137,7 @@ class TLSStream:
     def settimeout(self, timeout: float | None) -> None:
         self._sock.settimeout(timeout)
 
-    # The relay's reader polls the descriptor before each ``recv`` (issue 5:
+    # The relay's reader polls the descriptor before each ``recv`` (for the
     # idle and handshake deadlines without a recv timeout), and must not wait
     # on it while bytes already sit in the TLS buffers, which poll cannot see.
     def fileno(self) -> int:

@@ -12,7 +12,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -34,15 +34,13 @@ from susurro.protocol import (
 from susurro.protocol.framing import pack_payload
 from susurro.protocol.limits import PROTOCOL_VERSION
 from susurro.relay import RelayServer
-
-from .hostile_client import (
+from tests.helpers.hostile_client import (
     ROSTER_NOISE,
     Closed,
     HostileClient,
     NoFrame,
     assert_pair_can_chat,
     connect,
-    joined_client,
     length_prefix,
     raw_frame,
     raw_payload_frame,
@@ -53,31 +51,10 @@ V = PROTOCOL_VERSION
 
 
 @pytest.fixture
-def clients() -> Iterator[list[HostileClient]]:
-    """Every client a test opens, closed at teardown even when the test fails."""
-    opened: list[HostileClient] = []
-    try:
-        yield opened
-    finally:
-        for client in opened:
-            client.close()
-
-
-@pytest.fixture
-def open_client(clients: list[HostileClient]) -> Callable[[RelayServer], HostileClient]:
+def open_client(hostile_clients: list[HostileClient]) -> Callable[[RelayServer], HostileClient]:
     def make(server: RelayServer) -> HostileClient:
         client = connect(server)
-        clients.append(client)
-        return client
-
-    return make
-
-
-@pytest.fixture
-def member(clients: list[HostileClient]) -> Callable[[RelayServer, str], HostileClient]:
-    def make(server: RelayServer, name: str) -> HostileClient:
-        client = joined_client(server, name)
-        clients.append(client)
+        hostile_clients.append(client)
         return client
 
     return make
@@ -578,14 +555,14 @@ def test_handshake_timeout_counts_from_connect(relay_factory: Factory, open_clie
 
 
 def test_a_member_who_never_reads_is_evicted_not_waited_for(
-    relay_factory: Factory, member: Any, clients: list[HostileClient], caplog: pytest.LogCaptureFixture
+    relay_factory: Factory, member: Any, hostile_clients: list[HostileClient], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="susurro.relay")
     # Flood control off: this sender floods on purpose, to fill kernel buffers.
     server = relay_factory(outbox_bytes=4096, rate_per_second=0)
     watcher = member(server, "watcher")
     sloth = connect(server, rcvbuf=4096)
-    clients.append(sloth)
+    hostile_clients.append(sloth)
     sloth.join("sloth")
     sender = member(server, "sender")
     watcher.expect_frame(Joined)

@@ -6,17 +6,20 @@ could do. For each attack the test asserts the client's exact warnings and
 that no forged text ever appears as a ``Message``; a barrier makes sure the
 client has processed everything before the assertions run.
 
-Numbers refer to the attack list of issue 4 ("Tests: a hostile relay"). The
-attacks that need the trust store (1, 3's trust part, 9) are in
+The sections are numbered by one list of relay attacks: 1 identity key
+substituted on join, 2 session key substituted, 3 a ghost member, 4 replays,
+5 drops and reordering, 6 forged sender and swapped ciphertexts, 7 reflection,
+8 bit flips, 9 a stale session certificate after rotation. The attacks that
+need the trust store (1, 3's trust part, 9) are in
 ``test_hostile_relay_trust.py``; the socket-level fuzzing is in
-``test_hostile_relay_fuzz.py``.
+``tests/property/test_socket_fuzz.py``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 from hypothesis import given, settings
@@ -36,8 +39,7 @@ from susurro.crypto import (
 from susurro.crypto.seal import open_message
 from susurro.protocol import Ack, Deliver, Frame, Joined, Member, Send, Welcome
 from susurro.protocol.framing import pack_payload
-
-from .hostile_relay import (
+from tests.helpers.hostile_relay import (
     TO_CLIENT,
     TO_RELAY,
     Client,
@@ -52,16 +54,6 @@ from .hostile_relay import (
 )
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def hostile() -> Iterator[HostileRoom]:
-    room = HostileRoom()
-    try:
-        yield room
-        room.check()
-    finally:
-        room.close()
 
 
 @pytest.fixture

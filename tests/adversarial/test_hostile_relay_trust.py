@@ -1,7 +1,8 @@
 """Relay lies that only the trust store can catch, on real sockets.
 
 Attacks 1 (identity key substituted on join), 3 (a ghost member: trust state
-and strict mode) and 9 (a stale session certificate after rotation) of issue 4.
+and strict mode) and 9 (a stale session certificate after rotation) of the
+numbered attack list in ``test_hostile_relay.py``.
 Each client keeps its ``TrustStore`` across its sessions, as the real client
 does through ``$SUSURRO_HOME/trust.json`` (in memory here: the file format has
 its own tests).
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -21,8 +21,7 @@ from susurro.client.session import ClientSession, SendError, TrustError
 from susurro.crypto import BoxCache, IdentityKey, Recipient, SessionKey, fingerprint, seal_message
 from susurro.crypto.trust import TrustStore
 from susurro.protocol import Deliver, Frame, Joined, Left, Member, Rekey, Rekeyed, Welcome, name_key
-
-from .hostile_relay import (
+from tests.helpers.hostile_relay import (
     TO_RELAY,
     Client,
     HostileRoom,
@@ -35,16 +34,6 @@ from .hostile_relay import (
 )
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def hostile() -> Iterator[HostileRoom]:
-    room = HostileRoom()
-    try:
-        yield room
-        room.check()
-    finally:
-        room.close()
 
 
 def store() -> TrustStore:
@@ -341,7 +330,8 @@ def test_a_message_dropped_just_before_a_rotation_is_a_gap(hostile: HostileRoom)
     assert "gap" in alice.warnings()
 
 
-# Found by this suite (the reader only ticked after send_timeout of silence); fixed with reconnect (issue 5).
+# Found by this suite (the reader only ticked after send_timeout of silence); fixed when the
+# reader started waking once a second to run its timers (decision 23).
 def test_a_member_who_only_receives_still_rotates_by_age(hostile: HostileRoom) -> None:
     session = ClientSession(IdentityKey.generate(), "lurker", relay="hostile", rotate_after_seconds=1.0)
     # A long send timeout, so a stalled machine cannot make the reader tick by accident after a recv timeout.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .xvfb import start_xvfb, stop_xvfb, xvfb_binary
+from tests.helpers.xvfb import start_xvfb, stop_xvfb, xvfb_binary
 
 
 @pytest.fixture(scope="session")

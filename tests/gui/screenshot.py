@@ -19,9 +19,8 @@ import tkinter as tk
 from pathlib import Path
 
 from susurro.relay import RelayConfig, RelayServer
-
-from .driver import close_app, pane, pump, signed_in, start_app, type_line, wait_in_pane
-from .xvfb import start_xvfb, stop_xvfb
+from tests.helpers.gui_driver import close_app, pane, pump, signed_in, start_app, type_line, wait_in_pane
+from tests.helpers.xvfb import start_xvfb, stop_xvfb
 
 WIDTH, HEIGHT, GAP = 760, 400, 6
 

@@ -7,7 +7,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from tests.integration.processes import WAIT, CliProcess, console_script
+from tests.helpers.processes import WAIT, CliProcess, console_script
 
 
 def test_susurro_with_server_and_name_joins_at_once_and_leaves_on_ctrl_c(display, relay_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -9,24 +9,10 @@ the relay is real, on an ephemeral port.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from tests.integration.processes import CliProcess
-
-from .driver import close_app, pane, pump, roster, signed_in, start_app, type_line, wait_in_pane
-
-
-@pytest.fixture
-def cli_clients() -> Iterator[list[CliProcess]]:
-    started: list[CliProcess] = []
-    try:
-        yield started
-    finally:
-        for client in started:
-            client.stop()
+from tests.helpers.gui_driver import close_app, pane, pump, roster, signed_in, start_app, type_line, wait_in_pane
+from tests.helpers.processes import CliProcess
 
 
 def test_two_windows_and_a_cli_chat(tk_root, relay_server, cli_clients, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -10,9 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from susurro.client.gui.presenter import ROOM
-from tests.integration.processes import CliProcess
-
-from .driver import close_app, pane, pump, signed_in, start_app, type_line, wait_in_pane
+from tests.helpers.gui_driver import close_app, pane, pump, signed_in, start_app, type_line, wait_in_pane
+from tests.helpers.processes import CliProcess
 
 
 def double_click(root, tree, iid: str) -> None:  # type: ignore[no-untyped-def]

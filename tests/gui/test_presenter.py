@@ -20,7 +20,7 @@ from susurro.client.gui.presenter import (
     Status,
 )
 from susurro.client.gui.strings import EN, ES, Strings, pick_language
-from tests.integration.processes import console_script
+from tests.helpers.processes import console_script
 
 
 def member(name: str, fp: str = "1111 2222 3333 4444 5555 6666 7777 8888") -> ev.MemberInfo:

@@ -6,28 +6,13 @@ highlighted, never in a traceback or a half-open window.
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 from susurro.client.gui.app import SusurroApp
 from susurro.client.gui.signin_dialog import ERROR_BACKGROUND
 from susurro.crypto import IdentityKey, save_identity
-
-from .driver import close_app, pump, signed_in, start_app
-
-
-def fill_and_submit(root, app: SusurroApp, **fields: str) -> None:  # type: ignore[no-untyped-def]
-    pump(root, lambda: app.dialog is not None, "the sign-in dialog")
-    dialog = app.dialog
-    assert dialog is not None
-    for field, value in fields.items():
-        entry = dialog.entries[field]
-        entry.delete(0, "end")
-        entry.insert(0, value)
-    dialog.top.deiconify()
-    dialog.entries["name"].focus_force()
-    root.update()
-    dialog.entries["name"].event_generate("<Return>")
+from tests.helpers.gui_driver import close_app, fill_and_submit, pump, signed_in, start_app
+from tests.helpers.system import free_port
 
 
 def wait_error(root, app: SusurroApp) -> str:  # type: ignore[no-untyped-def]
@@ -39,13 +24,6 @@ def wait_error(root, app: SusurroApp) -> str:  # type: ignore[no-untyped-def]
 def highlighted(app: SusurroApp) -> list[str]:
     assert app.dialog is not None
     return [f for f, e in app.dialog.entries.items() if e.cget("background") == ERROR_BACKGROUND]
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on (bound, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_taken_name_is_shown_on_the_name_field(tk_root, relay_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -10,8 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from susurro.client.gui.presenter import ROOM
-
-from .driver import close_app, pane, pump, roster, signed_in, start_app, type_line, wait_in_pane
+from tests.helpers.gui_driver import close_app, pane, pump, roster, signed_in, start_app, type_line, wait_in_pane
 
 
 def open_verify(root, app, name: str):  # type: ignore[no-untyped-def]

@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 
 from susurro.protocol import Deliver, Frame
-from tests.adversarial.hostile_relay import TamperingProxy
-
-from .driver import close_app, pane, pump, signed_in, start_app, type_line, wait_in_pane
+from tests.helpers.gui_driver import close_app, pane, pump, signed_in, start_app, type_line, wait_in_pane
+from tests.helpers.hostile_relay import TamperingProxy
 
 
 @pytest.fixture

@@ -8,9 +8,17 @@ from pathlib import Path
 import pytest
 
 from susurro.client.gui.presenter import ROOM
-
-from .driver import close_app, pane, pump, signed_in, start_app, type_line, wait_in_pane
-from .test_signin import fill_and_submit, free_port
+from tests.helpers.gui_driver import (
+    close_app,
+    fill_and_submit,
+    pane,
+    pump,
+    signed_in,
+    start_app,
+    type_line,
+    wait_in_pane,
+)
+from tests.helpers.system import free_port
 
 
 def test_default_address_starts_the_demo_relay_in_the_window(tk_root, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

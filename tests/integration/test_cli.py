@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import time
 from pathlib import Path
 
-from .processes import WAIT, CliProcess, console_script
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.helpers.processes import WAIT, CliProcess, console_script
+from tests.helpers.system import free_port
 
 
 def run(args: list[str], home: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:

@@ -7,24 +7,12 @@ trust file), on an in-process relay bound to an ephemeral loopback port.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from susurro.relay import RelayServer
-
-from .processes import CliProcess
-
-
-@pytest.fixture
-def clients() -> Iterator[list[CliProcess]]:
-    started: list[CliProcess] = []
-    try:
-        yield started
-    finally:
-        for client in started:
-            client.stop()
+from tests.helpers.processes import CliProcess
 
 
 def address(server: RelayServer) -> str:
@@ -34,13 +22,13 @@ def address(server: RelayServer) -> str:
 
 @pytest.mark.timeout(90)
 def test_verify_then_a_changed_key_is_blocked_until_accepted(
-    relay_server: RelayServer, clients: list[CliProcess], tmp_path: Path
+    relay_server: RelayServer, cli_clients: list[CliProcess], tmp_path: Path
 ) -> None:
     alice = CliProcess("alice", tmp_path / "alice", address(relay_server))
-    clients.append(alice)
+    cli_clients.append(alice)
     alice.expect_event("connected", name="alice")
     bob = CliProcess("bob", tmp_path / "bob", address(relay_server))
-    clients.append(bob)
+    cli_clients.append(bob)
     bob.expect_event("connected", name="bob")
     assert alice.expect_event("joined", name="bob")["trust"] == "new"
 
@@ -64,7 +52,7 @@ def test_verify_then_a_changed_key_is_blocked_until_accepted(
     assert bob.wait() == 0
     alice.expect_event("left", name="bob")
     new_bob = CliProcess("bob", tmp_path / "bob-laptop", address(relay_server))
-    clients.append(new_bob)
+    cli_clients.append(new_bob)
     new_bob.expect_event("connected", name="bob")
     assert alice.expect_event("joined", name="bob")["trust"] == "changed"
     warning = alice.expect_event("warning", kind="key_changed")
@@ -81,17 +69,17 @@ def test_verify_then_a_changed_key_is_blocked_until_accepted(
 
 @pytest.mark.timeout(60)
 def test_strict_mode_lists_unverified_members_as_skipped(
-    relay_server: RelayServer, clients: list[CliProcess], tmp_path: Path
+    relay_server: RelayServer, cli_clients: list[CliProcess], tmp_path: Path
 ) -> None:
     alice = CliProcess("alice", tmp_path / "alice", address(relay_server))
-    clients.append(alice)
+    cli_clients.append(alice)
     alice.expect_event("connected", name="alice")
     for name in ("bob", "carol"):
         other = CliProcess(name, tmp_path / name, address(relay_server))
-        clients.append(other)
+        cli_clients.append(other)
         other.expect_event("connected", name=name)
         alice.expect_event("joined", name=name)
-    bob, carol = clients[1], clients[2]
+    bob, carol = cli_clients[1], cli_clients[2]
     alice.type("/strict on")
     alice.expect_event("strict", on=True)
     alice.type("/verified carol")  # without comparing first: refused

@@ -20,8 +20,7 @@ from pathlib import Path
 import pytest
 
 from susurro.crypto import is_protected, load_identity
-
-from .processes import WAIT, console_script
+from tests.helpers.processes import WAIT, console_script
 
 CLI = console_script("susurro-cli")
 

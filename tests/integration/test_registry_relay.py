@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from adversarial.hostile_client import connect  # tests/ is on sys.path (rootdir-relative packages)
 
 from susurro.crypto import IdentityKey
 from susurro.protocol import Welcome
 from susurro.relay import RelayServer
-
-from .processes import WAIT, CliProcess, RelayProcess, console_script
+from tests.helpers.hostile_client import connect
+from tests.helpers.processes import WAIT, CliProcess, RelayProcess, console_script
 
 
 def join_with(server: RelayServer, name: str, identity: IdentityKey) -> Any:

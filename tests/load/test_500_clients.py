@@ -35,8 +35,7 @@ from susurro.crypto import IdentityKey, SessionCertificate, SessionKey, join_pro
 from susurro.protocol import Ack, Challenge, Hello, Keepalive, KeepaliveAck, Welcome, decode_frame, encode
 from susurro.protocol.frames import RELAY_FRAMES
 from susurro.protocol.limits import ABSOLUTE_MAX_FRAME
-
-from .helpers import wait_until
+from tests.helpers.system import wait_until
 
 CLIENTS = 500
 MESSAGES_EACH = 5
@@ -172,7 +171,7 @@ def watch(selector: selectors.BaseSelector, client: LoadClient) -> None:
 def test_500_members_5_messages_each_every_delivery_arrives_and_the_relay_cleans_up(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from integration.processes import RelayProcess
+    from tests.helpers.processes import RelayProcess
 
     relay = RelayProcess(
         tmp_path,

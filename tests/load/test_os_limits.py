@@ -11,13 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from adversarial.hostile_client import assert_pair_can_chat, connect, joined_client
 
 from susurro.protocol import Ack
 from susurro.relay import RelayServer
 from susurro.relay.fdlimit import FD_HEADROOM
-
-from .helpers import WAIT, log_lines, wait_until
+from tests.helpers.hostile_client import assert_pair_can_chat, connect, joined_client
+from tests.helpers.system import WAIT, log_lines, wait_until
 
 Factory = Callable[..., RelayServer]
 

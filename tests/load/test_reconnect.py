@@ -28,8 +28,7 @@ from susurro.crypto.trust import TrustStore
 from susurro.protocol import Ack, Challenge, Frame, Hello, encode, name_key
 from susurro.protocol.framing import pack_payload
 from susurro.relay import RelayServer
-
-from .helpers import WAIT, wait_until
+from tests.helpers.system import WAIT, free_port, wait_until
 
 Factory = Callable[..., RelayServer]
 #: Fast retries for tests: 0.1 s doubling to 1 s.
@@ -83,12 +82,6 @@ class Member:
         return event
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def members() -> Iterator[list[Member]]:
     opened: list[Member] = []
@@ -105,7 +98,7 @@ def members() -> Iterator[list[Member]]:
 def test_relay_killed_and_restarted_clients_come_back_chat_and_keep_their_pins(
     tmp_path: Path, members: list[Member], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from integration.processes import RelayProcess
+    from tests.helpers.processes import RelayProcess
 
     port = free_port()
     relay = RelayProcess(tmp_path, "--port", str(port))
@@ -183,7 +176,7 @@ def test_relay_killed_and_restarted_clients_come_back_chat_and_keep_their_pins(
 def test_messages_typed_during_an_outage_are_bounded_and_reported_if_never_sent(
     tmp_path: Path, members: list[Member]
 ) -> None:
-    from integration.processes import RelayProcess
+    from tests.helpers.processes import RelayProcess
 
     relay = RelayProcess(tmp_path)
     port = int(relay.address.rsplit(":", 1)[1])
@@ -324,7 +317,7 @@ def test_garbage_from_the_relay_is_a_warning_and_a_reconnect_never_a_crash(
 def test_a_missing_ack_is_reported_as_delivery_unknown(
     relay_factory: Factory, members: list[Member], tmp_path: Path
 ) -> None:
-    from adversarial.hostile_relay import TamperingProxy
+    from tests.helpers.hostile_relay import TamperingProxy
 
     relay = relay_factory()
     proxy = TamperingProxy(relay.address)

@@ -13,45 +13,24 @@ import secrets
 import selectors
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from adversarial.hostile_client import (
+
+from susurro.protocol import Ack, Deliver, Error, Frame, Joined, Keepalive, KeepaliveAck, Left, Ping, Pong
+from susurro.protocol.limits import PROTOCOL_VERSION
+from susurro.relay import RelayServer
+from tests.helpers.hostile_client import (
     HostileClient,
     assert_pair_can_chat,
     connect,
     joined_client,
     raw_frame,
 )
-
-from susurro.protocol import Ack, Deliver, Error, Frame, Joined, Keepalive, KeepaliveAck, Left, Ping, Pong
-from susurro.protocol.limits import PROTOCOL_VERSION
-from susurro.relay import RelayServer
-
-from .helpers import WAIT, log_lines, open_fds, wait_until
+from tests.helpers.system import WAIT, log_lines, open_fds, wait_until
 
 Factory = Callable[..., RelayServer]
-
-
-@pytest.fixture
-def clients() -> Iterator[list[HostileClient]]:
-    opened: list[HostileClient] = []
-    try:
-        yield opened
-    finally:
-        for client in opened:
-            client.close()
-
-
-@pytest.fixture
-def member(clients: list[HostileClient]) -> Callable[[RelayServer, str], HostileClient]:
-    def make(server: RelayServer, name: str) -> HostileClient:
-        client = joined_client(server, name)
-        clients.append(client)
-        return client
-
-    return make
 
 
 def room(server: RelayServer, member: Any, names: list[str]) -> dict[str, HostileClient]:
@@ -202,30 +181,32 @@ def test_a_client_core_answers_keepalives_by_itself(relay_factory: Factory) -> N
 # --- per-address limit -------------------------------------------------------------
 
 
-def test_per_address_limit_applies_to_loopback_when_asked(relay_factory: Factory, clients: list[HostileClient]) -> None:
+def test_per_address_limit_applies_to_loopback_when_asked(
+    relay_factory: Factory, hostile_clients: list[HostileClient]
+) -> None:
     server = relay_factory(max_per_ip=2, limit_loopback=True)
     first, second = connect(server), connect(server)
-    clients += [first, second]
+    hostile_clients += [first, second]
     first.challenge()
     second.challenge()
     third = connect(server)
-    clients.append(third)
+    hostile_clients.append(third)
     third.expect_error("too_many_connections")
     third.expect_closed()
     first.close()
     wait_until(lambda: server.core.connection_count == 1, "the relay noticed the close")
     fourth = connect(server)
-    clients.append(fourth)
+    hostile_clients.append(fourth)
     fourth.challenge()  # the slot is free again
 
 
 def test_loopback_is_exempt_from_the_per_address_limit_by_default(
-    relay_factory: Factory, clients: list[HostileClient]
+    relay_factory: Factory, hostile_clients: list[HostileClient]
 ) -> None:
     server = relay_factory(max_per_ip=2)
     for _ in range(6):
         client = connect(server)
-        clients.append(client)
+        hostile_clients.append(client)
         client.challenge()
     assert server.core.connection_count == 6
 
@@ -279,14 +260,14 @@ def test_200_silent_sockets_are_closed_at_the_handshake_timeout_while_members_ch
 
 
 def test_a_reader_that_stops_is_evicted_while_a_10_member_room_keeps_every_message(
-    relay_factory: Factory, member: Any, clients: list[HostileClient], caplog: pytest.LogCaptureFixture
+    relay_factory: Factory, member: Any, hostile_clients: list[HostileClient], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="susurro.relay")
     server = relay_factory(outbox_bytes=64 * 1024)
     names = [f"r{i}" for i in range(10)]
     members = room(server, member, names)
     sloth = connect(server, rcvbuf=4096)
-    clients.append(sloth)
+    hostile_clients.append(sloth)
     sloth.join("sloth")
     for name in names:
         members[name].expect_frame(Joined)
@@ -318,13 +299,13 @@ def test_a_reader_that_stops_is_evicted_while_a_10_member_room_keeps_every_messa
 
 
 def test_a_client_killed_mid_frame_leaves_and_nothing_partial_is_forwarded(
-    relay_factory: Factory, member: Any, clients: list[HostileClient]
+    relay_factory: Factory, member: Any, hostile_clients: list[HostileClient]
 ) -> None:
     server = relay_factory()
     names = [f"w{i}" for i in range(5)]
     members = room(server, member, names)
     victim = connect(server)
-    clients.append(victim)
+    hostile_clients.append(victim)
     victim.join("victim")
     for name in names:
         members[name].expect_frame(Joined)

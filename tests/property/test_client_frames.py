@@ -21,8 +21,7 @@ from susurro.client import events as ev
 from susurro.client.session import ClientSession, State
 from susurro.crypto import IdentityKey
 from susurro.protocol import Challenge, Welcome, encode
-
-from .frame_strategies import NOW, Party, Target, check_invariants, cut, splitting, stream_items
+from tests.helpers.frame_strategies import NOW, Party, Target, check_invariants, cut, splitting, stream_items
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

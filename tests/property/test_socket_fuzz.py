@@ -17,13 +17,12 @@ import itertools
 from collections.abc import Iterator
 
 import pytest
-from adversarial.hostile_relay import HostileRoom, Raw
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from susurro.client import events as ev
-
-from .frame_strategies import Party, Target, check_invariants, cut, splitting, stream_items
+from tests.helpers.frame_strategies import Party, Target, check_invariants, cut, splitting, stream_items
+from tests.helpers.hostile_relay import HostileRoom, Raw
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -32,11 +32,7 @@ from susurro.crypto import (
 )
 from susurro.protocol import RELAY_FRAMES, Ack, Challenge, Deliver, Error, Frame, Joined, Left, Member, Welcome, encode
 from susurro.relay import RelayConfig
-
-try:  # tests/unit may or may not become a package; work either way
-    from .session_pair import SessionPair, flip_bit, kinds, only
-except ImportError:
-    from session_pair import SessionPair, flip_bit, kinds, only  # type: ignore[no-redef]
+from tests.helpers.session_pair import SessionPair, flip_bit, kinds, only
 
 # --- helpers --------------------------------------------------------------------
 

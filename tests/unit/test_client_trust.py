@@ -30,11 +30,8 @@ from susurro.protocol import (
     encode,
     name_key,
 )
-
-try:  # tests/unit may or may not become a package; work either way
-    from .session_pair import MemoryOutbox, SessionPair, kinds, only
-except ImportError:
-    from session_pair import MemoryOutbox, SessionPair, kinds, only  # type: ignore[no-redef]
+from tests.helpers.memory import MemoryOutbox
+from tests.helpers.session_pair import SessionPair, kinds, only
 
 
 def rejoin(pair: SessionPair, label: str, identity: IdentityKey | None = None, **options: object) -> None:

@@ -18,14 +18,11 @@ from hypothesis import strategies as st
 
 from susurro.crypto import IdentityKey, SessionCertificate, SessionKey, join_proof
 from susurro.protocol import (
-    RELAY_FRAMES,
     Ack,
     Bye,
     Challenge,
     Deliver,
     Error,
-    Frame,
-    FrameDecoder,
     Hello,
     Joined,
     Left,
@@ -34,51 +31,13 @@ from susurro.protocol import (
     Pong,
     Send,
     Welcome,
-    decode_frame,
     encode,
 )
 from susurro.protocol.framing import pack_payload
-from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, CHALLENGE_SIZE
+from susurro.protocol.limits import CHALLENGE_SIZE
 from susurro.relay import Connection, Outbox, RelayConfig, RelayCore, Roster
 from susurro.relay.roster import NameTaken
-
-
-class MemoryOutbox:
-    """The core's outbox interface, collecting bytes; ``accept=False`` plays a full outbox."""
-
-    def __init__(self, accept: bool = True) -> None:
-        self.accept = accept
-        self.offered: list[bytes] = []
-        self.data: list[bytes] = []
-        self._read = 0
-
-    def offer(self, data: bytes) -> bool:
-        self.offered.append(data)
-        if self.accept:
-            self.data.append(data)
-        return self.accept
-
-    def frames(self) -> list[Frame]:
-        """Every accepted frame so far, decoded as a client would."""
-        decoder = FrameDecoder(ABSOLUTE_MAX_FRAME)
-        out: list[Frame] = []
-        for chunk in self.data:
-            decoder.feed(chunk)
-            while (payload := decoder.next_payload()) is not None:
-                out.append(decode_frame(payload, RELAY_FRAMES, max_bin_len=ABSOLUTE_MAX_FRAME))
-        assert decoder.buffered == 0, "the core offered a partial frame"
-        return out
-
-    def new_frames(self) -> list[Frame]:
-        """Frames accepted since the last call."""
-        frames = self.frames()
-        fresh = frames[self._read :]
-        self._read = len(frames)
-        return fresh
-
-    def raw(self) -> bytes:
-        return b"".join(self.data)
-
+from tests.helpers.memory import MemoryOutbox
 
 NONCE = bytes(range(CHALLENGE_SIZE))
 
@@ -537,7 +496,7 @@ def test_outbox_accepts_within_budget_in_order() -> None:
     box = Outbox(max_bytes=100)
     assert all(box.offer(bytes([i]) * 25) for i in range(4))  # exactly 100 bytes
     assert box.queued_bytes == 100
-    assert [box.take() for _ in range(4)] == [bytes([i]) * 25 for i in range(4)]
+    assert box.take_all() == b"".join(bytes([i]) * 25 for i in range(4))
     assert box.queued_bytes == 0
     assert box.close_reason is None
 
@@ -553,7 +512,7 @@ def test_outbox_overflow_fails_calls_back_once_and_marks_slow_consumer() -> None
     assert box.offer(b"d") is False
     assert box.offer(b"e" * 500) is False
     assert counter.calls == 1
-    assert box.take() is None  # an evicted consumer gets nothing more
+    assert box.take_all() is None  # an evicted consumer gets nothing more
 
 
 def test_outbox_takes_one_frame_larger_than_the_budget_when_empty() -> None:
@@ -561,7 +520,7 @@ def test_outbox_takes_one_frame_larger_than_the_budget_when_empty() -> None:
     box = Outbox(max_bytes=100, on_overflow=counter)
     assert box.offer(b"x" * 1000)
     assert counter.calls == 0 and box.close_reason is None
-    assert box.take() == b"x" * 1000
+    assert box.take_all() == b"x" * 1000
     assert box.offer(b"y" * 1000)  # empty again
     assert box.offer(b"z") is False  # but nothing on top of it
     assert counter.calls == 1
@@ -573,10 +532,9 @@ def test_outbox_take_drains_then_returns_none_after_close() -> None:
     box.offer(b"two")
     box.close("bye")
     assert box.offer(b"three") is False
-    assert box.take() == b"one"
-    assert box.take() == b"two"
-    assert box.take() is None
-    assert box.take() is None
+    assert box.take_all() == b"onetwo"
+    assert box.take_all() is None
+    assert box.take_all() is None
     assert box.close_reason == "bye"
 
 
@@ -584,7 +542,7 @@ def test_outbox_abort_drops_queued_data() -> None:
     box = Outbox(max_bytes=100)
     box.offer(b"one")
     box.abort("write failed")
-    assert box.take() is None
+    assert box.take_all() is None
     assert box.close_reason == "write failed"
 
 
@@ -593,8 +551,8 @@ def test_outbox_take_blocks_until_offer_or_close() -> None:
     got: list[bytes | None] = []
 
     def writer() -> None:
-        got.append(box.take())
-        got.append(box.take())
+        got.append(box.take_all())
+        got.append(box.take_all())
 
     thread = threading.Thread(target=writer)
     thread.start()

@@ -9,19 +9,11 @@ import pytest
 from susurro.crypto import IdentityKey, SessionCertificate, SessionKey, join_proof
 from susurro.protocol import RELAY_FRAMES, Challenge, Hello, Send, decode_frame, encode
 from susurro.relay import RelayConfig, RelayCore
-
-
-class ListOutbox:
-    def __init__(self) -> None:
-        self.data: list[bytes] = []
-
-    def offer(self, data: bytes) -> bool:
-        self.data.append(data)
-        return True
+from tests.helpers.memory import MemoryOutbox
 
 
 def joined(core: RelayCore, name: str) -> object:
-    outbox = ListOutbox()
+    outbox = MemoryOutbox()
     conn = core.connect(outbox, f"test:{name}")
     assert conn is not None
     challenge = decode_frame(outbox.data[0][4:], RELAY_FRAMES)
@@ -77,7 +69,7 @@ def test_join_and_reject_lines(caplog: pytest.LogCaptureFixture) -> None:
     core = RelayCore(RelayConfig())
     with caplog.at_level(logging.INFO, logger="susurro.relay"):
         joined(core, "alice")
-        stranger = core.connect(ListOutbox(), "test:stranger")
+        stranger = core.connect(MemoryOutbox(), "test:stranger")
         assert stranger is not None
         core.receive(stranger, encode(Send(id="m1", to={"alice": b"x"})))
     lines = [r.getMessage() for r in caplog.records]

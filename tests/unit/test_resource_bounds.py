@@ -25,6 +25,7 @@ from susurro.protocol import (
 from susurro.protocol.framing import unpack_payload
 from susurro.protocol.limits import MAX_CONTAINERS, MAX_HANDSHAKE_FRAME, MAX_ROSTER
 from susurro.relay import RelayConfig, RelayCore
+from tests.helpers.memory import MemoryOutbox
 
 
 def empty_arrays(groups: int, per_group: int) -> bytes:
@@ -68,18 +69,9 @@ def test_deeply_nested_version_or_type_is_a_typed_error(field: str) -> None:
     assert caught.value.code in (ErrorCode.BAD_VERSION, ErrorCode.BAD_TYPE, ErrorCode.BAD_FRAME)
 
 
-class ListOutbox:
-    def __init__(self) -> None:
-        self.data: list[bytes] = []
-
-    def offer(self, data: bytes) -> bool:
-        self.data.append(data)
-        return True
-
-
 def test_relay_refuses_a_large_frame_before_join() -> None:
     core = RelayCore(RelayConfig())
-    outbox = ListOutbox()
+    outbox = MemoryOutbox()
     conn = core.connect(outbox, "test")
     assert conn is not None
     keep_open = core.receive(conn, (MAX_HANDSHAKE_FRAME + 1).to_bytes(4, "big"))

@@ -17,8 +17,7 @@ from susurro.client.session import ClientSession
 from susurro.client.tls import client_context
 from susurro.crypto import IdentityKey
 from susurro.relay import RelayServer
-
-from .certs import TlsFiles, make_pki, needs_openssl
+from tests.helpers.certs import TlsFiles, needs_openssl
 
 pytestmark = needs_openssl
 WAIT = 15.0
@@ -59,11 +58,6 @@ class Wiretap:
         self._listener.close()
         for sock in self._sockets:
             sock.close()
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
-    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 def chat_through(tap: Wiretap, tls: object) -> None:

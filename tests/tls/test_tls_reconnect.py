@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import queue
 import signal
-import socket
 import time
 from pathlib import Path
-
-from integration.processes import WAIT, RelayProcess
 
 from susurro.client import events as ev
 from susurro.client.connection import RelayConnection
@@ -17,16 +14,11 @@ from susurro.client.reconnect import Backoff
 from susurro.client.session import ClientSession
 from susurro.client.tls import client_context
 from susurro.crypto import IdentityKey
-
-from .certs import make_pki, needs_openssl
+from tests.helpers.certs import make_pki, needs_openssl
+from tests.helpers.processes import WAIT, RelayProcess
+from tests.helpers.system import free_port
 
 pytestmark = needs_openssl
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_for(events: queue.Queue[object], match: type[ev.Event], name: str | None = None) -> ev.Event:

@@ -97,3 +97,17 @@ def close_app(root: tk.Misc, app: SusurroApp) -> None:
     if not app.closed:
         app.close()
         pump(root, lambda: app.closed, f"{app.options.name} closed")
+
+
+def fill_and_submit(root, app: SusurroApp, **fields: str) -> None:  # type: ignore[no-untyped-def]
+    pump(root, lambda: app.dialog is not None, "the sign-in dialog")
+    dialog = app.dialog
+    assert dialog is not None
+    for field, value in fields.items():
+        entry = dialog.entries[field]
+        entry.delete(0, "end")
+        entry.insert(0, value)
+    dialog.top.deiconify()
+    dialog.entries["name"].focus_force()
+    root.update()
+    dialog.entries["name"].event_generate("<Return>")

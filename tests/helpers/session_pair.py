@@ -28,6 +28,7 @@ from susurro.crypto import IdentityKey
 from susurro.protocol import RELAY_FRAMES, Frame, FrameDecoder, decode_frame, encode
 from susurro.protocol.limits import ABSOLUTE_MAX_FRAME
 from susurro.relay import Connection, RelayConfig, RelayCore
+from tests.helpers.memory import MemoryOutbox
 
 #: What a hook may hand on in place of one frame: frames (re-encoded) or raw bytes.
 Item = Frame | bytes
@@ -39,25 +40,6 @@ Hook = Callable[[Frame], Sequence[Item]]
 DEFAULT_NOW = 1_700_000_000.0
 #: ``pump`` refuses to loop forever: a ping-pong between relay and client is a bug.
 MAX_ROUNDS = 1_000
-
-
-class MemoryOutbox:
-    """The relay's per-connection outbox, as a list of frames waiting to be "sent"."""
-
-    def __init__(self) -> None:
-        self.frames: list[bytes] = []
-        self.closed = False
-
-    def offer(self, data: bytes) -> bool:
-        if self.closed:
-            return False
-        self.frames.append(data)
-        return True
-
-    def take_all(self) -> bytes:
-        data = b"".join(self.frames)
-        self.frames.clear()
-        return data
 
 
 @dataclass(eq=False)
@@ -225,7 +207,7 @@ class SessionPair:
                 self.relay.disconnect(node.conn, "closed by client")
             node.outbox.closed = True
             return node.session.connection_lost("the connection closed")
-        if (node.outbox.closed or (node.conn is not None and node.conn.closing)) and not node.outbox.frames:
+        if (node.outbox.closed or (node.conn is not None and node.conn.closing)) and not node.outbox.data:
             # The relay hung up and everything it queued has been delivered.
             node.gone = True
             if node.conn is not None:

@@ -10,7 +10,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from integration.processes import WAIT, CliProcess, RelayProcess
 
 from susurro.client import events as ev
 from susurro.client.connection import RelayConnection
@@ -18,6 +17,7 @@ from susurro.client.session import ClientSession
 from susurro.crypto import IdentityKey
 from susurro.relay import RelayServer
 from susurro.relay.status import StatusServer
+from tests.helpers.processes import WAIT, CliProcess, RelayProcess
 
 
 def get(url: str) -> tuple[int, dict[str, object]]:

@@ -441,7 +441,7 @@ class HostileRoom:
     def __init__(self, **relay_overrides: object) -> None:
         settings: dict[str, object] = {"host": "127.0.0.1", "port": 0, "handshake_timeout": WAIT}
         # Barriers are pings the proxy adds, many per second under Hypothesis:
-        # the relay's flood control (issue 5) is not what these tests are about.
+        # the relay's flood control is not what these tests are about.
         settings["rate_per_second"] = 0
         settings.update(relay_overrides)
         self.relay = RelayServer(RelayConfig(**settings))  # type: ignore[arg-type]
@@ -487,7 +487,8 @@ class HostileRoom:
         with self._connect_lock:  # accept order == connect order, so labels match
             self.proxy.expect(label)
             options = {} if send_timeout is None else {"send_timeout": send_timeout}
-            # One connection per label through the proxy: no automatic reconnect (issue 5).
+            # One connection per label through the proxy: no automatic reconnect (a reconnect
+            # would be a second connection the proxy cannot label).
             connection = RelayConnection.open(session, host, port, events, reconnect=False, **options)
         client = Client(
             label=label, identity=identity, session=session, connection=connection, events=events, proxy=self.proxy

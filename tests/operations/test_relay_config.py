@@ -12,11 +12,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from integration.processes import WAIT, RelayProcess, _readline_with_timeout, console_script
 
 from susurro.relay.addresses import announce
 from susurro.relay.cli import build_parser
 from susurro.relay.environment import apply_environment, variable_for
+from tests.helpers.processes import WAIT, RelayProcess, _readline_with_timeout, console_script
 
 
 def parse(environ: dict[str, str], *argv: str) -> argparse.Namespace:

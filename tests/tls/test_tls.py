@@ -8,12 +8,9 @@ import queue
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from integration.processes import WAIT, CliProcess, RelayProcess, console_script
-from integration.test_three_users import three_user_session
 
 from susurro.client import events as ev
 from susurro.client.connection import RelayConnection
@@ -22,25 +19,11 @@ from susurro.client.tls import CERTIFICATE_REFUSED, client_context
 from susurro.crypto import IdentityKey
 from susurro.relay import RelayServer
 from susurro.relay.tls import TLSConfigError
-
-from .certs import TlsFiles, make_pki, needs_openssl
+from tests.helpers.certs import TlsFiles, needs_openssl
+from tests.helpers.processes import WAIT, CliProcess, RelayProcess, console_script
+from tests.helpers.scenarios import three_user_session
 
 pytestmark = needs_openssl
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
-    return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture
-def clients() -> Iterator[list[CliProcess]]:
-    started: list[CliProcess] = []
-    try:
-        yield started
-    finally:
-        for client in started:
-            client.stop()
 
 
 def run_cli(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
@@ -56,10 +39,10 @@ def run_cli(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_three_user_session_over_tls(pki: TlsFiles, clients: list[CliProcess], tmp_path: Path) -> None:
+def test_three_user_session_over_tls(pki: TlsFiles, cli_clients: list[CliProcess], tmp_path: Path) -> None:
     relay = RelayProcess(tmp_path, "--tls-cert", str(pki.cert), "--tls-key", str(pki.key))
     try:
-        three_user_session(relay, clients, tmp_path, client_args=("--tls", "--cafile", str(pki.ca)))
+        three_user_session(relay, cli_clients, tmp_path, client_args=("--tls", "--cafile", str(pki.ca)))
     finally:
         relay.stop()
     # The session ran over TLS, not around it: every connection shook hands.

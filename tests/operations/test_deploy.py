@@ -10,10 +10,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from integration.processes import WAIT, console_script
 
 from susurro.relay.cli import build_parser
 from susurro.relay.environment import PREFIX, variable_for
+from tests.helpers.processes import WAIT, console_script
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "deploy" / "susurro-relay.service"

@@ -1,8 +1,9 @@
-"""Bounded waits and resource counts shared by the load and fault tests (not a test module)."""
+"""Small things many tests need: bounded polling, free loopback ports, descriptor counts, log lines."""
 
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Callable
 
@@ -17,6 +18,13 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT, 
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout:g} s: {what}")
         time.sleep(step)
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def open_fds() -> int:

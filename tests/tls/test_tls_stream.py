@@ -9,8 +9,7 @@ import threading
 import time
 
 from susurro.transport import TLSStream
-
-from .certs import TlsFiles, make_pki, needs_openssl
+from tests.helpers.certs import TlsFiles, make_pki, needs_openssl
 
 pytestmark = needs_openssl
 

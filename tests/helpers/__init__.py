@@ -1,0 +1,12 @@
+"""Helpers shared by the tests (none of these modules holds tests).
+
+- ``processes``: the relay and the terminal client as real subprocesses.
+- ``hostile_client``: raw-socket clients that break the protocol on purpose.
+- ``hostile_relay``: a proxy that tampers with frames between real clients and a real relay.
+- ``session_pair``: a socket-free room (a real ``RelayCore`` and real ``ClientSession`` objects).
+- ``memory``: in-memory stand-ins for the relay's per-connection outbox.
+- ``frame_strategies``: Hypothesis strategies for hostile frame streams.
+- ``certs``: a throwaway CA and server certificates for the TLS tests.
+- ``gui_driver`` and ``xvfb``: driving the Tk client on a real (virtual) display.
+- ``system``: bounded polling, free loopback ports, descriptor counts, log lines.
+"""
