@@ -22,11 +22,12 @@ from typing import Any
 from susurro.client import events as ev
 from susurro.client.session import SendError
 
-from .presenter import ROOM, ChatState, Line, clock, trust_of
+from .presenter import ROOM, ChatState, trust_of
 from .settings import Settings
 from .signin import JOIN_TIMEOUT, OpenedSession, SignInError, SignInRequest, default_relay, open_session, refusal
 from .signin_dialog import SignInDialog
 from .strings import Strings, pick_language
+from .theme import LIGHT, Palette, apply_theme
 from .verify_dialog import VerifyDialog
 from .window import ChatWindow, WindowActions
 from .worker import Worker
@@ -80,17 +81,22 @@ class SusurroApp:
         self._after_id: str | None = None
         self._close_requested = False
         self.verify_dialog: VerifyDialog | None = None
+        self.colours: Palette = LIGHT
 
     # --- starting ---------------------------------------------------------------------
 
     def start(self) -> None:
         """``--server`` and ``--name`` given: connect at once; otherwise ask."""
+        if isinstance(self.root, tk.Tk):  # the theme belongs to the interpreter, i.e. its root
+            self.colours = apply_theme(self.root, str(self.settings.get("theme", "light")))
         if self.options.server and self.options.name:
             self._sign_in(
                 SignInRequest(
                     name=self.options.name,
                     relay=self.options.server,
                     identity=self.options.identity or "",
+                    # The default address written out starts the demo relay like the bare command.
+                    allow_local_relay=self.options.server.strip() == default_relay(),
                     **self._connection_options(),
                 )
             )
@@ -122,8 +128,8 @@ class SusurroApp:
                 identity=values["identity"] or "",
                 passphrase=values["passphrase"],
                 # The one-command demo: the default local address may start a
-                # relay in this process, as susurro-cli does; a named server never.
-                allow_local_relay=not self.options.server and relay == default_relay(),
+                # relay in this process, as susurro-cli does; any other address never.
+                allow_local_relay=relay == default_relay(),
                 **self._connection_options(),
             )
         )
@@ -225,33 +231,44 @@ class SusurroApp:
         if self.dialog is not None:
             self.dialog.destroy()
             self.dialog = None
-        self.state = ChatState(self.strings, relay=opened.relay)
+        notifications = bool(self.settings.get("notifications", True))
+        self.state = ChatState(self.strings, relay=opened.relay, notifications=notifications)
+        state = self.state
         self.window = ChatWindow(
             self.root,
             self.strings,
             WindowActions(
                 send=self.send,
                 open_direct=self.open_direct,
+                select=self.select,
                 verify=self.verify,
                 accept_key=self.accept_key,
                 close=self.close,
-                tab_closed=self.state.close_tab,
+                close_conversation=lambda key: self._draw(state.close_tab(key)),
+                focus_changed=lambda focused: self._draw(state.set_focus(focused)),
+                jump_targets=state.jump_targets,
+                reconnect=self.reconnect,
+                set_notifications=self.set_notifications,
+                set_theme=self.set_theme,
             ),
+            self.colours,
             geometry=self.settings.get("geometry"),
             sash=self.settings.get("sash"),
+            notifications=notifications,
         )
+        self.window.apply(state.select(ROOM))
+        self.window.apply(self.state.apply(connected))
         if opened.started_relay:
             self._notice(self.strings("started_local_relay", relay=opened.relay))
         if opened.created_key:
             self._notice(self.strings("created_key", path=str(opened.key_file)))
-        self.window.apply(self.state.apply(connected))
         for event in self._before_welcome:
             self.window.apply(self.state.apply(event))
         self._before_welcome.clear()
 
     def _notice(self, text: str) -> None:
-        if self.window is not None:
-            self.window.apply([Line(conversation=ROOM, kind="notice", text=text, clock=clock())])
+        if self.window is not None and self.state is not None:
+            self.window.apply(self.state.notice(text))
 
     # --- what the window forwards ------------------------------------------------------
 
@@ -276,9 +293,58 @@ class SusurroApp:
         self.worker.submit(lambda: connection.send_message(outgoing.text, to), done)
         return True
 
+    def _draw(self, updates: list[Any]) -> None:
+        if self.window is not None:
+            self.window.apply(updates)
+
     def open_direct(self, name: str) -> None:
-        if self.state is not None and self.window is not None:
-            self.window.apply(self.state.open_tab(name))
+        if self.state is not None:
+            self._draw(self.state.open_tab(name))
+
+    def select(self, key: str) -> None:
+        """Sidebar click, Ctrl+K, Ctrl+Tab: an open conversation, or a member to start one with."""
+        if self.state is not None:
+            state = self.state
+            self._draw(state.select(key) if key == ROOM or key in state.tabs else state.open_tab(key))
+
+    def set_notifications(self, on: bool) -> None:
+        if self.state is not None:
+            self.state.notifications = on
+        self.settings.update(notifications=on)
+
+    def set_theme(self, mode: str) -> None:
+        if isinstance(self.root, tk.Tk):
+            self.colours = apply_theme(self.root, mode)
+            if self.window is not None:
+                self.window.recolour(self.colours)
+            self.settings.update(theme=self.colours.mode)
+
+    def reconnect(self) -> None:
+        """The relay refused us (or we gave up): the Reconnect button signs in again, same window."""
+        if self.request is None or self.opened is None or self._closing:
+            return
+        old, request, strings = self.opened, self.request, self.strings
+        self.opened = None
+
+        def again() -> OpenedSession:
+            old.connection.close()
+            opened = open_session(request, strings)
+            if opened.stop_relay is None:  # keep the demo relay this window started
+                opened.stop_relay, opened.started_relay = old.stop_relay, False
+            return opened
+
+        def done(opened: OpenedSession | None, error: BaseException | None) -> None:
+            if opened is None or error is not None:
+                self.opened = old
+                text = error.message if isinstance(error, SignInError) else str(error)
+                self._draw(self.state.error(text) if self.state is not None else [])
+                return
+            if self._closing:
+                self._shutdown_session(opened)
+                return
+            self.opened = opened
+
+        self.worker.submit(again, done)
 
     def verify(self, name: str) -> None:
         """Ask the core for the safety number (on the worker), then show the dialog."""
@@ -302,6 +368,7 @@ class SusurroApp:
                 own_fingerprint=state.fingerprint,
                 verified=trust_of(member) == "verified",
                 on_mark_verified=self.mark_verified,
+                shields=window.shields,
             )
 
         # TrustError (the member just left) leaves the dialog without a number, saying so.
@@ -321,7 +388,8 @@ class SusurroApp:
     def _trust_done(self, _result: object, error: BaseException | None) -> None:
         """A refused trust action (the member left, nothing to accept) is said, not swallowed."""
         if error is not None and self.window is not None:
-            self.window.apply([Line(conversation=ROOM, kind="error", text=str(error), clock=clock())])
+            if self.state is not None:
+                self.window.apply(self.state.error(self.strings.reason(str(error))))
 
     # --- closing -------------------------------------------------------------------------
 

@@ -1,19 +1,26 @@
 """What the window shows for each event and each typed line: pure, no Tk.
 
 ``ChatState`` takes the core's events and the user's input and answers with
-small *updates* (a line for a conversation, a banner, new roster rows, a
-status bar). The Tk window only draws updates, so everything a user would
-see can be tested here without a display, and the window has no logic worth
-testing beyond "it draws what it was told".
+small *updates* (a line for a conversation, a banner, the sidebar's
+conversation list, the people list, a status bar, a desktop notification).
+The Tk window only draws updates, so everything a user would see can be
+tested here without a display, and the window has no logic worth testing
+beyond "it draws what it was told".
 
-Conversations are keyed by name: ``ROOM`` for the group, a member's name for
-the direct-message tab with that member.
+Conversations are keyed by a string: ``ROOM`` for the group, a member's name
+for the direct conversation with that member. The sidebar is a generic list
+of ``ConversationItem`` (kind, label, unread count, selected), so rooms can
+be added to it as another kind without changing the window.
 """
 
 from __future__ import annotations
 
+import datetime
+import enum
+import hashlib
 import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from susurro.client import events as ev
@@ -24,10 +31,23 @@ from .strings import Strings
 ROOM = ""  # the group conversation; direct conversations use the peer's name
 
 TRUST_STATES = ("new", "pinned", "verified", "changed")
+#: Sender colours: this many, picked per member from a hash of the name (the window maps them per theme).
+SENDER_COLOURS = 8
+#: Consecutive messages from one sender within this many seconds share one name header.
+RUN_SECONDS = 5 * 60
+#: Longest body shown in a desktop notification.
+NOTIFY_BODY_CHARS = 120
+
+
+class ConversationKind(enum.Enum):
+    """What a sidebar entry is; rooms (issue 12) add their own entries of kind ``ROOM``."""
+
+    ROOM = "room"
+    DIRECT = "direct"
 
 
 def short_fp(fingerprint: str) -> str:
-    """The first two digit groups of a full fingerprint, as rosters show it."""
+    """The first two digit groups of a full fingerprint, as lists show it."""
     return " ".join(fingerprint.split(" ")[:2])
 
 
@@ -35,6 +55,16 @@ def trust_of(obj: ev.MemberInfo | ev.Message) -> str:
     """The trust state of a member or message as one of ``TRUST_STATES`` (unknown values read as "new")."""
     value = str(getattr(obj.trust, "value", obj.trust))  # a TrustState (str enum) or a plain str
     return value if value in TRUST_STATES else "new"
+
+
+def safe_lines(text: str) -> str:
+    """Untrusted text made safe to draw (``printable``), keeping its line breaks as real ones."""
+    return "\n".join(printable(part) for part in text.split("\n"))
+
+
+def sender_colour(name: str) -> int:
+    """A stable colour index for a member: the same in every window and every run."""
+    return hashlib.blake2b(name.casefold().encode(), digest_size=2).digest()[0] % SENDER_COLOURS
 
 
 # --- updates: what the window is told to draw --------------------------------------
@@ -45,8 +75,10 @@ class Line:
     """One entry in a conversation pane.
 
     ``kind``: ``message`` (someone else's), ``own``, ``notice`` (join, leave,
-    status) or ``error`` (a local refusal such as a bad command). ``ref`` names
-    an own message so its delivery note can be updated later.
+    status), ``error`` (a local refusal such as a bad command) or ``day`` (a
+    day separator). ``ref`` names an own message so its delivery note can be
+    updated later. ``continued``: same sender as the line before, so the
+    window draws no name (and no trust shield) again.
     """
 
     conversation: str
@@ -54,9 +86,19 @@ class Line:
     text: str
     sender: str = ""
     clock: str = ""
-    badge: str = ""
+    trust: str = ""
+    colour: int = 0
+    continued: bool = False
     ref: str = ""
     note: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnreadMarker:
+    """Draw the "new messages" rule here in ``conversation`` (and remove an older one)."""
+
+    conversation: str
+    text: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,11 +140,40 @@ class RosterRow:
     trust: str
     trust_label: str
     is_self: bool
+    #: What a tooltip says: the whole name, the whole fingerprint, the trust in words.
+    tooltip: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RosterRows:
     rows: tuple[RosterRow, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConversationItem:
+    """One entry of the sidebar."""
+
+    key: str
+    kind: ConversationKind
+    label: str
+    unread: int
+    selected: bool
+    #: The trust state of the peer of a direct conversation ("" for a room): its shield.
+    trust: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sidebar:
+    items: tuple[ConversationItem, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShowConversation:
+    """Bring ``key``'s pane to the front (it exists: a ``Sidebar`` listed it first)."""
+
+    key: str
+    header: str
+    trust: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,14 +184,18 @@ class Status:
     e2e: str
     can_send: bool
     reason: str = ""
+    #: Connected: the e2e label may be drawn as reassurance (green); otherwise it is greyed.
+    secure: bool = False
+    #: A relay that refused us: the window offers a Reconnect button.
+    offer_reconnect: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OpenTab:
-    """Make sure the direct conversation with ``name`` has a tab; ``focus`` selects it."""
+class Notify:
+    """A desktop notification (the window decides how: notify-send, else bell and title)."""
 
-    name: str
-    focus: bool
+    title: str
+    body: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -128,7 +203,19 @@ class Title:
     text: str
 
 
-Update = Line | DeliveryNote | Banner | BannersResolved | RosterRows | Status | OpenTab | Title
+Update = (
+    Line
+    | UnreadMarker
+    | DeliveryNote
+    | Banner
+    | BannersResolved
+    | RosterRows
+    | Sidebar
+    | ShowConversation
+    | Status
+    | Notify
+    | Title
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -145,10 +232,24 @@ def clock(millis: int | None = None) -> str:
     return time.strftime("%H:%M", time.localtime(millis / 1000 if millis is not None else None))
 
 
+def day_of(millis: int | None = None) -> datetime.date:
+    return datetime.date.fromtimestamp(millis / 1000 if millis is not None else time.time())
+
+
 @dataclass(slots=True)
 class _Sent:
     conversation: str
     msg_id: str = ""
+
+
+@dataclass(slots=True)
+class _Pane:
+    """What the presenter remembers about one conversation's pane, to group lines."""
+
+    day: datetime.date | None = None
+    last_sender: str = ""
+    last_at: float = 0.0
+    unread: int = 0
 
 
 @dataclass
@@ -164,10 +265,17 @@ class ChatState:
     members: dict[str, ev.MemberInfo] = field(default_factory=dict)
     blocked: set[str] = field(default_factory=set)
     tabs: set[str] = field(default_factory=set)
+    #: The conversation on screen, and whether the window has the keyboard focus.
+    selected: str = ROOM
+    focused: bool = True
+    notifications: bool = True
+    today: Callable[[], datetime.date] = datetime.date.today
+    _panes: dict[str, _Pane] = field(default_factory=dict)
+    _order: list[str] = field(default_factory=list)
     _sent: dict[str, _Sent] = field(default_factory=dict)
     _by_msg_id: dict[str, str] = field(default_factory=dict)
     _early: dict[str, ev.Delivery] = field(default_factory=dict)
-    _refs: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _refs: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     # --- events from the core ---------------------------------------------------
 
@@ -184,21 +292,20 @@ class ChatState:
                 if again
                 else s("you_joined", name=self.name, fingerprint=self.fingerprint)
             )
-            title = Title(text=s("window_title", name=self.name))
-            return [title, self.status(), self._notice(ROOM, text), self.roster()]
+            return [self.title(), self.status(), *self._notice(ROOM, text), self.roster(), self.sidebar()]
         if isinstance(event, ev.Roster):
             self.members = {m.name: m for m in event.members}
             names = ", ".join(sorted(self.members))
             text = s("here_notice", names=names) if names else s("alone_notice")
-            return [self.roster(), self._notice(ROOM, text)]
+            return [self.roster(), self.sidebar(), *self._notice(ROOM, text)]
         if isinstance(event, ev.Joined):
             member = event.member
             self.members[member.name] = member
             text = s("joined_notice", name=member.name, fingerprint=short_fp(member.fingerprint))
-            return [self.roster(), *self._notices_for(member.name, text)]
+            return [self.roster(), self.sidebar(), *self._notices_for(member.name, text)]
         if isinstance(event, ev.Left):
             self.members.pop(event.name, None)
-            return [self.roster(), *self._notices_for(event.name, s("left_notice", name=event.name))]
+            return [self.roster(), self.sidebar(), *self._notices_for(event.name, s("left_notice", name=event.name))]
         if isinstance(event, ev.Message):
             return self._message(event)
         if isinstance(event, ev.Delivery):
@@ -213,46 +320,54 @@ class ChatState:
             )
             where = event.name if event.name in self.tabs else ROOM
             return [Banner(conversation=where, kind="key_changed", text=text, name=event.name, accept=True),
-                    self.roster()]
+                    self.roster(), self.sidebar()]
         if isinstance(event, ev.TrustUpdated):
             member = event.member
             self.members[member.name] = member
             if trust_of(member) != "changed":
                 self.blocked.discard(member.name)
-            return [self.roster(), BannersResolved(name=member.name)]
+            return [self.roster(), self.sidebar(), BannersResolved(name=member.name)]
         if isinstance(event, ev.Warning):
-            where = event.sender if event.sender in self.tabs else ROOM
-            text = s("banner_warning", kind=printable(event.kind), detail=printable(event.detail))
-            return [Banner(conversation=where or ROOM, kind=event.kind, text=text)]
+            return self._warning(event)
         if isinstance(event, ev.Disconnected):
-            self.connection, self.reason = "disconnected", event.reason
-            return [self.status(), self._notice(ROOM, s("status_disconnected", reason=printable(event.reason)))]
+            self.connection, self.reason = "disconnected", s.reason(event.reason, event.code)
+            return [self.status(), *self._notice(ROOM, s("status_disconnected", reason=self.reason))]
         if isinstance(event, ev.Reconnecting):
             self.connection = "reconnecting"
-            self.reason = s("status_reconnecting", delay=f"{event.delay:.1f}", attempt=event.attempt)
+            self.reason = s("status_reconnecting", delay=f"{max(1, round(event.delay))}")
             return [self.status()]
         return []
 
+    def _warning(self, event: ev.Warning) -> list[Update]:
+        s = self.strings
+        where = event.sender if event.sender in self.tabs else ROOM
+        if event.kind == "message_held":  # not a failed check: a line typed while away
+            return self._notice(where or ROOM, s("held_notice"))
+        text = s.warning(event.kind, printable(event.detail), sender=event.sender or "")
+        return [Banner(conversation=where or ROOM, kind=event.kind, text=text)]
+
     def _message(self, event: ev.Message) -> list[Update]:
-        trust = trust_of(event)
-        badge = {"verified": "badge_verified", "changed": "badge_changed", "new": "badge_new"}.get(trust)
+        s = self.strings
         updates: list[Update] = []
         conversation = ROOM
         if event.direct:
             conversation = event.sender
             if conversation not in self.tabs:
                 self.tabs.add(conversation)
-                updates.append(OpenTab(name=conversation, focus=False))
-        updates.append(
-            Line(
-                conversation=conversation,
-                kind="message",
-                sender=event.sender,
-                text=printable(event.text),
-                clock=clock(event.sent_at),
-                badge=self.strings(badge) if badge else "",
-            )
-        )
+        pane = self._pane(conversation)
+        visible = self.focused and conversation == self.selected
+        if not visible:
+            if pane.unread == 0:
+                updates.append(UnreadMarker(conversation=conversation, text=s("unread_marker")))
+            pane.unread += 1
+        updates.extend(self._line(conversation, "message", safe_lines(event.text), sender=event.sender,
+                                  trust=trust_of(event), at_millis=event.sent_at))
+        if not visible:
+            updates += [self.sidebar(), self.title()]
+            if self.notifications:
+                where = s("notify_direct") if event.direct else s("room_tab")
+                body = event.text if len(event.text) <= NOTIFY_BODY_CHARS else event.text[:NOTIFY_BODY_CHARS] + "…"
+                updates.append(Notify(title=s("notify_title", sender=event.sender, where=where), body=printable(body)))
         return updates
 
     def _delivery(self, event: ev.Delivery) -> list[Update]:
@@ -289,42 +404,37 @@ class ChatState:
             return None, []
         to: tuple[str, ...] | None = None if conversation == ROOM else (conversation,)
         updates: list[Update] = []
-        switched = False
         origin = conversation  # refusals are shown where the user typed
         if text.startswith("/") and not text.startswith("//"):
             command, _, rest = text[1:].partition(" ")
             if command.lower() != "msg":
-                return None, [self._error(conversation, s("unknown_command", command=printable(command)))]
+                return None, self._error(conversation, s("unknown_command", command=printable(command)))
             name, _, body = rest.strip().partition(" ")
             if not name or not body.strip():
-                return None, [self._error(conversation, s("usage_msg"))]
-            switched = name != conversation
+                return None, self._error(conversation, s("usage_msg"))
             conversation, to, text = name, (name,), body
         elif text.startswith("//"):
             text = text[1:]
         if to is not None and to[0] not in self.members:
-            return None, [self._error(origin, s("not_in_room", name=printable(to[0])))]
+            return None, self._error(origin, s("not_in_room", name=printable(to[0])))
         if self.connection != "connected":
-            return None, [self._error(origin, s("not_sent", reason=self.send_block_reason()))]
+            return None, self._error(origin, s("not_sent", reason=self.send_block_reason()))
         if to is not None and to[0] in self.blocked:
-            return None, [self._error(origin, s("not_sent", reason=s("reason_key_changed", name=to[0])))]
-        if conversation != ROOM and (conversation not in self.tabs or switched):
-            self.tabs.add(conversation)
-            updates.append(OpenTab(name=conversation, focus=True))
+            return None, self._error(origin, s("not_sent", reason=s("reason_key_changed", name=to[0])))
+        if conversation != self.selected:
+            updates += self.select(conversation)
         ref = f"m{next(self._refs)}"
         self._sent[ref] = _Sent(conversation=conversation)
-        updates.append(
-            Line(
-                conversation=conversation,
-                kind="own",
-                sender=self.name,
-                text=printable(text),
-                clock=clock(),
-                ref=ref,
-                note=s("sending"),
-            )
-        )
+        updates += self._line(conversation, "own", safe_lines(text), sender=self.name, ref=ref, note=s("sending"))
         return Outgoing(ref=ref, text=text, to=to, conversation=conversation), updates
+
+    def notice(self, text: str, conversation: str = ROOM) -> list[Update]:
+        """A line of the app's own (a relay started here, a key created)."""
+        return self._notice(conversation, text)
+
+    def error(self, text: str, conversation: str = ROOM) -> list[Update]:
+        """A refusal the app learned of later (a trust action, a failed reconnect)."""
+        return self._error(conversation, text)
 
     def sent(self, ref: str, msg_id: str) -> list[Update]:
         """The core accepted message ``ref`` as ``msg_id``; its ack may already be here."""
@@ -333,18 +443,48 @@ class ChatState:
         return self._delivery(early) if early is not None else []
 
     def send_failed(self, ref: str, reason: str) -> list[Update]:
-        reason = reason.removeprefix("not sent: ")  # the core's reasons sometimes say it already
-        return [DeliveryNote(ref=ref, text=self.strings("not_sent", reason=printable(reason)), ok=False)]
+        return [DeliveryNote(ref=ref, text=self.strings("not_sent", reason=self.strings.reason(reason)), ok=False)]
 
     def open_tab(self, name: str) -> list[Update]:
-        """The user asked for the direct conversation with ``name`` (roster double-click)."""
+        """The user asked for the direct conversation with ``name`` (double-click, Enter, Ctrl+K)."""
+        if name == ROOM:
+            return self.select(ROOM)
         if name == self.name or name not in self.members:
             return []
-        self.tabs.add(name)
-        return [OpenTab(name=name, focus=True)]
+        return self.select(name)
 
-    def close_tab(self, name: str) -> None:
-        self.tabs.discard(name)
+    def select(self, key: str) -> list[Update]:
+        """Show conversation ``key`` (creating its sidebar entry): its unread count is read."""
+        if key != ROOM:
+            self.tabs.add(key)
+        self.selected = key
+        self._pane(key).unread = 0
+        return [self.sidebar(), self.show(), self.title()]
+
+    def close_tab(self, key: str) -> list[Update]:
+        """Close a direct conversation (Ctrl+W); the room stays. Back to the room."""
+        if key == ROOM or key not in self.tabs:
+            return []
+        self.tabs.discard(key)
+        self._panes.pop(key, None)
+        self._order = [k for k in self._order if k != key]
+        if self.selected == key:
+            return self.select(ROOM)
+        return [self.sidebar(), self.title()]
+
+    def set_focus(self, focused: bool) -> list[Update]:
+        """The window gained or lost the keyboard focus: the shown conversation's unread is read."""
+        self.focused = focused
+        if focused and self._pane(self.selected).unread:
+            self._pane(self.selected).unread = 0
+            return [self.sidebar(), self.title()]
+        return []
+
+    def jump_targets(self) -> list[tuple[str, str]]:
+        """What Ctrl+K offers: (key, label) for every conversation and every member to message."""
+        targets = [(item.key, item.label) for item in self.sidebar().items]
+        targets += [(name, name) for name in sorted(self.members) if name not in self.tabs]
+        return targets
 
     # --- derived views ------------------------------------------------------------
 
@@ -359,17 +499,45 @@ class ChatState:
             "connecting": s("status_connecting", relay=self.relay),
             "connected": s("status_connected", relay=self.relay),
             "reconnecting": self.reason,
-            "disconnected": s("status_disconnected", reason=printable(self.reason)),
+            "disconnected": s("status_disconnected", reason=self.reason),
         }[self.connection]
         can_send = self.connection == "connected"
         return Status(
             connection=connection,
             relay=self.relay,
             fingerprint=s("status_fingerprint", fingerprint=self.fingerprint) if self.fingerprint else "",
-            e2e=s("status_e2e"),
+            e2e=s("status_e2e") if can_send else s("status_not_connected"),
             can_send=can_send,
             reason="" if can_send else s("sending_disabled", reason=self.send_block_reason()),
+            secure=can_send,
+            offer_reconnect=self.connection == "disconnected",
         )
+
+    def unread_total(self) -> int:
+        return sum(pane.unread for pane in self._panes.values())
+
+    def title(self) -> Title:
+        base = self.strings("window_title", name=self.name) if self.name else self.strings("app_title")
+        total = self.unread_total()
+        return Title(text=f"({total}) {base}" if total else base)
+
+    def sidebar(self) -> Sidebar:
+        s = self.strings
+        items = [ConversationItem(key=ROOM, kind=ConversationKind.ROOM, label=s("room_tab"),
+                                  unread=self._pane(ROOM).unread, selected=self.selected == ROOM)]
+        for key in self._order:
+            if key in self.tabs:
+                items.append(ConversationItem(key=key, kind=ConversationKind.DIRECT, label=key,
+                                              unread=self._pane(key).unread, selected=self.selected == key,
+                                              trust=self._trust(key) if key in self.members else "gone"))
+        return Sidebar(items=tuple(items))
+
+    def show(self) -> ShowConversation:
+        key = self.selected
+        if key == ROOM:
+            others = len(self.members)
+            return ShowConversation(key=key, header=self.strings("room_header", count=others + 1))
+        return ShowConversation(key=key, header=key, trust=self._trust(key) if key in self.members else "gone")
 
     def roster(self) -> RosterRows:
         s = self.strings
@@ -383,11 +551,12 @@ class ChatState:
                     trust="self",
                     trust_label=s("trust_self"),
                     is_self=True,
+                    tooltip=s("tooltip_self", name=self.name, fingerprint=self.fingerprint),
                 )
             )
         for name in sorted(self.members):
             member = self.members[name]
-            trust = "changed" if name in self.blocked else trust_of(member)
+            trust = self._trust(name)
             rows.append(
                 RosterRow(
                     name=name,
@@ -396,19 +565,111 @@ class ChatState:
                     trust=trust,
                     trust_label=s(f"trust_{trust}"),
                     is_self=False,
+                    tooltip=s("tooltip_member", name=name, fingerprint=member.fingerprint,
+                              trust=s(f"trust_{trust}_long")),
                 )
             )
         return RosterRows(rows=tuple(rows))
 
-    def _notice(self, conversation: str, text: str) -> Line:
-        return Line(conversation=conversation, kind="notice", text=text, clock=clock())
+    # --- helpers ----------------------------------------------------------------------
 
-    def _error(self, conversation: str, text: str) -> Line:
-        return Line(conversation=conversation, kind="error", text=text, clock=clock())
+    def _trust(self, name: str) -> str:
+        return "changed" if name in self.blocked else trust_of(self.members[name])
+
+    def _pane(self, key: str) -> _Pane:
+        pane = self._panes.get(key)
+        if pane is None:
+            pane = self._panes[key] = _Pane()
+            if key != ROOM:
+                self._order.append(key)
+        return pane
+
+    def _line(
+        self,
+        conversation: str,
+        kind: str,
+        text: str,
+        *,
+        sender: str = "",
+        trust: str = "",
+        at_millis: int | None = None,
+        ref: str = "",
+        note: str = "",
+    ) -> list[Update]:
+        """A line, after a day separator if the day changed, marked ``continued`` within a sender's run."""
+        pane = self._pane(conversation)
+        out: list[Update] = []
+        day = day_of(at_millis)
+        if pane.day != day:
+            pane.day = day
+            pane.last_sender = ""
+            out.append(Line(conversation=conversation, kind="day", text=self._day_label(day)))
+        at = at_millis / 1000 if at_millis is not None else time.time()
+        continued = bool(sender) and sender == pane.last_sender and at - pane.last_at < RUN_SECONDS
+        pane.last_sender, pane.last_at = sender, at
+        out.append(
+            Line(
+                conversation=conversation,
+                kind=kind,
+                text=text,
+                sender=sender,
+                clock=clock(at_millis),
+                trust="self" if kind == "own" else trust,
+                colour=sender_colour(sender) if sender else 0,
+                continued=continued,
+                ref=ref,
+                note=note,
+            )
+        )
+        return out
+
+    def _day_label(self, day: datetime.date) -> str:
+        s = self.strings
+        today = self.today()
+        if day == today:
+            return s("day_today")
+        if day == today - datetime.timedelta(days=1):
+            return s("day_yesterday")
+        weekday = s("weekdays").split(",")[day.weekday()]
+        month = s("months").split(",")[day.month - 1]
+        return s("day_other", weekday=weekday, day=day.day, month=month, year=day.year)
+
+    def _notice(self, conversation: str, text: str) -> list[Update]:
+        return self._line(conversation, "notice", text)
+
+    def _error(self, conversation: str, text: str) -> list[Update]:
+        return self._line(conversation, "error", text)
 
     def _notices_for(self, name: str, text: str) -> list[Update]:
-        """A join or leave notice in the room, and in the direct tab with that member if open."""
-        out: list[Update] = [self._notice(ROOM, text)]
+        """A join or leave notice in the room, and in the direct conversation with that member if open."""
+        out: list[Update] = self._notice(ROOM, text)
         if name in self.tabs:
-            out.append(self._notice(name, text))
+            out += self._notice(name, text)
+            out += [self.show()] if self.selected == name else []
         return out
+
+
+def fit(text: str, width: int, measure: Callable[[str], int], *, groups: bool = False) -> str:
+    """``text`` cut with "…" to fit ``width`` pixels as ``measure`` counts them.
+
+    With ``groups`` (fingerprints) it cuts between space-separated groups,
+    never inside one, so a shortened fingerprint still reads as whole groups.
+    """
+    if width <= 0 or measure(text) <= width:
+        return text
+    if groups:
+        parts = text.split(" ")
+        while len(parts) > 1:
+            parts.pop()
+            candidate = " ".join(parts) + " …"
+            if measure(candidate) <= width:
+                return candidate
+        return "…"
+    low, high = 0, len(text)
+    while low < high:  # the longest prefix that fits with the ellipsis
+        middle = (low + high + 1) // 2
+        if measure(text[:middle] + "…") <= width:
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low].rstrip() + "…"

@@ -1,4 +1,4 @@
-"""What the GUI remembers between runs: last name, relay, key file, window size, pane split.
+"""What the GUI remembers between runs: last name, relay, key file, window size, sidebar width, notifications, theme.
 
 Kept in ``$SUSURRO_HOME/gui.json``. Nothing secret goes here (never the
 passphrase). A missing or damaged file just means defaults: preferences are
@@ -15,7 +15,7 @@ from typing import Any
 
 from susurro.client.home import susurro_home
 
-KEYS = ("name", "relay", "identity", "geometry", "sash")
+KEYS = ("name", "relay", "identity", "geometry", "sash", "notifications", "theme")
 MAX_SETTINGS_BYTES = 64 * 1024
 
 

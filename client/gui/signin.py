@@ -110,6 +110,20 @@ def load_key(path: Path, passphrase: str | None, strings: Strings) -> tuple[cryp
         raise SignInError("identity", strings("err_identity", detail=exc.strerror or str(exc))) from None
 
 
+def bad_name_message(name: str, detail: str, strings: Strings) -> str:
+    """Why a name is refused, in words: spaces are the usual case; the rule's own words only in English."""
+    if any(ch.isspace() for ch in name):
+        return strings("err_name_space")
+    if strings.language == "en":
+        return strings("err_bad_name", detail=detail)
+    return strings("err_name_rules")
+
+
+def unreachable(relay: str, exc: Exception, strings: Strings) -> str:
+    """"Cannot reach the relay at HOST:PORT: why", saying where once (the core's text says it too)."""
+    return strings("err_unreachable", relay=relay, detail=strings.reason(str(exc)))
+
+
 def validate(request: SignInRequest, strings: Strings) -> tuple[str, str, int]:
     """Check the form before touching files or the network: (name, host, port)."""
     if not request.name.strip():
@@ -117,7 +131,7 @@ def validate(request: SignInRequest, strings: Strings) -> tuple[str, str, int]:
     try:
         name = normalize_name(request.name.strip())
     except BadName as exc:
-        raise SignInError("name", strings("err_bad_name", detail=exc.detail)) from None
+        raise SignInError("name", bad_name_message(request.name.strip(), exc.detail, strings)) from None
     try:
         host, port = parse_address(request.relay)
     except ValueError as exc:
@@ -163,7 +177,7 @@ def open_session(request: SignInRequest, strings: Strings) -> OpenedSession:
         connection = RelayConnection.open(session, host, port, events, tls=tls)
     except ConnectFailed as exc:
         if not request.allow_local_relay or tls is not None:
-            raise SignInError("relay", strings("err_unreachable", detail=str(exc))) from None
+            raise SignInError("relay", unreachable(relay_label, exc, strings)) from None
         stop_relay = start_local_relay(host, port, _Notices())  # type: ignore[arg-type]
         if stop_relay is None:  # another demo won the race for the port: join it
             time.sleep(0.2)
@@ -172,7 +186,7 @@ def open_session(request: SignInRequest, strings: Strings) -> OpenedSession:
         except ConnectFailed as again:
             if stop_relay is not None:
                 stop_relay()
-            raise SignInError("relay", strings("err_unreachable", detail=str(again))) from None
+            raise SignInError("relay", unreachable(relay_label, again, strings)) from None
     return OpenedSession(
         connection=connection,
         events=events,
@@ -190,5 +204,5 @@ def refusal(event: ev.Disconnected, name: str, strings: Strings) -> SignInError:
     if event.code == "name_taken":
         return SignInError("name", strings("err_name_taken", name=name))
     if event.code == "bad_name":
-        return SignInError("name", strings("err_bad_name", detail=event.reason))
+        return SignInError("name", bad_name_message(name, event.reason, strings))
     return SignInError("relay", strings("err_refused", detail=event.reason))

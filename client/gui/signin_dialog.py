@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import tkinter as tk
 from collections.abc import Callable
+from pathlib import Path
 from tkinter import filedialog, ttk
+
+from susurro.client.home import susurro_home
 
 from .signin import key_file_for, needs_passphrase
 from .strings import Strings
 
-ERROR_BACKGROUND = "#ffd7d7"
-ERROR_FOREGROUND = "#a40000"
+#: The ttk state a field with an error is put in (the theme draws it with a red border).
+INVALID = "invalid"
+
+
+def identities_folder() -> Path:
+    """Where ``susurro`` keeps key files: what Browse… opens first."""
+    return susurro_home() / "identities"
 
 
 class SignInDialog:
@@ -41,7 +49,7 @@ class SignInDialog:
         body.pack(fill="both", expand=True)
         ttk.Label(body, text=strings("signin_intro")).grid(row=0, column=0, columnspan=3, sticky="w", pady=(0, 8))
 
-        self.entries: dict[str, tk.Entry] = {}
+        self.entries: dict[str, ttk.Entry] = {}
         self._labels: dict[str, ttk.Label] = {}
         for row, (field, label, value) in enumerate(
             (("name", "field_name", name), ("relay", "field_relay", relay), ("identity", "field_identity", identity)),
@@ -49,27 +57,27 @@ class SignInDialog:
         ):
             self._labels[field] = ttk.Label(body, text=strings(label))
             self._labels[field].grid(row=row, column=0, sticky="w", padx=(0, 8), pady=2)
-            entry = tk.Entry(body, width=36)
+            entry = ttk.Entry(body, width=36)
             entry.insert(0, value)
             entry.grid(row=row, column=1, sticky="we", pady=2)
             self.entries[field] = entry
         self.browse = ttk.Button(body, text=strings("browse"), command=self._browse)
         self.browse.grid(row=3, column=2, padx=(6, 0))
-        ttk.Label(body, text=strings("identity_hint"), foreground="#555555").grid(
+        ttk.Label(body, text=strings("identity_hint"), style="Muted.TLabel").grid(
             row=4, column=1, columnspan=2, sticky="w"
         )
         self._labels["passphrase"] = ttk.Label(body, text=strings("field_passphrase"))
-        self.entries["passphrase"] = tk.Entry(body, width=36, show="•")
-        self._passphrase_hint = ttk.Label(body, text=strings("passphrase_hint"), foreground="#555555")
-        self._default_background = self.entries["name"].cget("background")
+        self.entries["passphrase"] = ttk.Entry(body, width=36, show="•")
+        self._passphrase_hint = ttk.Label(body, text=strings("passphrase_hint"), style="Muted.TLabel")
 
-        self.error = ttk.Label(body, text="", foreground=ERROR_FOREGROUND, wraplength=420, justify="left")
+        self.error = ttk.Label(body, text="", style="Error.TLabel", wraplength=420, justify="left")
         self.error.grid(row=7, column=0, columnspan=3, sticky="w", pady=(8, 0))
         self.progress = ttk.Label(body, text="", wraplength=420)
         self.progress.grid(row=8, column=0, columnspan=3, sticky="w")
         buttons = ttk.Frame(body)
         buttons.grid(row=9, column=0, columnspan=3, sticky="e", pady=(10, 0))
-        self.connect_button = ttk.Button(buttons, text=strings("connect"), command=self.submit, default="active")
+        self.connect_button = ttk.Button(buttons, text=strings("connect"), command=self.submit, default="active",
+                                         style="Accent.TButton")
         self.connect_button.pack(side="right")
         ttk.Button(buttons, text=strings("cancel"), command=self.cancel).pack(side="right", padx=(0, 6))
         body.columnconfigure(1, weight=1)
@@ -119,13 +127,13 @@ class SignInDialog:
             self.show_passphrase(True)
         entry = self.entries.get(field)
         if entry is not None:
-            entry.configure(background=ERROR_BACKGROUND)
+            entry.state([INVALID])
             entry.focus_set()
             entry.select_range(0, "end")
 
     def clear_highlight(self) -> None:
         for entry in self.entries.values():
-            entry.configure(background=self._default_background)
+            entry.state(["!" + INVALID])
 
     def busy(self, text: str) -> None:
         self.error.configure(text="")
@@ -151,7 +159,14 @@ class SignInDialog:
         self._on_cancel()
 
     def _browse(self) -> None:
-        chosen = filedialog.askopenfilename(parent=self.top, title=self.strings("field_identity"))
+        # Start where key files live (or next to the one already typed), not in the current directory.
+        typed = self.entries["identity"].get().strip()
+        folder = Path(typed).expanduser().parent if typed else identities_folder()
+        chosen = filedialog.askopenfilename(
+            parent=self.top, title=self.strings("field_identity"),
+            initialdir=str(folder if folder.is_dir() else Path.home()),
+            filetypes=[(self.strings("field_identity"), "*.key"), ("*", "*")],
+        )
         if chosen:
             self.entries["identity"].delete(0, "end")
             self.entries["identity"].insert(0, chosen)

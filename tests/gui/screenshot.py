@@ -38,7 +38,7 @@ def stage(root: tk.Tk, work: Path, server: str) -> list[object]:
     ana.verify_dialog.mark_button.invoke()  # type: ignore[attr-defined]
     type_line(root, ana, "/msg beto esto es solo para ti")
     wait_in_pane(root, beto, "solo para ti", conversation="ana")
-    win_ana.notebook.select(0)
+    win_ana.actions.select("")
     type_line(root, ana, "hola beto, ¿me lees?")
     wait_in_pane(root, beto, "me lees")
     type_line(root, beto, "loud and clear; the relay only ever sees ciphertext")

@@ -11,7 +11,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.helpers.gui_driver import close_app, pane, pump, roster, signed_in, start_app, type_line, wait_in_pane
+from tests.helpers.gui_driver import (
+    close_app,
+    pane,
+    pump,
+    roster,
+    shields,
+    signed_in,
+    start_app,
+    type_line,
+    wait_in_pane,
+)
 from tests.helpers.processes import CliProcess
 
 
@@ -46,9 +56,9 @@ def test_two_windows_and_a_cli_chat(tk_root, relay_server, cli_clients, tmp_path
             assert set(rows) == {"alice", "bob", "carol"}
             for name, (shown, _trust) in rows.items():
                 assert shown == " ".join(fingerprints[name].split()[:2])
-        assert win_a.status_connection.cget("text") == f"connected to {server}"
+        assert win_a.status_connection.full == f"connected to {server}"
         assert "end-to-end encrypted" in win_a.status_e2e.cget("text")
-        assert fingerprints["alice"] in win_a.status_fingerprint.cget("text")
+        assert fingerprints["alice"] in win_a.status_fingerprint.cget("text"), "920 px: the whole fingerprint"
 
         # A -> everyone, typed into the real entry; Shift+Enter makes a second line.
         type_line(root, alice, "hola a todos", shift_lines=("segunda línea",))
@@ -63,7 +73,8 @@ def test_two_windows_and_a_cli_chat(tk_root, relay_server, cli_clients, tmp_path
         carol.type("saludos desde la terminal")
         for app in (alice, bob):
             shown = wait_in_pane(root, app, "saludos desde la terminal")
-            assert "carol [new]: saludos desde la terminal" in shown, "first sight of carol is marked new"
+            assert "carol \tsaludos desde la terminal" in shown
+            assert ("carol", "new") in shields(app), "first sight of carol: a new-key shield"
 
         # A leave shows in both windows and empties the roster row.
         carol.type("/quit")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from susurro.client.gui.presenter import ROOM
-from tests.helpers.gui_driver import close_app, pane, pump, signed_in, start_app, type_line, wait_in_pane
+from tests.helpers.gui_driver import close_app, pane, pump, shields, signed_in, start_app, type_line, wait_in_pane
 from tests.helpers.processes import CliProcess
 
 
@@ -45,14 +45,15 @@ def test_direct_message_opens_a_tab_and_reaches_nobody_else(tk_root, relay_serve
         win_a.roster.event_generate("<Return>")
         pump(root, lambda: win_a.current_conversation() == "bob", "alice's tab with bob selected")
         type_line(root, alice, "solo para bob")
-        text = wait_in_pane(root, bob, "alice [new]: solo para bob", conversation="alice")
+        text = wait_in_pane(root, bob, "alice \tsolo para bob", conversation="alice")
+        assert shields(bob, "alice") == [("alice", "new")]
         assert "solo para bob" not in pane(bob, ROOM), "a direct message is not shown in the room"
         assert win_b.current_conversation() == ROOM, "an incoming tab does not steal focus"
         wait_in_pane(root, alice, "✓ delivered to bob", conversation="bob")
 
         # Bob answers with /msg from the room tab; it lands in the same tabs.
         type_line(root, bob, "/msg alice recibido")
-        wait_in_pane(root, alice, "bob [new]: recibido", conversation="bob")
+        wait_in_pane(root, alice, "bob \trecibido", conversation="bob")
         assert win_b.current_conversation() == "alice"
         assert "recibido" not in pane(alice, ROOM)
 
@@ -63,11 +64,12 @@ def test_direct_message_opens_a_tab_and_reaches_nobody_else(tk_root, relay_serve
         pump(root, lambda: "bob" not in win_a.conversations, "alice's tab with bob closed")
         double_click(root, win_a.roster, "bob")
         pump(root, lambda: win_a.current_conversation() == "bob", "double-click reopened the tab")
+        pump(root, lambda: win_a.top.focus_get() is win_a.entry, "double-click left the focus in the composer")
 
         # Carol got neither: the next room message is the first message she sees.
-        win_a.notebook.select(0)
+        win_a.actions.select(ROOM)
         type_line(root, alice, "para toda la sala")
-        wait_in_pane(root, bob, "alice [new]: para toda la sala")
+        wait_in_pane(root, bob, "alice \tpara toda la sala")
         seen = carol.expect_event("message", **{"from": "alice"})
         assert seen["text"] == "para toda la sala"
         assert [e for e in carol.events if e.get("event") == "message"] == [seen]

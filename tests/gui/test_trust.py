@@ -10,7 +10,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from susurro.client.gui.presenter import ROOM
-from tests.helpers.gui_driver import close_app, pane, pump, roster, signed_in, start_app, type_line, wait_in_pane
+from tests.helpers.gui_driver import (
+    buttons,
+    close_app,
+    pane,
+    pump,
+    roster,
+    shields,
+    signed_in,
+    start_app,
+    type_line,
+    wait_in_pane,
+)
 
 
 def open_verify(root, app, name: str):  # type: ignore[no-untyped-def]
@@ -48,7 +59,12 @@ def test_safety_numbers_match_and_verified_is_shown(tk_root, relay_server, tmp_p
         dialog_a.mark_button.invoke()
         pump(root, lambda: roster(alice)["bob"][1] == "verified", "bob verified in alice's roster")
         type_line(root, bob, "ahora verificado")
-        assert "bob [✓ verified]: ahora verificado" in wait_in_pane(root, alice, "ahora verificado")
+        assert "bob \tahora verificado" in wait_in_pane(root, alice, "ahora verificado")
+        assert shields(alice)[-1] == ("bob", "verified"), "a verified shield, not a [✓ verified] on every line"
+        type_line(root, bob, "y otra vez")
+        wait_in_pane(root, alice, "y otra vez")
+        assert [s for s in shields(alice) if s[0] == "bob"] == [("bob", "verified")], "one name header per run"
+        assert "verified" not in pane(alice).split("ahora verificado")[1]
         assert (tmp_path / "alice" / "trust.json").exists(), "the decision is kept in alice's trust store"
     finally:
         close_app(root, alice)
@@ -82,14 +98,15 @@ def test_changed_key_blocks_sending_until_accepted(tk_root, relay_server, tmp_pa
         assert roster(alice)["bob"][1] == "KEY CHANGED"
 
         type_line(root, alice, "/msg bob hola")
-        assert "not sent: bob's key changed; accept it or verify first" in pane(alice)
+        assert "Not sent: bob's key changed; accept it or verify first" in pane(alice)
         assert window.entry.get("1.0", "end-1c") == "/msg bob hola", "a refused line stays to be fixed"
         window.entry.delete("1.0", "end")
         type_line(root, alice, "a la sala")  # bob is the only other member: the core refuses it
-        wait_in_pane(root, alice, "a la sala  not sent: bob's identity key changed")
+        wait_in_pane(root, alice, "a la sala  Not sent: bob's key changed; accept it or verify first")
+        assert "not sent: not sent" not in pane(alice).lower()
         assert "a la sala" not in pane(impostor)
 
-        accept = [w for w in box.winfo_children() if getattr(w, "cget", None) and "Accept" in str(w.cget("text"))]
+        accept = buttons(box, "Accept new key")
         assert len(accept) == 1
         accept[0].invoke()
         pump(root, lambda: roster(alice)["bob"][1] == "seen before", "bob's new key accepted")

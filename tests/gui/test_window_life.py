@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from susurro.client.gui.presenter import ROOM
 from tests.helpers.gui_driver import (
     close_app,
     fill_and_submit,
@@ -55,14 +54,15 @@ def test_lost_relay_keeps_the_window_and_disables_sending(tk_root, relay_factory
         assert str(window.entry.cget("state")) == "normal"
         relay.stop("maintenance")
         pump(root, lambda: str(window.entry.cget("state")) == "disabled", "sending disabled")
-        status = str(window.status_connection.cget("text"))
-        assert status.startswith(("disconnected: ", "connection lost; reconnecting")), status
-        assert str(window.hint.cget("text")).startswith("Sending is off: ")
+        status = window.status_connection.full
+        assert status.startswith(("disconnected: ", "connection lost; trying again")), status
+        assert window.hint.full.startswith("Sending is off: ")
+        assert str(window.status_e2e.cget("style")) == "Muted.TLabel", "not green while disconnected"
         assert window.send_button.instate(["disabled"])
         assert window.top.winfo_exists() and app.window is window
         window.entry.configure(state="normal")  # even if typed in somehow, Enter sends nothing
         type_line(root, app, "nadie escucha")
-        assert "not sent: not connected to the relay" in pane(app) or "not sent: reconnecting" in pane(app)
+        assert "Not sent: not connected to the relay" in pane(app) or "Not sent: reconnecting" in pane(app)
         assert "alice: nadie escucha" not in pane(app)
     finally:
         close_app(root, app)
@@ -100,8 +100,8 @@ def test_interface_language(tk_root, relay_server, tmp_path: Path, lang: str, ro
     app = start_app(root, tmp_path / "a", name="alice", server="{}:{}".format(*relay_server.address), lang=lang)
     try:
         window = signed_in(root, app)
-        pump(root, lambda: str(window.status_connection.cget("text")).startswith(connected), "status in language")
-        assert window.notebook.tab(window.conversations[ROOM].frame, "text") == room
+        pump(root, lambda: window.status_connection.full.startswith(connected), "status in language")
+        assert window.sidebar.items[0].label == room and window.header.full.startswith(room)
         # Keyboard: Tab leaves the message entry (it does not insert a tab character).
         window.entry.focus_force()
         root.update()

@@ -86,6 +86,22 @@ def type_line(root: tk.Misc, app: SusurroApp, text: str, *, shift_lines: tuple[s
     root.update()
 
 
+def shields(app: SusurroApp, conversation: str = ROOM) -> list[tuple[str, str]]:
+    """(sender, trust) for each name header drawn in a pane, in order (the shield's colour is the trust)."""
+    assert app.window is not None
+    return list(app.window.conversations[conversation].shown_shields)
+
+
+def buttons(widget: tk.Misc, text: str) -> list[tk.Misc]:
+    """Every button under ``widget`` (at any depth) whose text contains ``text``."""
+    found = []
+    for child in widget.winfo_children():
+        if child.winfo_class() in ("TButton", "Button") and text in str(child.cget("text")):
+            found.append(child)
+        found += buttons(child, text)
+    return found
+
+
 def roster(app: SusurroApp) -> dict[str, tuple[str, str]]:
     """name -> (fingerprint shown, trust shown), read from the Treeview."""
     assert app.window is not None
