@@ -30,7 +30,6 @@ import base64
 import binascii
 import json
 import os
-import stat
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -41,9 +40,9 @@ import nacl.secret
 import nacl.signing
 import nacl.utils
 
+from . import files
 from .encoding import signing_payload
 from .errors import BadSignature, KeyFileError, PassphraseRequired, WrongPassphrase
-from .files import shared_directory_problem
 from .fingerprint import fingerprint, fingerprint_bytes
 
 KEY_FILE_FORMAT = "susurro-identity"
@@ -52,8 +51,6 @@ SEED_SIZE = 32
 SIGNATURE_SIZE = 64
 PUBLIC_KEY_SIZE = 32
 _MAX_KEY_FILE_BYTES = 64 * 1024
-#: Never follow a symlink to or from a key file (absent on Windows).
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 PROTECTION_NONE = "none"
 PROTECTION_ARGON2ID = "argon2id"
@@ -261,17 +258,14 @@ def save_identity(key: IdentityKey, path: Path, passphrase: str | None = None) -
     on disk.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    _check_directory(path.parent)
-    data = encode_key_file(key, passphrase)
-    temp = _write_temp(path, data)
     try:
-        os.link(temp, path)
+        files.private_directory(path.parent)
+    except files.UnsafeFile as exc:
+        raise KeyFileError(f"{exc} or keep keys elsewhere") from None
+    try:
+        files.write_atomically(path, encode_key_file(key, passphrase), create_only=True)
     except FileExistsError:
         raise KeyFileError(f"{path} already exists; refusing to overwrite an identity key") from None
-    finally:
-        temp.unlink(missing_ok=True)
-    _sync_directory(path.parent)
 
 
 def change_passphrase(path: Path, old: str | None, new: str | None) -> IdentityKey:
@@ -283,80 +277,32 @@ def change_passphrase(path: Path, old: str | None, new: str | None) -> IdentityK
     """
     path = Path(path)
     key = load_identity(path, old)
-    temp = _write_temp(path, encode_key_file(key, new))
-    try:
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-    _sync_directory(path.parent)
+    files.write_atomically(path, encode_key_file(key, new))
     return key
 
 
-def _write_temp(path: Path, data: bytes) -> Path:
-    """Write ``data`` to a fresh 0600 file beside ``path``, flushed to disk."""
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return temp
-
-
-def _sync_directory(directory: Path) -> None:
-    """Make the new directory entry durable (best effort where directories cannot be opened)."""
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _check_directory(directory: Path) -> None:
-    """Refuse a key directory others can write to: they could swap the key file."""
-    problem = shared_directory_problem(directory)
-    if problem is not None:
-        raise KeyFileError(f"{problem} or keep keys elsewhere")
-
-
 def _read_key_file(path: Path) -> bytes:
-    """The bytes of the key file at ``path``, refusing loose permissions and links.
-
-    The checks and the read use one open file descriptor (``O_NOFOLLOW`` +
-    ``fstat``), so the file cannot be swapped between checking and reading.
-    """
-    if path.parent.exists():
-        _check_directory(path.parent)
+    """The bytes of the key file at ``path``, refusing loose permissions and links (see ``files``)."""
     try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
-    except FileNotFoundError:
-        raise KeyFileError(f"no identity key file at {path}") from None
+        files.check_directory(path.parent)
+    except files.UnsafeFile as exc:
+        raise KeyFileError(f"{exc} or keep keys elsewhere") from None
+    try:
+        data = files.read_checked(
+            path,
+            forbidden_mode=files.OTHERS_MAY_READ_OR_WRITE,
+            max_bytes=_MAX_KEY_FILE_BYTES,
+            fix=f"run 'chmod 600 {path}' if you trust it, or create a new identity",
+        )
+    except files.UnsafeFile as exc:
+        raise KeyFileError(str(exc)) from None
     except OSError as exc:
         raise KeyFileError(f"cannot open identity key file {path}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            if os.name == "posix":
-                if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-                    raise KeyFileError(
-                        f"{path} is readable by other users (mode {stat.S_IMODE(info.st_mode):o}); "
-                        f"run 'chmod 600 {path}' if you trust it, or create a new identity"
-                    )
-                if info.st_uid != os.getuid():
-                    raise KeyFileError(f"{path} belongs to another user; refusing to use it as your identity")
-            if not stat.S_ISREG(info.st_mode):
-                raise KeyFileError(f"{path} is not a regular file")
-            if info.st_size > _MAX_KEY_FILE_BYTES:
-                raise KeyFileError(f"{path} is too large to be a Susurro key file")
-            return handle.read(_MAX_KEY_FILE_BYTES + 1)
-    except OSError as exc:
-        raise KeyFileError(f"cannot read identity key file {path}: {exc}") from None
+    if data is None:
+        raise KeyFileError(f"no identity key file at {path}")
+    if len(data) > _MAX_KEY_FILE_BYTES:
+        raise KeyFileError(f"{path} is too large to be a Susurro key file")
+    return data
 
 
 def load_identity(path: Path, passphrase: str | None = None) -> IdentityKey:

@@ -33,15 +33,13 @@ import dataclasses
 import enum
 import json
 import os
-import stat
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import files
 from .errors import CryptoError
-from .files import shared_directory_problem
 
 try:  # POSIX; elsewhere two clients sharing one file may overwrite each other's pins
     import fcntl
@@ -55,7 +53,6 @@ MAX_CONTACTS = 50_000
 #: The user's own decisions (verify, accept) may go past MAX_CONTACTS up to this.
 MAX_FILE_CONTACTS = MAX_CONTACTS + 10_000
 MAX_TRUST_FILE_BYTES = 32 * 1024 * 1024
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _KEY_SIZE = 32
 _MAX_NAME_CHARS = 256
 _MAX_TIMESTAMP = 2**40
@@ -202,7 +199,7 @@ class TrustStore:
             try:
                 with self._file_lock():
                     self._contacts = self._merge(self._read())
-                    self._write_atomically(self._serialize())
+                    files.write_atomically(self.path, self._serialize())
             except OSError as exc:
                 raise TrustStoreError(f"cannot save pinned keys to {self.path}: {exc.strerror or exc}") from None
             self._changed.clear()
@@ -246,11 +243,12 @@ class TrustStore:
     def _file_lock(self) -> Iterator[None]:
         """An exclusive lock on a side file, so read-merge-write is atomic between clients."""
         assert self.path is not None
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        problem = shared_directory_problem(self.path.parent)
-        if problem is not None:
-            raise TrustStoreError(f"refusing to keep pinned keys in {self.path.parent}: {problem}")
-        fd = os.open(self.path.with_name(f".{self.path.name}.lock"), os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o600)
+        try:
+            files.private_directory(self.path.parent)
+        except files.UnsafeFile as exc:
+            raise TrustStoreError(f"refusing to keep pinned keys in {self.path.parent}: {exc}") from None
+        lock = self.path.with_name(f".{self.path.name}.lock")
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | files.NOFOLLOW, 0o600)
         try:
             if fcntl is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX)
@@ -258,27 +256,12 @@ class TrustStore:
         finally:
             os.close(fd)  # closing releases the lock
 
-    def _write_atomically(self, data: bytes) -> None:
-        assert self.path is not None
-        directory = self.path.parent
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, temp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)  # mode 0600
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, self.path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
-
     def _load(self) -> None:
         assert self.path is not None
-        if self.path.parent.exists():
-            problem = shared_directory_problem(self.path.parent)
-            if problem is not None:
-                raise TrustStoreError(f"refusing pinned keys in {self.path.parent}: {problem}")
+        try:
+            files.check_directory(self.path.parent)
+        except files.UnsafeFile as exc:
+            raise TrustStoreError(f"refusing pinned keys in {self.path.parent}: {exc}") from None
         self._contacts = self._read()
 
     def _read(self) -> dict[str, Contact]:
@@ -286,30 +269,25 @@ class TrustStore:
         assert self.path is not None
         path = self.path
         try:
-            fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
-        except FileNotFoundError:
-            return {}
+            data = files.read_checked(
+                path,
+                forbidden_mode=files.OTHERS_MAY_WRITE,
+                max_bytes=MAX_TRUST_FILE_BYTES,
+                fix=f"whoever can write it can mark keys verified: check it, then run 'chmod 600 {path}'",
+            )
+        except files.UnsafeFile as exc:
+            raise TrustStoreError(str(exc)) from None
         except OSError as exc:
             raise TrustStoreError(f"cannot open the trust file {path}: {exc.strerror or exc}") from None
+        if data is None:
+            return {}
+        if len(data) > MAX_TRUST_FILE_BYTES:
+            raise TrustStoreError(f"{path} is larger than {MAX_TRUST_FILE_BYTES} bytes; not a trust file")
         try:
-            with os.fdopen(fd, "rb") as handle:
-                info = os.fstat(handle.fileno())
-                if not stat.S_ISREG(info.st_mode):
-                    raise TrustStoreError(f"{path} is not a regular file")
-                if os.name == "posix":
-                    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-                        raise TrustStoreError(
-                            f"{path} is writable by other users (mode {stat.S_IMODE(info.st_mode):o}), who could "
-                            f"mark keys verified; check it, then run 'chmod 600 {path}'"
-                        )
-                    if info.st_uid != os.getuid():
-                        raise TrustStoreError(f"{path} belongs to another user; refusing to trust its pins")
-                if info.st_size > MAX_TRUST_FILE_BYTES:
-                    raise TrustStoreError(f"{path} is larger than {MAX_TRUST_FILE_BYTES} bytes; not a trust file")
-                document = json.loads(handle.read(MAX_TRUST_FILE_BYTES + 1).decode("utf-8"))
+            document = json.loads(data.decode("utf-8"))
         except RecursionError:
             raise TrustStoreError(f"{path} is not a Susurro trust file (nested too deeply)") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise TrustStoreError(f"cannot read the trust file {path}: {exc}") from None
         return self._parse(document)
 

@@ -7,9 +7,13 @@ offline or after the relay restarts. Names are compared by
 ``protocol.name_key``, so ``Alice``, ``alice`` and a Cyrillic lookalike are one
 registered name.
 
-The file is JSON, rewritten whole for every new name: a temporary file in the
-same directory, ``fsync``, ``os.replace``, then ``fsync`` of the directory, so a
-crash leaves the old registry or the new one, never a torn file::
+The file is JSON, rewritten whole for every new name through
+``crypto.files`` (a temporary file in the same directory, ``fsync``,
+``os.replace``, then ``fsync`` of the directory), so a crash leaves the old
+registry or the new one, never a torn file. It is read the same way as the
+identity key file and the trust store: never through a symbolic link, and
+refused if it is not a regular file, belongs to another user, is writable by
+group or others, or sits in a directory others can write::
 
     {"format": "susurro-registry", "version": 1,
      "names": [{"name": "alice", "ik": "<base64 of the 32-byte identity key>"}, ...]}
@@ -25,14 +29,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import itertools
 import json
 import logging
-import os
 import threading
 from pathlib import Path
 from typing import Any
 
+from susurro.crypto import files
 from susurro.protocol import ErrorCode, ProtocolError, RemoteProtocolError, name_key, normalize_name
 
 log = logging.getLogger("susurro.relay")
@@ -58,7 +61,6 @@ class NameRegistry:
         self.path = Path(path)
         self.max_names = max_names
         self._lock = threading.Lock()
-        self._temp_names = itertools.count()
         self._entries: dict[str, tuple[str, bytes]] = self._load()
         if not self.path.exists():
             try:  # fail at startup, not at the first join, if the file cannot be written
@@ -118,12 +120,19 @@ class NameRegistry:
 
     def _load(self) -> dict[str, tuple[str, bytes]]:
         try:
-            with open(self.path, "rb") as handle:
-                data = handle.read(self._max_file_bytes() + 1)
-        except FileNotFoundError:
-            return {}
+            files.check_directory(self.path.parent)
+            data = files.read_checked(
+                self.path,
+                forbidden_mode=files.OTHERS_MAY_WRITE,
+                max_bytes=self._max_file_bytes(),
+                fix=f"whoever can write it can give names to other keys: check it, then run 'chmod 600 {self.path}'",
+            )
+        except files.UnsafeFile as exc:
+            raise RegistryError(f"refusing name registry {self.path}: {exc}") from None
         except OSError as exc:
             raise RegistryError(f"cannot read name registry {self.path}: {exc.strerror or exc}") from None
+        if data is None:
+            return {}
         if len(data) > self._max_file_bytes():
             raise RegistryError(
                 f"name registry {self.path} is larger than {self.max_names} names can be; "
@@ -183,19 +192,4 @@ class NameRegistry:
             "version": REGISTRY_VERSION,
             "names": [{"name": name, "ik": base64.b64encode(ik).decode("ascii")} for name, ik in entries.values()],
         }
-        data = (json.dumps(document, indent=0) + "\n").encode("utf-8")
-        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{next(self._temp_names)}.tmp")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, self.path)
-        finally:
-            temp.unlink(missing_ok=True)
-        directory = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        files.write_atomically(self.path, (json.dumps(document, indent=0) + "\n").encode("utf-8"))
