@@ -560,13 +560,7 @@ class ClientSession:
                 detail=f"the relay re-announced an ended session of {member.name!r} (member ignored)",
                 sender=member.name,
             )
-        cert = SessionCertificate(
-            name=member.name,
-            identity_key=member.ik,
-            session_key=member.sk,
-            issued_at=member.issued_at,
-            signature=member.cert,
-        )
+        cert = SessionCertificate.of(member)
         try:
             cert.verify()
             make_box(self.session_key, member.sk)  # refuses all-zero and low-order keys

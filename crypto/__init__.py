@@ -33,13 +33,14 @@ from .identity import (
 from .padding import pad, padded_length, unpad
 from .replay import CounterCheck, ReplayGuard
 from .seal import MAX_BODY_BYTES, BoxCache, InnerMessage, OpenedMessage, Recipient, open_message, seal_message
-from .session import SessionCertificate, SessionKey, join_proof, make_box, verify_join_proof
+from .session import AnnouncedSessionKey, SessionCertificate, SessionKey, join_proof, make_box, verify_join_proof
 
 __all__ = [
     "CERT_PURPOSE",
     "JOIN_PURPOSE",
     "MAX_BODY_BYTES",
     "MESSAGE_PURPOSE",
+    "AnnouncedSessionKey",
     "BadCertificate",
     "BadPublicKey",
     "BadSignature",

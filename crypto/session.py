@@ -17,6 +17,7 @@ that a session key belongs to a name.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import nacl.exceptions
 import nacl.public
@@ -50,6 +51,26 @@ class SessionKey:
         return "SessionKey(<secret>)"
 
 
+class AnnouncedSessionKey(Protocol):
+    """A session key as the wire announces it (a ``hello``, a roster ``member``).
+
+    The certificate's fields under their wire names (``ik``, ``sk``, ``cert``).
+    Structural, so ``crypto`` reads protocol frames without importing
+    ``protocol`` (decision 29); read-only, so a frozen frame matches.
+    """
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def ik(self) -> bytes: ...
+    @property
+    def sk(self) -> bytes: ...
+    @property
+    def issued_at(self) -> int: ...
+    @property
+    def cert(self) -> bytes: ...
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SessionCertificate:
     """``identity_key`` vouches that ``session_key`` speaks for ``name`` since ``issued_at``."""
@@ -69,6 +90,17 @@ class SessionCertificate:
             session_key=session_public,
             issued_at=issued_at,
             signature=signature,
+        )
+
+    @classmethod
+    def of(cls, announced: AnnouncedSessionKey) -> SessionCertificate:
+        """The certificate a ``hello`` or ``member`` carries (the one place wire names map to fields)."""
+        return cls(
+            name=announced.name,
+            identity_key=announced.ik,
+            session_key=announced.sk,
+            issued_at=announced.issued_at,
+            signature=announced.cert,
         )
 
     def verify(self) -> None:

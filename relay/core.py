@@ -306,15 +306,8 @@ class RelayCore:
         except BadSignature:
             detail = "the join proof does not verify for this challenge"
             raise RemoteProtocolError(ErrorCode.BAD_PROOF, detail) from None
-        certificate = SessionCertificate(
-            name=hello.name,
-            identity_key=hello.ik,
-            session_key=hello.sk,
-            issued_at=hello.issued_at,
-            signature=hello.cert,
-        )
         try:
-            certificate.verify()
+            SessionCertificate.of(hello).verify()
         except BadCertificate:
             raise RemoteProtocolError(ErrorCode.BAD_CERT, "the session certificate does not verify") from None
         if self.registry is not None and self.registry.admit(hello.name, hello.ik):
@@ -368,13 +361,7 @@ class RelayCore:
             )
         member = Member(name=conn.name, ik=current.ik, sk=rekey.sk, cert=rekey.cert, issued_at=rekey.issued_at)
         try:
-            SessionCertificate(
-                name=member.name,
-                identity_key=member.ik,
-                session_key=member.sk,
-                issued_at=member.issued_at,
-                signature=member.cert,
-            ).verify()
+            SessionCertificate.of(member).verify()
         except BadCertificate:
             raise RemoteProtocolError(ErrorCode.BAD_CERT, "the new session certificate does not verify") from None
         rekeyed = encode(Rekeyed(member=member), max_frame=ABSOLUTE_MAX_FRAME)

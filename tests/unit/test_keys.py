@@ -40,6 +40,7 @@ from susurro.crypto import (
     verify_join_proof,
     verify_signature,
 )
+from susurro.protocol import Hello, Member
 
 SEED = bytes(range(32))
 T0 = 1_700_000_000
@@ -349,6 +350,29 @@ def test_altered_certificate_is_refused(changes: dict[str, Any]) -> None:
     altered = dataclasses.replace(CERT, **changes)
     with pytest.raises(BadCertificate):
         altered.verify()
+
+
+MEMBER = Member(name="alice", ik=IK.public, sk=SK.public, cert=CERT.signature, issued_at=T0)
+WIRE_ALTERATIONS: dict[str, dict[str, Any]] = {
+    "name": {"name": "alicf"},
+    "ik": {"ik": OTHER.public},
+    "sk": {"sk": SessionKey.generate().public},
+    "issued_at": {"issued_at": T0 + 1},
+    "cert": {"cert": flip(CERT.signature, 100)},
+}
+
+
+def test_a_hello_and_a_member_carry_their_certificate_field_for_field() -> None:
+    hello = Hello(name="alice", ik=IK.public, sk=SK.public, cert=CERT.signature, issued_at=T0, proof=bytes(64))
+    assert SessionCertificate.of(MEMBER) == CERT
+    assert SessionCertificate.of(hello) == CERT
+    SessionCertificate.of(MEMBER).verify()
+
+
+@pytest.mark.parametrize("changes", list(WIRE_ALTERATIONS.values()), ids=list(WIRE_ALTERATIONS))
+def test_every_announced_field_is_bound_by_the_certificate(changes: dict[str, Any]) -> None:
+    with pytest.raises(BadCertificate):
+        SessionCertificate.of(dataclasses.replace(MEMBER, **changes)).verify()
 
 
 def test_certificate_reissued_by_other_identity_verifies_under_that_identity_only() -> None:
