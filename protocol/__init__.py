@@ -33,10 +33,24 @@ from .frames import (
 )
 from .framing import FrameDecoder, encode_frame
 from .names import BadName, name_key, normalize_name
+from .rooms import (
+    ROOM_REQUESTS,
+    RoomAppend,
+    RoomCreate,
+    RoomError,
+    RoomFetch,
+    RoomFind,
+    RoomIndex,
+    RoomInfo,
+    RoomList,
+    RoomLog,
+    RoomUpdate,
+)
 
 __all__ = [
     "CLIENT_FRAMES",
     "RELAY_FRAMES",
+    "ROOM_REQUESTS",
     "Ack",
     "BadName",
     "Bye",
@@ -60,6 +74,16 @@ __all__ = [
     "Rekey",
     "Rekeyed",
     "RemoteProtocolError",
+    "RoomAppend",
+    "RoomCreate",
+    "RoomError",
+    "RoomFetch",
+    "RoomFind",
+    "RoomIndex",
+    "RoomInfo",
+    "RoomList",
+    "RoomLog",
+    "RoomUpdate",
     "Send",
     "Shutdown",
     "Welcome",

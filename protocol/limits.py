@@ -48,3 +48,18 @@ MAX_HANDSHAKE_FRAME = 2048
 PUBLIC_KEY_SIZE = 32
 SIGNATURE_SIZE = 64
 CHALLENGE_SIZE = 32
+
+# --- rooms (protocol/rooms.py; the entry format is crypto/membership.py's) ------
+#: A room id, and every entry hash, is a BLAKE2b-256 digest.
+ROOM_ID_SIZE = 32
+#: One membership-log entry on the wire (crypto.membership.MAX_ENTRY_BYTES).
+MAX_ENTRY_BYTES = 2048
+#: Entries in one ``room_append``.
+MAX_APPEND_ENTRIES = 64
+#: Entries in one ``room_log`` or ``room_update``: a batch of full entries
+#: fits in the default 1 MiB frame; clients fetch on for the rest.
+MAX_LOG_BATCH = 256
+#: Rooms in one ``room_index``.
+MAX_ROOM_INDEX = 1024
+#: Names in a room's presence hint, and the member count a relay reports.
+MAX_ROOM_ONLINE = 1024

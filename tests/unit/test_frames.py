@@ -34,6 +34,16 @@ from susurro.protocol import (
     Rekey,
     Rekeyed,
     RemoteProtocolError,
+    RoomAppend,
+    RoomCreate,
+    RoomError,
+    RoomFetch,
+    RoomFind,
+    RoomIndex,
+    RoomInfo,
+    RoomList,
+    RoomLog,
+    RoomUpdate,
     Send,
     Shutdown,
     Welcome,
@@ -60,6 +70,20 @@ PROOF = bytes(range(64, 128))
 NONCE = bytes(range(100, 132))
 T0 = 1_700_000_000
 
+ROOM = bytes(range(200, 232))
+ROOM_SAMPLES: list[Frame] = [
+    RoomCreate(id="r-1", entry=b"\x9c" + b"e" * 200),
+    RoomAppend(id="r-2", room=ROOM, entries=(b"\x01", b"\x02" * 2048)),
+    RoomFetch(id="r-3", room=ROOM, from_seq=7),
+    RoomFind(id="r-4", label="ops"),
+    RoomList(id="r-5"),
+    RoomLog(
+        id="r-3", room=ROOM, label="ops", from_seq=7, entries=(b"\x01",), head_seq=9, head_hash=IK, online=("bob",)
+    ),
+    RoomUpdate(room=ROOM, label="ops", from_seq=0, entries=(), head_seq=0, head_hash=ROOM, online=()),
+    RoomIndex(id="r-5", rooms=(RoomInfo(room=ROOM, label="ops", open=False, members=3, online=1, head_seq=4),)),
+    RoomError(id="r-1", code=ErrorCode.LABEL_TAKEN.value, detail="the label 'ops' is taken"),
+]
 MEMBER = Member(name="bob", ik=IK, sk=SK, cert=SIG, issued_at=T0)
 MEMBER2 = Member(name="Ünïcödé_名前", ik=SK, sk=IK, cert=PROOF, issued_at=0)
 
@@ -81,6 +105,7 @@ SAMPLES: list[Frame] = [
     Shutdown(reason="relay is restarting"),
     Keepalive(),
     KeepaliveAck(),
+    *ROOM_SAMPLES,
 ]
 EDGE_SAMPLES: list[Frame] = [
     Welcome(name="alice"),
@@ -547,6 +572,15 @@ FIELD_NAMES = sorted(
         "code",
         "detail",
         "reason",
+        "entry",
+        "entries",
+        "room",
+        "from_seq",
+        "label",
+        "head_seq",
+        "head_hash",
+        "online",
+        "rooms",
     }
 )
 scalars = st.one_of(
@@ -598,6 +632,28 @@ GOOD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "code": st.text(max_size=40),
     "detail": st.text(max_size=40),
     "reason": st.text(max_size=40),
+    # rooms
+    "entry": st.binary(max_size=40),
+    "entries": st.lists(st.binary(max_size=8), max_size=3),
+    "room": key32,
+    "from_seq": st.integers(-1, 2**64 - 1),
+    "label": st.text(max_size=8),
+    "head_seq": st.integers(-1, 9),
+    "head_hash": key32,
+    "online": st.lists(st.text(max_size=4), max_size=3),
+    "rooms": st.lists(
+        st.fixed_dictionaries(
+            {
+                "room": key32,
+                "label": st.text(max_size=4),
+                "open": st.booleans(),
+                "members": st.integers(-1, 3),
+                "online": st.integers(0, 3),
+                "head_seq": st.integers(0, 3),
+            }
+        ),
+        max_size=2,
+    ),
 }
 WIRE_FIELDS = {
     t: [cls.WIRE_NAMES.get(f.name, f.name) for f in dataclasses.fields(cls)]
