@@ -27,8 +27,10 @@ from .idle import DEFAULT_IDLE_PING, DEFAULT_IDLE_TIMEOUT
 from .outbox import DEFAULT_OUTBOX_BYTES
 from .ratelimit import DEFAULT_RATE_BURST, DEFAULT_RATE_PER_SECOND
 from .registry import RegistryError
+from .rooms import add_room_flags, room_settings
 from .server import RelayServer, format_address
 from .status import DEFAULT_STATUS_HOST, StatusServer
+from .store import StoreError
 from .tls import TLSConfigError
 
 DESCRIPTION = """\
@@ -149,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="names the registry may hold; new names beyond it are refused (default 100000)",
     )
     add_robustness_flags(limits)
+    add_room_flags(parser, _positive_int)
     return parser
 
 
@@ -266,10 +269,11 @@ def main(argv: list[str] | None = None) -> int:
         limit_loopback=args.limit_loopback,
         rate_burst=args.rate_burst,
         rate_per_second=args.rate_per_second,
+        **room_settings(args),  # type: ignore[arg-type]
     )
     try:
         server = RelayServer(config)
-    except RegistryError as exc:
+    except (RegistryError, StoreError) as exc:
         print(f"susurro-relay: {exc}", file=sys.stderr)
         return 2
     try:

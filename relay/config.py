@@ -9,6 +9,13 @@ from susurro.protocol.limits import DEFAULT_MAX_FRAME, DEFAULT_MAX_RECIPIENTS
 from .idle import DEFAULT_IDLE_PING, DEFAULT_IDLE_TIMEOUT
 from .outbox import DEFAULT_OUTBOX_BYTES
 from .ratelimit import DEFAULT_RATE_BURST, DEFAULT_RATE_PER_SECOND
+from .rooms import (
+    DEFAULT_MAX_ENTRY_BYTES,
+    DEFAULT_MAX_ROOM_ENTRIES,
+    DEFAULT_MAX_ROOM_MEMBERS,
+    DEFAULT_MAX_ROOMS,
+    DEFAULT_MAX_ROOMS_PER_IDENTITY,
+)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 12345
@@ -46,3 +53,10 @@ class RelayConfig:
     limit_loopback: bool = False
     rate_burst: int = DEFAULT_RATE_BURST
     rate_per_second: float = DEFAULT_RATE_PER_SECOND
+    # Issue 12: rooms in SQLite under data_dir (None: in memory), and their limits (relay/rooms.py).
+    data_dir: str | None = None
+    max_rooms_per_identity: int = DEFAULT_MAX_ROOMS_PER_IDENTITY
+    max_room_members: int = DEFAULT_MAX_ROOM_MEMBERS
+    max_room_entries: int = DEFAULT_MAX_ROOM_ENTRIES
+    max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES
+    max_rooms: int = DEFAULT_MAX_ROOMS

@@ -24,6 +24,7 @@ from typing import Protocol
 from susurro.crypto import BadCertificate, BadSignature, SessionCertificate, short_fingerprint, verify_join_proof
 from susurro.protocol import (
     CLIENT_FRAMES,
+    ROOM_REQUESTS,
     Ack,
     Bye,
     Challenge,
@@ -56,7 +57,9 @@ from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, CHALLENGE_SIZE, MAX_HAND
 from .config import RelayConfig
 from .ratelimit import RateLimiter, Verdict
 from .registry import NameRegistry
+from .rooms import RoomService
 from .roster import NameTaken, Roster, RosterEntry, SessionKeyInUse
+from .store import open_room_store
 
 log = logging.getLogger("susurro.relay")
 
@@ -88,6 +91,8 @@ class Connection:
     ip: str = ""
     limiter: RateLimiter | None = None
     close_reason: str | None = None
+    # Issue 12: the identity key it joined with, for room presence.
+    ik: bytes = b""
 
     @property
     def joined(self) -> bool:
@@ -130,6 +135,8 @@ class RelayCore:
         # Raises RegistryError for an unreadable or corrupt file: the relay must not start without it.
         self.registry = NameRegistry(config.registry, config.registry_max_names) if config.registry else None
         self._per_ip: Counter[str] = Counter()
+        # Raises StoreError for a data dir or database it cannot open: the relay must not start without it.
+        self.rooms = RoomService(open_room_store(config.data_dir), config, self.roster.peers)
 
     # --- connection lifecycle ---------------------------------------------
 
@@ -289,6 +296,8 @@ class RelayCore:
             conn.closing = True
         elif isinstance(frame, Rekey):
             self._handle_rekey(conn, frame)
+        elif isinstance(frame, ROOM_REQUESTS):
+            self.rooms.handle(conn, frame)
 
     # --- handlers -----------------------------------------------------------
 
@@ -319,6 +328,7 @@ class RelayCore:
             # Under the roster lock, so the joiner's welcome is queued before any
             # later joined/left, and everyone else learns of it before it can send.
             conn.name = hello.name
+            conn.ik = hello.ik
             conn.decoder.max_frame = self.config.max_frame
             welcome = Welcome(name=hello.name, roster=tuple(entry.member for entry in others))
             conn.outbox.offer(encode(welcome, max_frame=ABSOLUTE_MAX_FRAME))
@@ -407,9 +417,7 @@ class RelayCore:
                 total_bytes += len(ct)
                 first_ct = first_ct or ct
                 if audit:  # --log-ciphertext: every copy, whole, for a full audit
-                    log.info(
-                        "deliver from=%s to=%s id=%s bytes=%d ct=%s", conn.name, name, send.id, len(ct), ct.hex()
-                    )
+                    log.info("deliver from=%s to=%s id=%s bytes=%d ct=%s", conn.name, name, send.id, len(ct), ct.hex())
             else:
                 missing.append(wire_name)
         if delivered and not audit and log.isEnabledFor(logging.INFO):

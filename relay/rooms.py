@@ -1,0 +1,431 @@
+"""Rooms on the relay: checking, storing and serving membership logs. No sockets.
+
+``RoomService`` handles the room frames (``protocol/rooms.py``) for the core.
+It verifies every entry with ``crypto.membership`` before storing it, the
+same way every client verifies it again: the relay's check is defence in
+depth, so a buggy or hostile client cannot leave a log that members would
+refuse. It keeps presence per room (which members are connected, from the
+core's roster) and pushes ``room_update`` to them when a log grows.
+
+A refusal is a ``room_error`` for that request alone. Room changes are logged
+(``room-create``, ``room-add``, ...) with the short room id, label and names:
+all public parts of the signed log; there is no plaintext to log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Protocol
+
+from susurro.crypto import (
+    EntryKind,
+    LogRules,
+    RoomEntry,
+    RoomLimitExceeded,
+    RoomLogError,
+    RoomPolicy,
+    RoomState,
+    short_room_id,
+    verify_log,
+)
+from susurro.protocol import (
+    ErrorCode,
+    Frame,
+    ProtocolError,
+    RoomAppend,
+    RoomCreate,
+    RoomError,
+    RoomFetch,
+    RoomFind,
+    RoomIndex,
+    RoomInfo,
+    RoomList,
+    RoomLog,
+    RoomUpdate,
+    encode,
+    name_key,
+    normalize_name,
+)
+from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, MAX_ENTRY_BYTES, MAX_LOG_BATCH, MAX_ROOM_INDEX
+
+from .store import HeadMoved, LabelTaken, MemberRecord, RoomStore, StoreError
+
+if TYPE_CHECKING:
+    from .config import RelayConfig
+
+log = logging.getLogger("susurro.relay")
+
+DEFAULT_MAX_ROOMS_PER_IDENTITY = 32
+DEFAULT_MAX_ROOM_MEMBERS = 256
+DEFAULT_MAX_ROOM_ENTRIES = 4096
+DEFAULT_MAX_ENTRY_BYTES = 1024
+DEFAULT_MAX_ROOMS = 10_000
+#: Verified room states kept in memory; others are re-verified from the store when asked for.
+STATE_CACHE_ROOMS = 1024
+
+
+class RoomPeer(Protocol):
+    """What the service needs of a connection: who it is and where its frames go."""
+
+    @property
+    def name(self) -> str | None: ...
+
+    @property
+    def ik(self) -> bytes: ...
+
+    @property
+    def outbox(self) -> _Outbox: ...
+
+
+class _Outbox(Protocol):
+    def offer(self, data: bytes) -> bool: ...
+
+
+class RoomRefused(Exception):
+    """A room request refused; becomes one ``room_error``."""
+
+    def __init__(self, code: ErrorCode, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+def valid_name(text: str) -> bool:
+    """Subject names and labels follow the member-name rules, in normalized form."""
+    try:
+        return normalize_name(text) == text
+    except ProtocolError:
+        return False
+
+
+class RoomService:
+    """Room requests in, frames to outboxes out. One lock orders every change."""
+
+    def __init__(
+        self,
+        store: RoomStore,
+        limits: RelayConfig,
+        peers: Callable[[], Iterable[RoomPeer]],
+    ) -> None:
+        """``limits`` is the relay's config (its ``max_room*``, ``max_entry_bytes`` and ``max_rooms``)."""
+        self.store = store
+        self.limits = limits
+        self.rules = LogRules(
+            max_members=limits.max_room_members,
+            max_entries=limits.max_room_entries,
+            name_key=name_key,
+            name_ok=valid_name,
+        )
+        self._peers = peers
+        self._lock = threading.Lock()
+        self._states: OrderedDict[bytes, RoomState] = OrderedDict()
+
+    def handle(self, peer: RoomPeer, frame: Frame) -> None:
+        """Answer one room request from a joined connection."""
+        request_id = getattr(frame, "id", "")
+        try:
+            if isinstance(frame, RoomCreate):
+                answer: Frame = self._create(peer, frame)
+            elif isinstance(frame, RoomAppend):
+                answer = self._append(peer, frame)
+            elif isinstance(frame, RoomFetch):
+                answer = self._fetch(peer, frame.id, frame.room, frame.from_seq)
+            elif isinstance(frame, RoomFind):
+                answer = self._find(peer, frame)
+            elif isinstance(frame, RoomList):
+                answer = self._list(peer, frame)
+            else:
+                raise TypeError(f"not a room request: {frame.TYPE}")
+        except RoomRefused as refusal:
+            log.warning(
+                "room-reject name=%s id=%s code=%s detail=%s", peer.name, request_id, refusal.code.value, refusal.detail
+            )
+            answer = RoomError(id=request_id, code=refusal.code.value, detail=refusal.detail[:512])
+        except StoreError as exc:
+            log.error("room-store-error name=%s id=%s error=%s", peer.name, request_id, exc)
+            answer = RoomError(
+                id=request_id, code=ErrorCode.INTERNAL.value, detail="the relay cannot store rooms right now"
+            )
+        peer.outbox.offer(encode(answer, max_frame=ABSOLUTE_MAX_FRAME))
+
+    # --- requests ---------------------------------------------------------------
+
+    def _create(self, peer: RoomPeer, frame: RoomCreate) -> Frame:
+        self._check_size(frame.entry)
+        try:
+            state = verify_log([frame.entry], self.rules)
+        except RoomLogError as exc:
+            raise self._bad_entry(exc) from None
+        if state.creator != peer.ik:
+            raise RoomRefused(ErrorCode.BAD_ENTRY, "a room is created by its first member: sign it with your own key")
+        with self._lock:
+            if self.store.rooms_created_by(peer.ik) >= self.limits.max_rooms_per_identity:
+                raise RoomRefused(
+                    ErrorCode.ROOM_LIMIT,
+                    f"you have created {self.limits.max_rooms_per_identity} rooms, the most this relay allows",
+                )
+            if self.store.room_count() >= self.limits.max_rooms:
+                raise RoomRefused(ErrorCode.ROOM_LIMIT, f"this relay holds {self.limits.max_rooms} rooms, its limit")
+            try:
+                self.store.create_room(
+                    room_id=state.room_id,
+                    label=state.label,
+                    label_key=name_key(state.label),
+                    creator=state.creator,
+                    open=state.policy is RoomPolicy.OPEN,
+                    entry=frame.entry,
+                    members=_records(state),
+                )
+            except LabelTaken as taken:
+                shown = taken.args[0]
+                looks = "" if shown == state.label else f" (it looks like {shown!r})"
+                raise RoomRefused(
+                    ErrorCode.LABEL_TAKEN, f"the label {state.label!r}{looks} is taken on this relay"
+                ) from None
+            self._remember(state)
+        creator = state.members[state.creator].name
+        log.info(
+            "room-create room=%s label=%s by=%s policy=%s", state.short_id, state.label, creator, state.policy.value
+        )
+        return self._log_frame(frame.id, state, state.head.seq + 1, ())
+
+    def _append(self, peer: RoomPeer, frame: RoomAppend) -> Frame:
+        for entry in frame.entries:
+            self._check_size(entry)
+        with self._lock:
+            before = self._state(frame.room)
+            first_seq = _seq_of(frame.entries[0])
+            if first_seq is not None and first_seq <= before.head.seq:
+                raise RoomRefused(
+                    ErrorCode.ROOM_CONFLICT,
+                    f"the log is at entry {before.head.seq}; fetch it and sign your change after that",
+                )
+            try:
+                after = before.extend(frame.entries)
+            except RoomLimitExceeded as exc:
+                raise RoomRefused(ErrorCode.ROOM_LIMIT, exc.detail) from None
+            except RoomLogError as exc:
+                raise self._bad_entry(exc) from None
+            try:
+                self.store.append_entries(
+                    room_id=before.room_id,
+                    expected_seq=before.head.seq,
+                    entries=frame.entries,
+                    head_hash=after.head.hash,
+                    open=after.policy is RoomPolicy.OPEN,
+                    members=_records(after),
+                )
+            except HeadMoved:  # another relay process on the same data dir appended first
+                self._states.pop(before.room_id, None)
+                raise RoomRefused(ErrorCode.ROOM_CONFLICT, "the log moved on; fetch it and try again") from None
+            self._remember(after)
+            self._log_changes(before, frame.entries)
+            online = self._online(before, after)
+            update = RoomUpdate(
+                room=after.room_id,
+                label=after.label,
+                from_seq=before.head.seq + 1,
+                entries=frame.entries,
+                head_seq=after.head.seq,
+                head_hash=after.head.hash,
+                online=tuple(name for name, _ in online),
+            )
+            pushed = encode(update, max_frame=ABSOLUTE_MAX_FRAME)
+            for _, other in online:
+                if other is not peer:
+                    other.outbox.offer(pushed)
+        return self._log_frame(frame.id, after, after.head.seq + 1, ())
+
+    def _fetch(self, peer: RoomPeer, request_id: str, room_id: bytes, from_seq: int) -> Frame:
+        with self._lock:
+            state = self._state(room_id)
+            self._check_may_read(peer, state)
+            entries = tuple(self.store.entries(room_id, from_seq, MAX_LOG_BATCH)) if from_seq <= state.head.seq else ()
+        return self._log_frame(request_id, state, from_seq, entries)
+
+    def _find(self, peer: RoomPeer, frame: RoomFind) -> Frame:
+        with self._lock:
+            stored = self.store.room_by_label(name_key(frame.label))
+        if stored is None:
+            raise RoomRefused(ErrorCode.NO_SUCH_ROOM, f"no room on this relay is labelled {frame.label[:40]!r}")
+        return self._fetch(peer, frame.id, stored.room_id, 0)
+
+    def _list(self, peer: RoomPeer, frame: RoomList) -> Frame:
+        with self._lock:
+            mine = self.store.rooms_of(peer.ik, MAX_ROOM_INDEX)
+            rooms = {room.room_id: room for room in mine}
+            for room in self.store.open_rooms(MAX_ROOM_INDEX):
+                if len(rooms) >= MAX_ROOM_INDEX:
+                    break
+                rooms.setdefault(room.room_id, room)
+            connected = {p.ik for p in self._peers() if p.name is not None}
+            infos = []
+            for room in sorted(rooms.values(), key=lambda r: name_key(r.label)):
+                online = sum(1 for m in self.store.members(room.room_id) if m.identity_key in connected)
+                infos.append(
+                    RoomInfo(
+                        room=room.room_id,
+                        label=room.label,
+                        open=room.open,
+                        members=room.members,
+                        online=online,
+                        head_seq=room.head_seq,
+                    )
+                )
+        return RoomIndex(id=frame.id, rooms=tuple(infos))
+
+    # --- helpers ------------------------------------------------------------------
+
+    def _check_size(self, entry: bytes) -> None:
+        limit = min(self.limits.max_entry_bytes, MAX_ENTRY_BYTES)
+        if len(entry) > limit:
+            raise RoomRefused(ErrorCode.ROOM_LIMIT, f"an entry is {len(entry)} bytes; this relay takes at most {limit}")
+
+    @staticmethod
+    def _bad_entry(exc: RoomLogError) -> RoomRefused:
+        return RoomRefused(ErrorCode.BAD_ENTRY, f"{exc.kind}: {exc.detail}")
+
+    def _check_may_read(self, peer: RoomPeer, state: RoomState) -> None:
+        """Members, past members and anyone for an open room; others are told it does not exist."""
+        if state.policy is RoomPolicy.OPEN or peer.ik in state.members:
+            return
+        if not self.store.was_member(state.room_id, peer.ik):
+            raise RoomRefused(ErrorCode.NO_SUCH_ROOM, "no such room (or it is not open to you)")
+
+    def _state(self, room_id: bytes) -> RoomState:
+        """The verified state of a stored room (the caller holds the lock)."""
+        state = self._states.get(room_id)
+        if state is not None:
+            self._states.move_to_end(room_id)
+            return state
+        stored = self.store.room(room_id)
+        if stored is None:
+            raise RoomRefused(ErrorCode.NO_SUCH_ROOM, "no such room (or it is not open to you)")
+        entries: list[bytes] = []
+        while len(entries) <= stored.head_seq:
+            batch = self.store.entries(room_id, len(entries), 4096)
+            if not batch:
+                break
+            entries.extend(batch)
+        try:
+            state = verify_log(entries, self.rules)
+        except RoomLogError as exc:  # the database was altered behind the relay's back
+            log.error("room-corrupt room=%s error=%s", short_room_id(room_id), exc.detail)
+            raise StoreError(f"the stored log of room {short_room_id(room_id)} does not verify") from None
+        self._remember(state)
+        return state
+
+    def _remember(self, state: RoomState) -> None:
+        self._states[state.room_id] = state
+        self._states.move_to_end(state.room_id)
+        while len(self._states) > STATE_CACHE_ROOMS:
+            self._states.popitem(last=False)
+
+    def _online(self, *states: RoomState) -> list[tuple[str, RoomPeer]]:
+        """Connected members of any of ``states``: (roster name, peer)."""
+        members = set().union(*(state.members for state in states))
+        return [(p.name, p) for p in self._peers() if p.name is not None and p.ik in members]
+
+    def _log_frame(self, request_id: str, state: RoomState, from_seq: int, entries: tuple[bytes, ...]) -> RoomLog:
+        return RoomLog(
+            id=request_id,
+            room=state.room_id,
+            label=state.label,
+            from_seq=from_seq,
+            entries=entries,
+            head_seq=state.head.seq,
+            head_hash=state.head.hash,
+            online=tuple(name for name, _ in self._online(state)),
+        )
+
+    def _log_changes(self, before: RoomState, entries: tuple[bytes, ...]) -> None:
+        names = {ik: m.name for ik, m in before.members.items()}
+        for data in entries:
+            entry = RoomEntry.from_bytes(data)
+            names.setdefault(entry.subject_ik, entry.subject_name)
+            extra = f" policy={entry.policy}" if entry.kind is EntryKind.POLICY else ""
+            log.info(
+                "room-%s room=%s label=%s seq=%d name=%s by=%s%s",
+                entry.kind.value,
+                before.short_id,
+                before.label,
+                entry.seq,
+                entry.subject_name,
+                names.get(entry.signer, "?"),
+                extra,
+            )
+
+
+def _records(state: RoomState) -> list[MemberRecord]:
+    return [MemberRecord(m.identity_key, m.name, m.admin) for m in state.members.values()]
+
+
+def _seq_of(data: bytes) -> int | None:
+    try:
+        return RoomEntry.from_bytes(data).seq
+    except RoomLogError:
+        return None
+
+
+# --- flags ------------------------------------------------------------------------
+
+
+def add_room_flags(parser: argparse.ArgumentParser, positive: Callable[[int, int | None], object]) -> None:
+    rooms = parser.add_argument_group("rooms (stored in SQLite under --data-dir)")
+    rooms.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="keep rooms and their membership logs in DIR/relay.sqlite3 (created 0700 if absent), across restarts; "
+        "default: in memory, gone when the relay stops",
+    )
+    rooms.add_argument(
+        "--max-rooms-per-identity",
+        metavar="N",
+        type=positive(1, None),
+        default=DEFAULT_MAX_ROOMS_PER_IDENTITY,
+        help=f"rooms one identity may create (default {DEFAULT_MAX_ROOMS_PER_IDENTITY})",
+    )
+    rooms.add_argument(
+        "--max-room-members",
+        metavar="N",
+        type=positive(1, 1024),
+        default=DEFAULT_MAX_ROOM_MEMBERS,
+        help=f"members in one room (default {DEFAULT_MAX_ROOM_MEMBERS}, at most 1024)",
+    )
+    rooms.add_argument(
+        "--max-room-entries",
+        metavar="N",
+        type=positive(2, 100_000),
+        default=DEFAULT_MAX_ROOM_ENTRIES,
+        help=f"entries in one room's membership log (default {DEFAULT_MAX_ROOM_ENTRIES})",
+    )
+    rooms.add_argument(
+        "--max-entry-bytes",
+        metavar="N",
+        type=positive(256, MAX_ENTRY_BYTES),
+        default=DEFAULT_MAX_ENTRY_BYTES,
+        help=f"bytes in one membership-log entry (default {DEFAULT_MAX_ENTRY_BYTES}, at most {MAX_ENTRY_BYTES})",
+    )
+    rooms.add_argument(
+        "--max-rooms",
+        metavar="N",
+        type=positive(1, None),
+        default=DEFAULT_MAX_ROOMS,
+        help=f"rooms on this relay in all (default {DEFAULT_MAX_ROOMS})",
+    )
+
+
+def room_settings(args: argparse.Namespace) -> dict[str, object]:
+    """``RelayConfig`` fields from the parsed room flags."""
+    return {
+        "data_dir": args.data_dir,
+        "max_rooms_per_identity": args.max_rooms_per_identity,
+        "max_room_members": args.max_room_members,
+        "max_room_entries": args.max_room_entries,
+        "max_entry_bytes": args.max_entry_bytes,
+        "max_rooms": args.max_rooms,
+    }
