@@ -13,7 +13,7 @@ from susurro.protocol import RoomAppend, RoomCreate, RoomError, RoomFind, RoomLo
 from susurro.relay import RelayConfig, RelayServer
 from susurro.relay.rooms import valid_name
 from susurro.relay.store import DATABASE_FILE
-from tests.adversarial.hostile_client import ROSTER_NOISE, HostileClient
+from tests.helpers.hostile_client import ROSTER_NOISE, HostileClient
 
 RULES = LogRules(name_key=name_key, name_ok=valid_name)
 T = 1_764_000_000

@@ -33,8 +33,10 @@ from susurro.protocol import name_key, normalize_name
 
 POOL = [IdentityKey.from_seed(bytes([i]) * 32) for i in range(1, 6)]
 NAMES = ["ana", "beto", "cleo", "dani", "eva"]
-#: Lookalike of "ana" under the protocol's name key (Cyrillic а): never two in one room.
-LOOKALIKE = "аnа"
+#: Names an add may use instead of the subject's own: one that collides with
+#: "ana" under the protocol's name key, and ones the name rules refuse
+#: (a space; Latin mixed with Cyrillic).
+ODD_NAMES = ["ANA", "a b", "аna"]
 
 
 def _valid_name(name: str) -> bool:
@@ -53,8 +55,8 @@ class Op:
     signer: int
     subject: int
     policy: RoomPolicy | None = None
-    #: Use a lookalike of the subject's name instead of its own (only for add).
-    lookalike: bool = False
+    #: Use this name instead of the subject's own (only for add).
+    odd_name: str | None = None
 
 
 class Model:
@@ -67,7 +69,7 @@ class Model:
 
     def name_for(self, op: Op) -> str:
         if op.kind is EntryKind.ADD:
-            return LOOKALIKE if op.lookalike else NAMES[op.subject]
+            return op.odd_name or NAMES[op.subject]
         return self.members.get(op.subject, NAMES[op.subject])
 
     def accepts(self, op: Op) -> bool:
@@ -77,7 +79,8 @@ class Model:
             name = self.name_for(op)
             allowed = signer_admin or (op.signer == op.subject and self.policy is RoomPolicy.OPEN)
             collides = any(name_key(other) == name_key(name) for other in self.members.values())
-            return allowed and not is_member and not collides and len(self.members) < RULES.max_members
+            fits = not is_member and not collides and _valid_name(name) and len(self.members) < RULES.max_members
+            return allowed and fits
         if op.kind is EntryKind.LEAVE:
             return op.signer == op.subject and is_member
         if op.kind is EntryKind.REMOVE:
@@ -116,8 +119,8 @@ def ops(draw: st.DrawFn) -> Op:
     # Bias towards self-signed changes, where leave, open joins and policy live.
     subject = draw(st.one_of(st.just(signer), INDEX))
     policy = draw(st.sampled_from(list(RoomPolicy))) if kind is EntryKind.POLICY else None
-    lookalike = kind is EntryKind.ADD and subject == 0 and draw(st.booleans())
-    return Op(kind, signer, subject, policy, lookalike)
+    odd_name = draw(st.sampled_from([None, None, *ODD_NAMES])) if kind is EntryKind.ADD else None
+    return Op(kind, signer, subject, policy, odd_name)
 
 
 def build(creator: int, policy: RoomPolicy, sequence: list[Op], nonce: bytes = bytes(16)) -> tuple[list[bytes], int]:

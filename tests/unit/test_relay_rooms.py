@@ -21,12 +21,16 @@ from susurro.crypto import (
     RoomEntry,
     RoomPolicy,
     RoomState,
+    SessionCertificate,
+    SessionKey,
     create_entry,
+    join_proof,
     verify_log,
 )
 from susurro.protocol import (
     Error,
     Frame,
+    Hello,
     Ping,
     Pong,
     RoomAppend,
@@ -45,14 +49,23 @@ from susurro.protocol.framing import encode_frame, pack_payload
 from susurro.relay import RelayConfig, RelayCore
 from susurro.relay.rooms import valid_name
 from susurro.relay.store import DATABASE_FILE
-
-try:
-    from .test_relay_core import connect, hello_for
-except ImportError:  # run as a top-level module
-    from test_relay_core import connect, hello_for  # type: ignore[no-redef]
+from tests.helpers.memory import MemoryOutbox
 
 RULES = LogRules(name_key=name_key, name_ok=valid_name)
 T = 1_764_000_000
+
+
+def hello_for(name: str, nonce: bytes, identity: IdentityKey) -> Hello:
+    session = SessionKey.generate()
+    cert = SessionCertificate.issue(identity, name, session.public, T)
+    return Hello(
+        name=name,
+        ik=identity.public,
+        sk=session.public,
+        cert=cert.signature,
+        issued_at=T,
+        proof=join_proof(identity, nonce, name, session.public),
+    )
 
 
 class Member:
@@ -62,7 +75,10 @@ class Member:
         self.core = core
         self.name = name
         self.identity = identity or IdentityKey.generate()
-        self.conn, self.outbox = connect(core)
+        self.outbox = MemoryOutbox()
+        conn = core.connect(self.outbox, "test:1")
+        assert conn is not None
+        self.conn = conn
         assert core.receive(self.conn, encode(hello_for(name, self.conn.nonce, self.identity)))
         self.outbox.new_frames()
         self._ids = 0
