@@ -82,3 +82,27 @@ class WrongPassphrase(KeyFileError):
     """The passphrase does not open the key file (or the file was altered: the two look the same)."""
 
     kind = "wrong_passphrase"
+
+
+class BadPrekey(CryptoError):
+    """A prekey from the relay is malformed or not signed by the identity key it is for."""
+
+    kind = "bad_prekey"
+
+
+class PrekeyKeyChanged(BadPrekey):
+    """The relay's prekey bundle is for another identity key than the one pinned for that name."""
+
+    kind = "key_changed"
+
+
+class UnknownPrekey(CryptoError):
+    """A message is sealed to a prekey this client does not hold (never had, or deleted)."""
+
+    kind = "unknown_prekey"
+
+
+class PrekeyReused(CryptoError):
+    """A second message under a one-time prekey that was already used: the relay handed it out twice."""
+
+    kind = "prekey_reused"

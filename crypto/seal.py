@@ -229,19 +229,30 @@ def _encrypt(box: nacl.public.Box, block: bytes) -> bytes:
     return nonce + ciphertext
 
 
-def seal_message(
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignedMessage:
+    """A signed inner message, before it is sealed to anyone.
+
+    ``head`` is ``msgpack[sealed, n]`` without ``n``: the same for every
+    recipient, online (a Box) or waiting (a prekey envelope).
+    """
+
+    inner: InnerMessage
+    head: bytes
+
+
+def sign_message(
     *,
     identity: IdentityKey,
-    boxes: BoxCache,
     sender: str,
-    recipients: Sequence[Recipient],
+    recipients: Sequence[tuple[str, bytes]],
     body: str,
     msg_id: str,
     sent_at: int,
     room: str = "",
     direct: bool = False,
-) -> dict[str, bytes]:
-    """Seal ``body`` for every recipient; returns ``{recipient name: ciphertext}``."""
+) -> SignedMessage:
+    """Sign ``body`` for ``recipients`` (name, identity key) once, for every copy."""
     try:
         encoded_body = body.encode("utf-8")
     except UnicodeEncodeError:
@@ -258,7 +269,7 @@ def seal_message(
         sent_at=sent_at,
         msg_id=msg_id,
         direct=direct,
-        to=tuple((r.name, _fingerprint(r.identity_key)) for r in recipients),
+        to=tuple((name, _fingerprint(identity_key)) for name, identity_key in recipients),
         body=body,
     )
     inner_bytes = msgpack.packb(inner.to_wire(), use_bin_type=True)
@@ -266,13 +277,47 @@ def seal_message(
     sealed = msgpack.packb([inner_bytes, signature], use_bin_type=True)
     # msgpack[sealed, n] is a 2-array header, the packed ``sealed`` (the same
     # for everyone: packed once) and the packed counter (per recipient).
-    head = b"\x92" + msgpack.packb(sealed, use_bin_type=True)
+    return SignedMessage(inner=inner, head=b"\x92" + msgpack.packb(sealed, use_bin_type=True))
+
+
+def message_block(signed: SignedMessage, counter: int) -> bytes:
+    """The padded plaintext of one recipient's copy: ``pad(msgpack[sealed, counter])``."""
+    if not 0 < counter <= MAX_COUNTER:
+        raise ValueError("recipient counters start at 1")
+    return pad(signed.head, msgpack.packb(counter))
+
+
+def seal_message(
+    *,
+    identity: IdentityKey,
+    boxes: BoxCache,
+    sender: str,
+    recipients: Sequence[Recipient],
+    body: str,
+    msg_id: str,
+    sent_at: int,
+    room: str = "",
+    direct: bool = False,
+) -> dict[str, bytes]:
+    """Seal ``body`` for every recipient; returns ``{recipient name: ciphertext}``."""
+    signed = sign_message(
+        identity=identity,
+        sender=sender,
+        recipients=[(r.name, r.identity_key) for r in recipients],
+        body=body,
+        msg_id=msg_id,
+        sent_at=sent_at,
+        room=room,
+        direct=direct,
+    )
+    return seal_online(signed, boxes, recipients)
+
+
+def seal_online(signed: SignedMessage, boxes: BoxCache, recipients: Sequence[Recipient]) -> dict[str, bytes]:
+    """One Box per online recipient, each with its own counter."""
     out: dict[str, bytes] = {}
     for recipient in recipients:
-        if not 0 < recipient.counter <= MAX_COUNTER:
-            raise ValueError("recipient counters start at 1")
-        block = pad(head, msgpack.packb(recipient.counter))
-        out[recipient.name] = _encrypt(boxes.box_for(recipient.session_key), block)
+        out[recipient.name] = _encrypt(boxes.box_for(recipient.session_key), message_block(signed, recipient.counter))
     return out
 
 
@@ -300,6 +345,24 @@ def open_message(
         block = boxes.box_for(sender_session_key).decrypt(ciphertext)
     except (nacl.exceptions.CryptoError, ValueError, TypeError):
         raise DecryptFailed(f"message claimed to be from {relay_sender!r} does not decrypt") from None
+    return open_block(
+        block,
+        relay_sender=relay_sender,
+        sender_identity_key=sender_identity_key,
+        own_name=own_name,
+        own_identity_key=own_identity_key,
+    )
+
+
+def open_block(
+    block: bytes,
+    *,
+    relay_sender: str,
+    sender_identity_key: bytes,
+    own_name: str,
+    own_identity_key: bytes,
+) -> OpenedMessage:
+    """Check a decrypted copy (from a Box or a prekey envelope): the checks after decryption."""
     plaintext = unpad(block)
     if len(plaintext) > MAX_PLAINTEXT:
         raise MalformedMessage("plaintext larger than any valid message")

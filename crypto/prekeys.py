@@ -1,0 +1,433 @@
+"""Prekeys, so that anyone can seal a message to a member who is offline.
+
+Modelled on Signal's X3DH, with Signal Desktop's figures. Each identity
+publishes a signed prekey (X25519, rotated about weekly) and a batch of
+one-time prekeys, each signed by the identity key under its own purpose::
+
+    spk_sig = IK.sign("susurro/signed-prekey/v1" || key_id || SPK_pub || created_at)
+    opk_sig = IK.sign("susurro/one-time-prekey/v1" || key_id || OPK_pub)
+
+A sender seals to a bundle it fetched and checked against the identity key it
+has *pinned*, with a fresh ephemeral key EK::
+
+    DH1 = X(ik_A, SPK_B)   DH2 = X(ek, IK_B)   DH3 = X(ek, SPK_B)   DH4 = X(ek, OPK_B) or b""
+    key = BLAKE2b-256(msgpack([DH1, DH2, DH3, DH4, IK_A, IK_B, EK, SPK, OPK or b""]), person="susurro/x3dh/v1")
+    envelope = msgpack([1, IK_A, EK, spk_id, opk_id or 0, SecretBox(key).encrypt(block)])
+
+``block`` is exactly what an online copy carries (``seal.message_block``).
+Identity keys are Ed25519; their X25519 forms come from libsodium's
+``crypto_sign_ed25519_*_to_curve25519``. Everything here is pure: the caller
+keeps the private halves and the record of used one-time keys
+(``docs/protocol.md``, *Prekeys and mailboxes*).
+"""
+
+from __future__ import annotations
+
+import enum
+import hmac
+from collections.abc import Container
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+import nacl.bindings
+import nacl.encoding
+import nacl.exceptions
+import nacl.hash
+import nacl.public
+import nacl.secret
+import nacl.utils
+
+from .errors import (
+    BadPrekey,
+    BadPublicKey,
+    BadSignature,
+    DecryptFailed,
+    MalformedMessage,
+    PrekeyKeyChanged,
+    SenderMismatch,
+)
+from .identity import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, IdentityKey, verify_signature
+
+SIGNED_PREKEY_PURPOSE = b"susurro/signed-prekey/v1"
+ONE_TIME_PREKEY_PURPOSE = b"susurro/one-time-prekey/v1"
+#: BLAKE2b personalisation of the key derivation (at most 16 bytes).
+X3DH_PERSON = b"susurro/x3dh/v1"
+ENVELOPE_VERSION = 1
+#: Key ids are 1..2^32-1; 0 in an envelope means "no one-time prekey".
+MAX_KEY_ID = 2**32 - 1
+#: Signal Desktop's figures: a new signed prekey about every 7 days, and the
+#: private half of a replaced one kept 30 days for mail sealed just before.
+SIGNED_PREKEY_ROTATION = 7 * 24 * 3600
+SIGNED_PREKEY_GRACE = 30 * 24 * 3600
+#: One-time prekeys kept on the relay, and when to publish more.
+ONE_TIME_PREKEY_BATCH = 100
+ONE_TIME_PREKEY_LOW_WATER = 10
+#: What a relay stores per identity; a publish past it is refused whole.
+MAX_STORED_ONE_TIME_PREKEYS = 100
+#: An envelope's fixed part: msgpack array header, version, two bin(32) keys,
+#: two uint32 ids and the bin header of the box (at most).
+ENVELOPE_OVERHEAD = 1 + 1 + 2 * (2 + PUBLIC_KEY_SIZE) + 2 * 5 + 5
+#: Largest box an envelope may carry (a frame can never hold more).
+MAX_BOX_BYTES = 16 * 1024 * 1024
+
+_NONCE_SIZE = nacl.secret.SecretBox.NONCE_SIZE
+
+
+class PrekeyFallback(enum.Enum):
+    """Why a message is sealed to the signed prekey alone (the sender is told), or ``NONE``."""
+
+    NONE = "none"
+    #: The relay had no one-time prekey left (or withheld it).
+    EXHAUSTED = "prekey_exhausted"
+    #: The one-time prekey's signature did not verify under the pinned key.
+    BAD_SIGNATURE = "bad_prekey"
+    #: This sender already used that one-time prekey: the relay handed it out twice.
+    REUSED = "prekey_reused"
+
+
+def _check_key_id(key_id: int) -> None:
+    if type(key_id) is not int or not 0 < key_id <= MAX_KEY_ID:
+        raise ValueError(f"a prekey id is 1..{MAX_KEY_ID}")
+
+
+class PrekeyPrivate:
+    """The private half of a prekey, with its id. Never leaves the client."""
+
+    __slots__ = ("_private", "key_id")
+
+    def __init__(self, key_id: int, private: nacl.public.PrivateKey) -> None:
+        _check_key_id(key_id)
+        self.key_id = key_id
+        self._private = private
+
+    @classmethod
+    def generate(cls, key_id: int) -> PrekeyPrivate:
+        return cls(key_id, nacl.public.PrivateKey.generate())
+
+    @classmethod
+    def from_bytes(cls, key_id: int, raw: bytes) -> PrekeyPrivate:
+        """From ``private_bytes()``, as the client's own store keeps it."""
+        if len(raw) != nacl.public.PrivateKey.SIZE:
+            raise ValueError(f"a prekey's private half is {nacl.public.PrivateKey.SIZE} bytes")
+        return cls(key_id, nacl.public.PrivateKey(raw))
+
+    @property
+    def public(self) -> bytes:
+        return bytes(self._private.public_key)
+
+    def private_bytes(self) -> bytes:
+        """The secret, for the client's sealed prekey store only."""
+        return bytes(self._private)
+
+    def __repr__(self) -> str:  # never print the secret
+        return f"PrekeyPrivate(key_id={self.key_id})"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignedPrekey:
+    """The public half of a signed prekey, as published and as fetched."""
+
+    key_id: int
+    public: bytes
+    created_at: int
+    signature: bytes
+
+    def verify(self, identity_public: bytes) -> None:
+        """Raise ``BadPrekey`` unless ``identity_public`` signed exactly these fields."""
+        _check_shape(self.key_id, self.public, self.signature)
+        if type(self.created_at) is not int or self.created_at < 0:
+            raise BadPrekey("a signed prekey's created_at is a non-negative integer")
+        try:
+            verify_signature(
+                identity_public, self.signature, SIGNED_PREKEY_PURPOSE, self.key_id, self.public, self.created_at
+            )
+        except BadSignature:
+            raise BadPrekey(f"signed prekey {self.key_id} is not signed by the identity key") from None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OneTimePrekey:
+    """The public half of a one-time prekey."""
+
+    key_id: int
+    public: bytes
+    signature: bytes
+
+    def verify(self, identity_public: bytes) -> None:
+        _check_shape(self.key_id, self.public, self.signature)
+        try:
+            verify_signature(identity_public, self.signature, ONE_TIME_PREKEY_PURPOSE, self.key_id, self.public)
+        except BadSignature:
+            raise BadPrekey(f"one-time prekey {self.key_id} is not signed by the identity key") from None
+
+
+def _check_shape(key_id: int, public: bytes, signature: bytes) -> None:
+    if type(key_id) is not int or not 0 < key_id <= MAX_KEY_ID:
+        raise BadPrekey(f"a prekey id is 1..{MAX_KEY_ID}")
+    if len(public) != PUBLIC_KEY_SIZE or len(signature) != SIGNATURE_SIZE:
+        raise BadPrekey("a prekey is 32 bytes and its signature 64")
+
+
+def new_signed_prekey(identity: IdentityKey, key_id: int, created_at: int) -> tuple[PrekeyPrivate, SignedPrekey]:
+    """A fresh signed prekey: keep the first, publish the second."""
+    private = PrekeyPrivate.generate(key_id)
+    return private, sign_signed_prekey(identity, private, created_at)
+
+
+def sign_signed_prekey(identity: IdentityKey, private: PrekeyPrivate, created_at: int) -> SignedPrekey:
+    signature = identity.sign(SIGNED_PREKEY_PURPOSE, private.key_id, private.public, created_at)
+    return SignedPrekey(key_id=private.key_id, public=private.public, created_at=created_at, signature=signature)
+
+
+def sign_one_time_prekey(identity: IdentityKey, private: PrekeyPrivate) -> OneTimePrekey:
+    signature = identity.sign(ONE_TIME_PREKEY_PURPOSE, private.key_id, private.public)
+    return OneTimePrekey(key_id=private.key_id, public=private.public, signature=signature)
+
+
+def new_one_time_prekeys(identity: IdentityKey, first_id: int, count: int) -> list[tuple[PrekeyPrivate, OneTimePrekey]]:
+    """``count`` one-time prekeys numbered from ``first_id``."""
+    _check_key_id(first_id)
+    if count < 0 or first_id + count - 1 > MAX_KEY_ID:
+        raise ValueError("prekey ids would run past the largest id")
+    out = []
+    for key_id in range(first_id, first_id + count):
+        private = PrekeyPrivate.generate(key_id)
+        out.append((private, sign_one_time_prekey(identity, private)))
+    return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrekeyBundle:
+    """What the relay hands a sender for one member: possibly lies, until checked."""
+
+    name: str
+    identity_key: bytes
+    signed: SignedPrekey
+    one_time: OneTimePrekey | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckedBundle:
+    """A bundle whose keys verified under the pinned identity key: safe to seal to."""
+
+    name: str
+    identity_key: bytes
+    signed: SignedPrekey
+    one_time: OneTimePrekey | None
+    fallback: PrekeyFallback
+
+
+def same_key(a: bytes, b: bytes) -> bool:
+    """Constant-time equality of two public keys (the library's compare)."""
+    return len(a) == len(b) and hmac.compare_digest(a, b)
+
+
+def check_bundle(bundle: PrekeyBundle, pinned_identity_key: bytes, used_one_time: Container[int] = ()) -> CheckedBundle:
+    """Check a fetched bundle against the identity key the sender pinned.
+
+    Raises ``PrekeyKeyChanged`` if the bundle is for another identity key and
+    ``BadPrekey`` if the signed prekey is not signed by the pinned key: nothing
+    may be sealed then. A bad, missing or already used one-time prekey only
+    costs that key: the result says which ``fallback`` applies.
+    """
+    if not same_key(bundle.identity_key, pinned_identity_key):
+        raise PrekeyKeyChanged(f"the relay's prekeys for {bundle.name!r} are for another identity key")
+    bundle.signed.verify(pinned_identity_key)
+    one_time = bundle.one_time
+    fallback = PrekeyFallback.NONE
+    if one_time is None:
+        fallback = PrekeyFallback.EXHAUSTED
+    else:
+        try:
+            one_time.verify(pinned_identity_key)
+        except BadPrekey:
+            one_time, fallback = None, PrekeyFallback.BAD_SIGNATURE
+        else:
+            if one_time.key_id in used_one_time:
+                one_time, fallback = None, PrekeyFallback.REUSED
+    return CheckedBundle(
+        name=bundle.name,
+        identity_key=pinned_identity_key,
+        signed=bundle.signed,
+        one_time=one_time,
+        fallback=fallback,
+    )
+
+
+# --- key agreement ----------------------------------------------------------------
+
+
+def _x25519(private: bytes, public: bytes) -> bytes:
+    """X25519; libsodium refuses an all-zero result (a low-order public key)."""
+    try:
+        result: bytes = nacl.bindings.crypto_scalarmult(private, public)
+    except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
+        raise BadPublicKey("a prekey or identity key is malformed or of low order") from exc
+    return result
+
+
+def _identity_x25519_public(identity_public: bytes) -> bytes:
+    try:
+        result: bytes = nacl.bindings.crypto_sign_ed25519_pk_to_curve25519(identity_public)
+    except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
+        raise BadPublicKey("an identity key is not a valid Ed25519 key") from exc
+    return result
+
+
+def _identity_x25519_private(identity: IdentityKey) -> bytes:
+    _, secret = nacl.bindings.crypto_sign_seed_keypair(identity.seed())
+    result: bytes = nacl.bindings.crypto_sign_ed25519_sk_to_curve25519(secret)
+    return result
+
+
+def _derive(
+    dh: tuple[bytes, bytes, bytes, bytes],
+    sender_ik: bytes,
+    recipient_ik: bytes,
+    ephemeral: bytes,
+    signed: bytes,
+    one_time: bytes,
+) -> bytes:
+    transcript = msgpack.packb([*dh, sender_ik, recipient_ik, ephemeral, signed, one_time], use_bin_type=True)
+    key: bytes = nacl.hash.blake2b(
+        transcript, digest_size=nacl.secret.SecretBox.KEY_SIZE, person=X3DH_PERSON, encoder=nacl.encoding.RawEncoder
+    )
+    return key
+
+
+def seal_to_prekey(
+    identity: IdentityKey,
+    bundle: CheckedBundle,
+    block: bytes,
+    *,
+    ephemeral: nacl.public.PrivateKey | None = None,
+    nonce: bytes | None = None,
+) -> bytes:
+    """The envelope that carries ``block`` to ``bundle``'s owner.
+
+    ``ephemeral`` and ``nonce`` are for test vectors only; real callers leave
+    them out and get fresh random ones.
+    """
+    ek = ephemeral if ephemeral is not None else nacl.public.PrivateKey.generate()
+    ek_private, ek_public = bytes(ek), bytes(ek.public_key)
+    recipient_x = _identity_x25519_public(bundle.identity_key)
+    spk = bundle.signed.public
+    opk = bundle.one_time.public if bundle.one_time is not None else b""
+    dh = (
+        _x25519(_identity_x25519_private(identity), spk),
+        _x25519(ek_private, recipient_x),
+        _x25519(ek_private, spk),
+        _x25519(ek_private, opk) if opk else b"",
+    )
+    key = _derive(dh, identity.public, bundle.identity_key, ek_public, spk, opk)
+    box = nacl.secret.SecretBox(key)
+    sealed = bytes(box.encrypt(block, nonce if nonce is not None else nacl.utils.random(_NONCE_SIZE)))
+    opk_id = bundle.one_time.key_id if bundle.one_time is not None else 0
+    packed: bytes = msgpack.packb(
+        [ENVELOPE_VERSION, identity.public, ek_public, bundle.signed.key_id, opk_id, sealed], use_bin_type=True
+    )
+    return packed
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnvelopeHeader:
+    """The clear part of an envelope: who claims to have sealed it, and to which prekeys."""
+
+    sender_identity_key: bytes
+    ephemeral: bytes
+    signed_key_id: int
+    #: 0 when sealed to the signed prekey alone.
+    one_time_key_id: int
+    box: bytes
+
+
+def _refuse_ext(code: int, data: bytes) -> Any:
+    raise ValueError("msgpack extension types are not allowed")
+
+
+def read_envelope(envelope: bytes) -> EnvelopeHeader:
+    """Parse an envelope's header; any deviation is ``MalformedMessage``."""
+    try:
+        value = msgpack.unpackb(
+            envelope,
+            raw=False,
+            strict_map_key=True,
+            ext_hook=_refuse_ext,
+            max_array_len=6,
+            max_map_len=0,
+            max_str_len=0,
+            max_bin_len=MAX_BOX_BYTES,
+            max_ext_len=0,
+        )
+    except (ValueError, TypeError, RecursionError):
+        raise MalformedMessage("prekey envelope is not valid msgpack") from None
+    if type(value) is not list or len(value) != 6:
+        raise MalformedMessage("prekey envelope is not a 6-item array")
+    version, sender, ephemeral, spk_id, opk_id, box = value
+    if type(version) is not int or version != ENVELOPE_VERSION:
+        raise MalformedMessage(f"prekey envelope version {version!r} is not {ENVELOPE_VERSION}")
+    if type(sender) is not bytes or len(sender) != PUBLIC_KEY_SIZE:
+        raise MalformedMessage("prekey envelope's identity key is not 32 bytes")
+    if type(ephemeral) is not bytes or len(ephemeral) != PUBLIC_KEY_SIZE:
+        raise MalformedMessage("prekey envelope's ephemeral key is not 32 bytes")
+    if type(spk_id) is not int or not 0 < spk_id <= MAX_KEY_ID:
+        raise MalformedMessage("prekey envelope's signed prekey id is out of range")
+    if type(opk_id) is not int or not 0 <= opk_id <= MAX_KEY_ID:
+        raise MalformedMessage("prekey envelope's one-time prekey id is out of range")
+    if type(box) is not bytes or len(box) < _NONCE_SIZE + nacl.secret.SecretBox.MACBYTES:
+        raise MalformedMessage("prekey envelope's box is too short")
+    return EnvelopeHeader(
+        sender_identity_key=sender, ephemeral=ephemeral, signed_key_id=spk_id, one_time_key_id=opk_id, box=box
+    )
+
+
+def open_from_prekey(
+    identity: IdentityKey,
+    header: EnvelopeHeader,
+    expected_sender_identity_key: bytes,
+    signed: PrekeyPrivate,
+    one_time: PrekeyPrivate | None,
+) -> bytes:
+    """The block inside an envelope sealed to our prekeys.
+
+    The caller looked up the private halves by the header's ids (refusing
+    unknown and used ones, ``UnknownPrekey`` and ``PrekeyReused``) and passes
+    the identity key it pinned for the name the relay says sent it. Raises
+    ``SenderMismatch`` if the envelope names another key, ``DecryptFailed`` if
+    the box does not open. The block is then checked like an online one.
+    """
+    if not same_key(header.sender_identity_key, expected_sender_identity_key):
+        raise SenderMismatch("the prekey envelope is sealed by another identity key than the sender's")
+    if signed.key_id != header.signed_key_id:
+        raise ValueError("wrong signed prekey passed for this envelope")
+    if (one_time.key_id if one_time is not None else 0) != header.one_time_key_id:
+        raise ValueError("wrong one-time prekey passed for this envelope")
+    own_private = _identity_x25519_private(identity)
+    sender_x = _identity_x25519_public(header.sender_identity_key)
+    spk_private = signed.private_bytes()
+    opk_public = one_time.public if one_time is not None else b""
+    dh = (
+        _x25519(spk_private, sender_x),
+        _x25519(own_private, header.ephemeral),
+        _x25519(spk_private, header.ephemeral),
+        _x25519(one_time.private_bytes(), header.ephemeral) if one_time is not None else b"",
+    )
+    key = _derive(dh, header.sender_identity_key, identity.public, header.ephemeral, signed.public, opk_public)
+    try:
+        block: bytes = nacl.secret.SecretBox(key).decrypt(header.box)
+    except nacl.exceptions.CryptoError:
+        raise DecryptFailed("the prekey envelope does not open") from None
+    return block
+
+
+def envelope_digest(envelope: bytes) -> bytes:
+    """What the recipient remembers of the envelope that used a one-time prekey.
+
+    The same envelope again is a resent mailbox item (a duplicate); another
+    envelope under the same key id is a second message under it (refused).
+    """
+    digest: bytes = nacl.hash.blake2b(
+        envelope, digest_size=16, person=b"susurro/env/v1", encoder=nacl.encoding.RawEncoder
+    )
+    return digest
