@@ -23,3 +23,8 @@ def identity_path(name: str) -> Path:
 def trust_path() -> Path:
     """The pinned identity keys of everyone this user has met (shared by all their names)."""
     return susurro_home() / "trust.json"
+
+
+def history_path(name: str) -> Path:
+    """One encrypted history file per identity name (``client/history.py``)."""
+    return susurro_home() / "history" / f"{unicodedata.normalize('NFKC', name.casefold())}.sqlite3"
