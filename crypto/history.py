@@ -8,8 +8,8 @@ The history key is derived from the identity key's seed::
 
 so it is protected exactly as the identity key is: by its passphrase when the
 key file has one (the seed exists only after unlocking it), by the key file's
-mode otherwise, and a passphrase change re-protects both at once (decision
-26 in docs/decisions.md). Rows are ``SecretBox(rows).encrypt(pad(msgpack(
+mode otherwise, and a passphrase change re-protects both at once (docs/decisions.md,
+"The history key is derived from the identity key"). Rows are ``SecretBox(rows).encrypt(pad(msgpack(
 [conversation, msg_id, sender, sent_at, outgoing, body])))``; conversations
 and message ids are stored only as 16-byte keyed hashes (``label``). Opening
 a row checks that the conversation and id inside are the row's, so rows moved
