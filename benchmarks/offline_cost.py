@@ -19,10 +19,8 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -30,7 +28,8 @@ from susurro.client.prekeyring import PrekeyRing
 from susurro.crypto import BoxCache, IdentityKey, Recipient, SessionKey, open_message
 from susurro.crypto.prekeys import PrekeyBundle, check_bundle, seal_to_prekey
 from susurro.crypto.seal import message_block, seal_online, sign_message
-from susurro.relay.store.mailbox import MailKind, Put, SQLiteMailboxStore
+from susurro.relay.store.mailbox import MailboxLimits, MailKind, Put, SQLiteMailboxStore
+from susurro.relay.store.sqlite import Database
 
 BODY = "see you at the station at nine, bring the map"
 PAGE = 64
@@ -48,37 +47,6 @@ def _best(fn: Callable[[], object], loops: int, repeat: int) -> float:
     return best
 
 
-class _Database:
-    """The relay's database settings, for a benchmark that needs only the mailbox tables."""
-
-    def __init__(self, path: Path) -> None:
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._lock = threading.RLock()
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    @contextmanager
-    def reading(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            yield self._db
-
-    def migrate(self, module: str, version: int, statements: Sequence[str]) -> None:
-        with self.transaction() as db:
-            for statement in statements:
-                db.execute(statement.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1))
-
-
 def _file_bytes(path: Path) -> int:
     """The database's size once its write-ahead log is folded in (pages in use, not the WAL's length)."""
     db = sqlite3.connect(path)
@@ -90,14 +58,6 @@ def _file_bytes(path: Path) -> int:
         return int((pages - free) * size)
     finally:
         db.close()
-
-
-def _database(path: Path) -> object:
-    try:
-        from susurro.relay.store.sqlite import Database  # the relay's own, once it is there
-    except ImportError:
-        return _Database(path)
-    return Database(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,8 +133,8 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "relay.sqlite3"
-        store = SQLiteMailboxStore(_database(path))  # type: ignore[arg-type]
-        store.limits = type(store.limits)(max_items=drain + 10, max_bytes=1 << 30, max_per_sender=drain + 10)
+        store = SQLiteMailboxStore(Database(path))
+        store.limits = MailboxLimits(max_items=drain + 10, max_bytes=1 << 30, max_per_sender=drain + 10)
         size_before = _file_bytes(path)
         cts = [seal_waiting_copy() for _ in range(drain)]
         start_cpu, start_wall = time.process_time(), time.perf_counter()

@@ -32,6 +32,8 @@ from typing import Protocol
 
 from susurro.crypto.prekeys import MAX_STORED_ONE_TIME_PREKEYS
 
+from .base import StoreError
+
 #: Defaults of the relay's flags (``--mailbox-messages``, ``--mailbox-bytes``,
 #: ``--mailbox-per-sender``, ``--mailbox-days``).
 DEFAULT_MAILBOX_ITEMS = 1_000
@@ -40,10 +42,6 @@ DEFAULT_MAILBOX_PER_SENDER = 250
 DEFAULT_MAILBOX_DAYS = 14.0
 MAILBOX_SCHEMA = ("mailbox", 1)
 PREKEY_SCHEMA = ("prekeys", 1)
-
-
-class StoreFailure(Exception):
-    """The database failed; the request can be retried (the caller reports it, never drops silently)."""
 
 
 class DatabaseLike(Protocol):
@@ -241,8 +239,8 @@ _PREKEY_TABLES = (
 )
 
 
-def _wrap(exc: sqlite3.Error) -> StoreFailure:
-    return StoreFailure(f"the relay database failed: {exc}")
+def _wrap(exc: sqlite3.Error) -> StoreError:
+    return StoreError(f"the relay database failed: {exc}")
 
 
 class SQLiteMailboxStore(MailboxStore):

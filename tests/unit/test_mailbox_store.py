@@ -6,10 +6,7 @@ opening the file again.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -27,46 +24,7 @@ from susurro.relay.store.mailbox import (
     StoredSignedPrekey,
     TooManyPrekeys,
 )
-
-try:
-    from susurro.relay.store.sqlite import Database
-except ImportError:  # until the rooms engineer's database lands; the same three methods
-
-    class Database:  # type: ignore[no-redef]
-        def __init__(self, path: Path | None) -> None:
-            assert path is not None
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(path), timeout=5.0, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("CREATE TABLE IF NOT EXISTS schema_versions (module TEXT PRIMARY KEY, version INTEGER)")
-            self._lock = threading.RLock()
-
-        @contextmanager
-        def transaction(self) -> Iterator[sqlite3.Connection]:
-            with self._lock:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-
-        @contextmanager
-        def reading(self) -> Iterator[sqlite3.Connection]:
-            with self._lock:
-                yield self._db
-
-        def migrate(self, module: str, version: int, statements: list[str]) -> None:
-            with self.transaction() as db:
-                if db.execute("SELECT 1 FROM schema_versions WHERE module = ?", (module,)).fetchone() is None:
-                    for statement in statements:
-                        db.execute(statement)
-                    db.execute("INSERT INTO schema_versions VALUES (?, ?)", (module, version))
-
-        def close(self) -> None:
-            self._db.close()
-
+from susurro.relay.store.sqlite import Database
 
 BOB, CAROL = b"B" * 32, b"C" * 32
 ALICE, MALLORY = b"A" * 32, b"M" * 32
