@@ -8,36 +8,31 @@ With ``--json`` every line on stdout is one JSON object (for scripts/tests).
 from __future__ import annotations
 
 import argparse
-import json
-import logging
-import math
 import os
 import queue
 import ssl
 import sys
 import threading
 import time
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from susurro.crypto import CryptoError, short_fingerprint
+from susurro.crypto import CryptoError
 from susurro.crypto.safety import safety_number_rows
 from susurro.crypto.trust import TrustStore, TrustStoreError
 from susurro.protocol import BadName, name_key, normalize_name
 
 from . import events as ev
-from .connection import ConnectFailed, RelayConnection, parse_address
-from .home import identity_path, susurro_home, trust_path
+from .connection import RelayConnection
+from .demo import DEFAULT_RELAY, LOCAL_RELAY_ENV, start_local_relay
+from .home import identity_path, trust_path
 from .passphrase import change_identity_passphrase, identity_is_protected, open_identity, read_passphrase_file
+from .render import Output
 from .session import ClientSession, SendError, TrustError
+from .sockets import ConnectFailed, parse_address
 from .tls import TLSSetupError, client_context
 
-DEFAULT_RELAY = "127.0.0.1:12345"
-#: Overrides the address of the one-command local demo (tests use a free port).
-LOCAL_RELAY_ENV = "SUSURRO_LOCAL_RELAY"
 JOIN_TIMEOUT = 20.0
 
 DESCRIPTION = """\
@@ -129,216 +124,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# --- rendering ------------------------------------------------------------------
-
-
-def event_to_json(event: ev.Event) -> dict[str, Any]:
-    if isinstance(event, ev.Connected):
-        return {"event": "connected", "name": event.name, "fingerprint": event.fingerprint, "relay": event.relay}
-    if isinstance(event, ev.Roster):
-        return {
-            "event": "roster",
-            "members": [{"name": m.name, "fingerprint": m.fingerprint, "trust": m.trust} for m in event.members],
-        }
-    if isinstance(event, ev.Joined):
-        return {
-            "event": "joined",
-            "name": event.member.name,
-            "fingerprint": event.member.fingerprint,
-            "trust": event.member.trust,
-        }
-    if isinstance(event, ev.TrustUpdated):
-        return {"event": "trust", "name": event.member.name, "trust": event.member.trust}
-    if isinstance(event, ev.Left):
-        return {"event": "left", "name": event.name}
-    if isinstance(event, ev.Message):
-        return {
-            "event": "message",
-            "from": event.sender,
-            "text": event.text,
-            "to": list(event.to),
-            "direct": event.direct,
-            "msg_id": event.msg_id,
-            "sent_at": event.sent_at,
-            "trust": event.trust,
-        }
-    if isinstance(event, ev.Delivery):
-        return {
-            "event": "delivery",
-            "msg_id": event.msg_id,
-            "delivered": list(event.delivered),
-            "missing": list(event.missing),
-            "skipped": list(event.skipped),
-        }
-    if isinstance(event, ev.KeyChanged):
-        return {
-            "event": "warning",
-            "kind": event.kind,
-            "detail": event.detail,
-            "from": event.sender,
-            "old_fingerprint": event.old_fingerprint,
-            "new_fingerprint": event.new_fingerprint,
-        }
-    if isinstance(event, ev.Warning):
-        return {"event": "warning", "kind": event.kind, "detail": event.detail, "from": event.sender}
-    if isinstance(event, ev.Disconnected):
-        return {"event": "disconnected", "reason": event.reason, "code": event.code}
-    if isinstance(event, ev.Reconnecting):
-        return {"event": "reconnecting", "delay": event.delay, "attempt": event.attempt, "reason": event.reason}
-    raise TypeError(f"no JSON form for {event!r}")
-
-
-#: Characters that reorder or hide text on screen (bidi controls, zero-width marks).
-_INVISIBLE = frozenset(
-    "\u061c\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff"
-)
-
-
-def printable(text: str) -> str:
-    """Make untrusted text safe for a terminal.
-
-    Control characters (ANSI escapes, carriage returns) and bidi or invisible
-    characters are shown as escapes instead of acting on the terminal, and a
-    newline starts an indented continuation line, so a message can never clear
-    the screen or fake a line that looks like it came from someone else.
-    """
-    out = []
-    for ch in text:
-        if ch == "\n":
-            out.append("\n    ")
-        elif ch in _INVISIBLE or unicodedata.category(ch) in ("Cc", "Cs"):
-            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def _clock(millis: int | None = None) -> str:
-    return time.strftime("%H:%M", time.localtime(millis / 1000 if millis is not None else None))
-
-
-_TRUST_LABELS = {"new": "new", "pinned": "seen before", "verified": "verified ✓", "changed": "KEY CHANGED"}
-
-
-def event_to_text(event: ev.Event) -> str | None:
-    if isinstance(event, ev.Connected):
-        return (
-            f"* joined as {event.name} via {event.relay}, end-to-end encrypted\n* your fingerprint: {event.fingerprint}"
-        )
-    if isinstance(event, ev.Roster):
-        if not event.members:
-            return "* nobody else is here yet"
-        return "* in the room: " + ", ".join(
-            f"{m.name} (fp {short_fingerprint(m.identity_key)} …, {_TRUST_LABELS.get(m.trust, m.trust)})"
-            for m in event.members
-        )
-    if isinstance(event, ev.Joined):
-        member = event.member
-        label = _TRUST_LABELS.get(member.trust, member.trust)
-        return f"* {member.name} joined (fp {short_fingerprint(member.identity_key)} …, {label})"
-    if isinstance(event, ev.TrustUpdated):
-        return f"* {event.member.name} is now {_TRUST_LABELS.get(event.member.trust, event.member.trust)}"
-    if isinstance(event, ev.Left):
-        return f"* {event.name} left"
-    if isinstance(event, ev.Message):
-        prefix = f"[{_clock(event.sent_at)}] "
-        badge = {"verified": " ✓", "changed": " [key changed]"}.get(event.trust, "")
-        if event.direct:
-            return f"{prefix}<{event.sender}{badge} → you> {printable(event.text)}"
-        return f"{prefix}<{event.sender}{badge}> {printable(event.text)}"
-    if isinstance(event, ev.Delivery):
-        lines = []
-        if event.missing:
-            lines.append(f"! not delivered to: {', '.join(event.missing)}")
-        if event.skipped:
-            lines.append(f"! not encrypted to (key changed or not verified): {', '.join(event.skipped)}")
-        if not lines:
-            lines.append(f"  ✓ delivered to {', '.join(event.delivered)}")
-        return "\n".join(lines)
-    if isinstance(event, ev.KeyChanged):
-        return (
-            f"! {event.name}'s identity key CHANGED (was {event.old_fingerprint}, now {event.new_fingerprint}).\n"
-            f"  A new device, or the relay substituting keys. Nothing is encrypted to {event.name} until you\n"
-            f"  compare safety numbers (/verify {event.name}) and accept the new key (/accept {event.name})."
-        )
-    if isinstance(event, ev.Warning):
-        return f"! warning ({printable(event.kind)}): {printable(event.detail)}"
-    if isinstance(event, ev.Disconnected):
-        return f"* disconnected: {printable(event.reason)}"
-    if isinstance(event, ev.Reconnecting):
-        seconds = max(1, math.ceil(event.delay))
-        return f"* reconnecting in {seconds} s (attempt {event.attempt}): {printable(event.reason)}"
-    return None
-
-
-class Output:
-    """Writes events and notices to stdout in the chosen form, flushing each line."""
-
-    def __init__(self, as_json: bool, stream: Any = None) -> None:
-        self.as_json = as_json
-        self.stream = stream or sys.stdout
-
-    def event(self, event: ev.Event) -> None:
-        if self.as_json:
-            self._write(json.dumps(event_to_json(event)))
-        else:
-            text = event_to_text(event)
-            if text is not None:
-                self._write(text)
-
-    def notice(self, text: str, **fields: Any) -> None:
-        """Status for the user. In JSON mode it goes to stderr, keeping stdout parseable."""
-        if self.as_json:
-            print(text, file=sys.stderr, flush=True)
-        else:
-            self._write(f"* {text}")
-
-    def record(self, obj: dict[str, Any], text: str | None) -> None:
-        """A client-side event (sent, send failure, /who) in the chosen form."""
-        if self.as_json:
-            self._write(json.dumps(obj))
-        elif text is not None:
-            self._write(text)
-
-    def _write(self, line: str) -> None:
-        self.stream.write(line + "\n")
-        self.stream.flush()
-
-
-# --- local demo relay --------------------------------------------------------------
-
-
-def start_local_relay(host: str, port: int, output: Output) -> Callable[[], None] | None:
-    """Start an in-process relay on (host, port); returns its stop function.
-
-    Returns None when the address is taken (another demo just started one).
-    The client core never imports the relay; only this demo entry point does.
-    """
-    from susurro.relay import RelayConfig, RelayServer
-
-    home = susurro_home()
-    home.mkdir(parents=True, exist_ok=True)
-    log_file = home / "relay.log"
-    # The demo relay logs to a file, not over the chat on this terminal.
-    if not logging.getLogger("susurro.relay").handlers:
-        handler = logging.FileHandler(log_file, encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        logger = logging.getLogger("susurro.relay")
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
-    server = RelayServer(RelayConfig(host=host, port=port))
-    try:
-        server.start()
-    except OSError:
-        return None
-    output.notice(
-        f"no relay was running on {host}:{port}; started one in this process "
-        f"(others on this machine join with: susurro-cli --name NAME; relay log: {log_file})"
-    )
-    return lambda: server.stop("the person running this demo relay left")
-
-
 def connect(
     args: argparse.Namespace,
     session: ClientSession,
@@ -357,7 +142,7 @@ def connect(
         except ConnectFailed:
             if stop_relay is not None:
                 raise
-            stop_relay = start_local_relay(host, port, output)
+            stop_relay = start_local_relay(host, port, output.notice)
             if stop_relay is None:  # lost a race with another demo: connect to it
                 time.sleep(0.2)
     return RelayConnection.open(session, host, port, events), stop_relay

@@ -7,7 +7,83 @@ the core before the event was built.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
+
+from susurro.protocol import ErrorCode
+
+
+class WarningKind(str, enum.Enum):
+    """What failed, as a stable short name (the ``kind`` of ``--json`` warnings).
+
+    The crypto checks' names are the ``kind`` of the ``CryptoError`` that
+    failed (``of_crypto`` maps one to the other); the rest are the client's.
+    """
+
+    # a check on a message failed (crypto's names)
+    BAD_SIGNATURE = "bad_signature"
+    BAD_CERTIFICATE = "bad_certificate"
+    BAD_PUBLIC_KEY = "bad_public_key"
+    DECRYPT_FAILED = "decrypt_failed"
+    MALFORMED_MESSAGE = "malformed_message"
+    SENDER_MISMATCH = "sender_mismatch"
+    NOT_ADDRESSED_TO_ME = "not_addressed_to_me"
+    REPLAY = "replay"
+    MESSAGE_TOO_LARGE = "message_too_large"
+    CRYPTO_ERROR = "crypto_error"
+    GAP = "gap"
+    RECIPIENT_KEY_MISMATCH = "recipient_key_mismatch"
+    UNKNOWN_SENDER = "unknown_sender"
+    # a roster entry was refused
+    BAD_NAME = "bad_name"
+    IMPERSONATION = "impersonation"
+    DUPLICATE_NAME = "duplicate_name"
+    STALE_SESSION = "stale_session"
+    STALE_CERTIFICATE = "stale_certificate"
+    KEY_CHANGED = "key_changed"
+    ROSTER_FULL = "roster_full"
+    # the relay, the link, our own messages
+    PROTOCOL_ERROR = "protocol_error"
+    RELAY_ERROR = "relay_error"
+    INTERNAL_ERROR = "internal_error"
+    DELIVERY_UNKNOWN = "delivery_unknown"
+    MESSAGE_HELD = "message_held"
+    NOT_SENT = "not_sent"
+    TRUST_STORE = "trust_store"
+
+    def __str__(self) -> str:  # f-strings and JSON show the stable name, as they did when it was text
+        return str(self.value)
+
+    @classmethod
+    def of_crypto(cls, kind: str) -> WarningKind:
+        """The warning for a ``CryptoError.kind``; an unknown one is a generic crypto error."""
+        try:
+            return cls(kind)
+        except ValueError:
+            return cls.CRYPTO_ERROR
+
+
+class Ending(str, enum.Enum):
+    """Why the relay ended our session when it sent no error code."""
+
+    #: The relay announced that it is shutting down (``shutdown`` frame).
+    SHUTDOWN = "shutdown"
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+#: The relay's reason for ending our session: an ``ErrorCode`` it sent, an
+#: announced ``SHUTDOWN``, or the text of an error code this version does not know.
+EndCode = ErrorCode | Ending | str
+
+
+def end_code(code: str) -> EndCode:
+    """An error frame's ``code`` as the enum member it names, or as text when unknown."""
+    try:
+        return ErrorCode(code)
+    except ValueError:
+        return code
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,7 +146,7 @@ class Message(Event):
 class Warning(Event):
     """Something failed a check; never shown as a message. ``kind`` is stable."""
 
-    kind: str
+    kind: WarningKind
     detail: str
     sender: str | None = None
 
@@ -112,10 +188,10 @@ class Disconnected(Event):
     """The session ended. ``code`` is the relay's error code when it refused us."""
 
     reason: str
-    code: str | None = None
+    code: EndCode | None = None
 
 
-# --- reconnect (issue 5) ----------------------------------------------------------
+# --- the link comes back by itself ----------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,36 +1,40 @@
-"""Reconnect policy and delivery bookkeeping for the connection layer, with no I/O.
+"""When to connect again, and how long to wait first, with no I/O.
 
 ``RelayConnection`` (``connection.py``) owns the socket and the threads; the
-decisions it makes about time live here, as small objects that take ``now``
-and a random source as arguments, so tests drive them without sleeping:
+decisions it makes about reconnecting live here, as small objects that take
+a random source as an argument, so tests drive them without sleeping:
 
 - ``Backoff``: how long to wait before the next attempt (1 s doubling to
   30 s, with jitter so a room that lost its relay does not come back in one
   synchronized wave);
-- ``retry_after_refusal``: which refusals are worth another attempt;
-- ``AckWatch``: which sent messages have waited too long for their ``ack``;
-- ``HeldMessages``: what the user typed while no connection was up (bounded).
+- ``retry_after_refusal``: which endings are worth another attempt;
+- ``ReconnectPolicy``: the two together with what the connection has seen
+  (ever joined? how many ``name_taken`` in a row?), and the link's state
+  between sessions (``RECONNECTING``, or ``CLOSED`` once it gives up).
 """
 
 from __future__ import annotations
 
+import enum
 import random
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from susurro.protocol import ErrorCode
+
+from . import events as ev
+from .events import Ending, WarningKind
+from .link import Link, LinkEvent, LinkState
 
 BACKOFF_INITIAL = 1.0
 BACKOFF_CAP = 30.0
-#: A message whose ``ack`` has not come after this long is reported as of unknown delivery.
-ACK_TIMEOUT = 30.0
-#: Messages typed while disconnected, kept to send after the reconnect.
-MAX_HELD = 100
 #: Refusals that another attempt cannot fix: our name or our software is the problem.
-PERMANENT_CODES = frozenset({"bad_name", "bad_version", "bad_proof", "bad_cert"})
+PERMANENT_CODES = frozenset({ErrorCode.BAD_NAME, ErrorCode.BAD_VERSION, ErrorCode.BAD_PROOF, ErrorCode.BAD_CERT})
 #: ``name_taken`` right after a reconnect is usually our own old connection,
 #: which the relay drops within its idle timeout (120 s): retry this often
 #: (1+2+4+8+16+30+30+30 s ≈ 2 min) before believing someone else has the name.
 NAME_TAKEN_RETRIES = 8
+#: Endings where the relay's byte stream broke: reported as a warning before the reconnect.
+BROKEN_STREAM_CODES = frozenset({ErrorCode.BAD_FRAME, ErrorCode.FRAME_TOO_LARGE})
 
 
 class Backoff:
@@ -51,7 +55,7 @@ class Backoff:
 
     def next_delay(self) -> float:
         self.attempt += 1
-        ceiling = min(self.cap, self.initial * 2 ** min(self.attempt - 1, 62))
+        ceiling = min(self.cap, self.initial * 2.0 ** min(self.attempt - 1, 62))
         return ceiling / 2 + self._rng() * ceiling / 2
 
     def reset(self) -> None:
@@ -59,7 +63,7 @@ class Backoff:
         self.attempt = 0
 
 
-def retry_after_refusal(code: str | None, *, ever_joined: bool, name_taken_seen: int) -> bool:
+def retry_after_refusal(code: ev.EndCode | None, *, ever_joined: bool, name_taken_seen: int) -> bool:
     """Is a connection that ended with ``code`` worth another attempt?
 
     ``None`` (the connection was lost), ``full``, ``too_many_connections``,
@@ -68,74 +72,117 @@ def retry_after_refusal(code: str | None, *, ever_joined: bool, name_taken_seen:
     nor is a refusal of our name or keys, except ``name_taken`` after we
     were already in the room, for a while (see ``NAME_TAKEN_RETRIES``).
     """
-    if code == "shutdown" or code in PERMANENT_CODES:
+    if code == Ending.SHUTDOWN or code in PERMANENT_CODES:
         return False
-    if code == "name_taken":
+    if code == ErrorCode.NAME_TAKEN:
         return ever_joined and name_taken_seen <= NAME_TAKEN_RETRIES
     return True
 
 
-class AckWatch:
-    """Message ids awaiting the relay's ``ack``; each late one is reported once."""
+class Decision(enum.Enum):
+    """What to do when a session ends."""
 
-    def __init__(self, timeout: float = ACK_TIMEOUT) -> None:
-        self.timeout = timeout
-        self._sent: OrderedDict[str, float] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._sent)
-
-    def sent(self, msg_id: str, now: float) -> None:
-        self._sent[msg_id] = now
-
-    def settled(self, msg_id: str) -> None:
-        self._sent.pop(msg_id, None)
-
-    def overdue(self, now: float) -> list[str]:
-        """Ids sent more than ``timeout`` ago and still unacknowledged (then forgotten here)."""
-        late: list[str] = []
-        while self._sent:
-            msg_id, at = next(iter(self._sent.items()))
-            if now - at < self.timeout:
-                break
-            self._sent.popitem(last=False)
-            late.append(msg_id)
-        return late
-
-    def clear(self) -> list[str]:
-        """Forget everything (the session ended, which reports them itself)."""
-        ids = list(self._sent)
-        self._sent.clear()
-        return ids
+    RETRY = "retry"
+    GIVE_UP = "give_up"  # the ending is final: say so (``Disconnected``)
+    CLOSED = "closed"  # the user closed the connection: say nothing
 
 
-@dataclass(frozen=True, slots=True)
-class HeldMessage:
-    msg_id: str
-    text: str
-    to: tuple[str, ...] | None
-    #: Who it was meant for when typed (the room as it was, or ``to``): the
-    #: names reported missing if it can never be sent.
-    intended: tuple[str, ...]
+class ReconnectPolicy:
+    """Whether and when the connection tries again, across its sessions.
+
+    The first connection is never retried (``RelayConnection.open`` reports
+    a wrong address at once); ``enabled=False`` studies one connection's end.
+    """
+
+    def __init__(self, *, enabled: bool, backoff: Backoff | None = None) -> None:
+        self.enabled = enabled
+        self.backoff = backoff or Backoff()
+        self.link = Link()
+        self.ever_joined = False
+        self._name_taken_seen = 0
+
+    @property
+    def between_sessions(self) -> bool:
+        """No session is live: waiting to reconnect, or over."""
+        return self.link.state in (LinkState.RECONNECTING, LinkState.CLOSED)
+
+    def will_retry(self, *, closing: bool) -> bool:
+        return self.enabled and not closing and self.link.state is not LinkState.CLOSED
+
+    def may_hold(self, session_state: LinkState, *, closing: bool) -> bool:
+        """Hold a message typed now for after the reconnect, rather than refusing it?"""
+        return session_state is not LinkState.JOINED and self.ever_joined and self.will_retry(closing=closing)
+
+    def joined(self) -> None:
+        """A session joined: the next outage starts from the shortest wait, with a clean count."""
+        self.backoff.reset()
+        self.ever_joined = True
+        self._name_taken_seen = 0
+
+    def ended(self, code: ev.EndCode | None, *, closing: bool) -> Decision:
+        """A session ended with ``code`` (None: the connection was lost); moves the link."""
+        if closing:
+            self.link.advance(LinkEvent.END)
+            return Decision.CLOSED
+        if code == ErrorCode.NAME_TAKEN:
+            self._name_taken_seen += 1
+        retry = self.enabled and retry_after_refusal(
+            code, ever_joined=self.ever_joined, name_taken_seen=self._name_taken_seen
+        )
+        if not retry:
+            self.link.advance(LinkEvent.END)
+            return Decision.GIVE_UP
+        self.link.advance(LinkEvent.LOST)
+        return Decision.RETRY
+
+    def announce(self, code: ev.EndCode | None, reason: str) -> list[ev.Event]:
+        """What the user is told before a retry: a broken stream is a warning too."""
+        if code in BROKEN_STREAM_CODES:
+            return [ev.Warning(kind=WarningKind.PROTOCOL_ERROR, detail=reason)]
+        return []
+
+    def next_attempt(self, reason: str) -> ev.Reconnecting:
+        """The wait before the next attempt, as the event that tells the user."""
+        delay = self.backoff.next_delay()
+        return ev.Reconnecting(delay=delay, attempt=self.backoff.attempt, reason=reason)
+
+    def connected_again(self) -> None:
+        """A new socket is up with a fresh session."""
+        self.link.advance(LinkEvent.RETRY)
+
+    def close(self) -> None:
+        """The user closed while waiting for the next attempt."""
+        if self.link.can(LinkEvent.END):
+            self.link.advance(LinkEvent.END)
 
 
-class HeldMessages:
-    """A bounded FIFO of messages typed while disconnected."""
+#: A relay silent this long is pinged; silent this long after that, it is presumed gone
+#: and the connection is started over. (The relay pings a quiet member after 60 s.)
+RELAY_PING_AFTER = 90.0
+RELAY_DEAD_AFTER = 180.0
 
-    def __init__(self, limit: int = MAX_HELD) -> None:
-        self.limit = limit
-        self._items: list[HeldMessage] = []
 
-    def __len__(self) -> int:
-        return len(self._items)
+class Liveness(enum.Enum):
+    ALIVE = "alive"
+    PING = "ping"  # quiet for a while: ask (once per silence)
+    GONE = "gone"  # no answer: start over
 
-    def add(self, message: HeldMessage) -> bool:
-        """False when full: the caller refuses the message, it is never dropped silently."""
-        if len(self._items) >= self.limit:
-            return False
-        self._items.append(message)
-        return True
 
-    def take_all(self) -> list[HeldMessage]:
-        items, self._items = self._items, []
-        return items
+class RelayWatch:
+    """Is the relay still there? Driven with monotonic ``now``; ``heard`` on every byte received."""
+
+    def __init__(self, now: float) -> None:
+        self._heard = now
+        self._pinged = False
+
+    def heard(self, now: float) -> None:
+        self._heard, self._pinged = now, False
+
+    def check(self, now: float) -> Liveness:
+        silent = now - self._heard
+        if silent >= RELAY_DEAD_AFTER:
+            return Liveness.GONE
+        if silent >= RELAY_PING_AFTER and not self._pinged:
+            self._pinged = True
+            return Liveness.PING
+        return Liveness.ALIVE

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from susurro.client import events as ev
-from susurro.client.cli import printable
+from susurro.client.printable import printable
 
 from .strings import Strings
 

@@ -18,13 +18,14 @@ from pathlib import Path
 
 from susurro import crypto
 from susurro.client import events as ev
-from susurro.client.cli import DEFAULT_RELAY, LOCAL_RELAY_ENV, start_local_relay
-from susurro.client.connection import ConnectFailed, RelayConnection, parse_address
+from susurro.client.connection import RelayConnection
+from susurro.client.demo import DEFAULT_RELAY, LOCAL_RELAY_ENV, start_local_relay
 from susurro.client.home import identity_path, trust_path
 from susurro.client.session import ClientSession
+from susurro.client.sockets import ConnectFailed, parse_address
 from susurro.client.tls import TLSSetupError, client_context
 from susurro.crypto.trust import TrustStore, TrustStoreError
-from susurro.protocol import BadName, name_key, normalize_name
+from susurro.protocol import BadName, ErrorCode, name_key, normalize_name
 
 from .strings import Strings
 
@@ -139,21 +140,11 @@ def validate(request: SignInRequest, strings: Strings) -> tuple[str, str, int]:
     return name, host, port
 
 
-class _Notices:
-    """Collects what ``start_local_relay`` would print; the window says it in its own words."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def notice(self, text: str, **_fields: object) -> None:
-        self.lines.append(text)
-
-
 def open_session(request: SignInRequest, strings: Strings) -> OpenedSession:
     """Validate, load the key and connect (blocking: run it off the Tk thread).
 
     With ``allow_local_relay`` and nobody listening, start the same in-process
-    demo relay ``susurro-cli`` starts (``client.cli.start_local_relay``).
+    demo relay ``susurro-cli`` starts (``client.demo.start_local_relay``).
     """
     name, host, port = validate(request, strings)
     key_file = key_file_for(name, request.identity)
@@ -178,7 +169,7 @@ def open_session(request: SignInRequest, strings: Strings) -> OpenedSession:
     except ConnectFailed as exc:
         if not request.allow_local_relay or tls is not None:
             raise SignInError("relay", unreachable(relay_label, exc, strings)) from None
-        stop_relay = start_local_relay(host, port, _Notices())  # type: ignore[arg-type]
+        stop_relay = start_local_relay(host, port, lambda _text: None)  # the window says it in its own words
         if stop_relay is None:  # another demo won the race for the port: join it
             time.sleep(0.2)
         try:
@@ -201,8 +192,8 @@ def open_session(request: SignInRequest, strings: Strings) -> OpenedSession:
 
 def refusal(event: ev.Disconnected, name: str, strings: Strings) -> SignInError:
     """The relay ended the session before welcoming us: which field, which words."""
-    if event.code == "name_taken":
+    if event.code == ErrorCode.NAME_TAKEN:
         return SignInError("name", strings("err_name_taken", name=name))
-    if event.code == "bad_name":
+    if event.code == ErrorCode.BAD_NAME:
         return SignInError("name", bad_name_message(name, event.reason, strings))
     return SignInError("relay", strings("err_refused", detail=event.reason))

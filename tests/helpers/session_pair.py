@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from susurro.client import events as ev
-from susurro.client.session import ClientSession, State
+from susurro.client.link import LinkState
+from susurro.client.session import ClientSession
 from susurro.crypto import IdentityKey
 from susurro.protocol import RELAY_FRAMES, Frame, FrameDecoder, decode_frame, encode
 from susurro.protocol.limits import ABSOLUTE_MAX_FRAME
@@ -198,7 +199,7 @@ class SessionPair:
 
     def _settle(self, node: Node) -> list[ev.Event]:
         """Close whichever end has closed, as the two socket edges would."""
-        if node.session.state is State.CLOSED and not node.gone:
+        if node.session.state is LinkState.CLOSED and not node.gone:
             # The client dropped the connection (it was refused, or said bye):
             # its last bytes (a bye) go out first, then the relay sees EOF.
             self._client_to_relay(node)

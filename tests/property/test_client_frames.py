@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from susurro.client import events as ev
-from susurro.client.session import ClientSession, State
+from susurro.client.link import LinkState
+from susurro.client.session import ClientSession
 from susurro.crypto import IdentityKey
 from susurro.protocol import Challenge, Welcome, encode
 from tests.helpers.frame_strategies import NOW, Party, Target, check_invariants, cut, splitting, stream_items
@@ -58,5 +59,5 @@ def test_valid_shaped_hostile_frames_only_ever_yield_events(data: st.DataObject,
     check_invariants(produced)
     for kind in sorted({f"{type(e).__name__}:{getattr(e, 'kind', '')}" for e in produced}):
         event(kind)  # --hypothesis-show-statistics shows which handlers the fuzzer reached
-    if alice.state is State.CLOSED:
+    if alice.state is LinkState.CLOSED:
         assert alice.receive_data(b"\x00\x00\x00\x01\x80", NOW) == []

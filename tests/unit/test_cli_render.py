@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from susurro.client import events as ev
-from susurro.client.cli import event_to_json, event_to_text, printable
+from susurro.client.printable import printable
+from susurro.client.render import event_to_json, event_to_text
 
 MEMBER = ev.MemberInfo(name="bob", fingerprint="1234 5678 9012 3456 7890 1234 5678 9012", identity_key=b"\x01" * 32)
 

@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from susurro.client import events as ev
-from susurro.client.session import ClientSession, SendError, State
+from susurro.client.link import LinkState
+from susurro.client.session import ClientSession, SendError
 from susurro.crypto import (
     MAX_BODY_BYTES,
     BoxCache,
@@ -131,7 +132,7 @@ def test_three_clients_join_and_see_each_other_with_real_fingerprints() -> None:
     assert third["bob"] == [ev.Joined(member=member_info(pair, "carol"))]
 
     for label in ("alice", "bob", "carol"):
-        assert pair[label].state is State.JOINED
+        assert pair[label].state is LinkState.JOINED
         assert pair[label].member_names() == sorted({"alice", "bob", "carol"} - {label})
 
 
@@ -227,12 +228,12 @@ def test_send_refused_before_join_and_after_close() -> None:
     with pytest.raises(SendError, match="not connected"):
         alice.send_message("too early", pair.now)  # awaiting the challenge
     alice.receive_data(pair.nodes["alice"].outbox.take_all(), pair.now)  # challenge in, hello out
-    assert alice.state is State.JOINING
+    assert alice.state is LinkState.JOINING
     with pytest.raises(SendError, match="not connected"):
         alice.send_message("still too early", pair.now)
     pair.pump()
     pair.join("bob")
-    assert alice.state is State.JOINED
+    assert alice.state is LinkState.JOINED
     alice.close()
     alice.data_to_send()
     with pytest.raises(SendError, match="not connected"):
@@ -557,7 +558,7 @@ def test_deliver_and_roster_changes_before_welcome_are_refused() -> None:
         Ack(id="x", delivered=(), missing=()),
     )
     assert kinds(produced) == ["Warning:protocol_error"] * 3
-    assert alice.state is State.JOINING
+    assert alice.state is LinkState.JOINING
 
 
 # --- a hostile relay lying about the roster ----------------------------------------
@@ -728,7 +729,7 @@ def assert_sane(session: ClientSession, produced: list[ev.Event]) -> None:
     assert not any(isinstance(e, ev.Message | ev.Delivery) for e in produced)
     disconnects = only(produced, ev.Disconnected)
     assert len(disconnects) <= 1
-    assert (session.state is State.CLOSED) == (len(disconnects) == 1)
+    assert (session.state is LinkState.CLOSED) == (len(disconnects) == 1)
 
 
 def framed(payload: bytes) -> bytes:
@@ -798,7 +799,7 @@ def test_hostile_frame_sequences_never_raise(chunks: list[bytes], byte_by_byte: 
     for piece in pieces:
         produced.extend(alice.receive_data(piece, pair.now))
     assert_sane(alice, produced)
-    if alice.state is State.CLOSED:
+    if alice.state is LinkState.CLOSED:
         assert alice.receive_data(framed(b"\x80"), pair.now) == []
 
 
@@ -815,7 +816,7 @@ def test_garbage_after_a_valid_frame() -> None:
     pair, good = one_genuine_deliver()
     produced = pair["bob"].receive_data(good + framed(b"\xc1\xc1\xc1"), pair.now)
     assert kinds(produced) == ["Message", "Warning:protocol_error"]
-    assert pair["bob"].state is State.JOINED
+    assert pair["bob"].state is LinkState.JOINED
     assert_clean_delivery(pair, "alice", ["bob"])
 
     # A length prefix over the limit: the valid frame still counts, then we hang up.
@@ -823,13 +824,13 @@ def test_garbage_after_a_valid_frame() -> None:
     produced = pair["bob"].receive_data(good + b"\xff\xff\xff\xff garbage", pair.now)
     assert kinds(produced) == ["Message", "Disconnected"]
     assert produced[1].code == "frame_too_large"
-    assert pair["bob"].state is State.CLOSED
+    assert pair["bob"].state is LinkState.CLOSED
 
     # A partial frame after it just waits for more.
     pair, good = one_genuine_deliver()
     produced = pair["bob"].receive_data(good + b"\x00\x00", pair.now)
     assert kinds(produced) == ["Message"]
-    assert pair["bob"].state is State.JOINED
+    assert pair["bob"].state is LinkState.JOINED
 
 
 def test_four_gib_length_prefix_disconnects() -> None:
@@ -838,7 +839,7 @@ def test_four_gib_length_prefix_disconnects() -> None:
     produced = bob.receive_data(b"\xff\xff\xff\xff", pair.now)
     assert kinds(produced) == ["Disconnected"]
     assert produced[0].code == "frame_too_large"
-    assert bob.state is State.CLOSED
+    assert bob.state is LinkState.CLOSED
     assert bob.receive_data(framed(b"\x80"), pair.now) == []  # closed stays closed
     assert bob.connection_lost("eof") == []
 
@@ -857,7 +858,7 @@ def test_name_taken_during_join_disconnects_with_the_relays_code() -> None:
     produced = pair.pump()
     assert kinds(produced["bob2"]) == ["Disconnected"]
     assert produced["bob2"][0].code == "name_taken"
-    assert pair["bob2"].state is State.CLOSED
+    assert pair["bob2"].state is LinkState.CLOSED
     assert produced["bob"] == []  # the real bob never heard of it
     assert pair.relay.connection_count == 1
 
@@ -870,13 +871,13 @@ def test_error_frame_during_join_disconnects_with_that_code(code: str) -> None:
     produced = pair.inject("alice", Error(code=code, detail="no"))
     assert kinds(produced) == ["Disconnected"]
     assert produced[0].code == code
-    assert alice.state is State.CLOSED
+    assert alice.state is LinkState.CLOSED
 
 
 def test_error_frame_after_join_is_only_a_warning(room: SessionPair) -> None:
     produced = room.inject("bob", Error(code="bad_field", detail="your last frame"))
     assert kinds(produced) == ["Warning:relay_error"]
-    assert room["bob"].state is State.JOINED
+    assert room["bob"].state is LinkState.JOINED
     assert_clean_delivery(room, "alice", ["bob"])
 
 
@@ -886,7 +887,7 @@ def test_welcome_under_another_name_disconnects() -> None:
     pair.intercept("alice", lambda f: [dataclasses.replace(f, name="mallory")] if isinstance(f, Welcome) else [f])
     produced = pair.pump()
     assert kinds(produced["alice"]) == ["Disconnected"]
-    assert pair["alice"].state is State.CLOSED
+    assert pair["alice"].state is LinkState.CLOSED
 
 
 def test_second_challenge_and_second_welcome_are_warnings(room: SessionPair) -> None:
@@ -907,7 +908,7 @@ def test_shutdown_disconnects_every_client_once(room: SessionPair) -> None:
         assert kinds(produced[label]) == ["Disconnected"]
         assert produced[label][0].code == "shutdown"
         assert "maintenance" in produced[label][0].reason
-        assert room[label].state is State.CLOSED
+        assert room[label].state is LinkState.CLOSED
         assert room[label].connection_lost("socket closed") == []
 
 

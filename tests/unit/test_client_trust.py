@@ -11,7 +11,8 @@ from __future__ import annotations
 import pytest
 
 from susurro.client import events as ev
-from susurro.client.session import PREVIOUS_KEY_GRACE, SendError, TrustError
+from susurro.client.rotation import PREVIOUS_KEY_GRACE
+from susurro.client.session import SendError, TrustError
 from susurro.crypto import IdentityKey, SessionCertificate, SessionKey, join_proof
 from susurro.crypto.safety import safety_number
 from susurro.crypto.trust import TrustStore
@@ -322,7 +323,7 @@ def test_rekeyed_lies_are_refused() -> None:
 def test_the_relay_refuses_a_rekey_that_does_not_verify_or_goes_back_in_time() -> None:
     room = rotating_room()
     alice = room["alice"]
-    now_cert = alice._key_issued_at
+    now_cert = alice.certificate_time
     fresh = SessionKey.generate()
     unsigned = Rekey(sk=fresh.public, cert=b"\x01" * 64, issued_at=now_cert + 5)
     backwards_cert = SessionCertificate.issue(alice.identity, "alice", fresh.public, now_cert)
@@ -355,9 +356,9 @@ def test_verified_is_bound_to_the_key_whose_number_was_compared(room: SessionPai
 def test_a_flood_of_ghosts_cannot_fill_the_trust_store(
     room: SessionPair, alice_store: TrustStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import susurro.client.session as session_module
+    import susurro.client.admission as admission_module
 
-    monkeypatch.setattr(session_module, "MAX_NEW_PINS_PER_SESSION", 3)
+    monkeypatch.setattr(admission_module, "MAX_NEW_PINS_PER_SESSION", 3)
     relay_key = IdentityKey.generate()
     produced: list[ev.Event] = []
     for i in range(6):

@@ -7,15 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from susurro.client import events as ev
-from susurro.client.cli import event_to_json, event_to_text
-from susurro.client.reconnect import (
-    NAME_TAKEN_RETRIES,
-    AckWatch,
-    Backoff,
-    HeldMessage,
-    HeldMessages,
-    retry_after_refusal,
-)
+from susurro.client.outgoing import AckWatch, HeldMessage, HeldMessages
+from susurro.client.reconnect import NAME_TAKEN_RETRIES, Backoff, retry_after_refusal
+from susurro.client.render import event_to_json, event_to_text
 
 
 def test_backoff_doubles_from_one_second_to_thirty() -> None:

@@ -101,7 +101,7 @@ def test_sealed_plaintext_with_too_many_containers_is_malformed() -> None:
 
 
 def test_client_frame_limit_follows_the_relay_but_stays_bounded() -> None:
-    from susurro.client.session import relay_frame_limit
+    from susurro.client.handshake import relay_frame_limit
 
     assert relay_frame_limit(4096) == 4 * 1024 * 1024
     assert relay_frame_limit(8 * 1024 * 1024) == 16 * 1024 * 1024

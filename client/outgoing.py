@@ -1,0 +1,324 @@
+"""Our messages after they are sealed: acks awaited, late acks, messages held for a reconnect.
+
+Everything here is sans-I/O and takes ``now`` (monotonic seconds for the
+timers), so tests drive it without sockets or sleeping:
+
+- ``PendingAcks``: one session's messages awaiting the relay's ``ack``, and
+  the ``Delivery`` each ack becomes (the relay is believed only about names
+  we addressed); what is still pending when the session ends is reported;
+- ``AckWatch``: which of them have waited longer than ``ACK_TIMEOUT``;
+- ``HeldMessages``: what the user typed while no connection was up (bounded);
+- ``Outgoing``: the three across reconnects, as ``RelayConnection`` uses them;
+
+and before them, who a message is sealed to (``choose_recipients``: trust
+decides) and the ``send`` frame itself (``seal_send``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from susurro.crypto import BoxCache, CryptoError, IdentityKey, MessageTooLarge, Recipient, seal_message
+from susurro.crypto.trust import TrustState
+from susurro.protocol import Ack, LocalProtocolError, Send, encode
+
+from . import events as ev
+from .admission import Members, Peer
+from .errors import SendError
+from .events import WarningKind
+
+#: Acks we wait for at once; older entries are forgotten (reported as unknown).
+MAX_PENDING_ACKS = 10_000
+#: A message whose ``ack`` has not come after this long is reported as of unknown delivery.
+ACK_TIMEOUT = 30.0
+#: Messages typed while disconnected, kept to send after the reconnect.
+MAX_HELD = 100
+#: The one room of this version (signed into every message).
+ROOM = "main"
+
+
+def choose_recipients(members: Members, to: list[str] | None, *, strict: bool) -> tuple[list[Peer], tuple[str, ...]]:
+    """Who a message is encrypted to, and who is skipped (key changed, or not verified in strict mode).
+
+    ``to=None`` is the whole room; raises ``SendError`` when nobody can get it.
+    """
+    if to is None:
+        candidates = list(members)
+        if not candidates:
+            raise SendError("nobody else is in the room")
+    else:
+        candidates = []
+        for name in dict.fromkeys(to):  # each recipient once, in order: one counter step each
+            peer = members.get(name)
+            if peer is None:
+                raise SendError(f"{name} is not in the room")
+            candidates.append(peer)
+    targets = [p for p in candidates if _may_encrypt_to(p, strict)]
+    blocked = [p for p in candidates if not _may_encrypt_to(p, strict)]
+    if not targets:
+        raise SendError("not sent: " + "; ".join(_blocked_reason(p) for p in blocked))
+    return targets, tuple(p.name for p in blocked)
+
+
+def _may_encrypt_to(peer: Peer, strict: bool) -> bool:
+    if peer.trust is TrustState.CHANGED:
+        return False
+    return peer.trust is TrustState.VERIFIED or not strict
+
+
+def _blocked_reason(peer: Peer) -> str:
+    if peer.trust is TrustState.CHANGED:
+        return (
+            f"{peer.name}'s identity key changed; compare safety numbers, then accept the new key "
+            f"(/verify {peer.name}, /accept {peer.name})"
+        )
+    return f"{peer.name} is not verified and strict mode is on (/verify {peer.name})"
+
+
+def seal_send(
+    identity: IdentityKey,
+    boxes: BoxCache,
+    sender: str,
+    targets: list[Peer],
+    text: str,
+    *,
+    msg_id: str,
+    now: float,
+    direct: bool,
+    max_frame: int,
+) -> bytes:
+    """The ``send`` frame for ``text`` sealed to each target with its next counter; ``SendError`` says why not."""
+    recipients = [
+        Recipient(name=p.name, identity_key=p.identity_key, session_key=p.session_key, counter=p.sent + 1)
+        for p in targets
+    ]
+    try:
+        ciphertexts = seal_message(
+            identity=identity,
+            boxes=boxes,
+            sender=sender,
+            recipients=recipients,
+            body=text,
+            msg_id=msg_id,
+            sent_at=int(now * 1000),
+            room=ROOM,
+            direct=direct,
+        )
+        return encode(Send(id=msg_id, to=ciphertexts), max_frame=max_frame)
+    except MessageTooLarge as exc:
+        raise SendError(str(exc)) from None
+    except LocalProtocolError:
+        raise SendError(
+            f"message too large for {len(targets)} recipient(s) under the relay's "
+            f"{max_frame}-byte frame limit; shorten it or send it to fewer people"
+        ) from None
+    except CryptoError as exc:  # e.g. a peer's session key went bad
+        raise SendError(f"cannot encrypt: {exc}") from None
+
+
+class PendingAcks:
+    """msg id -> (members addressed, members skipped), until the relay's ack."""
+
+    def __init__(self, limit: int = MAX_PENDING_ACKS) -> None:
+        self._limit = limit
+        self._pending: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def add(self, msg_id: str, addressed: tuple[str, ...], skipped: tuple[str, ...]) -> None:
+        if len(self._pending) >= self._limit:
+            self._pending.pop(next(iter(self._pending)))
+        self._pending[msg_id] = (addressed, skipped)
+
+    def recipients_of(self, msg_id: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(encrypted to, skipped) for a message still awaiting its ack; empty once acked."""
+        return self._pending.get(msg_id, ((), ()))
+
+    def settle(self, ack: Ack) -> ev.Event:
+        pending = self._pending.pop(ack.id, None)
+        if pending is None:
+            return ev.Warning(
+                kind=WarningKind.PROTOCOL_ERROR, detail=f"the relay acknowledged a message we did not send ({ack.id!r})"
+            )
+        addressed, skipped = pending
+        # Trust the relay only for names we addressed; anyone we addressed that
+        # the relay does not list as delivered counts as missing.
+        delivered = tuple(n for n in addressed if n in ack.delivered)
+        missing = tuple(n for n in addressed if n not in delivered)
+        return ev.Delivery(msg_id=ack.id, delivered=delivered, missing=missing, skipped=skipped)
+
+    def abandon(self) -> list[ev.Event]:
+        """The session ended: messages still awaiting an ack are reported, not dropped."""
+        if not self._pending:
+            return []
+        shown = list(self._pending)[:10]
+        ids = ", ".join(shown) + (", …" if len(self._pending) > len(shown) else "")
+        count = len(self._pending)
+        self._pending.clear()
+        return [
+            ev.Warning(
+                kind=WarningKind.DELIVERY_UNKNOWN,
+                detail=f"the connection ended before the relay reported delivery of {count} message(s): {ids}",
+            )
+        ]
+
+
+class AckWatch:
+    """Message ids awaiting the relay's ``ack``; each late one is reported once."""
+
+    def __init__(self, timeout: float = ACK_TIMEOUT) -> None:
+        self.timeout = timeout
+        self._sent: OrderedDict[str, float] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._sent)
+
+    def sent(self, msg_id: str, now: float) -> None:
+        self._sent[msg_id] = now
+
+    def settled(self, msg_id: str) -> None:
+        self._sent.pop(msg_id, None)
+
+    def overdue(self, now: float) -> list[str]:
+        """Ids sent more than ``timeout`` ago and still unacknowledged (then forgotten here)."""
+        late: list[str] = []
+        while self._sent:
+            msg_id, at = next(iter(self._sent.items()))
+            if now - at < self.timeout:
+                break
+            self._sent.popitem(last=False)
+            late.append(msg_id)
+        return late
+
+    def clear(self) -> list[str]:
+        """Forget everything (the session ended, which reports them itself)."""
+        ids = list(self._sent)
+        self._sent.clear()
+        return ids
+
+
+@dataclass(frozen=True, slots=True)
+class HeldMessage:
+    msg_id: str
+    text: str
+    to: tuple[str, ...] | None
+    #: Who it was meant for when typed (the room as it was, or ``to``): the
+    #: names reported missing if it can never be sent.
+    intended: tuple[str, ...]
+
+
+class HeldMessages:
+    """A bounded FIFO of messages typed while disconnected."""
+
+    def __init__(self, limit: int = MAX_HELD) -> None:
+        self.limit = limit
+        self._items: list[HeldMessage] = []
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def add(self, message: HeldMessage) -> bool:
+        """False when full: the caller refuses the message, it is never dropped silently."""
+        if len(self._items) >= self.limit:
+            return False
+        self._items.append(message)
+        return True
+
+    def take_all(self) -> list[HeldMessage]:
+        items, self._items = self._items, []
+        return items
+
+
+#: Seals and queues one message on the live session: (text, to, msg_id) -> msg_id; raises ``SendError``.
+SendFunction = Callable[[str, "list[str] | None", str], str]
+
+
+class Outgoing:
+    """Our messages across reconnects: held while the link is down, watched until acked."""
+
+    def __init__(self, *, ack_timeout: float = ACK_TIMEOUT, max_held: int = MAX_HELD) -> None:
+        self.acks = AckWatch(ack_timeout)
+        self.held = HeldMessages(max_held)
+        #: Held messages sent after a reconnect -> who they were meant for when typed.
+        self._resent: dict[str, tuple[str, ...]] = {}
+
+    def hold(self, text: str, to: list[str] | None, present: list[str]) -> tuple[str, ev.Warning]:
+        """Keep a message typed while reconnecting; its id and the notice for the user.
+
+        ``present``: who is in the room as far as we last knew (a room message
+        was meant for them). Raises ``SendError`` when it cannot be held.
+        """
+        if not text.strip():
+            raise SendError("empty message")
+        intended = tuple(dict.fromkeys(to)) if to is not None else tuple(present)
+        msg_id = secrets.token_hex(8)
+        if not self.held.add(HeldMessage(msg_id, text, tuple(to) if to is not None else None, intended)):
+            raise SendError(
+                f"not connected to the relay, and {self.held.limit} messages are already waiting to be sent"
+            )
+        notice = ev.Warning(
+            kind=WarningKind.MESSAGE_HELD, detail=f"not connected: message {msg_id} will be sent after reconnecting"
+        )
+        return msg_id, notice
+
+    def sent(self, msg_id: str, now: float) -> None:
+        self.acks.sent(msg_id, now)
+
+    def delivered(self, delivery: ev.Delivery) -> ev.Delivery:
+        """The session's report for one message, completed with who a held message was typed for."""
+        self.acks.settled(delivery.msg_id)
+        intended = self._resent.pop(delivery.msg_id, ())
+        # A held room message goes to whoever is back when it is sent;
+        # anyone it was typed for who is not is reported missing too.
+        absent = tuple(n for n in intended if n not in delivery.delivered and n not in delivery.missing)
+        if absent:
+            return dataclasses.replace(delivery, missing=(*delivery.missing, *absent))
+        return delivery
+
+    def overdue(self, now: float) -> list[ev.Event]:
+        """A warning for each message whose ack is later than the timeout (each said once)."""
+        return [
+            ev.Warning(
+                kind=WarningKind.DELIVERY_UNKNOWN,
+                detail=f"no delivery report from the relay for message {msg_id} after {self.acks.timeout:g} s",
+            )
+            for msg_id in self.acks.overdue(now)
+        ]
+
+    def session_ended(self) -> None:
+        """The session reports what was unacknowledged itself; stop watching it."""
+        self.acks.clear()
+
+    def resend(self, send: SendFunction, now: float) -> list[ev.Event]:
+        """After a (re)join: send what was typed meanwhile; what cannot go is reported as not delivered."""
+        out: list[ev.Event] = []
+        for message in self.held.take_all():
+            to = list(message.to) if message.to is not None else None
+            try:
+                msg_id = send(message.text, to, message.msg_id)
+            except SendError as exc:
+                detail = f"message {message.msg_id} could not be sent after reconnecting: {exc}"
+                out += _not_delivered(message, detail)
+                continue
+            self.acks.sent(msg_id, now)
+            self._resent[msg_id] = message.intended
+        return out
+
+    def give_up(self, reason: str) -> list[ev.Event]:
+        """No more connections: every held message is reported as never sent."""
+        out: list[ev.Event] = []
+        for message in self.held.take_all():
+            out += _not_delivered(message, f"message {message.msg_id} was never sent: {reason}")
+        return out
+
+
+def _not_delivered(message: HeldMessage, detail: str) -> list[ev.Event]:
+    return [
+        ev.Warning(kind=WarningKind.NOT_SENT, detail=detail),
+        ev.Delivery(msg_id=message.msg_id, delivered=(), missing=message.intended),
+    ]

@@ -1,0 +1,167 @@
+"""How the terminal client shows events: one JSON object per line (``--json``), or text.
+
+The JSON form is what scripts read (``docs/cli-json.md``): its values are
+the events' stable names (``WarningKind``, ``TrustState`` values), never a
+Python repr.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from typing import Any
+
+from susurro.crypto import short_fingerprint
+
+from . import events as ev
+from .printable import printable
+
+
+def event_to_json(event: ev.Event) -> dict[str, Any]:
+    if isinstance(event, ev.Connected):
+        return {"event": "connected", "name": event.name, "fingerprint": event.fingerprint, "relay": event.relay}
+    if isinstance(event, ev.Roster):
+        return {
+            "event": "roster",
+            "members": [{"name": m.name, "fingerprint": m.fingerprint, "trust": m.trust} for m in event.members],
+        }
+    if isinstance(event, ev.Joined):
+        return {
+            "event": "joined",
+            "name": event.member.name,
+            "fingerprint": event.member.fingerprint,
+            "trust": event.member.trust,
+        }
+    if isinstance(event, ev.TrustUpdated):
+        return {"event": "trust", "name": event.member.name, "trust": event.member.trust}
+    if isinstance(event, ev.Left):
+        return {"event": "left", "name": event.name}
+    if isinstance(event, ev.Message):
+        return {
+            "event": "message",
+            "from": event.sender,
+            "text": event.text,
+            "to": list(event.to),
+            "direct": event.direct,
+            "msg_id": event.msg_id,
+            "sent_at": event.sent_at,
+            "trust": event.trust,
+        }
+    if isinstance(event, ev.Delivery):
+        return {
+            "event": "delivery",
+            "msg_id": event.msg_id,
+            "delivered": list(event.delivered),
+            "missing": list(event.missing),
+            "skipped": list(event.skipped),
+        }
+    if isinstance(event, ev.KeyChanged):
+        return {
+            "event": "warning",
+            "kind": event.kind,
+            "detail": event.detail,
+            "from": event.sender,
+            "old_fingerprint": event.old_fingerprint,
+            "new_fingerprint": event.new_fingerprint,
+        }
+    if isinstance(event, ev.Warning):
+        return {"event": "warning", "kind": event.kind, "detail": event.detail, "from": event.sender}
+    if isinstance(event, ev.Disconnected):
+        return {"event": "disconnected", "reason": event.reason, "code": event.code}
+    if isinstance(event, ev.Reconnecting):
+        return {"event": "reconnecting", "delay": event.delay, "attempt": event.attempt, "reason": event.reason}
+    raise TypeError(f"no JSON form for {event!r}")
+
+
+def _clock(millis: int | None = None) -> str:
+    return time.strftime("%H:%M", time.localtime(millis / 1000 if millis is not None else None))
+
+
+_TRUST_LABELS = {"new": "new", "pinned": "seen before", "verified": "verified ✓", "changed": "KEY CHANGED"}
+
+
+def event_to_text(event: ev.Event) -> str | None:
+    if isinstance(event, ev.Connected):
+        return (
+            f"* joined as {event.name} via {event.relay}, end-to-end encrypted\n* your fingerprint: {event.fingerprint}"
+        )
+    if isinstance(event, ev.Roster):
+        if not event.members:
+            return "* nobody else is here yet"
+        return "* in the room: " + ", ".join(
+            f"{m.name} (fp {short_fingerprint(m.identity_key)} …, {_TRUST_LABELS.get(m.trust, m.trust)})"
+            for m in event.members
+        )
+    if isinstance(event, ev.Joined):
+        member = event.member
+        label = _TRUST_LABELS.get(member.trust, member.trust)
+        return f"* {member.name} joined (fp {short_fingerprint(member.identity_key)} …, {label})"
+    if isinstance(event, ev.TrustUpdated):
+        return f"* {event.member.name} is now {_TRUST_LABELS.get(event.member.trust, event.member.trust)}"
+    if isinstance(event, ev.Left):
+        return f"* {event.name} left"
+    if isinstance(event, ev.Message):
+        prefix = f"[{_clock(event.sent_at)}] "
+        badge = {"verified": " ✓", "changed": " [key changed]"}.get(event.trust, "")
+        if event.direct:
+            return f"{prefix}<{event.sender}{badge} → you> {printable(event.text)}"
+        return f"{prefix}<{event.sender}{badge}> {printable(event.text)}"
+    if isinstance(event, ev.Delivery):
+        lines = []
+        if event.missing:
+            lines.append(f"! not delivered to: {', '.join(event.missing)}")
+        if event.skipped:
+            lines.append(f"! not encrypted to (key changed or not verified): {', '.join(event.skipped)}")
+        if not lines:
+            lines.append(f"  ✓ delivered to {', '.join(event.delivered)}")
+        return "\n".join(lines)
+    if isinstance(event, ev.KeyChanged):
+        return (
+            f"! {event.name}'s identity key CHANGED (was {event.old_fingerprint}, now {event.new_fingerprint}).\n"
+            f"  A new device, or the relay substituting keys. Nothing is encrypted to {event.name} until you\n"
+            f"  compare safety numbers (/verify {event.name}) and accept the new key (/accept {event.name})."
+        )
+    if isinstance(event, ev.Warning):
+        return f"! warning ({printable(event.kind)}): {printable(event.detail)}"
+    if isinstance(event, ev.Disconnected):
+        return f"* disconnected: {printable(event.reason)}"
+    if isinstance(event, ev.Reconnecting):
+        seconds = max(1, math.ceil(event.delay))
+        return f"* reconnecting in {seconds} s (attempt {event.attempt}): {printable(event.reason)}"
+    return None
+
+
+class Output:
+    """Writes events and notices to stdout in the chosen form, flushing each line."""
+
+    def __init__(self, as_json: bool, stream: Any = None) -> None:
+        self.as_json = as_json
+        self.stream = stream or sys.stdout
+
+    def event(self, event: ev.Event) -> None:
+        if self.as_json:
+            self._write(json.dumps(event_to_json(event)))
+        else:
+            text = event_to_text(event)
+            if text is not None:
+                self._write(text)
+
+    def notice(self, text: str) -> None:
+        """Status for the user. In JSON mode it goes to stderr, keeping stdout parseable."""
+        if self.as_json:
+            print(text, file=sys.stderr, flush=True)
+        else:
+            self._write(f"* {text}")
+
+    def record(self, obj: dict[str, Any], text: str | None) -> None:
+        """A client-side event (sent, send failure, /who) in the chosen form."""
+        if self.as_json:
+            self._write(json.dumps(obj))
+        elif text is not None:
+            self._write(text)
+
+    def _write(self, line: str) -> None:
+        self.stream.write(line + "\n")
+        self.stream.flush()
