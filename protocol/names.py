@@ -10,11 +10,15 @@ NFKC, so a leftover Latin combining mark is an overlay trick). Letters must
 come from one script, so a Cyrillic ``а`` cannot hide in a Latin name;
 Japanese (Han + kana) and Korean (Hangul + Han) mixes are allowed.
 
-Uniqueness is decided on ``name_key``: the casefolded name with a small
-skeleton that folds whole-script lookalikes (Cyrillic ``аӏісе`` and Latin
-``alice``, Greek ``ΤΟΜ`` and Latin ``TOM``) and ``I``/``l``/``1``, ``O``/``0``.
-It is a hand-picked subset of Unicode's confusables (UTS #39), whose data
-Python does not ship; it catches the common impersonations, not all.
+Uniqueness is decided on ``name_key``: Unicode's confusable skeleton (UTS #39,
+from the ``confusables.txt`` shipped in ``data/``, version pinned in
+``CONFUSABLES_VERSION``) taken before and after case folding, then a short
+table (``_CASE_FOLDS``) that makes a capital and its small letter fold alike
+where the data draws them like different letters (``I`` like ``l``, Greek
+``Μ`` like ``M`` but ``μ`` like nothing Latin). So ``alıce`` (dotless ı) and
+``alice``, Cyrillic ``аӏісе`` and ``alice``, Greek ``ΤΟΜ`` and ``TOM``, ``Ian``
+and ``lan``, ``rnike`` and ``mike`` cannot both be in the room. The rules are
+written out for other implementations in ``docs/protocol.md`` (*Names*).
 
 Python's ``unicodedata`` has no script property, so the script is read from
 the first word of the character's Unicode name (``LATIN SMALL LETTER A``);
@@ -23,7 +27,9 @@ that is exact for the scripts in common use and errs on the side of refusing.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
+from importlib import resources
 
 from .errors import ErrorCode, LocalProtocolError
 from .limits import MAX_NAME_CHARS
@@ -51,35 +57,6 @@ _INVISIBLE_RANGES = (
 #: extensions (small capitals), spacing modifiers, and the click letters.
 _LATIN_IMITATION_RANGES = ((0x01C0, 0x01C3), (0x0250, 0x02FF), (0x1D00, 0x1DBF))
 
-#: Applied after casefolding, so upper and lower case always agree. Cyrillic
-#: and Greek letters whose upper or lower case is drawn like a Latin letter
-#: map to it; ``i``, ``l`` and ``1`` (``Ian``/``lan``), and ``0``/``o``, fold together.
-_SKELETON = str.maketrans(
-    {
-        **dict.fromkeys("аα", "a"),
-        **dict.fromkeys("вβ", "b"),
-        **dict.fromkeys("сϲ", "c"),
-        **dict.fromkeys("ԁ", "d"),
-        **dict.fromkeys("еε", "e"),
-        **dict.fromkeys("нһη", "h"),
-        **dict.fromkeys("іιl1", "i"),
-        **dict.fromkeys("јϳ", "j"),
-        **dict.fromkeys("кκ", "k"),
-        **dict.fromkeys("ӏ", "i"),
-        **dict.fromkeys("мμ", "m"),
-        **dict.fromkeys("оο0", "o"),
-        **dict.fromkeys("рρ", "p"),
-        **dict.fromkeys("ԛ", "q"),
-        **dict.fromkeys("ѕ", "s"),
-        **dict.fromkeys("тτ", "t"),
-        **dict.fromkeys("υ", "u"),
-        **dict.fromkeys("νѵ", "v"),
-        **dict.fromkeys("ԝ", "w"),
-        **dict.fromkeys("хχ", "x"),
-        **dict.fromkeys("уүγ", "y"),
-        **dict.fromkeys("ζ", "z"),
-    }
-)
 _KOREAN = frozenset({"HANGUL", "CJK"})
 
 
@@ -154,11 +131,123 @@ def normalize_name(raw: str) -> str:
     return name
 
 
+#: The UTS #39 data version in ``data/confusables.txt``. Relay and clients must
+#: fold names alike (the relay's roster and registry, every client's roster
+#: and trust store), so the data is shipped, not taken from the system.
+CONFUSABLES_VERSION = "15.0.0"
+_CONFUSABLES_FILE = "confusables.txt"
+
+#: Applied after the skeleton, character by character: a capital and its small
+#: letter that the data draws like different things fold together here, so
+#: that case variants still collide (``Ian``/``ian``: ``I`` is drawn like
+#: ``l``; ``ΩΜΈΓΑ``/``Ωμέγα``: ``Μ`` like ``M``, ``μ`` like nothing). Derived
+#: from the data by the rule in ``docs/protocol.md`` (*Names*);
+#: ``tests/unit/test_name_folding.py`` derives it again and compares. Pairs whose
+#: capital and small letter look like two different ASCII letters (Greek
+#: ``Ν``/``ν``: ``N`` and ``v``) are deliberately absent: folding them would
+#: make ``dane`` and ``dave`` one name.
+_CASE_FOLDS: dict[str, str] = {
+    "\u006c": "i",  # l: I is drawn like l
+    "\u0138": "k",  # ĸ kra
+    "\u0185": "b",  # ƅ tone six
+    "\u0188": "c'",  # ƈ c with hook
+    "\u01a8": "2",  # ƨ tone two
+    "\u021d": "3",  # ȝ yogh
+    "\u0242": "?",  # ɂ glottal stop
+    "\u025c": "3",  # ɜ reversed open e
+    "\u0262": "g",  # ɢ small capital g
+    "\u0283": "o",  # ʃ esh (from Greek Σ/σ)
+    "\u028d": "rn",  # ʍ turned w (from Cyrillic М/м)
+    "\u0299": "b",  # ʙ small capital b (from Cyrillic В/в)
+    "\u029c": "h",  # ʜ small capital h (from Cyrillic Н/н)
+    "\u03b6": "z",  # ζ zeta
+    "\u03bb": "\u028c",  # λ lamda → ʌ
+    "\u03bc": "rn",  # μ mu
+    "\u03c2": "o",  # ς final sigma
+    "\u03c7": "x",  # χ chi
+    "\u03dd": "f",  # ϝ digamma
+    "\u03fb": "rn",  # ϻ san
+    "\u043b": "\u028c",  # л el → ʌ
+    "\u044e": "io",  # ю yu (Ю is drawn like IO)
+    "\u04b3": "x\u0329",  # ҳ ha with descender
+    "\u050b": "\u0195",  # ԋ Komi nje → ƕ
+    "\u1d1b": "t",  # ᴛ small capital t (from Greek Τ/τ, Cyrillic Т/т)
+    "\u2202": "d",  # ∂ (from Latin Ð/ð)
+    "\u2c66": "t\u0338",  # ⱦ t with diagonal stroke
+    "\u2c68": "h\u0329",  # ⱨ h with descender
+    "\u2c6a": "k\u0329",  # ⱪ k with descender
+    "\u2c76": "\u0371",  # ⱶ half h → ͱ
+    "\ua4e4": "u",  # ꓤ (from Latin Ꞟ/ꞟ)
+    "\ua669": "\u0298",  # ꙩ monocular o → ʘ
+    "\ua741": "k\u0335",  # ꝁ k with stroke
+    "\ua75b": "2",  # ꝛ r rotunda
+    "\ua76f": "9",  # ꝯ con
+    "\ua793": "e",  # ꞓ c with bar (from Greek Ε/ε)
+    "\U000102a8": "\ua69b",  # 𐊨 Carian q → ꚛ
+}
+#: A few letters (Cherokee, whose case folding goes to capitals) need a second
+#: round before the key stops changing; no name needs more than this.
+_MAX_FOLD_ROUNDS = 4
+#: ``name_key`` runs on every join and on names a ``send`` spells differently
+#: from the roster; the cache keeps repeated names cheap, bounded.
+_NAME_KEY_CACHE = 65536
+
+
+class ConfusablesDataError(RuntimeError):
+    """The shipped confusables data is missing, of another version, or malformed."""
+
+
+@functools.cache
+def confusables() -> dict[str, str]:
+    """``confusables.txt`` as ``{source code point: prototype string}`` (6,311 entries in 15.0.0)."""
+    text = resources.files(__package__).joinpath("data").joinpath(_CONFUSABLES_FILE).read_text(encoding="utf-8-sig")
+    if f"# Version: {CONFUSABLES_VERSION}\n" not in text[:1024]:
+        raise ConfusablesDataError(f"data/{_CONFUSABLES_FILE} is not UTS #39 version {CONFUSABLES_VERSION}")
+    table: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line or line[0] == "#":
+            continue
+        try:
+            source, target, kind = line.split("#", 1)[0].split(";")
+            if kind.strip() != "MA":
+                raise ValueError(kind)
+            table[chr(int(source, 16))] = "".join(chr(int(point, 16)) for point in target.split())
+        except ValueError:
+            detail = f"data/{_CONFUSABLES_FILE} line {number} is not 'source ; target ; MA'"
+            raise ConfusablesDataError(detail) from None
+    return table
+
+
+@functools.cache
+def _translation() -> dict[int, str]:
+    return {ord(source): target for source, target in confusables().items()}
+
+
+_CASE_FOLD_TRANSLATION = {ord(source): target for source, target in _CASE_FOLDS.items()}
+
+
+def skeleton(text: str) -> str:
+    """UTS #39 ``skeleton``: NFD, every code point replaced by its prototype, NFD again."""
+    return unicodedata.normalize("NFD", unicodedata.normalize("NFD", text).translate(_translation()))
+
+
+def _fold_once(text: str) -> str:
+    return skeleton(skeleton(text).casefold()).translate(_CASE_FOLD_TRANSLATION)
+
+
+@functools.lru_cache(maxsize=_NAME_KEY_CACHE)
 def name_key(name: str) -> str:
     """The key under which names must be unique.
 
-    ``Alice`` and ``alice`` collide, and so do lookalikes across scripts
-    (``аӏісе`` with ``alice``) and ``Ian`` with ``lan``: names that a reader
-    could mistake for each other cannot both be in the room.
+    Names a reader could mistake for each other get one key: case variants
+    (``Alice``, ``alice``), and every pair Unicode's confusables data calls
+    confusable (``alıce`` and ``alice``, ``аӏісе`` and ``alice``, ``Ian`` and
+    ``lan``, ``rnike`` and ``mike``). The key is for comparing, never for showing.
     """
-    return unicodedata.normalize("NFKC", name.casefold()).translate(_SKELETON)
+    key = name
+    for _ in range(_MAX_FOLD_ROUNDS):
+        folded = _fold_once(key)
+        if folded == key:
+            break
+        key = folded
+    return key

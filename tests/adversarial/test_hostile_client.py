@@ -353,7 +353,9 @@ def test_hello_with_a_name_not_in_nfkc(relay_server: RelayServer, open_client: A
     assert_pair_can_chat(relay_server)
 
 
-@pytest.mark.parametrize("taken", ["alice", "ALICE", "Alice", "aLiCe"])
+@pytest.mark.parametrize(
+    "taken", ["alice", "ALICE", "Alice", "aLiCe", "al\u0131ce", "\u0430\u04cf\u0456\u0441\u0435"], ids=ascii
+)  # the last two: dotless i, all-Cyrillic
 def test_duplicate_name(relay_server: RelayServer, open_client: Any, member: Any, taken: str) -> None:
     alice = member(relay_server, "alice")
     impostor = open_client(relay_server)
