@@ -1,0 +1,164 @@
+"""The relay's logging (relay/logsetup.py): a queue between the routing threads
+and the handlers, a file that follows rotation, and a full disk said once."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from susurro.relay.logsetup import LOGGER_NAME, LogSetup
+
+WAIT = 15.0
+log = logging.getLogger(LOGGER_NAME)
+
+
+@pytest.fixture
+def started() -> Iterator[list[LogSetup]]:
+    """LogSetups a test starts; each is stopped at teardown, so the logger is left clean."""
+    setups: list[LogSetup] = []
+    try:
+        yield setups
+    finally:
+        for setup in setups:
+            setup.stop()
+
+
+def start(started: list[LogSetup], log_file: Path | str | None, stderr: io.StringIO) -> LogSetup:
+    setup = LogSetup("INFO", str(log_file) if log_file is not None else None, stderr)
+    started.append(setup)
+    return setup
+
+
+def test_a_routing_thread_never_waits_for_the_file_handler(started: list[LogSetup], tmp_path: Path) -> None:
+    setup = start(started, tmp_path / "relay.log", io.StringIO())
+    assert setup.file_handler is not None
+    assert setup.file_handler not in log.handlers  # only the queue is on the logger
+    setup.file_handler.acquire()  # as if the disk stalled in the middle of a write
+    try:
+        reader = threading.Thread(target=lambda: [log.info("deliver n=%d", n) for n in range(100)])
+        reader.start()
+        reader.join(WAIT)
+        assert not reader.is_alive(), "a logging call waited for the file handler's lock"
+    finally:
+        setup.file_handler.release()
+    setup.stop()
+    lines = (tmp_path / "relay.log").read_text(encoding="utf-8").splitlines()
+    assert [line.split(" INFO ", 1)[1] for line in lines] == [f"deliver n={n}" for n in range(100)]
+
+
+def test_lines_keep_the_relays_format_on_stderr_and_in_the_file(started: list[LogSetup], tmp_path: Path) -> None:
+    stderr = io.StringIO()
+    setup = start(started, tmp_path / "relay.log", stderr)
+    log.info("join name=%s fp=%s addr=%s members=%d", "alice", "48076095", "127.0.0.1:5", 1)
+    setup.stop()
+    for text in (stderr.getvalue(), (tmp_path / "relay.log").read_text(encoding="utf-8")):
+        (line,) = text.splitlines()
+        date, clock, rest = line.split(" ", 2)
+        assert len(date) == 10 and len(clock) == 12  # 2026-11-24 10:27:18,569
+        assert rest == "INFO join name=alice fp=48076095 addr=127.0.0.1:5 members=1"
+
+
+def test_a_full_disk_is_said_once_and_never_as_a_traceback(
+    started: list[LogSetup], capsys: pytest.CaptureFixture[str]
+) -> None:
+    stderr = io.StringIO()
+    setup = start(started, "/dev/full", stderr)  # every write fails with ENOSPC
+    for n in range(30):
+        log.info("deliver n=%d", n)
+    setup.stop()
+    said = stderr.getvalue().splitlines()
+    complaints = [line for line in said if line.startswith("susurro-relay: cannot write the log file /dev/full")]
+    assert len(complaints) == 1, said
+    assert "No space left on device" in complaints[0]
+    assert sum(" INFO deliver n=" in line for line in said) == 30  # stderr still got every line
+    assert "Logging error" not in capsys.readouterr().err + stderr.getvalue()
+
+
+def test_the_file_follows_a_rotation_by_rename(started: list[LogSetup], tmp_path: Path) -> None:
+    path = tmp_path / "relay.log"
+    setup = start(started, path, io.StringIO())
+    log.info("before")
+    setup.drain()
+    path.rename(tmp_path / "relay.log.1")  # logrotate without copytruncate
+    log.info("after")
+    setup.stop()
+    assert (tmp_path / "relay.log.1").read_text(encoding="utf-8").endswith("INFO before\n")
+    assert path.read_text(encoding="utf-8").endswith("INFO after\n")
+
+
+def test_reopen_opens_the_file_at_the_path_again(started: list[LogSetup], tmp_path: Path) -> None:
+    path = tmp_path / "relay.log"
+    setup = start(started, path, io.StringIO())
+    log.info("first")
+    setup.drain()
+    assert setup.file_handler is not None
+    first_stream = setup.file_handler.stream
+    setup.reopen()
+    log.info("second")
+    setup.drain()
+    assert setup.file_handler.stream is not first_stream
+    setup.stop()
+    assert path.read_text(encoding="utf-8").splitlines()[1].endswith("INFO logs reopened")
+
+
+def test_stop_writes_out_every_queued_line(started: list[LogSetup], tmp_path: Path) -> None:
+    setup = start(started, tmp_path / "relay.log", io.StringIO())
+    for n in range(2000):
+        log.info("line %d", n)
+    setup.stop()
+    setup.stop()  # twice is harmless
+    assert len((tmp_path / "relay.log").read_text(encoding="utf-8").splitlines()) == 2000
+
+
+#: Runs in a child with a 4 KiB file-size limit (RLIMIT_FSIZE; SIGXFSZ ignored,
+#: so a write past it fails with EFBIG as a full disk fails with ENOSPC), then
+#: lifts the limit: the disk has room again.
+RECOVERY = textwrap.dedent(
+    """
+    import logging, resource, signal, sys
+    from susurro.relay.logsetup import LOGGER_NAME, LogSetup
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, hard))
+    setup = LogSetup("INFO", sys.argv[1])
+    log = logging.getLogger(LOGGER_NAME)
+    for n in range(200):
+        log.info("deliver n=%d %s", n, "x" * 40)
+    setup.drain()
+    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    for n in range(5):
+        log.info("after n=%d", n)
+    setup.stop()
+    """
+)
+
+
+def test_logging_recovers_when_the_disk_has_room_again(tmp_path: Path) -> None:
+    path = tmp_path / "relay.log"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, "-c", RECOVERY, str(path)], capture_output=True, text=True, timeout=WAIT * 4, env=env
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    said = done.stderr.splitlines()
+    assert sum(line.startswith("susurro-relay: cannot write the log file") for line in said) == 1, said[-5:]
+    again = [line for line in said if line.startswith("susurro-relay: writing the log file")]
+    assert len(again) == 1 and "line(s) were lost" in again[0]
+    assert "Logging error" not in done.stderr
+    assert sum(" INFO deliver n=" in line for line in said) == 200  # stderr had them all
+    written = path.read_text(encoding="utf-8", errors="replace")
+    lost = int(again[0].split("again; ", 1)[1].split(" ", 1)[0])
+    assert f"WARNING log-gap lost={lost}" in written
+    assert [line.split(" INFO ", 1)[1] for line in written.splitlines() if " INFO after" in line] == [
+        f"after n={n}" for n in range(5)
+    ]
+    assert 0 < lost < 200
