@@ -1,15 +1,17 @@
 """Fixtures every kind of test shares: a real relay on an ephemeral loopback port (in this
-process), and lists of clients that are closed at teardown."""
+process), lists of clients that are closed at teardown, and a real ``redis-server``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from susurro.relay import RelayConfig, RelayServer
 from tests.helpers.hostile_client import HostileClient, joined_client
 from tests.helpers.processes import CliProcess
+from tests.helpers.redis_server import RedisServer, redis_server_binary
 
 
 def start_relay(**overrides: object) -> RelayServer:
@@ -79,3 +81,38 @@ def member(hostile_clients: list[HostileClient]) -> Callable[[RelayServer, str],
         return client
 
     return make
+
+
+def _need_redis() -> None:
+    # CI installs redis-server (.ci/run), so this skip only happens on a developer's machine without it.
+    if redis_server_binary() is None:
+        pytest.skip("redis-server is not installed (Debian/Ubuntu: apt install redis-server)")
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A fresh, empty ``redis-server`` on a free loopback port in this test's directory; nothing is saved."""
+    _need_redis()
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_factory(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
+    """``redis_factory(password=..., persist=..., config=...)`` starts another server; all are stopped at teardown."""
+    _need_redis()
+    started: list[RedisServer] = []
+
+    def factory(*, password: str | None = None, persist: bool = False, config: Path | None = None) -> RedisServer:
+        server = RedisServer(tmp_path / f"redis{len(started)}", password=password, persist=persist, config=config)
+        started.append(server)
+        return server.start()
+
+    try:
+        yield factory
+    finally:
+        for server in started:
+            server.stop()

@@ -9,4 +9,5 @@
 - ``certs``: a throwaway CA and server certificates for the TLS tests.
 - ``gui_driver`` and ``xvfb``: driving the Tk client on a real (virtual) display.
 - ``system``: bounded polling, free loopback ports, descriptor counts, log lines.
+- ``redis_server``: a real ``redis-server`` on a free loopback port (fixtures ``redis_server``, ``redis_factory``).
 """

@@ -19,7 +19,7 @@ NOT_HELPERS = {"__init__.py", "conftest.py"}
 SCRIPTS = {Path("gui/screenshot.py")}
 #: A relative import, or an import of a tests/ folder by its bare name.
 STRAY_IMPORT = re.compile(
-    r"^\s*(?:from\s+\.|(?:from|import)\s+(?:helpers|unit|integration|adversarial|property|load|gui|tls|operations|bench)\b)",
+    r"^\s*(?:from\s+\.|(?:from|import)\s+(?:helpers|unit|integration|adversarial|property|load|gui|tls|operations|bench|cluster)\b)",
     re.M,
 )
 
