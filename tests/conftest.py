@@ -12,6 +12,7 @@ from susurro.relay import RelayConfig, RelayServer
 from tests.helpers.hostile_client import HostileClient, joined_client
 from tests.helpers.processes import CliProcess
 from tests.helpers.redis_server import RedisServer, redis_server_binary
+from tests.helpers.stores import BACKENDS, RedisBackend, SQLiteBackend, StoreBackend
 
 
 def start_relay(**overrides: object) -> RelayServer:
@@ -116,3 +117,18 @@ def redis_factory(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
     finally:
         for server in started:
             server.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def store_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreBackend]:
+    """Each of the relay's storage backends in turn (a real SQLite file; a real, persistent Redis)."""
+    backend: StoreBackend
+    if request.param == "sqlite":
+        backend = SQLiteBackend(tmp_path / "data" / "relay.sqlite3")
+    else:
+        factory = request.getfixturevalue("redis_factory")
+        backend = RedisBackend(factory(persist=True))
+    try:
+        yield backend
+    finally:
+        backend.close()

@@ -11,15 +11,15 @@ one file, or two Redis clients on one server.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 from susurro.relay.cluster.connect import open_redis
-from susurro.relay.store import Database, HeadMoved, LabelTaken, MemberRecord, RoomStore, SQLiteRoomStore, StoreError
+from susurro.relay.store import HeadMoved, LabelTaken, MemberRecord, RoomStore, StoreError
 from susurro.relay.store.redis import RedisRoomStore
 from tests.helpers.redis_server import RedisServer
+from tests.helpers.stores import StoreBackend
 from tests.helpers.system import WAIT
 
 Opener = Callable[[], RoomStore]
@@ -30,28 +30,10 @@ ENTRY0 = bytes(range(256))
 ENTRY1, ENTRY2, ENTRY3 = b"\x00entry-1\xff", b"entry-2", b"\x9c" * 1024
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
+@pytest.fixture
+def open_store(store_backend: StoreBackend) -> Opener:
     """Call it for a handle on one shared backend (each call: another "relay process")."""
-    opened: list[RoomStore] = []
-    if request.param == "sqlite":
-        path = tmp_path / "relay.sqlite3"
-
-        def opener() -> RoomStore:
-            opened.append(SQLiteRoomStore(Database(path)))
-            return opened[-1]
-    else:
-        server: RedisServer = request.getfixturevalue("redis_server")
-
-        def opener() -> RoomStore:
-            opened.append(RedisRoomStore(open_redis(server.url, server.password)))
-            return opened[-1]
-
-    try:
-        yield opener
-    finally:
-        for store in opened:
-            store.close()
+    return store_backend.rooms
 
 
 @pytest.fixture

@@ -10,4 +10,5 @@
 - ``gui_driver`` and ``xvfb``: driving the Tk client on a real (virtual) display.
 - ``system``: bounded polling, free loopback ports, descriptor counts, log lines.
 - ``redis_server``: a real ``redis-server`` on a free loopback port (fixtures ``redis_server``, ``redis_factory``).
+- ``stores``: each storage backend (SQLite, Redis) opened one way, for contract tests (fixture ``store_backend``).
 """

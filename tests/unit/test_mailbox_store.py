@@ -1,30 +1,31 @@
-"""relay/store/mailbox.py on a real SQLite file: mailboxes and prekeys.
+"""Mailboxes and prekeys, one contract for every backend: each test runs on a real SQLite
+file (relay/store/mailbox.py) and on a real Redis (relay/store/redis_mailbox.py).
 
-The clock is passed in (no sleeping); "restart" is closing the database and
-opening the file again.
+The clock is passed in (no sleeping); "restart" is closing every handle and,
+for Redis, restarting redis-server on its append-only file
+(``tests/helpers/stores.py``). Two handles are two relay processes.
 """
 
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import pytest
 
 from susurro.relay.store.mailbox import (
     MailboxLimits,
+    MailboxStore,
     MailKind,
+    PrekeyStore,
     Put,
     Refusal,
     Refused,
-    SQLiteMailboxStore,
-    SQLitePrekeyStore,
     Stored,
     StoredOneTimePrekey,
     StoredSignedPrekey,
     TooManyPrekeys,
 )
-from susurro.relay.store.sqlite import Database
+from tests.helpers.stores import StoreBackend
 
 BOB, CAROL = b"B" * 32, b"C" * 32
 ALICE, MALLORY = b"A" * 32, b"M" * 32
@@ -43,29 +44,23 @@ def put(recipient: bytes = BOB, sender_key: bytes = ALICE, n: int = 0, size: int
     )
 
 
-def fetch_all(store: SQLiteMailboxStore, recipient: bytes = BOB, now: float = 0.0) -> list[str]:
+def fetch_all(store: MailboxStore, recipient: bytes = BOB, now: float = 0.0) -> list[str]:
     return [i.msg_id for i in store.fetch(recipient, after=0, max_items=10_000, max_bytes=1 << 30, now=now)]
 
 
-@pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "data" / "relay.sqlite3"
-
-
-def test_items_come_out_in_order_and_survive_a_restart(path: Path) -> None:
-    database = Database(path)
-    store = SQLiteMailboxStore(database)
+def test_items_come_out_in_order_and_survive_a_restart(store_backend: StoreBackend) -> None:
+    store = store_backend.mailboxes()
     results = store.put([put(n=n) for n in range(5)], now=100.0)
     assert all(isinstance(r, Stored) for r in results)
-    database.close()
-    again = SQLiteMailboxStore(Database(path))
+    store_backend.restart()
+    again = store_backend.mailboxes()
     assert fetch_all(again, now=200.0) == [f"m{n}" for n in range(5)]
     items = again.fetch(BOB, after=0, max_items=10, max_bytes=1 << 20, now=200.0)
     assert items[0].sender == "alice" and items[0].ct == bytes(300) and items[0].kind is MailKind.MESSAGE
 
 
-def test_an_item_is_deleted_only_when_its_owner_confirms_it(path: Path) -> None:
-    store = SQLiteMailboxStore(Database(path))
+def test_an_item_is_deleted_only_when_its_owner_confirms_it(store_backend: StoreBackend) -> None:
+    store = store_backend.mailboxes()
     (bob_item,) = store.put([put(BOB, n=1)], now=0.0)
     (carol_item,) = store.put([put(CAROL, n=2)], now=0.0)
     assert isinstance(bob_item, Stored) and isinstance(carol_item, Stored)
@@ -76,31 +71,31 @@ def test_an_item_is_deleted_only_when_its_owner_confirms_it(path: Path) -> None:
     assert fetch_all(store, BOB) == []
 
 
-def test_a_full_mailbox_refuses_new_items_and_keeps_the_old_ones(path: Path) -> None:
-    store = SQLiteMailboxStore(Database(path), MailboxLimits(max_items=3, max_per_sender=10))
+def test_a_full_mailbox_refuses_new_items_and_keeps_the_old_ones(store_backend: StoreBackend) -> None:
+    store = store_backend.mailboxes(MailboxLimits(max_items=3, max_per_sender=10))
     results = store.put([put(n=n) for n in range(5)], now=0.0)
     assert [type(r) for r in results] == [Stored, Stored, Stored, Refused, Refused]
     assert results[3] == Refused(Refusal.MAILBOX_FULL)
     assert fetch_all(store) == ["m0", "m1", "m2"]
 
 
-def test_the_byte_bound_counts_ciphertext_bytes(path: Path) -> None:
-    store = SQLiteMailboxStore(Database(path), MailboxLimits(max_bytes=1000, max_per_sender=10))
+def test_the_byte_bound_counts_ciphertext_bytes(store_backend: StoreBackend) -> None:
+    store = store_backend.mailboxes(MailboxLimits(max_bytes=1000, max_per_sender=10))
     results = store.put([put(n=n, size=400) for n in range(3)], now=0.0)
     assert [type(r) for r in results] == [Stored, Stored, Refused]
     assert store.usage(BOB) == (2, 800)
 
 
-def test_one_sender_cannot_fill_a_mailbox_for_everyone_else(path: Path) -> None:
-    store = SQLiteMailboxStore(Database(path), MailboxLimits(max_items=10, max_per_sender=4))
+def test_one_sender_cannot_fill_a_mailbox_for_everyone_else(store_backend: StoreBackend) -> None:
+    store = store_backend.mailboxes(MailboxLimits(max_items=10, max_per_sender=4))
     flood = store.put([put(sender_key=MALLORY, n=n) for n in range(10)], now=0.0)
     assert sum(isinstance(r, Stored) for r in flood) == 4
     assert flood[4] == Refused(Refusal.SENDER_QUOTA)
     assert all(isinstance(r, Stored) for r in store.put([put(n=n) for n in range(4)], now=0.0))
 
 
-def test_items_expire_after_the_ttl(path: Path) -> None:
-    store = SQLiteMailboxStore(Database(path), MailboxLimits(ttl=14 * DAY))
+def test_items_expire_after_the_ttl(store_backend: StoreBackend) -> None:
+    store = store_backend.mailboxes(MailboxLimits(ttl=14 * DAY))
     store.put([put(n=1)], now=0.0)
     store.put([put(n=2)], now=10 * DAY)
     assert fetch_all(store, now=13 * DAY) == ["m1", "m2"]
@@ -109,8 +104,8 @@ def test_items_expire_after_the_ttl(path: Path) -> None:
     assert store.usage(BOB) == (1, 300)
 
 
-def test_fetch_pages_by_count_and_bytes_but_always_makes_progress(path: Path) -> None:
-    store = SQLiteMailboxStore(Database(path))
+def test_fetch_pages_by_count_and_bytes_but_always_makes_progress(store_backend: StoreBackend) -> None:
+    store = store_backend.mailboxes()
     store.put([put(n=n, size=1000) for n in range(10)], now=0.0)
     first = store.fetch(BOB, after=0, max_items=4, max_bytes=1 << 20, now=0.0)
     assert [i.msg_id for i in first] == ["m0", "m1", "m2", "m3"]
@@ -133,12 +128,12 @@ def one_time(first: int, count: int) -> list[StoredOneTimePrekey]:
     ]
 
 
-def publish(store: SQLitePrekeyStore, keys: list[StoredOneTimePrekey], identity: bytes = BOB) -> int:
+def publish(store: PrekeyStore, keys: list[StoredOneTimePrekey], identity: bytes = BOB) -> int:
     return store.publish(name="bob", name_key="bob", identity_key=identity, signed=SIGNED, one_time=keys, now=0.0)
 
 
-def test_each_one_time_prekey_is_handed_out_once_then_the_signed_prekey_alone(path: Path) -> None:
-    store = SQLitePrekeyStore(Database(path))
+def test_each_one_time_prekey_is_handed_out_once_then_the_signed_prekey_alone(store_backend: StoreBackend) -> None:
+    store = store_backend.prekeys()
     assert publish(store, one_time(1, 100)) == 100
     handed = []
     for expected_remaining in range(99, -1, -1):
@@ -151,8 +146,8 @@ def test_each_one_time_prekey_is_handed_out_once_then_the_signed_prekey_alone(pa
     assert store.take_bundle("nobody") is None
 
 
-def test_ten_thousand_prekeys_are_refused_whole(path: Path) -> None:
-    store = SQLitePrekeyStore(Database(path))
+def test_ten_thousand_prekeys_are_refused_whole(store_backend: StoreBackend) -> None:
+    store = store_backend.prekeys()
     with pytest.raises(TooManyPrekeys):
         publish(store, one_time(1, 10_000))
     assert store.one_time_count(BOB) == 0
@@ -163,22 +158,21 @@ def test_ten_thousand_prekeys_are_refused_whole(path: Path) -> None:
     assert publish(store, one_time(1, 10)) == 100  # the same keys again are not new ones
 
 
-def test_prekeys_survive_a_restart(path: Path) -> None:
-    database = Database(path)
-    publish(SQLitePrekeyStore(database), one_time(1, 3))
-    database.close()
-    store = SQLitePrekeyStore(Database(path))
+def test_prekeys_survive_a_restart(store_backend: StoreBackend) -> None:
+    publish(store_backend.prekeys(), one_time(1, 3))
+    store_backend.restart()
+    store = store_backend.prekeys()
     assert store.identity_for("bob") == ("bob", BOB)
     assert store.one_time_count(BOB) == 3
 
 
-def test_two_relays_on_one_file_never_hand_out_the_same_one_time_prekey(path: Path) -> None:
-    publish(SQLitePrekeyStore(Database(path)), one_time(1, 100))
-    stores = [SQLitePrekeyStore(Database(path)) for _ in range(4)]
+def test_two_relays_on_one_backend_never_hand_out_the_same_one_time_prekey(store_backend: StoreBackend) -> None:
+    publish(store_backend.prekeys(), one_time(1, 100))
+    stores = [store_backend.prekeys() for _ in range(4)]
     handed: list[int] = []
     lock = threading.Lock()
 
-    def drain(store: SQLitePrekeyStore) -> None:
+    def drain(store: PrekeyStore) -> None:
         for _ in range(40):
             bundle = store.take_bundle("bob")
             if bundle is not None and bundle.one_time is not None:
@@ -193,10 +187,56 @@ def test_two_relays_on_one_file_never_hand_out_the_same_one_time_prekey(path: Pa
     assert sorted(handed) == list(range(1, 101))
 
 
-def test_a_name_moves_to_the_identity_that_published_last(path: Path) -> None:
-    store = SQLitePrekeyStore(Database(path))
+def test_a_name_moves_to_the_identity_that_published_last(store_backend: StoreBackend) -> None:
+    store = store_backend.prekeys()
     publish(store, one_time(1, 3))
     publish(store, one_time(1, 2), identity=MALLORY)
     assert store.identity_for("bob") == ("bob", MALLORY)
     bundle = store.take_bundle("bob")
     assert bundle is not None and bundle.identity_key == MALLORY  # clients compare it with their pin
+
+
+# --- both backends, several relays at once ---------------------------------------------------
+
+
+def test_relays_storing_for_one_mailbox_at_once_never_pass_its_bounds(store_backend: StoreBackend) -> None:
+    limits = MailboxLimits(max_items=25, max_per_sender=10)
+    stores = [store_backend.mailboxes(limits) for _ in range(4)]
+    senders = [bytes([65 + i]) * 32 for i in range(4)]
+    results: list[list[Stored | Refused]] = [[] for _ in stores]
+    barrier = threading.Barrier(len(stores))
+
+    def flood(i: int) -> None:
+        barrier.wait(30)
+        for n in range(20):
+            results[i] += stores[i].put([put(sender_key=senders[i], n=100 * i + n, size=10)], now=0.0)
+
+    threads = [threading.Thread(target=flood, args=(i,)) for i in range(len(stores))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    stored = [sum(isinstance(r, Stored) for r in mine) for mine in results]
+    assert sum(stored) == 25 and all(count <= 10 for count in stored), stored
+    assert stores[0].usage(BOB) == (25, 250)
+    numbers = [r.item for mine in results for r in mine if isinstance(r, Stored)]
+    assert len(set(numbers)) == 25  # every item its own number
+    fetched = stores[1].fetch(BOB, after=0, max_items=100, max_bytes=1 << 20, now=0.0)
+    assert [i.item for i in fetched] == sorted(numbers)
+
+
+def test_a_page_skips_expired_items_and_still_fills(store_backend: StoreBackend) -> None:
+    store = store_backend.mailboxes(MailboxLimits(ttl=DAY, max_per_sender=100))
+    store.put([put(n=n) for n in range(6)], now=0.0)
+    store.put([put(n=n) for n in range(6, 9)], now=DAY)
+    page = store.fetch(BOB, after=0, max_items=2, max_bytes=1 << 20, now=1.5 * DAY)
+    assert [i.msg_id for i in page] == ["m6", "m7"]
+
+
+def test_a_confirm_counts_once(store_backend: StoreBackend) -> None:
+    first, second = store_backend.mailboxes(), store_backend.mailboxes()
+    (item,) = first.put([put(n=1)], now=0.0)
+    assert isinstance(item, Stored)
+    assert first.confirm(BOB, [item.item, item.item]) == 1
+    assert second.confirm(BOB, [item.item]) == 0
+    assert second.usage(BOB) == (0, 0)

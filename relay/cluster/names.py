@@ -1,0 +1,129 @@
+"""Member names held by one connection in the whole cluster, claimed atomically in Redis.
+
+A name is claimed under its name key (``protocol.name_key``: casefolded
+lookalike skeleton), so ``Alice`` on one node and a Cyrillic ``Аlice`` on
+another are one claim. ``claim`` is one ``SET key holder NX PX ttl``: Redis
+runs commands one at a time, so when two nodes claim the same name at the
+same instant exactly one ``SET`` finds the key absent. The holder is
+``<node id>/<connection token>``, so a second connection on the same node is
+refused too, and only the holder can extend or release it: both are one
+compare-and-act script, never a read then a write.
+
+The claim carries a TTL (``CLAIM_TTL``) that the holding node refreshes
+while the member stays connected (``refresh`` for all of a node's claims at
+once): a node that dies frees its names by itself within the TTL, and its
+members can join elsewhere. ``release`` frees a name at once on leave.
+No threads, no clocks: the relay's timer calls ``refresh``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import redis
+
+from .presence import PRESENCE_TTL
+
+#: Seconds a claim outlives its holder's last refresh: as presence, so a dead node's members
+#: disappear and become free to join elsewhere together.
+CLAIM_TTL = PRESENCE_TTL
+#: Bytes of a name key or holder id stored (names are at most 32 characters; ids are short).
+MAX_CLAIM_PART = 256
+
+#: KEYS: claim. ARGV: holder, ttl ms. 1 if the holder holds it (its TTL renewed), else 0.
+_EXTEND = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+#: KEYS: claim. ARGV: holder. 1 if the holder held it (now deleted), else 0.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class ClaimError(Exception):
+    """Redis could not be reached or refused; whether the name is free is unknown."""
+
+
+def holder_id(node: str, token: str) -> str:
+    """The value a claim holds: which node, which connection."""
+    if not node or "/" in node or not token:
+        raise ValueError("a node id is non-empty without '/', and a token is non-empty")
+    return f"{node}/{token}"
+
+
+class NameClaims:
+    """Claims of one relay node."""
+
+    def __init__(self, client: redis.Redis, node: str, *, ttl: float = CLAIM_TTL, prefix: str = "susurro:") -> None:
+        self.client = client
+        self.node = node
+        self.ttl_ms = int(ttl * 1000)
+        self._prefix = prefix
+        self._extend = client.register_script(_EXTEND)
+        self._release = client.register_script(_RELEASE)
+        #: name key → holder, for the claims this node holds.
+        self.held: dict[str, str] = {}
+
+    def _key(self, name_key: str) -> bytes:
+        key = name_key.encode()
+        if not key or len(key) > MAX_CLAIM_PART:
+            raise ValueError(f"a name key is 1 to {MAX_CLAIM_PART} bytes")
+        return self._prefix.encode() + b"name:" + key
+
+    def claim(self, name_key: str, token: str) -> bool:
+        """Take ``name_key`` for connection ``token`` of this node; False if anyone else holds it."""
+        holder = holder_id(self.node, token)
+        try:
+            won = bool(self.client.set(self._key(name_key), holder.encode(), nx=True, px=self.ttl_ms))
+            if not won:  # ours already (a retried claim), or someone else's
+                won = bool(self._extend(keys=[self._key(name_key)], args=[holder.encode(), self.ttl_ms]))
+        except redis.RedisError as exc:
+            raise ClaimError(f"name claim: Redis: {exc}") from None
+        if won:
+            self.held[name_key] = holder
+        return won
+
+    def release(self, name_key: str) -> bool:
+        """Free ``name_key`` if this node holds it; False if the claim was no longer ours."""
+        holder = self.held.pop(name_key, None)
+        if holder is None:
+            return False
+        try:
+            return bool(self._release(keys=[self._key(name_key)], args=[holder.encode()]))
+        except redis.RedisError as exc:
+            raise ClaimError(f"name claim: Redis: {exc}") from None
+
+    def refresh(self) -> list[str]:
+        """Extend every claim this node holds; returns the name keys it lost (expired and taken, or gone).
+
+        A lost claim is this node's cue to end that member's connection: someone
+        else may hold the name now. A claim that merely expired (Redis restarted,
+        or was out of reach past the TTL) and is still free is taken back.
+        """
+        lost = []
+        try:
+            for name_key, holder in list(self.held.items()):
+                key = self._key(name_key)
+                if self._extend(keys=[key], args=[holder.encode(), self.ttl_ms]):
+                    continue
+                if self.client.set(key, holder.encode(), nx=True, px=self.ttl_ms):
+                    continue
+                del self.held[name_key]
+                lost.append(name_key)
+        except redis.RedisError as exc:
+            raise ClaimError(f"name claim: Redis: {exc}") from None
+        return lost
+
+    def holder(self, name_key: str) -> str | None:
+        try:
+            value = self.client.get(self._key(name_key))
+        except redis.RedisError as exc:
+            raise ClaimError(f"name claim: Redis: {exc}") from None
+        return None if value is None else value.decode()
+
+    def release_all(self, name_keys: Iterable[str] | None = None) -> None:
+        """Release the given claims (all of this node's by default), e.g. on a clean shutdown."""
+        for name_key in list(self.held if name_keys is None else name_keys):
+            self.release(name_key)
