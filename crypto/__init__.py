@@ -53,7 +53,16 @@ from .membership import (
 )
 from .padding import pad, padded_length, unpad
 from .replay import CounterCheck, ReplayGuard
-from .seal import MAX_BODY_BYTES, BoxCache, InnerMessage, OpenedMessage, Recipient, open_message, seal_message
+from .seal import (
+    MAX_BODY_BYTES,
+    BoxCache,
+    InnerMessage,
+    OpenedMessage,
+    Recipient,
+    SignedHead,
+    open_message,
+    seal_message,
+)
 from .session import AnnouncedSessionKey, SessionCertificate, SessionKey, join_proof, make_box, verify_join_proof
 
 __all__ = [
@@ -98,6 +107,7 @@ __all__ = [
     "SenderMismatch",
     "SessionCertificate",
     "SessionKey",
+    "SignedHead",
     "WrongPassphrase",
     "change_passphrase",
     "create_entry",

@@ -117,9 +117,34 @@ class Recipient:
     counter: int
 
 
+#: Size of a room id and of a membership-log entry hash (crypto/membership.py).
+_HASH_SIZE = 32
+_MAX_SEQ = 2**63 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class SignedHead:
+    """The sender's view of a room's membership log, signed inside a room message.
+
+    Recipients derive whom the message was for from the log at this head (its
+    members, minus the ``skipped`` list), instead of a signed list of every
+    recipient: one message then costs O(N) bytes, not O(N²).
+    """
+
+    room_id: bytes
+    seq: int
+    hash: bytes
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InnerMessage:
-    """The signed content every recipient of one message sees identically."""
+    """The signed content every recipient of one message sees identically.
+
+    A direct message (and a message of the single-room protocol) names every
+    recipient in ``to``. A room message carries ``head`` instead, and ``to``
+    is empty: its recipients are the members of the room's log at ``head``
+    except those in ``skipped`` (members the sender did not encrypt to).
+    """
 
     room: str
     sender: str
@@ -128,12 +153,26 @@ class InnerMessage:
     direct: bool
     to: tuple[tuple[str, bytes], ...]
     body: str
+    head: SignedHead | None = None
+    skipped: tuple[tuple[str, bytes], ...] = ()
 
     @property
     def recipient_names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.to)
 
     def to_wire(self) -> dict[str, Any]:
+        if self.head is not None:
+            return {
+                "room": self.room,
+                "room_id": self.head.room_id,
+                "from": self.sender,
+                "sent_at": self.sent_at,
+                "msg_id": self.msg_id,
+                "direct": self.direct,
+                "head": [self.head.seq, self.head.hash],
+                "skipped": [[name, fp] for name, fp in self.skipped],
+                "body": self.body,
+            }
         return {
             "room": self.room,
             "from": self.sender,
@@ -149,9 +188,16 @@ class InnerMessage:
         """Validate every field's type and size; any deviation is ``MalformedMessage``."""
         if not isinstance(raw, dict):
             raise MalformedMessage("inner message is not a map")
+        head: SignedHead | None = None
         try:
             room, sender, sent_at = raw["room"], raw["from"], raw["sent_at"]
-            msg_id, direct, to, body = raw["msg_id"], raw["direct"], raw["to"], raw["body"]
+            msg_id, direct, body = raw["msg_id"], raw["direct"], raw["body"]
+            if "room_id" in raw:  # a room message: a signed head instead of a list of everyone
+                head = _head(raw["room_id"], raw["head"])
+                to: object = raw["skipped"]
+                _expect(direct is False and "to" not in raw, "direct")
+            else:
+                to = raw["to"]
         except KeyError as exc:
             raise MalformedMessage(f"inner message lacks field {exc.args[0]!r}") from None
         _expect(isinstance(room, str) and len(room) <= MAX_ROOM_CHARS, "room")
@@ -160,7 +206,8 @@ class InnerMessage:
         _expect(isinstance(msg_id, str) and 0 < len(msg_id) <= MAX_MSG_ID_CHARS, "msg_id")
         _expect(isinstance(direct, bool), "direct")
         _expect(isinstance(body, str) and len(body.encode("utf-8", "surrogatepass")) <= MAX_BODY_BYTES, "body")
-        _expect(isinstance(to, list) and 0 < len(to) <= MAX_RECIPIENTS, "to")
+        _expect(isinstance(to, list) and (head is not None or 0 < len(to)) and len(to) <= MAX_RECIPIENTS, "to")
+        assert isinstance(to, list)
         pairs = []
         # One test per entry (this loop runs for every recipient of every
         # message opened); msgpack yields exactly list, str and bytes.
@@ -175,7 +222,29 @@ class InnerMessage:
             ):
                 raise MalformedMessage("inner message field 'to entry' has the wrong shape, type or size")
             pairs.append((entry[0], entry[1]))
+        if head is not None:
+            return cls(
+                room=room,
+                sender=sender,
+                sent_at=sent_at,
+                msg_id=msg_id,
+                direct=False,
+                to=(),
+                body=body,
+                head=head,
+                skipped=tuple(pairs),
+            )
         return cls(room=room, sender=sender, sent_at=sent_at, msg_id=msg_id, direct=direct, to=tuple(pairs), body=body)
+
+
+def _head(room_id: object, head: object) -> SignedHead:
+    _expect(type(room_id) is bytes and len(room_id) == _HASH_SIZE, "room_id")
+    _expect(type(head) is list and len(head) == 2, "head")
+    assert isinstance(head, list) and isinstance(room_id, bytes)
+    seq, digest = head
+    _expect(type(seq) is int and 0 <= seq <= _MAX_SEQ, "head")
+    _expect(type(digest) is bytes and len(digest) == _HASH_SIZE, "head")
+    return SignedHead(room_id, seq, digest)
 
 
 def _expect(ok: bool, what: str) -> None:
@@ -251,8 +320,15 @@ def sign_message(
     sent_at: int,
     room: str = "",
     direct: bool = False,
+    head: SignedHead | None = None,
+    skipped: Sequence[tuple[str, bytes]] = (),
 ) -> SignedMessage:
-    """Sign ``body`` for ``recipients`` (name, identity key) once, for every copy."""
+    """Sign ``body`` for ``recipients`` (name, identity key) once, for every copy.
+
+    With ``head`` it is a room message: the signed content names the log head
+    and the ``skipped`` members (name, identity key) instead of every
+    recipient, so each copy's size does not grow with the room.
+    """
     try:
         encoded_body = body.encode("utf-8")
     except UnicodeEncodeError:
@@ -263,14 +339,20 @@ def sign_message(
         raise ValueError("a message needs at least one recipient")
     if len(recipients) > MAX_RECIPIENTS:
         raise MessageTooLarge(f"{len(recipients)} recipients; the limit is {MAX_RECIPIENTS}")
+    if len(skipped) > MAX_RECIPIENTS:
+        raise MessageTooLarge(f"{len(skipped)} skipped members; the limit is {MAX_RECIPIENTS}")
+    if head is not None and direct:
+        raise ValueError("a direct message has no room head")
     inner = InnerMessage(
         room=room,
         sender=sender,
         sent_at=sent_at,
         msg_id=msg_id,
         direct=direct,
-        to=tuple((name, _fingerprint(identity_key)) for name, identity_key in recipients),
+        to=() if head is not None else tuple((name, _fingerprint(identity_key)) for name, identity_key in recipients),
         body=body,
+        head=head,
+        skipped=tuple((name, _fingerprint(ik)) for name, ik in skipped),
     )
     inner_bytes = msgpack.packb(inner.to_wire(), use_bin_type=True)
     signature = identity.sign(MESSAGE_PURPOSE, inner_bytes)
@@ -298,8 +380,10 @@ def seal_message(
     sent_at: int,
     room: str = "",
     direct: bool = False,
+    head: SignedHead | None = None,
+    skipped: Sequence[tuple[str, bytes]] = (),
 ) -> dict[str, bytes]:
-    """Seal ``body`` for every recipient; returns ``{recipient name: ciphertext}``."""
+    """Seal ``body`` for every recipient; returns ``{recipient name: ciphertext}`` (``head``: a room message)."""
     signed = sign_message(
         identity=identity,
         sender=sender,
@@ -309,6 +393,8 @@ def seal_message(
         sent_at=sent_at,
         room=room,
         direct=direct,
+        head=head,
+        skipped=skipped,
     )
     return seal_online(signed, boxes, recipients)
 
@@ -387,7 +473,12 @@ def open_block(
     except BadSignature:
         raise BadSignature(f"signature on a message from {relay_sender!r} does not verify") from None
     own_fp = _fingerprint(own_identity_key)
-    if (own_name, own_fp) not in inner.to:
+    if inner.head is not None:
+        # A room message is for the members at its head but the skipped ones;
+        # whether we were a member there is for the caller, who holds the log.
+        if (own_name, own_fp) in inner.skipped:
+            raise NotAddressedToMe(f"room message from {relay_sender!r} says it skipped {own_name!r}")
+    elif (own_name, own_fp) not in inner.to:
         raise NotAddressedToMe(f"message from {relay_sender!r} is not addressed to {own_name!r} under this identity")
     return OpenedMessage(inner=inner, counter=counter)
 

@@ -1,0 +1,539 @@
+"""The client's rooms: verified membership logs, and what they mean for sending. Pure.
+
+``RoomBook`` holds, per room, the state its membership log proves
+(``crypto.membership``), verified here from the ``create`` entry or from a
+head verified before. It takes the relay's ``room_log``/``room_update``
+frames and returns events and the frames to send next (fetch the rest, retry
+a change that lost a race); it never touches a socket or a clock.
+
+The relay is trusted for nothing here:
+
+- entries that do not verify are refused (``room_bad_log``) and the last
+  verified state stays;
+- a label that is not the one signed in the ``create`` entry is a
+  ``room_label_changed`` warning;
+- a history that differs from one verified before, or a message signed at a
+  head we know another hash for, is a ``room_fork``;
+- a head older than one we verified, or a message signed at a head the relay
+  will not serve, is ``room_withheld``;
+- a name the relay lists as online that the log does not hold is
+  ``room_not_a_member``; such a name gets no ciphertext anyway, because
+  ``recipients`` only ever picks members of the verified log.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+from susurro.crypto import (
+    EntryKind,
+    IdentityKey,
+    LogRules,
+    RoomEntry,
+    RoomLogError,
+    RoomPolicy,
+    RoomState,
+    create_entry,
+    entry_hash,
+    short_room_id,
+    verify_log,
+)
+from susurro.crypto.seal import SignedHead
+from susurro.protocol import (
+    Frame,
+    ProtocolError,
+    RoomAppend,
+    RoomCreate,
+    RoomError,
+    RoomFetch,
+    RoomFind,
+    RoomLog,
+    RoomUpdate,
+    name_key,
+    normalize_name,
+)
+
+from . import events as ev
+
+#: Times a change is re-signed after losing a race for the head (``room_conflict``).
+MAX_RETRIES = 3
+#: Messages whose signed head we wait to see in the log, per room (a relay must not grow this).
+MAX_PENDING_HEADS = 64
+
+
+class RoomWarning(str, Enum):
+    BAD_LOG = "room_bad_log"
+    FORK = "room_fork"
+    WITHHELD = "room_withheld"
+    NOT_A_MEMBER = "room_not_a_member"
+    LABEL_CHANGED = "room_label_changed"
+    REFUSED = "room_refused"
+
+
+def _valid_name(text: str) -> bool:
+    try:
+        return normalize_name(text) == text
+    except ProtocolError:
+        return False
+
+
+RULES = LogRules(name_key=name_key, name_ok=_valid_name)
+
+
+# --- events (views show them; every decision was made here) ------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoomEvent(ev.Event):
+    room: str
+    room_id: bytes
+
+    @property
+    def short_id(self) -> str:
+        return short_room_id(self.room_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoomCreated(RoomEvent):
+    """A room we created is on the relay."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoomReady(RoomEvent):
+    """A room's log is verified up to the relay's head; ``members`` from the log."""
+
+    members: tuple[str, ...]
+    policy: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Invited(RoomEvent):
+    """We were added to a room (``by`` signed it)."""
+
+    by: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemberAdded(RoomEvent):
+    name: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemberRemoved(RoomEvent):
+    """``name`` is no longer a member: removed by ``by``, or left (``by == name``)."""
+
+    name: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoomNotice(RoomEvent):
+    """Promotions, demotions, policy changes: ``text`` says which."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoomAlert(ev.Warning):
+    """A room check failed; ``kind`` is a ``RoomWarning`` value."""
+
+    room: str
+    room_id: bytes
+
+
+# --- the book ------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Room:
+    state: RoomState
+    #: seq -> hash of every entry verified, to recognise a history that forks.
+    hashes: list[bytes]
+    #: (seq, hash, sender) of messages signed at a head beyond ours, until the log gets there.
+    pending: list[tuple[int, bytes, str]] = field(default_factory=list)
+    #: Names the relay said were online, as of its last frame.
+    online: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class _Change:
+    room_id: bytes
+    kind: EntryKind
+    subject_name: str
+    subject_ik: bytes
+    policy: RoomPolicy | None
+    tries: int = 0
+    #: The signed entry last sent for it, and its sequence number.
+    entry: bytes = b""
+    seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Addressing:
+    """Whom a room message goes to, from the verified log and the roster."""
+
+    head: SignedHead
+    #: Members present on the relay, by the name the roster uses, and their identity keys.
+    recipients: tuple[tuple[str, bytes], ...]
+    #: Members the sender will not encrypt to (changed key, strict mode), signed into the message.
+    skipped: tuple[tuple[str, bytes], ...]
+    #: Members not connected now (they get nothing; the delivery report says so).
+    offline: tuple[str, ...]
+
+
+class RoomBook:
+    """Every room this client knows, verified. Feed it room frames; ask it whom to send to."""
+
+    def __init__(self, own_name: str, identity: IdentityKey) -> None:
+        self.own_name = own_name
+        self.identity = identity
+        self._rooms: dict[bytes, _Room] = {}
+        self._by_label: dict[str, bytes] = {}
+        self._fetching: dict[str, bytes] = {}  # request id -> room
+        self._changes: dict[str, _Change] = {}  # request id -> change awaiting its answer
+        self._creating: dict[str, bytes] = {}  # request id -> create entry
+        self._retry: list[_Change] = []  # changes that lost a race, re-signed once caught up
+        self._ids = 0
+
+    # --- queries -----------------------------------------------------------
+
+    def state(self, room: bytes | str) -> RoomState | None:
+        room_id = self._resolve(room)
+        entry = self._rooms.get(room_id) if room_id is not None else None
+        return entry.state if entry is not None else None
+
+    def rooms(self) -> list[RoomState]:
+        return sorted((r.state for r in self._rooms.values()), key=lambda s: name_key(s.label))
+
+    def online(self, room: bytes | str) -> tuple[str, ...]:
+        room_id = self._resolve(room)
+        entry = self._rooms.get(room_id) if room_id is not None else None
+        return entry.online if entry is not None else ()
+
+    def _resolve(self, room: bytes | str) -> bytes | None:
+        if isinstance(room, bytes):
+            return room
+        return self._by_label.get(name_key(room))
+
+    def display(self, state: RoomState) -> str:
+        """How a room is shown: its signed label and short id, so two rooms cannot pass for one."""
+        return f"{state.label}#{state.short_id}"
+
+    # --- requests ------------------------------------------------------------
+
+    def _next_id(self, prefix: str) -> str:
+        self._ids += 1
+        return f"{prefix}{self._ids}"
+
+    def create(self, label: str, policy: RoomPolicy, now: int) -> RoomCreate:
+        entry = create_entry(self.identity, name=self.own_name, label=label, policy=policy, time=now).to_bytes()
+        request = RoomCreate(id=self._next_id("c"), entry=entry)
+        self._creating[request.id] = entry
+        return request
+
+    def find(self, label: str) -> RoomFind:
+        return RoomFind(id=self._next_id("f"), label=label)
+
+    def fetch(self, room_id: bytes, from_seq: int) -> RoomFetch:
+        request = RoomFetch(id=self._next_id("g"), room=room_id, from_seq=from_seq)
+        self._fetching[request.id] = room_id
+        return request
+
+    def change(
+        self,
+        room_id: bytes,
+        kind: EntryKind,
+        subject_name: str,
+        subject_ik: bytes,
+        now: int,
+        policy: RoomPolicy | None = None,
+    ) -> RoomAppend:
+        """A signed change continuing our verified head (refused here if the log would refuse it)."""
+        change = _Change(room_id, kind, subject_name, subject_ik, policy)
+        return self._sign(change, self._next_id("a"), now)
+
+    def _sign(self, change: _Change, request_id: str, now: int) -> RoomAppend:
+        room = self._rooms.get(change.room_id)
+        if room is None:
+            raise ValueError("that room is not verified here yet")
+        entry = room.state.next_entry(
+            self.identity,
+            kind=change.kind,
+            subject_name=change.subject_name,
+            subject_ik=change.subject_ik,
+            time=now,
+            policy=change.policy,
+        ).to_bytes()
+        room.state.extend([entry])  # raises RoomLogError: say so before the relay does
+        change.entry, change.seq = entry, room.state.head.seq + 1
+        self._changes[request_id] = change
+        return RoomAppend(id=request_id, room=change.room_id, entries=(entry,))
+
+    # --- frames from the relay -------------------------------------------------------
+
+    def receive(self, frame: Frame, now: int) -> tuple[list[ev.Event], list[Frame]]:
+        """Events for the views and frames to send, for one room frame from the relay."""
+        if isinstance(frame, RoomError):
+            return self._on_error(frame)
+        if not isinstance(frame, (RoomLog, RoomUpdate)):
+            return [], []
+        request_id = frame.id if isinstance(frame, RoomLog) else ""
+        created = self._creating.pop(request_id, None)
+        own = self._changes.pop(request_id, None)
+        self._fetching.pop(request_id, None)
+        events: list[ev.Event] = []
+        out: list[Frame] = []
+        entries, from_seq = list(frame.entries), frame.from_seq
+        if own is not None and not entries:  # our append's answer: the entry is the one we signed
+            entries, from_seq = [own.entry], own.seq
+        room = self._rooms.get(frame.room)
+        if room is None:
+            if created is not None:  # our create's answer: we hold the entry
+                entries, from_seq = [created], 0
+            if not entries or from_seq != 0:
+                return [], [self.fetch(frame.room, 0)]
+            try:
+                state = verify_log(entries[:1], RULES)
+            except RoomLogError as exc:
+                return [self._alert(RoomWarning.BAD_LOG, frame.label, frame.room, f"{exc.kind}: {exc.detail}")], []
+            if state.room_id != frame.room:
+                detail = "the relay served another room's log under this id"
+                return [self._alert(RoomWarning.BAD_LOG, frame.label, frame.room, detail)], []
+            room = _Room(state=state, hashes=[state.room_id])
+            self._rooms[state.room_id] = room
+            self._by_label[name_key(state.label)] = state.room_id
+            if created is not None:
+                events.append(RoomCreated(room=state.label, room_id=state.room_id))
+            entries, from_seq = entries[1:], 1
+        events.extend(self._apply(room, from_seq, entries))
+        state = room.state
+        if frame.label != state.label:
+            detail = (
+                f"the relay calls room {self.display(state)} {frame.label[:40]!r}; its signed label is {state.label!r}"
+            )
+            events.append(self._alert(RoomWarning.LABEL_CHANGED, state.label, state.room_id, detail))
+        events.extend(self._check_relay_head(room, frame.head_seq, frame.head_hash))
+        if frame.head_seq > state.head.seq:
+            if state.room_id not in self._fetching.values():
+                out.append(self.fetch(state.room_id, state.head.seq + 1))
+        else:
+            events.extend(self._settle_pending(room))
+            out.extend(self._resign(state.room_id, now))
+            if isinstance(frame, RoomLog) and created is None and own is None:
+                members = tuple(m.name for m in state.members.values())
+                events.append(
+                    RoomReady(room=state.label, room_id=state.room_id, members=members, policy=state.policy.value)
+                )
+        room.online = tuple(frame.online)
+        events.extend(self._check_presence(room))
+        return events, out
+
+    def _on_error(self, error: RoomError) -> tuple[list[ev.Event], list[Frame]]:
+        change = self._changes.pop(error.id, None)
+        self._creating.pop(error.id, None)
+        room_id = self._fetching.pop(error.id, None)
+        if change is not None and error.code == "room_conflict" and change.tries < MAX_RETRIES:
+            # Someone changed the room first: catch up, then sign again on the new head.
+            change.tries += 1
+            self._retry.append(change)
+            room = self._rooms.get(change.room_id)
+            return [], [self.fetch(change.room_id, 0 if room is None else room.state.head.seq + 1)]
+        target = change.room_id if change is not None else room_id
+        label = self._rooms[target].state.label if target is not None and target in self._rooms else ""
+        alert = RoomAlert(
+            kind=RoomWarning.REFUSED.value,
+            detail=f"the relay refused: {error.code}: {error.detail}",
+            room=label,
+            room_id=target or b"",
+        )
+        return [alert], []
+
+    def _resign(self, room_id: bytes, now: int) -> list[Frame]:
+        out: list[Frame] = []
+        for change in [c for c in self._retry if c.room_id == room_id]:
+            self._retry.remove(change)
+            try:
+                out.append(self._sign(change, self._next_id("a"), now))
+            except (RoomLogError, ValueError):
+                continue  # the change no longer fits (someone else made it): nothing to retry
+        return out
+
+    # --- applying verified entries -------------------------------------------------------
+
+    def _apply(self, room: _Room, from_seq: int, entries: list[bytes]) -> list[ev.Event]:
+        state = room.state
+        # Entries we already hold must be the very ones we verified.
+        held = 0
+        for offset, data in enumerate(entries):
+            seq = from_seq + offset
+            if seq > state.head.seq:
+                break
+            if not hmac.compare_digest(entry_hash(data), room.hashes[seq]):
+                detail = (
+                    f"the relay served another entry {seq} of room {self.display(state)} than the one verified "
+                    "here: two versions of this room's history exist"
+                )
+                return [self._alert(RoomWarning.FORK, state.label, state.room_id, detail)]
+            held += 1
+        entries, from_seq = entries[held:], from_seq + held
+        if not entries or from_seq != state.head.seq + 1:
+            return []  # nothing new, or a gap: the caller fetches from our head
+        events: list[ev.Event] = []
+        try:
+            after = state.extend(entries)
+        except RoomLogError as exc:
+            entries = entries[: max(0, exc.seq - from_seq)]  # the ones before the bad entry verified
+            after = state.extend(entries)
+            detail = f"entry {exc.seq} of room {self.display(state)} does not verify ({exc.kind}: {exc.detail})"
+            events.append(self._alert(RoomWarning.BAD_LOG, state.label, state.room_id, detail))
+        room.hashes.extend(entry_hash(data) for data in entries)
+        room.state = after
+        return self._describe(state, entries) + events
+
+    def _describe(self, before: RoomState, entries: list[bytes]) -> list[ev.Event]:
+        events: list[ev.Event] = []
+        names = {ik: m.name for ik, m in before.members.items()}
+        label, room_id = before.label, before.room_id
+        for data in entries:
+            entry = RoomEntry.from_bytes(data)
+            names.setdefault(entry.subject_ik, entry.subject_name)
+            by = names.get(entry.signer, "?")
+            if entry.kind is EntryKind.ADD:
+                if entry.subject_ik == self.identity.public:
+                    events.append(Invited(room=label, room_id=room_id, by=by))
+                else:
+                    events.append(MemberAdded(room=label, room_id=room_id, name=entry.subject_name, by=by))
+            elif entry.kind in (EntryKind.REMOVE, EntryKind.LEAVE):
+                events.append(MemberRemoved(room=label, room_id=room_id, name=entry.subject_name, by=by))
+            elif entry.kind is EntryKind.POLICY:
+                events.append(RoomNotice(room=label, room_id=room_id, text=f"{by} made the room {entry.policy}"))
+            else:
+                text = f"{by} {'made' if entry.kind is EntryKind.PROMOTE else 'removed'} {entry.subject_name} " + (
+                    "an admin" if entry.kind is EntryKind.PROMOTE else "as admin"
+                )
+                events.append(RoomNotice(room=label, room_id=room_id, text=text))
+        return events
+
+    # --- heads: the relay's, and the ones senders sign ---------------------------------
+
+    def _check_relay_head(self, room: _Room, head_seq: int, head_hash: bytes) -> list[ev.Event]:
+        state = room.state
+        if head_seq < state.head.seq:
+            detail = (
+                f"the relay says room {self.display(state)} ends at entry {head_seq}, "
+                f"but entry {state.head.seq} was verified here: it is replaying an old head or withholding changes"
+            )
+            return [self._alert(RoomWarning.WITHHELD, state.label, state.room_id, detail)]
+        if head_seq < len(room.hashes) and not hmac.compare_digest(head_hash, room.hashes[head_seq]):
+            detail = f"the relay's head of room {self.display(state)} is not the entry {head_seq} verified here"
+            return [self._alert(RoomWarning.FORK, state.label, state.room_id, detail)]
+        return []
+
+    def check_message_head(self, head: SignedHead, sender: str) -> tuple[list[ev.Event], list[Frame]]:
+        """A room message was signed at ``head``: does the sender see the log we see?
+
+        Same seq, other hash: a fork. Ahead of us: fetch, and if the relay will
+        not serve that far, it is withholding membership changes.
+        """
+        room = self._rooms.get(head.room_id)
+        if room is None:
+            return [], [self.fetch(head.room_id, 0)]
+        state = room.state
+        if head.seq < len(room.hashes):
+            if not hmac.compare_digest(head.hash, room.hashes[head.seq]):
+                detail = (
+                    f"{sender} signed a message at entry {head.seq} of room {self.display(state)} with another "
+                    "history than the one verified here: the room's log has forked"
+                )
+                return [self._alert(RoomWarning.FORK, state.label, state.room_id, detail, sender)], []
+            return [], []
+        if len(room.pending) < MAX_PENDING_HEADS:
+            room.pending.append((head.seq, head.hash, sender))
+        return [], [self.fetch(state.room_id, state.head.seq + 1)]
+
+    def _settle_pending(self, room: _Room) -> list[ev.Event]:
+        """After a fetch that reached the relay's head: every pending head must be in the log."""
+        events: list[ev.Event] = []
+        state = room.state
+        for seq, digest, sender in room.pending:
+            if seq >= len(room.hashes):
+                detail = (
+                    f"{sender} signed a message at entry {seq} of room {self.display(state)}, but the relay serves "
+                    f"the log only up to entry {state.head.seq}: it is withholding membership changes"
+                )
+                events.append(self._alert(RoomWarning.WITHHELD, state.label, state.room_id, detail, sender))
+            elif not hmac.compare_digest(digest, room.hashes[seq]):
+                detail = f"{sender} signed a message at another entry {seq} of room {self.display(state)}: a fork"
+                events.append(self._alert(RoomWarning.FORK, state.label, state.room_id, detail, sender))
+        room.pending.clear()
+        return events
+
+    def _check_presence(self, room: _Room) -> list[ev.Event]:
+        state = room.state
+        strangers = [name for name in room.online if state.member_named(name) is None]
+        if not strangers:
+            return []
+        shown = ", ".join(strangers[:5])
+        detail = (
+            f"the relay lists {shown} as present in room {self.display(state)}, but the room's log does not: "
+            "nothing is encrypted to them"
+        )
+        return [self._alert(RoomWarning.NOT_A_MEMBER, state.label, state.room_id, detail)]
+
+    # --- sending ---------------------------------------------------------------------
+
+    def addressing(
+        self,
+        room: bytes | str,
+        present: Mapping[bytes, str],
+        may_encrypt: Iterable[bytes] | None = None,
+    ) -> Addressing:
+        """Whom a message to ``room`` goes to: members of the verified log, never anyone else.
+
+        ``present`` maps the identity keys of verified roster entries to their
+        roster names; ``may_encrypt`` (default: all) is the subset trust allows.
+        Members present but not allowed are the signed ``skipped`` list.
+        """
+        room_id = self._resolve(room)
+        entry = self._rooms.get(room_id) if room_id is not None else None
+        if entry is None:
+            raise KeyError("no verified room by that name here")
+        state = entry.state
+        allowed = set(present) if may_encrypt is None else set(may_encrypt)
+        recipients, skipped, offline = [], [], []
+        for ik, member in state.members.items():
+            if ik == self.identity.public:
+                continue
+            if ik not in present:
+                offline.append(member.name)
+            elif ik in allowed:
+                recipients.append((present[ik], ik))
+            else:
+                skipped.append((member.name, ik))
+        return Addressing(
+            head=SignedHead(state.room_id, state.head.seq, state.head.hash),
+            recipients=tuple(recipients),
+            skipped=tuple(skipped),
+            offline=tuple(offline),
+        )
+
+    def addressed(self, head: SignedHead, skipped: Iterable[tuple[str, bytes]]) -> tuple[str, ...]:
+        """The names a room message was for, from its signed head, as this client's log says."""
+        room = self._rooms.get(head.room_id)
+        if room is None:
+            return ()
+        skipped_names = {name for name, _ in skipped}
+        return tuple(m.name for m in room.state.members.values() if m.name not in skipped_names)
+
+    def is_member(self, room_id: bytes, identity_key: bytes) -> bool:
+        room = self._rooms.get(room_id)
+        return room is not None and identity_key in room.state.members
+
+    def _alert(
+        self, kind: RoomWarning, label: str, room_id: bytes, detail: str, sender: str | None = None
+    ) -> RoomAlert:
+        return RoomAlert(kind=kind.value, detail=detail, sender=sender, room=label, room_id=room_id)
