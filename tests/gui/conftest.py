@@ -6,6 +6,7 @@ that Xvfb picks itself (``-displayfd``), so parallel runs never collide.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +32,21 @@ def display(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         del os.environ["DISPLAY"]
         stop_xvfb(proc)
+
+
+@pytest.fixture(autouse=True)
+def _collect_tk_garbage() -> Iterator[None]:
+    """Collect each GUI test's garbage on the main thread, while it is still the test's.
+
+    A tkinter ``Image`` or ``Variable`` left in a reference cycle is freed by
+    whichever thread the garbage collector next runs on. Freed on a worker
+    thread of a later test (a relay's reader, a client's), its ``__del__``
+    calls into Tcl, which waits about a second for the main loop and then
+    raises "main thread is not in main loop"; a test whose threads meet at a
+    barrier then times out.
+    """
+    yield
+    gc.collect()
 
 
 @pytest.fixture(autouse=True)
