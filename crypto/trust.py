@@ -7,7 +7,8 @@ time, and people who compared safety numbers mark the key *verified*.
 
 States, per name and key:
 
-- ``new``: first sight; the key is pinned now.
+- ``new``: first sight; the key is pinned now, within the automatic budget
+  described below.
 - ``pinned``: the key matches the one pinned earlier.
 - ``verified``: pinned, and the user compared safety numbers.
 - ``changed``: the key differs from the pinned one; the client encrypts
@@ -16,6 +17,16 @@ States, per name and key:
 The store also remembers, for each pinned key, the newest session-certificate
 time seen, so a relay cannot bring back an older session of that person (a
 *stale* certificate), even after the client restarts.
+
+Pins have two sources, because a relay must not be able to use up the
+store (it could then substitute the key of anyone met later without a
+``changed``): *seen* pins are made automatically when the relay introduces
+someone, at most ``MAX_AUTO_PINS_PER_DAY`` a UTC day (counted in the file, so
+reconnects and restarts do not reset it) and ``MAX_CONTACTS`` in all; *user*
+pins are made by the user's own acts (a direct message, verify, accept) and
+may use a reserve of ``MAX_FILE_CONTACTS - MAX_CONTACTS`` that automatic pins
+never touch. A relay can spend the automatic budget; only the user spends the
+reserve.
 
 Names are compared by a key the caller chooses (the client passes the
 protocol's lookalike-folding ``name_key``), so ``alice`` and ``ALICE`` are one
@@ -50,8 +61,13 @@ TRUST_FILE_FORMAT = "susurro-trust"
 TRUST_FILE_VERSION = 1
 #: Contacts pinned automatically; past this, new names are still checked but not pinned.
 MAX_CONTACTS = 50_000
-#: The user's own decisions (verify, accept) may go past MAX_CONTACTS up to this.
+#: The user's own acts (direct message, verify, accept) may go past MAX_CONTACTS up to this.
 MAX_FILE_CONTACTS = MAX_CONTACTS + 10_000
+#: Automatic pins per UTC day. A relay inventing people can spend this each day
+#: (and must keep it up for MAX_CONTACTS / this many days to fill the automatic
+#: part), never the reserve above.
+MAX_AUTO_PINS_PER_DAY = 1_000
+_SECONDS_PER_DAY = 86_400
 MAX_TRUST_FILE_BYTES = 32 * 1024 * 1024
 _KEY_SIZE = 32
 _MAX_NAME_CHARS = 256
@@ -63,6 +79,13 @@ class TrustState(str, enum.Enum):
     PINNED = "pinned"
     VERIFIED = "verified"
     CHANGED = "changed"
+
+
+class PinSource(str, enum.Enum):
+    """Why a name was pinned: the relay introduced it (automatic) or the user acted on it."""
+
+    SEEN = "seen"
+    USER = "user"
 
 
 class TrustStoreError(CryptoError):
@@ -79,6 +102,7 @@ class Contact:
     identity_key: bytes
     verified: bool = False
     newest_certificate: int = 0
+    source: PinSource = PinSource.SEEN
 
 
 class TrustStore:
@@ -96,6 +120,10 @@ class TrustStore:
         #: What this process changed since the last save, and how: "pin" (first
         #: sight), "seen" (a newer certificate) or "user" (verify/accept/unverify).
         self._changed: dict[str, str] = {}
+        #: (UTC day number, automatic pins made that day), shared through the file.
+        self._auto_day = (0, 0)
+        self._budget_changed = False
+        self._auto_day_on_disk = (0, 0)
 
     @classmethod
     def open(cls, path: Path, key_of: Callable[[str], str] = str) -> TrustStore:
@@ -123,9 +151,16 @@ class TrustStore:
 
     @property
     def full(self) -> bool:
-        """No room for automatic pins (the user's own decisions still fit)."""
+        """No room for automatic pins at all (the user's own acts still fit)."""
         with self._lock:
-            return len(self._contacts) >= MAX_CONTACTS
+            return sum(c.source is PinSource.SEEN for c in self._contacts.values()) >= MAX_CONTACTS
+
+    def auto_pins_left(self, now: float) -> int:
+        """Automatic pins still allowed on the UTC day of ``now``."""
+        with self._lock:
+            day, count = self._auto_day
+            spent = count if day == _day_of(now) else 0
+            return max(0, MAX_AUTO_PINS_PER_DAY - spent)
 
     def is_stale(self, name: str, identity_key: bytes, issued_at: int) -> bool:
         """True if a certificate of the pinned key is older than the newest one seen."""
@@ -135,20 +170,27 @@ class TrustStore:
 
     # --- changes -------------------------------------------------------------
 
-    def observe(self, name: str, identity_key: bytes, issued_at: int, *, pin: bool = True) -> TrustState:
-        """Record a sighting: pin a first-seen name (if ``pin`` and there is room), note a newer certificate.
+    def observe(
+        self, name: str, identity_key: bytes, issued_at: int, *, pin: bool = True, now: float = 0.0
+    ) -> TrustState:
+        """Record a sighting: pin a first-seen name (if ``pin`` and the automatic budget allows), note a newer
+        certificate.
 
-        Returns the state *as seen* (``new`` on first sight, though the key is
-        pinned from now on). A changed key is not re-pinned: that takes
-        ``accept``.
+        ``now`` (seconds since the epoch) picks the UTC day whose automatic
+        budget a pin spends. Returns the state *as seen* (``new`` on first
+        sight, though the key may be pinned from now on: ``contact`` says). A
+        changed key is not re-pinned: that takes ``accept``.
         """
         with self._lock:
             state = self.state(name, identity_key)
             key = self._key_of(name)
             if state is TrustState.NEW:
-                if pin and len(self._contacts) < MAX_CONTACTS:
-                    self._contacts[key] = Contact(name, identity_key, False, issued_at)
+                if pin and not self.full and self.auto_pins_left(now) > 0:
+                    self._contacts[key] = Contact(name, identity_key, False, issued_at, PinSource.SEEN)
                     self._changed[key] = "pin"
+                    day, count = self._auto_day
+                    self._auto_day = (_day_of(now), count + 1 if day == _day_of(now) else 1)
+                    self._budget_changed = True
             elif state is not TrustState.CHANGED:
                 pinned = self._contacts[key]
                 if issued_at > pinned.newest_certificate:
@@ -156,16 +198,36 @@ class TrustStore:
                     self._changed.setdefault(key, "seen")
             return state
 
+    def remember(self, name: str, identity_key: bytes, issued_at: int = 0) -> TrustState:
+        """The user acted on ``name`` (e.g. sent them a direct message): pin a first-seen key from the reserve.
+
+        Only a ``new`` name is pinned; a pinned, verified or changed one is
+        left as it is (a changed key still takes ``accept``). Returns the
+        state before. Raises ``TrustStoreError`` when even the reserve is full.
+        """
+        with self._lock:
+            state = self.state(name, identity_key)
+            if state is TrustState.NEW:
+                key = self._key_of(name)
+                if len(self._contacts) >= MAX_FILE_CONTACTS:
+                    raise TrustStoreError(
+                        f"the trust store holds {len(self._contacts)} contacts, its limit; "
+                        f"remove old ones from {self.path} first"
+                    )
+                self._contacts[key] = Contact(name, identity_key, False, issued_at, PinSource.USER)
+                self._changed[key] = "pin"
+            return state
+
     def accept(self, name: str, identity_key: bytes, issued_at: int = 0) -> None:
         """Pin ``identity_key`` for ``name`` in place of the old key (not verified)."""
-        self._decide(Contact(name, identity_key, False, issued_at))
+        self._decide(Contact(name, identity_key, False, issued_at, PinSource.USER))
 
     def mark_verified(self, name: str, identity_key: bytes, issued_at: int = 0) -> None:
         """The user compared safety numbers for this key: pin it as verified."""
         with self._lock:
             pinned = self._contacts.get(self._key_of(name))
             newest = pinned.newest_certificate if pinned is not None and pinned.identity_key == identity_key else 0
-            self._decide(Contact(name, identity_key, True, max(newest, issued_at)))
+            self._decide(Contact(name, identity_key, True, max(newest, issued_at), PinSource.USER))
 
     def unverify(self, name: str) -> None:
         with self._lock:
@@ -193,16 +255,20 @@ class TrustStore:
         Raises ``TrustStoreError`` on failure (the pins stay in memory).
         """
         with self._lock:
-            if not self._changed or self.path is None:
+            if not (self._changed or self._budget_changed) or self.path is None:
                 self._changed.clear()
+                self._budget_changed = False
                 return
             try:
                 with self._file_lock():
                     self._contacts = self._merge(self._read())
+                    # Two clients' counts for one day: the larger (never lower the spend).
+                    self._auto_day = max(self._auto_day, self._auto_day_on_disk)
                     files.write_atomically(self.path, self._serialize())
             except OSError as exc:
                 raise TrustStoreError(f"cannot save pinned keys to {self.path}: {exc.strerror or exc}") from None
             self._changed.clear()
+            self._budget_changed = False
 
     def _merge(self, on_disk: dict[str, Contact]) -> dict[str, Contact]:
         """What another client saved, updated with what this one changed.
@@ -227,12 +293,14 @@ class TrustStore:
         document = {
             "format": TRUST_FILE_FORMAT,
             "version": TRUST_FILE_VERSION,
+            "auto_pins": list(self._auto_day),
             "contacts": [
                 {
                     "name": c.name,
                     "identity_key": c.identity_key.hex(),
                     "verified": c.verified,
                     "newest_certificate": c.newest_certificate,
+                    "source": c.source.value,
                 }
                 for c in self._contacts.values()
             ],
@@ -263,6 +331,7 @@ class TrustStore:
         except files.UnsafeFile as exc:
             raise TrustStoreError(f"refusing pinned keys in {self.path.parent}: {exc}") from None
         self._contacts = self._read()
+        self._auto_day = self._auto_day_on_disk
 
     def _read(self) -> dict[str, Contact]:
         """The contacts on disk now (none if there is no file yet)."""
@@ -304,6 +373,15 @@ class TrustStore:
         version = document.get("version")
         if type(version) is not int or version != TRUST_FILE_VERSION:
             raise bad(f"version {version!r}; this Susurro reads version {TRUST_FILE_VERSION}")
+        # Absent in files written before the daily budget: nothing spent yet.
+        auto_pins = document.get("auto_pins", [0, 0])
+        if (
+            not isinstance(auto_pins, list)
+            or len(auto_pins) != 2
+            or any(type(n) is not int or not 0 <= n < _MAX_TIMESTAMP for n in auto_pins)
+        ):
+            raise bad("the automatic pin count is not two small integers")
+        self._auto_day_on_disk = (auto_pins[0], auto_pins[1])
         entries = document.get("contacts")
         if not isinstance(entries, list) or len(entries) > MAX_FILE_CONTACTS:
             raise bad("the contact list is missing or too long")
@@ -326,5 +404,14 @@ class TrustStore:
             key_name = self._key_of(name)
             if key_name in contacts:
                 raise bad(f"{name!r} is pinned twice")
-            contacts[key_name] = Contact(name, key, verified, newest)
+            try:  # absent in older files: those pins were all automatic
+                source = PinSource(entry.get("source", PinSource.SEEN.value))
+            except ValueError:
+                raise bad(f"the entry of {name!r} has an unknown source") from None
+            contacts[key_name] = Contact(name, key, verified, newest, source)
         return contacts
+
+
+def _day_of(now: float) -> int:
+    """The UTC day number of ``now`` (seconds since the epoch)."""
+    return int(now // _SECONDS_PER_DAY)
