@@ -124,6 +124,8 @@ class TrustStore:
         self._auto_day = (0, 0)
         self._budget_changed = False
         self._auto_day_on_disk = (0, 0)
+        #: How many pins are automatic (kept with the contacts, so ``full`` is O(1)).
+        self._seen_pins = 0
 
     @classmethod
     def open(cls, path: Path, key_of: Callable[[str], str] = str) -> TrustStore:
@@ -153,7 +155,7 @@ class TrustStore:
     def full(self) -> bool:
         """No room for automatic pins at all (the user's own acts still fit)."""
         with self._lock:
-            return sum(c.source is PinSource.SEEN for c in self._contacts.values()) >= MAX_CONTACTS
+            return self._seen_pins >= MAX_CONTACTS
 
     def auto_pins_left(self, now: float) -> int:
         """Automatic pins still allowed on the UTC day of ``now``."""
@@ -187,6 +189,7 @@ class TrustStore:
             if state is TrustState.NEW:
                 if pin and not self.full and self.auto_pins_left(now) > 0:
                     self._contacts[key] = Contact(name, identity_key, False, issued_at, PinSource.SEEN)
+                    self._seen_pins += 1
                     self._changed[key] = "pin"
                     day, count = self._auto_day
                     self._auto_day = (_day_of(now), count + 1 if day == _day_of(now) else 1)
@@ -244,6 +247,9 @@ class TrustStore:
                     f"the trust store holds {len(self._contacts)} contacts, its limit; "
                     f"remove old ones from {self.path} first"
                 )
+            replaced = self._contacts.get(key)
+            if replaced is not None and replaced.source is PinSource.SEEN:
+                self._seen_pins -= 1
             self._contacts[key] = contact
             self._changed[key] = "user"
 
@@ -262,6 +268,7 @@ class TrustStore:
             try:
                 with self._file_lock():
                     self._contacts = self._merge(self._read())
+                    self._recount()
                     # Two clients' counts for one day: the larger (never lower the spend).
                     self._auto_day = max(self._auto_day, self._auto_day_on_disk)
                     files.write_atomically(self.path, self._serialize())
@@ -331,7 +338,11 @@ class TrustStore:
         except files.UnsafeFile as exc:
             raise TrustStoreError(f"refusing pinned keys in {self.path.parent}: {exc}") from None
         self._contacts = self._read()
+        self._recount()
         self._auto_day = self._auto_day_on_disk
+
+    def _recount(self) -> None:
+        self._seen_pins = sum(c.source is PinSource.SEEN for c in self._contacts.values())
 
     def _read(self) -> dict[str, Contact]:
         """The contacts on disk now (none if there is no file yet)."""

@@ -13,11 +13,19 @@ from hypothesis import strategies as st
 
 from susurro.crypto import BadPublicKey
 from susurro.crypto.safety import safety_number, safety_number_rows
-from susurro.crypto.trust import MAX_CONTACTS, TrustState, TrustStore, TrustStoreError
+from susurro.crypto.trust import (
+    MAX_AUTO_PINS_PER_DAY,
+    MAX_CONTACTS,
+    PinSource,
+    TrustState,
+    TrustStore,
+    TrustStoreError,
+)
 from susurro.protocol import name_key
 
 KEY_A = bytes(range(32))
 KEY_B = bytes(range(32, 64))
+DAY = 86_400.0
 keys = st.binary(min_size=32, max_size=32)
 
 # --- safety numbers -----------------------------------------------------------
@@ -230,9 +238,12 @@ def test_a_store_that_cannot_be_written_says_where(tmp_path: Path) -> None:
 
 def test_contacts_beyond_the_cap_are_checked_but_not_pinned() -> None:
     store = TrustStore()
-    for i in range(MAX_CONTACTS):
-        store.observe(f"n{i}", KEY_B, 1)
-    assert store.observe("newcomer", KEY_A, 1) is TrustState.NEW
+    for i in range(MAX_CONTACTS):  # spread over enough days that the daily budget is not what stops it
+        store.observe(f"n{i}", KEY_B, 1, now=(i // MAX_AUTO_PINS_PER_DAY) * DAY)
+    assert store.full
+    later = (MAX_CONTACTS // MAX_AUTO_PINS_PER_DAY + 1) * DAY
+    assert store.auto_pins_left(later) == MAX_AUTO_PINS_PER_DAY
+    assert store.observe("newcomer", KEY_A, 1, now=later) is TrustState.NEW
     assert store.contact("newcomer") is None
     assert store.observe("n0", KEY_A, 2) is TrustState.CHANGED  # existing pins still hold
 
@@ -306,3 +317,91 @@ def test_user_decisions_fit_past_the_automatic_cap_up_to_the_file_limit(monkeypa
     store.mark_verified("d", KEY_A)  # the user's decision still fits
     with pytest.raises(TrustStoreError, match="its limit"):
         store.accept("e", KEY_A)
+
+
+# --- the relay cannot use up pinning --------------------------------------------------------
+
+
+def test_automatic_pins_stop_at_the_daily_budget_and_resume_the_next_day() -> None:
+    store = TrustStore()
+    for i in range(MAX_AUTO_PINS_PER_DAY):
+        store.observe(f"ghost{i}", KEY_B, 1, now=5 * DAY + i)
+    assert store.auto_pins_left(5 * DAY + 9) == 0
+    assert store.observe("carol", KEY_A, 1, now=5 * DAY + 99) is TrustState.NEW
+    assert store.contact("carol") is None  # checked, shown as new, not remembered
+    assert store.observe("carol", KEY_A, 1, now=6 * DAY) is TrustState.NEW
+    assert store.contact("carol") is not None  # a new day, a new budget
+
+
+def test_the_daily_budget_survives_reopening_the_file(tmp_path: Path) -> None:
+    # A relay that cuts the link (or a restart) must not get a fresh budget: it is counted in the file.
+    path = tmp_path / "trust.json"
+    store = TrustStore.open(path)
+    for i in range(MAX_AUTO_PINS_PER_DAY):
+        store.observe(f"ghost{i}", KEY_B, 1, now=3 * DAY)
+    store.save()
+    reopened = TrustStore.open(path)
+    assert reopened.auto_pins_left(3 * DAY + 60) == 0
+    reopened.observe("dave", KEY_A, 1, now=3 * DAY + 60)
+    assert reopened.contact("dave") is None
+
+
+def test_two_clients_sharing_the_file_never_lower_the_days_spend(tmp_path: Path) -> None:
+    path = tmp_path / "trust.json"
+    first, second = TrustStore.open(path), TrustStore.open(path)
+    for i in range(MAX_AUTO_PINS_PER_DAY):
+        first.observe(f"ghost{i}", KEY_B, 1, now=DAY)
+    first.save()
+    second.observe("erin", KEY_A, 1, now=DAY)  # second loaded before first spent the budget
+    second.save()
+    assert TrustStore.open(path).auto_pins_left(DAY) == 0
+
+
+def test_acting_on_a_person_pins_from_a_reserve_the_relay_cannot_reach(monkeypatch: pytest.MonkeyPatch) -> None:
+    import susurro.crypto.trust as trust_module
+
+    monkeypatch.setattr(trust_module, "MAX_CONTACTS", 3)
+    store = TrustStore()
+    for n, name in enumerate(("g1", "g2", "g3", "g4")):
+        store.observe(name, KEY_B, 1, now=n * DAY)  # the automatic part fills up (over days)
+    assert store.full and store.contact("g4") is None
+    assert store.observe("dave", KEY_A, 1, now=9 * DAY) is TrustState.NEW and store.contact("dave") is None
+    assert store.remember("dave", KEY_A, 1) is TrustState.NEW  # e.g. the user sends dave a direct message
+    dave = store.contact("dave")
+    assert dave is not None and dave.source is PinSource.USER
+    assert store.state("dave", KEY_B) is TrustState.CHANGED  # a later substitution is caught
+    assert store.remember("dave", KEY_B) is TrustState.CHANGED  # acting again does not re-pin a changed key
+    assert store.state("dave", KEY_B) is TrustState.CHANGED
+
+
+def test_pin_sources_and_the_budget_round_trip_and_old_files_still_load(tmp_path: Path) -> None:
+    path = tmp_path / "trust.json"
+    store = TrustStore.open(path)
+    store.observe("bob", KEY_A, 1, now=2 * DAY)
+    store.remember("carol", KEY_B, 1)
+    store.save()
+    again = TrustStore.open(path)
+    assert again.contact("bob").source is PinSource.SEEN  # type: ignore[union-attr]
+    assert again.contact("carol").source is PinSource.USER  # type: ignore[union-attr]
+    assert again.auto_pins_left(2 * DAY) == MAX_AUTO_PINS_PER_DAY - 1
+    document = json.loads(path.read_text())
+    del document["auto_pins"]
+    for entry in document["contacts"]:
+        del entry["source"]
+    path.write_text(json.dumps(document))
+    old = TrustStore.open(path)
+    assert old.contact("carol").source is PinSource.SEEN  # type: ignore[union-attr]
+    assert old.auto_pins_left(2 * DAY) == MAX_AUTO_PINS_PER_DAY
+
+
+@pytest.mark.parametrize("bad", [[1], [1, -1], ["1", 2], {"day": 1}, [1, 2**41]])
+def test_a_damaged_budget_is_refused_like_any_damage(tmp_path: Path, bad: object) -> None:
+    path = tmp_path / "trust.json"
+    store = TrustStore.open(path)
+    store.observe("bob", KEY_A, 1)
+    store.save()
+    document = json.loads(path.read_text())
+    document["auto_pins"] = bad
+    path.write_text(json.dumps(document))
+    with pytest.raises(TrustStoreError, match="damaged"):
+        TrustStore.open(path)
