@@ -45,7 +45,7 @@ class Verdict(enum.Enum):
 
     ADMITTED = "admitted"  # a new member (or a newer session of the same identity)
     ROTATED = "rotated"  # a present member's newer session key
-    REPEATED = "repeated"  # the session we already hold, announced again: nothing to do
+    REPEATED = "repeated"  # the session we already hold, announced again: kept as it was, with a warning
     UNKNOWN = "unknown"  # a rotation for someone not in the room
     BAD_NAME = "bad_name"
     IMPERSONATION = "impersonation"  # our name or key, or another member's key
@@ -161,7 +161,7 @@ class Members:
                 member.name,
             )
         if present is not None and present.session_key == member.sk:
-            return Admission(Verdict.REPEATED)  # resetting counters would break the session
+            return self._repeated(member, present)
         refusal = self._check(member, present)
         if refusal is not None:
             return refusal
@@ -203,6 +203,35 @@ class Members:
         if via is Via.JOINED:
             return Admission(Verdict.ADMITTED, [ev.Joined(member=peer.info()), *trust_events])
         return Admission(Verdict.ADMITTED, trust_events)
+
+    def _repeated(self, member: Member, present: Peer) -> Admission:
+        """The session we hold, announced again. Never re-admitted (resetting counters would break the
+        session), and never silent: the relay announces ``left`` first, so a repeat is a relay that
+        misbehaves, and one whose fields or certificate differ is a forgery."""
+        try:
+            SessionCertificate.of(member).verify()
+        except CryptoError as exc:
+            return _refuse(
+                Verdict.BAD_CERTIFICATE,
+                WarningKind.of_crypto(exc.kind),
+                f"the relay announced {member.name} again with a certificate that does not hold up: {exc} "
+                "(ignored; the session already verified stays)",
+                member.name,
+            )
+        if member.ik != present.identity_key or member.issued_at != present.issued_at:
+            return _refuse(
+                Verdict.REPEATED,
+                WarningKind.IMPERSONATION,
+                f"the relay announced {member.name}'s present session key under another identity key or time "
+                "(ignored)",
+                member.name,
+            )
+        return _refuse(
+            Verdict.REPEATED,
+            WarningKind.PROTOCOL_ERROR,
+            f"the relay announced {member.name} again without them leaving (ignored)",
+            member.name,
+        )
 
     def _check(self, member: Member, present: Peer | None) -> Admission | None:
         """The checks that do not depend on how the member was announced; None if all pass."""

@@ -139,18 +139,46 @@ class PendingAcks:
         """(encrypted to, skipped) for a message still awaiting its ack; empty once acked."""
         return self._pending.get(msg_id, ((), ()))
 
-    def settle(self, ack: Ack) -> ev.Event:
+    def settle(self, ack: Ack) -> list[ev.Event]:
+        """The ``Delivery`` an ack becomes, and a warning if the ack contradicts itself or what we sent."""
         pending = self._pending.pop(ack.id, None)
         if pending is None:
-            return ev.Warning(
-                kind=WarningKind.PROTOCOL_ERROR, detail=f"the relay acknowledged a message we did not send ({ack.id!r})"
-            )
+            return [
+                ev.Warning(
+                    kind=WarningKind.PROTOCOL_ERROR,
+                    detail=f"the relay acknowledged a message we did not send ({ack.id!r})",
+                )
+            ]
         addressed, skipped = pending
-        # Trust the relay only for names we addressed; anyone we addressed that
-        # the relay does not list as delivered counts as missing.
-        delivered = tuple(n for n in addressed if n in ack.delivered)
+        said_delivered, said_missing = set(ack.delivered), set(ack.missing)
+        # An ack is the relay's word; one that contradicts itself is a lie about
+        # someone, so every name it is inconsistent about counts as not delivered.
+        both = said_delivered & said_missing
+        repeated = {n for n in said_delivered if ack.delivered.count(n) > 1} | {
+            n for n in said_missing if ack.missing.count(n) > 1
+        }
+        unasked = (said_delivered | said_missing) - set(addressed)
+        doubtful = both | repeated
+        delivered = tuple(n for n in addressed if n in said_delivered and n not in doubtful)
         missing = tuple(n for n in addressed if n not in delivered)
-        return ev.Delivery(msg_id=ack.id, delivered=delivered, missing=missing, skipped=skipped)
+        out: list[ev.Event] = [ev.Delivery(msg_id=ack.id, delivered=delivered, missing=missing, skipped=skipped)]
+        problems = [
+            *(f"listed {n} as both delivered and not delivered" for n in sorted(both)),
+            *(f"listed {n} more than once" for n in sorted(repeated - both)),
+            *(f"listed {n}, to whom we did not send it" for n in sorted(unasked)),
+        ]
+        if problems:
+            out.insert(
+                0,
+                ev.Warning(
+                    kind=WarningKind.PROTOCOL_ERROR,
+                    detail="the relay's delivery report contradicts itself or what we sent ("
+                    + "; ".join(problems[:5])
+                    + ("; …" if len(problems) > 5 else "")
+                    + "); those people are counted as not delivered",
+                ),
+            )
+        return out
 
     def abandon(self) -> list[ev.Event]:
         """The session ended: messages still awaiting an ack are reported, not dropped."""

@@ -379,7 +379,7 @@ class ClientSession:
         return self._incoming.deliver(deliver)
 
     def _on_ack(self, ack: Ack, now: float) -> list[ev.Event]:
-        return [self._pending.settle(ack)]
+        return self._pending.settle(ack)
 
     def _emit(self, frame: Frame) -> None:
         self._outgoing += encode(frame, max_frame=ABSOLUTE_MAX_FRAME)

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from susurro.client import events as ev
+from susurro.client.events import WarningKind
 from susurro.client.link import LinkState
 from susurro.client.session import ClientSession, SendError
 from susurro.crypto import (
@@ -531,7 +532,36 @@ def test_ack_cannot_claim_delivery_to_someone_we_did_not_address(room: SessionPa
     )
     msg_id = room["alice"].send_message("just bob", room.now, to=["bob"])
     produced = room.pump()
-    assert produced["alice"] == [ev.Delivery(msg_id=msg_id, delivered=(), missing=("bob",))]
+    warning, delivery = produced["alice"]
+    assert delivery == ev.Delivery(msg_id=msg_id, delivered=(), missing=("bob",))
+    # Naming people we never sent to is a lie about someone: said, not just ignored.
+    assert isinstance(warning, ev.Warning) and warning.kind is WarningKind.PROTOCOL_ERROR
+    assert "carol, to whom we did not send it" in warning.detail and "mallory" in warning.detail
+
+
+@pytest.mark.parametrize(
+    ("delivered", "missing", "said"),
+    [
+        (("bob", "carol"), ("bob",), "listed bob as both delivered and not delivered"),
+        (("bob", "bob", "carol"), (), "listed bob more than once"),
+        (("bob", "carol"), ("carol", "carol"), "listed carol as both delivered and not delivered"),
+    ],
+)
+def test_a_contradictory_ack_is_a_warning_and_its_names_count_as_not_delivered(
+    room: SessionPair, delivered: tuple[str, ...], missing: tuple[str, ...], said: str
+) -> None:
+    room.intercept(
+        "alice", lambda f: [dataclasses.replace(f, delivered=delivered, missing=missing)] if isinstance(f, Ack) else [f]
+    )
+    msg_id = room["alice"].send_message("hi all", room.now)
+    warning, delivery = room.pump()["alice"]
+    assert isinstance(warning, ev.Warning) and warning.kind is WarningKind.PROTOCOL_ERROR and said in warning.detail
+    doubtful = {n for n in ("bob", "carol") if n in missing or delivered.count(n) > 1 or missing.count(n) > 1}
+    assert delivery == ev.Delivery(
+        msg_id=msg_id,
+        delivered=tuple(n for n in ("bob", "carol") if n not in doubtful),
+        missing=tuple(n for n in ("bob", "carol") if n in doubtful),
+    )
 
 
 def test_honest_relay_reports_a_recipient_that_left_as_missing(room: SessionPair) -> None:
@@ -967,3 +997,25 @@ def test_a_key_substituted_for_one_member_is_seen_by_the_others(room: SessionPai
     produced = room.pump()["bob"]
     assert kinds(produced) == ["Warning:recipient_key_mismatch", "Message"]
     assert "carol" in produced[0].detail
+
+
+# --- a repeated announcement is never silent -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (lambda m: dataclasses.replace(m, cert=flip_bit(m.cert)), WarningKind.BAD_CERTIFICATE),
+        (lambda m: m, WarningKind.PROTOCOL_ERROR),  # the very same record, without a `left` first
+    ],
+    ids=["bad-certificate", "identical"],
+)
+def test_a_repeated_joined_for_the_present_session_is_a_warning(
+    room: SessionPair, change: object, said: WarningKind
+) -> None:
+    repeated = change(member_record(room, "bob"))  # type: ignore[operator]
+    events = room.inject("alice", Joined(member=repeated))
+    assert [(type(e).__name__, getattr(e, "kind", None)) for e in events] == [("Warning", said)]
+    assert events[0].sender == "bob"
+    # The session already verified stays, counters and all: bob's next message opens cleanly.
+    assert_clean_delivery(room, "bob", ["alice"])
