@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from susurro.crypto import CryptoError, SessionCertificate, fingerprint, make_box
-from susurro.crypto.trust import MAX_CONTACTS, TrustState, TrustStore
+from susurro.crypto.trust import MAX_AUTO_PINS_PER_DAY, MAX_CONTACTS, TrustState, TrustStore
 from susurro.protocol import BadName, Member, name_key, normalize_name
 from susurro.protocol.limits import MAX_ROSTER
 
@@ -25,9 +25,6 @@ from . import events as ev
 from .events import WarningKind
 from .rotation import OwnSessionKeys
 
-#: Members met for the first time that one session pins; past it they show as
-#: new without being remembered, so a relay cannot flood the trust store.
-MAX_NEW_PINS_PER_SESSION = 1_000
 #: Ended peer sessions remembered so the relay cannot bring one back (32 bytes each).
 MAX_RETIRED_SESSIONS = 65_536
 
@@ -103,7 +100,6 @@ class Members:
         self._by_name_key: dict[str, str] = {}
         self._by_session_key: dict[bytes, str] = {}
         self._retired: OrderedDict[bytes, None] = OrderedDict()
-        self._new_pins = 0
         self._said_pins_full = False
 
     # --- reading ------------------------------------------------------------------
@@ -129,7 +125,7 @@ class Members:
 
     # --- admission ------------------------------------------------------------------
 
-    def admit_roster(self, roster: Iterable[Member], ) -> list[ev.Event]:
+    def admit_roster(self, roster: Iterable[Member], now: float) -> list[ev.Event]:
         """The ``welcome`` roster: each entry admitted once; a name listed twice is trusted in neither copy."""
         out: list[ev.Event] = []
         listed_twice: set[str] = set()
@@ -147,11 +143,14 @@ class Members:
                     )
                 )
                 continue
-            out.extend(self.admit(member, Via.ROSTER).events)
+            out.extend(self.admit(member, Via.ROSTER, now).events)
         return out
 
-    def admit(self, member: Member, via: Via) -> Admission:
-        """Run every check on one announced member, in one order, and apply the verdict."""
+    def admit(self, member: Member, via: Via, now: float) -> Admission:
+        """Run every check on one announced member, in one order, and apply the verdict.
+
+        ``now`` picks the day whose automatic pinning budget a first sight spends.
+        """
         present = self._peers.get(member.name)
         if via is Via.REKEYED and present is None:
             return _refuse(
@@ -199,7 +198,7 @@ class Members:
             fingerprint=fingerprint(member.ik),
         )
         self._add(peer)
-        trust_events = self._apply_trust(peer)
+        trust_events = self._apply_trust(peer, now)
         if via is Via.JOINED:
             return Admission(Verdict.ADMITTED, [ev.Joined(member=peer.info()), *trust_events])
         return Admission(Verdict.ADMITTED, trust_events)
@@ -312,29 +311,28 @@ class Members:
             return True
         return present is not None and present.identity_key == member.ik and member.issued_at <= present.issued_at
 
-    def _apply_trust(self, peer: Peer) -> list[ev.Event]:
+    def _apply_trust(self, peer: Peer, now: float) -> list[ev.Event]:
         """Compare a verified member's identity key with the pin; a changed key blocks sending."""
         pinned = self.trust.contact(peer.name)
-        # Pinning is bounded per session, so a relay cannot fill the store with
-        # ghosts (which would end pinning for everyone met later).
-        may_pin = self._new_pins < MAX_NEW_PINS_PER_SESSION and not self.trust.full
-        peer.trust = self.trust.observe(peer.name, peer.identity_key, peer.issued_at, pin=may_pin)
+        # Automatic pins spend a daily budget kept in the trust file, so a relay
+        # that announces ghosts (and reconnects to do it again) cannot fill the
+        # store; people the user acts on are pinned from a reserve (``remember``).
+        may_pin = not self.trust.full and self.trust.auto_pins_left(now) > 0
+        peer.trust = self.trust.observe(peer.name, peer.identity_key, peer.issued_at, pin=may_pin, now=now)
         if peer.trust is TrustState.NEW:
-            if may_pin:
-                self._new_pins += 1
-                return []
-            if self._said_pins_full:
+            if may_pin or self._said_pins_full:
                 return []
             self._said_pins_full = True
             return [
                 ev.Warning(
                     kind=WarningKind.TRUST_STORE,
                     detail=(
-                        f"your trust store is full ({MAX_CONTACTS} contacts): people you meet now are not pinned; "
-                        f"remove old contacts from {self.trust.path}"
+                        f"your trust store is full ({MAX_CONTACTS} people remembered automatically): people you "
+                        f"meet now are remembered only once you message or verify them; remove old contacts from "
+                        f"{self.trust.path}"
                         if self.trust.full
-                        else f"the relay introduced more than {MAX_NEW_PINS_PER_SESSION} people you had never seen "
-                        "in this session; the others are shown as new and not pinned"
+                        else f"the relay introduced more than {MAX_AUTO_PINS_PER_DAY} people you had never seen "
+                        "today; the others are shown as new and remembered only once you message or verify them"
                     ),
                 )
             ]

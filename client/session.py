@@ -243,10 +243,25 @@ class ClientSession:
         )
         for peer in targets:  # only now that the frame exists do counters advance
             peer.sent += 1
+        if to is not None:
+            self._remember(targets)
         self._keys.count_sent()
         self._pending.add(msg_id, tuple(p.name for p in targets), skipped)
         self._outgoing += data
         return msg_id
+
+    def _remember(self, peers: list[Peer]) -> None:
+        """The user wrote to these people: pin any not yet remembered, from the reserve the relay cannot spend.
+
+        Saved with the next ``tick`` or ``receive_data``; a store full even in
+        its reserve leaves them shown as new, as before.
+        """
+        for peer in peers:
+            if peer.trust is TrustState.NEW and self.trust.contact(peer.name) is None:
+                try:
+                    self.trust.remember(peer.name, peer.identity_key, peer.issued_at)
+                except TrustStoreError:
+                    return
 
     def recipients_of(self, msg_id: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(encrypted to, skipped) for a message still awaiting its ack; empty once acked."""
@@ -363,14 +378,14 @@ class ClientSession:
             return self._end(refusal)
         self._link.advance(LinkEvent.WELCOME)
         connected = ev.Connected(name=self.name, fingerprint=self.identity.fingerprint, relay=self.relay)
-        admitted = self._members.admit_roster(welcome.roster)
+        admitted = self._members.admit_roster(welcome.roster, now)
         return [connected, *admitted, ev.Roster(members=tuple(p.info() for p in self._members))]
 
     def _on_joined(self, joined: JoinedFrame, now: float) -> list[ev.Event]:
-        return self._members.admit(joined.member, Via.JOINED).events
+        return self._members.admit(joined.member, Via.JOINED, now).events
 
     def _on_rekeyed(self, rekeyed: Rekeyed, now: float) -> list[ev.Event]:
-        return self._members.admit(rekeyed.member, Via.REKEYED).events
+        return self._members.admit(rekeyed.member, Via.REKEYED, now).events
 
     def _on_left(self, left: Left, now: float) -> list[ev.Event]:
         return self._members.left(left.name)

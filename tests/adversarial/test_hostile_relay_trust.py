@@ -19,7 +19,7 @@ import susurro.crypto.trust as trust_module
 from susurro.client import events as ev
 from susurro.client.session import ClientSession, SendError, TrustError
 from susurro.crypto import BoxCache, IdentityKey, Recipient, SessionKey, fingerprint, seal_message
-from susurro.crypto.trust import TrustStore
+from susurro.crypto.trust import PinSource, TrustStore
 from susurro.protocol import Deliver, Frame, Joined, Left, Member, Rekey, Rekeyed, Welcome, name_key
 from tests.helpers.hostile_relay import (
     TO_RELAY,
@@ -349,23 +349,47 @@ def test_a_member_who_only_receives_still_rotates_by_age(hostile: HostileRoom) -
 # --- the trust store itself as a target ------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="TrustStore.observe stops pinning once MAX_CONTACTS names are pinned; a relay that announces that "
-    "many invented members fills the user's trust file for good, after which no new contact is ever pinned and "
-    "its key can be substituted later without a KeyChanged",
-)
 def test_invented_members_cannot_use_up_the_trust_store(hostile: HostileRoom, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(trust_module, "MAX_CONTACTS", 20)  # 50,000 in production; the attack is the same
-    alice_trust = store()
-    alice = join_with(hostile, "alice", alice_trust)
-    for n in range(20):  # invented members: each joins and leaves, and stays pinned
-        fake = certified(IdentityKey.generate(), f"fake{n}", SessionKey.generate().public, 1)
-        hostile.proxy.inject("alice", Joined(member=fake), Left(name=fake.name))
-    after_barrier(alice)
+    """The relay announces ghosts, cuts the link, announces more (the counter used to restart with each
+    connection), then substitutes the key of a genuine newcomer the user has written to."""
+    monkeypatch.setattr(trust_module, "MAX_AUTO_PINS_PER_DAY", 20)  # 1,000 in production; the attack is the same
+    alice_trust, alice_identity = store(), IdentityKey.generate()
+    alice = join_with(hostile, "alice", alice_trust, identity=alice_identity)
+    ghosts = 0
+    for connection in ("alice", "alice2", "alice3"):
+        if connection != "alice":  # a reconnect: same user, same trust store, a fresh session
+            hostile.leave(alice.label)
+            alice = join_with(hostile, connection, alice_trust, name="alice", identity=alice_identity)
+        for _ in range(15):
+            fake = certified(IdentityKey.generate(), f"fake{ghosts}", SessionKey.generate().public, 1)
+            hostile.proxy.inject(connection, Joined(member=fake), Left(name=fake.name))
+            ghosts += 1
+        after_barrier(alice)
+    remembered = [n for n in range(ghosts) if alice_trust.contact(f"fake{n}") is not None]
+    assert len(remembered) == 20  # one day's automatic budget, not 20 per connection
+    assert alice_trust.auto_pins_left(time.time()) == 0
+
     dave_identity = IdentityKey.generate()
     hostile.join("dave", identity=dave_identity)
-    assert alice_trust.contact("dave") is not None, "a genuine new contact was not pinned"
+    alice.seen_or_wait(lambda e: isinstance(e, ev.Joined) and e.member.name == "dave", what="dave joins")
+    assert alice_trust.contact("dave") is None  # the relay spent today's automatic pins...
+    send_and_wait(alice, "hola dave", [hostile.clients["dave"]], to=["dave"])
+    dave = alice_trust.contact("dave")  # ...but writing to dave pins him from the reserve
+    assert dave is not None and dave.identity_key == dave_identity.public and dave.source is PinSource.USER
+
+    attacker, attacker_sk = IdentityKey.generate(), SessionKey.generate()
+    hostile.leave("dave")
+    hostile.proxy.set_hook(
+        alice.label,
+        lambda label, f: [Joined(member=substitute(f.member, attacker, attacker_sk))]
+        if isinstance(f, Joined) and f.member.name == "dave"
+        else [f],
+    )
+    hostile.join("dave2", name="dave", identity=dave_identity)
+    changed = alice.seen_or_wait(lambda e: isinstance(e, ev.KeyChanged), what="KeyChanged")
+    assert isinstance(changed, ev.KeyChanged) and changed.name == "dave"
+    with pytest.raises(SendError, match="identity key changed"):
+        alice.send("for dave only", to=["dave"])
 
 
 # --- verifying: the number the user compared is the key that gets verified -------------------

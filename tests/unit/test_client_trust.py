@@ -356,9 +356,9 @@ def test_verified_is_bound_to_the_key_whose_number_was_compared(room: SessionPai
 def test_a_flood_of_ghosts_cannot_fill_the_trust_store(
     room: SessionPair, alice_store: TrustStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import susurro.client.admission as admission_module
+    import susurro.crypto.trust as trust_module
 
-    monkeypatch.setattr(admission_module, "MAX_NEW_PINS_PER_SESSION", 3)
+    monkeypatch.setattr(trust_module, "MAX_AUTO_PINS_PER_DAY", 3)
     relay_key = IdentityKey.generate()
     produced: list[ev.Event] = []
     for i in range(6):
