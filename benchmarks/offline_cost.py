@@ -70,8 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     alice_sk, bob_sk = SessionKey.generate(), SessionKey.generate()
     alice_boxes, bob_boxes = BoxCache(alice_sk), BoxCache(bob_sk)
     ring = PrekeyRing(bob)
-    publication = ring.due(time.time(), 0, on_join=True)
-    assert publication is not None and publication.signed is not None
+    signed_prekey = ring.on_join(time.time()).signed
+    publication = ring.due(time.time(), 0)
+    assert publication is not None and signed_prekey is not None
     one_time = list(publication.one_time)
     signed = sign_message(
         identity=alice, sender="alice", recipients=[("bob", bob.public)], body=BODY, msg_id="m1", sent_at=1
@@ -91,17 +92,17 @@ def main(argv: list[str] | None = None) -> int:
         message = sign_message(
             identity=alice, sender="alice", recipients=[("bob", bob.public)], body=BODY, msg_id="m1", sent_at=1
         )
-        bundle = PrekeyBundle(name="bob", identity_key=bob.public, signed=publication.signed, one_time=one_time[0])
+        bundle = PrekeyBundle(name="bob", identity_key=bob.public, signed=signed_prekey, one_time=one_time[0])
         return seal_to_prekey(alice, check_bundle(bundle, bob.public), message_block(message, 1))
 
     def seal_waiting_copy() -> bytes:
-        bundle = PrekeyBundle(name="bob", identity_key=bob.public, signed=publication.signed, one_time=one_time[0])
+        bundle = PrekeyBundle(name="bob", identity_key=bob.public, signed=signed_prekey, one_time=one_time[0])
         return seal_to_prekey(alice, check_bundle(bundle, bob.public), message_block(signed, 1))
 
     online_ct, waiting_ct = seal_online_copy(), seal_waiting_copy()
     spk_only = PrekeyRing(bob)  # opening under the signed prekey only: repeatable (no key used up)
-    spk_publication = spk_only.due(time.time(), 100, on_join=True)
-    assert spk_publication is not None and spk_publication.signed is not None
+    spk_publication = spk_only.on_join(time.time())
+    assert spk_publication.signed is not None
     spk_ct = seal_to_prekey(
         alice,
         check_bundle(
@@ -159,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         relay_drain_cpu, relay_drain_wall = time.process_time() - start_cpu, time.perf_counter() - start_wall
         assert drained == drain
     receiver = PrekeyRing(bob)
-    receiver_pub = receiver.due(time.time(), 100, on_join=True)
-    assert receiver_pub is not None and receiver_pub.signed is not None
+    receiver_pub = receiver.on_join(time.time())
+    assert receiver_pub.signed is not None
     bundle = check_bundle(
         PrekeyBundle(name="bob", identity_key=bob.public, signed=receiver_pub.signed, one_time=None), bob.public
     )

@@ -92,17 +92,21 @@ class PrekeyRing:
         current = self._signed[-1]
         return sign_signed_prekey(self._identity, current.private, current.created_at)
 
-    def due(self, now: float, relay_one_time_count: int, *, on_join: bool = False) -> Publication | None:
-        """What to publish now, given how many one-time prekeys the relay says it holds for us.
+    def on_join(self, now: float) -> Publication:
+        """What to publish right after joining: the signed prekey (rotated if due), no one-time keys yet.
 
-        ``on_join`` republishes the current signed prekey even if it is not
-        due (the relay may have lost it, or be a new one).
+        The relay may have lost the signed prekey, or be a new relay, so it is
+        always sent; its answer (``prekeys_held``) says how many one-time keys
+        it holds, and ``due`` then tops them up.
         """
-        signed = None
-        if not self._signed or now - self._signed[-1].created_at >= SIGNED_PREKEY_ROTATION:
-            signed = self._rotate_signed(now)
-        elif on_join:
-            signed = self.current_signed
+        signed = self._rotate_signed(now) if self._signed_due(now) else self.current_signed
+        assert signed is not None
+        self.expire(now)
+        return Publication(signed=signed, one_time=())
+
+    def due(self, now: float, relay_one_time_count: int) -> Publication | None:
+        """What to publish now, given how many one-time prekeys the relay says it holds for us."""
+        signed = self._rotate_signed(now) if self._signed_due(now) else None
         one_time: tuple[OneTimePrekey, ...] = ()
         if relay_one_time_count < ONE_TIME_PREKEY_LOW_WATER:
             one_time = self._new_one_time(ONE_TIME_PREKEY_BATCH - max(0, relay_one_time_count))
@@ -110,6 +114,9 @@ class PrekeyRing:
         if signed is None and not one_time:
             return None
         return Publication(signed=signed, one_time=one_time)
+
+    def _signed_due(self, now: float) -> bool:
+        return not self._signed or now - self._signed[-1].created_at >= SIGNED_PREKEY_ROTATION
 
     def _rotate_signed(self, now: float) -> SignedPrekey:
         if self._signed:

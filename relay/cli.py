@@ -25,6 +25,7 @@ from .environment import apply_environment, document_environment
 from .fdlimit import ResourceLimitError
 from .idle import DEFAULT_IDLE_PING, DEFAULT_IDLE_TIMEOUT
 from .logsetup import LogSetup, configure_logging
+from .mailbox import add_mailbox_flags, mailbox_settings
 from .outbox import DEFAULT_OUTBOX_BYTES
 from .ratelimit import DEFAULT_RATE_BURST, DEFAULT_RATE_PER_SECOND
 from .registry import RegistryError
@@ -154,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_robustness_flags(limits)
     add_room_flags(parser, _positive_int)
+    add_mailbox_flags(parser, _positive_int)
     return parser
 
 
@@ -264,6 +266,7 @@ def _run(args: argparse.Namespace, logs: LogSetup, hangups: list[int]) -> int:
         rate_burst=args.rate_burst,
         rate_per_second=args.rate_per_second,
         **room_settings(args),  # type: ignore[arg-type]
+        **mailbox_settings(args),  # type: ignore[arg-type]
     )
     try:
         server = RelayServer(config)

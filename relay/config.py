@@ -16,6 +16,12 @@ from .rooms import (
     DEFAULT_MAX_ROOMS,
     DEFAULT_MAX_ROOMS_PER_IDENTITY,
 )
+from .store.mailbox import (
+    DEFAULT_MAILBOX_BYTES,
+    DEFAULT_MAILBOX_DAYS,
+    DEFAULT_MAILBOX_ITEMS,
+    DEFAULT_MAILBOX_PER_SENDER,
+)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 12345
@@ -60,3 +66,8 @@ class RelayConfig:
     max_room_entries: int = DEFAULT_MAX_ROOM_ENTRIES
     max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES
     max_rooms: int = DEFAULT_MAX_ROOMS
+    # Issue 13: mailboxes for members who are away (relay/mailbox.py), in the same database.
+    mailbox_messages: int = DEFAULT_MAILBOX_ITEMS
+    mailbox_bytes: int = DEFAULT_MAILBOX_BYTES
+    mailbox_per_sender: int = DEFAULT_MAILBOX_PER_SENDER
+    mailbox_days: float = DEFAULT_MAILBOX_DAYS

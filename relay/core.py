@@ -24,6 +24,7 @@ from typing import Protocol
 from susurro.crypto import BadCertificate, BadSignature, SessionCertificate, short_fingerprint, verify_join_proof
 from susurro.protocol import (
     CLIENT_FRAMES,
+    MAILBOX_REQUESTS,
     ROOM_REQUESTS,
     Ack,
     Bye,
@@ -55,11 +56,13 @@ from susurro.protocol import (
 from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, CHALLENGE_SIZE, MAX_HANDSHAKE_FRAME
 
 from .config import RelayConfig
+from .mailbox import MailboxService, mailbox_limits
 from .ratelimit import RateLimiter, Verdict
 from .registry import NameRegistry
 from .rooms import RoomService
 from .roster import NameTaken, Roster, RosterEntry, SessionKeyInUse
 from .store import open_room_store
+from .store.mailbox import SQLiteMailboxStore, SQLitePrekeyStore
 
 log = logging.getLogger("susurro.relay")
 
@@ -136,7 +139,14 @@ class RelayCore:
         self.registry = NameRegistry(config.registry, config.registry_max_names) if config.registry else None
         self._per_ip: Counter[str] = Counter()
         # Raises StoreError for a data dir or database it cannot open: the relay must not start without it.
-        self.rooms = RoomService(open_room_store(config.data_dir), config, self.roster.peers)
+        room_store = open_room_store(config.data_dir)
+        self.rooms = RoomService(room_store, config, self.roster.peers)
+        # Mailboxes and prekeys live in the same database as the rooms.
+        self.mailbox = MailboxService(
+            SQLiteMailboxStore(room_store.database, mailbox_limits(config)),
+            SQLitePrekeyStore(room_store.database),
+            self._online,
+        )
 
     # --- connection lifecycle ---------------------------------------------
 
@@ -204,8 +214,14 @@ class RelayCore:
             for entry in others:
                 entry.peer.outbox.offer(left)
 
+        self.mailbox.left(conn)
         if self.roster.leave(conn.name, conn, announce):
             log.info("leave name=%s addr=%s reason=%s members=%d", conn.name, conn.address, reason, len(self.roster))
+
+    def _online(self, name: str) -> Connection | None:
+        """The connection that holds ``name`` now (compared under the name rules), if any."""
+        found, _ = self.roster.lookup([name])
+        return found[0][2] if found else None
 
     def handshake_timed_out(self, conn: Connection) -> None:
         self._reject(conn, RemoteProtocolError(ErrorCode.HANDSHAKE_TIMEOUT, "no valid hello in time"))
@@ -298,6 +314,8 @@ class RelayCore:
             self._handle_rekey(conn, frame)
         elif isinstance(frame, ROOM_REQUESTS):
             self.rooms.handle(conn, frame)
+        elif isinstance(frame, MAILBOX_REQUESTS):
+            self.mailbox.handle(conn, frame)
 
     # --- handlers -----------------------------------------------------------
 

@@ -187,8 +187,8 @@ class PrekeyStore(ABC):
         """
 
     @abstractmethod
-    def take_bundle(self, name_key: str) -> StoredBundle | None:
-        """The signed prekey and one one-time prekey (deleted in the same transaction) for a name."""
+    def take_bundle(self, name_key: str, one_time: bool = True) -> StoredBundle | None:
+        """The signed prekey and (if ``one_time``) one one-time prekey, deleted in the same transaction."""
 
     @abstractmethod
     def identity_for(self, name_key: str) -> tuple[str, bytes] | None:
@@ -394,7 +394,7 @@ class SQLitePrekeyStore(PrekeyStore):
         except sqlite3.Error as exc:
             raise _wrap(exc) from None
 
-    def take_bundle(self, name_key: str) -> StoredBundle | None:
+    def take_bundle(self, name_key: str, one_time: bool = True) -> StoredBundle | None:
         try:
             with self.database.transaction() as db:
                 owner = db.execute(
@@ -412,17 +412,21 @@ class SQLitePrekeyStore(PrekeyStore):
                 # Oldest first, and deleted in this same (immediate, so
                 # write-locked) transaction: no other fetch, from any
                 # connection or process, can select it before it is gone.
-                row = db.execute(
-                    "SELECT key_id, public, signature FROM one_time_prekeys WHERE identity_key = ? "
-                    "ORDER BY key_id LIMIT 1",
-                    (identity_key,),
-                ).fetchone()
-                one_time = None
+                row = (
+                    db.execute(
+                        "SELECT key_id, public, signature FROM one_time_prekeys WHERE identity_key = ? "
+                        "ORDER BY key_id LIMIT 1",
+                        (identity_key,),
+                    ).fetchone()
+                    if one_time
+                    else None
+                )
+                taken = None
                 if row is not None:
                     db.execute(
                         "DELETE FROM one_time_prekeys WHERE identity_key = ? AND key_id = ?", (identity_key, row[0])
                     )
-                    one_time = StoredOneTimePrekey(key_id=row[0], public=row[1], signature=row[2])
+                    taken = StoredOneTimePrekey(key_id=row[0], public=row[1], signature=row[2])
                 (remaining,) = db.execute(
                     "SELECT count(*) FROM one_time_prekeys WHERE identity_key = ?", (identity_key,)
                 ).fetchone()
@@ -431,7 +435,7 @@ class SQLitePrekeyStore(PrekeyStore):
                     name=name,
                     identity_key=identity_key,
                     signed=StoredSignedPrekey(key_id=key_id, public=public, created_at=created_at, signature=signature),
-                    one_time=one_time,
+                    one_time=taken,
                     remaining=int(remaining),
                 )
         except sqlite3.Error as exc:

@@ -62,6 +62,20 @@ from susurro.protocol.limits import (
     PUBLIC_KEY_SIZE,
     SIGNATURE_SIZE,
 )
+from susurro.protocol.mailbox import (
+    BundleFetch,
+    Bundles,
+    Mail,
+    MailAck,
+    MailEnd,
+    Post,
+    Posted,
+    Prekeys,
+    PrekeysHeld,
+    WireBundle,
+    WireOneTimePrekey,
+    WireSignedPrekey,
+)
 
 IK = bytes(range(32))
 SK = bytes(range(32, 64))
@@ -87,6 +101,27 @@ ROOM_SAMPLES: list[Frame] = [
 MEMBER = Member(name="bob", ik=IK, sk=SK, cert=SIG, issued_at=T0)
 MEMBER2 = Member(name="Ünïcödé_名前", ik=SK, sk=IK, cert=PROOF, issued_at=0)
 
+SPK = WireSignedPrekey(id=7, pk=b"s" * 32, at=T0, sig=b"g" * 64)
+OPK = WireOneTimePrekey(id=2**32 - 1, pk=b"o" * 32, sig=b"h" * 64)
+MAILBOX_SAMPLES: list[Frame] = [
+    Prekeys(spk=SPK, opks=(OPK,) * 100),
+    BundleFetch(id="f-1", names=("bob", "carol"), one_time=True),
+    Post(id="m-1", kind="message", to={"bob": b"\x91" * 371}),
+    MailAck(items=(1, 2**63 - 1)),
+    PrekeysHeld(one_time=0),
+    Bundles(
+        id="f-1",
+        bundles=(
+            WireBundle(name="bob", ik=b"i" * 32, spk=SPK, opk=OPK),
+            WireBundle(name="c", ik=b"j" * 32, spk=SPK, opk=None),
+        ),
+        unknown=("dave",),
+    ),
+    Posted(id="m-1", waiting=("bob",), refused={"carol": "mailbox_full"}),
+    Mail(item=3, sender="alice", ik=b"a" * 32, id="m-1", kind="receipt", ct=b"\x01" * 300, at=T0),
+    MailEnd(),
+]
+
 SAMPLES: list[Frame] = [
     Hello(name="alice", ik=IK, sk=SK, cert=SIG, issued_at=T0, proof=PROOF),
     Send(id="m-1", to={"bob": b"\x01ct", "carol": b"\x00" * 100}),
@@ -106,6 +141,7 @@ SAMPLES: list[Frame] = [
     Keepalive(),
     KeepaliveAck(),
     *ROOM_SAMPLES,
+    *MAILBOX_SAMPLES,
 ]
 EDGE_SAMPLES: list[Frame] = [
     Welcome(name="alice"),
@@ -115,6 +151,7 @@ EDGE_SAMPLES: list[Frame] = [
     Challenge(nonce=NONCE, max_frame=2**32 - 1, max_recipients=MAX_MAP_LEN),
     Hello(name="n" * MAX_RAW_NAME_CHARS, ik=IK, sk=SK, cert=SIG, issued_at=MAX_TIMESTAMP, proof=PROOF),
     Deliver(sender="b", id="i" * MAX_MSG_ID_CHARS, ct=b"\x00"),
+    Prekeys(spk=None, opks=()),
 ]
 
 
@@ -654,6 +691,36 @@ GOOD_VALUES: dict[str, st.SearchStrategy[Any]] = {
         ),
         max_size=2,
     ),
+    # mailboxes
+    "spk": st.one_of(
+        st.none(),
+        st.fixed_dictionaries({"id": st.integers(-1, 9), "pk": key32, "at": st.integers(-1, 9), "sig": sig64}),
+    ),
+    "opks": st.lists(st.fixed_dictionaries({"id": st.integers(-1, 9), "pk": key32, "sig": sig64}), max_size=3),
+    "names": st.lists(st.text(max_size=4), max_size=3),
+    "one_time": st.one_of(st.booleans(), st.integers(0, 1)),
+    "kind": st.sampled_from(["message", "receipt", "other"]),
+    "items": st.lists(st.integers(-1, 9), max_size=3),
+    "bundles": st.lists(
+        st.fixed_dictionaries(
+            {
+                "name": st.text(max_size=4),
+                "ik": key32,
+                "spk": st.fixed_dictionaries(
+                    {"id": st.integers(0, 9), "pk": key32, "at": st.integers(0, 9), "sig": sig64}
+                ),
+                "opk": st.one_of(
+                    st.none(), st.fixed_dictionaries({"id": st.integers(0, 9), "pk": key32, "sig": sig64})
+                ),
+            }
+        ),
+        max_size=2,
+    ),
+    "unknown": st.lists(st.text(max_size=4), max_size=3),
+    "waiting": st.lists(st.text(max_size=4), max_size=3),
+    "refused": st.dictionaries(st.text(max_size=4), st.text(max_size=8), max_size=2),
+    "item": st.integers(-1, 9),
+    "at": st.integers(-1, 9),
 }
 WIRE_FIELDS = {
     t: [cls.WIRE_NAMES.get(f.name, f.name) for f in dataclasses.fields(cls)]

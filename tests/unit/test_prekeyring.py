@@ -23,8 +23,10 @@ T0 = 1_764_000_000.0
 
 def fresh_ring() -> tuple[PrekeyRing, list[OneTimePrekey]]:
     ring = PrekeyRing(BOB)
-    publication = ring.due(T0, 0, on_join=True)
-    assert publication is not None and publication.signed is not None
+    first = ring.on_join(T0)
+    assert first.signed is not None and first.one_time == ()
+    publication = ring.due(T0, 0)  # the relay holds none yet
+    assert publication is not None and publication.signed is None
     return ring, list(publication.one_time)
 
 
@@ -51,6 +53,13 @@ def test_a_new_ring_publishes_a_signed_prekey_and_a_hundred_one_time_prekeys() -
     assert ring.due(T0 + 60, 10) is None
     refill = ring.due(T0 + 60, 9)  # fewer than 10 left on the relay: back to 100
     assert refill is not None and refill.signed is None and len(refill.one_time) == 91
+
+
+def test_joining_republishes_the_same_signed_prekey_until_it_is_due() -> None:
+    ring, _ = fresh_ring()
+    assert ring.on_join(T0 + 3600).signed == ring.current_signed
+    assert ring.on_join(T0 + 3600).signed.key_id == 1  # type: ignore[union-attr]
+    assert ring.on_join(T0 + SIGNED_PREKEY_ROTATION).signed.key_id == 2  # type: ignore[union-attr]
 
 
 def test_the_signed_prekey_rotates_weekly_and_the_old_one_opens_mail_for_thirty_days() -> None:

@@ -1,0 +1,392 @@
+"""Mailboxes and prekeys on the relay: storing, handing out, draining. No sockets.
+
+``MailboxService`` handles the mailbox frames (``protocol/mailbox.py``) for the
+core, over the two storage interfaces of ``relay/store/mailbox.py``. It checks
+what it can (every published prekey is signed by the identity key the
+connection joined with; bounds hold inside the store's transactions) and
+hands everything else to the clients, which verify every bundle against the
+key they pinned and every envelope they open.
+
+A connection opts in by publishing prekeys (``prekeys``, which every
+mailbox-aware client sends after joining): only then is it sent
+``prekeys_held``, its mail and ``mail_end``, so an older client never sees a
+frame it does not know. Draining: each such member has a window of at most ``WINDOW_ITEMS`` items
+sent and not yet confirmed. The service sends its items in mailbox order,
+more as it confirms them, ``mail_end`` once the mailbox is empty, and from
+then on each new item as it is posted. An item is deleted only when its
+owner confirms it (``mail_ack``); whatever is unconfirmed when the connection
+ends is sent again at the next join.
+
+Log lines (``post``, ``prekey-fetch``, ``prekeys``, ``mail-drain``) carry
+names, counts and sizes: there is no plaintext to log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from susurro.crypto.errors import BadPrekey
+from susurro.crypto.prekeys import ONE_TIME_PREKEY_LOW_WATER, OneTimePrekey, SignedPrekey
+from susurro.protocol import (
+    BundleFetch,
+    Bundles,
+    ErrorCode,
+    Frame,
+    Mail,
+    MailAck,
+    MailEnd,
+    Post,
+    Posted,
+    Prekeys,
+    PrekeysHeld,
+    RemoteProtocolError,
+    WireBundle,
+    WireOneTimePrekey,
+    WireSignedPrekey,
+    encode,
+    name_key,
+)
+from susurro.protocol.limits import ABSOLUTE_MAX_FRAME
+
+from .store.base import StoreError
+from .store.mailbox import (
+    DEFAULT_MAILBOX_BYTES,
+    DEFAULT_MAILBOX_DAYS,
+    DEFAULT_MAILBOX_ITEMS,
+    DEFAULT_MAILBOX_PER_SENDER,
+    MailboxLimits,
+    MailboxStore,
+    MailKind,
+    PrekeyStore,
+    Put,
+    Refused,
+    Stored,
+    StoredBundle,
+    StoredOneTimePrekey,
+    StoredSignedPrekey,
+    TooManyPrekeys,
+)
+
+if TYPE_CHECKING:
+    from .config import RelayConfig
+
+log = logging.getLogger("susurro.relay")
+
+#: Items sent to a member and not yet confirmed, at most (a drain's flow control).
+WINDOW_ITEMS = 64
+#: Bytes of items sent in one go, at most (well under a member's outbox).
+WINDOW_BYTES = 256 * 1024
+
+
+class _Outbox(Protocol):
+    def offer(self, data: bytes) -> bool: ...
+
+
+class MailPeer(Protocol):
+    """What the service needs of a joined connection."""
+
+    @property
+    def name(self) -> str | None: ...
+
+    @property
+    def ik(self) -> bytes: ...
+
+    @property
+    def outbox(self) -> _Outbox: ...
+
+
+@dataclass(eq=False)
+class _Drain:
+    peer: MailPeer
+    cursor: int = 0
+    in_flight: set[int] = field(default_factory=set)
+    ended: bool = False
+
+
+def _wire_bundle(bundle: StoredBundle) -> WireBundle:
+    spk = bundle.signed
+    opk = bundle.one_time
+    return WireBundle(
+        name=bundle.name,
+        ik=bundle.identity_key,
+        spk=WireSignedPrekey(id=spk.key_id, pk=spk.public, at=spk.created_at, sig=spk.signature),
+        opk=None if opk is None else WireOneTimePrekey(id=opk.key_id, pk=opk.public, sig=opk.signature),
+    )
+
+
+class MailboxService:
+    def __init__(
+        self,
+        mailboxes: MailboxStore,
+        prekeys: PrekeyStore,
+        online: Callable[[str], MailPeer | None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """``online(name)`` is the connection holding that name now, if any; ``clock`` is wall time."""
+        self.mailboxes = mailboxes
+        self.prekeys = prekeys
+        self._online = online
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._drains: dict[int, _Drain] = {}
+
+    # --- connection lifecycle ----------------------------------------------------
+
+    def _start(self, peer: MailPeer) -> None:
+        """A member that publishes prekeys speaks the mailbox protocol: start its drain (once)."""
+        with self._lock:
+            if id(peer) in self._drains:
+                return
+            self._drains[id(peer)] = _Drain(peer=peer)
+        self._pump(peer)
+
+    def _subscribed(self, peer: MailPeer) -> bool:
+        with self._lock:
+            return id(peer) in self._drains
+
+    def left(self, peer: MailPeer) -> None:
+        with self._lock:
+            drain = self._drains.pop(id(peer), None)
+        if drain is not None and drain.in_flight:
+            log.info("mail-unconfirmed name=%s items=%d", peer.name, len(drain.in_flight))
+
+    # --- requests ----------------------------------------------------------------
+
+    def handle(self, peer: MailPeer, frame: Frame) -> None:
+        """One mailbox request from a joined connection; a refusal raises ``RemoteProtocolError``."""
+        try:
+            if isinstance(frame, Prekeys):
+                self._publish(peer, frame)
+            elif isinstance(frame, BundleFetch):
+                self._fetch(peer, frame)
+            elif isinstance(frame, Post):
+                self._post(peer, frame)
+            elif isinstance(frame, MailAck):
+                self._confirm(peer, frame)
+            else:
+                raise TypeError(f"not a mailbox request: {frame.TYPE}")
+        except StoreError as exc:
+            log.error("mail-store-error name=%s type=%s error=%s", peer.name, frame.TYPE, exc)
+            if isinstance(frame, Post):  # say which post failed, so the sender reports it
+                refused = {name: ErrorCode.INTERNAL.value for name in frame.to}
+                self._offer(peer, Posted(id=frame.id, waiting=(), refused=refused))
+                return
+            raise RemoteProtocolError(ErrorCode.INTERNAL, "the relay cannot store mail right now") from None
+
+    def _publish(self, peer: MailPeer, frame: Prekeys) -> None:
+        assert peer.name is not None
+        # Defence in depth: only keys signed by this connection's identity are
+        # stored, so a client cannot leave prekeys others would refuse.
+        try:
+            if frame.spk is not None:
+                spk = frame.spk
+                SignedPrekey(key_id=spk.id, public=spk.pk, created_at=spk.at, signature=spk.sig).verify(peer.ik)
+            for opk in frame.opks:
+                OneTimePrekey(key_id=opk.id, public=opk.pk, signature=opk.sig).verify(peer.ik)
+        except BadPrekey as exc:
+            raise RemoteProtocolError(ErrorCode.BAD_PREKEY, str(exc)) from None
+        signed = (
+            None
+            if frame.spk is None
+            else StoredSignedPrekey(
+                key_id=frame.spk.id, public=frame.spk.pk, created_at=frame.spk.at, signature=frame.spk.sig
+            )
+        )
+        one_time = [StoredOneTimePrekey(key_id=k.id, public=k.pk, signature=k.sig) for k in frame.opks]
+        try:
+            held = self.prekeys.publish(
+                name=peer.name,
+                name_key=name_key(peer.name),
+                identity_key=peer.ik,
+                signed=signed,
+                one_time=one_time,
+                now=self._clock(),
+            )
+        except TooManyPrekeys as exc:
+            raise RemoteProtocolError(ErrorCode.TOO_MANY_PREKEYS, str(exc)) from None
+        log.info("prekeys name=%s signed=%d one_time=%d held=%d", peer.name, signed is not None, len(one_time), held)
+        self._offer(peer, PrekeysHeld(one_time=held))
+        self._start(peer)
+
+    def _fetch(self, peer: MailPeer, frame: BundleFetch) -> None:
+        bundles: list[WireBundle] = []
+        unknown: list[str] = []
+        seen: set[str] = set()
+        for name in frame.names:
+            key = name_key(name)
+            if key in seen:
+                continue
+            seen.add(key)
+            bundle = self.prekeys.take_bundle(key, one_time=frame.one_time)
+            if bundle is None:
+                unknown.append(name)
+                continue
+            bundles.append(_wire_bundle(bundle))
+            log.info(
+                "prekey-fetch from=%s for=%s one_time=%d remaining=%d",
+                peer.name,
+                bundle.name,
+                bundle.one_time is not None,
+                bundle.remaining,
+            )
+            if frame.one_time and bundle.remaining < ONE_TIME_PREKEY_LOW_WATER:
+                owner = self._online(bundle.name)
+                if owner is not None and owner.ik == bundle.identity_key and self._subscribed(owner):
+                    self._offer(owner, PrekeysHeld(one_time=bundle.remaining))
+        self._offer(peer, Bundles(id=frame.id, bundles=tuple(bundles), unknown=tuple(unknown)))
+
+    def _post(self, peer: MailPeer, frame: Post) -> None:
+        assert peer.name is not None
+        kind = MailKind(frame.kind)
+        puts: list[Put] = []
+        put_names: list[str] = []
+        refused: dict[str, str] = {}
+        targets: dict[bytes, str] = {}
+        limit = self.mailboxes.limits.max_bytes
+        for wire_name, ct in frame.to.items():
+            owner = self.prekeys.identity_for(name_key(wire_name))
+            if owner is None:
+                refused[wire_name] = "no_mailbox"
+                continue
+            owner_name, owner_key = owner
+            if owner_key in targets:  # "bob" and "BOB": one mailbox, one copy
+                refused[wire_name] = "duplicate"
+                continue
+            if len(ct) > limit:
+                refused[wire_name] = "mailbox_full"
+                continue
+            targets[owner_key] = owner_name
+            puts.append(
+                Put(recipient=owner_key, sender=peer.name, sender_key=peer.ik, msg_id=frame.id, kind=kind, ct=ct)
+            )
+            put_names.append(wire_name)
+        results = self.mailboxes.put(puts, self._clock()) if puts else []
+        waiting: list[str] = []
+        for wire_name, result in zip(put_names, results, strict=True):
+            if isinstance(result, Stored):
+                waiting.append(wire_name)
+            else:
+                assert isinstance(result, Refused)
+                refused[wire_name] = result.reason.value
+        log.info(
+            "post from=%s kind=%s id=%s to=%d waiting=%d refused=%s bytes=%d",
+            peer.name,
+            kind.value,
+            frame.id,
+            len(frame.to),
+            len(waiting),
+            ",".join(f"{n[:32]}:{r}" for n, r in refused.items()) or "-",
+            sum(len(p.ct) for p in puts),
+        )
+        self._offer(peer, Posted(id=frame.id, waiting=tuple(waiting), refused=refused))
+        for put in puts:
+            owner_peer = self._online(targets[put.recipient])
+            if owner_peer is not None and owner_peer.ik == put.recipient:
+                self._pump(owner_peer)
+
+    def _confirm(self, peer: MailPeer, frame: MailAck) -> None:
+        deleted = self.mailboxes.confirm(peer.ik, frame.items)
+        with self._lock:
+            drain = self._drains.get(id(peer))
+            if drain is not None:
+                drain.in_flight.difference_update(frame.items)
+        if deleted != len(frame.items):
+            log.info("mail-ack name=%s items=%d deleted=%d", peer.name, len(frame.items), deleted)
+        self._pump(peer)
+
+    # --- draining ----------------------------------------------------------------
+
+    def _pump(self, peer: MailPeer) -> None:
+        """Send the member's next items in order, up to its window; ``mail_end`` once it is empty."""
+        with self._lock:
+            drain = self._drains.get(id(peer))
+            if drain is None:
+                return
+            room = WINDOW_ITEMS - len(drain.in_flight)
+            if room <= 0:
+                return
+            items = self.mailboxes.fetch(
+                peer.ik, after=drain.cursor, max_items=room, max_bytes=WINDOW_BYTES, now=self._clock()
+            )
+            for item in items:
+                frame = Mail(
+                    item=item.item,
+                    sender=item.sender,
+                    ik=item.sender_key,
+                    id=item.msg_id,
+                    kind=item.kind.value,
+                    ct=item.ct,
+                    at=int(item.stored_at),
+                )
+                self._offer(peer, frame)
+                drain.cursor = item.item
+                drain.in_flight.add(item.item)
+            if not items and not drain.in_flight and not drain.ended:
+                drain.ended = True
+                self._offer(peer, MailEnd())
+                log.info("mail-drain name=%s done", peer.name)
+
+    @staticmethod
+    def _offer(peer: MailPeer, frame: Frame) -> None:
+        peer.outbox.offer(encode(frame, max_frame=ABSOLUTE_MAX_FRAME))
+
+
+# --- flags ---------------------------------------------------------------------------
+
+
+def add_mailbox_flags(parser: argparse.ArgumentParser, positive: Callable[[int, int | None], object]) -> None:
+    group = parser.add_argument_group("mailboxes (messages that wait, stored in SQLite under --data-dir)")
+    group.add_argument(
+        "--mailbox-messages",
+        metavar="N",
+        type=positive(1, None),
+        default=DEFAULT_MAILBOX_ITEMS,
+        help=f"items one identity's mailbox may hold (default {DEFAULT_MAILBOX_ITEMS})",
+    )
+    group.add_argument(
+        "--mailbox-bytes",
+        metavar="N",
+        type=positive(1024, None),
+        default=DEFAULT_MAILBOX_BYTES,
+        help=f"bytes one identity's mailbox may hold (default {DEFAULT_MAILBOX_BYTES})",
+    )
+    group.add_argument(
+        "--mailbox-per-sender",
+        metavar="N",
+        type=positive(1, None),
+        default=DEFAULT_MAILBOX_PER_SENDER,
+        help=f"items one sender may leave in one mailbox (default {DEFAULT_MAILBOX_PER_SENDER})",
+    )
+    group.add_argument(
+        "--mailbox-days",
+        metavar="DAYS",
+        type=positive(1, 3650),
+        default=int(DEFAULT_MAILBOX_DAYS),
+        help=f"days an unfetched item is kept (default {int(DEFAULT_MAILBOX_DAYS)})",
+    )
+
+
+def mailbox_settings(args: argparse.Namespace) -> dict[str, object]:
+    """``RelayConfig`` fields from the parsed mailbox flags."""
+    return {
+        "mailbox_messages": args.mailbox_messages,
+        "mailbox_bytes": args.mailbox_bytes,
+        "mailbox_per_sender": args.mailbox_per_sender,
+        "mailbox_days": float(args.mailbox_days),
+    }
+
+
+def mailbox_limits(config: RelayConfig) -> MailboxLimits:
+    """The store's limits from the relay's config."""
+    return MailboxLimits(
+        max_items=config.mailbox_messages,
+        max_bytes=config.mailbox_bytes,
+        max_per_sender=config.mailbox_per_sender,
+        ttl=config.mailbox_days * 86_400,
+    )

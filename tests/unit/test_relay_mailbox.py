@@ -1,0 +1,252 @@
+"""The relay's mailbox frames without sockets: ``RelayCore`` with a real SQLite
+database under a temporary ``--data-dir``, in-memory outboxes, every frame
+read back with the client's own validation. "Restart" is a new ``RelayCore``
+on the same data dir.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from susurro.client.prekeyring import PrekeyRing
+from susurro.client.prekeywire import bundle_from_wire, prekeys_frame
+from susurro.crypto import IdentityKey
+from susurro.crypto.prekeys import check_bundle, new_one_time_prekeys, seal_to_prekey
+from susurro.crypto.seal import message_block, sign_message
+from susurro.protocol import (
+    BundleFetch,
+    Bundles,
+    Error,
+    Frame,
+    Joined,
+    Left,
+    Mail,
+    MailAck,
+    MailEnd,
+    Post,
+    Posted,
+    Prekeys,
+    PrekeysHeld,
+    WireOneTimePrekey,
+    encode,
+)
+from susurro.relay import Connection, RelayConfig, RelayCore
+from tests.helpers.memory import MemoryOutbox
+from tests.unit.test_relay_core import hello_for
+
+NOW = time.time()
+
+
+class Member:
+    """One identity with its prekey ring, joined to a core (again after each restart)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.identity = IdentityKey.generate()
+        self.ring = PrekeyRing(self.identity)
+        self.conn: Connection | None = None
+        self.outbox = MemoryOutbox()
+
+    def join(self, core: RelayCore, *, publish: bool = True) -> list[Frame]:
+        self.outbox = MemoryOutbox()
+        conn = core.connect(self.outbox, "test:1")
+        assert conn is not None
+        self.conn = conn
+        assert core.receive(conn, encode(hello_for(self.name, conn.nonce, self.identity)))
+        assert [f.TYPE for f in self.outbox.new_frames()] == ["challenge", "welcome"]
+        if not publish:
+            return self.outbox.new_frames()
+        frames = self.send(core, prekeys_frame(self.ring.on_join(NOW)))
+        held = next(f for f in frames if isinstance(f, PrekeysHeld))
+        refill = self.ring.due(NOW, held.one_time)
+        if refill is not None:
+            frames += self.send(core, prekeys_frame(refill))
+        return frames
+
+    def send(self, core: RelayCore, frame: Frame) -> list[Frame]:
+        """What the relay sent back (presence frames of others left out)."""
+        assert self.conn is not None
+        assert core.receive(self.conn, encode(frame, max_frame=16 << 20))
+        return [f for f in self.outbox.new_frames() if not isinstance(f, (Joined, Left))]
+
+    def leave(self, core: RelayCore) -> None:
+        assert self.conn is not None
+        core.disconnect(self.conn, "test")
+
+
+def make_core(data_dir: Path, **overrides: Any) -> RelayCore:
+    # A generous flood allowance: these tests send hundreds of frames at once on purpose.
+    return RelayCore(RelayConfig(data_dir=str(data_dir), max_frame=4 << 20, rate_burst=10_000, **overrides))
+
+
+def envelope_for(sender: Member, recipient: Member, core: RelayCore, body: str, n: int) -> bytes:
+    (answer,) = sender.send(core, BundleFetch(id=f"f{n}", names=(recipient.name,), one_time=True))
+    assert isinstance(answer, Bundles) and len(answer.bundles) == 1
+    checked = check_bundle(bundle_from_wire(answer.bundles[0]), recipient.identity.public)
+    message = sign_message(
+        identity=sender.identity,
+        sender=sender.name,
+        recipients=[(recipient.name, recipient.identity.public)],
+        body=body,
+        msg_id=f"m{n}",
+        sent_at=n,
+    )
+    return seal_to_prekey(sender.identity, checked, message_block(message, n))
+
+
+def post(sender: Member, core: RelayCore, msg_id: str, to: dict[str, bytes]) -> Posted:
+    (answer,) = sender.send(core, Post(id=msg_id, kind="message", to=to))
+    assert isinstance(answer, Posted)
+    return answer
+
+
+def open_all(member: Member, frames: list[Frame], sender: Member) -> list[str]:
+    return [
+        member.ring.open(
+            f.ct, relay_sender=f.sender, sender_identity_key=sender.identity.public, own_name=member.name
+        ).inner.body
+        for f in frames
+        if isinstance(f, Mail)
+    ]
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+def test_publishing_prekeys_opens_the_mailbox_and_an_old_client_sees_nothing(data_dir: Path) -> None:
+    core = make_core(data_dir)
+    bob = Member("bob")
+    frames = bob.join(core)
+    assert frames == [PrekeysHeld(one_time=0), MailEnd(), PrekeysHeld(one_time=100)]
+    carol = Member("carol")
+    assert carol.join(core, publish=False) == []  # a client that never publishes gets no mailbox frames
+
+
+def test_mail_waits_across_a_relay_restart_and_comes_in_order(data_dir: Path) -> None:
+    core = make_core(data_dir)
+    alice, bob = Member("alice"), Member("bob")
+    bob.join(core)
+    bob.leave(core)
+    alice.join(core)
+    for n in range(1, 4):
+        report = post(alice, core, f"m{n}", {"bob": envelope_for(alice, bob, core, f"text {n}", n)})
+        assert report.waiting == ("bob",) and report.refused == {}
+    restarted = make_core(data_dir)  # the relay restarts; the mail is in its database
+    frames = bob.join(restarted)
+    assert frames[0] == PrekeysHeld(one_time=97)  # three were used; 97 is above the refill mark
+    mail = [f for f in frames if isinstance(f, Mail)]
+    assert [m.id for m in mail] == ["m1", "m2", "m3"] and not any(isinstance(f, MailEnd) for f in frames)
+    assert all(m.sender == "alice" and m.ik == alice.identity.public for m in mail)
+    assert open_all(bob, frames, alice) == ["text 1", "text 2", "text 3"]
+    assert bob.send(restarted, MailAck(items=tuple(m.item for m in mail))) == [MailEnd()]  # all confirmed
+    bob.leave(restarted)
+    assert [type(f) for f in bob.join(restarted)] == [PrekeysHeld, MailEnd]  # confirmed items are gone
+
+
+def test_an_unconfirmed_item_is_sent_again_at_the_next_join(data_dir: Path) -> None:
+    core = make_core(data_dir)
+    alice, bob = Member("alice"), Member("bob")
+    bob.join(core)
+    bob.leave(core)
+    alice.join(core)
+    post(alice, core, "m1", {"bob": envelope_for(alice, bob, core, "once", 1)})
+    first = [f for f in bob.join(core) if isinstance(f, Mail)]
+    bob.leave(core)  # gone before confirming
+    again = [f for f in bob.join(core) if isinstance(f, Mail)]
+    assert [m.item for m in again] == [m.item for m in first]
+
+
+def test_an_online_member_gets_new_mail_at_once(data_dir: Path) -> None:
+    core = make_core(data_dir)
+    alice, bob = Member("alice"), Member("bob")
+    bob.join(core)
+    alice.join(core)
+    post(alice, core, "m1", {"bob": envelope_for(alice, bob, core, "live", 1)})
+    live = [f for f in bob.outbox.new_frames() if isinstance(f, Mail)]
+    assert [type(f) for f in live] == [Mail] and open_all(bob, live, alice) == ["live"]
+
+
+def test_each_one_time_prekey_is_handed_out_once_then_the_fetcher_gets_none(data_dir: Path) -> None:
+    core = make_core(data_dir)
+    alice, bob = Member("alice"), Member("bob")
+    bob.join(core)
+    alice.join(core)
+    seen = set()
+    for n in range(100):
+        (answer,) = alice.send(core, BundleFetch(id=f"f{n}", names=("bob",), one_time=True))
+        assert isinstance(answer, Bundles) and answer.bundles[0].opk is not None
+        seen.add(answer.bundles[0].opk.id)
+    assert len(seen) == 100
+    (drained,) = alice.send(core, BundleFetch(id="last", names=("bob",), one_time=True))
+    assert isinstance(drained, Bundles) and drained.bundles[0].opk is None
+    lows = [f for f in bob.outbox.frames() if isinstance(f, PrekeysHeld)]
+    assert lows and lows[-1].one_time == 0  # the owner is told, and refills
+
+
+def test_a_signed_prekey_only_fetch_leaves_the_one_time_keys_alone(data_dir: Path) -> None:
+    core = make_core(data_dir)
+    alice, bob = Member("alice"), Member("bob")
+    bob.join(core)
+    alice.join(core)
+    (answer,) = alice.send(core, BundleFetch(id="r1", names=("bob", "nobody"), one_time=False))
+    assert isinstance(answer, Bundles) and answer.bundles[0].opk is None and answer.unknown == ("nobody",)
+    assert core.mailbox.prekeys.one_time_count(bob.identity.public) == 100
+
+
+def test_a_hostile_client_cannot_store_ten_thousand_prekeys(data_dir: Path) -> None:
+    core = make_core(data_dir)
+    mallory = Member("mallory")
+    mallory.join(core)  # 100 published
+    extra = new_one_time_prekeys(mallory.identity, 5000, 100)
+    answer = mallory.send(
+        core,
+        Prekeys(spk=None, opks=tuple(WireOneTimePrekey(id=k.key_id, pk=k.public, sig=k.signature) for _, k in extra)),
+    )
+    assert isinstance(answer[0], Error) and answer[0].code == "too_many_prekeys"
+    assert core.mailbox.prekeys.one_time_count(mallory.identity.public) == 100
+    assert mallory.conn is not None and not mallory.conn.closing  # one bad frame does not cost the room
+
+
+def test_prekeys_signed_by_another_identity_are_refused(data_dir: Path) -> None:
+    core = make_core(data_dir)
+    mallory = Member("mallory")
+    mallory.join(core, publish=False)
+    forged = new_one_time_prekeys(IdentityKey.generate(), 1, 1)[0][1]
+    answer = mallory.send(
+        core, Prekeys(spk=None, opks=(WireOneTimePrekey(id=1, pk=forged.public, sig=forged.signature),))
+    )
+    assert isinstance(answer[0], Error) and answer[0].code == "bad_prekey"
+
+
+def test_a_full_mailbox_and_a_greedy_sender_are_refused_with_the_reason(data_dir: Path) -> None:
+    core = make_core(data_dir, mailbox_messages=5, mailbox_per_sender=3)
+    alice, mallory, bob = Member("alice"), Member("mallory"), Member("bob")
+    bob.join(core)
+    bob.leave(core)
+    mallory.join(core)
+    alice.join(core)
+    reports = [post(mallory, core, f"x{n}", {"bob": b"\x01" * 300}) for n in range(4)]
+    assert [r.waiting for r in reports[:3]] == [("bob",)] * 3
+    assert reports[3].refused == {"bob": "sender_quota"}
+    assert [post(alice, core, f"a{n}", {"bob": b"\x02" * 300}).waiting for n in range(2)] == [("bob",)] * 2
+    assert post(alice, core, "a2", {"bob": b"\x02" * 300}).refused == {"bob": "mailbox_full"}
+    assert post(alice, core, "a3", {"nobody": b"\x02" * 300}).refused == {"nobody": "no_mailbox"}
+
+
+def test_a_member_cannot_confirm_away_someone_elses_mail(data_dir: Path) -> None:
+    core = make_core(data_dir)
+    alice, bob, carol = Member("alice"), Member("bob"), Member("carol")
+    bob.join(core)
+    bob.leave(core)
+    carol.join(core)
+    alice.join(core)
+    post(alice, core, "m1", {"bob": b"\x03" * 300})
+    item = core.mailbox.mailboxes.fetch(bob.identity.public, after=0, max_items=1, max_bytes=1 << 20, now=NOW)[0]
+    carol.send(core, MailAck(items=(item.item,)))
+    assert core.mailbox.mailboxes.usage(bob.identity.public)[0] == 1
