@@ -56,14 +56,13 @@ class Verdict(enum.Enum):
 
 @dataclass(slots=True)
 class Peer:
-    """A member whose certificate verified, with our message counter to it."""
+    """A member whose certificate verified (our counters to it are in ``counters.SendCounters``)."""
 
     name: str
     identity_key: bytes
     session_key: bytes
     issued_at: int
     fingerprint: str
-    sent: int = 0
     trust: TrustState = TrustState.NEW
 
     def info(self) -> ev.MemberInfo:
@@ -367,11 +366,6 @@ class Members:
         self._by_name_key.pop(name_key(peer.name), None)
         self._by_session_key.pop(peer.session_key, None)
         self._retire_key(peer.session_key)
-
-    def reset_counters(self) -> None:
-        """Our session key changed: receivers count per sender session key, so ours restart."""
-        for peer in self._peers.values():
-            peer.sent = 0
 
     def _add(self, peer: Peer) -> None:
         self._peers[peer.name] = peer

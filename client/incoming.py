@@ -15,6 +15,7 @@ from susurro.protocol import Deliver
 
 from . import events as ev
 from .admission import Members, Peer
+from .counters import conversation_of
 from .events import WarningKind
 from .rotation import OwnSessionKeys
 
@@ -41,7 +42,8 @@ class Incoming:
             ]
         try:
             opened = self._open(deliver, peer)
-            check = self._replay.check(peer.session_key, peer.name, opened.inner.msg_id, opened.counter)
+            stream = (peer.identity_key, conversation_of(opened.inner.direct, opened.inner.room))
+            check = self._replay.check(peer.session_key, peer.name, opened.inner.msg_id, opened.counter, stream)
         except CryptoError as exc:  # each failed check, Replay included, has its own kind
             return [ev.Warning(kind=WarningKind.of_crypto(exc.kind), detail=str(exc), sender=peer.name)]
         out: list[ev.Event] = []

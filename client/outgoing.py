@@ -28,6 +28,7 @@ from susurro.protocol import Ack, LocalProtocolError, Send, encode
 
 from . import events as ev
 from .admission import Members, Peer
+from .counters import SendCounters, conversation_of
 from .errors import SendError
 from .events import WarningKind
 
@@ -90,10 +91,17 @@ def seal_send(
     now: float,
     direct: bool,
     max_frame: int,
+    counters: SendCounters,
 ) -> bytes:
     """The ``send`` frame for ``text`` sealed to each target with its next counter; ``SendError`` says why not."""
+    conversation = conversation_of(direct, ROOM)
     recipients = [
-        Recipient(name=p.name, identity_key=p.identity_key, session_key=p.session_key, counter=p.sent + 1)
+        Recipient(
+            name=p.name,
+            identity_key=p.identity_key,
+            session_key=p.session_key,
+            counter=counters.next_for(conversation, p.identity_key),
+        )
         for p in targets
     ]
     try:

@@ -56,12 +56,13 @@ from susurro.protocol.limits import ABSOLUTE_MAX_FRAME
 
 from . import events as ev
 from .admission import Members, Peer, Via
+from .counters import SendCounters, conversation_of
 from .errors import SendError, TrustError
 from .events import EndCode, Ending, WarningKind, end_code
 from .handshake import Handshake
 from .incoming import Incoming
 from .link import Link, LinkEvent, LinkState
-from .outgoing import PendingAcks, choose_recipients, seal_send
+from .outgoing import ROOM, PendingAcks, choose_recipients, seal_send
 from .rotation import ROTATE_AFTER_MESSAGES, ROTATE_AFTER_SECONDS, OwnSessionKeys
 
 __all__ = ["ClientSession", "SendError", "TrustError"]
@@ -79,6 +80,8 @@ class ClientSession:
         rotate_after_messages: int = ROTATE_AFTER_MESSAGES,
         rotate_after_seconds: float = ROTATE_AFTER_SECONDS,
         issued_after: int = 0,
+        counters: SendCounters | None = None,
+        replay: ReplayGuard | None = None,
     ) -> None:
         self.identity = identity
         self.name = normalize_name(name)  # raises BadName with the rule broken
@@ -96,7 +99,10 @@ class ClientSession:
             issued_after=issued_after,
         )
         self._handshake = Handshake(identity, self.name, self._keys)
-        replay = ReplayGuard()
+        # Counters outlive the session: a reconnect or a rotation continues them.
+        self._counters = counters if counters is not None else SendCounters()
+        replay = ReplayGuard(streams=replay.streams if replay is not None else None)
+        self._replay = replay
         self._members = Members(self.name, self.trust, self._keys, retire=replay.forget_session)
         self._incoming = Incoming(self.name, identity.public, self._keys, self._members, replay)
         self._pending = PendingAcks()
@@ -117,6 +123,8 @@ class ClientSession:
             # Certified strictly later than every certificate of this session, so
             # peers can tell the new session from a replay of this one.
             issued_after=self.certificate_time,
+            counters=self._counters,
+            replay=self._replay,
         )
 
     # --- what the parts know, for the connection and the views ---------------------
@@ -238,11 +246,19 @@ class ClientSession:
             raise SendError(f"{len(targets)} recipients; this relay allows {self.max_recipients} per message")
         msg_id = msg_id or secrets.token_hex(8)  # a held message keeps the id its sender was shown
         data = seal_send(
-            self.identity, self._keys.boxes, self.name, targets, text, msg_id=msg_id, now=now,
-            direct=to is not None, max_frame=self.max_frame,
+            self.identity,
+            self._keys.boxes,
+            self.name,
+            targets,
+            text,
+            msg_id=msg_id,
+            now=now,
+            direct=to is not None,
+            max_frame=self.max_frame,
+            counters=self._counters,
         )
-        for peer in targets:  # only now that the frame exists do counters advance
-            peer.sent += 1
+        # Only now that the frame exists do counters advance.
+        self._counters.advance(conversation_of(to is not None, ROOM), (p.identity_key for p in targets))
         if to is not None:
             self._remember(targets)
         self._keys.count_sent()
@@ -333,8 +349,8 @@ class ClientSession:
             return
         self._keys.expire(now)  # forward secrecy for what the old secrets opened
         if self._keys.due(now, sending=sending):
+            # Counters run on: they are per conversation, not per session key.
             self._emit(self._keys.rotate(now))
-            self._members.reset_counters()
 
     # --- frame handlers -----------------------------------------------------------
 

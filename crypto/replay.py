@@ -6,47 +6,134 @@ counter means messages addressed to us never arrived (a gap, reported but the
 message is shown), a smaller or equal one is a replay or reorder (rejected).
 Message ids are remembered too, in a bounded window, so a message replayed
 across sender sessions is also caught.
+
+Senders count per (conversation, recipient), not per session key, so their
+counters run on across rotations, reconnects and (with a state file)
+restarts. Given a ``stream`` (the sender's identity key and the
+conversation), the guard also keeps the stream's last counter and the
+numbers a gap skipped:
+
+- the first message of a new sender session continues the stream, so a jump
+  is a gap even across a rotation (the last messages under the old key were
+  dropped); a counter at or below the stream's last in a *new* session is not
+  a replay (the new session key proves the copy is new) but a sender that lost
+  its counters, reported as a reset;
+- a copy with no session (a mailbox item) must be above the stream's last, or
+  one of the numbers a gap skipped (it arrived late, by the other path:
+  reported as late, shown once); anything else is a replay.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import Replay
 
 DEFAULT_REMEMBERED_IDS = 100_000
+#: Streams remembered (sender identity and conversation); the oldest go first.
+DEFAULT_REMEMBERED_STREAMS = 100_000
+#: Skipped numbers remembered per stream, for copies that arrive late.
+MAX_MISSING_PER_STREAM = 1_000
 
 
 @dataclass(frozen=True, slots=True)
 class CounterCheck:
-    """The result for a message that is not a replay: how many were skipped before it."""
+    """The result for a message that is not a replay."""
 
+    #: How many were skipped just before it (a gap).
     missed: int
+    #: The sender's counter for this stream started again (it lost its state).
+    reset: bool = False
+    #: It fills a gap reported earlier: it arrived late, by the other path.
+    late: bool = False
+
+
+@dataclass(slots=True)
+class StreamState:
+    last: int = 0
+    missing: set[int] = field(default_factory=set)
 
 
 class ReplayGuard:
-    def __init__(self, remembered_ids: int = DEFAULT_REMEMBERED_IDS) -> None:
-        self._last_counter: dict[bytes, int] = {}
+    def __init__(
+        self,
+        remembered_ids: int = DEFAULT_REMEMBERED_IDS,
+        streams: OrderedDict[tuple[bytes, str], StreamState] | None = None,
+    ) -> None:
+        #: session key -> conversation -> last counter (senders count per conversation).
+        self._last_counter: dict[bytes, dict[str, int]] = {}
         self._seen_ids: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._remembered_ids = remembered_ids
+        #: (sender identity key, conversation) -> its state; a state file may own and save it.
+        self.streams: OrderedDict[tuple[bytes, str], StreamState] = streams if streams is not None else OrderedDict()
 
-    def check(self, sender_session_key: bytes, sender: str, msg_id: str, counter: int) -> CounterCheck:
-        """Accept or raise ``Replay``. Accepting records the message as seen."""
+    def check(
+        self,
+        sender_session_key: bytes | None,
+        sender: str,
+        msg_id: str,
+        counter: int,
+        stream: tuple[bytes, str] | None = None,
+    ) -> CounterCheck:
+        """Accept or raise ``Replay``. Accepting records the message as seen.
+
+        ``sender_session_key`` None: a copy that came without a session (from
+        a mailbox), checked against ``stream`` alone.
+        """
         if (sender, msg_id) in self._seen_ids:
             raise Replay(f"message {msg_id!r} from {sender!r} was already received")
-        last = self._last_counter.get(sender_session_key, 0)
-        if counter <= last:
+        if sender_session_key is None and stream is None:
+            raise ValueError("a copy without a session needs its stream")
+        conversation = stream[1] if stream is not None else ""
+        session = self._last_counter.get(sender_session_key, {}) if sender_session_key is not None else {}
+        known_session = conversation in session
+        last = session.get(conversation, 0)
+        if sender_session_key is not None and counter <= last:
             raise Replay(
                 f"message from {sender!r} carries counter {counter}, but {last} was already received "
                 "(replayed or reordered)"
             )
-        self._last_counter[sender_session_key] = counter
+        result = CounterCheck(missed=counter - last - 1)
+        if stream is not None:
+            state = self.streams.get(stream) or StreamState()
+            result = self._stream_check(state, sender, counter, known_session, sender_session_key is None, result)
+            self.streams[stream] = state
+            self.streams.move_to_end(stream)
+            while len(self.streams) > DEFAULT_REMEMBERED_STREAMS:
+                self.streams.popitem(last=False)
+        if sender_session_key is not None:
+            self._last_counter.setdefault(sender_session_key, {})[conversation] = counter
         self._seen_ids[(sender, msg_id)] = None
         if len(self._seen_ids) > self._remembered_ids:
             self._seen_ids.popitem(last=False)
-        return CounterCheck(missed=counter - last - 1)
+        return result
+
+    @staticmethod
+    def _stream_check(
+        state: StreamState, sender: str, counter: int, known_session: bool, sessionless: bool, result: CounterCheck
+    ) -> CounterCheck:
+        if counter in state.missing:
+            state.missing.discard(counter)
+            return CounterCheck(missed=0, late=True)
+        if counter <= state.last:
+            if sessionless:
+                raise Replay(f"a waiting copy from {sender!r} carries counter {counter}, already received or skipped")
+            if not known_session:
+                state.last = counter
+                state.missing.clear()
+                return CounterCheck(missed=0, reset=True)
+            return result  # within a session that started after a reset: the session check decided
+        if not known_session:
+            result = CounterCheck(missed=counter - state.last - 1)
+        skipped = range(state.last + 1, counter)
+        if len(skipped) <= MAX_MISSING_PER_STREAM:
+            state.missing.update(skipped)
+        while len(state.missing) > MAX_MISSING_PER_STREAM:
+            state.missing.discard(min(state.missing))
+        state.last = counter
+        return result
 
     def forget_session(self, sender_session_key: bytes) -> None:
-        """Drop the counter of a session that ended; ids stay remembered."""
+        """Drop the counter of a session that ended; ids and streams stay remembered."""
         self._last_counter.pop(sender_session_key, None)
