@@ -50,6 +50,11 @@ class WarningKind(str, enum.Enum):
     MESSAGE_HELD = "message_held"
     NOT_SENT = "not_sent"
     TRUST_STORE = "trust_store"
+    # messages that wait (prekeys and mailboxes)
+    BAD_PREKEY = "bad_prekey"
+    PREKEY_EXHAUSTED = "prekey_exhausted"
+    PREKEY_REUSED = "prekey_reused"
+    UNKNOWN_PREKEY = "unknown_prekey"
 
     def __str__(self) -> str:  # f-strings and JSON show the stable name, as they did when it was text
         return str(self.value)
@@ -140,6 +145,8 @@ class Message(Event):
     sent_at: int
     #: The sender's trust state when it arrived: views badge "verified" and mark "new"/"changed".
     trust: str = "new"
+    #: It waited in our mailbox on the relay (sent while we were away).
+    waited: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -181,6 +188,10 @@ class Delivery(Event):
     missing: tuple[str, ...]
     #: Members we did not encrypt to: key changed and not accepted, or not verified in strict mode.
     skipped: tuple[str, ...] = ()
+    #: Absent members whose copy waits in their mailbox on the relay (messages that wait).
+    waiting: tuple[str, ...] = ()
+    #: Absent members whose copy could not be left for them: (name, reason).
+    not_delivered: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

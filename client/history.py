@@ -47,6 +47,14 @@ CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages (conv, seq);
 """
 
 
+def history_conversation(direct: bool, sender: str, to: tuple[str, ...], own_name: str) -> str:
+    """The conversation a message is kept under: ``room:main``, or ``dm:`` and the other people in it."""
+    if not direct:
+        return "room:main"
+    others = sorted({*to, sender} - {own_name}, key=str.casefold)
+    return "dm:" + ",".join(others)
+
+
 class HistoryError(Exception):
     """The history file cannot be used (permissions, not ours, damaged)."""
 

@@ -19,10 +19,11 @@ from __future__ import annotations
 import dataclasses
 import secrets
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from susurro.crypto import BoxCache, CryptoError, IdentityKey, MessageTooLarge, Recipient, seal_message
+from susurro.crypto import BoxCache, CryptoError, IdentityKey, MessageTooLarge, Recipient
+from susurro.crypto.seal import SignedMessage, seal_online, sign_message
 from susurro.crypto.trust import TrustState
 from susurro.protocol import Ack, LocalProtocolError, Send, encode
 
@@ -92,8 +93,13 @@ def seal_send(
     direct: bool,
     max_frame: int,
     counters: SendCounters,
-) -> bytes:
-    """The ``send`` frame for ``text`` sealed to each target with its next counter; ``SendError`` says why not."""
+    absent: Sequence[tuple[str, bytes]] = (),
+) -> tuple[bytes, SignedMessage]:
+    """The ``send`` frame for ``text`` sealed to each present target with its next counter, and the
+    signed message (``absent`` members are signed into its ``to`` list too, for their waiting copies).
+
+    The frame is empty when nobody is present. ``SendError`` says why it cannot be sent.
+    """
     conversation = conversation_of(direct, ROOM)
     recipients = [
         Recipient(
@@ -105,18 +111,20 @@ def seal_send(
         for p in targets
     ]
     try:
-        ciphertexts = seal_message(
+        signed = sign_message(
             identity=identity,
-            boxes=boxes,
             sender=sender,
-            recipients=recipients,
+            recipients=[*((r.name, r.identity_key) for r in recipients), *absent],
             body=text,
             msg_id=msg_id,
             sent_at=int(now * 1000),
             room=ROOM,
             direct=direct,
         )
-        return encode(Send(id=msg_id, to=ciphertexts), max_frame=max_frame)
+        if not recipients:
+            return b"", signed
+        ciphertexts = seal_online(signed, boxes, recipients)
+        return encode(Send(id=msg_id, to=ciphertexts), max_frame=max_frame), signed
     except MessageTooLarge as exc:
         raise SendError(str(exc)) from None
     except LocalProtocolError:

@@ -48,6 +48,7 @@ def event_to_json(event: ev.Event) -> dict[str, Any]:
             "msg_id": event.msg_id,
             "sent_at": event.sent_at,
             "trust": event.trust,
+            "waited": event.waited,
         }
     if isinstance(event, ev.Delivery):
         return {
@@ -56,6 +57,8 @@ def event_to_json(event: ev.Event) -> dict[str, Any]:
             "delivered": list(event.delivered),
             "missing": list(event.missing),
             "skipped": list(event.skipped),
+            "waiting": list(event.waiting),
+            "not_delivered": [{"name": name, "reason": reason} for name, reason in event.not_delivered],
         }
     if isinstance(event, ev.KeyChanged):
         return {
@@ -114,6 +117,10 @@ def event_to_text(event: ev.Event) -> str | None:
             lines.append(f"! not delivered to: {', '.join(event.missing)}")
         if event.skipped:
             lines.append(f"! not encrypted to (key changed or not verified): {', '.join(event.skipped)}")
+        if event.not_delivered:
+            lines.append("! not delivered to: " + ", ".join(f"{n} ({r})" for n, r in event.not_delivered))
+        if event.waiting:
+            lines.append(f"  … waiting for {', '.join(event.waiting)} (kept on the relay until they come back)")
         if not lines:
             lines.append(f"  ✓ delivered to {', '.join(event.delivered)}")
         return "\n".join(lines)

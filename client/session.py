@@ -19,6 +19,7 @@ epoch), so tests drive it.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -27,11 +28,13 @@ from susurro.crypto import (
     ReplayGuard,
     SessionKey,
 )
+from susurro.crypto.history import HistoryRecord
 from susurro.crypto.safety import safety_number
 from susurro.crypto.trust import TrustState, TrustStore, TrustStoreError
 from susurro.protocol import (
     RELAY_FRAMES,
     Ack,
+    Bundles,
     Bye,
     Challenge,
     Deliver,
@@ -41,7 +44,11 @@ from susurro.protocol import (
     Keepalive,
     KeepaliveAck,
     Left,
+    Mail,
+    MailEnd,
     Pong,
+    Posted,
+    PrekeysHeld,
     Rekeyed,
     RemoteProtocolError,
     Shutdown,
@@ -60,8 +67,10 @@ from .counters import SendCounters, conversation_of
 from .errors import SendError, TrustError
 from .events import EndCode, Ending, WarningKind, end_code
 from .handshake import Handshake
+from .history import History, NoHistory, history_conversation
 from .incoming import Incoming
 from .link import Link, LinkEvent, LinkState
+from .mailbox import Mailbox, WaitingCopy
 from .outgoing import ROOM, PendingAcks, choose_recipients, seal_send
 from .rotation import ROTATE_AFTER_MESSAGES, ROTATE_AFTER_SECONDS, OwnSessionKeys
 
@@ -82,6 +91,9 @@ class ClientSession:
         issued_after: int = 0,
         counters: SendCounters | None = None,
         replay: ReplayGuard | None = None,
+        mailbox: Mailbox | None = None,
+        wall_clock: Callable[[], float] = time.time,
+        history: History | None = None,
     ) -> None:
         self.identity = identity
         self.name = normalize_name(name)  # raises BadName with the rule broken
@@ -101,8 +113,14 @@ class ClientSession:
         self._handshake = Handshake(identity, self.name, self._keys)
         # Counters outlive the session: a reconnect or a rotation continues them.
         self._counters = counters if counters is not None else SendCounters()
-        replay = ReplayGuard(streams=replay.streams if replay is not None else None)
+        replay = replay if replay is not None else ReplayGuard()
         self._replay = replay
+        #: Messages that wait (prekeys, mailboxes); None: this client neither leaves nor fetches any.
+        self.mailbox = mailbox
+        #: Seconds since the epoch, for what outlives a process (prekey ages); tests pass their own.
+        self._wall_clock = wall_clock
+        #: Where messages shown and sent are kept (``NoHistory`` keeps nothing).
+        self.history: History = history if history is not None else NoHistory()
         self._members = Members(self.name, self.trust, self._keys, retire=replay.forget_session)
         self._incoming = Incoming(self.name, identity.public, self._keys, self._members, replay)
         self._pending = PendingAcks()
@@ -125,6 +143,9 @@ class ClientSession:
             issued_after=self.certificate_time,
             counters=self._counters,
             replay=self._replay,
+            mailbox=self.mailbox,
+            wall_clock=self._wall_clock,
+            history=self.history,
         )
 
     # --- what the parts know, for the connection and the views ---------------------
@@ -198,7 +219,29 @@ class ClientSession:
         except RemoteProtocolError as exc:  # framing: the stream cannot be trusted further
             out.extend(self._end(f"the relay broke the protocol: {exc.detail}", exc.code))
         out.extend(self._save_trust())
+        self._keep(out)
+        if self.mailbox is not None:
+            # Confirmed only now, after the prekey ring and the history were saved (at-least-once).
+            for frame in self.mailbox.flush():
+                self._emit(frame)
         return out
+
+    def _keep(self, events: list[ev.Event]) -> None:
+        """Put the messages just shown into the history."""
+        records = [
+            HistoryRecord(
+                conversation=history_conversation(e.direct, e.sender, e.to, self.name),
+                msg_id=e.msg_id,
+                sender=e.sender,
+                sent_at=e.sent_at,
+                outgoing=False,
+                body=e.text,
+            )
+            for e in events
+            if isinstance(e, ev.Message)
+        ]
+        if records:
+            self.history.add_many(records)
 
     def tick(self, now: float) -> list[ev.Event]:
         """Time passes: rotate our session key when it is due, drop an expired previous key.
@@ -241,11 +284,15 @@ class ClientSession:
         if not text.strip():
             raise SendError("empty message")
         self._housekeeping(now, sending=True)
-        targets, skipped = choose_recipients(self._members, to, strict=self.strict)
+        absent: list[tuple[str, bytes]] = []
+        if to is not None and self.mailbox is not None:
+            to, absent = self._split_absent(to)
+        targets, skipped = choose_recipients(self._members, to, strict=self.strict) if to != [] else ([], ())
         if len(targets) > self.max_recipients:
             raise SendError(f"{len(targets)} recipients; this relay allows {self.max_recipients} per message")
         msg_id = msg_id or secrets.token_hex(8)  # a held message keeps the id its sender was shown
-        data = seal_send(
+        direct = to is not None
+        data, signed = seal_send(
             self.identity,
             self._keys.boxes,
             self.name,
@@ -253,17 +300,36 @@ class ClientSession:
             text,
             msg_id=msg_id,
             now=now,
-            direct=to is not None,
+            direct=direct,
             max_frame=self.max_frame,
             counters=self._counters,
+            absent=absent,
         )
-        # Only now that the frame exists do counters advance.
-        self._counters.advance(conversation_of(to is not None, ROOM), (p.identity_key for p in targets))
+        conversation = conversation_of(direct, ROOM)
+        if absent:
+            assert self.mailbox is not None
+            copies = [WaitingCopy(n, k, self._counters.next_for(conversation, k)) for n, k in absent]
+            for frame in self.mailbox.queue(msg_id, signed, copies):
+                self._emit(frame)
+        # Only now that the frames exist do counters advance.
+        self._counters.advance(conversation, [*(p.identity_key for p in targets), *(k for _, k in absent)])
+        names = tuple(p.name for p in targets) + tuple(n for n, _ in absent)
+        self.history.add(
+            HistoryRecord(
+                conversation=history_conversation(direct, self.name, names, self.name),
+                msg_id=msg_id,
+                sender=self.name,
+                sent_at=signed.inner.sent_at,
+                outgoing=True,
+                body=text,
+            )
+        )
         if to is not None:
             self._remember(targets)
-        self._keys.count_sent()
-        self._pending.add(msg_id, tuple(p.name for p in targets), skipped)
-        self._outgoing += data
+        if targets:
+            self._keys.count_sent()
+            self._pending.add(msg_id, tuple(p.name for p in targets), skipped)
+            self._outgoing += data
         return msg_id
 
     def _remember(self, peers: list[Peer]) -> None:
@@ -278,6 +344,21 @@ class ClientSession:
                     self.trust.remember(peer.name, peer.identity_key, peer.issued_at)
                 except TrustStoreError:
                     return
+
+    def _split_absent(self, to: list[str]) -> tuple[list[str], list[tuple[str, bytes]]]:
+        """Direct recipients present now, and (pinned name, identity key) of those who are away."""
+        assert self.mailbox is not None
+        present: list[str] = []
+        absent: list[tuple[str, bytes]] = []
+        for name in dict.fromkeys(to):
+            if self._members.get(name) is not None:
+                present.append(name)
+                continue
+            found = self.mailbox.absent_recipient(name, strict=self.strict)
+            if isinstance(found, str):
+                raise SendError(found)
+            absent.append(found)
+        return present, absent
 
     def recipients_of(self, msg_id: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(encrypted to, skipped) for a message still awaiting its ack; empty once acked."""
@@ -361,7 +442,10 @@ class ClientSession:
         needs_joined, handler = entry
         if needs_joined and self.state is not LinkState.JOINED:
             return [ev.Warning(kind=WarningKind.PROTOCOL_ERROR, detail=f"the relay sent {frame.TYPE} before welcome")]
-        return handler(self, frame, now)
+        try:
+            return handler(self, frame, now)
+        except _Unexpected:
+            return [ev.Warning(kind=WarningKind.PROTOCOL_ERROR, detail=f"unexpected {frame.TYPE} frame")]
 
     def _on_challenge(self, challenge: Challenge, now: float) -> list[ev.Event]:
         if not self._link.can(LinkEvent.CHALLENGE):
@@ -395,6 +479,9 @@ class ClientSession:
         self._link.advance(LinkEvent.WELCOME)
         connected = ev.Connected(name=self.name, fingerprint=self.identity.fingerprint, relay=self.relay)
         admitted = self._members.admit_roster(welcome.roster, now)
+        if self.mailbox is not None:
+            for frame in self.mailbox.joined(self._wall_clock()):
+                self._emit(frame)
         return [connected, *admitted, ev.Roster(members=tuple(p.info() for p in self._members))]
 
     def _on_joined(self, joined: JoinedFrame, now: float) -> list[ev.Event]:
@@ -412,8 +499,39 @@ class ClientSession:
     def _on_ack(self, ack: Ack, now: float) -> list[ev.Event]:
         return self._pending.settle(ack)
 
+    # --- messages that wait ---------------------------------------------------------
+
+    def _on_prekeys_held(self, frame: PrekeysHeld, now: float) -> list[ev.Event]:
+        for out in self._mail().on_prekeys_held(frame, self._wall_clock()):
+            self._emit(out)
+        return []
+
+    def _on_bundles(self, frame: Bundles, now: float) -> list[ev.Event]:
+        events, frames = self._mail().on_bundles(frame)
+        for out in frames:
+            self._emit(out)
+        return events
+
+    def _on_posted(self, frame: Posted, now: float) -> list[ev.Event]:
+        return self._mail().on_posted(frame)
+
+    def _on_mail(self, frame: Mail, now: float) -> list[ev.Event]:
+        return self._mail().on_mail(frame)
+
+    def _on_mail_end(self, frame: MailEnd, now: float) -> list[ev.Event]:
+        return []
+
+    def _mail(self) -> Mailbox:
+        if self.mailbox is None:  # the relay sends these only to a client that published prekeys
+            raise _Unexpected()
+        return self.mailbox
+
     def _emit(self, frame: Frame) -> None:
         self._outgoing += encode(frame, max_frame=ABSOLUTE_MAX_FRAME)
+
+
+class _Unexpected(Exception):
+    """A mailbox frame for a session that never opted in: a protocol error, said at the boundary."""
 
 
 #: Relay frame type -> (needs ``JOINED``, handler); one row per relay frame type.
@@ -429,4 +547,9 @@ _HANDLERS: dict[type[Frame], tuple[bool, Callable[[ClientSession, Any, float], l
     Rekeyed: (True, ClientSession._on_rekeyed),
     Deliver: (True, ClientSession._on_deliver),
     Ack: (True, ClientSession._on_ack),
+    PrekeysHeld: (True, ClientSession._on_prekeys_held),
+    Bundles: (True, ClientSession._on_bundles),
+    Posted: (True, ClientSession._on_posted),
+    Mail: (True, ClientSession._on_mail),
+    MailEnd: (True, ClientSession._on_mail_end),
 }

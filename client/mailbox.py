@@ -1,0 +1,260 @@
+"""Messages that wait, on our side (sans-I/O): our prekeys, copies for absent members, our mail.
+
+``Mailbox`` is one part of the session, driven by its frames:
+
+- after ``welcome`` it publishes our signed prekey (``prekeys``), and tops up
+  the one-time prekeys whenever the relay says fewer than 10 are left;
+- a message for someone who is not connected is signed once, like any other,
+  then sealed to a prekey bundle fetched for them (``bundle_fetch``) and
+  checked against the identity key we pinned, and posted (``post``); the
+  relay's answer becomes a ``Delivery`` with ``waiting`` (or not delivered,
+  and why);
+- each ``mail`` item is opened with our prekeys, checked like any message
+  (and against the sender's pinned key), counted in the sender's stream, and
+  confirmed to the relay (``mail_ack``) once its effects are saved.
+
+The prekey ring is saved through ``save`` before any item is confirmed, so a
+crash cannot leave a used one-time key behind.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from susurro.crypto import CryptoError, IdentityKey, ReplayGuard
+from susurro.crypto.errors import BadPrekey, PrekeyKeyChanged
+from susurro.crypto.prekeys import PrekeyFallback, check_bundle, seal_to_prekey
+from susurro.crypto.seal import SignedMessage, message_block
+from susurro.crypto.trust import TrustState, TrustStore, TrustStoreError
+from susurro.protocol import (
+    BundleFetch,
+    Bundles,
+    Frame,
+    Mail,
+    MailAck,
+    MailKind,
+    Post,
+    Posted,
+    PrekeysHeld,
+)
+from susurro.protocol.mailbox import MAX_FETCH_NAMES, MAX_MAIL_ACK
+
+from . import events as ev
+from .counters import conversation_of
+from .events import WarningKind
+from .prekeyring import Duplicate, PrekeyRing
+from .prekeywire import bundle_from_wire, prekeys_frame
+
+#: Messages waiting for their bundles at once; more are refused (the relay is not answering).
+MAX_PENDING_WAITING = 1_000
+#: One-time prekeys we used, remembered per recipient (a relay handing one out twice is caught).
+MAX_USED_PER_RECIPIENT = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingCopy:
+    name: str
+    identity_key: bytes
+    counter: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    signed: SignedMessage
+    copies: tuple[WaitingCopy, ...]
+
+
+class Mailbox:
+    def __init__(
+        self,
+        identity: IdentityKey,
+        name: str,
+        trust: TrustStore,
+        replay: ReplayGuard,
+        ring: PrekeyRing | None = None,
+        save: Callable[[PrekeyRing], None] | None = None,
+    ) -> None:
+        self._identity = identity
+        self._name = name
+        self._trust = trust
+        self._replay = replay
+        self.ring = ring if ring is not None else PrekeyRing(identity)
+        self._save = save
+        self._pending: OrderedDict[str, _Pending] = OrderedDict()
+        self._used: dict[bytes, OrderedDict[int, None]] = {}
+        self._acks: list[int] = []
+
+    # --- our prekeys --------------------------------------------------------------
+
+    def joined(self, now: float) -> list[Frame]:
+        """Right after ``welcome``: publish our signed prekey (the relay answers how many one-time keys it holds)."""
+        frame = prekeys_frame(self.ring.on_join(now))
+        self._persist()
+        return [frame]
+
+    def on_prekeys_held(self, frame: PrekeysHeld, now: float) -> list[Frame]:
+        publication = self.ring.due(now, frame.one_time)
+        if publication is None:
+            return []
+        self._persist()
+        return [prekeys_frame(publication)]
+
+    def _persist(self) -> None:
+        if self._save is not None:
+            self._save(self.ring)
+
+    # --- sending to absent members ------------------------------------------------
+
+    def absent_recipient(self, name: str, *, strict: bool) -> tuple[str, bytes] | str:
+        """(name as pinned, identity key) to seal a waiting copy to, or why not."""
+        contact = self._trust.contact(name)
+        if contact is None:
+            return f"{name} is not in the room and was never met, so there is no key to seal to"
+        if strict and not contact.verified:
+            return f"{name} is not verified and strict mode is on (/verify {name})"
+        return contact.name, contact.identity_key
+
+    def queue(self, msg_id: str, signed: SignedMessage, copies: list[WaitingCopy]) -> list[Frame]:
+        """Ask for the bundles of ``copies``' recipients; the copies are sealed when they come."""
+        if len(self._pending) >= MAX_PENDING_WAITING:
+            self._pending.popitem(last=False)
+        self._pending[msg_id] = _Pending(signed, tuple(copies))
+        names = tuple(c.name for c in copies)
+        return [
+            BundleFetch(id=msg_id, names=names[i : i + MAX_FETCH_NAMES], one_time=True)
+            for i in range(0, len(names), MAX_FETCH_NAMES)
+        ]
+
+    def on_bundles(self, frame: Bundles) -> tuple[list[ev.Event], list[Frame]]:
+        pending = self._pending.pop(frame.id, None)
+        if pending is None:
+            detail = f"the relay sent prekey bundles nobody asked for ({frame.id!r})"
+            return [ev.Warning(kind=WarningKind.PROTOCOL_ERROR, detail=detail)], []
+        events: list[ev.Event] = []
+        envelopes: dict[str, bytes] = {}
+        refused: list[tuple[str, str]] = []
+        bundles = {b.name.casefold(): b for b in frame.bundles}
+        for copy in pending.copies:
+            wire = bundles.get(copy.name.casefold())
+            if wire is None:
+                refused.append((copy.name, "no_mailbox"))
+                continue
+            used = self._used.setdefault(copy.identity_key, OrderedDict())
+            try:
+                checked = check_bundle(bundle_from_wire(wire), copy.identity_key, used_one_time=used)
+            except PrekeyKeyChanged as exc:
+                events.append(ev.Warning(kind=WarningKind.KEY_CHANGED, detail=str(exc), sender=copy.name))
+                refused.append((copy.name, "key_changed"))
+                continue
+            except BadPrekey as exc:
+                events.append(ev.Warning(kind=WarningKind.BAD_PREKEY, detail=str(exc), sender=copy.name))
+                refused.append((copy.name, "bad_prekey"))
+                continue
+            if checked.fallback is not PrekeyFallback.NONE:
+                events.append(_fallback_warning(copy.name, checked.fallback))
+            if checked.one_time is not None:
+                used[checked.one_time.key_id] = None
+                while len(used) > MAX_USED_PER_RECIPIENT:
+                    used.popitem(last=False)
+            try:
+                envelopes[copy.name] = seal_to_prekey(
+                    self._identity, checked, message_block(pending.signed, copy.counter)
+                )
+            except CryptoError as exc:
+                events.append(ev.Warning(kind=WarningKind.of_crypto(exc.kind), detail=str(exc), sender=copy.name))
+                refused.append((copy.name, exc.kind))
+        if refused:
+            events.append(ev.Delivery(msg_id=frame.id, delivered=(), missing=(), not_delivered=tuple(refused)))
+        frames: list[Frame] = []
+        if envelopes:
+            frames.append(Post(id=frame.id, kind=MailKind.MESSAGE.value, to=envelopes))
+        return events, frames
+
+    def on_posted(self, frame: Posted) -> list[ev.Event]:
+        """The relay's word: stored (waiting) or refused, and why."""
+        refused = tuple((name, reason) for name, reason in frame.refused.items())
+        return [ev.Delivery(msg_id=frame.id, delivered=(), missing=(), waiting=frame.waiting, not_delivered=refused)]
+
+    # --- our mail -------------------------------------------------------------------
+
+    def on_mail(self, frame: Mail) -> list[ev.Event]:
+        """Open one item of our mailbox; it is confirmed (whatever it held) at the next ``flush``."""
+        self._acks.append(frame.item)
+        if frame.kind != MailKind.MESSAGE.value:
+            return []  # receipts are not sent yet by this version; confirmed and dropped
+        sender = frame.sender
+        contact = self._trust.contact(sender)
+        identity_key = contact.identity_key if contact is not None else frame.ik
+        try:
+            opened = self.ring.open(
+                frame.ct, relay_sender=sender, sender_identity_key=identity_key, own_name=self._name
+            )
+        except Duplicate:
+            return []  # the relay resent an item we had stored: confirmed again, not shown twice
+        except CryptoError as exc:
+            kind = WarningKind.KEY_CHANGED if contact is not None and contact.identity_key != frame.ik else None
+            return [
+                ev.Warning(
+                    kind=kind or WarningKind.of_crypto(exc.kind),
+                    detail=f"a waiting message from {sender!r} was refused: {exc}",
+                    sender=sender,
+                )
+            ]
+        self._persist()
+        inner = opened.inner
+        stream = (identity_key, conversation_of(inner.direct, inner.room))
+        try:
+            check = self._replay.check(None, sender, inner.msg_id, opened.counter, stream)
+        except CryptoError as exc:
+            return [ev.Warning(kind=WarningKind.of_crypto(exc.kind), detail=str(exc), sender=sender)]
+        state = self._trust.state(sender, identity_key)
+        if contact is None:  # a message opened from them: pinned from the user's reserve
+            try:
+                self._trust.remember(sender, identity_key)
+            except TrustStoreError:
+                pass  # a store full even in its reserve: shown as new, as for any stranger
+        out: list[ev.Event] = []
+        if check.missed:
+            out.append(
+                ev.Warning(
+                    kind=WarningKind.GAP,
+                    detail=f"{check.missed} message(s) from {sender} addressed to you never arrived",
+                    sender=sender,
+                )
+            )
+        out.append(
+            ev.Message(
+                sender=sender,
+                text=inner.body,
+                to=inner.recipient_names,
+                direct=inner.direct,
+                msg_id=inner.msg_id,
+                sent_at=inner.sent_at,
+                trust=(TrustState.NEW if contact is None else state).value,
+                waited=True,
+            )
+        )
+        return out
+
+    def flush(self) -> list[Frame]:
+        """Confirm the items handled since the last flush (after their effects were saved)."""
+        frames: list[Frame] = []
+        while self._acks:
+            batch, self._acks = self._acks[:MAX_MAIL_ACK], self._acks[MAX_MAIL_ACK:]
+            frames.append(MailAck(items=tuple(batch)))
+        return frames
+
+
+def _fallback_warning(name: str, fallback: PrekeyFallback) -> ev.Warning:
+    detail = {
+        PrekeyFallback.EXHAUSTED: f"{name} has no one-time prekey left on the relay (or it withheld them): "
+        "this waiting message is sealed to the signed prekey only, which keeps it readable longer if "
+        f"{name}'s device is later stolen",
+        PrekeyFallback.BAD_SIGNATURE: f"the relay offered a one-time prekey for {name} not signed by "
+        f"{name}'s key; sealed to the signed prekey only",
+        PrekeyFallback.REUSED: f"the relay offered a one-time prekey for {name} that was already used; "
+        "sealed to the signed prekey only",
+    }[fallback]
+    return ev.Warning(kind=WarningKind(fallback.value), detail=detail, sender=name)
