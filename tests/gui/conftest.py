@@ -43,10 +43,19 @@ def _collect_tk_garbage() -> Iterator[None]:
     thread of a later test (a relay's reader, a client's), its ``__del__``
     calls into Tcl, which waits about a second for the main loop and then
     raises "main thread is not in main loop"; a test whose threads meet at a
-    barrier then times out.
+    barrier then times out. While the test runs, no other thread may collect
+    either: the tests drive Tk with ``update()``, not ``mainloop()``, so Tcl
+    cannot hand such a call to the main thread, and one that lands while the
+    main thread is inside Tcl (``focus_force``) crashed the whole run with a
+    segfault. The real app runs ``mainloop()``, where tkinter passes calls
+    from other threads to the main thread as it should.
     """
-    yield
-    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.collect()
+        gc.enable()
 
 
 @pytest.fixture(autouse=True)
