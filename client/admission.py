@@ -67,7 +67,7 @@ class Peer:
 
     def info(self) -> ev.MemberInfo:
         return ev.MemberInfo(
-            name=self.name, fingerprint=self.fingerprint, identity_key=self.identity_key, trust=self.trust.value
+            name=self.name, fingerprint=self.fingerprint, identity_key=self.identity_key, trust=self.trust
         )
 
 

@@ -26,6 +26,7 @@ from susurro.protocol import BadName, name_key, normalize_name
 from . import events as ev
 from .connection import RelayConnection
 from .demo import DEFAULT_RELAY, LOCAL_RELAY_ENV, start_local_relay
+from .events import WarningKind
 from .home import identity_path, trust_path
 from .passphrase import change_identity_passphrase, identity_is_protected, open_identity, read_passphrase_file
 from .render import Output
@@ -243,11 +244,13 @@ def _trust_command(
         else:
             connection.accept_key(name)
     except TrustError as exc:
-        output.record({"event": "warning", "kind": "trust_failed", "detail": str(exc), "from": None}, f"! {exc}")
+        record = {"event": "warning", "kind": WarningKind.TRUST_FAILED.value, "detail": str(exc), "from": None}
+        output.record(record, f"! {exc}")
 
 
 def _send_failed(output: Output, detail: str) -> None:
-    output.record({"event": "warning", "kind": "send_failed", "detail": detail, "from": None}, f"! not sent: {detail}")
+    record = {"event": "warning", "kind": WarningKind.SEND_FAILED.value, "detail": detail, "from": None}
+    output.record(record, f"! not sent: {detail}")
 
 
 def main(argv: list[str] | None = None) -> int:

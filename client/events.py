@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from susurro.crypto.trust import TrustState
 from susurro.protocol import ErrorCode
 
 
@@ -55,6 +56,9 @@ class WarningKind(str, enum.Enum):
     PREKEY_EXHAUSTED = "prekey_exhausted"
     PREKEY_REUSED = "prekey_reused"
     UNKNOWN_PREKEY = "unknown_prekey"
+    # the terminal client's own refusals (``--json`` warnings it writes itself)
+    SEND_FAILED = "send_failed"
+    TRUST_FAILED = "trust_failed"
 
     def __str__(self) -> str:  # f-strings and JSON show the stable name, as they did when it was text
         return str(self.value)
@@ -91,6 +95,13 @@ def end_code(code: str) -> EndCode:
         return code
 
 
+def code_text(code: EndCode | None) -> str | None:
+    """The stable text of an ending's code (what ``--json`` shows)."""
+    if isinstance(code, (ErrorCode, Ending)):
+        return str(code.value)
+    return code
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MemberInfo:
     """A member whose session certificate verified: what a view may show."""
@@ -98,8 +109,8 @@ class MemberInfo:
     name: str
     fingerprint: str
     identity_key: bytes
-    #: "new" (first sight, pinned now), "pinned", "verified" or "changed" (blocked until accepted).
-    trust: str = "new"
+    #: ``NEW`` (first sight, pinned now), ``PINNED``, ``VERIFIED`` or ``CHANGED`` (blocked until accepted).
+    trust: TrustState = TrustState.NEW
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -143,8 +154,8 @@ class Message(Event):
     direct: bool
     msg_id: str
     sent_at: int
-    #: The sender's trust state when it arrived: views badge "verified" and mark "new"/"changed".
-    trust: str = "new"
+    #: The sender's trust state when it arrived: views badge ``VERIFIED`` and mark ``NEW``/``CHANGED``.
+    trust: TrustState = TrustState.NEW
     #: It waited in our mailbox on the relay (sent while we were away).
     waited: bool = False
 

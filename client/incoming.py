@@ -65,7 +65,7 @@ class Incoming:
                 direct=inner.direct,
                 msg_id=inner.msg_id,
                 sent_at=inner.sent_at,
-                trust=peer.trust.value,
+                trust=peer.trust,
             )
         )
         return out

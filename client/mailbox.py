@@ -232,7 +232,7 @@ class Mailbox:
                 direct=inner.direct,
                 msg_id=inner.msg_id,
                 sent_at=inner.sent_at,
-                trust=(TrustState.NEW if contact is None else state).value,
+                trust=TrustState.NEW if contact is None else state,
                 waited=True,
             )
         )

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from susurro.crypto import short_fingerprint
+from susurro.crypto.trust import TrustState
 
 from . import events as ev
 from .printable import printable
@@ -25,17 +26,17 @@ def event_to_json(event: ev.Event) -> dict[str, Any]:
     if isinstance(event, ev.Roster):
         return {
             "event": "roster",
-            "members": [{"name": m.name, "fingerprint": m.fingerprint, "trust": m.trust} for m in event.members],
+            "members": [{"name": m.name, "fingerprint": m.fingerprint, "trust": m.trust.value} for m in event.members],
         }
     if isinstance(event, ev.Joined):
         return {
             "event": "joined",
             "name": event.member.name,
             "fingerprint": event.member.fingerprint,
-            "trust": event.member.trust,
+            "trust": event.member.trust.value,
         }
     if isinstance(event, ev.TrustUpdated):
-        return {"event": "trust", "name": event.member.name, "trust": event.member.trust}
+        return {"event": "trust", "name": event.member.name, "trust": event.member.trust.value}
     if isinstance(event, ev.Left):
         return {"event": "left", "name": event.name}
     if isinstance(event, ev.Message):
@@ -47,7 +48,7 @@ def event_to_json(event: ev.Event) -> dict[str, Any]:
             "direct": event.direct,
             "msg_id": event.msg_id,
             "sent_at": event.sent_at,
-            "trust": event.trust,
+            "trust": event.trust.value,
             "waited": event.waited,
         }
     if isinstance(event, ev.Delivery):
@@ -63,16 +64,16 @@ def event_to_json(event: ev.Event) -> dict[str, Any]:
     if isinstance(event, ev.KeyChanged):
         return {
             "event": "warning",
-            "kind": event.kind,
+            "kind": event.kind.value,
             "detail": event.detail,
             "from": event.sender,
             "old_fingerprint": event.old_fingerprint,
             "new_fingerprint": event.new_fingerprint,
         }
     if isinstance(event, ev.Warning):
-        return {"event": "warning", "kind": event.kind, "detail": event.detail, "from": event.sender}
+        return {"event": "warning", "kind": event.kind.value, "detail": event.detail, "from": event.sender}
     if isinstance(event, ev.Disconnected):
-        return {"event": "disconnected", "reason": event.reason, "code": event.code}
+        return {"event": "disconnected", "reason": event.reason, "code": ev.code_text(event.code)}
     if isinstance(event, ev.Reconnecting):
         return {"event": "reconnecting", "delay": event.delay, "attempt": event.attempt, "reason": event.reason}
     raise TypeError(f"no JSON form for {event!r}")
@@ -82,7 +83,13 @@ def _clock(millis: int | None = None) -> str:
     return time.strftime("%H:%M", time.localtime(millis / 1000 if millis is not None else None))
 
 
-_TRUST_LABELS = {"new": "new", "pinned": "seen before", "verified": "verified ✓", "changed": "KEY CHANGED"}
+_TRUST_LABELS = {
+    TrustState.NEW: "new",
+    TrustState.PINNED: "seen before",
+    TrustState.VERIFIED: "verified ✓",
+    TrustState.CHANGED: "KEY CHANGED",
+}
+_TRUST_BADGES = {TrustState.VERIFIED: " ✓", TrustState.CHANGED: " [key changed]"}
 
 
 def event_to_text(event: ev.Event) -> str | None:
@@ -94,20 +101,20 @@ def event_to_text(event: ev.Event) -> str | None:
         if not event.members:
             return "* nobody else is here yet"
         return "* in the room: " + ", ".join(
-            f"{m.name} (fp {short_fingerprint(m.identity_key)} …, {_TRUST_LABELS.get(m.trust, m.trust)})"
+            f"{m.name} (fp {short_fingerprint(m.identity_key)} …, {_TRUST_LABELS[m.trust]})"
             for m in event.members
         )
     if isinstance(event, ev.Joined):
         member = event.member
-        label = _TRUST_LABELS.get(member.trust, member.trust)
+        label = _TRUST_LABELS[member.trust]
         return f"* {member.name} joined (fp {short_fingerprint(member.identity_key)} …, {label})"
     if isinstance(event, ev.TrustUpdated):
-        return f"* {event.member.name} is now {_TRUST_LABELS.get(event.member.trust, event.member.trust)}"
+        return f"* {event.member.name} is now {_TRUST_LABELS[event.member.trust]}"
     if isinstance(event, ev.Left):
         return f"* {event.name} left"
     if isinstance(event, ev.Message):
         prefix = f"[{_clock(event.sent_at)}] "
-        badge = {"verified": " ✓", "changed": " [key changed]"}.get(event.trust, "")
+        badge = _TRUST_BADGES.get(event.trust, "")
         if event.direct:
             return f"{prefix}<{event.sender}{badge} → you> {printable(event.text)}"
         return f"{prefix}<{event.sender}{badge}> {printable(event.text)}"
@@ -131,7 +138,7 @@ def event_to_text(event: ev.Event) -> str | None:
             f"  compare safety numbers (/verify {event.name}) and accept the new key (/accept {event.name})."
         )
     if isinstance(event, ev.Warning):
-        return f"! warning ({printable(event.kind)}): {printable(event.detail)}"
+        return f"! warning ({event.kind.value}): {printable(event.detail)}"
     if isinstance(event, ev.Disconnected):
         return f"* disconnected: {printable(event.reason)}"
     if isinstance(event, ev.Reconnecting):

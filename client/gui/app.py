@@ -21,8 +21,9 @@ from typing import Any
 
 from susurro.client import events as ev
 from susurro.client.session import SendError
+from susurro.crypto.trust import TrustState
 
-from .presenter import ROOM, ChatState, trust_of
+from .presenter import ROOM, ChatState
 from .settings import Settings
 from .signin import JOIN_TIMEOUT, OpenedSession, SignInError, SignInRequest, default_relay, open_session, refusal
 from .signin_dialog import SignInDialog
@@ -366,7 +367,7 @@ class SusurroApp:
                 safety_number=number if error is None else None,
                 their_fingerprint=member.fingerprint,
                 own_fingerprint=state.fingerprint,
-                verified=trust_of(member) == "verified",
+                verified=member.trust is TrustState.VERIFIED,
                 on_mark_verified=self.mark_verified,
                 shields=window.shields,
             )

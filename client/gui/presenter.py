@@ -24,13 +24,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from susurro.client import events as ev
+from susurro.client.events import WarningKind
+from susurro.client.link import LinkState
 from susurro.client.printable import printable
+from susurro.crypto.trust import TrustState
 
 from .strings import Strings
 
 ROOM = ""  # the group conversation; direct conversations use the peer's name
 
-TRUST_STATES = ("new", "pinned", "verified", "changed")
 #: Sender colours: this many, picked per member from a hash of the name (the window maps them per theme).
 SENDER_COLOURS = 8
 #: Consecutive messages from one sender within this many seconds share one name header.
@@ -52,9 +54,8 @@ def short_fp(fingerprint: str) -> str:
 
 
 def trust_of(obj: ev.MemberInfo | ev.Message) -> str:
-    """The trust state of a member or message as one of ``TRUST_STATES`` (unknown values read as "new")."""
-    value = str(getattr(obj.trust, "value", obj.trust))  # a TrustState (str enum) or a plain str
-    return value if value in TRUST_STATES else "new"
+    """The trust state of a member or message as text: the key of its words and its shield."""
+    return obj.trust.value
 
 
 def safe_lines(text: str) -> str:
@@ -260,7 +261,7 @@ class ChatState:
     relay: str = ""
     name: str = ""
     fingerprint: str = ""
-    connection: str = "connecting"  # connecting | connected | reconnecting | disconnected
+    connection: LinkState = LinkState.CONNECTING  # CONNECTING | JOINED | RECONNECTING | CLOSED
     reason: str = ""
     members: dict[str, ev.MemberInfo] = field(default_factory=dict)
     blocked: set[str] = field(default_factory=set)
@@ -284,7 +285,8 @@ class ChatState:
         s = self.strings
         if isinstance(event, ev.Connected):
             again = bool(self.name)  # a reconnect: same window, fresh session
-            self.name, self.fingerprint, self.connection, self.reason = event.name, event.fingerprint, "connected", ""
+            self.name, self.fingerprint, self.reason = event.name, event.fingerprint, ""
+            self.connection = LinkState.JOINED
             self.relay = event.relay or self.relay
             self.members.clear()  # a fresh session (also after a reconnect): the roster follows
             text = (
@@ -324,16 +326,16 @@ class ChatState:
         if isinstance(event, ev.TrustUpdated):
             member = event.member
             self.members[member.name] = member
-            if trust_of(member) != "changed":
+            if member.trust is not TrustState.CHANGED:
                 self.blocked.discard(member.name)
             return [self.roster(), self.sidebar(), BannersResolved(name=member.name)]
         if isinstance(event, ev.Warning):
             return self._warning(event)
         if isinstance(event, ev.Disconnected):
-            self.connection, self.reason = "disconnected", s.reason(event.reason, event.code)
+            self.connection, self.reason = LinkState.CLOSED, s.reason(event.reason, event.code)
             return [self.status(), *self._notice(ROOM, s("status_disconnected", reason=self.reason))]
         if isinstance(event, ev.Reconnecting):
-            self.connection = "reconnecting"
+            self.connection = LinkState.RECONNECTING
             self.reason = s("status_reconnecting", delay=f"{max(1, round(event.delay))}")
             return [self.status()]
         return []
@@ -341,7 +343,7 @@ class ChatState:
     def _warning(self, event: ev.Warning) -> list[Update]:
         s = self.strings
         where = event.sender if event.sender in self.tabs else ROOM
-        if event.kind == "message_held":  # not a failed check: a line typed while away
+        if event.kind is WarningKind.MESSAGE_HELD:  # not a failed check: a line typed while away
             return self._notice(where or ROOM, s("held_notice"))
         text = s.warning(event.kind, printable(event.detail), sender=event.sender or "")
         return [Banner(conversation=where or ROOM, kind=event.kind, text=text)]
@@ -417,7 +419,7 @@ class ChatState:
             text = text[1:]
         if to is not None and to[0] not in self.members:
             return None, self._error(origin, s("not_in_room", name=printable(to[0])))
-        if self.connection != "connected":
+        if self.connection is not LinkState.JOINED:
             return None, self._error(origin, s("not_sent", reason=self.send_block_reason()))
         if to is not None and to[0] in self.blocked:
             return None, self._error(origin, s("not_sent", reason=s("reason_key_changed", name=to[0])))
@@ -489,19 +491,20 @@ class ChatState:
     # --- derived views ------------------------------------------------------------
 
     def send_block_reason(self) -> str:
-        if self.connection == "reconnecting":
+        if self.connection is LinkState.RECONNECTING:
             return self.strings("reason_reconnecting")
         return self.strings("reason_disconnected")
 
     def status(self) -> Status:
         s = self.strings
         connection = {
-            "connecting": s("status_connecting", relay=self.relay),
-            "connected": s("status_connected", relay=self.relay),
-            "reconnecting": self.reason,
-            "disconnected": s("status_disconnected", reason=self.reason),
+            LinkState.CONNECTING: s("status_connecting", relay=self.relay),
+            LinkState.JOINING: s("status_connecting", relay=self.relay),
+            LinkState.JOINED: s("status_connected", relay=self.relay),
+            LinkState.RECONNECTING: self.reason,
+            LinkState.CLOSED: s("status_disconnected", reason=self.reason),
         }[self.connection]
-        can_send = self.connection == "connected"
+        can_send = self.connection is LinkState.JOINED
         return Status(
             connection=connection,
             relay=self.relay,
@@ -510,7 +513,7 @@ class ChatState:
             can_send=can_send,
             reason="" if can_send else s("sending_disabled", reason=self.send_block_reason()),
             secure=can_send,
-            offer_reconnect=self.connection == "disconnected",
+            offer_reconnect=self.connection is LinkState.CLOSED,
         )
 
     def unread_total(self) -> int:

@@ -11,6 +11,9 @@ import os
 import re
 from collections.abc import Mapping
 
+from susurro.client.events import EndCode, Ending
+from susurro.protocol import ErrorCode
+
 LANGUAGES = ("en", "es")
 
 EN: dict[str, str] = {
@@ -356,7 +359,7 @@ _REASON_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     )
 )
 #: Relay codes that say it all.
-_REASON_CODES = {"shutdown": "reason_shutdown", "name_taken": "reason_name_taken"}
+_REASON_CODES: dict[EndCode, str] = {Ending.SHUTDOWN: "reason_shutdown", ErrorCode.NAME_TAKEN: "reason_name_taken"}
 
 
 def pick_language(requested: str | None = None, environ: Mapping[str, str] | None = None) -> str:
@@ -385,7 +388,7 @@ class Strings:
     def __call__(self, key: str, **fields: object) -> str:
         return self._table[key].format(**fields)
 
-    def reason(self, text: str, code: str | None = None) -> str:
+    def reason(self, text: str, code: EndCode | None = None) -> str:
         """The core's reason for something not happening, in this language's plain words.
 
         The core says "not sent: …" itself sometimes; the views add their own

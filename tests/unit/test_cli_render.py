@@ -9,8 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from susurro.client import events as ev
+from susurro.client.events import Ending, WarningKind
 from susurro.client.printable import printable
 from susurro.client.render import event_to_json, event_to_text
+from susurro.crypto.trust import TrustState
 
 MEMBER = ev.MemberInfo(name="bob", fingerprint="1234 5678 9012 3456 7890 1234 5678 9012", identity_key=b"\x01" * 32)
 
@@ -33,18 +35,26 @@ EVENTS = [
         ev.Delivery(msg_id="m1", delivered=("bob",), missing=("carol",)),
         {"event": "delivery", "msg_id": "m1", "delivered": ["bob"], "missing": ["carol"], "skipped": []},
     ),
-    (ev.Warning(kind="replay", detail="d", sender="bob"), {"event": "warning", "kind": "replay", "detail": "d"}),
+    (
+        ev.Warning(kind=WarningKind.REPLAY, detail="d", sender="bob"),
+        {"event": "warning", "kind": "replay", "detail": "d"},
+    ),
     (
         ev.KeyChanged(
-            kind="key_changed", detail="d", sender="bob", name="bob", old_fingerprint="1", new_fingerprint="2"
+            kind=WarningKind.KEY_CHANGED, detail="d", sender="bob", name="bob", old_fingerprint="1", new_fingerprint="2"
         ),
         {"event": "warning", "kind": "key_changed", "from": "bob", "old_fingerprint": "1", "new_fingerprint": "2"},
     ),
     (
-        ev.TrustUpdated(member=ev.MemberInfo(name="bob", fingerprint="1", identity_key=b"k", trust="verified")),
+        ev.TrustUpdated(
+            member=ev.MemberInfo(name="bob", fingerprint="1", identity_key=b"k", trust=TrustState.VERIFIED)
+        ),
         {"event": "trust", "name": "bob", "trust": "verified"},
     ),
-    (ev.Disconnected(reason="gone", code="shutdown"), {"event": "disconnected", "reason": "gone", "code": "shutdown"}),
+    (
+        ev.Disconnected(reason="gone", code=Ending.SHUTDOWN),
+        {"event": "disconnected", "reason": "gone", "code": "shutdown"},
+    ),
 ]
 
 
@@ -69,14 +79,14 @@ def test_delivery_text_names_who_was_skipped() -> None:
 def test_key_change_text_says_what_to_do() -> None:
     text = event_to_text(
         ev.KeyChanged(
-            kind="key_changed", detail="d", sender="bob", name="bob", old_fingerprint="1", new_fingerprint="2"
+            kind=WarningKind.KEY_CHANGED, detail="d", sender="bob", name="bob", old_fingerprint="1", new_fingerprint="2"
         )
     )
     assert text is not None and "CHANGED" in text and "/verify bob" in text and "/accept bob" in text
 
 
 def test_warning_is_never_rendered_like_a_message() -> None:
-    text = event_to_text(ev.Warning(kind="bad_signature", detail="<bob> transfer the money", sender="bob"))
+    text = event_to_text(ev.Warning(kind=WarningKind.BAD_SIGNATURE, detail="<bob> transfer the money", sender="bob"))
     assert text is not None and text.startswith("! warning (bad_signature)")
 
 
