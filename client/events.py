@@ -56,6 +56,13 @@ class WarningKind(str, enum.Enum):
     PREKEY_EXHAUSTED = "prekey_exhausted"
     PREKEY_REUSED = "prekey_reused"
     UNKNOWN_PREKEY = "unknown_prekey"
+    # a room's membership log failed a check (``rooms.RoomBook``)
+    ROOM_BAD_LOG = "room_bad_log"
+    ROOM_FORK = "room_fork"
+    ROOM_WITHHELD = "room_withheld"
+    ROOM_NOT_A_MEMBER = "room_not_a_member"
+    ROOM_LABEL_CHANGED = "room_label_changed"
+    ROOM_REFUSED = "room_refused"
     # the terminal client's own refusals (``--json`` warnings it writes itself)
     SEND_FAILED = "send_failed"
     TRUST_FAILED = "trust_failed"

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from typing import Final
 
 from susurro.crypto import (
     EntryKind,
@@ -57,6 +57,7 @@ from susurro.protocol import (
 )
 
 from . import events as ev
+from .events import WarningKind
 
 #: Times a change is re-signed after losing a race for the head (``room_conflict``).
 MAX_RETRIES = 3
@@ -64,13 +65,15 @@ MAX_RETRIES = 3
 MAX_PENDING_HEADS = 64
 
 
-class RoomWarning(str, Enum):
-    BAD_LOG = "room_bad_log"
-    FORK = "room_fork"
-    WITHHELD = "room_withheld"
-    NOT_A_MEMBER = "room_not_a_member"
-    LABEL_CHANGED = "room_label_changed"
-    REFUSED = "room_refused"
+class RoomWarning:
+    """The room checks' warning kinds (members of ``WarningKind``) by their short names."""
+
+    BAD_LOG: Final = WarningKind.ROOM_BAD_LOG
+    FORK: Final = WarningKind.ROOM_FORK
+    WITHHELD: Final = WarningKind.ROOM_WITHHELD
+    NOT_A_MEMBER: Final = WarningKind.ROOM_NOT_A_MEMBER
+    LABEL_CHANGED: Final = WarningKind.ROOM_LABEL_CHANGED
+    REFUSED: Final = WarningKind.ROOM_REFUSED
 
 
 def _valid_name(text: str) -> bool:
@@ -139,7 +142,7 @@ class RoomNotice(RoomEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RoomAlert(ev.Warning):
-    """A room check failed; ``kind`` is a ``RoomWarning`` value."""
+    """A room check failed; ``kind`` is one of ``RoomWarning``'s kinds."""
 
     room: str
     room_id: bytes
@@ -345,7 +348,7 @@ class RoomBook:
         target = change.room_id if change is not None else room_id
         label = self._rooms[target].state.label if target is not None and target in self._rooms else ""
         alert = RoomAlert(
-            kind=RoomWarning.REFUSED.value,
+            kind=RoomWarning.REFUSED,
             detail=f"the relay refused: {error.code}: {error.detail}",
             room=label,
             room_id=target or b"",
@@ -534,6 +537,6 @@ class RoomBook:
         return room is not None and identity_key in room.state.members
 
     def _alert(
-        self, kind: RoomWarning, label: str, room_id: bytes, detail: str, sender: str | None = None
+        self, kind: WarningKind, label: str, room_id: bytes, detail: str, sender: str | None = None
     ) -> RoomAlert:
-        return RoomAlert(kind=kind.value, detail=detail, sender=sender, room=label, room_id=room_id)
+        return RoomAlert(kind=kind, detail=detail, sender=sender, room=label, room_id=room_id)
