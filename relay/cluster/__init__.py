@@ -2,7 +2,14 @@
 
 ``connect`` opens the Redis the operator names; ``presence`` keeps who is
 connected to which node, with a TTL each node refreshes; ``names`` claims a
-member name for one node at a time. Storage (rooms) is ``relay.store.redis``.
-Nothing here is imported unless the relay is clustered, so a relay without
-``--cluster`` neither needs the ``redis`` package nor a running Redis.
+member name for one connection of one node at a time; ``streams`` carries a
+send's frames to the nodes its recipients are on (one entry per node) and
+their delivery reports back. Storage (rooms, mailboxes, prekeys) is
+``relay.store.redis`` and ``relay.store.redis_mailbox``. Only ``errors`` is
+imported here: a relay without ``--cluster`` needs neither the ``redis``
+package nor a running Redis.
 """
+
+from .errors import ClusterConfigError, ClusterError, RedisUnavailable
+
+__all__ = ["ClusterConfigError", "ClusterError", "RedisUnavailable"]

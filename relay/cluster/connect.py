@@ -20,16 +20,14 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from .errors import ClusterConfigError
+
 PASSWORD_ENV = "SUSURRO_REDIS_PASSWORD"  # noqa: S105  (the variable's name, not a password)
 #: Seconds to connect to Redis, and to wait for one reply.
 REDIS_TIMEOUT = 2.0
 #: A password file is one line; anything longer is not a password file.
 MAX_PASSWORD_FILE_BYTES = 4096
 SCHEMES = ("redis", "rediss")
-
-
-class ClusterConfigError(ValueError):
-    """The ``--cluster`` URL or its password is unusable; the message says what to change."""
 
 
 def check_url(url: str) -> str:
@@ -64,7 +62,10 @@ def read_password(path: str | None, environ: Mapping[str, str] = os.environ) -> 
         raise ClusterConfigError(f"cannot read the Redis password file {path}: {exc.strerror}") from None
     if len(data) > MAX_PASSWORD_FILE_BYTES:
         raise ClusterConfigError(f"{path} is not a password file (over {MAX_PASSWORD_FILE_BYTES} bytes)")
-    lines = data.decode("utf-8", errors="strict").splitlines()
+    try:
+        lines = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise ClusterConfigError(f"{path} is not UTF-8 text; its first line is the Redis password") from None
     if not lines or not lines[0]:
         raise ClusterConfigError(f"{path} is empty; its first line is the Redis password")
     return lines[0]

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 
 import redis
 
+from .errors import RedisUnavailable
 from .presence import PRESENCE_TTL
 
 #: Seconds a claim outlives its holder's last refresh: as presence, so a dead node's members
@@ -42,7 +43,7 @@ return 0
 """
 
 
-class ClaimError(Exception):
+class ClaimError(RedisUnavailable):
     """Redis could not be reached or refused; whether the name is free is unknown."""
 
 

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import redis
 
+from .errors import RedisUnavailable
+
 #: Seconds a node's presence outlives its last refresh.
 PRESENCE_TTL = 10.0
 #: Seconds between a node's refreshes (and polls of the others): a third of the TTL, so two
@@ -37,7 +39,7 @@ MAX_MEMBERS_PER_NODE = 100_000
 MAX_RECORD_BYTES = 2048
 
 
-class PresenceError(Exception):
+class PresenceError(RedisUnavailable):
     """Redis could not be reached or refused the command; presence is stale until the next refresh."""
 
 

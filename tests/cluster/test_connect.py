@@ -108,3 +108,22 @@ def test_a_failing_redis_is_tried_twice_then_reported_not_retried_forever() -> N
     thread.join(WAIT)
     # redis-py applies the one retry to the connect and to the command: at most 2 x 2 connections.
     assert 2 <= len(accepted) <= 4
+
+
+def test_a_password_file_that_is_not_text_is_refused_with_the_reason(tmp_path: Path) -> None:
+    secret = tmp_path / "pw"
+    secret.write_bytes(b"\xff\xfe\x00binary")
+    secret.chmod(0o600)
+    with pytest.raises(ClusterConfigError, match="not UTF-8"):
+        read_password(str(secret), {})
+
+
+def test_every_cluster_error_is_one_of_two_kinds() -> None:
+    from susurro.relay.cluster import ClusterError, RedisUnavailable
+    from susurro.relay.cluster.names import ClaimError
+    from susurro.relay.cluster.presence import PresenceError
+    from susurro.relay.cluster.streams import StreamError
+
+    assert issubclass(ClusterConfigError, ClusterError) and issubclass(ClusterConfigError, ValueError)
+    for error in (ClaimError, PresenceError, StreamError):
+        assert issubclass(error, RedisUnavailable) and issubclass(error, ClusterError)

@@ -1,0 +1,236 @@
+"""Cross-node delivery over Redis Streams: one entry per destination node per send, and reports back.
+
+Each node reads one stream, ``stream:<node id>``. A ``send`` whose
+recipients sit on other nodes becomes one ``XADD`` per destination node,
+carrying only that node's recipients and their ready ``deliver`` frames
+(ciphertext, as sealed by the sender), not one publish per recipient. The
+destination node writes each frame to its member's outbox and answers with
+one ``report`` entry on the sender's node stream: which of those
+recipients it delivered to and which it did not.
+
+Recovery: a node reads its stream from the id of the last entry it
+handled, so after losing Redis for a moment it picks up every entry added
+meanwhile, in order, exactly once. What Redis itself lost (restarted
+without persistence, or the stream trimmed at ``STREAM_MAXLEN`` past an
+unread entry) has no report, and the sender's node reports those
+recipients *not delivered* when ``REPORT_TIMEOUT`` passes (``Pending``):
+never delivered on Redis's word alone.
+
+``Pending`` is pure (``now`` passed in); ``NodeStreams`` is the Redis edge.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+import redis
+
+from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, DEFAULT_MAX_RECIPIENTS, MAX_NAME_CHARS
+
+from .errors import RedisUnavailable
+
+#: Entries a node's stream keeps; older ones are trimmed (exactly) as new ones come.
+#: A hostile sender cannot grow another node's stream, or its memory, past this.
+STREAM_MAXLEN = 10_000
+#: Seconds a sender's node waits for a destination node's report before saying "not delivered".
+REPORT_TIMEOUT = 10.0
+#: Entries read per ``XREAD``.
+READ_COUNT = 256
+#: Bytes of one entry: a send's frames fit in one frame of the relay, plus names and framing.
+MAX_ENTRY_BYTES = ABSOLUTE_MAX_FRAME + DEFAULT_MAX_RECIPIENTS * (4 * MAX_NAME_CHARS + 16) + 1024
+VERSION = 1
+
+
+class StreamError(RedisUnavailable):
+    """Redis could not be reached or refused; the caller reports remote recipients not delivered."""
+
+
+class BadEntry(Exception):
+    """An entry that is not one this code writes (another version, or written by something else)."""
+
+
+class Kind(enum.Enum):
+    DELIVER = "deliver"
+    REPORT = "report"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Deliveries:
+    """Frames for members of one destination node, from one send on ``origin``."""
+
+    origin: str
+    send_ref: int
+    frames: tuple[tuple[str, bytes], ...]  # (recipient name, deliver frame)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Report:
+    """What a destination node did with one ``Deliveries``."""
+
+    origin: str
+    send_ref: int
+    delivered: tuple[str, ...]
+    missing: tuple[str, ...]
+
+
+Entry = Deliveries | Report
+
+
+def encode_entry(entry: Entry) -> bytes:
+    if isinstance(entry, Deliveries):
+        body: list[Any] = [VERSION, Kind.DELIVER.value, entry.origin, entry.send_ref, [list(f) for f in entry.frames]]
+    else:
+        body = [VERSION, Kind.REPORT.value, entry.origin, entry.send_ref, list(entry.delivered), list(entry.missing)]
+    packed = msgpack.packb(body, use_bin_type=True)
+    assert isinstance(packed, bytes)
+    if len(packed) > MAX_ENTRY_BYTES:
+        raise ValueError(f"a stream entry is at most {MAX_ENTRY_BYTES} bytes, not {len(packed)}")
+    return packed
+
+
+def decode_entry(data: bytes) -> Entry:
+    if len(data) > MAX_ENTRY_BYTES:
+        raise BadEntry(f"entry of {len(data)} bytes")
+    try:
+        body = msgpack.unpackb(data, raw=False, strict_map_key=True)
+        version, kind, origin, send_ref = body[:4]
+        if version != VERSION or not isinstance(origin, str) or not isinstance(send_ref, int):
+            raise BadEntry(f"not a version {VERSION} entry")
+        if kind == Kind.DELIVER.value and len(body) == 5:
+            frames = tuple((str(name), bytes(frame)) for name, frame in body[4])
+            if not all(isinstance(f, bytes) for _, f in frames):
+                raise BadEntry("a frame is not bytes")
+            return Deliveries(origin=origin, send_ref=send_ref, frames=frames)
+        if kind == Kind.REPORT.value and len(body) == 6:
+            return Report(
+                origin=origin,
+                send_ref=send_ref,
+                delivered=tuple(str(n) for n in body[4]),
+                missing=tuple(str(n) for n in body[5]),
+            )
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:
+        raise BadEntry(str(exc)) from None
+    raise BadEntry(f"unknown entry kind {kind!r}")
+
+
+@dataclass
+class _Waiting:
+    deadline: float
+    names: set[str]
+
+
+@dataclass
+class Pending:
+    """Remote recipients of this node's sends that no report has answered yet. Pure: ``now`` is given."""
+
+    timeout: float = REPORT_TIMEOUT
+    _waiting: dict[int, _Waiting] = field(default_factory=dict)
+
+    def expect(self, send_ref: int, names: Sequence[str], now: float) -> None:
+        if names:
+            self._waiting.setdefault(send_ref, _Waiting(now + self.timeout, set())).names.update(names)
+
+    def answer(self, report: Report) -> tuple[list[str], list[str]]:
+        """(delivered, missing) of a report, only for names still waited for (a late or repeated report adds none)."""
+        waiting = self._waiting.get(report.send_ref)
+        if waiting is None:
+            return [], []
+        delivered = sorted(waiting.names.intersection(report.delivered))
+        missing = sorted(waiting.names.intersection(report.missing))
+        waiting.names.difference_update(delivered, missing)
+        if not waiting.names:
+            del self._waiting[report.send_ref]
+        return delivered, missing
+
+    def fail(self, send_ref: int, names: Sequence[str]) -> list[str]:
+        """Names of a send that could not even be published: not delivered now."""
+        waiting = self._waiting.get(send_ref)
+        if waiting is None:
+            return []
+        gone = sorted(waiting.names.intersection(names))
+        waiting.names.difference_update(gone)
+        if not waiting.names:
+            del self._waiting[send_ref]
+        return gone
+
+    def expired(self, now: float) -> dict[int, list[str]]:
+        """Sends whose deadline passed: every name still waited for is not delivered."""
+        late = {ref: sorted(w.names) for ref, w in self._waiting.items() if w.deadline <= now}
+        for ref in late:
+            del self._waiting[ref]
+        return late
+
+    def __len__(self) -> int:
+        return sum(len(w.names) for w in self._waiting.values())
+
+
+class NodeStreams:
+    """This node's end of the streams: publish to other nodes, read its own."""
+
+    def __init__(
+        self, client: redis.Redis, node: str, *, prefix: str = "susurro:", maxlen: int = STREAM_MAXLEN
+    ) -> None:
+        self.client = client
+        self.node = node
+        self.maxlen = maxlen
+        self._prefix = prefix
+        #: The id of the last entry read from this node's stream; set by ``start`` (or the first ``read``).
+        self.cursor: bytes | None = None
+
+    def stream_key(self, node: str) -> bytes:
+        return f"{self._prefix}stream:{node}".encode()
+
+    def publish(self, entries: Mapping[str, Entry]) -> dict[str, bool]:
+        """One ``XADD`` per destination node, in one round trip; whether each was stored."""
+        if not entries:
+            return {}
+        nodes = list(entries)
+        try:
+            with self.client.pipeline(transaction=False) as pipe:
+                for node in nodes:
+                    pipe.xadd(
+                        self.stream_key(node),
+                        {b"e": encode_entry(entries[node])},
+                        maxlen=self.maxlen,
+                        approximate=False,
+                    )
+                replies = pipe.execute(raise_on_error=False)
+        except redis.RedisError as exc:
+            raise StreamError(f"cross-node delivery: Redis: {exc}") from None
+        return {node: not isinstance(reply, Exception) for node, reply in zip(nodes, replies, strict=True)}
+
+    def start(self) -> None:
+        """Read from now on (what was added before this node started is not for it)."""
+        try:
+            info = self.client.xinfo_stream(self.stream_key(self.node))
+            self.cursor = info["last-generated-id"]
+        except redis.ResponseError:  # no stream yet: everything in it will be new
+            self.cursor = b"0-0"
+        except redis.RedisError as exc:
+            raise StreamError(f"cross-node delivery: Redis: {exc}") from None
+
+    def read(self, block_ms: int | None = None, count: int = READ_COUNT) -> list[Entry]:
+        """Entries after the cursor, in order (waiting up to ``block_ms`` for the first); the cursor moves past them.
+
+        A malformed entry is skipped (and the cursor moves past it): it cannot stall the node.
+        """
+        if self.cursor is None:
+            self.start()
+        assert self.cursor is not None
+        try:
+            reply = self.client.xread({self.stream_key(self.node): self.cursor}, count=count, block=block_ms)
+        except redis.RedisError as exc:
+            raise StreamError(f"cross-node delivery: Redis: {exc}") from None
+        entries: list[Entry] = []
+        for _, messages in reply or []:
+            for entry_id, fields in messages:
+                self.cursor = entry_id
+                try:
+                    entries.append(decode_entry(fields.get(b"e", b"")))
+                except BadEntry:
+                    continue
+        return entries
