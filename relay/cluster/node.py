@@ -1,0 +1,255 @@
+"""One relay node's view of the cluster: the few calls the relay's core makes, and the events it gets back.
+
+``ClusterNode`` puts ``presence``, ``names`` and ``streams`` behind what
+the core needs, so wiring ``--cluster`` into the relay is a handful of
+calls at the points where it already admits, drops and routes:
+
+- ``admit(name_key, name, token, record)`` when a member joins: claims the
+  name cluster-wide (False: someone on another node holds it) and announces
+  the member; ``depart`` when it leaves.
+- ``send(send_ref, frames, now)`` for the ``deliver`` frames of recipients
+  that are not local: one stream entry per node they are on; returns the
+  names that cannot be reached now (not present anywhere, or Redis down),
+  which the core reports not delivered at once.
+- ``answer(inbound, delivered, missing)`` after writing an ``Inbound``'s
+  frames to local members.
+- ``poll(now, block_ms)`` from the node's cluster thread: frames for local
+  members (``Inbound``), reports on this node's sends (``Outcome``, exact:
+  delivered and missing as the other node said, or missing on a timeout),
+  members arriving and leaving on other nodes, names this node lost, and
+  ``ClusterDown``/``ClusterUp`` once per outage.
+
+The core stays socket-free and Redis-free: it sees these calls and events only.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import redis
+
+from .errors import RedisUnavailable
+from .names import NameClaims
+from .presence import PRESENCE_TTL, REFRESH_INTERVAL, Presence, Present, arrivals, departures
+from .streams import REPORT_TIMEOUT, Deliveries, NodeStreams, Pending, Report
+
+log = logging.getLogger("susurro.relay")
+
+
+class Reason(enum.Enum):
+    """Why remote recipients were not delivered to (what the sender's report says)."""
+
+    NOT_PRESENT = "not connected to any relay of the cluster"
+    CLUSTER_DOWN = "the cluster's Redis is unreachable"
+    NO_REPORT = "the other relay did not confirm in time"
+    REFUSED = "the other relay could not deliver"
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """Frames another node sent for members of this one."""
+
+    origin: str
+    send_ref: int
+    frames: tuple[tuple[str, bytes], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of remote recipients of one of this node's sends."""
+
+    send_ref: int
+    delivered: tuple[str, ...]
+    missing: tuple[str, ...]
+    reason: Reason | None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteJoined:
+    name: str
+    record: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteLeft:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class NameLost:
+    """This node's claim on a member's name lapsed and someone else took it: end that connection."""
+
+    name_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterDown:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterUp:
+    pass
+
+
+Event = Inbound | Outcome | RemoteJoined | RemoteLeft | NameLost | ClusterDown | ClusterUp
+
+
+class ClusterNode:
+    def __init__(
+        self,
+        client: redis.Redis,
+        node: str,
+        *,
+        prefix: str = "susurro:",
+        refresh_interval: float = REFRESH_INTERVAL,
+        report_timeout: float = REPORT_TIMEOUT,
+        ttl: float = PRESENCE_TTL,
+    ) -> None:
+        self.node = node
+        self.presence = Presence(client, node, prefix=prefix, ttl=ttl)
+        self.claims = NameClaims(client, node, prefix=prefix, ttl=ttl)
+        self.streams = NodeStreams(client, node, prefix=prefix)
+        self.pending = Pending(timeout=report_timeout)
+        self.refresh_interval = refresh_interval
+        self._view: dict[str, Present] = {}
+        self._next_refresh = float("-inf")
+        self._down: str | None = None
+        self._events: list[Event] = []
+
+    @property
+    def up(self) -> bool:
+        return self._down is None
+
+    def _outage(self, exc: RedisUnavailable) -> None:
+        if self._down is None:
+            self._down = str(exc)
+            log.error("cluster-down node=%s error=%s (check that Redis runs and the password is right)", self.node, exc)
+            self._events.append(ClusterDown(str(exc)))
+
+    def _recovered(self) -> None:
+        if self._down is not None:
+            self._down = None
+            log.info("cluster-up node=%s", self.node)
+            self._events.append(ClusterUp())
+
+    # --- the core's calls -------------------------------------------------------------
+
+    def start(self) -> None:
+        try:
+            self.streams.start()
+            self.presence.refresh()
+        except RedisUnavailable as exc:
+            self._outage(exc)
+
+    def admit(self, name_key: str, name: str, token: str, record: bytes) -> bool:
+        """Claim ``name`` for this connection in the whole cluster and announce it.
+
+        While Redis is unreachable the name cannot be checked, so the join is refused (False): two
+        nodes cut off from each other must not both admit one name.
+        """
+        try:
+            if not self.claims.claim(name_key, token):
+                return False
+            self.presence.join(name, record)
+        except RedisUnavailable as exc:
+            self._outage(exc)
+            return False
+        return True
+
+    def depart(self, name_key: str, name: str) -> None:
+        try:
+            self.presence.leave(name)
+            self.claims.release(name_key)
+        except RedisUnavailable as exc:  # the TTLs free both soon anyway
+            self._outage(exc)
+
+    def where(self, name: str) -> str | None:
+        """The other node ``name`` is connected to, as of the last poll."""
+        present = self._view.get(name)
+        return None if present is None or present.node == self.node else present.node
+
+    def send(self, send_ref: int, frames: Mapping[str, bytes], now: float) -> dict[str, Reason]:
+        """Publish ``frames`` (recipient name → deliver frame) to the nodes those recipients are on.
+
+        Returns the recipients that cannot be reached now, with why; the others are reported
+        later by an ``Outcome``.
+        """
+        unreachable: dict[str, Reason] = {}
+        by_node: dict[str, list[tuple[str, bytes]]] = {}
+        for name, frame in frames.items():
+            node = self.where(name)
+            if node is None:
+                unreachable[name] = Reason.NOT_PRESENT
+            else:
+                by_node.setdefault(node, []).append((name, frame))
+        if not by_node:
+            return unreachable
+        entries = {
+            node: Deliveries(origin=self.node, send_ref=send_ref, frames=tuple(items))
+            for node, items in by_node.items()
+        }
+        try:
+            stored = self.streams.publish(entries)
+        except RedisUnavailable as exc:
+            self._outage(exc)
+            stored = dict.fromkeys(entries, False)
+        for node, ok in stored.items():
+            names = [name for name, _ in by_node[node]]
+            if ok:
+                self.pending.expect(send_ref, names, now)
+            else:
+                unreachable.update(dict.fromkeys(names, Reason.CLUSTER_DOWN))
+        return unreachable
+
+    def answer(self, inbound: Inbound, delivered: Sequence[str], missing: Sequence[str]) -> None:
+        report = Report(
+            origin=inbound.origin, send_ref=inbound.send_ref, delivered=tuple(delivered), missing=tuple(missing)
+        )
+        try:
+            self.streams.publish({inbound.origin: report})
+        except RedisUnavailable as exc:  # the sender's node times out and says not delivered
+            self._outage(exc)
+
+    # --- the cluster thread -----------------------------------------------------------
+
+    def poll(self, now: float, block_ms: int | None = None) -> list[Event]:
+        """Everything that happened since the last poll (waiting up to ``block_ms`` for stream entries)."""
+        try:
+            for entry in self.streams.read(block_ms):
+                if isinstance(entry, Deliveries):
+                    self._events.append(Inbound(entry.origin, entry.send_ref, entry.frames))
+                elif entry.origin == self.node:
+                    delivered, missing = self.pending.answer(entry)
+                    if delivered or missing:
+                        reason = Reason.REFUSED if missing else None
+                        self._events.append(Outcome(entry.send_ref, tuple(delivered), tuple(missing), reason))
+            if now >= self._next_refresh:
+                self._next_refresh = now + self.refresh_interval
+                self.presence.refresh()
+                self._events += [NameLost(name_key) for name_key in self.claims.refresh()]
+                view = self.presence.snapshot()
+                self._events += [RemoteLeft(name) for name in departures(self._view, view, self.node)]
+                self._events += [
+                    RemoteJoined(name, view[name].record) for name in arrivals(self._view, view, self.node)
+                ]
+                self._view = view
+            self._recovered()
+        except RedisUnavailable as exc:
+            self._outage(exc)
+            self._next_refresh = now  # refresh again as soon as Redis answers
+        for send_ref, names in self.pending.expired(now).items():
+            self._events.append(Outcome(send_ref, (), tuple(names), Reason.NO_REPORT))
+        events, self._events = self._events, []
+        return events
+
+    def close(self) -> None:
+        """A clean shutdown: members leave and names are freed at once."""
+        try:
+            self.presence.withdraw()
+            self.claims.release_all()
+        except RedisUnavailable:
+            pass

@@ -1,0 +1,105 @@
+"""Two relay nodes' cluster facades on one real Redis: the issue's scenario at the level the
+relay's core will call (alice on node 1; bob and carol on node 2)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from susurro.relay.cluster.connect import open_redis
+from susurro.relay.cluster.node import (
+    ClusterDown,
+    ClusterNode,
+    ClusterUp,
+    Event,
+    Inbound,
+    NameLost,
+    Outcome,
+    Reason,
+    RemoteJoined,
+    RemoteLeft,
+)
+from tests.helpers.redis_server import RedisServer
+from tests.helpers.system import wait_until
+
+
+def cluster_node(server: RedisServer, node: str, **kw: float) -> ClusterNode:
+    cluster = ClusterNode(open_redis(server.url, server.password), node, refresh_interval=0, **kw)
+    cluster.start()
+    return cluster
+
+
+def of(kind: type, events: list[Event]) -> list[Event]:
+    return [e for e in events if isinstance(e, kind)]
+
+
+def two_nodes(server: RedisServer, **kw: float) -> tuple[ClusterNode, ClusterNode]:
+    node1, node2 = cluster_node(server, "n1", **kw), cluster_node(server, "n2", **kw)
+    assert node1.admit("alice", "alice", "c1", b"alice's member")
+    assert node2.admit("bob", "bob", "c2", b"bob's member")
+    assert node2.admit("carol", "carol", "c3", b"carol's member")
+    assert [e.name for e in node2.poll(now=0) if isinstance(e, RemoteJoined)] == ["alice"]
+    assert sorted(e.name for e in node1.poll(now=0) if isinstance(e, RemoteJoined)) == ["bob", "carol"]
+    return node1, node2
+
+
+def test_a_send_across_nodes_is_one_entry_and_its_report_is_exact(redis_server: RedisServer) -> None:
+    node1, node2 = two_nodes(redis_server)
+    unreachable = node1.send(1, {"bob": b"frame for bob", "carol": b"frame for carol", "zed": b"?"}, now=0)
+    assert unreachable == {"zed": Reason.NOT_PRESENT}
+    (inbound,) = of(Inbound, node2.poll(now=0))
+    assert isinstance(inbound, Inbound) and dict(inbound.frames) == {
+        "bob": b"frame for bob",
+        "carol": b"frame for carol",
+    }
+    node2.answer(inbound, delivered=["bob"], missing=["carol"])  # carol's outbox was full, say
+    (outcome,) = of(Outcome, node1.poll(now=1))
+    assert outcome == Outcome(1, ("bob",), ("carol",), Reason.REFUSED)
+    assert len(node1.pending) == 0
+
+
+def test_no_report_in_time_is_not_delivered(redis_server: RedisServer) -> None:
+    node1, _ = two_nodes(redis_server)  # node 2 never answers
+    node1.send(2, {"bob": b"f"}, now=100)
+    assert of(Outcome, node1.poll(now=105)) == []
+    assert of(Outcome, node1.poll(now=110)) == [Outcome(2, (), ("bob",), Reason.NO_REPORT)]
+
+
+def test_one_name_on_two_nodes_at_once_has_one_holder(redis_server: RedisServer) -> None:
+    node1, node2 = two_nodes(redis_server)
+    assert not node1.admit("bob", "bob", "c9", b"an impostor")
+    assert node1.admit("dave", "dave", "c4", b"dave") and not node2.admit("dave", "dave", "c5", b"dave again")
+    node1.depart("dave", "dave")
+    assert node2.admit("dave", "dave", "c5", b"dave again")
+
+
+def test_a_node_that_stops_is_seen_leaving_and_its_names_come_free(redis_server: RedisServer) -> None:
+    node1, node2 = two_nodes(redis_server, ttl=0.3)
+    # node 2 stops refreshing (a SIGKILLed process; tests/cluster/test_presence_and_names.py kills a real one).
+    left: list[str] = []
+
+    def both_left() -> bool:
+        left.extend(e.name for e in node1.poll(now=0) if isinstance(e, RemoteLeft))
+        return len(left) == 2
+
+    wait_until(both_left, "node 1 to see bob and carol leave")
+    assert sorted(left) == ["bob", "carol"]
+    assert node1.admit("bob", "bob", "c6", b"bob, reconnected to node 1")
+    assert of(NameLost, node2.poll(now=0)) == [NameLost("bob")]
+
+
+def test_redis_down_reports_not_delivered_once_then_recovers(redis_factory: Callable[..., RedisServer]) -> None:
+    server = redis_factory()
+    node1, node2 = two_nodes(server)
+    server.stop()
+    assert node1.send(3, {"bob": b"f"}, now=0) == {"bob": Reason.CLUSTER_DOWN}
+    events = node1.poll(now=0) + node1.poll(now=1)
+    assert len(of(ClusterDown, events)) == 1  # said once, not once per poll
+    assert not node1.admit("erin", "erin", "c7", b"e")  # a name cannot be checked: refused
+    server.restart()  # empty: every node writes its members and claims again
+    assert of(ClusterUp, node1.poll(now=2)) == [ClusterUp()]
+    node2.poll(now=2)
+    node1.poll(now=3)
+    assert node1.where("bob") == "n2"
+    assert node1.send(4, {"bob": b"again"}, now=3) == {}
+    (inbound,) = of(Inbound, node2.poll(now=3))
+    assert isinstance(inbound, Inbound) and inbound.frames == (("bob", b"again"),)
