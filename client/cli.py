@@ -30,6 +30,8 @@ from .events import WarningKind
 from .home import identity_path, trust_path
 from .passphrase import change_identity_passphrase, identity_is_protected, open_identity, read_passphrase_file
 from .render import Output
+from .room_commands import COMMANDS as ROOM_COMMANDS
+from .room_commands import ROOM_HELP, RoomCommands
 from .session import ClientSession, SendError, TrustError
 from .sockets import ConnectFailed, parse_address
 from .tls import TLSSetupError, client_context
@@ -55,6 +57,7 @@ inside this process if none is running there: the one-command local demo.
 """
 
 HELP_LINES = [
+    "a plain line goes to the current room (/join, /create), or to everyone present before you pick one",
     "/msg NAME TEXT   direct message to one member",
     "/who             list members with their fingerprints and trust",
     "/verify NAME     show the safety number to compare with NAME (in person or by phone)",
@@ -89,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="identity key file (default $SUSURRO_HOME/identities/NAME.key, created on first use)",
     )
+    parser.add_argument("--room", metavar="LABEL", help="start in room LABEL (joining it if it is open)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per event on stdout (for scripts)")
     keys = parser.add_argument_group("key file passphrase")
     keys.add_argument(
@@ -158,7 +162,13 @@ def _read_stdin(lines: queue.Queue[object]) -> None:
     lines.put(EndOfInput())
 
 
-def handle_line(line: str, connection: RelayConnection, output: Output, compared: dict[str, str] | None = None) -> bool:
+def handle_line(
+    line: str,
+    connection: RelayConnection,
+    output: Output,
+    compared: dict[str, str] | None = None,
+    rooms: RoomCommands | None = None,
+) -> bool:
     """Act on one typed line; returns False when the user asked to leave.
 
     ``compared`` remembers the safety number last shown for each name, so
@@ -174,8 +184,16 @@ def handle_line(line: str, connection: RelayConnection, output: Output, compared
         if command == "who":
             output.event(ev.Roster(members=tuple(connection.members())))
             return True
+        if command in ROOM_COMMANDS:
+            rooms = rooms if rooms is not None else RoomCommands(trust=connection.session.trust)
+            try:
+                for record, text in rooms.run(command, rest, connection):
+                    output.record(record, text)
+            except SendError as exc:
+                _send_failed(output, str(exc))
+            return True
         if command == "help":
-            for text in HELP_LINES:
+            for text in [*HELP_LINES, *ROOM_HELP]:
                 output.record({"event": "help", "text": text}, text)
             return True
         if command in ("verify", "verified", "accept"):
@@ -200,8 +218,34 @@ def handle_line(line: str, connection: RelayConnection, output: Output, compared
             return True
         _send_failed(output, f"unknown command /{command}; type /help")
         return True
-    _send(connection, output, line[1:] if line.startswith("//") else line, None)
+    text = line[1:] if line.startswith("//") else line
+    if rooms is not None and rooms.current is not None:
+        _send_to_room(connection, output, text, rooms.current)
+        return True
+    _send(connection, output, text, None)
     return True
+
+
+def _send_to_room(connection: RelayConnection, output: Output, text: str, room: str) -> None:
+    try:
+        msg_id = connection.send_to_room(text, room)
+    except SendError as exc:
+        _send_failed(output, str(exc))
+        return
+    addressed, skipped = connection.recipients_of(msg_id)
+    state = connection.rooms().state(room)
+    output.record(
+        {
+            "event": "sent",
+            "msg_id": msg_id,
+            "to": list(addressed),
+            "skipped": list(skipped),
+            "direct": False,
+            "room": room if state is None else state.label,
+            "room_id": "" if state is None else state.room_id.hex(),
+        },
+        None,
+    )
 
 
 def _send(connection: RelayConnection, output: Output, text: str, to: list[str] | None) -> None:
@@ -316,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"susurro-cli: {exc}", file=sys.stderr)
         return 1
     try:
-        return run(connection, events, output)
+        return run(connection, events, output, args.room)
     except KeyboardInterrupt:
         return 0
     finally:
@@ -325,10 +369,11 @@ def main(argv: list[str] | None = None) -> int:
             stop_relay()
 
 
-def run(connection: RelayConnection, events: queue.Queue[object], output: Output) -> int:
+def run(connection: RelayConnection, events: queue.Queue[object], output: Output, room: str | None = None) -> int:
     deadline = time.monotonic() + JOIN_TIMEOUT
     joined = False
     compared: dict[str, str] = {}
+    rooms = RoomCommands(trust=connection.session.trust)
     while True:
         timeout = None if joined else max(0.0, deadline - time.monotonic())
         try:
@@ -338,13 +383,19 @@ def run(connection: RelayConnection, events: queue.Queue[object], output: Output
             return 1
         if isinstance(item, ev.Event):
             output.event(item)
+            try:
+                rooms.seen(item, connection)
+            except SendError as exc:
+                _send_failed(output, str(exc))
             if isinstance(item, ev.Connected) and not joined:  # again after a reconnect: one reader is enough
                 joined = True
+                if room is not None:
+                    handle_line(f"/join {room}", connection, output, compared, rooms)
                 threading.Thread(target=_read_stdin, args=(events,), name="stdin", daemon=True).start()
             elif isinstance(item, ev.Disconnected):
                 return 1
         elif isinstance(item, TypedLine):
-            if not handle_line(item.text, connection, output, compared):
+            if not handle_line(item.text, connection, output, compared, rooms):
                 return 0
         elif isinstance(item, EndOfInput):
             return 0

@@ -19,8 +19,9 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 
-from susurro.protocol import Ping, encode
+from susurro.protocol import Frame, Ping, encode
 
 from . import events as ev
 from .errors import SendError
@@ -28,6 +29,7 @@ from .events import WarningKind
 from .link import LinkState
 from .outgoing import ACK_TIMEOUT, MAX_HELD, Outgoing
 from .reconnect import RELAY_DEAD_AFTER, Backoff, Decision, Liveness, ReconnectPolicy, RelayWatch
+from .rooms import RoomBook
 from .session import ClientSession
 from .sockets import SEND_TIMEOUT, ConnectFailed, cut, open_socket, readable
 
@@ -118,6 +120,33 @@ class RelayConnection:
             if self._policy.between_sessions:
                 return self._policy.link.state
             return self.session.state
+
+    def room_request(self, build: Callable[[RoomBook, int], Frame]) -> None:
+        """Send a room request built from the verified logs (``ClientSession.room_request``)."""
+        with self._lock:
+            self.session.room_request(build, time.time())
+            try:
+                self._flush()
+            except OSError as exc:
+                self.cut()
+                raise SendError(f"connection to the relay lost ({exc.strerror or exc.__class__.__name__})") from None
+
+    def rooms(self) -> RoomBook:
+        """The verified rooms (the book outlives reconnects); read it under no lock only for display."""
+        with self._lock:
+            return self.session.rooms
+
+    def send_to_room(self, text: str, room: str | bytes) -> str:
+        """Seal and send to the members of ``room``'s verified log who are present."""
+        with self._lock:
+            msg_id = self.session.send_message(text, time.time(), room=room)
+            self._outgoing.sent(msg_id, time.monotonic())
+            try:
+                self._flush()
+            except OSError as exc:
+                self.cut()
+                raise SendError(f"connection to the relay lost ({exc.strerror or exc.__class__.__name__})") from None
+        return msg_id
 
     def send_message(self, text: str, to: list[str] | None = None) -> str:
         """Seal and send; raises ``SendError`` with the reason if it cannot.

@@ -11,24 +11,39 @@ someone else.
 from __future__ import annotations
 
 from susurro.crypto import CryptoError, DecryptFailed, OpenedMessage, ReplayGuard, fingerprint_bytes, open_message
-from susurro.protocol import Deliver
+from susurro.protocol import Deliver, Frame
 
 from . import events as ev
 from .admission import Members, Peer
 from .counters import conversation_of
 from .events import WarningKind
+from .rooms import RoomAlert, RoomBook, RoomMessage, RoomWarning
 from .rotation import OwnSessionKeys
 
 
 class Incoming:
     def __init__(
-        self, own_name: str, own_identity_key: bytes, keys: OwnSessionKeys, members: Members, replay: ReplayGuard
+        self,
+        own_name: str,
+        own_identity_key: bytes,
+        keys: OwnSessionKeys,
+        members: Members,
+        replay: ReplayGuard,
+        rooms: RoomBook | None = None,
     ) -> None:
         self._own_name = own_name
         self._own_identity_key = own_identity_key
         self._keys = keys
         self._members = members
         self._replay = replay
+        #: Without a book (tests of one room's chat), room messages are refused as from non-members.
+        self._rooms = rooms
+        #: Room fetches a message asked for (its head is beyond ours), for the session to send.
+        self._room_requests: list[Frame] = []
+
+    def take_room_requests(self) -> list[Frame]:
+        requests, self._room_requests = self._room_requests, []
+        return requests
 
     def deliver(self, deliver: Deliver) -> list[ev.Event]:
         peer = self._members.get(deliver.sender)
@@ -56,6 +71,8 @@ class Incoming:
                 )
             )
         inner = opened.inner
+        if inner.head is not None:
+            return out + self._room_message(peer, opened)
         out.extend(self._cross_check_recipients(peer.name, inner.to))
         out.append(
             ev.Message(
@@ -69,6 +86,52 @@ class Incoming:
             )
         )
         return out
+
+    def _room_message(self, peer: Peer, opened: OpenedMessage) -> list[ev.Event]:
+        """A room message is shown only if its sender is a member by the log verified here.
+
+        Its signed head is checked against that log (a fork, or a head the
+        relay will not serve); whom it was for is the log's members minus the
+        signed exceptions, the same for every recipient.
+        """
+        inner = opened.inner
+        head = inner.head
+        assert head is not None
+        if self._rooms is None:
+            events: list[ev.Event] = []
+            state = None
+        else:
+            events, requests = self._rooms.check_message_head(head, peer.name)
+            self._room_requests.extend(requests)
+            state = self._rooms.state(head.room_id)
+        if state is None or peer.identity_key not in state.members:
+            label = inner.room if state is None or self._rooms is None else self._rooms.display(state)
+            events.append(
+                RoomAlert(
+                    kind=RoomWarning.NOT_A_MEMBER,
+                    detail=f"{peer.name} sent a message to room {label[:40]!r}, where the log verified here does "
+                    "not list them as a member; not shown",
+                    sender=peer.name,
+                    room=inner.room if state is None else state.label,
+                    room_id=head.room_id,
+                )
+            )
+            return events
+        assert self._rooms is not None
+        events.append(
+            RoomMessage(
+                sender=peer.name,
+                text=inner.body,
+                to=self._rooms.addressed(head, inner.skipped, peer.identity_key),
+                direct=False,
+                msg_id=inner.msg_id,
+                sent_at=inner.sent_at,
+                trust=peer.trust.value,
+                room=state.label,
+                room_id=state.room_id,
+            )
+        )
+        return events
 
     def _open(self, deliver: Deliver, peer: Peer) -> OpenedMessage:
         """Open with our current session key, or a previous one within its grace period."""

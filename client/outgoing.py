@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from susurro.crypto import BoxCache, CryptoError, IdentityKey, MessageTooLarge, Recipient
+from susurro.crypto import BoxCache, CryptoError, IdentityKey, MessageTooLarge, Recipient, SignedHead
 from susurro.crypto.seal import SignedMessage, seal_online, sign_message
 from susurro.crypto.trust import TrustState
 from susurro.protocol import Ack, LocalProtocolError, Send, encode
@@ -94,13 +94,18 @@ def seal_send(
     max_frame: int,
     counters: SendCounters,
     absent: Sequence[tuple[str, bytes]] = (),
+    room: str = ROOM,
+    head: SignedHead | None = None,
+    skipped: Sequence[tuple[str, bytes]] = (),
 ) -> tuple[bytes, SignedMessage]:
     """The ``send`` frame for ``text`` sealed to each present target with its next counter, and the
     signed message (``absent`` members are signed into its ``to`` list too, for their waiting copies).
 
-    The frame is empty when nobody is present. ``SendError`` says why it cannot be sent.
+    With ``head`` it is a room message: signed at that log head, naming the ``skipped`` members
+    instead of every recipient. The frame is empty when nobody is present. ``SendError`` says why
+    it cannot be sent.
     """
-    conversation = conversation_of(direct, ROOM)
+    conversation = conversation_of(direct, room)
     recipients = [
         Recipient(
             name=p.name,
@@ -118,8 +123,10 @@ def seal_send(
             body=text,
             msg_id=msg_id,
             sent_at=int(now * 1000),
-            room=ROOM,
+            room=room,
             direct=direct,
+            head=head,
+            skipped=skipped,
         )
         if not recipients:
             return b"", signed

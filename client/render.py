@@ -18,9 +18,91 @@ from susurro.crypto.trust import TrustState
 
 from . import events as ev
 from .printable import printable
+from .rooms import (
+    Invited,
+    MemberAdded,
+    MemberRemoved,
+    RoomAlert,
+    RoomCreated,
+    RoomEvent,
+    RoomMessage,
+    RoomNotice,
+    RoomReady,
+)
+
+
+def _room_json(event: ev.Event) -> dict[str, Any] | None:
+    """Room events carry the signed label as ``room`` and the room id (hex) as ``room_id``."""
+    if isinstance(event, RoomMessage):
+        return {
+            "event": "message",
+            "from": event.sender,
+            "text": event.text,
+            "to": list(event.to),
+            "direct": False,
+            "msg_id": event.msg_id,
+            "sent_at": event.sent_at,
+            "trust": str(event.trust),
+            "room": event.room,
+            "room_id": event.room_id.hex(),
+        }
+    if isinstance(event, RoomAlert):
+        return {
+            "event": "warning",
+            "kind": str(event.kind),
+            "detail": event.detail,
+            "from": event.sender,
+            "room": event.room,
+            "room_id": event.room_id.hex(),
+        }
+    if not isinstance(event, RoomEvent):
+        return None
+    base: dict[str, Any] = {"room": event.room, "room_id": event.room_id.hex()}
+    if isinstance(event, RoomCreated):
+        return {"event": "room_created", **base}
+    if isinstance(event, Invited):
+        return {"event": "invited", "by": event.by, **base}
+    if isinstance(event, MemberAdded):
+        return {"event": "member_added", "name": event.name, "by": event.by, **base}
+    if isinstance(event, MemberRemoved):
+        return {"event": "member_removed", "name": event.name, "by": event.by, **base}
+    if isinstance(event, RoomReady):
+        return {"event": "room_ready", "members": list(event.members), "policy": event.policy, **base}
+    if isinstance(event, RoomNotice):
+        return {"event": "room_notice", "text": event.text, **base}
+    return {"event": "room", **base}
+
+
+def _room_text(event: ev.Event) -> str | None:
+    if isinstance(event, RoomMessage):
+        badge = {"verified": " ✓", "changed": " [key changed]"}.get(str(event.trust), "")
+        return f"[{_clock(event.sent_at)}] [{printable(event.room)}] <{event.sender}{badge}> {printable(event.text)}"
+    if isinstance(event, RoomAlert):
+        return f"! warning ({printable(str(event.kind))}): {printable(event.detail)}"
+    if not isinstance(event, RoomEvent):
+        return None
+    where = f"{printable(event.room)}#{event.short_id}"
+    if isinstance(event, RoomCreated):
+        return f"* created room {where}"
+    if isinstance(event, Invited):
+        return f"* {event.by} added you to room {where} (/join {printable(event.room)})"
+    if isinstance(event, MemberAdded):
+        return f"* {event.by} added {event.name} to {where}"
+    if isinstance(event, MemberRemoved):
+        if event.by == event.name:
+            return f"* {event.name} left {where}"
+        return f"* {event.by} removed {event.name} from {where}"
+    if isinstance(event, RoomReady):
+        return f"* room {where}: {', '.join(event.members)} ({event.policy})"
+    if isinstance(event, RoomNotice):
+        return f"* {where}: {printable(event.text)}"
+    return None
 
 
 def event_to_json(event: ev.Event) -> dict[str, Any]:
+    room = _room_json(event)
+    if room is not None:
+        return room
     if isinstance(event, ev.Connected):
         return {"event": "connected", "name": event.name, "fingerprint": event.fingerprint, "relay": event.relay}
     if isinstance(event, ev.Roster):
@@ -93,6 +175,8 @@ _TRUST_BADGES = {TrustState.VERIFIED: " ✓", TrustState.CHANGED: " [key changed
 
 
 def event_to_text(event: ev.Event) -> str | None:
+    if isinstance(event, (RoomMessage, RoomAlert, RoomEvent)):
+        return _room_text(event)
     if isinstance(event, ev.Connected):
         return (
             f"* joined as {event.name} via {event.relay}, end-to-end encrypted\n* your fingerprint: {event.fingerprint}"

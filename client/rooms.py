@@ -41,6 +41,7 @@ from susurro.crypto import (
     short_room_id,
     verify_log,
 )
+from susurro.crypto.fingerprint import fingerprint_bytes
 from susurro.crypto.seal import SignedHead
 from susurro.protocol import (
     Frame,
@@ -138,6 +139,14 @@ class RoomNotice(RoomEvent):
     """Promotions, demotions, policy changes: ``text`` says which."""
 
     text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoomMessage(ev.Message):
+    """A message to a room, from a member of its verified log; ``to`` from the log at the signed head."""
+
+    room: str
+    room_id: bytes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -524,13 +533,17 @@ class RoomBook:
             offline=tuple(offline),
         )
 
-    def addressed(self, head: SignedHead, skipped: Iterable[tuple[str, bytes]]) -> tuple[str, ...]:
-        """The names a room message was for, from its signed head, as this client's log says."""
+    def addressed(self, head: SignedHead, skipped: Iterable[tuple[str, bytes]], sender_ik: bytes) -> tuple[str, ...]:
+        """The names a room message was for: the log's members but the sender and the signed exceptions."""
         room = self._rooms.get(head.room_id)
         if room is None:
             return ()
-        skipped_names = {name for name, _ in skipped}
-        return tuple(m.name for m in room.state.members.values() if m.name not in skipped_names)
+        skipped_keys = {fp for _, fp in skipped}
+        return tuple(
+            m.name
+            for ik, m in room.state.members.items()
+            if ik != sender_ik and fingerprint_bytes(ik) not in skipped_keys
+        )
 
     def is_member(self, room_id: bytes, identity_key: bytes) -> bool:
         room = self._rooms.get(room_id)

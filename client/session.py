@@ -51,6 +51,10 @@ from susurro.protocol import (
     PrekeysHeld,
     Rekeyed,
     RemoteProtocolError,
+    RoomError,
+    RoomIndex,
+    RoomLog,
+    RoomUpdate,
     Shutdown,
     Welcome,
     decode_frame,
@@ -72,6 +76,7 @@ from .incoming import Incoming
 from .link import Link, LinkEvent, LinkState
 from .mailbox import Mailbox, WaitingCopy
 from .outgoing import ROOM, PendingAcks, choose_recipients, seal_send
+from .rooms import RoomBook
 from .rotation import ROTATE_AFTER_MESSAGES, ROTATE_AFTER_SECONDS, OwnSessionKeys
 
 __all__ = ["ClientSession", "SendError", "TrustError"]
@@ -94,6 +99,7 @@ class ClientSession:
         mailbox: Mailbox | None = None,
         wall_clock: Callable[[], float] = time.time,
         history: History | None = None,
+        rooms: RoomBook | None = None,
     ) -> None:
         self.identity = identity
         self.name = normalize_name(name)  # raises BadName with the rule broken
@@ -122,7 +128,9 @@ class ClientSession:
         #: Where messages shown and sent are kept (``NoHistory`` keeps nothing).
         self.history: History = history if history is not None else NoHistory()
         self._members = Members(self.name, self.trust, self._keys, retire=replay.forget_session)
-        self._incoming = Incoming(self.name, identity.public, self._keys, self._members, replay)
+        #: Verified room logs; kept across reconnects, so a head verified once is never forgotten.
+        self.rooms = rooms if rooms is not None else RoomBook(self.name, identity)
+        self._incoming = Incoming(self.name, identity.public, self._keys, self._members, replay, self.rooms)
         self._pending = PendingAcks()
         self._decoder = FrameDecoder(self._handshake.incoming_limit)
         self._outgoing = bytearray()
@@ -146,6 +154,7 @@ class ClientSession:
             mailbox=self.mailbox,
             wall_clock=self._wall_clock,
             history=self.history,
+            rooms=self.rooms,
         )
 
     # --- what the parts know, for the connection and the views ---------------------
@@ -273,17 +282,29 @@ class ClientSession:
 
     # --- sending ----------------------------------------------------------------
 
-    def send_message(self, text: str, now: float, to: list[str] | None = None, *, msg_id: str | None = None) -> str:
-        """Seal ``text`` for the room (``to=None``) or for the named members.
+    def send_message(
+        self,
+        text: str,
+        now: float,
+        to: list[str] | None = None,
+        *,
+        msg_id: str | None = None,
+        room: str | bytes | None = None,
+    ) -> str:
+        """Seal ``text`` for everyone present (``to=None``), the named members, or a ``room``.
 
-        Returns the message id; the frame is queued in ``data_to_send()``.
-        Raises ``SendError`` with a plain reason when it cannot be sent.
+        A room message goes only to members of the room's verified log who are
+        present, sealed at its head. Returns the message id; the frame is
+        queued in ``data_to_send()``. Raises ``SendError`` with a plain reason
+        when it cannot be sent.
         """
         if self.state is not LinkState.JOINED:
             raise SendError("not connected to the relay")
         if not text.strip():
             raise SendError("empty message")
         self._housekeeping(now, sending=True)
+        if room is not None:
+            return self._send_to_room(text, now, room, msg_id)
         absent: list[tuple[str, bytes]] = []
         if to is not None and self.mailbox is not None:
             to, absent = self._split_absent(to)
@@ -359,6 +380,48 @@ class ClientSession:
                 raise SendError(found)
             absent.append(found)
         return present, absent
+
+    def _send_to_room(self, text: str, now: float, room: str | bytes, msg_id: str | None) -> str:
+        state = self.rooms.state(room)
+        if state is None:
+            raise SendError(f"no verified room {room!r} here; /join it first")
+        if self.identity.public not in state.members:
+            raise SendError(f"you are not a member of {self.rooms.display(state)}")
+        by_key = {p.identity_key: p for p in self._members}
+        present = [p for ik, p in by_key.items() if ik in state.members]
+        allowed: set[bytes] = set()
+        if present:
+            try:
+                targets, _ = choose_recipients(self._members, [p.name for p in present], strict=self.strict)
+            except SendError:
+                targets = []
+            allowed = {p.identity_key for p in targets}
+        addressing = self.rooms.addressing(state.room_id, {ik: p.name for ik, p in by_key.items()}, allowed)
+        if not addressing.recipients:
+            raise SendError(f"nobody else in {self.rooms.display(state)} can get it now")
+        peers = [by_key[ik] for _, ik in addressing.recipients]
+        if len(peers) > self.max_recipients:
+            raise SendError(f"{len(peers)} recipients; this relay allows {self.max_recipients} per message")
+        msg_id = msg_id or secrets.token_hex(8)
+        data, _ = seal_send(
+            self.identity, self._keys.boxes, self.name, peers, text, msg_id=msg_id, now=now,
+            direct=False, max_frame=self.max_frame, counters=self._counters, room=state.label,
+            head=addressing.head, skipped=addressing.skipped,
+        )  # fmt: skip
+        self._counters.advance(conversation_of(False, state.label), [p.identity_key for p in peers])
+        self._keys.count_sent()
+        not_reached = tuple(name for name, _ in addressing.skipped) + addressing.offline
+        self._pending.add(msg_id, tuple(p.name for p in peers), not_reached)
+        self._outgoing += data
+        return msg_id
+
+    # --- rooms ------------------------------------------------------------------------
+
+    def room_request(self, build: Callable[[RoomBook, int], Frame], now: float) -> None:
+        """Queue the room request ``build(book, now)`` makes (create, find, change...)."""
+        if self.state is not LinkState.JOINED:
+            raise SendError("not connected to the relay")
+        self._emit(build(self.rooms, int(now)))
 
     def recipients_of(self, msg_id: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(encrypted to, skipped) for a message still awaiting its ack; empty once acked."""
@@ -494,7 +557,19 @@ class ClientSession:
         return self._members.left(left.name)
 
     def _on_deliver(self, deliver: Deliver, now: float) -> list[ev.Event]:
-        return self._incoming.deliver(deliver)
+        events = self._incoming.deliver(deliver)
+        for frame in self._incoming.take_room_requests():
+            self._emit(frame)
+        return events
+
+    def _on_room(self, frame: Frame, now: float) -> list[ev.Event]:
+        events, requests = self.rooms.receive(frame, int(now))
+        for request in requests:
+            self._emit(request)
+        return events
+
+    def _on_room_index(self, frame: RoomIndex, now: float) -> list[ev.Event]:
+        return []  # the relay's summary; /rooms shows what the verified logs say
 
     def _on_ack(self, ack: Ack, now: float) -> list[ev.Event]:
         return self._pending.settle(ack)
@@ -547,6 +622,10 @@ _HANDLERS: dict[type[Frame], tuple[bool, Callable[[ClientSession, Any, float], l
     Rekeyed: (True, ClientSession._on_rekeyed),
     Deliver: (True, ClientSession._on_deliver),
     Ack: (True, ClientSession._on_ack),
+    RoomLog: (True, ClientSession._on_room),
+    RoomUpdate: (True, ClientSession._on_room),
+    RoomError: (True, ClientSession._on_room),
+    RoomIndex: (True, ClientSession._on_room_index),
     PrekeysHeld: (True, ClientSession._on_prekeys_held),
     Bundles: (True, ClientSession._on_bundles),
     Posted: (True, ClientSession._on_posted),

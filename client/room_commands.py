@@ -1,0 +1,166 @@
+"""The terminal client's room commands and its current room.
+
+``/create LABEL [--open]``, ``/invite NAME``, ``/join LABEL``, ``/rooms``,
+``/members``, ``/leave``, ``/remove NAME``, ``/promote NAME``. Every change
+is signed here from the verified log (``RoomBook``); the relay only stores
+it. ``/invite`` uses the identity key pinned for NAME in the trust store and
+refuses a name never seen. A plain line goes to the current room once there
+is one, and to everyone present before (the relay-wide room of old).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from susurro.crypto import EntryKind, RoomLogError, RoomPolicy
+from susurro.crypto.trust import TrustStore
+from susurro.protocol import name_key
+
+from . import events as ev
+from .connection import RelayConnection
+from .errors import SendError
+from .rooms import Invited, RoomBook, RoomCreated, RoomReady
+
+ROOM_HELP = [
+    "/create LABEL [--open]  create a room (open: anyone may join) and make it the current one",
+    "/join LABEL      make LABEL the current room, joining it if it is open",
+    "/invite NAME     add NAME (the key you have pinned for them) to the current room",
+    "/rooms           rooms you know, with member and online counts",
+    "/members         the current room's members from its signed log",
+    "/leave           leave the current room",
+    "/remove NAME     remove NAME from the current room (admins)",
+    "/promote NAME    make NAME an admin of the current room (admins)",
+]
+COMMANDS = frozenset({"create", "join", "invite", "rooms", "members", "leave", "remove", "promote"})
+
+
+@dataclass(slots=True)
+class RoomCommands:
+    """Parses room commands into signed requests; remembers the current room."""
+
+    trust: TrustStore | None = None
+    current: str | None = None
+    #: Labels we asked to join: once their log is verified and we are not in it, add ourselves (open rooms).
+    joining: set[str] = field(default_factory=set)
+
+    def run(self, command: str, rest: str, connection: RelayConnection) -> list[tuple[dict[str, object], str]]:
+        """Do one room command; returns (JSON, text) records for the view. Raises ``SendError``."""
+        arg = rest.strip()
+        book = connection.rooms()
+        if command == "create":
+            words = arg.split()
+            if not words or any(w.startswith("--") and w != "--open" for w in words) or len(words) > 2:
+                raise SendError("usage: /create LABEL [--open]")
+            label = next(w for w in words if w != "--open")
+            policy = RoomPolicy.OPEN if "--open" in words else RoomPolicy.INVITE
+            connection.room_request(lambda b, now: b.create(label, policy, now))
+            self.current = label
+            return []
+        if command == "join":
+            if not arg:
+                raise SendError("usage: /join LABEL")
+            self.current = arg
+            self.joining.add(name_key(arg))
+            state = book.state(arg)
+            if state is None:
+                connection.room_request(lambda b, now: b.find(arg))
+            else:
+                self.after_ready(state.room_id, connection)
+            return [({"event": "room", "room": arg}, f"* current room: {arg}")]
+        if command == "rooms":
+            present = {m.identity_key for m in connection.members()}
+            records: list[tuple[dict[str, object], str]] = []
+            for state in book.rooms():
+                online = sum(1 for ik in state.members if ik in present) + 1
+                line = f"* {book.display(state)}: {len(state.members)} members, {online} online, {state.policy.value}"
+                records.append(
+                    (
+                        {
+                            "event": "room_info",
+                            "room": state.label,
+                            "room_id": state.room_id.hex(),
+                            "members": len(state.members),
+                            "online": online,
+                            "open": state.policy is RoomPolicy.OPEN,
+                        },
+                        line,
+                    )
+                )
+            return records or [({"event": "room_info", "rooms": []}, "* no rooms yet (/create LABEL)")]
+        state = book.state(self.current) if self.current else None
+        if state is None:
+            raise SendError("no current room (/join LABEL or /create LABEL)")
+        if command == "members":
+            present = {m.identity_key: m for m in connection.members()}
+            own = connection.session.identity.public
+            records = []
+            for ik, member in state.members.items():
+                info = present.get(ik)
+                status = "you" if ik == own else ("online" if info is not None else "offline")
+                trust = "" if info is None else f", {info.trust}"
+                admin = ", admin" if member.admin else ""
+                records.append(
+                    (
+                        {
+                            "event": "member",
+                            "room": state.label,
+                            "room_id": state.room_id.hex(),
+                            "name": member.name,
+                            "online": status != "offline",
+                            "admin": member.admin,
+                        },
+                        f"* {member.name} ({status}{trust}{admin})",
+                    )
+                )
+            return records
+        own = connection.session.identity.public
+        if command == "leave":
+            me = state.members.get(own)
+            if me is None:
+                raise SendError(f"you are not a member of {book.display(state)}")
+            self._change(connection, state.room_id, EntryKind.LEAVE, me.name, own)
+            return []
+        if not arg:
+            raise SendError(f"usage: /{command} NAME")
+        if command == "invite":
+            contact = self.trust.contact(arg) if self.trust is not None else None
+            if contact is None:
+                raise SendError(f"you have never seen {arg}; they must be online once so their key is pinned")
+            self._change(connection, state.room_id, EntryKind.ADD, contact.name, contact.identity_key)
+            return []
+        member = state.member_named(arg)
+        if member is None:
+            raise SendError(f"{arg} is not a member of {book.display(state)}")
+        kind = EntryKind.REMOVE if command == "remove" else EntryKind.PROMOTE
+        self._change(connection, state.room_id, kind, member.name, member.identity_key)
+        return []
+
+    @staticmethod
+    def _change(connection: RelayConnection, room_id: bytes, kind: EntryKind, name: str, ik: bytes) -> None:
+        try:
+            connection.room_request(lambda b, now: b.change(room_id, kind, name, ik, now))
+        except RoomLogError as exc:
+            raise SendError(f"the room's rules refuse it: {exc.detail}") from None
+
+    def seen(self, event: ev.Event, connection: RelayConnection) -> None:
+        """Follow events: a room we created or were invited to, a room we asked to join."""
+        if isinstance(event, RoomCreated) and self.current and name_key(self.current) == name_key(event.room):
+            self.current = event.room
+        elif isinstance(event, Invited) and self.current is None:
+            self.current = event.room
+        elif isinstance(event, RoomReady) and name_key(event.room) in self.joining:
+            self.after_ready(event.room_id, connection)
+
+    def after_ready(self, room_id: bytes, connection: RelayConnection) -> None:
+        book: RoomBook = connection.rooms()
+        state = book.state(room_id)
+        if state is None:
+            return
+        self.joining.discard(name_key(state.label))
+        own = connection.session.identity.public
+        if own in state.members:
+            return
+        if state.policy is RoomPolicy.OPEN:
+            self._change(connection, room_id, EntryKind.ADD, connection.session.name, own)
+        else:
+            raise SendError(f"{book.display(state)} is invite-only; ask one of its admins to /invite you")

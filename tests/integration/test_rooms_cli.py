@@ -1,0 +1,93 @@
+"""Rooms as people use them: real ``susurro-cli`` processes and a real relay with
+``--data-dir``. Three users, two rooms: a member of only one room never
+receives the other's messages, and neither the relay's log nor its SQLite
+database holds any plaintext."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.processes import CliProcess, RelayProcess
+
+
+@pytest.fixture
+def relay(tmp_path: Path) -> Iterator[RelayProcess]:
+    process = RelayProcess(tmp_path, "--data-dir", str(tmp_path / "data"))
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def test_three_users_two_rooms_and_the_relay_sees_no_plaintext(
+    relay: RelayProcess, cli_clients: list[CliProcess], tmp_path: Path
+) -> None:
+    people = {}
+    for name in ("alice", "bob", "carol"):
+        people[name] = CliProcess(name, tmp_path / name, relay.address)
+        cli_clients.append(people[name])
+        people[name].expect_event("connected", name=name)
+    alice, bob, carol = people["alice"], people["bob"], people["carol"]
+    alice.expect_event("joined", name="carol")  # alice has seen (and pinned) both
+
+    # ops: invite-only, alice and bob.
+    alice.type("/create ops")
+    created = alice.expect_event("room_created", room="ops")
+    alice.type("/invite bob")
+    invited = bob.expect_event("invited", room="ops", by="alice")
+    assert invited["room_id"] == created["room_id"]
+    alice.expect_event("member_added", room="ops", name="bob")
+    # Nobody invites someone they never saw.
+    alice.type("/invite zoe")
+    refusal = alice.expect_event("warning", kind="send_failed")
+    assert "never seen zoe" in refusal["detail"]
+
+    # lounge: open; carol joins it herself, no invite.
+    alice.type("/create lounge --open")
+    alice.expect_event("room_created", room="lounge")
+    carol.type("/join lounge")
+    alice.expect_event("member_added", room="lounge", name="carol", by="carol")
+
+    # A message to ops reaches bob only; one to lounge reaches alice only.
+    secret_ops = f"ops plaintext {secrets.token_hex(8)}"
+    alice.type("/join ops")
+    alice.expect_event("room", room="ops")
+    alice.type(secret_ops)
+    sent = alice.expect_event("sent", room="ops")
+    assert sent["to"] == ["bob"] and sent["room_id"] == created["room_id"]
+    got = bob.expect_event("message", text=secret_ops)
+    assert got["room"] == "ops" and got["room_id"] == created["room_id"] and got["to"] == ["bob"]
+    assert alice.expect_event("delivery", msg_id=sent["msg_id"])["delivered"] == ["bob"]
+
+    secret_lounge = f"lounge plaintext {secrets.token_hex(8)}"
+    carol.type(secret_lounge)
+    carol_sent = carol.expect_event("sent", room="lounge")
+    assert carol_sent["to"] == ["alice"]
+    assert alice.expect_event("message", text=secret_lounge)["room"] == "lounge"
+    carol.expect_event("delivery", msg_id=carol_sent["msg_id"])
+
+    # Barrier: a last direct message to each, after which nothing else can still be in flight.
+    for other in (bob, carol):
+        marker = f"marker {secrets.token_hex(4)}"
+        alice.type(f"/msg {other.name} {marker}")
+        other.expect_event("message", text=marker)
+    assert not any(e.get("text") == secret_ops for e in carol.events)
+    assert not any(e.get("text") == secret_lounge for e in bob.events)
+
+    # /members shows the log's members with online state.
+    bob.type("/members")
+    names = {bob.expect_event("member")["name"], bob.expect_event("member")["name"]}
+    assert names == {"alice", "bob"}
+
+    relay.stop()
+    stored = b"".join(path.read_bytes() for path in (tmp_path / "data").iterdir())
+    output = relay.all_output()
+    assert (tmp_path / "data" / "relay.sqlite3").stat().st_size > 0
+    for secret in (secret_ops, secret_lounge):
+        assert secret.encode() not in stored and secret not in output
+        assert secret.encode().hex() not in output
+    assert "room-create" in output and "label=ops" in output and "room-add" in output
