@@ -126,7 +126,7 @@ class Incoming:
                 direct=False,
                 msg_id=inner.msg_id,
                 sent_at=inner.sent_at,
-                trust=peer.trust.value,
+                trust=peer.trust,
                 room=state.label,
                 room_id=state.room_id,
             )

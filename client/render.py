@@ -42,7 +42,7 @@ def _room_json(event: ev.Event) -> dict[str, Any] | None:
             "direct": False,
             "msg_id": event.msg_id,
             "sent_at": event.sent_at,
-            "trust": str(event.trust),
+            "trust": event.trust.value,
             "room": event.room,
             "room_id": event.room_id.hex(),
         }
@@ -75,7 +75,7 @@ def _room_json(event: ev.Event) -> dict[str, Any] | None:
 
 def _room_text(event: ev.Event) -> str | None:
     if isinstance(event, RoomMessage):
-        badge = {"verified": " ✓", "changed": " [key changed]"}.get(str(event.trust), "")
+        badge = _TRUST_BADGES.get(event.trust, "")
         return f"[{_clock(event.sent_at)}] [{printable(event.room)}] <{event.sender}{badge}> {printable(event.text)}"
     if isinstance(event, RoomAlert):
         return f"! warning ({printable(str(event.kind))}): {printable(event.detail)}"

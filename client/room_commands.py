@@ -91,25 +91,25 @@ class RoomCommands:
         if state is None:
             raise SendError("no current room (/join LABEL or /create LABEL)")
         if command == "members":
-            present = {m.identity_key: m for m in connection.members()}
+            infos = {m.identity_key: m for m in connection.members()}
             own = connection.session.identity.public
             records = []
-            for ik, member in state.members.items():
-                info = present.get(ik)
+            for ik, entry in state.members.items():
+                info = infos.get(ik)
                 status = "you" if ik == own else ("online" if info is not None else "offline")
-                trust = "" if info is None else f", {info.trust}"
-                admin = ", admin" if member.admin else ""
+                trust = "" if info is None else f", {info.trust.value}"
+                admin = ", admin" if entry.admin else ""
                 records.append(
                     (
                         {
                             "event": "member",
                             "room": state.label,
                             "room_id": state.room_id.hex(),
-                            "name": member.name,
+                            "name": entry.name,
                             "online": status != "offline",
-                            "admin": member.admin,
+                            "admin": entry.admin,
                         },
-                        f"* {member.name} ({status}{trust}{admin})",
+                        f"* {entry.name} ({status}{trust}{admin})",
                     )
                 )
             return records
@@ -128,11 +128,11 @@ class RoomCommands:
                 raise SendError(f"you have never seen {arg}; they must be online once so their key is pinned")
             self._change(connection, state.room_id, EntryKind.ADD, contact.name, contact.identity_key)
             return []
-        member = state.member_named(arg)
-        if member is None:
+        subject = state.member_named(arg)
+        if subject is None:
             raise SendError(f"{arg} is not a member of {book.display(state)}")
         kind = EntryKind.REMOVE if command == "remove" else EntryKind.PROMOTE
-        self._change(connection, state.room_id, kind, member.name, member.identity_key)
+        self._change(connection, state.room_id, kind, subject.name, subject.identity_key)
         return []
 
     @staticmethod

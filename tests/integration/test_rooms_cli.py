@@ -61,6 +61,7 @@ def test_three_users_two_rooms_and_the_relay_sees_no_plaintext(
     assert sent["to"] == ["bob"] and sent["room_id"] == created["room_id"]
     got = bob.expect_event("message", text=secret_ops)
     assert got["room"] == "ops" and got["room_id"] == created["room_id"] and got["to"] == ["bob"]
+    assert got["trust"] == "new"
     assert alice.expect_event("delivery", msg_id=sent["msg_id"])["delivered"] == ["bob"]
 
     secret_lounge = f"lounge plaintext {secrets.token_hex(8)}"
