@@ -298,13 +298,24 @@ class RoomService:
 
     def _state(self, room_id: bytes) -> RoomState:
         """The verified state of a stored room (the caller holds the lock)."""
-        state = self._states.get(room_id)
-        if state is not None:
-            self._states.move_to_end(room_id)
-            return state
         stored = self.store.room(room_id)
         if stored is None:
             raise RoomRefused(ErrorCode.NO_SUCH_ROOM, "no such room (or it is not open to you)")
+        state = self._states.get(room_id)
+        if state is not None and stored.head_seq >= state.head.seq:
+            # Another relay on the same store (one --data-dir, or a cluster's Redis) may have
+            # appended since: continue the cached state from its head, verifying what is new.
+            while state.head.seq < stored.head_seq:
+                batch = self.store.entries(room_id, state.head.seq + 1, 4096)
+                if not batch:
+                    break
+                try:
+                    state = state.extend(batch)
+                except RoomLogError as exc:
+                    log.error("room-corrupt room=%s error=%s", short_room_id(room_id), exc.detail)
+                    raise StoreError(f"the stored log of room {short_room_id(room_id)} does not verify") from None
+            self._remember(state)
+            return state
         entries: list[bytes] = []
         while len(entries) <= stored.head_seq:
             batch = self.store.entries(room_id, len(entries), 4096)

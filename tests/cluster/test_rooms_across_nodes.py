@@ -1,12 +1,10 @@
 """Two relay nodes' room services over one store (a shared Redis; or one SQLite file, as two
-relays on one --data-dir): what rooms already do across nodes, and what the --cluster wiring
-still has to fix (a strict xfail, so fixing it turns the marker into a failure)."""
+relays on one --data-dir): what rooms do across nodes; what the --cluster wiring had to fix is
+fixed since: a node serves the head another node appended (its cached state is continued from the store)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import pytest
 
 from susurro.crypto import EntryKind, IdentityKey, LogRules, RoomPolicy, RoomState, create_entry, verify_log
 from susurro.protocol import RoomAppend, RoomCreate, RoomError, RoomFetch, RoomFind, RoomLog, name_key
@@ -92,12 +90,6 @@ def test_two_nodes_appending_on_one_head_conflict_and_the_log_stays_one_chain(st
     assert isinstance(log, RoomLog) and log.head_seq == 1 and verify_log(list(log.entries), RULES).head.seq == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RoomService serves a room from its per-process cache of verified states; with a store "
-    "shared between nodes it must check the stored head (store.room(id).head_seq) before using a "
-    "cached state. Left for the --cluster wiring (relay/rooms.py belongs to the rooms engineer).",
-)
 def test_a_node_serves_the_head_another_node_appended(store_backend: StoreBackend) -> None:
     node1, node2 = Node(store_backend), Node(store_backend)
     alice = node1.join("alice")
