@@ -12,9 +12,12 @@ from types import FrameType
 from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, MIN_MAX_FRAME
 
 from .addresses import announce
+from .budget import DEFAULT_MAX_PARTIAL_BYTES, DEFAULT_MEMORY_BUDGET
 from .config import (
+    DEFAULT_FRAME_TIMEOUT,
     DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_HOST,
+    DEFAULT_IO_THREADS,
     DEFAULT_MAX_CLIENTS,
     DEFAULT_MAX_PER_IP,
     DEFAULT_PORT,
@@ -27,7 +30,7 @@ from .idle import DEFAULT_IDLE_PING, DEFAULT_IDLE_TIMEOUT
 from .logsetup import LogSetup, configure_logging
 from .mailbox import add_mailbox_flags, mailbox_settings
 from .outbox import DEFAULT_OUTBOX_BYTES
-from .ratelimit import DEFAULT_RATE_BURST, DEFAULT_RATE_PER_SECOND
+from .ratelimit import DEFAULT_RATE_BURST, DEFAULT_RATE_GRACE, DEFAULT_RATE_PER_SECOND
 from .registry import RegistryError
 from .rooms import add_room_flags, room_settings
 from .server import RelayServer, format_address
@@ -202,6 +205,50 @@ def add_robustness_flags(limits: argparse._ArgumentGroup) -> None:
         default=DEFAULT_RATE_PER_SECOND,
         help=f"sustained frames per second per member; 0 turns flood control off (default {DEFAULT_RATE_PER_SECOND:g})",
     )
+    add_capacity_flags(limits)
+
+
+def add_capacity_flags(limits: argparse._ArgumentGroup) -> None:
+    """Pacing, unfinished frames, memory, pre-join quota, I/O threads (issues 16-18)."""
+    limits.add_argument(
+        "--rate-grace",
+        type=float,
+        default=DEFAULT_RATE_GRACE,
+        help="seconds a member sending faster than the rate may stay slowed down before it is disconnected "
+        f"(default {DEFAULT_RATE_GRACE:g})",
+    )
+    limits.add_argument(
+        "--frame-timeout",
+        type=float,
+        default=DEFAULT_FRAME_TIMEOUT,
+        help=f"seconds a started frame may take to arrive in full (default {DEFAULT_FRAME_TIMEOUT:g})",
+    )
+    limits.add_argument(
+        "--memory-budget",
+        type=_positive_int(1024 * 1024),
+        default=DEFAULT_MEMORY_BUDGET,
+        help="bytes buffered for all connections (input and outboxes) before the relay stops reading new input "
+        f"until they drain (default {DEFAULT_MEMORY_BUDGET})",
+    )
+    limits.add_argument(
+        "--max-partial-bytes",
+        type=_positive_int(64 * 1024),
+        default=DEFAULT_MAX_PARTIAL_BYTES,
+        help="bytes of unfinished frames across all connections; past it the largest holders are cut "
+        f"(default {DEFAULT_MAX_PARTIAL_BYTES})",
+    )
+    limits.add_argument(
+        "--max-pending",
+        type=_positive_int(1),
+        default=None,
+        help="connections that have not joined yet, at most; past it the oldest is cut (default --max-clients / 4)",
+    )
+    limits.add_argument(
+        "--io-threads",
+        type=_positive_int(1, 64),
+        default=DEFAULT_IO_THREADS,
+        help=f"event-loop threads sharing the connections (default {DEFAULT_IO_THREADS})",
+    )
 
 
 def robustness_flag_error(args: argparse.Namespace) -> str | None:
@@ -211,6 +258,8 @@ def robustness_flag_error(args: argparse.Namespace) -> str | None:
         return "--send-timeout must be positive"
     if args.rate_per_second < 0:
         return "--rate-per-second must be 0 (off) or positive"
+    if args.rate_grace <= 0 or args.frame_timeout <= 0:
+        return "--rate-grace and --frame-timeout must be positive"
     return None
 
 
@@ -265,6 +314,12 @@ def _run(args: argparse.Namespace, logs: LogSetup, hangups: list[int]) -> int:
         limit_loopback=args.limit_loopback,
         rate_burst=args.rate_burst,
         rate_per_second=args.rate_per_second,
+        rate_grace=args.rate_grace,
+        frame_timeout=args.frame_timeout,
+        memory_budget=args.memory_budget,
+        max_partial_bytes=args.max_partial_bytes,
+        max_pending=args.max_pending,
+        io_threads=args.io_threads,
         **room_settings(args),  # type: ignore[arg-type]
         **mailbox_settings(args),  # type: ignore[arg-type]
     )

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 from susurro.protocol.limits import DEFAULT_MAX_FRAME, DEFAULT_MAX_RECIPIENTS
 
+from .budget import DEFAULT_MAX_PARTIAL_BYTES, DEFAULT_MEMORY_BUDGET
 from .idle import DEFAULT_IDLE_PING, DEFAULT_IDLE_TIMEOUT
 from .outbox import DEFAULT_OUTBOX_BYTES
-from .ratelimit import DEFAULT_RATE_BURST, DEFAULT_RATE_PER_SECOND
+from .ratelimit import DEFAULT_RATE_BURST, DEFAULT_RATE_GRACE, DEFAULT_RATE_PER_SECOND
 from .rooms import (
     DEFAULT_MAX_ENTRY_BYTES,
     DEFAULT_MAX_ROOM_ENTRIES,
@@ -33,6 +34,16 @@ FLUSH_TIMEOUT = 2.0
 DEFAULT_MAX_PER_IP = 16
 #: A blocking send to one client may take this long before the client is dropped.
 DEFAULT_SEND_TIMEOUT = 30.0
+#: A frame whose first byte has arrived must be complete this many seconds later
+#: (1 MiB at 35 KB/s); single bytes of it are not signs of life (issue 16).
+DEFAULT_FRAME_TIMEOUT = 30.0
+#: I/O threads (epoll loops), each owning a share of the connections; see decision 26.
+DEFAULT_IO_THREADS = 2
+
+
+def default_max_pending(max_clients: int) -> int:
+    """Connections that have not joined yet, at most: a quarter of the slots (issue 17)."""
+    return max(1, max_clients // 4)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,3 +82,15 @@ class RelayConfig:
     mailbox_bytes: int = DEFAULT_MAILBOX_BYTES
     mailbox_per_sender: int = DEFAULT_MAILBOX_PER_SENDER
     mailbox_days: float = DEFAULT_MAILBOX_DAYS
+    # Issues 16-18: pacing, unfinished frames, one memory budget, pre-join quota, I/O threads.
+    rate_grace: float = DEFAULT_RATE_GRACE
+    frame_timeout: float = DEFAULT_FRAME_TIMEOUT
+    memory_budget: int = DEFAULT_MEMORY_BUDGET
+    max_partial_bytes: int = DEFAULT_MAX_PARTIAL_BYTES
+    #: None: ``default_max_pending(max_clients)``.
+    max_pending: int | None = None
+    io_threads: int = DEFAULT_IO_THREADS
+
+    @property
+    def pending_quota(self) -> int:
+        return self.max_pending if self.max_pending is not None else default_max_pending(self.max_clients)

@@ -57,7 +57,6 @@ from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, CHALLENGE_SIZE, MAX_HAND
 
 from .config import RelayConfig
 from .mailbox import MailboxService, mailbox_limits
-from .ratelimit import RateLimiter, Verdict
 from .registry import NameRegistry
 from .rooms import RoomService
 from .roster import NameTaken, Roster, RosterEntry, SessionKeyInUse
@@ -89,10 +88,10 @@ class Connection:
     nonce: bytes
     name: str | None = None
     closing: bool = False
-    # The source address (for the per-address limit), the flood
-    # limiter, and why the relay chose to close (for the leave log line).
+    # The source address (for the per-address limit) and why the
+    # relay chose to close (for the leave log line). Flood control paces
+    # reads, so it lives with the sockets (relay/loop.py), not here.
     ip: str = ""
-    limiter: RateLimiter | None = None
     close_reason: str | None = None
     # Issue 12: the identity key it joined with, for room presence.
     ik: bytes = b""
@@ -178,7 +177,6 @@ class RelayCore:
                     decoder=FrameDecoder(min(MAX_HANDSHAKE_FRAME, self.config.max_frame)),
                     nonce=self._random_bytes(CHALLENGE_SIZE),
                     ip=ip if counted else "",
-                    limiter=RateLimiter(self.config.rate_burst, self.config.rate_per_second, self._clock()),
                 )
                 self._connections.add(conn)
                 if counted:
@@ -257,15 +255,6 @@ class RelayCore:
         try:
             conn.decoder.feed(data)
             while (payload := conn.decoder.next_payload()) is not None:
-                # Flood control counts frames before parsing them: a refused
-                # frame costs the relay no msgpack work.
-                if conn.joined and conn.limiter is not None:
-                    verdict = conn.limiter.take(self._clock())
-                    if verdict is not Verdict.ALLOW:
-                        self._rate_limited(conn, verdict)
-                        if conn.closing:
-                            return False
-                        continue
                 try:
                     frame = decode_frame(payload, CLIENT_FRAMES, max_bin_len=conn.decoder.max_frame)
                     self._dispatch(conn, frame)
@@ -277,17 +266,6 @@ class RelayCore:
             self._reject(conn, exc)
             return False
         return not conn.closing
-
-    def _rate_limited(self, conn: Connection, verdict: Verdict) -> None:
-        limiter = conn.limiter
-        assert limiter is not None
-        rule = f"at most {limiter.rate:g} frames/s after a burst of {limiter.burst}"
-        if verdict is Verdict.DISCONNECT:
-            self._reject(conn, RemoteProtocolError(ErrorCode.RATE_LIMITED, f"kept sending too fast ({rule}); closing"))
-            conn.closing = True
-            conn.close_reason = "rate_limited"
-        else:
-            self._reject(conn, RemoteProtocolError(ErrorCode.RATE_LIMITED, f"frame dropped: {rule}"))
 
     def _reject(self, conn: Connection, exc: ProtocolError) -> None:
         log.warning("reject %s addr=%s code=%s detail=%s", conn.label(), conn.address, exc.code.value, exc.detail[:200])

@@ -1,169 +1,267 @@
-"""A connection's bounded outgoing queue, drained by its writer thread.
+"""A connection's bounded outgoing buffer, and the batch that coalesces writes.
 
-Producers (any reader thread routing a message) call ``offer``, which never
-blocks: when the queued bytes would pass the budget, the offer fails and the
-connection is marked as a slow consumer, to be evicted. One slow reader can
-therefore never stall the sender or the rest of the room.
+This is the relay's write path, the one interface between routing and the
+network: the core hands over (recipient outbox, frame bytes) pairs through
+``Outbox.offer``, which never blocks. Inside an I/O thread's pass over its
+ready sockets, an offer only appends the frame and puts the outbox in that
+thread's ``Batch``; at the end of the pass the batch flushes each outbox it
+touched once: everything routed to one member while handling that pass's
+reads leaves in one buffer and one non-blocking ``send`` (corking, as
+miniircd's per-client buffer and ngircd's write corking do). Offers from
+other threads (the acceptor's challenge, ``stop``'s shutdown) flush at once.
 
-The writer takes everything queued at once (``take_all``) and hands it to one
-``sendall``: under load a system call and a thread wake-up then carry many
-frames instead of one each, which is most of what a relay's CPU goes to.
-The byte budget is the same either way.
+What the kernel does not take stays here, and the owning I/O thread is
+asked to flush again when the socket is writable (``on_blocked``). One
+thread flushes an outbox at a time (``_flushing``), so frames never
+interleave, whichever thread routed them. A cluster node delivering
+cross-node messages would offer into the same outboxes inside a batch.
+
+Budget: when the queued bytes would pass ``max_bytes``, the offer fails and
+the connection is marked as a slow consumer, to be evicted; one slow reader
+can never stall the sender or the room. A frame is always accepted into an
+empty outbox, so one frame larger than the budget cannot evict anyone.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import deque
+import time
 from collections.abc import Callable
 
+from .budget import LockedMeter, Meter
+
 DEFAULT_OUTBOX_BYTES = 1024 * 1024
-#: Most bytes one ``take_all`` hands out: what is in flight in the writer's
-#: ``sendall`` is no longer counted against the budget, so this bounds how far
-#: past ``max_bytes`` one connection's memory can go.
-MAX_BATCH_BYTES = 256 * 1024
+
+
+class Batch:
+    """One I/O thread's pass: the outboxes offered to since it began, and its meter."""
+
+    __slots__ = ("active", "dirty", "meter")
+
+    def __init__(self, meter: Meter) -> None:
+        self.meter = meter
+        self.active = False
+        self.dirty: list[Outbox] = []
+
+    def flush(self) -> None:
+        """One flush per outbox touched during the pass (a flush may add none: it only sends)."""
+        self.active = False
+        dirty, self.dirty = self.dirty, []
+        for outbox in dirty:
+            outbox.flush()
+
+
+_local = threading.local()
+_idle_batch = Batch(LockedMeter())  # replaced by the server's shared meter
+
+
+def use_batch(batch: Batch) -> None:
+    """Make ``batch`` the calling thread's (an I/O thread calls this once)."""
+    _local.batch = batch
+
+
+def set_shared_meter(meter: LockedMeter) -> None:
+    """The meter of offers and flushes from threads without a batch of their own."""
+    _idle_batch.meter = meter
+
+
+def _current() -> Batch:
+    return getattr(_local, "batch", _idle_batch)
+
+
+def _account(meter: Meter, delta: int) -> None:
+    if not delta:
+        return
+    if isinstance(meter, LockedMeter):
+        with meter.lock:
+            meter.outbound += delta
+    else:
+        meter.outbound += delta
+
+
+Send = Callable[[bytes], int]
 
 
 class Outbox:
-    """Bounded queue of frames for one connection, with an optional direct path.
+    """Bounded buffer of frames for one connection.
 
-    ``send_now``, when given, is a non-blocking send on the connection's
-    socket (returns the bytes taken, raises ``BlockingIOError`` when the
-    kernel buffer is full). A producer that finds the outbox idle (nothing
-    queued, nobody writing) hands its frame to the kernel itself, so the
-    common case costs no thread wake-up at all; whatever the kernel does not
-    take is queued for the writer thread, in order. The writer and a direct
-    sender never write at the same time, so frames never interleave.
+    ``send`` is a non-blocking send on the connection's socket: it returns
+    the bytes taken and raises ``BlockingIOError`` when the kernel buffer is
+    full, ``OSError`` when the connection is gone. ``seal`` (TLS) turns
+    frames into records just before sending. ``on_overflow`` is called once
+    when the outbox gives up (slow consumer, write failed), ``on_blocked``
+    when bytes are left for the next writable event.
     """
+
+    __slots__ = (
+        "__weakref__",
+        "_aborted",
+        "_closed",
+        "_dirty",
+        "_flushing",
+        "_frame_bytes",
+        "_frames",
+        "_lock",
+        "_pending",
+        "_seal",
+        "_send",
+        "blocked_since",
+        "close_reason",
+        "max_bytes",
+        "on_blocked",
+        "on_overflow",
+        "progress_at",
+    )
 
     def __init__(
         self,
         max_bytes: int = DEFAULT_OUTBOX_BYTES,
+        send: Send | None = None,
+        *,
+        seal: Callable[[bytes], bytes] | None = None,
         on_overflow: Callable[[], None] | None = None,
-        send_now: Callable[[bytes], int] | None = None,
+        on_blocked: Callable[[], None] | None = None,
     ) -> None:
         self.max_bytes = max_bytes
-        self._queue: deque[bytes] = deque()
-        self._queued_bytes = 0
-        self._cond = threading.Condition(threading.Lock())
+        self._send = send
+        self._seal = seal
+        self.on_overflow = on_overflow
+        self.on_blocked = on_blocked
+        self._lock = threading.Lock()
+        self._frames: list[bytes] = []
+        self._frame_bytes = 0
+        self._pending = b""  # wire bytes the kernel did not take yet
+        self._dirty = False  # in a batch, being flushed, or waiting to be writable
+        self._flushing = False
         self._closed = False
         self._aborted = False
-        self._on_overflow = on_overflow
-        self._send_now = send_now
-        self._writer_waiting = False
-        self._writer_busy = False  # between handing out a batch and the next take
-        self._direct_busy = False  # a producer is in send_now
         self.close_reason: str | None = None
+        #: When the socket last took bytes (monotonic), and since when it has refused them.
+        self.progress_at = 0.0
+        self.blocked_since: float | None = None
 
     @property
     def queued_bytes(self) -> int:
-        return self._queued_bytes
+        return self._frame_bytes + len(self._pending)
+
+    @property
+    def drained(self) -> bool:
+        """Nothing left to send (or nothing ever will be: aborted)."""
+        return self._aborted or (not self._frames and not self._pending)
+
+    @property
+    def aborted(self) -> bool:
+        return self._aborted
 
     def offer(self, data: bytes) -> bool:
-        """Queue (or send) ``data`` unless closed or over budget. Never blocks on the network.
-
-        A frame is always accepted into an empty outbox, so one frame larger
-        than the budget (up to the frame limit) cannot by itself evict anyone.
-        """
-        overflowed = direct = False
-        with self._cond:
+        """Queue ``data`` unless closed or over budget. Never blocks."""
+        batch = _current()
+        overflowed = schedule = False
+        with self._lock:
             if self._closed:
                 return False
-            if self._queue and self._queued_bytes + len(data) > self.max_bytes:
-                self._give_up("slow_consumer")
+            queued = self._frame_bytes + len(self._pending)
+            if queued and queued + len(data) > self.max_bytes:
+                dropped = self._give_up("slow_consumer")
                 overflowed = True
-            elif self._send_now is not None and not self._queue and not self._writer_busy and not self._direct_busy:
-                self._direct_busy = direct = True
             else:
-                self._queue.append(data)
-                self._queued_bytes += len(data)
-                if self._writer_waiting and not self._direct_busy:
-                    self._cond.notify()
+                self._frames.append(data)
+                self._frame_bytes += len(data)
+                schedule = not self._dirty
+                self._dirty = True
         if overflowed:
-            if self._on_overflow is not None:
-                self._on_overflow()
+            _account(batch.meter, -dropped)
+            if self.on_overflow is not None:
+                self.on_overflow()
             return False
-        if direct:
-            self._send_direct(data)
+        _account(batch.meter, len(data))
+        if schedule:
+            if batch.active:
+                batch.dirty.append(self)
+            else:
+                self.flush()
         return True
 
-    def _send_direct(self, data: bytes) -> None:
-        assert self._send_now is not None
-        failed = False
-        try:
-            sent = self._send_now(data)
-        except BlockingIOError:
-            sent = 0
-        except OSError:
-            sent, failed = 0, True
-        with self._cond:
-            self._direct_busy = False
+    def flush(self) -> None:
+        """Send what is queued without blocking; whatever thread calls it."""
+        batch = _current()
+        while True:
+            with self._lock:
+                if self._flushing or self._send is None:
+                    return  # the thread flushing now also takes what arrived meanwhile
+                if self._aborted or (not self._frames and not self._pending):
+                    self._dirty = False
+                    return
+                self._flushing = True
+                frames, self._frames = self._frames, []
+                taken, self._frame_bytes = self._frame_bytes, 0
+                pending = self._pending
+            failed = False
+            data = frames[0] if len(frames) == 1 else b"".join(frames)
+            try:
+                if self._seal is not None and data:
+                    data = self._seal(data)
+                if pending:
+                    data = pending + data
+                sent = self._send(data)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                sent, failed = 0, True
+            now = time.monotonic()
+            notify_blocked = False
+            with self._lock:
+                self._flushing = False
+                before = taken + len(pending)
+                if failed or self._aborted:
+                    self._pending = b""
+                    dropped = self._give_up("write failed") if failed else 0
+                    _account(batch.meter, -before - dropped)
+                else:
+                    self._pending = data[sent:] if sent < len(data) else b""
+                    _account(batch.meter, len(self._pending) - before)
+                    if sent:
+                        self.progress_at = now
+                    if self._pending:
+                        if self.blocked_since is None:
+                            self.blocked_since = now
+                        notify_blocked = True
+                    else:
+                        self.blocked_since = None
             if failed:
-                self._give_up("write failed")
-            elif sent < len(data) and not self._aborted:
-                rest = data[sent:]
-                self._queue.appendleft(rest)
-                self._queued_bytes += len(rest)
-            if self._writer_waiting and (self._queue or self._closed):
-                self._cond.notify()
-        if failed and self._on_overflow is not None:
-            self._on_overflow()  # cut the connection: its reader learns at once
-
-    def _give_up(self, reason: str) -> None:
-        """Close and drop everything (caller holds the lock)."""
-        self._closed = self._aborted = True
-        self.close_reason = self.close_reason or reason
-        self._queue.clear()
-        self._queued_bytes = 0
-        self._cond.notify_all()
+                if self.on_overflow is not None:
+                    self.on_overflow()  # cut the connection: its I/O thread learns at once
+                return
+            if notify_blocked:
+                if self.on_blocked is not None:
+                    self.on_blocked()
+                return
+            # Everything went: loop to send what other threads queued meanwhile.
 
     def close(self, reason: str | None = None) -> None:
-        """Stop accepting; the writer still drains what is queued, then sees ``None``."""
-        with self._cond:
+        """Accept nothing more; what is queued is still flushed."""
+        with self._lock:
             if not self._closed:
                 self._closed = True
-                self.close_reason = reason
-            self._cond.notify_all()
+                self.close_reason = self.close_reason or reason
 
     def abort(self, reason: str) -> None:
         """Stop at once and drop whatever is queued."""
-        with self._cond:
-            self._give_up(reason)
+        with self._lock:
+            dropped = self._give_up(reason)
+        _account(_current().meter, -dropped)
 
-    def take_all(self) -> bytes | None:
-        """Block until there is data; what is queued, in order, as one block.
+    def _give_up(self, reason: str) -> int:
+        """Close and drop what is queued (caller holds the lock); returns the bytes dropped.
 
-        At least one frame and at most about ``MAX_BATCH_BYTES`` (whole frames).
-        ``None`` once closed and drained. The join happens outside the lock.
-        Until the next call the caller counts as writing: nobody sends directly.
+        Bytes a flush in progress took out are that flush's to drop.
         """
-        with self._cond:
-            if not self._wait_for_data():
-                return None
-            if self._queued_bytes <= MAX_BATCH_BYTES:
-                frames, self._queue = self._queue, deque()
-                self._queued_bytes = 0
-            else:
-                frames = deque()
-                taken = 0
-                while self._queue and taken < MAX_BATCH_BYTES:
-                    frame = self._queue.popleft()
-                    frames.append(frame)
-                    taken += len(frame)
-                self._queued_bytes -= taken
-            self._writer_busy = True
-        return frames[0] if len(frames) == 1 else b"".join(frames)
-
-    def _wait_for_data(self) -> bool:
-        """Wait until the writer may take a frame (True) or everything is done (False)."""
-        # The previous batch is written: producers may send directly again.
-        self._writer_busy = False
-        # A direct send in flight goes first (its remainder is queued at the front).
-        while self._direct_busy or (not self._queue and not self._closed):
-            # Producers notify only while the writer waits: a busy writer costs them nothing.
-            self._writer_waiting = True
-            try:
-                self._cond.wait()
-            finally:
-                self._writer_waiting = False
-        return bool(self._queue)
+        self._closed = self._aborted = True
+        self.close_reason = self.close_reason or reason
+        dropped = self._frame_bytes
+        self._frames = []
+        self._frame_bytes = 0
+        if not self._flushing:
+            dropped += len(self._pending)
+            self._pending = b""
+        return dropped

@@ -1,40 +1,51 @@
 """Sockets and threads around ``RelayCore``: this module only moves bytes.
 
-Threads: one acceptor; per connection one reader (recv -> core.receive) and
-one writer (drains the connection's ``Outbox`` with ``sendall``). No lock is
-held during any socket call. A connection whose outbox overflows is cut at
-once with ``shutdown(SHUT_RDWR)``, which also unblocks its writer.
+Threads: one acceptor; ``--io-threads`` event loops (``relay/loop.py``),
+each owning a share of the connections' sockets, reads and writes; and one
+short-lived thread per TLS handshake in progress (bounded by
+``HandshakeGate``), so a slow handshake never stalls the acceptor or a loop.
+There is no thread per connection: an idle member costs a few objects.
+
+The acceptor also keeps the pre-join quota (issue 17): connections that
+have not joined get at most ``pending_quota`` slots, and when those (or all
+of ``--max-clients``) are taken, the oldest connection that has still not
+joined after ``PENDING_GRACE`` is cut to make room, so idle sockets cannot
+keep a real member out.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import math
-import select
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+
+from susurro.protocol import ErrorCode
+from susurro.transport import TLSStream
 
 from . import tls as relay_tls
+from .budget import MemoryBudget
 from .config import FLUSH_TIMEOUT, RelayConfig
-from .core import Connection, RelayCore, is_loopback
+from .core import RelayCore, is_loopback
 from .fdlimit import descriptors_needed, ensure_fd_limit
-from .idle import IdleAction, IdleWatch
-from .outbox import Outbox
+from .loop import EventLoop, Link
+from .outbox import Outbox, set_shared_meter
 
 log = logging.getLogger("susurro.relay")
 
-#: msgpack's C unpacker keeps about 40 KiB of parser state on the stack, and a
-#: 32 KiB thread stack segfaults it; 512 KiB leaves a wide margin for logging
-#: and tracebacks while keeping a thousand connections' stacks small.
+#: Stack of the relay's own threads. msgpack's C unpacker keeps about 40 KiB of
+#: parser state on the stack and a 32 KiB stack segfaults it; 512 KiB leaves a
+#: wide margin for logging and tracebacks.
 THREAD_STACK_SIZE = 512 * 1024
-RECV_SIZE = 64 * 1024
 #: The smallest accept queue; it grows with --max-clients (the kernel caps it at somaxconn).
 LISTEN_BACKLOG = 512
 MAX_LISTEN_BACKLOG = 65535
+#: A connection younger than this is never cut for the pre-join quota: in a
+#: join storm every client gets at least this long to send its hello.
+PENDING_GRACE = 1.0
 
 
 def listen_backlog(max_clients: int) -> int:
@@ -50,15 +61,23 @@ class RelayServer:
     """A running relay: ``start()`` binds and serves in background threads."""
 
     def __init__(self, config: RelayConfig) -> None:
+        if config.io_threads < 1:
+            raise ValueError("io_threads must be at least 1")
         self.config = config
         self.core = RelayCore(config)
+        self.budget = MemoryBudget(config.memory_budget, config.max_partial_bytes)
+        set_shared_meter(self.budget.shared)
+        self.flush_timeout = FLUSH_TIMEOUT
         self._listener: socket.socket | None = None
         self._acceptor: threading.Thread | None = None
+        self._loops: list[EventLoop] = []
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self._threads_lock = threading.Lock()
-        self._threads: set[threading.Thread] = set()
-        self._sockets: dict[Connection, socket.socket] = {}
+        self._threads: set[threading.Thread] = set()  # TLS handshakes in progress
+        self._pending_lock = threading.Lock()
+        self._pending: OrderedDict[Link, float] = OrderedDict()
+        self._trimming = threading.Lock()
         self._tls: ssl.SSLContext | None = None
         self._handshakes = relay_tls.HandshakeGate(
             config.max_clients, config.max_per_ip, lambda ip: config.limit_loopback or not is_loopback(ip)
@@ -91,6 +110,9 @@ class RelayServer:
             listener.close()
             raise
         self._listener = listener
+        self._loops = [EventLoop(self, index) for index in range(self.config.io_threads)]
+        for loop in self._loops:
+            loop.start()
         self._acceptor = threading.Thread(target=self._accept_loop, name="relay-acceptor", daemon=True)
         self._acceptor.start()
         return self.address
@@ -110,33 +132,34 @@ class RelayServer:
             with contextlib.suppress(OSError):
                 self._listener.close()
         self._handshakes.cut_all()
-        self.core.shutdown(reason)
-        with self._threads_lock:
-            sockets = dict(self._sockets)
-        for conn in sockets:
-            outbox = conn.outbox
-            if isinstance(outbox, Outbox):
-                outbox.close("shutdown")
-        deadline = time.monotonic() + FLUSH_TIMEOUT
-        for thread in self._live_threads():
-            thread.join(max(0.0, deadline - time.monotonic()))
-        for sock in sockets.values():
-            _cut(sock)
-        for thread in self._live_threads():
-            thread.join(1.0)
         if self._acceptor is not None:
             self._acceptor.join(1.0)
+        self.core.shutdown(reason)
+        for loop in self._loops:
+            loop.call_soon(lambda loop=loop: self._stop_loop(loop))  # type: ignore[misc]
+        deadline = time.monotonic() + FLUSH_TIMEOUT + 1.0
+        for loop in self._loops:
+            loop.thread.join(max(0.0, deadline - time.monotonic()))
+        for thread in self._live_threads():
+            thread.join(1.0)
         self._stopped.set()
 
+    def _stop_loop(self, loop: EventLoop) -> None:
+        loop.stopping = True
+        for link in list(loop.links.values()):
+            link.close("shutdown")
+
     def thread_count(self) -> int:
-        return len(self._live_threads())
+        """The relay's threads now: acceptor, I/O loops, TLS handshakes in progress."""
+        loops = sum(loop.thread.is_alive() for loop in self._loops)
+        acceptor = int(self._acceptor is not None and self._acceptor.is_alive())
+        return acceptor + loops + len(self._live_threads())
 
     def _live_threads(self) -> list[threading.Thread]:
         with self._threads_lock:
-            self._threads = {t for t in self._threads if t.is_alive()}
-            return list(self._threads)
+            return [t for t in self._threads if t.is_alive()]
 
-    # --- threads ----------------------------------------------------------------
+    # --- accepting ----------------------------------------------------------------
 
     def _accept_loop(self) -> None:
         assert self._listener is not None
@@ -154,10 +177,11 @@ class RelayServer:
                 if self._tls is not None:
                     self._admit_tls(sock, address, ip)
                 else:
-                    self._admit(sock, address, ip=ip)
+                    self._admit(sock, address, ip, time.monotonic())
             except Exception:
                 log.exception("could not start a connection")
                 _cut(sock)
+                sock.close()
 
     def _admit_tls(self, sock: socket.socket, address: str, ip: str) -> None:
         """Hand the TLS handshake to its own thread; the acceptor moves on at once."""
@@ -170,196 +194,120 @@ class RelayServer:
         thread = threading.Thread(
             target=self._tls_then_admit, args=(sock, address, ip, time.monotonic()), name="relay-tls", daemon=True
         )
-        self._track(thread)
+        with self._threads_lock:
+            self._threads.add(thread)
         thread.start()
 
     def _tls_then_admit(self, sock: socket.socket, address: str, ip: str, started: float) -> None:
         assert self._tls is not None
         try:
-            stream = relay_tls.accept(sock, self._tls, started + self.config.handshake_timeout)
-        except Exception as exc:  # any failure ends only this connection
-            log.info("tls-fail addr=%s reason=%s", address, relay_tls.describe(exc))
-            _cut(sock)
-            sock.close()
-            return
-        finally:
-            self._handshakes.leave(sock)
-        if self._stopping.is_set():
-            _cut(sock)
-            sock.close()
-            return
-        self._admit(stream, address, started, ip)  # type: ignore[arg-type]  # TLSStream has the socket calls we use
-
-    def _admit(self, sock: socket.socket, address: str, started: float | None = None, ip: str = "") -> None:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if type(sock) is socket.socket:
-            # A plain socket stays in blocking mode: producers write to it with
-            # MSG_DONTWAIT (``_direct_sender``) and the writer bounds its own
-            # sends by send_timeout (``_sender_within``). A socket timeout
-            # would make every send wait for writability first.
-            send_now = _direct_sender(sock)
-        else:
-            # Bounds every blocking send: a client that stops reading with a
-            # nearly full outbox is cut after this long, not waited for forever.
-            # The reader never blocks in recv (it polls first), so this is the
-            # send timeout only.
-            sock.settimeout(self.config.send_timeout)
-            send_now = None
-        outbox = Outbox(self.config.outbox_bytes, on_overflow=lambda: _cut(sock), send_now=send_now)
-        conn = self.core.connect(outbox, address, ip)
-        if conn is None:  # full: flush the error frame, then close
-            outbox.close("full")
-            writer = threading.Thread(target=self._write_loop, args=(sock, outbox, None), daemon=True)
-            self._track(writer)
-            writer.start()
-            return
-        writer = threading.Thread(
-            target=self._write_loop, args=(sock, outbox, conn), name=f"relay-w{conn.id}", daemon=True
-        )
-        reader = threading.Thread(
-            target=self._read_loop, args=(sock, outbox, conn, writer, started), name=f"relay-r{conn.id}", daemon=True
-        )
-        with self._threads_lock:
-            self._sockets[conn] = sock
-        self._track(writer)
-        self._track(reader)
-        writer.start()
-        reader.start()
-
-    def _track(self, thread: threading.Thread) -> None:
-        with self._threads_lock:
-            self._threads.add(thread)
-
-    def _read_loop(
-        self, sock: socket.socket, outbox: Outbox, conn: Connection, writer: threading.Thread, started: float | None
-    ) -> None:
-        reason = "closed by client"
-        # The handshake deadline counts from connect (TLS included), not per recv: a
-        # client trickling one byte at a time must not hold a connection slot forever.
-        deadline = (time.monotonic() if started is None else started) + self.config.handshake_timeout
-        idle = IdleWatch(self.config.idle_ping, self.config.idle_timeout, time.monotonic())
-        poller = select.poll()  # no descriptor of its own, unlike epoll; no FD_SETSIZE cap, unlike select
-        poller.register(sock, select.POLLIN)
-        try:
-            while True:
-                now = time.monotonic()
-                if not conn.joined:
-                    wait = deadline - now
-                    if wait <= 0:
-                        self.core.handshake_timed_out(conn)
-                        reason = "handshake_timeout"
-                        break
-                else:
-                    action, wait = idle.due(now)
-                    if action is IdleAction.DROP:
-                        self.core.idle_timed_out(conn)
-                        reason = "idle_timeout"
-                        break
-                    if action is IdleAction.PING:
-                        self.core.keepalive(conn)
-                if not _readable(sock, poller, wait):
-                    continue  # the deadline and idle checks above decide
-                try:
-                    data = sock.recv(RECV_SIZE)
-                except (BlockingIOError, TimeoutError):
-                    continue  # a spurious wakeup (TLS record not complete yet)
-                except OSError as exc:
-                    reason = outbox.close_reason or f"connection lost ({exc.__class__.__name__})"
-                    break
-                if not data:
-                    reason = outbox.close_reason or "closed by client"
-                    break
-                idle.heard(time.monotonic())
-                if not self.core.receive(conn, data):
-                    reason = outbox.close_reason or conn.close_reason or ("bye" if conn.joined else "refused")
-                    break
+            try:
+                stream = relay_tls.accept(sock, self._tls, started + self.config.handshake_timeout)
+            except Exception as exc:  # any failure ends only this connection
+                log.info("tls-fail addr=%s reason=%s", address, relay_tls.describe(exc))
+                _cut(sock)
+                sock.close()
+                return
+            finally:
+                self._handshakes.leave(sock)
+            if self._stopping.is_set():
+                _cut(sock)
+                sock.close()
+                return
+            self._admit(sock, address, ip, started, stream)
         except Exception:
-            reason = "internal error"
-            log.exception("reader for conn=%d failed", conn.id)
-        finally:
-            self.core.disconnect(conn, reason)
-            outbox.close(reason)
-            writer.join(FLUSH_TIMEOUT)
+            log.exception("could not start a TLS connection")
             _cut(sock)
             sock.close()
+        finally:
+            # A finished thread must not stay referenced (issue 17: it leaked per connection).
             with self._threads_lock:
-                self._sockets.pop(conn, None)
+                self._threads.discard(threading.current_thread())
 
-    def _write_loop(self, sock: socket.socket, outbox: Outbox, conn: Connection | None) -> None:
-        send_all = _sender_within(sock, self.config.send_timeout)
-        try:
-            # Everything queued goes out in one call: one system call and one
-            # wake-up per batch, not per frame (see docs/performance.md).
-            while (data := outbox.take_all()) is not None:
-                send_all(data)
-        except OSError:
-            outbox.abort("write failed")
-            _cut(sock)
-        except Exception:
-            log.exception("writer failed")
-            outbox.abort("internal error")
-        finally:
-            # Let the peer see EOF after the last frame; the reader closes the fd.
+    def _admit(self, sock: socket.socket, address: str, ip: str, started: float, tls: TLSStream | None = None) -> None:
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        loop = min(self._loops, key=lambda candidate: candidate.size)
+        outbox = Outbox(self.config.outbox_bytes, sock.send, seal=tls.encrypt if tls is not None else None)
+        link = Link(loop, sock, tls, outbox, started)
+        outbox.on_overflow = link.cut
+        outbox.on_blocked = link.request_write
+        self._make_room()
+        conn = self.core.connect(outbox, address, ip)
+        if conn is None:  # refused (full, per-address): the error is already sent
+            link.finished = True
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_WR)
-            if conn is None:
-                sock.close()
+            sock.close()
+            return
+        link.conn = conn
+        with self._pending_lock:
+            self._pending[link] = started
+        loop.adopt(link)
 
+    # --- the pre-join quota ----------------------------------------------------------
 
-def _readable(sock: socket.socket, poller: select.poll, timeout: float) -> bool:
-    """Wait up to ``timeout`` seconds for bytes (or EOF, or an error) on ``sock``."""
-    pending = getattr(sock, "pending", None)  # a TLS socket may hold decrypted bytes already
-    if pending is not None and pending() > 0:
-        return True
-    return bool(poller.poll(max(1, math.ceil(timeout * 1000))))
+    def _make_room(self) -> None:
+        """Cut the oldest connection still not joined if pre-join slots or all slots are taken."""
+        quota = self.config.pending_quota
+        with self._pending_lock:
+            if not self._pending:
+                return
+            if self.core.connection_count < self.config.max_clients and len(self._pending) < quota:
+                return
+            victim, since = next(iter(self._pending.items()))
+            if time.monotonic() - since < PENDING_GRACE:
+                return
+            del self._pending[victim]
+        done = threading.Event()
 
-
-def _sender_within(sock: socket.socket, timeout: float) -> Callable[[bytes], None]:
-    """``sendall`` for the writer, bounded by ``timeout`` seconds per batch.
-
-    A socket with a timeout (a TLS stream) bounds its own ``sendall``. A plain
-    socket stays in blocking mode for ``_direct_sender``, so the bound is kept
-    here: non-blocking sends, and ``poll`` for room in between. Raises
-    ``TimeoutError`` (an ``OSError``) when the client stops reading that long.
-    """
-    flag = getattr(socket, "MSG_DONTWAIT", 0)
-    if type(sock) is not socket.socket or not flag or sock.gettimeout() is not None:
-        return sock.sendall
-    poller = select.poll()
-    poller.register(sock, select.POLLOUT)
-
-    def send_all(data: bytes) -> None:
-        view = memoryview(data)
-        deadline = time.monotonic() + timeout
-        while view:
+        def cut() -> None:
             try:
-                view = view[sock.send(view, flag) :]
-                continue
-            except BlockingIOError:
-                pass
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not poller.poll(max(1, math.ceil(remaining * 1000))):
-                raise TimeoutError(f"no room to send for {timeout:g} s")
+                if victim.conn is not None and not victim.conn.joined and not victim.closing:
+                    detail = "other connections are waiting to join and this one has not; try again"
+                    victim.refuse(ErrorCode.FULL, detail, "pending_quota")
+            finally:
+                done.set()
 
-    return send_all
+        victim.loop.call_soon(cut)
+        done.wait(1.0)  # so the slot is free before this connection asks for one
+
+    def joined(self, link: Link) -> None:
+        self.forget_pending(link)
+
+    def forget_pending(self, link: Link) -> None:
+        with self._pending_lock:
+            self._pending.pop(link, None)
+
+    # --- the memory budget -------------------------------------------------------------
+
+    def trim_partial_frames(self) -> None:
+        """Past the share for unfinished input, cut the connections holding the most of it."""
+        over = self.budget.partial_over(self.budget.inbound)
+        if not over or not self._trimming.acquire(blocking=False):
+            return
+        try:
+            holders = sorted(
+                (link for loop in self._loops for link in list(loop.links.values()) if link.inbuf and not link.closing),
+                key=lambda link: len(link.inbuf),
+                reverse=True,
+            )
+            for link in holders:
+                if over <= 0:
+                    break
+                over -= len(link.inbuf)
+                link.loop.call_soon(lambda link=link: _cut_for_memory(link))  # type: ignore[misc]
+        finally:
+            self._trimming.release()
 
 
-def _direct_sender(sock: socket.socket) -> Callable[[bytes], int] | None:
-    """A send on ``sock`` that never blocks, for producers to call from any thread.
-
-    Only for a plain socket in blocking mode, where ``MSG_DONTWAIT`` makes one
-    call non-blocking without touching the socket's mode (a socket with a
-    timeout would first wait for writability). TLS streams keep to their
-    writer thread: one TLS record stream must have one writer.
-    """
-    flag = getattr(socket, "MSG_DONTWAIT", 0)
-    if type(sock) is not socket.socket or not flag or sock.gettimeout() is not None:
-        return None
-    send = sock.send
-    return lambda data: send(data, flag)
+def _cut_for_memory(link: Link) -> None:
+    if not link.closing:
+        detail = "the relay's memory for unfinished frames is full, and this connection held the most"
+        link.refuse(ErrorCode.FULL, detail, "memory")
 
 
 def _cut(sock: socket.socket) -> None:
-    """Abort both directions; unblocks any thread in recv or sendall on ``sock``."""
+    """Abort both directions; unblocks any thread in accept or recv on ``sock``."""
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)

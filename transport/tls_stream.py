@@ -115,6 +115,47 @@ class TLSStream:
                 records = self._outgoing.read()
             self._sock.sendall(records)
 
+    # For a caller that does its own non-blocking socket I/O (the relay's
+    # event loops): TLS work only, under the same state lock, so one thread
+    # may encrypt while another decrypts.
+
+    def encrypt(self, data: bytes) -> bytes:
+        """The TLS records carrying ``data``, plus any records TLS itself has queued, in order."""
+        with self._state:
+            if data:
+                self._tls.write(data)
+            return self._outgoing.read()
+
+    def decrypt(self, raw: bytes) -> tuple[bytes, bool]:
+        """Feed bytes read from the socket (``b""`` at its end): the plaintext now available, and end of stream.
+
+        Raises ``ssl.SSLError`` for records that do not authenticate.
+        """
+        chunks: list[bytes] = []
+        ended = False
+        with self._state:
+            if raw:
+                self._incoming.write(raw)
+            else:
+                self._incoming.write_eof()
+            while True:
+                try:
+                    chunk = self._tls.read(RECV_SIZE)
+                except ssl.SSLWantReadError:
+                    break
+                except (ssl.SSLEOFError, ssl.SSLZeroReturnError):
+                    ended = True
+                    break
+                if not chunk:
+                    ended = True
+                    break
+                chunks.append(chunk)
+        return b"".join(chunks), ended
+
+    @property
+    def raw_socket(self) -> socket.socket:
+        return self._sock
+
     def shutdown(self, how: int) -> None:
         """``SHUT_WR`` first says ``close_notify`` if no write is in progress.
 

@@ -8,6 +8,7 @@ client never costs another member a frame. Counts, not wall-clock times.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import selectors
@@ -62,11 +63,11 @@ def tally(frames: list[Frame], *, left: str) -> tuple[list[Deliver], list[Ack], 
 # --- flood control --------------------------------------------------------------
 
 
-def test_a_flood_is_rate_limited_then_cut_while_everyone_elses_messages_arrive(
+def test_a_flood_is_slowed_then_cut_while_everyone_elses_messages_arrive(
     relay_factory: Factory, member: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="susurro.relay")
-    server = relay_factory(rate_burst=20, rate_per_second=10.0)
+    server = relay_factory(rate_burst=20, rate_per_second=10.0, rate_grace=1.0)
     names = [f"m{i}" for i in range(9)]
     members = room(server, member, [*names, "flooder"])
     flooder = members.pop("flooder")
@@ -75,10 +76,12 @@ def test_a_flood_is_rate_limited_then_cut_while_everyone_elses_messages_arrive(
         raw_frame({"v": PROTOCOL_VERSION, "t": "send", "id": f"f{i}", "to": {n: b"\xff" * 40 for n in names}})
         for i in range(2000)
     )
+    flooder.sock.settimeout(0.2)  # the relay stops reading it: send what the kernel takes
     rounds = 10  # each honest member sends 10 frames: within its own burst
     for r in range(rounds):
         if r == 1:
-            flooder.send_raw(flood)
+            with contextlib.suppress(OSError):
+                flooder.sock.sendall(flood)
         for sender in names:
             others = {n: secrets.token_bytes(60) for n in names if n != sender}
             members[sender].send_message(f"{sender}-{r}", others)
@@ -93,35 +96,45 @@ def test_a_flood_is_rate_limited_then_cut_while_everyone_elses_messages_arrive(
         honest = [d for d in delivers if d.sender != "flooder"]
         assert len(honest) == honest_expected, f"{name} lost honest messages"
         assert {d.id for d in honest} == {f"{s}-{r}" for s in names if s != name for r in range(rounds)}
-        # The flood reached nobody beyond the burst (plus what trickled in as tokens refilled).
-        assert sum(d.sender == "flooder" for d in delivers) <= 40
+        # The flood was paced, not let through: the burst, then one frame per token until the cut.
+        flooded = [d.id for d in delivers if d.sender == "flooder"]
+        assert 20 <= len(flooded) < 2000
+        assert flooded == [f"f{i}" for i in range(len(flooded))], "paced frames keep their order"
         assert all(not a.missing for a in acks), "every honest send was delivered to all"
     refusals = log_lines(caplog.records, "reject name=flooder ")
-    assert refusals and all("code=rate_limited" in line for line in refusals)
-    assert len(refusals) <= 2 * 20 + 2, "refusals are bounded: continued excess ends the connection"
+    # Nothing was dropped along the way: one refusal, the one that ends the connection.
+    assert len(refusals) == 1 and "code=rate_limited" in refusals[0] and "closing" in refusals[0]
     wait_until(lambda: bool(log_lines(caplog.records, "leave name=flooder ")), "the flooder's leave line")
     assert log_lines(caplog.records, "leave name=flooder ")[0].split()[3] == "reason=rate_limited"
     assert_pair_can_chat(server)
 
 
-def test_a_short_burst_over_the_limit_costs_frames_not_the_connection(relay_factory: Factory, member: Any) -> None:
-    server = relay_factory(rate_burst=5, rate_per_second=1.0)
+def test_a_backlog_past_the_burst_is_delayed_and_delivered_not_refused(relay_factory: Factory, member: Any) -> None:
+    """Issue 17: 60 messages at once (typed through an outage, or held over a reconnect) all arrive."""
+    server = relay_factory(rate_burst=20, rate_per_second=40.0)
+    alice = member(server, "alice")
+    bob = member(server, "bob")
+    alice.expect_frame(Joined)
+    alice.send_raw(
+        b"".join(
+            raw_frame({"v": PROTOCOL_VERSION, "t": "send", "id": f"held{i}", "to": {"bob": bytes([i]) * 40}})
+            for i in range(60)
+        )
+    )
+    acks = [alice.recv_frame(timeout=WAIT) for _ in range(60)]
+    assert acks == [Ack(id=f"held{i}", delivered=("bob",), missing=()) for i in range(60)], "none refused"
+    delivered = [bob.recv_frame(timeout=WAIT) for _ in range(60)]
+    assert delivered == [Deliver(sender="alice", id=f"held{i}", ct=bytes([i]) * 40) for i in range(60)]
+    alice.send_frame(Ping())
+    assert isinstance(alice.recv_frame(), Pong)  # still connected
+
+
+def test_a_short_burst_over_the_limit_is_answered_late_not_refused(relay_factory: Factory, member: Any) -> None:
+    server = relay_factory(rate_burst=5, rate_per_second=4.0)
     alice = member(server, "alice")
     alice.send_raw(raw_frame({"v": PROTOCOL_VERSION, "t": "ping"}) * 8)
-    frames = [alice.recv_frame() for _ in range(8)]
-    assert [type(f) for f in frames].count(Pong) == 5
-    errors = [f for f in frames if isinstance(f, Error)]
-    assert len(errors) == 3 and all(e.code == "rate_limited" for e in errors)
-    # The connection stays: once tokens are back, a ping is answered again.
-    deadline = time.monotonic() + WAIT
-    while True:
-        alice.send_frame(Ping())
-        frame = alice.recv_frame()
-        if isinstance(frame, Pong):
-            break
-        assert isinstance(frame, Error) and frame.code == "rate_limited"
-        assert time.monotonic() < deadline
-        time.sleep(0.5)
+    frames = [alice.recv_frame(timeout=WAIT) for _ in range(8)]
+    assert frames == [Pong()] * 8
 
 
 # --- keepalive --------------------------------------------------------------------
@@ -334,7 +347,7 @@ def test_no_thread_or_descriptor_outlives_its_client(relay_factory: Factory) -> 
     baseline_fds = open_fds()
     for cycle in range(3):
         group = [joined_client(server, f"c{cycle}x{i}") for i in range(30)]
-        assert server.thread_count() == baseline_threads + 2 * len(group)  # one reader, one writer each
+        assert server.thread_count() == baseline_threads  # no thread per connection: the I/O loops serve all
         for index, client in enumerate(group):
             if index % 3 == 0:
                 client.abort()  # RST

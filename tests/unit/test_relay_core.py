@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -35,7 +34,7 @@ from susurro.protocol import (
 )
 from susurro.protocol.framing import pack_payload
 from susurro.protocol.limits import CHALLENGE_SIZE
-from susurro.relay import Connection, Outbox, RelayConfig, RelayCore, Roster
+from susurro.relay import Connection, RelayConfig, RelayCore, Roster
 from susurro.relay.roster import NameTaken
 from tests.helpers.memory import MemoryOutbox
 
@@ -479,90 +478,6 @@ def test_valid_frame_then_noise_never_raises(noise: bytes, msg_id: str) -> None:
     delivered = [f for f in bob_out.new_frames() if isinstance(f, Deliver)]
     # The whole frame before the noise is routed, whatever follows it.
     assert delivered[:1] == [Deliver(sender="fuzzer", id=msg_id, ct=b"\x01" * 8)]
-
-
-# --- Outbox -----------------------------------------------------------------------
-
-
-class OverflowCounter:
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def __call__(self) -> None:
-        self.calls += 1
-
-
-def test_outbox_accepts_within_budget_in_order() -> None:
-    box = Outbox(max_bytes=100)
-    assert all(box.offer(bytes([i]) * 25) for i in range(4))  # exactly 100 bytes
-    assert box.queued_bytes == 100
-    assert box.take_all() == b"".join(bytes([i]) * 25 for i in range(4))
-    assert box.queued_bytes == 0
-    assert box.close_reason is None
-
-
-def test_outbox_overflow_fails_calls_back_once_and_marks_slow_consumer() -> None:
-    counter = OverflowCounter()
-    box = Outbox(max_bytes=100, on_overflow=counter)
-    assert box.offer(b"a" * 60)
-    assert box.offer(b"b" * 40)
-    assert box.offer(b"c") is False
-    assert counter.calls == 1
-    assert box.close_reason == "slow_consumer"
-    assert box.offer(b"d") is False
-    assert box.offer(b"e" * 500) is False
-    assert counter.calls == 1
-    assert box.take_all() is None  # an evicted consumer gets nothing more
-
-
-def test_outbox_takes_one_frame_larger_than_the_budget_when_empty() -> None:
-    counter = OverflowCounter()
-    box = Outbox(max_bytes=100, on_overflow=counter)
-    assert box.offer(b"x" * 1000)
-    assert counter.calls == 0 and box.close_reason is None
-    assert box.take_all() == b"x" * 1000
-    assert box.offer(b"y" * 1000)  # empty again
-    assert box.offer(b"z") is False  # but nothing on top of it
-    assert counter.calls == 1
-
-
-def test_outbox_take_drains_then_returns_none_after_close() -> None:
-    box = Outbox(max_bytes=100)
-    box.offer(b"one")
-    box.offer(b"two")
-    box.close("bye")
-    assert box.offer(b"three") is False
-    assert box.take_all() == b"onetwo"
-    assert box.take_all() is None
-    assert box.take_all() is None
-    assert box.close_reason == "bye"
-
-
-def test_outbox_abort_drops_queued_data() -> None:
-    box = Outbox(max_bytes=100)
-    box.offer(b"one")
-    box.abort("write failed")
-    assert box.take_all() is None
-    assert box.close_reason == "write failed"
-
-
-def test_outbox_take_blocks_until_offer_or_close() -> None:
-    box = Outbox(max_bytes=100)
-    got: list[bytes | None] = []
-
-    def writer() -> None:
-        got.append(box.take_all())
-        got.append(box.take_all())
-
-    thread = threading.Thread(target=writer)
-    thread.start()
-    time.sleep(0.05)
-    assert got == []  # still waiting
-    box.offer(b"frame")
-    box.close("done")
-    thread.join(timeout=5)
-    assert not thread.is_alive()
-    assert got == [b"frame", None]
 
 
 # --- Roster -----------------------------------------------------------------------

@@ -1,0 +1,188 @@
+"""The relay's write path as a pure object: ``Outbox`` over a fake non-blocking socket.
+
+What the event loops rely on: offers inside a pass are coalesced into one
+send per recipient, nothing is ever interleaved or reordered whichever
+thread offers or flushes, what the kernel does not take waits in order, and
+the byte budget evicts a slow consumer.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from susurro.relay.budget import Meter
+from susurro.relay.outbox import Batch, Outbox, use_batch
+
+
+class FakeSocket:
+    """A non-blocking ``send``: takes at most ``window`` bytes per call, or raises what it is told."""
+
+    def __init__(self, window: int = 1 << 30) -> None:
+        self.window = window
+        self.raise_next: BaseException | None = None
+        self.written = bytearray()
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    def send(self, data: bytes) -> int:
+        with self.lock:
+            self.calls += 1
+            if self.raise_next is not None:
+                exc, self.raise_next = self.raise_next, None
+                raise exc
+            if self.window == 0:
+                raise BlockingIOError()
+            taken = data[: self.window]
+            self.written += taken
+            return len(taken)
+
+
+def test_outside_a_pass_an_offer_is_sent_at_once() -> None:
+    sock = FakeSocket()
+    box = Outbox(100, sock.send)
+    assert box.offer(b"hello") and box.offer(b"world")
+    assert bytes(sock.written) == b"helloworld"
+    assert sock.calls == 2 and box.queued_bytes == 0 and box.drained
+
+
+def test_a_pass_coalesces_every_frame_for_one_recipient_into_one_send() -> None:
+    sockets = [FakeSocket() for _ in range(3)]
+    boxes = [Outbox(10_000, s.send) for s in sockets]
+    batch = Batch(Meter())
+    use_batch(batch)
+    try:
+        batch.active = True
+        for i in range(50):  # fifty messages routed while handling one pass's reads
+            for box in boxes:
+                assert box.offer(b"<%02d>" % i)
+        assert all(s.calls == 0 for s in sockets), "nothing is sent during the pass"
+        batch.flush()
+    finally:
+        use_batch(Batch(Meter()))
+    expected = b"".join(b"<%02d>" % i for i in range(50))
+    for sock in sockets:
+        assert sock.calls == 1, "one send per recipient per pass"
+        assert bytes(sock.written) == expected
+    assert batch.meter.outbound == 0  # everything counted in was counted out
+
+
+def test_what_the_kernel_does_not_take_waits_first_in_order() -> None:
+    sock = FakeSocket(window=3)
+    blocked = []
+    box = Outbox(100, sock.send, on_blocked=lambda: blocked.append(1))
+    assert box.offer(b"abcdef")  # 3 bytes go out, "def" waits
+    assert bytes(sock.written) == b"abc" and blocked == [1] and box.queued_bytes == 3
+    assert box.offer(b"ghi")  # waits behind it: the socket is blocked until writable
+    assert bytes(sock.written) == b"abc"
+    sock.window = 100
+    box.flush()  # the socket became writable
+    assert bytes(sock.written) == b"abcdefghi" and box.drained
+
+
+def test_a_full_kernel_buffer_keeps_the_whole_frame() -> None:
+    sock = FakeSocket(window=0)
+    box = Outbox(100, sock.send)
+    assert box.offer(b"frame")
+    assert box.queued_bytes == 5 and box.blocked_since is not None
+    sock.window = 100
+    box.flush()
+    assert bytes(sock.written) == b"frame" and box.blocked_since is None
+
+
+def test_a_failed_write_gives_up_on_the_connection() -> None:
+    cut = []
+    sock = FakeSocket()
+    sock.raise_next = ConnectionResetError()
+    box = Outbox(100, sock.send, on_overflow=lambda: cut.append(1))
+    assert box.offer(b"frame")  # accepted, then the write failed
+    assert box.close_reason == "write failed" and cut == [1]
+    assert box.offer(b"more") is False
+    assert box.drained and box.aborted
+
+
+def test_budget_counts_what_waits_for_a_slow_reader_and_evicts_once() -> None:
+    cut = []
+    sock = FakeSocket(window=0)  # a client that reads nothing
+    box = Outbox(100, sock.send, on_overflow=lambda: cut.append(1))
+    assert box.offer(b"a" * 60) and box.offer(b"b" * 40)
+    assert box.offer(b"c") is False
+    assert box.close_reason == "slow_consumer" and cut == [1]
+    assert box.offer(b"d") is False and cut == [1]
+    assert box.queued_bytes == 0
+
+
+def test_one_frame_larger_than_the_budget_is_taken_into_an_empty_outbox() -> None:
+    sock = FakeSocket(window=0)
+    box = Outbox(100, sock.send)
+    assert box.offer(b"x" * 1000)
+    assert box.close_reason is None
+    assert box.offer(b"y") is False  # but nothing on top of it
+
+
+def test_close_still_flushes_what_is_queued_abort_drops_it() -> None:
+    sock = FakeSocket(window=0)
+    box = Outbox(100, sock.send)
+    box.offer(b"one")
+    box.close("bye")
+    assert box.offer(b"two") is False and not box.drained
+    sock.window = 100
+    box.flush()
+    assert bytes(sock.written) == b"one" and box.drained and box.close_reason == "bye"
+    other = Outbox(100, FakeSocket(window=0).send)
+    other.offer(b"one")
+    other.abort("write failed")
+    assert other.drained and other.queued_bytes == 0 and other.close_reason == "write failed"
+
+
+def test_a_frame_offered_during_a_send_goes_out_after_the_remainder() -> None:
+    box: Outbox
+    written = bytearray()
+
+    def send(data: bytes) -> int:
+        if data == b"first-frame":
+            assert box.offer(b"second")  # another thread, mid-send: it must wait its turn
+            written.extend(b"first")
+            return 5  # the kernel took "first"
+        written.extend(data)
+        return len(data)
+
+    box = Outbox(100, send)
+    assert box.offer(b"first-frame")
+    box.flush()  # the socket became writable
+    assert bytes(written) == b"first-framesecond"
+
+
+def test_concurrent_producers_and_flushers_never_interleave_frames() -> None:
+    sock = FakeSocket(window=7)  # partial writes all the time
+    box = Outbox(1 << 24, sock.send)
+    producers, per_producer = 4, 300
+
+    def produce(p: int) -> None:
+        for i in range(per_producer):
+            assert box.offer(b"<%d:%04d>" % (p, i))
+            if i % 17 == 0:
+                box.flush()  # as an I/O loop would on a writable event
+
+    threads = [threading.Thread(target=produce, args=(p,)) for p in range(producers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    while not box.drained:
+        box.flush()
+    frames = bytes(sock.written).split(b">")[:-1]
+    assert len(frames) == producers * per_producer
+    for p in range(producers):
+        mine = [f for f in frames if f.startswith(b"<%d:" % p)]
+        assert mine == [b"<%d:%04d" % (p, i) for i in range(per_producer)]
+
+
+def test_sealing_turns_each_flush_into_records_in_order() -> None:
+    """TLS: frames are sealed once per flush, and what the kernel does not take waits sealed."""
+    sock = FakeSocket(window=4)
+    box = Outbox(100, sock.send, seal=lambda data: b"[" + data + b"]")
+    box.offer(b"abc")
+    sock.window = 100
+    box.offer(b"de")
+    box.flush()
+    assert bytes(sock.written) == b"[abc][de]"
