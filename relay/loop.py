@@ -218,6 +218,8 @@ class Link:
             self.inbuf += data
             self.loop.meter.inbound += len(data)
             self.process(now)
+            if self.inbuf and server.budget.partial_over(server.budget.inbound):
+                server.trim_partial_frames()
         if ended and not self.closing:
             self.close(self.outbox.close_reason or "closed by client")
 
