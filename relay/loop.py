@@ -30,6 +30,7 @@ reader) through the outbox, which serializes them; ``request_write`` and
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import heapq
 import itertools
 import logging
@@ -38,6 +39,8 @@ import os
 import select
 import socket
 import ssl
+import sys
+import termios
 import threading
 import time
 from collections import deque
@@ -70,6 +73,15 @@ _WRITE = select.EPOLLOUT
 _HANGUP = select.EPOLLHUP | select.EPOLLERR
 
 
+def _kernel_unsent(fd: int) -> int:
+    """Bytes in the socket's kernel send queue not yet acknowledged by the peer (Linux SIOCOUTQ)."""
+    try:
+        out = fcntl.ioctl(fd, termios.TIOCOUTQ, b"\0\0\0\0")
+    except OSError:
+        return 0
+    return int.from_bytes(out, sys.byteorder)
+
+
 class Link:
     """One connection's I/O state, owned by one ``EventLoop``."""
 
@@ -86,6 +98,7 @@ class Link:
         "handshake_deadline",
         "idle",
         "inbuf",
+        "kernel_unsent",
         "limiter",
         "loop",
         "outbox",
@@ -113,6 +126,7 @@ class Link:
         self.outbox = outbox
         self.conn: Connection | None = None
         self.inbuf = bytearray()
+        self.kernel_unsent = 0
         self.handshake_deadline = started + config.handshake_timeout
         self.idle = IdleWatch(config.idle_ping, config.idle_timeout, started)
         self.limiter = RateLimiter(config.rate_burst, config.rate_per_second, started, config.rate_grace)
@@ -338,6 +352,13 @@ class Link:
             next_at = math.inf
         if outbox.progress_at:
             self.idle.draining(outbox.progress_at)
+        # Most of a backlog waits in the kernel's send buffer, not the outbox:
+        # bytes leaving it since the last look are a sign of life too.
+        unsent = _kernel_unsent(self.fd)
+        if unsent != self.kernel_unsent:
+            if unsent < self.kernel_unsent:
+                self.idle.draining(now)
+            self.kernel_unsent = unsent
         if not conn.joined:
             if now >= self.handshake_deadline:
                 core.handshake_timed_out(conn)
