@@ -500,6 +500,12 @@ class EventLoop:
 
     def forget(self, link: Link) -> None:
         self.links.pop(link.fd, None)
+        # A closed connection's timer entry would keep its objects alive until it
+        # comes due (a handshake deadline: 10 s of connections at any churn rate);
+        # drop such entries once they outnumber the live ones (issue 17: no leak).
+        if len(self._timers) > 2 * len(self.links) + 64:
+            self._timers = [entry for entry in self._timers if not entry[2].finished and entry[0] == entry[2].timer_at]
+            heapq.heapify(self._timers)
 
     def _adopt(self, link: Link) -> None:
         if link.finished:
