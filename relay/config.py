@@ -37,8 +37,8 @@ DEFAULT_SEND_TIMEOUT = 30.0
 #: A frame whose first byte has arrived must be complete this many seconds later
 #: (1 MiB at 35 KB/s); single bytes of it are not signs of life (issue 16).
 DEFAULT_FRAME_TIMEOUT = 30.0
-#: I/O threads (epoll loops), each owning a share of the connections; see decision 26.
-DEFAULT_IO_THREADS = 2
+#: I/O threads (epoll loops), each owning a share of the connections; see decision 37.
+DEFAULT_IO_THREADS = 1
 
 
 def default_max_pending(max_clients: int) -> int:
