@@ -137,9 +137,7 @@ def test_relay_killed_and_restarted_clients_come_back_chat_and_keep_their_pins(
             member.wait(ev.Connected)
         took = time.monotonic() - restarted
         for member in members:  # and everyone is back in everyone's roster before chatting again
-            wait_until(
-                lambda m=member: len(m.connection.members()) == len(names) - 1, f"{member.name} sees everyone"
-            )
+            wait_until(lambda m=member: len(m.connection.members()) == len(names) - 1, f"{member.name} sees everyone")
         with capsys.disabled():
             print(f"\n[reconnect] 3 clients back in the room {took:.2f} s after the relay restarted")
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from susurro.protocol import Ack, Deliver, Error, Frame, Joined, Keepalive, KeepaliveAck, Left, Ping, Pong
+from susurro.protocol import Ack, Deliver, Frame, Joined, Keepalive, KeepaliveAck, Left, Ping, Pong
 from susurro.protocol.limits import PROTOCOL_VERSION
 from susurro.relay import RelayServer
 from tests.helpers.hostile_client import (
