@@ -17,7 +17,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from adversarial.hostile_client import (
+
+from susurro.protocol import Ack, Deliver, Error, Joined, Keepalive
+from susurro.relay import RelayServer
+from susurro.relay import server as relay_server_module
+from tests.helpers.hostile_client import (
     Closed,
     HostileClient,
     NoFrame,
@@ -25,12 +29,7 @@ from adversarial.hostile_client import (
     connect,
     length_prefix,
 )
-
-from susurro.protocol import Ack, Deliver, Error, Joined, Keepalive
-from susurro.relay import RelayServer
-from susurro.relay import server as relay_server_module
-
-from .helpers import WAIT, log_lines, wait_until
+from tests.helpers.system import WAIT, log_lines, wait_until
 
 Factory = Callable[..., RelayServer]
 

@@ -17,12 +17,11 @@ import struct
 from pathlib import Path
 
 import pytest
-from adversarial.hostile_client import HostileClient, raw_frame
 
 from susurro.protocol import Deliver
 from susurro.protocol.limits import PROTOCOL_VERSION
-
-from .helpers import WAIT, wait_until
+from tests.helpers.hostile_client import HostileClient, raw_frame
+from tests.helpers.system import WAIT, wait_until
 
 #: Growth allowed after a phase: allocator slack and caches, far below a per-connection leak.
 SLACK = 4 * 1024 * 1024
@@ -73,7 +72,7 @@ def soak(address: tuple[str, int], rounds: int, members: int) -> None:
 
 @pytest.mark.timeout(600)
 def test_connection_churn_and_a_member_soak_leave_relay_memory_at_baseline(tmp_path: Path) -> None:
-    from integration.processes import RelayProcess
+    from tests.helpers.processes import RelayProcess
 
     relay = RelayProcess(tmp_path, "--log-level", "WARNING", "--max-clients", "200")
     try:
