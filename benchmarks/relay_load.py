@@ -3,11 +3,14 @@
 ``python -m benchmarks.relay_load`` starts each server in turn as its own
 process on a fixed loopback port (21000-21999): the real ``susurro-relay``,
 the two minimal broadcast baselines in this package (threaded, asyncio), and
-the IRC servers ngircd and miniircd when installed. For each N in the sweep,
+the IRC servers ngircd and miniircd when installed. For each N in the sweep
+(10, 100, 500, 1,000 and 2,000 by default),
 load-generator processes connect N clients to one room; every client sends at
 a fixed rate, and the rate steps up until delivery falls below 100 % or p99
 latency passes 50 ms. One table row per step; then the best rate per server
-and the ratios. Then relay memory with 1,000 idle connections.
+and the ratios. Then memory with 1,000 and 10,000 idle joined connections,
+and a join storm: 2,000 clients connecting at once, timed until all have
+joined.
 
 Only ratios within one run mean anything; see docs/performance.md.
 """
@@ -34,7 +37,11 @@ from typing import Any
 from . import loadgen, servers
 from .procstat import cpu_seconds
 
-DEFAULT_CLIENTS = (10, 100, 500)
+DEFAULT_CLIENTS = (10, 100, 500, 1000, 2000)
+DEFAULT_IDLE = (1000, 10000)
+DEFAULT_STORM = 2000
+#: miniircd waits with select(), which cannot watch descriptors past FD_SETSIZE.
+SELECT_LIMIT = {"miniircd": 1000}
 DEFAULT_SECONDS = 2.0
 DEFAULT_START_RATE = 10_000  # deliveries/s of the first step
 MAX_P99_MS = 50.0
@@ -122,16 +129,20 @@ def split(names: list[str], parts: int) -> list[list[str]]:
     return [names[i::parts] for i in range(parts)]
 
 
-def connect(gens: Generators, server: servers.ServerProcess, names: list[str], timeout: float) -> tuple[int, str]:
-    batch = CONNECT_BATCH.get(server.name, DEFAULT_BATCH)
+def connect(
+    gens: Generators, server: servers.ServerProcess, names: list[str], timeout: float, storm: bool = False
+) -> tuple[int, str, float]:
+    """Join ``names`` in paced batches, or (``storm``) all at once; (joined, problems, seconds)."""
+    paced = CONNECT_BATCH.get(server.name)
     shares = split(names, len(gens.pipes))
-    answers = gens.ask(
-        [("connect", server.dialect, servers.HOST, server.port, share, names, batch, timeout) for share in shares],
-        timeout + 30,
-    )
+    commands = []
+    for share in shares:
+        batch = paced or (len(share) if storm else DEFAULT_BATCH)
+        commands.append(("connect", server.dialect, servers.HOST, server.port, share, names, batch, timeout))
+    answers = gens.ask(commands, timeout + 30)
     ready = sum(a[1] for a in answers)
     problems = "; ".join(a[2] for a in answers if a[2])
-    return ready, problems
+    return ready, problems, max(a[3] for a in answers)
 
 
 def percentile(sorted_values: array[int] | list[int], q: float) -> float:
@@ -232,7 +243,7 @@ def sweep_one(
     profiler = start_py_spy(args.py_spy, server, n) if name == "susurro" else None
     try:
         names = [f"u{n}x{i}" for i in range(n)]
-        ready, problems = connect(gens, server, names, timeout=60 + n * 0.2)
+        ready, problems, _ = connect(gens, server, names, timeout=60 + n * 0.05)
         if ready < n:
             print(f"# {name} N={n}: only {ready} of {n} clients joined ({problems}); skipped", flush=True)
             return
@@ -302,16 +313,18 @@ def stop_py_spy(profiler: subprocess.Popen[bytes]) -> None:
         profiler.wait(10)
 
 
-def idle_memory(gens: Generators, name: str, count: int, ports: Ports) -> str | None:
+def idle_memory(gens: Generators, name: str, count: int, ports: Ports, relay_args: list[str]) -> str | None:
+    if count > SELECT_LIMIT.get(name, count):
+        return f"{name:<9} {count:>6} skipped: it waits with select(), limited to 1,024 descriptors"
     try:
-        server = servers.start(name, ports.take())
+        server = servers.start(name, ports.take(), relay_args)
     except servers.ServerUnavailable as exc:
         return f"{name:<9} skipped: {exc}"
     try:
         time.sleep(0.5)
         before = server.rss_bytes()
         names = [f"i{i}" for i in range(count)]
-        ready, problems = connect(gens, server, names, timeout=60 + count * 0.2)
+        ready, problems, _ = connect(gens, server, names, timeout=60 + count * 0.05)
         time.sleep(1.0)
         after = server.rss_bytes()
         if before is None or after is None:
@@ -319,6 +332,30 @@ def idle_memory(gens: Generators, name: str, count: int, ports: Ports) -> str | 
         per = (after - before) / max(1, ready) / 1024
         note = "" if ready == count else f"  (only {ready} joined: {problems[:120]})"
         return f"{name:<9} {ready:>6} {before / 2**20:>10.1f} MiB {after / 2**20:>10.1f} MiB {per:>10.1f} KiB{note}"
+    finally:
+        with contextlib.suppress(Exception):
+            gens.broadcast(("close",), 30.0)
+        server.stop()
+
+
+def join_storm(gens: Generators, name: str, count: int, ports: Ports, relay_args: list[str]) -> str | None:
+    """``count`` clients connecting at once: seconds until every one has joined."""
+    if count > SELECT_LIMIT.get(name, count):
+        return f"{name:<9} {count:>6} skipped: it waits with select(), limited to 1,024 descriptors"
+    try:
+        server = servers.start(name, ports.take(), relay_args)
+    except servers.ServerUnavailable as exc:
+        return f"{name:<9} skipped: {exc}"
+    try:
+        time.sleep(0.5)
+        cpu0 = server.cpu_seconds()
+        names = [f"j{i}" for i in range(count)]
+        ready, problems, seconds = connect(gens, server, names, timeout=60.0, storm=True)
+        cpu1 = server.cpu_seconds()
+        cpu = "?" if cpu0 is None or cpu1 is None else f"{cpu1 - cpu0:.1f} s"
+        paced = "  (paced: listen backlog 5)" if name in CONNECT_BATCH else ""
+        note = "" if ready == count else f"  (only {ready} joined: {problems[:120]})"
+        return f"{name:<9} {count:>6} {ready:>7} {seconds:>9.2f} s {cpu:>10}{paced}{note}"
     finally:
         with contextlib.suppress(Exception):
             gens.broadcast(("close",), 30.0)
@@ -380,7 +417,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="load-generator processes (default 2)")
     parser.add_argument("--start-rate", type=float, default=DEFAULT_START_RATE, help="deliveries/s of the first step")
     parser.add_argument("--max-steps", type=int, default=None, help="rate steps per server and N (default 9)")
-    parser.add_argument("--idle", type=int, default=None, help="idle connections for the memory table (default 1000)")
+    parser.add_argument(
+        "--idle", default=None, help="comma-separated idle connection counts for the memory table (default 1000,10000)"
+    )
+    parser.add_argument(
+        "--storm", type=int, default=None, help=f"clients joining at once for the join storm (default {DEFAULT_STORM})"
+    )
     parser.add_argument("--base-port", type=int, default=BASE_PORT, help=f"first port to use (default {BASE_PORT})")
     parser.add_argument("--py-spy", metavar="DIR", help="profile the Susurro relay with py-spy into DIR")
     parser.add_argument(
@@ -391,12 +433,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         sweep = [10]
         args.seconds = args.seconds or 1.0
         args.max_steps = args.max_steps or 2
-        args.idle = 50 if args.idle is None else args.idle
+        args.idle = "50" if args.idle is None else args.idle
+        args.storm = 50 if args.storm is None else args.storm
     else:
         sweep = list(DEFAULT_CLIENTS)
         args.seconds = args.seconds or DEFAULT_SECONDS
         args.max_steps = args.max_steps or 9
-        args.idle = 1000 if args.idle is None else args.idle
+        args.idle = ",".join(map(str, DEFAULT_IDLE)) if args.idle is None else args.idle
+        args.storm = DEFAULT_STORM if args.storm is None else args.storm
+    args.idle_counts = [int(x) for x in str(args.idle).split(",") if x.strip() and int(x) > 0]
     if args.clients:
         sweep = [int(x) for x in args.clients.split(",") if x.strip()]
     if any(n < 2 for n in sweep):
@@ -446,12 +491,20 @@ def main(argv: list[str] | None = None) -> int:
                 sweep_one(gens, name, n, args, ports, results)
         for line in summary(results, args.sweep, args.server_names):
             print(line, flush=True)
-        if args.idle:
+        for count in args.idle_counts:
             print("", flush=True)
-            print(f"idle connections: RSS with {args.idle} joined clients doing nothing", flush=True)
+            print(f"idle connections: RSS with {count} joined clients doing nothing", flush=True)
             print(f"{'server':<9} {'conns':>6} {'RSS before':>14} {'RSS after':>14} {'per conn':>14}", flush=True)
             for name in args.server_names:
-                line = idle_memory(gens, name, args.idle, ports)
+                line = idle_memory(gens, name, count, ports, args.relay_arg)
+                if line:
+                    print(line, flush=True)
+        if args.storm:
+            print("", flush=True)
+            print(f"join storm: {args.storm} clients connecting at once, seconds until all have joined", flush=True)
+            print(f"{'server':<9} {'conns':>6} {'joined':>7} {'seconds':>11} {'server CPU':>10}", flush=True)
+            for name in args.server_names:
+                line = join_storm(gens, name, args.storm, ports, args.relay_arg)
                 if line:
                     print(line, flush=True)
     except KeyboardInterrupt:

@@ -113,8 +113,9 @@ def start_susurro(port: int, extra: list[str] | None = None) -> ServerProcess:
         HOST,
         "--port",
         str(port),
+        # Room for the 10,000 idle members and the 2,000-member sweep step.
         "--max-clients",
-        "2000",
+        "12000",
         # Flood control off: the default (10 frames/s per member) would cap a
         # 10-member room at 100 messages/s. ngircd runs with penalties off too.
         "--rate-per-second",

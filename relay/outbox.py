@@ -19,7 +19,10 @@ cross-node messages would offer into the same outboxes inside a batch.
 Budget: when the queued bytes would pass ``max_bytes``, the offer fails and
 the connection is marked as a slow consumer, to be evicted; one slow reader
 can never stall the sender or the room. A frame is always accepted into an
-empty outbox, so one frame larger than the budget cannot evict anyone.
+empty outbox, and if it is larger than the budget, the budget counts from
+its end until it is sent: a
+``welcome`` listing a 10,000-member room (1.7 MB) is not a reason to evict
+the member it is for when the next ``joined`` arrives.
 """
 
 from __future__ import annotations
@@ -98,6 +101,7 @@ class Outbox:
         "_aborted",
         "_closed",
         "_dirty",
+        "_excess",
         "_flushing",
         "_frame_bytes",
         "_frames",
@@ -132,6 +136,7 @@ class Outbox:
         self._frame_bytes = 0
         self._pending = b""  # wire bytes the kernel did not take yet
         self._dirty = False  # in a batch, being flushed, or waiting to be writable
+        self._excess = 0  # bytes of a frame taken into an empty outbox not yet sent
         self._flushing = False
         self._closed = False
         self._aborted = False
@@ -161,10 +166,12 @@ class Outbox:
             if self._closed:
                 return False
             queued = self._frame_bytes + len(self._pending)
-            if queued and queued + len(data) > self.max_bytes:
+            if queued and queued - self._excess + len(data) > self.max_bytes:
                 dropped = self._give_up("slow_consumer")
                 overflowed = True
             else:
+                if not queued and len(data) > self.max_bytes:
+                    self._excess = len(data)
                 self._frames.append(data)
                 self._frame_bytes += len(data)
                 schedule = not self._dirty
@@ -222,6 +229,7 @@ class Outbox:
                     _account(batch.meter, len(self._pending) - before)
                     if sent:
                         self.progress_at = now
+                        self._excess = max(0, self._excess - sent)
                     if self._pending:
                         if self.blocked_since is None:
                             self.blocked_since = now

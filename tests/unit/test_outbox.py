@@ -114,9 +114,22 @@ def test_budget_counts_what_waits_for_a_slow_reader_and_evicts_once() -> None:
 def test_one_frame_larger_than_the_budget_is_taken_into_an_empty_outbox() -> None:
     sock = FakeSocket(window=0)
     box = Outbox(100, sock.send)
-    assert box.offer(b"x" * 1000)
+    assert box.offer(b"x" * 1000)  # a welcome for a big room
     assert box.close_reason is None
-    assert box.offer(b"y") is False  # but nothing on top of it
+    assert box.offer(b"y" * 100)  # the budget counts from its end
+    assert box.offer(b"z") is False  # and holds there
+    assert box.close_reason == "slow_consumer"
+
+
+def test_the_big_frame_stops_counting_once_it_is_sent() -> None:
+    sock = FakeSocket(window=0)
+    box = Outbox(100, sock.send)
+    assert box.offer(b"x" * 1000) and box.offer(b"y" * 50)
+    sock.window = 1000
+    box.flush()  # the big frame went, 50 bytes of "y" wait
+    assert box.queued_bytes == 50
+    assert box.offer(b"z" * 50)
+    assert box.offer(b"w") is False  # the plain budget again
 
 
 def test_close_still_flushes_what_is_queued_abort_drops_it() -> None:
