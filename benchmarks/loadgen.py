@@ -92,6 +92,8 @@ class Worker:
         self.latencies = array("q")
         self.lat_max = 0
         self.pings: list[Client] = []
+        self.everyone: list[str] = []
+        self.built = True
 
     # --- the command loop -----------------------------------------------------
 
@@ -147,7 +149,11 @@ class Worker:
                 problems.append("connect phase ran out of time")
                 break
         joined_after = time.monotonic() - started
-        self._build_messages(everyone)
+        # Messages are built at the first step: idle and storm clients never
+        # send, and 5,000 clients' templates for a 10,000-member room would be
+        # 15 GB (each lists every recipient).
+        self.everyone = everyone
+        self.built = False
         ready = sum(1 for c in self.clients if c.state == "ready")
         # Let the burst of join announcements drain before anyone measures.
         self._settle(0.3, 5.0)
@@ -245,6 +251,9 @@ class Worker:
 
     def step(self, t0: int, seconds: float, rate: float, drain_max: float) -> dict[str, Any]:
         """Send at ``rate`` msgs/s (all our clients together) from ``t0`` for ``seconds``."""
+        if not self.built:
+            self._build_messages(self.everyone)
+            self.built = True
         ready = [c for c in self.clients if c.state == "ready" and not c.closed]
         self.t0, self.t1 = t0, t0 + int(seconds * 1e9)
         self.latencies = array("q")
