@@ -45,6 +45,9 @@ WBUF_LIMIT = 8 * 1024 * 1024
 RECV_SIZE = 256 * 1024
 MAX_LATENCY_SAMPLES = 100_000
 CHANNEL = b"#bench"
+#: A Susurro ``keepalive`` frame, whole, and the ``keepalive_ack`` that answers it.
+KEEPALIVE = b"\x00\x00\x00\x10\x82\xa1v\x01\xa1t\xa9keepalive"
+KEEPALIVE_ACK = b"\x00\x00\x00\x14\x82\xa1v\x01\xa1t\xadkeepalive_ack"
 #: How a Susurro welcome frame begins (msgpack map: v, then t = "welcome").
 WELCOME_TYPE = b"\xa1t\xa7welcome"
 
@@ -360,6 +363,10 @@ class Worker:
             client.tail = buf[-TAIL_BYTES:]
         if self.dialect == "irc" and b"PING" in buf:
             self._answer_pings(client, buf)
+        elif self.dialect == "susurro" and KEEPALIVE in buf:
+            # As a real client does: a member that never answers is dropped
+            # after --idle-timeout, and an idle run of 10,000 lasts longer.
+            self._write(client, KEEPALIVE_ACK)
 
     def _answer_pings(self, client: Client, buf: bytes) -> None:
         for line in buf.split(b"\r\n"):
