@@ -102,6 +102,10 @@ class Worker:
 
     def run(self) -> None:
         while True:
+            # Between commands the clients are still served (reads, keepalive
+            # answers): the other worker may still be joining its share.
+            while not self.pipe.poll(0):
+                self._poll(0.05)
             command = self.pipe.recv()
             kind = command[0]
             if kind == "connect":

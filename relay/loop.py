@@ -214,16 +214,19 @@ class Link:
             server.trim_partial_frames()
             return
         try:
-            data = self.sock.recv(RECV_SIZE)
+            # Into the loop's one buffer: no 64 KiB object allocated and shrunk
+            # per read (cheaper, and the allocator does not fragment under churn).
+            count = self.sock.recv_into(self.loop.recv_buffer)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
             self.close(self.outbox.close_reason or f"connection lost ({exc.__class__.__name__})")
             return
-        ended = not data
+        ended = not count
+        data: bytes | memoryview = self.loop.recv_view[:count]
         if self.tls is not None:
             try:
-                data, tls_ended = self.tls.decrypt(data)
+                data, tls_ended = self.tls.decrypt(bytes(data))
             except ssl.SSLError as exc:
                 self.close(f"connection lost (TLS: {exc.reason or exc.__class__.__name__})")
                 return
@@ -468,6 +471,8 @@ class EventLoop:
         self.budget_waiting: list[Link] = []
         self.meter = server.budget.meter()
         self.batch = Batch(self.meter)
+        self.recv_buffer = bytearray(RECV_SIZE)
+        self.recv_view = memoryview(self.recv_buffer)
         self.ident: int | None = None
         self.stopping = False
         self.thread = threading.Thread(target=self._run, name=f"relay-io{index}", daemon=True)

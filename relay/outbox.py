@@ -19,8 +19,8 @@ cross-node messages would offer into the same outboxes inside a batch.
 Budget: when the queued bytes would pass ``max_bytes``, the offer fails and
 the connection is marked as a slow consumer, to be evicted; one slow reader
 can never stall the sender or the room. A frame is always accepted into an
-empty outbox, and if it is larger than the budget, the budget counts from
-its end until it is sent: a
+empty outbox, and if it is more than half the budget, the budget counts
+from its end until it is sent: a
 ``welcome`` listing a 10,000-member room (1.7 MB) is not a reason to evict
 the member it is for when the next ``joined`` arrives.
 """
@@ -170,7 +170,7 @@ class Outbox:
                 dropped = self._give_up("slow_consumer")
                 overflowed = True
             else:
-                if not queued and len(data) > self.max_bytes:
+                if not queued and len(data) > self.max_bytes // 2:
                     self._excess = len(data)
                 self._frames.append(data)
                 self._frame_bytes += len(data)

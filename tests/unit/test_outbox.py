@@ -104,10 +104,10 @@ def test_budget_counts_what_waits_for_a_slow_reader_and_evicts_once() -> None:
     cut = []
     sock = FakeSocket(window=0)  # a client that reads nothing
     box = Outbox(100, sock.send, on_overflow=lambda: cut.append(1))
-    assert box.offer(b"a" * 60) and box.offer(b"b" * 40)
-    assert box.offer(b"c") is False
+    assert box.offer(b"a" * 40) and box.offer(b"b" * 40) and box.offer(b"c" * 20)
+    assert box.offer(b"d") is False
     assert box.close_reason == "slow_consumer" and cut == [1]
-    assert box.offer(b"d") is False and cut == [1]
+    assert box.offer(b"e") is False and cut == [1]
     assert box.queued_bytes == 0
 
 
