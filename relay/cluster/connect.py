@@ -20,6 +20,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from susurro.crypto.files import UnsafeFile, read_checked
+
 from .errors import ClusterConfigError
 
 PASSWORD_ENV = "SUSURRO_REDIS_PASSWORD"  # noqa: S105  (the variable's name, not a password)
@@ -48,18 +50,21 @@ def check_url(url: str) -> str:
 
 
 def read_password(path: str | None, environ: Mapping[str, str] = os.environ) -> str | None:
-    """The first line of ``path`` (which others must not read), else ``$SUSURRO_REDIS_PASSWORD``, else None."""
+    """The first line of ``path`` (a regular file of ours that others cannot use), else
+    ``$SUSURRO_REDIS_PASSWORD``, else None. The file is read by ``crypto.files`` like every
+    other secret of ours: no symbolic link, no other owner, no group or other bits."""
     if path is None:
         return environ.get(PASSWORD_ENV) or None
-    file = Path(path)
     try:
-        mode = file.stat().st_mode
-        if mode & 0o077:
-            raise ClusterConfigError(f"{path} can be read by others; run: chmod 600 {path}")
-        with file.open("rb") as handle:
-            data = handle.read(MAX_PASSWORD_FILE_BYTES + 1)
+        data = read_checked(
+            Path(path), forbidden_mode=0o077, max_bytes=MAX_PASSWORD_FILE_BYTES, fix=f"run: chmod 600 {path}"
+        )
+    except UnsafeFile as exc:
+        raise ClusterConfigError(f"Redis password file: {exc}") from None
     except OSError as exc:
-        raise ClusterConfigError(f"cannot read the Redis password file {path}: {exc.strerror}") from None
+        raise ClusterConfigError(f"cannot read the Redis password file {path}: {exc.strerror or exc}") from None
+    if data is None:
+        raise ClusterConfigError(f"cannot read the Redis password file {path}: no such file")
     if len(data) > MAX_PASSWORD_FILE_BYTES:
         raise ClusterConfigError(f"{path} is not a password file (over {MAX_PASSWORD_FILE_BYTES} bytes)")
     try:

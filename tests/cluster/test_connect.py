@@ -62,6 +62,11 @@ def test_the_password_comes_from_a_private_file_else_the_environment(tmp_path: P
         read_password(str(empty), {})
     with pytest.raises(ClusterConfigError, match="cannot read"):
         read_password(str(tmp_path / "missing"), {})
+    link = tmp_path / "link"
+    link.symlink_to(secret)
+    secret.chmod(0o600)
+    with pytest.raises(ClusterConfigError, match="cannot read"):  # O_NOFOLLOW: a planted link is refused
+        read_password(str(link), {})
 
 
 def test_the_password_file_opens_a_password_protected_redis(
