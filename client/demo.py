@@ -25,6 +25,7 @@ def start_local_relay(host: str, port: int, notice: Callable[[str], None]) -> Ca
     The client core never imports the relay; only this demo entry point does.
     """
     from susurro.relay import RelayConfig, RelayServer
+    from susurro.relay.store import StoreError
 
     home = susurro_home()
     home.mkdir(parents=True, exist_ok=True)
@@ -37,13 +38,19 @@ def start_local_relay(host: str, port: int, notice: Callable[[str], None]) -> Ca
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
-    server = RelayServer(RelayConfig(host=host, port=port))
+    # Rooms made in the demo outlive it, in the user's own directory.
+    data_dir = home / "relay-data"
+    try:
+        server = RelayServer(RelayConfig(host=host, port=port, data_dir=str(data_dir)))
+    except StoreError as exc:
+        notice(f"rooms are kept in memory only this time: {exc}")
+        server = RelayServer(RelayConfig(host=host, port=port))
     try:
         server.start()
     except OSError:
         return None
     notice(
         f"no relay was running on {host}:{port}; started one in this process "
-        f"(others on this machine join with: susurro-cli --name NAME; relay log: {log_file})"
+        f"(others on this machine join with: susurro-cli --name NAME; relay log: {log_file}; rooms in {data_dir})"
     )
     return lambda: server.stop("the person running this demo relay left")

@@ -92,3 +92,26 @@ def test_three_users_two_rooms_and_the_relay_sees_no_plaintext(
         assert secret.encode() not in stored and secret not in output
         assert secret.encode().hex() not in output
     assert "room-create" in output and "label=ops" in output and "room-add" in output
+
+
+def test_the_demo_relay_keeps_rooms_under_susurro_home_and_an_open_room_needs_no_invite(
+    cli_clients: list[CliProcess], tmp_path: Path
+) -> None:
+    from tests.helpers.system import free_port
+
+    local = {"SUSURRO_LOCAL_RELAY": f"127.0.0.1:{free_port()}"}
+    host = CliProcess("host", tmp_path / "host", server=None, env=local)
+    cli_clients.append(host)
+    host.expect_event("connected", name="host")
+    guest = CliProcess("guest", tmp_path / "guest", server=None, env=local, extra=("--room", "lounge"))
+    cli_clients.append(guest)
+    guest.expect_event("connected", name="guest")
+    host.type("/create lounge --open")
+    host.expect_event("room_created", room="lounge")
+    # The guest started with --room lounge before it existed; it joins by itself once told.
+    guest.type("/join lounge")
+    host.expect_event("member_added", room="lounge", name="guest", by="guest")
+    text = f"hola lounge {secrets.token_hex(4)}"
+    guest.type(text)
+    assert host.expect_event("message", text=text)["room"] == "lounge"
+    assert (tmp_path / "host" / "relay-data" / "relay.sqlite3").stat().st_size > 0
