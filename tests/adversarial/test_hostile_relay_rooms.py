@@ -1,0 +1,148 @@
+"""Rooms against a hostile relay: real clients, the real relay, a tampering proxy between.
+
+The relay can rewrite, drop or invent any room frame; it cannot sign an
+entry. Each test names the defence it exercises; each was run once with that
+defence switched off to see it fail (the column "fails without" in
+docs/threat-model.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from susurro.client import events as ev
+from susurro.client.rooms import Invited, MemberAdded, MemberRemoved, RoomAlert, RoomCreated, RoomReady, RoomWarning
+from susurro.crypto import EntryKind, IdentityKey, RoomPolicy
+from susurro.protocol import Frame, RoomLog, RoomUpdate, Send
+from tests.helpers.hostile_relay import TO_RELAY, Client, HostileRoom, Item
+
+T = 1_764_000_000
+
+
+def rooms(client: Client) -> list[RoomAlert]:
+    return [e for e in client.log if isinstance(e, RoomAlert)]
+
+
+def alert(client: Client, kind: str) -> RoomAlert:
+    """Wait for the room warning of ``kind`` (a request's answer crosses the proxy on its own thread,
+    so a barrier sent after it could overtake it; waiting for the event itself cannot)."""
+    found = client.seen_or_wait(lambda e: isinstance(e, RoomAlert) and e.kind == kind, what=f"{kind} alert")
+    assert isinstance(found, RoomAlert)
+    return found
+
+
+def event(client: Client, kind: type[ev.Event], **fields: object) -> ev.Event:
+    def match(e: ev.Event) -> bool:
+        return isinstance(e, kind) and all(getattr(e, k) == v for k, v in fields.items())
+
+    return client.seen_or_wait(match, what=f"{kind.__name__}{fields}")
+
+
+def ops_with_bob(hostile: HostileRoom) -> tuple[Client, Client, Client, bytes]:
+    """alice's invite-only room "ops" with bob in it; carol is on the relay, not in the room."""
+    alice, bob, carol = hostile.join("alice"), hostile.join("bob"), hostile.join("carol")
+    alice.connection.room_request(lambda book, now: book.create("ops", RoomPolicy.INVITE, now))
+    event(alice, RoomCreated, room="ops")
+    state = alice.session.rooms.state("ops")
+    assert state is not None
+    alice.connection.room_request(
+        lambda book, now: book.change(state.room_id, EntryKind.ADD, "bob", bob.identity.public, now)
+    )
+    event(alice, MemberAdded, name="bob")
+    event(bob, Invited, room="ops")
+    assert bob.session.rooms.state(state.room_id) is not None
+    return alice, bob, carol, state.room_id
+
+
+def last_send(hostile: HostileRoom, label: str) -> Send:
+    sends = [f for f in hostile.proxy.seen(label, TO_RELAY) if isinstance(f, Send)]
+    assert sends, f"{label} sent nothing"
+    return sends[-1]
+
+
+def test_a_member_the_relay_announces_gets_no_ciphertext_and_a_warning(hostile: HostileRoom) -> None:
+    alice, bob, carol, room = ops_with_bob(hostile)
+
+    def ghost(label: str, frame: Frame) -> Sequence[Item]:
+        if isinstance(frame, RoomLog):  # "carol is here too"
+            return [dataclasses.replace(frame, online=(*frame.online, "carol"))]
+        return [frame]
+
+    hostile.proxy.set_hook("alice", ghost)
+    alice.connection.room_request(lambda book, now: book.fetch(room, 0))
+    assert "carol" in alert(alice, RoomWarning.NOT_A_MEMBER).detail
+    alice.connection.send_to_room("only for ops", "ops")
+    bob.wait_message("only for ops")
+    assert set(last_send(hostile, "alice").to) == {"bob"}  # carol is on the roster, not in the log
+    carol.barrier()
+    assert "only for ops" not in carol.texts()
+
+
+def test_a_forged_entry_is_refused_by_the_client(hostile: HostileRoom) -> None:
+    _, bob, carol, room = ops_with_bob(hostile)
+    state = bob.session.rooms.state(room)
+    assert state is not None
+    forged = state.next_entry(
+        IdentityKey.generate(), kind=EntryKind.ADD, subject_name="carol", subject_ik=carol.identity.public, time=T
+    ).to_bytes()
+    hostile.proxy.inject(
+        "bob",
+        RoomUpdate(room=room, label="ops", from_seq=2, entries=(forged,), head_seq=2, head_hash=bytes(32), online=()),
+    )
+    assert "entry_not_permitted" in alert(bob, RoomWarning.BAD_LOG).detail
+    bob.barrier()
+    assert len([a for a in rooms(bob) if a.kind == RoomWarning.BAD_LOG]) == 1
+    after = bob.session.rooms.state(room)
+    assert after == state and carol.identity.public not in after.members
+
+
+def test_a_withheld_removal_is_reported_and_the_removed_member_gets_nothing(hostile: HostileRoom) -> None:
+    alice, bob, carol, room = ops_with_bob(hostile)
+    state = alice.session.rooms.state(room)
+    assert state is not None
+    alice.connection.room_request(
+        lambda book, now: book.change(room, EntryKind.ADD, "carol", carol.identity.public, now)
+    )
+    event(alice, MemberAdded, name="carol")
+    event(bob, MemberAdded, name="carol")
+    seen_by_bob = bob.session.rooms.state(room)
+    assert seen_by_bob is not None and seen_by_bob.head.seq == 2
+
+    # From now on the relay hides every room change from bob: new entries never reach him.
+    def withhold(label: str, frame: Frame) -> Sequence[Item]:
+        if isinstance(frame, RoomUpdate):
+            return []
+        if isinstance(frame, RoomLog):
+            return [dataclasses.replace(frame, entries=(), head_seq=2, head_hash=seen_by_bob.head.hash)]
+        return [frame]
+
+    hostile.proxy.set_hook("bob", withhold)
+    alice.connection.room_request(
+        lambda book, now: book.change(room, EntryKind.REMOVE, "carol", carol.identity.public, now)
+    )
+    event(alice, MemberRemoved, name="carol")
+    assert any(isinstance(e, MemberRemoved) and e.name == "carol" for e in alice.log)
+    # The removal takes effect at alice's next message: carol gets no ciphertext.
+    alice.connection.send_to_room("after carol left", "ops")
+    bob.wait_message("after carol left")
+    assert set(last_send(hostile, "alice").to) == {"bob"}
+    assert "alice signed a message at entry 3" in alert(bob, RoomWarning.WITHHELD).detail
+    carol.barrier()
+    assert "after carol left" not in carol.texts()
+
+
+def test_a_relay_that_renames_the_room_is_caught(hostile: HostileRoom) -> None:
+    _, bob, _, room = ops_with_bob(hostile)
+
+    def rename(label: str, frame: Frame) -> Sequence[Item]:
+        if isinstance(frame, RoomLog):
+            return [dataclasses.replace(frame, label="payroll")]
+        return [frame]
+
+    hostile.proxy.set_hook("bob", rename)
+    bob.connection.room_request(lambda book, now: book.fetch(room, 0))
+    assert "'payroll'" in alert(bob, RoomWarning.LABEL_CHANGED).detail
+    event(bob, RoomReady, room="ops")
+    ready = [e for e in bob.log if isinstance(e, RoomReady)]
+    assert ready and ready[-1].room == "ops"
