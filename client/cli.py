@@ -27,8 +27,11 @@ from . import events as ev
 from .connection import RelayConnection
 from .demo import DEFAULT_RELAY, LOCAL_RELAY_ENV, start_local_relay
 from .events import WarningKind
+from .history import HistoryError, history_conversation
 from .home import identity_path, trust_path
+from .localstate import open_local_state
 from .passphrase import change_identity_passphrase, identity_is_protected, open_identity, read_passphrase_file
+from .printable import printable
 from .render import Output
 from .room_commands import COMMANDS as ROOM_COMMANDS
 from .room_commands import ROOM_HELP, RoomCommands
@@ -48,6 +51,8 @@ Type a line to send it to everyone in the room. Commands:
   /verified NAME   mark NAME verified after the numbers matched
   /accept NAME     accept NAME's changed key (after checking it)
   /strict on|off   send only to verified members
+  /history [NAME] [N]  the last N messages of the room (or of your direct messages with NAME)
+  /forget [NAME]   delete the room's (or NAME's) history from this computer
   /quit            leave (Ctrl-D works too)
   /help            this list
 Start a line with // to send a message that begins with '/'.
@@ -64,6 +69,8 @@ HELP_LINES = [
     "/verified NAME   mark NAME verified once the numbers matched",
     "/accept NAME     accept NAME's changed identity key (compare safety numbers first)",
     "/strict on|off   send only to verified members",
+    "/history [NAME] [N]  the last N (20) messages of the room, or of your direct messages with NAME",
+    "/forget [NAME]   delete the room's (or NAME's) history from this computer",
     "/quit            leave the room (Ctrl-D works too)",
 ]
 
@@ -111,6 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--change-passphrase",
         action="store_true",
         help="add, change or remove the passphrase of the identity key file, then exit",
+    )
+    parser.add_argument(
+        "--no-history",
+        action="store_true",
+        help="keep no history on this computer (by default messages are kept, encrypted, in $SUSURRO_HOME/history)",
     )
     parser.add_argument(
         "--strict",
@@ -209,6 +221,9 @@ def handle_line(
             state = "on: sending only to verified members" if connection.session.strict else "off"
             output.record({"event": "strict", "on": connection.session.strict}, f"* strict mode {state}")
             return True
+        if command in ("history", "forget"):
+            _history_command(command, rest.split(), connection, output)
+            return True
         if command == "msg":
             name, _, text = rest.strip().partition(" ")
             if not name or not text.strip():
@@ -246,6 +261,48 @@ def _send_to_room(connection: RelayConnection, output: Output, text: str, room: 
         },
         None,
     )
+
+
+#: Messages ``/history`` shows without a count, and at most.
+HISTORY_LINES = 20
+MAX_HISTORY_LINES = 1_000
+
+
+def _history_command(command: str, words: list[str], connection: RelayConnection, output: Output) -> None:
+    history = connection.session.history
+    count = HISTORY_LINES
+    if words and words[-1].isdigit():
+        count = max(1, min(int(words.pop()), MAX_HISTORY_LINES))
+    if len(words) > 1:
+        _send_failed(output, f"usage: /{command} [NAME]" + (" [N]" if command == "history" else ""))
+        return
+    me = connection.session.name
+    conversation = history_conversation(bool(words), me, tuple(words), me)
+    if command == "forget":
+        removed = history.forget(conversation)
+        output.record(
+            {"event": "forgotten", "conversation": conversation, "messages": removed},
+            f"* forgot {removed} message(s) of {conversation}",
+        )
+        return
+    page = history.page(conversation, limit=count)
+    if not page.entries:
+        output.record(
+            {"event": "history", "conversation": conversation, "messages": []}, f"* no history for {conversation}"
+        )
+        return
+    lines = [f"* history of {conversation}, oldest first:"]
+    for entry in page.entries:
+        record = entry.record
+        stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.sent_at / 1000))
+        lines.append(f"  [{stamp}] <{'you' if record.outgoing else record.sender}> {printable(record.body)}")
+    if page.refused:
+        lines.append(f"! {page.refused} stored message(s) did not open (damaged or moved) and are not shown")
+    messages = [
+        {"from": e.record.sender, "text": e.record.body, "sent_at": e.record.sent_at, "outgoing": e.record.outgoing}
+        for e in page.entries
+    ]
+    output.record({"event": "history", "conversation": conversation, "messages": messages}, "\n".join(lines))
 
 
 def _send(connection: RelayConnection, output: Output, text: str, to: list[str] | None) -> None:
@@ -353,7 +410,15 @@ def main(argv: list[str] | None = None) -> int:
     except TrustStoreError as exc:
         print(f"susurro-cli: {exc}", file=sys.stderr)
         return 2
-    session = ClientSession(identity, name, relay=relay_label, trust=trust, strict=args.strict)
+    try:
+        history, mailbox = open_local_state(identity, name, trust, keep_history=not args.no_history)
+    except (HistoryError, CryptoError, OSError) as exc:
+        print(f"susurro-cli: {exc}", file=sys.stderr)
+        return 2
+    session = ClientSession(
+        identity, name, relay=relay_label, trust=trust, strict=args.strict, history=history, mailbox=mailbox,
+        replay=mailbox.replay,
+    )  # fmt: skip
     try:
         connection, stop_relay = connect(args, session, events, output, tls)
     except (ConnectFailed, ValueError) as exc:

@@ -213,6 +213,14 @@ class Delivery(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Receipt(Event):
+    """``sender``'s client signed that it has shown these messages of ours: delivered, in their own word."""
+
+    sender: str
+    msg_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Disconnected(Event):
     """The session ended. ``code`` is the relay's error code when it refused us."""
 

@@ -28,3 +28,8 @@ def trust_path() -> Path:
 def history_path(name: str) -> Path:
     """One encrypted history file per identity name (``client/history.py``)."""
     return susurro_home() / "history" / f"{unicodedata.normalize('NFKC', name.casefold())}.sqlite3"
+
+
+def prekeys_path(name: str) -> Path:
+    """Our prekeys' private halves, sealed (``client/prekeyring.py``), one file per identity name."""
+    return susurro_home() / "prekeys" / f"{unicodedata.normalize('NFKC', name.casefold())}.ring"

@@ -11,7 +11,13 @@
   and why);
 - each ``mail`` item is opened with our prekeys, checked like any message
   (and against the sender's pinned key), counted in the sender's stream, and
-  confirmed to the relay (``mail_ack``) once its effects are saved.
+  confirmed to the relay (``mail_ack``) once its effects are saved;
+- every message shown (online or from the mailbox) is confirmed to its
+  sender by a signed receipt (``susurro/receipt/v1``), one per sender per
+  read, sealed to the sender's signed prekey and posted to their mailbox, so
+  "delivered" is the recipient's word and not the relay's; a ``receipt`` item
+  in our own mailbox becomes a ``Receipt`` event once it verifies under the
+  pinned key of whoever it claims to be from.
 
 The prekey ring is saved through ``save`` before any item is confirmed, so a
 crash cannot leave a used one-time key behind.
@@ -19,13 +25,24 @@ crash cannot leave a used one-time key behind.
 
 from __future__ import annotations
 
+import secrets
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from susurro.crypto import CryptoError, IdentityKey, ReplayGuard
 from susurro.crypto.errors import BadPrekey, PrekeyKeyChanged
-from susurro.crypto.prekeys import PrekeyFallback, check_bundle, seal_to_prekey
+from susurro.crypto.fingerprint import fingerprint_bytes
+from susurro.crypto.prekeys import (
+    MAX_RECEIPT_IDS,
+    CheckedBundle,
+    PrekeyFallback,
+    Receipt,
+    check_bundle,
+    open_receipt,
+    receipt_block,
+    seal_to_prekey,
+)
 from susurro.crypto.seal import SignedMessage, message_block
 from susurro.crypto.trust import TrustState, TrustStore, TrustStoreError
 from susurro.protocol import (
@@ -80,11 +97,18 @@ class Mailbox:
         self._name = name
         self._trust = trust
         self._replay = replay
+        #: The replay guard the session shares (mail and live copies count in the same streams).
+        self.replay = replay
         self.ring = ring if ring is not None else PrekeyRing(identity)
         self._save = save
         self._pending: OrderedDict[str, _Pending] = OrderedDict()
         self._used: dict[bytes, OrderedDict[int, None]] = {}
         self._acks: list[int] = []
+        # Receipts: ids shown per sender, each sender's signed prekey (fetched once), fetches and posts in flight.
+        self._shown: OrderedDict[bytes, tuple[str, list[str]]] = OrderedDict()
+        self._signed_prekeys: dict[bytes, CheckedBundle] = {}
+        self._receipt_fetches: dict[str, bytes] = {}
+        self._receipt_posts: OrderedDict[str, None] = OrderedDict()
 
     # --- our prekeys --------------------------------------------------------------
 
@@ -128,6 +152,8 @@ class Mailbox:
         ]
 
     def on_bundles(self, frame: Bundles) -> tuple[list[ev.Event], list[Frame]]:
+        if frame.id in self._receipt_fetches:
+            return self._receipt_bundle(frame)
         pending = self._pending.pop(frame.id, None)
         if pending is None:
             detail = f"the relay sent prekey bundles nobody asked for ({frame.id!r})"
@@ -174,6 +200,9 @@ class Mailbox:
 
     def on_posted(self, frame: Posted) -> list[ev.Event]:
         """The relay's word: stored (waiting) or refused, and why."""
+        if frame.id in self._receipt_posts:
+            del self._receipt_posts[frame.id]
+            return []  # a receipt we sent: nothing to report to the user
         refused = tuple((name, reason) for name, reason in frame.refused.items())
         return [ev.Delivery(msg_id=frame.id, delivered=(), missing=(), waiting=frame.waiting, not_delivered=refused)]
 
@@ -182,8 +211,8 @@ class Mailbox:
     def on_mail(self, frame: Mail) -> list[ev.Event]:
         """Open one item of our mailbox; it is confirmed (whatever it held) at the next ``flush``."""
         self._acks.append(frame.item)
-        if frame.kind != MailKind.MESSAGE.value:
-            return []  # receipts are not sent yet by this version; confirmed and dropped
+        if frame.kind == MailKind.RECEIPT.value:
+            return self._on_receipt(frame)
         sender = frame.sender
         contact = self._trust.contact(sender)
         identity_key = contact.identity_key if contact is not None else frame.ik
@@ -237,6 +266,82 @@ class Mailbox:
             )
         )
         return out
+
+    # --- receipts -----------------------------------------------------------------
+
+    def shown(self, sender: str, identity_key: bytes, msg_id: str) -> None:
+        """A message from ``sender`` was shown: confirm it to them with the next receipt."""
+        name, ids = self._shown.pop(identity_key, (sender, []))
+        ids.append(msg_id)
+        self._shown[identity_key] = (name, ids[-MAX_RECEIPT_IDS:])
+        while len(self._shown) > MAX_PENDING_WAITING:
+            self._shown.popitem(last=False)
+
+    def receipts(self, now_ms: int) -> list[Frame]:
+        """One signed receipt per sender for what was shown since the last call (after fetching their prekey)."""
+        frames: list[Frame] = []
+        for identity_key in list(self._shown):
+            name, ids = self._shown[identity_key]
+            bundle = self._signed_prekeys.get(identity_key)
+            if bundle is None:
+                if identity_key not in self._receipt_fetches.values():
+                    fetch_id = "r" + secrets.token_hex(8)
+                    self._receipt_fetches[fetch_id] = identity_key
+                    frames.append(BundleFetch(id=fetch_id, names=(name,), one_time=False))
+                continue
+            del self._shown[identity_key]
+            receipt = Receipt(
+                sender=self._name,
+                recipient=name,
+                recipient_fingerprint=fingerprint_bytes(identity_key),
+                msg_ids=tuple(ids),
+                at=now_ms,
+            )
+            try:
+                envelope = seal_to_prekey(self._identity, bundle, receipt_block(self._identity, receipt))
+            except CryptoError:
+                continue  # their prekey went bad: no receipt, they see the message as waiting
+            post_id = "r" + secrets.token_hex(8)
+            self._receipt_posts[post_id] = None
+            while len(self._receipt_posts) > MAX_PENDING_WAITING:
+                self._receipt_posts.popitem(last=False)
+            frames.append(Post(id=post_id, kind=MailKind.RECEIPT.value, to={name: envelope}))
+        return frames
+
+    def _receipt_bundle(self, frame: Bundles) -> tuple[list[ev.Event], list[Frame]]:
+        identity_key = self._receipt_fetches.pop(frame.id)
+        for wire in frame.bundles:
+            try:
+                checked = check_bundle(bundle_from_wire(wire), identity_key)
+            except BadPrekey as exc:  # PrekeyKeyChanged included: no receipt to a key we did not pin
+                return [ev.Warning(kind=WarningKind.BAD_PREKEY, detail=str(exc), sender=wire.name)], []
+            self._signed_prekeys[identity_key] = checked
+        return [], []
+
+    def _on_receipt(self, frame: Mail) -> list[ev.Event]:
+        contact = self._trust.contact(frame.sender)
+        if contact is None:
+            detail = f"a receipt claimed to be from {frame.sender!r}, whom you never wrote to"
+            return [ev.Warning(kind=WarningKind.UNKNOWN_SENDER, detail=detail, sender=frame.sender)]
+        own_fingerprint = fingerprint_bytes(self._identity.public)
+        try:
+            receipt = self.ring.open_with(
+                frame.ct,
+                contact.identity_key,
+                lambda block: open_receipt(
+                    block,
+                    relay_sender=frame.sender,
+                    sender_identity_key=contact.identity_key,
+                    own_name=self._name,
+                    own_fingerprint=own_fingerprint,
+                ),
+            )
+        except Duplicate:
+            return []
+        except CryptoError as exc:
+            detail = f"a receipt from {frame.sender!r} was refused: {exc}"
+            return [ev.Warning(kind=WarningKind.of_crypto(exc.kind), detail=detail, sender=frame.sender)]
+        return [ev.Receipt(sender=contact.name, msg_ids=receipt.msg_ids)]
 
     def flush(self) -> list[Frame]:
         """Confirm the items handled since the last flush (after their effects were saved)."""

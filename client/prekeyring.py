@@ -17,8 +17,9 @@ is confirmed to the relay, so a crash cannot leave a used key behind.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import msgpack
 import nacl.exceptions
@@ -53,6 +54,7 @@ MAX_HELD_ONE_TIME = 10 * ONE_TIME_PREKEY_BATCH
 #: Replaced signed prekeys whose private halves are still kept (30 days at one a week, and then some).
 MAX_OLD_SIGNED = 8
 _FORMAT = 1
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -158,6 +160,20 @@ class PrekeyRing:
         On success under a one-time prekey, its private half is gone from the
         ring (save the ring before confirming the item).
         """
+        return self.open_with(
+            envelope,
+            sender_identity_key,
+            lambda block: open_block(
+                block,
+                relay_sender=relay_sender,
+                sender_identity_key=sender_identity_key,
+                own_name=own_name,
+                own_identity_key=self._identity.public,
+            ),
+        )
+
+    def open_with(self, envelope: bytes, sender_identity_key: bytes, check: Callable[[bytes], T]) -> T:
+        """Open an envelope and ``check`` its block (a message, a receipt); only a block that passes uses a key up."""
         header = read_envelope(envelope)
         digest = envelope_digest(envelope)
         opk_id = header.one_time_key_id
@@ -174,13 +190,7 @@ class PrekeyRing:
             if one_time is None:
                 raise UnknownPrekey(f"sealed to one-time prekey {opk_id}, which this client does not hold")
         block = open_from_prekey(self._identity, header, sender_identity_key, signed, one_time)
-        opened = open_block(
-            block,
-            relay_sender=relay_sender,
-            sender_identity_key=sender_identity_key,
-            own_name=own_name,
-            own_identity_key=self._identity.public,
-        )
+        opened = check(block)
         if opk_id:
             # Only a genuine message uses the key up: a forgery under its id
             # (which does not open) must not burn it for the real sender.

@@ -143,6 +143,8 @@ def event_to_json(event: ev.Event) -> dict[str, Any]:
             "waiting": list(event.waiting),
             "not_delivered": [{"name": name, "reason": reason} for name, reason in event.not_delivered],
         }
+    if isinstance(event, ev.Receipt):
+        return {"event": "receipt", "from": event.sender, "msg_ids": list(event.msg_ids)}
     if isinstance(event, ev.KeyChanged):
         return {
             "event": "warning",
@@ -215,6 +217,8 @@ def event_to_text(event: ev.Event) -> str | None:
         if not lines:
             lines.append(f"  ✓ delivered to {', '.join(event.delivered)}")
         return "\n".join(lines)
+    if isinstance(event, ev.Receipt):
+        return f"  ✓✓ {event.sender} has your message(s) {', '.join(event.msg_ids)}"
     if isinstance(event, ev.KeyChanged):
         return (
             f"! {event.name}'s identity key CHANGED (was {event.old_fingerprint}, now {event.new_fingerprint}).\n"

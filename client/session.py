@@ -233,7 +233,21 @@ class ClientSession:
             # Confirmed only now, after the prekey ring and the history were saved (at-least-once).
             for frame in self.mailbox.flush():
                 self._emit(frame)
+            self._confirm_shown(out)
         return out
+
+    def _confirm_shown(self, events: list[ev.Event]) -> None:
+        """Receipts for what was shown: the senders learn it was delivered from us, not from the relay."""
+        assert self.mailbox is not None
+        for event in events:
+            if isinstance(event, ev.Message):
+                contact = self.trust.contact(event.sender)
+                peer = self._members.get(event.sender)
+                key = peer.identity_key if peer is not None else contact.identity_key if contact else None
+                if key is not None:
+                    self.mailbox.shown(event.sender, key, event.msg_id)
+        for frame in self.mailbox.receipts(int(self._wall_clock() * 1000)):
+            self._emit(frame)
 
     def _keep(self, events: list[ev.Event]) -> None:
         """Put the messages just shown into the history."""

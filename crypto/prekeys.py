@@ -44,10 +44,12 @@ from .errors import (
     BadSignature,
     DecryptFailed,
     MalformedMessage,
+    NotAddressedToMe,
     PrekeyKeyChanged,
     SenderMismatch,
 )
 from .identity import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, IdentityKey, verify_signature
+from .padding import pad, unpad
 
 SIGNED_PREKEY_PURPOSE = b"susurro/signed-prekey/v1"
 ONE_TIME_PREKEY_PURPOSE = b"susurro/one-time-prekey/v1"
@@ -431,3 +433,83 @@ def envelope_digest(envelope: bytes) -> bytes:
         envelope, digest_size=16, person=b"susurro/env/v1", encoder=nacl.encoding.RawEncoder
     )
     return digest
+
+
+# --- receipts ----------------------------------------------------------------------
+
+RECEIPT_PURPOSE = b"susurro/receipt/v1"
+#: Message ids one receipt confirms at most.
+MAX_RECEIPT_IDS = 256
+_MAX_RECEIPT_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Receipt:
+    """``sender`` (who opened the messages) confirms ``msg_ids`` to ``recipient``, at ``at`` (ms)."""
+
+    sender: str
+    recipient: str
+    recipient_fingerprint: bytes
+    msg_ids: tuple[str, ...]
+    at: int
+
+
+def receipt_block(identity: IdentityKey, receipt: Receipt) -> bytes:
+    """``pad(msgpack([inner, sign_IK("susurro/receipt/v1", inner)]))``: what a receipt envelope carries."""
+    if not 0 < len(receipt.msg_ids) <= MAX_RECEIPT_IDS:
+        raise ValueError(f"a receipt confirms 1..{MAX_RECEIPT_IDS} messages")
+    inner = msgpack.packb(
+        {
+            "from": receipt.sender,
+            "to": [receipt.recipient, receipt.recipient_fingerprint],
+            "ids": list(receipt.msg_ids),
+            "at": receipt.at,
+        },
+        use_bin_type=True,
+    )
+    signature = identity.sign(RECEIPT_PURPOSE, inner)
+    return pad(msgpack.packb([inner, signature], use_bin_type=True))
+
+
+def open_receipt(
+    block: bytes, *, relay_sender: str, sender_identity_key: bytes, own_name: str, own_fingerprint: bytes
+) -> Receipt:
+    """Check a receipt's block: well formed, signed by the sender's pinned key, from the relay's ``from``, to us."""
+    plaintext = unpad(block)
+    try:
+        pair = msgpack.unpackb(
+            plaintext,
+            raw=False,
+            max_str_len=_MAX_RECEIPT_BYTES,
+            max_bin_len=_MAX_RECEIPT_BYTES,
+            max_array_len=MAX_RECEIPT_IDS,
+            max_map_len=4,
+            max_ext_len=0,
+        )
+        inner_bytes, signature = pair
+        if type(inner_bytes) is not bytes or type(signature) is not bytes:
+            raise TypeError
+        inner = msgpack.unpackb(inner_bytes, raw=False, max_array_len=MAX_RECEIPT_IDS, max_map_len=4, max_ext_len=0)
+        sender, to, ids, at = inner["from"], inner["to"], inner["ids"], inner["at"]
+        name, fingerprint = to
+    except (ValueError, TypeError, KeyError):
+        raise MalformedMessage("a receipt is not well formed") from None
+    if not (
+        type(sender) is str
+        and type(name) is str
+        and type(fingerprint) is bytes
+        and type(ids) is list
+        and 0 < len(ids) <= MAX_RECEIPT_IDS
+        and all(type(i) is str and 0 < len(i) <= 64 for i in ids)
+        and type(at) is int
+    ):
+        raise MalformedMessage("a receipt's fields have the wrong types")
+    if sender != relay_sender:
+        raise SenderMismatch(f"the relay says a receipt is from {relay_sender!r}, but it is signed as from {sender!r}")
+    try:
+        verify_signature(sender_identity_key, signature, RECEIPT_PURPOSE, inner_bytes)
+    except BadSignature:
+        raise BadSignature(f"a receipt from {relay_sender!r} is not signed by their identity key") from None
+    if name != own_name or not same_key(fingerprint, own_fingerprint):
+        raise NotAddressedToMe(f"a receipt from {relay_sender!r} is for someone else")
+    return Receipt(sender=sender, recipient=name, recipient_fingerprint=fingerprint, msg_ids=tuple(ids), at=at)

@@ -72,11 +72,11 @@ def three_user_session(
     alice.expect_event("left", name="bob")
     carol.expect_event("left", name="bob")
 
-    # A message to a member who left is reported, not lost: carol's client no
-    # longer addresses bob, so a direct message to him is refused locally.
+    # A message to a member who left waits for him (issue 13): sealed to his
+    # prekeys, stored by the relay, and reported as waiting, not delivered.
     carol.type(f"/msg bob are you there {secrets.token_hex(4)}")
-    refused = carol.expect_event("warning", kind="send_failed")
-    assert "bob" in refused["detail"]
+    waiting = carol.expect(lambda e: e["event"] == "delivery" and e.get("waiting"), "a waiting delivery")
+    assert waiting["waiting"] == ["bob"] and waiting["delivered"] == []
 
     # The relay shuts down cleanly; the clients are told why.
     assert relay.stop() == 0

@@ -88,6 +88,9 @@ def test_a_direct_message_waits_for_bob_across_a_relay_restart_and_hours(tmp_pat
     ]
     assert not [e for e in produced["bob"] if isinstance(e, ev.Warning)], produced["bob"]
     assert room.relay.mailbox.mailboxes.usage(bob.identity.public) == (0, 0)  # confirmed, so deleted
+    # Alice's report moves from waiting to delivered: bob's signed receipt, not the relay's word.
+    receipts = [e for e in produced["alice"] if isinstance(e, ev.Receipt)]
+    assert receipts == [ev.Receipt(sender="bob", msg_ids=(msg_id,))], produced["alice"]
 
     # bob's client restarts: the message is in his history, and is not delivered again.
     room.hang_up("bob")
@@ -142,3 +145,47 @@ def test_a_direct_message_to_someone_never_met_is_refused_plainly(tmp_path: Path
         assert "never met" in str(exc)
     else:
         raise AssertionError("a message to a stranger who is away was accepted")
+
+
+def test_online_deliveries_are_confirmed_by_signed_receipts(tmp_path: Path) -> None:
+    clock = [T0]
+    alice, bob, carol = User("alice", tmp_path), User("bob", tmp_path), User("carol", tmp_path)
+    room = relay(tmp_path / "relay")
+    for user in (alice, bob, carol):
+        room.add(user.name, **user.session_options(clock))
+    room.pump()
+    first = room["alice"].send_message("one", room.now)
+    second = room["alice"].send_message("two", room.now)
+    produced = room.pump()
+    receipts = [e for e in produced["alice"] if isinstance(e, ev.Receipt)]
+    confirmed = {(r.sender, i) for r in receipts for i in r.msg_ids}
+    assert confirmed == {(who, m) for who in ("bob", "carol") for m in (first, second)}
+    assert len(receipts) == 2  # batched: one receipt per reader for both messages
+
+
+def test_a_receipt_the_relay_fabricates_is_refused(tmp_path: Path) -> None:
+    clock = [T0]
+    alice, bob = User("alice", tmp_path), User("bob", tmp_path)
+    room = relay(tmp_path / "relay")
+    room.add("alice", **alice.session_options(clock))
+    room.add("bob", **bob.session_options(clock))
+    room.pump()
+    msg_id = room["alice"].send_message("did you get it?", room.now, to=["bob"])
+    mallory = IdentityKey.generate()  # the relay (or anyone) signing a receipt "from bob" with another key
+    from susurro.crypto.fingerprint import fingerprint_bytes
+    from susurro.crypto.prekeys import PrekeyBundle, Receipt, check_bundle, receipt_block, seal_to_prekey
+
+    signed = alice.saved_ring and PrekeyRing.load(alice.identity, alice.saved_ring).current_signed
+    assert signed
+    bundle = check_bundle(
+        PrekeyBundle(name="alice", identity_key=alice.identity.public, signed=signed, one_time=None),
+        alice.identity.public,
+    )
+    forged = Receipt(sender="bob", recipient="alice", recipient_fingerprint=fingerprint_bytes(alice.identity.public),
+                     msg_ids=(msg_id,), at=1)  # fmt: skip
+    envelope = seal_to_prekey(mallory, bundle, receipt_block(mallory, forged))
+    events = room.inject(
+        "alice", Mail(item=10**6, sender="bob", ik=bob.identity.public, id="x1", kind="receipt", ct=envelope, at=1)
+    )
+    assert not [e for e in events if isinstance(e, ev.Receipt)]
+    assert [e.kind for e in events if isinstance(e, ev.Warning)] == ["sender_mismatch"], events
