@@ -109,6 +109,8 @@ class Mailbox:
         self._signed_prekeys: dict[bytes, CheckedBundle] = {}
         self._receipt_fetches: dict[str, bytes] = {}
         self._receipt_posts: OrderedDict[str, None] = OrderedDict()
+        #: Senders with no prekeys on this relay (an older client): no receipts to them this session.
+        self._no_receipts: set[bytes] = set()
 
     # --- our prekeys --------------------------------------------------------------
 
@@ -271,6 +273,8 @@ class Mailbox:
 
     def shown(self, sender: str, identity_key: bytes, msg_id: str) -> None:
         """A message from ``sender`` was shown: confirm it to them with the next receipt."""
+        if identity_key in self._no_receipts:
+            return
         name, ids = self._shown.pop(identity_key, (sender, []))
         ids.append(msg_id)
         self._shown[identity_key] = (name, ids[-MAX_RECEIPT_IDS:])
@@ -310,10 +314,16 @@ class Mailbox:
 
     def _receipt_bundle(self, frame: Bundles) -> tuple[list[ev.Event], list[Frame]]:
         identity_key = self._receipt_fetches.pop(frame.id)
+        if not frame.bundles:  # they never published prekeys here: stop asking (one fetch, not one per read)
+            self._no_receipts.add(identity_key)
+            self._shown.pop(identity_key, None)
+            return [], []
         for wire in frame.bundles:
             try:
                 checked = check_bundle(bundle_from_wire(wire), identity_key)
             except BadPrekey as exc:  # PrekeyKeyChanged included: no receipt to a key we did not pin
+                self._no_receipts.add(identity_key)
+                self._shown.pop(identity_key, None)
                 return [ev.Warning(kind=WarningKind.BAD_PREKEY, detail=str(exc), sender=wire.name)], []
             self._signed_prekeys[identity_key] = checked
         return [], []

@@ -189,3 +189,21 @@ def test_a_receipt_the_relay_fabricates_is_refused(tmp_path: Path) -> None:
     )
     assert not [e for e in events if isinstance(e, ev.Receipt)]
     assert [e.kind for e in events if isinstance(e, ev.Warning)] == ["sender_mismatch"], events
+
+
+def test_a_sender_without_prekeys_is_asked_for_them_once_not_on_every_read(tmp_path: Path) -> None:
+    """An older client (no mailbox): receipts to it stop after one fetch, so reads cannot flood the relay."""
+    clock = [T0]
+    bob = User("bob", tmp_path)
+    room = relay(tmp_path / "relay")
+    room.add("alice")  # no mailbox: never publishes prekeys
+    options = bob.session_options(clock)
+    room.add("bob", **options)
+    room.pump()
+    mailbox = options["mailbox"]
+    assert isinstance(mailbox, Mailbox)
+    for n in range(3):
+        room["alice"].send_message(f"m{n}", room.now)
+        assert "m%d" % n in [e.text for e in room.pump()["bob"] if isinstance(e, ev.Message)]
+    assert mailbox._no_receipts == {room.identity("alice").public}
+    assert not mailbox._shown and not mailbox._receipt_fetches
