@@ -56,6 +56,7 @@ class WarningKind(str, enum.Enum):
     PREKEY_EXHAUSTED = "prekey_exhausted"
     PREKEY_REUSED = "prekey_reused"
     UNKNOWN_PREKEY = "unknown_prekey"
+    LATE = "late"
     # a room's membership log failed a check (``rooms.RoomBook``)
     ROOM_BAD_LOG = "room_bad_log"
     ROOM_FORK = "room_fork"

@@ -247,6 +247,14 @@ class Mailbox:
             except TrustStoreError:
                 pass  # a store full even in its reserve: shown as new, as for any stranger
         out: list[ev.Event] = []
+        if check.late:
+            out.append(
+                ev.Warning(
+                    kind=WarningKind.LATE,
+                    detail=f"a message from {sender} arrived after a later one (reordered or held back by the relay)",
+                    sender=sender,
+                )
+            )
         if check.missed:
             out.append(
                 ev.Warning(
