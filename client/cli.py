@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from susurro.crypto import CryptoError
+from susurro.crypto.files import UnsafeFile
 from susurro.crypto.safety import safety_number_rows
 from susurro.crypto.trust import TrustStore, TrustStoreError
 from susurro.protocol import BadName, name_key, normalize_name
@@ -411,13 +412,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"susurro-cli: {exc}", file=sys.stderr)
         return 2
     try:
-        history, mailbox = open_local_state(identity, name, trust, keep_history=not args.no_history)
-    except (HistoryError, CryptoError, OSError) as exc:
+        history, mailbox, counters = open_local_state(identity, name, trust, keep_history=not args.no_history)
+    except (HistoryError, CryptoError, OSError, UnsafeFile) as exc:
         print(f"susurro-cli: {exc}", file=sys.stderr)
         return 2
     session = ClientSession(
         identity, name, relay=relay_label, trust=trust, strict=args.strict, history=history, mailbox=mailbox,
-        replay=mailbox.replay,
+        replay=counters.replay, counters=counters.counters,
+        save_state=lambda now, force: counters.save(now, force=force),
     )  # fmt: skip
     try:
         connection, stop_relay = connect(args, session, events, output, tls)

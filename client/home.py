@@ -33,3 +33,8 @@ def history_path(name: str) -> Path:
 def prekeys_path(name: str) -> Path:
     """Our prekeys' private halves, sealed (``client/prekeyring.py``), one file per identity name."""
     return susurro_home() / "prekeys" / f"{unicodedata.normalize('NFKC', name.casefold())}.ring"
+
+
+def state_path(name: str) -> Path:
+    """Our message counters and the streams we receive, sealed (``client/localstate.py``)."""
+    return susurro_home() / "state" / f"{unicodedata.normalize('NFKC', name.casefold())}.state"

@@ -8,16 +8,24 @@ window.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import msgpack
+import nacl.exceptions
+import nacl.secret
 
 from susurro.crypto import IdentityKey, ReplayGuard
 from susurro.crypto.files import private_directory, read_checked, write_atomically
-from susurro.crypto.history import HistoryKey
+from susurro.crypto.history import HistoryKey, derive_local_key
+from susurro.crypto.replay import StreamState
 from susurro.crypto.trust import TrustStore
 
+from .counters import SendCounters
 from .history import History, NoHistory, SqliteHistory
-from .home import history_path, prekeys_path
+from .home import history_path, prekeys_path, state_path
 from .mailbox import Mailbox
 from .prekeyring import PrekeyRing
 
@@ -39,11 +47,64 @@ def ring_saver(path: Path) -> Callable[[PrekeyRing], None]:
     return save
 
 
+STATE_PERSON = b"susurro/state/v1"
+#: Counters and streams: at most 100,000 of each, a few MiB.
+MAX_STATE_FILE_BYTES = 32 * 1024 * 1024
+
+
+class CounterState:
+    """Our send counters and the streams we receive, saved sealed so restarts keep them.
+
+    Without it a restarted client would count again from 1 (its peers would
+    see a reset) and would see a false gap in every conversation whose sender
+    kept running. Saved at most every ``interval`` seconds and when the client
+    closes.
+    """
+
+    def __init__(self, identity: IdentityKey, path: Path, interval: float = 5.0) -> None:
+        self.path = path
+        self._box = nacl.secret.SecretBox(derive_local_key(identity, STATE_PERSON))
+        self._interval = interval
+        self._saved_at = 0.0
+        self.counters = SendCounters()
+        self.replay = ReplayGuard()
+        data = read_checked(path, forbidden_mode=0o077, max_bytes=MAX_STATE_FILE_BYTES, fix=f"run 'chmod 600 {path}'")
+        if data is not None:
+            self._load(data)
+
+    def _load(self, data: bytes) -> None:
+        try:
+            state: Any = msgpack.unpackb(self._box.decrypt(data), raw=False, strict_map_key=False)
+            for conv, key, n in state["send"]:
+                self.counters.table[(str(conv), bytes(key))] = int(n)
+            streams: OrderedDict[tuple[bytes, str], StreamState] = OrderedDict()
+            for key, conv, last, missing in state["recv"]:
+                streams[(bytes(key), str(conv))] = StreamState(last=int(last), missing={int(m) for m in missing})
+            self.replay.streams = streams
+        except (nacl.exceptions.CryptoError, ValueError, TypeError, KeyError):
+            # Damaged or another identity's: start afresh (peers see a reset), never crash the client.
+            self.counters = SendCounters()
+            self.replay = ReplayGuard()
+
+    def save(self, now: float, *, force: bool = False) -> None:
+        if not force and now - self._saved_at < self._interval:
+            return
+        self._saved_at = now
+        state = {
+            "send": [[conv, key, n] for (conv, key), n in self.counters.table.items()],
+            "recv": [[key, conv, s.last, sorted(s.missing)] for (key, conv), s in self.replay.streams.items()],
+        }
+        private_directory(self.path.parent)
+        write_atomically(self.path, bytes(self._box.encrypt(msgpack.packb(state, use_bin_type=True))))
+
+
 def open_local_state(
     identity: IdentityKey, name: str, trust: TrustStore, *, keep_history: bool = True
-) -> tuple[History, Mailbox]:
-    """The history (nothing kept without ``keep_history``) and the mailbox part with its saved prekeys."""
+) -> tuple[History, Mailbox, CounterState]:
+    """The history (nothing kept without ``keep_history``), the mailbox part with its saved prekeys,
+    and the saved counters (its ``replay`` guard is the one the mailbox and the session share)."""
     history: History = SqliteHistory(history_path(name), HistoryKey.derive(identity)) if keep_history else NoHistory()
+    counters = CounterState(identity, state_path(name))
     path = prekeys_path(name)
-    mailbox = Mailbox(identity, name, trust, ReplayGuard(), ring=load_ring(identity, path), save=ring_saver(path))
-    return history, mailbox
+    mailbox = Mailbox(identity, name, trust, counters.replay, ring=load_ring(identity, path), save=ring_saver(path))
+    return history, mailbox, counters

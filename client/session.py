@@ -100,6 +100,7 @@ class ClientSession:
         wall_clock: Callable[[], float] = time.time,
         history: History | None = None,
         rooms: RoomBook | None = None,
+        save_state: Callable[[float, bool], None] | None = None,
     ) -> None:
         self.identity = identity
         self.name = normalize_name(name)  # raises BadName with the rule broken
@@ -127,6 +128,8 @@ class ClientSession:
         self._wall_clock = wall_clock
         #: Where messages shown and sent are kept (``NoHistory`` keeps nothing).
         self.history: History = history if history is not None else NoHistory()
+        #: Saves our counters and streams (wall time, force); called from ``tick`` and ``close``.
+        self._save_state = save_state
         self._members = Members(self.name, self.trust, self._keys, retire=replay.forget_session)
         #: Verified room logs; kept across reconnects, so a head verified once is never forgotten.
         self.rooms = rooms if rooms is not None else RoomBook(self.name, identity)
@@ -155,6 +158,7 @@ class ClientSession:
             wall_clock=self._wall_clock,
             history=self.history,
             rooms=self.rooms,
+            save_state=self._save_state,
         )
 
     # --- what the parts know, for the connection and the views ---------------------
@@ -274,7 +278,15 @@ class ClientSession:
         housekeeping, so a key never outlives its grace while traffic flows.
         """
         self._housekeeping(now)
+        self._save_counters(force=False)
         return self._save_trust()
+
+    def _save_counters(self, *, force: bool) -> None:
+        if self._save_state is not None:
+            try:
+                self._save_state(self._wall_clock(), force)
+            except OSError:
+                pass  # a full disk: the counters stay in memory; peers may see a reset after a restart
 
     def connection_lost(self, reason: str) -> list[ev.Event]:
         if self.state is LinkState.CLOSED:
@@ -289,6 +301,7 @@ class ClientSession:
 
     def close(self) -> None:
         """Say goodbye; the caller sends ``data_to_send()`` and closes the socket."""
+        self._save_counters(force=True)
         if self.state is LinkState.JOINED:
             self._emit(Bye())
         if self._link.can(LinkEvent.END):
