@@ -24,9 +24,10 @@ def test_a_direct_message_waits_across_a_relay_restart_and_lands_in_history(
     relay = RelayProcess(tmp_path, "--data-dir", str(data_dir))
     try:
         alice = CliProcess("alice", tmp_path / "alice", relay.address)
+        cli_clients.append(alice)
+        alice.expect_event("connected")  # before bob starts, so she sees him join
         bob = CliProcess("bob", tmp_path / "bob", relay.address)
-        cli_clients += [alice, bob]
-        alice.expect_event("connected")
+        cli_clients.append(bob)
         bob.expect_event("connected")
         alice.expect_event("joined", name="bob")
         bob.type("/quit")
@@ -72,9 +73,10 @@ def test_no_history_keeps_nothing(tmp_path: Path, cli_clients: list[CliProcess])
     relay = RelayProcess(tmp_path)
     try:
         alice = CliProcess("alice", tmp_path / "alice", relay.address, extra=("--no-history",))
-        bob = CliProcess("bob", tmp_path / "bob", relay.address, extra=("--no-history",))
-        cli_clients += [alice, bob]
+        cli_clients.append(alice)
         alice.expect_event("connected")
+        bob = CliProcess("bob", tmp_path / "bob", relay.address, extra=("--no-history",))
+        cli_clients.append(bob)
         bob.expect_event("connected")
         alice.expect_event("joined", name="bob")
         alice.type(SECRET)
