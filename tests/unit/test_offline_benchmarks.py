@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks import history_open, offline_cost
+from benchmarks import history_open, mailbox_drain, offline_cost
 
 
 @pytest.mark.bench
@@ -16,3 +16,6 @@ def test_offline_cost_and_history_open_print_their_tables(capsys: pytest.Capture
     assert history_open.main(["--quick"]) == 0
     out = capsys.readouterr().out
     assert "open + newest page of 50" in out and "read and open all 2,000" in out
+    assert mailbox_drain.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "bob joins and drains them" in out and "shown 50, receipts for 50 at alice, left in the mailbox 0" in out
