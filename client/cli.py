@@ -24,6 +24,7 @@ from susurro.crypto.safety import safety_number_rows
 from susurro.crypto.trust import TrustStore, TrustStoreError
 from susurro.protocol import BadName, name_key, normalize_name
 
+from . import commands, terminal
 from . import events as ev
 from .connection import RelayConnection
 from .demo import DEFAULT_RELAY, LOCAL_RELAY_ENV, start_local_relay
@@ -64,15 +65,9 @@ inside this process if none is running there: the one-command local demo.
 
 HELP_LINES = [
     "a plain line goes to the current room (/join, /create), or to everyone present before you pick one",
-    "/msg NAME TEXT   direct message to one member",
-    "/who             list members with their fingerprints and trust",
-    "/verify NAME     show the safety number to compare with NAME (in person or by phone)",
-    "/verified NAME   mark NAME verified once the numbers matched",
-    "/accept NAME     accept NAME's changed identity key (compare safety numbers first)",
-    "/strict on|off   send only to verified members",
+    *(f"{usage:<16} {what}" for name, (usage, what) in commands.USAGE.items() if name is not commands.Name.HELP),
     "/history [NAME] [N]  the last N (20) messages of the room, or of your direct messages with NAME",
     "/forget [NAME]   delete the room's (or NAME's) history from this computer",
-    "/quit            leave the room (Ctrl-D works too)",
 ]
 
 
@@ -150,10 +145,12 @@ def connect(
     tls: ssl.SSLContext | None = None,
 ) -> tuple[RelayConnection, Callable[[], None] | None]:
     stop_relay: Callable[[], None] | None = None
-    if args.server:
+    demo = os.environ.get(LOCAL_RELAY_ENV, DEFAULT_RELAY)
+    # The demo's address written out (--server 127.0.0.1:12345) starts the demo relay like the bare command.
+    if args.server and (tls is not None or args.server.strip() != demo):
         host, port = parse_address(args.server)
         return RelayConnection.open(session, host, port, events, tls=tls), None
-    host, port = parse_address(os.environ.get(LOCAL_RELAY_ENV, DEFAULT_RELAY))
+    host, port = parse_address(demo)
     for _attempt in range(2):
         try:
             return RelayConnection.open(session, host, port, events), stop_relay
@@ -182,63 +179,56 @@ def handle_line(
     compared: dict[str, str] | None = None,
     rooms: RoomCommands | None = None,
 ) -> bool:
-    """Act on one typed line; returns False when the user asked to leave.
+    """Act on one typed line (parsed by ``commands.parse``, as the window does); False when leaving.
 
     ``compared`` remembers the safety number last shown for each name, so
     ``/verified`` marks exactly the key whose number the user compared.
     """
-    if not line.strip():
+    command = commands.parse(line)
+    if command is None:
         return True
     if line.startswith("/") and not line.startswith("//"):
-        command, _, rest = line[1:].partition(" ")
-        command = command.lower()
-        if command in ("quit", "exit", "q"):
-            return False
-        if command == "who":
-            output.event(ev.Roster(members=tuple(connection.members())))
+        word, _, rest = line[1:].partition(" ")
+        if word.lower() in ("history", "forget"):  # the terminal's own (local history), not in the shared parser
+            _history_command(word.lower(), rest.split(), connection, output)
             return True
-        if command in ROOM_COMMANDS:
+        if word.lower() in ROOM_COMMANDS:
             rooms = rooms if rooms is not None else RoomCommands(trust=connection.session.trust)
             try:
-                for record, text in rooms.run(command, rest, connection):
+                for record, text in rooms.run(word.lower(), rest, connection):
                     output.record(record, text)
             except SendError as exc:
                 _send_failed(output, str(exc))
             return True
-        if command == "help":
-            for text in [*HELP_LINES, *ROOM_HELP]:
-                output.record({"event": "help", "text": text}, text)
-            return True
-        if command in ("verify", "verified", "accept"):
-            _trust_command(command, rest.strip(), connection, output, {} if compared is None else compared)
-            return True
-        if command == "strict":
-            setting = rest.strip().lower()
-            if setting not in ("on", "off", ""):
-                _send_failed(output, "usage: /strict on|off")
-                return True
-            if setting:
-                connection.set_strict(setting == "on")
-            state = "on: sending only to verified members" if connection.session.strict else "off"
-            output.record({"event": "strict", "on": connection.session.strict}, f"* strict mode {state}")
-            return True
-        if command in ("history", "forget"):
-            _history_command(command, rest.split(), connection, output)
-            return True
-        if command == "msg":
-            name, _, text = rest.strip().partition(" ")
-            if not name or not text.strip():
-                _send_failed(output, "usage: /msg NAME TEXT")
-                return True
-            _send(connection, output, text, [name])
-            return True
-        _send_failed(output, f"unknown command /{command}; type /help")
+    command = commands.parse(line)
+    if command is None:
         return True
-    text = line[1:] if line.startswith("//") else line
-    if rooms is not None and rooms.current is not None:
-        _send_to_room(connection, output, text, rooms.current)
-        return True
-    _send(connection, output, text, None)
+    if isinstance(command, commands.Say):
+        if rooms is not None and rooms.current is not None:
+            _send_to_room(connection, output, command.text, rooms.current)
+        else:
+            _send(connection, output, command.text, None)
+    elif isinstance(command, commands.Direct):
+        _send(connection, output, command.text, [command.name])
+    elif isinstance(command, commands.OnMember):
+        _trust_command(str(command.command), command.name, connection, output, {} if compared is None else compared)
+    elif isinstance(command, commands.Strict):
+        if command.on is not None:
+            connection.set_strict(command.on)
+        state = "on: sending only to verified members" if connection.session.strict else "off"
+        output.record({"event": "strict", "on": connection.session.strict}, f"* strict mode {state}")
+    elif isinstance(command, commands.Usage):
+        _usage(output, command.usage)
+    elif isinstance(command, commands.Unknown):
+        _send_failed(output, f"unknown command /{command.word.lower()}; type /help",
+                     f"! there is no /{printable(command.word)} command; /help lists them")
+    elif command.command is commands.Name.QUIT:
+        return False
+    elif command.command is commands.Name.WHO:
+        output.event(ev.Roster(members=tuple(connection.members())))
+    else:  # /help
+        for text in [*HELP_LINES, *ROOM_HELP]:
+            output.record({"event": "help", "text": text}, text)
     return True
 
 
@@ -326,7 +316,7 @@ def _trust_command(
     command: str, name: str, connection: RelayConnection, output: Output, compared: dict[str, str]
 ) -> None:
     if not name:
-        _send_failed(output, f"usage: /{command} NAME")
+        _usage(output, f"/{command} NAME")
         return
     try:
         if command == "verify":
@@ -350,12 +340,37 @@ def _trust_command(
         output.record(record, f"! {exc}")
 
 
-def _send_failed(output: Output, detail: str) -> None:
+def _send_failed(output: Output, detail: str, text: str | None = None) -> None:
+    """A line that was not sent; ``text`` when the words for people differ from the detail for scripts."""
+    if text is None:
+        while detail.lower().startswith("not sent: "):  # the core's reason may say it already
+            detail = detail[len("not sent: "):]
+        text = f"! not sent: {detail}"
     record = {"event": "warning", "kind": WarningKind.SEND_FAILED.value, "detail": detail, "from": None}
-    output.record(record, f"! not sent: {detail}")
+    output.record(record, text)
+
+
+def _usage(output: Output, usage: str) -> None:
+    """A command typed wrong: nothing was sent, so the line says how to type it, not "not sent"."""
+    _send_failed(output, f"usage: {usage}", f"! usage: {usage}")
+
+
+#: The commands Tab completes (and /help lists), in the order people reach for them.
+COMMANDS = (*commands.WORDS, "/history", "/forget", *sorted(f"/{word}" for word in ROOM_COMMANDS))
+#: Exit status when the person pressed Ctrl-C before the chat began (as shells report SIGINT).
+INTERRUPTED = 130
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Ctrl-C anywhere leaves cleanly: no traceback, whatever was running."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return INTERRUPTED
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     # Whatever the locale, a peer's text must never crash the client: what the
     # terminal cannot show is replaced, and undecodable input becomes U+FFFD.
@@ -363,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")
     output = Output(args.json)
+    tty = terminal.interactive(args.json)
     tls: ssl.SSLContext | None = None
     if args.tls or args.cafile:
         if not args.server:
@@ -378,10 +394,9 @@ def main(argv: list[str] | None = None) -> int:
         if not sys.stdin.isatty():
             print("susurro-cli: --name is required when stdin is not a terminal", file=sys.stderr)
             return 2
-        try:
-            name = input("Your name: ")
-        except EOFError:
-            return 2
+        name = terminal.ask("Your name: ") if tty else _input_line("Your name: ")
+        if name is None:  # Ctrl-C or Ctrl-D: no name, nothing to do
+            return INTERRUPTED
     try:
         name = normalize_name(name)
         key_file = args.identity or identity_path(name)
@@ -391,10 +406,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{key_file} is now {'protected by a passphrase' if protected else 'not protected'}", file=sys.stderr)
             return 0
         identity, created = open_identity(
-            key_file, protect=args.passphrase, passphrase=passphrase, interactive=sys.stdin.isatty()
+            key_file, protect=args.passphrase, passphrase=passphrase, interactive=sys.stdin.isatty(),
+            busy=output.notice,
         )
+        if tty:
+            terminal.discard_typeahead()  # typed while argon2id ran: never sent as a message
     except BadName as exc:
-        print(f"susurro-cli: invalid name {name!r}: {exc.detail}", file=sys.stderr)
+        detail = "names cannot contain spaces (use _ or -)" if any(ch.isspace() for ch in name) else exc.detail
+        print(f"susurro-cli: invalid name {name!r}: {detail}", file=sys.stderr)
         return 2
     except (CryptoError, OSError) as exc:
         print(f"susurro-cli: {exc}", file=sys.stderr)
@@ -427,7 +446,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"susurro-cli: {exc}", file=sys.stderr)
         return 1
     try:
-        return run(connection, events, output, args.room)
+        if not tty:
+            return run(connection, events, output, args.room, plain=tls is None)
+        prompt = terminal.Prompt(
+            f"{name}> ",
+            terminal.ChatCompleter(COMMANDS, lambda: [m.name for m in connection.members()]),
+            on_line=lambda line: events.put(TypedLine(line)),
+            on_end=lambda: events.put(EndOfInput()),
+        )
+        return prompt.run(
+            lambda: run(connection, events, output, args.room, start_input=prompt.joined, plain=tls is None)
+        )
     except KeyboardInterrupt:
         return 0
     finally:
@@ -436,9 +465,33 @@ def main(argv: list[str] | None = None) -> int:
             stop_relay()
 
 
-def run(connection: RelayConnection, events: queue.Queue[object], output: Output, room: str | None = None) -> int:
+def _input_line(prompt: str) -> str | None:
+    try:
+        return input(prompt)
+    except (EOFError, KeyboardInterrupt):
+        return None
+
+
+#: Said once when a plain connection is closed before the relay said anything: what a TLS relay does.
+TLS_HINT = "the relay closed the connection before greeting us; if it serves TLS, start with --tls (or --cafile FILE)"
+
+
+def run(
+    connection: RelayConnection,
+    events: queue.Queue[object],
+    output: Output,
+    room: str | None = None,
+    start_input: Callable[[], None] | None = None,
+    *,
+    plain: bool = False,
+) -> int:
+    """The chat loop: events and typed lines from one queue. ``start_input`` replaces the stdin reader.
+
+    Lines are read once the room is joined: from stdin by a thread (scripts),
+    or by the terminal UI, which ``start_input`` tells to show its prompt.
+    """
     deadline = time.monotonic() + JOIN_TIMEOUT
-    joined = False
+    joined = hinted = False
     compared: dict[str, str] = {}
     rooms = RoomCommands(trust=connection.session.trust)
     while True:
@@ -447,6 +500,8 @@ def run(connection: RelayConnection, events: queue.Queue[object], output: Output
             item = events.get(timeout=timeout)
         except queue.Empty:
             output.event(ev.Disconnected(reason=f"no welcome from the relay within {JOIN_TIMEOUT:g} s"))
+            if plain and not hinted:
+                output.notice(TLS_HINT)
             return 1
         if isinstance(item, ev.Event):
             output.event(item)
@@ -454,11 +509,18 @@ def run(connection: RelayConnection, events: queue.Queue[object], output: Output
                 rooms.seen(item, connection)
             except SendError as exc:
                 _send_failed(output, str(exc))
+            if plain and not joined and not hinted and isinstance(item, ev.Reconnecting | ev.Disconnected):
+                if "closed the connection" in (item.reason or ""):
+                    hinted = True
+                    output.notice(TLS_HINT)
             if isinstance(item, ev.Connected) and not joined:  # again after a reconnect: one reader is enough
                 joined = True
                 if room is not None:
                     handle_line(f"/join {room}", connection, output, compared, rooms)
-                threading.Thread(target=_read_stdin, args=(events,), name="stdin", daemon=True).start()
+                if start_input is not None:
+                    start_input()
+                else:
+                    threading.Thread(target=_read_stdin, args=(events,), name="stdin", daemon=True).start()
             elif isinstance(item, ev.Disconnected):
                 return 1
         elif isinstance(item, TypedLine):

@@ -156,8 +156,13 @@ class RelayConnection:
         with everyone missing if that never happens.
         """
         with self._lock:
-            if self._policy.may_hold(self.session.state, closing=self._closing.is_set()):
-                msg_id, notice = self._outgoing.hold(text, to, self.session.member_names())
+            closing = self._closing.is_set()
+            # Held while away, and also while earlier held lines still wait for the room: order is kept.
+            if self._policy.may_hold(self.session.state, closing=closing) or (
+                self._outgoing.waiting and self._policy.will_retry(closing=closing)
+            ):
+                present = self.session.member_names() or list(self._outgoing.last_present)
+                msg_id, notice = self._outgoing.hold(text, to, present)
                 self.events.put(notice)
                 return msg_id
             msg_id = self.session.send_message(text, time.time(), to)
@@ -360,7 +365,7 @@ class RelayConnection:
         finally:
             with self._lock:
                 final = self.session.connection_lost(reason)
-                self._outgoing.session_ended()  # the session reports what was unacknowledged
+                self._outgoing.session_ended(self.session.member_names())  # the session reports the unacked
             ended = self._forward(final) or ended
             cut(sock)
             sock.close()
@@ -374,12 +379,15 @@ class RelayConnection:
             produced = self.session.tick(time.time())  # e.g. a session key rotation by age
             produced += self._outgoing.overdue(now)
             self._flush_orcut()
-        return self._forward(produced)
+        ended = self._forward(produced)
+        if self._outgoing.waiting:  # held lines whose wait for the room ran out
+            self._send_held()
+        return ended
 
     def _forward(self, produced: list[ev.Event]) -> ev.Disconnected | None:
         """Put events on the queue; keep back ``Disconnected``, which ``_run`` decides about."""
         ended: ev.Disconnected | None = None
-        joined = False
+        joined = arrived = False
         for event in produced:
             if isinstance(event, ev.Disconnected):
                 ended = event
@@ -389,17 +397,22 @@ class RelayConnection:
                     event = self._outgoing.delivered(event)
             elif isinstance(event, ev.Connected):
                 joined = True
+            elif isinstance(event, ev.Joined | ev.Roster):
+                arrived = True
             self.events.put(event)
         if joined:
             with self._lock:
                 self._policy.joined()
+        if joined or (arrived and self._outgoing.waiting):  # someone a held line waits for may be back
             self._send_held()
         return ended
 
     def _send_held(self) -> None:
         """After a (re)join: send what was typed meanwhile, or report why it cannot go."""
         with self._lock:
-            refused = self._outgoing.resend(self._send_now, time.monotonic())
+            if self.session.state is not LinkState.JOINED:
+                return
+            refused = self._outgoing.resend(self._send_now, time.monotonic(), self.session.member_names())
             self._flush_orcut()
         self._put(refused)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from susurro.crypto import BoxCache, CryptoError, IdentityKey, MessageTooLarge, Recipient, SignedHead
@@ -39,6 +39,10 @@ MAX_PENDING_ACKS = 10_000
 ACK_TIMEOUT = 30.0
 #: Messages typed while disconnected, kept to send after the reconnect.
 MAX_HELD = 100
+#: After a rejoin, held lines wait this long for the members they were typed for to be back.
+#: Members come back on their own backoff (at most ``reconnect.BACKOFF_CAP``, 30 s, apart),
+#: so this covers one full backoff step and the join itself.
+PRESENCE_WAIT = 45.0
 #: The one room of this version (signed into every message).
 ROOM = "main"
 
@@ -295,6 +299,10 @@ class Outgoing:
     def __init__(self, *, ack_timeout: float = ACK_TIMEOUT, max_held: int = MAX_HELD) -> None:
         self.acks = AckWatch(ack_timeout)
         self.held = HeldMessages(max_held)
+        #: Who was in the room when the last session ended (see ``session_ended``).
+        self.last_present: tuple[str, ...] = ()
+        #: When the room was joined again while messages were held (``resend``'s clock).
+        self._back_at: float | None = None
         #: Held messages sent after a reconnect -> who they were meant for when typed.
         self._resent: dict[str, tuple[str, ...]] = {}
 
@@ -341,14 +349,41 @@ class Outgoing:
             for msg_id in self.acks.overdue(now)
         ]
 
-    def session_ended(self) -> None:
-        """The session reports what was unacknowledged itself; stop watching it."""
-        self.acks.clear()
+    def session_ended(self, present: list[str]) -> None:
+        """The session reports what was unacknowledged itself; stop watching it.
 
-    def resend(self, send: SendFunction, now: float) -> list[ev.Event]:
-        """After a (re)join: send what was typed meanwhile; what cannot go is reported as not delivered."""
+        ``present``: who was in the room when it ended, whom a line typed
+        before the next join is meant for (the new session knows nobody yet).
+        """
+        self.acks.clear()
+        self.last_present = tuple(present) or self.last_present
+        self._back_at = None
+
+    @property
+    def waiting(self) -> bool:
+        """Messages are held: a new one queues behind them, so the conversation keeps its order."""
+        return bool(self.held)
+
+    def resend(self, send: SendFunction, now: float, present: Collection[str]) -> list[ev.Event]:
+        """After a (re)join, and at each join and tick after it: send what was typed meanwhile, in order.
+
+        A held message waits until everyone it was typed for is back
+        (``present``), for at most ``PRESENCE_WAIT`` after the rejoin: after a
+        relay restart every member reconnects on its own backoff, and a line
+        sent to whoever happened to be back first would miss the others. After
+        that it goes to whoever is there, and the others are reported as not
+        delivered. What cannot be sealed at all is reported as not delivered.
+        """
+        if self._back_at is None:
+            self._back_at = now
+        patient = now - self._back_at < PRESENCE_WAIT
         out: list[ev.Event] = []
-        for message in self.held.take_all():
+        held = self.held.take_all()
+        for index, message in enumerate(held):
+            if patient and not set(message.intended) <= set(present):
+                for later in held[index:]:  # this one and all after it wait, in order
+                    self.held.add(later)
+                break
             to = list(message.to) if message.to is not None else None
             try:
                 msg_id = send(message.text, to, message.msg_id)

@@ -20,6 +20,7 @@ from susurro.crypto import (
     IdentityKey,
     KeyFileError,
     PassphraseRequired,
+    WrongPassphrase,
     change_passphrase,
     is_protected,
     load_identity,
@@ -95,6 +96,10 @@ def ask_new_passphrase(ask: Ask, allow_empty: bool = False) -> str | None:
     return first
 
 
+#: Tries at a passphrase typed on the terminal before giving up (a file's passphrase gets one).
+PASSPHRASE_TRIES = 3
+
+
 def open_identity(
     key_file: Path,
     *,
@@ -102,28 +107,47 @@ def open_identity(
     passphrase: str | None,
     interactive: bool,
     ask: Ask = ask_on_terminal,
+    busy: Callable[[str], None] | None = None,
+    tries: int = PASSPHRASE_TRIES,
 ) -> tuple[IdentityKey, bool]:
     """Load ``key_file`` or create it; returns (key, created).
 
     ``protect`` (``--passphrase``) makes a new file passphrase-protected,
     asking twice; ``passphrase`` (from ``--passphrase-file``) is used as is.
     An existing protected file is opened with ``passphrase`` or, on a
-    terminal, by asking once; elsewhere it is ``PassphraseRequired``.
+    terminal, by asking (up to ``tries`` times if it is wrong); elsewhere it
+    is ``PassphraseRequired``. ``busy`` is told before the slow key
+    derivation (argon2id, about a second), so the person knows to wait.
     """
     key_file = Path(key_file)
+    say = busy or (lambda _text: None)
     if not os.path.lexists(key_file):
         if protect and passphrase is None:
             if not interactive:
                 raise PassphraseRequired("--passphrase needs a terminal to ask on; use --passphrase-file FILE")
             passphrase = ask_new_passphrase(ask)
+        if passphrase is not None:
+            say("protecting the new key…")
         return load_or_create_identity(key_file, passphrase)
-    if passphrase is None and is_protected(key_file):
-        if not interactive:
-            raise PassphraseRequired(
-                f"{key_file} is protected by a passphrase; run on a terminal to be asked, or use --passphrase-file FILE"
-            )
-        passphrase = ask(f"Passphrase for {key_file}: ")
-    return load_identity(key_file, passphrase), False
+    if passphrase is not None or not is_protected(key_file):
+        if passphrase is not None:
+            say("unlocking key…")
+        return load_identity(key_file, passphrase), False
+    if not interactive:
+        raise PassphraseRequired(
+            f"{key_file} is protected by a passphrase; run on a terminal to be asked, or use --passphrase-file FILE"
+        )
+    left = max(1, tries)
+    while True:
+        typed = ask(f"Passphrase for {key_file}: ")
+        say("unlocking key…")
+        try:
+            return load_identity(key_file, typed), False
+        except WrongPassphrase:
+            left -= 1
+            if not left:
+                raise
+            say(f"wrong passphrase; try again ({left} {'try' if left == 1 else 'tries'} left)")
 
 
 def identity_is_protected(key_file: Path) -> bool:

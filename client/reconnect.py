@@ -22,7 +22,7 @@ from collections.abc import Callable
 from susurro.protocol import ErrorCode
 
 from . import events as ev
-from .events import Ending, WarningKind
+from .events import WarningKind
 from .link import Link, LinkEvent, LinkState
 
 BACKOFF_INITIAL = 1.0
@@ -66,13 +66,15 @@ class Backoff:
 def retry_after_refusal(code: ev.EndCode | None, *, ever_joined: bool, name_taken_seen: int) -> bool:
     """Is a connection that ended with ``code`` worth another attempt?
 
-    ``None`` (the connection was lost), ``full``, ``too_many_connections``,
-    timeouts, ``rate_limited`` and protocol errors from a misbehaving relay
-    are; an announced ``shutdown`` is not (the operator stopped the relay);
-    nor is a refusal of our name or keys, except ``name_taken`` after we
-    were already in the room, for a while (see ``NAME_TAKEN_RETRIES``).
+    ``None`` (the connection was lost), an announced ``shutdown`` (a
+    restart: every ``systemctl restart`` and certificate renewal sends one,
+    and a relay that is not coming back costs a retry every 30 s), ``full``,
+    ``too_many_connections``, timeouts, ``rate_limited`` and protocol errors
+    from a misbehaving relay are. A refusal of our name or keys is not, except
+    ``name_taken`` after we were already in the room, for a while (see
+    ``NAME_TAKEN_RETRIES``): only a relay that refuses *us* ends the session.
     """
-    if code == Ending.SHUTDOWN or code in PERMANENT_CODES:
+    if code in PERMANENT_CODES:
         return False
     if code == ErrorCode.NAME_TAKEN:
         return ever_joined and name_taken_seen <= NAME_TAKEN_RETRIES

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 import time
 from typing import Any
@@ -17,6 +18,8 @@ from susurro.crypto import short_fingerprint
 from susurro.crypto.trust import TrustState
 
 from . import events as ev
+from . import wording
+from .events import WarningKind
 from .printable import printable
 from .rooms import (
     Invited,
@@ -176,6 +179,28 @@ _TRUST_LABELS = {
 _TRUST_BADGES = {TrustState.VERIFIED: " ✓", TrustState.CHANGED: " [key changed]"}
 
 
+#: A message id in a detail ("message 26082f3235fb6030 was never sent"): for scripts, not for people.
+_MESSAGE_ID = re.compile(r"\bmessage [0-9a-f]{8,} ")
+
+
+#: Failures whose sentence is general: the terminal adds the core's detail (a file, a frame type).
+_WITH_DETAIL = frozenset({WarningKind.PROTOCOL_ERROR, WarningKind.TRUST_STORE, WarningKind.INTERNAL_ERROR})
+
+
+def _warning_text(event: ev.Warning) -> str:
+    """A failed check, or a line that could not go, in words (``wording``): no kinds, no ids."""
+    if event.kind == WarningKind.MESSAGE_HELD:  # not a failed check: a line typed while away
+        return "* offline: that line will be sent when the room is back"
+    detail = _MESSAGE_ID.sub("", printable(event.detail))
+    if event.kind == WarningKind.NOT_SENT:
+        why = detail.split(": ", 1)[1] if ": " in detail else detail
+        return f"! a line you typed while offline was not sent: {wording.reason(why)}"
+    sentence = wording.warning(event.kind, sender=event.sender or "")
+    if event.kind in _WITH_DETAIL or f"warn_{event.kind}" not in wording.EN:  # the detail says what exactly
+        return f"! {sentence} ({detail})"
+    return f"! {sentence}"
+
+
 def event_to_text(event: ev.Event) -> str | None:
     if isinstance(event, (RoomMessage, RoomAlert, RoomEvent)):
         return _room_text(event)
@@ -195,7 +220,12 @@ def event_to_text(event: ev.Event) -> str | None:
         label = _TRUST_LABELS[member.trust]
         return f"* {member.name} joined (fp {short_fingerprint(member.identity_key)} …, {label})"
     if isinstance(event, ev.TrustUpdated):
-        return f"* {event.member.name} is now {_TRUST_LABELS[event.member.trust]}"
+        name = event.member.name
+        if event.member.trust == TrustState.VERIFIED:
+            return f"* {name} is verified ✓ (you compared safety numbers)"
+        if event.member.trust == TrustState.PINNED:  # the user accepted a changed key
+            return f"* accepted {name}'s new key; it is not verified (compare safety numbers: /verify {name})"
+        return f"* {name}: {_TRUST_LABELS.get(event.member.trust, event.member.trust)}"
     if isinstance(event, ev.Left):
         return f"* {event.name} left"
     if isinstance(event, ev.Message):
@@ -226,12 +256,12 @@ def event_to_text(event: ev.Event) -> str | None:
             f"  compare safety numbers (/verify {event.name}) and accept the new key (/accept {event.name})."
         )
     if isinstance(event, ev.Warning):
-        return f"! warning ({event.kind.value}): {printable(event.detail)}"
+        return _warning_text(event)
     if isinstance(event, ev.Disconnected):
-        return f"* disconnected: {printable(event.reason)}"
+        return f"* disconnected: {wording.reason(printable(event.reason), event.code)}"
     if isinstance(event, ev.Reconnecting):
         seconds = max(1, math.ceil(event.delay))
-        return f"* reconnecting in {seconds} s (attempt {event.attempt}): {printable(event.reason)}"
+        return f"* reconnecting in {seconds} s (attempt {event.attempt}): {wording.reason(printable(event.reason))}"
     return None
 
 
@@ -240,7 +270,7 @@ class Output:
 
     def __init__(self, as_json: bool, stream: Any = None) -> None:
         self.as_json = as_json
-        self.stream = stream or sys.stdout
+        self._stream = stream
 
     def event(self, event: ev.Event) -> None:
         if self.as_json:
@@ -263,6 +293,11 @@ class Output:
             self._write(json.dumps(obj))
         elif text is not None:
             self._write(text)
+
+    @property
+    def stream(self) -> Any:
+        # Looked up at each write: the terminal UI swaps sys.stdout for one that prints above the prompt.
+        return self._stream or sys.stdout
 
     def _write(self, line: str) -> None:
         self.stream.write(line + "\n")

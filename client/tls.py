@@ -61,7 +61,7 @@ def secure(sock: socket.socket, context: ssl.SSLContext, host: str, port: int, t
     try:
         stream.handshake(time.monotonic() + timeout)
     except ssl.SSLCertVerificationError as exc:
-        reason = exc.verify_message or exc.reason or "it does not verify"
+        reason = (exc.verify_message or exc.reason or "it does not verify").rstrip(".")  # no ".." below
         raise CertificateRefused(
             f"{CERTIFICATE_REFUSED} for {where}: {reason}. If the relay uses its own certificate "
             "authority, pass that authority's certificate with --cafile FILE; otherwise this may not be your relay."

@@ -62,9 +62,15 @@ def addresses_to_share(bound_host: str) -> list[str]:
     return found
 
 
-def announce(host: str, port: int, tls: bool, say: Callable[[str], None], log: logging.Logger) -> None:
-    """Print the ``--server`` value(s) to give users; warn about a public bind without TLS."""
-    flags = " --tls" if tls else ""
+def announce(
+    host: str, port: int, tls: bool, say: Callable[[str], None], log: logging.Logger, flags: str | None = None
+) -> None:
+    """Print the ``--server`` value(s) to give users; warn about a public bind without TLS.
+
+    ``flags``: what clients add for TLS (``relay.tls.client_flags``: ``--tls``,
+    or ``--cafile FILE`` for a certificate the system does not trust).
+    """
+    flags = (flags if flags is not None else " --tls") if tls else ""
     if is_loopback(host):
         say(f"only this machine can connect: susurro-cli --server {format_address(host, port)}{flags}")
         return
@@ -80,7 +86,9 @@ def announce(host: str, port: int, tls: bool, say: Callable[[str], None], log: l
     if not shared:
         say(f"users connect with: susurro-cli --server THIS-HOST:{port}{flags} (this machine's name or address)")
     if tls:
-        say("with --tls, users must give the host name on the relay's certificate")
+        say(f"with {flags.split()[0]}, users must give the host name on the relay's certificate")
+        if "CA-CERT.pem" in flags:
+            say("CA-CERT.pem: the certificate of the authority that signed this relay's certificate")
 
 
 def format_address(host: str, port: int) -> str:

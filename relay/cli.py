@@ -36,7 +36,7 @@ from .rooms import add_room_flags, room_settings
 from .server import RelayServer, format_address
 from .status import DEFAULT_STATUS_HOST, StatusServer
 from .store import StoreError
-from .tls import TLSConfigError
+from .tls import TLSConfigError, client_flags, server_context
 
 DESCRIPTION = """\
 Susurro's blind relay. It routes sealed envelopes between members of one room
@@ -358,7 +358,8 @@ def _run(args: argparse.Namespace, logs: LogSetup, hangups: list[int]) -> int:
             server.stop()
             return 1
         say = lambda line: print(line, flush=True)  # noqa: E731
-        announce(host, port, bool(args.tls_cert), say, logging.getLogger("susurro.relay"))
+        flags = client_flags(server_context(args.tls_cert, args.tls_key), args.tls_cert) if args.tls_cert else None
+        announce(host, port, bool(args.tls_cert), say, logging.getLogger("susurro.relay"), flags)
         while not server.wait(0.5):
             if hangups:
                 hangups.clear()

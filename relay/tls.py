@@ -51,6 +51,47 @@ def server_context(cert_file: str, key_file: str | None) -> ssl.SSLContext:
     return context
 
 
+#: Bound on the in-memory handshake ``client_flags`` runs (a few round trips suffice).
+_PROBE_ROUNDS = 16
+
+
+def client_flags(context: ssl.SSLContext, cert_file: str) -> str:
+    """What ``susurro-cli`` needs to trust this relay's certificate: ``--tls`` or ``--cafile FILE``.
+
+    Answered by a real handshake in memory between ``context`` and a client
+    that trusts the system's certificate authorities (no host name check: the
+    name is the user's to give). If that client refuses the certificate,
+    users need ``--cafile``: the certificate itself when it is self-signed,
+    otherwise the authority that signed it.
+    """
+    client_side = ssl.create_default_context()
+    client_side.check_hostname = False
+    bios = [ssl.MemoryBIO() for _ in range(4)]
+    client = client_side.wrap_bio(bios[0], bios[1], server_side=False)
+    server = context.wrap_bio(bios[2], bios[3], server_side=True)
+    done = {"client": False, "server": False}
+    for _ in range(_PROBE_ROUNDS):
+        for side, obj in (("client", client), ("server", server)):
+            if done[side]:
+                continue
+            try:
+                obj.do_handshake()
+                done[side] = True
+            except ssl.SSLWantReadError:
+                pass
+            except ssl.SSLCertVerificationError as exc:
+                if "self" in str(exc.verify_message or "").lower():
+                    return f" --cafile {cert_file}"
+                return " --cafile CA-CERT.pem"
+            except ssl.SSLError:
+                break  # the server side after the client gave up, or an odd context: say the safe thing
+        bios[2].write(bios[1].read())
+        bios[0].write(bios[3].read())
+        if done["client"]:
+            return " --tls"
+    return " --cafile CA-CERT.pem"
+
+
 def accept(sock: socket.socket, context: ssl.SSLContext, deadline: float) -> TLSStream:
     """Run the server side of the handshake on ``sock`` by ``deadline``.
 

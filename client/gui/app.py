@@ -19,18 +19,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from susurro.client import commands
 from susurro.client import events as ev
 from susurro.client.session import SendError
 from susurro.crypto.trust import TrustState
 
-from .presenter import ROOM, ChatState
+from .presenter import ROOM, ChatState, Outgoing
 from .settings import Settings
 from .signin import JOIN_TIMEOUT, OpenedSession, SignInError, SignInRequest, default_relay, open_session, refusal
 from .signin_dialog import SignInDialog
 from .strings import Strings, pick_language
 from .theme import LIGHT, Palette, apply_theme
 from .verify_dialog import VerifyDialog
-from .window import ChatWindow, WindowActions
+from .window import ChatWindow, WindowActions, recolour_all
 from .worker import Worker
 
 POLL_MS = 50
@@ -217,10 +218,19 @@ class SusurroApp:
             elif isinstance(event, ev.Disconnected):
                 name = self.request.name.strip() if self.request else ""
                 self._sign_in_failed(refusal(event, name, self.strings))
+            elif self._looks_like_tls(event):
+                relay = self.request.relay.strip() if self.request else ""
+                self._sign_in_failed(SignInError("relay", self.strings("err_tls_needed", relay=relay)))
             else:
                 self._before_welcome.append(event)
             return
         self.window.apply(self.state.apply(event))
+
+    def _looks_like_tls(self, event: ev.Event) -> bool:
+        """A plain connection the relay hung up on before greeting us: what a TLS relay does."""
+        request = self.request
+        plain = request is not None and not request.tls and not request.cafile
+        return plain and isinstance(event, ev.Reconnecting) and "closed the connection" in event.reason
 
     def _enter_chat(self, connected: ev.Connected) -> None:
         opened = self.opened
@@ -281,6 +291,9 @@ class SusurroApp:
         self.window.apply(updates)
         if outgoing is None:
             return False
+        if not isinstance(outgoing, Outgoing):  # a command for the app: the composer is cleared
+            self._command(outgoing)
+            return True
         connection, state, window = self.opened.connection, self.state, self.window
         to = list(outgoing.to) if outgoing.to is not None else None
 
@@ -297,6 +310,27 @@ class SusurroApp:
     def _draw(self, updates: list[Any]) -> None:
         if self.window is not None:
             self.window.apply(updates)
+
+    def _command(self, command: commands.Command) -> None:
+        """``/verify``, ``/verified``, ``/accept``, ``/strict``, ``/quit`` typed in the composer."""
+        if isinstance(command, commands.OnMember):
+            if command.command is commands.Name.ACCEPT:
+                self.accept_key(command.name)
+            else:  # /verify, and /verified: marking needs the number compared, so the dialog shows it
+                self.verify(command.name)
+        elif isinstance(command, commands.Strict) and self.opened is not None and self.state is not None:
+            connection, state = self.opened.connection, self.state
+            on = command.on
+
+            def strict() -> bool:
+                if on is not None:
+                    connection.set_strict(on)
+                return connection.session.strict
+
+            self.worker.submit(strict, lambda now, _e: self._draw(state.notice(
+                self.strings("strict_on" if now else "strict_off"))))
+        elif isinstance(command, commands.Plain) and command.command is commands.Name.QUIT:
+            self.close()
 
     def open_direct(self, name: str) -> None:
         if self.state is not None:
@@ -316,8 +350,7 @@ class SusurroApp:
     def set_theme(self, mode: str) -> None:
         if isinstance(self.root, tk.Tk):
             self.colours = apply_theme(self.root, mode)
-            if self.window is not None:
-                self.window.recolour(self.colours)
+            recolour_all(self.colours)
             self.settings.update(theme=self.colours.mode)
 
     def reconnect(self) -> None:

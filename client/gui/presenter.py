@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from susurro.client import commands
 from susurro.client import events as ev
 from susurro.client.events import WarningKind
 from susurro.client.link import LinkState
@@ -343,8 +344,8 @@ class ChatState:
     def _warning(self, event: ev.Warning) -> list[Update]:
         s = self.strings
         where = event.sender if event.sender in self.tabs else ROOM
-        if event.kind is WarningKind.MESSAGE_HELD:  # not a failed check: a line typed while away
-            return self._notice(where or ROOM, s("held_notice"))
+        if event.kind is WarningKind.MESSAGE_HELD:  # not a failed check: the line itself says it is waiting
+            return []
         text = s.warning(event.kind, printable(event.detail), sender=event.sender or "")
         return [Banner(conversation=where or ROOM, kind=event.kind, text=text)]
 
@@ -393,33 +394,49 @@ class ChatState:
 
     # --- input from the user ----------------------------------------------------
 
-    def compose(self, raw: str, conversation: str) -> tuple[Outgoing | None, list[Update]]:
-        """Turn what the user typed in ``conversation`` into a message to send, or a refusal.
+    def compose(self, raw: str, conversation: str) -> tuple[Outgoing | commands.Command | None, list[Update]]:
+        """Turn what the user typed in ``conversation`` into a message to send, a command, or a refusal.
 
+        Lines are parsed by ``commands.parse``, the terminal client's parser:
         ``/msg NAME TEXT`` opens (and sends in) the direct conversation with
-        NAME; ``//`` sends a line that starts with ``/``. Refusals the view can
-        decide (not connected, unknown member, changed key) never reach the core.
+        NAME, ``/who`` and ``/help`` answer here, and ``/verify``,
+        ``/verified``, ``/accept``, ``/strict`` and ``/quit`` come back as the
+        command for the app to carry out. ``//`` sends a line that starts with
+        ``/``. Refusals the view can decide (not connected, unknown member,
+        changed key) never reach the core.
         """
         s = self.strings
-        text = raw.strip("\n")
-        if not text.strip():
+        command = commands.parse(raw.strip("\n"))
+        if command is None:
             return None, []
         to: tuple[str, ...] | None = None if conversation == ROOM else (conversation,)
         updates: list[Update] = []
         origin = conversation  # refusals are shown where the user typed
-        if text.startswith("/") and not text.startswith("//"):
-            command, _, rest = text[1:].partition(" ")
-            if command.lower() != "msg":
-                return None, self._error(conversation, s("unknown_command", command=printable(command)))
-            name, _, body = rest.strip().partition(" ")
-            if not name or not body.strip():
-                return None, self._error(conversation, s("usage_msg"))
-            conversation, to, text = name, (name,), body
-        elif text.startswith("//"):
-            text = text[1:]
+        if isinstance(command, commands.Unknown):
+            return None, self._error(origin, s("unknown_command", command=printable(command.word)))
+        if isinstance(command, commands.Usage):
+            if command.command is commands.Name.MSG:
+                return None, self._error(origin, s("usage_msg"))
+            return None, self._error(origin, s("usage", usage=s.usage(command.usage)))
+        if isinstance(command, commands.Plain):
+            if command.command is commands.Name.WHO:  # answered here; returned so the composer clears
+                return command, self.who(origin)
+            if command.command is commands.Name.HELP:
+                return command, self._help(origin)
+            return command, []  # /quit
+        if isinstance(command, commands.OnMember):
+            if command.name not in self.members:
+                return None, self._error(origin, s("not_in_room", name=printable(command.name)))
+            return command, []
+        if isinstance(command, commands.Strict):
+            return command, []
+        if isinstance(command, commands.Direct):
+            conversation, to, text = command.name, (command.name,), command.text
+        else:
+            text = command.text
         if to is not None and to[0] not in self.members:
             return None, self._error(origin, s("not_in_room", name=printable(to[0])))
-        if self.connection is not LinkState.JOINED:
+        if self.connection not in (LinkState.JOINED, LinkState.RECONNECTING):  # reconnecting: the core holds it
             return None, self._error(origin, s("not_sent", reason=self.send_block_reason()))
         if to is not None and to[0] in self.blocked:
             return None, self._error(origin, s("not_sent", reason=s("reason_key_changed", name=to[0])))
@@ -427,8 +444,25 @@ class ChatState:
             updates += self.select(conversation)
         ref = f"m{next(self._refs)}"
         self._sent[ref] = _Sent(conversation=conversation)
-        updates += self._line(conversation, "own", safe_lines(text), sender=self.name, ref=ref, note=s("sending"))
+        note = s("sending") if self.connection is LinkState.JOINED else s("held_note")
+        updates += self._line(conversation, "own", safe_lines(text), sender=self.name, ref=ref, note=note)
         return Outgoing(ref=ref, text=text, to=to, conversation=conversation), updates
+
+    def who(self, conversation: str = ROOM) -> list[Update]:
+        """``/who``: everyone here, one line each, with the fingerprint and trust in words."""
+        s = self.strings
+        out: list[Update] = []
+        for row in self.roster().rows:
+            out += self._notice(conversation, s("who_line", name=row.label, fingerprint=short_fp(row.fingerprint),
+                                                trust=row.trust_label))
+        return out
+
+    def _help(self, conversation: str) -> list[Update]:
+        s = self.strings
+        out: list[Update] = self._notice(conversation, s("help_intro"))
+        for name, (usage, _what) in commands.USAGE.items():
+            out += self._notice(conversation, s("help_line", usage=s.usage(usage), what=s(f"help_{name.value}")))
+        return out
 
     def notice(self, text: str, conversation: str = ROOM) -> list[Update]:
         """A line of the app's own (a relay started here, a key created)."""
@@ -504,15 +538,23 @@ class ChatState:
             LinkState.RECONNECTING: self.reason,
             LinkState.CLOSED: s("status_disconnected", reason=self.reason),
         }[self.connection]
-        can_send = self.connection is LinkState.JOINED
+        connected = self.connection is LinkState.JOINED
+        # While reconnecting lines are held and sent once the room is back, so typing stays on.
+        can_send = connected or self.connection is LinkState.RECONNECTING
+        if connected:
+            reason = ""
+        elif can_send:
+            reason = s("held_hint")
+        else:
+            reason = s("sending_disabled", reason=self.send_block_reason())
         return Status(
             connection=connection,
             relay=self.relay,
             fingerprint=s("status_fingerprint", fingerprint=self.fingerprint) if self.fingerprint else "",
-            e2e=s("status_e2e") if can_send else s("status_not_connected"),
+            e2e=s("status_e2e") if connected else s("status_not_connected"),
             can_send=can_send,
-            reason="" if can_send else s("sending_disabled", reason=self.send_block_reason()),
-            secure=can_send,
+            reason=reason,
+            secure=connected,
             offer_reconnect=self.connection is LinkState.CLOSED,
         )
 

@@ -8,11 +8,9 @@ Spanish because the class this chat came from was taught in Spanish.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 
-from susurro.client.events import EndCode, Ending
-from susurro.protocol import ErrorCode
+from susurro.client import wording
 
 LANGUAGES = ("en", "es")
 
@@ -48,6 +46,8 @@ EN: dict[str, str] = {
     "err_wrong_passphrase": "Wrong passphrase for this key file.",
     "err_trust_store": "Cannot open the list of known keys: {detail}",
     "err_tls": "Cannot set up TLS: {detail}",
+    "err_tls_needed": "The relay at {relay} hung up before greeting us. If it serves TLS, start susurro with "
+    "--tls (or --cafile FILE).",
     # main window
     "room_tab": "Room",
     "room_header": "Room · {count} here",
@@ -78,15 +78,29 @@ EN: dict[str, str] = {
     "you_joined": "You joined as {name}. Your fingerprint: {fingerprint}",
     "you": "you",
     "reconnected": "Back in the room on {relay} (new session key).",
-    "held_notice": "You are offline: this message will be sent when the room is back.",
+    "held_note": "waiting for the room to come back…",
+    "held_hint": "Reconnecting: what you send now goes out once the room is back.",
     "delivered_to": "✓ delivered to {names}",
     "not_delivered_to": "not delivered to: {names}",
     "not_encrypted_to": "not encrypted to: {names}",
     "not_sent": "Not sent: {reason}",
     "sending": "sending…",
+    "usage": "Type it as: {usage}",
+    "who_line": "{name}: {fingerprint}…, {trust}",
+    "help_intro": "Commands (the same as in the terminal client):",
+    "help_line": "{usage}  {what}",
+    "help_msg": "direct message to one member",
+    "help_who": "list who is here, with fingerprints and trust",
+    "help_verify": "compare safety numbers with NAME",
+    "help_verified": "mark NAME verified (opens the safety number to compare first)",
+    "help_accept": "accept NAME's changed identity key (compare safety numbers first)",
+    "help_strict": "send only to verified members",
+    "help_help": "this list",
+    "help_quit": "leave",
+    "strict_on": "Strict mode on: messages go only to verified members.",
+    "strict_off": "Strict mode off: messages go to everyone here.",
     "usage_msg": "To send a direct message, type /msg, a name, then the text.",
-    "unknown_command": "There is no /{command} command. Commands: /msg NAME TEXT",
-    "not_in_room": "{name} is not in the room.",
+    "unknown_command": "There is no /{command} command; /help lists them.",
     "day_today": "Today",
     "day_yesterday": "Yesterday",
     "day_other": "{weekday}, {day} {month} {year}",
@@ -110,8 +124,6 @@ EN: dict[str, str] = {
     "status_not_connected": "not connected",
     "sending_disabled": "Sending is off: {reason}",
     "reason_reconnecting": "reconnecting to the relay",
-    "reason_disconnected": "not connected to the relay",
-    "reason_key_changed": "{name}'s key changed; accept it or verify first",
     "reconnect_button": "Reconnect",
     # banners (warnings)
     "banner_key_changed": "{name}'s identity key changed (was {old}, now {new}). Messages to {name} are blocked "
@@ -166,6 +178,8 @@ ES: dict[str, str] = {
     "err_wrong_passphrase": "Frase de paso incorrecta para este archivo de clave.",
     "err_trust_store": "No se puede abrir la lista de claves conocidas: {detail}",
     "err_tls": "No se puede preparar TLS: {detail}",
+    "err_tls_needed": "El relé en {relay} colgó antes de saludar. Si usa TLS, arranca susurro con --tls "
+    "(o --cafile ARCHIVO).",
     "room_tab": "Sala",
     "room_header": "Sala · {count} aquí",
     "conversations_title": "Conversaciones",
@@ -195,15 +209,29 @@ ES: dict[str, str] = {
     "you_joined": "Has entrado como {name}. Tu huella: {fingerprint}",
     "you": "tú",
     "reconnected": "De vuelta en la sala en {relay} (nueva clave de sesión).",
-    "held_notice": "Estás sin conexión: este mensaje se enviará cuando vuelva la sala.",
+    "held_note": "esperando a que vuelva la sala…",
+    "held_hint": "Reconectando: lo que envíes ahora saldrá cuando vuelva la sala.",
     "delivered_to": "✓ entregado a {names}",
     "not_delivered_to": "no entregado a: {names}",
     "not_encrypted_to": "no cifrado para: {names}",
     "not_sent": "No enviado: {reason}",
     "sending": "enviando…",
+    "usage": "Se escribe así: {usage}",
+    "who_line": "{name}: {fingerprint}…, {trust}",
+    "help_intro": "Órdenes (las mismas que en el cliente de terminal):",
+    "help_line": "{usage}  {what}",
+    "help_msg": "mensaje directo a una persona",
+    "help_who": "quién está aquí, con huellas y confianza",
+    "help_verify": "comparar los números de seguridad con NOMBRE",
+    "help_verified": "marcar a NOMBRE como verificado (abre antes el número para compararlo)",
+    "help_accept": "aceptar la nueva clave de identidad de NOMBRE (compara antes los números)",
+    "help_strict": "enviar solo a personas verificadas",
+    "help_help": "esta lista",
+    "help_quit": "salir",
+    "strict_on": "Modo estricto activado: los mensajes van solo a personas verificadas.",
+    "strict_off": "Modo estricto desactivado: los mensajes van a todos los presentes.",
     "usage_msg": "Para un mensaje directo escribe /msg, un nombre y el texto.",
-    "unknown_command": "No existe la orden /{command}. Órdenes: /msg NOMBRE TEXTO",
-    "not_in_room": "{name} no está en la sala.",
+    "unknown_command": "No existe la orden /{command}; /help las muestra.",
     "day_today": "Hoy",
     "day_yesterday": "Ayer",
     "day_other": "{weekday}, {day} de {month} de {year}",
@@ -225,8 +253,6 @@ ES: dict[str, str] = {
     "status_not_connected": "sin conexión",
     "sending_disabled": "No se puede enviar: {reason}",
     "reason_reconnecting": "reconectando con el relé",
-    "reason_disconnected": "sin conexión con el relé",
-    "reason_key_changed": "la clave de {name} ha cambiado; acéptala o verifícala antes",
     "reconnect_button": "Reconectar",
     "banner_key_changed": "La clave de identidad de {name} ha cambiado (era {old}, ahora {new}). Los mensajes a "
     "{name} están bloqueados hasta que aceptes la nueva clave; compruébalo antes con esa persona.",
@@ -247,119 +273,12 @@ ES: dict[str, str] = {
     "terminal: susurro-cli",
 }
 
-#: Why something did not happen, in the user's language: the core's reasons
-#: (English, for logs and --json) are matched here by code or by pattern.
-EN.update({
-    "reason_refused": "nothing answers there (is the relay running?)",
-    "reason_timeout": "no answer",
-    "reason_shutdown": "the relay was stopped or is restarting",
-    "reason_lost": "the connection to the relay was lost",
-    "reason_closed": "you closed the connection",
-    "reason_alone": "nobody else is in the room",
-    "reason_name_taken": "someone else is using your name on this relay",
-    "reason_tls_needed": "the relay speaks TLS; start with --tls",
-    "reason_not_tls": "the relay does not speak TLS; start without --tls",
-    "reason_tls_untrusted": "the relay's certificate is not trusted; give its CA with --cafile FILE",
-    "reason_other": "{detail}",
-    "warn_decrypt_failed": "A message{from_sender} could not be decrypted: it was altered on the way or sealed for "
-    "someone else. It is not shown.",
-    "warn_bad_signature": "A message{from_sender} has a signature that does not match: it may be forged. "
-    "It is not shown.",
-    "warn_sender_mismatch": "A message claims to come from someone other than who sent it. It is not shown.",
-    "warn_not_addressed_to_me": "The relay handed you a message{from_sender} that was not addressed to you. "
-    "It is not shown.",
-    "warn_replay": "A message{from_sender} arrived a second time (a replay). The copy is not shown.",
-    "warn_gap": "Some messages{from_sender} never arrived: the relay dropped them or they were lost.",
-    "warn_malformed_message": "A message{from_sender} is damaged and cannot be read. It is not shown.",
-    "warn_recipient_key_mismatch": "A message{from_sender} was encrypted to keys that are not the ones you hold. "
-    "It is not shown.",
-    "warn_unknown_sender": "A message came from someone who is not in the room. It is not shown.",
-    "warn_stale_session": "The relay presented an old session of {sender_or_someone}. It is ignored.",
-    "warn_stale_certificate": "The relay presented an out-of-date key certificate for {sender_or_someone}. "
-    "It is ignored.",
-    "warn_impersonation": "The relay listed someone with another member's (or your) key. They are ignored.",
-    "warn_duplicate_name": "The relay listed the same name twice or a lookalike name. It is ignored.",
-    "warn_bad_name": "The relay listed a member with a name that breaks the rules. They are ignored.",
-    "warn_bad_certificate": "A member's key certificate does not verify. They are ignored.",
-    "warn_bad_public_key": "A member's key is not a valid key. They are ignored.",
-    "warn_roster_full": "The room lists more members than this client accepts; some are not shown.",
-    "warn_protocol_error": "The relay sent something this client does not understand.",
-    "warn_relay_error": "The relay reported an error.",
-    "warn_delivery_unknown": "The relay did not confirm one of your messages; it may not have arrived.",
-    "warn_not_sent": "One of your messages could not be sent.",
-    "warn_trust_store": "Your list of known keys could not be saved.",
-    "warn_internal_error": "Something went wrong inside Susurro; the connection starts over.",
-    "warn_other": "Something failed a check; it is not shown as a message.",
-    "from_sender": " from {sender}",
-    "someone": "someone",
-})
-ES.update({
-    "reason_refused": "no responde nada ahí (¿está el relé en marcha?)",
-    "reason_timeout": "no hay respuesta",
-    "reason_shutdown": "el relé se ha parado o se está reiniciando",
-    "reason_lost": "se perdió la conexión con el relé",
-    "reason_closed": "has cerrado la conexión",
-    "reason_alone": "no hay nadie más en la sala",
-    "reason_name_taken": "otra persona usa tu nombre en este relé",
-    "reason_tls_needed": "el relé usa TLS; arranca con --tls",
-    "reason_not_tls": "el relé no usa TLS; arranca sin --tls",
-    "reason_tls_untrusted": "el certificado del relé no es de confianza; indica su CA con --cafile ARCHIVO",
-    "reason_other": "algo ha fallado",
-    "warn_decrypt_failed": "Un mensaje{from_sender} no se pudo descifrar: se alteró por el camino o iba cifrado "
-    "para otra persona. No se muestra.",
-    "warn_bad_signature": "Un mensaje{from_sender} tiene una firma que no coincide: puede ser falso. No se muestra.",
-    "warn_sender_mismatch": "Un mensaje dice venir de alguien distinto de quien lo envió. No se muestra.",
-    "warn_not_addressed_to_me": "El relé te entregó un mensaje{from_sender} que no iba dirigido a ti. "
-    "No se muestra.",
-    "warn_replay": "Un mensaje{from_sender} ha llegado por segunda vez (una repetición). La copia no se muestra.",
-    "warn_gap": "Algunos mensajes{from_sender} no llegaron: el relé los descartó o se perdieron.",
-    "warn_malformed_message": "Un mensaje{from_sender} está dañado y no se puede leer. No se muestra.",
-    "warn_recipient_key_mismatch": "Un mensaje{from_sender} iba cifrado para claves que no son las tuyas. "
-    "No se muestra.",
-    "warn_unknown_sender": "Ha llegado un mensaje de alguien que no está en la sala. No se muestra.",
-    "warn_stale_session": "El relé presentó una sesión antigua de {sender_or_someone}. Se ignora.",
-    "warn_stale_certificate": "El relé presentó un certificado de clave caducado de {sender_or_someone}. Se ignora.",
-    "warn_impersonation": "El relé presentó a alguien con la clave de otra persona (o la tuya). Se ignora.",
-    "warn_duplicate_name": "El relé presentó el mismo nombre dos veces o un nombre que imita a otro. Se ignora.",
-    "warn_bad_name": "El relé presentó a alguien con un nombre que no cumple las reglas. Se ignora.",
-    "warn_bad_certificate": "El certificado de clave de alguien no es válido. Se ignora.",
-    "warn_bad_public_key": "La clave de alguien no es una clave válida. Se ignora.",
-    "warn_roster_full": "La sala tiene más miembros de los que acepta este cliente; algunos no se muestran.",
-    "warn_protocol_error": "El relé envió algo que este cliente no entiende.",
-    "warn_relay_error": "El relé ha informado de un error.",
-    "warn_delivery_unknown": "El relé no confirmó uno de tus mensajes; puede que no haya llegado.",
-    "warn_not_sent": "Uno de tus mensajes no se pudo enviar.",
-    "warn_trust_store": "No se pudo guardar tu lista de claves conocidas.",
-    "warn_internal_error": "Algo ha fallado dentro de Susurro; la conexión vuelve a empezar.",
-    "warn_other": "Algo no ha superado una comprobación; no se muestra como mensaje.",
-    "from_sender": " de {sender}",
-    "someone": "alguien",
-})
+#: Reasons and failed checks in words come from the shared catalogue (the terminal uses it too).
+EN.update(wording.EN)
+ES.update(wording.ES)
 
 TABLES: dict[str, dict[str, str]] = {"en": EN, "es": ES}
 
-#: The core's reasons (English) matched to a key: (regular expression, key); the first match wins.
-#: A group named ``name`` fills the key's ``{name}``.
-_REASON_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern, re.IGNORECASE), key)
-    for pattern, key in (
-        (r"(?P<name>[^\s']+)'s (?:identity )?key (?:has )?changed", "reason_key_changed"),
-        (r"^(?P<name>\S+) is not in the room", "not_in_room"),
-        (r"nobody else is in the room", "reason_alone"),
-        (r"not connected", "reason_disconnected"),
-        (r"wrong version number|http request|unexpected eof|tls.*plain|not speak tls", "reason_not_tls"),
-        (r"certificate verify failed|--cafile", "reason_tls_untrusted"),
-        (r"--tls|speaks tls|looks like tls", "reason_tls_needed"),
-        (r"connection refused", "reason_refused"),
-        (r"no answer|timed out|no welcome", "reason_timeout"),
-        (r"shut down|shutdown|stopped by", "reason_shutdown"),
-        (r"connection was closed", "reason_closed"),
-        (r"connection (?:to the relay )?(?:was )?lost|closed the connection|reset by peer|broken pipe",
-         "reason_lost"),
-    )
-)
-#: Relay codes that say it all.
-_REASON_CODES: dict[EndCode, str] = {Ending.SHUTDOWN: "reason_shutdown", ErrorCode.NAME_TAKEN: "reason_name_taken"}
 
 
 def pick_language(requested: str | None = None, environ: Mapping[str, str] | None = None) -> str:
@@ -388,24 +307,16 @@ class Strings:
     def __call__(self, key: str, **fields: object) -> str:
         return self._table[key].format(**fields)
 
-    def reason(self, text: str, code: EndCode | None = None) -> str:
-        """The core's reason for something not happening, in this language's plain words.
+    def usage(self, usage: str) -> str:
+        """A command's usage line with its placeholders in this language (``/verify NOMBRE``)."""
+        if self.language == "es":
+            return usage.replace("NAME", "NOMBRE").replace("TEXT", "TEXTO").replace("on|off", "on|off")
+        return usage
 
-        The core says "not sent: …" itself sometimes; the views add their own
-        "Not sent:", so that prefix is dropped first (never "not sent: not sent:").
-        """
-        while text.lower().startswith("not sent: "):
-            text = text[len("not sent: "):]
-        if code in _REASON_CODES:
-            return self(_REASON_CODES[code])
-        for pattern, key in _REASON_PATTERNS:
-            match = pattern.search(text)
-            if match:
-                return self(key, **match.groupdict())
-        return self("reason_other", detail=text)
+    def reason(self, text: str, code: str | None = None) -> str:
+        """The core's reason for something not happening, in this language (``wording.reason``)."""
+        return wording.reason(text, code, self.language)
 
     def warning(self, kind: str, detail: str = "", *, sender: str = "") -> str:
-        """A failed check in words: what happened and what was done, never the internal kind."""
-        key = f"warn_{kind}" if f"warn_{kind}" in self._table else "warn_other"
-        from_sender = self("from_sender", sender=sender) if sender else ""
-        return self(key, from_sender=from_sender, sender_or_someone=sender or self("someone"))
+        """A failed check in words, never the internal kind (``wording.warning``)."""
+        return wording.warning(kind, sender=sender, language=self.language)

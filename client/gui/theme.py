@@ -13,6 +13,7 @@ legend all draw the same shield from it.
 
 from __future__ import annotations
 
+import contextlib
 import tkinter as tk
 import tkinter.font as tkfont
 from dataclasses import dataclass
@@ -148,6 +149,13 @@ class Shields:
             state: paint_shield(tk.PhotoImage(master=master, width=12, height=14), colour)
             for state, colour in colours.trust.items()
         }
+
+    def release(self) -> None:
+        """Delete the Tcl images now (on the Tk thread), not whenever the garbage collector runs."""
+        for image in self.images.values():
+            with contextlib.suppress(tk.TclError):
+                image.tk.call("image", "delete", image.name)
+            image.name = None  # type: ignore[assignment]  # tkinter's __del__ then does nothing
 
     def recolour(self, colours: Palette) -> None:
         """Repaint in place: every widget showing a shield follows."""

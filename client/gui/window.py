@@ -17,10 +17,12 @@ tests run two side by side).
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import tkinter as tk
 import tkinter.font as tkfont
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from tkinter import ttk
@@ -57,7 +59,14 @@ MIN_CONVERSATION = 300
 COMPOSER_MAX_LINES = 6
 #: Pixels of the message pane's name column (longer names are cut, with the whole name in a tooltip).
 NAME_COLUMN = 112
-NOTIFY_SEND_TIMEOUT = 5.0
+#: Every chat window of this interpreter: the theme is the interpreter's, so a change repaints them all.
+_OPEN_WINDOWS: weakref.WeakSet[ChatWindow] = weakref.WeakSet()
+
+
+def recolour_all(colours: Palette) -> None:
+    for window in list(_OPEN_WINDOWS):
+        if window.top.winfo_exists():
+            window.recolour(colours)
 
 
 @dataclass(slots=True)
@@ -76,6 +85,22 @@ class WindowActions:
     reconnect: Callable[[], None]
     set_notifications: Callable[[bool], None]
     set_theme: Callable[[str], None]
+
+
+def release_variable(variable: tk.Variable) -> None:
+    """Unset a Tcl variable now and make the Python object's ``__del__`` a no-op."""
+    with contextlib.suppress(tk.TclError):
+        variable._tk.globalunsetvar(variable._name)  # type: ignore[attr-defined]
+    variable._tk = None  # type: ignore[attr-defined]
+
+
+def release_font(font: tkfont.Font) -> None:
+    """Delete a font we created now, on the Tk thread (a ``Font`` freed by the garbage collector on
+    another thread, such as a relay thread in the tests, blocks that thread in a call into Tcl)."""
+    if getattr(font, "delete_font", False):
+        with contextlib.suppress(tk.TclError):
+            font._call("font", "delete", font.name)  # type: ignore[attr-defined]
+        font.delete_font = False  # type: ignore[attr-defined]
 
 
 class Tooltip:
@@ -200,6 +225,9 @@ class Conversation:
         )
         self.scroll = ttk.Scrollbar(pane, orient="vertical", command=self.text.yview)
         self.text.configure(yscrollcommand=self._scrolled)
+        #: At the newest line: new lines scroll into view (and a resize keeps the end in view).
+        self.following = True
+        self.text.bind("<Configure>", lambda _e: self.following and self.text.after_idle(self.scroll_to_end), add="+")
         self.text.grid(row=0, column=0, sticky="nsew")
         self.scroll.grid(row=0, column=1, sticky="ns")
         self.pill = ttk.Button(pane, text=strings("new_messages_pill"), style="Accent.TButton",
@@ -241,7 +269,7 @@ class Conversation:
         return float(self.text.yview()[1]) >= 0.999
 
     def add_line(self, line: Line) -> None:
-        following = self.at_end()
+        following = self.following
         t = self.text
         t.configure(state="normal")
         if line.kind == "day":
@@ -275,8 +303,9 @@ class Conversation:
         for part in rest:
             t.insert("end", "\n" + part, ("cont",))
         if line.ref:
-            t.insert("end", "  ")
-            t.insert("end", line.note, ("note", f"note-{line.ref}"))
+            tags = ("cont",) if rest else ("line",)  # a note that wraps stays in the text column
+            t.insert("end", "  ", tags)
+            t.insert("end", line.note, ("note", f"note-{line.ref}", *tags))
         t.insert("end", "\n")
 
     def mark_unread(self, marker: UnreadMarker) -> None:
@@ -289,8 +318,10 @@ class Conversation:
         t.configure(state="disabled")
 
     def _scrolled(self, first: str, last: str) -> None:
+        """The view moved (the user scrolled, or lines were added): follow the end only while at it."""
         self.scroll.set(first, last)
-        if float(last) >= 0.999:
+        self.following = float(last) >= 0.999
+        if self.following:
             self.pill.place_forget()
 
     def scroll_to_end(self) -> None:
@@ -306,8 +337,9 @@ class Conversation:
         if not ranges:
             return False
         self.text.configure(state="normal")
+        margin = tuple(t for t in self.text.tag_names(ranges[0]) if t in ("line", "cont"))
         self.text.delete(ranges[0], ranges[1])
-        self.text.insert(ranges[0], note.text, ("note" if note.ok else "note_bad", tag))
+        self.text.insert(ranges[0], note.text, ("note" if note.ok else "note_bad", tag, *margin))
         self.text.configure(state="disabled")
         return True
 
@@ -481,7 +513,9 @@ class JumpDialog:
         selection = self.list.curselection()
         if selection:
             key = self.shown[selection[0]][0]
+            owner = self.top.master.winfo_toplevel()
             self.destroy()
+            owner.focus_force()  # back to the chat window (without a window manager nobody else does it)
             self.go(key)
         return "break"
 
@@ -541,6 +575,7 @@ class ChatWindow:
         self.top.bind("<Control-Tab>", lambda _e: self._cycle(1))
         self.top.bind("<Control-Shift-Tab>", lambda _e: self._cycle(-1))
         self.top.bind("<Control-ISO_Left_Tab>", lambda _e: self._cycle(-1))
+        _OPEN_WINDOWS.add(self)
         self.top.bind("<FocusIn>", lambda _e: self._focus_check(), add="+")
         self.top.bind("<FocusOut>", lambda _e: self._focus_check(), add="+")
         self._focused = True
@@ -751,7 +786,7 @@ class ChatWindow:
             self.entry.configure(state="normal", background=c.surface)
             self.send_button.state(["!disabled"])
             self.hint.configure(style="Muted.TLabel")
-            self.hint.set(self.strings("entry_hint"))
+            self.hint.set(status.reason or self.strings("entry_hint"))
         else:
             self.entry.configure(state="disabled", background=c.background)
             self.send_button.state(["disabled"])
@@ -900,3 +935,11 @@ class ChatWindow:
         if self.jump is not None:
             self.jump.destroy()
         self.top.destroy()
+        _OPEN_WINDOWS.discard(self)
+        # Free Tcl images and variables here, on the Tk thread: left to the garbage collector they
+        # can be freed from another thread, where tkinter may not call into Tcl.
+        self.shields.release()
+        for variable in (self.notifications, self.dark):
+            release_variable(variable)
+        for font in self.fonts.values():
+            release_font(font)

@@ -1,6 +1,6 @@
-"""Regenerate ``docs/screenshots/conversation.png``: two real windows in a real conversation.
+"""Regenerate ``docs/screenshots/conversation-{light,dark}.png``: real windows in a real conversation.
 
-    .venv/bin/python -m tests.gui.screenshot [OUTPUT.png]
+    .venv/bin/python -m tests.gui.screenshot [FOLDER]
 
 Starts a private Xvfb (unless ``DISPLAY`` is set... it always uses its own, so
 the picture does not depend on your desktop), a relay on an ephemeral port,
@@ -22,7 +22,8 @@ from susurro.relay import RelayConfig, RelayServer
 from tests.helpers.gui_driver import close_app, pane, pump, signed_in, start_app, type_line, wait_in_pane
 from tests.helpers.xvfb import start_xvfb, stop_xvfb
 
-WIDTH, HEIGHT, GAP = 760, 400, 6
+WIDTH, HEIGHT, GAP = 800, 500, 6
+MODES = ("light", "dark")
 
 
 def stage(root: tk.Tk, work: Path, server: str) -> list[object]:
@@ -30,31 +31,55 @@ def stage(root: tk.Tk, work: Path, server: str) -> list[object]:
     win_ana = signed_in(root, ana)
     beto = start_app(root, work / "beto", name="beto", server=server)
     win_beto = signed_in(root, beto)
+    carla = start_app(root, work / "carla", name="carla", server=server)
+    signed_in(root, carla)
     for window, x in ((win_ana, 0), (win_beto, WIDTH + GAP)):
         window.top.geometry(f"{WIDTH}x{HEIGHT}+{x}+0")
-    wait_in_pane(root, ana, "beto")
+    carla.window.top.geometry(f"{WIDTH}x{HEIGHT}+{3 * WIDTH}+0")  # type: ignore[union-attr]  # off screen
+    wait_in_pane(root, ana, "carla")
+    wait_in_pane(root, beto, "carla")
     ana.verify("beto")
     pump(root, lambda: ana.verify_dialog is not None, "verify dialog")
     ana.verify_dialog.mark_button.invoke()  # type: ignore[attr-defined]
     type_line(root, ana, "/msg beto esto es solo para ti")
     wait_in_pane(root, beto, "solo para ti", conversation="ana")
     win_ana.actions.select("")
-    type_line(root, ana, "hola beto, ¿me lees?")
-    wait_in_pane(root, beto, "me lees")
-    type_line(root, beto, "loud and clear; the relay only ever sees ciphertext")
+    type_line(root, ana, "hola a los dos, ¿me leéis?")
+    wait_in_pane(root, beto, "me leéis")
+    type_line(root, carla, "yes! the relay only ever sees ciphertext")
     wait_in_pane(root, ana, "ciphertext")
+    type_line(root, beto, "loud and clear")
+    type_line(root, beto, "and the shields say who is verified")
+    wait_in_pane(root, ana, "shields")
     type_line(
         root, ana, "perfecto. Los números de seguridad coinciden,", shift_lines=("te he marcado como verificado.",)
     )
     wait_in_pane(root, beto, "verificado")
+    win_beto.actions.select("")
+    type_line(root, carla, "/msg beto can you check my number later?")
+    wait_in_pane(root, beto, "my number", conversation="carla")
+    for app in (ana, beto):
+        app.window.top.lift()  # type: ignore[attr-defined]
     pump(root, lambda: "enviando" not in pane(ana), "every message of ana's has its delivery note")
-    for _ in range(20):
+    settle(root)
+    return [ana, beto, carla]
+
+
+def settle(root: tk.Tk) -> None:
+    for _ in range(30):
         root.update()
-    return [ana, beto]
+
+
+def grab(display: str, work: Path, output: Path) -> None:
+    raw = work / "screen.png"
+    subprocess.run(["import", "-display", display, "-window", "root", str(raw)], check=True, timeout=60)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["convert", str(raw), "-strip", "-colors", "160", f"PNG8:{output}"], check=True, timeout=60)
+    print(f"{output} ({output.stat().st_size // 1024} KiB)")
 
 
 def main(argv: list[str]) -> int:
-    output = Path(argv[0] if argv else "docs/screenshots/conversation.png").resolve()
+    folder = Path(argv[0] if argv else "docs/screenshots").resolve()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         os.environ["SUSURRO_HOME"] = str(work / "home")
@@ -66,17 +91,17 @@ def main(argv: list[str]) -> int:
         root.withdraw()
         try:
             apps = stage(root, work, "{}:{}".format(*relay.address))
-            raw = work / "screen.png"
-            subprocess.run(["import", "-display", display, "-window", "root", str(raw)], check=True, timeout=60)
-            output.parent.mkdir(parents=True, exist_ok=True)
-            subprocess.run(["convert", str(raw), "-strip", "-colors", "128", f"PNG8:{output}"], check=True, timeout=60)
+            for mode in MODES:
+                apps[0].set_theme(mode)  # type: ignore[attr-defined]  # the theme is the interpreter's: all windows
+                settle(root)
+                grab(display, work, folder / f"conversation-{mode}.png")
+            apps[0].set_theme("light")  # type: ignore[attr-defined]
             for app in apps:
                 close_app(root, app)  # type: ignore[arg-type]
         finally:
             root.destroy()
             relay.stop()
             stop_xvfb(proc)
-    print(f"{output} ({output.stat().st_size // 1024} KiB)")
     return 0
 
 

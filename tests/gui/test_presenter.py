@@ -115,7 +115,9 @@ def test_delivery_note_even_when_the_ack_beats_the_send_result() -> None:
     [
         ("/msg", "To send a direct message, type /msg, a name, then the text."),
         ("/msg zed hi", "zed is not in the room."),
-        ("/frob", "There is no /frob command. Commands: /msg NAME TEXT"),
+        ("/frob", "There is no /frob command; /help lists them."),
+        ("/verify", "Type it as: /verify NAME"),
+        ("/verify zed", "zed is not in the room."),
     ],
 )
 def test_refusals_the_view_decides(typed: str, error: str) -> None:

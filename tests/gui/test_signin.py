@@ -11,7 +11,9 @@ from pathlib import Path
 from susurro.client.gui.app import SusurroApp
 from susurro.client.gui.signin_dialog import INVALID
 from susurro.crypto import IdentityKey, save_identity
+from tests.helpers.certs import make_pki, needs_openssl
 from tests.helpers.gui_driver import close_app, fill_and_submit, pump, signed_in, start_app
+from tests.helpers.processes import RelayProcess
 from tests.helpers.system import free_port
 
 
@@ -131,3 +133,18 @@ def test_command_line_sign_in_failure_falls_back_to_the_dialog(tk_root, tmp_path
         assert app.dialog.entries["name"].get() == "alice"
     finally:
         close_app(root, app)
+
+
+@needs_openssl
+def test_plain_window_against_a_tls_relay_is_told_to_add_tls(tk_root, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    pki = make_pki(tmp_path)
+    relay = RelayProcess(tmp_path, "--tls-cert", str(pki.cert), "--tls-key", str(pki.key), "--handshake-timeout", "1")
+    app = start_app(tk_root, tmp_path / "a", name="ana", server=relay.address)
+    try:
+        pump(tk_root, lambda: app.dialog is not None and app.dialog.error.cget("text"), "a sign-in error")
+        error = str(app.dialog.error.cget("text"))  # type: ignore[union-attr]
+        assert error == (f"The relay at {relay.address} hung up before greeting us. If it serves TLS, start susurro "
+                         "with --tls (or --cafile FILE).")
+    finally:
+        close_app(tk_root, app)
+        relay.stop()

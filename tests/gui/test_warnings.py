@@ -103,12 +103,17 @@ def test_a_cut_connection_shows_reconnecting_then_recovers(tk_root, relay_server
         proxy.expect("alice-again")
         proxy.cut("alice")
         pump(root, lambda: saw("connection lost; trying again in "), "the reconnecting status")
-        assert str(window.entry.cget("state")) == "disabled"
-        assert window.hint.full == "Sending is off: reconnecting to the relay"
+        assert str(window.entry.cget("state")) == "normal", "typing stays on: lines wait for the room"
+        assert window.hint.full == "Reconnecting: what you send now goes out once the room is back."
+        assert str(window.status_e2e.cget("style")) == "Muted.TLabel"
+        type_line(root, alice, "escrito sin conexión")
+        assert "escrito sin conexión  waiting for the room to come back…" in pane(alice)
         pump(root, lambda: saw("connected to "), f"connected again (status went {states})")
         assert str(window.entry.cget("state")) == "normal"
         wait_in_pane(root, alice, f"Back in the room on {phost}:{pport}")
         pump(root, lambda: "bob" in window.roster.get_children(), "bob back in the roster")
+        wait_in_pane(root, bob, "escrito sin conexión")  # the held line, once alice is back
+        wait_in_pane(root, alice, "escrito sin conexión  ✓ delivered to bob")
         type_line(root, alice, "de vuelta")
         wait_in_pane(root, bob, "de vuelta")
     finally:

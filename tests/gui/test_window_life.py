@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from susurro.client import events as ev
 from tests.helpers.gui_driver import (
     close_app,
     fill_and_submit,
@@ -45,25 +46,49 @@ def test_default_address_starts_the_demo_relay_in_the_window(tk_root, tmp_path: 
         close_app(root, first)
 
 
-def test_lost_relay_keeps_the_window_and_disables_sending(tk_root, relay_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_demo_address_written_out_starts_the_demo_relay(tk_root, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """``susurro --server 127.0.0.1:12345 --name ana`` behaves like the bare command (moved to a free port)."""
+    address = f"127.0.0.1:{free_port()}"
+    monkeypatch.setenv("SUSURRO_LOCAL_RELAY", address)
+    app = start_app(tk_root, tmp_path / "a", name="ana", server=address)
+    try:
+        signed_in(tk_root, app)
+        assert f"No relay was running on {address}; started one inside this window." in pane(app)
+    finally:
+        close_app(tk_root, app)
+
+
+def test_a_refusal_offers_reconnect_and_the_button_signs_in_again(tk_root, relay_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Only a relay that refuses us stops the retries; then the window offers Reconnect, and it works."""
     root = tk_root
     relay = relay_factory()
-    app = start_app(root, tmp_path / "a", name="alice", server="{}:{}".format(*relay.address))
+    host, port = relay.address
+    app = start_app(root, tmp_path / "a", name="alice", server=f"{host}:{port}")
     try:
         window = signed_in(root, app)
-        assert str(window.entry.cget("state")) == "normal"
         relay.stop("maintenance")
-        pump(root, lambda: str(window.entry.cget("state")) == "disabled", "sending disabled")
-        status = window.status_connection.full
-        assert status.startswith(("disconnected: ", "connection lost; trying again")), status
+        pump(root, lambda: window.status_connection.full.startswith("connection lost; trying again"), "retrying")
+        assert not window.reconnect_button.winfo_manager()
+        # The relay refuses us for good (as a relay that bans a name would): retries stop.
+        assert app.opened is not None
+        app.opened.events.put(ev.Disconnected(reason="the relay refused to let us join: banned", code="banned"))
+        pump(root, lambda: window.reconnect_button.winfo_manager(), "the Reconnect button")
+        assert str(window.entry.cget("state")) == "disabled" and window.send_button.instate(["disabled"])
         assert window.hint.full.startswith("Sending is off: ")
         assert str(window.status_e2e.cget("style")) == "Muted.TLabel", "not green while disconnected"
-        assert window.send_button.instate(["disabled"])
-        assert window.top.winfo_exists() and app.window is window
         window.entry.configure(state="normal")  # even if typed in somehow, Enter sends nothing
         type_line(root, app, "nadie escucha")
-        assert "Not sent: not connected to the relay" in pane(app) or "Not sent: reconnecting" in pane(app)
-        assert "alice: nadie escucha" not in pane(app)
+        assert "Not sent: not connected to the relay" in pane(app)
+
+        window.reconnect_button.invoke()  # the relay is still down: said in the window, the button stays
+        wait_in_pane(root, app, f"Cannot reach the relay at {host}:{port}")
+        assert window.reconnect_button.winfo_manager() and window.top.winfo_exists()
+
+        relay_factory(port=port)
+        window.reconnect_button.invoke()
+        wait_in_pane(root, app, f"Back in the room on {host}:{port}")
+        pump(root, lambda: not window.reconnect_button.winfo_manager(), "the button gone once connected")
+        assert str(window.entry.cget("state")) == "normal"
     finally:
         close_app(root, app)
 

@@ -50,7 +50,12 @@ def start_app(
 
 
 def signed_in(root: tk.Misc, app: SusurroApp) -> ChatWindow:
-    pump(root, lambda: app.window is not None, f"{app.options.name} signed in")
+    try:
+        pump(root, lambda: app.window is not None, f"{app.options.name} signed in")
+    except AssertionError as exc:
+        said = str(app.dialog.error.cget("text")) if app.dialog is not None else "(no dialog)"
+        state = f"opened={app.opened is not None}, waiting events={app._before_welcome}"
+        raise AssertionError(f"{exc}; the sign-in dialog says: {said!r}; {state}") from None
     assert app.window is not None
     return app.window
 

@@ -8,6 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from susurro.client.demo import LOCAL_RELAY_ENV
 from tests.helpers.processes import WAIT, CliProcess, console_script
 from tests.helpers.system import free_port
 
@@ -38,10 +39,10 @@ def test_demo_starts_an_embedded_relay_that_a_second_client_joins(tmp_path: Path
             assert time.monotonic() < deadline, f"no deliver line in {log!r}"
             time.sleep(0.05)
         assert text not in log
-        # When the host quits, its relay goes with it and the guest is told.
+        # When the host quits, its relay goes with it; the guest is told and keeps trying.
         host.type("/quit")
         assert host.wait() == 0
-        assert guest.expect_event("disconnected")["code"] == "shutdown"
+        assert "shut down" in guest.expect_event("reconnecting")["reason"]
     finally:
         host.stop()
         if guest is not None:
@@ -138,3 +139,13 @@ def test_text_client_survives_hostile_text_and_an_ascii_terminal(tmp_path: Path,
             reader.kill()
             reader.communicate(timeout=WAIT)
         sender.stop()
+
+
+def test_the_demo_address_written_out_starts_the_demo_relay_like_the_bare_command(tmp_path: Path) -> None:
+    address = f"127.0.0.1:{free_port()}"
+    host = CliProcess("ana", tmp_path / "ana", server=address, env={LOCAL_RELAY_ENV: address})
+    try:
+        host.expect_event("connected", name="ana")
+        assert "started one in this process" in host.stderr()
+    finally:
+        host.stop()

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from susurro.client.passphrase import PASSPHRASE_TRIES
 from susurro.crypto import is_protected, load_identity
 from tests.helpers.processes import WAIT, console_script
 
@@ -252,11 +253,14 @@ def test_wrong_answer_on_the_terminal_is_one_clear_error(tmp_path: Path, answer:
     run_cli([*base, "--passphrase-file", str(secret)], home)
     key_file = home / "identities" / "kim.key"
     term = TerminalCli(base, home)
-    term.expect("Passphrase for")
-    term.type(answer)
-    code, _, err = term.finish()
+    for _ in range(PASSPHRASE_TRIES):  # three tries, then one clear error
+        term.expect("Passphrase for")
+        term.screen = ""  # the next try's prompt is new output
+        term.type(answer)
+    code, out, err = term.finish()
     assert code == 2
     assert err == f"susurro-cli: wrong passphrase for {key_file} (or the file was altered)\n"
+    assert out.count("* unlocking key…") == PASSPHRASE_TRIES and "try again (1 try left)" in out
 
 
 @pytest.mark.parametrize("key", ["\x03", "\x04"], ids=["ctrl-c", "ctrl-d"])

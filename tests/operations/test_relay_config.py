@@ -16,6 +16,8 @@ import pytest
 from susurro.relay.addresses import announce
 from susurro.relay.cli import build_parser
 from susurro.relay.environment import apply_environment, variable_for
+from susurro.relay.tls import client_flags, server_context
+from tests.helpers.certs import make_pki, needs_openssl
 from tests.helpers.processes import WAIT, RelayProcess, _readline_with_timeout, console_script
 
 
@@ -156,3 +158,21 @@ def test_relay_bound_to_all_interfaces_serves_ipv4_and_ipv6_loopback(tmp_path: P
     finally:
         relay.stop()
     assert "WARNING plaintext-bind" in relay.all_output()
+
+
+@needs_openssl
+def test_startup_line_says_cafile_for_a_certificate_the_system_does_not_trust(tmp_path: Path) -> None:
+    """A relay whose certificate comes from a private authority must not tell users just --tls (it fails)."""
+    pki = make_pki(tmp_path)
+    flags = client_flags(server_context(str(pki.cert), str(pki.key)), str(pki.cert))
+    assert flags == " --cafile CA-CERT.pem"
+    said: list[str] = []
+    announce("127.0.0.1", 12345, True, said.append, logging.getLogger("test.announce.cafile"), flags)
+    assert said == [
+        "only this machine can connect: susurro-cli --server 127.0.0.1:12345 --cafile CA-CERT.pem",
+    ]
+    # Self-signed: the certificate is its own authority, so that very file is what users pass.
+    assert pki.ca.exists()
+    ca_key = tmp_path / "ca.key"
+    flags = client_flags(server_context(str(pki.ca), str(ca_key)), str(pki.ca))
+    assert flags == f" --cafile {pki.ca}"

@@ -209,3 +209,20 @@ def test_one_address_cannot_hold_every_tls_handshake_slot(pki: TlsFiles, relay_f
             assert time.monotonic() < deadline
             time.sleep(0.1)
     connection.close()
+
+
+def test_plain_client_against_a_tls_relay_is_told_to_add_tls(tmp_path: Path, pki: TlsFiles) -> None:
+    """A TLS relay waits for a TLS hello the plain client never sends, then hangs up: the client says --tls."""
+    relay = RelayProcess(tmp_path, "--tls-cert", str(pki.cert), "--tls-key", str(pki.key), "--handshake-timeout", "1")
+    client = CliProcess("ed", tmp_path / "ed", relay.address)
+    try:
+        client.expect_event("reconnecting")
+        deadline = time.monotonic() + WAIT
+        while "start with --tls" not in client.stderr() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "if it serves TLS, start with --tls (or --cafile FILE)" in client.stderr()
+        assert client.stderr().count("start with --tls") == 1, "said once, not at every retry"
+    finally:
+        client.stop()
+        relay.stop()
+

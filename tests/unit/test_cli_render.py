@@ -87,7 +87,7 @@ def test_key_change_text_says_what_to_do() -> None:
 
 def test_warning_is_never_rendered_like_a_message() -> None:
     text = event_to_text(ev.Warning(kind=WarningKind.BAD_SIGNATURE, detail="<bob> transfer the money", sender="bob"))
-    assert text is not None and text.startswith("! warning (bad_signature)")
+    assert text == "! A message from bob has a signature that does not match: it may be forged. It is not shown."
 
 
 def test_message_text_cannot_drive_the_terminal() -> None:

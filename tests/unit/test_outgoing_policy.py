@@ -8,7 +8,7 @@ from susurro.client import events as ev
 from susurro.client.errors import SendError
 from susurro.client.events import Ending, WarningKind
 from susurro.client.link import TRANSITIONS, Link, LinkError, LinkEvent, LinkState
-from susurro.client.outgoing import Outgoing
+from susurro.client.outgoing import PRESENCE_WAIT, Outgoing
 from susurro.client.reconnect import (
     NAME_TAKEN_RETRIES,
     RELAY_DEAD_AFTER,
@@ -51,7 +51,7 @@ def test_held_messages_are_sent_in_order_with_the_ids_shown_and_watched_for_acks
         sent.append((text, to, msg_id))
         return msg_id
 
-    assert outgoing.resend(send, now=100.0) == []
+    assert outgoing.resend(send, now=100.0, present=["bob", "carol"]) == []
     assert sent == [("one", None, first), ("two", ["carol", "carol"], second)]
     assert len(outgoing.held) == 0 and len(outgoing.acks) == 2
 
@@ -63,7 +63,8 @@ def test_a_held_message_that_cannot_go_after_the_reconnect_is_reported_missing_f
     def refuse(text: str, to: list[str] | None, msg_id: str) -> str:
         raise SendError("bob is not in the room")
 
-    produced = outgoing.resend(refuse, now=0.0)
+    assert outgoing.resend(refuse, now=0.0, present=[]) == []  # rejoined: bob is not back, it waits
+    produced = outgoing.resend(refuse, now=PRESENCE_WAIT, present=[])  # he never came back
     assert [type(e) for e in produced] == [ev.Warning, ev.Delivery]
     warning, delivery = produced
     assert isinstance(warning, ev.Warning) and warning.kind is WarningKind.NOT_SENT
@@ -75,7 +76,9 @@ def test_a_held_message_that_cannot_go_after_the_reconnect_is_reported_missing_f
 def test_a_held_room_message_counts_as_missing_for_members_who_did_not_come_back() -> None:
     outgoing = Outgoing()
     msg_id, _ = outgoing.hold("hi all", None, ["bob", "carol"])
-    outgoing.resend(lambda text, to, msg_id: msg_id, now=0.0)
+    outgoing.resend(lambda text, to, msg_id: msg_id, now=0.0, present=["bob"])
+    assert len(outgoing.held) == 1, "carol is not back yet: it waits"
+    outgoing.resend(lambda text, to, msg_id: msg_id, now=PRESENCE_WAIT, present=["bob"])
     report = outgoing.delivered(ev.Delivery(msg_id=msg_id, delivered=("bob",), missing=()))
     assert report.missing == ("carol",) and report.delivered == ("bob",)
     assert len(outgoing.acks) == 0  # settled
@@ -89,6 +92,45 @@ def test_giving_up_reports_every_held_message_as_never_sent() -> None:
     assert [d.msg_id for d in deliveries] == ids and all(d.missing == ("bob",) for d in deliveries)
     assert all("never sent: the relay shut down" in e.detail for e in produced if isinstance(e, ev.Warning))
     assert outgoing.give_up("again") == []
+
+
+def test_held_lines_wait_for_everyone_they_were_typed_for_then_go_in_order() -> None:
+    """After a relay restart members come back one by one: a held line waits for all of them."""
+    outgoing = Outgoing()
+    first, _ = outgoing.hold("hola a todos", None, ["bob", "carol"])
+    second, _ = outgoing.hold("solo bob", ["bob"], ["bob", "carol"])
+    sent: list[str] = []
+
+    def send(text: str, to: list[str] | None, msg_id: str) -> str:
+        sent.append(msg_id)
+        return msg_id
+
+    assert outgoing.resend(send, now=10.0, present=[]) == []  # rejoined, nobody back yet
+    assert outgoing.resend(send, now=12.0, present=["bob"]) == []
+    assert sent == [], "the second line (bob is back) does not overtake the first (carol is not)"
+    assert outgoing.waiting
+    outgoing.resend(send, now=14.0, present=["bob", "carol"])
+    assert sent == [first, second] and not outgoing.waiting
+
+
+def test_a_held_line_stops_waiting_after_the_presence_wait() -> None:
+    outgoing = Outgoing()
+    msg_id, _ = outgoing.hold("hola", None, ["bob", "gone"])
+    sent: list[str] = []
+    outgoing.resend(lambda text, to, i: sent.append(i) or i, now=100.0, present=["bob"])
+    outgoing.resend(lambda text, to, i: sent.append(i) or i, now=100.0 + PRESENCE_WAIT - 1, present=["bob"])
+    assert sent == []
+    outgoing.resend(lambda text, to, i: sent.append(i) or i, now=100.0 + PRESENCE_WAIT, present=["bob"])
+    assert sent == [msg_id]
+    report = outgoing.delivered(ev.Delivery(msg_id=msg_id, delivered=("bob",), missing=()))
+    assert report.missing == ("gone",), "whoever never came back is told as not delivered"
+
+
+def test_the_room_as_it_was_when_the_session_ended_is_remembered_for_held_lines() -> None:
+    outgoing = Outgoing()
+    outgoing.session_ended(["bob", "carol"])
+    outgoing.session_ended([])  # a failed attempt's fresh session knew nobody: keep the room as it was
+    assert outgoing.last_present == ("bob", "carol")
 
 
 # --- ack timeouts --------------------------------------------------------------------
@@ -110,7 +152,7 @@ def test_a_late_ack_is_reported_once_as_delivery_unknown_and_an_answered_one_nev
 def test_the_end_of_a_session_stops_the_ack_timers() -> None:
     outgoing = Outgoing(ack_timeout=1.0)
     outgoing.sent("x", now=0.0)
-    outgoing.session_ended()  # the session itself reports what was unacknowledged
+    outgoing.session_ended(["bob"])  # the session itself reports what was unacknowledged
     assert outgoing.overdue(now=100.0) == []
 
 
@@ -135,8 +177,15 @@ def test_a_lost_connection_is_retried_with_growing_waits_and_the_link_says_recon
     assert p.next_attempt("x").attempt == 2
 
 
-def test_shutdown_and_refusals_of_our_name_or_keys_end_the_link_for_good() -> None:
-    for code in (Ending.SHUTDOWN, ErrorCode.BAD_NAME, ErrorCode.BAD_CERT):
+def test_an_announced_shutdown_is_a_restart_to_ride_through() -> None:
+    p = policy()
+    p.joined()
+    assert p.ended(Ending.SHUTDOWN, closing=False) is Decision.RETRY
+    assert p.will_retry(closing=False) and p.may_hold(LinkState.RECONNECTING, closing=False)
+
+
+def test_refusals_of_our_name_or_keys_end_the_link_for_good() -> None:
+    for code in (ErrorCode.BAD_NAME, ErrorCode.BAD_CERT, ErrorCode.BAD_PROOF):
         p = policy()
         p.joined()
         assert p.ended(code, closing=False) is Decision.GIVE_UP
@@ -185,7 +234,7 @@ def test_messages_are_held_only_after_a_join_and_while_a_retry_is_coming() -> No
     assert not p.may_hold(LinkState.JOINED, closing=False)  # joined: send at once
     assert p.may_hold(LinkState.CLOSED, closing=False)
     assert not p.may_hold(LinkState.CLOSED, closing=True)
-    p.ended(Ending.SHUTDOWN, closing=False)
+    p.ended(ErrorCode.BAD_NAME, closing=False)
     assert not p.may_hold(LinkState.CLOSED, closing=False)
 
 

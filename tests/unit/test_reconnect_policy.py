@@ -43,7 +43,7 @@ def test_backoff_jitter_stays_between_half_and_whole_step(draws: list[float]) ->
         ("handshake_timeout", True, 0, True),
         ("bad_frame", True, 0, True),  # the relay sent garbage: start over
         ("frame_too_large", True, 0, True),
-        ("shutdown", True, 0, False),  # the operator stopped it
+        ("shutdown", True, 0, True),  # a restart: ridden through like a crash
         ("bad_name", True, 0, False),
         ("bad_version", True, 0, False),
         ("bad_proof", True, 0, False),
@@ -83,7 +83,7 @@ def test_held_messages_are_bounded_and_kept_in_order() -> None:
 
 def test_the_terminal_shows_reconnecting_in_n_seconds() -> None:
     event = ev.Reconnecting(delay=3.6, attempt=2, reason="connection to the relay lost (reset)")
-    assert event_to_text(event) == "* reconnecting in 4 s (attempt 2): connection to the relay lost (reset)"
+    assert event_to_text(event) == "* reconnecting in 4 s (attempt 2): the connection to the relay was lost"
     assert event_to_json(event) == {
         "event": "reconnecting",
         "delay": 3.6,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
 #: Files under tests/ that are neither tests nor helpers: package markers,
-#: fixtures, and the script that makes docs/screenshots/conversation.png.
+#: fixtures, and the script that makes docs/screenshots/conversation-light.png and -dark.png.
 NOT_HELPERS = {"__init__.py", "conftest.py"}
 SCRIPTS = {Path("gui/screenshot.py")}
 #: A relative import, or an import of a tests/ folder by its bare name.

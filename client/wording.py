@@ -1,0 +1,180 @@
+"""Why something did not happen, and which check failed, in people's words: English and Spanish.
+
+The client core says these things for logs and ``--json`` in its own terms
+(a ``WarningKind``, the relay's error code, an English reason such as
+``not sent: bob's identity key changed …``). Both views turn them into
+sentences here, the window (``gui/strings.py`` merges these tables into its
+own) and the terminal (``render.py``, in English): never an internal code, a
+raw message id, a doubled "not sent:", or English inside the Spanish window.
+Pure: no Tk, no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+
+EN: dict[str, str] = {
+    "not_in_room": "{name} is not in the room.",
+    "reason_key_changed": "{name}'s key changed; accept it or verify first",
+    "reason_disconnected": "not connected to the relay",
+    "reason_refused": "nothing answers there (is the relay running?)",
+    "reason_timeout": "no answer",
+    "reason_shutdown": "the relay was stopped or is restarting",
+    "reason_lost": "the connection to the relay was lost",
+    "reason_closed": "you closed the connection",
+    "reason_alone": "nobody else is in the room",
+    "reason_name_taken": "someone else is using your name on this relay",
+    "reason_tls_needed": "the relay speaks TLS; start with --tls",
+    "reason_not_tls": "the relay does not speak TLS; start without --tls",
+    "reason_tls_untrusted": "the relay's certificate is not trusted; give its CA with --cafile FILE",
+    "reason_other": "{detail}",
+    "warn_decrypt_failed": "A message{from_sender} could not be decrypted: it was altered on the way or sealed for "
+    "someone else. It is not shown.",
+    "warn_bad_signature": "A message{from_sender} has a signature that does not match: it may be forged. "
+    "It is not shown.",
+    "warn_sender_mismatch": "A message claims to come from someone other than who sent it. It is not shown.",
+    "warn_not_addressed_to_me": "The relay handed you a message{from_sender} that was not addressed to you. "
+    "It is not shown.",
+    "warn_replay": "A message{from_sender} arrived a second time (a replay). The copy is not shown.",
+    "warn_gap": "Some messages{from_sender} never arrived: the relay dropped them or they were lost.",
+    "warn_malformed_message": "A message{from_sender} is damaged and cannot be read. It is not shown.",
+    "warn_recipient_key_mismatch": "A message{from_sender} was encrypted to keys that are not the ones you hold. "
+    "It is not shown.",
+    "warn_unknown_sender": "A message came from someone who is not in the room. It is not shown.",
+    "warn_stale_session": "The relay presented an old session of {sender_or_someone}. It is ignored.",
+    "warn_stale_certificate": "The relay presented an out-of-date key certificate for {sender_or_someone}. "
+    "It is ignored.",
+    "warn_impersonation": "The relay listed someone with another member's (or your) key. They are ignored.",
+    "warn_duplicate_name": "The relay listed the same name twice or a lookalike name. It is ignored.",
+    "warn_bad_name": "The relay listed a member with a name that breaks the rules. They are ignored.",
+    "warn_bad_certificate": "A member's key certificate does not verify. They are ignored.",
+    "warn_bad_public_key": "A member's key is not a valid key. They are ignored.",
+    "warn_roster_full": "The room lists more members than this client accepts; some are not shown.",
+    "warn_protocol_error": "The relay sent something this client does not understand.",
+    "warn_relay_error": "The relay reported an error.",
+    "warn_delivery_unknown": "The relay did not confirm one of your messages; it may not have arrived.",
+    "warn_not_sent": "One of your messages could not be sent.",
+    "warn_trust_store": "Your list of known keys could not be saved.",
+    "warn_internal_error": "Something went wrong inside Susurro; the connection starts over.",
+    "warn_message_too_large": "A message{from_sender} is larger than this client accepts. It is not shown.",
+    "warn_crypto_error": "A message{from_sender} failed a cryptographic check. It is not shown.",
+    "warn_key_changed": "The identity key of {sender_or_someone} changed; nothing is sent to them until you accept it.",
+    "warn_message_held": "You are offline: the line will be sent when the room is back.",
+    "warn_bad_prekey": "A key {sender_or_someone} published for offline messages does not verify. It is not used.",
+    "warn_prekey_exhausted": "{sender_or_someone} has no keys left for offline messages; try again later.",
+    "warn_prekey_reused": "The relay handed out a one-time key of {sender_or_someone} twice. It is not used.",
+    "warn_unknown_prekey": "A message{from_sender} was sealed to an offline key this client does not have.",
+    "warn_other": "Something failed a check; it is not shown as a message.",
+    "from_sender": " from {sender}",
+    "someone": "someone",
+}
+
+ES: dict[str, str] = {
+    "not_in_room": "{name} no está en la sala.",
+    "reason_key_changed": "la clave de {name} ha cambiado; acéptala o verifícala antes",
+    "reason_disconnected": "sin conexión con el relé",
+    "reason_refused": "no responde nada ahí (¿está el relé en marcha?)",
+    "reason_timeout": "no hay respuesta",
+    "reason_shutdown": "el relé se ha parado o se está reiniciando",
+    "reason_lost": "se perdió la conexión con el relé",
+    "reason_closed": "has cerrado la conexión",
+    "reason_alone": "no hay nadie más en la sala",
+    "reason_name_taken": "otra persona usa tu nombre en este relé",
+    "reason_tls_needed": "el relé usa TLS; arranca con --tls",
+    "reason_not_tls": "el relé no usa TLS; arranca sin --tls",
+    "reason_tls_untrusted": "el certificado del relé no es de confianza; indica su CA con --cafile ARCHIVO",
+    "reason_other": "algo ha fallado",
+    "warn_decrypt_failed": "Un mensaje{from_sender} no se pudo descifrar: se alteró por el camino o iba cifrado "
+    "para otra persona. No se muestra.",
+    "warn_bad_signature": "Un mensaje{from_sender} tiene una firma que no coincide: puede ser falso. No se muestra.",
+    "warn_sender_mismatch": "Un mensaje dice venir de alguien distinto de quien lo envió. No se muestra.",
+    "warn_not_addressed_to_me": "El relé te entregó un mensaje{from_sender} que no iba dirigido a ti. "
+    "No se muestra.",
+    "warn_replay": "Un mensaje{from_sender} ha llegado por segunda vez (una repetición). La copia no se muestra.",
+    "warn_gap": "Algunos mensajes{from_sender} no llegaron: el relé los descartó o se perdieron.",
+    "warn_malformed_message": "Un mensaje{from_sender} está dañado y no se puede leer. No se muestra.",
+    "warn_recipient_key_mismatch": "Un mensaje{from_sender} iba cifrado para claves que no son las tuyas. "
+    "No se muestra.",
+    "warn_unknown_sender": "Ha llegado un mensaje de alguien que no está en la sala. No se muestra.",
+    "warn_stale_session": "El relé presentó una sesión antigua de {sender_or_someone}. Se ignora.",
+    "warn_stale_certificate": "El relé presentó un certificado de clave caducado de {sender_or_someone}. Se ignora.",
+    "warn_impersonation": "El relé presentó a alguien con la clave de otra persona (o la tuya). Se ignora.",
+    "warn_duplicate_name": "El relé presentó el mismo nombre dos veces o un nombre que imita a otro. Se ignora.",
+    "warn_bad_name": "El relé presentó a alguien con un nombre que no cumple las reglas. Se ignora.",
+    "warn_bad_certificate": "El certificado de clave de alguien no es válido. Se ignora.",
+    "warn_bad_public_key": "La clave de alguien no es una clave válida. Se ignora.",
+    "warn_roster_full": "La sala tiene más miembros de los que acepta este cliente; algunos no se muestran.",
+    "warn_protocol_error": "El relé envió algo que este cliente no entiende.",
+    "warn_relay_error": "El relé ha informado de un error.",
+    "warn_delivery_unknown": "El relé no confirmó uno de tus mensajes; puede que no haya llegado.",
+    "warn_not_sent": "Uno de tus mensajes no se pudo enviar.",
+    "warn_trust_store": "No se pudo guardar tu lista de claves conocidas.",
+    "warn_internal_error": "Algo ha fallado dentro de Susurro; la conexión vuelve a empezar.",
+    "warn_message_too_large": "Un mensaje{from_sender} es más grande de lo que acepta este cliente. No se muestra.",
+    "warn_crypto_error": "Un mensaje{from_sender} no ha superado una comprobación criptográfica. No se muestra.",
+    "warn_key_changed": "La clave de identidad de {sender_or_someone} ha cambiado; no se le envía nada hasta que "
+    "la aceptes.",
+    "warn_message_held": "Estás sin conexión: la línea se enviará cuando vuelva la sala.",
+    "warn_bad_prekey": "Una clave que {sender_or_someone} publicó para mensajes sin conexión no es válida. "
+    "No se usa.",
+    "warn_prekey_exhausted": "A {sender_or_someone} no le quedan claves para mensajes sin conexión; "
+    "inténtalo más tarde.",
+    "warn_prekey_reused": "El relé entregó dos veces una clave de un solo uso de {sender_or_someone}. No se usa.",
+    "warn_unknown_prekey": "Un mensaje{from_sender} iba cifrado para una clave sin conexión que este cliente "
+    "no tiene.",
+    "warn_other": "Algo no ha superado una comprobación; no se muestra como mensaje.",
+    "from_sender": " de {sender}",
+    "someone": "alguien",
+}
+
+TABLES: dict[str, dict[str, str]] = {"en": EN, "es": ES}
+
+#: The core's reasons (English) matched to a key: (regular expression, key); the first match wins.
+#: A group named ``name`` fills the key's ``{name}``.
+REASON_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), key)
+    for pattern, key in (
+        (r"(?P<name>[^\s']+)'s (?:identity )?key (?:has )?changed", "reason_key_changed"),
+        (r"^(?P<name>\S+) is not in the room", "not_in_room"),
+        (r"nobody else is in the room", "reason_alone"),
+        (r"not connected", "reason_disconnected"),
+        (r"wrong version number|http request|unexpected eof|tls.*plain|not speak tls", "reason_not_tls"),
+        (r"certificate verify failed|--cafile", "reason_tls_untrusted"),
+        (r"--tls|speaks tls|looks like tls", "reason_tls_needed"),
+        (r"connection refused", "reason_refused"),
+        (r"no answer|timed out|no welcome", "reason_timeout"),
+        (r"shut down|shutdown|stopped by", "reason_shutdown"),
+        (r"connection was closed", "reason_closed"),
+        (r"connection (?:to the relay )?(?:was )?lost|closed the connection|reset by peer|broken pipe",
+         "reason_lost"),
+    )
+)
+#: Relay codes that say it all.
+REASON_CODES = {"shutdown": "reason_shutdown", "name_taken": "reason_name_taken"}
+
+
+def reason(text: str, code: object = None, language: str = "en") -> str:
+    """The core's reason for something not happening, in this language's plain words.
+
+    The core says "not sent: …" itself sometimes; the views add their own
+    "Not sent:", so that prefix is dropped first (never "not sent: not sent:").
+    """
+    table = TABLES.get(language, EN)
+    while text.lower().startswith("not sent: "):
+        text = text[len("not sent: "):]
+    code_name = str(getattr(code, "value", code)) if code is not None else None  # an enum member or its value
+    if code_name in REASON_CODES:
+        return table[REASON_CODES[code_name]]
+    for pattern, key in REASON_PATTERNS:
+        match = pattern.search(text)
+        if match:
+            return table[key].format(**match.groupdict())
+    return table["reason_other"].format(detail=text)
+
+
+def warning(kind: str, *, sender: str = "", language: str = "en") -> str:
+    """A failed check in words: what happened and what was done, never the internal kind."""
+    table = TABLES.get(language, EN)
+    key = f"warn_{kind}" if f"warn_{kind}" in table else "warn_other"
+    from_sender = table["from_sender"].format(sender=sender) if sender else ""
+    return table[key].format(from_sender=from_sender, sender_or_someone=sender or table["someone"])
