@@ -82,7 +82,8 @@ def three_user_session(
     assert relay.stop() == 0
     for client in (alice, carol):
         client.expect_event("reconnecting")  # a restart, as far as clients know: they keep trying
-        assert not any(e.get("event") == "disconnected" for e in client.events)
+        ended = [e for e in client.events if e.get("event") == "disconnected"]
+        assert not ended, f"a shutdown ended the session: {ended}"
 
     output = relay.all_output()
     for plaintext in (room_text, direct_text, marker):
