@@ -15,6 +15,8 @@ from susurro.crypto import BoxCache, IdentityKey, SessionCertificate, SessionKey
 from susurro.crypto.encoding import CERT_PURPOSE, JOIN_PURPOSE, MESSAGE_PURPOSE, signing_payload
 from susurro.crypto.fingerprint import fingerprint, fingerprint_bytes
 from susurro.crypto.padding import pad
+from susurro.crypto.safety import _half as safety_half
+from susurro.crypto.safety import safety_number
 from susurro.crypto.seal import InnerMessage
 from susurro.protocol import CLIENT_FRAMES, RELAY_FRAMES, Deliver, Ping, encode
 from susurro.protocol.errors import ErrorCode
@@ -68,6 +70,9 @@ def vectors() -> dict[str, str]:
         "padded_length": str(len(block)),
         "box_nonce": nonce.hex(),
         "ct": ct.hex(),
+        "alice_safety_half": " ".join(safety_half(ik)),
+        "bob_safety_half": " ".join(safety_half(bytes(bob.verify_key))),
+        "safety_number": safety_number(ik, bytes(bob.verify_key)),
     }
 
 
@@ -135,3 +140,12 @@ def test_every_frame_type_and_error_code_is_documented() -> None:
     assert not missing_frames, f"frame types missing from docs/protocol.md tables: {missing_frames}"
     missing_codes = sorted(code.value for code in ErrorCode if code.value not in tables)
     assert not missing_codes, f"error codes missing from docs/protocol.md: {missing_codes}"
+
+
+def test_the_safety_number_puts_the_smaller_half_first_whoever_asks() -> None:
+    v = vectors()
+    halves = sorted([v["alice_safety_half"], v["bob_safety_half"]])
+    assert v["safety_number"] == " ".join(halves)
+    alice = bytes(nacl.signing.SigningKey(bytes(range(32))).verify_key)
+    bob = bytes(nacl.signing.SigningKey(bytes(range(32, 64))).verify_key)
+    assert safety_number(bob, alice) == safety_number(alice, bob)
