@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from susurro.relay import RelayConfig, RelayServer
+from tests.helpers import cli_json, processes
 from tests.helpers.hostile_client import HostileClient, joined_client
 from tests.helpers.processes import CliProcess
 from tests.helpers.redis_server import RedisServer, redis_server_binary
@@ -132,3 +133,12 @@ def store_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[St
         yield backend
     finally:
         backend.close()
+
+
+@pytest.fixture(autouse=True)
+def printed_json_is_documented() -> Iterator[None]:
+    """Every line a ``susurro-cli --json`` printed during the test is what docs/cli-json.md says."""
+    start = len(processes.PRINTED)
+    yield
+    found = [f"{problem} (in {obj})" for obj in processes.PRINTED[start:] for problem in cli_json.problems(obj)]
+    assert not found, "susurro-cli --json printed what docs/cli-json.md does not say:\n" + "\n".join(found)

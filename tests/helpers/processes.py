@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 WAIT = 15.0  # seconds: the bound on every wait for an event
+#: Every JSON object any ``susurro-cli --json`` of these tests printed, in order;
+#: tests/conftest.py checks each test's against docs/cli-json.md.
+PRINTED: list[dict[str, Any]] = []
 
 
 SCRIPT_MODULES = {"susurro-relay": "susurro.relay", "susurro-cli": "susurro.client", "susurro": "susurro.client.gui"}
@@ -109,7 +112,9 @@ class CliProcess:
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for raw in self.proc.stdout:
-            self._queue.put(json.loads(raw))  # a non-JSON line on stdout fails the test loudly
+            event = json.loads(raw)  # a non-JSON line on stdout fails the test loudly
+            PRINTED.append(dict(event))  # as printed, before expect() marks it taken
+            self._queue.put(event)
         self._queue.put(None)
 
     def expect(self, predicate: Callable[[dict[str, Any]], bool], what: str, timeout: float = WAIT) -> dict[str, Any]:
