@@ -1,7 +1,7 @@
 """The ``susurro-cli --json`` format as docs/cli-json.md states it, and a checker.
 
 The doc is the schema: one ``### `event`` section per event kind with a
-``| field | type | meaning |`` table, a *Member objects* table, and the
+``| field | type | meaning |`` table, a table per kind of object in lists, and the
 *Trust states* and *Warning kinds* lists. ``problems(obj)`` says how a
 printed object breaks it (an undocumented event or field, a missing field, a
 wrong type or value), so tests fail on anything the doc does not say.
@@ -19,10 +19,14 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "cli-json.md"
 _ROW = re.compile(r"^\| `([a-z_]+)` \| ([^|]+?) \|", re.MULTILINE)
 
 
+#: ``list of X`` types: the ``## `` section whose table describes each X.
+OBJECT_SECTIONS = {"members": "Member objects", "not-delivered entries": "Not-delivered entries"}
+
+
 @dataclass(frozen=True)
 class Schema:
     events: dict[str, dict[str, str]]  # event -> field -> type
-    member: dict[str, str]
+    objects: dict[str, dict[str, str]]  # "members" -> field -> type
     trust_states: frozenset[str]
     warning_kinds: frozenset[str]
 
@@ -45,7 +49,7 @@ def schema() -> Schema:
 
     return Schema(
         events=events,
-        member=_section_rows(section("Member objects")),
+        objects={kind: _section_rows(section(title)) for kind, title in OBJECT_SECTIONS.items()},
         trust_states=frozenset(_section_rows(section("Trust states"))),
         warning_kinds=frozenset(_section_rows(section("Warning kinds"))),
     )
@@ -65,12 +69,12 @@ def _type_problem(value: Any, kind: str, where: str, spec: Schema) -> list[str]:
         "trust": lambda v: v in spec.trust_states,
         "kind": lambda v: v in spec.warning_kinds,
     }
-    if kind == "list of members":
+    if kind.removeprefix("list of ") in spec.objects:
         if not isinstance(value, list):
-            return [f"{where}: {value!r} is not a list of members"]
+            return [f"{where}: {value!r} is not a {kind}"]
         out: list[str] = []
-        for index, member in enumerate(value):
-            out += _object_problems(member, spec.member, f"{where}[{index}]", spec)
+        for index, item in enumerate(value):
+            out += _object_problems(item, spec.objects[kind.removeprefix("list of ")], f"{where}[{index}]", spec)
         return out
     if kind not in checks:
         return [f"{where}: the doc's type {kind!r} is not one the checker knows"]

@@ -29,9 +29,19 @@ SAMPLES: list[ev.Event] = [
     ev.Left(name="bob"),
     ev.TrustUpdated(member=MEMBER),
     ev.Message(
-        sender="bob", text="hola", to=("alice",), direct=True, msg_id="0123456789abcdef", sent_at=1, trust="new"
+        sender="bob",
+        text="hola",
+        to=("alice",),
+        direct=True,
+        msg_id="0123456789abcdef",
+        sent_at=1,
+        trust="new",
+        waited=True,
     ),
     ev.Delivery(msg_id="0123456789abcdef", delivered=("bob",), missing=(), skipped=("carol",)),
+    ev.Delivery(
+        msg_id="0123456789abcdef", delivered=(), missing=(), waiting=("dana",), not_delivered=(("erin", "no prekey"),)
+    ),
     ev.Warning(kind=ev.WarningKind.GAP, detail="1 message from bob did not arrive", sender="bob"),
     ev.Warning(kind=ev.WarningKind.DELIVERY_UNKNOWN, detail="no delivery report"),
     ev.KeyChanged(
