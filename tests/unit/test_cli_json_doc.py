@@ -18,7 +18,7 @@ from tests.helpers.cli_json import problems, schema
 
 ROOT = Path(__file__).resolve().parents[2]
 FP = "0093 3367 0399 3109 1260 9948 8904 8826"
-MEMBER = ev.MemberInfo(name="bob", fingerprint=FP, identity_key=bytes(32), trust="pinned")
+MEMBER = ev.MemberInfo(name="bob", fingerprint=FP, identity_key=bytes(32), trust=TrustState.PINNED)
 
 #: One of each event the core emits, as the CLI renders it.
 SAMPLES: list[ev.Event] = [
@@ -35,7 +35,7 @@ SAMPLES: list[ev.Event] = [
         direct=True,
         msg_id="0123456789abcdef",
         sent_at=1,
-        trust="new",
+        trust=TrustState.NEW,
         waited=True,
     ),
     ev.Delivery(msg_id="0123456789abcdef", delivered=("bob",), missing=(), skipped=("carol",)),
