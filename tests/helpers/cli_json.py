@@ -20,7 +20,11 @@ _ROW = re.compile(r"^\| `([a-z_]+)` \| ([^|]+?) \|", re.MULTILINE)
 
 
 #: ``list of X`` types: the ``## `` section whose table describes each X.
-OBJECT_SECTIONS = {"members": "Member objects", "not-delivered entries": "Not-delivered entries"}
+OBJECT_SECTIONS = {
+    "members": "Member objects",
+    "not-delivered entries": "Not-delivered entries",
+    "history entries": "History entries",
+}
 
 
 @dataclass(frozen=True)

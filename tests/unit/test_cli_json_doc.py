@@ -52,6 +52,7 @@ SAMPLES: list[ev.Event] = [
         old_fingerprint=FP,
         new_fingerprint=FP,
     ),
+    ev.Receipt(sender="bob", msg_ids=("0123456789abcdef",)),
     ev.Disconnected(reason="the relay shut down", code=None),
     ev.Disconnected(reason="name taken", code="name_taken"),
     ev.Reconnecting(delay=1.5, attempt=1, reason="connection reset"),
