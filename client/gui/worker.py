@@ -18,11 +18,19 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class Done:
-    """A finished job, to be handled on the Tk thread."""
+    """A finished job, to be handled on the Tk thread.
+
+    It carries the job itself too, so that the last reference to the job (a
+    closure or bound method that keeps the app and its widgets alive) is
+    dropped on the Tk thread: a tkinter ``Variable``, ``Font`` or ``Image``
+    freed on the worker thread calls into Tcl from the wrong thread, which
+    crashed the process (a segfault in the Tk thread's ``focus_force``).
+    """
 
     callback: Callable[[Any, BaseException | None], None] | None
     result: Any
     error: BaseException | None
+    job: Callable[[], Any] | None = None
 
     def deliver(self) -> None:
         if self.callback is not None:
@@ -50,9 +58,13 @@ class Worker:
     def _run(self) -> None:
         while (item := self._jobs.get()) is not None:
             job, callback = item
+            del item
             try:
-                result = job()
+                done = Done(callback, job(), None, job)
             except Exception as exc:  # handed to the Tk thread, which shows it
-                self.done.put(Done(callback, None, exc))
-            else:
-                self.done.put(Done(callback, result, None))
+                done = Done(callback, None, exc, job)
+            # Hold nothing of the job while waiting for the next one: the Tk
+            # thread must be the one to drop it (see ``Done``).
+            del job, callback
+            self.done.put(done)
+            del done
