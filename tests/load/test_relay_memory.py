@@ -24,8 +24,10 @@ from susurro.protocol.limits import PROTOCOL_VERSION
 from tests.helpers.hostile_client import HostileClient, raw_frame
 from tests.helpers.system import WAIT, wait_until
 
-#: Growth allowed after a phase: allocator slack and caches, far below a per-connection leak.
-SLACK = 4 * 1024 * 1024
+#: Growth allowed after a phase: allocator slack and caches, far below a per-connection leak
+#: (27 MB over CHURN cycles). Measured +1.5 MB usually and up to 4.1 MB on a loaded machine,
+#: where 4 MiB made the test fail for no leak.
+SLACK = 8 * 1024 * 1024
 CHURN = 6000  # at the old leak (~4.6 KB a cycle) this alone would grow the relay by 27 MB
 
 
