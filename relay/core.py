@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from susurro.crypto import BadCertificate, BadSignature, SessionCertificate, short_fingerprint, verify_join_proof
 from susurro.protocol import (
@@ -146,6 +146,19 @@ class RelayCore:
             SQLitePrekeyStore(room_store.database),
             self._online,
         )
+        #: One handler per client frame type; ``_dispatch`` refuses any other.
+        self._handlers: dict[type[Frame], Callable[[Connection, Any], None]] = {
+            Hello: self._handle_hello,
+            Send: self._handle_send,
+            Ping: self._handle_ping,
+            KeepaliveAck: self._handle_keepalive_ack,
+            Bye: self._handle_bye,
+            Rekey: self._handle_rekey,
+            # Room requests are the room service's (relay/rooms.py).
+            **dict.fromkeys(ROOM_REQUESTS, self.rooms.handle),
+            # Mailbox and prekey requests are the mailbox service's (relay/mailbox.py).
+            **dict.fromkeys(MAILBOX_REQUESTS, self.mailbox.handle),
+        }
 
     # --- connection lifecycle ---------------------------------------------
 
@@ -276,24 +289,23 @@ class RelayCore:
             conn.closing = True
 
     def _dispatch(self, conn: Connection, frame: Frame) -> None:
-        if isinstance(frame, Hello):
-            self._handle_hello(conn, frame)
-        elif not conn.joined:
+        """Hand ``frame`` to the handler for its type (magic-wormhole's ``handle_<type>``).
+
+        A type ``CLIENT_FRAMES`` decodes but no handler takes is refused with
+        ``bad_type``: a frame the relay would drop unread must not look
+        accepted to the client that sent it.
+        """
+        handler = self._handlers.get(type(frame))
+        if handler is None:
+            raise RemoteProtocolError(ErrorCode.BAD_TYPE, f"this relay does not handle {frame.TYPE!r} frames")
+        if not conn.joined and not isinstance(frame, Hello):
             raise RemoteProtocolError(ErrorCode.NOT_JOINED, f"{frame.TYPE} before hello")
-        elif isinstance(frame, Send):
-            self._handle_send(conn, frame)
-        elif isinstance(frame, Ping):
-            self._send(conn, Pong())
-        elif isinstance(frame, KeepaliveAck):
-            pass  # hearing it at all reset the idle timer
-        elif isinstance(frame, Bye):
-            conn.closing = True
-        elif isinstance(frame, Rekey):
-            self._handle_rekey(conn, frame)
-        elif isinstance(frame, ROOM_REQUESTS):
-            self.rooms.handle(conn, frame)
-        elif isinstance(frame, MAILBOX_REQUESTS):
-            self.mailbox.handle(conn, frame)
+        handler(conn, frame)
+
+    @property
+    def handled_types(self) -> frozenset[type[Frame]]:
+        """The client frame types this relay acts on."""
+        return frozenset(self._handlers)
 
     # --- handlers -----------------------------------------------------------
 
@@ -349,6 +361,15 @@ class RelayCore:
             conn.address,
             len(self.roster),
         )
+
+    def _handle_ping(self, conn: Connection, ping: Ping) -> None:
+        self._send(conn, Pong())
+
+    def _handle_keepalive_ack(self, conn: Connection, ack: KeepaliveAck) -> None:
+        pass  # hearing it at all reset the idle timer
+
+    def _handle_bye(self, conn: Connection, bye: Bye) -> None:
+        conn.closing = True
 
     def _handle_rekey(self, conn: Connection, rekey: Rekey) -> None:
         """A member rotates its session key: check the certificate, tell the others.

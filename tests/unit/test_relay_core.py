@@ -7,9 +7,10 @@ Every frame a test reads back is decoded with the client's own validation.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import threading
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,11 +18,13 @@ from hypothesis import strategies as st
 
 from susurro.crypto import IdentityKey, SessionCertificate, SessionKey, join_proof
 from susurro.protocol import (
+    CLIENT_FRAMES,
     Ack,
     Bye,
     Challenge,
     Deliver,
     Error,
+    Frame,
     Hello,
     Joined,
     Left,
@@ -151,6 +154,29 @@ def test_frame_before_hello_is_not_joined() -> None:
     assert core.receive(conn, encode(Ping())) is False
     error = outbox.frames()[-1]
     assert isinstance(error, Error) and error.code == "not_joined"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Wave(Frame):
+    """A client frame type the protocol decodes but the relay has no handler for."""
+
+    TYPE: ClassVar[str] = "wave"
+
+
+def test_a_client_frame_without_a_handler_is_refused_not_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(CLIENT_FRAMES, Wave.TYPE, Wave)
+    core = make_core()
+    alice, alice_out, _ = join(core, "alice")
+    alice_out.new_frames()
+    assert core.receive(alice, encode(Wave())) is True  # one unhandled frame does not cost a member the room
+    assert alice_out.new_frames() == [Error(code="bad_type", detail="this relay does not handle 'wave' frames")]
+    assert alice.joined and not alice.closing
+    assert core.receive(alice, encode(Ping())) is True
+    assert alice_out.new_frames() == [Pong()]
+
+
+def test_every_client_frame_type_has_a_handler() -> None:
+    assert make_core().handled_types == frozenset(CLIENT_FRAMES.values())
 
 
 # --- routing --------------------------------------------------------------------
