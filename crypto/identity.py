@@ -44,12 +44,10 @@ from . import files
 from .encoding import signing_payload
 from .errors import BadSignature, KeyFileError, PassphraseRequired, WrongPassphrase
 from .fingerprint import fingerprint, fingerprint_bytes
+from .limits import SEED_SIZE, SIGNATURE_SIZE
 
 KEY_FILE_FORMAT = "susurro-identity"
 KEY_FILE_VERSION = 1
-SEED_SIZE = 32
-SIGNATURE_SIZE = 64
-PUBLIC_KEY_SIZE = 32
 _MAX_KEY_FILE_BYTES = 64 * 1024
 
 PROTECTION_NONE = "none"

@@ -19,17 +19,17 @@ import nacl.encoding
 import nacl.hash
 
 from .errors import BadPublicKey
+from .limits import IDENTITY_KEY_SIZE
 
 _PERSON = b"susurro/safety1"  # BLAKE2b personalisation: at most 16 bytes
 _GROUPS_PER_HALF = 6
 _GROUP_DIGITS = 5
 _BYTES_PER_GROUP = 5  # 2**40 values reduced mod 10**5: bias below 1e-7
-IDENTITY_KEY_SIZE = 32
 
 
 def _half(identity_public: bytes) -> tuple[str, ...]:
     if not isinstance(identity_public, bytes) or len(identity_public) != IDENTITY_KEY_SIZE:
-        raise BadPublicKey("an identity key is 32 bytes")
+        raise BadPublicKey(f"an identity key is {IDENTITY_KEY_SIZE} bytes")
     digest = nacl.hash.blake2b(
         identity_public,
         digest_size=_GROUPS_PER_HALF * _BYTES_PER_GROUP,

@@ -41,6 +41,7 @@ from .errors import (
 )
 from .fingerprint import FINGERPRINT_SIZE, fingerprint_bytes
 from .identity import IdentityKey, verify_signature
+from .limits import MAX_MSG_ID_CHARS, MAX_NAME_CHARS, MAX_RECIPIENTS
 from .padding import pad, unpad
 from .session import SessionKey, make_box
 
@@ -48,9 +49,6 @@ from .session import SessionKey, make_box
 #: recipient, so the relay's frame limit also bounds body size x recipients.
 MAX_BODY_BYTES = 16 * 1024
 MAX_ROOM_CHARS = 64
-MAX_NAME_CHARS = 128
-MAX_MSG_ID_CHARS = 64
-MAX_RECIPIENTS = 1024
 #: An opened plaintext can never be larger than this; bounds msgpack parsing.
 MAX_PLAINTEXT = MAX_BODY_BYTES + MAX_RECIPIENTS * (MAX_NAME_CHARS * 4 + FINGERPRINT_SIZE + 16) + 4096
 MAX_COUNTER = 2**63 - 1

@@ -24,7 +24,8 @@ import nacl.public
 
 from .encoding import CERT_PURPOSE, JOIN_PURPOSE
 from .errors import BadCertificate, BadPublicKey, BadSignature
-from .identity import PUBLIC_KEY_SIZE, IdentityKey, verify_signature
+from .identity import IdentityKey, verify_signature
+from .limits import SESSION_KEY_SIZE
 
 
 class SessionKey:
@@ -105,8 +106,8 @@ class SessionCertificate:
 
     def verify(self) -> None:
         """Raise ``BadCertificate`` unless the identity key signed exactly these fields."""
-        if len(self.session_key) != PUBLIC_KEY_SIZE:
-            raise BadCertificate(f"session key is {len(self.session_key)} bytes, not {PUBLIC_KEY_SIZE}")
+        if len(self.session_key) != SESSION_KEY_SIZE:
+            raise BadCertificate(f"session key is {len(self.session_key)} bytes, not {SESSION_KEY_SIZE}")
         try:
             verify_signature(
                 self.identity_key, self.signature, CERT_PURPOSE, self.name, self.session_key, self.issued_at

@@ -51,6 +51,7 @@ from pathlib import Path
 
 from . import files
 from .errors import CryptoError
+from .limits import IDENTITY_KEY_SIZE, MAX_NAME_CHARS
 
 try:  # POSIX; elsewhere two clients sharing one file may overwrite each other's pins
     import fcntl
@@ -69,8 +70,6 @@ MAX_FILE_CONTACTS = MAX_CONTACTS + 10_000
 MAX_AUTO_PINS_PER_DAY = 1_000
 _SECONDS_PER_DAY = 86_400
 MAX_TRUST_FILE_BYTES = 32 * 1024 * 1024
-_KEY_SIZE = 32
-_MAX_NAME_CHARS = 256
 _MAX_TIMESTAMP = 2**40
 
 
@@ -402,9 +401,9 @@ class TrustStore:
                 raise bad("a contact is not an object")
             name, key_hex = entry.get("name"), entry.get("identity_key")
             verified, newest = entry.get("verified"), entry.get("newest_certificate")
-            if not isinstance(name, str) or not 0 < len(name) <= _MAX_NAME_CHARS:
+            if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_CHARS:
                 raise bad("a contact has no valid name")
-            if not isinstance(key_hex, str) or len(key_hex) != 2 * _KEY_SIZE:
+            if not isinstance(key_hex, str) or len(key_hex) != 2 * IDENTITY_KEY_SIZE:
                 raise bad(f"the key of {name!r} is not 64 hex digits")
             try:
                 key = bytes.fromhex(key_hex)

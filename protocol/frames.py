@@ -34,8 +34,11 @@ from .limits import (
     SIGNATURE_SIZE,
 )
 
-#: Raw names are bounded before normalization (NFKC may change the length);
-#: the name rules in ``names`` then apply the real 32-character limit.
+#: How long a name field may be for the frame to parse at all: a parsing bound
+#: derived from MAX_NAME_CHARS, not a second name limit. Parsing a longer
+#: string than the name rules allow lets them refuse it with ``bad_name`` and
+#: the reason ("at most 32 characters", "send it normalized") rather than a
+#: bare ``bad_field``.
 MAX_RAW_NAME_CHARS = 4 * MAX_NAME_CHARS
 #: Timestamps are whole seconds since the Unix epoch, 0 .. year 9999.
 MAX_TIMESTAMP = 253_402_300_799

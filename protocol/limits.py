@@ -18,7 +18,8 @@ ABSOLUTE_MAX_FRAME = 16 * 1024 * 1024
 #: The smallest useful frame limit (a welcome for a small room must fit).
 MIN_MAX_FRAME = 4 * 1024
 
-#: Member names: characters after NFKC normalization.
+#: Member names, in characters. Every name on the wire is already NFKC-normalized
+#: (the relay refuses one that is not), so this one bound holds before and after.
 MAX_NAME_CHARS = 32
 #: Client-chosen message ids (the relay only echoes them).
 MAX_MSG_ID_CHARS = 64
@@ -28,6 +29,8 @@ MAX_DETAIL_CHARS = 512
 MAX_CODE_CHARS = 32
 #: Recipients in one ``send`` (the relay may be configured lower).
 DEFAULT_MAX_RECIPIENTS = 256
+#: No relay may allow more recipients per ``send``: a client seals one message to at most this many.
+MAX_RECIPIENTS = 1024
 #: Members listed in one ``welcome`` roster.
 MAX_ROSTER = 10_000
 
@@ -44,7 +47,9 @@ MAX_CONTAINERS = MAX_ROSTER + 64
 #: there, and it is about 300 bytes. Unauthenticated peers get no more.
 MAX_HANDSHAKE_FRAME = 2048
 
-#: Fixed sizes of keys and signatures on the wire.
+#: Fixed sizes of keys and signatures on the wire. These, the name and message-id
+#: bounds and MAX_RECIPIENTS are stated again in crypto/limits.py (crypto imports
+#: nothing of ours); tests/unit/test_limits_agree.py checks that they agree.
 PUBLIC_KEY_SIZE = 32
 SIGNATURE_SIZE = 64
 CHALLENGE_SIZE = 32

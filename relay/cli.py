@@ -9,7 +9,7 @@ import signal
 import sys
 from types import FrameType
 
-from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, MIN_MAX_FRAME
+from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, DEFAULT_MAX_RECIPIENTS, MAX_RECIPIENTS, MIN_MAX_FRAME
 
 from .addresses import announce
 from .budget import DEFAULT_MAX_PARTIAL_BYTES, DEFAULT_MEMORY_BUDGET
@@ -128,7 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"connections at once (default {DEFAULT_MAX_CLIENTS})",
     )
     limits.add_argument(
-        "--max-recipients", type=_positive_int(1, 1024), default=256, help="recipients per message (default 256)"
+        "--max-recipients",
+        type=_positive_int(1, MAX_RECIPIENTS),
+        default=DEFAULT_MAX_RECIPIENTS,
+        help=f"recipients per message (default {DEFAULT_MAX_RECIPIENTS}, at most {MAX_RECIPIENTS})",
     )
     limits.add_argument(
         "--outbox-bytes",

@@ -36,13 +36,13 @@ from pathlib import Path
 from typing import Any
 
 from susurro.crypto import files
+from susurro.crypto.limits import IDENTITY_KEY_SIZE
 from susurro.protocol import ErrorCode, ProtocolError, RemoteProtocolError, name_key, normalize_name
 
 log = logging.getLogger("susurro.relay")
 
 REGISTRY_FORMAT = "susurro-registry"
 REGISTRY_VERSION = 1
-IDENTITY_KEY_SIZE = 32
 #: Names a registry holds unless ``--registry-max-names`` says otherwise.
 DEFAULT_MAX_NAMES = 100_000
 #: Bytes one entry may take in the file: a 32-character name fully escaped
