@@ -21,12 +21,14 @@ same way:
   target), then the directory is synced: a crash leaves the old file or the
   new one, never a torn one.
 
-The callers keep their own error types and words; this module raises
-``UnsafeFile`` (refused by a check) or ``OSError`` (the system said no).
+The callers keep their own error types and words; reading raises
+``UnsafeFile`` (a check refused the file, or the system would not open it),
+writing ``OSError``.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tempfile
@@ -77,11 +79,19 @@ def private_directory(directory: Path) -> None:
 def read_checked(path: Path, *, forbidden_mode: int, max_bytes: int, fix: str) -> bytes | None:
     """The bytes of ``path``, at most ``max_bytes + 1``; ``None`` if there is no file.
 
-    Raises ``UnsafeFile`` for anything but a regular file, a file owned by
-    another user, or one with any of the ``forbidden_mode`` bits (``fix`` is
-    appended to that refusal: what the user can do about it), and ``OSError``
-    for a symbolic link (``ELOOP``) or an unreadable file.
+    Raises ``UnsafeFile`` for a symbolic link, anything but a regular file, a
+    file owned by another user, one with any of the ``forbidden_mode`` bits
+    (``fix`` is appended to that refusal: what the user can do about it), or
+    one the system will not let us read.
     """
+    try:
+        return _read_checked(path, forbidden_mode, max_bytes, fix)
+    except OSError as exc:
+        reason = "it is a symbolic link, which is never followed" if exc.errno == errno.ELOOP else exc.strerror
+        raise UnsafeFile(f"cannot open {path}: {reason or exc}") from None
+
+
+def _read_checked(path: Path, forbidden_mode: int, max_bytes: int, fix: str) -> bytes | None:
     try:
         fd = os.open(path, os.O_RDONLY | NOFOLLOW | _NONBLOCK)
     except FileNotFoundError:

@@ -294,8 +294,6 @@ def _read_key_file(path: Path) -> bytes:
         )
     except files.UnsafeFile as exc:
         raise KeyFileError(str(exc)) from None
-    except OSError as exc:
-        raise KeyFileError(f"cannot open identity key file {path}: {exc.strerror or exc}") from None
     if data is None:
         raise KeyFileError(f"no identity key file at {path}")
     if len(data) > _MAX_KEY_FILE_BYTES:

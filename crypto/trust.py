@@ -356,8 +356,6 @@ class TrustStore:
             )
         except files.UnsafeFile as exc:
             raise TrustStoreError(str(exc)) from None
-        except OSError as exc:
-            raise TrustStoreError(f"cannot open the trust file {path}: {exc.strerror or exc}") from None
         if data is None:
             return {}
         if len(data) > MAX_TRUST_FILE_BYTES:

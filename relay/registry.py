@@ -129,7 +129,7 @@ class NameRegistry:
             )
         except files.UnsafeFile as exc:
             raise RegistryError(f"refusing name registry {self.path}: {exc}") from None
-        except OSError as exc:
+        except OSError as exc:  # the directory cannot be examined
             raise RegistryError(f"cannot read name registry {self.path}: {exc.strerror or exc}") from None
         if data is None:
             return {}
