@@ -42,7 +42,8 @@ import nacl.hash
 import nacl.utils
 
 from .errors import BadSignature, CryptoError
-from .identity import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, IdentityKey, verify_signature
+from .identity import IdentityKey, verify_signature
+from .limits import IDENTITY_KEY_SIZE, SIGNATURE_SIZE
 
 ROOM_ENTRY_PURPOSE = b"susurro/room-entry/v1"
 #: BLAKE2b personalisation for entry hashes and room ids (at most 16 bytes).
@@ -211,9 +212,9 @@ class RoomEntry:
         _expect(type(number) is int and 0 <= number <= MAX_SEQ, "seq", seq)
         _expect(type(prev) is bytes and len(prev) == HASH_SIZE, "prev", seq)
         _expect(type(time) is int and 0 <= time <= MAX_ENTRY_TIME, "time", seq)
-        _expect(type(signer) is bytes and len(signer) == PUBLIC_KEY_SIZE, "signer", seq)
+        _expect(type(signer) is bytes and len(signer) == IDENTITY_KEY_SIZE, "signer", seq)
         _expect(type(name) is str and 0 < len(name) <= MAX_ENTRY_TEXT_CHARS, "subject_name", seq)
-        _expect(type(subject) is bytes and len(subject) == PUBLIC_KEY_SIZE, "subject_ik", seq)
+        _expect(type(subject) is bytes and len(subject) == IDENTITY_KEY_SIZE, "subject_ik", seq)
         _expect(type(label) is str and len(label) <= MAX_ENTRY_TEXT_CHARS, "label", seq)
         _expect(type(policy) is str and len(policy) <= MAX_ENTRY_TEXT_CHARS, "policy", seq)
         _expect(type(nonce) is bytes and len(nonce) in (0, NONCE_SIZE), "nonce", seq)

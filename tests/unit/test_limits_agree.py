@@ -2,7 +2,8 @@
 
 ``crypto`` imports nothing of ours and ``protocol`` must not import
 ``crypto`` (decision 29), so a few limits are stated in both
-``protocol/limits.py`` and ``crypto/limits.py``. Each pair is checked here, so
+``protocol/`` and ``crypto/`` (``limits.py``, and the room log's bounds in
+``crypto/membership.py``). Each pair is checked here, so
 a change to one side that forgets the other fails at once instead of letting
 the relay accept what every client refuses (or the reverse).
 """
@@ -14,6 +15,8 @@ import nacl.public
 import pytest
 
 from susurro.crypto import limits as crypto_limits
+from susurro.crypto import membership
+from susurro.protocol import frames, rooms
 from susurro.protocol import limits as protocol_limits
 
 PAIRS = {
@@ -23,6 +26,10 @@ PAIRS = {
     "longest name": (protocol_limits.MAX_NAME_CHARS, crypto_limits.MAX_NAME_CHARS),
     "longest message id": (protocol_limits.MAX_MSG_ID_CHARS, crypto_limits.MAX_MSG_ID_CHARS),
     "most recipients": (protocol_limits.MAX_RECIPIENTS, crypto_limits.MAX_RECIPIENTS),
+    "room id size": (protocol_limits.ROOM_ID_SIZE, membership.ROOM_ID_SIZE),
+    "longest room log entry": (protocol_limits.MAX_ENTRY_BYTES, membership.MAX_ENTRY_BYTES),
+    "longest name or label before the name rules": (frames.MAX_RAW_NAME_CHARS, membership.MAX_ENTRY_TEXT_CHARS),
+    "largest room log sequence number": (rooms.MAX_SEQ, membership.MAX_SEQ),
 }
 
 
