@@ -16,7 +16,7 @@ import nacl.public
 IDENTITY_KEY_SIZE: int = nacl.bindings.crypto_sign_PUBLICKEYBYTES
 SEED_SIZE: int = nacl.bindings.crypto_sign_SEEDBYTES
 SIGNATURE_SIZE: int = nacl.bindings.crypto_sign_BYTES
-#: An X25519 session public key.
+#: An X25519 public key: a session key, a prekey, an ephemeral key.
 SESSION_KEY_SIZE: int = nacl.public.PublicKey.SIZE
 
 #: A member name, in characters (names are NFKC-normalized before they are

@@ -48,7 +48,8 @@ from .errors import (
     PrekeyKeyChanged,
     SenderMismatch,
 )
-from .identity import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, IdentityKey, verify_signature
+from .identity import IdentityKey, verify_signature
+from .limits import IDENTITY_KEY_SIZE, SESSION_KEY_SIZE, SIGNATURE_SIZE
 from .padding import pad, unpad
 
 SIGNED_PREKEY_PURPOSE = b"susurro/signed-prekey/v1"
@@ -69,7 +70,7 @@ ONE_TIME_PREKEY_LOW_WATER = 10
 MAX_STORED_ONE_TIME_PREKEYS = 100
 #: An envelope's fixed part: msgpack array header, version, two bin(32) keys,
 #: two uint32 ids and the bin header of the box (at most).
-ENVELOPE_OVERHEAD = 1 + 1 + 2 * (2 + PUBLIC_KEY_SIZE) + 2 * 5 + 5
+ENVELOPE_OVERHEAD = 1 + 1 + (2 + IDENTITY_KEY_SIZE) + (2 + SESSION_KEY_SIZE) + 2 * 5 + 5
 #: Largest box an envelope may carry (a frame can never hold more).
 MAX_BOX_BYTES = 16 * 1024 * 1024
 
@@ -167,7 +168,7 @@ class OneTimePrekey:
 def _check_shape(key_id: int, public: bytes, signature: bytes) -> None:
     if type(key_id) is not int or not 0 < key_id <= MAX_KEY_ID:
         raise BadPrekey(f"a prekey id is 1..{MAX_KEY_ID}")
-    if len(public) != PUBLIC_KEY_SIZE or len(signature) != SIGNATURE_SIZE:
+    if len(public) != SESSION_KEY_SIZE or len(signature) != SIGNATURE_SIZE:
         raise BadPrekey("a prekey is 32 bytes and its signature 64")
 
 
@@ -369,9 +370,9 @@ def read_envelope(envelope: bytes) -> EnvelopeHeader:
     version, sender, ephemeral, spk_id, opk_id, box = value
     if type(version) is not int or version != ENVELOPE_VERSION:
         raise MalformedMessage(f"prekey envelope version {version!r} is not {ENVELOPE_VERSION}")
-    if type(sender) is not bytes or len(sender) != PUBLIC_KEY_SIZE:
+    if type(sender) is not bytes or len(sender) != IDENTITY_KEY_SIZE:
         raise MalformedMessage("prekey envelope's identity key is not 32 bytes")
-    if type(ephemeral) is not bytes or len(ephemeral) != PUBLIC_KEY_SIZE:
+    if type(ephemeral) is not bytes or len(ephemeral) != SESSION_KEY_SIZE:
         raise MalformedMessage("prekey envelope's ephemeral key is not 32 bytes")
     if type(spk_id) is not int or not 0 < spk_id <= MAX_KEY_ID:
         raise MalformedMessage("prekey envelope's signed prekey id is out of range")
