@@ -33,7 +33,7 @@ class ErrorCode(str, Enum):
     RATE_LIMITED = "rate_limited"
     IDLE_TIMEOUT = "idle_timeout"
     TOO_MANY_CONNECTIONS = "too_many_connections"
-    # Rooms (issue 12): answered in ``room_error``; the connection stays.
+    # Rooms: answered in ``room_error``; the connection stays.
     NO_SUCH_ROOM = "no_such_room"
     ROOM_CONFLICT = "room_conflict"
     BAD_ENTRY = "bad_entry"

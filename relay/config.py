@@ -70,7 +70,7 @@ class RelayConfig:
     limit_loopback: bool = False
     rate_burst: int = DEFAULT_RATE_BURST
     rate_per_second: float = DEFAULT_RATE_PER_SECOND
-    # Issue 12: rooms in SQLite under data_dir (None: in memory), and their limits (relay/rooms.py).
+    # Rooms in SQLite under data_dir (None: in memory), and their limits (relay/rooms.py).
     data_dir: str | None = None
     max_rooms_per_identity: int = DEFAULT_MAX_ROOMS_PER_IDENTITY
     max_room_members: int = DEFAULT_MAX_ROOM_MEMBERS

@@ -93,7 +93,7 @@ class Connection:
     # reads, so it lives with the sockets (relay/loop.py), not here.
     ip: str = ""
     close_reason: str | None = None
-    # Issue 12: the identity key it joined with, for room presence.
+    # The identity key it joined with, for room presence.
     ik: bytes = b""
 
     @property

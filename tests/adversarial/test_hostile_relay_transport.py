@@ -10,7 +10,6 @@ from __future__ import annotations
 import queue
 import socket
 import threading
-import time
 
 import pytest
 
@@ -19,6 +18,7 @@ from susurro.client.connection import RelayConnection
 from susurro.client.session import ClientSession, SendError
 from susurro.crypto import IdentityKey, SessionCertificate, SessionKey
 from susurro.protocol import Challenge, Member, Welcome, encode
+from tests.helpers.system import next_event
 
 WAIT = 10.0
 
@@ -35,13 +35,8 @@ def fake_relay_that_stops_reading(listener: socket.socket, stop: threading.Event
         stop.wait(WAIT * 3)  # ...and never read again
 
 
-def next_event(events: queue.Queue[object], kind: type, timeout: float = WAIT) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        event = events.get(timeout=max(0.01, deadline - time.monotonic()))
-        if isinstance(event, kind):
-            return event
-    raise AssertionError(f"no {kind.__name__} within {timeout} s")
+def next_of(events: queue.Queue[object], kind: type, timeout: float = WAIT) -> object:
+    return next_event(events, lambda event: isinstance(event, kind), kind.__name__, timeout)
 
 
 @pytest.mark.timeout(60)
@@ -56,16 +51,16 @@ def test_a_relay_that_stops_reading_cannot_freeze_the_client() -> None:
         ClientSession(IdentityKey.generate(), "alice"), host, port, events, send_timeout=0.5, reconnect=False
     )
     try:
-        next_event(events, ev.Connected)
+        next_of(events, ev.Connected)
         sent: list[str] = []
         with pytest.raises(SendError, match="connection to the relay lost"):
             for _ in range(10_000):  # far more than the socket buffers hold
                 sent.append(connection.send_message("x" * 16_000))
         assert sent, "some messages fit in the socket buffers before the relay stalled"
-        warning = next_event(events, ev.Warning)
+        warning = next_of(events, ev.Warning)
         assert isinstance(warning, ev.Warning) and warning.kind == "delivery_unknown"
         assert f"{len(sent) + 1} message(s)" in warning.detail  # the failed one too
-        assert isinstance(next_event(events, ev.Disconnected), ev.Disconnected)
+        assert isinstance(next_of(events, ev.Disconnected), ev.Disconnected)
         closer = threading.Thread(target=connection.close, daemon=True)
         closer.start()
         closer.join(WAIT)

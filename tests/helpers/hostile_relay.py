@@ -37,7 +37,6 @@ import itertools
 import queue
 import socket
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -65,6 +64,7 @@ from susurro.protocol import (
 from susurro.protocol.framing import encode_frame
 from susurro.protocol.limits import ABSOLUTE_MAX_FRAME
 from susurro.relay import RelayConfig, RelayServer
+from tests.helpers.system import arrivals
 
 #: Generous: the machine running the suite is shared and may be slow.
 WAIT = 15.0
@@ -352,21 +352,14 @@ class Client:
 
     def wait_for(self, match: Callable[[ev.Event], bool], timeout: float = WAIT, what: str = "event") -> ev.Event:
         """Take events until one matches (it and all before it are logged); fail after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"{self.label}: no {what} within {timeout} s; got {describe(self.log)}")
-            try:
-                event = self.events.get(timeout=remaining)
-            except queue.Empty:
-                continue
+        for event in arrivals(self.events, timeout):
             assert isinstance(event, ev.Event), event
             if is_barrier(event):
                 continue
             self.log.append(event)
             if match(event):
                 return event
+        raise AssertionError(f"{self.label}: no {what} within {timeout} s; got {describe(self.log)}")
 
     def seen_or_wait(self, match: Callable[[ev.Event], bool], timeout: float = WAIT, what: str = "event") -> ev.Event:
         """The first logged event that matches, or else the next one to arrive."""
@@ -391,15 +384,7 @@ class Client:
     def barrier(self, timeout: float = WAIT) -> None:
         """Return once this client has processed every frame the relay sent it so far."""
         token = self.proxy.start_barrier(self.label)
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"{self.label}: barrier {token} not seen within {timeout} s")
-            try:
-                event = self.events.get(timeout=remaining)
-            except queue.Empty:
-                continue
+        for event in arrivals(self.events, timeout):
             assert isinstance(event, ev.Event), event
             if is_barrier(event):
                 assert isinstance(event, ev.Warning)
@@ -409,6 +394,7 @@ class Client:
             self.log.append(event)
             if isinstance(event, ev.Disconnected):
                 raise AssertionError(f"{self.label} disconnected before barrier {token}: {event.reason}")
+        raise AssertionError(f"{self.label}: barrier {token} not seen within {timeout} s")
 
     def send(self, text: str, to: list[str] | None = None) -> str:
         return self.connection.send_message(text, to)

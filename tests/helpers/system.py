@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import queue
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 #: Upper bound on any single wait for a condition in these tests, in seconds.
 WAIT = 20.0
@@ -18,6 +20,24 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT, 
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout:g} s: {what}")
         time.sleep(step)
+
+
+def arrivals(events: queue.Queue[Any], timeout: float) -> Iterator[Any]:
+    """What arrives on ``events``, as it arrives, for ``timeout`` seconds; then the iteration ends."""
+    deadline = time.monotonic() + timeout
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            yield events.get(timeout=remaining)
+        except queue.Empty:
+            return
+
+
+def next_event(events: queue.Queue[Any], match: Callable[[Any], bool], what: str, timeout: float = WAIT) -> Any:
+    """The first event on ``events`` that ``match`` accepts (others are dropped); fail after ``timeout``."""
+    for event in arrivals(events, timeout):
+        if match(event):
+            return event
+    raise AssertionError(f"no {what} within {timeout:g} s")
 
 
 def free_port() -> int:

@@ -28,7 +28,7 @@ from susurro.crypto.trust import TrustStore
 from susurro.protocol import Ack, Challenge, Frame, Hello, encode, name_key
 from susurro.protocol.framing import pack_payload
 from susurro.relay import RelayServer
-from tests.helpers.system import WAIT, free_port, wait_until
+from tests.helpers.system import WAIT, arrivals, free_port, wait_until
 
 Factory = Callable[..., RelayServer]
 #: Fast retries for tests: 0.1 s doubling to 1 s.
@@ -54,19 +54,12 @@ class Member:
             if match(event):
                 self.log.remove(event)
                 return event
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"{self.name}: no {what} within {timeout:g} s; got {self.log!r}")
-            try:
-                event = self.events.get(timeout=remaining)
-            except queue.Empty:
-                continue
+        for event in arrivals(self.events, timeout):
             assert isinstance(event, ev.Event)
             if match(event):
                 return event
             self.log.append(event)
+        raise AssertionError(f"{self.name}: no {what} within {timeout:g} s; got {self.log!r}")
 
     def wait(self, kind: type[ev.Event], timeout: float = WAIT) -> ev.Event:
         return self.wait_for(lambda e: isinstance(e, kind), kind.__name__, timeout)
