@@ -8,7 +8,8 @@
 - ``frame_strategies``: Hypothesis strategies for hostile frame streams.
 - ``certs``: a throwaway CA and server certificates for the TLS tests.
 - ``gui_driver`` and ``xvfb``: driving the Tk client on a real (virtual) display.
-- ``system``: bounded polling, free loopback ports, descriptor counts, log lines.
+- ``system``: bounded polling and event waits, free loopback ports, descriptor counts, log lines.
+- ``docs``: docs/protocol.md and its test-vector blocks.
 - ``redis_server``: a real ``redis-server`` on a free loopback port (fixtures ``redis_server``, ``redis_factory``).
 - ``stores``: each storage backend (SQLite, Redis) opened one way, for contract tests (fixture ``store_backend``).
 """

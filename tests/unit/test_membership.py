@@ -4,9 +4,6 @@ are recomputed here from the code, and the rules are checked case by case
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import msgpack
 import pytest
 
@@ -34,8 +31,8 @@ from susurro.crypto.membership import ROOM_ID_SIZE as CRYPTO_ROOM_ID_SIZE
 from susurro.protocol import name_key
 from susurro.protocol.limits import MAX_ENTRY_BYTES, ROOM_ID_SIZE
 from susurro.relay.rooms import valid_name
+from tests.helpers.docs import doc_vectors
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 ALICE = IdentityKey.from_seed(bytes(range(32)))
 BOB = IdentityKey.from_seed(bytes(range(32, 64)))
 CAROL = IdentityKey.from_seed(bytes(range(64, 96)))
@@ -61,22 +58,8 @@ def vectors() -> dict[str, str]:
     }
 
 
-def doc_vectors() -> dict[str, str]:
-    section = DOC.read_text().split("### Room test vectors", 1)[1]
-    block = section.split("```text\n", 1)[1].split("```", 1)[0]
-    found: dict[str, str] = {}
-    key = None
-    for line in block.splitlines():
-        if match := re.fullmatch(r"(\w+)\s*=\s*(.*)", line):
-            key = match.group(1)
-            found[key] = match.group(2).strip()
-        elif key is not None and line.startswith(" "):
-            found[key] += line.strip()
-    return found
-
-
 def test_room_test_vectors_in_the_doc_match_the_code() -> None:
-    assert doc_vectors() == vectors()
+    assert doc_vectors("### Room test vectors") == vectors()
 
 
 def test_the_vector_entry_is_the_documented_array() -> None:

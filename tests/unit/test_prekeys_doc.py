@@ -4,9 +4,6 @@ composing the PyNaCl primitives exactly as the text describes, once through
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import msgpack
 import nacl.bindings
 import nacl.encoding
@@ -32,8 +29,8 @@ from susurro.crypto.prekeys import (
     sign_signed_prekey,
 )
 from susurro.crypto.seal import open_block
+from tests.helpers.docs import doc_vectors
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 CREATED_AT = 1764000000
 
 
@@ -98,22 +95,8 @@ def vectors() -> dict[str, str]:
     }
 
 
-def doc_vectors() -> dict[str, str]:
-    section = DOC.read_text().split("### Prekey test vectors", 1)[1]
-    block = section.split("```text\n", 1)[1].split("```", 1)[0]
-    found: dict[str, str] = {}
-    key = None
-    for line in block.splitlines():
-        if match := re.fullmatch(r"(\w+)\s*=\s*(.*)", line):
-            key = match.group(1)
-            found[key] = match.group(2).strip()
-        elif key is not None and line.startswith(" "):
-            found[key] += line.strip()
-    return found
-
-
 def test_prekey_vectors_in_the_doc_match_the_primitives() -> None:
-    assert doc_vectors() == vectors()
+    assert doc_vectors("### Prekey test vectors") == vectors()
 
 
 def test_the_code_produces_and_opens_the_documented_envelope() -> None:

@@ -5,7 +5,6 @@ knows must appear in its tables."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import msgpack
 import nacl.public
@@ -20,8 +19,7 @@ from susurro.crypto.safety import safety_number
 from susurro.crypto.seal import InnerMessage
 from susurro.protocol import CLIENT_FRAMES, RELAY_FRAMES, Deliver, Ping, encode
 from susurro.protocol.errors import ErrorCode
-
-DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
+from tests.helpers.docs import PROTOCOL_DOC, doc_vectors
 
 
 def vectors() -> dict[str, str]:
@@ -76,23 +74,8 @@ def vectors() -> dict[str, str]:
     }
 
 
-def doc_vectors() -> dict[str, str]:
-    """``name = value`` lines of the *Test vectors* block; long values wrap onto indented lines."""
-    section = DOC.read_text().split("## Test vectors", 1)[1]
-    block = section.split("```text\n", 1)[1].split("```", 1)[0]
-    found: dict[str, str] = {}
-    key = None
-    for line in block.splitlines():
-        if match := re.fullmatch(r"(\w+)\s*=\s*(.*)", line):
-            key = match.group(1)
-            found[key] = match.group(2).strip()
-        elif key is not None and line.startswith(" "):
-            found[key] += line.strip()
-    return found
-
-
 def test_test_vectors_in_the_doc_match_the_code() -> None:
-    assert doc_vectors() == vectors()
+    assert doc_vectors("## Test vectors") == vectors()
 
 
 def test_test_vectors_are_accepted_by_the_real_client_and_relay_checks() -> None:
@@ -124,7 +107,7 @@ def test_test_vectors_are_accepted_by_the_real_client_and_relay_checks() -> None
 
 
 def test_byte_level_examples_in_the_doc_match_the_encoder() -> None:
-    text = DOC.read_text()
+    text = PROTOCOL_DOC.read_text()
     deliver = encode(Deliver(sender="alice", id="e657d728349c616a", ct=bytes.fromhex("0aa08dbcd9ae46c7")))
     example = text.split("### Byte-level example", 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
     # Each line: hex bytes, then (after three or more spaces) a comment.
@@ -134,7 +117,7 @@ def test_byte_level_examples_in_the_doc_match_the_encoder() -> None:
 
 
 def test_every_frame_type_and_error_code_is_documented() -> None:
-    text = DOC.read_text()
+    text = PROTOCOL_DOC.read_text()
     tables = {m.group(1) for m in re.finditer(r"^\| `([a-z_]+)` \|", text, re.M)}
     missing_frames = sorted((set(CLIENT_FRAMES) | set(RELAY_FRAMES)) - tables)
     assert not missing_frames, f"frame types missing from docs/protocol.md tables: {missing_frames}"
