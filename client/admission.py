@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from susurro.crypto import CryptoError, SessionCertificate, fingerprint, make_box
+from susurro.crypto import CryptoError, IdentityPublicKey, SessionCertificate, SessionPublicKey, fingerprint, make_box
 from susurro.crypto.trust import MAX_AUTO_PINS_PER_DAY, MAX_CONTACTS, TrustState, TrustStore
 from susurro.protocol import BadName, Member, name_key, normalize_name
 from susurro.protocol.limits import MAX_ROSTER
@@ -59,8 +59,8 @@ class Peer:
     """A member whose certificate verified (our counters to it are in ``counters.SendCounters``)."""
 
     name: str
-    identity_key: bytes
-    session_key: bytes
+    identity_key: IdentityPublicKey
+    session_key: SessionPublicKey
     issued_at: int
     fingerprint: str
     trust: TrustState = TrustState.NEW
@@ -88,7 +88,7 @@ class Members:
     """
 
     def __init__(
-        self, own_name: str, trust: TrustStore, keys: OwnSessionKeys, retire: Callable[[bytes], None]
+        self, own_name: str, trust: TrustStore, keys: OwnSessionKeys, retire: Callable[[SessionPublicKey], None]
     ) -> None:
         self._own_name_key = name_key(own_name)
         self._keys = keys
@@ -97,8 +97,8 @@ class Members:
         self._peers: dict[str, Peer] = {}
         # Indexes over the peers so checking a roster of n members costs O(n), not O(n**2).
         self._by_name_key: dict[str, str] = {}
-        self._by_session_key: dict[bytes, str] = {}
-        self._retired: OrderedDict[bytes, None] = OrderedDict()
+        self._by_session_key: dict[SessionPublicKey, str] = {}
+        self._retired: OrderedDict[SessionPublicKey, None] = OrderedDict()
         self._said_pins_full = False
 
     # --- reading ------------------------------------------------------------------
@@ -172,7 +172,8 @@ class Members:
                 Verdict.KEY_CHANGED,
                 WarningKind.KEY_CHANGED,
                 f"the relay announced {member.name} again with a different identity key "
-                f"(fingerprint {fingerprint(member.ik)}, was {present.fingerprint}) without them leaving; "
+                f"(fingerprint {fingerprint(IdentityPublicKey(member.ik))}, was {present.fingerprint}) "
+                "without them leaving; "
                 "this member is ignored until they join again",
                 member.name,
             )
@@ -191,10 +192,10 @@ class Members:
             )
         peer = Peer(
             name=member.name,
-            identity_key=member.ik,
-            session_key=member.sk,
+            identity_key=IdentityPublicKey(member.ik),
+            session_key=SessionPublicKey(member.sk),
             issued_at=member.issued_at,
-            fingerprint=fingerprint(member.ik),
+            fingerprint=fingerprint(IdentityPublicKey(member.ik)),
         )
         self._add(peer)
         trust_events = self._apply_trust(peer, now)
@@ -260,7 +261,7 @@ class Members:
                 f"the relay listed {member.name!r} while {other!r} is present (member ignored)",
                 member.name,
             )
-        other = self._by_session_key.get(member.sk)
+        other = self._by_session_key.get(SessionPublicKey(member.sk))
         if other is not None and other != member.name:
             return _refuse(
                 Verdict.IMPERSONATION,
@@ -281,7 +282,7 @@ class Members:
         cert = SessionCertificate.of(member)
         try:
             cert.verify()
-            make_box(self._keys.current, member.sk)  # refuses all-zero and low-order keys
+            make_box(self._keys.current, SessionPublicKey(member.sk))  # refuses all-zero and low-order keys
         except CryptoError as exc:  # BadCertificate or BadPublicKey
             return _refuse(
                 Verdict.BAD_CERTIFICATE,
@@ -337,7 +338,7 @@ class Members:
             ]
         if peer.trust is not TrustState.CHANGED or pinned is None:
             return []
-        old = fingerprint(pinned.identity_key)
+        old = fingerprint(IdentityPublicKey(pinned.identity_key))
         return [
             ev.KeyChanged(
                 kind=WarningKind.KEY_CHANGED,
@@ -375,10 +376,10 @@ class Members:
     def _replace_session_key(self, peer: Peer, member: Member) -> None:
         self._retire_key(peer.session_key)  # the old session key can never come back
         del self._by_session_key[peer.session_key]
-        peer.session_key, peer.issued_at = member.sk, member.issued_at
+        peer.session_key, peer.issued_at = SessionPublicKey(member.sk), member.issued_at
         self._by_session_key[peer.session_key] = peer.name
 
-    def _retire_key(self, session_key: bytes) -> None:
+    def _retire_key(self, session_key: SessionPublicKey) -> None:
         self._keys.forget_peer(session_key)
         self._retire(session_key)
         self._retired[session_key] = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from susurro.crypto import IdentityPublicKey
 from susurro.crypto.trust import TrustState
 from susurro.protocol import ErrorCode
 
@@ -116,7 +117,7 @@ class MemberInfo:
 
     name: str
     fingerprint: str
-    identity_key: bytes
+    identity_key: IdentityPublicKey
     #: ``NEW`` (first sight, pinned now), ``PINNED``, ``VERIFIED`` or ``CHANGED`` (blocked until accepted).
     trust: TrustState = TrustState.NEW
 

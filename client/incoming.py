@@ -10,7 +10,15 @@ someone else.
 
 from __future__ import annotations
 
-from susurro.crypto import CryptoError, DecryptFailed, OpenedMessage, ReplayGuard, fingerprint_bytes, open_message
+from susurro.crypto import (
+    CryptoError,
+    DecryptFailed,
+    IdentityPublicKey,
+    OpenedMessage,
+    ReplayGuard,
+    fingerprint_bytes,
+    open_message,
+)
 from susurro.protocol import Deliver, Frame
 
 from . import events as ev
@@ -25,7 +33,7 @@ class Incoming:
     def __init__(
         self,
         own_name: str,
-        own_identity_key: bytes,
+        own_identity_key: IdentityPublicKey,
         keys: OwnSessionKeys,
         members: Members,
         replay: ReplayGuard,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from susurro.crypto import BoxCache, IdentityKey, SessionCertificate, SessionKey
+from susurro.crypto import BoxCache, IdentityKey, SessionCertificate, SessionKey, SessionPublicKey
 from susurro.protocol import Rekey
 
 ROTATE_AFTER_MESSAGES = 1_000
@@ -67,7 +67,7 @@ class OwnSessionKeys:
         self._born = now
         return SessionCertificate.issue(self._identity, self._name, self.current.public, self.issued_at)
 
-    def public_keys(self) -> set[bytes]:
+    def public_keys(self) -> set[SessionPublicKey]:
         """Our current and still-kept previous public keys (a member holding one impersonates us)."""
         return {self.current.public, *(previous.key.public for previous in self._previous)}
 
@@ -75,7 +75,7 @@ class OwnSessionKeys:
         """The Box caches to try on an incoming message: the current key first, then newer before older."""
         return [self.boxes, *(previous.boxes for previous in reversed(self._previous))]
 
-    def forget_peer(self, peer_session_public: bytes) -> None:
+    def forget_peer(self, peer_session_public: SessionPublicKey) -> None:
         """A peer's session ended: drop its cached Box."""
         self.boxes.forget(peer_session_public)
 

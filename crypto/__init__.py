@@ -30,6 +30,7 @@ from .identity import (
     save_identity,
     verify_signature,
 )
+from .keytypes import IdentityPublicKey, SessionPublicKey
 from .membership import (
     ROOM_ENTRY_PURPOSE,
     ChainBroken,
@@ -84,6 +85,7 @@ __all__ = [
     "EntryNotPermitted",
     "EntrySignatureInvalid",
     "IdentityKey",
+    "IdentityPublicKey",
     "InnerMessage",
     "InvalidEntry",
     "KeyFileError",
@@ -107,6 +109,7 @@ __all__ = [
     "SenderMismatch",
     "SessionCertificate",
     "SessionKey",
+    "SessionPublicKey",
     "SignedHead",
     "WrongPassphrase",
     "change_passphrase",

@@ -45,6 +45,7 @@ from .encoding import signing_payload
 from .errors import BadSignature, KeyFileError, PassphraseRequired, WrongPassphrase
 from .fingerprint import fingerprint, fingerprint_bytes
 from .limits import SEED_SIZE, SIGNATURE_SIZE
+from .keytypes import IdentityPublicKey
 
 KEY_FILE_FORMAT = "susurro-identity"
 KEY_FILE_VERSION = 1
@@ -91,9 +92,9 @@ class IdentityKey:
         return cls(nacl.signing.SigningKey(seed))
 
     @property
-    def public(self) -> bytes:
+    def public(self) -> IdentityPublicKey:
         """The 32-byte Ed25519 public key, as sent to the relay and pinned by peers."""
-        return bytes(self._signing.verify_key)
+        return IdentityPublicKey(bytes(self._signing.verify_key))
 
     @property
     def fingerprint(self) -> str:

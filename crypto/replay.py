@@ -29,6 +29,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from .errors import Replay
+from .keytypes import SessionPublicKey
 
 DEFAULT_REMEMBERED_IDS = 100_000
 #: Streams remembered (sender identity and conversation); the oldest go first.
@@ -70,7 +71,7 @@ class ReplayGuard:
 
     def check(
         self,
-        sender_session_key: bytes | None,
+        sender_session_key: SessionPublicKey | None,
         sender: str,
         msg_id: str,
         counter: int,
@@ -134,6 +135,6 @@ class ReplayGuard:
         state.last = counter
         return result
 
-    def forget_session(self, sender_session_key: bytes) -> None:
+    def forget_session(self, sender_session_key: SessionPublicKey) -> None:
         """Drop the counter of a session that ended; ids and streams stay remembered."""
         self._last_counter.pop(sender_session_key, None)

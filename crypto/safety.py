@@ -20,6 +20,7 @@ import nacl.hash
 
 from .errors import BadPublicKey
 from .limits import IDENTITY_KEY_SIZE
+from .keytypes import IdentityPublicKey
 
 _PERSON = b"susurro/safety1"  # BLAKE2b personalisation: at most 16 bytes
 _GROUPS_PER_HALF = 6
@@ -43,7 +44,7 @@ def _half(identity_public: bytes) -> tuple[str, ...]:
     return tuple(groups)
 
 
-def safety_number(identity_a: bytes, identity_b: bytes) -> str:
+def safety_number(identity_a: IdentityPublicKey, identity_b: IdentityPublicKey) -> str:
     """The 12 groups of 5 digits that ``a`` and ``b`` compare, space separated."""
     first, second = sorted((_half(identity_a), _half(identity_b)))
     return " ".join(first + second)

@@ -42,6 +42,7 @@ from .errors import (
 from .fingerprint import FINGERPRINT_SIZE, fingerprint_bytes
 from .identity import IdentityKey, verify_signature
 from .limits import MAX_MSG_ID_CHARS, MAX_NAME_CHARS, MAX_RECIPIENTS
+from .keytypes import IdentityPublicKey, SessionPublicKey
 from .padding import pad, unpad
 from .session import SessionKey, make_box
 
@@ -110,8 +111,8 @@ class Recipient:
     """Who a message is sealed for: name, identity key, session key, and our counter to them."""
 
     name: str
-    identity_key: bytes
-    session_key: bytes
+    identity_key: IdentityPublicKey
+    session_key: SessionPublicKey
     counter: int
 
 
@@ -270,7 +271,7 @@ class BoxCache:
         self._boxes: dict[bytes, nacl.public.Box] = {}
         self._max_entries = max_entries
 
-    def box_for(self, peer_session_public: bytes) -> nacl.public.Box:
+    def box_for(self, peer_session_public: SessionPublicKey) -> nacl.public.Box:
         box = self._boxes.get(peer_session_public)
         if box is None:
             box = make_box(self.own, peer_session_public)  # raises BadPublicKey
@@ -279,7 +280,7 @@ class BoxCache:
             self._boxes[peer_session_public] = box
         return box
 
-    def forget(self, peer_session_public: bytes) -> None:
+    def forget(self, peer_session_public: SessionPublicKey) -> None:
         self._boxes.pop(peer_session_public, None)
 
 
@@ -410,10 +411,10 @@ def open_message(
     boxes: BoxCache,
     ciphertext: bytes,
     relay_sender: str,
-    sender_identity_key: bytes,
-    sender_session_key: bytes,
+    sender_identity_key: IdentityPublicKey,
+    sender_session_key: SessionPublicKey,
     own_name: str,
-    own_identity_key: bytes,
+    own_identity_key: IdentityPublicKey,
 ) -> OpenedMessage:
     """Decrypt and check one message; raises the ``CryptoError`` for the first failed check.
 

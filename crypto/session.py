@@ -26,6 +26,7 @@ from .encoding import CERT_PURPOSE, JOIN_PURPOSE
 from .errors import BadCertificate, BadPublicKey, BadSignature
 from .identity import IdentityKey, verify_signature
 from .limits import SESSION_KEY_SIZE
+from .keytypes import SessionPublicKey
 
 
 class SessionKey:
@@ -41,8 +42,8 @@ class SessionKey:
         return cls(nacl.public.PrivateKey.generate())
 
     @property
-    def public(self) -> bytes:
-        return bytes(self._private.public_key)
+    def public(self) -> SessionPublicKey:
+        return SessionPublicKey(bytes(self._private.public_key))
 
     @property
     def private_key(self) -> nacl.public.PrivateKey:
@@ -116,7 +117,7 @@ class SessionCertificate:
             raise BadCertificate(f"session certificate for {self.name!r} is not signed by its identity key") from exc
 
 
-def join_proof(identity: IdentityKey, nonce: bytes, name: str, session_public: bytes) -> bytes:
+def join_proof(identity: IdentityKey, nonce: bytes, name: str, session_public: SessionPublicKey) -> bytes:
     """Signature over the relay's challenge: proves the joiner holds ``identity``."""
     return identity.sign(JOIN_PURPOSE, nonce, name, session_public)
 
@@ -126,7 +127,7 @@ def verify_join_proof(identity_public: bytes, proof: bytes, nonce: bytes, name: 
     verify_signature(identity_public, proof, JOIN_PURPOSE, nonce, name, session_public)
 
 
-def make_box(own: SessionKey, peer_public: bytes) -> nacl.public.Box:
+def make_box(own: SessionKey, peer_public: SessionPublicKey) -> nacl.public.Box:
     """The pairwise Box between our session key and a peer's.
 
     PyNaCl raises its own ``RuntimeError`` for an all-zero or low-order peer key
