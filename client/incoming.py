@@ -29,6 +29,13 @@ from .rooms import RoomAlert, RoomBook, RoomMessage, RoomWarning
 from .rotation import OwnSessionKeys
 
 
+def gap_warning(missed: int, sender: str) -> ev.Warning:
+    """Messages from ``sender`` to us that the counters show never arrived (dropped on the way)."""
+    return ev.Warning(
+        kind=WarningKind.GAP, detail=f"{missed} message(s) from {sender} addressed to you never arrived", sender=sender
+    )
+
+
 class Incoming:
     def __init__(
         self,
@@ -71,13 +78,7 @@ class Incoming:
             return [ev.Warning(kind=WarningKind.of_crypto(exc.kind), detail=str(exc), sender=peer.name)]
         out: list[ev.Event] = []
         if check.missed:
-            out.append(
-                ev.Warning(
-                    kind=WarningKind.GAP,
-                    detail=f"{check.missed} message(s) from {peer.name} addressed to you never arrived",
-                    sender=peer.name,
-                )
-            )
+            out.append(gap_warning(check.missed, peer.name))
         inner = opened.inner
         if inner.head is not None:
             return out + self._room_message(peer, opened)

@@ -61,6 +61,7 @@ from susurro.protocol.mailbox import MAX_FETCH_NAMES, MAX_MAIL_ACK
 from . import events as ev
 from .counters import conversation_of
 from .events import WarningKind
+from .incoming import gap_warning
 from .prekeyring import Duplicate, PrekeyRing
 from .prekeywire import bundle_from_wire, prekeys_frame
 
@@ -256,13 +257,7 @@ class Mailbox:
                 )
             )
         if check.missed:
-            out.append(
-                ev.Warning(
-                    kind=WarningKind.GAP,
-                    detail=f"{check.missed} message(s) from {sender} addressed to you never arrived",
-                    sender=sender,
-                )
-            )
+            out.append(gap_warning(check.missed, sender))
         out.append(
             ev.Message(
                 sender=sender,

@@ -29,8 +29,7 @@ from susurro.crypto import (
     SessionKey,
 )
 from susurro.crypto.history import HistoryRecord
-from susurro.crypto.safety import safety_number
-from susurro.crypto.trust import TrustState, TrustStore, TrustStoreError
+from susurro.crypto.trust import TrustStore
 from susurro.protocol import (
     RELAY_FRAMES,
     Ack,
@@ -78,6 +77,7 @@ from .mailbox import Mailbox, WaitingCopy
 from .outgoing import ROOM, PendingAcks, choose_recipients, seal_send
 from .rooms import RoomBook
 from .rotation import ROTATE_AFTER_MESSAGES, ROTATE_AFTER_SECONDS, OwnSessionKeys
+from .trust_actions import TrustActions
 
 __all__ = ["ClientSession", "SendError", "TrustError"]
 
@@ -135,9 +135,9 @@ class ClientSession:
         self.rooms = rooms if rooms is not None else RoomBook(self.name, identity)
         self._incoming = Incoming(self.name, identity.public, self._keys, self._members, replay, self.rooms)
         self._pending = PendingAcks()
+        self._decisions = TrustActions(identity.public, self.trust, self._members)
         self._decoder = FrameDecoder(self._handshake.incoming_limit)
         self._outgoing = bytearray()
-        self._said_save_failed = False
 
     def renewed(self) -> ClientSession:
         """A fresh session for a reconnect: same identity, name, relay label and trust store, new session key."""
@@ -231,7 +231,7 @@ class ClientSession:
                 out.extend(self._handle(frame, now))
         except RemoteProtocolError as exc:  # framing: the stream cannot be trusted further
             out.extend(self._end(f"the relay broke the protocol: {exc.detail}", exc.code))
-        out.extend(self._save_trust())
+        out.extend(self._decisions.save())
         self._keep(out)
         if self.mailbox is not None:
             # Confirmed only now, after the prekey ring and the history were saved (at-least-once).
@@ -279,7 +279,7 @@ class ClientSession:
         """
         self._housekeeping(now)
         self._save_counters(force=False)
-        return self._save_trust()
+        return self._decisions.save()
 
     def _save_counters(self, *, force: bool) -> None:
         if self._save_state is not None:
@@ -373,25 +373,12 @@ class ClientSession:
             )
         )
         if to is not None:
-            self._remember(targets)
+            self._decisions.remember(targets)
         if targets:
             self._keys.count_sent()
             self._pending.add(msg_id, tuple(p.name for p in targets), skipped)
             self._outgoing += data
         return msg_id
-
-    def _remember(self, peers: list[Peer]) -> None:
-        """The user wrote to these people: pin any not yet remembered, from the reserve the relay cannot spend.
-
-        Saved with the next ``tick`` or ``receive_data``; a store full even in
-        its reserve leaves them shown as new, as before.
-        """
-        for peer in peers:
-            if peer.trust is TrustState.NEW and self.trust.contact(peer.name) is None:
-                try:
-                    self.trust.remember(peer.name, peer.identity_key, peer.issued_at)
-                except TrustStoreError:
-                    return
 
     def _split_absent(self, to: list[str]) -> tuple[list[str], list[tuple[str, bytes]]]:
         """Direct recipients present now, and (pinned name, identity key) of those who are away."""
@@ -454,63 +441,19 @@ class ClientSession:
         """(encrypted to, skipped) for a message still awaiting its ack; empty once acked."""
         return self._pending.recipients_of(msg_id)
 
-    # --- trust ------------------------------------------------------------------
-
-    def _present(self, name: str) -> Peer:
-        peer = self._members.get(name)
-        if peer is None:
-            raise TrustError(f"{name} is not in the room")
-        return peer
+    # --- trust: what the user decides about a member's key (``trust_actions``) ---------
 
     def safety_number(self, name: str) -> str:
         """The safety number to compare with ``name`` (12 groups of 5 digits)."""
-        return safety_number(self.identity.public, self._present(name).identity_key)
+        return self._decisions.safety_number(name)
 
     def mark_verified(self, name: str, compared: str | None = None) -> list[ev.Event]:
-        """The user compared safety numbers with ``name``: pin its current key as verified.
-
-        ``compared`` is the safety number the user was shown and compared;
-        if the key changed since (the relay swapped it in between), this is
-        refused rather than verifying a key the user never saw. Views always
-        pass it. For a changed key, verifying also accepts it: comparing the
-        number is the check that accepting asks for.
-        """
-        peer = self._present(name)
-        if compared is not None and compared != safety_number(self.identity.public, peer.identity_key):
-            raise TrustError(
-                f"{name}'s identity key is not the one whose safety number you compared; "
-                f"compare the numbers again (/verify {name})"
-            )
-        self._trust_action(lambda: self.trust.mark_verified(peer.name, peer.identity_key, peer.issued_at))
-        peer.trust = TrustState.VERIFIED
-        return [ev.TrustUpdated(member=peer.info()), *self._save_trust()]
+        """The user compared safety numbers with ``name``; see ``TrustActions.mark_verified``."""
+        return self._decisions.mark_verified(name, compared)
 
     def accept_key(self, name: str) -> list[ev.Event]:
         """Accept ``name``'s changed identity key (pinned, not verified) so messages reach it again."""
-        peer = self._present(name)
-        if peer.trust is not TrustState.CHANGED:
-            raise TrustError(f"{name}'s identity key has not changed; there is nothing to accept")
-        self._trust_action(lambda: self.trust.accept(peer.name, peer.identity_key, peer.issued_at))
-        peer.trust = TrustState.PINNED
-        return [ev.TrustUpdated(member=peer.info()), *self._save_trust()]
-
-    @staticmethod
-    def _trust_action(action: Callable[[], None]) -> None:
-        try:
-            action()
-        except TrustStoreError as exc:
-            raise TrustError(str(exc)) from None
-
-    def _save_trust(self) -> list[ev.Event]:
-        """Persist pins; a failure is reported once and chatting goes on (pins stay in memory)."""
-        try:
-            self.trust.save()
-        except TrustStoreError as exc:
-            if self._said_save_failed:
-                return []
-            self._said_save_failed = True
-            return [ev.Warning(kind=WarningKind.TRUST_STORE, detail=str(exc))]
-        return []
+        return self._decisions.accept_key(name)
 
     # --- our session key ---------------------------------------------------------
 
