@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from susurro.crypto import EntryKind, RoomLogError, RoomPolicy
+from susurro.crypto import EntryKind, IdentityPublicKey, RoomLogError, RoomPolicy
 from susurro.crypto.trust import TrustStore
 from susurro.protocol import name_key
 
@@ -95,7 +95,7 @@ class RoomCommands:
             own = connection.session.identity.public
             records = []
             for ik, entry in state.members.items():
-                info = infos.get(ik)
+                info = infos.get(IdentityPublicKey(ik))
                 status = "you" if ik == own else ("online" if info is not None else "offline")
                 trust = "" if info is None else f", {info.trust.value}"
                 admin = ", admin" if entry.admin else ""

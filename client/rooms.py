@@ -31,6 +31,7 @@ from typing import Final
 from susurro.crypto import (
     EntryKind,
     IdentityKey,
+    IdentityPublicKey,
     LogRules,
     RoomEntry,
     RoomLogError,
@@ -542,7 +543,7 @@ class RoomBook:
         return tuple(
             m.name
             for ik, m in room.state.members.items()
-            if ik != sender_ik and fingerprint_bytes(ik) not in skipped_keys
+            if ik != sender_ik and fingerprint_bytes(IdentityPublicKey(ik)) not in skipped_keys
         )
 
     def is_member(self, room_id: bytes, identity_key: bytes) -> bool:

@@ -25,6 +25,7 @@ from typing import Any
 
 from susurro.crypto import (
     IdentityKey,
+    IdentityPublicKey,
     ReplayGuard,
     SessionKey,
 )
@@ -413,7 +414,7 @@ class ClientSession:
         addressing = self.rooms.addressing(state.room_id, {ik: p.name for ik, p in by_key.items()}, allowed)
         if not addressing.recipients:
             raise SendError(f"nobody else in {self.rooms.display(state)} can get it now")
-        peers = [by_key[ik] for _, ik in addressing.recipients]
+        peers = [by_key[IdentityPublicKey(ik)] for _, ik in addressing.recipients]
         if len(peers) > self.max_recipients:
             raise SendError(f"{len(peers)} recipients; this relay allows {self.max_recipients} per message")
         msg_id = msg_id or secrets.token_hex(8)
