@@ -30,7 +30,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from susurro.crypto import CryptoError, IdentityKey, ReplayGuard
+from susurro.crypto import CryptoError, IdentityKey, IdentityPublicKey, ReplayGuard
 from susurro.crypto.errors import BadPrekey, PrekeyKeyChanged
 from susurro.crypto.fingerprint import fingerprint_bytes
 from susurro.crypto.prekeys import (
@@ -300,7 +300,7 @@ class Mailbox:
             receipt = Receipt(
                 sender=self._name,
                 recipient=name,
-                recipient_fingerprint=fingerprint_bytes(identity_key),
+                recipient_fingerprint=fingerprint_bytes(IdentityPublicKey(identity_key)),
                 msg_ids=tuple(ids),
                 at=now_ms,
             )
