@@ -44,8 +44,8 @@ from . import files
 from .encoding import signing_payload
 from .errors import BadSignature, KeyFileError, PassphraseRequired, WrongPassphrase
 from .fingerprint import fingerprint, fingerprint_bytes
-from .limits import SEED_SIZE, SIGNATURE_SIZE
 from .keytypes import IdentityPublicKey
+from .limits import SEED_SIZE, SIGNATURE_SIZE
 
 KEY_FILE_FORMAT = "susurro-identity"
 KEY_FILE_VERSION = 1

@@ -19,8 +19,8 @@ import nacl.encoding
 import nacl.hash
 
 from .errors import BadPublicKey
-from .limits import IDENTITY_KEY_SIZE
 from .keytypes import IdentityPublicKey
+from .limits import IDENTITY_KEY_SIZE
 
 _PERSON = b"susurro/safety1"  # BLAKE2b personalisation: at most 16 bytes
 _GROUPS_PER_HALF = 6

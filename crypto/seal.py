@@ -41,8 +41,8 @@ from .errors import (
 )
 from .fingerprint import FINGERPRINT_SIZE, fingerprint_bytes
 from .identity import IdentityKey, verify_signature
-from .limits import MAX_MSG_ID_CHARS, MAX_NAME_CHARS, MAX_RECIPIENTS
 from .keytypes import IdentityPublicKey, SessionPublicKey
+from .limits import MAX_MSG_ID_CHARS, MAX_NAME_CHARS, MAX_RECIPIENTS
 from .padding import pad, unpad
 from .session import SessionKey, make_box
 

@@ -25,8 +25,8 @@ import nacl.public
 from .encoding import CERT_PURPOSE, JOIN_PURPOSE
 from .errors import BadCertificate, BadPublicKey, BadSignature
 from .identity import IdentityKey, verify_signature
-from .limits import SESSION_KEY_SIZE
 from .keytypes import SessionPublicKey
+from .limits import SESSION_KEY_SIZE
 
 
 class SessionKey:
