@@ -17,7 +17,9 @@ hash is well defined: ``BLAKE2b-256(entry bytes, person="susurro/room/v1")``.
 
 Rules (``docs/protocol.md``, *Rooms*): the creator is the first member and
 admin; admins add, remove, promote, demote and set the policy; anyone may
-leave; in an ``open`` room anyone may add themselves. ``verify_log`` checks a
+leave; in an ``open`` room anyone may add themselves, except a member an
+admin removed: a removal bans that identity key until an admin adds it again,
+so removing someone from an open room sticks. ``verify_log`` checks a
 log from its ``create`` entry; ``RoomState.extend`` checks entries that
 continue a state verified before. Either returns the membership the log
 proves, or raises the ``RoomLogError`` of the first entry that breaks a rule.
@@ -143,9 +145,15 @@ def entry_hash(data: bytes) -> bytes:
     return nacl.hash.blake2b(data, digest_size=HASH_SIZE, person=_HASH_PERSON, encoder=nacl.encoding.RawEncoder)
 
 
+#: Bytes of the room id shown beside a label. 64 bits: making a second room whose
+#: short id matches a chosen one costs about 2**64 create entries, not the 2**32
+#: a laptop manages in hours (session 3's review).
+SHORT_ROOM_ID_BYTES = 8
+
+
 def short_room_id(room_id: bytes) -> str:
-    """Eight hex digits shown beside a label, so two rooms cannot pass for one."""
-    return room_id[:4].hex()
+    """Sixteen hex digits shown beside a label, so two rooms cannot pass for one."""
+    return room_id[:SHORT_ROOM_ID_BYTES].hex()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -377,6 +385,9 @@ class RoomState:
     head: LogHead
     #: identity key -> member, in the order they were added.
     members: Mapping[bytes, RoomMember]
+    #: identity key -> name of everyone an admin removed and no admin has added back:
+    #: they may not add themselves to an open room.
+    banned: Mapping[bytes, str] = field(default_factory=lambda: MappingProxyType({}))
     rules: LogRules = field(default=DEFAULT_RULES, repr=False, compare=False)
 
     @property
@@ -451,6 +462,7 @@ class _Builder:
         creator: bytes,
         head: LogHead,
         members: dict[bytes, RoomMember],
+        banned: dict[bytes, str],
         rules: LogRules,
     ) -> None:
         self.room_id = room_id
@@ -459,6 +471,7 @@ class _Builder:
         self.creator = creator
         self.head = head
         self.members = members
+        self.banned = banned
         self.rules = rules
         self.name_keys = {rules.name_key(m.name): ik for ik, m in members.items()}
 
@@ -471,6 +484,7 @@ class _Builder:
             creator=state.creator,
             head=state.head,
             members=dict(state.members),
+            banned=dict(state.banned),
             rules=state.rules,
         )
 
@@ -501,6 +515,7 @@ class _Builder:
             creator=entry.signer,
             head=LogHead(0, room_id),
             members={entry.signer: creator},
+            banned={},
             rules=rules,
         )
 
@@ -532,6 +547,9 @@ class _Builder:
         kind = entry.kind
         if kind is EntryKind.ADD:
             self_add = entry.signer == entry.subject_ik and self.policy is RoomPolicy.OPEN
+            if self_add and not admin and entry.subject_ik in self.banned:
+                why = "an admin removed this member; only an admin may add them back"
+                raise EntryNotPermitted(f"entry {seq}: {why}", seq)
             if not (admin or self_add):
                 why = "only admins add members" + ("" if self.policy is RoomPolicy.OPEN else " to an invite-only room")
                 raise EntryNotPermitted(f"entry {seq}: {why}", seq)
@@ -561,6 +579,7 @@ class _Builder:
                 raise RoomLimitExceeded(f"entry {seq}: a room holds at most {rules.max_members} members", seq)
             self.members[entry.subject_ik] = RoomMember(entry.subject_name, entry.subject_ik, admin=False)
             self.name_keys[key] = entry.subject_ik
+            self.banned.pop(entry.subject_ik, None)  # only an admin's add gets here for a banned key
             return
         if subject is None or subject.name != entry.subject_name:
             raise InvalidEntry(f"entry {seq}: {entry.subject_name[:40]!r} with that key is not a member", seq)
@@ -569,6 +588,8 @@ class _Builder:
                 raise InvalidEntry(f"entry {seq}: an admin leaves with a leave entry, not by removing itself", seq)
             del self.members[entry.subject_ik]
             del self.name_keys[rules.name_key(subject.name)]
+            if kind is EntryKind.REMOVE:  # leaving is one's own choice, and an open room takes you back
+                self.banned[entry.subject_ik] = subject.name
         elif kind is EntryKind.PROMOTE:
             if subject.admin:
                 raise InvalidEntry(f"entry {seq}: {subject.name!r} is already an admin", seq)
@@ -590,6 +611,7 @@ class _Builder:
             creator=self.creator,
             head=self.head,
             members=MappingProxyType(dict(self.members)),
+            banned=MappingProxyType(dict(self.banned)),
             rules=self.rules,
         )
 

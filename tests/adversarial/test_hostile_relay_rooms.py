@@ -146,3 +146,44 @@ def test_a_relay_that_renames_the_room_is_caught(hostile: HostileRoom) -> None:
     event(bob, RoomReady, room="ops")
     ready = [e for e in bob.log if isinstance(e, RoomReady)]
     assert ready and ready[-1].room == "ops"
+
+
+def test_a_removed_member_who_adds_itself_back_to_an_open_room_is_refused(hostile: HostileRoom) -> None:
+    """The relay sides with bob, whom alice removed from her open room: it serves his own re-add."""
+    alice, bob, carol = hostile.join("alice"), hostile.join("bob"), hostile.join("carol")
+    alice.connection.room_request(lambda book, now: book.create("lobby", RoomPolicy.OPEN, now))
+    event(alice, RoomCreated, room="lobby")
+    state = alice.session.rooms.state("lobby")
+    assert state is not None
+    room = state.room_id
+    for joiner in (bob, carol):
+        joiner.connection.room_request(lambda book, now: book.fetch(room, 0))
+        event(joiner, RoomReady, room="lobby")
+        who, key = joiner.name, joiner.identity.public
+        joiner.connection.room_request(
+            lambda book, now, who=who, key=key: book.change(room, EntryKind.ADD, who, key, now)
+        )
+        event(alice, MemberAdded, name=joiner.name)
+    bob_ik = bob.identity.public
+    alice.connection.room_request(lambda book, now: book.change(room, EntryKind.REMOVE, "bob", bob_ik, now))
+    event(bob, MemberRemoved, name="bob")
+    removed = bob.session.rooms.state(room)
+    assert removed is not None and bob.identity.public in removed.banned
+    rejoin = removed.next_entry(
+        bob.identity, kind=EntryKind.ADD, subject_name="bob", subject_ik=bob.identity.public, time=T
+    ).to_bytes()
+    head = removed.head.seq + 1
+    hostile.proxy.inject(
+        "alice",
+        RoomUpdate(
+            room=room, label="lobby", from_seq=head, entries=(rejoin,), head_seq=head, head_hash=bytes(32), online=()
+        ),
+    )
+    assert "only an admin may add them back" in alert(alice, RoomWarning.BAD_LOG).detail
+    after = alice.session.rooms.state(room)
+    assert after is not None and bob.identity.public not in after.members
+    alice.connection.send_to_room("bob is out", "lobby")
+    carol.wait_message("bob is out")
+    bob.barrier()
+    assert "bob is out" not in bob.texts()
+    assert not any(f for f in hostile.proxy.seen("alice", TO_RELAY) if isinstance(f, Send) and "bob" in f.to)

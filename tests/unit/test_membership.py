@@ -58,8 +58,37 @@ def vectors() -> dict[str, str]:
     }
 
 
+def ban_vectors() -> dict[str, str]:
+    """alice's open room ``lobby``: bob joins, alice removes him, his own add is refused, hers is not."""
+    create = create_entry(ALICE, name="alice", label="lobby", policy=RoomPolicy.OPEN, time=T, nonce=bytes([0x22]) * 16)
+    state = verify_log([create.to_bytes()], RULES)
+    entries = {"lobby_create": create.to_bytes()}
+    for name, signer, kind, at in (
+        ("bob_joins", BOB, EntryKind.ADD, 60),
+        ("alice_removes_bob", ALICE, EntryKind.REMOVE, 120),
+    ):
+        entry = state.next_entry(signer, kind=kind, subject_name="bob", subject_ik=BOB.public, time=T + at).to_bytes()
+        state = state.extend([entry])
+        entries[name] = entry
+    assert state.banned == {BOB.public: "bob"}
+    rejoin = state.next_entry(BOB, kind=EntryKind.ADD, subject_name="bob", subject_ik=BOB.public, time=T + 180)
+    with pytest.raises(EntryNotPermitted):
+        state.extend([rejoin.to_bytes()])
+    readd = state.next_entry(ALICE, kind=EntryKind.ADD, subject_name="bob", subject_ik=BOB.public, time=T + 240)
+    after = state.extend([readd.to_bytes()])
+    assert after.banned == {} and after.member(BOB.public) is not None
+    return {
+        **{name: data.hex() for name, data in entries.items()},
+        "bob_rejoins_refused": rejoin.to_bytes().hex(),
+        "alice_readds_bob": readd.to_bytes().hex(),
+        "head_seq": str(after.head.seq),
+        "head_hash": after.head.hash.hex(),
+    }
+
+
 def test_room_test_vectors_in_the_doc_match_the_code() -> None:
     assert doc_vectors("### Room test vectors") == vectors()
+    assert doc_vectors("#### A removal from an open room sticks") == ban_vectors()
 
 
 def test_the_vector_entry_is_the_documented_array() -> None:
@@ -97,6 +126,24 @@ def test_an_invite_only_room_refuses_self_adds_and_an_open_one_takes_them() -> N
         verify_log(
             then(then(room(RoomPolicy.OPEN), BOB, EntryKind.ADD, "bob", BOB), BOB, EntryKind.ADD, "carol", CAROL), RULES
         )
+
+
+def test_a_member_an_admin_removed_may_not_add_themselves_back_to_an_open_room() -> None:
+    joined = then(room(RoomPolicy.OPEN), BOB, EntryKind.ADD, "bob", BOB)
+    removed = then(joined, ALICE, EntryKind.REMOVE, "bob", BOB)
+    assert verify_log(removed, RULES).banned == {BOB.public: "bob"}
+    with pytest.raises(EntryNotPermitted, match="only an admin may add them back"):
+        verify_log(then(removed, BOB, EntryKind.ADD, "bob", BOB), RULES)
+    # Continuing a state verified before refuses it the same way (the relay and clients do that).
+    with pytest.raises(EntryNotPermitted):
+        verify_log(removed, RULES).extend(then(removed, BOB, EntryKind.ADD, "bob", BOB)[-1:])
+    # An admin's add lifts the ban; a later removal bans again; leaving bans no one.
+    readded = then(removed, ALICE, EntryKind.ADD, "bob", BOB)
+    assert verify_log(readded, RULES).banned == {}
+    left = then(then(readded, BOB, EntryKind.LEAVE, "bob", BOB), BOB, EntryKind.ADD, "bob", BOB)
+    assert verify_log(left, RULES).member(BOB.public) is not None
+    # The ban is the removed key's, not everyone's: carol still joins.
+    assert verify_log(then(removed, CAROL, EntryKind.ADD, "carol", CAROL), RULES).member(CAROL.public) is not None
 
 
 def test_admins_and_what_others_may_not_do() -> None:

@@ -241,6 +241,24 @@ def test_a_removed_member_is_told() -> None:
     assert bob.pushes()[0].entries == (remove,)
 
 
+def test_a_member_removed_from_an_open_room_cannot_add_itself_back() -> None:
+    core = make_core()
+    alice, bob = Member(core, "alice"), Member(core, "bob")
+    state = alice.create("lobby", RoomPolicy.OPEN)
+    join = bob.sign(state, EntryKind.ADD, bob)
+    assert isinstance(bob.append(state, join), RoomLog)
+    state = state.extend([join])
+    remove = alice.sign(state, EntryKind.REMOVE, bob)
+    assert isinstance(alice.append(state, remove), RoomLog)
+    state = state.extend([remove])
+    error = refused(bob.append(state, bob.sign(state, EntryKind.ADD, bob)), "bad_entry")
+    assert "entry_not_permitted" in error.detail and "only an admin may add them back" in error.detail
+    log = alice.fetch(state.room_id)
+    assert isinstance(log, RoomLog) and log.head_seq == 2
+    assert isinstance(alice.append(state, alice.sign(state, EntryKind.ADD, bob)), RoomLog)  # an admin may
+    bob.alive()
+
+
 def test_a_remove_signed_by_a_non_admin_is_refused_and_not_stored() -> None:
     core = make_core()
     alice, bob, carol = Member(core, "alice"), Member(core, "bob"), Member(core, "carol")
