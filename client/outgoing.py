@@ -8,10 +8,9 @@ timers), so tests drive it without sockets or sleeping:
   we addressed); what is still pending when the session ends is reported;
 - ``AckWatch``: which of them have waited longer than ``ACK_TIMEOUT``;
 - ``HeldMessages``: what the user typed while no connection was up (bounded);
-- ``Outgoing``: the three across reconnects, as ``RelayConnection`` uses them;
+- ``Outgoing``: the three across reconnects, as ``RelayConnection`` uses them.
 
-and before them, who a message is sealed to (``choose_recipients``: trust
-decides) and the ``send`` frame itself (``seal_send``).
+Who a message is sealed to and the ``send`` frame itself are ``sending``.
 """
 
 from __future__ import annotations
@@ -19,17 +18,12 @@ from __future__ import annotations
 import dataclasses
 import secrets
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-from susurro.crypto import BoxCache, CryptoError, IdentityKey, MessageTooLarge, Recipient, SignedHead
-from susurro.crypto.seal import SignedMessage, seal_online, sign_message
-from susurro.crypto.trust import TrustState
-from susurro.protocol import Ack, LocalProtocolError, Send, encode
+from susurro.protocol import Ack
 
 from . import events as ev
-from .admission import Members, Peer
-from .counters import SendCounters, conversation_of
 from .errors import SendError
 from .events import WarningKind
 
@@ -43,108 +37,6 @@ MAX_HELD = 100
 #: Members come back on their own backoff (at most ``reconnect.BACKOFF_CAP``, 30 s, apart),
 #: so this covers one full backoff step and the join itself.
 PRESENCE_WAIT = 45.0
-#: The one room of this version (signed into every message).
-ROOM = "main"
-
-
-def choose_recipients(members: Members, to: list[str] | None, *, strict: bool) -> tuple[list[Peer], tuple[str, ...]]:
-    """Who a message is encrypted to, and who is skipped (key changed, or not verified in strict mode).
-
-    ``to=None`` is the whole room; raises ``SendError`` when nobody can get it.
-    """
-    if to is None:
-        candidates = list(members)
-        if not candidates:
-            raise SendError("nobody else is in the room")
-    else:
-        candidates = []
-        for name in dict.fromkeys(to):  # each recipient once, in order: one counter step each
-            peer = members.get(name)
-            if peer is None:
-                raise SendError(f"{name} is not in the room")
-            candidates.append(peer)
-    targets = [p for p in candidates if _may_encrypt_to(p, strict)]
-    blocked = [p for p in candidates if not _may_encrypt_to(p, strict)]
-    if not targets:
-        raise SendError("not sent: " + "; ".join(_blocked_reason(p) for p in blocked))
-    return targets, tuple(p.name for p in blocked)
-
-
-def _may_encrypt_to(peer: Peer, strict: bool) -> bool:
-    if peer.trust is TrustState.CHANGED:
-        return False
-    return peer.trust is TrustState.VERIFIED or not strict
-
-
-def _blocked_reason(peer: Peer) -> str:
-    if peer.trust is TrustState.CHANGED:
-        return (
-            f"{peer.name}'s identity key changed; compare safety numbers, then accept the new key "
-            f"(/verify {peer.name}, /accept {peer.name})"
-        )
-    return f"{peer.name} is not verified and strict mode is on (/verify {peer.name})"
-
-
-def seal_send(
-    identity: IdentityKey,
-    boxes: BoxCache,
-    sender: str,
-    targets: list[Peer],
-    text: str,
-    *,
-    msg_id: str,
-    now: float,
-    direct: bool,
-    max_frame: int,
-    counters: SendCounters,
-    absent: Sequence[tuple[str, bytes]] = (),
-    room: str = ROOM,
-    head: SignedHead | None = None,
-    skipped: Sequence[tuple[str, bytes]] = (),
-) -> tuple[bytes, SignedMessage]:
-    """The ``send`` frame for ``text`` sealed to each present target with its next counter, and the
-    signed message (``absent`` members are signed into its ``to`` list too, for their waiting copies).
-
-    With ``head`` it is a room message: signed at that log head, naming the ``skipped`` members
-    instead of every recipient. The frame is empty when nobody is present. ``SendError`` says why
-    it cannot be sent.
-    """
-    conversation = conversation_of(direct, room)
-    recipients = [
-        Recipient(
-            name=p.name,
-            identity_key=p.identity_key,
-            session_key=p.session_key,
-            counter=counters.next_for(conversation, p.identity_key),
-        )
-        for p in targets
-    ]
-    try:
-        signed = sign_message(
-            identity=identity,
-            sender=sender,
-            recipients=[*((r.name, r.identity_key) for r in recipients), *absent],
-            body=text,
-            msg_id=msg_id,
-            sent_at=int(now * 1000),
-            room=room,
-            direct=direct,
-            head=head,
-            skipped=skipped,
-        )
-        if not recipients:
-            return b"", signed
-        ciphertexts = seal_online(signed, boxes, recipients)
-        return encode(Send(id=msg_id, to=ciphertexts), max_frame=max_frame), signed
-    except MessageTooLarge as exc:
-        raise SendError(str(exc)) from None
-    except LocalProtocolError:
-        raise SendError(
-            f"message too large for {len(targets)} recipient(s) under the relay's "
-            f"{max_frame}-byte frame limit; shorten it or send it to fewer people"
-        ) from None
-    except CryptoError as exc:  # e.g. a peer's session key went bad
-        raise SendError(f"cannot encrypt: {exc}") from None
 
 
 class PendingAcks:

@@ -8,6 +8,8 @@ that each own one thing:
 - ``admission``: who is in the room (``Members.admit`` checks every member once);
 - ``rotation``: our own session key, its rotation and the previous keys;
 - ``incoming``: opening and checking peers' messages;
+- ``mail_path``: mailbox frames, and receipts for what was shown;
+- ``sending``: who a message is sealed to, and the send path;
 - ``outgoing``: acks awaited for what we sent.
 
 Everything the relay says is checked; a frame that fails a check turns into
@@ -18,14 +20,12 @@ epoch), so tests drive it.
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable
 from typing import Any
 
 from susurro.crypto import (
     IdentityKey,
-    IdentityPublicKey,
     ReplayGuard,
     SessionKey,
 )
@@ -34,7 +34,6 @@ from susurro.crypto.trust import TrustStore
 from susurro.protocol import (
     RELAY_FRAMES,
     Ack,
-    Bundles,
     Bye,
     Challenge,
     Deliver,
@@ -44,11 +43,7 @@ from susurro.protocol import (
     Keepalive,
     KeepaliveAck,
     Left,
-    Mail,
-    MailEnd,
     Pong,
-    Posted,
-    PrekeysHeld,
     Rekeyed,
     RemoteProtocolError,
     RoomError,
@@ -67,17 +62,19 @@ from susurro.protocol.limits import ABSOLUTE_MAX_FRAME
 
 from . import events as ev
 from .admission import Members, Peer, Via
-from .counters import SendCounters, conversation_of
+from .counters import SendCounters
 from .errors import SendError, TrustError
 from .events import EndCode, Ending, WarningKind, end_code
 from .handshake import Handshake
 from .history import History, NoHistory, history_conversation
 from .incoming import Incoming
 from .link import Link, LinkEvent, LinkState
-from .mailbox import Mailbox, WaitingCopy
-from .outgoing import ROOM, PendingAcks, choose_recipients, seal_send
+from .mail_path import MAIL_FRAMES, MailPath
+from .mailbox import Mailbox
+from .outgoing import PendingAcks
 from .rooms import RoomBook
 from .rotation import ROTATE_AFTER_MESSAGES, ROTATE_AFTER_SECONDS, OwnSessionKeys
+from .sending import Sender
 from .trust_actions import TrustActions
 
 __all__ = ["ClientSession", "SendError", "TrustError"]
@@ -139,6 +136,22 @@ class ClientSession:
         self._decisions = TrustActions(identity.public, self.trust, self._members)
         self._decoder = FrameDecoder(self._handshake.incoming_limit)
         self._outgoing = bytearray()
+        self._mail = MailPath(mailbox, self.trust, self._members, wall_clock) if mailbox is not None else None
+        self._sender = Sender(
+            identity,
+            self.name,
+            keys=self._keys,
+            handshake=self._handshake,
+            members=self._members,
+            counters=self._counters,
+            pending=self._pending,
+            decisions=self._decisions,
+            rooms=self.rooms,
+            history=self.history,
+            mailbox=mailbox,
+            emit=self._emit,
+            out=self._outgoing,
+        )
 
     def renewed(self) -> ClientSession:
         """A fresh session for a reconnect: same identity, name, relay label and trust store, new session key."""
@@ -234,25 +247,10 @@ class ClientSession:
             out.extend(self._end(f"the relay broke the protocol: {exc.detail}", exc.code))
         out.extend(self._decisions.save())
         self._keep(out)
-        if self.mailbox is not None:
-            # Confirmed only now, after the prekey ring and the history were saved (at-least-once).
-            for frame in self.mailbox.flush():
+        if self._mail is not None:
+            for frame in self._mail.after_read(out):
                 self._emit(frame)
-            self._confirm_shown(out)
         return out
-
-    def _confirm_shown(self, events: list[ev.Event]) -> None:
-        """Receipts for what was shown: the senders learn it was delivered from us, not from the relay."""
-        assert self.mailbox is not None
-        for event in events:
-            if isinstance(event, ev.Message):
-                contact = self.trust.contact(event.sender)
-                peer = self._members.get(event.sender)
-                key = peer.identity_key if peer is not None else contact.identity_key if contact else None
-                if key is not None:
-                    self.mailbox.shown(event.sender, key, event.msg_id)
-        for frame in self.mailbox.receipts(int(self._wall_clock() * 1000)):
-            self._emit(frame)
 
     def _keep(self, events: list[ev.Event]) -> None:
         """Put the messages just shown into the history."""
@@ -332,103 +330,8 @@ class ClientSession:
             raise SendError("empty message")
         self._housekeeping(now, sending=True)
         if room is not None:
-            return self._send_to_room(text, now, room, msg_id)
-        absent: list[tuple[str, bytes]] = []
-        if to is not None and self.mailbox is not None:
-            to, absent = self._split_absent(to)
-        targets, skipped = choose_recipients(self._members, to, strict=self.strict) if to != [] else ([], ())
-        if len(targets) > self.max_recipients:
-            raise SendError(f"{len(targets)} recipients; this relay allows {self.max_recipients} per message")
-        msg_id = msg_id or secrets.token_hex(8)  # a held message keeps the id its sender was shown
-        direct = to is not None
-        data, signed = seal_send(
-            self.identity,
-            self._keys.boxes,
-            self.name,
-            targets,
-            text,
-            msg_id=msg_id,
-            now=now,
-            direct=direct,
-            max_frame=self.max_frame,
-            counters=self._counters,
-            absent=absent,
-        )
-        conversation = conversation_of(direct, ROOM)
-        if absent:
-            assert self.mailbox is not None
-            copies = [WaitingCopy(n, k, self._counters.next_for(conversation, k)) for n, k in absent]
-            for frame in self.mailbox.queue(msg_id, signed, copies):
-                self._emit(frame)
-        # Only now that the frames exist do counters advance.
-        self._counters.advance(conversation, [*(p.identity_key for p in targets), *(k for _, k in absent)])
-        names = tuple(p.name for p in targets) + tuple(n for n, _ in absent)
-        self.history.add(
-            HistoryRecord(
-                conversation=history_conversation(direct, self.name, names, self.name),
-                msg_id=msg_id,
-                sender=self.name,
-                sent_at=signed.inner.sent_at,
-                outgoing=True,
-                body=text,
-            )
-        )
-        if to is not None:
-            self._decisions.remember(targets)
-        if targets:
-            self._keys.count_sent()
-            self._pending.add(msg_id, tuple(p.name for p in targets), skipped)
-            self._outgoing += data
-        return msg_id
-
-    def _split_absent(self, to: list[str]) -> tuple[list[str], list[tuple[str, bytes]]]:
-        """Direct recipients present now, and (pinned name, identity key) of those who are away."""
-        assert self.mailbox is not None
-        present: list[str] = []
-        absent: list[tuple[str, bytes]] = []
-        for name in dict.fromkeys(to):
-            if self._members.get(name) is not None:
-                present.append(name)
-                continue
-            found = self.mailbox.absent_recipient(name, strict=self.strict)
-            if isinstance(found, str):
-                raise SendError(found)
-            absent.append(found)
-        return present, absent
-
-    def _send_to_room(self, text: str, now: float, room: str | bytes, msg_id: str | None) -> str:
-        state = self.rooms.state(room)
-        if state is None:
-            raise SendError(f"no verified room {room!r} here; /join it first")
-        if self.identity.public not in state.members:
-            raise SendError(f"you are not a member of {self.rooms.display(state)}")
-        by_key = {p.identity_key: p for p in self._members}
-        present = [p for ik, p in by_key.items() if ik in state.members]
-        allowed: set[bytes] = set()
-        if present:
-            try:
-                targets, _ = choose_recipients(self._members, [p.name for p in present], strict=self.strict)
-            except SendError:
-                targets = []
-            allowed = {p.identity_key for p in targets}
-        addressing = self.rooms.addressing(state.room_id, {ik: p.name for ik, p in by_key.items()}, allowed)
-        if not addressing.recipients:
-            raise SendError(f"nobody else in {self.rooms.display(state)} can get it now")
-        peers = [by_key[IdentityPublicKey(ik)] for _, ik in addressing.recipients]
-        if len(peers) > self.max_recipients:
-            raise SendError(f"{len(peers)} recipients; this relay allows {self.max_recipients} per message")
-        msg_id = msg_id or secrets.token_hex(8)
-        data, _ = seal_send(
-            self.identity, self._keys.boxes, self.name, peers, text, msg_id=msg_id, now=now,
-            direct=False, max_frame=self.max_frame, counters=self._counters, room=state.label,
-            head=addressing.head, skipped=addressing.skipped,
-        )  # fmt: skip
-        self._counters.advance(conversation_of(False, state.label), [p.identity_key for p in peers])
-        self._keys.count_sent()
-        not_reached = tuple(name for name, _ in addressing.skipped) + addressing.offline
-        self._pending.add(msg_id, tuple(p.name for p in peers), not_reached)
-        self._outgoing += data
-        return msg_id
+            return self._sender.send_to_room(text, now, room, msg_id, strict=self.strict)
+        return self._sender.send(text, now, to, msg_id, strict=self.strict)
 
     # --- rooms ------------------------------------------------------------------------
 
@@ -513,8 +416,8 @@ class ClientSession:
         self._link.advance(LinkEvent.WELCOME)
         connected = ev.Connected(name=self.name, fingerprint=self.identity.fingerprint, relay=self.relay)
         admitted = self._members.admit_roster(welcome.roster, now)
-        if self.mailbox is not None:
-            for frame in self.mailbox.joined(self._wall_clock()):
+        if self._mail is not None:
+            for frame in self._mail.joined():
                 self._emit(frame)
         return [connected, *admitted, ev.Roster(members=tuple(p.info() for p in self._members))]
 
@@ -545,32 +448,13 @@ class ClientSession:
     def _on_ack(self, ack: Ack, now: float) -> list[ev.Event]:
         return self._pending.settle(ack)
 
-    # --- messages that wait ---------------------------------------------------------
-
-    def _on_prekeys_held(self, frame: PrekeysHeld, now: float) -> list[ev.Event]:
-        for out in self._mail().on_prekeys_held(frame, self._wall_clock()):
-            self._emit(out)
-        return []
-
-    def _on_bundles(self, frame: Bundles, now: float) -> list[ev.Event]:
-        events, frames = self._mail().on_bundles(frame)
+    def _on_mail_frame(self, frame: Frame, now: float) -> list[ev.Event]:
+        if self._mail is None:  # the relay sends these only to a client that published prekeys
+            raise _Unexpected()
+        events, frames = self._mail.receive(frame)
         for out in frames:
             self._emit(out)
         return events
-
-    def _on_posted(self, frame: Posted, now: float) -> list[ev.Event]:
-        return self._mail().on_posted(frame)
-
-    def _on_mail(self, frame: Mail, now: float) -> list[ev.Event]:
-        return self._mail().on_mail(frame)
-
-    def _on_mail_end(self, frame: MailEnd, now: float) -> list[ev.Event]:
-        return []
-
-    def _mail(self) -> Mailbox:
-        if self.mailbox is None:  # the relay sends these only to a client that published prekeys
-            raise _Unexpected()
-        return self.mailbox
 
     def _emit(self, frame: Frame) -> None:
         self._outgoing += encode(frame, max_frame=ABSOLUTE_MAX_FRAME)
@@ -597,9 +481,5 @@ _HANDLERS: dict[type[Frame], tuple[bool, Callable[[ClientSession, Any, float], l
     RoomUpdate: (True, ClientSession._on_room),
     RoomError: (True, ClientSession._on_room),
     RoomIndex: (True, ClientSession._on_room_index),
-    PrekeysHeld: (True, ClientSession._on_prekeys_held),
-    Bundles: (True, ClientSession._on_bundles),
-    Posted: (True, ClientSession._on_posted),
-    Mail: (True, ClientSession._on_mail),
-    MailEnd: (True, ClientSession._on_mail_end),
+    **{frame: (True, ClientSession._on_mail_frame) for frame in MAIL_FRAMES},
 }
