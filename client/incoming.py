@@ -25,7 +25,8 @@ from . import events as ev
 from .admission import Members, Peer
 from .counters import conversation_of
 from .events import WarningKind
-from .rooms import RoomAlert, RoomBook, RoomMessage, RoomWarning
+from .room_events import RoomAlert, RoomMessage, RoomWarning
+from .rooms import RoomBook
 from .rotation import OwnSessionKeys
 
 

@@ -21,7 +21,7 @@ from . import events as ev
 from . import wording
 from .events import WarningKind
 from .printable import printable
-from .rooms import (
+from .room_events import (
     Invited,
     MemberAdded,
     MemberRemoved,

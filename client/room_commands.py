@@ -19,7 +19,8 @@ from susurro.protocol import name_key
 from . import events as ev
 from .connection import RelayConnection
 from .errors import SendError
-from .rooms import Invited, RoomBook, RoomCreated, RoomReady
+from .room_events import Invited, RoomCreated, RoomReady
+from .rooms import RoomBook
 
 ROOM_HELP = [
     "/create LABEL [--open]  create a room (open: anyone may join) and make it the current one",

@@ -26,23 +26,18 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Final
 
 from susurro.crypto import (
     EntryKind,
     IdentityKey,
-    IdentityPublicKey,
     LogRules,
-    RoomEntry,
     RoomLogError,
     RoomPolicy,
     RoomState,
     create_entry,
     entry_hash,
-    short_room_id,
     verify_log,
 )
-from susurro.crypto.fingerprint import fingerprint_bytes
 from susurro.crypto.seal import SignedHead
 from susurro.protocol import (
     Frame,
@@ -60,22 +55,13 @@ from susurro.protocol import (
 
 from . import events as ev
 from .events import WarningKind
+from .room_events import RoomAlert, RoomCreated, RoomReady, RoomWarning, describe
+from .room_sending import Addressing, address, addressed_names
 
 #: Times a change is re-signed after losing a race for the head (``room_conflict``).
 MAX_RETRIES = 3
 #: Messages whose signed head we wait to see in the log, per room (a relay must not grow this).
 MAX_PENDING_HEADS = 64
-
-
-class RoomWarning:
-    """The room checks' warning kinds (members of ``WarningKind``) by their short names."""
-
-    BAD_LOG: Final = WarningKind.ROOM_BAD_LOG
-    FORK: Final = WarningKind.ROOM_FORK
-    WITHHELD: Final = WarningKind.ROOM_WITHHELD
-    NOT_A_MEMBER: Final = WarningKind.ROOM_NOT_A_MEMBER
-    LABEL_CHANGED: Final = WarningKind.ROOM_LABEL_CHANGED
-    REFUSED: Final = WarningKind.ROOM_REFUSED
 
 
 def _valid_name(text: str) -> bool:
@@ -86,76 +72,6 @@ def _valid_name(text: str) -> bool:
 
 
 RULES = LogRules(name_key=name_key, name_ok=_valid_name)
-
-
-# --- events (views show them; every decision was made here) ------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RoomEvent(ev.Event):
-    room: str
-    room_id: bytes
-
-    @property
-    def short_id(self) -> str:
-        return short_room_id(self.room_id)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RoomCreated(RoomEvent):
-    """A room we created is on the relay."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RoomReady(RoomEvent):
-    """A room's log is verified up to the relay's head; ``members`` from the log."""
-
-    members: tuple[str, ...]
-    policy: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Invited(RoomEvent):
-    """We were added to a room (``by`` signed it)."""
-
-    by: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MemberAdded(RoomEvent):
-    name: str
-    by: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MemberRemoved(RoomEvent):
-    """``name`` is no longer a member: removed by ``by``, or left (``by == name``)."""
-
-    name: str
-    by: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RoomNotice(RoomEvent):
-    """Promotions, demotions, policy changes: ``text`` says which."""
-
-    text: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RoomMessage(ev.Message):
-    """A message to a room, from a member of its verified log; ``to`` from the log at the signed head."""
-
-    room: str
-    room_id: bytes
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RoomAlert(ev.Warning):
-    """A room check failed; ``kind`` is one of ``RoomWarning``'s kinds."""
-
-    room: str
-    room_id: bytes
 
 
 # --- the book ------------------------------------------------------------------
@@ -183,19 +99,6 @@ class _Change:
     #: The signed entry last sent for it, and its sequence number.
     entry: bytes = b""
     seq: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Addressing:
-    """Whom a room message goes to, from the verified log and the roster."""
-
-    head: SignedHead
-    #: Members present on the relay, by the name the roster uses, and their identity keys.
-    recipients: tuple[tuple[str, bytes], ...]
-    #: Members the sender will not encrypt to (changed key, strict mode), signed into the message.
-    skipped: tuple[tuple[str, bytes], ...]
-    #: Members not connected now (they get nothing; the delivery report says so).
-    offline: tuple[str, ...]
 
 
 class RoomBook:
@@ -405,31 +308,7 @@ class RoomBook:
             events.append(self._alert(RoomWarning.BAD_LOG, state.label, state.room_id, detail))
         room.hashes.extend(entry_hash(data) for data in entries)
         room.state = after
-        return self._describe(state, entries) + events
-
-    def _describe(self, before: RoomState, entries: list[bytes]) -> list[ev.Event]:
-        events: list[ev.Event] = []
-        names = {ik: m.name for ik, m in before.members.items()}
-        label, room_id = before.label, before.room_id
-        for data in entries:
-            entry = RoomEntry.from_bytes(data)
-            names.setdefault(entry.subject_ik, entry.subject_name)
-            by = names.get(entry.signer, "?")
-            if entry.kind is EntryKind.ADD:
-                if entry.subject_ik == self.identity.public:
-                    events.append(Invited(room=label, room_id=room_id, by=by))
-                else:
-                    events.append(MemberAdded(room=label, room_id=room_id, name=entry.subject_name, by=by))
-            elif entry.kind in (EntryKind.REMOVE, EntryKind.LEAVE):
-                events.append(MemberRemoved(room=label, room_id=room_id, name=entry.subject_name, by=by))
-            elif entry.kind is EntryKind.POLICY:
-                events.append(RoomNotice(room=label, room_id=room_id, text=f"{by} made the room {entry.policy}"))
-            else:
-                text = f"{by} {'made' if entry.kind is EntryKind.PROMOTE else 'removed'} {entry.subject_name} " + (
-                    "an admin" if entry.kind is EntryKind.PROMOTE else "as admin"
-                )
-                events.append(RoomNotice(room=label, room_id=room_id, text=text))
-        return events
+        return describe(state, entries, self.identity.public) + events
 
     # --- heads: the relay's, and the ones senders sign ---------------------------------
 
@@ -505,46 +384,17 @@ class RoomBook:
         present: Mapping[bytes, str],
         may_encrypt: Iterable[bytes] | None = None,
     ) -> Addressing:
-        """Whom a message to ``room`` goes to: members of the verified log, never anyone else.
-
-        ``present`` maps the identity keys of verified roster entries to their
-        roster names; ``may_encrypt`` (default: all) is the subset trust allows.
-        Members present but not allowed are the signed ``skipped`` list.
-        """
+        """Whom a message to ``room`` goes to (``room_sending.address``); KeyError for a room not verified here."""
         room_id = self._resolve(room)
         entry = self._rooms.get(room_id) if room_id is not None else None
         if entry is None:
             raise KeyError("no verified room by that name here")
-        state = entry.state
-        allowed = set(present) if may_encrypt is None else set(may_encrypt)
-        recipients, skipped, offline = [], [], []
-        for ik, member in state.members.items():
-            if ik == self.identity.public:
-                continue
-            if ik not in present:
-                offline.append(member.name)
-            elif ik in allowed:
-                recipients.append((present[ik], ik))
-            else:
-                skipped.append((member.name, ik))
-        return Addressing(
-            head=SignedHead(state.room_id, state.head.seq, state.head.hash),
-            recipients=tuple(recipients),
-            skipped=tuple(skipped),
-            offline=tuple(offline),
-        )
+        return address(entry.state, self.identity.public, present, may_encrypt)
 
     def addressed(self, head: SignedHead, skipped: Iterable[tuple[str, bytes]], sender_ik: bytes) -> tuple[str, ...]:
-        """The names a room message was for: the log's members but the sender and the signed exceptions."""
+        """The names a room message was for (``room_sending.addressed_names``); none for a room not verified here."""
         room = self._rooms.get(head.room_id)
-        if room is None:
-            return ()
-        skipped_keys = {fp for _, fp in skipped}
-        return tuple(
-            m.name
-            for ik, m in room.state.members.items()
-            if ik != sender_ik and fingerprint_bytes(IdentityPublicKey(ik)) not in skipped_keys
-        )
+        return () if room is None else addressed_names(room.state, skipped, sender_ik)
 
     def is_member(self, room_id: bytes, identity_key: bytes) -> bool:
         room = self._rooms.get(room_id)

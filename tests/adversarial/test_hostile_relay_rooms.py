@@ -12,7 +12,15 @@ import dataclasses
 from collections.abc import Sequence
 
 from susurro.client import events as ev
-from susurro.client.rooms import Invited, MemberAdded, MemberRemoved, RoomAlert, RoomCreated, RoomReady, RoomWarning
+from susurro.client.room_events import (
+    Invited,
+    MemberAdded,
+    MemberRemoved,
+    RoomAlert,
+    RoomCreated,
+    RoomReady,
+    RoomWarning,
+)
 from susurro.crypto import EntryKind, IdentityKey, RoomPolicy
 from susurro.protocol import Frame, RoomLog, RoomUpdate, Send
 from tests.helpers.hostile_relay import TO_RELAY, Client, HostileRoom, Item

@@ -11,7 +11,7 @@ from pathlib import Path
 from susurro.client import events as ev
 from susurro.client.connection import RelayConnection
 from susurro.client.reconnect import Backoff
-from susurro.client.rooms import Invited, RoomCreated
+from susurro.client.room_events import Invited, RoomCreated
 from susurro.client.session import ClientSession
 from susurro.crypto import EntryKind, IdentityKey, RoomPolicy
 from tests.helpers.processes import WAIT, RelayProcess

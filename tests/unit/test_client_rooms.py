@@ -15,16 +15,16 @@ from typing import Any
 import pytest
 
 from susurro.client import events as ev
-from susurro.client.rooms import (
+from susurro.client.room_events import (
     Invited,
     MemberAdded,
     MemberRemoved,
     RoomAlert,
-    RoomBook,
     RoomCreated,
     RoomReady,
     RoomWarning,
 )
+from susurro.client.rooms import RoomBook
 from susurro.crypto import (
     BoxCache,
     EntryKind,
