@@ -5,7 +5,8 @@ the GUI drains on its own thread. One lock guards the session and the socket's
 send side, so the reader (answering the challenge) and the user (sending a
 message) never interleave half-frames.
 
-Only sockets, threads and the clock live here. What to do with our messages
+Only sockets, threads and the clock live here; the calls the views make
+on the live session are ``live_calls.LiveCalls``. What to do with our messages
 (held, watched for acks) is ``outgoing.Outgoing``; whether and when to
 reconnect is ``reconnect.ReconnectPolicy``; both are sans-I/O and take ``now``.
 """
@@ -19,17 +20,15 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
 
-from susurro.protocol import Frame, Ping, encode
+from susurro.protocol import Ping, encode
 
 from . import events as ev
-from .errors import SendError
 from .events import WarningKind
 from .link import LinkState
+from .live_calls import LiveCalls
 from .outgoing import ACK_TIMEOUT, MAX_HELD, Outgoing
 from .reconnect import RELAY_DEAD_AFTER, Backoff, Decision, Liveness, ReconnectPolicy, RelayWatch
-from .rooms import RoomBook
 from .session import ClientSession
 from .sockets import SEND_TIMEOUT, ConnectFailed, cut, open_socket, readable
 
@@ -39,7 +38,7 @@ RECV_SIZE = 64 * 1024
 TICK = 1.0
 
 
-class RelayConnection:
+class RelayConnection(LiveCalls):
     """One member's link to the relay, re-established by itself when it breaks.
 
     The reader thread runs the session; when the connection ends for a reason
@@ -120,102 +119,6 @@ class RelayConnection:
             if self._policy.between_sessions:
                 return self._policy.link.state
             return self.session.state
-
-    def room_request(self, build: Callable[[RoomBook, int], Frame]) -> None:
-        """Send a room request built from the verified logs (``ClientSession.room_request``)."""
-        with self._lock:
-            self.session.room_request(build, time.time())
-            try:
-                self._flush()
-            except OSError as exc:
-                self.cut()
-                raise SendError(f"connection to the relay lost ({exc.strerror or exc.__class__.__name__})") from None
-
-    def rooms(self) -> RoomBook:
-        """The verified rooms (the book outlives reconnects); read it under no lock only for display."""
-        with self._lock:
-            return self.session.rooms
-
-    def send_to_room(self, text: str, room: str | bytes) -> str:
-        """Seal and send to the members of ``room``'s verified log who are present."""
-        with self._lock:
-            msg_id = self.session.send_message(text, time.time(), room=room)
-            self._outgoing.sent(msg_id, time.monotonic())
-            try:
-                self._flush()
-            except OSError as exc:
-                self.cut()
-                raise SendError(f"connection to the relay lost ({exc.strerror or exc.__class__.__name__})") from None
-        return msg_id
-
-    def send_message(self, text: str, to: list[str] | None = None) -> str:
-        """Seal and send; raises ``SendError`` with the reason if it cannot.
-
-        While a reconnect is under way the message is held (up to ``max_held``)
-        and sent once the room is joined again, or reported in a ``Delivery``
-        with everyone missing if that never happens.
-        """
-        with self._lock:
-            closing = self._closing.is_set()
-            # Held while away, and also while earlier held lines still wait for the room: order is kept.
-            if self._policy.may_hold(self.session.state, closing=closing) or (
-                self._outgoing.waiting and self._policy.will_retry(closing=closing)
-            ):
-                present = self.session.member_names() or list(self._outgoing.last_present)
-                msg_id, notice = self._outgoing.hold(text, to, present)
-                self.events.put(notice)
-                return msg_id
-            msg_id = self.session.send_message(text, time.time(), to)
-            self._outgoing.sent(msg_id, time.monotonic())
-            try:
-                self._flush()
-            except OSError as exc:
-                # Part of a frame may be out: the stream is unusable. Cutting it
-                # makes the reader end the session, which reports this message
-                # (and any other awaiting an ack) as of unknown delivery.
-                self.cut()
-                raise SendError(f"connection to the relay lost ({exc.strerror or exc.__class__.__name__})") from None
-        return msg_id
-
-    @property
-    def held(self) -> int:
-        """Messages waiting for a reconnect."""
-        with self._lock:
-            return len(self._outgoing.held)
-
-    # --- trust: the core decides, events go on the queue like everything else ---
-
-    def safety_number(self, name: str) -> str:
-        """Raises ``TrustError`` if ``name`` is not present."""
-        with self._lock:
-            return self.session.safety_number(name)
-
-    def mark_verified(self, name: str, compared: str | None = None) -> None:
-        """``compared``: the safety number the user compared (refused if the key changed since)."""
-        with self._lock:
-            produced = self.session.mark_verified(name, compared)
-        for event in produced:
-            self.events.put(event)
-
-    def accept_key(self, name: str) -> None:
-        with self._lock:
-            produced = self.session.accept_key(name)
-        for event in produced:
-            self.events.put(event)
-
-    def set_strict(self, strict: bool) -> None:
-        with self._lock:
-            self.session.strict = strict
-
-    def recipients_of(self, msg_id: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """(encrypted to, skipped) for a message still awaiting its ack; empty once acked."""
-        with self._lock:
-            return self.session.recipients_of(msg_id)
-
-    def members(self) -> list[ev.MemberInfo]:
-        """The verified members now present, sorted by name (a snapshot for views)."""
-        with self._lock:
-            return [self.session.peers[name].info() for name in self.session.member_names()]
 
     def close(self) -> None:
         """Leave cleanly: ``bye``, then wait briefly for the relay to hang up.

@@ -19,12 +19,14 @@ from susurro.crypto import (
     fingerprint_bytes,
     open_message,
 )
+from susurro.crypto.history import HistoryRecord
 from susurro.protocol import Deliver, Frame
 
 from . import events as ev
 from .admission import Members, Peer
 from .counters import conversation_of
 from .events import WarningKind
+from .history import history_conversation
 from .room_events import RoomAlert, RoomMessage, RoomWarning
 from .rooms import RoomBook
 from .rotation import OwnSessionKeys
@@ -182,3 +184,19 @@ class Incoming:
                     )
                 )
         return out
+
+
+def shown_records(events: list[ev.Event], own_name: str) -> list[HistoryRecord]:
+    """The messages among ``events`` (those just shown), as the history keeps them."""
+    return [
+        HistoryRecord(
+            conversation=history_conversation(e.direct, e.sender, e.to, own_name),
+            msg_id=e.msg_id,
+            sender=e.sender,
+            sent_at=e.sent_at,
+            outgoing=False,
+            body=e.text,
+        )
+        for e in events
+        if isinstance(e, ev.Message)
+    ]

@@ -29,7 +29,6 @@ from susurro.crypto import (
     ReplayGuard,
     SessionKey,
 )
-from susurro.crypto.history import HistoryRecord
 from susurro.crypto.trust import TrustStore
 from susurro.protocol import (
     RELAY_FRAMES,
@@ -66,8 +65,8 @@ from .counters import SendCounters
 from .errors import SendError, TrustError
 from .events import EndCode, Ending, WarningKind, end_code
 from .handshake import Handshake
-from .history import History, NoHistory, history_conversation
-from .incoming import Incoming
+from .history import History, NoHistory
+from .incoming import Incoming, shown_records
 from .link import Link, LinkEvent, LinkState
 from .mail_path import MAIL_FRAMES, MailPath
 from .mailbox import Mailbox
@@ -246,28 +245,13 @@ class ClientSession:
         except RemoteProtocolError as exc:  # framing: the stream cannot be trusted further
             out.extend(self._end(f"the relay broke the protocol: {exc.detail}", exc.code))
         out.extend(self._decisions.save())
-        self._keep(out)
+        shown = shown_records(out, self.name)
+        if shown:
+            self.history.add_many(shown)
         if self._mail is not None:
             for frame in self._mail.after_read(out):
                 self._emit(frame)
         return out
-
-    def _keep(self, events: list[ev.Event]) -> None:
-        """Put the messages just shown into the history."""
-        records = [
-            HistoryRecord(
-                conversation=history_conversation(e.direct, e.sender, e.to, self.name),
-                msg_id=e.msg_id,
-                sender=e.sender,
-                sent_at=e.sent_at,
-                outgoing=False,
-                body=e.text,
-            )
-            for e in events
-            if isinstance(e, ev.Message)
-        ]
-        if records:
-            self.history.add_many(records)
 
     def tick(self, now: float) -> list[ev.Event]:
         """Time passes: rotate our session key when it is due, drop an expired previous key.
@@ -400,8 +384,10 @@ class ClientSession:
     def _on_shutdown(self, shutdown: Shutdown, now: float) -> list[ev.Event]:
         return self._end(f"the relay shut down ({shutdown.reason or 'no reason given'})", Ending.SHUTDOWN)
 
-    def _on_pong(self, pong: Pong, now: float) -> list[ev.Event]:
-        return []  # the answer to our ping: the relay is there, which reading it already showed
+    def _on_nothing(self, frame: Frame, now: float) -> list[ev.Event]:
+        # A pong answers our ping: the relay is there, which reading it already showed. A room
+        # index is the relay's summary; /rooms shows what the verified logs say.
+        return []
 
     def _on_keepalive(self, keepalive: Keepalive, now: float) -> list[ev.Event]:
         self._emit(KeepaliveAck())  # the relay checks we are still here
@@ -442,9 +428,6 @@ class ClientSession:
             self._emit(request)
         return events
 
-    def _on_room_index(self, frame: RoomIndex, now: float) -> list[ev.Event]:
-        return []  # the relay's summary; /rooms shows what the verified logs say
-
     def _on_ack(self, ack: Ack, now: float) -> list[ev.Event]:
         return self._pending.settle(ack)
 
@@ -469,7 +452,7 @@ _HANDLERS: dict[type[Frame], tuple[bool, Callable[[ClientSession, Any, float], l
     Challenge: (False, ClientSession._on_challenge),
     Error: (False, ClientSession._on_error),
     Shutdown: (False, ClientSession._on_shutdown),
-    Pong: (False, ClientSession._on_pong),
+    Pong: (False, ClientSession._on_nothing),
     Keepalive: (False, ClientSession._on_keepalive),
     Welcome: (False, ClientSession._on_welcome),
     JoinedFrame: (True, ClientSession._on_joined),
@@ -480,6 +463,6 @@ _HANDLERS: dict[type[Frame], tuple[bool, Callable[[ClientSession, Any, float], l
     RoomLog: (True, ClientSession._on_room),
     RoomUpdate: (True, ClientSession._on_room),
     RoomError: (True, ClientSession._on_room),
-    RoomIndex: (True, ClientSession._on_room_index),
+    RoomIndex: (True, ClientSession._on_nothing),
     **{frame: (True, ClientSession._on_mail_frame) for frame in MAIL_FRAMES},
 }

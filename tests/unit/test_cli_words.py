@@ -15,9 +15,9 @@ import re
 import pytest
 
 from susurro.client import events as ev
-from susurro.client.cli import _send_failed, _usage
 from susurro.client.events import Ending, WarningKind
 from susurro.client.render import Output, event_to_text
+from susurro.client.typed_lines import send_failed, show_usage
 from susurro.crypto.trust import TrustState
 from susurro.protocol import ErrorCode
 
@@ -49,8 +49,8 @@ def texts() -> list[tuple[str, str]]:
         out.append((f"trust {trust.value}", event_to_text(ev.TrustUpdated(member=member(trust)))))
     stream = io.StringIO()
     output = Output(False, stream)
-    _send_failed(output, "not sent: bob's identity key changed; accept or verify it first")
-    _usage(output, "/verify NAME")
+    send_failed(output, "not sent: bob's identity key changed; accept or verify it first")
+    show_usage(output, "/verify NAME")
     out.append(("refusals", stream.getvalue()))
     return [(label, text) for label, text in out if text]
 
@@ -68,12 +68,12 @@ def test_every_line_is_in_words(label: str, text: str) -> None:
 def test_the_refusals_read_right() -> None:
     stream = io.StringIO()
     output = Output(False, stream)
-    _send_failed(output, "not sent: bob's identity key changed")
-    _usage(output, "/verify NAME")
+    send_failed(output, "not sent: bob's identity key changed")
+    show_usage(output, "/verify NAME")
     assert stream.getvalue().splitlines() == ["! not sent: bob's identity key changed", "! usage: /verify NAME"]
 
 
 def test_json_keeps_the_core_detail_for_scripts() -> None:
     stream = io.StringIO()
-    _usage(Output(True, stream), "/verify NAME")
+    show_usage(Output(True, stream), "/verify NAME")
     assert '"detail": "usage: /verify NAME"' in stream.getvalue() and '"kind": "send_failed"' in stream.getvalue()
