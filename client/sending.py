@@ -169,22 +169,13 @@ class Sender:
         self._emit = emit
         self._outgoing = out
 
-    @property
-    def max_frame(self) -> int:
-        return self._handshake.max_frame
-
-    @property
-    def max_recipients(self) -> int:
-        return self._handshake.max_recipients
-
     def send(self, text: str, now: float, to: list[str] | None, msg_id: str | None, *, strict: bool) -> str:
         """``ClientSession.send_message`` once the session allows it: to everyone present or named members."""
         absent: list[tuple[str, bytes]] = []
         if to is not None and self.mailbox is not None:
             to, absent = self._split_absent(to, strict=strict)
         targets, skipped = choose_recipients(self._members, to, strict=strict) if to != [] else ([], ())
-        if len(targets) > self.max_recipients:
-            raise SendError(f"{len(targets)} recipients; this relay allows {self.max_recipients} per message")
+        self._within_limit(len(targets))
         msg_id = msg_id or secrets.token_hex(8)  # a held message keeps the id its sender was shown
         direct = to is not None
         data, signed = seal_send(
@@ -196,7 +187,7 @@ class Sender:
             msg_id=msg_id,
             now=now,
             direct=direct,
-            max_frame=self.max_frame,
+            max_frame=self._handshake.max_frame,
             counters=self._counters,
             absent=absent,
         )
@@ -226,6 +217,11 @@ class Sender:
             self._pending.add(msg_id, tuple(p.name for p in targets), skipped)
             self._outgoing += data
         return msg_id
+
+    def _within_limit(self, count: int) -> None:
+        limit = self._handshake.max_recipients  # the relay's, from its welcome
+        if count > limit:
+            raise SendError(f"{count} recipients; this relay allows {limit} per message")
 
     def _split_absent(self, to: list[str], *, strict: bool) -> tuple[list[str], list[tuple[str, bytes]]]:
         """Direct recipients present now, and (pinned name, identity key) of those who are away."""
@@ -262,12 +258,11 @@ class Sender:
         if not addressing.recipients:
             raise SendError(f"nobody else in {self.rooms.display(state)} can get it now")
         peers = [by_key[IdentityPublicKey(ik)] for _, ik in addressing.recipients]
-        if len(peers) > self.max_recipients:
-            raise SendError(f"{len(peers)} recipients; this relay allows {self.max_recipients} per message")
+        self._within_limit(len(peers))
         msg_id = msg_id or secrets.token_hex(8)
         data, _ = seal_send(
             self.identity, self._keys.boxes, self.name, peers, text, msg_id=msg_id, now=now,
-            direct=False, max_frame=self.max_frame, counters=self._counters, room=state.label,
+            direct=False, max_frame=self._handshake.max_frame, counters=self._counters, room=state.label,
             head=addressing.head, skipped=addressing.skipped,
         )  # fmt: skip
         self._counters.advance(conversation_of(False, state.label), [p.identity_key for p in peers])
