@@ -30,6 +30,7 @@ from .frames import (
     Welcome,
     decode_frame,
     encode,
+    encode_ack,
 )
 from .framing import FrameDecoder, encode_frame
 from .mailbox import (
@@ -119,6 +120,7 @@ __all__ = [
     "WireSignedPrekey",
     "decode_frame",
     "encode",
+    "encode_ack",
     "encode_frame",
     "name_key",
     "normalize_name",

@@ -26,7 +26,6 @@ from susurro.protocol import (
     CLIENT_FRAMES,
     MAILBOX_REQUESTS,
     ROOM_REQUESTS,
-    Ack,
     Bye,
     Challenge,
     DeliverEncoder,
@@ -51,6 +50,7 @@ from susurro.protocol import (
     Welcome,
     decode_frame,
     encode,
+    encode_ack,
     normalize_name,
 )
 from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, CHALLENGE_SIZE, MAX_HANDSHAKE_FRAME
@@ -450,7 +450,9 @@ class RelayCore:
             )
         for name in missing:
             log.info("undeliverable from=%s to=%r id=%s", conn.name, name[:64], send.id)
-        self._send(conn, Ack(id=send.id, delivered=tuple(delivered), missing=tuple(missing)), limit=ABSOLUTE_MAX_FRAME)
+        # Packed from bytes: the id and the missing names are the decoded send's, the
+        # delivered ones roster names, all bounded already (no Ack object to check them again).
+        conn.outbox.offer(encode_ack(send.id, delivered, missing, max_frame=ABSOLUTE_MAX_FRAME))
 
     def _send(self, conn: Connection, frame: Frame, limit: int | None = None) -> None:
         conn.outbox.offer(encode(frame, max_frame=limit or self.config.max_frame))

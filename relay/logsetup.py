@@ -23,6 +23,7 @@ import queue
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 LOGGER_NAME = "susurro.relay"
@@ -32,6 +33,17 @@ LINE_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 MAX_QUEUED_RECORDS = 65536
 #: How long ``stop()`` waits for room to tell the listener to finish.
 _STOP_TIMEOUT = 10.0
+#: Lines a handler may hold before writing them out while more records wait.
+#: The listener writes a burst of lines with one write (and one flush, one
+#: look for a rotated file) instead of a write, a flush and a ``stat`` per line:
+#: per-line system calls were the listener's cost under load, and each one
+#: handed the GIL back and forth with the I/O loop. Bounded, so a relay
+#: logging without pause still writes (and notices a rotation) every so many lines.
+MAX_BATCHED_LINES = 256
+
+
+def _never_waiting() -> bool:
+    return False
 
 
 class _Trouble:
@@ -43,10 +55,10 @@ class _Trouble:
         self.lost = 0
         self._lock = threading.Lock()
 
-    def failed(self, reason: object) -> None:
+    def failed(self, reason: object, lines: int = 1) -> None:
         with self._lock:
             first = self.lost == 0
-            self.lost += 1
+            self.lost += lines
         if first:
             self._say(f"cannot write {self.what} ({reason}); lines are lost until it works again")
 
@@ -69,12 +81,24 @@ class _Trouble:
 
 
 class ReopeningFileHandler(logging.handlers.WatchedFileHandler):
-    """``WatchedFileHandler`` that also reopens on request and survives write errors."""
+    """``WatchedFileHandler`` that also reopens on request, survives write errors,
+    and writes a burst of lines at once (``MAX_BATCHED_LINES``).
 
-    def __init__(self, filename: str, stderr: TextIO) -> None:
+    ``more_waiting`` says whether the listener has further records queued:
+    while it does, a line stays in the stream's buffer (no flush, and no
+    ``stat`` for a rotation in the middle of a burst); the last line of a
+    burst flushes them all. When a write fails, the file's size says how
+    many of the burst's lines reached it; the rest are counted as lost.
+    """
+
+    def __init__(self, filename: str, stderr: TextIO, more_waiting: Callable[[], bool] = _never_waiting) -> None:
         super().__init__(filename, encoding="utf-8")
         self._reopen_requested = threading.Event()
         self.trouble = _Trouble(f"the log file {self.baseFilename}", stderr)
+        self.more_waiting = more_waiting
+        #: The file's size when the current burst began, and the byte length of each of its lines.
+        self._burst_start = 0
+        self._burst: list[int] = []
 
     def request_reopen(self) -> None:
         """Reopen the file before the next line (safe from a signal handler: sets a flag only)."""
@@ -82,6 +106,7 @@ class ReopeningFileHandler(logging.handlers.WatchedFileHandler):
 
     def _drop_stream(self) -> None:
         stream, self.stream = self.stream, None  # emit() opens the file again when it is None
+        self._burst = []
         if stream is not None:
             try:
                 stream.close()
@@ -91,6 +116,8 @@ class ReopeningFileHandler(logging.handlers.WatchedFileHandler):
     def emit(self, record: logging.LogRecord) -> None:
         if self._reopen_requested.is_set():
             self._reopen_requested.clear()
+            if self._burst:
+                self._flush_quietly()
             self._drop_stream()
         try:
             if self.stream is None:  # first line, after a reopen request, or after a failed write
@@ -98,12 +125,42 @@ class ReopeningFileHandler(logging.handlers.WatchedFileHandler):
                 self._statstream()
                 if self.trouble.lost:
                     self._end_cut_line()
-            super().emit(record)  # errors while writing come back through handleError
-        except OSError:  # ...but not those of opening the file
+            if not self._burst:  # a burst begins: look for a rotation once, note where it starts
+                self.reopenIfNeeded()
+                self._burst_start = os.fstat(self.stream.fileno()).st_size
+            line = self.format(record) + self.terminator
+            self._burst.append(len(line.encode("utf-8", "surrogateescape")))
+            self.stream.write(line)
+            if len(self._burst) < MAX_BATCHED_LINES and self.more_waiting():
+                return
+            self.flush()
+        except Exception:  # errors opening, writing or flushing: handleError tells OSError apart
             self.handleError(record)
+
+    def flush(self) -> None:
+        """Write out the burst; after lines were lost, the first flush that works marks the gap."""
+        super().flush()
+        self._burst = []
         if self.stream is not None and (lost := self.trouble.worked()):
             gap = logging.LogRecord(LOGGER_NAME, logging.WARNING, __file__, 0, "log-gap lost=%d", (lost,), None)
-            super().emit(gap)  # the file says where its gap is, too
+            self.stream.write(self.format(gap) + self.terminator)  # the file says where its gap is, too
+            super().flush()
+
+    def close(self) -> None:
+        self.acquire()
+        try:
+            if self.stream is not None and self._burst:
+                self._flush_quietly()  # a full disk at the end is counted and said, not raised
+            self._drop_stream()
+        finally:
+            self.release()
+        super().close()
+
+    def _flush_quietly(self) -> None:
+        try:
+            self.flush()
+        except OSError as error:
+            self._failed(error)
 
     def _end_cut_line(self) -> None:
         """A write cut off by a full disk leaves half a line: end it, so the next line starts clean."""
@@ -121,12 +178,63 @@ class ReopeningFileHandler(logging.handlers.WatchedFileHandler):
         if not isinstance(error, OSError):
             super().handleError(record)  # a bug (a bad format string) still shows its traceback
             return
+        self._failed(error)
+
+    def _failed(self, error: OSError) -> None:
+        """Count the lines of the burst that did not reach the file, then drop the stream."""
+        lost = max(1, len(self._burst))  # a failed open loses the one line
+        if self.stream is not None and self._burst:
+            try:
+                written = os.fstat(self.stream.fileno()).st_size - self._burst_start
+            except (OSError, ValueError):
+                written = 0
+            for size in self._burst:
+                if size > written:
+                    break
+                written -= size
+                lost -= 1
         self._drop_stream()
-        self.trouble.failed(error)
+        self.trouble.failed(error, max(1, lost))
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """stderr that, if it breaks (a closed pipe), goes quiet instead of printing tracebacks to itself."""
+    """stderr that writes a burst of lines with one write, and, if it breaks (a closed
+    pipe), goes quiet instead of printing tracebacks to itself.
+
+    stderr is line-buffered, so its stream would still write each line on its
+    own: the lines of a burst are joined here and written once.
+    """
+
+    def __init__(self, stream: TextIO, more_waiting: Callable[[], bool] = _never_waiting) -> None:
+        super().__init__(stream)
+        self.more_waiting = more_waiting
+        self._lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._lines.append(self.format(record) + self.terminator)
+        except Exception:
+            self.handleError(record)
+            return
+        if len(self._lines) < MAX_BATCHED_LINES and self.more_waiting():
+            return
+        self.flush()
+
+    def flush(self) -> None:
+        lines, self._lines = self._lines, []
+        self.acquire()
+        try:
+            if lines:
+                self.stream.write("".join(lines))
+            self.stream.flush()
+        except OSError:
+            pass  # a closed pipe: nothing left to tell
+        finally:
+            self.release()
+
+    def close(self) -> None:
+        self.flush()
+        super().close()
 
     def handleError(self, record: logging.LogRecord) -> None:
         if not isinstance(sys.exc_info()[1], OSError):
@@ -173,13 +281,18 @@ class LogSetup:
     def __init__(self, level: str | int, log_file: str | None, stderr: TextIO | None = None) -> None:
         stderr = stderr if stderr is not None else sys.stderr
         formatter = logging.Formatter(LINE_FORMAT)
-        self.file_handler = ReopeningFileHandler(log_file, stderr) if log_file else None  # raises OSError
-        handlers: list[logging.Handler] = [_StderrHandler(stderr)]
+        self._records: queue.Queue[logging.LogRecord] = queue.Queue(MAX_QUEUED_RECORDS)
+
+        def more_waiting() -> bool:
+            return not self._records.empty()
+
+        # raises OSError
+        self.file_handler = ReopeningFileHandler(log_file, stderr, more_waiting) if log_file else None
+        handlers: list[logging.Handler] = [_StderrHandler(stderr, more_waiting)]
         if self.file_handler is not None:
             handlers.append(self.file_handler)
         for handler in handlers:
             handler.setFormatter(formatter)
-        self._records: queue.Queue[logging.LogRecord] = queue.Queue(MAX_QUEUED_RECORDS)
         self.queue_handler = _ThreadQueueHandler(self._records, stderr)
         self.listener = _Listener(self._records, *handlers)
         self.logger = logging.getLogger(LOGGER_NAME)

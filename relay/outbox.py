@@ -160,20 +160,24 @@ class Outbox:
 
     def offer(self, data: bytes) -> bool:
         """Queue ``data`` unless closed or over budget. Never blocks."""
-        batch = _current()
+        # The hot path of every delivery: the batch lookup and the meter update
+        # are inlined (_current, _account), a call each per copy measured 15 %
+        # of offer's time at N = 100.
+        batch: Batch = getattr(_local, "batch", _idle_batch)
+        size = len(data)
         overflowed = schedule = False
         with self._lock:
             if self._closed:
                 return False
             queued = self._frame_bytes + len(self._pending)
-            if queued and queued - self._excess + len(data) > self.max_bytes:
+            if queued and queued - self._excess + size > self.max_bytes:
                 dropped = self._give_up("slow_consumer")
                 overflowed = True
             else:
-                if not queued and len(data) > self.max_bytes // 2:
-                    self._excess = len(data)
+                if not queued and size > self.max_bytes // 2:
+                    self._excess = size
                 self._frames.append(data)
-                self._frame_bytes += len(data)
+                self._frame_bytes += size
                 schedule = not self._dirty
                 self._dirty = True
         if overflowed:
@@ -181,7 +185,11 @@ class Outbox:
             if self.on_overflow is not None:
                 self.on_overflow()
             return False
-        _account(batch.meter, len(data))
+        meter = batch.meter
+        if type(meter) is Meter:  # an I/O thread's own: only it writes it
+            meter.outbound += size
+        else:
+            _account(meter, size)
         if schedule:
             if batch.active:
                 batch.dirty.append(self)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from susurro.protocol import Ack, Deliver, DeliverEncoder, LocalProtocolError, Member, Send, encode
+from susurro.protocol import Ack, Deliver, DeliverEncoder, LocalProtocolError, Member, Send, encode, encode_ack
 from susurro.protocol.frames import MAX_RAW_NAME_CHARS
 from susurro.protocol.limits import ABSOLUTE_MAX_FRAME
 from susurro.relay import Roster
@@ -40,6 +40,25 @@ def test_deliver_encoder_checks_what_deliver_checks() -> None:
         encoder.frame(b"")
     with pytest.raises(LocalProtocolError):
         encoder.frame(b"x" * 5000)  # over the frame limit, like encode()
+
+
+def test_deliver_encoder_checks_every_copy_not_only_the_first_of_a_size() -> None:
+    encoder = DeliverEncoder("alice", "m1", max_frame=4096)
+    assert encoder.frame(b"x" * 300) == encode(Deliver(sender="alice", id="m1", ct=b"x" * 300), max_frame=4096)
+    with pytest.raises(LocalProtocolError):
+        encoder.frame(bytearray(b"x" * 300))  # type: ignore[arg-type]  # same size, prefix cached: still refused
+    with pytest.raises(LocalProtocolError):
+        encoder.frame(b"x" * 4096)  # a new size is checked against the limit when first seen
+    assert encoder.frame(b"y" * 300).endswith(b"y" * 300)
+
+
+NAMES = st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=128), max_size=40)
+
+
+@given(msg_id=TOKEN, delivered=NAMES, missing=NAMES)
+def test_encode_ack_is_byte_identical_to_encode(msg_id: str, delivered: list[str], missing: list[str]) -> None:
+    expected = encode(Ack(id=msg_id, delivered=tuple(delivered), missing=tuple(missing)), max_frame=ABSOLUTE_MAX_FRAME)
+    assert encode_ack(msg_id, delivered, missing, max_frame=ABSOLUTE_MAX_FRAME) == expected
 
 
 @pytest.mark.parametrize(

@@ -162,3 +162,30 @@ def test_logging_recovers_when_the_disk_has_room_again(tmp_path: Path) -> None:
         f"after n={n}" for n in range(5)
     ]
     assert 0 < lost < 200
+
+
+class CountingStream(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def test_a_burst_of_lines_is_written_at_once_not_line_by_line(started: list[LogSetup], tmp_path: Path) -> None:
+    stderr = CountingStream()
+    setup = start(started, tmp_path / "relay.log", stderr)
+    handler = setup.listener.handlers[0]
+    handler.acquire()  # the listener stops at its first line's write while the burst queues up
+    try:
+        for n in range(200):
+            log.info("deliver n=%d", n)
+    finally:
+        handler.release()
+    setup.stop()
+    assert sum(" INFO deliver n=" in line for line in stderr.getvalue().splitlines()) == 200
+    assert stderr.writes <= 10, f"{stderr.writes} writes for 200 queued lines"
+    lines = (tmp_path / "relay.log").read_text(encoding="utf-8").splitlines()
+    assert [line.split(" INFO ", 1)[1] for line in lines] == [f"deliver n={n}" for n in range(200)]
