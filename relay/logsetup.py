@@ -41,6 +41,10 @@ _STOP_TIMEOUT = 10.0
 #: logging without pause still writes (and notices a rotation) every so many lines.
 MAX_BATCHED_LINES = 256
 
+#: How long the listener lets lines gather once it has written all it had.
+#: Only the log lags by it, never a message.
+LISTENER_PAUSE = 0.005
+
 
 def _never_waiting() -> bool:
     return False
@@ -266,6 +270,16 @@ class _ThreadQueueHandler(logging.handlers.QueueHandler):
 
 
 class _Listener(logging.handlers.QueueListener):
+    def dequeue(self, block: bool) -> logging.LogRecord:
+        if block and self.queue.empty():
+            # Let the next lines gather before waiting for them: a listener
+            # blocked in get() is woken (a futex call, then a fight for the GIL
+            # with the I/O loop) by every single line; after a pause it takes
+            # the whole burst at once and writes it with one call.
+            time.sleep(LISTENER_PAUSE)
+        record: logging.LogRecord = self.queue.get(block)
+        return record
+
     def enqueue_sentinel(self) -> None:
         # The base class uses put_nowait, which fails on a full queue; the
         # listener is draining it, so wait (bounded) for room instead.
