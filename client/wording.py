@@ -65,6 +65,25 @@ EN: dict[str, str] = {
     "warn_prekey_reused": "The relay handed out a one-time key of {sender_or_someone} twice. It is not used.",
     "warn_unknown_prekey": "A message{from_sender} was sealed to an offline key this client does not have.",
     "warn_other": "Something failed a check; it is not shown as a message.",
+    "warn_room_bad_log": "The relay served a room's membership log with an entry that does not verify. "
+    "It is refused; the room keeps the members it had.",
+    "warn_room_fork": "The relay showed this room's membership differently to different people (a fork). "
+    "Compare the room with the others before trusting who is in it.",
+    "warn_room_withheld": "The relay is holding back a change to this room's membership.",
+    "warn_room_not_a_member": "The relay announced {sender_or_someone} as a member of this room, but the signed "
+    "membership does not include them. Nothing is encrypted to them.",
+    "warn_room_label_changed": "The relay renamed this room; the name its creator signed is kept.",
+    "warn_room_refused": "The relay refused a change to this room.",
+    "why_not_connected": "not connected",
+    "why_mailbox_full": "their mailbox on the relay is full",
+    "why_sender_quota": "you have already left them as many messages as the relay keeps from one person",
+    "why_no_mailbox": "their client keeps no mailbox on this relay (an older version)",
+    "why_duplicate": "the same person twice",
+    "why_key_changed": "their identity key changed; accept it or verify first",
+    "why_bad_prekey": "their key for offline messages does not verify",
+    "why_not_verified": "not verified, and strict mode is on",
+    "why_away_from_room": "not connected, and room messages do not wait yet",
+    "why_other": "refused on the way",
     "from_sender": " from {sender}",
     "someone": "someone",
 }
@@ -123,6 +142,25 @@ ES: dict[str, str] = {
     "warn_unknown_prekey": "Un mensaje{from_sender} iba cifrado para una clave sin conexión que este cliente "
     "no tiene.",
     "warn_other": "Algo no ha superado una comprobación; no se muestra como mensaje.",
+    "warn_room_bad_log": "El relé sirvió el registro de miembros de una sala con una entrada que no es válida. "
+    "Se rechaza; la sala conserva los miembros que tenía.",
+    "warn_room_fork": "El relé mostró los miembros de esta sala de forma distinta a distintas personas (una "
+    "bifurcación). Compara la sala con los demás antes de fiarte de quién está en ella.",
+    "warn_room_withheld": "El relé está reteniendo un cambio en los miembros de esta sala.",
+    "warn_room_not_a_member": "El relé presentó a {sender_or_someone} como miembro de esta sala, pero la lista "
+    "firmada no lo incluye. No se le cifra nada.",
+    "warn_room_label_changed": "El relé cambió el nombre de esta sala; se mantiene el que firmó quien la creó.",
+    "warn_room_refused": "El relé rechazó un cambio en esta sala.",
+    "why_not_connected": "no estaba conectado",
+    "why_mailbox_full": "su buzón en el relé está lleno",
+    "why_sender_quota": "ya le has dejado tantos mensajes como el relé guarda de una persona",
+    "why_no_mailbox": "su cliente no tiene buzón en este relé (una versión antigua)",
+    "why_duplicate": "la misma persona dos veces",
+    "why_key_changed": "su clave de identidad ha cambiado; acéptala o verifícala antes",
+    "why_bad_prekey": "su clave para mensajes sin conexión no es válida",
+    "why_not_verified": "sin verificar, y el modo estricto está activado",
+    "why_away_from_room": "no estaba conectado, y los mensajes de sala aún no esperan",
+    "why_other": "se rechazó por el camino",
     "from_sender": " de {sender}",
     "someone": "alguien",
 }

@@ -21,10 +21,15 @@ from typing import Any
 
 from susurro.client import commands
 from susurro.client import events as ev
+from susurro.client.history import DEFAULT_PAGE, HistoryPage
+from susurro.client.rooms import RoomEvent
 from susurro.client.session import SendError
+from susurro.crypto import EntryKind, RoomLogError, RoomPolicy
 from susurro.crypto.trust import TrustState
+from susurro.protocol import BadName, normalize_name
 
-from .presenter import ROOM, ChatState, Outgoing
+from .presenter import ROOM, ChatState, Outgoing, RoomInfo, conversation_key, history_name, room_info
+from .room_dialogs import InviteDialog, NewRoomDialog
 from .settings import Settings
 from .signin import JOIN_TIMEOUT, OpenedSession, SignInError, SignInRequest, default_relay, open_session, refusal
 from .signin_dialog import SignInDialog
@@ -83,6 +88,7 @@ class SusurroApp:
         self._after_id: str | None = None
         self._close_requested = False
         self.verify_dialog: VerifyDialog | None = None
+        self.room_dialog: NewRoomDialog | InviteDialog | None = None
         self.colours: Palette = LIGHT
 
     # --- starting ---------------------------------------------------------------------
@@ -170,6 +176,8 @@ class SusurroApp:
     def _shutdown_session(self, opened: OpenedSession) -> None:
         def shutdown() -> None:
             opened.connection.close()
+            if opened.history is not None:
+                opened.history.close()
             if opened.stop_relay is not None:
                 opened.stop_relay()
 
@@ -224,7 +232,20 @@ class SusurroApp:
             else:
                 self._before_welcome.append(event)
             return
-        self.window.apply(self.state.apply(event))
+        self.window.apply(self.state.apply(event, self._room_of(event)))
+
+    def _room_of(self, event: ev.Event) -> RoomInfo | None:
+        """For a room event, the room's verified log as it stands now (read from the core's book).
+
+        Read without the connection's lock: the book outlives reconnects, its
+        states are replaced whole, never changed in place, and the Tk thread
+        must not wait for a send holding the lock.
+        """
+        if not isinstance(event, RoomEvent) or self.opened is None:
+            return None
+        session = self.opened.connection.session
+        state = session.rooms.state(event.room_id)
+        return room_info(state, session.identity.public) if state is not None else None
 
     def _looks_like_tls(self, event: ev.Event) -> bool:
         """A plain connection the relay hung up on before greeting us: what a TLS relay does."""
@@ -243,7 +264,9 @@ class SusurroApp:
             self.dialog.destroy()
             self.dialog = None
         notifications = bool(self.settings.get("notifications", True))
-        self.state = ChatState(self.strings, relay=opened.relay, notifications=notifications)
+        session = opened.connection.session
+        self.state = ChatState(self.strings, relay=opened.relay, notifications=notifications,
+                               trust_of=session.trust.state, identity_key=session.identity.public)
         state = self.state
         self.window = ChatWindow(
             self.root,
@@ -261,6 +284,9 @@ class SusurroApp:
                 reconnect=self.reconnect,
                 set_notifications=self.set_notifications,
                 set_theme=self.set_theme,
+                new_room=self.new_room,
+                invite=self.invite,
+                load_older=self.load_older,
             ),
             self.colours,
             geometry=self.settings.get("geometry"),
@@ -274,8 +300,9 @@ class SusurroApp:
         if opened.created_key:
             self._notice(self.strings("created_key", path=str(opened.key_file)))
         for event in self._before_welcome:
-            self.window.apply(self.state.apply(event))
+            self.window.apply(self.state.apply(event, self._room_of(event)))
         self._before_welcome.clear()
+        self._open_history()
 
     def _notice(self, text: str) -> None:
         if self.window is not None and self.state is not None:
@@ -296,6 +323,7 @@ class SusurroApp:
             return True
         connection, state, window = self.opened.connection, self.state, self.window
         to = list(outgoing.to) if outgoing.to is not None else None
+        room = outgoing.room
 
         def done(msg_id: str | None, error: BaseException | None) -> None:
             if error is not None or msg_id is None:
@@ -304,7 +332,10 @@ class SusurroApp:
             else:
                 window.apply(state.sent(outgoing.ref, msg_id))
 
-        self.worker.submit(lambda: connection.send_message(outgoing.text, to), done)
+        if room is not None:
+            self.worker.submit(lambda: connection.send_to_room(outgoing.text, room), done)
+        else:
+            self.worker.submit(lambda: connection.send_message(outgoing.text, to), done)
         return True
 
     def _draw(self, updates: list[Any]) -> None:
@@ -340,7 +371,8 @@ class SusurroApp:
         """Sidebar click, Ctrl+K, Ctrl+Tab: an open conversation, or a member to start one with."""
         if self.state is not None:
             state = self.state
-            self._draw(state.select(key) if key == ROOM or key in state.tabs else state.open_tab(key))
+            known = key == ROOM or key in state.tabs or key in state.rooms
+            self._draw(state.select(key) if known else state.open_tab(key))
 
     def set_notifications(self, on: bool) -> None:
         if self.state is not None:
@@ -379,6 +411,113 @@ class SusurroApp:
             self.opened = opened
 
         self.worker.submit(again, done)
+
+    # --- rooms: the dialogs collect, the core signs and sends ------------------------------
+
+    def new_room(self) -> None:
+        if self.window is None or self.state is None:
+            return
+        if self.room_dialog is not None:
+            self.room_dialog.destroy()
+        self.room_dialog = NewRoomDialog(self.window.top, self.strings, self.create_room)
+
+    def create_room(self, label: str, open_room: bool) -> str | None:
+        """Ask the core to create room ``label``; a refusal in words, or None (the window switches to
+        the room when the relay confirms it: ``RoomCreated``)."""
+        s = self.strings
+        if self.opened is None or self.state is None:
+            return s("not_sent", reason=s("reason_disconnected"))
+        if not label:
+            return s("err_room_label_empty")
+        try:
+            if normalize_name(label) != label:
+                return s("err_room_label")
+        except BadName:
+            return s("err_room_label")
+        policy = RoomPolicy.OPEN if open_room else RoomPolicy.INVITE
+        connection = self.opened.connection
+        self.worker.submit(lambda: connection.room_request(lambda book, now: book.create(label, policy, now)),
+                           lambda _r, error: self._room_request_done(error, ROOM))
+        return None
+
+    def invite(self, room: str) -> None:
+        if self.window is None or self.state is None or room not in self.state.rooms:
+            return
+        if self.room_dialog is not None:
+            self.room_dialog.destroy()
+        info = self.state.rooms[room]
+        self.room_dialog = InviteDialog(self.window.top, self.strings, info.display,
+                                        self.state.invite_candidates(room), lambda name: self.invite_name(room, name))
+
+    def invite_name(self, room: str, name: str) -> str | None:
+        """Add ``name`` to ``room`` with the key pinned for them; a refusal in words, or None."""
+        s = self.strings
+        if self.opened is None or self.state is None:
+            return s("not_sent", reason=s("reason_disconnected"))
+        if not name:
+            return s("err_invite_unknown", name="?")
+        refusal = self.state.invite_check(room, name)
+        if refusal is not None:
+            return refusal
+        connection = self.opened.connection
+        # Only a key we pinned: an invitation never takes the relay's word for who NAME is.
+        contact = connection.session.trust.contact(name)
+        if contact is None:
+            return s("err_invite_unknown", name=name)
+        room_id = self.state.rooms[room].room_id
+        subject, key = contact.name, contact.identity_key
+
+        def add() -> None:
+            connection.room_request(lambda book, now: book.change(room_id, EntryKind.ADD, subject, key, now))
+
+        self.worker.submit(add, lambda _r, error: self._room_request_done(error, room))
+        return None
+
+    def _room_request_done(self, error: BaseException | None, where: str) -> None:
+        if error is None or self.state is None:
+            return
+        if isinstance(error, RoomLogError):
+            text = self.strings("err_room_action", detail=error.detail)
+        else:
+            text = self.strings("not_sent", reason=self.strings.reason(str(error)))
+        self._draw(self.state.error(text, where))
+
+    # --- history: pages read on the worker, drawn on the Tk thread ---------------------------
+
+    def _open_history(self) -> None:
+        """Each conversation kept on this computer: its newest page now, older ones on scrolling up."""
+        opened, state = self.opened, self.state
+        if opened is None or state is None or opened.history is None:
+            return
+        reader = opened.history
+
+        def found(names: list[str] | None, error: BaseException | None) -> None:
+            if error is not None or names is None or self.state is not state:
+                return
+            keys = {conversation_key(name) for name in names} - {None}
+            for key in sorted(k for k in keys if k is not None):
+                self.load_older(key)
+
+        self.worker.submit(reader.conversations, found)
+
+    def load_older(self, key: str) -> None:
+        opened, state = self.opened, self.state
+        if opened is None or state is None or opened.history is None:
+            return
+        wanted, before = state.history_wanted(key)
+        if not wanted:
+            return
+        reader, name = opened.history, history_name(key)
+
+        def shown(page: HistoryPage | None, error: BaseException | None) -> None:
+            if self.state is not state or self.window is None:
+                return
+            if error is not None or page is None:
+                self._draw(state.history(key, (), older=False))
+                return
+            self._draw(state.history(key, page.entries, page.older, page.refused))
+
+        self.worker.submit(lambda: reader.page(name, before=before, limit=DEFAULT_PAGE), shown)
 
     def verify(self, name: str) -> None:
         """Ask the core for the safety number (on the worker), then show the dialog."""
@@ -446,6 +585,9 @@ class SusurroApp:
         if self._after_id is not None:
             self.root.after_cancel(self._after_id)
             self._after_id = None
+        if self.room_dialog is not None:
+            self.room_dialog.destroy()
+            self.room_dialog = None
         for widget in (self.window, self.dialog):
             if widget is not None:
                 widget.destroy()

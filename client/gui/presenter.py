@@ -7,10 +7,17 @@ The Tk window only draws updates, so everything a user would see can be
 tested here without a display, and the window has no logic worth testing
 beyond "it draws what it was told".
 
-Conversations are keyed by a string: ``ROOM`` for the group, a member's name
-for the direct conversation with that member. The sidebar is a generic list
-of ``ConversationItem`` (kind, label, unread count, selected), so rooms can
-be added to it as another kind without changing the window.
+Conversations are keyed by a string: ``ROOM`` for everyone present on the
+relay, ``room_key(room_id)`` (``#`` and the room id in hex, which no name can
+be) for a room of signed membership, a member's name for the direct
+conversation with that member. The sidebar is a generic list of
+``ConversationItem`` (kind, label, short room id, unread count, selected).
+
+A room's members come from its verified log (``RoomInfo``, which the app
+reads from the core's ``RoomBook`` when a room event arrives); who of them
+is online is the relay's roster matched by identity key. Per-message
+delivery is ``delivery.Tracked``: one tick from the relay, a clock while it
+waits in a mailbox, two ticks only from the recipient's signed receipt.
 """
 
 from __future__ import annotations
@@ -26,10 +33,25 @@ from dataclasses import dataclass, field
 from susurro.client import commands
 from susurro.client import events as ev
 from susurro.client.events import WarningKind
+from susurro.client.history import HistoryEntry
 from susurro.client.link import LinkState
 from susurro.client.printable import printable
+from susurro.client.rooms import (
+    Invited,
+    MemberAdded,
+    MemberRemoved,
+    RoomAlert,
+    RoomCreated,
+    RoomEvent,
+    RoomMessage,
+    RoomNotice,
+    RoomReady,
+)
+from susurro.crypto.fingerprint import fingerprint
+from susurro.crypto.membership import RoomPolicy, RoomState, short_room_id
 from susurro.crypto.trust import TrustState
 
+from .delivery import DeliveryState, Tracked, Why
 from .strings import Strings
 
 ROOM = ""  # the group conversation; direct conversations use the peer's name
@@ -40,6 +62,83 @@ SENDER_COLOURS = 8
 RUN_SECONDS = 5 * 60
 #: Longest body shown in a desktop notification.
 NOTIFY_BODY_CHARS = 120
+#: Receipts kept for messages not on screen yet (their history page may still load); oldest go first.
+MAX_EARLY_RECEIPTS = 4_096
+#: Message ids remembered per pane to drop a history entry already shown live; oldest go first.
+MAX_SHOWN_IDS = 20_000
+
+
+def room_key(room_id: bytes) -> str:
+    """The conversation key of a room: ``#`` is in no name, so it never meets a direct conversation."""
+    return "#" + room_id.hex()
+
+
+def is_room_key(key: str) -> bool:
+    return key.startswith("#")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoomMemberInfo:
+    name: str
+    identity_key: bytes
+    admin: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoomInfo:
+    """What the verified log of one room says, for the view."""
+
+    room_id: bytes
+    label: str
+    open: bool
+    members: tuple[RoomMemberInfo, ...]
+    #: Our own identity key is in the log.
+    joined: bool
+
+    @property
+    def key(self) -> str:
+        return room_key(self.room_id)
+
+    @property
+    def short_id(self) -> str:
+        return short_room_id(self.room_id)
+
+    @property
+    def display(self) -> str:
+        return f"{self.label} #{self.short_id}"
+
+
+def room_info(state: RoomState, own_identity_key: bytes) -> RoomInfo:
+    """A verified room state as the view sees it (members in the order they were added)."""
+    return RoomInfo(
+        room_id=state.room_id,
+        label=state.label,
+        open=state.policy is RoomPolicy.OPEN,
+        members=tuple(RoomMemberInfo(name=m.name, identity_key=m.identity_key, admin=m.admin)
+                      for m in state.members.values()),
+        joined=own_identity_key in state.members,
+    )
+
+
+def conversation_key(history_conversation: str) -> str | None:
+    """The pane for a conversation of the history (``room:main``, ``dm:bob``); None for one the window has not."""
+    if history_conversation == "room:main":
+        return ROOM
+    kind, _, rest = history_conversation.partition(":")
+    if kind == "dm" and rest and "," not in rest:
+        return rest
+    if kind == "room" and rest.startswith("#"):
+        return rest
+    return None
+
+
+def history_name(key: str) -> str:
+    """The history's name for the conversation in pane ``key`` (``conversation_key``'s inverse)."""
+    if key == ROOM:
+        return "room:main"
+    if is_room_key(key):
+        return "room:" + key
+    return "dm:" + key
 
 
 class ConversationKind(enum.Enum):
@@ -105,11 +204,30 @@ class UnreadMarker:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeliveryNote:
-    """Replace the note after own message ``ref`` ("sending…" → "✓ delivered to …")."""
+    """Replace the note after own message ``ref`` ("sending…" → "✓ sent to …" → "✓✓ delivered to …").
+
+    ``detail`` names every recipient and where their copy is (the note's tooltip).
+    """
 
     ref: str
     text: str
     ok: bool
+    state: DeliveryState = DeliveryState.SENDING
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HistoryBlock:
+    """Older lines of ``conversation`` from the history, to go above what the pane shows.
+
+    ``older``: more lie before them (scrolling up loads the next page); the
+    window keeps the view where it was, on the line the user was reading.
+    """
+
+    conversation: str
+    lines: tuple[Line, ...]
+    older: bool
+    top_text: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,11 +262,17 @@ class RosterRow:
     is_self: bool
     #: What a tooltip says: the whole name, the whole fingerprint, the trust in words.
     tooltip: str = ""
+    #: A room member the relay does not list as present (greyed; nothing reaches them now).
+    online: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RosterRows:
     rows: tuple[RosterRow, ...]
+    #: The list's heading: the people here, or the members of the room on screen.
+    title: str = ""
+    #: The room on screen, when the list is its members (the window offers Invite… for it).
+    room: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -162,6 +286,8 @@ class ConversationItem:
     selected: bool
     #: The trust state of the peer of a direct conversation ("" for a room): its shield.
     trust: str = ""
+    #: A room's short id, drawn beside its label so two rooms cannot pass for one.
+    tag: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -209,6 +335,7 @@ Update = (
     Line
     | UnreadMarker
     | DeliveryNote
+    | HistoryBlock
     | Banner
     | BannersResolved
     | RosterRows
@@ -222,12 +349,13 @@ Update = (
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Outgoing:
-    """A message the user asked to send: ``to`` is None for the room."""
+    """A message the user asked to send: ``to`` is None for everyone present or for ``room``."""
 
     ref: str
     text: str
     to: tuple[str, ...] | None
     conversation: str
+    room: bytes | None = None
 
 
 def clock(millis: int | None = None) -> str:
@@ -242,6 +370,7 @@ def day_of(millis: int | None = None) -> datetime.date:
 class _Sent:
     conversation: str
     msg_id: str = ""
+    tracked: Tracked = field(default_factory=Tracked)
 
 
 @dataclass(slots=True)
@@ -252,6 +381,13 @@ class _Pane:
     last_sender: str = ""
     last_at: float = 0.0
     unread: int = 0
+    #: Message ids on screen (live or from the history), so a page of history never repeats one.
+    shown: dict[str, None] = field(default_factory=dict)
+    #: The history: the oldest position shown, whether more lie before it, a page being read.
+    oldest_seq: int | None = None
+    older: bool = True
+    loading: bool = False
+    history_started: bool = False
 
 
 @dataclass
@@ -272,18 +408,29 @@ class ChatState:
     focused: bool = True
     notifications: bool = True
     today: Callable[[], datetime.date] = datetime.date.today
+    #: How a pinned key compares for a member who is not present (the trust store's ``state``).
+    trust_of: Callable[[str, bytes], TrustState] = lambda _name, _key: TrustState.NEW
+    #: Rooms by conversation key, as their verified logs say.
+    rooms: dict[str, RoomInfo] = field(default_factory=dict)
+    #: Our identity key (to find ourselves in room logs); set by the app.
+    identity_key: bytes = b""
     _panes: dict[str, _Pane] = field(default_factory=dict)
     _order: list[str] = field(default_factory=list)
     _sent: dict[str, _Sent] = field(default_factory=dict)
     _by_msg_id: dict[str, str] = field(default_factory=dict)
-    _early: dict[str, ev.Delivery] = field(default_factory=dict)
+    _early: dict[str, list[ev.Delivery]] = field(default_factory=dict)
+    _early_receipts: dict[str, set[str]] = field(default_factory=dict)
     _refs: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     # --- events from the core ---------------------------------------------------
 
-    def apply(self, event: ev.Event) -> list[Update]:
-        """The updates one event from the core produces."""
+    def apply(self, event: ev.Event, room: RoomInfo | None = None) -> list[Update]:
+        """The updates one event from the core produces; ``room``: the room's log now, for a room event."""
         s = self.strings
+        if isinstance(event, RoomEvent):
+            return self._room_event(event, room)
+        if isinstance(event, ev.Receipt):
+            return self._receipt(event)
         if isinstance(event, ev.Connected):
             again = bool(self.name)  # a reconnect: same window, fresh session
             self.name, self.fingerprint, self.reason = event.name, event.fingerprint, ""
@@ -305,10 +452,11 @@ class ChatState:
             member = event.member
             self.members[member.name] = member
             text = s("joined_notice", name=member.name, fingerprint=short_fp(member.fingerprint))
-            return [self.roster(), self.sidebar(), *self._notices_for(member.name, text)]
+            return [self.roster(), self.sidebar(), *self._notices_for(member.name, text), *self._room_header()]
         if isinstance(event, ev.Left):
             self.members.pop(event.name, None)
-            return [self.roster(), self.sidebar(), *self._notices_for(event.name, s("left_notice", name=event.name))]
+            return [self.roster(), self.sidebar(), *self._notices_for(event.name, s("left_notice", name=event.name)),
+                    *self._room_header()]
         if isinstance(event, ev.Message):
             return self._message(event)
         if isinstance(event, ev.Delivery):
@@ -341,9 +489,76 @@ class ChatState:
             return [self.status()]
         return []
 
+    def _room_header(self) -> list[Update]:
+        """A room on screen: its header counts who is online, so it follows joins and leaves."""
+        return [self.show()] if is_room_key(self.selected) else []
+
+    def _room_event(self, event: RoomEvent, room: RoomInfo | None) -> list[Update]:
+        """Rooms of signed membership: the sidebar, the member list and a notice in the room's pane."""
+        s = self.strings
+        key = room_key(event.room_id)
+        before = self.rooms.get(key)
+        if room is not None:
+            self.rooms[key] = room
+        info = self.rooms.get(key)
+        display = info.display if info is not None else f"{event.room} #{event.short_id}"
+        out: list[Update] = []
+        me = self.name.casefold()
+        if isinstance(event, RoomCreated):
+            policy = s("policy_open") if info is not None and info.open else s("policy_invite")
+            out += self.select(key)  # the user asked for it: go there
+            out += self._notice(key, s("room_created_notice", room=display, policy=policy))
+        elif isinstance(event, Invited):
+            out += self._notice(key, s("invited_notice", by=event.by, room=display))
+            if self.notifications and not (self.focused and self.selected == key):
+                out.append(Notify(title=display, body=s("invited_notice", by=event.by, room=display)))
+        elif isinstance(event, MemberAdded):
+            if event.name.casefold() == me:
+                text = s("member_joined_room_notice", name=s("you")) if event.by == event.name else s(
+                    "invited_notice", by=event.by, room=display)
+            elif event.by == event.name:
+                text = s("member_joined_room_notice", name=event.name)
+            else:
+                text = s("member_added_notice", by=event.by, name=event.name)
+            out += self._notice(key, text)
+        elif isinstance(event, MemberRemoved):
+            if event.name.casefold() == me:
+                text = (s("you_left_notice", room=display) if event.by == event.name
+                        else s("you_removed_notice", by=event.by, room=display))
+            elif event.by == event.name:
+                text = s("member_left_room_notice", name=event.name)
+            else:
+                text = s("member_removed_notice", by=event.by, name=event.name)
+            out += self._notice(key, text)
+        elif isinstance(event, RoomNotice):
+            out += self._notice(key, printable(event.text))
+        elif isinstance(event, RoomReady) and info is not None and info.joined and not (before and before.joined):
+            names = ", ".join(m.name for m in info.members)
+            out += self._notice(key, s("room_members_notice", names=names))
+        out += [self.sidebar(), self.roster(), *self._room_header()]
+        return out
+
+    def _receipt(self, event: ev.Receipt) -> list[Update]:
+        """``sender``'s client signed that it showed these: two ticks for them, and only then."""
+        out: list[Update] = []
+        for msg_id in event.msg_ids:
+            ref = self._by_msg_id.get(msg_id)
+            if ref is None:
+                senders = self._early_receipts.setdefault(msg_id, set())
+                senders.add(event.sender)
+                while len(self._early_receipts) > MAX_EARLY_RECEIPTS:
+                    del self._early_receipts[next(iter(self._early_receipts))]
+                continue
+            sent = self._sent[ref]
+            sent.tracked.receipt(event.sender)
+            out.append(self._note(ref))
+        return out
+
     def _warning(self, event: ev.Warning) -> list[Update]:
         s = self.strings
         where = event.sender if event.sender in self.tabs else ROOM
+        if isinstance(event, RoomAlert) and room_key(event.room_id) in self.rooms:
+            where = room_key(event.room_id)
         if event.kind is WarningKind.MESSAGE_HELD:  # not a failed check: the line itself says it is waiting
             return []
         text = s.warning(event.kind, printable(event.detail), sender=event.sender or "")
@@ -353,11 +568,14 @@ class ChatState:
         s = self.strings
         updates: list[Update] = []
         conversation = ROOM
-        if event.direct:
+        if isinstance(event, RoomMessage):
+            conversation = room_key(event.room_id)
+        elif event.direct:
             conversation = event.sender
             if conversation not in self.tabs:
                 self.tabs.add(conversation)
         pane = self._pane(conversation)
+        self._shown(pane, event.msg_id)
         visible = self.focused and conversation == self.selected
         if not visible:
             if pane.unread == 0:
@@ -368,7 +586,7 @@ class ChatState:
         if not visible:
             updates += [self.sidebar(), self.title()]
             if self.notifications:
-                where = s("notify_direct") if event.direct else s("room_tab")
+                where = s("notify_direct") if event.direct else self._label(conversation)
                 body = event.text if len(event.text) <= NOTIFY_BODY_CHARS else event.text[:NOTIFY_BODY_CHARS] + "…"
                 updates.append(Notify(title=s("notify_title", sender=event.sender, where=where), body=printable(body)))
         return updates
@@ -376,21 +594,36 @@ class ChatState:
     def _delivery(self, event: ev.Delivery) -> list[Update]:
         ref = self._by_msg_id.get(event.msg_id)
         if ref is None:  # the ack beat the send job's answer: keep it for ``sent``
-            self._early[event.msg_id] = event
+            self._early.setdefault(event.msg_id, []).append(event)
             return []
+        sent = self._sent[ref]
+        in_room = is_room_key(sent.conversation)
+        why: dict[str, Why] = {}
+        for name in event.skipped:
+            if name in self.blocked:
+                why[name] = Why.KEY_CHANGED
+            elif in_room and name not in self.members:
+                why[name] = Why.AWAY_FROM_ROOM
+            else:
+                why[name] = Why.NOT_VERIFIED
+        sent.tracked.delivery(event, why_skipped=why)
+        return [self._note(ref)]
+
+    def _note(self, ref: str) -> DeliveryNote:
+        """The line under own message ``ref``, and its tooltip naming everyone."""
         s = self.strings
+        tracked = self._sent[ref].tracked
         parts: list[str] = []
-        missing = tuple(event.missing)
-        skipped = tuple(event.skipped)
-        if missing:
-            parts.append(s("not_delivered_to", names=", ".join(missing)))
-        if skipped:
-            parts.append(s("not_encrypted_to", names=", ".join(skipped)))
-        if not parts:
-            parts.append(s("delivered_to", names=", ".join(event.delivered)))
-        elif event.delivered:
-            parts.insert(0, s("delivered_to", names=", ".join(event.delivered)))
-        return [DeliveryNote(ref=ref, text="; ".join(parts), ok=not missing and not skipped)]
+        details: list[str] = []
+        for state, why, names in tracked.groups():
+            joined = ", ".join(names)
+            reason = s(f"why_{why.value}") if why is not None else ""
+            parts.append(s(f"note_{state.value}", names=joined, reason=reason))
+            details += [s(f"detail_{state.value}", name=name, reason=reason) for name in names]
+        if not parts:  # the relay took it and nobody was there to hand it to
+            parts.append(s("note_nobody"))
+        detail = "\n".join([s("detail_title"), *details]) if details else ""
+        return DeliveryNote(ref=ref, text=" · ".join(parts), ok=tracked.ok(), state=tracked.summary(), detail=detail)
 
     # --- input from the user ----------------------------------------------------
 
@@ -409,7 +642,9 @@ class ChatState:
         command = commands.parse(raw.strip("\n"))
         if command is None:
             return None, []
-        to: tuple[str, ...] | None = None if conversation == ROOM else (conversation,)
+        in_room = conversation == ROOM or is_room_key(conversation)
+        to: tuple[str, ...] | None = None if in_room else (conversation,)
+        room: bytes | None = None
         updates: list[Update] = []
         origin = conversation  # refusals are shown where the user typed
         if isinstance(command, commands.Unknown):
@@ -434,7 +669,14 @@ class ChatState:
             conversation, to, text = command.name, (command.name,), command.text
         else:
             text = command.text
-        if to is not None and to[0] not in self.members:
+        if to is None and is_room_key(conversation):
+            info = self.rooms.get(conversation)
+            if info is None or not info.joined:
+                return None, self._error(origin, s("room_not_member", room=self._label(conversation)))
+            room = info.room_id
+        # Someone away can still be written to in an open conversation: the core seals it to their
+        # prekeys if they left some, or says why not.
+        if to is not None and to[0] not in self.members and to[0] not in self.tabs:
             return None, self._error(origin, s("not_in_room", name=printable(to[0])))
         if self.connection not in (LinkState.JOINED, LinkState.RECONNECTING):  # reconnecting: the core holds it
             return None, self._error(origin, s("not_sent", reason=self.send_block_reason()))
@@ -446,7 +688,7 @@ class ChatState:
         self._sent[ref] = _Sent(conversation=conversation)
         note = s("sending") if self.connection is LinkState.JOINED else s("held_note")
         updates += self._line(conversation, "own", safe_lines(text), sender=self.name, ref=ref, note=note)
-        return Outgoing(ref=ref, text=text, to=to, conversation=conversation), updates
+        return Outgoing(ref=ref, text=text, to=to, conversation=conversation, room=room), updates
 
     def who(self, conversation: str = ROOM) -> list[Update]:
         """``/who``: everyone here, one line each, with the fingerprint and trust in words."""
@@ -475,8 +717,15 @@ class ChatState:
     def sent(self, ref: str, msg_id: str) -> list[Update]:
         """The core accepted message ``ref`` as ``msg_id``; its ack may already be here."""
         self._by_msg_id[msg_id] = ref
-        early = self._early.pop(msg_id, None)
-        return self._delivery(early) if early is not None else []
+        sent = self._sent[ref]
+        sent.msg_id = msg_id
+        self._shown(self._pane(sent.conversation), msg_id)
+        out: list[Update] = []
+        for early in self._early.pop(msg_id, []):
+            out += self._delivery(early)
+        for sender in self._early_receipts.pop(msg_id, set()):
+            out += self._receipt(ev.Receipt(sender=sender, msg_ids=(msg_id,)))
+        return out
 
     def send_failed(self, ref: str, reason: str) -> list[Update]:
         return [DeliveryNote(ref=ref, text=self.strings("not_sent", reason=self.strings.reason(reason)), ok=False)]
@@ -491,7 +740,7 @@ class ChatState:
 
     def select(self, key: str) -> list[Update]:
         """Show conversation ``key`` (creating its sidebar entry): its unread count is read."""
-        if key != ROOM:
+        if key != ROOM and not is_room_key(key):
             self.tabs.add(key)
         self.selected = key
         self._pane(key).unread = 0
@@ -570,8 +819,14 @@ class ChatState:
         s = self.strings
         items = [ConversationItem(key=ROOM, kind=ConversationKind.ROOM, label=s("room_tab"),
                                   unread=self._pane(ROOM).unread, selected=self.selected == ROOM)]
+        rooms = sorted(self.rooms.values(), key=lambda r: (r.label.casefold(), r.room_id))
+        for info in rooms:
+            if info.joined or info.key in self._panes:
+                items.append(ConversationItem(key=info.key, kind=ConversationKind.ROOM, label=info.label,
+                                              tag=f"#{info.short_id}", unread=self._pane(info.key).unread,
+                                              selected=self.selected == info.key))
         for key in self._order:
-            if key in self.tabs:
+            if key in self.tabs and not is_room_key(key):
                 items.append(ConversationItem(key=key, kind=ConversationKind.DIRECT, label=key,
                                               unread=self._pane(key).unread, selected=self.selected == key,
                                               trust=self._trust(key) if key in self.members else "gone"))
@@ -582,9 +837,19 @@ class ChatState:
         if key == ROOM:
             others = len(self.members)
             return ShowConversation(key=key, header=self.strings("room_header", count=others + 1))
+        if is_room_key(key):
+            info = self.rooms.get(key)
+            if info is None:
+                return ShowConversation(key=key, header=key)
+            online = sum(1 for m in info.members if self._online(m))
+            return ShowConversation(key=key, header=self.strings("room_header_members", room=info.display,
+                                                                 count=len(info.members), online=online))
         return ShowConversation(key=key, header=key, trust=self._trust(key) if key in self.members else "gone")
 
     def roster(self) -> RosterRows:
+        """The people here, or, with a room on screen, the members its signed log names."""
+        if is_room_key(self.selected) and self.selected in self.rooms:
+            return self._room_roster(self.rooms[self.selected])
         s = self.strings
         rows = []
         if self.name:
@@ -614,9 +879,132 @@ class ChatState:
                               trust=s(f"trust_{trust}_long")),
                 )
             )
-        return RosterRows(rows=tuple(rows))
+        return RosterRows(rows=tuple(rows), title=s("roster_title"))
+
+    def _room_roster(self, info: RoomInfo) -> RosterRows:
+        s = self.strings
+        rows = []
+        for member in sorted(info.members, key=lambda m: (not self._is_me(m), m.name.casefold())):
+            online = self._online(member)
+            fp = fingerprint(member.identity_key)
+            if self._is_me(member):
+                trust, label = "self", s("you_suffix", name=member.name)
+            else:
+                present = self.members.get(member.name)
+                trust = self._trust(member.name) if present is not None and online else self.trust_of(
+                    member.name, member.identity_key).value
+                label = member.name
+            presence = s("member_online") if online else s("member_offline")
+            trust_label = s(f"trust_{trust}")
+            rows.append(RosterRow(
+                name=member.name, label=label, fingerprint=short_fp(fp) if online else presence,
+                trust=trust, trust_label=trust_label, is_self=self._is_me(member), online=online,
+                tooltip=s("tooltip_room_member", name=member.name, fingerprint=fp,
+                          trust=s(f"trust_{trust}_long") if trust != "self" else s("trust_self"), presence=presence),
+            ))
+        return RosterRows(rows=tuple(rows), title=s("members_title", room=info.display),
+                          room=info.key if info.joined else "")
+
+    def invite_check(self, room: str, name: str) -> str | None:
+        """Why ``name`` cannot be invited to ``room`` (None: it can); the core checks the pin again."""
+        info = self.rooms.get(room)
+        if info is None or not info.joined:
+            return self.strings("room_not_member", room=self._label(room))
+        if any(m.name.casefold() == name.casefold() for m in info.members):
+            return self.strings("err_invite_member", name=name, room=info.display)
+        return None
+
+    def invite_candidates(self, room: str) -> list[str]:
+        """People present who are not members of ``room`` yet (seen here, so their keys are pinned)."""
+        info = self.rooms.get(room)
+        members = {m.identity_key for m in info.members} if info is not None else set()
+        return sorted((n for n, m in self.members.items() if m.identity_key not in members), key=str.casefold)
+
+    # --- history ------------------------------------------------------------------------
+
+    def history_wanted(self, key: str) -> tuple[bool, int | None]:
+        """Whether pane ``key`` should read an older page now, and the position to read before (None:
+        the newest page). Marks the pane as loading, so one page is read at a time."""
+        pane = self._pane(key)
+        if pane.loading or not pane.older:
+            return False, None
+        pane.loading = True
+        return True, pane.oldest_seq
+
+    def history(self, key: str, entries: tuple[HistoryEntry, ...], older: bool, refused: int = 0) -> list[Update]:
+        """A page of stored messages, oldest first, to show above what pane ``key`` has."""
+        s = self.strings
+        pane = self._pane(key)
+        pane.loading = False
+        pane.older = older
+        if entries:
+            pane.oldest_seq = entries[0].seq
+        lines: list[Line] = []
+        day: datetime.date | None = None
+        last_sender, last_at = "", 0.0
+        for entry in entries:
+            record = entry.record
+            if record.msg_id in pane.shown:
+                continue
+            self._shown(pane, record.msg_id)
+            when = day_of(record.sent_at)
+            if when != day:
+                day, last_sender = when, ""
+                lines.append(Line(conversation=key, kind="day", text=self._day_label(when)))
+            at = record.sent_at / 1000
+            continued = record.sender == last_sender and at - last_at < RUN_SECONDS
+            last_sender, last_at = record.sender, at
+            ref = ""
+            if record.outgoing:
+                ref = f"h{record.msg_id}"
+                if ref not in self._sent:
+                    self._sent[ref] = _Sent(conversation=key, msg_id=record.msg_id)
+                    self._by_msg_id.setdefault(record.msg_id, ref)
+            trust = "self" if record.outgoing else (self._trust(record.sender) if record.sender in self.members
+                                                    else "pinned")
+            lines.append(Line(
+                conversation=key, kind="own" if record.outgoing else "message", text=safe_lines(record.body),
+                sender=record.sender, clock=clock(record.sent_at), trust=trust, colour=sender_colour(record.sender),
+                continued=continued, ref=ref,
+            ))
+        if refused:
+            lines.append(Line(conversation=key, kind="error", text=s("history_refused", count=refused)))
+        if not pane.history_started:
+            pane.history_started = True
+            if key != ROOM and not is_room_key(key) and key not in self.tabs and lines:
+                self.tabs.add(key)  # a direct conversation from before: back in the sidebar
+        out: list[Update] = [HistoryBlock(conversation=key, lines=tuple(lines), older=older,
+                                          top_text=s("history_loading") if older else s("history_start"))]
+        for msg_id in [e.record.msg_id for e in entries if e.record.outgoing]:
+            early = self._early_receipts.pop(msg_id, None)
+            for sender in early or ():
+                out += self._receipt(ev.Receipt(sender=sender, msg_ids=(msg_id,)))
+        if key in self.tabs or key == ROOM:
+            out.append(self.sidebar())
+        return out
 
     # --- helpers ----------------------------------------------------------------------
+
+    def _is_me(self, member: RoomMemberInfo) -> bool:
+        return member.identity_key == self.identity_key or (not self.identity_key and member.name == self.name)
+
+    def _online(self, member: RoomMemberInfo) -> bool:
+        if self._is_me(member):
+            return self.connection is LinkState.JOINED
+        present = self.members.get(member.name)
+        return present is not None and present.identity_key == member.identity_key
+
+    def _label(self, key: str) -> str:
+        if key == ROOM:
+            return self.strings("room_tab")
+        info = self.rooms.get(key)
+        return info.display if info is not None else key
+
+    @staticmethod
+    def _shown(pane: _Pane, msg_id: str) -> None:
+        pane.shown[msg_id] = None
+        while len(pane.shown) > MAX_SHOWN_IDS:
+            del pane.shown[next(iter(pane.shown))]
 
     def _trust(self, name: str) -> str:
         return "changed" if name in self.blocked else trust_of(self.members[name])

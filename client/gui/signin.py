@@ -20,10 +20,14 @@ from susurro import crypto
 from susurro.client import events as ev
 from susurro.client.connection import RelayConnection
 from susurro.client.demo import DEFAULT_RELAY, LOCAL_RELAY_ENV, start_local_relay
-from susurro.client.home import identity_path, trust_path
+from susurro.client.history import History, HistoryError, SqliteHistory
+from susurro.client.home import history_path, identity_path, trust_path
+from susurro.client.localstate import open_local_state
 from susurro.client.session import ClientSession
 from susurro.client.sockets import ConnectFailed, parse_address
 from susurro.client.tls import TLSSetupError, client_context
+from susurro.crypto.files import UnsafeFile
+from susurro.crypto.history import HistoryKey
 from susurro.crypto.trust import TrustStore, TrustStoreError
 from susurro.protocol import BadName, ErrorCode, name_key, normalize_name
 
@@ -70,6 +74,9 @@ class OpenedSession:
     created_key: bool
     stop_relay: Callable[[], None] | None = None
     started_relay: bool = False
+    #: A second, read-only use of the history file, for the worker thread to read pages from
+    #: (the session writes through its own connection, on the reader thread).
+    history: History | None = None
 
 
 def default_relay() -> str:
@@ -161,7 +168,18 @@ def open_session(request: SignInRequest, strings: Strings) -> OpenedSession:
             tls = client_context(request.cafile or None)
         except TLSSetupError as exc:
             raise SignInError("relay", strings("err_tls", detail=str(exc))) from None
-    session = ClientSession(identity, name, relay=relay_label, trust=trust)
+    try:
+        # What the terminal client keeps too: history, prekeys (so others can write while we are
+        # away, and so we send receipts), counters. All sealed under keys derived from the identity key.
+        history, mailbox, counters = open_local_state(identity, name, trust)
+        reader: History = SqliteHistory(history_path(name), HistoryKey.derive(identity))
+    except (HistoryError, crypto.CryptoError, OSError, UnsafeFile) as exc:
+        raise SignInError("", strings("err_local_state", detail=str(exc))) from None
+    session = ClientSession(
+        identity, name, relay=relay_label, trust=trust, history=history, mailbox=mailbox,
+        replay=counters.replay, counters=counters.counters,
+        save_state=lambda now, force: counters.save(now, force=force),
+    )  # fmt: skip
     events: queue.Queue[object] = queue.Queue()
     stop_relay: Callable[[], None] | None = None
     try:
@@ -187,6 +205,7 @@ def open_session(request: SignInRequest, strings: Strings) -> OpenedSession:
         created_key=created,
         stop_relay=stop_relay,
         started_relay=stop_relay is not None,
+        history=reader,
     )
 
 

@@ -121,6 +121,11 @@ def apply_theme(root: tk.Tk, mode: str) -> Palette:
     style.configure("Item.TLabel", background=colours.sidebar, foreground=colours.foreground)
     style.configure("ItemSelected.TFrame", background=colours.selected)
     style.configure("ItemSelected.TLabel", background=colours.selected, foreground=colours.foreground)
+    # A room's short id beside its label, quieter than the label.
+    style.configure("ItemTag.TLabel", background=colours.sidebar, foreground=colours.muted,
+                    font="SunValleyCaptionFont")
+    style.configure("ItemSelectedTag.TLabel", background=colours.selected, foreground=colours.muted,
+                    font="SunValleyCaptionFont")
     style.configure("Badge.TLabel", background=colours.accent, foreground=colours.on_accent,
                     font="SunValleyCaptionFont", padding=(6, 0))
     style.configure("Header.TLabel", font="SunValleyBodyStrongFont")

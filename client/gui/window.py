@@ -34,6 +34,7 @@ from .presenter import (
     ConversationItem,
     ConversationKind,
     DeliveryNote,
+    HistoryBlock,
     Line,
     Notify,
     RosterRows,
@@ -85,6 +86,10 @@ class WindowActions:
     reconnect: Callable[[], None]
     set_notifications: Callable[[bool], None]
     set_theme: Callable[[str], None]
+    new_room: Callable[[], None] = lambda: None
+    invite: Callable[[str], None] = lambda _room: None
+    #: The user scrolled to the top of a pane: read an older page of its history (off the Tk thread).
+    load_older: Callable[[str], None] = lambda _key: None
 
 
 def release_variable(variable: tk.Variable) -> None:
@@ -200,9 +205,14 @@ class Conversation:
 
     def __init__(
         self, master: tk.Misc, key: str, strings: Strings, fonts: dict[str, tkfont.Font], colours: Palette,
-        shields: Shields,
+        shields: Shields, load_older: Callable[[str], None] = lambda _key: None,
     ) -> None:
         self.key = key
+        self.load_older = load_older
+        #: Per own message (ref): who has it, for the tooltip on its delivery note.
+        self.note_details: dict[str, str] = {}
+        #: The history has more before what is shown (scrolling to the top asks for it).
+        self.older = False
         self.strings = strings
         self.shields = shields
         self.frame = ttk.Frame(master)
@@ -230,6 +240,9 @@ class Conversation:
         self.text.bind("<Configure>", lambda _e: self.following and self.text.after_idle(self.scroll_to_end), add="+")
         self.text.grid(row=0, column=0, sticky="nsew")
         self.scroll.grid(row=0, column=1, sticky="ns")
+        self.note_tooltip = Tooltip(self.text, self._note_tip)
+        for sequence in ("<MouseWheel>", "<Button-4>", "<Prior>"):  # at the top already: no yview change
+            self.text.bind(sequence, lambda _e: self.text.after_idle(self._maybe_older), add="+")
         self.pill = ttk.Button(pane, text=strings("new_messages_pill"), style="Accent.TButton",
                                command=self.scroll_to_end, takefocus=0)
         clock_width = fonts["small"].measure("00:00") + 14
@@ -248,13 +261,16 @@ class Conversation:
         t.tag_configure("unread", justify="center", font=fonts["small_bold"], spacing1=6, spacing3=2)
         t.tag_configure("note", font=fonts["small"])
         t.tag_configure("note_bad", font=fonts["small"])
+        t.tag_configure("top", justify="center", font=fonts["small"], spacing3=6)
+        t.mark_set("history", "1.0")
+        t.mark_gravity("history", "left")
         self.recolour(colours)
 
     def recolour(self, colours: Palette) -> None:
         t = self.text
         t.configure(background=colours.surface, foreground=colours.foreground, selectbackground=colours.selected,
                     inactiveselectbackground=colours.selected, selectforeground=colours.foreground)
-        for tag in ("clock", "notice", "day", "note"):
+        for tag in ("clock", "notice", "day", "note", "top"):
             t.tag_configure(tag, foreground=colours.muted)
         for tag in ("error", "note_bad"):
             t.tag_configure(tag, foreground=colours.error)
@@ -272,41 +288,74 @@ class Conversation:
         following = self.following
         t = self.text
         t.configure(state="normal")
-        if line.kind == "day":
-            t.insert("end", f"{line.text}\n", ("day",))
-        elif line.kind in ("message", "own"):
-            self._message(line)
-        else:
-            t.insert("end", f"{line.clock}\t", ("line", "clock"))
-            t.insert("end", line.text, ("line", line.kind))
-            t.insert("end", "\n")
+        self._insert(line, "end")
         t.configure(state="disabled")
         if following or line.kind == "own":
             self.scroll_to_end()
         elif line.kind == "message":
             self.pill.place(relx=1.0, rely=1.0, x=-28, y=-12, anchor="se")
 
-    def _message(self, line: Line) -> None:
+    def _insert(self, line: Line, at: str) -> None:
+        """Draw one line at ``at``: "end", or the history mark, which moves past what is put at it."""
+        t = self.text
+        if line.kind == "day":
+            t.insert(at, f"{line.text}\n", ("day",))
+        elif line.kind in ("message", "own"):
+            self._message(line, at)
+        else:
+            t.insert(at, f"{line.clock}\t", ("line", "clock"))
+            t.insert(at, line.text, ("line", line.kind))
+            t.insert(at, "\n")
+
+    def _message(self, line: Line, at: str = "end") -> None:
         t = self.text
         head = () if line.continued else ("first",)
-        t.insert("end", f"{line.clock}\t", ("line", "clock", *head))
+        t.insert(at, f"{line.clock}\t", ("line", "clock", *head))
         if not line.continued:
             colour = "own_sender" if line.kind == "own" else f"colour{line.colour}"
             name = fit(line.sender, NAME_COLUMN - 26, self.fonts["bold"].measure)
-            t.insert("end", name, ("line", "sender", colour, *head))
-            t.insert("end", " ", ("line", *head))
-            t.image_create("end", image=self.shields[line.trust], padx=1, align="center")
+            t.insert(at, name, ("line", "sender", colour, *head))
+            t.insert(at, " ", ("line", *head))
+            t.image_create(at, image=self.shields[line.trust], padx=1, align="center")
             self.shown_shields.append((line.sender, line.trust))
-        t.insert("end", "\t", ("line", *head))
+        t.insert(at, "\t", ("line", *head))
         first, *rest = line.text.split("\n")
-        t.insert("end", first, ("line", *head))
+        t.insert(at, first, ("line", *head))
         for part in rest:
-            t.insert("end", "\n" + part, ("cont",))
+            t.insert(at, "\n" + part, ("cont",))
         if line.ref:
             tags = ("cont",) if rest else ("line",)  # a note that wraps stays in the text column
-            t.insert("end", "  ", tags)
-            t.insert("end", line.note, ("note", f"note-{line.ref}", *tags))
-        t.insert("end", "\n")
+            t.insert(at, "  ", tags)
+            t.insert(at, line.note or " ", ("note", f"note-{line.ref}", *tags))
+        t.insert(at, "\n")
+
+    def prepend(self, block: HistoryBlock) -> None:
+        """Older lines above what is shown, keeping the line the user was reading where it was."""
+        t = self.text
+        following = self.following
+        t.configure(state="normal")
+        ranges = t.tag_ranges("top")
+        if ranges:  # the "loading older…" line of the previous page
+            t.delete(ranges[0], ranges[1])
+        t.mark_set("reading", "@0,0")
+        t.mark_gravity("reading", "right")
+        t.mark_set("history", "1.0")
+        t.mark_gravity("history", "right")  # each insert lands after the one before, above the old lines
+        t.insert("history", f"{block.top_text}\n", ("top",))
+        for line in block.lines:
+            self._insert(line, "history")
+        t.mark_gravity("history", "left")
+        t.configure(state="disabled")
+        self.older = block.older
+        if following:
+            self.scroll_to_end()
+        else:
+            t.yview("reading")
+
+    def _maybe_older(self) -> None:
+        if self.older and float(self.text.yview()[0]) <= 0.0:
+            self.older = False  # one request at a time; the next page says whether there is more
+            self.load_older(self.key)
 
     def mark_unread(self, marker: UnreadMarker) -> None:
         t = self.text
@@ -323,6 +372,8 @@ class Conversation:
         self.following = float(last) >= 0.999
         if self.following:
             self.pill.place_forget()
+        if float(first) <= 0.0 and self.older and not self.following:
+            self.text.after_idle(self._maybe_older)
 
     def scroll_to_end(self) -> None:
         self.text.see("end")
@@ -341,7 +392,19 @@ class Conversation:
         self.text.delete(ranges[0], ranges[1])
         self.text.insert(ranges[0], note.text, ("note" if note.ok else "note_bad", tag, *margin))
         self.text.configure(state="disabled")
+        self.note_details[note.ref] = note.detail
         return True
+
+    def note_text(self, ref: str) -> str:
+        ranges = self.text.tag_ranges(f"note-{ref}")
+        return self.text.get(ranges[0], ranges[1]) if ranges else ""
+
+    def _note_tip(self, event: tk.Event) -> str:
+        """Over a delivery note: who has the message and who does not, one line each."""
+        for tag in self.text.tag_names(f"@{event.x},{event.y}"):
+            if tag.startswith("note-"):
+                return self.note_details.get(tag[5:], "")
+        return ""
 
     # --- banners ------------------------------------------------------------------------------
 
@@ -447,6 +510,10 @@ class ConversationList:
             label.grid(row=0, column=1, sticky="ew")
             label.set(item.label)
             widgets: list[tk.Misc] = [row, icon, label]
+            if item.tag:  # a room's short id: two rooms with one label still look different
+                tag = ttk.Label(row, text=item.tag, style=f"{style}Tag.TLabel")
+                tag.grid(row=0, column=3, padx=(4, 0))
+                widgets.append(tag)
             if item.unread:
                 badge = ttk.Label(row, text=str(item.unread) if item.unread < 100 else "99+", style="Badge.TLabel")
                 badge.grid(row=0, column=2, padx=(6, 0))
@@ -599,8 +666,11 @@ class ChatWindow:
         head.columnconfigure(0, weight=1)
         ttk.Label(head, text=s("conversations_title").upper(), style="SidebarTitle.TLabel").grid(
             row=0, column=0, sticky="w")
+        self.new_room_button = ttk.Button(head, text=s("new_room_button"), style="Toolbutton",
+                                          command=self.actions.new_room)
+        self.new_room_button.grid(row=0, column=1, sticky="e", padx=(0, 4))
         self.menu_button = ttk.Menubutton(head, text=s("menu_button"), style="Toolbutton")
-        self.menu_button.grid(row=0, column=1, sticky="e")
+        self.menu_button.grid(row=0, column=2, sticky="e")
         self.menu = tk.Menu(self.menu_button, tearoff=False)
         self.notifications = tk.BooleanVar(self.top, value=notifications)
         self.dark = tk.BooleanVar(self.top, value=self.colours.mode == "dark")
@@ -612,8 +682,10 @@ class ChatWindow:
         self.sidebar = ConversationList(side, self.shields, self.actions.select)
         self.sidebar.frame.grid(row=1, column=0, sticky="new")
         ttk.Separator(side).grid(row=2, column=0, sticky="ew", pady=(6, 0))
-        ttk.Label(side, text=s("roster_title").upper(), style="SidebarTitle.TLabel", padding=(10, 6, 0, 2)).grid(
-            row=3, column=0, sticky="w")
+        self.roster_title = FitLabel(side, style="SidebarTitle.TLabel", padding=(10, 6, 0, 2))
+        self.roster_title.grid(row=3, column=0, sticky="ew")
+        self.roster_title.set(s("roster_title").upper())
+        self.roster_room = ""
         self.roster = ttk.Treeview(side, columns=("fingerprint", "trust"), displaycolumns=("fingerprint",),
                                    show="tree", height=4, selectmode="browse", style="Sidebar.Treeview")
         fingerprint_width = self.fonts["small"].measure("0000 0000") + 16
@@ -633,6 +705,8 @@ class ChatWindow:
         self.message_button.pack(side="left")
         self.verify_button = ttk.Button(buttons, text=s("verify_button"), command=self._verify_selected)
         self.verify_button.pack(side="left", padx=(6, 0))
+        self.invite_button = ttk.Button(buttons, text=s("invite_button"),
+                                        command=lambda: self.roster_room and self.actions.invite(self.roster_room))
 
     def _build_main(self, main: ttk.Frame) -> None:
         s = self.strings
@@ -700,6 +774,8 @@ class ChatWindow:
                 for conversation in self.conversations.values():
                     if conversation.set_note(update):
                         break
+            elif isinstance(update, HistoryBlock):
+                self.conversation(update.conversation).prepend(update)
             elif isinstance(update, Banner):
                 self.conversation(update.conversation).add_banner(update, self.actions.accept_key)
             elif isinstance(update, BannersResolved):
@@ -720,7 +796,8 @@ class ChatWindow:
 
     def conversation(self, key: str) -> Conversation:
         if key not in self.conversations:
-            conversation = Conversation(self.stack, key, self.strings, self.fonts, self.colours, self.shields)
+            conversation = Conversation(self.stack, key, self.strings, self.fonts, self.colours, self.shields,
+                                        self.actions.load_older)
             conversation.frame.grid(row=0, column=0, sticky="nsew")
             conversation.frame.lower()
             self.conversations[key] = conversation
@@ -753,10 +830,20 @@ class ChatWindow:
         self.roster.delete(*self.roster.get_children())
         self.roster_rows = {row.name: (row.fingerprint, row.trust_label) for row in update.rows}
         self.roster_tips = {row.name: row.tooltip for row in update.rows}
+        self.roster_online = {row.name: row.online for row in update.rows}
         self._labels = {row.name: row.label for row in update.rows}
         for row in update.rows:
+            tags = (row.trust,) if row.online else (row.trust, "offline")
             self.roster.insert("", "end", iid=row.name, text=row.label, image=self.shields[row.trust],
-                               values=(row.fingerprint, row.trust_label), tags=(row.trust,))
+                               values=(row.fingerprint, row.trust_label), tags=tags)
+        self.roster.tag_configure("offline", foreground=self.colours.muted)
+        if update.title:
+            self.roster_title.set(update.title.upper())
+        self.roster_room = update.room
+        if update.room:
+            self.invite_button.pack(side="left", padx=(6, 0))
+        else:
+            self.invite_button.pack_forget()
         self._refit_roster()
         keep = [iid for iid in selected if self.roster.exists(iid)]
         if keep:

@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from susurro.client import events as ev
+from susurro.client.gui.delivery import DeliveryState
 from susurro.client.gui.presenter import (
     ROOM,
     Banner,
@@ -49,7 +50,7 @@ def test_both_languages_have_the_same_keys_and_fields() -> None:
     for key in EN:
         # Spanish may leave out a field that would put English words in it (the core's detail).
         assert fields(ES[key]) <= fields(EN[key]), key
-        assert fields(ES[key]) == fields(EN[key]) or key == "reason_other", key
+        assert fields(ES[key]) == fields(EN[key]) or key in ("reason_other", "err_room_action"), key
 
 
 @pytest.mark.parametrize(
@@ -107,7 +108,9 @@ def test_delivery_note_even_when_the_ack_beats_the_send_result() -> None:
     assert outgoing is not None and outgoing.to is None
     assert isinstance(updates[-1], Line) and updates[-1].note == "sending…"
     assert state.apply(ev.Delivery(msg_id="x1", delivered=(), missing=("bob",))) == []
-    assert state.sent(outgoing.ref, "x1") == [DeliveryNote(ref=outgoing.ref, text="not delivered to: bob", ok=False)]
+    [note] = state.sent(outgoing.ref, "x1")
+    assert note == DeliveryNote(ref=outgoing.ref, text="not delivered to bob: not connected", ok=False,
+                                state=DeliveryState.NOT_DELIVERED, detail="Who has it:\nbob: not delivered: not connected")
 
 
 @pytest.mark.parametrize(
@@ -154,7 +157,16 @@ def test_delivery_lists_who_was_skipped_for_a_changed_key() -> None:
     assert outgoing is not None
     state.sent(outgoing.ref, "x2")
     note = state.apply(ev.Delivery(msg_id="x2", delivered=("carol",), missing=(), skipped=("bob",)))
-    assert note == [DeliveryNote(ref=outgoing.ref, text="✓ delivered to carol; not encrypted to: bob", ok=False)]
+    [shown] = note
+    assert shown.text == "✓ sent to carol · not encrypted to bob: not verified, and strict mode is on"
+    assert not shown.ok and shown.state is DeliveryState.NOT_ENCRYPTED
+    state.apply(ev.KeyChanged(kind=ev.WarningKind.KEY_CHANGED, detail="", sender="bob", name="bob",
+                              old_fingerprint="1111 2222", new_fingerprint="3333 4444"))
+    outgoing, _ = state.compose("again", ROOM)
+    assert outgoing is not None
+    state.sent(outgoing.ref, "x3")
+    [shown] = state.apply(ev.Delivery(msg_id="x3", delivered=("carol",), missing=(), skipped=("bob",)))
+    assert shown.text.endswith("not encrypted to bob: their identity key changed; accept it or verify first")
 
 
 # --- the sidebar, unread, day separators, runs, notifications -----------------------------

@@ -184,7 +184,7 @@ def test_browse_opens_in_the_identities_folder(tk_root, tmp_path: Path, monkeypa
     asked: dict[str, object] = {}
     monkeypatch.setattr(filedialog, "askopenfilename", lambda **kw: asked.update(kw) or "")
     (tmp_path / "home" / "identities").mkdir(parents=True)
-    app = start_app(tk_root, tmp_path / "a")
+    app = start_app(tk_root, tmp_path / "a", own_home=False)
     try:
         pump(tk_root, lambda: app.dialog is not None, "the sign-in dialog")
         app.dialog.browse.invoke()

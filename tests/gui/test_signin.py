@@ -32,9 +32,9 @@ def test_taken_name_is_shown_on_the_name_field(tk_root, relay_server, tmp_path: 
     root = tk_root
     host, port = relay_server.address
     first = start_app(root, tmp_path / "first", name="alice", server=f"{host}:{port}")
+    signed_in(root, first)  # before the second app moves $SUSURRO_HOME to its own machine
     second = start_app(root, tmp_path / "second")
     try:
-        signed_in(root, first)
         fill_and_submit(root, second, name="Alice", relay=f"{host}:{port}",
                         identity=str(tmp_path / "second" / "alice.key"))
         error = wait_error(root, second)

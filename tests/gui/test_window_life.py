@@ -118,7 +118,7 @@ def test_window_size_and_pane_split_are_remembered(tk_root, relay_server, tmp_pa
 
 
 @pytest.mark.parametrize(
-    ("lang", "room", "connected"), [("es", "Sala", "conectado a "), ("en", "Room", "connected to ")]
+    ("lang", "room", "connected"), [("es", "Todos aquí", "conectado a "), ("en", "Everyone here", "connected to ")]
 )
 def test_interface_language(tk_root, relay_server, tmp_path: Path, lang: str, room: str, connected: str) -> None:  # type: ignore[no-untyped-def]
     root = tk_root

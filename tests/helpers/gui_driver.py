@@ -7,6 +7,7 @@ while the test waits; a condition that never comes fails with what was seen.
 
 from __future__ import annotations
 
+import os
 import time
 import tkinter as tk
 from collections.abc import Callable
@@ -34,10 +35,20 @@ def pump(root: tk.Misc, until: Callable[[], object], what: str, timeout: float =
 
 
 def start_app(
-    root: tk.Misc, home: Path, *, name: str | None = None, server: str | None = None, lang: str = "en"
+    root: tk.Misc, home: Path, *, name: str | None = None, server: str | None = None, lang: str = "en",
+    own_home: bool = True,
 ) -> SusurroApp:
-    """An app with its own key file and settings under ``home`` (as on its own machine)."""
+    """An app with its own key file and settings under ``home`` (as on its own machine).
+
+    With ``own_home`` its ``$SUSURRO_HOME`` (history, prekeys, counters) is
+    ``home/susurro`` too: the app reads it while signing in, so tests that
+    wait for each sign-in give every user a machine of their own (an
+    impostor "bob" does not find the real bob's prekeys). The test's own
+    ``SUSURRO_HOME`` comes back at teardown (``monkeypatch``).
+    """
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if own_home:
+        os.environ["SUSURRO_HOME"] = str(home / "susurro")
     identity = str(home / f"{name}.key") if name else None
     app = SusurroApp(
         root,
