@@ -47,6 +47,7 @@ from susurro.client.rooms import (
     RoomNotice,
     RoomReady,
 )
+from susurro.crypto import IdentityPublicKey
 from susurro.crypto.fingerprint import fingerprint
 from susurro.crypto.membership import RoomPolicy, RoomState, short_room_id
 from susurro.crypto.trust import TrustState
@@ -514,8 +515,10 @@ class ChatState:
                 out.append(Notify(title=display, body=s("invited_notice", by=event.by, room=display)))
         elif isinstance(event, MemberAdded):
             if event.name.casefold() == me:
-                text = s("member_joined_room_notice", name=s("you")) if event.by == event.name else s(
+                text = s("you_joined_room_notice", room=display) if event.by == event.name else s(
                     "invited_notice", by=event.by, room=display)
+                if event.by == event.name and self.selected == ROOM:
+                    out += self.select(key)  # we joined it (an open room, or the demo's): go there
             elif event.by == event.name:
                 text = s("member_joined_room_notice", name=event.name)
             else:
@@ -744,7 +747,7 @@ class ChatState:
             self.tabs.add(key)
         self.selected = key
         self._pane(key).unread = 0
-        return [self.sidebar(), self.show(), self.title()]
+        return [self.sidebar(), self.show(), self.title(), self.roster()]
 
     def close_tab(self, key: str) -> list[Update]:
         """Close a direct conversation (Ctrl+W); the room stays. Back to the room."""
@@ -886,7 +889,7 @@ class ChatState:
         rows = []
         for member in sorted(info.members, key=lambda m: (not self._is_me(m), m.name.casefold())):
             online = self._online(member)
-            fp = fingerprint(member.identity_key)
+            fp = fingerprint(IdentityPublicKey(member.identity_key))
             if self._is_me(member):
                 trust, label = "self", s("you_suffix", name=member.name)
             else:

@@ -110,7 +110,8 @@ def test_delivery_note_even_when_the_ack_beats_the_send_result() -> None:
     assert state.apply(ev.Delivery(msg_id="x1", delivered=(), missing=("bob",))) == []
     [note] = state.sent(outgoing.ref, "x1")
     assert note == DeliveryNote(ref=outgoing.ref, text="not delivered to bob: not connected", ok=False,
-                                state=DeliveryState.NOT_DELIVERED, detail="Who has it:\nbob: not delivered: not connected")
+                                state=DeliveryState.NOT_DELIVERED,
+                                detail="Who has it:\nbob: not delivered: not connected")
 
 
 @pytest.mark.parametrize(
