@@ -22,7 +22,7 @@ from typing import Any
 from susurro.client import commands
 from susurro.client import events as ev
 from susurro.client.history import DEFAULT_PAGE, HistoryPage
-from susurro.client.rooms import RoomEvent
+from susurro.client.room_events import RoomEvent
 from susurro.client.session import SendError
 from susurro.crypto import EntryKind, RoomLogError, RoomPolicy
 from susurro.crypto.trust import TrustState

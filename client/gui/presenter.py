@@ -36,7 +36,7 @@ from susurro.client.events import WarningKind
 from susurro.client.history import HistoryEntry
 from susurro.client.link import LinkState
 from susurro.client.printable import printable
-from susurro.client.rooms import (
+from susurro.client.room_events import (
     Invited,
     MemberAdded,
     MemberRemoved,

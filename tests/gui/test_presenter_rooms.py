@@ -24,7 +24,7 @@ from susurro.client.gui.presenter import (
 )
 from susurro.client.gui.strings import Strings
 from susurro.client.history import HistoryEntry
-from susurro.client.rooms import Invited, MemberAdded, MemberRemoved, RoomAlert, RoomCreated, RoomMessage
+from susurro.client.room_events import Invited, MemberAdded, MemberRemoved, RoomAlert, RoomCreated, RoomMessage
 from susurro.crypto.history import HistoryRecord
 from susurro.crypto.trust import TrustState
 
