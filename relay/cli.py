@@ -13,6 +13,7 @@ from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, DEFAULT_MAX_RECIPIENTS, 
 
 from .addresses import announce
 from .budget import DEFAULT_MAX_PARTIAL_BYTES, DEFAULT_MEMORY_BUDGET
+from .cluster.errors import ClusterConfigError
 from .config import (
     DEFAULT_FRAME_TIMEOUT,
     DEFAULT_HANDSHAKE_TIMEOUT,
@@ -96,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument(
         "--status-port",
         type=_positive_int(0, 65535),
-        help="serve GET /status (JSON: uptime, connection and member counts, no names) on this port; default off",
+        help="serve GET /status (JSON: uptime, connection and member counts, no names; with --cluster the node id, "
+        "cluster state and Redis latency) on this port; default off",
     )
     status.add_argument(
         "--status-host", default=DEFAULT_STATUS_HOST, help=f"address for --status-port (default {DEFAULT_STATUS_HOST})"
@@ -160,9 +162,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="names the registry may hold; new names beyond it are refused (default 100000)",
     )
     add_robustness_flags(limits)
+    add_cluster_flags(parser)
     add_room_flags(parser, _positive_int)
     add_mailbox_flags(parser, _positive_int)
     return parser
+
+
+def add_cluster_flags(parser: argparse.ArgumentParser) -> None:
+    """Issue 14: relay processes that act as one relay through a shared Redis (docs/deploy.md, "Scaling out")."""
+    cluster = parser.add_argument_group("cluster (several relay processes acting as one; needs susurro[cluster])")
+    cluster.add_argument(
+        "--cluster",
+        metavar="URL",
+        help="share rooms, presence, names and mailboxes with other relays through the Redis at "
+        "redis://HOST:PORT/DB (rediss:// for TLS); the password is never part of the URL",
+    )
+    cluster.add_argument(
+        "--cluster-password-file",
+        metavar="FILE",
+        help="the Redis password, on the first line of FILE (mode 600); default: $SUSURRO_REDIS_PASSWORD",
+    )
 
 
 def add_robustness_flags(limits: argparse._ArgumentGroup) -> None:
@@ -323,13 +342,23 @@ def _run(args: argparse.Namespace, logs: LogSetup, hangups: list[int]) -> int:
         max_partial_bytes=args.max_partial_bytes,
         max_pending=args.max_pending,
         io_threads=args.io_threads,
+        cluster=args.cluster,
+        cluster_password_file=args.cluster_password_file,
         **room_settings(args),  # type: ignore[arg-type]
         **mailbox_settings(args),  # type: ignore[arg-type]
     )
+    if args.cluster_password_file and not args.cluster:
+        print("susurro-relay: --cluster-password-file needs --cluster", file=sys.stderr)
+        return 2
     try:
         server = RelayServer(config)
-    except (RegistryError, StoreError) as exc:
+    except (RegistryError, StoreError, ClusterConfigError) as exc:
         print(f"susurro-relay: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        if exc.name != "redis":
+            raise
+        print("susurro-relay: --cluster needs the redis package: pip install 'susurro[cluster]'", file=sys.stderr)
         return 2
     try:
         host, port = server.start()
@@ -383,11 +412,14 @@ def _start_status(args: argparse.Namespace, server: RelayServer) -> StatusServer
     """Start ``--status-port`` if asked; False (after saying why) if it cannot bind."""
     if args.status_port is None:
         return None
+    cluster = server.cluster
     status = StatusServer(
         args.status_host,
         args.status_port,
-        lambda: (server.core.connection_count, len(server.core.roster)),
+        # Members of this relay: the roster also holds stand-ins for other nodes' members.
+        lambda: (server.core.connection_count, len(server.core.roster) - (cluster.remote_members if cluster else 0)),
         tls=bool(args.tls_cert),
+        cluster=cluster.status if cluster is not None else None,
     )
     try:
         host, port = status.start()

@@ -90,6 +90,10 @@ class RelayConfig:
     #: None: ``default_max_pending(max_clients)``.
     max_pending: int | None = None
     io_threads: int = DEFAULT_IO_THREADS
+    # Issue 14: ``redis://HOST:PORT/DB`` shared with other relay processes (relay/cluster/), and
+    # the file holding its password (else $SUSURRO_REDIS_PASSWORD). None: one process, SQLite.
+    cluster: str | None = None
+    cluster_password_file: str | None = None
 
     @property
     def pending_quota(self) -> int:

@@ -26,6 +26,7 @@ from susurro.protocol import (
     CLIENT_FRAMES,
     MAILBOX_REQUESTS,
     ROOM_REQUESTS,
+    Ack,
     Bye,
     Challenge,
     DeliverEncoder,
@@ -60,8 +61,8 @@ from .mailbox import MailboxService, mailbox_limits
 from .registry import NameRegistry
 from .rooms import RoomService
 from .roster import NameTaken, Roster, RosterEntry, SessionKeyInUse
-from .store import open_room_store
-from .store.mailbox import SQLiteMailboxStore, SQLitePrekeyStore
+from .store import RoomStore, open_room_store
+from .store.mailbox import MailboxStore, PrekeyStore, SQLiteMailboxStore, SQLitePrekeyStore
 
 log = logging.getLogger("susurro.relay")
 
@@ -95,6 +96,9 @@ class Connection:
     close_reason: str | None = None
     # The identity key it joined with, for room presence.
     ik: bytes = b""
+    # Set on the roster's stand-ins for members of another relay node (``--cluster``):
+    # that node's id. Frames for them go through the ``Router``, never to ``outbox``.
+    node: str | None = None
 
     @property
     def joined(self) -> bool:
@@ -102,6 +106,63 @@ class Connection:
 
     def label(self) -> str:
         return f"name={self.name}" if self.name else f"conn={self.id}"
+
+
+class Router(Protocol):
+    """Members beyond this process: the cluster (``relay/cluster/router.py``) implements it.
+
+    The core calls it at the points where it admits, drops and routes, and
+    knows nothing else of other nodes; ``LocalOnly`` (no ``--cluster``) does nothing.
+    """
+
+    def admit(self, conn: Connection, member: Member) -> str | None:
+        """Claim ``member``'s name for ``conn`` across the cluster; why not (for the error), or None."""
+        ...
+
+    def depart(self, conn: Connection, name: str) -> None:
+        """``conn`` left (or failed to join after ``admit``): free its name and presence."""
+        ...
+
+    def changed(self, conn: Connection, member: Member) -> None:
+        """``conn``'s member record changed (a rekey): tell the other nodes."""
+        ...
+
+    def forward(self, conn: Connection, frames: dict[str, tuple[str, bytes]], ack: Ack) -> None:
+        """Hand ``deliver`` frames (roster name -> (name as sent, frame)) to the other nodes and send
+        ``conn`` the ``ack`` once they report: ``ack`` holds what this node did, these names go to
+        ``delivered`` or ``missing`` as the other nodes say (or ``missing`` after a timeout)."""
+        ...
+
+
+class LocalOnly:
+    """One relay process: no other node holds a name or a member."""
+
+    def admit(self, conn: Connection, member: Member) -> str | None:
+        return None
+
+    def depart(self, conn: Connection, name: str) -> None:
+        pass
+
+    def changed(self, conn: Connection, member: Member) -> None:
+        pass
+
+    def forward(self, conn: Connection, frames: dict[str, tuple[str, bytes]], ack: Ack) -> None:
+        # Unreachable without stand-ins in the roster; kept exact anyway.
+        missing = ack.missing + tuple(wire for wire, _ in frames.values())
+        conn.outbox.offer(
+            encode(Ack(id=ack.id, delivered=ack.delivered, missing=missing), max_frame=ABSOLUTE_MAX_FRAME)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """Where the core keeps rooms, mailboxes and prekeys, and who else routes: SQLite and
+    ``LocalOnly`` by default; Redis and the cluster's router with ``--cluster``."""
+
+    rooms: RoomStore
+    mailboxes: MailboxStore
+    prekeys: PrekeyStore
+    router: Router
 
 
 def _ct_log(ct: bytes, whole: bool) -> str:
@@ -126,6 +187,7 @@ class RelayCore:
         config: RelayConfig,
         random_bytes: Callable[[int], bytes] = os.urandom,
         clock: Callable[[], float] = time.monotonic,
+        backend: Backend | None = None,
     ) -> None:
         self.config = config
         self.roster: Roster[Connection] = Roster()
@@ -137,15 +199,19 @@ class RelayCore:
         # Raises RegistryError for an unreadable or corrupt file: the relay must not start without it.
         self.registry = NameRegistry(config.registry, config.registry_max_names) if config.registry else None
         self._per_ip: Counter[str] = Counter()
-        # Raises StoreError for a data dir or database it cannot open: the relay must not start without it.
-        room_store = open_room_store(config.data_dir)
-        self.rooms = RoomService(room_store, config, self.roster.peers)
-        # Mailboxes and prekeys live in the same database as the rooms.
-        self.mailbox = MailboxService(
-            SQLiteMailboxStore(room_store.database, mailbox_limits(config)),
-            SQLitePrekeyStore(room_store.database),
-            self._online,
-        )
+        if backend is None:
+            # Raises StoreError for a data dir or database it cannot open: the relay must not start without it.
+            room_store = open_room_store(config.data_dir)
+            # Mailboxes and prekeys live in the same database as the rooms.
+            backend = Backend(
+                room_store,
+                SQLiteMailboxStore(room_store.database, mailbox_limits(config)),
+                SQLitePrekeyStore(room_store.database),
+                LocalOnly(),
+            )
+        self.router = backend.router
+        self.rooms = RoomService(backend.rooms, config, self.roster.peers)
+        self.mailbox = MailboxService(backend.mailboxes, backend.prekeys, self._online)
         #: One handler per client frame type; ``_dispatch`` refuses any other.
         self._handlers: dict[type[Frame], Callable[[Connection, Any], None]] = {
             Hello: self._handle_hello,
@@ -227,6 +293,7 @@ class RelayCore:
 
         self.mailbox.left(conn)
         if self.roster.leave(conn.name, conn, announce):
+            self.router.depart(conn, conn.name)
             log.info("leave name=%s addr=%s reason=%s members=%d", conn.name, conn.address, reason, len(self.roster))
 
     def _online(self, name: str) -> Connection | None:
@@ -343,9 +410,13 @@ class RelayCore:
             for entry in others:
                 entry.peer.outbox.offer(joined)
 
+        refusal = self.router.admit(conn, member)
+        if refusal is not None:
+            raise RemoteProtocolError(ErrorCode.NAME_TAKEN, refusal)
         try:
             self.roster.join(member, conn, announce)
         except NameTaken as taken:
+            self.router.depart(conn, member.name)
             present = taken.args[0]
             if present == hello.name:
                 detail = f"the name {hello.name!r} is in use"
@@ -353,6 +424,7 @@ class RelayCore:
                 detail = f"the name {hello.name!r} is in use: it looks like {present!r}, who is here"
             raise RemoteProtocolError(ErrorCode.NAME_TAKEN, detail) from None
         except SessionKeyInUse:
+            self.router.depart(conn, member.name)
             raise RemoteProtocolError(ErrorCode.BAD_CERT, "that session key is in use by another member") from None
         log.info(
             "join name=%s fp=%s addr=%s members=%d",
@@ -402,6 +474,7 @@ class RelayCore:
         except SessionKeyInUse:
             raise RemoteProtocolError(ErrorCode.BAD_CERT, "that session key is in use by another member") from None
         if replaced is not None:
+            self.router.changed(conn, member)
             log.info(
                 "rekey name=%s fp=%s members=%d",
                 conn.name,
@@ -423,12 +496,16 @@ class RelayCore:
         audit = self.config.log_ciphertext
         first_ct = b""
         total_bytes = 0
+        remote: dict[str, tuple[str, bytes]] = {}
         for wire_name, name, peer in found:
             if name in reached:  # "bob" and "BOB" are one member: one copy
                 missing.append(wire_name)
                 continue
             reached.add(name)
             ct = send.to[wire_name]
+            if peer.node is not None:  # on another relay node: the router hands it on
+                remote[name] = (wire_name, encoder.frame(ct))
+                continue
             if peer.outbox.offer(encoder.frame(ct)):
                 delivered.append(name)
                 total_bytes += len(ct)
@@ -450,6 +527,9 @@ class RelayCore:
             )
         for name in missing:
             log.info("undeliverable from=%s to=%r id=%s", conn.name, name[:64], send.id)
+        if remote:  # the ack waits for the other nodes' reports
+            self.router.forward(conn, remote, Ack(id=send.id, delivered=tuple(delivered), missing=tuple(missing)))
+            return
         # Packed from bytes: the id and the missing names are the decoded send's, the
         # delivered ones roster names, all bounded already (no Ack object to check them again).
         conn.outbox.offer(encode_ack(send.id, delivered, missing, max_frame=ABSOLUTE_MAX_FRAME))

@@ -22,6 +22,7 @@ import ssl
 import threading
 import time
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 from susurro.protocol import ErrorCode
 from susurro.transport import TLSStream
@@ -29,10 +30,13 @@ from susurro.transport import TLSStream
 from . import tls as relay_tls
 from .budget import MemoryBudget
 from .config import FLUSH_TIMEOUT, RelayConfig
-from .core import RelayCore, is_loopback
+from .core import Backend, RelayCore, is_loopback
 from .fdlimit import descriptors_needed, ensure_fd_limit
 from .loop import EventLoop, Link
 from .outbox import Outbox, set_shared_meter
+
+if TYPE_CHECKING:
+    from .cluster.router import ClusterRouter
 
 log = logging.getLogger("susurro.relay")
 
@@ -64,7 +68,16 @@ class RelayServer:
         if config.io_threads < 1:
             raise ValueError("io_threads must be at least 1")
         self.config = config
-        self.core = RelayCore(config)
+        backend: Backend | None = None
+        self.cluster: ClusterRouter | None = None
+        if config.cluster is not None:
+            # Imported only when clustered: it needs the ``redis`` package (the ``cluster`` extra).
+            from .cluster.router import open_cluster
+
+            backend, self.cluster = open_cluster(config.cluster, config.cluster_password_file, config)
+        self.core = RelayCore(config, backend=backend)
+        if self.cluster is not None:
+            self.cluster.attach(self.core)
         self.budget = MemoryBudget(config.memory_budget, config.max_partial_bytes)
         set_shared_meter(self.budget.shared)
         self.flush_timeout = FLUSH_TIMEOUT
@@ -113,6 +126,8 @@ class RelayServer:
         self._loops = [EventLoop(self, index) for index in range(self.config.io_threads)]
         for loop in self._loops:
             loop.start()
+        if self.cluster is not None:
+            self.cluster.start()
         self._acceptor = threading.Thread(target=self._accept_loop, name="relay-acceptor", daemon=True)
         self._acceptor.start()
         return self.address
@@ -142,6 +157,8 @@ class RelayServer:
             loop.thread.join(max(0.0, deadline - time.monotonic()))
         for thread in self._live_threads():
             thread.join(1.0)
+        if self.cluster is not None:
+            self.cluster.close()
         self._stopped.set()
 
     def _stop_loop(self, loop: EventLoop) -> None:

@@ -5,7 +5,12 @@
     {"status": "ok", "uptime_seconds": 3605, "connections": 3, "members": 3, "tls": true}
 
 ``connections`` counts open connections (joined or still joining), ``members``
-the joined ones. Nothing else: no names, addresses or fingerprints, so the
+the joined ones. A relay with ``--cluster`` adds what it knows of the cluster::
+
+    "cluster": {"node": "relay1-4242-a1b2c3", "state": "up", "redis_ms": 0.4, "remote_members": 40}
+
+``state`` is ``up`` or ``down`` (Redis unreachable: ``redis_ms`` is null and
+``error`` says what Redis answered). Nothing else: no names, addresses or fingerprints, so the
 endpoint tells a monitor that the relay is alive and how busy it is, and
 nothing about who uses it. It is off unless ``--status-port`` is given and
 binds loopback unless ``--status-host`` says otherwise.
@@ -68,10 +73,18 @@ class _StatusHTTPServer(HTTPServer):
 class StatusServer:
     """Serves ``snapshot()`` as JSON on (host, port) from one background thread."""
 
-    def __init__(self, host: str, port: int, counts: Callable[[], tuple[int, int]], tls: bool) -> None:
-        """``counts`` returns (connections, members); uptime counts from this call."""
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        counts: Callable[[], tuple[int, int]],
+        tls: bool,
+        cluster: Callable[[], dict[str, object]] | None = None,
+    ) -> None:
+        """``counts`` returns (connections, members); ``cluster`` the cluster section; uptime counts from this call."""
         self._started = time.monotonic()
         self._counts = counts
+        self._cluster = cluster
         self._tls = tls
         self._host, self._port = host, port
         self._httpd: _StatusHTTPServer | None = None
@@ -79,13 +92,16 @@ class StatusServer:
 
     def snapshot(self) -> dict[str, object]:
         connections, members = self._counts()
-        return {
+        snapshot: dict[str, object] = {
             "status": "ok",
             "uptime_seconds": int(time.monotonic() - self._started),
             "connections": connections,
             "members": members,
             "tls": self._tls,
         }
+        if self._cluster is not None:
+            snapshot["cluster"] = self._cluster()
+        return snapshot
 
     def start(self) -> tuple[str, int]:
         """Bind and serve; returns the bound (host, port). Raises ``OSError``."""

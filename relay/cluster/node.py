@@ -20,12 +20,20 @@ calls at the points where it already admits, drops and routes:
   ``ClusterDown``/``ClusterUp`` once per outage.
 
 The core stays socket-free and Redis-free: it sees these calls and events only.
+
+Threads: the relay's I/O threads call ``admit``, ``depart`` and ``send``; its
+cluster thread calls ``poll`` and ``answer``. One lock keeps the local state
+(presence list, claims, reports awaited, events) consistent between them; it is
+never held across the blocking stream read. While Redis is known to be down,
+``admit`` and ``send`` do not try it (an I/O thread must not wait on a dead
+Redis for every member): the cluster thread's next successful poll brings it back.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -119,22 +127,36 @@ class ClusterNode:
         self._next_refresh = float("-inf")
         self._down: str | None = None
         self._events: list[Event] = []
+        # Reentrant: the outage helpers take it too, from inside the calls that hold it.
+        self._lock = threading.RLock()
 
     @property
     def up(self) -> bool:
         return self._down is None
 
+    @property
+    def down_reason(self) -> str | None:
+        """What Redis said when it went away, while it is away."""
+        return self._down
+
     def _outage(self, exc: RedisUnavailable) -> None:
-        if self._down is None:
-            self._down = str(exc)
-            log.error("cluster-down node=%s error=%s (check that Redis runs and the password is right)", self.node, exc)
-            self._events.append(ClusterDown(str(exc)))
+        with self._lock:
+            if self._down is None:
+                self._down = str(exc)
+                log.error(
+                    "cluster-down node=%s error=%s (check that Redis runs, that this machine reaches it, "
+                    "and the password; members of this relay are still served)",
+                    self.node,
+                    exc,
+                )
+                self._events.append(ClusterDown(str(exc)))
 
     def _recovered(self) -> None:
-        if self._down is not None:
-            self._down = None
-            log.info("cluster-up node=%s", self.node)
-            self._events.append(ClusterUp())
+        with self._lock:
+            if self._down is not None:
+                self._down = None
+                log.info("cluster-up node=%s", self.node)
+                self._events.append(ClusterUp())
 
     # --- the core's calls -------------------------------------------------------------
 
@@ -151,21 +173,33 @@ class ClusterNode:
         While Redis is unreachable the name cannot be checked, so the join is refused (False): two
         nodes cut off from each other must not both admit one name.
         """
-        try:
-            if not self.claims.claim(name_key, token):
+        with self._lock:
+            if not self.up:
                 return False
-            self.presence.join(name, record)
-        except RedisUnavailable as exc:
-            self._outage(exc)
-            return False
-        return True
+            try:
+                if not self.claims.claim(name_key, token):
+                    return False
+                self.presence.join(name, record)
+            except RedisUnavailable as exc:
+                self._outage(exc)
+                return False
+            return True
+
+    def update(self, name: str, record: bytes) -> None:
+        """A member's record changed (a rekey): other nodes see it at their next poll."""
+        with self._lock:
+            try:
+                self.presence.join(name, record)
+            except RedisUnavailable as exc:  # kept locally; written again at the next refresh
+                self._outage(exc)
 
     def depart(self, name_key: str, name: str) -> None:
-        try:
-            self.presence.leave(name)
-            self.claims.release(name_key)
-        except RedisUnavailable as exc:  # the TTLs free both soon anyway
-            self._outage(exc)
+        with self._lock:
+            try:
+                self.presence.leave(name)
+                self.claims.release(name_key)
+            except RedisUnavailable as exc:  # the TTLs free both soon anyway
+                self._outage(exc)
 
     def where(self, name: str) -> str | None:
         """The other node ``name`` is connected to, as of the last poll."""
@@ -184,6 +218,8 @@ class ClusterNode:
             node = self.where(name)
             if node is None:
                 unreachable[name] = Reason.NOT_PRESENT
+            elif not self.up:
+                unreachable[name] = Reason.CLUSTER_DOWN
             else:
                 by_node.setdefault(node, []).append((name, frame))
         if not by_node:
@@ -192,17 +228,20 @@ class ClusterNode:
             node: Deliveries(origin=self.node, send_ref=send_ref, frames=tuple(items))
             for node, items in by_node.items()
         }
+        with self._lock:
+            # Awaited before it is published: the cluster thread may read the report
+            # before ``publish`` returns here, and a report for no one is dropped.
+            self.pending.expect(send_ref, [name for items in by_node.values() for name, _ in items], now)
         try:
             stored = self.streams.publish(entries)
         except RedisUnavailable as exc:
             self._outage(exc)
             stored = dict.fromkeys(entries, False)
-        for node, ok in stored.items():
-            names = [name for name, _ in by_node[node]]
-            if ok:
-                self.pending.expect(send_ref, names, now)
-            else:
-                unreachable.update(dict.fromkeys(names, Reason.CLUSTER_DOWN))
+        with self._lock:
+            for node, ok in stored.items():
+                if not ok:
+                    names = self.pending.fail(send_ref, [name for name, _ in by_node[node]])
+                    unreachable.update(dict.fromkeys(names, Reason.CLUSTER_DOWN))
         return unreachable
 
     def answer(self, inbound: Inbound, delivered: Sequence[str], missing: Sequence[str]) -> None:
@@ -219,37 +258,41 @@ class ClusterNode:
     def poll(self, now: float, block_ms: int | None = None) -> list[Event]:
         """Everything that happened since the last poll (waiting up to ``block_ms`` for stream entries)."""
         try:
-            for entry in self.streams.read(block_ms):
-                if isinstance(entry, Deliveries):
-                    self._events.append(Inbound(entry.origin, entry.send_ref, entry.frames))
-                elif entry.origin == self.node:
-                    delivered, missing = self.pending.answer(entry)
-                    if delivered or missing:
-                        reason = Reason.REFUSED if missing else None
-                        self._events.append(Outcome(entry.send_ref, tuple(delivered), tuple(missing), reason))
-            if now >= self._next_refresh:
-                self._next_refresh = now + self.refresh_interval
-                self.presence.refresh()
-                self._events += [NameLost(name_key) for name_key in self.claims.refresh()]
-                view = self.presence.snapshot()
-                self._events += [RemoteLeft(name) for name in departures(self._view, view, self.node)]
-                self._events += [
-                    RemoteJoined(name, view[name].record) for name in arrivals(self._view, view, self.node)
-                ]
-                self._view = view
-            self._recovered()
+            entries = self.streams.read(block_ms)  # without the lock: it may block
+            with self._lock:
+                for entry in entries:
+                    if isinstance(entry, Deliveries):
+                        self._events.append(Inbound(entry.origin, entry.send_ref, entry.frames))
+                    elif entry.origin == self.node:
+                        delivered, missing = self.pending.answer(entry)
+                        if delivered or missing:
+                            reason = Reason.REFUSED if missing else None
+                            self._events.append(Outcome(entry.send_ref, tuple(delivered), tuple(missing), reason))
+                if now >= self._next_refresh:
+                    self._next_refresh = now + self.refresh_interval
+                    self.presence.refresh()
+                    self._events += [NameLost(name_key) for name_key in self.claims.refresh()]
+                    view = self.presence.snapshot()
+                    self._events += [RemoteLeft(name) for name in departures(self._view, view, self.node)]
+                    self._events += [
+                        RemoteJoined(name, view[name].record) for name in arrivals(self._view, view, self.node)
+                    ]
+                    self._view = view
+                self._recovered()
         except RedisUnavailable as exc:
             self._outage(exc)
             self._next_refresh = now  # refresh again as soon as Redis answers
-        for send_ref, names in self.pending.expired(now).items():
-            self._events.append(Outcome(send_ref, (), tuple(names), Reason.NO_REPORT))
-        events, self._events = self._events, []
+        with self._lock:
+            for send_ref, names in self.pending.expired(now).items():
+                self._events.append(Outcome(send_ref, (), tuple(names), Reason.NO_REPORT))
+            events, self._events = self._events, []
         return events
 
     def close(self) -> None:
         """A clean shutdown: members leave and names are freed at once."""
-        try:
-            self.presence.withdraw()
-            self.claims.release_all()
-        except RedisUnavailable:
-            pass
+        with self._lock:
+            try:
+                self.presence.withdraw()
+                self.claims.release_all()
+            except RedisUnavailable:
+                pass

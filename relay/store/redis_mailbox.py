@@ -125,7 +125,8 @@ return removed
 _TAKE = """
 local signed = redis.call('GET', KEYS[1])
 if not signed then return false end
-local popped = redis.call('ZPOPMIN', KEYS[2])
+local popped = {}
+if ARGV[1] == '1' then popped = redis.call('ZPOPMIN', KEYS[2]) end
 local key_id, data = false, false
 if popped[1] then
   key_id = popped[1]
@@ -351,13 +352,13 @@ class RedisPrekeyStore(PrekeyStore):
         except redis.RedisError as exc:
             raise StoreError(f"cannot store prekeys: Redis: {exc}") from None
 
-    def take_bundle(self, name_key: str) -> StoredBundle | None:
+    def take_bundle(self, name_key: str, one_time: bool = True) -> StoredBundle | None:
         owner = self.identity_for(name_key)
         if owner is None:
             return None
         name, identity_key = owner
         try:
-            reply = self._take(keys=list(self._identity_keys(identity_key)))
+            reply = self._take(keys=list(self._identity_keys(identity_key)), args=[b"1" if one_time else b"0"])
         except redis.RedisError as exc:
             raise StoreError(f"cannot hand out prekeys: Redis: {exc}") from None
         if not reply:

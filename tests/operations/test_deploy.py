@@ -17,6 +17,8 @@ from tests.helpers.processes import WAIT, console_script
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "deploy" / "susurro-relay.service"
+#: The template for one cluster node per port (issue 14).
+TEMPLATE = ROOT / "deploy" / "susurro-relay@.service"
 CONTAINERFILE = ROOT / "deploy" / "Containerfile"
 ENV_FILE = ROOT / "deploy" / "relay.env"
 
@@ -28,9 +30,9 @@ def pyproject(key: str) -> str:
     return match.group(1).strip()
 
 
-def unit_settings() -> dict[str, list[str]]:
+def unit_settings(unit: Path = UNIT) -> dict[str, list[str]]:
     settings: dict[str, list[str]] = {}
-    for line in UNIT.read_text().splitlines():
+    for line in unit.read_text().splitlines():
         if "=" in line and not line.startswith(("#", "[")):
             key, _, value = line.partition("=")
             settings.setdefault(key.strip(), []).append(value.strip())
@@ -61,7 +63,26 @@ def test_systemd_unit_is_hardened() -> None:
     assert "AF_INET AF_INET6" in s["RestrictAddressFamilies"][0]
 
 
-def test_systemd_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+#: What the template may set differently from the single unit: the instance's port, files and name.
+PER_INSTANCE = {"Description", "After", "ExecStart", "EnvironmentFile", "SyslogIdentifier"}
+
+
+def test_the_cluster_template_is_the_single_unit_per_port() -> None:
+    single, template = unit_settings(), unit_settings(TEMPLATE)
+    for key in set(single) | set(template):
+        if key not in PER_INSTANCE:
+            assert template.get(key) == single.get(key), key  # the same hardening, limits and restarts
+    assert template["ExecStart"] == [single["ExecStart"][0] + " --port %i"]
+    assert "-/etc/susurro/relay-%i.env" in template["EnvironmentFile"]
+    # The Redis password comes from a root-only file systemd reads, never from a command line.
+    assert "/etc/susurro/redis.env" in template["EnvironmentFile"]
+    assert "PASSWORD" not in template["ExecStart"][0].upper()
+
+
+@pytest.mark.parametrize(
+    ("source", "name"), [(UNIT, "susurro-relay.service"), (TEMPLATE, "susurro-relay@12345.service")]
+)
+def test_systemd_unit_passes_systemd_analyze_verify(tmp_path: Path, source: Path, name: str) -> None:
     tool = shutil.which("systemd-analyze")
     if tool is None:
         pytest.skip("systemd-analyze is not installed (it comes with systemd)")
@@ -69,8 +90,8 @@ def test_systemd_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     script = console_script("susurro-relay")
     if len(script) != 1:
         pytest.skip("the susurro-relay console script is not installed")
-    unit = tmp_path / "susurro-relay.service"
-    unit.write_text(UNIT.read_text().replace("/opt/susurro/.venv/bin/susurro-relay", script[0]))
+    unit = tmp_path / name  # a template is verified as one of its instances
+    unit.write_text(source.read_text().replace("/opt/susurro/.venv/bin/susurro-relay", script[0]))
     result = subprocess.run(
         [tool, "verify", str(unit)], capture_output=True, text=True, timeout=WAIT * 4, check=False, cwd=tmp_path
     )
@@ -126,6 +147,6 @@ def test_container_copies_every_package_it_installs() -> None:
 def test_deploy_files_only_set_variables_the_relay_knows() -> None:
     parser = build_parser()
     known = {variable_for(action) for action in parser._actions if action.option_strings}
-    texts = [UNIT.read_text(), CONTAINERFILE.read_text(), ENV_FILE.read_text()]
+    texts = [UNIT.read_text(), TEMPLATE.read_text(), CONTAINERFILE.read_text(), ENV_FILE.read_text()]
     used = {name for text in texts for name in re.findall(PREFIX + r"[A-Z_]+", text)}
     assert used and used <= known, f"unknown: {sorted(used - known)}"

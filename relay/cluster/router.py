@@ -1,0 +1,368 @@
+"""``--cluster``: the relay core's ``Router`` over a ``ClusterNode``, and the node's cluster thread.
+
+The core routes by its roster. Members of other nodes sit in it as stand-ins
+(a ``Connection`` whose ``node`` is set and whose outbox drops everything), so
+a local joiner's ``welcome`` lists them, a name they hold cannot be taken
+here, and a ``send`` finds them like anyone else; the core hands their
+``deliver`` frames to ``forward`` instead of an outbox.
+
+``forward`` publishes one stream entry per destination node and holds the
+sender's ``ack`` until every such recipient is answered for: delivered or
+not as the other node reports, or not delivered when the report does not
+come within ``REPORT_TIMEOUT`` (10 s) or Redis is down. Each recipient not
+delivered is logged with why (``Reason``). The ``ack`` itself names only
+who was and was not delivered (the protocol has no reason field yet).
+
+The cluster thread polls the node: frames other nodes sent for members here
+are offered to their outboxes and answered; members arriving on or leaving
+other nodes become ``joined``/``left`` for the members here; a member whose
+name claim this node lost is told and disconnected. While Redis is down the
+thread retries every ``OUTAGE_RETRY`` seconds; the node logs the outage once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import msgpack
+import redis
+
+from susurro.protocol import (
+    Ack,
+    Error,
+    ErrorCode,
+    FrameDecoder,
+    Joined,
+    Left,
+    Member,
+    ProtocolError,
+    Rekeyed,
+    encode,
+    name_key,
+)
+from susurro.protocol.limits import ABSOLUTE_MAX_FRAME
+
+from ..config import RelayConfig
+from ..core import Backend, Connection, RelayCore
+from ..mailbox import mailbox_limits
+from ..roster import NameTaken, RosterEntry, SessionKeyInUse
+from ..store.redis import RedisRoomStore
+from ..store.redis_mailbox import RedisMailboxStore, RedisPrekeyStore
+from .connect import open_redis, read_password
+from .node import (
+    ClusterDown,
+    ClusterNode,
+    ClusterUp,
+    Event,
+    Inbound,
+    NameLost,
+    Outcome,
+    Reason,
+    RemoteJoined,
+    RemoteLeft,
+)
+
+log = logging.getLogger("susurro.relay")
+
+#: Milliseconds the cluster thread waits for stream entries per poll: a new entry ends the wait at once,
+#: so this bounds only how late a report timeout or a presence refresh can be. Under the 2 s reply timeout.
+POLL_BLOCK_MS = 500
+#: Seconds between attempts to reach Redis while it is down.
+OUTAGE_RETRY = 1.0
+#: Seconds ``close`` waits for the cluster thread.
+STOP_TIMEOUT = 5.0
+
+
+def node_id() -> str:
+    """This process's id in the cluster: which machine and process, and a random part (a restart is a new node)."""
+    host = socket.gethostname().replace("/", "-")[:64] or "relay"
+    return f"{host}-{os.getpid()}-{os.urandom(3).hex()}"
+
+
+def member_record(member: Member) -> bytes:
+    """What other nodes learn of a member here: its roster entry, as clients see it in ``joined``."""
+    packed = msgpack.packb(member.to_wire(), use_bin_type=True)
+    assert isinstance(packed, bytes)
+    return packed
+
+
+def member_of(record: bytes) -> Member | None:
+    try:
+        return Member.from_wire(msgpack.unpackb(record, raw=False))
+    except (ProtocolError, ValueError, TypeError, msgpack.UnpackException):
+        return None
+
+
+class _Elsewhere:
+    """A stand-in's outbox: that member's own node tells it everything, so nothing is queued here."""
+
+    def offer(self, data: bytes) -> bool:
+        return True
+
+
+@dataclass
+class _HeldAck:
+    """A send whose ``ack`` waits for other nodes' reports."""
+
+    conn: Connection
+    ack: Ack
+    #: roster name -> the name as the sender wrote it, for each recipient not answered for yet.
+    waiting: dict[str, str]
+    delivered: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+
+class ClusterRouter:
+    """``relay.core.Router`` for one node of a cluster; ``attach`` it to the core, then ``start``."""
+
+    def __init__(self, node: ClusterNode, clock: Callable[[], float] = time.monotonic) -> None:
+        self.node = node
+        self._clock = clock
+        self._core: RelayCore | None = None
+        self._lock = threading.Lock()
+        self._refs = itertools.count(1)
+        self._held: dict[int, _HeldAck] = {}
+        self._stand_ins: dict[str, Connection] = {}
+        #: name key -> the local connection that claimed it (to end it if the claim is lost).
+        self._claimed: dict[str, Connection] = {}
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        #: Milliseconds of the last ``PING`` to Redis, for ``--status-port``; None while down.
+        self.latency_ms: float | None = None
+        self._next_ping = float("-inf")
+
+    def attach(self, core: RelayCore) -> None:
+        self._core = core
+
+    @property
+    def core(self) -> RelayCore:
+        assert self._core is not None, "attach the core first"
+        return self._core
+
+    # --- relay.core.Router ------------------------------------------------------------
+
+    def admit(self, conn: Connection, member: Member) -> str | None:
+        key = name_key(member.name)
+        if self.node.admit(key, member.name, str(conn.id), member_record(member)):
+            with self._lock:
+                self._claimed[key] = conn
+            return None
+        if not self.node.up:
+            return "this relay cannot check names with the rest of its cluster right now; try again shortly"
+        with self._lock:
+            here = key in self._claimed
+        return f"the name {member.name!r} is in use" + ("" if here else " on another relay of this cluster")
+
+    def depart(self, conn: Connection, name: str) -> None:
+        key = name_key(name)
+        with self._lock:
+            if self._claimed.get(key) is not conn:
+                return
+            del self._claimed[key]
+        self.node.depart(key, name)
+
+    def changed(self, conn: Connection, member: Member) -> None:
+        self.node.update(member.name, member_record(member))
+
+    def forward(self, conn: Connection, frames: dict[str, tuple[str, bytes]], ack: Ack) -> None:
+        ref = next(self._refs)
+        with self._lock:  # held before the publish: a report can come back before it returns
+            self._held[ref] = _HeldAck(conn, ack, {name: wire for name, (wire, _) in frames.items()})
+        unreachable = self.node.send(ref, {name: frame for name, (_, frame) in frames.items()}, self._clock())
+        by_reason: dict[Reason, list[str]] = {}
+        for name, reason in unreachable.items():
+            by_reason.setdefault(reason, []).append(name)
+        for reason, names in by_reason.items():
+            self._settle(ref, (), tuple(names), reason)
+
+    def _settle(self, ref: int, delivered: tuple[str, ...], missing: tuple[str, ...], reason: Reason | None) -> None:
+        with self._lock:
+            held = self._held.get(ref)
+            if held is None:
+                return
+            for name in delivered:
+                if held.waiting.pop(name, None) is not None:
+                    held.delivered.append(name)
+            for name in missing:
+                wire = held.waiting.pop(name, None)
+                if wire is not None:
+                    held.missing.append(wire)
+                    log.info(
+                        "undeliverable from=%s to=%r id=%s reason=%s",
+                        held.conn.name,
+                        wire[:64],
+                        held.ack.id,
+                        (reason or Reason.REFUSED).name.lower(),
+                    )
+            if held.waiting:
+                return
+            del self._held[ref]
+        ack = Ack(
+            id=held.ack.id,
+            delivered=held.ack.delivered + tuple(held.delivered),
+            missing=held.ack.missing + tuple(held.missing),
+        )
+        held.conn.outbox.offer(encode(ack, max_frame=ABSOLUTE_MAX_FRAME))
+
+    # --- monitoring ---------------------------------------------------------------------
+
+    @property
+    def remote_members(self) -> int:
+        return len(self._stand_ins)
+
+    def status(self) -> dict[str, object]:
+        """The ``cluster`` section of ``--status-port``: no names, as the rest of it."""
+        up = self.node.up
+        section: dict[str, object] = {
+            "node": self.node.node,
+            "state": "up" if up else "down",
+            "redis_ms": None if self.latency_ms is None else round(self.latency_ms, 2),
+            "remote_members": self.remote_members,
+        }
+        if not up:
+            section["error"] = self.node.down_reason
+        return section
+
+    # --- the cluster thread -----------------------------------------------------------
+
+    def start(self) -> None:
+        self.node.start()
+        self._thread = threading.Thread(target=self._run, name="relay-cluster", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop polling; this node's members leave and its names are freed at once (not after the TTL)."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(STOP_TIMEOUT)
+        self.node.close()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                events = self.node.poll(self._clock(), POLL_BLOCK_MS if self.node.up else None)
+                for event in events:
+                    self.handle(event)
+                self._measure()
+            except Exception:  # a bug here must not end cross-node delivery for good
+                log.exception("cluster poll failed")
+                self._stopping.wait(OUTAGE_RETRY)
+            if not self.node.up:
+                self.latency_ms = None
+                self._stopping.wait(OUTAGE_RETRY)
+
+    def _measure(self) -> None:
+        now = self._clock()
+        if not self.node.up or now < self._next_ping:
+            return
+        self._next_ping = now + self.node.refresh_interval
+        started = time.perf_counter()
+        try:
+            self.node.presence.client.ping()
+        except redis.RedisError:
+            self.latency_ms = None
+            return
+        self.latency_ms = (time.perf_counter() - started) * 1000
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, Inbound):
+            self._inbound(event)
+        elif isinstance(event, Outcome):
+            self._settle(event.send_ref, event.delivered, event.missing, event.reason)
+        elif isinstance(event, RemoteJoined):
+            self._remote_joined(event)
+        elif isinstance(event, RemoteLeft):
+            self._remote_left(event.name)
+        elif isinstance(event, NameLost):
+            self._name_lost(event.name_key)
+        elif isinstance(event, (ClusterDown, ClusterUp)):
+            pass  # the node logged it; sends meanwhile were reported not delivered as they came
+
+    def _inbound(self, inbound: Inbound) -> None:
+        delivered: list[str] = []
+        missing: list[str] = []
+        for name, frame in inbound.frames:
+            found, _ = self.core.roster.lookup([name])
+            peer = found[0][2] if found else None
+            if peer is not None and peer.node is None and peer.outbox.offer(frame):
+                delivered.append(name)
+            else:
+                missing.append(name)
+        self.node.answer(inbound, delivered, missing)
+
+    def _local(self, others: list[RosterEntry[Connection]], frame: bytes) -> None:
+        for entry in others:
+            if entry.peer.node is None:
+                entry.peer.outbox.offer(frame)
+
+    def _remote_joined(self, event: RemoteJoined) -> None:
+        member = member_of(event.record)
+        where = self.node.where(event.name)
+        if member is None or member.name != event.name or where is None:
+            log.warning("cluster-bad-record name=%r", event.name[:64])
+            return
+        roster = self.core.roster
+        current = self._stand_ins.get(member.name)
+        if current is not None and current.node == where and current.ik == member.ik:  # a rekey over there
+            rekeyed = encode(Rekeyed(member=member), max_frame=ABSOLUTE_MAX_FRAME)
+            roster.replace(member.name, current, member, lambda others: self._local(others, rekeyed))
+            return
+        if current is not None:
+            self._remote_left(member.name)
+        stand_in = Connection(
+            id=0,
+            address=f"node:{where}",
+            outbox=_Elsewhere(),
+            decoder=FrameDecoder(1),
+            nonce=b"",
+            name=member.name,
+            ik=member.ik,
+            node=where,
+        )
+        joined = encode(Joined(member=member), max_frame=ABSOLUTE_MAX_FRAME)
+        try:
+            roster.join(member, stand_in, lambda others: self._local(others, joined))
+        except (NameTaken, SessionKeyInUse):
+            # Held here too: only while a name moves between nodes; the claim decides who keeps it.
+            log.info("cluster-skip name=%s node=%s reason=held_here", member.name, where)
+            return
+        self._stand_ins[member.name] = stand_in
+        log.info("remote-join name=%s node=%s members=%d", member.name, where, len(roster))
+
+    def _remote_left(self, name: str) -> None:
+        stand_in = self._stand_ins.pop(name, None)
+        if stand_in is None:
+            return
+        left = encode(Left(name=name))
+        if self.core.roster.leave(name, stand_in, lambda others: self._local(others, left)):
+            log.info("remote-leave name=%s node=%s members=%d", name, stand_in.node, len(self.core.roster))
+
+    def _name_lost(self, key: str) -> None:
+        with self._lock:
+            conn = self._claimed.pop(key, None)
+        if conn is None:
+            return
+        detail = "another relay of this cluster holds your name now (this relay lost touch with it); reconnect"
+        log.warning("reject %s addr=%s code=%s detail=name claim lost", conn.label(), conn.address, "name_taken")
+        conn.outbox.offer(encode(Error(code=ErrorCode.NAME_TAKEN.value, detail=detail)))
+        conn.closing = True  # the I/O loop ends it at its next frame
+
+
+def open_cluster(url: str, password_file: str | None, config: RelayConfig) -> tuple[Backend, ClusterRouter]:
+    """The Redis stores and the router of one node for ``--cluster URL``; raises ``ClusterConfigError``."""
+    client = open_redis(url, read_password(password_file))
+    router = ClusterRouter(ClusterNode(client, node_id()))
+    backend = Backend(
+        RedisRoomStore(client),
+        RedisMailboxStore(client, mailbox_limits(config)),
+        RedisPrekeyStore(client),
+        router,
+    )
+    return backend, router
