@@ -271,6 +271,7 @@ class ClusterNode:
                 if now >= self._next_refresh:
                     self._next_refresh = now + self.refresh_interval
                     self.presence.refresh()
+                    self.streams.keep()
                     self._events += [NameLost(name_key) for name_key in self.claims.refresh()]
                     view = self.presence.snapshot()
                     self._events += [RemoteLeft(name) for name in departures(self._view, view, self.node)]

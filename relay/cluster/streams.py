@@ -8,6 +8,11 @@ destination node writes each frame to its member's outbox and answers with
 one ``report`` entry on the sender's node stream: which of those
 recipients it delivered to and which it did not.
 
+Memory: a node trims its stream up to the last entry it handled after
+each read (``XTRIM MINID``), so Redis holds only entries not read yet;
+``STREAM_MAXLEN`` caps those too, and a dead node's stream expires
+(``STREAM_TTL``), since node ids are never reused.
+
 Recovery: a node reads its stream from the id of the last entry it
 handled, so after losing Redis for a moment it picks up every entry added
 meanwhile, in order, exactly once. What Redis itself lost (restarted
@@ -21,6 +26,7 @@ never delivered on Redis's word alone.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +46,9 @@ STREAM_MAXLEN = 10_000
 REPORT_TIMEOUT = 10.0
 #: Entries read per ``XREAD``.
 READ_COUNT = 256
+#: Seconds a stream outlives the last write or refresh to it: its reader refreshes it while alive
+#: (``keep``), so only the stream of a node that died, and its unread entries, go away by themselves.
+STREAM_TTL = 60.0
 #: Bytes of one entry: a send's frames fit in one frame of the relay, plus names and framing.
 MAX_ENTRY_BYTES = ABSOLUTE_MAX_FRAME + DEFAULT_MAX_RECIPIENTS * (4 * MAX_NAME_CHARS + 16) + 1024
 VERSION = 1
@@ -177,6 +186,7 @@ class NodeStreams:
         self.client = client
         self.node = node
         self.maxlen = maxlen
+        self._ttl_ms = int(STREAM_TTL * 1000)
         self._prefix = prefix
         #: The id of the last entry read from this node's stream; set by ``start`` (or the first ``read``).
         self.cursor: bytes | None = None
@@ -198,10 +208,19 @@ class NodeStreams:
                         maxlen=self.maxlen,
                         approximate=False,
                     )
+                    pipe.pexpire(self.stream_key(node), self._ttl_ms)
                 replies = pipe.execute(raise_on_error=False)
         except redis.RedisError as exc:
             raise StreamError(f"cross-node delivery: Redis: {exc}") from None
-        return {node: not isinstance(reply, Exception) for node, reply in zip(nodes, replies, strict=True)}
+        added = replies[0::2]
+        return {node: not isinstance(reply, Exception) for node, reply in zip(nodes, added, strict=True)}
+
+    def keep(self) -> None:
+        """This node is alive: its stream does not expire (called at each presence refresh)."""
+        try:
+            self.client.pexpire(self.stream_key(self.node), self._ttl_ms)
+        except redis.RedisError as exc:
+            raise StreamError(f"cross-node delivery: Redis: {exc}") from None
 
     def start(self) -> None:
         """Read from now on (what was added before this node started is not for it)."""
@@ -233,4 +252,9 @@ class NodeStreams:
                     entries.append(decode_entry(fields.get(b"e", b"")))
                 except BadEntry:
                     continue
+        if reply:
+            # What was read is handed over: Redis need not keep it (the cursor's own entry stays, harmless).
+            # A failure here loses nothing: the next read trims it.
+            with contextlib.suppress(redis.RedisError):
+                self.client.xtrim(self.stream_key(self.node), minid=self.cursor, approximate=False)
         return entries

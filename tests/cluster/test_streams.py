@@ -17,6 +17,7 @@ from susurro.relay.cluster.connect import open_redis
 from susurro.relay.cluster.streams import (
     MAX_ENTRY_BYTES,
     REPORT_TIMEOUT,
+    STREAM_TTL,
     BadEntry,
     Deliveries,
     NodeStreams,
@@ -264,3 +265,16 @@ def redis_dump(server: RedisServer) -> bytes:
                     out += b"\n".join(k + b"=" + v for k, v in fields.items())
             out += b"\n" + (raw.dump(key) or b"") + b"\n"  # the serialized form Redis persists
     return bytes(out)
+
+
+def test_what_a_node_has_read_leaves_redis_and_a_stream_expires_without_its_reader(redis_server: RedisServer) -> None:
+    n1, n2 = streams(redis_server, "n1"), streams(redis_server, "n2")
+    for ref in range(300):
+        n1.publish({"n2": deliveries(ref, "bob")})
+    assert len(n2.read(count=1000)) == 300
+    with redis_server.client() as raw:
+        assert raw.xlen(n1.stream_key("n2")) <= 1  # only the entry under the cursor, at most
+        n1.publish({"n3": deliveries(1, "bob")})  # a node that died: nobody reads or keeps its stream
+        assert 0 < raw.pttl(n1.stream_key("n3")) <= STREAM_TTL * 1000
+        n2.keep()
+        assert raw.pttl(n1.stream_key("n2")) > (STREAM_TTL - 5) * 1000

@@ -1,0 +1,155 @@
+"""The issue's scenarios through the real programs: two ``susurro-relay --cluster`` processes sharing one
+real ``redis-server`` (with a password, read from a mode-600 file), and ``susurro-cli --json`` clients,
+each with its own ``$SUSURRO_HOME``. Alice is on node 1, Bob and Carol on node 2.
+
+Every wait is on an event, bounded; the bounds are generous (a member of the other node is seen at its
+node's next presence refresh, every 3 s, on a machine whose 2 cores run other suites too)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers.processes import CliProcess, RelayProcess
+from tests.helpers.redis_server import RedisServer
+
+#: Seconds for anything that crosses nodes: a presence refresh, a report, a reconnect.
+CROSS = 40.0
+
+
+@pytest.fixture
+def redis_with_password(redis_factory: Callable[..., RedisServer]) -> RedisServer:
+    return redis_factory(password=secrets.token_urlsafe(24), persist=True)
+
+
+@pytest.fixture
+def nodes(tmp_path: Path, redis_with_password: RedisServer) -> Iterator[Callable[[str], RelayProcess]]:
+    password_file = tmp_path / "redis-password"
+    password_file.write_text(f"{redis_with_password.password}\n")
+    password_file.chmod(0o600)
+    started: list[RelayProcess] = []
+
+    def node(name: str) -> RelayProcess:
+        (tmp_path / name).mkdir()
+        relay = RelayProcess(
+            tmp_path / name, "--cluster", redis_with_password.url, "--cluster-password-file", str(password_file)
+        )
+        started.append(relay)
+        return relay
+
+    try:
+        yield node
+    finally:
+        for relay in started:
+            relay.stop()
+
+
+def client(clients: list[CliProcess], tmp_path: Path, name: str, relay: RelayProcess) -> CliProcess:
+    cli = CliProcess(name, tmp_path / name, relay.address)
+    clients.append(cli)
+    cli.expect_event("connected", name=name)
+    return cli
+
+
+def sees(cli: CliProcess, name: str) -> None:
+    """``cli`` learns of ``name``: in its roster when it joined, or as a join later (whichever came first)."""
+
+    def shows(event: dict[str, Any]) -> bool:
+        if event["event"] == "roster":
+            return name in [m["name"] for m in event["members"]]
+        return event["event"] == "joined" and event["name"] == name
+
+    cli.expect(shows, f"{name} in the roster or joining", CROSS)
+
+
+def redis_bytes(server: RedisServer) -> bytes:
+    """Every key and every value Redis holds, and its append-only files, as one blob to search."""
+    out = bytearray()
+    with server.client() as r:
+        for key in r.scan_iter(count=1000):
+            out += key
+            kind = r.type(key)
+            if kind == b"string":
+                out += r.get(key) or b""
+            elif kind == b"hash":
+                for field, value in r.hgetall(key).items():
+                    out += field + value
+            elif kind == b"list":
+                out += b"".join(r.lrange(key, 0, -1))
+            elif kind == b"set":
+                out += b"".join(r.smembers(key))
+            elif kind == b"zset":
+                out += b"".join(r.zrange(key, 0, -1))
+            elif kind == b"stream":
+                for _, fields in r.xrange(key):
+                    out += b"".join(k + v for k, v in fields.items())
+    for path in server.directory.rglob("*"):
+        if path.is_file() and path.name != "redis.log":
+            out += path.read_bytes()
+    return bytes(out)
+
+
+def test_three_members_on_two_relays_chat_with_exact_reports_and_redis_holds_no_plaintext(
+    tmp_path: Path,
+    cli_clients: list[CliProcess],
+    nodes: Callable[[str], RelayProcess],
+    redis_with_password: RedisServer,
+) -> None:
+    node1, node2 = nodes("n1"), nodes("n2")
+    alice = client(cli_clients, tmp_path, "alice", node1)
+    bob = client(cli_clients, tmp_path, "bob", node2)
+    carol = client(cli_clients, tmp_path, "carol", node2)
+    for name in ("bob", "carol"):
+        sees(alice, name)
+    sees(bob, "alice")
+
+    room_text = f"room plaintext {secrets.token_hex(8)}"
+    alice.type(room_text)
+    sent = alice.expect_event("sent")
+    assert sorted(sent["to"]) == ["bob", "carol"]
+    for receiver in (bob, carol):
+        message = receiver.expect(lambda e: e["event"] == "message" and e["text"] == room_text, "the room line", CROSS)
+        assert message["from"] == "alice" and message["msg_id"] == sent["msg_id"]
+    delivery = alice.expect(lambda e: e["event"] == "delivery" and e["msg_id"] == sent["msg_id"], "its report", CROSS)
+    assert sorted(delivery["delivered"]) == ["bob", "carol"] and delivery["missing"] == []
+
+    direct_text = f"direct plaintext {secrets.token_hex(8)}"
+    carol.type(f"/msg alice {direct_text}")
+    sent = carol.expect_event("sent")
+    direct = alice.expect(lambda e: e["event"] == "message" and e["text"] == direct_text, "carol's line", CROSS)
+    assert direct["direct"] is True and direct["from"] == "carol"
+    delivery = carol.expect(lambda e: e["event"] == "delivery" and e["msg_id"] == sent["msg_id"], "its report", CROSS)
+    assert delivery["delivered"] == ["alice"] and delivery["missing"] == []
+    assert not [e for e in bob.events if e["event"] == "message" and e["text"] == direct_text]
+
+    for cli in (alice, bob, carol):
+        cli.type("/quit")
+        cli.wait()
+    stored = redis_bytes(redis_with_password)
+    assert b"susurro:" in stored  # the scan saw the cluster's keys
+    for text in (room_text, direct_text):
+        assert text.encode() not in stored
+        assert text not in node1.all_output() and text not in node2.all_output()
+
+
+def test_a_message_for_someone_away_waits_in_redis_and_reaches_them_on_the_other_relay(
+    tmp_path: Path, cli_clients: list[CliProcess], nodes: Callable[[str], RelayProcess]
+) -> None:
+    node1, node2 = nodes("n1"), nodes("n2")
+    alice = client(cli_clients, tmp_path, "alice", node1)
+    bob = client(cli_clients, tmp_path, "bob", node2)  # publishes his prekeys, into Redis
+    sees(alice, "bob")
+    bob.type("/quit")
+    bob.wait()
+    alice.expect(lambda e: e["event"] == "left" and e["name"] == "bob", "bob left", CROSS)
+    secret = f"waits for bob {secrets.token_hex(8)}"
+    alice.type(f"/msg bob {secret}")
+    delivery = alice.expect(lambda e: e["event"] == "delivery" and e.get("waiting"), "a waiting delivery", CROSS)
+    assert delivery["waiting"] == ["bob"] and delivery["not_delivered"] == []
+    bob = client(cli_clients, tmp_path, "bob", node1)  # later, and on the other relay
+    message = bob.expect(lambda e: e["event"] == "message" and e["from"] == "alice", "the waiting message", CROSS)
+    assert message["text"] == secret and message["direct"] and message["waited"]
