@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.helpers.processes import CliProcess, RelayProcess
-from tests.helpers.redis_server import RedisServer
+from tests.helpers.redis_server import RedisServer, redis_dump
 
 #: Seconds for anything that crosses nodes: a presence refresh, a report, a reconnect.
 CROSS = 40.0
@@ -66,33 +66,6 @@ def sees(cli: CliProcess, name: str) -> None:
     cli.expect(shows, f"{name} in the roster or joining", CROSS)
 
 
-def redis_bytes(server: RedisServer) -> bytes:
-    """Every key and every value Redis holds, and its append-only files, as one blob to search."""
-    out = bytearray()
-    with server.client() as r:
-        for key in r.scan_iter(count=1000):
-            out += key
-            kind = r.type(key)
-            if kind == b"string":
-                out += r.get(key) or b""
-            elif kind == b"hash":
-                for field, value in r.hgetall(key).items():
-                    out += field + value
-            elif kind == b"list":
-                out += b"".join(r.lrange(key, 0, -1))
-            elif kind == b"set":
-                out += b"".join(r.smembers(key))
-            elif kind == b"zset":
-                out += b"".join(r.zrange(key, 0, -1))
-            elif kind == b"stream":
-                for _, fields in r.xrange(key):
-                    out += b"".join(k + v for k, v in fields.items())
-    for path in server.directory.rglob("*"):
-        if path.is_file() and path.name != "redis.log":
-            out += path.read_bytes()
-    return bytes(out)
-
-
 def test_three_members_on_two_relays_chat_with_exact_reports_and_redis_holds_no_plaintext(
     tmp_path: Path,
     cli_clients: list[CliProcess],
@@ -129,7 +102,7 @@ def test_three_members_on_two_relays_chat_with_exact_reports_and_redis_holds_no_
     for cli in (alice, bob, carol):
         cli.type("/quit")
         cli.wait()
-    stored = redis_bytes(redis_with_password)
+    stored = redis_dump(redis_with_password)
     assert b"susurro:" in stored  # the scan saw the cluster's keys
     for text in (room_text, direct_text):
         assert text.encode() not in stored

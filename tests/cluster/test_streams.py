@@ -3,7 +3,6 @@ send, in order, recovered after Redis comes back, and "not delivered" when Redis
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable
 
 import pytest
@@ -29,8 +28,8 @@ from susurro.relay.cluster.streams import (
 )
 from susurro.relay.store.mailbox import MailKind, Put
 from susurro.relay.store.redis_mailbox import RedisMailboxStore
-from tests.helpers.redis_server import RedisServer
-from tests.helpers.system import WAIT, wait_until
+from tests.helpers.redis_server import RedisServer, redis_dump
+from tests.helpers.system import wait_until
 
 
 def streams(server: RedisServer, node: str, **kw: int) -> NodeStreams:
@@ -233,38 +232,6 @@ def test_redis_holds_no_plaintext_after_a_real_exchange_across_nodes_and_a_mailb
     on_disk = b"".join(path.read_bytes() for path in redis_server.directory.rglob("*") if path.is_file())
     for needle in (secret.encode(), secret.encode().hex().encode(), b"eagle", b"midnight", b"blue folder"):
         assert needle not in dumped and needle not in on_disk
-
-
-def redis_dump(server: RedisServer) -> bytes:
-    """Every key (``redis-cli --scan``, as an operator would list them) and every value under it."""
-    listed = subprocess.run(
-        ["redis-cli", "-h", "127.0.0.1", "-p", str(server.port), "--scan"],
-        capture_output=True,
-        timeout=WAIT,
-        check=True,
-    ).stdout.splitlines()
-    out = bytearray()
-    with server.client() as raw:
-        assert sorted(listed) == sorted(raw.scan_iter())
-        for key in listed:
-            out += key + b"\n"
-            kind = raw.type(key)
-            if kind == b"string":
-                out += raw.get(key) or b""
-            elif kind == b"hash":
-                for field, value in raw.hgetall(key).items():
-                    out += field + b"=" + value + b"\n"
-            elif kind == b"zset":
-                out += b"\n".join(raw.zrange(key, 0, -1))
-            elif kind == b"set":
-                out += b"\n".join(raw.smembers(key))
-            elif kind == b"list":
-                out += b"\n".join(raw.lrange(key, 0, -1))
-            elif kind == b"stream":
-                for _, fields in raw.xrange(key):
-                    out += b"\n".join(k + b"=" + v for k, v in fields.items())
-            out += b"\n" + (raw.dump(key) or b"") + b"\n"  # the serialized form Redis persists
-    return bytes(out)
 
 
 def test_what_a_node_has_read_leaves_redis_and_a_stream_expires_without_its_reader(redis_server: RedisServer) -> None:

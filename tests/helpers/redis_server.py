@@ -9,6 +9,7 @@ one anywhere in the tests.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -149,3 +150,43 @@ class RedisServer:
             proc.wait(REDIS_STOP_TIMEOUT)
         if proc.stderr is not None:
             proc.stderr.close()
+
+
+def redis_dump(server: RedisServer) -> bytes:
+    """Every key (``redis-cli --scan``, as an operator would list them), every value under it and every
+    file Redis wrote: what to search for a plaintext that must not be there."""
+    # REDISCLI_AUTH carries a password, so it is not on the command line (as docs/deploy.md shows operators).
+    auth = {"REDISCLI_AUTH": server.password} if server.password is not None else {}
+    listed = subprocess.run(
+        ["redis-cli", "-h", "127.0.0.1", "-p", str(server.port), "--scan"],
+        capture_output=True,
+        timeout=REDIS_STOP_TIMEOUT,
+        check=True,
+        env={**os.environ, **auth},
+    ).stdout.splitlines()
+    out = bytearray()
+    with server.client() as raw:
+        assert sorted(listed) == sorted(raw.scan_iter())
+        for key in listed:
+            out += key + b"\n"
+            kind = raw.type(key)
+            if kind == b"string":
+                out += raw.get(key) or b""
+            elif kind == b"hash":
+                for field, value in raw.hgetall(key).items():
+                    out += field + b"=" + value + b"\n"
+            elif kind == b"zset":
+                out += b"\n".join(raw.zrange(key, 0, -1))
+            elif kind == b"set":
+                out += b"\n".join(raw.smembers(key))
+            elif kind == b"list":
+                out += b"\n".join(raw.lrange(key, 0, -1))
+            elif kind == b"stream":
+                for _, fields in raw.xrange(key):
+                    out += b"\n".join(k + b"=" + v for k, v in fields.items())
+            out += b"\n" + (raw.dump(key) or b"") + b"\n"  # the serialized form Redis persists
+    # And what it persisted: the append-only file and any snapshot, as they are on disk.
+    for path in sorted(server.directory.rglob("*")):
+        if path.is_file() and path != server.log_file:
+            out += path.read_bytes()
+    return bytes(out)
