@@ -29,6 +29,7 @@ from .connection import RelayConnection
 from .demo import DEFAULT_RELAY, LOCAL_RELAY_ENV, start_local_relay
 from .history import HistoryError
 from .home import identity_path, trust_path
+from .lobby import Lobby
 from .localstate import open_local_state
 from .passphrase import change_identity_passphrase, identity_is_protected, open_identity, read_passphrase_file
 from .render import Output
@@ -127,6 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def uses_demo_relay(args: argparse.Namespace, tls: ssl.SSLContext | None) -> bool:
+    """No --server, or the demo's address written out (--server 127.0.0.1:12345): the one-command demo."""
+    demo = os.environ.get(LOCAL_RELAY_ENV, DEFAULT_RELAY)
+    return not args.server or (tls is None and args.server.strip() == demo)
+
+
 def connect(
     args: argparse.Namespace,
     session: ClientSession,
@@ -135,12 +142,10 @@ def connect(
     tls: ssl.SSLContext | None = None,
 ) -> tuple[RelayConnection, Callable[[], None] | None]:
     stop_relay: Callable[[], None] | None = None
-    demo = os.environ.get(LOCAL_RELAY_ENV, DEFAULT_RELAY)
-    # The demo's address written out (--server 127.0.0.1:12345) starts the demo relay like the bare command.
-    if args.server and (tls is not None or args.server.strip() != demo):
+    if not uses_demo_relay(args, tls):
         host, port = parse_address(args.server)
         return RelayConnection.open(session, host, port, events, tls=tls), None
-    host, port = parse_address(demo)
+    host, port = parse_address(os.environ.get(LOCAL_RELAY_ENV, DEFAULT_RELAY))
     for _attempt in range(2):
         try:
             return RelayConnection.open(session, host, port, events), stop_relay
@@ -246,6 +251,8 @@ def _main(argv: list[str] | None) -> int:
         identity, name, relay=relay_label, trust=trust, strict=args.strict, history=history, mailbox=mailbox,
         replay=counters.replay, counters=counters.counters,
         save_state=lambda now, force: counters.save(now, force=force),
+        # The one-command demo lands everyone on this machine in one open room (decision 30).
+        lobby=Lobby() if uses_demo_relay(args, tls) else None,
     )  # fmt: skip
     try:
         connection, stop_relay = connect(args, session, events, output, tls)

@@ -16,9 +16,16 @@ from collections.abc import Iterable, MutableMapping
 MAX_COUNTERS = 100_000
 
 
-def conversation_of(direct: bool, room: str) -> str:
-    """The conversation a message belongs to: ``dm`` for a direct message, ``room:NAME`` otherwise."""
-    return "dm" if direct else f"room:{room}"
+def conversation_of(direct: bool, room: str, room_id: bytes | None = None) -> str:
+    """The conversation a message belongs to: ``dm`` for a direct message, ``room:NAME`` for the
+    relay-wide room, and ``room:`` and the room id in hex for a room of signed membership.
+
+    A room is named by its id, never by its label: a room re-created under the same label, or
+    one labelled ``main``, must not continue another conversation's counters.
+    """
+    if direct:
+        return "dm"
+    return f"room:{room_id.hex()}" if room_id is not None else f"room:{room}"
 
 
 class SendCounters:

@@ -65,6 +65,9 @@ class WarningKind(str, enum.Enum):
     ROOM_NOT_A_MEMBER = "room_not_a_member"
     ROOM_LABEL_CHANGED = "room_label_changed"
     ROOM_REFUSED = "room_refused"
+    ROOM_STALE_HEAD = "room_stale_head"
+    ROOM_LABEL_MOVED = "room_label_moved"
+    ROOM_KEY_MISMATCH = "room_key_mismatch"
     # the terminal client's own refusals (``--json`` warnings it writes itself)
     SEND_FAILED = "send_failed"
     TRUST_FAILED = "trust_failed"

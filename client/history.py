@@ -47,8 +47,13 @@ CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages (conv, seq);
 """
 
 
-def history_conversation(direct: bool, sender: str, to: tuple[str, ...], own_name: str) -> str:
-    """The conversation a message is kept under: ``room:main``, or ``dm:`` and the other people in it."""
+def history_conversation(
+    direct: bool, sender: str, to: tuple[str, ...], own_name: str, room_id: bytes | None = None
+) -> str:
+    """The conversation a message is kept under: ``room:main`` (the relay-wide room), ``room:`` and a
+    room's id in hex (never its label, which another room could take), or ``dm:`` and the other people."""
+    if room_id is not None:
+        return f"room:{room_id.hex()}"
     if not direct:
         return "room:main"
     others = sorted({*to, sender} - {own_name}, key=str.casefold)

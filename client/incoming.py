@@ -28,6 +28,7 @@ from .counters import conversation_of
 from .events import WarningKind
 from .history import history_conversation
 from .room_events import RoomAlert, RoomMessage, RoomWarning
+from .room_hold import HeldRoomMessage, HeldRoomMessages
 from .rooms import RoomBook
 from .rotation import OwnSessionKeys
 
@@ -58,6 +59,8 @@ class Incoming:
         self._rooms = rooms
         #: Room fetches a message asked for (its head is beyond ours), for the session to send.
         self._room_requests: list[Frame] = []
+        #: Room messages signed at a head beyond the log verified here, until it gets there.
+        self._held = HeldRoomMessages()
 
     def take_room_requests(self) -> list[Frame]:
         requests, self._room_requests = self._room_requests, []
@@ -75,14 +78,15 @@ class Incoming:
             ]
         try:
             opened = self._open(deliver, peer)
-            stream = (peer.identity_key, conversation_of(opened.inner.direct, opened.inner.room))
+            inner, head = opened.inner, opened.inner.head
+            conversation = conversation_of(inner.direct, inner.room, None if head is None else head.room_id)
+            stream = (peer.identity_key, conversation)
             check = self._replay.check(peer.session_key, peer.name, opened.inner.msg_id, opened.counter, stream)
         except CryptoError as exc:  # each failed check, Replay included, has its own kind
             return [ev.Warning(kind=WarningKind.of_crypto(exc.kind), detail=str(exc), sender=peer.name)]
         out: list[ev.Event] = []
         if check.missed:
             out.append(gap_warning(check.missed, peer.name))
-        inner = opened.inner
         if inner.head is not None:
             return out + self._room_message(peer, opened)
         out.extend(self._cross_check_recipients(peer.name, inner.to))
@@ -103,19 +107,69 @@ class Incoming:
         """A room message is shown only if its sender is a member by the log verified here.
 
         Its signed head is checked against that log (a fork, or a head the
-        relay will not serve); whom it was for is the log's members minus the
-        signed exceptions, the same for every recipient.
+        relay will not serve). One signed beyond the verified head waits
+        until the log is fetched that far (``release_held``), so a member
+        added since is not taken for a stranger; whom it was for is the log's
+        members minus the signed exceptions, the same for every recipient.
         """
+        head = opened.inner.head
+        assert head is not None
+        if self._rooms is None:
+            return self._judge_room_message(peer, opened)
+        events, requests = self._rooms.check_message_head(head, peer.name)
+        self._room_requests.extend(requests)
+        if self._held.waiting_for(head.room_id) or not self._rooms.reached(head.room_id, head.seq):
+            if self._held.add(head.room_id, peer, opened):
+                return events
+            detail = (
+                f"{peer.name} sent a message to room {opened.inner.room[:40]!r} whose membership log has not "
+                f"been verified that far, and {self._held.limit} messages already wait for room logs; not shown"
+            )
+            alert = RoomAlert(
+                kind=RoomWarning.WITHHELD, detail=detail, sender=peer.name, room=opened.inner.room, room_id=head.room_id
+            )
+            return [*events, alert]
+        return events + self._judge_room_message(peer, opened)
+
+    def release_held(self) -> list[ev.Event]:
+        """After a room frame: held messages whose room's log is now verified far enough, or will not be.
+
+        A room still being fetched keeps its messages; once the fetch is over,
+        each is judged by the log verified here (the book has already said
+        if the relay withholds the rest).
+        """
+        rooms = self._rooms
+        if rooms is None or not len(self._held):
+            return []
+
+        def ready(item: HeldRoomMessage) -> bool:
+            head = item.opened.inner.head
+            assert head is not None
+            return rooms.reached(item.room_id, head.seq) or not rooms.catching_up(item.room_id)
+
+        events: list[ev.Event] = []
+        for item in self._held.release(ready):
+            events.extend(self._judge_room_message(item.peer, item.opened))
+        return events
+
+    def _judge_room_message(self, peer: Peer, opened: OpenedMessage) -> list[ev.Event]:
         inner = opened.inner
         head = inner.head
         assert head is not None
-        if self._rooms is None:
-            events: list[ev.Event] = []
-            state = None
-        else:
-            events, requests = self._rooms.check_message_head(head, peer.name)
-            self._room_requests.extend(requests)
-            state = self._rooms.state(head.room_id)
+        events: list[ev.Event] = []
+        state = None if self._rooms is None else self._rooms.state(head.room_id)
+        if state is not None and inner.room != state.label:
+            detail = (
+                f"{peer.name} signed a message to room {inner.room[:40]!r}, but room {state.label}#{state.short_id} "
+                f"is labelled {state.label!r} in its signed log; not shown"
+            )
+            events.append(
+                RoomAlert(
+                    kind=RoomWarning.LABEL_CHANGED, detail=detail, sender=peer.name, room=state.label,
+                    room_id=state.room_id,
+                )
+            )  # fmt: skip
+            return events
         if state is None or peer.identity_key not in state.members:
             label = inner.room if state is None or self._rooms is None else self._rooms.display(state)
             events.append(
@@ -190,7 +244,9 @@ def shown_records(events: list[ev.Event], own_name: str) -> list[HistoryRecord]:
     """The messages among ``events`` (those just shown), as the history keeps them."""
     return [
         HistoryRecord(
-            conversation=history_conversation(e.direct, e.sender, e.to, own_name),
+            conversation=history_conversation(
+                e.direct, e.sender, e.to, own_name, e.room_id if isinstance(e, RoomMessage) else None
+            ),
             msg_id=e.msg_id,
             sender=e.sender,
             sent_at=e.sent_at,

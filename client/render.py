@@ -21,6 +21,7 @@ from . import events as ev
 from . import wording
 from .events import WarningKind
 from .printable import printable
+from .room_directory import RoomDirectory
 from .room_events import (
     Invited,
     MemberAdded,
@@ -100,6 +101,34 @@ def _room_text(event: ev.Event) -> str | None:
     if isinstance(event, RoomNotice):
         return f"* {where}: {printable(event.text)}"
     return None
+
+
+def directory_records(directory: RoomDirectory) -> list[tuple[dict[str, Any], str]]:
+    """``/rooms``: one ``room_info`` per room (the verified log's numbers, or the relay's, marked)."""
+    records: list[tuple[dict[str, Any], str]] = []
+    for room in directory.rooms:
+        policy = "open" if room.open else "invite-only"
+        if not room.verified:
+            note = " (the relay's word: not joined here, not verified)"
+        elif not room.listed:
+            note = " (verified here; the relay's list left it out)"
+        else:
+            note = "" if room.member else " (not a member)"
+        counts = f"{room.members} members, {room.online} online, {policy}"
+        line = f"* {printable(room.label)}#{room.short_id}: {counts}{note}"
+        record = {
+            "event": "room_info",
+            "room": room.label,
+            "room_id": room.room_id.hex(),
+            "members": room.members,
+            "online": room.online,
+            "open": room.open,
+            "verified": room.verified,
+            "member": room.member,
+            "listed": room.listed,
+        }
+        records.append((record, line))
+    return records or [({"event": "room_info", "rooms": []}, "* no rooms yet (/create LABEL)")]
 
 
 def event_to_json(event: ev.Event) -> dict[str, Any]:
@@ -273,6 +302,10 @@ class Output:
         self._stream = stream
 
     def event(self, event: ev.Event) -> None:
+        if isinstance(event, RoomDirectory):  # one line per room
+            for record, line in directory_records(event):
+                self.record(record, line)
+            return
         if self.as_json:
             self._write(json.dumps(event_to_json(event)))
         else:

@@ -40,7 +40,9 @@ class RoomCommands:
     """Parses room commands into signed requests; remembers the current room."""
 
     trust: TrustStore | None = None
-    current: str | None = None
+    #: The current room: its id once verified here; its label only while the room is not known yet
+    #: (just created, or asked for with /join), and replaced by the id as soon as it is.
+    current: bytes | str | None = None
     #: Labels we asked to join: once their log is verified and we are not in it, add ourselves (open rooms).
     joining: set[str] = field(default_factory=set)
 
@@ -55,40 +57,25 @@ class RoomCommands:
             label = next(w for w in words if w != "--open")
             policy = RoomPolicy.OPEN if "--open" in words else RoomPolicy.INVITE
             connection.room_request(lambda b, now: b.create(label, policy, now))
-            self.current = label
+            self.current = label  # until the relay's answer is verified: then its id
             return []
         if command == "join":
             if not arg:
                 raise SendError("usage: /join LABEL")
-            self.current = arg
             self.joining.add(name_key(arg))
-            state = book.state(arg)
+            state = book.state(arg)  # the room this label was first seen naming here, whatever the relay says now
             if state is None:
+                self.current = arg
                 connection.room_request(lambda b, now: b.find(arg))
-            else:
-                self.after_ready(state.room_id, connection)
-            return [({"event": "room", "room": arg}, f"* current room: {arg}")]
-        if command == "rooms":
-            present = {m.identity_key for m in connection.members()}
-            records: list[tuple[dict[str, object], str]] = []
-            for state in book.rooms():
-                online = sum(1 for ik in state.members if ik in present) + 1
-                line = f"* {book.display(state)}: {len(state.members)} members, {online} online, {state.policy.value}"
-                records.append(
-                    (
-                        {
-                            "event": "room_info",
-                            "room": state.label,
-                            "room_id": state.room_id.hex(),
-                            "members": len(state.members),
-                            "online": online,
-                            "open": state.policy is RoomPolicy.OPEN,
-                        },
-                        line,
-                    )
-                )
-            return records or [({"event": "room_info", "rooms": []}, "* no rooms yet (/create LABEL)")]
-        state = book.state(self.current) if self.current else None
+                return [({"event": "room", "room": arg}, f"* current room: {arg}")]
+            self.current = state.room_id
+            self.after_ready(state.room_id, connection)
+            record: dict[str, object] = {"event": "room", "room": state.label, "room_id": state.room_id.hex()}
+            return [(record, f"* current room: {book.display(state)}")]
+        if command == "rooms":  # the relay's index, read against the verified logs (``room_directory``)
+            connection.room_request(lambda b, now: b.list_rooms())
+            return []
+        state = book.state(self.current) if self.current is not None else None
         if state is None:
             raise SendError("no current room (/join LABEL or /create LABEL)")
         if command == "members":
@@ -143,13 +130,23 @@ class RoomCommands:
         except RoomLogError as exc:
             raise SendError(f"the room's rules refuse it: {exc.detail}") from None
 
+    def current_room_id(self, book: RoomBook) -> bytes | None:
+        state = book.state(self.current) if self.current is not None else None
+        return None if state is None else state.room_id
+
+    def _waiting_for(self, label: str) -> bool:
+        """The current room is still only a label, and it is this one."""
+        return isinstance(self.current, str) and name_key(self.current) == name_key(label)
+
     def seen(self, event: ev.Event, connection: RelayConnection) -> None:
-        """Follow events: a room we created or were invited to, a room we asked to join."""
-        if isinstance(event, RoomCreated) and self.current and name_key(self.current) == name_key(event.room):
-            self.current = event.room
-        elif isinstance(event, Invited) and self.current is None:
-            self.current = event.room
+        """Follow events: a room we created or were invited to (the demo's lobby too), a room we asked to join."""
+        if isinstance(event, RoomCreated) and (self.current is None or self._waiting_for(event.room)):
+            self.current = event.room_id
+        elif isinstance(event, Invited) and (self.current is None or self._waiting_for(event.room)):
+            self.current = event.room_id
         elif isinstance(event, RoomReady) and name_key(event.room) in self.joining:
+            if self._waiting_for(event.room):
+                self.current = event.room_id
             self.after_ready(event.room_id, connection)
 
     def after_ready(self, room_id: bytes, connection: RelayConnection) -> None:

@@ -23,6 +23,9 @@ class RoomWarning:
     NOT_A_MEMBER: Final = WarningKind.ROOM_NOT_A_MEMBER
     LABEL_CHANGED: Final = WarningKind.ROOM_LABEL_CHANGED
     REFUSED: Final = WarningKind.ROOM_REFUSED
+    STALE_HEAD: Final = WarningKind.ROOM_STALE_HEAD
+    LABEL_MOVED: Final = WarningKind.ROOM_LABEL_MOVED
+    KEY_MISMATCH: Final = WarningKind.ROOM_KEY_MISMATCH
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

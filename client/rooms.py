@@ -18,13 +18,22 @@ The relay is trusted for nothing here:
   will not serve, is ``room_withheld``;
 - a name the relay lists as online that the log does not hold is
   ``room_not_a_member``; such a name gets no ciphertext anyway, because
-  ``recipients`` only ever picks members of the verified log.
+  ``recipients`` only ever picks members of the verified log;
+- a label is pinned to the room id it first named here; the relay serving
+  another room under it is ``room_label_moved`` (rooms are keyed by id, the
+  label is only shown);
+- a member the log names with another identity key than the one pinned for
+  that name is ``room_key_mismatch``, and is skipped like a changed key;
+- a head newer than the verified one (from the relay or any member's
+  message) holds our own sends (``send_gate``) until the log is verified that
+  far: a withheld removal must not keep the removed member receiving.
 """
 
 from __future__ import annotations
 
+import enum
 import hmac
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from susurro.crypto import (
@@ -32,10 +41,12 @@ from susurro.crypto import (
     IdentityKey,
     LogRules,
     RoomLogError,
+    RoomMember,
     RoomPolicy,
     RoomState,
     create_entry,
     entry_hash,
+    short_room_id,
     verify_log,
 )
 from susurro.crypto.seal import SignedHead
@@ -47,6 +58,7 @@ from susurro.protocol import (
     RoomError,
     RoomFetch,
     RoomFind,
+    RoomList,
     RoomLog,
     RoomUpdate,
     name_key,
@@ -74,6 +86,17 @@ def _valid_name(text: str) -> bool:
 RULES = LogRules(name_key=name_key, name_ok=_valid_name)
 
 
+class SendGate(enum.Enum):
+    """May we seal a message to a room now? Only at the newest head we know of."""
+
+    #: The verified head is the newest any member or the relay has shown us.
+    OPEN = "open"
+    #: A newer head was shown and the log is being fetched: hold the message.
+    WAIT = "wait"
+    #: A newer head was shown and the relay would not serve it: do not send.
+    WITHHELD = "withheld"
+
+
 # --- the book ------------------------------------------------------------------
 
 
@@ -86,6 +109,8 @@ class _Room:
     pending: list[tuple[int, bytes, str]] = field(default_factory=list)
     #: Names the relay said were online, as of its last frame.
     online: tuple[str, ...] = ()
+    #: The highest log seq anyone showed us (the relay's head, heads signed into messages).
+    newest: int = 0
 
 
 @dataclass(slots=True)
@@ -104,10 +129,15 @@ class _Change:
 class RoomBook:
     """Every room this client knows, verified. Feed it room frames; ask it whom to send to."""
 
-    def __init__(self, own_name: str, identity: IdentityKey) -> None:
+    def __init__(
+        self, own_name: str, identity: IdentityKey, pinned: Callable[[str], bytes | None] | None = None
+    ) -> None:
+        """``pinned(name)`` is the identity key the trust store holds for a name (None: never seen)."""
         self.own_name = own_name
         self.identity = identity
+        self._pinned = pinned if pinned is not None else (lambda name: None)
         self._rooms: dict[bytes, _Room] = {}
+        #: name_key(label) -> the room id it named when first seen here (a pin; the relay cannot move it).
         self._by_label: dict[str, bytes] = {}
         self._fetching: dict[str, bytes] = {}  # request id -> room
         self._changes: dict[str, _Change] = {}  # request id -> change awaiting its answer
@@ -153,6 +183,10 @@ class RoomBook:
 
     def find(self, label: str) -> RoomFind:
         return RoomFind(id=self._next_id("f"), label=label)
+
+    def list_rooms(self) -> RoomList:
+        """Ask for the relay's index (ours and the open rooms); ``room_directory`` reads the answer."""
+        return RoomList(id=self._next_id("l"))
 
     def fetch(self, room_id: bytes, from_seq: int) -> RoomFetch:
         request = RoomFetch(id=self._next_id("g"), room=room_id, from_seq=from_seq)
@@ -221,11 +255,14 @@ class RoomBook:
                 return [self._alert(RoomWarning.BAD_LOG, frame.label, frame.room, detail)], []
             room = _Room(state=state, hashes=[state.room_id])
             self._rooms[state.room_id] = room
-            self._by_label[name_key(state.label)] = state.room_id
+            events.extend(self._pin_label(state))
             if created is not None:
                 events.append(RoomCreated(room=state.label, room_id=state.room_id))
+            events.extend(self._check_pins(state, [state.members[state.creator]]))
             entries, from_seq = entries[1:], 1
-        events.extend(self._apply(room, from_seq, entries))
+        before = room.state.head.seq
+        applied = self._apply(room, from_seq, entries)
+        events.extend(applied)
         state = room.state
         if frame.label != state.label:
             detail = (
@@ -233,9 +270,15 @@ class RoomBook:
             )
             events.append(self._alert(RoomWarning.LABEL_CHANGED, state.label, state.room_id, detail))
         events.extend(self._check_relay_head(room, frame.head_seq, frame.head_hash))
-        if frame.head_seq > state.head.seq:
+        if not any(isinstance(e, RoomAlert) and e.kind is RoomWarning.BAD_LOG for e in applied):
+            # A head the relay backs with entries that do not verify is no sign the room moved on.
+            room.newest = max(room.newest, frame.head_seq)
+        answered_nothing = isinstance(frame, RoomLog) and state.head.seq == before and created is None and own is None
+        if frame.head_seq > state.head.seq and not answered_nothing:
             if state.room_id not in self._fetching.values():
                 out.append(self.fetch(state.room_id, state.head.seq + 1))
+        elif frame.head_seq > state.head.seq:  # it claims more and serves nothing: asking again would loop
+            events.extend(self._settle_pending(room))
         else:
             events.extend(self._settle_pending(room))
             out.extend(self._resign(state.room_id, now))
@@ -247,6 +290,12 @@ class RoomBook:
         room.online = tuple(frame.online)
         events.extend(self._check_presence(room))
         return events, out
+
+    def forget_request(self, request_id: str) -> None:
+        """A request whose answer someone else handled (the demo's lobby): stop waiting for it."""
+        self._changes.pop(request_id, None)
+        self._creating.pop(request_id, None)
+        self._fetching.pop(request_id, None)
 
     def _on_error(self, error: RoomError) -> tuple[list[ev.Event], list[Frame]]:
         change = self._changes.pop(error.id, None)
@@ -308,7 +357,8 @@ class RoomBook:
             events.append(self._alert(RoomWarning.BAD_LOG, state.label, state.room_id, detail))
         room.hashes.extend(entry_hash(data) for data in entries)
         room.state = after
-        return describe(state, entries, self.identity.public) + events
+        joined = [member for ik, member in after.members.items() if ik not in state.members]
+        return describe(state, entries, self.identity.public) + self._check_pins(state, joined) + events
 
     # --- heads: the relay's, and the ones senders sign ---------------------------------
 
@@ -343,6 +393,7 @@ class RoomBook:
                 )
                 return [self._alert(RoomWarning.FORK, state.label, state.room_id, detail, sender)], []
             return [], []
+        room.newest = max(room.newest, head.seq)
         if len(room.pending) < MAX_PENDING_HEADS:
             room.pending.append((head.seq, head.hash, sender))
         return [], [self.fetch(state.room_id, state.head.seq + 1)]
@@ -362,7 +413,68 @@ class RoomBook:
                 detail = f"{sender} signed a message at another entry {seq} of room {self.display(state)}: a fork"
                 events.append(self._alert(RoomWarning.FORK, state.label, state.room_id, detail, sender))
         room.pending.clear()
+        if not events and room.newest > state.head.seq:
+            detail = (
+                f"the relay says room {self.display(state)} reaches entry {room.newest} but serves it only up to "
+                f"entry {state.head.seq}: it is withholding membership changes"
+            )
+            events.append(self._alert(RoomWarning.WITHHELD, state.label, state.room_id, detail))
         return events
+
+    # --- pins: labels to room ids, member names to pinned keys --------------------------
+
+    def _pin_label(self, state: RoomState) -> list[ev.Event]:
+        key = name_key(state.label)
+        known = self._by_label.setdefault(key, state.room_id)
+        if known == state.room_id:
+            return []
+        first = self._rooms[known].state if known in self._rooms else None
+        shown = self.display(first) if first is not None else f"{state.label}#{short_room_id(known)}"
+        detail = (
+            f"the relay now serves another room labelled {state.label!r} ({self.display(state)}) than the one "
+            f"known here as {shown}; they are kept apart, and {state.label!r} still means {shown}"
+        )
+        return [self._alert(RoomWarning.LABEL_MOVED, state.label, state.room_id, detail)]
+
+    def pin_agrees(self, member_name: str, identity_key: bytes) -> bool:
+        """The trust store has no key for this name, or exactly this one."""
+        pinned = self._pinned(member_name)
+        return pinned is None or hmac.compare_digest(pinned, identity_key)
+
+    def _check_pins(self, state: RoomState, members: Iterable[RoomMember]) -> list[ev.Event]:
+        """A log entry binds a name to a key; the trust store may know that name with another key."""
+        events: list[ev.Event] = []
+        for member in members:
+            if member.identity_key == self.identity.public or self.pin_agrees(member.name, member.identity_key):
+                continue
+            detail = (
+                f"room {self.display(state)} lists {member.name} with another identity key than the one pinned "
+                f"for {member.name} here; nothing is encrypted to that key until you accept it"
+            )
+            events.append(self._alert(RoomWarning.KEY_MISMATCH, state.label, state.room_id, detail, member.name))
+        return events
+
+    # --- our own sends: only at the newest head known ----------------------------------------
+
+    def send_gate(self, room_id: bytes) -> SendGate:
+        """Whether a message to ``room_id`` may be sealed now (see ``SendGate``)."""
+        room = self._rooms.get(room_id)
+        if room is None or room.newest <= room.state.head.seq:
+            return SendGate.OPEN
+        return SendGate.WAIT if self.catching_up(room_id) else SendGate.WITHHELD
+
+    def newest_seq(self, room_id: bytes) -> int:
+        room = self._rooms.get(room_id)
+        return 0 if room is None else max(room.newest, room.state.head.seq)
+
+    def catching_up(self, room_id: bytes) -> bool:
+        """A fetch of this room's log is on its way (its answer may still bring the entries we lack)."""
+        return room_id in self._fetching.values()
+
+    def reached(self, room_id: bytes, seq: int) -> bool:
+        """The log verified here reaches entry ``seq`` of this room."""
+        room = self._rooms.get(room_id)
+        return room is not None and seq <= room.state.head.seq
 
     def _check_presence(self, room: _Room) -> list[ev.Event]:
         state = room.state
@@ -389,7 +501,10 @@ class RoomBook:
         entry = self._rooms.get(room_id) if room_id is not None else None
         if entry is None:
             raise KeyError("no verified room by that name here")
-        return address(entry.state, self.identity.public, present, may_encrypt)
+        allowed = set(present) if may_encrypt is None else set(may_encrypt)
+        # A member whose (name, key) disagrees with the trust store's pin is skipped like a changed key.
+        allowed = {ik for ik in allowed if (m := entry.state.member(ik)) is None or self.pin_agrees(m.name, ik)}
+        return address(entry.state, self.identity.public, present, allowed)
 
     def addressed(self, head: SignedHead, skipped: Iterable[tuple[str, bytes]], sender_ik: bytes) -> tuple[str, ...]:
         """The names a room message was for (``room_sending.addressed_names``); none for a room not verified here."""

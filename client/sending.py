@@ -20,6 +20,7 @@ from susurro.crypto.seal import SignedMessage, seal_online, sign_message
 from susurro.crypto.trust import TrustState
 from susurro.protocol import Frame, LocalProtocolError, Send, encode
 
+from . import events as ev
 from .admission import Members, Peer
 from .counters import SendCounters, conversation_of
 from .errors import SendError
@@ -27,7 +28,8 @@ from .handshake import Handshake
 from .history import History, history_conversation
 from .mailbox import Mailbox, WaitingCopy
 from .outgoing import PendingAcks
-from .rooms import RoomBook
+from .room_hold import WaitingRoomSend, WaitingRoomSends, not_sent, waiting_notice, withheld_reason
+from .rooms import RoomBook, SendGate
 from .rotation import OwnSessionKeys
 from .trust_actions import TrustActions
 
@@ -97,7 +99,7 @@ def seal_send(
     instead of every recipient. The frame is empty when nobody is present. ``SendError`` says why
     it cannot be sent.
     """
-    conversation = conversation_of(direct, room)
+    conversation = conversation_of(direct, room, None if head is None else head.room_id)
     recipients = [
         Recipient(
             name=p.name,
@@ -168,6 +170,10 @@ class Sender:
         self.mailbox = mailbox
         self._emit = emit
         self._outgoing = out
+        #: Our room messages waiting for the room's log to reach the newest head shown to us.
+        self.room_waits = WaitingRoomSends()
+        #: Events made outside a read (a send that waits): the session hands them out with the next read or tick.
+        self.notices: list[ev.Event] = []
 
     def send(self, text: str, now: float, to: list[str] | None, msg_id: str | None, *, strict: bool) -> str:
         """``ClientSession.send_message`` once the session allows it: to everyone present or named members."""
@@ -239,10 +245,25 @@ class Sender:
         return present, absent
 
     def send_to_room(self, text: str, now: float, room: str | bytes, msg_id: str | None, *, strict: bool) -> str:
-        """A room message: only to members of the room's verified log who are present, sealed at its head."""
+        """A room message: only to members of the room's verified log who are present, sealed at its head.
+
+        Only at the newest head anyone showed us: while a newer one is fetched the message waits
+        (``release_room_sends``); if the relay will not serve it, nothing is sealed (a removal the relay
+        withholds must not keep the removed member receiving).
+        """
         state = self.rooms.state(room)
         if state is None:
             raise SendError(f"no verified room {room!r} here; /join it first")
+        gate = self.rooms.send_gate(state.room_id)
+        if gate is SendGate.WITHHELD:
+            self._emit(self.rooms.fetch(state.room_id, state.head.seq + 1))  # it may serve it yet
+            raise SendError(withheld_reason(self.rooms, state.room_id))
+        if gate is SendGate.WAIT or self.room_waits.waiting_for(state.room_id):
+            msg_id = msg_id or secrets.token_hex(8)
+            if not self.room_waits.add(WaitingRoomSend(state.room_id, msg_id, text)):
+                raise SendError(f"not sent: {self.room_waits.limit} messages already wait for room logs to catch up")
+            self.notices.append(waiting_notice(self.rooms, state.room_id, msg_id))
+            return msg_id
         if self.identity.public not in state.members:
             raise SendError(f"you are not a member of {self.rooms.display(state)}")
         by_key = {p.identity_key: p for p in self._members}
@@ -265,9 +286,35 @@ class Sender:
             direct=False, max_frame=self._handshake.max_frame, counters=self._counters, room=state.label,
             head=addressing.head, skipped=addressing.skipped,
         )  # fmt: skip
-        self._counters.advance(conversation_of(False, state.label), [p.identity_key for p in peers])
+        self._counters.advance(conversation_of(False, state.label, state.room_id), [p.identity_key for p in peers])
         self._keys.count_sent()
         not_reached = tuple(name for name, _ in addressing.skipped) + addressing.offline
         self._pending.add(msg_id, tuple(p.name for p in peers), not_reached)
         self._outgoing += data
+        self.history.add(
+            HistoryRecord(
+                conversation=history_conversation(False, self.name, (), self.name, state.room_id),
+                msg_id=msg_id,
+                sender=self.name,
+                sent_at=int(now * 1000),
+                outgoing=True,
+                body=text,
+            )
+        )
         return msg_id
+
+    def release_room_sends(self, now: float, *, strict: bool) -> list[ev.Event]:
+        """After a room frame: waiting room messages sent at the new head, or reported not sent and why."""
+        events: list[ev.Event] = []
+        for room_id in self.room_waits.rooms():
+            gate = self.rooms.send_gate(room_id)
+            if gate is SendGate.WAIT:
+                continue
+            for waiting in self.room_waits.take(room_id):
+                try:
+                    if gate is SendGate.WITHHELD:
+                        raise SendError(withheld_reason(self.rooms, room_id))
+                    self.send_to_room(waiting.text, now, room_id, waiting.msg_id, strict=strict)
+                except SendError as exc:
+                    events.extend(not_sent(self.rooms, self.identity.public, waiting, str(exc)))
+        return events

@@ -68,9 +68,12 @@ from .handshake import Handshake
 from .history import History, NoHistory
 from .incoming import Incoming, shown_records
 from .link import Link, LinkEvent, LinkState
+from .lobby import Lobby
 from .mail_path import MAIL_FRAMES, MailPath
 from .mailbox import Mailbox
 from .outgoing import PendingAcks
+from .room_directory import read_index
+from .room_events import RoomReady
 from .rooms import RoomBook
 from .rotation import ROTATE_AFTER_MESSAGES, ROTATE_AFTER_SECONDS, OwnSessionKeys
 from .sending import Sender
@@ -98,6 +101,7 @@ class ClientSession:
         history: History | None = None,
         rooms: RoomBook | None = None,
         save_state: Callable[[float, bool], None] | None = None,
+        lobby: Lobby | None = None,
     ) -> None:
         self.identity = identity
         self.name = normalize_name(name)  # raises BadName with the rule broken
@@ -129,7 +133,9 @@ class ClientSession:
         self._save_state = save_state
         self._members = Members(self.name, self.trust, self._keys, retire=replay.forget_session)
         #: Verified room logs; kept across reconnects, so a head verified once is never forgotten.
-        self.rooms = rooms if rooms is not None else RoomBook(self.name, identity)
+        self.rooms = rooms if rooms is not None else RoomBook(self.name, identity, pinned=self._pinned_key)
+        #: The demo's open room, joined by itself after each join (None: rooms are the user's choice).
+        self.lobby = lobby
         self._incoming = Incoming(self.name, identity.public, self._keys, self._members, replay, self.rooms)
         self._pending = PendingAcks()
         self._decisions = TrustActions(identity.public, self.trust, self._members)
@@ -172,6 +178,7 @@ class ClientSession:
             history=self.history,
             rooms=self.rooms,
             save_state=self._save_state,
+            lobby=self.lobby,
         )
 
     # --- what the parts know, for the connection and the views ---------------------
@@ -245,6 +252,7 @@ class ClientSession:
         except RemoteProtocolError as exc:  # framing: the stream cannot be trusted further
             out.extend(self._end(f"the relay broke the protocol: {exc.detail}", exc.code))
         out.extend(self._decisions.save())
+        out.extend(self._take_notices())
         shown = shown_records(out, self.name)
         if shown:
             self.history.add_many(shown)
@@ -262,7 +270,15 @@ class ClientSession:
         """
         self._housekeeping(now)
         self._save_counters(force=False)
-        return self._decisions.save()
+        return [*self._decisions.save(), *self._take_notices()]
+
+    def _take_notices(self) -> list[ev.Event]:
+        notices, self._sender.notices = self._sender.notices, []
+        return notices
+
+    def _pinned_key(self, name: str) -> bytes | None:
+        contact = self.trust.contact(name)
+        return None if contact is None else contact.identity_key
 
     def _save_counters(self, *, force: bool) -> None:
         if self._save_state is not None:
@@ -385,9 +401,14 @@ class ClientSession:
         return self._end(f"the relay shut down ({shutdown.reason or 'no reason given'})", Ending.SHUTDOWN)
 
     def _on_nothing(self, frame: Frame, now: float) -> list[ev.Event]:
-        # A pong answers our ping: the relay is there, which reading it already showed. A room
-        # index is the relay's summary; /rooms shows what the verified logs say.
+        # A pong answers our ping: the relay is there, which reading it already showed.
         return []
+
+    def _on_room_index(self, frame: RoomIndex, now: float) -> list[ev.Event]:
+        """The relay's room list, read against the verified logs (its numbers only for rooms not verified)."""
+        present = {p.identity_key for p in self._members}
+        alerts, directory = read_index(self.rooms, frame, present, self.identity.public)
+        return [*alerts, directory]
 
     def _on_keepalive(self, keepalive: Keepalive, now: float) -> list[ev.Event]:
         self._emit(KeepaliveAck())  # the relay checks we are still here
@@ -404,6 +425,9 @@ class ClientSession:
         admitted = self._members.admit_roster(welcome.roster, now)
         if self._mail is not None:
             for frame in self._mail.joined():
+                self._emit(frame)
+        if self.lobby is not None:
+            for frame in self.lobby.start(self.rooms, int(now)):
                 self._emit(frame)
         return [connected, *admitted, ev.Roster(members=tuple(p.info() for p in self._members))]
 
@@ -423,9 +447,24 @@ class ClientSession:
         return events
 
     def _on_room(self, frame: Frame, now: float) -> list[ev.Event]:
+        if isinstance(frame, RoomError) and self.lobby is not None:
+            instead = self.lobby.refused(frame, self.rooms, int(now))
+            if instead is not None:  # the lobby's find or create: not a refusal to report
+                self.rooms.forget_request(frame.id)
+                for request in instead:
+                    self._emit(request)
+                return []
         events, requests = self.rooms.receive(frame, int(now))
         for request in requests:
             self._emit(request)
+        for event in events:
+            state = self.rooms.state(event.room_id) if isinstance(event, RoomReady) else None
+            if state is not None and self.lobby is not None:
+                for request in self.lobby.ready(state, self.rooms, int(now)):
+                    self._emit(request)
+        # The log may have caught up (or the relay refused to let it): what waited for it goes on.
+        events.extend(self._incoming.release_held())
+        events.extend(self._sender.release_room_sends(now, strict=self.strict))
         return events
 
     def _on_ack(self, ack: Ack, now: float) -> list[ev.Event]:
@@ -463,6 +502,6 @@ _HANDLERS: dict[type[Frame], tuple[bool, Callable[[ClientSession, Any, float], l
     RoomLog: (True, ClientSession._on_room),
     RoomUpdate: (True, ClientSession._on_room),
     RoomError: (True, ClientSession._on_room),
-    RoomIndex: (True, ClientSession._on_nothing),
+    RoomIndex: (True, ClientSession._on_room_index),
     **{frame: (True, ClientSession._on_mail_frame) for frame in MAIL_FRAMES},
 }

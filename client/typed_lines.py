@@ -50,7 +50,8 @@ def handle_line(
     if line.startswith("/") and not line.startswith("//"):
         word, _, rest = line[1:].partition(" ")
         if word.lower() in ("history", "forget"):  # the terminal's own (local history), not in the shared parser
-            _history_command(word.lower(), rest.split(), connection, output)
+            room_id = rooms.current_room_id(connection.rooms()) if rooms is not None else None
+            _history_command(word.lower(), rest.split(), connection, output, room_id)
             return True
         if word.lower() in ROOM_COMMANDS:
             rooms = rooms if rooms is not None else RoomCommands(trust=connection.session.trust)
@@ -92,7 +93,7 @@ def handle_line(
     return True
 
 
-def _send_to_room(connection: RelayConnection, output: Output, text: str, room: str) -> None:
+def _send_to_room(connection: RelayConnection, output: Output, text: str, room: str | bytes) -> None:
     try:
         msg_id = connection.send_to_room(text, room)
     except SendError as exc:
@@ -107,7 +108,7 @@ def _send_to_room(connection: RelayConnection, output: Output, text: str, room: 
             "to": list(addressed),
             "skipped": list(skipped),
             "direct": False,
-            "room": room if state is None else state.label,
+            "room": (room if isinstance(room, str) else "") if state is None else state.label,
             "room_id": "" if state is None else state.room_id.hex(),
         },
         None,
@@ -119,7 +120,10 @@ HISTORY_LINES = 20
 MAX_HISTORY_LINES = 1_000
 
 
-def _history_command(command: str, words: list[str], connection: RelayConnection, output: Output) -> None:
+def _history_command(
+    command: str, words: list[str], connection: RelayConnection, output: Output, room_id: bytes | None = None
+) -> None:
+    """``/history [NAME] [N]``, ``/forget [NAME]``: NAME's direct messages, else the current room's (by id)."""
     history = connection.session.history
     count = HISTORY_LINES
     if words and words[-1].isdigit():
@@ -128,7 +132,7 @@ def _history_command(command: str, words: list[str], connection: RelayConnection
         send_failed(output, f"usage: /{command} [NAME]" + (" [N]" if command == "history" else ""))
         return
     me = connection.session.name
-    conversation = history_conversation(bool(words), me, tuple(words), me)
+    conversation = history_conversation(bool(words), me, tuple(words), me, None if words else room_id)
     if command == "forget":
         removed = history.forget(conversation)
         output.record(

@@ -11,7 +11,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+import pytest
+
 from susurro.client import events as ev
+from susurro.client.errors import SendError
 from susurro.client.room_events import (
     Invited,
     MemberAdded,
@@ -136,8 +139,12 @@ def test_a_withheld_removal_is_reported_and_the_removed_member_gets_nothing(host
     bob.wait_message("after carol left")
     assert set(last_send(hostile, "alice").to) == {"bob"}
     assert "alice signed a message at entry 3" in alert(bob, RoomWarning.WITHHELD).detail
+    # bob's log still lists carol, but he was shown a newer head: he seals nothing to the old member list.
+    with pytest.raises(SendError, match="removal withheld"):
+        bob.connection.send_to_room("bob answers", "ops")
     carol.barrier()
-    assert "after carol left" not in carol.texts()
+    assert "after carol left" not in carol.texts() and "bob answers" not in carol.texts()
+    assert not [f for f in hostile.proxy.seen("bob", TO_RELAY) if isinstance(f, Send)]
 
 
 def test_a_relay_that_renames_the_room_is_caught(hostile: HostileRoom) -> None:
@@ -174,6 +181,7 @@ def test_a_removed_member_who_adds_itself_back_to_an_open_room_is_refused(hostil
         event(alice, MemberAdded, name=joiner.name)
     bob_ik = bob.identity.public
     alice.connection.room_request(lambda book, now: book.change(room, EntryKind.REMOVE, "bob", bob_ik, now))
+    event(alice, MemberRemoved, name="bob")  # alice is at the removal before the relay's lie reaches her
     event(bob, MemberRemoved, name="bob")
     removed = bob.session.rooms.state(room)
     assert removed is not None and bob.identity.public in removed.banned

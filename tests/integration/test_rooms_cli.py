@@ -6,12 +6,13 @@ database holds any plaintext."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.helpers.processes import CliProcess, RelayProcess
+from tests.helpers.system import free_port
 
 
 @pytest.fixture
@@ -94,24 +95,58 @@ def test_three_users_two_rooms_and_the_relay_sees_no_plaintext(
     assert "room-create" in output and "label=ops" in output and "room-add" in output
 
 
+def demo_clients(cli_clients: list[CliProcess], tmp_path: Path) -> Callable[..., CliProcess]:
+    """Starts ``susurro-cli`` with no ``--server`` on one free demo address: the first starts the demo relay."""
+    local = {"SUSURRO_LOCAL_RELAY": f"127.0.0.1:{free_port()}"}
+
+    def start(name: str, *extra: str) -> CliProcess:
+        client = CliProcess(name, tmp_path / name, server=None, env=local, extra=extra)
+        cli_clients.append(client)
+        client.expect_event("connected", name=name)
+        return client
+
+    return start
+
+
 def test_the_demo_relay_keeps_rooms_under_susurro_home_and_an_open_room_needs_no_invite(
     cli_clients: list[CliProcess], tmp_path: Path
 ) -> None:
-    from tests.helpers.system import free_port
-
-    local = {"SUSURRO_LOCAL_RELAY": f"127.0.0.1:{free_port()}"}
-    host = CliProcess("host", tmp_path / "host", server=None, env=local)
-    cli_clients.append(host)
-    host.expect_event("connected", name="host")
-    guest = CliProcess("guest", tmp_path / "guest", server=None, env=local, extra=("--room", "lounge"))
-    cli_clients.append(guest)
-    guest.expect_event("connected", name="guest")
+    demo = demo_clients(cli_clients, tmp_path)
+    host = demo("host")
+    guest = demo("guest", "--room", "lounge")
     host.type("/create lounge --open")
     host.expect_event("room_created", room="lounge")
     # The guest started with --room lounge before it existed; it joins by itself once told.
     guest.type("/join lounge")
     host.expect_event("member_added", room="lounge", name="guest", by="guest")
+    guest.expect_event("invited", room="lounge", by="guest")  # its own add is verified: lines go there now
     text = f"hola lounge {secrets.token_hex(4)}"
     guest.type(text)
     assert host.expect_event("message", text=text)["room"] == "lounge"
     assert (tmp_path / "host" / "relay-data" / "relay.sqlite3").stat().st_size > 0
+
+
+def test_two_people_starting_the_demo_land_in_one_open_room_with_no_command(
+    cli_clients: list[CliProcess], tmp_path: Path
+) -> None:
+    demo = demo_clients(cli_clients, tmp_path)
+    ana = demo("ana")
+    lobby = ana.expect_event("room_created", room="lobby")
+    beto = demo("beto")
+    joined = beto.expect_event("invited", room="lobby", by="beto")  # he added himself: it is open
+    assert joined["room_id"] == lobby["room_id"]
+    ana.expect_event("member_added", room="lobby", name="beto", by="beto")
+    text = f"hola a todos {secrets.token_hex(4)}"
+    beto.type(text)  # a plain line, no /join: it goes to the lobby
+    sent = beto.expect_event("sent", room="lobby")
+    assert sent["to"] == ["ana"] and sent["room_id"] == lobby["room_id"]
+    got = ana.expect_event("message", text=text)
+    assert got["room"] == "lobby" and got["room_id"] == lobby["room_id"]
+    # /rooms lists it from the verified log; /history shows the room's own conversation.
+    ana.type("/rooms")
+    listed = ana.expect_event("room_info", room="lobby")
+    assert listed["verified"] and listed["member"] and listed["members"] == 2 and listed["online"] == 2
+    ana.type("/history")
+    history = ana.expect_event("history")
+    assert history["conversation"] == f"room:{lobby['room_id']}"
+    assert [m["text"] for m in history["messages"]] == [text]

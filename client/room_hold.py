@@ -1,0 +1,150 @@
+"""Room messages that wait for their room's membership log, both ways. Pure.
+
+A room message is signed at its sender's view of the log (its head). Two
+things must not happen while the log verified here is behind a head someone
+showed us:
+
+- a message *from* a member is not judged by an old log: it waits here
+  (``HeldRoomMessages``) until the log is fetched and verified that far, and
+  is then shown if its sender is a member, or flagged if not. Dropping it
+  (what happened before) lost messages from members added since our head.
+- a message *to* the room is not sealed to an old member list: a removal the
+  relay withholds from us would keep the removed member receiving. It waits
+  (``WaitingRoomSends``) while the log is fetched, and is sent at the new
+  head, or reported not sent if the relay will not serve it.
+
+Both are bounded by named constants; what does not fit is refused and
+reported, never dropped silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from susurro.crypto import OpenedMessage
+
+from . import events as ev
+from .admission import Peer
+from .events import WarningKind
+from .rooms import RoomBook
+
+#: Room messages from others held until their room's log catches up, across all rooms.
+MAX_HELD_ROOM_MESSAGES = 256
+#: Our own room messages held until the log reaches the newest head we know of.
+MAX_WAITING_ROOM_SENDS = 32
+
+
+@dataclass(frozen=True, slots=True)
+class HeldRoomMessage:
+    room_id: bytes
+    peer: Peer
+    opened: OpenedMessage
+
+
+class HeldRoomMessages:
+    """Opened, checked room messages whose signed head is beyond the log verified here, in arrival order."""
+
+    def __init__(self, limit: int = MAX_HELD_ROOM_MESSAGES) -> None:
+        self.limit = limit
+        self._items: list[HeldRoomMessage] = []
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def waiting_for(self, room_id: bytes) -> bool:
+        """Messages of this room wait already: a later one queues behind them, so the room keeps its order."""
+        return any(item.room_id == room_id for item in self._items)
+
+    def add(self, room_id: bytes, peer: Peer, opened: OpenedMessage) -> bool:
+        """False when full: the caller flags the message as not shown."""
+        if len(self._items) >= self.limit:
+            return False
+        self._items.append(HeldRoomMessage(room_id, peer, opened))
+        return True
+
+    def release(self, ready: Callable[[HeldRoomMessage], bool]) -> list[HeldRoomMessage]:
+        """The held messages ``ready`` lets go, in order; a room's later messages stay behind its first waiting one."""
+        out: list[HeldRoomMessage] = []
+        kept: list[HeldRoomMessage] = []
+        blocked: set[bytes] = set()
+        for item in self._items:
+            if item.room_id not in blocked and ready(item):
+                out.append(item)
+            else:
+                blocked.add(item.room_id)
+                kept.append(item)
+        self._items = kept
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingRoomSend:
+    room_id: bytes
+    msg_id: str
+    text: str
+
+
+class WaitingRoomSends:
+    """Our messages to rooms whose log is being fetched up to a newer head, in the order typed."""
+
+    def __init__(self, limit: int = MAX_WAITING_ROOM_SENDS) -> None:
+        self.limit = limit
+        self._items: list[WaitingRoomSend] = []
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def waiting_for(self, room_id: bytes) -> bool:
+        return any(item.room_id == room_id for item in self._items)
+
+    def add(self, item: WaitingRoomSend) -> bool:
+        """False when full: the caller refuses the message."""
+        if len(self._items) >= self.limit:
+            return False
+        self._items.append(item)
+        return True
+
+    def take(self, room_id: bytes) -> list[WaitingRoomSend]:
+        """Every waiting message of one room, in order (the caller sends or reports each)."""
+        taken = [item for item in self._items if item.room_id == room_id]
+        self._items = [item for item in self._items if item.room_id != room_id]
+        return taken
+
+    def rooms(self) -> list[bytes]:
+        return list(dict.fromkeys(item.room_id for item in self._items))
+
+
+def withheld_reason(book: RoomBook, room_id: bytes) -> str:
+    """Why nothing is sealed to a room the relay will not serve up to the newest head shown to us."""
+    state = book.state(room_id)
+    assert state is not None
+    return (
+        f"not sent: a message or the relay showed entry {book.newest_seq(room_id)} of room "
+        f"{book.display(state)}'s membership log, but the relay serves it only up to entry "
+        f"{state.head.seq}; nothing is sealed to a room whose members may have changed (a removal withheld)"
+    )
+
+
+def waiting_notice(book: RoomBook, room_id: bytes, msg_id: str) -> ev.Warning:
+    state = book.state(room_id)
+    assert state is not None
+    return ev.Warning(
+        kind=WarningKind.ROOM_STALE_HEAD,
+        detail=f"message {msg_id} waits: room {book.display(state)}'s membership changed since the log "
+        f"verified here (entry {book.newest_seq(room_id)} was shown, entry {state.head.seq} is verified); "
+        "it is sent once the log is fetched and verified",
+    )
+
+
+def not_sent(book: RoomBook, own_key: bytes, waiting: WaitingRoomSend, why: str) -> list[ev.Event]:
+    """A waiting room message that cannot go: a warning, and a report naming every other member and why."""
+    state = book.state(waiting.room_id)
+    members = () if state is None else tuple(m.name for ik, m in state.members.items() if ik != own_key)
+    reason = why.removeprefix("not sent: ")
+    return [
+        ev.Warning(kind=WarningKind.NOT_SENT, detail=f"message {waiting.msg_id} was not sent: {reason}"),
+        ev.Delivery(
+            msg_id=waiting.msg_id, delivered=(), missing=(), not_delivered=tuple((name, reason) for name in members)
+        ),
+    ]
