@@ -224,7 +224,7 @@ class Outbox:
             except OSError:
                 sent, failed = 0, True
             now = time.monotonic()
-            notify_blocked = False
+            notify_blocked = done = False
             with self._lock:
                 self._flushing = False
                 before = taken + len(pending)
@@ -237,13 +237,19 @@ class Outbox:
                     _account(batch.meter, len(self._pending) - before)
                     if sent:
                         self.progress_at = now
-                        self._excess = max(0, self._excess - sent)
+                        if self._excess:
+                            self._excess = max(0, self._excess - sent)
                     if self._pending:
                         if self.blocked_since is None:
                             self.blocked_since = now
                         notify_blocked = True
                     else:
                         self.blocked_since = None
+                        if not self._frames:
+                            # All sent and nothing new: done, without a second
+                            # round through the lock (the common case).
+                            self._dirty = False
+                            done = True
             if failed:
                 if self.on_overflow is not None:
                     self.on_overflow()  # cut the connection: its I/O thread learns at once
@@ -251,6 +257,8 @@ class Outbox:
             if notify_blocked:
                 if self.on_blocked is not None:
                     self.on_blocked()
+                return
+            if done:
                 return
             # Everything went: loop to send what other threads queued meanwhile.
 
