@@ -66,6 +66,9 @@ _fingerprint = functools.lru_cache(maxsize=4096)(fingerprint_bytes)
 _MAX_CONTAINERS = MAX_RECIPIENTS + 16
 
 
+_STR_ONLY = {str}
+
+
 def _refuse_ext(code: int, data: bytes) -> Any:
     raise ValueError("msgpack extension types are not allowed")
 
@@ -83,7 +86,7 @@ class _ContainerBudget:
     def map(self, pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
         self.array(pairs)
         result = dict(pairs)
-        if len(result) != len(pairs) or not all(type(key) is str for key in result):
+        if len(result) != len(pairs) or (result and set(map(type, result)) != _STR_ONLY):
             raise ValueError("map keys must be unique strings")
         return result
 
@@ -484,8 +487,13 @@ def open_block(
 
 def _unpack(data: bytes, what: str) -> Any:
     budget = _ContainerBudget()
+    # Every container takes at least one byte, so data no longer than the
+    # budget cannot exceed it: the per-list hook (a Python call for each of
+    # the ``to`` list's pairs) is only needed for longer data. Maps keep
+    # theirs, which refuses duplicate and non-string keys.
+    list_hook = budget.array if len(data) > _MAX_CONTAINERS else None
     try:
-        return msgpack.unpackb(data, object_pairs_hook=budget.map, list_hook=budget.array, **_UNPACK_LIMITS)
+        return msgpack.unpackb(data, object_pairs_hook=budget.map, list_hook=list_hook, **_UNPACK_LIMITS)
     except (ValueError, TypeError, RecursionError):
         raise MalformedMessage(f"{what} is not valid msgpack") from None
 

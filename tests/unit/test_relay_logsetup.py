@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from susurro.relay.logsetup import LOGGER_NAME, LogSetup
 
@@ -189,3 +191,14 @@ def test_a_burst_of_lines_is_written_at_once_not_line_by_line(started: list[LogS
     assert stderr.writes <= 10, f"{stderr.writes} writes for 200 queued lines"
     lines = (tmp_path / "relay.log").read_text(encoding="utf-8").splitlines()
     assert [line.split(" INFO ", 1)[1] for line in lines] == [f"deliver n={n}" for n in range(200)]
+
+
+@given(created=st.lists(st.floats(min_value=0, max_value=4_000_000_000), min_size=1, max_size=20))
+def test_the_cached_time_stamp_is_the_stdlib_formatters(created: list[float]) -> None:
+    from susurro.relay.logsetup import LINE_FORMAT, _LineFormatter
+
+    ours, stdlib = _LineFormatter(), logging.Formatter(LINE_FORMAT)
+    for when in sorted(created) + created:  # in order and out of order: a cache keyed by the second
+        record = logging.LogRecord(LOGGER_NAME, logging.INFO, __file__, 0, "deliver n=%d", (1,), None)
+        record.created, record.msecs = when, int((when - int(when)) * 1000) + 0.0
+        assert ours.format(record) == stdlib.format(record)
