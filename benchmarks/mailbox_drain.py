@@ -83,10 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     alice_trust, bob_trust = TrustStore(None, key_of=name_key), TrustStore(None, key_of=name_key)
     with tempfile.TemporaryDirectory() as directory:
         base = Path(directory)
+        # One sender leaves them all: its per-sender and per-connection shares and its daily
+        # share of bob's one-time prekeys are raised to fit (as --mailbox-per-sender and
+        # --mailbox-prekeys-per-day would), so every copy uses a one-time prekey.
         config = RelayConfig(data_dir=str(base / "relay"), rate_burst=1_000_000, mailbox_messages=count + 10,
-                             mailbox_per_sender=count + 10)  # fmt: skip
+                             mailbox_per_sender=count + 10, mailbox_prekeys_per_day=count + 10)  # fmt: skip
         core = RelayCore(config)
-        now = time.monotonic()
+        now = time.time()  # wall time: waiting messages carry it signed, and bob checks their age
         alice = session(core, "alice", alice_id, alice_trust, base / "a.sqlite3")
         bob = session(core, "bob", bob_id, bob_trust, base / "b.sqlite3")
         pump([alice, bob], now)

@@ -223,6 +223,9 @@ class Receipt(Event):
 
     sender: str
     msg_ids: tuple[str, ...]
+    #: Those of ``msg_ids`` that were waiting for ``sender`` in their mailbox (remembered across our
+    #: restarts): "waiting for bob" becomes "delivered to bob" for these.
+    waited: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -38,3 +38,8 @@ def prekeys_path(name: str) -> Path:
 def state_path(name: str) -> Path:
     """Our message counters and the streams we receive, sealed (``client/localstate.py``)."""
     return susurro_home() / "state" / f"{unicodedata.normalize('NFKC', name.casefold())}.state"
+
+
+def mail_state_path(name: str) -> Path:
+    """What the mailbox part remembers (mail opened, newest prekeys, deliveries), sealed (``client/mailstate.py``)."""
+    return susurro_home() / "state" / f"{unicodedata.normalize('NFKC', name.casefold())}.mail"

@@ -25,8 +25,9 @@ from susurro.crypto.trust import TrustStore
 
 from .counters import SendCounters
 from .history import History, NoHistory, SqliteHistory
-from .home import history_path, prekeys_path, state_path
+from .home import history_path, mail_state_path, prekeys_path, state_path
 from .mailbox import Mailbox
+from .mailstate import MailState
 from .prekeyring import PrekeyRing
 
 #: A prekey file holds about 100 one-time keys and 2,000 used-key records; far below this.
@@ -39,10 +40,23 @@ def load_ring(identity: IdentityKey, path: Path) -> PrekeyRing:
     return PrekeyRing(identity) if data is None else PrekeyRing.load(identity, data)
 
 
-def ring_saver(path: Path) -> Callable[[PrekeyRing], None]:
-    def save(ring: PrekeyRing) -> None:
-        private_directory(path.parent)
-        write_atomically(path, ring.export())
+#: The mailbox state: at most 20,000 opened-mail records, 10,000 prekeys and 10,000 deliveries.
+MAX_MAIL_STATE_BYTES = 16 * 1024 * 1024
+
+
+def load_mail_state(identity: IdentityKey, path: Path) -> MailState:
+    """The mailbox state from ``path`` (sealed), or an empty one if there is none yet."""
+    data = read_checked(path, forbidden_mode=0o077, max_bytes=MAX_MAIL_STATE_BYTES, fix=f"run 'chmod 600 {path}'")
+    return MailState.empty() if data is None else MailState.unseal(identity, data)
+
+
+def mailbox_saver(ring_path: Path, state_path: Path) -> Callable[[Mailbox], None]:
+    """Saves the ring and the mailbox state, each atomically; called before any mail item is confirmed."""
+
+    def save(mailbox: Mailbox) -> None:
+        for path, data in ((ring_path, mailbox.ring.export()), (state_path, mailbox.export_state())):
+            private_directory(path.parent)
+            write_atomically(path, data)
 
     return save
 
@@ -105,6 +119,14 @@ def open_local_state(
     and the saved counters (its ``replay`` guard is the one the mailbox and the session share)."""
     history: History = SqliteHistory(history_path(name), HistoryKey.derive(identity)) if keep_history else NoHistory()
     counters = CounterState(identity, state_path(name))
-    path = prekeys_path(name)
-    mailbox = Mailbox(identity, name, trust, counters.replay, ring=load_ring(identity, path), save=ring_saver(path))
+    ring, mail = prekeys_path(name), mail_state_path(name)
+    mailbox = Mailbox(
+        identity,
+        name,
+        trust,
+        counters.replay,
+        ring=load_ring(identity, ring),
+        save=mailbox_saver(ring, mail),
+        state=load_mail_state(identity, mail),
+    )
     return history, mailbox, counters

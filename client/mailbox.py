@@ -19,23 +19,29 @@
   in our own mailbox becomes a ``Receipt`` event once it verifies under the
   pinned key of whoever it claims to be from.
 
-The prekey ring is saved through ``save`` before any item is confirmed, so a
-crash cannot leave a used one-time key behind.
+The prekey ring and the mailbox state (``client/mailstate.py``: the waiting
+messages already opened, the newest signed prekey seen per contact, who our
+messages wait for) are saved through ``save`` before any item is confirmed,
+so neither a crash nor a restart can leave a used one-time key behind or let
+the relay replay a confirmed item. Bundles and mailboxes are addressed by the
+identity key we pinned, never by name.
 """
 
 from __future__ import annotations
 
 import secrets
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from susurro.crypto import CryptoError, IdentityKey, IdentityPublicKey, ReplayGuard
-from susurro.crypto.errors import BadPrekey, PrekeyKeyChanged
+from susurro.crypto.errors import BadPrekey, MalformedMessage, PrekeyKeyChanged
 from susurro.crypto.fingerprint import fingerprint_bytes
 from susurro.crypto.prekeys import (
     MAX_RECEIPT_IDS,
     CheckedBundle,
+    EnvelopeKind,
     PrekeyFallback,
     Receipt,
     check_bundle,
@@ -43,8 +49,8 @@ from susurro.crypto.prekeys import (
     receipt_block,
     seal_to_prekey,
 )
-from susurro.crypto.seal import SignedMessage, message_block
-from susurro.crypto.trust import TrustState, TrustStore, TrustStoreError
+from susurro.crypto.seal import OpenedMessage, SignedMessage, message_block, open_block
+from susurro.crypto.trust import TrustState, TrustStore
 from susurro.protocol import (
     BundleFetch,
     Bundles,
@@ -62,6 +68,7 @@ from . import events as ev
 from .counters import conversation_of
 from .events import WarningKind
 from .incoming import gap_warning
+from .mailstate import MailState
 from .prekeyring import Duplicate, PrekeyRing
 from .prekeywire import bundle_from_wire, prekeys_frame
 
@@ -92,8 +99,11 @@ class Mailbox:
         trust: TrustStore,
         replay: ReplayGuard,
         ring: PrekeyRing | None = None,
-        save: Callable[[PrekeyRing], None] | None = None,
+        save: Callable[[Mailbox], None] | None = None,
+        state: MailState | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """``save`` keeps ``ring`` and ``state`` (``export_state``) on disk; ``clock`` is wall time (seconds)."""
         self._identity = identity
         self._name = name
         self._trust = trust
@@ -101,8 +111,13 @@ class Mailbox:
         #: The replay guard the session shares (mail and live copies count in the same streams).
         self.replay = replay
         self.ring = ring if ring is not None else PrekeyRing(identity)
+        #: What outlives a restart besides the ring: mail opened, newest prekeys, who our messages wait for.
+        self.state = state if state is not None else MailState.empty()
         self._save = save
+        self._clock = clock
         self._pending: OrderedDict[str, _Pending] = OrderedDict()
+        #: Posts in flight: their recipients' names by identity key (``posted`` names keys only).
+        self._posts: OrderedDict[str, dict[bytes, str]] = OrderedDict()
         self._used: dict[bytes, OrderedDict[int, None]] = {}
         self._acks: list[int] = []
         # Receipts: ids shown per sender, each sender's signed prekey (fetched once), fetches and posts in flight.
@@ -130,7 +145,11 @@ class Mailbox:
 
     def _persist(self) -> None:
         if self._save is not None:
-            self._save(self.ring)
+            self._save(self)
+
+    def export_state(self) -> bytes:
+        """The mailbox state, sealed under a key derived from the identity key."""
+        return self.state.seal(self._identity)
 
     # --- sending to absent members ------------------------------------------------
 
@@ -148,10 +167,10 @@ class Mailbox:
         if len(self._pending) >= MAX_PENDING_WAITING:
             self._pending.popitem(last=False)
         self._pending[msg_id] = _Pending(signed, tuple(copies))
-        names = tuple(c.name for c in copies)
+        keys = tuple(dict.fromkeys(c.identity_key for c in copies))
         return [
-            BundleFetch(id=msg_id, names=names[i : i + MAX_FETCH_NAMES], one_time=True)
-            for i in range(0, len(names), MAX_FETCH_NAMES)
+            BundleFetch(id=msg_id, keys=keys[i : i + MAX_FETCH_NAMES], one_time=True)
+            for i in range(0, len(keys), MAX_FETCH_NAMES)
         ]
 
     def on_bundles(self, frame: Bundles) -> tuple[list[ev.Event], list[Frame]]:
@@ -162,17 +181,22 @@ class Mailbox:
             detail = f"the relay sent prekey bundles nobody asked for ({frame.id!r})"
             return [ev.Warning(kind=WarningKind.PROTOCOL_ERROR, detail=detail)], []
         events: list[ev.Event] = []
-        envelopes: dict[str, bytes] = {}
+        envelopes: dict[bytes, bytes] = {}
         refused: list[tuple[str, str]] = []
-        bundles = {b.name.casefold(): b for b in frame.bundles}
+        bundles = {b.ik: b for b in frame.bundles}
         for copy in pending.copies:
-            wire = bundles.get(copy.name.casefold())
+            wire = bundles.get(copy.identity_key)
             if wire is None:
                 refused.append((copy.name, "no_mailbox"))
                 continue
             used = self._used.setdefault(copy.identity_key, OrderedDict())
             try:
-                checked = check_bundle(bundle_from_wire(wire), copy.identity_key, used_one_time=used)
+                checked = check_bundle(
+                    bundle_from_wire(wire),
+                    copy.identity_key,
+                    used_one_time=used,
+                    newest_signed=self.state.newest.get(copy.identity_key),
+                )
             except PrekeyKeyChanged as exc:
                 events.append(ev.Warning(kind=WarningKind.KEY_CHANGED, detail=str(exc), sender=copy.name))
                 refused.append((copy.name, "key_changed"))
@@ -181,6 +205,7 @@ class Mailbox:
                 events.append(ev.Warning(kind=WarningKind.BAD_PREKEY, detail=str(exc), sender=copy.name))
                 refused.append((copy.name, "bad_prekey"))
                 continue
+            self.state.newest.saw(copy.identity_key, checked.signed)
             if checked.fallback is not PrekeyFallback.NONE:
                 events.append(_fallback_warning(copy.name, checked.fallback))
             if checked.one_time is not None:
@@ -188,7 +213,7 @@ class Mailbox:
                 while len(used) > MAX_USED_PER_RECIPIENT:
                     used.popitem(last=False)
             try:
-                envelopes[copy.name] = seal_to_prekey(
+                envelopes[copy.identity_key] = seal_to_prekey(
                     self._identity, checked, message_block(pending.signed, copy.counter)
                 )
             except CryptoError as exc:
@@ -198,16 +223,39 @@ class Mailbox:
             events.append(ev.Delivery(msg_id=frame.id, delivered=(), missing=(), not_delivered=tuple(refused)))
         frames: list[Frame] = []
         if envelopes:
+            self._track_post(frame.id, {c.identity_key: c.name for c in pending.copies if c.identity_key in envelopes})
             frames.append(Post(id=frame.id, kind=MailKind.MESSAGE.value, to=envelopes))
         return events, frames
 
+    def _track_post(self, post_id: str, names: dict[bytes, str]) -> None:
+        self._posts[post_id] = names
+        while len(self._posts) > MAX_PENDING_WAITING:
+            self._posts.popitem(last=False)
+
     def on_posted(self, frame: Posted) -> list[ev.Event]:
         """The relay's word: stored (waiting) or refused, and why."""
+        names = self._posts.pop(frame.id, None)
         if frame.id in self._receipt_posts:
             del self._receipt_posts[frame.id]
             return []  # a receipt we sent: nothing to report to the user
-        refused = tuple((name, reason) for name, reason in frame.refused.items())
-        return [ev.Delivery(msg_id=frame.id, delivered=(), missing=(), waiting=frame.waiting, not_delivered=refused)]
+        if names is None:
+            detail = f"the relay reported on a post nobody made ({frame.id!r})"
+            return [ev.Warning(kind=WarningKind.PROTOCOL_ERROR, detail=detail)]
+        # Keys we did not post to are the relay's invention: not reported as anyone's.
+        waiting = [(names[k], k) for k in frame.waiting if k in names]
+        refused = tuple((names[k], reason) for k, reason in frame.refused.items() if k in names)
+        if waiting:
+            self.state.deliveries.waiting(frame.id, waiting)
+            self._persist()
+        return [
+            ev.Delivery(
+                msg_id=frame.id,
+                delivered=(),
+                missing=(),
+                waiting=tuple(name for name, _ in waiting),
+                not_delivered=refused,
+            )
+        ]
 
     # --- our mail -------------------------------------------------------------------
 
@@ -219,10 +267,25 @@ class Mailbox:
         sender = frame.sender
         contact = self._trust.contact(sender)
         identity_key = contact.identity_key if contact is not None else frame.ik
-        try:
-            opened = self.ring.open(
-                frame.ct, relay_sender=sender, sender_identity_key=identity_key, own_name=self._name
+        now_ms = int(self._clock() * 1000)
+
+        def genuine(kind: EnvelopeKind, block: bytes) -> OpenedMessage:
+            if kind is not EnvelopeKind.MESSAGE:  # the kind is hashed into the key: the relay relabelled it
+                raise MalformedMessage(f"the relay labelled a {kind.name.lower()} as a message")
+            opened = open_block(
+                block,
+                relay_sender=sender,
+                sender_identity_key=identity_key,
+                own_name=self._name,
+                own_identity_key=self._identity.public,
             )
+            # Before the key is used up and the item confirmed: one opened (and confirmed) before
+            # is a duplicate even if our streams were lost since; one too old is refused.
+            self.state.seen.check(identity_key, opened.inner.msg_id, opened.inner.sent_at, now_ms)
+            return opened
+
+        try:
+            opened = self.ring.open_with(frame.ct, identity_key, genuine)
         except Duplicate:
             return []  # the relay resent an item we had stored: confirmed again, not shown twice
         except CryptoError as exc:
@@ -234,6 +297,7 @@ class Mailbox:
                     sender=sender,
                 )
             ]
+        self.state.seen.add(identity_key, opened.inner.msg_id, opened.inner.sent_at, now_ms)
         self._persist()
         inner = opened.inner
         stream = (identity_key, conversation_of(inner.direct, inner.room))
@@ -242,11 +306,11 @@ class Mailbox:
         except CryptoError as exc:
             return [ev.Warning(kind=WarningKind.of_crypto(exc.kind), detail=str(exc), sender=sender)]
         state = self._trust.state(sender, identity_key)
-        if contact is None:  # a message opened from them: pinned from the user's reserve
-            try:
-                self._trust.remember(sender, identity_key)
-            except TrustStoreError:
-                pass  # a store full even in its reserve: shown as new, as for any stranger
+        if contact is None:
+            # First contact through the mailbox: the relay chose who mails us, so the pin is
+            # charged to the automatic daily budget, like a name the relay introduces, never
+            # to the reserve only the user's own acts spend.
+            self._trust.observe(sender, identity_key, 0, now=now_ms / 1000)
         out: list[ev.Event] = []
         if check.late:
             out.append(
@@ -294,7 +358,7 @@ class Mailbox:
                 if identity_key not in self._receipt_fetches.values():
                     fetch_id = "r" + secrets.token_hex(8)
                     self._receipt_fetches[fetch_id] = identity_key
-                    frames.append(BundleFetch(id=fetch_id, names=(name,), one_time=False))
+                    frames.append(BundleFetch(id=fetch_id, keys=(identity_key,), one_time=False))
                 continue
             del self._shown[identity_key]
             receipt = Receipt(
@@ -305,14 +369,16 @@ class Mailbox:
                 at=now_ms,
             )
             try:
-                envelope = seal_to_prekey(self._identity, bundle, receipt_block(self._identity, receipt))
+                envelope = seal_to_prekey(
+                    self._identity, bundle, receipt_block(self._identity, receipt), EnvelopeKind.RECEIPT
+                )
             except CryptoError:
                 continue  # their prekey went bad: no receipt, they see the message as waiting
             post_id = "r" + secrets.token_hex(8)
             self._receipt_posts[post_id] = None
             while len(self._receipt_posts) > MAX_PENDING_WAITING:
                 self._receipt_posts.popitem(last=False)
-            frames.append(Post(id=post_id, kind=MailKind.RECEIPT.value, to={name: envelope}))
+            frames.append(Post(id=post_id, kind=MailKind.RECEIPT.value, to={identity_key: envelope}))
         return frames
 
     def _receipt_bundle(self, frame: Bundles) -> tuple[list[ev.Event], list[Frame]]:
@@ -323,11 +389,14 @@ class Mailbox:
             return [], []
         for wire in frame.bundles:
             try:
-                checked = check_bundle(bundle_from_wire(wire), identity_key)
+                checked = check_bundle(
+                    bundle_from_wire(wire), identity_key, newest_signed=self.state.newest.get(identity_key)
+                )
             except BadPrekey as exc:  # PrekeyKeyChanged included: no receipt to a key we did not pin
                 self._no_receipts.add(identity_key)
                 self._shown.pop(identity_key, None)
                 return [ev.Warning(kind=WarningKind.BAD_PREKEY, detail=str(exc), sender=wire.name)], []
+            self.state.newest.saw(identity_key, checked.signed)
             self._signed_prekeys[identity_key] = checked
         return [], []
 
@@ -337,24 +406,29 @@ class Mailbox:
             detail = f"a receipt claimed to be from {frame.sender!r}, whom you never wrote to"
             return [ev.Warning(kind=WarningKind.UNKNOWN_SENDER, detail=detail, sender=frame.sender)]
         own_fingerprint = fingerprint_bytes(self._identity.public)
-        try:
-            receipt = self.ring.open_with(
-                frame.ct,
-                contact.identity_key,
-                lambda block: open_receipt(
-                    block,
-                    relay_sender=frame.sender,
-                    sender_identity_key=contact.identity_key,
-                    own_name=self._name,
-                    own_fingerprint=own_fingerprint,
-                ),
+
+        def genuine(kind: EnvelopeKind, block: bytes) -> Receipt:
+            if kind is not EnvelopeKind.RECEIPT:  # the kind is hashed into the key: the relay relabelled it
+                raise MalformedMessage(f"the relay labelled a {kind.name.lower()} as a receipt")
+            return open_receipt(
+                block,
+                relay_sender=frame.sender,
+                sender_identity_key=contact.identity_key,
+                own_name=self._name,
+                own_fingerprint=own_fingerprint,
             )
+
+        try:
+            receipt = self.ring.open_with(frame.ct, contact.identity_key, genuine)
         except Duplicate:
             return []
         except CryptoError as exc:
             detail = f"a receipt from {frame.sender!r} was refused: {exc}"
             return [ev.Warning(kind=WarningKind.of_crypto(exc.kind), detail=detail, sender=frame.sender)]
-        return [ev.Receipt(sender=contact.name, msg_ids=receipt.msg_ids)]
+        confirmed = self.state.deliveries.receipt(contact.identity_key, receipt.msg_ids)
+        if confirmed:
+            self._persist()  # before the receipt item is confirmed: "delivered" must outlive a restart
+        return [ev.Receipt(sender=contact.name, msg_ids=receipt.msg_ids, waited=confirmed)]
 
     def flush(self) -> list[Frame]:
         """Confirm the items handled since the last flush (after their effects were saved)."""

@@ -34,6 +34,7 @@ from susurro.crypto.prekeys import (
     ONE_TIME_PREKEY_LOW_WATER,
     SIGNED_PREKEY_GRACE,
     SIGNED_PREKEY_ROTATION,
+    EnvelopeKind,
     OneTimePrekey,
     PrekeyPrivate,
     SignedPrekey,
@@ -160,20 +161,23 @@ class PrekeyRing:
         On success under a one-time prekey, its private half is gone from the
         ring (save the ring before confirming the item).
         """
-        return self.open_with(
-            envelope,
-            sender_identity_key,
-            lambda block: open_block(
+
+        def check(kind: EnvelopeKind, block: bytes) -> OpenedMessage:
+            if kind is not EnvelopeKind.MESSAGE:
+                raise MalformedMessage(f"a {kind.name.lower()} where a message was expected")
+            return open_block(
                 block,
                 relay_sender=relay_sender,
                 sender_identity_key=sender_identity_key,
                 own_name=own_name,
                 own_identity_key=self._identity.public,
-            ),
-        )
+            )
 
-    def open_with(self, envelope: bytes, sender_identity_key: bytes, check: Callable[[bytes], T]) -> T:
-        """Open an envelope and ``check`` its block (a message, a receipt); only a block that passes uses a key up."""
+        return self.open_with(envelope, sender_identity_key, check)
+
+    def open_with(self, envelope: bytes, sender_identity_key: bytes, check: Callable[[EnvelopeKind, bytes], T]) -> T:
+        """Open an envelope and ``check`` its block by its kind (a message, a receipt: authenticated with
+        the box); only a block that passes uses a key up."""
         header = read_envelope(envelope)
         digest = envelope_digest(envelope)
         opk_id = header.one_time_key_id
@@ -190,7 +194,7 @@ class PrekeyRing:
             if one_time is None:
                 raise UnknownPrekey(f"sealed to one-time prekey {opk_id}, which this client does not hold")
         block = open_from_prekey(self._identity, header, sender_identity_key, signed, one_time)
-        opened = check(block)
+        opened = check(header.kind, block)
         if opk_id:
             # Only a genuine message uses the key up: a forgery under its id
             # (which does not open) must not burn it for the real sender.

@@ -176,7 +176,7 @@ def event_to_json(event: ev.Event) -> dict[str, Any]:
             "not_delivered": [{"name": name, "reason": reason} for name, reason in event.not_delivered],
         }
     if isinstance(event, ev.Receipt):
-        return {"event": "receipt", "from": event.sender, "msg_ids": list(event.msg_ids)}
+        return {"event": "receipt", "from": event.sender, "msg_ids": list(event.msg_ids), "waited": list(event.waited)}
     if isinstance(event, ev.KeyChanged):
         return {
             "event": "warning",
@@ -277,6 +277,8 @@ def event_to_text(event: ev.Event) -> str | None:
             lines.append(f"  ✓ delivered to {', '.join(event.delivered)}")
         return "\n".join(lines)
     if isinstance(event, ev.Receipt):
+        if event.waited:
+            return f"  ✓✓ delivered to {event.sender} (was waiting): {', '.join(event.waited)}"
         return f"  ✓✓ {event.sender} has your message(s) {', '.join(event.msg_ids)}"
     if isinstance(event, ev.KeyChanged):
         return (

@@ -11,10 +11,14 @@ A sender seals to a bundle it fetched and checked against the identity key it
 has *pinned*, with a fresh ephemeral key EK::
 
     DH1 = X(ik_A, SPK_B)   DH2 = X(ek, IK_B)   DH3 = X(ek, SPK_B)   DH4 = X(ek, OPK_B) or b""
-    key = BLAKE2b-256(msgpack([DH1, DH2, DH3, DH4, IK_A, IK_B, EK, SPK, OPK or b""]), person="susurro/x3dh/v1")
-    envelope = msgpack([1, IK_A, EK, spk_id, opk_id or 0, SecretBox(key).encrypt(block)])
+    key = BLAKE2b-256(msgpack([2, kind, spk_id, opk_id, DH1, DH2, DH3, DH4, IK_A, IK_B, EK, SPK, OPK or b""]),
+                      person="susurro/x3dh/v2")
+    envelope = msgpack([2, kind, IK_A, EK, spk_id, opk_id or 0, SecretBox(key).encrypt(block)])
 
-``block`` is exactly what an online copy carries (``seal.message_block``).
+``block`` is exactly what an online copy carries (``seal.message_block``), or
+a signed receipt (``receipt_block``); ``kind`` says which, and because it is
+hashed into the key (with the version and both key ids) a relay that
+relabels an item, or rewrites any header field, makes the box fail to open.
 Identity keys are Ed25519; their X25519 forms come from libsodium's
 ``crypto_sign_ed25519_*_to_curve25519``. Everything here is pure: the caller
 keeps the private halves and the record of used one-time keys
@@ -51,12 +55,14 @@ from .errors import (
 from .identity import IdentityKey, verify_signature
 from .limits import IDENTITY_KEY_SIZE, SESSION_KEY_SIZE, SIGNATURE_SIZE
 from .padding import pad, unpad
+from .seal import unpack_strict
 
 SIGNED_PREKEY_PURPOSE = b"susurro/signed-prekey/v1"
 ONE_TIME_PREKEY_PURPOSE = b"susurro/one-time-prekey/v1"
 #: BLAKE2b personalisation of the key derivation (at most 16 bytes).
-X3DH_PERSON = b"susurro/x3dh/v1"
-ENVELOPE_VERSION = 1
+X3DH_PERSON = b"susurro/x3dh/v2"
+#: Version 2 binds the kind, the version and the key ids into the key (version 1 did not).
+ENVELOPE_VERSION = 2
 #: Key ids are 1..2^32-1; 0 in an envelope means "no one-time prekey".
 MAX_KEY_ID = 2**32 - 1
 #: Signal Desktop's figures: a new signed prekey about every 7 days, and the
@@ -68,13 +74,20 @@ ONE_TIME_PREKEY_BATCH = 100
 ONE_TIME_PREKEY_LOW_WATER = 10
 #: What a relay stores per identity; a publish past it is refused whole.
 MAX_STORED_ONE_TIME_PREKEYS = 100
-#: An envelope's fixed part: msgpack array header, version, two bin(32) keys,
-#: two uint32 ids and the bin header of the box (at most).
-ENVELOPE_OVERHEAD = 1 + 1 + (2 + IDENTITY_KEY_SIZE) + (2 + SESSION_KEY_SIZE) + 2 * 5 + 5
+#: An envelope's fixed part: msgpack array header, version, kind, two bin(32)
+#: keys, two uint32 ids and the bin header of the box (at most).
+ENVELOPE_OVERHEAD = 1 + 1 + 1 + (2 + IDENTITY_KEY_SIZE) + (2 + SESSION_KEY_SIZE) + 2 * 5 + 5
 #: Largest box an envelope may carry (a frame can never hold more).
 MAX_BOX_BYTES = 16 * 1024 * 1024
 
 _NONCE_SIZE = nacl.secret.SecretBox.NONCE_SIZE
+
+
+class EnvelopeKind(enum.IntEnum):
+    """What an envelope's block is; authenticated with the box (it is hashed into the key)."""
+
+    MESSAGE = 1
+    RECEIPT = 2
 
 
 class PrekeyFallback(enum.Enum):
@@ -226,17 +239,30 @@ def same_key(a: bytes, b: bytes) -> bool:
     return len(a) == len(b) and hmac.compare_digest(a, b)
 
 
-def check_bundle(bundle: PrekeyBundle, pinned_identity_key: bytes, used_one_time: Container[int] = ()) -> CheckedBundle:
+def check_bundle(
+    bundle: PrekeyBundle,
+    pinned_identity_key: bytes,
+    used_one_time: Container[int] = (),
+    newest_signed: SignedPrekey | None = None,
+) -> CheckedBundle:
     """Check a fetched bundle against the identity key the sender pinned.
 
     Raises ``PrekeyKeyChanged`` if the bundle is for another identity key and
-    ``BadPrekey`` if the signed prekey is not signed by the pinned key: nothing
-    may be sealed then. A bad, missing or already used one-time prekey only
-    costs that key: the result says which ``fallback`` applies.
+    ``BadPrekey`` if the signed prekey is not signed by the pinned key, or is
+    older than ``newest_signed`` (the newest this sender has verified for that
+    identity: a relay rolling back to a replaced prekey, whose private half
+    may since have leaked): nothing may be sealed then. A bad, missing or
+    already used one-time prekey only costs that key: the result says which
+    ``fallback`` applies.
     """
     if not same_key(bundle.identity_key, pinned_identity_key):
         raise PrekeyKeyChanged(f"the relay's prekeys for {bundle.name!r} are for another identity key")
     bundle.signed.verify(pinned_identity_key)
+    if newest_signed is not None and not _not_older(bundle.signed, newest_signed):
+        raise BadPrekey(
+            f"the relay served {bundle.name!r}'s signed prekey {bundle.signed.key_id} of {bundle.signed.created_at}, "
+            f"older than prekey {newest_signed.key_id} of {newest_signed.created_at} seen before (a rollback)"
+        )
     one_time = bundle.one_time
     fallback = PrekeyFallback.NONE
     if one_time is None:
@@ -256,6 +282,13 @@ def check_bundle(bundle: PrekeyBundle, pinned_identity_key: bytes, used_one_time
         one_time=one_time,
         fallback=fallback,
     )
+
+
+def _not_older(signed: SignedPrekey, newest: SignedPrekey) -> bool:
+    """``signed`` is ``newest`` itself or created after it (two different keys of one second: refused)."""
+    if signed.created_at != newest.created_at:
+        return signed.created_at > newest.created_at
+    return signed.key_id == newest.key_id and same_key(signed.public, newest.public)
 
 
 # --- key agreement ----------------------------------------------------------------
@@ -285,6 +318,7 @@ def _identity_x25519_private(identity: IdentityKey) -> bytes:
 
 
 def _derive(
+    header: tuple[EnvelopeKind, int, int],
     dh: tuple[bytes, bytes, bytes, bytes],
     sender_ik: bytes,
     recipient_ik: bytes,
@@ -292,7 +326,11 @@ def _derive(
     signed: bytes,
     one_time: bytes,
 ) -> bytes:
-    transcript = msgpack.packb([*dh, sender_ik, recipient_ik, ephemeral, signed, one_time], use_bin_type=True)
+    kind, spk_id, opk_id = header
+    transcript = msgpack.packb(
+        [ENVELOPE_VERSION, int(kind), spk_id, opk_id, *dh, sender_ik, recipient_ik, ephemeral, signed, one_time],
+        use_bin_type=True,
+    )
     key: bytes = nacl.hash.blake2b(
         transcript, digest_size=nacl.secret.SecretBox.KEY_SIZE, person=X3DH_PERSON, encoder=nacl.encoding.RawEncoder
     )
@@ -303,11 +341,12 @@ def seal_to_prekey(
     identity: IdentityKey,
     bundle: CheckedBundle,
     block: bytes,
+    kind: EnvelopeKind = EnvelopeKind.MESSAGE,
     *,
     ephemeral: nacl.public.PrivateKey | None = None,
     nonce: bytes | None = None,
 ) -> bytes:
-    """The envelope that carries ``block`` to ``bundle``'s owner.
+    """The envelope that carries ``block`` (a message, or a receipt: ``kind``) to ``bundle``'s owner.
 
     ``ephemeral`` and ``nonce`` are for test vectors only; real callers leave
     them out and get fresh random ones.
@@ -323,26 +362,34 @@ def seal_to_prekey(
         _x25519(ek_private, spk),
         _x25519(ek_private, opk) if opk else b"",
     )
-    key = _derive(dh, identity.public, bundle.identity_key, ek_public, spk, opk)
+    opk_id = bundle.one_time.key_id if bundle.one_time is not None else 0
+    key = _derive((kind, bundle.signed.key_id, opk_id), dh, identity.public, bundle.identity_key, ek_public, spk, opk)
     box = nacl.secret.SecretBox(key)
     sealed = bytes(box.encrypt(block, nonce if nonce is not None else nacl.utils.random(_NONCE_SIZE)))
-    opk_id = bundle.one_time.key_id if bundle.one_time is not None else 0
     packed: bytes = msgpack.packb(
-        [ENVELOPE_VERSION, identity.public, ek_public, bundle.signed.key_id, opk_id, sealed], use_bin_type=True
+        [ENVELOPE_VERSION, int(kind), identity.public, ek_public, bundle.signed.key_id, opk_id, sealed],
+        use_bin_type=True,
     )
     return packed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EnvelopeHeader:
-    """The clear part of an envelope: who claims to have sealed it, and to which prekeys."""
+    """The clear part of an envelope: what it holds, who claims to have sealed it, and to which prekeys.
 
+    Nothing here is to be believed until the box opens (every field is hashed into its key).
+    """
+
+    kind: EnvelopeKind
     sender_identity_key: bytes
     ephemeral: bytes
     signed_key_id: int
     #: 0 when sealed to the signed prekey alone.
     one_time_key_id: int
     box: bytes
+
+
+_ENVELOPE_FIELDS = 7
 
 
 def _refuse_ext(code: int, data: bytes) -> Any:
@@ -357,7 +404,7 @@ def read_envelope(envelope: bytes) -> EnvelopeHeader:
             raw=False,
             strict_map_key=True,
             ext_hook=_refuse_ext,
-            max_array_len=6,
+            max_array_len=_ENVELOPE_FIELDS,
             max_map_len=0,
             max_str_len=0,
             max_bin_len=MAX_BOX_BYTES,
@@ -365,11 +412,13 @@ def read_envelope(envelope: bytes) -> EnvelopeHeader:
         )
     except (ValueError, TypeError, RecursionError):
         raise MalformedMessage("prekey envelope is not valid msgpack") from None
-    if type(value) is not list or len(value) != 6:
-        raise MalformedMessage("prekey envelope is not a 6-item array")
-    version, sender, ephemeral, spk_id, opk_id, box = value
+    if type(value) is not list or len(value) != _ENVELOPE_FIELDS:
+        raise MalformedMessage(f"prekey envelope is not a {_ENVELOPE_FIELDS}-item array")
+    version, kind, sender, ephemeral, spk_id, opk_id, box = value
     if type(version) is not int or version != ENVELOPE_VERSION:
         raise MalformedMessage(f"prekey envelope version {version!r} is not {ENVELOPE_VERSION}")
+    if type(kind) is not int or kind not in {k.value for k in EnvelopeKind}:
+        raise MalformedMessage(f"prekey envelope kind {kind!r} is unknown")
     if type(sender) is not bytes or len(sender) != IDENTITY_KEY_SIZE:
         raise MalformedMessage("prekey envelope's identity key is not 32 bytes")
     if type(ephemeral) is not bytes or len(ephemeral) != SESSION_KEY_SIZE:
@@ -381,6 +430,7 @@ def read_envelope(envelope: bytes) -> EnvelopeHeader:
     if type(box) is not bytes or len(box) < _NONCE_SIZE + nacl.secret.SecretBox.MACBYTES:
         raise MalformedMessage("prekey envelope's box is too short")
     return EnvelopeHeader(
+        kind=EnvelopeKind(kind),
         sender_identity_key=sender, ephemeral=ephemeral, signed_key_id=spk_id, one_time_key_id=opk_id, box=box
     )
 
@@ -416,7 +466,15 @@ def open_from_prekey(
         _x25519(spk_private, header.ephemeral),
         _x25519(one_time.private_bytes(), header.ephemeral) if one_time is not None else b"",
     )
-    key = _derive(dh, header.sender_identity_key, identity.public, header.ephemeral, signed.public, opk_public)
+    key = _derive(
+        (header.kind, header.signed_key_id, header.one_time_key_id),
+        dh,
+        header.sender_identity_key,
+        identity.public,
+        header.ephemeral,
+        signed.public,
+        opk_public,
+    )
     try:
         block: bytes = nacl.secret.SecretBox(key).decrypt(header.box)
     except nacl.exceptions.CryptoError:
@@ -442,6 +500,7 @@ RECEIPT_PURPOSE = b"susurro/receipt/v1"
 #: Message ids one receipt confirms at most.
 MAX_RECEIPT_IDS = 256
 _MAX_RECEIPT_BYTES = 64 * 1024
+_RECEIPT_FIELDS = frozenset({"from", "to", "ids", "at"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -477,20 +536,18 @@ def open_receipt(
 ) -> Receipt:
     """Check a receipt's block: well formed, signed by the sender's pinned key, from the relay's ``from``, to us."""
     plaintext = unpad(block)
+    if len(plaintext) > _MAX_RECEIPT_BYTES:
+        raise MalformedMessage("a receipt is larger than any receipt")
+    # The strict reader of every signed structure: a map with a key twice
+    # (two ``ids`` lists, one shown and one verified) is refused, not merged.
+    pair = unpack_strict(plaintext, "receipt")
+    if type(pair) is not list or len(pair) != 2 or type(pair[0]) is not bytes or type(pair[1]) is not bytes:
+        raise MalformedMessage("a receipt is not a pair of inner bytes and a signature")
+    inner_bytes, signature = pair
+    inner = unpack_strict(inner_bytes, "receipt inner")
     try:
-        pair = msgpack.unpackb(
-            plaintext,
-            raw=False,
-            max_str_len=_MAX_RECEIPT_BYTES,
-            max_bin_len=_MAX_RECEIPT_BYTES,
-            max_array_len=MAX_RECEIPT_IDS,
-            max_map_len=4,
-            max_ext_len=0,
-        )
-        inner_bytes, signature = pair
-        if type(inner_bytes) is not bytes or type(signature) is not bytes:
+        if type(inner) is not dict or set(inner) != _RECEIPT_FIELDS:
             raise TypeError
-        inner = msgpack.unpackb(inner_bytes, raw=False, max_array_len=MAX_RECEIPT_IDS, max_map_len=4, max_ext_len=0)
         sender, to, ids, at = inner["from"], inner["to"], inner["ids"], inner["at"]
         name, fingerprint = to
     except (ValueError, TypeError, KeyError):

@@ -465,7 +465,7 @@ def open_block(
     # The Box already authenticated these bytes as coming from the holder of
     # the sender's (or our own) session key, so reading ``from`` before the
     # signature is safe, and it names a reflected message for what it is.
-    inner = InnerMessage.from_wire(_unpack(inner_bytes, "inner message"))
+    inner = InnerMessage.from_wire(unpack_strict(inner_bytes, "inner message"))
     if inner.sender != relay_sender:
         raise SenderMismatch(
             f"relay says the message is from {relay_sender!r} but it is signed as from {inner.sender!r}"
@@ -485,7 +485,9 @@ def open_block(
     return OpenedMessage(inner=inner, counter=counter)
 
 
-def _unpack(data: bytes, what: str) -> Any:
+def unpack_strict(data: bytes, what: str) -> Any:
+    """msgpack as every signed or sealed structure is read: no extension types,
+    unique string map keys, bounded sizes and containers; else ``MalformedMessage``."""
     budget = _ContainerBudget()
     # Every container takes at least one byte, so data no longer than the
     # budget cannot exceed it: the per-list hook (a Python call for each of
@@ -499,7 +501,7 @@ def _unpack(data: bytes, what: str) -> Any:
 
 
 def _unpack_pair(data: bytes, what: str) -> tuple[Any, Any]:
-    value = _unpack(data, what)
+    value = unpack_strict(data, what)
     if not isinstance(value, list) or len(value) != 2:
         raise MalformedMessage(f"{what} is not a pair")
     return value[0], value[1]

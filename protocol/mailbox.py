@@ -29,7 +29,6 @@ from .frames import (
     _check_bytes,
     _check_int,
     _check_msg_id,
-    _check_names,
     _check_str,
     _fail,
     _take,
@@ -38,7 +37,7 @@ from .limits import MAX_MAP_LEN, PROTOCOL_VERSION, PUBLIC_KEY_SIZE, SIGNATURE_SI
 
 #: One-time prekeys in one ``prekeys`` frame (a full batch).
 MAX_PUBLISH_ONE_TIME = 100
-#: Names in one ``bundle_fetch`` (and bundles in its answer).
+#: Identity keys in one ``bundle_fetch`` (and bundles in its answer).
 MAX_FETCH_NAMES = 64
 #: Items confirmed by one ``mail_ack``.
 MAX_MAIL_ACK = 256
@@ -146,6 +145,37 @@ def _list(raw: object, name: str) -> list[Any]:
     return raw
 
 
+def _check_keys(name: str, value: object, max_items: int) -> None:
+    """A list of identity keys, each at most once (one mailbox, one entry)."""
+    if not isinstance(value, tuple) or len(value) > max_items:
+        raise _fail(f"{name} must be a list of at most {max_items} identity keys")
+    for key in value:
+        _check_bytes(f"{name} entry", key, size=PUBLIC_KEY_SIZE)
+    if len(set(value)) != len(value):
+        raise _fail(f"{name} names an identity key twice")
+
+
+def _pairs(raw: object, name: str, max_items: int) -> dict[bytes, Any]:
+    """``[[identity key, value], ...]`` as a map, refusing a key listed twice.
+
+    Frames' maps have string keys only, so what is keyed by identity key
+    travels as a list of pairs.
+    """
+    items = _list(raw, name)
+    if len(items) > max_items:
+        raise _fail(f"{name} has more than {max_items} entries")
+    out: dict[bytes, Any] = {}
+    for pair in items:
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise _fail(f"{name} entries must be [identity key, value] pairs")
+        key, value = pair
+        _check_bytes(f"{name} identity key", key, size=PUBLIC_KEY_SIZE)
+        if key in out:
+            raise _fail(f"{name} names an identity key twice")
+        out[key] = value
+    return out
+
+
 # --- client -> relay ---------------------------------------------------------------
 
 
@@ -185,49 +215,59 @@ class Prekeys(Frame):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BundleFetch(Frame):
-    """Prekey bundles for absent members; ``one_time`` False asks for the signed prekey only."""
+    """Prekey bundles of absent members, by identity key; ``one_time`` False asks for the signed prekey only.
+
+    By key, not by name: the sender wants the prekeys of the key it pinned,
+    whoever holds that name on the relay now.
+    """
 
     TYPE: ClassVar[str] = "bundle_fetch"
     id: str
-    names: tuple[str, ...]
+    keys: tuple[bytes, ...]
     one_time: bool
 
     def __post_init__(self) -> None:
         _check_msg_id(self.id)
-        _check_names("names", self.names, MAX_FETCH_NAMES)
-        if not self.names:
-            raise _fail("names must name at least one member")
+        _check_keys("keys", self.keys, MAX_FETCH_NAMES)
+        if not self.keys:
+            raise _fail("keys must name at least one identity")
         if not isinstance(self.one_time, bool):
             raise _fail("one_time must be a boolean")
 
     @classmethod
     def from_wire(cls, raw: Mapping[str, Any]) -> Frame:
-        values = _take(raw, ("id", "names", "one_time"))
-        return cls(id=values["id"], names=tuple(_list(values["names"], "names")), one_time=values["one_time"])
+        values = _take(raw, ("id", "keys", "one_time"))
+        return cls(id=values["id"], keys=tuple(_list(values["keys"], "keys")), one_time=values["one_time"])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Post(Frame):
-    """Sealed envelopes for absent members' mailboxes, keyed by recipient name."""
+    """Sealed envelopes for absent members' mailboxes, keyed by the recipient's identity key."""
 
     TYPE: ClassVar[str] = "post"
     id: str
     kind: str
-    to: Mapping[str, bytes]
+    to: Mapping[bytes, bytes]
 
     def __post_init__(self) -> None:
         _check_msg_id(self.id)
         _check_kind(self.kind)
         if not isinstance(self.to, Mapping) or not 0 < len(self.to) <= MAX_MAP_LEN:
-            raise _fail(f"to must map 1..{MAX_MAP_LEN} names to envelopes")
-        for name, ct in self.to.items():
-            _check_str("recipient name", name, MAX_RAW_NAME_CHARS)
+            raise _fail(f"to must map 1..{MAX_MAP_LEN} identity keys to envelopes")
+        for key, ct in self.to.items():
+            _check_bytes("recipient identity key", key, size=PUBLIC_KEY_SIZE)
             _check_bytes("envelope", ct)
             if not ct:
                 raise _fail("an envelope must not be empty")
 
     def to_wire(self) -> dict[str, Any]:
-        return {"v": PROTOCOL_VERSION, "t": self.TYPE, "id": self.id, "kind": self.kind, "to": dict(self.to)}
+        to = [[key, ct] for key, ct in self.to.items()]
+        return {"v": PROTOCOL_VERSION, "t": self.TYPE, "id": self.id, "kind": self.kind, "to": to}
+
+    @classmethod
+    def from_wire(cls, raw: Mapping[str, Any]) -> Frame:
+        values = _take(raw, ("id", "kind", "to"))
+        return cls(id=values["id"], kind=values["kind"], to=_pairs(values["to"], "to", MAX_MAP_LEN))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -264,12 +304,12 @@ class PrekeysHeld(Frame):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Bundles(Frame):
-    """The answer to ``bundle_fetch``: a bundle per known name, and the names with none."""
+    """The answer to ``bundle_fetch``: a bundle per known identity key, and the keys with none."""
 
     TYPE: ClassVar[str] = "bundles"
     id: str
     bundles: tuple[WireBundle, ...]
-    unknown: tuple[str, ...]
+    unknown: tuple[bytes, ...]
 
     def __post_init__(self) -> None:
         _check_msg_id(self.id)
@@ -277,7 +317,7 @@ class Bundles(Frame):
             raise _fail(f"bundles must be a list of at most {MAX_FETCH_NAMES}")
         if not all(isinstance(b, WireBundle) for b in self.bundles):
             raise _fail("bundles entries must be bundles")
-        _check_names("unknown", self.unknown, MAX_FETCH_NAMES)
+        _check_keys("unknown", self.unknown, MAX_FETCH_NAMES)
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -303,20 +343,20 @@ class Bundles(Frame):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Posted(Frame):
-    """The relay's report for one ``post``: stored (waiting), or refused and why."""
+    """The relay's report for one ``post``, per recipient identity key: stored (waiting), or refused and why."""
 
     TYPE: ClassVar[str] = "posted"
     id: str
-    waiting: tuple[str, ...]
-    refused: Mapping[str, str]
+    waiting: tuple[bytes, ...]
+    refused: Mapping[bytes, str]
 
     def __post_init__(self) -> None:
         _check_msg_id(self.id)
-        _check_names("waiting", self.waiting, MAX_MAP_LEN)
+        _check_keys("waiting", self.waiting, MAX_MAP_LEN)
         if not isinstance(self.refused, Mapping) or len(self.refused) > MAX_MAP_LEN:
-            raise _fail(f"refused must map at most {MAX_MAP_LEN} names to reasons")
-        for name, reason in self.refused.items():
-            _check_str("refused name", name, MAX_RAW_NAME_CHARS)
+            raise _fail(f"refused must map at most {MAX_MAP_LEN} identity keys to reasons")
+        for key, reason in self.refused.items():
+            _check_bytes("refused identity key", key, size=PUBLIC_KEY_SIZE)
             _check_str("refused reason", reason, MAX_REASON_CHARS)
 
     def to_wire(self) -> dict[str, Any]:
@@ -325,13 +365,17 @@ class Posted(Frame):
             "t": self.TYPE,
             "id": self.id,
             "waiting": list(self.waiting),
-            "refused": dict(self.refused),
+            "refused": [[key, reason] for key, reason in self.refused.items()],
         }
 
     @classmethod
     def from_wire(cls, raw: Mapping[str, Any]) -> Frame:
         values = _take(raw, ("id", "waiting", "refused"))
-        return cls(id=values["id"], waiting=tuple(_list(values["waiting"], "waiting")), refused=values["refused"])
+        return cls(
+            id=values["id"],
+            waiting=tuple(_list(values["waiting"], "waiting")),
+            refused=_pairs(values["refused"], "refused", MAX_MAP_LEN),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -22,6 +22,7 @@ from .store.mailbox import (
     DEFAULT_MAILBOX_DAYS,
     DEFAULT_MAILBOX_ITEMS,
     DEFAULT_MAILBOX_PER_SENDER,
+    DEFAULT_ONE_TIME_PER_FETCHER,
 )
 
 DEFAULT_HOST = "127.0.0.1"
@@ -82,6 +83,7 @@ class RelayConfig:
     mailbox_bytes: int = DEFAULT_MAILBOX_BYTES
     mailbox_per_sender: int = DEFAULT_MAILBOX_PER_SENDER
     mailbox_days: float = DEFAULT_MAILBOX_DAYS
+    mailbox_prekeys_per_day: int = DEFAULT_ONE_TIME_PER_FETCHER
     # Issues 16-18: pacing, unfinished frames, one memory budget, pre-join quota, I/O threads.
     rate_grace: float = DEFAULT_RATE_GRACE
     frame_timeout: float = DEFAULT_FRAME_TIMEOUT

@@ -27,6 +27,7 @@ import argparse
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -50,7 +51,6 @@ from susurro.protocol import (
     WireOneTimePrekey,
     WireSignedPrekey,
     encode,
-    name_key,
 )
 from susurro.protocol.limits import ABSOLUTE_MAX_FRAME
 
@@ -60,11 +60,14 @@ from .store.mailbox import (
     DEFAULT_MAILBOX_DAYS,
     DEFAULT_MAILBOX_ITEMS,
     DEFAULT_MAILBOX_PER_SENDER,
+    DEFAULT_ONE_TIME_PER_FETCHER,
+    MAX_MAILBOX_DAYS,
     MailboxLimits,
     MailboxStore,
     MailKind,
     PrekeyStore,
     Put,
+    Refusal,
     Refused,
     Stored,
     StoredBundle,
@@ -78,10 +81,41 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("susurro.relay")
 
+#: One-time prekeys one connection takes an hour, of anyone (this many identities' daily share,
+#: ``MailboxLimits.one_time_per_fetcher``), and message items it stores an hour in all mailboxes
+#: (this many senders' share of one mailbox, ``max_per_sender``): with the relay's connections
+#: per address, what one host can drain or fill with throwaway identities.
+ONE_TIME_SHARES_PER_CONNECTION = 5
+POST_SHARES_PER_CONNECTION = 2
+#: Counters these quotas keep at most (the oldest go first).
+MAX_QUOTA_KEYS = 100_000
 #: Items sent to a member and not yet confirmed, at most (a drain's flow control).
 WINDOW_ITEMS = 64
 #: Bytes of items sent in one go, at most (well under a member's outbox).
 WINDOW_BYTES = 256 * 1024
+
+
+class _Quota:
+    """At most ``limit`` per key in each fixed window of ``window`` seconds (memory bounded)."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self._used: OrderedDict[object, tuple[int, int]] = OrderedDict()
+
+    def take(self, key: object, now: float) -> bool:
+        """Spend one for ``key`` now, if any is left in this window."""
+        slot = int(now // self.window)
+        was_slot, used = self._used.pop(key, (slot, 0))
+        used = used if was_slot == slot else 0
+        allowed = used < self.limit
+        self._used[key] = (slot, used + allowed)
+        while len(self._used) > MAX_QUOTA_KEYS:
+            self._used.popitem(last=False)
+        return allowed
+
+    def forget(self, key: object) -> None:
+        self._used.pop(key, None)
 
 
 class _Outbox(Protocol):
@@ -135,6 +169,10 @@ class MailboxService:
         self._clock = clock
         self._lock = threading.Lock()
         self._drains: dict[int, _Drain] = {}
+        limits = mailboxes.limits
+        self._per_fetcher = _Quota(limits.one_time_per_fetcher, 86_400)
+        self._per_connection_one_time = _Quota(ONE_TIME_SHARES_PER_CONNECTION * limits.one_time_per_fetcher, 3_600)
+        self._per_connection_posts = _Quota(POST_SHARES_PER_CONNECTION * limits.max_per_sender, 3_600)
 
     # --- connection lifecycle ----------------------------------------------------
 
@@ -153,6 +191,9 @@ class MailboxService:
     def left(self, peer: MailPeer) -> None:
         with self._lock:
             drain = self._drains.pop(id(peer), None)
+            # id() may be reused by a later connection: its quotas start afresh.
+            self._per_connection_one_time.forget(id(peer))
+            self._per_connection_posts.forget(id(peer))
         if drain is not None and drain.in_flight:
             log.info("mail-unconfirmed name=%s items=%d", peer.name, len(drain.in_flight))
 
@@ -202,7 +243,6 @@ class MailboxService:
         try:
             held = self.prekeys.publish(
                 name=peer.name,
-                name_key=name_key(peer.name),
                 identity_key=peer.ik,
                 signed=signed,
                 one_time=one_time,
@@ -214,28 +254,35 @@ class MailboxService:
         self._offer(peer, PrekeysHeld(one_time=held))
         self._start(peer)
 
+    def _one_time_allowed(self, peer: MailPeer, owner: bytes) -> bool:
+        """May ``peer`` take one more of ``owner``'s one-time prekeys? (Drains and Sybils are bounded.)"""
+        if owner == peer.ik:
+            return False  # nobody needs their own; a client asking is draining itself
+        now = self._clock()
+        with self._lock:
+            return self._per_fetcher.take((peer.ik, owner), now) and self._per_connection_one_time.take(
+                id(peer), now
+            )
+
     def _fetch(self, peer: MailPeer, frame: BundleFetch) -> None:
         bundles: list[WireBundle] = []
-        unknown: list[str] = []
-        seen: set[str] = set()
-        for name in frame.names:
-            key = name_key(name)
-            if key in seen:
-                continue
-            seen.add(key)
-            bundle = self.prekeys.take_bundle(key, one_time=frame.one_time)
+        unknown: list[bytes] = []
+        for key in frame.keys:  # distinct: the frame refuses a key listed twice
+            one_time = frame.one_time and self._one_time_allowed(peer, key)
+            bundle = self.prekeys.take_bundle(key, one_time=one_time)
             if bundle is None:
-                unknown.append(name)
+                unknown.append(key)
                 continue
             bundles.append(_wire_bundle(bundle))
             log.info(
-                "prekey-fetch from=%s for=%s one_time=%d remaining=%d",
+                "prekey-fetch from=%s for=%s one_time=%d remaining=%d%s",
                 peer.name,
                 bundle.name,
                 bundle.one_time is not None,
                 bundle.remaining,
+                " quota=spent" if frame.one_time and not one_time else "",
             )
-            if frame.one_time and bundle.remaining < ONE_TIME_PREKEY_LOW_WATER:
+            if one_time and bundle.remaining < ONE_TIME_PREKEY_LOW_WATER:
                 owner = self._online(bundle.name)
                 if owner is not None and owner.ik == bundle.identity_key and self._subscribed(owner):
                     self._offer(owner, PrekeysHeld(one_time=bundle.remaining))
@@ -245,35 +292,37 @@ class MailboxService:
         assert peer.name is not None
         kind = MailKind(frame.kind)
         puts: list[Put] = []
-        put_names: list[str] = []
-        refused: dict[str, str] = {}
-        targets: dict[bytes, str] = {}
+        refused: dict[bytes, str] = {}
+        owners: dict[bytes, str] = {}
         limit = self.mailboxes.limits.max_bytes
-        for wire_name, ct in frame.to.items():
-            owner = self.prekeys.identity_for(name_key(wire_name))
-            if owner is None:
-                refused[wire_name] = "no_mailbox"
-                continue
-            owner_name, owner_key = owner
-            if owner_key in targets:  # "bob" and "BOB": one mailbox, one copy
-                refused[wire_name] = "duplicate"
+        now = self._clock()
+        for owner_key, ct in frame.to.items():  # distinct keys: the frame refuses one listed twice
+            owner_name = self.prekeys.mailbox_owner(owner_key)
+            if owner_name is None:
+                refused[owner_key] = Refusal.NO_MAILBOX.value
                 continue
             if len(ct) > limit:
-                refused[wire_name] = "mailbox_full"
+                refused[owner_key] = Refusal.MAILBOX_FULL.value
                 continue
-            targets[owner_key] = owner_name
+            # Receipts are not counted: they answer what was sent, and each reader sends one per read.
+            if kind is MailKind.MESSAGE:
+                with self._lock:
+                    allowed = self._per_connection_posts.take(id(peer), now)
+                if not allowed:
+                    refused[owner_key] = Refusal.SENDER_QUOTA.value
+                    continue
+            owners[owner_key] = owner_name
             puts.append(
                 Put(recipient=owner_key, sender=peer.name, sender_key=peer.ik, msg_id=frame.id, kind=kind, ct=ct)
             )
-            put_names.append(wire_name)
-        results = self.mailboxes.put(puts, self._clock()) if puts else []
-        waiting: list[str] = []
-        for wire_name, result in zip(put_names, results, strict=True):
+        results = self.mailboxes.put(puts, now) if puts else []
+        waiting: list[bytes] = []
+        for put, result in zip(puts, results, strict=True):
             if isinstance(result, Stored):
-                waiting.append(wire_name)
+                waiting.append(put.recipient)
             else:
                 assert isinstance(result, Refused)
-                refused[wire_name] = result.reason.value
+                refused[put.recipient] = result.reason.value
         log.info(
             "post from=%s kind=%s id=%s to=%d waiting=%d refused=%s bytes=%d",
             peer.name,
@@ -281,12 +330,12 @@ class MailboxService:
             frame.id,
             len(frame.to),
             len(waiting),
-            ",".join(f"{n[:32]}:{r}" for n, r in refused.items()) or "-",
+            ",".join(f"{k.hex()[:16]}:{r}" for k, r in refused.items()) or "-",
             sum(len(p.ct) for p in puts),
         )
         self._offer(peer, Posted(id=frame.id, waiting=tuple(waiting), refused=refused))
         for put in puts:
-            owner_peer = self._online(targets[put.recipient])
+            owner_peer = self._online(owners[put.recipient])
             if owner_peer is not None and owner_peer.ik == put.recipient:
                 self._pump(owner_peer)
 
@@ -364,9 +413,17 @@ def add_mailbox_flags(parser: argparse.ArgumentParser, positive: Callable[[int, 
         help=f"items one sender may leave in one mailbox (default {DEFAULT_MAILBOX_PER_SENDER})",
     )
     group.add_argument(
+        "--mailbox-prekeys-per-day",
+        metavar="N",
+        type=positive(1, None),
+        default=DEFAULT_ONE_TIME_PER_FETCHER,
+        help="one-time prekeys of one member handed to one other member a day "
+        f"(default {DEFAULT_ONE_TIME_PER_FETCHER}; past it, the signed prekey alone)",
+    )
+    group.add_argument(
         "--mailbox-days",
         metavar="DAYS",
-        type=positive(1, 3650),
+        type=positive(1, MAX_MAILBOX_DAYS),
         default=int(DEFAULT_MAILBOX_DAYS),
         help=f"days an unfetched item is kept (default {int(DEFAULT_MAILBOX_DAYS)})",
     )
@@ -379,6 +436,7 @@ def mailbox_settings(args: argparse.Namespace) -> dict[str, object]:
         "mailbox_bytes": args.mailbox_bytes,
         "mailbox_per_sender": args.mailbox_per_sender,
         "mailbox_days": float(args.mailbox_days),
+        "mailbox_prekeys_per_day": args.mailbox_prekeys_per_day,
     }
 
 
@@ -389,4 +447,5 @@ def mailbox_limits(config: RelayConfig) -> MailboxLimits:
         max_bytes=config.mailbox_bytes,
         max_per_sender=config.mailbox_per_sender,
         ttl=config.mailbox_days * 86_400,
+        one_time_per_fetcher=config.mailbox_prekeys_per_day,
     )

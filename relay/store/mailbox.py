@@ -40,8 +40,15 @@ DEFAULT_MAILBOX_ITEMS = 1_000
 DEFAULT_MAILBOX_BYTES = 10 * 1024 * 1024
 DEFAULT_MAILBOX_PER_SENDER = 250
 DEFAULT_MAILBOX_DAYS = 14.0
+#: ``--mailbox-prekeys-per-day``: one-time prekeys of one identity handed to one other identity a
+#: UTC day (the rest of a drain gets the signed prekey alone, and its client says so).
+DEFAULT_ONE_TIME_PER_FETCHER = 20
+#: Clients refuse a waiting message signed longer ago than ``MAX_MAIL_AGE`` (37 days: they cannot
+#: tell it from a replay by then), so a relay keeping mail longer would only keep what nobody opens.
+MAX_MAILBOX_DAYS = 30
 MAILBOX_SCHEMA = ("mailbox", 1)
-PREKEY_SCHEMA = ("prekeys", 1)
+#: Schema 2 finds prekeys by identity key (``prekey_names``); schema 1 found them by name.
+PREKEY_SCHEMA = ("prekeys", 2)
 
 
 class DatabaseLike(Protocol):
@@ -71,6 +78,8 @@ class MailboxLimits:
     max_bytes: int = DEFAULT_MAILBOX_BYTES
     max_per_sender: int = DEFAULT_MAILBOX_PER_SENDER
     ttl: float = DEFAULT_MAILBOX_DAYS * 86_400
+    #: Read by the relay's mailbox service (relay/mailbox.py), not by the stores.
+    one_time_per_fetcher: int = DEFAULT_ONE_TIME_PER_FETCHER
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -165,34 +174,32 @@ class TooManyPrekeys(Exception):
 
 
 class PrekeyStore(ABC):
-    """Published prekeys, and which identity key a name's prekeys belong to."""
+    """Published prekeys, by identity key (a sender asks for the key it pinned, not for a name)."""
 
     @abstractmethod
     def publish(
         self,
         *,
         name: str,
-        name_key: str,
         identity_key: bytes,
         signed: StoredSignedPrekey | None,
         one_time: Sequence[StoredOneTimePrekey],
         now: float,
     ) -> int:
-        """Record prekeys published by ``identity_key`` under ``name``; returns the one-time keys held.
+        """Record prekeys published by ``identity_key`` (joined as ``name``); returns the one-time keys held.
 
         ``TooManyPrekeys`` (nothing stored) if the one-time keys would exceed
-        the bound. Publishing under a name another identity published under
-        before moves the name to the new identity (the clients' pins decide
-        whether to trust it).
+        the bound. ``name`` is only what bundles and mail for this identity
+        are labelled with; two identities under one name each keep their own.
         """
 
     @abstractmethod
-    def take_bundle(self, name_key: str, one_time: bool = True) -> StoredBundle | None:
+    def take_bundle(self, identity_key: bytes, one_time: bool = True) -> StoredBundle | None:
         """The signed prekey and (if ``one_time``) one one-time prekey, deleted in the same transaction."""
 
     @abstractmethod
-    def identity_for(self, name_key: str) -> tuple[str, bytes] | None:
-        """(name, identity key) that published prekeys under ``name_key``, if any."""
+    def mailbox_owner(self, identity_key: bytes) -> str | None:
+        """The name ``identity_key`` last published prekeys under, if it has a signed prekey here (a mailbox)."""
 
     @abstractmethod
     def one_time_count(self, identity_key: bytes) -> int: ...
@@ -215,27 +222,32 @@ _MAIL_TABLES = (
 )
 
 _PREKEY_TABLES = (
-    """CREATE TABLE prekey_owners (
+    # Schema 1's tables; "IF NOT EXISTS" so that the same list upgrades a schema 1 database.
+    """CREATE TABLE IF NOT EXISTS prekey_owners (
         name_key TEXT PRIMARY KEY,
         name TEXT NOT NULL,
         identity_key BLOB NOT NULL,
         updated_at REAL NOT NULL
     )""",
-    "CREATE INDEX prekey_owners_by_identity ON prekey_owners (identity_key)",
-    """CREATE TABLE signed_prekeys (
+    "CREATE INDEX IF NOT EXISTS prekey_owners_by_identity ON prekey_owners (identity_key)",
+    """CREATE TABLE IF NOT EXISTS signed_prekeys (
         identity_key BLOB PRIMARY KEY,
         key_id INTEGER NOT NULL,
         public BLOB NOT NULL,
         created_at INTEGER NOT NULL,
         signature BLOB NOT NULL
     )""",
-    """CREATE TABLE one_time_prekeys (
+    """CREATE TABLE IF NOT EXISTS one_time_prekeys (
         identity_key BLOB NOT NULL,
         key_id INTEGER NOT NULL,
         public BLOB NOT NULL,
         signature BLOB NOT NULL,
         PRIMARY KEY (identity_key, key_id)
     ) WITHOUT ROWID""",
+    # Schema 2: the name each identity published under, found by key (schema 1's
+    # prekey_owners, by name, is no longer written or read).
+    "CREATE TABLE prekey_names (identity_key BLOB PRIMARY KEY, name TEXT NOT NULL) WITHOUT ROWID",
+    "INSERT OR IGNORE INTO prekey_names SELECT identity_key, name FROM prekey_owners ORDER BY updated_at DESC",
 )
 
 
@@ -350,7 +362,6 @@ class SQLitePrekeyStore(PrekeyStore):
         self,
         *,
         name: str,
-        name_key: str,
         identity_key: bytes,
         signed: StoredSignedPrekey | None,
         one_time: Sequence[StoredOneTimePrekey],
@@ -373,11 +384,7 @@ class SQLitePrekeyStore(PrekeyStore):
                     raise TooManyPrekeys(
                         f"{held} one-time prekeys held and {len(fresh)} more published; at most {self.max_one_time}"
                     )
-                db.execute(
-                    "INSERT INTO prekey_owners VALUES (?, ?, ?, ?) ON CONFLICT (name_key) DO UPDATE SET "
-                    "name = excluded.name, identity_key = excluded.identity_key, updated_at = excluded.updated_at",
-                    (name_key, name, identity_key, now),
-                )
+                db.execute("INSERT OR REPLACE INTO prekey_names VALUES (?, ?)", (identity_key, name))
                 if signed is not None:
                     db.execute(
                         "INSERT OR REPLACE INTO signed_prekeys VALUES (?, ?, ?, ?, ?)",
@@ -394,15 +401,13 @@ class SQLitePrekeyStore(PrekeyStore):
         except sqlite3.Error as exc:
             raise _wrap(exc) from None
 
-    def take_bundle(self, name_key: str, one_time: bool = True) -> StoredBundle | None:
+    def take_bundle(self, identity_key: bytes, one_time: bool = True) -> StoredBundle | None:
         try:
             with self.database.transaction() as db:
-                owner = db.execute(
-                    "SELECT name, identity_key FROM prekey_owners WHERE name_key = ?", (name_key,)
-                ).fetchone()
+                owner = db.execute("SELECT name FROM prekey_names WHERE identity_key = ?", (identity_key,)).fetchone()
                 if owner is None:
                     return None
-                name, identity_key = owner
+                (name,) = owner
                 signed_row = db.execute(
                     "SELECT key_id, public, created_at, signature FROM signed_prekeys WHERE identity_key = ?",
                     (identity_key,),
@@ -441,13 +446,15 @@ class SQLitePrekeyStore(PrekeyStore):
         except sqlite3.Error as exc:
             raise _wrap(exc) from None
 
-    def identity_for(self, name_key: str) -> tuple[str, bytes] | None:
+    def mailbox_owner(self, identity_key: bytes) -> str | None:
         try:
             with self.database.reading() as db:
                 row = db.execute(
-                    "SELECT name, identity_key FROM prekey_owners WHERE name_key = ?", (name_key,)
+                    "SELECT n.name FROM prekey_names n JOIN signed_prekeys s USING (identity_key) "
+                    "WHERE n.identity_key = ?",
+                    (identity_key,),
                 ).fetchone()
-                return None if row is None else (str(row[0]), bytes(row[1]))
+                return None if row is None else str(row[0])
         except sqlite3.Error as exc:
             raise _wrap(exc) from None
 

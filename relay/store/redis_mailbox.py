@@ -27,7 +27,7 @@ Keys, under the store's prefix (``<r>`` is the recipient's identity key in hex):
   ``mbox:<r>:index``: item number → ciphertext length (10 digits) + sender key;
   ``mbox:<r>:stats``: ``bytes`` and ``s:<sender key>`` counts
 - ``mail:next``: the last item number; ``mail:ages``: ``<r>:<item>`` by stored time
-- ``prekey:owner:<name key>``: hash of name and identity key;
+- ``prekey:<ik hex>:name``: the name the identity published under;
   ``prekey:<ik hex>:signed``: msgpack of the signed prekey;
   ``prekey:<ik hex>:one-time``: sorted set of key ids; ``prekey:<ik hex>:one-time:data``: id → msgpack
 
@@ -121,7 +121,8 @@ end
 return removed
 """
 
-#: KEYS: signed, one-time set, one-time data. Returns {signed, key id or false, data or false, remaining}.
+#: KEYS: signed, one-time set, one-time data. ARGV: "1" to take a one-time prekey, "0" not to.
+#: Returns {signed, key id or false, data or false, remaining}.
 _TAKE = """
 local signed = redis.call('GET', KEYS[1])
 if not signed then return false end
@@ -291,25 +292,25 @@ class RedisPrekeyStore(PrekeyStore):
         self._key = _Keys(prefix)
         self._take = client.register_script(_TAKE)
 
-    def _identity_keys(self, identity_key: bytes) -> tuple[bytes, bytes, bytes]:
+    def _identity_keys(self, identity_key: bytes) -> tuple[bytes, bytes, bytes, bytes]:
         ik = identity_key.hex()
         return (
             self._key("prekey", ik, "signed"),
             self._key("prekey", ik, "one-time"),
             self._key("prekey", ik, "one-time", "data"),
+            self._key("prekey", ik, "name"),
         )
 
     def publish(
         self,
         *,
         name: str,
-        name_key: str,
         identity_key: bytes,
         signed: StoredSignedPrekey | None,
         one_time: Sequence[StoredOneTimePrekey],
         now: float,
     ) -> int:
-        signed_key, one_time_key, data_key = self._identity_keys(identity_key)
+        signed_key, one_time_key, data_key, name_key = self._identity_keys(identity_key)
         fresh = {key.key_id: key for key in one_time}
         try:
             for _ in range(MAX_TRANSACTION_ATTEMPTS):
@@ -326,14 +327,7 @@ class RedisPrekeyStore(PrekeyStore):
                                 f"at most {self.max_one_time}"
                             )
                         pipe.multi()
-                        pipe.hset(
-                            self._key("prekey", "owner", name_key),
-                            mapping={
-                                "name": name.encode(),
-                                "identity_key": identity_key,
-                                "updated_at": repr(float(now)),
-                            },
-                        )
+                        pipe.set(name_key, name.encode())
                         if signed is not None:
                             pipe.set(
                                 signed_key, _pack([signed.key_id, signed.public, signed.created_at, signed.signature])
@@ -352,37 +346,38 @@ class RedisPrekeyStore(PrekeyStore):
         except redis.RedisError as exc:
             raise StoreError(f"cannot store prekeys: Redis: {exc}") from None
 
-    def take_bundle(self, name_key: str, one_time: bool = True) -> StoredBundle | None:
-        owner = self.identity_for(name_key)
-        if owner is None:
-            return None
-        name, identity_key = owner
+    def take_bundle(self, identity_key: bytes, one_time: bool = True) -> StoredBundle | None:
+        signed_key, one_time_key, data_key, name_key = self._identity_keys(identity_key)
         try:
-            reply = self._take(keys=list(self._identity_keys(identity_key)), args=[b"1" if one_time else b"0"])
+            name = self.client.get(name_key)
+            if name is None:
+                return None
+            reply = self._take(keys=[signed_key, one_time_key, data_key], args=["1" if one_time else "0"])
         except redis.RedisError as exc:
             raise StoreError(f"cannot hand out prekeys: Redis: {exc}") from None
         if not reply:
             return None
         signed, key_id, data, remaining = reply
         signed_id, public, created_at, signature = _unpack(signed)
-        one_time = None
+        taken = None
         if key_id and data:
             one_public, one_signature = _unpack(data)
-            one_time = StoredOneTimePrekey(key_id=int(key_id), public=one_public, signature=one_signature)
+            taken = StoredOneTimePrekey(key_id=int(key_id), public=one_public, signature=one_signature)
         return StoredBundle(
-            name=name,
+            name=name.decode(),
             identity_key=identity_key,
             signed=StoredSignedPrekey(key_id=signed_id, public=public, created_at=created_at, signature=signature),
-            one_time=one_time,
+            one_time=taken,
             remaining=int(remaining),
         )
 
-    def identity_for(self, name_key: str) -> tuple[str, bytes] | None:
+    def mailbox_owner(self, identity_key: bytes) -> str | None:
+        signed_key, _, _, name_key = self._identity_keys(identity_key)
         try:
-            name, identity_key = self.client.hmget(self._key("prekey", "owner", name_key), ["name", "identity_key"])
+            name, signed = self.client.mget([name_key, signed_key])
         except redis.RedisError as exc:
             raise StoreError(f"cannot read prekeys: Redis: {exc}") from None
-        return None if name is None or identity_key is None else (name.decode(), identity_key)
+        return None if name is None or signed is None else str(name.decode())
 
     def one_time_count(self, identity_key: bytes) -> int:
         try:

@@ -105,8 +105,8 @@ SPK = WireSignedPrekey(id=7, pk=b"s" * 32, at=T0, sig=b"g" * 64)
 OPK = WireOneTimePrekey(id=2**32 - 1, pk=b"o" * 32, sig=b"h" * 64)
 MAILBOX_SAMPLES: list[Frame] = [
     Prekeys(spk=SPK, opks=(OPK,) * 100),
-    BundleFetch(id="f-1", names=("bob", "carol"), one_time=True),
-    Post(id="m-1", kind="message", to={"bob": b"\x91" * 371}),
+    BundleFetch(id="f-1", keys=(b"b" * 32, b"c" * 32), one_time=True),
+    Post(id="m-1", kind="message", to={b"b" * 32: b"\x91" * 371, b"c" * 32: b"\x92" * 300}),
     MailAck(items=(1, 2**63 - 1)),
     PrekeysHeld(one_time=0),
     Bundles(
@@ -115,9 +115,9 @@ MAILBOX_SAMPLES: list[Frame] = [
             WireBundle(name="bob", ik=b"i" * 32, spk=SPK, opk=OPK),
             WireBundle(name="c", ik=b"j" * 32, spk=SPK, opk=None),
         ),
-        unknown=("dave",),
+        unknown=(b"d" * 32,),
     ),
-    Posted(id="m-1", waiting=("bob",), refused={"carol": "mailbox_full"}),
+    Posted(id="m-1", waiting=(b"b" * 32,), refused={b"c" * 32: "mailbox_full"}),
     Mail(item=3, sender="alice", ik=b"a" * 32, id="m-1", kind="receipt", ct=b"\x01" * 300, at=T0),
     MailEnd(),
 ]
@@ -716,9 +716,10 @@ GOOD_VALUES: dict[str, st.SearchStrategy[Any]] = {
         ),
         max_size=2,
     ),
-    "unknown": st.lists(st.text(max_size=4), max_size=3),
-    "waiting": st.lists(st.text(max_size=4), max_size=3),
-    "refused": st.dictionaries(st.text(max_size=4), st.text(max_size=8), max_size=2),
+    "keys": st.lists(st.one_of(key32, st.binary(max_size=3)), max_size=3),
+    "unknown": st.lists(key32, max_size=3),
+    "waiting": st.lists(key32, max_size=3),
+    "refused": st.lists(st.tuples(key32, st.text(max_size=8)).map(list), max_size=2),
     "item": st.integers(-1, 9),
     "at": st.integers(-1, 9),
 }

@@ -9,6 +9,7 @@ for Redis, restarting redis-server on its append-only file
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -20,11 +21,13 @@ from susurro.relay.store.mailbox import (
     Put,
     Refusal,
     Refused,
+    SQLitePrekeyStore,
     Stored,
     StoredOneTimePrekey,
     StoredSignedPrekey,
     TooManyPrekeys,
 )
+from susurro.relay.store.sqlite import Database
 from tests.helpers.stores import StoreBackend
 
 BOB, CAROL = b"B" * 32, b"C" * 32
@@ -129,7 +132,7 @@ def one_time(first: int, count: int) -> list[StoredOneTimePrekey]:
 
 
 def publish(store: PrekeyStore, keys: list[StoredOneTimePrekey], identity: bytes = BOB) -> int:
-    return store.publish(name="bob", name_key="bob", identity_key=identity, signed=SIGNED, one_time=keys, now=0.0)
+    return store.publish(name="bob", identity_key=identity, signed=SIGNED, one_time=keys, now=0.0)
 
 
 def test_each_one_time_prekey_is_handed_out_once_then_the_signed_prekey_alone(store_backend: StoreBackend) -> None:
@@ -137,13 +140,13 @@ def test_each_one_time_prekey_is_handed_out_once_then_the_signed_prekey_alone(st
     assert publish(store, one_time(1, 100)) == 100
     handed = []
     for expected_remaining in range(99, -1, -1):
-        bundle = store.take_bundle("bob")
+        bundle = store.take_bundle(BOB)
         assert bundle is not None and bundle.one_time is not None and bundle.remaining == expected_remaining
         handed.append(bundle.one_time.key_id)
     assert sorted(handed) == list(range(1, 101))
-    drained = store.take_bundle("bob")
+    drained = store.take_bundle(BOB)
     assert drained is not None and drained.one_time is None and drained.signed == SIGNED
-    assert store.take_bundle("nobody") is None
+    assert store.take_bundle(MALLORY) is None
 
 
 def test_ten_thousand_prekeys_are_refused_whole(store_backend: StoreBackend) -> None:
@@ -162,7 +165,7 @@ def test_prekeys_survive_a_restart(store_backend: StoreBackend) -> None:
     publish(store_backend.prekeys(), one_time(1, 3))
     store_backend.restart()
     store = store_backend.prekeys()
-    assert store.identity_for("bob") == ("bob", BOB)
+    assert store.mailbox_owner(BOB) == "bob"
     assert store.one_time_count(BOB) == 3
 
 
@@ -174,7 +177,7 @@ def test_two_relays_on_one_backend_never_hand_out_the_same_one_time_prekey(store
 
     def drain(store: PrekeyStore) -> None:
         for _ in range(40):
-            bundle = store.take_bundle("bob")
+            bundle = store.take_bundle(BOB)
             if bundle is not None and bundle.one_time is not None:
                 with lock:
                     handed.append(bundle.one_time.key_id)
@@ -187,13 +190,30 @@ def test_two_relays_on_one_backend_never_hand_out_the_same_one_time_prekey(store
     assert sorted(handed) == list(range(1, 101))
 
 
-def test_a_name_moves_to_the_identity_that_published_last(store_backend: StoreBackend) -> None:
+def test_two_identities_under_one_name_each_keep_their_own_prekeys(store_backend: StoreBackend) -> None:
+    # Bundles are found by identity key: someone else publishing under bob's
+    # name (a relay without --registry) does not take over bob's prekeys.
     store = store_backend.prekeys()
     publish(store, one_time(1, 3))
     publish(store, one_time(1, 2), identity=MALLORY)
-    assert store.identity_for("bob") == ("bob", MALLORY)
-    bundle = store.take_bundle("bob")
-    assert bundle is not None and bundle.identity_key == MALLORY  # clients compare it with their pin
+    assert store.mailbox_owner(BOB) == "bob" and store.mailbox_owner(MALLORY) == "bob"
+    bundle = store.take_bundle(BOB)
+    assert bundle is not None and bundle.identity_key == BOB and bundle.remaining == 2
+    assert store.one_time_count(MALLORY) == 2
+
+
+def test_a_signed_prekey_only_bundle_takes_no_one_time_prekey(store_backend: StoreBackend) -> None:
+    store = store_backend.prekeys()
+    publish(store, one_time(1, 3))
+    bundle = store.take_bundle(BOB, one_time=False)
+    assert bundle is not None and bundle.one_time is None and bundle.remaining == 3
+    assert store.one_time_count(BOB) == 3
+
+
+def test_an_identity_without_prekeys_has_no_mailbox(store_backend: StoreBackend) -> None:
+    store = store_backend.prekeys()
+    assert store.mailbox_owner(BOB) is None
+    assert store.take_bundle(BOB) is None
 
 
 # --- both backends, several relays at once ---------------------------------------------------
@@ -240,3 +260,30 @@ def test_a_confirm_counts_once(store_backend: StoreBackend) -> None:
     assert first.confirm(BOB, [item.item, item.item]) == 1
     assert second.confirm(BOB, [item.item]) == 0
     assert second.usage(BOB) == (0, 0)
+
+
+def test_a_schema_1_database_keeps_its_prekeys_found_by_identity_key(tmp_path: Path) -> None:
+    # A relay upgraded in place: its prekeys were stored by name (schema 1).
+    database = Database(tmp_path / "relay.sqlite3")
+    database.migrate("prekeys", 1, _SCHEMA_1)
+    with database.transaction() as db:
+        db.execute("INSERT INTO prekey_owners VALUES ('bob', 'Bob', ?, 1.0)", (BOB,))
+        db.execute("INSERT INTO signed_prekeys VALUES (?, 1, ?, 5, ?)", (BOB, SIGNED.public, SIGNED.signature))
+        db.execute("INSERT INTO one_time_prekeys VALUES (?, 7, ?, ?)", (BOB, b"o" * 32, b"g" * 64))
+    store = SQLitePrekeyStore(database)
+    assert store.mailbox_owner(BOB) == "Bob"
+    bundle = store.take_bundle(BOB)
+    assert bundle is not None and bundle.name == "Bob" and bundle.signed == SIGNED
+    assert bundle.one_time is not None and bundle.one_time.key_id == 7
+    database.close()
+
+
+_SCHEMA_1 = (
+    "CREATE TABLE prekey_owners (name_key TEXT PRIMARY KEY, name TEXT NOT NULL, identity_key BLOB NOT NULL, "
+    "updated_at REAL NOT NULL)",
+    "CREATE INDEX prekey_owners_by_identity ON prekey_owners (identity_key)",
+    "CREATE TABLE signed_prekeys (identity_key BLOB PRIMARY KEY, key_id INTEGER NOT NULL, public BLOB NOT NULL, "
+    "created_at INTEGER NOT NULL, signature BLOB NOT NULL)",
+    "CREATE TABLE one_time_prekeys (identity_key BLOB NOT NULL, key_id INTEGER NOT NULL, public BLOB NOT NULL, "
+    "signature BLOB NOT NULL, PRIMARY KEY (identity_key, key_id)) WITHOUT ROWID",
+)

@@ -14,6 +14,7 @@ from pathlib import Path
 from susurro.client import events as ev
 from susurro.client.history import SqliteHistory
 from susurro.client.mailbox import Mailbox
+from susurro.client.mailstate import MailState
 from susurro.client.prekeyring import PrekeyRing
 from susurro.crypto import IdentityKey, ReplayGuard
 from susurro.crypto.history import HistoryKey
@@ -34,27 +35,33 @@ class User:
         self.identity = IdentityKey.generate()
         self.trust = TrustStore(None, key_of=name_key)
         self.saved_ring: bytes | None = None
+        self.saved_state: bytes | None = None
         self.history_path = home / name / "history.sqlite3"
 
     def session_options(self, clock: list[float]) -> dict[str, object]:
         ring = PrekeyRing.load(self.identity, self.saved_ring) if self.saved_ring else PrekeyRing(self.identity)
+        state = MailState.unseal(self.identity, self.saved_state) if self.saved_state else None
         replay = ReplayGuard()
 
-        def save(r: PrekeyRing) -> None:
-            self.saved_ring = r.export()
+        def save(mailbox: Mailbox) -> None:
+            self.saved_ring = mailbox.ring.export()
+            self.saved_state = mailbox.export_state()
 
+        mailbox = Mailbox(
+            self.identity, self.name, self.trust, replay, ring=ring, save=save, state=state, clock=lambda: clock[0]
+        )
         return {
             "identity": self.identity,
             "trust": self.trust,
             "replay": replay,
-            "mailbox": Mailbox(self.identity, self.name, self.trust, replay, ring=ring, save=save),
+            "mailbox": mailbox,
             "wall_clock": lambda: clock[0],
             "history": SqliteHistory(self.history_path, HistoryKey.derive(self.identity)),
         }
 
 
 def relay(data_dir: Path) -> SessionPair:
-    return SessionPair(RelayConfig(data_dir=str(data_dir), rate_burst=10_000))
+    return SessionPair(RelayConfig(data_dir=str(data_dir), rate_burst=10_000), now=T0)
 
 
 def all_bytes(*directories: Path) -> bytes:
@@ -90,7 +97,7 @@ def test_a_direct_message_waits_for_bob_across_a_relay_restart_and_hours(tmp_pat
     assert room.relay.mailbox.mailboxes.usage(bob.identity.public) == (0, 0)  # confirmed, so deleted
     # Alice's report moves from waiting to delivered: bob's signed receipt, not the relay's word.
     receipts = [e for e in produced["alice"] if isinstance(e, ev.Receipt)]
-    assert receipts == [ev.Receipt(sender="bob", msg_ids=(msg_id,))], produced["alice"]
+    assert receipts == [ev.Receipt(sender="bob", msg_ids=(msg_id,), waited=(msg_id,))], produced["alice"]
 
     # bob's client restarts: the message is in his history, and is not delivered again.
     room.hang_up("bob")
@@ -173,7 +180,14 @@ def test_a_receipt_the_relay_fabricates_is_refused(tmp_path: Path) -> None:
     msg_id = room["alice"].send_message("did you get it?", room.now, to=["bob"])
     mallory = IdentityKey.generate()  # the relay (or anyone) signing a receipt "from bob" with another key
     from susurro.crypto.fingerprint import fingerprint_bytes
-    from susurro.crypto.prekeys import PrekeyBundle, Receipt, check_bundle, receipt_block, seal_to_prekey
+    from susurro.crypto.prekeys import (
+        EnvelopeKind,
+        PrekeyBundle,
+        Receipt,
+        check_bundle,
+        receipt_block,
+        seal_to_prekey,
+    )
 
     signed = alice.saved_ring and PrekeyRing.load(alice.identity, alice.saved_ring).current_signed
     assert signed
@@ -183,7 +197,7 @@ def test_a_receipt_the_relay_fabricates_is_refused(tmp_path: Path) -> None:
     )
     forged = Receipt(sender="bob", recipient="alice", recipient_fingerprint=fingerprint_bytes(alice.identity.public),
                      msg_ids=(msg_id,), at=1)  # fmt: skip
-    envelope = seal_to_prekey(mallory, bundle, receipt_block(mallory, forged))
+    envelope = seal_to_prekey(mallory, bundle, receipt_block(mallory, forged), EnvelopeKind.RECEIPT)
     events = room.inject(
         "alice", Mail(item=10**6, sender="bob", ik=bob.identity.public, id="x1", kind="receipt", ct=envelope, at=1)
     )

@@ -24,6 +24,7 @@ from susurro.crypto.errors import (
 )
 from susurro.crypto.prekeys import (
     CheckedBundle,
+    EnvelopeKind,
     OneTimePrekey,
     PrekeyBundle,
     PrekeyFallback,
@@ -157,9 +158,22 @@ def test_an_envelope_with_its_header_key_rewritten_does_not_open() -> None:
     bundle, spk, opk = bob_keys()
     envelope = seal_to_prekey(ALICE, check_bundle(bundle, BOB.public), block_for_bob())
     fields = msgpack.unpackb(envelope)
-    fields[1] = MALLORY.public
+    fields[2] = MALLORY.public
     with pytest.raises(DecryptFailed):
         open_as_bob(msgpack.packb(fields, use_bin_type=True), spk, opk, sender_ik=MALLORY.public)
+
+
+def test_an_envelope_relabelled_from_message_to_receipt_does_not_open() -> None:
+    """The kind is hashed into the key (envelope v2): a relay cannot pass a message off as a receipt."""
+    bundle, spk, opk = bob_keys()
+    envelope = seal_to_prekey(ALICE, check_bundle(bundle, BOB.public), block_for_bob())
+    assert read_envelope(envelope).kind is EnvelopeKind.MESSAGE
+    fields = msgpack.unpackb(envelope)
+    fields[1] = int(EnvelopeKind.RECEIPT)
+    relabelled = msgpack.packb(fields, use_bin_type=True)
+    assert read_envelope(relabelled).kind is EnvelopeKind.RECEIPT
+    with pytest.raises(DecryptFailed):
+        open_as_bob(relabelled, spk, opk)
 
 
 def test_sealed_without_the_one_time_key_bob_cannot_open_with_it_and_vice_versa() -> None:

@@ -72,10 +72,13 @@ def vectors() -> dict[str, str]:
     dh2 = nacl.bindings.crypto_scalarmult(bytes(ek), bob_x_pub)
     dh3 = nacl.bindings.crypto_scalarmult(bytes(ek), spk_pub)
     dh4 = nacl.bindings.crypto_scalarmult(bytes(ek), opk_pub)
-    transcript = msgpack.packb([dh1, dh2, dh3, dh4, ik_a, ik_b, ek_pub, spk_pub, opk_pub], use_bin_type=True)
-    key = nacl.hash.blake2b(transcript, digest_size=32, person=b"susurro/x3dh/v1", encoder=nacl.encoding.RawEncoder)
+    # Version 2, kind 1 (a message), signed prekey 7, one-time prekey 8: all hashed into the key.
+    transcript = msgpack.packb(
+        [2, 1, 7, 8, dh1, dh2, dh3, dh4, ik_a, ik_b, ek_pub, spk_pub, opk_pub], use_bin_type=True
+    )
+    key = nacl.hash.blake2b(transcript, digest_size=32, person=b"susurro/x3dh/v2", encoder=nacl.encoding.RawEncoder)
     box = bytes(nacl.secret.SecretBox(key).encrypt(_block(), nonce))
-    envelope = msgpack.packb([1, ik_a, ek_pub, 7, 8, box], use_bin_type=True)
+    envelope = msgpack.packb([2, 1, ik_a, ek_pub, 7, 8, box], use_bin_type=True)
     return {
         "bob_spk_private": bytes(spk).hex(),
         "bob_spk": spk_pub.hex(),

@@ -35,10 +35,17 @@ from susurro.protocol import (
     encode,
 )
 from susurro.relay import Connection, RelayConfig, RelayCore
+from susurro.relay.mailbox import ONE_TIME_SHARES_PER_CONNECTION, POST_SHARES_PER_CONNECTION
+from susurro.relay.store.mailbox import DEFAULT_MAILBOX_PER_SENDER, DEFAULT_ONE_TIME_PER_FETCHER
 from tests.helpers.memory import MemoryOutbox
 from tests.unit.test_relay_core import hello_for
 
 NOW = time.time()
+#: An identity key nobody published prekeys under.
+NOBODY = b"N" * 32
+ONE_TIME_PER_FETCHER_PER_DAY = DEFAULT_ONE_TIME_PER_FETCHER
+ONE_TIME_PER_CONNECTION_PER_HOUR = ONE_TIME_SHARES_PER_CONNECTION * DEFAULT_ONE_TIME_PER_FETCHER
+POSTS_PER_CONNECTION_PER_HOUR = POST_SHARES_PER_CONNECTION * DEFAULT_MAILBOX_PER_SENDER
 
 
 class Member:
@@ -50,6 +57,10 @@ class Member:
         self.ring = PrekeyRing(self.identity)
         self.conn: Connection | None = None
         self.outbox = MemoryOutbox()
+
+    @property
+    def key(self) -> bytes:
+        return self.identity.public
 
     def join(self, core: RelayCore, *, publish: bool = True) -> list[Frame]:
         self.outbox = MemoryOutbox()
@@ -84,7 +95,7 @@ def make_core(data_dir: Path, **overrides: Any) -> RelayCore:
 
 
 def envelope_for(sender: Member, recipient: Member, core: RelayCore, body: str, n: int) -> bytes:
-    (answer,) = sender.send(core, BundleFetch(id=f"f{n}", names=(recipient.name,), one_time=True))
+    (answer,) = sender.send(core, BundleFetch(id=f"f{n}", keys=(recipient.key,), one_time=True))
     assert isinstance(answer, Bundles) and len(answer.bundles) == 1
     checked = check_bundle(bundle_from_wire(answer.bundles[0]), recipient.identity.public)
     message = sign_message(
@@ -98,7 +109,7 @@ def envelope_for(sender: Member, recipient: Member, core: RelayCore, body: str, 
     return seal_to_prekey(sender.identity, checked, message_block(message, n))
 
 
-def post(sender: Member, core: RelayCore, msg_id: str, to: dict[str, bytes]) -> Posted:
+def post(sender: Member, core: RelayCore, msg_id: str, to: dict[bytes, bytes]) -> Posted:
     (answer,) = sender.send(core, Post(id=msg_id, kind="message", to=to))
     assert isinstance(answer, Posted)
     return answer
@@ -135,8 +146,8 @@ def test_mail_waits_across_a_relay_restart_and_comes_in_order(data_dir: Path) ->
     bob.leave(core)
     alice.join(core)
     for n in range(1, 4):
-        report = post(alice, core, f"m{n}", {"bob": envelope_for(alice, bob, core, f"text {n}", n)})
-        assert report.waiting == ("bob",) and report.refused == {}
+        report = post(alice, core, f"m{n}", {bob.key: envelope_for(alice, bob, core, f"text {n}", n)})
+        assert report.waiting == (bob.key,) and report.refused == {}
     restarted = make_core(data_dir)  # the relay restarts; the mail is in its database
     frames = bob.join(restarted)
     assert frames[0] == PrekeysHeld(one_time=97)  # three were used; 97 is above the refill mark
@@ -155,7 +166,7 @@ def test_an_unconfirmed_item_is_sent_again_at_the_next_join(data_dir: Path) -> N
     bob.join(core)
     bob.leave(core)
     alice.join(core)
-    post(alice, core, "m1", {"bob": envelope_for(alice, bob, core, "once", 1)})
+    post(alice, core, "m1", {bob.key: envelope_for(alice, bob, core, "once", 1)})
     first = [f for f in bob.join(core) if isinstance(f, Mail)]
     bob.leave(core)  # gone before confirming
     again = [f for f in bob.join(core) if isinstance(f, Mail)]
@@ -167,26 +178,78 @@ def test_an_online_member_gets_new_mail_at_once(data_dir: Path) -> None:
     alice, bob = Member("alice"), Member("bob")
     bob.join(core)
     alice.join(core)
-    post(alice, core, "m1", {"bob": envelope_for(alice, bob, core, "live", 1)})
+    post(alice, core, "m1", {bob.key: envelope_for(alice, bob, core, "live", 1)})
     live = [f for f in bob.outbox.new_frames() if isinstance(f, Mail)]
     assert [type(f) for f in live] == [Mail] and open_all(bob, live, alice) == ["live"]
 
 
-def test_each_one_time_prekey_is_handed_out_once_then_the_fetcher_gets_none(data_dir: Path) -> None:
+def fetch_one_time(fetcher: Member, owner: Member, core: RelayCore, n: int) -> int | None:
+    """The id of the one-time prekey of ``owner`` the relay hands ``fetcher`` (None: none)."""
+    (answer,) = fetcher.send(core, BundleFetch(id=f"f{n}", keys=(owner.key,), one_time=True))
+    assert isinstance(answer, Bundles) and len(answer.bundles) == 1
+    opk = answer.bundles[0].opk
+    return None if opk is None else opk.id
+
+
+def test_each_one_time_prekey_is_handed_out_once_then_the_fetchers_get_none(data_dir: Path) -> None:
     core = make_core(data_dir)
-    alice, bob = Member("alice"), Member("bob")
+    bob = Member("bob")
     bob.join(core)
-    alice.join(core)
-    seen = set()
-    for n in range(100):
-        (answer,) = alice.send(core, BundleFetch(id=f"f{n}", names=("bob",), one_time=True))
-        assert isinstance(answer, Bundles) and answer.bundles[0].opk is not None
-        seen.add(answer.bundles[0].opk.id)
-    assert len(seen) == 100
-    (drained,) = alice.send(core, BundleFetch(id="last", names=("bob",), one_time=True))
-    assert isinstance(drained, Bundles) and drained.bundles[0].opk is None
+    fetchers = [Member(f"f{i}") for i in range(100 // ONE_TIME_PER_FETCHER_PER_DAY + 1)]
+    seen = []
+    for i, fetcher in enumerate(fetchers[:-1]):
+        fetcher.join(core)
+        seen += [fetch_one_time(fetcher, bob, core, 100 * i + n) for n in range(ONE_TIME_PER_FETCHER_PER_DAY)]
+    assert None not in seen and len(set(seen)) == 100
+    fetchers[-1].join(core)
+    assert fetch_one_time(fetchers[-1], bob, core, 9999) is None  # drained: the signed prekey alone
     lows = [f for f in bob.outbox.frames() if isinstance(f, PrekeysHeld)]
     assert lows and lows[-1].one_time == 0  # the owner is told, and refills
+
+
+def test_one_sender_cannot_drain_someones_one_time_prekeys(data_dir: Path) -> None:
+    core = make_core(data_dir)
+    alice, mallory, bob = Member("alice"), Member("mallory"), Member("bob")
+    bob.join(core)
+    mallory.join(core)
+    alice.join(core)
+    taken = [fetch_one_time(mallory, bob, core, n) for n in range(ONE_TIME_PER_FETCHER_PER_DAY + 5)]
+    assert None not in taken[:ONE_TIME_PER_FETCHER_PER_DAY]
+    assert taken[ONE_TIME_PER_FETCHER_PER_DAY:] == [None] * 5  # her share is spent; her client says so
+    assert fetch_one_time(alice, bob, core, 100) is not None  # and bob's keys are still there for others
+    assert core.mailbox.prekeys.one_time_count(bob.key) == 100 - ONE_TIME_PER_FETCHER_PER_DAY - 1
+
+
+def test_one_connection_takes_at_most_its_hourly_share_of_everyones_one_time_prekeys(data_dir: Path) -> None:
+    # Many throwaway identities to drain, one connection draining them all: bounded per connection.
+    core = make_core(data_dir)
+    owners = [Member(f"o{i}") for i in range(ONE_TIME_PER_CONNECTION_PER_HOUR // ONE_TIME_PER_FETCHER_PER_DAY + 1)]
+    for owner in owners:
+        owner.join(core)
+    mallory = Member("mallory")
+    mallory.join(core)
+    taken = [
+        fetch_one_time(mallory, owner, core, 100 * i + n)
+        for i, owner in enumerate(owners)
+        for n in range(ONE_TIME_PER_FETCHER_PER_DAY)
+    ]
+    assert None not in taken[:ONE_TIME_PER_CONNECTION_PER_HOUR]
+    assert set(taken[ONE_TIME_PER_CONNECTION_PER_HOUR:]) == {None}
+
+
+def test_one_connection_fills_mailboxes_at_most_its_hourly_share(data_dir: Path) -> None:
+    core = make_core(data_dir)
+    owners = [Member(f"o{i}") for i in range(3)]
+    for owner in owners:
+        owner.join(core)
+        owner.leave(core)
+    mallory = Member("mallory")
+    mallory.join(core)
+    to = {owner.key: b"\x01" * 40 for owner in owners}
+    reports = [post(mallory, core, f"x{n}", to) for n in range(POSTS_PER_CONNECTION_PER_HOUR // 3 + 1)]
+    stored = sum(len(r.waiting) for r in reports)
+    assert stored == POSTS_PER_CONNECTION_PER_HOUR
+    assert set(reports[-1].refused.values()) == {"sender_quota"}
 
 
 def test_a_signed_prekey_only_fetch_leaves_the_one_time_keys_alone(data_dir: Path) -> None:
@@ -194,8 +257,8 @@ def test_a_signed_prekey_only_fetch_leaves_the_one_time_keys_alone(data_dir: Pat
     alice, bob = Member("alice"), Member("bob")
     bob.join(core)
     alice.join(core)
-    (answer,) = alice.send(core, BundleFetch(id="r1", names=("bob", "nobody"), one_time=False))
-    assert isinstance(answer, Bundles) and answer.bundles[0].opk is None and answer.unknown == ("nobody",)
+    (answer,) = alice.send(core, BundleFetch(id="r1", keys=(bob.key, NOBODY), one_time=False))
+    assert isinstance(answer, Bundles) and answer.bundles[0].opk is None and answer.unknown == (NOBODY,)
     assert core.mailbox.prekeys.one_time_count(bob.identity.public) == 100
 
 
@@ -231,12 +294,12 @@ def test_a_full_mailbox_and_a_greedy_sender_are_refused_with_the_reason(data_dir
     bob.leave(core)
     mallory.join(core)
     alice.join(core)
-    reports = [post(mallory, core, f"x{n}", {"bob": b"\x01" * 300}) for n in range(4)]
-    assert [r.waiting for r in reports[:3]] == [("bob",)] * 3
-    assert reports[3].refused == {"bob": "sender_quota"}
-    assert [post(alice, core, f"a{n}", {"bob": b"\x02" * 300}).waiting for n in range(2)] == [("bob",)] * 2
-    assert post(alice, core, "a2", {"bob": b"\x02" * 300}).refused == {"bob": "mailbox_full"}
-    assert post(alice, core, "a3", {"nobody": b"\x02" * 300}).refused == {"nobody": "no_mailbox"}
+    reports = [post(mallory, core, f"x{n}", {bob.key: b"\x01" * 300}) for n in range(4)]
+    assert [r.waiting for r in reports[:3]] == [(bob.key,)] * 3
+    assert reports[3].refused == {bob.key: "sender_quota"}
+    assert [post(alice, core, f"a{n}", {bob.key: b"\x02" * 300}).waiting for n in range(2)] == [(bob.key,)] * 2
+    assert post(alice, core, "a2", {bob.key: b"\x02" * 300}).refused == {bob.key: "mailbox_full"}
+    assert post(alice, core, "a3", {NOBODY: b"\x02" * 300}).refused == {NOBODY: "no_mailbox"}
 
 
 def test_a_member_cannot_confirm_away_someone_elses_mail(data_dir: Path) -> None:
@@ -246,7 +309,7 @@ def test_a_member_cannot_confirm_away_someone_elses_mail(data_dir: Path) -> None
     bob.leave(core)
     carol.join(core)
     alice.join(core)
-    post(alice, core, "m1", {"bob": b"\x03" * 300})
+    post(alice, core, "m1", {bob.key: b"\x03" * 300})
     item = core.mailbox.mailboxes.fetch(bob.identity.public, after=0, max_items=1, max_bytes=1 << 20, now=NOW)[0]
     carol.send(core, MailAck(items=(item.item,)))
     assert core.mailbox.mailboxes.usage(bob.identity.public)[0] == 1
