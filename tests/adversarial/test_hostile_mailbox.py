@@ -12,19 +12,12 @@ from pathlib import Path
 from susurro.client import events as ev
 from susurro.protocol import Frame, Mail
 from tests.helpers.session_pair import SessionPair
-from tests.unit.test_offline_sessions import T0, User, relay
+from tests.unit.test_offline_sessions import T0, User, bob_away, relay
 
 
 def waiting_room(tmp_path: Path, texts: list[str]) -> tuple[SessionPair, User, User, list[float]]:
     """alice leaves ``texts`` for bob while he is away; bob is about to come back as ``bob2``."""
-    clock = [T0]
-    alice, bob = User("alice", tmp_path), User("bob", tmp_path)
-    room = relay(tmp_path / "relay")
-    room.add("alice", **alice.session_options(clock))
-    room.add("bob", **bob.session_options(clock))
-    room.pump()
-    room.hang_up("bob")
-    room.pump()
+    room, alice, bob, clock = bob_away(tmp_path)
     for text in texts:
         room["alice"].send_message(text, room.now, to=["bob"])
         room.pump()
@@ -115,14 +108,7 @@ def test_someone_elses_mailbox_item_served_to_bob_is_refused(tmp_path: Path) -> 
 
 
 def test_drained_one_time_prekeys_make_the_sender_say_so(tmp_path: Path) -> None:
-    clock = [T0]
-    alice, bob = User("alice", tmp_path), User("bob", tmp_path)
-    room = relay(tmp_path / "relay")
-    room.add("alice", **alice.session_options(clock))
-    room.add("bob", **bob.session_options(clock))
-    room.pump()
-    room.hang_up("bob")
-    room.pump()
+    room, _, bob, clock = bob_away(tmp_path)
     while (bundle := room.relay.mailbox.prekeys.take_bundle(bob.identity.public)) and bundle.one_time is not None:
         pass  # someone (the relay, or a member fetching) drains bob's one-time prekeys
     room["alice"].send_message("still sent", room.now, to=["bob"])

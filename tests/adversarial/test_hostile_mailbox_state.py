@@ -18,7 +18,7 @@ from susurro.crypto.prekeys import SIGNED_PREKEY_ROTATION
 from susurro.crypto.trust import TrustStore
 from susurro.protocol import Bundles, Frame, Mail, name_key
 from tests.adversarial.test_hostile_mailbox import come_back, kinds, texts
-from tests.unit.test_offline_sessions import T0, User, relay
+from tests.unit.test_offline_sessions import User, bob_away
 
 DAY = 86_400.0
 
@@ -34,14 +34,7 @@ def test_a_confirmed_item_replayed_after_the_recipient_restarts_is_not_shown_aga
     # Sealed to the signed prekey alone, the item leaves no used one-time key behind; and bob's
     # restarted session has lost its counters (a fresh replay guard). Only the saved record of
     # the mail he opened stands between the relay and a second "genuine" copy.
-    clock = [T0]
-    alice, bob = User("alice", tmp_path), User("bob", tmp_path)
-    room = relay(tmp_path / "relay")
-    room.add("alice", **alice.session_options(clock))
-    room.add("bob", **bob.session_options(clock))
-    room.pump()
-    room.hang_up("bob")
-    room.pump()
+    room, _, bob, clock = bob_away(tmp_path)
     drain_one_time_prekeys(room, bob.identity.public)
     room["alice"].send_message("pay the baker", room.now, to=["bob"])
     room.pump()
@@ -64,14 +57,7 @@ def test_a_confirmed_item_replayed_after_the_recipient_restarts_is_not_shown_aga
 
 
 def test_a_waiting_message_older_than_the_client_can_check_is_refused(tmp_path: Path) -> None:
-    clock = [T0]
-    alice, bob = User("alice", tmp_path), User("bob", tmp_path)
-    room = relay(tmp_path / "relay")
-    room.add("alice", **alice.session_options(clock))
-    room.add("bob", **bob.session_options(clock))
-    room.pump()
-    room.hang_up("bob")
-    room.pump()
+    room, _, bob, clock = bob_away(tmp_path)
     room["alice"].send_message("old news", room.now, to=["bob"])
     room.pump()
     clock[0] += MAX_MAIL_AGE_MS / 1000 + DAY  # the relay kept it past any mailbox's lifetime
@@ -80,14 +66,7 @@ def test_a_waiting_message_older_than_the_client_can_check_is_refused(tmp_path: 
 
 
 def test_a_relay_rolling_a_sender_back_to_an_older_signed_prekey_is_refused(tmp_path: Path) -> None:
-    clock = [T0]
-    alice, bob = User("alice", tmp_path), User("bob", tmp_path)
-    room = relay(tmp_path / "relay")
-    room.add("alice", **alice.session_options(clock))
-    room.add("bob", **bob.session_options(clock))
-    room.pump()
-    room.hang_up("bob")
-    room.pump()
+    room, _, bob, clock = bob_away(tmp_path)
     old: list[Bundles] = []
 
     def keep_bundles(frame: Frame) -> list[Frame]:
@@ -124,14 +103,7 @@ def test_a_relay_rolling_a_sender_back_to_an_older_signed_prekey_is_refused(tmp_
 def test_someone_else_publishing_prekeys_under_a_members_name_does_not_get_their_mail(tmp_path: Path) -> None:
     # A relay without --registry lets anyone join as "bob" while bob is away. Prekeys are
     # fetched by the identity key alice pinned, so mallory's never come into it.
-    clock = [T0]
-    alice, bob = User("alice", tmp_path), User("bob", tmp_path)
-    room = relay(tmp_path / "relay")
-    room.add("alice", **alice.session_options(clock))
-    room.add("bob", **bob.session_options(clock))
-    room.pump()
-    room.hang_up("bob")
-    room.pump()
+    room, _, bob, clock = bob_away(tmp_path)
     mallory = User("bob", tmp_path / "mallory")
     mallory.identity = IdentityKey.generate()
     mallory.trust = TrustStore(None, key_of=name_key)

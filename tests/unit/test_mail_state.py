@@ -16,18 +16,11 @@ from susurro.client.mailstate import MAX_MAIL_AGE_MS, MAX_SEEN_MAIL, DeliverySta
 from susurro.client.prekeyring import Duplicate
 from susurro.crypto import IdentityKey, Replay
 from susurro.crypto.trust import MAX_AUTO_PINS_PER_DAY, PinSource
-from tests.unit.test_offline_sessions import HOUR, T0, User, relay
+from tests.unit.test_offline_sessions import HOUR, T0, User, bob_away, relay
 
 
 def test_a_receipt_after_the_senders_restart_still_turns_waiting_into_delivered(tmp_path: Path) -> None:
-    clock = [T0]
-    alice, bob = User("alice", tmp_path), User("bob", tmp_path)
-    room = relay(tmp_path / "relay")
-    room.add("alice", **alice.session_options(clock))
-    room.add("bob", **bob.session_options(clock))
-    room.pump()
-    room.hang_up("bob")
-    room.pump()
+    room, alice, bob, clock = bob_away(tmp_path)
     msg_id = room["alice"].send_message("see you at noon", room.now, to=["bob"])
     assert [e.waiting for e in room.pump()["alice"] if isinstance(e, ev.Delivery)] == [("bob",)]
     room.hang_up("alice")  # alice closes her client; bob comes back while she is away

@@ -64,6 +64,19 @@ def relay(data_dir: Path) -> SessionPair:
     return SessionPair(RelayConfig(data_dir=str(data_dir), rate_burst=10_000), now=T0)
 
 
+def bob_away(tmp_path: Path) -> tuple[SessionPair, User, User, list[float]]:
+    """alice and bob have met (each pinned the other), and bob has gone away; the clock is at ``T0``."""
+    clock = [T0]
+    alice, bob = User("alice", tmp_path), User("bob", tmp_path)
+    room = relay(tmp_path / "relay")
+    room.add("alice", **alice.session_options(clock))
+    room.add("bob", **bob.session_options(clock))
+    room.pump()
+    room.hang_up("bob")
+    room.pump()
+    return room, alice, bob, clock
+
+
 def all_bytes(*directories: Path) -> bytes:
     return b"".join(p.read_bytes() for d in directories for p in d.rglob("*") if p.is_file())
 
@@ -114,14 +127,7 @@ def test_a_direct_message_waits_for_bob_across_a_relay_restart_and_hours(tmp_pat
 
 
 def test_an_unconfirmed_item_comes_again_and_is_shown_once(tmp_path: Path) -> None:
-    clock = [T0]
-    alice, bob = User("alice", tmp_path), User("bob", tmp_path)
-    room = relay(tmp_path / "relay")
-    room.add("alice", **alice.session_options(clock))
-    room.add("bob", **bob.session_options(clock))
-    room.pump()
-    room.hang_up("bob")
-    room.pump()
+    room, _, bob, clock = bob_away(tmp_path)
     room["alice"].send_message("once only", room.now, to=["bob"])
     room.pump()
     held: list[Mail] = []
