@@ -202,14 +202,6 @@ def test_two_identities_under_one_name_each_keep_their_own_prekeys(store_backend
     assert store.one_time_count(MALLORY) == 2
 
 
-def test_a_signed_prekey_only_bundle_takes_no_one_time_prekey(store_backend: StoreBackend) -> None:
-    store = store_backend.prekeys()
-    publish(store, one_time(1, 3))
-    bundle = store.take_bundle(BOB, one_time=False)
-    assert bundle is not None and bundle.one_time is None and bundle.remaining == 3
-    assert store.one_time_count(BOB) == 3
-
-
 def test_an_identity_without_prekeys_has_no_mailbox(store_backend: StoreBackend) -> None:
     store = store_backend.prekeys()
     assert store.mailbox_owner(BOB) is None
