@@ -12,6 +12,7 @@ process this way, which is more robust than two ``Tk()`` interpreters.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import time
 import tkinter as tk
@@ -28,7 +29,16 @@ from susurro.crypto import EntryKind, RoomLogError, RoomPolicy
 from susurro.crypto.trust import TrustState
 from susurro.protocol import BadName, normalize_name
 
-from .presenter import ROOM, ChatState, Outgoing, RoomInfo, conversation_key, history_name, room_info
+from .presenter import (
+    ROOM,
+    ChatState,
+    Outgoing,
+    RoomInfo,
+    conversation_key,
+    history_name,
+    is_room_key,
+    room_info,
+)
 from .room_dialogs import InviteDialog, NewRoomDialog
 from .settings import Settings
 from .signin import JOIN_TIMEOUT, OpenedSession, SignInError, SignInRequest, default_relay, open_session, refusal
@@ -497,8 +507,23 @@ class SusurroApp:
             keys = {conversation_key(name) for name in names} - {None}
             for key in sorted(k for k in keys if k is not None):
                 self.load_older(key)
+                if is_room_key(key) and self.opened is opened:
+                    with contextlib.suppress(ValueError):  # only ever our own labels, but never a crash
+                        self._fetch_room(bytes.fromhex(key[1:]))
 
         self.worker.submit(reader.conversations, found)
+
+    def _fetch_room(self, room_id: bytes) -> None:
+        """A room this computer kept history of: ask for its log again, verified from its create entry.
+
+        The core's book is new after a restart; the relay is trusted for nothing here (the log is
+        checked, and which rooms to ask for comes from our own history), and answers ``RoomReady``.
+        """
+        if self.opened is None or self.state is None:
+            return
+        self.state.replaying(room_id)
+        connection = self.opened.connection
+        self.worker.submit(lambda: connection.room_request(lambda book, _now: book.fetch(room_id, 0)))
 
     def load_older(self, key: str) -> None:
         opened, state = self.opened, self.state

@@ -122,14 +122,15 @@ def room_info(state: RoomState, own_identity_key: bytes) -> RoomInfo:
 
 
 def conversation_key(history_conversation: str) -> str | None:
-    """The pane for a conversation of the history (``room:main``, ``dm:bob``); None for one the window has not."""
+    """The pane for a conversation of the history (``room:main``, ``room:`` and a room id, ``dm:bob``);
+    None for one the window has no pane for (a direct conversation of several people)."""
     if history_conversation == "room:main":
         return ROOM
     kind, _, rest = history_conversation.partition(":")
     if kind == "dm" and rest and "," not in rest:
         return rest
-    if kind == "room" and rest.startswith("#"):
-        return rest
+    if kind == "room" and len(rest) == 64 and all(c in "0123456789abcdef" for c in rest):
+        return "#" + rest  # a room of signed membership, by its id
     return None
 
 
@@ -138,7 +139,7 @@ def history_name(key: str) -> str:
     if key == ROOM:
         return "room:main"
     if is_room_key(key):
-        return "room:" + key
+        return "room:" + key[1:]
     return "dm:" + key
 
 
@@ -229,6 +230,9 @@ class HistoryBlock:
     lines: tuple[Line, ...]
     older: bool
     top_text: str
+    #: The block ends on the day the pane's first line is from: the window drops that day's
+    #: separator below the block, so one day has one separator however many pages it spans.
+    same_day_below: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -389,6 +393,8 @@ class _Pane:
     older: bool = True
     loading: bool = False
     history_started: bool = False
+    #: The day of the pane's first line (a separator heads it), to join a page of the same day to it.
+    first_day: datetime.date | None = None
 
 
 @dataclass
@@ -421,6 +427,8 @@ class ChatState:
     _by_msg_id: dict[str, str] = field(default_factory=dict)
     _early: dict[str, list[ev.Delivery]] = field(default_factory=dict)
     _early_receipts: dict[str, set[str]] = field(default_factory=dict)
+    #: Rooms whose whole log was asked for again (after a restart): its entries are not news.
+    _replaying: set[str] = field(default_factory=set)
     _refs: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     # --- events from the core ---------------------------------------------------
@@ -505,6 +513,13 @@ class ChatState:
         display = info.display if info is not None else f"{event.room} #{event.short_id}"
         out: list[Update] = []
         me = self.name.casefold()
+        replay = key in self._replaying
+        if replay and not isinstance(event, RoomReady | RoomCreated):
+            return [self.sidebar(), self.roster(), *self._room_header()]  # the log again, entry by entry
+        if isinstance(event, RoomReady):
+            self._replaying.discard(key)
+            if replay:
+                before = None  # we were away: say who is in it now
         if isinstance(event, RoomCreated):
             policy = s("policy_open") if info is not None and info.open else s("policy_invite")
             out += self.select(key)  # the user asked for it: go there
@@ -540,6 +555,11 @@ class ChatState:
             out += self._notice(key, s("room_members_notice", names=names))
         out += [self.sidebar(), self.roster(), *self._room_header()]
         return out
+
+    def replaying(self, room_id: bytes) -> None:
+        """The app asked for this room's log from its start: its entries come again, the room is not new."""
+        if room_key(room_id) not in self.rooms:
+            self._replaying.add(room_key(room_id))
 
     def _receipt(self, event: ev.Receipt) -> list[Update]:
         """``sender``'s client signed that it showed these: two ticks for them, and only then."""
@@ -944,6 +964,7 @@ class ChatState:
             pane.oldest_seq = entries[0].seq
         lines: list[Line] = []
         day: datetime.date | None = None
+        first_day: datetime.date | None = None
         last_sender, last_at = "", 0.0
         for entry in entries:
             record = entry.record
@@ -953,6 +974,7 @@ class ChatState:
             when = day_of(record.sent_at)
             if when != day:
                 day, last_sender = when, ""
+                first_day = first_day or when
                 lines.append(Line(conversation=key, kind="day", text=self._day_label(when)))
             at = record.sent_at / 1000
             continued = record.sender == last_sender and at - last_at < RUN_SECONDS
@@ -976,7 +998,10 @@ class ChatState:
             pane.history_started = True
             if key != ROOM and not is_room_key(key) and key not in self.tabs and lines:
                 self.tabs.add(key)  # a direct conversation from before: back in the sidebar
-        out: list[Update] = [HistoryBlock(conversation=key, lines=tuple(lines), older=older,
+        same_day = day is not None and day == pane.first_day
+        if first_day is not None:
+            pane.first_day = first_day
+        out: list[Update] = [HistoryBlock(conversation=key, lines=tuple(lines), older=older, same_day_below=same_day,
                                           top_text=s("history_loading") if older else s("history_start"))]
         for msg_id in [e.record.msg_id for e in entries if e.record.outgoing]:
             early = self._early_receipts.pop(msg_id, None)
@@ -1039,6 +1064,7 @@ class ChatState:
         if pane.day != day:
             pane.day = day
             pane.last_sender = ""
+            pane.first_day = pane.first_day or day
             out.append(Line(conversation=conversation, kind="day", text=self._day_label(day)))
         at = at_millis / 1000 if at_millis is not None else time.time()
         continued = bool(sender) and sender == pane.last_sender and at - pane.last_at < RUN_SECONDS

@@ -45,6 +45,7 @@ from .presenter import (
     UnreadMarker,
     Update,
     fit,
+    is_room_key,
 )
 from .strings import Strings
 from .theme import Palette, Shields, body_font
@@ -344,6 +345,9 @@ class Conversation:
         t.insert("history", f"{block.top_text}\n", ("top",))
         for line in block.lines:
             self._insert(line, "history")
+        below = t.tag_nextrange("day", "history")
+        if block.same_day_below and below and t.compare(below[0], "==", "history"):
+            t.delete(below[0], below[1])  # the day goes on below: one separator for it, above the block
         t.mark_gravity("history", "left")
         t.configure(state="disabled")
         self.older = block.older
@@ -822,8 +826,10 @@ class ChatWindow:
 
     def _set_sidebar(self, update: Sidebar) -> None:
         self.sidebar.show(update.items)
-        for key in [k for k in self.conversations if k != ROOM and k not in {i.key for i in update.items}]:
-            self.conversations.pop(key).frame.destroy()  # a closed direct conversation
+        listed = {i.key for i in update.items}
+        # A closed direct conversation goes; a room's pane stays (its history may be drawn before its log is).
+        for key in [k for k in self.conversations if k != ROOM and not is_room_key(k) and k not in listed]:
+            self.conversations.pop(key).frame.destroy()
 
     def _set_roster(self, update: RosterRows) -> None:
         selected = self.roster.selection()

@@ -99,6 +99,8 @@ def test_new_room_invite_and_room_panes(tk_root, relay_server, cli_clients, tmp_
         type_line(root, bob, text)
         wait_in_pane(root, alice, text, ops)
         assert text not in pane(alice, ROOM)
+        type_line(root, alice, "respuesta en ops")
+        wait_in_pane(root, bob, "respuesta en ops", ops)
         pump(root, lambda: f"{text}  ✓✓ delivered to alice" in pane(bob, ops), "two ticks under bob's room message")
         marker = f"marker {secrets.token_hex(3)}"
         type_line(root, alice, f"/msg carol {marker}")
@@ -122,6 +124,19 @@ def test_new_room_invite_and_room_panes(tk_root, relay_server, cli_clients, tmp_
         type_line(root, alice, "¿sigo aquí?")
         assert "You are not a member of clase #" in pane(alice, clase)
         assert is_room_key(clase) and not window.invite_button.winfo_manager()
+
+        # The room's history comes back in the room's pane (its own conversation, not the relay-wide one).
+        close_app(root, alice)
+        alice = start_app(root, tmp_path / "alice", name="alice", server=server)
+        apps.append(alice)
+        signed_in(root, alice)
+        assert room_named(root, alice, "ops") == ops
+        wait_in_pane(root, alice, "respuesta en ops", ops)
+        shown = wait_in_pane(root, alice, text, ops)
+        assert shown.index(text) < shown.index("respuesta en ops")
+        assert text not in pane(alice, ROOM) and "respuesta en ops" not in pane(alice, ROOM)
+        wait_in_pane(root, alice, "Members: alice, bob", ops)
+        assert "alice added bob." not in pane(alice, ops), "the log read again is not news"
     finally:
         for app in apps:
             close_app(root, app)
