@@ -514,9 +514,10 @@ class ConversationList:
             label.grid(row=0, column=1, sticky="ew")
             label.set(item.label)
             widgets: list[tk.Misc] = [row, icon, label]
-            if item.tag:  # a room's short id: two rooms with one label still look different
-                tag = ttk.Label(row, text=item.tag, style=f"{style}Tag.TLabel")
-                tag.grid(row=0, column=3, padx=(4, 0))
+            if item.tag:  # a room's short id, under its label: two rooms with one label still look different
+                tag = FitLabel(row, style=f"{style}Tag.TLabel")
+                tag.grid(row=1, column=1, columnspan=2, sticky="ew")
+                tag.set(item.tag)
                 widgets.append(tag)
             if item.unread:
                 badge = ttk.Label(row, text=str(item.unread) if item.unread < 100 else "99+", style="Badge.TLabel")
@@ -686,10 +687,16 @@ class ChatWindow:
         self.sidebar = ConversationList(side, self.shields, self.actions.select)
         self.sidebar.frame.grid(row=1, column=0, sticky="new")
         ttk.Separator(side).grid(row=2, column=0, sticky="ew", pady=(6, 0))
-        self.roster_title = FitLabel(side, style="SidebarTitle.TLabel", padding=(10, 6, 0, 2))
-        self.roster_title.grid(row=3, column=0, sticky="ew")
+        title = ttk.Frame(side, style="Sidebar.TFrame")
+        title.grid(row=3, column=0, sticky="ew")
+        title.columnconfigure(0, weight=1)
+        self.roster_title = FitLabel(title, style="SidebarTitle.TLabel", padding=(10, 6, 0, 2))
+        self.roster_title.grid(row=0, column=0, sticky="ew")
         self.roster_title.set(s("roster_title").upper())
         self.roster_room = ""
+        # Beside the member list's title, so it fits however narrow the sidebar is.
+        self.invite_button = ttk.Button(title, text=s("invite_button"), style="Toolbutton",
+                                        command=lambda: self.roster_room and self.actions.invite(self.roster_room))
         self.roster = ttk.Treeview(side, columns=("fingerprint", "trust"), displaycolumns=("fingerprint",),
                                    show="tree", height=4, selectmode="browse", style="Sidebar.Treeview")
         fingerprint_width = self.fonts["small"].measure("0000 0000") + 16
@@ -709,8 +716,6 @@ class ChatWindow:
         self.message_button.pack(side="left")
         self.verify_button = ttk.Button(buttons, text=s("verify_button"), command=self._verify_selected)
         self.verify_button.pack(side="left", padx=(6, 0))
-        self.invite_button = ttk.Button(buttons, text=s("invite_button"),
-                                        command=lambda: self.roster_room and self.actions.invite(self.roster_room))
 
     def _build_main(self, main: ttk.Frame) -> None:
         s = self.strings
@@ -847,9 +852,9 @@ class ChatWindow:
             self.roster_title.set(update.title.upper())
         self.roster_room = update.room
         if update.room:
-            self.invite_button.pack(side="left", padx=(6, 0))
+            self.invite_button.grid(row=0, column=1, sticky="e", padx=(0, 4), pady=(4, 0))
         else:
-            self.invite_button.pack_forget()
+            self.invite_button.grid_remove()
         self._refit_roster()
         keep = [iid for iid in selected if self.roster.exists(iid)]
         if keep:

@@ -1,4 +1,4 @@
-"""Regenerate ``docs/screenshots/conversation-{light,dark}.png``: real windows in a real conversation.
+"""Regenerate ``docs/screenshots/conversation-{light,dark}.png`` and ``rooms-light.png``: real windows, real chats.
 
     .venv/bin/python -m tests.gui.screenshot [FOLDER]
 
@@ -7,6 +7,9 @@ the picture does not depend on your desktop), a relay on an ephemeral port,
 and two signed-in windows side by side; types a short conversation through
 the real entries, verifies one contact through the real dialog, then grabs
 the screen with ImageMagick's ``import`` and trims it to the two windows.
+The rooms picture is a second run: two rooms created and joined through
+the app's own room actions, a conversation in one of them with its ticks,
+and a member who left shown offline in the member list.
 """
 
 from __future__ import annotations
@@ -65,6 +68,59 @@ def stage(root: tk.Tk, work: Path, server: str) -> list[object]:
     return [ana, beto, carla]
 
 
+def stage_rooms(root: tk.Tk, work: Path, server: str) -> list[object]:
+    """ana (Spanish) and beto in the room clase-3b, which carla has just left; beto also has ops."""
+    from susurro.client.gui.presenter import ConversationKind
+
+    ana = start_app(root, work / "ana", name="ana", server=server, lang="es")
+    win_ana = signed_in(root, ana)
+    beto = start_app(root, work / "beto", name="beto", server=server)
+    win_beto = signed_in(root, beto)
+    carla = start_app(root, work / "carla", name="carla", server=server)
+    signed_in(root, carla)
+    for window, x in ((win_ana, 0), (win_beto, WIDTH + GAP)):
+        window.top.geometry(f"{WIDTH}x{HEIGHT}+{x}+0")
+    carla.window.top.geometry(f"{WIDTH}x{HEIGHT}+{3 * WIDTH}+0")  # type: ignore[union-attr]  # off screen
+    wait_in_pane(root, ana, "carla")
+
+    def room(app: object, label: str) -> str:
+        def found() -> str | None:
+            items = app.window.sidebar.items  # type: ignore[attr-defined]
+            return next((i.key for i in items if i.kind is ConversationKind.ROOM and i.label == label), None)
+
+        key = pump(root, found, f"{label} in the sidebar")
+        assert isinstance(key, str)
+        return key
+
+    assert ana.create_room("clase-3b", False) is None
+    clase = room(ana, "clase-3b")
+    for name in ("beto", "carla"):
+        assert ana.invite_name(clase, name) is None
+        wait_in_pane(root, ana, f"ana ha añadido a {name}.", clase)
+    assert beto.create_room("ops", True) is None
+    ops = room(beto, "ops")
+    assert beto.invite_name(ops, "ana") is None
+    room(ana, "ops")
+    for app in (ana, beto, carla):
+        app.select(clase)
+    type_line(root, ana, "¿Quién trae el proyector mañana?")
+    wait_in_pane(root, beto, "proyector", clase)
+    type_line(root, carla, "not me, I'm off until Thursday")
+    wait_in_pane(root, ana, "Thursday", clase)
+    type_line(root, beto, "I'll bring it, and the cable")
+    wait_in_pane(root, ana, "cable", clase)
+    pump(root, lambda: "✓✓ entregado a beto, carla" in pane(ana, clase), "ana's two ticks")
+    close_app(root, carla)
+    pump(root, lambda: "offline" in win_beto.roster.item("carla", "tags"), "carla offline in beto's member list")
+    type_line(root, ana, "Gracias, Beto. Carla lo verá cuando vuelva.")
+    wait_in_pane(root, beto, "Gracias", clase)
+    pump(root, lambda: "Gracias, Beto. Carla lo verá cuando vuelva.  ✓✓" in pane(ana, clase), "ana's note")
+    for app in (ana, beto):
+        app.window.top.lift()  # type: ignore[union-attr]
+    settle(root)
+    return [ana, beto]
+
+
 def settle(root: tk.Tk) -> None:
     for _ in range(30):
         root.update()
@@ -96,6 +152,11 @@ def main(argv: list[str]) -> int:
                 settle(root)
                 grab(display, work, folder / f"conversation-{mode}.png")
             apps[0].set_theme("light")  # type: ignore[attr-defined]
+            for app in apps:
+                close_app(root, app)  # type: ignore[arg-type]
+            settle(root)
+            apps = stage_rooms(root, work / "rooms", "{}:{}".format(*relay.address))
+            grab(display, work, folder / "rooms-light.png")
             for app in apps:
                 close_app(root, app)  # type: ignore[arg-type]
         finally:
