@@ -60,15 +60,6 @@ def history_conversation(
     return "dm:" + ",".join(others)
 
 
-def room_history_conversation(room_id: bytes) -> str:
-    """The conversation a room of signed membership is kept under: ``room:#`` and its id in hex.
-
-    Its own conversation, not ``room:main``: a view that shows rooms apart
-    shows their history apart too (the window's room panes).
-    """
-    return "room:#" + room_id.hex()
-
-
 class HistoryError(Exception):
     """The history file cannot be used (permissions, not ours, damaged)."""
 

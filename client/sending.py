@@ -25,7 +25,7 @@ from .admission import Members, Peer
 from .counters import SendCounters, conversation_of
 from .errors import SendError
 from .handshake import Handshake
-from .history import History, history_conversation, room_history_conversation
+from .history import History, history_conversation
 from .mailbox import Mailbox, WaitingCopy
 from .outgoing import PendingAcks
 from .room_hold import WaitingRoomSend, WaitingRoomSends, not_sent, waiting_notice, withheld_reason
@@ -281,19 +281,13 @@ class Sender:
         peers = [by_key[IdentityPublicKey(ik)] for _, ik in addressing.recipients]
         self._within_limit(len(peers))
         msg_id = msg_id or secrets.token_hex(8)
-        data, signed = seal_send(
+        data, _ = seal_send(
             self.identity, self._keys.boxes, self.name, peers, text, msg_id=msg_id, now=now,
             direct=False, max_frame=self._handshake.max_frame, counters=self._counters, room=state.label,
             head=addressing.head, skipped=addressing.skipped,
         )  # fmt: skip
         self._counters.advance(conversation_of(False, state.label, state.room_id), [p.identity_key for p in peers])
         self._keys.count_sent()
-        self.history.add(
-            HistoryRecord(
-                conversation=room_history_conversation(state.room_id), msg_id=msg_id, sender=self.name,
-                sent_at=signed.inner.sent_at, outgoing=True, body=text,
-            )
-        )  # fmt: skip
         not_reached = tuple(name for name, _ in addressing.skipped) + addressing.offline
         self._pending.add(msg_id, tuple(p.name for p in peers), not_reached)
         self._outgoing += data

@@ -524,6 +524,10 @@ class ChatState:
             policy = s("policy_open") if info is not None and info.open else s("policy_invite")
             out += self.select(key)  # the user asked for it: go there
             out += self._notice(key, s("room_created_notice", room=display, policy=policy))
+        elif isinstance(event, Invited) and event.by.casefold() == me:  # we added ourselves: an open room
+            out += self._notice(key, s("you_joined_room_notice", room=display))
+            if self.selected == ROOM:
+                out += self.select(key)  # we joined it (an open room, or the demo's): go there
         elif isinstance(event, Invited):
             out += self._notice(key, s("invited_notice", by=event.by, room=display))
             if self.notifications and not (self.focused and self.selected == key):

@@ -22,6 +22,7 @@ from susurro.client.connection import RelayConnection
 from susurro.client.demo import DEFAULT_RELAY, LOCAL_RELAY_ENV, start_local_relay
 from susurro.client.history import History, HistoryError, SqliteHistory
 from susurro.client.home import history_path, identity_path, trust_path
+from susurro.client.lobby import Lobby
 from susurro.client.localstate import open_local_state
 from susurro.client.session import ClientSession
 from susurro.client.sockets import ConnectFailed, parse_address
@@ -179,6 +180,8 @@ def open_session(request: SignInRequest, strings: Strings) -> OpenedSession:
         identity, name, relay=relay_label, trust=trust, history=history, mailbox=mailbox,
         replay=counters.replay, counters=counters.counters,
         save_state=lambda now, force: counters.save(now, force=force),
+        # The one-command demo: everyone who starts it lands in its open room, with no invite step.
+        lobby=Lobby() if request.allow_local_relay and not request.tls and not request.cafile else None,
     )  # fmt: skip
     events: queue.Queue[object] = queue.Queue()
     stop_relay: Callable[[], None] | None = None

@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 
 from susurro.client import events as ev
+from susurro.client.gui.presenter import is_room_key
 from tests.helpers.gui_driver import (
     close_app,
     fill_and_submit,
     pane,
     pump,
+    roster,
     signed_in,
     start_app,
     type_line,
@@ -22,7 +24,11 @@ from tests.helpers.system import free_port
 
 
 def test_default_address_starts_the_demo_relay_in_the_window(tk_root, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """The README's first command: sign in to the default address with nothing listening there."""
+    """The README's first command: sign in to the default address with nothing listening there.
+
+    A second window (a second person on this machine) joins the first one's
+    relay, and both land in the demo's open room, with no invite step.
+    """
     root = tk_root
     address = f"127.0.0.1:{free_port()}"
     monkeypatch.setenv("SUSURRO_LOCAL_RELAY", address)  # the demo's 127.0.0.1:12345, moved to a free port
@@ -34,12 +40,25 @@ def test_default_address_starts_the_demo_relay_in_the_window(tk_root, tmp_path: 
         fill_and_submit(root, first, name="ana")
         signed_in(root, first)
         assert f"No relay was running on {address}; started one inside this window." in pane(first)
+        # The demo's open room: the first window created it and is on it.
+        pump(root, lambda: is_room_key(first.window.current), "ana's window on the demo's room")
+        lobby = first.window.current
+        assert first.state.rooms[lobby].label == "lobby" and first.state.rooms[lobby].open
+        wait_in_pane(root, first, "You created lobby #", lobby)
         second = start_app(root, tmp_path / "b")
         fill_and_submit(root, second, name="beto")
         signed_in(root, second)
         assert "No relay was running" not in pane(second), "the second window joins the first one's relay"
+        # Two people who start the demo land in the same open room, with no invite step.
+        pump(root, lambda: second.window.current == lobby, "beto's window on the same room (same room id)")
+        wait_in_pane(root, second, "You joined lobby #", lobby)
+        wait_in_pane(root, first, "beto joined the room.", lobby)
+        pump(root, lambda: roster(first).keys() == {"ana", "beto"}, "both in ana's member list of the lobby")
+        assert first.window.roster_title.full.startswith("MEMBERS OF LOBBY #")
         type_line(root, second, "hola ana")
-        wait_in_pane(root, first, "hola ana")
+        wait_in_pane(root, first, "hola ana", lobby)
+        assert "hola ana" not in pane(first)
+        wait_in_pane(root, second, "hola ana  ✓✓ delivered to ana", lobby)
     finally:
         if second is not None:
             close_app(root, second)
