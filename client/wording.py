@@ -64,6 +64,12 @@ EN: dict[str, str] = {
     "warn_prekey_exhausted": "{sender_or_someone} has no keys left for offline messages; try again later.",
     "warn_prekey_reused": "The relay handed out a one-time key of {sender_or_someone} twice. It is not used.",
     "warn_unknown_prekey": "A message{from_sender} was sealed to an offline key this client does not have.",
+    "warn_room_stale_head": "The room's members changed since your copy of its member list; your message waits "
+    "until the new list is checked.",
+    "warn_room_label_moved": "The relay offers a different room under a room name you already know; "
+    "the two are kept apart.",
+    "warn_room_key_mismatch": "A room lists {sender_or_someone} with a different key than the one you know; "
+    "nothing is sent to that key until you accept it.",
     "warn_other": "Something failed a check; it is not shown as a message.",
     "warn_room_bad_log": "The relay served a room's membership log with an entry that does not verify. "
     "It is refused; the room keeps the members it had.",
@@ -141,6 +147,11 @@ ES: dict[str, str] = {
     "warn_prekey_reused": "El relé entregó dos veces una clave de un solo uso de {sender_or_someone}. No se usa.",
     "warn_unknown_prekey": "Un mensaje{from_sender} iba cifrado para una clave sin conexión que este cliente "
     "no tiene.",
+    "warn_room_stale_head": "Los miembros de la sala han cambiado desde tu copia de la lista; tu mensaje espera "
+    "hasta comprobar la nueva.",
+    "warn_room_label_moved": "El relé ofrece otra sala con un nombre de sala que ya conoces; se mantienen separadas.",
+    "warn_room_key_mismatch": "Una sala muestra a {sender_or_someone} con una clave distinta de la que conoces; "
+    "no se le envía nada a esa clave hasta que la aceptes.",
     "warn_other": "Algo no ha superado una comprobación; no se muestra como mensaje.",
     "warn_room_bad_log": "El relé sirvió el registro de miembros de una sala con una entrada que no es válida. "
     "Se rechaza; la sala conserva los miembros que tenía.",
