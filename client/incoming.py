@@ -152,6 +152,24 @@ class Incoming:
             events.extend(self._judge_room_message(item.peer, item.opened))
         return events
 
+    def abandon_held(self, reason: str) -> list[ev.Event]:
+        """The session ended with room messages still waiting for their log: say so, never drop them silently."""
+        held = self._held.release(lambda item: True)
+        if not held:
+            return []
+        senders = ", ".join(dict.fromkeys(item.peer.name for item in held))
+        detail = (
+            f"{len(held)} room message(s) from {senders} waited for their room's membership log and were not "
+            f"shown: the connection ended ({reason})"
+        )
+        first = held[0]
+        return [
+            RoomAlert(
+                kind=RoomWarning.WITHHELD, detail=detail, sender=first.peer.name, room=first.opened.inner.room,
+                room_id=first.room_id,
+            )
+        ]  # fmt: skip
+
     def _judge_room_message(self, peer: Peer, opened: OpenedMessage) -> list[ev.Event]:
         inner = opened.inner
         head = inner.head

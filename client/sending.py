@@ -303,6 +303,14 @@ class Sender:
         )
         return msg_id
 
+    def abandon_room_waits(self, reason: str) -> list[ev.Event]:
+        """The session ended: room messages still waiting for their log are reported not sent, not dropped."""
+        events: list[ev.Event] = []
+        for room_id in self.room_waits.rooms():
+            for waiting in self.room_waits.take(room_id):
+                events.extend(not_sent(self.rooms, self.identity.public, waiting, f"the connection ended ({reason})"))
+        return events
+
     def release_room_sends(self, now: float, *, strict: bool) -> list[ev.Event]:
         """After a room frame: waiting room messages sent at the new head, or reported not sent and why."""
         events: list[ev.Event] = []

@@ -296,7 +296,12 @@ class ClientSession:
         """Close the session; messages still awaiting an ack are reported, not dropped."""
         if self._link.can(LinkEvent.END):
             self._link.advance(LinkEvent.END)
-        return [*self._pending.abandon(), ev.Disconnected(reason=reason, code=code)]
+        return [
+            *self._pending.abandon(),
+            *self._sender.abandon_room_waits(reason),
+            *self._incoming.abandon_held(reason),
+            ev.Disconnected(reason=reason, code=code),
+        ]
 
     def close(self) -> None:
         """Say goodbye; the caller sends ``data_to_send()`` and closes the socket."""

@@ -355,3 +355,16 @@ def test_two_demo_clients_starting_at_once_land_in_one_open_lobby() -> None:
     renewed = pair["bob"].renewed()
     assert renewed.lobby is pair["bob"].lobby and renewed.lobby is not None
     assert renewed.lobby.start(renewed.rooms, int(pair.now)) == []
+
+
+def test_what_waits_for_a_room_log_when_the_connection_ends_is_reported_not_dropped(pair: SessionPair) -> None:
+    room = carol_removed_behind_bobs_back(pair)
+    pair.intercept("bob", lambda frame: [] if isinstance(frame, (RoomLog, RoomUpdate)) else [frame])
+    pair["alice"].send_message("carol is out", pair.now, room=room)  # held by bob: signed past his log
+    pair.pump()
+    msg_id = pair["bob"].send_message("typed meanwhile", pair.now, room=room)  # waits for that log
+    ended = pair.hang_up("bob")
+    (report,) = [e for e in ended if isinstance(e, ev.Delivery) and e.msg_id == msg_id]
+    assert report.delivered == () and all("connection ended" in why for _, why in report.not_delivered)
+    lost = [e for e in ended if isinstance(e, RoomAlert) and "were not shown" in e.detail]
+    assert len(lost) == 1 and "alice" in lost[0].detail
