@@ -86,6 +86,8 @@ class RoomCommands:
                 info = infos.get(IdentityPublicKey(ik))
                 status = "you" if ik == own else ("online" if info is not None else "offline")
                 trust = "" if info is None else f", {info.trust.value}"
+                if ik != own and not book.pin_agrees(entry.name, ik):  # room_key_mismatch: nothing is sealed to it
+                    trust = ", NOT the key you pinned for this name"
                 admin = ", admin" if entry.admin else ""
                 records.append(
                     (
