@@ -15,14 +15,17 @@ from pathlib import Path
 import pytest
 
 from susurro.client import events as ev
+from susurro.client.counters import SendCounters
 from susurro.client.errors import SendError
 from susurro.client.history import SqliteHistory, history_conversation
 from susurro.client.lobby import DEMO_ROOM, Lobby
 from susurro.client.room_directory import RoomDirectory
 from susurro.client.room_events import MemberAdded, MemberRemoved, RoomAlert, RoomMessage, RoomWarning
 from susurro.client.rooms import RoomBook
+from susurro.client.sending import seal_send
 from susurro.crypto import EntryKind, IdentityKey, RoomPolicy, entry_hash
 from susurro.crypto.history import HistoryKey
+from susurro.crypto.seal import SignedHead
 from susurro.protocol import (
     CLIENT_FRAMES,
     Deliver,
@@ -368,3 +371,24 @@ def test_what_waits_for_a_room_log_when_the_connection_ends_is_reported_not_drop
     assert report.delivered == () and all("connection ended" in why for _, why in report.not_delivered)
     lost = [e for e in ended if isinstance(e, RoomAlert) and "were not shown" in e.detail]
     assert len(lost) == 1 and "alice" in lost[0].detail
+
+
+def test_a_removed_member_quoting_the_head_before_its_removal_is_not_shown(pair: SessionPair) -> None:
+    room = ops(pair, "bob", "carol")
+    before = pair["carol"].rooms.state(room)
+    assert before is not None
+    carol_key = pair.identity("carol").public
+    request(pair, "alice", lambda book, now: book.change(room, EntryKind.REMOVE, "carol", carol_key, now))
+    # carol seals to bob by hand, signed at the head from before her removal (her client would refuse).
+    carol = pair["carol"]
+    bob_peer = carol.peers["bob"]
+    data, _ = seal_send(
+        carol.identity, carol._keys.boxes, "carol", [bob_peer], "still here", msg_id="c0ffee", now=pair.now,
+        direct=False, max_frame=carol.max_frame, counters=SendCounters(), room="ops",
+        head=SignedHead(room, before.head.seq, before.head.hash),
+    )  # fmt: skip
+    carol._outgoing += data
+    produced = pair.pump()["bob"]
+    assert not [e for e in produced if isinstance(e, ev.Message)]
+    (flag,) = alerts(produced, RoomWarning.NOT_A_MEMBER)
+    assert flag.sender == "carol" and "not shown" in flag.detail
