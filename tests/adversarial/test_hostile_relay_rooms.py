@@ -21,6 +21,7 @@ from susurro.client.room_events import (
     MemberRemoved,
     RoomAlert,
     RoomCreated,
+    RoomMessage,
     RoomReady,
     RoomWarning,
 )
@@ -203,3 +204,19 @@ def test_a_removed_member_who_adds_itself_back_to_an_open_room_is_refused(hostil
     bob.barrier()
     assert "bob is out" not in bob.texts()
     assert not any(f for f in hostile.proxy.seen("alice", TO_RELAY) if isinstance(f, Send) and "bob" in f.to)
+
+
+def test_a_message_from_a_member_the_relay_has_not_told_us_about_yet_waits_and_is_shown(
+    hostile: HostileRoom,
+) -> None:
+    alice, bob, carol, room = ops_with_bob(hostile)
+    # The relay never pushes bob the log's growth; he learns of it only by asking.
+    hostile.proxy.set_hook("bob", lambda label, frame: [] if isinstance(frame, RoomUpdate) else [frame])
+    carol_ik = carol.identity.public
+    alice.connection.room_request(lambda book, now: book.change(room, EntryKind.ADD, "carol", carol_ik, now))
+    event(carol, Invited, room="ops")
+    carol.connection.send_to_room("hola, soy nueva", "ops")
+    shown = bob.wait_message("hola, soy nueva")
+    assert isinstance(shown, RoomMessage) and shown.sender == "carol" and shown.room_id == room
+    assert not [a for a in rooms(bob) if a.kind == RoomWarning.NOT_A_MEMBER]
+    event(bob, MemberAdded, name="carol")
