@@ -1,4 +1,4 @@
-"""Smoke test: both benchmarks run from a checkout and print their tables.
+"""Smoke test: the relay and crypto benchmarks run from a checkout and print their tables.
 
 Never a timed assertion: absolute speed depends on the machine and its load.
 It only checks that the harness works end to end (servers start, clients
@@ -49,3 +49,8 @@ def test_relay_load_and_crypto_cost_print_tables() -> None:
     seal_rows = [line.split() for line in out.splitlines() if line.startswith("seal ") and " / " not in line]
     assert [row[1] for row in seal_rows] == ["1", "10", "100", "1000"], out
     assert "seal 100 recipients / bare primitives = " in out
+
+    out = run("benchmarks.relay_core_cost", "--quick", timeout=120)
+    rows = [line.split() for line in out.splitlines() if line and line.split()[0].isdigit()]
+    assert [row[0] for row in rows] == ["10", "100"], out
+    assert all(float(row[1]) > 0 for row in rows), out
