@@ -1,12 +1,15 @@
 """The relay's logging: off the hot path, rotation-safe, and quiet about a full disk.
 
-Reader and writer threads only put a record on a bounded queue
-(``QueueHandler``); one listener thread (``QueueListener``) formats it and
-writes it to stderr and the ``--log-file``. So a thread routing messages
-never waits on a handler's lock or on the disk.
+The I/O loops only put a record on a bounded queue (``QueueHandler``); one
+listener thread (``QueueListener``) formats it and writes it to stderr and
+the ``--log-file``. So a thread routing messages never waits on a handler's
+lock or on the disk. The listener writes the lines waiting at once (up to
+``MAX_BATCHED_LINES`` per write and flush) and pauses ``LISTENER_PAUSE``
+after each burst, so a busy relay costs it a few system calls per burst,
+not three per line.
 
 The file is reopened when it is renamed away (``WatchedFileHandler``: logrotate
-without ``copytruncate``) and on ``SIGHUP`` (``LogSetup.reopen``), so a
+without ``copytruncate``; looked for once per burst) and on ``SIGHUP`` (``LogSetup.reopen``), so a
 ``postrotate`` step can also signal the relay. A write that fails (a full
 disk, a file-size limit) is said once on stderr, not as a traceback per
 line; the file is reopened on the next line, and when a write works again the
