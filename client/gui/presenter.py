@@ -69,6 +69,13 @@ MAX_EARLY_RECEIPTS = 4_096
 MAX_SHOWN_IDS = 20_000
 
 
+#: The notice for a membership change, by (about us?, done by the member themselves?).
+_ADDED = {(True, True): "you_joined_room_notice", (True, False): "invited_notice",
+          (False, True): "member_joined_room_notice", (False, False): "member_added_notice"}
+_REMOVED = {(True, True): "you_left_notice", (True, False): "you_removed_notice",
+            (False, True): "member_left_room_notice", (False, False): "member_removed_notice"}
+
+
 def room_key(room_id: bytes) -> str:
     """The conversation key of a room: ``#`` is in no name, so it never meets a direct conversation."""
     return "#" + room_id.hex()
@@ -532,26 +539,13 @@ class ChatState:
             out += self._notice(key, s("invited_notice", by=event.by, room=display))
             if self.notifications and not (self.focused and self.selected == key):
                 out.append(Notify(title=display, body=s("invited_notice", by=event.by, room=display)))
-        elif isinstance(event, MemberAdded):
-            if event.name.casefold() == me:
-                text = s("you_joined_room_notice", room=display) if event.by == event.name else s(
-                    "invited_notice", by=event.by, room=display)
-                if event.by == event.name and self.selected == ROOM:
-                    out += self.select(key)  # we joined it (an open room, or the demo's): go there
-            elif event.by == event.name:
-                text = s("member_joined_room_notice", name=event.name)
-            else:
-                text = s("member_added_notice", by=event.by, name=event.name)
-            out += self._notice(key, text)
-        elif isinstance(event, MemberRemoved):
-            if event.name.casefold() == me:
-                text = (s("you_left_notice", room=display) if event.by == event.name
-                        else s("you_removed_notice", by=event.by, room=display))
-            elif event.by == event.name:
-                text = s("member_left_room_notice", name=event.name)
-            else:
-                text = s("member_removed_notice", by=event.by, name=event.name)
-            out += self._notice(key, text)
+        elif isinstance(event, MemberAdded | MemberRemoved):
+            ours, by_themselves = event.name.casefold() == me, event.by == event.name
+            # (ours?, by themselves?) -> what it says: "You joined", "bob added you", "carol joined", ...
+            texts = _ADDED if isinstance(event, MemberAdded) else _REMOVED
+            out += self._notice(key, s(texts[ours, by_themselves], by=event.by, name=event.name, room=display))
+            if isinstance(event, MemberAdded) and ours and by_themselves and self.selected == ROOM:
+                out += self.select(key)  # we joined it (an open room, or the demo's): go there
         elif isinstance(event, RoomNotice):
             out += self._notice(key, printable(event.text))
         elif isinstance(event, RoomReady) and info is not None and info.joined and not (before and before.joined):

@@ -21,6 +21,7 @@ import tempfile
 import tkinter as tk
 from pathlib import Path
 
+from susurro.client.gui.app import SusurroApp
 from susurro.relay import RelayConfig, RelayServer
 from tests.helpers.gui_driver import close_app, pane, pump, signed_in, start_app, type_line, wait_in_pane
 from tests.helpers.xvfb import start_xvfb, stop_xvfb
@@ -29,7 +30,8 @@ WIDTH, HEIGHT, GAP = 800, 500, 6
 MODES = ("light", "dark")
 
 
-def stage(root: tk.Tk, work: Path, server: str) -> list[object]:
+def three_windows(root: tk.Tk, work: Path, server: str) -> tuple[SusurroApp, SusurroApp, SusurroApp]:
+    """ana (Spanish) and beto side by side on screen, carla off it; all three signed in."""
     ana = start_app(root, work / "ana", name="ana", server=server, lang="es")
     win_ana = signed_in(root, ana)
     beto = start_app(root, work / "beto", name="beto", server=server)
@@ -39,6 +41,13 @@ def stage(root: tk.Tk, work: Path, server: str) -> list[object]:
     for window, x in ((win_ana, 0), (win_beto, WIDTH + GAP)):
         window.top.geometry(f"{WIDTH}x{HEIGHT}+{x}+0")
     carla.window.top.geometry(f"{WIDTH}x{HEIGHT}+{3 * WIDTH}+0")  # type: ignore[union-attr]  # off screen
+    return ana, beto, carla
+
+
+def stage(root: tk.Tk, work: Path, server: str) -> list[object]:
+    ana, beto, carla = three_windows(root, work, server)
+    win_ana, win_beto = ana.window, beto.window
+    assert win_ana is not None and win_beto is not None
     wait_in_pane(root, ana, "carla")
     wait_in_pane(root, beto, "carla")
     ana.verify("beto")
@@ -72,15 +81,9 @@ def stage_rooms(root: tk.Tk, work: Path, server: str) -> list[object]:
     """ana (Spanish) and beto in the room clase-3b, which carla has just left; beto also has ops."""
     from susurro.client.gui.presenter import ConversationKind
 
-    ana = start_app(root, work / "ana", name="ana", server=server, lang="es")
-    win_ana = signed_in(root, ana)
-    beto = start_app(root, work / "beto", name="beto", server=server)
-    win_beto = signed_in(root, beto)
-    carla = start_app(root, work / "carla", name="carla", server=server)
-    signed_in(root, carla)
-    for window, x in ((win_ana, 0), (win_beto, WIDTH + GAP)):
-        window.top.geometry(f"{WIDTH}x{HEIGHT}+{x}+0")
-    carla.window.top.geometry(f"{WIDTH}x{HEIGHT}+{3 * WIDTH}+0")  # type: ignore[union-attr]  # off screen
+    ana, beto, carla = three_windows(root, work, server)
+    win_beto = beto.window
+    assert win_beto is not None
     wait_in_pane(root, ana, "carla")
 
     def room(app: object, label: str) -> str:

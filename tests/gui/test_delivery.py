@@ -15,7 +15,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from susurro.client.gui.app import SusurroApp
-from tests.helpers.gui_driver import close_app, pane, pump, signed_in, start_app, type_line, wait_in_pane
+from tests.helpers.gui_driver import (
+    close_app,
+    pane,
+    pump,
+    signed_in,
+    signed_in_apps,
+    start_app,
+    type_line,
+    wait_in_pane,
+)
 
 
 def note_tooltip(root, app: SusurroApp, conversation: str, ref: str) -> str:  # type: ignore[no-untyped-def]
@@ -47,13 +56,8 @@ def test_ticks_waiting_not_delivered_and_receipts_across_a_restart(tk_root, rela
     root = tk_root
     relay = relay_factory(mailbox_messages=1)
     server = "{}:{}".format(*relay.address)
-    alice = start_app(root, tmp_path / "alice", name="alice", server=server)
-    apps = [alice]
-    try:
-        signed_in(root, alice)
-        bob = start_app(root, tmp_path / "bob", name="bob", server=server)
-        apps.append(bob)
-        signed_in(root, bob)
+    with signed_in_apps(root, tmp_path, server, "alice", "bob") as apps:
+        alice, bob = apps
         wait_in_pane(root, alice, "bob joined")
         alice.open_direct("bob")
         type_line(root, alice, "uno")
@@ -81,6 +85,3 @@ def test_ticks_waiting_not_delivered_and_receipts_across_a_restart(tk_root, rela
         wait_in_pane(root, alice, "dos  ✓✓ delivered to bob", "bob")
         assert "tres  not delivered to bob" in pane(alice, "bob"), "a refusal stays a refusal"
         pump(root, lambda: "✓✓" not in pane(alice, "bob").split("tres")[1], "no ticks for the refused line")
-    finally:
-        for app in apps:
-            close_app(root, app)

@@ -13,7 +13,16 @@ from pathlib import Path
 
 from susurro.client.gui.presenter import ROOM
 from susurro.client.gui.window import MIN_SIZE
-from tests.helpers.gui_driver import buttons, close_app, pump, roster, signed_in, start_app, wait_in_pane
+from tests.helpers.gui_driver import (
+    buttons,
+    close_app,
+    pump,
+    roster,
+    signed_in,
+    signed_in_apps,
+    start_app,
+    wait_in_pane,
+)
 
 
 def inside(widget: tk.Misc, top: tk.Misc) -> bool:
@@ -55,13 +64,10 @@ def resize(root: tk.Misc, top: tk.Misc, geometry: str) -> None:
 def test_accept_at_default_size_and_typing_at_minimum_size(tk_root, relay_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     root = tk_root
     server = "{}:{}".format(*relay_server.address)
-    alice = start_app(root, tmp_path / "alice", name="alice", server=server)
-    apps = [alice]
-    try:
-        window = signed_in(root, alice)
-        bob = start_app(root, tmp_path / "bob", name="bob", server=server)
-        apps.append(bob)
-        signed_in(root, bob)
+    with signed_in_apps(root, tmp_path, server, "alice", "bob") as apps:
+        alice, bob = apps
+        window = alice.window
+        assert window is not None
         wait_in_pane(root, alice, "bob joined")
         close_app(root, bob)
         wait_in_pane(root, alice, "bob left")
@@ -86,9 +92,6 @@ def test_accept_at_default_size_and_typing_at_minimum_size(tk_root, relay_server
         click(root, window.send_button)
         wait_in_pane(root, impostor, "hola desde 520")
         assert window.entry.get("1.0", "end-1c") == ""
-    finally:
-        for app in apps:
-            close_app(root, app)
 
 
 def test_minimum_size_with_banners_keeps_the_composer(tk_root, relay_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -15,7 +15,16 @@ from pathlib import Path
 
 from susurro.client.gui.app import SusurroApp
 from susurro.client.gui.presenter import ROOM, ConversationKind, is_room_key
-from tests.helpers.gui_driver import close_app, pane, pump, signed_in, start_app, type_line, wait_in_pane
+from tests.helpers.gui_driver import (
+    close_app,
+    pane,
+    pump,
+    signed_in,
+    signed_in_apps,
+    start_app,
+    type_line,
+    wait_in_pane,
+)
 from tests.helpers.processes import CliProcess
 
 
@@ -43,13 +52,10 @@ def room_named(root, app: SusurroApp, label: str) -> str:  # type: ignore[no-unt
 def test_new_room_invite_and_room_panes(tk_root, relay_server, cli_clients, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     root = tk_root
     server = "{}:{}".format(*relay_server.address)
-    alice = start_app(root, tmp_path / "alice", name="alice", server=server)
-    apps = [alice]
-    try:
-        window = signed_in(root, alice)
-        bob = start_app(root, tmp_path / "bob", name="bob", server=server)
-        apps.append(bob)
-        signed_in(root, bob)
+    with signed_in_apps(root, tmp_path, server, "alice", "bob") as apps:
+        alice, bob = apps
+        window = alice.window
+        assert window is not None
         carol = CliProcess("carol", tmp_path / "carol", server)
         cli_clients.append(carol)
         carol.expect_event("connected", name="carol")
@@ -137,6 +143,3 @@ def test_new_room_invite_and_room_panes(tk_root, relay_server, cli_clients, tmp_
         assert text not in pane(alice, ROOM) and "respuesta en ops" not in pane(alice, ROOM)
         wait_in_pane(root, alice, "Members: alice, bob", ops)
         assert "alice added bob." not in pane(alice, ops), "the log read again is not news"
-    finally:
-        for app in apps:
-            close_app(root, app)

@@ -18,6 +18,7 @@ from tests.helpers.gui_driver import (
     roster,
     shields,
     signed_in,
+    signed_in_apps,
     start_app,
     type_line,
     wait_in_pane,
@@ -75,13 +76,8 @@ def test_safety_numbers_match_and_verified_is_shown(tk_root, relay_server, tmp_p
 def test_changed_key_blocks_sending_until_accepted(tk_root, relay_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     root = tk_root
     server = "{}:{}".format(*relay_server.address)
-    alice = start_app(root, tmp_path / "alice", name="alice", server=server)
-    apps = [alice]
-    try:
-        signed_in(root, alice)
-        bob = start_app(root, tmp_path / "bob", name="bob", server=server)
-        apps.append(bob)
-        signed_in(root, bob)
+    with signed_in_apps(root, tmp_path, server, "alice", "bob") as apps:
+        alice, bob = apps
         wait_in_pane(root, alice, "bob joined")
         close_app(root, bob)
         wait_in_pane(root, alice, "bob left")
@@ -113,6 +109,3 @@ def test_changed_key_blocks_sending_until_accepted(tk_root, relay_server, tmp_pa
         assert not window.conversations[ROOM].banners, "accepting removed the banner"
         type_line(root, alice, "/msg bob bienvenido")
         wait_in_pane(root, impostor, "bienvenido", conversation="alice")
-    finally:
-        for app in apps:
-            close_app(root, app)

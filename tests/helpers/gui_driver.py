@@ -7,10 +7,11 @@ while the test waits; a condition that never comes fails with what was seen.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import tkinter as tk
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from susurro.client.gui.app import Options, SusurroApp
@@ -58,6 +59,21 @@ def start_app(
     )
     app.start()
     return app
+
+
+@contextlib.contextmanager
+def signed_in_apps(root: tk.Misc, tmp_path: Path, server: str, *names: str) -> Iterator[list[SusurroApp]]:
+    """One window per name (each on its own machine under ``tmp_path``), each signed in before the next
+    starts; every app in the list (a test may append more) is closed at the end, even on failure."""
+    apps: list[SusurroApp] = []
+    try:
+        for name in names:
+            apps.append(start_app(root, tmp_path / name, name=name, server=server))
+            signed_in(root, apps[-1])
+        yield apps
+    finally:
+        for app in apps:
+            close_app(root, app)
 
 
 def signed_in(root: tk.Misc, app: SusurroApp) -> ChatWindow:
