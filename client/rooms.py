@@ -270,9 +270,10 @@ class RoomBook:
             )
             events.append(self._alert(RoomWarning.LABEL_CHANGED, state.label, state.room_id, detail))
         events.extend(self._check_relay_head(room, frame.head_seq, frame.head_hash))
-        if not any(isinstance(e, RoomAlert) and e.kind is RoomWarning.BAD_LOG for e in applied):
-            # A head the relay backs with entries that do not verify is no sign the room moved on.
-            room.newest = max(room.newest, frame.head_seq)
+        # Counted even when the entries that should back it do not verify (fail closed): a log
+        # we cannot follow past a refused entry may hold removals after it, so sealing at our
+        # stuck head could reach members removed since (spec review S4, finding 4).
+        room.newest = max(room.newest, frame.head_seq)
         answered_nothing = isinstance(frame, RoomLog) and state.head.seq == before and created is None and own is None
         if frame.head_seq > state.head.seq and not answered_nothing:
             if state.room_id not in self._fetching.values():

@@ -39,6 +39,7 @@ from types import MappingProxyType
 from typing import Any
 
 import msgpack
+import nacl.bindings
 import nacl.encoding
 import nacl.hash
 import nacl.utils
@@ -67,6 +68,15 @@ MAX_LOG_ENTRIES = 100_000
 #: Entry times are whole seconds since the epoch, up to the year 9999.
 MAX_ENTRY_TIME = 253_402_300_799
 MAX_SEQ = 2**63 - 1
+#: The last tenth of a log's entries and member slots is for admins: self-adds stop
+#: there (``room_limit``), so a stranger cycling add/leave in an open room, or a
+#: crowd of throwaway keys, cannot leave it where no admin can remove anyone or
+#: change the policy (spec review S4, finding 5).
+ADMIN_RESERVE_DIVISOR = 10
+#: Self-adds one identity key may make to one room, counted in the log (so every
+#: verifier counts alike; no clock is involved): leaving an open room and coming back
+#: is ordinary, doing it without end is the entry-limit attack.
+MAX_SELF_ADDS_PER_KEY = 16
 _FIELDS = 12
 
 
@@ -223,6 +233,9 @@ class RoomEntry:
         _expect(type(signer) is bytes and len(signer) == IDENTITY_KEY_SIZE, "signer", seq)
         _expect(type(name) is str and 0 < len(name) <= MAX_ENTRY_TEXT_CHARS, "subject_name", seq)
         _expect(type(subject) is bytes and len(subject) == IDENTITY_KEY_SIZE, "subject_ik", seq)
+        # A key nobody can sign with (small order, non-canonical) must not become a member one verifier
+        # keeps and another refuses; libsodium's check is the one its signature verification makes of a signer.
+        _expect(nacl.bindings.crypto_core_ed25519_is_valid_point(subject), "subject_ik", seq)
         _expect(type(label) is str and len(label) <= MAX_ENTRY_TEXT_CHARS, "label", seq)
         _expect(type(policy) is str and len(policy) <= MAX_ENTRY_TEXT_CHARS, "policy", seq)
         _expect(type(nonce) is bytes and len(nonce) in (0, NONCE_SIZE), "nonce", seq)
@@ -371,6 +384,11 @@ class LogRules:
     name_ok: Callable[[str], bool] = _any_name
 
 
+def admin_reserve(limit: int) -> int:
+    """Of ``limit`` entries or member slots, how many only an admin's entries may use."""
+    return max(1, limit // ADMIN_RESERVE_DIVISOR)
+
+
 DEFAULT_RULES = LogRules()
 
 
@@ -388,6 +406,8 @@ class RoomState:
     #: identity key -> name of everyone an admin removed and no admin has added back:
     #: they may not add themselves to an open room.
     banned: Mapping[bytes, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: identity key -> how many ``add`` entries it signed for itself (``MAX_SELF_ADDS_PER_KEY``).
+    self_adds: Mapping[bytes, int] = field(default_factory=lambda: MappingProxyType({}))
     rules: LogRules = field(default=DEFAULT_RULES, repr=False, compare=False)
 
     @property
@@ -463,6 +483,7 @@ class _Builder:
         head: LogHead,
         members: dict[bytes, RoomMember],
         banned: dict[bytes, str],
+        self_adds: dict[bytes, int],
         rules: LogRules,
     ) -> None:
         self.room_id = room_id
@@ -472,6 +493,7 @@ class _Builder:
         self.head = head
         self.members = members
         self.banned = banned
+        self.self_adds = self_adds
         self.rules = rules
         self.name_keys = {rules.name_key(m.name): ik for ik, m in members.items()}
 
@@ -485,6 +507,7 @@ class _Builder:
             head=state.head,
             members=dict(state.members),
             banned=dict(state.banned),
+            self_adds=dict(state.self_adds),
             rules=state.rules,
         )
 
@@ -516,6 +539,7 @@ class _Builder:
             head=LogHead(0, room_id),
             members={entry.signer: creator},
             banned={},
+            self_adds={},
             rules=rules,
         )
 
@@ -553,6 +577,8 @@ class _Builder:
             if not (admin or self_add):
                 why = "only admins add members" + ("" if self.policy is RoomPolicy.OPEN else " to an invite-only room")
                 raise EntryNotPermitted(f"entry {seq}: {why}", seq)
+            if not admin:
+                self._within_reserve(entry, seq)
         elif kind is EntryKind.LEAVE:
             if entry.signer != entry.subject_ik:
                 raise EntryNotPermitted(f"entry {seq}: members leave by signing their own leave", seq)
@@ -561,6 +587,20 @@ class _Builder:
                 raise EntryNotPermitted(f"entry {seq}: only an admin sets the policy, as its own subject", seq)
         elif not admin:  # remove, promote, demote
             raise EntryNotPermitted(f"entry {seq}: only admins {kind.value} members", seq)
+
+    def _within_reserve(self, entry: RoomEntry, seq: int) -> None:
+        """A self-add must leave the admins' share of entries and member slots free, and be one of few by its key."""
+        rules = self.rules
+        reserve = admin_reserve(rules.max_entries)
+        if seq >= rules.max_entries - reserve:
+            why = f"the last {reserve} of the room's {rules.max_entries} entries are for admins"
+            raise RoomLimitExceeded(f"entry {seq}: {why}", seq)
+        if len(self.members) >= rules.max_members - admin_reserve(rules.max_members):
+            why = f"the last {admin_reserve(rules.max_members)} of {rules.max_members} member slots are for admins"
+            raise RoomLimitExceeded(f"entry {seq}: {why}", seq)
+        if self.self_adds.get(entry.subject_ik, 0) >= MAX_SELF_ADDS_PER_KEY:
+            why = f"one key adds itself to a room at most {MAX_SELF_ADDS_PER_KEY} times"
+            raise RoomLimitExceeded(f"entry {seq}: {why}", seq)
 
     def _transition(self, entry: RoomEntry, seq: int) -> None:
         rules = self.rules
@@ -580,6 +620,8 @@ class _Builder:
             self.members[entry.subject_ik] = RoomMember(entry.subject_name, entry.subject_ik, admin=False)
             self.name_keys[key] = entry.subject_ik
             self.banned.pop(entry.subject_ik, None)  # only an admin's add gets here for a banned key
+            if entry.signer == entry.subject_ik:
+                self.self_adds[entry.subject_ik] = self.self_adds.get(entry.subject_ik, 0) + 1
             return
         if subject is None or subject.name != entry.subject_name:
             raise InvalidEntry(f"entry {seq}: {entry.subject_name[:40]!r} with that key is not a member", seq)
@@ -612,6 +654,7 @@ class _Builder:
             head=self.head,
             members=MappingProxyType(dict(self.members)),
             banned=MappingProxyType(dict(self.banned)),
+            self_adds=MappingProxyType(dict(self.self_adds)),
             rules=self.rules,
         )
 

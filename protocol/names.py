@@ -27,6 +27,7 @@ that is exact for the scripts in common use and errs on the side of refusing.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import unicodedata
 from importlib import resources
@@ -87,11 +88,58 @@ def _script(ch: str) -> str:
     return words[0]
 
 
+#: The Unicode version whose assigned code points a name may use (``data/assigned.txt``),
+#: whatever the runtime's ``unicodedata`` knows: a relay or client on a newer Python
+#: must not accept a name an older one refuses, or one room log verifies on one and
+#: stops at that entry on the other (spec review S4, finding 4).
+NAME_UNICODE_VERSION = "14.0.0"
+_ASSIGNED_FILE = "assigned.txt"
+
+
+@functools.cache
+def assigned_ranges() -> tuple[tuple[int, int], ...]:
+    """``data/assigned.txt`` as sorted inclusive ranges of the code points assigned in ``NAME_UNICODE_VERSION``."""
+    path = resources.files(__package__).joinpath("data").joinpath(_ASSIGNED_FILE)
+    text = path.read_text(encoding="ascii")
+    if f"# Version: {NAME_UNICODE_VERSION}\n" not in text[:512]:
+        raise ConfusablesDataError(f"data/{_ASSIGNED_FILE} is not Unicode {NAME_UNICODE_VERSION}")
+    ranges: list[tuple[int, int]] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line or line[0] == "#":
+            continue
+        try:
+            low, high = (int(part, 16) for part in line.split(".."))
+        except ValueError:
+            raise ConfusablesDataError(f"data/{_ASSIGNED_FILE} line {number} is not 'LOW..HIGH'") from None
+        ranges.append((low, high))
+    return tuple(ranges)
+
+
+@functools.cache
+def _range_starts() -> tuple[int, ...]:
+    return tuple(low for low, _ in assigned_ranges())
+
+
+def assigned_in_pinned_version(ch: str) -> bool:
+    """``ch`` was assigned in Unicode ``NAME_UNICODE_VERSION`` (the runtime's own data is not asked)."""
+    code = ord(ch)
+    index = bisect.bisect_right(_range_starts(), code) - 1
+    return index >= 0 and assigned_ranges()[index][1] >= code
+
+
+def _refuse_unassigned(text: str) -> None:
+    for ch in text:
+        if not assigned_in_pinned_version(ch):
+            raise BadName(f"character U+{ord(ch):04X} is not assigned in Unicode {NAME_UNICODE_VERSION}")
+
+
 def normalize_name(raw: str) -> str:
     """Return the canonical form of ``raw`` or raise ``BadName`` saying why."""
     if not isinstance(raw, str):
         raise BadName("a name must be text")
+    _refuse_unassigned(raw)
     name = unicodedata.normalize("NFKC", raw)
+    _refuse_unassigned(name)
     if not name:
         raise BadName("a name must not be empty")
     if len(name) > MAX_NAME_CHARS:

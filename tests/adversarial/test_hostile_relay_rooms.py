@@ -199,8 +199,10 @@ def test_a_removed_member_who_adds_itself_back_to_an_open_room_is_refused(hostil
     assert "only an admin may add them back" in alert(alice, RoomWarning.BAD_LOG).detail
     after = alice.session.rooms.state(room)
     assert after is not None and bob.identity.public not in after.members
-    alice.connection.send_to_room("bob is out", "lobby")
-    carol.wait_message("bob is out")
+    # The relay claims a head it backs with an entry alice refuses: she seals nothing (fail closed).
+    assert "withholding" in alert(alice, RoomWarning.WITHHELD).detail  # her fetch is answered
+    with pytest.raises(SendError, match="removal withheld"):
+        alice.connection.send_to_room("bob is out", "lobby")
     bob.barrier()
     assert "bob is out" not in bob.texts()
     assert not any(f for f in hostile.proxy.seen("alice", TO_RELAY) if isinstance(f, Send) and "bob" in f.to)
@@ -220,3 +222,42 @@ def test_a_message_from_a_member_the_relay_has_not_told_us_about_yet_waits_and_i
     assert isinstance(shown, RoomMessage) and shown.sender == "carol" and shown.room_id == room
     assert not [a for a in rooms(bob) if a.kind == RoomWarning.NOT_A_MEMBER]
     event(bob, MemberAdded, name="carol")
+
+
+def test_a_refused_entry_before_a_removal_stops_sends_to_the_room(hostile: HostileRoom) -> None:
+    """Spec review S4, finding 4: a log the client cannot follow past a refused entry fails closed.
+
+    The relay serves bob a forged entry where alice's removal of carol stands; bob must not
+    keep sealing at his stuck head, which still lists carol.
+    """
+    alice, bob, carol, room = ops_with_bob(hostile)
+    alice.connection.room_request(
+        lambda book, now: book.change(room, EntryKind.ADD, "carol", carol.identity.public, now)
+    )
+    event(alice, MemberAdded, name="carol")  # her book is at the add before she signs the removal
+    event(bob, MemberAdded, name="carol")
+    stuck = bob.session.rooms.state(room)
+    assert stuck is not None and stuck.head.seq == 2
+    forged = stuck.next_entry(
+        IdentityKey.generate(), kind=EntryKind.REMOVE, subject_name="carol", subject_ik=carol.identity.public, time=T
+    ).to_bytes()
+
+    def forge(label: str, frame: Frame) -> Sequence[Item]:
+        if isinstance(frame, (RoomLog, RoomUpdate)) and frame.from_seq <= 3 < frame.from_seq + len(frame.entries):
+            entries = list(frame.entries)
+            entries[3 - frame.from_seq] = forged  # alice's removal, replaced by an entry bob refuses
+            return [dataclasses.replace(frame, entries=tuple(entries))]
+        return [frame]
+
+    hostile.proxy.set_hook("bob", forge)
+    alice.connection.room_request(
+        lambda book, now: book.change(room, EntryKind.REMOVE, "carol", carol.identity.public, now)
+    )
+    event(alice, MemberRemoved, name="carol")
+    assert "entry 3" in alert(bob, RoomWarning.BAD_LOG).detail
+    assert "withholding" in alert(bob, RoomWarning.WITHHELD).detail  # his fetch got the same refused entry
+    with pytest.raises(SendError, match="removal withheld"):
+        bob.connection.send_to_room("bob answers", "ops")
+    carol.barrier()
+    assert "bob answers" not in carol.texts()
+    assert not [f for f in hostile.proxy.seen("bob", TO_RELAY) if isinstance(f, Send)]

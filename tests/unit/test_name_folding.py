@@ -272,4 +272,4 @@ def test_the_trust_store_pins_a_lookalike_under_the_same_contact() -> None:
 def test_the_data_file_is_packaged() -> None:
     # Without it an installed relay could not fold the first name it sees.
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    assert '"susurro.protocol" = ["data/confusables.txt"]' in pyproject
+    assert '"susurro.protocol" = ["data/confusables.txt", "data/assigned.txt"]' in pyproject

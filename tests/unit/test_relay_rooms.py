@@ -27,6 +27,7 @@ from susurro.crypto import (
     join_proof,
     verify_log,
 )
+from susurro.crypto.membership import MAX_SELF_ADDS_PER_KEY
 from susurro.protocol import (
     Error,
     Frame,
@@ -308,9 +309,11 @@ def test_ten_thousand_entries_stop_at_the_log_limit_and_others_carry_on() -> Non
     core = make_core(max_room_entries=300)
     alice, bob = Member(core, "alice"), Member(core, "bob")
     state = alice.create("ops", RoomPolicy.OPEN)
-    guest = IdentityKey.generate()
     entries = []
-    for _ in range(10_000):  # the guest joins and leaves, again and again: a valid log
+    guest = IdentityKey.generate()
+    for _ in range(10_000):  # guests join and leave, again and again: a valid log (to the client's limits)
+        if guest.public not in state.members and state.self_adds.get(guest.public, 0) >= MAX_SELF_ADDS_PER_KEY:
+            guest = IdentityKey.generate()  # one key adds itself at most MAX_SELF_ADDS_PER_KEY times
         kind = EntryKind.ADD if guest.public not in state.members else EntryKind.LEAVE
         entry = state.next_entry(guest, kind=kind, subject_name="guest", subject_ik=guest.public, time=T).to_bytes()
         state = state.extend([entry])
@@ -322,8 +325,16 @@ def test_ten_thousand_entries_stop_at_the_log_limit_and_others_carry_on() -> Non
             first_refusal = answer
             break
     assert first_refusal is not None and first_refusal.code == "room_limit"
-    assert "300 entries" in first_refusal.detail
+    assert "of the room's 300 entries are for admins" in first_refusal.detail  # self-adds stop at 270
     assert alice.fetch(state.room_id).head_seq == 256  # type: ignore[attr-defined]  # whole batches only
+    stored = verify_log(_all_entries(alice, state.room_id), RULES)
+    for _ in range(20):  # the admin's own entries still fit once self-adds are refused
+        closing = stored.next_entry(
+            alice.identity, kind=EntryKind.POLICY, subject_name="alice", subject_ik=alice.identity.public, time=T,
+            policy=RoomPolicy.INVITE if stored.policy is RoomPolicy.OPEN else RoomPolicy.OPEN,
+        ).to_bytes()  # fmt: skip
+        assert isinstance(alice.append(stored, closing), RoomLog)
+        stored = stored.extend([closing])
     bob.create("other")
     bob.alive()
 
@@ -402,9 +413,10 @@ def test_fetch_pages_through_a_long_log() -> None:
         batch = []
         for _ in range(min(64, 600 - start)):
             kind = EntryKind.ADD if guest.public not in state.members else EntryKind.LEAVE
-            entry = state.next_entry(guest, kind=kind, subject_name="guest", subject_ik=guest.public, time=T).to_bytes()
-            state = state.extend([entry])
-            batch.append(entry)
+            signer = alice.identity if kind is EntryKind.ADD else guest  # an admin's adds have no per-key cap
+            entry = state.next_entry(signer, kind=kind, subject_name="guest", subject_ik=guest.public, time=T)
+            state = state.extend([entry.to_bytes()])
+            batch.append(entry.to_bytes())
         before = verify_log(_all_entries(alice, state.room_id), RULES)
         assert isinstance(alice.append(before, *batch), RoomLog)
     first = alice.fetch(state.room_id)
