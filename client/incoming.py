@@ -66,7 +66,7 @@ class Incoming:
         requests, self._room_requests = self._room_requests, []
         return requests
 
-    def deliver(self, deliver: Deliver) -> list[ev.Event]:
+    def deliver(self, deliver: Deliver, now: float = 0.0) -> list[ev.Event]:
         peer = self._members.get(deliver.sender)
         if peer is None:
             return [
@@ -88,7 +88,7 @@ class Incoming:
         if check.missed:
             out.append(gap_warning(check.missed, peer.name))
         if inner.head is not None:
-            return out + self._room_message(peer, opened)
+            return out + self._room_message(peer, opened, now)
         out.extend(self._cross_check_recipients(peer.name, inner.to))
         out.append(
             ev.Message(
@@ -103,7 +103,7 @@ class Incoming:
         )
         return out
 
-    def _room_message(self, peer: Peer, opened: OpenedMessage) -> list[ev.Event]:
+    def _room_message(self, peer: Peer, opened: OpenedMessage, now: float) -> list[ev.Event]:
         """A room message is shown only if its sender is a member by the log verified here.
 
         Its signed head is checked against that log (a fork, or a head the
@@ -119,7 +119,7 @@ class Incoming:
         events, requests = self._rooms.check_message_head(head, peer.name)
         self._room_requests.extend(requests)
         if self._held.waiting_for(head.room_id) or not self._rooms.reached(head.room_id, head.seq):
-            if self._held.add(head.room_id, peer, opened):
+            if self._held.add(head.room_id, peer, opened, now):
                 return events
             detail = (
                 f"{peer.name} sent a message to room {opened.inner.room[:40]!r} whose membership log has not "
@@ -131,23 +131,27 @@ class Incoming:
             return [*events, alert]
         return events + self._judge_room_message(peer, opened)
 
-    def release_held(self) -> list[ev.Event]:
-        """After a room frame: held messages whose room's log is now verified far enough, or will not be.
+    def release_held(self, now: float | None = None) -> list[ev.Event]:
+        """After a room frame (and on each tick, with ``now``): held messages whose room's log is now
+        verified far enough, or will not be.
 
         A room still being fetched keeps its messages; once the fetch is over,
-        each is judged by the log verified here (the book has already said
-        if the relay withholds the rest).
+        or has gone unanswered for ``ROOM_LOG_WAIT``, each is judged by the
+        log verified here (the book says the relay withholds the rest).
         """
         rooms = self._rooms
         if rooms is None or not len(self._held):
             return []
+        events: list[ev.Event] = []
+        if now is not None:
+            for room_id in self._held.overdue(now):
+                events.extend(rooms.give_up_fetches(room_id))
 
         def ready(item: HeldRoomMessage) -> bool:
             head = item.opened.inner.head
             assert head is not None
             return rooms.reached(item.room_id, head.seq) or not rooms.catching_up(item.room_id)
 
-        events: list[ev.Event] = []
         for item in self._held.release(ready):
             events.extend(self._judge_room_message(item.peer, item.opened))
         return events

@@ -33,6 +33,9 @@ from .rooms import RoomBook
 MAX_HELD_ROOM_MESSAGES = 256
 #: Our own room messages held until the log reaches the newest head we know of.
 MAX_WAITING_ROOM_SENDS = 32
+#: Seconds a room's log may take to come after we asked for it; past that, the relay is taken
+#: to withhold it (the same patience as for a message's ack, ``outgoing.ACK_TIMEOUT``).
+ROOM_LOG_WAIT = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,8 @@ class HeldRoomMessage:
     room_id: bytes
     peer: Peer
     opened: OpenedMessage
+    #: When it arrived (the session's clock).
+    since: float = 0.0
 
 
 class HeldRoomMessages:
@@ -56,12 +61,16 @@ class HeldRoomMessages:
         """Messages of this room wait already: a later one queues behind them, so the room keeps its order."""
         return any(item.room_id == room_id for item in self._items)
 
-    def add(self, room_id: bytes, peer: Peer, opened: OpenedMessage) -> bool:
+    def add(self, room_id: bytes, peer: Peer, opened: OpenedMessage, now: float) -> bool:
         """False when full: the caller flags the message as not shown."""
         if len(self._items) >= self.limit:
             return False
-        self._items.append(HeldRoomMessage(room_id, peer, opened))
+        self._items.append(HeldRoomMessage(room_id, peer, opened, now))
         return True
+
+    def overdue(self, now: float) -> list[bytes]:
+        """Rooms whose oldest held message has waited ``ROOM_LOG_WAIT`` or more."""
+        return list(dict.fromkeys(item.room_id for item in self._items if now - item.since >= ROOM_LOG_WAIT))
 
     def release(self, ready: Callable[[HeldRoomMessage], bool]) -> list[HeldRoomMessage]:
         """The held messages ``ready`` lets go, in order; a room's later messages stay behind its first waiting one."""
@@ -83,6 +92,8 @@ class WaitingRoomSend:
     room_id: bytes
     msg_id: str
     text: str
+    #: When it was typed (the session's clock).
+    since: float = 0.0
 
 
 class WaitingRoomSends:
@@ -113,6 +124,10 @@ class WaitingRoomSends:
 
     def rooms(self) -> list[bytes]:
         return list(dict.fromkeys(item.room_id for item in self._items))
+
+    def overdue(self, now: float) -> list[bytes]:
+        """Rooms whose oldest waiting message has waited ``ROOM_LOG_WAIT`` or more."""
+        return list(dict.fromkeys(item.room_id for item in self._items if now - item.since >= ROOM_LOG_WAIT))
 
 
 def withheld_reason(book: RoomBook, room_id: bytes) -> str:

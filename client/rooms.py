@@ -292,6 +292,21 @@ class RoomBook:
         events.extend(self._check_presence(room))
         return events, out
 
+    def give_up_fetches(self, room_id: bytes) -> list[ev.Event]:
+        """Our fetches of this room went unanswered too long: the relay is withholding its log."""
+        if not self.catching_up(room_id):
+            return []  # said already (or nothing was asked)
+        self._fetching = {rid: room for rid, room in self._fetching.items() if room != room_id}
+        room = self._rooms.get(room_id)
+        if room is None:
+            return []
+        state = room.state
+        detail = (
+            f"the relay did not serve room {self.display(state)}'s membership log beyond entry {state.head.seq} "
+            f"when asked (entry {self.newest_seq(room_id)} was shown to us): it is withholding it"
+        )
+        return [self._alert(RoomWarning.WITHHELD, state.label, state.room_id, detail)]
+
     def forget_request(self, request_id: str) -> None:
         """A request whose answer someone else handled (the demo's lobby): stop waiting for it."""
         self._changes.pop(request_id, None)

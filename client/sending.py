@@ -260,7 +260,7 @@ class Sender:
             raise SendError(withheld_reason(self.rooms, state.room_id))
         if gate is SendGate.WAIT or self.room_waits.waiting_for(state.room_id):
             msg_id = msg_id or secrets.token_hex(8)
-            if not self.room_waits.add(WaitingRoomSend(state.room_id, msg_id, text)):
+            if not self.room_waits.add(WaitingRoomSend(state.room_id, msg_id, text, now)):
                 raise SendError(f"not sent: {self.room_waits.limit} messages already wait for room logs to catch up")
             self.notices.append(waiting_notice(self.rooms, state.room_id, msg_id))
             return msg_id
@@ -302,6 +302,14 @@ class Sender:
             )
         )
         return msg_id
+
+    def expire_room_waits(self, now: float, *, strict: bool) -> list[ev.Event]:
+        """On a tick: a room whose newer log has not come within ``ROOM_LOG_WAIT`` is taken as withheld."""
+        overdue = self.room_waits.overdue(now)
+        if not overdue:
+            return []
+        events = [alert for room_id in overdue for alert in self.rooms.give_up_fetches(room_id)]
+        return events + self.release_room_sends(now, strict=strict)
 
     def abandon_room_waits(self, reason: str) -> list[ev.Event]:
         """The session ended: room messages still waiting for their log are reported not sent, not dropped."""

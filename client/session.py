@@ -253,13 +253,17 @@ class ClientSession:
             out.extend(self._end(f"the relay broke the protocol: {exc.detail}", exc.code))
         out.extend(self._decisions.save())
         out.extend(self._take_notices())
-        shown = shown_records(out, self.name)
+        self._keep_shown(out)
+        return out
+
+    def _keep_shown(self, events: list[ev.Event]) -> None:
+        """The messages just shown go into the history, and their senders get receipts."""
+        shown = shown_records(events, self.name)
         if shown:
             self.history.add_many(shown)
         if self._mail is not None:
-            for frame in self._mail.after_read(out):
+            for frame in self._mail.after_read(events):
                 self._emit(frame)
-        return out
 
     def tick(self, now: float) -> list[ev.Event]:
         """Time passes: rotate our session key when it is due, drop an expired previous key.
@@ -270,7 +274,10 @@ class ClientSession:
         """
         self._housekeeping(now)
         self._save_counters(force=False)
-        return [*self._decisions.save(), *self._take_notices()]
+        # A room log that never comes must not keep messages waiting for ever (both ways).
+        overdue = [*self._incoming.release_held(now), *self._sender.expire_room_waits(now, strict=self.strict)]
+        self._keep_shown(overdue)
+        return [*self._decisions.save(), *self._take_notices(), *overdue]
 
     def _take_notices(self) -> list[ev.Event]:
         notices, self._sender.notices = self._sender.notices, []
@@ -446,7 +453,7 @@ class ClientSession:
         return self._members.left(left.name)
 
     def _on_deliver(self, deliver: Deliver, now: float) -> list[ev.Event]:
-        events = self._incoming.deliver(deliver)
+        events = self._incoming.deliver(deliver, now)
         for frame in self._incoming.take_room_requests():
             self._emit(frame)
         return events

@@ -21,6 +21,7 @@ from susurro.client.history import SqliteHistory, history_conversation
 from susurro.client.lobby import DEMO_ROOM, Lobby
 from susurro.client.room_directory import RoomDirectory
 from susurro.client.room_events import MemberAdded, MemberRemoved, RoomAlert, RoomMessage, RoomWarning
+from susurro.client.room_hold import ROOM_LOG_WAIT
 from susurro.client.rooms import RoomBook
 from susurro.client.sending import seal_send
 from susurro.crypto import EntryKind, IdentityKey, RoomPolicy, entry_hash
@@ -392,3 +393,20 @@ def test_a_removed_member_quoting_the_head_before_its_removal_is_not_shown(pair:
     assert not [e for e in produced if isinstance(e, ev.Message)]
     (flag,) = alerts(produced, RoomWarning.NOT_A_MEMBER)
     assert flag.sender == "carol" and "not shown" in flag.detail
+
+
+def test_a_room_log_that_never_comes_does_not_keep_messages_waiting_for_ever(pair: SessionPair) -> None:
+    room = carol_removed_behind_bobs_back(pair)
+    pair.intercept("bob", lambda frame: [] if isinstance(frame, (RoomLog, RoomUpdate)) else [frame])  # never answered
+    pair["alice"].send_message("carol is out", pair.now, room=room)
+    assert not [e for e in pair.pump()["bob"] if isinstance(e, ev.Message)]  # held for the log
+    msg_id = pair["bob"].send_message("typed meanwhile", pair.now, room=room)
+    pair.pump()
+    assert not [e for e in pair["bob"].tick(pair.now + 1) if isinstance(e, (ev.Message, ev.Delivery))]
+    later = pair["bob"].tick(pair.now + ROOM_LOG_WAIT)
+    assert len(alerts(later, RoomWarning.WITHHELD)) == 1
+    assert [e.text for e in later if isinstance(e, RoomMessage)] == ["carol is out"]  # alice is a member here
+    (report,) = [e for e in later if isinstance(e, ev.Delivery) and e.msg_id == msg_id]
+    assert report.delivered == () and all("removal withheld" in why for _, why in report.not_delivered)
+    produced = pair.pump()
+    assert not any(isinstance(e, ev.Message) for e in produced["carol"])
