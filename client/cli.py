@@ -253,7 +253,9 @@ def _main(argv: list[str] | None) -> int:
         save_state=lambda now, force: counters.save(now, force=force),
         # The one-command demo lands everyone on this machine in one open room (decision 30).
         lobby=Lobby() if uses_demo_relay(args, tls) else None,
+        remembered_rooms=counters.rooms.get(relay_label, ()),
     )  # fmt: skip
+    counters.room_source = (relay_label, session.rooms.remember)  # label pins and heads outlive the process
     try:
         connection, stop_relay = connect(args, session, events, output, tls)
     except (ConnectFailed, ValueError) as exc:

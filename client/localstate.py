@@ -29,6 +29,7 @@ from .home import history_path, mail_state_path, prekeys_path, state_path
 from .mailbox import Mailbox
 from .mailstate import MailState
 from .prekeyring import PrekeyRing
+from .rooms import RememberedRoom
 
 #: A prekey file holds about 100 one-time keys and 2,000 used-key records; far below this.
 MAX_PREKEY_FILE_BYTES = 1024 * 1024
@@ -82,6 +83,10 @@ class CounterState:
         self._saved_at = 0.0
         self.counters = SendCounters()
         self.replay = ReplayGuard()
+        #: Per relay (its label): the rooms verified there, so a label pin and a head outlive the process.
+        self.rooms: dict[str, list[RememberedRoom]] = {}
+        #: Set by the view once its session exists: (relay, the session's ``RoomBook.remember``).
+        self.room_source: tuple[str, Callable[[], list[RememberedRoom]]] | None = None
         data = read_checked(path, forbidden_mode=0o077, max_bytes=MAX_STATE_FILE_BYTES, fix=f"run 'chmod 600 {path}'")
         if data is not None:
             self._load(data)
@@ -95,6 +100,11 @@ class CounterState:
             for key, conv, last, missing in state["recv"]:
                 streams[(bytes(key), str(conv))] = StreamState(last=int(last), missing={int(m) for m in missing})
             self.replay.streams = streams
+            for relay, rooms in state.get("rooms", {}).items():
+                self.rooms[str(relay)] = [
+                    RememberedRoom(bytes(room_id), str(label), int(seq), bytes(digest))
+                    for room_id, label, seq, digest in rooms
+                ]
         except (nacl.exceptions.CryptoError, ValueError, TypeError, KeyError):
             # Damaged or another identity's: start afresh (peers see a reset), never crash the client.
             self.counters = SendCounters()
@@ -107,9 +117,20 @@ class CounterState:
         state = {
             "send": [[conv, key, n] for (conv, key), n in self.counters.table.items()],
             "recv": [[key, conv, s.last, sorted(s.missing)] for (key, conv), s in self.replay.streams.items()],
+            "rooms": self._rooms_to_save(),
         }
         private_directory(self.path.parent)
         write_atomically(self.path, bytes(self._box.encrypt(msgpack.packb(state, use_bin_type=True))))
+
+    def _rooms_to_save(self) -> dict[str, list[list[object]]]:
+        if self.room_source is not None:
+            relay, remember = self.room_source
+            self.rooms[relay] = remember()
+        return {relay: _remembered_rows(rooms) for relay, rooms in self.rooms.items()}
+
+
+def _remembered_rows(rooms: list[RememberedRoom]) -> list[list[object]]:
+    return [[r.room_id, r.label, r.seq, r.hash] for r in rooms]
 
 
 def open_local_state(

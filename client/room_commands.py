@@ -66,7 +66,11 @@ class RoomCommands:
             state = book.state(arg)  # the room this label was first seen naming here, whatever the relay says now
             if state is None:
                 self.current = arg
-                connection.room_request(lambda b, now: b.find(arg))
+                pinned = book.pinned_id(arg)  # remembered from an earlier run: ask for that room, not the label
+                if pinned is not None:
+                    connection.room_request(lambda b, now: b.fetch(pinned, 0))
+                else:
+                    connection.room_request(lambda b, now: b.find(arg))
                 return [({"event": "room", "room": arg}, f"* current room: {arg}")]
             self.current = state.room_id
             self.after_ready(state.room_id, connection)
@@ -147,6 +151,8 @@ class RoomCommands:
         elif isinstance(event, Invited) and (self.current is None or self._waiting_for(event.room)):
             self.current = event.room_id
         elif isinstance(event, RoomReady) and name_key(event.room) in self.joining:
+            if connection.rooms().pinned_id(event.room) != event.room_id:
+                return  # another room the relay put under a label pinned here: not the one we asked for
             if self._waiting_for(event.room):
                 self.current = event.room_id
             self.after_ready(event.room_id, connection)

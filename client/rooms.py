@@ -74,6 +74,18 @@ from .room_sending import Addressing, address, addressed_names
 MAX_RETRIES = 3
 #: Messages whose signed head we wait to see in the log, per room (a relay must not grow this).
 MAX_PENDING_HEADS = 64
+#: Rooms of one relay whose label pin and verified head outlive the process (a client's own file).
+MAX_REMEMBERED_ROOMS = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class RememberedRoom:
+    """What a client keeps of a room between runs: its label (the pin) and the head it verified."""
+
+    room_id: bytes
+    label: str
+    seq: int
+    hash: bytes
 
 
 def _valid_name(text: str) -> bool:
@@ -130,9 +142,14 @@ class RoomBook:
     """Every room this client knows, verified. Feed it room frames; ask it whom to send to."""
 
     def __init__(
-        self, own_name: str, identity: IdentityKey, pinned: Callable[[str], bytes | None] | None = None
+        self,
+        own_name: str,
+        identity: IdentityKey,
+        pinned: Callable[[str], bytes | None] | None = None,
+        remembered: Iterable[RememberedRoom] = (),
     ) -> None:
-        """``pinned(name)`` is the identity key the trust store holds for a name (None: never seen)."""
+        """``pinned(name)`` is the identity key the trust store holds for a name (None: never seen);
+        ``remembered``, the rooms an earlier run verified on this relay (``remember`` gives them)."""
         self.own_name = own_name
         self.identity = identity
         self._pinned = pinned if pinned is not None else (lambda name: None)
@@ -144,6 +161,19 @@ class RoomBook:
         self._creating: dict[str, bytes] = {}  # request id -> create entry
         self._retry: list[_Change] = []  # changes that lost a race, re-signed once caught up
         self._ids = 0
+        #: Heads verified in an earlier run, until this run's log gets that far: a relay that serves
+        #: less is withholding, one that serves another entry there has forked the room.
+        self._remembered: dict[bytes, RememberedRoom] = {}
+        for old in list(remembered)[:MAX_REMEMBERED_ROOMS]:
+            self._remembered[old.room_id] = old
+            self._by_label.setdefault(name_key(old.label), old.room_id)
+
+    def remember(self) -> list[RememberedRoom]:
+        """The rooms to keep for the next run: each label's pin and the newest head verified."""
+        kept = dict(self._remembered)
+        for room_id, room in self._rooms.items():
+            kept[room_id] = RememberedRoom(room_id, room.state.label, room.state.head.seq, room.state.head.hash)
+        return list(kept.values())[-MAX_REMEMBERED_ROOMS:]
 
     # --- queries -----------------------------------------------------------
 
@@ -159,6 +189,10 @@ class RoomBook:
         room_id = self._resolve(room)
         entry = self._rooms.get(room_id) if room_id is not None else None
         return entry.online if entry is not None else ()
+
+    def pinned_id(self, label: str) -> bytes | None:
+        """The room id this label named when first seen here (this run or a remembered one)."""
+        return self._by_label.get(name_key(label))
 
     def _resolve(self, room: bytes | str) -> bytes | None:
         if isinstance(room, bytes):
@@ -253,7 +287,8 @@ class RoomBook:
             if state.room_id != frame.room:
                 detail = "the relay served another room's log under this id"
                 return [self._alert(RoomWarning.BAD_LOG, frame.label, frame.room, detail)], []
-            room = _Room(state=state, hashes=[state.room_id])
+            old = self._remembered.get(state.room_id)
+            room = _Room(state=state, hashes=[state.room_id], newest=0 if old is None else old.seq)
             self._rooms[state.room_id] = room
             events.extend(self._pin_label(state))
             if created is not None:
@@ -263,6 +298,7 @@ class RoomBook:
         before = room.state.head.seq
         applied = self._apply(room, from_seq, entries)
         events.extend(applied)
+        events.extend(self._check_remembered(room))
         state = room.state
         if frame.label != state.label:
             detail = (
@@ -436,6 +472,21 @@ class RoomBook:
             )
             events.append(self._alert(RoomWarning.WITHHELD, state.label, state.room_id, detail))
         return events
+
+    def _check_remembered(self, room: _Room) -> list[ev.Event]:
+        """Once this run's log reaches the head an earlier run verified, it must be that very entry."""
+        old = self._remembered.get(room.state.room_id)
+        if old is None or room.state.head.seq < old.seq:
+            return []  # not there yet: ``newest`` holds our sends, the settle says if the relay withholds
+        del self._remembered[old.room_id]
+        if hmac.compare_digest(room.hashes[old.seq], old.hash):
+            return []
+        state = room.state
+        detail = (
+            f"the relay served another entry {old.seq} of room {self.display(state)} than the one verified here "
+            "in an earlier run: two versions of this room's history exist"
+        )
+        return [self._alert(RoomWarning.FORK, state.label, state.room_id, detail)]
 
     # --- pins: labels to room ids, member names to pinned keys --------------------------
 

@@ -21,7 +21,7 @@ epoch), so tests drive it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from susurro.crypto import (
@@ -74,7 +74,7 @@ from .mailbox import Mailbox
 from .outgoing import PendingAcks
 from .room_directory import read_index
 from .room_events import RoomReady
-from .rooms import RoomBook
+from .rooms import RememberedRoom, RoomBook
 from .rotation import ROTATE_AFTER_MESSAGES, ROTATE_AFTER_SECONDS, OwnSessionKeys
 from .sending import Sender
 from .trust_actions import TrustActions
@@ -102,6 +102,7 @@ class ClientSession:
         rooms: RoomBook | None = None,
         save_state: Callable[[float, bool], None] | None = None,
         lobby: Lobby | None = None,
+        remembered_rooms: Iterable[RememberedRoom] = (),
     ) -> None:
         self.identity = identity
         self.name = normalize_name(name)  # raises BadName with the rule broken
@@ -133,7 +134,11 @@ class ClientSession:
         self._save_state = save_state
         self._members = Members(self.name, self.trust, self._keys, retire=replay.forget_session)
         #: Verified room logs; kept across reconnects, so a head verified once is never forgotten.
-        self.rooms = rooms if rooms is not None else RoomBook(self.name, identity, pinned=self._pinned_key)
+        self.rooms = (
+            rooms
+            if rooms is not None
+            else RoomBook(self.name, identity, pinned=self._pinned_key, remembered=remembered_rooms)
+        )
         #: The demo's open room, joined by itself after each join (None: rooms are the user's choice).
         self.lobby = lobby
         self._incoming = Incoming(self.name, identity.public, self._keys, self._members, replay, self.rooms)

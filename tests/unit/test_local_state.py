@@ -6,6 +6,7 @@ import stat
 from pathlib import Path
 
 from susurro.client.localstate import CounterState
+from susurro.client.rooms import RememberedRoom
 from susurro.crypto import IdentityKey
 
 ALICE, BOB = IdentityKey.generate(), IdentityKey.generate()
@@ -45,3 +46,14 @@ def test_saves_are_rate_limited_unless_forced(tmp_path: Path) -> None:
     assert path.stat().st_mtime_ns == first
     state.save(12.0, force=True)
     assert CounterState(BOB, path).counters.next_for("dm", ALICE.public) == 2
+
+
+def test_the_rooms_a_session_verified_are_kept_per_relay_sealed(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "bob.state"
+    state = CounterState(BOB, path)
+    ops = RememberedRoom(room_id=bytes([7]) * 32, label="ops", seq=4, hash=bytes([9]) * 32)
+    state.room_source = ("relay.example:7000", lambda: [ops])
+    state.save(1.0, force=True)
+    assert b"ops" not in path.read_bytes()  # sealed like the rest
+    again = CounterState(BOB, path)
+    assert again.rooms == {"relay.example:7000": [ops]}

@@ -24,6 +24,7 @@ from susurro.client.room_events import MemberAdded, MemberRemoved, RoomAlert, Ro
 from susurro.client.room_hold import ROOM_LOG_WAIT
 from susurro.client.rooms import RoomBook
 from susurro.client.sending import seal_send
+from susurro.client.session import ClientSession
 from susurro.crypto import EntryKind, IdentityKey, RoomPolicy, entry_hash
 from susurro.crypto.history import HistoryKey
 from susurro.crypto.seal import SignedHead
@@ -410,3 +411,63 @@ def test_a_room_log_that_never_comes_does_not_keep_messages_waiting_for_ever(pai
     assert report.delivered == () and all("removal withheld" in why for _, why in report.not_delivered)
     produced = pair.pump()
     assert not any(isinstance(e, ev.Message) for e in produced["carol"])
+
+
+# --- what a client keeps of its rooms between runs -------------------------------------------
+
+
+def restarted(pair: SessionPair, label: str, old: str) -> ClientSession:
+    """``old`` leaves; ``label`` comes back with its identity, name and what its rooms were."""
+    remembered = pair[old].rooms.remember()
+    identity = pair.identity(old)
+    pair.hang_up(old)
+    pair.pump()
+    session = pair.add(label, name=old, identity=identity, remembered_rooms=remembered)
+    pair.pump()
+    return session
+
+
+def test_a_relay_serving_less_of_a_room_than_an_earlier_run_verified_is_caught(pair: SessionPair) -> None:
+    room = ops(pair, "bob", "carol")  # bob verified entries 0..2
+    bob = restarted(pair, "bob again", "bob")
+
+    def old_log(frame: Frame) -> Sequence[Item]:  # after the restart the relay serves entries 0..1 only
+        if isinstance(frame, RoomLog) and frame.room == room:
+            keep = max(0, 2 - frame.from_seq)
+            entries = frame.entries[:keep]
+            head = entry_hash(entries[-1]) if frame.from_seq + len(entries) == 2 else bytes(32)
+            return [dataclasses.replace(frame, entries=entries, head_seq=1, head_hash=head)]
+        return [frame]
+
+    pair.intercept("bob again", old_log)
+    produced = request(pair, "bob again", lambda book, now: book.fetch(room, 0))["bob again"]
+    assert alerts(produced, RoomWarning.WITHHELD) and not alerts(produced, RoomWarning.FORK)
+    with pytest.raises(SendError, match="removal withheld"):
+        bob.send_message("to ops", pair.now, room=room)
+
+
+def test_a_label_keeps_its_room_across_a_restart(pair: SessionPair) -> None:
+    room = ops(pair, "bob")
+    bob = restarted(pair, "bob again", "bob")
+    assert bob.rooms.pinned_id("ops") == room
+    # The relay answers bob's "ops" with another room of that label.
+    other = RoomBook("mallory", IdentityKey.generate()).create("ops", RoomPolicy.OPEN, int(pair.now))
+    other_id = entry_hash(other.entry)
+    fake = RoomLog(
+        id="f9", room=other_id, label="ops", from_seq=0, entries=(other.entry,), head_seq=0, head_hash=other_id,
+        online=(),
+    )  # fmt: skip
+    (moved,) = alerts(pair.inject("bob again", fake), RoomWarning.LABEL_MOVED)
+    assert moved.room_id == other_id and bob.rooms.pinned_id("ops") == room
+
+
+def test_another_history_than_an_earlier_run_verified_is_a_fork(pair: SessionPair) -> None:
+    room = ops(pair, "bob", "carol")
+    remembered = [dataclasses.replace(r, hash=bytes(32)) for r in pair["bob"].rooms.remember()]  # "another" entry 2
+    identity = pair.identity("bob")
+    pair.hang_up("bob")
+    pair.add("bob again", name="bob", identity=identity, remembered_rooms=remembered)
+    pair.pump()
+    produced = request(pair, "bob again", lambda book, now: book.fetch(room, 0))["bob again"]
+    (fork,) = alerts(produced, RoomWarning.FORK)
+    assert "earlier run" in fork.detail
