@@ -12,6 +12,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from susurro.protocol import Frame
 
@@ -21,6 +22,18 @@ from .outgoing import Outgoing
 from .reconnect import ReconnectPolicy
 from .rooms import RoomBook
 from .session import ClientSession
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """A message just sealed and queued: its id, whom it was encrypted to and whom it skipped.
+
+    Both empty for a message held for a reconnect (it is sealed when it goes).
+    """
+
+    msg_id: str
+    addressed: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
 
 
 class LiveCalls:
@@ -61,35 +74,40 @@ class LiveCalls:
         with self._lock:
             return self.session.rooms
 
-    def send_to_room(self, text: str, room: str | bytes) -> str:
-        """Seal and send to the members of ``room``'s verified log who are present."""
-        with self._lock:
-            msg_id = self.session.send_message(text, time.time(), room=room)
-            self._outgoing.sent(msg_id, time.monotonic())
-            self._flush_or_raise()
-        return msg_id
+    def send(self, text: str, to: list[str] | None = None, *, room: str | bytes | None = None) -> Sent:
+        """Seal and send to everyone present, the named members (``to``) or ``room``'s verified members.
 
-    def send_message(self, text: str, to: list[str] | None = None) -> str:
-        """Seal and send; raises ``SendError`` with the reason if it cannot.
-
-        While a reconnect is under way the message is held (up to ``max_held``)
-        and sent once the room is joined again, or reported in a ``Delivery``
-        with everyone missing if that never happens.
+        Raises ``SendError`` with the reason if it cannot. While a reconnect is
+        under way a message that is not for a room is held (up to
+        ``max_held``) and sent once the room is joined again, or reported in a
+        ``Delivery`` with everyone missing if that never happens.
         """
         with self._lock:
             closing = self._closing.is_set()
             # Held while away, and also while earlier held lines still wait for the room: order is kept.
-            if self._policy.may_hold(self.session.state, closing=closing) or (
-                self._outgoing.waiting and self._policy.will_retry(closing=closing)
+            if room is None and (
+                self._policy.may_hold(self.session.state, closing=closing)
+                or (self._outgoing.waiting and self._policy.will_retry(closing=closing))
             ):
                 present = self.session.member_names() or list(self._outgoing.last_present)
                 msg_id, notice = self._outgoing.hold(text, to, present)
                 self.events.put(notice)
-                return msg_id
-            msg_id = self.session.send_message(text, time.time(), to)
+                return Sent(msg_id)
+            msg_id = self.session.send_message(text, time.time(), to, room=room)
+            # Read before the lock is let go: the reader may settle the ack the moment it is,
+            # and a settled message no longer says whom it was for.
+            addressed, skipped = self.session.recipients_of(msg_id)
             self._outgoing.sent(msg_id, time.monotonic())
             self._flush_or_raise()
-        return msg_id
+        return Sent(msg_id, addressed, skipped)
+
+    def send_message(self, text: str, to: list[str] | None = None) -> str:
+        """``send`` to everyone present or the named members; the message id."""
+        return self.send(text, to).msg_id
+
+    def send_to_room(self, text: str, room: str | bytes) -> str:
+        """``send`` to the members of ``room``'s verified log who are present; the message id."""
+        return self.send(text, room=room).msg_id
 
     @property
     def held(self) -> int:
@@ -120,11 +138,6 @@ class LiveCalls:
     def set_strict(self, strict: bool) -> None:
         with self._lock:
             self.session.strict = strict
-
-    def recipients_of(self, msg_id: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """(encrypted to, skipped) for a message still awaiting its ack; empty once acked."""
-        with self._lock:
-            return self.session.recipients_of(msg_id)
 
     def members(self) -> list[ev.MemberInfo]:
         """The verified members now present, sorted by name (a snapshot for views)."""

@@ -66,7 +66,7 @@ def handle_line(
         return True
     if isinstance(command, commands.Say):
         if rooms is not None and rooms.current is not None:
-            _send_to_room(connection, output, command.text, rooms.current)
+            _send(connection, output, command.text, None, rooms.current)
         else:
             _send(connection, output, command.text, None)
     elif isinstance(command, commands.Direct):
@@ -91,28 +91,6 @@ def handle_line(
         for text in [*HELP_LINES, *ROOM_HELP]:
             output.record({"event": "help", "text": text}, text)
     return True
-
-
-def _send_to_room(connection: RelayConnection, output: Output, text: str, room: str | bytes) -> None:
-    try:
-        msg_id = connection.send_to_room(text, room)
-    except SendError as exc:
-        send_failed(output, str(exc))
-        return
-    addressed, skipped = connection.recipients_of(msg_id)
-    state = connection.rooms().state(room)
-    output.record(
-        {
-            "event": "sent",
-            "msg_id": msg_id,
-            "to": list(addressed),
-            "skipped": list(skipped),
-            "direct": False,
-            "room": (room if isinstance(room, str) else "") if state is None else state.label,
-            "room_id": "" if state is None else state.room_id.hex(),
-        },
-        None,
-    )
 
 
 #: Messages ``/history`` shows without a count, and at most.
@@ -160,20 +138,29 @@ def _history_command(
     output.record({"event": "history", "conversation": conversation, "messages": messages}, "\n".join(lines))
 
 
-def _send(connection: RelayConnection, output: Output, text: str, to: list[str] | None) -> None:
+def _send(
+    connection: RelayConnection, output: Output, text: str, to: list[str] | None, room: str | bytes | None = None
+) -> None:
     try:
-        msg_id = connection.send_message(text, to)
+        sent = connection.send(text, to, room=room)
     except SendError as exc:
         send_failed(output, str(exc))
         return
     except OSError as exc:
         send_failed(output, f"connection to the relay lost ({exc.strerror or exc})")
         return
-    addressed, skipped = connection.recipients_of(msg_id)
-    output.record(
-        {"event": "sent", "msg_id": msg_id, "to": list(addressed), "skipped": list(skipped), "direct": to is not None},
-        None,
-    )
+    record: dict[str, object] = {
+        "event": "sent",
+        "msg_id": sent.msg_id,
+        "to": list(sent.addressed),
+        "skipped": list(sent.skipped),
+        "direct": to is not None,
+    }
+    if room is not None:
+        state = connection.rooms().state(room)
+        record["room"] = (room if isinstance(room, str) else "") if state is None else state.label
+        record["room_id"] = "" if state is None else state.room_id.hex()
+    output.record(record, None)
 
 
 def _trust_command(
