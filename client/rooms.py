@@ -51,6 +51,7 @@ from susurro.crypto import (
 )
 from susurro.crypto.seal import SignedHead
 from susurro.protocol import (
+    ErrorCode,
     Frame,
     ProtocolError,
     RoomAppend,
@@ -353,7 +354,7 @@ class RoomBook:
         change = self._changes.pop(error.id, None)
         self._creating.pop(error.id, None)
         room_id = self._fetching.pop(error.id, None)
-        if change is not None and error.code == "room_conflict" and change.tries < MAX_RETRIES:
+        if change is not None and error.code == ErrorCode.ROOM_CONFLICT and change.tries < MAX_RETRIES:
             # Someone changed the room first: catch up, then sign again on the new head.
             change.tries += 1
             self._retry.append(change)

@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import re
 
+from susurro.protocol import ErrorCode
+
+from .events import EndCode, Ending
+
 EN: dict[str, str] = {
     "not_in_room": "{name} is not in the room.",
     "reason_key_changed": "{name}'s key changed; accept it or verify first",
@@ -198,11 +202,14 @@ REASON_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
          "reason_lost"),
     )
 )
-#: Relay codes that say it all.
-REASON_CODES = {"shutdown": "reason_shutdown", "name_taken": "reason_name_taken"}
+#: Endings whose code says it all.
+REASON_CODES: dict[ErrorCode | Ending, str] = {
+    Ending.SHUTDOWN: "reason_shutdown",
+    ErrorCode.NAME_TAKEN: "reason_name_taken",
+}
 
 
-def reason(text: str, code: object = None, language: str = "en") -> str:
+def reason(text: str, code: EndCode | None = None, language: str = "en") -> str:
     """The core's reason for something not happening, in this language's plain words.
 
     The core says "not sent: …" itself sometimes; the views add their own
@@ -211,9 +218,9 @@ def reason(text: str, code: object = None, language: str = "en") -> str:
     table = TABLES.get(language, EN)
     while text.lower().startswith("not sent: "):
         text = text[len("not sent: "):]
-    code_name = str(getattr(code, "value", code)) if code is not None else None  # an enum member or its value
-    if code_name in REASON_CODES:
-        return table[REASON_CODES[code_name]]
+    said = REASON_CODES.get(code) if isinstance(code, (ErrorCode, Ending)) else None
+    if said is not None:
+        return table[said]
     for pattern, key in REASON_PATTERNS:
         match = pattern.search(text)
         if match:

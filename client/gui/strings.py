@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 
 from susurro.client import wording
+from susurro.client.events import EndCode
 
 LANGUAGES = ("en", "es")
 
@@ -415,7 +416,7 @@ class Strings:
             return usage.replace("NAME", "NOMBRE").replace("TEXT", "TEXTO").replace("on|off", "on|off")
         return usage
 
-    def reason(self, text: str, code: str | None = None) -> str:
+    def reason(self, text: str, code: EndCode | None = None) -> str:
         """The core's reason for something not happening, in this language (``wording.reason``)."""
         return wording.reason(text, code, self.language)
 

@@ -27,6 +27,7 @@ from susurro.client.gui.presenter import (
     fit,
 )
 from susurro.client.gui.strings import EN, ES, Strings, pick_language
+from susurro.protocol import ErrorCode
 from tests.helpers.processes import console_script
 
 
@@ -235,7 +236,7 @@ def test_day_separators_and_one_name_header_per_run() -> None:
 def test_status_is_not_secure_when_disconnected_and_offers_reconnect_after_a_refusal() -> None:
     state = joined_state()
     assert state.status().secure
-    status = next(u for u in state.apply(ev.Disconnected(reason="name taken", code="name_taken"))
+    status = next(u for u in state.apply(ev.Disconnected(reason="name taken", code=ErrorCode.NAME_TAKEN))
                   if isinstance(u, Status))
     assert not status.secure and status.e2e == "not connected" and status.offer_reconnect
     assert status.connection == "disconnected: someone else is using your name on this relay"

@@ -15,8 +15,9 @@ import string
 
 import pytest
 
-from susurro.client.events import WarningKind
+from susurro.client.events import Ending, WarningKind
 from susurro.client.gui.strings import EN, ES, Strings
+from susurro.protocol import ErrorCode
 
 #: What the core says when something does not happen (SendError, TrustError, Disconnected reasons,
 #: ConnectFailed), as written in client/; the window must say each in the user's language.
@@ -79,7 +80,7 @@ def every_text(strings: Strings) -> list[tuple[str, str]]:
     table = EN if strings.language == "en" else ES
     texts = [(key, filled(value, strings.language)) for key, value in table.items()]
     texts += [(f"reason({r!r})", strings.reason(r)) for r in CORE_REASONS]
-    texts += [(f"reason(code={c})", strings.reason("x", c)) for c in ("shutdown", "name_taken")]
+    texts += [(f"reason(code={c})", strings.reason("x", c)) for c in (Ending.SHUTDOWN, ErrorCode.NAME_TAKEN)]
     texts += [(f"not_sent+reason({r!r})", strings("not_sent", reason=strings.reason(r))) for r in CORE_REASONS]
     texts += [(f"warning({k})", strings.warning(k, "detail", sender="bob")) for k in WARNING_KINDS]
     texts += [(f"warning({k}, no sender)", strings.warning(k, "detail")) for k in WARNING_KINDS]

@@ -14,6 +14,7 @@ import pytest
 from susurro.client import events as ev
 from susurro.client.render import event_to_json
 from susurro.crypto.trust import TrustState
+from susurro.protocol import ErrorCode
 from tests.helpers.cli_json import problems, schema
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,7 +55,7 @@ SAMPLES: list[ev.Event] = [
     ),
     ev.Receipt(sender="bob", msg_ids=("0123456789abcdef",)),
     ev.Disconnected(reason="the relay shut down", code=None),
-    ev.Disconnected(reason="name taken", code="name_taken"),
+    ev.Disconnected(reason="name taken", code=ErrorCode.NAME_TAKEN),
     ev.Reconnecting(delay=1.5, attempt=1, reason="connection reset"),
 ]
 
