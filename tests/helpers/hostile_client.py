@@ -272,16 +272,21 @@ def joined_client(server: Any, name: str | None = None) -> HostileClient:
 def assert_pair_can_chat(server: Any) -> None:
     """The relay is up and routing: two fresh members exchange one opaque ciphertext."""
     with joined_client(server, unique_name("a")) as receiver, joined_client(server, unique_name("s")) as sender:
-        assert receiver.name is not None and sender.name is not None
-        ct = secrets.token_bytes(300)
-        msg_id = secrets.token_hex(8)
-        sender.send_message(msg_id, {receiver.name: ct})
-        deliver = receiver.expect_frame(Deliver, skip=ROSTER_NOISE)
-        assert isinstance(deliver, Deliver)
-        assert (deliver.sender, deliver.id, deliver.ct) == (sender.name, msg_id, ct)
-        ack = sender.expect_frame(Ack, skip=ROSTER_NOISE)
-        assert isinstance(ack, Ack)
-        assert ack == Ack(id=msg_id, delivered=(receiver.name,), missing=())
+        assert_can_chat(receiver, sender)
+
+
+def assert_can_chat(receiver: HostileClient, sender: HostileClient) -> None:
+    """``sender`` sends ``receiver`` one opaque ciphertext; it arrives intact and the ack says delivered."""
+    assert receiver.name is not None and sender.name is not None
+    ct = secrets.token_bytes(300)
+    msg_id = secrets.token_hex(8)
+    sender.send_message(msg_id, {receiver.name: ct})
+    deliver = receiver.expect_frame(Deliver, skip=ROSTER_NOISE)
+    assert isinstance(deliver, Deliver)
+    assert (deliver.sender, deliver.id, deliver.ct) == (sender.name, msg_id, ct)
+    ack = sender.expect_frame(Ack, skip=ROSTER_NOISE)
+    assert isinstance(ack, Ack)
+    assert ack == Ack(id=msg_id, delivered=(receiver.name,), missing=())
 
 
 __all__ = [
@@ -290,6 +295,7 @@ __all__ = [
     "Closed",
     "HostileClient",
     "NoFrame",
+    "assert_can_chat",
     "assert_pair_can_chat",
     "connect",
     "joined_client",

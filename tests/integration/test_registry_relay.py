@@ -15,20 +15,29 @@ from susurro.protocol import Welcome
 from susurro.relay import RelayServer
 from tests.helpers.hostile_client import connect
 from tests.helpers.processes import WAIT, CliProcess, RelayProcess, console_script
+from tests.helpers.system import wait_until
 
 
 def join_with(server: RelayServer, name: str, identity: IdentityKey) -> Any:
-    """Join ``name`` with ``identity``; returns the Welcome or the Error frame, closing the connection."""
+    """Join ``name`` with ``identity``; returns the Welcome or the Error frame, closing the connection.
+
+    Returns once the relay has seen the close too: a name is free only after its holder left, and
+    on a loaded machine the next join could otherwise reach the relay before the close does.
+    """
+    before = server.core.connection_count
     with connect(server, timeout=WAIT) as client:
         client.send_frame(client.make_hello(name, identity=identity))
-        return client.recv_frame()
+        answer = client.recv_frame()
+    wait_until(lambda: server.core.connection_count <= before, f"the relay saw {name}'s connection close")
+    return answer
 
 
 @pytest.fixture
 def registry_relays(tmp_path: Path, relay_factory: Any) -> tuple[Any, Path]:
     """A function starting relays that share one registry file, and that file."""
     path = tmp_path / "names.json"
-    return (lambda: relay_factory(registry=str(path))), path
+    # The joins here are not about the handshake timeout: leave it far above what a loaded machine takes.
+    return (lambda: relay_factory(registry=str(path), handshake_timeout=4 * WAIT)), path
 
 
 def test_a_name_stays_with_its_key_across_a_restart(registry_relays: Any) -> None:
@@ -94,6 +103,7 @@ def test_concurrent_joins_register_every_name_and_one_owner_per_name(registry_re
     finally:
         for client in clients:  # welcomed clients stayed connected until every answer was in
             client.close()
+    wait_until(lambda: server.core.connection_count == 0, "the relay saw every join's connection close")
     assert outcomes[: len(names)] == ["welcome"] * len(names), outcomes
     assert sorted(outcomes[len(names) :]) == ["name_taken"] * (len(rivals) - 1) + ["welcome"], outcomes
     registered = {entry["name"] for entry in json.loads(path.read_text("utf-8"))["names"]}
