@@ -24,8 +24,6 @@ from typing import Any, Protocol
 from susurro.crypto import BadCertificate, BadSignature, SessionCertificate, short_fingerprint, verify_join_proof
 from susurro.protocol import (
     CLIENT_FRAMES,
-    MAILBOX_REQUESTS,
-    ROOM_REQUESTS,
     Ack,
     Bye,
     Challenge,
@@ -221,9 +219,9 @@ class RelayCore:
             Bye: self._handle_bye,
             Rekey: self._handle_rekey,
             # Room requests are the room service's (relay/rooms.py).
-            **dict.fromkeys(ROOM_REQUESTS, self.rooms.handle),
+            **self.rooms.handlers(),
             # Mailbox and prekey requests are the mailbox service's (relay/mailbox.py).
-            **dict.fromkeys(MAILBOX_REQUESTS, self.mailbox.handle),
+            **self.mailbox.handlers(),
         }
 
     # --- connection lifecycle ---------------------------------------------

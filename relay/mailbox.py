@@ -30,7 +30,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from susurro.crypto.errors import BadPrekey
 from susurro.crypto.prekeys import ONE_TIME_PREKEY_LOW_WATER, OneTimePrekey, SignedPrekey
@@ -50,10 +51,10 @@ from susurro.protocol import (
     WireBundle,
     WireOneTimePrekey,
     WireSignedPrekey,
-    encode,
 )
-from susurro.protocol.limits import ABSOLUTE_MAX_FRAME
 
+from .peer import Handler, offer
+from .peer import Peer as MailPeer
 from .store.base import StoreError
 from .store.mailbox import (
     DEFAULT_MAILBOX_BYTES,
@@ -116,23 +117,6 @@ class _Quota:
 
     def forget(self, key: object) -> None:
         self._used.pop(key, None)
-
-
-class _Outbox(Protocol):
-    def offer(self, data: bytes) -> bool: ...
-
-
-class MailPeer(Protocol):
-    """What the service needs of a joined connection."""
-
-    @property
-    def name(self) -> str | None: ...
-
-    @property
-    def ik(self) -> bytes: ...
-
-    @property
-    def outbox(self) -> _Outbox: ...
 
 
 @dataclass(eq=False)
@@ -199,24 +183,29 @@ class MailboxService:
 
     # --- requests ----------------------------------------------------------------
 
+    def handlers(self) -> dict[type[Frame], Handler]:
+        """Mailbox request type -> its handler, for the relay core's dispatch table."""
+        requests: dict[type[Frame], Callable[[MailPeer, Any], None]] = {
+            Prekeys: self._publish,
+            BundleFetch: self._fetch,
+            Post: self._post,
+            MailAck: self._confirm,
+        }
+        return {kind: partial(self._guarded, request) for kind, request in requests.items()}
+
     def handle(self, peer: MailPeer, frame: Frame) -> None:
-        """One mailbox request from a joined connection; a refusal raises ``RemoteProtocolError``."""
+        """One mailbox request from a joined connection (as the core's table would)."""
+        self.handlers()[type(frame)](peer, frame)
+
+    def _guarded(self, request: Callable[[MailPeer, Any], None], peer: MailPeer, frame: Frame) -> None:
+        """Run ``request``; a store failure is said to ``peer`` (a refusal raises ``RemoteProtocolError``)."""
         try:
-            if isinstance(frame, Prekeys):
-                self._publish(peer, frame)
-            elif isinstance(frame, BundleFetch):
-                self._fetch(peer, frame)
-            elif isinstance(frame, Post):
-                self._post(peer, frame)
-            elif isinstance(frame, MailAck):
-                self._confirm(peer, frame)
-            else:
-                raise TypeError(f"not a mailbox request: {frame.TYPE}")
+            request(peer, frame)
         except StoreError as exc:
             log.error("mail-store-error name=%s type=%s error=%s", peer.name, frame.TYPE, exc)
             if isinstance(frame, Post):  # say which post failed, so the sender reports it
                 refused = {name: ErrorCode.INTERNAL.value for name in frame.to}
-                self._offer(peer, Posted(id=frame.id, waiting=(), refused=refused))
+                offer(peer, Posted(id=frame.id, waiting=(), refused=refused))
                 return
             raise RemoteProtocolError(ErrorCode.INTERNAL, "the relay cannot store mail right now") from None
 
@@ -251,7 +240,7 @@ class MailboxService:
         except TooManyPrekeys as exc:
             raise RemoteProtocolError(ErrorCode.TOO_MANY_PREKEYS, str(exc)) from None
         log.info("prekeys name=%s signed=%d one_time=%d held=%d", peer.name, signed is not None, len(one_time), held)
-        self._offer(peer, PrekeysHeld(one_time=held))
+        offer(peer, PrekeysHeld(one_time=held))
         self._start(peer)
 
     def _one_time_allowed(self, peer: MailPeer, owner: bytes) -> bool:
@@ -285,8 +274,8 @@ class MailboxService:
             if one_time and bundle.remaining < ONE_TIME_PREKEY_LOW_WATER:
                 owner = self._online(bundle.name)
                 if owner is not None and owner.ik == bundle.identity_key and self._subscribed(owner):
-                    self._offer(owner, PrekeysHeld(one_time=bundle.remaining))
-        self._offer(peer, Bundles(id=frame.id, bundles=tuple(bundles), unknown=tuple(unknown)))
+                    offer(owner, PrekeysHeld(one_time=bundle.remaining))
+        offer(peer, Bundles(id=frame.id, bundles=tuple(bundles), unknown=tuple(unknown)))
 
     def _post(self, peer: MailPeer, frame: Post) -> None:
         assert peer.name is not None
@@ -333,7 +322,7 @@ class MailboxService:
             ",".join(f"{k.hex()[:16]}:{r}" for k, r in refused.items()) or "-",
             sum(len(p.ct) for p in puts),
         )
-        self._offer(peer, Posted(id=frame.id, waiting=tuple(waiting), refused=refused))
+        offer(peer, Posted(id=frame.id, waiting=tuple(waiting), refused=refused))
         for put in puts:
             owner_peer = self._online(owners[put.recipient])
             if owner_peer is not None and owner_peer.ik == put.recipient:
@@ -373,17 +362,13 @@ class MailboxService:
                     ct=item.ct,
                     at=int(item.stored_at),
                 )
-                self._offer(peer, frame)
+                offer(peer, frame)
                 drain.cursor = item.item
                 drain.in_flight.add(item.item)
             if not items and not drain.in_flight and not drain.ended:
                 drain.ended = True
-                self._offer(peer, MailEnd())
+                offer(peer, MailEnd())
                 log.info("mail-drain name=%s done", peer.name)
-
-    @staticmethod
-    def _offer(peer: MailPeer, frame: Frame) -> None:
-        peer.outbox.offer(encode(frame, max_frame=ABSOLUTE_MAX_FRAME))
 
 
 # --- flags ---------------------------------------------------------------------------

@@ -19,7 +19,8 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Protocol
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from susurro.crypto import (
     EntryKind,
@@ -52,6 +53,8 @@ from susurro.protocol import (
 )
 from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, MAX_ENTRY_BYTES, MAX_LOG_BATCH, MAX_ROOM_INDEX
 
+from .peer import Handler, offer
+from .peer import Peer as RoomPeer
 from .store import HeadMoved, LabelTaken, MemberRecord, RoomStore, StoreError
 
 if TYPE_CHECKING:
@@ -66,23 +69,6 @@ DEFAULT_MAX_ENTRY_BYTES = 1024
 DEFAULT_MAX_ROOMS = 10_000
 #: Verified room states kept in memory; others are re-verified from the store when asked for.
 STATE_CACHE_ROOMS = 1024
-
-
-class RoomPeer(Protocol):
-    """What the service needs of a connection: who it is and where its frames go."""
-
-    @property
-    def name(self) -> str | None: ...
-
-    @property
-    def ik(self) -> bytes: ...
-
-    @property
-    def outbox(self) -> _Outbox: ...
-
-
-class _Outbox(Protocol):
-    def offer(self, data: bytes) -> bool: ...
 
 
 class RoomRefused(Exception):
@@ -124,22 +110,26 @@ class RoomService:
         self._lock = threading.Lock()
         self._states: OrderedDict[bytes, RoomState] = OrderedDict()
 
+    def handlers(self) -> dict[type[Frame], Handler]:
+        """Room request type -> its handler, for the relay core's dispatch table."""
+        requests: dict[type[Frame], Callable[[RoomPeer, Any], Frame]] = {
+            RoomCreate: self._create,
+            RoomAppend: self._append,
+            RoomFetch: lambda peer, frame: self._fetch(peer, frame.id, frame.room, frame.from_seq),
+            RoomFind: self._find,
+            RoomList: self._list,
+        }
+        return {kind: partial(self._answer, request) for kind, request in requests.items()}
+
     def handle(self, peer: RoomPeer, frame: Frame) -> None:
-        """Answer one room request from a joined connection."""
+        """Answer one room request from a joined connection (as the core's table would)."""
+        self.handlers()[type(frame)](peer, frame)
+
+    def _answer(self, request: Callable[[RoomPeer, Any], Frame], peer: RoomPeer, frame: Frame) -> None:
+        """Run ``request``; its answer, or the ``room_error`` it was refused with, goes to ``peer``."""
         request_id = getattr(frame, "id", "")
         try:
-            if isinstance(frame, RoomCreate):
-                answer: Frame = self._create(peer, frame)
-            elif isinstance(frame, RoomAppend):
-                answer = self._append(peer, frame)
-            elif isinstance(frame, RoomFetch):
-                answer = self._fetch(peer, frame.id, frame.room, frame.from_seq)
-            elif isinstance(frame, RoomFind):
-                answer = self._find(peer, frame)
-            elif isinstance(frame, RoomList):
-                answer = self._list(peer, frame)
-            else:
-                raise TypeError(f"not a room request: {frame.TYPE}")
+            answer = request(peer, frame)
         except RoomRefused as refusal:
             log.warning(
                 "room-reject name=%s id=%s code=%s detail=%s", peer.name, request_id, refusal.code.value, refusal.detail
@@ -150,7 +140,7 @@ class RoomService:
             answer = RoomError(
                 id=request_id, code=ErrorCode.INTERNAL.value, detail="the relay cannot store rooms right now"
             )
-        peer.outbox.offer(encode(answer, max_frame=ABSOLUTE_MAX_FRAME))
+        offer(peer, answer)
 
     # --- requests ---------------------------------------------------------------
 
