@@ -135,6 +135,13 @@ def _take(raw: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
     return {n: raw[n] for n in names}
 
 
+def _wire_list(raw: object, name: str) -> tuple[Any, ...]:
+    """A list field from the wire, as the tuple a frame holds (its items are checked by the frame)."""
+    if not isinstance(raw, list):
+        raise _fail(f"{name} must be a list")
+    return tuple(raw)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Frame:
     """Base of all frames. ``TYPE`` is the wire ``t``; ``WIRE_NAMES`` maps renamed fields."""
@@ -292,9 +299,7 @@ class Welcome(Frame):
     @classmethod
     def from_wire(cls, raw: Mapping[str, Any]) -> Frame:
         values = _take(raw, ("name", "roster"))
-        roster = values["roster"]
-        if not isinstance(roster, list):
-            raise _fail("roster must be a list")
+        roster = _wire_list(values["roster"], "roster")
         return cls(name=values["name"], roster=tuple(Member.from_wire(m) for m in roster))
 
 
@@ -369,12 +374,8 @@ class Ack(Frame):
     @classmethod
     def from_wire(cls, raw: Mapping[str, Any]) -> Frame:
         values = _take(raw, ("id", "delivered", "missing"))
-        lists = {}
-        for key in ("delivered", "missing"):
-            if not isinstance(values[key], list):
-                raise _fail(f"{key} must be a list")
-            lists[key] = tuple(values[key])
-        return cls(id=values["id"], **lists)
+        delivered, missing = _wire_list(values["delivered"], "delivered"), _wire_list(values["missing"], "missing")
+        return cls(id=values["id"], delivered=delivered, missing=missing)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -32,6 +32,7 @@ from .frames import (
     _check_str,
     _fail,
     _take,
+    _wire_list,
 )
 from .limits import (
     MAX_APPEND_ENTRIES,
@@ -56,12 +57,6 @@ def _check_entries(name: str, value: object, low: int, high: int) -> None:
         _check_bytes(f"{name} entry", entry, max_size=MAX_ENTRY_BYTES)
         if not entry:
             raise _fail(f"{name} entries must not be empty")
-
-
-def _entries_from_wire(raw: object, name: str) -> tuple[Any, ...]:
-    if not isinstance(raw, list):
-        raise _fail(f"{name} must be a list")
-    return tuple(raw)
 
 
 # --- client -> relay ---------------------------------------------------------------
@@ -97,7 +92,7 @@ class RoomAppend(Frame):
     @classmethod
     def from_wire(cls, raw: Mapping[str, Any]) -> Frame:
         values = _take(raw, ("id", "room", "entries"))
-        return cls(id=values["id"], room=values["room"], entries=_entries_from_wire(values["entries"], "entries"))
+        return cls(id=values["id"], room=values["room"], entries=_wire_list(values["entries"], "entries"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -171,8 +166,8 @@ class _LogBatch(Frame):
     @classmethod
     def _values(cls, raw: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
         values = _take(raw, names)
-        values["entries"] = _entries_from_wire(values["entries"], "entries")
-        values["online"] = _entries_from_wire(values["online"], "online")
+        values["entries"] = _wire_list(values["entries"], "entries")
+        values["online"] = _wire_list(values["online"], "online")
         return values
 
 
@@ -266,7 +261,7 @@ class RoomIndex(Frame):
     @classmethod
     def from_wire(cls, raw: Mapping[str, Any]) -> Frame:
         values = _take(raw, ("id", "rooms"))
-        rooms = _entries_from_wire(values["rooms"], "rooms")
+        rooms = _wire_list(values["rooms"], "rooms")
         return cls(id=values["id"], rooms=tuple(RoomInfo.from_wire(room) for room in rooms))
 
 
