@@ -19,7 +19,7 @@ RULES = LogRules(name_key=name_key, name_ok=valid_name)
 
 @dataclass(eq=False)
 class Peer:
-    """What RoomService needs of a connection (``relay.rooms.RoomPeer``)."""
+    """What RoomService needs of a connection (``relay.peer.Peer``)."""
 
     name: str
     identity: IdentityKey = field(default_factory=IdentityKey.generate)
