@@ -36,7 +36,7 @@ from .render import Output
 from .room_commands import COMMANDS as ROOM_COMMANDS
 from .room_commands import RoomCommands
 from .session import ClientSession, SendError
-from .sockets import ConnectFailed, parse_address
+from .sockets import ConnectFailed, parse_address, parse_addresses
 from .tls import TLSSetupError, client_context
 from .typed_lines import handle_line, send_failed
 
@@ -77,7 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="susurro-cli", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--server", metavar="HOST:PORT", help=f"relay address (default {DEFAULT_RELAY}, started locally if absent)"
+        "--server",
+        metavar="HOST:PORT",
+        help=f"relay address (default {DEFAULT_RELAY}, started locally if absent); several, comma-separated, are "
+        "the nodes of one relay: the first that answers is used, and the next one after a disconnect",
     )
     parser.add_argument("--name", help="your name in the room (asked for if omitted on a terminal)")
     parser.add_argument(
@@ -143,8 +146,8 @@ def connect(
 ) -> tuple[RelayConnection, Callable[[], None] | None]:
     stop_relay: Callable[[], None] | None = None
     if not uses_demo_relay(args, tls):
-        host, port = parse_address(args.server)
-        return RelayConnection.open(session, host, port, events, tls=tls), None
+        (host, port), *others = parse_addresses(args.server)  # several: the nodes of one cluster
+        return RelayConnection.open(session, host, port, events, tls=tls, others=others), None
     host, port = parse_address(os.environ.get(LOCAL_RELAY_ENV, DEFAULT_RELAY))
     for _attempt in range(2):
         try:

@@ -20,6 +20,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Sequence
 
 from susurro.protocol import Ping, encode
 
@@ -28,7 +29,7 @@ from .events import WarningKind
 from .link import LinkState
 from .live_calls import LiveCalls
 from .outgoing import ACK_TIMEOUT, MAX_HELD, Outgoing
-from .reconnect import RELAY_DEAD_AFTER, Backoff, Decision, Liveness, ReconnectPolicy, RelayWatch
+from .reconnect import RELAY_DEAD_AFTER, Addresses, Backoff, Decision, Liveness, ReconnectPolicy, RelayWatch
 from .session import ClientSession
 from .sockets import SEND_TIMEOUT, ConnectFailed, cut, open_socket, readable
 
@@ -64,13 +65,15 @@ class RelayConnection(LiveCalls):
         backoff: Backoff | None = None,
         ack_timeout: float = ACK_TIMEOUT,
         max_held: int = MAX_HELD,
+        others: Sequence[tuple[str, int]] = (),
     ) -> None:
         self.session = session
         self.events = events
         self._sock = sock
         self._lock = threading.Lock()
         self._closing = threading.Event()
-        self._address = address
+        # ``address`` and the other nodes of its cluster, tried in turn on a reconnect.
+        self._addresses = Addresses([address, *others]) if address is not None else None
         self._tls = tls
         self._send_timeout = send_timeout
         self._policy = ReconnectPolicy(enabled=reconnect and address is not None, backoff=backoff)
@@ -91,17 +94,34 @@ class RelayConnection(LiveCalls):
         backoff: Backoff | None = None,
         ack_timeout: float = ACK_TIMEOUT,
         max_held: int = MAX_HELD,
+        others: Sequence[tuple[str, int]] = (),
     ) -> RelayConnection:
         """Connect and start reading; ``tls`` from ``client.tls.client_context`` turns on TLS.
 
-        The first connection must succeed (``ConnectFailed`` otherwise, so a
-        typo in the address is reported at once); later ones are retried.
+        ``others`` are more nodes of the same relay (``--server a:1,b:2``): the
+        first connection goes to the first that answers, and a reconnect to the
+        next one in turn. The first connection must succeed (``ConnectFailed``
+        otherwise, so a typo in the address is reported at once); later ones are retried.
         """
+        addresses = Addresses([(host, port), *others])
+        sock: socket.socket | None = None
+        failures: list[str] = []
+        for candidate in addresses.first_attempts():
+            try:
+                sock = open_socket(*candidate, send_timeout=send_timeout, tls=tls)
+            except ConnectFailed as exc:
+                failures.append(str(exc))
+                continue
+            host, port = candidate
+            break
+        if sock is None:
+            raise ConnectFailed("; ".join(failures))
         connection = cls(
             session,
-            open_socket(host, port, send_timeout=send_timeout, tls=tls),
+            sock,
             events,
             address=(host, port),
+            others=[a for a in addresses.all if a != (host, port)],
             tls=tls,
             send_timeout=send_timeout,
             reconnect=reconnect,
@@ -189,8 +209,7 @@ class RelayConnection(LiveCalls):
 
     def _connect_again(self, reason: str) -> socket.socket | None:
         """Wait with backoff and connect; the new socket with a fresh session, or None once closed."""
-        assert self._address is not None
-        host, port = self._address
+        assert self._addresses is not None
         while True:
             attempt = self._policy.next_attempt(reason)
             self.events.put(attempt)
@@ -199,6 +218,7 @@ class RelayConnection(LiveCalls):
                     self._policy.close()
                 self._give_up("the connection was closed")
                 return None
+            host, port = self._addresses.advance()  # another node first: this one just went away
             try:
                 sock = open_socket(host, port, send_timeout=self._send_timeout, tls=self._tls)
             except ConnectFailed as exc:

@@ -10,14 +10,17 @@ a random source as an argument, so tests drive them without sleeping:
 - ``retry_after_refusal``: which endings are worth another attempt;
 - ``ReconnectPolicy``: the two together with what the connection has seen
   (ever joined? how many ``name_taken`` in a row?), and the link's state
-  between sessions (``RECONNECTING``, or ``CLOSED`` once it gives up).
+  between sessions (``RECONNECTING``, or ``CLOSED`` once it gives up);
+- ``Addresses``: which relay node to try next when ``--server`` lists
+  several (the nodes of one cluster): the next one after the node that went
+  away, in turn, each attempt on the same backoff.
 """
 
 from __future__ import annotations
 
 import enum
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from susurro.protocol import ErrorCode
 
@@ -61,6 +64,39 @@ class Backoff:
     def reset(self) -> None:
         """After a successful join: the next outage starts from the shortest wait again."""
         self.attempt = 0
+
+
+class Addresses:
+    """The relay nodes a client may use, and which to try next. Pure: no sockets, no clock.
+
+    A connection starts on the first node that answers; when it ends, each
+    attempt goes to the next node in the list after the last one tried, so
+    members of a node that died move to the others at once instead of
+    waiting out the backoff against a dead address. With one address this is
+    that address, every time.
+    """
+
+    def __init__(self, addresses: Sequence[tuple[str, int]]) -> None:
+        if not addresses:
+            raise ValueError("at least one relay address")
+        self.all = tuple(addresses)
+        self._index = 0
+
+    @property
+    def current(self) -> tuple[str, int]:
+        return self.all[self._index]
+
+    def advance(self) -> tuple[str, int]:
+        """The node to try now: the one after the last one tried."""
+        self._index = (self._index + 1) % len(self.all)
+        return self.current
+
+    def first_attempts(self) -> list[tuple[str, int]]:
+        """Nodes for the first connection, in order; ``settle`` on the one that answered."""
+        return list(self.all)
+
+    def settle(self, address: tuple[str, int]) -> None:
+        self._index = self.all.index(address)
 
 
 def retry_after_refusal(code: ev.EndCode | None, *, ever_joined: bool, name_taken_seen: int) -> bool:

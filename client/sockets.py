@@ -43,6 +43,24 @@ def parse_address(text: str, default_port: int = 12345) -> tuple[str, int]:
     return host, int(port_text)
 
 
+#: Relay addresses one ``--server`` may list (the nodes of one cluster).
+MAX_ADDRESSES = 16
+
+
+def parse_addresses(text: str, default_port: int = 12345) -> list[tuple[str, int]]:
+    """``a:12345,b:12345``: the nodes of one relay, each as ``parse_address`` reads it; ValueError with a reason.
+
+    A DNS name with several addresses needs no list: connecting tries each address it has.
+    """
+    parts = [part for part in text.split(",") if part.strip()]
+    if not parts:
+        raise ValueError(f"{text!r} names no relay; use HOST:PORT, e.g. relay.example.org:12345")
+    if len(parts) > MAX_ADDRESSES:
+        raise ValueError(f"at most {MAX_ADDRESSES} relay addresses, not {len(parts)}")
+    addresses = [parse_address(part, default_port) for part in parts]
+    return list(dict.fromkeys(addresses))  # the same node twice is one node
+
+
 def open_socket(
     host: str,
     port: int,

@@ -153,6 +153,9 @@ class ClusterRouter:
         if self.node.admit(key, member.name, str(conn.id), member_record(member)):
             with self._lock:
                 self._claimed[key] = conn
+            # The claim proves no other node holds the name now: a stand-in still under it is stale
+            # (its node died and this one has not polled since), and would refuse the join.
+            self._remote_left(member.name)
             return None
         if not self.node.up:
             return "this relay cannot check names with the rest of its cluster right now; try again shortly"
@@ -309,7 +312,8 @@ class ClusterRouter:
             log.warning("cluster-bad-record name=%r", event.name[:64])
             return
         roster = self.core.roster
-        current = self._stand_ins.get(member.name)
+        with self._lock:
+            current = self._stand_ins.get(member.name)
         if current is not None and current.node == where and current.ik == member.ik:  # a rekey over there
             rekeyed = encode(Rekeyed(member=member), max_frame=ABSOLUTE_MAX_FRAME)
             roster.replace(member.name, current, member, lambda others: self._local(others, rekeyed))
@@ -333,11 +337,13 @@ class ClusterRouter:
             # Held here too: only while a name moves between nodes; the claim decides who keeps it.
             log.info("cluster-skip name=%s node=%s reason=held_here", member.name, where)
             return
-        self._stand_ins[member.name] = stand_in
+        with self._lock:
+            self._stand_ins[member.name] = stand_in
         log.info("remote-join name=%s node=%s members=%d", member.name, where, len(roster))
 
     def _remote_left(self, name: str) -> None:
-        stand_in = self._stand_ins.pop(name, None)
+        with self._lock:  # from the cluster thread, or an I/O thread's admit
+            stand_in = self._stand_ins.pop(name, None)
         if stand_in is None:
             return
         left = encode(Left(name=name))

@@ -126,3 +126,33 @@ def test_a_message_for_someone_away_waits_in_redis_and_reaches_them_on_the_other
     bob = client(cli_clients, tmp_path, "bob", node1)  # later, and on the other relay
     message = bob.expect(lambda e: e["event"] == "message" and e["from"] == "alice", "the waiting message", CROSS)
     assert message["text"] == secret and message["direct"] and message["waited"]
+
+
+def test_a_relay_killed_its_members_are_seen_leaving_and_move_to_the_other_relay_by_themselves(
+    tmp_path: Path, cli_clients: list[CliProcess], nodes: Callable[[str], RelayProcess]
+) -> None:
+    node1, node2 = nodes("n1"), nodes("n2")
+    alice = client(cli_clients, tmp_path, "alice", node1)
+    both = f"{node2.address},{node1.address}"  # bob and carol know both nodes, and start on node 2
+    bob = CliProcess("bob", tmp_path / "bob", both)
+    carol = CliProcess("carol", tmp_path / "carol", both)
+    cli_clients += [bob, carol]
+    for cli in (bob, carol):
+        cli.expect_event("connected", name=cli.name)
+        sees(alice, cli.name)
+    node2.proc.kill()  # SIGKILL: no shutdown, no clean leave; presence and names expire in Redis
+    for name in ("bob", "carol"):
+        alice.expect(lambda e, name=name: e["event"] == "left" and e["name"] == name, f"{name} left", CROSS)
+    for cli in (bob, carol):  # node 2 is dead: connected again means connected to node 1
+        cli.expect_event("reconnecting")
+        cli.expect(lambda e, cli=cli: e["event"] == "connected" and e["name"] == cli.name, "back", CROSS * 2)
+    assert "join name=bob" in node1.log_file.read_text() and "join name=carol" in node1.log_file.read_text()
+    for name in ("bob", "carol"):
+        alice.expect(lambda e, name=name: e["event"] == "joined" and e["name"] == name, f"{name} back", CROSS)
+    text = f"after the failover {secrets.token_hex(8)}"
+    alice.type(text)
+    sent = alice.expect_event("sent")
+    for cli in (bob, carol):
+        cli.expect(lambda e: e["event"] == "message" and e["text"] == text, "the line after the failover", CROSS)
+    delivery = alice.expect(lambda e: e["event"] == "delivery" and e["msg_id"] == sent["msg_id"], "its report", CROSS)
+    assert sorted(delivery["delivered"]) == ["bob", "carol"]
