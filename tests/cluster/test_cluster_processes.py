@@ -16,6 +16,7 @@ import pytest
 
 from tests.helpers.processes import CliProcess, RelayProcess
 from tests.helpers.redis_server import RedisServer, redis_dump
+from tests.helpers.system import wait_until
 
 #: Seconds for anything that crosses nodes: a presence refresh, a report, a reconnect.
 CROSS = 40.0
@@ -156,3 +157,37 @@ def test_a_relay_killed_its_members_are_seen_leaving_and_move_to_the_other_relay
         cli.expect(lambda e: e["event"] == "message" and e["text"] == text, "the line after the failover", CROSS)
     delivery = alice.expect(lambda e: e["event"] == "delivery" and e["msg_id"] == sent["msg_id"], "its report", CROSS)
     assert sorted(delivery["delivered"]) == ["bob", "carol"]
+
+
+def test_redis_stopped_and_restarted_mid_conversation_nothing_false_is_reported_and_chat_resumes(
+    tmp_path: Path,
+    cli_clients: list[CliProcess],
+    nodes: Callable[[str], RelayProcess],
+    redis_with_password: RedisServer,
+) -> None:
+    node1, node2 = nodes("n1"), nodes("n2")
+    alice = client(cli_clients, tmp_path, "alice", node1)
+    erin = client(cli_clients, tmp_path, "erin", node1)
+    bob = client(cli_clients, tmp_path, "bob", node2)
+    sees(alice, "bob")
+    sees(alice, "erin")
+    redis_with_password.stop()
+    during = f"while redis is down {secrets.token_hex(8)}"
+    alice.type(during)
+    sent = alice.expect_event("sent")
+    delivery = alice.expect(lambda e: e["event"] == "delivery" and e["msg_id"] == sent["msg_id"], "its report", CROSS)
+    assert delivery["delivered"] == ["erin"]  # the member on alice's own relay is served
+    assert "bob" not in delivery["delivered"] and "bob" not in delivery["waiting"]  # bob: not delivered
+    erin.expect(lambda e: e["event"] == "message" and e["text"] == during, "the line on node 1", CROSS)
+    redis_with_password.restart()
+    after = f"after redis came back {secrets.token_hex(8)}"
+
+    for relay in (node1, node2):  # each node says once that Redis is back
+        wait_until(lambda relay=relay: "cluster-up" in relay.log_file.read_text(), "cluster-up in the log", CROSS)
+    alice.type(f"/msg bob {after}")
+    sent = alice.expect_event("sent")
+    report = alice.expect(lambda e: e["event"] == "delivery" and e["msg_id"] == sent["msg_id"], "its report", CROSS)
+    assert report["delivered"] == ["bob"]
+    message = bob.expect(lambda e: e["event"] == "message" and e["from"] == "alice", "a line from alice", CROSS)
+    assert message["text"] == after  # the first bob gets: the line reported not delivered never came
+    assert node1.log_file.read_text().count("cluster-down") == 1  # the outage logged once, not per message

@@ -23,11 +23,13 @@ ACK_WAIT = 30.0
 
 
 @pytest.fixture
-def cluster(redis_server: RedisServer) -> Iterator[Callable[[], RelayServer]]:
+def cluster(redis_server: RedisServer) -> Iterator[Callable[..., RelayServer]]:
+    """``cluster(**overrides)`` starts one more node on the shared Redis; all are stopped at teardown."""
     started: list[RelayServer] = []
 
-    def node() -> RelayServer:
-        server = RelayServer(RelayConfig(host="127.0.0.1", port=0, handshake_timeout=5.0, cluster=redis_server.url))
+    def node(**overrides: object) -> RelayServer:
+        settings: dict[str, object] = {"host": "127.0.0.1", "port": 0, "handshake_timeout": 5.0, **overrides}
+        server = RelayServer(RelayConfig(**settings, cluster=redis_server.url))  # type: ignore[arg-type]
         server.start()
         started.append(server)
         return server
@@ -61,7 +63,7 @@ def next_of(client: HostileClient, kind: type, skip: tuple[str, ...] = ("joined"
 
 
 def test_members_of_two_nodes_see_each_other_and_a_send_is_reported_exactly(
-    cluster: Callable[[], RelayServer],
+    cluster: Callable[..., RelayServer],
 ) -> None:
     node1, node2 = cluster(), cluster()
     with member(node1, "alice") as alice, member(node2, "bob") as bob, member(node2, "carol") as carol:
@@ -87,7 +89,7 @@ def test_members_of_two_nodes_see_each_other_and_a_send_is_reported_exactly(
         assert isinstance(deliver, Deliver) and (deliver.sender, deliver.ct) == ("bob", b"ct for alice")
 
 
-def test_a_name_held_on_one_node_cannot_be_taken_on_the_other(cluster: Callable[[], RelayServer]) -> None:
+def test_a_name_held_on_one_node_cannot_be_taken_on_the_other(cluster: Callable[..., RelayServer]) -> None:
     node1, node2 = cluster(), cluster()
     with member(node2, "bob"), connect(node1) as impostor:
         impostor.send_frame(impostor.make_hello("bob"))
@@ -95,7 +97,7 @@ def test_a_name_held_on_one_node_cannot_be_taken_on_the_other(cluster: Callable[
         assert "another relay" in error.detail
 
 
-def test_a_node_that_stops_is_seen_leaving(cluster: Callable[[], RelayServer]) -> None:
+def test_a_node_that_stops_is_seen_leaving(cluster: Callable[..., RelayServer]) -> None:
     node1, node2 = cluster(), cluster()
     with member(node1, "alice") as alice, member(node2, "bob"):
         wait_joined(alice, "bob")
@@ -105,7 +107,7 @@ def test_a_node_that_stops_is_seen_leaving(cluster: Callable[[], RelayServer]) -
 
 
 def test_redis_down_local_members_are_served_remote_ones_not_delivered_then_it_recovers(
-    cluster: Callable[[], RelayServer], redis_server: RedisServer
+    cluster: Callable[..., RelayServer], redis_server: RedisServer
 ) -> None:
     node1, node2 = cluster(), cluster()
     with (
@@ -135,7 +137,7 @@ def test_redis_down_local_members_are_served_remote_ones_not_delivered_then_it_r
 
 
 def test_the_status_section_names_the_node_its_state_and_redis_latency(
-    cluster: Callable[[], RelayServer], redis_server: RedisServer
+    cluster: Callable[..., RelayServer], redis_server: RedisServer
 ) -> None:
     router = cluster().cluster
     assert router is not None
@@ -147,3 +149,62 @@ def test_the_status_section_names_the_node_its_state_and_redis_latency(
     wait_until(lambda: router.status()["state"] == "down", "the node to see Redis gone", CROSS_NODE_WAIT)
     down = router.status()
     assert down["redis_ms"] is None and "Connection refused" in str(down["error"])
+
+
+def test_a_hostile_client_speaking_redis_to_a_relay_reaches_nothing(
+    cluster: Callable[..., RelayServer], redis_server: RedisServer
+) -> None:
+    node1 = cluster()
+    with member(node1, "alice"), redis_server.client() as raw:
+        wait_until(lambda: raw.dbsize() > 0, "the node's first keys in Redis", CROSS_NODE_WAIT)
+        before = sorted(raw.scan_iter())
+        for attack in (b"FLUSHALL\r\n", b"*1\r\n$8\r\nFLUSHALL\r\n", b"CONFIG SET dir /tmp\r\n"):
+            with connect(node1) as hostile:
+                hostile.challenge()
+                hostile.send_raw(attack)  # a relay speaks only its own framing: this is a bad frame, and the end
+                hostile.expect_frame("error")
+                hostile.expect_closed()
+        assert sorted(raw.scan_iter()) == before
+
+
+def test_a_hostile_client_cannot_take_a_name_held_on_another_node_in_any_spelling(
+    cluster: Callable[..., RelayServer],
+) -> None:
+    node1, node2 = cluster(), cluster()
+    with member(node2, "bob") as bob:
+        for spelling in ("bob", "BOB", "Bоb"):  # the last with a Cyrillic o
+            with connect(node1) as hostile:
+                try:
+                    hostile.send_frame(hostile.make_hello(spelling))
+                    hostile.expect_frame("error")
+                except AssertionError:
+                    raise AssertionError(f"{spelling!r} was admitted on node 1 while bob is on node 2") from None
+        bob.ping()  # bob keeps his name and his connection
+
+
+def test_a_flood_for_a_member_of_another_node_costs_that_node_one_outbox_and_redis_nothing_lasting(
+    cluster: Callable[..., RelayServer], redis_server: RedisServer
+) -> None:
+    # Flood control off on node 1: this sender floods on purpose.
+    node1, node2 = cluster(rate_per_second=0), cluster(outbox_bytes=64 * 1024)
+    with member(node2, "carol") as carol, connect(node2, rcvbuf=4096) as sloth, member(node1, "mallory") as mallory:
+        sloth.join("sloth")
+        wait_joined(mallory, "carol", "sloth")
+        ct = bytes(60 * 1024)
+        for i in range(200):  # 12 MB for a member who never reads
+            mallory.send_message(f"f{i}", {"sloth": ct})
+            ack = next_of(mallory, Ack)
+            assert isinstance(ack, Ack) and ack.id == f"f{i}"
+            if ack.missing:
+                break
+        else:
+            pytest.fail("node 2 never reported its member who does not read as missing")
+        left = next_of(carol, Left, skip=("joined",))
+        assert isinstance(left, Left) and left.name == "sloth"  # evicted from node 2, as on one relay
+        mallory.send_message("after", {"carol": b"still here?"})
+        deliver = next_of(carol, Deliver)
+        assert isinstance(deliver, Deliver) and deliver.ct == b"still here?"
+        assert node2.cluster is not None
+        with redis_server.client() as raw:
+            # What node 2 has read is gone from Redis: the flood did not stay there.
+            assert raw.xlen(node2.cluster.node.streams.stream_key(node2.cluster.node.node)) <= 1
