@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from multiprocessing.connection import Connection
@@ -71,6 +72,8 @@ class StepResult:
     rss: int | None
     gen_cpu_pct: float | None
     note: str
+    #: CPU of the server's helpers (the cluster's Redis), when it has any.
+    helper_cpu_pct: float | None = None
 
     @property
     def passed(self) -> bool:
@@ -147,9 +150,10 @@ def connect(
     paced = CONNECT_BATCH.get(server.name)
     shares = split(names, len(gens.pipes))
     commands = []
-    for share in shares:
+    for worker, share in enumerate(shares):
         batch = paced or (len(share) if storm else DEFAULT_BATCH if not idle else IDLE_BATCH)
-        commands.append(("connect", server.dialect, servers.HOST, server.port, share, names, batch, timeout))
+        port = server.port_for(worker)  # a cluster's nodes each take a worker's share
+        commands.append(("connect", server.dialect, servers.HOST, port, share, names, batch, timeout))
     answers = gens.ask(commands, timeout + 30)
     ready = sum(a[1] for a in answers)
     problems = "; ".join(a[2] for a in answers if a[2])
@@ -171,8 +175,10 @@ def run_step(gens: Generators, server: servers.ServerProcess, n: int, rate_msgs:
         pipe.send(("step", t0, seconds, rate_msgs * share / n, 3.0))
     time.sleep(max(0.0, (t0 - time.monotonic_ns()) / 1e9))
     cpu0, gen0, wall0 = server.cpu_seconds(), gens.cpu_seconds(), time.monotonic()
+    helper0 = server.helper_cpu_seconds()
     time.sleep(max(0.0, (t0 + seconds * 1e9 - time.monotonic_ns()) / 1e9))
     cpu1, gen1, wall1 = server.cpu_seconds(), gens.cpu_seconds(), time.monotonic()
+    helper1 = server.helper_cpu_seconds()
     rss = server.rss_bytes()
     answers = []
     for pipe in gens.pipes:
@@ -217,6 +223,7 @@ def run_step(gens: Generators, server: servers.ServerProcess, n: int, rate_msgs:
         rss=rss,
         gen_cpu_pct=gen_cpu,
         note=", ".join(notes),
+        helper_cpu_pct=None if helper0 is None or helper1 is None else 100.0 * (helper1 - helper0) / wall,
     )
 
 
@@ -231,7 +238,8 @@ def format_row(r: StepResult) -> str:
     gen = f"{r.gen_cpu_pct:.0f} %" if r.gen_cpu_pct is not None else "?"
     rss = f"{r.rss / 2**20:.1f} MiB" if r.rss is not None else "?"
     mark = "" if r.passed else ("saturated" if not r.note else "")
-    note = ", ".join(x for x in (mark, r.note) if x)
+    helper = f"Redis CPU {r.helper_cpu_pct:.0f} %" if r.helper_cpu_pct is not None else ""
+    note = ", ".join(x for x in (mark, r.note, helper) if x)
     return (
         f"{r.server:<9} {r.clients:>4} {r.offered:>13,.0f} {r.deliveries:>12,.0f} {r.delivered_pct:>8.2f}% "
         f"{r.p50_ms:>7.2f} {r.p99_ms:>8.2f} {r.max_ms:>8.1f} {cpu:>9} {rss:>9} {gen:>7}  {note}"
@@ -245,9 +253,12 @@ def sweep_one(
     args: argparse.Namespace,
     ports: Ports,
     results: list[StepResult],
+    launch: Callable[[], Any] | None = None,
 ) -> None:
+    """Step the rate up for ``name`` at N=``n``; ``launch`` starts something else that serves like one
+    server (``benchmarks.cluster_load``: relay nodes sharing a Redis), with a ``settled(n)`` to wait on."""
     try:
-        server = servers.start(name, ports.take(), args.relay_arg)
+        server = launch() if launch is not None else servers.start(name, ports.take(), args.relay_arg)
     except servers.ServerUnavailable as exc:
         print(f"# skipped {name}: {exc}", flush=True)
         return
@@ -255,6 +266,8 @@ def sweep_one(
     try:
         names = [f"u{n}x{i}" for i in range(n)]
         ready, problems, _ = connect(gens, server, names, timeout=60 + n * 0.05)
+        if ready == n and launch is not None and not server.settled(n):
+            problems, ready = "the nodes did not all see each other's members in time", 0
         if ready < n:
             print(f"# {name} N={n}: only {ready} of {n} clients joined ({problems}); skipped", flush=True)
             return
@@ -440,6 +453,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--relay-arg", action="append", default=[], help="extra argument for susurro-relay (repeatable)"
     )
+    parser.add_argument(
+        "--nodes",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="2: only Susurro, as 1 relay, 2 relays sharing a private Redis with everyone on one, and 2 relays "
+        "with the members split (benchmarks/cluster_load.py); default 1",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         sweep = [10]
@@ -498,6 +519,10 @@ def main(argv: list[str] | None = None) -> int:
     results: list[StepResult] = []
     try:
         print(HEADER, flush=True)
+        if args.nodes == 2:
+            from . import cluster_load  # needs redis-server and the redis package
+
+            return cluster_load.run(gens, args, ports, results)
         for n in args.sweep:
             for name in args.server_names:
                 sweep_one(gens, name, n, args, ports, results)

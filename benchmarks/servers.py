@@ -53,6 +53,14 @@ class ServerProcess:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def port_for(self, worker: int) -> int:
+        """The port load-generator ``worker`` connects to (one server: the same for all)."""
+        return self.port
+
+    def helper_cpu_seconds(self) -> float | None:
+        """CPU of processes the server relies on (a cluster's Redis); None: it has none."""
+        return None
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

@@ -63,6 +63,14 @@ def use_batch(batch: Batch) -> None:
     _local.batch = batch
 
 
+def own_batch() -> Batch:
+    """A batch for a thread that offers in bursts but runs no I/O loop (the cluster thread), on the
+    shared meter: ``active`` while it offers, then one ``flush`` per outbox it touched."""
+    batch = Batch(_idle_batch.meter)
+    use_batch(batch)
+    return batch
+
+
 def set_shared_meter(meter: LockedMeter) -> None:
     """The meter of offers and flushes from threads without a batch of their own."""
     _idle_batch.meter = meter

@@ -32,10 +32,12 @@ Redis for every member): the cluster thread's next successful poll brings it bac
 from __future__ import annotations
 
 import enum
+import itertools
 import logging
+import queue
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 
@@ -54,6 +56,19 @@ class Reason(enum.Enum):
     CLUSTER_DOWN = "the cluster's Redis is unreachable"
     NO_REPORT = "the other relay did not confirm in time"
     REFUSED = "the other relay could not deliver"
+
+
+#: Entries published in one round trip at most (a burst of sends is one pipeline, not one each).
+PUBLISH_BATCH = 512
+
+
+@dataclass(slots=True)
+class _Out:
+    """One entry on its way to a node's stream; ``names`` are the recipients a ``Deliveries`` is for."""
+
+    node: str
+    entry: Deliveries | Report
+    names: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +131,10 @@ class ClusterNode:
         refresh_interval: float = REFRESH_INTERVAL,
         report_timeout: float = REPORT_TIMEOUT,
         ttl: float = PRESENCE_TTL,
+        queued: bool = False,
     ) -> None:
+        """``queued``: ``send`` and ``answer`` only queue their entries, and a publisher thread calls
+        ``publish_queued`` (the relay: no Redis round trip on an I/O thread); otherwise they publish at once."""
         self.node = node
         self.presence = Presence(client, node, prefix=prefix, ttl=ttl)
         self.claims = NameClaims(client, node, prefix=prefix, ttl=ttl)
@@ -129,6 +147,7 @@ class ClusterNode:
         self._events: list[Event] = []
         # Reentrant: the outage helpers take it too, from inside the calls that hold it.
         self._lock = threading.RLock()
+        self._queue: queue.SimpleQueue[_Out] | None = queue.SimpleQueue() if queued else None
 
     @property
     def up(self) -> bool:
@@ -224,34 +243,66 @@ class ClusterNode:
                 by_node.setdefault(node, []).append((name, frame))
         if not by_node:
             return unreachable
-        entries = {
-            node: Deliveries(origin=self.node, send_ref=send_ref, frames=tuple(items))
-            for node, items in by_node.items()
-        }
         with self._lock:
             # Awaited before it is published: the cluster thread may read the report
-            # before ``publish`` returns here, and a report for no one is dropped.
+            # before ``publish`` returns, and a report for no one is dropped.
             self.pending.expect(send_ref, [name for items in by_node.values() for name, _ in items], now)
-        try:
-            stored = self.streams.publish(entries)
-        except RedisUnavailable as exc:
-            self._outage(exc)
-            stored = dict.fromkeys(entries, False)
-        with self._lock:
-            for node, ok in stored.items():
-                if not ok:
-                    names = self.pending.fail(send_ref, [name for name, _ in by_node[node]])
-                    unreachable.update(dict.fromkeys(names, Reason.CLUSTER_DOWN))
+        batch = [
+            _Out(node, Deliveries(origin=self.node, send_ref=send_ref, frames=tuple(items)), [n for n, _ in items])
+            for node, items in by_node.items()
+        ]
+        if self._queue is not None:
+            for out in batch:
+                self._queue.put(out)  # the publisher thread reports a failure as an ``Outcome``
+            return unreachable
+        for out in self._publish(batch):
+            unreachable.update(dict.fromkeys(out.names, Reason.CLUSTER_DOWN))
         return unreachable
 
     def answer(self, inbound: Inbound, delivered: Sequence[str], missing: Sequence[str]) -> None:
+        """Report to ``inbound``'s node what became of its frames (lost with Redis: that node times out)."""
         report = Report(
             origin=inbound.origin, send_ref=inbound.send_ref, delivered=tuple(delivered), missing=tuple(missing)
         )
+        out = _Out(inbound.origin, report, [])
+        if self._queue is not None:
+            self._queue.put(out)
+        else:
+            self._publish([out])
+
+    def _publish(self, batch: Sequence[_Out]) -> list[_Out]:
+        """Publish ``batch`` in one round trip; the deliveries that were not stored, their names no longer awaited."""
         try:
-            self.streams.publish({inbound.origin: report})
-        except RedisUnavailable as exc:  # the sender's node times out and says not delivered
+            stored = self.streams.publish_all([(out.node, out.entry) for out in batch]) if self.up else []
+        except RedisUnavailable as exc:
             self._outage(exc)
+            stored = []
+        failed = [out for out, ok in itertools.zip_longest(batch, stored, fillvalue=False) if not ok]
+        with self._lock:
+            for out in failed:
+                if isinstance(out.entry, Deliveries):
+                    out.names = self.pending.fail(out.entry.send_ref, out.names)
+        return [out for out in failed if out.names]
+
+    def publish_queued(self, timeout: float) -> None:
+        """The publisher thread's step: wait up to ``timeout`` for sends and reports, publish all that are
+        queued in one round trip. A send not stored becomes an ``Outcome`` (not delivered: Redis is down)."""
+        assert self._queue is not None, "made without a publish queue"
+        try:
+            batch = [self._queue.get(timeout=timeout)]
+        except queue.Empty:
+            return
+        while len(batch) < PUBLISH_BATCH:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        failed = self._publish(batch)
+        if failed:
+            with self._lock:
+                for out in failed:
+                    assert isinstance(out.entry, Deliveries)
+                    self._events.append(Outcome(out.entry.send_ref, (), tuple(out.names), Reason.CLUSTER_DOWN))
 
     # --- the cluster thread -----------------------------------------------------------
 

@@ -13,7 +13,9 @@ come within ``REPORT_TIMEOUT`` (10 s) or Redis is down. Each recipient not
 delivered is logged with why (``Reason``). The ``ack`` itself names only
 who was and was not delivered (the protocol has no reason field yet).
 
-The cluster thread polls the node: frames other nodes sent for members here
+A second thread publishes what the I/O threads queue (sends) and what the
+cluster thread queues (reports), as many entries per round trip as are
+waiting, so no I/O thread waits on Redis. The cluster thread polls the node: frames other nodes sent for members here
 are offered to their outboxes and answered; members arriving on or leaving
 other nodes become ``joined``/``left`` for the members here; a member whose
 name claim this node lost is told and disconnected. While Redis is down the
@@ -52,6 +54,7 @@ from susurro.protocol.limits import ABSOLUTE_MAX_FRAME
 from ..config import RelayConfig
 from ..core import Backend, Connection, RelayCore
 from ..mailbox import mailbox_limits
+from ..outbox import own_batch
 from ..roster import NameTaken, RosterEntry, SessionKeyInUse
 from ..store.redis import RedisRoomStore
 from ..store.redis_mailbox import RedisMailboxStore, RedisPrekeyStore
@@ -134,6 +137,7 @@ class ClusterRouter:
         self._claimed: dict[str, Connection] = {}
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._publisher: threading.Thread | None = None
         #: Milliseconds of the last ``PING`` to Redis, for ``--status-port``; None while down.
         self.latency_ms: float | None = None
         self._next_ping = float("-inf")
@@ -239,20 +243,39 @@ class ClusterRouter:
         self.node.start()
         self._thread = threading.Thread(target=self._run, name="relay-cluster", daemon=True)
         self._thread.start()
+        self._publisher = threading.Thread(target=self._publish, name="relay-cluster-publish", daemon=True)
+        self._publisher.start()
 
     def close(self) -> None:
         """Stop polling; this node's members leave and its names are freed at once (not after the TTL)."""
         self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(STOP_TIMEOUT)
+        for thread in (self._thread, self._publisher):
+            if thread is not None:
+                thread.join(STOP_TIMEOUT)
         self.node.close()
 
+    def _publish(self) -> None:
+        """The publisher thread: sends and reports reach Redis in batches, never from an I/O thread."""
+        while not self._stopping.is_set():
+            try:
+                self.node.publish_queued(POLL_BLOCK_MS / 1000)
+            except Exception:  # a bug here must not end cross-node delivery for good
+                log.exception("cluster publish failed")
+                self._stopping.wait(OUTAGE_RETRY)
+
     def _run(self) -> None:
+        # Frames offered while handling one poll's events go out in one write per member, as an
+        # I/O thread's pass does, not one system call per frame.
+        batch = own_batch()
         while not self._stopping.is_set():
             try:
                 events = self.node.poll(self._clock(), POLL_BLOCK_MS if self.node.up else None)
-                for event in events:
-                    self.handle(event)
+                batch.active = True
+                try:
+                    for event in events:
+                        self.handle(event)
+                finally:
+                    batch.flush()
                 self._measure()
             except Exception:  # a bug here must not end cross-node delivery for good
                 log.exception("cluster poll failed")
@@ -289,15 +312,14 @@ class ClusterRouter:
             pass  # the node logged it; sends meanwhile were reported not delivered as they came
 
     def _inbound(self, inbound: Inbound) -> None:
+        frames = dict(inbound.frames)
+        found, missing = self.core.roster.lookup(frames)  # one lock for the whole entry
         delivered: list[str] = []
-        missing: list[str] = []
-        for name, frame in inbound.frames:
-            found, _ = self.core.roster.lookup([name])
-            peer = found[0][2] if found else None
-            if peer is not None and peer.node is None and peer.outbox.offer(frame):
-                delivered.append(name)
+        for wire_name, _, peer in found:
+            if peer.node is None and peer.outbox.offer(frames[wire_name]):
+                delivered.append(wire_name)
             else:
-                missing.append(name)
+                missing.append(wire_name)
         self.node.answer(inbound, delivered, missing)
 
     def _local(self, others: list[RosterEntry[Connection]], frame: bytes) -> None:
@@ -364,7 +386,7 @@ class ClusterRouter:
 def open_cluster(url: str, password_file: str | None, config: RelayConfig) -> tuple[Backend, ClusterRouter]:
     """The Redis stores and the router of one node for ``--cluster URL``; raises ``ClusterConfigError``."""
     client = open_redis(url, read_password(password_file))
-    router = ClusterRouter(ClusterNode(client, node_id()))
+    router = ClusterRouter(ClusterNode(client, node_id(), queued=True))
     backend = Backend(
         RedisRoomStore(client),
         RedisMailboxStore(client, mailbox_limits(config)),

@@ -8,8 +8,8 @@ destination node writes each frame to its member's outbox and answers with
 one ``report`` entry on the sender's node stream: which of those
 recipients it delivered to and which it did not.
 
-Memory: a node trims its stream up to the last entry it handled after
-each read (``XTRIM MINID``), so Redis holds only entries not read yet;
+Memory: a node trims its stream up to the last entry it handled at each
+presence refresh (``XTRIM MINID``, every 3 s), so Redis holds little more than entries not read yet;
 ``STREAM_MAXLEN`` caps those too, and a dead node's stream expires
 (``STREAM_TTL``), since node ids are never reused.
 
@@ -26,7 +26,6 @@ never delivered on Redis's word alone.
 
 from __future__ import annotations
 
-import contextlib
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -196,29 +195,34 @@ class NodeStreams:
 
     def publish(self, entries: Mapping[str, Entry]) -> dict[str, bool]:
         """One ``XADD`` per destination node, in one round trip; whether each was stored."""
-        if not entries:
-            return {}
         nodes = list(entries)
+        return dict(zip(nodes, self.publish_all([(node, entries[node]) for node in nodes]), strict=True))
+
+    def publish_all(self, entries: Sequence[tuple[str, Entry]]) -> list[bool]:
+        """Any number of entries (several to one node, in order) in one round trip; whether each was stored."""
+        if not entries:
+            return []
         try:
             with self.client.pipeline(transaction=False) as pipe:
-                for node in nodes:
-                    pipe.xadd(
-                        self.stream_key(node),
-                        {b"e": encode_entry(entries[node])},
-                        maxlen=self.maxlen,
-                        approximate=False,
-                    )
+                for node, entry in entries:
+                    pipe.xadd(self.stream_key(node), {b"e": encode_entry(entry)}, maxlen=self.maxlen, approximate=False)
                     pipe.pexpire(self.stream_key(node), self._ttl_ms)
                 replies = pipe.execute(raise_on_error=False)
         except redis.RedisError as exc:
             raise StreamError(f"cross-node delivery: Redis: {exc}") from None
-        added = replies[0::2]
-        return {node: not isinstance(reply, Exception) for node, reply in zip(nodes, added, strict=True)}
+        return [not isinstance(reply, Exception) for reply in replies[0::2]]
 
     def keep(self) -> None:
-        """This node is alive: its stream does not expire (called at each presence refresh)."""
+        """This node is alive: its stream does not expire; and what it has read is handed over, so Redis
+        need not keep it (the cursor's own entry stays, harmless). Called at each presence refresh, not per
+        read: a trim per read would be one more round trip for every cross-node message."""
+        key = self.stream_key(self.node)
         try:
-            self.client.pexpire(self.stream_key(self.node), self._ttl_ms)
+            with self.client.pipeline(transaction=False) as pipe:
+                pipe.pexpire(key, self._ttl_ms)
+                if self.cursor is not None:
+                    pipe.xtrim(key, minid=self.cursor, approximate=False)
+                pipe.execute()
         except redis.RedisError as exc:
             raise StreamError(f"cross-node delivery: Redis: {exc}") from None
 
@@ -252,9 +256,4 @@ class NodeStreams:
                     entries.append(decode_entry(fields.get(b"e", b"")))
                 except BadEntry:
                     continue
-        if reply:
-            # What was read is handed over: Redis need not keep it (the cursor's own entry stays, harmless).
-            # A failure here loses nothing: the next read trims it.
-            with contextlib.suppress(redis.RedisError):
-                self.client.xtrim(self.stream_key(self.node), minid=self.cursor, approximate=False)
         return entries
