@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import time
 import urllib.request
@@ -102,11 +103,11 @@ def status(port: int) -> dict[str, Any]:
 
 
 def launcher(layout: str, url: str, redis_pid: int | None, args: argparse.Namespace, ports: relay_load.Ports) -> Any:
-    """What starts ``layout``'s relays; None for one relay, which ``relay_load`` starts as usual."""
-    if layout == "1node":
-        return None
+    """What starts ``layout``'s relays (one plain relay for ``1node``), named for the table."""
 
-    def launch() -> Cluster:
+    def launch() -> Cluster | servers.ServerProcess:
+        if layout == "1node":
+            return dataclasses.replace(servers.start("susurro", ports.take(), args.relay_arg), name=layout)
         relays: list[servers.ServerProcess] = []
         status_ports: list[int] = []
         try:
@@ -118,7 +119,7 @@ def launcher(layout: str, url: str, redis_pid: int | None, args: argparse.Namesp
             for relay in relays:
                 relay.stop()
             raise
-        return Cluster(relays, status_ports, split=layout == "2n-split", redis_pid=redis_pid)
+        return Cluster(relays, status_ports, split=layout == "2n-split", redis_pid=redis_pid, name=layout)
 
     return launch
 

@@ -37,3 +37,24 @@ def test_cluster_cost_prints_its_table(redis_server: RedisServer) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [line.split() for line in result.stdout.splitlines() if line.strip()[:1].isdigit()]
     assert [row[0] for row in rows] == ["1", "5"], result.stdout
+
+
+@pytest.mark.bench
+@pytest.mark.timeout(400)
+def test_relay_load_with_two_nodes_runs_each_layout(redis_server: RedisServer) -> None:
+    """``relay_load --nodes 2`` (it starts its own private Redis; the fixture only says one can run)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.relay_load", "--nodes", "2", "--quick", "--base-port", "21650"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=380,
+        check=False,
+    )
+    assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    rows = [line.split() for line in result.stdout.splitlines() if line.startswith(("1node ", "2n-"))]
+    for layout in ("1node", "2n-one", "2n-split"):
+        mine = [row for row in rows if row[0] == layout]
+        assert mine and float(mine[0][4].rstrip("%")) > 0, result.stdout  # delivered through real relays
+    assert "max deliveries/s with 100 % delivered" in result.stdout
+    assert any("Redis CPU" in " ".join(row) for row in rows if row[0] == "2n-split"), result.stdout
