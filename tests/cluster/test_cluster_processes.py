@@ -67,6 +67,11 @@ def sees(cli: CliProcess, name: str) -> None:
     cli.expect(shows, f"{name} in the roster or joining", CROSS)
 
 
+def report(cli: CliProcess, sent: dict[str, Any]) -> dict[str, Any]:
+    """The ``delivery`` for the message ``sent`` announced (a report across nodes waits for the other one's)."""
+    return cli.expect(lambda e: e["event"] == "delivery" and e["msg_id"] == sent["msg_id"], "its report", CROSS)
+
+
 def test_three_members_on_two_relays_chat_with_exact_reports_and_redis_holds_no_plaintext(
     tmp_path: Path,
     cli_clients: list[CliProcess],
@@ -88,7 +93,7 @@ def test_three_members_on_two_relays_chat_with_exact_reports_and_redis_holds_no_
     for receiver in (bob, carol):
         message = receiver.expect(lambda e: e["event"] == "message" and e["text"] == room_text, "the room line", CROSS)
         assert message["from"] == "alice" and message["msg_id"] == sent["msg_id"]
-    delivery = alice.expect(lambda e: e["event"] == "delivery" and e["msg_id"] == sent["msg_id"], "its report", CROSS)
+    delivery = report(alice, sent)
     assert sorted(delivery["delivered"]) == ["bob", "carol"] and delivery["missing"] == []
 
     direct_text = f"direct plaintext {secrets.token_hex(8)}"
@@ -96,7 +101,7 @@ def test_three_members_on_two_relays_chat_with_exact_reports_and_redis_holds_no_
     sent = carol.expect_event("sent")
     direct = alice.expect(lambda e: e["event"] == "message" and e["text"] == direct_text, "carol's line", CROSS)
     assert direct["direct"] is True and direct["from"] == "carol"
-    delivery = carol.expect(lambda e: e["event"] == "delivery" and e["msg_id"] == sent["msg_id"], "its report", CROSS)
+    delivery = report(carol, sent)
     assert delivery["delivered"] == ["alice"] and delivery["missing"] == []
     assert not [e for e in bob.events if e["event"] == "message" and e["text"] == direct_text]
 
@@ -155,7 +160,7 @@ def test_a_relay_killed_its_members_are_seen_leaving_and_move_to_the_other_relay
     sent = alice.expect_event("sent")
     for cli in (bob, carol):
         cli.expect(lambda e: e["event"] == "message" and e["text"] == text, "the line after the failover", CROSS)
-    delivery = alice.expect(lambda e: e["event"] == "delivery" and e["msg_id"] == sent["msg_id"], "its report", CROSS)
+    delivery = report(alice, sent)
     assert sorted(delivery["delivered"]) == ["bob", "carol"]
 
 
@@ -175,7 +180,7 @@ def test_redis_stopped_and_restarted_mid_conversation_nothing_false_is_reported_
     during = f"while redis is down {secrets.token_hex(8)}"
     alice.type(during)
     sent = alice.expect_event("sent")
-    delivery = alice.expect(lambda e: e["event"] == "delivery" and e["msg_id"] == sent["msg_id"], "its report", CROSS)
+    delivery = report(alice, sent)
     assert delivery["delivered"] == ["erin"]  # the member on alice's own relay is served
     assert "bob" not in delivery["delivered"] and "bob" not in delivery["waiting"]  # bob: not delivered
     erin.expect(lambda e: e["event"] == "message" and e["text"] == during, "the line on node 1", CROSS)
@@ -186,8 +191,8 @@ def test_redis_stopped_and_restarted_mid_conversation_nothing_false_is_reported_
         wait_until(lambda relay=relay: "cluster-up" in relay.log_file.read_text(), "cluster-up in the log", CROSS)
     alice.type(f"/msg bob {after}")
     sent = alice.expect_event("sent")
-    report = alice.expect(lambda e: e["event"] == "delivery" and e["msg_id"] == sent["msg_id"], "its report", CROSS)
-    assert report["delivered"] == ["bob"]
+    resumed = report(alice, sent)
+    assert resumed["delivered"] == ["bob"]
     message = bob.expect(lambda e: e["event"] == "message" and e["from"] == "alice", "a line from alice", CROSS)
     assert message["text"] == after  # the first bob gets: the line reported not delivered never came
     assert node1.log_file.read_text().count("cluster-down") == 1  # the outage logged once, not per message
