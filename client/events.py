@@ -68,6 +68,7 @@ class WarningKind(str, enum.Enum):
     ROOM_STALE_HEAD = "room_stale_head"
     ROOM_LABEL_MOVED = "room_label_moved"
     ROOM_KEY_MISMATCH = "room_key_mismatch"
+    ROOM_STALE_SENDER_HEAD = "room_stale_sender_head"
     # the terminal client's own refusals (``--json`` warnings it writes itself)
     SEND_FAILED = "send_failed"
     TRUST_FAILED = "trust_failed"

@@ -16,6 +16,7 @@ from susurro.crypto import (
     IdentityPublicKey,
     OpenedMessage,
     ReplayGuard,
+    RoomState,
     fingerprint_bytes,
     open_message,
 )
@@ -31,6 +32,11 @@ from .room_events import RoomAlert, RoomMessage, RoomWarning
 from .room_hold import HeldRoomMessage, HeldRoomMessages
 from .rooms import RoomBook
 from .rotation import OwnSessionKeys
+
+
+def _about(state: RoomState, kind: WarningKind, detail: str, peer: Peer) -> RoomAlert:
+    """A warning about ``peer``'s message to the verified room of ``state``."""
+    return RoomAlert(kind=kind, detail=detail, sender=peer.name, room=state.label, room_id=state.room_id)
 
 
 def gap_warning(missed: int, sender: str) -> ev.Warning:
@@ -116,14 +122,15 @@ class Incoming:
         assert head is not None
         if self._rooms is None:
             return self._judge_room_message(peer, opened)
-        events, requests = self._rooms.check_message_head(head, peer.name)
+        events, requests = self._rooms.check_message_head(head, peer.name, peer.identity_key)
         self._room_requests.extend(requests)
         if self._held.waiting_for(head.room_id) or not self._rooms.reached(head.room_id, head.seq):
             if self._held.add(head.room_id, peer, opened, now):
                 return events
             detail = (
                 f"{peer.name} sent a message to room {opened.inner.room[:40]!r} whose membership log has not "
-                f"been verified that far, and {self._held.limit} messages already wait for room logs; not shown"
+                f"been verified that far, and too many messages already wait for room logs ({self._held.limit} "
+                f"in all, {self._held.per_sender} from one sender); not shown"
             )
             alert = RoomAlert(
                 kind=RoomWarning.WITHHELD, detail=detail, sender=peer.name, room=opened.inner.room, room_id=head.room_id
@@ -185,20 +192,18 @@ class Incoming:
                 f"{peer.name} signed a message to room {inner.room[:40]!r}, but room {state.label}#{state.short_id} "
                 f"is labelled {state.label!r} in its signed log; not shown"
             )
-            events.append(
-                RoomAlert(
-                    kind=RoomWarning.LABEL_CHANGED, detail=detail, sender=peer.name, room=state.label,
-                    room_id=state.room_id,
-                )
-            )  # fmt: skip
+            events.append(_about(state, RoomWarning.LABEL_CHANGED, detail, peer))
             return events
-        if state is None or peer.identity_key not in state.members:
+        # A member both at the head it signed and by our newest verified log (spec review S4, finding 2):
+        # a removed member quoting the head before its removal is not shown, nor one added after its head.
+        at_head = {} if self._rooms is None else self._rooms.members_at(head.room_id, head.seq)
+        if state is None or peer.identity_key not in state.members or peer.identity_key not in at_head:
             label = inner.room if state is None or self._rooms is None else self._rooms.display(state)
             events.append(
                 RoomAlert(
                     kind=RoomWarning.NOT_A_MEMBER,
                     detail=f"{peer.name} sent a message to room {label[:40]!r}, where the log verified here does "
-                    "not list them as a member; not shown",
+                    f"not list them as a member (now and at entry {head.seq}, where they signed it); not shown",
                     sender=peer.name,
                     room=inner.room if state is None else state.label,
                     room_id=head.room_id,
@@ -206,6 +211,20 @@ class Incoming:
             )
             return events
         assert self._rooms is not None
+        if self._own_identity_key not in at_head:  # "not in skipped" alone lets a member write to anyone
+            detail = (
+                f"{peer.name} sent you a message to room {self._rooms.display(state)}, of which you were not a "
+                f"member at entry {head.seq}, where they signed it; not shown"
+            )
+            events.append(ev.Warning(kind=WarningKind.NOT_ADDRESSED_TO_ME, detail=detail, sender=peer.name))
+            return events
+        gone = sorted(name for ik, name in at_head.items() if ik not in state.members)
+        if gone:
+            detail = (
+                f"{peer.name} sealed this message at entry {head.seq} of room {self._rooms.display(state)}, before "
+                f"the log verified here (entry {state.head.seq}) let {', '.join(gone[:5])} go: they may have got it"
+            )
+            events.append(_about(state, RoomWarning.STALE_SENDER_HEAD, detail, peer))
         events.append(
             RoomMessage(
                 sender=peer.name,

@@ -26,6 +26,7 @@ class RoomWarning:
     STALE_HEAD: Final = WarningKind.ROOM_STALE_HEAD
     LABEL_MOVED: Final = WarningKind.ROOM_LABEL_MOVED
     KEY_MISMATCH: Final = WarningKind.ROOM_KEY_MISMATCH
+    STALE_SENDER_HEAD: Final = WarningKind.ROOM_STALE_SENDER_HEAD
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -31,6 +31,9 @@ from .rooms import RoomBook
 
 #: Room messages from others held until their room's log catches up, across all rooms.
 MAX_HELD_ROOM_MESSAGES = 256
+#: Of those, from one sender (by identity key): one sender's messages for rooms that do not
+#: exist, or at heads that do not, cannot take every place (spec review S4, finding 1).
+MAX_HELD_PER_SENDER = 32
 #: Our own room messages held until the log reaches the newest head we know of.
 MAX_WAITING_ROOM_SENDS = 32
 #: Seconds a room's log may take to come after we asked for it; past that, the relay is taken
@@ -50,8 +53,9 @@ class HeldRoomMessage:
 class HeldRoomMessages:
     """Opened, checked room messages whose signed head is beyond the log verified here, in arrival order."""
 
-    def __init__(self, limit: int = MAX_HELD_ROOM_MESSAGES) -> None:
+    def __init__(self, limit: int = MAX_HELD_ROOM_MESSAGES, per_sender: int = MAX_HELD_PER_SENDER) -> None:
         self.limit = limit
+        self.per_sender = per_sender
         self._items: list[HeldRoomMessage] = []
 
     def __len__(self) -> int:
@@ -62,8 +66,10 @@ class HeldRoomMessages:
         return any(item.room_id == room_id for item in self._items)
 
     def add(self, room_id: bytes, peer: Peer, opened: OpenedMessage, now: float) -> bool:
-        """False when full: the caller flags the message as not shown."""
+        """False when full, or full for this sender: the caller flags the message as not shown."""
         if len(self._items) >= self.limit:
+            return False
+        if sum(item.peer.identity_key == peer.identity_key for item in self._items) >= self.per_sender:
             return False
         self._items.append(HeldRoomMessage(room_id, peer, opened, now))
         return True
@@ -141,14 +147,29 @@ def withheld_reason(book: RoomBook, room_id: bytes) -> str:
     )
 
 
+def forked_reason(book: RoomBook, room_id: bytes) -> str:
+    """Why nothing is sealed to a room whose history was shown to fork."""
+    state = book.state(room_id)
+    assert state is not None
+    return (
+        f"not sent: room {book.display(state)}'s membership log has forked ({book.forked(room_id)}); a history "
+        "this client does not follow may remove members, so nothing more is sealed to the room"
+    )
+
+
 def waiting_notice(book: RoomBook, room_id: bytes, msg_id: str) -> ev.Warning:
     state = book.state(room_id)
     assert state is not None
+    if book.newest_seq(room_id) <= state.head.seq:  # no newer head shown: the fetch after a reconnect
+        why = f"room {book.display(state)}'s log is fetched again after the reconnect (it may have changed meanwhile)"
+    else:
+        why = (
+            f"room {book.display(state)}'s membership changed since the log verified here (entry "
+            f"{book.newest_seq(room_id)} was shown, entry {state.head.seq} is verified)"
+        )
     return ev.Warning(
         kind=WarningKind.ROOM_STALE_HEAD,
-        detail=f"message {msg_id} waits: room {book.display(state)}'s membership changed since the log "
-        f"verified here (entry {book.newest_seq(room_id)} was shown, entry {state.head.seq} is verified); "
-        "it is sent once the log is fetched and verified",
+        detail=f"message {msg_id} waits: {why}; it is sent once the log is fetched and verified",
     )
 
 

@@ -54,11 +54,13 @@ def address(
     )
 
 
-def addressed_names(state: RoomState, skipped: Iterable[tuple[str, bytes]], sender_ik: bytes) -> tuple[str, ...]:
-    """The names a room message was for: the log's members but the sender and the signed exceptions."""
+def addressed_names(
+    members: Mapping[bytes, str], skipped: Iterable[tuple[str, bytes]], sender_ik: bytes
+) -> tuple[str, ...]:
+    """The names a room message was for: the log's members at its head, but the sender and the signed exceptions."""
     skipped_keys = {fp for _, fp in skipped}
     return tuple(
-        m.name
-        for ik, m in state.members.items()
+        name
+        for ik, name in members.items()
         if ik != sender_ik and fingerprint_bytes(IdentityPublicKey(ik)) not in skipped_keys
     )

@@ -24,9 +24,15 @@ The relay is trusted for nothing here:
   label is only shown);
 - a member the log names with another identity key than the one pinned for
   that name is ``room_key_mismatch``, and is skipped like a changed key;
-- a head newer than the verified one (from the relay or any member's
-  message) holds our own sends (``send_gate``) until the log is verified that
-  far: a withheld removal must not keep the removed member receiving.
+- a head newer than the verified one (from the relay, or a message of
+  someone who is a member by the verified log) holds our own sends
+  (``send_gate``) until the log is verified that far: a withheld removal must
+  not keep the removed member receiving. A member's claim the relay will not
+  back holds them ``HEAD_CLAIM_WAIT`` at most, and none once its signer is no
+  longer a member, so one member cannot stop a room for good by signing a
+  head that does not exist;
+- after a ``room_fork`` nothing more is sealed to the room (``SendGate.FORKED``):
+  a branch we do not follow may hold removals.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from susurro.crypto import (
     EntryKind,
     IdentityKey,
     LogRules,
+    RoomEntry,
     RoomLogError,
     RoomMember,
     RoomPolicy,
@@ -75,6 +82,11 @@ from .room_sending import Addressing, address, addressed_names
 MAX_RETRIES = 3
 #: Messages whose signed head we wait to see in the log, per room (a relay must not grow this).
 MAX_PENDING_HEADS = 64
+#: Seconds a head signed into a member's message, that the relay will not serve, holds our
+#: sends to the room. After that the claim is dropped (its ``room_withheld`` warning stays)
+#: and we seal at the verified head again: without a bound one member signing a head that
+#: does not exist would stop everyone else sending for good (spec review S4, finding 1).
+HEAD_CLAIM_WAIT = 300.0
 #: Rooms of one relay whose label pin and verified head outlive the process (a client's own file).
 MAX_REMEMBERED_ROOMS = 1024
 
@@ -108,9 +120,30 @@ class SendGate(enum.Enum):
     WAIT = "wait"
     #: A newer head was shown and the relay would not serve it: do not send.
     WITHHELD = "withheld"
+    #: Two histories of the room were shown: do not send (a branch we do not follow may remove members).
+    FORKED = "forked"
 
 
 # --- the book ------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Claim:
+    """The highest head one member signed into a message, beyond the log verified here."""
+
+    seq: int
+    sender: str
+    #: When it first held our sends (``HEAD_CLAIM_WAIT`` counts from here; None: not yet).
+    since: float | None = None
+
+
+@dataclass(slots=True)
+class _Span:
+    """Entries ``start`` up to (not including) ``end`` during which a key was a member, under ``name``."""
+
+    start: int
+    name: str
+    end: int | None = None
 
 
 @dataclass(slots=True)
@@ -122,8 +155,16 @@ class _Room:
     pending: list[tuple[int, bytes, str]] = field(default_factory=list)
     #: Names the relay said were online, as of its last frame.
     online: tuple[str, ...] = ()
-    #: The highest log seq anyone showed us (the relay's head, heads signed into messages).
+    #: The highest log seq the relay showed us (its head), whether or not what it served for it verified.
     newest: int = 0
+    #: identity key of a member (by the verified log) -> the head it claimed beyond ours.
+    claims: dict[bytes, _Claim] = field(default_factory=dict)
+    #: identity key -> when it was a member, for "a member at the head a message was signed at".
+    spans: dict[bytes, list[_Span]] = field(default_factory=dict)
+    #: Why the room's history is known to have forked (empty: it is not).
+    forked: str = ""
+    #: The fetch sent after a reconnect, until answered: sends wait for it (empty: none).
+    refreshing: str = ""
 
 
 @dataclass(slots=True)
@@ -267,6 +308,9 @@ class RoomBook:
         if not isinstance(frame, (RoomLog, RoomUpdate)):
             return [], []
         request_id = frame.id if isinstance(frame, RoomLog) else ""
+        for known in self._rooms.values():
+            if request_id and known.refreshing == request_id:
+                known.refreshing = ""
         created = self._creating.pop(request_id, None)
         own = self._changes.pop(request_id, None)
         self._fetching.pop(request_id, None)
@@ -289,7 +333,13 @@ class RoomBook:
                 detail = "the relay served another room's log under this id"
                 return [self._alert(RoomWarning.BAD_LOG, frame.label, frame.room, detail)], []
             old = self._remembered.get(state.room_id)
-            room = _Room(state=state, hashes=[state.room_id], newest=0 if old is None else old.seq)
+            creator = state.members[state.creator]
+            room = _Room(
+                state=state,
+                hashes=[state.room_id],
+                newest=0 if old is None else old.seq,
+                spans={creator.identity_key: [_Span(0, creator.name)]},
+            )
             self._rooms[state.room_id] = room
             events.extend(self._pin_label(state))
             if created is not None:
@@ -350,7 +400,25 @@ class RoomBook:
         self._creating.pop(request_id, None)
         self._fetching.pop(request_id, None)
 
+    def rejoined(self) -> list[Frame]:
+        """After a reconnect: fetch every room we are in from our head; sends to it wait for the answer.
+
+        While we were away the relay pushed us nothing, so our head may miss a
+        removal; sealing at it would reach the removed member (spec review S4,
+        finding 11).
+        """
+        out: list[Frame] = []
+        for room_id, room in self._rooms.items():
+            if self.identity.public in room.state.members:
+                request = self.fetch(room_id, room.state.head.seq + 1)
+                room.refreshing = request.id
+                out.append(request)
+        return out
+
     def _on_error(self, error: RoomError) -> tuple[list[ev.Event], list[Frame]]:
+        for known in self._rooms.values():
+            if known.refreshing == error.id:
+                known.refreshing = ""  # refused: the room_refused warning says so, sends are not held for ever
         change = self._changes.pop(error.id, None)
         self._creating.pop(error.id, None)
         room_id = self._fetching.pop(error.id, None)
@@ -395,7 +463,7 @@ class RoomBook:
                     f"the relay served another entry {seq} of room {self.display(state)} than the one verified "
                     "here: two versions of this room's history exist"
                 )
-                return [self._alert(RoomWarning.FORK, state.label, state.room_id, detail)]
+                return [self._fork(room, detail)]
             held += 1
         entries, from_seq = entries[held:], from_seq + held
         if not entries or from_seq != state.head.seq + 1:
@@ -409,9 +477,33 @@ class RoomBook:
             detail = f"entry {exc.seq} of room {self.display(state)} does not verify ({exc.kind}: {exc.detail})"
             events.append(self._alert(RoomWarning.BAD_LOG, state.label, state.room_id, detail))
         room.hashes.extend(entry_hash(data) for data in entries)
+        self._record_spans(room, from_seq, entries)
         room.state = after
         joined = [member for ik, member in after.members.items() if ik not in state.members]
         return describe(state, entries, self.identity.public) + self._check_pins(state, joined) + events
+
+    @staticmethod
+    def _record_spans(room: _Room, from_seq: int, entries: list[bytes]) -> None:
+        for offset, data in enumerate(entries):  # verified already: parsing cannot fail
+            entry = RoomEntry.from_bytes(data)
+            spans = room.spans.setdefault(entry.subject_ik, [])
+            if entry.kind is EntryKind.ADD:
+                spans.append(_Span(from_seq + offset, entry.subject_name))
+            elif entry.kind in (EntryKind.REMOVE, EntryKind.LEAVE) and spans:
+                spans[-1].end = from_seq + offset
+
+    def members_at(self, room_id: bytes, seq: int) -> dict[bytes, str]:
+        """Identity key -> name of the members at entry ``seq`` (at most our verified head) of the log verified here."""
+        room = self._rooms.get(room_id)
+        if room is None:
+            return {}
+        seq = min(seq, room.state.head.seq)
+        return {
+            ik: span.name
+            for ik, spans in room.spans.items()
+            for span in spans
+            if span.start <= seq and (span.end is None or seq < span.end)
+        }
 
     # --- heads: the relay's, and the ones senders sign ---------------------------------
 
@@ -425,14 +517,29 @@ class RoomBook:
             return [self._alert(RoomWarning.WITHHELD, state.label, state.room_id, detail)]
         if head_seq < len(room.hashes) and not hmac.compare_digest(head_hash, room.hashes[head_seq]):
             detail = f"the relay's head of room {self.display(state)} is not the entry {head_seq} verified here"
-            return [self._alert(RoomWarning.FORK, state.label, state.room_id, detail)]
+            return [self._fork(room, detail)]
         return []
 
-    def check_message_head(self, head: SignedHead, sender: str) -> tuple[list[ev.Event], list[Frame]]:
+    def _fork(self, room: _Room, detail: str, sender: str | None = None) -> RoomAlert:
+        """Two histories of one room: say so, and seal nothing more to it (the other may remove members)."""
+        room.forked = room.forked or detail
+        shown = f"{detail}; nothing more is sent to the room from here"
+        return self._alert(RoomWarning.FORK, room.state.label, room.state.room_id, shown, sender)
+
+    def forked(self, room_id: bytes) -> str:
+        """Why the room's history is known to have forked here, or ""."""
+        room = self._rooms.get(room_id)
+        return "" if room is None else room.forked
+
+    def check_message_head(
+        self, head: SignedHead, sender: str, sender_ik: bytes = b""
+    ) -> tuple[list[ev.Event], list[Frame]]:
         """A room message was signed at ``head``: does the sender see the log we see?
 
         Same seq, other hash: a fork. Ahead of us: fetch, and if the relay will
-        not serve that far, it is withholding membership changes.
+        not serve that far, it is withholding membership changes. Only a
+        member by the verified log (``sender_ik``) holds our sends with such a
+        head, and for ``HEAD_CLAIM_WAIT`` at most.
         """
         room = self._rooms.get(head.room_id)
         if room is None:
@@ -444,9 +551,14 @@ class RoomBook:
                     f"{sender} signed a message at entry {head.seq} of room {self.display(state)} with another "
                     "history than the one verified here: the room's log has forked"
                 )
-                return [self._alert(RoomWarning.FORK, state.label, state.room_id, detail, sender)], []
+                return [self._fork(room, detail, sender)], []
             return [], []
-        room.newest = max(room.newest, head.seq)
+        if sender_ik in state.members:
+            claim = room.claims.get(sender_ik)
+            if claim is None:
+                room.claims[sender_ik] = _Claim(head.seq, sender)
+            elif head.seq > claim.seq:  # a higher claim does not restart the wait
+                claim.seq = head.seq
         if len(room.pending) < MAX_PENDING_HEADS:
             room.pending.append((head.seq, head.hash, sender))
         return [], [self.fetch(state.room_id, state.head.seq + 1)]
@@ -464,7 +576,7 @@ class RoomBook:
                 events.append(self._alert(RoomWarning.WITHHELD, state.label, state.room_id, detail, sender))
             elif not hmac.compare_digest(digest, room.hashes[seq]):
                 detail = f"{sender} signed a message at another entry {seq} of room {self.display(state)}: a fork"
-                events.append(self._alert(RoomWarning.FORK, state.label, state.room_id, detail, sender))
+                events.append(self._fork(room, detail, sender))
         room.pending.clear()
         if not events and room.newest > state.head.seq:
             detail = (
@@ -524,16 +636,34 @@ class RoomBook:
 
     # --- our own sends: only at the newest head known ----------------------------------------
 
-    def send_gate(self, room_id: bytes) -> SendGate:
+    def send_gate(self, room_id: bytes, now: float) -> SendGate:
         """Whether a message to ``room_id`` may be sealed now (see ``SendGate``)."""
         room = self._rooms.get(room_id)
-        if room is None or room.newest <= room.state.head.seq:
+        if room is None:
+            return SendGate.OPEN
+        if room.forked:
+            return SendGate.FORKED
+        if room.refreshing:
+            return SendGate.WAIT
+        self._drop_claims(room, now)
+        if self.newest_seq(room_id) <= room.state.head.seq:
             return SendGate.OPEN
         return SendGate.WAIT if self.catching_up(room_id) else SendGate.WITHHELD
 
+    @staticmethod
+    def _drop_claims(room: _Room, now: float) -> None:
+        """Claims the log now backs, whose signer is no longer a member, or that held our sends long enough."""
+        state = room.state
+        for ik, claim in list(room.claims.items()):
+            claim.since = now if claim.since is None else claim.since
+            if claim.seq <= state.head.seq or ik not in state.members or now - claim.since >= HEAD_CLAIM_WAIT:
+                del room.claims[ik]
+
     def newest_seq(self, room_id: bytes) -> int:
         room = self._rooms.get(room_id)
-        return 0 if room is None else max(room.newest, room.state.head.seq)
+        if room is None:
+            return 0
+        return max(room.newest, room.state.head.seq, *(claim.seq for claim in room.claims.values()))
 
     def catching_up(self, room_id: bytes) -> bool:
         """A fetch of this room's log is on its way (its answer may still bring the entries we lack)."""
@@ -575,9 +705,8 @@ class RoomBook:
         return address(entry.state, self.identity.public, present, allowed)
 
     def addressed(self, head: SignedHead, skipped: Iterable[tuple[str, bytes]], sender_ik: bytes) -> tuple[str, ...]:
-        """The names a room message was for (``room_sending.addressed_names``); none for a room not verified here."""
-        room = self._rooms.get(head.room_id)
-        return () if room is None else addressed_names(room.state, skipped, sender_ik)
+        """The names a room message was for: the members at its head (``room_sending.addressed_names``)."""
+        return addressed_names(self.members_at(head.room_id, head.seq), skipped, sender_ik)
 
     def is_member(self, room_id: bytes, identity_key: bytes) -> bool:
         room = self._rooms.get(room_id)

@@ -28,7 +28,7 @@ from .handshake import Handshake
 from .history import History, history_conversation
 from .mailbox import Mailbox, WaitingCopy
 from .outgoing import PendingAcks
-from .room_hold import WaitingRoomSend, WaitingRoomSends, not_sent, waiting_notice, withheld_reason
+from .room_hold import WaitingRoomSend, WaitingRoomSends, forked_reason, not_sent, waiting_notice, withheld_reason
 from .rooms import RoomBook, SendGate
 from .rotation import OwnSessionKeys
 from .trust_actions import TrustActions
@@ -254,7 +254,9 @@ class Sender:
         state = self.rooms.state(room)
         if state is None:
             raise SendError(f"no verified room {room!r} here; /join it first")
-        gate = self.rooms.send_gate(state.room_id)
+        gate = self.rooms.send_gate(state.room_id, now)
+        if gate is SendGate.FORKED:
+            raise SendError(forked_reason(self.rooms, state.room_id))
         if gate is SendGate.WITHHELD:
             self._emit(self.rooms.fetch(state.room_id, state.head.seq + 1))  # it may serve it yet
             raise SendError(withheld_reason(self.rooms, state.room_id))
@@ -323,11 +325,13 @@ class Sender:
         """After a room frame: waiting room messages sent at the new head, or reported not sent and why."""
         events: list[ev.Event] = []
         for room_id in self.room_waits.rooms():
-            gate = self.rooms.send_gate(room_id)
+            gate = self.rooms.send_gate(room_id, now)
             if gate is SendGate.WAIT:
                 continue
             for waiting in self.room_waits.take(room_id):
                 try:
+                    if gate is SendGate.FORKED:
+                        raise SendError(forked_reason(self.rooms, room_id))
                     if gate is SendGate.WITHHELD:
                         raise SendError(withheld_reason(self.rooms, room_id))
                     self.send_to_room(waiting.text, now, room_id, waiting.msg_id, strict=strict)

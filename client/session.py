@@ -446,6 +446,8 @@ class ClientSession:
         if self.lobby is not None:
             for frame in self.lobby.start(self.rooms, int(now)):
                 self._emit(frame)
+        for frame in self.rooms.rejoined():  # rooms verified before a reconnect: catch up before sealing
+            self._emit(frame)
         return [connected, *admitted, ev.Roster(members=tuple(p.info() for p in self._members))]
 
     def _on_joined(self, joined: JoinedFrame, now: float) -> list[ev.Event]:

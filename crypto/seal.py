@@ -190,6 +190,10 @@ class InnerMessage:
         """Validate every field's type and size; any deviation is ``MalformedMessage``."""
         if not isinstance(raw, dict):
             raise MalformedMessage("inner message is not a map")
+        # Exactly one form's keys: a map with both ``to`` and ``room_id``/``head``/``skipped`` would be
+        # filed by one receiver as a direct message and by another as a room's (spec review S4, finding 17).
+        if raw.keys() != _ROOM_INNER_KEYS and raw.keys() != _DIRECT_INNER_KEYS:
+            raise MalformedMessage("inner message has the keys of neither a room message nor a direct one")
         head: SignedHead | None = None
         try:
             room, sender, sent_at = raw["room"], raw["from"], raw["sent_at"]
@@ -237,6 +241,10 @@ class InnerMessage:
                 skipped=tuple(pairs),
             )
         return cls(room=room, sender=sender, sent_at=sent_at, msg_id=msg_id, direct=direct, to=tuple(pairs), body=body)
+
+
+_DIRECT_INNER_KEYS = frozenset({"room", "from", "sent_at", "msg_id", "direct", "to", "body"})
+_ROOM_INNER_KEYS = frozenset({"room", "room_id", "from", "sent_at", "msg_id", "direct", "head", "skipped", "body"})
 
 
 def _head(room_id: object, head: object) -> SignedHead:

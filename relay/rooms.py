@@ -152,6 +152,7 @@ class RoomService:
             raise self._bad_entry(exc) from None
         if state.creator != peer.ik:
             raise RoomRefused(ErrorCode.BAD_ENTRY, "a room is created by its first member: sign it with your own key")
+        _check_own_name(peer, RoomEntry.from_bytes(frame.entry))
         with self._lock:
             if self.store.rooms_created_by(peer.ik) >= self.limits.max_rooms_per_identity:
                 raise RoomRefused(
@@ -186,6 +187,13 @@ class RoomService:
     def _append(self, peer: RoomPeer, frame: RoomAppend) -> Frame:
         for entry in frame.entries:
             self._check_size(entry)
+        for entry in frame.entries:
+            try:
+                parsed = RoomEntry.from_bytes(entry)
+            except RoomLogError:
+                continue  # refused with its verifier's reason below
+            if parsed.kind is EntryKind.ADD and parsed.signer == parsed.subject_ik == peer.ik:
+                _check_own_name(peer, parsed)
         with self._lock:
             before = self._state(frame.room)
             first_seq = _seq_of(frame.entries[0])
@@ -363,6 +371,18 @@ class RoomService:
 
 def _records(state: RoomState) -> list[MemberRecord]:
     return [MemberRecord(m.identity_key, m.name, m.admin) for m in state.members.values()]
+
+
+def _check_own_name(peer: RoomPeer, entry: RoomEntry) -> None:
+    """A member naming itself (``create``, its own ``add``) takes the name its connection joined with.
+
+    Otherwise mallory, joined as ``mallory``, adds herself to an open room as
+    ``alice``, and the room lists an ``alice`` whose messages come from mallory
+    (spec review S4, finding 12).
+    """
+    if peer.name is not None and entry.subject_name != peer.name:
+        why = f"you joined as {peer.name!r}; a member names itself in a room by that name, not {entry.subject_name!r}"
+        raise RoomRefused(ErrorCode.BAD_ENTRY, f"invalid_entry: {why}")
 
 
 def _seq_of(data: bytes) -> int | None:

@@ -334,6 +334,12 @@ def inner_map(**changes: Any) -> dict[str, Any]:
     return inner
 
 
+def _room_inner_map() -> dict[str, Any]:
+    """A room message's inner: a signed head and the skipped list instead of ``to``."""
+    inner = {k: v for k, v in inner_map().items() if k != "to"}
+    return {**inner, "room_id": bytes(32), "head": [1, bytes(32)], "skipped": []}
+
+
 def sealed_from(inner: Any) -> bytes:
     return sealed_from_bytes(pack(inner))
 
@@ -406,6 +412,13 @@ MALFORMED_BLOCKS: dict[str, bytes] = {
     "inner missing from": pad(envelope({k: v for k, v in inner_map().items() if k != "from"})),
     "inner missing to": pad(envelope({k: v for k, v in inner_map().items() if k != "to"})),
     "inner int key": pad(envelope({**inner_map(), 1: 2})),
+    # Each form has exactly its keys (spec review S4, finding 17): readers would file a mixed map differently.
+    "direct inner with a head": pad(envelope(inner_map(head=[1, bytes(32)]))),
+    "direct inner with skipped": pad(envelope(inner_map(skipped=[]))),
+    "direct inner with an unknown key": pad(envelope(inner_map(extra=1))),
+    "room inner with to": pad(envelope({**_room_inner_map(), "to": inner_map()["to"]})),
+    "room inner without skipped": pad(envelope({k: v for k, v in _room_inner_map().items() if k != "skipped"})),
+    "room inner with an unknown key": pad(envelope({**_room_inner_map(), "extra": 1})),
     "sent_at bool": pad(envelope(inner_map(sent_at=True))),
     "sent_at negative": pad(envelope(inner_map(sent_at=-1))),
     "sent_at str": pad(envelope(inner_map(sent_at="now"))),
