@@ -195,6 +195,9 @@ class RoomBook:
         self.own_name = own_name
         self.identity = identity
         self._pinned = pinned if pinned is not None else (lambda name: None)
+        #: The identity key the relay's roster has for a name now (None: not present), set by the session:
+        #: ``online`` names are the names members joined with, which need not be their names in the log.
+        self.roster_key: Callable[[str], bytes | None] = lambda name: None
         self._rooms: dict[bytes, _Room] = {}
         #: name_key(label) -> the room id it named when first seen here (a pin; the relay cannot move it).
         self._by_label: dict[str, bytes] = {}
@@ -674,9 +677,14 @@ class RoomBook:
         room = self._rooms.get(room_id)
         return room is not None and seq <= room.state.head.seq
 
+    def _listed_member(self, state: RoomState, name: str) -> bool:
+        """A name the relay lists as online is a member: by its roster key, else by the log's name (spec S4, 12)."""
+        key = self.roster_key(name)
+        return key in state.members if key is not None else state.member_named(name) is not None
+
     def _check_presence(self, room: _Room) -> list[ev.Event]:
         state = room.state
-        strangers = [name for name in room.online if state.member_named(name) is None]
+        strangers = [name for name in room.online if not self._listed_member(state, name)]
         if not strangers:
             return []
         shown = ", ".join(strangers[:5])

@@ -139,6 +139,7 @@ class ClientSession:
             if rooms is not None
             else RoomBook(self.name, identity, pinned=self._pinned_key, remembered=remembered_rooms)
         )
+        self.rooms.roster_key = self._roster_key  # this session's roster (the book outlives a reconnect)
         #: The demo's open room, joined by itself after each join (None: rooms are the user's choice).
         self.lobby = lobby
         self._incoming = Incoming(self.name, identity.public, self._keys, self._members, replay, self.rooms)
@@ -287,6 +288,10 @@ class ClientSession:
     def _take_notices(self) -> list[ev.Event]:
         notices, self._sender.notices = self._sender.notices, []
         return notices
+
+    def _roster_key(self, name: str) -> bytes | None:
+        peer = self._members.get(name)
+        return None if peer is None else bytes(peer.identity_key)
 
     def _pinned_key(self, name: str) -> bytes | None:
         contact = self.trust.contact(name)

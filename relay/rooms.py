@@ -15,6 +15,7 @@ all public parts of the signed log; there is no plaintext to log.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import threading
 from collections import OrderedDict
@@ -24,12 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 from susurro.crypto import (
     EntryKind,
+    LogHead,
     LogRules,
     RoomEntry,
     RoomLimitExceeded,
     RoomLogError,
     RoomPolicy,
     RoomState,
+    entry_hash,
     short_room_id,
     verify_log,
 )
@@ -242,8 +245,34 @@ class RoomService:
         with self._lock:
             state = self._state(room_id)
             self._check_may_read(peer, state)
-            entries = tuple(self.store.entries(room_id, from_seq, MAX_LOG_BATCH)) if from_seq <= state.head.seq else ()
+            end = self._served_head(peer, state)
+            count = min(MAX_LOG_BATCH, end.seq + 1 - from_seq)
+            entries = tuple(self.store.entries(room_id, from_seq, count)) if count > 0 else ()
+        if end != state.head:  # a past member: the log as it was when it left, and nobody's presence
+            return dataclasses.replace(
+                self._log_frame(request_id, state, from_seq, entries), head_seq=end.seq, head_hash=end.hash, online=()
+            )
         return self._log_frame(request_id, state, from_seq, entries)
+
+    def _served_head(self, peer: RoomPeer, state: RoomState) -> LogHead:
+        """How far the log is served to ``peer``: all of it, but to a past member of an invite-only room.
+
+        A past member reads up to and including the entry that ended its
+        membership (it can see its own removal), and no further: who joins
+        an invite-only room later is not its business (spec review S4,
+        finding 15). The caller holds the lock and checked ``peer`` may read.
+        """
+        if state.policy is RoomPolicy.OPEN or peer.ik in state.members:
+            return state.head
+        end: LogHead | None = None
+        for start in range(0, state.head.seq + 1, MAX_LOG_BATCH):
+            for offset, data in enumerate(self.store.entries(state.room_id, start, MAX_LOG_BATCH)):
+                entry = RoomEntry.from_bytes(data)
+                if entry.kind in (EntryKind.REMOVE, EntryKind.LEAVE) and entry.subject_ik == peer.ik:
+                    end = LogHead(start + offset, entry_hash(data))
+        if end is None:
+            raise RoomRefused(ErrorCode.NO_SUCH_ROOM, "no such room (or it is not open to you)")
+        return end
 
     def _find(self, peer: RoomPeer, frame: RoomFind) -> Frame:
         with self._lock:

@@ -248,3 +248,24 @@ def test_after_a_reconnect_a_room_message_waits_for_the_log_and_skips_who_was_re
     assert sends and all("mallory" not in send.to for send in sends)
     mallory.barrier()
     assert "back again" not in mallory.texts()
+
+
+# --- finding 12: presence by identity key, not by name -------------------------------------------
+
+
+def test_a_member_added_under_another_name_is_online_without_a_warning(hostile: HostileRoom) -> None:
+    """alice adds bob to her room as "roberto"; the relay lists him online as "bob", the name he joined with."""
+    alice, bob = hostile.join("alice"), hostile.join("bob")
+    alice.connection.room_request(lambda book, now: book.create("ops", RoomPolicy.INVITE, now))
+    event(alice, RoomCreated, room="ops")
+    state = alice.session.rooms.state("ops")
+    assert state is not None
+    bob_ik = bob.identity.public
+    alice.connection.room_request(lambda book, now: book.change(state.room_id, EntryKind.ADD, "roberto", bob_ik, now))
+    event(alice, MemberAdded, name="roberto")
+    event(bob, Invited, room="ops")
+    alice.connection.room_request(lambda book, now: book.fetch(state.room_id, 0))
+    alice.barrier()
+    fetched = [f for f in hostile.proxy.seen("alice") if isinstance(f, RoomLog) and f.room == state.room_id]
+    assert fetched and "bob" in fetched[-1].online
+    assert not [e for e in alice.log if isinstance(e, RoomAlert) and e.kind == RoomWarning.NOT_A_MEMBER]

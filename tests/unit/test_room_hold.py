@@ -24,6 +24,6 @@ def test_one_sender_cannot_take_every_place_in_the_hold() -> None:
     held = HeldRoomMessages()
     mallory, alice = peer("mallory"), peer("alice")
     opened = cast(OpenedMessage, object())  # the queue never looks inside
-    taken = [held.add(bytes([n % 256]) * 32, mallory, opened) for n in range(300)]  # rooms that do not exist
+    taken = [held.add(bytes([n % 256]) * 32, mallory, opened, 0.0) for n in range(300)]  # rooms that do not exist
     assert sum(taken) == MAX_HELD_PER_SENDER
-    assert held.add(bytes(32), alice, opened)  # a member's message for a real room still waits
+    assert held.add(bytes(32), alice, opened, 0.0)  # a member's message for a real room still waits
