@@ -11,13 +11,14 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from susurro.protocol import Frame
 
 from . import events as ev
 from .errors import SendError
+from .mailstate import DeliveryState
 from .outgoing import Outgoing
 from .reconnect import ReconnectPolicy
 from .rooms import RoomBook
@@ -138,6 +139,19 @@ class LiveCalls:
     def set_strict(self, strict: bool) -> None:
         with self._lock:
             self.session.strict = strict
+
+    def delivery_reports(self, msg_ids: Iterable[str]) -> dict[str, dict[str, DeliveryState]]:
+        """For those of ``msg_ids`` that waited for someone: who still waits and whose client confirmed it.
+
+        What the mailbox part keeps sealed on disk, so a view can show a message
+        from its history as delivered after the sender's own restart.
+        """
+        with self._lock:
+            mailbox = self.session.mailbox
+            if mailbox is None:
+                return {}
+            reports = {msg_id: mailbox.state.deliveries.report(msg_id) for msg_id in msg_ids}
+            return {msg_id: report for msg_id, report in reports.items() if report}
 
     def members(self) -> list[ev.MemberInfo]:
         """The verified members now present, sorted by name (a snapshot for views)."""

@@ -23,6 +23,7 @@ from typing import Any
 from susurro.client import commands
 from susurro.client import events as ev
 from susurro.client.history import DEFAULT_PAGE, HistoryPage
+from susurro.client.mailstate import DeliveryState as WaitState
 from susurro.client.room_events import RoomEvent
 from susurro.client.session import SendError
 from susurro.crypto import EntryKind, RoomLogError, RoomPolicy
@@ -532,17 +533,24 @@ class SusurroApp:
         wanted, before = state.history_wanted(key)
         if not wanted:
             return
-        reader, name = opened.history, history_name(key)
+        reader, name, connection = opened.history, history_name(key), opened.connection
 
-        def shown(page: HistoryPage | None, error: BaseException | None) -> None:
+        def read() -> tuple[HistoryPage, dict[str, dict[str, WaitState]]]:
+            page = reader.page(name, before=before, limit=DEFAULT_PAGE)
+            # Where our own messages of the page are, as kept across our restarts (waiting, delivered).
+            return page, connection.delivery_reports(e.record.msg_id for e in page.entries if e.record.outgoing)
+
+        def shown(result: tuple[HistoryPage, dict[str, dict[str, WaitState]]] | None,
+                  error: BaseException | None) -> None:
             if self.state is not state or self.window is None:
                 return
-            if error is not None or page is None:
+            if error is not None or result is None:
                 self._draw(state.history(key, (), older=False))
                 return
-            self._draw(state.history(key, page.entries, page.older, page.refused))
+            page, reports = result
+            self._draw(state.history(key, page.entries, page.older, page.refused, reports))
 
-        self.worker.submit(lambda: reader.page(name, before=before, limit=DEFAULT_PAGE), shown)
+        self.worker.submit(read, shown)
 
     def verify(self, name: str) -> None:
         """Ask the core for the safety number (on the worker), then show the dialog."""

@@ -27,7 +27,7 @@ import enum
 import hashlib
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from susurro.client import commands
@@ -35,6 +35,7 @@ from susurro.client import events as ev
 from susurro.client.events import WarningKind
 from susurro.client.history import HistoryEntry
 from susurro.client.link import LinkState
+from susurro.client.mailstate import DeliveryState as WaitState
 from susurro.client.printable import printable
 from susurro.client.room_events import (
     Invited,
@@ -952,8 +953,15 @@ class ChatState:
         pane.loading = True
         return True, pane.oldest_seq
 
-    def history(self, key: str, entries: tuple[HistoryEntry, ...], older: bool, refused: int = 0) -> list[Update]:
-        """A page of stored messages, oldest first, to show above what pane ``key`` has."""
+    def history(
+        self, key: str, entries: tuple[HistoryEntry, ...], older: bool, refused: int = 0,
+        reports: Mapping[str, Mapping[str, WaitState]] | None = None,
+    ) -> list[Update]:
+        """A page of stored messages, oldest first, to show above what pane ``key`` has.
+
+        ``reports``: for own messages that waited for someone, who still waits and whose
+        client confirmed it, as the core keeps it across restarts (``delivery_reports``).
+        """
         s = self.strings
         pane = self._pane(key)
         pane.loading = False
@@ -977,18 +985,26 @@ class ChatState:
             at = record.sent_at / 1000
             continued = record.sender == last_sender and at - last_at < RUN_SECONDS
             last_sender, last_at = record.sender, at
-            ref = ""
+            ref, note = "", ""
             if record.outgoing:
                 ref = f"h{record.msg_id}"
                 if ref not in self._sent:
                     self._sent[ref] = _Sent(conversation=key, msg_id=record.msg_id)
                     self._by_msg_id.setdefault(record.msg_id, ref)
+                for name, state in (reports or {}).get(record.msg_id, {}).items():
+                    tracked = self._sent[ref].tracked
+                    if state is WaitState.DELIVERED:
+                        tracked.receipt(name)
+                    else:
+                        tracked.delivery(ev.Delivery(msg_id=record.msg_id, delivered=(), missing=(), waiting=(name,)),
+                                         why_skipped={})
+                note = self._note(ref).text if self._sent[ref].tracked.recipients else ""
             trust = "self" if record.outgoing else (self._trust(record.sender) if record.sender in self.members
                                                     else "pinned")
             lines.append(Line(
                 conversation=key, kind="own" if record.outgoing else "message", text=safe_lines(record.body),
                 sender=record.sender, clock=clock(record.sent_at), trust=trust, colour=sender_colour(record.sender),
-                continued=continued, ref=ref,
+                continued=continued, ref=ref, note=note,
             ))
         if refused:
             lines.append(Line(conversation=key, kind="error", text=s("history_refused", count=refused)))

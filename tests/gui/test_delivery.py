@@ -85,3 +85,10 @@ def test_ticks_waiting_not_delivered_and_receipts_across_a_restart(tk_root, rela
         wait_in_pane(root, alice, "dos  ✓✓ delivered to bob", "bob")
         assert "tres  not delivered to bob" in pane(alice, "bob"), "a refusal stays a refusal"
         pump(root, lambda: "✓✓" not in pane(alice, "bob").split("tres")[1], "no ticks for the refused line")
+
+        # Alice restarts: her history shows "dos" as delivered still (bob's receipt, kept by the core).
+        close_app(root, alice)
+        alice = start_app(root, tmp_path / "alice", name="alice", server=server)
+        apps.append(alice)
+        signed_in(root, alice)
+        wait_in_pane(root, alice, "dos  ✓✓ delivered to bob", "bob")

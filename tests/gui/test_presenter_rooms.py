@@ -218,3 +218,17 @@ def test_history_names_map_to_panes() -> None:
     assert conversation_key("dm:bob,carol") is None, "a group direct conversation has no pane in the window"
     key = room_key(b"\x07" * 32)
     assert conversation_key(history_name(key)) == key
+
+
+def test_own_messages_from_the_history_keep_where_they_were() -> None:
+    from susurro.client.mailstate import DeliveryState as WaitState
+
+    chat = state()
+    page = (entry(1, "o1", "alice", "one", outgoing=True), entry(2, "o2", "alice", "two", outgoing=True),
+            entry(3, "o3", "alice", "three", outgoing=True))
+    reports = {"o1": {"bob": WaitState.DELIVERED}, "o2": {"dave": WaitState.WAITING}}
+    [block] = of(HistoryBlock, chat.history(ROOM, page, older=False, reports=reports))
+    notes = [(line.text, line.note) for line in block.lines if line.kind == "own"]
+    assert notes == [("one", "✓✓ delivered to bob"), ("two", "◷ waiting for dave"), ("three", "")]
+    # The receipt that comes later still moves the waiting one.
+    assert note(chat.apply(ev.Receipt(sender="dave", msg_ids=("o2",)))).text == "✓✓ delivered to dave"
