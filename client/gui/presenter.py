@@ -756,7 +756,9 @@ class ChatState:
         """The user asked for the direct conversation with ``name`` (double-click, Enter, Ctrl+K)."""
         if name == ROOM:
             return self.select(ROOM)
-        if name == self.name or name not in self.members:
+        # Someone away who is in one of our rooms can be written to: the message waits for them.
+        in_a_room = any(m.name == name for info in self.rooms.values() for m in info.members)
+        if name == self.name or (name not in self.members and not in_a_room):
             return []
         return self.select(name)
 

@@ -91,6 +91,11 @@ def test_room_messages_go_to_their_pane_and_the_member_list_shows_online_and_off
     assert rows["alice"][:2] == (True, "self")
     assert rows["bob"][:2] == (True, "new")
     assert rows["carol"] == (False, "pinned", "offline"), "offline members: the pin's trust, no fingerprint claim"
+    chat.open_tab("carol")
+    assert chat.selected == "carol", "an offline member can be written to (it waits in their mailbox)"
+    outgoing, _ = chat.compose("for when you are back", "carol")
+    assert outgoing is not None and outgoing.to == ("carol",)
+    chat.select(room_key(rid))
     # A relay-invented member is not in the log, so not in the list either (the core warns).
     chat.apply(ev.Joined(member=member("mallory", b"m" * 32)))
     assert "mallory" not in {r.name for r in chat.roster().rows}
