@@ -171,6 +171,8 @@ class Message(Event):
     trust: TrustState = TrustState.NEW
     #: It waited in our mailbox on the relay (sent while we were away).
     waited: bool = False
+    #: The sender's identity key it verified under (kept in the history with ``trust``).
+    identity_key: bytes = b""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

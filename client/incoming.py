@@ -105,6 +105,7 @@ class Incoming:
                 msg_id=inner.msg_id,
                 sent_at=inner.sent_at,
                 trust=peer.trust,
+                identity_key=peer.identity_key,
             )
         )
         return out
@@ -234,6 +235,7 @@ class Incoming:
                 msg_id=inner.msg_id,
                 sent_at=inner.sent_at,
                 trust=peer.trust,
+                identity_key=peer.identity_key,
                 room=state.label,
                 room_id=state.room_id,
             )
@@ -281,19 +283,33 @@ class Incoming:
         return out
 
 
+#: Warnings that come with a message that is still shown (just before it, about the same sender):
+#: the history keeps them with the message, so it never comes back from the history looking clean.
+MESSAGE_FLAGS = frozenset({WarningKind.GAP, WarningKind.LATE, WarningKind.RECIPIENT_KEY_MISMATCH})
+
+
 def shown_records(events: list[ev.Event], own_name: str) -> list[HistoryRecord]:
-    """The messages among ``events`` (those just shown), as the history keeps them."""
-    return [
-        HistoryRecord(
-            conversation=history_conversation(
-                e.direct, e.sender, e.to, own_name, e.room_id if isinstance(e, RoomMessage) else None
-            ),
-            msg_id=e.msg_id,
-            sender=e.sender,
-            sent_at=e.sent_at,
-            outgoing=False,
-            body=e.text,
-        )
-        for e in events
-        if isinstance(e, ev.Message)
-    ]
+    """The messages among ``events`` (those just shown), as the history keeps them: with the
+    sender's key, its trust state and the warnings that came with each."""
+    records: list[HistoryRecord] = []
+    flags: dict[str, list[str]] = {}
+    for e in events:
+        if isinstance(e, ev.Warning) and e.sender is not None and e.kind in MESSAGE_FLAGS:
+            flags.setdefault(e.sender, []).append(e.kind.value)
+        elif isinstance(e, ev.Message):
+            records.append(
+                HistoryRecord(
+                    conversation=history_conversation(
+                        e.direct, e.sender, e.to, own_name, e.room_id if isinstance(e, RoomMessage) else None
+                    ),
+                    msg_id=e.msg_id,
+                    sender=e.sender,
+                    sent_at=e.sent_at,
+                    outgoing=False,
+                    body=e.text,
+                    sender_key=e.identity_key,
+                    trust=e.trust,
+                    warnings=tuple(flags.pop(e.sender, ())),
+                )
+            )
+    return records

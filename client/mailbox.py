@@ -332,6 +332,7 @@ class Mailbox:
                 sent_at=inner.sent_at,
                 trust=TrustState.NEW if contact is None else state,
                 waited=True,
+                identity_key=identity_key,
             )
         )
         return out

@@ -14,7 +14,8 @@ import sys
 import time
 from typing import Any
 
-from susurro.crypto import short_fingerprint
+from susurro.crypto import IdentityPublicKey, short_fingerprint
+from susurro.crypto.history import HistoryRecord
 from susurro.crypto.trust import TrustState
 
 from . import events as ev
@@ -206,6 +207,23 @@ _TRUST_LABELS = {
     TrustState.CHANGED: "KEY CHANGED",
 }
 _TRUST_BADGES = {TrustState.VERIFIED: " ✓", TrustState.CHANGED: " [key changed]"}
+
+
+def history_marks(record: HistoryRecord, now: TrustState | None) -> str:
+    """What a ``/history`` line shows beside its sender, so a flagged message never comes back clean:
+    the trust badge it was shown with, the warnings that came with it, and whether the key it came
+    under is no longer the one pinned for the name (``now``: how that key compares with the pin)."""
+    if record.outgoing:
+        return ""
+    if record.trust is None:
+        return " [trust not recorded]"  # stored before the history kept it
+    marks = _TRUST_BADGES.get(record.trust, "")
+    if now is TrustState.CHANGED:
+        fp = short_fingerprint(IdentityPublicKey(record.sender_key))
+        marks += f" [another key than the one pinned now: fp {fp} …]"
+    if record.warnings:
+        marks += " [" + ", ".join(record.warnings) + "]"
+    return marks
 
 
 #: A message id in a detail ("message 26082f3235fb6030 was never sent"): for scripts, not for people.

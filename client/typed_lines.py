@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 
+from susurro.crypto import IdentityPublicKey, fingerprint
 from susurro.crypto.safety import safety_number_rows
 
 from . import commands
@@ -19,7 +20,7 @@ from .errors import SendError, TrustError
 from .events import WarningKind
 from .history import history_conversation
 from .printable import printable
-from .render import Output
+from .render import Output, history_marks
 from .room_commands import COMMANDS as ROOM_COMMANDS
 from .room_commands import ROOM_HELP, RoomCommands
 
@@ -125,16 +126,22 @@ def _history_command(
         )
         return
     lines = [f"* history of {conversation}, oldest first:"]
+    trust = connection.session.trust
+    messages = []
     for entry in page.entries:
         record = entry.record
+        now = trust.state(record.sender, record.sender_key) if record.sender_key else None
         stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.sent_at / 1000))
-        lines.append(f"  [{stamp}] <{'you' if record.outgoing else record.sender}> {printable(record.body)}")
+        sender = "you" if record.outgoing else record.sender
+        lines.append(f"  [{stamp}] <{sender}>{history_marks(record, now)} {printable(record.body)}")
+        messages.append({
+            "from": record.sender, "text": record.body, "sent_at": record.sent_at, "outgoing": record.outgoing,
+            "trust": None if record.trust is None else record.trust.value,
+            "fingerprint": fingerprint(IdentityPublicKey(record.sender_key)) if record.sender_key else None,
+            "key_now": None if now is None else now.value, "warnings": list(record.warnings),
+        })  # fmt: skip
     if page.refused:
         lines.append(f"! {page.refused} stored message(s) did not open (damaged or moved) and are not shown")
-    messages = [
-        {"from": e.record.sender, "text": e.record.body, "sent_at": e.record.sent_at, "outgoing": e.record.outgoing}
-        for e in page.entries
-    ]
     output.record({"event": "history", "conversation": conversation, "messages": messages}, "\n".join(lines))
 
 

@@ -10,7 +10,10 @@ so it is protected exactly as the identity key is: by its passphrase when the
 key file has one (the seed exists only after unlocking it), by the key file's
 mode otherwise, and a passphrase change re-protects both at once (docs/decisions.md,
 "The history key is derived from the identity key"). Rows are ``SecretBox(rows).encrypt(pad(msgpack(
-[conversation, msg_id, sender, sent_at, outgoing, body])))``; conversations
+[conversation, msg_id, sender, sent_at, outgoing, body, sender_key, trust, warnings])))``
+(the sender's identity key, its trust state and the warnings that came with the message when it
+was shown, so a flagged message never comes back from the history looking clean; rows written
+before these three fields existed open with ``trust`` None, "not recorded"); conversations
 and message ids are stored only as 16-byte keyed hashes (``label``). Opening
 a row checks that the conversation and id inside are the row's, so rows moved
 between conversations are refused.
@@ -18,6 +21,7 @@ between conversations are refused.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +33,9 @@ import nacl.secret
 
 from .errors import DecryptFailed, MalformedMessage
 from .identity import IdentityKey
+from .limits import IDENTITY_KEY_SIZE
 from .padding import pad, unpad
+from .trust import TrustState
 
 HISTORY_PERSON = b"susurro/hist/v1"
 _LABEL_PERSON = b"susurro/hid/v1"
@@ -37,6 +43,12 @@ _BOX_PERSON = b"susurro/hbox/v1"
 LABEL_SIZE = 16
 #: A row never holds more than one message body plus its few fields.
 MAX_ROW_PLAINTEXT = 64 * 1024
+#: Warning kinds kept with one row, and the length of one kind's name: far above what one message gets.
+MAX_ROW_WARNINGS = 16
+MAX_WARNING_NAME = 64
+#: A row's fields before the sender's key, trust and warnings were kept (still opened, trust not recorded).
+_LEGACY_FIELDS = 6
+_FIELDS = 9
 
 
 def _keyed(key: bytes, person: bytes, data: bytes = b"", size: int = 32) -> bytes:
@@ -59,6 +71,12 @@ class HistoryRecord:
     sent_at: int
     outgoing: bool
     body: str
+    #: The sender's identity key when it was shown (``b""`` for our own messages).
+    sender_key: bytes = b""
+    #: The sender's trust state when it was shown; None for a row stored before it was kept.
+    trust: TrustState | None = None
+    #: The kinds of the warnings shown with the message (``gap``, ``late``, ...), stable names.
+    warnings: tuple[str, ...] = ()
 
 
 class HistoryKey:
@@ -82,7 +100,10 @@ class HistoryKey:
 
     def seal(self, record: HistoryRecord) -> bytes:
         packed = msgpack.packb(
-            [record.conversation, record.msg_id, record.sender, record.sent_at, record.outgoing, record.body],
+            [
+                record.conversation, record.msg_id, record.sender, record.sent_at, record.outgoing, record.body,
+                record.sender_key, "" if record.trust is None else record.trust.value, list(record.warnings),
+            ],
             use_bin_type=True,
         )
         return bytes(self._box.encrypt(pad(packed)))
@@ -104,9 +125,9 @@ class HistoryKey:
             value: Any = msgpack.unpackb(plaintext, raw=False, max_map_len=0, max_ext_len=0)
         except (ValueError, TypeError):
             raise MalformedMessage("a history row is not valid msgpack") from None
-        if type(value) is not list or len(value) != 6:
+        if type(value) is not list or len(value) not in (_LEGACY_FIELDS, _FIELDS):
             raise MalformedMessage("a history row has the wrong shape")
-        conv, msg_id, sender, sent_at, outgoing, body = value
+        conv, msg_id, sender, sent_at, outgoing, body = value[:_LEGACY_FIELDS]
         if not (
             type(conv) is str
             and type(msg_id) is str
@@ -118,6 +139,25 @@ class HistoryKey:
             raise MalformedMessage("a history row has fields of the wrong types")
         if conversation is not None and conv != conversation:
             raise MalformedMessage("a history row was moved from another conversation")
-        return HistoryRecord(
+        record = HistoryRecord(
             conversation=conv, msg_id=msg_id, sender=sender, sent_at=sent_at, outgoing=outgoing, body=body
         )
+        if len(value) == _LEGACY_FIELDS:
+            return record
+        return _with_flags(record, value[_LEGACY_FIELDS:])
+
+
+def _with_flags(record: HistoryRecord, fields: list[Any]) -> HistoryRecord:
+    """``record`` with the sender's key, trust and warnings read from a row, each checked."""
+    sender_key, trust, warnings = fields
+    if type(sender_key) is not bytes or len(sender_key) not in (0, IDENTITY_KEY_SIZE):
+        raise MalformedMessage("a history row's sender key is not an identity key")
+    if type(trust) is not str or type(warnings) is not list or len(warnings) > MAX_ROW_WARNINGS:
+        raise MalformedMessage("a history row's trust or warnings have the wrong shape")
+    if not all(type(kind) is str and 0 < len(kind) <= MAX_WARNING_NAME for kind in warnings):
+        raise MalformedMessage("a history row's warnings are not short names")
+    try:
+        state = None if trust == "" else TrustState(trust)
+    except ValueError:
+        raise MalformedMessage("a history row's trust state is unknown") from None
+    return dataclasses.replace(record, sender_key=sender_key, trust=state, warnings=tuple(warnings))

@@ -1003,6 +1003,9 @@ class ChatState:
                 note = self._note(ref).text if self._sent[ref].tracked.recipients else ""
             trust = "self" if record.outgoing else (self._trust(record.sender) if record.sender in self.members
                                                     else "pinned")
+            if not record.outgoing and (record.trust is TrustState.CHANGED or (
+                    record.sender_key and self.trust_of(record.sender, record.sender_key) is TrustState.CHANGED)):
+                trust = "changed"  # shown flagged, or under a key no longer pinned: never back as clean
             lines.append(Line(
                 conversation=key, kind="own" if record.outgoing else "message", text=safe_lines(record.body),
                 sender=record.sender, clock=clock(record.sent_at), trust=trust, colour=sender_colour(record.sender),
