@@ -127,19 +127,23 @@ def _history_command(
         return
     lines = [f"* history of {conversation}, oldest first:"]
     trust = connection.session.trust
-    messages = []
+    messages: list[dict[str, object]] = []
     for entry in page.entries:
         record = entry.record
         now = trust.state(record.sender, record.sender_key) if record.sender_key else None
         stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.sent_at / 1000))
         sender = "you" if record.outgoing else record.sender
         lines.append(f"  [{stamp}] <{sender}>{history_marks(record, now)} {printable(record.body)}")
-        messages.append({
+        message: dict[str, object] = {
             "from": record.sender, "text": record.body, "sent_at": record.sent_at, "outgoing": record.outgoing,
-            "trust": None if record.trust is None else record.trust.value,
-            "fingerprint": fingerprint(IdentityPublicKey(record.sender_key)) if record.sender_key else None,
-            "key_now": None if now is None else now.value, "warnings": list(record.warnings),
-        })  # fmt: skip
+            "warnings": list(record.warnings),
+        }  # fmt: skip
+        if record.trust is not None:
+            message["trust"] = record.trust.value
+        if now is not None:
+            message["fingerprint"] = fingerprint(IdentityPublicKey(record.sender_key))
+            message["key_now"] = now.value
+        messages.append(message)
     if page.refused:
         lines.append(f"! {page.refused} stored message(s) did not open (damaged or moved) and are not shown")
     output.record({"event": "history", "conversation": conversation, "messages": messages}, "\n".join(lines))
