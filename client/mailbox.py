@@ -185,7 +185,9 @@ class Mailbox:
         refused: list[tuple[str, str]] = []
         bundles = {b.ik: b for b in frame.bundles}
         for copy in pending.copies:
-            wire = bundles.get(copy.identity_key)
+            # A bundle under the name but for another key is checked (and refused) rather than
+            # ignored, so the sender hears that the relay offered another key, not "no mailbox".
+            wire = bundles.get(copy.identity_key) or next((b for b in frame.bundles if b.name == copy.name), None)
             if wire is None:
                 refused.append((copy.name, "no_mailbox"))
                 continue
@@ -198,8 +200,11 @@ class Mailbox:
                     newest_signed=self.state.newest.get(copy.identity_key),
                 )
             except PrekeyKeyChanged as exc:
-                events.append(ev.Warning(kind=WarningKind.KEY_CHANGED, detail=str(exc), sender=copy.name))
-                refused.append((copy.name, "key_changed"))
+                # Refused, never a key change: a bundle is the relay's word alone, so it does not
+                # touch the pin and offers nothing to /accept (only a live roster entry can).
+                detail = f"{exc}; nothing was sealed to it and your pin for {copy.name} is unchanged"
+                events.append(ev.Warning(kind=WarningKind.BAD_PREKEY, detail=detail, sender=copy.name))
+                refused.append((copy.name, "bad_prekey"))
                 continue
             except BadPrekey as exc:
                 events.append(ev.Warning(kind=WarningKind.BAD_PREKEY, detail=str(exc), sender=copy.name))
