@@ -40,6 +40,7 @@ from susurro.crypto.errors import BadPrekey, MalformedMessage, PrekeyKeyChanged
 from susurro.crypto.fingerprint import fingerprint_bytes
 from susurro.crypto.prekeys import (
     MAX_RECEIPT_IDS,
+    SIGNED_PREKEY_ROTATION,
     CheckedBundle,
     EnvelopeKind,
     PrekeyFallback,
@@ -76,6 +77,10 @@ from .prekeywire import bundle_from_wire, prekeys_frame
 MAX_PENDING_WAITING = 1_000
 #: One-time prekeys we used, remembered per recipient (a relay handing one out twice is caught).
 MAX_USED_PER_RECIPIENT = 1_000
+#: A sender's signed prekey fetched for receipts is used this long, then fetched again: the owner
+#: rotates it every 7 days and deletes a replaced one 30 days later, so a copy kept for a long-lived
+#: session would make every receipt unreadable (review S4 finding 9).
+RECEIPT_PREKEY_REFRESH_MS = SIGNED_PREKEY_ROTATION * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +129,8 @@ class Mailbox:
         self._shown: OrderedDict[bytes, tuple[str, list[str]]] = OrderedDict()
         self._signed_prekeys: dict[bytes, CheckedBundle] = {}
         self._receipt_fetches: dict[str, bytes] = {}
+        #: When each sender's signed prekey for receipts was asked for (ms), to fetch it again when old.
+        self._receipt_fetched_at: dict[bytes, int] = {}
         self._receipt_posts: OrderedDict[str, None] = OrderedDict()
         #: Senders with no prekeys on this relay (an older client): no receipts to them this session.
         self._no_receipts: set[bytes] = set()
@@ -360,10 +367,16 @@ class Mailbox:
         for identity_key in list(self._shown):
             name, ids = self._shown[identity_key]
             bundle = self._signed_prekeys.get(identity_key)
+            if bundle is not None and now_ms - self._receipt_fetched_at.get(identity_key, now_ms) >= (
+                RECEIPT_PREKEY_REFRESH_MS
+            ):
+                del self._signed_prekeys[identity_key]  # likely replaced by now: ask for the current one
+                bundle = None
             if bundle is None:
                 if identity_key not in self._receipt_fetches.values():
                     fetch_id = "r" + secrets.token_hex(8)
                     self._receipt_fetches[fetch_id] = identity_key
+                    self._receipt_fetched_at[identity_key] = now_ms
                     frames.append(BundleFetch(id=fetch_id, keys=(identity_key,), one_time=False))
                 continue
             del self._shown[identity_key]
