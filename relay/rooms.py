@@ -225,7 +225,9 @@ class RoomService:
                 raise RoomRefused(ErrorCode.ROOM_CONFLICT, "the log moved on; fetch it and try again") from None
             self._remember(after)
             self._log_changes(before, frame.entries)
-            online = self._online(before, after)
+            # Everyone of before or after hears of the change (a removed member
+            # learns it was removed), but presence is the room as it is now.
+            told = self._online(before, after)
             update = RoomUpdate(
                 room=after.room_id,
                 label=after.label,
@@ -233,10 +235,10 @@ class RoomService:
                 entries=frame.entries,
                 head_seq=after.head.seq,
                 head_hash=after.head.hash,
-                online=tuple(name for name, _ in online),
+                online=tuple(name for name, _ in self._online(after)),
             )
             pushed = encode(update, max_frame=ABSOLUTE_MAX_FRAME)
-            for _, other in online:
+            for _, other in told:
                 if other is not peer:
                     other.outbox.offer(pushed)
         return self._log_frame(frame.id, after, after.head.seq + 1, ())

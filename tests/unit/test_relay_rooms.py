@@ -230,16 +230,26 @@ def test_add_reaches_the_new_member_and_the_room_and_is_logged(caplog: pytest.Lo
     assert any(line.startswith(f"room-add room={state.short_id} label=ops seq=1 name=bob by=alice") for line in lines)
 
 
-def test_a_removed_member_is_told() -> None:
+def test_a_removed_member_is_told_and_no_longer_listed_online() -> None:
     core = make_core()
-    alice, bob = Member(core, "alice"), Member(core, "bob")
+    alice, bob, carol = Member(core, "alice"), Member(core, "bob"), Member(core, "carol")
     state = alice.create("ops")
     alice.append(state, add := alice.sign(state, EntryKind.ADD, bob))
     state = state.extend([add])
+    alice.append(state, add_carol := alice.sign(state, EntryKind.ADD, carol))
+    state = state.extend([add_carol])
     assert bob.pushes()[0].entries == (add,)
+    carol.pushes()
     remove = alice.sign(state, EntryKind.REMOVE, bob)
     assert isinstance(alice.append(state, remove), RoomLog)
-    assert bob.pushes()[0].entries == (remove,)
+    [told] = bob.pushes()
+    assert told.entries == (remove,)
+    # The update's presence is the room after the append: a removed member
+    # listed as online made the other members' clients warn that the relay
+    # announced a non-member.
+    [update] = carol.pushes()
+    assert set(update.online) == {"alice", "carol"}
+    assert set(told.online) == {"alice", "carol"}
 
 
 def test_a_member_removed_from_an_open_room_cannot_add_itself_back() -> None:
