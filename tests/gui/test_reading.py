@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from susurro.client.gui.presenter import ROOM
-from tests.helpers.gui_driver import close_app, pane, pump, signed_in, start_app, type_line, wait_in_pane
+from tests.helpers.gui_driver import alice_and, close_app, pane, pump, start_app, type_line, wait_in_pane
 
 
 @pytest.fixture
@@ -33,13 +33,7 @@ def test_reading_older_messages_stays_put_with_a_new_messages_pill(tk_root, rela
     root = tk_root
     relay = relay_factory(rate_burst=1000, rate_per_second=1000.0)  # many lines quickly: no flood control here
     server = "{}:{}".format(*relay.address)
-    alice = start_app(root, tmp_path / "alice", name="alice", server=server)
-    bob = None
-    try:
-        window = signed_in(root, alice)
-        bob = start_app(root, tmp_path / "bob", name="bob", server=server)
-        signed_in(root, bob)
-        wait_in_pane(root, alice, "bob joined")
+    with alice_and(root, server, tmp_path) as (alice, window, bob):
         window.top.geometry("520x320")  # a short pane: a few lines overflow it
         for number in range(16):
             type_line(root, bob, f"línea {number}")
@@ -58,10 +52,6 @@ def test_reading_older_messages_stays_put_with_a_new_messages_pill(tk_root, rela
         pane_a.pill.invoke()
         root.update()
         assert pane_a.at_end() and not pane_a.pill_shown()
-    finally:
-        close_app(root, alice)
-        if bob is not None:
-            close_app(root, bob)
 
 
 def test_unread_badges_and_desktop_notifications_off_with_the_setting(  # type: ignore[no-untyped-def]
@@ -69,13 +59,7 @@ def test_unread_badges_and_desktop_notifications_off_with_the_setting(  # type: 
 ) -> None:
     root = tk_root
     server = "{}:{}".format(*relay_server.address)
-    alice = start_app(root, tmp_path / "alice", name="alice", server=server)
-    bob = None
-    try:
-        window = signed_in(root, alice)
-        bob = start_app(root, tmp_path / "bob", name="bob", server=server)
-        signed_in(root, bob)
-        wait_in_pane(root, alice, "bob joined")
+    with alice_and(root, server, tmp_path) as (alice, window, bob):
         type_line(root, bob, "/msg alice ¿tienes un momento?")
         wait_in_pane(root, alice, "¿tienes un momento?", conversation="bob")
         assert window.sidebar.badge("bob") == 1
@@ -100,22 +84,12 @@ def test_unread_badges_and_desktop_notifications_off_with_the_setting(  # type: 
             root.update()
         assert "otra cosa" not in notify_log.read_text()
         assert window.sidebar.badge("bob") == 1
-    finally:
-        close_app(root, alice)
-        if bob is not None:
-            close_app(root, bob)
 
 
 def test_composer_grows_ctrl_enter_sends_and_ctrl_k_jumps(tk_root, relay_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     root = tk_root
     server = "{}:{}".format(*relay_server.address)
-    alice = start_app(root, tmp_path / "alice", name="alice", server=server)
-    bob = None
-    try:
-        window = signed_in(root, alice)
-        bob = start_app(root, tmp_path / "bob", name="bob", server=server)
-        signed_in(root, bob)
-        wait_in_pane(root, alice, "bob joined")
+    with alice_and(root, server, tmp_path) as (_alice, window, bob):
         window.top.deiconify()
         window.entry.focus_force()
         root.update()
@@ -146,23 +120,13 @@ def test_composer_grows_ctrl_enter_sends_and_ctrl_k_jumps(tk_root, relay_server,
         # Ctrl+W closes it and goes back to the room.
         window.entry.event_generate("<Control-w>")
         pump(root, lambda: window.current_conversation() == ROOM and "bob" not in window.conversations, "closed")
-    finally:
-        close_app(root, alice)
-        if bob is not None:
-            close_app(root, bob)
 
 
 def test_long_names_are_cut_with_a_tooltip(tk_root, relay_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     root = tk_root
     server = "{}:{}".format(*relay_server.address)
     long_name = "maximiliana_de_las_mercedes"
-    alice = start_app(root, tmp_path / "alice", name="alice", server=server)
-    other = None
-    try:
-        window = signed_in(root, alice)
-        other = start_app(root, tmp_path / "m", name=long_name, server=server)
-        signed_in(root, other)
-        wait_in_pane(root, alice, f"{long_name} joined")
+    with alice_and(root, server, tmp_path, long_name, folder="m") as (_alice, window, other):
         window.top.deiconify()
         root.update()
         shown = window.roster.item(long_name, "text").strip()
@@ -172,10 +136,6 @@ def test_long_names_are_cut_with_a_tooltip(tk_root, relay_server, tmp_path: Path
         root.update()
         tip = window.roster_tooltip.shown()
         assert long_name in tip and other.state.fingerprint in tip and "not verified" in tip
-    finally:
-        close_app(root, alice)
-        if other is not None:
-            close_app(root, other)
 
 
 def test_browse_opens_in_the_identities_folder(tk_root, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]

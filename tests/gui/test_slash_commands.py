@@ -4,20 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.helpers.gui_driver import close_app, pane, pump, signed_in, start_app, type_line, wait_in_pane
+from tests.helpers.gui_driver import alice_and, pane, pump, type_line, wait_in_pane
 
 
 def test_who_help_verify_strict_accept_and_quit_typed_in_the_composer(tk_root, relay_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     root = tk_root
     server = "{}:{}".format(*relay_server.address)
-    alice = start_app(root, tmp_path / "alice", name="alice", server=server)
-    bob = None
-    try:
-        window = signed_in(root, alice)
-        bob = start_app(root, tmp_path / "bob", name="bob", server=server)
-        signed_in(root, bob)
-        wait_in_pane(root, alice, "bob joined")
-
+    with alice_and(root, server, tmp_path) as (alice, window, bob):
         type_line(root, alice, "/who")
         shown = wait_in_pane(root, alice, "bob: ")
         assert "alice (you): " in shown and "…, new" in shown
@@ -38,7 +31,3 @@ def test_who_help_verify_strict_accept_and_quit_typed_in_the_composer(tk_root, r
         assert "/who" not in pane(bob) and "/verify" not in pane(bob), "commands are never sent as messages"
         type_line(root, alice, "/quit")
         pump(root, lambda: alice.closed, "/quit closed the window")
-    finally:
-        close_app(root, alice)
-        if bob is not None:
-            close_app(root, bob)

@@ -159,3 +159,25 @@ def fill_and_submit(root, app: SusurroApp, **fields: str) -> None:  # type: igno
     dialog.entries["name"].focus_force()
     root.update()
     dialog.entries["name"].event_generate("<Return>")
+
+
+@contextlib.contextmanager
+def alice_and(
+    root: tk.Misc, server: str, home: Path, name: str = "bob", folder: str | None = None
+) -> Iterator[tuple[SusurroApp, ChatWindow, SusurroApp]]:
+    """alice's app and window, and ``name``'s app, signed in to ``server`` once alice saw ``name`` join.
+
+    Both are closed afterwards, whatever the test did; ``folder`` is ``name``'s home under ``home``.
+    """
+    alice = start_app(root, home / "alice", name="alice", server=server)
+    other = None
+    try:
+        window = signed_in(root, alice)
+        other = start_app(root, home / (folder or name), name=name, server=server)
+        signed_in(root, other)
+        wait_in_pane(root, alice, f"{name} joined")
+        yield alice, window, other
+    finally:
+        close_app(root, alice)
+        if other is not None:
+            close_app(root, other)
