@@ -4,6 +4,7 @@
 that each own one thing:
 
 - ``link``: the state and its transition table;
+- ``relay_frames``: what each frame from the relay does (one table, one handler each);
 - ``handshake``: challenge, hello, welcome;
 - ``admission``: who is in the room (``Members.admit`` checks every member once);
 - ``rotation``: our own session key, its rotation and the previous keys;
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from susurro.crypto import (
     IdentityKey,
@@ -32,48 +32,31 @@ from susurro.crypto import (
 from susurro.crypto.trust import TrustStore
 from susurro.protocol import (
     RELAY_FRAMES,
-    Ack,
     Bye,
-    Challenge,
-    Deliver,
-    Error,
     Frame,
     FrameDecoder,
-    Keepalive,
-    KeepaliveAck,
-    Left,
-    Pong,
-    Rekeyed,
     RemoteProtocolError,
-    RoomError,
-    RoomIndex,
-    RoomLog,
-    RoomUpdate,
-    Shutdown,
-    Welcome,
     decode_frame,
     encode,
     name_key,
     normalize_name,
 )
-from susurro.protocol import Joined as JoinedFrame
 from susurro.protocol.limits import ABSOLUTE_MAX_FRAME
 
 from . import events as ev
-from .admission import Members, Peer, Via
+from .admission import Members, Peer
 from .counters import SendCounters
 from .errors import SendError, TrustError
-from .events import EndCode, Ending, WarningKind, end_code
+from .events import EndCode, WarningKind
 from .handshake import Handshake
 from .history import History, NoHistory
 from .incoming import Incoming, shown_records
 from .link import Link, LinkEvent, LinkState
 from .lobby import Lobby
-from .mail_path import MAIL_FRAMES, MailPath
+from .mail_path import MailPath
 from .mailbox import Mailbox
 from .outgoing import PendingAcks
-from .room_directory import read_index
-from .room_events import RoomReady
+from .relay_frames import RelayFrames
 from .rooms import RememberedRoom, RoomBook
 from .rotation import ROTATE_AFTER_MESSAGES, ROTATE_AFTER_SECONDS, OwnSessionKeys
 from .sending import Sender
@@ -82,7 +65,7 @@ from .trust_actions import TrustActions
 __all__ = ["ClientSession", "SendError", "TrustError"]
 
 
-class ClientSession:
+class ClientSession(RelayFrames):
     def __init__(
         self,
         identity: IdentityKey,
@@ -392,140 +375,5 @@ class ClientSession:
             # Counters run on: they are per conversation, not per session key.
             self._emit(self._keys.rotate(now))
 
-    # --- frame handlers -----------------------------------------------------------
-
-    def _handle(self, frame: Frame, now: float) -> list[ev.Event]:
-        entry = _HANDLERS.get(type(frame))
-        if entry is None:
-            return [ev.Warning(kind=WarningKind.PROTOCOL_ERROR, detail=f"unexpected {frame.TYPE} frame")]
-        needs_joined, handler = entry
-        if needs_joined and self.state is not LinkState.JOINED:
-            return [ev.Warning(kind=WarningKind.PROTOCOL_ERROR, detail=f"the relay sent {frame.TYPE} before welcome")]
-        try:
-            return handler(self, frame, now)
-        except _Unexpected:
-            return [ev.Warning(kind=WarningKind.PROTOCOL_ERROR, detail=f"unexpected {frame.TYPE} frame")]
-
-    def _on_challenge(self, challenge: Challenge, now: float) -> list[ev.Event]:
-        if not self._link.can(LinkEvent.CHALLENGE):
-            return [ev.Warning(kind=WarningKind.PROTOCOL_ERROR, detail="the relay sent a second challenge")]
-        self._emit(self._handshake.hello(challenge, now))
-        self._decoder.max_frame = self._handshake.incoming_limit
-        self._link.advance(LinkEvent.CHALLENGE)
-        return []
-
-    def _on_error(self, error: Error, now: float) -> list[ev.Event]:
-        if self.state is not LinkState.JOINED:
-            return self._end(f"the relay refused to let us join: {error.detail}", end_code(error.code))
-        return [ev.Warning(kind=WarningKind.RELAY_ERROR, detail=f"{error.code}: {error.detail}")]
-
-    def _on_shutdown(self, shutdown: Shutdown, now: float) -> list[ev.Event]:
-        return self._end(f"the relay shut down ({shutdown.reason or 'no reason given'})", Ending.SHUTDOWN)
-
-    def _on_nothing(self, frame: Frame, now: float) -> list[ev.Event]:
-        # A pong answers our ping: the relay is there, which reading it already showed.
-        return []
-
-    def _on_room_index(self, frame: RoomIndex, now: float) -> list[ev.Event]:
-        """The relay's room list, read against the verified logs (its numbers only for rooms not verified)."""
-        present = {p.identity_key for p in self._members}
-        alerts, directory = read_index(self.rooms, frame, present, self.identity.public)
-        return [*alerts, directory]
-
-    def _on_keepalive(self, keepalive: Keepalive, now: float) -> list[ev.Event]:
-        self._emit(KeepaliveAck())  # the relay checks we are still here
-        return []
-
-    def _on_welcome(self, welcome: Welcome, now: float) -> list[ev.Event]:
-        if not self._link.can(LinkEvent.WELCOME):
-            return [ev.Warning(kind=WarningKind.PROTOCOL_ERROR, detail="unexpected welcome")]
-        refusal = self._handshake.refusal(welcome)
-        if refusal is not None:
-            return self._end(refusal)
-        self._link.advance(LinkEvent.WELCOME)
-        connected = ev.Connected(name=self.name, fingerprint=self.identity.fingerprint, relay=self.relay)
-        admitted = self._members.admit_roster(welcome.roster, now)
-        if self._mail is not None:
-            for frame in self._mail.joined():
-                self._emit(frame)
-        if self.lobby is not None:
-            for frame in self.lobby.start(self.rooms, int(now)):
-                self._emit(frame)
-        for frame in self.rooms.rejoined():  # rooms verified before a reconnect: catch up before sealing
-            self._emit(frame)
-        return [connected, *admitted, ev.Roster(members=tuple(p.info() for p in self._members))]
-
-    def _on_joined(self, joined: JoinedFrame, now: float) -> list[ev.Event]:
-        return self._members.admit(joined.member, Via.JOINED, now).events
-
-    def _on_rekeyed(self, rekeyed: Rekeyed, now: float) -> list[ev.Event]:
-        return self._members.admit(rekeyed.member, Via.REKEYED, now).events
-
-    def _on_left(self, left: Left, now: float) -> list[ev.Event]:
-        return self._members.left(left.name)
-
-    def _on_deliver(self, deliver: Deliver, now: float) -> list[ev.Event]:
-        events = self._incoming.deliver(deliver, now)
-        for frame in self._incoming.take_room_requests():
-            self._emit(frame)
-        return events
-
-    def _on_room(self, frame: Frame, now: float) -> list[ev.Event]:
-        if isinstance(frame, RoomError) and self.lobby is not None:
-            instead = self.lobby.refused(frame, self.rooms, int(now))
-            if instead is not None:  # the lobby's find or create: not a refusal to report
-                self.rooms.forget_request(frame.id)
-                for request in instead:
-                    self._emit(request)
-                return []
-        events, requests = self.rooms.receive(frame, int(now))
-        for request in requests:
-            self._emit(request)
-        for event in events:
-            state = self.rooms.state(event.room_id) if isinstance(event, RoomReady) else None
-            if state is not None and self.lobby is not None:
-                for request in self.lobby.ready(state, self.rooms, int(now)):
-                    self._emit(request)
-        # The log may have caught up (or the relay refused to let it): what waited for it goes on.
-        events.extend(self._incoming.release_held())
-        events.extend(self._sender.release_room_sends(now, strict=self.strict))
-        return events
-
-    def _on_ack(self, ack: Ack, now: float) -> list[ev.Event]:
-        return self._pending.settle(ack)
-
-    def _on_mail_frame(self, frame: Frame, now: float) -> list[ev.Event]:
-        if self._mail is None:  # the relay sends these only to a client that published prekeys
-            raise _Unexpected()
-        events, frames = self._mail.receive(frame)
-        for out in frames:
-            self._emit(out)
-        return events
-
     def _emit(self, frame: Frame) -> None:
         self._outgoing += encode(frame, max_frame=ABSOLUTE_MAX_FRAME)
-
-
-class _Unexpected(Exception):
-    """A mailbox frame for a session that never opted in: a protocol error, said at the boundary."""
-
-
-#: Relay frame type -> (needs ``JOINED``, handler); one row per relay frame type.
-_HANDLERS: dict[type[Frame], tuple[bool, Callable[[ClientSession, Any, float], list[ev.Event]]]] = {
-    Challenge: (False, ClientSession._on_challenge),
-    Error: (False, ClientSession._on_error),
-    Shutdown: (False, ClientSession._on_shutdown),
-    Pong: (False, ClientSession._on_nothing),
-    Keepalive: (False, ClientSession._on_keepalive),
-    Welcome: (False, ClientSession._on_welcome),
-    JoinedFrame: (True, ClientSession._on_joined),
-    Left: (True, ClientSession._on_left),
-    Rekeyed: (True, ClientSession._on_rekeyed),
-    Deliver: (True, ClientSession._on_deliver),
-    Ack: (True, ClientSession._on_ack),
-    RoomLog: (True, ClientSession._on_room),
-    RoomUpdate: (True, ClientSession._on_room),
-    RoomError: (True, ClientSession._on_room),
-    RoomIndex: (True, ClientSession._on_room_index),
-    **{frame: (True, ClientSession._on_mail_frame) for frame in MAIL_FRAMES},
-}
