@@ -10,6 +10,9 @@ someone else.
 
 from __future__ import annotations
 
+import dataclasses
+from collections import OrderedDict
+
 from susurro.crypto import (
     CryptoError,
     DecryptFailed,
@@ -17,10 +20,13 @@ from susurro.crypto import (
     OpenedMessage,
     ReplayGuard,
     RoomState,
+    SessionPublicKey,
+    fingerprint,
     fingerprint_bytes,
     open_message,
 )
 from susurro.crypto.history import HistoryRecord
+from susurro.crypto.trust import TrustState
 from susurro.protocol import Deliver, Frame
 
 from . import events as ev
@@ -29,7 +35,7 @@ from .counters import conversation_of
 from .events import WarningKind
 from .history import history_conversation
 from .room_events import RoomAlert, RoomMessage, RoomWarning
-from .room_hold import HeldRoomMessage, HeldRoomMessages
+from .room_hold import MAX_HELD_ROOM_MESSAGES, HeldRoomMessage, HeldRoomMessages
 from .rooms import RoomBook
 from .rotation import OwnSessionKeys
 
@@ -67,6 +73,8 @@ class Incoming:
         self._room_requests: list[Frame] = []
         #: Room messages signed at a head beyond the log verified here, until it gets there.
         self._held = HeldRoomMessages()
+        #: (sender, message id) of room messages from our mailbox not shown yet (held for their log).
+        self._waited: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     def take_room_requests(self) -> list[Frame]:
         requests, self._room_requests = self._room_requests, []
@@ -139,6 +147,34 @@ class Incoming:
             return [*events, alert]
         return events + self._judge_room_message(peer, opened)
 
+    def waited_room_message(
+        self, sender: str, identity_key: IdentityPublicKey, trust: TrustState, opened: OpenedMessage
+    ) -> list[ev.Event]:
+        """A room message that waited in our mailbox (opened and counted by ``Mailbox``): judged like one
+        delivered live, against the verified log at its signed head, held while that log is fetched."""
+        # Its sender may be away: a stand-in with no session (room checks use the name, key and trust).
+        author = Peer(
+            name=sender,
+            identity_key=identity_key,
+            session_key=SessionPublicKey(bytes(32)),
+            issued_at=0,
+            fingerprint=fingerprint(identity_key),
+            trust=trust,
+        )
+        self._waited[(sender, opened.inner.msg_id)] = None
+        while len(self._waited) > MAX_HELD_ROOM_MESSAGES:
+            self._waited.popitem(last=False)
+        return self._mark_waited(self._room_message(author, opened))
+
+    def _mark_waited(self, events: list[ev.Event]) -> list[ev.Event]:
+        """Room messages that came from our mailbox say so (``waited``), also once released from holding."""
+        out: list[ev.Event] = []
+        for e in events:
+            if isinstance(e, RoomMessage) and self._waited.pop((e.sender, e.msg_id), False) is None:
+                e = dataclasses.replace(e, waited=True)
+            out.append(e)
+        return out
+
     def release_held(self, now: float | None = None) -> list[ev.Event]:
         """After a room frame (and on each tick, with ``now``): held messages whose room's log is now
         verified far enough, or will not be.
@@ -162,7 +198,7 @@ class Incoming:
 
         for item in self._held.release(ready):
             events.extend(self._judge_room_message(item.peer, item.opened))
-        return events
+        return self._mark_waited(events) if self._waited else events
 
     def abandon_held(self, reason: str) -> list[ev.Event]:
         """The session ended with room messages still waiting for their log: say so, never drop them silently."""

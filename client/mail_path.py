@@ -15,6 +15,7 @@ from susurro.protocol import Bundles, Frame, Mail, MailEnd, Posted, PrekeysHeld
 
 from . import events as ev
 from .admission import Members
+from .incoming import Incoming
 from .mailbox import Mailbox
 
 #: The relay frames this part answers (the relay sends them only to a client that published prekeys).
@@ -23,9 +24,17 @@ MAIL_FRAMES: tuple[type[Frame], ...] = (PrekeysHeld, Bundles, Posted, Mail, Mail
 
 class MailPath:
     def __init__(
-        self, mailbox: Mailbox, trust: TrustStore, members: Members, wall_clock: Callable[[], float]
+        self,
+        mailbox: Mailbox,
+        trust: TrustStore,
+        members: Members,
+        wall_clock: Callable[[], float],
+        incoming: Incoming | None = None,
     ) -> None:
         self.mailbox = mailbox
+        if incoming is not None:  # room messages that waited are judged by the same room checks as live ones
+            mailbox.judge_room = incoming.waited_room_message
+        self._incoming = incoming
         self._trust = trust
         self._members = members
         self._wall_clock = wall_clock
@@ -43,7 +52,9 @@ class MailPath:
         if isinstance(frame, Posted):
             return self.mailbox.on_posted(frame), []
         if isinstance(frame, Mail):
-            return self.mailbox.on_mail(frame), []
+            events = self.mailbox.on_mail(frame)
+            # A room message signed past the log verified here asked for the rest of the log.
+            return events, self._incoming.take_room_requests() if self._incoming is not None else []
         return [], []  # MailEnd: the end of what waited; nothing to do
 
     def after_read(self, events: list[ev.Event]) -> list[Frame]:

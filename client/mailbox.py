@@ -121,6 +121,9 @@ class Mailbox:
         self._save = save
         self._clock = clock
         self._pending: OrderedDict[str, _Pending] = OrderedDict()
+        #: Judges a room message that waited (sender, key, trust, opened) against the verified logs;
+        #: the session sets it (``Incoming.waited_room_message``). None: room mail is refused.
+        self.judge_room: Callable[[str, IdentityPublicKey, TrustState, OpenedMessage], list[ev.Event]] | None = None
         #: Posts in flight: their recipients' names by identity key (``posted`` names keys only).
         self._posts: OrderedDict[str, dict[bytes, str]] = OrderedDict()
         self._used: dict[bytes, OrderedDict[int, None]] = {}
@@ -168,6 +171,19 @@ class Mailbox:
         if strict and not contact.verified:
             return f"{name} is not verified and strict mode is on (/verify {name})"
         return contact.name, contact.identity_key
+
+    def absent_room_member(self, name: str, identity_key: bytes, *, strict: bool) -> str | None:
+        """Why a member of a verified room log who is away gets no waiting copy, or None: they get one.
+
+        The key is the log's (signed by the room's admins); one that differs
+        from the key pinned for that name is not sealed to, as online.
+        """
+        state = self._trust.state(name, identity_key)
+        if state is TrustState.CHANGED:
+            return f"{name}'s identity key in the room's log is not the one pinned for them"
+        if strict and state is not TrustState.VERIFIED:
+            return f"{name} is not verified and strict mode is on (/verify {name})"
+        return None
 
     def queue(self, msg_id: str, signed: SignedMessage, copies: list[WaitingCopy]) -> list[Frame]:
         """Ask for the bundles of ``copies``' recipients; the copies are sealed when they come."""
@@ -312,7 +328,8 @@ class Mailbox:
         self.state.seen.add(identity_key, opened.inner.msg_id, opened.inner.sent_at, now_ms)
         self._persist()
         inner = opened.inner
-        stream = (identity_key, conversation_of(inner.direct, inner.room))
+        head = inner.head
+        stream = (identity_key, conversation_of(inner.direct, inner.room, None if head is None else head.room_id))
         try:
             check = self._replay.check(None, sender, inner.msg_id, opened.counter, stream)
         except CryptoError as exc:
@@ -334,6 +351,14 @@ class Mailbox:
             )
         if check.missed:
             out.append(gap_warning(check.missed, sender))
+        trust = TrustState.NEW if contact is None else state
+        if head is not None:
+            # A room message: judged against the room's verified log like one delivered live
+            # (a member at the signed head, or held until the log is fetched that far).
+            if self.judge_room is None:
+                detail = f"a waiting room message from {sender!r} was not shown: this client keeps no room logs"
+                return [*out, ev.Warning(kind=WarningKind.UNKNOWN_SENDER, detail=detail, sender=sender)]
+            return out + self.judge_room(sender, IdentityPublicKey(identity_key), trust, opened)
         out.append(
             ev.Message(
                 sender=sender,
@@ -342,7 +367,7 @@ class Mailbox:
                 direct=inner.direct,
                 msg_id=inner.msg_id,
                 sent_at=inner.sent_at,
-                trust=TrustState.NEW if contact is None else state,
+                trust=trust,
                 waited=True,
                 identity_key=identity_key,
             )

@@ -12,10 +12,11 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from susurro.crypto import BoxCache, CryptoError, IdentityKey, IdentityPublicKey, MessageTooLarge, Recipient, SignedHead
 from susurro.crypto.history import HistoryRecord
+from susurro.crypto.membership import RoomMember
 from susurro.crypto.seal import SignedMessage, seal_online, sign_message
 from susurro.crypto.trust import TrustState
 from susurro.protocol import Frame, LocalProtocolError, Send, encode
@@ -278,21 +279,38 @@ class Sender:
                 targets = []
             allowed = {p.identity_key for p in targets}
         addressing = self.rooms.addressing(state.room_id, {ik: p.name for ik, p in by_key.items()}, allowed)
-        if not addressing.recipients:
+        # Members of the log who are away get a copy in their mailbox, sealed to their prekeys:
+        # the same signed message (room id and head inside it), so they judge it as the others do.
+        absent = self._absent_room_members(state.members, by_key, strict=strict)
+        if not addressing.recipients and not absent:
             raise SendError(f"nobody else in {self.rooms.display(state)} can get it now")
         peers = [by_key[IdentityPublicKey(ik)] for _, ik in addressing.recipients]
         self._within_limit(len(peers))
         msg_id = msg_id or secrets.token_hex(8)
-        data, _ = seal_send(
+        conversation = conversation_of(False, state.label, state.room_id)
+        data, signed = seal_send(
             self.identity, self._keys.boxes, self.name, peers, text, msg_id=msg_id, now=now,
             direct=False, max_frame=self._handshake.max_frame, counters=self._counters, room=state.label,
-            head=addressing.head, skipped=addressing.skipped,
+            head=addressing.head, skipped=addressing.skipped, absent=absent,
         )  # fmt: skip
-        self._counters.advance(conversation_of(False, state.label, state.room_id), [p.identity_key for p in peers])
-        self._keys.count_sent()
-        not_reached = tuple(name for name, _ in addressing.skipped) + addressing.offline
-        self._pending.add(msg_id, tuple(p.name for p in peers), not_reached)
-        self._outgoing += data
+        if absent:
+            assert self.mailbox is not None
+            copies = [WaitingCopy(n, k, self._counters.next_for(conversation, k)) for n, k in absent]
+            for frame in self.mailbox.queue(msg_id, signed, copies):
+                self._emit(frame)
+        self._counters.advance(conversation, [*(p.identity_key for p in peers), *(k for _, k in absent)])
+        waiting = {n for n, _ in absent}
+        not_reached = tuple(name for name, _ in addressing.skipped) + tuple(
+            n for n in addressing.offline if n not in waiting
+        )
+        if peers:
+            self._keys.count_sent()
+            self._pending.add(msg_id, tuple(p.name for p in peers), not_reached)
+            self._outgoing += data
+        elif not_reached:  # nobody present: the relay acks nothing, so those who get nothing are said here
+            missing = tuple(n for n in addressing.offline if n not in waiting)
+            skipped = tuple(name for name, _ in addressing.skipped)
+            self.notices.append(ev.Delivery(msg_id=msg_id, delivered=(), missing=missing, skipped=skipped))
         self.history.add(
             HistoryRecord(
                 conversation=history_conversation(False, self.name, (), self.name, state.room_id),
@@ -320,6 +338,20 @@ class Sender:
             for waiting in self.room_waits.take(room_id):
                 events.extend(not_sent(self.rooms, self.identity.public, waiting, f"the connection ended ({reason})"))
         return events
+
+    def _absent_room_members(
+        self, members: Mapping[bytes, RoomMember], present: Mapping[IdentityPublicKey, Peer], *, strict: bool
+    ) -> list[tuple[str, bytes]]:
+        """(name, identity key) of the log's members who are away and may get a waiting copy."""
+        if self.mailbox is None:
+            return []
+        return [
+            (member.name, ik)
+            for ik, member in members.items()
+            if ik != self.identity.public
+            and ik not in present
+            and self.mailbox.absent_room_member(member.name, ik, strict=strict) is None
+        ]
 
     def release_room_sends(self, now: float, *, strict: bool) -> list[ev.Event]:
         """After a room frame: waiting room messages sent at the new head, or reported not sent and why."""

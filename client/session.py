@@ -130,7 +130,9 @@ class ClientSession(RelayFrames):
         self._decisions = TrustActions(identity.public, self.trust, self._members)
         self._decoder = FrameDecoder(self._handshake.incoming_limit)
         self._outgoing = bytearray()
-        self._mail = MailPath(mailbox, self.trust, self._members, wall_clock) if mailbox is not None else None
+        self._mail = (
+            MailPath(mailbox, self.trust, self._members, wall_clock, self._incoming) if mailbox is not None else None
+        )
         self._sender = Sender(
             identity,
             self.name,
