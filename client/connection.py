@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from susurro.protocol import Ping, encode
 
 from . import events as ev
+from .clock import wall_clock
 from .events import WarningKind
 from .link import LinkState
 from .live_calls import LiveCalls
@@ -274,7 +275,7 @@ class RelayConnection(LiveCalls):
                 watch.heard(time.monotonic())
                 with self._lock:
                     try:
-                        produced = self.session.receive_data(data, time.time())
+                        produced = self.session.receive_data(data, wall_clock())
                     except Exception as exc:  # a bug must not kill the reader: warn, start over
                         reason = f"the client could not handle what the relay sent ({exc.__class__.__name__})"
                         produced = [ev.Warning(kind=WarningKind.INTERNAL_ERROR, detail=reason)]
@@ -299,7 +300,7 @@ class RelayConnection(LiveCalls):
     def _tick(self, now: float) -> ev.Disconnected | None:
         """About once a second: the session's timers, and acks that are overdue."""
         with self._lock:
-            produced = self.session.tick(time.time())  # e.g. a session key rotation by age
+            produced = self.session.tick(wall_clock())  # e.g. a session key rotation by age
             produced += self._outgoing.overdue(now)
             self._flush_orcut()
         ended = self._forward(produced)
@@ -340,4 +341,4 @@ class RelayConnection(LiveCalls):
         self._put(refused)
 
     def _send_now(self, text: str, to: list[str] | None, msg_id: str) -> str:
-        return self.session.send_message(text, time.time(), to, msg_id=msg_id)
+        return self.session.send_message(text, wall_clock(), to, msg_id=msg_id)

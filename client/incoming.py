@@ -148,7 +148,7 @@ class Incoming:
         return events + self._judge_room_message(peer, opened)
 
     def waited_room_message(
-        self, sender: str, identity_key: IdentityPublicKey, trust: TrustState, opened: OpenedMessage
+        self, sender: str, identity_key: IdentityPublicKey, trust: TrustState, opened: OpenedMessage, now: float
     ) -> list[ev.Event]:
         """A room message that waited in our mailbox (opened and counted by ``Mailbox``): judged like one
         delivered live, against the verified log at its signed head, held while that log is fetched."""
@@ -164,7 +164,7 @@ class Incoming:
         self._waited[(sender, opened.inner.msg_id)] = None
         while len(self._waited) > MAX_HELD_ROOM_MESSAGES:
             self._waited.popitem(last=False)
-        return self._mark_waited(self._room_message(author, opened))
+        return self._mark_waited(self._room_message(author, opened, now))
 
     def _mark_waited(self, events: list[ev.Event]) -> list[ev.Event]:
         """Room messages that came from our mailbox say so (``waited``), also once released from holding."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from susurro.protocol import Frame
 
 from . import events as ev
+from .clock import wall_clock
 from .errors import SendError
 from .mailstate import DeliveryState
 from .outgoing import Outgoing
@@ -67,7 +68,7 @@ class LiveCalls:
     def room_request(self, build: Callable[[RoomBook, int], Frame]) -> None:
         """Send a room request built from the verified logs (``ClientSession.room_request``)."""
         with self._lock:
-            self.session.room_request(build, time.time())
+            self.session.room_request(build, wall_clock())
             self._flush_or_raise()
 
     def rooms(self) -> RoomBook:
@@ -94,7 +95,7 @@ class LiveCalls:
                 msg_id, notice = self._outgoing.hold(text, to, present)
                 self.events.put(notice)
                 return Sent(msg_id)
-            msg_id = self.session.send_message(text, time.time(), to, room=room)
+            msg_id = self.session.send_message(text, wall_clock(), to, room=room)
             # Read before the lock is let go: the reader may settle the ack the moment it is,
             # and a settled message no longer says whom it was for.
             addressed, skipped = self.session.recipients_of(msg_id)

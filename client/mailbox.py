@@ -30,7 +30,6 @@ identity key we pinned, never by name.
 from __future__ import annotations
 
 import secrets
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,6 +65,7 @@ from susurro.protocol import (
 from susurro.protocol.mailbox import MAX_FETCH_NAMES, MAX_MAIL_ACK
 
 from . import events as ev
+from .clock import wall_clock
 from .counters import conversation_of
 from .events import WarningKind
 from .incoming import gap_warning
@@ -106,7 +106,7 @@ class Mailbox:
         ring: PrekeyRing | None = None,
         save: Callable[[Mailbox], None] | None = None,
         state: MailState | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = wall_clock,
     ) -> None:
         """``save`` keeps ``ring`` and ``state`` (``export_state``) on disk; ``clock`` is wall time (seconds)."""
         self._identity = identity
@@ -121,9 +121,11 @@ class Mailbox:
         self._save = save
         self._clock = clock
         self._pending: OrderedDict[str, _Pending] = OrderedDict()
-        #: Judges a room message that waited (sender, key, trust, opened) against the verified logs;
+        #: Judges a room message that waited (sender, key, trust, opened, now) against the verified logs;
         #: the session sets it (``Incoming.waited_room_message``). None: room mail is refused.
-        self.judge_room: Callable[[str, IdentityPublicKey, TrustState, OpenedMessage], list[ev.Event]] | None = None
+        self.judge_room: Callable[[str, IdentityPublicKey, TrustState, OpenedMessage, float], list[ev.Event]] | None = (
+            None
+        )
         #: Posts in flight: their recipients' names by identity key (``posted`` names keys only).
         self._posts: OrderedDict[str, dict[bytes, str]] = OrderedDict()
         self._used: dict[bytes, OrderedDict[int, None]] = {}
@@ -358,7 +360,7 @@ class Mailbox:
             if self.judge_room is None:
                 detail = f"a waiting room message from {sender!r} was not shown: this client keeps no room logs"
                 return [*out, ev.Warning(kind=WarningKind.UNKNOWN_SENDER, detail=detail, sender=sender)]
-            return out + self.judge_room(sender, IdentityPublicKey(identity_key), trust, opened)
+            return out + self.judge_room(sender, IdentityPublicKey(identity_key), trust, opened, now_ms / 1000)
         out.append(
             ev.Message(
                 sender=sender,

@@ -48,6 +48,7 @@ def _room_json(event: ev.Event) -> dict[str, Any] | None:
             "msg_id": event.msg_id,
             "sent_at": event.sent_at,
             "trust": event.trust.value,
+            "waited": event.waited,
             "room": event.room,
             "room_id": event.room_id.hex(),
         }

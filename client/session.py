@@ -21,7 +21,6 @@ epoch), so tests drive it.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 
 from susurro.crypto import (
@@ -43,6 +42,7 @@ from susurro.protocol import (
 )
 from susurro.protocol.limits import ABSOLUTE_MAX_FRAME
 
+from . import clock
 from . import events as ev
 from .admission import Members, Peer
 from .counters import SendCounters
@@ -80,7 +80,7 @@ class ClientSession(RelayFrames):
         counters: SendCounters | None = None,
         replay: ReplayGuard | None = None,
         mailbox: Mailbox | None = None,
-        wall_clock: Callable[[], float] = time.time,
+        wall_clock: Callable[[], float] = clock.wall_clock,
         history: History | None = None,
         rooms: RoomBook | None = None,
         save_state: Callable[[float, bool], None] | None = None,
