@@ -7,6 +7,11 @@
 - bytes on the wire / in the mailbox per copy;
 - relay CPU to store one waiting copy in the real SQLite mailbox, and the
   database bytes per stored item;
+- the relay's CPU per message through a real ``RelayCore`` and real sessions
+  (``mailbox_drain``'s wiring), from ``send`` to the sender holding the
+  recipient's receipt: online (routed, acked, receipt) against waiting
+  (bundle fetch, post, stored, drained when bob is back, receipt), with the
+  online case as the baseline;
 - draining a mailbox of 1,000 items: the relay's reads and deletes (pages of
   64, as it serves them) and the client's opening of every envelope.
 
@@ -21,15 +26,23 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
+from susurro.client import events as ev
 from susurro.client.prekeyring import PrekeyRing
 from susurro.crypto import BoxCache, IdentityKey, Recipient, SessionKey, open_message
 from susurro.crypto.prekeys import PrekeyBundle, check_bundle, seal_to_prekey
 from susurro.crypto.seal import message_block, seal_online, sign_message
+from susurro.crypto.trust import TrustStore
+from susurro.protocol import name_key
+from susurro.relay import RelayConfig, RelayCore
 from susurro.relay.store.mailbox import MailboxLimits, MailKind, Put, SQLiteMailboxStore
-from susurro.relay.store.sqlite import Database
+from susurro.relay.store.sqlite import DATABASE_FILE, Database
+
+from .mailbox_drain import pump, session
 
 BODY = "see you at the station at nine, bring the map"
 PAGE = 64
@@ -60,11 +73,66 @@ def _file_bytes(path: Path) -> int:
         db.close()
 
 
+@dataclass(frozen=True, slots=True)
+class RelayCost:
+    """The relay's process CPU per message, from ``send`` to the sender holding the receipt; bytes it keeps."""
+
+    cpu: float
+    stored: float
+
+
+def _relay_cost(count: int, *, waiting: bool, directory: Path) -> RelayCost:
+    """Real sessions and a real ``RelayCore`` on a SQLite data dir (``mailbox_drain``'s wiring, no
+    sockets). alice sends ``count`` direct messages to bob. Present, each is routed and acked and
+    bob's signed receipt comes back through alice's mailbox; away, each takes a bundle fetch (a
+    one-time prekey) and a post (stored), and bob then comes back, drains them, and sends his
+    receipt. Every frame the relay handles after both joined is timed (bob's return, for the
+    waiting case, included), so both columns cover the message's whole way."""
+    config = RelayConfig(
+        data_dir=str(directory / "relay"), rate_burst=1_000_000, mailbox_messages=count + 10,
+        mailbox_per_sender=count + 10, mailbox_prekeys_per_day=count + 10,
+    )  # fmt: skip
+    core = RelayCore(config)
+    now = time.time()
+    alice_id, bob_id = IdentityKey.generate(), IdentityKey.generate()
+    alice_trust, bob_trust = TrustStore(None, key_of=name_key), TrustStore(None, key_of=name_key)
+    alice = session(core, "alice", alice_id, alice_trust, directory / "a.sqlite3")
+    bob = session(core, "bob", bob_id, bob_trust, directory / "b.sqlite3")
+    pump([alice, bob], now)
+    if waiting:
+        core.disconnect(bob.conn, "away")
+        pump([alice], now)
+    database = directory / "relay" / DATABASE_FILE
+    size_before = _file_bytes(database)
+    spent = [0.0]
+    receive = core.receive
+
+    def timed(conn: Any, data: bytes) -> bool:
+        start = time.process_time()
+        try:
+            return receive(conn, data)
+        finally:
+            spent[0] += time.process_time() - start
+
+    core.receive = timed  # type: ignore[method-assign]
+    for n in range(count):
+        alice.session.send_message(f"message {n}", now, to=["bob"])
+        pump([alice] if waiting else [alice, bob], now)
+    stored = (_file_bytes(database) - size_before) / count
+    if waiting:
+        bob = session(core, "bob", bob_id, bob_trust, directory / "b.sqlite3", bob.session.mailbox)
+        pump([alice, bob], now)
+    receipts = sum(len(e.msg_ids) for e in alice.events if isinstance(e, ev.Receipt))
+    assert receipts == count, receipts
+    return RelayCost(cpu=spent[0] / count, stored=max(0.0, stored))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="few loops, 100-item drain (smoke test)")
     args = parser.parse_args(argv)
     loops, repeat, drain = (20, 1, 100) if args.quick else (300, 5, 1_000)
+    through = 20 if args.quick else 200
 
     alice, bob = IdentityKey.generate(), IdentityKey.generate()
     alice_sk, bob_sk = SessionKey.generate(), SessionKey.generate()
@@ -170,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     for envelope in envelopes:
         receiver.open(envelope, relay_sender="alice", sender_identity_key=alice.public, own_name="bob")
     client_drain = time.process_time() - start
+    with tempfile.TemporaryDirectory() as directory:
+        relay_online = _relay_cost(through, waiting=False, directory=Path(directory) / "online")
+        relay_waiting = _relay_cost(through, waiting=True, directory=Path(directory) / "waiting")
 
     print(f"offline_cost {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, one recipient, body {len(BODY)} bytes")
     print(f"{'':<44}{'online':>12}{'waiting':>12}{'ratio':>8}")
@@ -184,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'relay CPU to store a waiting copy (µs)':<44}{'-':>12}{put_cpu * 1e6:>12.1f}")
     print(f"{'relay wall time to store it (ms, fsync)':<44}{'-':>12}{put_wall * 1e3:>12.2f}")
     print(f"{'relay database bytes per stored copy':<44}{'-':>12}{stored_bytes:>12.0f}")
+    print(f"{'relay CPU per message, send to receipt (µs)':<44}{relay_online.cpu * 1e6:>12.1f}"
+          f"{relay_waiting.cpu * 1e6:>12.1f}{relay_waiting.cpu / relay_online.cpu:>8.1f}")  # fmt: skip
+    print(f"{'relay database bytes per message, held':<44}{relay_online.stored:>12.0f}{relay_waiting.stored:>12.0f}")
     print(
         f"drain {drain:,} waiting items: relay reads+deletes {relay_drain_wall * 1e3:.0f} ms wall "
         f"({relay_drain_cpu * 1e3:.0f} ms CPU, pages of {PAGE}); "
