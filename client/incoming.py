@@ -75,10 +75,17 @@ class Incoming:
         self._held = HeldRoomMessages()
         #: (sender, message id) of room messages from our mailbox not shown yet (held for their log).
         self._waited: OrderedDict[tuple[str, str], None] = OrderedDict()
+        #: Resends of messages already shown: (sender, identity key, msg_id), to confirm again.
+        self._duplicates: list[tuple[str, IdentityPublicKey, str]] = []
 
     def take_room_requests(self) -> list[Frame]:
         requests, self._room_requests = self._room_requests, []
         return requests
+
+    def take_duplicates(self) -> list[tuple[str, IdentityPublicKey, str]]:
+        """Copies of messages shown before that came again (the sender had no receipt): confirm them again."""
+        duplicates, self._duplicates = self._duplicates, []
+        return duplicates
 
     def deliver(self, deliver: Deliver, now: float = 0.0) -> list[ev.Event]:
         peer = self._members.get(deliver.sender)
@@ -91,13 +98,24 @@ class Incoming:
                 )
             ]
         try:
-            opened = self._open(deliver, peer)
+            opened, via = self._open(deliver, peer)
             inner, head = opened.inner, opened.inner.head
             conversation = conversation_of(inner.direct, inner.room, None if head is None else head.room_id)
             stream = (peer.identity_key, conversation)
-            check = self._replay.check(peer.session_key, peer.name, opened.inner.msg_id, opened.counter, stream)
+            check = self._replay.check(
+                peer.session_key,
+                peer.name,
+                opened.inner.msg_id,
+                opened.counter,
+                stream,
+                digest=opened.digest,
+                via=via,
+            )
         except CryptoError as exc:  # each failed check, Replay included, has its own kind
             return [ev.Warning(kind=WarningKind.of_crypto(exc.kind), detail=str(exc), sender=peer.name)]
+        if check.duplicate:  # resent to our new session: shown already, so only confirmed again
+            self._duplicates.append((peer.name, peer.identity_key, opened.inner.msg_id))
+            return []
         out: list[ev.Event] = []
         if check.missed:
             out.append(gap_warning(check.missed, peer.name))
@@ -278,12 +296,12 @@ class Incoming:
         )
         return events
 
-    def _open(self, deliver: Deliver, peer: Peer) -> OpenedMessage:
-        """Open with our current session key, or a previous one within its grace period."""
+    def _open(self, deliver: Deliver, peer: Peer) -> tuple[OpenedMessage, bytes]:
+        """Open with our current session key, or a previous one within its grace period; and which opened it."""
         keys = self._keys.opening_boxes()
         for index, boxes in enumerate(keys):
             try:
-                return open_message(
+                opened = open_message(
                     boxes=boxes,
                     ciphertext=deliver.ct,
                     relay_sender=deliver.sender,
@@ -295,6 +313,8 @@ class Incoming:
             except DecryptFailed:
                 if index == len(keys) - 1:
                     raise
+                continue
+            return opened, bytes(boxes.own.public)
         raise AssertionError("unreachable")
 
     def _cross_check_recipients(self, sender: str, to: tuple[tuple[str, bytes], ...]) -> list[ev.Event]:

@@ -81,6 +81,8 @@ MAX_USED_PER_RECIPIENT = 1_000
 #: rotates it every 7 days and deletes a replaced one 30 days later, so a copy kept for a long-lived
 #: session would make every receipt unreadable (review S4 finding 9).
 RECEIPT_PREKEY_REFRESH_MS = SIGNED_PREKEY_ROTATION * 1000
+#: What opens mailbox copies, for the replay guard (``via``): our prekeys, not a session key.
+MAILBOX_VIA = b"mailbox"
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,9 +335,14 @@ class Mailbox:
         head = inner.head
         stream = (identity_key, conversation_of(inner.direct, inner.room, None if head is None else head.room_id))
         try:
-            check = self._replay.check(None, sender, inner.msg_id, opened.counter, stream)
+            check = self._replay.check(
+                None, sender, inner.msg_id, opened.counter, stream, digest=opened.digest, via=MAILBOX_VIA
+            )
         except CryptoError as exc:
             return [ev.Warning(kind=WarningKind.of_crypto(exc.kind), detail=str(exc), sender=sender)]
+        if check.duplicate:  # shown online before; the sender had no receipt and left it here too
+            self.shown(sender, identity_key, inner.msg_id)
+            return []
         state = self._trust.state(sender, identity_key)
         if contact is None:
             # First contact through the mailbox: the relay chose who mails us, so the pin is

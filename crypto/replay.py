@@ -21,6 +21,13 @@ numbers a gap skipped:
 - a copy with no session (a mailbox item) must be above the stream's last, or
   one of the numbers a gap skipped (it arrived late, by the other path:
   reported as late, shown once); anything else is a replay.
+
+A message id seen before is a replay, except for a *resend*: a sender resends
+what a recipient never confirmed to the recipient's next session, under the
+same id. Given the copy's content digest and the key that opened it
+(``via``), a copy whose signed content equals the one accepted under that id
+but that arrived by a key no earlier copy came by is a duplicate: dropped, not
+shown, not a warning. A second copy by the same key is the relay replaying it.
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ DEFAULT_REMEMBERED_IDS = 100_000
 DEFAULT_REMEMBERED_STREAMS = 100_000
 #: Skipped numbers remembered per stream, for copies that arrive late.
 MAX_MISSING_PER_STREAM = 1_000
+#: Keys one message may arrive by (the first copy and its resends) before more copies are replays.
+MAX_RESENDS_SEEN = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +57,8 @@ class CounterCheck:
     reset: bool = False
     #: It fills a gap reported earlier: it arrived late, by the other path.
     late: bool = False
+    #: A resend of a message already accepted (same signed content, another key): not shown again.
+    duplicate: bool = False
 
 
 @dataclass(slots=True)
@@ -64,7 +75,8 @@ class ReplayGuard:
     ) -> None:
         #: session key -> conversation -> last counter (senders count per conversation).
         self._last_counter: dict[bytes, dict[str, int]] = {}
-        self._seen_ids: OrderedDict[tuple[str, str], None] = OrderedDict()
+        #: (sender, msg_id) -> (content digest, keys that opened a copy of it).
+        self._seen_ids: OrderedDict[tuple[str, str], tuple[bytes, tuple[bytes, ...]]] = OrderedDict()
         self._remembered_ids = remembered_ids
         #: (sender identity key, conversation) -> its state; a state file may own and save it.
         self.streams: OrderedDict[tuple[bytes, str], StreamState] = streams if streams is not None else OrderedDict()
@@ -76,13 +88,23 @@ class ReplayGuard:
         msg_id: str,
         counter: int,
         stream: tuple[bytes, str] | None = None,
+        *,
+        digest: bytes = b"",
+        via: bytes = b"",
     ) -> CounterCheck:
         """Accept or raise ``Replay``. Accepting records the message as seen.
 
         ``sender_session_key`` None: a copy that came without a session (from
-        a mailbox), checked against ``stream`` alone.
+        a mailbox), checked against ``stream`` alone. ``digest`` and ``via``
+        (the copy's ``content_digest`` and the key that opened it) tell a
+        resend, ``duplicate`` in the result, from a replay.
         """
-        if (sender, msg_id) in self._seen_ids:
+        seen = self._seen_ids.get((sender, msg_id))
+        if seen is not None:
+            accepted, vias = seen
+            if digest and accepted == digest and via not in vias and len(vias) < MAX_RESENDS_SEEN:
+                self._seen_ids[(sender, msg_id)] = (accepted, (*vias, via))  # a second copy by it is a replay
+                return CounterCheck(missed=0, duplicate=True)
             raise Replay(f"message {msg_id!r} from {sender!r} was already received")
         if sender_session_key is None and stream is None:
             raise ValueError("a copy without a session needs its stream")
@@ -105,7 +127,7 @@ class ReplayGuard:
                 self.streams.popitem(last=False)
         if sender_session_key is not None:
             self._last_counter.setdefault(sender_session_key, {})[conversation] = counter
-        self._seen_ids[(sender, msg_id)] = None
+        self._seen_ids[(sender, msg_id)] = (digest, (via,))
         if len(self._seen_ids) > self._remembered_ids:
             self._seen_ids.popitem(last=False)
         return result

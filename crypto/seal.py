@@ -20,6 +20,7 @@ Counter and id checks are stateful and live in ``replay.ReplayGuard``.
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -268,6 +269,17 @@ class OpenedMessage:
 
     inner: InnerMessage
     counter: int
+    #: ``content_digest`` of the signed inner bytes: equal for every copy of one signed message.
+    digest: bytes = b""
+
+
+#: Bytes of ``content_digest``: collisions need 2^64 work, and only the sender could use one.
+CONTENT_DIGEST_SIZE = 16
+
+
+def content_digest(inner_bytes: bytes) -> bytes:
+    """Names one signed content, so a copy of a message already shown can be told from a new one."""
+    return hashlib.blake2b(inner_bytes, digest_size=CONTENT_DIGEST_SIZE, person=b"susurro/content").digest()
 
 
 class BoxCache:
@@ -490,7 +502,7 @@ def open_block(
             raise NotAddressedToMe(f"room message from {relay_sender!r} says it skipped {own_name!r}")
     elif (own_name, own_fp) not in inner.to:
         raise NotAddressedToMe(f"message from {relay_sender!r} is not addressed to {own_name!r} under this identity")
-    return OpenedMessage(inner=inner, counter=counter)
+    return OpenedMessage(inner=inner, counter=counter, digest=content_digest(inner_bytes))
 
 
 def unpack_strict(data: bytes, what: str) -> Any:

@@ -12,6 +12,7 @@ On the wire every frame is a msgpack map with ``v`` (protocol version) and
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
@@ -438,6 +439,57 @@ class KeepaliveAck(Frame):
 RELAY_FRAMES[Keepalive.TYPE] = Keepalive
 CLIENT_FRAMES[KeepaliveAck.TYPE] = KeepaliveAck
 
+
+# --- copies the relay dropped ------------------------------------------------
+# The relay's ack means "queued". When it then ends a recipient's connection
+# with copies still in that recipient's queue (a slow reader evicted, a write
+# that failed), it tells each sender which of their messages those were, so
+# the sender resends them to the recipient's next session at once instead of
+# waiting for a receipt that cannot come.
+
+
+class DropReason(str, enum.Enum):
+    """Why the relay threw away copies it had queued for a member."""
+
+    #: The member's queue passed ``--outbox-bytes``: evicted as a slow reader.
+    SLOW_READER = "slow_reader"
+    #: The member's socket refused the bytes, or took none for ``--send-timeout``.
+    WRITE_FAILED = "write_failed"
+    #: The connection ended (timed out, vanished, was cut) before they were written.
+    CLOSED = "closed"
+
+
+#: Message ids one ``dropped`` frame names; more go in further frames.
+MAX_DROPPED_IDS = MAX_MAP_LEN
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dropped(Frame):
+    """Messages of ours the relay had queued for ``name`` and threw away when its connection ended."""
+
+    TYPE: ClassVar[str] = "dropped"
+    name: str
+    ids: tuple[str, ...]
+    reason: str
+
+    def __post_init__(self) -> None:
+        _check_str("name", self.name, MAX_RAW_NAME_CHARS)
+        if not isinstance(self.ids, tuple) or not 0 < len(self.ids) <= MAX_DROPPED_IDS:
+            raise _fail(f"ids must list 1..{MAX_DROPPED_IDS} message ids")
+        for msg_id in self.ids:
+            _check_msg_id(msg_id)
+        # Open-ended like error codes: a reason this side does not know is still a drop.
+        _check_str("reason", self.reason, MAX_CODE_CHARS)
+
+    @classmethod
+    def from_wire(cls, raw: Mapping[str, Any]) -> Frame:
+        values = _take(raw, ("name", "ids", "reason"))
+        if not isinstance(values["ids"], list):
+            raise _fail("ids must be a list")
+        return cls(name=values["name"], ids=tuple(values["ids"]), reason=values["reason"])
+
+
+RELAY_FRAMES[Dropped.TYPE] = Dropped
 
 def decode_frame(
     payload: bytes,

@@ -17,9 +17,9 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from susurro.crypto import BadCertificate, BadSignature, SessionCertificate, short_fingerprint, verify_join_proof
 from susurro.protocol import (
@@ -28,6 +28,8 @@ from susurro.protocol import (
     Bye,
     Challenge,
     DeliverEncoder,
+    Dropped,
+    DropReason,
     Error,
     ErrorCode,
     Frame,
@@ -52,6 +54,7 @@ from susurro.protocol import (
     encode_ack,
     normalize_name,
 )
+from susurro.protocol.frames import MAX_DROPPED_IDS
 from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, CHALLENGE_SIZE, MAX_HANDSHAKE_FRAME
 
 from .config import RelayConfig
@@ -73,7 +76,11 @@ _CLOSING_CODES = frozenset({ErrorCode.HANDSHAKE_TIMEOUT, ErrorCode.IDLE_TIMEOUT}
 
 
 class OutboxLike(Protocol):
-    def offer(self, data: bytes) -> bool: ...
+    def offer(self, data: bytes, tag: Hashable | None = None) -> bool: ...
+
+
+#: The outbox's reasons for giving up (``relay/outbox.py``) as the ``dropped`` frame says them.
+_DROP_REASONS = {"slow_consumer": DropReason.SLOW_READER, "write failed": DropReason.WRITE_FAILED}
 
 
 @dataclass(eq=False)
@@ -294,6 +301,30 @@ class RelayCore:
             self.router.depart(conn, conn.name)
             log.info("leave name=%s addr=%s reason=%s members=%d", conn.name, conn.address, reason, len(self.roster))
 
+    def report_dropped(self, conn: Connection, tags: list[Hashable], close_reason: str | None) -> None:
+        """``conn`` is closed and its outbox threw away the copies tagged ``tags``: tell each sender which.
+
+        The ack told them "queued"; without this they would learn of the
+        loss only when no receipt comes. Senders that have gone (or the
+        whole relay, shutting down) are told nothing.
+        """
+        if conn.name is None or not tags:
+            return
+        reason = _DROP_REASONS.get(close_reason or "", DropReason.CLOSED)
+        by_sender: dict[Connection, dict[str, None]] = {}
+        for sender, msg_id in cast("list[tuple[Connection, str]]", tags):  # the tags _handle_send gave
+            by_sender.setdefault(sender, {})[msg_id] = None
+        told = 0
+        for sender, ids in by_sender.items():
+            if sender.closing or sender is conn:
+                continue
+            told += 1
+            listed = list(ids)
+            for start in range(0, len(listed), MAX_DROPPED_IDS):
+                chunk = tuple(listed[start : start + MAX_DROPPED_IDS])
+                self._send(sender, Dropped(name=conn.name, ids=chunk, reason=reason.value), limit=ABSOLUTE_MAX_FRAME)
+        log.info("dropped name=%s copies=%d senders=%d reason=%s", conn.name, len(tags), told, reason.value)
+
     def _online(self, name: str) -> Connection | None:
         """The connection that holds ``name`` now (compared under the name rules), if any."""
         found, _ = self.roster.lookup([name])
@@ -491,6 +522,7 @@ class RelayCore:
         delivered: list[str] = []
         reached: set[str] = set()
         encoder = DeliverEncoder(conn.name, send.id, max_frame=ABSOLUTE_MAX_FRAME)
+        tag = (conn, send.id)  # comes back from the outbox of a recipient evicted before it was written
         audit = self.config.log_ciphertext
         first_ct = b""
         total_bytes = 0
@@ -504,7 +536,7 @@ class RelayCore:
             if peer.node is not None:  # on another relay node: the router hands it on
                 remote[name] = (wire_name, encoder.frame(ct))
                 continue
-            if peer.outbox.offer(encoder.frame(ct)):
+            if peer.outbox.offer(encoder.frame(ct), tag):
                 delivered.append(name)
                 total_bytes += len(ct)
                 first_ct = first_ct or ct

@@ -448,6 +448,10 @@ class Link:
                 with contextlib.suppress(OSError, ValueError):
                     self.loop.epoll.unregister(self.fd)
         self.outbox.abort(self.outbox.close_reason or "closed")
+        if self.conn is not None and self.conn.joined:
+            dropped = self.outbox.take_dropped()
+            if dropped:
+                self.loop.server.core.report_dropped(self.conn, dropped, self.outbox.close_reason)
         if self.tls is not None:
             with contextlib.suppress(OSError, ValueError):
                 self.tls.shutdown(socket.SHUT_WR)  # close_notify, best effort

@@ -6,6 +6,8 @@ list of the bytes offered is the whole I/O surface of a socket-free relay.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 from susurro.protocol import RELAY_FRAMES, Frame, FrameDecoder, decode_frame
 from susurro.protocol.limits import ABSOLUTE_MAX_FRAME
 
@@ -20,13 +22,17 @@ class MemoryOutbox:
         self.offered: list[bytes] = []
         #: What was accepted and not yet handed on by ``take_all``.
         self.data: list[bytes] = []
+        #: The tags of what was accepted (the core tags each ``deliver``), as a real outbox keeps them.
+        self.tags: list[Hashable] = []
         self._read = 0
 
-    def offer(self, data: bytes) -> bool:
+    def offer(self, data: bytes, tag: Hashable | None = None) -> bool:
         self.offered.append(data)
         if not self.accept or self.closed:
             return False
         self.data.append(data)
+        if tag is not None:
+            self.tags.append(tag)
         return True
 
     def take_all(self) -> bytes:

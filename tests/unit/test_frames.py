@@ -17,6 +17,8 @@ from susurro.protocol import (
     Bye,
     Challenge,
     Deliver,
+    Dropped,
+    DropReason,
     Error,
     ErrorCode,
     Frame,
@@ -50,7 +52,7 @@ from susurro.protocol import (
     decode_frame,
     encode,
 )
-from susurro.protocol.frames import MAX_RAW_NAME_CHARS, MAX_TIMESTAMP
+from susurro.protocol.frames import MAX_DROPPED_IDS, MAX_RAW_NAME_CHARS, MAX_TIMESTAMP
 from susurro.protocol.limits import (
     CHALLENGE_SIZE,
     LENGTH_PREFIX_SIZE,
@@ -140,6 +142,7 @@ SAMPLES: list[Frame] = [
     Shutdown(reason="relay is restarting"),
     Keepalive(),
     KeepaliveAck(),
+    Dropped(name="bob", ids=("m-1", "m-2"), reason=DropReason.SLOW_READER.value),
     *ROOM_SAMPLES,
     *MAILBOX_SAMPLES,
 ]
@@ -148,6 +151,7 @@ EDGE_SAMPLES: list[Frame] = [
     Ack(id="x", delivered=(), missing=()),
     Error(code="some_future_code", detail=""),
     Shutdown(reason=""),
+    Dropped(name="bob", ids=("x",) * MAX_DROPPED_IDS, reason="some_future_reason"),
     Challenge(nonce=NONCE, max_frame=2**32 - 1, max_recipients=MAX_MAP_LEN),
     Hello(name="n" * MAX_RAW_NAME_CHARS, ik=IK, sk=SK, cert=SIG, issued_at=MAX_TIMESTAMP, proof=PROOF),
     Deliver(sender="b", id="i" * MAX_MSG_ID_CHARS, ct=b"\x00"),
@@ -529,6 +533,11 @@ LOCAL_INVALID: list[tuple[str, Any]] = [
     ("deliver str ct", lambda: Deliver(sender="a", id="1", ct="ct")),
     ("ack list delivered", lambda: Ack(id="1", delivered=["bob"], missing=())),
     ("ack empty name", lambda: Ack(id="1", delivered=("",), missing=())),
+    ("dropped no ids", lambda: Dropped(name="bob", ids=(), reason="closed")),
+    ("dropped too many ids", lambda: Dropped(name="bob", ids=("x",) * (MAX_DROPPED_IDS + 1), reason="closed")),
+    ("dropped free-text id", lambda: Dropped(name="bob", ids=("a b",), reason="closed")),
+    ("dropped ids list", lambda: Dropped(name="bob", ids=["x"], reason="closed")),
+    ("dropped empty reason", lambda: Dropped(name="bob", ids=("x",), reason="")),
     ("error long code", lambda: Error(code="c" * (MAX_CODE_CHARS + 1), detail="")),
     ("shutdown long reason", lambda: Shutdown(reason="r" * (MAX_DETAIL_CHARS + 1))),
 ]
@@ -722,6 +731,8 @@ GOOD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "refused": st.lists(st.tuples(key32, st.text(max_size=8)).map(list), max_size=2),
     "item": st.integers(-1, 9),
     "at": st.integers(-1, 9),
+    # dropped copies
+    "ids": st.lists(st.text(alphabet="0123456789abcdef- ", max_size=6), max_size=3),
 }
 WIRE_FIELDS = {
     t: [cls.WIRE_NAMES.get(f.name, f.name) for f in dataclasses.fields(cls)]

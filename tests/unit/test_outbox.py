@@ -199,3 +199,42 @@ def test_sealing_turns_each_flush_into_records_in_order() -> None:
     box.offer(b"de")
     box.flush()
     assert bytes(sock.written) == b"[abc][de]"
+
+
+# --- tags: what the relay can tell senders it threw away --------------------------------
+
+
+def test_an_evicted_outbox_gives_back_the_tags_of_frames_that_never_fully_left() -> None:
+    sock = FakeSocket(window=5)  # the kernel takes the first frame and half of the second
+    box = Outbox(20, sock.send)
+    assert box.offer(b"11111", "m1")  # flushed whole at once
+    assert box.offer(b"2222222222", "m2")  # half of it waits
+    sock.window = 0
+    assert box.offer(b"3333333333", "m3")
+    assert box.offer(b"4444444444", "m4") is False  # over the budget: evicted
+    assert box.close_reason == "slow_consumer"
+    assert box.take_dropped() == ["m2", "m3"]  # m4 was refused (the ack says so), m1 left whole
+    assert box.take_dropped() == []  # said once
+
+
+def test_a_frame_the_kernel_took_only_in_part_counts_as_dropped() -> None:
+    sock = FakeSocket(window=3)
+    box = Outbox(100, sock.send)
+    assert box.offer(b"abcdef", "half")
+    assert box.take_dropped() == [], "nothing is dropped while the outbox is open"
+    box.abort("write failed")
+    assert box.take_dropped() == ["half"]
+
+
+def test_tags_are_let_go_once_their_bytes_have_gone_and_a_clean_outbox_drops_none() -> None:
+    sock = FakeSocket(window=4)
+    box = Outbox(1000, sock.send, seal=lambda data: b"[" + data + b"]")  # TLS: wire bytes differ
+    for i in range(50):
+        box.offer(b"frame-%02d" % i, i)
+        sock.window = 4 if i % 3 else 100  # partial writes, then catching up
+        box.flush()
+    sock.window = 1000
+    while not box.drained:
+        box.flush()
+    box.abort("closed")
+    assert box.take_dropped() == []

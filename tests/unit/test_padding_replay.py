@@ -233,3 +233,36 @@ def test_guard_accepts_exactly_the_strictly_increasing_counters(counters: list[i
         else:
             with pytest.raises(Replay):
                 guard.check(S1, "alice", f"m{i}", counter)
+
+
+# --- resends: the same signed content under the same id, by another key -----------------
+
+OURS_A = b"\xaa" * 32  # the key of ours that opened a copy
+OURS_B = b"\xbb" * 32
+
+
+def test_a_resend_of_the_same_content_by_another_key_is_a_duplicate_not_a_replay() -> None:
+    guard = ReplayGuard()
+    assert not guard.check(S1, "alice", "m1", 1, digest=b"content", via=OURS_A).duplicate
+    again = guard.check(S1, "alice", "m1", 1, digest=b"content", via=OURS_B)  # resent to our next session
+    assert again == CounterCheck(missed=0, duplicate=True)
+    assert guard.check(S1, "alice", "m2", 2, digest=b"other", via=OURS_B) == CounterCheck(missed=0)
+
+
+def test_the_same_copy_by_the_same_key_again_is_a_replay() -> None:
+    guard = ReplayGuard()
+    guard.check(S1, "alice", "m1", 1, digest=b"content", via=OURS_A)
+    with pytest.raises(Replay):
+        guard.check(S1, "alice", "m1", 1, digest=b"content", via=OURS_A)
+    assert guard.check(S1, "alice", "m1", 1, digest=b"content", via=OURS_B).duplicate
+    with pytest.raises(Replay):  # the resend, replayed
+        guard.check(S1, "alice", "m1", 1, digest=b"content", via=OURS_B)
+
+
+def test_other_content_under_a_seen_id_is_a_replay_whatever_the_key() -> None:
+    guard = ReplayGuard()
+    guard.check(S1, "alice", "m1", 1, digest=b"content", via=OURS_A)
+    with pytest.raises(Replay):
+        guard.check(S1, "alice", "m1", 2, digest=b"forged", via=OURS_B)
+    with pytest.raises(Replay):  # no digest: nothing to compare, so never a duplicate
+        guard.check(S1, "alice", "m1", 2, via=OURS_B)

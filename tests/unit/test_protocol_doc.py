@@ -17,7 +17,7 @@ from susurro.crypto.padding import pad
 from susurro.crypto.safety import _half as safety_half
 from susurro.crypto.safety import safety_number
 from susurro.crypto.seal import InnerMessage
-from susurro.protocol import CLIENT_FRAMES, RELAY_FRAMES, Deliver, Ping, encode
+from susurro.protocol import CLIENT_FRAMES, RELAY_FRAMES, Deliver, Dropped, DropReason, Ping, encode
 from susurro.protocol.errors import ErrorCode
 from tests.helpers.docs import PROTOCOL_DOC, doc_vectors
 
@@ -114,6 +114,8 @@ def test_byte_level_examples_in_the_doc_match_the_encoder() -> None:
     shown = bytes.fromhex(" ".join(re.split(r"\s{3,}", line)[0] for line in example.splitlines()))
     assert shown == deliver
     assert encode(Ping()).hex(" ") in text
+    dropped = Dropped(name="bob", ids=("e657d728349c616a",), reason=DropReason.SLOW_READER.value)
+    assert encode(dropped).hex(" ") in text
 
 
 def test_every_frame_type_and_error_code_is_documented() -> None:
