@@ -17,7 +17,7 @@ import msgpack
 import nacl.exceptions
 import nacl.secret
 
-from susurro.crypto import IdentityKey, ReplayGuard
+from susurro.crypto import CryptoError, IdentityKey, ReplayGuard
 from susurro.crypto.files import private_directory, read_checked, write_atomically
 from susurro.crypto.history import HistoryKey, derive_local_key
 from susurro.crypto.replay import StreamState
@@ -30,6 +30,7 @@ from .mailbox import Mailbox
 from .mailstate import MailState
 from .prekeyring import PrekeyRing
 from .rooms import RememberedRoom
+from .unconfirmed import Unconfirmed
 
 #: A prekey file holds about 100 one-time keys and 2,000 used-key records; far below this.
 MAX_PREKEY_FILE_BYTES = 1024 * 1024
@@ -68,12 +69,14 @@ MAX_STATE_FILE_BYTES = 32 * 1024 * 1024
 
 
 class CounterState:
-    """Our send counters and the streams we receive, saved sealed so restarts keep them.
+    """Our send counters, the streams we receive and our messages not yet confirmed, saved sealed so
+    restarts keep them.
 
     Without it a restarted client would count again from 1 (its peers would
-    see a reset) and would see a false gap in every conversation whose sender
-    kept running. Saved at most every ``interval`` seconds and when the client
-    closes.
+    see a reset), would see a false gap in every conversation whose sender
+    kept running, and would forget what it still had to resend (quitting
+    with receipts outstanding keeps those messages for the next start).
+    Saved at most every ``interval`` seconds and when the client closes.
     """
 
     def __init__(self, identity: IdentityKey, path: Path, interval: float = 5.0) -> None:
@@ -87,6 +90,7 @@ class CounterState:
         self.rooms: dict[str, list[RememberedRoom]] = {}
         #: Set by the view once its session exists: (relay, the session's ``RoomBook.remember``).
         self.room_source: tuple[str, Callable[[], list[RememberedRoom]]] | None = None
+        self.unconfirmed = Unconfirmed()
         data = read_checked(path, forbidden_mode=0o077, max_bytes=MAX_STATE_FILE_BYTES, fix=f"run 'chmod 600 {path}'")
         if data is not None:
             self._load(data)
@@ -105,10 +109,13 @@ class CounterState:
                     RememberedRoom(bytes(room_id), str(label), int(seq), bytes(digest))
                     for room_id, label, seq, digest in rooms
                 ]
-        except (nacl.exceptions.CryptoError, ValueError, TypeError, KeyError):
+            if "unconfirmed" in state:  # files from before it keep their counters
+                self.unconfirmed = Unconfirmed.load(state["unconfirmed"])
+        except (nacl.exceptions.CryptoError, CryptoError, ValueError, TypeError, KeyError):
             # Damaged or another identity's: start afresh (peers see a reset), never crash the client.
             self.counters = SendCounters()
             self.replay = ReplayGuard()
+            self.unconfirmed = Unconfirmed()
 
     def save(self, now: float, *, force: bool = False) -> None:
         if not force and now - self._saved_at < self._interval:
@@ -118,6 +125,7 @@ class CounterState:
             "send": [[conv, key, n] for (conv, key), n in self.counters.table.items()],
             "recv": [[key, conv, s.last, sorted(s.missing)] for (key, conv), s in self.replay.streams.items()],
             "rooms": self._rooms_to_save(),
+            "unconfirmed": self.unconfirmed.export(),
         }
         private_directory(self.path.parent)
         write_atomically(self.path, bytes(self._box.encrypt(msgpack.packb(state, use_bin_type=True))))

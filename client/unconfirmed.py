@@ -31,9 +31,10 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from susurro.crypto import IdentityPublicKey, Recipient, SessionPublicKey
-from susurro.crypto.seal import SignedMessage
+from susurro.crypto.seal import SignedMessage, signed_from_head
 
 from . import events as ev
 from .events import WarningKind
@@ -48,8 +49,8 @@ MAX_CONFIRMING = 10_000
 class _Copy:
     name: str
     counter: int
-    #: The recipient session key it was last sealed to.
-    sealed_to: SessionPublicKey
+    #: The recipient session key it was last sealed to; None: it never left this client (resend to any session).
+    sealed_to: SessionPublicKey | None
     #: The relay said it threw this copy away (its reason), so it cannot have been shown.
     dropped: str | None = None
 
@@ -150,6 +151,45 @@ class Unconfirmed:
             recipient = Recipient(name=name, identity_key=identity_key, session_key=session_key, counter=copy.counter)
             out.append(Resend(msg_id, message.signed, recipient))
         return out
+
+    def never_left(self, msg_ids: Iterable[str]) -> None:
+        """These were sealed but the session ended before they went out: due to the recipients' next session,
+        whatever its key and whether or not they ever confirmed anything."""
+        for msg_id in msg_ids:
+            message = self._messages.get(msg_id)
+            if message is not None:
+                for copy in message.copies.values():
+                    copy.sealed_to, copy.dropped = None, "not_sent"
+
+    def export(self) -> list[Any]:
+        """Everything, as plain values for the sealed state file (``load`` reads it back)."""
+        messages = [
+            [msg_id, m.signed.head, [[bytes(k), c.name, c.counter, c.sealed_to, c.dropped] for k, c in m.copies.items()]]
+            for msg_id, m in self._messages.items()
+        ]
+        return [messages, [bytes(k) for k in self._confirming]]
+
+    @classmethod
+    def load(cls, value: Any, limit: int = MAX_UNCONFIRMED) -> Unconfirmed:
+        """Read back ``export``; raises ``ValueError``, ``TypeError``, ``KeyError`` or ``CryptoError`` if damaged."""
+        book = cls(limit)
+        messages, confirming = value
+        for msg_id, head, copies in messages[-limit:]:
+            book._messages[str(msg_id)] = _Message(
+                signed_from_head(bytes(head)),
+                {
+                    IdentityPublicKey(bytes(key)): _Copy(
+                        str(name),
+                        int(counter),
+                        None if sealed_to is None else SessionPublicKey(bytes(sealed_to)),
+                        None if dropped is None else str(dropped),
+                    )
+                    for key, name, counter, sealed_to, dropped in copies
+                },
+            )
+        for key in confirming[-MAX_CONFIRMING:]:
+            book._confirming[IdentityPublicKey(bytes(key))] = None
+        return book
 
     def outstanding(self) -> list[tuple[str, tuple[str, ...]]]:
         """(msg_id, names whose receipt has not come), oldest first: what quitting now leaves unconfirmed."""

@@ -384,6 +384,20 @@ def sign_message(
     return SignedMessage(inner=inner, head=b"\x92" + msgpack.packb(sealed, use_bin_type=True))
 
 
+def signed_from_head(head: bytes) -> SignedMessage:
+    """A ``SignedMessage`` again from its ``head`` (kept sealed in our state file to resend after a
+    restart); raises ``MalformedMessage`` if it is not one. Its signature is ours and is not checked."""
+    if not isinstance(head, bytes) or head[:1] != b"\x92":
+        raise MalformedMessage("not a kept message")
+    sealed = _unpack(head[1:], "kept message")
+    if not isinstance(sealed, bytes):
+        raise MalformedMessage("kept message fields have the wrong types")
+    inner_bytes, _ = _unpack_pair(sealed, "sealed message")
+    if not isinstance(inner_bytes, bytes):
+        raise MalformedMessage("sealed message fields have the wrong types")
+    return SignedMessage(inner=InnerMessage.from_wire(_unpack(inner_bytes, "inner message")), head=head)
+
+
 def message_block(signed: SignedMessage, counter: int) -> bytes:
     """The padded plaintext of one recipient's copy: ``pad(msgpack[sealed, counter])``."""
     if not 0 < counter <= MAX_COUNTER:
