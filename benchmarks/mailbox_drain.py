@@ -37,7 +37,7 @@ class _Client:
         self.conn = conn
         self.events: list[ev.Event] = []
 
-    def offer(self, data: bytes) -> bool:  # the relay's outbox for this connection
+    def offer(self, data: bytes, tag: object = None) -> bool:  # the relay's outbox for this connection
         self.outbox.append(data)
         return True
 

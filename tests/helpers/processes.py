@@ -142,6 +142,18 @@ class CliProcess:
                 event["_taken"] = True
                 return event
 
+    def printed(self) -> list[dict[str, Any]]:
+        """Every event printed so far (whether or not ``expect`` took it), without waiting."""
+        while True:
+            try:
+                event = self._queue.get_nowait()
+            except queue.Empty:
+                return self.events
+            if event is None:
+                self._queue.put(None)
+                return self.events
+            self.events.append(event)
+
     def expect_event(self, event_type: str, /, **fields: Any) -> dict[str, Any]:
         def matches(event: dict[str, Any]) -> bool:
             return event.get("event") == event_type and all(event.get(k) == v for k, v in fields.items())
