@@ -41,8 +41,15 @@ from tests.helpers.processes import CliProcess, RelayProcess
 FILLER = 12 * 1024
 #: How long each phase may take (seconds); every wait is bounded by one of these.
 PHASE = 180.0
+#: Messages before the kill: about 40 s of sending, a backlog past the kernel's buffers.
+KILL_MESSAGES = 300
+#: How long the end of a run waits with nothing new shown or reported before it counts what is missing.
+SETTLE = 30.0
 #: Messages alice types before waiting for the relay's word on them.
 STEP = 10
+#: alice types no faster than this (lines a second), under the relay's flood allowance, so that a
+#: client that does not pace its sends (before issue 17) is not cut for flooding in the middle.
+TYPING_RATE = 8.0
 
 
 class Fault(str, enum.Enum):
@@ -92,6 +99,18 @@ def _wait(done: Callable[[], bool], what: str, limit: float = PHASE) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what}: not within {limit:g} s")
         time.sleep(0.2)
+
+
+def _settle(done: Callable[[], bool], progress: Callable[[], object]) -> None:
+    """Wait for ``done`` while ``progress()`` keeps changing (resends go out paced), at most ``PHASE``;
+    not an error when it does not come: what never settles is what the run counts as lost."""
+    deadline = time.monotonic() + PHASE
+    seen, moved_at = progress(), time.monotonic()
+    while not done() and time.monotonic() < min(deadline, moved_at + SETTLE):
+        time.sleep(0.5)
+        now_seen = progress()
+        if now_seen != seen:
+            seen, moved_at = now_seen, time.monotonic()
 
 
 def _of(client: CliProcess, kind: str) -> list[dict[str, Any]]:
@@ -168,13 +187,17 @@ def run(fault: Fault, messages: int, workdir: Path) -> Outcome:
         alice.expect_event("receipt")
         tally = _Tally(alice, bob, len(_of(alice, "sent")))
         os.kill(bob.proc.pid, signal.SIGSTOP)
+        if fault is Fault.KILL:  # all typed well within bob's idle timeout (120 s), so the kill is what loses them
+            messages = min(messages, KILL_MESSAGES)
         typed = 0
         while typed < messages and not (fault in LEAVE_REASON and _left(relay, fault)):
+            step_started = time.monotonic()
             for _ in range(min(STEP, messages - typed)):
                 alice.type(f"/msg bob m{typed:04d} {'x' * FILLER}")
                 typed += 1
             # alice's client paces its sends: wait for the relay's word on each before typing more.
             _wait(lambda n=typed: len(tally.sent()) >= n and _answered(alice, tally.sent()), "alice's reports")
+            time.sleep(max(0.0, step_started + STEP / TYPING_RATE - time.monotonic()))
         if fault is Fault.KILL:
             relay.proc.kill()  # SIGKILL: no shutdown frame, no flush
             relay.proc.wait(PHASE)
@@ -184,8 +207,9 @@ def run(fault: Fault, messages: int, workdir: Path) -> Outcome:
         else:
             _wait(lambda: _left(relay, fault), f"the relay letting go of bob ({LEAVE_REASON[fault]})")
         os.kill(bob.proc.pid, signal.SIGCONT)
-        _wait(tally.settled, "every message shown by bob or reported as not delivered")
-        _wait(lambda: set(tally.shown()) <= tally.receipted(), "alice's receipts for what bob showed")
+        progress = lambda: (len(tally.shown()), len(tally.receipted()), len(_of(alice, "delivery")))  # noqa: E731
+        _settle(tally.settled, progress)
+        _settle(lambda: set(tally.shown()) <= tally.receipted(), progress)
         return tally.outcome(fault)
     finally:
         for client in clients:

@@ -41,6 +41,8 @@ from .tls import TLSSetupError, client_context
 from .typed_lines import handle_line, send_failed
 
 JOIN_TIMEOUT = 20.0
+#: On /quit, how long to wait for the receipts of what was just sent before saying what is unconfirmed.
+QUIT_GRACE = 2.0
 
 DESCRIPTION = """\
 Susurro terminal client: end-to-end encrypted group chat over a blind relay.
@@ -252,7 +254,7 @@ def _main(argv: list[str] | None) -> int:
         return 2
     session = ClientSession(
         identity, name, relay=relay_label, trust=trust, strict=args.strict, history=history, mailbox=mailbox,
-        replay=counters.replay, counters=counters.counters,
+        replay=counters.replay, counters=counters.counters, unconfirmed=counters.unconfirmed,
         save_state=lambda now, force: counters.save(now, force=force),
         # The one-command demo lands everyone on this machine in one open room (decision 30).
         lobby=Lobby() if uses_demo_relay(args, tls) else None,
@@ -344,9 +346,25 @@ def run(
                 return 1
         elif isinstance(item, TypedLine):
             if not handle_line(item.text, connection, output, compared, rooms):
-                return 0
+                return _leave(connection, events, output)
         elif isinstance(item, EndOfInput):
-            return 0
+            return _leave(connection, events, output)
+
+
+def _leave(connection: RelayConnection, events: queue.Queue[object], output: Output) -> int:
+    """Before closing: each message no receipt has confirmed yet is said (the state file keeps it to send
+    again next time), after a short wait for receipts still on their way."""
+    deadline = time.monotonic() + QUIT_GRACE
+    while connection.outstanding() and (left := deadline - time.monotonic()) > 0:
+        try:
+            item = events.get(timeout=min(left, 0.1))
+        except queue.Empty:
+            continue
+        if isinstance(item, ev.Event):
+            output.event(item)
+    for event in connection.outstanding():
+        output.event(event)
+    return 0
 
 
 if __name__ == "__main__":

@@ -67,8 +67,11 @@ class RelayConnection(LiveCalls):
         ack_timeout: float = ACK_TIMEOUT,
         max_held: int = MAX_HELD,
         others: Sequence[tuple[str, int]] = (),
+        pace: bool = True,
     ) -> None:
         self.session = session
+        if pace:  # a live link paces its sends under the relay's flood allowance (resends, held lines, pastes)
+            session.pace_sends()
         self.events = events
         self._sock = sock
         self._lock = threading.Lock()
@@ -96,6 +99,7 @@ class RelayConnection(LiveCalls):
         ack_timeout: float = ACK_TIMEOUT,
         max_held: int = MAX_HELD,
         others: Sequence[tuple[str, int]] = (),
+        pace: bool = True,
     ) -> RelayConnection:
         """Connect and start reading; ``tls`` from ``client.tls.client_context`` turns on TLS.
 
@@ -129,6 +133,7 @@ class RelayConnection(LiveCalls):
             backoff=backoff,
             ack_timeout=ack_timeout,
             max_held=max_held,
+            pace=pace,
         )
         connection._reader.start()
         return connection
@@ -301,7 +306,7 @@ class RelayConnection(LiveCalls):
         """About once a second: the session's timers, and acks that are overdue."""
         with self._lock:
             produced = self.session.tick(wall_clock())  # e.g. a session key rotation by age
-            produced += self._outgoing.overdue(now)
+            produced += self._outgoing.overdue(now, self.session.describe)
             self._flush_orcut()
         ended = self._forward(produced)
         if self._outgoing.waiting:  # held lines whose wait for the room ran out

@@ -49,6 +49,10 @@ class WarningKind(str, enum.Enum):
     RELAY_ERROR = "relay_error"
     INTERNAL_ERROR = "internal_error"
     DELIVERY_UNKNOWN = "delivery_unknown"
+    #: The relay threw away copies of ours it had queued (``dropped``); they are sent again.
+    DROPPED = "dropped"
+    #: Quitting with a message no receipt has confirmed yet: kept, and sent again next time.
+    UNCONFIRMED = "unconfirmed"
     MESSAGE_HELD = "message_held"
     NOT_SENT = "not_sent"
     TRUST_STORE = "trust_store"

@@ -154,6 +154,11 @@ class LiveCalls:
             reports = {msg_id: mailbox.state.deliveries.report(msg_id) for msg_id in msg_ids}
             return {msg_id: report for msg_id, report in reports.items() if report}
 
+    def outstanding(self) -> list[ev.Event]:
+        """Each of our messages not yet confirmed by everyone it went to (say it before closing)."""
+        with self._lock:
+            return self.session.outstanding()
+
     def members(self) -> list[ev.MemberInfo]:
         """The verified members now present, sorted by name (a snapshot for views)."""
         with self._lock:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
@@ -39,28 +39,66 @@ MAX_HELD = 100
 PRESENCE_WAIT = 45.0
 
 
+#: Characters of a message's text quoted when it is reported (so the sender knows which one).
+EXCERPT_CHARS = 24
+
+
+def excerpt(text: str) -> str:
+    """The start of a message's text, quoted, for a report about it in the sender's words."""
+    words = " ".join(text.split())
+    return f'"{words[:EXCERPT_CHARS]}…"' if len(words) > EXCERPT_CHARS else f'"{words}"'
+
+
+def about(msg_id: str, text: str, names: Collection[str]) -> str:
+    """How a report names one of our messages: its id (for scripts; the terminal drops it), words, recipients."""
+    quoted = f" {excerpt(text)}" if text else ""
+    return f"message {msg_id}{quoted} to {', '.join(names) or 'nobody'}"
+
+
 class PendingAcks:
-    """msg id -> (members addressed, members skipped), until the relay's ack."""
+    """msg id -> (members addressed, members skipped, text), until the relay's ack."""
 
     def __init__(self, limit: int = MAX_PENDING_ACKS) -> None:
         self._limit = limit
-        self._pending: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        self._pending: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {}
+        #: Ids of resent copies awaiting their ack (the message itself was reported already).
+        self._resent: Counter[str] = Counter()
 
     def __len__(self) -> int:
         return len(self._pending)
 
-    def add(self, msg_id: str, addressed: tuple[str, ...], skipped: tuple[str, ...]) -> None:
+    def add(self, msg_id: str, addressed: tuple[str, ...], skipped: tuple[str, ...], text: str = "") -> None:
         if len(self._pending) >= self._limit:
             self._pending.pop(next(iter(self._pending)))
-        self._pending[msg_id] = (addressed, skipped)
+        self._pending[msg_id] = (addressed, skipped, text)
+
+    def resent(self, msg_id: str) -> None:
+        """A copy sent again under ``msg_id``: its ack is expected, and says nothing new to the user."""
+        if sum(self._resent.values()) < self._limit:
+            self._resent[msg_id] += 1
 
     def recipients_of(self, msg_id: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(encrypted to, skipped) for a message still awaiting its ack; empty once acked."""
-        return self._pending.get(msg_id, ((), ()))
+        addressed, skipped, _ = self._pending.get(msg_id, ((), (), ""))
+        return addressed, skipped
+
+    def describe(self, msg_id: str) -> str:
+        """A message awaiting its ack in the sender's words (``about``); only its id once acked."""
+        if msg_id not in self._pending:
+            return f"message {msg_id}"
+        addressed, _, text = self._pending[msg_id]
+        return about(msg_id, text, addressed)
 
     def settle(self, ack: Ack) -> list[ev.Event]:
         """The ``Delivery`` an ack becomes, and a warning if the ack contradicts itself or what we sent."""
         pending = self._pending.pop(ack.id, None)
+        if pending is None and self._resent[ack.id] > 0:
+            # A resend's ack (acks come in the order of the sends, so the first went to the
+            # message): "queued" again, which changes nothing until the receipt comes.
+            self._resent[ack.id] -= 1
+            if not self._resent[ack.id]:
+                del self._resent[ack.id]
+            return []
         if pending is None:
             return [
                 ev.Warning(
@@ -68,7 +106,7 @@ class PendingAcks:
                     detail=f"the relay acknowledged a message we did not send ({ack.id!r})",
                 )
             ]
-        addressed, skipped = pending
+        addressed, skipped, _ = pending
         said_delivered, said_missing = set(ack.delivered), set(ack.missing)
         # An ack is the relay's word; one that contradicts itself is a lie about
         # someone, so every name it is inconsistent about counts as not delivered.
@@ -99,20 +137,22 @@ class PendingAcks:
             )
         return out
 
-    def abandon(self) -> list[ev.Event]:
-        """The session ended: messages still awaiting an ack are reported, not dropped."""
-        if not self._pending:
-            return []
-        shown = list(self._pending)[:10]
-        ids = ", ".join(shown) + (", …" if len(self._pending) > len(shown) else "")
-        count = len(self._pending)
+    def abandon(self, never_left: Collection[str] = ()) -> list[ev.Event]:
+        """The session ended: each message still awaiting an ack is reported, in the sender's words.
+
+        ``never_left``: those that were still waiting their turn to go out (paced).
+        """
+        out: list[ev.Event] = []
+        for msg_id, (addressed, _, text) in self._pending.items():
+            if msg_id in never_left:
+                what = "was not sent before the connection to the relay ended; it is sent when they are back"
+            else:
+                what = "the connection to the relay ended before it said it had queued it"
+            detail = f"{about(msg_id, text, addressed)}: {what}"
+            out.append(ev.Warning(kind=WarningKind.DELIVERY_UNKNOWN, detail=detail))
         self._pending.clear()
-        return [
-            ev.Warning(
-                kind=WarningKind.DELIVERY_UNKNOWN,
-                detail=f"the connection ended before the relay reported delivery of {count} message(s): {ids}",
-            )
-        ]
+        self._resent.clear()
+        return out
 
 
 class AckWatch:
@@ -231,12 +271,18 @@ class Outgoing:
             return dataclasses.replace(delivery, missing=(*delivery.missing, *absent))
         return delivery
 
-    def overdue(self, now: float) -> list[ev.Event]:
-        """A warning for each message whose ack is later than the timeout (each said once)."""
+    def overdue(
+        self, now: float, describe: Callable[[str], str] = lambda msg_id: f"message {msg_id}"
+    ) -> list[ev.Event]:
+        """A warning for each message whose ack is later than the timeout (each said once).
+
+        ``describe`` names a message in the sender's words (``ClientSession.describe``).
+        """
+        name = describe if describe is not None else (lambda msg_id: f"message {msg_id}")
         return [
             ev.Warning(
                 kind=WarningKind.DELIVERY_UNKNOWN,
-                detail=f"no delivery report from the relay for message {msg_id} after {self.acks.timeout:g} s",
+                detail=f"{name(msg_id)}: no delivery report from the relay after {self.acks.timeout:g} s",
             )
             for msg_id in self.acks.overdue(now)
         ]

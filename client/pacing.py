@@ -15,6 +15,9 @@ so its counters never run backwards.
 from __future__ import annotations
 
 from collections import deque
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 #: Sends that go at once after a quiet spell (the relay's burst is 20).
 PACE_BURST = 10
@@ -22,33 +25,35 @@ PACE_BURST = 10
 PACE_PER_SECOND = 8.0
 
 
-class SendPacer:
+class SendPacer(Generic[T]):
+    """A FIFO of what is to be sent (the caller's items) and the token bucket that lets them out."""
+
     def __init__(self, burst: int = PACE_BURST, per_second: float = PACE_PER_SECOND) -> None:
         self.burst = burst
         self.per_second = per_second
         self._tokens = float(burst)
         self._at: float | None = None
-        self._queue: deque[tuple[str, bytes]] = deque()
+        self._queue: deque[T] = deque()
 
     def __len__(self) -> int:
         return len(self._queue)
 
-    def queue(self, msg_id: str, frame: bytes) -> None:
-        self._queue.append((msg_id, frame))
+    def queue(self, item: T) -> None:
+        self._queue.append(item)
 
-    def take(self, now: float) -> bytes:
-        """The frames allowed out at ``now``, in order; the rest wait for a later call."""
+    def take(self, now: float) -> list[T]:
+        """The items allowed out at ``now``, in order; the rest wait for a later call."""
         if self._at is not None and now > self._at:  # a clock that went back refills nothing
             self._tokens = min(float(self.burst), self._tokens + (now - self._at) * self.per_second)
         self._at = now if self._at is None else max(self._at, now)
-        out: list[bytes] = []
+        out: list[T] = []
         while self._queue and self._tokens >= 1:
-            out.append(self._queue.popleft()[1])
+            out.append(self._queue.popleft())
             self._tokens -= 1
-        return b"".join(out)
+        return out
 
-    def take_unsent(self) -> list[str]:
-        """The session ended: the ids of what never went out (their frames are dropped)."""
-        ids = [msg_id for msg_id, _ in self._queue]
+    def take_unsent(self) -> list[T]:
+        """The session ended: what never went out."""
+        items = list(self._queue)
         self._queue.clear()
-        return ids
+        return items

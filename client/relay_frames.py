@@ -19,6 +19,7 @@ from susurro.protocol import (
     Ack,
     Challenge,
     Deliver,
+    Dropped,
     Error,
     Frame,
     FrameDecoder,
@@ -45,6 +46,7 @@ from .link import Link, LinkEvent, LinkState
 from .lobby import Lobby
 from .mail_path import MAIL_FRAMES, MailPath
 from .outgoing import PendingAcks
+from .resend import Resender
 from .room_directory import read_index
 from .room_events import RoomReady
 from .rooms import RoomBook
@@ -69,6 +71,7 @@ class RelayFrames:
     _pending: PendingAcks
     _mail: MailPath | None
     _sender: Sender
+    _resender: Resender
 
     def _emit(self, frame: Frame) -> None:
         raise NotImplementedError  # the session queues the frame's bytes
@@ -135,10 +138,19 @@ class RelayFrames:
                 self._emit(frame)
         for frame in self.rooms.rejoined():  # rooms verified before a reconnect: catch up before sealing
             self._emit(frame)
+        for peer in list(self._members):  # what they never confirmed, sealed to their sessions now
+            admitted += self._resender.arrived(peer)
         return [connected, *admitted, ev.Roster(members=tuple(p.info() for p in self._members))]
 
     def _on_joined(self, joined: JoinedFrame, now: float) -> list[ev.Event]:
-        return self._members.admit(joined.member, Via.JOINED, now).events
+        events = self._members.admit(joined.member, Via.JOINED, now).events
+        peer = self._members.get(joined.member.name)
+        if peer is not None and peer.session_key == joined.member.sk:  # admitted: a new session of theirs
+            events += self._resender.arrived(peer)
+        return events
+
+    def _on_dropped(self, dropped: Dropped, now: float) -> list[ev.Event]:
+        return self._resender.dropped(dropped)
 
     def _on_rekeyed(self, rekeyed: Rekeyed, now: float) -> list[ev.Event]:
         return self._members.admit(rekeyed.member, Via.REKEYED, now).events
@@ -174,7 +186,9 @@ class RelayFrames:
         return events
 
     def _on_ack(self, ack: Ack, now: float) -> list[ev.Event]:
-        return self._pending.settle(ack)
+        events = self._pending.settle(ack)
+        self._resender.settled(events)
+        return events
 
     def _on_mail_frame(self, frame: Frame, now: float) -> list[ev.Event]:
         if self._mail is None:  # the relay sends these only to a client that published prekeys
@@ -202,6 +216,7 @@ _HANDLERS: dict[type[Frame], tuple[bool, Callable[[RelayFrames, Any, float], lis
     Rekeyed: (True, RelayFrames._on_rekeyed),
     Deliver: (True, RelayFrames._on_deliver),
     Ack: (True, RelayFrames._on_ack),
+    Dropped: (True, RelayFrames._on_dropped),
     RoomLog: (True, RelayFrames._on_room),
     RoomUpdate: (True, RelayFrames._on_room),
     RoomError: (True, RelayFrames._on_room),

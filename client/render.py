@@ -232,7 +232,17 @@ _MESSAGE_ID = re.compile(r"\bmessage [0-9a-f]{8,} ")
 
 
 #: Failures whose sentence is general: the terminal adds the core's detail (a file, a frame type).
-_WITH_DETAIL = frozenset({WarningKind.PROTOCOL_ERROR, WarningKind.TRUST_STORE, WarningKind.INTERNAL_ERROR})
+_WITH_DETAIL = frozenset(
+    {
+        WarningKind.PROTOCOL_ERROR,
+        WarningKind.TRUST_STORE,
+        WarningKind.INTERNAL_ERROR,
+        # which message, in its first words, and to whom: each is reported on its own line
+        WarningKind.DELIVERY_UNKNOWN,
+        WarningKind.DROPPED,
+        WarningKind.UNCONFIRMED,
+    }
+)
 
 
 def _warning_text(event: ev.Warning) -> str:

@@ -29,6 +29,7 @@ from .handshake import Handshake
 from .history import History, history_conversation
 from .mailbox import Mailbox, WaitingCopy
 from .outgoing import PendingAcks
+from .resend import Resender
 from .room_hold import WaitingRoomSend, WaitingRoomSends, forked_reason, not_sent, waiting_notice, withheld_reason
 from .rooms import RoomBook, SendGate
 from .rotation import OwnSessionKeys
@@ -92,9 +93,10 @@ def seal_send(
     room: str = ROOM,
     head: SignedHead | None = None,
     skipped: Sequence[tuple[str, bytes]] = (),
-) -> tuple[bytes, SignedMessage]:
-    """The ``send`` frame for ``text`` sealed to each present target with its next counter, and the
-    signed message (``absent`` members are signed into its ``to`` list too, for their waiting copies).
+) -> tuple[bytes, SignedMessage, list[Recipient]]:
+    """The ``send`` frame for ``text`` sealed to each present target with its next counter, the
+    signed message (``absent`` members are signed into its ``to`` list too, for their waiting copies),
+    and whom it was sealed to (each with its counter: a copy sent again keeps it).
 
     With ``head`` it is a room message: signed at that log head, naming the ``skipped`` members
     instead of every recipient. The frame is empty when nobody is present. ``SendError`` says why
@@ -124,9 +126,9 @@ def seal_send(
             skipped=skipped,
         )
         if not recipients:
-            return b"", signed
+            return b"", signed, []
         ciphertexts = seal_online(signed, boxes, recipients)
-        return encode(Send(id=msg_id, to=ciphertexts), max_frame=max_frame), signed
+        return encode(Send(id=msg_id, to=ciphertexts), max_frame=max_frame), signed, recipients
     except MessageTooLarge as exc:
         raise SendError(str(exc)) from None
     except LocalProtocolError:
@@ -156,7 +158,7 @@ class Sender:
         history: History,
         mailbox: Mailbox | None,
         emit: Callable[[Frame], None],
-        out: bytearray,
+        resender: Resender,
     ) -> None:
         self.identity = identity
         self.name = name
@@ -170,7 +172,7 @@ class Sender:
         self.history = history
         self.mailbox = mailbox
         self._emit = emit
-        self._outgoing = out
+        self._resender = resender
         #: Our room messages waiting for the room's log to reach the newest head shown to us.
         self.room_waits = WaitingRoomSends()
         #: Events made outside a read (a send that waits): the session hands them out with the next read or tick.
@@ -178,6 +180,7 @@ class Sender:
 
     def send(self, text: str, now: float, to: list[str] | None, msg_id: str | None, *, strict: bool) -> str:
         """``ClientSession.send_message`` once the session allows it: to everyone present or named members."""
+        self._resender.check_room()
         absent: list[tuple[str, bytes]] = []
         if to is not None and self.mailbox is not None:
             to, absent = self._split_absent(to, strict=strict)
@@ -185,7 +188,7 @@ class Sender:
         self._within_limit(len(targets))
         msg_id = msg_id or secrets.token_hex(8)  # a held message keeps the id its sender was shown
         direct = to is not None
-        data, signed = seal_send(
+        data, signed, sealed_to = seal_send(
             self.identity,
             self._keys.boxes,
             self.name,
@@ -221,8 +224,8 @@ class Sender:
             self._decisions.remember(targets)
         if targets:
             self._keys.count_sent()
-            self._pending.add(msg_id, tuple(p.name for p in targets), skipped)
-            self._outgoing += data
+            self._pending.add(msg_id, tuple(p.name for p in targets), skipped, text)
+            self._resender.sent(msg_id, signed, sealed_to, data)
         return msg_id
 
     def _within_limit(self, count: int) -> None:
@@ -252,6 +255,7 @@ class Sender:
         (``release_room_sends``); if the relay will not serve it, nothing is sealed (a removal the relay
         withholds must not keep the removed member receiving).
         """
+        self._resender.check_room()
         state = self.rooms.state(room)
         if state is None:
             raise SendError(f"no verified room {room!r} here; /join it first")
@@ -288,7 +292,7 @@ class Sender:
         self._within_limit(len(peers))
         msg_id = msg_id or secrets.token_hex(8)
         conversation = conversation_of(False, state.label, state.room_id)
-        data, signed = seal_send(
+        data, signed, sealed_to = seal_send(
             self.identity, self._keys.boxes, self.name, peers, text, msg_id=msg_id, now=now,
             direct=False, max_frame=self._handshake.max_frame, counters=self._counters, room=state.label,
             head=addressing.head, skipped=addressing.skipped, absent=absent,
@@ -305,8 +309,8 @@ class Sender:
         )
         if peers:
             self._keys.count_sent()
-            self._pending.add(msg_id, tuple(p.name for p in peers), not_reached)
-            self._outgoing += data
+            self._pending.add(msg_id, tuple(p.name for p in peers), not_reached, text)
+            self._resender.sent(msg_id, signed, sealed_to, data)
         elif not_reached:  # nobody present: the relay acks nothing, so those who get nothing are said here
             missing = tuple(n for n in addressing.offline if n not in waiting)
             skipped = tuple(name for name, _ in addressing.skipped)

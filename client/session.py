@@ -55,12 +55,15 @@ from .link import Link, LinkEvent, LinkState
 from .lobby import Lobby
 from .mail_path import MailPath
 from .mailbox import Mailbox
-from .outgoing import PendingAcks
+from .outgoing import PendingAcks, about
+from .pacing import SendPacer
 from .relay_frames import RelayFrames
+from .resend import Resender
 from .rooms import RememberedRoom, RoomBook
 from .rotation import ROTATE_AFTER_MESSAGES, ROTATE_AFTER_SECONDS, OwnSessionKeys
 from .sending import Sender
 from .trust_actions import TrustActions
+from .unconfirmed import Unconfirmed
 
 __all__ = ["ClientSession", "SendError", "TrustError"]
 
@@ -86,6 +89,8 @@ class ClientSession(RelayFrames):
         save_state: Callable[[float, bool], None] | None = None,
         lobby: Lobby | None = None,
         remembered_rooms: Iterable[RememberedRoom] = (),
+        unconfirmed: Unconfirmed | None = None,
+        pace: bool = False,
     ) -> None:
         self.identity = identity
         self.name = normalize_name(name)  # raises BadName with the rule broken
@@ -133,6 +138,17 @@ class ClientSession(RelayFrames):
         self._mail = (
             MailPath(mailbox, self.trust, self._members, wall_clock, self._incoming) if mailbox is not None else None
         )
+        #: Our copies until their receipts (outlives the session, like the counters), and the paced send queue.
+        self._resender = Resender(
+            unconfirmed if unconfirmed is not None else Unconfirmed(),
+            self._pending,
+            self._members,
+            lambda: self._keys.boxes,
+            lambda: self._handshake.max_frame,
+            self._outgoing,
+        )
+        if pace:
+            self._resender.pacer = SendPacer()
         self._sender = Sender(
             identity,
             self.name,
@@ -146,7 +162,7 @@ class ClientSession(RelayFrames):
             history=self.history,
             mailbox=mailbox,
             emit=self._emit,
-            out=self._outgoing,
+            resender=self._resender,
         )
 
     def renewed(self) -> ClientSession:
@@ -170,6 +186,8 @@ class ClientSession(RelayFrames):
             rooms=self.rooms,
             save_state=self._save_state,
             lobby=self.lobby,
+            unconfirmed=self._resender.book,
+            pace=self.pacing,
         )
 
     # --- what the parts know, for the connection and the views ---------------------
@@ -212,6 +230,15 @@ class ClientSession(RelayFrames):
     def member_names(self) -> list[str]:
         return self._members.names()
 
+    @property
+    def pacing(self) -> bool:
+        """Whether our ``send`` frames are paced under the relay's flood allowance (the connection turns it on)."""
+        return self._resender.pacer is not None
+
+    def pace_sends(self) -> None:
+        if self._resender.pacer is None:
+            self._resender.pacer = SendPacer()
+
     # --- I/O boundary ---------------------------------------------------------
 
     def _live(self) -> bool:
@@ -219,6 +246,7 @@ class ClientSession(RelayFrames):
         return self._link.state is not LinkState.CLOSED
 
     def data_to_send(self) -> bytes:
+        self._resender.take()  # the paced sends whose turn has come
         out = bytes(self._outgoing)
         self._outgoing.clear()
         return out
@@ -228,6 +256,7 @@ class ClientSession(RelayFrames):
         if self.state is LinkState.CLOSED:
             return []
         out: list[ev.Event] = []
+        self._resender.clock(now)
         self._housekeeping(now)  # a busy room must not keep an expired key alive
         try:
             self._decoder.feed(data)
@@ -252,7 +281,11 @@ class ClientSession(RelayFrames):
         shown = shown_records(events, self.name)
         if shown:
             self.history.add_many(shown)
+        self._resender.confirmed(events, self.trust)
+        duplicates = self._incoming.take_duplicates()
         if self._mail is not None:
+            for sender, identity_key, msg_id in duplicates:  # shown before: confirmed again
+                self._mail.mailbox.shown(sender, identity_key, msg_id)
             for frame in self._mail.after_read(events):
                 self._emit(frame)
 
@@ -263,6 +296,7 @@ class ClientSession(RelayFrames):
         ``data_to_send()``); ``send_message`` and ``receive_data`` do the same
         housekeeping, so a key never outlives its grace while traffic flows.
         """
+        self._resender.clock(now)
         self._housekeeping(now)
         self._save_counters(force=False)
         # A room log that never comes must not keep messages waiting for ever (both ways).
@@ -271,7 +305,8 @@ class ClientSession(RelayFrames):
         return [*self._decisions.save(), *self._take_notices(), *overdue]
 
     def _take_notices(self) -> list[ev.Event]:
-        notices, self._sender.notices = self._sender.notices, []
+        notices = [*self._sender.notices, *self._resender.notices]
+        self._sender.notices, self._resender.notices = [], []
         return notices
 
     def _roster_key(self, name: str) -> bytes | None:
@@ -298,20 +333,40 @@ class ClientSession(RelayFrames):
         """Close the session; messages still awaiting an ack are reported, not dropped."""
         if self._link.can(LinkEvent.END):
             self._link.advance(LinkEvent.END)
+        never_left = self._resender.ended()
         return [
-            *self._pending.abandon(),
+            *self._pending.abandon(never_left),
             *self._sender.abandon_room_waits(reason),
             *self._incoming.abandon_held(reason),
+            *self._take_notices(),
             ev.Disconnected(reason=reason, code=code),
         ]
 
-    def close(self) -> None:
-        """Say goodbye; the caller sends ``data_to_send()`` and closes the socket."""
+    def outstanding(self) -> list[ev.Event]:
+        """Each of our messages not confirmed by everyone it went to, in the sender's words (for ``/quit``)."""
+        return [
+            ev.Warning(
+                kind=WarningKind.UNCONFIRMED,
+                detail=f"{about(msg_id, text, names)}: no receipt yet from {', '.join(names)}",
+            )
+            for msg_id, text, names in self._resender.book.outstanding()
+        ]
+
+    def close(self) -> list[ev.Event]:
+        """Say goodbye; the caller sends ``data_to_send()`` and closes the socket.
+
+        Returns what is still unconfirmed (``outstanding``); those messages
+        stay in the set the state file keeps, so the next start sends them
+        again to whoever has not confirmed them.
+        """
+        report = self.outstanding()
+        self._resender.ended()
         self._save_counters(force=True)
         if self.state is LinkState.JOINED:
             self._emit(Bye())
         if self._link.can(LinkEvent.END):
             self._link.advance(LinkEvent.END)
+        return report
 
     # --- sending ----------------------------------------------------------------
 
@@ -335,6 +390,7 @@ class ClientSession(RelayFrames):
             raise SendError("not connected to the relay")
         if not text.strip():
             raise SendError("empty message")
+        self._resender.clock(now)
         self._housekeeping(now, sending=True)
         if room is not None:
             return self._sender.send_to_room(text, now, room, msg_id, strict=self.strict)
@@ -351,6 +407,10 @@ class ClientSession(RelayFrames):
     def recipients_of(self, msg_id: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(encrypted to, skipped) for a message still awaiting its ack; empty once acked."""
         return self._pending.recipients_of(msg_id)
+
+    def describe(self, msg_id: str) -> str:
+        """One of our messages in our words: id, first words, recipients (for reports about it)."""
+        return self._pending.describe(msg_id)
 
     # --- trust: what the user decides about a member's key (``trust_actions``) ---------
 

@@ -53,6 +53,8 @@ class _Copy:
     sealed_to: SessionPublicKey | None
     #: The relay said it threw this copy away (its reason), so it cannot have been shown.
     dropped: str | None = None
+    #: Waiting in our own send queue (paced): it goes out sealed to whatever session is present then.
+    queued: bool = False
 
 
 @dataclass(slots=True)
@@ -70,6 +72,10 @@ class Resend:
     recipient: Recipient
 
 
+def _copies(message: _Message) -> list[list[Any]]:
+    return [[bytes(k), c.name, c.counter, c.sealed_to, c.dropped] for k, c in message.copies.items()]
+
+
 class Unconfirmed:
     def __init__(self, limit: int = MAX_UNCONFIRMED) -> None:
         self.limit = limit
@@ -80,13 +86,16 @@ class Unconfirmed:
     def __len__(self) -> int:
         return len(self._messages)
 
-    def sent(self, msg_id: str, signed: SignedMessage, recipients: Sequence[Recipient]) -> list[ev.Event]:
-        """Copies just sealed to ``recipients``; a warning if the set was full and let go of one that mattered."""
+    def sent(
+        self, msg_id: str, signed: SignedMessage, recipients: Sequence[Recipient], *, queued: bool = False
+    ) -> list[ev.Event]:
+        """Copies just sealed to ``recipients`` (``queued``: waiting in our send queue); a warning if the set
+        was full and let go of one that mattered."""
         if not recipients:
             return []
         message = self._messages.pop(msg_id, None) or _Message(signed, {})
         for r in recipients:
-            message.copies[r.identity_key] = _Copy(r.name, r.counter, r.session_key)
+            message.copies[r.identity_key] = _Copy(r.name, r.counter, r.session_key, queued=queued)
         self._messages[msg_id] = message
         out: list[ev.Event] = []
         while len(self._messages) > self.limit:
@@ -135,38 +144,40 @@ class Unconfirmed:
                 if copy.name.casefold() == wanted:
                     copy.dropped = reason
 
-    def due(self, name: str, identity_key: IdentityPublicKey, session_key: SessionPublicKey) -> list[Resend]:
+    def due(
+        self, name: str, identity_key: IdentityPublicKey, session_key: SessionPublicKey, *, queued: bool = False
+    ) -> list[Resend]:
         """``name`` is present under ``session_key``: its copies sealed to another session, to resend, oldest first.
 
-        Each is counted as sealed to ``session_key`` from now on, so it is
-        handed out once per recipient session.
+        Each is counted as sealed to ``session_key`` from now on (or, with
+        ``queued``, as waiting in our send queue), so it is handed out once
+        per recipient session.
         """
         confirming = identity_key in self._confirming
         out: list[Resend] = []
         for msg_id, message in self._messages.items():
             copy = message.copies.get(identity_key)
-            if copy is None or copy.sealed_to == session_key or not (confirming or copy.dropped):
+            if copy is None or copy.queued or copy.sealed_to == session_key or not (confirming or copy.dropped):
                 continue
-            copy.sealed_to, copy.dropped, copy.name = session_key, None, name
+            copy.sealed_to, copy.dropped, copy.name, copy.queued = session_key, None, name, queued
             recipient = Recipient(name=name, identity_key=identity_key, session_key=session_key, counter=copy.counter)
             out.append(Resend(msg_id, message.signed, recipient))
         return out
 
-    def never_left(self, msg_ids: Iterable[str]) -> None:
-        """These were sealed but the session ended before they went out: due to the recipients' next session,
-        whatever its key and whether or not they ever confirmed anything."""
-        for msg_id in msg_ids:
-            message = self._messages.get(msg_id)
-            if message is not None:
-                for copy in message.copies.values():
-                    copy.sealed_to, copy.dropped = None, "not_sent"
+    def went(self, msg_id: str, identity_key: IdentityPublicKey, session_key: SessionPublicKey | None) -> None:
+        """A copy left our send queue sealed to ``session_key`` (None: its recipient had gone, so it did not go
+        and is due to their next session, whatever its key and whether or not they ever confirmed anything)."""
+        message = self._messages.get(msg_id)
+        copy = message.copies.get(identity_key) if message is not None else None
+        if copy is None:
+            return
+        copy.queued, copy.sealed_to = False, session_key
+        if session_key is None:
+            copy.dropped = "not_sent"
 
     def export(self) -> list[Any]:
         """Everything, as plain values for the sealed state file (``load`` reads it back)."""
-        messages = [
-            [msg_id, m.signed.head, [[bytes(k), c.name, c.counter, c.sealed_to, c.dropped] for k, c in m.copies.items()]]
-            for msg_id, m in self._messages.items()
-        ]
+        messages = [[msg_id, m.signed.head, _copies(m)] for msg_id, m in self._messages.items()]
         return [messages, [bytes(k) for k in self._confirming]]
 
     @classmethod
@@ -191,6 +202,9 @@ class Unconfirmed:
             book._confirming[IdentityPublicKey(bytes(key))] = None
         return book
 
-    def outstanding(self) -> list[tuple[str, tuple[str, ...]]]:
-        """(msg_id, names whose receipt has not come), oldest first: what quitting now leaves unconfirmed."""
-        return [(msg_id, tuple(c.name for c in m.copies.values())) for msg_id, m in self._messages.items()]
+    def outstanding(self) -> list[tuple[str, str, tuple[str, ...]]]:
+        """(msg_id, text, names whose receipt has not come), oldest first: what quitting now leaves unconfirmed."""
+        return [
+            (msg_id, m.signed.inner.body, tuple(c.name for c in m.copies.values()))
+            for msg_id, m in self._messages.items()
+        ]

@@ -389,13 +389,13 @@ def signed_from_head(head: bytes) -> SignedMessage:
     restart); raises ``MalformedMessage`` if it is not one. Its signature is ours and is not checked."""
     if not isinstance(head, bytes) or head[:1] != b"\x92":
         raise MalformedMessage("not a kept message")
-    sealed = _unpack(head[1:], "kept message")
+    sealed = unpack_strict(head[1:], "kept message")
     if not isinstance(sealed, bytes):
         raise MalformedMessage("kept message fields have the wrong types")
     inner_bytes, _ = _unpack_pair(sealed, "sealed message")
     if not isinstance(inner_bytes, bytes):
         raise MalformedMessage("sealed message fields have the wrong types")
-    return SignedMessage(inner=InnerMessage.from_wire(_unpack(inner_bytes, "inner message")), head=head)
+    return SignedMessage(inner=InnerMessage.from_wire(unpack_strict(inner_bytes, "inner message")), head=head)
 
 
 def message_block(signed: SignedMessage, counter: int) -> bytes:

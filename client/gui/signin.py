@@ -178,7 +178,7 @@ def open_session(request: SignInRequest, strings: Strings) -> OpenedSession:
         raise SignInError("", strings("err_local_state", detail=str(exc))) from None
     session = ClientSession(
         identity, name, relay=relay_label, trust=trust, history=history, mailbox=mailbox,
-        replay=counters.replay, counters=counters.counters,
+        replay=counters.replay, counters=counters.counters, unconfirmed=counters.unconfirmed,
         save_state=lambda now, force: counters.save(now, force=force),
         # The one-command demo: everyone who starts it lands in its open room, with no invite step.
         lobby=Lobby() if request.allow_local_relay and not request.tls and not request.cafile else None,

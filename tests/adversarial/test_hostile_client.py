@@ -22,6 +22,7 @@ from susurro.protocol import (
     CLIENT_FRAMES,
     Ack,
     Deliver,
+    Dropped,
     Error,
     Joined,
     Left,
@@ -590,6 +591,9 @@ def test_a_member_who_never_reads_is_evicted_not_waited_for(
         time.sleep(0.01)
     leave = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("leave name=sloth "))
     assert leave.endswith("reason=slow_consumer members=2"), leave
+    # What was acked as queued and never left is named to the sender (at least the last copy).
+    dropped = sender.expect_frame(Dropped, skip=ROSTER_NOISE)
+    assert isinstance(dropped, Dropped) and dropped.name == "sloth" and dropped.reason == "slow_reader"
     sender.ping()  # the sender was never blocked
     assert_pair_can_chat(server)
 

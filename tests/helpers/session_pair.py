@@ -104,6 +104,17 @@ class SessionPair:
         self.nodes[label] = node
         return session
 
+    def rejoin(self, label: str, as_label: str) -> ClientSession:
+        """``label``'s client connects again, as ``RelayConnection`` does after a break: ``renewed()`` (a new
+        session key; the same identity, counters, replay guard and mailbox), on a new connection ``as_label``.
+        Hang ``label`` up first; does not pump."""
+        old = self.nodes[label]
+        session = old.session.renewed()
+        outbox = MemoryOutbox()
+        conn = self.relay.connect(outbox, f"memory:{as_label}")
+        self.nodes[as_label] = Node(label=as_label, identity=old.identity, session=session, outbox=outbox, conn=conn)
+        return session
+
     def join(self, *labels: str) -> dict[str, list[ev.Event]]:
         """Add and fully join each client in turn; returns all events, merged per client."""
         merged: dict[str, list[ev.Event]] = {}

@@ -19,7 +19,7 @@ from susurro.client.prekeyring import PrekeyRing
 from susurro.crypto import IdentityKey, ReplayGuard
 from susurro.crypto.history import HistoryKey
 from susurro.crypto.trust import TrustStore
-from susurro.protocol import Mail, name_key
+from susurro.protocol import Deliver, Mail, name_key
 from susurro.relay import RelayConfig
 from tests.helpers.session_pair import SessionPair
 
@@ -227,3 +227,76 @@ def test_a_sender_without_prekeys_is_asked_for_them_once_not_on_every_read(tmp_p
         assert f"m{n}" in [e.text for e in room.pump()["bob"] if isinstance(e, ev.Message)]
     assert mailbox._no_receipts == {room.identity("alice").public}
     assert not mailbox._shown and not mailbox._receipt_fetches
+
+
+# --- nothing lost that the relay only queued (the sender keeps each copy until its receipt) ---
+
+
+def _alice_and_bob(tmp_path: Path) -> SessionPair:
+    clock = [T0]
+    room = relay(tmp_path / "relay")
+    for user in (User("alice", tmp_path), User("bob", tmp_path)):
+        room.add(user.name, **user.session_options(clock))
+    room.pump()
+    return room
+
+
+def _confirming_pair(tmp_path: Path) -> SessionPair:
+    """alice and bob joined; bob has confirmed a first message, so alice knows he sends receipts."""
+    room = _alice_and_bob(tmp_path)
+    room["alice"].send_message("warm-up", room.now, to=["bob"])
+    assert [e for e in room.pump()["alice"] if isinstance(e, ev.Receipt)]
+    return room
+
+
+def test_copies_the_relay_queued_but_lost_reach_the_recipients_next_session_once(tmp_path: Path) -> None:
+    room = _confirming_pair(tmp_path)
+    room.intercept("bob", lambda frame: [] if isinstance(frame, Deliver) else [frame])  # lost after "queued"
+    sent = [room["alice"].send_message(text, room.now, to=["bob"]) for text in ("one", "two", "three")]
+    produced = room.pump()
+    queued = [e for e in produced["alice"] if isinstance(e, ev.Delivery) and e.delivered == ("bob",)]
+    assert [d.msg_id for d in queued] == sent and not [e for e in produced["bob"] if isinstance(e, ev.Message)]
+    room.hang_up("bob")  # evicted: bob comes back with a new session key
+    room.pump()
+    room.rejoin("bob", "bob-again")
+    produced = room.pump()
+    shown = [e for e in produced["bob-again"] if isinstance(e, ev.Message)]
+    assert [m.text for m in shown] == ["one", "two", "three"] and [m.msg_id for m in shown] == sent
+    assert not [e for e in produced["bob-again"] if isinstance(e, ev.Warning)], produced["bob-again"]
+    confirmed = {i for e in produced["alice"] if isinstance(e, ev.Receipt) for i in e.msg_ids}
+    assert confirmed == set(sent)
+    assert room["alice"].outstanding() == []
+
+
+def test_a_resent_copy_of_a_message_already_shown_is_dropped_and_confirmed_again(tmp_path: Path) -> None:
+    room = _confirming_pair(tmp_path)
+    room.intercept("alice", lambda frame: [] if isinstance(frame, Mail) and frame.kind == "receipt" else [frame])
+    msg_id = room["alice"].send_message("shown, but the receipt is lost", room.now, to=["bob"])
+    shown = [e for e in room.pump()["bob"] if isinstance(e, ev.Message)]
+    assert [m.msg_id for m in shown] == [msg_id]
+    room.intercept("alice", None)
+    room.hang_up("bob")
+    room.pump()
+    room.rejoin("bob", "bob-again")
+    produced = room.pump()
+    assert not [e for e in produced["bob-again"] if isinstance(e, (ev.Message, ev.Warning))], produced["bob-again"]
+    assert msg_id in {i for e in produced["alice"] if isinstance(e, ev.Receipt) for i in e.msg_ids}
+    assert room["alice"].outstanding() == []
+
+
+def test_the_relays_dropped_report_resends_at_once_to_a_recipient_already_back(tmp_path: Path) -> None:
+    room = _alice_and_bob(tmp_path)  # no receipt from bob yet: only what the relay says it dropped is resent
+    bob_conn = room.nodes["bob"].conn
+    assert bob_conn is not None
+    room.intercept("bob", lambda frame: [] if isinstance(frame, Deliver) else [frame])
+    msg_id = room["alice"].send_message("queued, then thrown away", room.now, to=["bob"])
+    room.pump()
+    tags = list(room.nodes["bob"].outbox.tags)
+    room.hang_up("bob")
+    room.rejoin("bob", "bob-again")
+    room.pump()  # bob is back before the relay's report comes
+    room.relay.report_dropped(bob_conn, tags, "slow_consumer")
+    produced = room.pump()
+    warnings = [e for e in produced["alice"] if isinstance(e, ev.Warning)]
+    assert [w.kind for w in warnings] == [ev.WarningKind.DROPPED], warnings
+    assert [m.msg_id for m in produced["bob-again"] if isinstance(m, ev.Message)] == [msg_id]

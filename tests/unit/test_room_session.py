@@ -384,7 +384,7 @@ def test_a_removed_member_quoting_the_head_before_its_removal_is_not_shown(pair:
     # carol seals to bob by hand, signed at the head from before her removal (her client would refuse).
     carol = pair["carol"]
     bob_peer = carol.peers["bob"]
-    data, _ = seal_send(
+    data, _, _ = seal_send(
         carol.identity, carol._keys.boxes, "carol", [bob_peer], "still here", msg_id="c0ffee", now=pair.now,
         direct=False, max_frame=carol.max_frame, counters=SendCounters(), room="ops",
         head=SignedHead(room, before.head.seq, before.head.hash),

@@ -52,7 +52,11 @@ def test_a_recipient_who_confirms_is_sent_its_unconfirmed_copies_again_in_its_ne
     ]
     assert again[0].signed.inner.msg_id == "m2"  # the message as it was signed
     assert book.due("bob", BOB_IK, BOB_2) == [], "handed out once per session"
-    assert book.outstanding() == [("m1", ("carol",)), ("m2", ("bob", "carol")), ("m3", ("bob", "carol"))]
+    assert book.outstanding() == [
+        ("m1", "hola", ("carol",)),
+        ("m2", "hola", ("bob", "carol")),
+        ("m3", "hola", ("bob", "carol")),
+    ]
 
 
 def test_a_recipient_never_heard_confirming_gets_only_what_the_relay_said_it_dropped() -> None:
@@ -68,7 +72,7 @@ def test_receipts_and_the_relays_missing_end_a_copy_and_the_message_goes_with_it
     book = Unconfirmed()
     _send(book, "m1", 1)
     book.not_queued("m1", ["carol"])  # the ack said carol was not there: reported, not kept
-    assert book.outstanding() == [("m1", ("bob",))]
+    assert book.outstanding() == [("m1", "hola", ("bob",))]
     book.confirmed(BOB_IK, ["m1"])
     assert len(book) == 0 and book.outstanding() == []
 
@@ -82,4 +86,4 @@ def test_a_full_set_lets_the_oldest_go_and_says_so_only_if_someone_was_confirmin
     out = book.sent("m4", _signed("m4"), [_to("bob", BOB_IK, BOB_1, 4)])
     assert len(out) == 1 and isinstance(out[0], ev.Warning)
     assert out[0].kind is ev.WarningKind.DELIVERY_UNKNOWN and "m2" in out[0].detail and "bob" in out[0].detail
-    assert [msg_id for msg_id, _ in book.outstanding()] == ["m3", "m4"]
+    assert [msg_id for msg_id, _, _ in book.outstanding()] == ["m3", "m4"]
