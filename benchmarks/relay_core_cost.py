@@ -41,7 +41,9 @@ class CountingOutbox:
         self.first: list[bytes] = []
         self.offered = 0
 
-    def offer(self, data: bytes) -> bool:
+    def offer(self, data: bytes, tag: object = None) -> bool:
+        # ``tag`` names a copy's (sender, id) for the relay's ``dropped`` report;
+        # optional, because ``--tree`` may measure a relay from before it.
         self.offered += 1
         if len(self.first) < 2:
             self.first.append(data)
