@@ -188,7 +188,9 @@ def test_a_room_member_who_is_away_is_said_to_be_away_not_unverified() -> None:
                room(rid, "ops", ("bob", BOB_KEY), ("alice", ALICE_KEY), ("carol", CAROL_KEY)))
     sent(chat, "hola", room_key(rid), "r9")
     shown = note(chat.apply(ev.Delivery(msg_id="r9", delivered=("bob",), missing=(), skipped=("carol",))))
-    assert shown.text == "✓ sent to bob · not encrypted to carol: not connected, and no mailbox on this relay to wait in"
+    assert shown.text == (
+        "✓ sent to bob · not encrypted to carol: not connected, and no mailbox on this relay to wait in"
+    )
 
 
 def entry(seq: int, msg_id: str, sender: str, body: str, *, outgoing: bool = False) -> HistoryEntry:
