@@ -18,6 +18,7 @@ from collections.abc import Callable
 import pytest
 
 from susurro.client import events as ev
+from susurro.client import room_heads
 from susurro.client import rooms as rooms_module
 from susurro.client.errors import SendError
 from susurro.client.events import WarningKind
@@ -123,7 +124,7 @@ def test_a_claimed_head_the_relay_never_serves_stops_holding_sends_after_the_wai
     hostile: HostileRoom, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (alice, bob, mallory), _ = room_of(hostile, RoomPolicy.INVITE, "bob", "mallory")
-    monkeypatch.setattr(rooms_module, "HEAD_CLAIM_WAIT", 0.0)  # the wait is over as soon as it starts
+    monkeypatch.setattr(room_heads, "HEAD_CLAIM_WAIT", 0.0)  # the wait is over as soon as it starts
     lie_about(mallory, at_head(10**6, secrets.token_bytes(32)))
     mallory.connection.send_to_room("the room is mine", "ops")
     assert alert(bob, RoomWarning.WITHHELD).sender == "mallory"  # the warning stays
