@@ -12,12 +12,8 @@
 - each ``mail`` item is opened with our prekeys, checked like any message
   (and against the sender's pinned key), counted in the sender's stream, and
   confirmed to the relay (``mail_ack``) once its effects are saved;
-- every message shown (online or from the mailbox) is confirmed to its
-  sender by a signed receipt (``susurro/receipt/v1``), one per sender per
-  read, sealed to the sender's signed prekey and posted to their mailbox, so
-  "delivered" is the recipient's word and not the relay's; a ``receipt`` item
-  in our own mailbox becomes a ``Receipt`` event once it verifies under the
-  pinned key of whoever it claims to be from.
+- every message shown is confirmed to its sender by a signed receipt, and a
+  ``receipt`` item in our own mailbox is checked (``client/receipts.py``).
 
 The prekey ring and the mailbox state (``client/mailstate.py``: the waiting
 messages already opened, the newest signed prekey seen per contact, who our
@@ -29,39 +25,16 @@ identity key we pinned, never by name.
 
 from __future__ import annotations
 
-import secrets
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from susurro.crypto import CryptoError, IdentityKey, IdentityPublicKey, ReplayGuard
 from susurro.crypto.errors import BadPrekey, MalformedMessage, PrekeyKeyChanged
-from susurro.crypto.fingerprint import fingerprint_bytes
-from susurro.crypto.prekeys import (
-    MAX_RECEIPT_IDS,
-    SIGNED_PREKEY_ROTATION,
-    CheckedBundle,
-    EnvelopeKind,
-    PrekeyFallback,
-    Receipt,
-    check_bundle,
-    open_receipt,
-    receipt_block,
-    seal_to_prekey,
-)
+from susurro.crypto.prekeys import EnvelopeKind, PrekeyFallback, check_bundle, seal_to_prekey
 from susurro.crypto.seal import OpenedMessage, SignedMessage, message_block, open_block
 from susurro.crypto.trust import TrustState, TrustStore
-from susurro.protocol import (
-    BundleFetch,
-    Bundles,
-    Frame,
-    Mail,
-    MailAck,
-    MailKind,
-    Post,
-    Posted,
-    PrekeysHeld,
-)
+from susurro.protocol import BundleFetch, Bundles, Frame, Mail, MailAck, MailKind, Post, Posted, PrekeysHeld
 from susurro.protocol.mailbox import MAX_FETCH_NAMES, MAX_MAIL_ACK
 
 from . import events as ev
@@ -72,15 +45,12 @@ from .incoming import gap_warning
 from .mailstate import MailState
 from .prekeyring import Duplicate, PrekeyRing
 from .prekeywire import bundle_from_wire, prekeys_frame
+from .receipts import Receipts
 
 #: Messages waiting for their bundles at once; more are refused (the relay is not answering).
 MAX_PENDING_WAITING = 1_000
 #: One-time prekeys we used, remembered per recipient (a relay handing one out twice is caught).
 MAX_USED_PER_RECIPIENT = 1_000
-#: A sender's signed prekey fetched for receipts is used this long, then fetched again: the owner
-#: rotates it every 7 days and deletes a replaced one 30 days later, so a copy kept for a long-lived
-#: session would make every receipt unreadable (review S4 finding 9).
-RECEIPT_PREKEY_REFRESH_MS = SIGNED_PREKEY_ROTATION * 1000
 #: What opens mailbox copies, for the replay guard (``via``): our prekeys, not a session key.
 MAILBOX_VIA = b"mailbox"
 
@@ -132,15 +102,7 @@ class Mailbox:
         self._posts: OrderedDict[str, dict[bytes, str]] = OrderedDict()
         self._used: dict[bytes, OrderedDict[int, None]] = {}
         self._acks: list[int] = []
-        # Receipts: ids shown per sender, each sender's signed prekey (fetched once), fetches and posts in flight.
-        self._shown: OrderedDict[bytes, tuple[str, list[str]]] = OrderedDict()
-        self._signed_prekeys: dict[bytes, CheckedBundle] = {}
-        self._receipt_fetches: dict[str, bytes] = {}
-        #: When each sender's signed prekey for receipts was asked for (ms), to fetch it again when old.
-        self._receipt_fetched_at: dict[bytes, int] = {}
-        self._receipt_posts: OrderedDict[str, None] = OrderedDict()
-        #: Senders with no prekeys on this relay (an older client): no receipts to them this session.
-        self._no_receipts: set[bytes] = set()
+        self._receipts = Receipts(identity, name, trust, self.ring, self.state, self._persist)
 
     # --- our prekeys --------------------------------------------------------------
 
@@ -201,8 +163,8 @@ class Mailbox:
         ]
 
     def on_bundles(self, frame: Bundles) -> tuple[list[ev.Event], list[Frame]]:
-        if frame.id in self._receipt_fetches:
-            return self._receipt_bundle(frame)
+        if self._receipts.asked(frame.id):
+            return self._receipts.on_bundle(frame), []
         pending = self._pending.pop(frame.id, None)
         if pending is None:
             detail = f"the relay sent prekey bundles nobody asked for ({frame.id!r})"
@@ -267,8 +229,7 @@ class Mailbox:
     def on_posted(self, frame: Posted) -> list[ev.Event]:
         """The relay's word: stored (waiting) or refused, and why."""
         names = self._posts.pop(frame.id, None)
-        if frame.id in self._receipt_posts:
-            del self._receipt_posts[frame.id]
+        if self._receipts.posted(frame.id):
             return []  # a receipt we sent: nothing to report to the user
         if names is None:
             detail = f"the relay reported on a post nobody made ({frame.id!r})"
@@ -295,7 +256,7 @@ class Mailbox:
         """Open one item of our mailbox; it is confirmed (whatever it held) at the next ``flush``."""
         self._acks.append(frame.item)
         if frame.kind == MailKind.RECEIPT.value:
-            return self._on_receipt(frame)
+            return self._receipts.on_receipt(frame)
         sender = frame.sender
         contact = self._trust.contact(sender)
         identity_key = contact.identity_key if contact is not None else frame.ik
@@ -387,101 +348,11 @@ class Mailbox:
 
     def shown(self, sender: str, identity_key: bytes, msg_id: str) -> None:
         """A message from ``sender`` was shown: confirm it to them with the next receipt."""
-        if identity_key in self._no_receipts:
-            return
-        name, ids = self._shown.pop(identity_key, (sender, []))
-        ids.append(msg_id)
-        self._shown[identity_key] = (name, ids[-MAX_RECEIPT_IDS:])
-        while len(self._shown) > MAX_PENDING_WAITING:
-            self._shown.popitem(last=False)
+        self._receipts.shown(sender, identity_key, msg_id)
 
     def receipts(self, now_ms: int) -> list[Frame]:
-        """One signed receipt per sender for what was shown since the last call (after fetching their prekey)."""
-        frames: list[Frame] = []
-        for identity_key in list(self._shown):
-            name, ids = self._shown[identity_key]
-            bundle = self._signed_prekeys.get(identity_key)
-            if bundle is not None and now_ms - self._receipt_fetched_at.get(identity_key, now_ms) >= (
-                RECEIPT_PREKEY_REFRESH_MS
-            ):
-                del self._signed_prekeys[identity_key]  # likely replaced by now: ask for the current one
-                bundle = None
-            if bundle is None:
-                if identity_key not in self._receipt_fetches.values():
-                    fetch_id = "r" + secrets.token_hex(8)
-                    self._receipt_fetches[fetch_id] = identity_key
-                    self._receipt_fetched_at[identity_key] = now_ms
-                    frames.append(BundleFetch(id=fetch_id, keys=(identity_key,), one_time=False))
-                continue
-            del self._shown[identity_key]
-            receipt = Receipt(
-                sender=self._name,
-                recipient=name,
-                recipient_fingerprint=fingerprint_bytes(IdentityPublicKey(identity_key)),
-                msg_ids=tuple(ids),
-                at=now_ms,
-            )
-            try:
-                envelope = seal_to_prekey(
-                    self._identity, bundle, receipt_block(self._identity, receipt), EnvelopeKind.RECEIPT
-                )
-            except CryptoError:
-                continue  # their prekey went bad: no receipt, they see the message as waiting
-            post_id = "r" + secrets.token_hex(8)
-            self._receipt_posts[post_id] = None
-            while len(self._receipt_posts) > MAX_PENDING_WAITING:
-                self._receipt_posts.popitem(last=False)
-            frames.append(Post(id=post_id, kind=MailKind.RECEIPT.value, to={identity_key: envelope}))
-        return frames
-
-    def _receipt_bundle(self, frame: Bundles) -> tuple[list[ev.Event], list[Frame]]:
-        identity_key = self._receipt_fetches.pop(frame.id)
-        if not frame.bundles:  # they never published prekeys here: stop asking (one fetch, not one per read)
-            self._no_receipts.add(identity_key)
-            self._shown.pop(identity_key, None)
-            return [], []
-        for wire in frame.bundles:
-            try:
-                checked = check_bundle(
-                    bundle_from_wire(wire), identity_key, newest_signed=self.state.newest.get(identity_key)
-                )
-            except BadPrekey as exc:  # PrekeyKeyChanged included: no receipt to a key we did not pin
-                self._no_receipts.add(identity_key)
-                self._shown.pop(identity_key, None)
-                return [ev.Warning(kind=WarningKind.BAD_PREKEY, detail=str(exc), sender=wire.name)], []
-            self.state.newest.saw(identity_key, checked.signed)
-            self._signed_prekeys[identity_key] = checked
-        return [], []
-
-    def _on_receipt(self, frame: Mail) -> list[ev.Event]:
-        contact = self._trust.contact(frame.sender)
-        if contact is None:
-            detail = f"a receipt claimed to be from {frame.sender!r}, whom you never wrote to"
-            return [ev.Warning(kind=WarningKind.UNKNOWN_SENDER, detail=detail, sender=frame.sender)]
-        own_fingerprint = fingerprint_bytes(self._identity.public)
-
-        def genuine(kind: EnvelopeKind, block: bytes) -> Receipt:
-            if kind is not EnvelopeKind.RECEIPT:  # the kind is hashed into the key: the relay relabelled it
-                raise MalformedMessage(f"the relay labelled a {kind.name.lower()} as a receipt")
-            return open_receipt(
-                block,
-                relay_sender=frame.sender,
-                sender_identity_key=contact.identity_key,
-                own_name=self._name,
-                own_fingerprint=own_fingerprint,
-            )
-
-        try:
-            receipt = self.ring.open_with(frame.ct, contact.identity_key, genuine)
-        except Duplicate:
-            return []
-        except CryptoError as exc:
-            detail = f"a receipt from {frame.sender!r} was refused: {exc}"
-            return [ev.Warning(kind=WarningKind.of_crypto(exc.kind), detail=detail, sender=frame.sender)]
-        confirmed = self.state.deliveries.receipt(contact.identity_key, receipt.msg_ids)
-        if confirmed:
-            self._persist()  # before the receipt item is confirmed: "delivered" must outlive a restart
-        return [ev.Receipt(sender=contact.name, msg_ids=receipt.msg_ids, waited=confirmed)]
+        """One signed receipt per sender for what was shown since the last call (``Receipts.due``)."""
+        return self._receipts.due(now_ms)
 
     def flush(self) -> list[Frame]:
         """Confirm the items handled since the last flush (after their effects were saved)."""

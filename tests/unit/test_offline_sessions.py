@@ -225,8 +225,8 @@ def test_a_sender_without_prekeys_is_asked_for_them_once_not_on_every_read(tmp_p
     for n in range(3):
         room["alice"].send_message(f"m{n}", room.now)
         assert f"m{n}" in [e.text for e in room.pump()["bob"] if isinstance(e, ev.Message)]
-    assert mailbox._no_receipts == {room.identity("alice").public}
-    assert not mailbox._shown and not mailbox._receipt_fetches
+    assert mailbox._receipts._no_receipts == {room.identity("alice").public}
+    assert not mailbox._receipts._shown and not mailbox._receipts._receipt_fetches
 
 
 # --- nothing lost that the relay only queued (the sender keeps each copy until its receipt) ---
