@@ -3,6 +3,7 @@
 ``ClientSession`` runs one connection's life as a small facade over parts
 that each own one thing:
 
+- ``session_parts``: what the parts know, for the connection and the views;
 - ``link``: the state and its transition table;
 - ``relay_frames``: what each frame from the relay does (one table, one handler each);
 - ``handshake``: challenge, hello, welcome;
@@ -26,7 +27,6 @@ from collections.abc import Callable, Iterable
 from susurro.crypto import (
     IdentityKey,
     ReplayGuard,
-    SessionKey,
 )
 from susurro.crypto.trust import TrustStore
 from susurro.protocol import (
@@ -44,7 +44,7 @@ from susurro.protocol.limits import ABSOLUTE_MAX_FRAME
 
 from . import clock
 from . import events as ev
-from .admission import Members, Peer
+from .admission import Members
 from .counters import SendCounters
 from .errors import SendError, TrustError
 from .events import EndCode, WarningKind
@@ -62,13 +62,14 @@ from .resend import Resender
 from .rooms import RememberedRoom, RoomBook
 from .rotation import ROTATE_AFTER_MESSAGES, ROTATE_AFTER_SECONDS, OwnSessionKeys
 from .sending import Sender
+from .session_parts import SessionParts
 from .trust_actions import TrustActions
 from .unconfirmed import Unconfirmed
 
 __all__ = ["ClientSession", "SendError", "TrustError"]
 
 
-class ClientSession(RelayFrames):
+class ClientSession(SessionParts, RelayFrames):
     def __init__(
         self,
         identity: IdentityKey,
@@ -189,55 +190,6 @@ class ClientSession(RelayFrames):
             unconfirmed=self._resender.book,
             pace=self.pacing,
         )
-
-    # --- what the parts know, for the connection and the views ---------------------
-
-    @property
-    def state(self) -> LinkState:
-        return self._link.state
-
-    @property
-    def session_key(self) -> SessionKey:
-        """Our current session key (it changes when it rotates)."""
-        return self._keys.current
-
-    @property
-    def certificate_time(self) -> int:
-        """``issued_at`` of our current session certificate (pass it as ``issued_after`` on reconnect)."""
-        return self._keys.issued_at
-
-    @property
-    def rotate_after_messages(self) -> int:
-        return self._keys.rotate_after_messages
-
-    @property
-    def rotate_after_seconds(self) -> float:
-        return self._keys.rotate_after_seconds
-
-    @property
-    def max_frame(self) -> int:
-        return self._handshake.max_frame
-
-    @property
-    def max_recipients(self) -> int:
-        return self._handshake.max_recipients
-
-    @property
-    def peers(self) -> dict[str, Peer]:
-        """The verified members present, by name."""
-        return self._members.as_dict()
-
-    def member_names(self) -> list[str]:
-        return self._members.names()
-
-    @property
-    def pacing(self) -> bool:
-        """Whether our ``send`` frames are paced under the relay's flood allowance (the connection turns it on)."""
-        return self._resender.pacer is not None
-
-    def pace_sends(self) -> None:
-        if self._resender.pacer is None:
-            self._resender.pacer = SendPacer()
 
     # --- I/O boundary ---------------------------------------------------------
 
@@ -403,28 +355,6 @@ class ClientSession(RelayFrames):
         if self.state is not LinkState.JOINED:
             raise SendError("not connected to the relay")
         self._emit(build(self.rooms, int(now)))
-
-    def recipients_of(self, msg_id: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """(encrypted to, skipped) for a message still awaiting its ack; empty once acked."""
-        return self._pending.recipients_of(msg_id)
-
-    def describe(self, msg_id: str) -> str:
-        """One of our messages in our words: id, first words, recipients (for reports about it)."""
-        return self._pending.describe(msg_id)
-
-    # --- trust: what the user decides about a member's key (``trust_actions``) ---------
-
-    def safety_number(self, name: str) -> str:
-        """The safety number to compare with ``name`` (12 groups of 5 digits)."""
-        return self._decisions.safety_number(name)
-
-    def mark_verified(self, name: str, compared: str | None = None) -> list[ev.Event]:
-        """The user compared safety numbers with ``name``; see ``TrustActions.mark_verified``."""
-        return self._decisions.mark_verified(name, compared)
-
-    def accept_key(self, name: str) -> list[ev.Event]:
-        """Accept ``name``'s changed identity key (pinned, not verified) so messages reach it again."""
-        return self._decisions.accept_key(name)
 
     # --- our session key ---------------------------------------------------------
 
