@@ -349,6 +349,10 @@ MALFORMED: list[tuple[str, bytes, dict[str, type[Frame]], ErrorCode]] = [
     ("relay frame to relay", pack({"v": 1, "t": "deliver", "from": "a", "id": "1", "ct": b"x"}), C, ErrorCode.BAD_TYPE),
     ("relay pong to relay", pack({"v": 1, "t": "pong"}), C, ErrorCode.BAD_TYPE),
     ("client send to client", pack({"v": 1, "t": "send", "id": "1", "to": {"b": b"x"}}), R, ErrorCode.BAD_TYPE),
+    # the order of checks (docs/protocol.md, *Error codes*): v before t before fields
+    ("v 2 and unknown t", pack({"v": 2, "t": "launch"}), C, ErrorCode.BAD_VERSION),
+    ("v 2 and bad fields", pack({**hello_map(name=5), "v": 2}), C, ErrorCode.BAD_VERSION),
+    ("unknown t and bad fields", pack({"v": 1, "t": "launch", "name": 5}), C, ErrorCode.BAD_TYPE),
     # fields
     ("hello missing proof", pack(without(hello_map(), "proof")), C, ErrorCode.BAD_FIELD),
     ("hello missing name", pack(without(hello_map(), "name")), C, ErrorCode.BAD_FIELD),
