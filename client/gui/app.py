@@ -498,7 +498,12 @@ class SusurroApp:
     def _open_history(self) -> None:
         """Each conversation kept on this computer: its newest page now, older ones on scrolling up."""
         opened, state = self.opened, self.state
-        if opened is None or state is None or opened.history is None:
+        if opened is None or state is None:
+            return
+        # Every room an earlier run verified here, with or without messages: checked against what it verified.
+        for room_id in opened.remembered_rooms:
+            self._fetch_room(room_id)
+        if opened.history is None:
             return
         reader = opened.history
 
@@ -510,7 +515,9 @@ class SusurroApp:
                 self.load_older(key)
                 if is_room_key(key) and self.opened is opened:
                     with contextlib.suppress(ValueError):  # only ever our own labels, but never a crash
-                        self._fetch_room(bytes.fromhex(key[1:]))
+                        room_id = bytes.fromhex(key[1:])
+                        if room_id not in opened.remembered_rooms:  # asked for already
+                            self._fetch_room(room_id)
 
         self.worker.submit(reader.conversations, found)
 

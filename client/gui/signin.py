@@ -78,6 +78,8 @@ class OpenedSession:
     #: A second, read-only use of the history file, for the worker thread to read pages from
     #: (the session writes through its own connection, on the reader thread).
     history: History | None = None
+    #: The rooms an earlier run verified on this relay (their ids), asked for again at the start.
+    remembered_rooms: tuple[bytes, ...] = ()
 
 
 def default_relay() -> str:
@@ -182,7 +184,11 @@ def open_session(request: SignInRequest, strings: Strings) -> OpenedSession:
         save_state=lambda now, force: counters.save(now, force=force),
         # The one-command demo: everyone who starts it lands in its open room, with no invite step.
         lobby=Lobby() if request.allow_local_relay and not request.tls and not request.cafile else None,
+        remembered_rooms=counters.rooms.get(relay_label, ()),
     )  # fmt: skip
+    # As the terminal does: each room's label pin and verified head outlive the window, per relay, so a
+    # relay that rolls a room back or puts another room under its label is caught after a restart too.
+    counters.room_source = (relay_label, session.rooms.remember)
     events: queue.Queue[object] = queue.Queue()
     stop_relay: Callable[[], None] | None = None
     try:
@@ -209,6 +215,7 @@ def open_session(request: SignInRequest, strings: Strings) -> OpenedSession:
         stop_relay=stop_relay,
         started_relay=stop_relay is not None,
         history=reader,
+        remembered_rooms=tuple(room.room_id for room in counters.rooms.get(relay_label, ())),
     )
 
 

@@ -1,0 +1,113 @@
+"""What the window keeps of its rooms between runs: each label's room id and the head it verified.
+
+Alice's window talks to a real relay through ``TamperingProxy``. She makes a
+room ``ops`` and adds bob, closes the window and opens it again; the room is
+back in her sidebar though nobody wrote in it (the state file remembers it,
+not only the history). Then the relay misbehaves in ways only a client that
+remembers can see: it serves the log as it was before bob was added (rolled
+back), or offers another room under the label ``ops``. Each is a banner,
+and the sidebar keeps the one ``ops`` she knew.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from susurro.client.gui.app import SusurroApp
+from susurro.client.gui.presenter import ConversationKind, room_key
+from susurro.client.rooms import RoomBook
+from susurro.crypto import IdentityKey, RoomPolicy, entry_hash
+from susurro.protocol import Frame, RoomLog
+from tests.helpers.gui_driver import alice_and, close_app, pump, signed_in, start_app, wait_in_pane
+from tests.helpers.hostile_relay import TamperingProxy
+
+
+@pytest.fixture
+def proxy(relay_server) -> Iterator[TamperingProxy]:  # type: ignore[no-untyped-def]
+    tamper = TamperingProxy(relay_server.address)
+    try:
+        yield tamper
+    finally:
+        tamper.close()
+    assert not tamper.errors, tamper.errors
+
+
+def banners(app: SusurroApp) -> list[str]:
+    assert app.window is not None
+    return [text for pane in app.window.conversations.values() for text in pane.banner_texts()]
+
+
+def sidebar_rooms(app: SusurroApp) -> dict[str, str]:
+    """key -> label of each room in the sidebar."""
+    assert app.window is not None
+    return {i.key: i.label for i in app.window.sidebar.items if i.kind is ConversationKind.ROOM and i.key != ""}
+
+
+def ops_with_bob(root, alice: SusurroApp) -> bytes:  # type: ignore[no-untyped-def]
+    """alice creates the invite-only room ops and adds bob (entries 0 and 1); its id."""
+    assert alice.create_room("ops", open_room=False) is None
+    key = pump(root, lambda: next((k for k, label in sidebar_rooms(alice).items() if label == "ops"), None),
+               "ops in alice's sidebar")
+    assert isinstance(key, str)
+    assert alice.invite_name(key, "bob") is None
+    wait_in_pane(root, alice, "alice added bob.", key)
+    return bytes.fromhex(key[1:])
+
+
+def test_a_room_rolled_back_after_the_window_restarts_is_caught(tk_root, proxy, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    root = tk_root
+    server = "{}:{}".format(*proxy.address)
+    proxy.expect("alice")
+    with alice_and(root, server, tmp_path) as (alice, _window, _bob):
+        room = ops_with_bob(root, alice)
+        close_app(root, alice)
+
+        def before_bob(_label: str, frame: Frame) -> Sequence[Frame]:
+            """The log as it stood at its create entry: bob's addition withheld."""
+            if isinstance(frame, RoomLog) and frame.room == room:
+                entries = frame.entries[: max(0, 1 - frame.from_seq)]
+                head = entry_hash(entries[-1]) if frame.from_seq + len(entries) == 1 else bytes(32)
+                return [dataclasses.replace(frame, entries=entries, head_seq=0, head_hash=head)]
+            return [frame]
+
+        proxy.set_hook("alice-again", before_bob)
+        proxy.expect("alice-again")
+        again = start_app(root, tmp_path / "alice", name="alice", server=server)
+        try:
+            signed_in(root, again)
+            pump(root, lambda: any("holding back a change" in b for b in banners(again)),
+                 "the withheld-change banner after the restart")
+        finally:
+            close_app(root, again)
+
+
+def test_a_room_is_back_after_a_restart_and_its_label_cannot_be_moved(tk_root, proxy, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    root = tk_root
+    server = "{}:{}".format(*proxy.address)
+    proxy.expect("alice")
+    with alice_and(root, server, tmp_path) as (alice, _window, _bob):
+        room = ops_with_bob(root, alice)
+        close_app(root, alice)
+        proxy.expect("alice-again")
+        again = start_app(root, tmp_path / "alice", name="alice", server=server)
+        try:
+            signed_in(root, again)
+            # Nobody wrote in ops, so the history does not name it: the remembered rooms do.
+            pump(root, lambda: sidebar_rooms(again) == {room_key(room): "ops"}, "ops back in the sidebar")
+            wait_in_pane(root, again, "Members: alice, bob", room_key(room))
+
+            # The relay offers another room under the label ops.
+            other = RoomBook("mallory", IdentityKey.generate()).create("ops", RoomPolicy.OPEN, 1)
+            other_id = entry_hash(other.entry)
+            fake = RoomLog(id="f9", room=other_id, label="ops", from_seq=0, entries=(other.entry,), head_seq=0,
+                           head_hash=other_id, online=())
+            proxy.inject("alice-again", fake)
+            pump(root, lambda: any("different room under a room name you already know" in b for b in banners(again)),
+                 "the label-moved banner")
+            assert sidebar_rooms(again) == {room_key(room): "ops"}, "still the one ops alice knew"
+        finally:
+            close_app(root, again)
