@@ -31,6 +31,38 @@ class Name(str, enum.Enum):
         return str(self.value)
 
 
+class RoomWord(str, enum.Enum):
+    """The room commands, by the word typed after ``/`` (each view carries them out its own way)."""
+
+    CREATE = "create"
+    JOIN = "join"
+    INVITE = "invite"
+    ROOMS = "rooms"
+    MEMBERS = "members"
+    LEAVE = "leave"
+    REMOVE = "remove"
+    PROMOTE = "promote"
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+#: How each room command is typed.
+ROOM_USAGE: dict[RoomWord, str] = {
+    RoomWord.CREATE: "/create LABEL [--open]",
+    RoomWord.JOIN: "/join LABEL",
+    RoomWord.INVITE: "/invite NAME",
+    RoomWord.ROOMS: "/rooms",
+    RoomWord.MEMBERS: "/members",
+    RoomWord.LEAVE: "/leave",
+    RoomWord.REMOVE: "/remove NAME",
+    RoomWord.PROMOTE: "/promote NAME",
+}
+#: Room commands that take one word: a room's label or a member's name.
+_ONE_WORD = frozenset({RoomWord.JOIN, RoomWord.INVITE, RoomWord.REMOVE, RoomWord.PROMOTE})
+#: The flag of ``/create``.
+OPEN_FLAG = "--open"
+
 #: Other words for a command.
 ALIASES = {"exit": Name.QUIT, "q": Name.QUIT}
 
@@ -87,10 +119,21 @@ class Plain:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RoomCommand:
+    """``/create LABEL [--open]``, ``/join LABEL``, ``/invite NAME``, ``/leave``, ...: a room command."""
+
+    word: RoomWord
+    #: The label (``/create``, ``/join``) or the member's name (``/invite``, ``/remove``, ``/promote``).
+    arg: str = ""
+    #: ``/create LABEL --open``: anyone may join the new room.
+    open: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Usage:
     """A known command typed wrong: ``usage`` says how to type it."""
 
-    command: Name
+    command: Name | RoomWord
     usage: str
 
 
@@ -101,7 +144,7 @@ class Unknown:
     word: str
 
 
-Command = Say | Direct | OnMember | Strict | Plain | Usage | Unknown
+Command = Say | Direct | OnMember | Strict | Plain | RoomCommand | Usage | Unknown
 
 
 def parse(line: str) -> Command | None:
@@ -114,6 +157,9 @@ def parse(line: str) -> Command | None:
         return Say(text=line[1:])
     word, _, rest = line[1:].partition(" ")
     lowered = word.lower()
+    room_word = next((w for w in RoomWord if w.value == lowered), None)
+    if room_word is not None:
+        return _room_command(room_word, rest.split())
     name = ALIASES.get(lowered) or next((n for n in Name if n.value == lowered), None)
     if name is None:
         return Unknown(word=word)
@@ -133,3 +179,15 @@ def parse(line: str) -> Command | None:
             return Usage(command=name, usage=USAGE[name][0])
         return Strict(on=None if not setting else setting == "on")
     return Plain(command=name)
+
+
+def _room_command(word: RoomWord, args: list[str]) -> RoomCommand | Usage:
+    usage = Usage(command=word, usage=ROOM_USAGE[word])
+    if word is RoomWord.CREATE:
+        labels = [a for a in args if a != OPEN_FLAG]
+        if len(labels) != 1 or labels[0].startswith("--") or len(args) > 2:
+            return usage
+        return RoomCommand(word=word, arg=labels[0], open=OPEN_FLAG in args)
+    if word in _ONE_WORD:
+        return RoomCommand(word=word, arg=args[0]) if len(args) == 1 else usage
+    return RoomCommand(word=word)  # /rooms, /members, /leave: anything after the word is ignored, as before

@@ -17,6 +17,7 @@ from susurro.crypto.trust import TrustStore
 from susurro.protocol import name_key
 
 from . import events as ev
+from .commands import RoomCommand, RoomWord
 from .connection import RelayConnection
 from .errors import SendError
 from .room_events import Invited, RoomCreated, RoomReady
@@ -32,7 +33,7 @@ ROOM_HELP = [
     "/remove NAME     remove NAME from the current room (admins)",
     "/promote NAME    make NAME an admin of the current room (admins)",
 ]
-COMMANDS = frozenset({"create", "join", "invite", "rooms", "members", "leave", "remove", "promote"})
+COMMANDS = frozenset(word.value for word in RoomWord)
 
 
 @dataclass(slots=True)
@@ -46,22 +47,18 @@ class RoomCommands:
     #: Labels we asked to join: once their log is verified and we are not in it, add ourselves (open rooms).
     joining: set[str] = field(default_factory=set)
 
-    def run(self, command: str, rest: str, connection: RelayConnection) -> list[tuple[dict[str, object], str]]:
-        """Do one room command; returns (JSON, text) records for the view. Raises ``SendError``."""
-        arg = rest.strip()
+    def run(self, typed: RoomCommand, connection: RelayConnection) -> list[tuple[dict[str, object], str]]:
+        """Do one room command (parsed by ``commands.parse``, as in the window); returns (JSON, text)
+        records for the view. Raises ``SendError``."""
+        command, arg = typed.word, typed.arg
         book = connection.rooms()
-        if command == "create":
-            words = arg.split()
-            if not words or any(w.startswith("--") and w != "--open" for w in words) or len(words) > 2:
-                raise SendError("usage: /create LABEL [--open]")
-            label = next(w for w in words if w != "--open")
-            policy = RoomPolicy.OPEN if "--open" in words else RoomPolicy.INVITE
+        if command is RoomWord.CREATE:
+            label = arg
+            policy = RoomPolicy.OPEN if typed.open else RoomPolicy.INVITE
             connection.room_request(lambda b, now: b.create(label, policy, now))
             self.current = label  # until the relay's answer is verified: then its id
             return []
-        if command == "join":
-            if not arg:
-                raise SendError("usage: /join LABEL")
+        if command is RoomWord.JOIN:
             self.joining.add(name_key(arg))
             state = book.state(arg)  # the room this label was first seen naming here, whatever the relay says now
             if state is None:
@@ -76,13 +73,13 @@ class RoomCommands:
             self.after_ready(state.room_id, connection)
             record: dict[str, object] = {"event": "room", "room": state.label, "room_id": state.room_id.hex()}
             return [(record, f"* current room: {book.display(state)}")]
-        if command == "rooms":  # the relay's index, read against the verified logs (``room_directory``)
+        if command is RoomWord.ROOMS:  # the relay's index, read against the verified logs (``room_directory``)
             connection.room_request(lambda b, now: b.list_rooms())
             return []
         state = book.state(self.current) if self.current is not None else None
         if state is None:
             raise SendError("no current room (/join LABEL or /create LABEL)")
-        if command == "members":
+        if command is RoomWord.MEMBERS:
             infos = {m.identity_key: m for m in connection.members()}
             own = connection.session.identity.public
             records = []
@@ -108,15 +105,13 @@ class RoomCommands:
                 )
             return records
         own = connection.session.identity.public
-        if command == "leave":
+        if command is RoomWord.LEAVE:
             me = state.members.get(own)
             if me is None:
                 raise SendError(f"you are not a member of {book.display(state)}")
             self._change(connection, state.room_id, EntryKind.LEAVE, me.name, own)
             return []
-        if not arg:
-            raise SendError(f"usage: /{command} NAME")
-        if command == "invite":
+        if command is RoomWord.INVITE:
             contact = self.trust.contact(arg) if self.trust is not None else None
             if contact is None:
                 raise SendError(f"you have never seen {arg}; they must be online once so their key is pinned")
@@ -125,7 +120,7 @@ class RoomCommands:
         subject = state.member_named(arg)
         if subject is None:
             raise SendError(f"{arg} is not a member of {book.display(state)}")
-        kind = EntryKind.REMOVE if command == "remove" else EntryKind.PROMOTE
+        kind = EntryKind.REMOVE if command is RoomWord.REMOVE else EntryKind.PROMOTE
         self._change(connection, state.room_id, kind, subject.name, subject.identity_key)
         return []
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from susurro.crypto import EntryKind, RoomEntry, RoomState, short_room_id
+from susurro.crypto import EntryKind, RoomEntry, RoomPolicy, RoomState, short_room_id
 
 from . import events as ev
 from .events import WarningKind
@@ -75,9 +75,25 @@ class MemberRemoved(RoomEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RoomNotice(RoomEvent):
-    """Promotions, demotions, policy changes: ``text`` says which."""
+    """A promotion, a demotion or a policy change: ``kind`` says which, ``by`` signed it.
 
-    text: str
+    The parts, not a sentence, so each view says it in its own language; ``text`` is the English one.
+    """
+
+    kind: EntryKind
+    by: str
+    #: Whom a promotion or demotion is about ("" for a policy change).
+    name: str = ""
+    #: The room's new policy, for ``EntryKind.POLICY``.
+    policy: RoomPolicy | None = None
+
+    @property
+    def text(self) -> str:
+        if self.kind is EntryKind.POLICY:
+            return f"{self.by} made the room {self.policy.value if self.policy is not None else '?'}"
+        if self.kind is EntryKind.PROMOTE:
+            return f"{self.by} made {self.name} an admin"
+        return f"{self.by} removed {self.name} as admin"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,10 +129,8 @@ def describe(before: RoomState, entries: list[bytes], own_ik: bytes) -> list[ev.
         elif entry.kind in (EntryKind.REMOVE, EntryKind.LEAVE):
             events.append(MemberRemoved(room=label, room_id=room_id, name=entry.subject_name, by=by))
         elif entry.kind is EntryKind.POLICY:
-            events.append(RoomNotice(room=label, room_id=room_id, text=f"{by} made the room {entry.policy}"))
+            events.append(RoomNotice(room=label, room_id=room_id, kind=entry.kind, by=by,
+                                     policy=RoomPolicy(entry.policy)))  # verified: a known policy
         else:
-            text = f"{by} {'made' if entry.kind is EntryKind.PROMOTE else 'removed'} {entry.subject_name} " + (
-                "an admin" if entry.kind is EntryKind.PROMOTE else "as admin"
-            )
-            events.append(RoomNotice(room=label, room_id=room_id, text=text))
+            events.append(RoomNotice(room=label, room_id=room_id, kind=entry.kind, by=by, name=entry.subject_name))
     return events

@@ -21,7 +21,6 @@ from .events import WarningKind
 from .history import history_conversation
 from .printable import printable
 from .render import Output, history_marks
-from .room_commands import COMMANDS as ROOM_COMMANDS
 from .room_commands import ROOM_HELP, RoomCommands
 
 HELP_LINES = [
@@ -54,18 +53,14 @@ def handle_line(
             room_id = rooms.current_room_id(connection.rooms()) if rooms is not None else None
             _history_command(word.lower(), rest.split(), connection, output, room_id)
             return True
-        if word.lower() in ROOM_COMMANDS:
-            rooms = rooms if rooms is not None else RoomCommands(trust=connection.session.trust)
-            try:
-                for record, text in rooms.run(word.lower(), rest, connection):
-                    output.record(record, text)
-            except SendError as exc:
-                send_failed(output, str(exc))
-            return True
-    command = commands.parse(line)
-    if command is None:
-        return True
-    if isinstance(command, commands.Say):
+    if isinstance(command, commands.RoomCommand):
+        rooms = rooms if rooms is not None else RoomCommands(trust=connection.session.trust)
+        try:
+            for record, text in rooms.run(command, connection):
+                output.record(record, text)
+        except SendError as exc:
+            send_failed(output, str(exc))
+    elif isinstance(command, commands.Say):
         if rooms is not None and rooms.current is not None:
             _send(connection, output, command.text, None, rooms.current)
         else:

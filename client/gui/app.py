@@ -26,21 +26,11 @@ from susurro.client.history import DEFAULT_PAGE, HistoryPage
 from susurro.client.mailstate import DeliveryState as WaitState
 from susurro.client.room_events import RoomEvent
 from susurro.client.session import SendError
-from susurro.crypto import EntryKind, RoomLogError, RoomPolicy
 from susurro.crypto.trust import TrustState
-from susurro.protocol import BadName, normalize_name
 
-from .presenter import (
-    ROOM,
-    ChatState,
-    Outgoing,
-    RoomInfo,
-    conversation_key,
-    history_name,
-    is_room_key,
-    room_info,
-)
-from .room_dialogs import InviteDialog, NewRoomDialog
+from .presenter import ROOM, ChatState, Outgoing, conversation_key, history_name
+from .room_actions import RoomActions
+from .room_view import RoomInfo, is_room_key, room_info
 from .settings import Settings
 from .signin import JOIN_TIMEOUT, OpenedSession, SignInError, SignInRequest, default_relay, open_session, refusal
 from .signin_dialog import SignInDialog
@@ -99,7 +89,7 @@ class SusurroApp:
         self._after_id: str | None = None
         self._close_requested = False
         self.verify_dialog: VerifyDialog | None = None
-        self.room_dialog: NewRoomDialog | InviteDialog | None = None
+        self.rooms = RoomActions(self)
         self.colours: Palette = LIGHT
 
     # --- starting ---------------------------------------------------------------------
@@ -243,7 +233,9 @@ class SusurroApp:
             else:
                 self._before_welcome.append(event)
             return
-        self.window.apply(self.state.apply(event, self._room_of(event)))
+        if not self.rooms.answers(event):
+            self.window.apply(self.state.apply(event, self._room_of(event)))
+        self.rooms.seen(event)
 
     def _room_of(self, event: ev.Event) -> RoomInfo | None:
         """For a room event, the room's verified log as it stands now (read from the core's book).
@@ -295,8 +287,9 @@ class SusurroApp:
                 reconnect=self.reconnect,
                 set_notifications=self.set_notifications,
                 set_theme=self.set_theme,
-                new_room=self.new_room,
-                invite=self.invite,
+                new_room=self.rooms.new_room,
+                invite=self.rooms.invite,
+                room_member=self.rooms.ask,
                 load_older=self.load_older,
             ),
             self.colours,
@@ -330,7 +323,7 @@ class SusurroApp:
         if outgoing is None:
             return False
         if not isinstance(outgoing, Outgoing):  # a command for the app: the composer is cleared
-            self._command(outgoing)
+            self._command(outgoing, conversation)
             return True
         connection, state, window = self.opened.connection, self.state, self.window
         to = list(outgoing.to) if outgoing.to is not None else None
@@ -353,9 +346,12 @@ class SusurroApp:
         if self.window is not None:
             self.window.apply(updates)
 
-    def _command(self, command: commands.Command) -> None:
-        """``/verify``, ``/verified``, ``/accept``, ``/strict``, ``/quit`` typed in the composer."""
-        if isinstance(command, commands.OnMember):
+    def _command(self, command: commands.Command, conversation: str) -> None:
+        """``/verify``, ``/verified``, ``/accept``, ``/strict``, ``/quit`` and the room commands typed in the
+        composer of ``conversation``."""
+        if isinstance(command, commands.RoomCommand):
+            self.rooms.typed(command, conversation)
+        elif isinstance(command, commands.OnMember):
             if command.command is commands.Name.ACCEPT:
                 self.accept_key(command.name)
             else:  # /verify, and /verified: marking needs the number compared, so the dialog shows it
@@ -422,76 +418,6 @@ class SusurroApp:
             self.opened = opened
 
         self.worker.submit(again, done)
-
-    # --- rooms: the dialogs collect, the core signs and sends ------------------------------
-
-    def new_room(self) -> None:
-        if self.window is None or self.state is None:
-            return
-        if self.room_dialog is not None:
-            self.room_dialog.destroy()
-        self.room_dialog = NewRoomDialog(self.window.top, self.strings, self.create_room)
-
-    def create_room(self, label: str, open_room: bool) -> str | None:
-        """Ask the core to create room ``label``; a refusal in words, or None (the window switches to
-        the room when the relay confirms it: ``RoomCreated``)."""
-        s = self.strings
-        if self.opened is None or self.state is None:
-            return s("not_sent", reason=s("reason_disconnected"))
-        if not label:
-            return s("err_room_label_empty")
-        try:
-            if normalize_name(label) != label:
-                return s("err_room_label")
-        except BadName:
-            return s("err_room_label")
-        policy = RoomPolicy.OPEN if open_room else RoomPolicy.INVITE
-        connection = self.opened.connection
-        self.worker.submit(lambda: connection.room_request(lambda book, now: book.create(label, policy, now)),
-                           lambda _r, error: self._room_request_done(error, ROOM))
-        return None
-
-    def invite(self, room: str) -> None:
-        if self.window is None or self.state is None or room not in self.state.rooms:
-            return
-        if self.room_dialog is not None:
-            self.room_dialog.destroy()
-        info = self.state.rooms[room]
-        self.room_dialog = InviteDialog(self.window.top, self.strings, info.display,
-                                        self.state.invite_candidates(room), lambda name: self.invite_name(room, name))
-
-    def invite_name(self, room: str, name: str) -> str | None:
-        """Add ``name`` to ``room`` with the key pinned for them; a refusal in words, or None."""
-        s = self.strings
-        if self.opened is None or self.state is None:
-            return s("not_sent", reason=s("reason_disconnected"))
-        if not name:
-            return s("err_invite_unknown", name="?")
-        refusal = self.state.invite_check(room, name)
-        if refusal is not None:
-            return refusal
-        connection = self.opened.connection
-        # Only a key we pinned: an invitation never takes the relay's word for who NAME is.
-        contact = connection.session.trust.contact(name)
-        if contact is None:
-            return s("err_invite_unknown", name=name)
-        room_id = self.state.rooms[room].room_id
-        subject, key = contact.name, contact.identity_key
-
-        def add() -> None:
-            connection.room_request(lambda book, now: book.change(room_id, EntryKind.ADD, subject, key, now))
-
-        self.worker.submit(add, lambda _r, error: self._room_request_done(error, room))
-        return None
-
-    def _room_request_done(self, error: BaseException | None, where: str) -> None:
-        if error is None or self.state is None:
-            return
-        if isinstance(error, RoomLogError):
-            text = self.strings("err_room_action", detail=error.detail)
-        else:
-            text = self.strings("not_sent", reason=self.strings.reason(str(error)))
-        self._draw(self.state.error(text, where))
 
     # --- history: pages read on the worker, drawn on the Tk thread ---------------------------
 
@@ -625,9 +551,7 @@ class SusurroApp:
         if self._after_id is not None:
             self.root.after_cancel(self._after_id)
             self._after_id = None
-        if self.room_dialog is not None:
-            self.room_dialog.destroy()
-            self.room_dialog = None
+        self.rooms.close_dialog()
         for widget in (self.window, self.dialog):
             if widget is not None:
                 widget.destroy()

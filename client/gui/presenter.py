@@ -50,10 +50,11 @@ from susurro.client.room_events import (
 )
 from susurro.crypto import IdentityPublicKey
 from susurro.crypto.fingerprint import fingerprint
-from susurro.crypto.membership import RoomPolicy, RoomState, short_room_id
 from susurro.crypto.trust import TrustState
 
+from . import room_view
 from .delivery import DeliveryState, Tracked, Why
+from .room_view import RoomInfo, RoomMemberInfo, is_room_key, room_key
 from .strings import Strings
 
 ROOM = ""  # the group conversation; direct conversations use the peer's name
@@ -75,58 +76,6 @@ _ADDED = {(True, True): "you_joined_room_notice", (True, False): "invited_notice
           (False, True): "member_joined_room_notice", (False, False): "member_added_notice"}
 _REMOVED = {(True, True): "you_left_notice", (True, False): "you_removed_notice",
             (False, True): "member_left_room_notice", (False, False): "member_removed_notice"}
-
-
-def room_key(room_id: bytes) -> str:
-    """The conversation key of a room: ``#`` is in no name, so it never meets a direct conversation."""
-    return "#" + room_id.hex()
-
-
-def is_room_key(key: str) -> bool:
-    return key.startswith("#")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RoomMemberInfo:
-    name: str
-    identity_key: bytes
-    admin: bool
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RoomInfo:
-    """What the verified log of one room says, for the view."""
-
-    room_id: bytes
-    label: str
-    open: bool
-    members: tuple[RoomMemberInfo, ...]
-    #: Our own identity key is in the log.
-    joined: bool
-
-    @property
-    def key(self) -> str:
-        return room_key(self.room_id)
-
-    @property
-    def short_id(self) -> str:
-        return short_room_id(self.room_id)
-
-    @property
-    def display(self) -> str:
-        return f"{self.label} #{self.short_id}"
-
-
-def room_info(state: RoomState, own_identity_key: bytes) -> RoomInfo:
-    """A verified room state as the view sees it (members in the order they were added)."""
-    return RoomInfo(
-        room_id=state.room_id,
-        label=state.label,
-        open=state.policy is RoomPolicy.OPEN,
-        members=tuple(RoomMemberInfo(name=m.name, identity_key=m.identity_key, admin=m.admin)
-                      for m in state.members.values()),
-        joined=own_identity_key in state.members,
-    )
 
 
 def conversation_key(history_conversation: str) -> str | None:
@@ -284,8 +233,10 @@ class RosterRows:
     rows: tuple[RosterRow, ...]
     #: The list's heading: the people here, or the members of the room on screen.
     title: str = ""
-    #: The room on screen, when the list is its members (the window offers Invite… for it).
+    #: The room on screen, when the list is its members (the window offers Invite… and Leave room for it).
     room: str = ""
+    #: We are an admin of that room (the window offers Remove and Make admin for its members).
+    admin: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -548,7 +499,7 @@ class ChatState:
             if isinstance(event, MemberAdded) and ours and by_themselves and self.selected == ROOM:
                 out += self.select(key)  # we joined it (an open room, or the demo's): go there
         elif isinstance(event, RoomNotice):
-            out += self._notice(key, printable(event.text))
+            out += self._notice(key, room_view.notice_text(s, event, display, self.name))
         elif isinstance(event, RoomReady) and info is not None and info.joined and not (before and before.joined):
             names = ", ".join(m.name for m in info.members)
             out += self._notice(key, s("room_members_notice", names=names))
@@ -687,6 +638,13 @@ class ChatState:
             return command, []
         if isinstance(command, commands.Strict):
             return command, []
+        if isinstance(command, commands.RoomCommand):  # checked against the log here, carried out by the app
+            here = self.rooms.get(origin) if is_room_key(origin) else None
+            refusal = room_view.check(s, command, here, self.identity_key)
+            if refusal is not None:
+                return None, self._error(origin, refusal)
+            said = room_view.answer(s, command, here, self.rooms.values())
+            return command, [update for text in said for update in self._notice(origin, text)]
         if isinstance(command, commands.Direct):
             conversation, to, text = command.name, (command.name,), command.text
         else:
@@ -726,6 +684,8 @@ class ChatState:
         out: list[Update] = self._notice(conversation, s("help_intro"))
         for name, (usage, _what) in commands.USAGE.items():
             out += self._notice(conversation, s("help_line", usage=s.usage(usage), what=s(f"help_{name.value}")))
+        for word, usage in commands.ROOM_USAGE.items():
+            out += self._notice(conversation, s("help_line", usage=s.usage(usage), what=s(f"help_{word.value}")))
         return out
 
     def notice(self, text: str, conversation: str = ROOM) -> list[Update]:
@@ -926,8 +886,9 @@ class ChatState:
                 tooltip=s("tooltip_room_member", name=member.name, fingerprint=fp,
                           trust=s(f"trust_{trust}_long") if trust != "self" else s("trust_self"), presence=presence),
             ))
+        admin = any(m.admin for m in info.members if self._is_me(m))
         return RosterRows(rows=tuple(rows), title=s("members_title", room=info.display),
-                          room=info.key if info.joined else "")
+                          room=info.key if info.joined else "", admin=info.joined and admin)
 
     def invite_check(self, room: str, name: str) -> str | None:
         """Why ``name`` cannot be invited to ``room`` (None: it can); the core checks the pin again."""

@@ -1,4 +1,5 @@
-"""The room dialogs: "New room" (a label, open or invite-only) and "Invite to ROOM" (a name).
+"""The room dialogs: "New room" (a label, open or invite-only), "Invite to ROOM" (a name), and the
+question asked before removing, promoting or leaving.
 
 Each only collects what the user typed and hands it to a callback, which
 answers with a refusal to show under the field (the presenter's and the
@@ -104,3 +105,25 @@ class InviteDialog(_Dialog):
             self.destroy()
         else:
             self.show_error(refusal)
+
+
+class ConfirmDialog(_Dialog):
+    """A question in people's words and one button that does it (``confirm``); Cancel or Escape does nothing.
+
+    Used before removing someone, making someone an admin and leaving a room: each is a signed entry
+    in the room's log that the user alone cannot take back.
+    """
+
+    def __init__(
+        self, master: tk.Misc, strings: Strings, title: str, question: str, ok: str, confirm: Callable[[], None]
+    ) -> None:
+        super().__init__(master, title)
+        self._confirm = confirm
+        self.question = ttk.Label(self.body, text=question, wraplength=340, justify="left")
+        self.question.pack(anchor="w")
+        self.ok_button = self.buttons(strings, ok, self.submit)
+        self.ok_button.focus_set()
+
+    def submit(self) -> None:
+        self.destroy()
+        self._confirm()

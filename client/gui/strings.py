@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from susurro.client import wording
 from susurro.client.events import EndCode
 
+from . import room_strings
+
 LANGUAGES = ("en", "es")
 
 EN: dict[str, str] = {
@@ -96,42 +98,6 @@ EN: dict[str, str] = {
     "detail_sending": "{name}: sending…",
     "detail_not_delivered": "{name}: not delivered: {reason}",
     "detail_not_encrypted": "{name}: not encrypted to them: {reason}",
-    # rooms
-    "new_room_button": "+ New room",
-    "new_room_title": "New room",
-    "new_room_label": "Room name",
-    "new_room_hint": "Letters, digits and _ - . (up to 32).",
-    "new_room_open": "Open: anyone on this relay may join",
-    "new_room_invite": "Invite-only: its admins add people",
-    "create": "Create",
-    "err_room_label_empty": "Type a name for the room.",
-    "err_room_label": "That room name is not allowed: use letters, digits and _ - . (up to 32).",
-    "room_created_notice": "You created {room}. {policy}",
-    "policy_open": "Anyone on this relay may join it.",
-    "policy_invite": "Only people its admins add can join it.",
-    "room_header_members": "{room} · {count} members, {online} online",
-    "invited_notice": "{by} added you to {room}.",
-    "member_added_notice": "{by} added {name}.",
-    "member_joined_room_notice": "{name} joined the room.",
-    "member_removed_notice": "{by} removed {name}.",
-    "member_left_room_notice": "{name} left the room.",
-    "you_removed_notice": "{by} removed you from {room}. You no longer get its messages.",
-    "you_left_notice": "You left {room}.",
-    "you_joined_room_notice": "You joined {room}.",
-    "room_members_notice": "Members: {names}",
-    "room_not_member": "You are not a member of {room}.",
-    "members_title": "Members of {room}",
-    "member_online": "online",
-    "member_offline": "offline",
-    "tooltip_room_member": "{name}\nFingerprint: {fingerprint}\n{trust}\n{presence}",
-    "invite_button": "Invite…",
-    "invite_title": "Invite to {room}",
-    "invite_intro": "Only people whose key you have (you have seen them on this relay) can be invited.",
-    "invite_name": "Name",
-    "invite": "Invite",
-    "err_invite_unknown": "You have never seen {name}: they must be online here once, so that their key is known.",
-    "err_invite_member": "{name} is already a member of {room}.",
-    "err_room_action": "The room's rules refuse it: {detail}",
     "history_loading": "loading older messages…",
     "history_start": "start of the history kept on this computer",
     "history_refused": "{count} stored messages could not be opened; they are not shown.",
@@ -278,42 +244,6 @@ ES: dict[str, str] = {
     "detail_sending": "{name}: enviando…",
     "detail_not_delivered": "{name}: no entregado: {reason}",
     "detail_not_encrypted": "{name}: no se le cifró: {reason}",
-    "new_room_button": "+ Nueva sala",
-    "new_room_title": "Nueva sala",
-    "new_room_label": "Nombre de la sala",
-    "new_room_hint": "Letras, dígitos y _ - . (hasta 32).",
-    "new_room_open": "Abierta: cualquiera en este relé puede entrar",
-    "new_room_invite": "Solo con invitación: la gente la añaden sus administradores",
-    "create": "Crear",
-    "err_room_label_empty": "Escribe un nombre para la sala.",
-    "err_room_label": "Ese nombre de sala no vale: usa letras, dígitos y _ - . (hasta 32).",
-    "room_created_notice": "Has creado {room}. {policy}",
-    "policy_open": "Cualquiera en este relé puede entrar.",
-    "policy_invite": "Solo pueden entrar las personas que añadan sus administradores.",
-    "room_header_members": "{room} · {count} miembros, {online} conectados",
-    "invited_notice": "{by} te ha añadido a {room}.",
-    "member_added_notice": "{by} ha añadido a {name}.",
-    "member_joined_room_notice": "{name} ha entrado en la sala.",
-    "member_removed_notice": "{by} ha quitado a {name}.",
-    "member_left_room_notice": "{name} ha salido de la sala.",
-    "you_removed_notice": "{by} te ha quitado de {room}. Ya no recibes sus mensajes.",
-    "you_left_notice": "Has salido de {room}.",
-    "you_joined_room_notice": "Has entrado en {room}.",
-    "room_members_notice": "Miembros: {names}",
-    "room_not_member": "No eres miembro de {room}.",
-    "members_title": "Miembros de {room}",
-    "member_online": "conectado",
-    "member_offline": "sin conexión",
-    "tooltip_room_member": "{name}\nHuella: {fingerprint}\n{trust}\n{presence}",
-    "invite_button": "Invitar…",
-    "invite_title": "Invitar a {room}",
-    "invite_intro": "Solo puedes invitar a personas cuya clave tienes (las has visto en este relé).",
-    "invite_name": "Nombre",
-    "invite": "Invitar",
-    "err_invite_unknown": "Nunca has visto a {name}: tiene que conectarse aquí una vez para que se conozca su "
-    "clave.",
-    "err_invite_member": "{name} ya es miembro de {room}.",
-    "err_room_action": "Las reglas de la sala no lo permiten",
     "history_loading": "cargando mensajes anteriores…",
     "history_start": "inicio del historial guardado en este ordenador",
     "history_refused": "{count} mensajes guardados no se pudieron abrir; no se muestran.",
@@ -379,6 +309,8 @@ ES: dict[str, str] = {
 #: Reasons and failed checks in words come from the shared catalogue (the terminal uses it too).
 EN.update(wording.EN)
 ES.update(wording.ES)
+EN.update(room_strings.EN)
+ES.update(room_strings.ES)
 
 TABLES: dict[str, dict[str, str]] = {"en": EN, "es": ES}
 
@@ -413,7 +345,7 @@ class Strings:
     def usage(self, usage: str) -> str:
         """A command's usage line with its placeholders in this language (``/verify NOMBRE``)."""
         if self.language == "es":
-            return usage.replace("NAME", "NOMBRE").replace("TEXT", "TEXTO").replace("on|off", "on|off")
+            return usage.replace("NAME", "NOMBRE").replace("TEXT", "TEXTO").replace("LABEL", "SALA")
         return usage
 
     def reason(self, text: str, code: EndCode | None = None) -> str:

@@ -27,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from tkinter import ttk
 
+from susurro.client.commands import RoomWord
+
 from .presenter import (
     ROOM,
     Banner,
@@ -45,8 +47,8 @@ from .presenter import (
     UnreadMarker,
     Update,
     fit,
-    is_room_key,
 )
+from .room_view import is_room_key
 from .strings import Strings
 from .theme import Palette, Shields, body_font
 
@@ -89,6 +91,8 @@ class WindowActions:
     set_theme: Callable[[str], None]
     new_room: Callable[[], None] = lambda: None
     invite: Callable[[str], None] = lambda _room: None
+    #: Remove, Make admin, Leave room: (what, the room on screen, the member selected) -> asks first.
+    room_member: Callable[[RoomWord, str, str], None] = lambda _word, _room, _name: None
     #: The user scrolled to the top of a pane: read an older page of its history (off the Tk thread).
     load_older: Callable[[str], None] = lambda _key: None
 
@@ -716,6 +720,16 @@ class ChatWindow:
         self.message_button.pack(side="left")
         self.verify_button = ttk.Button(buttons, text=s("verify_button"), command=self._verify_selected)
         self.verify_button.pack(side="left", padx=(6, 0))
+        # A room's own actions, under its member list: shown only for a room we are in (and for admins).
+        self.room_buttons = ttk.Frame(side, style="Sidebar.TFrame", padding=(8, 0, 8, 6))
+        self.room_buttons.grid(row=6, column=0, sticky="ew")
+        self.remove_button = ttk.Button(self.room_buttons, text=s("remove_button"),
+                                        command=lambda: self._on_member(RoomWord.REMOVE))
+        self.promote_button = ttk.Button(self.room_buttons, text=s("promote_button"),
+                                         command=lambda: self._on_member(RoomWord.PROMOTE))
+        self.leave_button = ttk.Button(self.room_buttons, text=s("leave_button"),
+                                       command=lambda: self._on_member(RoomWord.LEAVE))
+        self.room_buttons.grid_remove()
 
     def _build_main(self, main: ttk.Frame) -> None:
         s = self.strings
@@ -853,8 +867,17 @@ class ChatWindow:
         self.roster_room = update.room
         if update.room:
             self.invite_button.grid(row=0, column=1, sticky="e", padx=(0, 4), pady=(4, 0))
+            self.room_buttons.grid()
+            self.leave_button.grid(row=1, column=0, columnspan=2, sticky="w", pady=(6, 0))
         else:
             self.invite_button.grid_remove()
+            self.room_buttons.grid_remove()
+            self.leave_button.grid_remove()
+        for column, button in enumerate((self.remove_button, self.promote_button)):
+            if update.room and update.admin:
+                button.grid(row=0, column=column, sticky="w", padx=(0, 6))
+            else:
+                button.grid_remove()
         self._refit_roster()
         keep = [iid for iid in selected if self.roster.exists(iid)]
         if keep:
@@ -1022,6 +1045,13 @@ class ChatWindow:
         name = self._selected()
         if name:
             self.actions.open_direct(name)
+
+    def _on_member(self, word: RoomWord) -> None:
+        """Remove or Make admin the selected member, or leave the room on screen (the app asks first)."""
+        if self.roster_room:
+            name = "" if word is RoomWord.LEAVE else self._selected()
+            if name is not None:
+                self.actions.room_member(word, self.roster_room, name)
 
     def _verify_selected(self) -> None:
         name = self._selected()

@@ -95,14 +95,14 @@ def stage_rooms(root: tk.Tk, work: Path, server: str) -> list[object]:
         assert isinstance(key, str)
         return key
 
-    assert ana.create_room("clase-3b", False) is None
+    assert ana.rooms.create("clase-3b", False) is None
     clase = room(ana, "clase-3b")
     for name in ("beto", "carla"):
-        assert ana.invite_name(clase, name) is None
+        assert ana.rooms.invite_name(clase, name) is None
         wait_in_pane(root, ana, f"ana ha añadido a {name}.", clase)
-    assert beto.create_room("ops", True) is None
+    assert beto.rooms.create("ops", True) is None
     ops = room(beto, "ops")
-    assert beto.invite_name(ops, "ana") is None
+    assert beto.rooms.invite_name(ops, "ana") is None
     room(ana, "ops")
     for app in (ana, beto, carla):
         app.select(clase)

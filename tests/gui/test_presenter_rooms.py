@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from susurro.client import events as ev
 from susurro.client.gui.delivery import DeliveryState
 from susurro.client.gui.presenter import (
@@ -13,18 +15,25 @@ from susurro.client.gui.presenter import (
     HistoryBlock,
     Line,
     Notify,
-    RoomInfo,
-    RoomMemberInfo,
     RosterRows,
     ShowConversation,
     Sidebar,
     conversation_key,
     history_name,
-    room_key,
 )
+from susurro.client.gui.room_view import RoomInfo, RoomMemberInfo, room_key
 from susurro.client.gui.strings import Strings
 from susurro.client.history import HistoryEntry
-from susurro.client.room_events import Invited, MemberAdded, MemberRemoved, RoomAlert, RoomCreated, RoomMessage
+from susurro.client.room_events import (
+    Invited,
+    MemberAdded,
+    MemberRemoved,
+    RoomAlert,
+    RoomCreated,
+    RoomMessage,
+    RoomNotice,
+)
+from susurro.crypto import EntryKind, RoomPolicy
 from susurro.crypto.history import HistoryRecord
 from susurro.crypto.trust import TrustState
 
@@ -239,3 +248,62 @@ def test_own_messages_from_the_history_keep_where_they_were() -> None:
     assert notes == [("one", "✓✓ delivered to bob"), ("two", "◷ waiting for dave"), ("three", "")]
     # The receipt that comes later still moves the waiting one.
     assert note(chat.apply(ev.Receipt(sender="dave", msg_ids=("o2",)))).text == "✓✓ delivered to dave"
+
+
+@pytest.mark.parametrize(("lang", "expected"), [
+    ("en", ["bob made carol an admin.", "bob made you an admin of ops #0909090909090909.",
+            "bob removed carol as admin.", "bob removed you as admin of ops #0909090909090909.",
+            "bob opened the room: anyone on this relay may join it.",
+            "bob made the room invite-only: its admins decide who joins."]),
+    ("es", ["bob ha hecho administrador a carol.", "bob te ha hecho administrador de ops #0909090909090909.",
+            "bob ha quitado a carol de administrador.", "bob te ha quitado de administrador de ops #0909090909090909.",
+            "bob ha abierto la sala: cualquiera en este relé puede entrar.",
+            "bob ha hecho la sala solo con invitación: solo entran las personas que añadan sus administradores."]),
+])
+def test_promotions_and_policy_changes_are_said_in_the_windows_language(lang: str, expected: list[str]) -> None:
+    chat = state(lang)
+    rid = b"\x09" * 32
+    info = room(rid, "ops", ("bob", BOB_KEY), ("alice", ALICE_KEY), ("carol", CAROL_KEY))
+    chat.apply(Invited(room="ops", room_id=rid, by="bob"), info)
+    notices = [
+        RoomNotice(room="ops", room_id=rid, kind=EntryKind.PROMOTE, by="bob", name="carol"),
+        RoomNotice(room="ops", room_id=rid, kind=EntryKind.PROMOTE, by="bob", name="alice"),
+        RoomNotice(room="ops", room_id=rid, kind=EntryKind.DEMOTE, by="bob", name="carol"),
+        RoomNotice(room="ops", room_id=rid, kind=EntryKind.DEMOTE, by="bob", name="alice"),
+        RoomNotice(room="ops", room_id=rid, kind=EntryKind.POLICY, by="bob", policy=RoomPolicy.OPEN),
+        RoomNotice(room="ops", room_id=rid, kind=EntryKind.POLICY, by="bob", policy=RoomPolicy.INVITE),
+    ]
+    said = [of(Line, chat.apply(notice, info))[-1].text for notice in notices]
+    assert said == expected
+
+
+def test_the_terminal_still_reads_a_room_notice_in_english() -> None:
+    notice = RoomNotice(room="ops", room_id=b"\x09" * 32, kind=EntryKind.POLICY, by="bob", policy=RoomPolicy.OPEN)
+    assert notice.text == "bob made the room open"
+    assert RoomNotice(room="ops", room_id=b"\x09" * 32, kind=EntryKind.PROMOTE, by="bob", name="c").text == (
+        "bob made c an admin")
+
+
+def test_room_commands_are_refused_in_words_where_the_log_already_refuses_them() -> None:
+    chat = state()
+    rid = b"\x0a" * 32
+    info = room(rid, "ops", ("bob", BOB_KEY), ("alice", ALICE_KEY))  # bob is the admin, alice is not
+    chat.apply(Invited(room="ops", room_id=rid, by="bob"), info)
+
+    def typed(line: str, where: str) -> tuple[object, str]:
+        command, updates = chat.compose(line, where)
+        lines = of(Line, updates)
+        return command, lines[-1].text if lines else ""
+
+    assert typed("/leave", ROOM) == (None, "Type /leave in a room's conversation: choose the room on the left first.")
+    assert typed("/remove bob", room_key(rid)) == (None, "Only an admin of ops #0a0a0a0a0a0a0a0a can do that.")
+    command, said = typed("/members", room_key(rid))
+    assert said == "Members: bob, alice" and command is not None
+    command, said = typed("/leave", room_key(rid))
+    assert command is not None and said == "", "carried out by the app"
+    admin = room(rid, "ops", ("alice", ALICE_KEY), ("bob", BOB_KEY))
+    chat.apply(Invited(room="ops", room_id=rid, by="bob"), admin)
+    assert typed("/promote carol", room_key(rid)) == (None, "carol is not a member of ops #0a0a0a0a0a0a0a0a.")
+    assert typed("/remove alice", room_key(rid)) == (None, "That is you: to leave the room, use Leave room.")
+    command, _said = typed("/remove BOB", room_key(rid))
+    assert command is not None, "names compare casefolded"

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from susurro.client.gui.app import SusurroApp
-from susurro.client.gui.presenter import ConversationKind, room_key
+from susurro.client.gui.presenter import ConversationKind
+from susurro.client.gui.room_view import room_key
 from susurro.client.rooms import RoomBook
 from susurro.crypto import IdentityKey, RoomPolicy, entry_hash
 from susurro.protocol import Frame, RoomLog
@@ -49,11 +50,11 @@ def sidebar_rooms(app: SusurroApp) -> dict[str, str]:
 
 def ops_with_bob(root, alice: SusurroApp) -> bytes:  # type: ignore[no-untyped-def]
     """alice creates the invite-only room ops and adds bob (entries 0 and 1); its id."""
-    assert alice.create_room("ops", open_room=False) is None
+    assert alice.rooms.create("ops", open_room=False) is None
     key = pump(root, lambda: next((k for k, label in sidebar_rooms(alice).items() if label == "ops"), None),
                "ops in alice's sidebar")
     assert isinstance(key, str)
-    assert alice.invite_name(key, "bob") is None
+    assert alice.rooms.invite_name(key, "bob") is None
     wait_in_pane(root, alice, "alice added bob.", key)
     return bytes.fromhex(key[1:])
 

@@ -14,7 +14,8 @@ import secrets
 from pathlib import Path
 
 from susurro.client.gui.app import SusurroApp
-from susurro.client.gui.presenter import ROOM, ConversationKind, is_room_key
+from susurro.client.gui.presenter import ROOM, ConversationKind
+from susurro.client.gui.room_view import is_room_key
 from tests.helpers.gui_driver import (
     close_app,
     pane,
@@ -63,8 +64,8 @@ def test_new_room_invite_and_room_panes(tk_root, relay_server, cli_clients, tmp_
 
         # New room: the dialog, invite-only by default; the window switches to the room.
         window.new_room_button.invoke()
-        pump(root, lambda: alice.room_dialog is not None, "the New room dialog")
-        dialog = alice.room_dialog
+        pump(root, lambda: alice.rooms.dialog is not None, "the New room dialog")
+        dialog = alice.rooms.dialog
         dialog.label.insert(0, "has space")
         dialog.create_button.invoke()
         assert "not allowed" in str(dialog.error.cget("text")), "a bad label is refused in the dialog"
@@ -82,8 +83,8 @@ def test_new_room_invite_and_room_panes(tk_root, relay_server, cli_clients, tmp_
         # Invite from the member list: only a name whose key is pinned.
         assert window.invite_button.winfo_manager(), "Invite… under the room's member list"
         window.invite_button.invoke()
-        pump(root, lambda: alice.room_dialog is not None and alice.room_dialog is not dialog, "the Invite dialog")
-        invite = alice.room_dialog
+        pump(root, lambda: alice.rooms.dialog is not None and alice.rooms.dialog is not dialog, "the Invite dialog")
+        invite = alice.rooms.dialog
         assert sorted(invite.name.cget("values")) == ["bob", "carol"], "the people here who are not members"
         invite.name.set("zed")
         invite.invite_button.invoke()

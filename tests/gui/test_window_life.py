@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from susurro.client import events as ev
-from susurro.client.gui.presenter import is_room_key
+from susurro.client.gui.room_view import is_room_key
 from tests.helpers.gui_driver import (
     close_app,
     fill_and_submit,
