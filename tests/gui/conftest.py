@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.hostile_relay import TamperingProxy
 from tests.helpers.xvfb import start_xvfb, stop_xvfb, xvfb_binary
 
 
@@ -93,3 +94,14 @@ def tk_root(_session_root: object) -> Iterator[object]:
         for child in list(root.winfo_children()):  # type: ignore[attr-defined]
             child.destroy()
         root.update()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def proxy(relay_server) -> Iterator[TamperingProxy]:  # type: ignore[no-untyped-def]
+    """The hostile relay of the adversarial suite in front of the test's relay: a hook per client."""
+    tamper = TamperingProxy(relay_server.address)
+    try:
+        yield tamper
+    finally:
+        tamper.close()
+    assert not tamper.errors, tamper.errors

@@ -11,11 +11,10 @@ and the sidebar keeps the one ``ops`` she knew.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-
-import pytest
 
 from susurro.client.gui.app import SusurroApp
 from susurro.client.gui.presenter import ConversationKind
@@ -24,17 +23,7 @@ from susurro.client.rooms import RoomBook
 from susurro.crypto import IdentityKey, RoomPolicy, entry_hash
 from susurro.protocol import Frame, RoomLog
 from tests.helpers.gui_driver import alice_and, close_app, pump, signed_in, start_app, wait_in_pane
-from tests.helpers.hostile_relay import TamperingProxy
-
-
-@pytest.fixture
-def proxy(relay_server) -> Iterator[TamperingProxy]:  # type: ignore[no-untyped-def]
-    tamper = TamperingProxy(relay_server.address)
-    try:
-        yield tamper
-    finally:
-        tamper.close()
-    assert not tamper.errors, tamper.errors
+from tests.helpers.hostile_relay import Hook, TamperingProxy
 
 
 def banners(app: SusurroApp) -> list[str]:
@@ -59,56 +48,60 @@ def ops_with_bob(root, alice: SusurroApp) -> bytes:  # type: ignore[no-untyped-d
     return bytes.fromhex(key[1:])
 
 
-def test_a_room_rolled_back_after_the_window_restarts_is_caught(tk_root, proxy, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    root = tk_root
+@contextlib.contextmanager
+def restarted_after_ops(
+    root, proxy: TamperingProxy, tmp_path: Path, hook: Callable[[bytes], Hook] | None = None  # type: ignore[no-untyped-def]
+) -> Iterator[tuple[SusurroApp, bytes]]:
+    """alice makes ops with bob, closes her window and opens it again (through ``hook(room id)``, if
+    given): her new app, signed in, and the room's id."""
     server = "{}:{}".format(*proxy.address)
     proxy.expect("alice")
     with alice_and(root, server, tmp_path) as (alice, _window, _bob):
         room = ops_with_bob(root, alice)
         close_app(root, alice)
-
-        def before_bob(_label: str, frame: Frame) -> Sequence[Frame]:
-            """The log as it stood at its create entry: bob's addition withheld."""
-            if isinstance(frame, RoomLog) and frame.room == room:
-                entries = frame.entries[: max(0, 1 - frame.from_seq)]
-                head = entry_hash(entries[-1]) if frame.from_seq + len(entries) == 1 else bytes(32)
-                return [dataclasses.replace(frame, entries=entries, head_seq=0, head_hash=head)]
-            return [frame]
-
-        proxy.set_hook("alice-again", before_bob)
+        if hook is not None:
+            proxy.set_hook("alice-again", hook(room))
         proxy.expect("alice-again")
         again = start_app(root, tmp_path / "alice", name="alice", server=server)
         try:
             signed_in(root, again)
-            pump(root, lambda: any("holding back a change" in b for b in banners(again)),
-                 "the withheld-change banner after the restart")
+            yield again, room
         finally:
             close_app(root, again)
+
+
+def before_bob(room: bytes) -> Hook:
+    def hook(_label: str, frame: Frame) -> Sequence[Frame]:
+        """The log as it stood at its create entry: bob's addition withheld."""
+        if isinstance(frame, RoomLog) and frame.room == room:
+            entries = frame.entries[: max(0, 1 - frame.from_seq)]
+            head = entry_hash(entries[-1]) if frame.from_seq + len(entries) == 1 else bytes(32)
+            return [dataclasses.replace(frame, entries=entries, head_seq=0, head_hash=head)]
+        return [frame]
+
+    return hook
+
+
+def test_a_room_rolled_back_after_the_window_restarts_is_caught(tk_root, proxy, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    root = tk_root
+    with restarted_after_ops(root, proxy, tmp_path, before_bob) as (again, _room):
+        pump(root, lambda: any("holding back a change" in b for b in banners(again)),
+             "the withheld-change banner after the restart")
 
 
 def test_a_room_is_back_after_a_restart_and_its_label_cannot_be_moved(tk_root, proxy, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     root = tk_root
-    server = "{}:{}".format(*proxy.address)
-    proxy.expect("alice")
-    with alice_and(root, server, tmp_path) as (alice, _window, _bob):
-        room = ops_with_bob(root, alice)
-        close_app(root, alice)
-        proxy.expect("alice-again")
-        again = start_app(root, tmp_path / "alice", name="alice", server=server)
-        try:
-            signed_in(root, again)
-            # Nobody wrote in ops, so the history does not name it: the remembered rooms do.
-            pump(root, lambda: sidebar_rooms(again) == {room_key(room): "ops"}, "ops back in the sidebar")
-            wait_in_pane(root, again, "Members: alice, bob", room_key(room))
+    with restarted_after_ops(root, proxy, tmp_path) as (again, room):
+        # Nobody wrote in ops, so the history does not name it: the remembered rooms do.
+        pump(root, lambda: sidebar_rooms(again) == {room_key(room): "ops"}, "ops back in the sidebar")
+        wait_in_pane(root, again, "Members: alice, bob", room_key(room))
 
-            # The relay offers another room under the label ops.
-            other = RoomBook("mallory", IdentityKey.generate()).create("ops", RoomPolicy.OPEN, 1)
-            other_id = entry_hash(other.entry)
-            fake = RoomLog(id="f9", room=other_id, label="ops", from_seq=0, entries=(other.entry,), head_seq=0,
-                           head_hash=other_id, online=())
-            proxy.inject("alice-again", fake)
-            pump(root, lambda: any("different room under a room name you already know" in b for b in banners(again)),
-                 "the label-moved banner")
-            assert sidebar_rooms(again) == {room_key(room): "ops"}, "still the one ops alice knew"
-        finally:
-            close_app(root, again)
+        # The relay offers another room under the label ops.
+        other = RoomBook("mallory", IdentityKey.generate()).create("ops", RoomPolicy.OPEN, 1)
+        other_id = entry_hash(other.entry)
+        fake = RoomLog(id="f9", room=other_id, label="ops", from_seq=0, entries=(other.entry,), head_seq=0,
+                       head_hash=other_id, online=())
+        proxy.inject("alice-again", fake)
+        pump(root, lambda: any("different room under a room name you already know" in b for b in banners(again)),
+             "the label-moved banner")
+        assert sidebar_rooms(again) == {room_key(room): "ops"}, "still the one ops alice knew"

@@ -8,24 +8,11 @@ for her; Bob's GUI talks to the relay directly and types real messages.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-
-import pytest
 
 from susurro.protocol import Deliver, Frame
 from tests.helpers.gui_driver import close_app, pane, pump, signed_in, start_app, type_line, wait_in_pane
-from tests.helpers.hostile_relay import TamperingProxy
-
-
-@pytest.fixture
-def proxy(relay_server) -> Iterator[TamperingProxy]:  # type: ignore[no-untyped-def]
-    tamper = TamperingProxy(relay_server.address)
-    try:
-        yield tamper
-    finally:
-        tamper.close()
-    assert not tamper.errors, tamper.errors
 
 
 def banners(app) -> list[str]:  # type: ignore[no-untyped-def]
