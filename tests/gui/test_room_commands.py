@@ -12,21 +12,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from susurro.client.gui.app import SusurroApp
-from susurro.client.gui.presenter import ROOM, ConversationKind
 from susurro.client.gui.room_dialogs import ConfirmDialog
-from tests.helpers.gui_driver import alice_and, close_app, pane, pump, signed_in, start_app, type_line, wait_in_pane
+from tests.helpers.gui_driver import (
+    alice_and,
+    close_app,
+    pane,
+    pump,
+    room_named,
+    signed_in,
+    start_app,
+    type_line,
+    wait_in_pane,
+)
 from tests.helpers.processes import CliProcess
-
-
-def room_named(root, app: SusurroApp, label: str) -> str:  # type: ignore[no-untyped-def]
-    def find() -> str | None:
-        assert app.window is not None
-        return next((i.key for i in app.window.sidebar.items
-                     if i.kind is ConversationKind.ROOM and i.key != ROOM and i.label == label), None)
-
-    found = pump(root, find, f"{label} in {app.options.name}'s sidebar")
-    assert isinstance(found, str)
-    return found
 
 
 def type_command(root, app: SusurroApp, text: str) -> None:  # type: ignore[no-untyped-def]

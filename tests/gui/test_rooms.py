@@ -14,12 +14,14 @@ import secrets
 from pathlib import Path
 
 from susurro.client.gui.app import SusurroApp
-from susurro.client.gui.presenter import ROOM, ConversationKind
+from susurro.client.gui.presenter import ROOM
 from susurro.client.gui.room_view import is_room_key
 from tests.helpers.gui_driver import (
     close_app,
     pane,
     pump,
+    room_named,
+    rooms,
     signed_in,
     signed_in_apps,
     start_app,
@@ -29,25 +31,11 @@ from tests.helpers.gui_driver import (
 from tests.helpers.processes import CliProcess
 
 
-def rooms(app: SusurroApp) -> dict[str, tuple[str, str]]:
-    """key -> (label, short id) of the rooms in the sidebar."""
-    assert app.window is not None
-    return {i.key: (i.label, i.tag) for i in app.window.sidebar.items
-            if i.kind is ConversationKind.ROOM and i.key != ROOM}
-
-
 def member_rows(app: SusurroApp) -> dict[str, bool]:
     """name -> online, as the member list draws them (offline rows carry the "offline" tag)."""
     assert app.window is not None
     tree = app.window.roster
     return {iid: "offline" not in tree.item(iid, "tags") for iid in tree.get_children()}
-
-
-def room_named(root, app: SusurroApp, label: str) -> str:  # type: ignore[no-untyped-def]
-    found = pump(root, lambda: next((k for k, (lab, _tag) in rooms(app).items() if lab == label), None),
-                 f"{label} in {app.options.name}'s sidebar")
-    assert isinstance(found, str)
-    return found
 
 
 def test_new_room_invite_and_room_panes(tk_root, relay_server, cli_clients, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from susurro.client.gui.app import Options, SusurroApp
-from susurro.client.gui.presenter import ROOM
+from susurro.client.gui.presenter import ROOM, ConversationKind
 from susurro.client.gui.settings import Settings
 from susurro.client.gui.strings import Strings
 from susurro.client.gui.window import ChatWindow
@@ -139,6 +139,21 @@ def roster(app: SusurroApp) -> dict[str, tuple[str, str]]:
     assert app.window is not None
     tree = app.window.roster
     return {iid: tuple(tree.item(iid, "values")) for iid in tree.get_children()}  # type: ignore[misc]
+
+
+def rooms(app: SusurroApp) -> dict[str, tuple[str, str]]:
+    """key -> (label, short id) of the rooms in the sidebar."""
+    assert app.window is not None
+    return {i.key: (i.label, i.tag) for i in app.window.sidebar.items
+            if i.kind is ConversationKind.ROOM and i.key != ROOM}
+
+
+def room_named(root: tk.Misc, app: SusurroApp, label: str) -> str:
+    """The key of the room labelled ``label`` in the sidebar, once it is there."""
+    found = pump(root, lambda: next((k for k, (lab, _tag) in rooms(app).items() if lab == label), None),
+                 f"{label} in {app.options.name}'s sidebar")
+    assert isinstance(found, str)
+    return found
 
 
 def close_app(root: tk.Misc, app: SusurroApp) -> None:
