@@ -202,3 +202,63 @@ def test_the_cached_time_stamp_is_the_stdlib_formatters(created: list[float]) ->
         record = logging.LogRecord(LOGGER_NAME, logging.INFO, __file__, 0, "deliver n=%d", (1,), None)
         record.created, record.msecs = when, int((when - int(when)) * 1000) + 0.0
         assert ours.format(record) == stdlib.format(record)
+
+
+def test_past_the_queue_bound_lines_are_dropped_and_said_once(
+    started: list[LogSetup], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from susurro.relay import logsetup
+
+    monkeypatch.setattr(logsetup, "MAX_QUEUED_RECORDS", 10)
+    stderr = io.StringIO()
+    setup = start(started, None, stderr)
+    handler = setup.listener.handlers[0]
+    handler.acquire()  # a stalled stderr: the listener stops at the first line's write
+    try:
+        log.info("first")
+        deadline = time.monotonic() + WAIT
+        while setup._records.more_waiting() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not setup._records.more_waiting(), "the listener never took the first line"
+        for n in range(50):
+            log.info("deliver n=%d", n)
+    finally:
+        handler.release()
+    setup.stop()
+    said = stderr.getvalue().splitlines()
+    assert sum(" INFO deliver n=" in line for line in said) == 10  # the bound, not all 50
+    assert sum("cannot write to the log queue" in line for line in said) == 1, said
+
+
+levels = st.sampled_from([logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR])
+texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+
+
+@given(level=levels, args=st.lists(st.one_of(texts, st.integers()), max_size=4), when=st.floats(0, 4e9))
+def test_a_line_is_the_stdlib_formatters_line(level: int, args: list[object], when: float) -> None:
+    from susurro.relay.logsetup import LINE_FORMAT, _LineFormatter
+
+    ours, stdlib = _LineFormatter(), logging.Formatter(LINE_FORMAT)
+    message = " ".join(["x=%r"] * len(args)) or "plain"
+    record = logging.LogRecord(LOGGER_NAME, level, __file__, 0, message, tuple(args), None)
+    record.created, record.msecs = when, int((when - int(when)) * 1000) + 0.0
+    assert ours.format(record) == stdlib.format(record)
+    assert ours.format(record) == stdlib.format(record)  # the second handler gets the line made once
+
+
+def test_a_traceback_is_written_as_the_stdlib_writes_it() -> None:
+    from susurro.relay.logsetup import LINE_FORMAT, _LineFormatter
+
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        import sys as _sys
+
+        info = _sys.exc_info()
+    record = logging.LogRecord(LOGGER_NAME, logging.ERROR, __file__, 0, "loop failed", (), info)
+    expected = logging.Formatter(LINE_FORMAT).format(record)
+    record.exc_text = None
+    assert _LineFormatter().format(record) == expected
+    assert "ValueError: boom" in expected
