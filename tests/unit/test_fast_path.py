@@ -5,12 +5,12 @@ packing, bulk validation and exact-name lookup behave like the slow forms.
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from susurro.protocol import Ack, Deliver, DeliverEncoder, LocalProtocolError, Member, Send, encode, encode_ack
-from susurro.protocol.frames import MAX_RAW_NAME_CHARS
-from susurro.protocol.limits import ABSOLUTE_MAX_FRAME
+from susurro.protocol.frames import MAX_RAW_NAME_CHARS, _check_msg_id
+from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, MAX_MAP_LEN
 from susurro.relay import Roster
 
 TOKEN = st.text(alphabet="0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-", min_size=1, max_size=64)
@@ -74,6 +74,56 @@ def test_encode_ack_is_byte_identical_to_encode(msg_id: str, delivered: list[str
 def test_send_bulk_check_still_refuses_each_bad_entry(to: dict[str, object]) -> None:
     with pytest.raises(LocalProtocolError):
         Send(id="m1", to=to)  # type: ignore[arg-type]
+
+
+def _checked_one_by_one(msg_id: object, to: object) -> bool:
+    """Send's rules spelled out entry by entry, as the slow path applies them."""
+    try:
+        _check_msg_id(msg_id)
+    except LocalProtocolError:
+        return False
+    if not isinstance(to, dict) or not 0 < len(to) <= MAX_MAP_LEN:
+        return False
+    return all(
+        type(name) is str and 0 < len(name) <= MAX_RAW_NAME_CHARS and type(ct) is bytes and ct
+        for name, ct in to.items()
+    )
+
+
+# Mostly valid entries, so that one bad entry among good ones is common.
+GOOD_NAME = st.text(min_size=1, max_size=3)
+WIRE_NAME = st.one_of(
+    GOOD_NAME, GOOD_NAME, GOOD_NAME, st.just(""), st.just("a" * (MAX_RAW_NAME_CHARS + 1)), st.binary(max_size=2)
+)
+GOOD_VALUE = st.binary(min_size=1, max_size=3)
+WIRE_VALUE = st.one_of(GOOD_VALUE, GOOD_VALUE, GOOD_VALUE, st.just(b""), st.text(max_size=2), st.integers(), st.none())
+
+
+@given(
+    msg_id=st.one_of(TOKEN, TOKEN, st.text(max_size=70), st.integers(), st.just("x" * 65)),
+    to=st.one_of(st.dictionaries(WIRE_NAME, WIRE_VALUE, max_size=5), st.lists(st.binary(), max_size=2)),
+)
+@example(msg_id="m1", to={"bob": b"x", "a" * (MAX_RAW_NAME_CHARS + 1): b"x"})
+@example(msg_id="m1", to={"bob": b"x", "": b"x"})
+@example(msg_id="m1", to={"bob": b"x", "carol": b""})
+@example(msg_id="m1", to={"bob": b"x", "carol": "text"})
+@example(msg_id="m1", to={"bob": b"x", b"carol": b"x"})
+@example(msg_id="m 1", to={"bob": b"x"})
+@example(msg_id="x" * 65, to={"bob": b"x"})
+@example(msg_id="m1", to={})
+@example(msg_id="m1", to={f"u{i}": b"x" for i in range(MAX_MAP_LEN + 1)})
+@settings(max_examples=400)
+def test_send_from_wire_accepts_exactly_what_the_checks_accept(msg_id: object, to: object) -> None:
+    try:
+        frame = Send.from_wire({"v": 1, "t": "send", "id": msg_id, "to": to})
+    except LocalProtocolError:
+        assert not _checked_one_by_one(msg_id, to)
+        return
+    except TypeError:  # a non-string key where a name belongs: decode_frame's bad_field
+        assert not _checked_one_by_one(msg_id, to)
+        return
+    assert _checked_one_by_one(msg_id, to)
+    assert isinstance(frame, Send) and frame == Send(id=msg_id, to=to)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("names", [("",), ("a" * (MAX_RAW_NAME_CHARS + 1),), ("bob", 7)])
