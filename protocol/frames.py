@@ -514,6 +514,7 @@ class Dropped(Frame):
 
 RELAY_FRAMES[Dropped.TYPE] = Dropped
 
+
 def decode_frame(
     payload: bytes,
     allowed: Mapping[str, type[Frame]],
