@@ -17,7 +17,12 @@ Every message carries ``x<20 digits>z``: the sender's ``time.monotonic_ns()``
 (one system-wide clock on Linux, so comparable across processes). In Susurro
 it is the message id, which the relay echoes in each ``deliver``; elsewhere it
 is the text. Receivers find it with one regular expression per read, which
-both counts deliveries and gives their latency.
+both counts deliveries and gives their latency. The sender also notes when
+the kernel took a message's last byte: the upload time, which is what a
+Susurro message (one ciphertext per recipient: 300 KB at N = 1,000) spends
+before the relay can have read it, and an IRC line (300 bytes) does not.
+After a step that fell short, ``collect`` keeps reading and counts the
+copies that still arrive, so a late copy is told from a lost one.
 
 Every loop here is bounded by a deadline; nothing waits forever.
 """
@@ -31,6 +36,7 @@ import selectors
 import socket
 import time
 from array import array
+from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -77,6 +83,11 @@ class Client:
     identity: Any = None
     session: Any = None
     max_recipients: int = 1024
+    # Upload tracking: bytes queued and bytes the kernel took, since connect, and
+    # for each message of a step the queued total at its end and its stamp.
+    queued_total: int = 0
+    sent_total: int = 0
+    uploads: deque[tuple[int, int]] = field(default_factory=deque)
 
 
 class Worker:
@@ -94,6 +105,8 @@ class Worker:
         self.t1 = 0
         self.latencies = array("q")
         self.lat_max = 0
+        #: Per message of the step: from its stamp until the kernel took its last byte.
+        self.upload_latencies = array("q")
         self.pings: list[Client] = []
         self.everyone: list[str] = []
         self.built = True
@@ -112,6 +125,8 @@ class Worker:
                 self.pipe.send(self.connect(*command[1:]))
             elif kind == "step":
                 self.pipe.send(self.step(*command[1:]))
+            elif kind == "collect":
+                self.pipe.send(self.collect(*command[1:]))
             elif kind == "close":
                 self.close_all()
                 self.pipe.send(("closed",))
@@ -264,6 +279,7 @@ class Worker:
         ready = [c for c in self.clients if c.state == "ready" and not c.closed]
         self.t0, self.t1 = t0, t0 + int(seconds * 1e9)
         self.latencies = array("q")
+        self.upload_latencies = array("q")
         self.lat_max = 0
         lost_before = self.disconnected
         scheduled = sent = refused = 0
@@ -281,8 +297,10 @@ class Worker:
                 if client.closed or len(client.wbuf) > WBUF_LIMIT:
                     refused += 1
                     continue
-                stamp = b"x%020dz" % time.monotonic_ns()
-                self._write(client, b"".join(head + stamp + after for head, after in client.parts))
+                now_ns = time.monotonic_ns()
+                message = b"".join(head + b"x%020dz" % now_ns + after for head, after in client.parts)
+                client.uploads.append((client.queued_total + len(message), now_ns))
+                self._write(client, message)
                 sent += 1
             next_due = t0 + (scheduled) * interval
             self._poll(min(0.002, max(0.0, (next_due - time.monotonic_ns()) / 1e9)))
@@ -294,7 +312,10 @@ class Worker:
         delivered = len(samples)
         if len(samples) > MAX_LATENCY_SAMPLES:
             samples = samples[:: len(samples) // MAX_LATENCY_SAMPLES + 1]
+        for client in self.clients:
+            client.uploads.clear()  # a message still not uploaded has no upload time
         return {
+            "uploads": self.upload_latencies.tobytes(),
             "scheduled": scheduled,
             "sent": sent,
             "refused": refused,
@@ -305,6 +326,13 @@ class Worker:
             "lost_clients": self.disconnected - lost_before,
             "unsent_bytes": unsent,
         }
+
+    def collect(self, quiet: float, limit: float) -> dict[str, Any]:
+        """After a step that fell short: keep reading (until ``quiet`` s without a delivery,
+        ``limit`` s at most) and count the step's copies that arrive late."""
+        before = len(self.latencies)
+        self._settle(quiet, limit)
+        return {"late": len(self.latencies) - before}
 
     def _settle(self, quiet: float, limit: float) -> None:
         """Keep reading until nothing arrived for ``quiet`` seconds (at most ``limit``)."""
@@ -381,6 +409,7 @@ class Worker:
         if client.closed:
             return
         client.wbuf += data
+        client.queued_total += len(data)
         self._flush(client)
 
     def _flush(self, client: Client) -> None:
@@ -395,6 +424,12 @@ class Worker:
             n = 0
         if n:
             del client.wbuf[:n]
+            client.sent_total += n
+            uploads = client.uploads
+            if uploads and uploads[0][0] <= client.sent_total:
+                now = time.monotonic_ns()
+                while uploads and uploads[0][0] <= client.sent_total:
+                    self.upload_latencies.append(now - uploads.popleft()[1])
         want = selectors.EVENT_READ | (selectors.EVENT_WRITE if client.wbuf else 0)
         if client.writing != bool(client.wbuf):
             client.writing = bool(client.wbuf)

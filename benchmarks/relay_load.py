@@ -46,6 +46,10 @@ SELECT_LIMIT = {"miniircd": 1000}
 DEFAULT_SECONDS = 2.0
 DEFAULT_START_RATE = 10_000  # deliveries/s of the first step
 MAX_P99_MS = 50.0
+#: After a step that fell short of 100 %: how long the generators keep reading
+#: for its copies (stopping after LATE_QUIET s without one), to tell late from lost.
+LATE_WAIT = 10.0
+LATE_QUIET = 2.0
 BASE_PORT = 21100
 PORT_LIMIT = 21999
 CONNECT_BATCH = {"miniircd": 2}  # per worker; miniircd listens with a backlog of 5
@@ -76,6 +80,8 @@ class StepResult:
     note: str
     #: CPU of the server's helpers (the cluster's Redis), when it has any.
     helper_cpu_pct: float | None = None
+    #: p99 of the senders' upload time: from a message's stamp until the kernel took its last byte.
+    upload_p99_ms: float = float("nan")
 
     @property
     def passed(self) -> bool:
@@ -198,11 +204,19 @@ def run_step(gens: Generators, server: servers.ServerProcess, n: int, rate_msgs:
         latencies.frombytes(a["latencies"])
     ordered = sorted(latencies)
     lat_max = max((a["lat_max"] for a in answers), default=0) / 1e6
+    uploads = array("q")
+    for a in answers:
+        uploads.frombytes(a["uploads"])
     expected = (sent + refused) * (n - 1)
     pct = 100.0 * delivered / expected if expected else 0.0
     notes = []
     if lost:
         notes.append(f"lost {lost} clients")
+    elif delivered < sent * (n - 1) and server.alive():
+        # The step ended 0.3 s after the last copy seen; the rest may still be on their way.
+        late = sum(a["late"] for a in gens.broadcast(("collect", LATE_QUIET, LATE_WAIT), LATE_WAIT + 30))
+        missing = sent * (n - 1) - delivered
+        notes.append(f"{missing} copies short: {late} came late (within {LATE_WAIT:g} s), {missing - late} never came")
     if refused:
         notes.append(f"{refused} msgs refused (server not reading)")
     if lagged > 0.05 * (scheduled + lagged):
@@ -226,12 +240,13 @@ def run_step(gens: Generators, server: servers.ServerProcess, n: int, rate_msgs:
         gen_cpu_pct=gen_cpu,
         note=", ".join(notes),
         helper_cpu_pct=None if helper0 is None or helper1 is None else 100.0 * (helper1 - helper0) / wall,
+        upload_p99_ms=percentile(sorted(uploads), 0.99),
     )
 
 
 HEADER = (
     f"{'server':<9} {'N':>4} {'offered msg/s':>13} {'deliveries/s':>12} {'delivered':>9} "
-    f"{'p50 ms':>7} {'p99 ms':>8} {'max ms':>8} {'relay CPU':>9} {'relay RSS':>9} {'gen CPU':>7}  note"
+    f"{'p50 ms':>7} {'p99 ms':>8} {'max ms':>8} {'up p99':>7} {'relay CPU':>9} {'relay RSS':>9} {'gen CPU':>7}  note"
 )
 
 
@@ -244,7 +259,7 @@ def format_row(r: StepResult) -> str:
     note = ", ".join(x for x in (mark, r.note, helper) if x)
     return (
         f"{r.server:<9} {r.clients:>4} {r.offered:>13,.0f} {r.deliveries:>12,.0f} {r.delivered_pct:>8.2f}% "
-        f"{r.p50_ms:>7.2f} {r.p99_ms:>8.2f} {r.max_ms:>8.1f} {cpu:>9} {rss:>9} {gen:>7}  {note}"
+        f"{r.p50_ms:>7.2f} {r.p99_ms:>8.2f} {r.max_ms:>8.1f} {r.upload_p99_ms:>7.2f} {cpu:>9} {rss:>9} {gen:>7}  {note}"
     )
 
 
@@ -340,7 +355,16 @@ def stop_py_spy(profiler: subprocess.Popen[bytes]) -> None:
         profiler.wait(10)
 
 
-def idle_memory(gens: Generators, name: str, count: int, ports: Ports, relay_args: list[str]) -> str | None:
+def _alone(
+    gens: Generators,
+    name: str,
+    count: int,
+    ports: Ports,
+    relay_args: list[str],
+    measure: Callable[[servers.ServerProcess], str],
+) -> str:
+    """Start ``name`` on a fresh port for a table row of ``count`` clients, run ``measure``
+    against it, then close the clients and stop it; the row, or why it was skipped."""
     if count > SELECT_LIMIT.get(name, count):
         return f"{name:<9} {count:>6} skipped: it waits with select(), limited to 1,024 descriptors"
     try:
@@ -349,6 +373,15 @@ def idle_memory(gens: Generators, name: str, count: int, ports: Ports, relay_arg
         return f"{name:<9} skipped: {exc}"
     try:
         time.sleep(0.5)
+        return measure(server)
+    finally:
+        with contextlib.suppress(Exception):
+            gens.broadcast(("close",), 30.0)
+        server.stop()
+
+
+def idle_memory(gens: Generators, name: str, count: int, ports: Ports, relay_args: list[str]) -> str | None:
+    def measure(server: servers.ServerProcess) -> str:
         before = server.rss_bytes()
         names = [f"i{i}" for i in range(count)]
         limit = min(IDLE_TIME_LIMIT, 60 + count * 0.05)
@@ -360,22 +393,14 @@ def idle_memory(gens: Generators, name: str, count: int, ports: Ports, relay_arg
         per = (after - before) / max(1, ready) / 1024
         note = "" if ready == count else f"  (only {ready} joined in {seconds:.0f} s: {problems[:120]})"
         return f"{name:<9} {ready:>6} {before / 2**20:>10.1f} MiB {after / 2**20:>10.1f} MiB {per:>10.1f} KiB{note}"
-    finally:
-        with contextlib.suppress(Exception):
-            gens.broadcast(("close",), 30.0)
-        server.stop()
+
+    return _alone(gens, name, count, ports, relay_args, measure)
 
 
 def join_storm(gens: Generators, name: str, count: int, ports: Ports, relay_args: list[str]) -> str | None:
     """``count`` clients connecting at once: seconds until every one has joined."""
-    if count > SELECT_LIMIT.get(name, count):
-        return f"{name:<9} {count:>6} skipped: it waits with select(), limited to 1,024 descriptors"
-    try:
-        server = servers.start(name, ports.take(), relay_args)
-    except servers.ServerUnavailable as exc:
-        return f"{name:<9} skipped: {exc}"
-    try:
-        time.sleep(0.5)
+
+    def measure(server: servers.ServerProcess) -> str:
         cpu0 = server.cpu_seconds()
         names = [f"j{i}" for i in range(count)]
         ready, problems, seconds = connect(gens, server, names, timeout=60.0, storm=True)
@@ -384,10 +409,8 @@ def join_storm(gens: Generators, name: str, count: int, ports: Ports, relay_args
         paced = "  (paced: listen backlog 5)" if name in CONNECT_BATCH else ""
         note = "" if ready == count else f"  (only {ready} joined: {problems[:120]})"
         return f"{name:<9} {count:>6} {ready:>7} {seconds:>9.2f} s {cpu:>10}{paced}{note}"
-    finally:
-        with contextlib.suppress(Exception):
-            gens.broadcast(("close",), 30.0)
-        server.stop()
+
+    return _alone(gens, name, count, ports, relay_args, measure)
 
 
 def summary(results: list[StepResult], sweep: list[int], names: list[str]) -> list[str]:
