@@ -79,6 +79,15 @@ _WRITE = select.EPOLLOUT
 _HANGUP = select.EPOLLHUP | select.EPOLLERR
 
 
+def _kernel_unread(fd: int) -> int:
+    """Bytes in the socket's kernel receive queue not yet read (Linux FIONREAD)."""
+    try:
+        out = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
+    except OSError:
+        return 1  # unknown: not caught up
+    return int.from_bytes(out, sys.byteorder)
+
+
 def _kernel_unsent(fd: int) -> int:
     """Bytes in the socket's kernel send queue not yet acknowledged by the peer (Linux SIOCOUTQ)."""
     try:
@@ -255,6 +264,7 @@ class Link:
         size = len(buf)
         start = 0
         ok = True
+        held = False
         while not self.closing:
             if size - start < _PREFIX:
                 break
@@ -280,6 +290,7 @@ class Link:
                 continue
             allowed = self.limiter.allowance(now)
             if allowed < 1:
+                held = True
                 verdict = self.limiter.hold(now)
                 if verdict is Verdict.DISCONNECT:
                     self.refuse(ErrorCode.RATE_LIMITED, self._flood_detail(), "rate_limited")
@@ -309,6 +320,9 @@ class Link:
             return
         if self.closing:
             return
+        if not held and self.limiter.throttled and not _kernel_unread(self.fd):
+            # Everything it sent is handled: a client that waits for its answers is not flooding.
+            self.limiter.caught_up()
         if buf and self.paused_until is None:
             # An unfinished frame: it must complete by its deadline (counted from its first byte).
             if start or self.frame_started is None:

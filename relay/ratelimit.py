@@ -9,9 +9,14 @@ reconnect that flushes a hundred held messages, is delayed by a few seconds
 and loses nothing.
 
 Only sustained abuse costs the connection: a member that stays throttled
-for ``grace`` seconds, its bucket never refilling in between, is
-disconnected. An honest backlog is through in a few seconds, and a quiet
-moment refills the bucket; a flood never lets it refill.
+for ``grace`` seconds without a break is disconnected. A break is the relay
+catching up with it (``caught_up``: every frame it sent handled, nothing
+more waiting on its socket) or a full bucket. A full bucket alone is not
+enough: a client that sends at the rate, or sends a step and waits for the
+answers before the next, spends each token as it comes, so its bucket never
+fills again once it was delayed, yet it is never further behind than one
+step. An honest backlog is through in a few seconds; a flood never lets the
+relay catch up.
 
 Time is passed in (``now``, monotonic seconds), so tests drive it.
 """
@@ -89,6 +94,10 @@ class RateLimiter:
             return 0.0
         self._refill(now)
         return max(0.0, (1.0 - self._tokens) / self.rate)
+
+    def caught_up(self) -> None:
+        """Every frame the member sent has been handled and none waits: a throttled spell is over."""
+        self._throttled_since = None
 
     def hold(self, now: float) -> Verdict:
         """A frame is waiting with no token: ``DELAY`` it, or ``DISCONNECT`` after ``grace`` of this."""

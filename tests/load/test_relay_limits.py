@@ -138,6 +138,18 @@ def test_a_short_burst_over_the_limit_is_answered_late_not_refused(relay_factory
     assert frames == [Pong()] * 8
 
 
+def test_a_client_that_waits_for_its_answers_is_paced_for_ever_never_cut(relay_factory: Factory, member: Any) -> None:
+    """A client that does not pace but waits for each step's answers (an old one, sending at the rate) is
+    delayed, never cut: the relay catches up with it after every step, which ends the throttled spell,
+    although its bucket never fills again while the next step arrives at once."""
+    server = relay_factory(rate_burst=5, rate_per_second=50.0, rate_grace=1.0)
+    alice = member(server, "alice")
+    steps, per_step = 40, 10  # 400 frames: 8 s at the rate, eight times the grace, all delayed past the burst
+    for _ in range(steps):
+        alice.send_raw(raw_frame({"v": PROTOCOL_VERSION, "t": "ping"}) * per_step)
+        assert [alice.recv_frame(timeout=WAIT) for _ in range(per_step)] == [Pong()] * per_step
+
+
 # --- keepalive --------------------------------------------------------------------
 
 

@@ -56,6 +56,27 @@ def test_honest_catch_up_is_delayed_and_a_full_bucket_forgives_it() -> None:
     assert limiter.hold(now + 2.0) is Verdict.DELAY
 
 
+def test_a_sender_the_relay_catches_up_with_is_never_cut_though_its_bucket_never_fills() -> None:
+    """Steps of 10 frames, each sent as soon as the last was answered: every token is spent as it comes,
+    so the bucket never fills again, but the relay catches up after every step: no spell lasts the grace."""
+    limiter = RateLimiter(burst=5, rate=50.0, now=0.0, grace=1.0)
+    now = 0.0
+    for _ in range(100):  # 20 s of it
+        handled = 0
+        while handled < 10:
+            if limiter.allowance(now) >= 1:
+                limiter.spend(1)
+                handled += 1
+            else:
+                assert limiter.hold(now) is Verdict.DELAY
+                now += limiter.delay(now)
+        assert limiter.throttled and limiter.allowance(now) < limiter.burst
+        limiter.caught_up()  # the step's last frame handled, nothing more on the socket
+    # Without the relay ever catching up, the same sender is cut once the grace is over.
+    assert limiter.hold(now) is Verdict.DELAY
+    assert limiter.hold(now + 1.0) is Verdict.DISCONNECT
+
+
 def test_rate_zero_turns_limiting_off() -> None:
     limiter = RateLimiter(burst=1, rate=0.0, now=0.0)
     assert all(limiter.take(0.0) is Verdict.ALLOW for _ in range(10_000))
