@@ -63,6 +63,8 @@ class PendingAcks:
         self._pending: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {}
         #: Ids of resent copies awaiting their ack (the message itself was reported already).
         self._resent: Counter[str] = Counter()
+        #: Per message awaiting its ack: (name, why) of those whose copy never left our send queue.
+        self._unsent: dict[str, list[tuple[str, str]]] = {}
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -76,6 +78,31 @@ class PendingAcks:
         """A copy sent again under ``msg_id``: its ack is expected, and says nothing new to the user."""
         if sum(self._resent.values()) < self._limit:
             self._resent[msg_id] += 1
+
+    def unsent(self, msg_id: str, gone: Collection[tuple[str, str]], *, frame_went: bool) -> list[ev.Event]:
+        """Copies of ``msg_id`` that never left our send queue: (name, why) each (their recipient left first).
+
+        The relay's ack will not mention them, so they are reported here, as
+        not delivered with the reason; ``frame_went`` False: nothing of the
+        message went out, so no ack comes at all and its ``Delivery`` is now.
+        """
+        pending = self._pending.get(msg_id)
+        if pending is None:  # a resend: the message was reported already
+            if not frame_went and self._resent[msg_id] > 0:
+                self._resent[msg_id] -= 1  # its ack will not come
+                if not self._resent[msg_id]:
+                    del self._resent[msg_id]
+            return []
+        addressed, skipped, text = pending
+        names = {name for name, _ in gone}
+        unsent = self._unsent.setdefault(msg_id, [])
+        unsent.extend((name, why) for name, why in gone if name in addressed)
+        if frame_went:
+            self._pending[msg_id] = (tuple(n for n in addressed if n not in names), skipped, text)
+            return []
+        del self._pending[msg_id]
+        not_delivered = tuple(self._unsent.pop(msg_id))
+        return [ev.Delivery(msg_id=msg_id, delivered=(), missing=(), skipped=skipped, not_delivered=not_delivered)]
 
     def recipients_of(self, msg_id: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(encrypted to, skipped) for a message still awaiting its ack; empty once acked."""
@@ -118,7 +145,10 @@ class PendingAcks:
         doubtful = both | repeated
         delivered = tuple(n for n in addressed if n in said_delivered and n not in doubtful)
         missing = tuple(n for n in addressed if n not in delivered)
-        out: list[ev.Event] = [ev.Delivery(msg_id=ack.id, delivered=delivered, missing=missing, skipped=skipped)]
+        unsent = tuple(self._unsent.pop(ack.id, ()))
+        out: list[ev.Event] = [
+            ev.Delivery(msg_id=ack.id, delivered=delivered, missing=missing, skipped=skipped, not_delivered=unsent)
+        ]
         problems = [
             *(f"listed {n} as both delivered and not delivered" for n in sorted(both)),
             *(f"listed {n} more than once" for n in sorted(repeated - both)),
@@ -152,6 +182,7 @@ class PendingAcks:
             out.append(ev.Warning(kind=WarningKind.DELIVERY_UNKNOWN, detail=detail))
         self._pending.clear()
         self._resent.clear()
+        self._unsent.clear()
         return out
 
 

@@ -33,6 +33,9 @@ from .unconfirmed import Unconfirmed
 
 #: Sends waiting their turn at once; past it a new message is refused (the relay is not taking them).
 MAX_QUEUED_SENDS = 1_000
+#: Why a copy waiting in our send queue did not go (the user is told with its delivery report).
+_LEFT_FIRST = "left before it went out; it is sent when they are back"
+_NOT_SEALED = "could not be sealed again; it is sent when they are back"
 #: What a ``dropped`` reason means, for the sender.
 _DROPPED_WHY = {
     DropReason.SLOW_READER.value: "was not reading fast enough and was disconnected",
@@ -109,18 +112,22 @@ class Resender:
         out = self.notices
         for item in self.pacer.take(self._now):
             recipients: list[Recipient] = []
-            changed = False
+            gone: list[tuple[str, str]] = []
             for r in item.recipients:
                 peer = self._members.get(r.name)
                 if peer is None or peer.identity_key != r.identity_key:
                     self.book.went(item.msg_id, r.identity_key, None)
-                    changed = True
+                    gone.append((r.name, _LEFT_FIRST))
                 elif peer.session_key != r.session_key:
                     recipients.append(dataclasses.replace(r, name=peer.name, session_key=peer.session_key))
-                    changed = True
                 else:
                     recipients.append(r)
+            changed = bool(gone) or recipients != list(item.recipients)
             frame = item.frame if not changed else self._seal(item.msg_id, item.signed, recipients, out)
+            if not frame:
+                gone += [(r.name, _NOT_SEALED) for r in recipients]
+            if gone:  # the relay's ack will not name them: the sender hears it from us
+                out += self._pending.unsent(item.msg_id, gone, frame_went=bool(frame))
             if frame:
                 self._out += frame
                 for r in recipients:

@@ -62,3 +62,34 @@ def test_a_session_that_paces_lets_a_burst_out_then_the_rest_in_order_as_time_pa
         room.now += 1.0
         room["alice"].tick(room.now)  # the connection's timer
     assert shown == ids  # in order, each once
+
+
+def test_a_queued_copy_whose_recipient_left_is_reported_then_sent_to_their_next_session() -> None:
+    """bob leaves while alice's paced sends wait their turn: the relay will never ack those copies, so
+    alice's client says so itself (not delivered, and why), at once, and sends them when bob is back."""
+    room = SessionPair(RelayConfig(rate_burst=10_000))
+    room.add("alice", pace=True)
+    room.add("bob")
+    room.pump()
+    ids = [room["alice"].send_message(f"queued {n}", room.now, to=["bob"]) for n in range(PACE_BURST + 5)]
+    first = room.pump()
+    reported = {e.msg_id: e for e in first["alice"] if isinstance(e, ev.Delivery)}
+    assert set(reported) == set(ids[:PACE_BURST]) and all(d.delivered == ("bob",) for d in reported.values())
+    room.hang_up("bob")
+    room.pump()
+    room.now += 10.0
+    room["alice"].tick(room.now)  # the connection's timer, then what it sends: their turn has come
+    assert room["alice"].data_to_send() == b"", "nothing went out for them"
+    late = [e for e in room["alice"].tick(room.now + 1.0) if isinstance(e, ev.Delivery)]
+    assert [d.msg_id for d in late] == ids[PACE_BURST:], "each unsent copy is reported, in order"
+    for delivery in late:
+        assert delivery.delivered == () and delivery.missing == ()
+        assert [name for name, _ in delivery.not_delivered] == ["bob"]
+        assert "sent when they are back" in delivery.not_delivered[0][1]
+    room.rejoin("bob", "bob-again")
+    shown: list[str] = []
+    for _ in range(10):
+        shown += [e.msg_id for e in room.pump()["bob-again"] if isinstance(e, ev.Message)]
+        room.now += 1.0
+        room["alice"].tick(room.now)
+    assert shown == ids[PACE_BURST:], "sent to bob's next session, in order, once"
