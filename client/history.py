@@ -12,6 +12,7 @@ pages are zeroed. ``NoHistory`` keeps nothing (``--no-history``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import stat
@@ -22,6 +23,9 @@ from typing import Protocol
 
 from susurro.crypto.errors import CryptoError
 from susurro.crypto.history import HistoryKey, HistoryRecord
+from susurro.crypto.replay import ReplayGuard
+
+from . import seen_store
 
 #: Newest messages kept per conversation (the issue's bound); older ones are deleted.
 MAX_HISTORY_PER_CONVERSATION = 100_000
@@ -150,9 +154,15 @@ class SqliteHistory:
             self._db.execute("PRAGMA secure_delete = ON")
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(_SCHEMA + seen_store.SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise HistoryError(f"{self.path} is not a usable history file: {exc}") from None
+        #: The ids of messages accepted, written with the messages (``seen_store``).
+        self._seen = seen_store.SeenRows(key)
+
+    def keep_seen(self, guard: ReplayGuard) -> None:
+        """``guard`` starts from the ids this file kept and keeps every id it accepts here from now on."""
+        guard.keep_seen_in(self._seen, self._seen.load(self._db))
 
     def _conversation_label(self, conversation: str) -> bytes:
         return self._key.label("conversation", conversation)
@@ -190,10 +200,12 @@ class SqliteHistory:
                     (conv, boxes[conv], count),
                 )
                 self._trim(conv)
+            self._seen.write(db)  # the ids with their messages: never one without the other
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        self._seen.committed()
         return sum(added.values())
 
     def _trim(self, conv: bytes) -> None:
@@ -259,4 +271,9 @@ class SqliteHistory:
         return int(row[0]) if row else 0
 
     def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):  # ids accepted since the last message stored (resends)
+            self._db.execute("BEGIN IMMEDIATE")
+            self._seen.write(self._db)
+            self._db.execute("COMMIT")
+            self._seen.committed()
         self._db.close()

@@ -148,6 +148,8 @@ def open_local_state(
     and the saved counters (its ``replay`` guard is the one the mailbox and the session share)."""
     history: History = SqliteHistory(history_path(name), HistoryKey.derive(identity)) if keep_history else NoHistory()
     counters = CounterState(identity, state_path(name))
+    if isinstance(history, SqliteHistory):  # ids already seen outlive the process, next to the messages
+        history.keep_seen(counters.replay)
     ring, mail = prekeys_path(name), mail_state_path(name)
     mailbox = Mailbox(
         identity,

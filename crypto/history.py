@@ -105,15 +105,15 @@ class HistoryKey:
                 record.sender_key, "" if record.trust is None else record.trust.value, list(record.warnings),
             ],
             use_bin_type=True,
-        )
-        return bytes(self._box.encrypt(pad(packed)))
+        )  # fmt: skip
+        return self.seal_bytes(packed)
 
-    def open(self, data: bytes, conversation: str | None) -> HistoryRecord:
-        """Open a row read under ``conversation``; raises ``DecryptFailed`` or ``MalformedMessage``.
+    def seal_bytes(self, plaintext: bytes) -> bytes:
+        """Seal another kind of row kept in the history file (the ids already seen), padded like a message's."""
+        return bytes(self._box.encrypt(pad(plaintext)))
 
-        ``None`` is only for the index of conversations, whose rows name the
-        conversation they stand for.
-        """
+    def open_bytes(self, data: bytes) -> bytes:
+        """Open what ``seal_bytes`` sealed; raises ``DecryptFailed`` or ``MalformedMessage``."""
         try:
             block = self._box.decrypt(data)
         except (nacl.exceptions.CryptoError, ValueError, TypeError):
@@ -121,6 +121,15 @@ class HistoryKey:
         plaintext = unpad(block)
         if len(plaintext) > MAX_ROW_PLAINTEXT:
             raise MalformedMessage("a history row is larger than any message")
+        return plaintext
+
+    def open(self, data: bytes, conversation: str | None) -> HistoryRecord:
+        """Open a row read under ``conversation``; raises ``DecryptFailed`` or ``MalformedMessage``.
+
+        ``None`` is only for the index of conversations, whose rows name the
+        conversation they stand for.
+        """
+        plaintext = self.open_bytes(data)
         try:
             value: Any = msgpack.unpackb(plaintext, raw=False, max_map_len=0, max_ext_len=0)
         except (ValueError, TypeError):

@@ -28,12 +28,21 @@ same id. Given the copy's content digest and the key that opened it
 (``via``), a copy whose signed content equals the one accepted under that id
 but that arrived by a key no earlier copy came by is a duplicate: dropped, not
 shown, not a warning. A second copy by the same key is the relay replaying it.
+
+The ids window outlives a restart when the guard is given a ``SeenStore``
+(``keep_seen_in``: the client keeps it next to its history): every id it
+accepts, and every key a resend of it came by, is written there as it is
+accepted, so a resend that reaches a recipient after its restart (it showed
+the message, its receipt was lost) is still a duplicate, not a second copy
+shown with a "reset".
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from .errors import Replay
 from .keytypes import SessionPublicKey
@@ -45,6 +54,14 @@ DEFAULT_REMEMBERED_STREAMS = 100_000
 MAX_MISSING_PER_STREAM = 1_000
 #: Keys one message may arrive by (the first copy and its resends) before more copies are replays.
 MAX_RESENDS_SEEN = 8
+
+
+class SeenStore(Protocol):
+    """Where the ids window is kept across restarts (sealed, bounded: ``client/seen_store.py``)."""
+
+    def put(self, sender: str, msg_id: str, digest: bytes, vias: tuple[bytes, ...]) -> None:
+        """``msg_id`` from ``sender`` was accepted with ``digest`` and came by the keys ``vias`` (so far)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +95,20 @@ class ReplayGuard:
         #: (sender, msg_id) -> (content digest, keys that opened a copy of it).
         self._seen_ids: OrderedDict[tuple[str, str], tuple[bytes, tuple[bytes, ...]]] = OrderedDict()
         self._remembered_ids = remembered_ids
+        #: Where accepted ids are also written (None: in memory only, for as long as the process runs).
+        self._store: SeenStore | None = None
         #: (sender identity key, conversation) -> its state; a state file may own and save it.
         self.streams: OrderedDict[tuple[bytes, str], StreamState] = streams if streams is not None else OrderedDict()
+
+    def keep_seen_in(self, store: SeenStore, saved: Iterable[tuple[str, str, bytes, tuple[bytes, ...]]]) -> None:
+        """Start from ``saved`` (what ``store`` kept, oldest first: sender, msg_id, digest, keys) and write
+        every id accepted from now on to ``store``."""
+        for sender, msg_id, digest, vias in saved:
+            self._seen_ids[(sender, msg_id)] = (digest, vias[-MAX_RESENDS_SEEN:])
+            self._seen_ids.move_to_end((sender, msg_id))
+        while len(self._seen_ids) > self._remembered_ids:
+            self._seen_ids.popitem(last=False)
+        self._store = store
 
     def check(
         self,
@@ -104,6 +133,8 @@ class ReplayGuard:
             accepted, vias = seen
             if digest and accepted == digest and via not in vias and len(vias) < MAX_RESENDS_SEEN:
                 self._seen_ids[(sender, msg_id)] = (accepted, (*vias, via))  # a second copy by it is a replay
+                if self._store is not None:
+                    self._store.put(sender, msg_id, accepted, (*vias, via))
                 return CounterCheck(missed=0, duplicate=True)
             raise Replay(f"message {msg_id!r} from {sender!r} was already received")
         if sender_session_key is None and stream is None:
@@ -130,6 +161,8 @@ class ReplayGuard:
         self._seen_ids[(sender, msg_id)] = (digest, (via,))
         if len(self._seen_ids) > self._remembered_ids:
             self._seen_ids.popitem(last=False)
+        if self._store is not None:
+            self._store.put(sender, msg_id, digest, (via,))
         return result
 
     @staticmethod
