@@ -7,9 +7,10 @@
   the recipient's receipt names it or the relay's ``ack`` says it was not
   queued;
 - when a recipient is present in a new session (``arrived``), or the relay
-  says it threw copies away (``dropped``) for one who is back already, what
-  is due is sealed again to the recipient's present session key, with the
-  counter each copy had, and sent under the same ``msg_id``.
+  says it threw copies away (``dropped``) for one who is back already or
+  still connected, what is due is sealed again to the recipient's present
+  session key, with the counter each copy had, and sent under the same
+  ``msg_id``.
 """
 
 from __future__ import annotations
@@ -166,12 +167,12 @@ class Resender:
 
     def dropped(self, frame: Dropped) -> list[ev.Event]:
         """The relay threw away copies it had queued: they go again to the recipient's next session (or now)."""
-        self.book.dropped(frame.name, frame.ids, frame.reason)
-        why = _DROPPED_WHY.get(frame.reason, "was disconnected")
         present = self._members.get(frame.name)
+        self.book.dropped(frame.name, frame.ids, frame.reason, None if present is None else present.session_key)
+        why = _DROPPED_WHY.get(frame.reason, "was disconnected")
         if present is not None:
             out = self.arrived(present)
-            when = "they were sent again now that they are back"
+            when = f"they were sent again at once ({frame.name} is connected)"
         else:
             out = []
             when = f"they are sent again when {frame.name} is back"

@@ -22,7 +22,8 @@ Only two kinds of copy are resent: those the relay said it threw away
 (``dropped``), which cannot have been shown, and those for a recipient who
 has confirmed something before; a recipient that never sends receipts (an
 older client) would otherwise be sent everything again at every reconnect.
-A ``dropped`` for a recipient who is back already makes its copies due at
+A ``dropped`` for a recipient who is back already, or who is still
+connected in the session the copy was sealed to, makes its copies due at
 once. Pure: no I/O, no clock.
 """
 
@@ -55,6 +56,9 @@ class _Copy:
     dropped: str | None = None
     #: Waiting in our own send queue (paced): it goes out sealed to whatever session is present then.
     queued: bool = False
+    #: Sealed again to ``sealed_to`` when that session arrived (``due``): a ``dropped`` naming it after
+    #: that is about an earlier session's copy, which this one replaced already.
+    on_arrival: bool = False
 
 
 @dataclass(slots=True)
@@ -133,8 +137,16 @@ class Unconfirmed:
         if not message.copies:
             del self._messages[msg_id]
 
-    def dropped(self, name: str, msg_ids: Iterable[str], reason: str) -> None:
-        """The relay threw away copies it had queued for ``name`` (its word: at worst a needless resend)."""
+    def dropped(
+        self, name: str, msg_ids: Iterable[str], reason: str, present: SessionPublicKey | None = None
+    ) -> None:
+        """The relay threw away copies it had queued for ``name`` (its word: at worst a needless resend).
+
+        ``present``: the session ``name`` has now. A copy sealed to that very
+        session, and not sealed again when it arrived, was lost although its
+        recipient is still connected (a node that lost it, or a relay that
+        says so): it becomes due to that session too, at once.
+        """
         wanted = name.casefold()
         for msg_id in msg_ids:
             message = self._messages.get(msg_id)
@@ -143,6 +155,8 @@ class Unconfirmed:
             for copy in message.copies.values():
                 if copy.name.casefold() == wanted:
                     copy.dropped = reason
+                    if present is not None and copy.sealed_to == present and not (copy.on_arrival or copy.queued):
+                        copy.sealed_to = None
 
     def due(
         self, name: str, identity_key: IdentityPublicKey, session_key: SessionPublicKey, *, queued: bool = False
@@ -160,6 +174,7 @@ class Unconfirmed:
             if copy is None or copy.queued or copy.sealed_to == session_key or not (confirming or copy.dropped):
                 continue
             copy.sealed_to, copy.dropped, copy.name, copy.queued = session_key, None, name, queued
+            copy.on_arrival = True
             recipient = Recipient(name=name, identity_key=identity_key, session_key=session_key, counter=copy.counter)
             out.append(Resend(msg_id, message.signed, recipient))
         return out
