@@ -199,6 +199,15 @@ class Outbox:
             if self._closed:
                 return False
             queued = self._frame_bytes + len(self._pending)
+            if queued and queued - self._excess + size > self.max_bytes and self._untried():
+                self._lock.release()  # flush takes the lock itself
+                try:
+                    self.flush()
+                finally:
+                    self._lock.acquire()
+                if self._closed:
+                    return False
+                queued = self._frame_bytes + len(self._pending)
             if queued and queued - self._excess + size > self.max_bytes:
                 dropped = self._give_up("slow_consumer")
                 overflowed = True
@@ -294,6 +303,15 @@ class Outbox:
             if done:
                 return
             # Everything went: loop to send what other threads queued meanwhile.
+
+    def _untried(self) -> bool:
+        """Every queued byte is in frames a pass corked, none yet offered to the kernel (lock held).
+
+        Then the budget is not a verdict on the reader yet (a burst of
+        resends to a member who just joined can exceed it within one pass):
+        ``offer`` flushes them first and judges what the kernel left.
+        """
+        return not self._pending and not self._flushing and self._send is not None and not self._aborted
 
     def _track(self, new_bytes: int, sent: int, tags: list[Hashable]) -> None:
         """Count the wire bytes of one flush; let go of the tags whose bytes have all gone (lock held)."""

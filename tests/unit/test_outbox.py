@@ -238,3 +238,35 @@ def test_tags_are_let_go_once_their_bytes_have_gone_and_a_clean_outbox_drops_non
         box.flush()
     box.abort("closed")
     assert box.take_dropped() == []
+
+
+def test_a_pass_that_corks_more_than_the_budget_for_a_reader_that_keeps_up_does_not_evict_it() -> None:
+    """Ten resends of 12 KiB to a member who just joined, routed in one pass, past a 64 KiB budget:
+    the kernel takes them all when tried, so the member is not a slow consumer."""
+    sock = FakeSocket()
+    box = Outbox(64 * 1024, sock.send)
+    batch = Batch(Meter())
+    use_batch(batch)
+    try:
+        batch.active = True
+        assert all(box.offer(bytes([i]) * 12 * 1024) for i in range(10))
+        batch.flush()
+    finally:
+        use_batch(Batch(Meter()))
+    assert box.close_reason is None and box.drained
+    assert bytes(sock.written) == b"".join(bytes([i]) * 12 * 1024 for i in range(10))
+    assert batch.meter.outbound == 0
+
+
+def test_a_pass_that_corks_more_than_the_budget_for_a_reader_that_reads_nothing_evicts_it() -> None:
+    sock = FakeSocket(window=0)
+    box = Outbox(64 * 1024, sock.send)
+    batch = Batch(Meter())
+    use_batch(batch)
+    try:
+        batch.active = True
+        offered = [box.offer(bytes([i]) * 12 * 1024) for i in range(10)]
+        batch.flush()
+    finally:
+        use_batch(Batch(Meter()))
+    assert offered == [True] * 5 + [False] * 5 and box.close_reason == "slow_consumer"
