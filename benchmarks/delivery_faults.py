@@ -1,6 +1,6 @@
 """Nothing lost that was called delivered: ``python -m benchmarks.delivery_faults``.
 
-The three fault runs of issue 17, with the real programs: a ``susurro-relay``
+Three fault runs (stop, kill, write failure), with the real programs: a ``susurro-relay``
 process on a data dir and two ``susurro-cli --json`` processes, alice and
 bob, each with its own ``$SUSURRO_HOME``. alice sends bob direct messages
 while bob's process is stopped (SIGSTOP), so his copies pile up in the
@@ -16,7 +16,7 @@ counts, from the clients' own ``--json`` output: messages alice's client
 accepted, copies the relay acked as queued for bob, messages bob showed (and
 how many twice), alice's receipts, receipts for messages bob never showed
 (must be 0), and messages acked as queued that bob never showed (lost after
-"queued": the issue measured 72, 219 and 22). Counts, not times.
+"queued": clients that did not keep their copies lost 72, 219 and 22). Counts, not times.
 
 It drives the programs with the test suite's process helpers
 (``tests/helpers/processes.py``), so run it from a checkout.
@@ -48,7 +48,7 @@ SETTLE = 30.0
 #: Messages alice types before waiting for the relay's word on them.
 STEP = 10
 #: alice types no faster than this (lines a second), under the relay's flood allowance, so that a
-#: client that does not pace its sends (before issue 17) is not cut for flooding in the middle.
+#: client that does not pace its sends (older ones did not) is not cut for flooding in the middle.
 TYPING_RATE = 8.0
 
 

@@ -27,7 +27,7 @@ from susurro.crypto.replay import ReplayGuard
 
 from . import seen_store
 
-#: Newest messages kept per conversation (the issue's bound); older ones are deleted.
+#: Newest messages kept per conversation (a bound on the file, not a retention policy); older ones are deleted.
 MAX_HISTORY_PER_CONVERSATION = 100_000
 #: What ``/history`` and a view's first screen show, and the largest page one call reads.
 DEFAULT_PAGE = 50

@@ -39,7 +39,7 @@ class ErrorCode(str, Enum):
     BAD_ENTRY = "bad_entry"
     LABEL_TAKEN = "label_taken"
     ROOM_LIMIT = "room_limit"
-    # Messages that wait (issue 13): a refused prekeys frame; the connection stays.
+    # Messages that wait (mailboxes): a refused prekeys frame; the connection stays.
     BAD_PREKEY = "bad_prekey"
     TOO_MANY_PREKEYS = "too_many_prekeys"
 

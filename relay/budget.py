@@ -2,7 +2,7 @@
 
 Per connection the relay already bounds what it holds (one frame being
 read, ``--outbox-bytes`` queued), but clients x max frame is gigabytes; a
-burst of senders once held 3.7-5.4 GB (issue 17). So the bytes in every
+burst of senders once held 3.7-5.4 GB in a load test. So the bytes in every
 connection's read buffer and outbox are also counted against one total,
 ``--memory-budget``:
 
@@ -11,7 +11,7 @@ connection's read buffer and outbox are also counted against one total,
 - bytes of unfinished frames have their own share, ``--max-partial-bytes``:
   past it the connections holding the largest unfinished frames are cut
   (a frame that never completes would otherwise pin memory, and stopping
-  reads could not free it) (issue 16).
+  reads could not free it).
 
 Counting must cost the hot path next to nothing, so each I/O thread keeps
 its own ``Meter`` (only that thread writes it) and the total is the sum,

@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_cluster_flags(parser: argparse.ArgumentParser) -> None:
-    """Issue 14: relay processes that act as one relay through a shared Redis (docs/deploy.md, "Scaling out")."""
+    """Relay processes that act as one relay through a shared Redis (docs/deploy.md, "Scaling out")."""
     cluster = parser.add_argument_group("cluster (several relay processes acting as one; needs susurro[cluster])")
     cluster.add_argument(
         "--cluster",
@@ -231,7 +231,7 @@ def add_robustness_flags(limits: argparse._ArgumentGroup) -> None:
 
 
 def add_capacity_flags(limits: argparse._ArgumentGroup) -> None:
-    """Pacing, unfinished frames, memory, pre-join quota, I/O threads (issues 16-18)."""
+    """Pacing, unfinished frames, one memory budget, the pre-join quota, I/O threads (docs/deploy.md)."""
     limits.add_argument(
         "--rate-grace",
         type=float,

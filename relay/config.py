@@ -36,14 +36,14 @@ DEFAULT_MAX_PER_IP = 16
 #: A blocking send to one client may take this long before the client is dropped.
 DEFAULT_SEND_TIMEOUT = 30.0
 #: A frame whose first byte has arrived must be complete this many seconds later
-#: (1 MiB at 35 KB/s); single bytes of it are not signs of life (issue 16).
+#: (1 MiB at 35 KB/s); single bytes of it are not signs of life (a dribbling client must not pin a buffer).
 DEFAULT_FRAME_TIMEOUT = 30.0
 #: I/O threads (epoll loops), each owning a share of the connections; see decision 37.
 DEFAULT_IO_THREADS = 1
 
 
 def default_max_pending(max_clients: int) -> int:
-    """Connections that have not joined yet, at most: a quarter of the slots (issue 17)."""
+    """Connections that have not joined yet, at most: a quarter of the slots (idle sockets cannot keep members out)."""
     return max(1, max_clients // 4)
 
 
@@ -78,13 +78,13 @@ class RelayConfig:
     max_room_entries: int = DEFAULT_MAX_ROOM_ENTRIES
     max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES
     max_rooms: int = DEFAULT_MAX_ROOMS
-    # Issue 13: mailboxes for members who are away (relay/mailbox.py), in the same database.
+    # Mailboxes for members who are away (relay/mailbox.py), in the same database.
     mailbox_messages: int = DEFAULT_MAILBOX_ITEMS
     mailbox_bytes: int = DEFAULT_MAILBOX_BYTES
     mailbox_per_sender: int = DEFAULT_MAILBOX_PER_SENDER
     mailbox_days: float = DEFAULT_MAILBOX_DAYS
     mailbox_prekeys_per_day: int = DEFAULT_ONE_TIME_PER_FETCHER
-    # Issues 16-18: pacing, unfinished frames, one memory budget, pre-join quota, I/O threads.
+    # Capacity: pacing, unfinished frames, one memory budget, pre-join quota, I/O threads.
     rate_grace: float = DEFAULT_RATE_GRACE
     frame_timeout: float = DEFAULT_FRAME_TIMEOUT
     memory_budget: int = DEFAULT_MEMORY_BUDGET
@@ -92,7 +92,7 @@ class RelayConfig:
     #: None: ``default_max_pending(max_clients)``.
     max_pending: int | None = None
     io_threads: int = DEFAULT_IO_THREADS
-    # Issue 14: ``redis://HOST:PORT/DB`` shared with other relay processes (relay/cluster/), and
+    # The cluster: ``redis://HOST:PORT/DB`` shared with other relay processes (relay/cluster/), and
     # the file holding its password (else $SUSURRO_REDIS_PASSWORD). None: one process, SQLite.
     cluster: str | None = None
     cluster_password_file: str | None = None

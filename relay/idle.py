@@ -9,11 +9,11 @@ Two things are signs of life:
 
 - a complete frame (``heard``). Single bytes of an unfinished frame are not:
   a client dribbling a byte a second must not keep a 1 MiB buffer pinned
-  past the idle timeout (issue 16);
+  past the idle timeout;
 - the member's socket taking bytes the relay sends it (``draining``). A
   member that is behind on a long backlog has its keepalive queued behind
   deliveries, and cannot answer what it has not read yet; while its socket
-  drains it is alive (issue 17). One whose socket stops taking bytes is cut
+  drains it is alive. One whose socket stops taking bytes is cut
   by the send timeout or the outbox budget instead.
 """
 

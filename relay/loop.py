@@ -531,7 +531,7 @@ class EventLoop:
         self.links.pop(link.fd, None)
         # A closed connection's timer entry would keep its objects alive until it
         # comes due (a handshake deadline: 10 s of connections at any churn rate);
-        # drop such entries once they outnumber the live ones (issue 17: no leak).
+        # drop such entries once they outnumber the live ones, so churn does not leak memory.
         if len(self._timers) > 2 * len(self.links) + 64:
             self._timers = [entry for entry in self._timers if not entry[2].finished and entry[0] == entry[2].timer_at]
             heapq.heapify(self._timers)

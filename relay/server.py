@@ -6,7 +6,7 @@ short-lived thread per TLS handshake in progress (bounded by
 ``HandshakeGate``), so a slow handshake never stalls the acceptor or a loop.
 There is no thread per connection: an idle member costs a few objects.
 
-The acceptor also keeps the pre-join quota (issue 17): connections that
+The acceptor also keeps the pre-join quota: connections that
 have not joined get at most ``pending_quota`` slots, and when those (or all
 of ``--max-clients``) are taken, the oldest connection that has still not
 joined after ``PENDING_GRACE`` is cut to make room, so idle sockets cannot
@@ -237,7 +237,7 @@ class RelayServer:
             _cut(sock)
             sock.close()
         finally:
-            # A finished thread must not stay referenced (issue 17: it leaked per connection).
+            # A finished thread must not stay referenced (it once leaked per connection).
             with self._threads_lock:
                 self._threads.discard(threading.current_thread())
 

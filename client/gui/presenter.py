@@ -101,7 +101,7 @@ def history_name(key: str) -> str:
 
 
 class ConversationKind(enum.Enum):
-    """What a sidebar entry is; rooms (issue 12) add their own entries of kind ``ROOM``."""
+    """What a sidebar entry is; each room the user is in has an entry of kind ``ROOM``."""
 
     ROOM = "room"
     DIRECT = "direct"

@@ -488,7 +488,7 @@ class ConversationList:
     """The sidebar's conversations: one clickable row each, with an unread badge.
 
     Generic on purpose: it draws whatever ``ConversationItem``s it is given
-    (the room, direct conversations, and the rooms of issue 12), by kind.
+    (the room, direct conversations and rooms), by kind.
     """
 
     def __init__(self, master: tk.Misc, shields: Shields, select: Callable[[str], None]) -> None:

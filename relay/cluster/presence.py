@@ -7,9 +7,10 @@ a Redis TTL of ``PRESENCE_TTL``. The node refreshes it every
 its hash by itself, so its members vanish from every other node's view
 within ``PRESENCE_TTL`` of its last refresh, and other nodes see them leave
 at their next poll: at most ``PRESENCE_TTL + REFRESH_INTERVAL`` (13 s, under
-the 15 s issue 14 asks for). A live node whose hash expired anyway (Redis
-restarted, or unreachable for longer than the TTL) writes its whole member
-list again at its next refresh: it keeps the list locally.
+the 15 s within which a dead node's members must be seen leaving). A live
+node whose hash expired anyway (Redis restarted, or unreachable for longer
+than the TTL) writes its whole member list again at its next refresh: it
+keeps the list locally.
 
 ``presence:nodes`` is a sorted set of node ids by the Redis clock time at
 which their presence expires, so a node finds the others without

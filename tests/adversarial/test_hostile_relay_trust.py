@@ -302,7 +302,7 @@ def test_attack9_earlier_session_from_the_same_second_cannot_replace_the_current
 # --- rotation: what the relay can still hide ------------------------------------------------
 
 
-# Was a strict xfail: counters now run per conversation across rotations (issue 13).
+# Was a strict xfail: counters now run per conversation across rotations, so the gap shows.
 def test_a_message_dropped_just_before_a_rotation_is_a_gap(hostile: HostileRoom) -> None:
     alice = join_with(hostile, "alice", store())
     bob = join_with(hostile, "bob", store(), rotate_after_messages=2)

@@ -1,4 +1,4 @@
-"""Two relay nodes' cluster facades on one real Redis: the issue's scenario at the level the
+"""Two relay nodes' cluster facades on one real Redis: the cluster's scenario at the level the
 relay's core will call (alice on node 1; bob and carol on node 2)."""
 
 from __future__ import annotations

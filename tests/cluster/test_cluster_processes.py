@@ -1,4 +1,5 @@
-"""The issue's scenarios through the real programs: two ``susurro-relay --cluster`` processes sharing one
+"""The cluster's scenarios (docs/deploy.md, "Scaling out") through the real programs: two
+``susurro-relay --cluster`` processes sharing one
 real ``redis-server`` (with a password, read from a mode-600 file), and ``susurro-cli --json`` clients,
 each with its own ``$SUSURRO_HOME``. Alice is on node 1, Bob and Carol on node 2.
 

@@ -72,7 +72,7 @@ def three_user_session(
     alice.expect_event("left", name="bob")
     carol.expect_event("left", name="bob")
 
-    # A message to a member who left waits for him (issue 13): sealed to his
+    # A message to a member who left waits for him in his mailbox: sealed to his
     # prekeys, stored by the relay, and reported as waiting, not delivered.
     carol.type(f"/msg bob are you there {secrets.token_hex(4)}")
     waiting = carol.expect(lambda e: e["event"] == "delivery" and e.get("waiting"), "a waiting delivery")

@@ -1,4 +1,4 @@
-"""Issue 13's "Done means", from the real programs: a ``susurro-relay`` process on a
+"""Messages that wait, room and direct, end to end from the real programs: a ``susurro-relay`` process on a
 ``--data-dir`` (stopped and started again) and ``susurro-cli --json`` clients, each
 with its own ``$SUSURRO_HOME``. Days pass through ``SUSURRO_CLOCK_OFFSET`` (the
 clients' wall clock), never by sleeping.

@@ -1,4 +1,4 @@
-"""Defences of the event-loop relay against real sockets (issues 16 and 17).
+"""Defences of the event-loop relay against real sockets.
 
 Dribbled frames, unfinished frames past their budget, the memory budget,
 members behind on a backlog, idle pre-join sockets. Each test shows the
@@ -70,7 +70,7 @@ def closed_within(client: HostileClient, seconds: float, tick: Callable[[], None
     raise AssertionError(f"still connected after {seconds:g} s; it sent {frames!r}")
 
 
-# --- issue 16 item 3: dribbled partial frames ---------------------------------------------
+# --- dribbled partial frames ---------------------------------------------------------------
 
 
 def test_dribbled_bytes_of_an_unfinished_frame_do_not_reset_the_idle_timer(
@@ -130,7 +130,7 @@ def test_unfinished_frames_past_their_budget_cut_the_largest_holder_first(
     assert_pair_can_chat(server)
 
 
-# --- issue 17 item 5: one memory budget ------------------------------------------------------
+# --- one memory budget -------------------------------------------------------------------------
 
 
 def test_the_memory_budget_delays_senders_instead_of_buffering_without_end(
@@ -199,7 +199,7 @@ def _acks_so_far(client: HostileClient) -> list[Ack]:
             acks.append(frame)
 
 
-# --- issue 17 item 6: keepalives do not queue behind deliveries ---------------------------------
+# --- keepalives do not queue behind deliveries ------------------------------------------------
 
 
 def test_a_member_behind_on_a_backlog_is_alive_while_its_socket_drains(
@@ -230,7 +230,7 @@ def test_a_member_behind_on_a_backlog_is_alive_while_its_socket_drains(
     assert [f.code for f in frames if isinstance(f, Error)] == ["idle_timeout"]
 
 
-# --- issue 17 item 8: pre-join connections have their own quota ---------------------------------
+# --- pre-join connections have their own quota ------------------------------------------------
 
 
 def test_idle_pre_join_sockets_cannot_keep_a_member_out(

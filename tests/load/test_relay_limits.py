@@ -111,7 +111,7 @@ def test_a_flood_is_slowed_then_cut_while_everyone_elses_messages_arrive(
 
 
 def test_a_backlog_past_the_burst_is_delayed_and_delivered_not_refused(relay_factory: Factory, member: Any) -> None:
-    """Issue 17: 60 messages at once (typed through an outage, or held over a reconnect) all arrive."""
+    """60 messages at once (typed through an outage, or held over a reconnect) all arrive."""
     server = relay_factory(rate_burst=20, rate_per_second=40.0)
     alice = member(server, "alice")
     bob = member(server, "bob")

@@ -1,4 +1,4 @@
-"""Issue 17 item 2: connections must not leak memory in the relay process.
+"""Connections must not leak memory in the relay process.
 
 The threaded relay kept every finished reader and writer thread in a set
 that was pruned only when someone asked for a thread count: 20,000

@@ -17,7 +17,7 @@ from tests.helpers.processes import WAIT, console_script
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "deploy" / "susurro-relay.service"
-#: The template for one cluster node per port (issue 14).
+#: The template for one cluster node per port (docs/deploy.md, "Scaling out").
 TEMPLATE = ROOT / "deploy" / "susurro-relay@.service"
 CONTAINERFILE = ROOT / "deploy" / "Containerfile"
 ENV_FILE = ROOT / "deploy" / "relay.env"

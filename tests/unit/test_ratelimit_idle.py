@@ -136,7 +136,7 @@ def test_idle_watch_refuses_nonsense(ping: float, drop: float) -> None:
 
 
 def test_idle_watch_a_draining_socket_is_alive_but_still_probed() -> None:
-    """Issue 17: a member behind on a backlog cannot answer yet; its socket taking bytes keeps it."""
+    """A member behind on a backlog cannot answer yet; its socket taking bytes keeps it."""
     watch = IdleWatch(ping_after=60.0, drop_after=120.0, now=0.0)
     assert watch.due(60.0)[0] is IdleAction.PING
     watch.draining(100.0)
