@@ -19,7 +19,7 @@ from susurro.crypto import IdentityKey
 from susurro.crypto.prekeys import new_signed_prekey
 from susurro.crypto.trust import TrustState
 from susurro.protocol import Bundles, Frame, WireBundle, WireSignedPrekey
-from tests.unit.test_offline_sessions import T0, bob_away
+from tests.helpers.offline import T0, bob_away
 
 
 def test_a_bundle_for_another_key_is_refused_and_the_pin_and_accept_stay_as_they_were(tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from susurro.client import events as ev
 from susurro.protocol import Frame, Mail
+from tests.helpers.offline import T0, User, bob_away, relay
 from tests.helpers.session_pair import SessionPair
-from tests.unit.test_offline_sessions import T0, User, bob_away, relay
 
 
 def waiting_room(tmp_path: Path, texts: list[str]) -> tuple[SessionPair, User, User, list[float]]:

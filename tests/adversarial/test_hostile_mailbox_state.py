@@ -18,7 +18,7 @@ from susurro.crypto.prekeys import SIGNED_PREKEY_ROTATION
 from susurro.crypto.trust import TrustStore
 from susurro.protocol import Bundles, Frame, Mail, name_key
 from tests.adversarial.test_hostile_mailbox import come_back, kinds, texts
-from tests.unit.test_offline_sessions import User, bob_away
+from tests.helpers.offline import User, bob_away
 
 DAY = 86_400.0
 

@@ -11,5 +11,6 @@
 - ``system``: bounded polling and event waits, free loopback ports, descriptor counts, log lines.
 - ``docs``: docs/protocol.md and its test-vector blocks.
 - ``redis_server``: a real ``redis-server`` on a free loopback port (fixtures ``redis_server``, ``redis_factory``).
+- ``offline``: people whose state outlives their sessions, for the mailbox tests (``User``, ``joined``, ``bob_away``).
 - ``stores``: each storage backend (SQLite, Redis) opened one way, for contract tests (fixture ``store_backend``).
 """

@@ -15,11 +15,12 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.processes import WAIT, console_script
+from tests.helpers.processes import WAIT, CliProcess, console_script
 
 TMUX = shutil.which("tmux")
 needs_tmux = pytest.mark.skipif(TMUX is None, reason="tmux is needed to drive a real terminal")
@@ -121,3 +122,32 @@ def terminal_env(home: Path) -> dict[str, str]:
         "TERM": "xterm-256color",
         "HOME": os.environ.get("HOME", str(home)),
     }
+
+
+def open_terminal(terminals: list[Terminal], tmp_path: Path, *args: str) -> Terminal:
+    """``susurro-cli ARGS`` on a new tmux terminal, with ana's home."""
+    term = Terminal(tmp_path, list(args), terminal_env(tmp_path / "ana-home"))
+    terminals.append(term)
+    return term
+
+
+def at_prompt(term: Terminal, prompt: str = "ana>") -> None:
+    term.wait_for(prompt)
+    term.wait_editing()
+
+
+def watcher(tmp_path: Path, server: str, cli_clients: list[CliProcess]) -> CliProcess:
+    """beto, a ``susurro-cli --json`` on the relay, who checks on his end what ana sent."""
+    beto = CliProcess("beto", tmp_path / "beto", server)
+    cli_clients.append(beto)
+    beto.expect_event("connected", name="beto")
+    return beto
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    """ana on a real terminal and beto (``--json``) on one relay (the ``chat`` fixture)."""
+
+    server: str
+    term: Terminal
+    beto: CliProcess

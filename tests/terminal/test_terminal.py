@@ -10,57 +10,23 @@ receiving end, not on the screen.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from susurro.crypto import IdentityKey, save_identity
 from tests.helpers.processes import CliProcess
-from tests.helpers.tty import Terminal, needs_tmux, terminal_env
+from tests.helpers.tty import Chat, at_prompt, needs_tmux, open_terminal, watcher
 
 pytestmark = needs_tmux
-
-
-@pytest.fixture
-def terminals(tmp_path: Path) -> Iterator[list[Terminal]]:
-    opened: list[Terminal] = []
-    try:
-        yield opened
-    finally:
-        for term in opened:
-            term.close()
-
-
-def open_terminal(terminals: list[Terminal], tmp_path: Path, *args: str) -> Terminal:
-    term = Terminal(tmp_path, list(args), terminal_env(tmp_path / "ana-home"))
-    terminals.append(term)
-    return term
-
-
-def at_prompt(term: Terminal, prompt: str = "ana>") -> None:
-    term.wait_for(prompt)
-    term.wait_editing()
-
-
-def watcher(tmp_path: Path, server: str, cli_clients: list[CliProcess]) -> CliProcess:
-    beto = CliProcess("beto", tmp_path / "beto", server)
-    cli_clients.append(beto)
-    beto.expect_event("connected", name="beto")
-    return beto
 
 
 def messages(beto: CliProcess) -> list[str]:
     return [e["text"] for e in beto.events if e.get("event") == "message"]
 
 
-def test_line_editing_history_and_tab_completion(relay_server, cli_clients, terminals, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    server = "{}:{}".format(*relay_server.address)
-    beto = watcher(tmp_path, server, cli_clients)
-    term = open_terminal(terminals, tmp_path, "--server", server, "--name", "ana")
-    at_prompt(term)
-    beto.expect_event("joined", name="ana")
-
+def test_line_editing_history_and_tab_completion(chat: Chat) -> None:
+    term, beto = chat.term, chat.beto
     term.type("helo")
     term.keys("Left")
     term.type("l")
@@ -90,14 +56,8 @@ def test_line_editing_history_and_tab_completion(relay_server, cli_clients, term
     assert messages(beto) == ["hello", "hello again"], "commands are not sent as messages"
 
 
-def test_incoming_messages_are_printed_above_the_line_being_typed(  # type: ignore[no-untyped-def]
-    relay_server, cli_clients, terminals, tmp_path: Path
-) -> None:
-    server = "{}:{}".format(*relay_server.address)
-    beto = watcher(tmp_path, server, cli_clients)
-    term = open_terminal(terminals, tmp_path, "--server", server, "--name", "ana")
-    at_prompt(term)
-    beto.expect_event("joined", name="ana")
+def test_incoming_messages_are_printed_above_the_line_being_typed(chat: Chat) -> None:
+    term, beto = chat.term, chat.beto
     term.type("a medio escribir")
     term.wait_for("ana> a medio escribir")
     beto.type("llega esto")
@@ -116,12 +76,8 @@ def test_incoming_messages_are_printed_above_the_line_being_typed(  # type: igno
     assert sent["text"] == "a medio escribir"
 
 
-def test_ctrl_c_in_the_chat_leaves_cleanly(relay_server, cli_clients, terminals, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    server = "{}:{}".format(*relay_server.address)
-    beto = watcher(tmp_path, server, cli_clients)
-    term = open_terminal(terminals, tmp_path, "--server", server, "--name", "ana")
-    at_prompt(term)
-    beto.expect_event("joined", name="ana")
+def test_ctrl_c_in_the_chat_leaves_cleanly(chat: Chat) -> None:
+    term, beto = chat.term, chat.beto
     term.type("a medias")
     term.wait_for("ana> a medias")
     term.keys("C-c")

@@ -16,7 +16,7 @@ from susurro.client.mailstate import MAX_MAIL_AGE_MS, MAX_SEEN_MAIL, DeliverySta
 from susurro.client.prekeyring import Duplicate
 from susurro.crypto import IdentityKey, Replay
 from susurro.crypto.trust import MAX_AUTO_PINS_PER_DAY, PinSource
-from tests.unit.test_offline_sessions import HOUR, T0, User, bob_away, relay
+from tests.helpers.offline import HOUR, T0, User, bob_away, relay
 
 
 def test_a_receipt_after_the_senders_restart_still_turns_waiting_into_delivered(tmp_path: Path) -> None:

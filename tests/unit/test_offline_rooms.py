@@ -16,8 +16,8 @@ from susurro.crypto.prekeys import OneTimePrekey, PrekeyBundle, SignedPrekey, ch
 from susurro.crypto.seal import SignedHead, message_block, sign_message
 from susurro.protocol import Mail
 from susurro.relay.store.mailbox import StoredBundle
+from tests.helpers.offline import HOUR, User, bob_away
 from tests.helpers.session_pair import SessionPair
-from tests.unit.test_offline_sessions import HOUR, User, bob_away
 
 
 def invite_only_room(room: SessionPair, admin: str, *members: tuple[str, bytes]) -> bytes:

@@ -14,67 +14,11 @@ from pathlib import Path
 from susurro.client import events as ev
 from susurro.client.history import SqliteHistory
 from susurro.client.mailbox import Mailbox
-from susurro.client.mailstate import MailState
 from susurro.client.prekeyring import PrekeyRing
-from susurro.crypto import IdentityKey, ReplayGuard
-from susurro.crypto.history import HistoryKey
-from susurro.crypto.trust import TrustStore
-from susurro.protocol import Deliver, Mail, name_key
-from susurro.relay import RelayConfig
+from susurro.crypto import IdentityKey
+from susurro.protocol import Deliver, Mail
+from tests.helpers.offline import HOUR, T0, User, bob_away, joined, relay
 from tests.helpers.session_pair import SessionPair
-
-HOUR = 3600.0
-T0 = 1_764_000_000.0
-
-
-class User:
-    """One person's lasting state: identity, pins, saved prekeys, history file."""
-
-    def __init__(self, name: str, home: Path) -> None:
-        self.name = name
-        self.identity = IdentityKey.generate()
-        self.trust = TrustStore(None, key_of=name_key)
-        self.saved_ring: bytes | None = None
-        self.saved_state: bytes | None = None
-        self.history_path = home / name / "history.sqlite3"
-
-    def session_options(self, clock: list[float]) -> dict[str, object]:
-        ring = PrekeyRing.load(self.identity, self.saved_ring) if self.saved_ring else PrekeyRing(self.identity)
-        state = MailState.unseal(self.identity, self.saved_state) if self.saved_state else None
-        replay = ReplayGuard()
-
-        def save(mailbox: Mailbox) -> None:
-            self.saved_ring = mailbox.ring.export()
-            self.saved_state = mailbox.export_state()
-
-        mailbox = Mailbox(
-            self.identity, self.name, self.trust, replay, ring=ring, save=save, state=state, clock=lambda: clock[0]
-        )
-        return {
-            "identity": self.identity,
-            "trust": self.trust,
-            "replay": replay,
-            "mailbox": mailbox,
-            "wall_clock": lambda: clock[0],
-            "history": SqliteHistory(self.history_path, HistoryKey.derive(self.identity)),
-        }
-
-
-def relay(data_dir: Path) -> SessionPair:
-    return SessionPair(RelayConfig(data_dir=str(data_dir), rate_burst=10_000), now=T0)
-
-
-def bob_away(tmp_path: Path) -> tuple[SessionPair, User, User, list[float]]:
-    """alice and bob have met (each pinned the other), and bob has gone away; the clock is at ``T0``."""
-    clock = [T0]
-    alice, bob = User("alice", tmp_path), User("bob", tmp_path)
-    room = relay(tmp_path / "relay")
-    room.add("alice", **alice.session_options(clock))
-    room.add("bob", **bob.session_options(clock))
-    room.pump()
-    room.hang_up("bob")
-    room.pump()
-    return room, alice, bob, clock
 
 
 def all_bytes(*directories: Path) -> bytes:
@@ -83,12 +27,7 @@ def all_bytes(*directories: Path) -> bytes:
 
 def test_a_direct_message_waits_for_bob_across_a_relay_restart_and_hours(tmp_path: Path) -> None:
     data_dir, home = tmp_path / "relay", tmp_path / "home"
-    clock = [T0]
-    alice, bob = User("alice", home), User("bob", home)
-    room = relay(data_dir)
-    room.add("alice", **alice.session_options(clock))
-    room.add("bob", **bob.session_options(clock))
-    room.pump()
+    room, (alice, bob), clock = joined(tmp_path, "alice", "bob", home=home)
     room.hang_up("bob")  # bob goes away; alice has pinned him
     room.pump()
     msg_id = room["alice"].send_message("the plan is on for friday", room.now, to=["bob"])
@@ -161,12 +100,7 @@ def test_a_direct_message_to_someone_never_met_is_refused_plainly(tmp_path: Path
 
 
 def test_online_deliveries_are_confirmed_by_signed_receipts(tmp_path: Path) -> None:
-    clock = [T0]
-    alice, bob, carol = User("alice", tmp_path), User("bob", tmp_path), User("carol", tmp_path)
-    room = relay(tmp_path / "relay")
-    for user in (alice, bob, carol):
-        room.add(user.name, **user.session_options(clock))
-    room.pump()
+    room, _, _ = joined(tmp_path, "alice", "bob", "carol")
     first = room["alice"].send_message("one", room.now)
     second = room["alice"].send_message("two", room.now)
     produced = room.pump()
@@ -177,12 +111,7 @@ def test_online_deliveries_are_confirmed_by_signed_receipts(tmp_path: Path) -> N
 
 
 def test_a_receipt_the_relay_fabricates_is_refused(tmp_path: Path) -> None:
-    clock = [T0]
-    alice, bob = User("alice", tmp_path), User("bob", tmp_path)
-    room = relay(tmp_path / "relay")
-    room.add("alice", **alice.session_options(clock))
-    room.add("bob", **bob.session_options(clock))
-    room.pump()
+    room, (alice, bob), _ = joined(tmp_path, "alice", "bob")
     msg_id = room["alice"].send_message("did you get it?", room.now, to=["bob"])
     mallory = IdentityKey.generate()  # the relay (or anyone) signing a receipt "from bob" with another key
     from susurro.crypto.fingerprint import fingerprint_bytes
@@ -233,12 +162,7 @@ def test_a_sender_without_prekeys_is_asked_for_them_once_not_on_every_read(tmp_p
 
 
 def _alice_and_bob(tmp_path: Path) -> SessionPair:
-    clock = [T0]
-    room = relay(tmp_path / "relay")
-    for user in (User("alice", tmp_path), User("bob", tmp_path)):
-        room.add(user.name, **user.session_options(clock))
-    room.pump()
-    return room
+    return joined(tmp_path, "alice", "bob")[0]
 
 
 def _confirming_pair(tmp_path: Path) -> SessionPair:

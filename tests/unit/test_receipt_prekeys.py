@@ -11,18 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from susurro.client import events as ev
-from tests.unit.test_offline_sessions import T0, User, relay
+from tests.helpers.offline import T0, joined
 
 DAY = 24 * 3600
 
 
 def test_receipts_still_reach_a_sender_after_she_rotated_her_prekey_twice_in_40_days(tmp_path: Path) -> None:
-    clock = [T0]
-    alice, bob = User("alice", tmp_path), User("bob", tmp_path)
-    room = relay(tmp_path / "relay")
-    room.add("alice", **alice.session_options(clock))
-    room.add("bob", **bob.session_options(clock))
-    room.pump()
+    room, (alice, _), clock = joined(tmp_path, "alice", "bob")
     first = room["alice"].send_message("day 0", room.now, to=["bob"])
     assert [r.msg_ids for r in room.pump()["alice"] if isinstance(r, ev.Receipt)] == [(first,)]
 
