@@ -32,6 +32,7 @@ from .frames import (
     _check_str,
     _fail,
     _take,
+    _wire_list,
 )
 from .limits import MAX_MAP_LEN, PROTOCOL_VERSION, PUBLIC_KEY_SIZE, SIGNATURE_SIZE
 
@@ -139,12 +140,6 @@ class WireBundle:
         return cls(name=values["name"], ik=values["ik"], spk=WireSignedPrekey.from_wire(values["spk"]), opk=opk)
 
 
-def _list(raw: object, name: str) -> list[Any]:
-    if not isinstance(raw, list):
-        raise _fail(f"{name} must be a list")
-    return raw
-
-
 def _check_keys(name: str, value: object, max_items: int) -> None:
     """A list of identity keys, each at most once (one mailbox, one entry)."""
     if not isinstance(value, tuple) or len(value) > max_items:
@@ -161,7 +156,7 @@ def _pairs(raw: object, name: str, max_items: int) -> dict[bytes, Any]:
     Frames' maps have string keys only, so what is keyed by identity key
     travels as a list of pairs.
     """
-    items = _list(raw, name)
+    items = _wire_list(raw, name)
     if len(items) > max_items:
         raise _fail(f"{name} has more than {max_items} entries")
     out: dict[bytes, Any] = {}
@@ -206,7 +201,7 @@ class Prekeys(Frame):
     @classmethod
     def from_wire(cls, raw: Mapping[str, Any]) -> Frame:
         values = _take(raw, ("spk", "opks"))
-        opks = _list(values["opks"], "opks")
+        opks = _wire_list(values["opks"], "opks")
         if len(opks) > MAX_PUBLISH_ONE_TIME:
             raise _fail(f"opks holds more than {MAX_PUBLISH_ONE_TIME} one-time prekeys")
         spk = None if values["spk"] is None else WireSignedPrekey.from_wire(values["spk"])
@@ -237,7 +232,7 @@ class BundleFetch(Frame):
     @classmethod
     def from_wire(cls, raw: Mapping[str, Any]) -> Frame:
         values = _take(raw, ("id", "keys", "one_time"))
-        return cls(id=values["id"], keys=tuple(_list(values["keys"], "keys")), one_time=values["one_time"])
+        return cls(id=values["id"], keys=_wire_list(values["keys"], "keys"), one_time=values["one_time"])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -285,7 +280,7 @@ class MailAck(Frame):
 
     @classmethod
     def from_wire(cls, raw: Mapping[str, Any]) -> Frame:
-        return cls(items=tuple(_list(_take(raw, ("items",))["items"], "items")))
+        return cls(items=_wire_list(_take(raw, ("items",))["items"], "items"))
 
 
 # --- relay -> client ---------------------------------------------------------------
@@ -331,13 +326,13 @@ class Bundles(Frame):
     @classmethod
     def from_wire(cls, raw: Mapping[str, Any]) -> Frame:
         values = _take(raw, ("id", "bundles", "unknown"))
-        bundles = _list(values["bundles"], "bundles")
+        bundles = _wire_list(values["bundles"], "bundles")
         if len(bundles) > MAX_FETCH_NAMES:
             raise _fail(f"bundles holds more than {MAX_FETCH_NAMES}")
         return cls(
             id=values["id"],
             bundles=tuple(WireBundle.from_wire(b) for b in bundles),
-            unknown=tuple(_list(values["unknown"], "unknown")),
+            unknown=_wire_list(values["unknown"], "unknown"),
         )
 
 
@@ -373,7 +368,7 @@ class Posted(Frame):
         values = _take(raw, ("id", "waiting", "refused"))
         return cls(
             id=values["id"],
-            waiting=tuple(_list(values["waiting"], "waiting")),
+            waiting=_wire_list(values["waiting"], "waiting"),
             refused=_pairs(values["refused"], "refused", MAX_MAP_LEN),
         )
 
