@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from susurro.protocol import Deliver, Frame
-from tests.helpers.gui_driver import close_app, pane, pump, signed_in, start_app, type_line, wait_in_pane
+from tests.helpers.gui_driver import alice_and, pane, pump, type_line, wait_in_pane
 
 
 def banners(app) -> list[str]:  # type: ignore[no-untyped-def]
@@ -35,15 +35,8 @@ def test_tampered_and_replayed_messages_show_banners_not_text(tk_root, relay_ser
     host, port = relay_server.address
     phost, pport = proxy.address
     proxy.expect("alice")
-    alice = start_app(root, tmp_path / "alice", name="alice", server=f"{phost}:{pport}")
-    bob = None
-    try:
-        signed_in(root, alice)
-        proxy.set_hook("alice", hook)
-        bob = start_app(root, tmp_path / "bob", name="bob", server=f"{host}:{port}")
-        signed_in(root, bob)
-        wait_in_pane(root, alice, "bob joined")
-
+    with alice_and(root, f"{phost}:{pport}", tmp_path, other_server=f"{host}:{port}") as (alice, _window, bob):
+        proxy.set_hook("alice", hook)  # deliver frames pass until the mode changes
         mode["value"] = "flip"
         type_line(root, bob, "secreto alterado")
         pump(root, lambda: banners(alice), "a banner in alice's window")
@@ -61,10 +54,6 @@ def test_tampered_and_replayed_messages_show_banners_not_text(tk_root, relay_ser
         assert kinds == ["decrypt_failed", "gap", "replay"]
         assert not any("_" in b for b in banners(alice)), "no internal codes in the words"
         assert pane(alice).count("dicho una vez") == 1
-    finally:
-        close_app(root, alice)
-        if bob is not None:
-            close_app(root, bob)
 
 
 def test_a_cut_connection_shows_reconnecting_then_recovers(tk_root, relay_server, proxy, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -73,13 +62,7 @@ def test_a_cut_connection_shows_reconnecting_then_recovers(tk_root, relay_server
     host, port = relay_server.address
     phost, pport = proxy.address
     proxy.expect("alice")
-    alice = start_app(root, tmp_path / "alice", name="alice", server=f"{phost}:{pport}")
-    bob = None
-    try:
-        window = signed_in(root, alice)
-        bob = start_app(root, tmp_path / "bob", name="bob", server=f"{host}:{port}")
-        signed_in(root, bob)
-        wait_in_pane(root, alice, "bob joined")
+    with alice_and(root, f"{phost}:{pport}", tmp_path, other_server=f"{host}:{port}") as (alice, window, bob):
         states: list[str] = []
 
         def saw(text: str) -> bool:
@@ -104,7 +87,3 @@ def test_a_cut_connection_shows_reconnecting_then_recovers(tk_root, relay_server
         wait_in_pane(root, alice, "escrito sin conexión  ✓✓ delivered to bob")
         type_line(root, alice, "de vuelta")
         wait_in_pane(root, bob, "de vuelta")
-    finally:
-        close_app(root, alice)
-        if bob is not None:
-            close_app(root, bob)

@@ -178,17 +178,23 @@ def fill_and_submit(root, app: SusurroApp, **fields: str) -> None:  # type: igno
 
 @contextlib.contextmanager
 def alice_and(
-    root: tk.Misc, server: str, home: Path, name: str = "bob", folder: str | None = None
+    root: tk.Misc,
+    server: str,
+    home: Path,
+    name: str = "bob",
+    folder: str | None = None,
+    other_server: str | None = None,
 ) -> Iterator[tuple[SusurroApp, ChatWindow, SusurroApp]]:
     """alice's app and window, and ``name``'s app, signed in to ``server`` once alice saw ``name`` join.
 
-    Both are closed afterwards, whatever the test did; ``folder`` is ``name``'s home under ``home``.
+    Both are closed afterwards, whatever the test did; ``folder`` is ``name``'s home under ``home``;
+    ``other_server`` is where ``name`` connects, if not to ``server`` (alice behind a tampering proxy).
     """
     alice = start_app(root, home / "alice", name="alice", server=server)
     other = None
     try:
         window = signed_in(root, alice)
-        other = start_app(root, home / (folder or name), name=name, server=server)
+        other = start_app(root, home / (folder or name), name=name, server=other_server or server)
         signed_in(root, other)
         wait_in_pane(root, alice, f"{name} joined")
         yield alice, window, other
@@ -196,3 +202,20 @@ def alice_and(
         close_app(root, alice)
         if other is not None:
             close_app(root, other)
+
+
+def bob_with_a_new_key(root: tk.Misc, tmp_path: Path, server: str, apps: list[SusurroApp]) -> SusurroApp:
+    """alice and bob (``apps``, from ``signed_in_apps``): alice sees bob join and leave, then "bob" signs
+    in again with a new key (another machine, or the relay lying), and alice's room shows the key-change
+    banner. The new "bob" is appended to ``apps`` (so it is closed too) and returned."""
+    alice, bob = apps[0], apps[1]
+    wait_in_pane(root, alice, "bob joined")
+    close_app(root, bob)
+    wait_in_pane(root, alice, "bob left")
+    impostor = start_app(root, tmp_path / "bob-new", name="bob", server=server)
+    apps.append(impostor)
+    signed_in(root, impostor)
+    window = alice.window
+    assert window is not None
+    pump(root, lambda: window.conversations[ROOM].banners, "a key-change banner")
+    return impostor
