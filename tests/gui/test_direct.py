@@ -10,7 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from susurro.client.gui.presenter import ROOM
-from tests.helpers.gui_driver import close_app, pane, pump, shields, signed_in, start_app, type_line, wait_in_pane
+from tests.helpers.gui_driver import (
+    close_app,
+    keyboard_to,
+    pane,
+    pump,
+    shields,
+    signed_in,
+    start_app,
+    type_line,
+    wait_in_pane,
+)
 from tests.helpers.processes import CliProcess
 
 
@@ -40,8 +50,7 @@ def test_direct_message_opens_a_tab_and_reaches_nobody_else(tk_root, relay_serve
         # Keyboard: select bob in the roster, press Enter: a focused tab opens.
         win_a.roster.selection_set("bob")
         win_a.roster.focus("bob")
-        win_a.roster.focus_force()
-        root.update()
+        keyboard_to(root, win_a.roster)
         win_a.roster.event_generate("<Return>")
         pump(root, lambda: win_a.current_conversation() == "bob", "alice's tab with bob selected")
         type_line(root, alice, "solo para bob")
@@ -58,8 +67,7 @@ def test_direct_message_opens_a_tab_and_reaches_nobody_else(tk_root, relay_serve
         assert "recibido" not in pane(alice, ROOM)
 
         # Closing the tab (Ctrl+W) and double-clicking the roster reopens it.
-        win_a.top.focus_force()
-        root.update()
+        keyboard_to(root, win_a.top)
         win_a.entry.event_generate("<Control-w>")
         pump(root, lambda: "bob" not in win_a.conversations, "alice's tab with bob closed")
         double_click(root, win_a.roster, "bob")

@@ -17,6 +17,7 @@ from tests.helpers.gui_driver import (
     bob_with_a_new_key,
     buttons,
     close_app,
+    keyboard_to,
     pump,
     roster,
     signed_in,
@@ -46,8 +47,7 @@ def click(root: tk.Misc, widget: tk.Misc) -> None:
 
 
 def type_keys(root: tk.Misc, widget: tk.Misc, text: str) -> None:
-    widget.focus_force()
-    root.update()
+    keyboard_to(root, widget)
     for ch in text:
         keysym = {" ": "space"}.get(ch, ch)
         widget.event_generate("<KeyPress>", keysym=keysym)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from susurro.client.gui.presenter import ROOM
-from tests.helpers.gui_driver import alice_and, close_app, pane, pump, start_app, type_line, wait_in_pane
+from tests.helpers.gui_driver import alice_and, close_app, keyboard_to, pane, pump, start_app, type_line, wait_in_pane
 
 
 @pytest.fixture
@@ -90,9 +90,7 @@ def test_composer_grows_ctrl_enter_sends_and_ctrl_k_jumps(tk_root, relay_server,
     root = tk_root
     server = "{}:{}".format(*relay_server.address)
     with alice_and(root, server, tmp_path) as (_alice, window, bob):
-        window.top.deiconify()
-        window.entry.focus_force()
-        root.update()
+        keyboard_to(root, window.entry)
         assert int(window.entry.cget("height")) == 1
         window.entry.insert("insert", "uno")
         for line in ("dos", "tres"):

@@ -12,7 +12,7 @@ from susurro.client.gui.app import SusurroApp
 from susurro.client.gui.signin_dialog import INVALID
 from susurro.crypto import IdentityKey, save_identity
 from tests.helpers.certs import make_pki, needs_openssl
-from tests.helpers.gui_driver import close_app, fill_and_submit, pump, signed_in, start_app
+from tests.helpers.gui_driver import close_app, fill_and_submit, keyboard_to, pump, signed_in, start_app
 from tests.helpers.processes import RelayProcess
 from tests.helpers.system import free_port
 
@@ -81,6 +81,22 @@ def test_bad_name_and_bad_address_never_touch_the_network(tk_root, tmp_path: Pat
         close_app(root, app)
 
 
+def test_enter_in_any_field_submits(tk_root, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The keyboard way of what ``fill_and_submit`` does with the Connect button."""
+    root = tk_root
+    app = start_app(root, tmp_path / "a")
+    try:
+        pump(root, lambda: app.dialog is not None, "the sign-in dialog")
+        assert app.dialog is not None
+        app.dialog.entries["name"].insert(0, "no spaces allowed")
+        relay = app.dialog.entries["relay"]
+        keyboard_to(root, relay)
+        relay.event_generate("<Return>")
+        assert wait_error(root, app) == "Names cannot contain spaces; use _ or - instead (ana_maria)."
+    finally:
+        close_app(root, app)
+
+
 def test_escape_cancels_and_relay_address_is_remembered(tk_root, relay_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     root = tk_root
     host, port = relay_server.address
@@ -94,8 +110,7 @@ def test_escape_cancels_and_relay_address_is_remembered(tk_root, relay_server, t
         pump(root, lambda: again.dialog is not None, "the sign-in dialog")
         assert again.dialog.entries["relay"].get() == f"{host}:{port}"
         assert again.dialog.entries["name"].get() == "alice"
-        again.dialog.entries["name"].focus_force()
-        root.update()
+        keyboard_to(root, again.dialog.entries["name"])
         again.dialog.entries["name"].event_generate("<Escape>")
         pump(root, lambda: again.closed, "Escape closed the dialog and the app")
     finally:

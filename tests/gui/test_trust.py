@@ -14,6 +14,7 @@ from tests.helpers.gui_driver import (
     bob_with_a_new_key,
     buttons,
     close_app,
+    keyboard_to,
     pane,
     pump,
     roster,
@@ -29,8 +30,7 @@ from tests.helpers.gui_driver import (
 def open_verify(root, app, name: str):  # type: ignore[no-untyped-def]
     window = app.window
     window.roster.selection_set(name)
-    window.verify_button.focus_force()
-    root.update()
+    keyboard_to(root, window.verify_button)
     window.verify_button.event_generate("<Key-space>")  # keyboard: Space presses a focused ttk button
     pump(root, lambda: app.verify_dialog is not None and app.verify_dialog.top.winfo_exists(), "the verify dialog")
     return app.verify_dialog

@@ -12,6 +12,7 @@ from susurro.client.gui.room_view import is_room_key
 from tests.helpers.gui_driver import (
     close_app,
     fill_and_submit,
+    keyboard_to,
     pane,
     pump,
     roster,
@@ -147,8 +148,7 @@ def test_interface_language(tk_root, relay_server, tmp_path: Path, lang: str, ro
         pump(root, lambda: window.status_connection.full.startswith(connected), "status in language")
         assert window.sidebar.items[0].label == room and window.header.full.startswith(room)
         # Keyboard: Tab leaves the message entry (it does not insert a tab character).
-        window.entry.focus_force()
-        root.update()
+        keyboard_to(root, window.entry)
         window.entry.event_generate("<Tab>")
         pump(root, lambda: str(window.top.focus_get()) == str(window.send_button),
              f"Tab moved to the Send button, not {window.top.focus_get()}")
