@@ -107,6 +107,7 @@ class Worker:
         self.lat_max = 0
         #: Per message of the step: from its stamp until the kernel took its last byte.
         self.upload_latencies = array("q")
+        self.step_delivered = 0
         self.pings: list[Client] = []
         self.everyone: list[str] = []
         self.built = True
@@ -309,7 +310,7 @@ class Worker:
         self._settle(0.3, drain_max)
         unsent = sum(len(c.wbuf) for c in self.clients)
         samples = self.latencies
-        delivered = len(samples)
+        delivered = self.step_delivered = len(samples)
         if len(samples) > MAX_LATENCY_SAMPLES:
             samples = samples[:: len(samples) // MAX_LATENCY_SAMPLES + 1]
         for client in self.clients:
@@ -330,9 +331,10 @@ class Worker:
     def collect(self, quiet: float, limit: float) -> dict[str, Any]:
         """After a step that fell short: keep reading (until ``quiet`` s without a delivery,
         ``limit`` s at most) and count the step's copies that arrive late."""
-        before = len(self.latencies)
         self._settle(quiet, limit)
-        return {"late": len(self.latencies) - before}
+        # Counted from the step's own tally: copies read between the step's
+        # report and this command are late too.
+        return {"late": len(self.latencies) - self.step_delivered}
 
     def _settle(self, quiet: float, limit: float) -> None:
         """Keep reading until nothing arrived for ``quiet`` seconds (at most ``limit``)."""

@@ -33,6 +33,7 @@ from .frames import (
     decode_frame,
     encode,
     encode_ack,
+    encode_welcome,
 )
 from .framing import FrameDecoder, encode_frame
 from .mailbox import (
@@ -126,6 +127,7 @@ __all__ = [
     "encode",
     "encode_ack",
     "encode_frame",
+    "encode_welcome",
     "name_key",
     "normalize_name",
 ]

@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
+import msgpack
+
 from .errors import ErrorCode, LocalProtocolError, ProtocolError, RemoteProtocolError
 from .framing import encode_frame, pack_payload, unpack_payload
 from .limits import (
@@ -573,8 +575,9 @@ class DeliverEncoder:
         # per send: building and unpacking one cost more than the checks).
         _check_str("from", sender, MAX_RAW_NAME_CHARS)
         _check_msg_id(msg_id)
-        wire = {"v": PROTOCOL_VERSION, "t": Deliver.TYPE, "from": sender, "id": msg_id, "ct": b"\x00"}
-        self._head = pack_payload(wire)[:-3]  # drop bin8 header, length 1 and the placeholder byte
+        # Written out, not packed from a dict: once per send, the dict and its
+        # pack were most of what an encoder cost (3.4 -> 1.3 µs).
+        self._head = _DELIVER_START + _packed_str(sender) + _ID_KEY + _packed_str(msg_id) + _CT_KEY
         self._max_frame = max_frame
         #: Ciphertext length -> the frame's bytes before the ciphertext.
         self._prefixes: dict[int, bytes] = {}
@@ -598,6 +601,21 @@ class DeliverEncoder:
         return payload_size.to_bytes(LENGTH_PREFIX_SIZE, "big") + self._head + bin_header
 
 
+def _packed_str(text: str) -> bytes:
+    try:
+        packed: bytes = msgpack.packb(text)
+    except UnicodeEncodeError:  # a lone surrogate, as pack_payload says it
+        raise LocalProtocolError(ErrorCode.BAD_FIELD, "text is not valid Unicode (lone surrogate)") from None
+    return packed
+
+
+#: A ``deliver`` map up to the sender's name (five entries; ``v``, ``t`` and the
+#: ``from`` key, in ``to_wire``'s order), and the keys that follow it.
+_DELIVER_START = b"\x85" + b"".join(map(msgpack.packb, ("v", PROTOCOL_VERSION, "t", Deliver.TYPE, "from")))
+_ID_KEY: bytes = msgpack.packb("id")
+_CT_KEY: bytes = msgpack.packb("ct")
+
+
 def _bin_header(size: int) -> bytes:
     """msgpack's header for a ``bin`` of ``size`` bytes (bin 8, 16 or 32), as ``packb`` writes it."""
     if size < 0x100:
@@ -617,3 +635,34 @@ def encode_ack(msg_id: str, delivered: Sequence[str], missing: Sequence[str], *,
     """
     wire = {"v": PROTOCOL_VERSION, "t": Ack.TYPE, "id": msg_id, "delivered": list(delivered), "missing": list(missing)}
     return encode_frame(pack_payload(wire), max_frame=max_frame)
+
+
+def packed_member(member: Member) -> bytes:
+    """One roster entry as msgpack, for ``encode_welcome``: packed once when a member joins."""
+    return pack_payload(member.to_wire())
+
+
+def _array_header(count: int) -> bytes:
+    """msgpack's header for an array of ``count`` items (fixarray, array 16 or 32), as ``packb`` writes it."""
+    if count < 16:
+        return bytes([0x90 | count])
+    if count < 0x10000:
+        return b"\xdc" + count.to_bytes(2, "big")
+    return b"\xdd" + count.to_bytes(4, "big")
+
+
+def encode_welcome(name: str, members: Sequence[bytes], *, max_frame: int) -> bytes:
+    """The relay's ``welcome``, with the roster joined from each member's ``packed_member`` bytes.
+
+    Every join sends one, listing the whole room: through ``Welcome`` and
+    ``encode`` that is a ``to_wire`` dict and a pack per member per join
+    (1.9 ms for 2,000 members, quadratic over a join storm). Only for
+    members the relay admitted (each checked as a ``Member`` when it
+    joined). Bytes identical to ``encode(Welcome(name=..., roster=...))``.
+    """
+    _check_str("name", name, MAX_RAW_NAME_CHARS)
+    if len(members) > MAX_ROSTER:
+        raise _fail(f"roster must be a list of at most {MAX_ROSTER} members")
+    # The map with an empty roster ends in the empty array's one-byte header (0x90).
+    head = pack_payload({"v": PROTOCOL_VERSION, "t": Welcome.TYPE, "name": name, "roster": []})[:-1]
+    return encode_frame(head + _array_header(len(members)) + b"".join(members), max_frame=max_frame)

@@ -48,10 +48,10 @@ from susurro.protocol import (
     RemoteProtocolError,
     Send,
     Shutdown,
-    Welcome,
     decode_frame,
     encode,
     encode_ack,
+    encode_welcome,
     normalize_name,
 )
 from susurro.protocol.frames import MAX_DROPPED_IDS
@@ -434,8 +434,9 @@ class RelayCore:
             conn.name = hello.name
             conn.ik = hello.ik
             conn.decoder.max_frame = self.config.max_frame
-            welcome = Welcome(name=hello.name, roster=tuple(entry.member for entry in others))
-            conn.outbox.offer(encode(welcome, max_frame=ABSOLUTE_MAX_FRAME))
+            # From each member's bytes packed when it joined: a welcome lists the whole room.
+            welcome = encode_welcome(hello.name, [entry.packed for entry in others], max_frame=ABSOLUTE_MAX_FRAME)
+            conn.outbox.offer(welcome)
             for entry in others:
                 entry.peer.outbox.offer(joined)
 

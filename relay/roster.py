@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from susurro.protocol import Member, name_key
+from susurro.protocol.frames import packed_member
 
 P = TypeVar("P")
 
@@ -33,6 +34,8 @@ class SessionKeyInUse(Exception):
 class RosterEntry(Generic[P]):
     member: Member
     peer: P
+    #: ``member`` as msgpack, packed once: every later join's welcome lists it.
+    packed: bytes
 
 
 class Roster(Generic[P]):
@@ -63,7 +66,7 @@ class Roster(Generic[P]):
             if member.sk in self._session_keys:
                 raise SessionKeyInUse()
             others = list(self._entries.values())
-            self._entries[key] = self._exact[member.name] = RosterEntry(member, peer)
+            self._entries[key] = self._exact[member.name] = RosterEntry(member, peer, packed_member(member))
             self._session_keys.add(member.sk)
             announce(others)
 
@@ -96,7 +99,7 @@ class Roster(Generic[P]):
             if member.sk in self._session_keys:
                 raise SessionKeyInUse()
             self._exact.pop(entry.member.name, None)
-            self._entries[key] = self._exact[member.name] = RosterEntry(member, peer)
+            self._entries[key] = self._exact[member.name] = RosterEntry(member, peer, packed_member(member))
             self._session_keys.discard(entry.member.sk)
             self._session_keys.add(member.sk)
             announce([e for k, e in self._entries.items() if k != key])

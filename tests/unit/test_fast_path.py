@@ -8,9 +8,20 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from susurro.protocol import Ack, Deliver, DeliverEncoder, LocalProtocolError, Member, Send, encode, encode_ack
-from susurro.protocol.frames import MAX_RAW_NAME_CHARS, _check_msg_id
-from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, MAX_MAP_LEN
+from susurro.protocol import (
+    Ack,
+    Deliver,
+    DeliverEncoder,
+    LocalProtocolError,
+    Member,
+    Send,
+    Welcome,
+    encode,
+    encode_ack,
+    encode_welcome,
+)
+from susurro.protocol.frames import MAX_RAW_NAME_CHARS, _check_msg_id, packed_member
+from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, MAX_MAP_LEN, MAX_ROSTER
 from susurro.relay import Roster
 
 TOKEN = st.text(alphabet="0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-", min_size=1, max_size=64)
@@ -130,6 +141,40 @@ def test_send_from_wire_accepts_exactly_what_the_checks_accept(msg_id: object, t
 def test_ack_bulk_check_still_refuses_each_bad_name(names: tuple[object, ...]) -> None:
     with pytest.raises(LocalProtocolError):
         Ack(id="m1", delivered=names, missing=())  # type: ignore[arg-type]
+
+
+MEMBERS = st.lists(
+    st.builds(
+        Member,
+        name=st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=32),
+        ik=st.binary(min_size=32, max_size=32),
+        sk=st.binary(min_size=32, max_size=32),
+        cert=st.binary(min_size=64, max_size=64),
+        issued_at=st.integers(0, 253_402_300_799),
+    ),
+    max_size=20,
+)
+
+
+@given(name=st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=32), roster=MEMBERS)
+@example(
+    name="bob",
+    roster=[Member(name=f"m{i}", ik=b"\x01" * 32, sk=b"\x02" * 32, cert=b"\x03" * 64, issued_at=1) for i in range(16)],
+)  # past fixarray: array 16
+def test_encode_welcome_is_byte_identical_to_encode(name: str, roster: list[Member]) -> None:
+    expected = encode(Welcome(name=name, roster=tuple(roster)), max_frame=ABSOLUTE_MAX_FRAME)
+    packed = [packed_member(member) for member in roster]
+    assert encode_welcome(name, packed, max_frame=ABSOLUTE_MAX_FRAME) == expected
+
+
+def test_encode_welcome_refuses_what_welcome_refuses() -> None:
+    one = packed_member(Member(name="m", ik=b"\x01" * 32, sk=b"\x02" * 32, cert=b"\x03" * 64, issued_at=1))
+    with pytest.raises(LocalProtocolError):
+        encode_welcome("bob", [one] * (MAX_ROSTER + 1), max_frame=ABSOLUTE_MAX_FRAME)
+    with pytest.raises(LocalProtocolError):
+        encode_welcome("", [one], max_frame=ABSOLUTE_MAX_FRAME)
+    with pytest.raises(LocalProtocolError):
+        encode_welcome("bob", [one] * 100, max_frame=1000)  # over the frame limit, like encode()
 
 
 # --- Roster exact-name lookup ---------------------------------------------------------
