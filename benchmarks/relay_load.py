@@ -45,6 +45,8 @@ DEFAULT_STORM = 2000
 SELECT_LIMIT = {"miniircd": 1000}
 DEFAULT_SECONDS = 2.0
 DEFAULT_START_RATE = 10_000  # deliveries/s of the first step
+#: The lowest rate tried when even the first step fails (deliveries/s): three halvings.
+MIN_RATE = DEFAULT_START_RATE / 8
 MAX_P99_MS = 50.0
 #: After a step that fell short of 100 %: how long the generators keep reading
 #: for its copies (stopping after LATE_QUIET s without one), to tell late from lost.
@@ -312,7 +314,13 @@ def sweep_one(
                 worst = rate
             if worst is None:
                 rate *= 2
-            elif best is None or worst / best < 1.3:
+            elif best is None:
+                # The first step failed (N = 1,000 and 2,000): look below it
+                # rather than report no rate at all, down to a floor.
+                if rate * (n - 1) / 2 < MIN_RATE:
+                    break
+                rate /= 2
+            elif worst / best < 1.3:
                 break
             else:
                 rate = (best * worst) ** 0.5
