@@ -14,6 +14,7 @@ reconnect is ``reconnect.ReconnectPolicy``; both are sans-I/O and take ``now``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import queue
 import select
 import socket
@@ -32,7 +33,7 @@ from .live_calls import LiveCalls
 from .outgoing import ACK_TIMEOUT, MAX_HELD, Outgoing
 from .reconnect import RELAY_DEAD_AFTER, Addresses, Backoff, Decision, Liveness, ReconnectPolicy, RelayWatch
 from .session import ClientSession
-from .sockets import SEND_TIMEOUT, ConnectFailed, cut, open_socket, readable
+from .sockets import SEND_TIMEOUT, ConnectFailed, cut, format_address, open_socket, readable
 
 CLOSE_TIMEOUT = 2.0
 RECV_SIZE = 64 * 1024
@@ -326,6 +327,9 @@ class RelayConnection(LiveCalls):
                     event = self._outgoing.delivered(event)
             elif isinstance(event, ev.Connected):
                 joined = True
+                if self._addresses is not None and len(self._addresses.all) > 1:
+                    # The session names the relay as given (all its nodes); the user wants the node in use.
+                    event = dataclasses.replace(event, relay=format_address(self._addresses.current))
             elif isinstance(event, ev.Joined | ev.Roster):
                 arrived = True
             self.events.put(event)

@@ -146,8 +146,14 @@ class PendingAcks:
         delivered = tuple(n for n in addressed if n in said_delivered and n not in doubtful)
         missing = tuple(n for n in addressed if n not in delivered)
         unsent = tuple(self._unsent.pop(ack.id, ()))
+        # The relay's reason for a name it lists as missing (another node of its cluster could not be
+        # reached, say); a reason for anyone else is not the relay's to give, and is ignored.
+        given = said_missing.intersection(ack.reasons) - doubtful
+        why = tuple((n, ack.reasons[n]) for n in missing if n in given)
         out: list[ev.Event] = [
-            ev.Delivery(msg_id=ack.id, delivered=delivered, missing=missing, skipped=skipped, not_delivered=unsent)
+            ev.Delivery(
+                msg_id=ack.id, delivered=delivered, missing=missing, skipped=skipped, not_delivered=unsent + why
+            )
         ]
         problems = [
             *(f"listed {n} as both delivered and not delivered" for n in sorted(both)),

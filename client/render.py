@@ -294,12 +294,13 @@ def event_to_text(event: ev.Event) -> str | None:
         return f"{prefix}<{event.sender}{badge}> {printable(event.text)}"
     if isinstance(event, ev.Delivery):
         lines = []
-        if event.missing:
-            lines.append(f"! not delivered to: {', '.join(event.missing)}")
+        said = {name for name, _ in event.not_delivered}  # a reason the relay gave is said with the name
+        if plain := [name for name in event.missing if name not in said]:
+            lines.append(f"! not delivered to: {', '.join(plain)}")
         if event.skipped:
             lines.append(f"! not encrypted to (key changed or not verified): {', '.join(event.skipped)}")
         if event.not_delivered:
-            lines.append("! not delivered to: " + ", ".join(f"{n} ({r})" for n, r in event.not_delivered))
+            lines.append("! not delivered to: " + ", ".join(f"{n} ({wording.why(r)})" for n, r in event.not_delivered))
         if event.waiting:
             lines.append(f"  … waiting for {', '.join(event.waiting)} (kept on the relay until they come back)")
         if not lines:

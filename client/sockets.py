@@ -43,6 +43,12 @@ def parse_address(text: str, default_port: int = 12345) -> tuple[str, int]:
     return host, int(port_text)
 
 
+def format_address(address: tuple[str, int]) -> str:
+    """(host, port) as ``parse_address`` reads it back: ``HOST:PORT``, or ``[V6]:PORT``."""
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 #: Relay addresses one ``--server`` may list (the nodes of one cluster).
 MAX_ADDRESSES = 16
 

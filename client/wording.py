@@ -96,6 +96,10 @@ EN: dict[str, str] = {
     "why_not_verified": "not verified, and strict mode is on",
     "why_away_from_room": "not connected, and no mailbox on this relay to wait in",
     "why_other": "refused on the way",
+    "why_not_present": "not connected (they had just left another relay of this cluster)",
+    "why_cluster_down": "their relay cannot be reached from yours right now",
+    "why_no_report": "their relay did not confirm it in time",
+    "why_refused": "their relay could not hand it on (their connection was full or closing)",
     "from_sender": " from {sender}",
     "someone": "someone",
 }
@@ -180,6 +184,10 @@ ES: dict[str, str] = {
     "why_not_verified": "sin verificar, y el modo estricto está activado",
     "why_away_from_room": "no estaba conectado, y no tiene buzón en este relé donde esperar",
     "why_other": "se rechazó por el camino",
+    "why_not_present": "no estaba conectado (acababa de salir de otro relé de este grupo)",
+    "why_cluster_down": "ahora mismo no se llega a su relé desde el tuyo",
+    "why_no_report": "su relé no lo confirmó a tiempo",
+    "why_refused": "su relé no pudo entregarlo (su conexión estaba llena o cerrándose)",
     "from_sender": " de {sender}",
     "someone": "alguien",
 }
@@ -238,3 +246,9 @@ def warning(kind: str, *, sender: str = "", language: str = "en") -> str:
     key = f"warn_{kind}" if f"warn_{kind}" in table else "warn_other"
     from_sender = table["from_sender"].format(sender=sender) if sender else ""
     return table[key].format(from_sender=from_sender, sender_or_someone=sender or table["someone"])
+
+
+def why(code: str, language: str = "en") -> str:
+    """Why a copy did not reach someone, from the relay's or the core's reason code, in plain words;
+    a reason that is no known code (already a sentence) is said as it is."""
+    return TABLES.get(language, EN).get(f"why_{code}", code)

@@ -385,23 +385,41 @@ class Deliver(Frame):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Ack(Frame):
-    """The relay's delivery report for one ``send``: handed on, or not."""
+    """The relay's delivery report for one ``send``: handed on, or not, and for some of those
+    not handed on a reason code (``reasons``; absent on the wire when there is none)."""
 
     TYPE: ClassVar[str] = "ack"
     id: str
     delivered: tuple[str, ...]
     missing: tuple[str, ...]
+    reasons: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_msg_id(self.id)
         _check_names("delivered", self.delivered, MAX_MAP_LEN)
         _check_names("missing", self.missing, MAX_MAP_LEN)
+        if not isinstance(self.reasons, Mapping) or len(self.reasons) > MAX_MAP_LEN:
+            raise _fail(f"reasons must map at most {MAX_MAP_LEN} names to reason codes")
+        for name, reason in self.reasons.items():
+            _check_str("reasons name", name, MAX_RAW_NAME_CHARS)
+            # Open-ended like error codes: a code this side does not know is still "not delivered".
+            _check_str("reasons code", reason, MAX_CODE_CHARS)
+
+    def to_wire(self) -> dict[str, Any]:
+        wire = {"v": PROTOCOL_VERSION, "t": self.TYPE, "id": self.id}
+        wire |= {"delivered": list(self.delivered), "missing": list(self.missing)}
+        if self.reasons:  # an ack without reasons keeps the bytes it always had (and encode_ack's)
+            wire["reasons"] = dict(self.reasons)
+        return wire
 
     @classmethod
     def from_wire(cls, raw: Mapping[str, Any]) -> Frame:
         values = _take(raw, ("id", "delivered", "missing"))
         delivered, missing = _wire_list(values["delivered"], "delivered"), _wire_list(values["missing"], "missing")
-        return cls(id=values["id"], delivered=delivered, missing=missing)
+        reasons = raw.get("reasons", {})
+        if not isinstance(reasons, Mapping):
+            raise _fail("reasons must be a map")
+        return cls(id=values["id"], delivered=delivered, missing=missing, reasons=dict(reasons))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -17,7 +17,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
@@ -59,6 +59,7 @@ from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, CHALLENGE_SIZE, MAX_HAND
 
 from .config import RelayConfig
 from .mailbox import MailboxService, mailbox_limits
+from .peer import Peer
 from .registry import NameRegistry
 from .rooms import RoomService
 from .roster import NameTaken, Roster, RosterEntry, SessionKeyInUse
@@ -138,6 +139,15 @@ class Router(Protocol):
         ``delivered`` or ``missing`` as the other nodes say (or ``missing`` after a timeout)."""
         ...
 
+    def notify(self, stand_ins: Sequence[Connection], frame: bytes) -> None:
+        """``frame`` (a room's news) for these members of other nodes: their nodes hand it on."""
+        ...
+
+    def mail_waiting(self, names: Sequence[str]) -> None:
+        """Mail was just stored for these owners, who do not drain it here: if they are connected
+        to another node, that node starts their drain."""
+        ...
+
 
 class LocalOnly:
     """One relay process: no other node holds a name or a member."""
@@ -157,6 +167,12 @@ class LocalOnly:
         conn.outbox.offer(
             encode(Ack(id=ack.id, delivered=ack.delivered, missing=missing), max_frame=ABSOLUTE_MAX_FRAME)
         )
+
+    def notify(self, stand_ins: Sequence[Connection], frame: bytes) -> None:
+        pass
+
+    def mail_waiting(self, names: Sequence[str]) -> None:
+        pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,8 +231,10 @@ class RelayCore:
                 LocalOnly(),
             )
         self.router = backend.router
-        self.rooms = RoomService(backend.rooms, config, self.roster.peers)
-        self.mailbox = MailboxService(backend.mailboxes, backend.prekeys, self._online)
+        self.rooms = RoomService(backend.rooms, config, self.roster.peers, self._notify)
+        self.mailbox = MailboxService(
+            backend.mailboxes, backend.prekeys, self._online, elsewhere=self.router.mail_waiting
+        )
         #: One handler per client frame type; ``_dispatch`` refuses any other.
         self._handlers: dict[type[Frame], Callable[[Connection, Any], None]] = {
             Hello: self._handle_hello,
@@ -324,6 +342,23 @@ class RelayCore:
                 chunk = tuple(listed[start : start + MAX_DROPPED_IDS])
                 self._send(sender, Dropped(name=conn.name, ids=chunk, reason=reason.value), limit=ABSOLUTE_MAX_FRAME)
         log.info("dropped name=%s copies=%d senders=%d reason=%s", conn.name, len(tags), told, reason.value)
+
+    @staticmethod
+    def _connections_of(peers: Iterable[Peer]) -> list[Connection]:
+        # The services see the roster's peers through ``relay.peer.Peer``; every one is a Connection.
+        return cast("list[Connection]", list(peers))
+
+    def _notify(self, peers: Iterable[Peer], frame: bytes) -> None:
+        """Offer ``frame`` to each of ``peers``; members of other nodes get it through the router,
+        which hands it to each of their nodes once."""
+        elsewhere = []
+        for conn in self._connections_of(peers):
+            if conn.node is None:
+                conn.outbox.offer(frame)
+            else:
+                elsewhere.append(conn)
+        if elsewhere:
+            self.router.notify(elsewhere, frame)
 
     def _online(self, name: str) -> Connection | None:
         """The connection that holds ``name`` now (compared under the name rules), if any."""

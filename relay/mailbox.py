@@ -28,7 +28,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -145,11 +145,15 @@ class MailboxService:
         prekeys: PrekeyStore,
         online: Callable[[str], MailPeer | None],
         clock: Callable[[], float] = time.time,
+        elsewhere: Callable[[Sequence[str]], None] | None = None,
     ) -> None:
-        """``online(name)`` is the connection holding that name now, if any; ``clock`` is wall time."""
+        """``online(name)`` is the connection holding that name now, if any; ``clock`` is wall time;
+        ``elsewhere(names)`` is told the mailbox owners mail was just stored for that do not drain
+        here (the core's: they may be connected to another relay node, which then starts their drain)."""
         self.mailboxes = mailboxes
         self.prekeys = prekeys
         self._online = online
+        self._elsewhere = elsewhere
         self._clock = clock
         self._lock = threading.Lock()
         self._drains: dict[int, _Drain] = {}
@@ -323,10 +327,19 @@ class MailboxService:
             sum(len(p.ct) for p in puts),
         )
         offer(peer, Posted(id=frame.id, waiting=tuple(waiting), refused=refused))
+        not_here: list[str] = []
         for put in puts:
             owner_peer = self._online(owners[put.recipient])
-            if owner_peer is not None and owner_peer.ik == put.recipient:
+            if owner_peer is not None and owner_peer.ik == put.recipient and self._subscribed(owner_peer):
                 self._pump(owner_peer)
+            else:
+                not_here.append(owners[put.recipient])
+        if not_here and self._elsewhere is not None:
+            self._elsewhere(not_here)
+
+    def pump(self, peer: MailPeer) -> None:
+        """Mail was stored for ``peer`` elsewhere (by another relay node): send it what is new, if it drains."""
+        self._pump(peer)
 
     def _confirm(self, peer: MailPeer, frame: MailAck) -> None:
         deleted = self.mailboxes.confirm(peer.ik, frame.items)

@@ -7,7 +7,7 @@ handler answers by offering frames to the connection's outbox.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from susurro.protocol import Frame, encode
@@ -38,3 +38,14 @@ Handler = Callable[[Any, Any], None]
 def offer(peer: Peer, frame: Frame) -> None:
     """Queue ``frame`` for ``peer`` (its outbox decides what a slow reader costs)."""
     peer.outbox.offer(encode(frame, max_frame=ABSOLUTE_MAX_FRAME))
+
+
+#: How a service offers one frame to several peers. The relay's core passes its own: a member
+#: connected to another relay node (``--cluster``) gets it through that node, once per node.
+Notify = Callable[[Iterable[Peer], bytes], None]
+
+
+def offer_each(peers: Iterable[Peer], data: bytes) -> None:
+    """``Notify`` for peers that are all here (a service on its own, in tests)."""
+    for peer in peers:
+        peer.outbox.offer(data)

@@ -56,7 +56,7 @@ from susurro.protocol import (
 )
 from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, MAX_ENTRY_BYTES, MAX_LOG_BATCH, MAX_ROOM_INDEX
 
-from .peer import Handler, offer
+from .peer import Handler, Notify, offer, offer_each
 from .peer import Peer as RoomPeer
 from .store import HeadMoved, LabelTaken, MemberRecord, RoomStore, StoreError
 
@@ -99,8 +99,10 @@ class RoomService:
         store: RoomStore,
         limits: RelayConfig,
         peers: Callable[[], Iterable[RoomPeer]],
+        notify: Notify = offer_each,
     ) -> None:
-        """``limits`` is the relay's config (its ``max_room*``, ``max_entry_bytes`` and ``max_rooms``)."""
+        """``limits`` is the relay's config (its ``max_room*``, ``max_entry_bytes`` and ``max_rooms``);
+        ``notify`` offers a ``room_update`` to the members it is for."""
         self.store = store
         self.limits = limits
         self.rules = LogRules(
@@ -110,6 +112,7 @@ class RoomService:
             name_ok=valid_name,
         )
         self._peers = peers
+        self._notify = notify
         self._lock = threading.Lock()
         self._states: OrderedDict[bytes, RoomState] = OrderedDict()
 
@@ -237,10 +240,9 @@ class RoomService:
                 head_hash=after.head.hash,
                 online=tuple(name for name, _ in self._online(after)),
             )
-            pushed = encode(update, max_frame=ABSOLUTE_MAX_FRAME)
-            for _, other in told:
-                if other is not peer:
-                    other.outbox.offer(pushed)
+            self._notify(
+                [other for _, other in told if other is not peer], encode(update, max_frame=ABSOLUTE_MAX_FRAME)
+            )
         return self._log_frame(frame.id, after, after.head.seq + 1, ())
 
     def _fetch(self, peer: RoomPeer, request_id: str, room_id: bytes, from_seq: int) -> Frame:

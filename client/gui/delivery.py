@@ -48,6 +48,11 @@ class Why(enum.Enum):
     BAD_PREKEY = "bad_prekey"
     NOT_VERIFIED = "not_verified"
     AWAY_FROM_ROOM = "away_from_room"
+    # The relay's reasons in an ack, for members of another node of its cluster (docs/protocol.md).
+    NOT_PRESENT = "not_present"
+    CLUSTER_DOWN = "cluster_down"
+    NO_REPORT = "no_report"
+    REFUSED = "refused"
     OTHER = "other"
 
     @classmethod

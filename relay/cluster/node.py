@@ -13,9 +13,13 @@ calls at the points where it already admits, drops and routes:
   which the core reports not delivered at once.
 - ``answer(inbound, delivered, missing)`` after writing an ``Inbound``'s
   frames to local members.
+- ``notice(by_node, frame)`` for a frame members of other nodes must hear
+  from this one (a ``room_update``, a ``dropped``), and ``mail_waiting(by_node)``
+  when mail was posted here for members connected there: one entry per node.
 - ``poll(now, block_ms)`` from the node's cluster thread: frames for local
   members (``Inbound``), reports on this node's sends (``Outcome``, exact:
   delivered and missing as the other node said, or missing on a timeout),
+  notices and mail news for members here (``Notice``, ``MailWaiting``),
   members arriving and leaving on other nodes, names this node lost, and
   ``ClusterDown``/``ClusterUp`` once per outage.
 
@@ -44,18 +48,23 @@ import redis
 from .errors import RedisUnavailable
 from .names import NameClaims
 from .presence import PRESENCE_TTL, REFRESH_INTERVAL, Presence, Present, arrivals, departures
-from .streams import REPORT_TIMEOUT, Deliveries, NodeStreams, Pending, Report
+from .streams import REPORT_TIMEOUT, Deliveries, MailWaiting, NodeStreams, Notice, Pending, Report, Sender
 
 log = logging.getLogger("susurro.relay")
 
 
 class Reason(enum.Enum):
-    """Why remote recipients were not delivered to (what the sender's report says)."""
+    """Why remote recipients were not delivered to: the code the sender's ``ack`` gives each
+    (``ack.reasons``, docs/protocol.md) and the relay's log line says."""
 
-    NOT_PRESENT = "not connected to any relay of the cluster"
-    CLUSTER_DOWN = "the cluster's Redis is unreachable"
-    NO_REPORT = "the other relay did not confirm in time"
-    REFUSED = "the other relay could not deliver"
+    #: In this node's roster as a member of another node, but no longer in the cluster's presence.
+    NOT_PRESENT = "not_present"
+    #: This node cannot reach the cluster's Redis, so nothing crosses to other nodes now.
+    CLUSTER_DOWN = "cluster_down"
+    #: The recipient's node did not answer within ``REPORT_TIMEOUT`` (it died, or Redis lost the entry).
+    NO_REPORT = "no_report"
+    #: The recipient's node could not queue the copy (the member's queue was full, or it had just left).
+    REFUSED = "refused"
 
 
 #: Entries published in one round trip at most (a burst of sends is one pipeline, not one each).
@@ -78,6 +87,7 @@ class Inbound:
     origin: str
     send_ref: int
     frames: tuple[tuple[str, bytes], ...]
+    sender: Sender | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +128,7 @@ class ClusterUp:
     pass
 
 
-Event = Inbound | Outcome | RemoteJoined | RemoteLeft | NameLost | ClusterDown | ClusterUp
+Event = Inbound | Outcome | Notice | MailWaiting | RemoteJoined | RemoteLeft | NameLost | ClusterDown | ClusterUp
 
 
 class ClusterNode:
@@ -142,6 +152,8 @@ class ClusterNode:
         self.pending = Pending(timeout=report_timeout)
         self.refresh_interval = refresh_interval
         self._view: dict[str, Present] = {}
+        #: The live nodes of the cluster as of the last poll (this one included).
+        self._nodes: list[str] = []
         self._next_refresh = float("-inf")
         self._down: str | None = None
         self._events: list[Event] = []
@@ -225,11 +237,13 @@ class ClusterNode:
         present = self._view.get(name)
         return None if present is None or present.node == self.node else present.node
 
-    def send(self, send_ref: int, frames: Mapping[str, bytes], now: float) -> dict[str, Reason]:
+    def send(
+        self, send_ref: int, frames: Mapping[str, bytes], now: float, sender: Sender | None = None
+    ) -> dict[str, Reason]:
         """Publish ``frames`` (recipient name → deliver frame) to the nodes those recipients are on.
 
         Returns the recipients that cannot be reached now, with why; the others are reported
-        later by an ``Outcome``.
+        later by an ``Outcome``. ``sender`` names the message for a ``dropped`` coming back.
         """
         unreachable: dict[str, Reason] = {}
         by_node: dict[str, list[tuple[str, bytes]]] = {}
@@ -248,7 +262,11 @@ class ClusterNode:
             # before ``publish`` returns, and a report for no one is dropped.
             self.pending.expect(send_ref, [name for items in by_node.values() for name, _ in items], now)
         batch = [
-            _Out(node, Deliveries(origin=self.node, send_ref=send_ref, frames=tuple(items)), [n for n, _ in items])
+            _Out(
+                node,
+                Deliveries(origin=self.node, send_ref=send_ref, frames=tuple(items), sender=sender),
+                [n for n, _ in items],
+            )
             for node, items in by_node.items()
         ]
         if self._queue is not None:
@@ -269,6 +287,42 @@ class ClusterNode:
             self._queue.put(out)
         else:
             self._publish([out])
+
+    def notice(self, by_node: Mapping[str, Sequence[str]], frame: bytes, session: int | None = None) -> None:
+        """``frame`` for these members of other nodes (node → names): one entry per node. While Redis
+        is down it is not sent: as a frame for a member whose connection ended, it is lost, and the
+        client catches up from what it fetches at its next join."""
+        self._tell(
+            [
+                _Out(node, Notice(origin=self.node, names=tuple(names), frame=frame, session=session))
+                for node, names in by_node.items()
+                if names
+            ]
+        )
+
+    def mail_waiting(self, names: Sequence[str]) -> None:
+        """Mail was posted for these owners, who are not draining here: the node each is connected to
+        starts their drain now. One not seen anywhere at the last poll may have joined since (this
+        node learns of it within ``refresh_interval``), so every other node is told of those."""
+        by_node: dict[str, list[str]] = {}
+        with self._lock:
+            others = [node for node in self._nodes if node != self.node]
+            for name in names:
+                if name in self.presence.local:
+                    continue  # here, and not draining (an older client): nobody else has it
+                where = self.where(name)
+                for node in [where] if where is not None else others:
+                    by_node.setdefault(node, []).append(name)
+        self._tell([_Out(node, MailWaiting(origin=self.node, names=tuple(names))) for node, names in by_node.items()])
+
+    def _tell(self, batch: list[_Out]) -> None:
+        if not batch or not self.up:
+            return
+        if self._queue is not None:
+            for out in batch:
+                self._queue.put(out)
+        else:
+            self._publish(batch)
 
     def _publish(self, batch: Sequence[_Out]) -> list[_Out]:
         """Publish ``batch`` in one round trip; the deliveries that were not stored, their names no longer awaited."""
@@ -313,7 +367,9 @@ class ClusterNode:
             with self._lock:
                 for entry in entries:
                     if isinstance(entry, Deliveries):
-                        self._events.append(Inbound(entry.origin, entry.send_ref, entry.frames))
+                        self._events.append(Inbound(entry.origin, entry.send_ref, entry.frames, entry.sender))
+                    elif isinstance(entry, (Notice, MailWaiting)):
+                        self._events.append(entry)
                     elif entry.origin == self.node:
                         delivered, missing = self.pending.answer(entry)
                         if delivered or missing:
@@ -321,10 +377,15 @@ class ClusterNode:
                             self._events.append(Outcome(entry.send_ref, tuple(delivered), tuple(missing), reason))
                 if now >= self._next_refresh:
                     self._next_refresh = now + self.refresh_interval
+                    # Claims first: a claim and its member's presence share one TTL, so renewed first the
+                    # claim lapses no later than the presence. When this node dies, its members are seen
+                    # leaving only once their names are free: one reconnecting to another node at once is
+                    # admitted, not refused as name_taken until a claim renewed later runs out too.
+                    self._events += [NameLost(name_key) for name_key in self.claims.refresh()]
                     self.presence.refresh()
                     self.streams.keep()
-                    self._events += [NameLost(name_key) for name_key in self.claims.refresh()]
                     view = self.presence.snapshot()
+                    self._nodes = self.presence.nodes_seen
                     self._events += [RemoteLeft(name) for name in departures(self._view, view, self.node)]
                     self._events += [
                         RemoteJoined(name, view[name].record) for name in arrivals(self._view, view, self.node)

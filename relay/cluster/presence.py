@@ -72,6 +72,13 @@ class Presence:
         self._key = f"{prefix}presence:{node}".encode()
         self._nodes_key = f"{prefix}presence:nodes".encode()
         self._local: dict[str, bytes] = {}
+        #: The live node ids the last ``snapshot`` found (members or not).
+        self.nodes_seen: list[str] = []
+
+    @property
+    def local(self) -> Mapping[str, bytes]:
+        """This node's members, as it announces them."""
+        return self._local
 
     def _node_key(self, node: str) -> bytes:
         return f"{self._prefix}presence:{node}".encode()
@@ -154,6 +161,7 @@ class Presence:
         reported for the node that sorts first, so every node picks the same.
         """
         nodes = self.nodes()
+        self.nodes_seen = nodes
         try:
             with self.client.pipeline(transaction=False) as pipe:
                 for node in nodes:

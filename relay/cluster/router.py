@@ -6,12 +6,20 @@ a local joiner's ``welcome`` lists them, a name they hold cannot be taken
 here, and a ``send`` finds them like anyone else; the core hands their
 ``deliver`` frames to ``forward`` instead of an outbox.
 
+What the core offers members of other nodes besides sends (a ``room_update``)
+comes to ``notify``, and mail stored for them to ``mail_waiting``: one entry
+per node either way, which that node hands to its members (the update; a
+drain of the new mail). A copy this node delivered for another node's member
+is tagged with a stand-in for its sender, so if this node then throws it away
+(evicted, failed write) the core's ``dropped`` for that sender goes back to
+its node, to the connection that sent it.
+
 ``forward`` publishes one stream entry per destination node and holds the
 sender's ``ack`` until every such recipient is answered for: delivered or
 not as the other node reports, or not delivered when the report does not
 come within ``REPORT_TIMEOUT`` (10 s) or Redis is down. Each recipient not
-delivered is logged with why (``Reason``). The ``ack`` itself names only
-who was and was not delivered (the protocol has no reason field yet).
+delivered is logged with why (``Reason``), and the ``ack`` gives each its
+reason code (``ack.reasons``).
 
 A second thread publishes what the I/O threads queue (sends) and what the
 cluster thread queues (reports), as many entries per round trip as are
@@ -30,7 +38,8 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import msgpack
@@ -71,6 +80,7 @@ from .node import (
     RemoteJoined,
     RemoteLeft,
 )
+from .streams import MailWaiting, Notice, Sender
 
 log = logging.getLogger("susurro.relay")
 
@@ -81,6 +91,9 @@ POLL_BLOCK_MS = 500
 OUTAGE_RETRY = 1.0
 #: Seconds ``close`` waits for the cluster thread.
 STOP_TIMEOUT = 5.0
+#: Senders on other nodes kept as tag holders for copies delivered here (the oldest go first):
+#: a ``dropped`` for a sender no longer among them is not sent, as for a sender that has left.
+MAX_REMOTE_SENDERS = 10_000
 
 
 def node_id() -> str:
@@ -106,7 +119,19 @@ def member_of(record: bytes) -> Member | None:
 class _Elsewhere:
     """A stand-in's outbox: that member's own node tells it everything, so nothing is queued here."""
 
-    def offer(self, data: bytes) -> bool:
+    def offer(self, data: bytes, tag: object = None) -> bool:
+        return True
+
+
+class _ToSender:
+    """The outbox of a sender on another node, as the core sees it when it reports copies dropped
+    here: what the core offers (its ``dropped``) goes to that node, for that one connection."""
+
+    def __init__(self, router: ClusterRouter, node: str, name: str, session: int) -> None:
+        self._router, self._node, self._name, self._session = router, node, name, session
+
+    def offer(self, data: bytes, tag: object = None) -> bool:
+        self._router.node.notice({self._node: [self._name]}, data, session=self._session)
         return True
 
 
@@ -120,6 +145,8 @@ class _HeldAck:
     waiting: dict[str, str]
     delivered: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    #: name as the sender wrote it -> why it is missing (a ``Reason`` value).
+    reasons: dict[str, str] = field(default_factory=dict)
 
 
 class ClusterRouter:
@@ -135,6 +162,8 @@ class ClusterRouter:
         self._stand_ins: dict[str, Connection] = {}
         #: name key -> the local connection that claimed it (to end it if the claim is lost).
         self._claimed: dict[str, Connection] = {}
+        #: (node, name, connection id there) -> the tag holder for that sender's copies delivered here.
+        self._senders: OrderedDict[tuple[str, str, int], Connection] = OrderedDict()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._publisher: threading.Thread | None = None
@@ -182,7 +211,13 @@ class ClusterRouter:
         ref = next(self._refs)
         with self._lock:  # held before the publish: a report can come back before it returns
             self._held[ref] = _HeldAck(conn, ack, {name: wire for name, (wire, _) in frames.items()})
-        unreachable = self.node.send(ref, {name: frame for name, (_, frame) in frames.items()}, self._clock())
+        assert conn.name is not None
+        unreachable = self.node.send(
+            ref,
+            {name: frame for name, (_, frame) in frames.items()},
+            self._clock(),
+            Sender(conn.name, ack.id, conn.id),
+        )
         by_reason: dict[Reason, list[str]] = {}
         for name, reason in unreachable.items():
             by_reason.setdefault(reason, []).append(name)
@@ -201,12 +236,13 @@ class ClusterRouter:
                 wire = held.waiting.pop(name, None)
                 if wire is not None:
                     held.missing.append(wire)
+                    held.reasons[wire] = (reason or Reason.REFUSED).value
                     log.info(
                         "undeliverable from=%s to=%r id=%s reason=%s",
                         held.conn.name,
                         wire[:64],
                         held.ack.id,
-                        (reason or Reason.REFUSED).name.lower(),
+                        held.reasons[wire],
                     )
             if held.waiting:
                 return
@@ -215,8 +251,15 @@ class ClusterRouter:
             id=held.ack.id,
             delivered=held.ack.delivered + tuple(held.delivered),
             missing=held.ack.missing + tuple(held.missing),
+            reasons={**held.ack.reasons, **held.reasons},
         )
         held.conn.outbox.offer(encode(ack, max_frame=ABSOLUTE_MAX_FRAME))
+
+    def notify(self, stand_ins: Sequence[Connection], frame: bytes) -> None:
+        self.node.notice(_by_node(stand_ins), frame)
+
+    def mail_waiting(self, names: Sequence[str]) -> None:
+        self.node.mail_waiting(names)
 
     # --- monitoring ---------------------------------------------------------------------
 
@@ -302,6 +345,11 @@ class ClusterRouter:
             self._inbound(event)
         elif isinstance(event, Outcome):
             self._settle(event.send_ref, event.delivered, event.missing, event.reason)
+        elif isinstance(event, Notice):
+            self._notice(event)
+        elif isinstance(event, MailWaiting):
+            for peer in self._here(event.names):
+                self.core.mailbox.pump(peer)
         elif isinstance(event, RemoteJoined):
             self._remote_joined(event)
         elif isinstance(event, RemoteLeft):
@@ -315,12 +363,46 @@ class ClusterRouter:
         frames = dict(inbound.frames)
         found, missing = self.core.roster.lookup(frames)  # one lock for the whole entry
         delivered: list[str] = []
+        tag = None if inbound.sender is None else (self._sender(inbound.origin, inbound.sender), inbound.sender.msg_id)
         for wire_name, _, peer in found:
-            if peer.node is None and peer.outbox.offer(frames[wire_name]):
+            if peer.node is None and peer.outbox.offer(frames[wire_name], tag):
                 delivered.append(wire_name)
             else:
                 missing.append(wire_name)
         self.node.answer(inbound, delivered, missing)
+
+    def _sender(self, node: str, sender: Sender) -> Connection:
+        """The tag holder for ``sender``'s copies: one per sending connection, so the core's report of
+        what one member's connection threw away names them in one ``dropped`` per sender, as here."""
+        key = (node, sender.name, sender.session)
+        with self._lock:
+            held = self._senders.get(key)
+            if held is not None:
+                self._senders.move_to_end(key)
+                return held
+            held = Connection(
+                id=0,
+                address=f"node:{node}",
+                outbox=_ToSender(self, node, sender.name, sender.session),
+                decoder=FrameDecoder(1),
+                nonce=b"",
+                name=sender.name,
+                node=node,
+            )
+            self._senders[key] = held
+            while len(self._senders) > MAX_REMOTE_SENDERS:
+                self._senders.popitem(last=False)
+            return held
+
+    def _here(self, names: Sequence[str]) -> list[Connection]:
+        """The members of this node among ``names`` (a name held by a stand-in is another node's)."""
+        found, _ = self.core.roster.lookup(names)
+        return [peer for _, _, peer in found if peer.node is None]
+
+    def _notice(self, notice: Notice) -> None:
+        for peer in self._here(notice.names):
+            if notice.session is None or peer.id == notice.session:
+                peer.outbox.offer(notice.frame)
 
     def _local(self, others: list[RosterEntry[Connection]], frame: bytes) -> None:
         for entry in others:
@@ -368,6 +450,9 @@ class ClusterRouter:
             stand_in = self._stand_ins.pop(name, None)
         if stand_in is None:
             return
+        with self._lock:  # its sessions there have ended: nothing dropped here is theirs to hear of now
+            for key in [key for key in self._senders if key[1] == name]:
+                del self._senders[key]
         left = encode(Left(name=name))
         if self.core.roster.leave(name, stand_in, lambda others: self._local(others, left)):
             log.info("remote-leave name=%s node=%s members=%d", name, stand_in.node, len(self.core.roster))
@@ -381,6 +466,14 @@ class ClusterRouter:
         log.warning("reject %s addr=%s code=%s detail=name claim lost", conn.label(), conn.address, "name_taken")
         conn.outbox.offer(encode(Error(code=ErrorCode.NAME_TAKEN.value, detail=detail)))
         conn.closing = True  # the I/O loop ends it at its next frame
+
+
+def _by_node(stand_ins: Sequence[Connection]) -> dict[str, list[str]]:
+    by_node: dict[str, list[str]] = {}
+    for conn in stand_ins:
+        if conn.node is not None and conn.name is not None:
+            by_node.setdefault(conn.node, []).append(conn.name)
+    return by_node
 
 
 def open_cluster(url: str, password_file: str | None, config: RelayConfig) -> tuple[Backend, ClusterRouter]:

@@ -8,6 +8,14 @@ destination node writes each frame to its member's outbox and answers with
 one ``report`` entry on the sender's node stream: which of those
 recipients it delivered to and which it did not.
 
+Besides sends, a node tells another what its members must hear from here:
+a ``notice`` carries one frame (a ``room_update``, a ``dropped``) for named
+members of the destination node, once per node however many of them there
+are; ``mail`` says mail was just posted for named members there, so that
+node starts their drain now instead of at their next join. Neither has a
+report: like a frame offered to a local outbox, it is the relay's best
+effort, and a client that missed one catches up when it fetches.
+
 Memory: a node trims its stream up to the last entry it handled at each
 presence refresh (``XTRIM MINID``, every 3 s), so Redis holds little more than entries not read yet;
 ``STREAM_MAXLEN`` caps those too, and a dead node's stream expires
@@ -50,7 +58,10 @@ READ_COUNT = 256
 STREAM_TTL = 60.0
 #: Bytes of one entry: a send's frames fit in one frame of the relay, plus names and framing.
 MAX_ENTRY_BYTES = ABSOLUTE_MAX_FRAME + DEFAULT_MAX_RECIPIENTS * (4 * MAX_NAME_CHARS + 16) + 1024
-VERSION = 1
+#: Version 2: a ``deliver`` entry names its sender's message and connection (for ``dropped``);
+#: ``notice`` and ``mail`` entries. Every node of a cluster runs the same release; an entry of
+#: another version is skipped, so its recipients are reported not delivered (``no_report``).
+VERSION = 2
 
 
 class StreamError(RedisUnavailable):
@@ -64,6 +75,18 @@ class BadEntry(Exception):
 class Kind(enum.Enum):
     DELIVER = "deliver"
     REPORT = "report"
+    NOTICE = "notice"
+    MAIL = "mail"
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """Whose message a ``Deliveries`` carries: its name, the ``send``'s id and the sending connection
+    on the origin node, so a copy the destination throws away is named back to that connection."""
+
+    name: str
+    msg_id: str
+    session: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,6 +96,7 @@ class Deliveries:
     origin: str
     send_ref: int
     frames: tuple[tuple[str, bytes], ...]  # (recipient name, deliver frame)
+    sender: Sender | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,14 +109,39 @@ class Report:
     missing: tuple[str, ...]
 
 
-Entry = Deliveries | Report
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Notice:
+    """One frame for members of the destination node: to each of ``names`` that is connected there
+    (and, with ``session``, only if that name's connection is the one with this id)."""
+
+    origin: str
+    names: tuple[str, ...]
+    frame: bytes
+    session: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MailWaiting:
+    """Mail was just posted for these members of the destination node: drain it to them now."""
+
+    origin: str
+    names: tuple[str, ...]
+
+
+Entry = Deliveries | Report | Notice | MailWaiting
 
 
 def encode_entry(entry: Entry) -> bytes:
+    body: list[Any]
     if isinstance(entry, Deliveries):
-        body: list[Any] = [VERSION, Kind.DELIVER.value, entry.origin, entry.send_ref, [list(f) for f in entry.frames]]
-    else:
+        sender = None if entry.sender is None else [entry.sender.name, entry.sender.msg_id, entry.sender.session]
+        body = [VERSION, Kind.DELIVER.value, entry.origin, entry.send_ref, [list(f) for f in entry.frames], sender]
+    elif isinstance(entry, Report):
         body = [VERSION, Kind.REPORT.value, entry.origin, entry.send_ref, list(entry.delivered), list(entry.missing)]
+    elif isinstance(entry, Notice):
+        body = [VERSION, Kind.NOTICE.value, entry.origin, 0, list(entry.names), entry.frame, entry.session]
+    else:
+        body = [VERSION, Kind.MAIL.value, entry.origin, 0, list(entry.names)]
     packed = msgpack.packb(body, use_bin_type=True)
     assert isinstance(packed, bytes)
     if len(packed) > MAX_ENTRY_BYTES:
@@ -108,11 +157,18 @@ def decode_entry(data: bytes) -> Entry:
         version, kind, origin, send_ref = body[:4]
         if version != VERSION or not isinstance(origin, str) or not isinstance(send_ref, int):
             raise BadEntry(f"not a version {VERSION} entry")
-        if kind == Kind.DELIVER.value and len(body) == 5:
+        if kind == Kind.DELIVER.value and len(body) == 6:
             frames = tuple((str(name), bytes(frame)) for name, frame in body[4])
             if not all(isinstance(f, bytes) for _, f in frames):
                 raise BadEntry("a frame is not bytes")
-            return Deliveries(origin=origin, send_ref=send_ref, frames=frames)
+            return Deliveries(origin=origin, send_ref=send_ref, frames=frames, sender=_sender(body[5]))
+        if kind == Kind.NOTICE.value and len(body) == 7:
+            frame, session = body[5], body[6]
+            if not isinstance(frame, bytes) or not (session is None or type(session) is int):
+                raise BadEntry("a notice is a frame (bytes) and a session id or nil")
+            return Notice(origin=origin, names=_names(body[4]), frame=frame, session=session)
+        if kind == Kind.MAIL.value and len(body) == 5:
+            return MailWaiting(origin=origin, names=_names(body[4]))
         if kind == Kind.REPORT.value and len(body) == 6:
             return Report(
                 origin=origin,
@@ -123,6 +179,23 @@ def decode_entry(data: bytes) -> Entry:
     except (ValueError, TypeError, msgpack.UnpackException) as exc:
         raise BadEntry(str(exc)) from None
     raise BadEntry(f"unknown entry kind {kind!r}")
+
+
+def _names(raw: object) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(name, str) for name in raw):
+        raise BadEntry("names are a list of strings")
+    return tuple(raw)
+
+
+def _sender(raw: object) -> Sender | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or len(raw) != 3:
+        raise BadEntry("a sender is [name, id, session]")
+    name, msg_id, session = raw
+    if not isinstance(name, str) or not isinstance(msg_id, str) or type(session) is not int:
+        raise BadEntry("a sender is [name, id, session]")
+    return Sender(name, msg_id, session)
 
 
 @dataclass

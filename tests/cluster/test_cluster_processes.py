@@ -9,12 +9,18 @@ node's next presence refresh, every 3 s, on a machine whose 2 cores run other su
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from susurro.client.prekeyring import PrekeyRing
+from susurro.client.prekeywire import prekeys_frame
+from susurro.client.sockets import parse_address
+from susurro.protocol import Joined, Mail, MailEnd, Post, Posted, PrekeysHeld
+from tests.helpers.hostile_client import HostileClient
 from tests.helpers.processes import CliProcess, RelayProcess
 from tests.helpers.redis_server import RedisServer, redis_dump
 from tests.helpers.system import wait_until
@@ -145,14 +151,16 @@ def test_a_relay_killed_its_members_are_seen_leaving_and_move_to_the_other_relay
     carol = CliProcess("carol", tmp_path / "carol", both)
     cli_clients += [bob, carol]
     for cli in (bob, carol):
-        cli.expect_event("connected", name=cli.name)
+        connected = cli.expect_event("connected", name=cli.name)
+        assert connected["relay"] == node2.address  # the node in use, not the whole list
         sees(alice, cli.name)
     node2.proc.kill()  # SIGKILL: no shutdown, no clean leave; presence and names expire in Redis
     for name in ("bob", "carol"):
         alice.expect(lambda e, name=name: e["event"] == "left" and e["name"] == name, f"{name} left", CROSS)
     for cli in (bob, carol):  # node 2 is dead: connected again means connected to node 1
         cli.expect_event("reconnecting")
-        cli.expect(lambda e, cli=cli: e["event"] == "connected" and e["name"] == cli.name, "back", CROSS * 2)
+        back = cli.expect(lambda e, cli=cli: e["event"] == "connected" and e["name"] == cli.name, "back", CROSS * 2)
+        assert back["relay"] == node1.address
     assert "join name=bob" in node1.log_file.read_text() and "join name=carol" in node1.log_file.read_text()
     for name in ("bob", "carol"):
         alice.expect(lambda e, name=name: e["event"] == "joined" and e["name"] == name, f"{name} back", CROSS)
@@ -184,6 +192,7 @@ def test_redis_stopped_and_restarted_mid_conversation_nothing_false_is_reported_
     delivery = report(alice, sent)
     assert delivery["delivered"] == ["erin"]  # the member on alice's own relay is served
     assert "bob" not in delivery["delivered"] and "bob" not in delivery["waiting"]  # bob: not delivered
+    assert delivery["not_delivered"] == [{"name": "bob", "reason": "cluster_down"}]  # and why
     erin.expect(lambda e: e["event"] == "message" and e["text"] == during, "the line on node 1", CROSS)
     redis_with_password.restart()
     after = f"after redis came back {secrets.token_hex(8)}"
@@ -197,3 +206,60 @@ def test_redis_stopped_and_restarted_mid_conversation_nothing_false_is_reported_
     message = bob.expect(lambda e: e["event"] == "message" and e["from"] == "alice", "a line from alice", CROSS)
     assert message["text"] == after  # the first bob gets: the line reported not delivered never came
     assert node1.log_file.read_text().count("cluster-down") == 1  # the outage logged once, not per message
+
+
+def test_an_invite_on_one_relay_reaches_the_member_on_the_other_live(
+    tmp_path: Path, cli_clients: list[CliProcess], nodes: Callable[[str], RelayProcess]
+) -> None:
+    node1, node2 = nodes("n1"), nodes("n2")
+    alice = client(cli_clients, tmp_path, "alice", node1)
+    bob = client(cli_clients, tmp_path, "bob", node2)
+    sees(alice, "bob")
+    sees(bob, "alice")  # else alice's line may reach bob before node 2 has told him of her
+    alice.type("/create ops")
+    created = alice.expect_event("room_created", room="ops")
+    alice.type("/invite bob")
+    # Node 1 stores the add and pushes its room_update; bob's stand-in there hands it to node 2.
+    invited = bob.expect(lambda e: e["event"] == "invited" and e["room"] == "ops", "the invite, live", CROSS)
+    assert invited["by"] == "alice" and invited["room_id"] == created["room_id"]
+    alice.expect_event("member_added", room="ops", name="bob")
+    text = f"ops line {secrets.token_hex(8)}"
+    alice.type("/join ops")
+    alice.expect_event("room", room="ops")
+    alice.type(text)
+    sent = alice.expect_event("sent", room="ops")
+    assert sent["to"] == ["bob"]
+    message = bob.expect(lambda e: e["event"] == "message" and e["text"] == text, "the ops line", CROSS)
+    assert message["room"] == "ops"
+    assert report(alice, sent)["delivered"] == ["bob"]
+
+
+def raw_member(relay: RelayProcess, name: str) -> HostileClient:
+    member = HostileClient(parse_address(relay.address), timeout=CROSS)
+    member.join(name, skip=("joined", "left"))
+    return member
+
+
+def test_mail_posted_on_one_relay_for_a_member_online_on_the_other_reaches_them_now(
+    nodes: Callable[[str], RelayProcess],
+) -> None:
+    """Raw protocol members, so the post is made while bob is online (a client posts only for someone
+    it does not see; a relay's view of another node lags up to a presence refresh, when this happens)."""
+    node1, node2 = nodes("n1"), nodes("n2")
+    with raw_member(node2, "bob") as bob, raw_member(node1, "alice") as alice:
+        ring = PrekeyRing(bob.identity)
+        bob.send_frame(prekeys_frame(ring.on_join(time.time())))
+        bob.expect_frame(PrekeysHeld, skip=("joined", "left"))
+        bob.expect_frame(MailEnd, skip=("joined", "left"))  # drained: nothing waited for him
+        while True:  # node 1 knows bob is on node 2
+            joined = alice.expect_frame(Joined)
+            assert isinstance(joined, Joined)
+            if joined.member.name == "bob":
+                break
+        envelope = secrets.token_bytes(64)  # opaque to the relays, as every mailbox item
+        alice.send_frame(Post(id="p1", kind="message", to={bob.identity.public: envelope}))
+        posted = alice.expect_frame(Posted, skip=("joined", "left"))
+        assert isinstance(posted, Posted) and posted.waiting == (bob.identity.public,)
+        # Stored in Redis by node 1; node 2 is told, and drains it to bob now, not at his next join.
+        mail = bob.expect_frame(Mail, skip=("joined", "left"))
+        assert isinstance(mail, Mail) and mail.ct == envelope and mail.sender == "alice"

@@ -6,13 +6,14 @@ seen within a few seconds); nothing asserts on time."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from susurro.protocol import Ack, Deliver, Joined, Left, Welcome
+from susurro.protocol import Ack, Deliver, Dropped, DropReason, Frame, Joined, Left, Welcome
 from susurro.relay import RelayConfig, RelayServer
-from tests.helpers.hostile_client import HostileClient, connect, joined_client
+from tests.helpers.hostile_client import Closed, HostileClient, connect, joined_client
 from tests.helpers.redis_server import RedisServer
 from tests.helpers.system import wait_until
 
@@ -123,6 +124,7 @@ def test_redis_down_local_members_are_served_remote_ones_not_delivered_then_it_r
         ack = next_of(alice, Ack)
         # Never "delivered" on a guess: bob is reported not delivered, erin (same node) is served.
         assert isinstance(ack, Ack) and ack.delivered == ("erin",) and ack.missing == ("bob",)
+        assert ack.reasons == {"bob": "cluster_down"}  # and why, in the ack (docs/protocol.md, *Acks*)
         deliver = next_of(erin, Deliver)
         assert isinstance(deliver, Deliver) and deliver.ct == b"for erin"
         redis_server.restart()  # empty: both nodes write their members and claims again
@@ -196,6 +198,7 @@ def test_a_flood_for_a_member_of_another_node_costs_that_node_one_outbox_and_red
             ack = next_of(mallory, Ack)
             assert isinstance(ack, Ack) and ack.id == f"f{i}"
             if ack.missing:
+                assert ack.reasons == {"sloth": "refused"}  # node 2 could not queue it
                 break
         else:
             pytest.fail("node 2 never reported its member who does not read as missing")
@@ -209,3 +212,39 @@ def test_a_flood_for_a_member_of_another_node_costs_that_node_one_outbox_and_red
         with redis_server.client() as raw:
             # What node 2 has read leaves Redis at its next presence refresh: the flood does not stay there.
             wait_until(lambda: raw.xlen(key) <= 1, "node 2's stream trimmed", CROSS_NODE_WAIT)
+
+
+def test_copies_queued_on_another_node_and_thrown_away_there_are_named_to_their_sender(
+    cluster: Callable[..., RelayServer],
+) -> None:
+    """The cross-node ``dropped``: node 2 evicts a member who does not read, with copies from alice
+    (node 1) still in its queue; alice hears which of hers, as she would on one relay. Counts, not times."""
+    node1, node2 = cluster(rate_per_second=0), cluster(outbox_bytes=256 * 1024)
+    with member(node1, "alice") as alice, connect(node2, rcvbuf=4096) as sloth:
+        sloth.join("sloth")
+        wait_joined(alice, "sloth")
+        acked: list[str] = []
+        for i in range(200):
+            alice.send_message(f"m{i:03d}", {"sloth": secrets.token_bytes(200 * 1024)})
+            ack = next_of(alice, Ack)
+            assert isinstance(ack, Ack)
+            if "sloth" in ack.delivered:
+                acked.append(ack.id)
+            if ack.missing:
+                break
+        else:
+            pytest.fail("node 2 never evicted its member who does not read")
+        dropped = next_of(alice, Dropped)
+        assert isinstance(dropped, Dropped)
+        assert dropped.name == "sloth" and dropped.reason == DropReason.SLOW_READER.value
+        read: set[str] = set()
+        while True:
+            try:
+                frame: Frame = sloth.recv_frame()
+            except Closed:
+                break
+            if isinstance(frame, Deliver):
+                read.add(frame.id)
+        named = set(dropped.ids)
+        assert named and named <= set(acked), "only copies acked as queued are named"
+        assert not [i for i in acked if i not in read and i not in named], "acked, never read, and not named"

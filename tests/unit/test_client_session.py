@@ -564,6 +564,23 @@ def test_a_contradictory_ack_is_a_warning_and_its_names_count_as_not_delivered(
     )
 
 
+def test_the_relays_reason_for_a_missing_name_is_reported_and_one_for_anyone_else_is_not(room: SessionPair) -> None:
+    # A cluster's relay gives a reason for a recipient on another node it could not reach.
+    reasons = {"carol": "no_report", "bob": "refused", "zed": "cluster_down"}
+    room.intercept(
+        "alice",
+        lambda f: [dataclasses.replace(f, delivered=("bob",), missing=("carol",), reasons=reasons)]
+        if isinstance(f, Ack)
+        else [f],
+    )
+    msg_id = room["alice"].send_message("hi all", room.now)
+    (delivery,) = room.pump()["alice"]
+    # bob was delivered (a reason for him is no reason), zed was not addressed: only carol's is said.
+    assert delivery == ev.Delivery(
+        msg_id=msg_id, delivered=("bob",), missing=("carol",), not_delivered=(("carol", "no_report"),)
+    )
+
+
 def test_honest_relay_reports_a_recipient_that_left_as_missing(room: SessionPair) -> None:
     # Nothing tampered: bob leaves while alice's frame is in flight.
     room["alice"].send_message("race", room.now)

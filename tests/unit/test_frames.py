@@ -52,9 +52,10 @@ from susurro.protocol import (
     decode_frame,
     encode,
 )
-from susurro.protocol.frames import MAX_DROPPED_IDS, MAX_RAW_NAME_CHARS, MAX_TIMESTAMP
+from susurro.protocol.frames import MAX_DROPPED_IDS, MAX_RAW_NAME_CHARS, MAX_TIMESTAMP, encode_ack
 from susurro.protocol.limits import (
     CHALLENGE_SIZE,
+    DEFAULT_MAX_FRAME,
     LENGTH_PREFIX_SIZE,
     MAX_CODE_CHARS,
     MAX_DETAIL_CHARS,
@@ -149,6 +150,7 @@ SAMPLES: list[Frame] = [
 EDGE_SAMPLES: list[Frame] = [
     Welcome(name="alice"),
     Ack(id="x", delivered=(), missing=()),
+    Ack(id="m-2", delivered=(), missing=("bob",), reasons={"bob": "some_future_reason"}),
     Error(code="some_future_code", detail=""),
     Shutdown(reason=""),
     Dropped(name="bob", ids=("x",) * MAX_DROPPED_IDS, reason="some_future_reason"),
@@ -284,10 +286,28 @@ def test_deliver_round_trips(sender: str, id: str, ct: bytes) -> None:
     assert round_trip(Deliver(sender=sender, id=id, ct=ct)) == Deliver(sender=sender, id=id, ct=ct)
 
 
-@given(id=msg_ids, delivered=st.lists(names, max_size=10), missing=st.lists(names, max_size=10))
-def test_ack_round_trips(id: str, delivered: list[str], missing: list[str]) -> None:
-    frame = Ack(id=id, delivered=tuple(delivered), missing=tuple(missing))
+@given(
+    id=msg_ids,
+    delivered=st.lists(names, max_size=10),
+    missing=st.lists(names, max_size=10),
+    reasons=st.dictionaries(names, st.text(min_size=1, max_size=MAX_CODE_CHARS), max_size=5),
+)
+def test_ack_round_trips(id: str, delivered: list[str], missing: list[str], reasons: dict[str, str]) -> None:
+    frame = Ack(id=id, delivered=tuple(delivered), missing=tuple(missing), reasons=reasons)
     assert round_trip(frame) == frame
+
+
+def test_an_ack_with_reasons_is_the_documented_bytes_and_one_without_is_unchanged() -> None:
+    """docs/protocol.md, *Acks*: the byte-level example of ``reasons``; an ack with none has no key."""
+    with_reasons = Ack(id="m1", delivered=("alice",), missing=("bob",), reasons={"bob": "no_report"})
+    assert encode(with_reasons).hex() == (
+        "00000045" "86" "a176" "01" "a174" "a361636b" "a26964" "a26d31"
+        "a964656c697665726564" "91" "a5616c696365" "a76d697373696e67" "91" "a3626f62"
+        "a7726561736f6e73" "81" "a3626f62" "a96e6f5f7265706f7274"
+    )
+    plain = Ack(id="m1", delivered=("alice",), missing=("bob",))
+    assert encode(plain) == encode_ack("m1", ["alice"], ["bob"], max_frame=DEFAULT_MAX_FRAME)
+    assert b"reasons" not in encode(plain)
 
 
 @settings(max_examples=50)
@@ -537,6 +557,9 @@ LOCAL_INVALID: list[tuple[str, Any]] = [
     ("deliver str ct", lambda: Deliver(sender="a", id="1", ct="ct")),
     ("ack list delivered", lambda: Ack(id="1", delivered=["bob"], missing=())),
     ("ack empty name", lambda: Ack(id="1", delivered=("",), missing=())),
+    ("ack empty reason", lambda: Ack(id="1", delivered=(), missing=("bob",), reasons={"bob": ""})),
+    ("ack long reason", lambda: Ack(id="1", delivered=(), missing=("bob",), reasons={"bob": "r" * 33})),
+    ("ack reasons list", lambda: Ack(id="1", delivered=(), missing=("bob",), reasons=[("bob", "x")])),
     ("dropped no ids", lambda: Dropped(name="bob", ids=(), reason="closed")),
     ("dropped too many ids", lambda: Dropped(name="bob", ids=("x",) * (MAX_DROPPED_IDS + 1), reason="closed")),
     ("dropped free-text id", lambda: Dropped(name="bob", ids=("a b",), reason="closed")),
@@ -679,6 +702,7 @@ GOOD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "ct": st.binary(max_size=8),
     "delivered": st.lists(st.text(max_size=4), max_size=3),
     "missing": st.lists(st.text(max_size=4), max_size=3),
+    "reasons": st.dictionaries(st.text(max_size=4), st.text(max_size=40), max_size=3),
     "code": st.text(max_size=40),
     "detail": st.text(max_size=40),
     "reason": st.text(max_size=40),

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from susurro.client.reconnect import Addresses
-from susurro.client.sockets import MAX_ADDRESSES, parse_addresses
+from susurro.client.sockets import MAX_ADDRESSES, format_address, parse_address, parse_addresses
 
 A, B, C = ("a.example", 12345), ("b.example", 12346), ("10.0.0.3", 12345)
 
@@ -53,6 +53,15 @@ ports = st.integers(1, 65535)
 @given(st.lists(st.tuples(hosts, ports), min_size=1, max_size=MAX_ADDRESSES, unique=True), st.sampled_from([",", ", "]))
 def test_any_list_of_addresses_round_trips(addresses: list[tuple[str, int]], separator: str) -> None:
     assert parse_addresses(separator.join(f"{host}:{port}" for host, port in addresses)) == addresses
+
+
+v6_hosts = st.ip_addresses(v=6).map(str)
+
+
+@given(st.tuples(hosts | v6_hosts, ports))
+def test_an_address_shown_reads_back_as_itself(address: tuple[str, int]) -> None:
+    """What the ``connected`` event shows of the node in use is a ``--server`` entry for it."""
+    assert parse_address(format_address(address)) == address
 
 
 @given(st.text(max_size=200))
