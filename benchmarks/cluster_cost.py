@@ -9,7 +9,12 @@ recipient today: pack the ``deliver`` frame and offer it to an outbox.
 Sends run one after another (latency, not saturation), so the figures are a
 floor on the cost, not a throughput limit of Redis.
 
-    python -m benchmarks.cluster_cost [--sends 2000] [--recipients 1,10,100]
+It also times what a join and a leave cost the I/O thread that handles them
+(``ClusterNode.admit``: the name claim and the presence record; ``depart``),
+and counts their Redis round trips (requests written to Redis, a pipeline
+being one).
+
+    python -m benchmarks.cluster_cost [--sends 2000] [--recipients 1,10,100] [--joins 2000]
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import redis
 
 from susurro.protocol import DeliverEncoder
 from susurro.protocol.limits import ABSOLUTE_MAX_FRAME
@@ -99,10 +106,49 @@ def cross_node(url: str, redis_pid: int | None, recipients: int, sends: int) -> 
     }
 
 
+class _Counted(redis.Connection):
+    """A Redis connection that counts the requests it writes: one per command, one per pipeline."""
+
+    writes = 0
+
+    def send_packed_command(self, command: object, check_health: bool = True) -> None:
+        _Counted.writes += 1
+        super().send_packed_command(command, check_health)  # type: ignore[arg-type]
+
+
+def join_cost(url: str, joins: int) -> dict[str, float]:
+    """Seconds and Redis round trips per join (``admit``) and per leave (``depart``), one after another."""
+    client = redis.Redis.from_url(url, connection_class=_Counted)
+    node = ClusterNode(client, "bench-joins")
+    node.start()
+    names = [f"j{i}" for i in range(joins)]
+    record = b"m" * 300  # a member record's size
+    writes = _Counted.writes
+    started = time.perf_counter()
+    for name in names:
+        assert node.admit(f"bench-{name}", name, "t", record)
+    admit = time.perf_counter() - started
+    admit_trips = _Counted.writes - writes
+    writes = _Counted.writes
+    started = time.perf_counter()
+    for name in names:
+        node.depart(f"bench-{name}", name)
+    depart = time.perf_counter() - started
+    depart_trips = _Counted.writes - writes
+    node.close()
+    return {
+        "admit": admit / joins,
+        "admit_trips": admit_trips / joins,
+        "depart": depart / joins,
+        "depart_trips": depart_trips / joins,
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sends", type=int, default=2000)
     parser.add_argument("--recipients", default="1,10,100", help="recipients on the other node per send")
+    parser.add_argument("--joins", type=int, default=2000, help="joins (then leaves) to time, one after another")
     parser.add_argument("--redis", help="redis://HOST:PORT/DB to use instead of a private redis-server")
     args = parser.parse_args(argv)
     counts = [int(n) for n in args.recipients.split(",")]
@@ -118,6 +164,13 @@ def main(argv: list[str] | None = None) -> None:
                 f"{recipients:>10} {remote['per_send'] * 1e3:>8.2f} {remote['per_delivery'] * 1e6:>15.1f} "
                 f"{local * 1e6:>14.2f} {remote['per_delivery'] / local:>5.0f}x "
                 f"{remote['deliveries_per_s']:>9.0f} {remote['redis_cpu']:>8.0%}"
+            )
+        if args.joins:
+            joins = join_cost(url, args.joins)
+            print(
+                f"{args.joins} joins then leaves on one node, one after another: "
+                f"join {joins['admit'] * 1e6:.0f} µs ({joins['admit_trips']:.1f} Redis round trips), "
+                f"leave {joins['depart'] * 1e6:.0f} µs ({joins['depart_trips']:.1f} round trips)"
             )
 
     if args.redis:

@@ -67,7 +67,8 @@ class NameClaims:
         #: name key → holder, for the claims this node holds.
         self.held: dict[str, str] = {}
 
-    def _key(self, name_key: str) -> bytes:
+    def key(self, name_key: str) -> bytes:
+        """The Redis key of ``name_key``'s claim."""
         key = name_key.encode()
         if not key or len(key) > MAX_CLAIM_PART:
             raise ValueError(f"a name key is 1 to {MAX_CLAIM_PART} bytes")
@@ -77,14 +78,21 @@ class NameClaims:
         """Take ``name_key`` for connection ``token`` of this node; False if anyone else holds it."""
         holder = holder_id(self.node, token)
         try:
-            won = bool(self.client.set(self._key(name_key), holder.encode(), nx=True, px=self.ttl_ms))
+            won = bool(self.client.set(self.key(name_key), holder.encode(), nx=True, px=self.ttl_ms))
             if not won:  # ours already (a retried claim), or someone else's
-                won = bool(self._extend(keys=[self._key(name_key)], args=[holder.encode(), self.ttl_ms]))
+                won = bool(self._extend(keys=[self.key(name_key)], args=[holder.encode(), self.ttl_ms]))
         except redis.RedisError as exc:
             raise ClaimError(f"name claim: Redis: {exc}") from None
         if won:
             self.held[name_key] = holder
         return won
+
+    def took(self, name_key: str, token: str) -> str:
+        """Record a claim taken for connection ``token`` by a script of the caller's (``ClusterNode.admit``
+        claims and announces in one round trip); the holder id the script was given."""
+        holder = holder_id(self.node, token)
+        self.held[name_key] = holder
+        return holder
 
     def release(self, name_key: str) -> bool:
         """Free ``name_key`` if this node holds it; False if the claim was no longer ours."""
@@ -92,7 +100,7 @@ class NameClaims:
         if holder is None:
             return False
         try:
-            return bool(self._release(keys=[self._key(name_key)], args=[holder.encode()]))
+            return bool(self._release(keys=[self.key(name_key)], args=[holder.encode()]))
         except redis.RedisError as exc:
             raise ClaimError(f"name claim: Redis: {exc}") from None
 
@@ -106,7 +114,7 @@ class NameClaims:
         lost = []
         try:
             for name_key, holder in list(self.held.items()):
-                key = self._key(name_key)
+                key = self.key(name_key)
                 if self._extend(keys=[key], args=[holder.encode(), self.ttl_ms]):
                     continue
                 if self.client.set(key, holder.encode(), nx=True, px=self.ttl_ms):
@@ -119,7 +127,7 @@ class NameClaims:
 
     def holder(self, name_key: str) -> str | None:
         try:
-            value = self.client.get(self._key(name_key))
+            value = self.client.get(self.key(name_key))
         except redis.RedisError as exc:
             raise ClaimError(f"name claim: Redis: {exc}") from None
         return None if value is None else value.decode()

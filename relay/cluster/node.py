@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 import redis
 
 from .errors import RedisUnavailable
-from .names import NameClaims
+from .names import ClaimError, NameClaims, holder_id
 from .presence import PRESENCE_TTL, REFRESH_INTERVAL, Presence, Present, arrivals, departures
 from .streams import REPORT_TIMEOUT, Deliveries, MailWaiting, NodeStreams, Notice, Pending, Report, Sender
 
@@ -69,6 +69,26 @@ class Reason(enum.Enum):
 
 #: Entries published in one round trip at most (a burst of sends is one pipeline, not one each).
 PUBLISH_BATCH = 512
+
+#: A join in one round trip (it runs on the I/O thread that handles the hello): claim the name for this
+#: holder if nobody else holds it (free, or already ours: a retried claim), and announce the member.
+#: Atomic like the ``SET NX`` of ``NameClaims.claim``: of two nodes admitting one name at once, one finds it held.
+#: KEYS: the claim, this node's presence hash. ARGV: holder, TTL ms, name, record. 1 if admitted, else 0.
+_ADMIT = """
+local held = redis.call('GET', KEYS[1])
+if held and held ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return 1
+"""
+#: A leave in one round trip: the member leaves this node's hash, and its claim goes if the holder still has it.
+#: KEYS: the claim, this node's presence hash. ARGV: holder, name.
+_DEPART = """
+redis.call('HDEL', KEYS[2], ARGV[2])
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
 
 
 @dataclass(slots=True)
@@ -149,6 +169,8 @@ class ClusterNode:
         self.presence = Presence(client, node, prefix=prefix, ttl=ttl)
         self.claims = NameClaims(client, node, prefix=prefix, ttl=ttl)
         self.streams = NodeStreams(client, node, prefix=prefix)
+        self._admit = client.register_script(_ADMIT)
+        self._depart = client.register_script(_DEPART)
         self.pending = Pending(timeout=report_timeout)
         self.refresh_interval = refresh_interval
         self._view: dict[str, Present] = {}
@@ -207,13 +229,17 @@ class ClusterNode:
         with self._lock:
             if not self.up:
                 return False
+            holder = holder_id(self.node, token)
             try:
-                if not self.claims.claim(name_key, token):
-                    return False
-                self.presence.join(name, record)
-            except RedisUnavailable as exc:
-                self._outage(exc)
+                keys = [self.claims.key(name_key), self.presence.key]
+                won = self._admit(keys=keys, args=[holder.encode(), self.claims.ttl_ms, name.encode(), record])
+            except redis.RedisError as exc:
+                self._outage(ClaimError(f"name claim: Redis: {exc}"))
                 return False
+            if not won:
+                return False
+            self.claims.took(name_key, token)
+            self.presence.remember(name, record)
             return True
 
     def update(self, name: str, record: bytes) -> None:
@@ -226,11 +252,14 @@ class ClusterNode:
 
     def depart(self, name_key: str, name: str) -> None:
         with self._lock:
+            self.presence.forget(name)
+            holder = self.claims.held.pop(name_key, None)
+            if holder is None:
+                return
             try:
-                self.presence.leave(name)
-                self.claims.release(name_key)
-            except RedisUnavailable as exc:  # the TTLs free both soon anyway
-                self._outage(exc)
+                self._depart(keys=[self.claims.key(name_key), self.presence.key], args=[holder.encode(), name.encode()])
+            except redis.RedisError as exc:  # the TTLs free both soon anyway
+                self._outage(ClaimError(f"name claim: Redis: {exc}"))
 
     def where(self, name: str) -> str | None:
         """The other node ``name`` is connected to, as of the last poll."""

@@ -69,7 +69,8 @@ class Presence:
         self.node = node
         self.ttl_ms = int(ttl * 1000)
         self._prefix = prefix
-        self._key = f"{prefix}presence:{node}".encode()
+        #: This node's hash.
+        self.key = f"{prefix}presence:{node}".encode()
         self._nodes_key = f"{prefix}presence:nodes".encode()
         self._local: dict[str, bytes] = {}
         #: The live node ids the last ``snapshot`` found (members or not).
@@ -87,17 +88,26 @@ class Presence:
 
     def join(self, name: str, record: bytes) -> None:
         """Announce ``name`` on this node. Kept locally even if Redis fails (then ``PresenceError``)."""
+        self.remember(name, record)
+        self._write({name: record})
+
+    def remember(self, name: str, record: bytes) -> None:
+        """Keep ``name`` in this node's list (written at the next refresh), within the bounds; the caller
+        writes it to Redis itself (``ClusterNode.admit``, with the name claim in one round trip)."""
         if len(record) > MAX_RECORD_BYTES:
             raise ValueError(f"a presence record is at most {MAX_RECORD_BYTES} bytes, not {len(record)}")
         if name not in self._local and len(self._local) >= MAX_MEMBERS_PER_NODE:
             raise ValueError(f"a node announces at most {MAX_MEMBERS_PER_NODE} members")
         self._local[name] = record
-        self._write({name: record})
+
+    def forget(self, name: str) -> None:
+        """Drop ``name`` from this node's list; the caller deletes it from Redis (``ClusterNode.depart``)."""
+        self._local.pop(name, None)
 
     def leave(self, name: str) -> None:
         self._local.pop(name, None)
         try:
-            self.client.hdel(self._key, name.encode())
+            self.client.hdel(self.key, name.encode())
         except redis.RedisError as exc:
             raise PresenceError(f"presence: Redis: {exc}") from None
 
@@ -109,9 +119,9 @@ class Presence:
         try:
             with self.client.pipeline(transaction=True) as pipe:
                 if members:
-                    pipe.hset(self._key, mapping={name.encode(): record for name, record in members.items()})
-                pipe.hlen(self._key)
-                pipe.pexpire(self._key, self.ttl_ms)
+                    pipe.hset(self.key, mapping={name.encode(): record for name, record in members.items()})
+                pipe.hlen(self.key)
+                pipe.pexpire(self.key, self.ttl_ms)
                 replies = pipe.execute()
                 (seconds, micros) = self.client.time()
                 expires = seconds + micros / 1e6 + self.ttl_ms / 1000
@@ -120,10 +130,10 @@ class Presence:
                 # The hash expired or lost entries (Redis restarted, or we were cut off past the TTL),
                 # or holds names this node no longer has: replace it with the local list.
                 with self.client.pipeline(transaction=True) as pipe:
-                    pipe.delete(self._key)
+                    pipe.delete(self.key)
                     if self._local:
-                        pipe.hset(self._key, mapping={n.encode(): r for n, r in self._local.items()})
-                        pipe.pexpire(self._key, self.ttl_ms)
+                        pipe.hset(self.key, mapping={n.encode(): r for n, r in self._local.items()})
+                        pipe.pexpire(self.key, self.ttl_ms)
                     pipe.execute()
         except redis.RedisError as exc:
             raise PresenceError(f"presence: Redis: {exc}") from None
@@ -133,7 +143,7 @@ class Presence:
         self._local.clear()
         try:
             with self.client.pipeline(transaction=True) as pipe:
-                pipe.delete(self._key)
+                pipe.delete(self.key)
                 pipe.zrem(self._nodes_key, self.node.encode())
                 pipe.execute()
         except redis.RedisError as exc:

@@ -3,6 +3,7 @@ relay's core will call (alice on node 1; bob and carol on node 2)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 from susurro.relay.cluster.connect import open_redis
@@ -121,3 +122,32 @@ def test_a_refresh_renews_the_name_claims_before_the_presence(redis_server: Redi
             elif command.startswith("HSET") and "susurro:presence:" in command:
                 order.append("presence")
     assert order.index("claim") < order.index("presence")
+
+
+def test_many_nodes_admitting_one_name_at_the_same_instant_admit_it_once(redis_server: RedisServer) -> None:
+    """``admit`` claims and announces in one script (one round trip for the I/O thread); it stays a
+    claim only one holder can win, and only the winner announces the member."""
+    nodes = [cluster_node(redis_server, f"n{i}") for i in range(8)]
+    for round_ in range(10):
+        name = f"name{round_}"
+        barrier = threading.Barrier(len(nodes))
+        won = [False] * len(nodes)
+
+        def take(i: int, barrier: threading.Barrier = barrier, won: list[bool] = won, name: str = name) -> None:
+            barrier.wait(30)
+            won[i] = nodes[i].admit(name, name, "c", f"record of n{i}".encode())
+
+        threads = [threading.Thread(target=take, args=(i,)) for i in range(len(nodes))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert sum(won) == 1, won
+        winner = won.index(True)
+        view = nodes[0].presence.snapshot()
+        assert view[name].node == f"n{winner}" and view[name].record == f"record of n{winner}".encode()
+        assert nodes[winner].claims.holder(name) == f"n{winner}/c"
+    nodes[0].admit("again", "again", "c", b"r")
+    assert nodes[0].admit("again", "again", "c", b"r")  # a retried claim by its holder is still its own
+    nodes[0].depart("again", "again")
+    assert nodes[0].claims.holder("again") is None and "again" not in nodes[0].presence.snapshot()
