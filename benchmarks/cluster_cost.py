@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.joins:
             joins = join_cost(url, args.joins)
             print(
-                f"{args.joins} joins then leaves on one node, one after another: "
+                f"joins then leaves on one node, {args.joins} one after another: "
                 f"join {joins['admit'] * 1e6:.0f} µs ({joins['admit_trips']:.1f} Redis round trips), "
                 f"leave {joins['depart'] * 1e6:.0f} µs ({joins['depart_trips']:.1f} round trips)"
             )

@@ -25,6 +25,8 @@ def test_cluster_cost_prints_its_table(redis_server: RedisServer) -> None:
             "50",
             "--recipients",
             "1,5",
+            "--joins",
+            "50",
             "--redis",
             redis_server.url,
         ],
@@ -37,6 +39,7 @@ def test_cluster_cost_prints_its_table(redis_server: RedisServer) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [line.split() for line in result.stdout.splitlines() if line.strip()[:1].isdigit()]
     assert [row[0] for row in rows] == ["1", "5"], result.stdout
+    assert "joins then leaves on one node, 50 one after another: join" in result.stdout
 
 
 @pytest.mark.bench
