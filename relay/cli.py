@@ -182,6 +182,12 @@ def add_cluster_flags(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="the Redis password, on the first line of FILE (mode 600); default: $SUSURRO_REDIS_PASSWORD",
     )
+    cluster.add_argument(
+        "--import-sqlite",
+        metavar="DIR",
+        help="with --cluster: copy the rooms, prekeys and waiting mail a single relay kept under --data-dir DIR "
+        "into the cluster's (empty) Redis, then exit; run it with that relay stopped",
+    )
 
 
 def add_robustness_flags(limits: argparse._ArgumentGroup) -> None:
@@ -299,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     if (problem := robustness_flag_error(args)) is not None:
         print(f"susurro-relay: {problem}", file=sys.stderr)
         return 2
+    if args.import_sqlite is not None:
+        return _import_sqlite(args)
     try:
         logs = configure_logging(args.log_level, args.log_file)
     except OSError as exc:
@@ -313,6 +321,30 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args, logs, hangups)
     finally:
         logs.stop()  # writes out every queued line before the process ends
+
+
+def _import_sqlite(args: argparse.Namespace) -> int:
+    """``--cluster URL --import-sqlite DIR``: one relay's SQLite data into the cluster's Redis (docs/deploy.md)."""
+    if not args.cluster:
+        print("susurro-relay: --import-sqlite needs --cluster (the Redis to copy into)", file=sys.stderr)
+        return 2
+    try:
+        from .cluster.migrate import import_sqlite
+    except ModuleNotFoundError as exc:
+        if exc.name != "redis":
+            raise
+        print("susurro-relay: --cluster needs the redis package: pip install 'susurro[cluster]'", file=sys.stderr)
+        return 2
+    config = RelayConfig(**room_settings(args), **mailbox_settings(args))  # type: ignore[arg-type]
+    try:
+        copied = import_sqlite(args.import_sqlite, args.cluster, args.cluster_password_file, config)
+    except (StoreError, ClusterConfigError) as exc:
+        print(f"susurro-relay: {exc}", file=sys.stderr)
+        return 2
+    for line in copied.left_out:
+        print(f"left out: {line}")
+    print(copied.summary())
+    return 0
 
 
 def _run(args: argparse.Namespace, logs: LogSetup, hangups: list[int]) -> int:

@@ -175,7 +175,7 @@ class RoomService:
                     creator=state.creator,
                     open=state.policy is RoomPolicy.OPEN,
                     entry=frame.entry,
-                    members=_records(state),
+                    members=member_records(state),
                 )
             except LabelTaken as taken:
                 shown = taken.args[0]
@@ -221,7 +221,7 @@ class RoomService:
                     entries=frame.entries,
                     head_hash=after.head.hash,
                     open=after.policy is RoomPolicy.OPEN,
-                    members=_records(after),
+                    members=member_records(after),
                 )
             except HeadMoved:  # another relay process on the same data dir appended first
                 self._states.pop(before.room_id, None)
@@ -402,7 +402,7 @@ class RoomService:
             )
 
 
-def _records(state: RoomState) -> list[MemberRecord]:
+def member_records(state: RoomState) -> list[MemberRecord]:
     return [MemberRecord(m.identity_key, m.name, m.admin) for m in state.members.values()]
 
 
