@@ -111,18 +111,29 @@ class NameClaims:
         else may hold the name now. A claim that merely expired (Redis restarted,
         or was out of reach past the TTL) and is still free is taken back.
         """
-        lost = []
+        held = list(self.held.items())
+        if not held:
+            return []
+        # One round trip for all of them (and one more for any to take back), not one each: the node
+        # refreshes while it holds its lock, and a few hundred members' round trips every refresh
+        # held every cross-node send waiting behind them.
         try:
-            for name_key, holder in list(self.held.items()):
-                key = self.key(name_key)
-                if self._extend(keys=[key], args=[holder.encode(), self.ttl_ms]):
-                    continue
-                if self.client.set(key, holder.encode(), nx=True, px=self.ttl_ms):
-                    continue
-                del self.held[name_key]
-                lost.append(name_key)
+            with self.client.pipeline(transaction=False) as pipe:
+                for name_key, holder in held:
+                    self._extend(keys=[self.key(name_key)], args=[holder.encode(), self.ttl_ms], client=pipe)
+                extended = pipe.execute()
+            lapsed = [(name_key, holder) for (name_key, holder), ok in zip(held, extended, strict=True) if not ok]
+            if not lapsed:
+                return []
+            with self.client.pipeline(transaction=False) as pipe:
+                for name_key, holder in lapsed:
+                    pipe.set(self.key(name_key), holder.encode(), nx=True, px=self.ttl_ms)
+                retaken = pipe.execute()
         except redis.RedisError as exc:
             raise ClaimError(f"name claim: Redis: {exc}") from None
+        lost = [name_key for (name_key, _), ok in zip(lapsed, retaken, strict=True) if not ok]
+        for name_key in lost:
+            del self.held[name_key]
         return lost
 
     def holder(self, name_key: str) -> str | None:

@@ -393,6 +393,7 @@ class ClusterNode:
         """Everything that happened since the last poll (waiting up to ``block_ms`` for stream entries)."""
         try:
             entries = self.streams.read(block_ms)  # without the lock: it may block
+            refresh = False
             with self._lock:
                 for entry in entries:
                     if isinstance(entry, Deliveries):
@@ -405,6 +406,7 @@ class ClusterNode:
                             reason = Reason.REFUSED if missing else None
                             self._events.append(Outcome(entry.send_ref, tuple(delivered), tuple(missing), reason))
                 if now >= self._next_refresh:
+                    refresh = True
                     self._next_refresh = now + self.refresh_interval
                     # Claims first: a claim and its member's presence share one TTL, so renewed first the
                     # claim lapses no later than the presence. When this node dies, its members are seen
@@ -412,15 +414,19 @@ class ClusterNode:
                     # admitted, not refused as name_taken until a claim renewed later runs out too.
                     self._events += [NameLost(name_key) for name_key in self.claims.refresh()]
                     self.presence.refresh()
-                    self.streams.keep()
-                    view = self.presence.snapshot()
+            if refresh:
+                # Outside the lock: an I/O thread's cross-node send waits for the lock, and reading the
+                # whole cluster's presence is the refresh's biggest reply.
+                self.streams.keep()
+                view = self.presence.snapshot()
+                with self._lock:
                     self._nodes = self.presence.nodes_seen
                     self._events += [RemoteLeft(name) for name in departures(self._view, view, self.node)]
                     self._events += [
                         RemoteJoined(name, view[name].record) for name in arrivals(self._view, view, self.node)
                     ]
                     self._view = view
-                self._recovered()
+            self._recovered()
         except RedisUnavailable as exc:
             self._outage(exc)
             self._next_refresh = now  # refresh again as soon as Redis answers
