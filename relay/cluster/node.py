@@ -261,6 +261,17 @@ class ClusterNode:
             except redis.RedisError as exc:  # the TTLs free both soon anyway
                 self._outage(ClaimError(f"name claim: Redis: {exc}"))
 
+    def learn(self, name: str, node: str, record: bytes) -> bool:
+        """``name`` is on ``node`` (a send from it came from there) though the last refresh had not seen
+        it: count it present now, as the next refresh will (or will see it gone). False if already known."""
+        if node == self.node:
+            return False
+        with self._lock:
+            if name in self._view:
+                return False
+            self._view = {**self._view, name: Present(node, record)}  # a new dict: ``where`` reads without the lock
+            return True
+
     def where(self, name: str) -> str | None:
         """The other node ``name`` is connected to, as of the last poll."""
         present = self._view.get(name)

@@ -212,11 +212,12 @@ class ClusterRouter:
         with self._lock:  # held before the publish: a report can come back before it returns
             self._held[ref] = _HeldAck(conn, ack, {name: wire for name, (wire, _) in frames.items()})
         assert conn.name is not None
+        member = self.core.roster.member(conn.name, conn)
         unreachable = self.node.send(
             ref,
             {name: frame for name, (_, frame) in frames.items()},
             self._clock(),
-            Sender(conn.name, ack.id, conn.id),
+            Sender(conn.name, ack.id, conn.id, b"" if member is None else member_record(member)),
         )
         by_reason: dict[Reason, list[str]] = {}
         for name, reason in unreachable.items():
@@ -360,6 +361,11 @@ class ClusterRouter:
             pass  # the node logged it; sends meanwhile were reported not delivered as they came
 
     def _inbound(self, inbound: Inbound) -> None:
+        sender = inbound.sender
+        if sender is not None and sender.record and self.node.learn(sender.name, inbound.origin, sender.record):
+            # Its node announced it, but this one has not refreshed since: announce it here first, so no
+            # member here gets a message from someone its client does not know (unknown_sender, not shown).
+            self._remote_joined(RemoteJoined(sender.name, sender.record))
         frames = dict(inbound.frames)
         found, missing = self.core.roster.lookup(frames)  # one lock for the whole entry
         delivered: list[str] = []

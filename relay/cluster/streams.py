@@ -82,11 +82,14 @@ class Kind(enum.Enum):
 @dataclass(frozen=True, slots=True)
 class Sender:
     """Whose message a ``Deliveries`` carries: its name, the ``send``'s id and the sending connection
-    on the origin node, so a copy the destination throws away is named back to that connection."""
+    on the origin node, so a copy the destination throws away is named back to that connection; and
+    the sender's member record, so a destination that has not seen the sender arrive yet (it learns of
+    other nodes' members at its next presence refresh) announces it before the message."""
 
     name: str
     msg_id: str
     session: int
+    record: bytes = b""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -134,7 +137,8 @@ Entry = Deliveries | Report | Notice | MailWaiting
 def encode_entry(entry: Entry) -> bytes:
     body: list[Any]
     if isinstance(entry, Deliveries):
-        sender = None if entry.sender is None else [entry.sender.name, entry.sender.msg_id, entry.sender.session]
+        who = entry.sender
+        sender = None if who is None else [who.name, who.msg_id, who.session, who.record]
         body = [VERSION, Kind.DELIVER.value, entry.origin, entry.send_ref, [list(f) for f in entry.frames], sender]
     elif isinstance(entry, Report):
         body = [VERSION, Kind.REPORT.value, entry.origin, entry.send_ref, list(entry.delivered), list(entry.missing)]
@@ -190,12 +194,12 @@ def _names(raw: object) -> tuple[str, ...]:
 def _sender(raw: object) -> Sender | None:
     if raw is None:
         return None
-    if not isinstance(raw, list) or len(raw) != 3:
-        raise BadEntry("a sender is [name, id, session]")
-    name, msg_id, session = raw
-    if not isinstance(name, str) or not isinstance(msg_id, str) or type(session) is not int:
-        raise BadEntry("a sender is [name, id, session]")
-    return Sender(name, msg_id, session)
+    if not isinstance(raw, list) or len(raw) != 4:
+        raise BadEntry("a sender is [name, id, session, record]")
+    name, msg_id, session, record = raw
+    if not (isinstance(name, str) and isinstance(msg_id, str) and type(session) is int and isinstance(record, bytes)):
+        raise BadEntry("a sender is [name, id, session, record]")
+    return Sender(name, msg_id, session, record)
 
 
 @dataclass

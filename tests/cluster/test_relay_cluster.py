@@ -248,3 +248,26 @@ def test_copies_queued_on_another_node_and_thrown_away_there_are_named_to_their_
         named = set(dropped.ids)
         assert named and named <= set(acked), "only copies acked as queued are named"
         assert not [i for i in acked if i not in read and i not in named], "acked, never read, and not named"
+
+
+def test_a_message_from_someone_a_node_has_not_seen_arrive_yet_comes_after_their_joined(
+    cluster: Callable[..., RelayServer],
+) -> None:
+    """Each node learns of the others' members at its presence refresh (every 3 s), so alice, on node 1,
+    may see bob and write to him before node 2 has heard of her: node 2 announces her first, from the
+    record her message carries, or bob's client refuses it as from someone not in the room."""
+    node1, node2 = cluster(), cluster()
+    assert node2.cluster is not None
+    with member(node2, "bob") as bob:
+        node2.cluster.node._next_refresh = float("inf")  # node 2 stops refreshing: it will not see alice join
+        with member(node1, "alice") as alice:
+            wait_joined(alice, "bob")
+            alice.send_message("early", {"bob": b"before node 2 knew alice"})
+            first = bob.expect_frame(Joined)
+            assert (
+                isinstance(first, Joined) and first.member.name == "alice" and first.member.ik == alice.identity.public
+            )
+            deliver = next_of(bob, Deliver)
+            assert isinstance(deliver, Deliver) and deliver.sender == "alice" and deliver.id == "early"
+            ack = next_of(alice, Ack)
+            assert isinstance(ack, Ack) and ack.delivered == ("bob",)
