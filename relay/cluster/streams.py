@@ -139,7 +139,8 @@ def encode_entry(entry: Entry) -> bytes:
     if isinstance(entry, Deliveries):
         who = entry.sender
         sender = None if who is None else [who.name, who.msg_id, who.session, who.record]
-        body = [VERSION, Kind.DELIVER.value, entry.origin, entry.send_ref, [list(f) for f in entry.frames], sender]
+        # The (name, frame) tuples pack as arrays as they are: no list per copy.
+        body = [VERSION, Kind.DELIVER.value, entry.origin, entry.send_ref, entry.frames, sender]
     elif isinstance(entry, Report):
         body = [VERSION, Kind.REPORT.value, entry.origin, entry.send_ref, list(entry.delivered), list(entry.missing)]
     elif isinstance(entry, Notice):
@@ -157,14 +158,18 @@ def decode_entry(data: bytes) -> Entry:
     if len(data) > MAX_ENTRY_BYTES:
         raise BadEntry(f"entry of {len(data)} bytes")
     try:
-        body = msgpack.unpackb(data, raw=False, strict_map_key=True)
+        # Arrays as tuples: a deliver entry's (name, frame) pairs are then the Deliveries' own, not copied.
+        body = msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=False)
         version, kind, origin, send_ref = body[:4]
         if version != VERSION or not isinstance(origin, str) or not isinstance(send_ref, int):
             raise BadEntry(f"not a version {VERSION} entry")
         if kind == Kind.DELIVER.value and len(body) == 6:
-            frames = tuple((str(name), bytes(frame)) for name, frame in body[4])
-            if not all(isinstance(f, bytes) for _, f in frames):
-                raise BadEntry("a frame is not bytes")
+            frames = body[4]
+            if not isinstance(frames, tuple) or not all(
+                type(pair) is tuple and len(pair) == 2 and type(pair[0]) is str and type(pair[1]) is bytes
+                for pair in frames
+            ):
+                raise BadEntry("frames are (name, frame) pairs")
             return Deliveries(origin=origin, send_ref=send_ref, frames=frames, sender=_sender(body[5]))
         if kind == Kind.NOTICE.value and len(body) == 7:
             frame, session = body[5], body[6]
@@ -177,8 +182,8 @@ def decode_entry(data: bytes) -> Entry:
             return Report(
                 origin=origin,
                 send_ref=send_ref,
-                delivered=tuple(str(n) for n in body[4]),
-                missing=tuple(str(n) for n in body[5]),
+                delivered=_names(body[4]),
+                missing=_names(body[5]),
             )
     except (ValueError, TypeError, msgpack.UnpackException) as exc:
         raise BadEntry(str(exc)) from None
@@ -186,15 +191,15 @@ def decode_entry(data: bytes) -> Entry:
 
 
 def _names(raw: object) -> tuple[str, ...]:
-    if not isinstance(raw, list) or not all(isinstance(name, str) for name in raw):
+    if not isinstance(raw, tuple) or not all(type(name) is str for name in raw):
         raise BadEntry("names are a list of strings")
-    return tuple(raw)
+    return raw
 
 
 def _sender(raw: object) -> Sender | None:
     if raw is None:
         return None
-    if not isinstance(raw, list) or len(raw) != 4:
+    if not isinstance(raw, tuple) or len(raw) != 4:
         raise BadEntry("a sender is [name, id, session, record]")
     name, msg_id, session, record = raw
     if not (isinstance(name, str) and isinstance(msg_id, str) and type(session) is int and isinstance(record, bytes)):
