@@ -247,22 +247,28 @@ def test_rotation_by_age_happens_on_tick() -> None:
     assert room["bob"].peers["alice"].session_key == room["alice"].session_key.public
 
 
-def test_messages_sealed_to_the_previous_key_open_within_the_grace_period_only() -> None:
-    room = rotating_room(rotate_after_seconds=1000)  # long enough that only one rotation happens here
+def pump_holding_delivers(room: SessionPair, label: str, sender: str | None = None) -> list[Frame]:
+    """Pump once with every ``deliver`` to ``label`` (from ``sender``, if named) held back; returns them."""
     held: list[Frame] = []
 
     def hold(frame: Frame) -> list[Frame]:
-        if isinstance(frame, Deliver):
+        if isinstance(frame, Deliver) and sender in (None, frame.sender):
             held.append(frame)
             return []
         return [frame]
 
+    room.intercept(label, hold)
+    room.pump()
+    room.intercept(label, None)
+    return held
+
+
+def test_messages_sealed_to_the_previous_key_open_within_the_grace_period_only() -> None:
+    room = rotating_room(rotate_after_seconds=1000)  # long enough that only one rotation happens here
     # bob seals two messages to alice's current key before he hears of her rotation.
     room["bob"].send_message("in flight 1", room.now, to=["alice"])
     room["bob"].send_message("in flight 2", room.now, to=["alice"])
-    room.intercept("alice", hold)
-    room.pump()
-    room.intercept("alice", None)
+    held = pump_holding_delivers(room, "alice")
     rotated_at = room.now + 1001
     room["alice"].tick(rotated_at)
     room.pump()
@@ -374,18 +380,8 @@ def test_a_flood_of_ghosts_cannot_fill_the_trust_store(
 
 def test_a_busy_room_drops_the_previous_key_without_any_tick() -> None:
     room = rotating_room(rotate_after_seconds=1000)
-    held: list[Frame] = []
-
-    def hold(frame: Frame) -> list[Frame]:
-        if isinstance(frame, Deliver) and frame.sender == "bob":
-            held.append(frame)
-            return []
-        return [frame]
-
     room["bob"].send_message("sealed to the old key", room.now, to=["alice"])
-    room.intercept("alice", hold)
-    room.pump()
-    room.intercept("alice", None)
+    held = pump_holding_delivers(room, "alice", sender="bob")
     room["alice"].tick(room.now + 1001)  # rotation
     room.pump()
     # Traffic keeps flowing (carol talks), but nobody calls tick() again.
@@ -397,18 +393,8 @@ def test_a_busy_room_drops_the_previous_key_without_any_tick() -> None:
 
 def test_two_rotations_within_the_grace_period_keep_both_old_keys() -> None:
     room = rotating_room(rotate_after_messages=1)
-    held: list[Frame] = []
-
-    def hold(frame: Frame) -> list[Frame]:
-        if isinstance(frame, Deliver):
-            held.append(frame)
-            return []
-        return [frame]
-
     room["bob"].send_message("to key 1", room.now, to=["alice"])
-    room.intercept("alice", hold)
-    room.pump()
-    room.intercept("alice", None)
+    held = pump_holding_delivers(room, "alice")
     room["alice"].send_message("a", room.now)  # sent with key 1
     room.pump()
     room["alice"].send_message("b", room.now)  # rotates to key 2 first
