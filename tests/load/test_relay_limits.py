@@ -320,11 +320,8 @@ def test_a_reader_that_stops_is_evicted_while_a_10_member_room_keeps_every_messa
         for ack in acks:
             assert set(ack.missing) <= {"sloth"}
             assert set(ack.delivered) == set(names) - {name} | ({"sloth"} - set(ack.missing))
-    # core.disconnect offers everyone the ``left`` frame before it logs the leave, so the
-    # line may still be on its way when the last member has read all it expects.
-    wait_until(lambda: bool(log_lines(caplog.records, "leave name=sloth ")), "the relay logged the sloth's leave")
     leave = log_lines(caplog.records, "leave name=sloth ")
-    assert leave[0].split()[3] == "reason=slow_consumer"
+    assert leave and leave[0].split()[3] == "reason=slow_consumer"
 
 
 # --- killed mid-frame ---------------------------------------------------------------------
