@@ -350,6 +350,14 @@ class Mailbox:
         """A message from ``sender`` was shown: confirm it to them with the next receipt."""
         self._receipts.shown(sender, identity_key, msg_id)
 
+    def delivered_online(self, confirmed: list[tuple[str, bytes, list[str]]]) -> None:
+        """Copies we sent online that these receipts confirmed ((name, identity key, ids)): kept, so the
+        ticks outlive our restart as a waited message's do; saved before the receipt item is confirmed."""
+        deliveries = self.state.deliveries
+        changed = [deliveries.delivered(i, name, key) for name, key, ids in confirmed for i in ids]
+        if any(changed):
+            self._persist()
+
     def receipts(self, now_ms: int) -> list[Frame]:
         """One signed receipt per sender for what was shown since the last call (``Receipts.due``)."""
         return self._receipts.due(now_ms)

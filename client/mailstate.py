@@ -16,7 +16,9 @@ cannot make the client forget what it must refuse:
   private half may have leaked since it was replaced).
 - ``Deliveries``: per message we sent, who it waits for and who confirmed it
   with a signed receipt, so "waiting for bob" still turns into "delivered to
-  bob" when bob's receipt arrives after our own restart.
+  bob" when bob's receipt arrives after our own restart, and a message bob
+  confirmed (online or after waiting) is still shown delivered to him after
+  it.
 """
 
 from __future__ import annotations
@@ -163,6 +165,17 @@ class Deliveries:
                 entry[identity_key] = (name, DeliveryState.DELIVERED)
                 moved.append(msg_id)
         return tuple(moved)
+
+    def delivered(self, msg_id: str, name: str, identity_key: bytes) -> bool:
+        """A copy sent online (not waiting) was confirmed by ``identity_key``'s receipt; False if known."""
+        entry = self._by_message.setdefault(msg_id, {})
+        if entry.get(identity_key, ("", None))[1] is DeliveryState.DELIVERED:
+            return False
+        entry[identity_key] = (name, DeliveryState.DELIVERED)
+        self._by_message.move_to_end(msg_id)
+        while len(self._by_message) > MAX_DELIVERIES:
+            self._by_message.popitem(last=False)
+        return True
 
     def report(self, msg_id: str) -> dict[str, DeliveryState]:
         """Who ``msg_id`` waits for and who confirmed it, by name (empty: nothing waited)."""

@@ -157,13 +157,18 @@ class Resender:
             if isinstance(event, ev.Delivery) and event.missing:
                 self.book.not_queued(event.msg_id, event.missing)
 
-    def confirmed(self, events: list[ev.Event], trust: TrustStore) -> None:
-        """Receipts (each verified under the pin of who signed it) end those copies."""
+    def confirmed(self, events: list[ev.Event], trust: TrustStore) -> list[tuple[str, bytes, list[str]]]:
+        """Receipts (each verified under the pin of who signed it) end those copies: (name, identity key,
+        ids) of the copies sent online that they confirmed, for the record that outlives a restart."""
+        delivered: list[tuple[str, bytes, list[str]]] = []
         for event in events:
             if isinstance(event, ev.Receipt):
                 contact = trust.contact(event.sender)
                 if contact is not None:
-                    self.book.confirmed(IdentityPublicKey(contact.identity_key), event.msg_ids)
+                    ours = self.book.confirmed(IdentityPublicKey(contact.identity_key), event.msg_ids)
+                    if ours:
+                        delivered.append((event.sender, contact.identity_key, ours))
+        return delivered
 
     def dropped(self, frame: Dropped) -> list[ev.Event]:
         """The relay threw away copies it had queued: they go again to the recipient's next session (or now)."""

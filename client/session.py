@@ -233,9 +233,10 @@ class ClientSession(SessionParts, RelayFrames):
         shown = shown_records(events, self.name)
         if shown:
             self.history.add_many(shown)
-        self._resender.confirmed(events, self.trust)
+        confirmed = self._resender.confirmed(events, self.trust)
         duplicates = self._incoming.take_duplicates()
         if self._mail is not None:
+            self._mail.mailbox.delivered_online(confirmed)  # saved before after_read confirms the items
             for sender, identity_key, msg_id in duplicates:  # shown before: confirmed again
                 self._mail.mailbox.shown(sender, identity_key, msg_id)
             for frame in self._mail.after_read(events):

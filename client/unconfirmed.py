@@ -115,16 +115,22 @@ class Unconfirmed:
                 )
         return out
 
-    def confirmed(self, identity_key: IdentityPublicKey, msg_ids: Iterable[str]) -> None:
-        """A receipt from ``identity_key`` (verified under its pin) names these messages."""
+    def confirmed(self, identity_key: IdentityPublicKey, msg_ids: Iterable[str]) -> list[str]:
+        """A receipt from ``identity_key`` (verified under its pin) names these messages: those of them
+        that had a copy here for it (ours, sent to it online), now delivered."""
         self._confirming.pop(identity_key, None)
         self._confirming[identity_key] = None
         while len(self._confirming) > MAX_CONFIRMING:
             self._confirming.popitem(last=False)
+        ours: list[str] = []
         for msg_id in msg_ids:
             message = self._messages.get(msg_id)
-            if message is not None and message.copies.pop(identity_key, None) is not None and not message.copies:
+            if message is None or message.copies.pop(identity_key, None) is None:
+                continue
+            ours.append(msg_id)
+            if not message.copies:
                 del self._messages[msg_id]
+        return ours
 
     def not_queued(self, msg_id: str, names: Iterable[str]) -> None:
         """The relay could not queue these copies (``ack.missing``): reported as not delivered, not resent."""

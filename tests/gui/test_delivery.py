@@ -86,9 +86,11 @@ def test_ticks_waiting_not_delivered_and_receipts_across_a_restart(tk_root, rela
         assert "tres  not delivered to bob" in pane(alice, "bob"), "a refusal stays a refusal"
         pump(root, lambda: "✓✓" not in pane(alice, "bob").split("tres")[1], "no ticks for the refused line")
 
-        # Alice restarts: her history shows "dos" as delivered still (bob's receipt, kept by the core).
+        # Alice restarts: her history shows "dos" as delivered still (bob's receipt, kept by the core),
+        # and "uno", delivered online, too.
         close_app(root, alice)
         alice = start_app(root, tmp_path / "alice", name="alice", server=server)
         apps.append(alice)
         signed_in(root, alice)
         wait_in_pane(root, alice, "dos  ✓✓ delivered to bob", "bob")
+        wait_in_pane(root, alice, "uno  ✓✓ delivered to bob", "bob")
