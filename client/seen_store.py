@@ -14,8 +14,10 @@ second time. So the window is kept in the history file, in a table of its own:
   (``SqliteHistory.add_many``), so a message is never in the history without
   its id, nor its id saved without the message (whose receipt a crash in
   between would otherwise leave unsent while the resend is dropped);
-- at most ``MAX_SEEN_IDS`` rows, the oldest deleted first, the same bound as
-  the window in memory.
+- each keeps the sender, the id and the signed content's digest, not the
+  keys its copies came by (session keys of a process that has ended: no
+  copy opens by them again);
+- at most ``MAX_SEEN_IDS`` rows, the oldest deleted first.
 
 ``--no-history`` keeps nothing on disk, these rows included: a restarted
 client with it may show a resent message twice.
@@ -30,12 +32,15 @@ import msgpack
 
 from susurro.crypto.errors import CryptoError
 from susurro.crypto.history import HistoryKey
-from susurro.crypto.replay import DEFAULT_REMEMBERED_IDS, MAX_RESENDS_SEEN
 
-#: Ids kept on disk: as many as the guard remembers in memory.
-MAX_SEEN_IDS = DEFAULT_REMEMBERED_IDS
-#: One id's row: a name, an id, a 32-byte digest and a few 32-byte keys; far below this.
-MAX_SEEN_ROW = 4 * 1024
+from .unconfirmed import MAX_UNCONFIRMED
+
+#: Ids kept on disk (about 300 bytes each, padded). A sender resends only what it still keeps
+#: unconfirmed, at most ``MAX_UNCONFIRMED`` (1,000) messages: this covers twenty senders each
+#: resending all of theirs after our restart. The window in memory stays larger (100,000).
+MAX_SEEN_IDS = 20 * MAX_UNCONFIRMED
+#: One id's row: a name, an id and a 32-byte digest; far below this.
+MAX_SEEN_ROW = 1024
 _KIND = "seen"
 
 SCHEMA = """
@@ -46,8 +51,8 @@ CREATE TABLE IF NOT EXISTS seen (
 );
 """
 
-#: (sender, msg_id, digest, the keys its copies came by)
-SeenEntry = tuple[str, str, bytes, tuple[bytes, ...]]
+#: (sender, msg_id, the signed content's digest)
+SeenEntry = tuple[str, str, bytes]
 
 
 class SeenRows:
@@ -56,12 +61,11 @@ class SeenRows:
     def __init__(self, key: HistoryKey, limit: int = MAX_SEEN_IDS) -> None:
         self._key = key
         self.limit = limit
-        self._pending: dict[tuple[str, str], tuple[bytes, tuple[bytes, ...]]] = {}
+        self._pending: dict[tuple[str, str], bytes] = {}
 
-    def put(self, sender: str, msg_id: str, digest: bytes, vias: tuple[bytes, ...]) -> None:
+    def put(self, sender: str, msg_id: str, digest: bytes) -> None:
         """The guard accepted it (``SeenStore``): written with the next messages stored, or at close."""
-        self._pending.pop((sender, msg_id), None)
-        self._pending[(sender, msg_id)] = (digest, vias)
+        self._pending[(sender, msg_id)] = digest
         while len(self._pending) > self.limit:  # the newest ``limit`` are all the table would keep
             self._pending.pop(next(iter(self._pending)))
 
@@ -73,9 +77,9 @@ class SeenRows:
         rows = [
             (
                 self._key.label(_KIND, f"{sender}\0{msg_id}"),
-                self._key.seal_bytes(msgpack.packb([_KIND, sender, msg_id, digest, list(vias)], use_bin_type=True)),
+                self._key.seal_bytes(msgpack.packb([_KIND, sender, msg_id, digest], use_bin_type=True)),
             )
-            for (sender, msg_id), (digest, vias) in self._pending.items()
+            for (sender, msg_id), digest in self._pending.items()
         ]
         db.executemany(
             "INSERT INTO seen (label, box) VALUES (?, ?) ON CONFLICT (label) DO UPDATE SET box = excluded.box", rows
@@ -107,11 +111,9 @@ class SeenRows:
             value: Any = msgpack.unpackb(plaintext, raw=False, max_map_len=0, max_ext_len=0)
         except (ValueError, TypeError):
             return None
-        if type(value) is not list or len(value) != 5 or value[0] != _KIND:
+        if type(value) is not list or len(value) != 4 or value[0] != _KIND:
             return None
-        _, sender, msg_id, digest, vias = value
-        if not (type(sender) is str and type(msg_id) is str and type(digest) is bytes and type(vias) is list):
+        _, sender, msg_id, digest = value
+        if not (type(sender) is str and type(msg_id) is str and type(digest) is bytes):
             return None
-        if len(vias) > MAX_RESENDS_SEEN or not all(type(v) is bytes for v in vias):
-            return None
-        return sender, msg_id, digest, tuple(vias)
+        return sender, msg_id, digest

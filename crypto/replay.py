@@ -31,8 +31,7 @@ shown, not a warning. A second copy by the same key is the relay replaying it.
 
 The ids window outlives a restart when the guard is given a ``SeenStore``
 (``keep_seen_in``: the client keeps it next to its history): every id it
-accepts, and every key a resend of it came by, is written there as it is
-accepted, so a resend that reaches a recipient after its restart (it showed
+accepts is written there with its content digest, so a resend that reaches a recipient after its restart (it showed
 the message, its receipt was lost) is still a duplicate, not a second copy
 shown with a "reset".
 """
@@ -59,8 +58,8 @@ MAX_RESENDS_SEEN = 8
 class SeenStore(Protocol):
     """Where the ids window is kept across restarts (sealed, bounded: ``client/seen_store.py``)."""
 
-    def put(self, sender: str, msg_id: str, digest: bytes, vias: tuple[bytes, ...]) -> None:
-        """``msg_id`` from ``sender`` was accepted with ``digest`` and came by the keys ``vias`` (so far)."""
+    def put(self, sender: str, msg_id: str, digest: bytes) -> None:
+        """``msg_id`` from ``sender`` was accepted, its signed content's digest ``digest``."""
         ...
 
 
@@ -100,11 +99,16 @@ class ReplayGuard:
         #: (sender identity key, conversation) -> its state; a state file may own and save it.
         self.streams: OrderedDict[tuple[bytes, str], StreamState] = streams if streams is not None else OrderedDict()
 
-    def keep_seen_in(self, store: SeenStore, saved: Iterable[tuple[str, str, bytes, tuple[bytes, ...]]]) -> None:
-        """Start from ``saved`` (what ``store`` kept, oldest first: sender, msg_id, digest, keys) and write
-        every id accepted from now on to ``store``."""
-        for sender, msg_id, digest, vias in saved:
-            self._seen_ids[(sender, msg_id)] = (digest, vias[-MAX_RESENDS_SEEN:])
+    def keep_seen_in(self, store: SeenStore, saved: Iterable[tuple[str, str, bytes]]) -> None:
+        """Start from ``saved`` (what ``store`` kept, oldest first: sender, msg_id, digest) and write every
+        id accepted from now on to ``store``.
+
+        The keys earlier copies came by are not kept: they were session keys of
+        a process that has ended, which no copy can be opened by again, so after
+        a restart any copy of the same content is a resend.
+        """
+        for sender, msg_id, digest in saved:
+            self._seen_ids[(sender, msg_id)] = (digest, ())
             self._seen_ids.move_to_end((sender, msg_id))
         while len(self._seen_ids) > self._remembered_ids:
             self._seen_ids.popitem(last=False)
@@ -133,8 +137,6 @@ class ReplayGuard:
             accepted, vias = seen
             if digest and accepted == digest and via not in vias and len(vias) < MAX_RESENDS_SEEN:
                 self._seen_ids[(sender, msg_id)] = (accepted, (*vias, via))  # a second copy by it is a replay
-                if self._store is not None:
-                    self._store.put(sender, msg_id, accepted, (*vias, via))
                 return CounterCheck(missed=0, duplicate=True)
             raise Replay(f"message {msg_id!r} from {sender!r} was already received")
         if sender_session_key is None and stream is None:
@@ -162,7 +164,7 @@ class ReplayGuard:
         if len(self._seen_ids) > self._remembered_ids:
             self._seen_ids.popitem(last=False)
         if self._store is not None:
-            self._store.put(sender, msg_id, digest, (via,))
+            self._store.put(sender, msg_id, digest)
         return result
 
     @staticmethod
