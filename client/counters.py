@@ -11,6 +11,9 @@ on both sides, from what the message signs.
 from __future__ import annotations
 
 from collections.abc import Iterable, MutableMapping
+from dataclasses import dataclass
+
+from susurro.crypto import SessionPublicKey
 
 #: Conversations and recipients counted; past it the least recently used are forgotten.
 MAX_COUNTERS = 100_000
@@ -26,6 +29,15 @@ def conversation_of(direct: bool, room: str, room_id: bytes | None = None) -> st
     if direct:
         return "dm"
     return f"room:{room_id.hex()}" if room_id is not None else f"room:{room}"
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """How a copy came, for its counter check: by its sender's ``session`` (None: it waited in our
+    mailbox), opened by our key ``via`` (which tells a resend from a replay)."""
+
+    session: SessionPublicKey | None
+    via: bytes
 
 
 class SendCounters:

@@ -31,7 +31,7 @@ from susurro.protocol import Deliver, Frame
 
 from . import events as ev
 from .admission import Members, Peer
-from .counters import conversation_of
+from .counters import Arrival, conversation_of
 from .events import WarningKind
 from .history import history_conversation
 from .room_events import RoomAlert, RoomMessage, RoomWarning
@@ -49,6 +49,15 @@ def gap_warning(missed: int, sender: str) -> ev.Warning:
     """Messages from ``sender`` to us that the counters show never arrived (dropped on the way)."""
     return ev.Warning(
         kind=WarningKind.GAP, detail=f"{missed} message(s) from {sender} addressed to you never arrived", sender=sender
+    )
+
+
+def late_warning(sender: str) -> ev.Warning:
+    """A message that fills a gap reported before: it came after a later one, by another path or held back."""
+    return ev.Warning(
+        kind=WarningKind.LATE,
+        detail=f"a message from {sender} arrived after a later one (reordered or held back by the relay)",
+        sender=sender,
     )
 
 
@@ -99,28 +108,15 @@ class Incoming:
             ]
         try:
             opened, via = self._open(deliver, peer)
-            inner, head = opened.inner, opened.inner.head
-            conversation = conversation_of(inner.direct, inner.room, None if head is None else head.room_id)
-            stream = (peer.identity_key, conversation)
-            check = self._replay.check(
-                peer.session_key,
-                peer.name,
-                opened.inner.msg_id,
-                opened.counter,
-                stream,
-                digest=opened.digest,
-                via=via,
-            )
-        except CryptoError as exc:  # each failed check, Replay included, has its own kind
+        except CryptoError as exc:  # each failed check has its own kind
             return [ev.Warning(kind=WarningKind.of_crypto(exc.kind), detail=str(exc), sender=peer.name)]
-        if check.duplicate:  # resent to our new session: shown already, so only confirmed again
-            self._duplicates.append((peer.name, peer.identity_key, opened.inner.msg_id))
-            return []
-        out: list[ev.Event] = []
-        if check.missed:
-            out.append(gap_warning(check.missed, peer.name))
-        if inner.head is not None:
-            return out + self._room_message(peer, opened, now)
+        inner = opened.inner
+        arrival = Arrival(peer.session_key, via)
+        if inner.head is not None:  # counted only once every room check passed (``_judge_room_message``)
+            return self._room_message(peer, opened, now, arrival)
+        out, shown = self._count(peer.name, peer.identity_key, opened, arrival)
+        if not shown:
+            return out
         out.extend(self._cross_check_recipients(peer.name, inner.to))
         out.append(
             ev.Message(
@@ -136,7 +132,35 @@ class Incoming:
         )
         return out
 
-    def _room_message(self, peer: Peer, opened: OpenedMessage, now: float) -> list[ev.Event]:
+    def _count(
+        self, sender: str, identity_key: IdentityPublicKey, opened: OpenedMessage, arrival: Arrival
+    ) -> tuple[list[ev.Event], bool]:
+        """The replay guard's word on a copy that passed every other check: the warnings that go
+        before it (a gap, a late fill) and whether it is shown (not a replay, not a resend).
+
+        Only here does a copy move its sender's counters: one refused for any
+        other reason (a stranger's room message, a room that does not exist)
+        must not create a stream or skip numbers in it.
+        """
+        inner, head = opened.inner, opened.inner.head
+        stream = (identity_key, conversation_of(inner.direct, inner.room, None if head is None else head.room_id))
+        try:
+            check = self._replay.check(
+                arrival.session, sender, inner.msg_id, opened.counter, stream, digest=opened.digest, via=arrival.via
+            )
+        except CryptoError as exc:  # Replay
+            return [ev.Warning(kind=WarningKind.of_crypto(exc.kind), detail=str(exc), sender=sender)], False
+        if check.duplicate:  # resent to our new session: shown already, so only confirmed again
+            self._duplicates.append((sender, identity_key, inner.msg_id))
+            return [], False
+        out: list[ev.Event] = []
+        if check.late:
+            out.append(late_warning(sender))
+        if check.missed:
+            out.append(gap_warning(check.missed, sender))
+        return out, True
+
+    def _room_message(self, peer: Peer, opened: OpenedMessage, now: float, arrival: Arrival | None) -> list[ev.Event]:
         """A room message is shown only if its sender is a member by the log verified here.
 
         Its signed head is checked against that log (a fork, or a head the
@@ -148,11 +172,11 @@ class Incoming:
         head = opened.inner.head
         assert head is not None
         if self._rooms is None:
-            return self._judge_room_message(peer, opened)
+            return self._judge_room_message(peer, opened, arrival)
         events, requests = self._rooms.check_message_head(head, peer.name, peer.identity_key)
         self._room_requests.extend(requests)
         if self._held.waiting_for(head.room_id) or not self._rooms.reached(head.room_id, head.seq):
-            if self._held.add(head.room_id, peer, opened, now):
+            if self._held.add(head.room_id, peer, opened, now, arrival):
                 return events
             detail = (
                 f"{peer.name} sent a message to room {opened.inner.room[:40]!r} whose membership log has not "
@@ -163,7 +187,7 @@ class Incoming:
                 kind=RoomWarning.WITHHELD, detail=detail, sender=peer.name, room=opened.inner.room, room_id=head.room_id
             )
             return [*events, alert]
-        return events + self._judge_room_message(peer, opened)
+        return events + self._judge_room_message(peer, opened, arrival)
 
     def waited_room_message(
         self, sender: str, identity_key: IdentityPublicKey, trust: TrustState, opened: OpenedMessage, now: float
@@ -182,7 +206,7 @@ class Incoming:
         self._waited[(sender, opened.inner.msg_id)] = None
         while len(self._waited) > MAX_HELD_ROOM_MESSAGES:
             self._waited.popitem(last=False)
-        return self._mark_waited(self._room_message(author, opened, now))
+        return self._mark_waited(self._room_message(author, opened, now, None))  # the mailbox counted it
 
     def _mark_waited(self, events: list[ev.Event]) -> list[ev.Event]:
         """Room messages that came from our mailbox say so (``waited``), also once released from holding."""
@@ -215,7 +239,7 @@ class Incoming:
             return rooms.reached(item.room_id, head.seq) or not rooms.catching_up(item.room_id)
 
         for item in self._held.release(ready):
-            events.extend(self._judge_room_message(item.peer, item.opened))
+            events.extend(self._judge_room_message(item.peer, item.opened, item.arrival))
         return self._mark_waited(events) if self._waited else events
 
     def abandon_held(self, reason: str) -> list[ev.Event]:
@@ -236,7 +260,8 @@ class Incoming:
             )
         ]  # fmt: skip
 
-    def _judge_room_message(self, peer: Peer, opened: OpenedMessage) -> list[ev.Event]:
+    def _judge_room_message(self, peer: Peer, opened: OpenedMessage, arrival: Arrival | None) -> list[ev.Event]:
+        """Shown if every room check passes and then its counter (``arrival`` None: counted already)."""
         inner = opened.inner
         head = inner.head
         assert head is not None
@@ -280,6 +305,11 @@ class Incoming:
                 f"the log verified here (entry {state.head.seq}) let {', '.join(gone[:5])} go: they may have got it"
             )
             events.append(_about(state, RoomWarning.STALE_SENDER_HEAD, detail, peer))
+        if arrival is not None:
+            counted, shown = self._count(peer.name, peer.identity_key, opened, arrival)
+            if not shown:
+                return counted
+            events = counted + events
         events.append(
             RoomMessage(
                 sender=peer.name,

@@ -26,6 +26,7 @@ from susurro.crypto import OpenedMessage
 
 from . import events as ev
 from .admission import Peer
+from .counters import Arrival
 from .events import WarningKind
 from .rooms import RoomBook
 
@@ -48,6 +49,8 @@ class HeldRoomMessage:
     opened: OpenedMessage
     #: When it arrived (the session's clock).
     since: float = 0.0
+    #: How it came, for its counter check once judged (None: counted already).
+    arrival: Arrival | None = None
 
 
 class HeldRoomMessages:
@@ -65,13 +68,15 @@ class HeldRoomMessages:
         """Messages of this room wait already: a later one queues behind them, so the room keeps its order."""
         return any(item.room_id == room_id for item in self._items)
 
-    def add(self, room_id: bytes, peer: Peer, opened: OpenedMessage, now: float) -> bool:
+    def add(
+        self, room_id: bytes, peer: Peer, opened: OpenedMessage, now: float, arrival: Arrival | None = None
+    ) -> bool:
         """False when full, or full for this sender: the caller flags the message as not shown."""
         if len(self._items) >= self.limit:
             return False
         if sum(item.peer.identity_key == peer.identity_key for item in self._items) >= self.per_sender:
             return False
-        self._items.append(HeldRoomMessage(room_id, peer, opened, now))
+        self._items.append(HeldRoomMessage(room_id, peer, opened, now, arrival))
         return True
 
     def overdue(self, now: float) -> list[bytes]:

@@ -181,13 +181,15 @@ class Sender:
     def send(self, text: str, now: float, to: list[str] | None, msg_id: str | None, *, strict: bool) -> str:
         """``ClientSession.send_message`` once the session allows it: to everyone present or named members."""
         self._resender.check_room()
+        # A direct message is to one person (receivers refuse more); a few named members get a
+        # relay-wide message whose signed ``to`` names just them.
+        direct = to is not None and len(dict.fromkeys(to)) == 1
         absent: list[tuple[str, bytes]] = []
         if to is not None and self.mailbox is not None:
             to, absent = self._split_absent(to, strict=strict)
         targets, skipped = choose_recipients(self._members, to, strict=strict) if to != [] else ([], ())
         self._within_limit(len(targets))
         msg_id = msg_id or secrets.token_hex(8)  # a held message keeps the id its sender was shown
-        direct = to is not None
         data, signed, sealed_to = seal_send(
             self.identity,
             self._keys.boxes,

@@ -22,6 +22,14 @@ numbers a gap skipped:
   one of the numbers a gap skipped (it arrived late, by the other path:
   reported as late, shown once); anything else is a replay.
 
+What a stream remembers is bounded, since its sender chooses the counters
+(any of 1..2^63-1): at most ``MAX_SKIPPED_PER_STREAM`` skipped numbers, none
+more than ``MAX_LATE_DISTANCE`` below the last, at most ``MAX_STREAMS``
+streams and ``MAX_SKIPPED_TOTAL`` skipped numbers across them (the least
+recently used streams go first). A copy under a number let go is refused as
+too late. The caller counts a copy only once it passed every other check, so
+a message that is not shown creates no stream.
+
 A message id seen before is a replay, except for a *resend*: a sender resends
 what a recipient never confirmed to the recipient's next session, under the
 same id. Given the copy's content digest and the key that opened it
@@ -47,10 +55,15 @@ from .errors import Replay
 from .keytypes import SessionPublicKey
 
 DEFAULT_REMEMBERED_IDS = 100_000
-#: Streams remembered (sender identity and conversation); the oldest go first.
-DEFAULT_REMEMBERED_STREAMS = 100_000
-#: Skipped numbers remembered per stream, for copies that arrive late.
-MAX_MISSING_PER_STREAM = 1_000
+#: Streams remembered (sender identity and conversation); the least recently used go first. A
+#: forgotten stream starts again at its next copy (a gap counted from 0 for a new session).
+MAX_STREAMS = 10_000
+#: Skipped numbers remembered per stream, for copies that arrive late: the newest ones.
+MAX_SKIPPED_PER_STREAM = 256
+#: A skipped number this far below the stream's last is let go: its copy is too late to fill the gap.
+MAX_LATE_DISTANCE = 10_000
+#: Skipped numbers across all streams (the state file stays small whatever senders choose).
+MAX_SKIPPED_TOTAL = 65_536
 #: Keys one message may arrive by (the first copy and its resends) before more copies are replays.
 MAX_RESENDS_SEEN = 8
 
@@ -96,8 +109,25 @@ class ReplayGuard:
         self._remembered_ids = remembered_ids
         #: Where accepted ids are also written (None: in memory only, for as long as the process runs).
         self._store: SeenStore | None = None
-        #: (sender identity key, conversation) -> its state; a state file may own and save it.
-        self.streams: OrderedDict[tuple[bytes, str], StreamState] = streams if streams is not None else OrderedDict()
+        self._streams: OrderedDict[tuple[bytes, str], StreamState] = OrderedDict()
+        #: Skipped numbers held across ``streams``.
+        self._skipped = 0
+        self.streams = streams if streams is not None else OrderedDict()
+
+    @property
+    def streams(self) -> OrderedDict[tuple[bytes, str], StreamState]:
+        """(sender identity key, conversation) -> its state, least recently used first; a state file saves it."""
+        return self._streams
+
+    @streams.setter
+    def streams(self, streams: OrderedDict[tuple[bytes, str], StreamState]) -> None:
+        """Take a state file's streams, held to today's bounds (a file written under older ones may hold more)."""
+        self._streams = streams
+        self._skipped = 0
+        for state in streams.values():
+            _trim(state)
+            self._skipped += len(state.missing)
+        self._evict()
 
     def keep_seen_in(self, store: SeenStore, saved: Iterable[tuple[str, str, bytes]]) -> None:
         """Start from ``saved`` (what ``store`` kept, oldest first: sender, msg_id, digest) and write every
@@ -152,12 +182,13 @@ class ReplayGuard:
             )
         result = CounterCheck(missed=counter - last - 1)
         if stream is not None:
-            state = self.streams.get(stream) or StreamState()
+            state = self._streams.get(stream) or StreamState()
+            before = len(state.missing)
             result = self._stream_check(state, sender, counter, known_session, sender_session_key is None, result)
-            self.streams[stream] = state
-            self.streams.move_to_end(stream)
-            while len(self.streams) > DEFAULT_REMEMBERED_STREAMS:
-                self.streams.popitem(last=False)
+            self._skipped += len(state.missing) - before
+            self._streams[stream] = state
+            self._streams.move_to_end(stream)
+            self._evict()
         if sender_session_key is not None:
             self._last_counter.setdefault(sender_session_key, {})[conversation] = counter
         self._seen_ids[(sender, msg_id)] = (digest, (via,))
@@ -176,7 +207,10 @@ class ReplayGuard:
             return CounterCheck(missed=0, late=True)
         if counter <= state.last:
             if sessionless:
-                raise Replay(f"a waiting copy from {sender!r} carries counter {counter}, already received or skipped")
+                raise Replay(
+                    f"a waiting copy from {sender!r} carries counter {counter}: already received, or too late to "
+                    "fill the gap it left"
+                )
             if not known_session:
                 state.last = counter
                 state.missing.clear()
@@ -184,14 +218,27 @@ class ReplayGuard:
             return result  # within a session that started after a reset: the session check decided
         if not known_session:
             result = CounterCheck(missed=counter - state.last - 1)
-        skipped = range(state.last + 1, counter)
-        if len(skipped) <= MAX_MISSING_PER_STREAM:
-            state.missing.update(skipped)
-        while len(state.missing) > MAX_MISSING_PER_STREAM:
-            state.missing.discard(min(state.missing))
+        # Only the newest skipped numbers: a jump to 2^63 - 1 costs what any gap over 256 does.
+        state.missing.update(range(max(state.last + 1, counter - MAX_SKIPPED_PER_STREAM), counter))
         state.last = counter
+        _trim(state)
         return result
+
+    def _evict(self) -> None:
+        """Least recently used streams go until both the stream and the skipped-number bounds hold."""
+        while len(self._streams) > MAX_STREAMS or (self._skipped > MAX_SKIPPED_TOTAL and len(self._streams) > 1):
+            _, state = self._streams.popitem(last=False)
+            self._skipped -= len(state.missing)
 
     def forget_session(self, sender_session_key: SessionPublicKey) -> None:
         """Drop the counter of a session that ended; ids and streams stay remembered."""
         self._last_counter.pop(sender_session_key, None)
+
+
+def _trim(state: StreamState) -> None:
+    """Hold one stream's skipped numbers to ``MAX_SKIPPED_PER_STREAM``, none past ``MAX_LATE_DISTANCE``."""
+    floor = state.last - MAX_LATE_DISTANCE
+    if state.missing and min(state.missing) < floor:
+        state.missing = {n for n in state.missing if n >= floor}
+    if len(state.missing) > MAX_SKIPPED_PER_STREAM:
+        state.missing = set(sorted(state.missing)[-MAX_SKIPPED_PER_STREAM:])

@@ -51,6 +51,10 @@ from .session import SessionKey, make_box
 #: recipient, so the relay's frame limit also bounds body size x recipients.
 MAX_BODY_BYTES = 16 * 1024
 MAX_ROOM_CHARS = 64
+#: The ``room`` of every message in the ``to`` form (direct, or to the relay-wide room): any other
+#: would let a receiver that files by ``room`` show an outsider's message in a room of signed
+#: membership, past its checks.
+MAIN_ROOM = "main"
 #: An opened plaintext can never be larger than this; bounds msgpack parsing.
 MAX_PLAINTEXT = MAX_BODY_BYTES + MAX_RECIPIENTS * (MAX_NAME_CHARS * 4 + FINGERPRINT_SIZE + 16) + 4096
 MAX_COUNTER = 2**63 - 1
@@ -215,6 +219,9 @@ class InnerMessage:
         _expect(isinstance(body, str) and len(body.encode("utf-8", "surrogatepass")) <= MAX_BODY_BYTES, "body")
         _expect(isinstance(to, list) and (head is not None or 0 < len(to)) and len(to) <= MAX_RECIPIENTS, "to")
         assert isinstance(to, list)
+        if head is None:  # the ``to`` form: the relay-wide room, or one person
+            _expect(room == MAIN_ROOM, "room")
+            _expect(not direct or len(to) == 1, "to")
         pairs = []
         # One test per entry (this loop runs for every recipient of every
         # message opened); msgpack yields exactly list, str and bytes.
@@ -340,7 +347,7 @@ def sign_message(
     body: str,
     msg_id: str,
     sent_at: int,
-    room: str = "",
+    room: str = MAIN_ROOM,
     direct: bool = False,
     head: SignedHead | None = None,
     skipped: Sequence[tuple[str, bytes]] = (),
@@ -365,6 +372,8 @@ def sign_message(
         raise MessageTooLarge(f"{len(skipped)} skipped members; the limit is {MAX_RECIPIENTS}")
     if head is not None and direct:
         raise ValueError("a direct message has no room head")
+    if head is None and (room != MAIN_ROOM or (direct and len(recipients) != 1)):
+        raise ValueError(f"a message in the to form is to room {MAIN_ROOM!r}, and a direct one to one person")
     inner = InnerMessage(
         room=room,
         sender=sender,
@@ -414,7 +423,7 @@ def seal_message(
     body: str,
     msg_id: str,
     sent_at: int,
-    room: str = "",
+    room: str = MAIN_ROOM,
     direct: bool = False,
     head: SignedHead | None = None,
     skipped: Sequence[tuple[str, bytes]] = (),

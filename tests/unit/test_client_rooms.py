@@ -315,7 +315,7 @@ def seal_for(size: int, head: SignedHead | None) -> tuple[dict[str, bytes], Any]
         body="hola a todos",
         msg_id="0123456789abcdef",
         sent_at=T * 1000,
-        room="ops",
+        room="ops" if head is not None else "main",  # without a head: the relay-wide room's form
         head=head,
     )
     return sealed, (sender, sender_session, people)

@@ -54,7 +54,7 @@ def bob_keys(with_one_time: bool = True) -> tuple[PrekeyBundle, PrekeyPrivate, P
 
 def block_for_bob(body: str = "hola", counter: int = 1) -> bytes:
     signed = sign_message(
-        identity=ALICE, sender="alice", recipients=[("bob", BOB.public)], body=body, msg_id="m1", sent_at=1, room="r"
+        identity=ALICE, sender="alice", recipients=[("bob", BOB.public)], body=body, msg_id="m1", sent_at=1
     )
     return message_block(signed, counter)
 

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
-import pytest
+from collections import OrderedDict
+from unittest.mock import patch
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from susurro.crypto import replay
 from susurro.crypto.errors import Replay
-from susurro.crypto.replay import CounterCheck, ReplayGuard
+from susurro.crypto.replay import (
+    MAX_LATE_DISTANCE,
+    MAX_SKIPPED_PER_STREAM,
+    MAX_SKIPPED_TOTAL,
+    MAX_STREAMS,
+    CounterCheck,
+    ReplayGuard,
+    StreamState,
+)
+from susurro.crypto.seal import MAX_COUNTER
 
 ALICE = b"A" * 32
 DM = (ALICE, "dm")
@@ -56,3 +71,73 @@ def test_streams_are_per_conversation_and_survive_in_a_shared_table() -> None:
     guard.check(b"key1", "alice", "r1", 1, (ALICE, "room:main"))
     again = ReplayGuard(streams=guard.streams)  # what a state file gives a restarted client
     assert again.check(b"key2", "alice", "m9", 7, DM).missed == 1
+
+
+# --- bounds: the sender chooses the counters, so what a stream remembers is bounded -----------
+
+
+def test_a_jump_to_the_highest_counter_keeps_only_the_newest_skipped_numbers() -> None:
+    guard = ReplayGuard()
+    assert guard.check(b"key1", "alice", "m1", MAX_COUNTER, DM).missed == MAX_COUNTER - 1
+    missing = guard.streams[DM].missing
+    assert missing == set(range(MAX_COUNTER - MAX_SKIPPED_PER_STREAM, MAX_COUNTER))
+    assert guard.check(None, "alice", "late", MAX_COUNTER - 1, DM).late  # the newest still fill the gap
+    with pytest.raises(Replay, match="too late"):
+        guard.check(None, "alice", "older", 2, DM)  # let go: a replay as far as anyone can tell
+
+
+def test_every_other_counter_keeps_a_bounded_window_of_skipped_numbers() -> None:
+    guard = ReplayGuard()
+    for n in range(2, 4 * MAX_LATE_DISTANCE, 2):
+        guard.check(b"key1", "alice", f"m{n}", n, DM)
+        state = guard.streams[DM]
+        assert len(state.missing) <= MAX_SKIPPED_PER_STREAM
+        assert min(state.missing) >= state.last - MAX_LATE_DISTANCE
+    with pytest.raises(Replay):
+        guard.check(None, "alice", "first", 1, DM)  # skipped long ago and let go
+
+
+def test_streams_and_their_skipped_numbers_are_bounded_across_senders() -> None:
+    guard = ReplayGuard()
+    senders = MAX_SKIPPED_TOTAL // MAX_SKIPPED_PER_STREAM + 10
+    for i in range(senders):  # each a new stream that skips the most it can keep
+        guard.check(i.to_bytes(32, "big"), f"s{i}", "m", MAX_SKIPPED_PER_STREAM + 1, (i.to_bytes(32, "big"), "dm"))
+    assert sum(len(s.missing) for s in guard.streams.values()) <= MAX_SKIPPED_TOTAL
+    assert (senders - 1).to_bytes(32, "big") in {key for key, _ in guard.streams}  # the newest kept
+    assert (0).to_bytes(32, "big") not in {key for key, _ in guard.streams}  # the least recently used went
+    for i in range(MAX_STREAMS + 5):
+        guard.check(b"s" * 32, "many", f"m{i}", 1, (b"S" * 32, f"room:{i:064x}"))  # a room each
+    assert len(guard.streams) == MAX_STREAMS
+
+
+def test_a_state_file_written_under_looser_bounds_is_held_to_these() -> None:
+    loaded = OrderedDict(
+        ((i.to_bytes(32, "big"), "dm"), StreamState(last=50_000, missing=set(range(1, 1_001)) | {49_999}))
+        for i in range(300)
+    )
+    guard = ReplayGuard(streams=loaded)
+    assert all(s.missing == {49_999} for s in guard.streams.values())  # the rest is too far below
+    guard.streams = OrderedDict({DM: StreamState(last=2_000, missing=set(range(1_000, 2_000)))})
+    assert guard.streams[DM].missing == set(range(2_000 - MAX_SKIPPED_PER_STREAM, 2_000))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    copies=st.lists(
+        st.tuples(st.integers(0, 3), st.integers(1, MAX_COUNTER), st.booleans()), min_size=1, max_size=40
+    )
+)
+def test_whatever_the_counters_every_bound_holds(copies: list[tuple[int, int, bool]]) -> None:
+    guard = ReplayGuard()
+    with patch.object(replay, "MAX_STREAMS", 3), patch.object(replay, "MAX_SKIPPED_TOTAL", 600):
+        for i, (stream, counter, live) in enumerate(copies):
+            key = bytes([stream]) * 32
+            try:
+                guard.check(key if live else None, "alice", f"m{i}", counter, (key, "dm"))
+            except Replay:
+                pass
+            assert len(guard.streams) <= 3
+            assert sum(len(s.missing) for s in guard.streams.values()) <= 600
+            for state in guard.streams.values():
+                assert len(state.missing) <= MAX_SKIPPED_PER_STREAM
+                assert all(state.last - MAX_LATE_DISTANCE <= n < state.last for n in state.missing)

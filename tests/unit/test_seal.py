@@ -99,14 +99,14 @@ def flip(data: bytes, bit: int) -> bytes:
 
 
 def test_one_recipient_round_trip() -> None:
-    ct = seal(body="hi bob", room="lobby", direct=True)
+    ct = seal(body="hi bob", direct=True)
     assert set(ct) == {"bob"}
     opened = open_as(BOB, ct["bob"])
     assert opened.counter == 1
     inner = opened.inner
     assert inner.body == "hi bob"
     assert inner.sender == "alice"
-    assert inner.room == "lobby"
+    assert inner.room == "main"
     assert inner.direct is True
     assert inner.sent_at == T0
     assert inner.msg_id == "m1"
@@ -146,13 +146,13 @@ def test_body_of_exactly_max_bytes_round_trips() -> None:
     count=st.integers(1, 50),
     body=st.text(max_size=300),
     msg_id=st.text(min_size=1, max_size=64),
-    room=st.text(max_size=64),
     direct=st.booleans(),
 )
-def test_every_recipient_opens_the_same_inner(count: int, body: str, msg_id: str, room: str, direct: bool) -> None:
+def test_every_recipient_opens_the_same_inner(count: int, body: str, msg_id: str, direct: bool) -> None:
     sender = Party("sender")
     recipients = [Party(f"user{i}") for i in range(count)]
-    cts = seal(sender, recipients, body=body, msg_id=msg_id, room=room, direct=direct)
+    direct = direct and count == 1  # a direct message has one recipient
+    cts = seal(sender, recipients, body=body, msg_id=msg_id, direct=direct)
     assert sorted(cts) == sorted(r.name for r in recipients)
     expected_to = tuple((r.name, fingerprint_bytes(r.ik.public)) for r in recipients)
     inners = set()
@@ -161,7 +161,7 @@ def test_every_recipient_opens_the_same_inner(count: int, body: str, msg_id: str
         assert opened.counter == 1
         assert opened.inner.body == body
         assert opened.inner.msg_id == msg_id
-        assert opened.inner.room == room
+        assert opened.inner.room == "main"
         assert opened.inner.direct is direct
         assert opened.inner.to == expected_to
         inners.add(opened.inner)
@@ -322,7 +322,7 @@ def pack(obj: Any) -> bytes:
 
 def inner_map(**changes: Any) -> dict[str, Any]:
     inner: dict[str, Any] = {
-        "room": "",
+        "room": "main",
         "from": "alice",
         "sent_at": T0,
         "msg_id": "m-hand",
@@ -448,6 +448,30 @@ MALFORMED_BLOCKS: dict[str, bytes] = {
 def test_malformed_plaintext_is_malformed_message(block: bytes) -> None:
     with pytest.raises(MalformedMessage):
         open_as(BOB, box_to_bob(block))
+
+
+TWO_TO = [["bob", fingerprint_bytes(BOB.ik.public)], ["carol", fingerprint_bytes(CAROL.ik.public)]]
+
+
+@settings(max_examples=60, deadline=None)
+@given(room=st.text(max_size=64).filter(lambda room: room != "main"), direct=st.booleans())
+def test_a_message_in_the_to_form_is_to_the_main_room_whatever_else_it_names(room: str, direct: bool) -> None:
+    # A receiver filing by ``room`` would show an outsider's "ops" message in room ops, past its checks.
+    with pytest.raises(MalformedMessage):
+        open_as(BOB, box_to_bob(pad(envelope(inner_map(room=room, direct=direct)))))
+
+
+@settings(max_examples=20, deadline=None)
+@given(extra=st.integers(1, 20))
+def test_a_direct_message_names_exactly_one_recipient(extra: int) -> None:
+    to = [*TWO_TO, *([n, bytes(32)] for n in (f"u{i}" for i in range(extra - 1)))]
+    with pytest.raises(MalformedMessage):
+        open_as(BOB, box_to_bob(pad(envelope(inner_map(direct=True, to=to)))))
+    assert open_as(BOB, box_to_bob(pad(envelope(inner_map(to=to))))).inner.to[0][0] == "bob"  # relay-wide: any number
+    with pytest.raises(ValueError):
+        seal(recipients=[BOB, CAROL], direct=True)
+    with pytest.raises(ValueError):
+        seal(room="ops")
 
 
 def test_unpadded_envelope_is_malformed() -> None:
