@@ -31,6 +31,10 @@ def conversation_of(direct: bool, room: str, room_id: bytes | None = None) -> st
     return f"room:{room_id.hex()}" if room_id is not None else f"room:{room}"
 
 
+#: What opens mailbox copies, for the replay guard (``via``): our prekeys, not a session key.
+MAILBOX_VIA = b"mailbox"
+
+
 @dataclass(frozen=True, slots=True)
 class Arrival:
     """How a copy came, for its counter check: by its sender's ``session`` (None: it waited in our

@@ -31,7 +31,7 @@ from susurro.protocol import Deliver, Frame
 
 from . import events as ev
 from .admission import Members, Peer
-from .counters import Arrival, conversation_of
+from .counters import MAILBOX_VIA, Arrival, conversation_of
 from .events import WarningKind
 from .history import history_conversation
 from .room_events import RoomAlert, RoomMessage, RoomWarning
@@ -192,8 +192,9 @@ class Incoming:
     def waited_room_message(
         self, sender: str, identity_key: IdentityPublicKey, trust: TrustState, opened: OpenedMessage, now: float
     ) -> list[ev.Event]:
-        """A room message that waited in our mailbox (opened and counted by ``Mailbox``): judged like one
-        delivered live, against the verified log at its signed head, held while that log is fetched."""
+        """A room message that waited in our mailbox (opened by ``Mailbox``): judged like one delivered
+        live, against the verified log at its signed head, held while that log is fetched, and counted
+        in its sender's stream only once it passed."""
         # Its sender may be away: a stand-in with no session (room checks use the name, key and trust).
         author = Peer(
             name=sender,
@@ -206,7 +207,7 @@ class Incoming:
         self._waited[(sender, opened.inner.msg_id)] = None
         while len(self._waited) > MAX_HELD_ROOM_MESSAGES:
             self._waited.popitem(last=False)
-        return self._mark_waited(self._room_message(author, opened, now, None))  # the mailbox counted it
+        return self._mark_waited(self._room_message(author, opened, now, Arrival(None, MAILBOX_VIA)))
 
     def _mark_waited(self, events: list[ev.Event]) -> list[ev.Event]:
         """Room messages that came from our mailbox say so (``waited``), also once released from holding."""

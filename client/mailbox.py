@@ -39,9 +39,9 @@ from susurro.protocol.mailbox import MAX_FETCH_NAMES, MAX_MAIL_ACK
 
 from . import events as ev
 from .clock import wall_clock
-from .counters import conversation_of
+from .counters import MAILBOX_VIA, conversation_of
 from .events import WarningKind
-from .incoming import gap_warning
+from .incoming import gap_warning, late_warning
 from .mailstate import MailState
 from .prekeyring import Duplicate, PrekeyRing
 from .prekeywire import bundle_from_wire, prekeys_frame
@@ -51,8 +51,6 @@ from .receipts import Receipts
 MAX_PENDING_WAITING = 1_000
 #: One-time prekeys we used, remembered per recipient (a relay handing one out twice is caught).
 MAX_USED_PER_RECIPIENT = 1_000
-#: What opens mailbox copies, for the replay guard (``via``): our prekeys, not a session key.
-MAILBOX_VIA = b"mailbox"
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,7 +292,16 @@ class Mailbox:
         self._persist()
         inner = opened.inner
         head = inner.head
-        stream = (identity_key, conversation_of(inner.direct, inner.room, None if head is None else head.room_id))
+        trust = TrustState.NEW if contact is None else self._trust.state(sender, identity_key)
+        if head is not None:
+            # A room message: judged against the room's verified log like one delivered live (a member
+            # at the signed head, or held until the log is fetched that far), and counted only then.
+            if self.judge_room is None:
+                detail = f"a waiting room message from {sender!r} was not shown: this client keeps no room logs"
+                return [ev.Warning(kind=WarningKind.UNKNOWN_SENDER, detail=detail, sender=sender)]
+            self._first_contact(contact is None, sender, identity_key, now_ms)
+            return self.judge_room(sender, IdentityPublicKey(identity_key), trust, opened, now_ms / 1000)
+        stream = (identity_key, conversation_of(inner.direct, inner.room))
         try:
             check = self._replay.check(
                 None, sender, inner.msg_id, opened.counter, stream, digest=opened.digest, via=MAILBOX_VIA
@@ -304,31 +311,12 @@ class Mailbox:
         if check.duplicate:  # shown online before; the sender had no receipt and left it here too
             self.shown(sender, identity_key, inner.msg_id)
             return []
-        state = self._trust.state(sender, identity_key)
-        if contact is None:
-            # First contact through the mailbox: the relay chose who mails us, so the pin is
-            # charged to the automatic daily budget, like a name the relay introduces, never
-            # to the reserve only the user's own acts spend.
-            self._trust.observe(sender, identity_key, 0, now=now_ms / 1000)
+        self._first_contact(contact is None, sender, identity_key, now_ms)
         out: list[ev.Event] = []
         if check.late:
-            out.append(
-                ev.Warning(
-                    kind=WarningKind.LATE,
-                    detail=f"a message from {sender} arrived after a later one (reordered or held back by the relay)",
-                    sender=sender,
-                )
-            )
+            out.append(late_warning(sender))
         if check.missed:
             out.append(gap_warning(check.missed, sender))
-        trust = TrustState.NEW if contact is None else state
-        if head is not None:
-            # A room message: judged against the room's verified log like one delivered live
-            # (a member at the signed head, or held until the log is fetched that far).
-            if self.judge_room is None:
-                detail = f"a waiting room message from {sender!r} was not shown: this client keeps no room logs"
-                return [*out, ev.Warning(kind=WarningKind.UNKNOWN_SENDER, detail=detail, sender=sender)]
-            return out + self.judge_room(sender, IdentityPublicKey(identity_key), trust, opened, now_ms / 1000)
         out.append(
             ev.Message(
                 sender=sender,
@@ -343,6 +331,13 @@ class Mailbox:
             )
         )
         return out
+
+    def _first_contact(self, new: bool, sender: str, identity_key: bytes, now_ms: int) -> None:
+        """First contact through the mailbox: the relay chose who mails us, so the pin is charged to
+        the automatic daily budget, like a name the relay introduces, never to the reserve only the
+        user's own acts spend."""
+        if new:
+            self._trust.observe(sender, identity_key, 0, now=now_ms / 1000)
 
     # --- receipts -----------------------------------------------------------------
 

@@ -4,7 +4,8 @@ tests/unit/test_seal.py checks the round trip for rooms of ``user0..userN``.
 Here Hypothesis chooses the recipient *set* out of a pool (any names within
 the wire limits, any order, each with its own counter), the body (any
 Unicode text up to the limit in UTF-8 bytes), id, time and the direct
-flag (direct with one recipient; the room of that form is always "main"); every recipient must open exactly what was sealed, with its own
+flag (direct with one recipient; the room of that form is always "main");
+every recipient must open exactly what was sealed, with its own
 counter, and every member of the pool who was not chosen must fail to open
 any of the ciphertexts.
 """

@@ -94,6 +94,8 @@ def test_a_waiting_room_message_from_someone_not_in_the_log_is_not_shown(tmp_pat
     events += room.pump()["bob2"]  # bob fetches the log the message names, then judges it
     assert not [e for e in events if isinstance(e, ev.Message)], events
     assert [e.kind for e in events if isinstance(e, RoomAlert)] == [RoomWarning.NOT_A_MEMBER]
+    # Counted only once shown: mallory's message made no stream (review S5 finding 4).
+    assert (mallory.public, f"room:{room_id.hex()}") not in room["bob2"]._replay.streams
 
 
 def bundle_from_stored(bundle: StoredBundle) -> PrekeyBundle:
