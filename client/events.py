@@ -65,6 +65,7 @@ class WarningKind(str, enum.Enum):
     # a room's membership log failed a check (``rooms.RoomBook``)
     ROOM_BAD_LOG = "room_bad_log"
     ROOM_FORK = "room_fork"
+    ROOM_FORK_CLAIMED = "room_fork_claimed"
     ROOM_WITHHELD = "room_withheld"
     ROOM_NOT_A_MEMBER = "room_not_a_member"
     ROOM_LABEL_CHANGED = "room_label_changed"

@@ -292,6 +292,8 @@ class Incoming:
             )
             return events
         assert self._rooms is not None
+        if self._rooms.conflicts(head):  # a member's head with another history: room_fork_claimed said so
+            return events
         if self._own_identity_key not in at_head:  # "not in skipped" alone lets a member write to anyone
             detail = (
                 f"{peer.name} sent you a message to room {self._rooms.display(state)}, of which you were not a "

@@ -19,6 +19,7 @@ class RoomWarning:
 
     BAD_LOG: Final = WarningKind.ROOM_BAD_LOG
     FORK: Final = WarningKind.ROOM_FORK
+    FORK_CLAIMED: Final = WarningKind.ROOM_FORK_CLAIMED
     WITHHELD: Final = WarningKind.ROOM_WITHHELD
     NOT_A_MEMBER: Final = WarningKind.ROOM_NOT_A_MEMBER
     LABEL_CHANGED: Final = WarningKind.ROOM_LABEL_CHANGED

@@ -10,10 +10,14 @@ one room, what was *shown* beyond it:
   relay's head (``pending``, then ``settle``).
 
 Any of them beyond the verified head holds our own sends (``gate``): sealing
-at an older head could reach a member whose removal is being withheld. A
-claim holds them ``HEAD_CLAIM_WAIT`` at most and none once its signer is no
-longer a member, so one member cannot stop a room for good by signing a head
-that does not exist. No clock and no socket: ``now`` is passed in.
+at an older head could reach a member whose removal is being withheld. So
+does a member's head with another hash at a seq the log holds (a fork
+*claimed*: only two signed entries for one seq prove one, and the message
+proves only what its signer signed). A claim holds them ``HEAD_CLAIM_WAIT``
+at most and none once its signer is no longer a member, and a signer whose
+claim ran out unserved holds nothing more until the relay serves one of its
+heads, so one member cannot stop a room for good, nor again and again, by
+signing heads that do not exist. No clock and no socket: ``now`` is passed in.
 """
 
 from __future__ import annotations
@@ -57,13 +61,15 @@ class _Claim:
     sender: str
     #: When it first held our sends (``HEAD_CLAIM_WAIT`` counts from here; None: not yet).
     since: float | None = None
+    #: Another hash at a seq the log holds: the log reaching ``seq`` does not serve it.
+    conflict: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class HeadFinding:
     """A head shown to us that the log, fetched as far as the relay serves it, does not back."""
 
-    #: ``ROOM_WITHHELD`` (the log stops short of it) or ``ROOM_FORK`` (another entry there).
+    #: ``ROOM_WITHHELD`` (the log stops short of it) or ``ROOM_FORK_CLAIMED`` (a member's, another entry there).
     kind: WarningKind
     detail: str
     #: Whose message signed it; None for the relay's own head.
@@ -79,8 +85,12 @@ class RoomHeads:
         self.newest = newest
         #: identity key of a member (by the verified log) -> the head it claimed beyond ours.
         self.claims: dict[bytes, _Claim] = {}
-        #: (seq, hash, sender) of messages signed at a head beyond ours, until the log gets there.
-        self.pending: list[tuple[int, bytes, str]] = []
+        #: (seq, hash, sender, sender's key) of messages signed at a head beyond ours, until the log gets there.
+        self.pending: list[tuple[int, bytes, str, bytes]] = []
+        #: Members whose claim held our sends for ``HEAD_CLAIM_WAIT`` unserved -> its seq (None: it was
+        #: a conflict, which no log can back): they hold nothing more (their heads are only checked)
+        #: until the log backs one of their heads.
+        self.expired: dict[bytes, int | None] = {}
 
     def relay_head(self, seq: int) -> None:
         """The relay says the room reaches entry ``seq``.
@@ -97,23 +107,35 @@ class RoomHeads:
         Only a member by the verified log (``members``) holds our sends with
         it; every such head is checked once the log is fetched (``settle``).
         """
-        if sender_ik in members:
-            claim = self.claims.get(sender_ik)
-            if claim is None:
-                self.claims[sender_ik] = _Claim(seq, sender)
-            elif seq > claim.seq:  # a higher claim does not restart the wait
-                claim.seq = seq
+        self._claim(seq, sender, sender_ik, members, conflict=False)
         if len(self.pending) < MAX_PENDING_HEADS:
-            self.pending.append((seq, digest, sender))
+            self.pending.append((seq, digest, sender, sender_ik))
 
-    def settle(self, hashes: Sequence[bytes], verified: int, shown: str) -> list[HeadFinding]:
+    def conflicting(self, seq: int, sender: str, sender_ik: bytes, members: Container[bytes]) -> None:
+        """A member signed a message at entry ``seq`` of the verified log with another hash: it claims a
+        fork, which only two signed entries would prove. It holds our sends as any claim does."""
+        self._claim(seq, sender, sender_ik, members, conflict=True)
+
+    def _claim(self, seq: int, sender: str, sender_ik: bytes, members: Container[bytes], *, conflict: bool) -> None:
+        if sender_ik not in members or sender_ik in self.expired:  # a non-member's head never holds anything
+            return
+        claim = self.claims.get(sender_ik)
+        if claim is None:
+            self.claims[sender_ik] = _Claim(seq, sender, conflict=conflict)
+        else:  # a higher claim, or a conflict, does not restart the wait
+            claim.seq, claim.conflict = max(seq, claim.seq), claim.conflict or conflict
+
+    def settle(
+        self, hashes: Sequence[bytes], verified: int, shown: str, members: Container[bytes] = ()
+    ) -> list[HeadFinding]:
         """After a fetch that reached the relay's head: every pending head must be in the log.
 
         ``hashes[seq]`` is the hash of each verified entry, ``verified`` the
-        verified head's seq, ``shown`` the room as the user sees it.
+        verified head's seq, ``shown`` the room as the user sees it, ``members``
+        the verified log's members (whose heads claim something).
         """
         findings: list[HeadFinding] = []
-        for seq, digest, sender in self.pending:
+        for seq, digest, sender, sender_ik in self.pending:
             if seq >= len(hashes):
                 detail = (
                     f"{sender} signed a message at entry {seq} of room {shown}, but the relay serves "
@@ -121,8 +143,12 @@ class RoomHeads:
                 )
                 findings.append(HeadFinding(WarningKind.ROOM_WITHHELD, detail, sender))
             elif not hmac.compare_digest(digest, hashes[seq]):
-                detail = f"{sender} signed a message at another entry {seq} of room {shown}: a fork"
-                findings.append(HeadFinding(WarningKind.ROOM_FORK, detail, sender))
+                if sender_ik in members:  # a stranger's head proves nothing: its message is refused anyway
+                    self.conflicting(seq, sender, sender_ik, members)
+                    detail = claimed_fork(sender, seq, shown)
+                    findings.append(HeadFinding(WarningKind.ROOM_FORK_CLAIMED, detail, sender))
+            else:
+                self.expired.pop(sender_ik, None)  # the relay served a head it signed: it may hold again
         self.pending.clear()
         if not findings and self.newest > verified:
             detail = (
@@ -133,11 +159,18 @@ class RoomHeads:
         return findings
 
     def drop_claims(self, state: RoomState, now: float) -> None:
-        """Claims the log now backs, whose signer is no longer a member, or that held our sends long enough."""
+        """Claims the log now backs, whose signer is no longer a member, or that held our sends long enough
+        (that signer then holds nothing more until the log backs one of its heads)."""
+        for ik, seq in list(self.expired.items()):
+            if ik not in state.members or (seq is not None and seq <= state.head.seq):
+                del self.expired[ik]
         for ik, claim in list(self.claims.items()):
             claim.since = now if claim.since is None else claim.since
-            if claim.seq <= state.head.seq or ik not in state.members or now - claim.since >= HEAD_CLAIM_WAIT:
+            if (not claim.conflict and claim.seq <= state.head.seq) or ik not in state.members:
                 del self.claims[ik]
+            elif now - claim.since >= HEAD_CLAIM_WAIT:
+                del self.claims[ik]
+                self.expired[ik] = None if claim.conflict else claim.seq
 
     def newest_seq(self, verified: int) -> int:
         """The newest head shown to us by anyone, ``verified`` being the log's own."""
@@ -154,6 +187,15 @@ class RoomHeads:
         if refreshing:
             return SendGate.WAIT
         self.drop_claims(state, now)
-        if self.newest_seq(state.head.seq) <= state.head.seq:
+        if self.newest_seq(state.head.seq) <= state.head.seq and not any(c.conflict for c in self.claims.values()):
             return SendGate.OPEN
         return SendGate.WAIT if catching_up else SendGate.WITHHELD
+
+
+def claimed_fork(sender: str, seq: int, shown: str) -> str:
+    """Why a member's message signed at another entry ``seq`` than the verified one is not shown."""
+    return (
+        f"{sender} signed a message at entry {seq} of room {shown} with another history than the one verified "
+        "here; not shown. Only two signed entries for one seq prove a fork: the log is fetched again, and sends "
+        "to the room wait (while they are a member, for a while at most)"
+    )

@@ -145,6 +145,11 @@ def withheld_reason(book: RoomBook, room_id: bytes) -> str:
     """Why nothing is sealed to a room the relay will not serve up to the newest head shown to us."""
     state = book.state(room_id)
     assert state is not None
+    if book.newest_seq(room_id) <= state.head.seq:  # nothing newer: a member's head claimed another history
+        return (
+            f"not sent: a member's message claimed another history of room {book.display(state)}'s membership "
+            "log than the one verified here; nothing is sealed to the room while that holds (a while at most)"
+        )
     return (
         f"not sent: a message or the relay showed entry {book.newest_seq(room_id)} of room "
         f"{book.display(state)}'s membership log, but the relay serves it only up to entry "

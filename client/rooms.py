@@ -45,7 +45,7 @@ from susurro.protocol import (
 from . import events as ev
 from . import room_checks as checks
 from .room_events import RoomAlert, RoomCreated, RoomReady, RoomWarning
-from .room_heads import RoomHeads, SendGate
+from .room_heads import RoomHeads, SendGate, claimed_fork
 from .room_log import MAX_REMEMBERED_ROOMS, RULES, KnownRoom, MemberSpan, RememberedRoom
 from .room_requests import Change, RoomRequests
 from .room_sending import Addressing, address, addressed_names
@@ -289,34 +289,37 @@ class RoomBook:
     ) -> tuple[list[ev.Event], list[Frame]]:
         """A room message was signed at ``head``: does the sender see the log we see?
 
-        Same seq, other hash: a fork. Ahead of us: fetch, and if the relay will
-        not serve that far, it is withholding membership changes. Only a
-        member by the verified log (``sender_ik``) holds our sends with such a
-        head, and for ``HEAD_CLAIM_WAIT`` at most.
+        Membership first (spec review S5, finding 1): a non-member's head proves and holds nothing.
+        A member's with another hash at a seq we hold claims a fork (only two signed entries prove
+        one): ``room_fork_claimed``, fetched again, sends held as for a claim. Ahead of us: fetch.
         """
         room = self._rooms.get(head.room_id)
         if room is None:
             return [], [self.fetch(head.room_id, 0)]
         state = room.state
         if head.seq < len(room.hashes):
-            if not hmac.compare_digest(head.hash, room.hashes[head.seq]):
-                detail = (
-                    f"{sender} signed a message at entry {head.seq} of room {checks.display(state)} with another "
-                    "history than the one verified here: the room's log has forked"
-                )
-                return [checks.fork(room, detail, sender)], []
-            return [], []
+            if not self.conflicts(head) or sender_ik not in state.members:
+                return [], []
+            room.heads.conflicting(head.seq, sender, sender_ik, state.members)
+            detail = claimed_fork(sender, head.seq, checks.display(state))
+            alert = checks.alert(state, RoomWarning.FORK_CLAIMED, detail, sender)
+            return [alert], [self.fetch(state.room_id, head.seq)]  # the relay's entry there, compared
         room.heads.signed(head.seq, head.hash, sender, sender_ik, state.members)
         return [], [self.fetch(state.room_id, state.head.seq + 1)]
+
+    def conflicts(self, head: SignedHead) -> bool:
+        """``head`` names an entry of the log verified here, with another hash than that entry's."""
+        room = self._rooms.get(head.room_id)
+        if room is None or head.seq >= len(room.hashes):
+            return False
+        return not hmac.compare_digest(head.hash, room.hashes[head.seq])
 
     def _settle_pending(self, room: KnownRoom) -> list[ev.Event]:
         """After a fetch that reached the relay's head: every head shown beyond ours must be in the log."""
         state = room.state
         return [
-            checks.fork(room, found.detail, found.sender)
-            if found.kind is RoomWarning.FORK
-            else checks.alert(state, found.kind, found.detail, found.sender)
-            for found in room.heads.settle(room.hashes, state.head.seq, checks.display(state))
+            checks.alert(state, found.kind, found.detail, found.sender)
+            for found in room.heads.settle(room.hashes, state.head.seq, checks.display(state), state.members)
         ]
 
     def _check_remembered(self, room: KnownRoom) -> list[ev.Event]:

@@ -81,6 +81,8 @@ EN: dict[str, str] = {
     "It is refused; the room keeps the members it had.",
     "warn_room_fork": "The relay showed this room's membership differently to different people (a fork). "
     "Compare the room with the others before trusting who is in it.",
+    "warn_room_fork_claimed": "A member's message named another version of this room's member list; it is "
+    "not shown, and your messages to the room wait a little while that is checked.",
     "warn_room_withheld": "The relay is holding back a change to this room's membership.",
     "warn_room_not_a_member": "The relay announced {sender_or_someone} as a member of this room, but the signed "
     "membership does not include them. Nothing is encrypted to them.",
@@ -169,6 +171,8 @@ ES: dict[str, str] = {
     "Se rechaza; la sala conserva los miembros que tenía.",
     "warn_room_fork": "El relé mostró los miembros de esta sala de forma distinta a distintas personas (una "
     "bifurcación). Compara la sala con los demás antes de fiarte de quién está en ella.",
+    "warn_room_fork_claimed": "El mensaje de un miembro nombra otra versión de la lista de miembros de esta "
+    "sala; no se muestra, y tus mensajes a la sala esperan un poco mientras se comprueba.",
     "warn_room_withheld": "El relé está reteniendo un cambio en los miembros de esta sala.",
     "warn_room_not_a_member": "El relé presentó a {sender_or_someone} como miembro de esta sala, pero la lista "
     "firmada no lo incluye. No se le cifra nada.",

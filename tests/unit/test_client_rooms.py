@@ -229,10 +229,13 @@ def test_a_forked_history_is_detected_from_the_relay_and_from_a_message(core: Re
         T,
     )  # fmt: skip
     assert next(e.kind for e in events if isinstance(e, RoomAlert)) == RoomWarning.FORK.value
-    # A message signed at the other version's head is a fork too.
+    # A member's message signed at the other version's head claims a fork (the entries above proved it);
+    # a stranger's proves nothing.
     other = state.extend([two.to_bytes()])
-    events, _ = bob.book.check_message_head(SignedHead(room, other.head.seq, other.head.hash), "alice")
-    assert [e.kind for e in events] == [RoomWarning.FORK.value] and events[0].sender == "alice"  # type: ignore[attr-defined]
+    head = SignedHead(room, other.head.seq, other.head.hash)
+    events, _ = bob.book.check_message_head(head, "alice", alice.ik)
+    assert [e.kind for e in events] == [RoomWarning.FORK_CLAIMED.value] and events[0].sender == "alice"  # type: ignore[attr-defined]
+    assert bob.book.check_message_head(head, "mallory", IdentityKey.generate().public) == ([], [])
 
 
 def test_a_withheld_removal_shows_when_a_message_is_signed_past_it(core: RelayCore) -> None:

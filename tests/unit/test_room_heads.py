@@ -98,9 +98,10 @@ def test_settle_finds_heads_the_log_lacks_or_holds_another_entry_for() -> None:
     heads.signed(1, b"\xff" * 32, "bob", BOB.public, state.members)  # entry 1 exists with another hash
     heads.signed(1, hashes[1], "bob", BOB.public, state.members)  # the very entry: nothing to say
     heads.signed(9, b"\x01" * 32, "bob", BOB.public, state.members)  # beyond what the relay serves
-    findings = heads.settle(hashes, state.head.seq, "team#x")
+    heads.signed(1, b"\xfe" * 32, "carol", CAROL.public, state.members)  # a stranger's: proves nothing
+    findings = heads.settle(hashes, state.head.seq, "team#x", state.members)
     assert [(f.kind, f.sender) for f in findings] == [
-        (WarningKind.ROOM_FORK, "bob"),
+        (WarningKind.ROOM_FORK_CLAIMED, "bob"),  # a member's head claims a fork; only two entries prove one
         (WarningKind.ROOM_WITHHELD, "bob"),
     ]
     assert heads.settle(hashes, state.head.seq, "team#x") == []  # each pending head is checked once
@@ -122,3 +123,40 @@ def test_pending_heads_are_bounded(extra: int) -> None:
         heads.signed(state.head.seq + 1 + seq, b"\x01" * 32, "bob", BOB.public, state.members)
     assert len(heads.pending) == MAX_PENDING_HEADS
     assert len(heads.settle(hashes, state.head.seq, "team#x")) == MAX_PENDING_HEADS
+
+
+def test_a_signer_whose_claim_ran_out_unserved_holds_nothing_more() -> None:
+    state, hashes = room(with_carol=True)
+    heads = RoomHeads()
+    wait = room_heads.HEAD_CLAIM_WAIT
+    heads.signed(state.head.seq + 3, b"\x01" * 32, "bob", BOB.public, state.members)
+    assert gate(heads, state, 1000.0) is SendGate.WITHHELD
+    assert gate(heads, state, 1000.0 + wait) is SendGate.OPEN  # ran out unserved
+    heads.signed(state.head.seq + 10**6, b"\x02" * 32, "bob", BOB.public, state.members)  # fresh and higher
+    heads.conflicting(1, "bob", BOB.public, state.members)  # or another history
+    assert gate(heads, state, 1001.0 + wait) is SendGate.OPEN
+    assert gate(heads, state, 1000.0 + 3 * wait) is SendGate.OPEN
+    assert [f.kind for f in heads.settle(hashes, state.head.seq, "team#x", state.members)] == [
+        WarningKind.ROOM_WITHHELD,  # still checked, and said
+        WarningKind.ROOM_WITHHELD,
+    ]
+    # carol's claim is her own: it holds.
+    heads.signed(state.head.seq + 1, b"\x03" * 32, "carol", CAROL.public, state.members)
+    assert gate(heads, state, 1000.0 + 3 * wait) is SendGate.WITHHELD
+    # Once the relay serves a head bob signed beyond ours, his claims hold again.
+    removal = state.next_entry(ALICE, kind=EntryKind.REMOVE, subject_name="carol", subject_ik=CAROL.public, time=T)
+    later = state.extend([removal.to_bytes()])
+    heads.signed(later.head.seq, later.head.hash, "bob", BOB.public, state.members)
+    heads.settle([*hashes, later.head.hash], later.head.seq, "team#x", later.members)
+    heads.signed(later.head.seq + 1, b"\x04" * 32, "bob", BOB.public, later.members)
+    assert gate(heads, later, 1000.0 + 4 * wait) is SendGate.WITHHELD
+
+
+def test_a_members_conflicting_head_holds_sends_for_the_wait_and_a_strangers_holds_nothing() -> None:
+    state, _ = room()
+    heads = RoomHeads()
+    heads.conflicting(1, "carol", CAROL.public, state.members)  # carol is not in this room
+    assert gate(heads, state, 0.0) is SendGate.OPEN
+    heads.conflicting(1, "bob", BOB.public, state.members)
+    assert gate(heads, state, 10.0) is SendGate.WITHHELD  # the log reaching seq 1 does not serve it
+    assert gate(heads, state, 10.0 + room_heads.HEAD_CLAIM_WAIT) is SendGate.OPEN
