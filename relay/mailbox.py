@@ -92,7 +92,8 @@ POST_SHARES_PER_CONNECTION = 2
 MAX_QUOTA_KEYS = 100_000
 #: Items sent to a member and not yet confirmed, at most (a drain's flow control).
 WINDOW_ITEMS = 64
-#: Bytes of items sent in one go, at most (well under a member's outbox).
+#: Bytes of items sent and not yet confirmed, at most (well under a member's outbox); with nothing in
+#: flight one item goes whatever its size.
 WINDOW_BYTES = 256 * 1024
 
 
@@ -123,7 +124,8 @@ class _Quota:
 class _Drain:
     peer: MailPeer
     cursor: int = 0
-    in_flight: set[int] = field(default_factory=set)
+    #: Items sent and not yet confirmed -> their bytes.
+    in_flight: dict[int, int] = field(default_factory=dict)
     ended: bool = False
 
 
@@ -346,7 +348,8 @@ class MailboxService:
         with self._lock:
             drain = self._drains.get(id(peer))
             if drain is not None:
-                drain.in_flight.difference_update(frame.items)
+                for item in frame.items:
+                    drain.in_flight.pop(item, None)
         if deleted != len(frame.items):
             log.info("mail-ack name=%s items=%d deleted=%d", peer.name, len(frame.items), deleted)
         self._pump(peer)
@@ -360,12 +363,18 @@ class MailboxService:
             if drain is None:
                 return
             room = WINDOW_ITEMS - len(drain.in_flight)
-            if room <= 0:
+            sent = sum(drain.in_flight.values())
+            if room <= 0 or sent >= WINDOW_BYTES:
                 return
+            # The store hands out at least one item: with nothing in flight the window always holds
+            # one, however large, so one item over WINDOW_BYTES cannot stop a mailbox for good.
             items = self.mailboxes.fetch(
-                peer.ik, after=drain.cursor, max_items=room, max_bytes=WINDOW_BYTES, now=self._clock()
+                peer.ik, after=drain.cursor, max_items=room, max_bytes=WINDOW_BYTES - sent, now=self._clock()
             )
             for item in items:
+                if drain.in_flight and sent + len(item.ct) > WINDOW_BYTES:
+                    break  # it goes once what is in flight is confirmed
+                sent += len(item.ct)
                 frame = Mail(
                     item=item.item,
                     sender=item.sender,
@@ -377,7 +386,7 @@ class MailboxService:
                 )
                 offer(peer, frame)
                 drain.cursor = item.item
-                drain.in_flight.add(item.item)
+                drain.in_flight[item.item] = len(item.ct)
             if not items and not drain.in_flight and not drain.ended:
                 drain.ended = True
                 offer(peer, MailEnd())

@@ -35,7 +35,7 @@ from susurro.protocol import (
     encode,
 )
 from susurro.relay import Connection, RelayConfig, RelayCore
-from susurro.relay.mailbox import ONE_TIME_SHARES_PER_CONNECTION, POST_SHARES_PER_CONNECTION
+from susurro.relay.mailbox import ONE_TIME_SHARES_PER_CONNECTION, POST_SHARES_PER_CONNECTION, WINDOW_BYTES
 from susurro.relay.store.mailbox import DEFAULT_MAILBOX_PER_SENDER, DEFAULT_ONE_TIME_PER_FETCHER
 from tests.helpers.memory import MemoryOutbox
 from tests.unit.test_relay_core import hello_for
@@ -313,3 +313,24 @@ def test_a_member_cannot_confirm_away_someone_elses_mail(data_dir: Path) -> None
     item = core.mailbox.mailboxes.fetch(bob.identity.public, after=0, max_items=1, max_bytes=1 << 20, now=NOW)[0]
     carol.send(core, MailAck(items=(item.item,)))
     assert core.mailbox.mailboxes.usage(bob.identity.public)[0] == 1
+
+
+def test_the_window_counts_the_bytes_in_flight_and_always_holds_one_item(data_dir: Path) -> None:
+    """Review S5 finding 3: at most WINDOW_BYTES sent and unconfirmed, but never fewer than one item."""
+    core = make_core(data_dir)
+    alice, bob = Member("alice"), Member("bob")
+    bob.join(core)
+    bob.leave(core)
+    alice.join(core)
+    big, small = WINDOW_BYTES // 2 + 1, 1000  # two big ones do not fit in flight together
+    for n, size in enumerate((small, big, big, WINDOW_BYTES + 1)):
+        post(alice, core, f"m{n}", {bob.key: bytes([n + 1]) * size})
+    first = [f for f in bob.join(core) if isinstance(f, Mail)]
+    assert [len(m.ct) for m in first] == [small, big]
+    # The small one confirmed, the big one still in flight: the next big one waits for it.
+    assert not [f for f in bob.send(core, MailAck(items=(first[0].item,))) if isinstance(f, Mail)]
+    second = [f for f in bob.send(core, MailAck(items=(first[1].item,))) if isinstance(f, Mail)]
+    assert [len(m.ct) for m in second] == [big]
+    third = [f for f in bob.send(core, MailAck(items=(second[0].item,))) if isinstance(f, Mail)]
+    assert [len(m.ct) for m in third] == [WINDOW_BYTES + 1]  # alone and over the bytes: it still goes
+    assert [type(f) for f in bob.send(core, MailAck(items=(third[0].item,)))] == [MailEnd]
