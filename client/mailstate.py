@@ -9,8 +9,8 @@ cannot make the client forget what it must refuse:
   confirmed; one confirmed and then served again (after the recipient
   restarted, or with ``--no-history``) is a duplicate, not a new message.
   A message signed longer ago than ``MAX_MAIL_AGE``, or before the oldest
-  record this bounded list had to let go, cannot be told from such a replay
-  and is refused.
+  record of its sender this bounded list had to let go, cannot be told from
+  such a replay and is refused; one signed in the future is refused too.
 - ``NewestPrekeys``: per identity, the newest signed prekey this client has
   verified, so a relay cannot roll a sender back to an older one (whose
   private half may have leaked since it was replaced).
@@ -24,7 +24,7 @@ cannot make the client forget what it must refuse:
 from __future__ import annotations
 
 import enum
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -44,8 +44,13 @@ from .prekeyring import Duplicate
 #: sealed to is gone by then (replaced after at most 7 days, deleted 30 days later), and the
 #: relay keeps mail at most 30 days (``--mailbox-days``).
 MAX_MAIL_AGE_MS = (SIGNED_PREKEY_ROTATION + SIGNED_PREKEY_GRACE) * 1000
-#: Opened waiting messages remembered; past this the oldest go and the refusal floor rises.
+#: Opened waiting messages remembered in all; past this the sender with the most lets its oldest go.
 MAX_SEEN_MAIL = 20_000
+#: Of those, from one sender: past this its own oldest go, and only its own refusal floor rises.
+MAX_SEEN_MAIL_PER_SENDER = 2_000
+#: A waiting message signed further ahead of our clock than this (ms) is refused: a date in the
+#: future would otherwise stand as a record, and raise its sender's floor, for ever.
+MAX_MAIL_SKEW_MS = 10 * 60 * 1000
 #: Identities whose newest signed prekey is remembered.
 MAX_NEWEST_PREKEYS = 10_000
 #: Sent messages whose per-recipient delivery is remembered.
@@ -55,17 +60,37 @@ MAIL_STATE_PERSON = b"susurro/mail/v1"
 
 
 class SeenMail:
+    """Waiting messages opened, per sender: a record each, and each sender's own refusal floor.
+
+    Senders choose ``sent_at``, so what one sender does must not touch what is
+    kept for another: a record is ``min(sent_at, now)`` of a message signed at
+    most ``MAX_MAIL_SKEW_MS`` ahead, a sender keeps at most
+    ``MAX_SEEN_MAIL_PER_SENDER`` records, and when all of them together reach
+    ``MAX_SEEN_MAIL`` the sender with the most gives one up. Letting a record
+    go raises only its sender's floor.
+    """
+
     def __init__(self) -> None:
-        #: (sender identity key, message id) -> the message's signed ``sent_at`` (ms).
+        #: (sender identity key, message id) -> the message's signed ``sent_at`` (ms), oldest kept first.
         self._seen: OrderedDict[tuple[bytes, str], int] = OrderedDict()
-        #: Nothing signed at or before this (ms) is accepted: its record may have been let go.
+        #: sender -> its message ids in ``_seen``, oldest first.
+        self._by_sender: dict[bytes, deque[str]] = {}
+        #: sender -> nothing of theirs signed at or before this (ms) is accepted: a record was let go.
+        self.floors: dict[bytes, int] = {}
+        #: The same for every sender: floors folded together when too many senders had one.
         self.floor = 0
 
     def check(self, sender_key: bytes, msg_id: str, sent_at: int, now_ms: int) -> None:
-        """Raise ``Duplicate`` for a message opened before, ``Replay`` for one too old to tell."""
+        """Raise ``Duplicate`` for a message opened before, ``Replay`` for one too old to tell,
+        ``MalformedMessage`` for one signed too far ahead of our clock."""
         if (sender_key, msg_id) in self._seen:
             raise Duplicate(f"waiting message {msg_id!r} was opened before")
-        oldest = max(self.floor + 1, now_ms - MAX_MAIL_AGE_MS)
+        if sent_at > now_ms + MAX_MAIL_SKEW_MS:
+            raise MalformedMessage(
+                f"a waiting message {msg_id!r} is signed {(sent_at - now_ms) // 60_000} minute(s) ahead of this "
+                f"client's clock (at most {MAX_MAIL_SKEW_MS // 60_000} are taken)"
+            )
+        oldest = max(self.floor + 1, self.floors.get(sender_key, 0) + 1, now_ms - MAX_MAIL_AGE_MS)
         if sent_at < oldest:
             raise Replay(
                 f"a waiting message {msg_id!r} signed {(now_ms - sent_at) // 86_400_000} day(s) ago is older "
@@ -73,23 +98,54 @@ class SeenMail:
             )
 
     def add(self, sender_key: bytes, msg_id: str, sent_at: int, now_ms: int) -> None:
-        self._seen[(sender_key, msg_id)] = sent_at
+        if (sender_key, msg_id) in self._seen:
+            return
+        self._seen[(sender_key, msg_id)] = min(sent_at, now_ms)
+        self._by_sender.setdefault(sender_key, deque()).append(msg_id)
         # Records past the age limit are not needed: check refuses those messages by age.
         while self._seen and next(iter(self._seen.values())) < now_ms - MAX_MAIL_AGE_MS:
-            self._seen.popitem(last=False)
-        while len(self._seen) > MAX_SEEN_MAIL:
-            _, dropped = self._seen.popitem(last=False)
-            self.floor = max(self.floor, dropped)
+            (key, _), _ = self._seen.popitem(last=False)
+            self._drop_oldest_id(key)
+        if len(self._by_sender[sender_key]) > MAX_SEEN_MAIL_PER_SENDER:
+            self._let_go(sender_key)
+        if len(self._seen) > MAX_SEEN_MAIL:
+            self._let_go(max(self._by_sender, key=lambda key: len(self._by_sender[key])))
+        if len(self.floors) > MAX_SEEN_MAIL:
+            for key in [key for key, floor in self.floors.items() if floor < now_ms - MAX_MAIL_AGE_MS]:
+                del self.floors[key]  # older than anything check still takes
+        while len(self.floors) > MAX_SEEN_MAIL:  # folded: the lowest floor becomes everyone's
+            key = min(self.floors, key=self.floors.__getitem__)
+            self.floor = max(self.floor, self.floors.pop(key))
+
+    def _drop_oldest_id(self, key: bytes) -> None:
+        ids = self._by_sender[key]
+        ids.popleft()
+        if not ids:
+            del self._by_sender[key]
+
+    def _let_go(self, key: bytes) -> None:
+        """Let ``key``'s oldest record go: nothing of theirs signed at or before it is taken any more."""
+        sent_at = self._seen.pop((key, self._by_sender[key][0]))
+        self._drop_oldest_id(key)
+        self.floors[key] = max(self.floors.get(key, 0), sent_at)
+
+    def records(self, sender_key: bytes) -> int:
+        return len(self._by_sender.get(sender_key, ()))
 
     def export(self) -> list[Any]:
-        return [self.floor, [[k, m, t] for (k, m), t in self._seen.items()]]
+        return [self.floor, [[k, m, t] for (k, m), t in self._seen.items()], [[k, f] for k, f in self.floors.items()]]
 
     @classmethod
     def load(cls, raw: Any) -> SeenMail:
+        """From ``export``'s value, or an older one without per-sender floors (its floor is everyone's)."""
         seen = cls()
-        floor, entries = raw
+        floor, entries, *rest = raw
         seen.floor = int(floor)
-        seen._seen = OrderedDict(((bytes(k), str(m)), int(t)) for k, m, t in entries)
+        for k, m, t in entries:
+            seen._seen[(bytes(k), str(m))] = int(t)
+            seen._by_sender.setdefault(bytes(k), deque()).append(str(m))
+        for k, f in rest[0] if rest else ():
+            seen.floors[bytes(k)] = int(f)
         return seen
 
 
