@@ -145,6 +145,16 @@ def label_moved(state: RoomState, pinned_id: bytes, pinned: RoomState | None) ->
     return [alert(state, RoomWarning.LABEL_MOVED, detail)]
 
 
+def misdirected(asked: bytes, served: bytes, known: RoomState | None) -> RoomAlert:
+    """The relay answered our fetch of room ``asked`` with another room's log."""
+    shown = display(known) if known is not None else short_room_id(asked)
+    detail = (
+        f"the relay answered a fetch of room {shown} with the log of another room ({short_room_id(served)}); "
+        "it is ignored, and what waits for the room asked for is judged by the log verified here"
+    )
+    return RoomAlert(kind=RoomWarning.BAD_LOG, detail=detail, room="" if known is None else known.label, room_id=asked)
+
+
 def presence(room: KnownRoom, is_member: Callable[[RoomState, str], bool]) -> list[ev.Event]:
     """Every name the relay lists as online in the room must be a member of its verified log."""
     state = room.state

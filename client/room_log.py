@@ -11,6 +11,7 @@ outlives the process of a room, and ``RULES`` what a log takes as a name.
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass, field
 
 from susurro.crypto import EntryKind, LogRules, RoomEntry, RoomState
@@ -76,6 +77,10 @@ class KnownRoom:
                 spans.append(MemberSpan(from_seq + offset, entry.subject_name))
             elif entry.kind in (EntryKind.REMOVE, EntryKind.LEAVE) and spans:
                 spans[-1].end = from_seq + offset
+
+    def conflicts(self, seq: int, digest: bytes) -> bool:
+        """Entry ``seq`` is verified here, with another hash than ``digest``."""
+        return seq < len(self.hashes) and not hmac.compare_digest(digest, self.hashes[seq])
 
     def members_at(self, seq: int) -> dict[bytes, str]:
         """Identity key -> name of the members at entry ``seq`` (at most the verified head)."""

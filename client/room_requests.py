@@ -43,6 +43,8 @@ class Answered:
     created: bytes | None
     #: Our change (None: the request was no change).
     own: Change | None
+    #: The room a fetch asked for (None: the request was no fetch).
+    fetched: bytes | None = None
 
 
 class RoomRequests:
@@ -103,8 +105,7 @@ class RoomRequests:
         """The request ``request_id`` was answered: what it stood for (nothing is awaited for it any more)."""
         created = self._creating.pop(request_id, None)
         own = self._changes.pop(request_id, None)
-        self._fetching.pop(request_id, None)
-        return Answered(created, own)
+        return Answered(created, own, self._fetching.pop(request_id, None))
 
     def catching_up(self, room_id: bytes) -> bool:
         """A fetch of this room's log is on its way (its answer may still bring the entries we lack)."""

@@ -161,6 +161,8 @@ class RoomBook:
             if request_id and known.refreshing == request_id:
                 known.refreshing = ""
         answered = self._requests.answered(request_id)
+        if answered.fetched not in (None, frame.room):  # never filed as the room we asked for, nor kept
+            return [checks.misdirected(answered.fetched, frame.room, self.state(answered.fetched))], []
         created, own = answered.created, answered.own
         events: list[ev.Event] = []
         out: list[Frame] = []
@@ -310,9 +312,7 @@ class RoomBook:
     def conflicts(self, head: SignedHead) -> bool:
         """``head`` names an entry of the log verified here, with another hash than that entry's."""
         room = self._rooms.get(head.room_id)
-        if room is None or head.seq >= len(room.hashes):
-            return False
-        return not hmac.compare_digest(head.hash, room.hashes[head.seq])
+        return room is not None and room.conflicts(head.seq, head.hash)
 
     def _settle_pending(self, room: KnownRoom) -> list[ev.Event]:
         """After a fetch that reached the relay's head: every head shown beyond ours must be in the log."""
