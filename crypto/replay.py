@@ -20,7 +20,11 @@ numbers a gap skipped:
   its counters, reported as a reset;
 - a copy with no session (a mailbox item) must be above the stream's last, or
   one of the numbers a gap skipped (it arrived late, by the other path:
-  reported as late, shown once); anything else is a replay.
+  reported as late, shown once); anything else is a replay;
+- a copy of a known session at or below its last counter is a replay, unless
+  it carries a number a gap skipped and came by a key of ours the session's
+  last copy did not (the sender resending a lost copy to our next session):
+  late, shown once.
 
 What a stream remembers is bounded, since its sender chooses the counters
 (any of 1..2^63-1): at most ``MAX_SKIPPED_PER_STREAM`` skipped numbers, none
@@ -102,8 +106,8 @@ class ReplayGuard:
         remembered_ids: int = DEFAULT_REMEMBERED_IDS,
         streams: OrderedDict[tuple[bytes, str], StreamState] | None = None,
     ) -> None:
-        #: session key -> conversation -> last counter (senders count per conversation).
-        self._last_counter: dict[bytes, dict[str, int]] = {}
+        #: session key -> conversation -> (last counter, the key of ours its copy came by).
+        self._last_counter: dict[bytes, dict[str, tuple[int, bytes]]] = {}
         #: (sender, msg_id) -> (content digest, keys that opened a copy of it).
         self._seen_ids: OrderedDict[tuple[str, str], tuple[bytes, tuple[bytes, ...]]] = OrderedDict()
         self._remembered_ids = remembered_ids
@@ -174,12 +178,19 @@ class ReplayGuard:
         conversation = stream[1] if stream is not None else ""
         session = self._last_counter.get(sender_session_key, {}) if sender_session_key is not None else {}
         known_session = conversation in session
-        last = session.get(conversation, 0)
+        last, last_via = session.get(conversation, (0, b""))
+        refill = False
         if sender_session_key is not None and counter <= last:
-            raise Replay(
-                f"message from {sender!r} carries counter {counter}, but {last} was already received "
-                "(replayed or reordered)"
-            )
+            gapped = self._streams.get(stream) if stream is not None else None
+            # A number a gap skipped, by a key of ours this session's last copy did not come by (our
+            # next session, after the relay cut the one that lost it): the sender's resend fills the
+            # gap, late. By the same key it is the relay reordering: refused.
+            if gapped is None or counter not in gapped.missing or not via or via == last_via:
+                raise Replay(
+                    f"message from {sender!r} carries counter {counter}, but {last} was already received "
+                    "(replayed or reordered)"
+                )
+            refill = True
         result = CounterCheck(missed=counter - last - 1)
         if stream is not None:
             state = self._streams.get(stream) or StreamState()
@@ -189,8 +200,8 @@ class ReplayGuard:
             self._streams[stream] = state
             self._streams.move_to_end(stream)
             self._evict()
-        if sender_session_key is not None:
-            self._last_counter.setdefault(sender_session_key, {})[conversation] = counter
+        if sender_session_key is not None and not refill:  # a late fill does not move the session back
+            self._last_counter.setdefault(sender_session_key, {})[conversation] = (counter, via)
         self._seen_ids[(sender, msg_id)] = (digest, (via,))
         if len(self._seen_ids) > self._remembered_ids:
             self._seen_ids.popitem(last=False)

@@ -141,3 +141,22 @@ def test_whatever_the_counters_every_bound_holds(copies: list[tuple[int, int, bo
             for state in guard.streams.values():
                 assert len(state.missing) <= MAX_SKIPPED_PER_STREAM
                 assert all(state.last - MAX_LATE_DISTANCE <= n < state.last for n in state.missing)
+
+
+# --- a resend under a skipped number fills the gap (review S5 finding 5) ----------------------
+
+OURS_A, OURS_B, OURS_C = b"\xaa" * 32, b"\xbb" * 32, b"\xcc" * 32  # keys of ours that opened copies
+
+
+def test_a_resend_to_our_next_session_under_a_skipped_number_fills_the_gap_late() -> None:
+    guard = ReplayGuard()
+    guard.check(b"key1", "alice", "m4", 4, DM, via=OURS_A)
+    assert guard.check(b"key1", "alice", "m6", 6, DM, via=OURS_A).missed == 1  # m5 was lost
+    with pytest.raises(Replay):
+        guard.check(b"key1", "alice", "m5", 5, DM, via=OURS_A)  # by the same key: the relay reordering
+    assert guard.check(b"key1", "alice", "m5", 5, DM, via=OURS_B).late  # resent to our next session
+    with pytest.raises(Replay):
+        guard.check(b"key1", "alice", "m5-again", 5, DM, via=OURS_C)  # filled: no second copy
+    with pytest.raises(Replay):
+        guard.check(b"key1", "alice", "m4-again", 4, DM, via=OURS_C)  # received, not skipped: a replay
+    assert guard.check(b"key1", "alice", "m7", 7, DM, via=OURS_B) == CounterCheck(missed=0)
