@@ -132,12 +132,18 @@ def test_a_claimed_head_the_relay_never_serves_stops_holding_sends_after_the_wai
     alice.wait_message("sent at the verified head")
 
 
-def test_a_non_member_signing_a_head_that_does_not_exist_never_holds_sends(hostile: HostileRoom) -> None:
+def removed_but_pretending(hostile: HostileRoom) -> tuple[Client, Client, Client, bytes]:
+    """ops with bob and mallory; alice removes mallory, whose client goes on as if still a member."""
     (alice, bob, mallory), room = room_of(hostile, RoomPolicy.INVITE, "bob", "mallory")
     remove(alice, room, mallory, bob, mallory)
     removed = mallory.session.rooms.state(room)
     assert removed is not None
     pretend_member(mallory, removed)
+    return alice, bob, mallory, room
+
+
+def test_a_non_member_signing_a_head_that_does_not_exist_never_holds_sends(hostile: HostileRoom) -> None:
+    alice, bob, mallory, _ = removed_but_pretending(hostile)
     lie_about(mallory, at_head(10**6, secrets.token_bytes(32)))
     mallory.connection.send_to_room("still here", "ops")
     from_mallory(bob, RoomWarning.NOT_A_MEMBER)

@@ -20,8 +20,7 @@ from tests.adversarial.test_hostile_rooms_review import (
     at_head,
     from_mallory,
     lie_about,
-    pretend_member,
-    remove,
+    removed_but_pretending,
     room_of,
 )
 from tests.helpers.hostile_relay import HostileRoom
@@ -29,11 +28,7 @@ from tests.helpers.hostile_relay import HostileRoom
 
 def test_anyone_signing_another_hash_at_a_known_seq_does_not_stop_the_room(hostile: HostileRoom) -> None:
     """mallory, removed, signs a room message at entry 1 with 32 random bytes for its hash."""
-    (alice, bob, mallory), room = room_of(hostile, RoomPolicy.INVITE, "bob", "mallory")
-    remove(alice, room, mallory, bob, mallory)
-    removed = mallory.session.rooms.state(room)
-    assert removed is not None
-    pretend_member(mallory, removed)
+    alice, bob, mallory, _ = removed_but_pretending(hostile)
     lie_about(mallory, at_head(1, secrets.token_bytes(32)))
     mallory.connection.send_to_room("the room is mine", "ops")
     from_mallory(bob, RoomWarning.NOT_A_MEMBER)

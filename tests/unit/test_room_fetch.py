@@ -12,35 +12,19 @@ from susurro.client import events as ev
 from susurro.client.room_events import RoomAlert, RoomWarning
 from susurro.crypto import EntryKind, RoomPolicy, create_entry, entry_hash
 from susurro.protocol import (
-    CLIENT_FRAMES,
     Frame,
-    FrameDecoder,
     RoomFetch,
     RoomLog,
     RoomUpdate,
-    decode_frame,
 )
 from tests.helpers.session_pair import Item, SessionPair
-from tests.unit.test_room_session import ops, request
+from tests.unit.test_room_session import ops, request, sends
 
 
 def fetches_of(pair: SessionPair, label: str) -> list[RoomFetch]:
     """Every ``room_fetch`` ``label`` writes from now on."""
     seen: list[RoomFetch] = []
-    session = pair[label]
-    original = session.data_to_send
-
-    def spy() -> bytes:
-        data = original()
-        decoder = FrameDecoder(16 * 1024 * 1024)
-        decoder.feed(data)
-        while (payload := decoder.next_payload()) is not None:
-            frame = decode_frame(payload, CLIENT_FRAMES, max_bin_len=16 * 1024 * 1024)
-            if isinstance(frame, RoomFetch):
-                seen.append(frame)
-        return data
-
-    session.data_to_send = spy  # type: ignore[method-assign]
+    sends(pair, label, seen, RoomFetch)
     return seen
 
 

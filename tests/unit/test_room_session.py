@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,8 +54,8 @@ def alerts(events: Sequence[ev.Event], kind: str) -> list[RoomAlert]:
     return [e for e in events if isinstance(e, RoomAlert) and e.kind == kind]
 
 
-def sends(pair: SessionPair, label: str, hook_into: list[Send]) -> None:
-    """Record every ``send`` ``label`` writes (what it encrypted, to whom)."""
+def sends(pair: SessionPair, label: str, hook_into: list[Any], kind: type[Frame] = Send) -> None:
+    """Record every ``send`` (or other frame ``kind``) ``label`` writes (what it encrypted, to whom)."""
     session = pair[label]
     original = session.data_to_send
 
@@ -64,7 +65,7 @@ def sends(pair: SessionPair, label: str, hook_into: list[Send]) -> None:
         decoder.feed(data)
         while (payload := decoder.next_payload()) is not None:
             frame = decode_frame(payload, CLIENT_FRAMES, max_bin_len=16 * 1024 * 1024)
-            if isinstance(frame, Send):
+            if isinstance(frame, kind):
                 hook_into.append(frame)
         return data
 
