@@ -106,10 +106,13 @@ class SeenMail:
         while self._seen and next(iter(self._seen.values())) < now_ms - MAX_MAIL_AGE_MS:
             (key, _), _ = self._seen.popitem(last=False)
             self._drop_oldest_id(key)
-        if len(self._by_sender[sender_key]) > MAX_SEEN_MAIL_PER_SENDER:
+        held = len(self._by_sender.get(sender_key, ()))  # none: its record was already past the age limit
+        if held > MAX_SEEN_MAIL_PER_SENDER:
             self._let_go(sender_key)
-        if len(self._seen) > MAX_SEEN_MAIL:
-            self._let_go(max(self._by_sender, key=lambda key: len(self._by_sender[key])))
+        if len(self._seen) > MAX_SEEN_MAIL:  # this sender if it holds its share or more (no scan), else the most
+            fair = MAX_SEEN_MAIL // len(self._by_sender)
+            mine = 0 < held >= fair
+            self._let_go(sender_key if mine else max(self._by_sender, key=lambda key: len(self._by_sender[key])))
         if len(self.floors) > MAX_SEEN_MAIL:
             for key in [key for key, floor in self.floors.items() if floor < now_ms - MAX_MAIL_AGE_MS]:
                 del self.floors[key]  # older than anything check still takes

@@ -29,8 +29,9 @@ numbers a gap skipped:
 What a stream remembers is bounded, since its sender chooses the counters
 (any of 1..2^63-1): at most ``MAX_SKIPPED_PER_STREAM`` skipped numbers, none
 more than ``MAX_LATE_DISTANCE`` below the last, at most ``MAX_STREAMS``
-streams and ``MAX_SKIPPED_TOTAL`` skipped numbers across them (the least
-recently used streams go first). A copy under a number let go is refused as
+streams (the least recently used go first) and ``MAX_SKIPPED_TOTAL``
+skipped numbers across them (past it, the stream holding the most gives up
+its oldest). A copy under a number let go is refused as
 too late. The caller counts a copy only once it passed every other check, so
 a message that is not shown creates no stream.
 
@@ -199,7 +200,7 @@ class ReplayGuard:
             self._skipped += len(state.missing) - before
             self._streams[stream] = state
             self._streams.move_to_end(stream)
-            self._evict()
+            self._evict(state)
         if sender_session_key is not None and not refill:  # a late fill does not move the session back
             self._last_counter.setdefault(sender_session_key, {})[conversation] = (counter, via)
         self._seen_ids[(sender, msg_id)] = (digest, (via,))
@@ -235,11 +236,23 @@ class ReplayGuard:
         _trim(state)
         return result
 
-    def _evict(self) -> None:
-        """Least recently used streams go until both the stream and the skipped-number bounds hold."""
-        while len(self._streams) > MAX_STREAMS or (self._skipped > MAX_SKIPPED_TOTAL and len(self._streams) > 1):
+    def _evict(self, current: StreamState | None = None) -> None:
+        """Least recently used streams go past ``MAX_STREAMS``; past ``MAX_SKIPPED_TOTAL`` the stream
+        holding the most skipped numbers lets its oldest go, so senders who skip thousands cannot push
+        out the streams of those who skip few (a forgotten stream would show them a false gap)."""
+        while len(self._streams) > MAX_STREAMS:
             _, state = self._streams.popitem(last=False)
             self._skipped -= len(state.missing)
+        while self._skipped > MAX_SKIPPED_TOTAL:
+            # The stream that just grew, if it holds its share or more (no scan), else the biggest.
+            fair = MAX_SKIPPED_TOTAL // len(self._streams)
+            if current is not None and current.missing and len(current.missing) >= fair:
+                state = current
+            else:
+                state = max(self._streams.values(), key=lambda s: len(s.missing))
+            keep = max(0, len(state.missing) - (self._skipped - MAX_SKIPPED_TOTAL))
+            self._skipped -= len(state.missing) - keep
+            state.missing = set(sorted(state.missing)[len(state.missing) - keep :])
 
     def forget_session(self, sender_session_key: SessionPublicKey) -> None:
         """Drop the counter of a session that ended; ids and streams stay remembered."""
