@@ -140,6 +140,11 @@ class RelayConnection(LiveCalls):
         return connection
 
     @property
+    def address(self) -> tuple[str, int] | None:
+        """The relay node in use (or being tried) now: with several, the one a reconnect moved to."""
+        return self._addresses.current if self._addresses is not None else None
+
+    @property
     def state(self) -> LinkState:
         """The link as a whole: the live session's state, or ``RECONNECTING``/``CLOSED`` between sessions."""
         with self._lock:

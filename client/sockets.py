@@ -67,6 +67,12 @@ def parse_addresses(text: str, default_port: int = 12345) -> list[tuple[str, int
     return list(dict.fromkeys(addresses))  # the same node twice is one node
 
 
+def shown_address(address: tuple[str, int]) -> str:
+    """``host:port`` as ``parse_address`` reads it back (an IPv6 host in brackets)."""
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def open_socket(
     host: str,
     port: int,

@@ -13,6 +13,7 @@ process this way, which is more robust than two ``Tk()`` interpreters.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import queue
 import time
 import tkinter as tk
@@ -26,6 +27,7 @@ from susurro.client.history import DEFAULT_PAGE, HistoryPage
 from susurro.client.mailstate import DeliveryState as WaitState
 from susurro.client.room_events import RoomEvent
 from susurro.client.session import SendError
+from susurro.client.sockets import shown_address
 from susurro.crypto.trust import TrustState
 
 from .presenter import ROOM, ChatState, Outgoing, conversation_key, history_name
@@ -234,8 +236,17 @@ class SusurroApp:
                 self._before_welcome.append(event)
             return
         if not self.rooms.answers(event):
-            self.window.apply(self.state.apply(event, self._room_of(event)))
+            self.window.apply(self.state.apply(self._in_use(event), self._room_of(event)))
         self.rooms.seen(event)
+
+    def _in_use(self, event: ev.Event) -> ev.Event:
+        """A ``Connected`` names the relay node in use when the address lists several (``a:1,b:2``):
+        the first that answered, or the one a reconnect moved to when another went away."""
+        opened = self.opened
+        if not isinstance(event, ev.Connected) or opened is None or "," not in opened.relay:
+            return event
+        address = opened.connection.address
+        return event if address is None else dataclasses.replace(event, relay=shown_address(address))
 
     def _room_of(self, event: ev.Event) -> RoomInfo | None:
         """For a room event, the room's verified log as it stands now (read from the core's book).
@@ -298,7 +309,7 @@ class SusurroApp:
             notifications=notifications,
         )
         self.window.apply(state.select(ROOM))
-        self.window.apply(self.state.apply(connected))
+        self.window.apply(self.state.apply(self._in_use(connected)))
         if opened.started_relay:
             self._notice(self.strings("started_local_relay", relay=opened.relay))
         if opened.created_key:

@@ -25,7 +25,7 @@ from susurro.client.home import history_path, identity_path, trust_path
 from susurro.client.lobby import Lobby
 from susurro.client.localstate import open_local_state
 from susurro.client.session import ClientSession
-from susurro.client.sockets import ConnectFailed, parse_address
+from susurro.client.sockets import ConnectFailed, parse_addresses
 from susurro.client.tls import TLSSetupError, client_context
 from susurro.crypto.files import UnsafeFile
 from susurro.crypto.history import HistoryKey
@@ -135,8 +135,12 @@ def unreachable(relay: str, exc: Exception, strings: Strings) -> str:
     return strings("err_unreachable", relay=relay, detail=strings.reason(str(exc)))
 
 
-def validate(request: SignInRequest, strings: Strings) -> tuple[str, str, int]:
-    """Check the form before touching files or the network: (name, host, port)."""
+def validate(request: SignInRequest, strings: Strings) -> tuple[str, list[tuple[str, int]]]:
+    """Check the form before touching files or the network: (name, the relay's addresses).
+
+    Several addresses, ``a:12345,b:12345`` as for ``susurro-cli --server``, are the nodes of one relay:
+    the first that answers is used, and a reconnect goes to the next one (``client.reconnect.Addresses``).
+    """
     if not request.name.strip():
         raise SignInError("name", strings("err_name_empty"))
     try:
@@ -144,10 +148,10 @@ def validate(request: SignInRequest, strings: Strings) -> tuple[str, str, int]:
     except BadName as exc:
         raise SignInError("name", bad_name_message(request.name.strip(), exc.detail, strings)) from None
     try:
-        host, port = parse_address(request.relay)
+        addresses = parse_addresses(request.relay)
     except ValueError as exc:
         raise SignInError("relay", strings("err_bad_address", detail=str(exc))) from None
-    return name, host, port
+    return name, addresses
 
 
 def open_session(request: SignInRequest, strings: Strings) -> OpenedSession:
@@ -156,7 +160,8 @@ def open_session(request: SignInRequest, strings: Strings) -> OpenedSession:
     With ``allow_local_relay`` and nobody listening, start the same in-process
     demo relay ``susurro-cli`` starts (``client.demo.start_local_relay``).
     """
-    name, host, port = validate(request, strings)
+    name, addresses = validate(request, strings)
+    (host, port), *others = addresses
     key_file = key_file_for(name, request.identity)
     assert key_file is not None  # the name is valid
     identity, created = load_key(key_file, request.passphrase, strings)
@@ -192,9 +197,9 @@ def open_session(request: SignInRequest, strings: Strings) -> OpenedSession:
     events: queue.Queue[object] = queue.Queue()
     stop_relay: Callable[[], None] | None = None
     try:
-        connection = RelayConnection.open(session, host, port, events, tls=tls)
+        connection = RelayConnection.open(session, host, port, events, tls=tls, others=others)
     except ConnectFailed as exc:
-        if not request.allow_local_relay or tls is not None:
+        if not request.allow_local_relay or tls is not None or others:
             raise SignInError("relay", unreachable(relay_label, exc, strings)) from None
         stop_relay = start_local_relay(host, port, lambda _text: None)  # the window says it in its own words
         if stop_relay is None:  # another demo won the race for the port: join it
