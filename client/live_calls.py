@@ -159,6 +159,11 @@ class LiveCalls:
         with self._lock:
             return self.session.outstanding()
 
+    def unconfirmed(self) -> list[tuple[str, str, tuple[str, ...]]]:
+        """(msg_id, text, names) of each message still without everyone's receipt (``outstanding``'s parts)."""
+        with self._lock:
+            return self.session.unconfirmed()
+
     def members(self) -> list[ev.MemberInfo]:
         """The verified members now present, sorted by name (a snapshot for views)."""
         with self._lock:

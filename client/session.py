@@ -302,8 +302,13 @@ class ClientSession(SessionParts, RelayFrames):
                 kind=WarningKind.UNCONFIRMED,
                 detail=f"{about(msg_id, text, names)}: no receipt yet from {', '.join(names)}",
             )
-            for msg_id, text, names in self._resender.book.outstanding()
+            for msg_id, text, names in self.unconfirmed()
         ]
+
+    def unconfirmed(self) -> list[tuple[str, str, tuple[str, ...]]]:
+        """(msg_id, text, names whose receipt has not come) of each such message, oldest first: the
+        parts of ``outstanding``, for a view that says them in its own words."""
+        return self._resender.book.outstanding()
 
     def close(self) -> list[ev.Event]:
         """Say goodbye; the caller sends ``data_to_send()`` and closes the socket.

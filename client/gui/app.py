@@ -30,8 +30,10 @@ from susurro.client.session import SendError
 from susurro.client.sockets import shown_address
 from susurro.crypto.trust import TrustState
 
+from .closing import Unconfirmed, UnconfirmedDialog
 from .presenter import ROOM, ChatState, Outgoing, conversation_key, history_name
 from .room_actions import RoomActions
+from .room_dialogs import Dialog
 from .room_view import RoomInfo, is_room_key, room_info
 from .settings import Settings
 from .signin import JOIN_TIMEOUT, OpenedSession, SignInError, SignInRequest, default_relay, open_session, refusal
@@ -45,6 +47,9 @@ from .worker import Worker
 POLL_MS = 50
 #: Events handled per poll, so a flood of messages cannot freeze the window.
 EVENTS_PER_POLL = 200
+#: On closing, how long to wait for the receipts of what was just sent (as the terminal's /quit), and how often to ask.
+QUIT_GRACE = 2.0
+UNCONFIRMED_POLL_MS = 200
 #: Bound on waiting for the worker to finish closing when the app ends.
 SHUTDOWN_TIMEOUT = 15.0
 
@@ -90,6 +95,9 @@ class SusurroApp:
         self._before_welcome: list[ev.Event] = []
         self._after_id: str | None = None
         self._close_requested = False
+        #: Closing asked for, waiting for receipts or for the person's answer (``closing_dialog``).
+        self._leaving = False
+        self.closing_dialog: UnconfirmedDialog | None = None
         self.verify_dialog: VerifyDialog | None = None
         self.rooms = RoomActions(self)
         self.colours: Palette = LIGHT
@@ -197,7 +205,7 @@ class SusurroApp:
         if self.closed:
             return
         if self._close_requested and not self._closing:
-            self.close()
+            self.close_now()  # a signal: nobody is there to answer a question
         while not self.closed:
             try:
                 self.worker.done.get_nowait().deliver()
@@ -544,7 +552,42 @@ class SusurroApp:
     # --- closing -------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Leave: remember the layout, say bye (on the worker), then remove the windows."""
+        """Leave, as the terminal's ``/quit``: after a short wait for receipts on their way, the messages
+        still without one are listed (they are sent again next time) and the person chooses to close
+        or keep the window open; with none, the window closes at once."""
+        if self._closing or self._leaving:
+            return
+        if self.window is None or self.opened is None:
+            self.close_now()
+            return
+        self._leaving = True
+        self._check_unconfirmed(time.monotonic() + QUIT_GRACE)
+
+    def _check_unconfirmed(self, deadline: float) -> None:
+        opened, window = self.opened, self.window
+        if opened is None or window is None or self._closing:
+            self.close_now()
+            return
+
+        def answered(items: list[Unconfirmed] | None, error: BaseException | None) -> None:
+            if self._closing or not self._leaving:
+                return
+            if error is not None or not items:
+                self.close_now()
+            elif time.monotonic() < deadline:  # receipts may be on their way: ask again shortly
+                self.root.after(UNCONFIRMED_POLL_MS, lambda: self._check_unconfirmed(deadline))
+            elif window.top.winfo_exists():
+                self.closing_dialog = UnconfirmedDialog(window.top, self.strings, items, self.close_now,
+                                                        self._keep_open)
+
+        self.worker.submit(opened.connection.unconfirmed, answered)
+
+    def _keep_open(self) -> None:
+        self._leaving = False
+        self.closing_dialog = None
+
+    def close_now(self) -> None:
+        """Leave now: remember the layout, say bye (on the worker), then remove the windows."""
         if self._closing:
             return
         self._closing = True
@@ -563,6 +606,9 @@ class SusurroApp:
             self.root.after_cancel(self._after_id)
             self._after_id = None
         self.rooms.close_dialog()
+        if self.closing_dialog is not None:
+            Dialog.destroy(self.closing_dialog)  # not its own destroy: that would keep the window open
+            self.closing_dialog = None
         for widget in (self.window, self.dialog):
             if widget is not None:
                 widget.destroy()

@@ -18,7 +18,7 @@ from .strings import Strings
 from .window import release_variable
 
 
-class _Dialog:
+class Dialog:
     def __init__(self, master: tk.Misc, title: str) -> None:
         self.top = tk.Toplevel(master)
         self.top.title(title)
@@ -53,7 +53,7 @@ class _Dialog:
         self._variables.clear()
 
 
-class NewRoomDialog(_Dialog):
+class NewRoomDialog(Dialog):
     """A label and open or invite-only; ``create(label, open)`` answers with a refusal or None."""
 
     def __init__(self, master: tk.Misc, strings: Strings, create: Callable[[str, bool], str | None]) -> None:
@@ -82,7 +82,7 @@ class NewRoomDialog(_Dialog):
             self.show_error(refusal)
 
 
-class InviteDialog(_Dialog):
+class InviteDialog(Dialog):
     """A name (the people present who are not members are offered); ``invite(name)`` answers as above."""
 
     def __init__(
@@ -107,7 +107,7 @@ class InviteDialog(_Dialog):
             self.show_error(refusal)
 
 
-class ConfirmDialog(_Dialog):
+class ConfirmDialog(Dialog):
     """A question in people's words and one button that does it (``confirm``); Cancel or Escape does nothing.
 
     Used before removing someone, making someone an admin and leaving a room: each is a signed entry

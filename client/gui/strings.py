@@ -159,6 +159,15 @@ EN: dict[str, str] = {
     "already_verified": "{name} is verified.",
     "legend_title": "What the shields mean",
     "close": "Close",
+    # closing with messages no receipt has confirmed yet
+    "unconfirmed_title": "Messages not confirmed yet",
+    "unconfirmed_intro_one": "One of your messages has no receipt yet:",
+    "unconfirmed_intro": "{count} of your messages have no receipt yet:",
+    "unconfirmed_line": "“{text}” to {names}",
+    "unconfirmed_more": "…and {count} more",
+    "unconfirmed_outro": "They are kept on this computer and sent again the next time you sign in.",
+    "close_now": "Close",
+    "keep_open": "Keep the window open",
     # command line
     "no_display": "susurro: no graphical display available ({detail}); use the terminal client instead: susurro-cli",
     "no_tkinter": "susurro: Tkinter is not installed ({detail}); install python3-tk, or use the terminal client: "
@@ -301,6 +310,14 @@ ES: dict[str, str] = {
     "already_verified": "{name} está verificado.",
     "legend_title": "Qué significan los escudos",
     "close": "Cerrar",
+    "unconfirmed_title": "Mensajes aún sin confirmar",
+    "unconfirmed_intro_one": "Uno de tus mensajes aún no tiene acuse de recibo:",
+    "unconfirmed_intro": "{count} de tus mensajes aún no tienen acuse de recibo:",
+    "unconfirmed_line": "«{text}» para {names}",
+    "unconfirmed_more": "…y {count} más",
+    "unconfirmed_outro": "Se guardan en este ordenador y se envían de nuevo la próxima vez que entres.",
+    "close_now": "Cerrar",
+    "keep_open": "Dejar la ventana abierta",
     "no_display": "susurro: no hay pantalla gráfica ({detail}); usa el cliente de terminal: susurro-cli",
     "no_tkinter": "susurro: Tkinter no está instalado ({detail}); instala python3-tk o usa el cliente de "
     "terminal: susurro-cli",

@@ -48,7 +48,7 @@ def test_the_window_moves_to_the_next_relay_when_its_relay_goes_away(tk_root, re
 def test_a_first_address_nobody_answers_on_is_passed_over_at_sign_in(tk_root, relay_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     root = tk_root
     with socket.create_server(("127.0.0.1", 0)) as closed:
-        nobody = "127.0.0.1:{}".format(closed.getsockname()[1])
+        nobody = f"127.0.0.1:{closed.getsockname()[1]}"
     relay = relay_factory()
     alice = start_app(root, tmp_path / "alice", name="alice", server=f"{nobody}, {address(relay)}")
     try:

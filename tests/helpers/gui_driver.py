@@ -174,8 +174,12 @@ def room_named(root: tk.Misc, app: SusurroApp, label: str) -> str:
 
 
 def close_app(root: tk.Misc, app: SusurroApp) -> None:
+    """Close as a person does; if the window lists messages still without a receipt, close anyway."""
     if not app.closed:
         app.close()
+        pump(root, lambda: app.closed or app.closing_dialog is not None, f"{app.options.name} closed or asking")
+        if app.closing_dialog is not None:
+            app.closing_dialog.close_button.invoke()
         pump(root, lambda: app.closed, f"{app.options.name} closed")
 
 
