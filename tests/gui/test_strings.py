@@ -50,7 +50,7 @@ SAMPLE = {
     "sender": "bob", "where": "Room", "weekday": "Tuesday", "day": "1", "month": "December", "year": "2026",
     "trust": "TRUST", "from_sender": " from bob", "sender_or_someone": "bob", "usage": "/verify NAME",
     "what": "WHAT", "room": "ops #1a2b3c4d", "by": "carol", "policy": "POLICY", "online": "2",
-    "presence": "PRESENCE", "label": "ops",
+    "presence": "PRESENCE", "label": "ops", "text": "hola",
 }
 #: snake_case words are internal codes, except these, which are written for people.
 ALLOWED_SNAKE = {"ana_maria"}
