@@ -23,7 +23,16 @@ from pathlib import Path
 
 from susurro.client.gui.app import SusurroApp
 from susurro.relay import RelayConfig, RelayServer
-from tests.helpers.gui_driver import close_app, pane, pump, signed_in, start_app, type_line, wait_in_pane
+from tests.helpers.gui_driver import (
+    close_app,
+    pane,
+    pump,
+    room_named,
+    signed_in,
+    start_app,
+    type_line,
+    wait_in_pane,
+)
 from tests.helpers.xvfb import start_xvfb, stop_xvfb
 
 WIDTH, HEIGHT, GAP = 800, 500, 6
@@ -79,31 +88,20 @@ def stage(root: tk.Tk, work: Path, server: str) -> list[object]:
 
 def stage_rooms(root: tk.Tk, work: Path, server: str) -> list[object]:
     """ana (Spanish) and beto in the room clase-3b, which carla has just left; beto also has ops."""
-    from susurro.client.gui.presenter import ConversationKind
-
     ana, beto, carla = three_windows(root, work, server)
     win_beto = beto.window
     assert win_beto is not None
     wait_in_pane(root, ana, "carla")
 
-    def room(app: object, label: str) -> str:
-        def found() -> str | None:
-            items = app.window.sidebar.items  # type: ignore[attr-defined]
-            return next((i.key for i in items if i.kind is ConversationKind.ROOM and i.label == label), None)
-
-        key = pump(root, found, f"{label} in the sidebar")
-        assert isinstance(key, str)
-        return key
-
     assert ana.rooms.create("clase-3b", False) is None
-    clase = room(ana, "clase-3b")
+    clase = room_named(root, ana, "clase-3b")
     for name in ("beto", "carla"):
         assert ana.rooms.invite_name(clase, name) is None
         wait_in_pane(root, ana, f"ana ha añadido a {name}.", clase)
     assert beto.rooms.create("ops", True) is None
-    ops = room(beto, "ops")
+    ops = room_named(root, beto, "ops")
     assert beto.rooms.invite_name(ops, "ana") is None
-    room(ana, "ops")
+    room_named(root, ana, "ops")
     for app in (ana, beto, carla):
         app.select(clase)
     type_line(root, ana, "¿Quién trae el proyector mañana?")
