@@ -579,6 +579,8 @@ class SusurroApp:
             elif window.top.winfo_exists():
                 self.closing_dialog = UnconfirmedDialog(window.top, self.strings, items, self.close_now,
                                                         self._keep_open)
+            else:  # nowhere left to ask
+                self.close_now()
 
         self.worker.submit(opened.connection.unconfirmed, answered)
 
