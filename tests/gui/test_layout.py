@@ -116,3 +116,21 @@ def test_minimum_size_with_banners_keeps_the_composer(tk_root, relay_server, tmp
         assert sorted(seen) == sorted(["decrypt_failed", "gap", "replay", "bad_signature"])
     finally:
         close_app(root, alice)
+
+
+def test_a_rooms_actions_stay_on_screen_at_the_minimum_size(tk_root, relay_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """An admin's room at 520×320: Leave room, Remove and Make admin are reachable with the composer."""
+    root = tk_root
+    server = "{}:{}".format(*relay_server.address)
+    alice = start_app(root, tmp_path / "alice", name="alice", server=server)
+    try:
+        window = signed_in(root, alice)
+        window.top.deiconify()
+        assert alice.rooms.create("ops", open_room=False) is None
+        pump(root, lambda: window.current != ROOM and window.leave_button.winfo_manager(), "alice on ops, its admin")
+        resize(root, window.top, "{}x{}".format(*MIN_SIZE))
+        for control in (window.leave_button, window.remove_button, window.promote_button, window.entry,
+                        window.send_button):
+            assert inside(control, window.top), f"{control} is on screen at the minimum size"
+    finally:
+        close_app(root, alice)
