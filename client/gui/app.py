@@ -17,7 +17,7 @@ import dataclasses
 import queue
 import time
 import tkinter as tk
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +50,10 @@ EVENTS_PER_POLL = 200
 #: On closing, how long to wait for the receipts of what was just sent (as the terminal's /quit), and how often to ask.
 QUIT_GRACE = 2.0
 UNCONFIRMED_POLL_MS = 200
+#: After a restart, kept rooms are asked for this many at a time, one batch per tick: half the
+#: relay's default flood allowance (10 frames a second), so typing at the start is not held up.
+FETCHES_PER_TICK = 5
+FETCH_TICK_MS = 1000
 #: Bound on waiting for the worker to finish closing when the app ends.
 SHUTDOWN_TIMEOUT = 15.0
 
@@ -100,6 +104,8 @@ class SusurroApp:
         self.closing_dialog: UnconfirmedDialog | None = None
         self.verify_dialog: VerifyDialog | None = None
         self.rooms = RoomActions(self)
+        #: Rooms still to ask for after a restart (``_fetch_rooms``), a few each second.
+        self._to_fetch: list[bytes] = []
         self.colours: Palette = LIGHT
 
     # --- starting ---------------------------------------------------------------------
@@ -446,8 +452,7 @@ class SusurroApp:
         if opened is None or state is None:
             return
         # Every room an earlier run verified here, with or without messages: checked against what it verified.
-        for room_id in opened.remembered_rooms:
-            self._fetch_room(room_id)
+        self._fetch_rooms(opened.remembered_rooms)
         if opened.history is None:
             return
         reader = opened.history
@@ -462,21 +467,35 @@ class SusurroApp:
                     with contextlib.suppress(ValueError):  # only ever our own labels, but never a crash
                         room_id = bytes.fromhex(key[1:])
                         if room_id not in opened.remembered_rooms:  # asked for already
-                            self._fetch_room(room_id)
+                            self._fetch_rooms([room_id])
 
         self.worker.submit(reader.conversations, found)
 
-    def _fetch_room(self, room_id: bytes) -> None:
-        """A room this computer kept history of: ask for its log again, verified from its create entry.
+    def _fetch_rooms(self, room_ids: Iterable[bytes]) -> None:
+        """Rooms this computer kept (their pins and heads, or history): ask for their logs again, each
+        verified from its create entry and against the head kept for it.
 
-        The core's book is new after a restart; the relay is trusted for nothing here (the log is
-        checked, and which rooms to ask for comes from our own history), and answers ``RoomReady``.
+        The core's book starts from what was kept; the relay is trusted for nothing here (the logs are
+        checked, and which rooms to ask for comes from our own files), and answers ``RoomReady``.
+        ``FETCHES_PER_TICK`` go at a time, one tick a second, so a person in hundreds of rooms is not
+        held back (and after a while cut off) by the relay's flood control at every start.
         """
-        if self.opened is None or self.state is None:
+        first = not self._to_fetch
+        self._to_fetch.extend(room_ids)
+        if first:
+            self._fetch_some(self.opened)
+
+    def _fetch_some(self, opened: OpenedSession | None) -> None:
+        if opened is None or self.opened is not opened or self.state is None or self._closing:
+            self._to_fetch.clear()
             return
-        self.state.replaying(room_id)
-        connection = self.opened.connection
-        self.worker.submit(lambda: connection.room_request(lambda book, _now: book.fetch(room_id, 0)))
+        batch, self._to_fetch = self._to_fetch[:FETCHES_PER_TICK], self._to_fetch[FETCHES_PER_TICK:]
+        connection = opened.connection
+        for room_id in batch:
+            self.state.replaying(room_id)
+            self.worker.submit(lambda r=room_id: connection.room_request(lambda book, _now: book.fetch(r, 0)))
+        if self._to_fetch:
+            self.root.after(FETCH_TICK_MS, lambda: self._fetch_some(opened))
 
     def load_older(self, key: str) -> None:
         opened, state = self.opened, self.state

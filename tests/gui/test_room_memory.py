@@ -16,6 +16,7 @@ import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from susurro.client.gui import app as app_module
 from susurro.client.gui.app import SusurroApp
 from susurro.client.gui.room_view import room_key
 from susurro.client.rooms import RoomBook
@@ -96,3 +97,28 @@ def test_a_room_is_back_after_a_restart_and_its_label_cannot_be_moved(tk_root, p
         pump(root, lambda: any("different room under a room name you already know" in b for b in banners(again)),
              "the label-moved banner")
         assert list(rooms(again)) == [room_key(room)], "still the one ops alice knew"
+
+
+def test_many_kept_rooms_are_asked_for_a_few_at_a_time_and_all_come_back(  # type: ignore[no-untyped-def]
+    tk_root, relay_server, tmp_path: Path, monkeypatch
+) -> None:
+    root = tk_root
+    monkeypatch.setattr(app_module, "FETCHES_PER_TICK", 2)
+    monkeypatch.setattr(app_module, "FETCH_TICK_MS", 100)
+    server = "{}:{}".format(*relay_server.address)
+    alice = start_app(root, tmp_path / "alice", name="alice", server=server)
+    labels = [f"sala-{n}" for n in range(5)]
+    try:
+        signed_in(root, alice)
+        for label in labels:
+            assert alice.rooms.create(label, open_room=False) is None
+            room_named(root, alice, label)
+    finally:
+        close_app(root, alice)
+    again = start_app(root, tmp_path / "alice", name="alice", server=server)
+    try:
+        signed_in(root, again)
+        assert len(again._to_fetch) == 5 - 2, "the first tick asked for two, not all five"
+        pump(root, lambda: sorted(label for label, _tag in rooms(again).values()) == labels, "all five back")
+    finally:
+        close_app(root, again)
