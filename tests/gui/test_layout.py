@@ -8,9 +8,12 @@ message pane shrinks first) instead of clipping.
 
 from __future__ import annotations
 
+import contextlib
 import tkinter as tk
+from collections.abc import Iterator
 from pathlib import Path
 
+from susurro.client.gui.app import SusurroApp
 from susurro.client.gui.presenter import ROOM
 from susurro.client.gui.window import MIN_SIZE
 from tests.helpers.gui_driver import (
@@ -62,6 +65,20 @@ def resize(root: tk.Misc, top: tk.Misc, geometry: str) -> None:
         root.update()
 
 
+@contextlib.contextmanager
+def alone_at_the_minimum_size(root: tk.Misc, relay_server, tmp_path: Path) -> Iterator[SusurroApp]:  # type: ignore[no-untyped-def]
+    """alice signed in alone, her window on screen at the minimum size; closed afterwards."""
+    server = "{}:{}".format(*relay_server.address)
+    alice = start_app(root, tmp_path / "alice", name="alice", server=server)
+    try:
+        window = signed_in(root, alice)
+        window.top.deiconify()
+        resize(root, window.top, "{}x{}".format(*MIN_SIZE))
+        yield alice
+    finally:
+        close_app(root, alice)
+
+
 def test_accept_at_default_size_and_typing_at_minimum_size(tk_root, relay_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     root = tk_root
     server = "{}:{}".format(*relay_server.address)
@@ -94,12 +111,9 @@ def test_minimum_size_with_banners_keeps_the_composer(tk_root, relay_server, tmp
     from susurro.client import events as ev
 
     root = tk_root
-    server = "{}:{}".format(*relay_server.address)
-    alice = start_app(root, tmp_path / "alice", name="alice", server=server)
-    try:
-        window = signed_in(root, alice)
-        window.top.deiconify()
-        resize(root, window.top, "{}x{}".format(*MIN_SIZE))
+    with alone_at_the_minimum_size(root, relay_server, tmp_path) as alice:
+        window = alice.window
+        assert window is not None
         for kind in ("decrypt_failed", "gap", "replay", "bad_signature"):
             alice.window.apply(alice.state.apply(ev.Warning(kind=kind, detail="x", sender="bob")))
         for _ in range(5):
@@ -114,23 +128,18 @@ def test_minimum_size_with_banners_keeps_the_composer(tk_root, relay_server, tmp
             assert inside(window.entry, window.top) and inside(window.send_button, window.top)
             click(root, buttons(box, "›")[0])
         assert sorted(seen) == sorted(["decrypt_failed", "gap", "replay", "bad_signature"])
-    finally:
-        close_app(root, alice)
 
 
 def test_a_rooms_actions_stay_on_screen_at_the_minimum_size(tk_root, relay_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """An admin's room at 520×320: Leave room, Remove and Make admin are reachable with the composer."""
     root = tk_root
-    server = "{}:{}".format(*relay_server.address)
-    alice = start_app(root, tmp_path / "alice", name="alice", server=server)
-    try:
-        window = signed_in(root, alice)
-        window.top.deiconify()
+    with alone_at_the_minimum_size(root, relay_server, tmp_path) as alice:
+        window = alice.window
+        assert window is not None
         assert alice.rooms.create("ops", open_room=False) is None
         pump(root, lambda: window.current != ROOM and window.leave_button.winfo_manager(), "alice on ops, its admin")
-        resize(root, window.top, "{}x{}".format(*MIN_SIZE))
+        for _ in range(5):
+            root.update()
         for control in (window.leave_button, window.remove_button, window.promote_button, window.entry,
                         window.send_button):
             assert inside(control, window.top), f"{control} is on screen at the minimum size"
-    finally:
-        close_app(root, alice)
