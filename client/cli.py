@@ -248,7 +248,9 @@ def _main(argv: list[str] | None) -> int:
         print(f"susurro-cli: {exc}", file=sys.stderr)
         return 2
     try:
-        history, mailbox, counters = open_local_state(identity, name, trust, keep_history=not args.no_history)
+        history, mailbox, counters = open_local_state(
+            identity, name, trust, keep_history=not args.no_history, notice=output.notice
+        )
     except (HistoryError, CryptoError, OSError, UnsafeFile) as exc:
         print(f"susurro-cli: {exc}", file=sys.stderr)
         return 2

@@ -277,3 +277,28 @@ class SqliteHistory:
             self._db.execute("COMMIT")
             self._seen.committed()
         self._db.close()
+
+
+def history_opens_under(path: Path, key: HistoryKey) -> bool:
+    """Whether the history file at ``path`` is ``key``'s: empty, or one of its conversations opens.
+
+    Leaves the file whole on its own (its write-ahead log folded in), so it can be moved.
+    """
+    try:
+        db = sqlite3.connect(path, isolation_level=None)
+        try:
+            boxes = [box for (box,) in db.execute("SELECT box FROM conversations")]
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            db.close()
+    except sqlite3.DatabaseError:
+        return False  # not a history file (or not one of ours): never moved
+    if not boxes:
+        return True
+    for box in boxes:
+        try:
+            key.open(box, None)
+        except CryptoError:
+            continue
+        return True
+    return False

@@ -24,8 +24,9 @@ from susurro.crypto.replay import StreamState
 from susurro.crypto.trust import TrustStore
 
 from .counters import SendCounters
-from .history import History, NoHistory, SqliteHistory
-from .home import history_path, mail_state_path, prekeys_path, state_path
+from .history import History, NoHistory, SqliteHistory, history_opens_under
+from .home import LocalFile, local_path
+from .home_upgrade import adopt_named_files
 from .mailbox import Mailbox
 from .mailstate import MailState
 from .prekeyring import PrekeyRing
@@ -141,16 +142,53 @@ def _remembered_rows(rooms: list[RememberedRoom]) -> list[list[object]]:
     return [[r.room_id, r.label, r.seq, r.hash] for r in rooms]
 
 
+def _opens(load: Callable[[bytes], object]) -> Callable[[Path], bool]:
+    def opens(path: Path) -> bool:
+        try:
+            load(path.read_bytes())
+        except (nacl.exceptions.CryptoError, CryptoError, ValueError, TypeError, KeyError, OSError):
+            return False
+        return True
+
+    return opens
+
+
+def _openers(identity: IdentityKey) -> dict[LocalFile, Callable[[Path], bool]]:
+    """How to tell whether a file from before files were kept per key is this key's."""
+    state_box = nacl.secret.SecretBox(derive_local_key(identity, STATE_PERSON))
+    history_key = HistoryKey.derive(identity)
+    return {
+        LocalFile.HISTORY: lambda path: history_opens_under(path, history_key),
+        LocalFile.PREKEYS: _opens(lambda data: PrekeyRing.load(identity, data)),
+        LocalFile.STATE: _opens(state_box.decrypt),
+        LocalFile.MAIL: _opens(lambda data: MailState.unseal(identity, data)),
+    }
+
+
 def open_local_state(
-    identity: IdentityKey, name: str, trust: TrustStore, *, keep_history: bool = True
+    identity: IdentityKey,
+    name: str,
+    trust: TrustStore,
+    *,
+    keep_history: bool = True,
+    notice: Callable[[str], None] = lambda _text: None,
 ) -> tuple[History, Mailbox, CounterState]:
     """The history (nothing kept without ``keep_history``), the mailbox part with its saved prekeys,
-    and the saved counters (its ``replay`` guard is the one the mailbox and the session share)."""
-    history: History = SqliteHistory(history_path(name), HistoryKey.derive(identity)) if keep_history else NoHistory()
-    counters = CounterState(identity, state_path(name))
+    and the saved counters (its ``replay`` guard is the one the mailbox and the session share).
+
+    Each is this identity key's own file; one from before, named by ``name``, is taken over if it
+    opens under this key, and what is left to another key is said through ``notice``."""
+    for text in adopt_named_files(identity.public, name, _openers(identity)):
+        notice(text)
+    history: History = (
+        SqliteHistory(local_path(LocalFile.HISTORY, identity.public), HistoryKey.derive(identity))
+        if keep_history
+        else NoHistory()
+    )
+    counters = CounterState(identity, local_path(LocalFile.STATE, identity.public))
     if isinstance(history, SqliteHistory):  # ids already seen outlive the process, next to the messages
         history.keep_seen(counters.replay)
-    ring, mail = prekeys_path(name), mail_state_path(name)
+    ring, mail = local_path(LocalFile.PREKEYS, identity.public), local_path(LocalFile.MAIL, identity.public)
     mailbox = Mailbox(
         identity,
         name,

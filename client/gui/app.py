@@ -328,6 +328,8 @@ class SusurroApp:
             self._notice(self.strings("started_local_relay", relay=opened.relay))
         if opened.created_key:
             self._notice(self.strings("created_key", path=str(opened.key_file)))
+        for text in opened.notices:
+            self._notice(text)
         for event in self._before_welcome:
             self.window.apply(self.state.apply(event, self._room_of(event)))
         self._before_welcome.clear()

@@ -80,6 +80,8 @@ class OpenedSession:
     history: History | None = None
     #: The rooms an earlier run verified on this relay (their ids), asked for again at the start.
     remembered_rooms: tuple[bytes, ...] = ()
+    #: What opening the local files has to tell the user (a file left to another key), in English.
+    notices: tuple[str, ...] = ()
 
 
 def default_relay() -> str:
@@ -179,8 +181,9 @@ def open_session(request: SignInRequest, strings: Strings) -> OpenedSession:
     try:
         # What the terminal client keeps too: history, prekeys (so others can write while we are
         # away, and so we send receipts), counters. All sealed under keys derived from the identity key.
-        history, mailbox, counters = open_local_state(identity, name, trust)
-        reader: History = SqliteHistory(history_path(name), HistoryKey.derive(identity))
+        notices: list[str] = []
+        history, mailbox, counters = open_local_state(identity, name, trust, notice=notices.append)
+        reader: History = SqliteHistory(history_path(identity.public), HistoryKey.derive(identity))
     except (HistoryError, crypto.CryptoError, OSError, UnsafeFile) as exc:
         raise SignInError("", strings("err_local_state", detail=str(exc))) from None
     session = ClientSession(
@@ -221,6 +224,7 @@ def open_session(request: SignInRequest, strings: Strings) -> OpenedSession:
         started_relay=stop_relay is not None,
         history=reader,
         remembered_rooms=tuple(room.room_id for room in counters.rooms.get(relay_label, ())),
+        notices=tuple(notices),
     )
 
 
