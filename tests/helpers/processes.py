@@ -21,6 +21,10 @@ WAIT = 15.0  # seconds: the bound on every wait for an event
 PRINTED: list[dict[str, Any]] = []
 
 
+#: Runs ``susurro-cli`` with its clock shifted (followed by the seconds, then the client's arguments).
+LATER_CLOCK = [sys.executable, "-m", "tests.helpers.later_clock"]
+ROOT = Path(__file__).resolve().parents[2]
+
 SCRIPT_MODULES = {"susurro-relay": "susurro.relay", "susurro-cli": "susurro.client", "susurro": "susurro.client.gui"}
 
 
@@ -91,13 +95,24 @@ class CliProcess:
     """``susurro-cli --json``: lines in on stdin, parsed JSON events out."""
 
     def __init__(
-        self, name: str, home: Path, server: str | None, env: dict[str, str] | None = None, extra: tuple[str, ...] = ()
+        self,
+        name: str,
+        home: Path,
+        server: str | None,
+        env: dict[str, str] | None = None,
+        extra: tuple[str, ...] = (),
+        *,
+        later: float | None = None,
     ) -> None:
+        """``later``: seconds the client's clock runs ahead of this machine's (``tests/helpers/later_clock.py``)."""
         self.name = name
-        args = [*console_script("susurro-cli"), "--name", name, "--json", *extra]
+        launcher = console_script("susurro-cli") if later is None else [*LATER_CLOCK, str(later)]
+        args = [*launcher, "--name", name, "--json", *extra]
         if server is not None:
             args += ["--server", server]
         environment = {**os.environ, "SUSURRO_HOME": str(home), **(env or {})}
+        if later is not None:  # the launcher is a test module: the checkout's root must be importable
+            environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), environment.get("PYTHONPATH")]))
         self.stderr_file = home / f"{name}.stderr"
         home.mkdir(parents=True, exist_ok=True)
         self._stderr = self.stderr_file.open("wb")

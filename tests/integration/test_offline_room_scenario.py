@@ -1,7 +1,7 @@
 """Messages that wait, room and direct, end to end from the real programs: a ``susurro-relay`` process on a
 ``--data-dir`` (stopped and started again) and ``susurro-cli --json`` clients, each
-with its own ``$SUSURRO_HOME``. Days pass through ``SUSURRO_CLOCK_OFFSET`` (the
-clients' wall clock), never by sleeping.
+with its own ``$SUSURRO_HOME``. Days pass by starting a client with its clock ahead
+(``tests/helpers/later_clock.py``), never by sleeping.
 
 1. alice sends two messages to the room "ops" while bob is away, and leaves; the relay restarts.
 2. bob starts eight days later (his signed prekey rotates as he joins): he gets both,
@@ -14,6 +14,7 @@ clients' wall clock), never by sleeping.
 from __future__ import annotations
 
 import secrets
+import time
 from pathlib import Path
 
 from tests.helpers.processes import CliProcess, RelayProcess
@@ -23,10 +24,6 @@ DAY = 86_400
 
 def all_bytes(*directories: Path) -> bytes:
     return b"".join(p.read_bytes() for d in directories for p in d.rglob("*") if p.is_file())
-
-
-def later(seconds: int) -> dict[str, str]:
-    return {"SUSURRO_CLOCK_OFFSET": str(seconds)}
 
 
 def test_a_room_message_waits_across_a_relay_restart_and_days_then_is_delivered_and_kept(
@@ -71,7 +68,7 @@ def test_a_room_message_waits_across_a_relay_restart_and_days_then_is_delivered_
     (tmp_path / "again").mkdir()
     relay = RelayProcess(tmp_path / "again", "--data-dir", str(data_dir))  # the relay restarted
     try:
-        bob = CliProcess("bob", tmp_path / "bob", relay.address, env=later(8 * DAY))
+        bob = CliProcess("bob", tmp_path / "bob", relay.address, later=8 * DAY)
         cli_clients.append(bob)
         bob.expect_event("connected")
         bob.expect_event("message", text=texts[-1])
@@ -81,17 +78,20 @@ def test_a_room_message_waits_across_a_relay_restart_and_days_then_is_delivered_
             ("alice", "ops", created["room_id"], True)
         ] * 2
         assert not [e for e in bob.events if e["event"] == "warning"], bob.events
-        alice = CliProcess("alice", tmp_path / "alice", relay.address, env=later(8 * DAY + 3600))
+        alice = CliProcess("alice", tmp_path / "alice", relay.address, later=8 * DAY + 3600)
         cli_clients.append(alice)
         alice.expect_event("connected")
         receipt = alice.expect_event("receipt", **{"from": "bob"})
         assert receipt["waited"] == sent_ids  # "waiting for bob" is now "delivered to bob"
+        alice.type("/msg bob back")
+        back = bob.expect_event("message", text="back")
+        assert back["sent_at"] / 1000 - time.time() > 7 * DAY  # alice's clock did run days ahead
         bob.type("/quit")
         assert bob.wait() == 0
         alice.type("/quit")
         alice.wait()
 
-        bob = CliProcess("bob", tmp_path / "bob", relay.address, env=later(8 * DAY + 7200), extra=("--room", "ops"))
+        bob = CliProcess("bob", tmp_path / "bob", relay.address, later=8 * DAY + 7200, extra=("--room", "ops"))
         cli_clients.append(bob)
         bob.expect_event("connected")
         bob.expect_event("room_ready", room="ops")  # its log verified again: /history is the room's
