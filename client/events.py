@@ -61,6 +61,10 @@ class WarningKind(str, enum.Enum):
     PREKEY_EXHAUSTED = "prekey_exhausted"
     PREKEY_REUSED = "prekey_reused"
     UNKNOWN_PREKEY = "unknown_prekey"
+    #: A one-time prekey past its signed expiry was handed out: sealed to the signed prekey alone.
+    PREKEY_EXPIRED = "prekey_expired"
+    #: A waiting message signed longer ago than any mailbox keeps mail (15 days): not shown.
+    STALE_MAIL = "stale_mail"
     LATE = "late"
     # a room's membership log failed a check (``rooms.RoomBook``)
     ROOM_BAD_LOG = "room_bad_log"

@@ -8,9 +8,11 @@ cannot make the client forget what it must refuse:
   message id), for ``MAX_MAIL_AGE``. The relay keeps an item until it is
   confirmed; one confirmed and then served again (after the recipient
   restarted, or with ``--no-history``) is a duplicate, not a new message.
-  A message signed longer ago than ``MAX_MAIL_AGE``, or before the oldest
-  record of its sender this bounded list had to let go, cannot be told from
-  such a replay and is refused; one signed in the future is refused too.
+  A message signed longer ago than ``STALE_MAIL_AGE`` (15 days) is older than
+  any mailbox keeps mail: the relay held it back, and it is refused as
+  ``stale_mail``. One signed before the oldest record of its sender this
+  bounded list had to let go cannot be told from such a replay and is
+  refused; one signed in the future is refused too.
 - ``NewestPrekeys``: per identity, the newest signed prekey this client has
   verified, so a relay cannot roll a sender back to an older one (whose
   private half may have leaked since it was replaced).
@@ -34,9 +36,9 @@ import nacl.exceptions
 import nacl.secret
 
 from susurro.crypto import IdentityKey
-from susurro.crypto.errors import DecryptFailed, MalformedMessage, Replay
+from susurro.crypto.errors import DecryptFailed, MalformedMessage, Replay, StaleMail
 from susurro.crypto.history import derive_local_key
-from susurro.crypto.prekeys import SIGNED_PREKEY_GRACE, SIGNED_PREKEY_ROTATION, SignedPrekey
+from susurro.crypto.prekeys import SIGNED_PREKEY_GRACE, SIGNED_PREKEY_ROTATION, STALE_MAIL_AGE, SignedPrekey
 
 from .prekeyring import Duplicate
 
@@ -44,6 +46,10 @@ from .prekeyring import Duplicate
 #: sealed to is gone by then (replaced after at most 7 days, deleted 30 days later), and the
 #: relay keeps mail at most 30 days (``--mailbox-days``).
 MAX_MAIL_AGE_MS = (SIGNED_PREKEY_ROTATION + SIGNED_PREKEY_GRACE) * 1000
+#: A waiting message signed longer ago than this (ms) is ``stale_mail``: the relay keeps mail at most
+#: 14 days (``--mailbox-days``), and a day more allows for clocks that disagree. It also bounds how
+#: late a relay can deliver one it held back, and so how long its one-time prekey must be kept.
+STALE_MAIL_AGE_MS = STALE_MAIL_AGE * 1000
 #: Opened waiting messages remembered in all; past this the sender with the most lets its oldest go.
 MAX_SEEN_MAIL = 20_000
 #: Of those, from one sender: past this its own oldest go, and only its own refusal floor rises.
@@ -89,6 +95,11 @@ class SeenMail:
             raise MalformedMessage(
                 f"a waiting message {msg_id!r} is signed {(sent_at - now_ms) // 60_000} minute(s) ahead of this "
                 f"client's clock (at most {MAX_MAIL_SKEW_MS // 60_000} are taken)"
+            )
+        if sent_at < now_ms - STALE_MAIL_AGE_MS:
+            raise StaleMail(
+                f"a waiting message {msg_id!r} signed {(now_ms - sent_at) // 86_400_000} day(s) ago is older than "
+                "any mailbox keeps mail: the relay held it back"
             )
         oldest = max(self.floor + 1, self.floors.get(sender_key, 0) + 1, now_ms - MAX_MAIL_AGE_MS)
         if sent_at < oldest:

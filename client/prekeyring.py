@@ -7,7 +7,10 @@ envelopes sealed to them, deletes a one-time prekey's private half the moment
 it has opened a message under it, and remembers which envelope used it, so
 the same envelope again is a duplicate (the relay resent an unconfirmed item)
 and any other envelope under that key is refused as ``prekey_reused``. A
-replaced signed prekey's private half is kept 30 days, then deleted.
+replaced signed prekey's private half is kept 30 days, then deleted; a
+one-time prekey's is deleted 15 days after its signed expiry even if no
+message ever came under it (the relay may be holding one back: no waiting
+message that old is accepted anyway).
 
 The ring is saved by its owner (``export``/``load``, sealed with SecretBox
 under a key derived from the identity key) before any mailbox item it opened
@@ -31,6 +34,8 @@ from susurro.crypto.history import derive_local_key
 from susurro.crypto.prekeys import (
     MAX_KEY_ID,
     ONE_TIME_PREKEY_BATCH,
+    ONE_TIME_PREKEY_KEPT,
+    ONE_TIME_PREKEY_LIFETIME,
     ONE_TIME_PREKEY_LOW_WATER,
     SIGNED_PREKEY_GRACE,
     SIGNED_PREKEY_ROTATION,
@@ -54,7 +59,9 @@ MAX_USED_RECORDS = 2_000
 MAX_HELD_ONE_TIME = 10 * ONE_TIME_PREKEY_BATCH
 #: Replaced signed prekeys whose private halves are still kept (30 days at one a week, and then some).
 MAX_OLD_SIGNED = 8
-_FORMAT = 1
+#: Format 2 keeps each one-time prekey's expiry; a format 1 file's keys get a full lifetime from loading.
+_FORMAT = 2
+_FORMATS = (1, 2)
 T = TypeVar("T")
 
 
@@ -77,11 +84,18 @@ class _Signed:
     replaced_at: float | None
 
 
+@dataclass(slots=True)
+class _OneTime:
+    private: PrekeyPrivate
+    #: As signed (seconds); None for a key from a format 1 file until ``expire`` first sees the clock.
+    expires_at: int | None
+
+
 class PrekeyRing:
     def __init__(self, identity: IdentityKey) -> None:
         self._identity = identity
         self._signed: list[_Signed] = []  # newest last
-        self._one_time: dict[int, PrekeyPrivate] = {}
+        self._one_time: dict[int, _OneTime] = {}
         self._used: OrderedDict[int, bytes] = OrderedDict()
         self._next_signed = 1
         self._next_one_time = 1
@@ -112,7 +126,7 @@ class PrekeyRing:
         signed = self._rotate_signed(now) if self._signed_due(now) else None
         one_time: tuple[OneTimePrekey, ...] = ()
         if relay_one_time_count < ONE_TIME_PREKEY_LOW_WATER:
-            one_time = self._new_one_time(ONE_TIME_PREKEY_BATCH - max(0, relay_one_time_count))
+            one_time = self._new_one_time(ONE_TIME_PREKEY_BATCH - max(0, relay_one_time_count), now)
         self.expire(now)
         if signed is None and not one_time:
             return None
@@ -129,14 +143,15 @@ class PrekeyRing:
         self._signed.append(_Signed(private=private, created_at=int(now), replaced_at=None))
         return sign_signed_prekey(self._identity, private, int(now))
 
-    def _new_one_time(self, count: int) -> tuple[OneTimePrekey, ...]:
+    def _new_one_time(self, count: int, now: float) -> tuple[OneTimePrekey, ...]:
         out = []
+        expires_at = int(now) + ONE_TIME_PREKEY_LIFETIME
         for _ in range(max(0, count)):
             key_id = self._next_one_time
             self._next_one_time = self._next_one_time % MAX_KEY_ID + 1
             private = PrekeyPrivate.generate(key_id)
-            self._one_time[key_id] = private
-            out.append(sign_one_time_prekey(self._identity, private))
+            self._one_time[key_id] = _OneTime(private=private, expires_at=expires_at)
+            out.append(sign_one_time_prekey(self._identity, private, expires_at))
         # Keys the relay handed out that were never used stay here; past the
         # bound the oldest go (a message under one is then unknown_prekey).
         while len(self._one_time) > MAX_HELD_ONE_TIME:
@@ -144,10 +159,16 @@ class PrekeyRing:
         return tuple(out)
 
     def expire(self, now: float) -> None:
-        """Delete the private halves of signed prekeys replaced more than 30 days ago."""
+        """Delete the private halves of signed prekeys replaced more than 30 days ago, and of one-time
+        prekeys expired more than ``ONE_TIME_PREKEY_KEPT`` ago, used or not."""
         self._signed = [s for s in self._signed if s.replaced_at is None or now - s.replaced_at < SIGNED_PREKEY_GRACE][
             -MAX_OLD_SIGNED:
         ]
+        for key_id, held in list(self._one_time.items()):
+            if held.expires_at is None:
+                held.expires_at = int(now) + ONE_TIME_PREKEY_LIFETIME
+            elif now >= held.expires_at + ONE_TIME_PREKEY_KEPT:
+                del self._one_time[key_id]
 
     @property
     def one_time_held(self) -> int:
@@ -190,7 +211,8 @@ class PrekeyRing:
             raise UnknownPrekey(f"sealed to signed prekey {header.signed_key_id}, which this client does not hold")
         one_time = None
         if opk_id:
-            one_time = self._one_time.get(opk_id)
+            held = self._one_time.get(opk_id)
+            one_time = None if held is None else held.private
             if one_time is None:
                 raise UnknownPrekey(f"sealed to one-time prekey {opk_id}, which this client does not hold")
         block = open_from_prekey(self._identity, header, sender_identity_key, signed, one_time)
@@ -216,7 +238,7 @@ class PrekeyRing:
             self._next_signed,
             self._next_one_time,
             [[s.private.key_id, s.private.private_bytes(), s.created_at, s.replaced_at] for s in self._signed],
-            [[k, p.private_bytes()] for k, p in self._one_time.items()],
+            [[k, h.private.private_bytes(), h.expires_at] for k, h in self._one_time.items()],
             [[k, d] for k, d in self._used.items()],
         ]
         return bytes(self._box().encrypt(msgpack.packb(state, use_bin_type=True)))
@@ -231,15 +253,24 @@ class PrekeyRing:
         try:
             state: Any = msgpack.unpackb(plain, raw=False)
             fmt, next_signed, next_one_time, signed, one_time, used = state
-            if fmt != _FORMAT:
+            if fmt not in _FORMATS:
                 raise MalformedMessage(f"prekey file format {fmt!r}")
             ring._next_signed, ring._next_one_time = int(next_signed), int(next_one_time)
             ring._signed = [
                 _Signed(private=PrekeyPrivate.from_bytes(k, raw), created_at=int(c), replaced_at=r)
                 for k, raw, c, r in signed
             ]
-            ring._one_time = {int(k): PrekeyPrivate.from_bytes(int(k), raw) for k, raw in one_time}
+            ring._one_time = {
+                int(k): _OneTime(
+                    private=PrekeyPrivate.from_bytes(int(k), raw), expires_at=None if fmt == 1 else _expiry(rest[0])
+                )
+                for k, raw, *rest in one_time
+            }
             ring._used = OrderedDict((int(k), bytes(d)) for k, d in used)
         except (ValueError, TypeError, KeyError) as exc:
             raise MalformedMessage(f"the prekey file is damaged: {exc}") from None
         return ring
+
+
+def _expiry(raw: Any) -> int | None:
+    return None if raw is None else int(raw)

@@ -15,7 +15,9 @@ def prekeys_frame(publication: Publication) -> Prekeys:
         spk=None
         if spk is None
         else WireSignedPrekey(id=spk.key_id, pk=spk.public, at=spk.created_at, sig=spk.signature),
-        opks=tuple(WireOneTimePrekey(id=k.key_id, pk=k.public, sig=k.signature) for k in publication.one_time),
+        opks=tuple(
+            WireOneTimePrekey(id=k.key_id, pk=k.public, exp=k.expires_at, sig=k.signature) for k in publication.one_time
+        ),
     )
 
 
@@ -28,5 +30,7 @@ def bundle_from_wire(bundle: WireBundle) -> PrekeyBundle:
         signed=SignedPrekey(
             key_id=bundle.spk.id, public=bundle.spk.pk, created_at=bundle.spk.at, signature=bundle.spk.sig
         ),
-        one_time=None if opk is None else OneTimePrekey(key_id=opk.id, public=opk.pk, signature=opk.sig),
+        one_time=None
+        if opk is None
+        else OneTimePrekey(key_id=opk.id, public=opk.pk, expires_at=opk.exp, signature=opk.sig),
     )

@@ -70,6 +70,10 @@ EN: dict[str, str] = {
     "warn_prekey_exhausted": "{sender_or_someone} has no keys left for offline messages; try again later.",
     "warn_prekey_reused": "The relay handed out a one-time key of {sender_or_someone} twice. It is not used.",
     "warn_unknown_prekey": "A message{from_sender} was sealed to an offline key this client does not have.",
+    "warn_prekey_expired": "The relay handed out an expired key of {sender_or_someone} for offline messages. "
+    "It is not used.",
+    "warn_stale_mail": "A waiting message{from_sender} is older than any mailbox keeps mail: the relay held it "
+    "back. It is not shown.",
     "warn_room_stale_head": "The room's members changed since your copy of its member list; your message waits "
     "until the new list is checked.",
     "warn_room_label_moved": "The relay offers a different room under a room name you already know; "
@@ -161,6 +165,10 @@ ES: dict[str, str] = {
     "warn_prekey_reused": "El relé entregó dos veces una clave de un solo uso de {sender_or_someone}. No se usa.",
     "warn_unknown_prekey": "Un mensaje{from_sender} iba cifrado para una clave sin conexión que este cliente "
     "no tiene.",
+    "warn_prekey_expired": "El relé entregó una clave caducada de {sender_or_someone} para mensajes sin conexión. "
+    "No se usa.",
+    "warn_stale_mail": "Un mensaje en espera{from_sender} es más antiguo de lo que ningún buzón guarda el correo: "
+    "el relé lo retuvo. No se muestra.",
     "warn_room_stale_head": "Los miembros de la sala han cambiado desde tu copia de la lista; tu mensaje espera "
     "hasta comprobar la nueva.",
     "warn_room_label_moved": "El relé ofrece otra sala con un nombre de sala que ya conoces; se mantienen separadas.",

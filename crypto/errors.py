@@ -106,3 +106,9 @@ class PrekeyReused(CryptoError):
     """A second message under a one-time prekey that was already used: the relay handed it out twice."""
 
     kind = "prekey_reused"
+
+
+class StaleMail(CryptoError):
+    """A waiting message signed longer ago than any mailbox keeps mail: the relay held it back."""
+
+    kind = "stale_mail"

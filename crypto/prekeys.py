@@ -5,7 +5,7 @@ publishes a signed prekey (X25519, rotated about weekly) and a batch of
 one-time prekeys, each signed by the identity key under its own purpose::
 
     spk_sig = IK.sign("susurro/signed-prekey/v1" || key_id || SPK_pub || created_at)
-    opk_sig = IK.sign("susurro/one-time-prekey/v1" || key_id || OPK_pub)
+    opk_sig = IK.sign("susurro/one-time-prekey/v2" || key_id || OPK_pub || expires_at)
 
 A sender seals to a bundle it fetched and checked against the identity key it
 has *pinned*, with a fresh ephemeral key EK::
@@ -58,7 +58,8 @@ from .padding import pad, unpad
 from .seal import unpack_strict
 
 SIGNED_PREKEY_PURPOSE = b"susurro/signed-prekey/v1"
-ONE_TIME_PREKEY_PURPOSE = b"susurro/one-time-prekey/v1"
+#: Version 2 signs the key's expiry too (version 1 keys, without one, are no longer accepted).
+ONE_TIME_PREKEY_PURPOSE = b"susurro/one-time-prekey/v2"
 #: BLAKE2b personalisation of the key derivation (at most 16 bytes).
 X3DH_PERSON = b"susurro/x3dh/v2"
 #: Version 2 binds the kind, the version and the key ids into the key (version 1 did not).
@@ -72,6 +73,17 @@ SIGNED_PREKEY_GRACE = 30 * 24 * 3600
 #: One-time prekeys kept on the relay, and when to publish more.
 ONE_TIME_PREKEY_BATCH = 100
 ONE_TIME_PREKEY_LOW_WATER = 10
+#: A one-time prekey is handed out until it expires, ``expires_at`` (signed), this long after it was
+#: made: a relay that holds back mail sealed to one cannot make its private half live for ever, since
+#: the owner deletes it ``ONE_TIME_PREKEY_KEPT`` after that (no mail sealed to it is accepted then).
+ONE_TIME_PREKEY_LIFETIME = 30 * 24 * 3600
+#: How long after a waiting message's signed ``sent_at`` it may still be opened (seconds): the
+#: relay's longest mailbox lifetime (14 days) and a day for clocks that disagree; older is
+#: ``stale_mail``.
+STALE_MAIL_AGE = 15 * 24 * 3600
+#: How long an owner keeps a one-time prekey's private half past its expiry: a sender may fetch it
+#: the moment before, and the message may then wait for as long as mail may.
+ONE_TIME_PREKEY_KEPT = STALE_MAIL_AGE
 #: What a relay stores per identity; a publish past it is refused whole.
 MAX_STORED_ONE_TIME_PREKEYS = 100
 #: An envelope's fixed part: msgpack array header, version, kind, two bin(32)
@@ -100,6 +112,8 @@ class PrekeyFallback(enum.Enum):
     BAD_SIGNATURE = "bad_prekey"
     #: This sender already used that one-time prekey: the relay handed it out twice.
     REUSED = "prekey_reused"
+    #: The one-time prekey's signed expiry has passed: an honest relay would have dropped it.
+    EXPIRED = "prekey_expired"
 
 
 def _check_key_id(key_id: int) -> None:
@@ -164,16 +178,21 @@ class SignedPrekey:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OneTimePrekey:
-    """The public half of a one-time prekey."""
+    """The public half of a one-time prekey; not to be sealed to from ``expires_at`` (seconds) on."""
 
     key_id: int
     public: bytes
+    expires_at: int
     signature: bytes
 
     def verify(self, identity_public: bytes) -> None:
         _check_shape(self.key_id, self.public, self.signature)
+        if type(self.expires_at) is not int or self.expires_at < 0:
+            raise BadPrekey("a one-time prekey's expires_at is a non-negative integer")
         try:
-            verify_signature(identity_public, self.signature, ONE_TIME_PREKEY_PURPOSE, self.key_id, self.public)
+            verify_signature(
+                identity_public, self.signature, ONE_TIME_PREKEY_PURPOSE, self.key_id, self.public, self.expires_at
+            )
         except BadSignature:
             raise BadPrekey(f"one-time prekey {self.key_id} is not signed by the identity key") from None
 
@@ -196,20 +215,22 @@ def sign_signed_prekey(identity: IdentityKey, private: PrekeyPrivate, created_at
     return SignedPrekey(key_id=private.key_id, public=private.public, created_at=created_at, signature=signature)
 
 
-def sign_one_time_prekey(identity: IdentityKey, private: PrekeyPrivate) -> OneTimePrekey:
-    signature = identity.sign(ONE_TIME_PREKEY_PURPOSE, private.key_id, private.public)
-    return OneTimePrekey(key_id=private.key_id, public=private.public, signature=signature)
+def sign_one_time_prekey(identity: IdentityKey, private: PrekeyPrivate, expires_at: int) -> OneTimePrekey:
+    signature = identity.sign(ONE_TIME_PREKEY_PURPOSE, private.key_id, private.public, expires_at)
+    return OneTimePrekey(key_id=private.key_id, public=private.public, expires_at=expires_at, signature=signature)
 
 
-def new_one_time_prekeys(identity: IdentityKey, first_id: int, count: int) -> list[tuple[PrekeyPrivate, OneTimePrekey]]:
-    """``count`` one-time prekeys numbered from ``first_id``."""
+def new_one_time_prekeys(
+    identity: IdentityKey, first_id: int, count: int, expires_at: int
+) -> list[tuple[PrekeyPrivate, OneTimePrekey]]:
+    """``count`` one-time prekeys numbered from ``first_id``, each valid until ``expires_at``."""
     _check_key_id(first_id)
     if count < 0 or first_id + count - 1 > MAX_KEY_ID:
         raise ValueError("prekey ids would run past the largest id")
     out = []
     for key_id in range(first_id, first_id + count):
         private = PrekeyPrivate.generate(key_id)
-        out.append((private, sign_one_time_prekey(identity, private)))
+        out.append((private, sign_one_time_prekey(identity, private, expires_at)))
     return out
 
 
@@ -244,6 +265,7 @@ def check_bundle(
     pinned_identity_key: bytes,
     used_one_time: Container[int] = (),
     newest_signed: SignedPrekey | None = None,
+    now: float | None = None,
 ) -> CheckedBundle:
     """Check a fetched bundle against the identity key the sender pinned.
 
@@ -251,9 +273,9 @@ def check_bundle(
     ``BadPrekey`` if the signed prekey is not signed by the pinned key, or is
     older than ``newest_signed`` (the newest this sender has verified for that
     identity: a relay rolling back to a replaced prekey, whose private half
-    may since have leaked): nothing may be sealed then. A bad, missing or
-    already used one-time prekey only costs that key: the result says which
-    ``fallback`` applies.
+    may since have leaked): nothing may be sealed then. A bad, missing,
+    already used or (given ``now``, seconds) expired one-time prekey only
+    costs that key: the result says which ``fallback`` applies.
     """
     if not same_key(bundle.identity_key, pinned_identity_key):
         raise PrekeyKeyChanged(f"the relay's prekeys for {bundle.name!r} are for another identity key")
@@ -275,6 +297,8 @@ def check_bundle(
         else:
             if one_time.key_id in used_one_time:
                 one_time, fallback = None, PrekeyFallback.REUSED
+            elif now is not None and now >= one_time.expires_at:
+                one_time, fallback = None, PrekeyFallback.EXPIRED
     return CheckedBundle(
         name=bundle.name,
         identity_key=pinned_identity_key,

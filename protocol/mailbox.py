@@ -89,21 +89,24 @@ class WireSignedPrekey:
 class WireOneTimePrekey:
     id: int
     pk: bytes
+    #: Its signed expiry (seconds since the epoch).
+    exp: int
     sig: bytes
 
     def __post_init__(self) -> None:
         _check_int("opk.id", self.id, 1, MAX_KEY_ID)
         _check_bytes("opk.pk", self.pk, size=PUBLIC_KEY_SIZE)
+        _check_int("opk.exp", self.exp, 0, MAX_TIMESTAMP)
         _check_bytes("opk.sig", self.sig, size=SIGNATURE_SIZE)
 
     def to_wire(self) -> dict[str, Any]:
-        return {"id": self.id, "pk": self.pk, "sig": self.sig}
+        return {"id": self.id, "pk": self.pk, "exp": self.exp, "sig": self.sig}
 
     @classmethod
     def from_wire(cls, raw: object) -> WireOneTimePrekey:
         if not isinstance(raw, Mapping):
             raise _fail("opk must be a map")
-        return cls(**_take(raw, ("id", "pk", "sig")))
+        return cls(**_take(raw, ("id", "pk", "exp", "sig")))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -209,7 +209,9 @@ class RelayCore:
         random_bytes: Callable[[int], bytes] = os.urandom,
         clock: Callable[[], float] = time.monotonic,
         backend: Backend | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        """``clock`` times connections; ``wall_clock`` dates mail and prekey expiry (seconds since the epoch)."""
         self.config = config
         self.roster: Roster[Connection] = Roster()
         self._random_bytes = random_bytes
@@ -233,7 +235,7 @@ class RelayCore:
         self.router = backend.router
         self.rooms = RoomService(backend.rooms, config, self.roster.peers, self._notify)
         self.mailbox = MailboxService(
-            backend.mailboxes, backend.prekeys, self._online, elsewhere=self.router.mail_waiting
+            backend.mailboxes, backend.prekeys, self._online, wall_clock, elsewhere=self.router.mail_waiting
         )
         #: One handler per client frame type; ``_dispatch`` refuses any other.
         self._handlers: dict[type[Frame], Callable[[Connection, Any], None]] = {

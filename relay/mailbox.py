@@ -136,7 +136,9 @@ def _wire_bundle(bundle: StoredBundle) -> WireBundle:
         name=bundle.name,
         ik=bundle.identity_key,
         spk=WireSignedPrekey(id=spk.key_id, pk=spk.public, at=spk.created_at, sig=spk.signature),
-        opk=None if opk is None else WireOneTimePrekey(id=opk.key_id, pk=opk.public, sig=opk.signature),
+        opk=None
+        if opk is None
+        else WireOneTimePrekey(id=opk.key_id, pk=opk.public, exp=opk.expires_at, sig=opk.signature),
     )
 
 
@@ -223,8 +225,13 @@ class MailboxService:
             if frame.spk is not None:
                 spk = frame.spk
                 SignedPrekey(key_id=spk.id, public=spk.pk, created_at=spk.at, signature=spk.sig).verify(peer.ik)
+            now = self._clock()
             for opk in frame.opks:
-                OneTimePrekey(key_id=opk.id, public=opk.pk, signature=opk.sig).verify(peer.ik)
+                OneTimePrekey(key_id=opk.id, public=opk.pk, expires_at=opk.exp, signature=opk.sig).verify(peer.ik)
+                if opk.exp <= now:
+                    # Refused, not dropped in silence: the owner's clock is far behind ours, and an
+                    # answer of "none held" would have it publish again at once, for ever.
+                    raise BadPrekey(f"one-time prekey {opk.id} expired at {opk.exp}; this relay's clock says {now:.0f}")
         except BadPrekey as exc:
             raise RemoteProtocolError(ErrorCode.BAD_PREKEY, str(exc)) from None
         signed = (
@@ -234,14 +241,16 @@ class MailboxService:
                 key_id=frame.spk.id, public=frame.spk.pk, created_at=frame.spk.at, signature=frame.spk.sig
             )
         )
-        one_time = [StoredOneTimePrekey(key_id=k.id, public=k.pk, signature=k.sig) for k in frame.opks]
+        one_time = [
+            StoredOneTimePrekey(key_id=k.id, public=k.pk, expires_at=k.exp, signature=k.sig) for k in frame.opks
+        ]
         try:
             held = self.prekeys.publish(
                 name=peer.name,
                 identity_key=peer.ik,
                 signed=signed,
                 one_time=one_time,
-                now=self._clock(),
+                now=now,
             )
         except TooManyPrekeys as exc:
             raise RemoteProtocolError(ErrorCode.TOO_MANY_PREKEYS, str(exc)) from None
@@ -264,7 +273,7 @@ class MailboxService:
         unknown: list[bytes] = []
         for key in frame.keys:  # distinct: the frame refuses a key listed twice
             one_time = frame.one_time and self._one_time_allowed(peer, key)
-            bundle = self.prekeys.take_bundle(key, one_time=one_time)
+            bundle = self.prekeys.take_bundle(key, one_time=one_time, now=self._clock())
             if bundle is None:
                 unknown.append(key)
                 continue

@@ -43,12 +43,13 @@ DEFAULT_MAILBOX_DAYS = 14.0
 #: ``--mailbox-prekeys-per-day``: one-time prekeys of one identity handed to one other identity a
 #: UTC day (the rest of a drain gets the signed prekey alone, and its client says so).
 DEFAULT_ONE_TIME_PER_FETCHER = 20
-#: Clients refuse a waiting message signed longer ago than ``MAX_MAIL_AGE`` (37 days: they cannot
-#: tell it from a replay by then), so a relay keeping mail longer would only keep what nobody opens.
-MAX_MAILBOX_DAYS = 30
+#: Clients refuse a waiting message signed more than 15 days ago (``stale_mail``: a day of clock
+#: margin past this), so a relay keeping mail longer would only keep what nobody opens.
+MAX_MAILBOX_DAYS = 14
 MAILBOX_SCHEMA = ("mailbox", 1)
-#: Schema 2 finds prekeys by identity key (``prekey_names``); schema 1 found them by name.
-PREKEY_SCHEMA = ("prekeys", 2)
+#: Schema 2 finds prekeys by identity key (``prekey_names``); schema 1 found them by name. Schema 3
+#: keeps each one-time prekey's signed expiry (the keys of before, signed without one, are dropped).
+PREKEY_SCHEMA = ("prekeys", 3)
 
 
 class DatabaseLike(Protocol):
@@ -155,6 +156,8 @@ class StoredSignedPrekey:
 class StoredOneTimePrekey:
     key_id: int
     public: bytes
+    #: Signed: from then on it is not handed out (and is deleted).
+    expires_at: int
     signature: bytes
 
 
@@ -194,15 +197,17 @@ class PrekeyStore(ABC):
         """
 
     @abstractmethod
-    def take_bundle(self, identity_key: bytes, one_time: bool = True) -> StoredBundle | None:
-        """The signed prekey and (if ``one_time``) one one-time prekey, deleted in the same transaction."""
+    def take_bundle(self, identity_key: bytes, one_time: bool = True, *, now: float) -> StoredBundle | None:
+        """The signed prekey and (if ``one_time``) the one-time prekey that expires first, deleted in the
+        same transaction; expired ones are deleted, never handed out."""
 
     @abstractmethod
     def mailbox_owner(self, identity_key: bytes) -> str | None:
         """The name ``identity_key`` last published prekeys under, if it has a signed prekey here (a mailbox)."""
 
     @abstractmethod
-    def one_time_count(self, identity_key: bytes) -> int: ...
+    def one_time_count(self, identity_key: bytes, *, now: float) -> int:
+        """One-time prekeys held that have not expired at ``now``."""
 
 
 _MAIL_TABLES = (
@@ -237,16 +242,21 @@ _PREKEY_TABLES = (
         created_at INTEGER NOT NULL,
         signature BLOB NOT NULL
     )""",
-    """CREATE TABLE IF NOT EXISTS one_time_prekeys (
+    # Schema 3: one-time prekeys carry their signed expiry. Those of before were signed without
+    # one, and no sender takes them any more: they go, and their owners publish new ones.
+    "DROP TABLE IF EXISTS one_time_prekeys",
+    """CREATE TABLE one_time_prekeys (
         identity_key BLOB NOT NULL,
         key_id INTEGER NOT NULL,
         public BLOB NOT NULL,
+        expires_at INTEGER NOT NULL,
         signature BLOB NOT NULL,
         PRIMARY KEY (identity_key, key_id)
     ) WITHOUT ROWID""",
+    "CREATE INDEX one_time_prekeys_by_expiry ON one_time_prekeys (identity_key, expires_at)",
     # Schema 2: the name each identity published under, found by key (schema 1's
     # prekey_owners, by name, is no longer written or read).
-    "CREATE TABLE prekey_names (identity_key BLOB PRIMARY KEY, name TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS prekey_names (identity_key BLOB PRIMARY KEY, name TEXT NOT NULL) WITHOUT ROWID",
     "INSERT OR IGNORE INTO prekey_names SELECT identity_key, name FROM prekey_owners ORDER BY updated_at DESC",
 )
 
@@ -369,6 +379,7 @@ class SQLitePrekeyStore(PrekeyStore):
     ) -> int:
         try:
             with self.database.transaction() as db:
+                _drop_expired(db, identity_key, now)
                 (held,) = db.execute(
                     "SELECT count(*) FROM one_time_prekeys WHERE identity_key = ?", (identity_key,)
                 ).fetchone()
@@ -391,9 +402,10 @@ class SQLitePrekeyStore(PrekeyStore):
                         (identity_key, signed.key_id, signed.public, signed.created_at, signed.signature),
                     )
                 db.executemany(
-                    "INSERT OR IGNORE INTO one_time_prekeys VALUES (?, ?, ?, ?)",
-                    [(identity_key, key.key_id, key.public, key.signature) for key in fresh.values()],
+                    "INSERT OR IGNORE INTO one_time_prekeys VALUES (?, ?, ?, ?, ?)",
+                    [(identity_key, k.key_id, k.public, k.expires_at, k.signature) for k in fresh.values()],
                 )
+                _drop_expired(db, identity_key, now)  # one published already expired is not kept
                 (count,) = db.execute(
                     "SELECT count(*) FROM one_time_prekeys WHERE identity_key = ?", (identity_key,)
                 ).fetchone()
@@ -401,9 +413,10 @@ class SQLitePrekeyStore(PrekeyStore):
         except sqlite3.Error as exc:
             raise _wrap(exc) from None
 
-    def take_bundle(self, identity_key: bytes, one_time: bool = True) -> StoredBundle | None:
+    def take_bundle(self, identity_key: bytes, one_time: bool = True, *, now: float) -> StoredBundle | None:
         try:
             with self.database.transaction() as db:
+                _drop_expired(db, identity_key, now)
                 owner = db.execute("SELECT name FROM prekey_names WHERE identity_key = ?", (identity_key,)).fetchone()
                 if owner is None:
                     return None
@@ -419,8 +432,8 @@ class SQLitePrekeyStore(PrekeyStore):
                 # connection or process, can select it before it is gone.
                 row = (
                     db.execute(
-                        "SELECT key_id, public, signature FROM one_time_prekeys WHERE identity_key = ? "
-                        "ORDER BY key_id LIMIT 1",
+                        "SELECT key_id, public, expires_at, signature FROM one_time_prekeys WHERE identity_key = ? "
+                        "ORDER BY expires_at, key_id LIMIT 1",
                         (identity_key,),
                     ).fetchone()
                     if one_time
@@ -431,7 +444,7 @@ class SQLitePrekeyStore(PrekeyStore):
                     db.execute(
                         "DELETE FROM one_time_prekeys WHERE identity_key = ? AND key_id = ?", (identity_key, row[0])
                     )
-                    taken = StoredOneTimePrekey(key_id=row[0], public=row[1], signature=row[2])
+                    taken = StoredOneTimePrekey(key_id=row[0], public=row[1], expires_at=row[2], signature=row[3])
                 (remaining,) = db.execute(
                     "SELECT count(*) FROM one_time_prekeys WHERE identity_key = ?", (identity_key,)
                 ).fetchone()
@@ -458,12 +471,18 @@ class SQLitePrekeyStore(PrekeyStore):
         except sqlite3.Error as exc:
             raise _wrap(exc) from None
 
-    def one_time_count(self, identity_key: bytes) -> int:
+    def one_time_count(self, identity_key: bytes, *, now: float) -> int:
         try:
             with self.database.reading() as db:
                 (count,) = db.execute(
-                    "SELECT count(*) FROM one_time_prekeys WHERE identity_key = ?", (identity_key,)
+                    "SELECT count(*) FROM one_time_prekeys WHERE identity_key = ? AND expires_at > ?",
+                    (identity_key, now),
                 ).fetchone()
                 return int(count)
         except sqlite3.Error as exc:
             raise _wrap(exc) from None
+
+
+def _drop_expired(db: sqlite3.Connection, identity_key: bytes, now: float) -> None:
+    """A one-time prekey is not handed out from its signed expiry on (senders would refuse it)."""
+    db.execute("DELETE FROM one_time_prekeys WHERE identity_key = ? AND expires_at <= ?", (identity_key, now))

@@ -126,6 +126,11 @@ return removed
 _TAKE = """
 local signed = redis.call('GET', KEYS[1])
 if not signed then return false end
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
+if expired[1] then
+  redis.call('ZREM', KEYS[2], unpack(expired))
+  redis.call('HDEL', KEYS[3], unpack(expired))
+end
 local popped = {}
 if ARGV[1] == '1' then popped = redis.call('ZPOPMIN', KEYS[2]) end
 local key_id, data = false, false
@@ -135,6 +140,17 @@ if popped[1] then
   redis.call('HDEL', KEYS[3], key_id)
 end
 return {signed, key_id, data, redis.call('ZCARD', KEYS[2])}
+"""
+
+
+#: The held one-time prekeys are scored by their signed expiry: those expiring at or before ARGV[1] go.
+_DROP_EXPIRED = """
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if expired[1] then
+  redis.call('ZREM', KEYS[1], unpack(expired))
+  redis.call('HDEL', KEYS[2], unpack(expired))
+end
+return redis.call('ZCARD', KEYS[1])
 """
 
 
@@ -291,6 +307,7 @@ class RedisPrekeyStore(PrekeyStore):
         self.max_one_time = max_one_time
         self._key = _Keys(prefix)
         self._take = client.register_script(_TAKE)
+        self._drop_expired = client.register_script(_DROP_EXPIRED)
 
     def _identity_keys(self, identity_key: bytes) -> tuple[bytes, bytes, bytes, bytes]:
         ik = identity_key.hex()
@@ -313,6 +330,7 @@ class RedisPrekeyStore(PrekeyStore):
         signed_key, one_time_key, data_key, name_key = self._identity_keys(identity_key)
         fresh = {key.key_id: key for key in one_time}
         try:
+            self._drop_expired(keys=[one_time_key, data_key], args=[repr(now)])
             for _ in range(MAX_TRANSACTION_ATTEMPTS):
                 with self.client.pipeline(transaction=True) as pipe:
                     try:
@@ -333,26 +351,34 @@ class RedisPrekeyStore(PrekeyStore):
                                 signed_key, _pack([signed.key_id, signed.public, signed.created_at, signed.signature])
                             )
                         if new:  # keys already held stay as they are (the SQLite store's INSERT OR IGNORE)
-                            pipe.zadd(one_time_key, {str(key_id).encode(): key_id for key_id in new})
+                            # Scored by expiry: handed out soonest-expiring first, dropped once expired.
+                            pipe.zadd(one_time_key, {str(k).encode(): fresh[k].expires_at for k in new})
                             pipe.hset(
                                 data_key,
-                                mapping={str(k).encode(): _pack([fresh[k].public, fresh[k].signature]) for k in new},
+                                mapping={
+                                    str(k).encode(): _pack([fresh[k].public, fresh[k].signature, fresh[k].expires_at])
+                                    for k in new
+                                },
                             )
-                        pipe.zcard(one_time_key)
-                        return int(pipe.execute()[-1])
+                        pipe.execute()
+                        break
                     except redis.WatchError:
                         continue
-            raise StoreError(f"cannot store prekeys: {MAX_TRANSACTION_ATTEMPTS} attempts lost to concurrent writers")
+            else:
+                raise StoreError(
+                    f"cannot store prekeys: {MAX_TRANSACTION_ATTEMPTS} attempts lost to concurrent writers"
+                )
+            return int(self._drop_expired(keys=[one_time_key, data_key], args=[repr(now)]))
         except redis.RedisError as exc:
             raise StoreError(f"cannot store prekeys: Redis: {exc}") from None
 
-    def take_bundle(self, identity_key: bytes, one_time: bool = True) -> StoredBundle | None:
+    def take_bundle(self, identity_key: bytes, one_time: bool = True, *, now: float) -> StoredBundle | None:
         signed_key, one_time_key, data_key, name_key = self._identity_keys(identity_key)
         try:
             name = self.client.get(name_key)
             if name is None:
                 return None
-            reply = self._take(keys=[signed_key, one_time_key, data_key], args=["1" if one_time else "0"])
+            reply = self._take(keys=[signed_key, one_time_key, data_key], args=["1" if one_time else "0", repr(now)])
         except redis.RedisError as exc:
             raise StoreError(f"cannot hand out prekeys: Redis: {exc}") from None
         if not reply:
@@ -361,8 +387,10 @@ class RedisPrekeyStore(PrekeyStore):
         signed_id, public, created_at, signature = _unpack(signed)
         taken = None
         if key_id and data:
-            one_public, one_signature = _unpack(data)
-            taken = StoredOneTimePrekey(key_id=int(key_id), public=one_public, signature=one_signature)
+            one_public, one_signature, expires_at = _unpack(data)
+            taken = StoredOneTimePrekey(
+                key_id=int(key_id), public=one_public, expires_at=int(expires_at), signature=one_signature
+            )
         return StoredBundle(
             name=name.decode(),
             identity_key=identity_key,
@@ -379,8 +407,8 @@ class RedisPrekeyStore(PrekeyStore):
             raise StoreError(f"cannot read prekeys: Redis: {exc}") from None
         return None if name is None or signed is None else str(name.decode())
 
-    def one_time_count(self, identity_key: bytes) -> int:
+    def one_time_count(self, identity_key: bytes, *, now: float) -> int:
         try:
-            return int(self.client.zcard(self._identity_keys(identity_key)[1]))
+            return int(self.client.zcount(self._identity_keys(identity_key)[1], f"({now!r}", "+inf"))
         except redis.RedisError as exc:
             raise StoreError(f"cannot read prekeys: Redis: {exc}") from None

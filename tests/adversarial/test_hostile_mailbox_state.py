@@ -12,7 +12,7 @@ import dataclasses
 from pathlib import Path
 
 from susurro.client import events as ev
-from susurro.client.mailstate import MAX_MAIL_AGE_MS
+from susurro.client.mailstate import MAX_MAIL_AGE_MS, STALE_MAIL_AGE_MS
 from susurro.crypto import IdentityKey
 from susurro.crypto.prekeys import SIGNED_PREKEY_ROTATION
 from susurro.crypto.trust import TrustStore
@@ -26,7 +26,7 @@ DAY = 86_400.0
 def drain_one_time_prekeys(room: object, identity_key: bytes) -> None:
     """Someone drains the one-time prekeys: what waits is sealed to the signed prekey alone."""
     prekeys = room.relay.mailbox.prekeys  # type: ignore[attr-defined]
-    while (bundle := prekeys.take_bundle(identity_key)) and bundle.one_time is not None:
+    while (bundle := prekeys.take_bundle(identity_key, now=room.now)) and bundle.one_time is not None:
         pass
 
 
@@ -62,7 +62,24 @@ def test_a_waiting_message_older_than_the_client_can_check_is_refused(tmp_path: 
     room.pump()
     clock[0] += MAX_MAIL_AGE_MS / 1000 + DAY  # the relay kept it past any mailbox's lifetime
     events = come_back(room, bob, clock, lambda frame: [frame])
-    assert texts(events) == [] and kinds(events) == ["replay"]
+    assert texts(events) == [] and kinds(events) == ["stale_mail"]
+
+
+def test_a_waiting_message_held_back_past_any_mailbox_is_stale(tmp_path: Path) -> None:
+    # Sealed to a one-time prekey and held back by the relay for 16 days: it would fill no gap
+    # (bob's stream has nothing after it), so only its signed age gives it away.
+    room, _, bob, clock = bob_away(tmp_path)
+    room["alice"].send_message("held back", room.now, to=["bob"])
+    room.pump()
+    clock[0] += STALE_MAIL_AGE_MS / 1000 + DAY
+    events = come_back(room, bob, clock, lambda frame: [frame])
+    assert texts(events) == [] and kinds(events) == ["stale_mail"]
+    # The same delivered 14 days after it was sent: within any mailbox's lifetime, shown.
+    room2, _, bob2, clock2 = bob_away(tmp_path / "again")
+    room2["alice"].send_message("in time", room2.now, to=["bob"])
+    room2.pump()
+    clock2[0] += STALE_MAIL_AGE_MS / 1000 - DAY
+    assert texts(come_back(room2, bob2, clock2, lambda frame: [frame])) == ["in time"]
 
 
 def test_a_relay_rolling_a_sender_back_to_an_older_signed_prekey_is_refused(tmp_path: Path) -> None:

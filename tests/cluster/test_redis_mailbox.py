@@ -28,9 +28,12 @@ def test_every_key_of_a_mailbox_expires_in_redis_after_the_ttl_and_a_margin(redi
 def test_a_bundle_without_a_one_time_prekey_leaves_them_all(store_backend: StoreBackend) -> None:
     """``bundle_fetch`` with ``one_time`` false (a receipt, sealed to the signed prekey only) spends none."""
     store = store_backend.prekeys()
-    keys = [StoredOneTimePrekey(key_id=k, public=k.to_bytes(32, "big"), signature=b"o" * 64) for k in (1, 2)]
+    keys = [
+        StoredOneTimePrekey(key_id=k, public=k.to_bytes(32, "big"), expires_at=4_000_000_000, signature=b"o" * 64)
+        for k in (1, 2)
+    ]
     signed = StoredSignedPrekey(key_id=1, public=b"s" * 32, created_at=5, signature=b"g" * 64)
     store.publish(name="bob", identity_key=b"b" * 32, signed=signed, one_time=keys, now=0.0)
-    bundle = store.take_bundle(b"b" * 32, one_time=False)
+    bundle = store.take_bundle(b"b" * 32, one_time=False, now=0.0)
     assert bundle is not None and bundle.one_time is None and bundle.signed == signed and bundle.remaining == 2
-    assert store.one_time_count(b"b" * 32) == 2
+    assert store.one_time_count(b"b" * 32, now=0.0) == 2

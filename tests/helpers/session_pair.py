@@ -75,7 +75,9 @@ class SessionPair:
     """
 
     def __init__(self, config: RelayConfig | None = None, *, now: float = DEFAULT_NOW, chunk: int = 0) -> None:
-        self.relay = RelayCore(config or RelayConfig())
+        # The relay's wall clock (mail and prekey expiry) is the harness's: clients here are told
+        # ``now`` too, and prekeys they sign at a test's time must not have expired by the machine's.
+        self.relay = RelayCore(config or RelayConfig(), wall_clock=lambda: self.now)
         self.now = now
         self.chunk = chunk
         self.nodes: dict[str, Node] = {}

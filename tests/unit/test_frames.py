@@ -105,7 +105,7 @@ MEMBER = Member(name="bob", ik=IK, sk=SK, cert=SIG, issued_at=T0)
 MEMBER2 = Member(name="Ünïcödé_名前", ik=SK, sk=IK, cert=PROOF, issued_at=0)
 
 SPK = WireSignedPrekey(id=7, pk=b"s" * 32, at=T0, sig=b"g" * 64)
-OPK = WireOneTimePrekey(id=2**32 - 1, pk=b"o" * 32, sig=b"h" * 64)
+OPK = WireOneTimePrekey(id=2**32 - 1, pk=b"o" * 32, exp=1_800_000_000, sig=b"h" * 64)
 MAILBOX_SAMPLES: list[Frame] = [
     Prekeys(spk=SPK, opks=(OPK,) * 100),
     BundleFetch(id="f-1", keys=(b"b" * 32, b"c" * 32), one_time=True),

@@ -21,12 +21,14 @@ from susurro.client.mailstate import (
     MAX_MAIL_SKEW_MS,
     MAX_SEEN_MAIL,
     MAX_SEEN_MAIL_PER_SENDER,
+    STALE_MAIL_AGE_MS,
     DeliveryState,
     MailState,
     SeenMail,
 )
 from susurro.client.prekeyring import Duplicate
 from susurro.crypto import IdentityKey, MalformedMessage, Replay
+from susurro.crypto.errors import StaleMail
 from susurro.crypto.prekeys import check_bundle, seal_to_prekey
 from susurro.crypto.seal import MAX_SENT_AT, message_block, sign_message
 from susurro.crypto.trust import MAX_AUTO_PINS_PER_DAY, PinSource
@@ -91,8 +93,9 @@ def test_seen_mail_refuses_repeats_and_what_is_too_old_and_keeps_its_bound() -> 
     seen.add(ALICE_KEY, "m1", now - 1000, now)
     with pytest.raises(Duplicate):
         seen.check(ALICE_KEY, "m1", now - 1000, now)
-    with pytest.raises(Replay):
-        seen.check(ALICE_KEY, "m2", now - MAX_MAIL_AGE_MS - 1, now)
+    with pytest.raises(StaleMail):
+        seen.check(ALICE_KEY, "m2", now - STALE_MAIL_AGE_MS - 1, now)
+    seen.check(ALICE_KEY, "m2", now - STALE_MAIL_AGE_MS, now)
     seen = SeenMail()
     for n in range(MAX_SEEN_MAIL_PER_SENDER + 5):  # past her share her oldest go, and her floor rises
         seen.add(ALICE_KEY, f"x{n}", now - 10_000 + n, now)

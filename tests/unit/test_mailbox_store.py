@@ -124,15 +124,20 @@ def test_fetch_pages_by_count_and_bytes_but_always_makes_progress(store_backend:
 SIGNED = StoredSignedPrekey(key_id=1, public=b"s" * 32, created_at=5, signature=b"g" * 64)
 
 
-def one_time(first: int, count: int) -> list[StoredOneTimePrekey]:
+#: The stores' clock in these tests (seconds), and when their one-time prekeys expire unless told.
+NOW = 1_800_000_000.0
+EXPIRES = int(NOW) + 30 * 86_400
+
+
+def one_time(first: int, count: int, expires_at: int = EXPIRES) -> list[StoredOneTimePrekey]:
     return [
-        StoredOneTimePrekey(key_id=k, public=k.to_bytes(32, "big"), signature=b"o" * 64)
+        StoredOneTimePrekey(key_id=k, public=k.to_bytes(32, "big"), expires_at=expires_at, signature=b"o" * 64)
         for k in range(first, first + count)
     ]
 
 
-def publish(store: PrekeyStore, keys: list[StoredOneTimePrekey], identity: bytes = BOB) -> int:
-    return store.publish(name="bob", identity_key=identity, signed=SIGNED, one_time=keys, now=0.0)
+def publish(store: PrekeyStore, keys: list[StoredOneTimePrekey], identity: bytes = BOB, now: float = NOW) -> int:
+    return store.publish(name="bob", identity_key=identity, signed=SIGNED, one_time=keys, now=now)
 
 
 def test_each_one_time_prekey_is_handed_out_once_then_the_signed_prekey_alone(store_backend: StoreBackend) -> None:
@@ -140,20 +145,20 @@ def test_each_one_time_prekey_is_handed_out_once_then_the_signed_prekey_alone(st
     assert publish(store, one_time(1, 100)) == 100
     handed = []
     for expected_remaining in range(99, -1, -1):
-        bundle = store.take_bundle(BOB)
+        bundle = store.take_bundle(BOB, now=NOW)
         assert bundle is not None and bundle.one_time is not None and bundle.remaining == expected_remaining
         handed.append(bundle.one_time.key_id)
     assert sorted(handed) == list(range(1, 101))
-    drained = store.take_bundle(BOB)
+    drained = store.take_bundle(BOB, now=NOW)
     assert drained is not None and drained.one_time is None and drained.signed == SIGNED
-    assert store.take_bundle(MALLORY) is None
+    assert store.take_bundle(MALLORY, now=NOW) is None
 
 
 def test_ten_thousand_prekeys_are_refused_whole(store_backend: StoreBackend) -> None:
     store = store_backend.prekeys()
     with pytest.raises(TooManyPrekeys):
         publish(store, one_time(1, 10_000))
-    assert store.one_time_count(BOB) == 0
+    assert store.one_time_count(BOB, now=NOW) == 0
     assert publish(store, one_time(1, 95)) == 95
     with pytest.raises(TooManyPrekeys):
         publish(store, one_time(1000, 6))  # 95 + 6 > 100: nothing of it is stored
@@ -166,7 +171,7 @@ def test_prekeys_survive_a_restart(store_backend: StoreBackend) -> None:
     store_backend.restart()
     store = store_backend.prekeys()
     assert store.mailbox_owner(BOB) == "bob"
-    assert store.one_time_count(BOB) == 3
+    assert store.one_time_count(BOB, now=NOW) == 3
 
 
 def test_two_relays_on_one_backend_never_hand_out_the_same_one_time_prekey(store_backend: StoreBackend) -> None:
@@ -177,7 +182,7 @@ def test_two_relays_on_one_backend_never_hand_out_the_same_one_time_prekey(store
 
     def drain(store: PrekeyStore) -> None:
         for _ in range(40):
-            bundle = store.take_bundle(BOB)
+            bundle = store.take_bundle(BOB, now=NOW)
             if bundle is not None and bundle.one_time is not None:
                 with lock:
                     handed.append(bundle.one_time.key_id)
@@ -197,15 +202,15 @@ def test_two_identities_under_one_name_each_keep_their_own_prekeys(store_backend
     publish(store, one_time(1, 3))
     publish(store, one_time(1, 2), identity=MALLORY)
     assert store.mailbox_owner(BOB) == "bob" and store.mailbox_owner(MALLORY) == "bob"
-    bundle = store.take_bundle(BOB)
+    bundle = store.take_bundle(BOB, now=NOW)
     assert bundle is not None and bundle.identity_key == BOB and bundle.remaining == 2
-    assert store.one_time_count(MALLORY) == 2
+    assert store.one_time_count(MALLORY, now=NOW) == 2
 
 
 def test_an_identity_without_prekeys_has_no_mailbox(store_backend: StoreBackend) -> None:
     store = store_backend.prekeys()
     assert store.mailbox_owner(BOB) is None
-    assert store.take_bundle(BOB) is None
+    assert store.take_bundle(BOB, now=NOW) is None
 
 
 # --- both backends, several relays at once ---------------------------------------------------
@@ -264,10 +269,26 @@ def test_a_schema_1_database_keeps_its_prekeys_found_by_identity_key(tmp_path: P
         db.execute("INSERT INTO one_time_prekeys VALUES (?, 7, ?, ?)", (BOB, b"o" * 32, b"g" * 64))
     store = SQLitePrekeyStore(database)
     assert store.mailbox_owner(BOB) == "Bob"
-    bundle = store.take_bundle(BOB)
+    bundle = store.take_bundle(BOB, now=NOW)
     assert bundle is not None and bundle.name == "Bob" and bundle.signed == SIGNED
-    assert bundle.one_time is not None and bundle.one_time.key_id == 7
+    # Its one-time prekeys were signed without an expiry, which no sender takes now: gone, and
+    # their owner, told it holds none, publishes new ones.
+    assert bundle.one_time is None and store.one_time_count(BOB, now=NOW) == 0
+    assert publish(store, one_time(1, 3)) == 3
     database.close()
+
+
+def test_expired_one_time_prekeys_are_never_handed_out_nor_counted(store_backend: StoreBackend) -> None:
+    store = store_backend.prekeys()
+    assert publish(store, one_time(1, 3, expires_at=int(NOW) + 10) + one_time(4, 2, expires_at=int(NOW) + 5)) == 5
+    bundle = store.take_bundle(BOB, now=NOW)
+    assert bundle is not None and bundle.one_time is not None and bundle.one_time.key_id == 4  # expires first
+    assert bundle.one_time.expires_at == int(NOW) + 5
+    assert store.one_time_count(BOB, now=NOW + 5) == 3  # key 5 expired at NOW + 5
+    bundle = store.take_bundle(BOB, now=NOW + 10)  # and keys 1 to 3 at NOW + 10
+    assert bundle is not None and bundle.one_time is None and bundle.remaining == 0
+    assert publish(store, one_time(1, 3), now=NOW + 10) == 3  # they no longer count against the bound
+    assert publish(store, one_time(9, 2, expires_at=int(NOW)), now=NOW + 10) == 3  # already expired: not kept
 
 
 _SCHEMA_1 = (

@@ -83,7 +83,7 @@ def test_a_waiting_room_message_from_someone_not_in_the_log_is_not_shown(tmp_pat
     )  # fmt: skip
     room.add("bob2", name="bob", **bob.session_options(clock))
     room.pump()  # bob is back: his prekeys are on the relay again
-    bundle = room.relay.mailbox.prekeys.take_bundle(bob.identity.public)
+    bundle = room.relay.mailbox.prekeys.take_bundle(bob.identity.public, now=room.now)
     assert bundle is not None
     checked = check_bundle(bundle_from_stored(bundle), bob.identity.public)
     envelope = seal_to_prekey(mallory, checked, message_block(signed, 1))
@@ -105,5 +105,7 @@ def bundle_from_stored(bundle: StoredBundle) -> PrekeyBundle:
         identity_key=bundle.identity_key,
         signed=SignedPrekey(key_id=bundle.signed.key_id, public=bundle.signed.public,
                             created_at=bundle.signed.created_at, signature=bundle.signed.signature),
-        one_time=None if opk is None else OneTimePrekey(key_id=opk.key_id, public=opk.public, signature=opk.signature),
+        one_time=None
+        if opk is None
+        else OneTimePrekey(key_id=opk.key_id, public=opk.public, expires_at=opk.expires_at, signature=opk.signature),
     )  # fmt: skip

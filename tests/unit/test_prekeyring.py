@@ -8,6 +8,8 @@ from susurro.client.prekeyring import Duplicate, PrekeyRing
 from susurro.crypto import IdentityKey
 from susurro.crypto.errors import DecryptFailed, PrekeyReused, UnknownPrekey
 from susurro.crypto.prekeys import (
+    ONE_TIME_PREKEY_KEPT,
+    ONE_TIME_PREKEY_LIFETIME,
     SIGNED_PREKEY_GRACE,
     SIGNED_PREKEY_ROTATION,
     OneTimePrekey,
@@ -53,6 +55,23 @@ def test_a_new_ring_publishes_a_signed_prekey_and_a_hundred_one_time_prekeys() -
     assert ring.due(T0 + 60, 10) is None
     refill = ring.due(T0 + 60, 9)  # fewer than 10 left on the relay: back to 100
     assert refill is not None and refill.signed is None and len(refill.one_time) == 91
+
+
+def test_a_one_time_private_half_is_deleted_after_its_expiry_even_if_never_used() -> None:
+    # The relay may be holding back a message sealed to it: after its expiry and as long
+    # again as a waiting message may be opened, no message can need it.
+    ring, one_time = fresh_ring()
+    expiry = one_time[0].expires_at
+    assert expiry == int(T0) + ONE_TIME_PREKEY_LIFETIME and {k.expires_at for k in one_time} == {expiry}
+    late = envelope(ring, one_time[0])
+    ring.expire(expiry + ONE_TIME_PREKEY_KEPT - 1)
+    assert ring.one_time_held == 100
+    ring.expire(expiry + ONE_TIME_PREKEY_KEPT)
+    assert ring.one_time_held == 0
+    with pytest.raises(UnknownPrekey):
+        open_(ring, late)
+    loaded = PrekeyRing.load(BOB, ring.export())
+    assert loaded.one_time_held == 0
 
 
 def test_joining_republishes_the_same_signed_prekey_until_it_is_due() -> None:

@@ -6,6 +6,8 @@ and each check a sender or recipient makes, with the typed error it raises.
 
 from __future__ import annotations
 
+import dataclasses
+
 import msgpack
 import pytest
 from hypothesis import given, settings
@@ -41,6 +43,7 @@ from susurro.crypto.seal import message_block, open_block, sign_message
 ALICE = IdentityKey.from_seed(bytes(range(32)))
 BOB = IdentityKey.from_seed(bytes(range(32, 64)))
 MALLORY = IdentityKey.generate()
+OPK_EXPIRES = 1_764_000_000 + 30 * 86_400
 
 
 def bob_keys(with_one_time: bool = True) -> tuple[PrekeyBundle, PrekeyPrivate, PrekeyPrivate | None]:
@@ -48,7 +51,7 @@ def bob_keys(with_one_time: bool = True) -> tuple[PrekeyBundle, PrekeyPrivate, P
     opk_private: PrekeyPrivate | None = None
     opk: OneTimePrekey | None = None
     if with_one_time:
-        ((opk_private, opk),) = new_one_time_prekeys(BOB, 8, 1)
+        ((opk_private, opk),) = new_one_time_prekeys(BOB, 8, 1, OPK_EXPIRES)
     return PrekeyBundle(name="bob", identity_key=BOB.public, signed=spk, one_time=opk), spk_private, opk_private
 
 
@@ -132,7 +135,7 @@ def test_a_signed_prekey_signed_by_another_key_is_refused() -> None:
 
 def test_a_one_time_prekey_signed_by_another_key_falls_back_to_the_signed_prekey() -> None:
     bundle, spk, _ = bob_keys()
-    ((_, forged),) = new_one_time_prekeys(MALLORY, 8, 1)
+    ((_, forged),) = new_one_time_prekeys(MALLORY, 8, 1, OPK_EXPIRES)
     checked = check_bundle(
         PrekeyBundle(name="bob", identity_key=BOB.public, signed=bundle.signed, one_time=forged), BOB.public
     )
@@ -144,6 +147,21 @@ def test_a_one_time_prekey_this_sender_already_used_is_not_used_again() -> None:
     bundle, _, _ = bob_keys()
     checked = check_bundle(bundle, BOB.public, used_one_time={8})
     assert checked.fallback is PrekeyFallback.REUSED and checked.one_time is None
+
+
+def test_an_expired_one_time_prekey_is_not_sealed_to() -> None:
+    bundle, _, _ = bob_keys()
+    assert check_bundle(bundle, BOB.public, now=OPK_EXPIRES - 1).one_time == bundle.one_time
+    checked = check_bundle(bundle, BOB.public, now=OPK_EXPIRES)  # a relay that kept it past its expiry
+    assert checked.fallback is PrekeyFallback.EXPIRED and checked.one_time is None
+
+
+def test_a_one_time_prekeys_expiry_is_signed() -> None:
+    bundle, _, _ = bob_keys()
+    assert bundle.one_time is not None
+    stretched = dataclasses.replace(bundle.one_time, expires_at=bundle.one_time.expires_at + 86_400)
+    checked = check_bundle(dataclasses.replace(bundle, one_time=stretched), BOB.public, now=OPK_EXPIRES)
+    assert checked.fallback is PrekeyFallback.BAD_SIGNATURE and checked.one_time is None
 
 
 def test_an_envelope_naming_another_sender_key_is_a_sender_mismatch() -> None:

@@ -32,6 +32,8 @@ from susurro.crypto.seal import open_block
 from tests.helpers.docs import doc_vectors
 
 CREATED_AT = 1764000000
+#: The one-time prekey's signed expiry: 30 days after the signed prekey's creation.
+EXPIRES_AT = CREATED_AT + 30 * 86_400
 
 
 def _block() -> bytes:
@@ -65,7 +67,7 @@ def vectors() -> dict[str, str]:
     ik_a, ik_b = bytes(alice.verify_key), bytes(bob.verify_key)
     spk_pub, opk_pub, ek_pub = bytes(spk.public_key), bytes(opk.public_key), bytes(ek.public_key)
     spk_sig = bob.sign(signing_payload(SIGNED_PREKEY_PURPOSE, 7, spk_pub, CREATED_AT)).signature
-    opk_sig = bob.sign(signing_payload(ONE_TIME_PREKEY_PURPOSE, 8, opk_pub)).signature
+    opk_sig = bob.sign(signing_payload(ONE_TIME_PREKEY_PURPOSE, 8, opk_pub, EXPIRES_AT)).signature
     alice_x = nacl.bindings.crypto_sign_ed25519_sk_to_curve25519(bytes(alice) + ik_a)
     bob_x_pub = nacl.bindings.crypto_sign_ed25519_pk_to_curve25519(ik_b)
     dh1 = nacl.bindings.crypto_scalarmult(alice_x, spk_pub)
@@ -107,7 +109,7 @@ def test_the_code_produces_and_opens_the_documented_envelope() -> None:
     alice, bob = IdentityKey.from_seed(bytes(range(32))), IdentityKey.from_seed(bytes(range(32, 64)))
     spk = PrekeyPrivate.from_bytes(7, v["bob_spk_private"])
     opk = PrekeyPrivate.from_bytes(8, v["bob_opk_private"])
-    signed, one_time = sign_signed_prekey(bob, spk, CREATED_AT), sign_one_time_prekey(bob, opk)
+    signed, one_time = sign_signed_prekey(bob, spk, CREATED_AT), sign_one_time_prekey(bob, opk, EXPIRES_AT)
     assert (signed.signature, one_time.signature) == (v["bob_spk_sig"], v["bob_opk_sig"])
     checked = check_bundle(
         PrekeyBundle(name="bob", identity_key=bob.public, signed=signed, one_time=one_time), bob.public

@@ -217,7 +217,7 @@ def test_one_sender_cannot_drain_someones_one_time_prekeys(data_dir: Path) -> No
     assert None not in taken[:ONE_TIME_PER_FETCHER_PER_DAY]
     assert taken[ONE_TIME_PER_FETCHER_PER_DAY:] == [None] * 5  # her share is spent; her client says so
     assert fetch_one_time(alice, bob, core, 100) is not None  # and bob's keys are still there for others
-    assert core.mailbox.prekeys.one_time_count(bob.key) == 100 - ONE_TIME_PER_FETCHER_PER_DAY - 1
+    assert core.mailbox.prekeys.one_time_count(bob.key, now=time.time()) == 100 - ONE_TIME_PER_FETCHER_PER_DAY - 1
 
 
 def test_one_connection_takes_at_most_its_hourly_share_of_everyones_one_time_prekeys(data_dir: Path) -> None:
@@ -259,20 +259,25 @@ def test_a_signed_prekey_only_fetch_leaves_the_one_time_keys_alone(data_dir: Pat
     alice.join(core)
     (answer,) = alice.send(core, BundleFetch(id="r1", keys=(bob.key, NOBODY), one_time=False))
     assert isinstance(answer, Bundles) and answer.bundles[0].opk is None and answer.unknown == (NOBODY,)
-    assert core.mailbox.prekeys.one_time_count(bob.identity.public) == 100
+    assert core.mailbox.prekeys.one_time_count(bob.identity.public, now=time.time()) == 100
 
 
 def test_a_hostile_client_cannot_store_ten_thousand_prekeys(data_dir: Path) -> None:
     core = make_core(data_dir)
     mallory = Member("mallory")
     mallory.join(core)  # 100 published
-    extra = new_one_time_prekeys(mallory.identity, 5000, 100)
+    extra = new_one_time_prekeys(mallory.identity, 5000, 100, int(NOW) + 86_400)
     answer = mallory.send(
         core,
-        Prekeys(spk=None, opks=tuple(WireOneTimePrekey(id=k.key_id, pk=k.public, sig=k.signature) for _, k in extra)),
+        Prekeys(
+            spk=None,
+            opks=tuple(
+                WireOneTimePrekey(id=k.key_id, pk=k.public, exp=k.expires_at, sig=k.signature) for _, k in extra
+            ),
+        ),
     )
     assert isinstance(answer[0], Error) and answer[0].code == "too_many_prekeys"
-    assert core.mailbox.prekeys.one_time_count(mallory.identity.public) == 100
+    assert core.mailbox.prekeys.one_time_count(mallory.identity.public, now=time.time()) == 100
     assert mallory.conn is not None and not mallory.conn.closing  # one bad frame does not cost the room
 
 
@@ -280,10 +285,28 @@ def test_prekeys_signed_by_another_identity_are_refused(data_dir: Path) -> None:
     core = make_core(data_dir)
     mallory = Member("mallory")
     mallory.join(core, publish=False)
-    forged = new_one_time_prekeys(IdentityKey.generate(), 1, 1)[0][1]
+    forged = new_one_time_prekeys(IdentityKey.generate(), 1, 1, int(NOW) + 86_400)[0][1]
     answer = mallory.send(
-        core, Prekeys(spk=None, opks=(WireOneTimePrekey(id=1, pk=forged.public, sig=forged.signature),))
+        core,
+        Prekeys(
+            spk=None, opks=(WireOneTimePrekey(id=1, pk=forged.public, exp=forged.expires_at, sig=forged.signature),)
+        ),
     )
+    assert isinstance(answer[0], Error) and answer[0].code == "bad_prekey"
+
+
+def test_one_time_prekeys_already_expired_are_refused_and_an_expiry_is_signed(data_dir: Path) -> None:
+    core = make_core(data_dir)
+    mallory = Member("mallory")
+    mallory.join(core, publish=False)
+    ((_, old),) = new_one_time_prekeys(mallory.identity, 1, 1, int(time.time()) - 1)
+    expired = WireOneTimePrekey(id=1, pk=old.public, exp=old.expires_at, sig=old.signature)
+    answer = mallory.send(core, Prekeys(spk=None, opks=(expired,)))
+    # Refused with a reason (never "none held", which would have the owner publish again at once).
+    assert isinstance(answer[0], Error) and answer[0].code == "bad_prekey" and "expired" in answer[0].detail
+    ((_, key),) = new_one_time_prekeys(mallory.identity, 2, 1, int(NOW) + 86_400)
+    stretched = WireOneTimePrekey(id=2, pk=key.public, exp=key.expires_at + 86_400, sig=key.signature)
+    answer = mallory.send(core, Prekeys(spk=None, opks=(stretched,)))  # the relay cannot extend a key's life
     assert isinstance(answer[0], Error) and answer[0].code == "bad_prekey"
 
 
