@@ -185,6 +185,7 @@ class Mailbox:
                     copy.identity_key,
                     used_one_time=used,
                     newest_signed=self.state.newest.get(copy.identity_key),
+                    now=self._clock(),
                 )
             except PrekeyKeyChanged as exc:
                 # Refused, never a key change: a bundle is the relay's word alone, so it does not
@@ -374,6 +375,8 @@ def _fallback_warning(name: str, fallback: PrekeyFallback) -> ev.Warning:
         PrekeyFallback.BAD_SIGNATURE: f"the relay offered a one-time prekey for {name} not signed by "
         f"{name}'s key; sealed to the signed prekey only",
         PrekeyFallback.REUSED: f"the relay offered a one-time prekey for {name} that was already used; "
+        "sealed to the signed prekey only",
+        PrekeyFallback.EXPIRED: f"the relay offered a one-time prekey for {name} past its signed expiry; "
         "sealed to the signed prekey only",
     }[fallback]
     return ev.Warning(kind=WarningKind(fallback.value), detail=detail, sender=name)

@@ -14,7 +14,7 @@ from pathlib import Path
 from susurro.client import events as ev
 from susurro.client.mailstate import MAX_MAIL_AGE_MS, STALE_MAIL_AGE_MS
 from susurro.crypto import IdentityKey
-from susurro.crypto.prekeys import SIGNED_PREKEY_ROTATION
+from susurro.crypto.prekeys import ONE_TIME_PREKEY_LIFETIME, SIGNED_PREKEY_ROTATION
 from susurro.crypto.trust import TrustStore
 from susurro.protocol import Bundles, Frame, Mail, name_key
 from tests.adversarial.test_hostile_mailbox import come_back, kinds, texts
@@ -134,3 +134,17 @@ def test_someone_else_publishing_prekeys_under_a_members_name_does_not_get_their
     assert kinds(events) == []
     assert room.relay.mailbox.mailboxes.usage(mallory.identity.public)[0] == 0
     assert texts(come_back(room, bob, clock, lambda frame: [frame])) == ["for the real bob"]
+
+
+def test_a_one_time_prekey_served_past_its_expiry_is_not_sealed_to(tmp_path: Path) -> None:
+    # The relay (its clock left behind here) keeps handing out bob's one-time prekeys a month
+    # after they expired; alice's client refuses them, says so, and seals to the signed prekey.
+    room, _, bob, clock = bob_away(tmp_path)
+    clock[0] += ONE_TIME_PREKEY_LIFETIME + DAY
+    msg_id = room["alice"].send_message("sealed anyway", clock[0], to=["bob"])
+    events = room.pump()["alice"]
+    assert kinds(events) == ["prekey_expired"]
+    reports = [e for e in events if isinstance(e, ev.Delivery) and e.msg_id == msg_id]
+    assert reports and reports[0].waiting == ("bob",)
+    back = come_back(room, bob, clock, lambda frame: [frame])
+    assert texts(back) == ["sealed anyway"], back
