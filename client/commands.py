@@ -42,6 +42,8 @@ class RoomWord(str, enum.Enum):
     LEAVE = "leave"
     REMOVE = "remove"
     PROMOTE = "promote"
+    FORGET_ROOM = "forget-room"
+    RESUME_ROOM = "resume-room"
 
     def __str__(self) -> str:
         return str(self.value)
@@ -57,9 +59,13 @@ ROOM_USAGE: dict[RoomWord, str] = {
     RoomWord.LEAVE: "/leave",
     RoomWord.REMOVE: "/remove NAME",
     RoomWord.PROMOTE: "/promote NAME",
+    RoomWord.FORGET_ROOM: "/forget-room LABEL",
+    RoomWord.RESUME_ROOM: "/resume-room LABEL",
 }
 #: Room commands that take one word: a room's label or a member's name.
-_ONE_WORD = frozenset({RoomWord.JOIN, RoomWord.INVITE, RoomWord.REMOVE, RoomWord.PROMOTE})
+_ONE_WORD = frozenset(
+    {RoomWord.JOIN, RoomWord.INVITE, RoomWord.REMOVE, RoomWord.PROMOTE, RoomWord.FORGET_ROOM, RoomWord.RESUME_ROOM}
+)
 #: The flag of ``/create``.
 OPEN_FLAG = "--open"
 

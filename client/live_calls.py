@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from susurro.protocol import Frame
 
@@ -24,6 +25,8 @@ from .outgoing import Outgoing
 from .reconnect import ReconnectPolicy
 from .rooms import RoomBook
 from .session import ClientSession
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,11 @@ class LiveCalls:
         with self._lock:
             self.session.room_request(build, wall_clock())
             self._flush_or_raise()
+
+    def with_rooms(self, act: Callable[[RoomBook], T]) -> T:
+        """Change the verified rooms by hand (forget a label's pin, resume after a fork), under the lock."""
+        with self._lock:
+            return act(self.session.rooms)
 
     def rooms(self) -> RoomBook:
         """The verified rooms (the book outlives reconnects); read it under no lock only for display."""

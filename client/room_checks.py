@@ -42,9 +42,21 @@ def alert(state: RoomState, kind: WarningKind, detail: str, sender: str | None =
 
 
 def fork(room: KnownRoom, detail: str, sender: str | None = None) -> RoomAlert:
-    """Two histories of one room: say so, and seal nothing more to it (the other may remove members)."""
+    """Two histories of one room: say so, and seal nothing more to it (the other may remove members),
+    unless the user already chose to go on after this very evidence (``resume``)."""
+    if detail in room.accepted_forks:
+        return alert(room.state, RoomWarning.FORK, f"{detail}; you chose to go on sending to the room", sender)
     room.forked = room.forked or detail
     return alert(room.state, RoomWarning.FORK, f"{detail}; nothing more is sent to the room from here", sender)
+
+
+def resume(room: KnownRoom) -> str:
+    """The user accepts the history verified here after a fork: sends go on at its head; the evidence
+    seen so far only warns from now on, and a new one stops sends again. Returns the fork's reason."""
+    reason = room.forked
+    room.accepted_forks.add(reason)
+    room.forked = ""
+    return reason
 
 
 def apply(
@@ -59,9 +71,9 @@ def apply(
         if seq > state.head.seq:
             break
         if not hmac.compare_digest(entry_hash(data), room.hashes[seq]):
-            detail = (
-                f"the relay served another entry {seq} of room {display(state)} than the one verified "
-                "here: two versions of this room's history exist"
+            detail = (  # the other entry's hash names this evidence (``resume`` accepts it, not others)
+                f"the relay served another entry {seq} ({entry_hash(data).hex()[:16]}) of room {display(state)} "
+                "than the one verified here: two versions of this room's history exist"
             )
             return [fork(room, detail)]
         held += 1
@@ -117,7 +129,10 @@ def relay_head(room: KnownRoom, head_seq: int, head_hash: bytes) -> list[ev.Even
         )
         return [alert(state, RoomWarning.WITHHELD, detail)]
     if head_seq < len(room.hashes) and not hmac.compare_digest(head_hash, room.hashes[head_seq]):
-        detail = f"the relay's head of room {display(state)} is not the entry {head_seq} verified here"
+        detail = (
+            f"the relay's head of room {display(state)} ({head_hash.hex()[:16]}) is not the entry {head_seq} "
+            "verified here"
+        )
         return [fork(room, detail)]
     return []
 

@@ -1,7 +1,9 @@
 """The terminal client's room commands and its current room.
 
 ``/create LABEL [--open]``, ``/invite NAME``, ``/join LABEL``, ``/rooms``,
-``/members``, ``/leave``, ``/remove NAME``, ``/promote NAME``. Every change
+``/members``, ``/leave``, ``/remove NAME``, ``/promote NAME``,
+``/forget-room LABEL`` (drop the label's pin: a relay that lost its rooms),
+``/resume-room LABEL`` (send again after a fork, on the user's word). Every change
 is signed here from the verified log (``RoomBook``); the relay only stores
 it. ``/invite`` uses the identity key pinned for NAME in the trust store and
 refuses a name never seen. A plain line goes to the current room once there
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from susurro.crypto import EntryKind, IdentityPublicKey, RoomLogError, RoomPolicy
+from susurro.crypto import EntryKind, IdentityPublicKey, RoomLogError, RoomPolicy, RoomState
 from susurro.crypto.trust import TrustStore
 from susurro.protocol import name_key
 
@@ -32,6 +34,10 @@ ROOM_HELP = [
     "/leave           leave the current room",
     "/remove NAME     remove NAME from the current room (admins)",
     "/promote NAME    make NAME an admin of the current room (admins)",
+    "/forget-room LABEL  forget which room LABEL names here (after the relay lost it): the next /join LABEL "
+    "takes the room the relay names then, trusted on first sight again",
+    "/resume-room LABEL  after a fork, go on sending to LABEL at the history verified here (removals the "
+    "other history holds are not followed)",
 ]
 COMMANDS = frozenset(word.value for word in RoomWord)
 
@@ -73,6 +79,15 @@ class RoomCommands:
             self.after_ready(state.room_id, connection)
             record: dict[str, object] = {"event": "room", "room": state.label, "room_id": state.room_id.hex()}
             return [(record, f"* current room: {book.display(state)}")]
+        if command is RoomWord.FORGET_ROOM:
+            shown = book.display(state) if (state := book.state(arg)) is not None else arg
+            return self._forget(arg, shown, connection.with_rooms(lambda b: b.forget_label(arg)))
+        if command is RoomWord.RESUME_ROOM:
+            known = book.state(arg)
+            if known is None:
+                raise SendError(f"no room {arg!r} is known here")
+            reason = connection.with_rooms(lambda b: b.resume(known.room_id))
+            return self._resumed(book.display(known), known, reason)
         if command is RoomWord.ROOMS:  # the relay's index, read against the verified logs (``room_directory``)
             connection.room_request(lambda b, now: b.list_rooms())
             return []
@@ -123,6 +138,30 @@ class RoomCommands:
         kind = EntryKind.REMOVE if command is RoomWord.REMOVE else EntryKind.PROMOTE
         self._change(connection, state.room_id, kind, subject.name, subject.identity_key)
         return []
+
+    def _forget(self, label: str, shown: str, room_id: bytes | None) -> list[tuple[dict[str, object], str]]:
+        if room_id is None:
+            raise SendError(f"no room is pinned to the label {label!r} here")
+        if self.current == room_id or self._waiting_for(label):
+            self.current = None
+        self.joining.discard(name_key(label))
+        record: dict[str, object] = {"event": "room_forgotten", "room": label, "room_id": room_id.hex()}
+        text = (
+            f"* {label!r} no longer names {shown} here; the next /join {label} takes the room the relay "
+            "names then, as for a label never seen (its log is verified from its first entry)"
+        )
+        return [(record, text)]
+
+    @staticmethod
+    def _resumed(shown: str, state: RoomState, reason: str) -> list[tuple[dict[str, object], str]]:
+        if not reason:
+            raise SendError(f"{shown} has not forked: nothing to resume")
+        record: dict[str, object] = {"event": "room_resumed", "room": state.label, "room_id": state.room_id.hex()}
+        text = (
+            f"* you go on sending to {shown} at the history verified here ({reason}); the other history may "
+            "hold removals, and whoever it removed still gets your messages. A new fork stops sends again"
+        )
+        return [(record, text)]
 
     @staticmethod
     def _change(connection: RelayConnection, room_id: bytes, kind: EntryKind, name: str, ik: bytes) -> None:

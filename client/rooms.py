@@ -112,6 +112,15 @@ class RoomBook:
         """The room id this label named when first seen here (this run or a remembered one)."""
         return self._by_label.get(name_key(label))
 
+    def forget_label(self, label: str) -> bytes | None:
+        """Drop ``label``'s pin and what is known of its room (now and for the next run): the next
+        ``/join`` takes the room the relay names then, as a label never seen. Returns the room id."""
+        room_id = self._by_label.pop(name_key(label), None)
+        if room_id is not None:
+            self._rooms.pop(room_id, None)
+            self._remembered.pop(room_id, None)
+        return room_id
+
     def _resolve(self, room: bytes | str) -> bytes | None:
         if isinstance(room, bytes):
             return room
@@ -285,6 +294,11 @@ class RoomBook:
         """Why the room's history is known to have forked here, or ""."""
         room = self._rooms.get(room_id)
         return "" if room is None else room.forked
+
+    def resume(self, room_id: bytes) -> str:
+        """After a fork, go on sealing at the history verified here (the user's word); the reason, or ""."""
+        room = self._rooms.get(room_id)
+        return "" if room is None or not room.forked else checks.resume(room)
 
     def check_message_head(
         self, head: SignedHead, sender: str, sender_ik: bytes = b""

@@ -132,6 +132,8 @@ class RoomActions:
             refusal = self.join(command.arg)
         elif word is RoomWord.INVITE:
             refusal = self.invite_name(conversation, command.arg)
+        elif word in (RoomWord.FORGET_ROOM, RoomWord.RESUME_ROOM):
+            refusal = self.app.strings("err_terminal_only", command=f"/{word.value}")
         elif word in (RoomWord.LEAVE, RoomWord.REMOVE, RoomWord.PROMOTE):
             info = self._room(conversation)
             refusal = None

@@ -225,6 +225,35 @@ def test_after_a_fork_nothing_more_is_sealed_to_the_room(hostile: HostileRoom) -
     assert not [f for f in hostile.proxy.seen("bob", TO_RELAY) if isinstance(f, Send)]
 
 
+def test_after_a_fork_the_user_may_go_on_sending_at_the_history_verified_here(hostile: HostileRoom) -> None:
+    """/resume-room: bob accepts the branch he verified; the same evidence again only warns, a new one stops him."""
+    (alice, bob, carol), room = room_of(hostile, RoomPolicy.INVITE, "bob", "carol")
+    one = state_at(hostile, "bob", room, 1)
+
+    def branch(name: str) -> RoomUpdate:
+        entry = one.next_entry(
+            alice.identity, kind=EntryKind.ADD, subject_name=name, subject_ik=IdentityKey.generate().public, time=T
+        ).to_bytes()
+        return RoomUpdate(room=room, label="ops", from_seq=2, entries=(entry,), head_seq=2, head_hash=bytes(32),
+                          online=())  # fmt: skip
+
+    dave = branch("dave")
+    hostile.proxy.inject("bob", dave)
+    alert(bob, RoomWarning.FORK)
+    assert bob.connection.with_rooms(lambda b: b.resume(room)).startswith("the relay served another entry 2 (")
+    assert bob.connection.with_rooms(lambda b: b.resume(room)) == ""  # not forked now: nothing to resume
+    bob.connection.send_to_room("after I chose", "ops")
+    carol.wait_message("after I chose")
+    hostile.proxy.inject("bob", dave)  # the very branch the user accepted: a warning, sends go on
+    bob.wait_for(lambda e: isinstance(e, RoomAlert) and "you chose to go on" in e.detail, what="a fork noted")
+    bob.connection.send_to_room("still going", "ops")
+    carol.wait_message("still going")
+    hostile.proxy.inject("bob", branch("erin"))  # another branch: new evidence stops sends again
+    bob.wait_for(lambda e: isinstance(e, RoomAlert) and "nothing more is sent" in e.detail, what="a new fork")
+    with pytest.raises(SendError, match="forked"):
+        bob.connection.send_to_room("not after this one", "ops")
+
+
 def test_a_member_signing_at_a_head_from_before_it_was_added_is_not_shown(hostile: HostileRoom) -> None:
     """mallory, added at entry 2, signs at entry 1, whose members never included her."""
     (alice, bob, mallory), room = room_of(hostile, RoomPolicy.INVITE, "bob", "mallory")

@@ -150,3 +150,41 @@ def test_two_people_starting_the_demo_land_in_one_open_room_with_no_command(
     history = ana.expect_event("history")
     assert history["conversation"] == f"room:{lobby['room_id']}"
     assert [m["text"] for m in history["messages"]] == [text]
+
+
+def test_a_label_pinned_to_a_room_the_relay_lost_is_forgotten_and_used_again(
+    tmp_path: Path, cli_clients: list[CliProcess]
+) -> None:
+    first = tmp_path / "first"
+    first.mkdir()
+    relay = RelayProcess(first, "--data-dir", str(first / "data"))
+    try:
+        alice = CliProcess("alice", tmp_path / "alice", relay.address)
+        cli_clients.append(alice)
+        alice.expect_event("connected")
+        alice.type("/create ops")
+        old = alice.expect_event("room_created", room="ops")
+        alice.type("/quit")
+        assert alice.wait() == 0
+    finally:
+        relay.stop()
+    second = tmp_path / "second"
+    second.mkdir()
+    relay = RelayProcess(second, "--data-dir", str(second / "data"))  # a relay that lost every room
+    try:
+        alice = CliProcess("alice", tmp_path / "alice", relay.address)
+        cli_clients.append(alice)
+        alice.expect_event("connected")
+        alice.type("/forget-room ops")
+        assert alice.expect_event("room_forgotten", room="ops")["room_id"] == old["room_id"]
+        alice.type("/create ops")
+        new = alice.expect_event("room_created", room="ops")
+        alice.type("/join ops")
+        assert alice.expect_event("room", room="ops")["room_id"] == new["room_id"] != old["room_id"]
+        alice.type("/forget-room lounge")
+        alice.expect(lambda e: e.get("event") == "warning" and "lounge" in e.get("detail", ""), "a refusal")
+        alice.type("/quit")
+        assert alice.wait() == 0
+    finally:
+        relay.stop()
+    assert not [e for e in alice.events if e.get("kind") == "room_label_moved"], alice.events

@@ -462,6 +462,24 @@ def test_a_label_keeps_its_room_across_a_restart(pair: SessionPair) -> None:
     assert moved.room_id == other_id and bob.rooms.pinned_id("ops") == room
 
 
+def test_a_forgotten_label_pin_takes_the_room_the_relay_names_next(pair: SessionPair) -> None:
+    # The relay lost its rooms: "ops" is pinned to a room that no longer exists there. Forgetting the
+    # pin is the user's way out; until then another room under the label is only a warning.
+    room = ops(pair, "bob")
+    bob = restarted(pair, "bob again", "bob")
+    assert bob.rooms.forget_label("ops") == room
+    assert bob.rooms.pinned_id("ops") is None and room not in [r.room_id for r in bob.rooms.remember()]
+    assert bob.rooms.forget_label("ops") is None
+    other = RoomBook("mallory", IdentityKey.generate()).create("ops", RoomPolicy.OPEN, int(pair.now))
+    other_id = entry_hash(other.entry)
+    log = RoomLog(
+        id="f9", room=other_id, label="ops", from_seq=0, entries=(other.entry,), head_seq=0, head_hash=other_id,
+        online=(),
+    )  # fmt: skip
+    assert not alerts(pair.inject("bob again", log), RoomWarning.LABEL_MOVED)
+    assert bob.rooms.pinned_id("ops") == other_id
+
+
 def test_another_history_than_an_earlier_run_verified_is_a_fork(pair: SessionPair) -> None:
     room = ops(pair, "bob", "carol")
     remembered = [dataclasses.replace(r, hash=bytes(32)) for r in pair["bob"].rooms.remember()]  # "another" entry 2
