@@ -98,6 +98,7 @@ class Members:
         # Indexes over the peers so checking a roster of n members costs O(n), not O(n**2).
         self._by_name_key: dict[str, str] = {}
         self._by_session_key: dict[SessionPublicKey, str] = {}
+        self._by_identity_key: dict[IdentityPublicKey, str] = {}
         self._retired: OrderedDict[SessionPublicKey, None] = OrderedDict()
         self._said_pins_full = False
 
@@ -262,11 +263,13 @@ class Members:
                 member.name,
             )
         other = self._by_session_key.get(SessionPublicKey(member.sk))
+        if other is None:  # one session per identity key: a second name for one key addresses nobody new
+            other = self._by_identity_key.get(IdentityPublicKey(member.ik))
         if other is not None and other != member.name:
             return _refuse(
                 Verdict.IMPERSONATION,
                 WarningKind.IMPERSONATION,
-                f"the relay listed {member.name!r} with {other!r}'s session key (member ignored)",
+                f"the relay listed {member.name!r} with {other!r}'s session or identity key (member ignored)",
                 member.name,
             )
         if member.sk in self._retired:
@@ -366,12 +369,14 @@ class Members:
         del self._peers[peer.name]
         self._by_name_key.pop(name_key(peer.name), None)
         self._by_session_key.pop(peer.session_key, None)
+        self._by_identity_key.pop(peer.identity_key, None)
         self._retire_key(peer.session_key)
 
     def _add(self, peer: Peer) -> None:
         self._peers[peer.name] = peer
         self._by_name_key[name_key(peer.name)] = peer.name
         self._by_session_key[peer.session_key] = peer.name
+        self._by_identity_key[peer.identity_key] = peer.name
 
     def _replace_session_key(self, peer: Peer, member: Member) -> None:
         self._retire_key(peer.session_key)  # the old session key can never come back

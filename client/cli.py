@@ -56,6 +56,9 @@ Type a line to send it to everyone in the room. Commands:
   /strict on|off   send only to verified members
   /history [NAME] [N]  the last N messages of the room (or of your direct messages with NAME)
   /forget [NAME]   delete the room's (or NAME's) history from this computer
+  /create, /join, /invite, /rooms, /members, /leave, /remove, /promote: rooms (/help lists them)
+  /forget-room LABEL  forget which room LABEL names (a relay that lost its rooms)
+  /resume-room LABEL  after a fork, send to LABEL again at the history verified here
   /quit            leave (Ctrl-D works too)
   /help            this list
 Start a line with // to send a message that begins with '/'.

@@ -36,6 +36,8 @@ PERMANENT_CODES = frozenset({ErrorCode.BAD_NAME, ErrorCode.BAD_VERSION, ErrorCod
 #: which the relay drops within its idle timeout (120 s): retry this often
 #: (1+2+4+8+16+30+30+30 s ≈ 2 min) before believing someone else has the name.
 NAME_TAKEN_RETRIES = 8
+#: Refusals that mean "someone holds it now": our name, or our identity key under another session.
+_HELD = frozenset({ErrorCode.NAME_TAKEN, ErrorCode.IDENTITY_IN_USE})
 #: Endings where the relay's byte stream broke: reported as a warning before the reconnect.
 BROKEN_STREAM_CODES = frozenset({ErrorCode.BAD_FRAME, ErrorCode.FRAME_TOO_LARGE})
 
@@ -107,12 +109,13 @@ def retry_after_refusal(code: ev.EndCode | None, *, ever_joined: bool, name_take
     and a relay that is not coming back costs a retry every 30 s), ``full``,
     ``too_many_connections``, timeouts, ``rate_limited`` and protocol errors
     from a misbehaving relay are. A refusal of our name or keys is not, except
-    ``name_taken`` after we were already in the room, for a while (see
+    ``name_taken`` (or ``identity_in_use``: our own session the relay has
+    not yet seen end) after we were already in the room, for a while (see
     ``NAME_TAKEN_RETRIES``): only a relay that refuses *us* ends the session.
     """
     if code in PERMANENT_CODES:
         return False
-    if code == ErrorCode.NAME_TAKEN:
+    if code in _HELD:
         return ever_joined and name_taken_seen <= NAME_TAKEN_RETRIES
     return True
 
@@ -162,7 +165,7 @@ class ReconnectPolicy:
         if closing:
             self.link.advance(LinkEvent.END)
             return Decision.CLOSED
-        if code == ErrorCode.NAME_TAKEN:
+        if code in _HELD:
             self._name_taken_seen += 1
         retry = self.enabled and retry_after_refusal(
             code, ever_joined=self.ever_joined, name_taken_seen=self._name_taken_seen

@@ -24,5 +24,8 @@ SESSION_KEY_SIZE: int = nacl.public.PublicKey.SIZE
 MAX_NAME_CHARS = 32
 #: A message id, in characters: the same string as the ``send`` frame's ``id``.
 MAX_MSG_ID_CHARS = 64
+#: What a message id may hold, as the ``send`` frame's ``id``: it is echoed in receipts, delivery
+#: reports and warnings, so a control or bidi character in it would reach a terminal.
+MSG_ID_ALPHABET = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-")
 #: Recipients of one sealed message; no relay may allow more per ``send``.
 MAX_RECIPIENTS = 1024

@@ -43,7 +43,7 @@ from .errors import (
 from .fingerprint import FINGERPRINT_SIZE, fingerprint_bytes
 from .identity import IdentityKey, verify_signature
 from .keytypes import IdentityPublicKey, SessionPublicKey
-from .limits import MAX_MSG_ID_CHARS, MAX_NAME_CHARS, MAX_RECIPIENTS
+from .limits import MAX_MSG_ID_CHARS, MAX_NAME_CHARS, MAX_RECIPIENTS, MSG_ID_ALPHABET
 from .padding import pad, unpad
 from .session import SessionKey, make_box
 
@@ -214,7 +214,10 @@ class InnerMessage:
         _expect(isinstance(room, str) and len(room) <= MAX_ROOM_CHARS, "room")
         _expect(isinstance(sender, str) and 0 < len(sender) <= MAX_NAME_CHARS, "from")
         _expect(isinstance(sent_at, int) and not isinstance(sent_at, bool) and 0 <= sent_at <= MAX_SENT_AT, "sent_at")
-        _expect(isinstance(msg_id, str) and 0 < len(msg_id) <= MAX_MSG_ID_CHARS, "msg_id")
+        _expect(
+            isinstance(msg_id, str) and 0 < len(msg_id) <= MAX_MSG_ID_CHARS and MSG_ID_ALPHABET.issuperset(msg_id),
+            "msg_id",
+        )
         _expect(isinstance(direct, bool), "direct")
         _expect(isinstance(body, str) and len(body.encode("utf-8", "surrogatepass")) <= MAX_BODY_BYTES, "body")
         _expect(isinstance(to, list) and (head is not None or 0 < len(to)) and len(to) <= MAX_RECIPIENTS, "to")

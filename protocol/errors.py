@@ -25,6 +25,8 @@ class ErrorCode(str, Enum):
     BAD_CERT = "bad_cert"
     BAD_NAME = "bad_name"
     NAME_TAKEN = "name_taken"
+    #: Another session of the same identity key is connected (under another name): one at a time.
+    IDENTITY_IN_USE = "identity_in_use"
     FULL = "full"
     TOO_MANY_RECIPIENTS = "too_many_recipients"
     HANDSHAKE_TIMEOUT = "handshake_timeout"

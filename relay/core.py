@@ -62,7 +62,7 @@ from .mailbox import MailboxService, mailbox_limits
 from .peer import Peer
 from .registry import NameRegistry
 from .rooms import RoomService
-from .roster import NameTaken, Roster, RosterEntry, SessionKeyInUse
+from .roster import IdentityInUse, NameTaken, Roster, RosterEntry, SessionKeyInUse
 from .store import RoomStore, open_room_store
 from .store.mailbox import MailboxStore, PrekeyStore, SQLiteMailboxStore, SQLitePrekeyStore
 
@@ -235,7 +235,12 @@ class RelayCore:
         self.router = backend.router
         self.rooms = RoomService(backend.rooms, config, self.roster.peers, self._notify)
         self.mailbox = MailboxService(
-            backend.mailboxes, backend.prekeys, self._online, wall_clock, elsewhere=self.router.mail_waiting
+            backend.mailboxes,
+            backend.prekeys,
+            self._online,
+            wall_clock,
+            elsewhere=self.router.mail_waiting,
+            address_of=self._counted_address,
         )
         #: One handler per client frame type; ``_dispatch`` refuses any other.
         self._handlers: dict[type[Frame], Callable[[Connection, Any], None]] = {
@@ -257,6 +262,11 @@ class RelayCore:
     def connection_count(self) -> int:
         with self._lock:
             return len(self._connections)
+
+    def _counted_address(self, peer: object) -> str | None:
+        """The source address per-address bounds count, as for connections (loopback exempt unless told)."""
+        ip = getattr(peer, "ip", "")  # a cluster's stand-in, or a test's peer, has none
+        return ip if ip and (self.config.limit_loopback or not is_loopback(ip)) else None
 
     def connect(self, outbox: OutboxLike, address: str, ip: str = "") -> Connection | None:
         """Admit a new connection and send its challenge; ``None`` if refused (full, or too many from ``ip``)."""
@@ -482,6 +492,10 @@ class RelayCore:
             raise RemoteProtocolError(ErrorCode.NAME_TAKEN, refusal)
         try:
             self.roster.join(member, conn, announce)
+        except IdentityInUse as held:
+            self.router.depart(conn, member.name)
+            detail = f"another session of this identity key is connected, as {held.args[0]!r}: one at a time"
+            raise RemoteProtocolError(ErrorCode.IDENTITY_IN_USE, detail) from None
         except NameTaken as taken:
             self.router.depart(conn, member.name)
             present = taken.args[0]

@@ -88,6 +88,9 @@ log = logging.getLogger("susurro.relay")
 #: per address, what one host can drain or fill with throwaway identities.
 ONE_TIME_SHARES_PER_CONNECTION = 5
 POST_SHARES_PER_CONNECTION = 2
+#: One source address stores at most this fraction of a mailbox's items in it a day, whatever
+#: identities and connections it uses: four throwaway identities must not fill it for everyone.
+ADDRESS_SHARE_OF_A_MAILBOX = 4
 #: Counters these quotas keep at most (the oldest go first).
 MAX_QUOTA_KEYS = 100_000
 #: Items sent to a member and not yet confirmed, at most (a drain's flow control).
@@ -150,10 +153,12 @@ class MailboxService:
         online: Callable[[str], MailPeer | None],
         clock: Callable[[], float] = time.time,
         elsewhere: Callable[[Sequence[str]], None] | None = None,
+        address_of: Callable[[MailPeer], str | None] = lambda peer: None,
     ) -> None:
         """``online(name)`` is the connection holding that name now, if any; ``clock`` is wall time;
         ``elsewhere(names)`` is told the mailbox owners mail was just stored for that do not drain
-        here (the core's: they may be connected to another relay node, which then starts their drain)."""
+        here (the core's: they may be connected to another relay node, which then starts their drain);
+        ``address_of(peer)`` its source address where the per-address bounds apply (None: exempt)."""
         self.mailboxes = mailboxes
         self.prekeys = prekeys
         self._online = online
@@ -165,6 +170,10 @@ class MailboxService:
         self._per_fetcher = _Quota(limits.one_time_per_fetcher, 86_400)
         self._per_connection_one_time = _Quota(ONE_TIME_SHARES_PER_CONNECTION * limits.one_time_per_fetcher, 3_600)
         self._per_connection_posts = _Quota(POST_SHARES_PER_CONNECTION * limits.max_per_sender, 3_600)
+        # Receipts have a share of their own: the relay cannot tell junk labelled "receipt" from one.
+        self._per_connection_receipts = _Quota(POST_SHARES_PER_CONNECTION * limits.max_per_sender, 3_600)
+        self._per_address_mailbox = _Quota(max(1, limits.max_items // ADDRESS_SHARE_OF_A_MAILBOX), 86_400)
+        self._address_of = address_of
 
     # --- connection lifecycle ----------------------------------------------------
 
@@ -308,13 +317,9 @@ class MailboxService:
             if len(ct) > limit:
                 refused[owner_key] = Refusal.MAILBOX_FULL.value
                 continue
-            # Receipts are not counted: they answer what was sent, and each reader sends one per read.
-            if kind is MailKind.MESSAGE:
-                with self._lock:
-                    allowed = self._per_connection_posts.take(id(peer), now)
-                if not allowed:
-                    refused[owner_key] = Refusal.SENDER_QUOTA.value
-                    continue
+            if not self._may_post(peer, owner_key, kind, now):
+                refused[owner_key] = Refusal.SENDER_QUOTA.value
+                continue
             owners[owner_key] = owner_name
             puts.append(
                 Put(recipient=owner_key, sender=peer.name, sender_key=peer.ik, msg_id=frame.id, kind=kind, ct=ct)
@@ -351,6 +356,15 @@ class MailboxService:
     def pump(self, peer: MailPeer) -> None:
         """Mail was stored for ``peer`` elsewhere (by another relay node): send it what is new, if it drains."""
         self._pump(peer)
+
+    def _may_post(self, peer: MailPeer, owner_key: bytes, kind: MailKind, now: float) -> bool:
+        """Within this connection's hourly share (receipts apart) and its address's daily share of the mailbox?"""
+        share = self._per_connection_posts if kind is MailKind.MESSAGE else self._per_connection_receipts
+        address = self._address_of(peer)
+        with self._lock:
+            if address is not None and not self._per_address_mailbox.take((address, owner_key), now):
+                return False
+            return share.take(id(peer), now)
 
     def _confirm(self, peer: MailPeer, frame: MailAck) -> None:
         deleted = self.mailboxes.confirm(peer.ik, frame.items)

@@ -24,6 +24,11 @@ class NameTaken(Exception):
     """The name, or one a reader could mistake for it, is present; ``args[0]`` is that name."""
 
 
+class IdentityInUse(NameTaken):
+    """A member under another name holds this identity key (``args[0]``): one session per identity
+    key, so that a key names one member to everyone (rooms, mailboxes and receipts go by key)."""
+
+
 class SessionKeyInUse(Exception):
     """Another member holds this session key: two members with one key would make
     clients refuse one of them as an impersonator (the join proof is signed by the
@@ -47,6 +52,8 @@ class Roster(Generic[P]):
         #: them without folding every name (``name_key`` is the slow part).
         self._exact: dict[str, RosterEntry[P]] = {}
         self._session_keys: set[bytes] = set()
+        #: identity key -> the name_key of the member holding it.
+        self._identity_keys: dict[bytes, str] = {}
 
     def __len__(self) -> int:
         with self._lock:
@@ -65,9 +72,13 @@ class Roster(Generic[P]):
                 raise NameTaken(self._entries[key].member.name)
             if member.sk in self._session_keys:
                 raise SessionKeyInUse()
+            holder = self._identity_keys.get(member.ik)
+            if holder is not None:
+                raise IdentityInUse(self._entries[holder].member.name)
             others = list(self._entries.values())
             self._entries[key] = self._exact[member.name] = RosterEntry(member, peer, packed_member(member))
             self._session_keys.add(member.sk)
+            self._identity_keys[member.ik] = key
             announce(others)
 
     def leave(self, name: str, peer: P, announce: Callable[[list[RosterEntry[P]]], None]) -> bool:
@@ -80,6 +91,7 @@ class Roster(Generic[P]):
             del self._entries[key]
             self._exact.pop(entry.member.name, None)
             self._session_keys.discard(entry.member.sk)
+            self._identity_keys.pop(entry.member.ik, None)
             announce(list(self._entries.values()))
             return True
 

@@ -81,6 +81,32 @@ def test_name_taken_is_reported_as_the_reason(tmp_path: Path, relay_server: obje
             second.stop()
 
 
+def test_a_second_session_of_one_key_is_told_and_the_first_keeps_chatting(
+    tmp_path: Path, relay_server: object
+) -> None:
+    host, port = relay_server.address  # type: ignore[attr-defined]
+    relay = f"{host}:{port}"
+    key = tmp_path / "gale.key"
+    first = CliProcess("gale", tmp_path / "a", relay, extra=("--identity", str(key)))
+    clients = [first]
+    try:
+        first.expect_event("connected", name="gale")
+        second = CliProcess("gale2", tmp_path / "b", relay, extra=("--identity", str(key)))  # the same key
+        clients.append(second)
+        refused = second.expect_event("disconnected")
+        assert refused["code"] == "identity_in_use" and "gale" in refused["reason"]
+        assert second.wait() == 1
+        other = CliProcess("hugo", tmp_path / "c", relay)
+        clients.append(other)
+        other.expect_event("connected")
+        first.expect_event("joined", name="hugo")
+        first.type("still here")
+        assert other.expect_event("message", text="still here")["from"] == "gale"
+    finally:
+        for client in clients:
+            client.stop()
+
+
 def test_help_explains_both_commands(tmp_path: Path) -> None:
     relay_help = run([*console_script("susurro-relay"), "--help"], tmp_path)
     assert relay_help.returncode == 0
@@ -88,7 +114,7 @@ def test_help_explains_both_commands(tmp_path: Path) -> None:
         assert flag in relay_help.stdout
     cli_help = run([*console_script("susurro-cli"), "--help"], tmp_path)
     assert cli_help.returncode == 0
-    for text in ("--server", "--name", "--identity", "--json", "/msg", "/who", "/quit"):
+    for text in ("--server", "--name", "--identity", "--json", "/msg", "/who", "/quit", "/forget-room LABEL"):
         assert text in cli_help.stdout
 
 

@@ -984,6 +984,15 @@ def test_roster_lies_about_names_and_session_keys_are_refused(room: SessionPair)
     assert set(bob.peers) == {"alice", "carol"}
 
 
+def test_a_second_session_of_a_present_identity_key_is_not_addressed(room: SessionPair) -> None:
+    # alice's own key, validly certified under a second name (a second device on a relay that does
+    # not keep one session per key): the name would be addressed as another member; it is not.
+    second = certified_member(room.identity("alice"), "alice2", SessionKey.generate().public)
+    produced = room.inject("bob", Joined(member=second))
+    assert kinds(produced) == ["Warning:impersonation"] and "identity key" in produced[0].detail
+    assert set(room["bob"].peers) == {"alice", "carol"}
+
+
 def test_a_name_listed_twice_in_welcome_is_blocked() -> None:
     pair = SessionPair()
     pair.join("alice", "bob")

@@ -30,6 +30,7 @@ PAIRS = {
     "longest room log entry": (protocol_limits.MAX_ENTRY_BYTES, membership.MAX_ENTRY_BYTES),
     "longest name or label before the name rules": (frames.MAX_RAW_NAME_CHARS, membership.MAX_ENTRY_TEXT_CHARS),
     "largest room log sequence number": (rooms.MAX_SEQ, membership.MAX_SEQ),
+    "message id alphabet": (frames._MSG_ID_CHARS, crypto_limits.MSG_ID_ALPHABET),
 }
 
 

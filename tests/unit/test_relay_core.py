@@ -141,6 +141,25 @@ def test_refused_hello_closes_before_join(hello_name: str, code: str) -> None:
     assert alice_out.new_frames() == []
 
 
+def test_a_second_session_of_one_identity_key_is_refused_until_the_first_ends() -> None:
+    # One session per identity key (decision 50): under another name it would be a second member
+    # with one key, and rooms, mailboxes and receipts go by key.
+    core = make_core()
+    identity = IdentityKey.generate()
+    first, first_out = connect(core)
+    assert core.receive(first, encode(hello_for("alice", first.nonce, identity)))
+    second, second_out = connect(core)
+    assert core.receive(second, encode(hello_for("alice2", second.nonce, identity))) is False
+    refusal = second_out.frames()[-1]
+    assert isinstance(refusal, Error) and refusal.code == "identity_in_use" and "'alice'" in refusal.detail
+    assert not second.joined and [f.TYPE for f in first_out.new_frames()] == ["challenge", "welcome"]
+    core.disconnect(second, "refused")
+    core.disconnect(first, "gone")
+    again, _ = connect(core)
+    assert core.receive(again, encode(hello_for("alice2", again.nonce, identity)))  # the key is free again
+    assert again.joined
+
+
 def test_proof_for_another_nonce_is_refused() -> None:
     core = RelayCore(RelayConfig())
     conn, outbox = connect(core)

@@ -35,8 +35,17 @@ from susurro.protocol import (
     encode,
 )
 from susurro.relay import Connection, RelayConfig, RelayCore
-from susurro.relay.mailbox import ONE_TIME_SHARES_PER_CONNECTION, POST_SHARES_PER_CONNECTION, WINDOW_BYTES
-from susurro.relay.store.mailbox import DEFAULT_MAILBOX_PER_SENDER, DEFAULT_ONE_TIME_PER_FETCHER
+from susurro.relay.mailbox import (
+    ADDRESS_SHARE_OF_A_MAILBOX,
+    ONE_TIME_SHARES_PER_CONNECTION,
+    POST_SHARES_PER_CONNECTION,
+    WINDOW_BYTES,
+)
+from susurro.relay.store.mailbox import (
+    DEFAULT_MAILBOX_ITEMS,
+    DEFAULT_MAILBOX_PER_SENDER,
+    DEFAULT_ONE_TIME_PER_FETCHER,
+)
 from tests.helpers.memory import MemoryOutbox
 from tests.unit.test_relay_core import hello_for
 
@@ -62,9 +71,9 @@ class Member:
     def key(self) -> bytes:
         return self.identity.public
 
-    def join(self, core: RelayCore, *, publish: bool = True) -> list[Frame]:
+    def join(self, core: RelayCore, *, publish: bool = True, ip: str = "") -> list[Frame]:
         self.outbox = MemoryOutbox()
-        conn = core.connect(self.outbox, "test:1")
+        conn = core.connect(self.outbox, "test:1", ip)
         assert conn is not None
         self.conn = conn
         assert core.receive(conn, encode(hello_for(self.name, conn.nonce, self.identity)))
@@ -250,6 +259,46 @@ def test_one_connection_fills_mailboxes_at_most_its_hourly_share(data_dir: Path)
     stored = sum(len(r.waiting) for r in reports)
     assert stored == POSTS_PER_CONNECTION_PER_HOUR
     assert set(reports[-1].refused.values()) == {"sender_quota"}
+
+
+def test_one_address_fills_at_most_a_quarter_of_a_mailbox_a_day(data_dir: Path) -> None:
+    # Four throwaway identities from one host filled a 1,000-item mailbox at 250 each.
+    core = make_core(data_dir, max_per_ip=16)
+    bob = Member("bob")
+    bob.join(core)
+    bob.leave(core)
+    senders = [Member(f"t{i}") for i in range(4)]
+    for sender in senders:
+        sender.join(core, ip="203.0.113.7")
+    stored = 0
+    for n, sender in enumerate(senders):
+        for m in range(DEFAULT_MAILBOX_PER_SENDER // 25):
+            batch = post(sender, core, f"x{n}-{m}", {bob.key: b"\x01" * 40})
+            stored += len(batch.waiting)
+    assert stored == 40 * 4  # far below the bound: all stored
+    flood = [post(senders[n % 4], core, f"y{n}", {bob.key: b"\x01" * 40}) for n in range(400)]
+    stored += sum(len(r.waiting) for r in flood)
+    assert stored == DEFAULT_MAILBOX_ITEMS // ADDRESS_SHARE_OF_A_MAILBOX  # a quarter, whatever the identities
+    assert set(flood[-1].refused.values()) == {"sender_quota"}
+    other = Member("carol")
+    other.join(core, ip="198.51.100.9")
+    assert post(other, core, "z1", {bob.key: b"\x01" * 40}).waiting == (bob.key,)  # others still can
+
+
+def test_receipts_have_an_hourly_share_of_their_own(data_dir: Path) -> None:
+    core = make_core(data_dir)
+    owners = [Member(f"o{i}") for i in range(3)]
+    for owner in owners:
+        owner.join(core)
+        owner.leave(core)
+    junk = Member("junk")
+    junk.join(core)
+    to = {owner.key: b"\x02" * 40 for owner in owners}
+    answers = [junk.send(core, Post(id=f"r{n}", kind="receipt", to=to))[0] for n in range(
+        POSTS_PER_CONNECTION_PER_HOUR // 3 + 1)]  # fmt: skip
+    assert all(isinstance(a, Posted) for a in answers)
+    assert sum(len(a.waiting) for a in answers) == POSTS_PER_CONNECTION_PER_HOUR  # type: ignore[union-attr]
+    assert set(answers[-1].refused.values()) == {"sender_quota"}  # type: ignore[union-attr]
 
 
 def test_a_signed_prekey_only_fetch_leaves_the_one_time_keys_alone(data_dir: Path) -> None:

@@ -427,6 +427,8 @@ MALFORMED_BLOCKS: dict[str, bytes] = {
     "from bin": pad(envelope(inner_map(**{"from": b"alice"}))),
     "msg_id empty": pad(envelope(inner_map(msg_id=""))),
     "msg_id oversize": pad(envelope(inner_map(msg_id="m" * 65))),
+    "msg_id with a bidi control": pad(envelope(inner_map(msg_id="m1\u202e"))),
+    "msg_id with a newline": pad(envelope(inner_map(msg_id="m1\nforged line"))),
     "room oversize": pad(envelope(inner_map(room="r" * 65))),
     "body bin": pad(envelope(inner_map(body=b"hi"))),
     "body oversize": pad(envelope(inner_map(body="x" * (MAX_BODY_BYTES + 1)))),
