@@ -46,6 +46,7 @@ def fork(room: KnownRoom, detail: str, sender: str | None = None) -> RoomAlert:
     unless the user already chose to go on after this very evidence (``resume``)."""
     if detail in room.accepted_forks:
         return alert(room.state, RoomWarning.FORK, f"{detail}; you chose to go on sending to the room", sender)
+    room.fork_evidence.add(detail)
     room.forked = room.forked or detail
     return alert(room.state, RoomWarning.FORK, f"{detail}; nothing more is sent to the room from here", sender)
 
@@ -54,7 +55,8 @@ def resume(room: KnownRoom) -> str:
     """The user accepts the history verified here after a fork: sends go on at its head; the evidence
     seen so far only warns from now on, and a new one stops sends again. Returns the fork's reason."""
     reason = room.forked
-    room.accepted_forks.add(reason)
+    room.accepted_forks |= room.fork_evidence
+    room.fork_evidence.clear()
     room.forked = ""
     return reason
 

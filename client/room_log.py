@@ -65,7 +65,9 @@ class KnownRoom:
     spans: dict[bytes, list[MemberSpan]] = field(default_factory=dict)
     #: Why the room's history is known to have forked (empty: it is not).
     forked: str = ""
-    #: Forks the user chose to go on sending after (``/resume-room``): the same evidence again only warns.
+    #: Every evidence of a fork seen (its detail), and those the user chose to go on sending after
+    #: (``/resume-room``): the same evidence again only warns.
+    fork_evidence: set[str] = field(default_factory=set)
     accepted_forks: set[str] = field(default_factory=set)
     #: The fetch sent after a reconnect, until answered: sends wait for it (empty: none).
     refreshing: str = ""

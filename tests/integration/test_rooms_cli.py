@@ -157,7 +157,8 @@ def test_a_label_pinned_to_a_room_the_relay_lost_is_forgotten_and_used_again(
 ) -> None:
     first = tmp_path / "first"
     first.mkdir()
-    relay = RelayProcess(first, "--data-dir", str(first / "data"))
+    port = str(free_port())  # label pins are kept per relay address: the second relay takes the same one
+    relay = RelayProcess(first, "--data-dir", str(first / "data"), "--port", port)
     try:
         alice = CliProcess("alice", tmp_path / "alice", relay.address)
         cli_clients.append(alice)
@@ -170,7 +171,7 @@ def test_a_label_pinned_to_a_room_the_relay_lost_is_forgotten_and_used_again(
         relay.stop()
     second = tmp_path / "second"
     second.mkdir()
-    relay = RelayProcess(second, "--data-dir", str(second / "data"))  # a relay that lost every room
+    relay = RelayProcess(second, "--data-dir", str(second / "data"), "--port", port)  # it lost every room
     try:
         alice = CliProcess("alice", tmp_path / "alice", relay.address)
         cli_clients.append(alice)
