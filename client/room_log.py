@@ -21,6 +21,9 @@ from .room_heads import RoomHeads
 
 #: Rooms of one relay whose label pin and verified head outlive the process (a client's own file).
 MAX_REMEMBERED_ROOMS = 1024
+#: Rooms of one relay this client follows at once: anyone may add us to rooms (an admin's ``add``
+#: needs no consent), and each one followed costs its log's hashes and spans.
+MAX_KNOWN_ROOMS = MAX_REMEMBERED_ROOMS
 
 
 @dataclass(frozen=True, slots=True)

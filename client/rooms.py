@@ -46,7 +46,7 @@ from . import events as ev
 from . import room_checks as checks
 from .room_events import RoomAlert, RoomCreated, RoomReady, RoomWarning
 from .room_heads import RoomHeads, SendGate, claimed_fork
-from .room_log import MAX_REMEMBERED_ROOMS, RULES, KnownRoom, MemberSpan, RememberedRoom
+from .room_log import MAX_KNOWN_ROOMS, MAX_REMEMBERED_ROOMS, RULES, KnownRoom, MemberSpan, RememberedRoom
 from .room_requests import Change, RoomRequests
 from .room_sending import Addressing, address, addressed_names
 
@@ -192,6 +192,9 @@ class RoomBook:
             if state.room_id != frame.room:
                 detail = "the relay served another room's log under this id"
                 return [RoomAlert(kind=RoomWarning.BAD_LOG, detail=detail, room=frame.label, room_id=frame.room)], []
+            if len(self._rooms) >= MAX_KNOWN_ROOMS and created is None:
+                detail = f"this client follows {MAX_KNOWN_ROOMS} rooms of this relay already: this one is not followed"
+                return [RoomAlert(kind=RoomWarning.REFUSED, detail=detail, room=state.label, room_id=state.room_id)], []
             old = self._remembered.get(state.room_id)
             creator = state.members[state.creator]
             room = KnownRoom(

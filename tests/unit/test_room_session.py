@@ -23,6 +23,7 @@ from susurro.client.lobby import DEMO_ROOM, Lobby
 from susurro.client.room_directory import RoomDirectory
 from susurro.client.room_events import MemberAdded, MemberRemoved, RoomAlert, RoomMessage, RoomWarning
 from susurro.client.room_hold import ROOM_LOG_WAIT
+from susurro.client import rooms as rooms_module
 from susurro.client.rooms import RoomBook
 from susurro.client.sending import seal_send
 from susurro.client.session import ClientSession
@@ -478,6 +479,21 @@ def test_a_forgotten_label_pin_takes_the_room_the_relay_names_next(pair: Session
     )  # fmt: skip
     assert not alerts(pair.inject("bob again", log), RoomWarning.LABEL_MOVED)
     assert bob.rooms.pinned_id("ops") == other_id
+
+
+def test_a_client_follows_a_bounded_number_of_rooms(pair: SessionPair, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Anyone may add us to rooms, and a relay may push any number: past the bound one is refused, not kept.
+    monkeypatch.setattr(rooms_module, "MAX_KNOWN_ROOMS", 2)
+    mallory = RoomBook("mallory", IdentityKey.generate())
+    logs = []
+    for n in range(3):
+        created = mallory.create(f"spam{n}", RoomPolicy.OPEN, int(pair.now))
+        room_id = entry_hash(created.entry)
+        logs.append(RoomLog(id=f"s{n}", room=room_id, label=f"spam{n}", from_seq=0, entries=(created.entry,),
+                            head_seq=0, head_hash=room_id, online=()))  # fmt: skip
+    produced = pair.inject("bob", *logs)
+    (refused,) = alerts(produced, RoomWarning.REFUSED)
+    assert refused.room == "spam2" and len(pair["bob"].rooms.rooms()) == 2
 
 
 def test_another_history_than_an_earlier_run_verified_is_a_fork(pair: SessionPair) -> None:
