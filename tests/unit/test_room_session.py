@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from susurro.client import events as ev
+from susurro.client import rooms as rooms_module
 from susurro.client.counters import SendCounters
 from susurro.client.errors import SendError
 from susurro.client.history import SqliteHistory, history_conversation
@@ -23,7 +24,6 @@ from susurro.client.lobby import DEMO_ROOM, Lobby
 from susurro.client.room_directory import RoomDirectory
 from susurro.client.room_events import MemberAdded, MemberRemoved, RoomAlert, RoomMessage, RoomWarning
 from susurro.client.room_hold import ROOM_LOG_WAIT
-from susurro.client import rooms as rooms_module
 from susurro.client.rooms import RoomBook
 from susurro.client.sending import seal_send
 from susurro.client.session import ClientSession
