@@ -118,8 +118,8 @@ def envelope_for(sender: Member, recipient: Member, core: RelayCore, body: str, 
     return seal_to_prekey(sender.identity, checked, message_block(message, n))
 
 
-def post(sender: Member, core: RelayCore, msg_id: str, to: dict[bytes, bytes]) -> Posted:
-    (answer,) = sender.send(core, Post(id=msg_id, kind="message", to=to))
+def post(sender: Member, core: RelayCore, msg_id: str, to: dict[bytes, bytes], kind: str = "message") -> Posted:
+    (answer,) = sender.send(core, Post(id=msg_id, kind=kind, to=to))
     assert isinstance(answer, Posted)
     return answer
 
@@ -246,7 +246,8 @@ def test_one_connection_takes_at_most_its_hourly_share_of_everyones_one_time_pre
     assert set(taken[ONE_TIME_PER_CONNECTION_PER_HOUR:]) == {None}
 
 
-def test_one_connection_fills_mailboxes_at_most_its_hourly_share(data_dir: Path) -> None:
+@pytest.mark.parametrize("kind", ["message", "receipt"])  # receipts have a share of their own
+def test_one_connection_fills_mailboxes_at_most_its_hourly_share(data_dir: Path, kind: str) -> None:
     core = make_core(data_dir)
     owners = [Member(f"o{i}") for i in range(3)]
     for owner in owners:
@@ -255,7 +256,7 @@ def test_one_connection_fills_mailboxes_at_most_its_hourly_share(data_dir: Path)
     mallory = Member("mallory")
     mallory.join(core)
     to = {owner.key: b"\x01" * 40 for owner in owners}
-    reports = [post(mallory, core, f"x{n}", to) for n in range(POSTS_PER_CONNECTION_PER_HOUR // 3 + 1)]
+    reports = [post(mallory, core, f"x{n}", to, kind) for n in range(POSTS_PER_CONNECTION_PER_HOUR // 3 + 1)]
     stored = sum(len(r.waiting) for r in reports)
     assert stored == POSTS_PER_CONNECTION_PER_HOUR
     assert set(reports[-1].refused.values()) == {"sender_quota"}
@@ -283,22 +284,6 @@ def test_one_address_fills_at_most_a_quarter_of_a_mailbox_a_day(data_dir: Path) 
     other = Member("carol")
     other.join(core, ip="198.51.100.9")
     assert post(other, core, "z1", {bob.key: b"\x01" * 40}).waiting == (bob.key,)  # others still can
-
-
-def test_receipts_have_an_hourly_share_of_their_own(data_dir: Path) -> None:
-    core = make_core(data_dir)
-    owners = [Member(f"o{i}") for i in range(3)]
-    for owner in owners:
-        owner.join(core)
-        owner.leave(core)
-    junk = Member("junk")
-    junk.join(core)
-    to = {owner.key: b"\x02" * 40 for owner in owners}
-    answers = [junk.send(core, Post(id=f"r{n}", kind="receipt", to=to))[0] for n in range(
-        POSTS_PER_CONNECTION_PER_HOUR // 3 + 1)]  # fmt: skip
-    assert all(isinstance(a, Posted) for a in answers)
-    assert sum(len(a.waiting) for a in answers) == POSTS_PER_CONNECTION_PER_HOUR  # type: ignore[union-attr]
-    assert set(answers[-1].refused.values()) == {"sender_quota"}  # type: ignore[union-attr]
 
 
 def test_a_signed_prekey_only_fetch_leaves_the_one_time_keys_alone(data_dir: Path) -> None:

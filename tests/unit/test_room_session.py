@@ -448,19 +448,23 @@ def test_a_relay_serving_less_of_a_room_than_an_earlier_run_verified_is_caught(p
         bob.send_message("to ops", pair.now, room=room)
 
 
+def another_room(label: str, now: float, request_id: str = "f9") -> RoomLog:
+    """The whole log of a room someone else (the relay, say) made under ``label``."""
+    created = RoomBook("mallory", IdentityKey.generate()).create(label, RoomPolicy.OPEN, int(now))
+    room_id = entry_hash(created.entry)
+    return RoomLog(
+        id=request_id, room=room_id, label=label, from_seq=0, entries=(created.entry,), head_seq=0,
+        head_hash=room_id, online=(),
+    )  # fmt: skip
+
+
 def test_a_label_keeps_its_room_across_a_restart(pair: SessionPair) -> None:
     room = ops(pair, "bob")
     bob = restarted(pair, "bob again", "bob")
     assert bob.rooms.pinned_id("ops") == room
-    # The relay answers bob's "ops" with another room of that label.
-    other = RoomBook("mallory", IdentityKey.generate()).create("ops", RoomPolicy.OPEN, int(pair.now))
-    other_id = entry_hash(other.entry)
-    fake = RoomLog(
-        id="f9", room=other_id, label="ops", from_seq=0, entries=(other.entry,), head_seq=0, head_hash=other_id,
-        online=(),
-    )  # fmt: skip
+    fake = another_room("ops", pair.now)  # the relay answers bob's "ops" with another room of that label
     (moved,) = alerts(pair.inject("bob again", fake), RoomWarning.LABEL_MOVED)
-    assert moved.room_id == other_id and bob.rooms.pinned_id("ops") == room
+    assert moved.room_id == fake.room and bob.rooms.pinned_id("ops") == room
 
 
 def test_a_forgotten_label_pin_takes_the_room_the_relay_names_next(pair: SessionPair) -> None:
@@ -471,27 +475,15 @@ def test_a_forgotten_label_pin_takes_the_room_the_relay_names_next(pair: Session
     assert bob.rooms.forget_label("ops") == room
     assert bob.rooms.pinned_id("ops") is None and room not in [r.room_id for r in bob.rooms.remember()]
     assert bob.rooms.forget_label("ops") is None
-    other = RoomBook("mallory", IdentityKey.generate()).create("ops", RoomPolicy.OPEN, int(pair.now))
-    other_id = entry_hash(other.entry)
-    log = RoomLog(
-        id="f9", room=other_id, label="ops", from_seq=0, entries=(other.entry,), head_seq=0, head_hash=other_id,
-        online=(),
-    )  # fmt: skip
+    log = another_room("ops", pair.now)
     assert not alerts(pair.inject("bob again", log), RoomWarning.LABEL_MOVED)
-    assert bob.rooms.pinned_id("ops") == other_id
+    assert bob.rooms.pinned_id("ops") == log.room
 
 
 def test_a_client_follows_a_bounded_number_of_rooms(pair: SessionPair, monkeypatch: pytest.MonkeyPatch) -> None:
     # Anyone may add us to rooms, and a relay may push any number: past the bound one is refused, not kept.
     monkeypatch.setattr(rooms_module, "MAX_KNOWN_ROOMS", 2)
-    mallory = RoomBook("mallory", IdentityKey.generate())
-    logs = []
-    for n in range(3):
-        created = mallory.create(f"spam{n}", RoomPolicy.OPEN, int(pair.now))
-        room_id = entry_hash(created.entry)
-        logs.append(RoomLog(id=f"s{n}", room=room_id, label=f"spam{n}", from_seq=0, entries=(created.entry,),
-                            head_seq=0, head_hash=room_id, online=()))  # fmt: skip
-    produced = pair.inject("bob", *logs)
+    produced = pair.inject("bob", *(another_room(f"spam{n}", pair.now, f"s{n}") for n in range(3)))
     (refused,) = alerts(produced, RoomWarning.REFUSED)
     assert refused.room == "spam2" and len(pair["bob"].rooms.rooms()) == 2
 
