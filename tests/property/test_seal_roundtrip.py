@@ -29,6 +29,7 @@ from susurro.crypto import (
     open_message,
     seal_message,
 )
+from susurro.crypto.limits import MSG_ID_ALPHABET
 from susurro.crypto.seal import MAX_COUNTER, MAX_MSG_ID_CHARS, MAX_NAME_CHARS, MAX_SENT_AT
 
 
@@ -63,7 +64,7 @@ def addressed(draw: st.DrawFn) -> list[tuple[str, int, int]]:
 @given(
     recipients=addressed(),
     body=BODIES,
-    msg_id=st.text(min_size=1, max_size=MAX_MSG_ID_CHARS),
+    msg_id=st.text(alphabet=sorted(MSG_ID_ALPHABET), min_size=1, max_size=MAX_MSG_ID_CHARS),
     sent_at=st.integers(0, MAX_SENT_AT),
     direct=st.booleans(),
     sender_name=NAMES,
