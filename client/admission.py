@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from susurro.crypto import CryptoError, IdentityPublicKey, SessionCertificate, SessionPublicKey, fingerprint, make_box
@@ -88,12 +88,19 @@ class Members:
     """
 
     def __init__(
-        self, own_name: str, trust: TrustStore, keys: OwnSessionKeys, retire: Callable[[SessionPublicKey], None]
+        self,
+        own_name: str,
+        trust: TrustStore,
+        keys: OwnSessionKeys,
+        retire: Callable[[SessionPublicKey], None],
+        ended: Container[bytes] = (),
     ) -> None:
+        """``ended``: session keys that ended before this process (a state file's), refused as ours are."""
         self._own_name_key = name_key(own_name)
         self._keys = keys
         self.trust = trust
         self._retire = retire
+        self._ended = ended
         self._peers: dict[str, Peer] = {}
         # Indexes over the peers so checking a roster of n members costs O(n), not O(n**2).
         self._by_name_key: dict[str, str] = {}
@@ -272,7 +279,7 @@ class Members:
                 f"the relay listed {member.name!r} with {other!r}'s session or identity key (member ignored)",
                 member.name,
             )
-        if member.sk in self._retired:
+        if member.sk in self._retired or member.sk in self._ended:
             # Session keys are fresh for every connection: an ended one coming
             # back is the relay replaying an old announcement, which would let
             # it replay that session's messages with their counters reset.

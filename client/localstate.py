@@ -112,6 +112,7 @@ class CounterState:
                 ]
             if "unconfirmed" in state:  # files from before it keep their counters
                 self.unconfirmed = Unconfirmed.load(state["unconfirmed"])
+            self.replay.ended_sessions.update((bytes(key), None) for key in state.get("ended", []))
         except (nacl.exceptions.CryptoError, CryptoError, ValueError, TypeError, KeyError):
             # Damaged or another identity's: start afresh (peers see a reset), never crash the client.
             self.counters = SendCounters()
@@ -127,6 +128,7 @@ class CounterState:
             "recv": [[key, conv, s.last, sorted(s.missing)] for (key, conv), s in self.replay.streams.items()],
             "rooms": self._rooms_to_save(),
             "unconfirmed": self.unconfirmed.export(),
+            "ended": list(self.replay.ended_sessions),
         }
         private_directory(self.path.parent)
         write_atomically(self.path, bytes(self._box.encrypt(msgpack.packb(state, use_bin_type=True))))

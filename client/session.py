@@ -121,7 +121,9 @@ class ClientSession(SessionParts, RelayFrames):
         self.history: History = history if history is not None else NoHistory()
         #: Saves our counters and streams (wall time, force); called from ``tick`` and ``close``.
         self._save_state = save_state
-        self._members = Members(self.name, self.trust, self._keys, retire=replay.forget_session)
+        self._members = Members(
+            self.name, self.trust, self._keys, retire=replay.forget_session, ended=replay.ended_sessions
+        )
         #: Verified room logs; kept across reconnects, so a head verified once is never forgotten.
         self.rooms = (
             rooms

@@ -101,6 +101,11 @@ class StreamState:
     missing: set[int] = field(default_factory=set)
 
 
+#: Ended session keys a state file keeps (32 bytes each): an ended session brought back after our
+#: restart is still refused, for the newest this many (the process itself remembers more).
+MAX_SAVED_ENDED_SESSIONS = 4_096
+
+
 class ReplayGuard:
     def __init__(
         self,
@@ -118,6 +123,8 @@ class ReplayGuard:
         #: Skipped numbers held across ``streams``.
         self._skipped = 0
         self.streams = streams if streams is not None else OrderedDict()
+        #: Session keys that ended (the newest ``MAX_SAVED_ENDED_SESSIONS``); a state file may own and save it.
+        self.ended_sessions: OrderedDict[bytes, None] = OrderedDict()
 
     @property
     def streams(self) -> OrderedDict[tuple[bytes, str], StreamState]:
@@ -255,8 +262,12 @@ class ReplayGuard:
             state.missing = set(sorted(state.missing)[len(state.missing) - keep :])
 
     def forget_session(self, sender_session_key: SessionPublicKey) -> None:
-        """Drop the counter of a session that ended; ids and streams stay remembered."""
+        """Drop the counter of a session that ended, and remember that it ended; ids and streams stay."""
         self._last_counter.pop(sender_session_key, None)
+        self.ended_sessions[bytes(sender_session_key)] = None
+        self.ended_sessions.move_to_end(bytes(sender_session_key))
+        while len(self.ended_sessions) > MAX_SAVED_ENDED_SESSIONS:
+            self.ended_sessions.popitem(last=False)
 
 
 def _trim(state: StreamState) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import struct
+from pathlib import Path
 
 import msgpack
 import pytest
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 from susurro.client import events as ev
 from susurro.client.events import WarningKind
 from susurro.client.link import LinkState
+from susurro.client.localstate import CounterState
 from susurro.client.session import ClientSession, SendError
 from susurro.crypto import (
     MAX_BODY_BYTES,
@@ -459,6 +461,27 @@ def test_fake_left_and_rejoin_does_not_reopen_the_replay_window(room: SessionPai
     produced = room.inject("bob", Left(name="alice"), Joined(member=member_record(room, "alice")), captured[0])
     assert kinds(produced) == ["Left", "Warning:stale_session", "Warning:unknown_sender"]
     assert "alice" not in room["bob"].peers
+
+
+def test_an_ended_session_brought_back_after_our_own_restart_is_still_refused(tmp_path: Path) -> None:
+    # The ended session keys are kept in the sealed state file: the relay says alice left, bob
+    # restarts, and the relay presents the very session it said had ended (a replay window, if
+    # it holds that session's secret). Without the file's record bob would admit it.
+    pair = SessionPair()
+    bob = IdentityKey.generate()
+    pair.add("alice")
+    pair.pump()
+    state = CounterState(bob, tmp_path / "bob.state")
+    pair.add("bob", identity=bob, replay=state.replay)
+    pair.pump()
+    assert kinds(pair.inject("bob", Left(name="alice"))) == ["Left"]
+    state.save(0.0, force=True)
+    pair.hang_up("bob")
+    pair.pump()
+    again = CounterState(bob, tmp_path / "bob.state")
+    pair.add("bob again", name="bob", identity=bob, replay=again.replay)
+    produced = pair.pump()["bob again"]
+    assert "Warning:stale_session" in kinds(produced) and "alice" not in pair["bob again"].peers
 
 
 def test_ciphertext_not_addressed_to_the_recipient_is_refused(room: SessionPair) -> None:
