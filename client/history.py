@@ -29,6 +29,9 @@ from . import seen_store
 
 #: Newest messages kept per conversation (a bound on the file, not a retention policy); older ones are deleted.
 MAX_HISTORY_PER_CONVERSATION = 100_000
+#: Sealed rows kept in all, client-wide (bytes): anyone may write to us, in as many conversations as
+#: they like, so past this the oldest rows of any conversation go (down to nine tenths of it).
+MAX_HISTORY_BYTES = 1 << 30
 #: What ``/history`` and a view's first screen show, and the largest page one call reads.
 DEFAULT_PAGE = 50
 MAX_PAGE = 1_000
@@ -144,10 +147,17 @@ def _prepare_file(path: Path) -> None:
 class SqliteHistory:
     """The history of one identity in one SQLite file. Not thread-safe: one owner thread."""
 
-    def __init__(self, path: Path, key: HistoryKey, max_per_conversation: int = MAX_HISTORY_PER_CONVERSATION) -> None:
+    def __init__(
+        self,
+        path: Path,
+        key: HistoryKey,
+        max_per_conversation: int = MAX_HISTORY_PER_CONVERSATION,
+        max_bytes: int = MAX_HISTORY_BYTES,
+    ) -> None:
         self.path = Path(path)
         self._key = key
         self._max = max_per_conversation
+        self._max_bytes = max_bytes
         _prepare_file(self.path)
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -159,6 +169,8 @@ class SqliteHistory:
             raise HistoryError(f"{self.path} is not a usable history file: {exc}") from None
         #: The ids of messages accepted, written with the messages (``seen_store``).
         self._seen = seen_store.SeenRows(key)
+        #: The sealed rows' bytes, counted once here and then as rows come and go.
+        self._bytes = int(self._db.execute("SELECT coalesce(sum(length(box)), 0) FROM messages").fetchone()[0])
 
     def keep_seen(self, guard: ReplayGuard) -> None:
         """``guard`` starts from the ids this file kept and keeps every id it accepts here from now on."""
@@ -176,15 +188,18 @@ class SqliteHistory:
         added: dict[bytes, int] = {}
         boxes: dict[bytes, bytes] = {}
         db = self._db
+        counted = self._bytes
         db.execute("BEGIN IMMEDIATE")
         try:
             for record in records:
                 conv = self._conversation_label(record.conversation)
+                sealed = self._key.seal(record)
                 cursor = db.execute(
                     "INSERT OR IGNORE INTO messages (conv, msg, box) VALUES (?, ?, ?)",
-                    (conv, self._key.label("message", record.msg_id), self._key.seal(record)),
+                    (conv, self._key.label("message", record.msg_id), sealed),
                 )
                 if cursor.rowcount:
+                    self._bytes += len(sealed)
                     added[conv] = added.get(conv, 0) + 1
                     if conv not in boxes:
                         boxes[conv] = self._key.seal(
@@ -200,10 +215,13 @@ class SqliteHistory:
                     (conv, boxes[conv], count),
                 )
                 self._trim(conv)
+            if self._bytes > self._max_bytes:
+                self._trim_oldest()
             self._seen.write(db)  # the ids with their messages: never one without the other
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
+            self._bytes = counted
             raise
         self._seen.committed()
         return sum(added.values())
@@ -212,11 +230,31 @@ class SqliteHistory:
         (count,) = self._db.execute("SELECT count FROM conversations WHERE label = ?", (conv,)).fetchone()
         excess = count - self._max
         if excess > 0:
+            (freed,) = self._db.execute(
+                "SELECT coalesce(sum(length(box)), 0) FROM messages WHERE seq IN "
+                "(SELECT seq FROM messages WHERE conv = ? ORDER BY seq LIMIT ?)",
+                (conv, excess),
+            ).fetchone()
             self._db.execute(
                 "DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE conv = ? ORDER BY seq LIMIT ?)",
                 (conv, excess),
             )
             self._db.execute("UPDATE conversations SET count = ? WHERE label = ?", (self._max, conv))
+            self._bytes -= int(freed)
+
+    def _trim_oldest(self) -> None:
+        """Delete the oldest rows of any conversation until the history holds nine tenths of its bytes."""
+        excess, freed, cutoff = self._bytes - self._max_bytes * 9 // 10, 0, 0
+        for seq, size in self._db.execute("SELECT seq, length(box) FROM messages ORDER BY seq"):
+            freed, cutoff = freed + int(size), int(seq)
+            if freed >= excess:
+                break
+        gone = self._db.execute("SELECT conv, count(*) FROM messages WHERE seq <= ? GROUP BY conv", (cutoff,))
+        for conv, count in gone.fetchall():
+            self._db.execute("UPDATE conversations SET count = count - ? WHERE label = ?", (count, conv))
+        self._db.execute("DELETE FROM messages WHERE seq <= ?", (cutoff,))
+        self._db.execute("DELETE FROM conversations WHERE count <= 0")
+        self._bytes -= freed
 
     def page(self, conversation: str, before: int | None = None, limit: int = DEFAULT_PAGE) -> HistoryPage:
         """The ``limit`` newest messages stored before ``seq`` ``before`` (all, if None), oldest first."""

@@ -150,3 +150,27 @@ def test_no_history_keeps_nothing(tmp_path: Path) -> None:
     assert history.add(record(1))
     assert history.page("room:main").entries == () and history.conversations() == []
     assert not any(tmp_path.iterdir())
+
+
+def test_the_whole_history_is_bounded_in_bytes_whatever_the_conversations(tmp_path: Path) -> None:
+    # Anyone may write to us in as many conversations as they like (review S5 finding 8): past the
+    # client-wide bound the oldest rows of any conversation go, and their counts with them.
+    path = tmp_path / "history" / "alice.sqlite3"
+    history = open_history(tmp_path, max_bytes=40_000)
+    for n in range(300):
+        history.add(record(n, conversation=f"dm:spam{n % 30}", body="x" * 100))
+    history.add(record(999, conversation="dm:bob"))
+    with sqlite3.connect(path) as db:
+        (stored,) = db.execute("SELECT sum(length(box)) FROM messages").fetchone()
+        (rows,) = db.execute("SELECT count(*) FROM messages").fetchone()
+    assert stored <= 40_000 and rows < 300
+    counts = {c: history.count(c) for c in history.conversations()}
+    assert sum(counts.values()) == rows and counts["dm:bob"] == 1  # the newest is kept
+    assert "dm:spam0" not in counts or history.page("dm:spam0").entries[0].record.msg_id != "id000000"
+    history.close()
+    again = open_history(tmp_path, max_bytes=40_000)  # counted again on opening: still bounded
+    for n in range(300, 400):
+        again.add(record(n, conversation="dm:carol", body="y" * 100))
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT sum(length(box)) FROM messages").fetchone()[0] <= 40_000
+    again.close()
