@@ -195,3 +195,18 @@ class CliProcess:
             if stream is not None:
                 stream.close()
         self._stderr.close()
+
+
+def alice_then_bob(
+    homes: tuple[Path, Path], relay: RelayProcess, clients: list[CliProcess]
+) -> tuple[CliProcess, CliProcess]:
+    """``alice`` and then ``bob`` connected to ``relay`` (each with its home), alice having seen bob join;
+    both are added to ``clients`` (the fixture that stops them)."""
+    alice = CliProcess("alice", homes[0], relay.address)
+    clients.append(alice)
+    alice.expect_event("connected")
+    bob = CliProcess("bob", homes[1], relay.address)
+    clients.append(bob)
+    bob.expect_event("connected")
+    alice.expect_event("joined", name="bob")
+    return alice, bob

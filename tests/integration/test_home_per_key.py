@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.helpers.processes import CliProcess, RelayProcess
+from tests.helpers.processes import CliProcess, RelayProcess, alice_then_bob
 
 
 def named_layout(home: Path) -> dict[Path, bytes]:
@@ -43,13 +43,7 @@ def test_a_second_key_for_a_name_signs_in_and_the_first_takes_its_files_back(
     first.mkdir()
     relay = RelayProcess(first)
     try:
-        alice = CliProcess("alice", home, relay.address)
-        cli_clients.append(alice)
-        alice.expect_event("connected")
-        bob = CliProcess("bob", tmp_path / "bob", relay.address)
-        cli_clients.append(bob)
-        bob.expect_event("connected")
-        alice.expect_event("joined", name="bob")
+        alice, bob = alice_then_bob((home, tmp_path / "bob"), relay, cli_clients)
         bob.expect_event("roster")
         bob.type("hola alice")
         alice.expect_event("message", text="hola alice")

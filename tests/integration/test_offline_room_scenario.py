@@ -17,7 +17,7 @@ import secrets
 import time
 from pathlib import Path
 
-from tests.helpers.processes import CliProcess, RelayProcess
+from tests.helpers.processes import CliProcess, RelayProcess, alice_then_bob
 
 DAY = 86_400
 
@@ -33,13 +33,7 @@ def test_a_room_message_waits_across_a_relay_restart_and_days_then_is_delivered_
     texts = [f"ops plaintext one {secrets.token_hex(6)}", f"ops plaintext two {secrets.token_hex(6)}"]
     relay = RelayProcess(tmp_path, "--data-dir", str(data_dir))
     try:
-        alice = CliProcess("alice", tmp_path / "alice", relay.address)
-        cli_clients.append(alice)
-        alice.expect_event("connected")
-        bob = CliProcess("bob", tmp_path / "bob", relay.address)
-        cli_clients.append(bob)
-        bob.expect_event("connected")
-        alice.expect_event("joined", name="bob")
+        alice, bob = alice_then_bob((tmp_path / "alice", tmp_path / "bob"), relay, cli_clients)
         alice.type("/create ops")
         created = alice.expect_event("room_created", room="ops")
         alice.type("/invite bob")
