@@ -193,13 +193,20 @@ def _copy_prekeys(cursor: sqlite3.Cursor, prekeys: PrekeyStore, now: float, copi
             if row is None
             else StoredSignedPrekey(key_id=row[0], public=row[1], created_at=row[2], signature=row[3])
         )
-        one_time = [
-            StoredOneTimePrekey(key_id=key_id, public=public, signature=signature)
-            for key_id, public, signature in cursor.execute(
-                "SELECT key_id, public, signature FROM one_time_prekeys WHERE identity_key = ? ORDER BY key_id",
-                (identity_key,),
-            )
-        ]
+        # One-time prekeys signed with their expiry (prekeys schema 3); those of before carry none, no
+        # sender takes them now, and their owners publish new ones when told they hold none.
+        one_time = (
+            [
+                StoredOneTimePrekey(key_id=key_id, public=public, expires_at=expires_at, signature=signature)
+                for key_id, public, expires_at, signature in cursor.execute(
+                    "SELECT key_id, public, expires_at, signature FROM one_time_prekeys "
+                    "WHERE identity_key = ? AND expires_at > ? ORDER BY key_id",
+                    (identity_key, now),
+                )
+            ]
+            if "expires_at" in _columns(cursor, "one_time_prekeys")
+            else []
+        )
         try:
             prekeys.publish(name=name, identity_key=identity_key, signed=signed, one_time=one_time, now=now)
         except TooManyPrekeys:
@@ -207,6 +214,10 @@ def _copy_prekeys(cursor: sqlite3.Cursor, prekeys: PrekeyStore, now: float, copi
             continue
         copied.prekey_owners += 1
         copied.one_time_prekeys += len(one_time)
+
+
+def _columns(cursor: sqlite3.Cursor, table: str) -> set[str]:
+    return {row[1] for row in cursor.execute(f"PRAGMA table_info({table})")}
 
 
 def _copy_mail(cursor: sqlite3.Cursor, mailboxes: MailboxStore, copied: Copied) -> None:
