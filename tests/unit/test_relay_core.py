@@ -142,7 +142,7 @@ def test_refused_hello_closes_before_join(hello_name: str, code: str) -> None:
 
 
 def test_a_second_session_of_one_identity_key_is_refused_until_the_first_ends() -> None:
-    # One session per identity key (decision 52): under another name it would be a second member
+    # One session per identity key (decision 53): under another name it would be a second member
     # with one key, and rooms, mailboxes and receipts go by key.
     core = make_core()
     identity = IdentityKey.generate()
