@@ -71,7 +71,8 @@ def test_create_join_invite_and_leave_typed_in_the_composer(tk_root, relay_serve
         lounge = room_named(root, alice, "lounge")
         wait_in_pane(root, alice, "Anyone on this relay may join it.", lounge)
         type_command(root, bob, "/join lounge")
-        pump(root, lambda: bob.window.current == lounge, "bob's window on lounge, joined")
+        pump(root, lambda: bob.window.current == lounge, "bob's window on lounge")
+        wait_in_pane(root, bob, "You joined lounge #", lounge)  # his own add verified: /rooms lists it now
         wait_in_pane(root, alice, "bob joined the room.", lounge)
         type_command(root, bob, "/rooms")
         wait_in_pane(root, bob, "Rooms: lounge #", lounge)
