@@ -32,7 +32,7 @@ from pathlib import Path
 from benchmarks.history_open import BODY, CONVERSATION, fill
 from susurro import crypto
 from susurro.client.gui.app import Options, SusurroApp
-from susurro.client.gui.presenter import ROOM
+from susurro.client.gui.panes import ROOM
 from susurro.client.gui.settings import Settings
 from susurro.client.history import MAX_PAGE, SqliteHistory
 from susurro.crypto.history import HistoryKey

@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     except tkinter.TclError as exc:
         print(strings("no_display", detail=exc), file=sys.stderr)
         return 2
-    from .app import SHUTDOWN_TIMEOUT, Options, SusurroApp
+    from .app import Options, SusurroApp
+    from .app_close import SHUTDOWN_TIMEOUT
 
     root.withdraw()  # the app's windows are Toplevels; the root only hosts them
     app = SusurroApp(

@@ -21,7 +21,7 @@ from susurro.crypto import EntryKind, RoomLogError, RoomPolicy
 from susurro.protocol import BadName, name_key, normalize_name
 
 from . import room_view
-from .presenter import ROOM
+from .panes import ROOM
 from .room_dialogs import ConfirmDialog, InviteDialog, NewRoomDialog
 from .room_view import RoomInfo, room_key
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from tkinter import ttk
 
 from .strings import Strings
-from .window import release_variable
+from .widgets import release_variable
 
 
 class Dialog:

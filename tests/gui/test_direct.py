@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from susurro.client.gui.presenter import ROOM
+from susurro.client.gui.panes import ROOM
 from tests.helpers.gui_driver import (
     close_app,
     keyboard_to,

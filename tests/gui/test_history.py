@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from susurro import crypto
-from susurro.client.gui.presenter import ROOM
+from susurro.client.gui.panes import ROOM
 from susurro.client.history import DEFAULT_PAGE, SqliteHistory
 from susurro.crypto.history import HistoryKey, HistoryRecord
 from tests.helpers.gui_driver import close_app, pane, pump, signed_in, start_app

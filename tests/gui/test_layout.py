@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from susurro.client.gui.app import SusurroApp
-from susurro.client.gui.presenter import ROOM
+from susurro.client.gui.panes import ROOM
 from susurro.client.gui.window import MIN_SIZE
 from tests.helpers.gui_driver import (
     bob_with_a_new_key,

@@ -10,10 +10,11 @@ import pytest
 
 from susurro.client import events as ev
 from susurro.client.gui.delivery import DeliveryState
-from susurro.client.gui.presenter import (
-    ROOM,
+from susurro.client.gui.panes import ROOM, fit
+from susurro.client.gui.presenter import ChatState
+from susurro.client.gui.strings import EN, ES, Strings, pick_language
+from susurro.client.gui.updates import (
     Banner,
-    ChatState,
     ConversationKind,
     DeliveryNote,
     Line,
@@ -24,9 +25,7 @@ from susurro.client.gui.presenter import (
     Status,
     Title,
     UnreadMarker,
-    fit,
 )
-from susurro.client.gui.strings import EN, ES, Strings, pick_language
 from susurro.protocol import ErrorCode
 from tests.helpers.processes import console_script
 

@@ -6,10 +6,12 @@ import pytest
 
 from susurro.client import events as ev
 from susurro.client.gui.delivery import DeliveryState
-from susurro.client.gui.presenter import (
-    ROOM,
+from susurro.client.gui.panes import ROOM, conversation_key, history_name
+from susurro.client.gui.presenter import ChatState
+from susurro.client.gui.room_view import RoomInfo, RoomMemberInfo, room_key
+from susurro.client.gui.strings import Strings
+from susurro.client.gui.updates import (
     Banner,
-    ChatState,
     ConversationKind,
     DeliveryNote,
     HistoryBlock,
@@ -18,11 +20,7 @@ from susurro.client.gui.presenter import (
     RosterRows,
     ShowConversation,
     Sidebar,
-    conversation_key,
-    history_name,
 )
-from susurro.client.gui.room_view import RoomInfo, RoomMemberInfo, room_key
-from susurro.client.gui.strings import Strings
 from susurro.client.history import HistoryEntry
 from susurro.client.room_events import (
     Invited,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from susurro.client.gui.presenter import ROOM
+from susurro.client.gui.panes import ROOM
 from tests.helpers.gui_driver import alice_and, close_app, keyboard_to, pane, pump, start_app, type_line, wait_in_pane
 
 

@@ -16,7 +16,7 @@ import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from susurro.client.gui import app as app_module
+from susurro.client.gui import app_history
 from susurro.client.gui.app import SusurroApp
 from susurro.client.gui.room_view import room_key
 from susurro.client.rooms import RoomBook
@@ -103,8 +103,8 @@ def test_many_kept_rooms_are_asked_for_a_few_at_a_time_and_all_come_back(  # typ
     tk_root, relay_server, tmp_path: Path, monkeypatch
 ) -> None:
     root = tk_root
-    monkeypatch.setattr(app_module, "FETCHES_PER_TICK", 2)
-    monkeypatch.setattr(app_module, "FETCH_TICK_MS", 100)
+    monkeypatch.setattr(app_history, "FETCHES_PER_TICK", 2)
+    monkeypatch.setattr(app_history, "FETCH_TICK_MS", 100)
     server = "{}:{}".format(*relay_server.address)
     alice = start_app(root, tmp_path / "alice", name="alice", server=server)
     labels = [f"sala-{n}" for n in range(5)]

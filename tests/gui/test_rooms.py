@@ -14,7 +14,7 @@ import secrets
 from pathlib import Path
 
 from susurro.client.gui.app import SusurroApp
-from susurro.client.gui.presenter import ROOM
+from susurro.client.gui.panes import ROOM
 from susurro.client.gui.room_view import is_room_key
 from tests.helpers.gui_driver import (
     close_app,

@@ -15,9 +15,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from susurro.client.gui.app import Options, SusurroApp
-from susurro.client.gui.presenter import ROOM, ConversationKind
+from susurro.client.gui.panes import ROOM
 from susurro.client.gui.settings import Settings
 from susurro.client.gui.strings import Strings
+from susurro.client.gui.updates import ConversationKind
 from susurro.client.gui.window import ChatWindow
 
 WAIT = 20.0  # seconds: the bound on every wait for something to appear
