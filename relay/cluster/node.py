@@ -261,17 +261,6 @@ class ClusterNode:
             except redis.RedisError as exc:  # the TTLs free both soon anyway
                 self._outage(ClaimError(f"name claim: Redis: {exc}"))
 
-    def learn(self, name: str, node: str, record: bytes) -> bool:
-        """``name`` is on ``node`` (a send from it came from there) though the last refresh had not seen
-        it: count it present now, as the next refresh will (or will see it gone). False if already known."""
-        if node == self.node:
-            return False
-        with self._lock:
-            if name in self._view:
-                return False
-            self._view = {**self._view, name: Present(node, record)}  # a new dict: ``where`` reads without the lock
-            return True
-
     def where(self, name: str) -> str | None:
         """The other node ``name`` is connected to, as of the last poll."""
         present = self._view.get(name)
@@ -408,6 +397,7 @@ class ClusterNode:
             with self._lock:
                 for entry in entries:
                     if isinstance(entry, Deliveries):
+                        self._learn(entry)
                         self._events.append(Inbound(entry.origin, entry.send_ref, entry.frames, entry.sender))
                     elif isinstance(entry, (Notice, MailWaiting)):
                         self._events.append(entry)
@@ -446,6 +436,20 @@ class ClusterNode:
                 self._events.append(Outcome(send_ref, (), tuple(names), Reason.NO_REPORT))
             events, self._events = self._events, []
         return events
+
+    def _learn(self, entry: Deliveries) -> None:
+        """The sender of ``entry`` is on its node though the view here has not seen it arrive: count it
+        present now and announce it ahead of its message (the next refresh finds it known, or gone).
+
+        Decided here, as the entry is read and before this poll's refresh, because the view and the order
+        of events must agree: judged later (when the message is handled) a refresh in the same poll has
+        already put the sender in the view, while its ``RemoteJoined`` still comes after the message,
+        and the recipient's client refuses the message as from someone not in the room."""
+        sender = entry.sender
+        if sender is None or not sender.record or entry.origin == self.node or sender.name in self._view:
+            return
+        self._view = {**self._view, sender.name: Present(entry.origin, sender.record)}  # ``where`` reads unlocked
+        self._events.append(RemoteJoined(sender.name, sender.record))
 
     def close(self) -> None:
         """A clean shutdown: members leave and names are freed at once."""

@@ -361,11 +361,7 @@ class ClusterRouter:
             pass  # the node logged it; sends meanwhile were reported not delivered as they came
 
     def _inbound(self, inbound: Inbound) -> None:
-        sender = inbound.sender
-        if sender is not None and sender.record and self.node.learn(sender.name, inbound.origin, sender.record):
-            # Its node announced it, but this one has not refreshed since: announce it here first, so no
-            # member here gets a message from someone its client does not know (unknown_sender, not shown).
-            self._remote_joined(RemoteJoined(sender.name, sender.record))
+        # A sender this node had not seen arrive came as a ``RemoteJoined`` just before (``ClusterNode.poll``).
         frames = dict(inbound.frames)
         found, missing = self.core.roster.lookup(frames)  # one lock for the whole entry
         delivered: list[str] = []

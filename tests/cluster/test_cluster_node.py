@@ -19,6 +19,7 @@ from susurro.relay.cluster.node import (
     RemoteJoined,
     RemoteLeft,
 )
+from susurro.relay.cluster.streams import Sender
 from tests.helpers.redis_server import RedisServer
 from tests.helpers.system import wait_until
 
@@ -56,6 +57,26 @@ def test_a_send_across_nodes_is_one_entry_and_its_report_is_exact(redis_server: 
     (outcome,) = of(Outcome, node1.poll(now=1))
     assert outcome == Outcome(1, ("bob",), ("carol",), Reason.REFUSED)
     assert len(node1.pending) == 0
+
+
+def test_a_sender_first_seen_in_the_poll_that_reads_its_message_is_announced_before_it(
+    redis_server: RedisServer,
+) -> None:
+    """alice joins node 1 and writes to bob before node 2 has seen her; node 2 reads her message in the
+    same poll as the refresh that first lists her. Her arrival must still come before her message (the
+    relay hands them to bob in this order), once: else bob's client refuses the message as unknown_sender."""
+    node1, node2 = cluster_node(redis_server, "n1"), cluster_node(redis_server, "n2")
+    assert node2.admit("bob", "bob", "c2", b"bob's member")
+    node2.poll(now=0)  # a refresh: nobody else yet
+    node1.poll(now=0)  # node 1 sees bob
+    assert node1.admit("alice", "alice", "c1", b"alice's member")
+    node1.send(1, {"bob": b"frame for bob"}, now=0, sender=Sender("alice", "m1", 1, b"alice's member"))
+    events = node2.poll(now=1)  # refresh_interval 0: this poll reads the entry and refreshes
+    order = [e for e in events if isinstance(e, (RemoteJoined, Inbound))]
+    assert [type(e) for e in order] == [RemoteJoined, Inbound]
+    assert order[0] == RemoteJoined("alice", b"alice's member")
+    assert node2.where("alice") == "n1"
+    assert of(RemoteJoined, node2.poll(now=2)) == []  # the next refresh finds her known
 
 
 def test_no_report_in_time_is_not_delivered(redis_server: RedisServer) -> None:
