@@ -58,6 +58,7 @@ from susurro.protocol.frames import MAX_DROPPED_IDS
 from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, CHALLENGE_SIZE, MAX_HANDSHAKE_FRAME
 
 from .config import RelayConfig
+from .logsetup import info_line
 from .mailbox import MailboxService, mailbox_limits
 from .peer import Peer
 from .registry import NameRegistry
@@ -598,8 +599,9 @@ class RelayCore:
                 missing.append(wire_name)
         if delivered and not audit and log.isEnabledFor(logging.INFO):
             # One line per send, not per copy: with a hundred recipients the
-            # per-copy lines cost more CPU than the routing itself.
-            log.info(
+            # per-copy lines cost more CPU than the routing itself. Handed to
+            # the log thread as a tuple, which it formats (relay/logsetup.py).
+            info_line(
                 "deliver from=%s to=%s id=%s bytes=%d ct=%s",
                 conn.name,
                 ",".join(delivered),
@@ -608,7 +610,7 @@ class RelayCore:
                 _ct_log(first_ct, False),
             )
         for name in missing:
-            log.info("undeliverable from=%s to=%r id=%s", conn.name, name[:64], send.id)
+            info_line("undeliverable from=%s to=%r id=%s", conn.name, name[:64], send.id)
         if remote:  # the ack waits for the other nodes' reports
             self.router.forward(conn, remote, Ack(id=send.id, delivered=tuple(delivered), missing=tuple(missing)))
             return

@@ -2,8 +2,10 @@
 
 The I/O loops only put a record on a bounded queue (a deque, ``_Records``); one
 listener thread (``_Listener``) formats it once and writes it to stderr and
-the ``--log-file``. So a thread routing messages never waits on a handler's
-lock or on the disk. The listener writes the lines waiting at once (up to
+the ``--log-file``. The per-send ``deliver`` line is not even a record: the
+core hands it over as a tuple (``info_line``), and the listener makes the line.
+So a thread routing messages never waits on a handler's lock or on the disk.
+The listener writes the lines waiting at once (up to
 ``MAX_BATCHED_LINES`` per write and flush) and pauses ``LISTENER_PAUSE``
 after each burst, so a busy relay costs it a few system calls per burst,
 not three per line.
@@ -47,6 +49,11 @@ MAX_BATCHED_LINES = 256
 #: How long the listener lets lines gather once it has written all it had.
 #: Only the log lags by it, never a message.
 LISTENER_PAUSE = 0.005
+
+
+#: A line from the routing hot path as the routing thread hands it over:
+#: (created, levelno, format, args), formatted by the listener (``info_line``).
+Line = tuple[float, int, str, tuple[object, ...]]
 
 
 def _never_waiting() -> bool:
@@ -108,6 +115,17 @@ class _LineFormatter(logging.Formatter):
             self._second = second
         return self.default_msec_format % (self._stamp, record.msecs)
 
+    def line(self, created: float, levelno: int, fmt: str, args: tuple[object, ...]) -> str:
+        """The line ``format`` makes of a record with these fields, without the record (``Line``)."""
+        second = int(created)
+        if second != self._second:
+            self._stamp = time.strftime(self.default_time_format, self.converter(second))
+            self._second = second
+        # As LogRecord: msecs from the fraction of the second, the message as getMessage makes it.
+        msecs = int((created - second) * 1000) + 0.0
+        message = fmt % args if args else fmt
+        return f"{self.default_msec_format % (self._stamp, msecs)} {logging.getLevelName(levelno)} {message}"
+
     def format(self, record: logging.LogRecord) -> str:
         # Made once per record, not once per handler: stderr and the file write
         # the same line, and ``Formatter.format`` (the ``%`` over the record's
@@ -158,6 +176,14 @@ class ReopeningFileHandler(logging.handlers.WatchedFileHandler):
                 pass
 
     def emit(self, record: logging.LogRecord) -> None:
+        self._write(record, None)
+
+    def emit_line(self, line: str) -> None:
+        """Write a line the listener made of a ``Line`` (no ``LogRecord``), as ``emit`` writes a record's."""
+        with self.lock:  # type: ignore[union-attr]  # held as Handler.handle holds it around emit
+            self._write(None, line)
+
+    def _write(self, record: logging.LogRecord | None, line: str | None) -> None:
         if self._reopen_requested.is_set():
             self._reopen_requested.clear()
             if self._burst:
@@ -172,14 +198,17 @@ class ReopeningFileHandler(logging.handlers.WatchedFileHandler):
             if not self._burst:  # a burst begins: look for a rotation once, note where it starts
                 self.reopenIfNeeded()
                 self._burst_start = os.fstat(self.stream.fileno()).st_size
-            line = self.format(record) + self.terminator
+            if line is None:
+                assert record is not None
+                line = self.format(record)
+            line += self.terminator
             self._burst.append(len(line.encode("utf-8", "surrogateescape")))
             self.stream.write(line)
             if len(self._burst) < MAX_BATCHED_LINES and self.more_waiting():
                 return
             self.flush()
         except Exception:  # errors opening, writing or flushing: handleError tells OSError apart
-            self.handleError(record)
+            self.handleError(record if record is not None else logging.makeLogRecord({"msg": line}))
 
     def flush(self) -> None:
         """Write out the burst; after lines were lost, the first flush that works marks the gap."""
@@ -260,10 +289,15 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self._lines.append(self.format(record) + self.terminator)
+            line = self.format(record)
         except Exception:
             self.handleError(record)
             return
+        self.emit_line(line)
+
+    def emit_line(self, line: str) -> None:
+        """Hold a line the listener made of a ``Line`` (or ``emit`` of a record) for the burst's write."""
+        self._lines.append(line + self.terminator)
         if len(self._lines) < MAX_BATCHED_LINES and self.more_waiting():
             return
         self.flush()
@@ -305,12 +339,12 @@ class _Records:
     __slots__ = ("items", "limit", "sleeping", "wake")
 
     def __init__(self, limit: int) -> None:
-        self.items: deque[logging.LogRecord | threading.Event | None] = deque()
+        self.items: deque[logging.LogRecord | Line | threading.Event | None] = deque()
         self.limit = limit
         self.sleeping = False
         self.wake = threading.Event()
 
-    def put(self, record: logging.LogRecord) -> bool:
+    def put(self, record: logging.LogRecord | Line) -> bool:
         """Queue a record unless ``limit`` are waiting already (False: dropped)."""
         if len(self.items) >= self.limit:
             return False
@@ -349,18 +383,50 @@ class _QueueHandler(logging.Handler):
         self.emit(record)
         return True
 
-    def emit(self, record: logging.LogRecord) -> None:
+    def emit(self, record: logging.LogRecord | Line) -> None:
         if self.records.put(record):
             self.trouble.worked()
         else:
             self.trouble.failed(f"{MAX_QUEUED_RECORDS} lines already wait for the disk")
 
 
+#: The queue handler of the running ``LogSetup``, for ``info_line`` (None: none runs).
+_active: _QueueHandler | None = None
+_relay_logger = logging.getLogger(LOGGER_NAME)
+
+
+def info_line(fmt: str, *args: object) -> None:
+    """``log.info(fmt, *args)`` on the relay logger, for the lines of the routing hot path.
+
+    While a ``LogSetup``'s queue is the logger's only way out (no other
+    handler, no filter, no propagation), the line is handed over as a
+    ``Line`` tuple and the listener formats it: a ``LogRecord`` cost the
+    routing thread more than half of what the ``deliver`` line cost it
+    (``Logger.makeRecord``, the record's dozen fields, ``basename`` of a path
+    no line shows). The text is the same, and the line takes its place in the
+    one queue in call order, counted against the same bound. Otherwise (tests
+    with ``caplog``, a relay embedded with its own handlers) it is
+    ``log.info`` itself.
+    """
+    logger = _relay_logger
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    handler = _active
+    handlers = logger.handlers
+    if handler is None or len(handlers) != 1 or handlers[0] is not handler or logger.filters or logger.propagate:
+        logger.info(fmt, *args)
+        return
+    handler.emit((time.time(), logging.INFO, fmt, args))
+
+
 class _Listener:
     """The thread that formats and writes what the routing threads queued."""
 
-    def __init__(self, records: _Records, *handlers: ReopeningFileHandler | _StderrHandler) -> None:
+    def __init__(
+        self, records: _Records, formatter: _LineFormatter, *handlers: ReopeningFileHandler | _StderrHandler
+    ) -> None:
         self.records = records
+        self.formatter = formatter
         self.handlers = handlers
         self._thread = threading.Thread(target=self._run, name="relay-log", daemon=True)
 
@@ -394,6 +460,11 @@ class _Listener:
                     records.sleeping = False
                     continue
             item = items.popleft()
+            if type(item) is tuple:  # a Line from info_line: made here, once for every handler
+                line = self.formatter.line(*item)
+                for handler in self.handlers:
+                    handler.emit_line(line)
+                continue
             if isinstance(item, logging.LogRecord):
                 for handler in self.handlers:
                     handler.handle(item)
@@ -421,12 +492,14 @@ class LogSetup:
         for handler in handlers:
             handler.setFormatter(formatter)
         self.queue_handler = _QueueHandler(self._records, stderr)
-        self.listener = _Listener(self._records, *handlers)
+        self.listener = _Listener(self._records, formatter, *handlers)
         self.logger = logging.getLogger(LOGGER_NAME)
         self.logger.setLevel(level)
         self.logger.addHandler(self.queue_handler)
         self.logger.propagate = False
         self.listener.start()
+        global _active
+        _active = self.queue_handler
 
     def reopen(self) -> None:
         """Reopen the log file (on ``SIGHUP``); the next line goes to the file now at the path."""
@@ -444,6 +517,9 @@ class LogSetup:
 
     def stop(self) -> None:
         """Write out what is queued, stop the thread, close the file. Safe to call twice."""
+        global _active
+        if _active is self.queue_handler:
+            _active = None
         if self.queue_handler in self.logger.handlers:
             self.logger.removeHandler(self.queue_handler)
             self.listener.stop()

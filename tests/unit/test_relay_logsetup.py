@@ -10,14 +10,14 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from susurro.relay.logsetup import LOGGER_NAME, LogSetup
+from susurro.relay.logsetup import LOGGER_NAME, LogSetup, info_line
 
 WAIT = 15.0
 log = logging.getLogger(LOGGER_NAME)
@@ -127,7 +127,7 @@ def test_stop_writes_out_every_queued_line(started: list[LogSetup], tmp_path: Pa
 RECOVERY = textwrap.dedent(
     """
     import logging, resource, signal, sys
-    from susurro.relay.logsetup import LOGGER_NAME, LogSetup
+    from susurro.relay.logsetup import LOGGER_NAME, LogSetup, info_line
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     resource.setrlimit(resource.RLIMIT_FSIZE, (4096, hard))
@@ -204,8 +204,9 @@ def test_the_cached_time_stamp_is_the_stdlib_formatters(created: list[float]) ->
         assert ours.format(record) == stdlib.format(record)
 
 
+@pytest.mark.parametrize("emit", [log.info, info_line], ids=["log.info", "info_line"])
 def test_past_the_queue_bound_lines_are_dropped_and_said_once(
-    started: list[LogSetup], monkeypatch: pytest.MonkeyPatch
+    started: list[LogSetup], monkeypatch: pytest.MonkeyPatch, emit: Callable[..., None]
 ) -> None:
     import time
 
@@ -223,7 +224,7 @@ def test_past_the_queue_bound_lines_are_dropped_and_said_once(
             time.sleep(0.01)
         assert not setup._records.more_waiting(), "the listener never took the first line"
         for n in range(50):
-            log.info("deliver n=%d", n)
+            emit("deliver n=%d", n)
     finally:
         handler.release()
     setup.stop()
@@ -262,3 +263,46 @@ def test_a_traceback_is_written_as_the_stdlib_writes_it() -> None:
     record.exc_text = None
     assert _LineFormatter().format(record) == expected
     assert "ValueError: boom" in expected
+
+
+@given(level=levels, args=st.lists(st.one_of(texts, st.integers()), max_size=4), when=st.floats(0, 4e9))
+def test_a_line_made_without_a_record_is_the_stdlib_formatters_line(
+    level: int, args: list[object], when: float
+) -> None:
+    from susurro.relay.logsetup import LINE_FORMAT, _LineFormatter
+
+    message = " ".join(["x=%r"] * len(args)) or "plain"
+    record = logging.LogRecord(LOGGER_NAME, level, __file__, 0, message, tuple(args), None)
+    record.created, record.msecs = when, int((when - int(when)) * 1000) + 0.0
+    assert _LineFormatter().line(when, level, message, tuple(args)) == logging.Formatter(LINE_FORMAT).format(record)
+
+
+def test_hot_path_lines_keep_their_place_among_the_others(started: list[LogSetup], tmp_path: Path) -> None:
+    stderr = io.StringIO()
+    setup = start(started, tmp_path / "relay.log", stderr)
+    for n in range(300):
+        (info_line if n % 3 else log.info)("deliver n=%d id=%s", n, "x")
+    setup.stop()
+    expected = [f"deliver n={n} id=x" for n in range(300)]
+    for text in (stderr.getvalue(), (tmp_path / "relay.log").read_text(encoding="utf-8")):
+        assert [line.split(" INFO ", 1)[1] for line in text.splitlines()] == expected
+
+
+def test_a_hot_path_line_reaches_any_other_handler_as_a_record(
+    started: list[LogSetup], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger=LOGGER_NAME):  # no LogSetup: the logger's own handlers
+        info_line("deliver from=%s", "alice")
+    assert [r.getMessage() for r in caplog.records] == ["deliver from=alice"]
+    setup = start(started, tmp_path / "relay.log", io.StringIO())
+    seen: list[str] = []
+    extra = logging.Handler()
+    extra.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    log.addHandler(extra)  # beside the queue: an embedding program's own handler
+    try:
+        info_line("deliver from=%s", "bob")
+    finally:
+        log.removeHandler(extra)
+    setup.stop()
+    assert seen == ["deliver from=bob"]
+    assert (tmp_path / "relay.log").read_text(encoding="utf-8").endswith("INFO deliver from=bob\n")
