@@ -536,7 +536,7 @@ RELAY_FRAMES[Dropped.TYPE] = Dropped
 
 
 def decode_frame(
-    payload: bytes,
+    payload: bytes | memoryview,
     allowed: Mapping[str, type[Frame]],
     *,
     max_bin_len: int = DEFAULT_MAX_FRAME,

@@ -76,7 +76,7 @@ class _ContainerBudget:
         return items
 
 
-def unpack_payload(payload: bytes, *, max_bin_len: int = DEFAULT_MAX_FRAME) -> Any:
+def unpack_payload(payload: bytes | memoryview, *, max_bin_len: int = DEFAULT_MAX_FRAME) -> Any:
     """Parse one frame body with every msgpack safety limit on.
 
     Raises ``RemoteProtocolError(BAD_FRAME)`` for anything msgpack refuses:

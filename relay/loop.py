@@ -307,7 +307,8 @@ class Link:
                 end += _PREFIX + following
                 count += 1
             self.limiter.spend(count)
-            ok = core.receive(conn, bytes(buf[start:end]) if start or end < size else bytes(buf))
+            # Whole frames within the limit, as split here: the core parses them in place.
+            ok = core.receive_frames(conn, bytes(buf[start:end]) if start or end < size else bytes(buf))
             start = end
             self.idle.heard(now)
             if not ok:

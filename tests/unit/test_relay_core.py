@@ -525,6 +525,50 @@ def test_valid_frame_then_noise_never_raises(noise: bytes, msg_id: str) -> None:
     assert delivered[:1] == [Deliver(sender="fuzzer", id=msg_id, ct=b"\x01" * 8)]
 
 
+def whole_frames(pieces: list[bytes]) -> list[bytes]:
+    """The stream of ``pieces`` cut where an I/O loop hands frames over: after whole frames, the rest as it is."""
+    data, out, start = b"".join(pieces), [], 0
+    while len(data) - start >= 4:
+        end = start + 4 + int.from_bytes(data[start : start + 4], "big")
+        if end > len(data) or end == start + 4:
+            break
+        out.append(data[start:end])
+        start = end
+    return [*out, data[start:]] if start < len(data) else out
+
+
+@fuzz_settings
+@given(pieces=chunked(client_bytes), group=st.integers(min_value=1, max_value=3))
+def test_frames_split_by_the_loop_are_handled_as_the_decoder_handles_them(pieces: list[bytes], group: int) -> None:
+    results = []
+    for whole in (False, True):
+        core = make_core()
+        _, watcher_out, _ = join(core, "watcher")
+        conn, outbox = connect(core)
+        assert core.receive(conn, FUZZ_HELLO) is True
+        outbox.take_all(), watcher_out.take_all()  # the welcome lists the watcher's keys, new per core
+        frames = whole_frames(pieces)
+        # As Link.process hands them over: a few whole frames per call (the tail may be partial).
+        chunks = [b"".join(frames[i : i + group]) for i in range(0, len(frames), group)]
+        answers = [(core.receive_frames if whole else core.receive)(conn, chunk) for chunk in chunks]
+        if False in answers:
+            answers = answers[: answers.index(False) + 1]  # nothing is read once it said close
+        results.append((outbox.raw(), watcher_out.raw(), answers))
+    assert results[0] == results[1]
+
+
+def test_a_frame_over_the_limit_is_refused_even_when_whole() -> None:
+    core = make_core(max_frame=4096)
+    _, bob_out, _ = join(core, "bob")
+    conn, outbox, _ = join(core, "alice")
+    bob_out.new_frames()
+    big = encode(Send(id="big", to={"bob": b"\x01" * 5000}), max_frame=8192)
+    assert core.receive_frames(conn, big) is False
+    detail = f"frame length {len(big) - 4} exceeds the limit of 4096 bytes"
+    assert outbox.new_frames() == [Error(code="frame_too_large", detail=detail)]
+    assert bob_out.new_frames() == []
+
+
 # --- Roster -----------------------------------------------------------------------
 
 
