@@ -64,7 +64,10 @@ class _ContainerBudget:
             raise ValueError("too many containers in one payload")
 
     def map(self, pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
-        self._spend()
+        # _spend written out: this runs twice per send, and the call was a fifth of it.
+        self.remaining -= 1
+        if self.remaining < 0:
+            raise ValueError("too many containers in one payload")
         result = dict(pairs)
         # set(map(type, ...)) runs at C speed: a send's map has a key per recipient.
         if len(result) != len(pairs) or (result and set(map(type, result)) != _STR_ONLY):

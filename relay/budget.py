@@ -78,7 +78,11 @@ class MemoryBudget:
 
     def full(self) -> bool:
         """True when no new input should be read."""
-        return self.used >= self.total
+        # Asked before every read: a plain loop, not ``used``'s generator (a third of the cost).
+        used = 0
+        for meter in self._meters:
+            used += meter.inbound + meter.outbound
+        return used >= self.total
 
     def partial_over(self, partial_bytes: int) -> int:
         """Bytes of unfinished frames past their share (0 when within it)."""

@@ -202,7 +202,8 @@ class ReopeningFileHandler(logging.handlers.WatchedFileHandler):
                 assert record is not None
                 line = self.format(record)
             line += self.terminator
-            self._burst.append(len(line.encode("utf-8", "surrogateescape")))
+            # Bytes in the file: an ASCII line's length (known without encoding it) is its size.
+            self._burst.append(len(line) if line.isascii() else len(line.encode("utf-8", "surrogateescape")))
             self.stream.write(line)
             if len(self._burst) < MAX_BATCHED_LINES and self.more_waiting():
                 return

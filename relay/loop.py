@@ -39,6 +39,7 @@ import os
 import select
 import socket
 import ssl
+import struct
 import sys
 import termios
 import threading
@@ -74,6 +75,8 @@ BUDGET_RETRY = 0.05
 #: Shortest flood-control pause, so float rounding never makes a timer spin.
 MIN_PAUSE = 0.001
 _PREFIX = 4
+#: A frame's length prefix, read in place (no slice of the buffer per frame).
+_LENGTH = struct.Struct(">I")
 _READ = select.EPOLLIN | select.EPOLLRDHUP
 _WRITE = select.EPOLLOUT
 _HANGUP = select.EPOLLHUP | select.EPOLLERR
@@ -268,7 +271,7 @@ class Link:
         while not self.closing:
             if size - start < _PREFIX:
                 break
-            length = int.from_bytes(buf[start : start + _PREFIX], "big")
+            length = _LENGTH.unpack_from(buf, start)[0]
             if length == 0 or length > conn.decoder.max_frame:
                 # The core refuses a bad length prefix with the errors it always has.
                 ok = core.receive(conn, bytes(buf[start:]))
@@ -301,7 +304,7 @@ class Link:
             # As many complete frames as the tokens allow, in one call.
             count = 1
             while count < allowed and size - end >= _PREFIX:
-                following = int.from_bytes(buf[end : end + _PREFIX], "big")
+                following = _LENGTH.unpack_from(buf, end)[0]
                 if following == 0 or following > conn.decoder.max_frame or end + _PREFIX + following > size:
                     break
                 end += _PREFIX + following

@@ -38,7 +38,10 @@ SIZES = st.sampled_from([1, 2, 255, 256, 296, 65535, 65536, 70_000]) | st.intege
 def test_deliver_encoder_is_byte_identical_to_encode(sender: str, msg_id: str, size: int, fill: int) -> None:
     ct = bytes([fill]) * size
     encoder = DeliverEncoder(sender, msg_id, max_frame=ABSOLUTE_MAX_FRAME)
-    assert encoder.frame(ct) == encode(Deliver(sender=sender, id=msg_id, ct=ct), max_frame=ABSOLUTE_MAX_FRAME)
+    expected = encode(Deliver(sender=sender, id=msg_id, ct=ct), max_frame=ABSOLUTE_MAX_FRAME)
+    assert encoder.frame(ct) == expected
+    send = Send(id=msg_id, to={"bob": ct})
+    assert DeliverEncoder.for_send(sender, send, max_frame=ABSOLUTE_MAX_FRAME).frame(ct) == expected
 
 
 def test_deliver_encoder_checks_what_deliver_checks() -> None:
@@ -46,6 +49,8 @@ def test_deliver_encoder_checks_what_deliver_checks() -> None:
         DeliverEncoder("alice", "not a token!")
     with pytest.raises(LocalProtocolError):
         DeliverEncoder("", "m1")
+    with pytest.raises(LocalProtocolError):
+        DeliverEncoder.for_send("", Send(id="m1", to={"bob": b"x"}))  # the send's id is checked; the sender still is
     encoder = DeliverEncoder("alice", "m1", max_frame=4096)
     with pytest.raises(LocalProtocolError):
         encoder.frame(b"")
