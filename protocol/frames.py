@@ -229,14 +229,14 @@ class Send(Frame):
         # __init__ (its keyword handling and per-field setattr cost as much as
         # the checks at N = 10). Anything else goes through __init__, whose
         # checks name what is wrong.
-        values = _take(raw, ("id", "to"))
-        msg_id, to = values["id"], values["to"]
+        msg_id, to = raw.get("id"), raw.get("to")
         if type(to) is dict and _send_fields_ok(msg_id, to):
             frame = object.__new__(cls)
             object.__setattr__(frame, "id", msg_id)
             object.__setattr__(frame, "to", to)
             return frame
-        return cls(id=msg_id, to=to)
+        values = _take(raw, ("id", "to"))  # names a missing field
+        return cls(id=values["id"], to=values["to"])
 
 
 def _send_fields_ok(msg_id: object, to: object) -> bool:
@@ -251,7 +251,7 @@ def _send_fields_ok(msg_id: object, to: object) -> bool:
         type(msg_id) is str
         and 0 < len(msg_id) <= MAX_MSG_ID_CHARS
         and _MSG_ID_CHARS.issuperset(msg_id)
-        and isinstance(to, Mapping)
+        and (type(to) is dict or isinstance(to, Mapping))  # the ABC check only when it is not a dict
         and 0 < len(to) <= MAX_MAP_LEN
         and set(map(type, to)) == _STR_ONLY
         and "" not in to
