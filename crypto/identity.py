@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import os
 import unicodedata
@@ -116,6 +117,19 @@ class IdentityKey:
         return f"IdentityKey(fingerprint={self.fingerprint!r})"
 
 
+#: Verify keys kept, by the exact 32 key bytes (the least recently used let go past it): a client
+#: checks every message, certificate and log entry of the same few peers, and a ``VerifyKey`` built
+#: each time is a Python object and two checks per signature. Bounded, so a relay that invents
+#: senders cannot grow the client's memory; one let go is built again when it comes back.
+MAX_CACHED_VERIFY_KEYS = 4096
+
+
+@functools.lru_cache(maxsize=MAX_CACHED_VERIFY_KEYS)
+def _verify_key(identity_public: bytes) -> nacl.signing.VerifyKey:
+    # A key PyNaCl refuses raises here and is not kept (``lru_cache`` keeps only results).
+    return nacl.signing.VerifyKey(identity_public)
+
+
 def verify_signature(identity_public: bytes, signature: bytes, purpose: bytes, *fields: bytes | str | int) -> None:
     """Raise ``BadSignature`` unless ``signature`` is ``identity_public``'s over these fields.
 
@@ -123,11 +137,15 @@ def verify_signature(identity_public: bytes, signature: bytes, purpose: bytes, *
     for a key or signature of the wrong length; both mean "not valid" here.
     The signature is always passed separately, never prepended to the message.
     """
+    verify_payload(identity_public, signature, purpose, signing_payload(purpose, *fields))
+
+
+def verify_payload(identity_public: bytes, signature: bytes, purpose: bytes, payload: bytes) -> None:
+    """``verify_signature`` for a caller that has written ``signing_payload(purpose, ...)`` itself."""
     if len(signature) != SIGNATURE_SIZE:
         raise BadSignature(f"a signature is {SIGNATURE_SIZE} bytes, got {len(signature)}")
     try:
-        key = nacl.signing.VerifyKey(identity_public)
-        key.verify(signing_payload(purpose, *fields), signature)
+        _verify_key(identity_public).verify(payload, signature)
     except (nacl.exceptions.BadSignatureError, ValueError, TypeError) as exc:
         raise BadSignature(f"signature does not verify ({purpose.decode()})") from exc
 
