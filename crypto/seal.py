@@ -23,7 +23,7 @@ import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 import nacl.bindings
@@ -217,34 +217,34 @@ class InnerMessage:
                 to = raw["to"]
         except KeyError as exc:
             raise MalformedMessage(f"inner message lacks field {exc.args[0]!r}") from None
-        _expect(isinstance(room, str) and len(room) <= MAX_ROOM_CHARS, "room")
-        _expect(isinstance(sender, str) and 0 < len(sender) <= MAX_NAME_CHARS, "from")
-        _expect(isinstance(sent_at, int) and not isinstance(sent_at, bool) and 0 <= sent_at <= MAX_SENT_AT, "sent_at")
-        _expect(
+        # Each field's test, in the order the error names the first that fails (one test each,
+        # not one call each: this runs for every copy opened).
+        fields_ok = (
+            isinstance(room, str) and len(room) <= MAX_ROOM_CHARS,
+            isinstance(sender, str) and 0 < len(sender) <= MAX_NAME_CHARS,
+            isinstance(sent_at, int) and not isinstance(sent_at, bool) and 0 <= sent_at <= MAX_SENT_AT,
             isinstance(msg_id, str) and 0 < len(msg_id) <= MAX_MSG_ID_CHARS and MSG_ID_ALPHABET.issuperset(msg_id),
-            "msg_id",
+            isinstance(direct, bool),
+            isinstance(body, str) and len(body.encode("utf-8", "surrogatepass")) <= MAX_BODY_BYTES,
+            isinstance(to, (list, tuple)) and (head is not None or 0 < len(to)) and len(to) <= MAX_RECIPIENTS,
+            # The ``to`` form is to the relay-wide room, or (direct) to one person.
+            head is not None or room == MAIN_ROOM,
+            head is not None or not direct or (isinstance(to, (list, tuple)) and len(to) == 1),
         )
-        _expect(isinstance(direct, bool), "direct")
-        _expect(isinstance(body, str) and len(body.encode("utf-8", "surrogatepass")) <= MAX_BODY_BYTES, "body")
-        _expect(isinstance(to, list) and (head is not None or 0 < len(to)) and len(to) <= MAX_RECIPIENTS, "to")
-        assert isinstance(to, list)
-        if head is None:  # the ``to`` form: the relay-wide room, or one person
-            _expect(room == MAIN_ROOM, "room")
-            _expect(not direct or len(to) == 1, "to")
-        pairs = []
-        # One test per entry (this loop runs for every recipient of every
-        # message opened); msgpack yields exactly list, str and bytes.
+        if not all(fields_ok):
+            _expect(False, _INNER_FIELDS[fields_ok.index(False)])
+        assert isinstance(to, (list, tuple))
+        # One test per entry (this loop runs for every recipient of every message opened). msgpack
+        # gives every array as a list, or as a tuple with ``use_list=False`` (``_read_inner``): then
+        # ``to`` is the pairs already, checked here and kept as they are.
+        array = tuple if type(to) is tuple else list
         for entry in to:
-            if (
-                type(entry) is not list
-                or len(entry) != 2
-                or type(entry[0]) is not str
-                or not 0 < len(entry[0]) <= MAX_NAME_CHARS
-                or type(entry[1]) is not bytes
-                or len(entry[1]) != FINGERPRINT_SIZE
-            ):
+            if type(entry) is not array or len(entry) != 2:
                 raise MalformedMessage("inner message field 'to entry' has the wrong shape, type or size")
-            pairs.append((entry[0], entry[1]))
+            name, fp = entry
+            if not (type(name) is str and 0 < len(name) <= MAX_NAME_CHARS and type(fp) is bytes and len(fp) == _FP):
+                raise MalformedMessage("inner message field 'to entry' has the wrong shape, type or size")
+        pairs = cast("tuple[tuple[str, bytes], ...]", to if array is tuple else tuple(map(tuple, to)))
         if head is not None:
             return cls(
                 room=room,
@@ -255,19 +255,22 @@ class InnerMessage:
                 to=(),
                 body=body,
                 head=head,
-                skipped=tuple(pairs),
+                skipped=pairs,
             )
-        return cls(room=room, sender=sender, sent_at=sent_at, msg_id=msg_id, direct=direct, to=tuple(pairs), body=body)
+        return cls(room=room, sender=sender, sent_at=sent_at, msg_id=msg_id, direct=direct, to=pairs, body=body)
 
 
+_FP = FINGERPRINT_SIZE
+#: What ``from_wire``'s field tests are of, in their order.
+_INNER_FIELDS = ("room", "from", "sent_at", "msg_id", "direct", "body", "to", "room", "to")
 _DIRECT_INNER_KEYS = frozenset({"room", "from", "sent_at", "msg_id", "direct", "to", "body"})
 _ROOM_INNER_KEYS = frozenset({"room", "room_id", "from", "sent_at", "msg_id", "direct", "head", "skipped", "body"})
 
 
 def _head(room_id: object, head: object) -> SignedHead:
     _expect(type(room_id) is bytes and len(room_id) == _HASH_SIZE, "room_id")
-    _expect(type(head) is list and len(head) == 2, "head")
-    assert isinstance(head, list) and isinstance(room_id, bytes)
+    _expect((type(head) is list or type(head) is tuple) and len(head) == 2, "head")
+    assert isinstance(head, (list, tuple)) and isinstance(room_id, bytes)
     seq, digest = head
     _expect(type(seq) is int and 0 <= seq <= _MAX_SEQ, "head")
     _expect(type(digest) is bytes and len(digest) == _HASH_SIZE, "head")
@@ -295,7 +298,12 @@ CONTENT_DIGEST_SIZE = 16
 
 def content_digest(inner_bytes: bytes) -> bytes:
     """Names one signed content, so a copy of a message already shown can be told from a new one."""
-    return hashlib.blake2b(inner_bytes, digest_size=CONTENT_DIGEST_SIZE, person=b"susurro/content").digest()
+    hasher = _CONTENT_HASHER.copy()  # the parameters set once, not parsed again for every copy opened
+    hasher.update(inner_bytes)
+    return hasher.digest()
+
+
+_CONTENT_HASHER = hashlib.blake2b(digest_size=CONTENT_DIGEST_SIZE, person=b"susurro/content")
 
 
 class BoxCache:
@@ -511,7 +519,7 @@ def open_block(
     # The Box already authenticated these bytes as coming from the holder of
     # the sender's (or our own) session key, so reading ``from`` before the
     # signature is safe, and it names a reflected message for what it is.
-    inner = InnerMessage.from_wire(unpack_strict(inner_bytes, "inner message"))
+    inner = _read_inner(inner_bytes)
     if inner.sender != relay_sender:
         raise SenderMismatch(
             f"relay says the message is from {relay_sender!r} but it is signed as from {inner.sender!r}"
@@ -537,13 +545,35 @@ def open_block(
 # directly, without a parse of their own for each (a third of the cost Susurro adds to the
 # primitives); anything else, valid or not, goes to the general parser, which decides as it always
 # did. That layout also puts ``bin(inner)`` in ``sealed`` exactly as the signed bytes hold it.
-_PAIR = 0x92  # msgpack: an array of two
+_PAIR = b"\x92"  # msgpack: an array of two
 _BIN8, _BIN16, _BIN32 = 0xC4, 0xC5, 0xC6
 _SIGNATURE_BIN = bytes((_BIN8, SIGNATURE_SIZE))
 #: The longest msgpack integer: a tag and eight bytes.
 _MAX_INT_BYTES = 9
 #: ``signing_payload(MESSAGE_PURPOSE, inner)`` up to ``bin(inner)``: the purpose, its NUL and an array of one.
 _MESSAGE_PAYLOAD_PREFIX = MESSAGE_PURPOSE + b"\x00\x91"
+
+
+def _read_inner(inner_bytes: bytes) -> InnerMessage:
+    """``InnerMessage.from_wire(unpack_strict(inner_bytes))``, without the map hook where it cannot matter.
+
+    The hook refuses a map with a key twice (or a key not a string). A valid inner is one map
+    of at most 15 keys, a fixmap, holding no other map: ``from_wire`` refuses any map within,
+    and any key not one of its form's. So a fixmap read into a dict of as many keys as it
+    declares, that ``from_wire`` accepts, is what the general reading gives; anything else,
+    valid or not, goes to the general reading, which decides, in its own words.
+    """
+    if len(inner_bytes) <= _MAX_CONTAINERS and inner_bytes[:1] in _FIXMAPS:
+        try:
+            raw = msgpack.unpackb(inner_bytes, use_list=False, **_UNPACK_LIMITS)
+            if len(raw) == inner_bytes[0] & 0x0F:
+                return InnerMessage.from_wire(raw)
+        except (ValueError, TypeError, RecursionError, MalformedMessage):
+            pass
+    return InnerMessage.from_wire(unpack_strict(inner_bytes, "inner message"))
+
+
+_FIXMAPS = frozenset(bytes((0x80 + n,)) for n in range(16))
 
 
 def _bin_span(data: bytes, at: int) -> tuple[int, int] | None:
@@ -568,7 +598,7 @@ def _bin_span(data: bytes, at: int) -> tuple[int, int] | None:
 
 def _split_envelope(plaintext: bytes) -> tuple[bytes, int]:
     """``sealed`` and the counter of ``msgpack[sealed, n]``; else ``MalformedMessage``."""
-    span = _bin_span(plaintext, 1) if plaintext[:1] == bytes((_PAIR,)) else None
+    span = _bin_span(plaintext, 1) if plaintext[:1] == _PAIR else None
     if span is not None and 0 < len(plaintext) - span[1] <= _MAX_INT_BYTES:
         try:  # at most nine bytes: nothing in them can ask for memory
             counter = msgpack.unpackb(plaintext[span[1] :])
@@ -586,7 +616,7 @@ def _split_envelope(plaintext: bytes) -> tuple[bytes, int]:
 
 def _split_sealed(sealed: bytes) -> tuple[bytes, bytes, bytes]:
     """``inner``, the signature and the signed bytes of ``msgpack[inner, sig]``; else ``MalformedMessage``."""
-    span = _bin_span(sealed, 1) if sealed[:1] == bytes((_PAIR,)) else None
+    span = _bin_span(sealed, 1) if sealed[:1] == _PAIR else None
     if span is not None:
         start, end = span
         if sealed[end : end + 2] == _SIGNATURE_BIN and len(sealed) == end + 2 + SIGNATURE_SIZE:
