@@ -16,6 +16,7 @@ the same message, or the same error with the same words.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,7 @@ from susurro.crypto import (
     CryptoError,
     DecryptFailed,
     IdentityKey,
+    IdentityPublicKey,
     MalformedMessage,
     NotAddressedToMe,
     SenderMismatch,
@@ -93,20 +95,34 @@ def straightforward_open(
     if not isinstance(inner_bytes, bytes) or not isinstance(signature, bytes):
         raise MalformedMessage("sealed message fields have the wrong types")
     inner = InnerMessage.from_wire(unpack_strict(inner_bytes, "inner message"))
-    if inner.sender != relay_sender:
-        raise SenderMismatch(
-            f"relay says the message is from {relay_sender!r} but it is signed as from {inner.sender!r}"
-        )
-    try:
-        verify_signature(sender_identity_key, signature, MESSAGE_PURPOSE, inner_bytes)
-    except BadSignature:
-        raise BadSignature(f"signature on a message from {relay_sender!r} does not verify") from None
-    own = (own_name, fingerprint_bytes(own_identity_key))
-    if inner.head is not None:
-        if own in inner.skipped:
-            raise NotAddressedToMe(f"room message from {relay_sender!r} says it skipped {own_name!r}")
-    elif own not in inner.to:
-        raise NotAddressedToMe(f"message from {relay_sender!r} is not addressed to {own_name!r} under this identity")
+
+    def signed() -> bool:
+        try:
+            verify_signature(sender_identity_key, signature, MESSAGE_PURPOSE, inner_bytes)
+        except BadSignature:
+            return False
+        return True
+
+    own = (own_name, fingerprint_bytes(IdentityPublicKey(own_identity_key)))
+    in_room = inner.head is not None
+    checks: list[tuple[Callable[[], bool], type[CryptoError], str]] = [
+        (
+            lambda: inner.sender == relay_sender,
+            SenderMismatch,
+            f"relay says the message is from {relay_sender!r} but it is signed as from {inner.sender!r}",
+        ),
+        (signed, BadSignature, f"signature on a message from {relay_sender!r} does not verify"),
+        (
+            lambda: own not in inner.skipped if in_room else own in inner.to,
+            NotAddressedToMe,
+            f"room message from {relay_sender!r} says it skipped {own_name!r}"
+            if in_room
+            else f"message from {relay_sender!r} is not addressed to {own_name!r} under this identity",
+        ),
+    ]
+    for passes, refusal, words in checks:
+        if not passes():
+            raise refusal(words)
     return OpenedMessage(inner=inner, counter=counter, digest=content_digest(inner_bytes))
 
 
@@ -149,7 +165,7 @@ def room_inner() -> dict[str, Any]:
 
 @st.composite
 def inner_maps(draw: st.DrawFn) -> dict[str, Any]:
-    inner = draw(st.sampled_from([direct_inner, room_inner]))()
+    inner: dict[str, Any] = draw(st.sampled_from([direct_inner, room_inner]))()
     for _ in range(draw(st.integers(0, 2))):
         change = draw(st.sampled_from(["value", "drop", "add", "to", "skipped", "direct"]))
         key = draw(st.sampled_from(sorted(inner) or ["body"]))
@@ -304,7 +320,7 @@ def blocks(draw: st.DrawFn) -> bytes:
     return block
 
 
-RIGHT_RECEIVER = {
+RIGHT_RECEIVER: dict[str, Any] = {
     "relay_sender": "alice",
     "sender_identity_key": ALICE.ik.public,
     "own_name": "bob",
