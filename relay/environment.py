@@ -12,6 +12,10 @@ exactly as on the command line, naming the variable. On/off flags take
 ``1/true/yes/on`` or ``0/false/no/off``. An empty value counts as unset (an
 ``EnvironmentFile`` line left blank). An unknown ``SUSURRO_RELAY_*`` variable
 is an error: a typo must not silently leave a setting at its default.
+
+A flag that is a one-time action rather than a setting (``--import-sqlite``)
+has no variable: set in a service's environment file it would run at every
+start, so its variable is refused with that reason.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from collections.abc import Mapping
 PREFIX = "SUSURRO_RELAY_"
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
+#: Flags that do one thing and exit: command line only (dest -> the flag as typed).
+COMMAND_LINE_ONLY = {"import_sqlite": "--import-sqlite"}
 
 
 def variable_for(action: argparse.Action) -> str:
@@ -76,6 +82,12 @@ def apply_environment(parser: argparse.ArgumentParser, environ: Mapping[str, str
         raw = environ.get(name, "")
         if raw == "":
             continue
+        if action.dest in COMMAND_LINE_ONLY:
+            flag = COMMAND_LINE_ONLY[action.dest]
+            parser.error(
+                f"environment variable {name} is not read: {flag} is a one-time action, not a setting; "
+                "give it on the command line (from a service's environment it would run at every start)"
+            )
         try:
             taken[action.dest] = _convert(action, raw)
         except (argparse.ArgumentTypeError, ValueError) as exc:
@@ -87,5 +99,5 @@ def apply_environment(parser: argparse.ArgumentParser, environ: Mapping[str, str
 def document_environment(parser: argparse.ArgumentParser) -> None:
     """Name each flag's variable in ``--help``."""
     for action in _configurable(parser):
-        if action.help != argparse.SUPPRESS:
+        if action.help != argparse.SUPPRESS and action.dest not in COMMAND_LINE_ONLY:
             action.help = f"{action.help or ''} [env {variable_for(action)}]".strip()

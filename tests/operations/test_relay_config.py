@@ -61,6 +61,18 @@ def test_every_flag_has_a_variable_including_ones_added_later() -> None:
         assert "SUSURRO_RELAY_" + flag[2:].upper().replace("-", "_") in names
 
 
+def test_a_one_time_action_has_no_variable_in_help() -> None:
+    parser = build_parser()
+    apply_environment(parser, {})
+    from susurro.relay.environment import document_environment
+
+    document_environment(parser)
+    text = " ".join(parser.format_help().split())  # argparse wraps long help lines
+    assert "--import-sqlite" in text
+    assert "SUSURRO_RELAY_IMPORT_SQLITE" not in text
+    assert "[env SUSURRO_RELAY_MAX_CLIENTS]" in text
+
+
 def run_relay(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*console_script("susurro-relay"), *args],
@@ -81,6 +93,10 @@ def run_relay(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[st
         ({"SUSURRO_RELAY_LOG_LEVEL": "LOUD"}, "SUSURRO_RELAY_LOG_LEVEL='LOUD': expected one of DEBUG"),
         ({"SUSURRO_RELAY_LOG_CIPHERTEXT": "maybe"}, "SUSURRO_RELAY_LOG_CIPHERTEXT='maybe': expected one of"),
         ({"SUSURRO_RELAY_MAX_CLIENT": "5"}, "unknown environment variable SUSURRO_RELAY_MAX_CLIENT"),
+        (
+            {"SUSURRO_RELAY_IMPORT_SQLITE": "/var/lib/susurro"},
+            "SUSURRO_RELAY_IMPORT_SQLITE is not read: --import-sqlite is a one-time action",
+        ),
     ],
 )
 def test_bad_environment_values_are_refused_clearly(env: dict[str, str], says: str) -> None:
