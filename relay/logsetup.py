@@ -462,7 +462,26 @@ class _Listener:
                     continue
             item = items.popleft()
             if type(item) is tuple:  # a Line from info_line: made here, once for every handler
-                line = self.formatter.line(*item)
+                try:
+                    line = self.formatter.line(*item)
+                except Exception:
+                    # A line whose arguments do not fit its format must not end
+                    # this thread (and with it every later line): as a record, it
+                    # goes to each handler's handleError, as log.info's would.
+                    created, levelno, fmt, args = item
+                    record = logging.makeLogRecord(
+                        {
+                            "msg": fmt,
+                            "args": args,
+                            "levelno": levelno,
+                            "levelname": logging.getLevelName(levelno),
+                            "created": created,
+                            "name": LOGGER_NAME,
+                        }
+                    )
+                    for handler in self.handlers:
+                        handler.handle(record)
+                    continue
                 for handler in self.handlers:
                     handler.emit_line(line)
                 continue

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -286,6 +287,20 @@ def test_hot_path_lines_keep_their_place_among_the_others(started: list[LogSetup
     expected = [f"deliver n={n} id=x" for n in range(300)]
     for text in (stderr.getvalue(), (tmp_path / "relay.log").read_text(encoding="utf-8")):
         assert [line.split(" INFO ", 1)[1] for line in text.splitlines()] == expected
+
+
+def test_a_hot_path_line_that_cannot_be_formatted_leaves_the_log_running(
+    started: list[LogSetup], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    setup = start(started, tmp_path / "relay.log", io.StringIO())
+    # As info_line hands a line over on the hot path, whatever else is on the logger in a test run.
+    setup.queue_handler.emit((time.time(), logging.INFO, "deliver n=%d", ("not a number",)))  # a caller's bug
+    setup.queue_handler.emit((time.time(), logging.INFO, "deliver n=%d", (7,)))
+    log.info("after the bad line")
+    setup.stop()
+    lines = (tmp_path / "relay.log").read_text(encoding="utf-8").splitlines()
+    assert [line.split(" INFO ", 1)[1] for line in lines] == ["deliver n=7", "after the bad line"]
+    assert "Logging error" in capsys.readouterr().err  # said as the stdlib says a bad record (handleError)
 
 
 def test_a_hot_path_line_reaches_any_other_handler_as_a_record(
