@@ -142,6 +142,10 @@ def verify_signature(identity_public: bytes, signature: bytes, purpose: bytes, *
 
 def verify_payload(identity_public: bytes, signature: bytes, purpose: bytes, payload: bytes) -> None:
     """``verify_signature`` for a caller that has written ``signing_payload(purpose, ...)`` itself."""
+    # The purpose must be the one the payload is framed with: otherwise a caller's slip would
+    # verify one kind of signed bytes as another, and the domain separation would be gone.
+    if not payload.startswith(purpose + b"\x00"):
+        raise BadSignature(f"the signed bytes are not framed for {purpose.decode(errors='replace')!r}")
     if len(signature) != SIGNATURE_SIZE:
         raise BadSignature(f"a signature is {SIGNATURE_SIZE} bytes, got {len(signature)}")
     try:

@@ -23,7 +23,8 @@ from susurro.crypto import (
     seal_message,
     verify_signature,
 )
-from susurro.crypto.identity import MAX_CACHED_VERIFY_KEYS, _verify_key
+from susurro.crypto.encoding import signing_payload
+from susurro.crypto.identity import MAX_CACHED_VERIFY_KEYS, _verify_key, verify_payload
 
 
 @pytest.fixture(autouse=True)
@@ -118,3 +119,13 @@ def test_a_message_signed_by_one_member_is_refused_under_another_s_kept_key() ->
     )["bob"]
     with pytest.raises(BadSignature):
         open_from(forged, "alice", alice, alice[1])
+
+
+def test_bytes_framed_for_another_purpose_do_not_verify_under_this_one() -> None:
+    key = IdentityKey.generate()
+    other = b"susurro/other/v1"
+    payload = signing_payload(other, b"one")
+    signature = key.sign(other, b"one")  # a valid signature, of another kind of signed bytes
+    verify_payload(key.public, signature, other, payload)
+    with pytest.raises(BadSignature, match="not framed"):
+        verify_payload(key.public, signature, MESSAGE_PURPOSE, payload)
