@@ -205,6 +205,38 @@ def is_loopback(ip: str) -> bool:
     return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
+#: A held send: (the send, its local copies as (name, name as sent, outbox, ct), missing names, remote copies).
+_HeldSend = tuple[Send, list[tuple[str, str, OutboxLike, bytes]], list[str], dict[str, tuple[str, bytes]]]
+
+
+class _Held:
+    """The copies and acks of a run of sends read at once, offered together by ``_release``.
+
+    Near saturation one read holds many frames (a 64 KiB read is twenty
+    sends at N = 10), and offering each copy on its own was a sixth of the
+    I/O loop: a recipient's copies of the run go out as one offer (one
+    lock, one meter update, one frame string for the flush to join) and the
+    sender's acks as another. Per run, not per core: the core serves every
+    I/O thread.
+    """
+
+    __slots__ = ("copies", "sends")
+
+    def __init__(self) -> None:
+        #: outbox -> (its copies, their message ids), in the order first offered to.
+        self.copies: dict[OutboxLike, tuple[list[bytes], list[str]]] = {}
+        #: Per send, in order: (send, its local copies as (name, name as sent, outbox, ct), missing, remote).
+        self.sends: list[_HeldSend] = []
+
+    def hold(self, outbox: OutboxLike, frame: bytes, msg_id: str) -> None:
+        group = self.copies.get(outbox)
+        if group is None:
+            self.copies[outbox] = ([frame], [msg_id])
+        else:
+            group[0].append(frame)
+            group[1].append(msg_id)
+
+
 class RelayCore:
     def __init__(
         self,
@@ -345,8 +377,12 @@ class RelayCore:
             return
         reason = _DROP_REASONS.get(close_reason or "", DropReason.CLOSED)
         by_sender: dict[Connection, dict[str, None]] = {}
-        for sender, msg_id in cast("list[tuple[Connection, str]]", tags):  # the tags _handle_send gave
-            by_sender.setdefault(sender, {})[msg_id] = None
+        copies = 0
+        # The tags _handle_send and _release gave: a message id, or the ids of one offer's copies.
+        for sender, ids in cast("list[tuple[Connection, str | tuple[str, ...]]]", tags):
+            for msg_id in (ids,) if isinstance(ids, str) else ids:
+                by_sender.setdefault(sender, {})[msg_id] = None
+                copies += 1
         told = 0
         for sender, ids in by_sender.items():
             if sender.closing or sender is conn:
@@ -356,7 +392,7 @@ class RelayCore:
             for start in range(0, len(listed), MAX_DROPPED_IDS):
                 chunk = tuple(listed[start : start + MAX_DROPPED_IDS])
                 self._send(sender, Dropped(name=conn.name, ids=chunk, reason=reason.value), limit=ABSOLUTE_MAX_FRAME)
-        log.info("dropped name=%s copies=%d senders=%d reason=%s", conn.name, len(tags), told, reason.value)
+        log.info("dropped name=%s copies=%d senders=%d reason=%s", conn.name, copies, told, reason.value)
 
     @staticmethod
     def _connections_of(peers: Iterable[Peer]) -> list[Connection]:
@@ -443,20 +479,34 @@ class RelayCore:
         view = memoryview(data)
         size = len(data)
         start = 0
+        held: _Held | None = None  # a run of sends: their copies are offered together
         while start < size:
             limit = conn.decoder.max_frame
             length = _LENGTH.unpack_from(view, start)[0] if size - start >= LENGTH_PREFIX_SIZE else 0
             end = start + LENGTH_PREFIX_SIZE + length
             if not 0 < length <= limit or end > size:
+                if held is not None:
+                    self._release(conn, held)
                 return self.receive(conn, data[start:])
+            if held is None and end < size and conn.joined:
+                held = _Held()
             try:
                 frame = decode_frame(view[start + LENGTH_PREFIX_SIZE : end], CLIENT_FRAMES, max_bin_len=limit)
-                self._dispatch(conn, frame)
+                if held is not None and type(frame) is Send:
+                    self._handle_send(conn, frame, held)
+                else:
+                    if held is not None:  # what was held first goes first (a rekey, a bye, a room request)
+                        self._release(conn, held)
+                    self._dispatch(conn, frame)
             except ProtocolError as exc:
+                if held is not None:  # the acks of the sends before it, then the error
+                    self._release(conn, held)
                 self._reject(conn, exc)
             if conn.closing:
                 return False
             start = end
+        if held is not None:
+            self._release(conn, held)
         return True
 
     def _reject(self, conn: Connection, exc: ProtocolError) -> None:
@@ -599,7 +649,9 @@ class RelayCore:
                 len(self.roster),
             )
 
-    def _handle_send(self, conn: Connection, send: Send) -> None:
+    def _handle_send(self, conn: Connection, send: Send, held: _Held | None = None) -> None:
+        """Route ``send``: offer each recipient its copy and the sender its ``ack`` now, or, with
+        ``held`` (a run of sends from one read), queue the copies there for ``_release``."""
         assert conn.name is not None
         if len(send.to) > self.config.max_recipients:
             raise RemoteProtocolError(
@@ -615,6 +667,7 @@ class RelayCore:
         first_ct = b""
         total_bytes = 0
         remote: dict[str, tuple[str, bytes]] = {}
+        local: list[tuple[str, str, OutboxLike, bytes]] = []  # held: (name, name as sent, outbox, ct)
         # "bob" and "BOB" are one member: one copy. Checked per copy only when the
         # send names someone twice (one set at C speed otherwise).
         reached: set[str] | None = set() if len({name for _, name, _ in found}) < len(found) else None
@@ -628,16 +681,72 @@ class RelayCore:
             if peer.node is not None:  # on another relay node: the router hands it on
                 remote[name] = (wire_name, frame(ct))
                 continue
-            if peer.outbox.offer(frame(ct), tag):
+            if held is not None:
+                local.append((name, wire_name, peer.outbox, ct))
+                held.hold(peer.outbox, frame(ct), send.id)
+            elif peer.outbox.offer(frame(ct), tag):
                 delivered.append(name)
                 total_bytes += len(ct)
                 if not first_ct:
                     first_ct = ct
-                if audit:  # --log-ciphertext: every copy, whole, for a full audit
-                    log.info("deliver from=%s to=%s id=%s bytes=%d ct=%s", conn.name, name, send.id, len(ct), ct.hex())
+                if audit:
+                    self._audit_copy(conn, name, send.id, ct)
             else:
                 missing.append(wire_name)
-        if delivered and not audit and log.isEnabledFor(logging.INFO):
+        if held is not None:
+            held.sends.append((send, local, missing, remote))
+            return
+        ack = self._report(conn, send.id, delivered, missing, total_bytes, first_ct, remote)
+        if ack is not None:
+            conn.outbox.offer(ack)
+
+    def _release(self, conn: Connection, held: _Held) -> None:
+        """Offer what ``held`` holds: each recipient the copies of the run in one frame string
+        (in order, tagged with all their ids), then the sender the run's acks, in order, at once."""
+        accepted: dict[OutboxLike, bool] = {}
+        for outbox, (frames, ids) in held.copies.items():
+            tag = (conn, ids[0] if len(ids) == 1 else tuple(ids))
+            accepted[outbox] = outbox.offer(frames[0] if len(frames) == 1 else b"".join(frames), tag)
+        audit = self.config.log_ciphertext
+        acks: list[bytes] = []
+        for send, local, missing, remote in held.sends:
+            delivered: list[str] = []
+            first_ct = b""
+            total_bytes = 0
+            for name, wire_name, outbox, ct in local:
+                if accepted[outbox]:
+                    delivered.append(name)
+                    total_bytes += len(ct)
+                    if not first_ct:
+                        first_ct = ct
+                    if audit:
+                        self._audit_copy(conn, name, send.id, ct)
+                else:
+                    missing.append(wire_name)
+            ack = self._report(conn, send.id, delivered, missing, total_bytes, first_ct, remote)
+            if ack is not None:
+                acks.append(ack)
+        held.copies.clear()
+        held.sends.clear()
+        if acks:
+            conn.outbox.offer(acks[0] if len(acks) == 1 else b"".join(acks))
+
+    def _audit_copy(self, conn: Connection, name: str, msg_id: str, ct: bytes) -> None:
+        """--log-ciphertext: a line for every copy, whole, for a full audit."""
+        log.info("deliver from=%s to=%s id=%s bytes=%d ct=%s", conn.name, name, msg_id, len(ct), ct.hex())
+
+    def _report(
+        self,
+        conn: Connection,
+        msg_id: str,
+        delivered: list[str],
+        missing: list[str],
+        total_bytes: int,
+        first_ct: bytes,
+        remote: dict[str, tuple[str, bytes]],
+    ) -> bytes | None:
+        """The log lines of one routed send and its ``ack`` (None: the router sends it, later)."""
+        if delivered and not self.config.log_ciphertext and log.isEnabledFor(logging.INFO):
             # One line per send, not per copy: with a hundred recipients the
             # per-copy lines cost more CPU than the routing itself. Handed to
             # the log thread as a tuple, which it formats (relay/logsetup.py).
@@ -645,18 +754,18 @@ class RelayCore:
                 "deliver from=%s to=%s id=%s bytes=%d ct=%s",
                 conn.name,
                 ",".join(delivered),
-                send.id,
+                msg_id,
                 total_bytes,
                 _ct_log(first_ct, False),
             )
         for name in missing:
-            info_line("undeliverable from=%s to=%r id=%s", conn.name, name[:64], send.id)
+            info_line("undeliverable from=%s to=%r id=%s", conn.name, name[:64], msg_id)
         if remote:  # the ack waits for the other nodes' reports
-            self.router.forward(conn, remote, Ack(id=send.id, delivered=tuple(delivered), missing=tuple(missing)))
-            return
+            self.router.forward(conn, remote, Ack(id=msg_id, delivered=tuple(delivered), missing=tuple(missing)))
+            return None
         # Packed from bytes: the id and the missing names are the decoded send's, the
         # delivered ones roster names, all bounded already (no Ack object to check them again).
-        conn.outbox.offer(encode_ack(send.id, delivered, missing, max_frame=ABSOLUTE_MAX_FRAME))
+        return encode_ack(msg_id, delivered, missing, max_frame=ABSOLUTE_MAX_FRAME)
 
     def _send(self, conn: Connection, frame: Frame, limit: int | None = None) -> None:
         conn.outbox.offer(encode(frame, max_frame=limit or self.config.max_frame))

@@ -23,6 +23,7 @@ from susurro.protocol import (
     Bye,
     Challenge,
     Deliver,
+    Dropped,
     Error,
     Frame,
     Hello,
@@ -567,6 +568,46 @@ def test_a_frame_over_the_limit_is_refused_even_when_whole() -> None:
     detail = f"frame length {len(big) - 4} exceeds the limit of 4096 bytes"
     assert outbox.new_frames() == [Error(code="frame_too_large", detail=detail)]
     assert bob_out.new_frames() == []
+
+
+def test_a_run_of_sends_read_at_once_reaches_each_member_in_one_offer() -> None:
+    core = make_core()
+    alice, alice_out, _ = join(core, "alice")
+    _, bob_out, _ = join(core, "bob")
+    _, carol_out, _ = join(core, "carol")
+    for outbox in (alice_out, bob_out, carol_out):
+        outbox.new_frames()
+        outbox.offered.clear()
+    carol_out.accept = False  # a full outbox: every copy of the run to her is missing
+    run = b"".join(encode(Send(id=f"m{n}", to={"bob": bytes([n]) * 8, "carol": b"c"})) for n in range(3))
+    assert core.receive_frames(alice, run) is True
+    assert len(bob_out.offered) == 1 and len(alice_out.offered) == 1  # one lock, one meter update each
+    assert bob_out.new_frames() == [Deliver(sender="alice", id=f"m{n}", ct=bytes([n]) * 8) for n in range(3)]
+    assert bob_out.tags == [(alice, ("m0", "m1", "m2"))]  # what a dropped report needs, for every copy
+    assert alice_out.new_frames() == [Ack(id=f"m{n}", delivered=("bob",), missing=("carol",)) for n in range(3)]
+    core.report_dropped(bob_conn(core), bob_out.tags, "slow_consumer")
+    assert alice_out.new_frames() == [Dropped(name="bob", ids=("m0", "m1", "m2"), reason="slow_reader")]
+
+
+def bob_conn(core: RelayCore) -> Connection:
+    found, _ = core.roster.lookup(["bob"])
+    return found[0][2]
+
+
+def test_what_a_run_holds_goes_out_before_the_frame_that_is_not_a_send() -> None:
+    core = make_core()
+    alice, alice_out, _ = join(core, "alice")
+    _, bob_out, _ = join(core, "bob")
+    alice_out.new_frames(), bob_out.new_frames()
+    bad = _framed(pack_payload({"v": 1, "t": "send", "id": "bad id", "to": {"bob": b"x"}}))
+    run = b"".join(
+        [encode(Send(id="m1", to={"bob": b"1"})), encode(Ping()), encode(Send(id="m2", to={"bob": b"2"})), bad]
+    )
+    assert core.receive_frames(alice, run) is True
+    got = alice_out.new_frames()
+    assert [type(f) for f in got] == [Ack, Pong, Ack, Error]
+    assert [f.id for f in got if isinstance(f, Ack)] == ["m1", "m2"]
+    assert [f.id for f in bob_out.new_frames() if isinstance(f, Deliver)] == ["m1", "m2"]
 
 
 # --- Roster -----------------------------------------------------------------------
