@@ -660,14 +660,11 @@ class RelayCore:
             )
         to = send.to
         found, missing = self.roster.lookup(to)
-        delivered: list[str] = []
         frame = DeliverEncoder.for_send(conn.name, send, max_frame=ABSOLUTE_MAX_FRAME).frame
-        tag = (conn, send.id)  # comes back from the outbox of a recipient evicted before it was written
-        audit = self.config.log_ciphertext
-        first_ct = b""
-        total_bytes = 0
         remote: dict[str, tuple[str, bytes]] = {}
-        local: list[tuple[str, str, OutboxLike, bytes]] = []  # held: (name, name as sent, outbox, ct)
+        local: list[tuple[str, str, OutboxLike, bytes]] = []  # (name, name as sent, outbox, ct)
+        offered: list[bool] = []  # now: whether each of ``local`` was queued
+        tag = (conn, send.id)  # comes back from the outbox of a recipient evicted before it was written
         # "bob" and "BOB" are one member: one copy. Checked per copy only when the
         # send names someone twice (one set at C speed otherwise).
         reached: set[str] | None = set() if len({name for _, name, _ in found}) < len(found) else None
@@ -681,22 +678,15 @@ class RelayCore:
             if peer.node is not None:  # on another relay node: the router hands it on
                 remote[name] = (wire_name, frame(ct))
                 continue
+            local.append((name, wire_name, peer.outbox, ct))
             if held is not None:
-                local.append((name, wire_name, peer.outbox, ct))
                 held.hold(peer.outbox, frame(ct), send.id)
-            elif peer.outbox.offer(frame(ct), tag):
-                delivered.append(name)
-                total_bytes += len(ct)
-                if not first_ct:
-                    first_ct = ct
-                if audit:
-                    self._audit_copy(conn, name, send.id, ct)
             else:
-                missing.append(wire_name)
+                offered.append(peer.outbox.offer(frame(ct), tag))
         if held is not None:
             held.sends.append((send, local, missing, remote))
             return
-        ack = self._report(conn, send.id, delivered, missing, total_bytes, first_ct, remote)
+        ack = self._settle(conn, send.id, local, offered, missing, remote)
         if ack is not None:
             conn.outbox.offer(ack)
 
@@ -707,23 +697,10 @@ class RelayCore:
         for outbox, (frames, ids) in held.copies.items():
             tag = (conn, ids[0] if len(ids) == 1 else tuple(ids))
             accepted[outbox] = outbox.offer(frames[0] if len(frames) == 1 else b"".join(frames), tag)
-        audit = self.config.log_ciphertext
         acks: list[bytes] = []
         for send, local, missing, remote in held.sends:
-            delivered: list[str] = []
-            first_ct = b""
-            total_bytes = 0
-            for name, wire_name, outbox, ct in local:
-                if accepted[outbox]:
-                    delivered.append(name)
-                    total_bytes += len(ct)
-                    if not first_ct:
-                        first_ct = ct
-                    if audit:
-                        self._audit_copy(conn, name, send.id, ct)
-                else:
-                    missing.append(wire_name)
-            ack = self._report(conn, send.id, delivered, missing, total_bytes, first_ct, remote)
+            offered = [accepted[outbox] for _, _, outbox, _ in local]
+            ack = self._settle(conn, send.id, local, offered, missing, remote)
             if ack is not None:
                 acks.append(ack)
         held.copies.clear()
@@ -731,25 +708,40 @@ class RelayCore:
         if acks:
             conn.outbox.offer(acks[0] if len(acks) == 1 else b"".join(acks))
 
-    def _audit_copy(self, conn: Connection, name: str, msg_id: str, ct: bytes) -> None:
-        """--log-ciphertext: a line for every copy, whole, for a full audit."""
-        log.info("deliver from=%s to=%s id=%s bytes=%d ct=%s", conn.name, name, msg_id, len(ct), ct.hex())
-
-    def _report(
+    def _settle(
         self,
         conn: Connection,
         msg_id: str,
-        delivered: list[str],
+        local: list[tuple[str, str, OutboxLike, bytes]],
+        offered: list[bool],
         missing: list[str],
-        total_bytes: int,
-        first_ct: bytes,
         remote: dict[str, tuple[str, bytes]],
     ) -> bytes | None:
-        """The log lines of one routed send and its ``ack`` (None: the router sends it, later)."""
-        if delivered and not self.config.log_ciphertext and log.isEnabledFor(logging.INFO):
+        """The log lines of one routed send and its ``ack`` (None: the router sends it, later).
+
+        ``offered`` says, for each of its ``local`` copies, whether the outbox took it.
+        """
+        audit = self.config.log_ciphertext
+        if all(offered):  # the common case, at C speed
+            delivered = [name for name, _, _, _ in local]
+            total_bytes = sum(len(ct) for _, _, _, ct in local)
+        else:
+            delivered, total_bytes = [], 0
+            for (name, wire_name, _, ct), ok in zip(local, offered, strict=True):
+                if ok:
+                    delivered.append(name)
+                    total_bytes += len(ct)
+                else:
+                    missing.append(wire_name)
+        if audit:  # --log-ciphertext: a line for every copy, whole, for a full audit
+            for (name, _, _, ct), ok in zip(local, offered, strict=True):
+                if ok:
+                    log.info("deliver from=%s to=%s id=%s bytes=%d ct=%s", conn.name, name, msg_id, len(ct), ct.hex())
+        elif delivered and log.isEnabledFor(logging.INFO):
             # One line per send, not per copy: with a hundred recipients the
             # per-copy lines cost more CPU than the routing itself. Handed to
             # the log thread as a tuple, which it formats (relay/logsetup.py).
+            first_ct = next(ct for (_, _, _, ct), ok in zip(local, offered, strict=True) if ok)
             info_line(
                 "deliver from=%s to=%s id=%s bytes=%d ct=%s",
                 conn.name,

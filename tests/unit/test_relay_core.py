@@ -302,13 +302,20 @@ def test_bye_closes() -> None:
 # --- disconnect -----------------------------------------------------------------
 
 
+def alice_bob_carol(core: RelayCore) -> list[tuple[Connection, MemoryOutbox]]:
+    """Three members joined, what they were told of the joins already read."""
+    members = []
+    for name in ("alice", "bob", "carol"):
+        conn, outbox, _ = join(core, name)
+        members.append((conn, outbox))
+    for _, outbox in members:
+        outbox.new_frames()
+    return members
+
+
 def test_disconnect_announces_left_exactly_once() -> None:
     core = make_core()
-    alice, alice_out, _ = join(core, "alice")
-    bob, bob_out, _ = join(core, "bob")
-    _, carol_out, _ = join(core, "carol")
-    for outbox in (alice_out, bob_out, carol_out):
-        outbox.new_frames()
+    (alice, alice_out), (bob, bob_out), (_, carol_out) = alice_bob_carol(core)
     core.disconnect(bob, "closed by client")
     core.disconnect(bob, "closed by client")
     core.disconnect(bob, "again")
@@ -572,11 +579,8 @@ def test_a_frame_over_the_limit_is_refused_even_when_whole() -> None:
 
 def test_a_run_of_sends_read_at_once_reaches_each_member_in_one_offer() -> None:
     core = make_core()
-    alice, alice_out, _ = join(core, "alice")
-    _, bob_out, _ = join(core, "bob")
-    _, carol_out, _ = join(core, "carol")
+    (alice, alice_out), (_, bob_out), (_, carol_out) = alice_bob_carol(core)
     for outbox in (alice_out, bob_out, carol_out):
-        outbox.new_frames()
         outbox.offered.clear()
     carol_out.accept = False  # a full outbox: every copy of the run to her is missing
     run = b"".join(encode(Send(id=f"m{n}", to={"bob": bytes([n]) * 8, "carol": b"c"})) for n in range(3))
