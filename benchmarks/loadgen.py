@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import re
 import selectors
 import socket
@@ -50,6 +51,8 @@ TAIL_BYTES = 128
 WBUF_LIMIT = 8 * 1024 * 1024
 RECV_SIZE = 256 * 1024
 MAX_LATENCY_SAMPLES = 100_000
+#: The longest poll of a step whose messages have all been sent (it still reads).
+IDLE_POLL = 0.02
 CHANNEL = b"#bench"
 #: A Susurro ``keepalive`` frame, whole, and the ``keepalive_ack`` that answers it.
 KEEPALIVE = b"\x00\x00\x00\x10\x82\xa1v\x01\xa1t\xa9keepalive"
@@ -286,12 +289,17 @@ class Worker:
         scheduled = sent = refused = 0
         while time.monotonic_ns() < t0:
             self._poll(min(0.01, max(0.0, (t0 - time.monotonic_ns()) / 1e9)))
-        interval = 1e9 / rate if rate > 0 else float("inf")
+        interval = 1e9 / rate if rate > 0 else 0.0
+        # The messages of this step; with none (a rate below one per step) or
+        # all of them sent, the loop only reads until the step's end: it used to
+        # compute its next due time as t0 + 0 (or 0 * inf) and poll with no
+        # timeout, spinning a core that the server under test needed.
+        total = int((self.t1 - t0) / interval) if interval else 0
         while ready:
             now = time.monotonic_ns()
             if now >= self.t1:
                 break
-            due = min(int((now - t0) / interval) + 1, int((self.t1 - t0) / interval))
+            due = min(int((now - t0) / interval) + 1, total) if total else 0
             while scheduled < due:
                 client = ready[scheduled % len(ready)]
                 scheduled += 1
@@ -303,10 +311,11 @@ class Worker:
                 client.uploads.append((client.queued_total + len(message), now_ns))
                 self._write(client, message)
                 sent += 1
-            next_due = t0 + (scheduled) * interval
-            self._poll(min(0.002, max(0.0, (next_due - time.monotonic_ns()) / 1e9)))
-        scheduled_total = int(seconds * rate)
-        lagged = max(0, scheduled_total - scheduled)
+            if scheduled < total:
+                self._poll(min(0.002, max(0.0, (t0 + scheduled * interval - time.monotonic_ns()) / 1e9)))
+            else:
+                self._poll(min(IDLE_POLL, max(0.0, (self.t1 - time.monotonic_ns()) / 1e9)))
+        lagged = max(0, total - scheduled)
         self._settle(0.3, drain_max)
         unsent = sum(len(c.wbuf) for c in self.clients)
         samples = self.latencies
@@ -474,8 +483,10 @@ def _real_ciphertext() -> bytes:
     return sealed["peer"]
 
 
-def worker_main(pipe: Connection) -> None:
-    """Entry point of a worker process."""
+def worker_main(pipe: Connection, nice: int = 0) -> None:
+    """Entry point of a worker process; ``nice`` lowers its CPU priority (see ``relay_load --gen-nice``)."""
+    if nice:
+        os.nice(nice)
     try:
         Worker(pipe).run()
     except (EOFError, KeyboardInterrupt):
