@@ -15,6 +15,7 @@ from .addresses import announce
 from .budget import DEFAULT_MAX_PARTIAL_BYTES, DEFAULT_MEMORY_BUDGET
 from .cluster.errors import ClusterConfigError
 from .config import (
+    DEFAULT_FLUSH_THREADS,
     DEFAULT_FRAME_TIMEOUT,
     DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_HOST,
@@ -277,6 +278,13 @@ def add_capacity_flags(limits: argparse._ArgumentGroup) -> None:
         default=DEFAULT_IO_THREADS,
         help=f"event-loop threads sharing the connections (default {DEFAULT_IO_THREADS})",
     )
+    limits.add_argument(
+        "--flush-threads",
+        type=_positive_int(0, 8),
+        default=DEFAULT_FLUSH_THREADS,
+        help="threads per event loop that send a share of a message to a large room "
+        f"(0: the loop sends every copy itself; default {DEFAULT_FLUSH_THREADS})",
+    )
 
 
 def robustness_flag_error(args: argparse.Namespace) -> str | None:
@@ -374,6 +382,7 @@ def _run(args: argparse.Namespace, logs: LogSetup, hangups: list[int]) -> int:
         max_partial_bytes=args.max_partial_bytes,
         max_pending=args.max_pending,
         io_threads=args.io_threads,
+        flush_threads=args.flush_threads,
         cluster=args.cluster,
         cluster_password_file=args.cluster_password_file,
         **room_settings(args),  # type: ignore[arg-type]

@@ -40,6 +40,8 @@ DEFAULT_SEND_TIMEOUT = 30.0
 DEFAULT_FRAME_TIMEOUT = 30.0
 #: I/O threads (epoll loops), each owning a share of the connections; see decision 37.
 DEFAULT_IO_THREADS = 1
+#: Threads per I/O loop that flush a share of a large pass's outboxes (relay/outbox.py, FlushPool).
+DEFAULT_FLUSH_THREADS = 1
 
 
 def default_max_pending(max_clients: int) -> int:
@@ -92,6 +94,7 @@ class RelayConfig:
     #: None: ``default_max_pending(max_clients)``.
     max_pending: int | None = None
     io_threads: int = DEFAULT_IO_THREADS
+    flush_threads: int = DEFAULT_FLUSH_THREADS
     # The cluster: ``redis://HOST:PORT/DB`` shared with other relay processes (relay/cluster/), and
     # the file holding its password (else $SUSURRO_REDIS_PASSWORD). None: one process, SQLite.
     cluster: str | None = None

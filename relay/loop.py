@@ -53,7 +53,7 @@ from susurro.transport import TLSStream
 
 from .core import Connection
 from .idle import IdleAction, IdleWatch
-from .outbox import Batch, Outbox, use_batch
+from .outbox import Batch, FlushPool, Outbox, use_batch
 from .ratelimit import RateLimiter, Verdict
 
 if TYPE_CHECKING:
@@ -498,7 +498,9 @@ class EventLoop:
         self._calls: deque[Callable[[], None]] = deque()
         self.budget_waiting: list[Link] = []
         self.meter = server.budget.meter()
-        self.batch = Batch(self.meter)
+        threads = server.config.flush_threads
+        self.pool = FlushPool(threads, server.budget.meter, f"relay-io{index}") if threads else None
+        self.batch = Batch(self.meter, self.pool)
         self.recv_buffer = bytearray(RECV_SIZE)
         self.recv_view = memoryview(self.recv_buffer)
         self.ident: int | None = None
@@ -594,6 +596,8 @@ class EventLoop:
         finally:
             for link in list(links.values()):
                 link.finish()
+            if self.pool is not None:
+                self.pool.stop()
             self.epoll.close()
             os.close(self._wake_r)
             os.close(self._wake_w)
