@@ -72,7 +72,7 @@ class Batch:
 
 #: A pass's outboxes from which its flush is shared with the pool's threads: below
 #: it, waking a thread costs more than the sends it would take over.
-POOL_THRESHOLD = 64
+POOL_THRESHOLD = 256
 #: The longest a loop waits for a pool thread's share (a flush never blocks on a
 #: socket, so this bounds only a thread starved of the CPU).
 POOL_WAIT = 5.0
