@@ -514,8 +514,7 @@ def open_block(
     plaintext = unpad(block)
     if len(plaintext) > MAX_PLAINTEXT:
         raise MalformedMessage("plaintext larger than any valid message")
-    sealed, counter = _split_envelope(plaintext)
-    inner_bytes, signature, signed_payload = _split_sealed(sealed)
+    inner_bytes, signature, signed_payload, counter = _split_copy(plaintext)
     # The Box already authenticated these bytes as coming from the holder of
     # the sender's (or our own) session key, so reading ``from`` before the
     # signature is safe, and it names a reflected message for what it is.
@@ -541,10 +540,10 @@ def open_block(
 
 # Every copy opened is read twice over: ``msgpack[sealed, n]`` holding ``msgpack[inner, sig]`` as bin.
 # The sealer writes both in one layout (a two-array, a bin with the shortest header for its length,
-# then the counter or the 64-byte signature), which ``_split_envelope`` and ``_split_sealed`` read
-# directly, without a parse of their own for each (a third of the cost Susurro adds to the
-# primitives); anything else, valid or not, goes to the general parser, which decides as it always
-# did. That layout also puts ``bin(inner)`` in ``sealed`` exactly as the signed bytes hold it.
+# then the counter or the 64-byte signature), which ``_sealer_layout`` reads directly, without a
+# parse or a copy of its own for each layer (a third of the cost Susurro added to the primitives);
+# anything else, valid or not, goes to the general parser, which decides as it always did. That
+# layout also puts ``bin(inner)`` in ``sealed`` exactly as the signed bytes hold it.
 _PAIR = b"\x92"  # msgpack: an array of two
 _BIN8, _BIN16, _BIN32 = 0xC4, 0xC5, 0xC6
 _SIGNATURE_BIN = bytes((_BIN8, SIGNATURE_SIZE))
@@ -565,7 +564,7 @@ def _read_inner(inner_bytes: bytes) -> InnerMessage:
     """
     if len(inner_bytes) <= _MAX_CONTAINERS and inner_bytes[:1] in _FIXMAPS:
         try:
-            raw = msgpack.unpackb(inner_bytes, use_list=False, **_UNPACK_LIMITS)
+            raw = msgpack.unpackb(inner_bytes, **_INNER_UNPACK)
             if len(raw) == inner_bytes[0] & 0x0F:
                 return InnerMessage.from_wire(raw)
         except (ValueError, TypeError, RecursionError, MalformedMessage):
@@ -574,6 +573,7 @@ def _read_inner(inner_bytes: bytes) -> InnerMessage:
 
 
 _FIXMAPS = frozenset(bytes((0x80 + n,)) for n in range(16))
+_INNER_UNPACK: dict[str, Any] = {**_UNPACK_LIMITS, "use_list": False}
 
 
 def _bin_span(data: bytes, at: int) -> tuple[int, int] | None:
@@ -596,35 +596,54 @@ def _bin_span(data: bytes, at: int) -> tuple[int, int] | None:
     return (start, end) if end <= len(data) else None
 
 
-def _split_envelope(plaintext: bytes) -> tuple[bytes, int]:
-    """``sealed`` and the counter of ``msgpack[sealed, n]``; else ``MalformedMessage``."""
-    span = _bin_span(plaintext, 1) if plaintext[:1] == _PAIR else None
-    if span is not None and 0 < len(plaintext) - span[1] <= _MAX_INT_BYTES:
-        try:  # at most nine bytes: nothing in them can ask for memory
-            counter = msgpack.unpackb(plaintext[span[1] :])
-        except (ValueError, TypeError):
-            counter = None
-        if type(counter) is int and 0 < counter <= MAX_COUNTER:
-            return plaintext[span[0] : span[1]], counter
+def _split_copy(plaintext: bytes) -> tuple[bytes, bytes, bytes, int]:
+    """``inner``, the signature, the signed bytes and the counter of a copy's plaintext
+    ``msgpack[msgpack[inner, sig], n]``; else ``MalformedMessage``."""
+    fast = _sealer_layout(plaintext)
+    if fast is not None:
+        return fast
     sealed, counter = _unpack_pair(plaintext, "envelope")
     if not isinstance(sealed, bytes) or not isinstance(counter, int) or isinstance(counter, bool):
         raise MalformedMessage("envelope fields have the wrong types")
     if not 0 < counter <= MAX_COUNTER:
         raise MalformedMessage("counter out of range")
-    return sealed, counter
-
-
-def _split_sealed(sealed: bytes) -> tuple[bytes, bytes, bytes]:
-    """``inner``, the signature and the signed bytes of ``msgpack[inner, sig]``; else ``MalformedMessage``."""
-    span = _bin_span(sealed, 1) if sealed[:1] == _PAIR else None
-    if span is not None:
-        start, end = span
-        if sealed[end : end + 2] == _SIGNATURE_BIN and len(sealed) == end + 2 + SIGNATURE_SIZE:
-            return sealed[start:end], sealed[end + 2 :], _MESSAGE_PAYLOAD_PREFIX + sealed[1:end]
     inner_bytes, signature = _unpack_pair(sealed, "sealed message")
     if not isinstance(inner_bytes, bytes) or not isinstance(signature, bytes):
         raise MalformedMessage("sealed message fields have the wrong types")
-    return inner_bytes, signature, signing_payload(MESSAGE_PURPOSE, inner_bytes)
+    return inner_bytes, signature, signing_payload(MESSAGE_PURPOSE, inner_bytes), counter
+
+
+def _sealer_layout(plaintext: bytes) -> tuple[bytes, bytes, bytes, int] | None:
+    """What ``_split_copy`` returns, if ``plaintext`` is in the sealer's layout; else ``None``.
+
+    ``0x92 bin(sealed) n`` with ``sealed`` = ``0x92 bin(inner) 0xc4 0x40 sig``: both bins with
+    the shortest header, ``n`` one msgpack integer in 1..2^63-1 of at most nine bytes (so its
+    parse can ask for no memory), the signature's bin ending where ``sealed`` ends.
+    """
+    sealed_span = _bin_span(plaintext, 1) if plaintext[:1] == _PAIR else None
+    if sealed_span is None:
+        return None
+    sealed_at, sealed_end = sealed_span
+    if not 0 < len(plaintext) - sealed_end <= _MAX_INT_BYTES:
+        return None
+    try:
+        counter = msgpack.unpackb(plaintext[sealed_end:])
+    except (ValueError, TypeError):
+        return None
+    if type(counter) is not int or not 0 < counter <= MAX_COUNTER:
+        return None
+    inner_span = _bin_span(plaintext, sealed_at + 1) if plaintext[sealed_at : sealed_at + 1] == _PAIR else None
+    if inner_span is None:
+        return None
+    inner_at, inner_end = inner_span
+    if inner_end + 2 + SIGNATURE_SIZE != sealed_end or plaintext[inner_end : inner_end + 2] != _SIGNATURE_BIN:
+        return None
+    return (
+        plaintext[inner_at:inner_end],
+        plaintext[inner_end + 2 : sealed_end],
+        _MESSAGE_PAYLOAD_PREFIX + plaintext[sealed_at + 1 : inner_end],
+        counter,
+    )
 
 
 def unpack_strict(data: bytes, what: str) -> Any:

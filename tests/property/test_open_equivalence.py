@@ -194,11 +194,17 @@ def bin_header(length: int, width: int) -> bytes:
 
 @st.composite
 def as_bin(draw: st.DrawFn, data: bytes, vary: bool) -> bytes:
-    """``data`` as a msgpack bin with the shortest header; if ``vary``, a longer one or a str."""
+    """``data`` as a msgpack bin with the shortest header; if ``vary``, a longer one, a str, or a
+    header of the same size that is not a bin of this length."""
     if not vary:
         return pack(data)
     widths = [w for w in (1, 2, 4) if len(data) < 1 << (8 * w)]
-    width = draw(st.sampled_from([*widths, 0]))
+    width = draw(st.sampled_from([*widths, 0, -1]))
+    if width == -1:
+        header = pack(data)[: len(pack(data)) - len(data)]
+        tag = draw(st.sampled_from([0xD9, 0xDA, 0xDB, 0xC7, 0xC8, 0xC9, 0xDC, 0xDE, header[0]]))
+        length = draw(st.sampled_from([len(data), len(data) - 1, len(data) + 1, 0]))
+        return bytes([tag]) + (length % (1 << (8 * (len(header) - 1)))).to_bytes(len(header) - 1, "big") + data
     return bin_header(len(data), width) + data if width else pack(data.decode("latin-1"))
 
 
