@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import FrozenInstanceError, dataclass, field, fields
 from typing import Any
 
 import msgpack
@@ -33,7 +33,7 @@ from susurro.crypto import (
 )
 from susurro.crypto.limits import MSG_ID_ALPHABET
 from susurro.crypto.padding import MIN_PADDED
-from susurro.crypto.seal import MAX_COUNTER
+from susurro.crypto.seal import MAX_COUNTER, InnerMessage
 
 T0 = 1_700_000_000
 BOX_OVERHEAD = nacl.public.Box.NONCE_SIZE + 16  # nonce + Poly1305 tag
@@ -533,3 +533,15 @@ def test_box_cache_is_bounded() -> None:
     for peer in peers[1:]:
         cache.box_for(peer)
     assert cache.box_for(peers[0]) is not first
+
+
+def test_an_opened_inner_is_the_dataclass_s_own_object() -> None:
+    # from_wire builds the checked fields through the slots' setters, not InnerMessage's __init__:
+    # the result must be indistinguishable from it, every field set, and still frozen.
+    for inner in (inner_map(), _room_inner_map()):
+        opened = open_as(BOB, box_to_bob(pad(envelope(inner))))
+        built = InnerMessage(**{f.name: getattr(opened.inner, f.name) for f in fields(InnerMessage)})
+        assert opened.inner == built and hash(opened.inner) == hash(built)
+        assert type(opened.inner) is InnerMessage
+        with pytest.raises(FrozenInstanceError):
+            opened.inner.body = "changed"  # type: ignore[misc]
