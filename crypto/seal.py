@@ -239,12 +239,19 @@ class InnerMessage:
         # gives every array as a list, or as a tuple with ``use_list=False`` (``_read_inner``): then
         # ``to`` is the pairs already, checked here and kept as they are.
         array = tuple if type(to) is tuple else list
-        for entry in to:
-            if type(entry) is not array or len(entry) != 2:
-                raise MalformedMessage("inner message field 'to entry' has the wrong shape, type or size")
-            name, fp = entry
-            if not (type(name) is str and 0 < len(name) <= MAX_NAME_CHARS and type(fp) is bytes and len(fp) == _FP):
-                raise MalformedMessage("inner message field 'to entry' has the wrong shape, type or size")
+        try:
+            for entry in to:
+                name, fp = entry  # anything but two items raises
+                if not (
+                    type(entry) is array
+                    and type(name) is str
+                    and type(fp) is bytes
+                    and 0 < len(name) <= MAX_NAME_CHARS
+                    and len(fp) == _FP
+                ):
+                    raise ValueError
+        except (ValueError, TypeError):
+            raise MalformedMessage("inner message field 'to entry' has the wrong shape, type or size") from None
         pairs = cast("tuple[tuple[str, bytes], ...]", to if array is tuple else tuple(map(tuple, to)))
         if head is not None:
             return _checked_inner(room, sender, sent_at, msg_id, False, (), body, head, pairs)
