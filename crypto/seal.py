@@ -325,6 +325,10 @@ class OpenedMessage:
     digest: bytes = b""
 
 
+(_set_opened_inner, _set_opened_counter, _set_opened_digest) = (
+    OpenedMessage.__dict__[f.name].__set__ for f in dataclasses.fields(OpenedMessage)
+)
+
 #: Bytes of ``content_digest``: collisions need 2^64 work, and only the sender could use one.
 CONTENT_DIGEST_SIZE = 16
 
@@ -568,7 +572,11 @@ def open_block(
             raise NotAddressedToMe(f"room message from {relay_sender!r} says it skipped {own_name!r}")
     elif (own_name, own_fp) not in inner.to:
         raise NotAddressedToMe(f"message from {relay_sender!r} is not addressed to {own_name!r} under this identity")
-    return OpenedMessage(inner=inner, counter=counter, digest=content_digest(inner_bytes))
+    opened = _new_object(OpenedMessage)  # as _checked_inner, for the three fields checked here
+    _set_opened_inner(opened, inner)
+    _set_opened_counter(opened, counter)
+    _set_opened_digest(opened, content_digest(inner_bytes))
+    return opened
 
 
 # Every copy opened is read twice over: ``msgpack[sealed, n]`` holding ``msgpack[inner, sig]`` as bin.

@@ -536,7 +536,7 @@ def test_box_cache_is_bounded() -> None:
 
 
 def test_an_opened_inner_is_the_dataclass_s_own_object() -> None:
-    # from_wire builds the checked fields through the slots' setters, not InnerMessage's __init__:
+    # from_wire and open_block build the checked fields through the slots' setters, not __init__:
     # the result must be indistinguishable from it, every field set, and still frozen.
     for inner in (inner_map(), _room_inner_map()):
         opened = open_as(BOB, box_to_bob(pad(envelope(inner))))
@@ -545,3 +545,8 @@ def test_an_opened_inner_is_the_dataclass_s_own_object() -> None:
         assert type(opened.inner) is InnerMessage
         with pytest.raises(FrozenInstanceError):
             opened.inner.body = "changed"  # type: ignore[misc]
+        # The same for the OpenedMessage around it.
+        again = OpenedMessage(**{f.name: getattr(opened, f.name) for f in fields(OpenedMessage)})
+        assert opened == again and hash(opened) == hash(again) and type(opened) is OpenedMessage
+        with pytest.raises(FrozenInstanceError):
+            opened.counter = 2  # type: ignore[misc]
