@@ -131,6 +131,9 @@ class Worker:
                 self.pipe.send(self.step(*command[1:]))
             elif kind == "collect":
                 self.pipe.send(self.collect(*command[1:]))
+            elif kind == "prepare":
+                self.prepare()
+                self.pipe.send(("prepared",))
             elif kind == "close":
                 self.close_all()
                 self.pipe.send(("closed",))
@@ -275,11 +278,17 @@ class Worker:
 
     # --- one measured step ----------------------------------------------------------
 
-    def step(self, t0: int, seconds: float, rate: float, drain_max: float) -> dict[str, Any]:
-        """Send at ``rate`` msgs/s (all our clients together) from ``t0`` for ``seconds``."""
+    def prepare(self) -> None:
+        """Build the clients' messages before a sweep's first step, outside its timing: at N = 2,000
+        a Susurro message is 600 KB per client, and building them inside the first step once took
+        longer than the step (nothing sent), and at N = 1,000 made it start late with a burst."""
         if not self.built:
             self._build_messages(self.everyone)
             self.built = True
+
+    def step(self, t0: int, seconds: float, rate: float, drain_max: float) -> dict[str, Any]:
+        """Send at ``rate`` msgs/s (all our clients together) from ``t0`` for ``seconds``."""
+        self.prepare()
         ready = [c for c in self.clients if c.state == "ready" and not c.closed]
         self.t0, self.t1 = t0, t0 + int(seconds * 1e9)
         self.latencies = array("q")

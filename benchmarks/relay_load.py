@@ -295,6 +295,7 @@ def sweep_one(
         if ready < n:
             print(f"# {name} N={n}: only {ready} of {n} clients joined ({problems}); skipped", flush=True)
             return
+        gens.broadcast(("prepare",), 120 + n * 0.1)
         rate = args.start_rate / (n - 1)  # msgs/s so that deliveries/s starts at start_rate
         best: float | None = None
         worst: float | None = None
