@@ -503,6 +503,8 @@ class RelayCore:
                     self._release(conn, held)
                 self._reject(conn, exc)
             if conn.closing:
+                if held is not None:  # what was held still goes out, as one by one it would have
+                    self._release(conn, held)
                 return False
             start = end
         if held is not None:
