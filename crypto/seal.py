@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -241,14 +241,10 @@ class InnerMessage:
         array = tuple if type(to) is tuple else list
         try:
             for entry in to:
+                if type(entry) is not array:  # before unpacking it: only a list or tuple is iterated
+                    raise ValueError
                 name, fp = entry  # anything but two items raises
-                if not (
-                    type(entry) is array
-                    and type(name) is str
-                    and type(fp) is bytes
-                    and 0 < len(name) <= MAX_NAME_CHARS
-                    and len(fp) == _FP
-                ):
+                if not (type(name) is str and type(fp) is bytes and 0 < len(name) <= MAX_NAME_CHARS and len(fp) == _FP):
                     raise ValueError
         except (ValueError, TypeError):
             raise MalformedMessage("inner message field 'to entry' has the wrong shape, type or size") from None
@@ -262,9 +258,19 @@ _FP = FINGERPRINT_SIZE
 #: What ``from_wire``'s field tests are of, in their order.
 _INNER_FIELDS = ("room", "from", "sent_at", "msg_id", "direct", "body", "to", "room", "to")
 _new_object = object.__new__
-# The slots' own setters, in the fields' order (a field added and not here fails at import).
+
+
+def _slot_setters(cls: type, *names: str) -> tuple[Callable[[object, object], None], ...]:
+    """The slots' own setters of ``cls``, by name. Import fails unless ``names`` are exactly its
+    fields: a field added and not set by ``_checked_inner`` must not go unnoticed."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    if set(names) != fields or len(names) != len(fields):
+        raise TypeError(f"{cls.__name__}'s fields are {sorted(fields)}, the setters are for {sorted(names)}")
+    return tuple(cls.__dict__[name].__set__ for name in names)
+
+
 (_set_room, _set_sender, _set_sent_at, _set_msg_id, _set_direct, _set_to, _set_body, _set_head, _set_skipped) = (
-    InnerMessage.__dict__[f.name].__set__ for f in dataclasses.fields(InnerMessage)
+    _slot_setters(InnerMessage, "room", "sender", "sent_at", "msg_id", "direct", "to", "body", "head", "skipped")
 )
 
 
@@ -325,8 +331,8 @@ class OpenedMessage:
     digest: bytes = b""
 
 
-(_set_opened_inner, _set_opened_counter, _set_opened_digest) = (
-    OpenedMessage.__dict__[f.name].__set__ for f in dataclasses.fields(OpenedMessage)
+(_set_opened_inner, _set_opened_counter, _set_opened_digest) = _slot_setters(
+    OpenedMessage, "inner", "counter", "digest"
 )
 
 #: Bytes of ``content_digest``: collisions need 2^64 work, and only the sender could use one.

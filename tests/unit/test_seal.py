@@ -535,6 +535,23 @@ def test_box_cache_is_bounded() -> None:
     assert cache.box_for(peers[0]) is not first
 
 
+def test_each_field_of_an_opened_inner_is_the_one_sent() -> None:
+    # Written out by hand, not rebuilt from the opened object: a setter bound to the wrong field
+    # (the fields reordered) would swap two values here.
+    opened = open_as(BOB, box_to_bob(pad(envelope(inner_map()))))
+    expected = InnerMessage(
+        room="main",
+        sender="alice",
+        sent_at=T0,
+        msg_id="m-hand",
+        direct=False,
+        to=(("bob", fingerprint_bytes(BOB.ik.public)),),
+        body="handmade",
+    )
+    assert opened.inner == expected
+    assert (opened.inner.body, opened.inner.msg_id, opened.inner.sender) == ("handmade", "m-hand", "alice")
+
+
 def test_an_opened_inner_is_the_dataclass_s_own_object() -> None:
     # from_wire and open_block build the checked fields through the slots' setters, not __init__:
     # the result must be indistinguishable from it, every field set, and still frozen.
@@ -550,3 +567,15 @@ def test_an_opened_inner_is_the_dataclass_s_own_object() -> None:
         assert opened == again and hash(opened) == hash(again) and type(opened) is OpenedMessage
         with pytest.raises(FrozenInstanceError):
             opened.counter = 2  # type: ignore[misc]
+
+
+class _EntryThatRaises:
+    """Not a msgpack value: iterating it raises what no ``to`` check expects."""
+
+    def __iter__(self) -> Any:
+        raise RuntimeError("iterated")
+
+
+def test_a_to_entry_that_is_not_an_array_is_malformed_before_it_is_unpacked() -> None:
+    with pytest.raises(MalformedMessage, match="to entry"):
+        InnerMessage.from_wire(inner_map(to=[_EntryThatRaises()]))
