@@ -9,6 +9,10 @@ to the loop alone.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
 
 from susurro.relay.budget import MemoryBudget
 from susurro.relay.outbox import POOL_THRESHOLD, Batch, FlushPool, Outbox, use_batch
@@ -30,6 +34,28 @@ class ThreadSocket:
         return min(len(data), self.window)
 
 
+@dataclass
+class Pooled:
+    """A loop's batch with a one-thread pool, made current for this thread as the I/O loop does."""
+
+    budget: MemoryBudget
+    pool: FlushPool
+    batch: Batch
+
+
+@pytest.fixture
+def pooled() -> Iterator[Pooled]:
+    budget = MemoryBudget()
+    pool = FlushPool(1, budget.meter, "test")
+    batch = Batch(budget.meter(), pool)
+    use_batch(batch)
+    try:
+        yield Pooled(budget, pool, batch)
+    finally:
+        use_batch(Batch(budget.meter()))
+        pool.stop()
+
+
 def _pass(boxes: list[Outbox], batch: Batch, frames: int) -> None:
     batch.active = True
     for i in range(frames):
@@ -38,66 +64,45 @@ def _pass(boxes: list[Outbox], batch: Batch, frames: int) -> None:
     batch.flush()
 
 
-def test_a_large_pass_is_shared_with_the_pool_and_every_frame_leaves_once_in_order() -> None:
-    budget = MemoryBudget()
-    pool = FlushPool(1, budget.meter, "test")
-    batch = Batch(budget.meter(), pool)
-    use_batch(batch)
-    try:
-        sockets = [ThreadSocket() for _ in range(2 * POOL_THRESHOLD)]
-        boxes = [Outbox(1 << 20, s.send) for s in sockets]
-        _pass(boxes, batch, 5)
-        expected = b"".join(b"<%03d>" % i for i in range(5))
-        assert all(bytes(s.written) == expected for s in sockets)
-        assert all(s.calls == 1 for s in sockets), "one send per outbox per pass, pool or not"
-        me = threading.get_ident()
-        by_pool = sum(1 for s in sockets if s.senders and me not in s.senders)
-        assert by_pool == len(sockets) // 2, "the pool's thread sent every other outbox"
-        assert budget.outbound == 0, "the threads' meters add up to nothing left queued"
-    finally:
-        use_batch(Batch(budget.meter()))
-        pool.stop()
+def test_a_large_pass_is_shared_with_the_pool_and_every_frame_leaves_once_in_order(pooled: Pooled) -> None:
+    budget, batch = pooled.budget, pooled.batch
+    sockets = [ThreadSocket() for _ in range(2 * POOL_THRESHOLD)]
+    boxes = [Outbox(1 << 20, s.send) for s in sockets]
+    _pass(boxes, batch, 5)
+    expected = b"".join(b"<%03d>" % i for i in range(5))
+    assert all(bytes(s.written) == expected for s in sockets)
+    assert all(s.calls == 1 for s in sockets), "one send per outbox per pass, pool or not"
+    me = threading.get_ident()
+    by_pool = sum(1 for s in sockets if s.senders and me not in s.senders)
+    assert by_pool == len(sockets) // 2, "the pool's thread sent every other outbox"
+    assert budget.outbound == 0, "the threads' meters add up to nothing left queued"
 
 
-def test_what_the_kernel_leaves_in_the_pool_waits_and_is_counted() -> None:
-    budget = MemoryBudget()
-    pool = FlushPool(1, budget.meter, "test")
-    batch = Batch(budget.meter(), pool)
-    use_batch(batch)
+def test_what_the_kernel_leaves_in_the_pool_waits_and_is_counted(pooled: Pooled) -> None:
+    budget, batch = pooled.budget, pooled.batch
     blocked: list[Outbox] = []
-    try:
-        sockets = [ThreadSocket(window=3) for _ in range(POOL_THRESHOLD)]
-        boxes = [Outbox(1 << 20, s.send) for s in sockets]
-        for box in boxes:
-            box.on_blocked = lambda box=box: blocked.append(box)  # type: ignore[misc]
-        _pass(boxes, batch, 2)
-        assert sorted(map(id, blocked)) == sorted(map(id, boxes)), "each outbox asks to be flushed again"
-        assert budget.outbound == len(boxes) * (10 - 3)
-        for s in sockets:
-            s.window = 1 << 30
-        batch.active = True
-        for box in boxes:
-            batch.dirty.append(box)
-        batch.flush()
-        assert all(bytes(s.written) == b"<000><001>" for s in sockets)
-        assert budget.outbound == 0
-    finally:
-        use_batch(Batch(budget.meter()))
-        pool.stop()
+    sockets = [ThreadSocket(window=3) for _ in range(POOL_THRESHOLD)]
+    boxes = [Outbox(1 << 20, s.send) for s in sockets]
+    for box in boxes:
+        box.on_blocked = lambda box=box: blocked.append(box)  # type: ignore[misc]
+    _pass(boxes, batch, 2)
+    assert sorted(map(id, blocked)) == sorted(map(id, boxes)), "each outbox asks to be flushed again"
+    assert budget.outbound == len(boxes) * (10 - 3)
+    for s in sockets:
+        s.window = 1 << 30
+    batch.active = True
+    for box in boxes:
+        batch.dirty.append(box)
+    batch.flush()
+    assert all(bytes(s.written) == b"<000><001>" for s in sockets)
+    assert budget.outbound == 0
 
 
-def test_a_small_pass_is_flushed_by_the_loop_alone() -> None:
-    budget = MemoryBudget()
-    pool = FlushPool(1, budget.meter, "test")
-    batch = Batch(budget.meter(), pool)
-    use_batch(batch)
-    try:
-        sockets = [ThreadSocket() for _ in range(POOL_THRESHOLD - 1)]
-        _pass([Outbox(1 << 20, s.send) for s in sockets], batch, 1)
-        assert all(s.senders == {threading.get_ident()} for s in sockets)
-    finally:
-        use_batch(Batch(budget.meter()))
-        pool.stop()
+def test_a_small_pass_is_flushed_by_the_loop_alone(pooled: Pooled) -> None:
+    batch = pooled.batch
+    sockets = [ThreadSocket() for _ in range(POOL_THRESHOLD - 1)]
+    _pass([Outbox(1 << 20, s.send) for s in sockets], batch, 1)
+    assert all(s.senders == {threading.get_ident()} for s in sockets)
 
 
 def test_stopping_the_pool_ends_its_threads() -> None:
