@@ -366,7 +366,9 @@ class BoxCache:
         if box is None:
             box = make_box(self.own, peer_session_public)  # raises BadPublicKey
             if len(self._boxes) >= self._max_entries:
-                self._boxes.clear()
+                # The oldest one goes, not all: a relay announcing made-up members past the bound
+                # costs one X25519 per new key, not a rebuild of every Box of the room after it.
+                del self._boxes[next(iter(self._boxes))]
             self._boxes[peer_session_public] = box
         return box
 

@@ -530,8 +530,10 @@ def test_box_cache_is_bounded() -> None:
     cache = BoxCache(SessionKey.generate(), max_entries=2)
     peers = [SessionKey.generate().public for _ in range(3)]
     first = cache.box_for(peers[0])
-    for peer in peers[1:]:
-        cache.box_for(peer)
+    second = cache.box_for(peers[1])
+    cache.box_for(peers[2])
+    assert len(cache._boxes) == 2
+    assert cache.box_for(peers[1]) is second, "past the bound only the oldest Box goes, not every one"
     assert cache.box_for(peers[0]) is not first
 
 
