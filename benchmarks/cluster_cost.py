@@ -32,10 +32,15 @@ import redis
 from susurro.protocol import DeliverEncoder
 from susurro.protocol.limits import ABSOLUTE_MAX_FRAME
 from susurro.relay.cluster.connect import open_redis
-from susurro.relay.cluster.node import ClusterNode, Inbound, Outcome
+from susurro.relay.cluster.node import Admission, ClusterNode, Inbound, Outcome
 
 #: Bytes of one recipient's ciphertext (a short chat line, padded and sealed).
 CT_BYTES = 400
+
+
+def _identity(name: str) -> bytes:
+    """A stand-in identity key per member: the node claims it beside the name."""
+    return name.encode().ljust(32, b"\0")[:32]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -76,7 +81,7 @@ def cross_node(url: str, redis_pid: int | None, recipients: int, sends: int) -> 
     node2.start()
     names = [f"m{i}" for i in range(recipients)]
     for name in names:
-        assert node2.admit(f"bench-{name}", name, "t", b"m" * 300)
+        assert node2.admit(f"bench-{name}", name, "t", b"m" * 300, _identity(name)) is Admission.ADMITTED
     node1.poll(now=0)
     node2.poll(now=0)
     cts = [os.urandom(CT_BYTES) for _ in names]
@@ -126,7 +131,7 @@ def join_cost(url: str, joins: int) -> dict[str, float]:
     writes = _Counted.writes
     started = time.perf_counter()
     for name in names:
-        assert node.admit(f"bench-{name}", name, "t", record)
+        assert node.admit(f"bench-{name}", name, "t", record, _identity(name)) is Admission.ADMITTED
     admit = time.perf_counter() - started
     admit_trips = _Counted.writes - writes
     writes = _Counted.writes

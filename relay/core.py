@@ -117,6 +117,14 @@ class Connection:
         return f"name={self.name}" if self.name else f"conn={self.id}"
 
 
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a ``Router`` will not admit a member: the error's code and the detail the joiner reads."""
+
+    code: ErrorCode
+    detail: str
+
+
 class Router(Protocol):
     """Members beyond this process: the cluster (``relay/cluster/router.py``) implements it.
 
@@ -124,8 +132,8 @@ class Router(Protocol):
     knows nothing else of other nodes; ``LocalOnly`` (no ``--cluster``) does nothing.
     """
 
-    def admit(self, conn: Connection, member: Member) -> str | None:
-        """Claim ``member``'s name for ``conn`` across the cluster; why not (for the error), or None."""
+    def admit(self, conn: Connection, member: Member) -> Refusal | None:
+        """Claim ``member``'s name and identity key for ``conn`` across the cluster; why not, or None."""
         ...
 
     def depart(self, conn: Connection, name: str) -> None:
@@ -155,7 +163,7 @@ class Router(Protocol):
 class LocalOnly:
     """One relay process: no other node holds a name or a member."""
 
-    def admit(self, conn: Connection, member: Member) -> str | None:
+    def admit(self, conn: Connection, member: Member) -> Refusal | None:
         return None
 
     def depart(self, conn: Connection, name: str) -> None:
@@ -577,7 +585,7 @@ class RelayCore:
 
         refusal = self.router.admit(conn, member)
         if refusal is not None:
-            raise RemoteProtocolError(ErrorCode.NAME_TAKEN, refusal)
+            raise RemoteProtocolError(refusal.code, refusal.detail)
         try:
             self.roster.join(member, conn, announce)
         except IdentityInUse as held:

@@ -14,6 +14,12 @@ while the member stays connected (``refresh`` for all of a node's claims at
 once): a node that dies frees its names by itself within the TTL, and its
 members can join elsewhere. ``release`` frees a name at once on leave.
 No threads, no clocks: the relay's timer calls ``refresh``.
+
+A member's identity key is claimed beside its name, by the same holder and
+with the same TTL (``identity_key``): one key holds one session in the whole
+cluster, as on one relay (a second session of the key, under any name and on
+any node, is refused ``identity_in_use``). Without it, two nodes each saw the
+other's session of the key as a stand-in they could not add, and both stayed.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import redis
+
+from susurro.protocol.limits import PUBLIC_KEY_SIZE
 
 from .errors import RedisUnavailable
 from .presence import PRESENCE_TTL
@@ -31,15 +39,36 @@ CLAIM_TTL = PRESENCE_TTL
 #: Bytes of a name key or holder id stored (names are at most 32 characters; ids are short).
 MAX_CLAIM_PART = 256
 
-#: KEYS: claim. ARGV: holder, ttl ms. 1 if the holder holds it (its TTL renewed), else 0.
+#: KEYS: the keys of one claim (a name's, and its identity's). ARGV: holder, ttl ms.
+#: 1 if the holder holds every one (their TTLs renewed), else 0 (those still its own are renewed anyway).
 _EXTEND = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
+local all = 1
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then redis.call('PEXPIRE', key, ARGV[2]) else all = 0 end
+end
+return all
 """
-#: KEYS: claim. ARGV: holder. 1 if the holder held it (now deleted), else 0.
+#: KEYS: the keys of one claim whose TTL lapsed. ARGV: holder, ttl ms. 1 if every key was free or the
+#: holder's (all now the holder's again), else 0 and nothing is taken.
+_RETAKE = """
+for _, key in ipairs(KEYS) do
+  local held = redis.call('GET', key)
+  if held and held ~= ARGV[1] then return 0 end
+end
+for _, key in ipairs(KEYS) do redis.call('SET', key, ARGV[1], 'PX', ARGV[2]) end
+return 1
+"""
+#: KEYS: the keys of one claim. ARGV: holder. 1 if the holder held the first (the name), else 0;
+#: each key the holder still has is deleted.
 _RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+local had = 0
+for i, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then
+    redis.call('DEL', key)
+    if i == 1 then had = 1 end
+  end
+end
+return had
 """
 
 
@@ -63,9 +92,12 @@ class NameClaims:
         self.ttl_ms = int(ttl * 1000)
         self._prefix = prefix
         self._extend = client.register_script(_EXTEND)
+        self._retake = client.register_script(_RETAKE)
         self._release = client.register_script(_RELEASE)
         #: name key → holder, for the claims this node holds.
         self.held: dict[str, str] = {}
+        #: name key → the identity key claimed with that name (by the same holder, renewed and freed with it).
+        self.identities: dict[str, bytes] = {}
 
     def key(self, name_key: str) -> bytes:
         """The Redis key of ``name_key``'s claim."""
@@ -73,6 +105,18 @@ class NameClaims:
         if not key or len(key) > MAX_CLAIM_PART:
             raise ValueError(f"a name key is 1 to {MAX_CLAIM_PART} bytes")
         return self._prefix.encode() + b"name:" + key
+
+    def identity_key(self, identity: bytes) -> bytes:
+        """The Redis key of the claim on ``identity`` (a member's Ed25519 identity key)."""
+        if len(identity) != PUBLIC_KEY_SIZE:
+            raise ValueError(f"an identity key is {PUBLIC_KEY_SIZE} bytes")
+        return self._prefix.encode() + b"identity:" + identity.hex().encode()
+
+    def keys(self, name_key: str) -> list[bytes]:
+        """The Redis keys held under ``name_key``'s claim: the name's, and its identity's when there is one."""
+        identity = self.identities.get(name_key)
+        keys = [self.key(name_key)]
+        return keys if identity is None else [*keys, self.identity_key(identity)]
 
     def claim(self, name_key: str, token: str) -> bool:
         """Take ``name_key`` for connection ``token`` of this node; False if anyone else holds it."""
@@ -87,20 +131,25 @@ class NameClaims:
             self.held[name_key] = holder
         return won
 
-    def took(self, name_key: str, token: str) -> str:
-        """Record a claim taken for connection ``token`` by a script of the caller's (``ClusterNode.admit``
-        claims and announces in one round trip); the holder id the script was given."""
+    def took(self, name_key: str, token: str, identity: bytes | None = None) -> str:
+        """Record a claim taken for connection ``token`` (with ``identity``'s, if given) by a script of the
+        caller's (``ClusterNode.admit`` claims and announces in one round trip); the holder id it was given."""
         holder = holder_id(self.node, token)
         self.held[name_key] = holder
+        if identity is not None:
+            self.identities[name_key] = identity
         return holder
 
     def release(self, name_key: str) -> bool:
         """Free ``name_key`` if this node holds it; False if the claim was no longer ours."""
-        holder = self.held.pop(name_key, None)
+        holder = self.held.get(name_key)
         if holder is None:
             return False
+        keys = self.keys(name_key)
+        del self.held[name_key]
+        self.identities.pop(name_key, None)
         try:
-            return bool(self._release(keys=[self.key(name_key)], args=[holder.encode()]))
+            return bool(self._release(keys=keys, args=[holder.encode()]))
         except redis.RedisError as exc:
             raise ClaimError(f"name claim: Redis: {exc}") from None
 
@@ -117,23 +166,25 @@ class NameClaims:
         # One round trip for all of them (and one more for any to take back), not one each: the node
         # refreshes while it holds its lock, and a few hundred members' round trips every refresh
         # held every cross-node send waiting behind them.
+        # A claim is lost if any of its keys (the name's, the identity's) lapsed and went to someone else.
         try:
             with self.client.pipeline(transaction=False) as pipe:
                 for name_key, holder in held:
-                    self._extend(keys=[self.key(name_key)], args=[holder.encode(), self.ttl_ms], client=pipe)
+                    self._extend(keys=self.keys(name_key), args=[holder.encode(), self.ttl_ms], client=pipe)
                 extended = pipe.execute()
             lapsed = [(name_key, holder) for (name_key, holder), ok in zip(held, extended, strict=True) if not ok]
             if not lapsed:
                 return []
             with self.client.pipeline(transaction=False) as pipe:
                 for name_key, holder in lapsed:
-                    pipe.set(self.key(name_key), holder.encode(), nx=True, px=self.ttl_ms)
+                    self._retake(keys=self.keys(name_key), args=[holder.encode(), self.ttl_ms], client=pipe)
                 retaken = pipe.execute()
         except redis.RedisError as exc:
             raise ClaimError(f"name claim: Redis: {exc}") from None
         lost = [name_key for (name_key, _), ok in zip(lapsed, retaken, strict=True) if not ok]
         for name_key in lost:
             del self.held[name_key]
+            self.identities.pop(name_key, None)
         return lost
 
     def holder(self, name_key: str) -> str | None:

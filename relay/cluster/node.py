@@ -4,9 +4,10 @@
 the core needs, so wiring ``--cluster`` into the relay is a handful of
 calls at the points where it already admits, drops and routes:
 
-- ``admit(name_key, name, token, record)`` when a member joins: claims the
-  name cluster-wide (False: someone on another node holds it) and announces
-  the member; ``depart`` when it leaves.
+- ``admit(name_key, name, token, record, identity)`` when a member joins:
+  claims the name and the identity key cluster-wide (an ``Admission``: held
+  by someone else, or unchecked while Redis is away) and announces the
+  member; ``depart`` when it leaves.
 - ``send(send_ref, frames, now)`` for the ``deliver`` frames of recipients
   that are not local: one stream entry per node they are on; returns the
   names that cannot be reached now (not present anywhere, or Redis down),
@@ -70,25 +71,44 @@ class Reason(enum.Enum):
 #: Entries published in one round trip at most (a burst of sends is one pipeline, not one each).
 PUBLISH_BATCH = 512
 
-#: A join in one round trip (it runs on the I/O thread that handles the hello): claim the name for this
-#: holder if nobody else holds it (free, or already ours: a retried claim), and announce the member.
-#: Atomic like the ``SET NX`` of ``NameClaims.claim``: of two nodes admitting one name at once, one finds it held.
-#: KEYS: the claim, this node's presence hash. ARGV: holder, TTL ms, name, record. 1 if admitted, else 0.
+#: A join in one round trip (it runs on the I/O thread that handles the hello): claim the name and the
+#: identity key for this holder if nobody else holds either (free, or already ours: a retried claim), and
+#: announce the member. Atomic like the ``SET NX`` of ``NameClaims.claim``: of two nodes admitting one name,
+#: or one key under two names, at once, one finds it held.
+#: KEYS: the name's claim, this node's presence hash, the identity's claim. ARGV: holder, TTL ms, name, record.
+#: An ``Admission`` value: 1 admitted, 0 the name is held, 2 the identity key is held.
 _ADMIT = """
 local held = redis.call('GET', KEYS[1])
 if held and held ~= ARGV[1] then return 0 end
+local holder = redis.call('GET', KEYS[3])
+if holder and holder ~= ARGV[1] then return 2 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1
 """
-#: A leave in one round trip: the member leaves this node's hash, and its claim goes if the holder still has it.
-#: KEYS: the claim, this node's presence hash. ARGV: holder, name.
+#: A leave in one round trip: the member leaves this node's hash, and its claims go if the holder still has them.
+#: KEYS: this node's presence hash, then the claim's keys (the name's, the identity's). ARGV: holder, name.
 _DEPART = """
-redis.call('HDEL', KEYS[2], ARGV[2])
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+redis.call('HDEL', KEYS[1], ARGV[2])
+for i = 2, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('DEL', KEYS[i]) end
+end
 return 1
 """
+
+
+class Admission(enum.Enum):
+    """What ``ClusterNode.admit`` decided (the values are what the admit script returns)."""
+
+    ADMITTED = 1
+    #: Another connection, on this node or another, holds the name.
+    NAME_HELD = 0
+    #: Another connection holds the identity key (under any name): one session per key.
+    IDENTITY_HELD = 2
+    #: Redis cannot be reached, so neither can be checked: refused.
+    UNCHECKED = -1
 
 
 @dataclass(slots=True)
@@ -133,7 +153,8 @@ class RemoteLeft:
 
 @dataclass(frozen=True, slots=True)
 class NameLost:
-    """This node's claim on a member's name lapsed and someone else took it: end that connection."""
+    """This node's claim on a member's name (or on its identity key) lapsed and someone else took it:
+    end that connection."""
 
     name_key: str
 
@@ -220,27 +241,28 @@ class ClusterNode:
         except RedisUnavailable as exc:
             self._outage(exc)
 
-    def admit(self, name_key: str, name: str, token: str, record: bytes) -> bool:
-        """Claim ``name`` for this connection in the whole cluster and announce it.
+    def admit(self, name_key: str, name: str, token: str, record: bytes, identity: bytes) -> Admission:
+        """Claim ``name`` and the ``identity`` key for this connection in the whole cluster, and announce it.
 
-        While Redis is unreachable the name cannot be checked, so the join is refused (False): two
-        nodes cut off from each other must not both admit one name.
+        While Redis is unreachable neither can be checked, so the join is refused (``UNCHECKED``): two
+        nodes cut off from each other must not both admit one name, or one key twice.
         """
         with self._lock:
             if not self.up:
-                return False
+                return Admission.UNCHECKED
             holder = holder_id(self.node, token)
             try:
-                keys = [self.claims.key(name_key), self.presence.key]
+                keys = [self.claims.key(name_key), self.presence.key, self.claims.identity_key(identity)]
                 won = self._admit(keys=keys, args=[holder.encode(), self.claims.ttl_ms, name.encode(), record])
             except redis.RedisError as exc:
                 self._outage(ClaimError(f"name claim: Redis: {exc}"))
-                return False
-            if not won:
-                return False
-            self.claims.took(name_key, token)
+                return Admission.UNCHECKED
+            admission = Admission(won)
+            if admission is not Admission.ADMITTED:
+                return admission
+            self.claims.took(name_key, token, identity)
             self.presence.remember(name, record)
-            return True
+            return admission
 
     def update(self, name: str, record: bytes) -> None:
         """A member's record changed (a rekey): other nodes see it at their next poll."""
@@ -253,11 +275,14 @@ class ClusterNode:
     def depart(self, name_key: str, name: str) -> None:
         with self._lock:
             self.presence.forget(name)
-            holder = self.claims.held.pop(name_key, None)
+            holder = self.claims.held.get(name_key)
             if holder is None:
                 return
+            keys = [self.presence.key, *self.claims.keys(name_key)]
+            del self.claims.held[name_key]
+            self.claims.identities.pop(name_key, None)
             try:
-                self._depart(keys=[self.claims.key(name_key), self.presence.key], args=[holder.encode(), name.encode()])
+                self._depart(keys=keys, args=[holder.encode(), name.encode()])
             except redis.RedisError as exc:  # the TTLs free both soon anyway
                 self._outage(ClaimError(f"name claim: Redis: {exc}"))
 

@@ -61,7 +61,7 @@ from susurro.protocol import (
 from susurro.protocol.limits import ABSOLUTE_MAX_FRAME
 
 from ..config import RelayConfig
-from ..core import Backend, Connection, RelayCore
+from ..core import Backend, Connection, Refusal, RelayCore
 from ..mailbox import mailbox_limits
 from ..outbox import own_batch
 from ..roster import NameTaken, RosterEntry, SessionKeyInUse
@@ -69,6 +69,7 @@ from ..store.redis import RedisRoomStore
 from ..store.redis_mailbox import RedisMailboxStore, RedisPrekeyStore
 from .connect import open_redis, read_password
 from .node import (
+    Admission,
     ClusterDown,
     ClusterNode,
     ClusterUp,
@@ -181,20 +182,27 @@ class ClusterRouter:
 
     # --- relay.core.Router ------------------------------------------------------------
 
-    def admit(self, conn: Connection, member: Member) -> str | None:
+    def admit(self, conn: Connection, member: Member) -> Refusal | None:
         key = name_key(member.name)
-        if self.node.admit(key, member.name, str(conn.id), member_record(member)):
+        admission = self.node.admit(key, member.name, str(conn.id), member_record(member), member.ik)
+        if admission is Admission.ADMITTED:
             with self._lock:
                 self._claimed[key] = conn
             # The claim proves no other node holds the name now: a stand-in still under it is stale
             # (its node died and this one has not polled since), and would refuse the join.
             self._remote_left(member.name)
             return None
-        if not self.node.up:
-            return "this relay cannot check names with the rest of its cluster right now; try again shortly"
+        if admission is Admission.UNCHECKED:
+            detail = "this relay cannot check names with the rest of its cluster right now; try again shortly"
+            return Refusal(ErrorCode.NAME_TAKEN, detail)
+        if admission is Admission.IDENTITY_HELD:
+            # As on one relay (decision 53): the session already connected keeps it, wherever it is.
+            detail = "another session of this identity key is connected to this cluster: one at a time"
+            return Refusal(ErrorCode.IDENTITY_IN_USE, detail)
         with self._lock:
             here = key in self._claimed
-        return f"the name {member.name!r} is in use" + ("" if here else " on another relay of this cluster")
+        where = "" if here else " on another relay of this cluster"
+        return Refusal(ErrorCode.NAME_TAKEN, f"the name {member.name!r} is in use{where}")
 
     def depart(self, conn: Connection, name: str) -> None:
         key = name_key(name)
@@ -464,7 +472,9 @@ class ClusterRouter:
             conn = self._claimed.pop(key, None)
         if conn is None:
             return
-        detail = "another relay of this cluster holds your name now (this relay lost touch with it); reconnect"
+        detail = (
+            "another session holds your name or your key in this cluster now (this relay lost touch with it); reconnect"
+        )
         log.warning("reject %s addr=%s code=%s detail=name claim lost", conn.label(), conn.address, "name_taken")
         conn.outbox.offer(encode(Error(code=ErrorCode.NAME_TAKEN.value, detail=detail)))
         conn.closing = True  # the I/O loop ends it at its next frame

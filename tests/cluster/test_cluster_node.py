@@ -3,11 +3,13 @@ relay's core will call (alice on node 1; bob and carol on node 2)."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable
 
 from susurro.relay.cluster.connect import open_redis
 from susurro.relay.cluster.node import (
+    Admission,
     ClusterDown,
     ClusterNode,
     ClusterUp,
@@ -23,6 +25,13 @@ from susurro.relay.cluster.streams import Sender
 from tests.helpers.redis_server import RedisServer
 from tests.helpers.system import wait_until
 
+ADMITTED = Admission.ADMITTED
+
+
+def ik(name: str) -> bytes:
+    """A made-up identity key for ``name`` (the node stores and compares it; it never verifies it)."""
+    return hashlib.sha256(name.encode()).digest()
+
 
 def cluster_node(server: RedisServer, node: str, **kw: float) -> ClusterNode:
     cluster = ClusterNode(open_redis(server.url, server.password), node, refresh_interval=0, **kw)
@@ -36,9 +45,9 @@ def of(kind: type, events: list[Event]) -> list[Event]:
 
 def two_nodes(server: RedisServer, **kw: float) -> tuple[ClusterNode, ClusterNode]:
     node1, node2 = cluster_node(server, "n1", **kw), cluster_node(server, "n2", **kw)
-    assert node1.admit("alice", "alice", "c1", b"alice's member")
-    assert node2.admit("bob", "bob", "c2", b"bob's member")
-    assert node2.admit("carol", "carol", "c3", b"carol's member")
+    assert node1.admit("alice", "alice", "c1", b"alice's member", ik("alice")) is ADMITTED
+    assert node2.admit("bob", "bob", "c2", b"bob's member", ik("bob")) is ADMITTED
+    assert node2.admit("carol", "carol", "c3", b"carol's member", ik("carol")) is ADMITTED
     assert [e.name for e in node2.poll(now=0) if isinstance(e, RemoteJoined)] == ["alice"]
     assert sorted(e.name for e in node1.poll(now=0) if isinstance(e, RemoteJoined)) == ["bob", "carol"]
     return node1, node2
@@ -66,10 +75,10 @@ def test_a_sender_first_seen_in_the_poll_that_reads_its_message_is_announced_bef
     same poll as the refresh that first lists her. Her arrival must still come before her message (the
     relay hands them to bob in this order), once: else bob's client refuses the message as unknown_sender."""
     node1, node2 = cluster_node(redis_server, "n1"), cluster_node(redis_server, "n2")
-    assert node2.admit("bob", "bob", "c2", b"bob's member")
+    assert node2.admit("bob", "bob", "c2", b"bob's member", ik("bob")) is ADMITTED
     node2.poll(now=0)  # a refresh: nobody else yet
     node1.poll(now=0)  # node 1 sees bob
-    assert node1.admit("alice", "alice", "c1", b"alice's member")
+    assert node1.admit("alice", "alice", "c1", b"alice's member", ik("alice")) is ADMITTED
     node1.send(1, {"bob": b"frame for bob"}, now=0, sender=Sender("alice", "m1", 1, b"alice's member"))
     events = node2.poll(now=1)  # refresh_interval 0: this poll reads the entry and refreshes
     order = [e for e in events if isinstance(e, (RemoteJoined, Inbound))]
@@ -88,10 +97,11 @@ def test_no_report_in_time_is_not_delivered(redis_server: RedisServer) -> None:
 
 def test_one_name_on_two_nodes_at_once_has_one_holder(redis_server: RedisServer) -> None:
     node1, node2 = two_nodes(redis_server)
-    assert not node1.admit("bob", "bob", "c9", b"an impostor")
-    assert node1.admit("dave", "dave", "c4", b"dave") and not node2.admit("dave", "dave", "c5", b"dave again")
+    assert node1.admit("bob", "bob", "c9", b"an impostor", ik("bob")) is Admission.NAME_HELD
+    assert node1.admit("dave", "dave", "c4", b"dave", ik("dave")) is ADMITTED
+    assert node2.admit("dave", "dave", "c5", b"dave again", ik("dave")) is Admission.NAME_HELD
     node1.depart("dave", "dave")
-    assert node2.admit("dave", "dave", "c5", b"dave again")
+    assert node2.admit("dave", "dave", "c5", b"dave again", ik("dave")) is ADMITTED
 
 
 def test_a_node_that_stops_is_seen_leaving_and_its_names_come_free(redis_server: RedisServer) -> None:
@@ -107,7 +117,7 @@ def test_a_node_that_stops_is_seen_leaving_and_its_names_come_free(redis_server:
     assert sorted(left) == ["bob", "carol"]
     # Node 2 renewed bob's name claim before his presence (``ClusterNode.poll``): by the time he is
     # seen leaving, his name is free, so bob reconnecting to node 1 at once is admitted.
-    assert node1.admit("bob", "bob", "c6", b"bob, reconnected to node 1")
+    assert node1.admit("bob", "bob", "c6", b"bob, reconnected to node 1", ik("bob")) is ADMITTED
     assert of(NameLost, node2.poll(now=0)) == [NameLost("bob")]
 
 
@@ -118,7 +128,7 @@ def test_redis_down_reports_not_delivered_once_then_recovers(redis_factory: Call
     assert node1.send(3, {"bob": b"f"}, now=0) == {"bob": Reason.CLUSTER_DOWN}
     events = node1.poll(now=0) + node1.poll(now=1)
     assert len(of(ClusterDown, events)) == 1  # said once, not once per poll
-    assert not node1.admit("erin", "erin", "c7", b"e")  # a name cannot be checked: refused
+    assert node1.admit("erin", "erin", "c7", b"e", ik("erin")) is Admission.UNCHECKED  # cannot be checked: refused
     server.restart()  # empty: every node writes its members and claims again
     assert of(ClusterUp, node1.poll(now=2)) == [ClusterUp()]
     node2.poll(now=2)
@@ -156,7 +166,7 @@ def test_many_nodes_admitting_one_name_at_the_same_instant_admit_it_once(redis_s
 
         def take(i: int, barrier: threading.Barrier = barrier, won: list[bool] = won, name: str = name) -> None:
             barrier.wait(30)
-            won[i] = nodes[i].admit(name, name, "c", f"record of n{i}".encode())
+            won[i] = nodes[i].admit(name, name, "c", f"record of n{i}".encode(), ik(name)) is ADMITTED
 
         threads = [threading.Thread(target=take, args=(i,)) for i in range(len(nodes))]
         for thread in threads:
@@ -168,7 +178,58 @@ def test_many_nodes_admitting_one_name_at_the_same_instant_admit_it_once(redis_s
         view = nodes[0].presence.snapshot()
         assert view[name].node == f"n{winner}" and view[name].record == f"record of n{winner}".encode()
         assert nodes[winner].claims.holder(name) == f"n{winner}/c"
-    nodes[0].admit("again", "again", "c", b"r")
-    assert nodes[0].admit("again", "again", "c", b"r")  # a retried claim by its holder is still its own
+    nodes[0].admit("again", "again", "c", b"r", ik("again"))
+    assert (
+        nodes[0].admit("again", "again", "c", b"r", ik("again")) is ADMITTED
+    )  # a retried claim by its holder is still its own
     nodes[0].depart("again", "again")
     assert nodes[0].claims.holder("again") is None and "again" not in nodes[0].presence.snapshot()
+
+
+def test_one_identity_key_under_two_names_has_one_session_in_the_whole_cluster(redis_server: RedisServer) -> None:
+    """One session per identity key (decision 53) across nodes, as on one relay: the key is claimed beside
+    the name, so a second session of it under another name is refused on any node, and on the same node."""
+    node1, node2 = two_nodes(redis_server)
+    assert node1.admit("alice-laptop", "alice-laptop", "c8", b"alice again", ik("alice")) is Admission.IDENTITY_HELD
+    assert node2.admit("alice-phone", "alice-phone", "c9", b"alice again", ik("alice")) is Admission.IDENTITY_HELD
+    # Nothing of the refused session was announced or kept.
+    assert "alice-laptop" not in node1.presence.snapshot() and node1.claims.holder("alice-laptop") is None
+    node1.depart("alice", "alice")  # her session ends: the key is free for the next one
+    assert node2.admit("alice-phone", "alice-phone", "c9", b"alice again", ik("alice")) is ADMITTED
+
+
+def test_many_nodes_admitting_one_identity_key_under_different_names_at_once_admit_it_once(
+    redis_server: RedisServer,
+) -> None:
+    nodes = [cluster_node(redis_server, f"n{i}") for i in range(6)]
+    barrier = threading.Barrier(len(nodes))
+    admissions: list[Admission | None] = [None] * len(nodes)
+
+    def take(i: int) -> None:
+        barrier.wait(30)
+        admissions[i] = nodes[i].admit(f"dev{i}", f"dev{i}", "c", b"r", ik("one key"))
+
+    threads = [threading.Thread(target=take, args=(i,)) for i in range(len(nodes))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert admissions.count(ADMITTED) == 1, admissions
+    assert admissions.count(Admission.IDENTITY_HELD) == len(nodes) - 1, admissions
+
+
+def test_an_identity_claim_taken_by_another_session_while_it_lapsed_ends_the_member(
+    redis_server: RedisServer,
+) -> None:
+    """The identity's claim is renewed with the name's; if it lapsed (Redis lost it) and another session
+    of the key took it meanwhile, the refresh reports the member's claim lost, as for a name."""
+    node1, node2 = two_nodes(redis_server)
+    with redis_server.client() as raw:
+        raw.delete(node1.claims.identity_key(ik("alice")))
+    assert node2.admit("alice-phone", "alice-phone", "c9", b"alice elsewhere", ik("alice")) is ADMITTED
+    assert of(NameLost, node1.poll(now=0)) == [NameLost("alice")]
+    # A lapsed claim still free is taken back instead.
+    with redis_server.client() as raw:
+        raw.delete(node2.claims.identity_key(ik("bob")))
+    assert of(NameLost, node2.poll(now=0)) == []
+    assert node1.admit("bob-2", "bob-2", "c10", b"bob again", ik("bob")) is Admission.IDENTITY_HELD

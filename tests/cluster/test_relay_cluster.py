@@ -110,6 +110,21 @@ def test_a_name_held_on_one_node_cannot_be_taken_on_the_other(cluster: Callable[
         assert "another relay" in error.detail
 
 
+def test_a_second_session_of_one_identity_key_is_refused_on_the_other_node_before_it_polls(
+    cluster: Callable[..., RelayServer],
+) -> None:
+    """One session per identity key in the whole cluster: node 1 refuses alice's key under another name
+    while her session is on node 2, at once, before node 1 has seen her arrive (its stand-in would
+    refuse it only after a presence poll, and a stand-in refused here was skipped: both stayed)."""
+    node1, node2 = cluster(), cluster()
+    with member(node2, "alice") as alice, connect(node1) as laptop:
+        assert alice.identity is not None
+        laptop.send_frame(laptop.make_hello("alice-laptop", identity=alice.identity))
+        error = laptop.expect_error("identity_in_use")
+        assert "one at a time" in error.detail
+        alice.ping()  # the session present keeps its connection
+
+
 def test_a_node_that_stops_is_seen_leaving(cluster: Callable[..., RelayServer]) -> None:
     node1, node2 = cluster(), cluster()
     with member(node1, "alice") as alice, member(node2, "bob"):
