@@ -33,6 +33,7 @@ from . import events as ev
 from .admission import Members, Peer
 from .counters import MAILBOX_VIA, Arrival, conversation_of
 from .events import WarningKind
+from .gap_hold import GapHold
 from .history import history_conversation
 from .room_events import RoomAlert, RoomMessage, RoomWarning
 from .room_hold import MAX_HELD_ROOM_MESSAGES, HeldRoomMessage, HeldRoomMessages
@@ -45,22 +46,6 @@ def _about(state: RoomState, kind: WarningKind, detail: str, peer: Peer) -> Room
     return RoomAlert(kind=kind, detail=detail, sender=peer.name, room=state.label, room_id=state.room_id)
 
 
-def gap_warning(missed: int, sender: str) -> ev.Warning:
-    """Messages from ``sender`` to us that the counters show never arrived (dropped on the way)."""
-    return ev.Warning(
-        kind=WarningKind.GAP, detail=f"{missed} message(s) from {sender} addressed to you never arrived", sender=sender
-    )
-
-
-def late_warning(sender: str) -> ev.Warning:
-    """A message that fills a gap reported before: it came after a later one, by another path or held back."""
-    return ev.Warning(
-        kind=WarningKind.LATE,
-        detail=f"a message from {sender} arrived after a later one (reordered or held back by the relay)",
-        sender=sender,
-    )
-
-
 class Incoming:
     def __init__(
         self,
@@ -70,12 +55,15 @@ class Incoming:
         members: Members,
         replay: ReplayGuard,
         rooms: RoomBook | None = None,
+        gaps: GapHold | None = None,
     ) -> None:
         self._own_name = own_name
         self._own_identity_key = own_identity_key
         self._keys = keys
         self._members = members
         self._replay = replay
+        #: Gap judgements held while our mailbox drains (shared with the mailbox's own path).
+        self._gaps = gaps if gaps is not None else GapHold()
         #: Without a book (tests of one room's chat), room messages are refused as from non-members.
         self._rooms = rooms
         #: Room fetches a message asked for (its head is beyond ours), for the session to send.
@@ -153,12 +141,7 @@ class Incoming:
         if check.duplicate:  # resent to our new session: shown already, so only confirmed again
             self._duplicates.append((sender, identity_key, inner.msg_id))
             return [], False
-        out: list[ev.Event] = []
-        if check.late:
-            out.append(late_warning(sender))
-        if check.missed:
-            out.append(gap_warning(check.missed, sender))
-        return out, True
+        return [*self._gaps.judge(check, sender, stream, opened.counter, waited=arrival.session is None)], True
 
     def _room_message(self, peer: Peer, opened: OpenedMessage, now: float, arrival: Arrival | None) -> list[ev.Event]:
         """A room message is shown only if its sender is a member by the log verified here.

@@ -15,6 +15,7 @@ from susurro.protocol import Bundles, Frame, Mail, MailEnd, Posted, PrekeysHeld
 
 from . import events as ev
 from .admission import Members
+from .gap_hold import GapHold
 from .incoming import Incoming
 from .mailbox import Mailbox
 
@@ -30,8 +31,12 @@ class MailPath:
         members: Members,
         wall_clock: Callable[[], float],
         incoming: Incoming | None = None,
+        gaps: GapHold | None = None,
     ) -> None:
         self.mailbox = mailbox
+        #: This session's hold on gap judgements, shared by live and waiting copies (the mailbox outlives us).
+        self._gaps = gaps if gaps is not None else GapHold()
+        mailbox.gaps = self._gaps
         if incoming is not None:  # room messages that waited are judged by the same room checks as live ones
             mailbox.judge_room = incoming.waited_room_message
         self._incoming = incoming
@@ -39,8 +44,10 @@ class MailPath:
         self._members = members
         self._wall_clock = wall_clock
 
-    def joined(self) -> list[Frame]:
-        """Frames to send once the relay welcomed us (prekeys, fetching what waits)."""
+    def joined(self, now: float) -> list[Frame]:
+        """Frames to send once the relay welcomed us (prekeys, fetching what waits); from now until
+        ``mail_end`` (or ``GAP_HOLD_SECONDS`` on the session's clock ``now``) gaps are held."""
+        self._gaps.open(now)
         return self.mailbox.joined(self._wall_clock())
 
     def receive(self, frame: Frame) -> tuple[list[ev.Event], list[Frame]]:
@@ -55,7 +62,8 @@ class MailPath:
             events = self.mailbox.on_mail(frame)
             # A room message signed past the log verified here asked for the rest of the log.
             return events, self._incoming.take_room_requests() if self._incoming is not None else []
-        return [], []  # MailEnd: the end of what waited; nothing to do
+        self._gaps.end()  # MailEnd: what waited has come; a gap still open is warned (the session takes it)
+        return [], []
 
     def after_read(self, events: list[ev.Event]) -> list[Frame]:
         """Frames to send after a read's events were kept: what the mailbox confirms, then receipts."""

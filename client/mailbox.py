@@ -41,7 +41,7 @@ from . import events as ev
 from .clock import wall_clock
 from .counters import MAILBOX_VIA, conversation_of
 from .events import WarningKind
-from .incoming import gap_warning, late_warning
+from .gap_hold import GapHold
 from .mailstate import MailState
 from .prekeyring import Duplicate, PrekeyRing
 from .prekeywire import bundle_from_wire, prekeys_frame
@@ -85,6 +85,8 @@ class Mailbox:
         self._replay = replay
         #: The replay guard the session shares (mail and live copies count in the same streams).
         self.replay = replay
+        #: Gap judgements held while this mailbox drains; each session sets its own (``MailPath``).
+        self.gaps = GapHold()
         self.ring = ring if ring is not None else PrekeyRing(identity)
         #: What outlives a restart besides the ring: mail opened, newest prekeys, who our messages wait for.
         self.state = state if state is not None else MailState.empty()
@@ -313,11 +315,7 @@ class Mailbox:
             self.shown(sender, identity_key, inner.msg_id)
             return []
         self._first_contact(contact is None, sender, identity_key, now_ms)
-        out: list[ev.Event] = []
-        if check.late:
-            out.append(late_warning(sender))
-        if check.missed:
-            out.append(gap_warning(check.missed, sender))
+        out: list[ev.Event] = [*self.gaps.judge(check, sender, stream, opened.counter, waited=True)]
         out.append(
             ev.Message(
                 sender=sender,

@@ -131,7 +131,7 @@ class RelayFrames:
         connected = ev.Connected(name=self.name, fingerprint=self.identity.fingerprint, relay=self.relay)
         admitted = self._members.admit_roster(welcome.roster, now)
         if self._mail is not None:
-            for frame in self._mail.joined():
+            for frame in self._mail.joined(now):
                 self._emit(frame)
         if self.lobby is not None:
             for frame in self.lobby.start(self.rooms, int(now)):

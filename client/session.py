@@ -48,6 +48,7 @@ from .admission import Members
 from .counters import SendCounters
 from .errors import SendError, TrustError
 from .events import EndCode, WarningKind
+from .gap_hold import GapHold
 from .handshake import Handshake
 from .history import History, NoHistory
 from .incoming import Incoming, shown_records
@@ -133,13 +134,19 @@ class ClientSession(SessionParts, RelayFrames):
         self.rooms.roster_key = self._roster_key  # this session's roster (the book outlives a reconnect)
         #: The demo's open room, joined by itself after each join (None: rooms are the user's choice).
         self.lobby = lobby
-        self._incoming = Incoming(self.name, identity.public, self._keys, self._members, replay, self.rooms)
+        #: Gap judgements held while our mailbox drains (an honest live copy may overtake a waiting one).
+        self._gaps = GapHold()
+        self._incoming = Incoming(
+            self.name, identity.public, self._keys, self._members, replay, self.rooms, gaps=self._gaps
+        )
         self._pending = PendingAcks()
         self._decisions = TrustActions(identity.public, self.trust, self._members)
         self._decoder = FrameDecoder(self._handshake.incoming_limit)
         self._outgoing = bytearray()
         self._mail = (
-            MailPath(mailbox, self.trust, self._members, wall_clock, self._incoming) if mailbox is not None else None
+            MailPath(mailbox, self.trust, self._members, wall_clock, self._incoming, self._gaps)
+            if mailbox is not None
+            else None
         )
         #: Our copies until their receipts (outlives the session, like the counters), and the paced send queue.
         self._resender = Resender(
@@ -212,6 +219,7 @@ class ClientSession(SessionParts, RelayFrames):
         out: list[ev.Event] = []
         self._resender.clock(now)
         self._housekeeping(now)  # a busy room must not keep an expired key alive
+        self._gaps.tick(now)
         try:
             self._decoder.feed(data)
             while self._live() and (payload := self._decoder.next_payload()) is not None:
@@ -253,6 +261,7 @@ class ClientSession(SessionParts, RelayFrames):
         """
         self._resender.clock(now)
         self._housekeeping(now)
+        self._gaps.tick(now)  # a relay that never says mail_end holds no gap for ever
         self._save_counters(force=False)
         # A room log that never comes must not keep messages waiting for ever (both ways).
         overdue = [*self._incoming.release_held(now), *self._sender.expire_room_waits(now, strict=self.strict)]
@@ -260,7 +269,8 @@ class ClientSession(SessionParts, RelayFrames):
         return [*self._decisions.save(), *self._take_notices(), *overdue]
 
     def _take_notices(self) -> list[ev.Event]:
-        notices = [*self._sender.notices, *self._resender.notices]
+        # Gaps judged at the drain's end come after the read's messages, so none is kept with one.
+        notices = [*self._sender.notices, *self._resender.notices, *self._gaps.take()]
         self._sender.notices, self._resender.notices = [], []
         return notices
 
@@ -289,6 +299,7 @@ class ClientSession(SessionParts, RelayFrames):
         if self._link.can(LinkEvent.END):
             self._link.advance(LinkEvent.END)
         never_left = self._resender.ended()
+        self._gaps.abandon()
         return [
             *self._pending.abandon(never_left),
             *self._sender.abandon_room_waits(reason),
