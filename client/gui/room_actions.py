@@ -7,7 +7,9 @@ answer comes back as the core's room events. What the verified log already
 refuses (a non-admin removing someone, a name that is no member) is said
 before the core is asked (``room_view.check``); the core checks again.
 Removing someone, making someone an admin and leaving ask first, in
-people's words (``room_dialogs.ConfirmDialog``).
+people's words (``room_dialogs.ConfirmDialog``); what is typed was asked for
+in words already, so ``/forget-room`` and ``/resume-room`` do not ask again
+(nor does the terminal).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from typing import TYPE_CHECKING
 
 from susurro.client import commands
 from susurro.client.commands import RoomWord
+from susurro.client.printable import printable
 from susurro.client.room_events import RoomAlert, RoomEvent, RoomReady, RoomWarning
-from susurro.crypto import EntryKind, RoomLogError, RoomPolicy
+from susurro.crypto import EntryKind, RoomLogError, RoomPolicy, RoomState
 from susurro.protocol import BadName, name_key, normalize_name
 
 from . import room_view
@@ -132,8 +135,10 @@ class RoomActions:
             refusal = self.join(command.arg)
         elif word is RoomWord.INVITE:
             refusal = self.invite_name(conversation, command.arg)
-        elif word in (RoomWord.FORGET_ROOM, RoomWord.RESUME_ROOM):
-            refusal = self.app.strings("err_terminal_only", command=f"/{word.value}")
+        elif word is RoomWord.FORGET_ROOM:
+            refusal = self.forget_room(command.arg, conversation)
+        elif word is RoomWord.RESUME_ROOM:
+            refusal = self.resume_room(command.arg, conversation)
         elif word in (RoomWord.LEAVE, RoomWord.REMOVE, RoomWord.PROMOTE):
             info = self._room(conversation)
             refusal = None
@@ -168,6 +173,54 @@ class RoomActions:
             app.worker.submit(lambda: connection.room_request(lambda b, _now: b.find(label)),
                               lambda _r, error: self._done(error, ROOM))
         app._draw(app.state.notice(app.strings("joining_notice", room=label), app.state.selected))
+        return None
+
+    def forget_room(self, label: str, conversation: str) -> str | None:
+        """``/forget-room LABEL``: drop the label's pin and what is known of its room (after the relay lost
+        it), as the terminal does: the next ``/join LABEL`` takes the room the relay names then, verified
+        from its first entry. The room leaves the sidebar. A refusal in words, or None."""
+        app = self.app
+        if app.opened is None or app.state is None:
+            return app.strings("not_sent", reason=app.strings("reason_disconnected"))
+        connection, state = app.opened.connection, app.state
+        book = connection.session.rooms  # read without the lock, as the view reads rooms (``app._room_of``)
+        known = book.state(label)
+        shown = self._display(known) if known is not None else printable(label)
+
+        def done(room_id: bytes | None, error: BaseException | None) -> None:
+            if error is not None:
+                self._done(error, conversation)
+            elif room_id is None:
+                app._draw(state.error(app.strings("err_forget_unknown", label=printable(label)), conversation))
+            else:
+                self.joining.discard(name_key(label))
+                self._going.discard(room_id)
+                app._draw(state.room_forgotten(room_id, printable(label), shown, conversation))
+
+        app.worker.submit(lambda: connection.with_rooms(lambda b: b.forget_label(label)), done)
+        return None
+
+    def resume_room(self, label: str, conversation: str) -> str | None:
+        """``/resume-room LABEL``: after a fork, go on sending to the room at the history verified here, on
+        the user's word, as the terminal does (a new fork stops sends again). A refusal in words, or None."""
+        app = self.app
+        if app.opened is None or app.state is None:
+            return app.strings("not_sent", reason=app.strings("reason_disconnected"))
+        connection, state = app.opened.connection, app.state
+        known = connection.session.rooms.state(label)
+        if known is None:
+            return app.strings("err_resume_unknown", label=printable(label))
+        room_id, shown = known.room_id, self._display(known)
+
+        def done(reason: str | None, error: BaseException | None) -> None:
+            if error is not None:
+                self._done(error, conversation)
+            elif not reason:
+                app._draw(state.error(app.strings("err_not_forked", room=shown), conversation))
+            else:  # the fork's reason is the core's English: the window said the fork in its own words
+                app._draw(state.room_resumed(room_id, shown))
+
+        app.worker.submit(lambda: connection.with_rooms(lambda b: b.resume(room_id)), done)
         return None
 
     def answers(self, event: ev.Event) -> bool:
@@ -245,6 +298,11 @@ class RoomActions:
             connection.room_request(lambda book, now: book.change(room_id, kind, name, key, now))
 
         app.worker.submit(change, lambda _r, error: self._done(error, where))
+
+    def _display(self, state: RoomState) -> str:
+        """A room as the window shows it: its signed label and short id."""
+        info = self._room(room_key(state.room_id))
+        return info.display if info is not None else f"{state.label} #{state.short_id}"
 
     def _room(self, key: str) -> RoomInfo | None:
         state = self.app.state

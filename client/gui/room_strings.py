@@ -58,9 +58,16 @@ EN: dict[str, str] = {
     "help_leave": "leave this room",
     "help_remove": "remove NAME from this room (admins)",
     "help_promote": "make NAME an admin of this room (admins)",
-    "help_forget-room": "forget which room LABEL names (in the terminal client; the window keeps its rooms)",
-    "help_resume-room": "after a fork, send to LABEL again (in the terminal client)",
-    "err_terminal_only": "Only the terminal client does {command} for now (susurro-cli).",
+    "help_forget-room": "forget which room LABEL names here (after the relay lost it): the next /join LABEL "
+    "takes the room the relay names then",
+    "help_resume-room": "after a fork, go on sending to LABEL at the history verified here",
+    "err_forget_unknown": "No room is known here under the name {label}: there is nothing to forget.",
+    "room_forgotten_notice": "{label} no longer names {room} here. The next /join {label} takes the room the "
+    "relay names then, checked from its first entry like a room never seen.",
+    "err_resume_unknown": "No room called {label} is known here.",
+    "err_not_forked": "{room} has not forked: there is nothing to resume.",
+    "room_resumed_notice": "You go on sending to {room} at the history verified here. The other history may "
+    "hold removals: whoever it removed still gets your messages. A new fork stops sending again.",
     "err_not_in_a_room": "Type {command} in a room's conversation: choose the room on the left first.",
     "err_not_a_member_of": "{name} is not a member of {room}.",
     "err_not_admin": "Only an admin of {room} can do that.",
@@ -143,9 +150,17 @@ ES: dict[str, str] = {
     "help_leave": "salir de esta sala",
     "help_remove": "quitar a NOMBRE de esta sala (administradores)",
     "help_promote": "hacer administrador de esta sala a NOMBRE (administradores)",
-    "help_forget-room": "olvidar qué sala nombra SALA (en el cliente de terminal; la ventana guarda sus salas)",
-    "help_resume-room": "tras una bifurcación, volver a enviar a SALA (en el cliente de terminal)",
-    "err_terminal_only": "Por ahora solo el cliente de terminal hace {command} (susurro-cli).",
+    "help_forget-room": "olvidar qué sala nombra SALA aquí (si el relé la perdió): el próximo /join SALA "
+    "toma la sala que el relé nombre entonces",
+    "help_resume-room": "tras una bifurcación, seguir enviando a SALA con la historia verificada aquí",
+    "err_forget_unknown": "Aquí no se conoce ninguna sala con el nombre {label}: no hay nada que olvidar.",
+    "room_forgotten_notice": "{label} ya no nombra {room} aquí. El próximo /join {label} toma la sala que el "
+    "relé nombre entonces, comprobada desde su primera entrada como una sala nunca vista.",
+    "err_resume_unknown": "Aquí no se conoce ninguna sala llamada {label}.",
+    "err_not_forked": "{room} no se ha bifurcado: no hay nada que reanudar.",
+    "room_resumed_notice": "Sigues enviando a {room} con la historia verificada aquí. La otra historia puede "
+    "tener bajas: quien haya quitado sigue recibiendo tus mensajes. Una nueva bifurcación detiene el envío otra "
+    "vez.",
     "err_not_in_a_room": "Escribe {command} en la conversación de una sala: elige antes la sala a la izquierda.",
     "err_not_a_member_of": "{name} no es miembro de {room}.",
     "err_not_admin": "Solo un administrador de {room} puede hacer eso.",

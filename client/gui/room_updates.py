@@ -77,3 +77,21 @@ class RoomUpdates(Views):
         """The app asked for this room's log from its start: its entries come again, the room is not new."""
         if room_key(room_id) not in self.rooms:
             self._replaying.add(room_key(room_id))
+
+    def room_forgotten(self, room_id: bytes, label: str, shown: str, conversation: str) -> list[Update]:
+        """``/forget-room``: the core no longer knows the room, so neither does the sidebar; the notice goes
+        where it was typed, or to everyone here if that was the room's own conversation."""
+        key = room_key(room_id)
+        self.rooms.pop(key, None)
+        self._replaying.discard(key)
+        out: list[Update] = self.select(ROOM) if self.selected == key else []
+        where = ROOM if conversation == key else conversation
+        out += self._notice(where, self.strings("room_forgotten_notice", label=label, room=shown))
+        return [*out, self.sidebar()]
+
+    def room_resumed(self, room_id: bytes, shown: str) -> list[Update]:
+        """``/resume-room``: sends to the room go on; said in the room's conversation, which is shown."""
+        key = room_key(room_id)
+        out: list[Update] = self.select(key) if key in self.rooms else []
+        where = key if key in self.rooms else ROOM
+        return out + self._notice(where, self.strings("room_resumed_notice", room=shown))
