@@ -16,7 +16,7 @@ from susurro.client.gap_hold import GAP_HOLD_SECONDS, MAX_HELD_GAPS, GapHold
 from susurro.crypto import ReplayGuard, SessionPublicKey
 from susurro.crypto.replay import MAX_SKIPPED_PER_STREAM
 from susurro.protocol import Deliver, Frame, Mail, MailEnd
-from tests.helpers.offline import bob_away
+from tests.adversarial.test_hostile_mailbox import come_back, waiting_room
 from tests.helpers.session_pair import Item
 
 STREAM = (b"\x01" * 32, "dm")
@@ -175,9 +175,7 @@ def test_an_honest_interleaving_warns_nothing_and_one_dropped_copy_is_one_gap(
 
 
 def test_in_sessions_a_live_copy_that_overtakes_the_waiting_one_is_no_warning(tmp_path: Path) -> None:
-    room, _, bob, clock = bob_away(tmp_path)
-    room["alice"].send_message("one", room.now, to=["bob"])
-    room.pump()
+    room, _, bob, clock = waiting_room(tmp_path, ["one"])
     held: list[Frame] = []
     live: list[Deliver] = []
 
@@ -191,9 +189,7 @@ def test_in_sessions_a_live_copy_that_overtakes_the_waiting_one_is_no_warning(tm
             return [frame, *held]
         return [frame]
 
-    room.add("bob2", name="bob", **bob.session_options(clock))
-    room.intercept("bob2", mail_after_the_live_copy)
-    room.pump()
+    come_back(room, bob, clock, mail_after_the_live_copy)
     room["alice"].send_message("two", room.now, to=["bob"])
     events = room.pump()["bob2"]
     assert [e.text for e in events if isinstance(e, ev.Message)] == ["two", "one"]
@@ -201,9 +197,7 @@ def test_in_sessions_a_live_copy_that_overtakes_the_waiting_one_is_no_warning(tm
 
 
 def test_in_sessions_a_live_copy_lost_during_the_drain_is_a_gap_at_mail_end(tmp_path: Path) -> None:
-    room, _, bob, clock = bob_away(tmp_path)
-    room["alice"].send_message("one", room.now, to=["bob"])
-    room.pump()
+    room, _, bob, clock = waiting_room(tmp_path, ["one"])
     held: list[Frame] = []
     delivers: list[Deliver] = []
 
@@ -216,9 +210,7 @@ def test_in_sessions_a_live_copy_lost_during_the_drain_is_a_gap_at_mail_end(tmp_
             return []
         return [frame]
 
-    room.add("bob2", name="bob", **bob.session_options(clock))
-    room.intercept("bob2", lose_two_and_mail_after_three)
-    room.pump()
+    come_back(room, bob, clock, lose_two_and_mail_after_three)
     room["alice"].send_message("two", room.now, to=["bob"])
     room["alice"].send_message("three", room.now, to=["bob"])
     events = room.pump()["bob2"]
