@@ -118,7 +118,7 @@ class _Counted(redis.Connection):
 
     def send_packed_command(self, command: object, check_health: bool = True) -> None:
         _Counted.writes += 1
-        super().send_packed_command(command, check_health)  # type: ignore[arg-type]
+        super().send_packed_command(command, check_health)  # type: ignore[no-untyped-call]
 
 
 def join_cost(url: str, joins: int) -> dict[str, float]:

@@ -121,8 +121,13 @@ def main(argv: list[str] | None = None) -> int:
         root = tk.Tk()
         root.withdraw()
         beat = Heartbeat(root)
-        app = SusurroApp(root, Options(server=f"{host}:{port}", name="reader", identity=str(key_file),
-                                       trust_file=str(home / "trust.json")), settings=Settings(home / "gui.json"))
+        app = SusurroApp(
+            root,
+            Options(
+                server=f"{host}:{port}", name="reader", identity=str(key_file), trust_file=str(home / "trust.json")
+            ),
+            settings=Settings(home / "gui.json"),
+        )
         try:
             beat.start()
             app.start()
@@ -150,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
             beat.start()
             start_of_history = app.strings("history_start")
             scrolled_wall = run_until(
-                root, lambda: target["pages"] >= pages or start_of_history in conversation.contents(), scroll)
+                root, lambda: target["pages"] >= pages or start_of_history in conversation.contents(), scroll
+            )
             scrolled = beat.stop()
             scrolled_pages, scrolled_lines = target["pages"], lines() - shown_before
 
@@ -189,14 +195,20 @@ def main(argv: list[str] | None = None) -> int:
                 from tests.helpers.xvfb import stop_xvfb
 
                 stop_xvfb(xvfb)
-    print(f"history_window {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {count:,} messages in one "
-          f"conversation (filled in {filled:.1f} s), Tk on {os.environ.get('DISPLAY')}, load {os.getloadavg()[0]:.1f}")
+    print(
+        f"history_window {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {count:,} messages in one "
+        f"conversation (filled in {filled:.1f} s), Tk on {os.environ.get('DISPLAY')}, load {os.getloadavg()[0]:.1f}"
+    )
     print(f"{'':52} {'drawn':>8} {'longest Tk block':>17} {'p99 beat late':>14} {'wall':>8}")
     rows = [
         ("baseline: read and drawn at once on the Tk thread", at_once, baseline, baseline_wall),
         ("window: open, newest page (read on the worker)", shown_before, opened, opened_wall),
-        (f"window: scroll up {scrolled_pages} pages (each read on the worker)", scrolled_lines, scrolled,
-         scrolled_wall),
+        (
+            f"window: scroll up {scrolled_pages} pages (each read on the worker)",
+            scrolled_lines,
+            scrolled,
+            scrolled_wall,
+        ),
     ]
     for label, drawn, (longest, p99), wall in rows:
         print(f"{label:52} {drawn:>8,} {longest * 1000:>14.1f} ms {p99 * 1000:>11.1f} ms {wall:>7.2f}s")

@@ -33,10 +33,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from . import loadgen, servers
 from .procstat import cpu_seconds
+
+T = TypeVar("T")
 
 DEFAULT_CLIENTS = (10, 100, 500, 1000, 2000)
 DEFAULT_IDLE = (1000, 10000)
@@ -148,7 +150,7 @@ class Ports:
         return port
 
 
-def split(names: list[str], parts: int) -> list[list[str]]:
+def split(names: list[T], parts: int) -> list[list[T]]:
     return [names[i::parts] for i in range(parts)]
 
 
@@ -440,8 +442,8 @@ def summary(results: list[StepResult], sweep: list[int], names: list[str]) -> li
     for n in sweep:
         cells = []
         for name in names:
-            r = best.get((name, n))
-            cells.append(f"{name}={r.deliveries:,.0f}" if r else f"{name}=-")
+            found = best.get((name, n))
+            cells.append(f"{name}={found.deliveries:,.0f}" if found else f"{name}=-")
         lines.append(f"  N={n:<4} " + "  ".join(cells))
     lines.append("")
     for n in sweep:
@@ -585,17 +587,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"idle connections: RSS with {count} joined clients doing nothing", flush=True)
             print(f"{'server':<9} {'conns':>6} {'RSS before':>14} {'RSS after':>14} {'per conn':>14}", flush=True)
             for name in args.server_names:
-                line = idle_memory(gens, name, count, ports, args.relay_arg)
-                if line:
-                    print(line, flush=True)
+                idle_line = idle_memory(gens, name, count, ports, args.relay_arg)
+                if idle_line:
+                    print(idle_line, flush=True)
         if args.storm:
             print("", flush=True)
             print(f"join storm: {args.storm} clients connecting at once, seconds until all have joined", flush=True)
             print(f"{'server':<9} {'conns':>6} {'joined':>7} {'seconds':>11} {'server CPU':>10}", flush=True)
             for name in args.server_names:
-                line = join_storm(gens, name, args.storm, ports, args.relay_arg)
-                if line:
-                    print(line, flush=True)
+                storm_line = join_storm(gens, name, args.storm, ports, args.relay_arg)
+                if storm_line:
+                    print(storm_line, flush=True)
     except KeyboardInterrupt:
         print("# interrupted", flush=True)
         return 130
