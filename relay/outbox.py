@@ -34,6 +34,7 @@ frame the kernel took only in part is counted as thrown away too).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -66,8 +67,27 @@ class Batch:
         if pool is not None and len(dirty) >= pool.threshold:
             pool.flush(dirty)
             return
-        for outbox in dirty:
+        flush_each(dirty)
+
+
+def flush_each(outboxes: list[Outbox]) -> None:
+    """Flush every one of ``outboxes``: one that raises (a bug: ``flush`` handles the socket's
+    errors itself) is logged and cut, and the others are still flushed."""
+    for outbox in outboxes:
+        try:
             outbox.flush()
+        except Exception:
+            log.exception("flushing an outbox failed; cutting its connection")
+            _cut_after_failure(outbox)
+
+
+def _cut_after_failure(outbox: Outbox) -> None:
+    # Its state is unknown after the raise, so it is given up, not retried: its
+    # connection is cut, and its owning loop closes it and reports what it held.
+    with contextlib.suppress(Exception):
+        outbox.abort("internal error")
+        if outbox.on_overflow is not None:
+            outbox.on_overflow()
 
 
 #: A pass's outboxes from which its flush is shared with the pool's threads: below
@@ -118,8 +138,7 @@ class FlushPool:
             helper.share = outboxes[index::parts]
             helper.done.clear()
             helper.go.set()
-        for outbox in outboxes[::parts]:
-            outbox.flush()
+        flush_each(outboxes[::parts])
         for helper in self._helpers:
             helper.done.wait(POOL_WAIT)
 
@@ -139,10 +158,7 @@ class FlushPool:
                 return
             share, helper.share = helper.share, []
             try:
-                for outbox in share:
-                    outbox.flush()
-            except Exception:
-                log.exception("a flush thread's share failed")
+                flush_each(share)
             finally:
                 helper.done.set()
 

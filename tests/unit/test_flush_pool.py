@@ -114,3 +114,25 @@ def test_stopping_the_pool_ends_its_threads() -> None:
     for thread in threads:
         thread.join(10.0)
         assert not thread.is_alive()
+
+
+class BrokenSocket(ThreadSocket):
+    """A ``send`` that raises what ``Outbox.flush`` does not expect (a bug's stand-in)."""
+
+    def send(self, data: bytes) -> int:
+        raise RuntimeError("a bug in a send path")
+
+
+def test_an_outbox_whose_flush_raises_is_cut_and_the_rest_of_its_share_still_leaves(pooled: Pooled) -> None:
+    sockets = [ThreadSocket() for _ in range(2 * POOL_THRESHOLD)]
+    # Index 0 is in the loop's own share, 1 in the pool thread's (interleaved shares):
+    # both come before every other outbox of their share.
+    sockets[0], sockets[1] = BrokenSocket(), BrokenSocket()
+    boxes = [Outbox(1 << 20, s.send) for s in sockets]
+    cut: list[Outbox] = []
+    for box in boxes:
+        box.on_overflow = lambda box=box: cut.append(box)  # type: ignore[misc]
+    _pass(boxes, pooled.batch, 2)
+    assert all(bytes(s.written) == b"<000><001>" for s in sockets[2:]), "every other outbox of both shares was sent"
+    assert sorted(map(id, cut)) == sorted(map(id, boxes[:2])), "the two that raised were cut"
+    assert boxes[0].aborted and boxes[1].aborted
