@@ -15,6 +15,7 @@ from .addresses import announce
 from .budget import DEFAULT_MAX_PARTIAL_BYTES, DEFAULT_MEMORY_BUDGET
 from .cluster.errors import ClusterConfigError
 from .config import (
+    DEFAULT_FANOUT_HOLD_MS,
     DEFAULT_FLUSH_THREADS,
     DEFAULT_FRAME_TIMEOUT,
     DEFAULT_HANDSHAKE_TIMEOUT,
@@ -24,6 +25,7 @@ from .config import (
     DEFAULT_MAX_PER_IP,
     DEFAULT_PORT,
     DEFAULT_SEND_TIMEOUT,
+    MAX_FANOUT_HOLD_MS,
     RelayConfig,
 )
 from .environment import apply_environment, document_environment
@@ -285,6 +287,13 @@ def add_capacity_flags(limits: argparse._ArgumentGroup) -> None:
         help="threads per event loop that send a share of a message to a large room "
         f"(0: the loop sends every copy itself; default {DEFAULT_FLUSH_THREADS})",
     )
+    limits.add_argument(
+        "--fanout-hold-ms",
+        type=_positive_int(0, MAX_FANOUT_HOLD_MS),
+        default=DEFAULT_FANOUT_HOLD_MS,
+        help="milliseconds a pass that wrote to many members may keep its copies while more input arrives, "
+        f"so several messages leave in one send per member (0: off; default {DEFAULT_FANOUT_HOLD_MS})",
+    )
 
 
 def robustness_flag_error(args: argparse.Namespace) -> str | None:
@@ -383,6 +392,7 @@ def _run(args: argparse.Namespace, logs: LogSetup, hangups: list[int]) -> int:
         max_pending=args.max_pending,
         io_threads=args.io_threads,
         flush_threads=args.flush_threads,
+        fanout_hold=args.fanout_hold_ms / 1000,
         cluster=args.cluster,
         cluster_password_file=args.cluster_password_file,
         **room_settings(args),  # type: ignore[arg-type]

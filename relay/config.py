@@ -42,6 +42,11 @@ DEFAULT_FRAME_TIMEOUT = 30.0
 DEFAULT_IO_THREADS = 1
 #: Threads per I/O loop that flush a share of a large pass's outboxes (relay/outbox.py, FlushPool).
 DEFAULT_FLUSH_THREADS = 1
+#: Longest a pass that wrote to many members keeps its copies while more input is
+#: being read, so the next messages to the room leave in the same ``send`` per
+#: member (relay/loop.py, FANOUT_HOLD_OUTBOXES); and the most an operator may set.
+DEFAULT_FANOUT_HOLD_MS = 10
+MAX_FANOUT_HOLD_MS = 50
 
 
 def default_max_pending(max_clients: int) -> int:
@@ -95,6 +100,7 @@ class RelayConfig:
     max_pending: int | None = None
     io_threads: int = DEFAULT_IO_THREADS
     flush_threads: int = DEFAULT_FLUSH_THREADS
+    fanout_hold: float = DEFAULT_FANOUT_HOLD_MS / 1000
     # The cluster: ``redis://HOST:PORT/DB`` shared with other relay processes (relay/cluster/), and
     # the file holding its password (else $SUSURRO_REDIS_PASSWORD). None: one process, SQLite.
     cluster: str | None = None
