@@ -85,6 +85,4 @@ def test_a_run_offered_whole_ends_as_the_same_copies_offered_one_by_one(
 ) -> None:
     if sum(run) > BUDGET:
         return  # larger than a whole budget: whole, it is taken into an empty outbox; one by one, maybe not
-    assert _play(before, sent_before, window, run, joined=True) == _play(
-        before, sent_before, window, run, joined=False
-    )
+    assert _play(before, sent_before, window, run, joined=True) == _play(before, sent_before, window, run, joined=False)
