@@ -24,6 +24,7 @@ import os
 import platform
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -139,15 +140,35 @@ class Generators:
 
 
 class Ports:
+    """The servers' ports, one after another from ``base``, skipping any that something else holds.
+
+    On a shared machine another run of a benchmark (or a test's relay) may
+    listen on the next port: a server that cannot bind exits, but the harness
+    would find that other process listening and measure it instead.
+    """
+
     def __init__(self, base: int) -> None:
         self.next = base
 
     def take(self) -> int:
-        port = self.next
-        self.next += 1
-        if port > PORT_LIMIT:
-            raise RuntimeError("ran out of benchmark ports (21000-21999)")
-        return port
+        while True:
+            port = self.next
+            self.next += 1
+            if port > PORT_LIMIT:
+                raise RuntimeError("ran out of benchmark ports (21000-21999)")
+            if port_is_free(port):
+                return port
+
+
+def port_is_free(port: int) -> bool:
+    """Whether a server could bind ``port`` on the loopback address now (as the servers bind it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((servers.HOST, port))
+        except OSError:
+            return False
+    return True
 
 
 def split(names: list[T], parts: int) -> list[list[T]]:
