@@ -284,6 +284,7 @@ class RelayCore:
             wall_clock,
             elsewhere=self.router.mail_waiting,
             address_of=self._counted_address,
+            notify=self._notify,
         )
         #: One handler per client frame type; ``_dispatch`` refuses any other.
         self._handlers: dict[type[Frame], Callable[[Connection, Any], None]] = {

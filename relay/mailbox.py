@@ -51,9 +51,11 @@ from susurro.protocol import (
     WireBundle,
     WireOneTimePrekey,
     WireSignedPrekey,
+    encode,
 )
+from susurro.protocol.limits import ABSOLUTE_MAX_FRAME
 
-from .peer import Handler, offer
+from .peer import Handler, Notify, offer, offer_each
 from .peer import Peer as MailPeer
 from .store.base import StoreError
 from .store.mailbox import (
@@ -154,11 +156,13 @@ class MailboxService:
         clock: Callable[[], float] = time.time,
         elsewhere: Callable[[Sequence[str]], None] | None = None,
         address_of: Callable[[MailPeer], str | None] = lambda peer: None,
+        notify: Notify = offer_each,
     ) -> None:
         """``online(name)`` is the connection holding that name now, if any; ``clock`` is wall time;
         ``elsewhere(names)`` is told the mailbox owners mail was just stored for that do not drain
         here (the core's: they may be connected to another relay node, which then starts their drain);
-        ``address_of(peer)`` its source address where the per-address bounds apply (None: exempt)."""
+        ``address_of(peer)`` its source address where the per-address bounds apply (None: exempt);
+        ``notify`` offers a frame to owners who may be on another node (their prekeys running low)."""
         self.mailboxes = mailboxes
         self.prekeys = prekeys
         self._online = online
@@ -174,6 +178,7 @@ class MailboxService:
         self._per_connection_receipts = _Quota(POST_SHARES_PER_CONNECTION * limits.max_per_sender, 3_600)
         self._per_address_mailbox = _Quota(max(1, limits.max_items // ADDRESS_SHARE_OF_A_MAILBOX), 86_400)
         self._address_of = address_of
+        self._notify = notify
 
     # --- connection lifecycle ----------------------------------------------------
 
@@ -188,6 +193,11 @@ class MailboxService:
     def _subscribed(self, peer: MailPeer) -> bool:
         with self._lock:
             return id(peer) in self._drains
+
+    def _drains_elsewhere(self, peer: MailPeer) -> bool:
+        """``peer`` is connected here but has not published prekeys (it does not speak the mailbox
+        protocol yet): a count is not for it. A member of another node is not connected here."""
+        return peer.node is None and not self._subscribed(peer)
 
     def left(self, peer: MailPeer) -> None:
         with self._lock:
@@ -297,8 +307,11 @@ class MailboxService:
             )
             if one_time and bundle.remaining < ONE_TIME_PREKEY_LOW_WATER:
                 owner = self._online(bundle.name)
-                if owner is not None and owner.ik == bundle.identity_key and self._subscribed(owner):
-                    offer(owner, PrekeysHeld(one_time=bundle.remaining))
+                # The owner drains here, or is a member of another node (never drains here): that node
+                # hands it the count, so an owner anywhere in the cluster refills in time.
+                if owner is not None and owner.ik == bundle.identity_key and not self._drains_elsewhere(owner):
+                    low = encode(PrekeysHeld(one_time=bundle.remaining), max_frame=ABSOLUTE_MAX_FRAME)
+                    self._notify([owner], low)
         offer(peer, Bundles(id=frame.id, bundles=tuple(bundles), unknown=tuple(unknown)))
 
     def _post(self, peer: MailPeer, frame: Post) -> None:

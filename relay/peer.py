@@ -30,6 +30,11 @@ class Peer(Protocol):
     @property
     def outbox(self) -> Outbox: ...
 
+    @property
+    def node(self) -> str | None:
+        """The other relay node it is connected to (``--cluster``), or None: connected here."""
+        ...
+
 
 #: A service's handler for one request type (the frame is of that type).
 Handler = Callable[[Any, Any], None]

@@ -7,11 +7,28 @@ seen within a few seconds); nothing asserts on time."""
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from susurro.protocol import Ack, Deliver, Dropped, DropReason, Frame, Joined, Left, Welcome
+from susurro.client.prekeyring import PrekeyRing, Publication
+from susurro.client.prekeywire import prekeys_frame
+from susurro.crypto.prekeys import ONE_TIME_PREKEY_LOW_WATER
+from susurro.protocol import (
+    Ack,
+    BundleFetch,
+    Bundles,
+    Deliver,
+    Dropped,
+    DropReason,
+    Frame,
+    Joined,
+    Left,
+    MailEnd,
+    PrekeysHeld,
+    Welcome,
+)
 from susurro.relay import RelayConfig, RelayServer
 from tests.helpers.hostile_client import Closed, HostileClient, connect, joined_client
 from tests.helpers.redis_server import RedisServer
@@ -305,3 +322,28 @@ def test_a_message_from_someone_a_node_has_not_seen_arrive_yet_comes_after_their
             assert isinstance(deliver, Deliver) and deliver.sender == "alice" and deliver.id == "early"
             ack = next_of(alice, Ack)
             assert isinstance(ack, Ack) and ack.delivered == ("bob",)
+
+
+def test_a_member_whose_one_time_prekeys_run_low_through_another_node_is_told_to_refill(
+    cluster: Callable[..., RelayServer],
+) -> None:
+    """bob publishes on node 2; alice takes one of his one-time prekeys through node 1. Below the low
+    mark the owner is told how many are left wherever he is connected, or he would run dry unawares."""
+    node1, node2 = cluster(), cluster()
+    with member(node1, "alice") as alice, member(node2, "bob") as bob:
+        assert bob.identity is not None
+        ring = PrekeyRing(bob.identity)
+        bob.send_frame(prekeys_frame(ring.on_join(time.time())))  # the signed prekey: nothing held yet
+        bob.expect_frame(PrekeysHeld, skip=("joined", "left"))
+        bob.expect_frame(MailEnd, skip=("joined", "left"))
+        batch = ring.due(time.time(), relay_one_time_count=0)
+        assert batch is not None
+        bob.send_frame(prekeys_frame(Publication(signed=None, one_time=batch.one_time[:ONE_TIME_PREKEY_LOW_WATER])))
+        held = bob.expect_frame(PrekeysHeld, skip=("joined", "left"))
+        assert isinstance(held, PrekeysHeld) and held.one_time == ONE_TIME_PREKEY_LOW_WATER
+        wait_joined(alice, "bob")  # node 1 sees bob on node 2
+        alice.send_frame(BundleFetch(id="f1", keys=(bob.identity.public,), one_time=True))
+        bundles = alice.expect_frame(Bundles, skip=("joined", "left"))
+        assert isinstance(bundles, Bundles) and bundles.bundles[0].opk is not None
+        low = bob.expect_frame(PrekeysHeld, skip=("joined", "left"))
+        assert isinstance(low, PrekeysHeld) and low.one_time == ONE_TIME_PREKEY_LOW_WATER - 1

@@ -24,6 +24,7 @@ class Peer:
     name: str
     identity: IdentityKey = field(default_factory=IdentityKey.generate)
     outbox: MemoryOutbox = field(default_factory=MemoryOutbox)
+    node: str | None = None  # connected here
 
     @property
     def ik(self) -> bytes:
