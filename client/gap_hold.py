@@ -79,6 +79,8 @@ class GapHold:
         self._held: OrderedDict[Stream, _Held] = OrderedDict()
         #: Holding until this time (the session's clock); None: gaps are warned at once.
         self._until: float | None = None
+        #: When holding began: a clock that goes back past it ends the hold (below).
+        self._since = 0.0
         self._judged: list[ev.Warning] = []
 
     @property
@@ -87,7 +89,7 @@ class GapHold:
 
     def open(self, now: float) -> None:
         """Our prekeys went out: what waited for us comes now, after live copies that may overtake it."""
-        self._until = now + GAP_HOLD_SECONDS
+        self._since, self._until = now, now + GAP_HOLD_SECONDS
 
     def judge(
         self, check: CounterCheck, sender: str, stream: Stream, counter: int, *, waited: bool
@@ -128,8 +130,10 @@ class GapHold:
         self._release()
 
     def tick(self, now: float) -> None:
-        """Time passes: past ``GAP_HOLD_SECONDS`` without ``mail_end``, holding stops."""
-        if self._until is not None and now >= self._until:
+        """Time passes: past ``GAP_HOLD_SECONDS`` without ``mail_end``, holding stops. So it does if the
+        clock went back before holding began: the session's clock is the wall clock (stepped by NTP, or
+        by whoever can fake its time source), and a step back must not stretch the hold by the step."""
+        if self._until is not None and not self._since <= now < self._until:
             self._release()
 
     def abandon(self) -> None:

@@ -107,6 +107,14 @@ def test_a_relay_that_never_says_mail_end_holds_gaps_only_until_the_deadline() -
     assert bob.copy(1, waited=True) == ["late"]  # it was warned: its fill is late
 
 
+def test_a_clock_stepped_back_while_holding_ends_the_hold_instead_of_stretching_it() -> None:
+    bob = Receiver()
+    assert bob.copy(3, waited=False) == []
+    bob.gaps.tick(NOW - 3_600)  # the wall clock went back an hour: the deadline would be an hour later
+    assert bob.judged() == ["2 message(s) from alice addressed to you never arrived"]
+    assert not bob.gaps.holding
+
+
 def test_the_connection_ending_mid_drain_warns_what_is_held() -> None:
     bob = Receiver()
     assert bob.copy(2, waited=False) == []
