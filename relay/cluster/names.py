@@ -49,11 +49,17 @@ end
 return all
 """
 #: KEYS: the keys of one claim whose TTL lapsed. ARGV: holder, ttl ms. 1 if every key was free or the
-#: holder's (all now the holder's again), else 0 and nothing is taken.
+#: holder's (all now the holder's again), else 0: the claim is lost, and the keys still the holder's are
+#: freed with it (kept, a lost member's name or key would lock its next session out for a whole TTL).
 _RETAKE = """
 for _, key in ipairs(KEYS) do
   local held = redis.call('GET', key)
-  if held and held ~= ARGV[1] then return 0 end
+  if held and held ~= ARGV[1] then
+    for _, own in ipairs(KEYS) do
+      if redis.call('GET', own) == ARGV[1] then redis.call('DEL', own) end
+    end
+    return 0
+  end
 end
 for _, key in ipairs(KEYS) do redis.call('SET', key, ARGV[1], 'PX', ARGV[2]) end
 return 1

@@ -188,9 +188,13 @@ class ClusterRouter:
         if admission is Admission.ADMITTED:
             with self._lock:
                 self._claimed[key] = conn
-            # The claim proves no other node holds the name now: a stand-in still under it is stale
-            # (its node died and this one has not polled since), and would refuse the join.
-            self._remote_left(member.name)
+            # The claim proves no other node holds the name or the key now: a stand-in still under either
+            # is stale (its member left or its node died, and this one has not polled since), and would
+            # refuse the join (the roster allows one entry per identity key).
+            with self._lock:
+                stale = [name for name, conn in self._stand_ins.items() if conn.ik == member.ik]
+            for name in {member.name, *stale}:
+                self._remote_left(name)
             return None
         if admission is Admission.UNCHECKED:
             detail = "this relay cannot check names with the rest of its cluster right now; try again shortly"

@@ -228,6 +228,8 @@ def test_an_identity_claim_taken_by_another_session_while_it_lapsed_ends_the_mem
         raw.delete(node1.claims.identity_key(ik("alice")))
     assert node2.admit("alice-phone", "alice-phone", "c9", b"alice elsewhere", ik("alice")) is ADMITTED
     assert of(NameLost, node1.poll(now=0)) == [NameLost("alice")]
+    # Her name goes with the lost key, not held for a TTL by a session that is ending.
+    assert node1.claims.holder("alice") is None
     # A lapsed claim still free is taken back instead.
     with redis_server.client() as raw:
         raw.delete(node2.claims.identity_key(ik("bob")))

@@ -142,6 +142,27 @@ def test_a_second_session_of_one_identity_key_is_refused_on_the_other_node_befor
         alice.ping()  # the session present keeps its connection
 
 
+def test_a_key_that_left_one_node_joins_the_other_under_another_name_at_once(
+    cluster: Callable[..., RelayServer], redis_server: RedisServer
+) -> None:
+    """alice leaves node 2 and her key comes back on node 1 as alice-laptop before node 1 has polled:
+    Redis gave the key, so the stand-in node 1 still has for alice is stale, and must not refuse her."""
+    node1, node2 = cluster(), cluster()
+    with member(node1, "bob") as bob:
+        first = member(node2, "alice")
+        wait_joined(bob, "alice")  # node 1 holds a stand-in for her key
+        assert first.identity is not None
+        identity = first.identity
+        first.close()  # node 2 frees her claims at once; node 1 hears of it at its next poll (3 s)
+        claim = b"susurro:identity:" + identity.public.hex().encode()
+        with redis_server.client() as raw:
+            wait_until(lambda: not raw.exists(claim), "node 2 to free her key's claim")
+        with connect(node1) as laptop:
+            laptop.send_frame(laptop.make_hello("alice-laptop", identity=identity))
+            welcome = laptop.expect_frame(Welcome, skip=("joined", "left"))
+            assert isinstance(welcome, Welcome) and welcome.name == "alice-laptop"
+
+
 def test_a_node_that_stops_is_seen_leaving(cluster: Callable[..., RelayServer]) -> None:
     node1, node2 = cluster(), cluster()
     with member(node1, "alice") as alice, member(node2, "bob"):
