@@ -114,6 +114,12 @@ class Worker:
         self.pings: list[Client] = []
         self.everyone: list[str] = []
         self.built = True
+        # Reads go into one buffer and are copied out at their size, as the
+        # relay reads: a 256 KiB bytes object per recv, shrunk to the ~400
+        # bytes of a copy, can cost the allocator a trim and fresh pages per
+        # read (over 1,000 socket pairs alone: 20-26 µs a read against 6-7).
+        self.recv_buffer = bytearray(RECV_SIZE)
+        self.recv_view = memoryview(self.recv_buffer)
 
     # --- the command loop -----------------------------------------------------
 
@@ -379,14 +385,15 @@ class Worker:
 
     def _read(self, client: Client) -> None:
         try:
-            data = client.sock.recv(RECV_SIZE)
+            count = client.sock.recv_into(self.recv_buffer)
         except BlockingIOError:
             return
         except OSError:
-            data = b""
-        if not data:
+            count = 0
+        if not count:
             self._drop(client)
             return
+        data = bytes(self.recv_view[:count])
         self.last_rx = time.monotonic()
         if client.state == "handshake":
             try:
