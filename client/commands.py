@@ -44,6 +44,9 @@ class RoomWord(str, enum.Enum):
     PROMOTE = "promote"
     FORGET_ROOM = "forget-room"
     RESUME_ROOM = "resume-room"
+    INVITES = "invites"
+    ACCEPT_INVITE = "accept-invite"
+    DECLINE_INVITE = "decline-invite"
 
     def __str__(self) -> str:
         return str(self.value)
@@ -61,10 +64,22 @@ ROOM_USAGE: dict[RoomWord, str] = {
     RoomWord.PROMOTE: "/promote NAME",
     RoomWord.FORGET_ROOM: "/forget-room LABEL",
     RoomWord.RESUME_ROOM: "/resume-room LABEL",
+    RoomWord.INVITES: "/invites",
+    RoomWord.ACCEPT_INVITE: "/accept-invite LABEL",
+    RoomWord.DECLINE_INVITE: "/decline-invite LABEL",
 }
 #: Room commands that take one word: a room's label or a member's name.
 _ONE_WORD = frozenset(
-    {RoomWord.JOIN, RoomWord.INVITE, RoomWord.REMOVE, RoomWord.PROMOTE, RoomWord.FORGET_ROOM, RoomWord.RESUME_ROOM}
+    {
+        RoomWord.JOIN,
+        RoomWord.INVITE,
+        RoomWord.REMOVE,
+        RoomWord.PROMOTE,
+        RoomWord.FORGET_ROOM,
+        RoomWord.RESUME_ROOM,
+        RoomWord.ACCEPT_INVITE,
+        RoomWord.DECLINE_INVITE,
+    }
 )
 #: The flag of ``/create``.
 OPEN_FLAG = "--open"

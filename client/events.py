@@ -78,6 +78,8 @@ class WarningKind(str, enum.Enum):
     ROOM_LABEL_MOVED = "room_label_moved"
     ROOM_KEY_MISMATCH = "room_key_mismatch"
     ROOM_STALE_SENDER_HEAD = "room_stale_sender_head"
+    #: A message to a room whose invitation we declined: not shown, nothing kept.
+    ROOM_NOT_ACCEPTED = "room_not_accepted"
     # the terminal client's own refusals (``--json`` warnings it writes itself)
     SEND_FAILED = "send_failed"
     TRUST_FAILED = "trust_failed"

@@ -220,6 +220,8 @@ class Incoming:
         def ready(item: HeldRoomMessage) -> bool:
             head = item.opened.inner.head
             assert head is not None
+            if rooms.invites.invited(item.room_id):
+                return False  # an invitation: it waits (bounded, in memory) for the user to accept or decline
             return rooms.reached(item.room_id, head.seq) or not rooms.catching_up(item.room_id)
 
         for item in self._held.release(ready):
@@ -250,6 +252,11 @@ class Incoming:
         head = inner.head
         assert head is not None
         events: list[ev.Event] = []
+        if self._rooms is not None and self._rooms.invites.declined(head.room_id):
+            detail = f"{peer.name} sent a message to room {inner.room[:40]!r}, whose invitation you declined; " \
+                "not shown, nothing of it kept"
+            return [RoomAlert(kind=RoomWarning.NOT_ACCEPTED, detail=detail, sender=peer.name, room=inner.room,
+                              room_id=head.room_id)]
         state = None if self._rooms is None else self._rooms.state(head.room_id)
         if state is not None and inner.room != state.label:
             detail = (

@@ -34,6 +34,13 @@ from .room_events import (
     RoomNotice,
     RoomReady,
 )
+from .room_invites import (
+    MAX_INVITATIONS,
+    MAX_INVITATIONS_PER_INVITER,
+    DropReason,
+    InvitationDropped,
+    InvitationReceived,
+)
 
 
 def _room_json(event: ev.Event) -> dict[str, Any] | None:
@@ -68,6 +75,10 @@ def _room_json(event: ev.Event) -> dict[str, Any] | None:
         return {"event": "room_created", **base}
     if isinstance(event, Invited):
         return {"event": "invited", "by": event.by, **base}
+    if isinstance(event, InvitationReceived):
+        return {"event": "invitation", "by": event.by, "known": event.known, **base}
+    if isinstance(event, InvitationDropped):
+        return {"event": "invitation_dropped", "by": event.by, "reason": event.reason.value, **base}
     if isinstance(event, MemberAdded):
         return {"event": "member_added", "name": event.name, "by": event.by, **base}
     if isinstance(event, MemberRemoved):
@@ -77,6 +88,13 @@ def _room_json(event: ev.Event) -> dict[str, Any] | None:
     if isinstance(event, RoomNotice):
         return {"event": "room_notice", "text": event.text, **base}
     return {"event": "room", **base}
+
+
+#: Why an invitation was let go, in words.
+_DROPPED = {
+    DropReason.TOO_MANY: f"{MAX_INVITATIONS} invitations were waiting",
+    DropReason.TOO_MANY_FROM_INVITER: f"{MAX_INVITATIONS_PER_INVITER} invitations from them were waiting",
+}
 
 
 def _room_text(event: ev.Event) -> str | None:
@@ -91,7 +109,19 @@ def _room_text(event: ev.Event) -> str | None:
     if isinstance(event, RoomCreated):
         return f"* created room {where}"
     if isinstance(event, Invited):
-        return f"* {event.by} added you to room {where} (/join {printable(event.room)})"
+        return f"* {event.by} added you to room {where}"
+    if isinstance(event, InvitationReceived):
+        who = printable(event.by) if event.known else f"{printable(event.by)} (someone you have not met)"
+        label = printable(event.room)
+        return (
+            f"* {who} invited you to room {where}: /accept-invite {label} to follow it, /decline-invite {label} "
+            "to let it go (nothing of the room is kept until you accept)"
+        )
+    if isinstance(event, InvitationDropped):
+        return (
+            f"* the invitation from {printable(event.by)} to room {where} was let go: "
+            f"{_DROPPED[event.reason]} (/join {printable(event.room)} still takes it up)"
+        )
     if isinstance(event, MemberAdded):
         return f"* {event.by} added {event.name} to {where}"
     if isinstance(event, MemberRemoved):

@@ -3,7 +3,9 @@
 ``/create LABEL [--open]``, ``/invite NAME``, ``/join LABEL``, ``/rooms``,
 ``/members``, ``/leave``, ``/remove NAME``, ``/promote NAME``,
 ``/forget-room LABEL`` (drop the label's pin: a relay that lost its rooms),
-``/resume-room LABEL`` (send again after a fork, on the user's word). Every change
+``/resume-room LABEL`` (send again after a fork, on the user's word), ``/invites``,
+``/accept-invite LABEL`` and ``/decline-invite LABEL`` (rooms someone added us to:
+nothing of one is kept until accepted; ``/join LABEL`` accepts too). Every change
 is signed here from the verified log (``RoomBook``); the relay only stores
 it. ``/invite`` uses the identity key pinned for NAME in the trust store and
 refuses a name never seen. A plain line goes to the current room once there
@@ -22,7 +24,9 @@ from . import events as ev
 from .commands import RoomCommand, RoomWord
 from .connection import RelayConnection
 from .errors import SendError
+from .printable import printable
 from .room_events import Invited, RoomCreated, RoomReady
+from .room_invites import AmbiguousInvitation
 from .rooms import RoomBook
 
 ROOM_HELP = [
@@ -38,6 +42,9 @@ ROOM_HELP = [
     "takes the room the relay names then, trusted on first sight again",
     "/resume-room LABEL  after a fork, go on sending to LABEL at the history verified here (removals the "
     "other history holds are not followed)",
+    "/invites         rooms you were invited to (added by someone else), waiting for your answer",
+    "/accept-invite LABEL  follow a room you were invited to (LABEL#ID if two have that label)",
+    "/decline-invite LABEL  let an invitation go: nothing of the room is kept, the room is not told",
 ]
 COMMANDS = frozenset(word.value for word in RoomWord)
 
@@ -64,6 +71,10 @@ class RoomCommands:
             connection.room_request(lambda b, now: b.create(label, policy, now))
             self.current = label  # until the relay's answer is verified: then its id
             return []
+        if command in (RoomWord.INVITES, RoomWord.ACCEPT_INVITE, RoomWord.DECLINE_INVITE):
+            return self._answer(command, arg, connection)
+        if command is RoomWord.JOIN and book.state(arg) is None and _pending(book, arg):
+            return self._answer(RoomWord.ACCEPT_INVITE, arg, connection)
         if command is RoomWord.JOIN:
             self.joining.add(name_key(arg))
             state = book.state(arg)  # the room this label was first seen naming here, whatever the relay says now
@@ -139,6 +150,44 @@ class RoomCommands:
         self._change(connection, state.room_id, kind, subject.name, subject.identity_key)
         return []
 
+    def _answer(
+        self, command: RoomWord, arg: str, connection: RelayConnection
+    ) -> list[tuple[dict[str, object], str]]:
+        """``/invites``, or accept or decline one; a room accepted becomes the current one once verified."""
+        book = connection.rooms()
+        if command is RoomWord.INVITES:
+            pending = book.invites.invitations.pending()
+            if not pending:
+                return [({"event": "invitations", "rooms": []}, "* no invitations are waiting")]
+            records: list[tuple[dict[str, object], str]] = []
+            for invitation in pending:
+                met = "" if invitation.known_inviter else " (someone you have not met)"
+                record: dict[str, object] = {
+                    "event": "invitation",
+                    "room": invitation.label,
+                    "room_id": invitation.room_id.hex(),
+                    "by": invitation.inviter,
+                    "known": invitation.known_inviter,
+                }
+                text = f"* {printable(invitation.inviter)}{met} invited you to {printable(invitation.shown)}"
+                records.append((record, text))
+            return records
+        try:
+            found = book.invites.invitations.find(arg)
+        except AmbiguousInvitation as exc:
+            raise SendError(f"two invitations are for rooms labelled {arg!r}: {exc}; name one as LABEL#ID") from None
+        if found is None:
+            raise SendError(f"no invitation to a room {arg!r} is waiting (/invites lists them)")
+        room_id = found.room_id
+        if command is RoomWord.DECLINE_INVITE:
+            connection.with_rooms(lambda b: b.invites.decline(room_id))
+            record = {"event": "invitation_declined", "room": found.label, "room_id": room_id.hex()}
+            return [(record, f"* declined the invitation to {printable(found.shown)}: nothing of it is kept")]
+        connection.room_request(lambda b, now: b.accept(room_id))
+        self.current = found.label
+        record = {"event": "invitation_accepted", "room": found.label, "room_id": room_id.hex()}
+        return [(record, f"* accepted the invitation to {printable(found.shown)}: its log is fetched and verified")]
+
     def _forget(self, label: str, shown: str, room_id: bytes | None) -> list[tuple[dict[str, object], str]]:
         if room_id is None:
             raise SendError(f"no room is pinned to the label {label!r} here")
@@ -204,3 +253,11 @@ class RoomCommands:
             self._change(connection, room_id, EntryKind.ADD, connection.session.name, own)
         else:
             raise SendError(f"{book.display(state)} is invite-only; ask one of its admins to /invite you")
+
+
+def _pending(book: RoomBook, label: str) -> bool:
+    """An invitation (or exactly one) answers to ``label``: ``/join`` then accepts it."""
+    try:
+        return book.invites.invitations.find(label) is not None
+    except AmbiguousInvitation:
+        return True  # the accept names them and asks which

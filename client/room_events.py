@@ -28,6 +28,7 @@ class RoomWarning:
     LABEL_MOVED: Final = WarningKind.ROOM_LABEL_MOVED
     KEY_MISMATCH: Final = WarningKind.ROOM_KEY_MISMATCH
     STALE_SENDER_HEAD: Final = WarningKind.ROOM_STALE_SENDER_HEAD
+    NOT_ACCEPTED: Final = WarningKind.ROOM_NOT_ACCEPTED
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,9 +56,10 @@ class RoomReady(RoomEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Invited(RoomEvent):
-    """We were added to a room (``by`` signed it)."""
+    """We were added to a room (``by`` signed it, with the identity key ``by_key``)."""
 
     by: str
+    by_key: bytes = b""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,7 +126,7 @@ def describe(before: RoomState, entries: list[bytes], own_ik: bytes) -> list[ev.
         by = names.get(entry.signer, "?")
         if entry.kind is EntryKind.ADD:
             if entry.subject_ik == own_ik:
-                events.append(Invited(room=label, room_id=room_id, by=by))
+                events.append(Invited(room=label, room_id=room_id, by=by, by_key=entry.signer))
             else:
                 events.append(MemberAdded(room=label, room_id=room_id, name=entry.subject_name, by=by))
         elif entry.kind in (EntryKind.REMOVE, EntryKind.LEAVE):

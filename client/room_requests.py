@@ -45,6 +45,8 @@ class Answered:
     own: Change | None
     #: The room a fetch asked for (None: the request was no fetch).
     fetched: bytes | None = None
+    #: The request was a find (the user asked for the room by its label).
+    sought: bool = False
 
 
 class RoomRequests:
@@ -57,6 +59,7 @@ class RoomRequests:
         self._fetching: dict[str, bytes] = {}  # request id -> room
         self._changes: dict[str, Change] = {}  # request id -> change awaiting its answer
         self._creating: dict[str, bytes] = {}  # request id -> create entry
+        self._finding: set[str] = set()  # request ids of finds
         self._retry: list[Change] = []  # changes that lost a race, re-signed once caught up
         self._ids = 0
 
@@ -71,7 +74,9 @@ class RoomRequests:
         return request
 
     def find(self, label: str) -> RoomFind:
-        return RoomFind(id=self._next_id("f"), label=label)
+        request = RoomFind(id=self._next_id("f"), label=label)
+        self._finding.add(request.id)
+        return request
 
     def list_rooms(self) -> RoomList:
         return RoomList(id=self._next_id("l"))
@@ -105,7 +110,9 @@ class RoomRequests:
         """The request ``request_id`` was answered: what it stood for (nothing is awaited for it any more)."""
         created = self._creating.pop(request_id, None)
         own = self._changes.pop(request_id, None)
-        return Answered(created, own, self._fetching.pop(request_id, None))
+        sought = request_id in self._finding
+        self._finding.discard(request_id)
+        return Answered(created, own, self._fetching.pop(request_id, None), sought)
 
     def catching_up(self, room_id: bytes) -> bool:
         """A fetch of this room's log is on its way (its answer may still bring the entries we lack)."""
@@ -123,6 +130,7 @@ class RoomRequests:
         """
         change = self._changes.pop(error.id, None)
         self._creating.pop(error.id, None)
+        self._finding.discard(error.id)
         room_id = self._fetching.pop(error.id, None)
         if change is not None and error.code == ErrorCode.ROOM_CONFLICT and change.tries < MAX_RETRIES:
             change.tries += 1

@@ -46,6 +46,7 @@ from . import events as ev
 from . import room_checks as checks
 from .room_events import RoomAlert, RoomCreated, RoomReady, RoomWarning
 from .room_heads import RoomHeads, SendGate, claimed_fork
+from .room_invites import InviteDesk
 from .room_log import MAX_KNOWN_ROOMS, MAX_REMEMBERED_ROOMS, RULES, KnownRoom, MemberSpan, RememberedRoom
 from .room_requests import Change, RoomRequests
 from .room_sending import Addressing, address, addressed_names
@@ -79,6 +80,9 @@ class RoomBook:
         #: name_key(label) -> the room id it named when first seen here (a pin; the relay cannot move it).
         self._by_label: dict[str, bytes] = {}
         self._requests = RoomRequests(identity, own_name, self.state)
+        #: Rooms someone else added us to, until the user accepts or declines (``room_invites``).
+        self.invites = InviteDesk(identity.public, lambda name, ik: self._pinned(name) is not None
+                                  and self.pin_agrees(name, ik))
         #: Heads verified in an earlier run, until this run's log gets that far: a relay that serves
         #: less is withholding, one that serves another entry there has forked the room.
         self._remembered: dict[bytes, RememberedRoom] = {}
@@ -178,10 +182,15 @@ class RoomBook:
         entries, from_seq = list(frame.entries), frame.from_seq
         if own is not None and not entries:  # our append's answer: the entry is the one we signed
             entries, from_seq = [own.entry], own.seq
-        room = self._rooms.get(frame.room)
+        room = self._rooms.get(frame.room) or self.invites.checking.get(frame.room)
+        checking = room is not None and frame.room in self.invites.checking
+        # Ours (created, asked for by label, accepted; followed in an earlier run): not an invitation.
+        consent = created is not None or answered.sought or self.invites.consented(frame.room, self._remembered)
         if room is None:
             if created is not None:  # our create's answer: we hold the entry
                 entries, from_seq = [created], 0
+            if not consent and not self.invites.wanted(frame.room):
+                return [], []  # pending or declined already: nothing more is fetched or kept of it
             if not entries or from_seq != 0:
                 return [], [self.fetch(frame.room, 0)]
             try:
@@ -192,7 +201,7 @@ class RoomBook:
             if state.room_id != frame.room:
                 detail = "the relay served another room's log under this id"
                 return [RoomAlert(kind=RoomWarning.BAD_LOG, detail=detail, room=frame.label, room_id=frame.room)], []
-            if len(self._rooms) >= MAX_KNOWN_ROOMS and created is None:
+            if consent and len(self._rooms) >= MAX_KNOWN_ROOMS and created is None:
                 detail = f"this client follows {MAX_KNOWN_ROOMS} rooms of this relay already: this one is not followed"
                 return [RoomAlert(kind=RoomWarning.REFUSED, detail=detail, room=state.label, room_id=state.room_id)], []
             old = self._remembered.get(state.room_id)
@@ -203,14 +212,25 @@ class RoomBook:
                 heads=RoomHeads(newest=0 if old is None else old.seq),
                 spans={creator.identity_key: [MemberSpan(0, creator.name)]},
             )
-            self._rooms[state.room_id] = room
-            events.extend(self._pin_label(state))
-            if created is not None:
-                events.append(RoomCreated(room=state.label, room_id=state.room_id))
-            events.extend(checks.key_mismatches(state, [creator], self.identity.public, self.pin_agrees))
+            if consent:
+                self._follow(room)
+                events.extend(self._pin_label(state))
+                if created is not None:
+                    events.append(RoomCreated(room=state.label, room_id=state.room_id))
+                events.extend(checks.key_mismatches(state, [creator], self.identity.public, self.pin_agrees))
+            else:
+                checking = True
+                self.invites.check(room)
             entries, from_seq = entries[1:], 1
         before = room.state.head.seq
         events.extend(checks.apply(room, from_seq, entries, self.identity.public, self.pin_agrees))
+        if checking:
+            moved = room.state.head.seq > before or not isinstance(frame, RoomLog)
+            more = frame.head_seq > room.state.head.seq and moved
+            if more and not self._requests.catching_up(room.state.room_id):
+                return self.invites.alerts(events), [self.fetch(room.state.room_id, room.state.head.seq + 1)]
+            shown, ours = self.invites.checked(room, events, done=not more)
+            return shown, [self.fetch(room_id, 0) for room_id in ours]
         events.extend(self._check_remembered(room))
         state = room.state
         events.extend(checks.relay_label(state, frame.label))
@@ -233,6 +253,14 @@ class RoomBook:
         room.online = tuple(frame.online)
         events.extend(checks.presence(room, self._listed_member))
         return events, out
+
+    def _follow(self, room: KnownRoom) -> None:
+        self._rooms[room.state.room_id] = room
+        self.invites.followed(room.state.room_id)
+
+    def accept(self, room: bytes | str) -> RoomFetch:
+        """Follow an invitation (``room_invites.InviteDesk.accept``): its log is fetched from ``create``."""
+        return self.fetch(self.invites.accept(room), 0)
 
     def give_up_fetches(self, room_id: bytes) -> list[ev.Event]:
         """Our fetches of this room went unanswered too long: the relay is withholding its log."""
@@ -261,6 +289,7 @@ class RoomBook:
         finding 11).
         """
         out: list[Frame] = []
+        self.invites.checking.clear()  # their fetches were lost with the connection
         for room_id, room in self._rooms.items():
             if self.identity.public in room.state.members:
                 request = self.fetch(room_id, room.state.head.seq + 1)
@@ -314,6 +343,8 @@ class RoomBook:
         """
         room = self._rooms.get(head.room_id)
         if room is None:
+            if not self.invites.wanted(head.room_id):
+                return [], []  # not followed until accepted: its messages are not ours to judge yet
             return [], [self.fetch(head.room_id, 0)]
         state = room.state
         if head.seq < len(room.hashes):

@@ -129,6 +129,13 @@ class SessionPair:
     def __getitem__(self, label: str) -> ClientSession:
         return self.nodes[label].session
 
+    def accept(self, label: str, room_id: bytes) -> dict[str, list[ev.Event]]:
+        """``label``'s user accepts the invitation to ``room_id`` (it must be waiting); pumps."""
+        session = self[label]
+        assert room_id in session.rooms.invites.invitations, f"no invitation to that room waits for {label}"
+        session.room_request(lambda book, now: book.accept(room_id), self.now)
+        return self.pump()
+
     def identity(self, label: str) -> IdentityKey:
         return self.nodes[label].identity
 

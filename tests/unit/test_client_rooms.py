@@ -124,7 +124,15 @@ def room_with(core: RelayCore, policy: RoomPolicy = RoomPolicy.INVITE) -> tuple[
     assert state is not None
     alice.send(alice.book.change(state.room_id, EntryKind.ADD, "bob", bob.ik, T))
     everyone(alice, bob, carol)
+    accept(bob, state.room_id)
+    everyone(alice, bob, carol)
     return alice, bob, carol, state.room_id
+
+
+def accept(client: Client, room_id: bytes) -> None:
+    """The user accepts the invitation to ``room_id`` (it must be pending)."""
+    assert room_id in client.book.invites.invitations
+    client.send(client.book.accept(room_id))
 
 
 def test_create_invite_and_every_side_verifies_the_same_log(core: RelayCore) -> None:

@@ -81,6 +81,7 @@ def ops(pair: SessionPair, *members: str) -> bytes:
     for name in members:
         key = pair.identity(name).public
         request(pair, "alice", lambda book, now, n=name, k=key: book.change(state.room_id, EntryKind.ADD, n, k, now))
+        pair.accept(name, state.room_id)
     return state.room_id
 
 
@@ -212,6 +213,7 @@ def test_a_message_from_a_member_added_since_our_head_waits_for_the_log_and_is_s
     pair.intercept("bob", late_updates)
     carol_key = pair.identity("carol").public
     request(pair, "alice", lambda book, now: book.change(room, EntryKind.ADD, "carol", carol_key, now))
+    pair.accept("carol", room)
     pair.intercept("bob", None)
     pair["carol"].send_message("hello, I am new", pair.now, room=room)
     produced = pair.pump()
@@ -233,8 +235,8 @@ def test_the_relay_mapping_a_known_label_to_another_room_is_flagged_and_the_labe
     create = other.create("ops", RoomPolicy.OPEN, int(pair.now))
     other_id = entry_hash(create.entry)
     fake = RoomLog(
-        id="f1", room=other_id, label="ops", from_seq=0, entries=(create.entry,), head_seq=0, head_hash=other_id,
-        online=(),
+        id=asked(pair["bob"]), room=other_id, label="ops", from_seq=0, entries=(create.entry,), head_seq=0,
+        head_hash=other_id, online=(),
     )  # fmt: skip
     produced = pair.inject("bob", fake)
     (moved,) = alerts(produced, RoomWarning.LABEL_MOVED)
@@ -252,6 +254,7 @@ def test_a_message_dropped_in_a_room_labelled_main_is_a_gap_there_not_in_the_rel
     assert state is not None
     bob_key = pair.identity("bob").public
     request(pair, "alice", lambda book, now: book.change(state.room_id, EntryKind.ADD, "bob", bob_key, now))
+    pair.accept("bob", state.room_id)
     pair.intercept("bob", lambda frame: [] if isinstance(frame, Deliver) else [frame])  # the relay drops one
     pair["alice"].send_message("dropped, in the room called main", pair.now, room=state.room_id)
     pair.pump()
@@ -449,7 +452,8 @@ def test_a_relay_serving_less_of_a_room_than_an_earlier_run_verified_is_caught(p
 
 
 def another_room(label: str, now: float, request_id: str = "f9") -> RoomLog:
-    """The whole log of a room someone else (the relay, say) made under ``label``."""
+    """The whole log of a room someone else (the relay, say) made under ``label``, as the answer to
+    ``request_id`` (a find of ours: ``asked``; else it is a room nobody asked for, never followed)."""
     created = RoomBook("mallory", IdentityKey.generate()).create(label, RoomPolicy.OPEN, int(now))
     room_id = entry_hash(created.entry)
     return RoomLog(
@@ -458,11 +462,16 @@ def another_room(label: str, now: float, request_id: str = "f9") -> RoomLog:
     )  # fmt: skip
 
 
+def asked(session: ClientSession) -> str:
+    """The id of a find ``session`` made (for a fake answer to it; the request itself is not sent)."""
+    return session.rooms.find("ops").id
+
+
 def test_a_label_keeps_its_room_across_a_restart(pair: SessionPair) -> None:
     room = ops(pair, "bob")
     bob = restarted(pair, "bob again", "bob")
     assert bob.rooms.pinned_id("ops") == room
-    fake = another_room("ops", pair.now)  # the relay answers bob's "ops" with another room of that label
+    fake = another_room("ops", pair.now, asked(bob))  # the relay answers bob's "ops" with another room of that label
     (moved,) = alerts(pair.inject("bob again", fake), RoomWarning.LABEL_MOVED)
     assert moved.room_id == fake.room and bob.rooms.pinned_id("ops") == room
 
@@ -475,15 +484,16 @@ def test_a_forgotten_label_pin_takes_the_room_the_relay_names_next(pair: Session
     assert bob.rooms.forget_label("ops") == room
     assert bob.rooms.pinned_id("ops") is None and room not in [r.room_id for r in bob.rooms.remember()]
     assert bob.rooms.forget_label("ops") is None
-    log = another_room("ops", pair.now)
+    log = another_room("ops", pair.now, asked(bob))
     assert not alerts(pair.inject("bob again", log), RoomWarning.LABEL_MOVED)
     assert bob.rooms.pinned_id("ops") == log.room
 
 
 def test_a_client_follows_a_bounded_number_of_rooms(pair: SessionPair, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Anyone may add us to rooms, and a relay may push any number: past the bound one is refused, not kept.
+    # A relay may answer our finds with any number of rooms: past the bound one is refused, not kept
+    # (rooms nobody asked for are invitations, bounded on their own: test_room_invites).
     monkeypatch.setattr(rooms_module, "MAX_KNOWN_ROOMS", 2)
-    produced = pair.inject("bob", *(another_room(f"spam{n}", pair.now, f"s{n}") for n in range(3)))
+    produced = pair.inject("bob", *(another_room(f"spam{n}", pair.now, asked(pair["bob"])) for n in range(3)))
     (refused,) = alerts(produced, RoomWarning.REFUSED)
     assert refused.room == "spam2" and len(pair["bob"].rooms.rooms()) == 2
 
