@@ -252,11 +252,10 @@ class Incoming:
         head = inner.head
         assert head is not None
         events: list[ev.Event] = []
-        if self._rooms is not None and self._rooms.invites.declined(head.room_id):
-            detail = f"{peer.name} sent a message to room {inner.room[:40]!r}, whose invitation you declined; " \
-                "not shown, nothing of it kept"
-            return [RoomAlert(kind=RoomWarning.NOT_ACCEPTED, detail=detail, sender=peer.name, room=inner.room,
-                              room_id=head.room_id)]
+        desk = None if self._rooms is None else self._rooms.invites
+        # A room declined, or checked and found not ours: there is no log here to judge it by.
+        if desk is not None and (unfollowed := desk.unfollowed(peer.name, inner.room, head.room_id)) is not None:
+            return [unfollowed]
         state = None if self._rooms is None else self._rooms.state(head.room_id)
         if state is not None and inner.room != state.label:
             detail = (

@@ -29,6 +29,7 @@ from susurro.crypto import short_room_id
 from susurro.protocol import name_key
 
 from . import events as ev
+from .events import WarningKind
 from .room_events import Invited, RoomAlert, RoomEvent
 from .room_log import KnownRoom
 
@@ -192,6 +193,13 @@ class InviteDesk:
         self.checking: dict[bytes, KnownRoom] = {}
         #: Rooms the user accepted (or our own key proved ours) whose log is on its way to be followed.
         self._consented: set[bytes] = set()
+        #: Rooms checked whose log does not name us (the newest ``MAX_DECLINED``).
+        self._strangers: OrderedDict[bytes, None] = OrderedDict()
+
+    def consent(self, room_id: bytes) -> None:
+        """The user asked for this room (by its id): its log is followed, not checked."""
+        self._consented.add(room_id)
+        self._strangers.pop(room_id, None)
 
     def consented(self, room_id: bytes, remembered: Container[bytes]) -> bool:
         """Accepted (now, or in an earlier run: ``remembered``): its log is followed, not checked."""
@@ -227,8 +235,14 @@ class InviteDesk:
         state = room.state
         del self.checking[state.room_id]
         adds = [e for e in events if isinstance(e, Invited)]
-        if self._own not in state.members or not adds:
-            return shown, []  # we are not in it (or only as its creator, below): nothing is kept
+        if self._own not in state.members:
+            self._strangers[state.room_id] = None  # its messages to us are not addressed to us
+            while len(self._strangers) > MAX_DECLINED:
+                self._strangers.popitem(last=False)
+            return shown, []
+        if not adds:  # only our own create makes us a member without an add
+            self._consented.add(state.room_id)
+            return shown, [state.room_id]
         if state.creator == self._own or adds[-1].by_key == self._own:
             # Only our key signs our own create or self-add: a room we made or joined before (another
             # device, a lost state file) is ours, not an invitation.
@@ -244,7 +258,7 @@ class InviteDesk:
         if invitation is None:
             raise KeyError("no pending invitation to that room")
         self.invitations.take(invitation.room_id)
-        self._consented.add(invitation.room_id)
+        self.consent(invitation.room_id)
         return invitation.room_id
 
     def decline(self, room: bytes | str) -> Invitation:
@@ -269,3 +283,18 @@ class InviteDesk:
     def declined(self, room_id: bytes) -> bool:
         """Declined in this run (and not accepted since)."""
         return self.invitations.declined(room_id)
+
+    def unfollowed(self, sender: str, label: str, room_id: bytes) -> ev.Event | None:
+        """The warning for a message to a room we do not follow and know why (declined, or its log does
+        not name us), or None. There is no log here to judge it by, and none is kept for it."""
+        if self.declined(room_id):
+            detail = f"{sender} sent a message to room {label[:40]!r}, whose invitation you declined; not shown"
+            return RoomAlert(kind=WarningKind.ROOM_NOT_ACCEPTED, detail=detail, sender=sender, room=label,
+                             room_id=room_id)
+        if room_id in self._strangers:
+            detail = (
+                f"{sender} sent you a message to room {label[:40]!r}, of which you are not a member by its "
+                "verified log; not shown"
+            )
+            return ev.Warning(kind=WarningKind.NOT_ADDRESSED_TO_ME, detail=detail, sender=sender)
+        return None

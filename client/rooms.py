@@ -147,6 +147,9 @@ class RoomBook:
         return self._requests.list_rooms()
 
     def fetch(self, room_id: bytes, from_seq: int) -> RoomFetch:
+        """Ask for a room's log: asked for by its id, the room is followed (not an invitation)."""
+        if room_id not in self._rooms:
+            self.invites.consent(room_id)
         return self._requests.fetch(room_id, from_seq)
 
     def change(
@@ -191,8 +194,8 @@ class RoomBook:
                 entries, from_seq = [created], 0
             if not consent and not self.invites.wanted(frame.room):
                 return [], []  # pending or declined already: nothing more is fetched or kept of it
-            if not entries or from_seq != 0:
-                return [], [self.fetch(frame.room, 0)]
+            if not entries or from_seq != 0:  # pushed, or answering someone else's ask: not consent
+                return [], [self._requests.fetch(frame.room, 0)]
             try:
                 state = verify_log(entries[:1], RULES)
             except RoomLogError as exc:
@@ -228,7 +231,7 @@ class RoomBook:
             moved = room.state.head.seq > before or not isinstance(frame, RoomLog)
             more = frame.head_seq > room.state.head.seq and moved
             if more and not self._requests.catching_up(room.state.room_id):
-                return self.invites.alerts(events), [self.fetch(room.state.room_id, room.state.head.seq + 1)]
+                return self.invites.alerts(events), [self._requests.fetch(room.state.room_id, room.state.head.seq + 1)]
             shown, ours = self.invites.checked(room, events, done=not more)
             return shown, [self.fetch(room_id, 0) for room_id in ours]
         events.extend(self._check_remembered(room))
@@ -345,7 +348,7 @@ class RoomBook:
         if room is None:
             if not self.invites.wanted(head.room_id):
                 return [], []  # not followed until accepted: its messages are not ours to judge yet
-            return [], [self.fetch(head.room_id, 0)]
+            return [], [self._requests.fetch(head.room_id, 0)]  # a message names it: not consent
         state = room.state
         if head.seq < len(room.hashes):
             if not self.conflicts(head) or sender_ik not in state.members:

@@ -62,6 +62,7 @@ def ops_with_bob(hostile: HostileRoom) -> tuple[Client, Client, Client, bytes]:
         lambda book, now: book.change(state.room_id, EntryKind.ADD, "bob", bob.identity.public, now)
     )
     event(alice, MemberAdded, name="bob")
+    bob.accept_invitation("ops")
     event(bob, Invited, room="ops")
     assert bob.session.rooms.state(state.room_id) is not None
     return alice, bob, carol, state.room_id
@@ -216,6 +217,7 @@ def test_a_message_from_a_member_the_relay_has_not_told_us_about_yet_waits_and_i
     hostile.proxy.set_hook("bob", lambda label, frame: [] if isinstance(frame, RoomUpdate) else [frame])
     carol_ik = carol.identity.public
     alice.connection.room_request(lambda book, now: book.change(room, EntryKind.ADD, "carol", carol_ik, now))
+    carol.accept_invitation("ops")
     event(carol, Invited, room="ops")
     carol.connection.send_to_room("hola, soy nueva", "ops")
     shown = bob.wait_message("hola, soy nueva")

@@ -47,6 +47,7 @@ def room_of(hostile: HostileRoom, policy: RoomPolicy, *names: str) -> tuple[list
             lambda book, now, name=other.name, key=key: book.change(state.room_id, EntryKind.ADD, name, key, now)
         )
         event(alice, MemberAdded, name=other.name)
+        other.accept_invitation("ops")
         event(other, Invited, room="ops")
     for other in clients[1:-1]:  # the last one added was invited: its first log is the whole log
         event(other, MemberAdded, name=names[-1])
@@ -299,6 +300,7 @@ def test_a_member_added_under_another_name_is_online_without_a_warning(hostile: 
     bob_ik = bob.identity.public
     alice.connection.room_request(lambda book, now: book.change(state.room_id, EntryKind.ADD, "roberto", bob_ik, now))
     event(alice, MemberAdded, name="roberto")
+    bob.accept_invitation("ops")
     event(bob, Invited, room="ops")
     alice.connection.room_request(lambda book, now: book.fetch(state.room_id, 0))
     alice.barrier()

@@ -44,6 +44,7 @@ from typing import Literal
 
 from susurro.client import events as ev
 from susurro.client.connection import RelayConnection
+from susurro.client.room_invites import InvitationReceived
 from susurro.client.session import ClientSession
 from susurro.crypto import IdentityKey, SessionCertificate
 from susurro.protocol import (
@@ -370,6 +371,15 @@ class Client:
 
     def wait_event(self, kind: type[ev.Event], timeout: float = WAIT) -> ev.Event:
         return self.wait_for(lambda e: isinstance(e, kind), timeout, kind.__name__)
+
+    def accept_invitation(self, label: str, timeout: float = WAIT) -> bytes:
+        """Wait for the invitation to the room ``label`` and accept it (its log is then fetched); the room id."""
+        found = self.seen_or_wait(
+            lambda e: isinstance(e, InvitationReceived) and e.room == label, timeout, f"invitation to {label}"
+        )
+        assert isinstance(found, InvitationReceived)
+        self.connection.room_request(lambda book, now: book.accept(found.room_id))
+        return found.room_id
 
     def wait_warning(self, kind: str, timeout: float = WAIT) -> ev.Warning:
         event = self.wait_for(lambda e: isinstance(e, ev.Warning) and e.kind == kind, timeout, f"{kind} warning")

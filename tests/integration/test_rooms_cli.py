@@ -39,6 +39,13 @@ def test_three_users_two_rooms_and_the_relay_sees_no_plaintext(
     alice.type("/create ops")
     created = alice.expect_event("room_created", room="ops")
     alice.type("/invite bob")
+    # bob is asked first: nothing of the room is kept until he accepts.
+    offered = bob.expect_event("invitation", room="ops", by="alice")
+    assert offered["room_id"] == created["room_id"] and offered["known"]
+    bob.type("/invites")
+    assert bob.expect_event("invitation", room="ops")["room_id"] == created["room_id"]  # the listing
+    bob.type("/accept-invite ops")
+    bob.expect_event("invitation_accepted", room="ops")
     invited = bob.expect_event("invited", room="ops", by="alice")
     assert invited["room_id"] == created["room_id"]
     alice.expect_event("member_added", room="ops", name="bob")
