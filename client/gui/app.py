@@ -213,6 +213,7 @@ class SusurroApp(SignInFlow, Sending, HistoryLoading, TrustFlow, Closing):
                 invite=self.rooms.invite,
                 room_member=self.rooms.ask,
                 load_older=self.load_older,
+                answer_invitation=self.rooms.answer_invitation,
             ),
             self.colours,
             geometry=self.settings.get("geometry"),

@@ -21,7 +21,7 @@ from susurro.crypto.trust import TrustState
 from .delivery import Tracked
 from .room_view import RoomInfo, RoomMemberInfo, is_room_key
 from .strings import Strings
-from .updates import Line, Update
+from .updates import InvitationItem, Line, Update
 
 ROOM = ""  # the group conversation; direct conversations use the peer's name
 
@@ -162,6 +162,8 @@ class PaneState:
     rooms: dict[str, RoomInfo] = field(default_factory=dict)
     #: Our identity key (to find ourselves in room logs); set by the app.
     identity_key: bytes = b""
+    #: Rooms someone added us to, waiting for an answer: room id -> its row (``invitations``).
+    invitations: dict[bytes, InvitationItem] = field(default_factory=dict)
     _panes: dict[str, _Pane] = field(default_factory=dict)
     _order: list[str] = field(default_factory=list)
     _sent: dict[str, _Sent] = field(default_factory=dict)

@@ -41,9 +41,11 @@ from susurro.client.room_events import (
     RoomEvent,
     RoomMessage,
 )
+from susurro.client.room_invites import InvitationDropped, InvitationReceived
 from susurro.crypto.trust import TrustState
 
 from .composing import Composing
+from .invitations import InvitationViews
 from .pages import HistoryPages
 from .panes import ROOM, safe_lines, short_fp, trust_of
 from .room_updates import RoomUpdates
@@ -55,7 +57,7 @@ NOTIFY_BODY_CHARS = 120
 
 
 @dataclass
-class ChatState(HistoryPages, RoomUpdates, Composing):
+class ChatState(HistoryPages, RoomUpdates, InvitationViews, Composing):
     """The view model of one signed-in window."""
 
     # --- events from the core ---------------------------------------------------
@@ -64,7 +66,10 @@ class ChatState(HistoryPages, RoomUpdates, Composing):
         """The updates one event from the core produces; ``room``: the room's log now, for a room event."""
         s = self.strings
         if isinstance(event, RoomEvent):
-            return self._room_event(event, room)
+            invitation = self.invitation_event(event)
+            if isinstance(event, InvitationReceived | InvitationDropped):  # no room of ours: nothing else to draw
+                return invitation
+            return invitation + self._room_event(event, room)
         if isinstance(event, ev.Receipt):
             return self._receipt(event)
         if isinstance(event, ev.Connected):

@@ -20,6 +20,7 @@ from susurro.client import commands
 from susurro.client.commands import RoomWord
 from susurro.client.printable import printable
 from susurro.client.room_events import RoomAlert, RoomEvent, RoomReady, RoomWarning
+from susurro.client.room_invites import AmbiguousInvitation
 from susurro.crypto import EntryKind, RoomLogError, RoomPolicy, RoomState
 from susurro.protocol import BadName, name_key, normalize_name
 
@@ -139,6 +140,11 @@ class RoomActions:
             refusal = self.forget_room(command.arg, conversation)
         elif word is RoomWord.RESUME_ROOM:
             refusal = self.resume_room(command.arg, conversation)
+        elif word is RoomWord.INVITES:
+            self._list_invitations(conversation)
+            refusal = None
+        elif word in (RoomWord.ACCEPT_INVITE, RoomWord.DECLINE_INVITE):
+            refusal = self._answer_typed(command.arg, word is RoomWord.ACCEPT_INVITE)
         elif word in (RoomWord.LEAVE, RoomWord.REMOVE, RoomWord.PROMOTE):
             info = self._room(conversation)
             refusal = None
@@ -163,6 +169,12 @@ class RoomActions:
         state = book.state(label)
         if state is not None:
             return self._enter(state.room_id)
+        try:
+            invited = self._invitation(label) is not None
+        except AmbiguousInvitation:
+            invited = True  # the answer names both
+        if invited:  # someone added us to it: /join is the user's yes
+            return self._answer_typed(label, True)
         self.joining.add(name_key(label))
         pinned = book.pinned_id(label)
         if pinned is not None:
@@ -222,6 +234,49 @@ class RoomActions:
 
         app.worker.submit(lambda: connection.with_rooms(lambda b: b.resume(room_id)), done)
         return None
+
+    # --- invitations: rooms someone added us to ------------------------------------------------
+
+    def answer_invitation(self, room_id: bytes, accepted: bool) -> None:
+        """Accept (the room's log is fetched and verified, and the window goes there) or decline one."""
+        app = self.app
+        if app.opened is None or app.state is None:
+            return
+        connection = app.opened.connection
+        if accepted:
+            self._going.add(room_id)
+            app.worker.submit(lambda: connection.room_request(lambda book, _now: book.accept(room_id)),
+                              lambda _r, error: self._done(error, ROOM))
+        else:
+            app.worker.submit(lambda: connection.with_rooms(lambda book: book.invites.decline(room_id)),
+                              lambda _r, error: self._done(error, ROOM))
+        app._draw(app.state.invitation_answered(room_id, accepted))
+
+    def _invitation(self, label: str) -> bytes | None:
+        """The room id of the one waiting invitation that answers to ``label`` (LABEL#ID too), or None;
+        AmbiguousInvitation if two do."""
+        app = self.app
+        if app.opened is None:
+            return None
+        found = app.opened.connection.session.rooms.invites.invitations.find(label)
+        return None if found is None else found.room_id
+
+    def _answer_typed(self, label: str, accepted: bool) -> str | None:
+        s = self.app.strings
+        try:
+            room_id = self._invitation(label)
+        except AmbiguousInvitation as exc:
+            return s("err_two_invitations", room=label, rooms=str(exc))
+        if room_id is None:
+            return s("err_no_invitation", room=label)
+        self.answer_invitation(room_id, accepted)
+        return None
+
+    def _list_invitations(self, conversation: str) -> None:
+        app = self.app
+        if app.state is not None:
+            texts = [item.text for item in app.state.invitations.values()] or [app.strings("no_invitations_notice")]
+            app._draw([update for text in texts for update in app.state.notice(text, conversation)])
 
     def answers(self, event: ev.Event) -> bool:
         """Whether ``event`` is answered here instead of by the presenter: the relay's refusal while we

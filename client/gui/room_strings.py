@@ -68,6 +68,9 @@ EN: dict[str, str] = {
     "err_not_forked": "{room} has not forked: there is nothing to resume.",
     "room_resumed_notice": "You go on sending to {room} at the history verified here. The other history may "
     "hold removals: whoever it removed still gets your messages. A new fork stops sending again.",
+    "help_invites": "rooms someone added you to, waiting for your answer",
+    "help_accept-invite": "follow the room LABEL you were invited to (Accept, under Invitations)",
+    "help_decline-invite": "let the invitation to LABEL go: nothing of the room is kept",
     "err_not_in_a_room": "Type {command} in a room's conversation: choose the room on the left first.",
     "err_not_a_member_of": "{name} is not a member of {room}.",
     "err_not_admin": "Only an admin of {room} can do that.",
@@ -96,6 +99,24 @@ EN: dict[str, str] = {
     "do_remove": "Remove",
     "do_promote": "Make admin",
     "do_leave": "Leave",
+    "invitations_title": "Invitations",
+    "invitation_row": "{by} invited you to {room}",
+    "invitation_row_stranger": "{by}, whom you have not met, invited you to {room}",
+    "invitation_notice": "{invitation}. Accept or decline it under Invitations, on the left: nothing of the room "
+    "is kept until you accept.",
+    "invitation_dropped_notice": "The invitation from {by} to {room} was let go: {count} invitations were "
+    "waiting. /join {label} still takes it up.",
+    "invitation_dropped_one": "The invitation from {by} to {room} was let go: {count} invitations from {by} were "
+    "waiting. /join {label} still takes it up.",
+    "invitation_accepted_notice": "You accepted the invitation to {room}: its membership is being verified.",
+    "invitation_declined_notice": "You declined the invitation to {room}: nothing of it is kept, and the room is "
+    "not told.",
+    "accept_invitation": "Accept",
+    "decline_invitation": "Decline",
+    "no_invitations_notice": "No invitations are waiting.",
+    "err_no_invitation": "No invitation to a room called {room} is waiting.",
+    "err_two_invitations": "Two invitations are for rooms called {room}: {rooms}. Use Accept or Decline under "
+    "Invitations.",
 }
 
 ES: dict[str, str] = {
@@ -161,6 +182,9 @@ ES: dict[str, str] = {
     "room_resumed_notice": "Sigues enviando a {room} con la historia verificada aquí. La otra historia puede "
     "tener bajas: quien haya quitado sigue recibiendo tus mensajes. Una nueva bifurcación detiene el envío otra "
     "vez.",
+    "help_invites": "salas a las que alguien te añadió, esperando tu respuesta",
+    "help_accept-invite": "seguir la sala SALA a la que te invitaron (Aceptar, en Invitaciones)",
+    "help_decline-invite": "descartar la invitación a SALA: no se guarda nada de la sala",
     "err_not_in_a_room": "Escribe {command} en la conversación de una sala: elige antes la sala a la izquierda.",
     "err_not_a_member_of": "{name} no es miembro de {room}.",
     "err_not_admin": "Solo un administrador de {room} puede hacer eso.",
@@ -188,4 +212,22 @@ ES: dict[str, str] = {
     "do_remove": "Quitar",
     "do_promote": "Hacer admin",
     "do_leave": "Salir",
+    "invitations_title": "Invitaciones",
+    "invitation_row": "{by} te invitó a {room}",
+    "invitation_row_stranger": "{by}, a quien no conoces, te invitó a {room}",
+    "invitation_notice": "{invitation}. Acéptala o recházala en Invitaciones, a la izquierda: no se guarda nada "
+    "de la sala hasta que aceptes.",
+    "invitation_dropped_notice": "Se descartó la invitación de {by} a {room}: había {count} invitaciones "
+    "esperando. /join {label} todavía la acepta.",
+    "invitation_dropped_one": "Se descartó la invitación de {by} a {room}: había {count} invitaciones de {by} "
+    "esperando. /join {label} todavía la acepta.",
+    "invitation_accepted_notice": "Aceptaste la invitación a {room}: se están verificando sus miembros.",
+    "invitation_declined_notice": "Rechazaste la invitación a {room}: no se guarda nada de ella y la sala no se "
+    "entera.",
+    "accept_invitation": "Aceptar",
+    "decline_invitation": "Rechazar",
+    "no_invitations_notice": "No hay invitaciones esperando.",
+    "err_no_invitation": "No hay ninguna invitación esperando a una sala llamada {room}.",
+    "err_two_invitations": "Hay dos invitaciones a salas llamadas {room}: {rooms}. Usa Aceptar o Rechazar en "
+    "Invitaciones.",
 }

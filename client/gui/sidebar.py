@@ -8,6 +8,7 @@ from tkinter import ttk
 
 from susurro.client.commands import RoomWord
 
+from .invitation_list import InvitationList
 from .jump_dialog import JumpDialog
 from .panes import ROOM
 from .room_view import is_room_key
@@ -138,6 +139,10 @@ class SidebarPane:
         self.leave_button = ttk.Button(self.room_buttons, text=s("leave_button"),
                                        command=lambda: self._on_member(RoomWord.LEAVE))
         self.room_buttons.grid_remove()
+        # Rooms someone added us to: nothing of them is kept until the user accepts (hidden while none wait).
+        self.invitation_list = InvitationList(side, self.strings, self.actions.answer_invitation)
+        self.invitation_list.frame.grid(row=7, column=0, sticky="ew")
+        self.invitation_list.frame.grid_remove()
 
     def _set_sidebar(self, update: Sidebar) -> None:
         self.sidebar.show(update.items)

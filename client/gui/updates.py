@@ -180,6 +180,24 @@ class Title:
     text: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InvitationItem:
+    """One room someone added us to, waiting for the user's answer (``room_invites``)."""
+
+    room_id: bytes
+    #: The room as shown: its signed label and short id.
+    room: str
+    #: "alice invited you to plans #1a2b…", in the window's language.
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InvitationRows:
+    """The sidebar's invitations (none: the section is hidden)."""
+
+    items: tuple[InvitationItem, ...]
+
+
 Update = (
     Line
     | UnreadMarker
@@ -193,6 +211,7 @@ Update = (
     | Status
     | Notify
     | Title
+    | InvitationRows
 )
 
 

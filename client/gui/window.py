@@ -46,6 +46,7 @@ from .updates import (
     BannersResolved,
     DeliveryNote,
     HistoryBlock,
+    InvitationRows,
     Line,
     Notify,
     RosterRows,
@@ -94,6 +95,8 @@ class WindowActions:
     room_member: Callable[[RoomWord, str, str], None] = lambda _word, _room, _name: None
     #: The user scrolled to the top of a pane: read an older page of its history (off the Tk thread).
     load_older: Callable[[str], None] = lambda _key: None
+    #: Accept (True) or decline an invitation to the room with this id.
+    answer_invitation: Callable[[bytes, bool], None] = lambda _room, _accepted: None
 
 
 class ChatWindow(SidebarPane, MemberList, Composer, StatusBar):
@@ -191,6 +194,8 @@ class ChatWindow(SidebarPane, MemberList, Composer, StatusBar):
                 self.notifier.notify(update.title, update.body)
             elif isinstance(update, Title):
                 self.top.title(update.text)
+            elif isinstance(update, InvitationRows):
+                self.invitation_list.show(update)
 
     def conversation(self, key: str) -> Conversation:
         if key not in self.conversations:

@@ -219,7 +219,10 @@ def test_an_invite_on_one_relay_reaches_the_member_on_the_other_live(
     created = alice.expect_event("room_created", room="ops")
     alice.type("/invite bob")
     # Node 1 stores the add and pushes its room_update; bob's stand-in there hands it to node 2.
-    invited = bob.expect(lambda e: e["event"] == "invited" and e["room"] == "ops", "the invite, live", CROSS)
+    offered = bob.expect(lambda e: e["event"] == "invitation" and e["room"] == "ops", "the invite, live", CROSS)
+    assert offered["by"] == "alice" and offered["room_id"] == created["room_id"]
+    bob.type("/accept-invite ops")  # his node fetches the log from the shared store
+    invited = bob.expect(lambda e: e["event"] == "invited" and e["room"] == "ops", "the room followed", CROSS)
     assert invited["by"] == "alice" and invited["room_id"] == created["room_id"]
     alice.expect_event("member_added", room="ops", name="bob")
     text = f"ops line {secrets.token_hex(8)}"

@@ -12,8 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from susurro.client.gui.app import SusurroApp
+from susurro.client.gui.panes import ROOM
 from susurro.client.gui.room_dialogs import ConfirmDialog
 from tests.helpers.gui_driver import (
+    accept_invitation,
     alice_and,
     close_app,
     pane,
@@ -63,6 +65,10 @@ def test_create_join_invite_and_leave_typed_in_the_composer(tk_root, relay_serve
         wait_in_pane(root, bob, "The relay has no room called ops that you may join: there is none, or it is")
         type_command(root, alice, "/invite bob")
         wait_in_pane(root, alice, "alice added bob.", ops)
+        wait_in_pane(root, bob, "alice invited you to ops #")
+        type_command(root, bob, "/invites")
+        pump(root, lambda: pane(bob, ROOM).count("alice invited you to ops #") >= 2, "/invites lists it")
+        type_command(root, bob, "/accept-invite ops")
         assert room_named(root, bob, "ops") == ops
         type_command(root, alice, "/members")
         wait_in_pane(root, alice, "Members: alice, bob", ops)
@@ -92,6 +98,7 @@ def test_remove_make_admin_and_leave_ask_first_then_sign(tk_root, relay_server, 
         pump(root, lambda: window.current == ops, "alice's window on ops")
         assert alice.rooms.invite_name(ops, "bob") is None
         wait_in_pane(root, alice, "alice added bob.", ops)
+        accept_invitation(root, bob, "ops")
         pump(root, lambda: window.roster.exists("bob"), "bob in the member list")
         assert shown(window.remove_button) and shown(window.promote_button) and shown(window.leave_button)
 
@@ -149,7 +156,8 @@ def test_a_promotion_reads_in_spanish_in_the_spanish_window(tk_root, relay_serve
         carla.type("/create clase")
         carla.expect_event("room_created", room="clase")
         carla.type("/invite ana")
-        clase = room_named(root, ana, "clase")
+        wait_in_pane(root, ana, "carla te invitó a clase #")
+        clase = accept_invitation(root, ana, "clase")
         wait_in_pane(root, ana, "carla te ha añadido a clase #", clase)
         carla.type("/promote ana")
         text = wait_in_pane(root, ana, "carla te ha hecho administrador de clase #", clase)

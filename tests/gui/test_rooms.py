@@ -17,6 +17,7 @@ from susurro.client.gui.app import SusurroApp
 from susurro.client.gui.panes import ROOM
 from susurro.client.gui.room_view import is_room_key
 from tests.helpers.gui_driver import (
+    accept_invitation,
     close_app,
     pane,
     pump,
@@ -83,10 +84,15 @@ def test_new_room_invite_and_room_panes(tk_root, relay_server, cli_clients, tmp_
         assert not invite.top.winfo_exists(), "the dialog closes once the request is on its way"
         wait_in_pane(root, alice, "alice added bob.", ops)
         pump(root, lambda: member_rows(alice) == {"alice": True, "bob": True}, "bob in the member list, online")
-        ops_b = room_named(root, bob, "ops")
+        # bob is asked first: his sidebar lists the invitation, and nothing of the room is kept until he accepts.
+        wait_in_pane(root, bob, "alice invited you to ops #")
+        assert ops not in rooms(bob), "no room before bob accepts"
+        assert bob.window.current == ROOM, "an invitation does not take bob's window away from what he reads"
+        ops_b = accept_invitation(root, bob, "ops")
         assert ops_b == ops, "the same room id in both windows"
         wait_in_pane(root, bob, "alice added you to ops #", ops)
-        assert bob.window.current == ROOM, "an invitation does not take bob's window away from what he reads"
+        assert not bob.window.invitation_list.frame.winfo_manager(), "no invitation left: the section is hidden"
+        pump(root, lambda: bob.window.current == ops, "accepting takes bob's window to the room")
 
         # Room messages stay in the room's pane, and carol (not in the signed log) gets nothing.
         bob.select(ops)
@@ -111,7 +117,7 @@ def test_new_room_invite_and_room_panes(tk_root, relay_server, cli_clients, tmp_
         carol.type("/create clase")
         carol.expect_event("room_created", room="clase")
         carol.type("/invite alice")
-        clase = room_named(root, alice, "clase")
+        clase = accept_invitation(root, alice, "clase")
         wait_in_pane(root, alice, "carol added you to clase #", clase)
         carol.type("/remove alice")
         wait_in_pane(root, alice, "carol removed you from clase #", clase)

@@ -174,6 +174,20 @@ def room_named(root: tk.Misc, app: SusurroApp, label: str) -> str:
     return found
 
 
+def accept_invitation(root: tk.Misc, app: SusurroApp, label: str) -> str:
+    """Press Accept on the sidebar's invitation to the room ``label`` once it is there; the room's key."""
+    window = app.window
+    assert window is not None and app.state is not None
+    state = app.state
+    found = pump(root, lambda: next((rid for rid, item in state.invitations.items()
+                                     if item.room.startswith(f"{label} #")), None),
+                 f"an invitation to {label} in {app.options.name}'s sidebar")
+    assert isinstance(found, bytes)
+    assert window.invitation_list.frame.winfo_manager(), "the invitations section is shown"
+    window.invitation_list.rows[found][1].invoke()
+    return room_named(root, app, label)
+
+
 def close_app(root: tk.Misc, app: SusurroApp) -> None:
     """Close as a person does; if the window lists messages still without a receipt, close anyway."""
     if not app.closed:

@@ -12,6 +12,7 @@ from susurro.client import events as ev
 from susurro.client.connection import RelayConnection
 from susurro.client.reconnect import Backoff
 from susurro.client.room_events import Invited, RoomCreated
+from susurro.client.room_invites import InvitationReceived
 from susurro.client.session import ClientSession
 from susurro.crypto import EntryKind, IdentityKey, RoomPolicy
 from tests.helpers.processes import WAIT, RelayProcess
@@ -58,6 +59,8 @@ def test_rooms_survive_a_relay_crash_and_clients_chat_in_them_again(tmp_path: Pa
         assert state is not None
         bob_key = bob.connection.session.identity.public
         alice.connection.room_request(lambda book, now: book.change(state.room_id, EntryKind.ADD, "bob", bob_key, now))
+        bob.wait_for(lambda e: isinstance(e, InvitationReceived), "the invitation")
+        bob.connection.room_request(lambda book, now: book.accept(state.room_id))  # bob says yes
         bob.wait_for(lambda e: isinstance(e, Invited), "invited")
 
         relay.proc.kill()  # no shutdown frame: the clients reconnect by themselves
