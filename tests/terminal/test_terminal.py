@@ -143,3 +143,29 @@ def test_three_wrong_passphrases_end_with_one_line(terminals, protected_key: Pat
     assert term.exit_status() == 2
     screen = term.screen()
     assert "wrong passphrase" in screen and "Traceback" not in screen
+
+
+def test_an_invitation_reads_in_words_and_is_accepted_with_tab_completion(chat: Chat) -> None:
+    term, beto = chat.term, chat.beto
+    beto.type("/create plans")
+    beto.expect_event("room_created", room="plans")
+    beto.type("/invite ana")
+    term.wait_for("beto invited you to room plans#")  # in people's words, and nothing kept yet
+    term.wait_for("/accept-invite plans to follow it")
+    term.wait_editing()
+    term.type("/invites")
+    term.keys("Enter")
+    term.wait_until(lambda screen: screen.count("beto invited you to") >= 2, "/invites lists it")
+    term.wait_editing()
+    term.type("/accept-inv")
+    term.keys("Tab")
+    term.wait_for("ana> /accept-invite")
+    term.type(" plans")
+    term.keys("Enter")
+    term.wait_for("accepted the invitation to plans#")
+    term.wait_for("beto added you to room plans#")
+    beto.expect_event("member_added", room="plans", name="ana")
+    beto.type("/join plans")
+    beto.expect_event("room", room="plans")
+    beto.type("hola plans")
+    term.wait_for("[plans] <beto")
