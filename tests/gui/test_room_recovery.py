@@ -19,6 +19,7 @@ from susurro.crypto import EntryKind, IdentityKey, verify_log
 from susurro.protocol import RoomCreate, RoomUpdate
 from tests.gui.test_room_commands import type_command
 from tests.helpers.gui_driver import (
+    accept_invitation,
     alice_and,
     close_app,
     pane,
@@ -97,7 +98,7 @@ def test_resume_room_after_a_fork_sends_to_the_room_again(  # type: ignore[no-un
         pump(root, lambda: "has not forked: there is nothing to resume." in pane(alice, ops), "nothing to resume")
         type_command(root, alice, "/invite bob")
         wait_in_pane(root, alice, "alice added bob.", ops)
-        bob_ops = room_named(root, bob, "ops")
+        bob_ops = accept_invitation(root, bob, "ops")
 
         # Another entry 1, signed by alice's own key (say the relay accepted two appends at once).
         create = next(f for f in proxy.seen("alice", TO_RELAY) if isinstance(f, RoomCreate))
