@@ -13,7 +13,6 @@ state file remembers all 40 rooms.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,14 +30,6 @@ from tests.helpers.processes import CliProcess, RelayProcess
 #: Throwaway identities, each with a room of its own that bob is added to.
 FLOOD = 40
 
-
-@pytest.fixture
-def relay(tmp_path: Path) -> Iterator[RelayProcess]:
-    process = RelayProcess(tmp_path, "--data-dir", str(tmp_path / "data"))
-    try:
-        yield process
-    finally:
-        process.stop()
 
 
 def throwaway_adds(relay: RelayProcess, n: int, bob_key: bytes) -> bytes:

@@ -6,22 +6,11 @@ database holds any plaintext."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-
-import pytest
 
 from tests.helpers.processes import CliProcess, RelayProcess
 from tests.helpers.system import free_port
-
-
-@pytest.fixture
-def relay(tmp_path: Path) -> Iterator[RelayProcess]:
-    process = RelayProcess(tmp_path, "--data-dir", str(tmp_path / "data"))
-    try:
-        yield process
-    finally:
-        process.stop()
 
 
 def test_three_users_two_rooms_and_the_relay_sees_no_plaintext(

@@ -98,8 +98,16 @@ def test_an_invitation_is_found_by_label_and_two_lookalike_labels_must_be_told_a
 # --- the book against a real relay core ------------------------------------------------------------
 
 
-def alice_adds_bob(core: RelayCore) -> tuple[Client, Client, bytes]:
+def alice_adds_bob(core: RelayCore, served: list[RoomLog] | None = None) -> tuple[Client, Client, bytes]:
+    """alice's ops with bob added (an invitation to him); ``served`` gets each whole log the relay serves bob."""
     alice, bob = Client(core, "alice"), Client(core, "bob")
+
+    def keep(frame: Frame) -> Frame:
+        if served is not None and isinstance(frame, RoomLog) and frame.from_seq == 0:
+            served.append(frame)
+        return frame
+
+    bob.tamper = keep
     alice.send(alice.book.create("ops", RoomPolicy.INVITE, T))
     alice.pump()
     state = alice.book.state("ops")
@@ -156,21 +164,8 @@ def test_a_flood_of_rooms_from_throwaway_identities_is_bounded(core: RelayCore) 
 
 def whole_log(core: RelayCore) -> tuple[Client, Client, RoomLog]:
     """alice's ops with bob added, and the whole log as the relay served it to bob."""
-    alice, bob = Client(core, "alice"), Client(core, "bob")
     served: list[RoomLog] = []
-
-    def keep(frame: Frame) -> Frame:
-        if isinstance(frame, RoomLog) and frame.from_seq == 0:
-            served.append(frame)
-        return frame
-
-    bob.tamper = keep
-    alice.send(alice.book.create("ops", RoomPolicy.INVITE, T))
-    alice.pump()
-    state = alice.book.state("ops")
-    assert state is not None
-    alice.send(alice.book.change(state.room_id, EntryKind.ADD, "bob", bob.ik, T))
-    everyone(alice, bob)
+    alice, bob, _room = alice_adds_bob(core, served)
     assert served and len(served[-1].entries) == 2
     return alice, bob, served[-1]
 
