@@ -52,6 +52,8 @@ def test_rooms_and_waiting_mail_of_a_single_relay_are_there_after_the_import(
         alice.type("/create ops")
         created = alice.expect_event("room_created", room="ops")
         alice.type("/invite bob")
+        bob.expect_event("invitation", room="ops", by="alice")
+        bob.type("/accept-invite ops")
         bob.expect_event("invited", room="ops", by="alice")
         bob.type("/quit")
         bob.wait()
