@@ -37,7 +37,7 @@ class InvitationViews(PaneState):
             key = "invitation_row" if event.known else "invitation_row_stranger"
             text = s(key, by=printable(event.by), room=room)
             self.invitations[event.room_id] = InvitationItem(room_id=event.room_id, room=room, text=text)
-            out = self._notice(ROOM, s("invitation_notice", invitation=text))
+            out = self._notice(ROOM, f"{text}. {s('invitation_hint')}")
             if self.notifications and not self.focused:
                 out.append(Notify(title=room, body=text))
             return [*out, self.invitation_rows()]

@@ -265,8 +265,8 @@ class RoomActions:
         s = self.app.strings
         try:
             room_id = self._invitation(label)
-        except AmbiguousInvitation as exc:
-            return s("err_two_invitations", room=label, rooms=str(exc))
+        except AmbiguousInvitation:
+            return s("err_two_invitations", room=label)
         if room_id is None:
             return s("err_no_invitation", room=label)
         self.answer_invitation(room_id, accepted)

@@ -102,8 +102,8 @@ EN: dict[str, str] = {
     "invitations_title": "Invitations",
     "invitation_row": "{by} invited you to {room}",
     "invitation_row_stranger": "{by}, whom you have not met, invited you to {room}",
-    "invitation_notice": "{invitation}. Accept or decline it under Invitations, on the left: nothing of the room "
-    "is kept until you accept.",
+    "invitation_hint": "Accept or decline it under Invitations, on the left: nothing of the room is kept until "
+    "you accept.",
     "invitation_dropped_notice": "The invitation from {by} to {room} was let go: {count} invitations were "
     "waiting. /join {label} still takes it up.",
     "invitation_dropped_one": "The invitation from {by} to {room} was let go: {count} invitations from {by} were "
@@ -115,8 +115,7 @@ EN: dict[str, str] = {
     "decline_invitation": "Decline",
     "no_invitations_notice": "No invitations are waiting.",
     "err_no_invitation": "No invitation to a room called {room} is waiting.",
-    "err_two_invitations": "Two invitations are for rooms called {room}: {rooms}. Use Accept or Decline under "
-    "Invitations.",
+    "err_two_invitations": "Two invitations are for rooms called {room}: use Accept or Decline under Invitations.",
 }
 
 ES: dict[str, str] = {
@@ -215,8 +214,8 @@ ES: dict[str, str] = {
     "invitations_title": "Invitaciones",
     "invitation_row": "{by} te invitó a {room}",
     "invitation_row_stranger": "{by}, a quien no conoces, te invitó a {room}",
-    "invitation_notice": "{invitation}. Acéptala o recházala en Invitaciones, a la izquierda: no se guarda nada "
-    "de la sala hasta que aceptes.",
+    "invitation_hint": "Acéptala o recházala en Invitaciones, a la izquierda: no se guarda nada de la sala hasta "
+    "que aceptes.",
     "invitation_dropped_notice": "Se descartó la invitación de {by} a {room}: había {count} invitaciones "
     "esperando. /join {label} todavía la acepta.",
     "invitation_dropped_one": "Se descartó la invitación de {by} a {room}: había {count} invitaciones de {by} "
@@ -228,6 +227,5 @@ ES: dict[str, str] = {
     "decline_invitation": "Rechazar",
     "no_invitations_notice": "No hay invitaciones esperando.",
     "err_no_invitation": "No hay ninguna invitación esperando a una sala llamada {room}.",
-    "err_two_invitations": "Hay dos invitaciones a salas llamadas {room}: {rooms}. Usa Aceptar o Rechazar en "
-    "Invitaciones.",
+    "err_two_invitations": "Hay dos invitaciones a salas llamadas {room}: usa Aceptar o Rechazar en Invitaciones.",
 }
