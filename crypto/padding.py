@@ -34,13 +34,23 @@ def pad(data: bytes, *more: bytes) -> bytes:
     return b"".join((_LEN.pack(length), data, *more, bytes(padded_length(size) - size)))
 
 
+#: Where the data of a padded block starts: after its length.
+DATA_AT = _LEN.size
+
+
 def unpad(block: bytes) -> bytes:
+    return block[DATA_AT : unpadded_end(block)]
+
+
+def unpadded_end(block: bytes) -> int:
+    """Where the data of a padded block ends (it starts at ``DATA_AT``), if every check of ``unpad``
+    passes; for a reader of the data in place, without a copy of it."""
     if len(block) < _LEN.size:
         raise MalformedMessage("padded block too short")
-    (length,) = _LEN.unpack_from(block)
+    length: int = _LEN.unpack_from(block)[0]
     end = _LEN.size + length
     if end > len(block):
         raise MalformedMessage("padding length points past the block")
     if block.count(0, end) != len(block) - end:  # in C, not one Python int per byte
         raise MalformedMessage("padding bytes are not zero")
-    return block[_LEN.size : end]
+    return end

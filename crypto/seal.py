@@ -45,7 +45,7 @@ from .fingerprint import FINGERPRINT_SIZE, fingerprint_bytes
 from .identity import IdentityKey, verify_payload
 from .keytypes import IdentityPublicKey, SessionPublicKey
 from .limits import MAX_MSG_ID_CHARS, MAX_NAME_CHARS, MAX_RECIPIENTS, MSG_ID_ALPHABET, SIGNATURE_SIZE
-from .padding import pad, unpad
+from .padding import DATA_AT, pad, unpadded_end
 from .session import SessionKey, make_box
 
 #: Largest message text, in UTF-8 bytes. A room message is one ciphertext per
@@ -223,10 +223,12 @@ class InnerMessage:
         fields_ok = (
             isinstance(room, str) and len(room) <= MAX_ROOM_CHARS,
             isinstance(sender, str) and 0 < len(sender) <= MAX_NAME_CHARS,
-            isinstance(sent_at, int) and not isinstance(sent_at, bool) and 0 <= sent_at <= MAX_SENT_AT,
+            type(sent_at) is int and 0 <= sent_at <= MAX_SENT_AT,  # msgpack gives a bool as bool, not int
             isinstance(msg_id, str) and 0 < len(msg_id) <= MAX_MSG_ID_CHARS and MSG_ID_ALPHABET.issuperset(msg_id),
             isinstance(direct, bool),
-            isinstance(body, str) and len(body.encode("utf-8", "surrogatepass")) <= MAX_BODY_BYTES,
+            # No character takes more than four bytes: only a longer text is encoded to count them.
+            isinstance(body, str)
+            and (len(body) <= MAX_BODY_BYTES // 4 or len(body.encode("utf-8", "surrogatepass")) <= MAX_BODY_BYTES),
             isinstance(to, (list, tuple)) and (head is not None or 0 < len(to)) and len(to) <= MAX_RECIPIENTS,
             # The ``to`` form is to the relay-wide room, or (direct) to one person.
             head is not None or room == MAIN_ROOM,
@@ -538,13 +540,7 @@ def open_message(
         block = boxes.box_for(sender_session_key).decrypt(ciphertext)
     except (nacl.exceptions.CryptoError, ValueError, TypeError):
         raise DecryptFailed(f"message claimed to be from {relay_sender!r} does not decrypt") from None
-    return open_block(
-        block,
-        relay_sender=relay_sender,
-        sender_identity_key=sender_identity_key,
-        own_name=own_name,
-        own_identity_key=own_identity_key,
-    )
+    return _open_block(block, relay_sender, sender_identity_key, own_name, own_identity_key)
 
 
 def open_block(
@@ -556,10 +552,18 @@ def open_block(
     own_identity_key: bytes,
 ) -> OpenedMessage:
     """Check a decrypted copy (from a Box or a prekey envelope): the checks after decryption."""
-    plaintext = unpad(block)
-    if len(plaintext) > MAX_PLAINTEXT:
+    return _open_block(block, relay_sender, sender_identity_key, own_name, own_identity_key)
+
+
+def _open_block(
+    block: bytes, relay_sender: str, sender_identity_key: bytes, own_name: str, own_identity_key: bytes
+) -> OpenedMessage:
+    # The padded block is read in place: the plaintext is copied out only for the general parser.
+    end = unpadded_end(block)
+    if end - DATA_AT > MAX_PLAINTEXT:
         raise MalformedMessage("plaintext larger than any valid message")
-    inner_bytes, signature, signed_payload, counter = _split_copy(plaintext)
+    layers = _sealer_layout(block, end)
+    inner_bytes, signature, signed_payload, counter = layers or _split_copy(block[DATA_AT:end])
     # The Box already authenticated these bytes as coming from the holder of
     # the sender's (or our own) session key, so reading ``from`` before the
     # signature is safe, and it names a reflected message for what it is.
@@ -589,15 +593,18 @@ def open_block(
 
 # Every copy opened is read twice over: ``msgpack[sealed, n]`` holding ``msgpack[inner, sig]`` as bin.
 # The sealer writes both in one layout (a two-array, a bin with the shortest header for its length,
-# then the counter or the 64-byte signature), which ``_sealer_layout`` reads directly, without a
-# parse or a copy of its own for each layer (a third of the cost Susurro added to the primitives);
-# anything else, valid or not, goes to the general parser, which decides as it always did. That
-# layout also puts ``bin(inner)`` in ``sealed`` exactly as the signed bytes hold it.
-_PAIR = b"\x92"  # msgpack: an array of two
+# then the counter or the 64-byte signature), which ``_sealer_layout`` reads directly in the padded
+# block, without a parse or a copy of its own for each layer (a third of the cost Susurro added to
+# the primitives); anything else, valid or not, goes to the general parser, which decides as it always
+# did. That layout also puts ``bin(inner)`` in ``sealed`` exactly as the signed bytes hold it.
+_PAIR = 0x92  # msgpack: an array of two
 _BIN8, _BIN16, _BIN32 = 0xC4, 0xC5, 0xC6
 _SIGNATURE_BIN = bytes((_BIN8, SIGNATURE_SIZE))
 #: The longest msgpack integer: a tag and eight bytes.
 _MAX_INT_BYTES = 9
+#: The shortest plaintext in the sealer's layout: two pairs' tags, two bin8 headers, an empty inner,
+#: the signature's bin and a one-byte counter. Every header ``_sealer_layout`` reads lies within it.
+_SHORTEST_LAYOUT = 1 + 2 + 1 + 2 + 2 + SIGNATURE_SIZE + 1
 #: ``signing_payload(MESSAGE_PURPOSE, inner)`` up to ``bin(inner)``: the purpose, its NUL and an array of one.
 _MESSAGE_PAYLOAD_PREFIX = MESSAGE_PURPOSE + b"\x00\x91"
 
@@ -611,28 +618,30 @@ def _read_inner(inner_bytes: bytes) -> InnerMessage:
     declares, that ``from_wire`` accepts, is what the general reading gives; anything else,
     valid or not, goes to the general reading, which decides, in its own words.
     """
-    if len(inner_bytes) <= _MAX_CONTAINERS and inner_bytes[:1] in _FIXMAPS:
+    if 0 < len(inner_bytes) <= _MAX_CONTAINERS and _FIXMAP <= inner_bytes[0] <= _FIXMAP_15:
         try:
             raw = msgpack.unpackb(inner_bytes, **_INNER_UNPACK)
-            if len(raw) == inner_bytes[0] & 0x0F:
+            if len(raw) == inner_bytes[0] - _FIXMAP:
                 return InnerMessage.from_wire(raw)
         except (ValueError, TypeError, RecursionError, MalformedMessage):
             pass
     return InnerMessage.from_wire(unpack_strict(inner_bytes, "inner message"))
 
 
-_FIXMAPS = frozenset(bytes((0x80 + n,)) for n in range(16))
+#: msgpack's fixmap tags, for maps of 0 to 15 entries.
+_FIXMAP, _FIXMAP_15 = 0x80, 0x8F
 _INNER_UNPACK: dict[str, Any] = {**_UNPACK_LIMITS, "use_list": False}
 
 
 def _bin_span(data: bytes, at: int) -> tuple[int, int] | None:
-    """Where the bytes of the bin at ``at`` start and end, if its header is the shortest for its
-    length (as msgpack writes it) and it ends within ``data``; else ``None``."""
-    tag = data[at] if at < len(data) else -1
-    if tag == _BIN8 and at + 2 <= len(data):
+    """Where the bytes of the bin whose header is at ``at`` start and end, if the header is the
+    shortest for its length (as msgpack writes it); else ``None``. The caller has checked that
+    the header's five bytes lie within the data, and checks where the bin ends."""
+    tag = data[at]
+    if tag == _BIN8:
         start, length = at + 2, data[at + 1]
     elif tag == _BIN16:
-        start, length = at + 3, int.from_bytes(data[at + 1 : at + 3], "big")
+        start, length = at + 3, data[at + 1] << 8 | data[at + 2]
         if length <= 0xFF:
             return None
     elif tag == _BIN32:
@@ -641,16 +650,12 @@ def _bin_span(data: bytes, at: int) -> tuple[int, int] | None:
             return None
     else:
         return None
-    end = start + length
-    return (start, end) if end <= len(data) else None
+    return start, start + length
 
 
 def _split_copy(plaintext: bytes) -> tuple[bytes, bytes, bytes, int]:
     """``inner``, the signature, the signed bytes and the counter of a copy's plaintext
-    ``msgpack[msgpack[inner, sig], n]``; else ``MalformedMessage``."""
-    fast = _sealer_layout(plaintext)
-    if fast is not None:
-        return fast
+    ``msgpack[msgpack[inner, sig], n]``, by the general parser; else ``MalformedMessage``."""
     sealed, counter = _unpack_pair(plaintext, "envelope")
     if not isinstance(sealed, bytes) or not isinstance(counter, int) or isinstance(counter, bool):
         raise MalformedMessage("envelope fields have the wrong types")
@@ -662,35 +667,40 @@ def _split_copy(plaintext: bytes) -> tuple[bytes, bytes, bytes, int]:
     return inner_bytes, signature, signing_payload(MESSAGE_PURPOSE, inner_bytes), counter
 
 
-def _sealer_layout(plaintext: bytes) -> tuple[bytes, bytes, bytes, int] | None:
-    """What ``_split_copy`` returns, if ``plaintext`` is in the sealer's layout; else ``None``.
+def _sealer_layout(block: bytes, end: int) -> tuple[bytes, bytes, bytes, int] | None:
+    """What ``_split_copy`` returns for the plaintext ``block[DATA_AT:end]``, if it is in the
+    sealer's layout; else ``None``.
 
     ``0x92 bin(sealed) n`` with ``sealed`` = ``0x92 bin(inner) 0xc4 0x40 sig``: both bins with
     the shortest header, ``n`` one msgpack integer in 1..2^63-1 of at most nine bytes (so its
     parse can ask for no memory), the signature's bin ending where ``sealed`` ends.
     """
-    sealed_span = _bin_span(plaintext, 1) if plaintext[:1] == _PAIR else None
+    if end - DATA_AT < _SHORTEST_LAYOUT or block[DATA_AT] != _PAIR:
+        return None
+    # Both headers end by the 17th byte of the data (a bin32 header is five bytes), within the
+    # shortest layout: no read below passes ``end`` before it is checked against it.
+    sealed_span = _bin_span(block, DATA_AT + 1)
     if sealed_span is None:
         return None
     sealed_at, sealed_end = sealed_span
-    if not 0 < len(plaintext) - sealed_end <= _MAX_INT_BYTES:
+    if not 0 < end - sealed_end <= _MAX_INT_BYTES or block[sealed_at] != _PAIR:
+        return None
+    inner_span = _bin_span(block, sealed_at + 1)
+    if inner_span is None:
+        return None
+    inner_at, inner_end = inner_span
+    if inner_end + 2 + SIGNATURE_SIZE != sealed_end or block[inner_end : inner_end + 2] != _SIGNATURE_BIN:
         return None
     try:
-        counter = msgpack.unpackb(plaintext[sealed_end:])
+        counter = msgpack.unpackb(block[sealed_end:end])
     except (ValueError, TypeError):
         return None
     if type(counter) is not int or not 0 < counter <= MAX_COUNTER:
         return None
-    inner_span = _bin_span(plaintext, sealed_at + 1) if plaintext[sealed_at : sealed_at + 1] == _PAIR else None
-    if inner_span is None:
-        return None
-    inner_at, inner_end = inner_span
-    if inner_end + 2 + SIGNATURE_SIZE != sealed_end or plaintext[inner_end : inner_end + 2] != _SIGNATURE_BIN:
-        return None
     return (
-        plaintext[inner_at:inner_end],
-        plaintext[inner_end + 2 : sealed_end],
-        _MESSAGE_PAYLOAD_PREFIX + plaintext[sealed_at + 1 : inner_end],
+        block[inner_at:inner_end],
+        block[inner_end + 2 : sealed_end],
+        _MESSAGE_PAYLOAD_PREFIX + block[sealed_at + 1 : inner_end],
         counter,
     )
 
