@@ -30,11 +30,12 @@ from susurro.crypto.trust import TrustState
 from susurro.protocol import Deliver, Frame
 
 from . import events as ev
-from .admission import Members, Peer
+from .admission import Members
 from .counters import MAILBOX_VIA, Arrival, conversation_of
 from .events import WarningKind
 from .gap_hold import GapHold
 from .history import history_conversation
+from .peer import Peer
 from .room_events import RoomAlert, RoomMessage, RoomWarning
 from .room_hold import MAX_HELD_ROOM_MESSAGES, HeldRoomMessage, HeldRoomMessages
 from .rooms import RoomBook

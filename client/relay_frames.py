@@ -38,7 +38,7 @@ from susurro.protocol import (
 from susurro.protocol import Joined as JoinedFrame
 
 from . import events as ev
-from .admission import Members, Via
+from .admission import Members
 from .events import EndCode, Ending, WarningKind, end_code
 from .handshake import Handshake
 from .incoming import Incoming
@@ -46,6 +46,7 @@ from .link import Link, LinkEvent, LinkState
 from .lobby import Lobby
 from .mail_path import MAIL_FRAMES, MailPath
 from .outgoing import PendingAcks
+from .peer import Via
 from .resend import Resender
 from .room_directory import read_index
 from .room_events import RoomReady

@@ -25,11 +25,12 @@ from susurro.crypto.trust import TrustStore
 from susurro.protocol import Dropped, DropReason, LocalProtocolError, Send, encode
 
 from . import events as ev
-from .admission import Members, Peer
+from .admission import Members
 from .errors import SendError
 from .events import WarningKind
 from .outgoing import PendingAcks
 from .pacing import SendPacer
+from .peer import Peer
 from .unconfirmed import Unconfirmed
 
 #: Sends waiting their turn at once; past it a new message is refused (the relay is not taking them).

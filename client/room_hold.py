@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from susurro.crypto import OpenedMessage
 
 from . import events as ev
-from .admission import Peer
 from .counters import Arrival
 from .events import WarningKind
+from .peer import Peer
 from .rooms import RoomBook
 
 #: Room messages from others held until their room's log catches up, across all rooms.

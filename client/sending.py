@@ -22,13 +22,14 @@ from susurro.crypto.trust import TrustState
 from susurro.protocol import Frame, LocalProtocolError, Send, encode
 
 from . import events as ev
-from .admission import Members, Peer
+from .admission import Members
 from .counters import SendCounters, conversation_of
 from .errors import SendError
 from .handshake import Handshake
 from .history import History, history_conversation
 from .mailbox import Mailbox, WaitingCopy
 from .outgoing import PendingAcks
+from .peer import Peer
 from .resend import Resender
 from .room_hold import WaitingRoomSend, WaitingRoomSends, forked_reason, not_sent, waiting_notice, withheld_reason
 from .rooms import RoomBook, SendGate

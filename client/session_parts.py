@@ -13,11 +13,12 @@ from __future__ import annotations
 from susurro.crypto import SessionKey
 
 from . import events as ev
-from .admission import Members, Peer
+from .admission import Members
 from .handshake import Handshake
 from .link import Link, LinkState
 from .outgoing import PendingAcks
 from .pacing import SendPacer
+from .peer import Peer
 from .resend import Resender
 from .rotation import OwnSessionKeys
 from .trust_actions import TrustActions

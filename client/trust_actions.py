@@ -15,9 +15,10 @@ from susurro.crypto.safety import safety_number
 from susurro.crypto.trust import TrustState, TrustStore, TrustStoreError
 
 from . import events as ev
-from .admission import Members, Peer
+from .admission import Members
 from .errors import TrustError
 from .events import WarningKind
+from .peer import Peer
 
 
 class TrustActions:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from susurro.client.admission import Peer
+from susurro.client.peer import Peer
 from susurro.client.room_hold import MAX_HELD_PER_SENDER, HeldRoomMessages
 from susurro.crypto import IdentityKey, IdentityPublicKey, OpenedMessage, SessionKey
 
