@@ -15,6 +15,8 @@ them (live or from the mailbox).
   this): ``late``.
 - At ``mail_end`` every held number still missing is a ``gap`` (one warning
   per stream, with the count): a copy never delivered is still flagged.
+  Waiting room messages held for their room's log were confirmed, so
+  ``mail_end`` may come before they are judged: the hold ends after them.
 - The relay's ``mail_end`` is only a hint: holding ends ``GAP_HOLD_SECONDS``
   after the welcome whether or not it came, and when the connection ends;
   past ``MAX_HELD_GAPS`` streams the oldest is judged at once. A relay that
@@ -28,6 +30,7 @@ asked, after the read's messages.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from susurro.crypto.replay import MAX_SKIPPED_PER_STREAM, CounterCheck
@@ -81,6 +84,11 @@ class GapHold:
         self._until: float | None = None
         #: When holding began: a clock that goes back past it ends the hold (below).
         self._since = 0.0
+        #: The relay said ``mail_end``; the hold ends once no waiting copy is still to be judged.
+        self._mail_ended = False
+        #: Whether waiting room messages are held for their room's log (set by ``incoming.Incoming``):
+        #: they were confirmed, so ``mail_end`` can come before they are judged, and with them the fills.
+        self.mail_held: Callable[[], bool] = lambda: False
         self._judged: list[ev.Warning] = []
 
     @property
@@ -126,8 +134,15 @@ class GapHold:
             self._judge(self._held.popitem(last=False)[1])
 
     def end(self) -> None:
-        """The relay's ``mail_end``: what waited has come; every gap still open is warned."""
-        self._release()
+        """The relay's ``mail_end``: what waited has come; every gap still open is warned once the
+        waiting room messages held for their log are judged too (``settle``)."""
+        self._mail_ended = True
+        self.settle()
+
+    def settle(self) -> None:
+        """Held room messages were judged: after ``mail_end``, with none from the mailbox left, holding ends."""
+        if self._mail_ended and self._until is not None and not self.mail_held():
+            self._release()
 
     def tick(self, now: float) -> None:
         """Time passes: past ``GAP_HOLD_SECONDS`` without ``mail_end``, holding stops. So it does if the

@@ -71,6 +71,7 @@ class Incoming:
         self._room_requests: list[Frame] = []
         #: Room messages signed at a head beyond the log verified here, until it gets there.
         self._held = HeldRoomMessages()
+        self._gaps.mail_held = self._held.holds_mail
         #: (sender, message id) of room messages from our mailbox not shown yet (held for their log).
         self._waited: OrderedDict[tuple[str, str], None] = OrderedDict()
         #: Resends of messages already shown: (sender, identity key, msg_id), to confirm again.
@@ -227,6 +228,7 @@ class Incoming:
 
         for item in self._held.release(ready):
             events.extend(self._judge_room_message(item.peer, item.opened, item.arrival))
+        self._gaps.settle()  # the last waiting one judged: the drain is over
         return self._mark_waited(events) if self._waited else events
 
     def abandon_held(self, reason: str) -> list[ev.Event]:

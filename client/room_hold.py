@@ -68,6 +68,10 @@ class HeldRoomMessages:
         """Messages of this room wait already: a later one queues behind them, so the room keeps its order."""
         return any(item.room_id == room_id for item in self._items)
 
+    def holds_mail(self) -> bool:
+        """A message from our mailbox waits among them (its counter is still to be checked)."""
+        return any(item.arrival is not None and item.arrival.session is None for item in self._items)
+
     def add(
         self, room_id: bytes, peer: Peer, opened: OpenedMessage, now: float, arrival: Arrival | None = None
     ) -> bool:

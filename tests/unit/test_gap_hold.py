@@ -13,11 +13,14 @@ from hypothesis import strategies as st
 
 from susurro.client import events as ev
 from susurro.client.gap_hold import GAP_HOLD_SECONDS, MAX_HELD_GAPS, GapHold
+from susurro.client.room_events import RoomMessage
 from susurro.crypto import ReplayGuard, SessionPublicKey
 from susurro.crypto.replay import MAX_SKIPPED_PER_STREAM
-from susurro.protocol import Deliver, Frame, Mail, MailEnd
+from susurro.protocol import Deliver, Frame, Mail, MailEnd, RoomLog
 from tests.adversarial.test_hostile_mailbox import come_back, waiting_room
+from tests.helpers.offline import bob_away
 from tests.helpers.session_pair import Item
+from tests.unit.test_offline_rooms import invite_only_room
 
 STREAM = (b"\x01" * 32, "dm")
 NOW = 1_000.0
@@ -113,6 +116,28 @@ def test_a_clock_stepped_back_while_holding_ends_the_hold_instead_of_stretching_
     bob.gaps.tick(NOW - 3_600)  # the wall clock went back an hour: the deadline would be an hour later
     assert bob.judged() == ["2 message(s) from alice addressed to you never arrived"]
     assert not bob.gaps.holding
+
+
+def test_mail_end_waits_for_waiting_room_messages_still_held_for_their_log() -> None:
+    bob = Receiver()
+    held = [True]  # a waiting room message, confirmed already, waits for its room's log
+    bob.gaps.mail_held = lambda: held[0]
+    assert bob.copy(2, waited=False) == []
+    bob.gaps.end()
+    assert bob.judged() == [] and bob.gaps.holding
+    held[0] = False  # the log came: the waiting copy is judged, and fills the number
+    assert bob.copy(1, waited=True) == []
+    bob.gaps.settle()
+    assert bob.judged() == [] and not bob.gaps.holding
+
+
+def test_waiting_room_messages_held_for_their_log_hold_gaps_no_longer_than_the_deadline() -> None:
+    bob = Receiver()
+    bob.gaps.mail_held = lambda: True  # their log never comes
+    assert bob.copy(2, waited=False) == []
+    bob.gaps.end()
+    bob.gaps.tick(NOW + GAP_HOLD_SECONDS)
+    assert bob.judged() == ["1 message(s) from alice addressed to you never arrived"]
 
 
 def test_the_connection_ending_mid_drain_warns_what_is_held() -> None:
@@ -228,3 +253,36 @@ def test_in_sessions_a_live_copy_lost_during_the_drain_is_a_gap_at_mail_end(tmp_
         (ev.WarningKind.GAP, "1 message(s) from alice addressed to you never arrived")
     ]
     assert events[-1] is warnings[0]  # judged at mail_end, after the read's messages
+
+
+def test_in_sessions_a_waiting_room_message_judged_after_mail_end_still_fills_the_race(tmp_path: Path) -> None:
+    """The waiting room message waits for its room's log (bob comes back knowing no rooms), so it is
+    confirmed, and ``mail_end`` comes, before it is judged; the live one that overtook it waits too."""
+    room, _, bob, clock = bob_away(tmp_path)
+    room_id = invite_only_room(room, "alice", ("bob", bob.identity.public))
+    room["alice"].send_message("one", room.now, room=room_id)
+    room.pump()
+    held: list[Frame] = []
+    logs: list[Frame] = []
+    passed: set[type[Frame]] = set()
+
+    def log_after_mail_end(frame: Frame) -> Sequence[Item]:
+        """Mail after alice's live copy (bob's prekeys went out late), the room's log after mail_end."""
+        if isinstance(frame, (Mail, MailEnd)) and Deliver not in passed:
+            held.append(frame)
+            return []
+        if isinstance(frame, RoomLog) and MailEnd not in passed:
+            logs.append(frame)
+            return []
+        passed.add(type(frame))
+        if isinstance(frame, Deliver):
+            return [frame, *held]
+        return [frame, *logs] if isinstance(frame, MailEnd) else [frame]
+
+    room.add("bob2", name="bob", **bob.session_options(clock))
+    room.intercept("bob2", log_after_mail_end)
+    room.pump()
+    room["alice"].send_message("two", room.now, room=room_id)
+    events = room.pump()["bob2"]
+    assert [e.text for e in events if isinstance(e, RoomMessage)] == ["two", "one"]
+    assert [e.kind for e in events if isinstance(e, ev.Warning)] == []
