@@ -13,6 +13,9 @@ connections racing cannot both squeeze past them:
 - a mailbox holds at most ``max_items`` items and ``max_bytes`` bytes, and at
   most ``max_per_sender`` items from one sender; an item that does not fit is
   refused with its reason, never made room for by dropping an older one;
+- the last ``1 / RECEIPT_RESERVE_DIVISOR`` of a mailbox's items and bytes is
+  for items labelled ``receipt`` (``MailboxLimits.caps``), so messages from a
+  few identities cannot leave the owner's receipts nowhere to go;
 - items older than ``ttl`` seconds are deleted unread;
 - an identity stores at most ``MAX_STORED_ONE_TIME_PREKEYS`` one-time
   prekeys: a publish that would go past it is refused whole;
@@ -46,6 +49,11 @@ DEFAULT_ONE_TIME_PER_FETCHER = 20
 #: Clients refuse a waiting message signed more than 15 days ago (``stale_mail``: a day of clock
 #: margin past this), so a relay keeping mail longer would only keep what nobody opens.
 MAX_MAILBOX_DAYS = 14
+#: The last twentieth of a mailbox (50 items and 512 KiB by default) takes only items labelled
+#: ``receipt``: four identities filling a mailbox with messages (250 each) still leave its
+#: owner's receipts room. The relay cannot check the label, so junk labelled ``receipt`` stays
+#: under its own hourly share (relay/mailbox.py) and takes at most this small part.
+RECEIPT_RESERVE_DIVISOR = 20
 MAILBOX_SCHEMA = ("mailbox", 1)
 #: Schema 2 finds prekeys by identity key (``prekey_names``); schema 1 found them by name. Schema 3
 #: keeps each one-time prekey's signed expiry (the keys of before, signed without one, are dropped).
@@ -81,6 +89,16 @@ class MailboxLimits:
     ttl: float = DEFAULT_MAILBOX_DAYS * 86_400
     #: Read by the relay's mailbox service (relay/mailbox.py), not by the stores.
     one_time_per_fetcher: int = DEFAULT_ONE_TIME_PER_FETCHER
+
+    def caps(self, kind: MailKind) -> tuple[int, int]:
+        """(items, bytes) a mailbox may hold once an item of ``kind`` is in: all of it for a receipt,
+        less the receipts' reserve for a message."""
+        if kind is MailKind.RECEIPT:
+            return self.max_items, self.max_bytes
+        return (
+            self.max_items - self.max_items // RECEIPT_RESERVE_DIVISOR,
+            self.max_bytes - self.max_bytes // RECEIPT_RESERVE_DIVISOR,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -282,7 +300,8 @@ class SQLiteMailboxStore(MailboxStore):
                         "SELECT count(*), coalesce(sum(length(ct)), 0) FROM mail WHERE recipient = ?",
                         (put.recipient,),
                     ).fetchone()
-                    if items >= limits.max_items or size + len(put.ct) > limits.max_bytes:
+                    max_items, max_bytes = limits.caps(put.kind)
+                    if items >= max_items or size + len(put.ct) > max_bytes:
                         results.append(Refused(Refusal.MAILBOX_FULL))
                         continue
                     (from_sender,) = db.execute(

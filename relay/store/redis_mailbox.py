@@ -71,15 +71,17 @@ EXPIRE_BATCH = 512
 KEY_TTL_MARGIN = 86_400
 
 #: KEYS: next, ages, then mbox, data, index, stats for each put.
-#: ARGV: max_items, max_bytes, max_per_sender, stored_at, key_ttl, then recipient hex,
-#: sender key, ct length, record for each put. Returns per put: item number, or -1 full, -2 quota.
+#: ARGV: max_per_sender, stored_at, key_ttl, then recipient hex, sender key, ct length, record,
+#: and the items and bytes the mailbox may hold with it in (``MailboxLimits.caps``: less for a
+#: message than for a receipt) for each put. Returns per put: item number, or -1 full, -2 quota.
 _PUT = """
-local max_items, max_bytes, max_per_sender = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local stored_at, key_ttl = ARGV[4], tonumber(ARGV[5])
+local max_per_sender, stored_at, key_ttl = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 local results = {}
 for i = 0, (#KEYS - 2) / 4 - 1 do
   local mbox, data, index, stats = KEYS[3 + 4 * i], KEYS[4 + 4 * i], KEYS[5 + 4 * i], KEYS[6 + 4 * i]
-  local recipient, sender, size, record = ARGV[6 + 4 * i], ARGV[7 + 4 * i], tonumber(ARGV[8 + 4 * i]), ARGV[9 + 4 * i]
+  local at = 4 + 6 * i
+  local recipient, sender, size, record = ARGV[at], ARGV[at + 1], tonumber(ARGV[at + 2]), ARGV[at + 3]
+  local max_items, max_bytes = tonumber(ARGV[at + 4]), tonumber(ARGV[at + 5])
   local held = redis.call('ZCARD', mbox)
   local bytes = tonumber(redis.call('HGET', stats, 'bytes') or '0')
   if held >= max_items or bytes + size > max_bytes then
@@ -198,8 +200,6 @@ class RedisMailboxStore(MailboxStore):
         limits = self.limits
         keys = [self._key("mail", "next"), self._key("mail", "ages")]
         args: list[bytes | int | float | str] = [
-            limits.max_items,
-            limits.max_bytes,
             limits.max_per_sender,
             repr(float(now)),
             math.ceil(limits.ttl) + KEY_TTL_MARGIN,
@@ -207,7 +207,7 @@ class RedisMailboxStore(MailboxStore):
         for put in puts:
             keys += self._mailbox_keys(put.recipient)
             record = _pack([put.sender, put.sender_key, put.msg_id, put.kind.value, put.ct, float(now)])
-            args += [put.recipient.hex(), put.sender_key, len(put.ct), record]
+            args += [put.recipient.hex(), put.sender_key, len(put.ct), record, *limits.caps(put.kind)]
         try:
             replies = self._put(keys=keys, args=args)
         except redis.RedisError as exc:

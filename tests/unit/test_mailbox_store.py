@@ -8,12 +8,14 @@ for Redis, restarting redis-server on its append-only file
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 
 import pytest
 
 from susurro.relay.store.mailbox import (
+    RECEIPT_RESERVE_DIVISOR,
     MailboxLimits,
     MailboxStore,
     MailKind,
@@ -95,6 +97,24 @@ def test_one_sender_cannot_fill_a_mailbox_for_everyone_else(store_backend: Store
     assert sum(isinstance(r, Stored) for r in flood) == 4
     assert flood[4] == Refused(Refusal.SENDER_QUOTA)
     assert all(isinstance(r, Stored) for r in store.put([put(n=n) for n in range(4)], now=0.0))
+
+
+def test_the_last_twentieth_of_a_mailbox_is_for_receipts(store_backend: StoreBackend) -> None:
+    # Messages from many senders fill a mailbox; the owner's receipts still have a place. Run once with the
+    # reserve taken out (caps the same for both kinds): the first receipt was mailbox_full.
+    store = store_backend.mailboxes(MailboxLimits(max_items=40, max_bytes=40_000, max_per_sender=10))
+    flood = store.put([put(sender_key=bytes([k]) * 32, n=n) for k in range(5) for n in range(10)], now=0.0)
+    assert sum(isinstance(r, Stored) for r in flood) == 40 - 40 // RECEIPT_RESERVE_DIVISOR
+    assert flood[-1] == Refused(Refusal.MAILBOX_FULL)
+    receipts = [dataclasses.replace(put(sender_key=bytes([9]) * 32, n=n), kind=MailKind.RECEIPT) for n in range(3)]
+    assert [type(r) for r in store.put(receipts, now=0.0)] == [Stored, Stored, Refused]  # the reserve, no more
+    assert store.usage(BOB)[0] == 40
+    bytes_full = store_backend.mailboxes(MailboxLimits(max_items=1000, max_bytes=2_000, max_per_sender=100))
+    assert [type(r) for r in bytes_full.put([put(CAROL, n=n, size=500) for n in range(4)], now=0.0)] == [
+        Stored, Stored, Stored, Refused  # 1,900 bytes for messages: the fourth would be 2,000
+    ]
+    receipt = dataclasses.replace(put(CAROL, n=9, size=100), kind=MailKind.RECEIPT)
+    assert isinstance(bytes_full.put([receipt], now=0.0)[0], Stored)
 
 
 def test_items_expire_after_the_ttl(store_backend: StoreBackend) -> None:
@@ -234,10 +254,11 @@ def test_relays_storing_for_one_mailbox_at_once_never_pass_its_bounds(store_back
     for thread in threads:
         thread.join(timeout=30)
     stored = [sum(isinstance(r, Stored) for r in mine) for mine in results]
-    assert sum(stored) == 25 and all(count <= 10 for count in stored), stored
-    assert stores[0].usage(BOB) == (25, 250)
+    fits, _ = limits.caps(MailKind.MESSAGE)  # 24: the last item is the receipts' reserve
+    assert sum(stored) == fits and all(count <= 10 for count in stored), stored
+    assert stores[0].usage(BOB) == (fits, 10 * fits)
     numbers = [r.item for mine in results for r in mine if isinstance(r, Stored)]
-    assert len(set(numbers)) == 25  # every item its own number
+    assert len(set(numbers)) == fits  # every item its own number
     fetched = stores[1].fetch(BOB, after=0, max_items=100, max_bytes=1 << 20, now=0.0)
     assert [i.item for i in fetched] == sorted(numbers)
 

@@ -45,6 +45,7 @@ from susurro.relay.store.mailbox import (
     DEFAULT_MAILBOX_ITEMS,
     DEFAULT_MAILBOX_PER_SENDER,
     DEFAULT_ONE_TIME_PER_FETCHER,
+    RECEIPT_RESERVE_DIVISOR,
 )
 from tests.helpers.memory import MemoryOutbox
 from tests.unit.test_relay_core import hello_for
@@ -284,6 +285,29 @@ def test_one_address_fills_at_most_a_quarter_of_a_mailbox_a_day(data_dir: Path) 
     other = Member("carol")
     other.join(core, ip="198.51.100.9")
     assert post(other, core, "z1", {bob.key: b"\x01" * 40}).waiting == (bob.key,)  # others still can
+
+
+def test_messages_from_four_hosts_leave_room_for_the_owners_receipts(data_dir: Path) -> None:
+    # Four identities on four hosts fill bob's mailbox with messages (250 each, a quarter per host): alice's
+    # receipt to bob (bob wrote to her while she was away) still goes in. Without the reserve it was
+    # mailbox_full (checked once).
+    core = make_core(data_dir, max_per_ip=16)
+    bob, alice = Member("bob"), Member("alice")
+    bob.join(core)
+    bob.leave(core)
+    alice.join(core)
+    senders = [Member(f"t{i}") for i in range(4)]
+    for i, sender in enumerate(senders):
+        sender.join(core, ip=f"203.0.113.{i + 1}")
+    stored = 0
+    for n in range(DEFAULT_MAILBOX_ITEMS // 25 + 4):
+        for m in range(25):
+            stored += len(post(senders[n % 4], core, f"y{n}-{m}", {bob.key: b"\x01" * 40}).waiting)
+    reserve = DEFAULT_MAILBOX_ITEMS // RECEIPT_RESERVE_DIVISOR
+    assert stored == DEFAULT_MAILBOX_ITEMS - reserve  # the messages' part is full
+    assert post(alice, core, "late", {bob.key: b"\x01" * 40}).refused == {bob.key: "mailbox_full"}
+    receipt = post(alice, core, "r1", {bob.key: b"\x02" * 40}, kind="receipt")
+    assert receipt.waiting == (bob.key,)
 
 
 def test_a_signed_prekey_only_fetch_leaves_the_one_time_keys_alone(data_dir: Path) -> None:
