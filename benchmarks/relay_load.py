@@ -470,6 +470,7 @@ def summary(results: list[StepResult], sweep: list[int], names: list[str]) -> li
     for n in sweep:
         ours = best.get(("susurro", n))
         for other, label in (
+            ("susurro-pure", "pure-python"),
             ("threaded", "threaded-baseline"),
             ("asyncio", "asyncio-baseline"),
             ("ngircd", "ngircd"),

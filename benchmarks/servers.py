@@ -87,11 +87,18 @@ def _wait_listening(proc: subprocess.Popen[bytes], port: int, workdir: Path, nam
 
 
 def _spawn(
-    name: str, dialect: str, port: int, argv: list[str], workdir: Path, cwd: Path | None = None
+    name: str,
+    dialect: str,
+    port: int,
+    argv: list[str],
+    workdir: Path,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> ServerProcess:
     stderr = (workdir / "stderr").open("wb")
     proc = subprocess.Popen(
         argv,
+        env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=stderr,
@@ -110,8 +117,11 @@ def _spawn(
     return ServerProcess(name=name, dialect=dialect, port=port, proc=proc, workdir=workdir)
 
 
-def start_susurro(port: int, extra: list[str] | None = None) -> ServerProcess:
-    """The real relay with its defaults (INFO log lines to a file), except the limits the load must pass."""
+def start_susurro(port: int, extra: list[str] | None = None, *, pure: bool = False) -> ServerProcess:
+    """The real relay with its defaults (INFO log lines to a file), except the limits the load must pass.
+
+    ``pure``: with ``SUSURRO_PURE_PYTHON=1``, its hot path as pure Python even where it is compiled
+    (the "susurro-pure" row: what the compiled build gains, measured in the same run)."""
     workdir = Path(tempfile.mkdtemp(prefix="bench-susurro-"))
     argv = [
         sys.executable,
@@ -133,7 +143,8 @@ def start_susurro(port: int, extra: list[str] | None = None) -> ServerProcess:
         "1024",
         *(extra or []),
     ]
-    return _spawn("susurro", "susurro", port, argv, workdir, cwd=REPO_ROOT)
+    name, env = ("susurro-pure", {**os.environ, "SUSURRO_PURE_PYTHON": "1"}) if pure else ("susurro", None)
+    return _spawn(name, "susurro", port, argv, workdir, cwd=REPO_ROOT, env=env)
 
 
 def start_baseline(kind: str, port: int) -> ServerProcess:
@@ -204,6 +215,8 @@ def start_miniircd(port: int) -> ServerProcess:
 def start(name: str, port: int, susurro_args: list[str] | None = None) -> ServerProcess:
     if name == "susurro":
         return start_susurro(port, susurro_args)
+    if name == "susurro-pure":
+        return start_susurro(port, susurro_args, pure=True)
     if name in ("threaded", "asyncio"):
         return start_baseline(name, port)
     if name == "ngircd":
@@ -214,4 +227,4 @@ def start(name: str, port: int, susurro_args: list[str] | None = None) -> Server
 
 
 #: The names ``start`` knows, in the order they are benchmarked.
-SERVERS = ("susurro", "threaded", "asyncio", "ngircd", "miniircd")
+SERVERS = ("susurro", "susurro-pure", "threaded", "asyncio", "ngircd", "miniircd")

@@ -588,21 +588,23 @@ class DeliverEncoder:
 
     __slots__ = ("_head", "_max_frame", "_prefixes")
 
-    def __init__(self, sender: str, msg_id: str, *, max_frame: int = DEFAULT_MAX_FRAME) -> None:
+    def __init__(
+        self, sender: str, msg_id: str, *, max_frame: int = DEFAULT_MAX_FRAME, id_checked: bool = False
+    ) -> None:
         # What Deliver checks of the shared fields, once (not a Deliver object
         # per send: building and unpacking one cost more than the checks).
+        # ``id_checked``: only ``for_send``'s, whose id a ``Send`` has checked already.
         _check_str("from", sender, MAX_RAW_NAME_CHARS)
-        _check_msg_id(msg_id)
+        if not id_checked:
+            _check_msg_id(msg_id)
         self._start(sender, msg_id, max_frame)
 
     @classmethod
     def for_send(cls, sender: str, send: Send, *, max_frame: int = DEFAULT_MAX_FRAME) -> DeliverEncoder:
         """The encoder for the copies of ``send``: its id is not checked again, since a ``Send``
         exists only with an id that passed ``Deliver``'s check (``_send_fields_ok`` or ``__post_init__``)."""
-        _check_str("from", sender, MAX_RAW_NAME_CHARS)
-        encoder = cls.__new__(cls)
-        encoder._start(sender, send.id, max_frame)
-        return encoder
+        # Through __init__, not cls.__new__ and _start: a class compiled with mypyc has no __new__ to call.
+        return cls(sender, send.id, max_frame=max_frame, id_checked=True)
 
     def _start(self, sender: str, msg_id: str, max_frame: int) -> None:
         # Written out, not packed from a dict: once per send, the dict and its

@@ -9,6 +9,7 @@ import signal
 import sys
 from types import FrameType
 
+from susurro import __version__, compiled
 from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, DEFAULT_MAX_RECIPIENTS, MAX_RECIPIENTS, MIN_MAX_FRAME
 
 from .addresses import announce
@@ -54,7 +55,9 @@ examples:
   susurro-relay --host 0.0.0.0 --log-file relay.log
   susurro-relay --port 0                     pick a free port (printed on start)
 
-On start it prints 'listening on HOST:PORT'. SIGTERM or Ctrl-C tells every
+On start it prints 'listening on HOST:PORT'; its log's start line and --version
+say whether the hot path runs compiled or as pure Python (SUSURRO_PURE_PYTHON=1
+runs it pure; docs/deploy.md). SIGTERM or Ctrl-C tells every
 client the relay is shutting down, then exits 0. SIGHUP reopens --log-file
 (after logrotate renamed it); it does not stop the relay.
 """
@@ -80,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"susurro-relay {__version__}, hot path {compiled.state().describe()}"
     )
     net = parser.add_argument_group("network")
     net.add_argument(
@@ -433,7 +439,11 @@ def _run(args: argparse.Namespace, logs: LogSetup, hangups: list[int]) -> int:
     status: StatusServer | bool | None = None
     try:  # a SIGTERM right after start must still stop cleanly
         logging.getLogger("susurro.relay").info(
-            "start addr=%s max_clients=%d tls=%s", format_address(host, port), config.max_clients, _on(args.tls_cert)
+            "start addr=%s max_clients=%d tls=%s build=%s",
+            format_address(host, port),
+            config.max_clients,
+            _on(args.tls_cert),
+            compiled.state().kind.name.lower(),
         )
         print(f"listening on {format_address(host, port)}", flush=True)
         status = _start_status(args, server)

@@ -20,9 +20,17 @@ import time
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, cast
 
-from susurro.crypto import BadCertificate, BadSignature, SessionCertificate, short_fingerprint, verify_join_proof
+from susurro.crypto import (
+    BadCertificate,
+    BadSignature,
+    IdentityPublicKey,
+    SessionCertificate,
+    short_fingerprint,
+    verify_join_proof,
+)
 from susurro.protocol import (
     CLIENT_FRAMES,
     Ack,
@@ -263,7 +271,7 @@ class RelayCore:
         self._lock = threading.Lock()
         self._connections: set[Connection] = set()
         # Raises RegistryError for an unreadable or corrupt file: the relay must not start without it.
-        self.registry = NameRegistry(config.registry, config.registry_max_names) if config.registry else None
+        self.registry = NameRegistry(Path(config.registry), config.registry_max_names) if config.registry else None
         self._per_ip: Counter[str] = Counter()
         if backend is None:
             # Raises StoreError for a data dir or database it cannot open: the relay must not start without it.
@@ -393,11 +401,11 @@ class RelayCore:
                 by_sender.setdefault(sender, {})[msg_id] = None
                 copies += 1
         told = 0
-        for sender, ids in by_sender.items():
+        for sender, held_ids in by_sender.items():
             if sender.closing or sender is conn:
                 continue
             told += 1
-            listed = list(ids)
+            listed = list(held_ids)
             for start in range(0, len(listed), MAX_DROPPED_IDS):
                 chunk = tuple(listed[start : start + MAX_DROPPED_IDS])
                 self._send(sender, Dropped(name=conn.name, ids=chunk, reason=reason.value), limit=ABSOLUTE_MAX_FRAME)
@@ -568,7 +576,9 @@ class RelayCore:
         except BadCertificate:
             raise RemoteProtocolError(ErrorCode.BAD_CERT, "the session certificate does not verify") from None
         if self.registry is not None and self.registry.admit(hello.name, hello.ik):
-            log.info("register name=%s fp=%s", hello.name, short_fingerprint(hello.ik).replace(" ", ""))
+            log.info(
+                "register name=%s fp=%s", hello.name, short_fingerprint(IdentityPublicKey(hello.ik)).replace(" ", "")
+            )
         member = hello.member()
         joined = encode(Joined(member=member), max_frame=ABSOLUTE_MAX_FRAME)
 
@@ -607,7 +617,7 @@ class RelayCore:
         log.info(
             "join name=%s fp=%s addr=%s members=%d",
             hello.name,
-            short_fingerprint(hello.ik).replace(" ", ""),
+            short_fingerprint(IdentityPublicKey(hello.ik)).replace(" ", ""),
             conn.address,
             len(self.roster),
         )
@@ -656,7 +666,7 @@ class RelayCore:
             log.info(
                 "rekey name=%s fp=%s members=%d",
                 conn.name,
-                short_fingerprint(member.ik).replace(" ", ""),
+                short_fingerprint(IdentityPublicKey(member.ik)).replace(" ", ""),
                 len(self.roster),
             )
 

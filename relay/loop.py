@@ -433,11 +433,17 @@ class Link:
                 self.process(now)
                 if self.closing:
                     return
-                if self.paused_until is not None:
-                    next_at = min(next_at, self.paused_until)
+                # process() may have paused it again. Asked through a call: mypy still takes the
+                # attribute for the None set above, and compiled code checks that it is (TypeError).
+                again = self._paused_until()
+                if again is not None:
+                    next_at = min(next_at, again)
             else:
                 next_at = min(next_at, self.paused_until)
         self.loop.schedule(self, next_at)
+
+    def _paused_until(self) -> float | None:
+        return self.paused_until
 
     # --- the end ----------------------------------------------------------------------
 

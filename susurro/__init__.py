@@ -7,6 +7,12 @@ nothing of ours lands in site-packages as a bare ``crypto`` or ``protocol``
 (both are unrelated PyPI distributions).
 """
 
+from .compiled import install
+
 __all__ = ["__version__"]
+
+# Before any submodule can be imported: a compiled module whose source changed
+# since the build must not load (susurro/compiled.py).
+install()
 
 __version__ = "0.1.0"

@@ -19,6 +19,8 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import msgpack
+
 from susurro.crypto import IdentityKey, SessionCertificate, SessionKey, join_proof
 from susurro.protocol import (
     RELAY_FRAMES,
@@ -36,7 +38,6 @@ from susurro.protocol import (
     decode_frame,
     encode,
 )
-from susurro.protocol.framing import pack_payload
 from susurro.protocol.limits import ABSOLUTE_MAX_FRAME
 
 #: Upper bound on any single wait for the relay, in seconds.
@@ -58,8 +59,11 @@ def length_prefix(length: int) -> bytes:
 
 
 def raw_frame(obj: Any) -> bytes:
-    """Length-prefix any msgpack-able object, bypassing every local check."""
-    return raw_payload_frame(pack_payload(obj))
+    """Length-prefix any msgpack-able object, bypassing every local check.
+
+    msgpack itself, not ``pack_payload``: that takes only a map (and, compiled, checks it does)."""
+    packed: bytes = msgpack.packb(obj, use_bin_type=True)
+    return raw_payload_frame(packed)
 
 
 def raw_payload_frame(payload: bytes) -> bytes:

@@ -7,6 +7,7 @@ fail every ``isinstance`` check against the first.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -52,9 +53,12 @@ def test_a_loaded_suite_holds_no_bare_copy_of_our_packages() -> None:
 
 @pytest.mark.timeout(300)
 def test_the_wheel_holds_only_the_susurro_package(tmp_path: Path) -> None:
+    # The pure build: the layout is the same, and compiling would add minutes to the suite
+    # (tests/unit/test_compiled_build.py checks the compiled one).
     result = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
         capture_output=True, text=True, timeout=240, check=False, cwd=tmp_path,
+        env={**os.environ, "SUSURRO_PURE_PYTHON": "1"},
     )
     assert result.returncode == 0, result.stderr
     (wheel,) = tmp_path.glob("susurro-*.whl")

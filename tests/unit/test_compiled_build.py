@@ -1,0 +1,166 @@
+"""The compiled hot path runs only as its sources say, and the process knows which build it runs.
+
+``susurro/compiled.py`` decides at import: compiled when the build's
+manifest matches every source, pure under ``SUSURRO_PURE_PYTHON=1``, pure
+(with a warning) when a source changed after the build. The decision is
+tested on its own, and then for real: in a child process importing a copy
+of this checkout in which one source was edited after the build.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from susurro import compiled
+from susurro.compiled import COMPILED_SOURCES, MANIFEST, PURE_SWITCH, BuildKind, decide, source_digest
+
+ROOT = Path(__file__).resolve().parents[2]
+#: What the child processes print: the build as decided, then each module and whether it loaded compiled.
+REPORT = (
+    "import json, susurro.compiled as c, susurro.relay.core, susurro.protocol.framing; "
+    "print(json.dumps([c.state().kind.name, c.loaded_compiled()]))"
+)
+
+
+def fake_package(tmp_path: Path) -> Path:
+    package = tmp_path / "susurro"
+    for relative in COMPILED_SOURCES.values():
+        (package / relative).parent.mkdir(parents=True, exist_ok=True)
+        (package / relative).write_text(f"# {relative}\n", encoding="utf-8")
+    return package
+
+
+def write_manifest(package: Path, digests: dict[str, str]) -> None:
+    (package / MANIFEST).write_text(json.dumps({"modules": digests}), encoding="utf-8")
+
+
+def fresh_digests(package: Path) -> dict[str, str]:
+    return {module: source_digest(package / relative) for module, relative in COMPILED_SOURCES.items()}
+
+
+def test_a_manifest_matching_every_source_runs_compiled(tmp_path: Path) -> None:
+    package = fake_package(tmp_path)
+    write_manifest(package, fresh_digests(package))
+    assert decide(package, {}).kind is BuildKind.COMPILED
+
+
+def test_the_switch_runs_pure_whatever_was_built(tmp_path: Path) -> None:
+    package = fake_package(tmp_path)
+    write_manifest(package, fresh_digests(package))
+    assert decide(package, {PURE_SWITCH: "1"}).kind is BuildKind.PURE_SWITCH
+    assert decide(package, {PURE_SWITCH: "0"}).kind is BuildKind.COMPILED
+
+
+def test_a_source_changed_after_the_build_runs_pure_and_is_named(tmp_path: Path) -> None:
+    package = fake_package(tmp_path)
+    write_manifest(package, fresh_digests(package))
+    edited = COMPILED_SOURCES["susurro.relay.core"]
+    with (package / edited).open("a", encoding="utf-8") as source:
+        source.write("# an edit, not rebuilt\n")
+    state = decide(package, {})
+    assert state.kind is BuildKind.PURE_STALE
+    assert edited in state.detail
+
+
+@pytest.mark.parametrize(
+    ("manifest", "detail"),
+    [
+        (None, "no compiled.json"),
+        ("{not json", "unreadable"),
+        (json.dumps({"other": {}}), "unreadable"),
+        (json.dumps({"modules": {"susurro.relay.core": "00"}}), "other modules"),
+    ],
+)
+def test_without_a_whole_readable_manifest_nothing_runs_compiled(
+    tmp_path: Path, manifest: str | None, detail: str
+) -> None:
+    package = fake_package(tmp_path)
+    if manifest is not None:
+        (package / MANIFEST).write_text(manifest, encoding="utf-8")
+    state = decide(package, {})
+    assert state.kind is BuildKind.PURE_NOT_BUILT
+    assert detail in state.detail
+
+
+def test_this_process_runs_the_build_it_decided_on() -> None:
+    for module in COMPILED_SOURCES:
+        importlib.import_module(module)
+    state = compiled.state()
+    loaded = compiled.loaded_compiled()
+    assert set(loaded) == set(COMPILED_SOURCES)
+    assert set(loaded.values()) == {state.compiled}, (state, loaded)
+    # CI (.ci/run) builds with a compiler present: there the hot path must have compiled.
+    if os.environ.get("SUSURRO_EXPECT_COMPILED") == "1":
+        assert state.kind is BuildKind.COMPILED, state.describe()
+    # Where it could compile, a checkout installed as the README says is compiled: a build that
+    # failed (mypyc refused a change, say) must not pass as pure. An edit since the build may.
+    if can_compile():
+        assert state.kind is not BuildKind.PURE_NOT_BUILT, f"{state.describe()}: `pip install -e .` did not compile it"
+
+
+def can_compile() -> bool:
+    headers = Path(sysconfig.get_paths()["include"]) / "Python.h"
+    return bool(shutil.which("cc")) and headers.is_file() and importlib.util.find_spec("mypyc") is not None
+
+
+def run_child(tree: Path, **env: str) -> tuple[list[object], str]:
+    environ = {k: v for k, v in os.environ.items() if k != PURE_SWITCH} | env
+    # The copy first on the path, and run from it: the child must import the copy, not this checkout.
+    environ["PYTHONPATH"] = str(tree)
+    result = subprocess.run(
+        [sys.executable, "-c", REPORT], cwd=tree, env=environ, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout), result.stderr
+
+
+@pytest.fixture
+def built_copy(tmp_path: Path) -> Path:
+    """This checkout's packages with their compiled modules and manifest, copied (symlinks kept)."""
+    if not compiled.state().compiled:
+        pytest.skip(f"this checkout does not run compiled ({compiled.state().describe()})")
+    tree = tmp_path / "tree"
+    ignore = shutil.ignore_patterns("__pycache__")
+    for name in ("susurro", "protocol", "crypto", "relay", "client", "transport"):
+        shutil.copytree(ROOT / name, tree / name, symlinks=True, ignore=ignore)
+    return tree
+
+
+def test_a_fresh_build_loads_compiled_and_the_switch_loads_the_sources(built_copy: Path) -> None:
+    (kind, loaded), _ = run_child(built_copy)
+    assert kind == "COMPILED" and set(loaded.values()) == {True}, loaded
+    (kind, loaded), _ = run_child(built_copy, **{PURE_SWITCH: "1"})
+    assert kind == "PURE_SWITCH" and set(loaded.values()) == {False}, loaded
+
+
+def test_an_edited_source_is_what_runs_not_the_stale_compiled_module(built_copy: Path) -> None:
+    # Only framing.py is edited; core.py, unchanged, must not run compiled either (one library).
+    framing = built_copy / COMPILED_SOURCES["susurro.protocol.framing"]
+    framing.write_text(framing.read_text(encoding="utf-8") + "\nEDITED_AFTER_THE_BUILD = True\n", encoding="utf-8")
+    probe = REPORT + "; print(susurro.protocol.framing.EDITED_AFTER_THE_BUILD)"
+    environ = {k: v for k, v in os.environ.items() if k != PURE_SWITCH} | {"PYTHONPATH": str(built_copy)}
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=built_copy,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    report, edited = result.stdout.splitlines()
+    kind, loaded = json.loads(report)
+    assert kind == "PURE_STALE" and set(loaded.values()) == {False}, loaded
+    assert edited == "True"
+    assert result.stderr.count("RuntimeWarning") == 1, result.stderr
+    assert "protocol/framing.py" in result.stderr
