@@ -112,15 +112,23 @@ def can_compile() -> bool:
     return bool(shutil.which("cc")) and headers.is_file() and importlib.util.find_spec("mypyc") is not None
 
 
-def run_child(tree: Path, **env: str) -> tuple[list[object], str]:
+def run_child(tree: Path, probe: str = "", **env: str) -> tuple[list[object], list[str], str]:
+    """REPORT (then ``probe``'s lines) from a child importing ``tree``: (report, the probe's lines, stderr)."""
     environ = {k: v for k, v in os.environ.items() if k != PURE_SWITCH} | env
     # The copy first on the path, and run from it: the child must import the copy, not this checkout.
     environ["PYTHONPATH"] = str(tree)
     result = subprocess.run(
-        [sys.executable, "-c", REPORT], cwd=tree, env=environ, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-c", REPORT + probe],
+        cwd=tree,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout), result.stderr
+    report, *lines = result.stdout.splitlines()
+    return json.loads(report), lines, result.stderr
 
 
 @pytest.fixture
@@ -136,9 +144,9 @@ def built_copy(tmp_path: Path) -> Path:
 
 
 def test_a_fresh_build_loads_compiled_and_the_switch_loads_the_sources(built_copy: Path) -> None:
-    (kind, loaded), _ = run_child(built_copy)
+    (kind, loaded), _, _ = run_child(built_copy)
     assert kind == "COMPILED" and set(loaded.values()) == {True}, loaded
-    (kind, loaded), _ = run_child(built_copy, **{PURE_SWITCH: "1"})
+    (kind, loaded), _, _ = run_child(built_copy, **{PURE_SWITCH: "1"})
     assert kind == "PURE_SWITCH" and set(loaded.values()) == {False}, loaded
 
 
@@ -146,21 +154,8 @@ def test_an_edited_source_is_what_runs_not_the_stale_compiled_module(built_copy:
     # Only framing.py is edited; core.py, unchanged, must not run compiled either (one library).
     framing = built_copy / COMPILED_SOURCES["susurro.protocol.framing"]
     framing.write_text(framing.read_text(encoding="utf-8") + "\nEDITED_AFTER_THE_BUILD = True\n", encoding="utf-8")
-    probe = REPORT + "; print(susurro.protocol.framing.EDITED_AFTER_THE_BUILD)"
-    environ = {k: v for k, v in os.environ.items() if k != PURE_SWITCH} | {"PYTHONPATH": str(built_copy)}
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=built_copy,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    report, edited = result.stdout.splitlines()
-    kind, loaded = json.loads(report)
+    (kind, loaded), edited, stderr = run_child(built_copy, "; print(susurro.protocol.framing.EDITED_AFTER_THE_BUILD)")
     assert kind == "PURE_STALE" and set(loaded.values()) == {False}, loaded
-    assert edited == "True"
-    assert result.stderr.count("RuntimeWarning") == 1, result.stderr
-    assert "protocol/framing.py" in result.stderr
+    assert edited == ["True"]
+    assert stderr.count("RuntimeWarning") == 1, stderr
+    assert "protocol/framing.py" in stderr
