@@ -441,3 +441,21 @@ def test_no_parse_of_more_than_the_container_budget_goes_uncounted(monkeypatch: 
     )
     assert isinstance(result, tuple) and result[0] == "MalformedMessage"
     assert calls and all(counted or size <= _MAX_CONTAINERS for size, counted in calls), calls
+
+
+@pytest.mark.parametrize("cut", range(0, 80))
+def test_a_copy_cut_short_without_padding_decides_as_the_straightforward_path(cut: int) -> None:
+    """The direct reading reads the layout's headers by index in the padded block: a plaintext
+    shorter than the shortest layout, with no padding after it (so the block ends where it does),
+    must be refused in the general parser's words, not raise IndexError."""
+    inner_bytes = pack(direct_inner())
+    envelope = b"\x92" + pack(b"\x92" + pack(inner_bytes) + pack(ALICE.ik.sign(MESSAGE_PURPOSE, inner_bytes))) + pack(7)
+    block = struct.pack(">I", cut) + envelope[:cut]
+    new = outcome(
+        open_message,
+        boxes=BOB_BOXES,
+        ciphertext=bytes(ALICE_TO_BOB.encrypt(block)),
+        sender_session_key=ALICE.sk.public,
+        **RIGHT_RECEIVER,
+    )
+    assert new == outcome(straightforward_open, block, **RIGHT_RECEIVER)
