@@ -34,6 +34,8 @@ def _compiled_module() -> ModuleType:
 
 
 compiled = _compiled_module()
+#: The sources as mypyc translated them (``compiled.source_digests``), for the manifest.
+TRANSLATED: dict[str, str] = {}
 
 
 def _warn(text: str) -> None:
@@ -49,11 +51,18 @@ def _extensions() -> list[Extension]:
         _warn("mypyc is not installed, so nothing is compiled")
         return []
     sources = [f"susurro/{relative}" for relative in compiled.COMPILED_SOURCES.values()]
+    # Hashed before mypyc reads them: an edit during the build is then a stale build, not a fresh one.
+    TRANSLATED.update(compiled.source_digests(ROOT / "susurro"))
     try:
         # Missing imports are Any to mypyc (a call through Python, as uncompiled code makes
-        # it): the build environment need not hold pynacl or redis. One group: the modules
-        # call each other directly.
-        extensions: list[Extension] = mypycify([*sources, "--ignore-missing-imports"], group_name=compiled.GROUP)
+        # it): the build environment need not hold pynacl or redis. Then a function of ours that
+        # returns what PyNaCl gave it returns Any, which the project's strict mypy settings call an
+        # error (warn_return_any): on a fresh machine, where pip builds before it installs pynacl,
+        # that failed the translation and the install came out pure. mypyc checks such a value's
+        # type where it is used, so the warning is off for the build (`mypy` itself keeps it).
+        # One group: the modules call each other directly.
+        options = ["--ignore-missing-imports", "--no-warn-return-any"]
+        extensions: list[Extension] = mypycify([*sources, *options], group_name=compiled.GROUP)
     except (Exception, SystemExit) as exc:  # mypyc reports a type error by exiting
         _warn(f"mypyc could not translate the hot path ({exc})")
         return []
@@ -69,6 +78,10 @@ class BuildWithManifest(build_ext):
         target = Path(self.get_ext_fullpath(f"{compiled.GROUP}__mypyc")).parent
         manifest = target / compiled.MANIFEST
         manifest.unlink(missing_ok=True)  # a failed build must not leave an old claim behind
+        # Nor old compiled files: an optional extension that fails to build keeps the one from before,
+        # which a manifest written now would vouch for. Every file the manifest lists is this build's.
+        for path in compiled.binary_paths(target).values():
+            path.unlink(missing_ok=True)
         super().run()
         if not self.extensions:
             return
@@ -76,11 +89,8 @@ class BuildWithManifest(build_ext):
         if not all(path.is_file() for path in built):
             _warn("a compiled module did not build (see the compiler's message above)")
             return
-        digests = {
-            module: compiled.source_digest(ROOT / "susurro" / relative)
-            for module, relative in compiled.COMPILED_SOURCES.items()
-        }
-        manifest.write_text(json.dumps({"modules": digests}, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        content = compiled.build_manifest(target, TRANSLATED)
+        manifest.write_text(json.dumps(content, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
 
 options: dict[str, Any] = {"ext_modules": _extensions(), "cmdclass": {"build_ext": BuildWithManifest}}

@@ -445,6 +445,9 @@ def _run(args: argparse.Namespace, logs: LogSetup, hangups: list[int]) -> int:
             _on(args.tls_cert),
             compiled.state().kind.name.lower(),
         )
+        build_notice = compiled.notice(compiled.state())
+        if build_notice is not None:
+            logging.getLogger("susurro.relay").warning("build %s", build_notice)
         print(f"listening on {format_address(host, port)}", flush=True)
         status = _start_status(args, server)
         if status is False:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from susurro import compiled
-from susurro.compiled import COMPILED_SOURCES, MANIFEST, PURE_SWITCH, BuildKind, decide, source_digest
+from susurro.compiled import COMPILED_SOURCES, MANIFEST, PURE_SWITCH, BuildKind, decide
 
 ROOT = Path(__file__).resolve().parents[2]
 #: What the child processes print: the build as decided, then each module and whether it loaded compiled.
@@ -32,37 +32,76 @@ REPORT = (
 
 
 def fake_package(tmp_path: Path) -> Path:
+    """The compiled modules' sources, one module they import, and a file for each compiled one."""
     package = tmp_path / "susurro"
-    for relative in COMPILED_SOURCES.values():
+    for relative in [*COMPILED_SOURCES.values(), "relay/roster.py"]:
         (package / relative).parent.mkdir(parents=True, exist_ok=True)
         (package / relative).write_text(f"# {relative}\n", encoding="utf-8")
+    for path in compiled.binary_paths(package).values():
+        path.write_bytes(b"compiled " + path.name.encode())
     return package
 
 
-def write_manifest(package: Path, digests: dict[str, str]) -> None:
-    (package / MANIFEST).write_text(json.dumps({"modules": digests}), encoding="utf-8")
-
-
-def fresh_digests(package: Path) -> dict[str, str]:
-    return {module: source_digest(package / relative) for module, relative in COMPILED_SOURCES.items()}
+def write_manifest(package: Path) -> None:
+    content = compiled.build_manifest(package, compiled.source_digests(package))
+    (package / MANIFEST).write_text(json.dumps(content), encoding="utf-8")
 
 
 def test_a_manifest_matching_every_source_runs_compiled(tmp_path: Path) -> None:
     package = fake_package(tmp_path)
-    write_manifest(package, fresh_digests(package))
+    write_manifest(package)
     assert decide(package, {}).kind is BuildKind.COMPILED
 
 
-def test_the_switch_runs_pure_whatever_was_built(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ("1", BuildKind.PURE_SWITCH),
+        ("true", BuildKind.PURE_SWITCH),
+        (" Yes ", BuildKind.PURE_SWITCH),
+        ("on", BuildKind.PURE_SWITCH),
+        ("maybe", BuildKind.PURE_SWITCH),  # not understood: the safe side
+        ("0", BuildKind.COMPILED),
+        ("false", BuildKind.COMPILED),
+        ("", BuildKind.COMPILED),
+        ("off", BuildKind.COMPILED),
+    ],
+)
+def test_the_switch_runs_pure_whatever_was_built(tmp_path: Path, value: str, kind: BuildKind) -> None:
     package = fake_package(tmp_path)
-    write_manifest(package, fresh_digests(package))
-    assert decide(package, {PURE_SWITCH: "1"}).kind is BuildKind.PURE_SWITCH
-    assert decide(package, {PURE_SWITCH: "0"}).kind is BuildKind.COMPILED
+    write_manifest(package)
+    assert decide(package, {PURE_SWITCH: value}).kind is kind
+
+
+def test_an_edit_to_a_module_the_compiled_ones_import_runs_pure(tmp_path: Path) -> None:
+    """mypyc compiled against its types: the compiled code may assume what the edit changed."""
+    package = fake_package(tmp_path)
+    write_manifest(package)
+    (package / "relay/roster.py").write_text("# a changed type\n", encoding="utf-8")
+    state = decide(package, {})
+    assert state.kind is BuildKind.PURE_STALE and "relay/roster.py" in state.detail
+    (package / "relay/roster.py").unlink()  # gone, or a new module: stale too
+    (package / "protocol/new.py").write_text("# new\n", encoding="utf-8")
+    state = decide(package, {})
+    assert state.kind is BuildKind.PURE_STALE
+    assert "relay/roster.py" in state.detail and "protocol/new.py" in state.detail
+
+
+@pytest.mark.parametrize("stem", ["_compiled__mypyc", "relay/core"])
+def test_a_compiled_file_missing_or_not_the_builds_runs_pure(tmp_path: Path, stem: str) -> None:
+    package = fake_package(tmp_path)
+    write_manifest(package)
+    binary = compiled.binary_paths(package)[stem]
+    binary.write_bytes(b"an older build's")
+    assert decide(package, {}).kind is BuildKind.PURE_NOT_BUILT
+    binary.unlink()  # the shared library deleted: fails closed (pure), not an import error
+    state = decide(package, {})
+    assert state.kind is BuildKind.PURE_NOT_BUILT and binary.name in state.detail
 
 
 def test_a_source_changed_after_the_build_runs_pure_and_is_named(tmp_path: Path) -> None:
     package = fake_package(tmp_path)
-    write_manifest(package, fresh_digests(package))
+    write_manifest(package)
     edited = COMPILED_SOURCES["susurro.relay.core"]
     with (package / edited).open("a", encoding="utf-8") as source:
         source.write("# an edit, not rebuilt\n")
@@ -77,7 +116,8 @@ def test_a_source_changed_after_the_build_runs_pure_and_is_named(tmp_path: Path)
         (None, "no compiled.json"),
         ("{not json", "unreadable"),
         (json.dumps({"other": {}}), "unreadable"),
-        (json.dumps({"modules": {"susurro.relay.core": "00"}}), "other modules"),
+        (json.dumps({"modules": ["susurro.relay.core"], "sources": {}, "binaries": {}}), "other modules"),
+        (json.dumps({"modules": {"susurro.relay.core": "00"}}), "unreadable"),  # the format before its sources
     ],
 )
 def test_without_a_whole_readable_manifest_nothing_runs_compiled(
@@ -154,8 +194,33 @@ def test_an_edited_source_is_what_runs_not_the_stale_compiled_module(built_copy:
     # Only framing.py is edited; core.py, unchanged, must not run compiled either (one library).
     framing = built_copy / COMPILED_SOURCES["susurro.protocol.framing"]
     framing.write_text(framing.read_text(encoding="utf-8") + "\nEDITED_AFTER_THE_BUILD = True\n", encoding="utf-8")
-    (kind, loaded), edited, stderr = run_child(built_copy, "; print(susurro.protocol.framing.EDITED_AFTER_THE_BUILD)")
+    probe = "; print(susurro.protocol.framing.EDITED_AFTER_THE_BUILD); print(c.state().detail)"
+    (kind, loaded), (edited, detail), stderr = run_child(built_copy, probe)
     assert kind == "PURE_STALE" and set(loaded.values()) == {False}, loaded
-    assert edited == ["True"]
-    assert stderr.count("RuntimeWarning") == 1, stderr
-    assert "protocol/framing.py" in stderr
+    assert edited == "True" and "protocol/framing.py" in detail
+    assert stderr == ""  # importing says nothing (a chat client too); the relay's start line does
+
+
+def test_an_edit_to_a_module_they_import_runs_pure_in_a_real_build(built_copy: Path) -> None:
+    roster = built_copy / "relay" / "roster.py"
+    roster.write_text(roster.read_text(encoding="utf-8") + "\n# a changed type, say\n", encoding="utf-8")
+    (kind, loaded), (detail,), _ = run_child(built_copy, "; print(c.state().detail)")
+    assert kind == "PURE_STALE" and set(loaded.values()) == {False}, loaded
+    assert "relay/roster.py" in detail
+
+
+def test_a_build_without_its_shared_library_runs_pure_instead_of_failing_to_import(built_copy: Path) -> None:
+    group = compiled.binary_paths(built_copy / "susurro")["_compiled__mypyc"]
+    assert group.is_file()
+    group.unlink()
+    (kind, loaded), _, _ = run_child(built_copy)
+    assert kind == "PURE_NOT_BUILT" and set(loaded.values()) == {False}, loaded
+
+
+def test_the_relay_names_a_stale_or_missing_build_at_its_start_and_a_fresh_one_needs_no_word() -> None:
+    stale = compiled.notice(compiled.BuildState(BuildKind.PURE_STALE, "changed since the build: relay/roster.py"))
+    assert stale is not None and "relay/roster.py" in stale and "pip install -e ." in stale
+    missing = compiled.notice(compiled.BuildState(BuildKind.PURE_NOT_BUILT, "no compiled.json"))
+    assert missing is not None and "no compiled.json" in missing
+    assert compiled.notice(compiled.BuildState(BuildKind.COMPILED)) is None
+    assert compiled.notice(compiled.BuildState(BuildKind.PURE_SWITCH)) is None  # asked for
