@@ -37,7 +37,7 @@ from .gap_hold import GapHold
 from .history import history_conversation
 from .peer import Peer
 from .room_events import RoomAlert, RoomMessage, RoomWarning
-from .room_hold import MAX_HELD_ROOM_MESSAGES, HeldRoomMessage, HeldRoomMessages
+from .room_hold import MAX_HELD_ROOM_MESSAGES, HeldRoomMessage, HeldRoomMessages, let_go
 from .rooms import RoomBook
 from .rotation import OwnSessionKeys
 
@@ -160,6 +160,8 @@ class Incoming:
             return self._judge_room_message(peer, opened, arrival)
         events, requests = self._rooms.check_message_head(head, peer.name, peer.identity_key)
         self._room_requests.extend(requests)
+        if self._rooms.invites.invited(head.room_id):  # apart: unanswered invitations take no honest room's place
+            return events + [let_go(item) for item in self._held.add_invited(head.room_id, peer, opened, now, arrival)]
         if self._held.waiting_for(head.room_id) or not self._rooms.reached(head.room_id, head.seq):
             if self._held.add(head.room_id, peer, opened, now, arrival):
                 return events
@@ -214,7 +216,7 @@ class Incoming:
         rooms = self._rooms
         if rooms is None or not len(self._held):
             return []
-        events: list[ev.Event] = []
+        events: list[ev.Event] = [let_go(item) for item in self._held.set_aside(rooms.invites.invited)]
         if now is not None:
             for room_id in self._held.overdue(now):
                 events.extend(rooms.give_up_fetches(room_id))
@@ -223,7 +225,7 @@ class Incoming:
             head = item.opened.inner.head
             assert head is not None
             if rooms.invites.invited(item.room_id):
-                return False  # an invitation: it waits (bounded, in memory) for the user to accept or decline
+                return False  # an invitation: it waits (set aside, bounded) for the user to accept or decline
             return rooms.reached(item.room_id, head.seq) or not rooms.catching_up(item.room_id)
 
         for item in self._held.release(ready):

@@ -76,7 +76,8 @@ def _room_json(event: ev.Event) -> dict[str, Any] | None:
     if isinstance(event, Invited):
         return {"event": "invited", "by": event.by, **base}
     if isinstance(event, InvitationReceived):
-        return {"event": "invitation", "by": event.by, "known": event.known, **base}
+        return {"event": "invitation", "by": event.by, "known": event.known,
+                "inviter_key_mismatch": event.other_key, **base}
     if isinstance(event, InvitationDropped):
         return {"event": "invitation_dropped", "by": event.by, "reason": event.reason.value, **base}
     if isinstance(event, MemberAdded):
@@ -95,6 +96,15 @@ _DROPPED = {
     DropReason.TOO_MANY: f"{MAX_INVITATIONS} invitations were waiting",
     DropReason.TOO_MANY_FROM_INVITER: f"{MAX_INVITATIONS_PER_INVITER} invitations from them were waiting",
 }
+#: Withdrawn, not let go: /join would not take it up (the log no longer lists us).
+_WITHDRAWN = "withdrawn: the room's log no longer lists you (you were removed before you answered)"
+
+
+def inviter_words(by: str, *, known: bool, other_key: bool) -> str:
+    """Who invited us, as the trust store sees the name: known, new, or someone else using a known name."""
+    if other_key:
+        return f"{printable(by)} (NOT the {printable(by)} you know: another identity key uses that name)"
+    return printable(by) if known else f"{printable(by)} (someone you have not met)"
 
 
 def _room_text(event: ev.Event) -> str | None:
@@ -111,12 +121,14 @@ def _room_text(event: ev.Event) -> str | None:
     if isinstance(event, Invited):
         return f"* {event.by} added you to room {where}"
     if isinstance(event, InvitationReceived):
-        who = printable(event.by) if event.known else f"{printable(event.by)} (someone you have not met)"
+        who = inviter_words(event.by, known=event.known, other_key=event.other_key)
         label = printable(event.room)
         return (
             f"* {who} invited you to room {where}: /accept-invite {label} to follow it, /decline-invite {label} "
             "to let it go (nothing of the room is kept until you accept)"
         )
+    if isinstance(event, InvitationDropped) and event.reason is DropReason.WITHDRAWN:
+        return f"* the invitation from {printable(event.by)} to room {where} was {_WITHDRAWN}"
     if isinstance(event, InvitationDropped):
         return (
             f"* the invitation from {printable(event.by)} to room {where} was let go: "

@@ -162,6 +162,16 @@ def label_moved(state: RoomState, pinned_id: bytes, pinned: RoomState | None) ->
     return [alert(state, RoomWarning.LABEL_MOVED, detail)]
 
 
+def not_sought(state: RoomState, sought: str) -> RoomAlert:
+    """A find for one label answered with a room of another: it is not the room asked for, so asking
+    is no consent to it (at most an invitation, if its log says someone added us)."""
+    detail = (
+        f"you asked for room {sought[:40]!r}, but the relay answered with room {display(state)}, labelled "
+        f"{state.label!r} in its signed log; it is not followed"
+    )
+    return alert(state, RoomWarning.LABEL_CHANGED, detail)
+
+
 def misdirected(asked: bytes, served: bytes, known: RoomState | None) -> RoomAlert:
     """The relay answered our fetch of room ``asked`` with another room's log."""
     shown = display(known) if known is not None else short_room_id(asked)

@@ -25,6 +25,7 @@ from .commands import RoomCommand, RoomWord
 from .connection import RelayConnection
 from .errors import SendError
 from .printable import printable
+from .render import inviter_words
 from .room_events import Invited, RoomCreated, RoomReady
 from .room_invites import AmbiguousInvitation
 from .rooms import RoomBook
@@ -161,15 +162,16 @@ class RoomCommands:
                 return [({"event": "invitations", "rooms": []}, "* no invitations are waiting")]
             records: list[tuple[dict[str, object], str]] = []
             for invitation in pending:
-                met = "" if invitation.known_inviter else " (someone you have not met)"
                 record: dict[str, object] = {
                     "event": "invitation",
                     "room": invitation.label,
                     "room_id": invitation.room_id.hex(),
                     "by": invitation.inviter,
                     "known": invitation.known_inviter,
+                    "inviter_key_mismatch": invitation.other_key,
                 }
-                text = f"* {printable(invitation.inviter)}{met} invited you to {printable(invitation.shown)}"
+                who = inviter_words(invitation.inviter, known=invitation.known_inviter, other_key=invitation.other_key)
+                text = f"* {who} invited you to {printable(invitation.shown)}"
                 records.append((record, text))
             return records
         try:
@@ -178,7 +180,7 @@ class RoomCommands:
             raise SendError(f"two invitations are for rooms labelled {arg!r}: {exc}; name one as LABEL#ID") from None
         if found is None:
             raise SendError(f"no invitation to a room {arg!r} is waiting (/invites lists them)")
-        room_id = found.room_id
+        room_id = found.room_id  # acted on by id under the lock: gone meanwhile is NoInvitation (a SendError)
         if command is RoomWord.DECLINE_INVITE:
             connection.with_rooms(lambda b: b.invites.decline(room_id))
             record = {"event": "invitation_declined", "room": found.label, "room_id": room_id.hex()}

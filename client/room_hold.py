@@ -19,6 +19,7 @@ reported, never dropped silently.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ from . import events as ev
 from .counters import Arrival
 from .events import WarningKind
 from .peer import Peer
+from .room_events import RoomAlert, RoomWarning
 from .rooms import RoomBook
 
 #: Room messages from others held until their room's log catches up, across all rooms.
@@ -35,6 +37,11 @@ MAX_HELD_ROOM_MESSAGES = 256
 #: Of those, from one sender (by identity key): one sender's messages for rooms that do not
 #: exist, or at heads that do not, cannot take every place (spec review S4, finding 1).
 MAX_HELD_PER_SENDER = 32
+#: Messages of rooms that are only invitations (not accepted yet), held apart from the shared hold
+#: above so that invitations nobody answers never take its places from honest rooms: at most this many
+#: in all and ``MAX_HELD_PER_INVITATION`` for one room, the oldest let go first (with a warning).
+MAX_HELD_INVITED = 32
+MAX_HELD_PER_INVITATION = 4
 #: Our own room messages held until the log reaches the newest head we know of.
 MAX_WAITING_ROOM_SENDS = 32
 #: Seconds a room's log may take to come after we asked for it; past that, the relay is taken
@@ -60,17 +67,48 @@ class HeldRoomMessages:
         self.limit = limit
         self.per_sender = per_sender
         self._items: list[HeldRoomMessage] = []
+        #: Messages of rooms that are only invitations, apart (``MAX_HELD_INVITED``), in arrival order.
+        self._invited: list[HeldRoomMessage] = []
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._items) + len(self._invited)
 
     def waiting_for(self, room_id: bytes) -> bool:
         """Messages of this room wait already: a later one queues behind them, so the room keeps its order."""
-        return any(item.room_id == room_id for item in self._items)
+        return any(item.room_id == room_id for item in (*self._invited, *self._items))
 
     def holds_mail(self) -> bool:
         """A message from our mailbox waits among them (its counter is still to be checked)."""
-        return any(item.arrival is not None and item.arrival.session is None for item in self._items)
+        return any(item.arrival is not None and item.arrival.session is None for item in (*self._invited, *self._items))
+
+    def add_invited(
+        self, room_id: bytes, peer: Peer, opened: OpenedMessage, now: float, arrival: Arrival | None = None
+    ) -> list[HeldRoomMessage]:
+        """Hold a message of a room that is only an invitation, apart; the ones let go to make room."""
+        self._invited.append(HeldRoomMessage(room_id, peer, opened, now, arrival))
+        return self._trim_invited()
+
+    def set_aside(self, invited: Callable[[bytes], bool]) -> list[HeldRoomMessage]:
+        """Messages held for a room that turned out to be an invitation leave the shared hold for the
+        invitations' part (they would otherwise wait there for as long as nobody answers); the ones let go."""
+        moving = [item for item in self._items if invited(item.room_id)]
+        if not moving:
+            return []
+        self._items = [item for item in self._items if item not in moving]
+        self._invited.extend(moving)
+        return self._trim_invited()
+
+    def _trim_invited(self) -> list[HeldRoomMessage]:
+        """Past either bound of the invitations' part, its oldest message (of the fullest room) goes."""
+        dropped: list[HeldRoomMessage] = []
+        while True:
+            counts = Counter(item.room_id for item in self._invited)
+            full = next((room for room, n in counts.items() if n > MAX_HELD_PER_INVITATION), None)
+            if full is None and len(self._invited) <= MAX_HELD_INVITED:
+                return dropped
+            victim = next(item for item in self._invited if full is None or item.room_id == full)
+            self._invited.remove(victim)
+            dropped.append(victim)
 
     def add(
         self, room_id: bytes, peer: Peer, opened: OpenedMessage, now: float, arrival: Arrival | None = None
@@ -84,22 +122,31 @@ class HeldRoomMessages:
         return True
 
     def overdue(self, now: float) -> list[bytes]:
-        """Rooms whose oldest held message has waited ``ROOM_LOG_WAIT`` or more."""
+        """Rooms whose oldest held message has waited ``ROOM_LOG_WAIT`` or more (an invitation's wait for
+        the user, not for a log)."""
         return list(dict.fromkeys(item.room_id for item in self._items if now - item.since >= ROOM_LOG_WAIT))
 
     def release(self, ready: Callable[[HeldRoomMessage], bool]) -> list[HeldRoomMessage]:
         """The held messages ``ready`` lets go, in order; a room's later messages stay behind its first waiting one."""
         out: list[HeldRoomMessage] = []
-        kept: list[HeldRoomMessage] = []
         blocked: set[bytes] = set()
-        for item in self._items:
+        self._invited = self._release(self._invited, ready, out, blocked)  # a room's older messages first
+        self._items = self._release(self._items, ready, out, blocked)
+        return out
+
+    @staticmethod
+    def _release(
+        items: list[HeldRoomMessage], ready: Callable[[HeldRoomMessage], bool], out: list[HeldRoomMessage],
+        blocked: set[bytes],
+    ) -> list[HeldRoomMessage]:
+        kept: list[HeldRoomMessage] = []
+        for item in items:
             if item.room_id not in blocked and ready(item):
                 out.append(item)
             else:
                 blocked.add(item.room_id)
                 kept.append(item)
-        self._items = kept
-        return out
+        return kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +190,17 @@ class WaitingRoomSends:
     def overdue(self, now: float) -> list[bytes]:
         """Rooms whose oldest waiting message has waited ``ROOM_LOG_WAIT`` or more."""
         return list(dict.fromkeys(item.room_id for item in self._items if now - item.since >= ROOM_LOG_WAIT))
+
+
+def let_go(item: HeldRoomMessage) -> RoomAlert:
+    """A message of an unanswered invitation let go from its bounded hold: said, never dropped silently."""
+    detail = (
+        f"{item.peer.name} sent a message to room {item.opened.inner.room[:40]!r}, whose invitation you have not "
+        f"answered; it was let go unshown: at most {MAX_HELD_INVITED} messages of invitations wait "
+        f"({MAX_HELD_PER_INVITATION} a room), the oldest go first"
+    )
+    return RoomAlert(kind=RoomWarning.WITHHELD, detail=detail, sender=item.peer.name, room=item.opened.inner.room,
+                     room_id=item.room_id)
 
 
 def withheld_reason(book: RoomBook, room_id: bytes) -> str:

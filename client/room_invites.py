@@ -3,12 +3,16 @@
 An admin's ``add`` needs no consent, so anyone (throwaway identities, or a
 hostile relay with keys of its own) can put us into as many rooms as they
 like, and the relay pushes each one. A room we did not create, ask for
-(``/join``) or accept is therefore an **invitation**: ``rooms.RoomBook``
-verifies its log once, to know that an admin of it really added us and who,
-then lets the log go and keeps only an ``Invitation`` here (the room id, its
-signed label, the inviter), in memory and nowhere else. No log, no heads, no
-keys, no history, no label pin until the user accepts; accepting fetches and
-verifies the log again, as ``/join`` would.
+(``/join`` of that very label) or accept is therefore an **invitation**:
+``rooms.RoomBook`` verifies its whole log once, to know that an admin of it
+really added us and who (the signer of the entry that made us a member this
+time, never what one page of the log showed), then lets the log go and keeps
+only an ``Invitation`` here (the room id, its signed label, the inviter), in
+memory and nowhere else. No log, no heads, no keys, no history, no label pin
+until the user accepts; accepting fetches and verifies the log again, as
+``/join`` would. Consent covers one membership: after a leave or a removal,
+another key's add is an invitation again (``readded``). A pending room pushed
+again is checked again, and withdrawn if its log no longer names us.
 
 ``Invitations`` is bounded: ``MAX_INVITATIONS`` pending at once and
 ``MAX_INVITATIONS_PER_INVITER`` from one identity key. Past either, the
@@ -21,6 +25,7 @@ offered again in this run (``MAX_DECLINED``, the oldest forgotten first).
 from __future__ import annotations
 
 import enum
+import hmac
 from collections import OrderedDict
 from collections.abc import Callable, Container
 from dataclasses import dataclass
@@ -29,8 +34,9 @@ from susurro.crypto import short_room_id
 from susurro.protocol import name_key
 
 from . import events as ev
+from .errors import SendError
 from .events import WarningKind
-from .room_events import Invited, RoomAlert, RoomEvent
+from .room_events import RoomAlert, RoomEvent, RoomWarning
 from .room_log import KnownRoom
 
 #: Invitations pending at once: a flood of adds costs at most this many small records.
@@ -42,6 +48,17 @@ MAX_DECLINED = 256
 #: Logs of rooms we did not ask for, verified at once to tell an invitation from junk (each is let go
 #: once decided): a relay pushing many rooms at once costs at most this many logs in memory.
 MAX_CHECKING_ROOMS = 4
+#: Rooms whose integrity warning was shown while they were only checked: one warning a room, not one
+#: an entry or a member (a room nobody accepted is not worth a flood of alarms).
+MAX_ALERTED_ROOMS = MAX_DECLINED
+#: Rooms consented to (accepted, asked for) whose log is still on its way: each one is the user's act.
+MAX_CONSENTED = MAX_DECLINED
+#: The only warnings of a room being checked that are shown: its log does not verify, or forks.
+_INTEGRITY = frozenset({RoomWarning.BAD_LOG, RoomWarning.FORK})
+
+
+class NoInvitation(SendError):
+    """No pending invitation answers to that name (accepted, declined or let go meanwhile)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +73,10 @@ class Invitation:
     inviter_key: bytes
     #: The trust store held exactly this key for the inviter's name when the invitation came.
     known_inviter: bool
+    #: The head of the log checked: a push beyond it has the room checked again (a removal withdraws it).
+    seq: int = 0
+    #: The trust store holds another key for the inviter's name: not the person the user knows by it.
+    other_key: bool = False
 
     @property
     def short_id(self) -> str:
@@ -73,6 +94,8 @@ class InvitationReceived(RoomEvent):
     by: str
     #: The trust store knows ``by`` under this very key.
     known: bool
+    #: The trust store knows ``by`` under another key: someone else using the name.
+    other_key: bool = False
 
 
 class DropReason(enum.Enum):
@@ -82,6 +105,8 @@ class DropReason(enum.Enum):
     TOO_MANY = "too_many"
     #: ``MAX_INVITATIONS_PER_INVITER`` from the same inviter were pending.
     TOO_MANY_FROM_INVITER = "too_many_from_inviter"
+    #: Checked again (the log grew), the log no longer lists us: removed before we answered.
+    WITHDRAWN = "withdrawn"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -137,12 +162,14 @@ class Invitations:
             room_id=invitation.room_id,
             by=invitation.inviter,
             known=invitation.known_inviter,
+            other_key=invitation.other_key,
         )
         return [*events, received]
 
     def _drop(self, among: list[Invitation], reason: DropReason) -> InvitationDropped:
-        """The oldest of ``among`` from an inviter the trust store does not know, else the oldest."""
-        victim = next((i for i in among if not i.known_inviter), among[0])
+        """The oldest of ``among`` from a name pinned to another key, else from an inviter the trust store
+        does not know, else the oldest."""
+        victim = next((i for i in among if i.other_key), next((i for i in among if not i.known_inviter), among[0]))
         del self._pending[victim.room_id]
         return InvitationDropped(room=victim.label, room_id=victim.room_id, by=victim.inviter, reason=reason)
 
@@ -160,6 +187,19 @@ class Invitations:
         if len(matches) > 1:
             raise AmbiguousInvitation(", ".join(i.shown for i in matches))
         return matches[0] if matches else None
+
+    def withdraw(self, room_id: bytes) -> list[RoomEvent]:
+        """The room's log no longer lists us: the invitation goes, with a notice (none if not pending)."""
+        invitation = self._pending.pop(room_id, None)
+        if invitation is None:
+            return []
+        return [InvitationDropped(room=invitation.label, room_id=room_id, by=invitation.inviter,
+                                  reason=DropReason.WITHDRAWN)]
+
+    def renew(self, invitation: Invitation) -> None:
+        """Checked again and still an invitation: keep its place, with the newer head and inviter."""
+        if invitation.room_id in self._pending:
+            self._pending[invitation.room_id] = invitation
 
     def take(self, room_id: bytes) -> Invitation | None:
         """Accepted: no longer pending."""
@@ -182,32 +222,79 @@ class Invitations:
 class InviteDesk:
     """``rooms.RoomBook``'s part for rooms it did not ask for: check each once, keep an invitation or nothing.
 
-    ``known_inviter(name, key)``: the trust store holds exactly this key for this name.
+    ``known_inviter(name, key)``: the trust store holds exactly this key for this name;
+    ``other_key(name, key)``: it holds another key for this name.
     """
 
-    def __init__(self, own_key: bytes, known_inviter: Callable[[str, bytes], bool]) -> None:
+    def __init__(
+        self, own_key: bytes, known_inviter: Callable[[str, bytes], bool],
+        other_key: Callable[[str, bytes], bool] = lambda name, key: False,
+    ) -> None:
         self._own = own_key
         self._known = known_inviter
+        self._other_key = other_key
         self.invitations = Invitations()
         #: Logs being verified only to tell an invitation from junk, then let go (oldest first).
         self.checking: dict[bytes, KnownRoom] = {}
-        #: Rooms the user accepted (or our own key proved ours) whose log is on its way to be followed.
-        self._consented: set[bytes] = set()
+        #: Rooms the user accepted or asked for (or our own key proved ours) whose log is on its way:
+        #: until it is fetched to the relay's head, an add of us in any of its pages is consented to.
+        self._consented: OrderedDict[bytes, None] = OrderedDict()
         #: Rooms checked whose log does not name us (the newest ``MAX_DECLINED``).
         self._strangers: OrderedDict[bytes, None] = OrderedDict()
+        #: Pending invitations whose room was pushed beyond the head checked: fetched and checked again.
+        self._recheck: set[bytes] = set()
+        #: Invitations accepted whose log is on its way: a log that no longer lists us is not followed.
+        self._accepting: OrderedDict[bytes, Invitation] = OrderedDict()
+        #: Rooms that showed their one integrity warning while only checked (``alerts``).
+        self._alerted: OrderedDict[bytes, None] = OrderedDict()
 
     def consent(self, room_id: bytes) -> None:
-        """The user asked for this room (by its id): its log is followed, not checked."""
-        self._consented.add(room_id)
+        """The user asked for this room (by its id or its label): its log is followed, not checked."""
+        self._consented[room_id] = None
+        self._consented.move_to_end(room_id)
+        while len(self._consented) > MAX_CONSENTED:
+            self._consented.popitem(last=False)
         self._strangers.pop(room_id, None)
+
+    def consenting(self, room_id: bytes) -> bool:
+        """The user's consent to this room covers the log being fetched now (``settled`` ends it)."""
+        return room_id in self._consented
+
+    def settled(self, room: KnownRoom) -> list[ev.Event] | None:
+        """The followed room's log reached the relay's head: a later add of us by someone else (after we
+        left or were removed) is an invitation again, not covered by this consent. An invitation accepted
+        whose log no longer lists us (removed before we answered) is not followed: the warning to show,
+        or None (followed)."""
+        state = room.state
+        self._consented.pop(state.room_id, None)
+        invitation = self._accepting.pop(state.room_id, None)
+        if invitation is None or self._own in state.members:
+            return None
+        detail = (
+            f"you accepted the invitation to room {invitation.shown[:60]}, but its log no longer lists you "
+            "(removed before you answered); it is not followed"
+        )
+        return [RoomAlert(kind=RoomWarning.NOT_A_MEMBER, detail=detail, room=state.label, room_id=state.room_id)]
 
     def consented(self, room_id: bytes, remembered: Container[bytes]) -> bool:
         """Accepted (now, or in an earlier run: ``remembered``): its log is followed, not checked."""
         return room_id in self._consented or room_id in remembered
 
     def wanted(self, room_id: bytes) -> bool:
-        """Worth fetching: not pending, not declined, not being checked already."""
-        return room_id not in self.checking and self.invitations.wanted(room_id)
+        """Worth fetching: not being checked already, and neither declined nor pending (unless a push
+        moved a pending room's head: it is checked again, to withdraw it if the log no longer names us)."""
+        if room_id in self.checking:
+            return False
+        return room_id in self._recheck or self.invitations.wanted(room_id)
+
+    def pushed(self, room_id: bytes, head_seq: int) -> bool:
+        """A push of a room we do not follow: True if it is a pending invitation's whose head moved (the
+        caller fetches it to check again; bounded like any check by ``MAX_CHECKING_ROOMS``)."""
+        invitation = self.invitations.find(room_id)
+        if invitation is None or head_seq <= invitation.seq or room_id in self.checking:
+            return False
+        self._recheck.add(room_id)
+        return True
 
     def check(self, room: KnownRoom) -> None:
         """Start checking an unasked-for room, letting the oldest check go past ``MAX_CHECKING_ROOMS``."""
@@ -215,11 +302,19 @@ class InviteDesk:
             del self.checking[next(iter(self.checking))]
         self.checking[room.state.room_id] = room
 
-    @staticmethod
-    def alerts(events: list[ev.Event]) -> list[ev.Event]:
-        """Of a checked room's events, the warnings only: a forged or broken log is still flagged, but its
-        members, adds and presence are nobody's business until the user accepts."""
-        return [e for e in events if isinstance(e, RoomAlert)]
+    def alerts(self, room_id: bytes, events: list[ev.Event]) -> list[ev.Event]:
+        """Of a checked room's events, one integrity warning at most (its log does not verify, or forks):
+        its members, adds, presence and key mismatches are nobody's business until the user accepts (a
+        key mismatch is checked again then), and a hostile room cannot alarm once per member."""
+        if room_id in self._alerted:
+            return []
+        for event in events:
+            if isinstance(event, RoomAlert) and event.kind in _INTEGRITY:
+                self._alerted[room_id] = None
+                while len(self._alerted) > MAX_ALERTED_ROOMS:
+                    self._alerted.popitem(last=False)
+                return [event]
+        return []
 
     def checked(
         self, room: KnownRoom, events: list[ev.Event], *, done: bool
@@ -229,50 +324,83 @@ class InviteDesk:
         Returns the events to show and, for a room our own key proves ours, the room
         id to fetch again and follow (a list of at most one).
         """
-        shown = self.alerts(events)
+        shown = self.alerts(room.state.room_id, events)
         if not done:
             return shown, []
         state = room.state
         del self.checking[state.room_id]
-        adds = [e for e in events if isinstance(e, Invited)]
-        if self._own not in state.members:
+        self._recheck.discard(state.room_id)
+        # Decided from the whole verified log, never from the page that ended the check: who signed the
+        # entry that made us a member this time (the create's or the add's signer).
+        span = room.own_span(self._own)
+        if self._own not in state.members or span is None:
             self._strangers[state.room_id] = None  # its messages to us are not addressed to us
             while len(self._strangers) > MAX_DECLINED:
                 self._strangers.popitem(last=False)
-            return shown, []
-        if not adds:  # only our own create makes us a member without an add
-            self._consented.add(state.room_id)
-            return shown, [state.room_id]
-        if state.creator == self._own or adds[-1].by_key == self._own:
+            return shown + self.invitations.withdraw(state.room_id), []
+        if hmac.compare_digest(span.by, self._own):
             # Only our key signs our own create or self-add: a room we made or joined before (another
             # device, a lost state file) is ours, not an invitation.
-            self._consented.add(state.room_id)
+            self.consent(state.room_id)
             return shown, [state.room_id]
-        by, by_key = adds[-1].by, adds[-1].by_key
-        invitation = Invitation(state.room_id, state.label, by, by_key, self._known(by, by_key))
+        invitation = self.invitation(room, span.by, span.start)
+        if state.room_id in self.invitations:
+            self.invitations.renew(invitation)
+            return shown, []
         return shown + list(self.invitations.offer(invitation)), []
 
-    def accept(self, room: bytes | str) -> bytes:
-        """The room id to fetch and follow. KeyError: no such invitation; AmbiguousInvitation."""
-        invitation = self.invitations.find(room)
-        if invitation is None:
-            raise KeyError("no pending invitation to that room")
+    def invitation(self, room: KnownRoom, by_key: bytes, seq: int) -> Invitation:
+        """The invitation to ``room`` by the key that signed its entry ``seq`` (our add)."""
+        by = room.members_at(seq).get(by_key, "")
+        state = room.state
+        return Invitation(state.room_id, state.label, by, by_key, self._known(by, by_key), state.head.seq,
+                          self._other_key(by, by_key))
+
+    def readded(self, room: KnownRoom, since: int) -> list[RoomEvent] | None:
+        """A followed room whose log, past entry ``since`` (where the user's consent reached), adds us
+        again by another key after we left or were removed: consent ended with that membership, so it is
+        an invitation again (the events to show), or None if it stays followed."""
+        spans = room.spans.get(self._own, [])
+        if len(spans) < 2 or spans[-1].end is not None or spans[-1].start <= since:
+            return None
+        if hmac.compare_digest(spans[-1].by, self._own):
+            return None
+        self.invitations.undecline(room.state.room_id)
+        return self.invitations.offer(self.invitation(room, spans[-1].by, spans[-1].start))
+
+    def accept(self, room: bytes | str) -> Invitation:
+        """Take the invitation up (the caller fetches its log). NoInvitation; AmbiguousInvitation."""
+        invitation = self._pending(room)
         self.invitations.take(invitation.room_id)
+        self._recheck.discard(invitation.room_id)
         self.consent(invitation.room_id)
-        return invitation.room_id
+        self._accepting[invitation.room_id] = invitation
+        while len(self._accepting) > MAX_CONSENTED:
+            self._accepting.popitem(last=False)
+        return invitation
 
     def decline(self, room: bytes | str) -> Invitation:
         """Let an invitation go: nothing of the room is kept and nothing is sent (its log still names us a
-        member until an admin removes us: accept, then ``/leave``, to tell the room). KeyError: none."""
+        member until an admin removes us: accept, then ``/leave``, to tell the room). NoInvitation: none."""
+        invitation = self._pending(room)
+        self.invitations.decline(invitation.room_id)
+        self._recheck.discard(invitation.room_id)
+        return invitation
+
+    def _pending(self, room: bytes | str) -> Invitation:
+        """Looked up in the same step as it is acted on: it may have gone since the user saw it."""
         invitation = self.invitations.find(room)
         if invitation is None:
-            raise KeyError("no pending invitation to that room")
-        self.invitations.decline(invitation.room_id)
+            shown = room.hex()[:8] if isinstance(room, bytes) else room[:40]
+            raise NoInvitation(
+                f"no invitation to room {shown!r} is waiting (accepted, declined or let go meanwhile: /invites)"
+            )
         return invitation
 
     def followed(self, room_id: bytes) -> None:
-        """The room's log is followed now: no longer consented-to-be, nor an invitation, nor declined."""
-        self._consented.discard(room_id)
+        """The room's log is followed now: no longer an invitation, nor declined (consent lasts until the
+        log reached the relay's head, ``settled``)."""
+        self._recheck.discard(room_id)
         self.invitations.take(room_id)
         self.invitations.undecline(room_id)
 

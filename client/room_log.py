@@ -53,6 +53,9 @@ class MemberSpan:
     start: int
     name: str
     end: int | None = None
+    #: The identity key that signed the entry opening the span (the create's or the add's signer):
+    #: whether we are in a room by our own act or by someone else's is read from here, over the whole log.
+    by: bytes = b""
 
 
 @dataclass(slots=True)
@@ -81,9 +84,14 @@ class KnownRoom:
             entry = RoomEntry.from_bytes(data)
             spans = self.spans.setdefault(entry.subject_ik, [])
             if entry.kind is EntryKind.ADD:
-                spans.append(MemberSpan(from_seq + offset, entry.subject_name))
+                spans.append(MemberSpan(from_seq + offset, entry.subject_name, by=entry.signer))
             elif entry.kind in (EntryKind.REMOVE, EntryKind.LEAVE) and spans:
                 spans[-1].end = from_seq + offset
+
+    def own_span(self, own_ik: bytes) -> MemberSpan | None:
+        """Our newest membership span in the log verified here (None: never a member)."""
+        spans = self.spans.get(own_ik)
+        return spans[-1] if spans else None
 
     def conflicts(self, seq: int, digest: bytes) -> bool:
         """Entry ``seq`` is verified here, with another hash than ``digest``."""

@@ -45,8 +45,9 @@ class Answered:
     own: Change | None
     #: The room a fetch asked for (None: the request was no fetch).
     fetched: bytes | None = None
-    #: The request was a find (the user asked for the room by its label).
-    sought: bool = False
+    #: The label a find asked for (None: the request was no find): the answer is the room the user
+    #: asked for only if its signed label is this one.
+    sought: str | None = None
 
 
 class RoomRequests:
@@ -59,7 +60,7 @@ class RoomRequests:
         self._fetching: dict[str, bytes] = {}  # request id -> room
         self._changes: dict[str, Change] = {}  # request id -> change awaiting its answer
         self._creating: dict[str, bytes] = {}  # request id -> create entry
-        self._finding: set[str] = set()  # request ids of finds
+        self._finding: dict[str, str] = {}  # request id of a find -> the label it asked for
         self._retry: list[Change] = []  # changes that lost a race, re-signed once caught up
         self._ids = 0
 
@@ -75,7 +76,7 @@ class RoomRequests:
 
     def find(self, label: str) -> RoomFind:
         request = RoomFind(id=self._next_id("f"), label=label)
-        self._finding.add(request.id)
+        self._finding[request.id] = label
         return request
 
     def list_rooms(self) -> RoomList:
@@ -110,8 +111,7 @@ class RoomRequests:
         """The request ``request_id`` was answered: what it stood for (nothing is awaited for it any more)."""
         created = self._creating.pop(request_id, None)
         own = self._changes.pop(request_id, None)
-        sought = request_id in self._finding
-        self._finding.discard(request_id)
+        sought = self._finding.pop(request_id, None)
         return Answered(created, own, self._fetching.pop(request_id, None), sought)
 
     def catching_up(self, room_id: bytes) -> bool:
@@ -130,7 +130,7 @@ class RoomRequests:
         """
         change = self._changes.pop(error.id, None)
         self._creating.pop(error.id, None)
-        self._finding.discard(error.id)
+        self._finding.pop(error.id, None)
         room_id = self._fetching.pop(error.id, None)
         if change is not None and error.code == ErrorCode.ROOM_CONFLICT and change.tries < MAX_RETRIES:
             change.tries += 1

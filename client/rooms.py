@@ -30,6 +30,7 @@ from susurro.protocol import (
     RoomList,
     RoomLog,
     RoomUpdate,
+    name_key,
 )
 
 from . import events as ev
@@ -102,12 +103,17 @@ class RoomBook(VerifiedRooms):
             entries, from_seq = [own.entry], own.seq
         room = self._rooms.get(frame.room) or self.invites.checking.get(frame.room)
         checking = room is not None and frame.room in self.invites.checking
-        # Ours (created, asked for by label, accepted; followed in an earlier run): not an invitation.
-        consent = created is not None or answered.sought or self.invites.consented(frame.room, self._remembered)
+        followed_before = frame.room in self._rooms
+        asked_other: list[ev.Event] = []  # a find answered with a room of another label
+        # Ours (created, accepted; followed in an earlier run): not an invitation. Asked for by label: only
+        # if the room served carries that label (checked once its create verified).
+        consent = created is not None or self.invites.consented(frame.room, self._remembered)
         if room is None:
             if created is not None:  # our create's answer: we hold the entry
                 entries, from_seq = [created], 0
-            if not consent and not self.invites.wanted(frame.room):
+            if isinstance(frame, RoomUpdate) and self.invites.pushed(frame.room, frame.head_seq):
+                return [], [self._requests.fetch(frame.room, 0)]  # a pending invitation moved: checked again
+            if not consent and answered.sought is None and not self.invites.wanted(frame.room):
                 return [], []  # pending or declined already: nothing more is fetched or kept of it
             if not entries or from_seq != 0:  # pushed, or answering someone else's ask: not consent
                 return [], [self._requests.fetch(frame.room, 0)]
@@ -119,6 +125,14 @@ class RoomBook(VerifiedRooms):
             if state.room_id != frame.room:
                 detail = "the relay served another room's log under this id"
                 return [RoomAlert(kind=RoomWarning.BAD_LOG, detail=detail, room=frame.label, room_id=frame.room)], []
+            if answered.sought is not None and not consent:
+                if name_key(state.label) == name_key(answered.sought):
+                    consent = True
+                    self.invites.consent(state.room_id)  # for every page of its log, not only this one
+                else:
+                    asked_other = [checks.not_sought(state, answered.sought)]
+                    if not self.invites.wanted(state.room_id):
+                        return asked_other, []  # pending or declined: asking for another label is no answer
             if consent and len(self._rooms) >= MAX_KNOWN_ROOMS and created is None:
                 detail = f"this client follows {MAX_KNOWN_ROOMS} rooms of this relay already: this one is not followed"
                 return [RoomAlert(kind=RoomWarning.REFUSED, detail=detail, room=state.label, room_id=state.room_id)], []
@@ -128,7 +142,7 @@ class RoomBook(VerifiedRooms):
                 state=state,
                 hashes=[state.room_id],
                 heads=RoomHeads(newest=0 if old is None else old.seq),
-                spans={creator.identity_key: [MemberSpan(0, creator.name)]},
+                spans={creator.identity_key: [MemberSpan(0, creator.name, by=creator.identity_key)]},
             )
             if consent:
                 self._follow(room)
@@ -145,10 +159,19 @@ class RoomBook(VerifiedRooms):
         if checking:
             moved = room.state.head.seq > before or not isinstance(frame, RoomLog)
             more = frame.head_seq > room.state.head.seq and moved
-            if more and not self._requests.catching_up(room.state.room_id):
-                return self.invites.alerts(events), [self._requests.fetch(room.state.room_id, room.state.head.seq + 1)]
+            room_id = room.state.room_id
+            if more and not self._requests.catching_up(room_id):
+                shown = asked_other + self.invites.alerts(room_id, events)
+                return shown, [self._requests.fetch(room_id, room.state.head.seq + 1)]
             shown, ours = self.invites.checked(room, events, done=not more)
-            return shown, [self.fetch(room_id, 0) for room_id in ours]
+            return asked_other + shown, [self.fetch(room_id, 0) for room_id in ours]
+        if followed_before and created is None and not self.invites.consenting(frame.room):
+            old = self._remembered.get(frame.room)
+            again = self.invites.readded(room, before if old is None else max(before, old.seq))
+            if again is not None:  # left or removed, then added by someone else: an invitation, not ours
+                self._unfollow(frame.room)
+                kept: list[ev.Event] = [e for e in events if isinstance(e, RoomAlert)]
+                return kept + list(again), []
         events.extend(self._check_remembered(room))
         state = room.state
         events.extend(checks.relay_label(state, frame.label))
@@ -162,6 +185,9 @@ class RoomBook(VerifiedRooms):
             events.extend(self._settle_pending(room))
         else:
             events.extend(self._settle_pending(room))
+            if (gone := self.invites.settled(room)) is not None:  # accepted, but removed before: not ours
+                self._unfollow(state.room_id)
+                return [e for e in events if isinstance(e, RoomAlert)] + gone, []
             out.extend(self._requests.resign(state.room_id, now))
             if isinstance(frame, RoomLog) and created is None and own is None:
                 members = tuple(m.name for m in state.members.values())
@@ -176,9 +202,15 @@ class RoomBook(VerifiedRooms):
         self._rooms[room.state.room_id] = room
         self.invites.followed(room.state.room_id)
 
+    def _unfollow(self, room_id: bytes) -> None:
+        """No longer ours: nothing of the room is kept (log, label pin, the state file's row)."""
+        self._rooms.pop(room_id, None)
+        self._remembered.pop(room_id, None)
+        self._by_label = {key: rid for key, rid in self._by_label.items() if rid != room_id}
+
     def accept(self, room: bytes | str) -> RoomFetch:
         """Follow an invitation (``room_invites.InviteDesk.accept``): its log is fetched from ``create``."""
-        return self.fetch(self.invites.accept(room), 0)
+        return self.fetch(self.invites.accept(room).room_id, 0)
 
     def give_up_fetches(self, room_id: bytes) -> list[ev.Event]:
         """Our fetches of this room went unanswered too long: the relay is withholding its log."""

@@ -51,7 +51,9 @@ class VerifiedRooms:
         self._requests = RoomRequests(identity, own_name, self.state)
         #: Rooms someone else added us to, until the user accepts or declines (``room_invites``).
         self.invites = InviteDesk(
-            identity.public, lambda name, ik: self._pinned(name) is not None and self.pin_agrees(name, ik)
+            identity.public,
+            lambda name, ik: self._pinned(name) is not None and self.pin_agrees(name, ik),
+            lambda name, ik: not self.pin_agrees(name, ik),
         )
         #: Heads verified in an earlier run, until this run's log gets that far: a relay that serves
         #: less is withholding, one that serves another entry there has forked the room.

@@ -102,12 +102,16 @@ EN: dict[str, str] = {
     "invitations_title": "Invitations",
     "invitation_row": "{by} invited you to {room}",
     "invitation_row_stranger": "{by}, whom you have not met, invited you to {room}",
+    "invitation_row_other_key": "Someone who is NOT the {by} you know (another identity key uses that name) "
+    "invited you to {room}",
     "invitation_hint": "Accept or decline it under Invitations, on the left: nothing of the room is kept until "
     "you accept.",
     "invitation_dropped_notice": "The invitation from {by} to {room} was let go: {count} invitations were "
     "waiting. /join {label} still takes it up.",
     "invitation_dropped_one": "The invitation from {by} to {room} was let go: {count} invitations from {by} were "
     "waiting. /join {label} still takes it up.",
+    "invitation_withdrawn_notice": "The invitation from {by} to {room} was withdrawn: the room's log no longer "
+    "lists you (you were removed before you answered).",
     "invitation_accepted_notice": "You accepted the invitation to {room}: its membership is being verified.",
     "invitation_declined_notice": "You declined the invitation to {room}: nothing of it is kept, and the room is "
     "not told.",
@@ -214,12 +218,16 @@ ES: dict[str, str] = {
     "invitations_title": "Invitaciones",
     "invitation_row": "{by} te invitó a {room}",
     "invitation_row_stranger": "{by}, a quien no conoces, te invitó a {room}",
+    "invitation_row_other_key": "Alguien que NO es el {by} que conoces (otra clave de identidad usa ese nombre) "
+    "te invitó a {room}",
     "invitation_hint": "Acéptala o recházala en Invitaciones, a la izquierda: no se guarda nada de la sala hasta "
     "que aceptes.",
     "invitation_dropped_notice": "Se descartó la invitación de {by} a {room}: había {count} invitaciones "
     "esperando. /join {label} todavía la acepta.",
     "invitation_dropped_one": "Se descartó la invitación de {by} a {room}: había {count} invitaciones de {by} "
     "esperando. /join {label} todavía la acepta.",
+    "invitation_withdrawn_notice": "Se retiró la invitación de {by} a {room}: el registro de la sala ya no te "
+    "incluye (te quitaron antes de que respondieras).",
     "invitation_accepted_notice": "Aceptaste la invitación a {room}: se están verificando sus miembros.",
     "invitation_declined_notice": "Rechazaste la invitación a {room}: no se guarda nada de ella y la sala no se "
     "entera.",

@@ -462,9 +462,9 @@ def another_room(label: str, now: float, request_id: str = "f9") -> RoomLog:
     )  # fmt: skip
 
 
-def asked(session: ClientSession) -> str:
-    """The id of a find ``session`` made (for a fake answer to it; the request itself is not sent)."""
-    return session.rooms.find("ops").id
+def asked(session: ClientSession, label: str = "ops") -> str:
+    """The id of a find of ``label`` ``session`` made (for a fake answer to it; the request itself is not sent)."""
+    return session.rooms.find(label).id
 
 
 def test_a_label_keeps_its_room_across_a_restart(pair: SessionPair) -> None:
@@ -493,7 +493,8 @@ def test_a_client_follows_a_bounded_number_of_rooms(pair: SessionPair, monkeypat
     # A relay may answer our finds with any number of rooms: past the bound one is refused, not kept
     # (rooms nobody asked for are invitations, bounded on their own: test_room_invites).
     monkeypatch.setattr(rooms_module, "MAX_KNOWN_ROOMS", 2)
-    produced = pair.inject("bob", *(another_room(f"spam{n}", pair.now, asked(pair["bob"])) for n in range(3)))
+    answers = [another_room(f"spam{n}", pair.now, asked(pair["bob"], f"spam{n}")) for n in range(3)]
+    produced = pair.inject("bob", *answers)
     (refused,) = alerts(produced, RoomWarning.REFUSED)
     assert refused.room == "spam2" and len(pair["bob"].rooms.rooms()) == 2
 
