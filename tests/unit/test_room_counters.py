@@ -59,6 +59,8 @@ def test_a_refused_room_message_skips_no_number_and_the_members_next_one_is_clea
     assert f"room:{room.hex()}" not in streams_of(pair, "bob", "carol")
     # alice adds her back; her client's first message to the room (counter 1) is shown with no gap or replay.
     request(pair, "alice", lambda book, now: book.change(room, EntryKind.ADD, "carol", carol_key, now))
+    pair["carol"].room_request(lambda book, now: book.accept(room), pair.now)  # a re-add is an invitation again
+    pair.pump()
     pair["carol"].send_message("back again", pair.now, room=room)
     shown = pair.pump()["bob"]
     assert [e.text for e in shown if isinstance(e, RoomMessage)] == ["back again"]
