@@ -22,13 +22,18 @@ from susurro.client.gui.room_view import room_key
 from susurro.client.rooms import RoomBook
 from susurro.crypto import IdentityKey, RoomPolicy, entry_hash
 from susurro.protocol import Frame, RoomLog
-from tests.helpers.gui_driver import alice_and, close_app, pump, room_named, rooms, signed_in, start_app, wait_in_pane
+from tests.helpers.gui_driver import (
+    alice_and,
+    banners,
+    close_app,
+    pump,
+    room_named,
+    rooms,
+    signed_in,
+    start_app,
+    wait_in_pane,
+)
 from tests.helpers.hostile_relay import Hook, TamperingProxy
-
-
-def banners(app: SusurroApp) -> list[str]:
-    assert app.window is not None
-    return [text for pane in app.window.conversations.values() for text in pane.banner_texts()]
 
 
 def ops_with_bob(root, alice: SusurroApp) -> bytes:  # type: ignore[no-untyped-def]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from susurro.client.gui.app import SusurroApp
 from susurro.client.gui.panes import ROOM
 from susurro.client.rooms import RULES
 from susurro.crypto import EntryKind, IdentityKey, verify_log
@@ -21,6 +20,7 @@ from tests.gui.test_room_commands import type_command
 from tests.helpers.gui_driver import (
     accept_invitation,
     alice_and,
+    banners,
     close_app,
     pane,
     pump,
@@ -33,11 +33,6 @@ from tests.helpers.gui_driver import (
 from tests.helpers.hostile_relay import TO_RELAY, TamperingProxy
 
 T = 1_764_000_000
-
-
-def banners(app: SusurroApp) -> list[str]:
-    assert app.window is not None
-    return [text for conversation in app.window.conversations.values() for text in conversation.banner_texts()]
 
 
 def test_forget_room_drops_the_label_and_the_next_join_takes_the_relays_room(  # type: ignore[no-untyped-def]

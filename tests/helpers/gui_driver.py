@@ -254,3 +254,9 @@ def bob_with_a_new_key(root: tk.Misc, tmp_path: Path, server: str, apps: list[Su
     assert window is not None
     pump(root, lambda: window.conversations[ROOM].banners, "a key-change banner")
     return impostor
+
+
+def banners(app: SusurroApp) -> list[str]:
+    """Every warning banner in any of ``app``'s conversations."""
+    assert app.window is not None
+    return [text for conversation in app.window.conversations.values() for text in conversation.banner_texts()]
