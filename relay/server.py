@@ -33,6 +33,7 @@ from .config import FLUSH_TIMEOUT, RelayConfig
 from .core import Backend, RelayCore, is_loopback
 from .fdlimit import descriptors_needed, ensure_fd_limit
 from .loop import EventLoop, Link
+from .memory import MemoryWatcher
 from .outbox import Outbox, set_shared_meter
 
 if TYPE_CHECKING:
@@ -80,6 +81,8 @@ class RelayServer:
             self.cluster.attach(self.core)
         self.budget = MemoryBudget(config.memory_budget, config.max_partial_bytes)
         set_shared_meter(self.budget.shared)
+        # Gives the allocator's free memory back after a burst (joins, a large fan-out): relay/memory.py.
+        self.memory = MemoryWatcher(lambda: self.budget.used)
         self.flush_timeout = FLUSH_TIMEOUT
         self._listener: socket.socket | None = None
         self._acceptor: threading.Thread | None = None
@@ -130,6 +133,7 @@ class RelayServer:
             self.cluster.start()
         self._acceptor = threading.Thread(target=self._accept_loop, name="relay-acceptor", daemon=True)
         self._acceptor.start()
+        self.memory.start()
         return self.address
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -159,6 +163,7 @@ class RelayServer:
             thread.join(1.0)
         if self.cluster is not None:
             self.cluster.close()
+        self.memory.stop()
         self._stopped.set()
 
     def _stop_loop(self, loop: EventLoop) -> None:
