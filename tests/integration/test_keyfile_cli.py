@@ -11,6 +11,7 @@ import fcntl
 import json
 import os
 import select
+import signal
 import stat
 import subprocess
 import termios
@@ -47,6 +48,10 @@ def events(stdout: str) -> list[dict[str, object]]:
 def _take_terminal() -> None:  # runs in the child between fork and exec
     os.setsid()
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    # A user's terminal delivers ctrl-c as SIGINT. A suite started in the background without job
+    # control inherits SIGINT ignored, and so would the CLI (Python keeps an ignored SIGINT ignored):
+    # the ctrl-c test then waited for an exit that never came. Give the child the terminal's default.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class TerminalCli:
