@@ -7,12 +7,12 @@ unsent tails of them). Once they are sent that memory is free, but glibc gives
 a thread arena back only from the top of its newest 64 MiB heap: one live
 allocation made late in the burst (a dict or list that grew, a read buffer)
 above the freed space strands everything below it. So the relay kept 0, 63,
-131 or 195 MB of free memory resident depending on where such an allocation
+131 or 197 MB of free memory resident depending on where such an allocation
 happened to land: the bimodal 6.2 / 11.2 / 17.9 / 24.2 KiB per idle member.
 
 ``malloc_trim(0)`` releases the free pages inside every arena (glibc 2.8 and
 later), wherever they are. It costs one walk of the free chunks under each
-arena's lock (11 ms of CPU for 195 MB free after 10,000 joins), so the relay
+arena's lock (11 ms of CPU for 197 MB free after 10,000 joins), so the relay
 does not call it on a timer regardless: a watcher thread reads the process's
 resident size twice a second and trims only when it has grown by
 ``TRIM_GROWTH`` since the last trim while the bytes the relay is buffering
