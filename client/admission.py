@@ -179,8 +179,7 @@ class Members:
             return _refuse(
                 Verdict.REPEATED,
                 WarningKind.IMPERSONATION,
-                f"the relay announced {member.name}'s present session key under another identity key or time "
-                "(ignored)",
+                f"the relay announced {member.name}'s present session key under another identity key or time (ignored)",
                 member.name,
             )
         return _refuse(

@@ -67,6 +67,7 @@ Without --server the client uses the relay on 127.0.0.1:12345, starting one
 inside this process if none is running there: the one-command local demo.
 """
 
+
 @dataclass(frozen=True, slots=True)
 class TypedLine:
     text: str
@@ -226,7 +227,10 @@ def _main(argv: list[str] | None) -> int:
             print(f"{key_file} is now {'protected by a passphrase' if protected else 'not protected'}", file=sys.stderr)
             return 0
         identity, created = open_identity(
-            key_file, protect=args.passphrase, passphrase=passphrase, interactive=sys.stdin.isatty(),
+            key_file,
+            protect=args.passphrase,
+            passphrase=passphrase,
+            interactive=sys.stdin.isatty(),
             busy=output.notice,
         )
         if tty:

@@ -258,9 +258,7 @@ class Deliveries:
     def load(cls, raw: Any) -> Deliveries:
         deliveries = cls()
         for msg_id, entries in raw:
-            deliveries._by_message[str(msg_id)] = {
-                bytes(k): (str(n), DeliveryState(s)) for k, n, s in entries
-            }
+            deliveries._by_message[str(msg_id)] = {bytes(k): (str(n), DeliveryState(s)) for k, n, s in entries}
         return deliveries
 
 

@@ -76,8 +76,13 @@ def _room_json(event: ev.Event) -> dict[str, Any] | None:
     if isinstance(event, Invited):
         return {"event": "invited", "by": event.by, **base}
     if isinstance(event, InvitationReceived):
-        return {"event": "invitation", "by": event.by, "known": event.known,
-                "inviter_key_mismatch": event.other_key, **base}
+        return {
+            "event": "invitation",
+            "by": event.by,
+            "known": event.known,
+            "inviter_key_mismatch": event.other_key,
+            **base,
+        }
     if isinstance(event, InvitationDropped):
         return {"event": "invitation_dropped", "by": event.by, "reason": event.reason.value, **base}
     if isinstance(event, MemberAdded):
@@ -312,8 +317,7 @@ def event_to_text(event: ev.Event) -> str | None:
         if not event.members:
             return "* nobody else is here yet"
         return "* in the room: " + ", ".join(
-            f"{m.name} (fp {short_fingerprint(m.identity_key)} …, {_TRUST_LABELS[m.trust]})"
-            for m in event.members
+            f"{m.name} (fp {short_fingerprint(m.identity_key)} …, {_TRUST_LABELS[m.trust]})" for m in event.members
         )
     if isinstance(event, ev.Joined):
         member = event.member

@@ -151,9 +151,7 @@ class RoomCommands:
         self._change(connection, state.room_id, kind, subject.name, subject.identity_key)
         return []
 
-    def _answer(
-        self, command: RoomWord, arg: str, connection: RelayConnection
-    ) -> list[tuple[dict[str, object], str]]:
+    def _answer(self, command: RoomWord, arg: str, connection: RelayConnection) -> list[tuple[dict[str, object], str]]:
         """``/invites``, or accept or decline one; a room accepted becomes the current one once verified."""
         book = connection.rooms()
         if command is RoomWord.INVITES:

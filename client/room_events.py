@@ -132,8 +132,9 @@ def describe(before: RoomState, entries: list[bytes], own_ik: bytes) -> list[ev.
         elif entry.kind in (EntryKind.REMOVE, EntryKind.LEAVE):
             events.append(MemberRemoved(room=label, room_id=room_id, name=entry.subject_name, by=by))
         elif entry.kind is EntryKind.POLICY:
-            events.append(RoomNotice(room=label, room_id=room_id, kind=entry.kind, by=by,
-                                     policy=RoomPolicy(entry.policy)))  # verified: a known policy
+            events.append(
+                RoomNotice(room=label, room_id=room_id, kind=entry.kind, by=by, policy=RoomPolicy(entry.policy))
+            )  # verified: a known policy
         else:
             events.append(RoomNotice(room=label, room_id=room_id, kind=entry.kind, by=by, name=entry.subject_name))
     return events

@@ -136,7 +136,9 @@ class HeldRoomMessages:
 
     @staticmethod
     def _release(
-        items: list[HeldRoomMessage], ready: Callable[[HeldRoomMessage], bool], out: list[HeldRoomMessage],
+        items: list[HeldRoomMessage],
+        ready: Callable[[HeldRoomMessage], bool],
+        out: list[HeldRoomMessage],
         blocked: set[bytes],
     ) -> list[HeldRoomMessage]:
         kept: list[HeldRoomMessage] = []
@@ -199,8 +201,13 @@ def let_go(item: HeldRoomMessage) -> RoomAlert:
         f"answered; it was let go unshown: at most {MAX_HELD_INVITED} messages of invitations wait "
         f"({MAX_HELD_PER_INVITATION} a room), the oldest go first"
     )
-    return RoomAlert(kind=RoomWarning.WITHHELD, detail=detail, sender=item.peer.name, room=item.opened.inner.room,
-                     room_id=item.room_id)
+    return RoomAlert(
+        kind=RoomWarning.WITHHELD,
+        detail=detail,
+        sender=item.peer.name,
+        room=item.opened.inner.room,
+        room_id=item.room_id,
+    )
 
 
 def withheld_reason(book: RoomBook, room_id: bytes) -> str:

@@ -193,8 +193,11 @@ class Invitations:
         invitation = self._pending.pop(room_id, None)
         if invitation is None:
             return []
-        return [InvitationDropped(room=invitation.label, room_id=room_id, by=invitation.inviter,
-                                  reason=DropReason.WITHDRAWN)]
+        return [
+            InvitationDropped(
+                room=invitation.label, room_id=room_id, by=invitation.inviter, reason=DropReason.WITHDRAWN
+            )
+        ]
 
     def renew(self, invitation: Invitation) -> None:
         """Checked again and still an invitation: keep its place, with the newer head and inviter."""
@@ -227,7 +230,9 @@ class InviteDesk:
     """
 
     def __init__(
-        self, own_key: bytes, known_inviter: Callable[[str, bytes], bool],
+        self,
+        own_key: bytes,
+        known_inviter: Callable[[str, bytes], bool],
         other_key: Callable[[str, bytes], bool] = lambda name, key: False,
     ) -> None:
         self._own = own_key
@@ -316,9 +321,7 @@ class InviteDesk:
                 return [event]
         return []
 
-    def checked(
-        self, room: KnownRoom, events: list[ev.Event], *, done: bool
-    ) -> tuple[list[ev.Event], list[bytes]]:
+    def checked(self, room: KnownRoom, events: list[ev.Event], *, done: bool) -> tuple[list[ev.Event], list[bytes]]:
         """Entries of a checked room verified (``events`` theirs); ``done``: as far as the relay serves.
 
         Returns the events to show and, for a room our own key proves ours, the room
@@ -353,8 +356,9 @@ class InviteDesk:
         """The invitation to ``room`` by the key that signed its entry ``seq`` (our add)."""
         by = room.members_at(seq).get(by_key, "")
         state = room.state
-        return Invitation(state.room_id, state.label, by, by_key, self._known(by, by_key), state.head.seq,
-                          self._other_key(by, by_key))
+        return Invitation(
+            state.room_id, state.label, by, by_key, self._known(by, by_key), state.head.seq, self._other_key(by, by_key)
+        )
 
     def readded(self, room: KnownRoom, since: int) -> list[RoomEvent] | None:
         """A followed room whose log, past entry ``since`` (where the user's consent reached), adds us
@@ -417,8 +421,9 @@ class InviteDesk:
         not name us), or None. There is no log here to judge it by, and none is kept for it."""
         if self.declined(room_id):
             detail = f"{sender} sent a message to room {label[:40]!r}, whose invitation you declined; not shown"
-            return RoomAlert(kind=WarningKind.ROOM_NOT_ACCEPTED, detail=detail, sender=sender, room=label,
-                             room_id=room_id)
+            return RoomAlert(
+                kind=WarningKind.ROOM_NOT_ACCEPTED, detail=detail, sender=sender, room=label, room_id=room_id
+            )
         if room_id in self._strangers:
             detail = (
                 f"{sender} sent you a message to room {label[:40]!r}, of which you are not a member by its "

@@ -31,7 +31,6 @@ HELP_LINES = [
 ]
 
 
-
 def handle_line(
     line: str,
     connection: RelayConnection,
@@ -77,8 +76,11 @@ def handle_line(
     elif isinstance(command, commands.Usage):
         show_usage(output, command.usage)
     elif isinstance(command, commands.Unknown):
-        send_failed(output, f"unknown command /{command.word.lower()}; type /help",
-                     f"! there is no /{printable(command.word)} command; /help lists them")
+        send_failed(
+            output,
+            f"unknown command /{command.word.lower()}; type /help",
+            f"! there is no /{printable(command.word)} command; /help lists them",
+        )
     elif command.command is commands.Name.QUIT:
         return False
     elif command.command is commands.Name.WHO:
@@ -201,7 +203,7 @@ def send_failed(output: Output, detail: str, text: str | None = None) -> None:
     """A line that was not sent; ``text`` when the words for people differ from the detail for scripts."""
     if text is None:
         while detail.lower().startswith("not sent: "):  # the core's reason may say it already
-            detail = detail[len("not sent: "):]
+            detail = detail[len("not sent: ") :]
         text = f"! not sent: {detail}"
     record = {"event": "warning", "kind": WarningKind.SEND_FAILED.value, "detail": detail, "from": None}
     output.record(record, text)

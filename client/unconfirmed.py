@@ -143,9 +143,7 @@ class Unconfirmed:
         if not message.copies:
             del self._messages[msg_id]
 
-    def dropped(
-        self, name: str, msg_ids: Iterable[str], reason: str, present: SessionPublicKey | None = None
-    ) -> None:
+    def dropped(self, name: str, msg_ids: Iterable[str], reason: str, present: SessionPublicKey | None = None) -> None:
         """The relay threw away copies it had queued for ``name`` (its word: at worst a needless resend).
 
         ``present``: the session ``name`` has now. A copy sealed to that very

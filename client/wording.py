@@ -134,8 +134,7 @@ ES: dict[str, str] = {
     "para otra persona. No se muestra.",
     "warn_bad_signature": "Un mensaje{from_sender} tiene una firma que no coincide: puede ser falso. No se muestra.",
     "warn_sender_mismatch": "Un mensaje dice venir de alguien distinto de quien lo envió. No se muestra.",
-    "warn_not_addressed_to_me": "El relé te entregó un mensaje{from_sender} que no iba dirigido a ti. "
-    "No se muestra.",
+    "warn_not_addressed_to_me": "El relé te entregó un mensaje{from_sender} que no iba dirigido a ti. No se muestra.",
     "warn_replay": "Un mensaje{from_sender} ha llegado por segunda vez (una repetición). La copia no se muestra.",
     "warn_gap": "Algunos mensajes{from_sender} no llegaron: el relé los descartó o se perdieron.",
     "warn_malformed_message": "Un mensaje{from_sender} está dañado y no se puede leer. No se muestra.",
@@ -163,13 +162,11 @@ ES: dict[str, str] = {
     "warn_key_changed": "La clave de identidad de {sender_or_someone} ha cambiado; no se le envía nada hasta que "
     "la aceptes.",
     "warn_message_held": "Estás sin conexión: la línea se enviará cuando vuelva la sala.",
-    "warn_bad_prekey": "Una clave que {sender_or_someone} publicó para mensajes sin conexión no es válida. "
-    "No se usa.",
+    "warn_bad_prekey": "Una clave que {sender_or_someone} publicó para mensajes sin conexión no es válida. No se usa.",
     "warn_prekey_exhausted": "A {sender_or_someone} no le quedan claves para mensajes sin conexión; "
     "inténtalo más tarde.",
     "warn_prekey_reused": "El relé entregó dos veces una clave de un solo uso de {sender_or_someone}. No se usa.",
-    "warn_unknown_prekey": "Un mensaje{from_sender} iba cifrado para una clave sin conexión que este cliente "
-    "no tiene.",
+    "warn_unknown_prekey": "Un mensaje{from_sender} iba cifrado para una clave sin conexión que este cliente no tiene.",
     "warn_prekey_expired": "El relé entregó una clave caducada de {sender_or_someone} para mensajes sin conexión. "
     "No se usa.",
     "warn_stale_mail": "Un mensaje en espera{from_sender} es más antiguo de lo que ningún buzón guarda el correo: "
@@ -228,8 +225,7 @@ REASON_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"no answer|timed out|no welcome", "reason_timeout"),
         (r"shut down|shutdown|stopped by", "reason_shutdown"),
         (r"connection was closed", "reason_closed"),
-        (r"connection (?:to the relay )?(?:was )?lost|closed the connection|reset by peer|broken pipe",
-         "reason_lost"),
+        (r"connection (?:to the relay )?(?:was )?lost|closed the connection|reset by peer|broken pipe", "reason_lost"),
     )
 )
 #: Endings whose code says it all.
@@ -248,7 +244,7 @@ def reason(text: str, code: EndCode | None = None, language: str = "en") -> str:
     """
     table = TABLES.get(language, EN)
     while text.lower().startswith("not sent: "):
-        text = text[len("not sent: "):]
+        text = text[len("not sent: ") :]
     said = REASON_CODES.get(code) if isinstance(code, (ErrorCode, Ending)) else None
     if said is not None:
         return table[said]

@@ -455,7 +455,11 @@ def read_envelope(envelope: bytes) -> EnvelopeHeader:
         raise MalformedMessage("prekey envelope's box is too short")
     return EnvelopeHeader(
         kind=EnvelopeKind(kind),
-        sender_identity_key=sender, ephemeral=ephemeral, signed_key_id=spk_id, one_time_key_id=opk_id, box=box
+        sender_identity_key=sender,
+        ephemeral=ephemeral,
+        signed_key_id=spk_id,
+        one_time_key_id=opk_id,
+        box=box,
     )
 
 

@@ -190,8 +190,13 @@ class SusurroApp(SignInFlow, Sending, HistoryLoading, TrustFlow, Closing):
             self.dialog = None
         notifications = bool(self.settings.get("notifications", True))
         session = opened.connection.session
-        self.state = ChatState(self.strings, relay=opened.relay, notifications=notifications,
-                               trust_of=session.trust.state, identity_key=session.identity.public)
+        self.state = ChatState(
+            self.strings,
+            relay=opened.relay,
+            notifications=notifications,
+            trust_of=session.trust.state,
+            identity_key=session.identity.public,
+        )
         state = self.state
         self.window = ChatWindow(
             self.root,

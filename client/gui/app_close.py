@@ -46,8 +46,9 @@ class Closing:
             elif time.monotonic() < deadline:  # receipts may be on their way: ask again shortly
                 self.root.after(UNCONFIRMED_POLL_MS, lambda: self._check_unconfirmed(deadline))
             elif window.top.winfo_exists():
-                self.closing_dialog = UnconfirmedDialog(window.top, self.strings, items, self.close_now,
-                                                        self._keep_open)
+                self.closing_dialog = UnconfirmedDialog(
+                    window.top, self.strings, items, self.close_now, self._keep_open
+                )
             else:  # nowhere left to ask
                 self.close_now()
 

@@ -86,8 +86,9 @@ class HistoryLoading:
             # Where our own messages of the page are, as kept across our restarts (waiting, delivered).
             return page, connection.delivery_reports(e.record.msg_id for e in page.entries if e.record.outgoing)
 
-        def shown(result: tuple[HistoryPage, dict[str, dict[str, WaitState]]] | None,
-                  error: BaseException | None) -> None:
+        def shown(
+            result: tuple[HistoryPage, dict[str, dict[str, WaitState]]] | None, error: BaseException | None
+        ) -> None:
             if self.state is not state or self.window is None:
                 return
             if error is not None or result is None:

@@ -66,7 +66,8 @@ class Sending:
                     connection.set_strict(on)
                 return connection.session.strict
 
-            self.worker.submit(strict, lambda now, _e: self._draw(state.notice(
-                self.strings("strict_on" if now else "strict_off"))))
+            self.worker.submit(
+                strict, lambda now, _e: self._draw(state.notice(self.strings("strict_on" if now else "strict_off")))
+            )
         elif isinstance(command, commands.Plain) and command.command is commands.Name.QUIT:
             self.close()

@@ -63,8 +63,7 @@ class UnconfirmedDialog(Dialog):
         row.pack(side="bottom", fill="x", pady=(12, 0))
         self.keep_button = ttk.Button(row, text=strings("keep_open"), command=self.destroy)
         self.keep_button.pack(side="right")
-        self.close_button = ttk.Button(row, text=strings("close_now"), style="Accent.TButton",
-                                       command=self._close_now)
+        self.close_button = ttk.Button(row, text=strings("close_now"), style="Accent.TButton", command=self._close_now)
         self.close_button.pack(side="right", padx=(0, 6))
         self.close_button.focus_set()
 

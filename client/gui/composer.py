@@ -35,10 +35,24 @@ class Composer:
         compose.columnconfigure(0, weight=1)
         c = self.colours
         # width=1: a Text asks for 80 columns otherwise and squeezes the Send button out.
-        self.entry = tk.Text(compose, height=1, width=1, wrap="word", font=self.fonts["text"], undo=True,
-                             relief="flat", borderwidth=0, highlightthickness=1, padx=8, pady=6,
-                             background=c.surface, foreground=c.foreground, insertbackground=c.foreground,
-                             highlightbackground=c.border, highlightcolor=c.accent)
+        self.entry = tk.Text(
+            compose,
+            height=1,
+            width=1,
+            wrap="word",
+            font=self.fonts["text"],
+            undo=True,
+            relief="flat",
+            borderwidth=0,
+            highlightthickness=1,
+            padx=8,
+            pady=6,
+            background=c.surface,
+            foreground=c.foreground,
+            insertbackground=c.foreground,
+            highlightbackground=c.border,
+            highlightcolor=c.accent,
+        )
         self.entry.grid(row=0, column=0, sticky="ew")
         self.send_button = ttk.Button(compose, text=s("send_button"), style="Accent.TButton", command=self._send)
         self.send_button.grid(row=0, column=1, sticky="s", padx=(6, 0))

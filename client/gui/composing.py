@@ -91,8 +91,10 @@ class Composing(Views):
         s = self.strings
         out: list[Update] = []
         for row in self.roster().rows:
-            out += self._notice(conversation, s("who_line", name=row.label, fingerprint=short_fp(row.fingerprint),
-                                                trust=row.trust_label))
+            out += self._notice(
+                conversation,
+                s("who_line", name=row.label, fingerprint=short_fp(row.fingerprint), trust=row.trust_label),
+            )
         return out
 
     def _help(self, conversation: str) -> list[Update]:

@@ -23,8 +23,14 @@ class Conversation:
     """One conversation: its banners on top, then the read-only message pane with its pill."""
 
     def __init__(
-        self, master: tk.Misc, key: str, strings: Strings, fonts: dict[str, tkfont.Font], colours: Palette,
-        shields: Shields, load_older: Callable[[str], None] = lambda _key: None,
+        self,
+        master: tk.Misc,
+        key: str,
+        strings: Strings,
+        fonts: dict[str, tkfont.Font],
+        colours: Palette,
+        shields: Shields,
+        load_older: Callable[[str], None] = lambda _key: None,
     ) -> None:
         self.key = key
         self.load_older = load_older
@@ -49,8 +55,19 @@ class Conversation:
         pane.columnconfigure(0, weight=1)
         pane.rowconfigure(0, weight=1)
         self.text = tk.Text(
-            pane, wrap="word", state="disabled", takefocus=0, width=1, height=1, font=fonts["text"],
-            padx=12, pady=8, cursor="arrow", relief="flat", borderwidth=0, highlightthickness=0,
+            pane,
+            wrap="word",
+            state="disabled",
+            takefocus=0,
+            width=1,
+            height=1,
+            font=fonts["text"],
+            padx=12,
+            pady=8,
+            cursor="arrow",
+            relief="flat",
+            borderwidth=0,
+            highlightthickness=0,
         )
         self.scroll = ttk.Scrollbar(pane, orient="vertical", command=self.text.yview)
         self.text.configure(yscrollcommand=self._scrolled)
@@ -62,8 +79,9 @@ class Conversation:
         self.note_tooltip = Tooltip(self.text, self._note_tip)
         for sequence in ("<MouseWheel>", "<Button-4>", "<Prior>"):  # at the top already: no yview change
             self.text.bind(sequence, lambda _e: self.text.after_idle(self._maybe_older), add="+")
-        self.pill = ttk.Button(pane, text=strings("new_messages_pill"), style="Accent.TButton",
-                               command=self.scroll_to_end, takefocus=0)
+        self.pill = ttk.Button(
+            pane, text=strings("new_messages_pill"), style="Accent.TButton", command=self.scroll_to_end, takefocus=0
+        )
         clock_width = fonts["small"].measure("00:00") + 14
         self.text_column = clock_width + NAME_COLUMN
         self.fonts = fonts
@@ -87,8 +105,13 @@ class Conversation:
 
     def recolour(self, colours: Palette) -> None:
         t = self.text
-        t.configure(background=colours.surface, foreground=colours.foreground, selectbackground=colours.selected,
-                    inactiveselectbackground=colours.selected, selectforeground=colours.foreground)
+        t.configure(
+            background=colours.surface,
+            foreground=colours.foreground,
+            selectbackground=colours.selected,
+            inactiveselectbackground=colours.selected,
+            selectforeground=colours.foreground,
+        )
         for tag in ("clock", "notice", "day", "note", "top"):
             t.tag_configure(tag, foreground=colours.muted)
         for tag in ("error", "note_bad"):
@@ -249,8 +272,9 @@ class Conversation:
         position.grid(row=0, column=1)
         ttk.Button(row, text="›", width=2, command=lambda: self._step(1)).grid(row=0, column=2)
         if banner.accept:
-            ttk.Button(row, text=self.strings("accept_key"), style="Accent.TButton",
-                       command=lambda: accept(banner.name)).grid(row=0, column=4, padx=(0, 6))
+            ttk.Button(
+                row, text=self.strings("accept_key"), style="Accent.TButton", command=lambda: accept(banner.name)
+            ).grid(row=0, column=4, padx=(0, 6))
         ttk.Button(row, text=self.strings("dismiss"), command=lambda: self._remove(box)).grid(row=0, column=5)
         box.position = position  # type: ignore[attr-defined]
         self.banners.append((box, banner))

@@ -38,11 +38,13 @@ class InvitationList:
             text = FitLabel(row, style="Item.TLabel")
             text.grid(row=0, column=0, columnspan=2, sticky="ew")
             text.set(item.text)
-            accept = ttk.Button(row, text=s("accept_invitation"), style="Toolbutton",
-                                command=self._answering(item.room_id, True))
+            accept = ttk.Button(
+                row, text=s("accept_invitation"), style="Toolbutton", command=self._answering(item.room_id, True)
+            )
             accept.grid(row=1, column=0, sticky="e", padx=(0, 4))
-            decline = ttk.Button(row, text=s("decline_invitation"), style="Toolbutton",
-                                 command=self._answering(item.room_id, False))
+            decline = ttk.Button(
+                row, text=s("decline_invitation"), style="Toolbutton", command=self._answering(item.room_id, False)
+            )
             decline.grid(row=1, column=1, sticky="e")
             row.grid(row=index, column=0, sticky="ew")
             self.rows[item.room_id] = (row, accept, decline)

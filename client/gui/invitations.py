@@ -34,8 +34,13 @@ class InvitationViews(PaneState):
         s = self.strings
         room = f"{printable(event.room)} #{event.short_id}"
         if isinstance(event, InvitationReceived):
-            key = "invitation_row_other_key" if event.other_key else "invitation_row" if event.known else (
-                "invitation_row_stranger")
+            key = (
+                "invitation_row_other_key"
+                if event.other_key
+                else "invitation_row"
+                if event.known
+                else ("invitation_row_stranger")
+            )
             text = s(key, by=printable(event.by), room=room)
             self.invitations[event.room_id] = InvitationItem(room_id=event.room_id, room=room, text=text)
             out = self._notice(ROOM, f"{text}. {s('invitation_hint')}")
@@ -45,8 +50,10 @@ class InvitationViews(PaneState):
         if isinstance(event, InvitationDropped):
             self.invitations.pop(event.room_id, None)
             many = MAX_INVITATIONS if event.reason is DropReason.TOO_MANY else MAX_INVITATIONS_PER_INVITER
-            key = {DropReason.TOO_MANY: "invitation_dropped_notice", DropReason.WITHDRAWN: "invitation_withdrawn_notice"
-                   }.get(event.reason, "invitation_dropped_one")
+            key = {
+                DropReason.TOO_MANY: "invitation_dropped_notice",
+                DropReason.WITHDRAWN: "invitation_withdrawn_notice",
+            }.get(event.reason, "invitation_dropped_one")
             text = s(key, by=printable(event.by), room=room, count=str(many), label=printable(event.room))
             return [*self._notice(ROOM, text), self.invitation_rows()]
         if isinstance(event, Invited | RoomReady) and self.invitations.pop(event.room_id, None) is not None:

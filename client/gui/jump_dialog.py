@@ -13,8 +13,14 @@ from .theme import Palette
 class JumpDialog:
     """Ctrl+K: type part of a name, Enter goes to that conversation (or opens it)."""
 
-    def __init__(self, master: tk.Misc, strings: Strings, colours: Palette,
-                 targets: list[tuple[str, str]], go: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        master: tk.Misc,
+        strings: Strings,
+        colours: Palette,
+        targets: list[tuple[str, str]],
+        go: Callable[[str], None],
+    ) -> None:
         self.targets = targets
         self.go = go
         self.top = tk.Toplevel(master)
@@ -25,9 +31,17 @@ class JumpDialog:
         ttk.Label(body, text=strings("jump_hint"), style="Muted.TLabel").pack(anchor="w")
         self.query = ttk.Entry(body, width=32)
         self.query.pack(fill="x", pady=(6, 6))
-        self.list = tk.Listbox(body, height=8, activestyle="none", relief="flat", highlightthickness=0,
-                               background=colours.surface, foreground=colours.foreground,
-                               selectbackground=colours.selected, selectforeground=colours.foreground)
+        self.list = tk.Listbox(
+            body,
+            height=8,
+            activestyle="none",
+            relief="flat",
+            highlightthickness=0,
+            background=colours.surface,
+            foreground=colours.foreground,
+            selectbackground=colours.selected,
+            selectforeground=colours.foreground,
+        )
         self.list.pack(fill="both", expand=True)
         self.shown: list[tuple[str, str]] = []
         self.query.bind("<KeyRelease>", self._filter)

@@ -23,8 +23,15 @@ class MemberList:
         self._labels = {row.name: row.label for row in update.rows}
         for row in update.rows:
             tags = (row.trust,) if row.online else (row.trust, "offline")
-            self.roster.insert("", "end", iid=row.name, text=row.label, image=self.shields[row.trust],
-                               values=(row.fingerprint, row.trust_label), tags=tags)
+            self.roster.insert(
+                "",
+                "end",
+                iid=row.name,
+                text=row.label,
+                image=self.shields[row.trust],
+                values=(row.fingerprint, row.trust_label),
+                tags=tags,
+            )
         self.roster.tag_configure("offline", foreground=self.colours.muted)
         if update.title:
             self.roster_title.set(update.title.upper())

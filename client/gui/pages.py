@@ -29,7 +29,11 @@ class HistoryPages(Ticks):
         return True, pane.oldest_seq
 
     def history(
-        self, key: str, entries: tuple[HistoryEntry, ...], older: bool, refused: int = 0,
+        self,
+        key: str,
+        entries: tuple[HistoryEntry, ...],
+        older: bool,
+        refused: int = 0,
         reports: Mapping[str, Mapping[str, WaitState]] | None = None,
     ) -> list[Update]:
         """A page of stored messages, oldest first, to show above what pane ``key`` has.
@@ -71,19 +75,34 @@ class HistoryPages(Ticks):
                     if state is WaitState.DELIVERED:
                         tracked.receipt(name)
                     else:
-                        tracked.delivery(ev.Delivery(msg_id=record.msg_id, delivered=(), missing=(), waiting=(name,)),
-                                         why_skipped={})
+                        tracked.delivery(
+                            ev.Delivery(msg_id=record.msg_id, delivered=(), missing=(), waiting=(name,)), why_skipped={}
+                        )
                 note = self._note(ref).text if self._sent[ref].tracked.recipients else ""
-            trust = "self" if record.outgoing else (self._trust(record.sender) if record.sender in self.members
-                                                    else "pinned")
-            if not record.outgoing and (record.trust is TrustState.CHANGED or (
-                    record.sender_key and self.trust_of(record.sender, record.sender_key) is TrustState.CHANGED)):
+            trust = (
+                "self"
+                if record.outgoing
+                else (self._trust(record.sender) if record.sender in self.members else "pinned")
+            )
+            if not record.outgoing and (
+                record.trust is TrustState.CHANGED
+                or (record.sender_key and self.trust_of(record.sender, record.sender_key) is TrustState.CHANGED)
+            ):
                 trust = "changed"  # shown flagged, or under a key no longer pinned: never back as clean
-            lines.append(Line(
-                conversation=key, kind="own" if record.outgoing else "message", text=safe_lines(record.body),
-                sender=record.sender, clock=clock(record.sent_at), trust=trust, colour=sender_colour(record.sender),
-                continued=continued, ref=ref, note=note,
-            ))
+            lines.append(
+                Line(
+                    conversation=key,
+                    kind="own" if record.outgoing else "message",
+                    text=safe_lines(record.body),
+                    sender=record.sender,
+                    clock=clock(record.sent_at),
+                    trust=trust,
+                    colour=sender_colour(record.sender),
+                    continued=continued,
+                    ref=ref,
+                    note=note,
+                )
+            )
         if refused:
             lines.append(Line(conversation=key, kind="error", text=s("history_refused", count=refused)))
         if not pane.history_started:
@@ -93,8 +112,15 @@ class HistoryPages(Ticks):
         same_day = day is not None and day == pane.first_day
         if first_day is not None:
             pane.first_day = first_day
-        out: list[Update] = [HistoryBlock(conversation=key, lines=tuple(lines), older=older, same_day_below=same_day,
-                                          top_text=s("history_loading") if older else s("history_start"))]
+        out: list[Update] = [
+            HistoryBlock(
+                conversation=key,
+                lines=tuple(lines),
+                older=older,
+                same_day_below=same_day,
+                top_text=s("history_loading") if older else s("history_start"),
+            )
+        ]
         for msg_id in [e.record.msg_id for e in entries if e.record.outgoing]:
             early = self._early_receipts.pop(msg_id, None)
             for sender in early or ():

@@ -96,8 +96,12 @@ class ChatState(HistoryPages, RoomUpdates, InvitationViews, Composing):
             return [self.roster(), self.sidebar(), *self._notices_for(member.name, text), *self._room_header()]
         if isinstance(event, ev.Left):
             self.members.pop(event.name, None)
-            return [self.roster(), self.sidebar(), *self._notices_for(event.name, s("left_notice", name=event.name)),
-                    *self._room_header()]
+            return [
+                self.roster(),
+                self.sidebar(),
+                *self._notices_for(event.name, s("left_notice", name=event.name)),
+                *self._room_header(),
+            ]
         if isinstance(event, ev.Message):
             return self._message(event)
         if isinstance(event, ev.Delivery):
@@ -111,8 +115,11 @@ class ChatState(HistoryPages, RoomUpdates, InvitationViews, Composing):
                 new=short_fp(event.new_fingerprint),
             )
             where = event.name if event.name in self.tabs else ROOM
-            return [Banner(conversation=where, kind="key_changed", text=text, name=event.name, accept=True),
-                    self.roster(), self.sidebar()]
+            return [
+                Banner(conversation=where, kind="key_changed", text=text, name=event.name, accept=True),
+                self.roster(),
+                self.sidebar(),
+            ]
         if isinstance(event, ev.TrustUpdated):
             member = event.member
             self.members[member.name] = member
@@ -157,8 +164,16 @@ class ChatState(HistoryPages, RoomUpdates, InvitationViews, Composing):
             if pane.unread == 0:
                 updates.append(UnreadMarker(conversation=conversation, text=s("unread_marker")))
             pane.unread += 1
-        updates.extend(self._line(conversation, "message", safe_lines(event.text), sender=event.sender,
-                                  trust=trust_of(event), at_millis=event.sent_at))
+        updates.extend(
+            self._line(
+                conversation,
+                "message",
+                safe_lines(event.text),
+                sender=event.sender,
+                trust=trust_of(event),
+                at_millis=event.sent_at,
+            )
+        )
         if not visible:
             updates += [self.sidebar(), self.title()]
             if self.notifications:

@@ -70,8 +70,15 @@ class RoomActions:
         if app.window is None or app.state is None or room not in app.state.rooms:
             return
         info = app.state.rooms[room]
-        self._open(InviteDialog(app.window.top, app.strings, info.display, app.state.invite_candidates(room),
-                                lambda name: self.invite_name(room, name)))
+        self._open(
+            InviteDialog(
+                app.window.top,
+                app.strings,
+                info.display,
+                app.state.invite_candidates(room),
+                lambda name: self.invite_name(room, name),
+            )
+        )
 
     def ask(self, word: RoomWord, room: str, name: str = "") -> None:
         """The member list's Remove, Make admin and Leave room: ask first, then do it (or say why not)."""
@@ -84,8 +91,9 @@ class RoomActions:
             app._draw(app.state.error(refusal, room))
             return
         title, question, ok = room_view.confirm_words(app.strings, word, info, name)
-        self._open(ConfirmDialog(app.window.top, app.strings, title, question, ok,
-                                 lambda: self._carry_out(word, info, name)))
+        self._open(
+            ConfirmDialog(app.window.top, app.strings, title, question, ok, lambda: self._carry_out(word, info, name))
+        )
 
     # --- what they do -----------------------------------------------------------------------
 
@@ -104,8 +112,10 @@ class RoomActions:
             return s("err_room_label")
         policy = RoomPolicy.OPEN if open_room else RoomPolicy.INVITE
         connection = app.opened.connection
-        app.worker.submit(lambda: connection.room_request(lambda book, now: book.create(label, policy, now)),
-                          lambda _r, error: self._done(error, ROOM))
+        app.worker.submit(
+            lambda: connection.room_request(lambda book, now: book.create(label, policy, now)),
+            lambda _r, error: self._done(error, ROOM),
+        )
         return None
 
     def invite_name(self, room: str, name: str) -> str | None:
@@ -179,11 +189,14 @@ class RoomActions:
         pinned = book.pinned_id(label)
         if pinned is not None:
             request = connection.room_request
-            app.worker.submit(lambda: request(lambda b, _now: b.fetch(pinned, 0)),
-                              lambda _r, error: self._done(error, ROOM))
+            app.worker.submit(
+                lambda: request(lambda b, _now: b.fetch(pinned, 0)), lambda _r, error: self._done(error, ROOM)
+            )
         else:
-            app.worker.submit(lambda: connection.room_request(lambda b, _now: b.find(label)),
-                              lambda _r, error: self._done(error, ROOM))
+            app.worker.submit(
+                lambda: connection.room_request(lambda b, _now: b.find(label)),
+                lambda _r, error: self._done(error, ROOM),
+            )
         app._draw(app.state.notice(app.strings("joining_notice", room=label), app.state.selected))
         return None
 
@@ -245,11 +258,15 @@ class RoomActions:
         connection = app.opened.connection
         if accepted:
             self._going.add(room_id)
-            app.worker.submit(lambda: connection.room_request(lambda book, _now: book.accept(room_id)),
-                              lambda _r, error: self._done(error, ROOM))
+            app.worker.submit(
+                lambda: connection.room_request(lambda book, _now: book.accept(room_id)),
+                lambda _r, error: self._done(error, ROOM),
+            )
         else:
-            app.worker.submit(lambda: connection.with_rooms(lambda book: book.invites.decline(room_id)),
-                              lambda _r, error: self._done(error, ROOM))
+            app.worker.submit(
+                lambda: connection.with_rooms(lambda book: book.invites.decline(room_id)),
+                lambda _r, error: self._done(error, ROOM),
+            )
         app._draw(app.state.invitation_answered(room_id, accepted))
 
     def _invitation(self, label: str) -> bytes | None:
@@ -333,8 +350,9 @@ class RoomActions:
         if app.opened is None:
             return
         if word is RoomWord.LEAVE:
-            me = next((m for m in info.members if m.identity_key == app.opened.connection.session.identity.public),
-                      None)
+            me = next(
+                (m for m in info.members if m.identity_key == app.opened.connection.session.identity.public), None
+            )
             if me is not None:
                 self._sign(info.room_id, EntryKind.LEAVE, me.name, me.identity_key, info.key)
             return

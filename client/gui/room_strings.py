@@ -155,8 +155,7 @@ ES: dict[str, str] = {
     "invite_intro": "Solo puedes invitar a personas cuya clave tienes (las has visto en este relé).",
     "invite_name": "Nombre",
     "invite": "Invitar",
-    "err_invite_unknown": "Nunca has visto a {name}: tiene que conectarse aquí una vez para que se conozca su "
-    "clave.",
+    "err_invite_unknown": "Nunca has visto a {name}: tiene que conectarse aquí una vez para que se conozca su clave.",
     "err_invite_member": "{name} ya es miembro de {room}.",
     "err_room_action": "Las reglas de la sala no lo permiten",
     "promoted_notice": "{by} ha hecho administrador a {name}.",

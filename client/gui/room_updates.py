@@ -19,10 +19,18 @@ from .updates import Notify, Update
 from .views import Views
 
 #: The notice for a membership change, by (about us?, done by the member themselves?).
-_ADDED = {(True, True): "you_joined_room_notice", (True, False): "invited_notice",
-          (False, True): "member_joined_room_notice", (False, False): "member_added_notice"}
-_REMOVED = {(True, True): "you_left_notice", (True, False): "you_removed_notice",
-            (False, True): "member_left_room_notice", (False, False): "member_removed_notice"}
+_ADDED = {
+    (True, True): "you_joined_room_notice",
+    (True, False): "invited_notice",
+    (False, True): "member_joined_room_notice",
+    (False, False): "member_added_notice",
+}
+_REMOVED = {
+    (True, True): "you_left_notice",
+    (True, False): "you_removed_notice",
+    (False, True): "member_left_room_notice",
+    (False, False): "member_removed_notice",
+}
 
 
 class RoomUpdates(Views):

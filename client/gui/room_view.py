@@ -68,11 +68,11 @@ def room_info(state: RoomState, own_identity_key: bytes) -> RoomInfo:
         room_id=state.room_id,
         label=state.label,
         open=state.policy is RoomPolicy.OPEN,
-        members=tuple(RoomMemberInfo(name=m.name, identity_key=m.identity_key, admin=m.admin)
-                      for m in state.members.values()),
+        members=tuple(
+            RoomMemberInfo(name=m.name, identity_key=m.identity_key, admin=m.admin) for m in state.members.values()
+        ),
         joined=own_identity_key in state.members,
     )
-
 
 
 def notice_text(strings: Strings, event: RoomNotice, room: str, me: str) -> str:
@@ -135,5 +135,8 @@ def confirm_words(strings: Strings, word: RoomWord, room: RoomInfo, name: str = 
         question = strings("confirm_leave_open" if room.open else "confirm_leave", room=room.display, label=room.label)
         return strings("confirm_leave_title", room=room.display), question, strings("do_leave")
     base = "remove" if word is RoomWord.REMOVE else "promote"
-    return (strings(f"confirm_{base}_title", name=name), strings(f"confirm_{base}", name=name, room=room.display),
-            strings(f"do_{base}"))
+    return (
+        strings(f"confirm_{base}_title", name=name),
+        strings(f"confirm_{base}", name=name, room=room.display),
+        strings(f"do_{base}"),
+    )

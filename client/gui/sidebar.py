@@ -48,8 +48,9 @@ class ConversationList:
             else:
                 icon = ttk.Label(row, text="#", style=f"{style}.TLabel", font="SunValleyBodyStrongFont")
             icon.grid(row=0, column=0, padx=(0, 8))
-            label = FitLabel(row, style=f"{style}.TLabel",
-                             font="SunValleyBodyStrongFont" if item.unread else "SunValleyBodyFont")
+            label = FitLabel(
+                row, style=f"{style}.TLabel", font="SunValleyBodyStrongFont" if item.unread else "SunValleyBodyFont"
+            )
             label.grid(row=0, column=1, sticky="ew")
             label.set(item.label)
             widgets: list[tk.Misc] = [row, icon, label]
@@ -83,19 +84,27 @@ class SidebarPane:
         head.grid(row=0, column=0, sticky="ew")
         head.columnconfigure(0, weight=1)
         ttk.Label(head, text=s("conversations_title").upper(), style="SidebarTitle.TLabel").grid(
-            row=0, column=0, sticky="w")
-        self.new_room_button = ttk.Button(head, text=s("new_room_button"), style="Toolbutton",
-                                          command=self.actions.new_room)
+            row=0, column=0, sticky="w"
+        )
+        self.new_room_button = ttk.Button(
+            head, text=s("new_room_button"), style="Toolbutton", command=self.actions.new_room
+        )
         self.new_room_button.grid(row=0, column=1, sticky="e", padx=(0, 4))
         self.menu_button = ttk.Menubutton(head, text=s("menu_button"), style="Toolbutton")
         self.menu_button.grid(row=0, column=2, sticky="e")
         self.menu = tk.Menu(self.menu_button, tearoff=False)
         self.notifications = tk.BooleanVar(self.top, value=notifications)
         self.dark = tk.BooleanVar(self.top, value=self.colours.mode == "dark")
-        self.menu.add_checkbutton(label=s("setting_notifications"), variable=self.notifications,
-                                  command=lambda: self.actions.set_notifications(self.notifications.get()))
-        self.menu.add_checkbutton(label=s("setting_dark"), variable=self.dark,
-                                  command=lambda: self.actions.set_theme("dark" if self.dark.get() else "light"))
+        self.menu.add_checkbutton(
+            label=s("setting_notifications"),
+            variable=self.notifications,
+            command=lambda: self.actions.set_notifications(self.notifications.get()),
+        )
+        self.menu.add_checkbutton(
+            label=s("setting_dark"),
+            variable=self.dark,
+            command=lambda: self.actions.set_theme("dark" if self.dark.get() else "light"),
+        )
         self.menu_button.configure(menu=self.menu)
         self.sidebar = ConversationList(side, self.shields, self.actions.select)
         self.sidebar.frame.grid(row=1, column=0, sticky="new")
@@ -108,14 +117,26 @@ class SidebarPane:
         self.roster_title.set(s("roster_title").upper())
         self.roster_room = ""
         # Beside the member list's title, so it fits however narrow the sidebar is.
-        self.invite_button = ttk.Button(title, text=s("invite_button"), style="Toolbutton",
-                                        command=lambda: self.roster_room and self.actions.invite(self.roster_room))
-        self.roster = ttk.Treeview(side, columns=("fingerprint", "trust"), displaycolumns=("fingerprint",),
-                                   show="tree", height=4, selectmode="browse", style="Sidebar.Treeview")
+        self.invite_button = ttk.Button(
+            title,
+            text=s("invite_button"),
+            style="Toolbutton",
+            command=lambda: self.roster_room and self.actions.invite(self.roster_room),
+        )
+        self.roster = ttk.Treeview(
+            side,
+            columns=("fingerprint", "trust"),
+            displaycolumns=("fingerprint",),
+            show="tree",
+            height=4,
+            selectmode="browse",
+            style="Sidebar.Treeview",
+        )
         fingerprint_width = self.fonts["small"].measure("0000 0000") + 16
         self.roster.column("#0", width=SIDEBAR_WIDTH - fingerprint_width - 10, minwidth=60, stretch=True)
-        self.roster.column("fingerprint", width=fingerprint_width, minwidth=fingerprint_width, stretch=False,
-                           anchor="e")
+        self.roster.column(
+            "fingerprint", width=fingerprint_width, minwidth=fingerprint_width, stretch=False, anchor="e"
+        )
         self.roster.grid(row=4, column=0, sticky="nsew", padx=(4, 4))
         self.roster.bind("<Double-1>", self._on_roster_open)
         self.roster.bind("<Return>", self._on_roster_open)
@@ -132,12 +153,15 @@ class SidebarPane:
         # A room's own actions, under its member list: shown only for a room we are in (and for admins).
         self.room_buttons = ttk.Frame(side, style="Sidebar.TFrame", padding=(8, 0, 8, 6))
         self.room_buttons.grid(row=6, column=0, sticky="ew")
-        self.remove_button = ttk.Button(self.room_buttons, text=s("remove_button"),
-                                        command=lambda: self._on_member(RoomWord.REMOVE))
-        self.promote_button = ttk.Button(self.room_buttons, text=s("promote_button"),
-                                         command=lambda: self._on_member(RoomWord.PROMOTE))
-        self.leave_button = ttk.Button(self.room_buttons, text=s("leave_button"),
-                                       command=lambda: self._on_member(RoomWord.LEAVE))
+        self.remove_button = ttk.Button(
+            self.room_buttons, text=s("remove_button"), command=lambda: self._on_member(RoomWord.REMOVE)
+        )
+        self.promote_button = ttk.Button(
+            self.room_buttons, text=s("promote_button"), command=lambda: self._on_member(RoomWord.PROMOTE)
+        )
+        self.leave_button = ttk.Button(
+            self.room_buttons, text=s("leave_button"), command=lambda: self._on_member(RoomWord.LEAVE)
+        )
         self.room_buttons.grid_remove()
         # Rooms someone added us to: nothing of them is kept until the user accepts (hidden while none wait).
         self.invitation_list = InvitationList(side, self.strings, self.actions.answer_invitation)

@@ -133,7 +133,7 @@ def bad_name_message(name: str, detail: str, strings: Strings) -> str:
 
 
 def unreachable(relay: str, exc: Exception, strings: Strings) -> str:
-    """"Cannot reach the relay at HOST:PORT: why", saying where once (the core's text says it too)."""
+    """ "Cannot reach the relay at HOST:PORT: why", saying where once (the core's text says it too)."""
     return strings("err_unreachable", relay=relay, detail=strings.reason(str(exc)))
 
 

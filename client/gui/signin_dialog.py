@@ -76,8 +76,9 @@ class SignInDialog:
         self.progress.grid(row=8, column=0, columnspan=3, sticky="w")
         buttons = ttk.Frame(body)
         buttons.grid(row=9, column=0, columnspan=3, sticky="e", pady=(10, 0))
-        self.connect_button = ttk.Button(buttons, text=strings("connect"), command=self.submit, default="active",
-                                         style="Accent.TButton")
+        self.connect_button = ttk.Button(
+            buttons, text=strings("connect"), command=self.submit, default="active", style="Accent.TButton"
+        )
         self.connect_button.pack(side="right")
         ttk.Button(buttons, text=strings("cancel"), command=self.cancel).pack(side="right", padx=(0, 6))
         body.columnconfigure(1, weight=1)
@@ -163,7 +164,8 @@ class SignInDialog:
         typed = self.entries["identity"].get().strip()
         folder = Path(typed).expanduser().parent if typed else identities_folder()
         chosen = filedialog.askopenfilename(
-            parent=self.top, title=self.strings("field_identity"),
+            parent=self.top,
+            title=self.strings("field_identity"),
             initialdir=str(folder if folder.is_dir() else Path.home()),
             filetypes=[(self.strings("field_identity"), "*.key"), ("*", "*")],
         )

@@ -332,7 +332,6 @@ ES.update(room_strings.ES)
 TABLES: dict[str, dict[str, str]] = {"en": EN, "es": ES}
 
 
-
 def pick_language(requested: str | None = None, environ: Mapping[str, str] | None = None) -> str:
     """``--lang`` if given, else the locale from the usual variables, else English.
 

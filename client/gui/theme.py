@@ -98,8 +98,20 @@ LEGEND = ("verified", "pinned", "new", "changed")
 
 # A 12×14 shield: for each row, the columns it covers (left edge, right edge inclusive).
 _SHIELD_ROWS = (
-    (1, 10), (0, 11), (0, 11), (0, 11), (0, 11), (0, 11), (0, 11),
-    (1, 10), (1, 10), (2, 9), (3, 8), (4, 7), (5, 6), (5, 6),
+    (1, 10),
+    (0, 11),
+    (0, 11),
+    (0, 11),
+    (0, 11),
+    (0, 11),
+    (0, 11),
+    (1, 10),
+    (1, 10),
+    (2, 9),
+    (3, 8),
+    (4, 7),
+    (5, 6),
+    (5, 6),
 )
 
 
@@ -115,19 +127,25 @@ def apply_theme(root: tk.Tk, mode: str) -> Palette:
     style = ttk.Style(root)
     style.configure("Sidebar.TFrame", background=colours.sidebar)
     style.configure("Sidebar.TLabel", background=colours.sidebar, foreground=colours.foreground)
-    style.configure("SidebarTitle.TLabel", background=colours.sidebar, foreground=colours.muted,
-                    font="SunValleyCaptionFont")
+    style.configure(
+        "SidebarTitle.TLabel", background=colours.sidebar, foreground=colours.muted, font="SunValleyCaptionFont"
+    )
     style.configure("Item.TFrame", background=colours.sidebar)
     style.configure("Item.TLabel", background=colours.sidebar, foreground=colours.foreground)
     style.configure("ItemSelected.TFrame", background=colours.selected)
     style.configure("ItemSelected.TLabel", background=colours.selected, foreground=colours.foreground)
     # A room's short id beside its label, quieter than the label.
-    style.configure("ItemTag.TLabel", background=colours.sidebar, foreground=colours.muted,
-                    font="SunValleyCaptionFont")
-    style.configure("ItemSelectedTag.TLabel", background=colours.selected, foreground=colours.muted,
-                    font="SunValleyCaptionFont")
-    style.configure("Badge.TLabel", background=colours.accent, foreground=colours.on_accent,
-                    font="SunValleyCaptionFont", padding=(6, 0))
+    style.configure("ItemTag.TLabel", background=colours.sidebar, foreground=colours.muted, font="SunValleyCaptionFont")
+    style.configure(
+        "ItemSelectedTag.TLabel", background=colours.selected, foreground=colours.muted, font="SunValleyCaptionFont"
+    )
+    style.configure(
+        "Badge.TLabel",
+        background=colours.accent,
+        foreground=colours.on_accent,
+        font="SunValleyCaptionFont",
+        padding=(6, 0),
+    )
     style.configure("Header.TLabel", font="SunValleyBodyStrongFont")
     style.configure("Muted.TLabel", foreground=colours.muted)
     style.configure("Error.TLabel", foreground=colours.error)

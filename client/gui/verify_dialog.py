@@ -20,7 +20,7 @@ from .theme import LEGEND, Shields
 def fingerprint_rows(fingerprint: str) -> str:
     """Two rows of four groups: a fingerprint never wraps inside a group."""
     groups = fingerprint.split()
-    return "\n".join(" ".join(groups[i:i + 4]) for i in range(0, len(groups), 4))
+    return "\n".join(" ".join(groups[i : i + 4]) for i in range(0, len(groups), 4))
 
 
 class VerifyDialog:
@@ -57,12 +57,15 @@ class VerifyDialog:
         prints = ttk.Frame(body)
         prints.pack(anchor="w", fill="x", pady=(4, 0))
         for column, (title, fingerprint) in enumerate(
-            ((strings("their_fingerprint", name=name), their_fingerprint),
-             (strings("your_fingerprint"), own_fingerprint))
+            (
+                (strings("their_fingerprint", name=name), their_fingerprint),
+                (strings("your_fingerprint"), own_fingerprint),
+            )
         ):
             ttk.Label(prints, text=title, style="Muted.TLabel").grid(row=0, column=column, sticky="w", padx=(0, 24))
             ttk.Label(prints, text=fingerprint_rows(fingerprint), font="TkFixedFont").grid(
-                row=1, column=column, sticky="w", padx=(0, 24))
+                row=1, column=column, sticky="w", padx=(0, 24)
+            )
         if verified:
             ttk.Label(body, text=strings("already_verified", name=name), style="Secure.TLabel").pack(
                 anchor="w", pady=(8, 0)
@@ -70,8 +73,9 @@ class VerifyDialog:
         # The legend: the one colour code the people list, sidebar and messages use.
         legend = ttk.Frame(body)
         legend.pack(anchor="w", fill="x", pady=(12, 0))
-        ttk.Label(legend, text=strings("legend_title"), style="Header.TLabel").grid(row=0, column=0, columnspan=2,
-                                                                                    sticky="w")
+        ttk.Label(legend, text=strings("legend_title"), style="Header.TLabel").grid(
+            row=0, column=0, columnspan=2, sticky="w"
+        )
         self.legend: list[str] = []
         for row, state in enumerate(LEGEND, start=1):
             ttk.Label(legend, image=shields[state]).grid(row=row, column=0, padx=(0, 6), pady=1)

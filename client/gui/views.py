@@ -68,19 +68,40 @@ class Views(PaneState):
 
     def sidebar(self) -> Sidebar:
         s = self.strings
-        items = [ConversationItem(key=ROOM, kind=ConversationKind.ROOM, label=s("room_tab"),
-                                  unread=self._pane(ROOM).unread, selected=self.selected == ROOM)]
+        items = [
+            ConversationItem(
+                key=ROOM,
+                kind=ConversationKind.ROOM,
+                label=s("room_tab"),
+                unread=self._pane(ROOM).unread,
+                selected=self.selected == ROOM,
+            )
+        ]
         rooms = sorted(self.rooms.values(), key=lambda r: (r.label.casefold(), r.room_id))
         for info in rooms:
             if info.joined or info.key in self._panes:
-                items.append(ConversationItem(key=info.key, kind=ConversationKind.ROOM, label=info.label,
-                                              tag=f"#{info.short_id}", unread=self._pane(info.key).unread,
-                                              selected=self.selected == info.key))
+                items.append(
+                    ConversationItem(
+                        key=info.key,
+                        kind=ConversationKind.ROOM,
+                        label=info.label,
+                        tag=f"#{info.short_id}",
+                        unread=self._pane(info.key).unread,
+                        selected=self.selected == info.key,
+                    )
+                )
         for key in self._order:
             if key in self.tabs and not is_room_key(key):
-                items.append(ConversationItem(key=key, kind=ConversationKind.DIRECT, label=key,
-                                              unread=self._pane(key).unread, selected=self.selected == key,
-                                              trust=self._trust(key) if key in self.members else "gone"))
+                items.append(
+                    ConversationItem(
+                        key=key,
+                        kind=ConversationKind.DIRECT,
+                        label=key,
+                        unread=self._pane(key).unread,
+                        selected=self.selected == key,
+                        trust=self._trust(key) if key in self.members else "gone",
+                    )
+                )
         return Sidebar(items=tuple(items))
 
     def show(self) -> ShowConversation:
@@ -93,8 +114,10 @@ class Views(PaneState):
             if info is None:
                 return ShowConversation(key=key, header=key)
             online = sum(1 for m in info.members if self._online(m))
-            return ShowConversation(key=key, header=self.strings("room_header_members", room=info.display,
-                                                                 count=len(info.members), online=online))
+            return ShowConversation(
+                key=key,
+                header=self.strings("room_header_members", room=info.display, count=len(info.members), online=online),
+            )
         return ShowConversation(key=key, header=key, trust=self._trust(key) if key in self.members else "gone")
 
     def roster(self) -> RosterRows:
@@ -126,8 +149,9 @@ class Views(PaneState):
                     trust=trust,
                     trust_label=s(f"trust_{trust}"),
                     is_self=False,
-                    tooltip=s("tooltip_member", name=name, fingerprint=member.fingerprint,
-                              trust=s(f"trust_{trust}_long")),
+                    tooltip=s(
+                        "tooltip_member", name=name, fingerprint=member.fingerprint, trust=s(f"trust_{trust}_long")
+                    ),
                 )
             )
         return RosterRows(rows=tuple(rows), title=s("roster_title"))
@@ -142,20 +166,39 @@ class Views(PaneState):
                 trust, label = "self", s("you_suffix", name=member.name)
             else:
                 present = self.members.get(member.name)
-                trust = self._trust(member.name) if present is not None and online else self.trust_of(
-                    member.name, member.identity_key).value
+                trust = (
+                    self._trust(member.name)
+                    if present is not None and online
+                    else self.trust_of(member.name, member.identity_key).value
+                )
                 label = member.name
             presence = s("member_online") if online else s("member_offline")
             trust_label = s(f"trust_{trust}")
-            rows.append(RosterRow(
-                name=member.name, label=label, fingerprint=short_fp(fp) if online else presence,
-                trust=trust, trust_label=trust_label, is_self=self._is_me(member), online=online,
-                tooltip=s("tooltip_room_member", name=member.name, fingerprint=fp,
-                          trust=s(f"trust_{trust}_long") if trust != "self" else s("trust_self"), presence=presence),
-            ))
+            rows.append(
+                RosterRow(
+                    name=member.name,
+                    label=label,
+                    fingerprint=short_fp(fp) if online else presence,
+                    trust=trust,
+                    trust_label=trust_label,
+                    is_self=self._is_me(member),
+                    online=online,
+                    tooltip=s(
+                        "tooltip_room_member",
+                        name=member.name,
+                        fingerprint=fp,
+                        trust=s(f"trust_{trust}_long") if trust != "self" else s("trust_self"),
+                        presence=presence,
+                    ),
+                )
+            )
         admin = any(m.admin for m in info.members if self._is_me(m))
-        return RosterRows(rows=tuple(rows), title=s("members_title", room=info.display),
-                          room=info.key if info.joined else "", admin=info.joined and admin)
+        return RosterRows(
+            rows=tuple(rows),
+            title=s("members_title", room=info.display),
+            room=info.key if info.joined else "",
+            admin=info.joined and admin,
+        )
 
     def invite_check(self, room: str, name: str) -> str | None:
         """Why ``name`` cannot be invited to ``room`` (None: it can); the core checks the pin again."""

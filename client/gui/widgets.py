@@ -116,7 +116,9 @@ class Notifier:
             self.running.append(
                 subprocess.Popen(  # noqa: S603  (a fixed program, our text as plain arguments)
                     [command, "--app-name=Susurro", "--", title, body],
-                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
                 )
             )
         except OSError:

@@ -199,8 +199,9 @@ class ChatWindow(SidebarPane, MemberList, Composer, StatusBar):
 
     def conversation(self, key: str) -> Conversation:
         if key not in self.conversations:
-            conversation = Conversation(self.stack, key, self.strings, self.fonts, self.colours, self.shields,
-                                        self.actions.load_older)
+            conversation = Conversation(
+                self.stack, key, self.strings, self.fonts, self.colours, self.shields, self.actions.load_older
+            )
             conversation.frame.grid(row=0, column=0, sticky="nsew")
             conversation.frame.lower()
             self.conversations[key] = conversation
@@ -228,9 +229,13 @@ class ChatWindow(SidebarPane, MemberList, Composer, StatusBar):
         self.colours = colours
         self.top.configure(background=colours.background)
         self.shields.recolour(colours)
-        self.entry.configure(background=colours.surface, foreground=colours.foreground,
-                             insertbackground=colours.foreground, highlightbackground=colours.border,
-                             highlightcolor=colours.accent)
+        self.entry.configure(
+            background=colours.surface,
+            foreground=colours.foreground,
+            insertbackground=colours.foreground,
+            highlightbackground=colours.border,
+            highlightcolor=colours.accent,
+        )
         for conversation in self.conversations.values():
             conversation.recolour(colours)
         self.dark.set(colours.mode == "dark")
