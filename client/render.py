@@ -35,8 +35,12 @@ from .room_events import (
     RoomReady,
 )
 from .room_invites import (
+    MAX_CHECKING_ROOMS,
     MAX_INVITATIONS,
     MAX_INVITATIONS_PER_INVITER,
+    MAX_WAITING_CHECKS,
+    CheckDropped,
+    CheckWaiting,
     DropReason,
     InvitationDropped,
     InvitationReceived,
@@ -85,6 +89,10 @@ def _room_json(event: ev.Event) -> dict[str, Any] | None:
         }
     if isinstance(event, InvitationDropped):
         return {"event": "invitation_dropped", "by": event.by, "reason": event.reason.value, **base}
+    if isinstance(event, CheckWaiting):
+        return {"event": "room_check_waiting", "ahead": event.ahead, **base}
+    if isinstance(event, CheckDropped):
+        return {"event": "room_check_dropped", **base}
     if isinstance(event, MemberAdded):
         return {"event": "member_added", "name": event.name, "by": event.by, **base}
     if isinstance(event, MemberRemoved):
@@ -138,6 +146,17 @@ def _room_text(event: ev.Event) -> str | None:
         return (
             f"* the invitation from {printable(event.by)} to room {where} was let go: "
             f"{_DROPPED[event.reason]} (/join {printable(event.room)} still takes it up)"
+        )
+    if isinstance(event, CheckWaiting):
+        return (
+            f"* room {where}, which you did not ask for, waits to be checked ({event.ahead} such rooms before it; "
+            f"{MAX_CHECKING_ROOMS} are checked at a time): if someone invited you, you will be told"
+        )
+    if isinstance(event, CheckDropped):
+        label = printable(event.room)
+        return (
+            f"! room {where}, which you did not ask for, was not checked: {MAX_CHECKING_ROOMS} such rooms were being "
+            f"checked and {MAX_WAITING_CHECKS} more waited. If someone invited you to it, /join {label} takes it up"
         )
     if isinstance(event, MemberAdded):
         return f"* {event.by} added {event.name} to {where}"

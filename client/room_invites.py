@@ -20,6 +20,11 @@ oldest invitation from an inviter the trust store does not know goes first
 (then the oldest), with a notice (``InvitationDropped``); an invitation
 for a room already pending is not offered twice, and a declined room is not
 offered again in this run (``MAX_DECLINED``, the oldest forgotten first).
+
+Checking is bounded too: ``MAX_CHECKING_ROOMS`` logs at a time; a room that
+finds them taken waits its turn by its id (``MAX_WAITING_CHECKS``, with a
+``CheckWaiting`` notice), and past that is not checked, with a
+``CheckDropped`` notice: no check is let go unsaid.
 """
 
 from __future__ import annotations
@@ -48,6 +53,9 @@ MAX_DECLINED = 256
 #: Logs of rooms we did not ask for, verified at once to tell an invitation from junk (each is let go
 #: once decided): a relay pushing many rooms at once costs at most this many logs in memory.
 MAX_CHECKING_ROOMS = 4
+#: Rooms waiting for one of those places, by id only (fetched from ``create`` when a place frees): past
+#: this, a room is not checked and the user is told which and why (``CheckDropped``).
+MAX_WAITING_CHECKS = 32
 #: Rooms whose integrity warning was shown while they were only checked: one warning a room, not one
 #: an entry or a member (a room nobody accepted is not worth a flood of alarms).
 MAX_ALERTED_ROOMS = MAX_DECLINED
@@ -115,6 +123,19 @@ class InvitationDropped(RoomEvent):
 
     by: str
     reason: DropReason
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckWaiting(RoomEvent):
+    """A room we did not ask for waits to be checked: ``MAX_CHECKING_ROOMS`` are being checked now."""
+
+    #: Rooms checked or waiting before it.
+    ahead: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckDropped(RoomEvent):
+    """A room we did not ask for is not checked: every place to check one, and to wait, was taken."""
 
 
 class AmbiguousInvitation(ValueError):
@@ -239,8 +260,12 @@ class InviteDesk:
         self._known = known_inviter
         self._other_key = other_key
         self.invitations = Invitations()
-        #: Logs being verified only to tell an invitation from junk, then let go (oldest first).
+        #: Logs being verified only to tell an invitation from junk, then let go (``MAX_CHECKING_ROOMS``).
         self.checking: dict[bytes, KnownRoom] = {}
+        #: Rooms waiting for a place among the checks, oldest first (``MAX_WAITING_CHECKS``), and those
+        #: whose turn came, fetched from ``create``: each keeps its place until the answer comes.
+        self._waiting: OrderedDict[bytes, None] = OrderedDict()
+        self._starting: set[bytes] = set()
         #: Rooms the user accepted or asked for (or our own key proved ours) whose log is on its way:
         #: until it is fetched to the relay's head, an add of us in any of its pages is consented to.
         self._consented: OrderedDict[bytes, None] = OrderedDict()
@@ -288,7 +313,7 @@ class InviteDesk:
     def wanted(self, room_id: bytes) -> bool:
         """Worth fetching: not being checked already, and neither declined nor pending (unless a push
         moved a pending room's head: it is checked again, to withdraw it if the log no longer names us)."""
-        if room_id in self.checking:
+        if room_id in self.checking or room_id in self._waiting or room_id in self._starting:
             return False
         return room_id in self._recheck or self.invitations.wanted(room_id)
 
@@ -301,11 +326,49 @@ class InviteDesk:
         self._recheck.add(room_id)
         return True
 
+    def may_check(self) -> bool:
+        """A place is free to check one more room (the rooms whose turn came keep theirs)."""
+        return len(self.checking) + len(self._starting) < MAX_CHECKING_ROOMS
+
     def check(self, room: KnownRoom) -> None:
-        """Start checking an unasked-for room, letting the oldest check go past ``MAX_CHECKING_ROOMS``."""
-        while len(self.checking) >= MAX_CHECKING_ROOMS:
-            del self.checking[next(iter(self.checking))]
+        """Start checking an unasked-for room (``may_check`` said there is a place: none is taken from
+        another check, which used to drop the oldest without a word and fetch it again from ``create``)."""
+        self._starting.discard(room.state.room_id)
         self.checking[room.state.room_id] = room
+
+    def wait(self, room_id: bytes, label: str) -> list[RoomEvent]:
+        """No place to check the room now: it waits its turn, with a notice; with every place to wait taken
+        too, it is not checked, with a notice saying so (nothing of it is kept but its id while it waits)."""
+        queued = len(self.checking) + len(self._starting) + len(self._waiting)
+        if queued >= MAX_CHECKING_ROOMS + MAX_WAITING_CHECKS:
+            return [CheckDropped(room=label, room_id=room_id)]
+        self._waiting[room_id] = None
+        return [CheckWaiting(room=label, room_id=room_id, ahead=queued)]
+
+    def answered(self, room_id: bytes) -> None:
+        """A fetch of this room was answered or refused: a place kept for its turn is its own no more."""
+        self._starting.discard(room_id)
+
+    def next_checks(self, wanted: Callable[[bytes], bool]) -> list[bytes]:
+        """The waiting rooms whose turn it is, oldest first (the caller fetches each from ``create``);
+        one no longer ``wanted`` (followed, pending or declined meanwhile) is skipped."""
+        turn: list[bytes] = []
+        while self._waiting and self.may_check():
+            room_id, _ = self._waiting.popitem(last=False)
+            if wanted(room_id):
+                self._starting.add(room_id)
+                turn.append(room_id)
+        return turn
+
+    def reconnected(self) -> list[bytes]:
+        """The connection ended: the fetches of rooms being checked were lost with it (their ids are
+        returned, to stop awaiting them). Each waits again, before those that were waiting already (the
+        bound counts them all, so none is let go)."""
+        lost = [*self.checking, *sorted(self._starting)]
+        self._waiting = OrderedDict.fromkeys([*lost, *self._waiting])
+        self.checking.clear()
+        self._starting.clear()
+        return lost
 
     def alerts(self, room_id: bytes, events: list[ev.Event]) -> list[ev.Event]:
         """Of a checked room's events, one integrity warning at most (its log does not verify, or forks):
@@ -405,12 +468,19 @@ class InviteDesk:
         """The room's log is followed now: no longer an invitation, nor declined (consent lasts until the
         log reached the relay's head, ``settled``)."""
         self._recheck.discard(room_id)
+        self._waiting.pop(room_id, None)
+        self._starting.discard(room_id)
         self.invitations.take(room_id)
         self.invitations.undecline(room_id)
 
     def invited(self, room_id: bytes) -> bool:
-        """Added by someone else and not accepted (pending, or being checked as one)."""
-        return room_id in self.invitations or room_id in self.checking
+        """Added by someone else and not accepted (pending, or being checked as one, or waiting for it)."""
+        return (
+            room_id in self.invitations
+            or room_id in self.checking
+            or room_id in self._waiting
+            or room_id in self._starting
+        )
 
     def declined(self, room_id: bytes) -> bool:
         """Declined in this run (and not accepted since)."""

@@ -83,9 +83,17 @@ class RoomBook(VerifiedRooms):
     # --- frames from the relay -------------------------------------------------------
 
     def receive(self, frame: Frame, now: int) -> tuple[list[ev.Event], list[Frame]]:
-        """Events for the views and frames to send, for one room frame from the relay."""
-        if isinstance(frame, RoomError):
-            return self._on_error(frame)
+        """Events for the views and frames to send, for one room frame from the relay (and the fetches
+        of rooms waiting to be checked whose turn came)."""
+        events, out = self._on_error(frame) if isinstance(frame, RoomError) else self._receive(frame, now)
+        return events, out + self._next_checks()
+
+    def _next_checks(self) -> list[Frame]:
+        """Rooms that waited for a place among the checks, fetched from ``create`` now that one is free."""
+        turn = self.invites.next_checks(lambda room_id: room_id not in self._rooms and self.invites.wanted(room_id))
+        return [self._requests.fetch(room_id, 0) for room_id in turn]
+
+    def _receive(self, frame: Frame, now: int) -> tuple[list[ev.Event], list[Frame]]:
         if not isinstance(frame, (RoomLog, RoomUpdate)):
             return [], []
         request_id = frame.id if isinstance(frame, RoomLog) else ""
@@ -93,6 +101,8 @@ class RoomBook(VerifiedRooms):
             if request_id and known.refreshing == request_id:
                 known.refreshing = ""
         answered = self._requests.answered(request_id)
+        if answered.fetched is not None:
+            self.invites.answered(answered.fetched)  # a place kept for a waiting room's turn is free again
         if answered.fetched not in (None, frame.room):  # never filed as the room we asked for, nor kept
             return [checks.misdirected(answered.fetched, frame.room, self.state(answered.fetched))], []
         created, own = answered.created, answered.own
@@ -150,6 +160,8 @@ class RoomBook(VerifiedRooms):
                 if created is not None:
                     events.append(RoomCreated(room=state.label, room_id=state.room_id))
                 events.extend(checks.key_mismatches(state, [creator], self.identity.public, self.pin_agrees))
+            elif not self.invites.may_check():  # as many checks as a relay may make us hold: wait, and say so
+                return asked_other + self.invites.wait(state.room_id, state.label), []
             else:
                 checking = True
                 self.invites.check(room)
@@ -239,19 +251,22 @@ class RoomBook(VerifiedRooms):
         finding 11).
         """
         out: list[Frame] = []
-        self.invites.checking.clear()  # their fetches were lost with the connection
+        for room_id in self.invites.reconnected():  # the checks' fetches were lost with the connection
+            self._requests.give_up(room_id)  # (they wait again, and are fetched from create in turn)
         for room_id, room in self._rooms.items():
             if self.identity.public in room.state.members:
                 request = self.fetch(room_id, room.state.head.seq + 1)
                 room.refreshing = request.id
                 out.append(request)
-        return out
+        return out + self._next_checks()
 
     def _on_error(self, error: RoomError) -> tuple[list[ev.Event], list[Frame]]:
         for known in self._rooms.values():
             if known.refreshing == error.id:
                 known.refreshing = ""  # refused: the room_refused warning says so, sends are not held for ever
         target, retry = self._requests.refused(error)
+        if target is not None:
+            self.invites.answered(target)
         if retry is not None:  # someone changed the room first: catch up, then sign again on the new head
             return [], [retry]
         label = self._rooms[target].state.label if target is not None and target in self._rooms else ""

@@ -14,6 +14,8 @@ from susurro.client.room_events import Invited, RoomEvent, RoomReady
 from susurro.client.room_invites import (
     MAX_INVITATIONS,
     MAX_INVITATIONS_PER_INVITER,
+    CheckDropped,
+    CheckWaiting,
     DropReason,
     InvitationDropped,
     InvitationReceived,
@@ -56,6 +58,10 @@ class InvitationViews(PaneState):
             }.get(event.reason, "invitation_dropped_one")
             text = s(key, by=printable(event.by), room=room, count=str(many), label=printable(event.room))
             return [*self._notice(ROOM, text), self.invitation_rows()]
+        if isinstance(event, CheckWaiting):
+            return self._notice(ROOM, s("check_waiting_notice", room=room, count=str(event.ahead)))
+        if isinstance(event, CheckDropped):
+            return self._notice(ROOM, s("check_dropped_notice", room=room, label=printable(event.room)))
         if isinstance(event, Invited | RoomReady) and self.invitations.pop(event.room_id, None) is not None:
             return [self.invitation_rows()]  # followed now (accepted, or joined by its label)
         return []

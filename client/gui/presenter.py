@@ -41,7 +41,7 @@ from susurro.client.room_events import (
     RoomEvent,
     RoomMessage,
 )
-from susurro.client.room_invites import InvitationDropped, InvitationReceived
+from susurro.client.room_invites import CheckDropped, CheckWaiting, InvitationDropped, InvitationReceived
 from susurro.crypto.trust import TrustState
 
 from .composing import Composing
@@ -67,7 +67,8 @@ class ChatState(HistoryPages, RoomUpdates, InvitationViews, Composing):
         s = self.strings
         if isinstance(event, RoomEvent):
             invitation = self.invitation_event(event)
-            if isinstance(event, InvitationReceived | InvitationDropped):  # no room of ours: nothing else to draw
+            if isinstance(event, InvitationReceived | InvitationDropped | CheckWaiting | CheckDropped):
+                # no room of ours: nothing else to draw
                 return invitation
             return invitation + self._room_event(event, room)
         if isinstance(event, ev.Receipt):

@@ -110,6 +110,10 @@ EN: dict[str, str] = {
     "waiting. /join {label} still takes it up.",
     "invitation_dropped_one": "The invitation from {by} to {room} was let go: {count} invitations from {by} were "
     "waiting. /join {label} still takes it up.",
+    "check_waiting_notice": "{room}, a room you did not ask for, waits to be checked: {count} such rooms come "
+    "first. If someone invited you to it, you will see the invitation here.",
+    "check_dropped_notice": "{room}, a room you did not ask for, was not checked: too many such rooms were "
+    "waiting. If someone invited you to it, type /join {label} to accept it.",
     "invitation_withdrawn_notice": "The invitation from {by} to {room} was withdrawn: the room's log no longer "
     "lists you (you were removed before you answered).",
     "invitation_accepted_notice": "You accepted the invitation to {room}: its membership is being verified.",
@@ -225,6 +229,10 @@ ES: dict[str, str] = {
     "esperando. /join {label} todavía la acepta.",
     "invitation_dropped_one": "Se descartó la invitación de {by} a {room}: había {count} invitaciones de {by} "
     "esperando. /join {label} todavía la acepta.",
+    "check_waiting_notice": "{room}, una sala que no pediste, espera a ser comprobada: antes van {count} salas "
+    "así. Si alguien te invitó a ella, verás aquí la invitación.",
+    "check_dropped_notice": "{room}, una sala que no pediste, no se comprobó: había demasiadas salas así "
+    "esperando. Si alguien te invitó a ella, escribe /join {label} para aceptarla.",
     "invitation_withdrawn_notice": "Se retiró la invitación de {by} a {room}: el registro de la sala ya no te "
     "incluye (te quitaron antes de que respondieras).",
     "invitation_accepted_notice": "Aceptaste la invitación a {room}: se están verificando sus miembros.",
