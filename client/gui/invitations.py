@@ -21,11 +21,13 @@ from susurro.client.room_invites import (
     InvitationReceived,
 )
 
-from .panes import ROOM, PaneState
+from .panes import ROOM
+from .room_view import room_key
 from .updates import InvitationItem, InvitationRows, Notify, Update
+from .views import Views
 
 
-class InvitationViews(PaneState):
+class InvitationViews(Views):
     """The invitations part of ``presenter.ChatState``."""
 
     def invitation_rows(self) -> InvitationRows:
@@ -45,10 +47,11 @@ class InvitationViews(PaneState):
             )
             text = s(key, by=printable(event.by), room=room)
             self.invitations[event.room_id] = InvitationItem(room_id=event.room_id, room=room, text=text)
-            out = self._notice(ROOM, f"{text}. {s('invitation_hint')}")
+            out = self._unlisted(event.room_id)  # re-added after we left: no longer a room of ours
+            out += self._notice(ROOM, f"{text}. {s('invitation_hint')}")
             if self.notifications and not self.focused:
                 out.append(Notify(title=room, body=text))
-            return [*out, self.invitation_rows()]
+            return [*out, self.invitation_rows(), self.sidebar()]
         if isinstance(event, InvitationDropped):
             self.invitations.pop(event.room_id, None)
             many = MAX_INVITATIONS if event.reason is DropReason.TOO_MANY else MAX_INVITATIONS_PER_INVITER
@@ -65,6 +68,16 @@ class InvitationViews(PaneState):
         if isinstance(event, Invited | RoomReady) and self.invitations.pop(event.room_id, None) is not None:
             return [self.invitation_rows()]  # followed now (accepted, or joined by its label)
         return []
+
+    def _unlisted(self, room_id: bytes) -> list[Update]:
+        """A room of ours that is an invitation again (added back by someone else after we left or were
+        removed): the core follows it no more, so its row leaves the sidebar now, not at the next start;
+        the window goes to everyone here if it was on the room."""
+        key = room_key(room_id)
+        if self.rooms.pop(key, None) is None:
+            return []
+        self._replaying.discard(key)
+        return self.select(ROOM) if self.selected == key else []
 
     def invitation_answered(self, room_id: bytes, accepted: bool) -> list[Update]:
         """The user accepted or declined: the row goes, a line says what happens now."""
