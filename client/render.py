@@ -144,8 +144,8 @@ def _room_text(event: ev.Event) -> str | None:
         return f"* the invitation from {printable(event.by)} to room {where} was {_WITHDRAWN}"
     if isinstance(event, InvitationDropped):
         return (
-            f"* the invitation from {printable(event.by)} to room {where} was let go: "
-            f"{_DROPPED[event.reason]} (/join {printable(event.room)} still takes it up)"
+            f"* the invitation from {printable(event.by)} to room {where} was let go to make room for newer ones "
+            f"({_DROPPED[event.reason]}): to accept it anyway, type /join {printable(event.room)}"
         )
     if isinstance(event, CheckWaiting):
         return (
@@ -156,7 +156,8 @@ def _room_text(event: ev.Event) -> str | None:
         label = printable(event.room)
         return (
             f"! room {where}, which you did not ask for, was not checked: {MAX_CHECKING_ROOMS} such rooms were being "
-            f"checked and {MAX_WAITING_CHECKS} more waited. If someone invited you to it, /join {label} takes it up"
+            f"checked and {MAX_WAITING_CHECKS} more waited. If someone invited you to it, type /join {label} to "
+            "accept it"
         )
     if isinstance(event, MemberAdded):
         return f"* {event.by} added {event.name} to {where}"

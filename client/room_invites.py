@@ -119,7 +119,7 @@ class DropReason(enum.Enum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InvitationDropped(RoomEvent):
-    """A pending invitation was let go to make room for a newer one (``/join`` it to take it up)."""
+    """A pending invitation was let go to make room for a newer one (``/join`` accepts it anyway)."""
 
     by: str
     reason: DropReason
@@ -150,6 +150,8 @@ class Invitations:
         self.per_inviter = per_inviter
         self._pending: OrderedDict[bytes, Invitation] = OrderedDict()
         self._declined: OrderedDict[bytes, None] = OrderedDict()
+        #: Invitations pushed out by newer ones in this run (the newest ``MAX_DECLINED``).
+        self._let_go: OrderedDict[bytes, None] = OrderedDict()
 
     def __contains__(self, room_id: object) -> bool:
         return room_id in self._pending
@@ -178,6 +180,7 @@ class Invitations:
         if len(self._pending) >= self.limit:
             events.append(self._drop(list(self._pending.values()), DropReason.TOO_MANY))
         self._pending[invitation.room_id] = invitation
+        self._let_go.pop(invitation.room_id, None)
         received = InvitationReceived(
             room=invitation.label,
             room_id=invitation.room_id,
@@ -192,7 +195,14 @@ class Invitations:
         does not know, else the oldest."""
         victim = next((i for i in among if i.other_key), next((i for i in among if not i.known_inviter), among[0]))
         del self._pending[victim.room_id]
+        self._let_go[victim.room_id] = None  # its messages say why they are not shown, not "not a member"
+        while len(self._let_go) > MAX_DECLINED:
+            self._let_go.popitem(last=False)
         return InvitationDropped(room=victim.label, room_id=victim.room_id, by=victim.inviter, reason=reason)
+
+    def let_go(self, room_id: bytes) -> bool:
+        """Pushed out by newer invitations in this run (and not offered again since)."""
+        return room_id in self._let_go
 
     def find(self, room: bytes | str) -> Invitation | None:
         """The pending invitation for a room id, a label, or LABEL#SHORTID; AmbiguousInvitation if a
@@ -487,10 +497,19 @@ class InviteDesk:
         return self.invitations.declined(room_id)
 
     def unfollowed(self, sender: str, label: str, room_id: bytes) -> ev.Event | None:
-        """The warning for a message to a room we do not follow and know why (declined, or its log does
-        not name us), or None. There is no log here to judge it by, and none is kept for it."""
+        """The warning for a message to a room we do not follow and know why (declined, let go for newer
+        invitations, or its log does not name us), or None. There is no log here to judge it by, and none
+        is kept for it."""
         if self.declined(room_id):
             detail = f"{sender} sent a message to room {label[:40]!r}, whose invitation you declined; not shown"
+            return RoomAlert(
+                kind=WarningKind.ROOM_NOT_ACCEPTED, detail=detail, sender=sender, room=label, room_id=room_id
+            )
+        if self.invitations.let_go(room_id):
+            detail = (
+                f"{sender} sent a message to room {label[:40]!r}, whose invitation was let go for newer ones; not "
+                f"shown (to accept it after all, type /join {label[:40]})"
+            )
             return RoomAlert(
                 kind=WarningKind.ROOM_NOT_ACCEPTED, detail=detail, sender=sender, room=label, room_id=room_id
             )

@@ -90,7 +90,8 @@ EN: dict[str, str] = {
     "warn_room_fork_claimed": "A member's message named another version of this room's member list; it is "
     "not shown, and your messages to the room wait a little while that is checked.",
     "warn_room_withheld": "The relay is holding back a change to this room's membership.",
-    "warn_room_not_accepted": "A message came in a room whose invitation you declined; it is not shown or kept.",
+    "warn_room_not_accepted": "A message came in a room whose invitation you declined, or that was let go for "
+    "newer ones; it is not shown or kept. To accept the room after all, type /join and its name.",
     "warn_room_not_a_member": "The relay announced {sender_or_someone} as a member of this room, but the signed "
     "membership does not include them. Nothing is encrypted to them.",
     "warn_room_label_changed": "The relay renamed this room; the name its creator signed is kept.",
@@ -184,7 +185,9 @@ ES: dict[str, str] = {
     "warn_room_fork_claimed": "El mensaje de un miembro nombra otra versión de la lista de miembros de esta "
     "sala; no se muestra, y tus mensajes a la sala esperan un poco mientras se comprueba.",
     "warn_room_withheld": "El relé está reteniendo un cambio en los miembros de esta sala.",
-    "warn_room_not_accepted": "Llegó un mensaje en una sala cuya invitación rechazaste; no se muestra ni se guarda.",
+    "warn_room_not_accepted": "Llegó un mensaje en una sala cuya invitación rechazaste, o que se descartó para "
+    "dejar sitio a otras más nuevas; no se muestra ni se guarda. Para aceptar la sala igualmente, escribe /join y "
+    "su nombre.",
     "warn_room_not_a_member": "El relé presentó a {sender_or_someone} como miembro de esta sala, pero la lista "
     "firmada no lo incluye. No se le cifra nada.",
     "warn_room_label_changed": "El relé cambió el nombre de esta sala; se mantiene el que firmó quien la creó.",

@@ -106,10 +106,10 @@ EN: dict[str, str] = {
     "invited you to {room}",
     "invitation_hint": "Accept or decline it under Invitations, on the left: nothing of the room is kept until "
     "you accept.",
-    "invitation_dropped_notice": "The invitation from {by} to {room} was let go: {count} invitations were "
-    "waiting. /join {label} still takes it up.",
-    "invitation_dropped_one": "The invitation from {by} to {room} was let go: {count} invitations from {by} were "
-    "waiting. /join {label} still takes it up.",
+    "invitation_dropped_notice": "The invitation from {by} to {room} was let go to make room for newer ones "
+    "({count} invitations were waiting). To accept it anyway, type /join {label}.",
+    "invitation_dropped_one": "The invitation from {by} to {room} was let go to make room for newer ones "
+    "({count} invitations from {by} were waiting). To accept it anyway, type /join {label}.",
     "check_waiting_notice": "{room}, a room you did not ask for, waits to be checked: {count} such rooms come "
     "first. If someone invited you to it, you will see the invitation here.",
     "check_dropped_notice": "{room}, a room you did not ask for, was not checked: too many such rooms were "
@@ -225,10 +225,10 @@ ES: dict[str, str] = {
     "te invitó a {room}",
     "invitation_hint": "Acéptala o recházala en Invitaciones, a la izquierda: no se guarda nada de la sala hasta "
     "que aceptes.",
-    "invitation_dropped_notice": "Se descartó la invitación de {by} a {room}: había {count} invitaciones "
-    "esperando. /join {label} todavía la acepta.",
-    "invitation_dropped_one": "Se descartó la invitación de {by} a {room}: había {count} invitaciones de {by} "
-    "esperando. /join {label} todavía la acepta.",
+    "invitation_dropped_notice": "Se descartó la invitación de {by} a {room} para dejar sitio a otras más "
+    "nuevas (había {count} invitaciones esperando). Para aceptarla igualmente, escribe /join {label}.",
+    "invitation_dropped_one": "Se descartó la invitación de {by} a {room} para dejar sitio a otras más "
+    "nuevas (había {count} invitaciones de {by} esperando). Para aceptarla igualmente, escribe /join {label}.",
     "check_waiting_notice": "{room}, una sala que no pediste, espera a ser comprobada: antes van {count} salas "
     "así. Si alguien te invitó a ella, verás aquí la invitación.",
     "check_dropped_notice": "{room}, una sala que no pediste, no se comprobó: había demasiadas salas así "
