@@ -346,6 +346,11 @@ class InviteDesk:
         self._starting.discard(room.state.room_id)
         self.checking[room.state.room_id] = room
 
+    def stop_check(self, room_id: bytes) -> None:
+        """The user asked for the room being checked (``/join`` of its label): its log is followed instead."""
+        self.checking.pop(room_id, None)
+        self._recheck.discard(room_id)
+
     def wait(self, room_id: bytes, label: str) -> list[RoomEvent]:
         """No place to check the room now: it waits its turn, with a notice; with every place to wait taken
         too, it is not checked, with a notice saying so (nothing of it is kept but its id while it waits)."""

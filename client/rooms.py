@@ -113,6 +113,10 @@ class RoomBook(VerifiedRooms):
             entries, from_seq = [own.entry], own.seq
         room = self._rooms.get(frame.room) or self.invites.checking.get(frame.room)
         checking = room is not None and frame.room in self.invites.checking
+        if checking and room is not None and answered.sought is not None:
+            if name_key(room.state.label) == name_key(answered.sought):  # /join of the room being checked
+                self.invites.stop_check(frame.room)  # the user's act, not an invitation (review S7c finding 9)
+                return [], [self.fetch(frame.room, 0)]  # its log from create, followed
         followed_before = frame.room in self._rooms
         asked_other: list[ev.Event] = []  # a find answered with a room of another label
         # Ours (created, accepted; followed in an earlier run): not an invitation. Asked for by label: only

@@ -121,3 +121,27 @@ def test_past_every_place_to_wait_a_room_is_not_checked_and_the_user_is_told() -
     assert event_to_json(dropped)["event"] == "room_check_dropped"
     assert not desk.wanted(bytes([0]) * 32)  # waiting: a push of it again is not queued twice
     assert desk.wanted(b"\xff" * 32)  # not checked: its next push tries again
+
+
+def test_a_join_answered_while_its_room_is_checked_follows_it(core: RelayCore) -> None:
+    # review S7c finding 9: the user types /join r0 while r0 is being checked as a room nobody asked for
+    mallory, bob = Client(core, "mallory"), Client(core, "bob")
+    deaf = [True]
+    short_pages(bob, deaf)
+    (room,) = rooms_adding(mallory, bob, 1)
+    everyone(mallory, bob)
+    deaf[0] = False
+    push_each(mallory, [room])
+    for _ in range(2):  # the push, then its first page: the check is under way
+        for frame in bob.outbox.new_frames():
+            shown = bob.tamper(frame)
+            assert shown is not None
+            _events, out = bob.book.receive(shown, T)
+            for request in out:
+                bob.send(request)
+    assert room in bob.book.invites.checking
+    bob.send(bob.book.find("r0"))
+    everyone(mallory, bob)
+    assert bob.book.state(room) is not None and bob.book.pinned_id("r0") == room
+    assert room not in bob.book.invites.invitations and not bob.book.invites.checking
+    assert not [e for e in bob.events if isinstance(e, InvitationReceived)]
