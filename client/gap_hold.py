@@ -86,7 +86,7 @@ class GapHold:
         self._since = 0.0
         #: The relay said ``mail_end``; the hold ends once no waiting copy is still to be judged.
         self._mail_ended = False
-        #: Whether waiting room messages are held for their room's log (set by ``incoming.Incoming``):
+        #: Whether waiting room messages are held for their room's log (set by ``room_intake.RoomIntake``):
         #: they were confirmed, so ``mail_end`` can come before they are judged, and with them the fills.
         self.mail_held: Callable[[], bool] = lambda: False
         self._judged: list[ev.Warning] = []

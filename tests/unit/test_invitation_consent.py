@@ -181,7 +181,7 @@ def test_messages_of_unanswered_invitations_never_take_the_honest_rooms_hold(hea
         let_go += [e for e in pair.pump()["bob"] if isinstance(e, RoomAlert)]
     assert len(pair["bob"].rooms.invites.invitations) == len(flood)
     assert {e.kind for e in let_go} == {RoomWarning.WITHHELD} and len(let_go) == len(flood) * 32 - MAX_HELD_INVITED
-    assert len(pair["bob"]._incoming._held) == MAX_HELD_INVITED == len(flood) * MAX_HELD_PER_INVITATION
+    assert len(pair["bob"]._incoming.room_intake.held) == MAX_HELD_INVITED == len(flood) * MAX_HELD_PER_INVITATION
     room = ops(pair, "bob")
     # the relay withholds the push adding carol: alice's message is signed beyond bob's head, and waits
     pair.intercept("bob", lambda frame: [] if isinstance(frame, RoomUpdate) else [frame])
