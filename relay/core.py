@@ -116,6 +116,9 @@ class Connection:
     # Set on the roster's stand-ins for members of another relay node (``--cluster``):
     # that node's id. Frames for them go through the ``Router``, never to ``outbox``.
     node: str | None = None
+    # Set by the I/O layer: ends this connection from any thread (its own I/O thread closes it,
+    # flushing what is queued first). The core stays socket-free: this is all it knows of the socket.
+    end: Callable[[str], None] | None = None
 
     @property
     def joined(self) -> bool:
@@ -382,6 +385,22 @@ class RelayCore:
         if self.roster.leave(conn.name, conn, announce):
             self.router.depart(conn, conn.name)
             log.info("leave name=%s addr=%s reason=%s members=%d", conn.name, conn.address, reason, len(self.roster))
+
+    def end(self, conn: Connection, code: ErrorCode, detail: str, reason: str) -> None:
+        """End ``conn`` now from outside its I/O thread (the cluster's thread: its claim on the member's
+        name was lost), telling it why first; not at its next frame, which a quiet member may never send.
+
+        The ``error`` is offered like any frame to the member, and the I/O layer's ``end`` hook closes
+        the connection from its own thread (the member leaves the roster there, as for any close)."""
+        with self._lock:
+            if conn not in self._connections or conn.closing:
+                return
+        log.warning("reject %s addr=%s code=%s detail=%s", conn.label(), conn.address, code.value, detail[:200])
+        self._send(conn, Error(code=code.value, detail=detail))
+        conn.close_reason = reason
+        conn.closing = True  # a frame read meanwhile ends it too
+        if conn.end is not None:
+            conn.end(reason)
 
     def report_dropped(self, conn: Connection, tags: list[Hashable], close_reason: str | None) -> None:
         """``conn`` is closed and its outbox threw away the copies tagged ``tags``: tell each sender which.

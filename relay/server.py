@@ -22,6 +22,7 @@ import ssl
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from susurro.protocol import ErrorCode
@@ -263,6 +264,7 @@ class RelayServer:
             sock.close()
             return
         link.conn = conn
+        conn.end = _ender(link)
         with self._pending_lock:
             self._pending[link] = started
         loop.adopt(link)
@@ -321,6 +323,16 @@ class RelayServer:
                 link.loop.call_soon(lambda link=link: _cut_for_memory(link))  # type: ignore[misc]
         finally:
             self._trimming.release()
+
+
+def _ender(link: Link) -> Callable[[str], None]:
+    """``Connection.end`` for ``link``: the core asks, from any thread, and the link's own loop closes it."""
+
+    def end(reason: str) -> None:
+        with contextlib.suppress(OSError):  # the loop has stopped (its wake-up pipe is closed): so has the link
+            link.loop.call_soon(lambda: link.close(reason))
+
+    return end
 
 
 def _cut_for_memory(link: Link) -> None:

@@ -200,6 +200,8 @@ class ClusterNode:
         self._next_refresh = float("-inf")
         self._down: str | None = None
         self._events: list[Event] = []
+        #: name key -> the name admitted under it here (presence is by name, claims by name key).
+        self._named: dict[str, str] = {}
         # Reentrant: the outage helpers take it too, from inside the calls that hold it.
         self._lock = threading.RLock()
         self._queue: queue.SimpleQueue[_Out] | None = queue.SimpleQueue() if queued else None
@@ -261,6 +263,7 @@ class ClusterNode:
             if admission is not Admission.ADMITTED:
                 return admission
             self.claims.took(name_key, token, identity)
+            self._named[name_key] = name
             self.presence.remember(name, record)
             return admission
 
@@ -275,6 +278,8 @@ class ClusterNode:
     def depart(self, name_key: str, name: str) -> None:
         with self._lock:
             self.presence.forget(name)
+            if self._named.get(name_key) == name:
+                del self._named[name_key]
             holder = self.claims.held.get(name_key)
             if holder is None:
                 return
@@ -438,7 +443,9 @@ class ClusterNode:
                     # claim lapses no later than the presence. When this node dies, its members are seen
                     # leaving only once their names are free: one reconnecting to another node at once is
                     # admitted, not refused as name_taken until a claim renewed later runs out too.
-                    self._events += [NameLost(name_key) for name_key in self.claims.refresh()]
+                    lost = self.claims.refresh()
+                    self._forget(lost)
+                    self._events += [NameLost(key) for key in lost]
                     self.presence.refresh()
             if refresh:
                 # Outside the lock: an I/O thread's cross-node send waits for the lock, and reading the
@@ -461,6 +468,16 @@ class ClusterNode:
                 self._events.append(Outcome(send_ref, (), tuple(names), Reason.NO_REPORT))
             events, self._events = self._events, []
         return events
+
+    def _forget(self, lost: Sequence[str]) -> None:
+        """Members whose claims were lost leave this node's presence now: their connections are ending,
+        and ``depart`` will not run for them (the claim is not this node's to free). Kept, the refresh
+        right after would write them again for good, and other nodes would keep listing a ghost (or,
+        for a node id that sorts first, list the name on this node over its real holder)."""
+        for key in lost:
+            name = self._named.pop(key, None)
+            if name is not None:
+                self.presence.forget(name)  # the refresh below rewrites the hash without it
 
     def _learn(self, entry: Deliveries) -> None:
         """The sender of ``entry`` is on its node though the view here has not seen it arrive: count it

@@ -47,7 +47,6 @@ import redis
 
 from susurro.protocol import (
     Ack,
-    Error,
     ErrorCode,
     FrameDecoder,
     Joined,
@@ -92,6 +91,11 @@ POLL_BLOCK_MS = 500
 OUTAGE_RETRY = 1.0
 #: Seconds ``close`` waits for the cluster thread.
 STOP_TIMEOUT = 5.0
+#: What a member whose claim this node lost reads (``error`` name_taken, then the connection ends).
+NAME_LOST_DETAIL = (
+    "this relay could not renew its hold on your name and identity key in its cluster in time (its shared "
+    "store lost them or was out of reach), and another session has taken one of them: this session ends now"
+)
 #: Senders on other nodes kept as tag holders for copies delivered here (the oldest go first):
 #: a ``dropped`` for a sender no longer among them is not sent, as for a sender that has left.
 MAX_REMOTE_SENDERS = 10_000
@@ -476,12 +480,9 @@ class ClusterRouter:
             conn = self._claimed.pop(key, None)
         if conn is None:
             return
-        detail = (
-            "another session holds your name or your key in this cluster now (this relay lost touch with it); reconnect"
-        )
-        log.warning("reject %s addr=%s code=%s detail=name claim lost", conn.label(), conn.address, "name_taken")
-        conn.outbox.offer(encode(Error(code=ErrorCode.NAME_TAKEN.value, detail=detail)))
-        conn.closing = True  # the I/O loop ends it at its next frame
+        # Ended now, not at the member's next frame: until then two sessions of one name (or one key) were
+        # connected to the cluster, and a quiet member sends nothing for a keepalive interval or more.
+        self.core.end(conn, ErrorCode.NAME_TAKEN, NAME_LOST_DETAIL, "name_lost")
 
 
 def _by_node(stand_ins: Sequence[Connection]) -> dict[str, list[str]]:

@@ -230,6 +230,11 @@ def test_an_identity_claim_taken_by_another_session_while_it_lapsed_ends_the_mem
     assert of(NameLost, node1.poll(now=0)) == [NameLost("alice")]
     # Her name goes with the lost key, not held for a TTL by a session that is ending.
     assert node1.claims.holder("alice") is None
+    # And she leaves node 1's presence in the same refresh: the connection ends without a ``depart`` (the
+    # claim is no longer node 1's to free), and kept, node 1 went on announcing her to every node for good.
+    assert "alice" not in node1.presence.local
+    assert "alice" not in node2.presence.snapshot()
+    assert of(RemoteLeft, node2.poll(now=0)) == [RemoteLeft("alice")]
     # A lapsed claim still free is taken back instead.
     with redis_server.client() as raw:
         raw.delete(node2.claims.identity_key(ik("bob")))

@@ -28,6 +28,7 @@ from susurro.protocol import (
     MailEnd,
     PrekeysHeld,
     Welcome,
+    name_key,
 )
 from susurro.relay import RelayConfig, RelayServer
 from tests.helpers.hostile_client import Closed, HostileClient, connect, joined_client
@@ -216,6 +217,28 @@ def test_redis_down_local_members_are_served_remote_ones_not_delivered_then_it_r
         assert isinstance(ack, Ack) and ack.delivered == ("bob",)
         deliver = next_of(bob, Deliver)  # the first bob gets: what was reported not delivered never came
         assert isinstance(deliver, Deliver) and deliver.ct == b"after the outage"
+
+
+def test_a_member_whose_claim_is_lost_is_told_why_and_ended_at_once_and_is_seen_leaving_everywhere(
+    cluster: Callable[..., RelayServer], redis_server: RedisServer
+) -> None:
+    """Redis lost alice's claim and another session took her name (a restart without the append-only file,
+    a fail-over): node 1's next refresh (3 s) finds it lost. Her session ends then, with the reason, though
+    she sends nothing: it ended at her next frame, and until then two sessions of one name were connected
+    for a keepalive interval or more. And she leaves node 1's presence: it went on announcing her, so bob
+    on node 2 never saw her leave."""
+    node1, node2 = cluster(), cluster()
+    with member(node1, "alice") as alice, member(node1, "erin") as erin, member(node2, "bob") as bob:
+        wait_joined(bob, "alice", "erin")
+        with redis_server.client() as raw:
+            # The name is another holder's now (claims are by the name's key: its lookalike skeleton).
+            raw.set(b"susurro:name:" + name_key("alice").encode(), b"another-node/1")
+        error = alice.expect_error("name_taken", skip=("joined", "left"))
+        assert "another session has taken" in error.detail
+        alice.expect_closed()  # bounded by CROSS_NODE_WAIT; she sends nothing, not even a keepalive_ack
+        for witness in (erin, bob):
+            left = next_of(witness, Left, skip=("joined",))
+            assert isinstance(left, Left) and left.name == "alice"
 
 
 def test_the_status_section_names_the_node_its_state_and_redis_latency(
