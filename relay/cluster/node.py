@@ -347,13 +347,29 @@ class ClusterNode:
         else:
             self._publish([out])
 
-    def notice(self, by_node: Mapping[str, Sequence[str]], frame: bytes, session: int | None = None) -> None:
-        """``frame`` for these members of other nodes (node → names): one entry per node. While Redis
-        is down it is not sent: as a frame for a member whose connection ended, it is lost, and the
-        client catches up from what it fetches at its next join."""
+    def notice(
+        self,
+        by_node: Mapping[str, Sequence[str]],
+        frame: bytes,
+        session: int | None = None,
+        keys: Mapping[str, Sequence[bytes]] | None = None,
+    ) -> None:
+        """``frame`` for these members of other nodes (node → names; ``keys``, node → their identity keys
+        in the same order, for the members this node saw): one entry per node. While Redis is down it is
+        not sent: as a frame for a member whose connection ended, it is lost, and the client catches up
+        from what it fetches at its next join."""
         self._tell(
             [
-                _Out(node, Notice(origin=self.node, names=tuple(names), frame=frame, session=session))
+                _Out(
+                    node,
+                    Notice(
+                        origin=self.node,
+                        names=tuple(names),
+                        frame=frame,
+                        session=session,
+                        keys=() if keys is None else tuple(keys[node]),
+                    ),
+                )
                 for node, names in by_node.items()
                 if names
             ]

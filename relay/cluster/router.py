@@ -273,7 +273,10 @@ class ClusterRouter:
         held.conn.outbox.offer(encode(ack, max_frame=ABSOLUTE_MAX_FRAME))
 
     def notify(self, stand_ins: Sequence[Connection], frame: bytes) -> None:
-        self.node.notice(_by_node(stand_ins), frame)
+        # With each stand-in's key: the frame is for the member this node saw (a ``prekeys_held`` count
+        # is one identity's), not for whoever holds the name on its node now.
+        by_node, keys = _by_node(stand_ins)
+        self.node.notice(by_node, frame, keys=keys)
 
     def mail_waiting(self, names: Sequence[str]) -> None:
         self.node.mail_waiting(names)
@@ -418,9 +421,19 @@ class ClusterRouter:
         return [peer for _, _, peer in found if peer.node is None]
 
     def _notice(self, notice: Notice) -> None:
-        for peer in self._here(notice.names):
-            if notice.session is None or peer.id == notice.session:
-                peer.outbox.offer(notice.frame)
+        keys = dict(zip(notice.names, notice.keys, strict=True)) if notice.keys else None
+        found, _ = self.core.roster.lookup(notice.names)
+        for asked, _, peer in found:
+            if peer.node is not None:  # a stand-in: that name is another node's member now
+                continue
+            if notice.session is not None and peer.id != notice.session:
+                continue
+            if keys is not None and peer.ik != keys[asked]:
+                # The name is held here by another identity key than the member the sender's node saw
+                # (it re-registered the name before that node's refresh): not this member's frame.
+                log.info("cluster-skip notice name=%s reason=other_key", peer.name)
+                continue
+            peer.outbox.offer(notice.frame)
 
     def _local(self, others: list[RosterEntry[Connection]], frame: bytes) -> None:
         for entry in others:
@@ -485,12 +498,15 @@ class ClusterRouter:
         self.core.end(conn, ErrorCode.NAME_TAKEN, NAME_LOST_DETAIL, "name_lost")
 
 
-def _by_node(stand_ins: Sequence[Connection]) -> dict[str, list[str]]:
+def _by_node(stand_ins: Sequence[Connection]) -> tuple[dict[str, list[str]], dict[str, list[bytes]]]:
+    """Node → the stand-ins' names, and node → their identity keys in the same order."""
     by_node: dict[str, list[str]] = {}
+    keys: dict[str, list[bytes]] = {}
     for conn in stand_ins:
         if conn.node is not None and conn.name is not None:
             by_node.setdefault(conn.node, []).append(conn.name)
-    return by_node
+            keys.setdefault(conn.node, []).append(conn.ik)
+    return by_node, keys
 
 
 def open_cluster(url: str, password_file: str | None, config: RelayConfig) -> tuple[Backend, ClusterRouter]:

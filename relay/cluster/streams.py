@@ -42,7 +42,7 @@ from typing import Any
 import msgpack
 import redis
 
-from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, DEFAULT_MAX_RECIPIENTS, MAX_NAME_CHARS
+from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, DEFAULT_MAX_RECIPIENTS, MAX_NAME_CHARS, PUBLIC_KEY_SIZE
 
 from .errors import RedisUnavailable
 
@@ -61,6 +61,8 @@ MAX_ENTRY_BYTES = ABSOLUTE_MAX_FRAME + DEFAULT_MAX_RECIPIENTS * (4 * MAX_NAME_CH
 #: Version 2: a ``deliver`` entry names its sender's message and connection (for ``dropped``);
 #: ``notice`` and ``mail`` entries. Every node of a cluster runs the same release; an entry of
 #: another version is skipped, so its recipients are reported not delivered (``no_report``).
+#: A notice for members may carry their identity keys as an eighth field (session 8); one of seven
+#: is read as before, and a node of an earlier release skips one of eight (a notice is best effort).
 VERSION = 2
 
 
@@ -115,12 +117,19 @@ class Report:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Notice:
     """One frame for members of the destination node: to each of ``names`` that is connected there
-    (and, with ``session``, only if that name's connection is the one with this id)."""
+    (with ``session``, only if that name's connection is the one with this id; with ``keys``, one per
+    name, only if that name's connection holds that identity key: the member the frame was for, not
+    whoever holds the name there now, which the sending node may not have seen change yet)."""
 
     origin: str
     names: tuple[str, ...]
     frame: bytes
     session: int | None = None
+    keys: tuple[bytes, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.keys and len(self.keys) != len(self.names):
+            raise ValueError("a notice's keys are one per name, or none")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -145,6 +154,8 @@ def encode_entry(entry: Entry) -> bytes:
         body = [VERSION, Kind.REPORT.value, entry.origin, entry.send_ref, list(entry.delivered), list(entry.missing)]
     elif isinstance(entry, Notice):
         body = [VERSION, Kind.NOTICE.value, entry.origin, 0, list(entry.names), entry.frame, entry.session]
+        if entry.keys:
+            body.append(list(entry.keys))
     else:
         body = [VERSION, Kind.MAIL.value, entry.origin, 0, list(entry.names)]
     packed = msgpack.packb(body, use_bin_type=True)
@@ -171,11 +182,13 @@ def decode_entry(data: bytes) -> Entry:
             ):
                 raise BadEntry("frames are (name, frame) pairs")
             return Deliveries(origin=origin, send_ref=send_ref, frames=frames, sender=_sender(body[5]))
-        if kind == Kind.NOTICE.value and len(body) == 7:
+        if kind == Kind.NOTICE.value and len(body) in (7, 8):
             frame, session = body[5], body[6]
             if not isinstance(frame, bytes) or not (session is None or type(session) is int):
                 raise BadEntry("a notice is a frame (bytes) and a session id or nil")
-            return Notice(origin=origin, names=_names(body[4]), frame=frame, session=session)
+            names = _names(body[4])
+            keys = _keys(body[7], len(names)) if len(body) == 8 else ()
+            return Notice(origin=origin, names=names, frame=frame, session=session, keys=keys)
         if kind == Kind.MAIL.value and len(body) == 5:
             return MailWaiting(origin=origin, names=_names(body[4]))
         if kind == Kind.REPORT.value and len(body) == 6:
@@ -193,6 +206,16 @@ def decode_entry(data: bytes) -> Entry:
 def _names(raw: object) -> tuple[str, ...]:
     if not isinstance(raw, tuple) or not all(type(name) is str for name in raw):
         raise BadEntry("names are a list of strings")
+    return raw
+
+
+def _keys(raw: object, count: int) -> tuple[bytes, ...]:
+    if (
+        not isinstance(raw, tuple)
+        or len(raw) != count
+        or not all(type(key) is bytes and len(key) == PUBLIC_KEY_SIZE for key in raw)
+    ):
+        raise BadEntry(f"a notice's keys are {PUBLIC_KEY_SIZE}-byte identity keys, one per name")
     return raw
 
 

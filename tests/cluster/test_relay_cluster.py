@@ -6,6 +6,7 @@ seen within a few seconds); nothing asserts on time."""
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -407,3 +408,37 @@ def test_a_member_whose_one_time_prekeys_run_low_through_another_node_is_told_to
         assert isinstance(bundles, Bundles) and bundles.bundles[0].opk is not None
         low = bob.expect_frame(PrekeysHeld, skip=("joined", "left"))
         assert isinstance(low, PrekeysHeld) and low.one_time == ONE_TIME_PREKEY_LOW_WATER - 1
+
+
+def test_a_prekeys_low_count_for_a_key_goes_to_no_other_key_holding_the_name_on_its_node(
+    cluster: Callable[..., RelayServer],
+) -> None:
+    """bob publishes on node 2 and leaves; a new key takes the name bob there before node 1's next refresh,
+    so node 1 still holds a stand-in with the first key. alice's fetch of the first key's one-time prekey
+    leaves it low: the count is that key's, and the bob now on node 2 must not get it (node 2 handed it to
+    whoever held the name). The barrier: alice's next message to bob leaves node 1 after the notice, on the
+    same stream, so the new bob's next frame is that message."""
+    node1, node2 = cluster(), cluster()
+    with member(node1, "alice") as alice:
+        first = member(node2, "bob")
+        assert first.identity is not None
+        ring = PrekeyRing(first.identity)
+        first.send_frame(prekeys_frame(ring.on_join(time.time())))
+        first.expect_frame(PrekeysHeld, skip=("joined", "left"))
+        first.expect_frame(MailEnd, skip=("joined", "left"))
+        batch = ring.due(time.time(), relay_one_time_count=0)
+        assert batch is not None
+        first.send_frame(prekeys_frame(Publication(signed=None, one_time=batch.one_time[:ONE_TIME_PREKEY_LOW_WATER])))
+        first.expect_frame(PrekeysHeld, skip=("joined", "left"))
+        wait_joined(alice, "bob")  # node 1 holds a stand-in for bob with the first key
+        assert node1.cluster is not None
+        node1.cluster.node._next_refresh = math.inf  # node 1 does not refresh again: its stand-in stays stale
+        first.close()
+        with member(node2, "bob") as second:
+            assert second.identity is not None and second.identity.public != first.identity.public
+            alice.send_frame(BundleFetch(id="f1", keys=(first.identity.public,), one_time=True))
+            bundles = alice.expect_frame(Bundles, skip=("joined", "left"))
+            assert isinstance(bundles, Bundles) and bundles.bundles[0].opk is not None  # now below the low mark
+            alice.send_message("after", {"bob": b"after the fetch"})
+            frame = second.expect_frame(Deliver, skip=("joined", "left"))  # not a prekeys_held: another key's count
+            assert isinstance(frame, Deliver) and frame.id == "after"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import msgpack
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -17,9 +18,11 @@ from susurro.relay.cluster.streams import (
     MAX_ENTRY_BYTES,
     REPORT_TIMEOUT,
     STREAM_TTL,
+    VERSION,
     BadEntry,
     Deliveries,
     NodeStreams,
+    Notice,
     Pending,
     Report,
     StreamError,
@@ -161,6 +164,18 @@ def test_entries_round_trip(ref: int, frames: list[tuple[str, bytes]], names: li
         Report(origin="n2", send_ref=ref, delivered=tuple(names), missing=tuple(reversed(names))),
     ):
         assert decode_entry(encode_entry(entry)) == entry
+
+
+def test_a_notice_carries_its_members_keys_and_one_without_keys_still_reads() -> None:
+    keyed = Notice(origin="n1", names=("bob", "carol"), frame=b"f", keys=(b"\x01" * 32, b"\x02" * 32))
+    assert decode_entry(encode_entry(keyed)) == keyed
+    plain = Notice(origin="n1", names=("bob",), frame=b"f", session=7)
+    assert decode_entry(encode_entry(plain)) == plain  # seven fields, as the release before wrote them
+    assert len(msgpack.unpackb(encode_entry(plain))) == 7
+    for keys in ([b"\x01" * 32], [b"\x01" * 31, b"\x02" * 32], [b"\x01" * 32, "bob"]):  # one per name, 32 bytes
+        body = [VERSION, "notice", "n1", 0, ["bob", "carol"], b"f", None, keys]
+        with pytest.raises(BadEntry):
+            decode_entry(msgpack.packb(body, use_bin_type=True))
 
 
 def test_redis_holds_no_plaintext_after_a_real_exchange_across_nodes_and_a_mailbox(
