@@ -209,7 +209,7 @@ class RelayConnection(LiveCalls):
                 self.events.put(ev.Disconnected(reason=reason, code=code))
                 return
             self._put(self._policy.announce(code, reason))  # survived: say so, then start over
-            next_sock = self._connect_again(reason)
+            next_sock = self._connect_again(reason, code)
             if next_sock is None:
                 return
             sock = next_sock
@@ -219,11 +219,11 @@ class RelayConnection(LiveCalls):
             produced = self._outgoing.give_up(reason)
         self._put(produced)
 
-    def _connect_again(self, reason: str) -> socket.socket | None:
+    def _connect_again(self, reason: str, code: ev.EndCode | None = None) -> socket.socket | None:
         """Wait with backoff and connect; the new socket with a fresh session, or None once closed."""
         assert self._addresses is not None
         while True:
-            attempt = self._policy.next_attempt(reason)
+            attempt = self._policy.next_attempt(reason, code)
             self.events.put(attempt)
             if self._closing.wait(attempt.delay):
                 with self._lock:
@@ -234,7 +234,7 @@ class RelayConnection(LiveCalls):
             try:
                 sock = open_socket(host, port, send_timeout=self._send_timeout, tls=self._tls)
             except ConnectFailed as exc:
-                reason = str(exc)
+                reason, code = str(exc), None
                 continue
             with self._lock:
                 if self._closing.is_set():

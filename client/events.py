@@ -258,9 +258,12 @@ class Reconnecting(Event):
     """The link to the relay broke; the next attempt starts in ``delay`` seconds.
 
     After a successful attempt the usual ``Connected`` and ``Roster`` follow
-    (a fresh session key, the same identity). ``reason`` says what broke.
+    (a fresh session key, the same identity). ``reason`` says what broke;
+    ``code`` is the relay's error code when it refused us (``cluster_down``: it
+    cannot let anyone join right now), else None.
     """
 
     delay: float
     attempt: int
     reason: str
+    code: EndCode | None = None

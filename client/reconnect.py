@@ -112,6 +112,8 @@ def retry_after_refusal(code: ev.EndCode | None, *, ever_joined: bool, name_take
     ``name_taken`` (or ``identity_in_use``: our own session the relay has
     not yet seen end) after we were already in the room, for a while (see
     ``NAME_TAKEN_RETRIES``): only a relay that refuses *us* ends the session.
+    ``cluster_down`` (a node of a cluster that cannot reach its shared store, so
+    it cannot check anyone's name) refuses everyone, not us: retried, a first join too.
     """
     if code in PERMANENT_CODES:
         return False
@@ -182,10 +184,10 @@ class ReconnectPolicy:
             return [ev.Warning(kind=WarningKind.PROTOCOL_ERROR, detail=reason)]
         return []
 
-    def next_attempt(self, reason: str) -> ev.Reconnecting:
-        """The wait before the next attempt, as the event that tells the user."""
+    def next_attempt(self, reason: str, code: ev.EndCode | None = None) -> ev.Reconnecting:
+        """The wait before the next attempt, as the event that tells the user (and the relay's code, if it refused)."""
         delay = self.backoff.next_delay()
-        return ev.Reconnecting(delay=delay, attempt=self.backoff.attempt, reason=reason)
+        return ev.Reconnecting(delay=delay, attempt=self.backoff.attempt, reason=reason, code=code)
 
     def connected_again(self) -> None:
         """A new socket is up with a fresh session."""

@@ -260,7 +260,13 @@ def event_to_json(event: ev.Event) -> dict[str, Any]:
     if isinstance(event, ev.Disconnected):
         return {"event": "disconnected", "reason": event.reason, "code": ev.code_text(event.code)}
     if isinstance(event, ev.Reconnecting):
-        return {"event": "reconnecting", "delay": event.delay, "attempt": event.attempt, "reason": event.reason}
+        return {
+            "event": "reconnecting",
+            "delay": event.delay,
+            "attempt": event.attempt,
+            "reason": event.reason,
+            "code": ev.code_text(event.code),
+        }
     raise TypeError(f"no JSON form for {event!r}")
 
 
@@ -388,7 +394,8 @@ def event_to_text(event: ev.Event) -> str | None:
         return f"* disconnected: {wording.reason(printable(event.reason), event.code)}"
     if isinstance(event, ev.Reconnecting):
         seconds = max(1, math.ceil(event.delay))
-        return f"* reconnecting in {seconds} s (attempt {event.attempt}): {wording.reason(printable(event.reason))}"
+        why = wording.reason(printable(event.reason), event.code)
+        return f"* reconnecting in {seconds} s (attempt {event.attempt}): {why}"
     return None
 
 

@@ -30,6 +30,8 @@ EN: dict[str, str] = {
     "reason_name_taken": "someone else is using your name on this relay",
     "reason_identity_in_use": "another session of your identity key is connected to this relay "
     "(another device or window); one at a time",
+    "reason_cluster_down": "the relay cannot reach the store it shares with the other relays of its cluster, "
+    "so it lets nobody join right now",
     "reason_tls_needed": "the relay speaks TLS; start with --tls",
     "reason_not_tls": "the relay does not speak TLS; start without --tls",
     "reason_tls_untrusted": "the relay's certificate is not trusted; give its CA with --cafile FILE",
@@ -127,6 +129,8 @@ ES: dict[str, str] = {
     "reason_name_taken": "otra persona usa tu nombre en este relé",
     "reason_identity_in_use": "otra sesión de tu clave de identidad está conectada a este relé "
     "(otro dispositivo o ventana); solo una a la vez",
+    "reason_cluster_down": "el relé no llega al almacén que comparte con los demás relés de su grupo, "
+    "así que ahora no deja entrar a nadie",
     "reason_tls_needed": "el relé usa TLS; arranca con --tls",
     "reason_not_tls": "el relé no usa TLS; arranca sin --tls",
     "reason_tls_untrusted": "el certificado del relé no es de confianza; indica su CA con --cafile ARCHIVO",
@@ -236,6 +240,7 @@ REASON_CODES: dict[ErrorCode | Ending, str] = {
     Ending.SHUTDOWN: "reason_shutdown",
     ErrorCode.NAME_TAKEN: "reason_name_taken",
     ErrorCode.IDENTITY_IN_USE: "reason_identity_in_use",
+    ErrorCode.CLUSTER_DOWN: "reason_cluster_down",
 }
 
 

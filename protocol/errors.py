@@ -28,6 +28,9 @@ class ErrorCode(str, Enum):
     #: Another session of the same identity key is connected (under another name): one at a time.
     IDENTITY_IN_USE = "identity_in_use"
     FULL = "full"
+    #: A relay node of a cluster cannot reach the store it shares with the other nodes (Redis), so it
+    #: cannot check that a joiner's name and key are free: refused, and worth another try shortly.
+    CLUSTER_DOWN = "cluster_down"
     TOO_MANY_RECIPIENTS = "too_many_recipients"
     HANDSHAKE_TIMEOUT = "handshake_timeout"
     INTERNAL = "internal"

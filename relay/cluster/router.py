@@ -91,6 +91,11 @@ POLL_BLOCK_MS = 500
 OUTAGE_RETRY = 1.0
 #: Seconds ``close`` waits for the cluster thread.
 STOP_TIMEOUT = 5.0
+#: What a joiner reads while this node cannot reach Redis (``error`` cluster_down; its client tries again).
+CLUSTER_DOWN_DETAIL = (
+    "this relay cannot reach the store it shares with the other relays of its cluster right now, so it "
+    "cannot check that your name and key are free; try again shortly"
+)
 #: What a member whose claim this node lost reads (``error`` name_taken, then the connection ends).
 NAME_LOST_DETAIL = (
     "this relay could not renew its hold on your name and identity key in its cluster in time (its shared "
@@ -201,8 +206,9 @@ class ClusterRouter:
                 self._remote_left(name)
             return None
         if admission is Admission.UNCHECKED:
-            detail = "this relay cannot check names with the rest of its cluster right now; try again shortly"
-            return Refusal(ErrorCode.NAME_TAKEN, detail)
+            # Not name_taken: nobody holds the name as far as anyone knows, and a client takes name_taken on
+            # a first join as final. The core logs the refusal (``reject ... code=cluster_down``).
+            return Refusal(ErrorCode.CLUSTER_DOWN, CLUSTER_DOWN_DETAIL)
         if admission is Admission.IDENTITY_HELD:
             # As on one relay (decision 53): the session already connected keeps it, wherever it is.
             detail = "another session of this identity key is connected to this cluster: one at a time"

@@ -6,16 +6,26 @@ seen within a few seconds); nothing asserts on time."""
 
 from __future__ import annotations
 
+import logging
 import math
+import queue
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
+from susurro.client import events as ev
+from susurro.client import render
+from susurro.client.connection import RelayConnection
 from susurro.client.prekeyring import PrekeyRing, Publication
 from susurro.client.prekeywire import prekeys_frame
+from susurro.client.reconnect import Backoff
+from susurro.client.session import ClientSession
+from susurro.crypto import IdentityKey
 from susurro.crypto.prekeys import ONE_TIME_PREKEY_LOW_WATER
+from susurro.crypto.trust import TrustStore
 from susurro.protocol import (
     Ack,
     BundleFetch,
@@ -23,6 +33,7 @@ from susurro.protocol import (
     Deliver,
     Dropped,
     DropReason,
+    ErrorCode,
     Frame,
     Joined,
     Left,
@@ -34,7 +45,7 @@ from susurro.protocol import (
 from susurro.relay import RelayConfig, RelayServer
 from tests.helpers.hostile_client import Closed, HostileClient, connect, joined_client
 from tests.helpers.redis_server import RedisServer
-from tests.helpers.system import wait_until
+from tests.helpers.system import arrivals, wait_until
 
 #: Seconds to see a member of the other node come or go (refresh every 3 s; TTL 10 s), with slack for 2 loaded cores.
 CROSS_NODE_WAIT = 30.0
@@ -442,3 +453,48 @@ def test_a_prekeys_low_count_for_a_key_goes_to_no_other_key_holding_the_name_on_
             alice.send_message("after", {"bob": b"after the fetch"})
             frame = second.expect_frame(Deliver, skip=("joined", "left"))  # not a prekeys_held: another key's count
             assert isinstance(frame, Deliver) and frame.id == "after"
+
+
+def test_a_first_join_while_redis_is_down_is_refused_cluster_down_and_the_client_tries_again_until_it_is_back(
+    cluster: Callable[..., RelayServer],
+    redis_server: RedisServer,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """No name can be checked while Redis is away, so the join is refused; but not as name_taken, which a
+    client takes as final on a first join (it gave up: the name was never anyone's). cluster_down says what
+    it is, the relay's log says it, and the real client tries again on its backoff, then joins."""
+    node = cluster()
+    assert node.cluster is not None
+    redis_server.stop()
+    wait_until(lambda: not node.cluster.node.up, "the node to see Redis gone", CROSS_NODE_WAIT)
+    with caplog.at_level(logging.INFO, logger="susurro.relay"), connect(node) as raw:
+        raw.send_frame(raw.make_hello("dave"))
+        error = raw.expect_error("cluster_down")
+        assert "cannot reach the store it shares" in error.detail
+        raw.expect_closed()
+    assert any("code=cluster_down" in record.getMessage() for record in caplog.records)
+    events: queue.Queue[object] = queue.Queue()
+    session = ClientSession(
+        IdentityKey.generate(), "erin", relay="cluster", trust=TrustStore.open(tmp_path / "trust.json", key_of=name_key)
+    )
+    host, port = node.address
+    connection = RelayConnection.open(session, host, port, events, backoff=Backoff(initial=0.1, cap=1.0))
+    try:
+        first = next_event(events, (ev.Reconnecting, ev.Disconnected, ev.Connected))
+        assert isinstance(first, ev.Reconnecting), first  # not given up
+        assert first.code == ErrorCode.CLUSTER_DOWN
+        assert "reach the store it shares" in render.event_to_text(first)  # in the client's words
+        redis_server.restart()
+        joined = next_event(events, (ev.Connected, ev.Disconnected))
+        assert isinstance(joined, ev.Connected) and joined.name == "erin"
+    finally:
+        connection.close()
+
+
+def next_event(events: queue.Queue[object], kinds: tuple[type, ...]) -> object:
+    """The next event of one of ``kinds`` (others passed over), within CROSS_NODE_WAIT."""
+    for event in arrivals(events, CROSS_NODE_WAIT):
+        if isinstance(event, kinds):
+            return event
+    raise AssertionError(f"none of {kinds} within {CROSS_NODE_WAIT:g} s")

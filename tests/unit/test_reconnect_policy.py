@@ -10,6 +10,7 @@ from susurro.client import events as ev
 from susurro.client.outgoing import AckWatch, HeldMessage, HeldMessages
 from susurro.client.reconnect import NAME_TAKEN_RETRIES, Backoff, retry_after_refusal
 from susurro.client.render import event_to_json, event_to_text
+from susurro.protocol import ErrorCode
 
 
 def test_backoff_doubles_from_one_second_to_thirty() -> None:
@@ -37,6 +38,7 @@ def test_backoff_jitter_stays_between_half_and_whole_step(draws: list[float]) ->
         (None, True, 0, True),  # the connection was lost
         (None, False, 0, True),
         ("full", False, 0, True),
+        ("cluster_down", False, 0, True),  # a cluster's node that cannot check anyone's name: a first join too
         ("too_many_connections", True, 0, True),
         ("rate_limited", True, 0, True),
         ("idle_timeout", True, 0, True),
@@ -89,4 +91,17 @@ def test_the_terminal_shows_reconnecting_in_n_seconds() -> None:
         "delay": 3.6,
         "attempt": 2,
         "reason": "connection to the relay lost (reset)",
+        "code": None,
     }
+
+
+def test_the_terminal_says_why_a_cluster_s_relay_lets_nobody_join_in_words() -> None:
+    detail = "this relay cannot reach the store it shares with the other relays of its cluster right now"
+    event = ev.Reconnecting(
+        delay=1.2, attempt=1, reason=f"the relay refused to let us join: {detail}", code=ErrorCode.CLUSTER_DOWN
+    )
+    assert event_to_text(event) == (
+        "* reconnecting in 2 s (attempt 1): the relay cannot reach the store it shares with the other relays "
+        "of its cluster, so it lets nobody join right now"
+    )
+    assert event_to_json(event)["code"] == "cluster_down"
