@@ -17,6 +17,7 @@ from typing import Any
 from susurro.crypto import IdentityPublicKey, short_fingerprint
 from susurro.crypto.history import HistoryRecord
 from susurro.crypto.trust import TrustState
+from susurro.protocol import ErrorCode
 
 from . import events as ev
 from . import wording
@@ -394,7 +395,10 @@ def event_to_text(event: ev.Event) -> str | None:
         return f"* disconnected: {wording.reason(printable(event.reason), event.code)}"
     if isinstance(event, ev.Reconnecting):
         seconds = max(1, math.ceil(event.delay))
-        why = wording.reason(printable(event.reason), event.code)
+        # Only cluster_down's own words: a name_taken while our old connection lingers is not "someone else
+        # is using your name", and the relay's detail says which claim a cluster lost; the others say it.
+        code = event.code if event.code == ErrorCode.CLUSTER_DOWN else None
+        why = wording.reason(printable(event.reason), code)
         return f"* reconnecting in {seconds} s (attempt {event.attempt}): {why}"
     return None
 

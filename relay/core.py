@@ -392,13 +392,13 @@ class RelayCore:
 
         The ``error`` is offered like any frame to the member, and the I/O layer's ``end`` hook closes
         the connection from its own thread (the member leaves the roster there, as for any close)."""
-        with self._lock:
-            if conn not in self._connections or conn.closing:
+        with self._lock:  # once: a second end (or one racing another close) does nothing
+            if conn not in self._connections or conn.closing or conn.close_reason is not None:
                 return
+            conn.close_reason = reason
         log.warning("reject %s addr=%s code=%s detail=%s", conn.label(), conn.address, code.value, detail[:200])
         self._send(conn, Error(code=code.value, detail=detail))
-        conn.close_reason = reason
-        conn.closing = True  # a frame read meanwhile ends it too
+        conn.closing = True  # after the error is queued: a frame read meanwhile ends it too
         if conn.end is not None:
             conn.end(reason)
 

@@ -200,8 +200,10 @@ class ClusterNode:
         self._next_refresh = float("-inf")
         self._down: str | None = None
         self._events: list[Event] = []
-        #: name key -> the name admitted under it here (presence is by name, claims by name key).
-        self._named: dict[str, str] = {}
+        #: name key -> the name and identity key admitted under it here (presence is by name, claims by name key).
+        self._named: dict[str, tuple[str, bytes]] = {}
+        #: identity key -> the name key it was admitted under here: one session per key on this node too.
+        self._keys_held: dict[bytes, str] = {}
         # Reentrant: the outage helpers take it too, from inside the calls that hold it.
         self._lock = threading.RLock()
         self._queue: queue.SimpleQueue[_Out] | None = queue.SimpleQueue() if queued else None
@@ -250,9 +252,17 @@ class ClusterNode:
         nodes cut off from each other must not both admit one name, or one key twice.
         """
         with self._lock:
+            # Held by a connection of this node: refused here, whatever Redis says. Redis may have lost the
+            # claim (a restart without its append-only file) and call the name free; admitted, the joiner's
+            # claim replaced the member's in ``claims`` and the roster's refusal then freed it for good, so
+            # this node renewed nothing for the member still connected and another node could take the name.
+            holder = holder_id(self.node, token)
+            if self.claims.held.get(name_key, holder) != holder:
+                return Admission.NAME_HELD
+            if self.claims.held.get(self._keys_held.get(identity, name_key), holder) != holder:
+                return Admission.IDENTITY_HELD
             if not self.up:
                 return Admission.UNCHECKED
-            holder = holder_id(self.node, token)
             try:
                 keys = [self.claims.key(name_key), self.presence.key, self.claims.identity_key(identity)]
                 won = self._admit(keys=keys, args=[holder.encode(), self.claims.ttl_ms, name.encode(), record])
@@ -263,13 +273,16 @@ class ClusterNode:
             if admission is not Admission.ADMITTED:
                 return admission
             self.claims.took(name_key, token, identity)
-            self._named[name_key] = name
+            self._named[name_key] = (name, identity)
+            self._keys_held[identity] = name_key
             self.presence.remember(name, record)
             return admission
 
     def update(self, name: str, record: bytes) -> None:
         """A member's record changed (a rekey): other nodes see it at their next poll."""
         with self._lock:
+            if name not in self.presence.local:
+                return  # its claim was lost and its connection is ending: announced again, it stayed for good
             try:
                 self.presence.join(name, record)
             except RedisUnavailable as exc:  # kept locally; written again at the next refresh
@@ -278,8 +291,7 @@ class ClusterNode:
     def depart(self, name_key: str, name: str) -> None:
         with self._lock:
             self.presence.forget(name)
-            if self._named.get(name_key) == name:
-                del self._named[name_key]
+            self._unname(name_key)
             holder = self.claims.held.get(name_key)
             if holder is None:
                 return
@@ -491,9 +503,19 @@ class ClusterNode:
         right after would write them again for good, and other nodes would keep listing a ghost (or,
         for a node id that sorts first, list the name on this node over its real holder)."""
         for key in lost:
-            name = self._named.pop(key, None)
+            name = self._unname(key)
             if name is not None:
                 self.presence.forget(name)  # the refresh below rewrites the hash without it
+
+    def _unname(self, name_key: str) -> str | None:
+        """Forget what this node admitted under ``name_key`` (lock held); the name, if any."""
+        named = self._named.pop(name_key, None)
+        if named is None:
+            return None
+        name, identity = named
+        if self._keys_held.get(identity) == name_key:
+            del self._keys_held[identity]
+        return name
 
     def _learn(self, entry: Deliveries) -> None:
         """The sender of ``entry`` is on its node though the view here has not seen it arrive: count it

@@ -240,3 +240,33 @@ def test_an_identity_claim_taken_by_another_session_while_it_lapsed_ends_the_mem
         raw.delete(node2.claims.identity_key(ik("bob")))
     assert of(NameLost, node2.poll(now=0)) == []
     assert node1.admit("bob-2", "bob-2", "c10", b"bob again", ik("bob")) is Admission.IDENTITY_HELD
+
+
+def test_a_name_or_key_held_here_is_refused_here_even_when_redis_lost_its_claim(redis_server: RedisServer) -> None:
+    """Redis lost every key (FLUSHALL; a restart without its append-only file). A hello for alice's name, or
+    for her key under another name, on her own node was admitted (Redis called both free), replaced her
+    claim in the node's books, and the roster's refusal then freed it: node 1 renewed nothing for alice, who
+    stayed connected, and node 2 took her name. Refused on node 1 now; her claim is written back and kept."""
+    node1, node2 = two_nodes(redis_server)
+    with redis_server.client() as raw:
+        raw.flushall()
+    assert node1.admit("alice", "alice", "c9", b"mallory as alice", ik("mallory")) is Admission.NAME_HELD
+    assert node1.admit("alice-2", "alice-2", "c10", b"alice's laptop", ik("alice")) is Admission.IDENTITY_HELD
+    assert of(NameLost, node1.poll(now=0)) == []  # her lapsed claim is free: taken back at the refresh
+    assert node2.admit("alice", "alice", "c11", b"alice elsewhere", ik("nobody")) is Admission.NAME_HELD
+    # Once she leaves, both are free again on her node.
+    node1.depart("alice", "alice")
+    assert node1.admit("alice-2", "alice-2", "c12", b"alice's laptop", ik("alice")) is ADMITTED
+
+
+def test_a_rekey_after_the_claim_was_lost_does_not_announce_the_member_again(redis_server: RedisServer) -> None:
+    """The refresh that finds alice's claim lost drops her from node 1's presence; her connection ends a
+    moment later, on another thread. A rekey handled in between wrote her back for good (no depart follows)."""
+    node1, node2 = two_nodes(redis_server)
+    with redis_server.client() as raw:
+        raw.set(node1.claims.key("alice"), b"n2/c99")  # another holder's now
+    assert of(NameLost, node1.poll(now=0)) == [NameLost("alice")]
+    node1.update("alice", b"alice's member, rekeyed")
+    assert "alice" not in node1.presence.local
+    node1.poll(now=1)
+    assert "alice" not in node2.presence.snapshot()
