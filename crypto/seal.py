@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -567,7 +568,12 @@ def _open_block(
     # The Box already authenticated these bytes as coming from the holder of
     # the sender's (or our own) session key, so reading ``from`` before the
     # signature is safe, and it names a reflected message for what it is.
-    inner = _read_inner(inner_bytes)
+    # A sender's earlier copies in the sealer's layout say where this one's fields are (below).
+    layouts = _LAYOUTS.get(sender_identity_key)
+    inner = _read_in_layout(inner_bytes, layouts) if layouts is not None else None
+    in_layout = inner is not None
+    if inner is None:
+        inner = _read_inner(inner_bytes)
     if inner.sender != relay_sender:
         raise SenderMismatch(
             f"relay says the message is from {relay_sender!r} but it is signed as from {inner.sender!r}"
@@ -584,6 +590,8 @@ def _open_block(
             raise NotAddressedToMe(f"room message from {relay_sender!r} says it skipped {own_name!r}")
     elif (own_name, own_fp) not in inner.to:
         raise NotAddressedToMe(f"message from {relay_sender!r} is not addressed to {own_name!r} under this identity")
+    if not in_layout:
+        _remember_layout(sender_identity_key, inner, inner_bytes, layouts or ())
     opened = _new_object(OpenedMessage)  # as _checked_inner, for the three fields checked here
     _set_opened_inner(opened, inner)
     _set_opened_counter(opened, counter)
@@ -631,6 +639,134 @@ def _read_inner(inner_bytes: bytes) -> InnerMessage:
 #: msgpack's fixmap tags, for maps of 0 to 15 entries.
 _FIXMAP, _FIXMAP_15 = 0x80, 0x8F
 _INNER_UNPACK: dict[str, Any] = {**_UNPACK_LIMITS, "use_list": False}
+
+
+# A sender's copies differ in a few fields: ``sent_at``, ``msg_id`` and ``body``. The rest of the
+# inner map (its room, its sender, ``direct``, the signed ``to`` list or head and ``skipped``) is
+# the same from one message to the next, and reading and checking it is most of what opening adds
+# to the primitives (the ``to`` list's pairs are 31 objects and 10 tests for a 10-member copy).
+# So after a copy opened, the bytes of those fields, as the sealer writes them, are kept with the
+# values they were read as: a layout. An inner map that holds exactly those bytes around new
+# ``sent_at``, ``msg_id`` and ``body`` items is read by slicing, and only the three new fields are
+# checked. Byte-equal items at the same item boundaries parse to equal values, so the result is
+# the general reading's; anything else goes to the general reading, which decides (the layout
+# reader never refuses: tests/property/test_open_layouts.py). The signature, the sender and the
+# recipient checks run on every copy as before: a layout only says how bytes read, and is made
+# only from a copy that passed them all.
+
+#: Senders whose layouts are kept (by the identity key given to open), the oldest let go first.
+MAX_LAYOUT_SENDERS = 512
+#: Layouts kept for one sender: a relay-wide message and a direct one, say, or two rooms.
+LAYOUTS_PER_SENDER = 2
+#: The largest kept layout's bytes (a ``to`` list of about 40 recipients): the bound on this memo
+#: is MAX_LAYOUT_SENDERS x LAYOUTS_PER_SENDER x this, with the values read from them, about 10 MB.
+MAX_LAYOUT_BYTES = 2048
+
+#: ``(prefix, middle, room, sender, direct, to, head, skipped)``: ``prefix`` is the inner map's
+#: bytes up to and including the tag of ``sent_at`` (a uint64), ``middle`` those from after
+#: ``msg_id``'s value up to and including the key ``body``.
+_Pairs = tuple[tuple[str, bytes], ...]
+_Layout = tuple[bytes, bytes, str, str, bool, _Pairs, SignedHead | None, _Pairs]
+_LAYOUTS: dict[bytes, tuple[_Layout, ...]] = {}
+
+_UINT64 = 0xCF
+#: ``sent_at``'s eight bytes, the key ``msg_id`` and the tag of its value.
+_SENT_AT_AND_ID = struct.Struct(">Q7sB")
+_MSG_ID_KEY = b"\xa6msg_id"
+_BODY_KEY = b"\xa4body"
+_FIXSTR, _FIXSTR_31, _STR8, _STR16 = 0xA0, 0xBF, 0xD9, 0xDA
+#: Every byte a message id may hold, for ``bytes.translate``'s delete argument (in C: what is left
+#: is what the alphabet does not allow).
+_MSG_ID_BYTES = "".join(sorted(MSG_ID_ALPHABET)).encode("ascii")
+
+
+def _read_in_layout(data: bytes, layouts: tuple[_Layout, ...]) -> InnerMessage | None:
+    """The inner message ``data`` holds if it is in one of ``layouts``, with its new fields passing
+    ``from_wire``'s tests; else ``None`` (never an error: the general reading decides)."""
+    size = len(data)
+    for prefix, middle, room, sender, direct, to, head, skipped in layouts:
+        at = len(prefix)
+        # ``sent_at``, the key ``msg_id``, a tag, a byte of the id and ``middle`` are still to come.
+        if size < at + 17 + len(middle) or not data.startswith(prefix):
+            continue
+        sent_at, key, tag = _SENT_AT_AND_ID.unpack_from(data, at)
+        at += 16
+        if key != _MSG_ID_KEY or sent_at > MAX_SENT_AT:
+            continue
+        if _FIXSTR <= tag <= _FIXSTR_31:
+            end = at + tag - _FIXSTR
+        elif tag == _STR8:
+            end = at + 1 + data[at]
+            at += 1
+        else:
+            continue
+        msg_id = data[at:end]
+        # The id's length in characters is its length in bytes: the alphabet is ASCII.
+        if not 0 < end - at <= MAX_MSG_ID_CHARS or msg_id.translate(None, _MSG_ID_BYTES):
+            continue
+        if not data.startswith(middle, end):
+            continue
+        at = end + len(middle)
+        if at >= size:
+            continue
+        tag = data[at]
+        if _FIXSTR <= tag <= _FIXSTR_31:
+            at += 1
+            length = tag - _FIXSTR
+        elif tag == _STR8 and at + 1 < size:
+            length = data[at + 1]
+            at += 2
+        elif tag == _STR16 and at + 2 < size:
+            length = data[at + 1] << 8 | data[at + 2]
+            at += 3
+        else:
+            continue
+        if at + length != size or length > MAX_BODY_BYTES:
+            continue
+        try:
+            body = data[at:].decode("utf-8")  # strict, as msgpack reads a str
+        except UnicodeDecodeError:
+            continue
+        return _checked_inner(room, sender, sent_at, msg_id.decode("ascii"), direct, to, body, head, skipped)
+    return None
+
+
+def _layout_of(inner: InnerMessage, data: bytes) -> _Layout | None:
+    """The layout of ``data``, the bytes ``inner`` was read from, if they are what the sealer writes
+    for it (checked by writing them again); else ``None``."""
+    wire = inner.to_wire()
+    keys = list(wire)
+    if len(keys) > 15 or keys[-1] != "body" or "sent_at" not in wire:
+        return None
+    at = keys.index("sent_at")
+    if keys[at + 1] != "msg_id":
+        return None
+    prefix = bytes((_FIXMAP + len(keys),)) + b"".join(_pack(k) + _pack(wire[k]) for k in keys[:at])
+    prefix += _pack("sent_at") + bytes((_UINT64,))
+    middle = b"".join(_pack(k) + _pack(wire[k]) for k in keys[at + 2 : -1]) + _BODY_KEY
+    if len(prefix) + len(middle) > MAX_LAYOUT_BYTES or inner.sent_at >= 1 << 64:
+        return None
+    written = prefix + inner.sent_at.to_bytes(8, "big") + _MSG_ID_KEY + _pack(inner.msg_id) + middle + _pack(inner.body)
+    if written != data:
+        return None
+    return (prefix, middle, inner.room, inner.sender, inner.direct, inner.to, inner.head, inner.skipped)
+
+
+def _pack(value: object) -> bytes:
+    return cast(bytes, msgpack.packb(value, use_bin_type=True))
+
+
+def _remember_layout(key: bytes, inner: InnerMessage, data: bytes, held: tuple[_Layout, ...]) -> None:
+    """Keep the layout of a copy that opened, first among its sender's."""
+    layout = _layout_of(inner, data)
+    if layout is None:
+        return
+    if key not in _LAYOUTS and len(_LAYOUTS) >= MAX_LAYOUT_SENDERS:
+        try:
+            del _LAYOUTS[next(iter(_LAYOUTS))]
+        except (KeyError, RuntimeError, StopIteration):  # another thread's open changed it meanwhile
+            pass
+    _LAYOUTS[key] = (layout, *held[: LAYOUTS_PER_SENDER - 1])
 
 
 def _bin_span(data: bytes, at: int) -> tuple[int, int] | None:
