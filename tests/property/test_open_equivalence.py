@@ -236,6 +236,24 @@ ODD_COUNTERS = [
 ]
 ODD_COUNTERS += [b"\xd3" + struct.pack(">q", 7), b"\xd0\x05", b"\xcc\x01", b"\xcf" + bytes(7) + b"\x01"]
 ODD_COUNTERS += [b"\xc7\x00\x05", b"\xd4\x01\x01", b"\xc1", b"\xcf\x00", b"\x01\x01", b"\xcf" + bytes(8) + b"\x01"]
+#: The unsigned forms read by index: each one byte short or long, and of every width.
+ODD_COUNTERS += [
+    b"\xcc",
+    b"\xcd\x01",
+    b"\xce\x00\x00\x01",
+    b"\xcc\x01\x02",
+    b"\xcd\x00\x01\x02",
+    b"\xce" + bytes(4) + b"\x01",
+]
+ODD_COUNTERS += [
+    b"\xcc\x00",
+    b"\xcd\x00\x00",
+    b"\xce" + bytes(4),
+    b"\xcd\xff\xff",
+    b"\xce\xff\xff\xff\xff",
+    b"\x7f",
+    b"\x80",
+]
 COUNTERS = st.one_of(
     st.sampled_from(ODD_COUNTERS),
     st.integers(-(2**63), 2**64 - 1).map(pack),
@@ -451,6 +469,25 @@ def test_a_copy_cut_short_without_padding_decides_as_the_straightforward_path(cu
     inner_bytes = pack(direct_inner())
     envelope = b"\x92" + pack(b"\x92" + pack(inner_bytes) + pack(ALICE.ik.sign(MESSAGE_PURPOSE, inner_bytes))) + pack(7)
     block = struct.pack(">I", cut) + envelope[:cut]
+    new = outcome(
+        open_message,
+        boxes=BOB_BOXES,
+        ciphertext=bytes(ALICE_TO_BOB.encrypt(block)),
+        sender_session_key=ALICE.sk.public,
+        **RIGHT_RECEIVER,
+    )
+    assert new == outcome(straightforward_open, block, **RIGHT_RECEIVER)
+
+
+@pytest.mark.parametrize(
+    "counter", [*ODD_COUNTERS, *(pack(v) for v in (1, 127, 128, 255, 256, 65535, 65536, 2**32 - 1, 2**32))]
+)
+def test_every_counter_form_decides_as_the_straightforward_path(counter: bytes) -> None:
+    """A counter of up to four bytes is read by index in the sealer's layout: every form, and each
+    one cut short or one byte long, gives what msgpack's reading gives."""
+    inner_bytes = pack(direct_inner())
+    sealed = b"\x92" + pack(inner_bytes) + pack(ALICE.ik.sign(MESSAGE_PURPOSE, inner_bytes))
+    block = pad(b"\x92" + pack(sealed) + counter)
     new = outcome(
         open_message,
         boxes=BOB_BOXES,
