@@ -584,7 +584,7 @@ def _open_block(
     # the sender's (or our own) session key, so reading ``from`` before the
     # signature is safe, and it names a reflected message for what it is.
     # A sender's earlier copies in the sealer's layout say where this one's fields are (below).
-    layouts = _LAYOUTS.get(sender_identity_key)
+    layouts = _LAYOUTS.get(sender_identity_key) if type(sender_identity_key) is bytes else None
     inner = _read_in_layout(inner_bytes, layouts) if layouts is not None else None
     in_layout = inner is not None
     if inner is None:
