@@ -546,8 +546,9 @@ def open_message(
     """
     # ``Box.decrypt`` without its wrapper: the binding it calls, on the nonce and the rest as it
     # splits them (the binding checks both sizes).
-    shared_key = boxes.box_for(sender_session_key).shared_key()
     try:
+        # In the try, as before: a session key of the wrong type is DecryptFailed, not TypeError.
+        shared_key = boxes.box_for(sender_session_key).shared_key()
         block: bytes = _box_open(ciphertext[_NONCE_SIZE:], ciphertext[:_NONCE_SIZE], shared_key)
     except (nacl.exceptions.CryptoError, ValueError, TypeError):
         raise DecryptFailed(f"message claimed to be from {relay_sender!r} does not decrypt") from None
@@ -676,12 +677,17 @@ _INNER_UNPACK: dict[str, Any] = {**_UNPACK_LIMITS, "use_list": False}
 # the general reading's; anything else goes to the general reading, which decides (the layout
 # reader never refuses: tests/property/test_open_layouts.py). The signature, the sender and the
 # recipient checks run on every copy as before: a layout only says how bytes read, and is made
-# only from a copy that passed them all.
+# only from a copy that passed open's checks (sender, signature, recipient; the caller's replay
+# and room checks come later and do not matter to it).
 
-#: Senders whose layouts are kept (by the identity key given to open), the oldest let go first.
-MAX_LAYOUT_SENDERS = 512
-#: Layouts kept for one sender: a relay-wide message and a direct one, say, or two rooms.
-LAYOUTS_PER_SENDER = 2
+#: Senders whose layouts are kept (by the identity key given to open), the first learned let go
+#: first (a hit does not reorder: it would cost every copy a dict update). Anyone who can open a
+#: copy to us (a relay inventing members, a stranger's mail) can push the others out: that costs
+#: them their next copy's general reading, never a wrong one; the bound is what protects memory.
+MAX_LAYOUT_SENDERS = 256
+#: Layouts kept for one sender: the relay-wide room, direct messages and two rooms, say (with two,
+#: a sender alternating between three conversations never hit one: review-s8-opener finding 2).
+LAYOUTS_PER_SENDER = 4
 #: The largest kept layout's bytes (a ``to`` list of about 40 recipients): the bound on this memo
 #: is MAX_LAYOUT_SENDERS x LAYOUTS_PER_SENDER x this, with the values read from them, about 10 MB.
 MAX_LAYOUT_BYTES = 2048

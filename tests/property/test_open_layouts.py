@@ -11,6 +11,7 @@ give ``None`` for a valid map in the sealer's layout (else the fast path would b
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from typing import Any
 
@@ -19,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from susurro.crypto import CryptoError, IdentityKey, fingerprint_bytes
+from susurro.crypto import CryptoError, IdentityKey, IdentityPublicKey, fingerprint_bytes
 from susurro.crypto import seal as seal_module
 from susurro.crypto.seal import (
     LAYOUTS_PER_SENDER,
@@ -192,16 +193,18 @@ def test_a_layout_reads_as_the_general_reading_or_not_at_all(variant: tuple[byte
 
 def test_the_layouts_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(seal_module, "_LAYOUTS", {})
-    data = [pack(inner.to_wire()) for inner in INNERS]
+    # One layout more than a sender keeps: rooms of other names.
+    inners = [*INNERS, *(dataclasses.replace(INNERS[2], room=f"ops{i}") for i in range(LAYOUTS_PER_SENDER))]
+    data = [pack(inner.to_wire()) for inner in inners]
     for sender in range(MAX_LAYOUT_SENDERS + 50):
         key = sender.to_bytes(32, "big")
-        for inner, inner_bytes in zip(INNERS, data, strict=True):
+        for inner, inner_bytes in zip(inners, data, strict=True):
             _remember_layout(key, inner, inner_bytes, seal_module._LAYOUTS.get(key, ()))
     kept = seal_module._LAYOUTS
     assert len(kept) == MAX_LAYOUT_SENDERS
     assert all(len(layouts) == LAYOUTS_PER_SENDER for layouts in kept.values())
     newest = (MAX_LAYOUT_SENDERS + 49).to_bytes(32, "big")
-    assert kept[newest][0] == LAYOUTS[-1]  # the last one kept first
+    assert kept[newest][0] == _layout_of(inners[-1], data[-1])  # the last one kept first
     assert (0).to_bytes(32, "big") not in kept  # the oldest sender let go
 
 
@@ -252,3 +255,102 @@ def test_open_message_keeps_a_layout_only_from_a_copy_that_passed_every_check(mo
     assert second.inner.to is first.inner.to  # read through the layout, not parsed again
     with pytest.raises(BadSignature):
         open_(copy(mallory, "m3", "forged in the layout"))
+
+
+def _sealer_bytes_with(inner: InnerMessage, **raw: bytes) -> bytes:
+    """``inner``'s bytes as the sealer writes them, with the items named in ``raw`` (key and value
+    already packed) put in their place instead."""
+    items = [raw.get(key, pack(key) + pack(value)) for key, value in inner.to_wire().items()]
+    return bytes([0x80 + len(items)]) + b"".join(items)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # The id's key changed at the same length: another map, which the general reading refuses.
+        _sealer_bytes_with(INNERS[0], msg_id=pack("msg_iD") + pack("0123456789abcdef")),
+        _sealer_bytes_with(INNERS[0], msg_id=pack("msg_ix") + pack("0123456789abcdef")),
+        # Cut right after the key ``body``, and within the body's header.
+        pack(INNERS[0].to_wire())[: -len(pack(INNERS[0].body))],
+        pack(INNERS[2].to_wire())[: -len(pack(INNERS[2].body)) + 1],
+        pack(INNERS[2].to_wire())[: -len(pack(INNERS[2].body)) + 2],
+        # Encoded surrogates (UTF-8 forbids them; ``surrogatepass`` would read them) and other bytes
+        # strict UTF-8 refuses, in a body of each header form.
+        *(
+            _sealer_bytes_with(INNERS[0], body=pack("body") + header + body)
+            for body in (b"\xed\xa0\x80", b"\xed\xb0\x80", b"a\xed\xa0\x80\xed\xb0\x80", b"\xc0\x80", b"\xff")
+            for header in (bytes([0xA0 + len(body)]), b"\xd9" + bytes([len(body)]), b"\xda\x00" + bytes([len(body)]))
+        ),
+    ],
+)
+def test_copies_that_only_look_like_a_layout_go_to_the_general_reading(data: bytes) -> None:
+    """Each of the layout reader's checks that a drawn copy rarely reaches, pinned by a copy that
+    fails only it: the general reading refuses each, and the layout reader must not read it (nor
+    raise: an ``IndexError`` out of open would be no typed refusal)."""
+    layouts = tuple(layout for layout in LAYOUTS if layout is not None)
+    assert general(data) is None
+    assert _read_in_layout(data, layouts) is None
+
+
+def test_a_sender_in_four_conversations_is_read_through_her_layouts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The relay-wide room, direct messages and two rooms, interleaved: after each one's first copy,
+    every copy is read through a layout (with two kept, three conversations never hit one)."""
+    from susurro.crypto import BoxCache, Recipient, SessionKey, open_message, seal_message
+
+    monkeypatch.setattr(seal_module, "_LAYOUTS", {})
+    general_reads: list[bytes] = []
+    read_inner = seal_module._read_inner
+
+    def counted(data: bytes) -> InnerMessage:
+        general_reads.append(data)
+        return read_inner(data)
+
+    monkeypatch.setattr(seal_module, "_read_inner", counted)
+    alice, bob, carol = (IdentityKey.from_seed(bytes([s]) * 32) for s in (51, 52, 53))
+    alice_sk, bob_sk, carol_sk = SessionKey.generate(), SessionKey.generate(), SessionKey.generate()
+    bob_r = Recipient(name="bob", identity_key=bob.public, session_key=bob_sk.public, counter=1)
+    carol_r = Recipient(name="carol", identity_key=carol.public, session_key=carol_sk.public, counter=1)
+    conversations: list[dict[str, Any]] = [
+        {"recipients": [bob_r, carol_r]},
+        {"recipients": [bob_r], "direct": True},
+        {"recipients": [bob_r], "room": "r1", "head": SignedHead(bytes(32), 1, bytes(32))},
+        {"recipients": [bob_r], "room": "r2", "head": SignedHead(bytes([1]) * 32, 4, bytes(32))},
+    ]
+    for round_ in range(3):
+        for n, conversation in enumerate(conversations):
+            ciphertext = seal_message(
+                identity=alice,
+                boxes=BoxCache(alice_sk),
+                sender="alice",
+                body=f"round {round_}",
+                msg_id=f"m{round_}-{n}",
+                sent_at=1_732_000_000_000 + round_,
+                **conversation,
+            )["bob"]
+            opened = open_message(
+                boxes=BoxCache(bob_sk),
+                ciphertext=ciphertext,
+                relay_sender="alice",
+                sender_identity_key=alice.public,
+                sender_session_key=alice_sk.public,
+                own_name="bob",
+                own_identity_key=bob.public,
+            )
+            assert (opened.inner.body, opened.inner.msg_id) == (f"round {round_}", f"m{round_}-{n}")
+    assert len(general_reads) == len(conversations)  # the first round only
+
+
+def test_a_session_key_of_the_wrong_type_is_decrypt_failed() -> None:
+    """The Box is looked up inside the decryption's ``try`` (review-s8-opener finding 5)."""
+    from susurro.crypto import BoxCache, DecryptFailed, SessionKey, open_message
+
+    with pytest.raises(DecryptFailed):
+        open_message(
+            boxes=BoxCache(SessionKey.generate()),
+            ciphertext=bytes(80),
+            relay_sender="alice",
+            sender_identity_key=IdentityPublicKey(bytes(32)),
+            sender_session_key=bytearray(32),  # type: ignore[arg-type]
+            own_name="bob",
+            own_identity_key=IdentityPublicKey(bytes(32)),
+        )
