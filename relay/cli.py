@@ -290,8 +290,8 @@ def add_capacity_flags(limits: argparse._ArgumentGroup) -> None:
         "--flush-threads",
         type=_positive_int(0, 8),
         default=DEFAULT_FLUSH_THREADS,
-        help="threads per event loop that send a share of a message to a large room "
-        f"(0: the loop sends every copy itself; default {DEFAULT_FLUSH_THREADS})",
+        help="threads per event loop that send the copies of a message to a large room while the loop "
+        f"reads on (0: the loop sends every copy itself and waits; default {DEFAULT_FLUSH_THREADS})",
     )
     limits.add_argument(
         "--fanout-hold-ms",

@@ -40,8 +40,9 @@ DEFAULT_SEND_TIMEOUT = 30.0
 DEFAULT_FRAME_TIMEOUT = 30.0
 #: I/O threads (epoll loops), each owning a share of the connections; see decision 37.
 DEFAULT_IO_THREADS = 1
-#: Threads per I/O loop that flush a share of a large pass's outboxes (relay/outbox.py, FlushPool).
-DEFAULT_FLUSH_THREADS = 1
+#: Threads per I/O loop that send a large pass's copies while the loop goes on reading
+#: (relay/outbox.py, FlushPool): two, so the sends use both cores of a small machine (decision 63).
+DEFAULT_FLUSH_THREADS = 2
 #: Longest a pass that wrote to many members keeps its copies while more input is
 #: being read, so the next messages to the room leave in the same ``send`` per
 #: member (relay/loop.py, FANOUT_HOLD_OUTBOXES); and the most an operator may set.

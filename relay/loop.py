@@ -476,7 +476,11 @@ class Link:
         if self.outbox.drained:
             self.finish()
             return
-        self.update_mask()
+        with self._mask_lock:
+            # Ended on the next writable event once drained: a flush thread may be
+            # sending the rest right now, and would not tell this loop when it is done.
+            self.want_write = True
+            self._apply_mask()
         self.drain_deadline = time.monotonic() + server.flush_timeout
         self.loop.schedule(self, self.drain_deadline)
 
@@ -490,6 +494,10 @@ class Link:
                 with contextlib.suppress(OSError, ValueError):
                     self.loop.epoll.unregister(self.fd)
         self.outbox.abort(self.outbox.close_reason or "closed")
+        # A flush thread may still be in this outbox's send: the socket closes after it
+        # returns (and what it held is counted as dropped only then).
+        if not self.outbox.settle():
+            log.warning("closing fd=%d while a send to it has not returned", self.fd)
         if self.conn is not None and self.conn.joined:
             dropped = self.outbox.take_dropped()
             if dropped:
@@ -623,6 +631,9 @@ class EventLoop:
         except Exception:
             log.exception("I/O loop %d failed", self.index)
         finally:
+            if self.pool is not None:
+                # What the pool was handed leaves first (the sockets are non-blocking).
+                self.pool.wait_idle()
             for link in list(links.values()):
                 link.finish()
             if self.pool is not None:

@@ -93,32 +93,51 @@ def _cut_after_failure(outbox: Outbox) -> None:
 #: A pass's outboxes from which its flush is shared with the pool's threads: below
 #: it, waking a thread costs more than the sends it would take over.
 POOL_THRESHOLD = 256
-#: The longest a loop waits for a pool thread's share (a flush never blocks on a
-#: socket, so this bounds only a thread starved of the CPU).
+#: The longest a stopping loop waits for the pool's threads to flush what they were
+#: handed (a flush never blocks on a socket, so this bounds only a thread starved of the CPU).
 POOL_WAIT = 5.0
+#: Shares a pool thread may hold not yet flushed before the loop waits for it: the
+#: loop goes on routing while a pass's copies are sent, but not ever further ahead.
+POOL_BEHIND = 2
+#: The longest ``Outbox.settle`` waits for another thread's ``send`` on the outbox to return.
+SETTLE_WAIT = 1.0
 
 
 class _Helper:
-    __slots__ = ("done", "go", "share", "thread")
+    """One pool thread: the shares handed to it, oldest first, and how many are not flushed yet."""
+
+    __slots__ = ("cond", "pending", "queue", "thread")
 
     def __init__(self) -> None:
-        self.go = threading.Event()
-        self.done = threading.Event()
-        self.share: list[Outbox] = []
+        self.cond = threading.Condition(threading.Lock())
+        self.queue: deque[list[Outbox]] = deque()
+        self.pending = 0  # shares queued or being flushed
         self.thread: threading.Thread | None = None
+
+    def idle(self) -> bool:
+        return not self.pending
+
+    def behind_less(self) -> bool:
+        return self.pending < POOL_BEHIND
 
 
 class FlushPool:
-    """Threads that flush a share of a large pass's outboxes alongside the I/O thread.
+    """Threads that send a large pass's copies while the I/O thread goes on reading and routing.
 
     A message to a 1,000-member room is 1,000 ``send`` calls of 7-12 µs of
     kernel time each on loopback; ``socket.send`` releases the interpreter
-    lock, so while one thread is in the kernel another runs Python or its
-    own ``send``, and the fan-out uses more than one core. ``Outbox.flush``
-    is already safe from any thread (one flusher at a time per outbox), so
-    a pool thread only calls it. The I/O thread waits for the shares before
-    its next pass, so a pass's writes are done when its flush returns, as
-    without a pool.
+    lock, so the pool's threads send on both cores. ``flush`` hands each
+    thread an interleaved share and returns at once: the I/O thread does
+    not wait for the sends (it used to take a share itself and wait for
+    the others, and input that arrived meanwhile, often the rest of the
+    same upload or the next message to the room, waited a whole fan-out).
+    Each thread flushes its shares in the order they came, so a pass's
+    copies leave before a later pass's; copies routed to a member whose
+    outbox is still queued in a share leave with the earlier ones, in the
+    same ``send``. ``Outbox.flush`` is safe from any thread (one flusher
+    at a time per outbox, frames in the order offered), so a pool thread
+    only calls it; what its kernel leaves waits for a writable event, as
+    from the loop.
     """
 
     def __init__(self, threads: int, meter: Callable[[], Meter], name: str, threshold: int = POOL_THRESHOLD) -> None:
@@ -131,36 +150,56 @@ class FlushPool:
             helper.thread.start()
 
     def flush(self, outboxes: list[Outbox]) -> None:
-        parts = len(self._helpers) + 1
-        # Interleaved shares: a room's members joined in order, so each share
-        # holds as many early and late members as the others.
-        for index, helper in enumerate(self._helpers, 1):
-            helper.share = outboxes[index::parts]
-            helper.done.clear()
-            helper.go.set()
-        flush_each(outboxes[::parts])
+        """Hand ``outboxes`` to the threads in interleaved shares (a room's members joined in order,
+        so each share holds early and late members alike); returns without waiting."""
+        helpers = self._helpers
+        parts = len(helpers)
+        for index, helper in enumerate(helpers):
+            share = outboxes[index::parts] if parts > 1 else outboxes
+            with helper.cond:
+                if helper.pending >= POOL_BEHIND:
+                    # The sends are behind the routing: the loop waits (as it did for every pass
+                    # before), so input waits in the kernel and not in the outboxes' budgets.
+                    helper.cond.wait_for(helper.behind_less, POOL_WAIT)
+                helper.queue.append(share)
+                helper.pending += 1
+                helper.cond.notify()
+
+    def wait_idle(self, timeout: float = POOL_WAIT) -> bool:
+        """Wait until every share handed over has been flushed (at most ``timeout`` in all)."""
+        deadline = time.monotonic() + timeout
         for helper in self._helpers:
-            helper.done.wait(POOL_WAIT)
+            with helper.cond:
+                if not helper.cond.wait_for(helper.idle, max(0.0, deadline - time.monotonic())):
+                    return False
+        return True
 
     def stop(self) -> None:
+        """End the threads once what they were handed is flushed."""
         self._stopping = True
         for helper in self._helpers:
-            helper.go.set()
+            with helper.cond:
+                helper.cond.notify()
 
     def _run(self, helper: _Helper) -> None:
         # Its own meter (only it writes it), so flushing needs no lock on a shared one.
         use_batch(Batch(self._meter()))
+        cond = helper.cond
+        queue = helper.queue
         while True:
-            helper.go.wait()
-            helper.go.clear()
-            if self._stopping:
-                helper.done.set()
-                return
-            share, helper.share = helper.share, []
+            with cond:
+                while not queue and not self._stopping:
+                    cond.wait()
+                if not queue:
+                    return
+                share = queue.popleft()
             try:
                 flush_each(share)
             finally:
-                helper.done.set()
+                with cond:
+                    helper.pending -= 1
+                    if not helper.pending:
+                        cond.notify_all()
 
 
 _local = threading.local()
@@ -488,6 +527,20 @@ class Outbox:
         with self._lock:
             dropped = self._give_up(reason)
         _account(_current().meter, -dropped)
+
+    def settle(self, timeout: float = SETTLE_WAIT) -> bool:
+        """Once aborted: wait until no thread is inside this outbox's ``send`` (none starts after
+        the abort), so its socket can be closed. A pool thread may be sending to it while its
+        loop closes the connection; closing the descriptor under that ``send`` could let the
+        bytes reach whatever connection is given the same descriptor number next."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if not self._flushing:
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.0002)  # the send is non-blocking: it returns within microseconds of a core
 
     def _give_up(self, reason: str) -> int:
         """Close and drop what is queued (caller holds the lock); returns the bytes dropped.
