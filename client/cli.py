@@ -270,6 +270,8 @@ def _main(argv: list[str] | None) -> int:
         remembered_rooms=counters.rooms.get(relay_label, ()),
     )  # fmt: skip
     counters.room_source = (relay_label, session.rooms.remember)  # label pins and heads outlive the process
+    session.rooms.restore_invitations(counters.invitations.get(relay_label, ()))  # and invitations not answered
+    counters.invitation_source = (relay_label, session.rooms.invites.saved)
     try:
         connection, stop_relay = connect(args, session, events, output, tls)
     except (ConnectFailed, ValueError) as exc:

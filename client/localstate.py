@@ -30,6 +30,7 @@ from .home_upgrade import adopt_named_files
 from .mailbox import Mailbox
 from .mailstate import MailState
 from .prekeyring import PrekeyRing
+from .room_invites import MAX_INVITATIONS, SavedInvitation
 from .rooms import RememberedRoom
 from .unconfirmed import Unconfirmed
 
@@ -91,6 +92,11 @@ class CounterState:
         self.rooms: dict[str, list[RememberedRoom]] = {}
         #: Set by the view once its session exists: (relay, the session's ``RoomBook.remember``).
         self.room_source: tuple[str, Callable[[], list[RememberedRoom]]] | None = None
+        #: Per relay: the invitations still pending when the last run saved (32 at most a relay, each a
+        #: few hundred bytes), so a restart does not lose them unsaid.
+        self.invitations: dict[str, list[SavedInvitation]] = {}
+        #: Set by the view once its session exists: (relay, the session's ``InviteDesk.saved``).
+        self.invitation_source: tuple[str, Callable[[], list[SavedInvitation]]] | None = None
         self.unconfirmed = Unconfirmed()
         data = read_checked(path, forbidden_mode=0o077, max_bytes=MAX_STATE_FILE_BYTES, fix=f"run 'chmod 600 {path}'")
         if data is not None:
@@ -113,6 +119,7 @@ class CounterState:
             if "unconfirmed" in state:  # files from before it keep their counters
                 self.unconfirmed = Unconfirmed.load(state["unconfirmed"])
             self.replay.ended_sessions.update((bytes(key), None) for key in state.get("ended", []))
+            self.invitations = _saved_invitations(state.get("invitations"))
         except (nacl.exceptions.CryptoError, CryptoError, ValueError, TypeError, KeyError):
             # Damaged or another identity's: start afresh (peers see a reset), never crash the client.
             self.counters = SendCounters()
@@ -129,6 +136,7 @@ class CounterState:
             "rooms": self._rooms_to_save(),
             "unconfirmed": self.unconfirmed.export(),
             "ended": list(self.replay.ended_sessions),
+            "invitations": self._invitations_to_save(),
         }
         private_directory(self.path.parent)
         write_atomically(self.path, bytes(self._box.encrypt(msgpack.packb(state, use_bin_type=True))))
@@ -138,6 +146,27 @@ class CounterState:
             relay, remember = self.room_source
             self.rooms[relay] = remember()
         return {relay: _remembered_rows(rooms) for relay, rooms in self.rooms.items()}
+
+    def _invitations_to_save(self) -> dict[str, list[list[object]]]:
+        if self.invitation_source is not None:
+            relay, pending = self.invitation_source
+            self.invitations[relay] = pending()
+        return {relay: [i.row() for i in kept[:MAX_INVITATIONS]] for relay, kept in self.invitations.items() if kept}
+
+
+def _saved_invitations(stored: object) -> dict[str, list[SavedInvitation]]:
+    """The state file's invitations: per relay, the first ``MAX_INVITATIONS`` rows that are exactly what
+    this client writes (``SavedInvitation.from_row``); anything else is left out, and never costs the
+    counters and streams saved beside them."""
+    if not isinstance(stored, dict):
+        return {}
+    kept: dict[str, list[SavedInvitation]] = {}
+    for relay, rows in stored.items():
+        if isinstance(relay, str) and isinstance(rows, list):
+            valid = [i for i in map(SavedInvitation.from_row, rows[:MAX_INVITATIONS]) if i is not None]
+            if valid:
+                kept[relay] = valid
+    return kept
 
 
 def _remembered_rows(rooms: list[RememberedRoom]) -> list[list[object]]:

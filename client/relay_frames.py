@@ -141,7 +141,8 @@ class RelayFrames:
             self._emit(frame)
         for peer in list(self._members):  # what they never confirmed, sealed to their sessions now
             admitted += self._resender.arrived(peer)
-        return [connected, *admitted, ev.Roster(members=tuple(p.info() for p in self._members))]
+        restored = self.rooms.invites.take_restored()  # invitations kept from the last run, once
+        return [connected, *restored, *admitted, ev.Roster(members=tuple(p.info() for p in self._members))]
 
     def _on_joined(self, joined: JoinedFrame, now: float) -> list[ev.Event]:
         events = self._members.admit(joined.member, Via.JOINED, now).events

@@ -86,6 +86,7 @@ def _room_json(event: ev.Event) -> dict[str, Any] | None:
             "by": event.by,
             "known": event.known,
             "inviter_key_mismatch": event.other_key,
+            "restored": event.restored,
             **base,
         }
     if isinstance(event, InvitationDropped):
@@ -137,9 +138,10 @@ def _room_text(event: ev.Event) -> str | None:
     if isinstance(event, InvitationReceived):
         who = inviter_words(event.by, known=event.known, other_key=event.other_key)
         label = printable(event.room)
+        when = ", before you last quit (still waiting)" if event.restored else ""
         return (
-            f"* {who} invited you to room {where}: /accept-invite {label} to follow it, /decline-invite {label} "
-            "to let it go (nothing of the room is kept until you accept)"
+            f"* {who} invited you to room {where}{when}: /accept-invite {label} to follow it, /decline-invite "
+            f"{label} to let it go (nothing of the room is kept until you accept)"
         )
     if isinstance(event, InvitationDropped) and event.reason is DropReason.WITHDRAWN:
         return f"* the invitation from {printable(event.by)} to room {where} was {_WITHDRAWN}"

@@ -167,6 +167,7 @@ class RoomCommands:
                     "by": invitation.inviter,
                     "known": invitation.known_inviter,
                     "inviter_key_mismatch": invitation.other_key,
+                    "restored": invitation.restored,
                 }
                 who = inviter_words(invitation.inviter, known=invitation.known_inviter, other_key=invitation.other_key)
                 text = f"* {who} invited you to {printable(invitation.shown)}"

@@ -7,12 +7,14 @@ like, and the relay pushes each one. A room we did not create, ask for
 ``rooms.RoomBook`` verifies its whole log once, to know that an admin of it
 really added us and who (the signer of the entry that made us a member this
 time, never what one page of the log showed), then lets the log go and keeps
-only an ``Invitation`` here (the room id, its signed label, the inviter), in
-memory and nowhere else. No log, no heads, no keys, no history, no label pin
-until the user accepts; accepting fetches and verifies the log again, as
-``/join`` would. Consent covers one membership: after a leave or a removal,
-another key's add is an invitation again (``readded``). A pending room pushed
-again is checked again, and withdrawn if its log no longer names us.
+only an ``Invitation`` here (the room id, its signed label, the inviter, the
+head checked), in memory and, between runs, as a ``SavedInvitation`` row of
+the sealed state file (``localstate``; restored under the same bounds). No
+log, no heads, no keys, no history, no label pin until the user accepts;
+accepting fetches and verifies the log again, as ``/join`` would. Consent
+covers one membership: after a leave or a removal, another key's add is an
+invitation again (``readded``). A pending room pushed again is checked
+again, and withdrawn if its log no longer names us.
 
 ``Invitations`` is bounded: ``MAX_INVITATIONS`` pending at once and
 ``MAX_INVITATIONS_PER_INVITER`` from one identity key. Past either, the
@@ -32,11 +34,13 @@ from __future__ import annotations
 import enum
 import hmac
 from collections import OrderedDict
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 
 from susurro.crypto import short_room_id
+from susurro.crypto.membership import MAX_ENTRY_TEXT_CHARS
 from susurro.protocol import name_key
+from susurro.protocol.limits import PUBLIC_KEY_SIZE, ROOM_ID_SIZE
 
 from . import events as ev
 from .errors import SendError
@@ -65,6 +69,10 @@ MAX_CONSENTED = MAX_DECLINED
 _INTEGRITY = frozenset({RoomWarning.BAD_LOG, RoomWarning.FORK})
 
 
+#: The highest head a saved invitation may name (a room's log is far shorter; a bound for a damaged file).
+MAX_SAVED_SEQ = 2**32
+
+
 class NoInvitation(SendError):
     """No pending invitation answers to that name (accepted, declined or let go meanwhile)."""
 
@@ -85,6 +93,8 @@ class Invitation:
     seq: int = 0
     #: The trust store holds another key for the inviter's name: not the person the user knows by it.
     other_key: bool = False
+    #: Kept from an earlier run (the sealed state file), not received in this one.
+    restored: bool = False
 
     @property
     def short_id(self) -> str:
@@ -93,6 +103,42 @@ class Invitation:
     @property
     def shown(self) -> str:
         return f"{self.label}#{self.short_id}"
+
+    def saved(self) -> SavedInvitation:
+        return SavedInvitation(self.room_id, self.label, self.inviter, self.inviter_key, self.seq)
+
+
+@dataclass(frozen=True, slots=True)
+class SavedInvitation:
+    """A pending invitation as the sealed state file keeps it between runs: the ``Invitation`` without
+    the trust store's verdicts on the inviter (taken again from the trust store at the next start). No
+    log, entry or head hash: the room's id and signed label are what a followed room's row keeps, and
+    the inviter's name and key are what accepting shows of its log."""
+
+    room_id: bytes
+    label: str
+    inviter: str
+    inviter_key: bytes
+    seq: int
+
+    def row(self) -> list[object]:
+        return [self.room_id, self.label, self.inviter, self.inviter_key, self.seq]
+
+    @classmethod
+    def from_row(cls, row: object) -> SavedInvitation | None:
+        """One row as this client writes it, or None (anything else is left out, never guessed at)."""
+        if not isinstance(row, list | tuple) or len(row) != 5:
+            return None
+        room_id, label, inviter, key, seq = row
+        if not (isinstance(room_id, bytes) and len(room_id) == ROOM_ID_SIZE):
+            return None
+        if not (isinstance(key, bytes) and len(key) == PUBLIC_KEY_SIZE):
+            return None
+        if not all(isinstance(text, str) and 0 < len(text) <= MAX_ENTRY_TEXT_CHARS for text in (label, inviter)):
+            return None
+        if not (type(seq) is int and 0 < seq <= MAX_SAVED_SEQ):
+            return None
+        return cls(room_id, label, inviter, key, seq)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,6 +150,8 @@ class InvitationReceived(RoomEvent):
     known: bool
     #: The trust store knows ``by`` under another key: someone else using the name.
     other_key: bool = False
+    #: Kept from an earlier run (the state file): still waiting, not a new invitation.
+    restored: bool = False
 
 
 class DropReason(enum.Enum):
@@ -187,6 +235,7 @@ class Invitations:
             by=invitation.inviter,
             known=invitation.known_inviter,
             other_key=invitation.other_key,
+            restored=invitation.restored,
         )
         return [*events, received]
 
@@ -276,6 +325,8 @@ class InviteDesk:
         #: whose turn came, fetched from ``create``: each keeps its place until the answer comes.
         self._waiting: OrderedDict[bytes, None] = OrderedDict()
         self._starting: set[bytes] = set()
+        #: The events of invitations restored from the state file, until the views are told.
+        self._restored: list[RoomEvent] = []
         #: Rooms the user accepted or asked for (or our own key proved ours) whose log is on its way:
         #: until it is fetched to the relay's head, an add of us in any of its pages is consented to.
         self._consented: OrderedDict[bytes, None] = OrderedDict()
@@ -287,6 +338,28 @@ class InviteDesk:
         self._accepting: OrderedDict[bytes, Invitation] = OrderedDict()
         #: Rooms that showed their one integrity warning while only checked (``alerts``).
         self._alerted: OrderedDict[bytes, None] = OrderedDict()
+
+    def saved(self) -> list[SavedInvitation]:
+        """The pending invitations to keep for the next run (the state file's rows; nothing else)."""
+        return [invitation.saved() for invitation in self.invitations.pending()]
+
+    def restore(self, saved: Iterable[SavedInvitation], followed: Container[bytes] = ()) -> None:
+        """The invitations an earlier run kept, pending again (oldest first) under the same bounds as any
+        (``offer``: 32, 4 from one inviter), the inviter judged by the trust store as it is now; a room
+        ``followed`` meanwhile is not offered. Their events wait for ``take_restored``."""
+        for old in list(saved)[: self.invitations.limit]:
+            if old.room_id in followed or not self.invitations.wanted(old.room_id):
+                continue
+            invitation = Invitation(
+                old.room_id, old.label, old.inviter, old.inviter_key, self._known(old.inviter, old.inviter_key),
+                old.seq, self._other_key(old.inviter, old.inviter_key), restored=True,
+            )  # fmt: skip
+            self._restored.extend(self.invitations.offer(invitation))
+
+    def take_restored(self) -> list[RoomEvent]:
+        """The restored invitations' events, once (at the first welcome, so the views list them)."""
+        events, self._restored = self._restored, []
+        return events
 
     def consent(self, room_id: bytes) -> None:
         """The user asked for this room (by its id or its label): its log is followed, not checked."""

@@ -18,6 +18,8 @@ the key the trust store pinned; rooms are keyed by id, the label is only shown.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from susurro.crypto import EntryKind, RoomLogError, RoomPolicy, verify_log
 from susurro.crypto.seal import SignedHead
 from susurro.protocol import (
@@ -37,6 +39,7 @@ from . import events as ev
 from . import room_checks as checks
 from .room_events import RoomAlert, RoomCreated, RoomReady, RoomWarning
 from .room_heads import RoomHeads, SendGate, claimed_fork
+from .room_invites import SavedInvitation
 from .room_log import MAX_KNOWN_ROOMS, MAX_REMEMBERED_ROOMS, RULES, KnownRoom, MemberSpan, RememberedRoom
 from .room_requests import Change
 from .verified_rooms import VerifiedRooms
@@ -223,6 +226,11 @@ class RoomBook(VerifiedRooms):
         self._rooms.pop(room_id, None)
         self._remembered.pop(room_id, None)
         self._by_label = {key: rid for key, rid in self._by_label.items() if rid != room_id}
+
+    def restore_invitations(self, saved: Iterable[SavedInvitation]) -> None:
+        """Invitations an earlier run kept (the state file), pending again; a room remembered as followed
+        (accepted meanwhile, here or on another device) is not one."""
+        self.invites.restore(saved, followed=self._remembered)
 
     def accept(self, room: bytes | str) -> RoomFetch:
         """Follow an invitation (``room_invites.InviteDesk.accept``): its log is fetched from ``create``."""

@@ -48,8 +48,9 @@ class InvitationViews(Views):
             text = s(key, by=printable(event.by), room=room)
             self.invitations[event.room_id] = InvitationItem(room_id=event.room_id, room=room, text=text)
             out = self._unlisted(event.room_id)  # re-added after we left: no longer a room of ours
-            out += self._notice(ROOM, f"{text}. {s('invitation_hint')}")
-            if self.notifications and not self.focused:
+            hint = s("invitation_restored_hint") if event.restored else s("invitation_hint")
+            out += self._notice(ROOM, f"{text}. {hint}")
+            if self.notifications and not self.focused and not event.restored:  # not news: no pop-up each
                 out.append(Notify(title=room, body=text))
             return [*out, self.invitation_rows(), self.sidebar()]
         if isinstance(event, InvitationDropped):

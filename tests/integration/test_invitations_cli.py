@@ -2,12 +2,15 @@
 
 Anyone may add bob to a room (an admin's ``add`` needs no consent), so 40
 throwaway identities each create a room and add him. Each is an invitation:
-bob's client keeps at most ``MAX_INVITATIONS`` of them, in memory, and
+bob's client keeps at most ``MAX_INVITATIONS`` of them, and
 nothing of any room (no log, no label pin, no remembered head in the state
 file) until he accepts one; the one he accepts is followed like any room,
-the one he declines leaves nothing. Run once with every room taken as
-consented (the old behaviour): the first ``invitation`` never comes, and the
-state file remembers all 40 rooms.
+the one he declines leaves nothing. Those still waiting when he quits are
+kept in the sealed state file (their records only) and offered again when he
+starts. Run once with every room taken as consented (the old behaviour): the
+first ``invitation`` never comes, and the state file remembers all 40 rooms;
+with the invitations left out of the state file, the restarted bob is offered
+none.
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ from tests.helpers.processes import CliProcess, RelayProcess
 
 #: Throwaway identities, each with a room of its own that bob is added to.
 FLOOD = 40
-
 
 
 def throwaway_adds(relay: RelayProcess, n: int, bob_key: bytes) -> bytes:
@@ -83,3 +85,13 @@ def test_a_flood_of_adds_leaves_bounded_invitations_and_nothing_kept_until_accep
     state = CounterState(identity, local_path(LocalFile.STATE, identity.public))
     remembered = [room.room_id for kept in state.rooms.values() for room in kept]
     assert remembered == [rooms[FLOOD - 1]]
+    # The 30 still waiting are kept (sealed, their records only), and bob restarted is told of each again.
+    waiting = rooms[FLOOD - MAX_INVITATIONS : FLOOD - 2]
+    assert [i.room_id for kept in state.invitations.values() for i in kept] == waiting
+    again = CliProcess("bob", home, relay.address)
+    cli_clients.append(again)
+    again.expect_event("connected", name="bob")
+    restored = [again.expect_event("invitation") for _ in waiting]
+    assert [e["room_id"] for e in restored] == [r.hex() for r in waiting] and all(e["restored"] for e in restored)
+    again.type(f"/accept-invite spam-{FLOOD - 3}")
+    again.expect_event("room_ready", room=f"spam-{FLOOD - 3}")

@@ -1,0 +1,125 @@
+"""Pending invitations outlive a restart, sealed in the state file, bounded as in memory, and nothing more.
+
+A real ``RelayCore`` with real SQLite (``test_client_rooms.Client``) makes the invitations; the state file
+is the real sealed file (``localstate.CounterState``) in a temporary home, written and read again as a
+restarted client does. Run once with the invitations left out of the file: the restart test fails (bob's
+invitation was gone, and nothing said so).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgpack
+import nacl.secret
+from hypothesis import given
+from hypothesis import strategies as st
+
+from susurro.client.localstate import STATE_PERSON, CounterState
+from susurro.client.render import event_to_json, event_to_text
+from susurro.client.room_invites import (
+    MAX_INVITATIONS,
+    MAX_INVITATIONS_PER_INVITER,
+    InvitationReceived,
+    SavedInvitation,
+)
+from susurro.client.rooms import RememberedRoom, RoomBook
+from susurro.crypto import EntryKind, IdentityKey, RoomPolicy
+from susurro.crypto.history import derive_local_key
+from susurro.crypto.membership import MAX_ENTRY_TEXT_CHARS
+from susurro.protocol import RoomFetch
+from susurro.relay import RelayCore
+from tests.unit.test_client_rooms import T, everyone
+from tests.unit.test_room_invites import alice_adds_bob, core
+
+__all__ = ["core"]  # the fixture, shared
+
+
+def test_a_pending_invitation_outlives_a_restart_sealed_and_only_its_record(core: RelayCore, tmp_path: Path) -> None:
+    alice, bob, room = alice_adds_bob(core)
+    alice.send(alice.book.create("lab", RoomPolicy.INVITE, T))
+    alice.pump()
+    lab = alice.book.state("lab")
+    assert lab is not None
+    alice.send(alice.book.change(lab.room_id, EntryKind.ADD, "bob", bob.ik, T))
+    everyone(alice, bob)
+    bob.book.invites.decline("lab")  # declined: not kept for the next run
+    path = tmp_path / "state"
+    first = CounterState(bob.identity, path)
+    first.invitation_source = ("relay:1", bob.book.invites.saved)
+    first.save(0.0, force=True)
+    sealed = path.read_bytes()
+    assert b"ops" not in sealed and b"alice" not in sealed and alice.ik not in sealed  # sealed at rest
+
+    restarted = CounterState(bob.identity, path)
+    (kept,) = restarted.invitations["relay:1"]
+    assert kept == SavedInvitation(room, "ops", "alice", alice.ik, kept.seq) and kept.seq >= 1
+    book = RoomBook("bob", bob.identity, pinned={"alice": alice.ik}.get)
+    book.restore_invitations(restarted.invitations["relay:1"])
+    (said,) = book.invites.take_restored()
+    assert isinstance(said, InvitationReceived) and said.restored and said.known and said.room_id == room
+    assert book.invites.take_restored() == []  # said once
+    assert "before you last quit" in (event_to_text(said) or "") and event_to_json(said)["restored"] is True
+    assert book.state(room) is None and book.remember() == [] and book.pinned_id("ops") is None
+    fetch = book.accept("ops")  # the user answers it as before the restart: its log from create
+    assert isinstance(fetch, RoomFetch) and fetch.room == room and fetch.from_seq == 0
+
+    # accepted on another device meanwhile: the room is followed, so its invitation is not one any more
+    followed = RoomBook("bob", bob.identity, remembered=[RememberedRoom(room, "ops", 1, bytes(32))])
+    followed.restore_invitations(restarted.invitations["relay:1"])
+    assert followed.invites.take_restored() == [] and room not in followed.invites.invitations
+
+
+def row(n: int, inviter: int) -> list[object]:
+    return [bytes([n % 256, n // 256]) * 16, f"r{n}", f"i{inviter}", bytes([inviter]) * 32, 1]
+
+
+def test_a_state_file_holds_and_restores_no_more_than_the_bounds_and_junk_costs_nothing(tmp_path: Path) -> None:
+    identity = IdentityKey.generate()
+    junk: list[object] = [
+        "x",
+        [b"short", "r", "i", bytes(32), 1],
+        [bytes(32), "r" * (MAX_ENTRY_TEXT_CHARS + 1), "i", bytes(32), 1],
+        [bytes(32), "r", "i", bytes(31), 1],
+        [bytes(32), "r", "", bytes(32), 1],
+        [bytes(32), "r", "i", bytes(32), True],
+        [bytes(32), "r", "i", bytes(32), 1, "extra"],
+    ]
+    rows = junk + [row(n, inviter=n % 3) for n in range(1000)]
+    state = {"send": [["main", bytes(32), 7]], "recv": [], "invitations": {"relay:1": rows, 5: rows, "other": "x"}}
+    box = nacl.secret.SecretBox(derive_local_key(identity, STATE_PERSON))
+    path = tmp_path / "state"
+    path.write_bytes(bytes(box.encrypt(msgpack.packb(state, use_bin_type=True))))
+    path.chmod(0o600)
+    loaded = CounterState(identity, path)
+    assert loaded.counters.table == {("main", bytes(32)): 7}  # the counters beside them are kept
+    assert list(loaded.invitations) == ["relay:1"]
+    kept = loaded.invitations["relay:1"]
+    assert len(kept) <= MAX_INVITATIONS and all(s.label.startswith("r") and len(s.room_id) == 32 for s in kept)
+    book = RoomBook("bob", identity)
+    book.restore_invitations(kept)
+    pending = book.invites.invitations.pending()
+    assert len(pending) <= MAX_INVITATIONS
+    for inviter in range(3):
+        assert len([i for i in pending if i.inviter == f"i{inviter}"]) <= MAX_INVITATIONS_PER_INVITER
+    loaded.invitation_source = ("relay:1", book.invites.saved)
+    loaded.save(0.0, force=True)
+    again = CounterState(identity, path)
+    assert again.invitations["relay:1"] == book.invites.saved()
+
+
+texts = st.text(min_size=1, max_size=MAX_ENTRY_TEXT_CHARS)
+
+
+@given(st.binary(min_size=32, max_size=32), texts, texts, st.binary(min_size=32, max_size=32), st.integers(1, 2**32))
+def test_a_saved_invitation_reads_back_as_written(room: bytes, label: str, inviter: str, key: bytes, seq: int) -> None:
+    saved = SavedInvitation(room, label, inviter, key, seq)
+    packed = msgpack.unpackb(msgpack.packb(saved.row(), use_bin_type=True), raw=False)
+    assert SavedInvitation.from_row(packed) == saved
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.binary(max_size=40) | st.text(max_size=200),
+                    lambda inner: st.lists(inner, max_size=6), max_leaves=12))  # fmt: skip
+def test_anything_else_in_its_place_is_left_out(value: object) -> None:
+    saved = SavedInvitation.from_row(value)
+    assert saved is None or SavedInvitation.from_row(saved.row()) == saved
