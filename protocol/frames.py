@@ -17,59 +17,35 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
-import msgpack
-
-from .errors import ErrorCode, LocalProtocolError, ProtocolError, RemoteProtocolError
-from .framing import encode_frame, pack_payload, unpack_payload
+from .errors import ProtocolError
+from .fastpath import MAX_RAW_NAME_CHARS as MAX_RAW_NAME_CHARS
+from .fastpath import MSG_ID_CHARS, array_header, check_msg_id, check_str, fail, send_fields_ok
+from .fastpath import DeliverEncoder as DeliverEncoder
+from .fastpath import decode_frame as decode_frame
+from .fastpath import encode_ack as encode_ack
+from .framing import encode_frame, pack_payload
 from .limits import (
     CHALLENGE_SIZE,
     DEFAULT_MAX_FRAME,
-    LENGTH_PREFIX_SIZE,
     MAX_CODE_CHARS,
     MAX_DETAIL_CHARS,
     MAX_MAP_LEN,
-    MAX_MSG_ID_CHARS,
-    MAX_NAME_CHARS,
     MAX_ROSTER,
     PROTOCOL_VERSION,
     PUBLIC_KEY_SIZE,
     SIGNATURE_SIZE,
 )
 
-#: How long a name field may be for the frame to parse at all: a parsing bound
-#: derived from MAX_NAME_CHARS, not a second name limit. Parsing a longer
-#: string than the name rules allow lets them refuse it with ``bad_name`` and
-#: the reason ("at most 32 characters", "send it normalized") rather than a
-#: bare ``bad_field``.
-MAX_RAW_NAME_CHARS = 4 * MAX_NAME_CHARS
 #: Timestamps are whole seconds since the Unix epoch, 0 .. year 9999.
 MAX_TIMESTAMP = 253_402_300_799
-
-
-def _fail(detail: str) -> LocalProtocolError:
-    return LocalProtocolError(ErrorCode.BAD_FIELD, detail)
-
-
-def _check_str(name: str, value: object, max_chars: int, *, allow_empty: bool = False) -> None:
-    if not isinstance(value, str):
-        raise _fail(f"{name} must be a string")
-    if not value and not allow_empty:
-        raise _fail(f"{name} must not be empty")
-    if len(value) > max_chars:
-        raise _fail(f"{name} is longer than {max_chars} characters")
-
-
-_MSG_ID_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-")
-
-
-def _check_msg_id(value: object) -> None:
-    """Message ids are opaque tokens: ASCII letters, digits, ``_`` and ``-``.
-
-    The relay logs them; a free-text id could forge lines in its audit log.
-    """
-    _check_str("id", value, MAX_MSG_ID_CHARS)
-    if not isinstance(value, str) or not _MSG_ID_CHARS.issuperset(value):
-        raise _fail("id may only hold ASCII letters, digits, '_' and '-'")
+# The checks and the per-message work the relay shares with these frames live in
+# fastpath.py, which mypyc compiles (this module's dataclasses it cannot): the old
+# names are kept for the frame modules and tests that use them.
+_fail = fail
+_check_str = check_str
+_check_msg_id = check_msg_id
+_MSG_ID_CHARS = MSG_ID_CHARS
+_send_fields_ok = send_fields_ok
 
 
 def _check_bytes(name: str, value: object, *, size: int | None = None, max_size: int | None = None) -> None:
@@ -87,10 +63,6 @@ def _check_int(name: str, value: object, low: int, high: int) -> None:
         raise _fail(f"{name} must be an integer")
     if not low <= value <= high:
         raise _fail(f"{name} must be in {low}..{high}")
-
-
-_STR_ONLY = {str}
-_BYTES_ONLY = {bytes}
 
 
 def _check_names(name: str, value: object, max_items: int) -> None:
@@ -237,30 +209,6 @@ class Send(Frame):
             return frame
         values = _take(raw, ("id", "to"))  # names a missing field
         return cls(id=values["id"], to=values["to"])
-
-
-def _send_fields_ok(msg_id: object, to: object) -> bool:
-    """All of ``Send``'s checks at once for the common, valid case.
-
-    In bulk and at C speed (``map`` over builtins, no Python step per entry):
-    the relay checks every send, and a 499-recipient one walked entry by
-    entry cost more than routing it. False means "look closer", not
-    "invalid": the entry-by-entry checks then name the problem.
-    """
-    return (
-        type(msg_id) is str
-        and 0 < len(msg_id) <= MAX_MSG_ID_CHARS
-        and _MSG_ID_CHARS.issuperset(msg_id)
-        and (type(to) is dict or isinstance(to, Mapping))  # the ABC check only when it is not a dict
-        and 0 < len(to) <= MAX_MAP_LEN
-        and set(map(type, to)) == _STR_ONLY
-        and "" not in to
-        and max(map(len, to)) <= MAX_RAW_NAME_CHARS
-        and set(map(type, to.values())) == _BYTES_ONLY
-        # Every value is bytes by now, so falsy means empty; all() stops at the
-        # first and compares nothing (b"" not in ... compares each).
-        and all(to.values())
-    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -535,152 +483,14 @@ class Dropped(Frame):
 RELAY_FRAMES[Dropped.TYPE] = Dropped
 
 
-def decode_frame(
-    payload: bytes | memoryview,
-    allowed: Mapping[str, type[Frame]],
-    *,
-    max_bin_len: int = DEFAULT_MAX_FRAME,
-) -> Frame:
-    """Turn one frame payload from the network into a validated frame.
-
-    ``allowed`` is ``CLIENT_FRAMES`` on the relay and ``RELAY_FRAMES`` on a
-    client: a frame type meant for the other direction is a ``bad_type``.
-    """
-    raw = unpack_payload(payload, max_bin_len=max_bin_len)
-    if not isinstance(raw, dict):
-        raise RemoteProtocolError(ErrorCode.BAD_FRAME, "a frame must be a msgpack map")
-    version = raw.get("v")
-    if type(version) is not int or version != PROTOCOL_VERSION:
-        shown = repr(version)[:20] if isinstance(version, (int, str)) else type(version).__name__
-        detail = f"unsupported protocol version {shown}; this side speaks {PROTOCOL_VERSION}"
-        raise RemoteProtocolError(ErrorCode.BAD_VERSION, detail)
-    kind = raw.get("t")
-    if not isinstance(kind, str) or kind not in allowed:
-        shown = repr(kind)[:40] if isinstance(kind, (int, str)) else type(kind).__name__
-        raise RemoteProtocolError(ErrorCode.BAD_TYPE, f"unexpected frame type {shown}")
-    try:
-        return allowed[kind].from_wire(raw)
-    except LocalProtocolError as exc:
-        raise RemoteProtocolError(exc.code, f"{kind}: {exc.detail}") from None
-    except TypeError:
-        # A nested value of the wrong shape (e.g. a list where a map belongs).
-        raise RemoteProtocolError(ErrorCode.BAD_FIELD, f"{kind}: malformed fields") from None
-
-
 def encode(frame: Frame, *, max_frame: int = DEFAULT_MAX_FRAME) -> bytes:
     """Serialize a frame with its length prefix, refusing one over ``max_frame``."""
     return encode_frame(pack_payload(frame.to_wire()), max_frame=max_frame)
 
 
-class DeliverEncoder:
-    """Packs the ``deliver`` frames of one ``send`` for the relay's hot path.
-
-    Every copy of a message carries the same ``from`` and ``id``; only the
-    ciphertext differs, and in one ``send`` the ciphertexts are all padded to
-    the same few sizes. So the frame's fixed part (length prefix, map header,
-    ``v``, ``t``, ``from``, ``id``, the ``ct`` key and its ``bin`` header) is
-    checked and packed once per size, and each recipient costs one
-    concatenation of that prefix and its ciphertext: no msgpack call and no
-    frame object per copy. The bytes are identical to
-    ``encode(Deliver(sender=..., id=..., ct=ct), max_frame=...)``
-    (tests/unit/test_fast_path.py).
-    """
-
-    __slots__ = ("_head", "_max_frame", "_prefixes")
-
-    def __init__(
-        self, sender: str, msg_id: str, *, max_frame: int = DEFAULT_MAX_FRAME, id_checked: bool = False
-    ) -> None:
-        # What Deliver checks of the shared fields, once (not a Deliver object
-        # per send: building and unpacking one cost more than the checks).
-        # ``id_checked``: only ``for_send``'s, whose id a ``Send`` has checked already.
-        _check_str("from", sender, MAX_RAW_NAME_CHARS)
-        if not id_checked:
-            _check_msg_id(msg_id)
-        self._start(sender, msg_id, max_frame)
-
-    @classmethod
-    def for_send(cls, sender: str, send: Send, *, max_frame: int = DEFAULT_MAX_FRAME) -> DeliverEncoder:
-        """The encoder for the copies of ``send``: its id is not checked again, since a ``Send``
-        exists only with an id that passed ``Deliver``'s check (``_send_fields_ok`` or ``__post_init__``)."""
-        # Through __init__, not cls.__new__ and _start: a class compiled with mypyc has no __new__ to call.
-        return cls(sender, send.id, max_frame=max_frame, id_checked=True)
-
-    def _start(self, sender: str, msg_id: str, max_frame: int) -> None:
-        # Written out, not packed from a dict: once per send, the dict and its
-        # pack were most of what an encoder cost (3.4 -> 1.3 µs).
-        self._head = _DELIVER_START + _packed_str(sender) + _ID_KEY + _packed_str(msg_id) + _CT_KEY
-        self._max_frame = max_frame
-        #: Ciphertext length -> the frame's bytes before the ciphertext.
-        self._prefixes: dict[int, bytes] = {}
-
-    def frame(self, ct: bytes) -> bytes:
-        if type(ct) is not bytes or not ct:
-            raise LocalProtocolError(ErrorCode.BAD_FIELD, "ct must be non-empty binary")
-        prefix = self._prefixes.get(len(ct))
-        if prefix is None:
-            prefix = self._prefixes[len(ct)] = self._prefix(len(ct))
-        return prefix + ct
-
-    def _prefix(self, size: int) -> bytes:
-        bin_header = _bin_header(size)
-        payload_size = len(self._head) + len(bin_header) + size
-        if payload_size > self._max_frame:
-            raise LocalProtocolError(
-                ErrorCode.FRAME_TOO_LARGE,
-                f"frame of {payload_size} bytes exceeds the limit of {self._max_frame} bytes",
-            )
-        return payload_size.to_bytes(LENGTH_PREFIX_SIZE, "big") + self._head + bin_header
-
-
-def _packed_str(text: str) -> bytes:
-    try:
-        packed: bytes = msgpack.packb(text)
-    except UnicodeEncodeError:  # a lone surrogate, as pack_payload says it
-        raise LocalProtocolError(ErrorCode.BAD_FIELD, "text is not valid Unicode (lone surrogate)") from None
-    return packed
-
-
-#: A ``deliver`` map up to the sender's name (five entries; ``v``, ``t`` and the
-#: ``from`` key, in ``to_wire``'s order), and the keys that follow it.
-_DELIVER_START = b"\x85" + b"".join(map(msgpack.packb, ("v", PROTOCOL_VERSION, "t", Deliver.TYPE, "from")))
-_ID_KEY: bytes = msgpack.packb("id")
-_CT_KEY: bytes = msgpack.packb("ct")
-
-
-def _bin_header(size: int) -> bytes:
-    """msgpack's header for a ``bin`` of ``size`` bytes (bin 8, 16 or 32), as ``packb`` writes it."""
-    if size < 0x100:
-        return b"\xc4" + size.to_bytes(1, "big")
-    if size < 0x10000:
-        return b"\xc5" + size.to_bytes(2, "big")
-    return b"\xc6" + size.to_bytes(4, "big")
-
-
-def encode_ack(msg_id: str, delivered: Sequence[str], missing: Sequence[str], *, max_frame: int) -> bytes:
-    """The relay's ``ack`` for one ``send``, packed without an ``Ack`` object.
-
-    Only for names and an id the relay has already bounded: ``msg_id`` and
-    ``missing`` come from a decoded ``Send`` (its checks are Ack's), and
-    ``delivered`` holds roster names, checked when each member joined. Bytes
-    identical to ``encode(Ack(...), max_frame=...)``.
-    """
-    wire = {"v": PROTOCOL_VERSION, "t": Ack.TYPE, "id": msg_id, "delivered": list(delivered), "missing": list(missing)}
-    return encode_frame(pack_payload(wire), max_frame=max_frame)
-
-
 def packed_member(member: Member) -> bytes:
     """One roster entry as msgpack, for ``encode_welcome``: packed once when a member joins."""
     return pack_payload(member.to_wire())
-
-
-def _array_header(count: int) -> bytes:
-    """msgpack's header for an array of ``count`` items (fixarray, array 16 or 32), as ``packb`` writes it."""
-    if count < 16:
-        return bytes([0x90 | count])
-    if count < 0x10000:
-        return b"\xdc" + count.to_bytes(2, "big")
-    return b"\xdd" + count.to_bytes(4, "big")
 
 
 def encode_welcome(name: str, members: Sequence[bytes], *, max_frame: int) -> bytes:
@@ -697,4 +507,4 @@ def encode_welcome(name: str, members: Sequence[bytes], *, max_frame: int) -> by
         raise _fail(f"roster must be a list of at most {MAX_ROSTER} members")
     # The map with an empty roster ends in the empty array's one-byte header (0x90).
     head = pack_payload({"v": PROTOCOL_VERSION, "t": Welcome.TYPE, "name": name, "roster": []})[:-1]
-    return encode_frame(head + _array_header(len(members)) + b"".join(members), max_frame=max_frame)
+    return encode_frame(head + array_header(len(members)) + b"".join(members), max_frame=max_frame)

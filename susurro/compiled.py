@@ -44,6 +44,7 @@ from types import ModuleType
 
 #: Module -> its source, relative to the ``susurro`` package directory.
 COMPILED_SOURCES: dict[str, str] = {
+    "susurro.protocol.fastpath": "protocol/fastpath.py",
     "susurro.protocol.framing": "protocol/framing.py",
     "susurro.relay.core": "relay/core.py",
     "susurro.relay.loop": "relay/loop.py",

@@ -18,8 +18,9 @@ from __future__ import annotations
 import importlib.util
 import sys
 from collections.abc import Callable
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
-from types import ModuleType
+from types import MappingProxyType, ModuleType
 from typing import Any
 
 import msgpack
@@ -29,7 +30,8 @@ from hypothesis import strategies as st
 
 import susurro
 from susurro import compiled
-from susurro.protocol import ProtocolError, Send, encode
+from susurro.protocol import CLIENT_FRAMES, RELAY_FRAMES, ProtocolError, Send, encode
+from susurro.protocol import fastpath as imported_fastpath
 from susurro.protocol import framing as imported_framing
 from susurro.protocol.limits import CHALLENGE_SIZE, LENGTH_PREFIX_SIZE, MAX_MSG_ID_CHARS
 from susurro.relay import RelayConfig
@@ -61,12 +63,15 @@ def load_source(module: str) -> ModuleType:
 
 
 pure_framing = load_source("susurro.protocol.framing")
+pure_fastpath = load_source("susurro.protocol.fastpath")
 pure_core = load_source("susurro.relay.core")
 
 
 def test_the_two_sides_differ_in_build_only() -> None:
     assert compiled.loaded_compiled()["susurro.protocol.framing"]
-    assert str(pure_framing.__file__).endswith(".py") and str(pure_core.__file__).endswith(".py")
+    assert compiled.loaded_compiled()["susurro.protocol.fastpath"]
+    for pure in (pure_framing, pure_fastpath, pure_core):
+        assert str(pure.__file__).endswith(".py")
 
 
 def outcome(call: Callable[[], Any]) -> tuple[Any, ...]:
@@ -188,6 +193,96 @@ def decode_stream(module: ModuleType, max_frame: int, chunks: list[bytes]) -> li
 )
 def test_frame_decoder(chunks: list[bytes], max_frame: int) -> None:
     assert decode_stream(imported_framing, max_frame, chunks) == decode_stream(pure_framing, max_frame, chunks)
+
+
+# --- the frames' fast path (protocol/fastpath.py) -----------------------------
+
+#: Every table of frame types a side decodes with (the room and mailbox frames are registered in them).
+TABLES = st.sampled_from([CLIENT_FRAMES, RELAY_FRAMES])
+#: Every frame type either side knows, and every field name any of them has: random
+#: values under real field names reach each type's own checks.
+KINDS = sorted(CLIENT_FRAMES.keys() | RELAY_FRAMES.keys())
+FIELDS = sorted(
+    {"v", "t", "from", "reasons"}
+    | {f.name for table in (CLIENT_FRAMES, RELAY_FRAMES) for cls in table.values() for f in dataclass_fields(cls)}
+)
+frame_like = st.builds(
+    lambda head, body: {**body, **head},
+    st.fixed_dictionaries({"v": st.just(1), "t": st.sampled_from(KINDS)}),
+    st.dictionaries(st.sampled_from(FIELDS), shapes | st.binary(min_size=24, max_size=72) | st.integers(0, 2**40)),
+)
+
+
+@SETTINGS
+@given(
+    payload=payloads | mutated_sends() | send_like.map(msgpack.packb) | frame_like.map(msgpack.packb),
+    allowed=TABLES,
+    max_bin_len=st.sampled_from([1, 16, 65536]),
+    view=st.booleans(),
+)
+def test_decode_frame(payload: bytes, allowed: Any, max_bin_len: int, view: bool) -> None:
+    """Any bytes: the same frame, or the same typed error (code and text), compiled and pure."""
+    data = memoryview(payload) if view else payload
+    assert outcome(lambda: imported_fastpath.decode_frame(data, allowed, max_bin_len=max_bin_len)) == outcome(
+        lambda: pure_fastpath.decode_frame(data, allowed, max_bin_len=max_bin_len)
+    )
+
+
+recipients = st.dictionaries(
+    names | st.binary(max_size=3) | wire_ints,
+    st.binary(min_size=1, max_size=8) | st.just(b"") | shapes,
+    max_size=5,
+)
+
+
+@SETTINGS
+@given(
+    msg_id=st.text(alphabet="abc-_!é1", max_size=MAX_MSG_ID_CHARS + 2) | shapes,
+    to=recipients | shapes | recipients.map(lambda to: MappingProxyType(dict(to))),
+)
+def test_send_fields_ok(msg_id: Any, to: Any) -> None:
+    assert outcome(lambda: imported_fastpath.send_fields_ok(msg_id, to)) == outcome(
+        lambda: pure_fastpath.send_fields_ok(msg_id, to)
+    )
+
+
+texts = st.text(max_size=40) | st.text(alphabet=st.characters(min_codepoint=0xD7F0, max_codepoint=0xE010), max_size=4)
+
+
+def deliver_copies(
+    module: ModuleType, sender: str, msg_id: str, checked: bool, limit: int, cts: list[Any]
+) -> list[Any]:
+    made = outcome(lambda: module.DeliverEncoder(sender, msg_id, max_frame=limit, id_checked=checked))
+    if made[0] != "value":
+        return [made]
+    return [outcome(lambda ct=ct: made[1].frame(ct)) for ct in cts]
+
+
+@SETTINGS
+@given(
+    sender=texts | st.just("a" * 129),
+    msg_id=st.text(alphabet="abc-_!é1", max_size=MAX_MSG_ID_CHARS + 2) | texts,
+    checked=st.booleans(),
+    limit=st.sampled_from([1, 40, 300, 4096, 2**32]),
+    cts=st.lists(st.binary(max_size=300) | st.just(b"x" * 70_000) | shapes | st.binary().map(bytearray), max_size=4),
+)
+def test_deliver_encoder(sender: str, msg_id: str, checked: bool, limit: int, cts: list[Any]) -> None:
+    assert deliver_copies(imported_fastpath, sender, msg_id, checked, limit, cts) == deliver_copies(
+        pure_fastpath, sender, msg_id, checked, limit, cts
+    )
+
+
+@SETTINGS
+@given(
+    msg_id=texts,
+    delivered=st.lists(texts | st.just("é" * 200), max_size=20),
+    missing=st.lists(texts, max_size=20),
+    limit=st.sampled_from([1, 30, 4096]),
+)
+def test_encode_ack(msg_id: str, delivered: list[str], missing: list[str], limit: int) -> None:
+    assert outcome(lambda: imported_fastpath.encode_ack(msg_id, delivered, missing, max_frame=limit)) == outcome(
+        lambda: pure_fastpath.encode_ack(msg_id, delivered, missing, max_frame=limit)
+    )
 
 
 # --- the relay core ------------------------------------------------------------
