@@ -4,6 +4,7 @@ packing, bulk validation and exact-name lookup behave like the slow forms.
 
 from __future__ import annotations
 
+import msgpack
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -20,7 +21,9 @@ from susurro.protocol import (
     encode_ack,
     encode_welcome,
 )
+from susurro.protocol.fastpath import array_header, bin_header, packed_str
 from susurro.protocol.frames import MAX_RAW_NAME_CHARS, _check_msg_id, packed_member
+from susurro.protocol.framing import pack_payload
 from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, MAX_MAP_LEN, MAX_ROSTER
 from susurro.relay import Roster
 
@@ -245,3 +248,34 @@ def test_seal_encryption_is_box_encrypt_layout_and_fresh_nonces() -> None:
     assert nacl.public.Box(theirs, ours.public_key).decrypt(first) == b"block"
     assert len(first) == len(bytes(box.encrypt(b"block")))
     assert first[:24] != second[:24]  # a new random nonce every time
+
+
+# Lengths in UTF-8 bytes around msgpack's fixstr/str 8/str 16/str 32 boundaries.
+STR_SIZES = st.sampled_from([0, 1, 31, 32, 255, 256, 65535, 65536]) | st.integers(0, 300)
+
+
+@given(size=STR_SIZES, char=st.sampled_from(["a", "é", "€", "😀"]), text=st.text(max_size=40))
+def test_the_fast_paths_strings_are_packed_as_msgpack_packs_them(size: int, char: str, text: str) -> None:
+    long = char * (size // len(char.encode("utf-8")))
+    for value in (long, text, long + text):
+        assert packed_str(value) == msgpack.packb(value)
+
+
+@given(text=st.text(alphabet=st.characters(min_codepoint=0xD7F0, max_codepoint=0xE010), max_size=4))
+def test_the_fast_path_refuses_a_lone_surrogate_as_pack_payload_does(text: str) -> None:
+    try:
+        expected = pack_payload({"s": text})
+    except LocalProtocolError as exc:
+        with pytest.raises(LocalProtocolError) as raised:
+            packed_str(text)
+        assert (raised.value.code, raised.value.detail) == (exc.code, exc.detail)
+        return
+    assert expected.endswith(packed_str(text))
+
+
+@pytest.mark.parametrize("count", [0, 1, 15, 16, 65535, 65536])
+def test_the_fast_paths_headers_are_msgpacks(count: int) -> None:
+    packed_array: bytes = msgpack.packb([None] * count)
+    assert packed_array == array_header(count) + b"\xc0" * count
+    packed_bin: bytes = msgpack.packb(b"\x00" * count)
+    assert packed_bin == bin_header(count) + b"\x00" * count
