@@ -15,11 +15,11 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .errors import ProtocolError
 from .fastpath import MAX_RAW_NAME_CHARS as MAX_RAW_NAME_CHARS
-from .fastpath import MSG_ID_CHARS, array_header, check_msg_id, check_str, fail, send_fields_ok
+from .fastpath import MSG_ID_CHARS, array_header, check_msg_id, check_str, fail, send_fields_ok, send_from_wire
 from .fastpath import DeliverEncoder as DeliverEncoder
 from .fastpath import decode_frame as decode_frame
 from .fastpath import encode_ack as encode_ack
@@ -194,21 +194,15 @@ class Send(Frame):
     def to_wire(self) -> dict[str, Any]:
         return {"v": PROTOCOL_VERSION, "t": self.TYPE, "id": self.id, "to": dict(self.to)}
 
-    @classmethod
-    def from_wire(cls, raw: Mapping[str, Any]) -> Frame:
-        # The relay decodes one of these per message: its two fields by name,
-        # and a valid one checked once and stored without the dataclass's
-        # __init__ (its keyword handling and per-field setattr cost as much as
-        # the checks at N = 10). Anything else goes through __init__, whose
-        # checks name what is wrong.
-        msg_id, to = raw.get("id"), raw.get("to")
-        if type(to) is dict and _send_fields_ok(msg_id, to):
-            frame = object.__new__(cls)
-            object.__setattr__(frame, "id", msg_id)
-            object.__setattr__(frame, "to", to)
-            return frame
-        values = _take(raw, ("id", "to"))  # names a missing field
-        return cls(id=values["id"], to=values["to"])
+    if TYPE_CHECKING:
+
+        @classmethod
+        def from_wire(cls, raw: Mapping[str, Any]) -> Frame: ...
+
+    else:
+        # The compiled function itself (fastpath.py), not a method calling it: the relay
+        # decodes one of these per message, and decode_frame then runs no Python frame.
+        from_wire = classmethod(send_from_wire)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -246,6 +246,16 @@ def test_send_fields_ok(msg_id: Any, to: Any) -> None:
     )
 
 
+@SETTINGS
+@given(raw=send_like | st.dictionaries(st.sampled_from(["id", "to", "v", "t"]), shapes | recipients))
+def test_send_from_wire(raw: dict[str, Any]) -> None:
+    """Send's constructor from the wire is the compiled function itself: the same send or error either way."""
+    assert outcome(lambda: imported_fastpath.send_from_wire(Send, raw)) == outcome(
+        lambda: pure_fastpath.send_from_wire(Send, raw)
+    )
+    assert outcome(lambda: Send.from_wire(raw)) == outcome(lambda: pure_fastpath.send_from_wire(Send, raw))
+
+
 texts = st.text(max_size=40) | st.text(alphabet=st.characters(min_codepoint=0xD7F0, max_codepoint=0xE010), max_size=4)
 
 
