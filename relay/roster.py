@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from susurro.protocol import Member, name_key
@@ -35,12 +34,24 @@ class SessionKeyInUse(Exception):
     identity key, so nothing else stops a member from naming someone else's key)."""
 
 
-@dataclass(frozen=True, slots=True)
 class RosterEntry(Generic[P]):
-    member: Member
-    peer: P
-    #: ``member`` as msgpack, packed once: every later join's welcome lists it.
-    packed: bytes
+    """A member present: its record, where it is connected, and its record packed.
+
+    A plain class, not a dataclass: this module is compiled (decision 61), and
+    mypyc cannot compile a generic dataclass (the class fails at import).
+    Nothing changes an entry once made; a rekey makes a new one.
+    """
+
+    __slots__ = ("member", "name", "packed", "peer")
+
+    def __init__(self, member: Member, peer: P, packed: bytes) -> None:
+        self.member = member
+        #: ``member.name``, read here by every lookup (an attribute of this compiled class,
+        #: not of the pure ``Member`` dataclass).
+        self.name = member.name
+        self.peer = peer
+        #: ``member`` as msgpack, packed once: every later join's welcome lists it.
+        self.packed = packed
 
 
 class Roster(Generic[P]):
@@ -136,7 +147,7 @@ class Roster(Generic[P]):
                 if entry is None:
                     missing.append(name)
                 else:
-                    found.append((name, entry.member.name, entry.peer))
+                    found.append((name, entry.name, entry.peer))
         return found, missing
 
     def peers(self) -> list[P]:

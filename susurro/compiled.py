@@ -49,6 +49,7 @@ COMPILED_SOURCES: dict[str, str] = {
     "susurro.relay.core": "relay/core.py",
     "susurro.relay.loop": "relay/loop.py",
     "susurro.relay.outbox": "relay/outbox.py",
+    "susurro.relay.roster": "relay/roster.py",
 }
 #: The compiled modules' shared library (mypyc's group), inside the package.
 GROUP = "susurro._compiled"

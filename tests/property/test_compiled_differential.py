@@ -30,12 +30,13 @@ from hypothesis import strategies as st
 
 import susurro
 from susurro import compiled
-from susurro.protocol import CLIENT_FRAMES, RELAY_FRAMES, ProtocolError, Send, encode
+from susurro.protocol import CLIENT_FRAMES, RELAY_FRAMES, Member, ProtocolError, Send, encode
 from susurro.protocol import fastpath as imported_fastpath
 from susurro.protocol import framing as imported_framing
 from susurro.protocol.limits import CHALLENGE_SIZE, LENGTH_PREFIX_SIZE, MAX_MSG_ID_CHARS
 from susurro.relay import RelayConfig
 from susurro.relay import core as imported_core
+from susurro.relay import roster as imported_roster
 from tests.helpers.memory import MemoryOutbox
 from tests.unit.test_relay_core import hello_for
 
@@ -65,12 +66,14 @@ def load_source(module: str) -> ModuleType:
 pure_framing = load_source("susurro.protocol.framing")
 pure_fastpath = load_source("susurro.protocol.fastpath")
 pure_core = load_source("susurro.relay.core")
+pure_roster = load_source("susurro.relay.roster")
 
 
 def test_the_two_sides_differ_in_build_only() -> None:
     assert compiled.loaded_compiled()["susurro.protocol.framing"]
     assert compiled.loaded_compiled()["susurro.protocol.fastpath"]
-    for pure in (pure_framing, pure_fastpath, pure_core):
+    assert compiled.loaded_compiled()["susurro.relay.roster"]
+    for pure in (pure_framing, pure_fastpath, pure_core, pure_roster):
         assert str(pure.__file__).endswith(".py")
 
 
@@ -270,11 +273,14 @@ def deliver_copies(
 
 @SETTINGS
 @given(
-    sender=texts | st.just("a" * 129),
-    msg_id=st.text(alphabet="abc-_!é1", max_size=MAX_MSG_ID_CHARS + 2) | texts,
+    # Mostly an encoder that builds, so that its copies are what varies.
+    sender=st.sampled_from(["alice", "bob"]) | texts | st.just("a" * 129),
+    msg_id=st.sampled_from(["m1", "b-2_"]) | st.text(alphabet="abc-_!é1", max_size=MAX_MSG_ID_CHARS + 2) | texts,
     checked=st.booleans(),
     limit=st.sampled_from([1, 40, 300, 4096, 2**32]),
-    cts=st.lists(st.binary(max_size=300) | st.just(b"x" * 70_000) | shapes | st.binary().map(bytearray), max_size=4),
+    cts=st.lists(
+        st.binary(max_size=300) | st.binary().map(bytearray) | st.just(b"x" * 70_000) | shapes, min_size=1, max_size=4
+    ),
 )
 def test_deliver_encoder(sender: str, msg_id: str, checked: bool, limit: int, cts: list[Any]) -> None:
     assert deliver_copies(imported_fastpath, sender, msg_id, checked, limit, cts) == deliver_copies(
@@ -293,6 +299,56 @@ def test_encode_ack(msg_id: str, delivered: list[str], missing: list[str], limit
     assert outcome(lambda: imported_fastpath.encode_ack(msg_id, delivered, missing, max_frame=limit)) == outcome(
         lambda: pure_fastpath.encode_ack(msg_id, delivered, missing, max_frame=limit)
     )
+
+
+# --- the roster (relay/roster.py): who a send's names reach --------------------
+
+#: Names and what a hostile sender makes of them: case, lookalikes, the empty name, long ones.
+ROSTER_NAMES = ["alice", "ALICE", "al\u0131ce", "\u0430\u04cf\u0456\u0441\u0435", "bob", "Bob", "carol", "", "x" * 200]
+roster_steps = st.lists(
+    st.tuples(
+        st.sampled_from(["join", "leave", "replace", "lookup"]), st.sampled_from(ROSTER_NAMES), st.integers(0, 3)
+    ),
+    max_size=12,
+)
+KEYS = [bytes([k]) * 32 for k in range(4)]
+
+
+def roster_member(name: str, key: int) -> Member:
+    return Member(name=name, ik=KEYS[key], sk=KEYS[(key + 1) % 4], cert=bytes(64), issued_at=key)
+
+
+def roster_step(roster: Any, peers: list[object], action: str, name: str, key: int, asked: list[str]) -> Any:
+    """One step's result, peers by their index (each side has its own)."""
+    if action == "join":
+        return roster.join(roster_member(name, key), peers[key], lambda others: None)
+    if action == "leave":
+        return roster.leave(name, peers[key], lambda others: None)
+    if action == "replace":
+        return roster.replace(name, peers[key], roster_member(name, (key + 2) % 4), lambda others: None)
+    found, missing = roster.lookup([name, *asked])
+    return [(asked_name, held, peers.index(peer)) for asked_name, held, peer in found], missing
+
+
+def roster_story(module: ModuleType, steps: list[tuple[str, str, int]], asked: list[str]) -> list[Any]:
+    """Each step's outcome (an exception by its class name and args: each module has its own classes)."""
+    roster = module.Roster()
+    peers = [object() for _ in KEYS]
+    seen: list[Any] = []
+    for action, name, key in steps:
+        try:
+            seen.append(("value", roster_step(roster, peers, action, name, key, asked)))
+        except Exception as exc:
+            seen.append(("raised", type(exc).__name__, exc.args))
+    seen.append(roster_step(roster, peers, "lookup", "alice", 0, asked))
+    seen.append((len(roster), sorted(peers.index(peer) for peer in roster.peers())))
+    return seen
+
+
+@SETTINGS
+@given(steps=roster_steps, asked=st.lists(st.sampled_from(ROSTER_NAMES) | st.text(max_size=6), max_size=6))
+def test_roster(steps: list[tuple[str, str, int]], asked: list[str]) -> None:
+    assert roster_story(imported_roster, steps, asked) == roster_story(pure_roster, steps, asked)
 
 
 # --- the relay core ------------------------------------------------------------
