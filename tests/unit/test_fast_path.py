@@ -4,6 +4,9 @@ packing, bulk validation and exact-name lookup behave like the slow forms.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 import msgpack
 import pytest
 from hypothesis import example, given, settings
@@ -21,8 +24,8 @@ from susurro.protocol import (
     encode_ack,
     encode_welcome,
 )
-from susurro.protocol.fastpath import array_header, bin_header, packed_str
-from susurro.protocol.frames import MAX_RAW_NAME_CHARS, _check_msg_id, packed_member
+from susurro.protocol.fastpath import array_header, bin_header, packed_str, send_fields_ok
+from susurro.protocol.frames import _MSG_ID_CHARS, MAX_RAW_NAME_CHARS, _check_msg_id, packed_member
 from susurro.protocol.framing import pack_payload
 from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, MAX_MAP_LEN, MAX_ROSTER
 from susurro.relay import Roster
@@ -279,3 +282,34 @@ def test_the_fast_paths_headers_are_msgpacks(count: int) -> None:
     assert packed_array == array_header(count) + b"\xc0" * count
     packed_bin: bytes = msgpack.packb(b"\x00" * count)
     assert packed_bin == bin_header(count) + b"\x00" * count
+
+
+def _send_fields_ok_before(msg_id: object, to: object) -> bool:
+    """Session 7's bulk check (frames.py before the loop in fastpath.py), kept as the reference."""
+    return (
+        type(msg_id) is str
+        and 0 < len(msg_id) <= 64
+        and _MSG_ID_CHARS.issuperset(msg_id)
+        and (type(to) is dict or isinstance(to, Mapping))
+        and 0 < len(to) <= MAX_MAP_LEN
+        and set(map(type, to)) == {str}
+        and "" not in to
+        and max(map(len, to)) <= MAX_RAW_NAME_CHARS
+        and set(map(type, to.values())) == {bytes}
+        and all(to.values())
+    )
+
+
+@given(
+    msg_id=st.one_of(TOKEN, TOKEN, st.text(max_size=70), st.integers(), st.just("x" * 65)),
+    to=st.one_of(
+        st.dictionaries(WIRE_NAME, WIRE_VALUE, max_size=5),
+        st.dictionaries(WIRE_NAME, WIRE_VALUE, max_size=5).map(MappingProxyType),
+        st.lists(st.binary(), max_size=2),
+    ),
+)
+@example(msg_id="m1", to={f"u{i}": b"x" for i in range(MAX_MAP_LEN + 1)})
+@example(msg_id="m1", to={f"u{i}": b"x" for i in range(MAX_MAP_LEN)})
+@settings(max_examples=400)
+def test_the_loop_accepts_exactly_what_the_bulk_check_before_it_accepted(msg_id: object, to: object) -> None:
+    assert send_fields_ok(msg_id, to) == _send_fields_ok_before(msg_id, to)
