@@ -131,8 +131,9 @@ class FlushPool:
     not wait for the sends (it used to take a share itself and wait for
     the others, and input that arrived meanwhile, often the rest of the
     same upload or the next message to the room, waited a whole fan-out).
-    Each thread flushes its shares in the order they came, so a pass's
-    copies leave before a later pass's; copies routed to a member whose
+    Each thread flushes its shares in the order they came, so each
+    member's copies leave in the order they were routed (across members
+    and threads there is no order: the protocol promises none); copies routed to a member whose
     outbox is still queued in a share leave with the earlier ones, in the
     same ``send``. ``Outbox.flush`` is safe from any thread (one flusher
     at a time per outbox, frames in the order offered), so a pool thread
@@ -198,7 +199,10 @@ class FlushPool:
             finally:
                 with cond:
                     helper.pending -= 1
-                    if not helper.pending:
+                    # The loop waits for a thread to be less than POOL_BEHIND behind, wait_idle for
+                    # none: both hear of each share done (notifying only at none kept the loop
+                    # waiting for the whole backlog, review-s8-fanout L1).
+                    if helper.pending < POOL_BEHIND:
                         cond.notify_all()
 
 
@@ -317,8 +321,16 @@ class Outbox:
 
     @property
     def drained(self) -> bool:
-        """Nothing left to send (or nothing ever will be: aborted)."""
-        return self._aborted or (not self._frames and not self._pending)
+        """Nothing left to send (or nothing ever will be: aborted).
+
+        Not while another thread is inside this outbox's ``send``: a pool thread has taken the
+        frames out of ``_frames`` and what the kernel leaves of them is not in ``_pending`` yet.
+        A closing link that took that for drained ended the connection under the send, and the
+        member got a cut frame (review-s8-fanout M1). Read under the lock: the flusher takes the
+        frames and marks itself in one locked step, and a reader between the two would see neither.
+        """
+        with self._lock:
+            return self._aborted or (not self._frames and not self._pending and not self._flushing)
 
     @property
     def aborted(self) -> bool:

@@ -306,3 +306,61 @@ def test_an_outbox_whose_flush_raises_is_cut_and_the_rest_of_its_share_still_lea
     assert all(bytes(s.written) == b"<000><001>" for s in sockets[2:]), "every other outbox of both shares was sent"
     assert sorted(map(id, cut)) == sorted(map(id, boxes[:2])), "the two that raised were cut"
     assert boxes[0].aborted and boxes[1].aborted
+
+
+def test_an_outbox_is_not_drained_while_a_pool_thread_is_inside_its_send(pooled: Pooled) -> None:
+    """A closing link ends its connection once its outbox is drained (``Link.close``,
+    ``on_writable``). While a pool thread is inside the outbox's ``send`` the frames are out of
+    the queue and what the kernel will leave is not known yet: drained then ended a member's
+    connection under the send and cut the frame (review-s8-fanout M1)."""
+    held = HeldSocket()
+    sockets: list[ThreadSocket] = [held, *(ThreadSocket() for _ in range(POOL_THRESHOLD))]
+    boxes = [Outbox(1 << 20, s.send) for s in sockets]
+    try:
+        _pass(boxes, pooled.batch, range(3))
+        assert held.entered.wait(SAFETY)
+        assert not boxes[0].drained, "drained while a pool thread is inside the send"
+    finally:
+        held.release.set()
+    assert pooled.pool.wait_idle(SAFETY)
+    assert boxes[0].drained
+    assert bytes(held.written) == _frames(range(3))
+
+
+def test_the_loop_resumes_as_soon_as_a_thread_is_less_than_pool_behind_behind(pooled: Pooled) -> None:
+    """The loop waits once a thread is POOL_BEHIND shares behind, and goes on as soon as one of
+    them is sent, not only once the thread has sent them all (review-s8-fanout L1)."""
+    assert POOL_BEHIND == 2, "the shares below are laid out for two"
+    first = [HeldSocket(), HeldSocket()]  # the head of each thread's first share
+    second = [HeldSocket(), HeldSocket()]  # the head of each thread's second share: held throughout
+    first_boxes = [Outbox(1 << 20, s.send) for s in [*first, *(ThreadSocket() for _ in range(POOL_THRESHOLD))]]
+    second_boxes = [Outbox(1 << 20, s.send) for s in [*second, *(ThreadSocket() for _ in range(POOL_THRESHOLD))]]
+    third_boxes = [Outbox(1 << 20, ThreadSocket().send) for _ in range(POOL_THRESHOLD)]
+    _pass(first_boxes, pooled.batch, range(1))
+    for socket_ in first:
+        assert socket_.entered.wait(SAFETY)
+    _pass(second_boxes, pooled.batch, range(1))  # now each thread is POOL_BEHIND behind
+    resumed = threading.Event()
+    # Without the fix the loop hears only when a thread has nothing left, which here is when this
+    # timer lets the second shares go (well before POOL_WAIT, so the wait's own limit is not it).
+    second_released = threading.Timer(3.0, lambda: [s.release.set() for s in second])
+
+    def loop_hands_over_the_third_pass() -> None:
+        use_batch(pooled.batch)
+        _pass(third_boxes, pooled.batch, range(1))
+        resumed.set()
+
+    loop = threading.Thread(target=loop_hands_over_the_third_pass)
+    second_released.start()
+    try:
+        loop.start()
+        for socket_ in first:
+            socket_.release.set()  # each thread finishes its first share and starts on its second
+        assert resumed.wait(SAFETY)
+        assert not second[0].release.is_set(), "the loop waited until the threads had sent every share"
+    finally:
+        for socket_ in first + second:
+            socket_.release.set()
+        second_released.cancel()
+        loop.join(SAFETY)
+    assert pooled.pool.wait_idle(SAFETY)
