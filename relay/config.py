@@ -102,6 +102,8 @@ class RelayConfig:
     io_threads: int = DEFAULT_IO_THREADS
     flush_threads: int = DEFAULT_FLUSH_THREADS
     fanout_hold: float = DEFAULT_FANOUT_HOLD_MS / 1000
+    #: Give the allocator's stranded free memory back after a burst (relay/memory.py).
+    memory_trim: bool = True
     # The cluster: ``redis://HOST:PORT/DB`` shared with other relay processes (relay/cluster/), and
     # the file holding its password (else $SUSURRO_REDIS_PASSWORD). None: one process, SQLite.
     cluster: str | None = None

@@ -14,11 +14,15 @@ happened to land: the bimodal 6.2 / 11.2 / 17.9 / 24.2 KiB per idle member.
 later), wherever they are. It costs one walk of the free chunks under each
 arena's lock (11 ms of CPU for 197 MB free after 10,000 joins), so the relay
 does not call it on a timer regardless: a watcher thread reads the process's
-resident size twice a second and trims only when it has grown by
-``TRIM_GROWTH`` since the last trim while the bytes the relay is buffering
-(``MemoryBudget.used``) explain at most a quarter of that growth, i.e. when
-most of the growth is memory the allocator holds but nobody uses. Under a
-steady load RSS is flat and it never fires.
+resident size twice a second and trims only when the part of it that the
+bytes the relay is buffering (``MemoryBudget.used``) do not explain has grown
+by ``TRIM_GROWTH`` since the last trim: memory the allocator holds but nobody
+uses. Under a steady load RSS is flat and it never fires. (It first compared
+the whole backlog with the growth, and a client that kept 50 MiB buffered on
+purpose stopped every trim: review-s8-idle finding 2.) A trim holds each
+arena's lock while it walks it, so a thread that allocates meanwhile waits:
+4.5-25 ms in the review's probe on a fragmented 300 MB heap, at most twice a
+second. ``--no-memory-trim`` turns it off.
 
 Where there is no ``malloc_trim`` (musl, macOS) or no ``/proc/self/statm``,
 the watcher does not start: memory then behaves as before.
@@ -38,8 +42,6 @@ log = logging.getLogger("susurro.relay")
 #: Less would trim after ordinary growth of live objects (4-5 KiB per member); this leaves at
 #: most 0.8 KiB per member untrimmed at 10,000 members.
 TRIM_GROWTH = 8 * 1024 * 1024
-#: The share of that growth the relay's own buffers may explain and a trim still be worth it.
-BUFFERED_SHARE = 4
 #: How often the watcher reads the resident size (one read of /proc/self/statm).
 TRIM_INTERVAL = 0.5
 
@@ -87,18 +89,20 @@ class TrimRule:
 
     def __init__(self, growth: int = TRIM_GROWTH) -> None:
         self.growth = growth
-        #: The resident size after the last trim, or the lowest seen since.
+        #: The resident size less the buffered bytes after the last trim, or the lowest seen since.
         self.baseline: int | None = None
 
     def due(self, resident: int, buffered: int) -> bool:
-        if self.baseline is None or resident < self.baseline:
-            self.baseline = resident
+        # What the buffers do not explain: a trim cannot give back bytes still queued, and
+        # bytes queued (however many) must not stop it giving back the rest.
+        unexplained = resident - buffered
+        if self.baseline is None or unexplained < self.baseline:
+            self.baseline = unexplained
             return False
-        grown = resident - self.baseline
-        return grown >= self.growth and buffered * BUFFERED_SHARE <= grown
+        return unexplained - self.baseline >= self.growth
 
-    def trimmed(self, resident: int) -> None:
-        self.baseline = resident
+    def trimmed(self, resident: int, buffered: int = 0) -> None:
+        self.baseline = resident - buffered
 
 
 class MemoryWatcher:
@@ -112,6 +116,10 @@ class MemoryWatcher:
         #: Trims done, and the resident bytes they gave back (for tests and the log).
         self.trims = 0
         self.released = 0
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     @property
     def available(self) -> bool:
@@ -136,7 +144,7 @@ class MemoryWatcher:
             return False
         release_free_memory()
         after = resident_bytes() or resident
-        self.rule.trimmed(after)
+        self.rule.trimmed(after, self._buffered())
         self.trims += 1
         self.released += max(0, resident - after)
         log.info("memory trim resident_kib=%d->%d", resident // 1024, after // 1024)

@@ -134,7 +134,8 @@ class RelayServer:
             self.cluster.start()
         self._acceptor = threading.Thread(target=self._accept_loop, name="relay-acceptor", daemon=True)
         self._acceptor.start()
-        self.memory.start()
+        if self.config.memory_trim:
+            self.memory.start()
         return self.address
 
     def wait(self, timeout: float | None = None) -> bool:

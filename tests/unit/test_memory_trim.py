@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from susurro.relay.memory import BUFFERED_SHARE, TRIM_GROWTH, TrimRule
+from susurro.relay.memory import TRIM_GROWTH, TrimRule
 from tests.helpers.system import WAIT, wait_until
 
 MIB = 1024 * 1024
@@ -89,24 +89,41 @@ def test_the_first_look_only_sets_the_baseline() -> None:
 @given(
     baseline=st.integers(0, 1 << 34),
     grown=st.integers(0, 1 << 32),
+    buffered_before=st.integers(0, 1 << 32),
     buffered=st.integers(0, 1 << 32),
     growth=st.integers(1, 1 << 28),
 )
-def test_a_trim_is_due_only_after_growth_the_relay_s_buffers_do_not_explain(
-    baseline: int, grown: int, buffered: int, growth: int
+def test_a_trim_is_due_once_what_the_buffers_do_not_explain_has_grown(
+    baseline: int, grown: int, buffered_before: int, buffered: int, growth: int
 ) -> None:
     rule = TrimRule(growth)
-    rule.trimmed(baseline)
-    due = rule.due(baseline + grown, buffered)
-    assert due == (grown >= growth and buffered * BUFFERED_SHARE <= grown)
+    rule.trimmed(baseline, buffered_before)
+    resident = baseline + grown
+    due = rule.due(resident, buffered)
+    unexplained_growth = (resident - buffered) - (baseline - buffered_before)
+    assert due == (unexplained_growth >= growth)
+    if unexplained_growth < 0:
+        assert rule.baseline == resident - buffered  # the low point
     if due:
-        rule.trimmed(baseline + grown // 2)
-        assert rule.baseline == baseline + grown // 2  # the next trim waits for growth past what is left
+        rule.trimmed(resident - grown // 2, buffered)
+        assert not rule.due(resident - grown // 2, buffered), "the next trim waits for new growth"
+
+
+def test_a_backlog_held_on_purpose_does_not_stop_a_trim_of_the_rest() -> None:
+    """A client can keep bytes buffered in the relay (unfinished frames, slow reads). The first
+    rule compared the whole backlog with the growth: 50 MiB held stopped the trim of 197 MiB
+    stranded (review-s8-idle finding 2)."""
+    rule = TrimRule()
+    rule.trimmed(80 * MIB, 0)
+    assert rule.due(80 * MIB + 50 * MIB + 197 * MIB, 50 * MIB)
+    rule.trimmed(80 * MIB + 50 * MIB, 50 * MIB)
+    assert not rule.due(80 * MIB + 50 * MIB + 1 * MIB, 50 * MIB), "what is left is the backlog itself"
+    assert not rule.due(80 * MIB + 90 * MIB, 90 * MIB), "growth the buffers explain is not trimmed"
 
 
 def test_shrinking_lowers_the_baseline_so_regrowth_counts_from_the_low_point() -> None:
     rule = TrimRule()
-    rule.trimmed(200 * MIB)
+    rule.trimmed(200 * MIB, 0)
     assert not rule.due(120 * MIB, 0)  # members left
     assert rule.baseline == 120 * MIB
     assert rule.due(120 * MIB + TRIM_GROWTH, 0)
@@ -119,3 +136,11 @@ def test_the_relay_runs_its_watcher_and_stops_it(relay_factory) -> None:  # type
     wait_until(lambda: any(t.name == "relay-memory" for t in threading.enumerate()), "the memory watcher running")
     server.stop()
     wait_until(lambda: not any(t.name == "relay-memory" for t in threading.enumerate()), "the watcher stopped")
+
+
+def test_no_memory_trim_runs_no_watcher(relay_factory) -> None:  # type: ignore[no-untyped-def]
+    # This relay's own watcher (other relays of this process may run theirs meanwhile).
+    assert relay_factory(memory_trim=False).memory.running is False
+    trimming = relay_factory()
+    if trimming.memory.available:
+        assert trimming.memory.running is True
