@@ -138,7 +138,7 @@ def _room_text(event: ev.Event) -> str | None:
     if isinstance(event, InvitationReceived):
         who = inviter_words(event.by, known=event.known, other_key=event.other_key)
         label = printable(event.room)
-        when = ", before you last quit (still waiting)" if event.restored else ""
+        when = ", before you last quit (it was waiting then, and is checked again now)" if event.restored else ""
         return (
             f"* {who} invited you to room {where}{when}: /accept-invite {label} to follow it, /decline-invite "
             f"{label} to let it go (nothing of the room is kept until you accept)"

@@ -150,7 +150,8 @@ class InvitationReceived(RoomEvent):
     known: bool
     #: The trust store knows ``by`` under another key: someone else using the name.
     other_key: bool = False
-    #: Kept from an earlier run (the state file): still waiting, not a new invitation.
+    #: Kept from an earlier run (the state file): it was waiting when that run ended, and is checked
+    #: again once connected (``InviteDesk.restore``); not a new invitation.
     restored: bool = False
 
 
@@ -346,7 +347,13 @@ class InviteDesk:
     def restore(self, saved: Iterable[SavedInvitation], followed: Container[bytes] = ()) -> None:
         """The invitations an earlier run kept, pending again (oldest first) under the same bounds as any
         (``offer``: 32, 4 from one inviter), the inviter judged by the trust store as it is now; a room
-        ``followed`` meanwhile is not offered. Their events wait for ``take_restored``."""
+        ``followed`` meanwhile is not offered. Their events wait for ``take_restored``.
+
+        Each one kept is checked again once connected (review-s8-hygiene M1): while we were away the
+        relay pushed us nothing, and once removed we are not told of the room's later changes, so a saved
+        head proves nothing about now. They wait for a place among the checks without a notice each (the
+        user is told of them as restored), are fetched from ``create`` at the welcome (``next_checks``),
+        and a log that no longer names us withdraws its invitation with the usual notice."""
         for old in list(saved)[: self.invitations.limit]:
             if old.room_id in followed or not self.invitations.wanted(old.room_id):
                 continue
@@ -355,6 +362,10 @@ class InviteDesk:
                 old.seq, self._other_key(old.inviter, old.inviter_key), restored=True,
             )  # fmt: skip
             self._restored.extend(self.invitations.offer(invitation))
+        for invitation in self.invitations.pending():  # those the bounds kept (32 fit the 32 places to wait)
+            if invitation.restored and len(self._waiting) < MAX_WAITING_CHECKS:
+                self._recheck.add(invitation.room_id)
+                self._waiting[invitation.room_id] = None
 
     def take_restored(self) -> list[RoomEvent]:
         """The restored invitations' events, once (at the first welcome, so the views list them)."""

@@ -106,8 +106,8 @@ EN: dict[str, str] = {
     "invited you to {room}",
     "invitation_hint": "Accept or decline it under Invitations, on the left: nothing of the room is kept until "
     "you accept.",
-    "invitation_restored_hint": "It was waiting when you last closed Susurro: accept or decline it under "
-    "Invitations, on the left.",
+    "invitation_restored_hint": "It was waiting when you last closed Susurro, and is checked again now: accept "
+    "or decline it under Invitations, on the left.",
     "invitation_dropped_notice": "The invitation from {by} to {room} was let go to make room for newer ones "
     "({count} invitations were waiting). To accept it anyway, type /join {label}.",
     "invitation_dropped_one": "The invitation from {by} to {room} was let go to make room for newer ones "
@@ -227,8 +227,8 @@ ES: dict[str, str] = {
     "te invitó a {room}",
     "invitation_hint": "Acéptala o recházala en Invitaciones, a la izquierda: no se guarda nada de la sala hasta "
     "que aceptes.",
-    "invitation_restored_hint": "Estaba esperando cuando cerraste Susurro: acéptala o recházala en "
-    "Invitaciones, a la izquierda.",
+    "invitation_restored_hint": "Estaba esperando cuando cerraste Susurro, y ahora se comprueba de nuevo: "
+    "acéptala o recházala en Invitaciones, a la izquierda.",
     "invitation_dropped_notice": "Se descartó la invitación de {by} a {room} para dejar sitio a otras más "
     "nuevas (había {count} invitaciones esperando). Para aceptarla igualmente, escribe /join {label}.",
     "invitation_dropped_one": "Se descartó la invitación de {by} a {room} para dejar sitio a otras más "

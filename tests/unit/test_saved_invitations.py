@@ -3,7 +3,8 @@
 A real ``RelayCore`` with real SQLite (``test_client_rooms.Client``) makes the invitations; the state file
 is the real sealed file (``localstate.CounterState``) in a temporary home, written and read again as a
 restarted client does. Run once with the invitations left out of the file: the restart test fails (bob's
-invitation was gone, and nothing said so).
+invitation was gone, and nothing said so). A restored invitation is checked again at the welcome (without
+it, one withdrawn while bob was away came back at every start).
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from susurro.client.render import event_to_json, event_to_text
 from susurro.client.room_invites import (
     MAX_INVITATIONS,
     MAX_INVITATIONS_PER_INVITER,
+    CheckWaiting,
+    DropReason,
+    InvitationDropped,
     InvitationReceived,
     SavedInvitation,
 )
@@ -29,7 +33,7 @@ from susurro.crypto.history import derive_local_key
 from susurro.crypto.membership import MAX_ENTRY_TEXT_CHARS
 from susurro.protocol import RoomFetch
 from susurro.relay import RelayCore
-from tests.unit.test_client_rooms import T, everyone
+from tests.unit.test_client_rooms import Client, T, everyone
 from tests.unit.test_room_invites import alice_adds_bob, core
 
 __all__ = ["core"]  # the fixture, shared
@@ -123,3 +127,80 @@ def test_a_saved_invitation_reads_back_as_written(room: bytes, label: str, invit
 def test_anything_else_in_its_place_is_left_out(value: object) -> None:
     saved = SavedInvitation.from_row(value)
     assert saved is None or SavedInvitation.from_row(saved.row()) == saved
+
+
+# --- review-s8-hygiene M1: a restored invitation is checked again once connected --------------------------
+
+
+def restart(bob: Client, path: Path, pinned: dict[str, bytes]) -> list[object]:
+    """bob's client starts again from the state file at ``path`` and is welcomed: the restored events,
+    then the frames of the first welcome sent (``relay_frames._on_welcome``: ``rejoined``, then these)."""
+    kept = CounterState(bob.identity, path).invitations.get("relay:1", [])
+    bob.book = RoomBook("bob", bob.identity, pinned=pinned.get)
+    bob.book.restore_invitations(kept)
+    for request in bob.book.rejoined():
+        bob.send(request)
+    return list(bob.book.invites.take_restored())
+
+
+def quit_saving(bob: Client, path: Path) -> None:
+    """bob quits: the state file is saved (``close`` forces it), and what the relay sends him is lost."""
+    state = CounterState(bob.identity, path)
+    state.invitation_source = ("relay:1", bob.book.invites.saved)
+    state.save(0.0, force=True)
+    bob.outbox.new_frames()
+
+
+def test_an_invitation_withdrawn_while_bob_was_away_goes_at_his_next_start_with_a_notice(
+    core: RelayCore, tmp_path: Path
+) -> None:
+    alice, bob, room = alice_adds_bob(core)
+    path = tmp_path / "state"
+    quit_saving(bob, path)
+    alice.send(alice.book.change(room, EntryKind.REMOVE, "bob", bob.ik, T))  # while bob is away
+    alice.pump()
+    bob.outbox.new_frames()  # the push of his removal reached nobody
+    (said,) = restart(bob, path, {"alice": alice.ik})
+    assert isinstance(said, InvitationReceived) and said.restored
+    assert "checked again" in (event_to_text(said) or "")
+    everyone(alice, bob)
+    (gone,) = [e for e in bob.events if isinstance(e, InvitationDropped)]
+    assert gone.reason is DropReason.WITHDRAWN and gone.room_id == room and gone.by == "alice"
+    assert "no longer lists you" in (event_to_text(gone) or "")
+    assert room not in bob.book.invites.invitations and bob.book.invites.saved() == []
+    assert not bob.book.invites.checking and bob.book.state(room) is None  # nothing of it is kept
+    quit_saving(bob, path)
+    assert restart(bob, path, {"alice": alice.ik}) == []  # and it does not come back at the next start
+
+
+def test_restored_invitations_still_standing_stay_and_every_check_frees_its_place(
+    core: RelayCore, tmp_path: Path
+) -> None:
+    bob = Client(core, "bob")
+    inviters = [Client(core, f"i{n}") for n in range(2)]
+    rooms: list[bytes] = []
+    for inviter in inviters:  # six rooms: past the four places to check, all in the places to wait
+        for n in range(3):
+            inviter.send(inviter.book.create(f"{inviter.name}-{n}", RoomPolicy.INVITE, T))
+            inviter.pump()
+            state = inviter.book.state(f"{inviter.name}-{n}")
+            assert state is not None
+            inviter.send(inviter.book.change(state.room_id, EntryKind.ADD, "bob", bob.ik, T))
+            rooms.append(state.room_id)
+            everyone(inviter, bob)
+    assert len(bob.book.invites.invitations) == len(rooms)
+    path = tmp_path / "state"
+    quit_saving(bob, path)
+    gone = rooms[0]  # i0 removes bob from its first room while he is away
+    inviters[0].send(inviters[0].book.change(gone, EntryKind.REMOVE, "bob", bob.ik, T))
+    inviters[0].pump()
+    bob.outbox.new_frames()
+    said = restart(bob, path, {})
+    assert len(said) == len(rooms) and all(isinstance(e, InvitationReceived) and e.restored for e in said)
+    everyone(bob, *inviters)
+    withdrawn = [e.room_id for e in bob.events if isinstance(e, InvitationDropped)]
+    assert withdrawn == [gone]
+    assert [i.room_id for i in bob.book.invites.invitations.pending()] == rooms[1:]  # the others, checked, stay
+    assert not [e for e in bob.events if isinstance(e, CheckWaiting)]  # said as restored, not as waiting
+    assert not bob.book.invites.checking and bob.book.invites.may_check()
+
