@@ -30,7 +30,7 @@ from .home_upgrade import adopt_named_files
 from .mailbox import Mailbox
 from .mailstate import MailState
 from .prekeyring import PrekeyRing
-from .room_invites import MAX_INVITATIONS, SavedInvitation
+from .room_invites import MAX_SAVED_INVITATIONS, SavedInvitation
 from .rooms import RememberedRoom
 from .unconfirmed import Unconfirmed
 
@@ -92,8 +92,9 @@ class CounterState:
         self.rooms: dict[str, list[RememberedRoom]] = {}
         #: Set by the view once its session exists: (relay, the session's ``RoomBook.remember``).
         self.room_source: tuple[str, Callable[[], list[RememberedRoom]]] | None = None
-        #: Per relay: the invitations still pending when the last run saved (32 at most a relay, each a
-        #: few hundred bytes), so a restart does not lose them unsaid.
+        #: Per relay: the invitations still pending when the last run saved, and those accepted whose log
+        #: had not arrived (32 of each at most a relay, each a few hundred bytes), so a restart does not
+        #: lose them unsaid.
         self.invitations: dict[str, list[SavedInvitation]] = {}
         #: Set by the view once its session exists: (relay, the session's ``InviteDesk.saved``).
         self.invitation_source: tuple[str, Callable[[], list[SavedInvitation]]] | None = None
@@ -151,11 +152,12 @@ class CounterState:
         if self.invitation_source is not None:
             relay, pending = self.invitation_source
             self.invitations[relay] = pending()
-        return {relay: [i.row() for i in kept[:MAX_INVITATIONS]] for relay, kept in self.invitations.items() if kept}
+        rows = {relay: [i.row() for i in kept[:MAX_SAVED_INVITATIONS]] for relay, kept in self.invitations.items()}
+        return {relay: kept for relay, kept in rows.items() if kept}
 
 
 def _saved_invitations(stored: object) -> dict[str, list[SavedInvitation]]:
-    """The state file's invitations: per relay, the first ``MAX_INVITATIONS`` rows that are exactly what
+    """The state file's invitations: per relay, the first ``MAX_SAVED_INVITATIONS`` rows that are exactly what
     this client writes (``SavedInvitation.from_row``); anything else is left out, and never costs the
     counters and streams saved beside them."""
     if not isinstance(stored, dict):
@@ -163,7 +165,7 @@ def _saved_invitations(stored: object) -> dict[str, list[SavedInvitation]]:
     kept: dict[str, list[SavedInvitation]] = {}
     for relay, rows in stored.items():
         if isinstance(relay, str) and isinstance(rows, list):
-            valid = [i for i in map(SavedInvitation.from_row, rows[:MAX_INVITATIONS]) if i is not None]
+            valid = [i for i in map(SavedInvitation.from_row, rows[:MAX_SAVED_INVITATIONS]) if i is not None]
             if valid:
                 kept[relay] = valid
     return kept

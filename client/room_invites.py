@@ -71,6 +71,10 @@ _INTEGRITY = frozenset({RoomWarning.BAD_LOG, RoomWarning.FORK})
 
 #: The highest head a saved invitation may name (a room's log is far shorter; a bound for a damaged file).
 MAX_SAVED_SEQ = 2**32
+#: Invitations accepted whose log had not arrived, kept for the next run (the newest): with the pending
+#: ones, a relay's rows in the state file are at most ``MAX_SAVED_INVITATIONS``.
+MAX_SAVED_ACCEPTED = MAX_INVITATIONS
+MAX_SAVED_INVITATIONS = MAX_INVITATIONS + MAX_SAVED_ACCEPTED
 
 
 class NoInvitation(SendError):
@@ -104,8 +108,8 @@ class Invitation:
     def shown(self) -> str:
         return f"{self.label}#{self.short_id}"
 
-    def saved(self) -> SavedInvitation:
-        return SavedInvitation(self.room_id, self.label, self.inviter, self.inviter_key, self.seq)
+    def saved(self, *, accepted: bool = False) -> SavedInvitation:
+        return SavedInvitation(self.room_id, self.label, self.inviter, self.inviter_key, self.seq, accepted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,23 +117,29 @@ class SavedInvitation:
     """A pending invitation as the sealed state file keeps it between runs: the ``Invitation`` without
     the trust store's verdicts on the inviter (taken again from the trust store at the next start). No
     log, entry or head hash: the room's id and signed label are what a followed room's row keeps, and
-    the inviter's name and key are what accepting shows of its log."""
+    the inviter's name and key are what accepting shows of its log. ``accepted``: the user accepted it
+    and its log had not arrived yet (fetched again at the next start, not offered again)."""
 
     room_id: bytes
     label: str
     inviter: str
     inviter_key: bytes
     seq: int
+    accepted: bool = False
 
     def row(self) -> list[object]:
-        return [self.room_id, self.label, self.inviter, self.inviter_key, self.seq]
+        return [self.room_id, self.label, self.inviter, self.inviter_key, self.seq, self.accepted]
 
     @classmethod
     def from_row(cls, row: object) -> SavedInvitation | None:
-        """One row as this client writes it, or None (anything else is left out, never guessed at)."""
-        if not isinstance(row, list | tuple) or len(row) != 5:
+        """One row as this client writes it (five fields before ``accepted`` was saved), or None
+        (anything else is left out, never guessed at)."""
+        if not isinstance(row, list | tuple) or len(row) not in (5, 6):
             return None
-        room_id, label, inviter, key, seq = row
+        room_id, label, inviter, key, seq, *rest = row
+        accepted = rest[0] if rest else False
+        if type(accepted) is not bool:
+            return None
         if not (isinstance(room_id, bytes) and len(room_id) == ROOM_ID_SIZE):
             return None
         if not (isinstance(key, bytes) and len(key) == PUBLIC_KEY_SIZE):
@@ -138,7 +148,7 @@ class SavedInvitation:
             return None
         if not (type(seq) is int and 0 < seq <= MAX_SAVED_SEQ):
             return None
-        return cls(room_id, label, inviter, key, seq)
+        return cls(room_id, label, inviter, key, seq, accepted)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -341,8 +351,11 @@ class InviteDesk:
         self._alerted: OrderedDict[bytes, None] = OrderedDict()
 
     def saved(self) -> list[SavedInvitation]:
-        """The pending invitations to keep for the next run (the state file's rows; nothing else)."""
-        return [invitation.saved() for invitation in self.invitations.pending()]
+        """The invitations to keep for the next run (the state file's rows; nothing else): those pending,
+        and those accepted whose log has not reached the relay's head yet (review-s8-hygiene M2: a quit,
+        a crash or a dropped connection before the first page used to lose them without a word)."""
+        accepted = [i.saved(accepted=True) for i in list(self._accepting.values())[-MAX_SAVED_ACCEPTED:]]
+        return accepted + [invitation.saved() for invitation in self.invitations.pending()]
 
     def restore(self, saved: Iterable[SavedInvitation], followed: Container[bytes] = ()) -> None:
         """The invitations an earlier run kept, pending again (oldest first) under the same bounds as any
@@ -354,8 +367,15 @@ class InviteDesk:
         head proves nothing about now. They wait for a place among the checks without a notice each (the
         user is told of them as restored), are fetched from ``create`` at the welcome (``next_checks``),
         and a log that no longer names us withdraws its invitation with the usual notice."""
-        for old in list(saved)[: self.invitations.limit]:
-            if old.room_id in followed or not self.invitations.wanted(old.room_id):
+        rows = list(saved)[:MAX_SAVED_INVITATIONS]
+        for old in [row for row in rows if row.accepted][:MAX_SAVED_ACCEPTED]:
+            self._accepting[old.room_id] = Invitation(
+                old.room_id, old.label, old.inviter, old.inviter_key, self._known(old.inviter, old.inviter_key),
+                old.seq, self._other_key(old.inviter, old.inviter_key), restored=True,
+            )  # fmt: skip
+            self.consent(old.room_id)  # the user's act in the last run: fetched from create at the welcome
+        for old in [row for row in rows if not row.accepted][: self.invitations.limit]:
+            if old.room_id in followed or old.room_id in self._accepting or not self.invitations.wanted(old.room_id):
                 continue
             invitation = Invitation(
                 old.room_id, old.label, old.inviter, old.inviter_key, self._known(old.inviter, old.inviter_key),
@@ -366,6 +386,15 @@ class InviteDesk:
             if invitation.restored and len(self._waiting) < MAX_WAITING_CHECKS:
                 self._recheck.add(invitation.room_id)
                 self._waiting[invitation.room_id] = None
+
+    def accepting(self) -> list[bytes]:
+        """Rooms accepted whose log has not reached the relay's head (this run, or restored from the last):
+        fetched again after a reconnect, until followed (``settled``) or refused (``refused``)."""
+        return list(self._accepting)
+
+    def refused(self, room_id: bytes) -> Invitation | None:
+        """The relay refused the log of a room accepted: it is not fetched again (the refusal is shown)."""
+        return self._accepting.pop(room_id, None)
 
     def take_restored(self) -> list[RoomEvent]:
         """The restored invitations' events, once (at the first welcome, so the views list them)."""
@@ -538,7 +567,8 @@ class InviteDesk:
         """Take the invitation up (the caller fetches its log). NoInvitation; AmbiguousInvitation."""
         invitation = self._pending(room)
         self.invitations.take(invitation.room_id)
-        self._recheck.discard(invitation.room_id)
+        self.stop_check(invitation.room_id)  # checked again (a push, a restore): its log is followed instead
+        self._waiting.pop(invitation.room_id, None)
         self.consent(invitation.room_id)
         self._accepting[invitation.room_id] = invitation
         while len(self._accepting) > MAX_CONSENTED:

@@ -151,6 +151,7 @@ class RoomBook(VerifiedRooms):
                     if not self.invites.wanted(state.room_id):
                         return asked_other, []  # pending or declined: asking for another label is no answer
             if consent and len(self._rooms) >= MAX_KNOWN_ROOMS and created is None:
+                self.invites.refused(state.room_id)  # an accept too: said once, not fetched at every start
                 detail = f"this client follows {MAX_KNOWN_ROOMS} rooms of this relay already: this one is not followed"
                 return [RoomAlert(kind=RoomWarning.REFUSED, detail=detail, room=state.label, room_id=state.room_id)], []
             old = self._remembered.get(state.room_id)
@@ -256,7 +257,10 @@ class RoomBook(VerifiedRooms):
         self._requests.answered(request_id)
 
     def rejoined(self) -> list[Frame]:
-        """After a reconnect: fetch every room we are in from our head; sends to it wait for the answer.
+        """After a reconnect (and at the first welcome): fetch every room we are in from our head; sends
+        to it wait for the answer. Rooms accepted whose log has not reached the relay's head are fetched
+        again too (from ``create`` if not followed yet), and then the rooms waiting to be checked (the
+        invitations restored from the last run among them).
 
         While we were away the relay pushed us nothing, so our head may miss a
         removal; sealing at it would reach the removed member (spec review S4,
@@ -266,10 +270,16 @@ class RoomBook(VerifiedRooms):
         for room_id in self.invites.reconnected():  # the checks' fetches were lost with the connection
             self._requests.give_up(room_id)  # (they wait again, and are fetched from create in turn)
         for room_id, room in self._rooms.items():
-            if self.identity.public in room.state.members:
+            # An accepted room's log still paging may not name us yet: it is fetched on all the same.
+            if self.identity.public in room.state.members or self.invites.consenting(room_id):
+                self._requests.give_up(room_id)  # the answers on their way were lost with the connection
                 request = self.fetch(room_id, room.state.head.seq + 1)
                 room.refreshing = request.id
                 out.append(request)
+        for room_id in self.invites.accepting():  # accepted, first page lost (a drop, a quit, a crash)
+            if room_id not in self._rooms:
+                self._requests.give_up(room_id)
+                out.append(self.fetch(room_id, 0))
         return out + self._next_checks()
 
     def _on_error(self, error: RoomError) -> tuple[list[ev.Event], list[Frame]]:
@@ -282,6 +292,9 @@ class RoomBook(VerifiedRooms):
         if retry is not None:  # someone changed the room first: catch up, then sign again on the new head
             return [], [retry]
         label = self._rooms[target].state.label if target is not None and target in self._rooms else ""
+        accepted = self.invites.refused(target) if target is not None and target not in self._rooms else None
+        if accepted is not None:  # an accepted room's log refused: said with its label, not fetched again
+            label = accepted.label
         alert = RoomAlert(
             kind=RoomWarning.REFUSED,
             detail=f"the relay refused: {error.code}: {error.detail}",

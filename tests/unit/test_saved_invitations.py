@@ -4,7 +4,8 @@ A real ``RelayCore`` with real SQLite (``test_client_rooms.Client``) makes the i
 is the real sealed file (``localstate.CounterState``) in a temporary home, written and read again as a
 restarted client does. Run once with the invitations left out of the file: the restart test fails (bob's
 invitation was gone, and nothing said so). A restored invitation is checked again at the welcome (without
-it, one withdrawn while bob was away came back at every start).
+it, one withdrawn while bob was away came back at every start), and an accepted one whose log had not come
+is saved and fetched again (without it, a quit or a lost connection before the first page lost it unsaid).
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ from hypothesis import strategies as st
 
 from susurro.client.localstate import STATE_PERSON, CounterState
 from susurro.client.render import event_to_json, event_to_text
+from susurro.client.room_events import RoomReady, RoomWarning
 from susurro.client.room_invites import (
     MAX_INVITATIONS,
     MAX_INVITATIONS_PER_INVITER,
+    MAX_SAVED_ACCEPTED,
+    MAX_SAVED_INVITATIONS,
     CheckWaiting,
     DropReason,
     InvitationDropped,
@@ -90,6 +94,7 @@ def test_a_state_file_holds_and_restores_no_more_than_the_bounds_and_junk_costs_
         [bytes(32), "r", "i", bytes(32), 1, "extra"],
     ]
     rows = junk + [row(n, inviter=n % 3) for n in range(1000)]
+    rows[40:40] = [[*row(n, inviter=3), True] for n in range(1000, 1100)]  # accepted, their logs never came
     state = {"send": [["main", bytes(32), 7]], "recv": [], "invitations": {"relay:1": rows, 5: rows, "other": "x"}}
     box = nacl.secret.SecretBox(derive_local_key(identity, STATE_PERSON))
     path = tmp_path / "state"
@@ -99,11 +104,11 @@ def test_a_state_file_holds_and_restores_no_more_than_the_bounds_and_junk_costs_
     assert loaded.counters.table == {("main", bytes(32)): 7}  # the counters beside them are kept
     assert list(loaded.invitations) == ["relay:1"]
     kept = loaded.invitations["relay:1"]
-    assert len(kept) <= MAX_INVITATIONS and all(s.label.startswith("r") and len(s.room_id) == 32 for s in kept)
+    assert len(kept) <= MAX_SAVED_INVITATIONS and all(s.label.startswith("r") and len(s.room_id) == 32 for s in kept)
     book = RoomBook("bob", identity)
     book.restore_invitations(kept)
     pending = book.invites.invitations.pending()
-    assert len(pending) <= MAX_INVITATIONS
+    assert len(pending) <= MAX_INVITATIONS and 0 < len(book.invites.accepting()) <= MAX_SAVED_ACCEPTED
     for inviter in range(3):
         assert len([i for i in pending if i.inviter == f"i{inviter}"]) <= MAX_INVITATIONS_PER_INVITER
     loaded.invitation_source = ("relay:1", book.invites.saved)
@@ -204,3 +209,60 @@ def test_restored_invitations_still_standing_stay_and_every_check_frees_its_plac
     assert not [e for e in bob.events if isinstance(e, CheckWaiting)]  # said as restored, not as waiting
     assert not bob.book.invites.checking and bob.book.invites.may_check()
 
+
+# --- review-s8-hygiene M2: an invitation accepted is kept until its log is followed ----------------------
+
+
+def test_an_accept_whose_log_had_not_come_is_fetched_again_at_the_next_start(core: RelayCore, tmp_path: Path) -> None:
+    alice, bob, room = alice_adds_bob(core)
+    bob.book.accept("ops")  # the fetch never reaches the relay: bob quits (or crashes) at once
+    path = tmp_path / "state"
+    quit_saving(bob, path)
+    (kept,) = CounterState(bob.identity, path).invitations["relay:1"]
+    assert kept.accepted and kept.room_id == room
+    assert restart(bob, path, {"alice": alice.ik}) == []  # accepted already: not offered again
+    everyone(alice, bob)
+    ready = [e for e in bob.events if isinstance(e, RoomReady)]
+    assert [e.room_id for e in ready] == [room] and bob.book.state(room) is not None  # followed
+    assert bob.book.invites.saved() == [] and room not in bob.book.invites.invitations
+
+
+def test_an_accept_whose_first_page_was_lost_with_the_connection_is_fetched_again(core: RelayCore) -> None:
+    alice, bob, room = alice_adds_bob(core)
+    bob.send(bob.book.accept("ops"))
+    bob.outbox.new_frames()  # the connection ends: the relay's answer is lost
+    assert bob.book.state(room) is None
+    again = bob.book.rejoined()
+    assert [(f.room, f.from_seq) for f in again if isinstance(f, RoomFetch)] == [(room, 0)]
+    for request in again:
+        bob.send(request)
+    everyone(alice, bob)
+    assert bob.book.state(room) is not None and bob.book.invites.accepting() == []
+
+
+def test_an_accept_removed_meanwhile_or_refused_is_said_and_then_let_go(core: RelayCore, tmp_path: Path) -> None:
+    alice, bob, room = alice_adds_bob(core)
+    bob.book.accept("ops")
+    nowhere = SavedInvitation(b"\x07" * 32, "ghost", "alice", alice.ik, 1, accepted=True)
+    path = tmp_path / "state"
+    quit_saving(bob, path)
+    alice.send(alice.book.change(room, EntryKind.REMOVE, "bob", bob.ik, T))
+    alice.pump()
+    bob.outbox.new_frames()
+    kept = CounterState(bob.identity, path)
+    kept.invitations["relay:1"] = [nowhere, *kept.invitations["relay:1"]]
+    kept.save(0.0, force=True)
+    restart(bob, path, {"alice": alice.ik})
+    everyone(alice, bob)
+    (removed,) = bob.alerts(RoomWarning.NOT_A_MEMBER)
+    assert removed.room_id == room and "removed before you answered" in removed.detail
+    (refused,) = bob.alerts(RoomWarning.REFUSED)
+    assert refused.room_id == nowhere.room_id and refused.room == "ghost"
+    assert bob.book.state(room) is None and bob.book.invites.saved() == []  # neither is fetched again
+    assert bob.book.rejoined() == []
+
+
+def test_a_row_of_before_the_accepted_field_reads_as_pending() -> None:
+    old = [b"\x01" * 32, "ops", "alice", b"\x02" * 32, 3]
+    assert SavedInvitation.from_row(old) == SavedInvitation(b"\x01" * 32, "ops", "alice", b"\x02" * 32, 3, False)
+    assert SavedInvitation.from_row([*old, 1]) is None  # the flag is a bool, nothing else
