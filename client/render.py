@@ -141,7 +141,7 @@ def _room_text(event: ev.Event) -> str | None:
         when = ", before you last quit (it was waiting then, and is checked again now)" if event.restored else ""
         return (
             f"* {who} invited you to room {where}{when}: /accept-invite {label} to follow it, /decline-invite "
-            f"{label} to let it go (nothing of the room is kept until you accept)"
+            f"{label} to let it go (until you accept, only this invitation is kept, none of the room's log)"
         )
     if isinstance(event, InvitationDropped) and event.reason is DropReason.WITHDRAWN:
         return f"* the invitation from {printable(event.by)} to room {where} was {_WITHDRAWN}"

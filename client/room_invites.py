@@ -8,10 +8,12 @@ like, and the relay pushes each one. A room we did not create, ask for
 really added us and who (the signer of the entry that made us a member this
 time, never what one page of the log showed), then lets the log go and keeps
 only an ``Invitation`` here (the room id, its signed label, the inviter, the
-head checked), in memory and, between runs, as a ``SavedInvitation`` row of
-the sealed state file (``localstate``; restored under the same bounds). No
-log, no heads, no keys, no history, no label pin until the user accepts;
-accepting fetches and verifies the log again, as ``/join`` would. Consent
+head's sequence number checked), in memory and, between runs, as a
+``SavedInvitation`` row of the sealed state file (``localstate``; restored
+under the same bounds, and checked again once connected). No log, no head
+hashes, no keys, no history, no label pin until the user accepts; accepting
+fetches and verifies the log again, as ``/join`` would, and the accepted
+record stays (saved too) until that log is followed or refused. Consent
 covers one membership: after a leave or a removal, another key's add is an
 invitation again (``readded``). A pending room pushed again is checked
 again, and withdrawn if its log no longer names us.

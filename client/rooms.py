@@ -229,8 +229,11 @@ class RoomBook(VerifiedRooms):
         self._by_label = {key: rid for key, rid in self._by_label.items() if rid != room_id}
 
     def restore_invitations(self, saved: Iterable[SavedInvitation]) -> None:
-        """Invitations an earlier run kept (the state file), pending again; a room remembered as followed
-        (accepted meanwhile, here or on another device) is not one."""
+        """Invitations an earlier run kept (the state file): those pending are pending again, and checked
+        again at the welcome; those accepted whose log had not arrived are fetched then. A pending one
+        whose room is remembered as followed here (another process on this home followed it meanwhile) is
+        not offered: another device's accept never reaches this state file, so the recheck, not this, is
+        what withdraws an invitation answered elsewhere or taken back."""
         self.invites.restore(saved, followed=self._remembered)
 
     def accept(self, room: bytes | str) -> RoomFetch:

@@ -104,8 +104,8 @@ EN: dict[str, str] = {
     "invitation_row_stranger": "{by}, whom you have not met, invited you to {room}",
     "invitation_row_other_key": "Someone who is NOT the {by} you know (another identity key uses that name) "
     "invited you to {room}",
-    "invitation_hint": "Accept or decline it under Invitations, on the left: nothing of the room is kept until "
-    "you accept.",
+    "invitation_hint": "Accept or decline it under Invitations, on the left: until you accept, only this "
+    "invitation is kept, none of the room's log.",
     "invitation_restored_hint": "It was waiting when you last closed Susurro, and is checked again now: accept "
     "or decline it under Invitations, on the left.",
     "invitation_dropped_notice": "The invitation from {by} to {room} was let go to make room for newer ones "
@@ -225,8 +225,8 @@ ES: dict[str, str] = {
     "invitation_row_stranger": "{by}, a quien no conoces, te invitó a {room}",
     "invitation_row_other_key": "Alguien que NO es el {by} que conoces (otra clave de identidad usa ese nombre) "
     "te invitó a {room}",
-    "invitation_hint": "Acéptala o recházala en Invitaciones, a la izquierda: no se guarda nada de la sala hasta "
-    "que aceptes.",
+    "invitation_hint": "Acéptala o recházala en Invitaciones, a la izquierda: hasta que aceptes, solo se guarda "
+    "esta invitación, nada del registro de la sala.",
     "invitation_restored_hint": "Estaba esperando cuando cerraste Susurro, y ahora se comprueba de nuevo: "
     "acéptala o recházala en Invitaciones, a la izquierda.",
     "invitation_dropped_notice": "Se descartó la invitación de {by} a {room} para dejar sitio a otras más "
