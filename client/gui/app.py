@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from susurro.client import events as ev
 from susurro.client.room_events import RoomEvent
 from susurro.client.sockets import shown_address
+from susurro.protocol import ErrorCode
 
 from .app_close import Closing
 from .app_history import HistoryLoading
@@ -92,6 +93,8 @@ class SusurroApp(SignInFlow, Sending, HistoryLoading, TrustFlow, Closing):
         self._closing = False
         self._join_deadline: float | None = None
         self._before_welcome: list[ev.Event] = []
+        #: The relay's reason for refusing this sign-in's join for now (``cluster_down``), in words, or "".
+        self._join_refusal = ""
         self._after_id: str | None = None
         self._close_requested = False
         #: Closing asked for, waiting for receipts or for the person's answer (``closing_dialog``).
@@ -135,7 +138,7 @@ class SusurroApp(SignInFlow, Sending, HistoryLoading, TrustFlow, Closing):
             if isinstance(item, ev.Event):
                 self._on_event(item)
         if self.window is None and self._join_deadline is not None and time.monotonic() > self._join_deadline:
-            self._sign_in_failed(SignInError("relay", self.strings("err_no_welcome", seconds=f"{JOIN_TIMEOUT:g}")))
+            self._sign_in_failed(self._no_welcome())
         if not self.closed:
             self._after_id = self.root.after(POLL_MS, self._poll)
 
@@ -150,11 +153,31 @@ class SusurroApp(SignInFlow, Sending, HistoryLoading, TrustFlow, Closing):
                 relay = self.request.relay.strip() if self.request else ""
                 self._sign_in_failed(SignInError("relay", self.strings("err_tls_needed", relay=relay)))
             else:
+                self._refused_join(event)
                 self._before_welcome.append(event)
             return
         if not self.rooms.answers(event):
             self.window.apply(self.state.apply(self._in_use(event), self._room_of(event)))
         self.rooms.seen(event)
+
+    def _refused_join(self, event: ev.Event) -> None:
+        """A first join the relay refused for now (``cluster_down``: the core tries again on its backoff):
+        the sign-in says why while it waits, and so does its error if the deadline passes first (it said
+        "the relay did not answer", which sent people looking for a network fault)."""
+        if not isinstance(event, ev.Reconnecting) or event.code != ErrorCode.CLUSTER_DOWN:
+            return
+        self._join_refusal = self.strings.reason(event.reason, event.code)
+        if self.dialog is not None:
+            relay = self.request.relay.strip() if self.request else ""
+            delay = f"{max(1, round(event.delay))}"
+            self.dialog.busy(self.strings("connecting_refused", relay=relay, reason=self._join_refusal, delay=delay))
+
+    def _no_welcome(self) -> SignInError:
+        seconds = f"{JOIN_TIMEOUT:g}"
+        if self._join_refusal:
+            words = self.strings("err_refused_retrying", seconds=seconds, reason=self._join_refusal)
+            return SignInError("relay", words)
+        return SignInError("relay", self.strings("err_no_welcome", seconds=seconds))
 
     def _in_use(self, event: ev.Event) -> ev.Event:
         """A ``Connected`` names the relay node in use when the address lists several (``a:1,b:2``):

@@ -87,12 +87,14 @@ class SignInFlow:
             return
         self.opened = opened
         self._join_deadline = time.monotonic() + JOIN_TIMEOUT
+        self._join_refusal = ""
 
     def _sign_in_failed(self, error: SignInError) -> None:
         if self.opened is not None:
             self._shutdown_session(self.opened)
             self.opened = None
         self._join_deadline = None
+        self._join_refusal = ""
         self._before_welcome.clear()
         self.show_sign_in(error)
 

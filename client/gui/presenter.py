@@ -43,6 +43,7 @@ from susurro.client.room_events import (
 )
 from susurro.client.room_invites import CheckDropped, CheckWaiting, InvitationDropped, InvitationReceived
 from susurro.crypto.trust import TrustState
+from susurro.protocol import ErrorCode
 
 from .composing import Composing
 from .invitations import InvitationViews
@@ -134,7 +135,11 @@ class ChatState(HistoryPages, RoomUpdates, InvitationViews, Composing):
             return [self.status(), *self._notice(ROOM, s("status_disconnected", reason=self.reason))]
         if isinstance(event, ev.Reconnecting):
             self.connection = LinkState.RECONNECTING
-            self.reason = s("status_reconnecting", delay=f"{max(1, round(event.delay))}")
+            delay = f"{max(1, round(event.delay))}"
+            if event.code == ErrorCode.CLUSTER_DOWN:  # the relay answered and refused: say why, as the terminal
+                self.reason = s("status_refused_retrying", reason=s.reason(event.reason, event.code), delay=delay)
+            else:
+                self.reason = s("status_reconnecting", delay=delay)
             return [self.status()]
         return []
 

@@ -1,0 +1,88 @@
+"""The window says why a cluster's relay lets nobody join (``cluster_down``), as the terminal and --json do.
+
+A real cluster node (``RelayServer`` with ``cluster=``, real sockets) on a real ``redis-server``, which the
+test stops; a real window under Xvfb. Run once without the window's handling (review-s8-cluster M2): the
+sign-in said only "Connecting to …", then "The relay did not answer within 20 s", and a window whose
+connection dropped said "connection lost; trying again in N s" without the reason; both tests failed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from susurro.relay import RelayConfig, RelayServer
+from tests.helpers.gui_driver import close_app, fill_and_submit, pump, signed_in, start_app
+from tests.helpers.redis_server import RedisServer
+from tests.helpers.system import wait_until
+
+#: Seconds for the node to see Redis gone (its health check), with slack for 2 loaded cores.
+NODE_WAIT = 30.0
+#: The relay's reason, in the window's words (``wording.reason_cluster_down``).
+WHY = "cannot reach the store it shares with the other relays of its cluster"
+
+
+@pytest.fixture
+def node(redis_server: RedisServer) -> Iterator[RelayServer]:
+    server = RelayServer(RelayConfig(host="127.0.0.1", port=0, handshake_timeout=5.0, cluster=redis_server.url))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def redis_gone(node: RelayServer, redis_server: RedisServer) -> str:
+    """Redis stopped and the node aware of it; the node's address."""
+    cluster = node.cluster
+    assert cluster is not None
+    redis_server.stop()
+    wait_until(lambda: not cluster.node.up, "the node to see Redis gone", NODE_WAIT)
+    host, port = node.address
+    return f"{host}:{port}"
+
+
+def test_a_first_join_refused_cluster_down_says_why_while_it_waits_and_when_it_gives_up(  # type: ignore[no-untyped-def]
+    tk_root, tmp_path: Path, node: RelayServer, redis_server: RedisServer
+) -> None:
+    root = tk_root
+    address = redis_gone(node, redis_server)
+    app = start_app(root, tmp_path / "erin")
+    try:
+        fill_and_submit(root, app, name="erin", relay=address, identity=str(tmp_path / "erin" / "erin.key"))
+        dialog = app.dialog
+        assert dialog is not None
+        pump(root, lambda: WHY in str(dialog.progress.cget("text")), "the sign-in saying why it waits")
+        waiting = str(dialog.progress.cget("text"))
+        assert waiting.startswith(f"Connecting to {address}… The relay does not let you in yet: the relay")
+        assert "Trying again in" in waiting and app.window is None
+        app._join_deadline = time.monotonic()  # the 20 s pass (brought forward: a test never waits on the clock)
+        pump(root, lambda: app.dialog is not None and str(app.dialog.error.cget("text")), "the sign-in's error")
+        assert app.dialog is not None
+        error = str(app.dialog.error.cget("text"))
+        assert error.startswith("The relay did not let you in within 20 s: the relay") and WHY in error
+        assert "did not answer" not in error
+    finally:
+        close_app(root, app)
+
+
+def test_a_window_whose_rejoin_is_refused_cluster_down_says_why_in_its_status(  # type: ignore[no-untyped-def]
+    tk_root, tmp_path: Path, node: RelayServer, redis_server: RedisServer
+) -> None:
+    root = tk_root
+    host, port = node.address
+    app = start_app(root, tmp_path / "erin", name="erin", server=f"{host}:{port}", lang="es")
+    try:
+        window = signed_in(root, app)
+        redis_gone(node, redis_server)
+        assert app.opened is not None
+        app.opened.connection.cut()  # the link drops (a network fault): the rejoin meets the refusal
+        status = window.status_connection
+        pump(root, lambda: status.full.startswith("no te deja entrar: "), "the status saying why, in Spanish")
+        assert "no llega al almacén que comparte" in status.full and "nuevo intento en" in status.full
+        assert "conexión perdida" not in status.full
+    finally:
+        close_app(root, app)
