@@ -394,6 +394,10 @@ class InviteDesk:
         fetched again after a reconnect, until followed (``settled``) or refused (``refused``)."""
         return list(self._accepting)
 
+    def accepted_record(self, room_id: bytes) -> Invitation | None:
+        """The invitation accepted for ``room_id`` whose log has not come yet, kept (None: none)."""
+        return self._accepting.get(room_id)
+
     def refused(self, room_id: bytes) -> Invitation | None:
         """The relay refused the log of a room accepted: it is not fetched again (the refusal is shown)."""
         return self._accepting.pop(room_id, None)

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from susurro.crypto import EntryKind, RoomLogError, RoomPolicy, verify_log
 from susurro.crypto.seal import SignedHead
 from susurro.protocol import (
+    ErrorCode,
     Frame,
     RoomAppend,
     RoomCreate,
@@ -43,6 +44,10 @@ from .room_invites import SavedInvitation
 from .room_log import MAX_KNOWN_ROOMS, MAX_REMEMBERED_ROOMS, RULES, KnownRoom, MemberSpan, RememberedRoom
 from .room_requests import Change
 from .verified_rooms import VerifiedRooms
+
+#: Refusals of an accepted room's log that end the accept: the room is not there (or not ours to
+#: read), or the request was wrong. Any other code keeps it accepted, fetched again at the next welcome.
+FINAL_FETCH_REFUSALS = frozenset({ErrorCode.NO_SUCH_ROOM.value, ErrorCode.BAD_ENTRY.value})
 
 __all__ = ["MAX_REMEMBERED_ROOMS", "RULES", "RememberedRoom", "RoomBook", "SendGate"]
 
@@ -295,15 +300,20 @@ class RoomBook(VerifiedRooms):
         if retry is not None:  # someone changed the room first: catch up, then sign again on the new head
             return [], [retry]
         label = self._rooms[target].state.label if target is not None and target in self._rooms else ""
-        accepted = self.invites.refused(target) if target is not None and target not in self._rooms else None
-        if accepted is not None:  # an accepted room's log refused: said with its label, not fetched again
-            label = accepted.label
-        alert = RoomAlert(
-            kind=RoomWarning.REFUSED,
-            detail=f"the relay refused: {error.code}: {error.detail}",
-            room=label,
-            room_id=target or b"",
-        )
+        detail = f"the relay refused: {error.code}: {error.detail}"
+        if target is not None and target not in self._rooms:
+            if error.code in FINAL_FETCH_REFUSALS:
+                accepted = self.invites.refused(target)  # said with its label, not fetched again
+            else:
+                # Anything else may pass (the relay's store failing: ``internal``), or be a relay's
+                # word meant to end the accept: it stays accepted and is asked for again at the
+                # next welcome (review-s8-ifix M2: one ``internal`` let it go for good, unsaid).
+                accepted = self.invites.accepted_record(target)
+                if accepted is not None:
+                    detail += "; it is asked for again when the connection is back (or type /join " + accepted.label + ")"
+            if accepted is not None:
+                label = accepted.label
+        alert = RoomAlert(kind=RoomWarning.REFUSED, detail=detail, room=label, room_id=target or b"")
         return [alert], []
 
     # --- heads: the relay's, and the ones senders sign ---------------------------------

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from susurro.client.localstate import STATE_PERSON, CounterState
 from susurro.client.render import event_to_json, event_to_text
-from susurro.client.room_events import RoomReady, RoomWarning
+from susurro.client.room_events import RoomAlert, RoomReady, RoomWarning
 from susurro.client.room_invites import (
     MAX_INVITATIONS,
     MAX_INVITATIONS_PER_INVITER,
@@ -35,7 +35,7 @@ from susurro.client.rooms import RememberedRoom, RoomBook
 from susurro.crypto import EntryKind, IdentityKey, RoomPolicy
 from susurro.crypto.history import derive_local_key
 from susurro.crypto.membership import MAX_ENTRY_TEXT_CHARS
-from susurro.protocol import RoomFetch
+from susurro.protocol import RoomError, RoomFetch
 from susurro.relay import RelayCore
 from tests.unit.test_client_rooms import Client, T, everyone
 from tests.unit.test_room_invites import alice_adds_bob, core
@@ -266,3 +266,20 @@ def test_a_row_of_before_the_accepted_field_reads_as_pending() -> None:
     old = [b"\x01" * 32, "ops", "alice", b"\x02" * 32, 3]
     assert SavedInvitation.from_row(old) == SavedInvitation(b"\x01" * 32, "ops", "alice", b"\x02" * 32, 3, False)
     assert SavedInvitation.from_row([*old, 1]) is None  # the flag is a bool, nothing else
+
+
+def test_an_accept_refused_for_a_passing_reason_stays_accepted_and_is_asked_for_again(core: RelayCore) -> None:
+    """One ``internal`` answer (the relay's store failing for a moment) let an accepted room go for
+    good, with no word that /join would bring it back (review-s8-ifix M2); ``no_such_room`` still does."""
+    alice, bob, room = alice_adds_bob(core)
+    fetch = bob.book.accept("ops")
+    events, _ = bob.book.receive(RoomError(id=fetch.id, code="internal", detail="the relay cannot store rooms"), 0)
+    (refused,) = [e for e in events if isinstance(e, RoomAlert) and e.kind is RoomWarning.REFUSED]
+    assert refused.room == "ops" and "asked for again" in refused.detail and "/join ops" in refused.detail
+    assert bob.book.invites.accepting() == [room], "still accepted"
+    again = bob.book.rejoined()
+    assert [(f.room, f.from_seq) for f in again if isinstance(f, RoomFetch)] == [(room, 0)]
+    for request in again:
+        bob.send(request)
+    everyone(alice, bob)
+    assert bob.book.state(room) is not None, "followed once the relay answers"
