@@ -310,7 +310,7 @@ class RoomBook(VerifiedRooms):
                 # next welcome (review-s8-ifix M2: one ``internal`` let it go for good, unsaid).
                 accepted = self.invites.accepted_record(target)
                 if accepted is not None:
-                    detail += "; it is asked for again when the connection is back (or type /join " + accepted.label + ")"
+                    detail += f"; it is asked for again when the connection is back (or type /join {accepted.label})"
             if accepted is not None:
                 label = accepted.label
         alert = RoomAlert(kind=RoomWarning.REFUSED, detail=detail, room=label, room_id=target or b"")
