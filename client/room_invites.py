@@ -429,6 +429,17 @@ class InviteDesk:
         invitation = self._accepting.pop(state.room_id, None)
         if invitation is None or self._own in state.members:
             return None
+        if state.head.seq < invitation.seq:
+            # A signed log only grows, and a removal makes it longer: a log that ends before the head
+            # the invitation was checked at is the relay withholding the rest, not a removal
+            # (review-s8-ifix M1). Still accepted, fetched again at the next welcome.
+            self._accepting[state.room_id] = invitation
+            detail = (
+                f"the relay served the log of room {invitation.shown[:60]} only up to entry {state.head.seq}, "
+                f"short of entry {invitation.seq} that invited you: it is holding the rest back; "
+                "the room stays accepted and is asked for again when the connection is back"
+            )
+            return [RoomAlert(kind=RoomWarning.WITHHELD, detail=detail, room=state.label, room_id=state.room_id)]
         detail = (
             f"you accepted the invitation to room {invitation.shown[:60]}, but its log no longer lists you "
             "(removed before you answered); it is not followed"

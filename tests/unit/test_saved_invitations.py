@@ -32,10 +32,10 @@ from susurro.client.room_invites import (
     SavedInvitation,
 )
 from susurro.client.rooms import RememberedRoom, RoomBook
-from susurro.crypto import EntryKind, IdentityKey, RoomPolicy
+from susurro.crypto import EntryKind, IdentityKey, RoomPolicy, verify_log
 from susurro.crypto.history import derive_local_key
 from susurro.crypto.membership import MAX_ENTRY_TEXT_CHARS
-from susurro.protocol import RoomError, RoomFetch
+from susurro.protocol import RoomError, RoomFetch, RoomLog
 from susurro.relay import RelayCore
 from tests.unit.test_client_rooms import Client, T, everyone
 from tests.unit.test_room_invites import alice_adds_bob, core
@@ -283,3 +283,34 @@ def test_an_accept_refused_for_a_passing_reason_stays_accepted_and_is_asked_for_
         bob.send(request)
     everyone(alice, bob)
     assert bob.book.state(room) is not None, "followed once the relay answers"
+
+
+def test_a_log_cut_short_of_the_checked_head_is_withholding_and_the_accept_stays(core: RelayCore) -> None:
+    """A signed log only grows, and a removal makes it longer: a relay that serves an accepted room's log
+    only up to before the entry that added us is holding the rest back. It was reported as "removed before
+    you answered" and the accept dropped (review-s8-ifix M1)."""
+    served: list[RoomLog] = []
+    alice, bob, room = alice_adds_bob(core, served)
+    whole = served[-1]
+    create_only = whole.entries[:1]
+    cut = RoomLog(
+        id=bob.book.accept("ops").id,
+        room=room,
+        label="ops",
+        from_seq=0,
+        entries=create_only,
+        head_seq=0,  # the create is entry 0, the add that invited bob entry 1
+        head_hash=verify_log(create_only).head.hash,
+        online=(),
+    )
+    events, _ = bob.book.receive(cut, T)
+    alerts = [e for e in events if isinstance(e, RoomAlert)]
+    assert [a.kind for a in alerts] == [RoomWarning.WITHHELD], alerts
+    assert "holding the rest back" in alerts[0].detail
+    assert bob.book.invites.accepting() == [room], "still accepted"
+    again = bob.book.rejoined()
+    assert [(f.room, f.from_seq) for f in again if isinstance(f, RoomFetch)] == [(room, 0)]
+    for request in again:
+        bob.send(request)
+    everyone(alice, bob)
+    assert bob.book.state(room) is not None, "followed once the relay serves the whole log"
