@@ -213,6 +213,15 @@ def test_restored_invitations_still_standing_stay_and_every_check_frees_its_plac
 # --- review-s8-hygiene M2: an invitation accepted is kept until its log is followed ----------------------
 
 
+def refetched_from_create(alice: Client, bob: Client, room: bytes) -> None:
+    """bob's connection comes back: the room accepted is asked for again from its create, and answered."""
+    again = bob.book.rejoined()
+    assert [(f.room, f.from_seq) for f in again if isinstance(f, RoomFetch)] == [(room, 0)]
+    for request in again:
+        bob.send(request)
+    everyone(alice, bob)
+
+
 def test_an_accept_whose_log_had_not_come_is_fetched_again_at_the_next_start(core: RelayCore, tmp_path: Path) -> None:
     alice, bob, room = alice_adds_bob(core)
     bob.book.accept("ops")  # the fetch never reaches the relay: bob quits (or crashes) at once
@@ -232,11 +241,7 @@ def test_an_accept_whose_first_page_was_lost_with_the_connection_is_fetched_agai
     bob.send(bob.book.accept("ops"))
     bob.outbox.new_frames()  # the connection ends: the relay's answer is lost
     assert bob.book.state(room) is None
-    again = bob.book.rejoined()
-    assert [(f.room, f.from_seq) for f in again if isinstance(f, RoomFetch)] == [(room, 0)]
-    for request in again:
-        bob.send(request)
-    everyone(alice, bob)
+    refetched_from_create(alice, bob, room)
     assert bob.book.state(room) is not None and bob.book.invites.accepting() == []
 
 
@@ -277,11 +282,7 @@ def test_an_accept_refused_for_a_passing_reason_stays_accepted_and_is_asked_for_
     (refused,) = [e for e in events if isinstance(e, RoomAlert) and e.kind is RoomWarning.REFUSED]
     assert refused.room == "ops" and "asked for again" in refused.detail and "/join ops" in refused.detail
     assert bob.book.invites.accepting() == [room], "still accepted"
-    again = bob.book.rejoined()
-    assert [(f.room, f.from_seq) for f in again if isinstance(f, RoomFetch)] == [(room, 0)]
-    for request in again:
-        bob.send(request)
-    everyone(alice, bob)
+    refetched_from_create(alice, bob, room)
     assert bob.book.state(room) is not None, "followed once the relay answers"
 
 
@@ -308,9 +309,5 @@ def test_a_log_cut_short_of_the_checked_head_is_withholding_and_the_accept_stays
     assert [a.kind for a in alerts] == [RoomWarning.WITHHELD], alerts
     assert "holding the rest back" in alerts[0].detail
     assert bob.book.invites.accepting() == [room], "still accepted"
-    again = bob.book.rejoined()
-    assert [(f.room, f.from_seq) for f in again if isinstance(f, RoomFetch)] == [(room, 0)]
-    for request in again:
-        bob.send(request)
-    everyone(alice, bob)
+    refetched_from_create(alice, bob, room)
     assert bob.book.state(room) is not None, "followed once the relay serves the whole log"
