@@ -283,9 +283,7 @@ class MailboxService:
             return False  # nobody needs their own; a client asking is draining itself
         now = self._clock()
         with self._lock:
-            return self._per_fetcher.take((peer.ik, owner), now) and self._per_connection_one_time.take(
-                id(peer), now
-            )
+            return self._per_fetcher.take((peer.ik, owner), now) and self._per_connection_one_time.take(id(peer), now)
 
     def _fetch(self, peer: MailPeer, frame: BundleFetch) -> None:
         bundles: list[WireBundle] = []

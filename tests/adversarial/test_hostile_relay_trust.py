@@ -377,9 +377,11 @@ def test_invented_members_cannot_use_up_the_trust_store(hostile: HostileRoom, mo
     hostile.leave("dave")
     hostile.proxy.set_hook(
         alice.label,
-        lambda label, f: [Joined(member=substitute(f.member, attacker, attacker_sk))]
-        if isinstance(f, Joined) and f.member.name == "dave"
-        else [f],
+        lambda label, f: (
+            [Joined(member=substitute(f.member, attacker, attacker_sk))]
+            if isinstance(f, Joined) and f.member.name == "dave"
+            else [f]
+        ),
     )
     hostile.join("dave2", name="dave", identity=dave_identity)
     changed = alice.seen_or_wait(lambda e: isinstance(e, ev.KeyChanged), what="KeyChanged")
@@ -400,9 +402,11 @@ def test_a_key_swapped_between_showing_and_confirming_the_safety_number_is_not_v
     hostile.leave("bob")
     hostile.proxy.set_hook(
         "alice",
-        lambda label, f: [Joined(member=substitute(f.member, attacker, attacker_sk))]
-        if isinstance(f, Joined) and f.member.name == "bob"
-        else [f],
+        lambda label, f: (
+            [Joined(member=substitute(f.member, attacker, attacker_sk))]
+            if isinstance(f, Joined) and f.member.name == "bob"
+            else [f]
+        ),
     )
     hostile.join("bob2", name="bob", identity=bob_identity)
     alice.seen_or_wait(lambda e: isinstance(e, ev.KeyChanged), what="KeyChanged")

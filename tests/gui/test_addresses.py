@@ -27,15 +27,22 @@ def test_the_window_moves_to_the_next_relay_when_its_relay_goes_away(tk_root, re
     bob = None
     try:
         window = signed_in(root, alice)
-        pump(root, lambda: window.status_connection.full == f"connected to {address(first)}",
-             "the status bar names the relay in use")
+        pump(
+            root,
+            lambda: window.status_connection.full == f"connected to {address(first)}",
+            "the status bar names the relay in use",
+        )
         bob = start_app(root, tmp_path / "bob", name="bob", server=address(second))
         signed_in(root, bob)
 
         first.stop()
         wait_in_pane(root, alice, f"Back in the room on {address(second)} (new session key).")
-        pump(root, lambda: window.status_connection.full == f"connected to {address(second)}",
-             "the status bar names the relay moved to", timeout=MOVE_WAIT)
+        pump(
+            root,
+            lambda: window.status_connection.full == f"connected to {address(second)}",
+            "the status bar names the relay moved to",
+            timeout=MOVE_WAIT,
+        )
         wait_in_pane(root, alice, "bob")
         type_line(root, alice, "/msg bob en el otro relé")
         wait_in_pane(root, bob, "en el otro relé", "alice")

@@ -89,5 +89,8 @@ def test_the_list_counts_names_and_cuts_in_both_languages() -> None:
     assert en[2] == "“mensaje 1 segunda línea” to bob, carol"
     assert en[-2] == "…and 2 more" and len(en) == 1 + SHOWN_MESSAGES + 2
     es = unconfirmed_words(Strings("es"), items[:1])
-    assert es == ["Uno de tus mensajes aún no tiene acuse de recibo:", "«" + "x" * 59 + "…» para bob",
-                  "Se guardan en este ordenador y se envían de nuevo la próxima vez que entres."]
+    assert es == [
+        "Uno de tus mensajes aún no tiene acuse de recibo:",
+        "«" + "x" * 59 + "…» para bob",
+        "Se guardan en este ordenador y se envían de nuevo la próxima vez que entres.",
+    ]

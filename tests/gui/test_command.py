@@ -17,7 +17,10 @@ def test_susurro_with_server_and_name_joins_at_once_and_leaves_on_ctrl_c(display
     env = {**os.environ, "DISPLAY": display, "SUSURRO_HOME": str(tmp_path / "gui-home")}
     gui = subprocess.Popen(
         [*console_script("susurro"), "--server", server, "--name", "ventana"],
-        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         joined = watcher.expect_event("joined", name="ventana")

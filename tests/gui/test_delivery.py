@@ -64,14 +64,16 @@ def test_ticks_waiting_not_delivered_and_receipts_across_a_restart(tk_root, rela
         wait_in_pane(root, bob, "uno", "alice")
         wait_in_pane(root, alice, "uno  ✓✓ delivered to bob", "bob")
         assert note_tooltip(root, alice, "bob", ref_of(alice, "uno")) == (
-            "Who has it:\nbob: delivered (their client confirmed it)")
+            "Who has it:\nbob: delivered (their client confirmed it)"
+        )
 
         close_app(root, bob)
         wait_in_pane(root, alice, "bob left", "bob")
         type_line(root, alice, "dos")
         wait_in_pane(root, alice, "dos  ◷ waiting for bob", "bob")
         assert note_tooltip(root, alice, "bob", ref_of(alice, "dos")) == (
-            "Who has it:\nbob: waiting on the relay until they come back")
+            "Who has it:\nbob: waiting on the relay until they come back"
+        )
         type_line(root, alice, "tres")
         wait_in_pane(root, alice, "tres  not delivered to bob: their mailbox on the relay is full", "bob")
 

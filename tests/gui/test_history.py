@@ -29,8 +29,14 @@ def fill(home: Path, name: str) -> None:
     history = SqliteHistory(home / "susurro" / "history" / f"{name}.sqlite3", HistoryKey.derive(identity))
     start = int(time.time() * 1000) - COUNT * 1000  # within the last minutes: one day (or two at midnight)
     history.add_many(
-        HistoryRecord(conversation="room:main", msg_id=f"old{n:04d}", sender="alice" if n % 2 else name,
-                      sent_at=start + n * 1000, outgoing=n % 2 == 0, body=f"mensaje {n:04d}")
+        HistoryRecord(
+            conversation="room:main",
+            msg_id=f"old{n:04d}",
+            sender="alice" if n % 2 else name,
+            sent_at=start + n * 1000,
+            outgoing=n % 2 == 0,
+            body=f"mensaje {n:04d}",
+        )
         for n in range(COUNT)
     )
     history.close()
@@ -58,8 +64,11 @@ def test_history_on_start_and_older_pages_on_scrolling_up(tk_root, relay_server,
             shown = len(numbers(pane(bob)))
             oldest = numbers(pane(bob))[0]
             conversation.text.yview_moveto(0.0)  # the user scrolls to the top, reading the oldest line
-            pump(root, lambda shown=shown: len(numbers(pane(bob))) > shown or "start of the history" in pane(bob),
-                 f"page {pages + 1} of the history")
+            pump(
+                root,
+                lambda shown=shown: len(numbers(pane(bob))) > shown or "start of the history" in pane(bob),
+                f"page {pages + 1} of the history",
+            )
             root.update()
             pages += 1
             if len(numbers(pane(bob))) > shown:
@@ -67,8 +76,11 @@ def test_history_on_start_and_older_pages_on_scrolling_up(tk_root, relay_server,
                 assert numbers(top) == [oldest], "the line being read stays where it was, under the new page"
             assert pages <= COUNT // DEFAULT_PAGE + 2, "every page brings messages"
         assert numbers(pane(bob)) == list(range(COUNT)), "all of it, oldest first, none twice"
-        days = [line for line in pane(bob).splitlines() if line in ("Today", "Yesterday") or line[:3] in (
-            "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")]
+        days = [
+            line
+            for line in pane(bob).splitlines()
+            if line in ("Today", "Yesterday") or line[:3] in ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+        ]
         assert len(days) <= 2, f"one separator per day, not one per page: {days}"
         assert "bob \tmensaje 0000" in pane(bob) and "alice \tmensaje 0001" in pane(bob)
     finally:

@@ -20,7 +20,11 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_history_window_prints_its_table(display: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks.history_window", "--quick"],
-        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
         stdin=subprocess.DEVNULL,
     )
     assert result.returncode == 0, f"{result.stdout[-2000:]}\n{result.stderr[-2000:]}"

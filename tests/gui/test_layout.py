@@ -36,8 +36,13 @@ def inside(widget: tk.Misc, top: tk.Misc) -> bool:
     if not widget.winfo_viewable():
         return False
     x, y = widget.winfo_rootx() - top.winfo_rootx(), widget.winfo_rooty() - top.winfo_rooty()
-    return (x >= 0 and y >= 0 and x + widget.winfo_width() <= top.winfo_width()
-            and y + widget.winfo_height() <= top.winfo_height() and widget.winfo_width() > 4)
+    return (
+        x >= 0
+        and y >= 0
+        and x + widget.winfo_width() <= top.winfo_width()
+        and y + widget.winfo_height() <= top.winfo_height()
+        and widget.winfo_width() > 4
+    )
 
 
 def click(root: tk.Misc, widget: tk.Misc) -> None:
@@ -140,6 +145,11 @@ def test_a_rooms_actions_stay_on_screen_at_the_minimum_size(tk_root, relay_serve
         pump(root, lambda: window.current != ROOM and window.leave_button.winfo_manager(), "alice on ops, its admin")
         for _ in range(5):
             root.update()
-        for control in (window.leave_button, window.remove_button, window.promote_button, window.entry,
-                        window.send_button):
+        for control in (
+            window.leave_button,
+            window.remove_button,
+            window.promote_button,
+            window.entry,
+            window.send_button,
+        ):
             assert inside(control, window.top), f"{control} is on screen at the minimum size"

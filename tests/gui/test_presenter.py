@@ -71,11 +71,14 @@ def test_language_comes_from_the_flag_then_the_locale(requested, env, expected) 
 def test_join_leave_and_roster_with_self_first() -> None:
     state = joined_state()
     updates = state.apply(ev.Joined(member=member("carol", "1234 5678 0000 0000 0000 0000 0000 0000")))
-    assert any(isinstance(u, Line) and u.kind == "notice" and u.text == "carol joined (fingerprint 1234 5678)"
-               for u in updates)
+    assert any(
+        isinstance(u, Line) and u.kind == "notice" and u.text == "carol joined (fingerprint 1234 5678)" for u in updates
+    )
     rows = next(u for u in updates if isinstance(u, RosterRows)).rows
     assert [(r.name, r.fingerprint, r.is_self) for r in rows] == [
-        ("alice", "9999 8888", True), ("bob", "1111 2222", False), ("carol", "1234 5678", False)
+        ("alice", "9999 8888", True),
+        ("bob", "1111 2222", False),
+        ("carol", "1234 5678", False),
     ]
     left = state.apply(ev.Left(name="carol"))
     assert any(isinstance(u, Line) and u.text == "carol left" for u in left)
@@ -84,9 +87,13 @@ def test_join_leave_and_roster_with_self_first() -> None:
 def test_a_warning_is_a_banner_never_a_line() -> None:
     state = joined_state()
     updates = state.apply(ev.Warning(kind="bad_signature", detail="forged\x1b[2J", sender="bob"))
-    assert updates == [Banner(conversation=ROOM, kind="bad_signature",
-                              text="A message from bob has a signature that does not match: it may be forged. "
-                              "It is not shown.")]
+    assert updates == [
+        Banner(
+            conversation=ROOM,
+            kind="bad_signature",
+            text="A message from bob has a signature that does not match: it may be forged. It is not shown.",
+        )
+    ]
 
 
 def test_direct_message_opens_a_conversation_without_focus_and_sends_there() -> None:
@@ -109,9 +116,13 @@ def test_delivery_note_even_when_the_ack_beats_the_send_result() -> None:
     assert isinstance(updates[-1], Line) and updates[-1].note == "sending…"
     assert state.apply(ev.Delivery(msg_id="x1", delivered=(), missing=("bob",))) == []
     [note] = state.sent(outgoing.ref, "x1")
-    assert note == DeliveryNote(ref=outgoing.ref, text="not delivered to bob: not connected", ok=False,
-                                state=DeliveryState.NOT_DELIVERED,
-                                detail="Who has it:\nbob: not delivered: not connected")
+    assert note == DeliveryNote(
+        ref=outgoing.ref,
+        text="not delivered to bob: not connected",
+        ok=False,
+        state=DeliveryState.NOT_DELIVERED,
+        detail="Who has it:\nbob: not delivered: not connected",
+    )
 
 
 @pytest.mark.parametrize(
@@ -144,7 +155,11 @@ def test_without_a_display_susurro_says_so_in_one_line() -> None:
     env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
     result = subprocess.run(
         [*console_script("susurro"), "--name", "alice"],
-        env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -161,8 +176,16 @@ def test_delivery_lists_who_was_skipped_for_a_changed_key() -> None:
     [shown] = note
     assert shown.text == "✓ sent to carol · not encrypted to bob: not verified, and strict mode is on"
     assert not shown.ok and shown.state is DeliveryState.NOT_ENCRYPTED
-    state.apply(ev.KeyChanged(kind=ev.WarningKind.KEY_CHANGED, detail="", sender="bob", name="bob",
-                              old_fingerprint="1111 2222", new_fingerprint="3333 4444"))
+    state.apply(
+        ev.KeyChanged(
+            kind=ev.WarningKind.KEY_CHANGED,
+            detail="",
+            sender="bob",
+            name="bob",
+            old_fingerprint="1111 2222",
+            new_fingerprint="3333 4444",
+        )
+    )
     outgoing, _ = state.compose("again", ROOM)
     assert outgoing is not None
     state.sent(outgoing.ref, "x3")
@@ -174,8 +197,14 @@ def test_delivery_lists_who_was_skipped_for_a_changed_key() -> None:
 
 
 def message(sender: str, text: str, *, direct: bool = False, sent_at: int = 0, msg_id: str = "") -> ev.Message:
-    return ev.Message(sender=sender, text=text, to=("alice",), direct=direct, msg_id=msg_id or text,
-                      sent_at=sent_at or int(__import__("time").time() * 1000))
+    return ev.Message(
+        sender=sender,
+        text=text,
+        to=("alice",),
+        direct=direct,
+        msg_id=msg_id or text,
+        sent_at=sent_at or int(__import__("time").time() * 1000),
+    )
 
 
 def test_unread_counts_badges_marker_title_and_reading_them() -> None:
@@ -218,12 +247,22 @@ def test_day_separators_and_one_name_header_per_run() -> None:
     state.today = lambda: dt.date(2026, 12, 1)
     monday = int(dt.datetime(2026, 11, 30, 9, 0).timestamp() * 1000)
     tuesday = int(dt.datetime(2026, 12, 1, 9, 0).timestamp() * 1000)
-    lines = [u for m in (message("bob", "uno", sent_at=monday), message("bob", "dos", sent_at=monday + 60_000),
-                         message("bob", "tres", sent_at=tuesday))
-             for u in state.apply(m) if isinstance(u, Line) and u.conversation == ROOM]
+    lines = [
+        u
+        for m in (
+            message("bob", "uno", sent_at=monday),
+            message("bob", "dos", sent_at=monday + 60_000),
+            message("bob", "tres", sent_at=tuesday),
+        )
+        for u in state.apply(m)
+        if isinstance(u, Line) and u.conversation == ROOM
+    ]
     assert [(u.kind, u.text, u.continued) for u in lines] == [
-        ("day", "Yesterday", False), ("message", "uno", False), ("message", "dos", True),
-        ("day", "Today", False), ("message", "tres", False),
+        ("day", "Yesterday", False),
+        ("message", "uno", False),
+        ("message", "dos", True),
+        ("day", "Today", False),
+        ("message", "tres", False),
     ]
     spanish = joined_state("es")
     spanish.today = lambda: dt.date(2026, 12, 1)
@@ -235,8 +274,9 @@ def test_day_separators_and_one_name_header_per_run() -> None:
 def test_status_is_not_secure_when_disconnected_and_offers_reconnect_after_a_refusal() -> None:
     state = joined_state()
     assert state.status().secure
-    status = next(u for u in state.apply(ev.Disconnected(reason="name taken", code=ErrorCode.NAME_TAKEN))
-                  if isinstance(u, Status))
+    status = next(
+        u for u in state.apply(ev.Disconnected(reason="name taken", code=ErrorCode.NAME_TAKEN)) if isinstance(u, Status)
+    )
     assert not status.secure and status.e2e == "not connected" and status.offer_reconnect
     assert status.connection == "disconnected: someone else is using your name on this relay"
 

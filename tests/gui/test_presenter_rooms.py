@@ -45,8 +45,12 @@ def member(name: str, key: bytes) -> ev.MemberInfo:
 
 
 def state(lang: str = "en") -> ChatState:
-    chat = ChatState(Strings(lang), relay="r:1", identity_key=ALICE_KEY,
-                     trust_of=lambda name, _key: TrustState.PINNED if name == "carol" else TrustState.NEW)
+    chat = ChatState(
+        Strings(lang),
+        relay="r:1",
+        identity_key=ALICE_KEY,
+        trust_of=lambda name, _key: TrustState.PINNED if name == "carol" else TrustState.NEW,
+    )
     chat.apply(ev.Connected(name="alice", fingerprint="9999 8888 7777 6666 5555 4444 3333 2222", relay="r:1"))
     chat.apply(ev.Roster(members=(member("bob", BOB_KEY),)))
     return chat
@@ -65,12 +69,15 @@ def test_rooms_are_keyed_by_id_so_two_rooms_with_one_label_stay_apart() -> None:
     chat = state()
     first, second = b"\x01" * 32, b"\x02" * 32
     chat.apply(RoomCreated(room="ops", room_id=first), room(first, "ops", ("alice", ALICE_KEY)))
-    updates = chat.apply(Invited(room="ops", room_id=second, by="bob"),
-                         room(second, "ops", ("bob", BOB_KEY), ("alice", ALICE_KEY)))
+    updates = chat.apply(
+        Invited(room="ops", room_id=second, by="bob"), room(second, "ops", ("bob", BOB_KEY), ("alice", ALICE_KEY))
+    )
     [sidebar] = of(Sidebar, updates)
     rooms = [i for i in sidebar.items if i.key != ROOM and i.kind is ConversationKind.ROOM]
     assert [(i.key, i.label, i.tag) for i in rooms] == [
-        (room_key(first), "ops", "#" + "01" * 8), (room_key(second), "ops", "#" + "02" * 8)]
+        (room_key(first), "ops", "#" + "01" * 8),
+        (room_key(second), "ops", "#" + "02" * 8),
+    ]
     assert chat.selected == room_key(first), "creating a room switches to it"
     lines = of(Line, updates)
     assert lines[-1].conversation == room_key(second) and lines[-1].text == "bob added you to ops #0202020202020202."
@@ -82,8 +89,16 @@ def test_room_messages_go_to_their_pane_and_the_member_list_shows_online_and_off
     rid = b"\x03" * 32
     info = room(rid, "clase", ("alice", ALICE_KEY), ("bob", BOB_KEY), ("carol", CAROL_KEY))
     chat.apply(Invited(room="clase", room_id=rid, by="bob"), info)
-    message = RoomMessage(sender="bob", text="hola clase", to=("alice", "carol"), direct=False, msg_id="r1",
-                          sent_at=0, room="clase", room_id=rid)
+    message = RoomMessage(
+        sender="bob",
+        text="hola clase",
+        to=("alice", "carol"),
+        direct=False,
+        msg_id="r1",
+        sent_at=0,
+        room="clase",
+        room_id=rid,
+    )
     updates = chat.apply(message)
     [line] = [u for u in of(Line, updates) if u.kind == "message"]
     assert line.conversation == room_key(rid)
@@ -116,8 +131,9 @@ def test_sending_in_a_room_needs_membership_and_names_the_room() -> None:
     chat.apply(Invited(room="ops", room_id=rid, by="bob"), room(rid, "ops", ("bob", BOB_KEY), ("alice", ALICE_KEY)))
     outgoing, _ = chat.compose("hola ops", room_key(rid))
     assert outgoing is not None and outgoing.room == rid and outgoing.to is None
-    updates = chat.apply(MemberRemoved(room="ops", room_id=rid, name="alice", by="bob"),
-                         room(rid, "ops", ("bob", BOB_KEY), joined=False))
+    updates = chat.apply(
+        MemberRemoved(room="ops", room_id=rid, name="alice", by="bob"), room(rid, "ops", ("bob", BOB_KEY), joined=False)
+    )
     assert of(Line, updates)[-1].text == "bob removed you from ops #0404040404040404. You no longer get its messages."
     outgoing, refused = chat.compose("still here?", room_key(rid))
     assert outgoing is None and of(Line, refused)[-1].text == "You are not a member of ops #0404040404040404."
@@ -128,8 +144,10 @@ def test_member_notices_and_room_warnings_land_in_the_room() -> None:
     chat = state("es")
     rid = b"\x05" * 32
     chat.apply(RoomCreated(room="aula", room_id=rid), room(rid, "aula", ("alice", ALICE_KEY)))
-    updates = chat.apply(MemberAdded(room="aula", room_id=rid, name="bob", by="alice"),
-                         room(rid, "aula", ("alice", ALICE_KEY), ("bob", BOB_KEY)))
+    updates = chat.apply(
+        MemberAdded(room="aula", room_id=rid, name="bob", by="alice"),
+        room(rid, "aula", ("alice", ALICE_KEY), ("bob", BOB_KEY)),
+    )
     assert of(Line, updates)[-1].text == "alice ha añadido a bob."
     updates = chat.apply(MemberRemoved(room="aula", room_id=rid, name="bob", by="bob"))
     assert of(Line, updates)[-1].text == "bob ha salido de la sala."
@@ -183,16 +201,19 @@ def test_waiting_then_delivered_and_not_delivered_with_the_reason_in_both_langua
         after = note(chat.apply(ev.Delivery(msg_id="w1", delivered=(), missing=("dave",))))
         assert after.state is DeliveryState.DELIVERED
         sent(chat, "¿sigues?", "erin", "w2")
-        shown = note(chat.apply(ev.Delivery(msg_id="w2", delivered=(), missing=(),
-                                            not_delivered=(("erin", "mailbox_full"),))))
+        shown = note(
+            chat.apply(ev.Delivery(msg_id="w2", delivered=(), missing=(), not_delivered=(("erin", "mailbox_full"),)))
+        )
         assert shown.text == refused and not shown.ok
 
 
 def test_a_room_member_who_is_away_is_said_to_be_away_not_unverified() -> None:
     chat = state()
     rid = b"\x06" * 32
-    chat.apply(Invited(room="ops", room_id=rid, by="bob"),
-               room(rid, "ops", ("bob", BOB_KEY), ("alice", ALICE_KEY), ("carol", CAROL_KEY)))
+    chat.apply(
+        Invited(room="ops", room_id=rid, by="bob"),
+        room(rid, "ops", ("bob", BOB_KEY), ("alice", ALICE_KEY), ("carol", CAROL_KEY)),
+    )
     sent(chat, "hola", room_key(rid), "r9")
     shown = note(chat.apply(ev.Delivery(msg_id="r9", delivered=("bob",), missing=(), skipped=("carol",))))
     assert shown.text == (
@@ -201,8 +222,14 @@ def test_a_room_member_who_is_away_is_said_to_be_away_not_unverified() -> None:
 
 
 def entry(seq: int, msg_id: str, sender: str, body: str, *, outgoing: bool = False) -> HistoryEntry:
-    record = HistoryRecord(conversation="room:main", msg_id=msg_id, sender=sender, sent_at=1_764_000_000_000 + seq,
-                           outgoing=outgoing, body=body)
+    record = HistoryRecord(
+        conversation="room:main",
+        msg_id=msg_id,
+        sender=sender,
+        sent_at=1_764_000_000_000 + seq,
+        outgoing=outgoing,
+        body=body,
+    )
     return HistoryEntry(seq=seq, record=record)
 
 
@@ -211,8 +238,11 @@ def test_history_pages_go_above_and_never_repeat_a_message_shown_live() -> None:
     chat.apply(ev.Message(sender="bob", text="live", to=("alice",), direct=False, msg_id="h3", sent_at=0))
     assert chat.history_wanted(ROOM) == (True, None)
     assert chat.history_wanted(ROOM) == (False, None), "one page at a time"
-    updates = chat.history(ROOM, (entry(1, "h1", "bob", "old"), entry(2, "h2", "alice", "mine", outgoing=True),
-                                  entry(3, "h3", "bob", "live")), older=True)
+    updates = chat.history(
+        ROOM,
+        (entry(1, "h1", "bob", "old"), entry(2, "h2", "alice", "mine", outgoing=True), entry(3, "h3", "bob", "live")),
+        older=True,
+    )
     [block] = of(HistoryBlock, updates)
     texts = [(line.kind, line.text) for line in block.lines if line.kind != "day"]
     assert texts == [("message", "old"), ("own", "mine")]
@@ -238,8 +268,11 @@ def test_own_messages_from_the_history_keep_where_they_were() -> None:
     from susurro.client.mailstate import DeliveryState as WaitState
 
     chat = state()
-    page = (entry(1, "o1", "alice", "one", outgoing=True), entry(2, "o2", "alice", "two", outgoing=True),
-            entry(3, "o3", "alice", "three", outgoing=True))
+    page = (
+        entry(1, "o1", "alice", "one", outgoing=True),
+        entry(2, "o2", "alice", "two", outgoing=True),
+        entry(3, "o3", "alice", "three", outgoing=True),
+    )
     reports = {"o1": {"bob": WaitState.DELIVERED}, "o2": {"dave": WaitState.WAITING}}
     [block] = of(HistoryBlock, chat.history(ROOM, page, older=False, reports=reports))
     notes = [(line.text, line.note) for line in block.lines if line.kind == "own"]
@@ -248,16 +281,33 @@ def test_own_messages_from_the_history_keep_where_they_were() -> None:
     assert note(chat.apply(ev.Receipt(sender="dave", msg_ids=("o2",)))).text == "✓✓ delivered to dave"
 
 
-@pytest.mark.parametrize(("lang", "expected"), [
-    ("en", ["bob made carol an admin.", "bob made you an admin of ops #0909090909090909.",
-            "bob removed carol as admin.", "bob removed you as admin of ops #0909090909090909.",
-            "bob opened the room: anyone on this relay may join it.",
-            "bob made the room invite-only: its admins decide who joins."]),
-    ("es", ["bob ha hecho administrador a carol.", "bob te ha hecho administrador de ops #0909090909090909.",
-            "bob ha quitado a carol de administrador.", "bob te ha quitado de administrador de ops #0909090909090909.",
-            "bob ha abierto la sala: cualquiera en este relé puede entrar.",
-            "bob ha hecho la sala solo con invitación: solo entran las personas que añadan sus administradores."]),
-])
+@pytest.mark.parametrize(
+    ("lang", "expected"),
+    [
+        (
+            "en",
+            [
+                "bob made carol an admin.",
+                "bob made you an admin of ops #0909090909090909.",
+                "bob removed carol as admin.",
+                "bob removed you as admin of ops #0909090909090909.",
+                "bob opened the room: anyone on this relay may join it.",
+                "bob made the room invite-only: its admins decide who joins.",
+            ],
+        ),
+        (
+            "es",
+            [
+                "bob ha hecho administrador a carol.",
+                "bob te ha hecho administrador de ops #0909090909090909.",
+                "bob ha quitado a carol de administrador.",
+                "bob te ha quitado de administrador de ops #0909090909090909.",
+                "bob ha abierto la sala: cualquiera en este relé puede entrar.",
+                "bob ha hecho la sala solo con invitación: solo entran las personas que añadan sus administradores.",
+            ],
+        ),
+    ],
+)
 def test_promotions_and_policy_changes_are_said_in_the_windows_language(lang: str, expected: list[str]) -> None:
     chat = state(lang)
     rid = b"\x09" * 32
@@ -279,7 +329,8 @@ def test_the_terminal_still_reads_a_room_notice_in_english() -> None:
     notice = RoomNotice(room="ops", room_id=b"\x09" * 32, kind=EntryKind.POLICY, by="bob", policy=RoomPolicy.OPEN)
     assert notice.text == "bob made the room open"
     assert RoomNotice(room="ops", room_id=b"\x09" * 32, kind=EntryKind.PROMOTE, by="bob", name="c").text == (
-        "bob made c an admin")
+        "bob made c an admin"
+    )
 
 
 def test_room_commands_are_refused_in_words_where_the_log_already_refuses_them() -> None:

@@ -39,8 +39,11 @@ def test_a_relay_restart_is_ridden_through_and_held_lines_reach_everyone(tk_root
         wait_in_pane(root, bob, "carol joined")
 
         assert relay.stop() == 0  # SIGTERM: the relay says shutdown to everyone, then exits
-        pump(root, lambda: window.status_connection.full.startswith("connection lost; trying again in"),
-             "alice's window says it is reconnecting")
+        pump(
+            root,
+            lambda: window.status_connection.full.startswith("connection lost; trying again in"),
+            "alice's window says it is reconnecting",
+        )
         assert not window.reconnect_button.winfo_manager(), "no Reconnect button: it tries by itself"
         reconnecting = carol.expect_event("reconnecting")
         assert "the relay shut down" in reconnecting["reason"]
@@ -51,15 +54,21 @@ def test_a_relay_restart_is_ridden_through_and_held_lines_reach_everyone(tk_root
         again = RelayProcess(tmp_path / "relay-2", "--port", port)
         pump(root, lambda: "Back in the room" in pane(alice), "alice back", timeout=RESTART_WAIT)
         pump(root, lambda: "Back in the room" in pane(bob), "bob back", timeout=RESTART_WAIT)
-        carol.expect(lambda e: e.get("event") == "connected" and e.get("name") == "carol", "carol back",
-                     timeout=RESTART_WAIT)
-        held = carol.expect(lambda e: e.get("event") == "message" and e.get("from") == "alice", "the held line",
-                            timeout=RESTART_WAIT)
+        carol.expect(
+            lambda e: e.get("event") == "connected" and e.get("name") == "carol", "carol back", timeout=RESTART_WAIT
+        )
+        held = carol.expect(
+            lambda e: e.get("event") == "message" and e.get("from") == "alice", "the held line", timeout=RESTART_WAIT
+        )
         assert held["text"] == "escrito durante el reinicio"
         wait_in_pane(root, bob, "escrito durante el reinicio")
         # Two ticks for both: each one's client signed that it showed the line (it waited for both).
-        pump(root, lambda: "escrito durante el reinicio  ✓✓ delivered to bob, carol" in pane(alice),
-             "the delivery note", timeout=RESTART_WAIT)
+        pump(
+            root,
+            lambda: "escrito durante el reinicio  ✓✓ delivered to bob, carol" in pane(alice),
+            "the delivery note",
+            timeout=RESTART_WAIT,
+        )
         assert not any(e.get("event") == "disconnected" for e in carol.events)
         assert carol.proc.poll() is None, "the terminal client is still running"
         carol.type("todos de vuelta")

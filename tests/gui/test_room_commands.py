@@ -41,8 +41,11 @@ def shown(button) -> bool:  # type: ignore[no-untyped-def]
 
 
 def confirm(root, app: SusurroApp) -> ConfirmDialog:  # type: ignore[no-untyped-def]
-    pump(root, lambda: isinstance(app.rooms.dialog, ConfirmDialog) and app.rooms.dialog.top.winfo_exists(),
-         f"the question in {app.options.name}'s window")
+    pump(
+        root,
+        lambda: isinstance(app.rooms.dialog, ConfirmDialog) and app.rooms.dialog.top.winfo_exists(),
+        f"the question in {app.options.name}'s window",
+    )
     dialog = app.rooms.dialog
     assert isinstance(dialog, ConfirmDialog)
     return dialog

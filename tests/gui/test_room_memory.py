@@ -47,7 +47,10 @@ def ops_with_bob(root, alice: SusurroApp) -> bytes:  # type: ignore[no-untyped-d
 
 @contextlib.contextmanager
 def restarted_after_ops(
-    root, proxy: TamperingProxy, tmp_path: Path, hook: Callable[[bytes], Hook] | None = None  # type: ignore[no-untyped-def]
+    root,
+    proxy: TamperingProxy,
+    tmp_path: Path,
+    hook: Callable[[bytes], Hook] | None = None,  # type: ignore[no-untyped-def]
 ) -> Iterator[tuple[SusurroApp, bytes]]:
     """alice makes ops with bob, closes her window and opens it again (through ``hook(room id)``, if
     given): her new app, signed in, and the room's id."""
@@ -82,8 +85,11 @@ def before_bob(room: bytes) -> Hook:
 def test_a_room_rolled_back_after_the_window_restarts_is_caught(tk_root, proxy, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     root = tk_root
     with restarted_after_ops(root, proxy, tmp_path, before_bob) as (again, _room):
-        pump(root, lambda: any("holding back a change" in b for b in banners(again)),
-             "the withheld-change banner after the restart")
+        pump(
+            root,
+            lambda: any("holding back a change" in b for b in banners(again)),
+            "the withheld-change banner after the restart",
+        )
 
 
 def test_a_room_is_back_after_a_restart_and_its_label_cannot_be_moved(tk_root, proxy, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -99,11 +105,22 @@ def test_a_room_is_back_after_a_restart_and_its_label_cannot_be_moved(tk_root, p
         # As the answer to a find of alice's (a room nobody asked for is an invitation at most, never followed).
         assert again.opened is not None
         asked = again.opened.connection.session.rooms.find("ops").id
-        fake = RoomLog(id=asked, room=other_id, label="ops", from_seq=0, entries=(other.entry,), head_seq=0,
-                       head_hash=other_id, online=())
+        fake = RoomLog(
+            id=asked,
+            room=other_id,
+            label="ops",
+            from_seq=0,
+            entries=(other.entry,),
+            head_seq=0,
+            head_hash=other_id,
+            online=(),
+        )
         proxy.inject("alice-again", fake)
-        pump(root, lambda: any("different room under a room name you already know" in b for b in banners(again)),
-             "the label-moved banner")
+        pump(
+            root,
+            lambda: any("different room under a room name you already know" in b for b in banners(again)),
+            "the label-moved banner",
+        )
         assert list(rooms(again)) == [room_key(room)], "still the one ops alice knew"
 
 

@@ -78,7 +78,8 @@ def test_new_room_invite_and_room_panes(tk_root, relay_server, cli_clients, tmp_
         invite.name.set("zed")
         invite.invite_button.invoke()
         assert str(invite.error.cget("text")) == (
-            "You have never seen zed: they must be online here once, so that their key is known.")
+            "You have never seen zed: they must be online here once, so that their key is known."
+        )
         invite.name.set("bob")
         invite.invite_button.invoke()
         assert not invite.top.winfo_exists(), "the dialog closes once the request is on its way"

@@ -35,8 +35,9 @@ def test_taken_name_is_shown_on_the_name_field(tk_root, relay_server, tmp_path: 
     signed_in(root, first)  # before the second app moves $SUSURRO_HOME to its own machine
     second = start_app(root, tmp_path / "second")
     try:
-        fill_and_submit(root, second, name="Alice", relay=f"{host}:{port}",
-                        identity=str(tmp_path / "second" / "alice.key"))
+        fill_and_submit(
+            root, second, name="Alice", relay=f"{host}:{port}", identity=str(tmp_path / "second" / "alice.key")
+        )
         error = wait_error(root, second)
         assert error == "Someone is already connected as Alice. Pick another name."
         assert highlighted(second) == ["name"]
@@ -54,8 +55,9 @@ def test_unreachable_relay_is_shown_on_the_address_field(tk_root, tmp_path: Path
     root = tk_root
     app = start_app(root, tmp_path / "a")
     try:
-        fill_and_submit(root, app, name="alice", relay=f"127.0.0.1:{free_port()}",
-                        identity=str(tmp_path / "a" / "alice.key"))
+        fill_and_submit(
+            root, app, name="alice", relay=f"127.0.0.1:{free_port()}", identity=str(tmp_path / "a" / "alice.key")
+        )
         error = wait_error(root, app)
         assert error.startswith("Cannot reach the relay at 127.0.0.1:")
         assert error.endswith(": nothing answers there (is the relay running?)"), "where, once; then why"
@@ -158,8 +160,10 @@ def test_plain_window_against_a_tls_relay_is_told_to_add_tls(tk_root, tmp_path: 
     try:
         pump(tk_root, lambda: app.dialog is not None and app.dialog.error.cget("text"), "a sign-in error")
         error = str(app.dialog.error.cget("text"))  # type: ignore[union-attr]
-        assert error == (f"The relay at {relay.address} hung up before greeting us. If it serves TLS, start susurro "
-                         "with --tls (or --cafile FILE).")
+        assert error == (
+            f"The relay at {relay.address} hung up before greeting us. If it serves TLS, start susurro "
+            "with --tls (or --cafile FILE)."
+        )
     finally:
         close_app(tk_root, app)
         relay.stop()

@@ -150,8 +150,11 @@ def test_interface_language(tk_root, relay_server, tmp_path: Path, lang: str, ro
         # Keyboard: Tab leaves the message entry (it does not insert a tab character).
         keyboard_to(root, window.entry)
         window.entry.event_generate("<Tab>")
-        pump(root, lambda: str(window.top.focus_get()) == str(window.send_button),
-             f"Tab moved to the Send button, not {window.top.focus_get()}")
+        pump(
+            root,
+            lambda: str(window.top.focus_get()) == str(window.send_button),
+            f"Tab moved to the Send button, not {window.top.focus_get()}",
+        )
         assert window.entry.get("1.0", "end-1c") == ""
     finally:
         close_app(root, app)

@@ -37,7 +37,12 @@ def pump(root: tk.Misc, until: Callable[[], object], what: str, timeout: float =
 
 
 def start_app(
-    root: tk.Misc, home: Path, *, name: str | None = None, server: str | None = None, lang: str = "en",
+    root: tk.Misc,
+    home: Path,
+    *,
+    name: str | None = None,
+    server: str | None = None,
+    lang: str = "en",
     own_home: bool = True,
 ) -> SusurroApp:
     """An app with its own key file and settings under ``home`` (as on its own machine).
@@ -162,14 +167,18 @@ def roster(app: SusurroApp) -> dict[str, tuple[str, str]]:
 def rooms(app: SusurroApp) -> dict[str, tuple[str, str]]:
     """key -> (label, short id) of the rooms in the sidebar."""
     assert app.window is not None
-    return {i.key: (i.label, i.tag) for i in app.window.sidebar.items
-            if i.kind is ConversationKind.ROOM and i.key != ROOM}
+    return {
+        i.key: (i.label, i.tag) for i in app.window.sidebar.items if i.kind is ConversationKind.ROOM and i.key != ROOM
+    }
 
 
 def room_named(root: tk.Misc, app: SusurroApp, label: str) -> str:
     """The key of the room labelled ``label`` in the sidebar, once it is there."""
-    found = pump(root, lambda: next((k for k, (lab, _tag) in rooms(app).items() if lab == label), None),
-                 f"{label} in {app.options.name}'s sidebar")
+    found = pump(
+        root,
+        lambda: next((k for k, (lab, _tag) in rooms(app).items() if lab == label), None),
+        f"{label} in {app.options.name}'s sidebar",
+    )
     assert isinstance(found, str)
     return found
 
@@ -179,9 +188,11 @@ def accept_invitation(root: tk.Misc, app: SusurroApp, label: str) -> str:
     window = app.window
     assert window is not None and app.state is not None
     state = app.state
-    found = pump(root, lambda: next((rid for rid, item in state.invitations.items()
-                                     if item.room.startswith(f"{label} #")), None),
-                 f"an invitation to {label} in {app.options.name}'s sidebar")
+    found = pump(
+        root,
+        lambda: next((rid for rid, item in state.invitations.items() if item.room.startswith(f"{label} #")), None),
+        f"an invitation to {label} in {app.options.name}'s sidebar",
+    )
     assert isinstance(found, bytes)
     assert window.invitation_list.frame.winfo_manager(), "the invitations section is shown"
     window.invitation_list.rows[found][1].invoke()

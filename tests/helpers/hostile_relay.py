@@ -512,9 +512,7 @@ class HostileRoom:
         client.gone = True
         for other in self.clients.values():
             if not other.gone:
-                other.wait_for(
-                    lambda e: isinstance(e, ev.Left) and e.name == client.name, what=f"Left({client.name})"
-                )
+                other.wait_for(lambda e: isinstance(e, ev.Left) and e.name == client.name, what=f"Left({client.name})")
 
     def forget_events(self) -> None:
         """Start every client's log afresh (after the set-up a test does not assert on)."""

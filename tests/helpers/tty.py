@@ -35,15 +35,18 @@ class Terminal:
         config.write_text("set -g remain-on-exit on\nset -g history-limit 2000\n")
         # The shell writes the exit status to a file: tmux may take its time to notice a pane's end.
         self.status_file = tmp / f"{self.socket}.status"
-        command = " ".join(shlex.quote(part) for part in ["env", *(f"{k}={v}" for k, v in env.items()),
-                                                          *console_script("susurro-cli"), *args])
+        command = " ".join(
+            shlex.quote(part)
+            for part in ["env", *(f"{k}={v}" for k, v in env.items()), *console_script("susurro-cli"), *args]
+        )
         command += f"; echo $? > {shlex.quote(str(self.status_file))}"
         self._tmux("-f", str(config), "new-session", "-d", "-x", str(width), "-y", str(height), "-s", "t", command)
 
     def _tmux(self, *args: str) -> str:
         assert TMUX is not None
-        result = subprocess.run([TMUX, "-L", self.socket, *args], capture_output=True, text=True, timeout=WAIT,
-                                check=True)
+        result = subprocess.run(
+            [TMUX, "-L", self.socket, *args], capture_output=True, text=True, timeout=WAIT, check=True
+        )
         return result.stdout
 
     def keys(self, *keys: str) -> None:

@@ -50,9 +50,7 @@ def test_demo_starts_an_embedded_relay_that_a_second_client_joins(tmp_path: Path
 
 
 def test_cli_refuses_an_unreachable_relay_clearly(tmp_path: Path) -> None:
-    result = run(
-        [*console_script("susurro-cli"), "--name", "dana", "--server", f"127.0.0.1:{free_port()}"], tmp_path
-    )
+    result = run([*console_script("susurro-cli"), "--name", "dana", "--server", f"127.0.0.1:{free_port()}"], tmp_path)
     assert result.returncode == 1
     assert "cannot reach the relay" in result.stderr and "connection refused" in result.stderr
     assert "Traceback" not in result.stderr
@@ -81,9 +79,7 @@ def test_name_taken_is_reported_as_the_reason(tmp_path: Path, relay_server: obje
             second.stop()
 
 
-def test_a_second_session_of_one_key_is_told_and_the_first_keeps_chatting(
-    tmp_path: Path, relay_server: object
-) -> None:
+def test_a_second_session_of_one_key_is_told_and_the_first_keeps_chatting(tmp_path: Path, relay_server: object) -> None:
     host, port = relay_server.address  # type: ignore[attr-defined]
     relay = f"{host}:{port}"
     key = tmp_path / "gale.key"

@@ -25,4 +25,3 @@ def test_three_users_chat_and_relay_sees_only_ciphertext(
     relay: RelayProcess, cli_clients: list[CliProcess], tmp_path: Path
 ) -> None:
     three_user_session(relay, cli_clients, tmp_path)
-

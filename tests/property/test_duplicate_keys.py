@@ -116,6 +116,9 @@ def test_the_maps_without_a_repeat_are_accepted() -> None:
     assert opened.msg_ids == ("m1",)
     message = msgpack.packb(dict(MESSAGE), use_bin_type=True)
     block = pad(msgpack.packb([signed_pair(ALICE, MESSAGE_PURPOSE, message), 1], use_bin_type=True))
-    assert open_block(
-        block, relay_sender="alice", sender_identity_key=ALICE.public, own_name="bob", own_identity_key=BOB.public
-    ).inner.body == "hola"
+    assert (
+        open_block(
+            block, relay_sender="alice", sender_identity_key=ALICE.public, own_name="bob", own_identity_key=BOB.public
+        ).inner.body
+        == "hola"
+    )

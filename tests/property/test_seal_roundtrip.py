@@ -70,7 +70,11 @@ def addressed(draw: st.DrawFn) -> list[tuple[str, int, int]]:
     sender_name=NAMES,
 )
 def test_every_chosen_recipient_opens_exactly_what_was_sealed(
-    recipients: list[tuple[str, int, int]], body: str, msg_id: str, sent_at: int, direct: bool,
+    recipients: list[tuple[str, int, int]],
+    body: str,
+    msg_id: str,
+    sent_at: int,
+    direct: bool,
     sender_name: str,
 ) -> None:
     direct = direct and len(recipients) == 1  # a direct message has one recipient

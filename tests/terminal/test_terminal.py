@@ -131,8 +131,9 @@ def test_three_tries_at_a_passphrase_and_typing_while_unlocking_is_not_sent(  # 
 
 
 def test_three_wrong_passphrases_end_with_one_line(terminals, protected_key: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    term = open_terminal(terminals, tmp_path, "--server", "127.0.0.1:1", "--name", "ana",
-                         "--identity", str(protected_key))
+    term = open_terminal(
+        terminals, tmp_path, "--server", "127.0.0.1:1", "--name", "ana", "--identity", str(protected_key)
+    )
     for left in ("2 tries left", "1 try left", None):
         term.wait_for("Passphrase for")
         term.type("wrong horse")

@@ -225,4 +225,3 @@ def test_plain_client_against_a_tls_relay_is_told_to_add_tls(tmp_path: Path, pki
     finally:
         client.stop()
         relay.stop()
-

@@ -72,9 +72,7 @@ def test_delivery_text_names_who_was_not_reached() -> None:
 
 
 def test_delivery_text_says_the_relays_reason_in_words_once_per_name() -> None:
-    event = ev.Delivery(
-        msg_id="m1", delivered=(), missing=("carol", "dave"), not_delivered=(("carol", "no_report"),)
-    )
+    event = ev.Delivery(msg_id="m1", delivered=(), missing=("carol", "dave"), not_delivered=(("carol", "no_report"),))
     assert event_to_text(event) == (
         "! not delivered to: dave\n! not delivered to: carol (their relay did not confirm it in time)"
     )

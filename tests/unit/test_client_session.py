@@ -592,9 +592,11 @@ def test_the_relays_reason_for_a_missing_name_is_reported_and_one_for_anyone_els
     reasons = {"carol": "no_report", "bob": "refused", "zed": "cluster_down"}
     room.intercept(
         "alice",
-        lambda f: [dataclasses.replace(f, delivered=("bob",), missing=("carol",), reasons=reasons)]
-        if isinstance(f, Ack)
-        else [f],
+        lambda f: (
+            [dataclasses.replace(f, delivered=("bob",), missing=("carol",), reasons=reasons)]
+            if isinstance(f, Ack)
+            else [f]
+        ),
     )
     msg_id = room["alice"].send_message("hi all", room.now)
     (delivery,) = room.pump()["alice"]

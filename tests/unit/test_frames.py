@@ -301,9 +301,24 @@ def test_an_ack_with_reasons_is_the_documented_bytes_and_one_without_is_unchange
     """docs/protocol.md, *Acks*: the byte-level example of ``reasons``; an ack with none has no key."""
     with_reasons = Ack(id="m1", delivered=("alice",), missing=("bob",), reasons={"bob": "no_report"})
     assert encode(with_reasons).hex() == (
-        "00000045" "86" "a176" "01" "a174" "a361636b" "a26964" "a26d31"
-        "a964656c697665726564" "91" "a5616c696365" "a76d697373696e67" "91" "a3626f62"
-        "a7726561736f6e73" "81" "a3626f62" "a96e6f5f7265706f7274"
+        "00000045"
+        "86"
+        "a176"
+        "01"
+        "a174"
+        "a361636b"
+        "a26964"
+        "a26d31"
+        "a964656c697665726564"
+        "91"
+        "a5616c696365"
+        "a76d697373696e67"
+        "91"
+        "a3626f62"
+        "a7726561736f6e73"
+        "81"
+        "a3626f62"
+        "a96e6f5f7265706f7274"
     )
     plain = Ack(id="m1", delivered=("alice",), missing=("bob",))
     assert encode(plain) == encode_ack("m1", ["alice"], ["bob"], max_frame=DEFAULT_MAX_FRAME)

@@ -111,7 +111,10 @@ def test_the_last_twentieth_of_a_mailbox_is_for_receipts(store_backend: StoreBac
     assert store.usage(BOB)[0] == 40
     bytes_full = store_backend.mailboxes(MailboxLimits(max_items=1000, max_bytes=2_000, max_per_sender=100))
     assert [type(r) for r in bytes_full.put([put(CAROL, n=n, size=500) for n in range(4)], now=0.0)] == [
-        Stored, Stored, Stored, Refused  # 1,900 bytes for messages: the fourth would be 2,000
+        Stored,
+        Stored,
+        Stored,
+        Refused,  # 1,900 bytes for messages: the fourth would be 2,000
     ]
     receipt = dataclasses.replace(put(CAROL, n=9, size=100), kind=MailKind.RECEIPT)
     assert isinstance(bytes_full.put([receipt], now=0.0)[0], Stored)

@@ -57,7 +57,11 @@ def test_the_wheel_holds_only_the_susurro_package(tmp_path: Path) -> None:
     # (tests/unit/test_compiled_build.py checks the compiled one).
     result = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
-        capture_output=True, text=True, timeout=240, check=False, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+        cwd=tmp_path,
         env={**os.environ, "SUSURRO_PURE_PYTHON": "1"},
     )
     assert result.returncode == 0, result.stderr
@@ -71,6 +75,9 @@ def test_the_wheel_holds_only_the_susurro_package(tmp_path: Path) -> None:
     assert "susurro/client/gui/__init__.py" in names and "susurro/py.typed" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     scripts = zipfile.ZipFile(wheel).read(entry_points).decode()
-    for script in ("susurro-relay = susurro.relay.cli:main", "susurro-cli = susurro.client.cli:main",
-                   "susurro = susurro.client.gui:main"):
+    for script in (
+        "susurro-relay = susurro.relay.cli:main",
+        "susurro-cli = susurro.client.cli:main",
+        "susurro = susurro.client.gui:main",
+    ):
         assert script in scripts, scripts

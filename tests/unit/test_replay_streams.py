@@ -125,9 +125,7 @@ def test_a_state_file_written_under_looser_bounds_is_held_to_these() -> None:
 
 @settings(max_examples=150, deadline=None)
 @given(
-    copies=st.lists(
-        st.tuples(st.integers(0, 3), st.integers(1, MAX_COUNTER), st.booleans()), min_size=1, max_size=40
-    )
+    copies=st.lists(st.tuples(st.integers(0, 3), st.integers(1, MAX_COUNTER), st.booleans()), min_size=1, max_size=40)
 )
 def test_whatever_the_counters_every_bound_holds(copies: list[tuple[int, int, bool]]) -> None:
     guard = ReplayGuard()

@@ -191,8 +191,16 @@ def test_a_forged_add_the_relay_serves_is_flagged_and_no_invitation(core: RelayC
     create = create_entry(mallory, name="mallory", label="trap", policy=RoomPolicy.INVITE, time=T).to_bytes()
     state = verify_log([create], RULES)
     forged = state.next_entry(eve, kind=EntryKind.ADD, subject_name="bob", subject_ik=bob.ik, time=T).to_bytes()
-    served = RoomLog(id="zz", room=state.room_id, label="trap", from_seq=0, entries=(create, forged), head_seq=1,
-                     head_hash=entry_hash(forged), online=())
+    served = RoomLog(
+        id="zz",
+        room=state.room_id,
+        label="trap",
+        from_seq=0,
+        entries=(create, forged),
+        head_seq=1,
+        head_hash=entry_hash(forged),
+        online=(),
+    )
     events, out = bob.book.receive(served, T)
     assert [e.kind for e in events if isinstance(e, RoomAlert)] == [RoomWarning.BAD_LOG]
     assert not [e for e in events if isinstance(e, InvitationReceived)] and out == []

@@ -96,9 +96,7 @@ def test_a_file_others_can_write_is_refused(kind: SecureFile, home: Path, mode: 
 
 
 @pytest.mark.parametrize("kind", FILES, ids=ids)
-def test_a_file_owned_by_another_user_is_refused(
-    kind: SecureFile, home: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_file_owned_by_another_user_is_refused(kind: SecureFile, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = home / "state"
     kind.create(path)
     owner = path.stat().st_uid
