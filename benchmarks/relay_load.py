@@ -517,7 +517,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.relay_load", description=__doc__.split("\n\n")[0] if __doc__ else None
     )
-    parser.add_argument("--clients", default=None, help="comma-separated N sweep (default 10,100,500)")
+    parser.add_argument(
+        "--clients",
+        default=None,
+        help=f"comma-separated N sweep (default {','.join(map(str, DEFAULT_CLIENTS))}; --quick: 10)",
+    )
     parser.add_argument("--seconds", type=float, default=None, help=f"length of each step (default {DEFAULT_SECONDS})")
     parser.add_argument("--quick", action="store_true", help="a ~20-second smoke run: N=10, two short steps")
     parser.add_argument("--servers", default=",".join(servers.SERVERS), help="comma-separated servers to run")
