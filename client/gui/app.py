@@ -92,6 +92,8 @@ class SusurroApp(SignInFlow, Sending, HistoryLoading, TrustFlow, Closing):
         self.closed = False
         self._closing = False
         self._join_deadline: float | None = None
+        #: Events before the welcome, drawn in the window once it opens; not a Reconnecting (the sign-in
+        #: said it, and the welcome supersedes it: replayed after it, the status said "not let in" while in).
         self._before_welcome: list[ev.Event] = []
         #: The relay's reason for refusing this sign-in's join for now (``cluster_down``), in words, or "".
         self._join_refusal = ""
@@ -154,7 +156,8 @@ class SusurroApp(SignInFlow, Sending, HistoryLoading, TrustFlow, Closing):
                 self._sign_in_failed(SignInError("relay", self.strings("err_tls_needed", relay=relay)))
             else:
                 self._refused_join(event)
-                self._before_welcome.append(event)
+                if not isinstance(event, ev.Reconnecting):  # the sign-in said it; the welcome supersedes it
+                    self._before_welcome.append(event)
             return
         if not self.rooms.answers(event):
             self.window.apply(self.state.apply(self._in_use(event), self._room_of(event)))

@@ -86,3 +86,28 @@ def test_a_window_whose_rejoin_is_refused_cluster_down_says_why_in_its_status(  
         assert "conexión perdida" not in status.full
     finally:
         close_app(root, app)
+
+
+def test_a_first_join_let_in_once_redis_is_back_keeps_no_stale_refusal(  # type: ignore[no-untyped-def]
+    tk_root, tmp_path: Path, node: RelayServer, redis_server: RedisServer
+) -> None:
+    """ifix L7: the refusals seen before the welcome were replayed into the window after it, so a
+    window that had just joined said "not let in: …; trying again in N s" until something else moved
+    its status, while the relay had let it in."""
+    root = tk_root
+    address = redis_gone(node, redis_server)
+    app = start_app(root, tmp_path / "erin")
+    try:
+        fill_and_submit(root, app, name="erin", relay=address, identity=str(tmp_path / "erin" / "erin.key"))
+        dialog = app.dialog
+        assert dialog is not None
+        pump(root, lambda: WHY in str(dialog.progress.cget("text")), "the sign-in saying why it waits")
+        redis_server.restart()  # same port: the node reconnects and lets the next attempt in
+        window = signed_in(root, app)
+        settled = time.monotonic() + 1.0  # a few polls after the welcome: whatever was queued is drawn
+        pump(root, lambda: time.monotonic() > settled, "a second after the welcome")
+        status = window.status_connection.full
+        assert status == f"connected to {address}", status
+        assert app.state is not None and app.state.reason == ""
+    finally:
+        close_app(root, app)
