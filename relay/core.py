@@ -700,7 +700,9 @@ class RelayCore:
             )
         to = send.to
         found, missing = self.roster.lookup(to)
-        frame = DeliverEncoder.for_send(conn.name, send, max_frame=ABSOLUTE_MAX_FRAME).frame
+        # The encoder itself, not its bound ``frame``: compiled, ``encoder.frame(ct)`` is a direct
+        # call, where the bound method went through Python's call protocol once a copy.
+        encoder = DeliverEncoder.for_send(conn.name, send, max_frame=ABSOLUTE_MAX_FRAME)
         remote: dict[str, tuple[str, bytes]] = {}
         local: list[tuple[str, str, OutboxLike, bytes]] = []  # (name, name as sent, outbox, ct)
         offered: list[bool] = []  # now: whether each of ``local`` was queued
@@ -716,13 +718,14 @@ class RelayCore:
                 reached.add(name)
             ct = to[wire_name]
             if peer.node is not None:  # on another relay node: the router hands it on
-                remote[name] = (wire_name, frame(ct))
+                remote[name] = (wire_name, encoder.frame(ct))
                 continue
-            local.append((name, wire_name, peer.outbox, ct))
+            outbox = peer.outbox
+            local.append((name, wire_name, outbox, ct))
             if held is not None:
-                held.hold(peer.outbox, frame(ct), send.id)
+                held.hold(outbox, encoder.frame(ct), send.id)
             else:
-                offered.append(peer.outbox.offer(frame(ct), tag))
+                offered.append(outbox.offer(encoder.frame(ct), tag))
         if held is not None:
             held.sends.append((send, local, missing, remote))
             return

@@ -46,6 +46,7 @@ from types import ModuleType
 COMPILED_SOURCES: dict[str, str] = {
     "susurro.protocol.fastpath": "protocol/fastpath.py",
     "susurro.protocol.framing": "protocol/framing.py",
+    "susurro.relay.budget": "relay/budget.py",
     "susurro.relay.core": "relay/core.py",
     "susurro.relay.loop": "relay/loop.py",
     "susurro.relay.outbox": "relay/outbox.py",

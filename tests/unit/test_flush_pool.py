@@ -364,3 +364,72 @@ def test_the_loop_resumes_as_soon_as_a_thread_is_less_than_pool_behind_behind(po
         second_released.cancel()
         loop.join(SAFETY)
     assert pooled.pool.wait_idle(SAFETY)
+
+
+def test_a_burst_over_the_budget_while_a_pool_thread_sends_that_outbox_waits_for_the_send(pooled: Pooled) -> None:
+    """A pass over an outbox's budget is flushed and judged by what the kernel leaves (``_untried``),
+    also while a pool thread is inside that outbox's ``send``: the bytes it sends were never refused
+    by the reader either. Before, that member was evicted as a slow consumer on the spot
+    (review-s8-fanout L2). The offer waits for the send to return, flushes and finds room."""
+    held = HeldSocket()
+    sockets: list[ThreadSocket] = [held, *(ThreadSocket() for _ in range(POOL_THRESHOLD))]
+    boxes = [Outbox(4096, s.send) for s in sockets]
+    _pass(boxes, pooled.batch, range(1))
+    assert held.entered.wait(SAFETY)
+    safety = threading.Timer(0.2, held.release.set)  # the send returns while the offer below waits
+    safety.start()
+    try:
+        pooled.batch.active = True
+        burst = [b"x" * 1000 for _ in range(6)]  # 6,000 bytes corked in one pass: over 4,096
+        assert all(boxes[0].offer(frame, ("sender", str(i))) for i, frame in enumerate(burst))
+        assert not boxes[0].aborted, "evicted while the kernel had refused nothing"
+        pooled.batch.flush()
+    finally:
+        held.release.set()
+        safety.cancel()
+    assert pooled.pool.wait_idle(SAFETY)
+    assert boxes[0].drained
+    assert bytes(held.written) == _frames(range(1)) + b"".join(burst)
+
+
+def test_a_burst_over_the_budget_while_a_send_left_bytes_is_still_a_slow_consumer(pooled: Pooled) -> None:
+    """The wait is only for bytes never refused: a reader whose kernel left part of a flush behind
+    (pending bytes) and is sent to again while over budget is evicted, as before."""
+    narrow = ThreadSocket(window=100)
+    box = Outbox(4096, narrow.send)
+    pooled.batch.active = True
+    assert all(box.offer(b"a" * 1200) for _ in range(3))
+    pooled.batch.flush()  # a small pass: the loop flushes it; the kernel takes 100 bytes
+    assert box.queued_bytes == 3500
+    pooled.batch.active = True
+    assert not box.offer(b"b" * 1000), "3,500 refused and 1,000 more is past 4,096"
+    pooled.batch.flush()
+    assert box.aborted and box.close_reason == "slow_consumer"
+
+
+def test_copies_inside_a_send_that_outlasts_settle_are_reported_dropped_once(pooled: Pooled) -> None:
+    """``Link.finish`` closes the socket after ``settle`` even if a pool thread's ``send`` has not
+    returned by then (logged). Those copies are not known to have reached the member: they are
+    reported dropped with the rest, so the sender hears of them (non-negotiable 4), and the flush,
+    when it returns, does not count them a second time (review-s8-fanout L3)."""
+    held = HeldSocket()
+    sockets: list[ThreadSocket] = [held, *(ThreadSocket() for _ in range(POOL_THRESHOLD))]
+    boxes = [Outbox(1 << 20, s.send) for s in sockets]
+    pooled.batch.active = True
+    for box in boxes:
+        assert box.offer(b"<000>", ("alice", "m0"))
+    pooled.batch.flush()
+    assert held.entered.wait(SAFETY)
+    pooled.batch.active = True
+    assert boxes[0].offer(b"<001>", ("alice", "m1"))  # queued behind the send in progress
+    try:
+        boxes[0].abort("closed")
+        assert not boxes[0].settle(timeout=0.05), "the send is still in progress"
+        dropped = boxes[0].take_dropped()
+        assert sorted(dropped) == [("alice", "m0"), ("alice", "m1")], "the copies in the send are reported"
+    finally:
+        held.release.set()
+        pooled.batch.active = False
+    assert pooled.pool.wait_idle(SAFETY)
+    assert boxes[0].settle(timeout=SAFETY)
+    assert boxes[0].take_dropped() == [], "reported once"
