@@ -38,7 +38,7 @@ from .outbox import DEFAULT_OUTBOX_BYTES
 from .ratelimit import DEFAULT_RATE_BURST, DEFAULT_RATE_GRACE, DEFAULT_RATE_PER_SECOND
 from .registry import RegistryError
 from .rooms import add_room_flags, room_settings
-from .server import RelayServer, format_address
+from .server import RelayServer, format_address, tune_collector
 from .status import DEFAULT_STATUS_HOST, StatusServer
 from .store import StoreError
 from .tls import TLSConfigError, client_flags, server_context
@@ -416,6 +416,7 @@ def _run(args: argparse.Namespace, logs: LogSetup, hangups: list[int]) -> int:
     if args.cluster_password_file and not args.cluster:
         print("susurro-relay: --cluster-password-file needs --cluster", file=sys.stderr)
         return 2
+    tune_collector()
     try:
         server = RelayServer(config)
     except (RegistryError, StoreError, ClusterConfigError) as exc:

@@ -16,6 +16,7 @@ keep a real member out.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import socket
 import ssl
@@ -61,6 +62,22 @@ def listen_backlog(max_clients: int) -> int:
 
 def format_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+#: The collector's first-generation threshold in the ``susurro-relay`` process (Python's default
+#: is 700). A fan-out allocates a few tuples a copy (the roster's lookup, the copies' list) that
+#: live until the message is routed: at 700 a message to 500 members ran the young collection
+#: about twice, each time walking the message's live tuples. At 20,000 most of them are freed
+#: before a collection comes (relay_core_cost at N = 500 under cachegrind: -6 % instructions a
+#: delivery; N = 10 the same). Only cyclic garbage waits longer for it, and the relay makes little.
+GC_YOUNG_THRESHOLD = 20_000
+
+
+def tune_collector() -> None:
+    """Set the relay process's collector thresholds (``GC_YOUNG_THRESHOLD``); the older
+    generations keep theirs. For the ``susurro-relay`` command, not a relay run inside a client."""
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 class RelayServer:
