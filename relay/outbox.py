@@ -2,7 +2,7 @@
 
 This is the relay's write path, the one interface between routing and the
 network: the core hands over (recipient outbox, frame bytes) pairs through
-``Outbox.offer``, which never blocks. Inside an I/O thread's pass over its
+``Outbox.offer``, which never blocks on a socket. Inside an I/O thread's pass over its
 ready sockets, an offer only appends the frame and puts the outbox in that
 thread's ``Batch``; at the end of the pass the batch flushes each outbox it
 touched once: everything routed to one member while handling that pass's
@@ -18,7 +18,11 @@ cross-node messages would offer into the same outboxes inside a batch.
 
 Budget: when the queued bytes would pass ``max_bytes``, the offer fails and
 the connection is marked as a slow consumer, to be evicted; one slow reader
-can never stall the sender or the room. A frame is always accepted into an
+can never stall the sender or the room. Only bytes the kernel refused are a
+verdict: a pass's frames never offered to it are flushed first and judged by
+what it leaves, and if another thread is inside this outbox's ``send`` of such
+bytes, the offer waits for that non-blocking call to return (microseconds;
+bounded by ``SETTLE_WAIT``) before it flushes and judges. A frame is always accepted into an
 empty outbox, and if it is more than half the budget, the budget counts
 from its end until it is sent: a
 ``welcome`` listing a 10,000-member room (1.7 MB) is not a reason to evict
