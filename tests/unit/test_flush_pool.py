@@ -376,17 +376,26 @@ def test_a_burst_over_the_budget_while_a_pool_thread_sends_that_outbox_waits_for
     boxes = [Outbox(4096, s.send) for s in sockets]
     _pass(boxes, pooled.batch, range(1))
     assert held.entered.wait(SAFETY)
-    safety = threading.Timer(0.2, held.release.set)  # the send returns while the offer below waits
-    safety.start()
-    try:
+    burst = [b"x" * 1000 for _ in range(6)]  # 6,000 bytes corked in one pass: over 4,096
+    offered: list[bool] = []
+    done = threading.Event()
+
+    def loop_routes_the_burst() -> None:
+        use_batch(pooled.batch)  # the loop's batch, in the loop's stand-in thread
         pooled.batch.active = True
-        burst = [b"x" * 1000 for _ in range(6)]  # 6,000 bytes corked in one pass: over 4,096
-        assert all(boxes[0].offer(frame, ("sender", str(i))) for i, frame in enumerate(burst))
-        assert not boxes[0].aborted, "evicted while the kernel had refused nothing"
+        offered.extend(boxes[0].offer(frame, ("sender", str(i))) for i, frame in enumerate(burst))
         pooled.batch.flush()
+        done.set()
+
+    loop = threading.Thread(target=loop_routes_the_burst)
+    loop.start()
+    try:
+        assert not done.wait(0.1), "the offer did not wait for the send in progress"
     finally:
-        held.release.set()
-        safety.cancel()
+        held.release.set()  # the send returns while the offer waits (it waits up to SETTLE_WAIT)
+        loop.join(SAFETY)
+    assert offered == [True] * len(burst)
+    assert not boxes[0].aborted, "evicted while the kernel had refused nothing"
     assert pooled.pool.wait_idle(SAFETY)
     assert boxes[0].drained
     assert bytes(held.written) == _frames(range(1)) + b"".join(burst)
