@@ -510,6 +510,12 @@ class Link:
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
+        # The outbox's callbacks and the core's end hook point back at this link: let go of them,
+        # so a closed connection is freed by reference counting, not left for the collector
+        # (whose young threshold the relay raises: relay.server.GC_YOUNG_THRESHOLD).
+        self.outbox.on_overflow = self.outbox.on_blocked = None
+        if self.conn is not None:
+            self.conn.end = None
         self.loop.forget(self)
 
 

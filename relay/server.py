@@ -69,7 +69,9 @@ def format_address(host: str, port: int) -> str:
 #: live until the message is routed: at 700 a message to 500 members ran the young collection
 #: about twice, each time walking the message's live tuples. At 20,000 most of them are freed
 #: before a collection comes (relay_core_cost at N = 500 under cachegrind: -6 % instructions a
-#: delivery; N = 10 the same). Only cyclic garbage waits longer for it, and the relay makes little.
+#: delivery; N = 10 the same). Only cyclic garbage waits longer for it: a closed connection's
+#: Link and Outbox referred to each other (its callbacks) until ``Link.finish`` let go of them,
+#: so now they are freed by reference counting at close (review-s9-wide 3).
 GC_YOUNG_THRESHOLD = 20_000
 
 
