@@ -349,6 +349,9 @@ class InviteDesk:
         self._recheck: set[bytes] = set()
         #: Invitations accepted whose log is on its way: a log that no longer lists us is not followed.
         self._accepting: OrderedDict[bytes, Invitation] = OrderedDict()
+        #: Pending invitations whose check the relay served cut short of their head: checked again at the
+        #: next welcome (only pending ones are kept, so at most ``MAX_INVITATIONS``).
+        self._withheld: set[bytes] = set()
         #: Rooms that showed their one integrity warning while only checked (``alerts``).
         self._alerted: OrderedDict[bytes, None] = OrderedDict()
 
@@ -513,6 +516,13 @@ class InviteDesk:
         self._waiting = OrderedDict.fromkeys([*lost, *self._waiting])
         self.checking.clear()
         self._starting.clear()
+        for room_id in sorted(self._withheld):  # checks the relay cut short: asked for again, as places allow
+            if room_id in self.invitations and len(self._waiting) < MAX_WAITING_CHECKS and room_id not in self._waiting:
+                self._recheck.add(room_id)
+                self._waiting[room_id] = None
+                self._withheld.discard(room_id)
+            elif room_id not in self.invitations:
+                self._withheld.discard(room_id)
         return lost
 
     def alerts(self, room_id: bytes, events: list[ev.Event]) -> list[ev.Event]:
@@ -541,6 +551,9 @@ class InviteDesk:
         state = room.state
         del self.checking[state.room_id]
         self._recheck.discard(state.room_id)
+        pending = self.invitations.find(state.room_id)
+        if pending is not None and state.head.seq < pending.seq:
+            return shown + self._withheld_check(pending, state.head.seq), []
         # Decided from the whole verified log, never from the page that ended the check: who signed the
         # entry that made us a member this time (the create's or the add's signer).
         span = room.own_span(self._own)
@@ -559,6 +572,21 @@ class InviteDesk:
             self.invitations.renew(invitation)
             return shown, []
         return shown + list(self.invitations.offer(invitation)), []
+
+    def _withheld_check(self, pending: Invitation, head: int) -> list[ev.Event]:
+        """A pending invitation checked again (a push, a restore) whose log the relay served only up to
+        ``head``, before the entry it was checked at: a signed log only grows and a removal makes it longer,
+        so that is the relay holding the rest back, not a removal (review-s8-ifix M1, the pending half). The
+        invitation stays as it was (neither withdrawn nor renewed from the shorter log), the user is told,
+        and it is checked again at the next welcome (``reconnected``)."""
+        self._withheld = {room_id for room_id in self._withheld if room_id in self.invitations}
+        self._withheld.add(pending.room_id)  # only pending ones are kept: at most ``MAX_INVITATIONS``
+        detail = (
+            f"the relay served the log of room {pending.shown[:60]} only up to entry {head}, short of entry "
+            f"{pending.seq} its invitation was checked at: it is holding the rest back; the invitation stays "
+            "and is checked again when the connection is back"
+        )
+        return [RoomAlert(kind=RoomWarning.WITHHELD, detail=detail, room=pending.label, room_id=pending.room_id)]
 
     def invitation(self, room: KnownRoom, by_key: bytes, seq: int) -> Invitation:
         """The invitation to ``room`` by the key that signed its entry ``seq`` (our add)."""

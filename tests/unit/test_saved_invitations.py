@@ -10,6 +10,8 @@ is saved and fetched again (without it, a quit or a lost connection before the f
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import msgpack
@@ -35,7 +37,7 @@ from susurro.client.rooms import RememberedRoom, RoomBook
 from susurro.crypto import EntryKind, IdentityKey, RoomPolicy, verify_log
 from susurro.crypto.history import derive_local_key
 from susurro.crypto.membership import MAX_ENTRY_TEXT_CHARS
-from susurro.protocol import RoomError, RoomFetch, RoomLog
+from susurro.protocol import Frame, RoomError, RoomFetch, RoomLog
 from susurro.relay import RelayCore
 from tests.unit.test_client_rooms import Client, T, everyone
 from tests.unit.test_room_invites import alice_adds_bob, core
@@ -311,3 +313,48 @@ def test_a_log_cut_short_of_the_checked_head_is_withholding_and_the_accept_stays
     assert bob.book.invites.accepting() == [room], "still accepted"
     refetched_from_create(alice, bob, room)
     assert bob.book.state(room) is not None, "followed once the relay serves the whole log"
+
+
+def cut_to_create(room: bytes) -> Callable[[Frame], Frame | None]:
+    """A hostile relay's hook: ``room``'s log served from create is only its create, head and all."""
+
+    def cut(frame: Frame) -> Frame | None:
+        if isinstance(frame, RoomLog) and frame.room == room and frame.from_seq == 0:
+            create_only = frame.entries[:1]
+            return replace(frame, entries=create_only, head_seq=0, head_hash=verify_log(create_only).head.hash)
+        return frame
+
+    return cut
+
+
+def test_a_restored_invitation_whose_log_is_cut_short_of_its_head_stays_and_the_user_is_told(
+    core: RelayCore, tmp_path: Path
+) -> None:
+    """The restored half of review-s8-ifix M1: the recheck of a restored invitation whose room's log the
+    relay serves only up to before the entry that invited us withdrew it as "removed before you answered".
+    A signed log only grows and a removal makes it longer, so that is withholding: it stays pending, and the
+    user is told the relay is holding the rest back; it is checked again at the next welcome."""
+    alice, bob, room = alice_adds_bob(core)
+    path = tmp_path / "state"
+    quit_saving(bob, path)
+    bob.events.clear()
+    bob.tamper = cut_to_create(room)
+    restart(bob, path, {"alice": alice.ik})
+    everyone(alice, bob)
+    assert not [e for e in bob.events if isinstance(e, InvitationDropped)], "not withdrawn"
+    (withheld,) = bob.alerts(RoomWarning.WITHHELD)
+    assert withheld.room_id == room and withheld.room == "ops"
+    assert "holding the rest back" in withheld.detail and "entry 1" in withheld.detail
+    (still,) = bob.book.invites.invitations.pending()
+    assert still.room_id == room and still.seq == 1 and still.inviter == "alice"
+    assert [s.room_id for s in bob.book.invites.saved()] == [room], "kept for the next run too"
+    assert not bob.book.invites.checking and bob.book.invites.may_check(), "its place to check is free"
+    bob.tamper = lambda frame: frame  # the relay serves the whole log at the next welcome
+    bob.events.clear()
+    again = bob.book.rejoined()
+    assert [(f.room, f.from_seq) for f in again if isinstance(f, RoomFetch)] == [(room, 0)], "checked again"
+    for request in again:
+        bob.send(request)
+    everyone(alice, bob)
+    assert [i.room_id for i in bob.book.invites.invitations.pending()] == [room] and not bob.events
+    assert bob.book.state(room) is None, "checked, still only an invitation"
