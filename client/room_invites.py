@@ -553,7 +553,7 @@ class InviteDesk:
         self._recheck.discard(state.room_id)
         pending = self.invitations.find(state.room_id)
         if pending is not None and state.head.seq < pending.seq:
-            return shown + self._withheld_check(pending, state.head.seq), []
+            return shown + self.withheld_check(state.room_id, state.head.seq), []
         # Decided from the whole verified log, never from the page that ended the check: who signed the
         # entry that made us a member this time (the create's or the add's signer).
         span = room.own_span(self._own)
@@ -573,20 +573,26 @@ class InviteDesk:
             return shown, []
         return shown + list(self.invitations.offer(invitation)), []
 
-    def _withheld_check(self, pending: Invitation, head: int) -> list[ev.Event]:
+    def withheld_check(self, room_id: bytes, head: int | None) -> list[ev.Event]:
         """A pending invitation checked again (a push, a restore) whose log the relay served only up to
-        ``head``, before the entry it was checked at: a signed log only grows and a removal makes it longer,
-        so that is the relay holding the rest back, not a removal (review-s8-ifix M1, the pending half). The
-        invitation stays as it was (neither withdrawn nor renewed from the shorter log), the user is told,
-        and it is checked again at the next welcome (``reconnected``)."""
-        self._withheld = {room_id for room_id in self._withheld if room_id in self.invitations}
-        self._withheld.add(pending.room_id)  # only pending ones are kept: at most ``MAX_INVITATIONS``
+        ``head``, before the entry it was checked at, or (``head`` None) with no entry from its create: a
+        signed log only grows and a removal makes it longer, so that is the relay holding the rest back, not
+        a removal (review-s8-ifix M1, the pending half; L2). The invitation stays as it was (neither
+        withdrawn nor renewed from the shorter log), the user is told, and it is checked again at the next
+        welcome (``reconnected``). Nothing (not pending): nothing to say."""
+        pending = self.invitations.find(room_id)
+        if pending is None:
+            return []
+        self._recheck.discard(room_id)
+        self._withheld = {kept for kept in self._withheld if kept in self.invitations}
+        self._withheld.add(room_id)  # only pending ones are kept: at most ``MAX_INVITATIONS``
+        served = "no entry from its create" if head is None else f"only up to entry {head}"
         detail = (
-            f"the relay served the log of room {pending.shown[:60]} only up to entry {head}, short of entry "
+            f"the relay served the log of room {pending.shown[:60]} {served}, short of entry "
             f"{pending.seq} its invitation was checked at: it is holding the rest back; the invitation stays "
             "and is checked again when the connection is back"
         )
-        return [RoomAlert(kind=RoomWarning.WITHHELD, detail=detail, room=pending.label, room_id=pending.room_id)]
+        return [RoomAlert(kind=RoomWarning.WITHHELD, detail=detail, room=pending.label, room_id=room_id)]
 
     def invitation(self, room: KnownRoom, by_key: bytes, seq: int) -> Invitation:
         """The invitation to ``room`` by the key that signed its entry ``seq`` (our add)."""

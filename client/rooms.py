@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from susurro.crypto import EntryKind, RoomLogError, RoomPolicy, verify_log
+from susurro.crypto import EntryKind, RoomLogError, RoomPolicy, short_room_id, verify_log
 from susurro.crypto.seal import SignedHead
 from susurro.protocol import (
     ErrorCode,
@@ -137,8 +137,10 @@ class RoomBook(VerifiedRooms):
                 return [], [self._requests.fetch(frame.room, 0)]  # a pending invitation moved: checked again
             if not consent and answered.sought is None and not self.invites.wanted(frame.room):
                 return [], []  # pending or declined already: nothing more is fetched or kept of it
-            if not entries or from_seq != 0:  # pushed, or answering someone else's ask: not consent
-                return [], [self._requests.fetch(frame.room, 0)]
+            if not entries or from_seq != 0:
+                if answered.fetched == frame.room:  # our fetch from create, answered without it
+                    return self._served_nothing(frame.room), []
+                return [], [self._requests.fetch(frame.room, 0)]  # pushed, or answering someone else's ask
             try:
                 state = verify_log(entries[:1], RULES)
             except RoomLogError as exc:
@@ -222,6 +224,33 @@ class RoomBook(VerifiedRooms):
         room.online = tuple(frame.online)
         events.extend(checks.presence(room, self._listed_member))
         return events, out
+
+    def _served_nothing(self, room_id: bytes) -> list[ev.Event]:
+        """Our fetch of a room from ``create`` was answered without it (no entry, or a page further on).
+        An honest relay never does that (every room has its create; one it lacks is ``no_such_room``), and
+        asking again at each such answer looped without end (review-s8-ifix L2). Not asked again now: a
+        pending invitation checked again stays, an accepted room stays accepted, and each is asked for
+        again at the next welcome; the user is told. A room only being checked (pushed to us, nothing of
+        it verified, no label we could trust) is let go unsaid: there is nothing of it to lose."""
+        if room_id in self.invites.invitations:
+            return self.invites.withheld_check(room_id, None)
+        accepted = self.invites.accepted_record(room_id)
+        remembered = self._remembered.get(room_id)
+        if accepted is not None:
+            label, shown = accepted.label, accepted.shown[:60]
+        elif remembered is not None:
+            label, shown = remembered.label, f"{remembered.label[:40]}#{short_room_id(room_id)}"
+        elif self.invites.consenting(room_id):
+            label, shown = "", short_room_id(room_id)
+        else:
+            return []
+        detail = (
+            f"the relay answered the fetch of room {shown}'s membership log with no entry from its create: it "
+            "is holding the log back; the room is asked for again when the connection is back"
+        )
+        if label:
+            detail += f" (or type /join {label[:40]})"
+        return [RoomAlert(kind=RoomWarning.WITHHELD, detail=detail, room=label, room_id=room_id)]
 
     def _follow(self, room: KnownRoom) -> None:
         self._rooms[room.state.room_id] = room

@@ -358,3 +358,71 @@ def test_a_restored_invitation_whose_log_is_cut_short_of_its_head_stays_and_the_
     everyone(alice, bob)
     assert [i.room_id for i in bob.book.invites.invitations.pending()] == [room] and not bob.events
     assert bob.book.state(room) is None, "checked, still only an invitation"
+
+
+# --- review-s8-ifix L2: a fetch answered with nothing is not asked again and again ------------------------
+
+
+def emptied(room: bytes, sent: list[RoomLog]) -> Callable[[Frame], Frame | None]:
+    """A hostile relay's hook: every answer of ``room``'s log from create holds no entry (kept in ``sent``)."""
+
+    def empty(frame: Frame) -> Frame | None:
+        if isinstance(frame, RoomLog) and frame.room == room and frame.from_seq == 0:
+            sent.append(frame)
+            return replace(frame, entries=())
+        return frame
+
+    return empty
+
+
+def test_an_accept_answered_with_an_empty_log_is_not_fetched_again_and_again(core: RelayCore) -> None:
+    """An honest relay never answers a fetch from create with no entry (a room has its create; one it does
+    not have is no_such_room): the client asked again at every such answer, without end and unsaid."""
+    served: list[RoomLog] = []
+    alice, bob, room = alice_adds_bob(core)
+    bob.tamper = emptied(room, served)
+    bob.send(bob.book.accept("ops"))
+    everyone(alice, bob)
+    assert len(served) == 1, f"asked {len(served)} times"
+    (withheld,) = bob.alerts(RoomWarning.WITHHELD)
+    assert withheld.room_id == room and withheld.room == "ops" and "no entry" in withheld.detail
+    assert bob.book.invites.accepting() == [room], "still accepted"
+    bob.tamper = lambda frame: frame
+    refetched_from_create(alice, bob, room)  # asked again at the next welcome, and followed
+    assert bob.book.state(room) is not None
+
+
+def test_a_recheck_answered_with_an_empty_log_keeps_the_invitation_and_asks_once(
+    core: RelayCore, tmp_path: Path
+) -> None:
+    served: list[RoomLog] = []
+    alice, bob, room = alice_adds_bob(core)
+    path = tmp_path / "state"
+    quit_saving(bob, path)
+    bob.events.clear()
+    bob.tamper = emptied(room, served)
+    restart(bob, path, {"alice": alice.ik})
+    everyone(alice, bob)
+    assert len(served) == 1, f"asked {len(served)} times"
+    assert not [e for e in bob.events if isinstance(e, InvitationDropped)], "not withdrawn"
+    (withheld,) = bob.alerts(RoomWarning.WITHHELD)
+    assert withheld.room_id == room and "no entry from its create" in withheld.detail
+    assert [i.room_id for i in bob.book.invites.invitations.pending()] == [room]
+    assert not bob.book.invites.checking and bob.book.invites.may_check()
+
+
+def test_a_pushed_room_answered_with_an_empty_log_is_let_go_unsaid_and_not_asked_again(core: RelayCore) -> None:
+    """A room nobody asked us about, pushed and then served with no entry: nothing of it was verified, so
+    there is nothing to lose or to say; it is not asked for again at each empty answer."""
+    served: list[RoomLog] = []
+    bob = Client(core, "bob")
+    alice = Client(core, "alice")
+    alice.send(alice.book.create("ops", RoomPolicy.INVITE, T))
+    alice.pump()
+    state = alice.book.state("ops")
+    assert state is not None
+    bob.tamper = emptied(state.room_id, served)
+    alice.send(alice.book.change(state.room_id, EntryKind.ADD, "bob", bob.ik, T))
+    everyone(alice, bob)
+    assert len(served) == 1, f"asked {len(served)} times"
+    assert bob.events == [] and not bob.book.invites.checking and bob.book.invites.may_check()
