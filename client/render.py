@@ -40,6 +40,7 @@ from .room_invites import (
     MAX_INVITATIONS,
     MAX_INVITATIONS_PER_INVITER,
     MAX_WAITING_CHECKS,
+    AcceptWaiting,
     CheckDropped,
     CheckWaiting,
     DropReason,
@@ -91,6 +92,8 @@ def _room_json(event: ev.Event) -> dict[str, Any] | None:
         }
     if isinstance(event, InvitationDropped):
         return {"event": "invitation_dropped", "by": event.by, "reason": event.reason.value, **base}
+    if isinstance(event, AcceptWaiting):
+        return {"event": "invitation_accepted_waiting", "by": event.by, **base}
     if isinstance(event, CheckWaiting):
         return {"event": "room_check_waiting", "ahead": event.ahead, **base}
     if isinstance(event, CheckDropped):
@@ -142,6 +145,11 @@ def _room_text(event: ev.Event) -> str | None:
         return (
             f"* {who} invited you to room {where}{when}: /accept-invite {label} to follow it, /decline-invite "
             f"{label} to let it go (until you accept, only this invitation is kept, none of the room's log)"
+        )
+    if isinstance(event, AcceptWaiting):
+        return (
+            f"* you accepted the invitation from {printable(event.by)} to room {where} before you last quit, and "
+            "its log had not come from the relay: it is asked for again now (/invites lists it until it comes)"
         )
     if isinstance(event, InvitationDropped) and event.reason is DropReason.WITHDRAWN:
         return f"* the invitation from {printable(event.by)} to room {where} was {_WITHDRAWN}"

@@ -156,9 +156,22 @@ class RoomCommands:
         book = connection.rooms()
         if command is RoomWord.INVITES:
             pending = book.invites.invitations.pending()
-            if not pending:
+            accepted = book.invites.accepted_records()
+            if not pending and not accepted:
                 return [({"event": "invitations", "rooms": []}, "* no invitations are waiting")]
             records: list[tuple[dict[str, object], str]] = []
+            for invitation in accepted:  # review-s8-ifix L1: a room whose log is held back was in no list
+                record_accepted: dict[str, object] = {
+                    "event": "invitation_accepted_waiting",
+                    "room": invitation.label,
+                    "room_id": invitation.room_id.hex(),
+                    "by": invitation.inviter,
+                }
+                text_accepted = (
+                    f"* you accepted {printable(invitation.inviter)}'s invitation to {printable(invitation.shown)}; "
+                    "its log has not come from the relay yet (asked for again at each connection)"
+                )
+                records.append((record_accepted, text_accepted))
             for invitation in pending:
                 record: dict[str, object] = {
                     "event": "invitation",

@@ -14,6 +14,7 @@ from susurro.client.room_events import Invited, RoomEvent, RoomReady
 from susurro.client.room_invites import (
     MAX_INVITATIONS,
     MAX_INVITATIONS_PER_INVITER,
+    AcceptWaiting,
     CheckDropped,
     CheckWaiting,
     DropReason,
@@ -62,6 +63,8 @@ class InvitationViews(Views):
             }.get(event.reason, "invitation_dropped_one")
             text = s(key, by=printable(event.by), room=room, count=str(many), label=printable(event.room))
             return [*self._notice(ROOM, text), self.invitation_rows()]
+        if isinstance(event, AcceptWaiting):
+            return self._notice(ROOM, s("accept_waiting_notice", room=room, by=printable(event.by)))
         if isinstance(event, CheckWaiting):
             return self._notice(ROOM, s("check_waiting_notice", room=room, count=str(event.ahead)))
         if isinstance(event, CheckDropped):

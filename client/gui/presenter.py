@@ -41,7 +41,13 @@ from susurro.client.room_events import (
     RoomEvent,
     RoomMessage,
 )
-from susurro.client.room_invites import CheckDropped, CheckWaiting, InvitationDropped, InvitationReceived
+from susurro.client.room_invites import (
+    AcceptWaiting,
+    CheckDropped,
+    CheckWaiting,
+    InvitationDropped,
+    InvitationReceived,
+)
 from susurro.crypto.trust import TrustState
 from susurro.protocol import ErrorCode
 
@@ -68,7 +74,7 @@ class ChatState(HistoryPages, RoomUpdates, InvitationViews, Composing):
         s = self.strings
         if isinstance(event, RoomEvent):
             invitation = self.invitation_event(event)
-            if isinstance(event, InvitationReceived | InvitationDropped | CheckWaiting | CheckDropped):
+            if isinstance(event, InvitationReceived | InvitationDropped | CheckWaiting | CheckDropped | AcceptWaiting):
                 # no room of ours: nothing else to draw
                 return invitation
             return invitation + self._room_event(event, room)

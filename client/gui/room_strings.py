@@ -112,6 +112,8 @@ EN: dict[str, str] = {
     "({count} invitations were waiting). To accept it anyway, type /join {label}.",
     "invitation_dropped_one": "The invitation from {by} to {room} was let go to make room for newer ones "
     "({count} invitations from {by} were waiting). To accept it anyway, type /join {label}.",
+    "accept_waiting_notice": "You accepted {by}'s invitation to {room} before you last closed Susurro, and its "
+    "log had not come from the relay: it is asked for again now.",
     "check_waiting_notice": "{room}, a room you did not ask for, waits to be checked: {count} such rooms come "
     "first. If someone invited you to it, you will see the invitation here.",
     "check_dropped_notice": "{room}, a room you did not ask for, was not checked: too many such rooms were "
@@ -233,6 +235,8 @@ ES: dict[str, str] = {
     "nuevas (había {count} invitaciones esperando). Para aceptarla igualmente, escribe /join {label}.",
     "invitation_dropped_one": "Se descartó la invitación de {by} a {room} para dejar sitio a otras más "
     "nuevas (había {count} invitaciones de {by} esperando). Para aceptarla igualmente, escribe /join {label}.",
+    "accept_waiting_notice": "Aceptaste la invitación de {by} a {room} antes de cerrar Susurro, y su registro no "
+    "había llegado del relé: ahora se pide de nuevo.",
     "check_waiting_notice": "{room}, una sala que no pediste, espera a ser comprobada: antes van {count} salas "
     "así. Si alguien te invitó a ella, verás aquí la invitación.",
     "check_dropped_notice": "{room}, una sala que no pediste, no se comprobó: había demasiadas salas así "

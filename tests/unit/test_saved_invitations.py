@@ -27,6 +27,7 @@ from susurro.client.room_invites import (
     MAX_INVITATIONS_PER_INVITER,
     MAX_SAVED_ACCEPTED,
     MAX_SAVED_INVITATIONS,
+    AcceptWaiting,
     CheckWaiting,
     DropReason,
     InvitationDropped,
@@ -231,7 +232,10 @@ def test_an_accept_whose_log_had_not_come_is_fetched_again_at_the_next_start(cor
     quit_saving(bob, path)
     (kept,) = CounterState(bob.identity, path).invitations["relay:1"]
     assert kept.accepted and kept.room_id == room
-    assert restart(bob, path, {"alice": alice.ik}) == []  # accepted already: not offered again
+    (said,) = restart(bob, path, {"alice": alice.ik})  # accepted already: not offered again, but said
+    assert isinstance(said, AcceptWaiting) and said.room_id == room and said.by == "alice"
+    assert "asked for again now" in (event_to_text(said) or "")
+    assert event_to_json(said)["event"] == "invitation_accepted_waiting"
     everyone(alice, bob)
     ready = [e for e in bob.events if isinstance(e, RoomReady)]
     assert [e.room_id for e in ready] == [room] and bob.book.state(room) is not None  # followed
