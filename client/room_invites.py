@@ -600,8 +600,7 @@ class InviteDesk:
         if pending is None:
             return []
         self._recheck.discard(room_id)
-        self._withheld = {kept for kept in self._withheld if kept in self.invitations}
-        self._withheld.add(room_id)  # only pending ones are kept: at most ``MAX_INVITATIONS``
+        self._keep_for_welcome(room_id)
         served = "no entry from its create" if head is None else f"only up to entry {head}"
         detail = (
             f"the relay served the log of room {pending.shown[:60]} {served}, short of entry "
@@ -609,6 +608,26 @@ class InviteDesk:
             "and is checked again when the connection is back"
         )
         return [RoomAlert(kind=RoomWarning.WITHHELD, detail=detail, room=pending.label, room_id=room_id)]
+
+    def refused_check(self, room_id: bytes, why: str) -> list[ev.Event]:
+        """The relay refused the fetch that checks a pending invitation again (``why``: its code and words).
+        Its word is a hint, so the invitation stays as it was, the user is told with the room's label (the
+        warning named none, review-s8-ifix L3), and it is checked again at the next welcome."""
+        pending = self.invitations.find(room_id)
+        if pending is None:
+            return []
+        self._recheck.discard(room_id)
+        self._keep_for_welcome(room_id)
+        detail = (
+            f"the relay refused the log of room {pending.shown[:60]} ({why[:200]}), so its invitation could not "
+            "be checked again: it stays, not confirmed, and is checked again when the connection is back"
+        )
+        return [RoomAlert(kind=RoomWarning.REFUSED, detail=detail, room=pending.label, room_id=room_id)]
+
+    def _keep_for_welcome(self, room_id: bytes) -> None:
+        """Check this pending invitation again at the next welcome (only pending ones are kept: at most 32)."""
+        self._withheld = {kept for kept in self._withheld if kept in self.invitations}
+        self._withheld.add(room_id)
 
     def invitation(self, room: KnownRoom, by_key: bytes, seq: int) -> Invitation:
         """The invitation to ``room`` by the key that signed its entry ``seq`` (our add)."""

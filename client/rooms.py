@@ -330,6 +330,10 @@ class RoomBook(VerifiedRooms):
             return [], [retry]
         label = self._rooms[target].state.label if target is not None and target in self._rooms else ""
         detail = f"the relay refused: {error.code}: {error.detail}"
+        if target is not None and target not in self._rooms and target in self.invites.invitations:
+            # A pending invitation's recheck (a push, a restore) refused: not withdrawn on the relay's word,
+            # said with its label, and checked again at the next welcome (review-s8-ifix L3).
+            return self.invites.refused_check(target, f"{error.code}: {error.detail}"), []
         if target is not None and target not in self._rooms:
             if error.code in FINAL_FETCH_REFUSALS:
                 accepted = self.invites.refused(target)  # said with its label, not fetched again

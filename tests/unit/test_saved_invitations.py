@@ -430,3 +430,35 @@ def test_a_pushed_room_answered_with_an_empty_log_is_let_go_unsaid_and_not_asked
     everyone(alice, bob)
     assert len(served) == 1, f"asked {len(served)} times"
     assert bob.events == [] and not bob.book.invites.checking and bob.book.invites.may_check()
+
+
+# --- review-s8-ifix L3: a refused recheck is said with the room's label ----------------------------------
+
+
+def test_a_restored_invitation_whose_recheck_is_refused_stays_and_the_refusal_names_it(
+    core: RelayCore, tmp_path: Path
+) -> None:
+    """The recheck's fetch refused: the warning named no room (an empty label) and the invitation kept
+    saying "checked again now" with nothing to say it was not. The relay's word is a hint: a refusal does
+    not withdraw it; the user is told, with the label, and it is checked again at the next welcome."""
+    alice, bob, room = alice_adds_bob(core)
+    path = tmp_path / "state"
+    quit_saving(bob, path)
+    bob.events.clear()
+
+    def refuse(frame: Frame) -> Frame | None:
+        if isinstance(frame, RoomLog) and frame.room == room:
+            return RoomError(id=frame.id, code="no_such_room", detail="no such room")
+        return frame
+
+    bob.tamper = refuse
+    restart(bob, path, {"alice": alice.ik})
+    everyone(alice, bob)
+    (refused,) = bob.alerts(RoomWarning.REFUSED)
+    assert refused.room == "ops" and refused.room_id == room, refused
+    assert "could not be checked again" in refused.detail and "no_such_room" in refused.detail
+    assert [i.room_id for i in bob.book.invites.invitations.pending()] == [room], "kept: the relay's word is a hint"
+    assert not [e for e in bob.events if isinstance(e, InvitationDropped)]
+    bob.tamper = lambda frame: frame
+    again = bob.book.rejoined()
+    assert [(f.room, f.from_seq) for f in again if isinstance(f, RoomFetch)] == [(room, 0)], "checked again"
