@@ -302,7 +302,8 @@ class Invitations:
         ]
 
     def renew(self, invitation: Invitation) -> None:
-        """Checked again and still an invitation: keep its place, with the newer head and inviter."""
+        """Checked again and still an invitation from the same inviter: keep its place, with the newer head
+        (``InviteDesk.checked`` offers one from another inviter as a new invitation instead)."""
         if invitation.room_id in self._pending:
             self._pending[invitation.room_id] = invitation
 
@@ -584,7 +585,12 @@ class InviteDesk:
             self.consent(state.room_id)
             return shown, [state.room_id]
         invitation = self.invitation(room, span.by, span.start)
-        if state.room_id in self.invitations:
+        if pending is not None and not hmac.compare_digest(pending.inviter_key, invitation.inviter_key):
+            # Removed and added again by another admin while it waited: it is that admin's invitation now,
+            # offered as theirs under the same bounds (a silent renew showed the old inviter's name: ifix L4).
+            self.invitations.take(state.room_id)
+            return shown + list(self.invitations.offer(invitation)), []
+        if pending is not None:
             self.invitations.renew(invitation)
             return shown, []
         return shown + list(self.invitations.offer(invitation)), []

@@ -462,3 +462,29 @@ def test_a_restored_invitation_whose_recheck_is_refused_stays_and_the_refusal_na
     bob.tamper = lambda frame: frame
     again = bob.book.rejoined()
     assert [(f.room, f.from_seq) for f in again if isinstance(f, RoomFetch)] == [(room, 0)], "checked again"
+
+
+# --- review-s8-ifix L4: a re-invite by someone else is shown as that ------------------------------------
+
+
+def test_a_pending_invitation_renewed_by_another_admin_is_shown_as_theirs(core: RelayCore) -> None:
+    """carol removes bob and adds him again while his invitation from alice waits: the recheck renewed it
+    with carol as the inviter and said nothing, so bob would accept "alice's" invitation from carol."""
+    alice, bob, room = alice_adds_bob(core)
+    carol = Client(core, "carol")
+    alice.send(alice.book.change(room, EntryKind.ADD, "carol", carol.ik, T))
+    everyone(alice, bob, carol)
+    carol.send(carol.book.accept("ops"))
+    everyone(alice, bob, carol)
+    alice.send(alice.book.change(room, EntryKind.PROMOTE, "carol", carol.ik, T))
+    everyone(alice, bob, carol)
+    carol.send(carol.book.change(room, EntryKind.REMOVE, "bob", bob.ik, T))
+    carol.pump()
+    bob.outbox.new_frames()  # the push of his removal is lost
+    bob.events.clear()
+    carol.send(carol.book.change(room, EntryKind.ADD, "bob", bob.ik, T))
+    everyone(alice, bob, carol)
+    (again,) = [e for e in bob.events if isinstance(e, InvitationReceived)]
+    assert again.by == "carol" and again.room_id == room and not again.restored
+    (pending,) = bob.book.invites.invitations.pending()
+    assert pending.inviter == "carol" and pending.inviter_key == carol.ik
