@@ -77,6 +77,9 @@ MAX_SAVED_SEQ = 2**32
 #: ones, a relay's rows in the state file are at most ``MAX_SAVED_INVITATIONS``.
 MAX_SAVED_ACCEPTED = MAX_INVITATIONS
 MAX_SAVED_INVITATIONS = MAX_INVITATIONS + MAX_SAVED_ACCEPTED
+#: The most fields a saved invitation's row may have: this client writes 5 or 6; a later one may add fields
+#: that an older reader can ignore (a row is a few hundred bytes whatever it holds).
+MAX_ROW_FIELDS = 16
 
 
 class NoInvitation(SendError):
@@ -130,13 +133,18 @@ class SavedInvitation:
     accepted: bool = False
 
     def row(self) -> list[object]:
-        return [self.room_id, self.label, self.inviter, self.inviter_key, self.seq, self.accepted]
+        """A pending one as five fields, the row every reader since e99e110 keeps (a client of before the
+        ``accepted`` field read six-field rows as junk and dropped them: review-s8-ifix L5); an accepted one
+        as six (an older client cannot follow it anyway, and must not take it for pending)."""
+        fields: list[object] = [self.room_id, self.label, self.inviter, self.inviter_key, self.seq]
+        return [*fields, True] if self.accepted else fields
 
     @classmethod
     def from_row(cls, row: object) -> SavedInvitation | None:
-        """One row as this client writes it (five fields before ``accepted`` was saved), or None
-        (anything else is left out, never guessed at)."""
-        if not isinstance(row, list | tuple) or len(row) not in (5, 6):
+        """One row as this client writes it (five fields, or six with ``accepted``), or as a newer one may
+        (fields past the sixth, up to ``MAX_ROW_FIELDS``, are a later version's: ignored, so the row is kept);
+        None for anything else (left out, never guessed at)."""
+        if not isinstance(row, list | tuple) or not 5 <= len(row) <= MAX_ROW_FIELDS:
             return None
         room_id, label, inviter, key, seq, *rest = row
         accepted = rest[0] if rest else False

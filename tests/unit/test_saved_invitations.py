@@ -488,3 +488,31 @@ def test_a_pending_invitation_renewed_by_another_admin_is_shown_as_theirs(core: 
     assert again.by == "carol" and again.room_id == room and not again.restored
     (pending,) = bob.book.invites.invitations.pending()
     assert pending.inviter == "carol" and pending.inviter_key == carol.ik
+
+
+# --- review-s8-ifix L5: rows an older or a newer client reads are kept, not dropped -----------------------
+
+
+def session_8_reader(row: object) -> bool:
+    """The row reader of e99e110 (before accepted rows): exactly five fields, or the row is left out."""
+    return isinstance(row, list) and len(row) == 5
+
+
+def test_pending_rows_are_written_as_an_older_reader_keeps_them_and_a_newer_rows_extra_fields_are_ignored(
+    tmp_path: Path,
+) -> None:
+    identity = IdentityKey.generate()
+    pending = SavedInvitation(b"\x01" * 32, "ops", "alice", b"\x02" * 32, 3)
+    accepted = SavedInvitation(b"\x03" * 32, "lab", "carol", b"\x04" * 32, 5, accepted=True)
+    path = tmp_path / "state"
+    state = CounterState(identity, path)
+    state.invitations["relay:1"] = [pending, accepted]
+    state.save(0.0, force=True)
+    box = nacl.secret.SecretBox(derive_local_key(identity, STATE_PERSON))
+    rows = msgpack.unpackb(box.decrypt(path.read_bytes()), raw=False)["invitations"]["relay:1"]
+    assert [session_8_reader(r) for r in rows] == [True, False], "the pending row is one an older client keeps"
+    assert CounterState(identity, path).invitations["relay:1"] == [pending, accepted]
+    newer = [*accepted.row(), "a field of a later version", 7]
+    assert SavedInvitation.from_row(newer) == accepted, "a newer client's row keeps what this one knows of it"
+    assert SavedInvitation.from_row([*pending.row(), "x"]) is None, "the sixth field is a bool or nothing"
+    assert SavedInvitation.from_row([*accepted.row(), *range(20)]) is None, "bounded"
