@@ -19,6 +19,7 @@ import nacl.secret
 from hypothesis import given
 from hypothesis import strategies as st
 
+from susurro.client.errors import SendError
 from susurro.client.localstate import STATE_PERSON, CounterState
 from susurro.client.render import event_to_json, event_to_text
 from susurro.client.room_events import RoomAlert, RoomReady, RoomWarning
@@ -41,7 +42,7 @@ from susurro.crypto.membership import MAX_ENTRY_TEXT_CHARS
 from susurro.protocol import Frame, RoomError, RoomFetch, RoomLog
 from susurro.relay import RelayCore
 from tests.unit.test_client_rooms import Client, T, everyone
-from tests.unit.test_room_invites import alice_adds_bob, core
+from tests.unit.test_room_invites import alice_adds_bob, core, invitation
 
 __all__ = ["core"]  # the fixture, shared
 
@@ -516,3 +517,32 @@ def test_pending_rows_are_written_as_an_older_reader_keeps_them_and_a_newer_rows
     assert SavedInvitation.from_row(newer) == accepted, "a newer client's row keeps what this one knows of it"
     assert SavedInvitation.from_row([*pending.row(), "x"]) is None, "the sixth field is a bool or nothing"
     assert SavedInvitation.from_row([*accepted.row(), *range(20)]) is None, "bounded"
+
+
+# --- review-s8-ifix L6: an accept past the 32 the state file keeps is refused in words --------------------
+
+
+def test_an_accept_past_the_accepted_rows_the_state_file_keeps_is_refused_and_none_is_lost(tmp_path: Path) -> None:
+    """33 accepts whose logs had not come: the state file kept the newest 32 and the first was lost at quit."""
+    identity = IdentityKey.generate()
+    book = RoomBook("bob", identity)
+    desk = book.invites
+    accepted: list[bytes] = []
+    refused: list[str] = []
+    for n in range(MAX_SAVED_ACCEPTED + 3):
+        desk.invitations.offer(replace(invitation(n, inviter=n), seq=1))  # one inviter each: none goes
+        try:
+            book.accept(f"r{n}")
+        except SendError as exc:
+            refused.append(str(exc))
+        else:
+            accepted.append(invitation(n, inviter=n).room_id)
+    assert len(accepted) == MAX_SAVED_ACCEPTED and len(refused) == 3
+    assert f"{MAX_SAVED_ACCEPTED} rooms you accepted" in refused[0] and "still waiting" in refused[0]
+    path = tmp_path / "state"
+    state = CounterState(identity, path)
+    state.invitation_source = ("relay:1", desk.saved)
+    state.save(0.0, force=True)
+    kept = CounterState(identity, path).invitations["relay:1"]
+    assert sorted(s.room_id for s in kept if s.accepted) == sorted(accepted), "every accept outlives the quit"
+    assert len([s for s in kept if not s.accepted]) == 3, "the refused ones are still pending, kept too"
