@@ -270,8 +270,11 @@ def _main(argv: list[str] | None) -> int:
         remembered_rooms=counters.rooms.get(relay_label, ()),
     )  # fmt: skip
     counters.room_source = (relay_label, session.rooms.remember)  # label pins and heads outlive the process
-    session.rooms.restore_invitations(counters.invitations.get(relay_label, ()))  # and invitations not answered
+    session.rooms.restore_invitations(  # and invitations not answered, and rooms still to check
+        counters.invitations.get(relay_label, ()), counters.checks.get(relay_label, ())
+    )
     counters.invitation_source = (relay_label, session.rooms.invites.saved)
+    counters.check_source = (relay_label, session.rooms.invites.waiting_checks)
     try:
         connection, stop_relay = connect(args, session, events, output, tls)
     except (ConnectFailed, ValueError) as exc:

@@ -22,6 +22,7 @@ from susurro.crypto.files import private_directory, read_checked, write_atomical
 from susurro.crypto.history import HistoryKey, derive_local_key
 from susurro.crypto.replay import StreamState
 from susurro.crypto.trust import TrustStore
+from susurro.protocol.limits import ROOM_ID_SIZE
 
 from .counters import SendCounters
 from .history import History, NoHistory, SqliteHistory, history_opens_under
@@ -30,7 +31,7 @@ from .home_upgrade import adopt_named_files
 from .mailbox import Mailbox
 from .mailstate import MailState
 from .prekeyring import PrekeyRing
-from .room_invites import MAX_SAVED_INVITATIONS, SavedInvitation
+from .room_invites import MAX_SAVED_CHECKS, MAX_SAVED_INVITATIONS, SavedInvitation
 from .rooms import RememberedRoom
 from .unconfirmed import Unconfirmed
 
@@ -98,6 +99,10 @@ class CounterState:
         self.invitations: dict[str, list[SavedInvitation]] = {}
         #: Set by the view once its session exists: (relay, the session's ``InviteDesk.saved``).
         self.invitation_source: tuple[str, Callable[[], list[SavedInvitation]]] | None = None
+        #: Per relay: the rooms pushed to us that were not checked yet (ids only, ``MAX_SAVED_CHECKS``).
+        self.checks: dict[str, list[bytes]] = {}
+        #: Set by the view once its session exists: (relay, the session's ``InviteDesk.waiting_checks``).
+        self.check_source: tuple[str, Callable[[], list[bytes]]] | None = None
         self.unconfirmed = Unconfirmed()
         data = read_checked(path, forbidden_mode=0o077, max_bytes=MAX_STATE_FILE_BYTES, fix=f"run 'chmod 600 {path}'")
         if data is not None:
@@ -121,6 +126,7 @@ class CounterState:
                 self.unconfirmed = Unconfirmed.load(state["unconfirmed"])
             self.replay.ended_sessions.update((bytes(key), None) for key in state.get("ended", []))
             self.invitations = _saved_invitations(state.get("invitations"))
+            self.checks = _saved_checks(state.get("checks"))
         except (nacl.exceptions.CryptoError, CryptoError, ValueError, TypeError, KeyError):
             # Damaged or another identity's: start afresh (peers see a reset), never crash the client.
             self.counters = SendCounters()
@@ -138,6 +144,7 @@ class CounterState:
             "unconfirmed": self.unconfirmed.export(),
             "ended": list(self.replay.ended_sessions),
             "invitations": self._invitations_to_save(),
+            "checks": self._checks_to_save(),
         }
         private_directory(self.path.parent)
         write_atomically(self.path, bytes(self._box.encrypt(msgpack.packb(state, use_bin_type=True))))
@@ -148,12 +155,32 @@ class CounterState:
             self.rooms[relay] = remember()
         return {relay: _remembered_rows(rooms) for relay, rooms in self.rooms.items()}
 
+    def _checks_to_save(self) -> dict[str, list[bytes]]:
+        if self.check_source is not None:
+            relay, waiting = self.check_source
+            self.checks[relay] = waiting()
+        return {relay: ids[:MAX_SAVED_CHECKS] for relay, ids in self.checks.items() if ids}
+
     def _invitations_to_save(self) -> dict[str, list[list[object]]]:
         if self.invitation_source is not None:
             relay, pending = self.invitation_source
             self.invitations[relay] = pending()
         rows = {relay: [i.row() for i in kept[:MAX_SAVED_INVITATIONS]] for relay, kept in self.invitations.items()}
         return {relay: kept for relay, kept in rows.items() if kept}
+
+
+def _saved_checks(stored: object) -> dict[str, list[bytes]]:
+    """The state file's rooms still to check: per relay, the first ``MAX_SAVED_CHECKS`` room ids (anything
+    else in their place is left out, as for the invitations)."""
+    if not isinstance(stored, dict):
+        return {}
+    kept: dict[str, list[bytes]] = {}
+    for relay, ids in stored.items():
+        if isinstance(relay, str) and isinstance(ids, list):
+            valid = [i for i in ids[:MAX_SAVED_CHECKS] if isinstance(i, bytes) and len(i) == ROOM_ID_SIZE]
+            if valid:
+                kept[relay] = valid
+    return kept
 
 
 def _saved_invitations(stored: object) -> dict[str, list[SavedInvitation]]:

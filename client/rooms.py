@@ -262,13 +262,15 @@ class RoomBook(VerifiedRooms):
         self._remembered.pop(room_id, None)
         self._by_label = {key: rid for key, rid in self._by_label.items() if rid != room_id}
 
-    def restore_invitations(self, saved: Iterable[SavedInvitation]) -> None:
+    def restore_invitations(self, saved: Iterable[SavedInvitation], checks: Iterable[bytes] = ()) -> None:
         """Invitations an earlier run kept (the state file): those pending are pending again, and checked
         again at the welcome; those accepted whose log had not arrived are fetched then. A pending one
         whose room is remembered as followed here (another process on this home followed it meanwhile) is
         not offered: another device's accept never reaches this state file, so the recheck, not this, is
-        what withdraws an invitation answered elsewhere or taken back."""
+        what withdraws an invitation answered elsewhere or taken back. ``checks``: the rooms pushed to us
+        that the last run had not checked yet, checked now in turn."""
         self.invites.restore(saved, followed=self._remembered)
+        self.invites.restore_checks(checks, followed=self._remembered)  # rooms still to check (hygiene L3)
 
     def accept(self, room: bytes | str) -> RoomFetch:
         """Follow an invitation (``room_invites.InviteDesk.accept``): its log is fetched from ``create``."""

@@ -197,8 +197,11 @@ def open_session(request: SignInRequest, strings: Strings) -> OpenedSession:
     # As the terminal does: each room's label pin and verified head outlive the window, per relay, so a
     # relay that rolls a room back or puts another room under its label is caught after a restart too.
     counters.room_source = (relay_label, session.rooms.remember)
-    session.rooms.restore_invitations(counters.invitations.get(relay_label, ()))  # and invitations not answered
+    session.rooms.restore_invitations(  # and invitations not answered, and rooms still to check
+        counters.invitations.get(relay_label, ()), counters.checks.get(relay_label, ())
+    )
     counters.invitation_source = (relay_label, session.rooms.invites.saved)
+    counters.check_source = (relay_label, session.rooms.invites.waiting_checks)
     events: queue.Queue[object] = queue.Queue()
     stop_relay: Callable[[], None] | None = None
     try:

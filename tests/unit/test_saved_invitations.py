@@ -27,6 +27,7 @@ from susurro.client.room_invites import (
     MAX_INVITATIONS,
     MAX_INVITATIONS_PER_INVITER,
     MAX_SAVED_ACCEPTED,
+    MAX_SAVED_CHECKS,
     MAX_SAVED_INVITATIONS,
     AcceptWaiting,
     CheckWaiting,
@@ -546,3 +547,71 @@ def test_an_accept_past_the_accepted_rows_the_state_file_keeps_is_refused_and_no
     kept = CounterState(identity, path).invitations["relay:1"]
     assert sorted(s.room_id for s in kept if s.accepted) == sorted(accepted), "every accept outlives the quit"
     assert len([s for s in kept if not s.accepted]) == 3, "the refused ones are still pending, kept too"
+
+
+# --- review-s8-hygiene L3: rooms still to check outlive a restart ------------------------------------------
+
+
+def test_rooms_still_to_check_at_quit_are_checked_at_the_next_start(core: RelayCore, tmp_path: Path) -> None:
+    """Six rooms pushed to bob while the relay serves only their first page: four hold the places to check,
+    two wait. A restart forgot all six (ids in memory only), so the invitations among them were never said."""
+    bob = Client(core, "bob")
+    inviters = [Client(core, f"i{n}") for n in range(2)]
+
+    def create_only(frame: Frame) -> Frame | None:
+        """Each room's first page is two entries of three, and the rest is never served: a check holds its
+        place (or waits for one)."""
+        if not isinstance(frame, RoomLog):
+            return frame
+        return replace(frame, entries=frame.entries[:2]) if frame.from_seq == 0 else None
+
+    bob.tamper = create_only
+    rooms: list[bytes] = []
+    for inviter in inviters:
+        for n in range(3):
+            inviter.send(inviter.book.create(f"{inviter.name}-{n}", RoomPolicy.INVITE, T))
+            inviter.pump()
+            state = inviter.book.state(f"{inviter.name}-{n}")
+            assert state is not None
+            inviter.send(inviter.book.change(state.room_id, EntryKind.ADD, "x", IdentityKey.generate().public, T))
+            inviter.pump()
+            inviter.send(inviter.book.change(state.room_id, EntryKind.ADD, "bob", bob.ik, T))
+            rooms.append(state.room_id)
+            everyone(inviter, bob)
+    assert sorted(bob.book.invites.waiting_checks()) == sorted(rooms) and not bob.book.invites.invitations
+    path = tmp_path / "state"
+    saving = CounterState(bob.identity, path)
+    saving.invitation_source = ("relay:1", bob.book.invites.saved)
+    saving.check_source = ("relay:1", bob.book.invites.waiting_checks)
+    saving.save(0.0, force=True)
+    bob.outbox.new_frames()
+
+    kept = CounterState(bob.identity, path)
+    assert sorted(kept.checks["relay:1"]) == sorted(rooms), "ids only, each room once"
+    bob.book = RoomBook("bob", bob.identity)
+    bob.book.restore_invitations(kept.invitations.get("relay:1", []), kept.checks.get("relay:1", []))
+    bob.tamper = lambda frame: frame
+    bob.events.clear()
+    for request in bob.book.rejoined():
+        bob.send(request)
+    everyone(bob, *inviters)
+    offered = [e.room_id for e in bob.events if isinstance(e, InvitationReceived)]
+    assert sorted(offered) == sorted(rooms), "every room is checked, and each invitation said"
+    assert not bob.book.invites.checking and bob.book.invites.may_check() and bob.book.invites.waiting_checks() == []
+
+
+def test_the_rooms_still_to_check_read_back_bounded_and_junk_costs_nothing(tmp_path: Path) -> None:
+    identity = IdentityKey.generate()
+    ids = [bytes([n]) * 32 for n in range(100)]
+    checks = {"relay:1": ["x", b"short", 7, *ids], 5: ids, "other": "x"}
+    state = {"send": [["main", bytes(32), 7]], "recv": [], "checks": checks}
+    box = nacl.secret.SecretBox(derive_local_key(identity, STATE_PERSON))
+    path = tmp_path / "state"
+    path.write_bytes(bytes(box.encrypt(msgpack.packb(state, use_bin_type=True))))
+    path.chmod(0o600)
+    loaded = CounterState(identity, path)
+    assert loaded.counters.table == {("main", bytes(32)): 7}
+    assert list(loaded.checks) == ["relay:1"] and loaded.checks["relay:1"] == ids[: MAX_SAVED_CHECKS - 3]
+    book = RoomBook("bob", identity)
+    book.restore_invitations([], loaded.checks["relay:1"])
+    assert book.invites.waiting_checks() == ids[: MAX_SAVED_CHECKS - 3]
