@@ -48,6 +48,8 @@ class Answered:
     #: The label a find asked for (None: the request was no find): the answer is the room the user
     #: asked for only if its signed label is this one.
     sought: str | None = None
+    #: The entry a fetch asked from (None: the request was no fetch): an answer from elsewhere is not its.
+    fetched_from: int | None = None
 
 
 class RoomRequests:
@@ -58,6 +60,7 @@ class RoomRequests:
         self._own_name = own_name
         self._state_of = state_of
         self._fetching: dict[str, bytes] = {}  # request id -> room
+        self._fetch_from: dict[str, int] = {}  # request id of a fetch -> the entry it asked from
         self._changes: dict[str, Change] = {}  # request id -> change awaiting its answer
         self._creating: dict[str, bytes] = {}  # request id -> create entry
         self._finding: dict[str, str] = {}  # request id of a find -> the label it asked for
@@ -85,6 +88,7 @@ class RoomRequests:
     def fetch(self, room_id: bytes, from_seq: int) -> RoomFetch:
         request = RoomFetch(id=self._next_id("g"), room=room_id, from_seq=from_seq)
         self._fetching[request.id] = room_id
+        self._fetch_from[request.id] = from_seq
         return request
 
     def change(self, change: Change, now: int) -> RoomAppend:
@@ -112,7 +116,9 @@ class RoomRequests:
         created = self._creating.pop(request_id, None)
         own = self._changes.pop(request_id, None)
         sought = self._finding.pop(request_id, None)
-        return Answered(created, own, self._fetching.pop(request_id, None), sought)
+        return Answered(
+            created, own, self._fetching.pop(request_id, None), sought, self._fetch_from.pop(request_id, None)
+        )
 
     def catching_up(self, room_id: bytes) -> bool:
         """A fetch of this room's log is on its way (its answer may still bring the entries we lack)."""
@@ -121,6 +127,7 @@ class RoomRequests:
     def give_up(self, room_id: bytes) -> None:
         """Stop awaiting this room's fetches (they went unanswered too long)."""
         self._fetching = {rid: room for rid, room in self._fetching.items() if room != room_id}
+        self._fetch_from = {rid: seq for rid, seq in self._fetch_from.items() if rid in self._fetching}
 
     def refused(self, error: RoomError) -> tuple[bytes | None, RoomFetch | None]:
         """The relay refused request ``error.id``: (its room, or None; the fetch to retry a lost race, or None).
@@ -132,6 +139,7 @@ class RoomRequests:
         self._creating.pop(error.id, None)
         self._finding.pop(error.id, None)
         room_id = self._fetching.pop(error.id, None)
+        self._fetch_from.pop(error.id, None)
         if change is not None and error.code == ErrorCode.ROOM_CONFLICT and change.tries < MAX_RETRIES:
             change.tries += 1
             self._retry.append(change)

@@ -615,3 +615,82 @@ def test_the_rooms_still_to_check_read_back_bounded_and_junk_costs_nothing(tmp_p
     book = RoomBook("bob", identity)
     book.restore_invitations([], loaded.checks["relay:1"])
     assert book.invites.waiting_checks() == ids[: MAX_SAVED_CHECKS - 3]
+
+
+# --- review s9-invites findings 1 and 2: two pushes of a log longer than a page --------------------------
+
+
+def grown_past_a_page(alice: Client, room: bytes) -> None:
+    """alice's room grows by 280 entries (140 adds, each removed again): its log is longer than one page."""
+    for n in range(140):
+        other = IdentityKey.generate().public
+        alice.send(alice.book.change(room, EntryKind.ADD, f"u{n}", other, T))
+        alice.pump()
+        alice.send(alice.book.change(room, EntryKind.REMOVE, f"u{n}", other, T))
+        alice.pump()
+
+
+def two_adds_in_a_row(alice: Client, room: bytes, *names: str) -> None:
+    """alice adds each of ``names`` before anyone reads a push: bob gets two, and fetches from create twice."""
+    for name in names:
+        alice.send(alice.book.change(room, EntryKind.ADD, name, IdentityKey.generate().public, T))
+        alice.pump()
+
+
+def test_an_invitation_to_a_long_room_pushed_twice_at_once_is_offered(core: RelayCore) -> None:
+    """Honest relay: bob's add and one more change, each pushed before bob reads either. The second fetch's
+    first page (the same as the first's) ended the check at entry 255, and bob, added at 281, was taken
+    for a stranger: no invitation and no word (finding 2, on main too)."""
+    bob, alice = Client(core, "bob"), Client(core, "alice")
+    alice.send(alice.book.create("ops", RoomPolicy.INVITE, T))
+    alice.pump()
+    state = alice.book.state("ops")
+    assert state is not None
+    grown_past_a_page(alice, state.room_id)
+    alice.send(alice.book.change(state.room_id, EntryKind.ADD, "bob", bob.ik, T))
+    alice.pump()
+    two_adds_in_a_row(alice, state.room_id, "carol")
+    everyone(alice, bob)
+    (offered,) = [e for e in bob.events if isinstance(e, InvitationReceived)]
+    assert offered.room_id == state.room_id and offered.by == "alice"
+    assert not bob.alerts(RoomWarning.WITHHELD) and not bob.book.invites.checking
+
+
+def test_a_pending_invitation_to_a_long_room_pushed_twice_at_once_is_renewed_not_called_withheld(
+    core: RelayCore,
+) -> None:
+    """Honest relay: the same race on a pending invitation's recheck ended at entry 255, short of its head:
+    'holding the rest back' (finding 1)."""
+    alice, bob, room = alice_adds_bob(core)
+    grown_past_a_page(alice, room)
+    bob.outbox.new_frames()
+    two_adds_in_a_row(alice, room, "v0")
+    everyone(alice, bob)
+    bob.events.clear()
+    two_adds_in_a_row(alice, room, "v1", "v2")
+    everyone(alice, bob)
+    assert not bob.alerts(RoomWarning.WITHHELD), [e.detail for e in bob.alerts(RoomWarning.WITHHELD)]
+    (still,) = bob.book.invites.invitations.pending()
+    head = alice.book.state(room)
+    assert head is not None and still.seq == head.head.seq and not bob.book.invites.checking
+
+
+def test_a_later_page_of_a_check_ended_by_an_accept_raises_no_alarm(core: RelayCore, tmp_path: Path) -> None:
+    """Honest relay: a restored invitation's recheck had its second page on the way when the user accepted;
+    that page was taken for an empty answer from create, 'holding the log back' (finding 3)."""
+    alice, bob, room = alice_adds_bob(core)
+    path = tmp_path / "state"
+    quit_saving(bob, path)
+    grown_past_a_page(alice, room)
+    bob.outbox.new_frames()
+    restart(bob, path, {"alice": alice.ik})
+    (first,) = [f for f in bob.outbox.new_frames() if isinstance(f, RoomLog)]
+    _, out = bob.book.receive(first, T)
+    assert [(f.room, f.from_seq) for f in out if isinstance(f, RoomFetch)] == [(room, 256)]
+    for request in out:
+        bob.send(request)
+    bob.send(bob.book.accept("ops"))  # while the second page is on its way
+    everyone(alice, bob)
+    assert not bob.alerts(RoomWarning.WITHHELD), [e.detail for e in bob.alerts(RoomWarning.WITHHELD)]
+    state = bob.book.state(room)
+    assert state is not None and bob.ik in state.members, "followed"
