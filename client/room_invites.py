@@ -378,6 +378,8 @@ class InviteDesk:
         #: Pending invitations whose check the relay served cut short of their head: checked again at the
         #: next welcome (only pending ones are kept, so at most ``MAX_INVITATIONS``).
         self._withheld: set[bytes] = set()
+        #: Rooms whose log was said withheld or refused on this connection (``say_once``).
+        self._said: OrderedDict[bytes, None] = OrderedDict()
         #: Rooms that showed their one integrity warning while only checked (``alerts``).
         self._alerted: OrderedDict[bytes, None] = OrderedDict()
 
@@ -563,6 +565,7 @@ class InviteDesk:
         """The connection ended: the fetches of rooms being checked were lost with it (their ids are
         returned, to stop awaiting them). Each waits again, before those that were waiting already (the
         bound counts them all, so none is let go)."""
+        self._said.clear()  # a new connection: what it withholds is said again, once
         lost = [*self.checking, *sorted(self._starting)]
         self._waiting = OrderedDict.fromkeys([*lost, *self._waiting])
         self.checking.clear()
@@ -605,6 +608,7 @@ class InviteDesk:
         pending = self.invitations.find(state.room_id)
         if pending is not None and state.head.seq < pending.seq:
             return shown + self.withheld_check(state.room_id, state.head.seq), []
+        self._withheld.discard(state.room_id)  # checked to its head: no check again at the welcome (finding 6)
         # Decided from the whole verified log, never from the page that ended the check: who signed the
         # entry that made us a member this time (the create's or the add's signer).
         span = room.own_span(self._own)
@@ -641,6 +645,8 @@ class InviteDesk:
             return []
         self._recheck.discard(room_id)
         self._keep_for_welcome(room_id)
+        if not self.say_once(room_id):
+            return []
         served = "no entry from its create" if head is None else f"only up to entry {head}"
         detail = (
             f"the relay served the log of room {pending.shown[:60]} {served}, short of entry "
@@ -658,11 +664,24 @@ class InviteDesk:
             return []
         self._recheck.discard(room_id)
         self._keep_for_welcome(room_id)
+        if not self.say_once(room_id):
+            return []
         detail = (
             f"the relay refused the log of room {pending.shown[:60]} ({why[:200]}), so its invitation could not "
             "be checked again: it stays, not confirmed, and is checked again when the connection is back"
         )
         return [RoomAlert(kind=RoomWarning.REFUSED, detail=detail, room=pending.label, room_id=room_id)]
+
+    def say_once(self, room_id: bytes) -> bool:
+        """True the first time on this connection that a room's log is said withheld or refused (then
+        False until the next welcome): a relay pushing the room again and again gets one warning, not one a
+        push (review s9-invites finding 5). At most ``MAX_ALERTED_ROOMS`` rooms are remembered."""
+        if room_id in self._said:
+            return False
+        self._said[room_id] = None
+        while len(self._said) > MAX_ALERTED_ROOMS:
+            self._said.popitem(last=False)
+        return True
 
     def _keep_for_welcome(self, room_id: bytes) -> None:
         """Check this pending invitation again at the next welcome (only pending ones are kept: at most 32)."""
@@ -696,6 +715,7 @@ class InviteDesk:
         if why is not None:
             raise TooManyAccepted(why)
         self.invitations.take(invitation.room_id)
+        self._withheld.discard(invitation.room_id)
         self.stop_check(invitation.room_id)  # checked again (a push, a restore): its log is followed instead
         self._waiting.pop(invitation.room_id, None)
         self.consent(invitation.room_id)
@@ -721,6 +741,7 @@ class InviteDesk:
         invitation = self._pending(room)
         self.invitations.decline(invitation.room_id)
         self._recheck.discard(invitation.room_id)
+        self._withheld.discard(invitation.room_id)
         return invitation
 
     def _pending(self, room: bytes | str) -> Invitation:
@@ -737,6 +758,7 @@ class InviteDesk:
         """The room's log is followed now: no longer an invitation, nor declined (consent lasts until the
         log reached the relay's head, ``settled``)."""
         self._recheck.discard(room_id)
+        self._withheld.discard(room_id)
         self._waiting.pop(room_id, None)
         self._starting.discard(room_id)
         self.invitations.take(room_id)

@@ -250,20 +250,28 @@ class RoomBook(VerifiedRooms):
             return self.invites.withheld_check(room_id, None)
         accepted = self.invites.accepted_record(room_id)
         remembered = self._remembered.get(room_id)
+        # Only an accepted room is asked for again at the welcome (``rejoined``); the others are said so
+        # (review s9-invites finding 4: every alert promised it).
         if accepted is not None:
             label, shown = accepted.label, accepted.shown[:60]
+            again = (
+                "the room stays accepted and is asked for again when the connection is back "
+                f"(or type /join {label[:40]})"
+            )
         elif remembered is not None:
             label, shown = remembered.label, f"{remembered.label[:40]}#{short_room_id(room_id)}"
+            again = f"to ask for it again, type /join {label[:40]}"
         elif self.invites.consenting(room_id):
-            label, shown = "", short_room_id(room_id)
+            label, shown = "", f"#{short_room_id(room_id)}"
+            again = "to ask for it again, /join it by its label"
         else:
             return []
+        if not self.invites.say_once(room_id):
+            return []  # said on this connection already: a push each time must not repeat it (finding 5)
         detail = (
             f"the relay answered the fetch of room {shown}'s membership log with no entry from its create: it "
-            "is holding the log back; the room is asked for again when the connection is back"
+            f"is holding the log back; {again}"
         )
-        if label:
-            detail += f" (or type /join {label[:40]})"
         return [RoomAlert(kind=RoomWarning.WITHHELD, detail=detail, room=label, room_id=room_id)]
 
     def _follow(self, room: KnownRoom) -> None:

@@ -42,7 +42,7 @@ from susurro.crypto.history import derive_local_key
 from susurro.crypto.membership import MAX_ENTRY_TEXT_CHARS
 from susurro.protocol import Frame, RoomError, RoomFetch, RoomLog
 from susurro.relay import RelayCore
-from tests.unit.test_client_rooms import Client, T, everyone
+from tests.unit.test_client_rooms import Client, T, everyone, room_with
 from tests.unit.test_room_invites import alice_adds_bob, core, invitation
 
 __all__ = ["core"]  # the fixture, shared
@@ -694,3 +694,51 @@ def test_a_later_page_of_a_check_ended_by_an_accept_raises_no_alarm(core: RelayC
     assert not bob.alerts(RoomWarning.WITHHELD), [e.detail for e in bob.alerts(RoomWarning.WITHHELD)]
     state = bob.book.state(room)
     assert state is not None and bob.ik in state.members, "followed"
+
+
+# --- review s9-invites findings 4-6: what the withheld warnings promise, and how often they are said -------
+
+
+def test_a_remembered_room_served_empty_is_told_how_to_ask_again_not_promised_a_refetch(core: RelayCore) -> None:
+    """Finding 4: a room followed in an earlier run is not asked for again at the welcome (only accepted ones
+    are), yet the warning promised it."""
+    served: list[RoomLog] = []
+    alice, bob, carol, room = room_with(core)
+    bob.book = RoomBook("bob", bob.identity, remembered=bob.book.remember())
+    bob.tamper = emptied(room, served)
+    alice.send(alice.book.change(room, EntryKind.ADD, "carol", carol.ik, T))  # a push reaches bob
+    everyone(alice, bob)
+    (withheld,) = bob.alerts(RoomWarning.WITHHELD)
+    assert "type /join ops" in withheld.detail and "when the connection is back" not in withheld.detail
+
+
+def test_an_accept_served_empty_at_every_push_is_said_once_a_connection(core: RelayCore) -> None:
+    """Finding 5: each push brought one more fetch, one more empty answer and one more warning."""
+    served: list[RoomLog] = []
+    alice, bob, room = alice_adds_bob(core)
+    bob.tamper = emptied(room, served)
+    bob.send(bob.book.accept("ops"))
+    everyone(alice, bob)
+    for n in range(5):
+        alice.send(alice.book.change(room, EntryKind.ADD, f"u{n}", IdentityKey.generate().public, T))
+        everyone(alice, bob)
+    assert len(bob.alerts(RoomWarning.WITHHELD)) == 1
+    for request in bob.book.rejoined():  # a new connection: said again, once
+        bob.send(request)
+    everyone(alice, bob)
+    assert len(bob.alerts(RoomWarning.WITHHELD)) == 2
+
+
+def test_a_recheck_that_reaches_the_head_is_not_checked_again_at_the_welcome(core: RelayCore, tmp_path: Path) -> None:
+    """Finding 6: a cut recheck, then a push whose recheck reached the head: the welcome checked it again."""
+    alice, bob, room = alice_adds_bob(core)
+    path = tmp_path / "state"
+    quit_saving(bob, path)
+    bob.tamper = cut_to_create(room)
+    restart(bob, path, {"alice": alice.ik})
+    everyone(alice, bob)
+    assert bob.alerts(RoomWarning.WITHHELD)
+    bob.tamper = lambda frame: frame
+    alice.send(alice.book.change(room, EntryKind.ADD, "zed", IdentityKey.generate().public, T))  # pushed
+    everyone(alice, bob)
+    assert not [f for f in bob.book.rejoined() if isinstance(f, RoomFetch)], "checked to its head already"
