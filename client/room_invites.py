@@ -546,9 +546,13 @@ class InviteDesk:
         self._waiting[room_id] = None
         return [CheckWaiting(room=label, room_id=room_id, ahead=queued)]
 
-    def answered(self, room_id: bytes) -> None:
-        """A fetch of this room was answered or refused: a place kept for its turn is its own no more."""
+    def answered(self, room_id: bytes) -> bool:
+        """A fetch of this room was answered or refused: a place kept for its turn is its own no more (True:
+        it had one, so it had waited its turn, and the user was told it would be checked)."""
+        if room_id not in self._starting:
+            return False
         self._starting.discard(room_id)
+        return True
 
     def next_checks(self, wanted: Callable[[bytes], bool]) -> list[bytes]:
         """The waiting rooms whose turn it is, oldest first (the caller fetches each from ``create``);

@@ -109,8 +109,7 @@ class RoomBook(VerifiedRooms):
             if request_id and known.refreshing == request_id:
                 known.refreshing = ""
         answered = self._requests.answered(request_id)
-        if answered.fetched is not None:
-            self.invites.answered(answered.fetched)  # a place kept for a waiting room's turn is free again
+        had_turn = answered.fetched is not None and self.invites.answered(answered.fetched)  # its place: free
         if answered.fetched not in (None, frame.room):  # never filed as the room we asked for, nor kept
             return [checks.misdirected(answered.fetched, frame.room, self.state(answered.fetched))], []
         created, own = answered.created, answered.own
@@ -139,7 +138,17 @@ class RoomBook(VerifiedRooms):
                 return [], []  # pending or declined already: nothing more is fetched or kept of it
             if not entries or from_seq != 0:
                 if answered.fetched == frame.room and answered.fetched_from == 0:  # from create, without it
-                    return self._served_nothing(frame.room), []
+                    return self._served_nothing(frame.room, had_turn=had_turn), []
+                if answered.sought is not None:  # a /join answered with no log: an honest relay says no_such_room
+                    detail = (
+                        f"the relay answered /join {answered.sought[:40]} with no entry of the room's log: it is "
+                        "holding it back (a relay without that room answers that it has none)"
+                    )
+                    return [
+                        RoomAlert(
+                            kind=RoomWarning.WITHHELD, detail=detail, room=answered.sought[:40], room_id=frame.room
+                        )
+                    ], []
                 if answered.fetched == frame.room:
                     return [], []  # a later page of a check ended meanwhile (accepted, joined): stale
                 return [], [self._requests.fetch(frame.room, 0)]  # pushed, or answering someone else's ask
@@ -239,13 +248,14 @@ class RoomBook(VerifiedRooms):
         events.extend(checks.presence(room, self._listed_member))
         return events, out
 
-    def _served_nothing(self, room_id: bytes) -> list[ev.Event]:
+    def _served_nothing(self, room_id: bytes, *, had_turn: bool = False) -> list[ev.Event]:
         """Our fetch of a room from ``create`` was answered without it (no entry, or a page further on).
         An honest relay never does that (every room has its create; one it lacks is ``no_such_room``), and
         asking again at each such answer looped without end (review-s8-ifix L2). Not asked again now: a
         pending invitation checked again stays, an accepted room stays accepted, and each is asked for
-        again at the next welcome; the user is told. A room only being checked (pushed to us, nothing of
-        it verified, no label we could trust) is let go unsaid: there is nothing of it to lose."""
+        again at the next welcome; the user is told. A room pushed to us and fetched at once (nothing of it
+        verified, no label we could trust) is let go unsaid: there is nothing of it to lose; one that had
+        waited its turn to be checked is said not checked (the user was told it would be)."""
         if room_id in self.invites.invitations:
             return self.invites.withheld_check(room_id, None)
         accepted = self.invites.accepted_record(room_id)
@@ -264,6 +274,9 @@ class RoomBook(VerifiedRooms):
         elif self.invites.consenting(room_id):
             label, shown = "", f"#{short_room_id(room_id)}"
             again = "to ask for it again, /join it by its label"
+        elif had_turn:  # it waited its turn to be checked, and the user was told so (review s9-invites 7)
+            label, shown = "", f"#{short_room_id(room_id)}, which you did not ask for,"
+            again = "it was not checked: if someone invited you to it, /join it by its label"
         else:
             return []
         if not self.invites.say_once(room_id):

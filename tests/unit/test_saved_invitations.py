@@ -24,6 +24,7 @@ from susurro.client.localstate import STATE_PERSON, CounterState
 from susurro.client.render import event_to_json, event_to_text
 from susurro.client.room_events import RoomAlert, RoomReady, RoomWarning
 from susurro.client.room_invites import (
+    MAX_CHECKING_ROOMS,
     MAX_INVITATIONS,
     MAX_INVITATIONS_PER_INVITER,
     MAX_SAVED_ACCEPTED,
@@ -742,3 +743,60 @@ def test_a_recheck_that_reaches_the_head_is_not_checked_again_at_the_welcome(cor
     alice.send(alice.book.change(room, EntryKind.ADD, "zed", IdentityKey.generate().public, T))  # pushed
     everyone(alice, bob)
     assert not [f for f in bob.book.rejoined() if isinstance(f, RoomFetch)], "checked to its head already"
+
+
+def test_a_room_that_waited_its_turn_and_is_then_served_empty_is_said_not_checked(core: RelayCore) -> None:
+    """Finding 7: four checks hold the places (their second pages held back), a fifth room waits its turn
+    ('you will be told'); when its turn came its fetch from create was answered empty, and nothing more was
+    said of it."""
+    bob, alice = Client(core, "bob"), Client(core, "alice")
+    rooms: list[bytes] = []
+    for n in range(MAX_CHECKING_ROOMS + 1):
+        alice.send(alice.book.create(f"r{n}", RoomPolicy.INVITE, T))
+        alice.pump()
+        state = alice.book.state(f"r{n}")
+        assert state is not None
+        alice.send(alice.book.change(state.room_id, EntryKind.ADD, "x", IdentityKey.generate().public, T))
+        alice.pump()
+        rooms.append(state.room_id)
+    held: list[RoomLog] = []
+    answers = {"last": 0}
+
+    def tamper(frame: Frame) -> Frame | None:
+        if not isinstance(frame, RoomLog):
+            return frame
+        if frame.room == rooms[-1]:  # the fifth: its first answer, then nothing from create
+            answers["last"] += 1
+            return frame if answers["last"] == 1 else replace(frame, entries=())
+        if frame.from_seq == 0:
+            return replace(frame, entries=frame.entries[:2])
+        held.append(frame)  # the rest of the first four, held back for now
+        return None
+
+    bob.tamper = tamper
+    for room in rooms:
+        alice.send(alice.book.change(room, EntryKind.ADD, "bob", bob.ik, T))
+        alice.pump()
+        bob.pump()
+    (waited,) = [e for e in bob.events if isinstance(e, CheckWaiting)]
+    assert waited.room_id == rooms[-1] and len(held) == MAX_CHECKING_ROOMS
+    for frame in held:  # the relay serves the rest: places free, the fifth's turn comes
+        events, out = bob.book.receive(frame, T)
+        bob.events.extend(events)
+        for request in out:
+            bob.send(request)
+    everyone(alice, bob)
+    (said,) = bob.alerts(RoomWarning.WITHHELD)
+    assert said.room_id == rooms[-1] and "it was not checked" in said.detail
+
+
+def test_a_join_answered_with_an_empty_log_is_said(core: RelayCore) -> None:
+    """Finding 8: /join answered with a room log of no entry ended without a word."""
+    alice, bob, _ = alice_adds_bob(core)
+    bob.tamper = lambda frame: replace(frame, entries=()) if isinstance(frame, RoomLog) else frame
+    alice.send(alice.book.create("lounge", RoomPolicy.OPEN, T))
+    alice.pump()
+    bob.send(bob.book.find("lounge"))
+    everyone(alice, bob)
+    (said,) = bob.alerts(RoomWarning.WITHHELD)
+    assert "/join lounge" in said.detail and said.room == "lounge"
