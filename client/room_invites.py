@@ -62,6 +62,10 @@ MAX_CHECKING_ROOMS = 4
 #: Rooms waiting for one of those places, by id only (fetched from ``create`` when a place frees): past
 #: this, a room is not checked and the user is told which and why (``CheckDropped``).
 MAX_WAITING_CHECKS = 32
+#: How long a check keeps its place waiting for the relay's answer: then it is given up, said, and its place
+#: freed for the rooms waiting (review-s8-hygiene L1: a relay that never answered held the places for the
+#: whole connection, and every later invitation waited unchecked). As long as a room message waits for a log.
+CHECK_WAIT = 30.0
 #: Rooms whose integrity warning was shown while they were only checked: one warning a room, not one
 #: an entry or a member (a room nobody accepted is not worth a flood of alarms).
 MAX_ALERTED_ROOMS = MAX_DECLINED
@@ -378,6 +382,8 @@ class InviteDesk:
         #: Pending invitations whose check the relay served cut short of their head: checked again at the
         #: next welcome (only pending ones are kept, so at most ``MAX_INVITATIONS``).
         self._withheld: set[bytes] = set()
+        #: When each place to check was first seen taken on a tick (``overdue_checks``).
+        self._check_since: dict[bytes, float] = {}
         #: Rooms whose log was said withheld or refused on this connection (``say_once``).
         self._said: OrderedDict[bytes, None] = OrderedDict()
         #: Rooms that showed their one integrity warning while only checked (``alerts``).
@@ -570,6 +576,7 @@ class InviteDesk:
         returned, to stop awaiting them). Each waits again, before those that were waiting already (the
         bound counts them all, so none is let go)."""
         self._said.clear()  # a new connection: what it withholds is said again, once
+        self._check_since.clear()
         lost = [*self.checking, *sorted(self._starting)]
         self._waiting = OrderedDict.fromkeys([*lost, *self._waiting])
         self.checking.clear()
@@ -637,7 +644,7 @@ class InviteDesk:
             return shown, []
         return shown + list(self.invitations.offer(invitation)), []
 
-    def withheld_check(self, room_id: bytes, head: int | None) -> list[ev.Event]:
+    def withheld_check(self, room_id: bytes, head: int | None, *, served: str = "") -> list[ev.Event]:
         """A pending invitation checked again (a push, a restore) whose log the relay served only up to
         ``head``, before the entry it was checked at, or (``head`` None) with no entry from its create: a
         signed log only grows and a removal makes it longer, so that is the relay holding the rest back, not
@@ -651,11 +658,14 @@ class InviteDesk:
         self._keep_for_welcome(room_id)
         if not self.say_once(room_id):
             return []
-        served = "no entry from its create" if head is None else f"only up to entry {head}"
+        if not served:
+            how = "no entry from its create" if head is None else f"only up to entry {head}"
+            served = f"served the log of room {pending.shown[:60]} {how}, short of entry {pending.seq}"
+        else:
+            served = f"{served} the log of room {pending.shown[:60]} up to entry {pending.seq}"
         detail = (
-            f"the relay served the log of room {pending.shown[:60]} {served}, short of entry "
-            f"{pending.seq} its invitation was checked at: it is holding the rest back; the invitation stays "
-            "and is checked again when the connection is back"
+            f"the relay {served} its invitation was checked at: it is holding the rest back; the invitation "
+            "stays and is checked again when the connection is back"
         )
         return [RoomAlert(kind=RoomWarning.WITHHELD, detail=detail, room=pending.label, room_id=room_id)]
 
@@ -675,6 +685,34 @@ class InviteDesk:
             "be checked again: it stays, not confirmed, and is checked again when the connection is back"
         )
         return [RoomAlert(kind=RoomWarning.REFUSED, detail=detail, room=pending.label, room_id=room_id)]
+
+    def overdue_checks(self, now: float) -> list[bytes]:
+        """On a tick: the rooms whose check has held its place ``CHECK_WAIT`` seconds or more (timed from the
+        first tick that saw the place taken: no clock here, and a second late at most)."""
+        places = [*self.checking, *sorted(self._starting)]
+        self._check_since = {room_id: self._check_since.get(room_id, now) for room_id in places}
+        return [room_id for room_id, since in self._check_since.items() if now - since >= CHECK_WAIT]
+
+    def check_overdue(self, room_id: bytes) -> list[ev.Event]:
+        """The relay did not answer a check within ``CHECK_WAIT``: its place is freed. A pending invitation
+        checked again stays (checked again at the next welcome); a room only being checked is said not
+        checked, by its verified label if its create came (the events to show, once a connection)."""
+        room = self.checking.pop(room_id, None)
+        self._starting.discard(room_id)
+        self._check_since.pop(room_id, None)
+        self._recheck.discard(room_id)
+        late = f"did not serve it within {CHECK_WAIT:.0f} s"
+        if room_id in self.invitations:
+            return self.withheld_check(room_id, None, served=late)
+        if not self.say_once(room_id):
+            return []
+        label = "" if room is None else room.state.label
+        shown = f"{label[:60]}#{short_room_id(room_id)}" if label else f"#{short_room_id(room_id)}"
+        detail = (
+            f"the relay {late} the log of room {shown}, which you did not ask for: it was not checked "
+            "(if someone invited you to it, /join it by its label)"
+        )
+        return [RoomAlert(kind=RoomWarning.WITHHELD, detail=detail, room=label, room_id=room_id)]
 
     def say_once(self, room_id: bytes) -> bool:
         """True the first time on this connection that a room's log is said withheld or refused (then

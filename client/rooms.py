@@ -326,6 +326,17 @@ class RoomBook(VerifiedRooms):
         )
         return [checks.alert(state, RoomWarning.WITHHELD, detail)]
 
+    def expire_checks(self, now: float) -> tuple[list[ev.Event], list[Frame]]:
+        """On a tick: checks the relay has not answered within ``room_invites.CHECK_WAIT`` are given up
+        (``InviteDesk.check_overdue``: said, their places freed), and the rooms waiting get them: the
+        events to show and the fetches to send (review-s8-hygiene L1)."""
+        events: list[ev.Event] = []
+        overdue = self.invites.overdue_checks(now)
+        for room_id in overdue:
+            self._requests.give_up(room_id)
+            events.extend(self.invites.check_overdue(room_id))
+        return events, (self._next_checks() if overdue else [])
+
     def forget_request(self, request_id: str) -> None:
         """A request whose answer someone else handled (the demo's lobby): stop waiting for it."""
         self._requests.answered(request_id)

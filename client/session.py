@@ -265,6 +265,11 @@ class ClientSession(SessionParts, RelayFrames):
         self._save_counters(force=False)
         # A room log that never comes must not keep messages waiting for ever (both ways).
         overdue = [*self._incoming.release_held(now), *self._sender.expire_room_waits(now, strict=self.strict)]
+        if self.state is LinkState.JOINED:  # a check the relay never answers frees its place (hygiene L1)
+            given_up, fetches = self.rooms.expire_checks(now)
+            overdue.extend(given_up)
+            for fetch in fetches:
+                self._emit(fetch)
         self._keep_shown(overdue)
         return [*self._decisions.save(), *self._take_notices(), *overdue]
 

@@ -24,6 +24,7 @@ from susurro.client.localstate import STATE_PERSON, CounterState
 from susurro.client.render import event_to_json, event_to_text
 from susurro.client.room_events import RoomAlert, RoomReady, RoomWarning
 from susurro.client.room_invites import (
+    CHECK_WAIT,
     MAX_CHECKING_ROOMS,
     MAX_INVITATIONS,
     MAX_INVITATIONS_PER_INVITER,
@@ -800,3 +801,45 @@ def test_a_join_answered_with_an_empty_log_is_said(core: RelayCore) -> None:
     everyone(alice, bob)
     (said,) = bob.alerts(RoomWarning.WITHHELD)
     assert "/join lounge" in said.detail and said.room == "lounge"
+
+
+# --- review-s8-hygiene L1: a check the relay never answers frees its place ---------------------------------
+
+
+def test_checks_the_relay_never_answers_are_given_up_in_words_and_free_their_places(core: RelayCore) -> None:
+    """Four checks whose second pages never come held every place for the whole connection: a fifth room,
+    an honest invitation, waited unchecked for ever."""
+    bob, alice = Client(core, "bob"), Client(core, "alice")
+    rooms: list[bytes] = []
+    for n in range(MAX_CHECKING_ROOMS + 1):
+        alice.send(alice.book.create(f"r{n}", RoomPolicy.INVITE, T))
+        alice.pump()
+        state = alice.book.state(f"r{n}")
+        assert state is not None
+        alice.send(alice.book.change(state.room_id, EntryKind.ADD, "x", IdentityKey.generate().public, T))
+        alice.pump()
+        rooms.append(state.room_id)
+
+    def hold_the_first_four(frame: Frame) -> Frame | None:
+        if not isinstance(frame, RoomLog) or frame.room == rooms[-1]:
+            return frame
+        return replace(frame, entries=frame.entries[:2]) if frame.from_seq == 0 else None
+
+    bob.tamper = hold_the_first_four
+    for room in rooms:
+        alice.send(alice.book.change(room, EntryKind.ADD, "bob", bob.ik, T))
+        alice.pump()
+        bob.pump()
+    assert [e.room_id for e in bob.events if isinstance(e, CheckWaiting)] == [rooms[-1]]
+    assert bob.book.expire_checks(100.0) == ([], [])  # the first tick that sees them: their time starts
+    assert bob.book.expire_checks(100.0 + CHECK_WAIT - 1) == ([], [])
+    events, fetches = bob.book.expire_checks(100.0 + CHECK_WAIT)
+    alerts = [e for e in events if isinstance(e, RoomAlert)]
+    assert sorted(a.room_id for a in alerts) == sorted(rooms[:-1])
+    assert all("it was not checked" in a.detail and a.room.startswith("r") for a in alerts)
+    assert [(f.room, f.from_seq) for f in fetches if isinstance(f, RoomFetch)] == [(rooms[-1], 0)]
+    for request in fetches:
+        bob.send(request)
+    everyone(alice, bob)
+    offered = [e.room_id for e in bob.events if isinstance(e, InvitationReceived)]
+    assert offered == [rooms[-1]], "the fifth is checked at last, and offered"
