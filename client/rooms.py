@@ -125,6 +125,9 @@ class RoomBook(VerifiedRooms):
                 self.invites.stop_check(frame.room)  # the user's act, not an invitation (review S7c finding 9)
                 return [], [self.fetch(frame.room, 0)]  # its log from create, followed
         followed_before = frame.room in self._rooms
+        if followed_before and answered.sought is not None and room is not None:
+            if name_key(room.state.label) != name_key(answered.sought):  # /join of another label: say so
+                events.append(checks.not_sought(room.state, answered.sought))  # (review-s8-hygiene L4)
         asked_other: list[ev.Event] = []  # a find answered with a room of another label
         # Ours (created, accepted; followed in an earlier run): not an invitation. Asked for by label: only
         # if the room served carries that label (checked once its create verified).

@@ -843,3 +843,27 @@ def test_checks_the_relay_never_answers_are_given_up_in_words_and_free_their_pla
     everyone(alice, bob)
     offered = [e.room_id for e in bob.events if isinstance(e, InvitationReceived)]
     assert offered == [rooms[-1]], "the fifth is checked at last, and offered"
+
+
+# --- review-s8-hygiene L4: /join answered with a room already known under another label --------------------
+
+
+def test_a_join_answered_with_a_room_followed_under_another_label_is_said(core: RelayCore) -> None:
+    """bob follows ops; his /join lounge is answered with ops' log: the answer was read as one more page of
+    ops and the /join got no answer at all."""
+    served: list[RoomLog] = []
+    alice, bob, room = alice_adds_bob(core, served)
+    bob.send(bob.book.accept("ops"))
+    everyone(alice, bob)
+    assert bob.book.state(room) is not None
+    ops_log = served[-1]
+    alice.send(alice.book.create("lounge", RoomPolicy.OPEN, T))
+    alice.pump()
+    find = bob.book.find("lounge")
+    bob.tamper = lambda frame: replace(ops_log, id=find.id) if getattr(frame, "id", "") == find.id else frame
+    bob.events.clear()
+    bob.send(find)
+    everyone(alice, bob)
+    (said,) = bob.alerts(RoomWarning.LABEL_CHANGED)
+    assert "you asked for room 'lounge'" in said.detail and said.room_id == room
+    assert bob.book.state("lounge") is None
