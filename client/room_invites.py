@@ -382,8 +382,10 @@ class InviteDesk:
         #: Pending invitations whose check the relay served cut short of their head: checked again at the
         #: next welcome (only pending ones are kept, so at most ``MAX_INVITATIONS``).
         self._withheld: set[bytes] = set()
-        #: When each place to check was first seen taken on a tick (``overdue_checks``).
+        #: When each place to check was first seen taken on a tick, or its check last moved (``overdue_checks``).
         self._check_since: dict[bytes, float] = {}
+        #: Checks given up on this connection (``check_overdue``): their late answers start nothing.
+        self._given_up: OrderedDict[bytes, None] = OrderedDict()
         #: Rooms whose log was said withheld or refused on this connection (``say_once``).
         self._said: OrderedDict[bytes, None] = OrderedDict()
         #: Rooms that showed their one integrity warning while only checked (``alerts``).
@@ -541,6 +543,7 @@ class InviteDesk:
     def stop_check(self, room_id: bytes) -> None:
         """The user asked for the room being checked (``/join`` of its label): its log is followed instead."""
         self.checking.pop(room_id, None)
+        self._check_since.pop(room_id, None)
         self._recheck.discard(room_id)
 
     def wait(self, room_id: bytes, label: str) -> list[RoomEvent]:
@@ -577,6 +580,7 @@ class InviteDesk:
         bound counts them all, so none is let go)."""
         self._said.clear()  # a new connection: what it withholds is said again, once
         self._check_since.clear()
+        self._given_up.clear()
         lost = [*self.checking, *sorted(self._starting)]
         self._waiting = OrderedDict.fromkeys([*lost, *self._waiting])
         self.checking.clear()
@@ -658,14 +662,17 @@ class InviteDesk:
         self._keep_for_welcome(room_id)
         if not self.say_once(room_id):
             return []
-        if not served:
-            how = "no entry from its create" if head is None else f"only up to entry {head}"
-            served = f"served the log of room {pending.shown[:60]} {how}, short of entry {pending.seq}"
-        else:
-            served = f"{served} the log of room {pending.shown[:60]} up to entry {pending.seq}"
+        how = "no entry from its create" if head is None else f"only up to entry {head}"
+        served = (
+            f"served the log of room {pending.shown[:60]} {how}, short of entry {pending.seq} its invitation "
+            "was checked at"
+            if not served
+            else f"did not serve the log of room {pending.shown[:60]} up to the entry its invitation was checked "
+            f"at {served}"
+        )
         detail = (
-            f"the relay {served} its invitation was checked at: it is holding the rest back; the invitation "
-            "stays and is checked again when the connection is back"
+            f"the relay {served}: it is holding the rest back; the invitation stays and is checked again when "
+            "the connection is back"
         )
         return [RoomAlert(kind=RoomWarning.WITHHELD, detail=detail, room=pending.label, room_id=room_id)]
 
@@ -693,6 +700,15 @@ class InviteDesk:
         self._check_since = {room_id: self._check_since.get(room_id, now) for room_id in places}
         return [room_id for room_id, since in self._check_since.items() if now - since >= CHECK_WAIT]
 
+    def progressed(self, room_id: bytes) -> None:
+        """A page of the room being checked moved its head: its wait starts again (a long log honestly takes
+        longer than ``CHECK_WAIT`` in all: review s9-invites-2 finding 1)."""
+        self._check_since.pop(room_id, None)
+
+    def gave_up(self, room_id: bytes) -> bool:
+        """Its check was given up on this connection (``check_overdue``): a late answer starts nothing."""
+        return room_id in self._given_up
+
     def check_overdue(self, room_id: bytes) -> list[ev.Event]:
         """The relay did not answer a check within ``CHECK_WAIT``: its place is freed. A pending invitation
         checked again stays (checked again at the next welcome); a room only being checked is said not
@@ -701,7 +717,10 @@ class InviteDesk:
         self._starting.discard(room_id)
         self._check_since.pop(room_id, None)
         self._recheck.discard(room_id)
-        late = f"did not serve it within {CHECK_WAIT:.0f} s"
+        self._given_up[room_id] = None
+        while len(self._given_up) > MAX_ALERTED_ROOMS:
+            self._given_up.popitem(last=False)
+        late = f"within {CHECK_WAIT:.0f} s"
         if room_id in self.invitations:
             return self.withheld_check(room_id, None, served=late)
         if not self.say_once(room_id):
@@ -709,7 +728,7 @@ class InviteDesk:
         label = "" if room is None else room.state.label
         shown = f"{label[:60]}#{short_room_id(room_id)}" if label else f"#{short_room_id(room_id)}"
         detail = (
-            f"the relay {late} the log of room {shown}, which you did not ask for: it was not checked "
+            f"the relay did not serve the log of room {shown}, which you did not ask for, {late}: it was not checked "
             "(if someone invited you to it, /join it by its label)"
         )
         return [RoomAlert(kind=RoomWarning.WITHHELD, detail=detail, room=label, room_id=room_id)]

@@ -120,6 +120,10 @@ class RoomRequests:
             created, own, self._fetching.pop(request_id, None), sought, self._fetch_from.pop(request_id, None)
         )
 
+    def fetched_rooms(self) -> list[bytes]:
+        """The rooms of the fetches out now (one entry a fetch)."""
+        return list(self._fetching.values())
+
     def catching_up(self, room_id: bytes) -> bool:
         """A fetch of this room's log is on its way (its answer may still bring the entries we lack)."""
         return room_id in self._fetching.values()

@@ -40,11 +40,14 @@ from . import events as ev
 from . import room_checks as checks
 from .room_events import RoomAlert, RoomCreated, RoomReady, RoomWarning
 from .room_heads import RoomHeads, SendGate, claimed_fork
-from .room_invites import SavedInvitation
+from .room_invites import MAX_CHECKING_ROOMS, MAX_WAITING_CHECKS, SavedInvitation
 from .room_log import MAX_KNOWN_ROOMS, MAX_REMEMBERED_ROOMS, RULES, KnownRoom, MemberSpan, RememberedRoom
 from .room_requests import Change
 from .verified_rooms import VerifiedRooms
 
+#: Fetches from ``create`` out at once for pushes of rooms we do not follow (as many as rooms may be checked
+#: or wait to be): past this a push is let go, and the room's next push asks again.
+MAX_PUSH_FETCHES = MAX_CHECKING_ROOMS + MAX_WAITING_CHECKS
 #: Refusals of an accepted room's log that end the accept: the room is not there (or not ours to
 #: read), or the request was wrong. Any other code keeps it accepted, fetched again at the next welcome.
 FINAL_FETCH_REFUSALS = frozenset({ErrorCode.NO_SUCH_ROOM.value, ErrorCode.BAD_ENTRY.value})
@@ -135,8 +138,10 @@ class RoomBook(VerifiedRooms):
         if room is None:
             if created is not None:  # our create's answer: we hold the entry
                 entries, from_seq = [created], 0
+            if answered.fetched is None and isinstance(frame, RoomLog) and self.invites.gave_up(frame.room):
+                return [], []  # the late answer of a check given up (``CHECK_WAIT``): said, not started again
             if isinstance(frame, RoomUpdate) and self.invites.pushed(frame.room, frame.head_seq):
-                return [], [self._requests.fetch(frame.room, 0)]  # a pending invitation moved: checked again
+                return [], self._push_fetch(frame.room)  # a pending invitation moved: checked again
             if not consent and answered.sought is None and not self.invites.wanted(frame.room):
                 return [], []  # pending or declined already: nothing more is fetched or kept of it
             if not entries or from_seq != 0:
@@ -154,7 +159,7 @@ class RoomBook(VerifiedRooms):
                     ], []
                 if answered.fetched == frame.room:
                     return [], []  # a later page of a check ended meanwhile (accepted, joined): stale
-                return [], [self._requests.fetch(frame.room, 0)]  # pushed, or answering someone else's ask
+                return [], self._push_fetch(frame.room)  # pushed, or answering someone else's ask
             try:
                 state = verify_log(entries[:1], RULES)
             except RoomLogError as exc:
@@ -199,6 +204,8 @@ class RoomBook(VerifiedRooms):
         events.extend(checks.apply(room, from_seq, entries, self.identity.public, self.pin_agrees))
         if checking:
             moved = room.state.head.seq > before or not isinstance(frame, RoomLog)
+            if room.state.head.seq > before:
+                self.invites.progressed(room.state.room_id)  # ``CHECK_WAIT`` is a wait for one answer
             # A page of entries we hold already (two pushes each brought a fetch from create) answers a
             # stale fetch, not the one for the rest: it ends nothing (review s9-invites findings 1, 2: the
             # check was decided on a partial log, and an invitation lost or the relay accused).
@@ -290,6 +297,18 @@ class RoomBook(VerifiedRooms):
         )
         return [RoomAlert(kind=RoomWarning.WITHHELD, detail=detail, room=label, room_id=room_id)]
 
+    def _push_fetch(self, room_id: bytes) -> list[Frame]:
+        """The fetch from ``create`` a push of a room we do not follow brings: none while one is out for it
+        already, and none past ``MAX_PUSH_FETCHES`` such fetches out at once. A relay can push at will, and
+        each push kept one more fetch until answered, without bound (review s9-invites-2 finding 2); a
+        push let go so is of a room nothing is known of, and its next push asks again."""
+        if self._requests.catching_up(room_id):
+            return []
+        unasked = {r for r in self._requests.fetched_rooms() if r not in self._rooms and not self.invites.consenting(r)}
+        if len(unasked) >= MAX_PUSH_FETCHES:
+            return []
+        return [self._requests.fetch(room_id, 0)]
+
     def _follow(self, room: KnownRoom) -> None:
         self._rooms[room.state.room_id] = room
         self.invites.followed(room.state.room_id)
@@ -375,11 +394,15 @@ class RoomBook(VerifiedRooms):
             if known.refreshing == error.id:
                 known.refreshing = ""  # refused: the room_refused warning says so, sends are not held for ever
         target, retry = self._requests.refused(error)
+        checked = self.invites.checking.get(target) if target is not None else None
         if target is not None:
             self.invites.answered(target)
+            self.invites.stop_check(target)  # a refused page ends the check: its place is free (s9-2 finding 3)
         if retry is not None:  # someone changed the room first: catch up, then sign again on the new head
             return [], [retry]
         label = self._rooms[target].state.label if target is not None and target in self._rooms else ""
+        if not label and checked is not None:
+            label = checked.state.label  # verified from its create
         detail = f"the relay refused: {error.code}: {error.detail}"
         if target is not None and target not in self._rooms and target in self.invites.invitations:
             # A pending invitation's recheck (a push, a restore) refused: not withdrawn on the relay's word,

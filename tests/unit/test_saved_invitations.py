@@ -867,3 +867,74 @@ def test_a_join_answered_with_a_room_followed_under_another_label_is_said(core: 
     (said,) = bob.alerts(RoomWarning.LABEL_CHANGED)
     assert "you asked for room 'lounge'" in said.detail and said.room_id == room
     assert bob.book.state("lounge") is None
+
+
+# --- review s9-invites-2 findings 1-3: CHECK_WAIT is a wait for one answer; pushes keep one fetch ---------
+
+
+def test_a_long_check_answered_page_by_page_past_check_wait_is_offered(core: RelayCore) -> None:
+    """Finding 1: the deadline ran from the check's first tick whatever came after, so an honest relay
+    serving a long log a page every 25 s had the check given up, called withholding, and started again."""
+    bob, alice = Client(core, "bob"), Client(core, "alice")
+    alice.send(alice.book.create("ops", RoomPolicy.INVITE, T))
+    alice.pump()
+    state = alice.book.state("ops")
+    assert state is not None
+    for _ in range(3):
+        grown_past_a_page(alice, state.room_id)  # 841 entries: four pages
+    held: list[Frame] = []
+    bob.tamper = lambda frame: held.append(frame) if isinstance(frame, RoomLog) else frame  # type: ignore[func-returns-value]
+    alice.send(alice.book.change(state.room_id, EntryKind.ADD, "bob", bob.ik, T))
+    everyone(alice, bob)
+    now, pages = 100.0, 0
+    while held:
+        events, out = bob.book.expire_checks(now)
+        bob.events.extend(events)
+        for request in out:
+            bob.send(request)
+        events, out = bob.book.receive(held.pop(0), T)
+        bob.events.extend(events)
+        for request in out:
+            bob.send(request)
+        bob.pump()  # the relay's answer to the next fetch is held until the next step
+        now, pages = now + 25.0, pages + 1
+    assert pages == 4 and now - 100.0 > 2 * CHECK_WAIT
+    assert not bob.alerts(RoomWarning.WITHHELD), [a.detail for a in bob.alerts(RoomWarning.WITHHELD)]
+    assert [e.room_id for e in bob.events if isinstance(e, InvitationReceived)] == [state.room_id]
+
+
+def test_pushes_the_relay_never_answers_keep_one_fetch_out(core: RelayCore) -> None:
+    """Finding 2: each push of a pending room brought one more fetch, kept until answered: 20 pushes, 20."""
+    answered: list[RoomLog] = []
+    alice, bob, room = alice_adds_bob(core)
+    bob.tamper = lambda frame: answered.append(frame) if isinstance(frame, RoomLog) else frame  # type: ignore[func-returns-value]
+    for n in range(20):
+        alice.send(alice.book.change(room, EntryKind.ADD, f"u{n}", IdentityKey.generate().public, T))
+        everyone(alice, bob)
+    assert len(answered) == 1, f"{len(answered)} fetches"
+
+
+def test_a_refused_later_page_of_a_check_frees_its_place_and_names_the_room(core: RelayCore) -> None:
+    """Finding 3: the refusal of a check's second page left the room holding its place (until CHECK_WAIT,
+    which then said, untruly, that the relay had not answered) and named no room."""
+    bob, alice = Client(core, "bob"), Client(core, "alice")
+    alice.send(alice.book.create("ops", RoomPolicy.INVITE, T))
+    alice.pump()
+    state = alice.book.state("ops")
+    assert state is not None
+    alice.send(alice.book.change(state.room_id, EntryKind.ADD, "x", IdentityKey.generate().public, T))
+    alice.pump()
+
+    def refuse_the_rest(frame: Frame) -> Frame | None:
+        if not isinstance(frame, RoomLog):
+            return frame
+        if frame.from_seq == 0:
+            return replace(frame, entries=frame.entries[:2])
+        return RoomError(id=frame.id, code="internal", detail="the store failed")
+
+    bob.tamper = refuse_the_rest
+    alice.send(alice.book.change(state.room_id, EntryKind.ADD, "bob", bob.ik, T))
+    everyone(alice, bob)
+    (refused,) = bob.alerts(RoomWarning.REFUSED)
+    assert refused.room == "ops" and refused.room_id == state.room_id
+    assert not bob.book.invites.checking and bob.book.invites.may_check(), "its place is free"
