@@ -8,7 +8,9 @@ So a thread routing messages never waits on a handler's lock or on the disk.
 The listener writes the lines waiting at once (up to
 ``MAX_BATCHED_LINES`` per write and flush) and pauses ``LISTENER_PAUSE``
 after each burst, so a busy relay costs it a few system calls per burst,
-not three per line.
+not three per line; a run of ``deliver`` tuples is made in one call and
+handed to each handler as one run (``emit_lines``), not line by line
+(docs/decisions.md, decision 65).
 
 The file is reopened when it is renamed away (``WatchedFileHandler``: logrotate
 without ``copytruncate``; looked for once per burst) and on ``SIGHUP`` (``LogSetup.reopen``), so a
@@ -126,6 +128,27 @@ class _LineFormatter(logging.Formatter):
         message = fmt % args if args else fmt
         return f"{self.default_msec_format % (self._stamp, msecs)} {logging.getLevelName(levelno)} {message}"
 
+    def lines(self, burst: list[Line]) -> list[str]:
+        """``[self.line(*item) for item in burst]`` with one Python call for the burst, not one per line.
+
+        Raises what ``line`` raises for the first item that does not fit its format.
+        """
+        made: list[str] = []
+        append = made.append
+        msec_format = self.default_msec_format
+        names: dict[int, str] = {}
+        for created, levelno, fmt, args in burst:
+            second = int(created)
+            if second != self._second:
+                self._stamp = time.strftime(self.default_time_format, self.converter(second))
+                self._second = second
+            level = names.get(levelno)
+            if level is None:
+                level = names[levelno] = logging.getLevelName(levelno)
+            msecs = int((created - second) * 1000) + 0.0
+            append(f"{msec_format % (self._stamp, msecs)} {level} {fmt % args if args else fmt}")
+        return made
+
     def format(self, record: logging.LogRecord) -> str:
         # Made once per record, not once per handler: stderr and the file write
         # the same line, and ``Formatter.format`` (the ``%`` over the record's
@@ -182,6 +205,36 @@ class ReopeningFileHandler(logging.handlers.WatchedFileHandler):
         """Write a line the listener made of a ``Line`` (no ``LogRecord``), as ``emit`` writes a record's."""
         with self.lock:  # type: ignore[union-attr]  # held as Handler.handle holds it around emit
             self._write(None, line)
+
+    def emit_lines(self, lines: list[str]) -> None:
+        """Write the lines the listener made of a run of ``Line`` s at once: one lock, one
+        look at the stream and one ``write`` for the run, as ``emit_line`` would write each."""
+        if not lines:
+            return
+        with self.lock:  # type: ignore[union-attr]
+            if self._reopen_requested.is_set() or self.stream is None or len(lines) == 1:
+                for line in lines:  # the rare case: one line at a time, as emit_line writes it
+                    self._write(None, line)
+                return
+            terminator = self.terminator
+            text = terminator.join(lines) + terminator
+            starting = not self._burst
+            # Counted before anything can fail: a failure then counts every line of the run it lost.
+            if text.isascii():
+                extra = len(terminator)
+                self._burst.extend([len(line) + extra for line in lines])
+            else:
+                self._burst.extend([len((line + terminator).encode("utf-8", "surrogateescape")) for line in lines])
+            try:
+                if starting:  # a burst begins: look for a rotation once, note where it starts
+                    self.reopenIfNeeded()
+                    self._burst_start = os.fstat(self.stream.fileno()).st_size
+                self.stream.write(text)
+                if len(self._burst) < MAX_BATCHED_LINES and self.more_waiting():
+                    return
+                self.flush()
+            except Exception:
+                self.handleError(logging.makeLogRecord({"msg": lines[-1]}))
 
     def _write(self, record: logging.LogRecord | None, line: str | None) -> None:
         if self._reopen_requested.is_set():
@@ -286,7 +339,9 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def __init__(self, stream: TextIO, more_waiting: Callable[[], bool] = _never_waiting) -> None:
         super().__init__(stream)
         self.more_waiting = more_waiting
+        #: Text held for the burst's write (a line, or the lines of a run), and how many lines it holds.
         self._lines: list[str] = []
+        self._held = 0
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -299,12 +354,25 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def emit_line(self, line: str) -> None:
         """Hold a line the listener made of a ``Line`` (or ``emit`` of a record) for the burst's write."""
         self._lines.append(line + self.terminator)
-        if len(self._lines) < MAX_BATCHED_LINES and self.more_waiting():
+        self._held += 1
+        if self._held < MAX_BATCHED_LINES and self.more_waiting():
+            return
+        self.flush()
+
+    def emit_lines(self, lines: list[str]) -> None:
+        """Hold a run of lines the listener made at once (one string for the run), as ``emit_line`` each."""
+        if not lines:
+            return
+        terminator = self.terminator
+        self._lines.append(terminator.join(lines) + terminator)
+        self._held += len(lines)
+        if self._held < MAX_BATCHED_LINES and self.more_waiting():
             return
         self.flush()
 
     def flush(self) -> None:
         lines, self._lines = self._lines, []
+        self._held = 0
         self.acquire()
         try:
             if lines:
@@ -461,29 +529,14 @@ class _Listener:
                     records.sleeping = False
                     continue
             item = items.popleft()
-            if type(item) is tuple:  # a Line from info_line: made here, once for every handler
-                try:
-                    line = self.formatter.line(*item)
-                except Exception:
-                    # A line whose arguments do not fit its format must not end
-                    # this thread (and with it every later line): as a record, it
-                    # goes to each handler's handleError, as log.info's would.
-                    created, levelno, fmt, args = item
-                    record = logging.makeLogRecord(
-                        {
-                            "msg": fmt,
-                            "args": args,
-                            "levelno": levelno,
-                            "levelname": logging.getLevelName(levelno),
-                            "created": created,
-                            "name": LOGGER_NAME,
-                        }
-                    )
-                    for handler in self.handlers:
-                        handler.handle(record)
-                    continue
-                for handler in self.handlers:
-                    handler.emit_line(line)
+            if type(item) is tuple:  # Lines from info_line: made here, once for every handler
+                # The run of Lines waiting (up to MAX_BATCHED_LINES) is made and handed to each
+                # handler at once: per line, a formatter call and each handler's emit_line (a
+                # lock, a look at the stream, a write) were most of what this thread spent.
+                burst: list[Line] = [item]
+                while items and len(burst) < MAX_BATCHED_LINES and type(items[0]) is tuple:
+                    burst.append(items.popleft())  # type: ignore[arg-type]  # a tuple here is a Line
+                self._write_lines(burst)
                 continue
             if isinstance(item, logging.LogRecord):
                 for handler in self.handlers:
@@ -494,6 +547,42 @@ class _Listener:
             if item is None:
                 return
             item.set()
+
+    def _write_lines(self, burst: list[Line]) -> None:
+        try:
+            lines = self.formatter.lines(burst)
+        except Exception:
+            # One line in the run whose arguments do not fit its format: line by line, so
+            # the lines around it are written in order and it alone goes to handleError.
+            for item in burst:
+                self._write_one(item)
+            return
+        for handler in self.handlers:
+            handler.emit_lines(lines)
+
+    def _write_one(self, item: Line) -> None:
+        try:
+            line = self.formatter.line(*item)
+        except Exception:
+            # A line whose arguments do not fit its format must not end
+            # this thread (and with it every later line): as a record, it
+            # goes to each handler's handleError, as log.info's would.
+            created, levelno, fmt, args = item
+            record = logging.makeLogRecord(
+                {
+                    "msg": fmt,
+                    "args": args,
+                    "levelno": levelno,
+                    "levelname": logging.getLevelName(levelno),
+                    "created": created,
+                    "name": LOGGER_NAME,
+                }
+            )
+            for handler in self.handlers:
+                handler.handle(record)
+            return
+        for handler in self.handlers:
+            handler.emit_line(line)
 
 
 class LogSetup:

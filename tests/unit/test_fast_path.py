@@ -4,6 +4,7 @@ packing, bulk validation and exact-name lookup behave like the slow forms.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -81,6 +82,42 @@ NAMES = st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), m
 def test_encode_ack_is_byte_identical_to_encode(msg_id: str, delivered: list[str], missing: list[str]) -> None:
     expected = encode(Ack(id=msg_id, delivered=tuple(delivered), missing=tuple(missing)), max_frame=ABSOLUTE_MAX_FRAME)
     assert encode_ack(msg_id, delivered, missing, max_frame=ABSOLUTE_MAX_FRAME) == expected
+
+
+def test_encode_ack_after_a_refused_name_packs_the_next_ack_whole() -> None:
+    # The name lists go through a Packer each thread keeps (not one packb per list): a list
+    # it refused half-way must leave nothing behind in it for the next ack.
+    with pytest.raises(LocalProtocolError, match="lone surrogate"):
+        encode_ack("a1", ["alice", "bob\udc80"], [], max_frame=ABSOLUTE_MAX_FRAME)
+    with pytest.raises(LocalProtocolError, match="lone surrogate"):
+        encode_ack("a2", ["alice"], ["carol\ud800"], max_frame=ABSOLUTE_MAX_FRAME)
+    expected = encode(Ack(id="a3", delivered=("dave",), missing=("erin",)), max_frame=ABSOLUTE_MAX_FRAME)
+    assert encode_ack("a3", ["dave"], ["erin"], max_frame=ABSOLUTE_MAX_FRAME) == expected
+    # A tuple, as a caller other than the core may hand it, packs as the list does.
+    assert encode_ack("a3", ("dave",), ("erin",), max_frame=ABSOLUTE_MAX_FRAME) == expected
+
+
+def test_encode_ack_from_several_threads_at_once_is_byte_identical() -> None:
+    # The relay's I/O threads all ack: each packs with its own Packer.
+    cases = [(f"t{i}", [f"m{j}" for j in range(i % 12)], [f"x{i}"] * (i % 3)) for i in range(64)]
+    expected = [
+        encode(Ack(id=i, delivered=tuple(d), missing=tuple(m)), max_frame=ABSOLUTE_MAX_FRAME) for i, d, m in cases
+    ]
+    wrong: list[int] = []
+
+    def ack_all() -> None:
+        for _ in range(200):
+            for k, (i, d, m) in enumerate(cases):
+                if encode_ack(i, d, m, max_frame=ABSOLUTE_MAX_FRAME) != expected[k]:
+                    wrong.append(k)
+
+    threads = [threading.Thread(target=ack_all) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert wrong == []
 
 
 @pytest.mark.parametrize(

@@ -70,13 +70,14 @@ def test_lines_keep_the_relays_format_on_stderr_and_in_the_file(started: list[Lo
         assert rest == "INFO join name=alice fp=48076095 addr=127.0.0.1:5 members=1"
 
 
+@pytest.mark.parametrize("emit", [log.info, info_line], ids=["log.info", "info_line"])
 def test_a_full_disk_is_said_once_and_never_as_a_traceback(
-    started: list[LogSetup], capsys: pytest.CaptureFixture[str]
+    started: list[LogSetup], capsys: pytest.CaptureFixture[str], emit: Callable[..., None]
 ) -> None:
     stderr = io.StringIO()
     setup = start(started, "/dev/full", stderr)  # every write fails with ENOSPC
     for n in range(30):
-        log.info("deliver n=%d", n)
+        emit("deliver n=%d", n)
     setup.stop()
     said = stderr.getvalue().splitlines()
     complaints = [line for line in said if line.startswith("susurro-relay: cannot write the log file /dev/full")]
@@ -134,8 +135,9 @@ RECOVERY = textwrap.dedent(
     resource.setrlimit(resource.RLIMIT_FSIZE, (4096, hard))
     setup = LogSetup("INFO", sys.argv[1])
     log = logging.getLogger(LOGGER_NAME)
+    emit = info_line if sys.argv[2] == "info_line" else log.info
     for n in range(200):
-        log.info("deliver n=%d %s", n, "x" * 40)
+        emit("deliver n=%d %s", n, sys.argv[3] * 40)
     setup.drain()
     resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
     for n in range(5):
@@ -145,11 +147,22 @@ RECOVERY = textwrap.dedent(
 )
 
 
-def test_logging_recovers_when_the_disk_has_room_again(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("emit", "fill"),
+    [("log.info", "x"), ("info_line", "x"), ("info_line", "\u00e9")],
+    ids=["log.info", "info_line", "info_line-utf8"],
+)
+def test_logging_recovers_when_the_disk_has_room_again(tmp_path: Path, emit: str, fill: str) -> None:
+    # info_line's Lines are written a run at a time (emit_lines): the lines of a run the
+    # disk refused are counted one by one, from their sizes in UTF-8, as single lines are.
     path = tmp_path / "relay.log"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     done = subprocess.run(
-        [sys.executable, "-c", RECOVERY, str(path)], capture_output=True, text=True, timeout=WAIT * 4, env=env
+        [sys.executable, "-c", RECOVERY, str(path), emit, fill],
+        capture_output=True,
+        text=True,
+        timeout=WAIT * 4,
+        env=env,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     said = done.stderr.splitlines()
@@ -165,6 +178,9 @@ def test_logging_recovers_when_the_disk_has_room_again(tmp_path: Path) -> None:
         f"after n={n}" for n in range(5)
     ]
     assert 0 < lost < 200
+    # Every line is in the file or counted lost: a line the limit cut is both (ended, then counted).
+    kept = sum(" INFO deliver n=" in line for line in written.splitlines())
+    assert 200 - lost <= kept <= 200 - lost + 1, (kept, lost)
 
 
 class CountingStream(io.StringIO):
@@ -192,6 +208,72 @@ def test_a_burst_of_lines_is_written_at_once_not_line_by_line(started: list[LogS
     assert stderr.writes <= 10, f"{stderr.writes} writes for 200 queued lines"
     lines = (tmp_path / "relay.log").read_text(encoding="utf-8").splitlines()
     assert [line.split(" INFO ", 1)[1] for line in lines] == [f"deliver n={n}" for n in range(200)]
+
+
+def test_a_run_of_hot_path_lines_reaches_each_handler_at_once(started: list[LogSetup], tmp_path: Path) -> None:
+    stderr = CountingStream()
+    setup = start(started, tmp_path / "relay.log", stderr)
+    runs: list[int] = []
+    for handler in setup.listener.handlers:
+        emit_lines = handler.emit_lines
+        handler.emit_lines = lambda lines, emit_lines=emit_lines: (runs.append(len(lines)), emit_lines(lines))[1]  # type: ignore[method-assign]
+    # info_line hands Lines over only while the queue is the logger's one handler (pytest's
+    # capture handlers join it in a test run): as in the relay, for this test.
+    others = [handler for handler in log.handlers if handler is not setup.queue_handler]
+    for handler in others:
+        log.removeHandler(handler)
+    stalled = setup.listener.handlers[0]
+    stalled.acquire()  # the listener stops at its first write while the run queues up
+    try:
+        log.info("first")
+        for n in range(600):
+            info_line("deliver n=%d id=%s", n, "x")
+    finally:
+        stalled.release()
+        setup.stop()
+        for handler in others:
+            log.addHandler(handler)
+    expected = ["first"] + [f"deliver n={n} id=x" for n in range(600)]
+    for text in (stderr.getvalue(), (tmp_path / "relay.log").read_text(encoding="utf-8")):
+        assert [line.split(" INFO ", 1)[1] for line in text.splitlines()] == expected
+    # Two handlers, each handed the 600 lines in runs of at most MAX_BATCHED_LINES (256): a
+    # handful of calls, not one per line.
+    assert sum(runs) == 1200 and len(runs) <= 12, runs
+    assert stderr.writes <= 10, f"{stderr.writes} writes for 601 queued lines"
+
+
+def test_a_line_that_cannot_be_formatted_in_a_run_leaves_the_others_in_order(
+    started: list[LogSetup], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    setup = start(started, tmp_path / "relay.log", io.StringIO())
+    stalled = setup.listener.handlers[0]
+    stalled.acquire()
+    try:
+        log.info("first")
+        for n in range(100):
+            bad = n == 50  # a caller's bug in the middle of a run
+            setup.queue_handler.emit((time.time(), logging.INFO, "deliver n=%d", ("oops",) if bad else (n,)))
+    finally:
+        stalled.release()
+    setup.stop()
+    lines = (tmp_path / "relay.log").read_text(encoding="utf-8").splitlines()
+    assert [line.split(" INFO ", 1)[1] for line in lines] == ["first"] + [
+        f"deliver n={n}" for n in range(100) if n != 50
+    ]
+    assert capsys.readouterr().err.count("Logging error") == 2  # the bad line, to each handler's handleError
+
+
+@given(
+    burst=st.lists(
+        st.tuples(st.floats(0, 4e9), levels := st.sampled_from([logging.DEBUG, logging.INFO, logging.WARNING])),
+        max_size=20,
+    )
+)
+def test_a_run_of_lines_is_each_line_as_line_makes_it(burst: list[tuple[float, int]]) -> None:
+    from susurro.relay.logsetup import _LineFormatter
+
+    items = [(when, level, "deliver n=%d", (n,)) for n, (when, level) in enumerate(burst)]
+    assert _LineFormatter().lines(items) == [_LineFormatter().line(*item) for item in items]
 
 
 @given(created=st.lists(st.floats(min_value=0, max_value=4_000_000_000), min_size=1, max_size=20))
