@@ -242,6 +242,47 @@ def test_a_run_of_hot_path_lines_reaches_each_handler_at_once(started: list[LogS
     assert stderr.writes <= 10, f"{stderr.writes} writes for 601 queued lines"
 
 
+def test_a_run_of_hot_path_lines_follows_a_rotation_and_a_reopen(started: list[LogSetup], tmp_path: Path) -> None:
+    path = tmp_path / "relay.log"
+    setup = start(started, path, io.StringIO())
+    others = [handler for handler in log.handlers if handler is not setup.queue_handler]
+    for handler in others:  # as in the relay: the queue alone, so info_line hands Lines over
+        log.removeHandler(handler)
+    stalled = setup.listener.handlers[0]
+
+    def run(label: str) -> None:
+        stalled.acquire()  # the run queues up behind the first line's write, then goes as one
+        try:
+            log.info("start %s", label)
+            for n in range(50):
+                info_line("deliver %s n=%d", label, n)
+        finally:
+            stalled.release()
+        assert setup.drain()
+
+    try:
+        run("a")
+        path.rename(tmp_path / "relay.log.1")  # logrotate without copytruncate
+        run("b")
+        (tmp_path / "relay.log").rename(tmp_path / "relay.log.2")
+        setup.reopen()  # SIGHUP: the reopen request waits in the handler for the next line
+        run("c")
+    finally:
+        setup.stop()
+        for handler in others:
+            log.addHandler(handler)
+
+    def messages(name: str) -> list[str]:
+        return [line.split(" INFO ", 1)[1] for line in (tmp_path / name).read_text(encoding="utf-8").splitlines()]
+
+    def expected(label: str) -> list[str]:
+        return [f"start {label}"] + [f"deliver {label} n={n}" for n in range(50)]
+
+    assert messages("relay.log.1") == expected("a")
+    assert messages("relay.log.2") == expected("b")
+    assert messages("relay.log") == ["logs reopened", *expected("c")]
+
+
 def test_a_line_that_cannot_be_formatted_in_a_run_leaves_the_others_in_order(
     started: list[LogSetup], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
