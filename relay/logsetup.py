@@ -208,23 +208,28 @@ class ReopeningFileHandler(logging.handlers.WatchedFileHandler):
 
     def emit_lines(self, lines: list[str]) -> None:
         """Write the lines the listener made of a run of ``Line`` s at once: one lock, one
-        look at the stream and one ``write`` for the run, as ``emit_line`` would write each."""
+        look at the stream and one ``write`` for the run, as ``emit_line`` would write each.
+
+        Only an ASCII run of two or more lines to an open stream, with no reopen asked
+        for, goes as one; anything else line by line (``_write``), as it always went: a
+        line that cannot be encoded then fails alone, and the first line after a reopen or a
+        failed write opens the file and ends a cut line as before.
+        """
         if not lines:
             return
         with self.lock:  # type: ignore[union-attr]
-            if self._reopen_requested.is_set() or self.stream is None or len(lines) == 1:
-                for line in lines:  # the rare case: one line at a time, as emit_line writes it
-                    self._write(None, line)
-                return
+            if self._burst and len(self._burst) + len(lines) > MAX_BATCHED_LINES:
+                self._flush_quietly()  # the burst stays within MAX_BATCHED_LINES, as line by line
             terminator = self.terminator
             text = terminator.join(lines) + terminator
+            if self._reopen_requested.is_set() or self.stream is None or len(lines) == 1 or not text.isascii():
+                for line in lines:
+                    self._write(None, line)
+                return
             starting = not self._burst
             # Counted before anything can fail: a failure then counts every line of the run it lost.
-            if text.isascii():
-                extra = len(terminator)
-                self._burst.extend([len(line) + extra for line in lines])
-            else:
-                self._burst.extend([len((line + terminator).encode("utf-8", "surrogateescape")) for line in lines])
+            extra = len(terminator)
+            self._burst.extend([len(line) + extra for line in lines])
             try:
                 if starting:  # a burst begins: look for a rotation once, note where it starts
                     self.reopenIfNeeded()
@@ -363,6 +368,8 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         """Hold a run of lines the listener made at once (one string for the run), as ``emit_line`` each."""
         if not lines:
             return
+        if self._held and self._held + len(lines) > MAX_BATCHED_LINES:
+            self.flush()  # what is held stays within MAX_BATCHED_LINES, as line by line
         terminator = self.terminator
         self._lines.append(terminator.join(lines) + terminator)
         self._held += len(lines)
