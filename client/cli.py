@@ -32,6 +32,7 @@ from .home import identity_path, trust_path
 from .lobby import Lobby
 from .localstate import open_local_state
 from .passphrase import change_identity_passphrase, identity_is_protected, open_identity, read_passphrase_file
+from .reconnect import JOIN_TIMEOUT, JoinWait
 from .render import Output
 from .room_commands import COMMANDS as ROOM_COMMANDS
 from .room_commands import RoomCommands
@@ -40,7 +41,6 @@ from .sockets import ConnectFailed, parse_address, parse_addresses
 from .tls import TLSSetupError, client_context
 from .typed_lines import handle_line, send_failed
 
-JOIN_TIMEOUT = 20.0
 #: On /quit, how long to wait for the receipts of what was just sent before saying what is unconfirmed.
 QUIT_GRACE = 2.0
 
@@ -325,20 +325,23 @@ def run(
     Lines are read once the room is joined: from stdin by a thread (scripts),
     or by the terminal UI, which ``start_input`` tells to show its prompt.
     """
-    deadline = time.monotonic() + JOIN_TIMEOUT
+    # 20 s for the relay to answer, started again by each cluster_down refusal (``JoinWait``).
+    wait = JoinWait(time.monotonic(), JOIN_TIMEOUT)
     joined = hinted = False
     compared: dict[str, str] = {}
     rooms = RoomCommands(trust=connection.session.trust)
     while True:
-        timeout = None if joined else max(0.0, deadline - time.monotonic())
+        timeout = None if joined else wait.left(time.monotonic())
         try:
             item = events.get(timeout=timeout)
         except queue.Empty:
-            output.event(ev.Disconnected(reason=f"no welcome from the relay within {JOIN_TIMEOUT:g} s"))
+            output.event(ev.Disconnected(reason=wait.gave_up()))
             if plain and not hinted:
                 output.notice(TLS_HINT)
             return 1
         if isinstance(item, ev.Event):
+            if not joined:
+                wait.seen(item, time.monotonic())
             output.event(item)
             try:
                 rooms.seen(item, connection)

@@ -13,7 +13,8 @@ a random source as an argument, so tests drive them without sleeping:
   between sessions (``RECONNECTING``, or ``CLOSED`` once it gives up);
 - ``Addresses``: which relay node to try next when ``--server`` lists
   several (the nodes of one cluster): the next one after the node that went
-  away, in turn, each attempt on the same backoff.
+  away, in turn, each attempt on the same backoff;
+- ``JoinWait``: how long a first join still waits for its welcome.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ NAME_TAKEN_RETRIES = 8
 _HELD = frozenset({ErrorCode.NAME_TAKEN, ErrorCode.IDENTITY_IN_USE})
 #: Endings where the relay's byte stream broke: reported as a warning before the reconnect.
 BROKEN_STREAM_CODES = frozenset({ErrorCode.BAD_FRAME, ErrorCode.FRAME_TOO_LARGE})
+#: Seconds a first join waits for the relay to answer an attempt with its welcome (``JoinWait``).
+JOIN_TIMEOUT = 20.0
 
 
 class Backoff:
@@ -120,6 +123,52 @@ def retry_after_refusal(code: ev.EndCode | None, *, ever_joined: bool, name_take
     if code in _HELD:
         return ever_joined and name_taken_seen <= NAME_TAKEN_RETRIES
     return True
+
+
+class JoinWait:
+    """How long a first join still waits for its welcome. Pure: driven with monotonic ``now``.
+
+    ``timeout`` (``JOIN_TIMEOUT``) is for the relay to answer an attempt. A ``cluster_down``
+    refusal is an answer: the relay is there and lets nobody in until it reaches its cluster's
+    store again, and the connection tries again ``delay`` seconds later. So each one starts the
+    wait again, from that next attempt: a client waits out an outage of any length and says why
+    (the user can stop it), instead of giving up ``timeout`` after its first try as if the relay
+    had never answered. Any other ending retried before the welcome (the connection lost, the
+    relay full) leaves the deadline as it was and ends ``refusal``: the words at the end name the
+    relay's last answer, not an older one.
+    """
+
+    def __init__(self, now: float, timeout: float = JOIN_TIMEOUT) -> None:
+        self.timeout = timeout
+        self.deadline = now + timeout
+        #: The latest ``cluster_down`` refusal, while nothing else has ended an attempt since; else None.
+        self.refusal: ev.Reconnecting | None = None
+
+    def seen(self, event: object, now: float) -> None:
+        """Count ``event``, one that came before the welcome."""
+        if not isinstance(event, ev.Reconnecting):
+            return
+        if event.code == ErrorCode.CLUSTER_DOWN:
+            self.deadline = max(self.deadline, now + event.delay + self.timeout)
+            self.refusal = event
+        else:
+            self.refusal = None
+
+    def left(self, now: float) -> float:
+        """Seconds still to wait (0 once the deadline has passed)."""
+        return max(0.0, self.deadline - now)
+
+    def expired(self, now: float) -> bool:
+        return now >= self.deadline
+
+    def gave_up(self) -> str:
+        """Why the wait ended, in the terminal's words."""
+        if self.refusal is None:
+            return f"no welcome from the relay within {self.timeout:g} s"
+        return (
+            f"the relay refused the join for now ({self.refusal.reason}) and did not let us in within "
+            f"{self.timeout:g} s of trying again"
+        )
 
 
 class Decision(enum.Enum):

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from susurro.client import events as ev
+from susurro.client.reconnect import JoinWait
 from susurro.client.room_events import RoomEvent
 from susurro.client.sockets import shown_address
 from susurro.protocol import ErrorCode
@@ -41,7 +42,7 @@ from .presenter import ChatState
 from .room_actions import RoomActions
 from .room_view import RoomInfo, room_info
 from .settings import Settings
-from .signin import JOIN_TIMEOUT, OpenedSession, SignInError, SignInRequest, open_session, refusal
+from .signin import OpenedSession, SignInError, SignInRequest, open_session, refusal
 from .signin_dialog import SignInDialog
 from .strings import Strings, pick_language
 from .theme import LIGHT, Palette, apply_theme
@@ -91,12 +92,11 @@ class SusurroApp(SignInFlow, Sending, HistoryLoading, TrustFlow, Closing):
         self.request: SignInRequest | None = None
         self.closed = False
         self._closing = False
-        self._join_deadline: float | None = None
+        #: A first join's wait for its welcome (20 s, started again by each cluster_down); None when not waiting.
+        self._join_wait: JoinWait | None = None
         #: Events before the welcome, drawn in the window once it opens; not a Reconnecting (the sign-in
         #: said it, and the welcome supersedes it: replayed after it, the status said "not let in" while in).
         self._before_welcome: list[ev.Event] = []
-        #: The relay's reason for refusing this sign-in's join for now (``cluster_down``), in words, or "".
-        self._join_refusal = ""
         self._after_id: str | None = None
         self._close_requested = False
         #: Closing asked for, waiting for receipts or for the person's answer (``closing_dialog``).
@@ -139,8 +139,9 @@ class SusurroApp(SignInFlow, Sending, HistoryLoading, TrustFlow, Closing):
                 break
             if isinstance(item, ev.Event):
                 self._on_event(item)
-        if self.window is None and self._join_deadline is not None and time.monotonic() > self._join_deadline:
-            self._sign_in_failed(self._no_welcome())
+        wait = self._join_wait
+        if self.window is None and wait is not None and wait.expired(time.monotonic()):
+            self._sign_in_failed(self._no_welcome(wait))
         if not self.closed:
             self._after_id = self.root.after(POLL_MS, self._poll)
 
@@ -165,21 +166,28 @@ class SusurroApp(SignInFlow, Sending, HistoryLoading, TrustFlow, Closing):
 
     def _refused_join(self, event: ev.Event) -> None:
         """A first join the relay refused for now (``cluster_down``: the core tries again on its backoff):
-        the sign-in says why while it waits, and so does its error if the deadline passes first (it said
-        "the relay did not answer", which sent people looking for a network fault)."""
-        if not isinstance(event, ev.Reconnecting) or event.code != ErrorCode.CLUSTER_DOWN:
+        the sign-in says why while it waits, and its 20 s start again from the next attempt (``JoinWait``);
+        another ending retried after it takes the reason off the sign-in, which no longer holds."""
+        if not isinstance(event, ev.Reconnecting):
             return
-        self._join_refusal = self.strings.reason(event.reason, event.code)
-        if self.dialog is not None:
-            relay = self.request.relay.strip() if self.request else ""
+        if self._join_wait is not None:
+            self._join_wait.seen(event, time.monotonic())
+        if self.dialog is None:
+            return
+        relay = self.request.relay.strip() if self.request else ""
+        if event.code == ErrorCode.CLUSTER_DOWN:
+            reason = self.strings.reason(event.reason, event.code)
             delay = f"{max(1, round(event.delay))}"
-            self.dialog.busy(self.strings("connecting_refused", relay=relay, reason=self._join_refusal, delay=delay))
+            self.dialog.busy(self.strings("connecting_refused", relay=relay, reason=reason, delay=delay))
+        else:
+            self.dialog.busy(self.strings("connecting_to", relay=relay))
 
-    def _no_welcome(self) -> SignInError:
-        seconds = f"{JOIN_TIMEOUT:g}"
-        if self._join_refusal:
-            words = self.strings("err_refused_retrying", seconds=seconds, reason=self._join_refusal)
-            return SignInError("relay", words)
+    def _no_welcome(self, wait: JoinWait) -> SignInError:
+        seconds = f"{wait.timeout:g}"
+        refusal = wait.refusal
+        if refusal is not None:
+            reason = self.strings.reason(refusal.reason, refusal.code)
+            return SignInError("relay", self.strings("err_refused_retrying", seconds=seconds, reason=reason))
         return SignInError("relay", self.strings("err_no_welcome", seconds=seconds))
 
     def _in_use(self, event: ev.Event) -> ev.Event:
@@ -207,7 +215,7 @@ class SusurroApp(SignInFlow, Sending, HistoryLoading, TrustFlow, Closing):
     def _enter_chat(self, connected: ev.Connected) -> None:
         opened = self.opened
         assert opened is not None
-        self._join_deadline = None
+        self._join_wait = None
         self.settings.update(
             name=opened.name, relay=opened.relay, identity=self.request.identity if self.request else None
         )

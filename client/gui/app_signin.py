@@ -7,6 +7,7 @@ import tkinter as tk
 from typing import Any
 
 from susurro.client import events as ev
+from susurro.client.reconnect import JoinWait
 
 from .signin import JOIN_TIMEOUT, OpenedSession, SignInError, SignInRequest, default_relay, open_session
 from .signin_dialog import SignInDialog
@@ -86,15 +87,13 @@ class SignInFlow:
             self._sign_in_failed(failure)
             return
         self.opened = opened
-        self._join_deadline = time.monotonic() + JOIN_TIMEOUT
-        self._join_refusal = ""
+        self._join_wait = JoinWait(time.monotonic(), JOIN_TIMEOUT)
 
     def _sign_in_failed(self, error: SignInError) -> None:
         if self.opened is not None:
             self._shutdown_session(self.opened)
             self.opened = None
-        self._join_deadline = None
-        self._join_refusal = ""
+        self._join_wait = None
         self._before_welcome.clear()
         self.show_sign_in(error)
 

@@ -32,10 +32,11 @@ from susurro.crypto.history import HistoryKey
 from susurro.crypto.trust import TrustStore, TrustStoreError
 from susurro.protocol import BadName, ErrorCode, name_key, normalize_name
 
+from ..reconnect import JOIN_TIMEOUT as RECONNECT_JOIN_TIMEOUT
 from .strings import Strings
 
-#: How long the relay may take between our connect and its welcome.
-JOIN_TIMEOUT = 20.0
+#: How long the relay may take to answer an attempt with its welcome (``reconnect.JoinWait``).
+JOIN_TIMEOUT = RECONNECT_JOIN_TIMEOUT
 #: Fields of the sign-in form, as named in ``SignInError.field``.
 FIELDS = ("name", "relay", "identity", "passphrase")
 

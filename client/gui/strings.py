@@ -44,7 +44,10 @@ EN: dict[str, str] = {
     "err_unreachable": "Cannot reach the relay at {relay}: {detail}",
     "err_refused": "The relay refused to let you in: {detail}",
     "err_no_welcome": "The relay did not answer within {seconds} s.",
-    "err_refused_retrying": "The relay did not let you in within {seconds} s: {reason}. Try again in a while.",
+    "err_refused_retrying": (
+        "The relay did not let you in: {reason}. It did not answer within {seconds} s of trying again. "
+        "Try again in a while."
+    ),
     "connecting_refused": "Connecting to {relay}… The relay does not let you in yet: {reason}. Trying again "
     "in {delay} s.",
     "err_identity": "Cannot use the identity key file: {detail}",
@@ -206,7 +209,10 @@ ES: dict[str, str] = {
     "err_unreachable": "No se puede contactar con el relé en {relay}: {detail}",
     "err_refused": "El relé no te deja entrar: {detail}",
     "err_no_welcome": "El relé no respondió en {seconds} s.",
-    "err_refused_retrying": "El relé no te dejó entrar en {seconds} s: {reason}. Inténtalo de nuevo más tarde.",
+    "err_refused_retrying": (
+        "El relé no te dejó entrar: {reason}. No respondió en {seconds} s al nuevo intento. "
+        "Inténtalo de nuevo más tarde."
+    ),
     "err_identity": "No se puede usar el archivo de clave: {detail}",
     "err_passphrase_required": "Este archivo de clave está protegido: escribe su frase de paso.",
     "err_wrong_passphrase": "Frase de paso incorrecta para este archivo de clave.",

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from susurro.client.gui import app_signin
 from susurro.relay import RelayConfig, RelayServer
 from tests.helpers.gui_driver import close_app, fill_and_submit, pump, signed_in, start_app
 from tests.helpers.redis_server import RedisServer
@@ -59,12 +60,17 @@ def test_a_first_join_refused_cluster_down_says_why_while_it_waits_and_when_it_g
         waiting = str(dialog.progress.cget("text"))
         assert waiting.startswith(f"Connecting to {address}… The relay does not let you in yet: the relay")
         assert "Trying again in" in waiting and app.window is None
-        app._join_deadline = time.monotonic()  # the 20 s pass (brought forward: a test never waits on the clock)
-        pump(root, lambda: app.dialog is not None and str(app.dialog.error.cget("text")), "the sign-in's error")
-        assert app.dialog is not None
-        error = str(app.dialog.error.cget("text"))
-        assert error.startswith("The relay did not let you in within 20 s: the relay") and WHY in error
-        assert "did not answer" not in error
+        wait = app._join_wait
+        assert wait is not None
+
+        def deadline_passed() -> str:
+            wait.deadline = 0.0  # the 20 s pass (brought forward at every poll: a refusal starts them again)
+            return str(dialog.error.cget("text"))
+
+        pump(root, deadline_passed, "the sign-in's error")
+        error = str(dialog.error.cget("text"))
+        assert error.startswith("The relay did not let you in: the relay") and WHY in error
+        assert error.endswith("It did not answer within 20 s of trying again. Try again in a while."), error
     finally:
         close_app(root, app)
 
@@ -109,5 +115,32 @@ def test_a_first_join_let_in_once_redis_is_back_keeps_no_stale_refusal(  # type:
         status = window.status_connection.full
         assert status == f"connected to {address}", status
         assert app.state is not None and app.state.reason == ""
+    finally:
+        close_app(root, app)
+
+
+def test_a_first_join_refused_cluster_down_waits_past_its_timeout_and_joins_once_redis_is_back(  # type: ignore[no-untyped-def]
+    tk_root, tmp_path: Path, node: RelayServer, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sign-in's 20 s ran from the first attempt whatever the relay said, so a window refused
+    cluster_down for longer gave up ("did not let you in within 20 s") while the relay answered every
+    attempt. Each refusal now starts them again from the next attempt: with the timeout made 2 s and the
+    outage held past it twice, the sign-in still waits, then joins."""
+    monkeypatch.setattr(app_signin, "JOIN_TIMEOUT", 2.0)
+    root = tk_root
+    address = redis_gone(node, redis_server)
+    app = start_app(root, tmp_path / "erin")
+    try:
+        fill_and_submit(root, app, name="erin", relay=address, identity=str(tmp_path / "erin" / "erin.key"))
+        dialog = app.dialog
+        assert dialog is not None
+        pump(root, lambda: WHY in str(dialog.progress.cget("text")), "the sign-in saying why it waits")
+        outage_ends = time.monotonic() + 4.5
+        pump(root, lambda: time.monotonic() > outage_ends or str(dialog.error.cget("text")), "the outage held")
+        assert not str(dialog.error.cget("text")), "gave up while the relay answered every attempt"
+        assert app.opened is not None and app.window is None
+        redis_server.restart()
+        window = signed_in(root, app)
+        assert window.status_connection.full == f"connected to {address}"
     finally:
         close_app(root, app)

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from susurro.client import events as ev
 from susurro.client.outgoing import AckWatch, HeldMessage, HeldMessages
-from susurro.client.reconnect import NAME_TAKEN_RETRIES, Backoff, retry_after_refusal
+from susurro.client.reconnect import NAME_TAKEN_RETRIES, Backoff, JoinWait, retry_after_refusal
 from susurro.client.render import event_to_json, event_to_text
 from susurro.protocol import ErrorCode
 
@@ -105,3 +105,52 @@ def test_the_terminal_says_why_a_cluster_s_relay_lets_nobody_join_in_words() -> 
         "of its cluster, so it lets nobody join right now"
     )
     assert event_to_json(event)["code"] == "cluster_down"
+
+
+# --- a first join's wait for its welcome ------------------------------------------------
+
+
+def refused(delay: float, code: ErrorCode | None = ErrorCode.CLUSTER_DOWN) -> ev.Reconnecting:
+    return ev.Reconnecting(delay=delay, attempt=1, reason="the relay's words", code=code)
+
+
+def test_a_first_join_waits_its_timeout_for_an_answer() -> None:
+    wait = JoinWait(100.0, timeout=20.0)
+    assert wait.left(100.0) == 20.0 and not wait.expired(119.9) and wait.expired(120.0)
+    assert wait.left(130.0) == 0.0
+    assert wait.gave_up() == "no welcome from the relay within 20 s"
+
+
+def test_each_cluster_down_refusal_starts_the_wait_again_from_the_next_attempt() -> None:
+    """The relay answered (it lets nobody in for now) and the connection tries again after the delay:
+    the 20 s are for that attempt, so an outage longer than 20 s is waited out, not given up on."""
+    wait = JoinWait(0.0, timeout=20.0)
+    now = 0.0
+    for delay in (1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0):
+        now += 1.0  # the attempt's refusal came a second in
+        wait.seen(refused(delay), now)
+        assert wait.deadline == now + delay + 20.0 and not wait.expired(now + delay + 19.9)
+        now += delay
+    assert now > 60.0 and not wait.expired(now)
+    assert wait.refusal is not None and "the relay's words" in wait.gave_up()
+    assert "did not let us in within 20 s of trying again" in wait.gave_up()
+
+
+def test_another_ending_leaves_the_deadline_and_ends_the_refusal_it_followed() -> None:
+    """The connection lost (or the relay full) after a refusal: the deadline stays where the refusal put
+    it, and the words at the end are no longer that refusal's (a stale reason sent people the wrong way)."""
+    wait = JoinWait(0.0, timeout=20.0)
+    wait.seen(refused(2.0), 1.0)
+    wait.seen(refused(4.0, code=None), 3.0)
+    assert wait.deadline == 23.0 and wait.refusal is None
+    assert wait.gave_up() == "no welcome from the relay within 20 s"
+    wait.seen(refused(1.0, code=ErrorCode.FULL), 5.0)
+    wait.seen(ev.Warning(kind=ev.WarningKind.PROTOCOL_ERROR, detail="x"), 6.0)
+    assert wait.deadline == 23.0  # no other ending, and no other event, moves it
+
+
+def test_a_refusal_never_brings_the_deadline_closer() -> None:
+    wait = JoinWait(0.0, timeout=20.0)
+    wait.seen(refused(30.0), 1.0)
+    wait.seen(refused(0.5), 2.0)
+    assert wait.deadline == 51.0
