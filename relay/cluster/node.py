@@ -64,7 +64,8 @@ class Reason(enum.Enum):
     CLUSTER_DOWN = "cluster_down"
     #: The recipient's node did not answer within ``REPORT_TIMEOUT`` (it died, or Redis lost the entry).
     NO_REPORT = "no_report"
-    #: The recipient's node could not queue the copy (the member's queue was full, or it had just left).
+    #: The recipient's node could not queue the copy (the member's queue was full, or it had just left,
+    #: or the name is held there now by another identity key than the member this node routed to).
     REFUSED = "refused"
 
 
@@ -122,12 +123,14 @@ class _Out:
 
 @dataclass(frozen=True, slots=True)
 class Inbound:
-    """Frames another node sent for members of this one."""
+    """Frames another node sent for members of this one; ``keys`` (one per frame, or none from an
+    older node) are the identity keys the sending node routed each to."""
 
     origin: str
     send_ref: int
     frames: tuple[tuple[str, bytes], ...]
     sender: Sender | None = None
+    keys: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,12 +312,19 @@ class ClusterNode:
         return None if present is None or present.node == self.node else present.node
 
     def send(
-        self, send_ref: int, frames: Mapping[str, bytes], now: float, sender: Sender | None = None
+        self,
+        send_ref: int,
+        frames: Mapping[str, bytes],
+        now: float,
+        sender: Sender | None = None,
+        keys: Mapping[str, bytes] | None = None,
     ) -> dict[str, Reason]:
         """Publish ``frames`` (recipient name → deliver frame) to the nodes those recipients are on.
 
         Returns the recipients that cannot be reached now, with why; the others are reported
         later by an ``Outcome``. ``sender`` names the message for a ``dropped`` coming back.
+        ``keys`` (recipient name → identity key, for every one of ``frames``) go with the frames:
+        the destination hands each only to the connection holding that key.
         """
         unreachable: dict[str, Reason] = {}
         by_node: dict[str, list[tuple[str, bytes]]] = {}
@@ -335,7 +345,13 @@ class ClusterNode:
         batch = [
             _Out(
                 node,
-                Deliveries(origin=self.node, send_ref=send_ref, frames=tuple(items), sender=sender),
+                Deliveries(
+                    origin=self.node,
+                    send_ref=send_ref,
+                    frames=tuple(items),
+                    sender=sender,
+                    keys=() if keys is None else tuple(keys[n] for n, _ in items),
+                ),
                 [n for n, _ in items],
             )
             for node, items in by_node.items()
@@ -456,7 +472,9 @@ class ClusterNode:
                 for entry in entries:
                     if isinstance(entry, Deliveries):
                         self._learn(entry)
-                        self._events.append(Inbound(entry.origin, entry.send_ref, entry.frames, entry.sender))
+                        self._events.append(
+                            Inbound(entry.origin, entry.send_ref, entry.frames, entry.sender, entry.keys)
+                        )
                     elif isinstance(entry, (Notice, MailWaiting)):
                         self._events.append(entry)
                     elif entry.origin == self.node:

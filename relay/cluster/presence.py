@@ -16,18 +16,34 @@ keeps the list locally.
 which their presence expires, so a node finds the others without
 ``KEYS``/``SCAN``; an id past that time is dead and is dropped from it.
 
+A Redis that restarted empty (or was flushed) has lost every node's hash at
+once, while the nodes live on: until each writes its list again (at its next
+refresh, within ``REFRESH_INTERVAL``) a snapshot found none of their members,
+and every other node announced them all leaving, and joining again 3 s later.
+So ``presence:epoch`` holds a random token, set by whichever node finds it
+missing; a snapshot that finds another token than its last knows Redis lost
+its data, and a node it saw then that is missing now counts as present, with
+the members it had, until the expiry it last announced (``PRESENCE_TTL`` from
+its last refresh): a live node writes itself again long before, and one that
+died meanwhile leaves when it would have. A node that shut down cleanly
+(``withdraw``) leaves the token alone, so its members leave at once, as before.
+
 Nothing here runs a thread or keeps time: the relay's timer calls
 ``refresh`` and ``snapshot``; ``departures`` is a pure diff of two snapshots.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import redis
 
 from .errors import RedisUnavailable
+
+log = logging.getLogger("susurro.relay")
 
 #: Seconds a node's presence outlives its last refresh.
 PRESENCE_TTL = 10.0
@@ -72,9 +88,16 @@ class Presence:
         #: This node's hash.
         self.key = f"{prefix}presence:{node}".encode()
         self._nodes_key = f"{prefix}presence:nodes".encode()
+        self._epoch_key = f"{prefix}presence:epoch".encode()
         self._local: dict[str, bytes] = {}
-        #: The live node ids the last ``snapshot`` found (members or not).
+        #: The live node ids the last ``snapshot`` found (members or not), those held over included.
         self.nodes_seen: list[str] = []
+        #: The ``presence:epoch`` token the last snapshot read: another one means Redis lost its data.
+        self._epoch: bytes | None = None
+        #: Each node the last snapshot counted: when its presence expires (Redis clock), and its members.
+        self._seen: dict[str, tuple[float, dict[str, bytes]]] = {}
+        #: Nodes the last snapshot held over: missing from a Redis that lost its data, not yet expired.
+        self.held_over: list[str] = []
 
     @property
     def local(self) -> Mapping[str, bytes]:
@@ -153,36 +176,58 @@ class Presence:
 
     def nodes(self) -> list[str]:
         """Node ids refreshed within their TTL (by Redis's clock); the others are dropped."""
+        return sorted(self._live()[1])
+
+    def _live(self) -> tuple[float, dict[str, float], bytes]:
+        """Redis's clock now, the live node ids with when each expires, and the epoch token (set if missing)."""
         try:
             seconds, micros = self.client.time()
             cutoff = seconds + micros / 1e6
             with self.client.pipeline(transaction=True) as pipe:
+                pipe.set(self._epoch_key, os.urandom(8).hex().encode(), nx=True)
+                pipe.get(self._epoch_key)
                 pipe.zremrangebyscore(self._nodes_key, "-inf", f"({cutoff!r}")
-                pipe.zrange(self._nodes_key, 0, -1)
-                _, members = pipe.execute()
+                pipe.zrange(self._nodes_key, 0, -1, withscores=True)
+                _, epoch, _, members = pipe.execute()
         except redis.RedisError as exc:
             raise PresenceError(f"presence: Redis: {exc}") from None
-        return sorted(member.decode() for member in members)
+        return cutoff, {member.decode(): float(score) for member, score in members}, epoch
 
     def snapshot(self) -> dict[str, Present]:
         """Every member present on any live node, this one included: name → where and what.
 
         A name on two nodes at once (only during a name claim's handover) is
         reported for the node that sorts first, so every node picks the same.
+        A node Redis lost with its data (another epoch), not yet expired as last
+        seen, is counted with the members it had then (see the module's docstring).
         """
-        nodes = self.nodes()
-        self.nodes_seen = nodes
+        now, live, epoch = self._live()
+        lost = epoch != self._epoch and self._epoch is not None
+        held = sorted(node for node, (expires, _) in self._seen.items() if lost and node not in live and expires > now)
+        if not lost:  # still held over from the restart before, until they expire or write themselves again
+            held = sorted(node for node in self.held_over if node not in live and self._seen[node][0] > now)
+        for node in held:
+            if node not in self.held_over:
+                log.info("cluster-presence-held node=%s (Redis lost it; kept until it expires or writes again)", node)
+        nodes = sorted([*live, *held])
         try:
             with self.client.pipeline(transaction=False) as pipe:
-                for node in nodes:
+                for node in live:
                     pipe.hgetall(self._node_key(node))
-                hashes = pipe.execute()
+                hashes = dict(zip(live, pipe.execute(), strict=True))
         except redis.RedisError as exc:
             raise PresenceError(f"presence: Redis: {exc}") from None
+        seen: dict[str, tuple[float, dict[str, bytes]]] = {}
+        for node in nodes:
+            if node in live:
+                seen[node] = (live[node], {name.decode(): record for name, record in hashes[node].items()})
+            else:
+                seen[node] = self._seen[node]
+        self._epoch, self._seen, self.held_over, self.nodes_seen = epoch, seen, held, nodes
         present: dict[str, Present] = {}
-        for node, members in zip(nodes, hashes, strict=True):
-            for name, record in members.items():
-                present.setdefault(name.decode(), Present(node, record))
+        for node in nodes:
+            for name, record in seen[node][1].items():
+                present.setdefault(name, Present(node, record))
         return present
 
 

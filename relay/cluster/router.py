@@ -15,7 +15,11 @@ is tagged with a stand-in for its sender, so if this node then throws it away
 its node, to the connection that sent it.
 
 ``forward`` publishes one stream entry per destination node and holds the
-sender's ``ack`` until every such recipient is answered for: delivered or
+sender's ``ack`` until every such recipient is answered for. Each copy goes
+with the identity key of the stand-in it was routed to, and the destination
+hands it only to a member of that key: by name alone, a member who left and
+whose name another key took there before this node's next refresh got a copy
+sealed for someone else, and the sender's ``ack`` said delivered. Delivered or
 not as the other node reports, or not delivered when the report does not
 come within ``REPORT_TIMEOUT`` (10 s) or Redis is down. Each recipient not
 delivered is logged with why (``Reason``), and the ``ack`` gives each its
@@ -235,12 +239,19 @@ class ClusterRouter:
             self._held[ref] = _HeldAck(conn, ack, {name: wire for name, (wire, _) in frames.items()})
         assert conn.name is not None
         member = self.core.roster.member(conn.name, conn)
+        # The key of the stand-in each copy was routed to (the core looked them up just now). One that
+        # left meanwhile is not present: its member is gone from here, whoever holds the name next.
+        with self._lock:
+            stand_ins = {name: self._stand_ins.get(name) for name in frames}
+        keys = {name: stand_in.ik for name, stand_in in stand_ins.items() if stand_in is not None}
         unreachable = self.node.send(
             ref,
-            {name: frame for name, (_, frame) in frames.items()},
+            {name: frame for name, (_, frame) in frames.items() if name in keys},
             self._clock(),
             Sender(conn.name, ack.id, conn.id, b"" if member is None else member_record(member)),
+            keys=keys,
         )
+        unreachable.update(dict.fromkeys((name for name in frames if name not in keys), Reason.NOT_PRESENT))
         by_reason: dict[Reason, list[str]] = {}
         for name, reason in unreachable.items():
             by_reason.setdefault(reason, []).append(name)
@@ -388,11 +399,17 @@ class ClusterRouter:
     def _inbound(self, inbound: Inbound) -> None:
         # A sender this node had not seen arrive came as a ``RemoteJoined`` just before (``ClusterNode.poll``).
         frames = dict(inbound.frames)
+        keys = dict(zip((name for name, _ in inbound.frames), inbound.keys, strict=True)) if inbound.keys else None
         found, missing = self.core.roster.lookup(frames)  # one lock for the whole entry
         delivered: list[str] = []
         tag = None if inbound.sender is None else (self._sender(inbound.origin, inbound.sender), inbound.sender.msg_id)
         for wire_name, _, peer in found:
-            if peer.node is None and peer.outbox.offer(frames[wire_name], tag):
+            if keys is not None and peer.node is None and peer.ik != keys[wire_name]:
+                # The name is held here by another key than the member the sender's node routed to (it
+                # left, and another took the name before that node's refresh): not this member's copy.
+                log.info("cluster-skip deliver name=%s reason=other_key", peer.name)
+                missing.append(wire_name)
+            elif peer.node is None and peer.outbox.offer(frames[wire_name], tag):
                 delivered.append(wire_name)
             else:
                 missing.append(wire_name)

@@ -63,6 +63,9 @@ MAX_ENTRY_BYTES = ABSOLUTE_MAX_FRAME + DEFAULT_MAX_RECIPIENTS * (4 * MAX_NAME_CH
 #: another version is skipped, so its recipients are reported not delivered (``no_report``).
 #: A notice for members may carry their identity keys as an eighth field (session 8); one of seven
 #: is read as before, and a node of an earlier release skips one of eight (a notice is best effort).
+#: A deliver entry carries its recipients' identity keys as a seventh field (session 9), one per
+#: frame: one of six is read as before (by name only); a node of an earlier release skips one of
+#: seven, so its recipients are reported not delivered (``no_report``), never handed to the wrong one.
 VERSION = 2
 
 
@@ -96,12 +99,20 @@ class Sender:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Deliveries:
-    """Frames for members of one destination node, from one send on ``origin``."""
+    """Frames for members of one destination node, from one send on ``origin``; with ``keys``, one
+    per frame, each only for the connection there that holds that identity key: the member the
+    sending node routed to, not whoever holds the name there now (which that node may not have seen
+    change yet: the member left, and another key took its name, before its next refresh)."""
 
     origin: str
     send_ref: int
     frames: tuple[tuple[str, bytes], ...]  # (recipient name, deliver frame)
     sender: Sender | None = None
+    keys: tuple[bytes, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.keys and len(self.keys) != len(self.frames):
+            raise ValueError("a deliver entry's keys are one per frame, or none")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -150,6 +161,8 @@ def encode_entry(entry: Entry) -> bytes:
         sender = None if who is None else [who.name, who.msg_id, who.session, who.record]
         # The (name, frame) tuples pack as arrays as they are: no list per copy.
         body = [VERSION, Kind.DELIVER.value, entry.origin, entry.send_ref, entry.frames, sender]
+        if entry.keys:
+            body.append(entry.keys)
     elif isinstance(entry, Report):
         body = [VERSION, Kind.REPORT.value, entry.origin, entry.send_ref, list(entry.delivered), list(entry.missing)]
     elif isinstance(entry, Notice):
@@ -174,14 +187,15 @@ def decode_entry(data: bytes) -> Entry:
         version, kind, origin, send_ref = body[:4]
         if version != VERSION or not isinstance(origin, str) or not isinstance(send_ref, int):
             raise BadEntry(f"not a version {VERSION} entry")
-        if kind == Kind.DELIVER.value and len(body) == 6:
+        if kind == Kind.DELIVER.value and len(body) in (6, 7):
             frames = body[4]
             if not isinstance(frames, tuple) or not all(
                 type(pair) is tuple and len(pair) == 2 and type(pair[0]) is str and type(pair[1]) is bytes
                 for pair in frames
             ):
                 raise BadEntry("frames are (name, frame) pairs")
-            return Deliveries(origin=origin, send_ref=send_ref, frames=frames, sender=_sender(body[5]))
+            keys = _keys(body[6], len(frames)) if len(body) == 7 else ()
+            return Deliveries(origin=origin, send_ref=send_ref, frames=frames, sender=_sender(body[5]), keys=keys)
         if kind == Kind.NOTICE.value and len(body) in (7, 8):
             frame, session = body[5], body[6]
             if not isinstance(frame, bytes) or not (session is None or type(session) is int):
@@ -215,7 +229,7 @@ def _keys(raw: object, count: int) -> tuple[bytes, ...]:
         or len(raw) != count
         or not all(type(key) is bytes and len(key) == PUBLIC_KEY_SIZE for key in raw)
     ):
-        raise BadEntry(f"a notice's keys are {PUBLIC_KEY_SIZE}-byte identity keys, one per name")
+        raise BadEntry(f"an entry's keys are {PUBLIC_KEY_SIZE}-byte identity keys, one per recipient")
     return raw
 
 

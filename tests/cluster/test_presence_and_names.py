@@ -241,3 +241,37 @@ def test_redis_unreachable_is_a_typed_error_not_a_hang(redis_factory: Callable[.
     with pytest.raises(ClaimError):
         claims.holder("alice")
     assert isinstance(PresenceError("x"), Exception) and not issubclass(PresenceError, redis.RedisError)
+
+
+def test_a_node_redis_lost_is_held_over_until_it_writes_itself_again_or_expires(
+    redis_factory: Callable[..., RedisServer],
+) -> None:
+    """Redis restarted empty: the first node to refresh read none of the other's members, and its relay
+    announced them all leaving (and joining again at the other's next refresh). A node missing from a Redis
+    that lost its data (another ``presence:epoch``) counts until the expiry it last announced."""
+    server = redis_factory()  # no persistence: a restart loses everything
+    (one, _), (two, _) = node(server, "n1"), node(server, "n2", ttl=3.0)
+    one.join("alice", b"a")
+    two.join("bob", b"b")
+    assert set(one.snapshot()) == {"alice", "bob"}
+    server.restart()
+    one.refresh()  # n1 is back first; n2 has not written itself again yet
+    assert one.snapshot() == {"alice": Present("n1", b"a"), "bob": Present("n2", b"b")}
+    assert one.held_over == ["n2"] and one.nodes_seen == ["n1", "n2"]
+    two.refresh()
+    assert one.snapshot() == {"alice": Present("n1", b"a"), "bob": Present("n2", b"b")}
+    assert one.held_over == []  # written again: read from Redis, no longer held
+    server.restart()
+    one.refresh()  # and n2 never comes back (it died with Redis): it leaves when it would have expired
+    assert set(one.snapshot()) == {"alice", "bob"}
+    wait_until(lambda: set(one.snapshot()) == {"alice"}, "n2's members to expire as it last announced")
+    assert one.held_over == []
+
+
+def test_a_node_that_shuts_down_cleanly_is_not_held_over(redis_server: RedisServer) -> None:
+    (one, _), (two, _) = node(redis_server, "n1"), node(redis_server, "n2")
+    one.join("alice", b"a")
+    two.join("bob", b"b")
+    assert set(one.snapshot()) == {"alice", "bob"}
+    two.withdraw()  # the epoch is the same: its members leave at once, as before
+    assert one.snapshot() == {"alice": Present("n1", b"a")} and one.held_over == []

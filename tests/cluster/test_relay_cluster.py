@@ -6,18 +6,20 @@ seen within a few seconds); nothing asserts on time."""
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import queue
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from susurro.client import cli, render
 from susurro.client import events as ev
-from susurro.client import render
 from susurro.client.connection import RelayConnection
 from susurro.client.prekeyring import PrekeyRing, Publication
 from susurro.client.prekeywire import prekeys_frame
@@ -43,7 +45,8 @@ from susurro.protocol import (
     name_key,
 )
 from susurro.relay import RelayConfig, RelayServer
-from tests.helpers.hostile_client import Closed, HostileClient, connect, joined_client
+from susurro.relay.cluster.presence import REFRESH_INTERVAL, PresenceError
+from tests.helpers.hostile_client import Closed, HostileClient, NoFrame, connect, joined_client
 from tests.helpers.redis_server import RedisServer
 from tests.helpers.system import arrivals, wait_until
 
@@ -428,7 +431,8 @@ def test_a_prekeys_low_count_for_a_key_goes_to_no_other_key_holding_the_name_on_
     so node 1 still holds a stand-in with the first key. alice's fetch of the first key's one-time prekey
     leaves it low: the count is that key's, and the bob now on node 2 must not get it (node 2 handed it to
     whoever held the name). The barrier: alice's next message to bob leaves node 1 after the notice, on the
-    same stream, so the new bob's next frame is that message."""
+    same stream, so once alice has its report node 2 has handled the notice; the new bob gets neither (the
+    copy is the first key's too, since session 9), and his next frame is the pong of a ping sent then."""
     node1, node2 = cluster(), cluster()
     with member(node1, "alice") as alice:
         first = member(node2, "bob")
@@ -451,8 +455,9 @@ def test_a_prekeys_low_count_for_a_key_goes_to_no_other_key_holding_the_name_on_
             bundles = alice.expect_frame(Bundles, skip=("joined", "left"))
             assert isinstance(bundles, Bundles) and bundles.bundles[0].opk is not None  # now below the low mark
             alice.send_message("after", {"bob": b"after the fetch"})
-            frame = second.expect_frame(Deliver, skip=("joined", "left"))  # not a prekeys_held: another key's count
-            assert isinstance(frame, Deliver) and frame.id == "after"
+            ack = next_of(alice, Ack)  # node 2 handled the notice first: one stream, read in order
+            assert isinstance(ack, Ack) and ack.missing == ("bob",)  # the copy was sealed for the first key
+            second.ping()  # nothing before the pong: not a prekeys_held (another key's count), not the copy
 
 
 def test_a_first_join_while_redis_is_down_is_refused_cluster_down_and_the_client_tries_again_until_it_is_back(
@@ -498,3 +503,120 @@ def next_event(events: queue.Queue[object], kinds: tuple[type, ...]) -> object:
         if isinstance(event, kinds):
             return event
     raise AssertionError(f"none of {kinds} within {CROSS_NODE_WAIT:g} s")
+
+
+def test_a_copy_for_a_key_goes_to_no_other_key_holding_the_name_on_its_node(
+    cluster: Callable[..., RelayServer],
+) -> None:
+    """bob leaves node 2 and a new key takes the name bob there before node 1's next refresh, so node 1 still
+    routes to a stand-in with the first key, and alice's copy was sealed for it. Node 2 matched the copy by
+    name alone: the new bob got it and alice's ack said delivered. Now it goes with the key node 1 routed to:
+    not delivered (``refused``, the name is another key's there), and the new bob gets nothing of it."""
+    node1, node2 = cluster(), cluster()
+    with member(node1, "alice") as alice:
+        first = member(node2, "bob")
+        assert first.identity is not None
+        wait_joined(alice, "bob")  # node 1 holds a stand-in for bob with the first key
+        assert node1.cluster is not None
+        node1.cluster.node._next_refresh = math.inf  # node 1 does not refresh again: its stand-in stays stale
+        first.close()
+        with member(node2, "bob") as second:
+            assert second.identity is not None and second.identity.public != first.identity.public
+            alice.send_message("m1", {"bob": b"sealed for the first bob"})
+            ack = next_of(alice, Ack)
+            assert isinstance(ack, Ack)
+            assert (ack.delivered, ack.missing, ack.reasons) == ((), ("bob",), {"bob": "refused"})
+            second.ping()  # node 2 answered after handling the entry: a copy would have come before the pong
+
+
+def test_a_redis_restart_does_not_show_the_other_node_s_members_leaving_and_joining_again(
+    cluster: Callable[..., RelayServer], redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis restarted empty loses both nodes' presence at once. The node back first read no member of the
+    other, announced each leaving, and joining again at the other's next refresh: members saw bob leave and
+    come back. Now a node Redis lost is held over until it writes itself again (or expires as it last
+    announced: a dead node still leaves). Node 2 is held back a second after node 1 has written itself again (its
+    writes fail, as a node that reaches Redis a moment later), so node 1 is surely back first."""
+    node1, node2 = cluster(), cluster()
+    assert node1.cluster is not None and node2.cluster is not None
+    presence2 = node2.cluster.node.presence
+    write = presence2.refresh
+    held_back = threading.Event()
+
+    def late_refresh() -> None:
+        if held_back.is_set():
+            raise PresenceError("presence: held back by the test")
+        write()
+
+    monkeypatch.setattr(presence2, "refresh", late_refresh)
+    with member(node1, "alice") as alice, member(node2, "bob") as bob:
+        wait_joined(alice, "bob")
+        wait_joined(bob, "alice")
+        held_back.set()
+        redis_server.restart()  # same port, nothing kept
+        hashes = [f"susurro:presence:{server.cluster.node.node}".encode() for server in (node1, node2)]
+        with redis_server.client() as raw:
+            wait_until(lambda: raw.exists(hashes[0]), "node 1 written again", CROSS_NODE_WAIT)
+            time.sleep(1.0)  # node 1 snapshots right after it writes itself: surely without node 2
+            held_back.clear()
+            wait_until(lambda: raw.exists(hashes[1]), "node 2 written again", CROSS_NODE_WAIT)
+        # Two refreshes more of each node (every 3 s): a flap is announced in them, and undone in them.
+        settled = time.monotonic() + 2 * REFRESH_INTERVAL + 1.0
+        seen: dict[str, list[str]] = {"alice": [], "bob": []}
+        while time.monotonic() < settled:
+            for name, client in (("alice", alice), ("bob", bob)):
+                try:
+                    seen[name].append(client.recv_frame(timeout=0.2).TYPE)
+                except Closed:
+                    raise
+                except NoFrame:
+                    pass
+        assert seen == {"alice": [], "bob": []}
+        alice.send_message("m1", {"bob": b"after the restart"})
+        ack = next_of(alice, Ack)
+        assert isinstance(ack, Ack) and ack.delivered == ("bob",)
+
+
+def test_a_terminal_first_join_waits_out_a_redis_outage_longer_than_its_timeout(
+    cluster: Callable[..., RelayServer],
+    redis_server: RedisServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The chat loop gave a first join 20 s from the start whatever the relay said: a client refused
+    cluster_down for longer gave up with "no welcome from the relay within 20 s", which was not what
+    happened (the relay answered every attempt). Each refusal now starts the wait again from the next
+    attempt. The timeout made 1 s here, the outage held past three of them: the real loop joins."""
+    monkeypatch.setattr(cli, "JOIN_TIMEOUT", 1.0)
+    node = cluster()
+    assert node.cluster is not None
+    redis_server.stop()
+    wait_until(lambda: not node.cluster.node.up, "the node to see Redis gone", CROSS_NODE_WAIT)
+    events: queue.Queue[object] = queue.Queue()
+    session = ClientSession(
+        IdentityKey.generate(), "erin", relay="cluster", trust=TrustStore.open(tmp_path / "trust.json", key_of=name_key)
+    )
+    host, port = node.address
+    connection = RelayConnection.open(session, host, port, events, backoff=Backoff(initial=0.2, cap=0.4))
+    said = io.StringIO()
+    result: list[int] = []
+    loop = threading.Thread(
+        target=lambda: result.append(
+            cli.run(connection, events, render.Output(True, said), start_input=lambda: events.put(cli.EndOfInput()))
+        ),
+        daemon=True,
+    )
+    try:
+        loop.start()
+        outage_ends = time.monotonic() + 3.5
+        while time.monotonic() < outage_ends:
+            assert loop.is_alive(), said.getvalue()  # not given up
+            time.sleep(0.1)
+        assert said.getvalue().count('"code": "cluster_down"') >= 3, said.getvalue()
+        redis_server.restart()
+        loop.join(CROSS_NODE_WAIT)
+        assert not loop.is_alive() and result == [0], said.getvalue()  # joined, then the input ended
+        assert '"event": "connected"' in said.getvalue() and "no welcome" not in said.getvalue()
+    finally:
+        connection.close()
+        loop.join(CROSS_NODE_WAIT)

@@ -260,3 +260,19 @@ def test_what_a_node_has_read_leaves_redis_and_a_stream_expires_without_its_read
         n1.publish({"n3": deliveries(1, "bob")})  # a node that died: nobody reads or keeps its stream
         assert 0 < raw.pttl(n1.stream_key("n3")) <= STREAM_TTL * 1000
         assert raw.pttl(n1.stream_key("n2")) > (STREAM_TTL - 5) * 1000
+
+
+def test_a_deliver_entry_carries_its_recipients_keys_and_one_without_keys_still_reads() -> None:
+    frames = (("bob", b"f1"), ("carol", b"f2"))
+    keyed = Deliveries(origin="n1", send_ref=4, frames=frames, keys=(b"\x01" * 32, b"\x02" * 32))
+    assert decode_entry(encode_entry(keyed)) == keyed
+    assert len(msgpack.unpackb(encode_entry(keyed))) == 7
+    plain = Deliveries(origin="n1", send_ref=4, frames=frames)
+    assert decode_entry(encode_entry(plain)) == plain  # six fields, as the release before wrote them
+    assert len(msgpack.unpackb(encode_entry(plain))) == 6
+    with pytest.raises(ValueError):
+        Deliveries(origin="n1", send_ref=4, frames=frames, keys=(b"\x01" * 32,))
+    for keys in ([b"\x01" * 32], [b"\x01" * 31, b"\x02" * 32], [b"\x01" * 32, "carol"]):  # one per frame, 32 bytes
+        body = [VERSION, "deliver", "n1", 4, [list(pair) for pair in frames], None, keys]
+        with pytest.raises(BadEntry):
+            decode_entry(msgpack.packb(body, use_bin_type=True))
