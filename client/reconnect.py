@@ -43,6 +43,9 @@ _HELD = frozenset({ErrorCode.NAME_TAKEN, ErrorCode.IDENTITY_IN_USE})
 BROKEN_STREAM_CODES = frozenset({ErrorCode.BAD_FRAME, ErrorCode.FRAME_TOO_LARGE})
 #: Seconds a first join waits for the relay to answer an attempt with its welcome (``JoinWait``).
 JOIN_TIMEOUT = 20.0
+#: Seconds a first join waits in all, however many ``cluster_down`` refusals start its wait again:
+#: a script with no one to press Ctrl-C is not kept waiting for ever by a relay that only refuses.
+JOIN_GIVE_UP = 600.0
 
 
 class Backoff:
@@ -133,14 +136,16 @@ class JoinWait:
     store again, and the connection tries again ``delay`` seconds later. So each one starts the
     wait again, from that next attempt: a client waits out an outage of any length and says why
     (the user can stop it), instead of giving up ``timeout`` after its first try as if the relay
-    had never answered. Any other ending retried before the welcome (the connection lost, the
-    relay full) leaves the deadline as it was and ends ``refusal``: the words at the end name the
-    relay's last answer, not an older one.
+    had never answered; but never past ``give_up`` (``JOIN_GIVE_UP``, 10 min) from the start. Any
+    other ending retried before the welcome (the connection lost, the relay full) leaves the
+    deadline as it was and ends ``refusal``: the words at the end name the relay's last answer,
+    not an older one.
     """
 
-    def __init__(self, now: float, timeout: float = JOIN_TIMEOUT) -> None:
+    def __init__(self, now: float, timeout: float = JOIN_TIMEOUT, give_up: float = JOIN_GIVE_UP) -> None:
         self.timeout = timeout
         self.deadline = now + timeout
+        self._last = now + max(timeout, give_up)
         #: The latest ``cluster_down`` refusal, while nothing else has ended an attempt since; else None.
         self.refusal: ev.Reconnecting | None = None
 
@@ -149,7 +154,7 @@ class JoinWait:
         if not isinstance(event, ev.Reconnecting):
             return
         if event.code == ErrorCode.CLUSTER_DOWN:
-            self.deadline = max(self.deadline, now + event.delay + self.timeout)
+            self.deadline = min(max(self.deadline, now + event.delay + self.timeout), self._last)
             self.refusal = event
         else:
             self.refusal = None

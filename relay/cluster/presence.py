@@ -20,13 +20,17 @@ A Redis that restarted empty (or was flushed) has lost every node's hash at
 once, while the nodes live on: until each writes its list again (at its next
 refresh, within ``REFRESH_INTERVAL``) a snapshot found none of their members,
 and every other node announced them all leaving, and joining again 3 s later.
-So ``presence:epoch`` holds a random token, set by whichever node finds it
-missing; a snapshot that finds another token than its last knows Redis lost
-its data, and a node it saw then that is missing now counts as present, with
-the members it had, until the expiry it last announced (``PRESENCE_TTL`` from
-its last refresh): a live node writes itself again long before, and one that
-died meanwhile leaves when it would have. A node that shut down cleanly
-(``withdraw``) leaves the token alone, so its members leave at once, as before.
+A node missing from ``presence:nodes`` before the expiry it announced is
+missing for one of two reasons: it shut down cleanly (``withdraw``), or Redis
+lost its data (restarted empty, restored from an older save, flushed, or a
+fail-over to a replica behind). ``withdraw`` leaves a tombstone,
+``presence:gone:<node id>``, for ``PRESENCE_TTL``; a Redis that lost its data
+has lost the tombstones too. So a node seen before, missing now, unexpired and
+without a tombstone counts as present, with the members it had, until that
+expiry (``PRESENCE_TTL`` from its last refresh, kept on this process's
+monotonic clock, since the Redis answering now may have another one): a live
+node writes itself again long before, and one that died meanwhile leaves when
+it would have. A node that shut down cleanly leaves at once, as before.
 
 Nothing here runs a thread or keeps time: the relay's timer calls
 ``refresh`` and ``snapshot``; ``departures`` is a pure diff of two snapshots.
@@ -35,8 +39,8 @@ Nothing here runs a thread or keeps time: the relay's timer calls
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import redis
@@ -78,6 +82,7 @@ class Presence:
         *,
         ttl: float = PRESENCE_TTL,
         prefix: str = "susurro:",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not node or ":" in node:
             raise ValueError("a node id is a non-empty string without ':'")
@@ -88,13 +93,11 @@ class Presence:
         #: This node's hash.
         self.key = f"{prefix}presence:{node}".encode()
         self._nodes_key = f"{prefix}presence:nodes".encode()
-        self._epoch_key = f"{prefix}presence:epoch".encode()
+        self._clock = clock
         self._local: dict[str, bytes] = {}
         #: The live node ids the last ``snapshot`` found (members or not), those held over included.
         self.nodes_seen: list[str] = []
-        #: The ``presence:epoch`` token the last snapshot read: another one means Redis lost its data.
-        self._epoch: bytes | None = None
-        #: Each node the last snapshot counted: when its presence expires (Redis clock), and its members.
+        #: Each node the last snapshot counted: when its presence expires (on ``clock``), and its members.
         self._seen: dict[str, tuple[float, dict[str, bytes]]] = {}
         #: Nodes the last snapshot held over: missing from a Redis that lost its data, not yet expired.
         self.held_over: list[str] = []
@@ -106,6 +109,9 @@ class Presence:
 
     def _node_key(self, node: str) -> bytes:
         return f"{self._prefix}presence:{node}".encode()
+
+    def _gone_key(self, node: str) -> bytes:
+        return f"{self._prefix}presence:gone:{node}".encode()
 
     # --- this node ----------------------------------------------------------------------
 
@@ -168,6 +174,7 @@ class Presence:
             with self.client.pipeline(transaction=True) as pipe:
                 pipe.delete(self.key)
                 pipe.zrem(self._nodes_key, self.node.encode())
+                pipe.set(self._gone_key(self.node), b"1", px=self.ttl_ms)  # not held over: it left
                 pipe.execute()
         except redis.RedisError as exc:
             raise PresenceError(f"presence: Redis: {exc}") from None
@@ -178,52 +185,51 @@ class Presence:
         """Node ids refreshed within their TTL (by Redis's clock); the others are dropped."""
         return sorted(self._live()[1])
 
-    def _live(self) -> tuple[float, dict[str, float], bytes]:
-        """Redis's clock now, the live node ids with when each expires, and the epoch token (set if missing)."""
+    def _live(self) -> tuple[float, dict[str, float]]:
+        """Redis's clock now, and the live node ids with when each expires (by that clock)."""
         try:
             seconds, micros = self.client.time()
             cutoff = seconds + micros / 1e6
             with self.client.pipeline(transaction=True) as pipe:
-                pipe.set(self._epoch_key, os.urandom(8).hex().encode(), nx=True)
-                pipe.get(self._epoch_key)
                 pipe.zremrangebyscore(self._nodes_key, "-inf", f"({cutoff!r}")
                 pipe.zrange(self._nodes_key, 0, -1, withscores=True)
-                _, epoch, _, members = pipe.execute()
+                _, members = pipe.execute()
         except redis.RedisError as exc:
             raise PresenceError(f"presence: Redis: {exc}") from None
-        return cutoff, {member.decode(): float(score) for member, score in members}, epoch
+        return cutoff, {member.decode(): float(score) for member, score in members}
 
     def snapshot(self) -> dict[str, Present]:
         """Every member present on any live node, this one included: name → where and what.
 
         A name on two nodes at once (only during a name claim's handover) is
         reported for the node that sorts first, so every node picks the same.
-        A node Redis lost with its data (another epoch), not yet expired as last
-        seen, is counted with the members it had then (see the module's docstring).
+        A node seen before that is missing now, before its expiry and without a
+        tombstone, is counted with the members it had (see the module's docstring).
         """
-        now, live, epoch = self._live()
-        lost = epoch != self._epoch and self._epoch is not None
-        held = sorted(node for node, (expires, _) in self._seen.items() if lost and node not in live and expires > now)
-        if not lost:  # still held over from the restart before, until they expire or write themselves again
-            held = sorted(node for node in self.held_over if node not in live and self._seen[node][0] > now)
-        for node in held:
-            if node not in self.held_over:
-                log.info("cluster-presence-held node=%s (Redis lost it; kept until it expires or writes again)", node)
-        nodes = sorted([*live, *held])
+        redis_now, live = self._live()
+        now = self._clock()
+        missing = sorted(
+            n for n, (expires, _) in self._seen.items() if n not in live and n != self.node and expires > now
+        )
         try:
             with self.client.pipeline(transaction=False) as pipe:
                 for node in live:
                     pipe.hgetall(self._node_key(node))
-                hashes = dict(zip(live, pipe.execute(), strict=True))
+                for node in missing:
+                    pipe.exists(self._gone_key(node))
+                replies = pipe.execute()
         except redis.RedisError as exc:
             raise PresenceError(f"presence: Redis: {exc}") from None
-        seen: dict[str, tuple[float, dict[str, bytes]]] = {}
-        for node in nodes:
-            if node in live:
-                seen[node] = (live[node], {name.decode(): record for name, record in hashes[node].items()})
-            else:
-                seen[node] = self._seen[node]
-        self._epoch, self._seen, self.held_over, self.nodes_seen = epoch, seen, held, nodes
+        hashes = dict(zip(live, replies[: len(live)], strict=True))
+        held = [node for node, gone in zip(missing, replies[len(live) :], strict=True) if not gone]
+        for node in held:
+            if node not in self.held_over:
+                log.info("cluster-presence-held node=%s (Redis lost it; kept until it expires or writes again)", node)
+        seen: dict[str, tuple[float, dict[str, bytes]]] = {node: self._seen[node] for node in held}
+        for node, score in live.items():
+            seen[node] = (now + score - redis_now, {name.decode(): record for name, record in hashes[node].items()})
+        nodes = sorted(seen)
+        self._seen, self.held_over, self.nodes_seen = seen, held, nodes
         present: dict[str, Present] = {}
         for node in nodes:
             for name, record in seen[node][1].items():

@@ -178,6 +178,8 @@ class ClusterRouter:
         self._claimed: dict[str, Connection] = {}
         #: (node, name, connection id there) -> the tag holder for that sender's copies delivered here.
         self._senders: OrderedDict[tuple[str, str, int], Connection] = OrderedDict()
+        #: Nodes whose deliver entries came without their recipients' keys (an older release), said once each.
+        self._unkeyed: set[str] = set()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._publisher: threading.Thread | None = None
@@ -400,6 +402,10 @@ class ClusterRouter:
         # A sender this node had not seen arrive came as a ``RemoteJoined`` just before (``ClusterNode.poll``).
         frames = dict(inbound.frames)
         keys = dict(zip((name for name, _ in inbound.frames), inbound.keys, strict=True)) if inbound.keys else None
+        if keys is None and inbound.frames and inbound.origin not in self._unkeyed:
+            # A node of the release before (a rolling upgrade): its copies go by name, as they did then.
+            self._unkeyed.add(inbound.origin)
+            log.warning("cluster-unkeyed-deliveries origin=%s (copies matched by name only)", inbound.origin)
         found, missing = self.core.roster.lookup(frames)  # one lock for the whole entry
         delivered: list[str] = []
         tag = None if inbound.sender is None else (self._sender(inbound.origin, inbound.sender), inbound.sender.msg_id)
@@ -489,14 +495,17 @@ class ClusterRouter:
             node=where,
         )
         joined = encode(Joined(member=member), max_frame=ABSOLUTE_MAX_FRAME)
+        with self._lock:  # before the roster: a send routed to it as soon as it is joined finds its key
+            self._stand_ins[member.name] = stand_in
         try:
             roster.join(member, stand_in, lambda others: self._local(others, joined))
         except (NameTaken, SessionKeyInUse):
             # Held here too: only while a name moves between nodes; the claim decides who keeps it.
+            with self._lock:
+                if self._stand_ins.get(member.name) is stand_in:
+                    del self._stand_ins[member.name]
             log.info("cluster-skip name=%s node=%s reason=held_here", member.name, where)
             return
-        with self._lock:
-            self._stand_ins[member.name] = stand_in
         log.info("remote-join name=%s node=%s members=%d", member.name, where, len(roster))
 
     def _remote_left(self, name: str) -> None:

@@ -35,6 +35,7 @@ never delivered on Redis's word alone.
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,9 +43,17 @@ from typing import Any
 import msgpack
 import redis
 
-from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, DEFAULT_MAX_RECIPIENTS, MAX_NAME_CHARS, PUBLIC_KEY_SIZE
+from susurro.protocol.limits import (
+    ABSOLUTE_MAX_FRAME,
+    DEFAULT_MAX_RECIPIENTS,
+    MAX_MSG_ID_CHARS,
+    MAX_NAME_CHARS,
+    PUBLIC_KEY_SIZE,
+)
 
 from .errors import RedisUnavailable
+
+log = logging.getLogger("susurro.relay")
 
 #: Entries a node's stream keeps; older ones are trimmed (exactly) as new ones come.
 #: A hostile sender cannot grow another node's stream, or its memory, past this.
@@ -56,8 +65,16 @@ READ_COUNT = 256
 #: Seconds a stream outlives the last write or refresh to it: its reader refreshes it while alive
 #: (``keep``), so only the stream of a node that died, and its unread entries, go away by themselves.
 STREAM_TTL = 60.0
-#: Bytes of one entry: a send's frames fit in one frame of the relay, plus names and framing.
-MAX_ENTRY_BYTES = ABSOLUTE_MAX_FRAME + DEFAULT_MAX_RECIPIENTS * (4 * MAX_NAME_CHARS + 16) + 1024
+#: Bytes of one entry: a send's frames fit in one frame of the relay, plus per copy what the entry and
+#: each deliver frame add to it: the recipient's name twice (in the pair, and as the frame's ``to``)
+#: and the message id, each at 4 UTF-8 bytes a character with its header, the recipient's identity
+#: key (session 9) and framing. Short of this (it counted one name and no key), a maximal send under
+#: a large ``--max-frame`` did not encode, and the publisher lost every entry batched with it.
+MAX_ENTRY_BYTES = (
+    ABSOLUTE_MAX_FRAME
+    + DEFAULT_MAX_RECIPIENTS * (2 * (4 * MAX_NAME_CHARS + 3) + 4 * MAX_MSG_ID_CHARS + PUBLIC_KEY_SIZE + 32)
+    + 1024
+)
 #: Version 2: a ``deliver`` entry names its sender's message and connection (for ``dropped``);
 #: ``notice`` and ``mail`` entries. Every node of a cluster runs the same release; an entry of
 #: another version is skipped, so its recipients are reported not delivered (``no_report``).
@@ -184,6 +201,8 @@ def decode_entry(data: bytes) -> Entry:
     try:
         # Arrays as tuples: a deliver entry's (name, frame) pairs are then the Deliveries' own, not copied.
         body = msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=False)
+        if not isinstance(body, tuple) or len(body) < 4:  # a map's body[:4] is a KeyError from Python 3.12
+            raise BadEntry("an entry is an array of at least four fields")
         version, kind, origin, send_ref = body[:4]
         if version != VERSION or not isinstance(origin, str) or not isinstance(send_ref, int):
             raise BadEntry(f"not a version {VERSION} entry")
@@ -321,15 +340,26 @@ class NodeStreams:
         """Any number of entries (several to one node, in order) in one round trip; whether each was stored."""
         if not entries:
             return []
+        # Each encoded first: one that does not (over MAX_ENTRY_BYTES) is not stored, and the rest of the
+        # batch (other senders' copies, reports, notices) still goes.
+        packed: list[tuple[str, bytes | None]] = []
+        for node, entry in entries:
+            try:
+                packed.append((node, encode_entry(entry)))
+            except ValueError as exc:
+                log.warning("cluster-entry-too-large node=%s kind=%s error=%s", node, type(entry).__name__, exc)
+                packed.append((node, None))
+        sent = [(node, data) for node, data in packed if data is not None]
         try:
             with self.client.pipeline(transaction=False) as pipe:
-                for node, entry in entries:
-                    pipe.xadd(self.stream_key(node), {b"e": encode_entry(entry)}, maxlen=self.maxlen, approximate=False)
+                for node, data in sent:
+                    pipe.xadd(self.stream_key(node), {b"e": data}, maxlen=self.maxlen, approximate=False)
                     pipe.pexpire(self.stream_key(node), self._ttl_ms)
-                replies = pipe.execute(raise_on_error=False)
+                replies = pipe.execute(raise_on_error=False) if sent else []
         except redis.RedisError as exc:
             raise StreamError(f"cross-node delivery: Redis: {exc}") from None
-        return [not isinstance(reply, Exception) for reply in replies[0::2]]
+        stored = iter([not isinstance(reply, Exception) for reply in replies[0::2]])
+        return [data is not None and next(stored) for _, data in packed]
 
     def keep(self) -> None:
         """This node is alive: its stream does not expire; and what it has read is handed over, so Redis

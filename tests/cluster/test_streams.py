@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from susurro.crypto import BoxCache, IdentityKey, Recipient, SessionKey, open_message, seal_message
-from susurro.protocol import RELAY_FRAMES, Deliver, FrameDecoder, decode_frame, encode
-from susurro.protocol.limits import ABSOLUTE_MAX_FRAME
+from susurro.protocol import RELAY_FRAMES, Deliver, FrameDecoder, Send, decode_frame, encode
+from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, DEFAULT_MAX_RECIPIENTS, MAX_MSG_ID_CHARS, MAX_NAME_CHARS
 from susurro.relay.cluster.connect import open_redis
 from susurro.relay.cluster.streams import (
     MAX_ENTRY_BYTES,
@@ -25,6 +25,7 @@ from susurro.relay.cluster.streams import (
     Notice,
     Pending,
     Report,
+    Sender,
     StreamError,
     decode_entry,
     encode_entry,
@@ -276,3 +277,34 @@ def test_a_deliver_entry_carries_its_recipients_keys_and_one_without_keys_still_
         body = [VERSION, "deliver", "n1", 4, [list(pair) for pair in frames], None, keys]
         with pytest.raises(BadEntry):
             decode_entry(msgpack.packb(body, use_bin_type=True))
+
+
+def test_a_maximal_send_to_every_recipient_fits_in_one_entry() -> None:
+    """review-s9-tidy 2: the budget counted one name a copy and no key; the largest send the relay takes
+    (ABSOLUTE_MAX_FRAME, 256 recipients, the longest names in 4-byte characters, the longest id) did not encode."""
+    sender_name, msg_id = "\U0001f600" * MAX_NAME_CHARS, "i" * MAX_MSG_ID_CHARS  # an id is ASCII
+    names = [f"{i:03d}" + "\U0001f600" * (MAX_NAME_CHARS - 3) for i in range(DEFAULT_MAX_RECIPIENTS)]
+    empty = len(encode(Send(id=msg_id, to=dict.fromkeys(names, b"x")), max_frame=ABSOLUTE_MAX_FRAME))
+    ct = bytes((ABSOLUTE_MAX_FRAME - empty) // DEFAULT_MAX_RECIPIENTS)
+    assert len(encode(Send(id=msg_id, to=dict.fromkeys(names, ct)), max_frame=ABSOLUTE_MAX_FRAME)) <= ABSOLUTE_MAX_FRAME
+    frame = encode(Deliver(sender=sender_name, id=msg_id, ct=ct), max_frame=ABSOLUTE_MAX_FRAME)
+    entry = Deliveries(
+        origin="n" * 64,
+        send_ref=2**62,
+        frames=tuple((name, frame) for name in names),
+        sender=Sender(sender_name, msg_id, 2**62, bytes(2048)),
+        keys=tuple(bytes([i]) * 32 for i in range(DEFAULT_MAX_RECIPIENTS)),
+    )
+    assert decode_entry(encode_entry(entry)) == entry
+
+
+def test_an_entry_that_does_not_encode_is_not_stored_and_the_rest_of_its_batch_is(redis_server: RedisServer) -> None:
+    """review-s9-tidy 2: encode_entry raised inside the pipeline, so the publisher lost its whole batch
+    (other senders' copies, reports of copies delivered, notices) and slept a second."""
+    n1 = NodeStreams(open_redis(redis_server.url), "n1")
+    n2 = NodeStreams(open_redis(redis_server.url), "n2")
+    n2.start()
+    too_big = Deliveries(origin="n1", send_ref=1, frames=(("bob", bytes(MAX_ENTRY_BYTES)),))
+    report = Report(origin="n2", send_ref=7, delivered=("carol",), missing=())
+    assert n1.publish_all([("n2", deliveries(1, "alice")), ("n2", too_big), ("n2", report)]) == [True, False, True]
+    assert n2.read() == [deliveries(1, "alice"), report]

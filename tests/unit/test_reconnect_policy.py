@@ -154,3 +154,15 @@ def test_a_refusal_never_brings_the_deadline_closer() -> None:
     wait.seen(refused(30.0), 1.0)
     wait.seen(refused(0.5), 2.0)
     assert wait.deadline == 51.0
+
+
+def test_refusals_never_keep_a_first_join_waiting_past_its_overall_bound() -> None:
+    """A relay that only ever answers cluster_down (broken, or hostile) would otherwise keep a script
+    waiting for ever; the wait ends at give_up from the start, in the refusal's words."""
+    wait = JoinWait(0.0, timeout=20.0, give_up=100.0)
+    now = 0.0
+    while not wait.expired(now):
+        wait.seen(refused(30.0), now)
+        now += 30.0
+    assert wait.deadline == 100.0 and 100.0 <= now <= 130.0
+    assert "the relay's words" in wait.gave_up()
