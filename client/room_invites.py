@@ -594,6 +594,19 @@ class InviteDesk:
                 self._withheld.discard(room_id)
         return lost
 
+    def fetch_lost(self, room_id: bytes) -> None:
+        """A fetch from ``create`` of a room we did not ask for (a push's, a room message's) was lost with the
+        connection, before anything of the room was verified: it waits its turn to be checked, by id, after
+        the checks under way (the relay pushes nothing again, so an add pushed just before the drop was
+        otherwise never offered: review s9-fixes finding 1). Not if it is not ``wanted`` (declined, pending
+        and not to be checked again, or queued already), nor past the places to wait (its next push asks
+        again, as for any push let go)."""
+        if not self.wanted(room_id):
+            return
+        if len(self.checking) + len(self._starting) + len(self._waiting) >= MAX_CHECKING_ROOMS + MAX_WAITING_CHECKS:
+            return
+        self._waiting[room_id] = None
+
     def alerts(self, room_id: bytes, events: list[ev.Event]) -> list[ev.Event]:
         """Of a checked room's events, one integrity warning at most (its log does not verify, or forks):
         its members, adds, presence and key mismatches are nobody's business until the user accepts (a
@@ -694,8 +707,9 @@ class InviteDesk:
         return [RoomAlert(kind=RoomWarning.REFUSED, detail=detail, room=pending.label, room_id=room_id)]
 
     def overdue_checks(self, now: float) -> list[bytes]:
-        """On a tick: the rooms whose check has held its place ``CHECK_WAIT`` seconds or more (timed from the
-        first tick that saw the place taken: no clock here, and a second late at most)."""
+        """On a tick: the rooms whose check has held its place ``CHECK_WAIT`` seconds or more, timed from the
+        first tick that saw the place taken, or that followed the check's last page that moved its head
+        (``progressed``): no clock here, and a second late at most."""
         places = [*self.checking, *sorted(self._starting)]
         self._check_since = {room_id: self._check_since.get(room_id, now) for room_id in places}
         return [room_id for room_id, since in self._check_since.items() if now - since >= CHECK_WAIT]

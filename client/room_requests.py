@@ -128,6 +128,16 @@ class RoomRequests:
         """A fetch of this room's log is on its way (its answer may still bring the entries we lack)."""
         return room_id in self._fetching.values()
 
+    def lost(self) -> list[bytes]:
+        """The connection ended: every fetch out went on it, and none will be answered now (the next
+        connection never answers the old request ids). The rooms they asked for, oldest first and once
+        each; nothing is awaited for them any more (review s9-fixes finding 1: a push's fetch lost so kept
+        ``catching_up`` true, and every later push of the room fetched nothing, for the whole process)."""
+        rooms = list(dict.fromkeys(self._fetching.values()))
+        self._fetching.clear()
+        self._fetch_from.clear()
+        return rooms
+
     def give_up(self, room_id: bytes) -> None:
         """Stop awaiting this room's fetches (they went unanswered too long)."""
         self._fetching = {rid: room for rid, room in self._fetching.items() if room != room_id}

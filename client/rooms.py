@@ -138,8 +138,11 @@ class RoomBook(VerifiedRooms):
         if room is None:
             if created is not None:  # our create's answer: we hold the entry
                 entries, from_seq = [created], 0
-            if answered.fetched is None and isinstance(frame, RoomLog) and self.invites.gave_up(frame.room):
-                return [], []  # the late answer of a check given up (``CHECK_WAIT``): said, not started again
+            late = answered.fetched is None and answered.sought is None and created is None and own is None
+            if late and isinstance(frame, RoomLog) and self.invites.gave_up(frame.room):
+                # The late answer of a check given up (``CHECK_WAIT``): said, not started again. Never an answer
+                # to a request of ours: the /join the warning told the user to type (review s9-fixes finding 2).
+                return [], []
             if isinstance(frame, RoomUpdate) and self.invites.pushed(frame.room, frame.head_seq):
                 return [], self._push_fetch(frame.room)  # a pending invitation moved: checked again
             if not consent and answered.sought is None and not self.invites.wanted(frame.room):
@@ -367,26 +370,34 @@ class RoomBook(VerifiedRooms):
         """After a reconnect (and at the first welcome): fetch every room we are in from our head; sends
         to it wait for the answer. Rooms accepted whose log has not reached the relay's head are fetched
         again too (from ``create`` if not followed yet), and then the rooms waiting to be checked (the
-        invitations restored from the last run among them).
+        invitations restored from the last run among them). Every other fetch out was lost with the
+        connection too: a ``/join``'s is sent again, and a push's (a room nothing is verified of) waits its
+        turn to be checked, so neither blocks that room's later fetches nor is lost.
 
         While we were away the relay pushed us nothing, so our head may miss a
         removal; sealing at it would reach the removed member (spec review S4,
         finding 11).
         """
         out: list[Frame] = []
-        for room_id in self.invites.reconnected():  # the checks' fetches were lost with the connection
-            self._requests.give_up(room_id)  # (they wait again, and are fetched from create in turn)
+        lost = self._requests.lost()  # every fetch out went on the connection that ended: none is awaited now
+        self.invites.reconnected()  # the checks under way wait again, first, and are fetched from create in turn
         for room_id, room in self._rooms.items():
             # An accepted room's log still paging may not name us yet: it is fetched on all the same.
             if self.identity.public in room.state.members or self.invites.consenting(room_id):
-                self._requests.give_up(room_id)  # the answers on their way were lost with the connection
                 request = self.fetch(room_id, room.state.head.seq + 1)
                 room.refreshing = request.id
                 out.append(request)
-        for room_id in self.invites.accepting():  # accepted, first page lost (a drop, a quit, a crash)
+        accepting = self.invites.accepting()
+        for room_id in accepting:  # accepted, first page lost (a drop, a quit, a crash)
             if room_id not in self._rooms:
-                self._requests.give_up(room_id)
                 out.append(self.fetch(room_id, 0))
+        for room_id in lost:  # the other fetches lost: asked again, or checked in turn (review s9-fixes 1)
+            if room_id in self._rooms or room_id in accepting:
+                continue  # asked for above
+            if self.invites.consenting(room_id):
+                out.append(self.fetch(room_id, 0))  # the user's /join: its log from create, as asked
+            else:
+                self.invites.fetch_lost(room_id)  # pushed to us (or named by a message): waits to be checked
         return out + self._next_checks()
 
     def _on_error(self, error: RoomError) -> tuple[list[ev.Event], list[Frame]]:
@@ -420,6 +431,10 @@ class RoomBook(VerifiedRooms):
                     detail += f"; it is asked for again when the connection is back (or type /join {accepted.label})"
             if accepted is not None:
                 label = accepted.label
+            elif not self.invites.consenting(target) and not self.invites.say_once(target):
+                # A room we did not ask for (a check's page, a push's fetch): a relay refusing it at each push
+                # would repeat the warning at wire speed; once a connection (review s9-fixes finding 5).
+                return [], []
         alert = RoomAlert(kind=RoomWarning.REFUSED, detail=detail, room=label, room_id=target or b"")
         return [alert], []
 
