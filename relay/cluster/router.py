@@ -506,6 +506,17 @@ class ClusterRouter:
                     del self._stand_ins[member.name]
             log.info("cluster-skip name=%s node=%s reason=held_here", member.name, where)
             return
+        with self._lock:
+            # An admit on an I/O thread may have claimed the name (or the key) between the recording and the join,
+            # and swept the stand-in while it was not joined yet (its roster.leave found nothing). Kept in the
+            # roster but no longer in _stand_ins, no RemoteLeft could remove it: a ghost member, and the name
+            # refused here until a restart. The claim says the event was stale: it leaves at once.
+            swept = self._stand_ins.get(member.name) is not stand_in
+        if swept:
+            left = encode(Left(name=member.name))
+            roster.leave(member.name, stand_in, lambda others: self._local(others, left))
+            log.info("cluster-skip name=%s node=%s reason=claimed_here", member.name, where)
+            return
         log.info("remote-join name=%s node=%s members=%d", member.name, where, len(roster))
 
     def _remote_left(self, name: str) -> None:

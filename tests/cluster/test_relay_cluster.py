@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,12 +41,15 @@ from susurro.protocol import (
     Joined,
     Left,
     MailEnd,
+    Member,
     PrekeysHeld,
     Welcome,
     name_key,
 )
 from susurro.relay import RelayConfig, RelayServer
+from susurro.relay.cluster.node import RemoteJoined
 from susurro.relay.cluster.presence import REFRESH_INTERVAL, PresenceError
+from susurro.relay.core import Connection
 from tests.helpers.hostile_client import Closed, HostileClient, NoFrame, connect, joined_client
 from tests.helpers.redis_server import RedisServer
 from tests.helpers.system import arrivals, wait_until
@@ -187,6 +191,87 @@ def test_a_key_that_left_one_node_joins_the_other_under_another_name_at_once(
             laptop.send_frame(laptop.make_hello("alice-laptop", identity=identity))
             welcome = laptop.expect_frame(Welcome, skip=("joined", "left"))
             assert isinstance(welcome, Welcome) and welcome.name == "alice-laptop"
+
+
+class _RosterSeen:
+    """The core's roster as the router sees it, with its ``join`` replaced (the roster is compiled)."""
+
+    def __init__(self, real: Any, join: Callable[..., None]) -> None:
+        self._real, self.join = real, join
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def __len__(self) -> int:
+        return len(self._real)
+
+
+class _CoreSeen:
+    """The core as the router sees it, with that roster."""
+
+    def __init__(self, real: Any, roster: _RosterSeen) -> None:
+        self._real, self.roster = real, roster
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def test_a_stand_in_swept_by_an_admit_before_it_joined_the_roster_leaves_it_at_once(
+    cluster: Callable[..., RelayServer], redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """review-s9-fixes 3: node 1's cluster thread records a stand-in for bob (on node 2) and, before it joins
+    the roster, bob moves: his hello on node 1 wins the claim and the admit sweeps the stand-in (not joined
+    yet, so nothing leaves the roster); the stand-in then joins, and bob's own join meets it: name_taken. The
+    stand-in stayed in the roster with no record of it, which no RemoteLeft could remove: a ghost bob on
+    node 1, and his name refused there until a restart. Now the cluster thread finds it swept after its join
+    and takes it out at once, so bob's join goes through. The threads are held to exactly that order: the
+    stand-in's join waits for the sweep, and the admit returns once the announcement is handled."""
+    node1, node2 = cluster(), cluster()
+    router = node1.cluster
+    assert router is not None
+    recorded = threading.Event()  # the cluster thread has recorded bob's stand-in and waits to join it
+    swept = threading.Event()  # bob's hello on node 1 won the claim and the admit swept the stand-in
+    handled = threading.Event()  # the cluster thread is done with the announcement
+    real_join, real_left, real_joined = router.core.roster.join, router._remote_left, router._remote_joined
+
+    def join(joiner: Member, peer: Connection, announce: Callable[..., None]) -> None:
+        if joiner.name == "bob" and peer.node is not None and not recorded.is_set():
+            recorded.set()
+            assert swept.wait(CROSS_NODE_WAIT), "bob's hello on node 1 to be admitted"
+        real_join(joiner, peer, announce)
+
+    def remote_left(name: str) -> None:
+        real_left(name)
+        if name == "bob" and recorded.is_set() and not swept.is_set():  # the admit's sweep, on an I/O thread
+            swept.set()
+            handled.wait(CROSS_NODE_WAIT)
+
+    def remote_joined(event: RemoteJoined) -> None:
+        real_joined(event)
+        if event.name == "bob":
+            handled.set()
+
+    monkeypatch.setattr(router, "_core", _CoreSeen(router.core, _RosterSeen(router.core.roster, join)))
+    monkeypatch.setattr(router, "_remote_left", remote_left)
+    monkeypatch.setattr(router, "_remote_joined", remote_joined)
+    with member(node1, "alice") as alice:
+        first = member(node2, "bob")
+        assert first.identity is not None
+        identity = first.identity
+        assert recorded.wait(CROSS_NODE_WAIT), "node 1 to hear of bob"
+        first.close()  # node 2 frees his claims at once
+        claims = [b"susurro:name:bob", b"susurro:identity:" + identity.public.hex().encode()]
+        with redis_server.client() as raw:
+            wait_until(lambda: not raw.exists(*claims), "node 2 to free bob's claims")
+        with connect(node1) as moved:
+            moved.send_frame(moved.make_hello("bob", identity=identity))
+            welcome = moved.expect_frame(Welcome, skip=("joined", "left"))  # name_taken with the ghost
+            assert isinstance(welcome, Welcome) and welcome.name == "bob"
+            assert swept.is_set() and handled.is_set()
+            for kind in (Joined, Left, Joined):  # the stand-in came and went, then bob joined here
+                next_of(alice, kind, skip=())
+            found, _ = node1.core.roster.lookup(["bob"])
+            assert [peer.node for _, _, peer in found] == [None]
 
 
 def test_a_node_that_stops_is_seen_leaving(cluster: Callable[..., RelayServer]) -> None:
