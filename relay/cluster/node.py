@@ -49,7 +49,7 @@ import redis
 from .errors import RedisUnavailable
 from .names import ClaimError, NameClaims, holder_id
 from .presence import PRESENCE_TTL, REFRESH_INTERVAL, Presence, Present, arrivals, departures
-from .streams import REPORT_TIMEOUT, Deliveries, MailWaiting, NodeStreams, Notice, Pending, Report, Sender
+from .streams import REPORT_TIMEOUT, Deliveries, MailWaiting, NodeStreams, Notice, Pending, Report, Sender, Stored
 
 log = logging.getLogger("susurro.relay")
 
@@ -65,7 +65,8 @@ class Reason(enum.Enum):
     #: The recipient's node did not answer within ``REPORT_TIMEOUT`` (it died, or Redis lost the entry).
     NO_REPORT = "no_report"
     #: The recipient's node could not queue the copy (the member's queue was full, or it had just left,
-    #: or the name is held there now by another identity key than the member this node routed to).
+    #: or the name is held there now by another identity key than the member this node routed to); or
+    #: the copies were too large to cross as one stream entry (no send within the relay's limits is).
     REFUSED = "refused"
 
 
@@ -360,8 +361,8 @@ class ClusterNode:
             for out in batch:
                 self._queue.put(out)  # the publisher thread reports a failure as an ``Outcome``
             return unreachable
-        for out in self._publish(batch):
-            unreachable.update(dict.fromkeys(out.names, Reason.CLUSTER_DOWN))
+        for out, reason in self._publish(batch):
+            unreachable.update(dict.fromkeys(out.names, reason))
         return unreachable
 
     def answer(self, inbound: Inbound, delivered: Sequence[str], missing: Sequence[str]) -> None:
@@ -427,23 +428,29 @@ class ClusterNode:
         else:
             self._publish(batch)
 
-    def _publish(self, batch: Sequence[_Out]) -> list[_Out]:
-        """Publish ``batch`` in one round trip; the deliveries that were not stored, their names no longer awaited."""
+    def _publish(self, batch: Sequence[_Out]) -> list[tuple[_Out, Reason]]:
+        """Publish ``batch`` in one round trip; the deliveries that were not stored, their names no longer
+        awaited, each with why: ``cluster_down`` when Redis did not take it, ``refused`` for one too large
+        to be an entry (Redis is fine: no send within the relay's limits is, ``MAX_ENTRY_BYTES``)."""
         try:
             stored = self.streams.publish_all([(out.node, out.entry) for out in batch]) if self.up else []
         except RedisUnavailable as exc:
             self._outage(exc)
             stored = []
-        failed = [out for out, ok in itertools.zip_longest(batch, stored, fillvalue=False) if not ok]
+        failed = [
+            (out, Reason.REFUSED if result is Stored.TOO_LARGE else Reason.CLUSTER_DOWN)
+            for out, result in itertools.zip_longest(batch, stored, fillvalue=Stored.FAILED)
+            if result is not Stored.STORED
+        ]
         with self._lock:
-            for out in failed:
+            for out, _ in failed:
                 if isinstance(out.entry, Deliveries):
                     out.names = self.pending.fail(out.entry.send_ref, out.names)
-        return [out for out in failed if out.names]
+        return [(out, reason) for out, reason in failed if out.names]
 
     def publish_queued(self, timeout: float) -> None:
         """The publisher thread's step: wait up to ``timeout`` for sends and reports, publish all that are
-        queued in one round trip. A send not stored becomes an ``Outcome`` (not delivered: Redis is down)."""
+        queued in one round trip. A send not stored becomes an ``Outcome`` (not delivered, and why)."""
         assert self._queue is not None, "made without a publish queue"
         try:
             batch = [self._queue.get(timeout=timeout)]
@@ -457,9 +464,9 @@ class ClusterNode:
         failed = self._publish(batch)
         if failed:
             with self._lock:
-                for out in failed:
+                for out, reason in failed:
                     assert isinstance(out.entry, Deliveries)
-                    self._events.append(Outcome(out.entry.send_ref, (), tuple(out.names), Reason.CLUSTER_DOWN))
+                    self._events.append(Outcome(out.entry.send_ref, (), tuple(out.names), reason))
 
     # --- the cluster thread -----------------------------------------------------------
 

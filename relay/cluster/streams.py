@@ -45,9 +45,9 @@ import redis
 
 from susurro.protocol.limits import (
     ABSOLUTE_MAX_FRAME,
-    DEFAULT_MAX_RECIPIENTS,
     MAX_MSG_ID_CHARS,
     MAX_NAME_CHARS,
+    MAX_RECIPIENTS,
     PUBLIC_KEY_SIZE,
 )
 
@@ -66,13 +66,14 @@ READ_COUNT = 256
 #: (``keep``), so only the stream of a node that died, and its unread entries, go away by themselves.
 STREAM_TTL = 60.0
 #: Bytes of one entry: a send's frames fit in one frame of the relay, plus per copy what the entry and
-#: each deliver frame add to it: the recipient's name twice (in the pair, and as the frame's ``to``)
-#: and the message id, each at 4 UTF-8 bytes a character with its header, the recipient's identity
-#: key (session 9) and framing. Short of this (it counted one name and no key), a maximal send under
-#: a large ``--max-frame`` did not encode, and the publisher lost every entry batched with it.
+#: each deliver frame add to it: the recipient's name in the pair and the sender's name (the frame's
+#: ``from``) and the message id, each at 4 UTF-8 bytes a character with its header, the recipient's
+#: identity key (session 9) and framing; for as many copies as any relay may be configured to take
+#: (``--max-recipients`` goes to ``MAX_RECIPIENTS``, 1,024: counted at the default 256, a maximal send to
+#: 1,024 names on other nodes did not encode, and its recipients were said ``cluster_down``).
 MAX_ENTRY_BYTES = (
     ABSOLUTE_MAX_FRAME
-    + DEFAULT_MAX_RECIPIENTS * (2 * (4 * MAX_NAME_CHARS + 3) + 4 * MAX_MSG_ID_CHARS + PUBLIC_KEY_SIZE + 32)
+    + MAX_RECIPIENTS * (2 * (4 * MAX_NAME_CHARS + 3) + 4 * MAX_MSG_ID_CHARS + PUBLIC_KEY_SIZE + 32)
     + 1024
 )
 #: Version 2: a ``deliver`` entry names its sender's message and connection (for ``dropped``);
@@ -92,6 +93,17 @@ class StreamError(RedisUnavailable):
 
 class BadEntry(Exception):
     """An entry that is not one this code writes (another version, or written by something else)."""
+
+
+class Stored(enum.Enum):
+    """What became of one entry handed to ``NodeStreams.publish_all``."""
+
+    STORED = "stored"
+    #: Redis answered the ``XADD`` with an error (out of memory, say): its recipients are ``cluster_down``.
+    FAILED = "failed"
+    #: It does not encode within ``MAX_ENTRY_BYTES`` (no send within the relay's limits does), so it was
+    #: never sent: not Redis's doing, and its recipients are not said ``cluster_down``.
+    TOO_LARGE = "too_large"
 
 
 class Kind(enum.Enum):
@@ -331,13 +343,13 @@ class NodeStreams:
     def stream_key(self, node: str) -> bytes:
         return f"{self._prefix}stream:{node}".encode()
 
-    def publish(self, entries: Mapping[str, Entry]) -> dict[str, bool]:
-        """One ``XADD`` per destination node, in one round trip; whether each was stored."""
+    def publish(self, entries: Mapping[str, Entry]) -> dict[str, Stored]:
+        """One ``XADD`` per destination node, in one round trip; what became of each."""
         nodes = list(entries)
         return dict(zip(nodes, self.publish_all([(node, entries[node]) for node in nodes]), strict=True))
 
-    def publish_all(self, entries: Sequence[tuple[str, Entry]]) -> list[bool]:
-        """Any number of entries (several to one node, in order) in one round trip; whether each was stored."""
+    def publish_all(self, entries: Sequence[tuple[str, Entry]]) -> list[Stored]:
+        """Any number of entries (several to one node, in order) in one round trip; what became of each."""
         if not entries:
             return []
         # Each encoded first: one that does not (over MAX_ENTRY_BYTES) is not stored, and the rest of the
@@ -358,8 +370,8 @@ class NodeStreams:
                 replies = pipe.execute(raise_on_error=False) if sent else []
         except redis.RedisError as exc:
             raise StreamError(f"cross-node delivery: Redis: {exc}") from None
-        stored = iter([not isinstance(reply, Exception) for reply in replies[0::2]])
-        return [data is not None and next(stored) for _, data in packed]
+        stored = iter([Stored.FAILED if isinstance(reply, Exception) else Stored.STORED for reply in replies[0::2]])
+        return [Stored.TOO_LARGE if data is None else next(stored) for _, data in packed]
 
     def keep(self) -> None:
         """This node is alive: its stream does not expire; and what it has read is handed over, so Redis

@@ -21,7 +21,7 @@ from susurro.relay.cluster.node import (
     RemoteJoined,
     RemoteLeft,
 )
-from susurro.relay.cluster.streams import Sender
+from susurro.relay.cluster.streams import MAX_ENTRY_BYTES, Sender
 from tests.helpers.redis_server import RedisServer
 from tests.helpers.system import wait_until
 
@@ -137,6 +137,24 @@ def test_redis_down_reports_not_delivered_once_then_recovers(redis_factory: Call
     assert node1.send(4, {"bob": b"again"}, now=3) == {}
     (inbound,) = of(Inbound, node2.poll(now=3))
     assert isinstance(inbound, Inbound) and inbound.frames == (("bob", b"again"),)
+
+
+def test_copies_too_large_to_cross_are_refused_not_said_cluster_down(redis_server: RedisServer) -> None:
+    """review-s9-fixes 4: an entry over MAX_ENTRY_BYTES is not stored, and its recipients were said
+    cluster_down ("the relay cannot reach the store it shares"), untrue: Redis is fine. They are refused, at
+    once (publishing at once) or as an Outcome (the relay's publisher thread); the node stays up."""
+    node1, node2 = two_nodes(redis_server)
+    assert node1.send(5, {"bob": bytes(MAX_ENTRY_BYTES)}, now=0) == {"bob": Reason.REFUSED}
+    assert len(node1.pending) == 0 and node1.up
+    queued = ClusterNode(open_redis(redis_server.url, redis_server.password), "n3", refresh_interval=0, queued=True)
+    queued.start()
+    queued.poll(now=0)
+    assert queued.where("bob") == "n2"
+    assert queued.send(6, {"bob": bytes(MAX_ENTRY_BYTES), "carol": b"f"}, now=0) == {}
+    queued.publish_queued(1.0)
+    assert of(Outcome, queued.poll(now=0)) == [Outcome(6, (), ("bob", "carol"), Reason.REFUSED)]
+    assert queued.up
+    assert of(Inbound, node2.poll(now=0)) == []
 
 
 def test_a_refresh_renews_the_name_claims_before_the_presence(redis_server: RedisServer) -> None:

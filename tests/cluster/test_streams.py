@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 
 from susurro.crypto import BoxCache, IdentityKey, Recipient, SessionKey, open_message, seal_message
 from susurro.protocol import RELAY_FRAMES, Deliver, FrameDecoder, Send, decode_frame, encode
-from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, DEFAULT_MAX_RECIPIENTS, MAX_MSG_ID_CHARS, MAX_NAME_CHARS
+from susurro.protocol.limits import (
+    ABSOLUTE_MAX_FRAME,
+    DEFAULT_MAX_RECIPIENTS,
+    MAX_MSG_ID_CHARS,
+    MAX_NAME_CHARS,
+    MAX_RECIPIENTS,
+)
 from susurro.relay.cluster.connect import open_redis
 from susurro.relay.cluster.streams import (
     MAX_ENTRY_BYTES,
@@ -26,6 +32,7 @@ from susurro.relay.cluster.streams import (
     Pending,
     Report,
     Sender,
+    Stored,
     StreamError,
     decode_entry,
     encode_entry,
@@ -49,7 +56,7 @@ def deliveries(ref: int, *names: str, origin: str = "n1") -> Deliveries:
 def test_a_send_costs_one_entry_per_destination_node_with_only_its_frames(redis_server: RedisServer) -> None:
     n1, n2, n3 = streams(redis_server, "n1"), streams(redis_server, "n2"), streams(redis_server, "n3")
     stored = n1.publish({"n2": deliveries(7, "bob", "carol", "dave"), "n3": deliveries(7, "erin")})
-    assert stored == {"n2": True, "n3": True}
+    assert stored == {"n2": Stored.STORED, "n3": Stored.STORED}
     with redis_server.client() as raw:
         assert raw.xlen(n1.stream_key("n2")) == 1 and raw.xlen(n1.stream_key("n3")) == 1
         assert not raw.exists(n1.stream_key("n1"))
@@ -279,13 +286,16 @@ def test_a_deliver_entry_carries_its_recipients_keys_and_one_without_keys_still_
             decode_entry(msgpack.packb(body, use_bin_type=True))
 
 
-def test_a_maximal_send_to_every_recipient_fits_in_one_entry() -> None:
+@pytest.mark.parametrize("recipients", [DEFAULT_MAX_RECIPIENTS, MAX_RECIPIENTS])
+def test_a_maximal_send_to_every_recipient_fits_in_one_entry(recipients: int) -> None:
     """review-s9-tidy 2: the budget counted one name a copy and no key; the largest send the relay takes
-    (ABSOLUTE_MAX_FRAME, 256 recipients, the longest names in 4-byte characters, the longest id) did not encode."""
+    (ABSOLUTE_MAX_FRAME, 256 recipients, the longest names in 4-byte characters, the longest id) did not encode.
+    review-s9-fixes 4: the budget then counted the default 256 copies, but ``--max-recipients`` goes to 1,024,
+    and such a send to 1,024 names on other nodes did not encode either."""
     sender_name, msg_id = "\U0001f600" * MAX_NAME_CHARS, "i" * MAX_MSG_ID_CHARS  # an id is ASCII
-    names = [f"{i:03d}" + "\U0001f600" * (MAX_NAME_CHARS - 3) for i in range(DEFAULT_MAX_RECIPIENTS)]
+    names = [f"{i:04d}" + "\U0001f600" * (MAX_NAME_CHARS - 4) for i in range(recipients)]
     empty = len(encode(Send(id=msg_id, to=dict.fromkeys(names, b"x")), max_frame=ABSOLUTE_MAX_FRAME))
-    ct = bytes((ABSOLUTE_MAX_FRAME - empty) // DEFAULT_MAX_RECIPIENTS)
+    ct = bytes((ABSOLUTE_MAX_FRAME - empty) // recipients)
     assert len(encode(Send(id=msg_id, to=dict.fromkeys(names, ct)), max_frame=ABSOLUTE_MAX_FRAME)) <= ABSOLUTE_MAX_FRAME
     frame = encode(Deliver(sender=sender_name, id=msg_id, ct=ct), max_frame=ABSOLUTE_MAX_FRAME)
     entry = Deliveries(
@@ -293,7 +303,7 @@ def test_a_maximal_send_to_every_recipient_fits_in_one_entry() -> None:
         send_ref=2**62,
         frames=tuple((name, frame) for name in names),
         sender=Sender(sender_name, msg_id, 2**62, bytes(2048)),
-        keys=tuple(bytes([i]) * 32 for i in range(DEFAULT_MAX_RECIPIENTS)),
+        keys=tuple(i.to_bytes(2, "big") * 16 for i in range(recipients)),
     )
     assert decode_entry(encode_entry(entry)) == entry
 
@@ -306,5 +316,6 @@ def test_an_entry_that_does_not_encode_is_not_stored_and_the_rest_of_its_batch_i
     n2.start()
     too_big = Deliveries(origin="n1", send_ref=1, frames=(("bob", bytes(MAX_ENTRY_BYTES)),))
     report = Report(origin="n2", send_ref=7, delivered=("carol",), missing=())
-    assert n1.publish_all([("n2", deliveries(1, "alice")), ("n2", too_big), ("n2", report)]) == [True, False, True]
+    stored = n1.publish_all([("n2", deliveries(1, "alice")), ("n2", too_big), ("n2", report)])
+    assert stored == [Stored.STORED, Stored.TOO_LARGE, Stored.STORED]
     assert n2.read() == [deliveries(1, "alice"), report]
