@@ -28,9 +28,10 @@ fail-over to a replica behind). ``withdraw`` leaves a tombstone,
 has lost the tombstones too. So a node seen before, missing now, unexpired and
 without a tombstone counts as present, with the members it had, until that
 expiry (``PRESENCE_TTL`` from its last refresh, kept on this process's
-monotonic clock, since the Redis answering now may have another one): a live
-node writes itself again long before, and one that died meanwhile leaves when
-it would have. A node that shut down cleanly leaves at once, as before.
+monotonic clock, since the Redis answering now may have another one; less
+``HOLD_MARGIN``, the error of that clock): a live node writes itself again long
+before, and one that died meanwhile leaves when it would have. A node that shut
+down cleanly leaves at once, as before.
 
 Nothing here runs a thread or keeps time: the relay's timer calls
 ``refresh`` and ``snapshot``; ``departures`` is a pure diff of two snapshots.
@@ -58,6 +59,10 @@ REFRESH_INTERVAL = 3.0
 MAX_MEMBERS_PER_NODE = 100_000
 #: Bytes of one member's record (a ``member`` announcement is a few hundred bytes).
 MAX_RECORD_BYTES = 2048
+#: Seconds of its expiry a node missing from Redis must have left to be held over (``snapshot``): more
+#: than the error of keeping it on this process's clock (a round trip), far less than the 7 s or more a
+#: live node Redis lost has left.
+HOLD_MARGIN = 0.5
 
 
 class PresenceError(RedisUnavailable):
@@ -168,13 +173,26 @@ class Presence:
             raise PresenceError(f"presence: Redis: {exc}") from None
 
     def withdraw(self) -> None:
-        """A clean shutdown: this node's members leave at once instead of after the TTL."""
+        """A clean shutdown: this node's members leave at once instead of after the TTL.
+
+        A full Redis (``noeviction``, as deploy/redis.conf sets it) refuses the tombstone's ``SET``, and
+        any command queued in a ``MULTI``: in one transaction the ``EXEC`` failed whole, so the hash stayed
+        and the relay's claims were not released (``ClusterNode.close``). The tombstone goes first and
+        alone (without it the others hold this node over until its expiry, 10 s, no more; set before the
+        ``ZREM``, no snapshot finds the node gone and unmarked in between), then ``DEL`` and ``ZREM``,
+        which need no memory, in a pipeline that is not a transaction (between the two, a snapshot finds
+        the node with no members: the same)."""
         self._local.clear()
         try:
-            with self.client.pipeline(transaction=True) as pipe:
+            try:
+                self.client.set(self._gone_key(self.node), b"1", px=self.ttl_ms)  # not held over: it left
+            except redis.ResponseError as exc:  # Redis answered (out of memory): the rest needs no memory
+                log.warning(
+                    "cluster-withdraw-no-tombstone node=%s error=%s (held over until it expires)", self.node, exc
+                )
+            with self.client.pipeline(transaction=False) as pipe:
                 pipe.delete(self.key)
                 pipe.zrem(self._nodes_key, self.node.encode())
-                pipe.set(self._gone_key(self.node), b"1", px=self.ttl_ms)  # not held over: it left
                 pipe.execute()
         except redis.RedisError as exc:
             raise PresenceError(f"presence: Redis: {exc}") from None
@@ -183,12 +201,14 @@ class Presence:
 
     def nodes(self) -> list[str]:
         """Node ids refreshed within their TTL (by Redis's clock); the others are dropped."""
-        return sorted(self._live()[1])
+        return sorted(self._live()[2])
 
-    def _live(self) -> tuple[float, dict[str, float]]:
-        """Redis's clock now, and the live node ids with when each expires (by that clock)."""
+    def _live(self) -> tuple[float, float, dict[str, float]]:
+        """Redis's clock now, this process's clock as it answered, and the live node ids with when each
+        expires (by Redis's clock)."""
         try:
             seconds, micros = self.client.time()
+            local = self._clock()  # before the next round trip, which would count as time left to a node
             cutoff = seconds + micros / 1e6
             with self.client.pipeline(transaction=True) as pipe:
                 pipe.zremrangebyscore(self._nodes_key, "-inf", f"({cutoff!r}")
@@ -196,7 +216,7 @@ class Presence:
                 _, members = pipe.execute()
         except redis.RedisError as exc:
             raise PresenceError(f"presence: Redis: {exc}") from None
-        return cutoff, {member.decode(): float(score) for member, score in members}
+        return cutoff, local, {member.decode(): float(score) for member, score in members}
 
     def snapshot(self) -> dict[str, Present]:
         """Every member present on any live node, this one included: name → where and what.
@@ -206,10 +226,14 @@ class Presence:
         A node seen before that is missing now, before its expiry and without a
         tombstone, is counted with the members it had (see the module's docstring).
         """
-        redis_now, live = self._live()
-        now = self._clock()
+        redis_now, now, live = self._live()
+        # A node that died expires from Redis just before its expiry as kept here (the two clocks were read
+        # a round trip apart): not held in that moment (it would be said lost by Redis, untrue), only one with
+        # more than HOLD_MARGIN left, which a node Redis lost has (it refreshed 3 s or less before).
         missing = sorted(
-            n for n, (expires, _) in self._seen.items() if n not in live and n != self.node and expires > now
+            n
+            for n, (expires, _) in self._seen.items()
+            if n not in live and n != self.node and expires > now + HOLD_MARGIN
         )
         try:
             with self.client.pipeline(transaction=False) as pipe:

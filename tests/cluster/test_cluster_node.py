@@ -7,6 +7,9 @@ import hashlib
 import threading
 from collections.abc import Callable
 
+import pytest
+import redis
+
 from susurro.relay.cluster.connect import open_redis
 from susurro.relay.cluster.node import (
     Admission,
@@ -155,6 +158,30 @@ def test_copies_too_large_to_cross_are_refused_not_said_cluster_down(redis_serve
     assert of(Outcome, queued.poll(now=0)) == [Outcome(6, (), ("bob", "carol"), Reason.REFUSED)]
     assert queued.up
     assert of(Inbound, node2.poll(now=0)) == []
+
+
+def test_a_clean_shutdown_under_a_full_redis_still_withdraws_and_frees_its_names(redis_server: RedisServer) -> None:
+    """review-s9-fixes 6: a full Redis (noeviction, as deploy/redis.conf sets it) refuses the tombstone's SET
+    and any command queued in a MULTI, so the withdraw's transaction failed whole: the members stayed listed,
+    and the shutdown skipped releasing the names and keys, so bob moving to node 1 was refused name_taken for
+    up to 10 s. The tombstone now goes alone, DEL and ZREM outside a transaction; without the tombstone node 1
+    only holds node 2's members over until they expire."""
+    node1, node2 = two_nodes(redis_server)
+    with redis_server.client() as raw:
+        raw.config_set("maxmemory-policy", "noeviction")
+        raw.config_set("maxmemory", 1)  # full: every command that may use memory is refused
+        try:
+            with pytest.raises(redis.exceptions.OutOfMemoryError):
+                raw.set(b"probe", b"1")
+            node2.close()
+            assert not raw.exists(b"susurro:presence:n2")
+            assert raw.zscore(b"susurro:presence:nodes", b"n2") is None
+            claims = [b"susurro:name:bob", b"susurro:name:carol"]
+            claims += [b"susurro:identity:" + ik(name).hex().encode() for name in ("bob", "carol")]
+            assert raw.exists(*claims) == 0
+        finally:
+            raw.config_set("maxmemory", 0)
+    assert node1.admit("bob", "bob", "c8", b"bob's member", ik("bob")) is ADMITTED  # free at once
 
 
 def test_a_refresh_renews_the_name_claims_before_the_presence(redis_server: RedisServer) -> None:

@@ -16,6 +16,7 @@ import redis
 from susurro.relay.cluster.connect import open_redis
 from susurro.relay.cluster.names import CLAIM_TTL, ClaimError, NameClaims
 from susurro.relay.cluster.presence import (
+    HOLD_MARGIN,
     MAX_RECORD_BYTES,
     PRESENCE_TTL,
     REFRESH_INTERVAL,
@@ -274,8 +275,37 @@ def test_a_node_that_shuts_down_cleanly_is_not_held_over(redis_server: RedisServ
     one.join("alice", b"a")
     two.join("bob", b"b")
     assert set(one.snapshot()) == {"alice", "bob"}
-    two.withdraw()  # the epoch is the same: its members leave at once, as before
+    two.withdraw()  # it leaves a tombstone: its members leave at once, as before
     assert one.snapshot() == {"alice": Present("n1", b"a")} and one.held_over == []
+
+
+def test_a_node_that_died_is_not_held_over_in_the_moment_its_expiry_passes(redis_server: RedisServer) -> None:
+    """review-s9-fixes 8: a node's expiry is kept on this process's clock, read a round trip after Redis's, so
+    just as a dead node expired from Redis it still had a moment left here: a snapshot then held it one more
+    interval and logged that Redis had lost it, untrue. Held only with more than HOLD_MARGIN left, which a
+    live node Redis lost has (it refreshed 3 s or less before). This process's clock is the test's here."""
+    clock = [1000.0]
+    one = Presence(open_redis(redis_server.url), "n1", clock=lambda: clock[0])
+    (two, _), (three, _) = node(redis_server, "n2"), node(redis_server, "n3")
+    one.join("alice", b"a")
+    two.join("bob", b"b")
+    three.join("carol", b"c")
+    assert set(one.snapshot()) == {"alice", "bob", "carol"}
+    with redis_server.client() as raw:  # both vanish from Redis as an expiry or a loss would do it
+        raw.delete(b"susurro:presence:n2", b"susurro:presence:n3")
+        raw.zrem(b"susurro:presence:nodes", b"n2", b"n3")
+    clock[0] += PRESENCE_TTL - HOLD_MARGIN / 2  # a moment before their expiry as kept here
+    assert one.snapshot() == {"alice": Present("n1", b"a")} and one.held_over == []
+    # Control: lost by Redis with more than the margin left, a node is held over.
+    two.join("bob", b"b")
+    three.join("carol", b"c")
+    clock[0] += 1.0
+    assert set(one.snapshot()) == {"alice", "bob", "carol"}
+    with redis_server.client() as raw:
+        raw.delete(b"susurro:presence:n2")
+        raw.zrem(b"susurro:presence:nodes", b"n2")
+    clock[0] += PRESENCE_TTL - 2 * HOLD_MARGIN
+    assert set(one.snapshot()) == {"alice", "bob", "carol"} and one.held_over == ["n2"]
 
 
 def test_a_node_redis_restored_from_an_older_save_is_held_over_too(
