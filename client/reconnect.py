@@ -145,7 +145,9 @@ class JoinWait:
     def __init__(self, now: float, timeout: float = JOIN_TIMEOUT, give_up: float = JOIN_GIVE_UP) -> None:
         self.timeout = timeout
         self.deadline = now + timeout
-        self._last = now + max(timeout, give_up)
+        #: Seconds the wait may last in all, from the start.
+        self.give_up = max(timeout, give_up)
+        self._last = now + self.give_up
         #: The latest ``cluster_down`` refusal, while nothing else has ended an attempt since; else None.
         self.refusal: ev.Reconnecting | None = None
 
@@ -166,13 +168,25 @@ class JoinWait:
     def expired(self, now: float) -> bool:
         return now >= self.deadline
 
+    @property
+    def capped(self) -> bool:
+        """The deadline is the last ``give_up`` allows: the wait ends ``give_up`` from the start, maybe only
+        a moment after the latest attempt (a refusal at 599 s), so its words name the whole wait."""
+        return self.deadline >= self._last
+
+    def waited(self) -> str:
+        """The wait the words at its end name: ``timeout`` from an attempt, or ``give_up`` in all."""
+        seconds = self.give_up if self.capped else self.timeout
+        return f"{seconds / 60:g} min" if seconds >= 60 and seconds % 60 == 0 else f"{seconds:g} s"
+
     def gave_up(self) -> str:
         """Why the wait ended, in the terminal's words."""
         if self.refusal is None:
-            return f"no welcome from the relay within {self.timeout:g} s"
+            return f"no welcome from the relay within {self.waited()}"
+        since = "" if self.capped else " of trying again"
         return (
             f"the relay refused the join for now ({self.refusal.reason}) and did not let us in within "
-            f"{self.timeout:g} s of trying again"
+            f"{self.waited()}{since}"
         )
 
 

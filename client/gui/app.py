@@ -183,10 +183,14 @@ class SusurroApp(SignInFlow, Sending, HistoryLoading, TrustFlow, Closing):
             self.dialog.busy(self.strings("connecting_to", relay=relay))
 
     def _no_welcome(self, wait: JoinWait) -> SignInError:
-        seconds = f"{wait.timeout:g}"
+        # At the overall bound the wait may end a moment after the latest attempt: the words name the whole wait.
+        seconds = f"{wait.give_up if wait.capped else wait.timeout:g}"
         refusal = wait.refusal
         if refusal is not None:
             reason = self.strings.reason(refusal.reason, refusal.code)
+            if wait.capped:
+                minutes = f"{wait.give_up / 60:g}"
+                return SignInError("relay", self.strings("err_refused_gave_up", minutes=minutes, reason=reason))
             return SignInError("relay", self.strings("err_refused_retrying", seconds=seconds, reason=reason))
         return SignInError("relay", self.strings("err_no_welcome", seconds=seconds))
 

@@ -48,6 +48,9 @@ EN: dict[str, str] = {
         "The relay did not let you in: {reason}. It did not answer within {seconds} s of trying again. "
         "Try again in a while."
     ),
+    "err_refused_gave_up": (
+        "The relay did not let you in: {reason}. It still did not after {minutes} min of trying. Try again in a while."
+    ),
     "connecting_refused": "Connecting to {relay}… The relay does not let you in yet: {reason}. Trying again "
     "in {delay} s.",
     "err_identity": "Cannot use the identity key file: {detail}",
@@ -211,6 +214,10 @@ ES: dict[str, str] = {
     "err_no_welcome": "El relé no respondió en {seconds} s.",
     "err_refused_retrying": (
         "El relé no te dejó entrar: {reason}. No respondió en {seconds} s al nuevo intento. "
+        "Inténtalo de nuevo más tarde."
+    ),
+    "err_refused_gave_up": (
+        "El relé no te dejó entrar: {reason}. Seguía sin dejarte tras {minutes} min de intentos. "
         "Inténtalo de nuevo más tarde."
     ),
     "err_identity": "No se puede usar el archivo de clave: {detail}",

@@ -76,6 +76,7 @@ SAMPLE = {
     "detail": "DETAIL",
     "reason": "REASON",
     "seconds": "20",
+    "minutes": "10",
     "delay": "2",
     "count": "3",
     "command": "frob",

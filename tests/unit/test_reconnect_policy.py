@@ -165,4 +165,20 @@ def test_refusals_never_keep_a_first_join_waiting_past_its_overall_bound() -> No
         wait.seen(refused(30.0), now)
         now += 30.0
     assert wait.deadline == 100.0 and 100.0 <= now <= 130.0
-    assert "the relay's words" in wait.gave_up()
+    assert wait.capped
+    # review-s9-fixes 7: the cap may come a second after the latest attempt; the words say the whole wait.
+    assert wait.gave_up() == "the relay refused the join for now (the relay's words) and did not let us in within 100 s"
+
+
+def test_at_the_overall_bound_the_words_name_it_not_the_wait_for_one_attempt() -> None:
+    """review-s9-fixes 7: a refusal at 599 s gave up at 600 s "within 20 s of trying again", after 1 s."""
+    wait = JoinWait(0.0, timeout=20.0)
+    wait.seen(refused(30.0), 1.0)
+    assert not wait.capped and wait.gave_up().endswith("within 20 s of trying again")
+    wait.seen(refused(0.5), 599.0)
+    assert wait.deadline == 600.0 and wait.capped
+    assert (
+        wait.gave_up() == "the relay refused the join for now (the relay's words) and did not let us in within 10 min"
+    )
+    wait.seen(refused(0.5, code=None), 599.5)  # the connection lost after it: no refusal to name
+    assert wait.gave_up() == "no welcome from the relay within 10 min"
