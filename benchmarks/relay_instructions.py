@@ -95,17 +95,20 @@ def _wait_listening(proc: subprocess.Popen[bytes], port: int, stderr: Path) -> N
     raise SystemExit(f"the relay did not listen within {START_TIMEOUT:.0f} s")
 
 
+def _under_cachegrind(python: str) -> tuple[Path, Path, list[str]]:
+    """A fresh work folder, the cachegrind output file in it, and the command's head that runs ``python``
+    under cachegrind with the cache simulation off (instruction counts only: what load does not move)."""
+    workdir = Path(tempfile.mkdtemp(prefix="bench-instructions-"))
+    out = workdir / "cachegrind.out"
+    return workdir, out, ["valgrind", "--tool=cachegrind", "--cache-sim=no", f"--cachegrind-out-file={out}", python]
+
+
 def instructions(row: Row, members: int, seconds: float, rate: float) -> tuple[int, int]:
     """(instructions the relay process ran, deliveries counted) for one run of ``seconds`` at ``rate``."""
-    workdir = Path(tempfile.mkdtemp(prefix="bench-instructions-"))
+    workdir, out, head = _under_cachegrind(row.python)
     port = _free_port()
-    out = workdir / "cachegrind.out"
     argv = [
-        "valgrind",
-        "--tool=cachegrind",
-        "--cache-sim=no",
-        f"--cachegrind-out-file={out}",
-        row.python,
+        *head,
         "-m",
         "susurro.relay",
         "--host",
@@ -193,14 +196,9 @@ def _lockstep(pipe: Connection, port: int, names: list[str], messages: int) -> i
 def core_instructions(row: Row, members: int, messages: int, run: int) -> int:
     """Instructions of ``relay_core_cost`` (no sockets: the core, its outboxes and the log thread) routing
     ``messages`` at N = ``members``, ``run`` sends per call, with this row's tree and build."""
-    workdir = Path(tempfile.mkdtemp(prefix="bench-instructions-"))
-    out = workdir / "cachegrind.out"
+    workdir, out, head = _under_cachegrind(sys.executable)
     argv = [
-        "valgrind",
-        "--tool=cachegrind",
-        "--cache-sim=no",
-        f"--cachegrind-out-file={out}",
-        sys.executable,
+        *head,
         "-m",
         "benchmarks.relay_core_cost",
         "--clients",
