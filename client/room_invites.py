@@ -668,12 +668,8 @@ class InviteDesk:
         a removal (review-s8-ifix M1, the pending half; L2). The invitation stays as it was (neither
         withdrawn nor renewed from the shorter log), the user is told, and it is checked again at the next
         welcome (``reconnected``). Nothing (not pending): nothing to say."""
-        pending = self.invitations.find(room_id)
+        pending = self._kept_unconfirmed(room_id)
         if pending is None:
-            return []
-        self._recheck.discard(room_id)
-        self._keep_for_welcome(room_id)
-        if not self.say_once(room_id):
             return []
         how = "no entry from its create" if head is None else f"only up to entry {head}"
         served = (
@@ -693,12 +689,8 @@ class InviteDesk:
         """The relay refused the fetch that checks a pending invitation again (``why``: its code and words).
         Its word is a hint, so the invitation stays as it was, the user is told with the room's label (the
         warning named none, review-s8-ifix L3), and it is checked again at the next welcome."""
-        pending = self.invitations.find(room_id)
+        pending = self._kept_unconfirmed(room_id)
         if pending is None:
-            return []
-        self._recheck.discard(room_id)
-        self._keep_for_welcome(room_id)
-        if not self.say_once(room_id):
             return []
         detail = (
             f"the relay refused the log of room {pending.shown[:60]} ({why[:200]}), so its invitation could not "
@@ -757,6 +749,17 @@ class InviteDesk:
         while len(self._said) > MAX_ALERTED_ROOMS:
             self._said.popitem(last=False)
         return True
+
+    def _kept_unconfirmed(self, room_id: bytes) -> Invitation | None:
+        """A recheck of this pending invitation ended unconfirmed (withheld or refused): it stays as it was
+        and is checked again at the next welcome. The invitation, if the user is to be told now; None if it
+        is not pending or was already said on this connection."""
+        pending = self.invitations.find(room_id)
+        if pending is None:
+            return None
+        self._recheck.discard(room_id)
+        self._keep_for_welcome(room_id)
+        return pending if self.say_once(room_id) else None
 
     def _keep_for_welcome(self, room_id: bytes) -> None:
         """Check this pending invitation again at the next welcome (only pending ones are kept: at most 32)."""
