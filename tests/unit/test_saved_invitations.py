@@ -41,7 +41,7 @@ from susurro.client.room_invites import (
 from susurro.client.rooms import RememberedRoom, RoomBook
 from susurro.crypto import EntryKind, IdentityKey, RoomPolicy, verify_log
 from susurro.crypto.history import derive_local_key
-from susurro.crypto.membership import MAX_ENTRY_TEXT_CHARS
+from susurro.crypto.membership import MAX_ENTRY_TEXT_CHARS, RoomState
 from susurro.protocol import Frame, RoomError, RoomFetch, RoomLog
 from susurro.relay import RelayCore
 from tests.unit.test_client_rooms import Client, T, everyone, room_with
@@ -914,9 +914,9 @@ def test_pushes_the_relay_never_answers_keep_one_fetch_out(core: RelayCore) -> N
     assert len(answered) == 1, f"{len(answered)} fetches"
 
 
-def test_a_refused_later_page_of_a_check_frees_its_place_and_names_the_room(core: RelayCore) -> None:
-    """Finding 3: the refusal of a check's second page left the room holding its place (until CHECK_WAIT,
-    which then said, untruly, that the relay had not answered) and named no room."""
+def invited_with_later_pages_refused(core: RelayCore) -> tuple[Client, Client, RoomState]:
+    """Alice invites bob to a two-entry-old room "ops"; bob's relay serves the first page of each check of
+    it (two entries) and refuses every later page with an internal error."""
     bob, alice = Client(core, "bob"), Client(core, "alice")
     alice.send(alice.book.create("ops", RoomPolicy.INVITE, T))
     alice.pump()
@@ -935,6 +935,13 @@ def test_a_refused_later_page_of_a_check_frees_its_place_and_names_the_room(core
     bob.tamper = refuse_the_rest
     alice.send(alice.book.change(state.room_id, EntryKind.ADD, "bob", bob.ik, T))
     everyone(alice, bob)
+    return bob, alice, state
+
+
+def test_a_refused_later_page_of_a_check_frees_its_place_and_names_the_room(core: RelayCore) -> None:
+    """Finding 3: the refusal of a check's second page left the room holding its place (until CHECK_WAIT,
+    which then said, untruly, that the relay had not answered) and named no room."""
+    bob, _alice, state = invited_with_later_pages_refused(core)
     (refused,) = bob.alerts(RoomWarning.REFUSED)
     assert refused.room == "ops" and refused.room_id == state.room_id
     assert not bob.book.invites.checking and bob.book.invites.may_check(), "its place is free"
@@ -1035,24 +1042,7 @@ def test_a_join_of_a_room_whose_check_was_given_up_is_followed(core: RelayCore) 
 def test_a_check_refused_at_every_push_is_said_once_a_connection(core: RelayCore) -> None:
     """Finding 5: a refused later page frees the check at once, so each push started it again and a relay
     refusing it each time repeated the warning at wire speed (3 pushes, 3 warnings)."""
-    bob, alice = Client(core, "bob"), Client(core, "alice")
-    alice.send(alice.book.create("ops", RoomPolicy.INVITE, T))
-    alice.pump()
-    state = alice.book.state("ops")
-    assert state is not None
-    alice.send(alice.book.change(state.room_id, EntryKind.ADD, "x", IdentityKey.generate().public, T))
-    alice.pump()
-
-    def refuse_the_rest(frame: Frame) -> Frame | None:
-        if not isinstance(frame, RoomLog):
-            return frame
-        if frame.from_seq == 0:
-            return replace(frame, entries=frame.entries[:2])
-        return RoomError(id=frame.id, code="internal", detail="the store failed")
-
-    bob.tamper = refuse_the_rest
-    alice.send(alice.book.change(state.room_id, EntryKind.ADD, "bob", bob.ik, T))
-    everyone(alice, bob)
+    bob, alice, state = invited_with_later_pages_refused(core)
     for n in range(2):
         alice.send(alice.book.change(state.room_id, EntryKind.ADD, f"u{n}", IdentityKey.generate().public, T))
         everyone(alice, bob)
