@@ -392,7 +392,13 @@ class Client:
         return event
 
     def barrier(self, timeout: float = WAIT) -> None:
-        """Return once this client has processed every frame the relay sent it so far."""
+        """Return once this client has processed every frame the relay sent it so far.
+
+        One direction only: the proxy's ping goes straight to the relay, so a
+        frame this client wrote just before may not have reached the proxy yet
+        (``proxy.seen(label, TO_RELAY)`` can still lack it). To know the relay
+        got a frame, wait for the relay's answer to it (a ``Delivery``).
+        """
         token = self.proxy.start_barrier(self.label)
         for event in arrivals(self.events, timeout):
             assert isinstance(event, ev.Event), event
