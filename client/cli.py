@@ -275,6 +275,8 @@ def _main(argv: list[str] | None) -> int:
     )
     counters.invitation_source = (relay_label, session.rooms.invites.saved)
     counters.check_source = (relay_label, session.rooms.invites.waiting_checks)
+    for warning in counters.load_warnings():  # a saved entry left out is said, drawn like any warning
+        events.put(warning)
     try:
         connection, stop_relay = connect(args, session, events, output, tls)
     except (ConnectFailed, ValueError) as exc:

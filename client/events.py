@@ -56,6 +56,8 @@ class WarningKind(str, enum.Enum):
     MESSAGE_HELD = "message_held"
     NOT_SENT = "not_sent"
     TRUST_STORE = "trust_store"
+    #: Entries of the saved state (rooms, invitations, rooms to check) that could not be read: left out.
+    SAVED_ENTRY_UNREADABLE = "saved_entry_unreadable"
     # messages that wait (prekeys and mailboxes)
     BAD_PREKEY = "bad_prekey"
     PREKEY_EXHAUSTED = "prekey_exhausted"

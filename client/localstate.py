@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgpack
 import nacl.exceptions
@@ -24,7 +25,9 @@ from susurro.crypto.replay import StreamState
 from susurro.crypto.trust import TrustStore
 from susurro.protocol.limits import ROOM_ID_SIZE
 
+from . import events as ev
 from .counters import SendCounters
+from .events import WarningKind
 from .history import History, NoHistory, SqliteHistory, history_opens_under
 from .home import LocalFile, local_path
 from .home_upgrade import adopt_named_files
@@ -104,6 +107,9 @@ class CounterState:
         #: Set by the view once its session exists: (relay, the session's ``InviteDesk.waiting_checks``).
         self.check_source: tuple[str, Callable[[], list[bytes]]] | None = None
         self.unconfirmed = Unconfirmed()
+        #: Saved rooms, invitations and rooms to check that could not be read at load and were left out.
+        self.left_out = 0
+        self._said_left_out = False
         data = read_checked(path, forbidden_mode=0o077, max_bytes=MAX_STATE_FILE_BYTES, fix=f"run 'chmod 600 {path}'")
         if data is not None:
             self._load(data)
@@ -117,21 +123,27 @@ class CounterState:
             for key, conv, last, missing in state["recv"]:
                 streams[(bytes(key), str(conv))] = StreamState(last=int(last), missing={int(m) for m in missing})
             self.replay.streams = streams
-            for relay, rooms in state.get("rooms", {}).items():
-                self.rooms[str(relay)] = [
-                    RememberedRoom(bytes(room_id), str(label), int(seq), bytes(digest))
-                    for room_id, label, seq, digest in rooms
-                ]
+            left_out = LeftOut()
+            self.rooms = _saved_rooms(state.get("rooms", {}), left_out)
             if "unconfirmed" in state:  # files from before it keep their counters
                 self.unconfirmed = Unconfirmed.load(state["unconfirmed"])
             self.replay.ended_sessions.update((bytes(key), None) for key in state.get("ended", []))
-            self.invitations = _saved_invitations(state.get("invitations"))
-            self.checks = _saved_checks(state.get("checks"))
+            self.invitations = _saved_invitations(state.get("invitations"), left_out)
+            self.checks = _saved_checks(state.get("checks"), left_out)
+            self.left_out = left_out.count
         except (nacl.exceptions.CryptoError, CryptoError, ValueError, TypeError, KeyError):
             # Damaged or another identity's: start afresh (peers see a reset), never crash the client.
             self.counters = SendCounters()
             self.replay = ReplayGuard()
             self.unconfirmed = Unconfirmed()
+
+    def load_warnings(self) -> list[ev.Warning]:
+        """Once: that saved entries could not be read and were left out (nothing is lost unsaid)."""
+        if self.left_out == 0 or self._said_left_out:
+            return []
+        self._said_left_out = True
+        detail = f"{self.left_out} saved entries of {self.path} could not be read and were left out"
+        return [ev.Warning(kind=WarningKind.SAVED_ENTRY_UNREADABLE, detail=detail)]
 
     def save(self, now: float, *, force: bool = False) -> None:
         if not force and now - self._saved_at < self._interval:
@@ -169,32 +181,75 @@ class CounterState:
         return {relay: kept for relay, kept in rows.items() if kept}
 
 
-def _saved_checks(stored: object) -> dict[str, list[bytes]]:
-    """The state file's rooms still to check: per relay, the first ``MAX_SAVED_CHECKS`` room ids (anything
-    else in their place is left out, as for the invitations)."""
+_Row = TypeVar("_Row")
+
+
+@dataclass
+class LeftOut:
+    """How many saved entries a load could not read: counted, so the user is told (``load_warnings``)."""
+
+    count: int = 0
+
+
+def _per_relay(stored: object, left_out: LeftOut) -> list[tuple[str, list[object]]]:
+    """The state file's ``{relay: [row, ...]}`` table; a relay whose key or rows are not that counts as one."""
     if not isinstance(stored, dict):
-        return {}
-    kept: dict[str, list[bytes]] = {}
-    for relay, ids in stored.items():
-        if isinstance(relay, str) and isinstance(ids, list):
-            valid = [i for i in ids[:MAX_SAVED_CHECKS] if isinstance(i, bytes) and len(i) == ROOM_ID_SIZE]
-            if valid:
-                kept[relay] = valid
+        left_out.count += stored is not None
+        return []
+    tables = [(relay, rows) for relay, rows in stored.items() if isinstance(relay, str) and isinstance(rows, list)]
+    left_out.count += len(stored) - len(tables)
+    return tables
+
+
+def _kept_rows(rows: list[object], read: Callable[[object], _Row | None], bound: int, left_out: LeftOut) -> list[_Row]:
+    """The first ``bound`` of ``rows`` that ``read`` accepts; every other row is counted as left out."""
+    valid = [r for r in map(read, rows[:bound]) if r is not None]
+    left_out.count += len(rows) - len(valid)
+    return valid
+
+
+def _saved_rooms(stored: object, left_out: LeftOut) -> dict[str, list[RememberedRoom]]:
+    """The state file's remembered rooms, per relay; a row that is not one is left out (and counted), never
+    costing the rest of the file."""
+    kept: dict[str, list[RememberedRoom]] = {}
+    for relay, rows in _per_relay(stored, left_out):
+        kept[relay] = _kept_rows(rows, _remembered_room, len(rows), left_out)
     return kept
 
 
-def _saved_invitations(stored: object) -> dict[str, list[SavedInvitation]]:
+def _remembered_room(row: object) -> RememberedRoom | None:
+    if not (isinstance(row, list | tuple) and len(row) == 4):
+        return None
+    room_id, label, seq, digest = row
+    if not (isinstance(room_id, bytes) and len(room_id) == ROOM_ID_SIZE and isinstance(label, str)):
+        return None
+    if not (type(seq) is int and seq >= 0 and isinstance(digest, bytes)):
+        return None
+    return RememberedRoom(room_id, label, seq, digest)
+
+
+def _room_id(value: object) -> bytes | None:
+    return value if isinstance(value, bytes) and len(value) == ROOM_ID_SIZE else None
+
+
+def _saved_checks(stored: object, left_out: LeftOut) -> dict[str, list[bytes]]:
+    """The state file's rooms still to check: per relay, the first ``MAX_SAVED_CHECKS`` room ids (anything
+    else in their place is left out and counted, as for the invitations)."""
+    kept: dict[str, list[bytes]] = {}
+    for relay, ids in _per_relay(stored, left_out):
+        if valid := _kept_rows(ids, _room_id, MAX_SAVED_CHECKS, left_out):
+            kept[relay] = valid
+    return kept
+
+
+def _saved_invitations(stored: object, left_out: LeftOut) -> dict[str, list[SavedInvitation]]:
     """The state file's invitations: per relay, the first ``MAX_SAVED_INVITATIONS`` rows that are exactly what
-    this client writes (``SavedInvitation.from_row``); anything else is left out, and never costs the
-    counters and streams saved beside them."""
-    if not isinstance(stored, dict):
-        return {}
+    this client writes (``SavedInvitation.from_row``); anything else is left out (and counted), and never
+    costs the counters and streams saved beside them."""
     kept: dict[str, list[SavedInvitation]] = {}
-    for relay, rows in stored.items():
-        if isinstance(relay, str) and isinstance(rows, list):
-            valid = [i for i in map(SavedInvitation.from_row, rows[:MAX_SAVED_INVITATIONS]) if i is not None]
-            if valid:
-                kept[relay] = valid
+    for relay, rows in _per_relay(stored, left_out):
+        if valid := _kept_rows(rows, SavedInvitation.from_row, MAX_SAVED_INVITATIONS, left_out):
+            kept[relay] = valid
     return kept
 
 

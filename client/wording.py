@@ -65,6 +65,10 @@ EN: dict[str, str] = {
     "warn_unconfirmed": "One of your messages is not confirmed yet; it is kept and sent again next time.",
     "warn_not_sent": "One of your messages could not be sent.",
     "warn_trust_store": "Your list of known keys could not be saved.",
+    "warn_saved_entry_unreadable": (
+        "Something saved from your last session (a room, an invitation or a room still to check) could not be"
+        " read and was left out; everything else was kept."
+    ),
     "warn_internal_error": "Something went wrong inside Susurro; the connection starts over.",
     "warn_message_too_large": "A message{from_sender} is larger than this client accepts. It is not shown.",
     "warn_crypto_error": "A message{from_sender} failed a cryptographic check. It is not shown.",
@@ -161,6 +165,10 @@ ES: dict[str, str] = {
     "warn_unconfirmed": "Uno de tus mensajes aún no está confirmado; se guarda y se envía de nuevo la próxima vez.",
     "warn_not_sent": "Uno de tus mensajes no se pudo enviar.",
     "warn_trust_store": "No se pudo guardar tu lista de claves conocidas.",
+    "warn_saved_entry_unreadable": (
+        "Algo guardado de tu última sesión (una sala, una invitación o una sala por comprobar) no se pudo leer"
+        " y se ha dejado fuera; todo lo demás se ha conservado."
+    ),
     "warn_internal_error": "Algo ha fallado dentro de Susurro; la conexión vuelve a empezar.",
     "warn_message_too_large": "Un mensaje{from_sender} es más grande de lo que acepta este cliente. No se muestra.",
     "warn_crypto_error": "Un mensaje{from_sender} no ha superado una comprobación criptográfica. No se muestra.",

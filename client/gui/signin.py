@@ -204,6 +204,8 @@ def open_session(request: SignInRequest, strings: Strings) -> OpenedSession:
     counters.invitation_source = (relay_label, session.rooms.invites.saved)
     counters.check_source = (relay_label, session.rooms.invites.waiting_checks)
     events: queue.Queue[object] = queue.Queue()
+    for warning in counters.load_warnings():  # a saved entry left out is said, drawn like any warning
+        events.put(warning)
     stop_relay: Callable[[], None] | None = None
     try:
         connection = RelayConnection.open(session, host, port, events, tls=tls, others=others)

@@ -18,14 +18,17 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import msgpack
+import nacl.secret
 import pytest
 
 from susurro.client.home import LocalFile, local_path
-from susurro.client.localstate import CounterState
+from susurro.client.localstate import STATE_PERSON, CounterState
 from susurro.client.room_invites import MAX_INVITATIONS
 from susurro.client.room_log import RULES
 from susurro.client.sockets import parse_address
 from susurro.crypto import EntryKind, RoomPolicy, create_entry, load_identity, verify_log
+from susurro.crypto.history import derive_local_key
 from susurro.protocol import RoomAppend, RoomCreate, RoomLog
 from tests.helpers.hostile_client import HostileClient
 from tests.helpers.processes import CliProcess, RelayProcess
@@ -95,3 +98,29 @@ def test_a_flood_of_adds_leaves_bounded_invitations_and_nothing_kept_until_accep
     assert [e["room_id"] for e in restored] == [r.hex() for r in waiting] and all(e["restored"] for e in restored)
     again.type(f"/accept-invite spam-{FLOOD - 3}")
     again.expect_event("room_ready", room=f"spam-{FLOOD - 3}")
+
+
+def test_a_damaged_row_of_the_saved_state_is_said_by_the_terminal_at_start(
+    relay: RelayProcess, cli_clients: list[CliProcess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bob's sealed state file gets an unreadable invitation row: the restarted terminal says so, and goes on."""
+    home = tmp_path / "bob"
+    bob = CliProcess("bob", home, relay.address)
+    cli_clients.append(bob)
+    bob.expect_event("connected", name="bob")
+    bob.type("/quit")
+    assert bob.wait() == 0
+    monkeypatch.setenv("SUSURRO_HOME", str(home))
+    identity = load_identity(home / "identities" / "bob.key")
+    path = local_path(LocalFile.STATE, identity.public)
+    box = nacl.secret.SecretBox(derive_local_key(identity, STATE_PERSON))
+    state = msgpack.unpackb(box.decrypt(path.read_bytes()), raw=False, strict_map_key=False)
+    state["invitations"] = {relay.address: ["not a row"]}
+    path.write_bytes(bytes(box.encrypt(msgpack.packb(state, use_bin_type=True))))
+    again = CliProcess("bob", home, relay.address)
+    cli_clients.append(again)
+    warning = again.expect_event("warning", kind="saved_entry_unreadable")
+    assert "1 saved entries" in warning["detail"]
+    again.expect_event("connected", name="bob")
+    again.type("/quit")
+    assert again.wait() == 0

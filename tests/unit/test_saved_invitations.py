@@ -20,6 +20,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from susurro.client.errors import SendError
+from susurro.client.events import WarningKind
+from susurro.client.gui.strings import Strings
 from susurro.client.localstate import STATE_PERSON, CounterState
 from susurro.client.render import event_to_json, event_to_text
 from susurro.client.room_events import RoomAlert, RoomReady, RoomWarning
@@ -1047,3 +1049,46 @@ def test_a_check_refused_at_every_push_is_said_once_a_connection(core: RelayCore
         alice.send(alice.book.change(state.room_id, EntryKind.ADD, f"u{n}", IdentityKey.generate().public, T))
         everyone(alice, bob)
     assert len(bob.alerts(RoomWarning.REFUSED)) == 1, [a.detail for a in bob.alerts(RoomWarning.REFUSED)]
+
+
+# --- a damaged saved entry is left out and said once, never silently (non-negotiable 4) ---------------
+
+
+def sealed_state(identity: IdentityKey, path: Path, state: dict[object, object]) -> None:
+    box = nacl.secret.SecretBox(derive_local_key(identity, STATE_PERSON))
+    path.write_bytes(bytes(box.encrypt(msgpack.packb(state, use_bin_type=True))))
+    path.chmod(0o600)
+
+
+def test_a_damaged_saved_room_invitation_or_check_is_left_out_and_said_once(tmp_path: Path) -> None:
+    """One unreadable row of each table: the rest of the file is kept, and the user is told, in words, once."""
+    identity = IdentityKey.generate()
+    good_room = [bytes([1]) * 32, "ops", 3, bytes(32)]
+    state = {
+        "send": [["main", bytes(32), 7]],
+        "recv": [],
+        "rooms": {"relay:1": [good_room, [b"short", "lab", 1, bytes(32)], ["not", "a", "room"]]},
+        "invitations": {"relay:1": [row(1, inviter=0), "x"]},
+        "checks": {"relay:1": [bytes([2]) * 32, 7]},
+    }
+    path = tmp_path / "state"
+    sealed_state(identity, path, state)
+    loaded = CounterState(identity, path)
+    assert loaded.counters.table == {("main", bytes(32)): 7}, "a bad room row cost the counters beside it"
+    assert loaded.rooms == {"relay:1": [RememberedRoom(bytes([1]) * 32, "ops", 3, bytes(32))]}
+    assert len(loaded.invitations["relay:1"]) == 1 and loaded.checks["relay:1"] == [bytes([2]) * 32]
+    (warning,) = loaded.load_warnings()
+    assert warning.kind is WarningKind.SAVED_ENTRY_UNREADABLE and "4 saved entries" in warning.detail
+    assert loaded.load_warnings() == [], "said once"
+    text = event_to_text(warning) or ""
+    assert "could not be read and was left out" in text and "saved_entry_unreadable" not in text
+    assert "could not be read" in Strings("en").warning(warning.kind)  # the window's banner, the same words
+    assert "no se pudo leer" in Strings("es").warning(warning.kind)
+
+
+def test_a_state_file_read_whole_says_nothing(tmp_path: Path) -> None:
+    identity = IdentityKey.generate()
+    path = tmp_path / "state"
+    sealed_state(identity, path, {"send": [], "recv": [], "rooms": {"relay:1": [[bytes(32), "ops", 1, bytes(32)]]}})
+    assert CounterState(identity, path).load_warnings() == []
+    assert CounterState(identity, tmp_path / "none").load_warnings() == []
