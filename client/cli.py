@@ -274,7 +274,7 @@ def _main(argv: list[str] | None) -> int:
         counters.invitations.get(relay_label, ()), counters.checks.get(relay_label, ())
     )
     counters.invitation_source = (relay_label, session.rooms.invites.saved)
-    counters.check_source = (relay_label, session.rooms.invites.waiting_checks)
+    counters.check_source = (relay_label, session.rooms.saved_checks)
     for warning in counters.load_warnings():  # a saved entry left out is said, drawn like any warning
         events.put(warning)
     try:

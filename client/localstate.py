@@ -104,7 +104,7 @@ class CounterState:
         self.invitation_source: tuple[str, Callable[[], list[SavedInvitation]]] | None = None
         #: Per relay: the rooms pushed to us that were not checked yet (ids only, ``MAX_SAVED_CHECKS``).
         self.checks: dict[str, list[bytes]] = {}
-        #: Set by the view once its session exists: (relay, the session's ``InviteDesk.waiting_checks``).
+        #: Set by the view once its session exists: (relay, the session's ``RoomBook.saved_checks``).
         self.check_source: tuple[str, Callable[[], list[bytes]]] | None = None
         self.unconfirmed = Unconfirmed()
         #: Saved rooms, invitations and rooms to check that could not be read at load and were left out.

@@ -40,7 +40,7 @@ from . import events as ev
 from . import room_checks as checks
 from .room_events import RoomAlert, RoomCreated, RoomReady, RoomWarning
 from .room_heads import RoomHeads, SendGate, claimed_fork
-from .room_invites import MAX_CHECKING_ROOMS, MAX_WAITING_CHECKS, SavedInvitation
+from .room_invites import MAX_CHECKING_ROOMS, MAX_SAVED_CHECKS, MAX_WAITING_CHECKS, SavedInvitation
 from .room_log import MAX_KNOWN_ROOMS, MAX_REMEMBERED_ROOMS, RULES, KnownRoom, MemberSpan, RememberedRoom
 from .room_requests import Change
 from .verified_rooms import VerifiedRooms
@@ -331,6 +331,21 @@ class RoomBook(VerifiedRooms):
         that the last run had not checked yet, checked now in turn."""
         self.invites.restore(saved, followed=self._remembered)
         self.invites.restore_checks(checks, followed=self._remembered)  # rooms still to check (hygiene L3)
+
+    def saved_checks(self) -> list[bytes]:
+        """The rooms the next run should check (the state file's ``checks``): those the desk has still to
+        check, then those whose fetch from a push (or a room message) is still out, nothing verified of
+        them yet. Quitting before that answer lost the room otherwise: the relay pushes nothing again, so
+        an add pushed just before the quit was never offered (the reconnect's ``fetch_lost``, for a
+        restart). A ``/join``'s fetch is the user's to ask again; at most ``MAX_SAVED_CHECKS``."""
+        unanswered = [r for r in self._requests.fetched_rooms() if self._unasked(r)]
+        return list(dict.fromkeys([*self.invites.waiting_checks(), *unanswered]))[:MAX_SAVED_CHECKS]
+
+    def _unasked(self, room_id: bytes) -> bool:
+        """Fetched because the relay pushed it, not because we follow, accepted or asked to join it."""
+        if room_id in self._rooms or room_id in self.invites.invitations or self.invites.consenting(room_id):
+            return False
+        return room_id not in self.invites.accepting() and self.invites.wanted(room_id)
 
     def accept(self, room: bytes | str) -> RoomFetch:
         """Follow an invitation (``room_invites.InviteDesk.accept``): its log is fetched from ``create``."""

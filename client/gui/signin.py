@@ -202,7 +202,7 @@ def open_session(request: SignInRequest, strings: Strings) -> OpenedSession:
         counters.invitations.get(relay_label, ()), counters.checks.get(relay_label, ())
     )
     counters.invitation_source = (relay_label, session.rooms.invites.saved)
-    counters.check_source = (relay_label, session.rooms.invites.waiting_checks)
+    counters.check_source = (relay_label, session.rooms.saved_checks)
     events: queue.Queue[object] = queue.Queue()
     for warning in counters.load_warnings():  # a saved entry left out is said, drawn like any warning
         events.put(warning)

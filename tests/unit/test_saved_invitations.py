@@ -1092,3 +1092,39 @@ def test_a_state_file_read_whole_says_nothing(tmp_path: Path) -> None:
     sealed_state(identity, path, {"send": [], "recv": [], "rooms": {"relay:1": [[bytes(32), "ops", 1, bytes(32)]]}})
     assert CounterState(identity, path).load_warnings() == []
     assert CounterState(identity, tmp_path / "none").load_warnings() == []
+
+
+# --- a push's fetch still out at quit is asked for again at the next start --------------------------------
+
+
+def test_an_add_whose_fetch_is_still_out_at_quit_is_checked_at_the_next_start(core: RelayCore, tmp_path: Path) -> None:
+    """bob quits before the answer to the fetch alice's add of him brought: the relay pushes nothing again,
+    so without the fetch in the state file the add was never offered (the restart's finding 1)."""
+    bob, alice = Client(core, "bob"), Client(core, "alice")
+    alice.send(alice.book.create("ops", RoomPolicy.INVITE, T))
+    alice.pump()
+    state = alice.book.state("ops")
+    assert state is not None
+    bob.tamper = lose_room_logs
+    alice.send(alice.book.change(state.room_id, EntryKind.ADD, "bob", bob.ik, T))
+    everyone(alice, bob)
+    assert bob.events == [] and bob.book.invites.waiting_checks() == []  # only its fetch is out
+    path = tmp_path / "state"
+    saving = CounterState(bob.identity, path)
+    saving.check_source = ("relay:1", bob.book.saved_checks)
+    saving.save(0.0, force=True)
+
+    kept = CounterState(bob.identity, path)
+    assert kept.checks == {"relay:1": [state.room_id]}
+    bob.book = RoomBook("bob", bob.identity)
+    bob.book.restore_invitations([], kept.checks["relay:1"])
+    bob.outbox.new_frames()
+    reconnect(alice, bob)
+    offered = [e.room_id for e in bob.events if isinstance(e, InvitationReceived)]
+    assert offered == [state.room_id], "offered at the next start"
+
+
+def test_what_the_user_follows_or_asked_to_join_is_not_saved_as_a_room_to_check(core: RelayCore) -> None:
+    _alice, bob, room = alice_adds_bob(core)
+    fetch = bob.book.accept("ops")  # accepted: saved as an accepted row, fetched anyway
+    assert fetch.room == room and bob.book.saved_checks() == []
