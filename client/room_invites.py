@@ -715,10 +715,15 @@ class InviteDesk:
         """Its check was given up on this connection (``check_overdue``): a late answer starts nothing."""
         return room_id in self._given_up
 
-    def check_overdue(self, room_id: bytes) -> list[ev.Event]:
-        """The relay did not answer a check within ``CHECK_WAIT``: its place is freed. A pending invitation
-        checked again stays (checked again at the next welcome); a room only being checked is said not
-        checked, by its verified label if its create came (the events to show, once a connection)."""
+    def holds_place(self, room_id: bytes) -> bool:
+        """Being checked, or its turn come (``CHECK_WAIT`` bounds its fetches, not ``FETCH_WAIT``)."""
+        return room_id in self.checking or room_id in self._starting
+
+    def check_overdue(self, room_id: bytes, wait: float = CHECK_WAIT) -> list[ev.Event]:
+        """The relay did not answer a check within ``wait`` seconds: its place is freed. A pending invitation
+        checked again stays (checked again at the next welcome); a room only being checked (or only fetched
+        for a push) is said not checked, by its verified label if its create came (the events to show, once
+        a connection)."""
         room = self.checking.pop(room_id, None)
         self._starting.discard(room_id)
         self._check_since.pop(room_id, None)
@@ -726,7 +731,7 @@ class InviteDesk:
         self._given_up[room_id] = None
         while len(self._given_up) > MAX_ALERTED_ROOMS:
             self._given_up.popitem(last=False)
-        late = f"within {CHECK_WAIT:.0f} s"
+        late = f"within {wait:.0f} s"
         if room_id in self.invitations:
             return self.withheld_check(room_id, None, served=late)
         if not self.say_once(room_id):

@@ -19,6 +19,11 @@ from susurro.protocol import ErrorCode, RoomAppend, RoomCreate, RoomError, RoomF
 #: Times a change is re-signed after losing a race for the head (``room_conflict``).
 MAX_RETRIES = 3
 
+#: Seconds a fetch may go unanswered on a connection before it is given up and the user told: an honest
+#: relay answers a page at once, and a fetch awaited for ever blocks the room's later fetches until the
+#: next welcome. A check's fetches have ``room_invites.CHECK_WAIT`` instead (timed from its last page).
+FETCH_WAIT = 30.0
+
 
 @dataclass(slots=True)
 class Change:
@@ -65,6 +70,7 @@ class RoomRequests:
         self._creating: dict[str, bytes] = {}  # request id -> create entry
         self._finding: dict[str, str] = {}  # request id of a find -> the label it asked for
         self._retry: list[Change] = []  # changes that lost a race, re-signed once caught up
+        self._fetch_since: dict[str, float] = {}  # request id of a fetch -> the first tick that saw it out
         self._ids = 0
 
     def _next_id(self, prefix: str) -> str:
@@ -127,6 +133,13 @@ class RoomRequests:
     def catching_up(self, room_id: bytes) -> bool:
         """A fetch of this room's log is on its way (its answer may still bring the entries we lack)."""
         return room_id in self._fetching.values()
+
+    def overdue(self, now: float) -> list[bytes]:
+        """On a tick: the rooms with a fetch out ``FETCH_WAIT`` seconds or more, oldest first and once each,
+        timed from the first tick that saw it out (no clock here: a second late at most)."""
+        self._fetch_since = {rid: self._fetch_since.get(rid, now) for rid in self._fetching}
+        late = [self._fetching[rid] for rid, since in self._fetch_since.items() if now - since >= FETCH_WAIT]
+        return list(dict.fromkeys(late))
 
     def lost(self) -> list[bytes]:
         """The connection ended: every fetch out went on it, and none will be answered now (the next

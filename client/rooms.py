@@ -42,12 +42,15 @@ from .room_events import RoomAlert, RoomCreated, RoomReady, RoomWarning
 from .room_heads import RoomHeads, SendGate, claimed_fork
 from .room_invites import MAX_CHECKING_ROOMS, MAX_SAVED_CHECKS, MAX_WAITING_CHECKS, SavedInvitation
 from .room_log import MAX_KNOWN_ROOMS, MAX_REMEMBERED_ROOMS, RULES, KnownRoom, MemberSpan, RememberedRoom
-from .room_requests import Change
+from .room_requests import FETCH_WAIT, Change
 from .verified_rooms import VerifiedRooms
 
 #: Fetches from ``create`` out at once for pushes of rooms we do not follow (as many as rooms may be checked
 #: or wait to be): past this a push is let go, and the room's next push asks again.
 MAX_PUSH_FETCHES = MAX_CHECKING_ROOMS + MAX_WAITING_CHECKS
+
+#: How ``_served_nothing`` says what the relay did ({shown}: the room as the user knows it).
+_SERVED_NOTHING = "answered the fetch of room {shown}'s membership log with no entry from its create"
 #: Refusals of an accepted room's log that end the accept: the room is not there (or not ours to
 #: read), or the request was wrong. Any other code keeps it accepted, fetched again at the next welcome.
 FINAL_FETCH_REFUSALS = frozenset({ErrorCode.NO_SUCH_ROOM.value, ErrorCode.BAD_ENTRY.value})
@@ -261,7 +264,9 @@ class RoomBook(VerifiedRooms):
         events.extend(checks.presence(room, self._listed_member))
         return events, out
 
-    def _served_nothing(self, room_id: bytes, *, had_turn: bool = False) -> list[ev.Event]:
+    def _served_nothing(
+        self, room_id: bytes, *, had_turn: bool = False, answer: str = _SERVED_NOTHING
+    ) -> list[ev.Event]:
         """Our fetch of a room from ``create`` was answered without it (no entry, or a page further on).
         An honest relay never does that (every room has its create; one it lacks is ``no_such_room``), and
         asking again at each such answer looped without end (review-s8-ifix L2). Not asked again now: a
@@ -294,10 +299,7 @@ class RoomBook(VerifiedRooms):
             return []
         if not self.invites.say_once(room_id):
             return []  # said on this connection already: a push each time must not repeat it (finding 5)
-        detail = (
-            f"the relay answered the fetch of room {shown}'s membership log with no entry from its create: it "
-            f"is holding the log back; {again}"
-        )
+        detail = f"the relay {answer.format(shown=shown)}: it is holding the log back; {again}"
         return [RoomAlert(kind=RoomWarning.WITHHELD, detail=detail, room=label, room_id=room_id)]
 
     def _push_fetch(self, room_id: bytes) -> list[Frame]:
@@ -375,7 +377,23 @@ class RoomBook(VerifiedRooms):
         for room_id in overdue:
             self._requests.give_up(room_id)
             events.extend(self.invites.check_overdue(room_id))
+        for room_id in self._requests.overdue(now):
+            if room_id not in overdue and not self.invites.holds_place(room_id):
+                events.extend(self._fetch_overdue(room_id))
         return events, (self._next_checks() if overdue else [])
+
+    def _fetch_overdue(self, room_id: bytes) -> list[ev.Event]:
+        """A fetch outside any check went unanswered ``FETCH_WAIT`` seconds on a live connection: given up
+        (the room's later pushes fetch again) and said, each in the words of a log held back."""
+        if room_id in self._rooms:
+            return self.give_up_fetches(room_id)
+        self._requests.give_up(room_id)
+        if room_id in self.invites.invitations or not (
+            self.invites.consenting(room_id) or room_id in self.invites.accepting()
+        ):
+            return self.invites.check_overdue(room_id, FETCH_WAIT)  # a push's fetch, or a pending recheck
+        unanswered = f"did not answer the fetch of room {{shown}} within {FETCH_WAIT:.0f} s"
+        return self._served_nothing(room_id, answer=unanswered)
 
     def forget_request(self, request_id: str) -> None:
         """A request whose answer someone else handled (the demo's lobby): stop waiting for it."""

@@ -40,6 +40,7 @@ from susurro.client.room_invites import (
     InvitationReceived,
     SavedInvitation,
 )
+from susurro.client.room_requests import FETCH_WAIT
 from susurro.client.rooms import RememberedRoom, RoomBook
 from susurro.crypto import EntryKind, IdentityKey, RoomPolicy, verify_log
 from susurro.crypto.history import derive_local_key
@@ -1128,3 +1129,46 @@ def test_what_the_user_follows_or_asked_to_join_is_not_saved_as_a_room_to_check(
     _alice, bob, room = alice_adds_bob(core)
     fetch = bob.book.accept("ops")  # accepted: saved as an accepted row, fetched anyway
     assert fetch.room == room and bob.book.saved_checks() == []
+
+
+# --- a fetch unanswered on a live connection is given up at FETCH_WAIT, and said -------------------------
+
+
+def test_a_pushs_fetch_unanswered_is_given_up_at_its_bound_said_and_the_next_push_fetches(core: RelayCore) -> None:
+    """The relay swallows the answer to the fetch alice's add of bob brought: it was awaited until the next
+    welcome, unsaid, and the room's later pushes fetched nothing meanwhile."""
+    bob, alice = Client(core, "bob"), Client(core, "alice")
+    alice.send(alice.book.create("ops", RoomPolicy.INVITE, T))
+    alice.pump()
+    state = alice.book.state("ops")
+    assert state is not None
+    bob.tamper = lose_room_logs
+    alice.send(alice.book.change(state.room_id, EntryKind.ADD, "bob", bob.ik, T))
+    everyone(alice, bob)
+    assert bob.book.catching_up(state.room_id) and not bob.book.invites.holds_place(state.room_id)
+    assert bob.book.expire_checks(100.0) == ([], [])  # the first tick that sees it: its time starts
+    assert bob.book.expire_checks(100.0 + FETCH_WAIT - 1) == ([], [])
+    events, _ = bob.book.expire_checks(100.0 + FETCH_WAIT)
+    (said,) = events
+    assert isinstance(said, RoomAlert) and said.kind == RoomWarning.WITHHELD and said.room_id == state.room_id
+    assert f"within {FETCH_WAIT:.0f} s" in said.detail and "/join it by its label" in said.detail
+    assert not bob.book.catching_up(state.room_id)
+    assert bob.book.expire_checks(200.0 + FETCH_WAIT) == ([], []), "said once"
+    bob.tamper = lambda frame: frame
+    bob.events.clear()
+    alice.send(alice.book.change(state.room_id, EntryKind.ADD, "u1", IdentityKey.generate().public, T))
+    everyone(alice, bob)  # the next push fetches again, and is answered: the invitation is offered
+    assert [e.room_id for e in bob.events if isinstance(e, InvitationReceived)] == [state.room_id]
+
+
+def test_an_accepts_fetch_unanswered_is_said_and_stays_accepted(core: RelayCore) -> None:
+    _alice, bob, room = alice_adds_bob(core)
+    bob.tamper = lose_room_logs
+    bob.send(bob.book.accept("ops"))
+    bob.pump()
+    bob.book.expire_checks(0.0)
+    events, _ = bob.book.expire_checks(FETCH_WAIT)
+    (said,) = events
+    assert isinstance(said, RoomAlert) and said.kind == RoomWarning.WITHHELD and said.room_id == room
+    assert "did not answer the fetch of room ops" in said.detail and "stays accepted" in said.detail
+    assert bob.book.invites.accepting() == [room] and not bob.book.catching_up(room)
