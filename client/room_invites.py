@@ -371,8 +371,9 @@ class InviteDesk:
         #: The events of invitations restored from the state file, until the views are told.
         self._restored: list[RoomEvent] = []
         #: Rooms the user accepted or asked for (or our own key proved ours) whose log is on its way:
-        #: until it is fetched to the relay's head, an add of us in any of its pages is consented to.
-        self._consented: OrderedDict[bytes, None] = OrderedDict()
+        #: until it is fetched to the relay's head, an add of us in any of its pages is consented to. The
+        #: value: its signed label when a check or an invitation verified it ("" if not), for the warnings.
+        self._consented: OrderedDict[bytes, str] = OrderedDict()
         #: Rooms checked whose log does not name us (the newest ``MAX_DECLINED``).
         self._strangers: OrderedDict[bytes, None] = OrderedDict()
         #: Pending invitations whose room was pushed beyond the head checked: fetched and checked again.
@@ -434,7 +435,7 @@ class InviteDesk:
                 old.room_id, old.label, old.inviter, old.inviter_key, self._known(old.inviter, old.inviter_key),
                 old.seq, self._other_key(old.inviter, old.inviter_key), restored=True,
             )  # fmt: skip
-            self.consent(old.room_id)  # the user's act in the last run: fetched from create at the welcome
+            self.consent(old.room_id, old.label)  # the user's act in the last run: fetched from create at the welcome
             self._restored.append(AcceptWaiting(room=old.label, room_id=old.room_id, by=old.inviter))
         for old in [row for row in rows if not row.accepted][: self.invitations.limit]:
             if old.room_id in followed or old.room_id in self._accepting or not self.invitations.wanted(old.room_id):
@@ -471,13 +472,18 @@ class InviteDesk:
         events, self._restored = self._restored, []
         return events
 
-    def consent(self, room_id: bytes) -> None:
-        """The user asked for this room (by its id or its label): its log is followed, not checked."""
-        self._consented[room_id] = None
+    def consent(self, room_id: bytes, label: str = "") -> None:
+        """The user asked for this room (by its id or its label): its log is followed, not checked.
+        ``label``: its signed label, if verified (a check's create, an invitation), kept for the warnings."""
+        self._consented[room_id] = label or self._consented.get(room_id, "")
         self._consented.move_to_end(room_id)
         while len(self._consented) > MAX_CONSENTED:
             self._consented.popitem(last=False)
         self._strangers.pop(room_id, None)
+
+    def consented_label(self, room_id: bytes) -> str:
+        """The verified label of a room consented to ("" if none was verified): a warning shows label#id."""
+        return self._consented.get(room_id, "")
 
     def consenting(self, room_id: bytes) -> bool:
         """The user's consent to this room covers the log being fetched now (``settled`` ends it)."""
@@ -648,7 +654,7 @@ class InviteDesk:
         if hmac.compare_digest(span.by, self._own):
             # Only our key signs our own create or self-add: a room we made or joined before (another
             # device, a lost state file) is ours, not an invitation.
-            self.consent(state.room_id)
+            self.consent(state.room_id, state.label)
             return shown, [state.room_id]
         invitation = self.invitation(room, span.by, span.start)
         if pending is not None and not hmac.compare_digest(pending.inviter_key, invitation.inviter_key):
@@ -801,7 +807,7 @@ class InviteDesk:
         self._withheld.discard(invitation.room_id)
         self.stop_check(invitation.room_id)  # checked again (a push, a restore): its log is followed instead
         self._waiting.pop(invitation.room_id, None)
-        self.consent(invitation.room_id)
+        self.consent(invitation.room_id, invitation.label)
         self._accepting[invitation.room_id] = invitation
         while len(self._accepting) > MAX_CONSENTED:
             self._accepting.popitem(last=False)

@@ -128,6 +128,7 @@ class RoomBook(VerifiedRooms):
         checking = room is not None and frame.room in self.invites.checking
         if checking and room is not None and answered.sought is not None:
             if name_key(room.state.label) == name_key(answered.sought):  # /join of the room being checked
+                self.invites.consent(frame.room, room.state.label)  # its label verified by the check
                 self.invites.stop_check(frame.room)  # the user's act, not an invitation (review S7c finding 9)
                 return [], [self.fetch(frame.room, 0)]  # its log from create, followed
         followed_before = frame.room in self._rooms
@@ -177,7 +178,7 @@ class RoomBook(VerifiedRooms):
             if answered.sought is not None and not consent:
                 if name_key(state.label) == name_key(answered.sought):
                     consent = True
-                    self.invites.consent(state.room_id)  # for every page of its log, not only this one
+                    self.invites.consent(state.room_id, state.label)  # for every page of its log, not only this one
                 else:
                     asked_other = [checks.not_sought(state, answered.sought)]
                     if not self.invites.wanted(state.room_id):
@@ -289,9 +290,11 @@ class RoomBook(VerifiedRooms):
         elif remembered is not None:
             label, shown = remembered.label, f"{remembered.label[:40]}#{short_room_id(room_id)}"
             again = f"to ask for it again, type /join {label[:40]}"
-        elif self.invites.consenting(room_id):
-            label, shown = "", f"#{short_room_id(room_id)}"
-            again = "to ask for it again, /join it by its label"
+        elif self.invites.consenting(room_id):  # label#id as every room warning, when a check verified it
+            label = self.invites.consented_label(room_id)
+            shown = f"{label[:40]}#{short_room_id(room_id)}"
+            how = f"type /join {label[:40]}" if label else "/join it by its label"
+            again = f"to ask for it again, {how}"
         elif had_turn:  # it waited its turn to be checked, and the user was told so (review s9-invites 7)
             label, shown = "", f"#{short_room_id(room_id)}, which you did not ask for,"
             again = "it was not checked: if someone invited you to it, /join it by its label"

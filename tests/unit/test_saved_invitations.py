@@ -1172,3 +1172,32 @@ def test_an_accepts_fetch_unanswered_is_said_and_stays_accepted(core: RelayCore)
     assert isinstance(said, RoomAlert) and said.kind == RoomWarning.WITHHELD and said.room_id == room
     assert "did not answer the fetch of room ops" in said.detail and "stays accepted" in said.detail
     assert bob.book.invites.accepting() == [room] and not bob.book.catching_up(room)
+
+
+# --- a room consented to during its check is named label#id in its withheld warning -----------------------
+
+
+def test_a_join_of_a_room_being_checked_then_served_empty_is_named_by_label_and_id(core: RelayCore) -> None:
+    """bob types /join ops while ops is being checked (its create verified), and the relay then serves the
+    fetch from create with nothing: the warning named the room by its short id alone, unlike every other."""
+    bob, alice = Client(core, "bob"), Client(core, "alice")
+    alice.send(alice.book.create("ops", RoomPolicy.INVITE, T))
+    alice.pump()
+    state = alice.book.state("ops")
+    assert state is not None
+    alice.send(alice.book.change(state.room_id, EntryKind.ADD, "x", IdentityKey.generate().public, T))
+    alice.pump()
+    bob.tamper = lambda frame: (
+        (replace(frame, entries=frame.entries[:2]) if frame.from_seq == 0 else None)
+        if isinstance(frame, RoomLog)
+        else frame
+    )
+    alice.send(alice.book.change(state.room_id, EntryKind.ADD, "bob", bob.ik, T))
+    everyone(alice, bob)
+    assert state.room_id in bob.book.invites.checking
+    bob.tamper = lambda frame: replace(frame, entries=()) if isinstance(frame, RoomLog) else frame
+    bob.send(bob.book.find("ops"))
+    everyone(alice, bob)
+    (said,) = bob.alerts(RoomWarning.WITHHELD)
+    assert f"room ops#{state.short_id}'s membership log" in said.detail, said.detail
+    assert said.room == "ops" and said.room_id == state.room_id and "type /join ops" in said.detail
