@@ -260,8 +260,11 @@ class ReopeningFileHandler(logging.handlers.WatchedFileHandler):
                 assert record is not None
                 line = self.format(record)
             line += self.terminator
-            # Bytes in the file: an ASCII line's length (known without encoding it) is its size.
-            self._burst.append(len(line) if line.isascii() else len(line.encode("utf-8", "surrogateescape")))
+            # Bytes in the file: an ASCII line's length (known without encoding it) is its size; any
+            # other is encoded as the stream will (strict UTF-8), so a line it refuses (a lone surrogate)
+            # raises here, before it is counted as one of the burst's lines: it reaches no file, and
+            # counted it brought the bound nearer and, at a full disk, stood for bytes never written.
+            self._burst.append(len(line) if line.isascii() else len(line.encode(self.encoding or "utf-8")))
             self.stream.write(line)
             if len(self._burst) < MAX_BATCHED_LINES and self.more_waiting():
                 return

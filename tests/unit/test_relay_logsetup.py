@@ -311,6 +311,32 @@ def test_a_line_that_cannot_be_encoded_in_a_run_is_lost_alone(
     assert "Logging error" in capsys.readouterr().err  # said as a bad record is said (handleError)
 
 
+@pytest.mark.parametrize("bad", ["\ud800", "\udc80"], ids=["high-surrogate", "low-surrogate"])
+def test_a_run_holding_a_line_the_file_refuses_counts_only_the_lines_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: str
+) -> None:
+    # Such a run goes line by line (not ASCII); the refused line reached no file, so it
+    # is not one of the burst's lines: it neither brings MAX_BATCHED_LINES nearer nor,
+    # at a full disk, stands for bytes the file holds (the lines after it were then
+    # counted lost though written). Before, its UTF-8 size was counted first.
+    from susurro.relay.logsetup import MAX_BATCHED_LINES, ReopeningFileHandler
+
+    path = tmp_path / "relay.log"
+    handler = ReopeningFileHandler(str(path), io.StringIO(), lambda: True)  # more always waiting
+    try:
+        handler.emit_lines(["a", f"b{bad}", "c"])
+        assert handler._burst == [2, 2], "the refused line is counted in the burst"
+        for n in range(MAX_BATCHED_LINES - 4):
+            handler.emit_line(f"line {n}")
+        handler.emit_line(f"x{bad}")
+        handler.emit_line("y")  # one short of the bound: the burst waits for more
+        assert len(handler._burst) == MAX_BATCHED_LINES - 1, "the burst was written out one line early"
+    finally:
+        handler.close()
+    assert len(path.read_text(encoding="utf-8").splitlines()) == MAX_BATCHED_LINES - 1
+    assert capsys.readouterr().err.count("Logging error") == 2  # each refused line said, alone
+
+
 def test_a_line_that_cannot_be_formatted_in_a_run_leaves_the_others_in_order(
     started: list[LogSetup], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
