@@ -33,7 +33,9 @@ wall-clock time of the last segment it took, which ``ArrivalClock`` turns
 into ``monotonic_ns`` with an offset measured at the step's start. One read
 gets one timestamp: every copy in it is given the latest arrival among
 them, so an arrival latency is never understated. A read without one (not
-Linux, or the option refused) falls back to the read time and is counted.
+Linux, the option refused, or a segment that came before Linux switched
+stamping on: it does so for the whole host, later, from a work queue, when
+the first socket asks) falls back to the read time and is counted.
 
 Every loop here is bounded by a deadline; nothing waits forever.
 """
@@ -79,6 +81,9 @@ SCM_TIMESTAMPNS = SO_TIMESTAMPNS
 TIMESPEC = struct.Struct("qq")
 #: Room for one such control message, with its header and alignment.
 ANCILLARY_SPACE = socket.CMSG_SPACE(TIMESPEC.size) if hasattr(socket, "CMSG_SPACE") else 64
+_SOL_SOCKET = socket.SOL_SOCKET
+_TIMESPEC_SIZE = TIMESPEC.size
+_unpack_timespec = TIMESPEC.unpack
 
 PATTERNS = {
     # Only deliver frames: the sender's ack echoes the id too, and must not count.
@@ -97,21 +102,26 @@ def ask_arrival_timestamps(sock: socket.socket) -> bool:
     return True
 
 
-def kernel_arrival_ns(ancdata: list[tuple[int, int, bytes]]) -> int | None:
-    """The CLOCK_REALTIME nanoseconds of ``recvmsg``'s ``SCM_TIMESTAMPNS``, or None without one."""
-    for level, kind, data in ancdata:
-        if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS and len(data) >= TIMESPEC.size:
-            seconds, nanoseconds = TIMESPEC.unpack_from(data)
-            return seconds * 1_000_000_000 + nanoseconds
+def kernel_arrival_ns(ancdata: list[tuple[int, int, bytes]], offset: int = 0) -> int | None:
+    """``recvmsg``'s ``SCM_TIMESTAMPNS`` as CLOCK_REALTIME nanoseconds less ``offset``, or None without one.
+
+    On the generator's hot path (a read per copy or few), so written flat: the
+    socket asks for nothing else, and the stamp, when there is one, comes first.
+    """
+    if ancdata:
+        level, kind, data = ancdata[0]
+        if kind == SCM_TIMESTAMPNS and level == _SOL_SOCKET and len(data) == _TIMESPEC_SIZE:
+            seconds, nanoseconds = _unpack_timespec(data)
+            return seconds * 1_000_000_000 + nanoseconds - offset
     return None
 
 
 class ArrivalClock:
-    """Turns the kernel's wall-clock receive stamps into the senders' ``monotonic_ns``.
+    """The offset that turns the kernel's wall-clock receive stamps into the senders' ``monotonic_ns``.
 
-    The offset between the two clocks is taken once (at each step's start):
-    within a 2-second step NTP may slew the wall clock by microseconds at
-    most, and a step of the clock would show as a step's odd latencies.
+    It is taken once (at each step's start): within a 2-second step NTP may
+    slew the wall clock by microseconds at most, and a step of the clock
+    would show as a step's odd latencies.
     """
 
     def __init__(self) -> None:
@@ -125,11 +135,10 @@ class ArrivalClock:
         return realtime_ns - self.offset
 
 
-def read_stamped(sock: socket.socket, buffer: bytearray, clock: ArrivalClock) -> tuple[int, int | None]:
-    """One read into ``buffer``: (bytes read, arrival in ``monotonic_ns`` or None if the kernel gave none)."""
-    count, ancdata, _flags, _address = sock.recvmsg_into([buffer], ANCILLARY_SPACE)
-    realtime = kernel_arrival_ns(ancdata)
-    return count, None if realtime is None else clock.monotonic(realtime)
+def read_stamped(sock: socket.socket, buffers: list[bytearray], clock: ArrivalClock) -> tuple[int, int | None]:
+    """One read into ``buffers``: (bytes read, arrival in ``monotonic_ns`` or None if the kernel gave none)."""
+    count, ancdata, _flags, _address = sock.recvmsg_into(buffers, ANCILLARY_SPACE)
+    return count, kernel_arrival_ns(ancdata, clock.offset)
 
 
 @dataclass(eq=False)
@@ -189,6 +198,7 @@ class Worker:
         # read (over 1,000 socket pairs alone: 20-26 µs a read against 6-7).
         self.recv_buffer = bytearray(RECV_SIZE)
         self.recv_view = memoryview(self.recv_buffer)
+        self.recv_buffers = [self.recv_buffer]  # recvmsg_into's argument, made once
 
     # --- the command loop -----------------------------------------------------
 
@@ -461,7 +471,7 @@ class Worker:
 
     def _read(self, client: Client) -> None:
         try:
-            count, arrived = read_stamped(client.sock, self.recv_buffer, self.clock)
+            count, arrived = read_stamped(client.sock, self.recv_buffers, self.clock)
         except BlockingIOError:
             return
         except OSError:
