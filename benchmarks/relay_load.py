@@ -561,8 +561,12 @@ def half_max_lines(
     for n in sweep:
         for name in names:
             top = best.get((name, n))
-            h = half_max_row(results, top) if top else None
+            if top is None:
+                continue
+            h = half_max_row(results, top)
             if h is None:
+                # A host that failed every faster step leaves the max at the first passing one.
+                lines.append(f"N={n}: {name} ran no passing step at or below half its max ({top.deliveries:,.0f})")
                 continue
             verdict = ""
             if name == "susurro":

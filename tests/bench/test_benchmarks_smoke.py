@@ -82,5 +82,9 @@ def check_arrival_columns(out: str) -> None:
     assert copies > 0, out
     if sys.platform == "linux":
         assert unstamped < copies, "arrival capture broke: every copy was timed at its read"
-    half_max = r"N=10: susurro p99 at [\d,]+ deliveries/s \(<= half its max\): arrival [\d.]+ ms, read [\d.]+ ms"
+    # On a loaded host the only passing step may be the slowest, and then there is no half of it.
+    half_max = (
+        r"N=10: susurro (p99 at [\d,]+ deliveries/s \(<= half its max\): arrival [\d.]+ ms, read [\d.]+ ms"
+        r"|ran no passing step at or below half its max)"
+    )
     assert re.search(half_max, out), out
