@@ -24,6 +24,19 @@ before the relay can have read it, and an IRC line (300 bytes) does not.
 After a step that fell short, ``collect`` keeps reading and counts the
 copies that still arrive, so a late copy is told from a lost one.
 
+Each copy gets two latencies. The read time is when this process read it;
+with the generators at nice +10 on the server's two cores, a copy that
+reached the socket early may be read late, and that delay is the
+generator's. The arrival time is when the kernel queued it: every socket
+asks for ``SO_TIMESTAMPNS``, and each read (``recvmsg_into``) returns the
+wall-clock time of the last segment it took, which ``ArrivalClock`` turns
+into ``monotonic_ns`` with an offset measured at the step's start. One read
+gets one timestamp: every copy in it is given the latest arrival among
+them, so an arrival latency is never understated. A read without one (not
+Linux, the option refused, or a segment that came before Linux switched
+stamping on: it does so for the whole host, later, from a work queue, when
+the first socket asks) falls back to the read time and is counted.
+
 Every loop here is bounded by a deadline; nothing waits forever.
 """
 
@@ -35,6 +48,7 @@ import os
 import re
 import selectors
 import socket
+import struct
 import time
 from array import array
 from collections import deque
@@ -59,6 +73,17 @@ KEEPALIVE = b"\x00\x00\x00\x10\x82\xa1v\x01\xa1t\xa9keepalive"
 KEEPALIVE_ACK = b"\x00\x00\x00\x14\x82\xa1v\x01\xa1t\xadkeepalive_ack"
 #: How a Susurro welcome frame begins (msgpack map: v, then t = "welcome").
 WELCOME_TYPE = b"\xa1t\xa7welcome"
+#: Linux's socket option (and control message type, the same number) for a
+#: nanosecond receive timestamp; Python 3.11's ``socket`` has no name for it.
+SO_TIMESTAMPNS = 35
+SCM_TIMESTAMPNS = SO_TIMESTAMPNS
+#: The timestamp's payload: a ``struct timespec`` (seconds, nanoseconds) of CLOCK_REALTIME.
+TIMESPEC = struct.Struct("qq")
+#: Room for one such control message, with its header and alignment.
+ANCILLARY_SPACE = socket.CMSG_SPACE(TIMESPEC.size) if hasattr(socket, "CMSG_SPACE") else 64
+_SOL_SOCKET = socket.SOL_SOCKET
+_TIMESPEC_SIZE = TIMESPEC.size
+_unpack_timespec = TIMESPEC.unpack
 
 PATTERNS = {
     # Only deliver frames: the sender's ack echoes the id too, and must not count.
@@ -66,6 +91,54 @@ PATTERNS = {
     "frame": re.compile(rb"x(\d{20})z"),
     "irc": re.compile(rb"x(\d{20})z"),
 }
+
+
+def ask_arrival_timestamps(sock: socket.socket) -> bool:
+    """Ask the kernel to stamp what ``sock`` receives; False where it cannot (then reads fall back)."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    except OSError:
+        return False
+    return True
+
+
+def kernel_arrival_ns(ancdata: list[tuple[int, int, bytes]], offset: int = 0) -> int | None:
+    """``recvmsg``'s ``SCM_TIMESTAMPNS`` as CLOCK_REALTIME nanoseconds less ``offset``, or None without one.
+
+    On the generator's hot path (a read per copy or few), so written flat: the
+    socket asks for nothing else, and the stamp, when there is one, comes first.
+    """
+    if ancdata:
+        level, kind, data = ancdata[0]
+        if kind == SCM_TIMESTAMPNS and level == _SOL_SOCKET and len(data) == _TIMESPEC_SIZE:
+            seconds, nanoseconds = _unpack_timespec(data)
+            return seconds * 1_000_000_000 + nanoseconds - offset
+    return None
+
+
+class ArrivalClock:
+    """The offset that turns the kernel's wall-clock receive stamps into the senders' ``monotonic_ns``.
+
+    It is taken once (at each step's start): within a 2-second step NTP may
+    slew the wall clock by microseconds at most, and a step of the clock
+    would show as a step's odd latencies.
+    """
+
+    def __init__(self) -> None:
+        self.offset = 0
+        self.measure()
+
+    def measure(self) -> None:
+        self.offset = time.time_ns() - time.monotonic_ns()
+
+    def monotonic(self, realtime_ns: int) -> int:
+        return realtime_ns - self.offset
+
+
+def read_stamped(sock: socket.socket, buffers: list[bytearray], clock: ArrivalClock) -> tuple[int, int | None]:
+    """One read into ``buffers``: (bytes read, arrival in ``monotonic_ns`` or None if the kernel gave none)."""
+    count, ancdata, _flags, _address = sock.recvmsg_into(buffers, ANCILLARY_SPACE)
+    return count, kernel_arrival_ns(ancdata, clock.offset)
 
 
 @dataclass(eq=False)
@@ -107,6 +180,11 @@ class Worker:
         self.t0 = 0
         self.t1 = 0
         self.latencies = array("q")
+        #: The same copies, in the same order, timed at the kernel's arrival.
+        self.arrivals = array("q")
+        #: Copies of the step timed at their read because the read had no timestamp.
+        self.unstamped = 0
+        self.clock = ArrivalClock()
         self.lat_max = 0
         #: Per message of the step: from its stamp until the kernel took its last byte.
         self.upload_latencies = array("q")
@@ -120,6 +198,7 @@ class Worker:
         # read (over 1,000 socket pairs alone: 20-26 µs a read against 6-7).
         self.recv_buffer = bytearray(RECV_SIZE)
         self.recv_view = memoryview(self.recv_buffer)
+        self.recv_buffers = [self.recv_buffer]  # recvmsg_into's argument, made once
 
     # --- the command loop -----------------------------------------------------
 
@@ -168,6 +247,7 @@ class Worker:
                     problems.append(f"{name}: connect failed ({exc})")
                     continue
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                ask_arrival_timestamps(sock)
                 sock.setblocking(False)
                 client = Client(name=name, sock=sock, state="handshake")
                 self.selector.register(sock, selectors.EVENT_READ, client)
@@ -298,6 +378,9 @@ class Worker:
         ready = [c for c in self.clients if c.state == "ready" and not c.closed]
         self.t0, self.t1 = t0, t0 + int(seconds * 1e9)
         self.latencies = array("q")
+        self.arrivals = array("q")
+        self.unstamped = 0
+        self.clock.measure()
         self.upload_latencies = array("q")
         self.lat_max = 0
         lost_before = self.disconnected
@@ -333,10 +416,11 @@ class Worker:
         lagged = max(0, total - scheduled)
         self._settle(0.3, drain_max)
         unsent = sum(len(c.wbuf) for c in self.clients)
-        samples = self.latencies
+        samples, arrivals = self.latencies, self.arrivals
         delivered = self.step_delivered = len(samples)
         if len(samples) > MAX_LATENCY_SAMPLES:
-            samples = samples[:: len(samples) // MAX_LATENCY_SAMPLES + 1]
+            stride = len(samples) // MAX_LATENCY_SAMPLES + 1
+            samples, arrivals = samples[::stride], arrivals[::stride]
         for client in self.clients:
             client.uploads.clear()  # a message still not uploaded has no upload time
         return {
@@ -347,6 +431,8 @@ class Worker:
             "lagged": lagged,
             "delivered": delivered,
             "latencies": samples.tobytes(),
+            "arrivals": arrivals.tobytes(),
+            "unstamped": self.unstamped,
             "lat_max": self.lat_max,
             "lost_clients": self.disconnected - lost_before,
             "unsent_bytes": unsent,
@@ -385,11 +471,11 @@ class Worker:
 
     def _read(self, client: Client) -> None:
         try:
-            count = client.sock.recv_into(self.recv_buffer)
+            count, arrived = read_stamped(client.sock, self.recv_buffers, self.clock)
         except BlockingIOError:
             return
         except OSError:
-            count = 0
+            count, arrived = 0, None
         if not count:
             self._drop(client)
             return
@@ -412,12 +498,9 @@ class Worker:
             # Only this step's messages (stamped at or after its start) count;
             # the last burst of a step may be stamped just past its end.
             t0 = self.t0
-            lat = [now - t for t in map(int, found) if t >= t0]
-            if lat:
-                self.latencies.extend(lat)
-                top = max(lat)
-                if top > self.lat_max:
-                    self.lat_max = top
+            stamps = [t for t in map(int, found) if t >= t0]
+            if stamps:
+                self._record(stamps, now, arrived)
         else:
             client.tail = buf[-TAIL_BYTES:]
         if self.dialect == "irc" and b"PING" in buf:
@@ -426,6 +509,19 @@ class Worker:
             # As a real client does: a member that never answers is dropped
             # after --idle-timeout, and an idle run of 10,000 lasts longer.
             self._write(client, KEEPALIVE_ACK)
+
+    def _record(self, stamps: list[int], now: int, arrived: int | None) -> None:
+        """One read's copies of this step: their latency at the read and at the kernel's arrival."""
+        lat = [now - t for t in stamps]
+        self.latencies.extend(lat)
+        top = max(lat)
+        if top > self.lat_max:
+            self.lat_max = top
+        if arrived is None:
+            self.unstamped += len(stamps)
+            self.arrivals.extend(lat)
+        else:
+            self.arrivals.extend([arrived - t for t in stamps])
 
     def _answer_pings(self, client: Client, buf: bytes) -> None:
         for line in buf.split(b"\r\n"):
