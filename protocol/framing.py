@@ -172,7 +172,10 @@ def _full_parse(payload: bytes | memoryview, max_bin_len: int) -> Any:
 # each dropped pair took at least 2 bytes (a key and a value), so by induction
 # the bound for the whole value falls short of the payload by at least 2 bytes
 # per dropped pair. The payload is exactly one item (msgpack refuses trailing
-# bytes), so a bound equal to its length means no map lost a pair. A bound
+# bytes), so a bound equal to its length means no map lost a pair. Counting a
+# string as one byte a character instead of its UTF-8 length only lowers the
+# bound (a character takes at least a byte; headers only grow), so that cheaper
+# count is tried first and vouches just as well when it reaches the length. A bound
 # below it (a repeat, or merely a non-minimal encoding or a float64) proves
 # nothing and the full parse decides. Any type the bound does not know (none
 # can be decoded: ext is refused) also sends it to the full parse.
@@ -182,32 +185,53 @@ _UNKNOWN: Final = -1
 
 
 def _quick_parse_vouched(value: object, size: int) -> bool:
-    """True when the quick parse's ``value`` of a ``size``-byte payload is what the full parse gives."""
-    return _least_size(value) == size
+    """True when the quick parse's ``value`` of a ``size``-byte payload is what the full parse gives.
+
+    First with each string counted as one byte a character (a lower bound too:
+    UTF-8 takes at least a byte a character, and headers only grow), which
+    needs no encoding; only when that falls short is the exact UTF-8 length
+    counted, so a frame with non-ASCII text costs one more walk, not a parse.
+    """
+    least = _least_size(value, False)
+    if least == size:
+        return True
+    return least != _UNKNOWN and _least_size(value, True) == size
 
 
-def _least_size(value: object) -> int:
-    """The fewest bytes any msgpack item decoding to ``value`` can take, or ``_UNKNOWN``.
+def _least_size(value: object, utf8: bool) -> int:
+    """The fewest bytes any msgpack item decoding to ``value`` can take (with ``utf8`` False: a
+    lower bound of that, strings counted a byte a character), or ``_UNKNOWN``.
 
     ``_UNKNOWN`` also for a map with a key that is not a ``str`` (the full parse
     refuses it). A loop over a stack, not recursion: a value nests as deep as
-    msgpack's parser allows, deeper than a C stack should be trusted with.
+    msgpack's parser allows, deeper than a C stack should be trusted with. A
+    map's ``bin`` and ``str`` values are counted in its loop, not pushed: a
+    send's recipients are such a map.
     """
     total = 0
     pending: list[object] = [value]
     while pending:
         item = pending.pop()
-        if type(item) is bytes:
-            total += _bin_header_size(len(item)) + len(item)
-        elif type(item) is str:
-            total += _str_size(item)
-        elif type(item) is dict:
+        if type(item) is dict:
             total += _container_header_size(len(item))
             for key, entry in item.items():
+                # The common sizes written out (a recipient's name and ciphertext): the pure
+                # build pays a Python call per helper, and this loop runs once a recipient.
                 if type(key) is not str:
                     return _UNKNOWN
-                total += _str_size(key)
-                pending.append(entry)
+                length = len(key.encode("utf-8", "surrogatepass")) if utf8 else len(key)
+                total += length + (1 if length < 32 else _str_header_size(length))
+                if type(entry) is bytes:
+                    length = len(entry)
+                    total += length + (2 if length < 0x100 else _bin_header_size(length))
+                elif type(entry) is str:
+                    total += _str_size(entry, utf8)
+                else:
+                    pending.append(entry)
+        elif type(item) is bytes:
+            total += _bin_header_size(len(item)) + len(item)
+        elif type(item) is str:
+            total += _str_size(item, utf8)
         elif type(item) is list:
             total += _container_header_size(len(item))
             pending.extend(item)
@@ -222,9 +246,9 @@ def _least_size(value: object) -> int:
     return total
 
 
-def _str_size(text: str) -> int:
-    # ASCII (names, ids, frame types): the UTF-8 length is the length, no encoding made.
-    length = len(text) if text.isascii() else len(text.encode("utf-8"))
+def _str_size(text: str, utf8: bool) -> int:
+    # surrogatepass: the strict decoder never yields a lone surrogate, but this must not raise if one came.
+    length = len(text.encode("utf-8", "surrogatepass")) if utf8 else len(text)
     return _str_header_size(length) + length
 
 

@@ -237,7 +237,8 @@ def test_quick_parse_gives_the_full_parse_answer(
 def test_the_bound_is_the_packed_size_of_every_float_free_value(module: ModuleType, value: Any) -> None:
     # What msgpack writes (and every honest Susurro peer) is the shortest encoding: the quick parse vouches for it.
     packed = msgpack.packb(value, use_bin_type=True)
-    assert module._least_size(value) == len(packed)
+    assert module._least_size(value, True) == len(packed)
+    assert module._least_size(value, False) <= len(packed)
     assert module._quick_parse_vouched(msgpack.unpackb(packed, raw=False, strict_map_key=False), len(packed))
 
 
@@ -260,6 +261,16 @@ def test_a_repeated_recipient_is_refused(module: ModuleType, names: list[str], d
 def test_an_honest_send_is_taken_from_the_quick_parse(module: ModuleType) -> None:
     payload = encode(Send(id="m1", to={f"member{i}": bytes([i]) * 1000 for i in range(100)}))[LENGTH_PREFIX_SIZE:]
     value = msgpack.unpackb(payload, raw=False)
+    assert module._quick_parse_vouched(value, len(payload))
+    assert module.unpack_payload(payload) == value
+
+
+@pytest.mark.parametrize("module", MODULES, ids=["imported", "pure"])
+def test_a_send_to_non_ascii_names_is_taken_from_the_quick_parse(module: ModuleType) -> None:
+    # The count a byte a character falls short; the UTF-8 count then vouches (no second parse).
+    payload = encode(Send(id="m1", to={"ива": b"\x01" * 40, "josé": b"\x02" * 40}))[LENGTH_PREFIX_SIZE:]
+    value = msgpack.unpackb(payload, raw=False)
+    assert module._least_size(value, False) < len(payload)
     assert module._quick_parse_vouched(value, len(payload))
     assert module.unpack_payload(payload) == value
 
