@@ -237,9 +237,31 @@ def test_quick_parse_gives_the_full_parse_answer(
 def test_the_bound_is_the_packed_size_of_every_float_free_value(module: ModuleType, value: Any) -> None:
     # What msgpack writes (and every honest Susurro peer) is the shortest encoding: the quick parse vouches for it.
     packed = msgpack.packb(value, use_bin_type=True)
+    if _holds_array(value):
+        # An array always goes to the full parse (no routed frame holds one; review-s10-core 1).
+        assert module._least_size(value, True) == module._UNKNOWN
+        assert module._least_size(value, False) == module._UNKNOWN
+        assert not module._quick_parse_vouched(value, len(packed))
+        return
     assert module._least_size(value, True) == len(packed)
     assert module._least_size(value, False) <= len(packed)
     assert module._quick_parse_vouched(msgpack.unpackb(packed, raw=False, strict_map_key=False), len(packed))
+
+
+def _holds_array(value: Any) -> bool:
+    if isinstance(value, list):
+        return True
+    return isinstance(value, dict) and any(_holds_array(entry) for entry in value.values())
+
+
+@pytest.mark.parametrize("module", MODULES, ids=["imported", "pure"])
+def test_a_frame_of_a_million_small_ints_is_left_to_the_full_parse_at_its_first_array(module: ModuleType) -> None:
+    # review-s10-core 1's input: the walk stops at the first array instead of a Python step an int,
+    # and the answer is still the full parse's.
+    payload = bytes.fromhex("81a162dc0068") + (bytes.fromhex("dc2710") + b"\x01" * 10000) * 104
+    value = msgpack.unpackb(payload, raw=False)
+    assert module._least_size(value, True) == module._UNKNOWN
+    assert outcome(lambda: module.unpack_payload(payload)) == outcome(lambda: module._full_parse(payload, 2**24))
 
 
 @pytest.mark.parametrize("module", MODULES, ids=["imported", "pure"])
