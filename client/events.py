@@ -58,6 +58,8 @@ class WarningKind(str, enum.Enum):
     TRUST_STORE = "trust_store"
     #: Entries of the saved state (rooms, invitations, rooms to check) that could not be read: left out.
     SAVED_ENTRY_UNREADABLE = "saved_entry_unreadable"
+    #: The whole saved state file could not be opened: started afresh, the file kept aside.
+    SAVED_STATE_UNREADABLE = "saved_state_unreadable"
     # messages that wait (prekeys and mailboxes)
     BAD_PREKEY = "bad_prekey"
     PREKEY_EXHAUSTED = "prekey_exhausted"

@@ -8,6 +8,7 @@ window.
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,6 +73,10 @@ def mailbox_saver(ring_path: Path, state_path: Path) -> Callable[[Mailbox], None
 STATE_PERSON = b"susurro/state/v1"
 #: Counters and streams: at most 100,000 of each, a few MiB.
 MAX_STATE_FILE_BYTES = 32 * 1024 * 1024
+#: A state file that could not be opened is kept aside under its name plus this suffix, not overwritten by
+#: the next save: the user may want it back (recover it, report it). One copy only: the next such file
+#: replaces it, so damage that repeats at every start never takes more than one file's room on disk.
+UNREADABLE_SUFFIX = ".unreadable"
 
 
 class CounterState:
@@ -109,39 +114,68 @@ class CounterState:
         self.unconfirmed = Unconfirmed()
         #: Saved rooms, invitations and rooms to check that could not be read at load and were left out.
         self.left_out = 0
-        self._said_left_out = False
+        self._said = False
+        #: Why the whole file could not be opened, and where it was kept aside (``None``: it opened, or none).
+        self.unreadable: str | None = None
         data = read_checked(path, forbidden_mode=0o077, max_bytes=MAX_STATE_FILE_BYTES, fix=f"run 'chmod 600 {path}'")
         if data is not None:
             self._load(data)
 
     def _load(self, data: bytes) -> None:
         try:
-            state: Any = msgpack.unpackb(self._box.decrypt(data), raw=False, strict_map_key=False)
-            for conv, key, n in state["send"]:
-                self.counters.table[(str(conv), bytes(key))] = int(n)
-            streams: OrderedDict[tuple[bytes, str], StreamState] = OrderedDict()
-            for key, conv, last, missing in state["recv"]:
-                streams[(bytes(key), str(conv))] = StreamState(last=int(last), missing={int(m) for m in missing})
-            self.replay.streams = streams
-            left_out = LeftOut()
-            self.rooms = _saved_rooms(state.get("rooms", {}), left_out)
-            if "unconfirmed" in state:  # files from before it keep their counters
-                self.unconfirmed = Unconfirmed.load(state["unconfirmed"])
-            self.replay.ended_sessions.update((bytes(key), None) for key in state.get("ended", []))
-            self.invitations = _saved_invitations(state.get("invitations"), left_out)
-            self.checks = _saved_checks(state.get("checks"), left_out)
-            self.left_out = left_out.count
+            plain = self._box.decrypt(data)
+        except (nacl.exceptions.CryptoError, ValueError, TypeError):
+            # Never half-read: a file that fails authentication gives nothing of what it holds.
+            self._start_afresh("it could not be decrypted (damaged, or sealed under another key)")
+            return
+        try:
+            self._read(msgpack.unpackb(plain, raw=False, strict_map_key=False))
         except (nacl.exceptions.CryptoError, CryptoError, ValueError, TypeError, KeyError):
-            # Damaged or another identity's: start afresh (peers see a reset), never crash the client.
-            self.counters = SendCounters()
-            self.replay = ReplayGuard()
-            self.unconfirmed = Unconfirmed()
+            self._start_afresh("it was decrypted but its contents are not what this version writes")
+
+    def _read(self, state: Any) -> None:
+        for conv, key, n in state["send"]:
+            self.counters.table[(str(conv), bytes(key))] = int(n)
+        streams: OrderedDict[tuple[bytes, str], StreamState] = OrderedDict()
+        for key, conv, last, missing in state["recv"]:
+            streams[(bytes(key), str(conv))] = StreamState(last=int(last), missing={int(m) for m in missing})
+        self.replay.streams = streams
+        left_out = LeftOut()
+        self.rooms = _saved_rooms(state.get("rooms", {}), left_out)
+        if "unconfirmed" in state:  # files from before it keep their counters
+            self.unconfirmed = Unconfirmed.load(state["unconfirmed"])
+        self.replay.ended_sessions.update((bytes(key), None) for key in state.get("ended", []))
+        self.invitations = _saved_invitations(state.get("invitations"), left_out)
+        self.checks = _saved_checks(state.get("checks"), left_out)
+        self.left_out = left_out.count
+
+    def _start_afresh(self, why: str) -> None:
+        """The whole file is unusable: nothing of it is kept (peers see a reset), the client does not crash,
+        the file is kept aside rather than overwritten at the next save, and the user is told at start."""
+        self.counters = SendCounters()
+        self.replay = ReplayGuard()
+        self.unconfirmed = Unconfirmed()
+        self.rooms, self.invitations, self.checks, self.left_out = {}, {}, {}, 0
+        self.unreadable = f"{self.path} could not be opened: {why}; {self._keep_aside()}"
+
+    def _keep_aside(self) -> str:
+        aside = self.path.with_name(self.path.name + UNREADABLE_SUFFIX)
+        try:
+            os.replace(self.path, aside)  # replaces an earlier copy: one at most (UNREADABLE_SUFFIX)
+        except OSError as exc:
+            return f"it could not be kept aside ({exc.strerror or exc}) and will be overwritten"
+        return f"it was kept as {aside}"
 
     def load_warnings(self) -> list[ev.Warning]:
-        """Once: that saved entries could not be read and were left out (nothing is lost unsaid)."""
-        if self.left_out == 0 or self._said_left_out:
+        """Once: that the saved state could not be opened, or that saved entries were left out (nothing is
+        lost unsaid)."""
+        if self._said:
             return []
-        self._said_left_out = True
+        self._said = True
+        if self.unreadable is not None:
+            return [ev.Warning(kind=WarningKind.SAVED_STATE_UNREADABLE, detail=self.unreadable)]
+        if self.left_out == 0:
+            return []
         detail = f"{self.left_out} saved entries of {self.path} could not be read and were left out"
         return [ev.Warning(kind=WarningKind.SAVED_ENTRY_UNREADABLE, detail=detail)]
 

@@ -321,6 +321,8 @@ _WITH_DETAIL = frozenset(
         WarningKind.PROTOCOL_ERROR,
         WarningKind.TRUST_STORE,
         WarningKind.INTERNAL_ERROR,
+        # which file, why it could not be opened and where it was kept aside
+        WarningKind.SAVED_STATE_UNREADABLE,
         # which message, in its first words, and to whom: each is reported on its own line
         WarningKind.DELIVERY_UNKNOWN,
         WarningKind.DROPPED,

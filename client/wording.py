@@ -69,6 +69,12 @@ EN: dict[str, str] = {
         "Something saved from your last session (a room, an invitation or a room still to check) could not be"
         " read and was left out; everything else was kept."
     ),
+    "warn_saved_state_unreadable": (
+        "What was saved from your last session could not be opened, so Susurro started afresh: the rooms it"
+        " remembered, pending invitations, rooms still to check and messages not yet confirmed are gone, and"
+        " your contacts may see your messages counted from the start again. Join your rooms again; the damaged"
+        " file was kept beside the new one (its name ends in .unreadable) if you want to recover or report it."
+    ),
     "warn_internal_error": "Something went wrong inside Susurro; the connection starts over.",
     "warn_message_too_large": "A message{from_sender} is larger than this client accepts. It is not shown.",
     "warn_crypto_error": "A message{from_sender} failed a cryptographic check. It is not shown.",
@@ -168,6 +174,13 @@ ES: dict[str, str] = {
     "warn_saved_entry_unreadable": (
         "Algo guardado de tu última sesión (una sala, una invitación o una sala por comprobar) no se pudo leer"
         " y se ha dejado fuera; todo lo demás se ha conservado."
+    ),
+    "warn_saved_state_unreadable": (
+        "Lo guardado de tu última sesión no se pudo abrir, así que Susurro ha empezado de cero: las salas que"
+        " recordaba, las invitaciones pendientes, las salas por comprobar y los mensajes aún sin confirmar se"
+        " han perdido, y tus contactos pueden ver tus mensajes contados de nuevo desde el principio. Vuelve a"
+        " unirte a tus salas; el archivo dañado se ha guardado junto al nuevo (su nombre acaba en .unreadable)"
+        " por si quieres recuperarlo o informar del fallo."
     ),
     "warn_internal_error": "Algo ha fallado dentro de Susurro; la conexión vuelve a empezar.",
     "warn_message_too_large": "Un mensaje{from_sender} es más grande de lo que acepta este cliente. No se muestra.",

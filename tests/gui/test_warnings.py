@@ -11,8 +11,11 @@ import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
+from susurro.client.home import LocalFile, local_path
+from susurro.crypto import load_identity
 from susurro.protocol import Deliver, Frame
-from tests.helpers.gui_driver import alice_and, pane, pump, type_line, wait_in_pane
+from tests.helpers.gui_driver import alice_and, close_app, pane, pump, signed_in, start_app, type_line, wait_in_pane
+from tests.helpers.gui_driver import banners as every_banner
 
 
 def banners(app) -> list[str]:  # type: ignore[no-untyped-def]
@@ -87,3 +90,26 @@ def test_a_cut_connection_shows_reconnecting_then_recovers(tk_root, relay_server
         wait_in_pane(root, alice, "escrito sin conexión  ✓✓ delivered to bob")
         type_line(root, alice, "de vuelta")
         wait_in_pane(root, bob, "de vuelta")
+
+
+def test_a_saved_state_that_cannot_be_opened_is_a_banner_at_sign_in(tk_root, relay_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """bob's sealed state file is garbage on disk: the window signs in and says, in words, that it started
+    afresh and kept the damaged file aside (non-negotiable 4: nothing is lost unsaid)."""
+    root = tk_root
+    host, port = relay_server.address
+    home = tmp_path / "bob"
+    bob = start_app(root, home, name="bob", server=f"{host}:{port}")
+    try:
+        signed_in(root, bob)
+    finally:
+        close_app(root, bob)
+    path = local_path(LocalFile.STATE, load_identity(home / "bob.key").public)  # start_app set SUSURRO_HOME
+    path.write_bytes(b"not a sealed state file")
+    again = start_app(root, home, name="bob", server=f"{host}:{port}")
+    try:
+        signed_in(root, again)
+        said = "could not be opened, so Susurro started afresh"
+        pump(root, lambda: any(said in b for b in every_banner(again)), "the unreadable state's banner")
+        assert path.with_name(path.name + ".unreadable").read_bytes() == b"not a sealed state file"
+    finally:
+        close_app(root, again)

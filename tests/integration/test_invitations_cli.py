@@ -124,3 +124,29 @@ def test_a_damaged_row_of_the_saved_state_is_said_by_the_terminal_at_start(
     again.expect_event("connected", name="bob")
     again.type("/quit")
     assert again.wait() == 0
+
+
+def test_a_saved_state_that_cannot_be_opened_is_said_by_the_terminal_and_kept_aside(
+    relay: RelayProcess, cli_clients: list[CliProcess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bob's sealed state file is cut short on disk: the restarted terminal says, once, that it started
+    afresh and where the damaged file was kept; the next save does not overwrite that copy."""
+    home = tmp_path / "bob"
+    bob = CliProcess("bob", home, relay.address)
+    cli_clients.append(bob)
+    bob.expect_event("connected", name="bob")
+    bob.type("/quit")
+    assert bob.wait() == 0
+    monkeypatch.setenv("SUSURRO_HOME", str(home))
+    path = local_path(LocalFile.STATE, load_identity(home / "identities" / "bob.key").public)
+    damaged = path.read_bytes()[:-20]
+    path.write_bytes(damaged)
+    again = CliProcess("bob", home, relay.address)
+    cli_clients.append(again)
+    warning = again.expect_event("warning", kind="saved_state_unreadable")
+    aside = path.with_name(path.name + ".unreadable")
+    assert "could not be decrypted" in warning["detail"] and str(aside) in warning["detail"]
+    again.expect_event("connected", name="bob")
+    again.type("/quit")
+    assert again.wait() == 0
+    assert aside.read_bytes() == damaged and path.read_bytes() != damaged, "the new state did not keep it aside"

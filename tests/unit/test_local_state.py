@@ -32,7 +32,9 @@ def test_another_identitys_or_a_damaged_state_file_starts_afresh(tmp_path: Path)
     state.counters.advance("dm", [ALICE.public])
     state.save(1.0, force=True)
     assert CounterState(ALICE, path).counters.next_for("dm", ALICE.public) == 1
+    assert not path.exists(), "the file ALICE could not open was kept aside (bob.state.unreadable), not reused"
     path.write_bytes(b"garbage")
+    path.chmod(0o600)
     assert CounterState(BOB, path).counters.next_for("dm", ALICE.public) == 1
 
 

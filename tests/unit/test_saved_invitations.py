@@ -16,6 +16,7 @@ from pathlib import Path
 
 import msgpack
 import nacl.secret
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -1093,6 +1094,64 @@ def test_a_state_file_read_whole_says_nothing(tmp_path: Path) -> None:
     sealed_state(identity, path, {"send": [], "recv": [], "rooms": {"relay:1": [[bytes(32), "ops", 1, bytes(32)]]}})
     assert CounterState(identity, path).load_warnings() == []
     assert CounterState(identity, tmp_path / "none").load_warnings() == []
+
+
+def sealed_file_damaged(identity: IdentityKey, path: Path, how: str) -> None:
+    """A state file that cannot be opened whole, as ``how`` says: cut short, garbage, bits flipped, sealed
+    under another identity's key, sealed right but not what this version writes, or half of it readable."""
+    sealed_state(identity, path, {"send": [["main", bytes(32), 7]], "recv": []})
+    data = path.read_bytes()
+    other = nacl.secret.SecretBox(derive_local_key(IdentityKey.generate(), STATE_PERSON))
+    damaged = {
+        "truncated": data[: len(data) // 2],
+        "garbage": b"\x00not a state file" * 5,
+        "flipped": data[:-1] + bytes([data[-1] ^ 1]),
+        "other_key": bytes(other.encrypt(msgpack.packb({"send": [], "recv": []}))),
+        "other_version": bytes(
+            nacl.secret.SecretBox(derive_local_key(identity, STATE_PERSON)).encrypt(msgpack.packb({"v": 2}))
+        ),
+    }.get(how)
+    if how == "half_read":  # readable rooms, then damaged unconfirmed messages: the rooms are not kept either
+        room = [bytes([1]) * 32, "ops", 3, bytes(32)]
+        sealed_state(identity, path, {"send": [], "recv": [], "rooms": {"relay:1": [room]}, "unconfirmed": 7})
+        return
+    assert damaged is not None
+    path.write_bytes(damaged)
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbage", "flipped", "other_key", "other_version", "half_read"])
+def test_a_state_file_that_cannot_be_opened_is_kept_aside_and_said_once(tmp_path: Path, how: str) -> None:
+    """Non-negotiable 4: the whole file lost is said, in words, once; nothing of it is read; it is kept
+    aside (one copy), not overwritten by the next save."""
+    identity = IdentityKey.generate()
+    path = tmp_path / "state"
+    sealed_file_damaged(identity, path, how)
+    damaged = path.read_bytes()
+    loaded = CounterState(identity, path)
+    assert loaded.counters.table == {} and loaded.rooms == {} and loaded.invitations == {}
+    (warning,) = loaded.load_warnings()
+    assert warning.kind is WarningKind.SAVED_STATE_UNREADABLE and str(path) in warning.detail
+    assert loaded.load_warnings() == [], "said once"
+    aside = tmp_path / "state.unreadable"
+    assert aside.read_bytes() == damaged and str(aside) in warning.detail
+    loaded.save(0.0, force=True)
+    assert aside.read_bytes() == damaged, "the next save overwrote the damaged file"
+    text = event_to_text(warning) or ""
+    assert "could not be opened" in text and "started afresh" in text and "saved_state_unreadable" not in text
+    assert "rooms it remembered" in Strings("en").warning(warning.kind)  # the window's banner, the same words
+    assert "no se pudo abrir" in Strings("es").warning(warning.kind)
+
+
+def test_damage_at_every_start_keeps_one_copy_aside(tmp_path: Path) -> None:
+    """Repeated damage replaces the one copy kept aside: never more than one file's room on disk."""
+    identity = IdentityKey.generate()
+    path = tmp_path / "state"
+    for n in range(3):
+        path.write_bytes(b"damaged %d" % n)
+        path.chmod(0o600)
+        CounterState(identity, path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.unreadable"]
+    assert (tmp_path / "state.unreadable").read_bytes() == b"damaged 2"
 
 
 # --- a push's fetch still out at quit is asked for again at the next start --------------------------------
