@@ -69,6 +69,9 @@ def typed(value: Any) -> Any:
         return ("dict", [(typed(k), typed(v)) for k, v in value.items()])
     if isinstance(value, list):
         return ("list", [typed(item) for item in value])
+    if isinstance(value, float):
+        # By its bits: a NaN is not equal to itself, and 0.0 == -0.0 would hide a sign.
+        return ("float", struct.pack(">d", value))
     return (type(value).__name__, value)
 
 
