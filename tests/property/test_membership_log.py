@@ -24,6 +24,7 @@ from susurro.crypto.membership import (
     RoomLogError,
     RoomPolicy,
     RoomState,
+    admin_reserve,
     create_entry,
     entry_hash,
     sign_entry,
@@ -83,7 +84,11 @@ class Model:
             allowed = signer_admin or self_add
             collides = any(name_key(other) == name_key(name) for other in self.members.values())
             fits = not is_member and not collides and _valid_name(name) and len(self.members) < RULES.max_members
-            return allowed and fits
+            # A self-add leaves the admins' share of member slots free (the entries' share and the
+            # self-adds per key are out of reach of 14 changes against 64 entries and 16 per key).
+            admins_share = RULES.max_members - admin_reserve(RULES.max_members)
+            reserved = not signer_admin and len(self.members) >= admins_share
+            return allowed and fits and not reserved
         if op.kind is EntryKind.LEAVE:
             return op.signer == op.subject and is_member
         if op.kind is EntryKind.REMOVE:
@@ -171,6 +176,12 @@ def snapshot(state: RoomState) -> tuple[dict[bytes, str], set[bytes], RoomPolicy
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(creator=INDEX, policy=st.sampled_from(list(RoomPolicy)), sequence=st.lists(ops(), max_size=14))
+# Three members adding themselves to an open room of 4 slots: the third takes the admins' slot (refused).
+@example(
+    creator=0,
+    policy=RoomPolicy.OPEN,
+    sequence=[Op(EntryKind.ADD, 1, 1), Op(EntryKind.ADD, 2, 2), Op(EntryKind.ADD, 3, 3)],
+)
 # A removed member adding itself back to an open room (the ban): rare in random draws, so always tried.
 @example(
     creator=0,
