@@ -59,10 +59,10 @@ from susurro.protocol import (
     Shutdown,
     decode_frame,
     encode,
-    encode_ack,
     encode_welcome,
     normalize_name,
 )
+from susurro.protocol.fastpath import encode_ack_packed, packed_names
 from susurro.protocol.frames import MAX_DROPPED_IDS
 from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, CHALLENGE_SIZE, LENGTH_PREFIX_SIZE, MAX_HANDSHAKE_FRAME
 
@@ -255,6 +255,27 @@ def _local_only(
     return [entries[i] for i in here], [asked[i] for i in here], [cts[i] for i in here]
 
 
+class _Delivered:
+    """The members one send's copies reached, as its ``ack`` and its log line name them.
+
+    A run's sends to a room all reach the same members, so ``_settle`` keeps
+    the last of these for the run (``_Held.delivered``) and packs and joins
+    the names once: at N = 100, packing 99 names into every ``ack`` was a
+    twentieth of a message. Only for a run: kept on a connection it would
+    hold a list of a whole room (and the members gone from it) per sender.
+    """
+
+    __slots__ = ("entries", "joined", "names", "packed")
+
+    def __init__(self, entries: list[RosterEntry[Connection]]) -> None:
+        self.entries = entries
+        self.names = [entry.name for entry in entries]
+        #: For the log line: ``to=`` and the names.
+        self.joined = ",".join(self.names)
+        #: The ack's ``delivered``, as msgpack.
+        self.packed = packed_names(self.names)
+
+
 class _Held:
     """The copies and acks of a run of sends read at once, offered together by ``_release``.
 
@@ -266,9 +287,11 @@ class _Held:
     I/O thread.
     """
 
-    __slots__ = ("copies", "sends")
+    __slots__ = ("copies", "delivered", "sends")
 
     def __init__(self) -> None:
+        #: The last send's ``_Delivered``, for the next one of the run that reached the same members.
+        self.delivered: _Delivered | None = None
         #: outbox -> (its copies, their message ids), in the order first offered to.
         self.copies: dict[OutboxLike, tuple[list[bytes], list[str]]] = {}
         #: Per send, in order: (send, its local members, names as sent and ciphertexts, missing, remote).
@@ -762,7 +785,7 @@ class RelayCore:
         acks: list[bytes] = []
         for send, entries, asked, cts, missing, remote in held.sends:
             offered = [accepted[entry.peer.outbox] for entry in entries]
-            ack = self._settle(conn, send.id, entries, asked, cts, offered, missing, remote)
+            ack = self._settle(conn, send.id, entries, asked, cts, offered, missing, remote, held)
             if ack is not None:
                 acks.append(ack)
         held.copies.clear()
@@ -780,26 +803,36 @@ class RelayCore:
         offered: list[bool],
         missing: list[str],
         remote: dict[str, tuple[str, bytes]],
+        held: _Held | None = None,
     ) -> bytes | None:
         """The log lines of one routed send and its ``ack`` (None: the router sends it, later).
 
         ``entries``, ``asked`` and ``cts`` are its local copies (the member, the name as
         sent, the ciphertext); ``offered`` says, for each, whether the outbox took it.
+        ``held``: the run it was read in, whose sends may share what they reached.
         """
         audit = self.config.log_ciphertext
         if all(offered):  # the common case, at C speed
-            delivered = [entry.name for entry in entries]
+            reached = entries
             total_bytes = sum(map(len, cts))
             first_ct = cts[0] if cts else b""
         else:
-            delivered, total_bytes, first_ct = [], 0, b""
+            reached, total_bytes, first_ct = [], 0, b""
             for i in range(len(entries)):
                 if offered[i]:
-                    delivered.append(entries[i].name)
+                    reached.append(entries[i])
                     total_bytes += len(cts[i])
                     first_ct = first_ct or cts[i]
                 else:
                     missing.append(asked[i])
+        # The same members as the run's send before (the same entries: a rekey or a rejoin
+        # makes a new one, so the names are the same too): its names, packed and joined.
+        memo = held.delivered if held is not None else None
+        if memo is None or memo.entries != reached:
+            memo = _Delivered(reached)
+            if held is not None:
+                held.delivered = memo
+        delivered = memo.names
         if audit:  # --log-ciphertext: a line for every copy, whole, for a full audit
             for entry, ct, ok in zip(entries, cts, offered, strict=True):
                 if ok:
@@ -812,7 +845,7 @@ class RelayCore:
             info_line(
                 "deliver from=%s to=%s id=%s bytes=%d ct=%s",
                 conn.name,
-                ",".join(delivered),
+                memo.joined,
                 msg_id,
                 total_bytes,
                 _ct_log(first_ct, False),
@@ -824,7 +857,7 @@ class RelayCore:
             return None
         # Packed from bytes: the id and the missing names are the decoded send's, the
         # delivered ones roster names, all bounded already (no Ack object to check them again).
-        return encode_ack(msg_id, delivered, missing, max_frame=ABSOLUTE_MAX_FRAME)
+        return encode_ack_packed(msg_id, memo.packed, missing, max_frame=ABSOLUTE_MAX_FRAME)
 
     def _send(self, conn: Connection, frame: Frame, limit: int | None = None) -> None:
         conn.outbox.offer(encode(frame, max_frame=limit or self.config.max_frame))

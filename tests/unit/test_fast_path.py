@@ -25,7 +25,14 @@ from susurro.protocol import (
     encode_ack,
     encode_welcome,
 )
-from susurro.protocol.fastpath import array_header, bin_header, packed_str, send_fields_ok
+from susurro.protocol.fastpath import (
+    array_header,
+    bin_header,
+    encode_ack_packed,
+    packed_names,
+    packed_str,
+    send_fields_ok,
+)
 from susurro.protocol.frames import _MSG_ID_CHARS, MAX_RAW_NAME_CHARS, _check_msg_id, packed_member
 from susurro.protocol.framing import pack_payload
 from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, MAX_MAP_LEN, MAX_ROSTER
@@ -83,6 +90,8 @@ NAMES = st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), m
 def test_encode_ack_is_byte_identical_to_encode(msg_id: str, delivered: list[str], missing: list[str]) -> None:
     expected = encode(Ack(id=msg_id, delivered=tuple(delivered), missing=tuple(missing)), max_frame=ABSOLUTE_MAX_FRAME)
     assert encode_ack(msg_id, delivered, missing, max_frame=ABSOLUTE_MAX_FRAME) == expected
+    packed = packed_names(delivered)  # the relay's run packs a list once for several acks
+    assert encode_ack_packed(msg_id, packed, missing, max_frame=ABSOLUTE_MAX_FRAME) == expected
 
 
 def test_encode_ack_after_a_refused_name_packs_the_next_ack_whole() -> None:

@@ -616,6 +616,27 @@ def test_a_run_of_sends_that_names_a_member_twice_gives_each_one_copy() -> None:
     ]
 
 
+def test_each_ack_of_a_run_names_the_members_its_own_send_reached() -> None:
+    # A run keeps the last send's packed names for the next send that reached the same members:
+    # never for one that reached others, fewer, or the same in another order.
+    core = make_core()
+    (alice, alice_out), (_, bob_out), (_, carol_out) = alice_bob_carol(core)
+    alice_out.new_frames(), bob_out.new_frames(), carol_out.new_frames()
+    tos = [{"bob": b"1", "carol": b"1"}, {"bob": b"2"}, {"carol": b"3", "bob": b"3"}, {"carol": b"4", "bob": b"4"}]
+    run = b"".join(encode(Send(id=f"m{n}", to=to)) for n, to in enumerate(tos))
+    assert core.receive_frames(alice, run) is True
+    assert alice_out.new_frames() == [
+        Ack(id="m0", delivered=("bob", "carol"), missing=()),
+        Ack(id="m1", delivered=("bob",), missing=()),
+        Ack(id="m2", delivered=("carol", "bob"), missing=()),
+        Ack(id="m3", delivered=("carol", "bob"), missing=()),
+    ]
+    carol_out.accept = False  # now every copy to her is refused: the acks of the next run say so
+    run = b"".join(encode(Send(id=f"n{n}", to={"bob": b"5", "carol": b"5"})) for n in range(2))
+    assert core.receive_frames(alice, run) is True
+    assert alice_out.new_frames() == [Ack(id=f"n{n}", delivered=("bob",), missing=("carol",)) for n in range(2)]
+
+
 def bob_conn(core: RelayCore) -> Connection:
     found, _ = core.roster.lookup(["bob"])
     return found[0][2]
