@@ -265,15 +265,27 @@ class _Delivered:
     hold a list of a whole room (and the members gone from it) per sender.
     """
 
-    __slots__ = ("entries", "joined", "names", "packed")
+    __slots__ = ("_joined", "_packed", "entries", "names")
 
     def __init__(self, entries: list[RosterEntry[Connection]]) -> None:
         self.entries = entries
         self.names = [entry.name for entry in entries]
-        #: For the log line: ``to=`` and the names.
-        self.joined = ",".join(self.names)
-        #: The ack's ``delivered``, as msgpack.
-        self.packed = packed_names(self.names)
+        # Each made when first asked for: a relay logging at WARNING, or auditing every
+        # copy, never joins them, and a send with copies on other nodes never packs them.
+        self._joined: str | None = None
+        self._packed: bytes | None = None
+
+    def joined(self) -> str:
+        """The names as the log line's ``to=`` gives them."""
+        if self._joined is None:
+            self._joined = ",".join(self.names)
+        return self._joined
+
+    def packed(self) -> bytes:
+        """The names as the ack's ``delivered``, msgpack."""
+        if self._packed is None:
+            self._packed = packed_names(self.names)
+        return self._packed
 
 
 class _Held:
@@ -845,7 +857,7 @@ class RelayCore:
             info_line(
                 "deliver from=%s to=%s id=%s bytes=%d ct=%s",
                 conn.name,
-                memo.joined,
+                memo.joined(),
                 msg_id,
                 total_bytes,
                 _ct_log(first_ct, False),
@@ -857,7 +869,7 @@ class RelayCore:
             return None
         # Packed from bytes: the id and the missing names are the decoded send's, the
         # delivered ones roster names, all bounded already (no Ack object to check them again).
-        return encode_ack_packed(msg_id, memo.packed, missing, max_frame=ABSOLUTE_MAX_FRAME)
+        return encode_ack_packed(msg_id, memo.packed(), missing, max_frame=ABSOLUTE_MAX_FRAME)
 
     def _send(self, conn: Connection, frame: Frame, limit: int | None = None) -> None:
         conn.outbox.offer(encode(frame, max_frame=limit or self.config.max_frame))

@@ -622,14 +622,16 @@ def test_each_ack_of_a_run_names_the_members_its_own_send_reached() -> None:
     core = make_core()
     (alice, alice_out), (_, bob_out), (_, carol_out) = alice_bob_carol(core)
     alice_out.new_frames(), bob_out.new_frames(), carol_out.new_frames()
-    tos = [{"bob": b"1", "carol": b"1"}, {"bob": b"2"}, {"carol": b"3", "bob": b"3"}, {"carol": b"4", "bob": b"4"}]
+    # Each neighbour differs from the one before in one way only: order, then count, then member.
+    tos = [{"bob": b"1", "carol": b"1"}, {"carol": b"2", "bob": b"2"}, {"bob": b"3"}, {"carol": b"4"}, {"carol": b"5"}]
     run = b"".join(encode(Send(id=f"m{n}", to=to)) for n, to in enumerate(tos))
     assert core.receive_frames(alice, run) is True
     assert alice_out.new_frames() == [
         Ack(id="m0", delivered=("bob", "carol"), missing=()),
-        Ack(id="m1", delivered=("bob",), missing=()),
-        Ack(id="m2", delivered=("carol", "bob"), missing=()),
-        Ack(id="m3", delivered=("carol", "bob"), missing=()),
+        Ack(id="m1", delivered=("carol", "bob"), missing=()),
+        Ack(id="m2", delivered=("bob",), missing=()),
+        Ack(id="m3", delivered=("carol",), missing=()),
+        Ack(id="m4", delivered=("carol",), missing=()),
     ]
     carol_out.accept = False  # now every copy to her is refused: the acks of the next run say so
     run = b"".join(encode(Send(id=f"n{n}", to={"bob": b"5", "carol": b"5"})) for n in range(2))
