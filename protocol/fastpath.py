@@ -324,8 +324,14 @@ def encode_ack(msg_id: object, delivered: Sequence[str], missing: Sequence[str],
     ``delivered`` holds roster names, checked when each member joined. Bytes
     identical to ``encode(Ack(...), max_frame=...)``.
     """
-    payload = _ACK_START + packed_str(msg_id) + _DELIVERED_KEY + _packed_names(delivered)
-    return encode_frame(payload + _MISSING_KEY + _packed_names(missing), max_frame=max_frame)
+    return encode_ack_packed(msg_id, packed_names(delivered), missing, max_frame=max_frame)
+
+
+def encode_ack_packed(msg_id: object, delivered: bytes, missing: Sequence[str], *, max_frame: int) -> bytes:
+    """``encode_ack`` with ``delivered`` packed already (``packed_names``): the relay packs a
+    run's list once when its sends all reached the same members."""
+    payload = _ACK_START + packed_str(msg_id) + _DELIVERED_KEY + delivered
+    return encode_frame(payload + _MISSING_KEY + packed_names(missing), max_frame=max_frame)
 
 
 #: ``packb([])``: an ack's ``missing`` list, nearly always.
@@ -334,7 +340,7 @@ _EMPTY_ARRAY: Final = b"\x90"
 _PACKERS: Final = threading.local()
 
 
-def _packed_names(names: Sequence[str]) -> bytes:
+def packed_names(names: Sequence[str]) -> bytes:
     """``names`` as ``msgpack.packb(list(names))`` packs them, by a packer kept for the thread.
 
     The lists are packed by msgpack, at C speed per name: a ``packed_str`` per name made

@@ -59,10 +59,10 @@ from susurro.protocol import (
     Shutdown,
     decode_frame,
     encode,
-    encode_ack,
     encode_welcome,
     normalize_name,
 )
+from susurro.protocol.fastpath import encode_ack_packed, packed_names
 from susurro.protocol.frames import MAX_DROPPED_IDS
 from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, CHALLENGE_SIZE, LENGTH_PREFIX_SIZE, MAX_HANDSHAKE_FRAME
 
@@ -224,8 +224,68 @@ def is_loopback(ip: str) -> bool:
     return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
-#: A held send: (the send, its local copies as (name, name as sent, outbox, ct), missing names, remote copies).
-_HeldSend = tuple[Send, list[tuple[str, str, OutboxLike, bytes]], list[str], dict[str, tuple[str, bytes]]]
+#: A held send: (the send, its local copies as three parallel lists: the members, the names as
+#: sent and the ciphertexts, then the missing names and the remote copies).
+_HeldSend = tuple[Send, list[RosterEntry[Connection]], list[str], list[bytes], list[str], dict[str, tuple[str, bytes]]]
+
+
+def _once_each(
+    entries: list[RosterEntry[Connection]], asked: list[str], cts: list[bytes], missing: list[str]
+) -> tuple[list[RosterEntry[Connection]], list[str], list[bytes]]:
+    """The copies of a send that named a member twice ("bob" and "BOB"), the first of each member
+    kept; each later name goes to ``missing``, in order."""
+    kept: tuple[list[RosterEntry[Connection]], list[str], list[bytes]] = ([], [], [])
+    reached: set[str] = set()
+    for entry, name, ct in zip(entries, asked, cts, strict=True):
+        if entry.name in reached:
+            missing.append(name)
+            continue
+        reached.add(entry.name)
+        kept[0].append(entry)
+        kept[1].append(name)
+        kept[2].append(ct)
+    return kept
+
+
+def _local_only(
+    entries: list[RosterEntry[Connection]], asked: list[str], cts: list[bytes]
+) -> tuple[list[RosterEntry[Connection]], list[str], list[bytes]]:
+    """The copies among a send's whose member is on this node (not a stand-in for another's)."""
+    here = [i for i in range(len(entries)) if entries[i].peer.node is None]
+    return [entries[i] for i in here], [asked[i] for i in here], [cts[i] for i in here]
+
+
+class _Delivered:
+    """The members one send's copies reached, as its ``ack`` and its log line name them.
+
+    A run's sends to a room all reach the same members, so ``_settle`` keeps
+    the last of these for the run (``_Held.delivered``) and packs and joins
+    the names once: at N = 100, packing 99 names into every ``ack`` was a
+    twentieth of a message. Only for a run: kept on a connection it would
+    hold a list of a whole room (and the members gone from it) per sender.
+    """
+
+    __slots__ = ("_joined", "_packed", "entries", "names")
+
+    def __init__(self, entries: list[RosterEntry[Connection]]) -> None:
+        self.entries = entries
+        self.names = [entry.name for entry in entries]
+        # Each made when first asked for: a relay logging at WARNING, or auditing every
+        # copy, never joins them, and a send with copies on other nodes never packs them.
+        self._joined: str | None = None
+        self._packed: bytes | None = None
+
+    def joined(self) -> str:
+        """The names as the log line's ``to=`` gives them."""
+        if self._joined is None:
+            self._joined = ",".join(self.names)
+        return self._joined
+
+    def packed(self) -> bytes:
+        """The names as the ack's ``delivered``, msgpack."""
+        if self._packed is None:
+            self._packed = packed_names(self.names)
+        return self._packed
 
 
 class _Held:
@@ -239,12 +299,14 @@ class _Held:
     I/O thread.
     """
 
-    __slots__ = ("copies", "sends")
+    __slots__ = ("copies", "delivered", "sends")
 
     def __init__(self) -> None:
+        #: The last send's ``_Delivered``, for the next one of the run that reached the same members.
+        self.delivered: _Delivered | None = None
         #: outbox -> (its copies, their message ids), in the order first offered to.
         self.copies: dict[OutboxLike, tuple[list[bytes], list[str]]] = {}
-        #: Per send, in order: (send, its local copies as (name, name as sent, outbox, ct), missing, remote).
+        #: Per send, in order: (send, its local members, names as sent and ciphertexts, missing, remote).
         self.sends: list[_HeldSend] = []
 
     def hold(self, outbox: OutboxLike, frame: bytes, msg_id: str) -> None:
@@ -698,38 +760,30 @@ class RelayCore:
                 ErrorCode.TOO_MANY_RECIPIENTS,
                 f"send {send.id!r} names {len(send.to)} recipients; this relay allows {self.config.max_recipients}",
             )
-        to = send.to
-        found, missing = self.roster.lookup(to)
+        entries, asked, cts, missing, folded = self.roster.split(send.to)
+        if folded:  # "bob" and "BOB" are one member: one copy (only a folded name can repeat one)
+            entries, asked, cts = _once_each(entries, asked, cts, missing)
         # The encoder itself, not its bound ``frame``: compiled, ``encoder.frame(ct)`` is a direct
         # call, where the bound method went through Python's call protocol once a copy.
         encoder = DeliverEncoder.for_send(conn.name, send, max_frame=ABSOLUTE_MAX_FRAME)
         remote: dict[str, tuple[str, bytes]] = {}
-        local: list[tuple[str, str, OutboxLike, bytes]] = []  # (name, name as sent, outbox, ct)
-        offered: list[bool] = []  # now: whether each of ``local`` was queued
+        offered: list[bool] = []  # now: whether each local copy was queued
         tag = (conn, send.id)  # comes back from the outbox of a recipient evicted before it was written
-        # "bob" and "BOB" are one member: one copy. Checked per copy only when the
-        # send names someone twice (one set at C speed otherwise).
-        reached: set[str] | None = set() if len({name for _, name, _ in found}) < len(found) else None
-        for wire_name, name, peer in found:
-            if reached is not None:
-                if name in reached:
-                    missing.append(wire_name)
-                    continue
-                reached.add(name)
-            ct = to[wire_name]
+        for i in range(len(entries)):
+            peer = entries[i].peer
             if peer.node is not None:  # on another relay node: the router hands it on
-                remote[name] = (wire_name, encoder.frame(ct))
+                remote[entries[i].name] = (asked[i], encoder.frame(cts[i]))
                 continue
-            outbox = peer.outbox
-            local.append((name, wire_name, outbox, ct))
             if held is not None:
-                held.hold(outbox, encoder.frame(ct), send.id)
+                held.hold(peer.outbox, encoder.frame(cts[i]), send.id)
             else:
-                offered.append(outbox.offer(encoder.frame(ct), tag))
+                offered.append(peer.outbox.offer(encoder.frame(cts[i]), tag))
+        if remote:  # the local copies only, from here on
+            entries, asked, cts = _local_only(entries, asked, cts)
         if held is not None:
-            held.sends.append((send, local, missing, remote))
+            held.sends.append((send, entries, asked, cts, missing, remote))
             return
-        ack = self._settle(conn, send.id, local, offered, missing, remote)
+        ack = self._settle(conn, send.id, entries, asked, cts, offered, missing, remote)
         if ack is not None:
             conn.outbox.offer(ack)
 
@@ -741,9 +795,9 @@ class RelayCore:
             tag = (conn, ids[0] if len(ids) == 1 else tuple(ids))
             accepted[outbox] = outbox.offer(frames[0] if len(frames) == 1 else b"".join(frames), tag)
         acks: list[bytes] = []
-        for send, local, missing, remote in held.sends:
-            offered = [accepted[outbox] for _, _, outbox, _ in local]
-            ack = self._settle(conn, send.id, local, offered, missing, remote)
+        for send, entries, asked, cts, missing, remote in held.sends:
+            offered = [accepted[entry.peer.outbox] for entry in entries]
+            ack = self._settle(conn, send.id, entries, asked, cts, offered, missing, remote, held)
             if ack is not None:
                 acks.append(ack)
         held.copies.clear()
@@ -755,40 +809,55 @@ class RelayCore:
         self,
         conn: Connection,
         msg_id: str,
-        local: list[tuple[str, str, OutboxLike, bytes]],
+        entries: list[RosterEntry[Connection]],
+        asked: list[str],
+        cts: list[bytes],
         offered: list[bool],
         missing: list[str],
         remote: dict[str, tuple[str, bytes]],
+        held: _Held | None = None,
     ) -> bytes | None:
         """The log lines of one routed send and its ``ack`` (None: the router sends it, later).
 
-        ``offered`` says, for each of its ``local`` copies, whether the outbox took it.
+        ``entries``, ``asked`` and ``cts`` are its local copies (the member, the name as
+        sent, the ciphertext); ``offered`` says, for each, whether the outbox took it.
+        ``held``: the run it was read in, whose sends may share what they reached.
         """
         audit = self.config.log_ciphertext
         if all(offered):  # the common case, at C speed
-            delivered = [name for name, _, _, _ in local]
-            total_bytes = sum(len(ct) for _, _, _, ct in local)
+            reached = entries
+            total_bytes = sum(map(len, cts))
+            first_ct = cts[0] if cts else b""
         else:
-            delivered, total_bytes = [], 0
-            for (name, wire_name, _, ct), ok in zip(local, offered, strict=True):
-                if ok:
-                    delivered.append(name)
-                    total_bytes += len(ct)
+            reached, total_bytes, first_ct = [], 0, b""
+            for i in range(len(entries)):
+                if offered[i]:
+                    reached.append(entries[i])
+                    total_bytes += len(cts[i])
+                    first_ct = first_ct or cts[i]
                 else:
-                    missing.append(wire_name)
+                    missing.append(asked[i])
+        # The same members as the run's send before (the same entries: a rekey or a rejoin
+        # makes a new one, so the names are the same too): its names, packed and joined.
+        memo = held.delivered if held is not None else None
+        if memo is None or memo.entries != reached:
+            memo = _Delivered(reached)
+            if held is not None:
+                held.delivered = memo
+        delivered = memo.names
         if audit:  # --log-ciphertext: a line for every copy, whole, for a full audit
-            for (name, _, _, ct), ok in zip(local, offered, strict=True):
+            for entry, ct, ok in zip(entries, cts, offered, strict=True):
                 if ok:
+                    name = entry.name
                     log.info("deliver from=%s to=%s id=%s bytes=%d ct=%s", conn.name, name, msg_id, len(ct), ct.hex())
         elif delivered and log.isEnabledFor(logging.INFO):
             # One line per send, not per copy: with a hundred recipients the
             # per-copy lines cost more CPU than the routing itself. Handed to
             # the log thread as a tuple, which it formats (relay/logsetup.py).
-            first_ct = next(ct for (_, _, _, ct), ok in zip(local, offered, strict=True) if ok)
             info_line(
                 "deliver from=%s to=%s id=%s bytes=%d ct=%s",
                 conn.name,
-                ",".join(delivered),
+                memo.joined(),
                 msg_id,
                 total_bytes,
                 _ct_log(first_ct, False),
@@ -800,7 +869,7 @@ class RelayCore:
             return None
         # Packed from bytes: the id and the missing names are the decoded send's, the
         # delivered ones roster names, all bounded already (no Ack object to check them again).
-        return encode_ack(msg_id, delivered, missing, max_frame=ABSOLUTE_MAX_FRAME)
+        return encode_ack_packed(msg_id, memo.packed(), missing, max_frame=ABSOLUTE_MAX_FRAME)
 
     def _send(self, conn: Connection, frame: Frame, limit: int | None = None) -> None:
         conn.outbox.offer(encode(frame, max_frame=limit or self.config.max_frame))

@@ -25,11 +25,19 @@ from susurro.protocol import (
     encode_ack,
     encode_welcome,
 )
-from susurro.protocol.fastpath import array_header, bin_header, packed_str, send_fields_ok
+from susurro.protocol.fastpath import (
+    array_header,
+    bin_header,
+    encode_ack_packed,
+    packed_names,
+    packed_str,
+    send_fields_ok,
+)
 from susurro.protocol.frames import _MSG_ID_CHARS, MAX_RAW_NAME_CHARS, _check_msg_id, packed_member
 from susurro.protocol.framing import pack_payload
 from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, MAX_MAP_LEN, MAX_ROSTER
 from susurro.relay import Roster
+from susurro.relay.roster import NameTaken
 
 TOKEN = st.text(alphabet="0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-", min_size=1, max_size=64)
 # Ciphertext sizes around msgpack's bin8/bin16/bin32 boundaries, and small ones.
@@ -82,6 +90,8 @@ NAMES = st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), m
 def test_encode_ack_is_byte_identical_to_encode(msg_id: str, delivered: list[str], missing: list[str]) -> None:
     expected = encode(Ack(id=msg_id, delivered=tuple(delivered), missing=tuple(missing)), max_frame=ABSOLUTE_MAX_FRAME)
     assert encode_ack(msg_id, delivered, missing, max_frame=ABSOLUTE_MAX_FRAME) == expected
+    packed = packed_names(delivered)  # the relay's run packs a list once for several acks
+    assert encode_ack_packed(msg_id, packed, missing, max_frame=ABSOLUTE_MAX_FRAME) == expected
 
 
 def test_encode_ack_after_a_refused_name_packs_the_next_ack_whole() -> None:
@@ -243,6 +253,31 @@ def test_exact_lookup_forgets_members_that_left_or_rekeyed() -> None:
     replacement = Member(name="Alice", ik=b"\x01" * 32, sk=b"\x09" * 32, cert=b"\x03" * 64, issued_at=2)
     assert roster.replace("Alice", "conn-b", replacement, lambda others: None) is not None
     assert roster.lookup(["Alice"])[0] == [("Alice", "Alice", "conn-b")]
+
+
+_SPELLINGS = st.sampled_from(["alice", "Alice", "ALICE", "bob", "BOB", "b0b", "carol", "\u0430lice", "dave"])
+
+
+@given(
+    joined=st.lists(st.sampled_from(["alice", "Alice", "bob", "carol", "\u0430lice"]), max_size=4),
+    asked=st.lists(_SPELLINGS, max_size=8, unique=True),
+)
+def test_split_is_lookup_as_parallel_lists_and_says_when_a_name_was_folded(joined: list[str], asked: list[str]) -> None:
+    roster: Roster[str] = Roster()
+    for n, name in enumerate(joined):
+        keys = Member(name=name, ik=bytes([n]) * 32, sk=bytes([100 + n]) * 32, cert=b"\x03" * 64, issued_at=1)
+        try:
+            roster.join(keys, f"conn-{name}", lambda others: None)
+        except NameTaken:
+            pass  # a lookalike of one already in: the roster refuses it, as for a real join
+    to = {name: name.encode() for name in asked}
+    entries, names, copies, missing, folded = roster.split(to)
+    found, lookup_missing = roster.lookup(to)
+    assert [(n, e.name, e.peer) for n, e in zip(names, entries, strict=True)] == found
+    assert copies == [to[n] for n in names] and missing == lookup_missing
+    assert folded == any(n != e.name for n, e in zip(names, entries, strict=True))
+    if not folded:  # what the core relies on to skip its check for a member named twice
+        assert len({e.name for e in entries}) == len(entries)
 
 
 # --- sealing: the shortcuts produce the same bytes -----------------------------------------

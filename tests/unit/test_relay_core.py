@@ -593,6 +593,52 @@ def test_a_run_of_sends_read_at_once_reaches_each_member_in_one_offer() -> None:
     assert alice_out.new_frames() == [Dropped(name="bob", ids=("m0", "m1", "m2"), reason="slow_reader")]
 
 
+def test_a_run_of_sends_that_names_a_member_twice_gives_each_one_copy() -> None:
+    # The held path's own dedupe (the roster reports a folded name; only one can repeat a member).
+    core = make_core()
+    (alice, alice_out), (_, bob_out), (_, carol_out) = alice_bob_carol(core)
+    alice_out.new_frames(), bob_out.new_frames(), carol_out.new_frames()
+    run = b"".join(
+        [
+            encode(Send(id="m1", to={"BOB": b"1", "carol": b"c1", "bob": b"2"})),
+            encode(Send(id="m2", to={"carol": b"c2", "Carol": b"c3"})),
+        ]
+    )
+    assert core.receive_frames(alice, run) is True
+    assert bob_out.new_frames() == [Deliver(sender="alice", id="m1", ct=b"1")]
+    assert carol_out.new_frames() == [
+        Deliver(sender="alice", id="m1", ct=b"c1"),
+        Deliver(sender="alice", id="m2", ct=b"c2"),
+    ]
+    assert alice_out.new_frames() == [
+        Ack(id="m1", delivered=("bob", "carol"), missing=("bob",)),
+        Ack(id="m2", delivered=("carol",), missing=("Carol",)),
+    ]
+
+
+def test_each_ack_of_a_run_names_the_members_its_own_send_reached() -> None:
+    # A run keeps the last send's packed names for the next send that reached the same members:
+    # never for one that reached others, fewer, or the same in another order.
+    core = make_core()
+    (alice, alice_out), (_, bob_out), (_, carol_out) = alice_bob_carol(core)
+    alice_out.new_frames(), bob_out.new_frames(), carol_out.new_frames()
+    # Each neighbour differs from the one before in one way only: order, then count, then member.
+    tos = [{"bob": b"1", "carol": b"1"}, {"carol": b"2", "bob": b"2"}, {"bob": b"3"}, {"carol": b"4"}, {"carol": b"5"}]
+    run = b"".join(encode(Send(id=f"m{n}", to=to)) for n, to in enumerate(tos))
+    assert core.receive_frames(alice, run) is True
+    assert alice_out.new_frames() == [
+        Ack(id="m0", delivered=("bob", "carol"), missing=()),
+        Ack(id="m1", delivered=("carol", "bob"), missing=()),
+        Ack(id="m2", delivered=("bob",), missing=()),
+        Ack(id="m3", delivered=("carol",), missing=()),
+        Ack(id="m4", delivered=("carol",), missing=()),
+    ]
+    carol_out.accept = False  # now every copy to her is refused: the acks of the next run say so
+    run = b"".join(encode(Send(id=f"n{n}", to={"bob": b"5", "carol": b"5"})) for n in range(2))
+    assert core.receive_frames(alice, run) is True
+    assert alice_out.new_frames() == [Ack(id=f"n{n}", delivered=("bob",), missing=("carol",)) for n in range(2)]
+
+
 def bob_conn(core: RelayCore) -> Connection:
     found, _ = core.roster.lookup(["bob"])
     return found[0][2]
