@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import math
 import os
 import sys
 import threading
@@ -41,12 +42,15 @@ MAX_QUEUED_RECORDS = 65536
 #: How long ``stop()`` waits for room to tell the listener to finish.
 _STOP_TIMEOUT = 10.0
 #: Lines a handler may hold before writing them out while more records wait.
-#: The listener writes a burst of lines with one write (and one flush, one
-#: look for a rotated file) instead of a write, a flush and a ``stat`` per line:
-#: per-line system calls were the listener's cost under load, and each one
-#: handed the GIL back and forth with the I/O loop. Bounded, so a relay
-#: logging without pause still writes (and notices a rotation) every so many lines.
+#: The listener writes a burst of lines with one write (and one flush)
+#: instead of a write, a flush and a ``stat`` per line: per-line system calls
+#: were the listener's cost under load, and each one handed the GIL back and
+#: forth with the I/O loop. Bounded, so a relay logging without pause still
+#: writes every so many lines.
 MAX_BATCHED_LINES = 256
+#: Seconds between two looks for a log file renamed away (a ``stat`` of its path): at
+#: the start of a burst, once this long has passed since the last look. SIGHUP reopens at once.
+ROTATION_CHECK_INTERVAL = 1.0
 
 #: How long the listener lets lines gather once it has written all it had.
 #: Only the log lags by it, never a message.
@@ -176,8 +180,17 @@ class ReopeningFileHandler(logging.handlers.WatchedFileHandler):
     many of the burst's lines reached it; the rest are counted as lost.
     """
 
-    def __init__(self, filename: str, stderr: TextIO, more_waiting: Callable[[], bool] = _never_waiting) -> None:
+    def __init__(
+        self,
+        filename: str,
+        stderr: TextIO,
+        more_waiting: Callable[[], bool] = _never_waiting,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__(filename, encoding="utf-8")
+        self._clock = clock
+        #: When the next burst looks for a rotation again (``ROTATION_CHECK_INTERVAL``).
+        self._rotation_check_at = -math.inf
         self._reopen_requested = threading.Event()
         self.trouble = _Trouble(f"the log file {self.baseFilename}", stderr)
         self.more_waiting = more_waiting
@@ -231,8 +244,8 @@ class ReopeningFileHandler(logging.handlers.WatchedFileHandler):
             extra = len(terminator)
             self._burst.extend([len(line) + extra for line in lines])
             try:
-                if starting:  # a burst begins: look for a rotation once, note where it starts
-                    self.reopenIfNeeded()
+                if starting:  # a burst begins: look for a rotation (once a second), note where it starts
+                    self._look_for_rotation()
                     self._burst_start = os.fstat(self.stream.fileno()).st_size
                 self.stream.write(text)
                 if len(self._burst) < MAX_BATCHED_LINES and self.more_waiting():
@@ -253,8 +266,8 @@ class ReopeningFileHandler(logging.handlers.WatchedFileHandler):
                 self._statstream()
                 if self.trouble.lost:
                     self._end_cut_line()
-            if not self._burst:  # a burst begins: look for a rotation once, note where it starts
-                self.reopenIfNeeded()
+            if not self._burst:  # a burst begins: look for a rotation (once a second), note where it starts
+                self._look_for_rotation()
                 self._burst_start = os.fstat(self.stream.fileno()).st_size
             if line is None:
                 assert record is not None
@@ -271,6 +284,20 @@ class ReopeningFileHandler(logging.handlers.WatchedFileHandler):
             self.flush()
         except Exception:  # errors opening, writing or flushing: handleError tells OSError apart
             self.handleError(record if record is not None else logging.makeLogRecord({"msg": line}))
+
+    def _look_for_rotation(self) -> None:
+        """``reopenIfNeeded`` (a ``stat`` of the path), at most once every ``ROTATION_CHECK_INTERVAL``.
+
+        A relay below saturation writes a burst of one line per message, and the ``stat`` and its
+        result's twenty fields were a tenth of such a message's instructions (callgrind, N = 10).
+        A file renamed away keeps the lines of that second (logrotate's ``delaycompress`` leaves
+        it as it is until the next rotation), and SIGHUP still reopens before the next line.
+        """
+        now = self._clock()
+        if now < self._rotation_check_at:
+            return
+        self._rotation_check_at = now + ROTATION_CHECK_INTERVAL
+        self.reopenIfNeeded()
 
     def flush(self) -> None:
         """Write out the burst; after lines were lost, the first flush that works marks the gap."""
@@ -598,13 +625,20 @@ class _Listener:
 class LogSetup:
     """The relay logger's queue, listener thread and handlers; ``stop()`` flushes them."""
 
-    def __init__(self, level: str | int, log_file: str | None, stderr: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        level: str | int,
+        log_file: str | None,
+        stderr: TextIO | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``clock`` paces the file's looks for a rotation (``ROTATION_CHECK_INTERVAL``)."""
         stderr = stderr if stderr is not None else sys.stderr
         formatter = _LineFormatter()
         self._records = _Records(MAX_QUEUED_RECORDS)
         more_waiting = self._records.more_waiting
         # raises OSError
-        self.file_handler = ReopeningFileHandler(log_file, stderr, more_waiting) if log_file else None
+        self.file_handler = ReopeningFileHandler(log_file, stderr, more_waiting, clock) if log_file else None
         handlers: list[ReopeningFileHandler | _StderrHandler] = [_StderrHandler(stderr, more_waiting)]
         if self.file_handler is not None:
             handlers.append(self.file_handler)

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from susurro.relay.logsetup import LOGGER_NAME, LogSetup, info_line
+from susurro.relay.logsetup import LOGGER_NAME, ROTATION_CHECK_INTERVAL, LogSetup, info_line
 
 WAIT = 15.0
 log = logging.getLogger(LOGGER_NAME)
@@ -35,8 +35,20 @@ def started() -> Iterator[list[LogSetup]]:
             setup.stop()
 
 
-def start(started: list[LogSetup], log_file: Path | str | None, stderr: io.StringIO) -> LogSetup:
-    setup = LogSetup("INFO", str(log_file) if log_file is not None else None, stderr)
+class Clock:
+    """A monotonic clock the test moves by hand: the file's looks for a rotation are paced by it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def start(
+    started: list[LogSetup], log_file: Path | str | None, stderr: io.StringIO, clock: Clock | None = None
+) -> LogSetup:
+    setup = LogSetup("INFO", str(log_file) if log_file is not None else None, stderr, clock or Clock())
     started.append(setup)
     return setup
 
@@ -89,14 +101,42 @@ def test_a_full_disk_is_said_once_and_never_as_a_traceback(
 
 def test_the_file_follows_a_rotation_by_rename(started: list[LogSetup], tmp_path: Path) -> None:
     path = tmp_path / "relay.log"
-    setup = start(started, path, io.StringIO())
+    clock = Clock()
+    setup = start(started, path, io.StringIO(), clock)
     log.info("before")
     setup.drain()
     path.rename(tmp_path / "relay.log.1")  # logrotate without copytruncate
+    clock.now += ROTATION_CHECK_INTERVAL
     log.info("after")
     setup.stop()
     assert (tmp_path / "relay.log.1").read_text(encoding="utf-8").endswith("INFO before\n")
     assert path.read_text(encoding="utf-8").endswith("INFO after\n")
+
+
+def test_the_file_looks_for_a_rotation_once_a_second_not_every_burst(started: list[LogSetup], tmp_path: Path) -> None:
+    # A stat of the path per burst (a line per message below saturation) was a tenth of a
+    # message's instructions: within ROTATION_CHECK_INTERVAL of the last look, the lines go on
+    # to the file renamed away (kept by logrotate's delaycompress), then to a new one.
+    path = tmp_path / "relay.log"
+    clock = Clock()
+    setup = start(started, path, io.StringIO(), clock)
+    log.info("first")
+    setup.drain()
+    path.rename(tmp_path / "relay.log.1")
+    clock.now += ROTATION_CHECK_INTERVAL / 2
+    log.info("within the second")
+    setup.drain()
+    assert not path.exists()
+    clock.now += ROTATION_CHECK_INTERVAL / 2
+    log.info("after the second")
+    setup.stop()
+    assert [
+        line.split(" INFO ")[1] for line in (tmp_path / "relay.log.1").read_text(encoding="utf-8").splitlines()
+    ] == [
+        "first",
+        "within the second",
+    ]
+    assert path.read_text(encoding="utf-8").endswith("INFO after the second\n")
 
 
 def test_reopen_opens_the_file_at_the_path_again(started: list[LogSetup], tmp_path: Path) -> None:
@@ -248,10 +288,12 @@ def test_a_run_of_lines_follows_a_rotation_and_a_reopen_by_itself(tmp_path: Path
     from susurro.relay.logsetup import ReopeningFileHandler
 
     path = tmp_path / "relay.log"
-    handler = ReopeningFileHandler(str(path), io.StringIO())
+    clock = Clock()
+    handler = ReopeningFileHandler(str(path), io.StringIO(), clock=clock)
     try:
         handler.emit_lines(["first", "second"])
         path.rename(tmp_path / "relay.log.1")  # logrotate without copytruncate
+        clock.now += ROTATION_CHECK_INTERVAL
         handler.emit_lines(["a", "b"])
         path.rename(tmp_path / "relay.log.2")
         handler.request_reopen()  # SIGHUP, with the file moved away by a postrotate step
