@@ -13,7 +13,8 @@ handed to each handler as one run (``emit_lines``), not line by line
 (docs/decisions.md, decision 65).
 
 The file is reopened when it is renamed away (``WatchedFileHandler``: logrotate
-without ``copytruncate``; looked for once per burst) and on ``SIGHUP`` (``LogSetup.reopen``), so a
+without ``copytruncate``; looked for at the start of a burst, at most once every
+``ROTATION_CHECK_INTERVAL``) and on ``SIGHUP`` (``LogSetup.reopen``), so a
 ``postrotate`` step can also signal the relay. A write that fails (a full
 disk, a file-size limit) is said once on stderr, not as a traceback per
 line; the file is reopened on the next line, and when a write works again the
@@ -188,6 +189,7 @@ class ReopeningFileHandler(logging.handlers.WatchedFileHandler):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(filename, encoding="utf-8")
+        #: Monotonic (a wall clock stepped back would stop the looks until it caught up).
         self._clock = clock
         #: When the next burst looks for a rotation again (``ROTATION_CHECK_INTERVAL``).
         self._rotation_check_at = -math.inf
@@ -264,6 +266,8 @@ class ReopeningFileHandler(logging.handlers.WatchedFileHandler):
             if self.stream is None:  # first line, after a reopen request, or after a failed write
                 self.stream = self._open()
                 self._statstream()
+                # Just opened at the path: no rename to look for until the interval has passed.
+                self._rotation_check_at = self._clock() + ROTATION_CHECK_INTERVAL
                 if self.trouble.lost:
                     self._end_cut_line()
             if not self._burst:  # a burst begins: look for a rotation (once a second), note where it starts
@@ -632,7 +636,7 @@ class LogSetup:
         stderr: TextIO | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``clock`` paces the file's looks for a rotation (``ROTATION_CHECK_INTERVAL``)."""
+        """``clock`` (monotonic) paces the file's looks for a rotation (``ROTATION_CHECK_INTERVAL``)."""
         stderr = stderr if stderr is not None else sys.stderr
         formatter = _LineFormatter()
         self._records = _Records(MAX_QUEUED_RECORDS)

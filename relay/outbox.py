@@ -320,6 +320,8 @@ class Outbox:
         # The lock's own methods, bound once: compiled, ``lock.acquire()`` looked the method up
         # by name on every call, and offer and flush take and let go of it 30-40 times a message
         # at N = 10 (callgrind: the lookups were 3 % of a message). Two method objects a member.
+        # Never assign ``_lock`` again: these stay bound to this one, which ``with self._lock``
+        # elsewhere takes too.
         self._acquire: Callable[[], bool] = self._lock.acquire
         self._release: Callable[[], None] = self._lock.release
         self._frames: list[bytes] = []

@@ -270,3 +270,16 @@ def test_a_pass_that_corks_more_than_the_budget_for_a_reader_that_reads_nothing_
     finally:
         use_batch(Batch(Meter()))
     assert offered == [True] * 5 + [False] * 5 and box.close_reason == "slow_consumer"
+
+
+def test_the_bound_lock_methods_are_the_outbox_lock_s_own() -> None:
+    # offer and flush take the lock through methods bound once; the other methods use
+    # ``with self._lock``: both must be the one lock, or a flush and a close could overlap.
+    box = Outbox(1024)
+    assert box._acquire.__self__ is box._lock  # type: ignore[attr-defined]
+    assert box._release.__self__ is box._lock  # type: ignore[attr-defined]
+    assert box._acquire()
+    assert not box._lock.acquire(blocking=False)
+    box._release()
+    assert box._lock.acquire(blocking=False)
+    box._lock.release()

@@ -540,3 +540,20 @@ def test_a_hot_path_line_reaches_any_other_handler_as_a_record(
     setup.stop()
     assert seen == ["deliver from=bob"]
     assert (tmp_path / "relay.log").read_text(encoding="utf-8").endswith("INFO deliver from=bob\n")
+
+
+def test_the_files_looks_are_paced_by_the_monotonic_clock_unless_told_otherwise(
+    started: list[LogSetup], tmp_path: Path
+) -> None:
+    # Every other test here hands in its own clock; the relay's must be the monotonic one (a wall
+    # clock stepped back would stop the looks for a rotation), and LogSetup must pass a given one on.
+    from susurro.relay.logsetup import ReopeningFileHandler
+
+    handler = ReopeningFileHandler(str(tmp_path / "default.log"), io.StringIO())
+    try:
+        assert handler._clock is time.monotonic
+    finally:
+        handler.close()
+    clock = Clock()
+    setup = start(started, tmp_path / "relay.log", io.StringIO(), clock)
+    assert setup.file_handler is not None and setup.file_handler._clock is clock
