@@ -91,6 +91,13 @@ class OutboxLike(Protocol):
     def offer(self, data: bytes, tag: Hashable | None = None) -> bool: ...
 
 
+#: The senders whose last ``_Delivered`` the core keeps (``_delivered_for``); when as many are kept,
+#: it starts over. More than the N = 100 benchmark's hundred senders, and at most
+#: ``MEMO_SENDERS * MEMO_NAMES`` entries held (16,384 pointers and two short strings per memo).
+MEMO_SENDERS = 128
+#: The most names a kept ``_Delivered`` has: a larger room's ack costs little next to its copies.
+MEMO_NAMES = 128
+
 #: The outbox's reasons for giving up (``relay/outbox.py``) as the ``dropped`` frame says them.
 _DROP_REASONS = {"slow_consumer": DropReason.SLOW_READER, "write failed": DropReason.WRITE_FAILED}
 
@@ -258,11 +265,13 @@ def _local_only(
 class _Delivered:
     """The members one send's copies reached, as its ``ack`` and its log line name them.
 
-    A run's sends to a room all reach the same members, so ``_settle`` keeps
-    the last of these for the run (``_Held.delivered``) and packs and joins
-    the names once: at N = 100, packing 99 names into every ``ack`` was a
-    twentieth of a message. Only for a run: kept on a connection it would
-    hold a list of a whole room (and the members gone from it) per sender.
+    A sender's messages to a room all reach the same members, so ``_settle``
+    keeps the last of these for the run (``_Held.delivered``) and the core
+    the last of each recent sender (``RelayCore._delivered_for``), and the
+    names are packed and joined once: at N = 100, packing 99 names into
+    every ``ack`` was a fortieth of a message. The core's are bounded
+    (``MEMO_SENDERS`` of at most ``MEMO_NAMES`` names) and let go whenever
+    the roster changes, so they never keep a member who left.
     """
 
     __slots__ = ("_joined", "_packed", "entries", "names")
@@ -335,6 +344,10 @@ class RelayCore:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._connections: set[Connection] = set()
+        #: Each recent sender's last ``_Delivered`` (``_delivered_for``), for the roster generation
+        #: it was made in: emptied when the roster changes.
+        self._memos: dict[Connection, _Delivered] = {}
+        self._memo_generation = 0
         # Raises RegistryError for an unreadable or corrupt file: the relay must not start without it.
         self.registry = NameRegistry(Path(config.registry), config.registry_max_names) if config.registry else None
         self._per_ip: Counter[str] = Counter()
@@ -845,7 +858,7 @@ class RelayCore:
         # makes a new one, so the names are the same too): its names, packed and joined.
         memo = held.delivered if held is not None else None
         if memo is None or memo.entries != reached:
-            memo = _Delivered(reached)
+            memo = self._delivered_for(conn, reached)
             if held is not None:
                 held.delivered = memo
         delivered = memo.names
@@ -874,6 +887,26 @@ class RelayCore:
         # Packed from bytes: the id and the missing names are the decoded send's, the
         # delivered ones roster names, all bounded already (no Ack object to check them again).
         return encode_ack_packed(msg_id, memo.packed(), missing, max_frame=ABSOLUTE_MAX_FRAME)
+
+    def _delivered_for(self, conn: Connection, reached: list[RosterEntry[Connection]]) -> _Delivered:
+        """``conn``'s last ``_Delivered`` if it names the same entries as ``reached`` (the same
+        objects: a rekey or a rejoin makes a new entry); else a new one, kept for its next send."""
+        generation = self.roster.generation
+        memos = self._memos
+        if generation != self._memo_generation:
+            # The entries changed: what is kept may name a member who left (and hold their
+            # connection). Emptied, not checked: the next send of each sender makes its own.
+            memos = self._memos = {}
+            self._memo_generation = generation
+        memo = memos.get(conn)
+        if memo is not None and memo.entries == reached:
+            return memo
+        memo = _Delivered(reached)
+        if len(reached) <= MEMO_NAMES:
+            if len(memos) >= MEMO_SENDERS and conn not in memos:
+                memos = self._memos = {}
+            memos[conn] = memo
+        return memo
 
     def _send(self, conn: Connection, frame: Frame, limit: int | None = None) -> None:
         conn.outbox.offer(encode(frame, max_frame=limit or self.config.max_frame))

@@ -73,16 +73,26 @@ class Batch:
         if pool is not None and len(dirty) >= pool.threshold:
             pool.flush(dirty)
             return
-        flush_each(dirty, self.meter)
+        flush_each(dirty, self.meter, own=True)
 
 
-def flush_each(outboxes: list[Outbox], meter: Meter | None = None) -> None:
+def flush_each(outboxes: list[Outbox], meter: Meter | None = None, *, own: bool = False) -> None:
     """Flush every one of ``outboxes`` (``meter``: the calling thread's batch's, looked up once
     here instead of once per outbox): one that raises (a bug: ``flush`` handles the socket's
-    errors itself) is logged and cut, and the others are still flushed."""
+    errors itself) is logged and cut, and the others are still flushed. ``own``: the pass of the
+    thread whose batch ``meter`` is (``Outbox.flush_own``), not a pool thread's share."""
+    # One reading of the clock for them all, not one per outbox (a call and a module lookup,
+    # about 400 instructions a flush under callgrind): the time a socket last took bytes is
+    # only compared with the send timeout (seconds), and a pass's flushes take milliseconds.
+    now = time.monotonic()
+    if own and meter is None:
+        meter = _batch_of_thread(_idle_batch).meter
     for outbox in outboxes:
         try:
-            outbox.flush(meter)
+            if own and meter is not None:
+                outbox.flush_own(meter, now)
+            else:
+                outbox.flush(meter, now)
         except Exception:
             log.exception("flushing an outbox failed; cutting its connection")
             _cut_after_failure(outbox)
@@ -226,6 +236,9 @@ class FlushPool:
 #: callgrind, twice a copy: an offer's and a flush's).
 _batch_var: Final[contextvars.ContextVar[Batch]] = contextvars.ContextVar("susurro_relay_batch")
 _idle_batch: Final = Batch(LockedMeter())  # its meter is replaced by the server's shared one
+#: The variable's ``get``, bound once: compiled, ``_batch_var.get(...)`` looked the method up by
+#: name on every call (an offer's and a flush's), about half of what the lookup cost.
+_batch_of_thread: Final = _batch_var.get
 
 
 def use_batch(batch: Batch) -> None:
@@ -247,7 +260,7 @@ def set_shared_meter(meter: LockedMeter) -> None:
 
 
 def _current() -> Batch:
-    return _batch_var.get(_idle_batch)
+    return _batch_of_thread(_idle_batch)
 
 
 def _account(meter: Meter, delta: int) -> None:
@@ -376,7 +389,7 @@ class Outbox:
         # are inlined (_current, _account), a call each per copy measured 15 %
         # of offer's time at N = 100. The lock is taken and let go by hand: compiled,
         # ``with`` looks up and calls __enter__ and __exit__ through the type (session 9).
-        batch = _batch_var.get(_idle_batch)
+        batch = _batch_of_thread(_idle_batch)
         size = len(data)
         overflowed = schedule = False
         dropped = 0
@@ -446,16 +459,17 @@ class Outbox:
                 self.flush(meter)
         return True
 
-    def flush(self, meter: Meter | None = None) -> None:
+    def flush(self, meter: Meter | None = None, now: float = -1.0) -> None:
         """Send what is queued without blocking; whatever thread calls it (``meter``: that
-        thread's batch's, when the caller has it at hand; looked up otherwise)."""
+        thread's batch's, when the caller has it at hand; looked up otherwise). ``now``: the
+        monotonic clock as the caller read it just before (``flush_each``); read here otherwise."""
         # A large room's fan-out is one flush per member, so the common case
         # (the kernel takes everything) is written out here: the batch lookup,
         # the wire count (_track) and the meter update (_account) inline, the
         # rest in _settle_partial. Measured with cachegrind over a fake send:
         # 13,100 -> 9,300 instructions a flush.
         if meter is None:
-            meter = _batch_var.get(_idle_batch).meter
+            meter = _batch_of_thread(_idle_batch).meter
         acquire, release = self._acquire, self._release
         while True:
             acquire()
@@ -487,7 +501,8 @@ class Outbox:
                 sent = 0
             except OSError:
                 sent, failed = 0, True
-            now = time.monotonic()
+            if now < 0:
+                now = time.monotonic()
             acquire()
             try:
                 self._flushing = False
@@ -495,17 +510,7 @@ class Outbox:
                     tags = []  # take_dropped reported them already, while this send had not returned
                 self._sending_tags = None
                 if sent == len(data) and sent and not self._aborted:
-                    # All of it went: every byte counted so far has been sent,
-                    # so no tag is in flight any more.
-                    self._wire_sent = self._wire_queued = self._wire_queued + sent - len(pending)
-                    if pending:
-                        self._pending = b""
-                    if self._in_flight:
-                        self._in_flight.clear()
-                    self.progress_at = now
-                    if self._excess:
-                        self._excess = max(0, self._excess - sent)
-                    self.blocked_since = None
+                    self._all_went(sent, pending, now)
                     done = not self._frames
                     if done:
                         # Nothing new either: done, without a second round through the lock.
@@ -534,6 +539,73 @@ class Outbox:
             if done:
                 return
             # Everything went: loop to send what other threads queued meanwhile.
+
+    def flush_own(self, meter: Meter, now: float) -> None:
+        """``flush`` for the I/O thread's own pass (``flush_each``): the lock is held across the
+        non-blocking ``send``, so the outbox is taken and settled in one round through it.
+
+        Another thread's offer waits for that send (microseconds; it never blocks). Not for the
+        pool's threads, whose sends the I/O thread's offers must not wait for: they ``flush``.
+        If one of them is inside this outbox's send, it also takes what is queued now.
+        """
+        acquire, release = self._acquire, self._release
+        failed = notify_blocked = False
+        freed = 0
+        acquire()
+        try:
+            frames = self._frames
+            pending = self._pending
+            if self._flushing or self._send is None:
+                return
+            if self._aborted or (not frames and not pending):
+                self._dirty = False
+                return
+            self._frames = []
+            taken, self._frame_bytes = self._frame_bytes, 0
+            tags, self._tags = self._tags, []
+            data = frames[0] if len(frames) == 1 else b"".join(frames)
+            try:
+                if self._seal is not None and data:
+                    data = self._seal(data)
+                if pending:
+                    data = pending + data
+                sent = self._send(data)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                sent, failed = 0, True
+            # Nothing could change meanwhile (abort and offers take the lock): no new frames, no abort.
+            if sent == len(data) and sent:
+                self._all_went(sent, pending, now)
+                self._dirty = False
+                freed = taken + len(pending)
+            else:
+                notify_blocked = self._settle_partial(data, pending, taken, sent, failed, tags, now, meter)
+        finally:
+            release()
+        if freed:
+            if type(meter) is Meter:  # an I/O thread's own: only it writes it
+                meter.outbound -= freed
+            else:
+                _account(meter, -freed)
+        if failed:
+            if self.on_overflow is not None:
+                self.on_overflow()  # cut the connection: its I/O thread learns at once
+        elif notify_blocked and self.on_blocked is not None:
+            self.on_blocked()
+
+    def _all_went(self, sent: int, pending: bytes, now: float) -> None:
+        """After a send the kernel took all of (lock held): every byte counted so far has been
+        sent, so no tag is in flight any more."""
+        self._wire_sent = self._wire_queued = self._wire_queued + sent - len(pending)
+        if pending:
+            self._pending = b""
+        if self._in_flight:
+            self._in_flight.clear()
+        self.progress_at = now
+        if self._excess:
+            self._excess = max(0, self._excess - sent)
+        self.blocked_since = None
 
     def _settle_partial(
         self,

@@ -67,6 +67,9 @@ class Roster(Generic[P]):
         self._session_keys: set[bytes] = set()
         #: identity key -> the name_key of the member holding it.
         self._identity_keys: dict[bytes, str] = {}
+        #: Counts every change of the entries (a join, a leave, a rekey): what was kept of the
+        #: entries before (the core's ``_Delivered`` memos) is let go when it moves.
+        self.generation = 0
 
     def __len__(self) -> int:
         with self._lock:
@@ -92,6 +95,7 @@ class Roster(Generic[P]):
             self._entries[key] = self._exact[member.name] = RosterEntry(member, peer, packed_member(member))
             self._session_keys.add(member.sk)
             self._identity_keys[member.ik] = key
+            self.generation += 1
             announce(others)
 
     def leave(self, name: str, peer: P, announce: Callable[[list[RosterEntry[P]]], None]) -> bool:
@@ -105,6 +109,7 @@ class Roster(Generic[P]):
             self._exact.pop(entry.member.name, None)
             self._session_keys.discard(entry.member.sk)
             self._identity_keys.pop(entry.member.ik, None)
+            self.generation += 1
             announce(list(self._entries.values()))
             return True
 
@@ -127,6 +132,7 @@ class Roster(Generic[P]):
             self._entries[key] = self._exact[member.name] = RosterEntry(member, peer, packed_member(member))
             self._session_keys.discard(entry.member.sk)
             self._session_keys.add(member.sk)
+            self.generation += 1
             announce([e for k, e in self._entries.items() if k != key])
             return entry.member
 

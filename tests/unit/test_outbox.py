@@ -9,6 +9,7 @@ the byte budget evicts a slow consumer.
 from __future__ import annotations
 
 import threading
+import time
 
 from susurro.relay.budget import Meter
 from susurro.relay.outbox import Batch, Outbox, use_batch
@@ -283,3 +284,128 @@ def test_the_bound_lock_methods_are_the_outbox_lock_s_own() -> None:
     box._release()
     assert box._lock.acquire(blocking=False)
     box._lock.release()
+
+
+def test_a_pass_s_flushes_share_one_reading_of_the_clock_and_a_flush_alone_reads_its_own() -> None:
+    # flush_each reads the clock once for all its outboxes: the time each socket last took
+    # bytes is then that reading (compared only with the send timeout, seconds away).
+    sockets = [FakeSocket() for _ in range(3)]
+    boxes = [Outbox(10_000, s.send) for s in sockets]
+    batch = Batch(Meter())
+    use_batch(batch)
+    try:
+        batch.active = True
+        for box in boxes:
+            assert box.offer(b"copy")
+        before = time.monotonic()
+        batch.flush()
+        after = time.monotonic()
+    finally:
+        use_batch(Batch(Meter()))
+    stamps = {box.progress_at for box in boxes}
+    assert len(stamps) == 1 and before <= stamps.pop() <= after
+    lone = Outbox(10_000, FakeSocket().send)
+    lone.offer(b"x")  # outside a pass: flushed at once, on its own reading
+    assert lone.progress_at >= after
+
+
+def test_an_offer_during_the_own_pass_s_send_waits_for_it_and_goes_out_after() -> None:
+    # flush_own holds the lock across its (non-blocking) send: another thread's offer waits
+    # for the send to return instead of slipping a frame in between the taking and the settling.
+    box: Outbox
+    written = bytearray()
+    in_send = threading.Event()
+    offered = threading.Event()
+
+    def offer_second() -> None:
+        assert box.offer(b"second")
+        offered.set()
+
+    other = threading.Thread(target=offer_second)
+
+    def send(data: bytes) -> int:
+        if data == b"first":
+            in_send.set()
+            other.start()
+            assert not offered.wait(0.2), "the offer went in while the send was in progress"
+        written.extend(data)
+        return len(data)
+
+    box = Outbox(100, send)
+    batch = Batch(Meter())
+    use_batch(batch)
+    try:
+        batch.active = True
+        assert box.offer(b"first")
+        box.flush_own(batch.meter, time.monotonic())
+    finally:
+        use_batch(Batch(Meter()))
+    assert in_send.is_set()
+    other.join(10)
+    assert offered.is_set() and bytes(written) == b"firstsecond" and box.drained
+
+
+def test_the_own_pass_leaves_an_outbox_to_the_pool_thread_inside_its_send() -> None:
+    # A pool thread inside this outbox's flush takes what was queued meanwhile; the pass's
+    # flush_own must neither send beside it (frames would interleave) nor lose the frame.
+    written = bytearray()
+    release = threading.Event()
+    entered = threading.Event()
+
+    def send(data: bytes) -> int:
+        if data == b"first":
+            entered.set()
+            assert release.wait(10)
+        written.extend(data)
+        return len(data)
+
+    box = Outbox(100, send)
+    # Outside a pass an offer flushes at once, in its own thread: here the flusher, as a pool thread is.
+    pool = threading.Thread(target=lambda: box.offer(b"first"))
+    pool.start()
+    assert entered.wait(10)
+    batch = Batch(Meter())
+    use_batch(batch)
+    try:
+        batch.active = True
+        assert box.offer(b"second")
+        box.flush_own(batch.meter, time.monotonic())
+        assert bytes(written) == b"", "flush_own sent beside the flusher"
+    finally:
+        use_batch(Batch(Meter()))
+    release.set()
+    pool.join(10)
+    assert bytes(written) == b"firstsecond" and box.drained
+
+
+def test_own_passes_and_other_flushers_never_interleave_frames() -> None:
+    sock = FakeSocket(window=7)  # partial writes all the time
+    box = Outbox(1 << 24, sock.send)
+    producers, per_producer = 4, 300
+
+    def produce(p: int) -> None:
+        batch = Batch(Meter())
+        use_batch(batch)
+        for i in range(per_producer):
+            batch.active = True
+            assert box.offer(b"<%d:%04d>" % (p, i))
+            if i % 5 == 0:
+                batch.active = False
+                batch.dirty.clear()
+                if p % 2:
+                    box.flush_own(batch.meter, time.monotonic())  # an I/O thread's pass
+                else:
+                    box.flush()  # a pool thread or a writable event
+
+    threads = [threading.Thread(target=produce, args=(p,)) for p in range(producers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    while not box.drained:
+        box.flush()
+    frames = bytes(sock.written).split(b">")[:-1]
+    assert len(frames) == producers * per_producer
+    for p in range(producers):
+        mine = [f for f in frames if f.startswith(b"<%d:" % p)]
+        assert mine == [b"<%d:%04d" % (p, i) for i in range(per_producer)]

@@ -714,3 +714,66 @@ def test_roster_leave_by_another_peer_is_ignored() -> None:
     assert roster.leave("ALICE", "first", lambda others: None) is True
     assert roster.leave("alice", "first", called.append) is False
     assert len(roster) == 0
+
+
+# --- the names an ack reports, kept between sends ----------------------------------------
+
+
+def test_each_ack_across_sends_names_the_members_that_send_reached() -> None:
+    # The core keeps each sender's last reached members between sends: never for a send that
+    # reached others, fewer, or a member who left and came back (a new roster entry).
+    core = make_core()
+    (alice, alice_out), (bob, _), (_, _) = alice_bob_carol(core)
+    for msg_id, to in [("m1", {"bob": b"1", "carol": b"1"}), ("m2", {"bob": b"2", "carol": b"2"})]:
+        assert send(core, alice, msg_id, to)
+    assert send(core, alice, "m3", {"carol": b"3", "bob": b"3"})
+    assert send(core, alice, "m4", {"bob": b"4"})
+    assert [f for f in alice_out.new_frames() if isinstance(f, Ack)] == [
+        Ack(id="m1", delivered=("bob", "carol"), missing=()),
+        Ack(id="m2", delivered=("bob", "carol"), missing=()),
+        Ack(id="m3", delivered=("carol", "bob"), missing=()),
+        Ack(id="m4", delivered=("bob",), missing=()),
+    ]
+    core.disconnect(bob, "closed by client")
+    assert send(core, alice, "m5", {"bob": b"5", "carol": b"5"})
+    join(core, "bob")
+    assert send(core, alice, "m6", {"bob": b"6", "carol": b"6"})
+    assert [f for f in alice_out.new_frames() if isinstance(f, Ack)] == [
+        Ack(id="m5", delivered=("carol",), missing=("bob",)),
+        Ack(id="m6", delivered=("bob", "carol"), missing=()),
+    ]
+
+
+def test_a_sender_s_second_send_to_the_same_members_reuses_what_the_first_packed() -> None:
+    core = make_core()
+    (alice, _), _, _ = alice_bob_carol(core)
+    assert send(core, alice, "m1", {"bob": b"1", "carol": b"1"})
+    kept = core._memos[alice]
+    assert send(core, alice, "m2", {"bob": b"2", "carol": b"2"})
+    assert core._memos[alice] is kept
+
+
+def test_the_core_keeps_no_member_who_left_in_what_it_kept_of_acks() -> None:
+    # What is kept is let go when the roster changes: a member who left (their connection,
+    # its outbox) is not held by other senders' memos until those send again.
+    core = make_core()
+    (alice, _), (bob, _), (carol, _) = alice_bob_carol(core)
+    assert send(core, alice, "m1", {"bob": b"1", "carol": b"1"})
+    core.disconnect(bob, "closed by client")
+    assert send(core, carol, "c1", {"alice": b"1"})
+    kept = [entry.peer for memo in core._memos.values() for entry in memo.entries]
+    assert bob not in kept and alice not in core._memos
+
+
+def test_the_core_keeps_at_most_memo_senders_memos_of_at_most_memo_names_names() -> None:
+    from susurro.relay.core import MEMO_NAMES, MEMO_SENDERS
+
+    core = make_core(max_recipients=1024)
+    members = [join(core, f"m{i:03d}")[0] for i in range(max(MEMO_SENDERS, MEMO_NAMES) + 2)]
+    first = members[0]
+    assert send(core, first, "all", {f"m{i:03d}": b"x" for i in range(1, len(members))})
+    assert first not in core._memos  # a send to more than MEMO_NAMES members is not kept
+    for i, sender in enumerate(members):
+        assert send(core, sender, f"s{i}", {f"m{(i + 1) % len(members):03d}": b"x"})
+        assert len(core._memos) <= MEMO_SENDERS
+    assert core._memos  # and it did keep some
