@@ -270,8 +270,9 @@ class _Delivered:
     the last of each recent sender (``RelayCore._delivered_for``), and the
     names are packed and joined once: at N = 100, packing 99 names into
     every ``ack`` was a fortieth of a message. The core's are bounded
-    (``MEMO_SENDERS`` of at most ``MEMO_NAMES`` names) and let go whenever
-    the roster changes, so they never keep a member who left.
+    (``MEMO_SENDERS`` of at most ``MEMO_NAMES`` names) and kept in the
+    roster's ``kept``, which it empties at every change: they never keep a
+    member who left.
     """
 
     __slots__ = ("_joined", "_packed", "entries", "names")
@@ -308,9 +309,11 @@ class _Held:
     I/O thread.
     """
 
-    __slots__ = ("copies", "delivered", "sends")
+    __slots__ = ("copies", "delivered", "generation", "sends")
 
     def __init__(self) -> None:
+        #: The roster's generation before the lookup of the first send held (-1: none yet).
+        self.generation = -1
         #: The last send's ``_Delivered``, for the next one of the run that reached the same members.
         self.delivered: _Delivered | None = None
         #: outbox -> (its copies, their message ids), in the order first offered to.
@@ -344,10 +347,6 @@ class RelayCore:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._connections: set[Connection] = set()
-        #: Each recent sender's last ``_Delivered`` (``_delivered_for``), for the roster generation
-        #: it was made in: emptied when the roster changes.
-        self._memos: dict[Connection, _Delivered] = {}
-        self._memo_generation = 0
         # Raises RegistryError for an unreadable or corrupt file: the relay must not start without it.
         self.registry = NameRegistry(Path(config.registry), config.registry_max_names) if config.registry else None
         self._per_ip: Counter[str] = Counter()
@@ -773,6 +772,7 @@ class RelayCore:
                 ErrorCode.TOO_MANY_RECIPIENTS,
                 f"send {send.id!r} names {len(send.to)} recipients; this relay allows {self.config.max_recipients}",
             )
+        generation = self.roster.generation  # before the lookup: see _delivered_for
         entries, asked, cts, missing, folded = self.roster.split(send.to)
         if folded:  # "bob" and "BOB" are one member: one copy (only a folded name can repeat one)
             entries, asked, cts = _once_each(entries, asked, cts, missing)
@@ -794,9 +794,11 @@ class RelayCore:
         if remote:  # the local copies only, from here on
             entries, asked, cts = _local_only(entries, asked, cts)
         if held is not None:
+            if not held.sends:  # the run's first: the oldest generation its lookups saw
+                held.generation = generation
             held.sends.append((send, entries, asked, cts, missing, remote))
             return
-        ack = self._settle(conn, send.id, entries, asked, cts, offered, missing, remote)
+        ack = self._settle(conn, send.id, entries, asked, cts, offered, missing, remote, generation=generation)
         if ack is not None:
             conn.outbox.offer(ack)
 
@@ -829,12 +831,14 @@ class RelayCore:
         missing: list[str],
         remote: dict[str, tuple[str, bytes]],
         held: _Held | None = None,
+        generation: int = -1,
     ) -> bytes | None:
         """The log lines of one routed send and its ``ack`` (None: the router sends it, later).
 
         ``entries``, ``asked`` and ``cts`` are its local copies (the member, the name as
         sent, the ciphertext); ``offered`` says, for each, whether the outbox took it.
         ``held``: the run it was read in, whose sends may share what they reached.
+        ``generation``: the roster's before this send's lookup (a run's: ``held.generation``).
         """
         audit = self.config.log_ciphertext
         if all(offered):  # the common case, at C speed
@@ -858,7 +862,7 @@ class RelayCore:
         # makes a new one, so the names are the same too): its names, packed and joined.
         memo = held.delivered if held is not None else None
         if memo is None or memo.entries != reached:
-            memo = self._delivered_for(conn, reached)
+            memo = self._delivered_for(conn, reached, held.generation if held is not None else generation)
             if held is not None:
                 held.delivered = memo
         delivered = memo.names
@@ -888,25 +892,23 @@ class RelayCore:
         # delivered ones roster names, all bounded already (no Ack object to check them again).
         return encode_ack_packed(msg_id, memo.packed(), missing, max_frame=ABSOLUTE_MAX_FRAME)
 
-    def _delivered_for(self, conn: Connection, reached: list[RosterEntry[Connection]]) -> _Delivered:
+    def _delivered_for(self, conn: Connection, reached: list[RosterEntry[Connection]], generation: int) -> _Delivered:
         """``conn``'s last ``_Delivered`` if it names the same entries as ``reached`` (the same
-        objects: a rekey or a rejoin makes a new entry); else a new one, kept for its next send."""
-        generation = self.roster.generation
-        memos = self._memos
-        if generation != self._memo_generation:
-            # The entries changed: what is kept may name a member who left (and hold their
-            # connection). Emptied, not checked: the next send of each sender makes its own.
-            memos = self._memos = {}
-            self._memo_generation = generation
+        objects: a rekey or a rejoin makes a new entry); else a new one, kept for its next send
+        in the roster's ``kept`` if the roster is still at ``generation``, the one read before
+        the lookup that found ``reached``. The roster empties ``kept`` at every change, so what
+        is kept never holds a member who left (review-s13 2)."""
+        roster = self.roster
+        memos = roster.kept  # read before the generation: see Roster.kept
         memo = memos.get(conn)
-        if memo is not None and memo.entries == reached:
+        if type(memo) is _Delivered and memo.entries == reached:
             return memo
-        memo = _Delivered(reached)
-        if len(reached) <= MEMO_NAMES:
+        made = _Delivered(reached)
+        if len(reached) <= MEMO_NAMES and generation == roster.generation:
             if len(memos) >= MEMO_SENDERS and conn not in memos:
-                memos = self._memos = {}
-            memos[conn] = memo
-        return memo
+                memos.clear()
+            memos[conn] = made
+        return made
 
     def _send(self, conn: Connection, frame: Frame, limit: int | None = None) -> None:
         conn.outbox.offer(encode(frame, max_frame=limit or self.config.max_frame))

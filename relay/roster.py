@@ -67,9 +67,13 @@ class Roster(Generic[P]):
         self._session_keys: set[bytes] = set()
         #: identity key -> the name_key of the member holding it.
         self._identity_keys: dict[bytes, str] = {}
-        #: Counts every change of the entries (a join, a leave, a rekey): what was kept of the
-        #: entries before (the core's ``_Delivered`` memos) is let go when it moves.
+        #: Counts every change of the entries (a join, a leave, a rekey).
         self.generation = 0
+        #: What callers keep of the current entries, by peer (the core: each sender's last
+        #: delivered names). Replaced by an empty one at every change, after ``generation``
+        #: moves: a caller that read the generation before its lookup and finds it unchanged
+        #: when it stores here stores into the current dict; otherwise it must not store.
+        self.kept: dict[P, object] = {}
 
     def __len__(self) -> int:
         with self._lock:
@@ -96,6 +100,7 @@ class Roster(Generic[P]):
             self._session_keys.add(member.sk)
             self._identity_keys[member.ik] = key
             self.generation += 1
+            self.kept = {}
             announce(others)
 
     def leave(self, name: str, peer: P, announce: Callable[[list[RosterEntry[P]]], None]) -> bool:
@@ -110,6 +115,7 @@ class Roster(Generic[P]):
             self._session_keys.discard(entry.member.sk)
             self._identity_keys.pop(entry.member.ik, None)
             self.generation += 1
+            self.kept = {}
             announce(list(self._entries.values()))
             return True
 
@@ -133,6 +139,7 @@ class Roster(Generic[P]):
             self._session_keys.discard(entry.member.sk)
             self._session_keys.add(member.sk)
             self.generation += 1
+            self.kept = {}
             announce([e for k, e in self._entries.items() if k != key])
             return entry.member
 

@@ -48,8 +48,10 @@ COMPILED_SOURCES: dict[str, str] = {
     "susurro.protocol.framing": "protocol/framing.py",
     "susurro.relay.budget": "relay/budget.py",
     "susurro.relay.core": "relay/core.py",
+    "susurro.relay.idle": "relay/idle.py",
     "susurro.relay.loop": "relay/loop.py",
     "susurro.relay.outbox": "relay/outbox.py",
+    "susurro.relay.ratelimit": "relay/ratelimit.py",
     "susurro.relay.roster": "relay/roster.py",
 }
 #: The compiled modules' shared library (mypyc's group), inside the package.

@@ -748,21 +748,56 @@ def test_a_sender_s_second_send_to_the_same_members_reuses_what_the_first_packed
     core = make_core()
     (alice, _), _, _ = alice_bob_carol(core)
     assert send(core, alice, "m1", {"bob": b"1", "carol": b"1"})
-    kept = core._memos[alice]
+    kept = core.roster.kept[alice]
     assert send(core, alice, "m2", {"bob": b"2", "carol": b"2"})
-    assert core._memos[alice] is kept
+    assert core.roster.kept[alice] is kept
+
+
+def kept_peers(core: RelayCore) -> list[Connection]:
+    return [entry.peer for memo in core.roster.kept.values() for entry in memo.entries]  # type: ignore[attr-defined]
 
 
 def test_the_core_keeps_no_member_who_left_in_what_it_kept_of_acks() -> None:
-    # What is kept is let go when the roster changes: a member who left (their connection,
-    # its outbox) is not held by other senders' memos until those send again.
+    # What is kept is let go at the roster's change itself: a member who left (their
+    # connection, its outbox) is not held by other senders' memos, even if no one sends again.
     core = make_core()
     (alice, _), (bob, _), (carol, _) = alice_bob_carol(core)
     assert send(core, alice, "m1", {"bob": b"1", "carol": b"1"})
+    assert bob in kept_peers(core)
     core.disconnect(bob, "closed by client")
+    assert core.roster.kept == {}
     assert send(core, carol, "c1", {"alice": b"1"})
-    kept = [entry.peer for memo in core._memos.values() for entry in memo.entries]
-    assert bob not in kept and alice not in core._memos
+    assert bob not in kept_peers(core) and alice not in core.roster.kept
+
+
+class LeavingOutbox(MemoryOutbox):
+    """An outbox whose member leaves while a copy is offered to it: between the lookup and the ack."""
+
+    def __init__(self, leave: Any) -> None:
+        super().__init__()
+        self.leave = leave
+
+    def offer(self, data: bytes, tag: Any = None) -> bool:
+        taken = super().offer(data, tag)
+        if tag is not None and self.leave is not None:
+            leave, self.leave = self.leave, None
+            leave()
+        return taken
+
+
+def test_a_member_who_leaves_during_a_send_is_not_kept_by_its_ack() -> None:
+    # The send looked the member up before they left: what it reached must not be kept
+    # under the roster's new generation (another I/O thread's leave does this at any time).
+    core = make_core()
+    alice, alice_out, _ = join(core, "alice")
+    outbox = LeavingOutbox(None)
+    bob = core.connect(outbox, "test:1")
+    assert bob is not None and core.receive(bob, encode(hello_for("bob", bob.nonce)))
+    join(core, "carol")
+    outbox.leave = lambda: core.disconnect(bob, "closed by client")
+    assert send(core, alice, "m1", {"bob": b"1", "carol": b"1"})
+    assert Ack(id="m1", delivered=("bob", "carol"), missing=()) in alice_out.new_frames()
+    assert bob not in kept_peers(core) and alice not in core.roster.kept
 
 
 def test_the_core_keeps_at_most_memo_senders_memos_of_at_most_memo_names_names() -> None:
@@ -772,8 +807,8 @@ def test_the_core_keeps_at_most_memo_senders_memos_of_at_most_memo_names_names()
     members = [join(core, f"m{i:03d}")[0] for i in range(max(MEMO_SENDERS, MEMO_NAMES) + 2)]
     first = members[0]
     assert send(core, first, "all", {f"m{i:03d}": b"x" for i in range(1, len(members))})
-    assert first not in core._memos  # a send to more than MEMO_NAMES members is not kept
+    assert first not in core.roster.kept  # a send to more than MEMO_NAMES members is not kept
     for i, sender in enumerate(members):
         assert send(core, sender, f"s{i}", {f"m{(i + 1) % len(members):03d}": b"x"})
-        assert len(core._memos) <= MEMO_SENDERS
-    assert core._memos  # and it did keep some
+        assert len(core.roster.kept) <= MEMO_SENDERS
+    assert core.roster.kept  # and it did keep some
