@@ -489,18 +489,7 @@ class Outbox:
                 self._sending_tags = tags
             finally:
                 release()
-            failed = False
-            data = frames[0] if len(frames) == 1 else b"".join(frames)
-            try:
-                if self._seal is not None and data:
-                    data = self._seal(data)
-                if pending:
-                    data = pending + data
-                sent = self._send(data)
-            except BlockingIOError:
-                sent = 0
-            except OSError:
-                sent, failed = 0, True
+            data, sent, failed = self._wire_out(frames, pending)
             if now < 0:
                 now = time.monotonic()
             acquire()
@@ -568,17 +557,8 @@ class Outbox:
             self._frames = []
             taken, self._frame_bytes = self._frame_bytes, 0
             tags, self._tags = self._tags, []
-            data = frames[0] if len(frames) == 1 else b"".join(frames)
             try:
-                if self._seal is not None and data:
-                    data = self._seal(data)
-                if pending:
-                    data = pending + data
-                sent = self._send(data)
-            except BlockingIOError:
-                sent = 0
-            except OSError:
-                sent, failed = 0, True
+                data, sent, failed = self._wire_out(frames, pending)
             except BaseException:
                 # A bug (flush_each cuts the connection): what was taken goes back, so that
                 # giving up counts its bytes and reports its tags (review-s13 5).
@@ -606,6 +586,24 @@ class Outbox:
                 self.on_overflow()  # cut the connection: its I/O thread learns at once
         elif notify_blocked and self.on_blocked is not None:
             self.on_blocked()
+
+    def _wire_out(self, frames: list[bytes], pending: bytes) -> tuple[bytes, int, bool]:
+        """The frames a flush took as the wire gets them (sealed, after what was pending) and one
+        non-blocking send of them: (those bytes, how many the kernel took, whether the connection
+        failed). Raises only what is a bug, not the socket's errors."""
+        send = self._send
+        assert send is not None  # both callers return first when there is no socket
+        data = frames[0] if len(frames) == 1 else b"".join(frames)
+        try:
+            if self._seal is not None and data:
+                data = self._seal(data)
+            if pending:
+                data = pending + data
+            return data, send(data), False
+        except BlockingIOError:
+            return data, 0, False
+        except OSError:
+            return data, 0, True
 
     def _all_went(self, sent: int, pending: bytes, now: float) -> None:
         """After a send the kernel took all of (lock held): every byte counted so far has been

@@ -178,11 +178,28 @@ def test_concurrent_producers_and_flushers_never_interleave_frames() -> None:
             if i % 17 == 0:
                 box.flush()  # as an I/O loop would on a writable event
 
-    threads = [threading.Thread(target=produce, args=(p,)) for p in range(producers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    run_all([threading.Thread(target=produce, args=(p,)) for p in range(producers)])
+    assert_each_producer_in_order(box, sock, producers, per_producer)
+
+
+def run_all(threads: list[threading.Thread], switch_interval: float | None = None) -> None:
+    """Start ``threads`` and wait for them (bounded), the interpreter switching threads every
+    ``switch_interval`` seconds meanwhile if given."""
+    interval = sys.getswitchinterval()
+    if switch_interval is not None:
+        sys.setswitchinterval(switch_interval)
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    finally:
+        sys.setswitchinterval(interval)
+    assert not any(t.is_alive() for t in threads)
+
+
+def assert_each_producer_in_order(box: Outbox, sock: FakeSocket, producers: int, per_producer: int) -> None:
+    """Once ``box`` is drained, ``sock`` holds every producer's ``<p:i>`` frames whole, each in order."""
     while not box.drained:
         box.flush()
     frames = bytes(sock.written).split(b">")[:-1]
@@ -398,25 +415,10 @@ def test_own_passes_and_other_flushers_never_interleave_frames() -> None:
                 else:
                     box.flush()  # a pool thread or a writable event
 
-    threads = [threading.Thread(target=produce, args=(p,)) for p in range(producers)]
     # Threads switched every 10 µs, not 5 ms: at the default a flusher that sends beside
     # another, or lets go of the lock in an own pass's send, passed 20 runs of 20 (review-s13 6).
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)
-    try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(30)
-    finally:
-        sys.setswitchinterval(interval)
-    while not box.drained:
-        box.flush()
-    frames = bytes(sock.written).split(b">")[:-1]
-    assert len(frames) == producers * per_producer
-    for p in range(producers):
-        mine = [f for f in frames if f.startswith(b"<%d:" % p)]
-        assert mine == [b"<%d:%04d" % (p, i) for i in range(per_producer)]
+    run_all([threading.Thread(target=produce, args=(p,)) for p in range(producers)], switch_interval=1e-5)
+    assert_each_producer_in_order(box, sock, producers, per_producer)
 
 
 def test_an_own_pass_over_an_empty_frame_leaves_the_outbox_ready_for_the_next() -> None:
