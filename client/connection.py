@@ -39,9 +39,6 @@ CLOSE_TIMEOUT = 2.0
 RECV_SIZE = 64 * 1024
 #: The reader wakes at least this often (seconds) for timers: key rotation, overdue acks.
 TICK = 1.0
-#: After a write to the relay failed, how long the reader still reads what the relay sent
-#: before it closed: its ``shutdown`` or ``error`` frame says why, where "Broken pipe" does not.
-LEFTOVER_WAIT = 0.5
 
 
 class RelayConnection(LiveCalls):
@@ -287,7 +284,6 @@ class RelayConnection(LiveCalls):
                 if not data:
                     break
                 watch.heard(time.monotonic())
-                write_failed: str | None = None
                 with self._lock:
                     try:
                         produced = self.session.receive_data(data, wall_clock())
@@ -298,16 +294,9 @@ class RelayConnection(LiveCalls):
                     try:
                         self._flush()
                     except OSError as exc:
-                        write_failed = f"connection to the relay lost ({exc.strerror or exc.__class__.__name__})"
+                        reason = f"connection to the relay lost ({exc.strerror or exc.__class__.__name__})"
+                        produced.extend(self.session.connection_lost(reason))
                 ended = self._forward(produced)
-                if write_failed is not None and ended is None:
-                    # A relay that shut down sent why before it closed; our answer to what it sent
-                    # just before can still fail on the closed socket. Read that first.
-                    ended = self._forward(self._read_what_is_left(sock, poller))
-                    if ended is None:
-                        reason = write_failed
-                        with self._lock:
-                            ended = self._forward(self.session.connection_lost(reason))
         finally:
             with self._lock:
                 final = self.session.connection_lost(reason)
@@ -318,28 +307,6 @@ class RelayConnection(LiveCalls):
         if ended is None:  # closed by the user: the session was already closed
             return reason, None
         return ended.reason, ended.code
-
-    def _read_what_is_left(self, sock: socket.socket, poller: select.poll) -> list[ev.Event]:
-        """What the relay sent before the connection broke, read for at most ``LEFTOVER_WAIT``."""
-        produced: list[ev.Event] = []
-        deadline = time.monotonic() + LEFTOVER_WAIT
-        while (left := deadline - time.monotonic()) > 0 and readable(sock, poller, left):
-            try:
-                data = sock.recv(RECV_SIZE)
-            except (BlockingIOError, TimeoutError):
-                continue
-            except OSError:
-                break
-            if not data:
-                break
-            with self._lock:
-                try:
-                    produced.extend(self.session.receive_data(data, wall_clock()))
-                except Exception:  # as in _serve: a bug here must not end the reader
-                    break
-            if any(isinstance(event, ev.Disconnected) for event in produced):
-                break
-        return produced
 
     def _tick(self, now: float) -> ev.Disconnected | None:
         """About once a second: the session's timers, and acks that are overdue."""

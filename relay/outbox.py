@@ -489,7 +489,22 @@ class Outbox:
                 self._sending_tags = tags
             finally:
                 release()
-            data, sent, failed = self._wire_out(frames, pending)
+            try:
+                data, sent, failed = self._wire_out(frames, pending)
+            except BaseException:
+                # A bug (flush_each cuts the connection): what was taken goes back before what
+                # came meanwhile, and the send is over, so that giving up counts its bytes,
+                # reports its tags and settle() does not wait for it (review-s13b 1).
+                acquire()
+                try:
+                    self._flushing = False
+                    self._sending_tags = None
+                    self._frames = frames + self._frames
+                    self._frame_bytes += taken
+                    self._tags = tags + self._tags
+                finally:
+                    release()
+                raise
             if now < 0:
                 now = time.monotonic()
             acquire()
@@ -567,8 +582,9 @@ class Outbox:
                 self._tags = tags
                 raise
             # Nothing could change meanwhile (abort and offers take the lock): no new frames, no
-            # abort. All of it went, or nothing was there to go (an empty frame; review-s13 1).
-            if sent == len(data):
+            # abort. All of it went, or nothing was there to go (an empty frame; review-s13 1),
+            # unless the connection failed (review-s13b 5).
+            if sent == len(data) and not failed:
                 self._all_went(sent, pending, now)
                 self._dirty = False
                 freed = taken + len(pending)

@@ -12,6 +12,8 @@ import sys
 import threading
 import time
 
+import pytest
+
 from susurro.relay.budget import Meter
 from susurro.relay.outbox import Batch, Outbox, use_batch
 
@@ -455,3 +457,28 @@ def test_an_own_pass_whose_seal_fails_gives_back_what_it_took() -> None:
     assert box.aborted
     assert box.take_dropped() == ["m1"]
     assert batch.meter.outbound == 0
+
+
+def test_a_flush_whose_seal_fails_gives_back_what_it_took_and_is_over() -> None:
+    # As an own pass's (above), for flush(): a pool thread, a writable event. Before, the bytes
+    # stayed counted and settle() waited for a send that had ended (review-s13b 1).
+    def seal(data: bytes) -> bytes:
+        raise RuntimeError("a bug")
+
+    box = Outbox(100, FakeSocket().send, seal=seal)
+    batch = Batch(Meter())
+    use_batch(batch)
+    try:
+        batch.active = True
+        assert box.offer(b"0123456789", tag="m1")
+        batch.active = False
+        batch.dirty.clear()
+        with pytest.raises(RuntimeError):
+            box.flush()
+        box.abort("internal error")
+    finally:
+        use_batch(Batch(Meter()))
+    assert box.settle(0.5)
+    assert box.take_dropped() == ["m1"]
+    assert batch.meter.outbound == 0
+
