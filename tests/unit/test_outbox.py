@@ -439,46 +439,32 @@ def test_an_own_pass_over_an_empty_frame_leaves_the_outbox_ready_for_the_next() 
     assert bytes(sock.written) == b"next" and box.drained
 
 
-def test_an_own_pass_whose_seal_fails_gives_back_what_it_took() -> None:
-    # A bug in the seal (not a socket error): flush_each cuts the connection, and the frames
-    # taken are counted as thrown away, their tags reported to their senders (review-s13 5).
-    def seal(data: bytes) -> bytes:
-        raise RuntimeError("a bug")
+def _broken_seal(data: bytes) -> bytes:
+    raise RuntimeError("a bug")
 
-    box = Outbox(100, FakeSocket().send, seal=seal)
+
+@pytest.mark.parametrize("own", [True, False], ids=["own_pass", "flush"])
+def test_a_flush_whose_seal_fails_gives_back_what_it_took_and_is_over(own: bool) -> None:
+    # A bug in the seal (not a socket error): the connection is cut (flush_each does it for an
+    # own pass), the frames taken count as thrown away, their tags go back to their senders, and
+    # settle() does not wait for a send that has ended (review-s13 5, review-s13b 1).
+    box = Outbox(100, FakeSocket().send, seal=_broken_seal)
     batch = Batch(Meter())
     use_batch(batch)
     try:
         batch.active = True
         assert box.offer(b"0123456789", tag="m1")
-        batch.flush()  # logs the failure and cuts the outbox
+        if own:
+            batch.flush()  # logs the failure and cuts the outbox
+        else:  # a pool thread, a writable event: flush() raises to its caller
+            batch.active = False
+            batch.dirty.clear()
+            with pytest.raises(RuntimeError):
+                box.flush()
+            box.abort("internal error")
     finally:
         use_batch(Batch(Meter()))
-    assert box.aborted
-    assert box.take_dropped() == ["m1"]
-    assert batch.meter.outbound == 0
-
-
-def test_a_flush_whose_seal_fails_gives_back_what_it_took_and_is_over() -> None:
-    # As an own pass's (above), for flush(): a pool thread, a writable event. Before, the bytes
-    # stayed counted and settle() waited for a send that had ended (review-s13b 1).
-    def seal(data: bytes) -> bytes:
-        raise RuntimeError("a bug")
-
-    box = Outbox(100, FakeSocket().send, seal=seal)
-    batch = Batch(Meter())
-    use_batch(batch)
-    try:
-        batch.active = True
-        assert box.offer(b"0123456789", tag="m1")
-        batch.active = False
-        batch.dirty.clear()
-        with pytest.raises(RuntimeError):
-            box.flush()
-        box.abort("internal error")
-    finally:
-        use_batch(Batch(Meter()))
-    assert box.settle(0.5)
+    assert box.aborted and box.settle(0.5)
     assert box.take_dropped() == ["m1"]
     assert batch.meter.outbound == 0
 
