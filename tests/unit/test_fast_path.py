@@ -14,6 +14,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from susurro.protocol import (
+    CLIENT_FRAMES,
     Ack,
     Deliver,
     DeliverEncoder,
@@ -21,6 +22,7 @@ from susurro.protocol import (
     Member,
     Send,
     Welcome,
+    decode_frame,
     encode,
     encode_ack,
     encode_welcome,
@@ -35,7 +37,7 @@ from susurro.protocol.fastpath import (
 )
 from susurro.protocol.frames import _MSG_ID_CHARS, MAX_RAW_NAME_CHARS, _check_msg_id, packed_member
 from susurro.protocol.framing import pack_payload
-from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, MAX_MAP_LEN, MAX_ROSTER
+from susurro.protocol.limits import ABSOLUTE_MAX_FRAME, MAX_MAP_LEN, MAX_ROSTER, PROTOCOL_VERSION
 from susurro.relay import Roster
 from susurro.relay.roster import NameTaken
 
@@ -253,6 +255,33 @@ def test_exact_lookup_forgets_members_that_left_or_rekeyed() -> None:
     replacement = Member(name="Alice", ik=b"\x01" * 32, sk=b"\x09" * 32, cert=b"\x03" * 64, issued_at=2)
     assert roster.replace("Alice", "conn-b", replacement, lambda others: None) is not None
     assert roster.lookup(["Alice"])[0] == [("Alice", "Alice", "conn-b")]
+
+
+def test_a_sends_names_decode_to_the_rosters_own_name_objects() -> None:
+    # msgpack interns a map's str keys: with the member's name interned in the roster, the
+    # decoder hands over that one object, rather than adding each copy's name to the
+    # interpreter's table of interned strings and taking it out again when the frame is freed.
+    name = "".join(["m", "ember-", "q7"])  # made at run time: nothing has interned it yet
+    roster: Roster[str] = Roster()
+    roster.join(_member(name), "conn-m", lambda others: None)
+    rekeyed = "".join(["r", "ekeyed-", "q7"])
+    roster.join(
+        Member(name=rekeyed, ik=b"\x05" * 32, sk=b"\x06" * 32, cert=b"\x03" * 64, issued_at=1),
+        "conn-r",
+        lambda others: None,
+    )
+    replacement = Member(
+        name="".join(["r", "ekeyed-", "q7"]), ik=b"\x05" * 32, sk=b"\x07" * 32, cert=b"\x03" * 64, issued_at=2
+    )
+    assert roster.replace(rekeyed, "conn-r", replacement, lambda others: None) is not None
+    payload = msgpack.packb({"v": PROTOCOL_VERSION, "t": "send", "id": "m1", "to": {name: b"c1", rekeyed: b"c2"}})
+    send = decode_frame(payload, CLIENT_FRAMES)
+    assert isinstance(send, Send)
+    entries, asked, _copies, missing, folded = roster.split(send.to)
+    assert not missing and not folded
+    assert [entry.peer for entry in entries] == ["conn-m", "conn-r"]
+    for entry, as_sent in zip(entries, asked, strict=True):
+        assert as_sent is entry.name
 
 
 _SPELLINGS = st.sampled_from(["alice", "Alice", "ALICE", "bob", "BOB", "b0b", "carol", "\u0430lice", "dave"])
