@@ -47,9 +47,13 @@ def exact_name(member: Member) -> str:
     member's own name interned while it is in the room, the decoder finds it
     there, hands over this one object, and the lookup below matches it by
     identity. The table holds only names that something still references
-    (CPython's interned strings are mortal): it shrinks again as members leave.
+    (CPython's interned strings are mortal on its default builds): it shrinks
+    again as members leave.
     """
-    return sys.intern(member.name)
+    name = member.name
+    # A str subclass (only an embedding caller could pass one: msgpack makes exact str)
+    # cannot be interned: it keeps its own object, as every name did before.
+    return sys.intern(name) if type(name) is str else name
 
 
 class RosterEntry(Generic[P]):
@@ -151,8 +155,8 @@ class Roster(Generic[P]):
                 return None
             if member.sk in self._session_keys:
                 raise SessionKeyInUse()
+            new = RosterEntry(member, peer, packed_member(member))  # before any change: it may raise
             self._exact.pop(entry.member.name, None)
-            new = RosterEntry(member, peer, packed_member(member))
             self._entries[key] = self._exact[new.name] = new
             self._session_keys.discard(entry.member.sk)
             self._session_keys.add(member.sk)
