@@ -86,6 +86,26 @@ def test_deliver_encoder_checks_every_copy_not_only_the_first_of_a_size() -> Non
     assert encoder.frame(b"y" * 300).endswith(b"y" * 300)
 
 
+@given(sizes=st.lists(st.sampled_from([1, 2, 255, 256, 300, 65535, 65536]), min_size=1, max_size=12))
+def test_deliver_encoder_frames_each_copy_by_its_own_size_in_any_order(sizes: list[int]) -> None:
+    # The last size's prefix is kept: a copy of another size between two of one size
+    # must still get its own length and bin header, and the next one theirs.
+    encoder = DeliverEncoder("alice", "m1", max_frame=ABSOLUTE_MAX_FRAME)
+    for n, size in enumerate(sizes):
+        ct = bytes([n % 256]) * size
+        assert encoder.frame(ct) == encode(Deliver(sender="alice", id="m1", ct=ct), max_frame=ABSOLUTE_MAX_FRAME)
+
+
+def test_deliver_encoder_refuses_an_empty_or_oversized_copy_after_a_cached_one() -> None:
+    encoder = DeliverEncoder("alice", "m1", max_frame=4096)
+    encoder.frame(b"x" * 300)
+    with pytest.raises(LocalProtocolError):
+        encoder.frame(b"")
+    with pytest.raises(LocalProtocolError):
+        encoder.frame(b"x" * 5000)
+    assert encoder.frame(b"z" * 300) == encode(Deliver(sender="alice", id="m1", ct=b"z" * 300), max_frame=4096)
+
+
 NAMES = st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=128), max_size=40)
 
 
