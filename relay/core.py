@@ -794,7 +794,7 @@ class RelayCore:
             outbox = peer.outbox
             # The same call either way. Compiled, on the relay's own ``Outbox`` it is a direct
             # call into the compiled method; through ``OutboxLike`` it was a method lookup and
-            # the call protocol, about 450 instructions a copy at N = 100 (callgrind). Nothing
+            # the call protocol, about 355 instructions a copy at N = 100 (callgrind). Nothing
             # here depends on which it is: the core still only offers bytes.
             if isinstance(outbox, Outbox):
                 offered.append(outbox.offer(encoder.frame(cts[i]), tag))

@@ -312,6 +312,19 @@ def test_a_sends_names_decode_to_the_rosters_own_name_objects() -> None:
     assert sys.getrefcount(name) < held
 
 
+def test_a_members_name_of_a_str_subclass_joins_and_is_found_as_it_was() -> None:
+    # Only an embedding caller could pass one (msgpack makes exact str); sys.intern refuses it,
+    # so the roster keeps it uninterned rather than failing the join or a rekey.
+    class Name(str):
+        pass
+
+    roster: Roster[str] = Roster()
+    roster.join(_member(Name("carol")), "conn-c", lambda others: None)
+    replacement = Member(name=Name("carol"), ik=b"\x01" * 32, sk=b"\x08" * 32, cert=b"\x03" * 64, issued_at=2)
+    assert roster.replace("carol", "conn-c", replacement, lambda others: None) is not None
+    assert roster.lookup(["carol", "CAROL"])[0] == [("carol", "carol", "conn-c"), ("CAROL", "carol", "conn-c")]
+
+
 _SPELLINGS = st.sampled_from(["alice", "Alice", "ALICE", "bob", "BOB", "b0b", "carol", "\u0430lice", "dave"])
 
 
