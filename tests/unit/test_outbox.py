@@ -467,4 +467,3 @@ def test_a_flush_whose_seal_fails_gives_back_what_it_took_and_is_over(own: bool)
     assert box.aborted and box.settle(0.5)
     assert box.take_dropped() == ["m1"]
     assert batch.meter.outbound == 0
-
