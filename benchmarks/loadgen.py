@@ -44,11 +44,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import re
 import selectors
 import socket
 import struct
+import sys
+import termios
 import time
 from array import array
 from collections import deque
@@ -67,6 +70,8 @@ RECV_SIZE = 256 * 1024
 MAX_LATENCY_SAMPLES = 100_000
 #: The longest poll of a step whose messages have all been sent (it still reads).
 IDLE_POLL = 0.02
+#: How often a step looks at how far its clients' reading is behind (one FIONREAD per client).
+UNREAD_CHECK_INTERVAL = 0.25
 CHANNEL = b"#bench"
 #: A Susurro ``keepalive`` frame, whole, and the ``keepalive_ack`` that answers it.
 KEEPALIVE = b"\x00\x00\x00\x10\x82\xa1v\x01\xa1t\xa9keepalive"
@@ -393,10 +398,17 @@ class Worker:
         # compute its next due time as t0 + 0 (or 0 * inf) and poll with no
         # timeout, spinning a core that the server under test needed.
         total = int((self.t1 - t0) / interval) if interval else 0
+        # The most any one client had waiting unread in its socket during the step.
+        max_unread = 0
+        check_every = int(UNREAD_CHECK_INTERVAL * 1e9)
+        next_check = t0 + check_every
         while ready:
             now = time.monotonic_ns()
             if now >= self.t1:
                 break
+            if now >= next_check:
+                next_check = now + check_every
+                max_unread = max(max_unread, self.most_unread())
             due = min(int((now - t0) / interval) + 1, total) if total else 0
             while scheduled < due:
                 client = ready[scheduled % len(ready)]
@@ -436,7 +448,12 @@ class Worker:
             "lat_max": self.lat_max,
             "lost_clients": self.disconnected - lost_before,
             "unsent_bytes": unsent,
+            "max_unread_bytes": max_unread,
         }
+
+    def most_unread(self) -> int:
+        """The most bytes any ready client has waiting unread in its socket now (``unread_bytes``)."""
+        return max((unread_bytes(c.sock) for c in self.clients if c.state == "ready" and not c.closed), default=0)
 
     def collect(self, quiet: float, limit: float) -> dict[str, Any]:
         """After a step that fell short: keep reading (until ``quiet`` s without a delivery,
@@ -573,6 +590,17 @@ class Worker:
         for client in self.clients:
             self._drop(client)
         self.clients.clear()
+
+
+def unread_bytes(sock: socket.socket) -> int:
+    """Bytes the kernel holds for ``sock`` that it has not read yet (Linux ``FIONREAD``; 0 if unknown).
+
+    Where the server's copies wait when the generator, not the server, is slow to read them."""
+    try:
+        out = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+    except (OSError, ValueError):
+        return 0
+    return int.from_bytes(out, sys.byteorder)
 
 
 def _real_ciphertext() -> bytes:

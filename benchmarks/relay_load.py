@@ -46,6 +46,9 @@ T = TypeVar("T")
 DEFAULT_CLIENTS = (10, 100, 500, 1000, 2000)
 DEFAULT_IDLE = (1000, 10000)
 DEFAULT_STORM = 2000
+#: A generator's client with this much unread in its socket is reading behind the server: the
+#: relay's own outbox for a member is 1 MiB (``--outbox-bytes``), past which it gives up on it.
+READ_BEHIND_BYTES = 1024 * 1024
 #: miniircd waits with select(), which cannot watch descriptors past FD_SETSIZE.
 SELECT_LIMIT = {"miniircd": 1000}
 DEFAULT_SECONDS = 2.0
@@ -228,6 +231,18 @@ def step_starts(t0: int, workers: int, rate_msgs: float, seconds: float, stagger
     return [t0 + int(index * spacing) for index in range(workers)]
 
 
+def reading_behind_note(max_unread: int) -> str:
+    """The step's note when a generator read behind (its clients' sockets held ``max_unread``
+    bytes unread at most, sampled every ``loadgen.UNREAD_CHECK_INTERVAL``); "" when it kept up.
+
+    A member evicted in such a step did not keep pace with the copies sent to it: the step's
+    losses are then the generator's reading, which ``generator-bound`` (behind its sending
+    schedule) does not say."""
+    if max_unread < READ_BEHIND_BYTES:
+        return ""
+    return f"generators read behind ({max_unread / (1024 * 1024):.1f} MiB unread in a client's socket)"
+
+
 def run_step(
     gens: Generators, server: servers.ServerProcess, n: int, rate_msgs: float, seconds: float, stagger: bool = False
 ) -> StepResult:
@@ -255,6 +270,7 @@ def run_step(
     lagged = sum(a["lagged"] for a in answers)
     delivered = sum(a["delivered"] for a in answers)
     lost = sum(a["lost_clients"] for a in answers)
+    unread = max((a.get("max_unread_bytes", 0) for a in answers), default=0)
     latencies, arrivals = array("q"), array("q")
     for a in answers:
         latencies.frombytes(a["latencies"])
@@ -278,6 +294,9 @@ def run_step(
         notes.append(f"{refused} msgs refused (server not reading)")
     if lagged > 0.05 * (scheduled + lagged):
         notes.append("generator-bound")
+    behind = reading_behind_note(unread)
+    if behind:
+        notes.append(behind)
     if not server.alive():
         notes.insert(0, "lost: server died")
     wall = wall1 - wall0
