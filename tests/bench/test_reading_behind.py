@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from multiprocessing import Pipe
 
 from benchmarks.loadgen import Client, Worker, unread_bytes
-from benchmarks.relay_load import READ_BEHIND_BYTES, reading_behind_note
+from benchmarks.relay_load import READ_BEHIND_BYTES, StepResult, format_row, reading_behind_note
 
 #: The longest a test waits for bytes sent on loopback to be in the receiver's queue.
 ARRIVAL_WAIT = 5.0
@@ -53,7 +53,9 @@ def test_unread_bytes_counts_what_the_kernel_holds_until_it_is_read() -> None:
         receiver.settimeout(ARRIVAL_WAIT)
         got = 0
         while got < SENT:
-            got += len(receiver.recv(SENT - got))
+            chunk = receiver.recv(SENT - got)
+            assert chunk, "the sender's bytes ended early"
+            got += len(chunk)
         assert unread_bytes(receiver) == 0
 
 
@@ -74,6 +76,28 @@ def test_a_worker_reports_the_most_any_ready_client_left_unread() -> None:
             assert worker.most_unread() == SENT
             worker.clients[1].closed = True  # a dropped client no longer counts
             assert worker.most_unread() == 1000
+            client_a.close()  # a socket closed under it (fileno -1) counts as nothing, never raises
+            assert worker.most_unread() == 0
+    finally:
+        worker.selector.close()
+        ours.close()
+        theirs.close()
+
+
+def test_a_step_reports_what_a_client_it_could_not_read_left_unread() -> None:
+    # The wiring from the step's loop to its answer: one ready client the worker never reads (not
+    # in its selector), holding SENT bytes unread before the step, and a step long enough for two
+    # looks (UNREAD_CHECK_INTERVAL 0.25 s) that sends nothing (rate 0).
+    ours, theirs = Pipe()
+    worker = Worker(theirs)
+    worker.built = True  # no messages to build: the step sends none
+    try:
+        with loopback_pair() as (server_side, client_side):
+            worker.clients.append(Client(name="c", sock=client_side, state="ready"))
+            server_side.sendall(b"u" * SENT)
+            assert wait_unread(client_side, SENT) == SENT
+            answer = worker.step(time.monotonic_ns(), 0.6, 0.0, 0.5)
+            assert answer["max_unread_bytes"] == SENT
     finally:
         worker.selector.close()
         ours.close()
@@ -89,3 +113,14 @@ def test_the_note_names_a_generator_reading_behind_and_only_then() -> None:
     # Not "generator-bound", which ends a sweep at a passing step: this note only tells.
     assert "generator-bound" not in note
     assert "1.5 MiB" in note
+
+
+def test_a_failed_step_noted_only_for_reading_behind_is_still_marked_saturated() -> None:
+    def row(note: str, p99_ms: float) -> StepResult:
+        return StepResult("susurro", 10, 1.0, 1.0, 100.0, 1.0, p99_ms, 1.0, None, None, None, note)
+
+    behind = reading_behind_note(2 * READ_BEHIND_BYTES)
+    assert "saturated" in format_row(row(behind, 500.0))
+    assert "saturated" in format_row(row("", 500.0))
+    assert "saturated" not in format_row(row(behind, 5.0))  # passed: only the note
+    assert "saturated" not in format_row(row("lost 2 clients", 500.0))

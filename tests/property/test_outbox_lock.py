@@ -7,10 +7,15 @@ relay's I/O thread, so every member on it); one that lets go twice raises ``Runt
 from the bug. So this drives one outbox through any sequence of what the relay does to it
 (offers inside a pass and outside one, a pass's flush, a pool thread's flush, a kernel that
 takes all, part or nothing, a connection that fails, a seal that raises, close, abort, settle,
-the dropped tags, the drained check) and checks the lock is free after every step. Every take
-is bounded, so a missing release fails the test instead of hanging it (checked by deleting the
-``release`` of ``flush``'s first round: the lock is found held after the first offer; and by
-doubling ``offer``'s: the second raises).
+the dropped tags, the drained check) and checks the lock is free after every step. The takes
+of ``offer`` and ``flush`` (the bound ``_acquire``) are bounded here, so a release missing there
+fails the test instead of hanging it (checked by deleting the ``release`` of ``flush``'s first
+round: the lock is found held after the first offer; and by doubling ``offer``'s: the second
+raises). ``close``, ``abort``, ``settle``, ``take_dropped`` and ``drained`` take it with ``with``,
+which cannot be bounded from outside: a leak followed by one of them hangs until pytest-timeout
+ends the test (a failure too, after 120 s). Not reached from one thread: ``offer``'s wait for
+another thread's send, ``flush``'s second round and the pool (``tests/unit/test_outbox.py`` and
+``tests/unit/test_flush_pool.py`` run those with real threads).
 """
 
 from __future__ import annotations
@@ -77,8 +82,9 @@ STEPS = st.lists(
 def test_the_lock_is_free_after_every_step(steps: list[tuple[object, ...]], sealed: bool) -> None:
     kernel, seal = Kernel(), Seal()
     box = Outbox(BUDGET, kernel.send, seal=seal if sealed else None)
-    # The same lock, taken with a bound (offer and flush take it through this bound method; a
-    # take that times out goes on unheld, and its release then raises).
+    # The same lock, taken with a bound (offer and flush take it through this bound method). A
+    # take that times out goes on unheld: its release then raises if the lock is free, or lets
+    # go of the leaked hold, which the check after the step (or a later one) finds held.
     box._acquire = functools.partial(box._lock.acquire, timeout=TAKE_WAIT)
     batch = Batch(Meter())
     use_batch(batch)
