@@ -13,7 +13,7 @@ import socket
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from multiprocessing import Pipe
 
 import pytest
@@ -28,20 +28,15 @@ from benchmarks.loadgen import (
     kernel_arrival_ns,
     read_stamped,
 )
+from tests.helpers.loopback import connected_pair
 
 #: The longest any test waits for a loopback byte to become readable, or for the kernel to stamp one.
 READABLE_WAIT = 5.0
 
 
-@contextmanager
-def loopback_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+def loopback_pair() -> AbstractContextManager[tuple[socket.socket, socket.socket]]:
     """A connected TCP pair on 127.0.0.1 (an ephemeral port): (sender, receiver)."""
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        sender = socket.create_connection(listener.getsockname(), timeout=READABLE_WAIT)
-        receiver, _ = listener.accept()
-    with sender, receiver:
-        receiver.settimeout(READABLE_WAIT)
-        yield sender, receiver
+    return connected_pair(READABLE_WAIT)
 
 
 def wait_readable(sock: socket.socket) -> None:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import selectors
 import socket
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from multiprocessing import Pipe
 
 from benchmarks.loadgen import Client, Worker, unread_bytes
 from benchmarks.relay_load import READ_BEHIND_BYTES, StepResult, format_row, reading_behind_note
+from tests.helpers.loopback import connected_pair
 
 #: The longest a test waits for bytes sent on loopback to be in the receiver's queue.
 ARRIVAL_WAIT = 5.0
@@ -25,14 +25,9 @@ ARRIVAL_WAIT = 5.0
 SENT = 64 * 1024
 
 
-@contextmanager
-def loopback_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+def loopback_pair() -> AbstractContextManager[tuple[socket.socket, socket.socket]]:
     """A connected TCP pair on 127.0.0.1: (sender, receiver)."""
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        sender = socket.create_connection(listener.getsockname(), timeout=ARRIVAL_WAIT)
-        receiver, _ = listener.accept()
-    with sender, receiver:
-        yield sender, receiver
+    return connected_pair(ARRIVAL_WAIT)
 
 
 def wait_unread(sock: socket.socket, count: int) -> int:
