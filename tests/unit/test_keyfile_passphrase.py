@@ -384,9 +384,10 @@ def test_change_refuses_a_loose_file(tmp_path: Path) -> None:
 @given(data=st.binary(max_size=512), passphrase=st.one_of(st.none(), st.text(max_size=8)))
 def test_any_bytes_decode_to_a_key_or_a_key_file_error(data: bytes, passphrase: str | None) -> None:
     try:
-        decode_key_file(data, passphrase)
+        key = decode_key_file(data, passphrase)
     except KeyFileError:
-        pass
+        return
+    assert isinstance(key, IdentityKey)
 
 
 @settings(max_examples=200, deadline=None)
