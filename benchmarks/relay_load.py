@@ -38,6 +38,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TypeVar
 
+from susurro.relay.outbox import DEFAULT_OUTBOX_BYTES
+
 from . import loadgen, servers
 from .procstat import cpu_seconds
 
@@ -46,9 +48,9 @@ T = TypeVar("T")
 DEFAULT_CLIENTS = (10, 100, 500, 1000, 2000)
 DEFAULT_IDLE = (1000, 10000)
 DEFAULT_STORM = 2000
-#: A generator's client with this much unread in its socket is reading behind the server: the
-#: relay's own outbox for a member is 1 MiB (``--outbox-bytes``), past which it gives up on it.
-READ_BEHIND_BYTES = 1024 * 1024
+#: A generator's client with this much unread in its socket is reading behind the server: as
+#: much as the relay's outbox holds for a member (``--outbox-bytes``) before it gives up on it.
+READ_BEHIND_BYTES = DEFAULT_OUTBOX_BYTES
 #: How that step's note begins (``reading_behind_note``).
 READ_BEHIND_NOTE = "generators read behind"
 #: miniircd waits with select(), which cannot watch descriptors past FD_SETSIZE.
